@@ -1,0 +1,56 @@
+# raster-collect: every target installs what it uses (see `make setup`).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip python3-matplotlib python3-gdal
+QGIS_PROFILE_PLUGINS ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default/python/plugins
+PLUGIN := raster_collect_plugin
+VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+export QT_QPA_PLATFORM ?= offscreen
+export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
+
+.PHONY: setup test lint package deploy demo benchmark screenshots clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@if ! command -v qgis_process >/dev/null || ! /usr/bin/python3 -c "import qgis.core" 2>/dev/null; then \
+		echo "== installing QGIS from Debian"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q -c constraints.txt -r requirements-dev.txt
+	$(PY) -m pip install -q -c constraints.txt --no-deps -e .
+	@touch $@
+
+test: setup
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check raster_collect_plugin tests benchmarks
+
+package: setup
+	rm -rf build/package dist/$(PLUGIN)-$(VERSION).zip
+	mkdir -p build/package dist
+	$(PY) tools/package_plugin.py dist/$(PLUGIN)-$(VERSION).zip
+	@echo "wrote dist/$(PLUGIN)-$(VERSION).zip"
+
+deploy: package
+	mkdir -p "$(QGIS_PROFILE_PLUGINS)"
+	rm -rf "$(QGIS_PROFILE_PLUGINS)/$(PLUGIN)"
+	cd "$(QGIS_PROFILE_PLUGINS)" && $(CURDIR)/$(PY) -m zipfile -e $(CURDIR)/dist/$(PLUGIN)-$(VERSION).zip .
+	@echo "deployed to $(QGIS_PROFILE_PLUGINS)/$(PLUGIN)"
+
+demo: setup
+	$(PY) -m raster_collect_plugin demo --output outputs/demo
+
+benchmark: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf build dist .pytest_cache outputs

@@ -1,0 +1,63 @@
+"""Processing algorithm: generate the embedded synthetic sample (forests + imagery catalog)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFolderDestination,
+)
+
+
+class CreateSampleDataAlgorithm(QgsProcessingAlgorithm):
+    """Writes synthetic Sentinel-2 / Landsat / Sentinel-1 scenes, a static STAC catalog and
+    forest compartments near Beerburrum, for trying the plugin without any account."""
+
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    SMALL = "SMALL"
+    FORESTS = "FORESTS"
+    CATALOG = "CATALOG"
+
+    def name(self) -> str:
+        return "create_sample_data"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Create sample data"
+
+    def group(self) -> str:
+        return "Utilities"
+
+    def groupId(self) -> str:  # noqa: N802
+        return "utilities"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Generates the embedded sample: forest compartments (GeoPackage, field forest_id) "
+                "and a year of synthetic Sentinel-2 L2A, Landsat C2 L2 and Sentinel-1 RTC scenes "
+                "with clouds and a storm, as Cloud-Optimized GeoTIFFs in a static STAC catalog.")
+
+    def createInstance(self):  # noqa: N802
+        return CreateSampleDataAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.OUTPUT_FOLDER, "Output folder"))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.SMALL, "Small sample (6 compartments, 3 months)", defaultValue=False))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.FORESTS, "Forest compartments"))
+        self.addOutput(QgsProcessingOutputFile(self.CATALOG, "STAC catalog"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        from ..core.sample_data import make_sample, small_spec
+
+        folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        small = self.parameterAsBoolean(parameters, self.SMALL, context)
+        if not folder:
+            raise QgsProcessingException("Choose an output folder for the sample data.")
+        feedback.pushInfo(f"Writing the sample to {folder}")
+        sample = make_sample(folder, small_spec() if small else None)
+        feedback.setProgress(100)
+        return {self.FORESTS: str(sample.forests_path) + "|layername=forests",
+                self.CATALOG: str(sample.catalog_path)}

@@ -1,0 +1,32 @@
+"""The "Raster collect" Processing provider: one algorithm a file in this folder."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from ..paths import resource_path
+
+PROVIDER_ID = "raster_collect"
+
+
+class RasterCollectProvider(QgsProcessingProvider):
+    """Registers the plugin's Processing algorithms."""
+
+    def id(self) -> str:
+        return PROVIDER_ID
+
+    def name(self) -> str:
+        return "Raster collect"
+
+    def longName(self) -> str:  # noqa: N802
+        return self.name()
+
+    def icon(self) -> QIcon:
+        return QIcon(str(resource_path("icon.svg")))
+
+    def loadAlgorithms(self) -> None:  # noqa: N802
+        from .create_sample_data import CreateSampleDataAlgorithm
+
+        for algorithm in (CreateSampleDataAlgorithm(),):
+            self.addAlgorithm(algorithm)

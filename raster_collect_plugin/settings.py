@@ -1,0 +1,50 @@
+"""All persistent plugin settings, stored with QgsSettings under ``/raster_collect/``.
+
+Secrets never go here: credentials live in the QGIS authentication database (we store only the
+auth config id) or in environment variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from qgis.core import QgsSettings
+
+PREFIX = "/raster_collect/"
+
+DEFAULTS: Dict[str, Any] = {
+    "max_cloud_cover": 60.0,
+    "output_folder": "",
+    "id_field": "forest_id",
+    "indices": "NDVI,EVI",
+    "composite_period": "month",
+    "composite_method": "median",
+    "dask/mode": "local",
+    "dask/scheduler_address": "",
+    "dask/workers": 0,
+    "dask/threads_per_worker": 2,
+    "dask/memory_limit": "2GB",
+    "copernicus/auth_config_id": "",
+    "custom_stac_url": "",
+}
+
+_FORBIDDEN_WORDS = ("secret", "password", "token")
+
+
+def _key(name: str) -> str:
+    if any(word in name.lower() for word in _FORBIDDEN_WORDS):
+        raise ValueError(f"setting {name!r} looks like a secret: use the QGIS auth database")
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown raster-collect setting {name!r}")
+    return PREFIX + name
+
+
+def value(name: str) -> Any:
+    """Read a setting, typed like its default."""
+    default = DEFAULTS[name]
+    return QgsSettings().value(_key(name), default, type=type(default))
+
+
+def set_value(name: str, new_value: Any) -> None:
+    """Write a setting."""
+    QgsSettings().setValue(_key(name), new_value)

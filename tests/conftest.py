@@ -1,0 +1,56 @@
+"""Shared fixtures: loopback servers (STAC API, Range file server) and the synthetic sample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from tests.servers.range_http import RangeFileServer
+from tests.servers.stac_api import StacApiServer
+
+# Never let a test reach a public host through a proxy set in the environment.
+for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+    os.environ.pop(variable, None)
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def file_server():
+    """Factory: ``file_server(root, token_check=None)`` -> a started RangeFileServer."""
+    started: List[RangeFileServer] = []
+
+    def start(root: Path, token_check=None) -> RangeFileServer:
+        server = RangeFileServer(root, token_check=token_check).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def stac_api(tmp_path):
+    """Factory: ``stac_api({name: FeatureCollection}, collections=[])`` -> started rustac API."""
+    started: List[StacApiServer] = []
+
+    def start(feature_collections: Dict[str, dict], collections=()) -> StacApiServer:
+        server = StacApiServer(tmp_path / f"stac-api-{len(started)}", feature_collections,
+                               list(collections)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory):
+    """The small synthetic sample (6 compartments, 3 months, all three sensors)."""
+    from raster_collect_plugin.core.sample_data import make_sample, small_spec
+
+    return make_sample(tmp_path_factory.mktemp("small-sample"), small_spec())

@@ -1,0 +1,66 @@
+"""A QGIS interface stand-in that records what a plugin adds and removes (for tests)."""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+
+class RecordingMessageBar:
+    def __init__(self):
+        self.messages: List[Tuple[str, str, object]] = []
+
+    def pushMessage(self, title, text="", level=None, duration=None, **_):  # noqa: N802
+        self.messages.append((title, text, level))
+
+    def pushCritical(self, title, text):  # noqa: N802
+        self.messages.append((title, text, "critical"))
+
+    def pushWarning(self, title, text):  # noqa: N802
+        self.messages.append((title, text, "warning"))
+
+    def pushSuccess(self, title, text):  # noqa: N802
+        self.messages.append((title, text, "success"))
+
+    def pushInfo(self, title, text):  # noqa: N802
+        self.messages.append((title, text, "info"))
+
+
+class RecordingIface:
+    """Tracks toolbar actions, menu entries and dock widgets a plugin registers."""
+
+    def __init__(self, main_window, canvas=None):
+        self._main_window = main_window
+        self._canvas = canvas
+        self._message_bar = RecordingMessageBar()
+        self.toolbar_actions: list = []
+        self.menu_actions: list = []
+        self.docks: list = []
+
+    def mainWindow(self):  # noqa: N802
+        return self._main_window
+
+    def mapCanvas(self):  # noqa: N802
+        return self._canvas
+
+    def messageBar(self):  # noqa: N802
+        return self._message_bar
+
+    def addToolBarIcon(self, action):  # noqa: N802
+        self.toolbar_actions.append(action)
+
+    def removeToolBarIcon(self, action):  # noqa: N802
+        self.toolbar_actions.remove(action)
+
+    def addPluginToRasterMenu(self, menu, action):  # noqa: N802
+        self.menu_actions.append((menu, action))
+
+    def removePluginRasterMenu(self, menu, action):  # noqa: N802
+        self.menu_actions.remove((menu, action))
+
+    def addDockWidget(self, area, dock):  # noqa: N802
+        self.docks.append(dock)
+        self._main_window.addDockWidget(area, dock)
+
+    def removeDockWidget(self, dock):  # noqa: N802
+        self.docks.remove(dock)
+        self._main_window.removeDockWidget(dock)

@@ -1,0 +1,52 @@
+"""Architecture rules that keep the plugin portable (core without QGIS, Qt6-ready code)."""
+
+import json
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import raster_collect_plugin.core as core
+
+PLUGIN_DIR = Path(core.__file__).resolve().parent.parent
+
+
+def core_module_names():
+    names = [core.__name__]
+    for info in pkgutil.walk_packages(core.__path__, prefix=core.__name__ + "."):
+        names.append(info.name)
+    return names
+
+
+def test_core_never_imports_qgis_or_qt():
+    modules = core_module_names()
+    assert "raster_collect_plugin.core.sample_data" in modules, modules
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('qgis', 'PyQt5', 'PyQt6'))\n"
+        "print(json.dumps(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=PLUGIN_DIR.parent, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_no_qt5_only_constructs():
+    offenders = []
+    pattern = re.compile(r"\bexec_\(|resources_rc|QRegExp\b|from PyQt5|import PyQt5")
+    for path in PLUGIN_DIR.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if pattern.search(line):
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_no_eval_or_exec_of_text():
+    offenders = [
+        str(path) for path in PLUGIN_DIR.rglob("*.py")
+        if re.search(r"(^|[^.\w])(eval|exec)\(", path.read_text())
+    ]
+    assert offenders == []
