@@ -1,0 +1,113 @@
+"""The area of interest: forest polygons read, validated, repaired and put in a projected CRS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import geopandas as gpd
+from shapely.validation import make_valid
+
+DEFAULT_ID_FIELD = "forest_id"
+
+
+class AoiError(ValueError):
+    """The polygons cannot be used; the message says which and how to fix it."""
+
+
+@dataclass
+class Aoi:
+    """Validated polygons (in ``crs``) with their id column."""
+
+    frame: gpd.GeoDataFrame
+    id_field: str
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def crs(self):
+        return self.frame.crs
+
+    @property
+    def bbox_wgs84(self) -> Tuple[float, float, float, float]:
+        return tuple(self.frame.to_crs("EPSG:4326").total_bounds)
+
+    @property
+    def ids(self) -> list:
+        return list(self.frame[self.id_field])
+
+    def union(self):
+        return self.frame.geometry.union_all()
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    zone = int((lon + 180) // 6) + 1
+    return (32700 if lat < 0 else 32600) + zone
+
+
+def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFAULT_ID_FIELD,
+             layer: Optional[str] = None, ids: Optional[Sequence] = None,
+             buffer_m: float = 0.0) -> Aoi:
+    """Read polygons from a file or GeoDataFrame and make them usable.
+
+    Invalid geometries are repaired (make_valid) and noted; empty or non-polygon ones raise with
+    the feature's id. A geographic CRS is replaced by the UTM zone of the polygons' centre; an
+    area spanning more than two UTM zones must be given in a projected CRS.
+    """
+    if isinstance(source, gpd.GeoDataFrame):
+        frame = source.copy()
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise AoiError(f"polygon file {path} does not exist")
+        frame = gpd.read_file(path, layer=layer)
+    if frame.crs is None:
+        raise AoiError("the polygons have no CRS: assign one (e.g. EPSG:28356) and try again")
+    if id_field not in frame.columns:
+        raise AoiError(f"the polygons have no field {id_field!r}; fields are "
+                       f"{[c for c in frame.columns if c != 'geometry']}: choose the id field")
+    if ids is not None:
+        wanted = {str(i) for i in ids}
+        frame = frame[frame[id_field].astype(str).isin(wanted)]
+        missing = wanted - set(frame[id_field].astype(str))
+        if missing:
+            raise AoiError(f"no polygons with {id_field} in {sorted(missing)}")
+    if frame.empty:
+        raise AoiError("no polygons to work on: select at least one feature")
+    if frame[id_field].duplicated().any():
+        duplicated = sorted(set(frame.loc[frame[id_field].duplicated(), id_field].astype(str)))
+        raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}")
+
+    notes: List[str] = []
+    geometries = []
+    for feature_id, geometry in zip(frame[id_field], frame.geometry):
+        if geometry is None or geometry.is_empty:
+            raise AoiError(f"feature {id_field}={feature_id} has an empty geometry: fix or "
+                           "deselect it")
+        if not geometry.is_valid:
+            geometry = make_valid(geometry)
+            notes.append(f"repaired invalid geometry of {id_field}={feature_id}")
+        if geometry.geom_type == "GeometryCollection":
+            polygons = [g for g in geometry.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+            geometry = gpd.GeoSeries(polygons).union_all() if polygons else None
+        if geometry is None or geometry.geom_type not in ("Polygon", "MultiPolygon"):
+            kind = "nothing" if geometry is None else geometry.geom_type
+            raise AoiError(f"feature {id_field}={feature_id} is {kind}, not a polygon")
+        geometries.append(geometry)
+    frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
+
+    if frame.crs.is_geographic:
+        lon_min, lat_min, lon_max, lat_max = frame.to_crs("EPSG:4326").total_bounds
+        zones = {utm_epsg(lon, 0) % 100 for lon in (lon_min, lon_max)}
+        if max(zones) - min(zones) > 1:
+            raise AoiError(
+                f"the polygons span UTM zones {min(zones)}-{max(zones)}: reproject them to a "
+                "projected CRS covering the whole area (e.g. EPSG:3577 in Australia) or split "
+                "them into one run per zone")
+        centre = ((lon_min + lon_max) / 2, (lat_min + lat_max) / 2)
+        epsg = utm_epsg(*centre)
+        frame = frame.to_crs(epsg=epsg)
+        notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
+    if buffer_m:
+        frame = frame.set_geometry(frame.geometry.buffer(buffer_m))
+    return Aoi(frame.reset_index(drop=True), id_field, notes)

@@ -1,0 +1,114 @@
+"""Every provider's band conventions as data: asset keys per common band name, the mask band,
+nodata, default resolution and the rule that turns digital numbers into physical values.
+
+Reflectance rules (see ``reflectance.py``):
+- ``s2-baseline``: Sentinel-2 raw DNs (Planetary Computer): DN/10000, minus 0.1 when the
+  item's ``s2:processing_baseline`` >= 04.00 (the +1000 BOA offset).
+- ``raster-bands``: apply the asset's ``raster:bands`` scale/offset exactly once (Earth Search
+  Collection 1, Landsat C2 L2), falling back to the profile's documented defaults.
+- ``s2-pixel-test``: Earth Search's older ``sentinel-2-l2a``: its metadata cannot be trusted,
+  so each scene's pixels decide whether the 1000 DN offset is still in them.
+- ``linear``: values are physical already (Sentinel-1 RTC gamma0).
+- ``none``: leave DNs as they are (e.g. 8-bit WorldView visual products).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Tuple
+
+S2_OPTICAL = ("coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir",
+              "nir08", "swir16", "swir22")
+
+
+@dataclass(frozen=True)
+class CollectionProfile:
+    """How one provider serves one collection."""
+
+    sensor: str  # sentinel-2 | landsat | sentinel-1 | worldview
+    assets: Mapping[str, str]  # common band name -> asset key
+    mask_band: Optional[str]  # "scl" | "qa_pixel" | None
+    resolution: float
+    rule: str
+    nodata: float = 0
+    scale: float = 1.0  # documented defaults when items carry no raster:bands
+    offset: float = 0.0
+    licence: Optional[str] = None
+    requester_pays: bool = False
+    mask_nodata: Optional[int] = None
+    notes: Tuple[str, ...] = field(default_factory=tuple)
+
+    def asset_key(self, band: str) -> str:
+        try:
+            return self.assets[band]
+        except KeyError:
+            raise KeyError(band) from None
+
+    @property
+    def optical_bands(self) -> Tuple[str, ...]:
+        return tuple(name for name in self.assets if name != self.mask_band)
+
+
+_PC_S2_KEYS = {"coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05",
+               "rededge2": "B06", "rededge3": "B07", "nir": "B08", "nir08": "B8A",
+               "swir16": "B11", "swir22": "B12", "scl": "SCL"}
+_ES_S2_KEYS = {name: name for name in S2_OPTICAL} | {"scl": "scl"}
+# Landsat's NIR asset is called nir08; indices ask for "nir".
+_LANDSAT_KEYS = {"coastal": "coastal", "blue": "blue", "green": "green", "red": "red",
+                 "nir": "nir08", "nir08": "nir08", "swir16": "swir16", "swir22": "swir22",
+                 "qa_pixel": "qa_pixel"}
+
+PLANETARY_COMPUTER_S2 = CollectionProfile(
+    "sentinel-2", _PC_S2_KEYS, "scl", 10, "s2-baseline", nodata=0, scale=1e-4)
+EARTH_SEARCH_S2_C1 = CollectionProfile(
+    "sentinel-2", _ES_S2_KEYS, "scl", 10, "raster-bands", nodata=0, scale=1e-4, offset=-0.1)
+EARTH_SEARCH_S2_L2A = CollectionProfile(
+    "sentinel-2", _ES_S2_KEYS, "scl", 10, "s2-pixel-test", nodata=0, scale=1e-4,
+    notes=("Earth Search sentinel-2-l2a: the BOA offset is decided per scene from its pixels "
+           "(earthsearch:boa_offset_applied and raster:bands are unreliable)",))
+LANDSAT_C2_L2 = CollectionProfile(
+    "landsat", _LANDSAT_KEYS, "qa_pixel", 30, "raster-bands", nodata=0, scale=2.75e-5,
+    offset=-0.2, mask_nodata=1)
+EARTH_SEARCH_LANDSAT = CollectionProfile(
+    "landsat", _LANDSAT_KEYS, "qa_pixel", 30, "raster-bands", nodata=0, scale=2.75e-5,
+    offset=-0.2, mask_nodata=1, requester_pays=True)
+SENTINEL1_RTC = CollectionProfile(
+    "sentinel-1", {"vv": "vv", "vh": "vh"}, None, 10, "linear", nodata=-32768)
+MAXAR_OPEN_DATA = CollectionProfile(
+    "worldview", {"red": "visual.1", "green": "visual.2", "blue": "visual.3"}, None, 0.5,
+    "none", nodata=0, licence="CC-BY-NC-4.0")
+
+# (provider kind, collection id) -> profile; provider kind "*" matches any provider.
+PROFILES: Dict[Tuple[str, str], CollectionProfile] = {
+    ("planetary-computer", "sentinel-2-l2a"): PLANETARY_COMPUTER_S2,
+    ("planetary-computer", "landsat-c2-l2"): LANDSAT_C2_L2,
+    ("planetary-computer", "sentinel-1-rtc"): SENTINEL1_RTC,
+    ("earth-search", "sentinel-2-c1-l2a"): EARTH_SEARCH_S2_C1,
+    ("earth-search", "sentinel-2-l2a"): EARTH_SEARCH_S2_L2A,
+    ("earth-search", "landsat-c2-l2"): EARTH_SEARCH_LANDSAT,
+    ("*", "sentinel-2-c1-l2a"): EARTH_SEARCH_S2_C1,
+    ("*", "landsat-c2-l2"): LANDSAT_C2_L2,
+    ("*", "sentinel-1-rtc"): SENTINEL1_RTC,
+}
+
+
+def profile_for(provider_kind: str, collection: str, sample_item: Optional[dict] = None
+                ) -> CollectionProfile:
+    """The profile for a provider's collection. Unknown Sentinel-2 L2A collections are
+    recognised from their items' asset keys (``B04`` -> raw DNs, ``red`` -> raster:bands)."""
+    for key in ((provider_kind, collection), ("*", collection)):
+        if key in PROFILES:
+            return PROFILES[key]
+    if sample_item is not None:
+        assets = sample_item.get("assets", {})
+        if "B04" in assets and "SCL" in assets:
+            return PLANETARY_COMPUTER_S2
+        if "red" in assets and "scl" in assets:
+            return EARTH_SEARCH_S2_L2A if collection == "sentinel-2-l2a" else EARTH_SEARCH_S2_C1
+        if "qa_pixel" in assets:
+            return LANDSAT_C2_L2
+        if "vv" in assets and "vh" in assets:
+            return SENTINEL1_RTC
+        if "visual" in assets:
+            return MAXAR_OPEN_DATA
+    raise KeyError(f"no band profile for collection {collection!r} of provider {provider_kind!r}")

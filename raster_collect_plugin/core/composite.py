@@ -1,0 +1,61 @@
+"""Temporal composites over cloud-free pixels only: mean or median per period, with the number
+of clear observations per pixel. A period without clear data is NaN, not an error."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date
+from typing import List, Tuple
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+PERIOD_FREQUENCIES = {"month": "MS", "quarter": "QS", "year": "YS"}
+METHODS = ("median", "mean")
+
+
+def period_starts(start: date, end: date, period: str = "month") -> List[pd.Timestamp]:
+    """Start of every period that overlaps [start, end]."""
+    try:
+        frequency = PERIOD_FREQUENCIES[period]
+    except KeyError:
+        raise ValueError(f"unknown composite period {period!r}; choose from "
+                         f"{sorted(PERIOD_FREQUENCIES)}") from None
+    first = pd.Timestamp(start).to_period(frequency[0]).start_time
+    return list(pd.date_range(first, pd.Timestamp(end), freq=frequency))
+
+
+def period_label(start: pd.Timestamp, period: str = "month") -> str:
+    """'2025-11' for months, '2025-Q4' for quarters, '2025' for years."""
+    if period == "month":
+        return start.strftime("%Y-%m")
+    if period == "quarter":
+        return f"{start.year}-Q{start.quarter}"
+    return str(start.year)
+
+
+def period_bounds(start: pd.Timestamp, period: str = "month") -> Tuple[pd.Timestamp,
+                                                                        pd.Timestamp]:
+    """[start, next start) of the period beginning at ``start``."""
+    offset = {"month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3),
+              "year": pd.DateOffset(years=1)}[period]
+    return start, start + offset
+
+
+def reduce_period(stack: xr.DataArray, method: str = "median") -> Tuple[xr.DataArray,
+                                                                        xr.DataArray]:
+    """(composite, clear_count) of a (time, y, x) stack whose masked pixels are NaN."""
+    if method not in METHODS:
+        raise ValueError(f"unknown composite method {method!r}; choose from {METHODS}")
+    stack = stack.chunk({"time": -1}) if stack.chunks else stack
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels -> NaN
+        reduced = (stack.median("time", skipna=True) if method == "median"
+                   else stack.mean("time", skipna=True))
+    count = stack.notnull().sum("time").astype("uint16")
+    return reduced.astype("float32"), count
+
+
+def nan_stack(shape: Tuple[int, int]) -> np.ndarray:
+    return np.full(shape, np.nan, dtype="float32")

@@ -1,0 +1,88 @@
+"""The single registry of spectral indices. Local computation and server-side evalscripts are
+both generated from these definitions, so each formula exists once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from .expression import Expression, ExpressionError, parse
+
+
+@dataclass(frozen=True)
+class SpectralIndex:
+    """A named band expression with adjustable constants."""
+
+    name: str
+    formula: str
+    description: str
+    parameters: Mapping[str, float] = field(default_factory=dict)
+    value_range: Tuple[float, float] = (-1.0, 1.0)
+    sensors: Tuple[str, ...] = ("sentinel-2", "landsat", "worldview")
+    decibels: bool = False  # linear power: composite in linear units, report in dB
+
+    @property
+    def expression(self) -> Expression:
+        return parse(self.formula)
+
+    @property
+    def bands(self) -> Tuple[str, ...]:
+        return tuple(sorted(self.expression.names - set(self.parameters)))
+
+    def compute(self, bands: Mapping[str, Any], **overrides: float) -> Any:
+        """Evaluate on band arrays; ``overrides`` replace default constants (e.g. L=0.5)."""
+        unknown = sorted(set(overrides) - set(self.parameters))
+        if unknown:
+            raise ExpressionError(f"{self.name} has no parameters {unknown}")
+        values: Dict[str, Any] = dict(self.parameters)
+        values.update(overrides)
+        values.update(bands)
+        return self.expression.evaluate(values)
+
+    def describe(self, **overrides: float) -> dict:
+        """Formula and constants as recorded in outputs' metadata."""
+        constants = dict(self.parameters)
+        constants.update(overrides)
+        return {"name": self.name, "formula": self.formula, "constants": constants}
+
+
+EPS = "1e-10"  # keeps divisions finite where both bands are zero
+INDICES: Dict[str, SpectralIndex] = {index.name: index for index in (
+    SpectralIndex("NDVI", f"(nir - red) / (nir + red + {EPS})",
+                  "Normalised difference vegetation index"),
+    SpectralIndex("EVI", f"G * (nir - red) / (nir + C1 * red - C2 * blue + L + {EPS})",
+                  "Enhanced vegetation index", {"G": 2.5, "C1": 6.0, "C2": 7.5, "L": 1.0},
+                  value_range=(-1.0, 1.0)),
+    SpectralIndex("NDMI", f"(nir - swir16) / (nir + swir16 + {EPS})",
+                  "Normalised difference moisture index", sensors=("sentinel-2", "landsat")),
+    SpectralIndex("NBR", f"(nir - swir22) / (nir + swir22 + {EPS})",
+                  "Normalised burn ratio (also sensitive to canopy loss)",
+                  sensors=("sentinel-2", "landsat")),
+    SpectralIndex("SAVI", f"(1 + L) * (nir - red) / (nir + red + L + {EPS})",
+                  "Soil-adjusted vegetation index", {"L": 0.5}),
+    SpectralIndex("NDWI", f"(green - nir) / (green + nir + {EPS})",
+                  "Normalised difference water index (McFeeters)"),
+    SpectralIndex("NDRE", f"(nir - rededge1) / (nir + rededge1 + {EPS})",
+                  "Normalised difference red-edge index", sensors=("sentinel-2",)),
+    SpectralIndex("VHVV", f"vh / (vv + {EPS})", "Sentinel-1 cross-pol ratio (linear)",
+                  value_range=(0.0, 1.0), sensors=("sentinel-1",)),
+    SpectralIndex("VV", "vv", "Sentinel-1 VV backscatter (gamma0, dB)", value_range=(-25, 0),
+                  sensors=("sentinel-1",), decibels=True),
+    SpectralIndex("VH", "vh", "Sentinel-1 VH backscatter (gamma0, dB)", value_range=(-30, -5),
+                  sensors=("sentinel-1",), decibels=True),
+)}
+
+
+def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
+    """A registered index by (case-insensitive) name, or a user-defined one from a formula."""
+    if custom_formula is not None:
+        parse(custom_formula)  # validate now, with a clear message
+        return SpectralIndex(name, custom_formula, "User-defined band expression",
+                             value_range=(float("-inf"), float("inf")),
+                             sensors=("sentinel-2", "landsat", "sentinel-1", "worldview"))
+    try:
+        return INDICES[name.upper()]
+    except KeyError:
+        raise ExpressionError(
+            f"unknown index {name!r}; choose from {sorted(INDICES)} or give a band expression"
+        ) from None

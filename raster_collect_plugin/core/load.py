@@ -1,0 +1,231 @@
+"""Loading analysis-ready pixels: odc-stac windowed COG reads onto one grid, digital numbers
+turned into physical values (each provider's rule applied exactly once), cloud masks applied.
+
+Everything stays lazy (dask) until the caller computes; the caller loads one period at a time so
+memory is bounded by a period, not by the whole stack.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import odc.stac
+import pystac
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.geom import Geometry
+
+from . import masks
+from .bands import CollectionProfile
+from .gdal_env import configure_gdal
+
+S2_OFFSET_BASELINE = 4.0
+S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4
+PIXEL_TEST_BANDS = ("blue", "green", "red")
+
+
+class LoadError(RuntimeError):
+    """Loading failed in a way the user can act on (missing band, unreadable assets, ...)."""
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What to load for one collection: bands by common name, grid, masking."""
+
+    profile: CollectionProfile
+    bands: Tuple[str, ...]
+    geobox: GeoBox
+    mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
+    chunk_size: int = 1024
+
+
+@dataclass
+class LoadedScenes:
+    """Physical values per band (NaN where not clear) plus masks, dims (time, y, x)."""
+
+    values: Dict[str, xr.DataArray]
+    valid: xr.DataArray  # data present (not nodata)
+    clear: xr.DataArray  # valid and not masked as cloud
+    scene_ids: List[List[str]]  # item ids fused into each time step
+    rules: List[str] = field(default_factory=list)  # reflectance rule per time step (lazy-safe)
+    offsets: Optional[xr.DataArray] = None  # offset applied per time step (pixel-test rule)
+
+
+def choose_grid(items: Sequence[pystac.Item], aoi_geometry: Geometry, profile: CollectionProfile,
+                *, crs: Optional[str] = None, resolution: Optional[float] = None) -> GeoBox:
+    """One grid for a stack: the scenes' (most common) CRS unless ``crs`` is given, the sensor's
+    resolution unless overridden, aligned to the scenes' own pixel grid when that is possible
+    (no half-pixel shift of Landsat's odd-15 m grid)."""
+    native_epsg = Counter(_item_epsg(item) for item in items).most_common(1)[0][0]
+    target_crs = crs or (f"EPSG:{native_epsg}" if native_epsg else str(aoi_geometry.crs))
+    res = float(resolution or profile.resolution)
+    anchor = "default"
+    transform = _native_transform(items[0], profile, res)
+    if transform is not None and target_crs == f"EPSG:{native_epsg}":
+        from odc.geo import xy_
+
+        anchor = xy_((transform[2] / res) % 1.0, (transform[5] / res) % 1.0)
+    bounds = aoi_geometry.to_crs(target_crs).boundingbox
+    return GeoBox.from_bbox(bounds, target_crs, resolution=res, anchor=anchor)
+
+
+def _item_epsg(item: pystac.Item) -> Optional[int]:
+    code = item.properties.get("proj:epsg")
+    if code is None and isinstance(item.properties.get("proj:code"), str):
+        code = item.properties["proj:code"].split(":")[-1]
+    return int(code) if code is not None else None
+
+
+def _native_transform(item: pystac.Item, profile: CollectionProfile, res: float):
+    for band in profile.optical_bands:
+        asset = item.assets.get(profile.assets[band])
+        if asset is not None and asset.extra_fields.get("proj:transform"):
+            transform = asset.extra_fields["proj:transform"]
+            if abs(transform[0] - res) < 1e-9:
+                return transform
+    return None
+
+
+def _stac_cfg(profile: CollectionProfile, collection: str, asset_keys: Iterable[str]) -> dict:
+    """Tell odc-stac each asset's data type and nodata (Planetary Computer S2 items carry no
+    raster:bands)."""
+    assets = {}
+    for key in asset_keys:
+        if profile.mask_band and key == profile.assets[profile.mask_band]:
+            dtype = "uint8" if profile.mask_band == "scl" else "uint16"
+            nodata = profile.mask_nodata if profile.mask_nodata is not None else 0
+        elif profile.rule == "linear":
+            dtype, nodata = "float32", profile.nodata
+        else:
+            dtype, nodata = ("uint8" if profile.sensor == "worldview" else "uint16"), profile.nodata
+        assets[key] = {"data_type": dtype, "nodata": nodata}
+    return {collection: {"assets": assets}, "*": {"assets": assets}}
+
+
+def _raster_scale_offset(item: pystac.Item, asset_key: str, profile: CollectionProfile):
+    asset = item.assets.get(asset_key)
+    bands = (asset.extra_fields.get("raster:bands") if asset is not None else None) or [{}]
+    return float(bands[0].get("scale", profile.scale)), float(bands[0].get("offset",
+                                                                           profile.offset))
+
+
+def _group_by_solar_day(items: Sequence[pystac.Item]) -> List[List[pystac.Item]]:
+    """The items odc-stac fuses into each time step with groupby='solar_day', in time order."""
+    groups: Dict[str, List[pystac.Item]] = {}
+    for item in items:
+        lon = item.bbox[0] / 2 + item.bbox[2] / 2 if item.bbox else 0.0
+        solar = item.datetime + np.timedelta64(int(lon * 240), "s").astype(object)
+        groups.setdefault(solar.date().isoformat(), []).append(item)
+    return [groups[key] for key in sorted(groups)]
+
+
+def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
+                patch_url: Optional[Callable[[str], str]] = None) -> LoadedScenes:
+    """Lazily load ``items`` of one collection onto ``spec.geobox`` as physical values."""
+    profile = spec.profile
+    missing = [b for b in spec.bands if b not in profile.assets]
+    if missing:
+        raise LoadError(f"{profile.sensor} has no {missing} band(s); bands available: "
+                        f"{sorted(profile.optical_bands)}")
+    if not items:
+        raise LoadError("no scenes to load")
+    configure_gdal()
+    wanted = list(spec.bands)
+    if profile.rule == "s2-pixel-test":
+        wanted += [b for b in PIXEL_TEST_BANDS if b not in wanted]
+    asset_keys = [profile.assets[b] for b in wanted]
+    if profile.mask_band:
+        asset_keys.append(profile.assets[profile.mask_band])
+    asset_keys = list(dict.fromkeys(asset_keys))
+    collection = items[0].collection_id or "*"
+    groups = _group_by_solar_day(items)
+    chunks = {"time": 1, "x": spec.chunk_size, "y": spec.chunk_size}
+    try:
+        data = odc.stac.load(items, bands=asset_keys, geobox=spec.geobox, groupby="solar_day",
+                             chunks=chunks, resampling="nearest", fail_on_error=True,
+                             stac_cfg=_stac_cfg(profile, collection, asset_keys),
+                             patch_url=patch_url)
+    except ValueError as error:
+        raise LoadError(f"cannot load {collection}: {error}") from None
+    if data.sizes["time"] != len(groups):
+        groups = [[item] for item in sorted(items, key=lambda i: i.datetime)]
+
+    first_band = data[asset_keys[0]]
+    valid = xr.ones_like(first_band, dtype=bool)
+    for band in wanted:
+        valid = valid & _present(data[profile.assets[band]], profile)
+    clear = valid
+    if profile.mask_band == "scl":
+        clear = clear & masks.clear_from_scl(data[profile.assets["scl"]], spec.mask_classes)
+    elif profile.mask_band == "qa_pixel":
+        clear = clear & masks.clear_from_qa_pixel(data[profile.assets["qa_pixel"]],
+                                                  spec.mask_classes)
+
+    values: Dict[str, xr.DataArray] = {}
+    rules: List[str] = []
+    offsets = None
+    if profile.rule == "s2-pixel-test":
+        offsets = _pixel_test_offsets(data, profile, valid)
+    for band in spec.bands:
+        raw = data[profile.assets[band]]
+        physical, rules = _to_physical(raw, band, groups, profile, offsets)
+        values[band] = physical.where(clear).astype("float32")
+    return LoadedScenes(values, valid, clear, [[i.id for i in g] for g in groups], rules, offsets)
+
+
+def _present(raw: xr.DataArray, profile: CollectionProfile) -> xr.DataArray:
+    if profile.rule == "linear":
+        return (raw != profile.nodata) & np.isfinite(raw)
+    return raw != profile.nodata
+
+
+def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, List[str]]:
+    """Apply the collection's DN rule once. Returns the values and the rule used per scene."""
+    asset_key = profile.assets[band]
+    if profile.rule in ("linear", "none"):
+        return raw.astype("float32"), [profile.rule] * len(groups)
+    if profile.rule == "s2-baseline":
+        baselines = [float(g[0].properties.get("s2:processing_baseline", "0") or 0)
+                     for g in groups]
+        offset = [S2_BOA_OFFSET if b >= S2_OFFSET_BASELINE else 0.0 for b in baselines]
+        rules = [f"DN/10000{' - 0.1' if o else ''} (baseline {b:05.2f})"
+                 for o, b in zip(offset, baselines)]
+        offset_da = xr.DataArray(np.array(offset, "float32"), dims="time",
+                                 coords={"time": raw.time})
+        return raw.astype("float32") * np.float32(profile.scale) + offset_da, rules
+    if profile.rule == "raster-bands":
+        pairs = [_raster_scale_offset(g[0], asset_key, profile) for g in groups]
+        scale = xr.DataArray(np.array([p[0] for p in pairs], "float32"), dims="time",
+                             coords={"time": raw.time})
+        offset = xr.DataArray(np.array([p[1] for p in pairs], "float32"), dims="time",
+                              coords={"time": raw.time})
+        rules = [f"raster:bands scale {s:g} offset {o:g}" for s, o in pairs]
+        return raw.astype("float32") * scale + offset, rules
+    if profile.rule == "s2-pixel-test":
+        rules = ["pixel test: BOA offset removed when >1% of valid visible DNs < 1000"] * len(groups)
+        return raw.astype("float32") * np.float32(profile.scale) + offsets, rules
+    raise LoadError(f"unknown reflectance rule {profile.rule!r}")
+
+
+def _pixel_test_offsets(data, profile, valid) -> xr.DataArray:
+    """Per scene: -0.1 if its pixels still carry the +1000 DN offset, else 0.
+
+    A scene that carries the offset has almost no valid visible-band DN below 1000 (that would
+    be negative reflectance); one whose offset was removed has many (vegetation, water)."""
+    low = None
+    for band in PIXEL_TEST_BANDS:
+        raw = data[profile.assets[band]]
+        band_low = (raw < 1000) & valid
+        low = band_low if low is None else (low | band_low)
+    fraction = low.sum(("y", "x")) / valid.sum(("y", "x")).clip(min=1)
+    return xr.where(fraction > 0.01, np.float32(0.0), np.float32(S2_BOA_OFFSET))
+
+
+def aoi_mask(geobox: GeoBox, geometry: Geometry) -> np.ndarray:
+    """True for pixels whose centre lies inside the AOI."""
+    from odc.geo.xr import rasterize
+
+    return np.asarray(rasterize(geometry.to_crs(geobox.crs), geobox).values, dtype=bool)

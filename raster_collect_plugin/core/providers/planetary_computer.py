@@ -1,0 +1,42 @@
+"""Microsoft Planetary Computer: a STAC API whose asset hrefs need SAS tokens.
+
+Tokens expire (45 minutes to a few hours). ``renew`` strips the old token, drops the cached
+token for that storage container and signs again; the loader calls it when a read is refused.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import planetary_computer
+import pystac
+from planetary_computer import sas
+
+from .stac_api import StacApiProvider
+
+PLANETARY_COMPUTER_URL = "https://planetarycomputer.microsoft.com/api/stac/v1"
+
+
+def _strip_query(href: str) -> str:
+    parts = urlsplit(href)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+class PlanetaryComputerProvider(StacApiProvider):
+    """Planetary Computer (``sentinel-2-l2a``, ``landsat-c2-l2``, ``sentinel-1-rtc``, ...)."""
+
+    kind = "planetary-computer"
+
+    def __init__(self, name: str = "Planetary Computer", url: str = PLANETARY_COMPUTER_URL,
+                 **kwargs):
+        super().__init__(name, url, **kwargs)
+
+    def sign(self, item: pystac.Item) -> pystac.Item:
+        return planetary_computer.sign(item)
+
+    def renew(self, item: pystac.Item) -> pystac.Item:
+        renewed = item.clone()
+        for asset in renewed.assets.values():
+            asset.href = _strip_query(asset.href)
+        sas.TOKEN_CACHE.clear()  # a refused token may still look valid to the cache
+        return planetary_computer.sign(renewed)

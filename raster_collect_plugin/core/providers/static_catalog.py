@@ -1,0 +1,69 @@
+"""Static STAC catalogs (no search API): crawl catalog.json and filter on the client.
+
+Used for the embedded sample and for Maxar Open Data (one collection per disaster event).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterable, List, Optional
+
+import pystac
+from shapely.geometry import box, shape
+
+from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter
+
+MAXAR_OPEN_DATA_CATALOG = "https://maxar-opendata.s3.amazonaws.com/events/catalog.json"
+MAXAR_LICENCE = "CC-BY-NC-4.0"
+
+
+class StaticCatalogProvider(Provider):
+    """Crawls a static catalog; ``collections`` in a query match collection ids."""
+
+    kind = "static"
+
+    def __init__(self, name: str, catalog_href: str, *, licence: Optional[str] = None):
+        super().__init__(name)
+        self.catalog_href = str(catalog_href)
+        self.licence = licence
+
+    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
+        wanted = set(wanted)
+        for child in catalog.get_children():
+            if not wanted or child.id in wanted:
+                yield child
+
+    def search(self, query: SearchQuery) -> List[pystac.Item]:
+        try:
+            catalog = pystac.Catalog.from_file(self.catalog_href)
+        except Exception as error:  # pystac raises many kinds for unreadable catalogs
+            raise ProviderError(f"{self.name}: cannot read the catalog {self.catalog_href} "
+                                f"({error}); check the path or URL") from None
+        area = box(*query.bbox)
+        start = datetime.combine(query.start, datetime.min.time(), tzinfo=timezone.utc)
+        end = datetime.combine(query.end, datetime.max.time(), tzinfo=timezone.utc)
+        found = []
+        for collection in self._collections(catalog, query.collections):
+            for item in collection.get_items(recursive=True):
+                when = item.datetime or item.common_metadata.start_datetime
+                if when is None or not (start <= when <= end):
+                    continue
+                if item.geometry is None or not shape(item.geometry).intersects(area):
+                    continue
+                if not passes_cloud_filter(item, query.max_cloud_cover):
+                    continue
+                item.collection_id = item.collection_id or collection.id
+                item.make_asset_hrefs_absolute()
+                found.append(item)
+                if len(found) >= query.limit:
+                    return self.tag(found)
+        return self.tag(found)
+
+
+class MaxarOpenDataProvider(StaticCatalogProvider):
+    """WorldView imagery from the Maxar Open Data program; licence CC BY-NC 4.0."""
+
+    kind = "maxar"
+
+    def __init__(self, name: str = "Maxar Open Data", catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
+        super().__init__(name, catalog_href, licence=MAXAR_LICENCE)

@@ -1,0 +1,62 @@
+"""Search several providers at once; one provider failing never stops the others."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
+
+import pystac
+
+from .providers.base import Provider, ProviderError, SearchQuery
+
+
+@dataclass
+class SearchReport:
+    """Items found per (provider, collection) and the errors of providers that failed."""
+
+    items: Dict[Tuple[str, str], List[pystac.Item]] = field(default_factory=dict)
+    errors: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all_items(self) -> List[pystac.Item]:
+        return [item for items in self.items.values() for item in items]
+
+    def rows(self) -> List[dict]:
+        """One row per scene: provider, collection, date, cloud cover, id."""
+        rows = []
+        for (provider, collection), items in sorted(self.items.items()):
+            for item in sorted(items, key=lambda i: i.datetime):
+                rows.append({"provider": provider, "collection": collection,
+                             "datetime": item.datetime.isoformat(),
+                             "cloud_cover": item.properties.get("eo:cloud_cover"),
+                             "id": item.id})
+        return rows
+
+
+def search_all(providers: Sequence[Tuple[Provider, Sequence[str]]], *, query: SearchQuery,
+               max_workers: int = 4) -> SearchReport:
+    """Run each provider's search in a thread with its own collections; collect per-provider
+    errors instead of raising, so the others still complete."""
+    report = SearchReport()
+
+    def run(provider: Provider, collections: Sequence[str]):
+        sub_query = SearchQuery(query.bbox, query.start, query.end, list(collections),
+                                query.max_cloud_cover, query.limit)
+        return provider.search(sub_query)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(providers)))) as pool:
+        futures = {pool.submit(run, p, c): (p, c) for p, c in providers}
+        for future, (provider, collections) in futures.items():
+            try:
+                items = future.result()
+            except ProviderError as error:
+                report.errors[provider.name] = str(error)
+                continue
+            except Exception as error:  # a provider bug must not hide the others' results
+                report.errors[provider.name] = f"{provider.name}: {type(error).__name__}: {error}"
+                continue
+            for collection in collections:
+                report.items[(provider.name, collection)] = [
+                    i for i in items if i.collection_id == collection]
+    return report

@@ -1,0 +1,388 @@
+"""The main job, described once: search -> load -> mask -> index -> composite -> write.
+
+The dock's QgsTask, the Processing algorithms and the command line all build a request and call
+these functions with a progress callback and a cancel check; none re-implements a step.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import dask
+import geopandas as gpd
+import numpy as np
+import pystac
+from odc.geo.geom import Geometry
+
+from . import masks
+from .aoi import Aoi, load_aoi
+from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
+from .indices import SpectralIndex, get_index
+from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes
+from .outputs import write_cog, write_json
+from .providers.base import Provider, ProviderError, SearchQuery
+from .search import SearchReport, search_all
+
+ProgressCallback = Callable[[float, str], None]
+CancelCheck = Callable[[], bool]
+MAX_TOKEN_RENEWALS = 2
+
+
+class RequestError(ValueError):
+    """The request is not usable; the message names the problem and the fix."""
+
+
+class Cancelled(RuntimeError):
+    """The user cancelled; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A provider and the collections to use from it."""
+
+    provider: Provider
+    collections: Tuple[str, ...]
+
+
+@dataclass
+class CompositeRequest:
+    """Everything one composite run needs. Build it with keyword arguments."""
+
+    aoi: Union[Aoi, str, Path, gpd.GeoDataFrame]
+    sources: Sequence[Source]
+    start: date
+    end: date
+    output_dir: Union[str, Path]
+    indices: Sequence[str] = ("NDVI",)
+    custom_indices: Mapping[str, str] = field(default_factory=dict)  # name -> band expression
+    period: str = "month"
+    method: str = "median"
+    max_cloud_cover: Optional[float] = 80.0
+    mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
+    resolution: Optional[float] = None
+    crs: Optional[str] = None
+    id_field: str = "forest_id"
+    selected_ids: Optional[Sequence] = None
+    run_name: Optional[str] = None
+
+
+@dataclass
+class CollectionResult:
+    """The outputs of one provider's collection."""
+
+    provider: str
+    collection: str
+    sensor: str
+    periods: List[str]
+    index_paths: Dict[str, Path]
+    count_path: Path
+    metadata_path: Path
+    scenes: List[dict]
+    period_clear_fraction: List[float]
+    skipped_indices: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CompositeResult:
+    """What a run produced and what it could not do."""
+
+    output_dir: Path
+    collections: List[CollectionResult]
+    errors: Dict[str, str]
+    notes: List[str]
+
+
+def _report(progress: Optional[ProgressCallback], fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(max(0.0, min(1.0, fraction)), message)
+
+
+def _check_cancel(cancel: Optional[CancelCheck]) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled by the user")
+
+
+def resolve_indices(request: CompositeRequest) -> List[SpectralIndex]:
+    """The registered and user-defined indices of a request (validated)."""
+    chosen = [get_index(name) for name in request.indices if name not in request.custom_indices]
+    chosen += [get_index(name, formula) for name, formula in request.custom_indices.items()]
+    if not chosen:
+        raise RequestError("choose at least one index (e.g. NDVI)")
+    return chosen
+
+
+def validate_request(request: CompositeRequest) -> Aoi:
+    """Check the request before any network traffic; returns the validated AOI."""
+    if request.end < request.start:
+        raise RequestError(f"the period ends ({request.end}) before it starts "
+                           f"({request.start}): swap the dates")
+    if request.method not in METHODS:
+        raise RequestError(f"composite method must be one of {METHODS}, not {request.method!r}")
+    period_starts(request.start, request.end, request.period)  # validates the period name
+    if not request.sources:
+        raise RequestError("select at least one imagery source")
+    masks.validate_classes(request.mask_classes)
+    resolve_indices(request)
+    if request.resolution is not None and request.resolution <= 0:
+        raise RequestError("resolution must be a positive number of metres")
+    if isinstance(request.aoi, Aoi):
+        return request.aoi
+    return load_aoi(request.aoi, id_field=request.id_field, ids=request.selected_ids)
+
+
+def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:
+    """Search every selected source concurrently for the request's area and period."""
+    aoi = aoi or validate_request(request)
+    query = SearchQuery(bbox=aoi.bbox_wgs84, start=request.start, end=request.end,
+                        collections=[], max_cloud_cover=request.max_cloud_cover)
+    return search_all([(s.provider, s.collections) for s in request.sources], query=query)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def _is_token_expiry(error: Exception) -> bool:
+    text = str(error)
+    return any(marker in text for marker in
+               ("HTTP response code: 403", "403", "AuthenticationFailed", "Forbidden"))
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+class _CollectionJob:
+    """Composites of one collection, period by period."""
+
+    def __init__(self, request, provider, collection, items, aoi, indices, cancel):
+        self.request, self.provider, self.collection = request, provider, collection
+        self.items = sorted(items, key=lambda i: i.datetime)
+        self.aoi, self.cancel = aoi, cancel
+        self.profile = provider.profile(collection, self.items[0])
+        self.skipped: Dict[str, str] = {}
+        self.indices = []
+        for index in indices:
+            missing = [b for b in index.bands if b not in self.profile.assets]
+            if self.profile.sensor not in index.sensors or missing:
+                reason = (f"{collection} has no {missing} band" if missing else
+                          f"{index.name} is not defined for {self.profile.sensor}")
+                self.skipped[index.name] = reason
+            else:
+                self.indices.append(index)
+        geometry = Geometry(aoi.union(), crs=str(aoi.crs))
+        self.geobox = choose_grid(self.items, geometry, self.profile, crs=request.crs,
+                                  resolution=request.resolution)
+        self.inside = aoi_mask(self.geobox, geometry)
+        bands = sorted({b for index in self.indices for b in index.bands})
+        self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes)
+
+    def _compute_period(self, items: List[pystac.Item]):
+        for attempt in range(MAX_TOKEN_RENEWALS + 1):
+            try:
+                loaded = load_scenes(items, self.spec)
+                stacks = {i.name: i.compute(loaded.values) for i in self.indices}
+                reduced = {name: reduce_period(stack, self.request.method)[0]
+                           for name, stack in stacks.items()}
+                count = loaded.clear.sum("time").astype("uint16")
+                inside = self.inside
+                scene_clear = (loaded.clear & inside).sum(("y", "x")) / max(inside.sum(), 1)
+                offsets = loaded.offsets if loaded.offsets is not None else None
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN (clouded) pixels
+                    results = dask.compute(reduced, count, scene_clear, offsets)
+                return results, loaded
+            except LoadError:
+                raise
+            except Exception as error:  # rasterio/odc raise many types for HTTP failures
+                if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
+                    renewed = {i.id: self.provider.renew(i) for i in items}
+                    self.items = [renewed.get(i.id, i) for i in self.items]
+                    items = [renewed[i.id] for i in items]
+                    continue
+                raise LoadError(f"{self.provider.name} {self.collection}: reading scenes "
+                                f"failed ({_first_line(error)})") from error
+        raise AssertionError("unreachable")
+
+    def run(self, staging: Path, progress: Callable[[float, str], None]) -> CollectionResult:
+        request = self.request
+        starts = period_starts(request.start, request.end, request.period)
+        shape = self.geobox.shape
+        composites = {i.name: np.full((len(starts), *shape), np.nan, "float32")
+                      for i in self.indices}
+        counts = np.zeros((len(starts), *shape), "uint16")
+        scenes: List[dict] = []
+        period_clear: List[float] = []
+        labels = [period_label(s, request.period) for s in starts]
+        for n, start in enumerate(starts):
+            _check_cancel(self.cancel)
+            begin, end = period_bounds(start, request.period)
+            items = [i for i in self.items
+                     if begin <= _naive_utc(i.datetime) < end]
+            progress(n / len(starts), f"{self.collection} {labels[n]}: {len(items)} scenes")
+            if not items:
+                period_clear.append(0.0)
+                continue
+            (reduced, count, scene_clear, offsets), loaded = self._compute_period(items)
+            for name, values in reduced.items():
+                composites[name][n] = values.values
+            counts[n] = count.values
+            period_clear.append(float(((count.values > 0) & self.inside).sum()
+                                      / max(self.inside.sum(), 1)))
+            for t, ids in enumerate(loaded.scene_ids):
+                rule = loaded.rules[t] if t < len(loaded.rules) else self.profile.rule
+                if offsets is not None:
+                    applied = float(offsets.values[t])
+                    rule = f"{rule}: offset {'applied' if applied else 'already removed'}"
+                scenes.append({"period": labels[n], "items": ids,
+                               "datetime": str(loaded.valid.time.values[t])[:19],
+                               "clear_fraction": round(float(scene_clear.values[t]), 4),
+                               "reflectance_rule": rule})
+        for index in self.indices:
+            if index.decibels:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    composites[index.name] = 10 * np.log10(composites[index.name])
+        return self._write(staging, labels, composites, counts, scenes, period_clear)
+
+    def _write(self, staging, labels, composites, counts, scenes, period_clear):
+        request = self.request
+        stem = f"{_slug(self.provider.name)}_{self.collection}"
+        transform, crs = self.geobox.affine, self.geobox.crs.to_wkt()
+        index_paths = {}
+        for index in self.indices:
+            name = f"{stem}_{index.name}_{request.period}ly_{request.method}.tif"
+            tags = {"index": index.name, "formula": index.formula, "method": request.method,
+                    "units": "dB" if index.decibels else "index"}
+            index_paths[index.name] = write_cog(
+                staging / name, composites[index.name], transform=transform, crs=crs,
+                nodata=float("nan"), band_descriptions=labels, tags=tags)
+        count_path = write_cog(staging / f"{stem}_clear_count.tif", counts, transform=transform,
+                               crs=crs, nodata=None, band_descriptions=labels,
+                               tags={"meaning": "clear observations per pixel and period"})
+        metadata = {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "provider": self.provider.name, "provider_kind": self.provider.kind,
+            "collection": self.collection, "sensor": self.profile.sensor,
+            "licence": self.provider.licence or self.profile.licence,
+            "period": request.period, "method": request.method,
+            "start": request.start.isoformat(), "end": request.end.isoformat(),
+            "crs": self.geobox.crs.to_epsg() or self.geobox.crs.to_wkt(),
+            "resolution": abs(self.geobox.resolution.x),
+            "indices": [i.describe() for i in self.indices],
+            "skipped_indices": self.skipped,
+            "cloud_mask": masks.describe(self.profile.sensor, request.mask_classes),
+            "max_scene_cloud_cover": request.max_cloud_cover,
+            "reflectance_rule": self.profile.rule, "profile_notes": list(self.profile.notes),
+            "periods": labels, "period_clear_fraction": period_clear,
+            "scenes": scenes, "item_ids": [i.id for i in self.items],
+            "outputs": {k: v.name for k, v in index_paths.items()} | {
+                "clear_count": count_path.name},
+        }
+        metadata_path = write_json(staging / f"{stem}_metadata.json", metadata)
+        return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
+                                index_paths, count_path, metadata_path, scenes, period_clear,
+                                self.skipped)
+
+
+def _naive_utc(moment: datetime):
+    import pandas as pd
+
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+
+
+def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCallback] = None,
+                   cancel: Optional[CancelCheck] = None,
+                   report: Optional[SearchReport] = None) -> CompositeResult:
+    """Search (unless ``report`` is given), then build and write the composites.
+
+    Outputs are written into a staging folder and moved into ``output_dir`` only when the whole
+    run succeeded: a failure or cancel leaves nothing behind. Providers that fail are reported
+    in ``errors`` while the others complete.
+    """
+    aoi = validate_request(request)
+    indices = resolve_indices(request)
+    _report(progress, 0.0, "searching")
+    if report is None:
+        report = search(request, aoi)
+    _check_cancel(cancel)
+    errors = dict(report.errors)
+    notes = list(aoi.notes)
+    output_dir = Path(request.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-", dir=output_dir))
+    jobs = [(key, items) for key, items in sorted(report.items.items()) if items]
+    providers = {s.provider.name: s.provider for s in request.sources}
+    for (provider_name, collection), items in report.items.items():
+        if not items:
+            errors.setdefault(f"{provider_name} {collection}",
+                              f"{provider_name}: no {collection} scenes for this area between "
+                              f"{request.start} and {request.end} with at most "
+                              f"{request.max_cloud_cover}% cloud")
+    results: List[CollectionResult] = []
+    try:
+        for n, ((provider_name, collection), items) in enumerate(jobs):
+            provider = providers[provider_name]
+            try:
+                provider.check_readable(collection)
+                job = _CollectionJob(request, provider, collection, items, aoi, indices, cancel)
+                if not job.indices:
+                    errors[f"{provider_name} {collection}"] = "; ".join(job.skipped.values())
+                    continue
+
+                def step(fraction, message, n=n):
+                    _report(progress, 0.05 + 0.9 * (n + fraction) / len(jobs), message)
+
+                results.append(job.run(staging, step))
+            except (ProviderError, LoadError) as error:
+                errors[f"{provider_name} {collection}"] = str(error)
+        if not results:
+            details = "; ".join(errors.values()) or "no scenes found"
+            raise RequestError(f"nothing to compute: {details}")
+        _write_scene_table(staging / "scenes.csv", results)
+        _check_cancel(cancel)
+        _publish(staging, output_dir, results)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _report(progress, 1.0, "done")
+    return CompositeResult(output_dir, results, errors, notes)
+
+
+def _write_scene_table(path: Path, results: List[CollectionResult]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["provider", "collection", "period", "datetime", "items",
+                         "clear_fraction", "reflectance_rule"])
+        for result in results:
+            for scene in result.scenes:
+                writer.writerow([result.provider, result.collection, scene["period"],
+                                 scene["datetime"], " ".join(scene["items"]),
+                                 scene["clear_fraction"], scene["reflectance_rule"]])
+
+
+def _publish(staging: Path, output_dir: Path, results: List[CollectionResult]) -> None:
+    """Move finished files into place (each move is atomic) and repoint the results."""
+    moved = {}
+    for path in sorted(staging.iterdir()):
+        target = output_dir / path.name
+        os.replace(path, target)
+        moved[path] = target
+    for result in results:
+        result.index_paths = {k: moved[v] for k, v in result.index_paths.items()}
+        result.count_path = moved[result.count_path]
+        result.metadata_path = moved[result.metadata_path]
+
+
+def new_run_name() -> str:
+    return datetime.now().strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
