@@ -205,7 +205,8 @@ def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, Lis
         rules = [f"raster:bands scale {s:g} offset {o:g}" for s, o in pairs]
         return raw.astype("float32") * scale + offset, rules
     if profile.rule == "s2-pixel-test":
-        rules = ["pixel test: BOA offset removed when >1% of valid visible DNs < 1000"] * len(groups)
+        rule = "pixel test: BOA offset removed when >1% of valid visible DNs < 1000"
+        rules = [rule] * len(groups)
         return raw.astype("float32") * np.float32(profile.scale) + offsets, rules
     raise LoadError(f"unknown reflectance rule {profile.rule!r}")
 

@@ -60,6 +60,7 @@ class Provider(ABC):
 
     def check_readable(self, collection: str) -> None:
         """Raise ProviderError if this collection's assets cannot be read as configured."""
+        return None
 
     def tag(self, items: List[pystac.Item]) -> List[pystac.Item]:
         for item in items:
