@@ -207,7 +207,7 @@ class _CollectionJob:
                 raise
             except Exception as error:  # rasterio/odc raise many types for HTTP failures
                 if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
-                    renewed = {i.id: self.provider.renew(i) for i in items}
+                    renewed = {i.id: i for i in self.provider.renew(items)}
                     self.items = [renewed.get(i.id, i) for i in self.items]
                     items = [renewed[i.id] for i in items]
                     continue

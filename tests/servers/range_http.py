@@ -8,6 +8,7 @@ URLs that planetary-computer signs), and it can check Azure-style SAS tokens (``
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -98,11 +99,10 @@ class RangeFileServer:
 
             def _resolve(self):
                 parts = urlsplit(self.path)
-                relative = unquote(parts.path).lstrip("/")
-                target = (server.root / relative).resolve()
-                if server.root not in target.parents and target != server.root:
+                relative = os.path.normpath(unquote(parts.path).lstrip("/"))
+                if relative.startswith(".."):  # no escaping the served folder
                     return None, parts
-                return target, parts
+                return server.root / relative, parts
 
             def _send_error(self, code: int, message: str) -> None:
                 body = message.encode()
@@ -160,7 +160,7 @@ class RangeFileServer:
                     handle.seek(start)
                     payload = handle.read(length)
                 self.wfile.write(payload)
-                server.log.add(str(target.relative_to(server.root)), len(payload))
+                server.log.add(urlsplit(self.path).path, len(payload))
 
             def do_GET(self):  # noqa: N802
                 self._serve(with_body=True)

@@ -51,9 +51,9 @@ class Provider(ABC):
         """Make the item's hrefs readable (default: nothing to do)."""
         return item
 
-    def renew(self, item: pystac.Item) -> pystac.Item:
-        """Re-sign an item whose access token expired (default: nothing to do)."""
-        return item
+    def renew(self, items: List[pystac.Item]) -> List[pystac.Item]:
+        """Re-sign items whose access token expired (default: nothing to do)."""
+        return list(items)
 
     def profile(self, collection: str, item: Optional[pystac.Item] = None) -> CollectionProfile:
         return profile_for(self.kind, collection, item.to_dict() if item is not None else None)

@@ -6,6 +6,7 @@ token for that storage container and signs again; the loader calls it when a rea
 
 from __future__ import annotations
 
+from typing import List
 from urllib.parse import urlsplit, urlunsplit
 
 import planetary_computer
@@ -34,9 +35,12 @@ class PlanetaryComputerProvider(StacApiProvider):
     def sign(self, item: pystac.Item) -> pystac.Item:
         return planetary_computer.sign(item)
 
-    def renew(self, item: pystac.Item) -> pystac.Item:
-        renewed = item.clone()
-        for asset in renewed.assets.values():
-            asset.href = _strip_query(asset.href)
+    def renew(self, items: List[pystac.Item]) -> List[pystac.Item]:
         sas.TOKEN_CACHE.clear()  # a refused token may still look valid to the cache
-        return planetary_computer.sign(renewed)
+        renewed = []
+        for item in items:
+            fresh = item.clone()
+            for asset in fresh.assets.values():
+                asset.href = _strip_query(asset.href)
+            renewed.append(planetary_computer.sign(fresh))
+        return renewed
