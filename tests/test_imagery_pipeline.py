@@ -12,7 +12,9 @@ import rasterio
 from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.providers import (
     EarthSearchProvider,
+    MaxarOpenDataProvider,
     PlanetaryComputerProvider,
+    StacApiProvider,
     StaticCatalogProvider,
 )
 from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
@@ -25,7 +27,8 @@ def run(provider, collection, sample, tmp_path, indices=("NDVI", "EVI"), **extra
     request = CompositeRequest(
         aoi=sample.forests_path, sources=[Source(provider, (collection,))],
         start=extra.pop("start", OCTOBER[0]), end=extra.pop("end", OCTOBER[1]),
-        output_dir=tmp_path / "out", indices=indices, max_cloud_cover=None, **extra)
+        output_dir=tmp_path / "out", indices=indices,
+        max_cloud_cover=extra.pop("max_cloud_cover", None), **extra)
     return run_composites(request)
 
 
@@ -176,3 +179,49 @@ def test_earth_search_landsat_requester_pays_is_explained(small_sample, tmp_path
     with pytest.raises(ValueError, match="requester-pays"):
         run(EarthSearchProvider(url=api.url), sd.LANDSAT_COLLECTION, small_sample, tmp_path)
 
+
+
+def test_maxar_open_data_static_catalog(tmp_path):
+    spec = sd.small_spec(sensors=(sd.MAXAR_EVENT,), columns=3, rows=1, margin_m=60.0)
+    sample = sd.make_sample(tmp_path / "sample", spec)
+    provider = MaxarOpenDataProvider(catalog_href=str(sample.root / "maxar" / "catalog.json"))
+    assert provider.events() == [sd.MAXAR_EVENT]
+    result = run(provider, sd.MAXAR_EVENT, sample, tmp_path, indices=("NDVI",),
+                 start=date(2025, 10, 1), end=date(2025, 11, 30))
+    [collection] = result.collections
+    ndvi, transform, labels, _ = read_output(collection.index_paths["NDVI"])
+    assert transform.a == 4.0 and labels == ("2025-10", "2025-11")
+    item_before, item_after = sample.items[sd.MAXAR_EVENT]
+    for band, item in ((0, item_before), (1, item_after)):
+        with rasterio.open(sample.root / item["assets"]["ms_analytic"]["href"]) as dataset:
+            red, nir = dataset.read(5).astype(float), dataset.read(7).astype(float)
+            native = dataset.transform
+        red = reference.crop_to(red, native, transform, ndvi.shape[1:])
+        nir = reference.crop_to(nir, native, transform, ndvi.shape[1:])
+        np.testing.assert_allclose(ndvi[band], reference.ndvi({"red": red, "nir": nir}),
+                                   rtol=1e-5)
+    metadata = json.loads(collection.metadata_path.read_text())
+    assert metadata["licence"] == "CC-BY-NC-4.0"
+    assert "digital numbers" in metadata["profile_notes"][0]
+    # the storm shows: damaged compartments lose NDVI between the two acquisitions
+    assert np.nanmean(ndvi[1]) < np.nanmean(ndvi[0])
+
+
+def test_custom_stac_api_by_url(small_sample, tmp_path, file_server, stac_api):
+    files = file_server(small_sample.root)
+    api = stac_api({name: small_sample.item_collection(name, files.url)
+                    for name in small_sample.items})
+    custom = StacApiProvider("My STAC", api.url)
+    assert custom.list_collections() == sorted(small_sample.items)
+    october = {i["id"]: i["properties"]["eo:cloud_cover"]
+               for i in small_sample.items[sd.S2_COLLECTION]
+               if i["properties"]["datetime"].startswith("2025-10")}
+    limit = min(october.values())
+    assert max(october.values()) > limit  # the filter has something to remove
+    result = run(custom, sd.S2_COLLECTION, small_sample, tmp_path, indices=("NDVI",),
+                 max_cloud_cover=limit)
+    [collection] = result.collections
+    assert collection.provider == "My STAC"
+    # scene-level cloud filter applied on the client (rustac has no query extension)
+    used = json.loads(collection.metadata_path.read_text())["item_ids"]
+    assert used == [i for i, cover in october.items() if cover <= limit]

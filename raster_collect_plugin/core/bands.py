@@ -28,7 +28,7 @@ class CollectionProfile:
     sensor: str  # sentinel-2 | landsat | sentinel-1 | worldview
     assets: Mapping[str, str]  # common band name -> asset key
     mask_band: Optional[str]  # "scl" | "qa_pixel" | None
-    resolution: float
+    resolution: float  # metres; 0 = the items' own resolution
     rule: str
     nodata: float = 0
     scale: float = 1.0  # documented defaults when items carry no raster:bands
@@ -74,9 +74,14 @@ EARTH_SEARCH_LANDSAT = CollectionProfile(
     offset=-0.2, mask_nodata=1, requester_pays=True)
 SENTINEL1_RTC = CollectionProfile(
     "sentinel-1", {"vv": "vv", "vh": "vh"}, None, 10, "linear", nodata=-32768)
+# WorldView-2/3 8-band multispectral: coastal, blue, green, yellow, red, red edge, NIR1, NIR2.
 MAXAR_OPEN_DATA = CollectionProfile(
-    "worldview", {"red": "visual.1", "green": "visual.2", "blue": "visual.3"}, None, 0.5,
-    "none", nodata=0, licence="CC-BY-NC-4.0")
+    "worldview", {"coastal": "ms_analytic.1", "blue": "ms_analytic.2",
+                  "green": "ms_analytic.3", "yellow": "ms_analytic.4", "red": "ms_analytic.5",
+                  "rededge1": "ms_analytic.6", "nir": "ms_analytic.7", "nir08": "ms_analytic.8"},
+    None, 0, "none", nodata=0, licence="CC-BY-NC-4.0",
+    notes=("Maxar Open Data multispectral values are digital numbers, not surface reflectance: "
+           "indices are relative (compare dates of the same sensor only)",))
 
 # (provider kind, collection id) -> profile; provider kind "*" matches any provider.
 PROFILES: Dict[Tuple[str, str], CollectionProfile] = {
@@ -109,6 +114,6 @@ def profile_for(provider_kind: str, collection: str, sample_item: Optional[dict]
             return LANDSAT_C2_L2
         if "vv" in assets and "vh" in assets:
             return SENTINEL1_RTC
-        if "visual" in assets:
+        if "ms_analytic" in assets:
             return MAXAR_OPEN_DATA
     raise KeyError(f"no band profile for collection {collection!r} of provider {provider_kind!r}")

@@ -61,7 +61,7 @@ def choose_grid(items: Sequence[pystac.Item], aoi_geometry: Geometry, profile: C
     (no half-pixel shift of Landsat's odd-15 m grid)."""
     native_epsg = Counter(_item_epsg(item) for item in items).most_common(1)[0][0]
     target_crs = crs or (f"EPSG:{native_epsg}" if native_epsg else str(aoi_geometry.crs))
-    res = float(resolution or profile.resolution)
+    res = float(resolution or profile.resolution or _native_resolution(items[0], profile))
     anchor = "default"
     transform = _native_transform(items[0], profile, res)
     if transform is not None and target_crs == f"EPSG:{native_epsg}":
@@ -79,9 +79,20 @@ def _item_epsg(item: pystac.Item) -> Optional[int]:
     return int(code) if code is not None else None
 
 
+def _native_resolution(item: pystac.Item, profile: CollectionProfile) -> float:
+    asset = item.assets[profile.assets[profile.optical_bands[0]].split(".")[0]]
+    transform = asset.extra_fields.get("proj:transform")
+    if transform:
+        return abs(float(transform[0]))
+    gsd = asset.extra_fields.get("gsd") or item.properties.get("gsd")
+    if not gsd:
+        raise LoadError(f"{item.id}: no resolution in its metadata; choose a resolution")
+    return float(gsd)
+
+
 def _native_transform(item: pystac.Item, profile: CollectionProfile, res: float):
     for band in profile.optical_bands:
-        asset = item.assets.get(profile.assets[band])
+        asset = item.assets.get(profile.assets[band].split(".")[0])
         if asset is not None and asset.extra_fields.get("proj:transform"):
             transform = asset.extra_fields["proj:transform"]
             if abs(transform[0] - res) < 1e-9:
@@ -94,6 +105,8 @@ def _stac_cfg(profile: CollectionProfile, collection: str, asset_keys: Iterable[
     raster:bands)."""
     assets = {}
     for key in asset_keys:
+        if "." in key:  # a band of a multi-band asset: described by the item's raster:bands
+            continue
         if profile.mask_band and key == profile.assets[profile.mask_band]:
             dtype = "uint8" if profile.mask_band == "scl" else "uint16"
             nodata = profile.mask_nodata if profile.mask_nodata is not None else 0

@@ -30,6 +30,8 @@ ORIGIN = (493_560.0, 7_020_540.0)  # top-left of the forest block (multiples of 
 S2_COLLECTION = "sentinel-2-l2a"
 LANDSAT_COLLECTION = "landsat-c2-l2"
 S1_COLLECTION = "sentinel-1-rtc"
+MAXAR_EVENT = "queensland-storms-nov-2025"  # a Maxar Open Data style event collection
+WORLDVIEW_BANDS = ("coastal", "blue", "green", "yellow", "red", "rededge1", "nir", "nir08")
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 # Surface reflectance signatures (0..1) by common band name.
@@ -40,7 +42,8 @@ DAMAGED = dict(coastal=.05, blue=.05, green=.07, red=.09, rededge1=.12, nir=.19,
                swir16=.26, swir22=.17)
 BARE = dict(coastal=.07, blue=.07, green=.09, red=.12, rededge1=.16, nir=.21, nir08=.22,
             swir16=.28, swir22=.22)
-CLOUD = dict(coastal=.52, blue=.50, green=.48, red=.47, rededge1=.47, nir=.46, nir08=.46,
+HEALTHY["yellow"], DAMAGED["yellow"], BARE["yellow"] = .045, .08, .11
+CLOUD = dict(yellow=.47, coastal=.52, blue=.50, green=.48, red=.47, rededge1=.47, nir=.46, nir08=.46,
              swir16=.32, swir22=.24)
 # Sentinel-1 RTC gamma0 (linear power)
 SAR = {"healthy": (0.10, 0.025), "damaged": (0.075, 0.0115), "bare": (0.05, 0.008)}
@@ -360,6 +363,10 @@ def default_scenes(spec: SampleSpec) -> List[Scene]:
                                     nodata_west_fraction=0.15 if first[collection] else 0.0))
                 first[collection] = False
         month = _add_months(month, 1)
+    if MAXAR_EVENT in spec.sensors:
+        for day in (spec.storm_date - timedelta(days=16), spec.storm_date + timedelta(days=7)):
+            scenes.append(Scene(MAXAR_EVENT, datetime(day.year, day.month, day.day, 0, 5,
+                                                      tzinfo=timezone.utc), "WV03"))
     if S1_COLLECTION in spec.sensors:
         when = datetime(spec.start.year, spec.start.month, spec.start.day, 8, 30,
                         tzinfo=timezone.utc) + timedelta(days=2)
@@ -512,6 +519,34 @@ class _Writer:
         return _item(item_id, LANDSAT_COLLECTION, scene, surface.transform, surface.width,
                      surface.height, props, assets)
 
+    def worldview(self, scene: Scene) -> dict:
+        """A WorldView-3 acquisition as Maxar Open Data publishes it: 8-band ``ms_analytic``
+        (uint16) and 3-band ``visual`` (uint8) COGs, licence CC BY-NC 4.0."""
+        surface = self.surface(4)
+        item_id = f"WV03_{scene.when:%Y%m%d}_10300100ABCDEF00"
+        folder = Path("maxar") / MAXAR_EVENT / item_id
+        reflect = {band: self.optical(scene, band, surface) for band in WORLDVIEW_BANDS}
+        ms = np.stack([np.clip(np.round(reflect[b] * 10_000), 1, 65535) for b in WORLDVIEW_BANDS])
+        visual = np.stack([np.clip(np.round(reflect[b] * 255 * 3), 1, 255)
+                           for b in ("red", "green", "blue")])
+        assets = {}
+        for key, data, dtype, names in (("ms_analytic", ms, "uint16", WORLDVIEW_BANDS),
+                                        ("visual", visual, "uint8", ("red", "green", "blue"))):
+            href = f"{folder}/{key}.tif"
+            write_cog(self.root / href, data.astype(dtype), transform=surface.transform,
+                      crs=SCENE_CRS, nodata=0)
+            assets[key] = _asset(href, surface.transform, surface.width, surface.height,
+                                 ["data"], **{
+                                     "eo:bands": [{"name": n, "common_name": n} for n in names],
+                                     "raster:bands": [{"data_type": dtype, "nodata": 0}]
+                                     * len(names)})
+        props = {"platform": "WV03", "gsd": 4.0, "eo:cloud_cover": _cloud_cover(surface, scene),
+                 "view:off_nadir": 12.0, "license": "CC-BY-NC-4.0"}
+        item = _item(item_id, MAXAR_EVENT, scene, surface.transform, surface.width,
+                     surface.height, props, assets)
+        item["properties"]["platform"] = "WV03"
+        return item
+
     def sentinel1(self, scene: Scene) -> dict:
         surface = self.surface(10)
         item_id = f"S1A_IW_GRDH_1SDV_{scene.when:%Y%m%dT%H%M%S}_rtc"
@@ -559,9 +594,11 @@ def write_forests(root: Path, ids, rings, damage) -> Tuple[Path, Path]:
     return projected, geographic
 
 
-def write_static_catalog(root: Path, items: Dict[str, List[dict]], spec: SampleSpec) -> Path:
+def write_static_catalog(root: Path, items: Dict[str, List[dict]], spec: SampleSpec, *,
+                         licence: str = "CC-BY-4.0", catalog_id: str = "raster-collect-sample"
+                         ) -> Path:
     """A self-contained static STAC catalog (relative links) over the generated items."""
-    catalog = {"type": "Catalog", "stac_version": "1.0.0", "id": "raster-collect-sample",
+    catalog = {"type": "Catalog", "stac_version": "1.0.0", "id": catalog_id,
                "description": "Synthetic imagery over Beerburrum forest compartments "
                               "(raster-collect embedded sample).",
                "links": [{"rel": "root", "href": "./catalog.json", "type": "application/json"}]}
@@ -572,7 +609,7 @@ def write_static_catalog(root: Path, items: Dict[str, List[dict]], spec: SampleS
         times = sorted(item["properties"]["datetime"] for item in collection_items)
         collection_doc = {
             "type": "Collection", "stac_version": "1.0.0", "id": collection,
-            "description": f"Synthetic {collection} scenes", "license": "CC-BY-4.0",
+            "description": f"Synthetic {collection} scenes", "license": licence,
             "extent": {"spatial": {"bbox": [[*bboxes[:, :2].min(0), *bboxes[:, 2:].max(0)]]},
                        "temporal": {"interval": [[times[0], times[-1]]]}},
             "links": [{"rel": "root", "href": "../catalog.json"},
@@ -623,11 +660,17 @@ def make_sample(root, spec: Optional[SampleSpec] = None,
             item = writer.landsat(scene)
         elif scene.collection == S1_COLLECTION:
             item = writer.sentinel1(scene)
+        elif scene.collection == MAXAR_EVENT:
+            item = writer.worldview(scene)
         else:
             raise ValueError(f"unknown sample collection {scene.collection!r}")
         items.setdefault(item["collection"], []).append(item)
     forests, forests_wgs84 = write_forests(root, ids, rings, damage)
-    catalog = write_static_catalog(root, items, spec)
+    catalog = write_static_catalog(root, {k: v for k, v in items.items() if k != MAXAR_EVENT},
+                                   spec)
+    if MAXAR_EVENT in items:
+        write_static_catalog(root / "maxar", {MAXAR_EVENT: items[MAXAR_EVENT]}, spec,
+                             licence="CC-BY-NC-4.0", catalog_id="maxar-open-data-events")
     write_json(manifest, {"fingerprint": fingerprint, "truth": damage, "items": items,
                           "storm_date": spec.storm_date.isoformat()})
     return Sample(root, spec, forests, forests_wgs84, catalog, damage, scenes, items)

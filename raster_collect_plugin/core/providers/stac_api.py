@@ -42,6 +42,13 @@ class StacApiProvider(Provider):
             raise ProviderError(f"{self.name}: cannot open the STAC API at {self.url} "
                                 f"({_short(error)}); check the URL and your connection") from None
 
+    def list_collections(self) -> List[str]:
+        """Collection ids the API offers (for a custom provider's collection picker)."""
+        try:
+            return sorted(c.id for c in self._client().get_collections())
+        except (APIError, OSError) as error:
+            raise ProviderError(f"{self.name}: cannot list collections ({_short(error)})") from None
+
     def search(self, query: SearchQuery) -> List[pystac.Item]:
         client = self._client()
         arguments = dict(collections=list(query.collections), bbox=list(query.bbox),

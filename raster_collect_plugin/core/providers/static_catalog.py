@@ -11,6 +11,7 @@ from typing import Iterable, List, Optional
 import pystac
 from shapely.geometry import box, shape
 
+from ..bands import MAXAR_OPEN_DATA, CollectionProfile
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter
 
 MAXAR_OPEN_DATA_CATALOG = "https://maxar-opendata.s3.amazonaws.com/events/catalog.json"
@@ -67,3 +68,12 @@ class MaxarOpenDataProvider(StaticCatalogProvider):
 
     def __init__(self, name: str = "Maxar Open Data", catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
         super().__init__(name, catalog_href, licence=MAXAR_LICENCE)
+
+    def profile(self, collection: str, item: Optional[pystac.Item] = None) -> CollectionProfile:
+        """Every event collection holds WorldView acquisitions."""
+        return MAXAR_OPEN_DATA
+
+    def events(self) -> List[str]:
+        """The disaster events (collection ids) the catalog offers."""
+        catalog = pystac.Catalog.from_file(self.catalog_href)
+        return sorted(child.id for child in catalog.get_children())
