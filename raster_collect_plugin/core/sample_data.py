@@ -43,7 +43,8 @@ DAMAGED = dict(coastal=.05, blue=.05, green=.07, red=.09, rededge1=.12, nir=.19,
 BARE = dict(coastal=.07, blue=.07, green=.09, red=.12, rededge1=.16, nir=.21, nir08=.22,
             swir16=.28, swir22=.22)
 HEALTHY["yellow"], DAMAGED["yellow"], BARE["yellow"] = .045, .08, .11
-CLOUD = dict(yellow=.47, coastal=.52, blue=.50, green=.48, red=.47, rededge1=.47, nir=.46, nir08=.46,
+CLOUD = dict(yellow=.47, coastal=.52, blue=.50, green=.48, red=.47, rededge1=.47, nir=.46,
+             nir08=.46,
              swir16=.32, swir22=.24)
 # Sentinel-1 RTC gamma0 (linear power)
 SAR = {"healthy": (0.10, 0.025), "damaged": (0.075, 0.0115), "bare": (0.05, 0.008)}
