@@ -26,7 +26,7 @@ def atomic_path(destination: PathLike) -> Iterator[Path]:
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(
-        prefix=f".{destination.stem}.", suffix=destination.suffix + ".part",
+        prefix=f".{destination.stem}.", suffix=".part" + destination.suffix,
         dir=destination.parent,
     )
     os.close(handle)

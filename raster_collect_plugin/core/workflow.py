@@ -386,3 +386,125 @@ def _publish(staging: Path, output_dir: Path, results: List[CollectionResult]) -
 
 def new_run_name() -> str:
     return datetime.now().strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+
+
+# ---------------------------------------------------------------------------------------------
+# Zonal statistics time series
+
+
+@dataclass
+class ZonalRequest:
+    """Composites plus per-forest (and optionally per-hexagon) statistics."""
+
+    composites: CompositeRequest
+    coverage: str = "exact"
+    min_clear_fraction: float = 0.5
+    hexagon_area_m2: Optional[float] = None
+    hexagon_edge_m: Optional[float] = None
+    h3_resolution: Optional[int] = None
+    clip_hexagons: bool = True
+
+
+@dataclass
+class ZonalResult:
+    """Tables and layers of a zonal run."""
+
+    composites: CompositeResult
+    forest_table: pd.DataFrame  # noqa: F821
+    hexagon_table: Optional[pd.DataFrame]  # noqa: F821
+    files: Dict[str, Path]
+
+
+def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *,
+                         id_fields: Sequence[str], coverage: str = "exact",
+                         min_clear_fraction: float = 0.5,
+                         cancel: Optional[CancelCheck] = None) -> pd.DataFrame:  # noqa: F821
+    """The long statistics table of every composite COG of a run over ``zones``."""
+    import pandas as pd
+
+    from .zonal import RasterStack, zonal_statistics
+
+    tables = []
+    for collection in composites.collections:
+        for index_name, path in collection.index_paths.items():
+            _check_cancel(cancel)
+            stack = RasterStack(path)
+            try:
+                table = zonal_statistics(stack, zones, id_fields=id_fields, mode=coverage,
+                                         min_clear_fraction=min_clear_fraction, cancel=cancel)
+            finally:
+                stack.close()
+            position = len(id_fields) + 1
+            table.insert(position, "provider", collection.provider)
+            table.insert(position + 1, "collection", collection.collection)
+            table.insert(position + 2, "index", index_name)
+            tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def make_hexagons(request: ZonalRequest, aoi: Aoi) -> Optional[gpd.GeoDataFrame]:
+    """The hexagon grid the request asks for (None when it asks for none)."""
+    from .hexagons import h3_grid, hexagon_grid
+
+    if request.h3_resolution is not None:
+        return h3_grid(aoi.frame, resolution=request.h3_resolution, id_field=aoi.id_field,
+                       clip=request.clip_hexagons)
+    if request.hexagon_area_m2 or request.hexagon_edge_m:
+        return hexagon_grid(aoi.frame, id_field=aoi.id_field, area_m2=request.hexagon_area_m2,
+                            edge_m=request.hexagon_edge_m, clip=request.clip_hexagons)
+    return None
+
+
+def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = None,
+              cancel: Optional[CancelCheck] = None,
+              report: Optional[SearchReport] = None) -> ZonalResult:
+    """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
+    Parquet tables plus a polygon layer with the latest usable period's values."""
+    from .hexagons import HEX_ID_FIELD
+    from .tables import write_latest_layer, write_table
+
+    if not 0 <= request.min_clear_fraction <= 1:
+        raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
+    composite_request = request.composites
+    aoi = validate_request(composite_request)
+    composite_request = _with_aoi(composite_request, aoi)
+
+    def composite_progress(fraction, message):
+        _report(progress, 0.8 * fraction, message)
+
+    composites = run_composites(composite_request, progress=composite_progress, cancel=cancel,
+                                report=report)
+    _report(progress, 0.8, "zonal statistics per forest")
+    output_dir = Path(composite_request.output_dir)
+    forest_table = zonal_for_composites(composites, aoi.frame, id_fields=[aoi.id_field],
+                                        coverage=request.coverage,
+                                        min_clear_fraction=request.min_clear_fraction,
+                                        cancel=cancel)
+    hexagons = make_hexagons(request, aoi)
+    hexagon_table = None
+    if hexagons is not None:
+        _report(progress, 0.9, f"zonal statistics per hexagon ({len(hexagons)} cells)")
+        hexagon_table = zonal_for_composites(
+            composites, hexagons, id_fields=[aoi.id_field, HEX_ID_FIELD],
+            coverage=request.coverage, min_clear_fraction=request.min_clear_fraction,
+            cancel=cancel)
+    _check_cancel(cancel)
+    files: Dict[str, Path] = {}
+    for kind, path in write_table(forest_table, output_dir / "zonal_forests").items():
+        files[f"forests_{kind}"] = path
+    files["forests_latest"] = write_latest_layer(aoi.frame, forest_table, aoi.id_field,
+                                                 output_dir / "forests_latest.gpkg")
+    if hexagons is not None:
+        for kind, path in write_table(hexagon_table, output_dir / "zonal_hexagons").items():
+            files[f"hexagons_{kind}"] = path
+        files["hexagons_latest"] = write_latest_layer(
+            hexagons, hexagon_table.drop(columns=[aoi.id_field]), HEX_ID_FIELD,
+            output_dir / "hexagons_latest.gpkg")
+    _report(progress, 1.0, "done")
+    return ZonalResult(composites, forest_table, hexagon_table, files)
+
+
+def _with_aoi(request: CompositeRequest, aoi: Aoi) -> CompositeRequest:
+    from dataclasses import replace
+
+    return replace(request, aoi=aoi)

@@ -1,0 +1,92 @@
+"""Hexagon grids over forest compartments, sized by cell area or edge length, or H3 cells.
+
+Each cell carries its parent compartment's id, so per-hexagon statistics roll up to forests.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Optional
+
+import geopandas as gpd
+import numpy as np
+from shapely.geometry import Polygon
+
+HEX_ID_FIELD = "hex_id"
+
+
+def edge_from_area(area_m2: float) -> float:
+    """Edge length of a regular hexagon with the given area (area = 3*sqrt(3)/2 * edge^2)."""
+    if area_m2 <= 0:
+        raise ValueError("hexagon area must be positive")
+    return math.sqrt(2 * area_m2 / (3 * math.sqrt(3)))
+
+
+def _hexagon(cx: float, cy: float, edge: float) -> Polygon:
+    """A flat-topped hexagon centred on (cx, cy)."""
+    return Polygon([(cx + edge * math.cos(math.radians(a)), cy + edge * math.sin(math.radians(a)))
+                    for a in range(0, 360, 60)])
+
+
+def hexagon_grid(forests: gpd.GeoDataFrame, *, id_field: str = "forest_id",
+                 area_m2: Optional[float] = 10_000.0, edge_m: Optional[float] = None,
+                 clip: bool = True) -> gpd.GeoDataFrame:
+    """Hexagons covering each compartment, in the compartments' projected CRS.
+
+    The lattice is global (anchored at the CRS origin) so neighbouring compartments share cell
+    positions; a cell straddling two compartments appears once per compartment (clipped to each
+    when ``clip``). ``hex_id`` is ``<forest id>-<column>-<row>``.
+    """
+    if forests.crs is None or forests.crs.is_geographic:
+        raise ValueError("hexagons need polygons in a projected CRS (metres)")
+    edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
+    dx, dy = 1.5 * edge, math.sqrt(3) * edge
+    records: List[dict] = []
+    for forest_id, geometry in zip(forests[id_field], forests.geometry):
+        xmin, ymin, xmax, ymax = geometry.bounds
+        for column in range(math.floor(xmin / dx) - 1, math.ceil(xmax / dx) + 2):
+            offset = dy / 2 if column % 2 else 0.0
+            cx = column * dx
+            for row in range(math.floor((ymin - offset) / dy) - 1,
+                             math.ceil((ymax - offset) / dy) + 2):
+                cell = _hexagon(cx, row * dy + offset, edge)
+                if not cell.intersects(geometry):
+                    continue
+                shape = cell.intersection(geometry) if clip else cell
+                if shape.is_empty or shape.area < 1e-6:
+                    continue
+                records.append({HEX_ID_FIELD: f"{forest_id}-{column}-{row}", id_field: forest_id,
+                                "geometry": shape})
+    return gpd.GeoDataFrame(records, columns=[HEX_ID_FIELD, id_field, "geometry"],
+                            geometry="geometry", crs=forests.crs)
+
+
+def h3_grid(forests: gpd.GeoDataFrame, *, resolution: int, id_field: str = "forest_id",
+            clip: bool = True) -> gpd.GeoDataFrame:
+    """H3 cells (resolution 0-15) overlapping each compartment, returned in the compartments'
+    CRS; ``hex_id`` is the H3 index, so results can be shared with other H3-based systems."""
+    import h3
+
+    if not 0 <= resolution <= 15:
+        raise ValueError("H3 resolution must be between 0 and 15")
+    geographic = forests.to_crs("EPSG:4326")
+    records = []
+    for forest_id, geometry, projected in zip(geographic[id_field], geographic.geometry,
+                                              forests.geometry):
+        shape = h3.geo_to_h3shape(geometry.__geo_interface__)
+        cells = set(h3.h3shape_to_cells_experimental(shape, resolution, contain="overlap"))
+        for cell in sorted(cells):
+            boundary = Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(cell)])
+            records.append({HEX_ID_FIELD: cell, id_field: forest_id, "geometry": boundary})
+    frame = gpd.GeoDataFrame(records, columns=[HEX_ID_FIELD, id_field, "geometry"],
+                             geometry="geometry", crs="EPSG:4326").to_crs(forests.crs)
+    if clip and not frame.empty:
+        parents = forests.set_index(id_field).geometry
+        frame["geometry"] = [cell.intersection(parents[fid])
+                             for cell, fid in zip(frame.geometry, frame[id_field])]
+        frame = frame[~frame.geometry.is_empty & (frame.area > 1e-6)].reset_index(drop=True)
+    return frame
+
+
+def cell_areas(frame: gpd.GeoDataFrame) -> np.ndarray:
+    return frame.geometry.area.to_numpy()

@@ -1,0 +1,64 @@
+"""Writing statistics tables (GeoPackage table, CSV, Parquet) and the latest-period polygon
+layer, atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Sequence
+
+import geopandas as gpd
+import pandas as pd
+
+from .outputs import atomic_path
+
+TABLE_FORMATS = ("gpkg", "csv", "parquet")
+
+
+def write_table(table: pd.DataFrame, stem: Path, *, layer: str = "zonal_statistics",
+                formats: Sequence[str] = TABLE_FORMATS) -> Dict[str, Path]:
+    """Write ``stem``.gpkg (attribute-only table), .csv and .parquet; returns the paths."""
+    import pyogrio
+
+    written = {}
+    for kind in formats:
+        destination = Path(f"{stem}.{kind}")
+        with atomic_path(destination) as temp:
+            if kind == "csv":
+                table.to_csv(temp, index=False)
+            elif kind == "parquet":
+                table.to_parquet(temp, index=False)
+            elif kind == "gpkg":
+                pyogrio.write_dataframe(table, temp, layer=layer, driver="GPKG")
+            else:
+                raise ValueError(f"unknown table format {kind!r}")
+        written[kind] = destination
+    return written
+
+
+def latest_values(table: pd.DataFrame, id_field: str,
+                  statistics: Sequence[str] = ("mean", "median", "clear_fraction")
+                  ) -> pd.DataFrame:
+    """Per zone: the latest *usable* period's statistics, one column per index and statistic
+    (e.g. ``NDVI_mean``), plus the period each index comes from."""
+    usable = table[table["usable"]]
+    if usable.empty:
+        return pd.DataFrame({id_field: table[id_field].unique()})
+    keys = [id_field, "index"] + (["collection"] if "collection" in usable else [])
+    latest = usable.sort_values("period").groupby(keys, as_index=False).tail(1)
+    wide = None
+    for (index_name, collection), part in latest.groupby(["index", "collection"]):
+        prefix = f"{index_name}" if latest["collection"].nunique() == 1 else \
+            f"{collection}_{index_name}"
+        columns = part[[id_field, "period", *statistics]].rename(
+            columns={"period": f"{prefix}_period", **{s: f"{prefix}_{s}" for s in statistics}})
+        wide = columns if wide is None else wide.merge(columns, on=id_field, how="outer")
+    return wide
+
+
+def write_latest_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: str,
+                       destination: Path, *, layer: str = "latest") -> Path:
+    """The zones joined to their latest usable statistics, as a GeoPackage layer."""
+    joined = zones.merge(latest_values(table, id_field), on=id_field, how="left")
+    with atomic_path(destination) as temp:
+        joined.to_file(temp, layer=layer, driver="GPKG")
+    return destination
