@@ -71,8 +71,7 @@ def h3_grid(forests: gpd.GeoDataFrame, *, resolution: int, id_field: str = "fore
         raise ValueError("H3 resolution must be between 0 and 15")
     geographic = forests.to_crs("EPSG:4326")
     records = []
-    for forest_id, geometry, projected in zip(geographic[id_field], geographic.geometry,
-                                              forests.geometry):
+    for forest_id, geometry in zip(geographic[id_field], geographic.geometry):
         shape = h3.geo_to_h3shape(geometry.__geo_interface__)
         cells = set(h3.h3shape_to_cells_experimental(shape, resolution, contain="overlap"))
         for cell in sorted(cells):
