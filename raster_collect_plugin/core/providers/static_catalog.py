@@ -34,12 +34,19 @@ class StaticCatalogProvider(Provider):
             if not wanted or child.id in wanted:
                 yield child
 
-    def search(self, query: SearchQuery) -> List[pystac.Item]:
+    def list_collections(self) -> List[str]:
+        """Ids of the catalog's child collections."""
+        return sorted(child.id for child in self._open().get_children())
+
+    def _open(self) -> pystac.Catalog:
         try:
-            catalog = pystac.Catalog.from_file(self.catalog_href)
+            return pystac.Catalog.from_file(self.catalog_href)
         except Exception as error:  # pystac raises many kinds for unreadable catalogs
             raise ProviderError(f"{self.name}: cannot read the catalog {self.catalog_href} "
                                 f"({error}); check the path or URL") from None
+
+    def search(self, query: SearchQuery) -> List[pystac.Item]:
+        catalog = self._open()
         area = box(*query.bbox)
         start = datetime.combine(query.start, datetime.min.time(), tzinfo=timezone.utc)
         end = datetime.combine(query.end, datetime.max.time(), tzinfo=timezone.utc)
@@ -75,5 +82,4 @@ class MaxarOpenDataProvider(StaticCatalogProvider):
 
     def events(self) -> List[str]:
         """The disaster events (collection ids) the catalog offers."""
-        catalog = pystac.Catalog.from_file(self.catalog_href)
-        return sorted(child.id for child in catalog.get_children())
+        return self.list_collections()
