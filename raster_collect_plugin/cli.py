@@ -260,7 +260,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     ids = sorted(aoi.ids, key=lambda v: (str(type(v)), v))
     if args.start_from < 1 or args.start_from > len(ids):
         raise BadInput(f"--start-from must be between 1 and {len(ids)} (the number of forests)")
-    _sources(args)  # validate the sources before the long loop
+    from .core.workflow import validate_request
+
+    validate_request(_composite_request(args, aoi, Path(args.output)))  # fail fast, not per forest
     output_root = Path(args.output)
     output_root.mkdir(parents=True, exist_ok=True)
     fingerprint = _fingerprint(args)
@@ -288,7 +290,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         progress.close()
     tables = [pd.read_parquet(folder / "zonal_forests.parquet")
               for folder in sorted(output_root.glob("forest_*"))
-              if (folder / COMPLETE_MARKER).exists() and (folder / "zonal_forests.parquet").exists()]
+              if _is_complete(folder, fingerprint)]
     combined = {}
     if tables:
         combined = {k: str(v) for k, v in
@@ -412,4 +414,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif not args.quiet and args.command not in ("search",):
         for key, value in summary.items():
             print(f"{key}: {value}")
+    if summary.get("failed"):
+        for key, reason in summary["failed"].items():
+            print(f"raster-collect: forest {key} failed: {reason}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK

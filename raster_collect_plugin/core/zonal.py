@@ -19,6 +19,7 @@ import pandas as pd
 import rasterio
 from affine import Affine
 from rasterio import features
+from rasterio.crs import CRS
 from rasterio.windows import Window
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
@@ -63,7 +64,7 @@ class RasterStack:
                     array.expand_dims("band")
             if transform is None or crs is None:
                 raise ValueError("an in-memory stack needs transform= and crs=")
-            self.transform, self.crs, self._array = transform, crs, array
+            self.transform, self.crs, self._array = transform, CRS.from_user_input(crs), array
             self.shape = tuple(array.shape)
             self.labels = list(labels or [str(i + 1) for i in range(self.shape[0])])
 
