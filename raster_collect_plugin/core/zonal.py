@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import geopandas as gpd
 import numpy as np
@@ -78,11 +78,15 @@ class RasterStack:
 
     def read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         if self._dataset is not None:
-            data = self._dataset.read(window=Window(col0, row0, width, height),
-                                      out_dtype="float64", masked=True)
-            return np.ma.filled(data, np.nan)
+            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):  # decompress blocks in parallel
+                data = self._dataset.read(window=Window(col0, row0, width, height),
+                                          out_dtype="float32")
+            nodata = self._dataset.nodata
+            if nodata is not None and not np.isnan(nodata):
+                data[data == nodata] = np.nan
+            return data
         window = self._array[:, row0:row0 + height, col0:col0 + width]
-        return np.asarray(getattr(window, "values", window), dtype="float64")
+        return np.asarray(getattr(window, "values", window), dtype="float32")
 
     def close(self) -> None:
         if self._dataset is not None:
@@ -156,84 +160,130 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Seque
                        ) -> np.ndarray:
     """Quantiles of ``values`` where each value counts with its weight (coverage). Positions
     are the weights' mid-points, so equal weights give the usual median."""
-    order = np.argsort(values)
-    values, weights = values[order], weights[order]
-    cumulative = np.cumsum(weights)
-    positions = (cumulative - weights / 2) / cumulative[-1]
-    return np.interp(quantiles, positions, values)
+    return _row_quantiles(values[np.newaxis].astype("float64"), weights, quantiles)[:, 0]
+
+
+def _row_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Sequence[float]
+                   ) -> np.ndarray:
+    """Weighted quantiles of every row of ``values`` (NaN = missing) at once:
+    returns (len(quantiles), rows)."""
+    order = np.argsort(values, axis=1)  # NaN sort last
+    sorted_values = np.take_along_axis(values, order, axis=1)
+    valid = np.isfinite(sorted_values)
+    sorted_weights = np.where(valid, weights[order], 0.0)
+    cumulative = np.cumsum(sorted_weights, axis=1)
+    total = cumulative[:, -1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        positions = (cumulative - sorted_weights / 2) / total
+    count = valid.sum(axis=1)
+    last = np.maximum(count - 1, 0)
+    rows = np.arange(values.shape[0])
+    out = np.full((len(quantiles), values.shape[0]), np.nan)
+    for n, q in enumerate(quantiles):
+        below = ((positions < q) & valid).sum(axis=1)
+        high = np.minimum(below, last)
+        low = np.clip(below - 1, 0, last)
+        p_low, p_high = positions[rows, low], positions[rows, high]
+        v_low, v_high = sorted_values[rows, low], sorted_values[rows, high]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = np.where(p_high > p_low, (q - p_low) / (p_high - p_low), 0.0)
+        out[n] = np.where(count > 0, v_low + np.clip(fraction, 0, 1) * (v_high - v_low), np.nan)
+    return out
 
 
 def reduce_zone(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """All STATISTICS for one zone: values (bands, cells) with NaN for masked pixels."""
-    result = np.full((values.shape[0], len(STATISTICS)), np.nan)
+    result = np.empty((values.shape[0], len(STATISTICS)))
     present = weights > 0
     values, weights = values[:, present], weights[present]
     pixel_count = weights.sum()
     finite = np.isfinite(values)
     w = np.where(finite, weights, 0.0)
     clear_count = w.sum(axis=1)
+    any_clear = clear_count > 0
     filled = np.where(finite, values, 0.0)
     total = (filled * w).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / clear_count
         variance = (w * (filled - mean[:, None]) ** 2).sum(axis=1) / clear_count
-    result[:, STATISTICS.index("mean")] = mean
-    result[:, STATISTICS.index("std")] = np.sqrt(variance)
-    result[:, STATISTICS.index("sum")] = np.where(clear_count > 0, total, np.nan)
-    result[:, STATISTICS.index("pixel_count")] = pixel_count
-    result[:, STATISTICS.index("clear_count")] = clear_count
-    result[:, STATISTICS.index("clear_fraction")] = clear_count / pixel_count if pixel_count \
-        else 0.0
-    for band in np.nonzero(clear_count > 0)[0]:
-        band_values, band_weights = values[band, finite[band]], weights[finite[band]]
-        result[band, STATISTICS.index("min")] = band_values.min()
-        result[band, STATISTICS.index("max")] = band_values.max()
-        median, p10, p90 = weighted_quantiles(band_values, band_weights, (0.5, 0.1, 0.9))
-        result[band, STATISTICS.index("median")] = median
-        result[band, STATISTICS.index("p10")] = p10
-        result[band, STATISTICS.index("p90")] = p90
+    column = STATISTICS.index
+    result[:, column("mean")] = mean
+    result[:, column("std")] = np.sqrt(variance)
+    result[:, column("sum")] = np.where(any_clear, total, np.nan)
+    result[:, column("pixel_count")] = pixel_count
+    result[:, column("clear_count")] = clear_count
+    result[:, column("clear_fraction")] = clear_count / pixel_count if pixel_count else 0.0
+    result[:, column("min")] = np.where(any_clear, np.where(finite, values, np.inf).min(1),
+                                        np.nan)
+    result[:, column("max")] = np.where(any_clear, np.where(finite, values, -np.inf).max(1),
+                                        np.nan)
+    median, p10, p90 = _row_quantiles(values, weights, (0.5, 0.1, 0.9))
+    result[:, column("median")] = median
+    result[:, column("p10")] = p10
+    result[:, column("p90")] = p90
     return result
 
 
-def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]]
-                         ) -> Iterator[Optional[np.ndarray]]:
-    """(bands, len(STATISTICS)) per polygon, reading each polygon's window once."""
-    for coverage in coverages:
-        if coverage is None:
-            yield None
-            continue
-        window = stack.read(coverage.row0, coverage.col0, coverage.height, coverage.width)
-        yield reduce_zone(window[:, coverage.rows, coverage.cols], coverage.weights)
+def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]], *,
+                         strip_rows: int = 256,
+                         cancel: Optional[Callable[[], bool]] = None
+                         ) -> List[Optional[np.ndarray]]:
+    """(bands, len(STATISTICS)) per polygon (None where it misses the raster).
+
+    Polygons are visited top to bottom over a sliding buffer of raster rows, so every row of
+    the stack is read and decompressed once, with all its bands, whatever the number of
+    polygons; memory holds ``strip_rows`` plus the tallest polygon's rows.
+    """
+    results: List[Optional[np.ndarray]] = [None] * len(coverages)
+    present = [i for i, c in enumerate(coverages) if c is not None]
+    if not present:
+        return results
+    col0 = min(coverages[i].col0 for i in present)
+    col1 = max(coverages[i].col0 + coverages[i].width for i in present)
+    buffer = np.empty((stack.shape[0], 0, col1 - col0), "float32")
+    buffer_row0 = 0
+    for i in sorted(present, key=lambda i: coverages[i].row0):
+        if cancel is not None and cancel():
+            raise InterruptedError("cancelled")
+        coverage = coverages[i]
+        end = coverage.row0 + coverage.height
+        buffer_end = buffer_row0 + buffer.shape[1]
+        if end > buffer_end or coverage.row0 < buffer_row0:
+            keep_from = max(coverage.row0, buffer_row0)
+            kept = buffer[:, keep_from - buffer_row0:] if keep_from < buffer_end else \
+                buffer[:, :0]
+            read_from = max(buffer_end, coverage.row0) if kept.shape[1] else coverage.row0
+            read_to = min(stack.height, max(end, read_from + strip_rows))
+            fresh = stack.read(read_from, col0, read_to - read_from, col1 - col0)
+            buffer = np.concatenate([kept, fresh], axis=1)
+            buffer_row0 = read_from - kept.shape[1]
+        rows = coverage.rows + (coverage.row0 - buffer_row0)
+        cols = coverage.cols + (coverage.col0 - col0)
+        results[i] = reduce_zone(buffer[:, rows, cols].astype("float64"), coverage.weights)
+    return results
 
 
 def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: Sequence[str],
                      mode: str = "exact",
                      min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION,
-                     cancel: Optional[Callable[[], bool]] = None,
-                     progress: Optional[Callable[[float], None]] = None) -> pd.DataFrame:
+                     cancel: Optional[Callable[[], bool]] = None) -> pd.DataFrame:
     """A long table: one row per zone and stack band (period), with the zone's id fields,
     ``period`` (the band label), every statistic and ``usable`` (clear fraction at least
     ``min_clear_fraction``, so clouded periods can be excluded from summaries)."""
     if not 0 <= min_clear_fraction <= 1:
         raise ValueError("min_clear_fraction must be between 0 and 1")
     coverages = polygon_coverage(zones.geometry, stack, mode)
+    bands = stack.shape[0]
     blocks = []
-    for n, stats in enumerate(iter_zone_statistics(stack, coverages)):
-        if cancel is not None and cancel():
-            raise InterruptedError("cancelled")
-        if progress is not None and n % 50 == 0:
-            progress(n / max(len(coverages), 1))
-        if stats is None:
-            stats = np.full((stack.shape[0], len(STATISTICS)), np.nan)
-            stats[:, STATISTICS.index("pixel_count")] = 0
-            stats[:, STATISTICS.index("clear_count")] = 0
-            stats[:, STATISTICS.index("clear_fraction")] = 0
-        block = pd.DataFrame(stats, columns=list(STATISTICS))
-        block.insert(0, "period", stack.labels)
-        for position, field in enumerate(id_fields):
-            block.insert(position, field, zones[field].iloc[n])
-        blocks.append(block)
-    table = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(
-        columns=[*id_fields, "period", *STATISTICS])
+    empty = np.full((bands, len(STATISTICS)), np.nan)
+    for name in ("pixel_count", "clear_count", "clear_fraction"):
+        empty[:, STATISTICS.index(name)] = 0.0
+    for stats in iter_zone_statistics(stack, coverages, cancel=cancel):
+        blocks.append(empty if stats is None else stats)
+    values = np.concatenate(blocks) if blocks else np.empty((0, len(STATISTICS)))
+    columns = {field: np.repeat(zones[field].to_numpy(), bands) for field in id_fields}
+    columns["period"] = np.tile(np.asarray(stack.labels, dtype=object), len(blocks))
+    columns.update({name: values[:, k] for k, name in enumerate(STATISTICS)})
+    table = pd.DataFrame(columns)
     table["usable"] = table["clear_fraction"] >= min_clear_fraction
     return table
