@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from datetime import date, timedelta
@@ -328,6 +329,29 @@ def _cmd_sample(args) -> dict:
             "damaged_forest_ids": sample.damaged_ids}
 
 
+def _cmd_job(args) -> dict:
+    """Run a JSON job spec; with --events, progress and the result are JSON lines on stdout."""
+    from .core.jobs import run_job
+
+    try:
+        spec = json.loads(Path(args.spec).read_text())
+    except (OSError, ValueError) as error:
+        raise BadInput(f"cannot read the job spec {args.spec}: {error}") from None
+
+    def emit(event: dict) -> None:
+        print(json.dumps(event, default=str), flush=True)
+
+    def progress(fraction: float, message: str) -> None:
+        if args.events:
+            emit({"event": "progress", "fraction": round(fraction, 4), "message": message})
+
+    result = run_job(spec, progress=progress)
+    if args.events:
+        emit({"event": "result", "result": result})
+        args.quiet = True  # the result line was the output
+    return result
+
+
 def _cmd_demo(args) -> dict:
     from .core.demo import run_demo
 
@@ -382,33 +406,64 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--small", action="store_true", help="a tiny sample (tests)")
     sample.set_defaults(handler=_cmd_sample)
 
+    job = commands.add_parser("job", help="run a JSON job spec (what the QGIS plugin sends)")
+    job.add_argument("spec", help="the job spec file (JSON)")
+    job.add_argument("--events", action="store_true",
+                     help="JSON lines on stdout: progress events, then the result")
+    job.set_defaults(handler=_cmd_job)
+
     demo = commands.add_parser("demo", help="the main job on the embedded sample, offline")
     demo.add_argument("--output", default="outputs/demo", help="folder for the demo outputs")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a cancel from QGIS) unwinds like Ctrl-C, so staging folders are removed."""
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the process exit code."""
     from .core.aoi import AoiError
     from .core.expression import ExpressionError
+    from .core.jobs import JobError
+    from .core.load import LoadError
     from .core.providers.base import ProviderError
     from .core.workflow import RequestError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    events = getattr(args, "events", False)
+
+    def fail(kind: str, message: str, code: int) -> int:
+        if events:
+            print(json.dumps({"event": "error", "kind": kind, "message": message}), flush=True)
+        print(f"raster-collect: error: {message}", file=sys.stderr)
+        return code
+
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         summary = args.handler(args)
-    except (BadInput, AoiError, RequestError, ExpressionError) as problem:
-        print(f"raster-collect: error: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ProviderError as problem:
-        print(f"raster-collect: error: {problem}", file=sys.stderr)
-        return EXIT_FAILURE
+    except (BadInput, AoiError, RequestError, ExpressionError, JobError) as problem:
+        return fail("bad_input", str(problem), EXIT_BAD_INPUT)
+    except (ProviderError, LoadError) as problem:
+        return fail("failure", str(problem), EXIT_FAILURE)
     except KeyboardInterrupt:
+        if events:
+            print(json.dumps({"event": "cancelled"}), flush=True)
         print("raster-collect: interrupted; completed work is kept, rerun to resume",
               file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     elif not args.quiet and args.command not in ("search",):

@@ -26,6 +26,7 @@ DEFAULTS: Dict[str, Any] = {
     "dask/memory_limit": "2GB",
     "copernicus/auth_config_id": "",
     "custom_stac_url": "",
+    "engine/python": "",  # the Python that runs jobs (empty: QGIS's own Python)
 }
 
 _FORBIDDEN_WORDS = ("secret", "password", "token")

@@ -1,6 +1,7 @@
 """Architecture rules that keep the plugin portable (core without QGIS, Qt6-ready code)."""
 
 import json
+import os
 import pkgutil
 import re
 import subprocess
@@ -50,3 +51,31 @@ def test_no_eval_or_exec_of_text():
         if re.search(r"(^|[^.\w])(eval|exec)\(", path.read_text())
     ]
     assert offenders == []
+
+
+def test_qgis_side_never_loads_the_heavy_geospatial_wheels():
+    """gui/ and processing/ run inside QGIS, whose GDAL/GEOS/PROJ clash with the wheels' copies:
+    they must reach core only through job specs run in a separate Python (bridge.py)."""
+    modules = ["raster_collect_plugin", "raster_collect_plugin.plugin",
+               "raster_collect_plugin.bridge", "raster_collect_plugin.settings"]
+    for package in ("gui", "processing"):
+        folder = PLUGIN_DIR / package
+        modules += [f"raster_collect_plugin.{package}.{p.stem}" for p in folder.glob("*.py")
+                    if p.stem != "__init__"]
+    script = (
+        "import importlib, json, sys\n"
+        "from qgis.core import QgsApplication\n"
+        "app = QgsApplication([], False)\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from raster_collect_plugin.processing.provider import RasterCollectProvider\n"
+        "RasterCollectProvider().loadAlgorithms()\n"
+        "heavy = ('rasterio', 'shapely', 'pyogrio', 'pyproj', 'geopandas', 'odc', 'fiona',\n"
+        "         'exactextract', 'xarray', 'dask')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "print(json.dumps(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=PLUGIN_DIR.parent, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

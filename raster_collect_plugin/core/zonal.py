@@ -52,11 +52,13 @@ class RasterStack:
             self._dataset = rasterio.open(source)
             self.transform, self.crs = self._dataset.transform, self._dataset.crs
             self.shape = (self._dataset.count, self._dataset.height, self._dataset.width)
+            self.tags = self._dataset.tags()
             descriptions = self._dataset.descriptions
             self.labels = list(labels or [d or str(i + 1) for i, d in enumerate(descriptions)])
             self._array = None
         else:
             array = source
+            self.tags = dict(getattr(source, "attrs", {}) or {})
             if hasattr(array, "rio") and transform is None:
                 transform, crs = array.rio.transform(), array.rio.crs
             if array.ndim == 2:
@@ -78,7 +80,8 @@ class RasterStack:
 
     def read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         if self._dataset is not None:
-            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):  # decompress blocks in parallel
+            # every block is read once: decompress in parallel, keep GDAL's cache small
+            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=128):
                 data = self._dataset.read(window=Window(col0, row0, width, height),
                                           out_dtype="float32")
             nodata = self._dataset.nodata

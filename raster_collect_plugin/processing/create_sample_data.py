@@ -50,14 +50,15 @@ class CreateSampleDataAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputFile(self.CATALOG, "STAC catalog"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from ..core.sample_data import make_sample, small_spec
+        from . import common
 
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         small = self.parameterAsBoolean(parameters, self.SMALL, context)
         if not folder:
             raise QgsProcessingException("Choose an output folder for the sample data.")
         feedback.pushInfo(f"Writing the sample to {folder}")
-        sample = make_sample(folder, small_spec() if small else None)
+        result = common.run_job({"kind": "sample", "output_dir": folder, "small": small},
+                                feedback, common.scratch_folder(context))
         feedback.setProgress(100)
-        return {self.FORESTS: str(sample.forests_path) + "|layername=forests",
-                self.CATALOG: str(sample.catalog_path)}
+        return {self.FORESTS: result["forests"] + "|layername=forests",
+                self.CATALOG: result["catalog"]}

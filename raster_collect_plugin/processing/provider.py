@@ -26,7 +26,13 @@ class RasterCollectProvider(QgsProcessingProvider):
         return QIcon(str(resource_path("icon.svg")))
 
     def loadAlgorithms(self) -> None:  # noqa: N802
+        from .compute_composites import ComputeCompositesAlgorithm
+        from .create_hexagons import CreateHexagonsAlgorithm
         from .create_sample_data import CreateSampleDataAlgorithm
+        from .search_imagery import SearchImageryAlgorithm
+        from .zonal_timeseries import ZonalTimeseriesAlgorithm
 
-        for algorithm in (CreateSampleDataAlgorithm(),):
+        for algorithm in (SearchImageryAlgorithm(), ComputeCompositesAlgorithm(),
+                          ZonalTimeseriesAlgorithm(), CreateHexagonsAlgorithm(),
+                          CreateSampleDataAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -1,0 +1,233 @@
+"""Jobs as plain JSON: the one serialisable description of a request that every door sends.
+
+QGIS loads its own GDAL/GEOS/PROJ; the wheels core uses (rasterio, shapely, pyogrio, pyproj)
+bring newer copies that must not share a process with QGIS (symbol clashes end in corrupted
+memory). So the dock and the Processing algorithms write a job spec and run it with
+``python -m raster_collect_plugin job SPEC.json`` in a separate Python; the same spec runs
+unchanged from the command line, a scheduler or a dask worker.
+
+Spec keys: ``kind`` (search | composite | zonal | zonal-raster | hexagons | sample), ``aoi`` (vector
+file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections, href/url}),
+``start``, ``end``, ``indices``, ``custom_indices``, ``period``, ``method``,
+``max_cloud_cover``, ``mask_classes``, ``resolution``, ``crs``, ``output_dir``, ``coverage``,
+``min_clear_fraction``, ``hexagon_area_m2``, ``hexagon_edge_m``, ``h3_resolution``, ``clip``,
+``raster``, ``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from . import masks
+
+JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample")
+
+
+class JobError(ValueError):
+    """The spec is malformed; the message names the key and what is expected."""
+
+
+def _required(spec: Dict[str, Any], key: str) -> Any:
+    if key not in spec or spec[key] in (None, ""):
+        raise JobError(f"job spec needs '{key}'")
+    return spec[key]
+
+
+def _date(spec: Dict[str, Any], key: str) -> date:
+    try:
+        return date.fromisoformat(str(_required(spec, key))[:10])
+    except ValueError:
+        raise JobError(f"'{key}' must be a date like 2025-11-13, not {spec[key]!r}") from None
+
+
+def build_sources(entries: List[Dict[str, Any]]) -> list:
+    """core Source objects from their JSON description."""
+    from .providers import (
+        EarthSearchProvider,
+        MaxarOpenDataProvider,
+        PlanetaryComputerProvider,
+        StacApiProvider,
+        StaticCatalogProvider,
+    )
+    from .workflow import Source
+
+    defaults = {"planetary-computer": ("sentinel-2-l2a",), "earth-search": ("sentinel-2-c1-l2a",)}
+    sources = []
+    for entry in entries or []:
+        kind = entry.get("kind")
+        collections = tuple(entry.get("collections") or ())
+        name = entry.get("name")
+        if kind == "static":
+            provider = StaticCatalogProvider(name or "Static catalog", _required(entry, "href"))
+            collections = collections or tuple(provider.list_collections())
+        elif kind == "stac":
+            if not collections:
+                raise JobError("a custom STAC API source needs 'collections'")
+            provider = StacApiProvider(name or "Custom STAC", _required(entry, "url"))
+        elif kind == "maxar":
+            provider = MaxarOpenDataProvider(**({"catalog_href": entry["href"]}
+                                                if entry.get("href") else {}))
+            collections = collections or tuple(provider.events())
+        elif kind == "planetary-computer":
+            provider = PlanetaryComputerProvider(**({"url": entry["url"]} if entry.get("url")
+                                                    else {}))
+            collections = collections or defaults[kind]
+        elif kind == "earth-search":
+            provider = EarthSearchProvider(**({"url": entry["url"]} if entry.get("url") else {}))
+            collections = collections or defaults[kind]
+        else:
+            raise JobError(f"unknown source kind {kind!r}; use static, stac, maxar, "
+                           "planetary-computer or earth-search")
+        sources.append(Source(provider, collections))
+    return sources
+
+
+def composite_request(spec: Dict[str, Any]):
+    """A CompositeRequest from a spec."""
+    from .aoi import load_aoi
+    from .workflow import CompositeRequest
+
+    aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
+                   layer=spec.get("layer"), ids=spec.get("ids"),
+                   buffer_m=float(spec.get("buffer_m") or 0))
+    return CompositeRequest(
+        aoi=aoi, id_field=aoi.id_field, sources=build_sources(spec.get("sources")),
+        start=_date(spec, "start"), end=_date(spec, "end"),
+        output_dir=_required(spec, "output_dir"), indices=spec.get("indices") or ["NDVI"],
+        custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
+        method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
+        mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
+        resolution=spec.get("resolution") or None, crs=spec.get("crs") or None)
+
+
+def _restrict(report, item_ids: Optional[List[str]]):
+    if item_ids is None:
+        return report
+    keep = set(item_ids)
+    report.items = {key: [i for i in items if i.id in keep] for key, items in report.items.items()}
+    return report
+
+
+def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], None]] = None,
+            cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
+    """Run a job; returns a JSON-serialisable result."""
+    kind = spec.get("kind")
+    if kind not in JOB_KINDS:
+        raise JobError(f"job 'kind' must be one of {JOB_KINDS}, not {kind!r}")
+    if kind == "hexagons":
+        return _hexagons(spec)
+    if kind == "sample":
+        from .sample_data import make_sample, small_spec
+
+        sample = make_sample(Path(_required(spec, "output_dir")),
+                             small_spec() if spec.get("small") else None)
+        return {"forests": str(sample.forests_path), "catalog": str(sample.catalog_path),
+                "damaged_forest_ids": sample.damaged_ids}
+    if kind == "zonal-raster":
+        return _zonal_raster(spec)
+    from .workflow import ZonalRequest, run_composites, run_zonal, search, validate_request
+
+    request = composite_request(spec)
+    if kind == "search":
+        aoi = validate_request(request)
+        report = search(request, aoi)
+        footprints = spec.get("output")
+        if footprints:
+            _write_footprints(report, Path(footprints))
+        return {"items": report.rows(), "errors": report.errors, "footprints": footprints}
+    report = None
+    if spec.get("item_ids") is not None:
+        report = _restrict(search(request, validate_request(request)), spec["item_ids"])
+    if kind == "composite":
+        result = run_composites(request, progress=progress, cancel=cancel, report=report)
+        return {"output_dir": str(result.output_dir), "errors": result.errors,
+                "notes": result.notes, "collections": [_collection(c)
+                                                       for c in result.collections]}
+    zonal = ZonalRequest(request, coverage=spec.get("coverage", "exact"),
+                         min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
+                         hexagon_area_m2=spec.get("hexagon_area_m2"),
+                         hexagon_edge_m=spec.get("hexagon_edge_m"),
+                         h3_resolution=spec.get("h3_resolution"),
+                         clip_hexagons=spec.get("clip", True))
+    result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+    return {"output_dir": str(request.output_dir), "errors": result.composites.errors,
+            "notes": result.composites.notes,
+            "collections": [_collection(c) for c in result.composites.collections],
+            "files": {k: str(v) for k, v in result.files.items()},
+            "rows": int(len(result.forest_table))}
+
+
+def _collection(result) -> Dict[str, Any]:
+    return {"provider": result.provider, "collection": result.collection,
+            "sensor": result.sensor, "periods": result.periods,
+            "indices": {k: str(v) for k, v in result.index_paths.items()},
+            "clear_count": str(result.count_path), "metadata": str(result.metadata_path),
+            "period_clear_fraction": result.period_clear_fraction,
+            "skipped_indices": result.skipped_indices}
+
+
+def _write_footprints(report, destination: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import shape
+
+    from .outputs import atomic_path
+
+    items = {item.id: item for item in report.all_items}
+    rows = report.rows()
+    frame = gpd.GeoDataFrame(rows, geometry=[shape(items[r["id"]].geometry) for r in rows],
+                             crs="EPSG:4326") if rows else gpd.GeoDataFrame(
+        {"id": []}, geometry=[], crs="EPSG:4326")
+    with atomic_path(destination) as temp:
+        frame.to_file(temp, layer="footprints", driver="GPKG")
+
+
+def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
+    from .aoi import load_aoi
+    from .hexagons import h3_grid, hexagon_grid
+    from .outputs import atomic_path
+
+    aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
+                   layer=spec.get("layer"), ids=spec.get("ids"))
+    clip = spec.get("clip", True)
+    if spec.get("h3_resolution") is not None:
+        grid = h3_grid(aoi.frame, resolution=int(spec["h3_resolution"]), id_field=aoi.id_field,
+                       clip=clip)
+    else:
+        if not (spec.get("hexagon_area_m2") or spec.get("hexagon_edge_m")):
+            raise JobError("give 'hexagon_area_m2', 'hexagon_edge_m' or 'h3_resolution'")
+        grid = hexagon_grid(aoi.frame, id_field=aoi.id_field,
+                            area_m2=spec.get("hexagon_area_m2"), edge_m=spec.get("hexagon_edge_m"),
+                            clip=clip)
+    output = Path(_required(spec, "output"))
+    with atomic_path(output) as temp:
+        grid.to_file(temp, layer="hexagons", driver="GPKG")
+    return {"output": str(output), "cells": int(len(grid)), "notes": aoi.notes}
+
+
+def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
+    from .aoi import load_aoi
+    from .tables import write_latest_layer, write_table
+    from .zonal import RasterStack, zonal_statistics
+
+    aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
+                   layer=spec.get("layer"), ids=spec.get("ids"))
+    raster = Path(_required(spec, "raster"))
+    stack = RasterStack(raster)
+    try:
+        table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
+                                 mode=spec.get("coverage", "exact"),
+                                 min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)))
+        index_name = stack.tags.get("index") or raster.stem
+    finally:
+        stack.close()
+    table.insert(2, "provider", "raster")
+    table.insert(3, "collection", raster.stem)
+    table.insert(4, "index", index_name)
+    output = Path(_required(spec, "output_dir"))
+    output.mkdir(parents=True, exist_ok=True)
+    files = {f"forests_{k}": str(v) for k, v in write_table(table, output / "zonal_forests").items()}
+    files["forests_latest"] = str(write_latest_layer(aoi.frame, table, aoi.id_field,
+                                                     output / "forests_latest.gpkg"))
+    return {"output_dir": str(output), "files": files, "rows": int(len(table))}

@@ -1,0 +1,205 @@
+"""Shared parameters and the bridge from Processing to core jobs (run in a separate Python,
+see ``bridge.py``): export the input features, build a job spec, follow progress and cancel,
+turn job errors into QgsProcessingException."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from qgis.core import (
+    QgsFeatureRequest,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterDateTime,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsProject,
+    QgsVectorFileWriter,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QDate, QDateTime, QTime
+
+from .. import bridge
+
+SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
+                "Custom STAC API"]
+SOURCE_KINDS = ["planetary-computer", "earth-search", "maxar", "static", "stac"]
+INDEX_NAMES = ["NDVI", "EVI", "NDMI", "NBR", "SAVI", "NDWI", "NDRE", "VHVV", "VV", "VH"]
+PERIODS = ["month", "quarter", "year"]
+METHODS = ["median", "mean"]
+
+
+def add_polygon_parameters(algorithm) -> None:
+    """INPUT (polygon features; batch runs can iterate per feature) and ID_FIELD."""
+    algorithm.addParameter(QgsProcessingParameterFeatureSource(
+        "INPUT", "Forest polygons", [QgsProcessing.SourceType.TypeVectorPolygon]))
+    algorithm.addParameter(QgsProcessingParameterField(
+        "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT"))
+
+
+def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
+    """Which archives, collections, period, cloud limit and (optionally) indices."""
+    algorithm.addParameter(QgsProcessingParameterEnum(
+        "SOURCES", "Imagery sources", options=SOURCE_NAMES, allowMultiple=True,
+        defaultValue=[0]))
+    algorithm.addParameter(QgsProcessingParameterString(
+        "CATALOG", "Static STAC catalog (catalog.json path or URL)", optional=True))
+    algorithm.addParameter(QgsProcessingParameterString(
+        "STAC_URL", "Custom STAC API URL", optional=True))
+    algorithm.addParameter(QgsProcessingParameterString(
+        "COLLECTIONS", "Collections (comma separated; empty = the source's default)",
+        optional=True))
+    today = QDate.currentDate()
+    algorithm.addParameter(QgsProcessingParameterDateTime(
+        "START", "Start date", type=QgsProcessingParameterDateTime.Type.Date,
+        defaultValue=QDateTime(today.addYears(-1), QTime(0, 0))))
+    algorithm.addParameter(QgsProcessingParameterDateTime(
+        "END", "End date", type=QgsProcessingParameterDateTime.Type.Date,
+        defaultValue=QDateTime(today, QTime(0, 0))))
+    algorithm.addParameter(QgsProcessingParameterNumber(
+        "MAX_CLOUD", "Maximum scene cloud cover (%)",
+        type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=100,
+        defaultValue=80))
+    if with_indices:
+        algorithm.addParameter(QgsProcessingParameterEnum(
+            "INDICES", "Indices", options=INDEX_NAMES, allowMultiple=True, defaultValue=[0]))
+        algorithm.addParameter(QgsProcessingParameterEnum(
+            "PERIOD", "Composite period", options=PERIODS, defaultValue=0))
+        algorithm.addParameter(QgsProcessingParameterEnum(
+            "METHOD", "Composite method", options=METHODS, defaultValue=0))
+        algorithm.addParameter(QgsProcessingParameterNumber(
+            "RESOLUTION", "Resolution in metres (0 = the sensor's own)",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+
+
+def export_polygons(algorithm, parameters, context, feedback, folder: Path
+                    ) -> Tuple[str, str]:
+    """Check INPUT (polygons, id field, CRS) and write it to a GeoPackage for the job."""
+    source = algorithm.parameterAsSource(parameters, "INPUT", context)
+    if source is None:
+        raise QgsProcessingException("Choose a polygon layer for the forests.")
+    if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
+        raise QgsProcessingException(
+            f"'{source.sourceName()}' is not a polygon layer: choose the forest compartments.")
+    id_field = algorithm.parameterAsString(parameters, "ID_FIELD", context) or "forest_id"
+    names = source.fields().names()
+    if id_field not in names:
+        raise QgsProcessingException(
+            f"The layer has no field '{id_field}'. Choose the id field among: {', '.join(names)}")
+    if not source.sourceCrs().isValid():
+        raise QgsProcessingException("The polygon layer has no CRS: set one and run again.")
+    layer = source.materialize(QgsFeatureRequest(), feedback)
+    if layer is None or layer.featureCount() == 0:
+        raise QgsProcessingException("The polygon layer has no features (or none selected).")
+    path = Path(folder) / "forests.gpkg"
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "forests"
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, str(path), QgsProject.instance().transformContext(), options)
+    if error[0] != QgsVectorFileWriter.WriterError.NoError:
+        raise QgsProcessingException(f"Cannot write the polygons for processing: {error[1]}")
+    return str(path), id_field
+
+
+def parameter_date(algorithm, parameters, name, context) -> str:
+    value = algorithm.parameterAsDateTime(parameters, name, context).date()
+    return date(value.year(), value.month(), value.day()).isoformat()
+
+
+def source_specs(algorithm, parameters, context) -> List[Dict]:
+    """The job's ``sources`` from SOURCES / CATALOG / STAC_URL / COLLECTIONS."""
+    chosen = algorithm.parameterAsEnums(parameters, "SOURCES", context)
+    if not chosen:
+        raise QgsProcessingException("Select at least one imagery source.")
+    text = algorithm.parameterAsString(parameters, "COLLECTIONS", context) or ""
+    collections = [c.strip() for c in text.split(",") if c.strip()]
+    catalog = algorithm.parameterAsString(parameters, "CATALOG", context)
+    stac_url = algorithm.parameterAsString(parameters, "STAC_URL", context)
+    specs = []
+    for index in chosen:
+        kind = SOURCE_KINDS[index]
+        entry: Dict = {"kind": kind, "collections": collections}
+        if kind == "static":
+            if not catalog:
+                raise QgsProcessingException(
+                    "'Static STAC catalog' is selected: give the catalog.json path or URL.")
+            entry["href"] = catalog
+        elif kind == "stac":
+            if not stac_url or not collections:
+                raise QgsProcessingException(
+                    "'Custom STAC API' is selected: give its URL and the collections to use.")
+            entry["url"] = stac_url
+        specs.append(entry)
+    return specs
+
+
+def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
+                 with_indices: bool = True) -> Dict:
+    """The spec keys shared by every imagery job (AOI, sources, period, indices...)."""
+    aoi, id_field = export_polygons(algorithm, parameters, context, feedback, folder)
+    spec = {"aoi": aoi, "id_field": id_field,
+            "sources": source_specs(algorithm, parameters, context),
+            "start": parameter_date(algorithm, parameters, "START", context),
+            "end": parameter_date(algorithm, parameters, "END", context),
+            "max_cloud_cover": algorithm.parameterAsDouble(parameters, "MAX_CLOUD", context)}
+    if with_indices:
+        indices = [INDEX_NAMES[i] for i in algorithm.parameterAsEnums(parameters, "INDICES",
+                                                                         context)]
+        spec.update({
+            "indices": indices or ["NDVI"],
+            "period": PERIODS[algorithm.parameterAsEnum(parameters, "PERIOD", context)],
+            "method": METHODS[algorithm.parameterAsEnum(parameters, "METHOD", context)],
+            "resolution": algorithm.parameterAsDouble(parameters, "RESOLUTION", context) or None})
+    return spec
+
+
+def scratch_folder(context) -> Path:
+    """A temporary folder for the job's spec, exported inputs and log."""
+    return Path(tempfile.mkdtemp(prefix="raster-collect-job-"))
+
+
+def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
+            span: float = 100.0) -> Dict:
+    """Run a job in the processing Python with progress and cancel wired to ``feedback``."""
+    from .. import settings
+
+    last = {"message": ""}
+
+    def progress(fraction: float, message: str) -> None:
+        feedback.setProgress(start + span * fraction)
+        if message != last["message"]:
+            last["message"] = message
+            feedback.setProgressText(message)
+
+    try:
+        return bridge.run_job(spec, workdir=workdir, progress=progress,
+                              cancel=feedback.isCanceled,
+                              python=settings.value("engine/python") or None)
+    except bridge.JobCancelled:
+        raise QgsProcessingException("Cancelled: no outputs were written.") from None
+    except bridge.JobFailed as error:
+        raise QgsProcessingException(str(error)) from None
+
+
+def next_run_folder(root: str) -> str:
+    """A fresh sub-folder of ``root`` so batch rows never overwrite each other's outputs."""
+    from datetime import datetime
+    from uuid import uuid4
+
+    return str(Path(root) / (datetime.now().strftime("run-%Y%m%d-%H%M%S-") + uuid4().hex[:4]))
+
+
+def report_errors(result: Dict, feedback) -> None:
+    for source, message in (result.get("errors") or {}).items():
+        feedback.reportError(f"{source}: {message}", fatalError=False)
+
+
+def optional(value) -> Optional[float]:
+    return value if value else None

@@ -1,0 +1,59 @@
+"""Processing algorithm: cloud-masked index composites as Cloud-Optimized GeoTIFFs."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingOutputMultipleLayers,
+    QgsProcessingParameterFolderDestination,
+)
+
+from . import common
+
+
+class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
+    """Monthly (or quarterly/yearly) cloud-free composites of the chosen indices."""
+
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    RASTERS = "RASTERS"
+
+    def name(self) -> str:
+        return "compute_composites"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Compute index composites"
+
+    def group(self) -> str:
+        return "Imagery"
+
+    def groupId(self) -> str:  # noqa: N802
+        return "imagery"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Loads the scenes over the forests (windowed reads), masks clouds (Sentinel-2 "
+                "SCL, Landsat QA_PIXEL), computes the indices and their per-period median or "
+                "mean over clear pixels only. Writes one COG per source and index (one band per "
+                "period), a clear-observation count COG and a metadata JSON, into a new "
+                "sub-folder of the output folder.")
+
+    def createInstance(self):  # noqa: N802
+        return ComputeCompositesAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        common.add_polygon_parameters(self)
+        common.add_source_parameters(self)
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.OUTPUT_FOLDER, "Output folder"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.RASTERS, "Composite rasters"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        folder = common.next_run_folder(
+            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+        workdir = common.scratch_folder(context)
+        spec = common.imagery_spec(self, parameters, context, feedback, workdir)
+        spec.update(kind="composite", output_dir=folder)
+        result = common.run_job(spec, feedback, workdir)
+        common.report_errors(result, feedback)
+        rasters = [path for collection in result["collections"]
+                   for path in collection["indices"].values()]
+        return {self.OUTPUT_FOLDER: folder, self.RASTERS: rasters}

@@ -1,0 +1,109 @@
+"""Processing algorithm: a hexagon grid over forest polygons (metric or H3)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterNumber,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from . import common
+
+
+class CreateHexagonsAlgorithm(QgsProcessingAlgorithm):
+    """Hexagons covering each forest, each carrying its forest's id."""
+
+    CELL_AREA = "CELL_AREA"
+    EDGE = "EDGE"
+    H3_RESOLUTION = "H3_RESOLUTION"
+    CLIP = "CLIP"
+    OUTPUT = "OUTPUT"
+
+    def name(self) -> str:
+        return "create_hexagons"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Create hexagon grid"
+
+    def group(self) -> str:
+        return "Statistics"
+
+    def groupId(self) -> str:  # noqa: N802
+        return "statistics"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Covers each forest with hexagons of a given area (ha) or edge length (m) in "
+                "the forests' projected CRS, or with H3 cells of a resolution (0-15) to share "
+                "with H3-based systems. Cells are clipped to the forest boundary unless "
+                "'Clip' is off; each keeps its forest's id and a hex_id.")
+
+    def createInstance(self):  # noqa: N802
+        return CreateHexagonsAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        common.add_polygon_parameters(self)
+        self.addParameter(QgsProcessingParameterNumber(
+            self.CELL_AREA, "Cell area (ha)", type=QgsProcessingParameterNumber.Type.Double,
+            minValue=0, defaultValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.EDGE, "Edge length (m; overrides the area when > 0)",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.H3_RESOLUTION, "H3 resolution (-1 = metric hexagons)",
+            type=QgsProcessingParameterNumber.Type.Integer, minValue=-1, maxValue=15,
+            defaultValue=-1))
+        self.addParameter(QgsProcessingParameterBoolean(self.CLIP, "Clip to forests",
+                                                        defaultValue=True))
+        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Hexagons"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        from qgis.core import QgsVectorLayer
+
+        workdir = common.scratch_folder(context)
+        aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
+        area = self.parameterAsDouble(parameters, self.CELL_AREA, context)
+        edge = self.parameterAsDouble(parameters, self.EDGE, context)
+        resolution = self.parameterAsInt(parameters, self.H3_RESOLUTION, context)
+        if resolution < 0 and area <= 0 and edge <= 0:
+            raise QgsProcessingException("Give a cell area (ha), an edge length or an H3 "
+                                         "resolution.")
+        spec = {"kind": "hexagons", "aoi": aoi, "id_field": id_field,
+                "clip": self.parameterAsBoolean(parameters, self.CLIP, context),
+                "h3_resolution": resolution if resolution >= 0 else None,
+                "hexagon_area_m2": area * 10_000 if area > 0 and edge <= 0 else None,
+                "hexagon_edge_m": edge if edge > 0 else None,
+                "output": str(workdir / "hexagons.gpkg")}
+        result = common.run_job(spec, feedback, workdir, span=80)
+        cells = QgsVectorLayer(f"{result['output']}|layername=hexagons", "hexagons", "ogr")
+        source_fields = self.parameterAsSource(parameters, "INPUT", context).fields()
+        fields = QgsFields()
+        fields.append(QgsField(HEX_ID_FIELD, QVariant.String))
+        fields.append(source_fields.field(id_field))
+        sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                             QgsWkbTypes.Type.MultiPolygon, cells.crs())
+        total = max(cells.featureCount(), 1)
+        for n, cell in enumerate(cells.getFeatures()):
+            if feedback.isCanceled():
+                break
+            feature = QgsFeature(fields)
+            feature.setAttributes([cell[HEX_ID_FIELD], cell[id_field]])
+            geometry = QgsGeometry(cell.geometry())
+            geometry.convertToMultiType()
+            feature.setGeometry(geometry)
+            sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
+            feedback.setProgress(80 + 20 * n / total)
+        feedback.pushInfo(f"{cells.featureCount()} cells")
+        return {self.OUTPUT: sink_id}
+
+
+HEX_ID_FIELD = "hex_id"

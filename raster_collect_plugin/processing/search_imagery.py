@@ -1,0 +1,94 @@
+"""Processing algorithm: search imagery for forest polygons -> footprints + scene list."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessingAlgorithm,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFileDestination,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from . import common
+
+
+class SearchImageryAlgorithm(QgsProcessingAlgorithm):
+    """Finds the scenes of the chosen archives over the forests and period."""
+
+    OUTPUT = "OUTPUT"
+    ITEMS = "ITEMS"
+
+    def name(self) -> str:
+        return "search_imagery"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Search imagery"
+
+    def group(self) -> str:
+        return "Imagery"
+
+    def groupId(self) -> str:  # noqa: N802
+        return "imagery"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Searches the selected archives (Planetary Computer, Earth Search, Maxar Open "
+                "Data, a static STAC catalog or any STAC API) for scenes over the forest "
+                "polygons in the period, keeping scenes under the cloud-cover limit. Outputs "
+                "the scene footprints (provider, collection, date, cloud %, id) and a CSV list.")
+
+    def createInstance(self):  # noqa: N802
+        return SearchImageryAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        common.add_polygon_parameters(self)
+        common.add_source_parameters(self, with_indices=False)
+        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Scene footprints"))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.ITEMS, "Scene list", fileFilter="CSV files (*.csv)", optional=True))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        import csv
+
+        from qgis.core import QgsVectorLayer
+
+        workdir = common.scratch_folder(context)
+        spec = common.imagery_spec(self, parameters, context, feedback, workdir,
+                                   with_indices=False)
+        spec.update(kind="search", output=str(workdir / "footprints.gpkg"),
+                    output_dir=str(workdir))
+        feedback.setProgressText(f"Searching {len(spec['sources'])} source(s)")
+        result = common.run_job(spec, feedback, workdir)
+        common.report_errors(result, feedback)
+
+        fields = QgsFields()
+        for name, kind in (("provider", QVariant.String), ("collection", QVariant.String),
+                           ("datetime", QVariant.String), ("cloud_cover", QVariant.Double),
+                           ("id", QVariant.String)):
+            fields.append(QgsField(name, kind))
+        sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                             QgsWkbTypes.Type.MultiPolygon,
+                                             QgsCoordinateReferenceSystem("EPSG:4326"))
+        footprints = QgsVectorLayer(f"{result['footprints']}|layername=footprints", "f", "ogr")
+        for source_feature in footprints.getFeatures():
+            feature = QgsFeature(fields)
+            feature.setAttributes([source_feature[name] for name in fields.names()])
+            geometry = QgsGeometry(source_feature.geometry())
+            geometry.convertToMultiType()
+            feature.setGeometry(geometry)
+            sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
+        rows = result["items"]
+        items_path = self.parameterAsFileOutput(parameters, self.ITEMS, context)
+        if items_path:
+            with open(items_path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["id"])
+                writer.writeheader()
+                writer.writerows(rows)
+        feedback.pushInfo(f"{len(rows)} scenes found")
+        return {self.OUTPUT: sink_id, self.ITEMS: items_path}

@@ -1,0 +1,99 @@
+"""Processing algorithm: zonal statistics time series per forest (and hexagon)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+)
+
+from . import common
+
+COVERAGE = ["exact", "centre", "all_touched"]
+
+
+class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
+    """Cloud-free statistics for every forest and period, from imagery or an existing raster."""
+
+    RASTER = "RASTER"
+    COVERAGE = "COVERAGE"
+    MIN_CLEAR = "MIN_CLEAR"
+    HEX_AREA = "HEX_AREA"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    TABLE = "TABLE"
+    LATEST = "LATEST"
+
+    def name(self) -> str:
+        return "zonal_timeseries"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Zonal statistics time series"
+
+    def group(self) -> str:
+        return "Statistics"
+
+    def groupId(self) -> str:  # noqa: N802
+        return "statistics"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("For every forest and period: mean, median, std, min, max, p10, p90, sum, "
+                "pixel count, clear count and clear fraction of each index, weighted by each "
+                "pixel's exact coverage of the polygon. Periods with less than the minimum "
+                "clear fraction are flagged (usable = false) and left out of the latest-values "
+                "layer. Give an existing raster (one band per period) to skip the imagery "
+                "search. Writes GeoPackage, CSV and Parquet tables into a new sub-folder.")
+
+    def createInstance(self):  # noqa: N802
+        return ZonalTimeseriesAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        common.add_polygon_parameters(self)
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.RASTER, "Existing index raster (optional: instead of searching imagery)",
+            optional=True))
+        common.add_source_parameters(self)
+        self.addParameter(QgsProcessingParameterEnum(
+            self.COVERAGE, "Pixel coverage", options=COVERAGE, defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_CLEAR, "Minimum clear fraction for a period to count",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=1,
+            defaultValue=0.5))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.HEX_AREA, "Also per hexagon of this area in ha (0 = no hexagons)",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.OUTPUT_FOLDER, "Output folder"))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        folder = common.next_run_folder(
+            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+        workdir = common.scratch_folder(context)
+        coverage = COVERAGE[self.parameterAsEnum(parameters, self.COVERAGE, context)]
+        min_clear = self.parameterAsDouble(parameters, self.MIN_CLEAR, context)
+        raster = self.parameterAsRasterLayer(parameters, self.RASTER, context)
+        if raster is not None:
+            if not Path(raster.source()).exists():
+                raise QgsProcessingException(f"The raster {raster.source()} is not a local file.")
+            aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
+            spec = {"kind": "zonal-raster", "aoi": aoi, "id_field": id_field,
+                    "raster": raster.source()}
+        else:
+            spec = common.imagery_spec(self, parameters, context, feedback, workdir)
+            hex_area = self.parameterAsDouble(parameters, self.HEX_AREA, context)
+            spec.update(kind="zonal", hexagon_area_m2=hex_area * 10_000 if hex_area else None)
+        spec.update(output_dir=folder, coverage=coverage, min_clear_fraction=min_clear)
+        result = common.run_job(spec, feedback, workdir)
+        common.report_errors(result, feedback)
+        files = result["files"]
+        return {self.OUTPUT_FOLDER: folder,
+                self.TABLE: f"{files['forests_gpkg']}|layername=zonal_statistics",
+                self.LATEST: f"{files['forests_latest']}|layername=latest"}

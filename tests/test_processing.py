@@ -1,0 +1,178 @@
+"""Processing algorithms with processing.run on the synthetic sample, and qgis_process."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+
+import pandas as pd
+import pytest
+from qgis.core import QgsApplication, QgsProcessingException, QgsVectorLayer
+
+from raster_collect_plugin.processing.provider import PROVIDER_ID, RasterCollectProvider
+
+SAMPLE_SOURCE = 3  # "Static STAC catalog" in common.SOURCE_NAMES
+
+
+@pytest.fixture(scope="module")
+def provider(qgis_processing):
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById(PROVIDER_ID) is None:
+        registry.addProvider(RasterCollectProvider())
+    yield registry.providerById(PROVIDER_ID)
+
+
+def run(algorithm, parameters):
+    import processing
+
+    return processing.run(f"{PROVIDER_ID}:{algorithm}", parameters)
+
+
+def source_parameters(sample, **extra):
+    parameters = {"INPUT": str(sample.forests_path), "ID_FIELD": "forest_id",
+                  "SOURCES": [SAMPLE_SOURCE], "CATALOG": str(sample.catalog_path),
+                  "COLLECTIONS": "sentinel-2-l2a", "START": "2025-10-01", "END": "2025-12-31",
+                  "MAX_CLOUD": 100}
+    parameters.update(extra)
+    return parameters
+
+
+def test_all_algorithms_are_registered(provider):
+    ids = sorted(a.name() for a in provider.algorithms())
+    assert ids == ["compute_composites", "create_hexagons", "create_sample_data",
+                   "search_imagery", "zonal_timeseries"]
+
+
+def test_search_imagery(provider, small_sample, tmp_path):
+    result = run("search_imagery", source_parameters(
+        small_sample, OUTPUT=str(tmp_path / "footprints.gpkg"), ITEMS=str(tmp_path / "a.csv")))
+    layer = QgsVectorLayer(result["OUTPUT"], "footprints", "ogr")
+    expected = sorted(i["id"] for i in small_sample.items["sentinel-2-l2a"])
+    assert sorted(f["id"] for f in layer.getFeatures()) == expected
+    assert layer.crs().authid() == "EPSG:4326"
+    assert len(pd.read_csv(result["ITEMS"])) == len(expected)
+
+
+def test_compute_composites(provider, small_sample, tmp_path):
+    result = run("compute_composites", source_parameters(
+        small_sample, INDICES=[0, 1], OUTPUT_FOLDER=str(tmp_path / "out")))
+    names = sorted(os.path.basename(p) for p in result["RASTERS"])
+    assert names == ["static-catalog_sentinel-2-l2a_EVI_monthly_median.tif",
+                     "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif"]
+    assert os.path.dirname(result["RASTERS"][0]) == result["OUTPUT_FOLDER"]
+    import rasterio
+
+    [ndvi] = [p for p in result["RASTERS"] if "NDVI" in p]
+    with rasterio.open(ndvi) as dataset:
+        assert dataset.descriptions == ("2025-10", "2025-11", "2025-12")
+        assert 0.6 < float(pd.Series(dataset.read(1).ravel()).median()) < 0.85
+    # a second batch row into the same folder gets its own run folder
+    again = run("compute_composites", source_parameters(
+        small_sample, OUTPUT_FOLDER=str(tmp_path / "out")))
+    assert again["OUTPUT_FOLDER"] != result["OUTPUT_FOLDER"]
+
+
+def test_zonal_timeseries_matches_core(provider, small_sample, tmp_path):
+    from datetime import date
+
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.workflow import (
+        CompositeRequest,
+        Source,
+        ZonalRequest,
+        run_zonal,
+    )
+
+    result = run("zonal_timeseries", source_parameters(
+        small_sample, OUTPUT_FOLDER=str(tmp_path / "out")))
+    table = QgsVectorLayer(result["TABLE"], "table", "ogr")
+    rows = {(f["forest_id"], f["period"]): f["mean"] for f in table.getFeatures()}
+    assert len(rows) == 6 * 3
+    core = run_zonal(ZonalRequest(CompositeRequest(
+        aoi=small_sample.forests_path,
+        sources=[Source(StaticCatalogProvider("x", str(small_sample.catalog_path)),
+                        ("sentinel-2-l2a",))],
+        start=date(2025, 10, 1), end=date(2025, 12, 31), output_dir=tmp_path / "core",
+        max_cloud_cover=100)))
+    for _, row in core.forest_table.iterrows():
+        assert rows[(row["forest_id"], row["period"])] == pytest.approx(row["mean"], rel=1e-9)
+    latest = QgsVectorLayer(result["LATEST"], "latest", "ogr")
+    assert latest.featureCount() == 6 and latest.fields().indexOf("NDVI_mean") >= 0
+
+
+def test_zonal_timeseries_from_existing_raster(provider, small_sample, tmp_path):
+    composites = run("compute_composites", source_parameters(
+        small_sample, OUTPUT_FOLDER=str(tmp_path / "c")))
+    result = run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
+                                      "ID_FIELD": "forest_id",
+                                      "RASTER": [p for p in composites["RASTERS"]
+                                                 if "NDVI" in p][0],
+                                      "OUTPUT_FOLDER": str(tmp_path / "z")})
+    table = QgsVectorLayer(result["TABLE"], "table", "ogr")
+    features = list(table.getFeatures())
+    assert len(features) == 18 and {f["index"] for f in features} == {"NDVI"}
+
+
+def test_create_hexagons(provider, small_sample, tmp_path):
+    result = run("create_hexagons", {"INPUT": str(small_sample.forests_path),
+                                     "ID_FIELD": "forest_id", "CELL_AREA": 1.0, "CLIP": False,
+                                     "OUTPUT": str(tmp_path / "hex.gpkg")})
+    layer = QgsVectorLayer(result["OUTPUT"], "hex", "ogr")
+    areas = [f.geometry().area() for f in layer.getFeatures()]
+    assert layer.featureCount() > 300 and all(abs(a - 10_000) < 0.01 for a in areas)
+    assert layer.crs().authid() == "EPSG:28356"
+
+
+def test_invalid_parameters_raise_clear_errors(provider, small_sample, tmp_path):
+    points = QgsVectorLayer("Point?crs=EPSG:28356&field=forest_id:integer", "pts", "memory")
+    with pytest.raises(QgsProcessingException):
+        run("create_hexagons", {"INPUT": points, "OUTPUT": "memory:"})
+    with pytest.raises(QgsProcessingException, match="no field 'compartment'"):
+        run("create_hexagons", {"INPUT": str(small_sample.forests_path),
+                                "ID_FIELD": "compartment", "OUTPUT": "memory:"})
+    with pytest.raises(QgsProcessingException, match="swap"):
+        run("compute_composites", source_parameters(
+            small_sample, START="2025-12-31", END="2025-01-01",
+            OUTPUT_FOLDER=str(tmp_path / "x")))
+    with pytest.raises(QgsProcessingException, match="catalog.json path or URL"):
+        run("search_imagery", source_parameters(small_sample, CATALOG="",
+                                                OUTPUT="memory:"))
+
+
+def qgis_process_binary():
+    # Debian's qgis_process wrapper passes --noversioncheck, which qgis_process rejects.
+    for candidate in ("/usr/bin/qgis_process.bin", shutil.which("qgis_process")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    pytest.fail("qgis_process is not installed: run `make setup`")
+
+
+def test_qgis_process_runs_the_deployed_plugin(small_sample, tmp_path):
+    from tools.package_plugin import build
+
+    config = tmp_path / "config"
+    plugins = config / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    zipfile.ZipFile(build(tmp_path / "staging", tmp_path / "plugin.zip")).extractall(plugins)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(config),
+               PYTHONPATH=sysconfig.get_paths()["purelib"])
+    binary = qgis_process_binary()
+    enable = subprocess.run([binary, "plugins", "enable", "raster_collect_plugin"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert enable.returncode == 0, enable.stdout + enable.stderr
+    output = tmp_path / "hex.gpkg"
+    completed = subprocess.run(
+        [binary, "--json", "run", "raster_collect:create_hexagons", "--",
+         f"INPUT={small_sample.forests_path}", "ID_FIELD=forest_id", "CELL_AREA=2",
+         "CLIP=false", f"OUTPUT={output}"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    report = json.loads(completed.stdout[completed.stdout.index("{"):])
+    assert report["results"]["OUTPUT"].startswith(str(output))
+    layer = QgsVectorLayer(str(output), "hex", "ogr")
+    assert layer.featureCount() > 150
+    assert all(abs(f.geometry().area() - 20_000) < 0.01 for f in layer.getFeatures())
+    assert sys.executable  # the venv's packages were visible to QGIS's Python via PYTHONPATH
