@@ -76,6 +76,7 @@ def test_qgis_side_never_loads_the_heavy_geospatial_wheels():
         "print(json.dumps(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=PLUGIN_DIR.parent, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+                            cwd=PLUGIN_DIR.parent,
+                            env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -227,7 +227,8 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
     table.insert(4, "index", index_name)
     output = Path(_required(spec, "output_dir"))
     output.mkdir(parents=True, exist_ok=True)
-    files = {f"forests_{k}": str(v) for k, v in write_table(table, output / "zonal_forests").items()}
+    tables = write_table(table, output / "zonal_forests")
+    files = {f"forests_{kind}": str(path) for kind, path in tables.items()}
     files["forests_latest"] = str(write_latest_layer(aoi.frame, table, aoi.id_field,
                                                      output / "forests_latest.gpkg"))
     return {"output_dir": str(output), "files": files, "rows": int(len(table))}
