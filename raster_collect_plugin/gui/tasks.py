@@ -1,0 +1,55 @@
+"""Background work for the dock: a QgsTask that runs a core job in the processing Python.
+
+``run()`` executes on a worker thread and touches neither the project nor widgets: it stores
+the result or the exception; ``finished()`` runs on the main thread and hands them to the
+callback that adds layers or reports the error (Gispo's task pattern).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+from qgis.core import Qgis, QgsMessageLog, QgsTask
+
+from .. import bridge
+
+LOG_TAG = "raster-collect"
+
+
+class JobTask(QgsTask):
+    """Runs one job spec; cancelling terminates the child process (partial outputs removed)."""
+
+    def __init__(self, description: str, spec: Dict, workdir: Path,
+                 on_done: Callable[[JobTask], None], python: Optional[str] = None):
+        super().__init__(description, QgsTask.Flag.CanCancel)
+        self.spec, self.workdir, self.python = spec, Path(workdir), python
+        self.on_done = on_done
+        self.result: Optional[Dict] = None
+        self.error: Optional[Exception] = None
+        self.message = ""
+
+    def run(self) -> bool:
+        def progress(fraction: float, message: str) -> None:
+            self.message = message
+            self.setProgress(100.0 * fraction)
+
+        try:
+            self.result = bridge.run_job(self.spec, workdir=self.workdir, progress=progress,
+                                         cancel=self.isCanceled, python=self.python)
+            return True
+        except Exception as error:  # reported on the main thread in finished()
+            self.error = error
+            return False
+
+    def finished(self, ok: bool) -> None:
+        if not ok and self.error is None and self.isCanceled():
+            self.error = bridge.JobCancelled("cancelled: no outputs were written")
+        if self.error is not None and not isinstance(self.error, bridge.JobCancelled):
+            QgsMessageLog.logMessage(f"{self.description()}: {self.error}", LOG_TAG,
+                                     Qgis.MessageLevel.Critical)
+        try:
+            self.on_done(self)
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,189 @@
+"""The dock end to end (pytest-qgis, offscreen): search, compute, layers, cancel, bad input."""
+
+import socket
+from datetime import date
+
+import pytest
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsProject,
+    QgsTask,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QDate, QEventLoop, Qt, QTimer
+
+from raster_collect_plugin.gui.dock import SOURCES, RasterCollectDock
+
+
+def wait_for_job(dock, timeout_seconds=180):
+    loop, finished = QEventLoop(), []
+    dock.job_finished.connect(lambda kind: (finished.append(kind), loop.quit()))
+    QTimer.singleShot(int(timeout_seconds * 1000), loop.quit)
+    loop.exec()
+    assert finished, "the job did not finish in time"
+    return finished[0]
+
+
+def tick_source(dock, key):
+    row = [k for k, _, _ in SOURCES].index(key)
+    dock.source_list.item(row).setCheckState(Qt.CheckState.Checked)
+
+
+def tick_index(dock, name):
+    for row in range(dock.index_list.count()):
+        item = dock.index_list.item(row)
+        state = Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) == name \
+            else Qt.CheckState.Unchecked
+        item.setCheckState(state)
+
+
+@pytest.fixture
+def forests(small_sample, qgis_new_project):
+    layer = QgsVectorLayer(f"{small_sample.forests_path}|layername=forests", "forests", "ogr")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    yield layer
+
+
+@pytest.fixture
+def dock(qgis_iface, forests, small_sample, tmp_path):
+    widget = RasterCollectDock(qgis_iface, qgis_iface.mainWindow())
+    widget.layer_combo.setLayer(forests)
+    tick_source(widget, "catalog")
+    widget.catalog_edit.setFilePath(str(small_sample.catalog_path))
+    widget.custom_collections.setText("sentinel-2-l2a")
+    widget.start_date.setDate(QDate(2025, 10, 1))
+    widget.end_date.setDate(QDate(2025, 12, 31))
+    widget.max_cloud.setValue(100)
+    tick_index(widget, "NDVI")
+    widget.output_folder.setFilePath(str(tmp_path / "outputs"))
+    yield widget
+    if widget.current_task is not None:
+        widget.current_task.cancel()
+        wait_for_job(widget)
+    widget.shutdown()
+    widget.deleteLater()
+
+
+def select_three(layer):
+    ids = [f.id() for f in layer.getFeatures()][:3]
+    layer.selectByIds(ids)
+    return [f["forest_id"] for f in layer.getSelectedFeatures()]
+
+
+def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sample, tmp_path):
+    chosen = select_three(forests)
+    dock.selected_only.setChecked(True)
+    assert dock.aoi_summary.text().startswith("3 polygons")
+    assert dock.id_field_combo.currentField() == "forest_id"
+
+    dock.start_search()
+    assert wait_for_job(dock) == "search"
+    expected = sorted(i["id"] for i in small_sample.items["sentinel-2-l2a"])
+    table_ids = sorted(dock.results_table.item(r, 4).text()
+                       for r in range(dock.results_table.rowCount()))
+    assert table_ids == expected
+    footprints = QgsProject.instance().mapLayersByName("scene footprints")[0]
+    assert sorted(f["id"] for f in footprints.getFeatures()) == expected
+
+    dock.start_compute()
+    assert wait_for_job(dock) == "zonal", dock.last_error
+    assert dock.last_error == ""
+    november = QgsProject.instance().mapLayersByName("NDVI 2025-11")[0]
+    assert november.crs().authid() == "EPSG:32756"
+    assert november.renderer().type() == "singlebandpseudocolor"
+    span = november.temporalProperties().fixedTemporalRange()
+    assert (span.begin().date(), span.end().date()) == (QDate(2025, 11, 1), QDate(2025, 11, 30))
+    transform = QgsCoordinateTransform(forests.crs(), november.crs(), QgsProject.instance())
+    selected_extent = transform.transformBoundingBox(forests.boundingBoxOfSelected())
+    assert november.extent().contains(selected_extent)
+    group = QgsProject.instance().layerTreeRoot().children()[0]
+    assert group.name().startswith("raster-collect-")
+
+    # the table layer holds exactly what the core engine computes
+    from raster_collect_plugin.core.aoi import load_aoi
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.workflow import (
+        CompositeRequest,
+        Source,
+        ZonalRequest,
+        run_zonal,
+    )
+
+    core = run_zonal(ZonalRequest(CompositeRequest(
+        aoi=load_aoi(small_sample.forests_path, ids=chosen),
+        sources=[Source(StaticCatalogProvider("x", str(small_sample.catalog_path)),
+                        ("sentinel-2-l2a",))],
+        start=date(2025, 10, 1), end=date(2025, 12, 31), output_dir=tmp_path / "core",
+        max_cloud_cover=100)))
+    shown = {(f["forest_id"], f["period"]): f["mean"] for f in dock.table_layer.getFeatures()}
+    assert len(shown) == len(core.forest_table) == 9
+    for _, row in core.forest_table.iterrows():
+        assert shown[(row["forest_id"], row["period"])] == pytest.approx(row["mean"], rel=1e-9)
+    latest = QgsProject.instance().mapLayersByName("forests: latest statistics")[0]
+    assert latest.renderer().type() == "graduatedSymbol"
+    assert dock._chart is not None and len(dock._chart.series) == 3
+
+
+def test_cancel_leaves_no_outputs_and_the_dock_usable(dock, forests, tmp_path):
+    for key in ("catalog",):
+        tick_source(dock, key)
+    dock.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2,sentinel-1-rtc")
+    dock.hexagon_spin.setValue(0.05)
+    dock.start_compute()
+    task = dock.current_task
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.timeout.connect(lambda: loop.quit() if task.progress() > 0 else None)
+    timer.start(20)
+    QTimer.singleShot(60_000, loop.quit)
+    loop.exec()
+    timer.stop()
+    dock.cancel()
+    wait_for_job(dock)
+    assert "Cancelled" in dock.status.text()
+    outputs = tmp_path / "outputs"
+    assert not outputs.exists() or [p for p in outputs.rglob("*") if p.is_file()] == []
+    assert dock.search_button.isEnabled() and dock.compute_button.isEnabled()
+    assert not dock.cancel_button.isEnabled()
+    assert task.status() == QgsTask.TaskStatus.Terminated
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_bad_input_gives_clear_messages(dock, forests, qgis_iface):
+    dock.selected_only.setChecked(True)
+    forests.removeSelection()
+    dock.start_search()
+    assert "nothing is selected" in dock.last_error and dock.current_task is None
+    dock.selected_only.setChecked(False)
+    dock.start_date.setDate(QDate(2025, 12, 31))
+    dock.end_date.setDate(QDate(2025, 1, 1))
+    dock.start_compute()
+    assert "swap them" in dock.last_error
+    dock.end_date.setDate(QDate(2026, 1, 31))
+    dock.layer_combo.setLayer(None)
+    dock.start_search()
+    assert "No polygon layer" in dock.last_error
+
+
+def test_geographic_layer_and_unreachable_provider(dock, small_sample, tmp_path):
+    wgs84 = QgsVectorLayer(f"{small_sample.forests_wgs84_path}|layername=forests", "wgs84",
+                           "ogr")
+    QgsProject.instance().addMapLayer(wgs84)
+    dock.layer_combo.setLayer(wgs84)
+    assert "geographic CRS (will use UTM)" in dock.aoi_summary.text()
+    assert wgs84.crs() == QgsCoordinateReferenceSystem("EPSG:4326")
+    for row in range(dock.source_list.count() - 1):
+        dock.source_list.item(row).setCheckState(Qt.CheckState.Unchecked)
+    tick_source(dock, "custom")
+    dock.custom_url.setText(f"http://127.0.0.1:{closed_port()}")
+    dock.start_compute()
+    wait_for_job(dock)
+    assert "cannot open the STAC API" in dock.last_error
+    assert dock.compute_button.isEnabled()
