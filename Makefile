@@ -52,5 +52,8 @@ demo: setup
 benchmark: setup
 	$(PY) benchmarks/run_all.py
 
+screenshots: setup
+	$(PY) tools/screenshots.py docs/screenshots
+
 clean:
 	rm -rf build dist .pytest_cache outputs

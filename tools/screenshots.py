@@ -1,0 +1,95 @@
+"""Render the dock and a result map offscreen to PNGs (``make screenshots``).
+
+Runs the real plugin on the small embedded sample: search, fetch & compute, then saves
+``docs/screenshots/dock.png`` and ``docs/screenshots/map.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(output: Path) -> None:
+    from qgis.core import (
+        QgsApplication,
+        QgsMapRendererParallelJob,
+        QgsMapSettings,
+        QgsProject,
+        QgsVectorLayer,
+    )
+    from qgis.PyQt.QtCore import QDate, QEventLoop, QSize, Qt, QTimer
+    from qgis.PyQt.QtGui import QColor
+    from qgis.PyQt.QtWidgets import QMainWindow
+
+    app = QgsApplication([], True)
+    app.initQgis()
+    from raster_collect_plugin.core.sample_data import make_sample, small_spec
+    from raster_collect_plugin.gui.dock import SOURCES, RasterCollectDock
+    from tests.recording_iface import RecordingIface
+
+    work = Path(tempfile.mkdtemp(prefix="rc-screenshots-"))
+    sample = make_sample(work / "sample", small_spec())
+    forests = QgsVectorLayer(f"{sample.forests_path}|layername=forests", "forests", "ogr")
+    QgsProject.instance().addMapLayer(forests)
+    window = QMainWindow()
+    dock = RasterCollectDock(RecordingIface(window), window)
+    dock.layer_combo.setLayer(forests)
+    catalog_row = [k for k, _, _ in SOURCES].index("catalog")
+    dock.source_list.item(catalog_row).setCheckState(Qt.CheckState.Checked)
+    dock.catalog_edit.setFilePath(str(sample.catalog_path))
+    dock.custom_collections.setText("sentinel-2-l2a")
+    dock.start_date.setDate(QDate(2025, 10, 1))
+    dock.end_date.setDate(QDate(2025, 12, 31))
+    dock.max_cloud.setValue(100)
+    dock.output_folder.setFilePath(str(work / "outputs"))
+    for row in range(dock.index_list.count()):
+        item = dock.index_list.item(row)
+        item.setCheckState(Qt.CheckState.Checked
+                           if item.data(Qt.ItemDataRole.UserRole) == "NDVI"
+                           else Qt.CheckState.Unchecked)
+
+    def run(start) -> None:
+        loop = QEventLoop()
+        dock.job_finished.connect(loop.quit)
+        start()
+        QTimer.singleShot(300_000, loop.quit)
+        loop.exec()
+        dock.job_finished.disconnect(loop.quit)
+
+    forests.selectByIds([f.id() for f in forests.getFeatures()][:3])
+    run(dock.start_search)
+    run(dock.start_compute)
+    if dock.last_error:
+        raise SystemExit(f"compute failed: {dock.last_error}")
+    output.mkdir(parents=True, exist_ok=True)
+    dock.resize(460, 1500)
+    dock.widget().widget().resize(440, 1500)
+    dock.widget().widget().grab().save(str(output / "dock.png"))
+
+    latest = QgsProject.instance().mapLayersByName("forests: latest statistics")[0]
+    december = QgsProject.instance().mapLayersByName("NDVI 2025-12")[0]
+    settings = QgsMapSettings()
+    settings.setLayers([latest, december])
+    settings.setDestinationCrs(december.crs())
+    settings.setExtent(december.extent())
+    settings.setOutputSize(QSize(900, 700))
+    settings.setBackgroundColor(QColor("white"))
+    latest.setOpacity(0.55)
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    job.renderedImage().save(str(output / "map.png"))
+    print(f"wrote {output / 'dock.png'} and {output / 'map.png'}")
+    dock.shutdown()
+    app.exitQgis()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
