@@ -301,6 +301,49 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             "combined_tables": combined}
 
 
+def _cmd_storm(args) -> dict:
+    from .core.storm import DamageThresholds, StormRequest, run_storm
+
+    aoi = _load_aoi(args)
+    if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
+                                                                   args.after_item):
+        raise BadInput("no imagery: give --catalog/--stac-url/--provider or "
+                       "--before-item/--after-item")
+    if args.catalog or args.stac_url or args.provider:
+        request = _composite_request(args, aoi, Path(args.output))
+    else:
+        from .core.workflow import CompositeRequest
+
+        request = CompositeRequest(aoi=aoi, sources=[], start=args.event_date,
+                                   end=args.event_date, output_dir=Path(args.output))
+    try:
+        thresholds = DamageThresholds(light=args.light, moderate=args.moderate,
+                                      severe=args.severe)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    progress = _progress(args, "storm")
+    try:
+        result = run_storm(StormRequest(request, event_date=args.event_date,
+                                        before_days=args.before_days,
+                                        after_days=args.after_days, thresholds=thresholds,
+                                        hexagon_area_m2=(args.hex_area_ha * 10_000
+                                                         if args.hex_area_ha else None),
+                                        before_items=args.before_item,
+                                        after_items=args.after_item),
+                           progress=progress)
+    finally:
+        progress.close()
+    ranking = result.ranking
+    if not (args.quiet or args.json):
+        columns = [c for c in (args.id_field, "rank", "damage_class", "evidence", "dNDVI",
+                               "dVH_dB", "optical_clear_fraction") if c in ranking]
+        print(ranking[columns].head(args.top).to_string(index=False,
+                                                        float_format=lambda v: f"{v:.3f}"))
+    return {"files": {k: str(v) for k, v in result.files.items()}, "errors": result.errors,
+            "damaged": [r[args.id_field] for r in ranking.to_dict(orient="records")
+                        if r["damage_class"] in ("moderate", "severe")]}
+
+
 def _cmd_hexagons(args) -> dict:
     from .core.hexagons import h3_grid, hexagon_grid
     from .core.outputs import atomic_path
@@ -390,6 +433,24 @@ def build_parser() -> argparse.ArgumentParser:
     zonal.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     zonal.add_argument("--h3", type=int, help="also per H3 cell of this resolution")
     zonal.set_defaults(handler=_cmd_zonal)
+
+    storm = commands.add_parser("storm", help="before/after storm damage per forest")
+    _add_aoi_arguments(storm)
+    _add_source_arguments(storm)
+    storm.add_argument("--event-date", type=_date, required=True, help="the storm's date")
+    storm.add_argument("--before-days", type=int, default=90, help="days before (default 90)")
+    storm.add_argument("--after-days", type=int, default=45, help="days after (default 45)")
+    storm.add_argument("--before-item", action="append", default=[],
+                       help="a STAC item URL or path to use as a before scene")
+    storm.add_argument("--after-item", action="append", default=[],
+                       help="a STAC item URL or path to use as an after scene")
+    storm.add_argument("--light", type=float, default=0.05, help="NDVI loss for 'light'")
+    storm.add_argument("--moderate", type=float, default=0.15, help="NDVI loss, 'moderate'")
+    storm.add_argument("--severe", type=float, default=0.30, help="NDVI loss for 'severe'")
+    storm.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
+    storm.add_argument("--top", type=int, default=15, help="rows of the ranking to print")
+    storm.add_argument("--output", default="outputs/storm", help="output folder")
+    storm.set_defaults(handler=_cmd_storm)
 
     hexagons = commands.add_parser("hexagons", help="a hexagon grid over the forests")
     _add_aoi_arguments(hexagons)

@@ -43,7 +43,7 @@ def source_parameters(sample, **extra):
 def test_all_algorithms_are_registered(provider):
     ids = sorted(a.name() for a in provider.algorithms())
     assert ids == ["compute_composites", "create_hexagons", "create_sample_data",
-                   "search_imagery", "zonal_timeseries"]
+                   "search_imagery", "storm_damage", "zonal_timeseries"]
 
 
 def test_search_imagery(provider, small_sample, tmp_path):
@@ -176,3 +176,19 @@ def test_qgis_process_runs_the_deployed_plugin(small_sample, tmp_path):
     assert layer.featureCount() > 150
     assert all(abs(f.geometry().area() - 20_000) < 0.01 for f in layer.getFeatures())
     assert sys.executable  # the venv's packages were visible to QGIS's Python via PYTHONPATH
+
+
+def test_storm_damage_algorithm(provider, small_sample, tmp_path):
+    from raster_collect_plugin.processing.storm_damage import damage_renderer
+
+    result = run("storm_damage", source_parameters(
+        small_sample, COLLECTIONS="sentinel-2-l2a,sentinel-1-rtc", EVENT_DATE="2025-11-13",
+        OUTPUT_FOLDER=str(tmp_path / "storm")))
+    layer = QgsVectorLayer(result["DAMAGE"], "damage", "ogr")
+    classes = {f["forest_id"]: f["damage_class"] for f in layer.getFeatures()}
+    assert {k for k, v in classes.items() if v in ("moderate", "severe")} == set(
+        small_sample.damaged_ids)
+    renderer = damage_renderer()
+    assert renderer.classAttribute() == "damage_class"
+    assert [c.value() for c in renderer.categories()] == [
+        "none", "light", "moderate", "severe", "unknown"]

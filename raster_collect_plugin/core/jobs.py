@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import masks
 
-JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample")
+JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm")
 
 
 class JobError(ValueError):
@@ -127,6 +127,8 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
                 "damaged_forest_ids": sample.damaged_ids}
     if kind == "zonal-raster":
         return _zonal_raster(spec)
+    if kind == "storm":
+        return _storm(spec, progress, cancel)
     from .workflow import ZonalRequest, run_composites, run_zonal, search, validate_request
 
     request = composite_request(spec)
@@ -232,3 +234,27 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
     files["forests_latest"] = str(write_latest_layer(aoi.frame, table, aoi.id_field,
                                                      output / "forests_latest.gpkg"))
     return {"output_dir": str(output), "files": files, "rows": int(len(table))}
+
+
+def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
+    from .storm import DamageThresholds, StormRequest, run_storm
+
+    if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
+        spec = dict(spec, sources=[])
+    request = composite_request(dict(spec, start=spec.get("start") or spec["event_date"],
+                                     end=spec.get("end") or spec["event_date"]))
+    thresholds = DamageThresholds(**(spec.get("thresholds") or {}))
+    storm = StormRequest(request, event_date=_date(spec, "event_date"),
+                         before_days=int(spec.get("before_days", 90)),
+                         after_days=int(spec.get("after_days", 45)),
+                         thresholds=thresholds,
+                         min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
+                         hexagon_area_m2=spec.get("hexagon_area_m2"),
+                         before_items=spec.get("before_items") or (),
+                         after_items=spec.get("after_items") or ())
+    result = run_storm(storm, progress=progress, cancel=cancel)
+    ranking = result.ranking.replace({float("nan"): None})
+    return {"output_dir": str(request.output_dir), "errors": result.errors,
+            "files": {k: str(v) for k, v in result.files.items()},
+            "change_rasters": {k: str(v) for k, v in result.change_rasters.items()},
+            "ranking": ranking.to_dict(orient="records")}

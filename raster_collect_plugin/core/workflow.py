@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import dask
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pystac
 from odc.geo.geom import Geometry
 
@@ -74,6 +75,8 @@ class CompositeRequest:
     id_field: str = "forest_id"
     selected_ids: Optional[Sequence] = None
     run_name: Optional[str] = None
+    # explicit (label, first day, last day) windows instead of calendar periods (before/after)
+    windows: Optional[Sequence[Tuple[str, date, date]]] = None
 
 
 @dataclass
@@ -129,8 +132,11 @@ def validate_request(request: CompositeRequest) -> Aoi:
     if request.method not in METHODS:
         raise RequestError(f"composite method must be one of {METHODS}, not {request.method!r}")
     period_starts(request.start, request.end, request.period)  # validates the period name
+    for label, first, last in request.windows or ():
+        if last < first:
+            raise RequestError(f"the {label} window ends ({last}) before it starts ({first})")
     if not request.sources:
-        raise RequestError("select at least one imagery source")
+        raise RequestError("select at least one imagery source (or give scene item URLs)")
     masks.validate_classes(request.mask_classes)
     resolve_indices(request)
     if request.resolution is not None and request.resolution <= 0:
@@ -217,20 +223,19 @@ class _CollectionJob:
 
     def run(self, staging: Path, progress: Callable[[float, str], None]) -> CollectionResult:
         request = self.request
-        starts = period_starts(request.start, request.end, request.period)
+        windows = composite_windows(request)
         shape = self.geobox.shape
-        composites = {i.name: np.full((len(starts), *shape), np.nan, "float32")
+        composites = {i.name: np.full((len(windows), *shape), np.nan, "float32")
                       for i in self.indices}
-        counts = np.zeros((len(starts), *shape), "uint16")
+        counts = np.zeros((len(windows), *shape), "uint16")
         scenes: List[dict] = []
         period_clear: List[float] = []
-        labels = [period_label(s, request.period) for s in starts]
-        for n, start in enumerate(starts):
+        labels = [label for label, _, _ in windows]
+        for n, (_, begin, end) in enumerate(windows):
             _check_cancel(self.cancel)
-            begin, end = period_bounds(start, request.period)
             items = [i for i in self.items
                      if begin <= _naive_utc(i.datetime) < end]
-            progress(n / len(starts), f"{self.collection} {labels[n]}: {len(items)} scenes")
+            progress(n / len(windows), f"{self.collection} {labels[n]}: {len(items)} scenes")
             if not items:
                 period_clear.append(0.0)
                 continue
@@ -261,7 +266,8 @@ class _CollectionJob:
         transform, crs = self.geobox.affine, self.geobox.crs.to_wkt()
         index_paths = {}
         for index in self.indices:
-            name = f"{stem}_{index.name}_{request.period}ly_{request.method}.tif"
+            kind = "windows" if request.windows else f"{request.period}ly"
+            name = f"{stem}_{index.name}_{kind}_{request.method}.tif"
             tags = {"index": index.name, "formula": index.formula, "method": request.method,
                     "units": "dB" if index.decibels else "index"}
             index_paths[index.name] = write_cog(
@@ -295,9 +301,18 @@ class _CollectionJob:
                                 self.skipped)
 
 
-def _naive_utc(moment: datetime):
-    import pandas as pd
+def composite_windows(request: CompositeRequest
+                      ) -> List[Tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """(label, start, end-exclusive) of every composite: the request's explicit windows or
+    its calendar periods."""
+    if request.windows:
+        return [(label, pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1))
+                for label, first, last in request.windows]
+    return [(period_label(s, request.period), *period_bounds(s, request.period))
+            for s in period_starts(request.start, request.end, request.period)]
 
+
+def _naive_utc(moment: datetime):
     stamp = pd.Timestamp(moment)
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
@@ -410,18 +425,16 @@ class ZonalResult:
     """Tables and layers of a zonal run."""
 
     composites: CompositeResult
-    forest_table: pd.DataFrame  # noqa: F821
-    hexagon_table: Optional[pd.DataFrame]  # noqa: F821
+    forest_table: pd.DataFrame
+    hexagon_table: Optional[pd.DataFrame]
     files: Dict[str, Path]
 
 
 def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *,
                          id_fields: Sequence[str], coverage: str = "exact",
                          min_clear_fraction: float = 0.5,
-                         cancel: Optional[CancelCheck] = None) -> pd.DataFrame:  # noqa: F821
+                         cancel: Optional[CancelCheck] = None) -> pd.DataFrame:
     """The long statistics table of every composite COG of a run over ``zones``."""
-    import pandas as pd
-
     from .zonal import RasterStack, zonal_statistics
 
     tables = []

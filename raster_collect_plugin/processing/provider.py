@@ -30,9 +30,10 @@ class RasterCollectProvider(QgsProcessingProvider):
         from .create_hexagons import CreateHexagonsAlgorithm
         from .create_sample_data import CreateSampleDataAlgorithm
         from .search_imagery import SearchImageryAlgorithm
+        from .storm_damage import StormDamageAlgorithm
         from .zonal_timeseries import ZonalTimeseriesAlgorithm
 
         for algorithm in (SearchImageryAlgorithm(), ComputeCompositesAlgorithm(),
                           ZonalTimeseriesAlgorithm(), CreateHexagonsAlgorithm(),
-                          CreateSampleDataAlgorithm()):
+                          StormDamageAlgorithm(), CreateSampleDataAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -1,0 +1,129 @@
+"""Storm damage: windows, thresholds, item-URL inputs, and finding the damaged compartments
+(optical and radar together, and radar alone when optical is clouded after the storm)."""
+
+from dataclasses import replace
+from datetime import date
+
+import geopandas as gpd
+import pytest
+import rasterio
+
+from raster_collect_plugin import cli
+from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.providers import StaticCatalogProvider
+from raster_collect_plugin.core.storm import (
+    DamageThresholds,
+    StormRequest,
+    event_windows,
+    run_storm,
+)
+from raster_collect_plugin.core.workflow import CompositeRequest, RequestError, Source
+
+ALL = (sd.S2_COLLECTION, sd.LANDSAT_COLLECTION, sd.S1_COLLECTION)
+
+
+def precision_recall(found, truth):
+    found, truth = set(found), set(truth)
+    return len(found & truth) / max(len(found), 1), len(found & truth) / len(truth)
+
+
+def storm_request(sample, output, collections=ALL, **extra):
+    provider = StaticCatalogProvider("Sample", str(sample.catalog_path))
+    composites = CompositeRequest(aoi=sample.forests_path, sources=[Source(provider, collections)],
+                                  start=date(2025, 1, 1), end=date(2025, 12, 31),
+                                  output_dir=output, max_cloud_cover=100)
+    return StormRequest(composites, event_date=sample.spec.storm_date, **extra)
+
+
+def damaged(ranking, id_field="forest_id"):
+    return list(ranking.loc[ranking["damage_class"].isin(["moderate", "severe"]), id_field])
+
+
+def test_event_windows_exclude_the_event_day():
+    windows = event_windows(date(2025, 11, 13), before_days=30, after_days=10)
+    assert windows == [("before", date(2025, 10, 14), date(2025, 11, 12)),
+                       ("after", date(2025, 11, 14), date(2025, 11, 23))]
+    with pytest.raises(ValueError):
+        event_windows(date(2025, 11, 13), before_days=0)
+
+
+def test_threshold_classes():
+    thresholds = DamageThresholds(light=0.05, moderate=0.15, severe=0.3)
+    assert [thresholds.classify(v) for v in (0.0, 0.05, 0.1, 0.15, 0.29, 0.3, 0.8)] == [
+        "none", "light", "light", "moderate", "moderate", "severe", "severe"]
+    assert thresholds.classify(2.0, radar=True) == "moderate"
+    assert thresholds.classify(float("nan")) == "unknown"
+    with pytest.raises(ValueError, match="must increase"):
+        DamageThresholds(light=0.2, moderate=0.1)
+
+
+def test_storm_found_with_optical_and_radar(small_sample, tmp_path):
+    result = run_storm(storm_request(small_sample, tmp_path / "out", hexagon_area_m2=40_000))
+    precision, recall = precision_recall(damaged(result.ranking), small_sample.damaged_ids)
+    assert precision >= 0.9 and recall >= 0.9, result.ranking
+    assert set(result.ranking["evidence"]) == {"optical+radar"}
+    assert list(result.ranking["rank"]) == list(range(1, len(result.ranking) + 1))
+    top = result.ranking.head(len(small_sample.damaged_ids))["forest_id"]
+    assert set(top) == set(small_sample.damaged_ids)  # damaged ranked first
+    with rasterio.open(result.change_rasters[sd.S2_COLLECTION]) as change:
+        assert {"dNDVI", "dNBR", "dEVI", "rel_dNDVI", "changed"} <= set(change.descriptions)
+    with rasterio.open(result.change_rasters[sd.S1_COLLECTION]) as change:
+        assert {"dVH_dB", "dVV_dB"} <= set(change.descriptions)
+    layer = gpd.read_file(result.files["damage_layer"])
+    assert {"damage_class", "evidence", "score"} <= set(layer.columns) and len(layer) == 6
+    hexagons = gpd.read_file(result.files["hexagon_damage_layer"])
+    assert len(hexagons) > 6 and hexagons["damage_class"].notna().all()
+
+
+def test_radar_alone_when_optical_is_clouded_after_the_storm(tmp_path):
+    spec = sd.small_spec()
+    left, bottom, right, top = sd.scene_extent(spec)
+    overcast = (sd.Cloud((left + right) / 2, (bottom + top) / 2, 5 * (right - left)),)
+    scenes = [replace(s, clouds=overcast) if s.collection != sd.S1_COLLECTION
+              and s.day > spec.storm_date else s for s in sd.default_scenes(spec)]
+    sample = sd.make_sample(tmp_path / "clouded", spec, scenes=scenes)
+    result = run_storm(storm_request(sample, tmp_path / "out"))
+    assert set(result.ranking["evidence"]) == {"radar"}
+    precision, recall = precision_recall(damaged(result.ranking), sample.damaged_ids)
+    assert precision >= 0.9 and recall >= 0.9, result.ranking
+
+
+def test_item_urls_as_before_and_after_inputs(small_sample, tmp_path, file_server, stac_api):
+    files = file_server(small_sample.root)
+    api = stac_api({"s1": small_sample.item_collection(sd.S1_COLLECTION, files.url)})
+    items = small_sample.items[sd.S1_COLLECTION]
+    before = [i["id"] for i in items if i["properties"]["datetime"] < "2025-11-13"]
+    after = [i["id"] for i in items if i["properties"]["datetime"] > "2025-11-14"]
+    url = f"{api.url}/collections/{sd.S1_COLLECTION}/items"
+    request = storm_request(small_sample, tmp_path / "out",
+                            before_items=[f"{url}/{i}" for i in before],
+                            after_items=[f"{url}/{i}" for i in after])
+    request = replace(request, composites=replace(request.composites, sources=[]))
+    result = run_storm(request)
+    assert set(result.ranking["evidence"]) == {"radar"}
+    precision, recall = precision_recall(damaged(result.ranking), small_sample.damaged_ids)
+    assert precision >= 0.9 and recall >= 0.9
+
+
+def test_unreadable_item_url_is_a_clear_error(small_sample, tmp_path):
+    request = storm_request(small_sample, tmp_path / "out",
+                            before_items=[str(tmp_path / "missing.json")])
+    with pytest.raises(ValueError, match="cannot read the STAC item"):
+        run_storm(request)
+    bad_windows = storm_request(small_sample, tmp_path / "o2",
+                                windows=[("after", date(2025, 11, 14), date(2025, 12, 1)),
+                                         ("before", date(2025, 10, 1), date(2025, 11, 1))])
+    with pytest.raises(RequestError, match="'before' and 'after'"):
+        run_storm(bad_windows)
+
+
+def test_storm_command_line(small_sample, tmp_path, capsys):
+    code = cli.main(["--json", "storm", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path), "--event-date", "2025-11-13",
+                     "--max-cloud", "100", "--output", str(tmp_path / "storm")])
+    assert code == 0
+    import json
+
+    summary = json.loads(capsys.readouterr().out)
+    assert sorted(summary["damaged"]) == small_sample.damaged_ids
+    assert (tmp_path / "storm" / "storm_damage.gpkg").exists()
