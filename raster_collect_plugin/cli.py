@@ -395,6 +395,35 @@ def _cmd_job(args) -> dict:
     return result
 
 
+def _cmd_cluster(args) -> dict:
+    """Run a local dask cluster until terminated; its address is printed as a JSON line."""
+    import time
+
+    from .core.cluster import ComputeSettings
+    from .core.gdal_env import gdal_options
+
+    settings = ComputeSettings(mode="local", workers=args.workers,
+                               threads_per_worker=args.threads, memory_limit=args.memory_limit)
+    from distributed import Client, LocalCluster
+
+    from .core.cluster import GdalOptionsPlugin
+
+    cluster = LocalCluster(n_workers=settings.local_workers(),
+                           threads_per_worker=settings.threads_per_worker,
+                           memory_limit=settings.memory_limit, processes=True,
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    client = Client(cluster)
+    client.register_plugin(GdalOptionsPlugin(gdal_options()))
+    print(json.dumps({"event": "cluster", "scheduler": cluster.scheduler_address,
+                      "dashboard": cluster.dashboard_link}), flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    finally:
+        client.close()
+        cluster.close()
+
+
 def _cmd_demo(args) -> dict:
     from .core.demo import run_demo
 
@@ -473,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="JSON lines on stdout: progress events, then the result")
     job.set_defaults(handler=_cmd_job)
 
+    cluster = commands.add_parser("cluster", help="run a local dask cluster until stopped")
+    cluster.add_argument("--workers", type=int, help="worker processes (default: cores/threads)")
+    cluster.add_argument("--threads", type=int, default=2, help="threads per worker")
+    cluster.add_argument("--memory-limit", default="2GB", help="memory per worker")
+    cluster.set_defaults(handler=_cmd_cluster)
+
     demo = commands.add_parser("demo", help="the main job on the embedded sample, offline")
     demo.add_argument("--output", default="outputs/demo", help="folder for the demo outputs")
     demo.set_defaults(handler=_cmd_demo)
@@ -493,6 +528,7 @@ def _main_thread() -> bool:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the process exit code."""
     from .core.aoi import AoiError
+    from .core.cluster import ClusterError
     from .core.expression import ExpressionError
     from .core.jobs import JobError
     from .core.load import LoadError
@@ -512,7 +548,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         summary = args.handler(args)
-    except (BadInput, AoiError, RequestError, ExpressionError, JobError) as problem:
+    except (BadInput, AoiError, RequestError, ExpressionError, JobError,
+            ClusterError) as problem:
         return fail("bad_input", str(problem), EXIT_BAD_INPUT)
     except (ProviderError, LoadError) as problem:
         return fail("failure", str(problem), EXIT_FAILURE)

@@ -55,7 +55,7 @@ class RasterCollectPlugin:
             self.action.deleteLater()
             self.action = None
         if self.dock is not None:
-            self.dock.shutdown()
+            self.dock.shutdown()  # cancels running work and stops the local dask cluster
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()
             self.dock = None

@@ -112,7 +112,23 @@ def _restrict(report, item_ids: Optional[List[str]]):
 
 def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], None]] = None,
             cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
-    """Run a job; returns a JSON-serialisable result."""
+    """Run a job (on the dask cluster its ``compute`` settings name); returns a
+    JSON-serialisable result."""
+    from .cluster import ComputeSettings, compute_client, dashboard_link
+    from .gdal_env import gdal_options
+
+    settings = ComputeSettings.from_dict(spec.get("compute"))
+    with compute_client(settings, gdal_options=gdal_options()) as client:
+        link = dashboard_link(client)
+        if link and progress is not None:
+            progress(0.0, f"dask dashboard: {link}")
+        result = _run(spec, progress, cancel)
+    if link:
+        result["dashboard"] = link
+    return result
+
+
+def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     kind = spec.get("kind")
     if kind not in JOB_KINDS:
         raise JobError(f"job 'kind' must be one of {JOB_KINDS}, not {kind!r}")

@@ -40,6 +40,7 @@ from qgis.PyQt.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -47,6 +48,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
+from ..cluster_process import LocalClusterProcess
 from ..core.indices import INDICES
 from ..core.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES
 from .tasks import LOG_TAG, JobTask
@@ -69,6 +71,9 @@ SOURCES = [
     ("custom", "Custom STAC API (below)", {"kind": "stac"}),
 ]
 PRESETS = ["Custom dates", "Last 12 months", "Before/after an event"]
+COMPUTE_MODES = ["Threads in the job (default)", "Local dask cluster (this QGIS session)",
+                 "Remote dask scheduler"]
+SETTINGS_MODES = ["threads", "local", "remote"]
 
 
 class DockInputError(ValueError):
@@ -89,6 +94,7 @@ class RasterCollectDock(QgsDockWidget):
         self.table_layer: Optional[QgsVectorLayer] = None
         self.last_error = ""
         self._chart = None
+        self.cluster = LocalClusterProcess(python=settings.value("engine/python") or None)
 
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -98,6 +104,7 @@ class RasterCollectDock(QgsDockWidget):
         layout.addWidget(self._sources_box(body))
         layout.addWidget(self._period_box(body))
         layout.addWidget(self._outputs_box(body))
+        layout.addWidget(self._compute_box(body))
         layout.addLayout(self._actions(body))
         self.progress = QProgressBar(body)
         self.progress.setRange(0, 100)
@@ -241,6 +248,56 @@ class RasterCollectDock(QgsDockWidget):
         form.addRow("Output folder", self.output_folder)
         return box
 
+    def _compute_box(self, parent) -> QGroupBox:
+        box = QGroupBox("Compute (dask)", parent)
+        form = QFormLayout(box)
+        self.compute_mode = QComboBox(box)
+        self.compute_mode.addItems(COMPUTE_MODES)
+        self.workers_spin = QSpinBox(box)
+        self.workers_spin.setRange(0, 256)
+        self.workers_spin.setSpecialValueText("auto")
+        self.threads_spin = QSpinBox(box)
+        self.threads_spin.setRange(1, 64)
+        self.memory_edit = QLineEdit(box)
+        self.scheduler_edit = QLineEdit(box)
+        self.scheduler_edit.setPlaceholderText("tcp://scheduler-host:8786")
+        self.dashboard_label = QLabel("", box)
+        self.dashboard_label.setOpenExternalLinks(True)
+        form.addRow("Where", self.compute_mode)
+        form.addRow("Local workers", self.workers_spin)
+        form.addRow("Threads per worker", self.threads_spin)
+        form.addRow("Memory per worker", self.memory_edit)
+        form.addRow("Scheduler address", self.scheduler_edit)
+        form.addRow("Dashboard", self.dashboard_label)
+        return box
+
+    def compute_spec(self) -> Optional[Dict]:
+        """The job's ``compute`` settings; starts the session's local cluster if chosen."""
+        mode = COMPUTE_MODES.index(self.compute_mode.currentText())
+        if mode == 0:
+            return None
+        if mode == 2:
+            address = self.scheduler_edit.text().strip()
+            if not address:
+                raise DockInputError("Give the dask scheduler address (tcp://host:8786).")
+            return {"mode": "remote", "scheduler_address": address}
+        if (self.cluster.running and (self.cluster.workers, self.cluster.threads,
+                                      self.cluster.memory_limit)
+                != (self.workers_spin.value() or None, self.threads_spin.value(),
+                    self.memory_edit.text())):
+            self.cluster.stop()  # the user changed the cluster's size
+        self.cluster.workers = self.workers_spin.value() or None
+        self.cluster.threads = self.threads_spin.value()
+        self.cluster.memory_limit = self.memory_edit.text().strip() or "2GB"
+        self.status.setText("Starting the local dask cluster...")
+        try:
+            address = self.cluster.ensure_started()
+        except RuntimeError as error:
+            raise DockInputError(str(error)) from None
+        self.dashboard_label.setText(f'<a href="{self.cluster.dashboard}">'
+                                     f'{self.cluster.dashboard}</a>')
+        return {"mode": "remote", "scheduler_address": address}
+
     def _actions(self, parent) -> QHBoxLayout:
         row = QHBoxLayout()
         self.search_button = QPushButton("Search", parent)
@@ -264,6 +321,13 @@ class RasterCollectDock(QgsDockWidget):
         self.period_combo.setCurrentText(settings.value("composite_period"))
         self.method_combo.setCurrentText(settings.value("composite_method"))
         self.custom_url.setText(settings.value("custom_stac_url"))
+        mode = settings.value("dask/mode")
+        self.compute_mode.setCurrentIndex(SETTINGS_MODES.index(mode) if mode in SETTINGS_MODES
+                                          else 0)
+        self.workers_spin.setValue(int(settings.value("dask/workers")))
+        self.threads_spin.setValue(int(settings.value("dask/threads_per_worker")))
+        self.memory_edit.setText(settings.value("dask/memory_limit"))
+        self.scheduler_edit.setText(settings.value("dask/scheduler_address"))
 
     def save_settings(self) -> None:
         settings.set_value("max_cloud_cover", self.max_cloud.value())
@@ -273,6 +337,11 @@ class RasterCollectDock(QgsDockWidget):
         settings.set_value("composite_method", self.method_combo.currentText())
         settings.set_value("custom_stac_url", self.custom_url.text())
         settings.set_value("id_field", self.id_field_combo.currentField())
+        settings.set_value("dask/mode", SETTINGS_MODES[self.compute_mode.currentIndex()])
+        settings.set_value("dask/workers", self.workers_spin.value())
+        settings.set_value("dask/threads_per_worker", self.threads_spin.value())
+        settings.set_value("dask/memory_limit", self.memory_edit.text())
+        settings.set_value("dask/scheduler_address", self.scheduler_edit.text())
 
     # ---------------------------------------------------------------- AOI
 
@@ -439,6 +508,9 @@ class RasterCollectDock(QgsDockWidget):
                         hexagon_area_m2=self.hexagon_spin.value() * 10_000 or None,
                         output_dir=str(Path(self.output_folder.filePath()) / run_name),
                         run_name=run_name)
+            compute = self.compute_spec()
+            if compute:
+                spec["compute"] = compute
             unticked = self.unticked_scene_ids()
             if self.search_rows and unticked:
                 spec["item_ids"] = [r["id"] for r in self.search_rows if r["id"] not in unticked]
@@ -565,6 +637,7 @@ class RasterCollectDock(QgsDockWidget):
         """Plugin unload: cancel work and stop listening to layers."""
         if self.current_task is not None:
             self.current_task.cancel()
+        self.cluster.stop()
         self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
         if self._watched_layer is not None:
             try:

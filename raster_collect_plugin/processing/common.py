@@ -178,6 +178,9 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
             last["message"] = message
             feedback.setProgressText(message)
 
+    if settings.value("dask/mode") == "remote" and settings.value("dask/scheduler_address"):
+        spec = dict(spec, compute={"mode": "remote",
+                                   "scheduler_address": settings.value("dask/scheduler_address")})
     try:
         return bridge.run_job(spec, workdir=workdir, progress=progress,
                               cancel=feedback.isCanceled,

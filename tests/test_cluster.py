@@ -1,0 +1,157 @@
+"""Dask: a real scheduler and worker on loopback give the same results as local threads;
+an unreachable scheduler fails fast; the plugin leaves no dask processes behind."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import rasterio
+
+from raster_collect_plugin.core.cluster import (
+    ClusterError,
+    ComputeSettings,
+    compute_client,
+    version_problems,
+)
+from raster_collect_plugin.core.jobs import run_job
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def dask_processes():
+    """Live descendants of this test process that belong to a dask cluster: the plugin's
+    cluster process and every process under it (multiprocessing-spawned workers)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            lineage = [child, *child.parents()]
+            commands = " ".join(" ".join(p.cmdline()) for p in lineage)
+        except psutil.Error:
+            continue
+        if "raster_collect_plugin cluster" in commands or "distributed" in commands:
+            found.append(child)
+    return found
+
+
+@pytest.fixture
+def loopback_cluster(tmp_path):
+    """`dask scheduler` and one `dask worker` as real processes on 127.0.0.1."""
+    port = free_port()
+    dask = str(Path(sys.executable).parent / "dask")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--dashboard-address", ":0"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"tcp://127.0.0.1:{port}"
+    worker = subprocess.Popen([dask, "worker", address, "--nthreads", "2", "--nworkers", "1",
+                               "--memory-limit", "2GB", "--host", "127.0.0.1"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from distributed import Client
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with Client(address, timeout=2) as client:
+                client.wait_for_workers(1, timeout=30)
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    yield address
+    for process in (worker, scheduler):
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def composite_spec(sample, output, **extra):
+    spec = {"kind": "composite", "aoi": str(sample.forests_path),
+            "sources": [{"kind": "static", "href": str(sample.catalog_path),
+                         "collections": ["sentinel-2-l2a", "landsat-c2-l2"]}],
+            "start": "2025-10-01", "end": "2025-12-31", "indices": ["NDVI", "EVI"],
+            "max_cloud_cover": 100, "output_dir": str(output)}
+    spec.update(extra)
+    return spec
+
+
+def read_all(result):
+    arrays = {}
+    for collection in result["collections"]:
+        for index, path in collection["indices"].items():
+            with rasterio.open(path) as dataset:
+                arrays[(collection["collection"], index)] = dataset.read()
+    return arrays
+
+
+def test_remote_scheduler_gives_the_same_results_as_threads(small_sample, tmp_path,
+                                                            loopback_cluster):
+    local = read_all(run_job(composite_spec(small_sample, tmp_path / "threads")))
+    remote_result = run_job(composite_spec(
+        small_sample, tmp_path / "remote",
+        compute={"mode": "remote", "scheduler_address": loopback_cluster}))
+    assert remote_result["dashboard"].startswith("http://")
+    remote = read_all(remote_result)
+    assert local.keys() == remote.keys() and len(local) == 4
+    for key in local:
+        np.testing.assert_array_equal(local[key], remote[key])
+
+
+def test_unreachable_scheduler_fails_fast_with_advice():
+    started = time.monotonic()
+    settings = ComputeSettings(mode="remote", scheduler_address=f"tcp://127.0.0.1:{free_port()}")
+    with pytest.raises(ClusterError, match="unreachable.*dask scheduler"):
+        with compute_client(settings):
+            pass
+    assert time.monotonic() - started < 5
+    with pytest.raises(ClusterError, match="needs a scheduler address"):
+        ComputeSettings(mode="remote")
+
+
+def test_version_mismatches_are_explained():
+    def entry(dask, python="3.11.2"):
+        return {"host": {"python": python}, "packages": {"dask": dask, "distributed": dask,
+                                                         "numpy": "1.26.4"}}
+
+    versions = {"client": entry("2026.8.0"), "scheduler": entry("2026.8.1"),
+                "workers": {"tcp://w1": entry("2025.1.0", python="3.10.12")}}
+    problems = version_problems(versions)
+    assert "dask 2025.1 on worker tcp://w1 but 2026.8 here" in problems
+    assert "python 3.10 on worker tcp://w1 but 3.11 here" in problems
+    assert not any("scheduler" in p for p in problems)  # patch releases are compatible
+
+
+def test_session_cluster_stops_with_the_plugin(qgis_iface):
+    import raster_collect_plugin
+    from tests.recording_iface import RecordingIface
+
+    iface = RecordingIface(qgis_iface.mainWindow())
+    plugin = raster_collect_plugin.classFactory(iface)
+    plugin.initGui()
+    dock = plugin.dock
+    dock.compute_mode.setCurrentIndex(1)
+    dock.workers_spin.setValue(1)
+    dock.threads_spin.setValue(1)
+    dock.memory_edit.setText("1GB")
+    spec = dock.compute_spec()
+    assert spec["scheduler_address"].startswith("tcp://127.0.0.1:")
+    assert len(dask_processes()) >= 2  # the cluster process and its worker
+    assert dock.compute_spec() == spec  # started once per session, then reused
+    plugin.unload()
+    deadline = time.monotonic() + 20
+    while dask_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert dask_processes() == []
