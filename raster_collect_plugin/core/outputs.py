@@ -91,3 +91,59 @@ def write_cog(
             if tags:
                 dataset.update_tags(**tags)
     return Path(destination)
+
+
+class StackWriter:
+    """A multi-band COG written one band at a time, so only one band is ever in memory.
+
+    Bands go to a tiled scratch GeoTIFF; ``finish`` converts it to a COG at ``destination``
+    (atomically). Bands never written keep the fill value.
+    """
+
+    def __init__(self, destination: PathLike, *, count: int, height: int, width: int,
+                 dtype: str, transform: Affine, crs: Any, nodata: Optional[float],
+                 fill: float, band_descriptions: Sequence[str],
+                 tags: Optional[Dict[str, str]] = None):
+        self.destination = Path(destination)
+        self.scratch = self.destination.with_name(f".{self.destination.stem}.scratch.tif")
+        profile = {"driver": "GTiff", "width": width, "height": height, "count": count,
+                   "dtype": dtype, "crs": crs, "transform": transform, "nodata": nodata,
+                   "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "DEFLATE",
+                   "BIGTIFF": "IF_SAFER"}
+        self.dataset = rasterio.open(self.scratch, "w", **profile)
+        self.fill, self.count, self.shape = fill, count, (height, width)
+        self.descriptions, self.tags, self.nodata = list(band_descriptions), tags, nodata
+        self.written = set()
+
+    def write(self, band: int, data: np.ndarray) -> None:
+        """Write 0-based ``band``."""
+        self.dataset.write(data.astype(self.dataset.dtypes[0], copy=False), band + 1)
+        self.written.add(band)
+
+    def finish(self) -> Path:
+        blank = None
+        for band in range(self.count):
+            if band not in self.written:
+                blank = blank if blank is not None else np.full(self.shape, self.fill,
+                                                                self.dataset.dtypes[0])
+                self.dataset.write(blank, band + 1)
+            if band < len(self.descriptions):
+                self.dataset.set_band_description(band + 1, self.descriptions[band])
+        if self.tags:
+            self.dataset.update_tags(**self.tags)
+        self.dataset.close()
+        options = {"driver": "COG", "compress": "DEFLATE", "blocksize": 256,
+                   "overviews": "AUTO", "resampling": "NEAREST", "BIGTIFF": "IF_SAFER"}
+        try:
+            with atomic_path(self.destination) as temp:
+                from rasterio.shutil import copy as copy_dataset
+
+                copy_dataset(self.scratch, temp, **options)
+        finally:
+            self.scratch.unlink(missing_ok=True)
+        return self.destination
+
+    def abort(self) -> None:
+        if not self.dataset.closed:
+            self.dataset.close()
+        self.scratch.unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from .aoi import Aoi, load_aoi
 from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
 from .indices import SpectralIndex, get_index
 from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes
-from .outputs import write_cog, write_json
+from .outputs import StackWriter, write_json
 from .providers.base import Provider, ProviderError, SearchQuery
 from .search import SearchReport, search_all
 
@@ -224,58 +224,70 @@ class _CollectionJob:
     def run(self, staging: Path, progress: Callable[[float, str], None]) -> CollectionResult:
         request = self.request
         windows = composite_windows(request)
-        shape = self.geobox.shape
-        composites = {i.name: np.full((len(windows), *shape), np.nan, "float32")
-                      for i in self.indices}
-        counts = np.zeros((len(windows), *shape), "uint16")
+        labels = [label for label, _, _ in windows]
+        writers = self._writers(staging, labels)
         scenes: List[dict] = []
         period_clear: List[float] = []
-        labels = [label for label, _, _ in windows]
-        for n, (_, begin, end) in enumerate(windows):
-            _check_cancel(self.cancel)
-            items = [i for i in self.items
-                     if begin <= _naive_utc(i.datetime) < end]
-            progress(n / len(windows), f"{self.collection} {labels[n]}: {len(items)} scenes")
-            if not items:
-                period_clear.append(0.0)
-                continue
-            (reduced, count, scene_clear, offsets), loaded = self._compute_period(items)
-            for name, values in reduced.items():
-                composites[name][n] = values.values
-            counts[n] = count.values
-            period_clear.append(float(((count.values > 0) & self.inside).sum()
-                                      / max(self.inside.sum(), 1)))
-            for t, ids in enumerate(loaded.scene_ids):
-                rule = loaded.rules[t] if t < len(loaded.rules) else self.profile.rule
-                if offsets is not None:
-                    applied = float(offsets.values[t])
-                    rule = f"{rule}: offset {'applied' if applied else 'already removed'}"
-                scenes.append({"period": labels[n], "items": ids,
-                               "datetime": str(loaded.valid.time.values[t])[:19],
-                               "clear_fraction": round(float(scene_clear.values[t]), 4),
-                               "reflectance_rule": rule})
-        for index in self.indices:
-            if index.decibels:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    composites[index.name] = 10 * np.log10(composites[index.name])
-        return self._write(staging, labels, composites, counts, scenes, period_clear)
+        try:
+            for n, (_, begin, end) in enumerate(windows):
+                _check_cancel(self.cancel)
+                items = [i for i in self.items if begin <= _naive_utc(i.datetime) < end]
+                progress(n / len(windows), f"{self.collection} {labels[n]}: {len(items)} scenes")
+                if not items:
+                    period_clear.append(0.0)
+                    continue
+                (reduced, count, scene_clear, offsets), loaded = self._compute_period(items)
+                for index in self.indices:
+                    values = reduced[index.name].values
+                    if index.decibels:  # composited in linear power, reported in dB
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            values = 10 * np.log10(values)
+                    writers[index.name].write(n, values)
+                writers["clear_count"].write(n, count.values)
+                period_clear.append(float(((count.values > 0) & self.inside).sum()
+                                          / max(self.inside.sum(), 1)))
+                for t, ids in enumerate(loaded.scene_ids):
+                    rule = loaded.rules[t] if t < len(loaded.rules) else self.profile.rule
+                    if offsets is not None:
+                        applied = float(offsets.values[t])
+                        rule = f"{rule}: offset {'applied' if applied else 'already removed'}"
+                    scenes.append({"period": labels[n], "items": ids,
+                                   "datetime": str(loaded.valid.time.values[t])[:19],
+                                   "clear_fraction": round(float(scene_clear.values[t]), 4),
+                                   "reflectance_rule": rule})
+            paths = {name: writer.finish() for name, writer in writers.items()}
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        return self._write(staging, labels, paths, scenes, period_clear)
 
-    def _write(self, staging, labels, composites, counts, scenes, period_clear):
+    def _writers(self, staging: Path, labels: List[str]) -> Dict[str, StackWriter]:
+        """One band-by-band COG writer per index, plus the clear-observation counts."""
         request = self.request
         stem = f"{_slug(self.provider.name)}_{self.collection}"
-        transform, crs = self.geobox.affine, self.geobox.crs.to_wkt()
-        index_paths = {}
+        height, width = self.geobox.shape
+        common = dict(count=len(labels), height=height, width=width,
+                      transform=self.geobox.affine, crs=self.geobox.crs.to_wkt(),
+                      band_descriptions=labels)
+        kind = "windows" if request.windows else f"{request.period}ly"
+        writers = {}
         for index in self.indices:
-            kind = "windows" if request.windows else f"{request.period}ly"
-            name = f"{stem}_{index.name}_{kind}_{request.method}.tif"
             tags = {"index": index.name, "formula": index.formula, "method": request.method,
                     "units": "dB" if index.decibels else "index"}
-            index_paths[index.name] = write_cog(
-                staging / name, composites[index.name], transform=transform, crs=crs,
-                nodata=float("nan"), band_descriptions=labels, tags=tags)
-        count_path = write_cog(staging / f"{stem}_clear_count.tif", counts, transform=transform,
-                               crs=crs, nodata=None, band_descriptions=labels,
-                               tags={"meaning": "clear observations per pixel and period"})
+            writers[index.name] = StackWriter(
+                staging / f"{stem}_{index.name}_{kind}_{request.method}.tif", dtype="float32",
+                nodata=float("nan"), fill=float("nan"), tags=tags, **common)
+        writers["clear_count"] = StackWriter(
+            staging / f"{stem}_clear_count.tif", dtype="uint16", nodata=None, fill=0,
+            tags={"meaning": "clear observations per pixel and period"}, **common)
+        return writers
+
+    def _write(self, staging, labels, paths, scenes, period_clear):
+        request = self.request
+        stem = f"{_slug(self.provider.name)}_{self.collection}"
+        index_paths = {index.name: paths[index.name] for index in self.indices}
+        count_path = paths["clear_count"]
         metadata = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "provider": self.provider.name, "provider_kind": self.provider.kind,
