@@ -1,0 +1,191 @@
+"""Copernicus Data Space (Sentinel Hub) through the real sentinelhub-py client against a
+loopback deployment: catalog, statistics in the common schema, agreement with the local
+engine, PU estimate, caching, quota exhaustion, token refresh, secrets kept out."""
+
+import time
+from dataclasses import replace
+from datetime import date
+
+import geopandas as gpd
+import pytest
+from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
+
+from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.evalscripts import output_ids, statistics_evalscript
+from raster_collect_plugin.core.providers.base import ProviderError, SearchQuery
+from raster_collect_plugin.core.providers.copernicus import (
+    CopernicusProvider,
+    CopernicusSettings,
+    estimate_processing_units,
+    statistics_table,
+)
+from tests.servers.sentinel_hub import SentinelHubServer
+
+CLIENT_ID, SECRET = "rc-test-client", "s3cr3t-never-in-outputs-6f1d"
+
+
+@pytest.fixture(scope="module")
+def one_scene_sample(tmp_path_factory):
+    """Sentinel-2 only, one acquisition per month (the 5th), so a monthly composite and a
+    Statistical API mosaic see the same pixels."""
+    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
+    scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
+    return sd.make_sample(tmp_path_factory.mktemp("sh-sample"), spec, scenes=scenes)
+
+
+@pytest.fixture
+def hub(one_scene_sample, monkeypatch):
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback server speaks http
+    started = []
+
+    def start(**options):
+        server = SentinelHubServer(one_scene_sample, client_id=CLIENT_ID,
+                                   client_secret=SECRET, **options).start()
+        started.append(server)
+        return server
+
+    SentinelHubDownloadClient.clear_cache()
+    yield start
+    for server in started:
+        server.stop()
+    SentinelHubDownloadClient.clear_cache()
+
+
+def settings_for(server, **extra):
+    return CopernicusSettings(base_url=server.base_url, token_url=server.token_url,
+                              client_id=CLIENT_ID, client_secret=SECRET,
+                              retry_sleep_seconds=0.05, **extra)
+
+
+def forests(sample):
+    return gpd.read_file(sample.forests_path)
+
+
+def test_evalscript_is_generated_from_the_index_registry():
+    script = statistics_evalscript(["NDVI", "EVI"])
+    assert output_ids(script) == ["NDVI", "EVI"]
+    assert "var NDVI_value = ((nir - red) / ((nir + red) + 1e-10));" in script
+    assert "var G = 2.5, C1 = 6.0, C2 = 7.5, L = 1.0;" in script
+    assert "const INVALID_SCL = [0, 3, 8, 9, 10];" in script
+    with pytest.raises(ValueError, match="VHVV cannot be computed"):
+        statistics_evalscript(["VHVV"])
+
+
+def test_processing_unit_estimate_follows_the_documented_formula():
+    assert estimate_processing_units(width_px=512, height_px=512, bands=3, dates=1) == 1.0
+    assert estimate_processing_units(width_px=1024, height_px=512, bands=4, dates=6,
+                                     float32_output=True) == pytest.approx(2 * 4 / 3 * 6 * 2)
+    assert estimate_processing_units(width_px=10, height_px=10, bands=1, dates=1) == 0.01
+
+
+def test_catalog_search_returns_items(hub, one_scene_sample):
+    server = hub()
+    provider = CopernicusProvider(settings=settings_for(server))
+    items = provider.search(SearchQuery((152.9, -27.0, 153.0, -26.9), date(2025, 10, 1),
+                                        date(2025, 11, 30), ["sentinel-2-l2a"]))
+    assert sorted(i.id for i in items) == sorted(
+        i["id"] for i in one_scene_sample.items[sd.S2_COLLECTION]
+        if i["properties"]["datetime"] < "2025-12")
+    assert items[0].properties["raster_collect:provider"] == "Copernicus Data Space"
+    [search] = server.requests_to("/api/v1/catalog/1.0.0/search")
+    assert '"datetime": "2025-10-01T00:00:00Z/2025-11-30T23:59:59Z"' in search["body"]
+
+
+def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.workflow import (
+        CompositeRequest,
+        Source,
+        ZonalRequest,
+        run_zonal,
+    )
+
+    server = hub()
+    zones = forests(one_scene_sample)
+    outcome = statistics_table(zones, id_field="forest_id", indices=["NDVI", "EVI"],
+                               start=date(2025, 10, 1), end=date(2025, 12, 31),
+                               settings=settings_for(server), cache_dir=tmp_path / "cache")
+    assert outcome.stopped is None and outcome.requests == len(zones)
+    assert outcome.estimated_pu > 0
+    body = server.requests_to("/api/v1/statistics")[0]["body"]
+    for fragment in ('"aggregationInterval": {"of": "P1M"}', '"resx": 10.0',
+                     "EPSG/0/28356", '"from": "2025-10-01T00:00:00Z"',
+                     "(nir - red) / ((nir + red) + 1e-10)"):
+        assert fragment in body, fragment
+
+    local = run_zonal(ZonalRequest(CompositeRequest(
+        aoi=one_scene_sample.forests_path,
+        sources=[Source(StaticCatalogProvider("local", str(one_scene_sample.catalog_path)),
+                        (sd.S2_COLLECTION,))],
+        start=date(2025, 10, 1), end=date(2025, 12, 31), output_dir=tmp_path / "local",
+        indices=("NDVI", "EVI"), max_cloud_cover=None), coverage="centre")).forest_table
+    remote = outcome.table
+    assert list(remote.columns) == list(local.drop(columns=[]).columns)
+    key = ["forest_id", "period", "index"]
+    merged = local.merge(remote, on=key, suffixes=("_local", "_remote"))
+    assert len(merged) == len(local) == 6 * 3 * 2
+    assert (merged["usable_local"] == merged["usable_remote"]).all()
+    assert not merged.loc[merged["period"] == "2025-12", "usable_remote"].any()  # overcast
+    usable = merged[merged["usable_local"]]
+    for column in ("mean", "min", "max", "pixel_count", "clear_count", "clear_fraction"):
+        assert (abs(usable[f"{column}_local"] - usable[f"{column}_remote"])
+                <= 1e-5 * abs(usable[f"{column}_remote"]) + 1e-6).all(), column
+
+
+def test_cached_responses_cost_no_quota(hub, one_scene_sample, tmp_path):
+    server = hub()
+    arguments = dict(id_field="forest_id", indices=["NDVI"], start=date(2025, 10, 1),
+                     end=date(2025, 10, 31), settings=settings_for(server),
+                     cache_dir=tmp_path / "cache")
+    first = statistics_table(forests(one_scene_sample), **arguments)
+    calls = len(server.requests_to("/api/v1/statistics"))
+    second = statistics_table(forests(one_scene_sample), **arguments)
+    assert len(server.requests_to("/api/v1/statistics")) == calls == 6
+    assert first.table.equals(second.table)
+
+
+def test_quota_exhaustion_stops_with_completed_work_kept(hub, one_scene_sample, tmp_path):
+    server = hub(rate_limit_after=2)
+    outcome = statistics_table(forests(one_scene_sample), id_field="forest_id",
+                               indices=["NDVI"], start=date(2025, 10, 1),
+                               end=date(2025, 10, 31), settings=settings_for(server),
+                               cache_dir=tmp_path / "cache")
+    assert "quota or rate limit exhausted" in outcome.stopped and "2 of 6" in outcome.stopped
+    assert sorted(outcome.table["forest_id"].unique()) == [281, 282]
+    assert len(server.requests_to("/api/v1/statistics")) == 2 + 3  # bounded retries
+
+
+def test_revoked_token_is_renewed(hub, one_scene_sample):
+    server = hub(revoke_tokens_after=0.3)
+    zones = forests(one_scene_sample).iloc[:2]
+    first = statistics_table(zones.iloc[:1], id_field="forest_id", indices=["NDVI"],
+                             start=date(2025, 10, 1), end=date(2025, 10, 31),
+                             settings=settings_for(server))
+    time.sleep(0.5)  # the server now refuses the client's cached token with 401
+    second = statistics_table(zones.iloc[1:], id_field="forest_id", indices=["NDVI"],
+                              start=date(2025, 10, 1), end=date(2025, 10, 31),
+                              settings=settings_for(server))
+    assert len(first.table) == len(second.table) == 1
+    assert len(server.requests_to("/oauth/token")) == 2
+
+
+def test_missing_credentials_and_secrets_kept_out(hub, one_scene_sample, tmp_path,
+                                                  monkeypatch, caplog):
+    monkeypatch.delenv("SH_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
+    server = hub()
+    with pytest.raises(ProviderError, match="authentication database"):
+        statistics_table(forests(one_scene_sample), id_field="forest_id", indices=["NDVI"],
+                         start=date(2025, 10, 1), end=date(2025, 10, 31),
+                         settings=replace(settings_for(server), client_secret=None))
+    caplog.set_level("DEBUG")
+    outcome = statistics_table(forests(one_scene_sample), id_field="forest_id",
+                               indices=["NDVI"], start=date(2025, 10, 1),
+                               end=date(2025, 10, 31), settings=settings_for(server),
+                               cache_dir=tmp_path / "cache")
+    outcome.table.to_csv(tmp_path / "table.csv")
+    assert SECRET not in repr(settings_for(server))
+    assert SECRET not in caplog.text
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
