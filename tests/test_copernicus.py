@@ -189,3 +189,46 @@ def test_missing_credentials_and_secrets_kept_out(hub, one_scene_sample, tmp_pat
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
+    import numpy as np
+    import rasterio
+    from shapely.geometry import box
+
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.providers.copernicus import process_index_raster
+    from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
+
+    server = hub()
+    area = box(493_900, 7_019_300, 495_300, 7_020_200)  # 140 x 90 pixels
+    arguments = dict(crs_epsg=32756, indices=["NDVI", "EVI"], start=date(2025, 10, 1),
+                     end=date(2025, 10, 31), settings=settings_for(server))
+    whole = process_index_raster(area, destination=tmp_path / "whole.tif", **arguments)
+    tiled = process_index_raster(area, destination=tmp_path / "tiled.tif", max_tile_px=50,
+                                 **arguments)
+    assert whole.tiles == 1 and tiled.tiles == 3 * 2
+    assert tiled.estimated_pu == pytest.approx(whole.estimated_pu)  # cost follows area
+    assert whole.estimated_pu == pytest.approx(140 * 90 / 512**2 * 4 / 3 * 2)
+    bodies = server.requests_to("/api/v1/process")
+    assert '"width": 140' in bodies[0]["body"] and '"height": 90' in bodies[0]["body"]
+    assert "EPSG/0/32756" in bodies[0]["body"] and '"from": "2025-10-01T00:00:00Z"' in \
+        bodies[0]["body"]
+    with rasterio.open(whole.path) as a, rasterio.open(tiled.path) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.descriptions == ("NDVI", "EVI") and a.res == (10, 10)
+        remote, transform = a.read(1), a.transform
+    # the same month computed locally from the same scene gives the same pixels
+    local = run_composites(CompositeRequest(
+        aoi=gpd.GeoDataFrame({"forest_id": [1]}, geometry=[area], crs="EPSG:32756"),
+        sources=[Source(StaticCatalogProvider("local", str(one_scene_sample.catalog_path)),
+                        (sd.S2_COLLECTION,))],
+        start=date(2025, 10, 1), end=date(2025, 10, 31), output_dir=tmp_path / "local",
+        max_cloud_cover=None))
+    with rasterio.open(local.collections[0].index_paths["NDVI"]) as dataset:
+        ours = dataset.read(1)
+        col = int(round((transform.c - dataset.transform.c) / 10))
+        row = int(round((dataset.transform.f - transform.f) / 10))
+    window = ours[row:row + remote.shape[0], col:col + remote.shape[1]]
+    assert np.isnan(window).sum() == np.isnan(remote).sum() > 0  # the same clouds masked
+    np.testing.assert_allclose(window, remote, rtol=1e-5, atol=1e-6)

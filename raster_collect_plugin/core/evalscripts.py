@@ -80,3 +80,37 @@ def output_ids(evalscript: str) -> List[str]:
 
     return [name for name in re.findall(r'id: "([A-Za-z0-9_]+)", bands: 1, sampleType',
                                         evalscript)]
+
+
+def process_evalscript(index_names: Iterable[str],
+                       mask_classes=masks.DEFAULT_MASK_CLASSES) -> str:
+    """An evalscript for the Process API: one FLOAT32 band per index, NaN where the pixel is
+    nodata or masked as cloud."""
+    indices = _indices(index_names)
+    lines = _body(indices, mask_classes)
+    first = lines.index("    output: [")
+    lines[first + 1:first + 1 + len(indices) + 1] = [
+        f'      {{id: "default", bands: {len(indices)}, sampleType: "FLOAT32"}}']
+    lines += ["function evaluatePixel(s, scenes) {",
+              "  var baseline = scenes && scenes.length ? "
+              "parseFloat(scenes[0].processingBaseline || '5') : 5;",
+              "  var clear = s.dataMask === 1 && INVALID_SCL.indexOf(s.SCL) === -1;"]
+    for common, band in sorted(S2_BANDS.items()):
+        if any(common in index.bands for index in indices):
+            lines.append(f"  var {common} = reflectance(s.{band}, baseline);")
+    values = []
+    for index in indices:
+        constants = ", ".join(f"{k} = {v!r}" for k, v in index.parameters.items())
+        if constants:
+            lines.append(f"  var {constants};")
+        lines.append(f"  var {index.name}_value = {index.expression.to_javascript()};")
+        values.append(f"clear ? {index.name}_value : NaN")
+    lines += [f"  return [{', '.join(values)}];", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def process_band_names(evalscript: str) -> List[str]:
+    """Index names in band order of a process evalscript (from its variable assignments)."""
+    import re
+
+    return re.findall(r"var ([A-Za-z0-9_]+)_value = ", evalscript)

@@ -101,6 +101,8 @@ class SentinelHubServer:
                 payload = json.loads(raw or b"{}")
                 if path == "/api/v1/catalog/1.0.0/search":
                     return self._reply(200, server.catalog(payload))
+                if path == "/api/v1/process":
+                    return self._tiff(server.process(payload))
                 if path == "/api/v1/statistics":
                     calls = len(server.requests_to(path))
                     if server.rate_limit_after is not None and calls > server.rate_limit_after:
@@ -109,6 +111,20 @@ class SentinelHubServer:
                                            {"Retry-After": "50"})
                     return self._reply(200, server.statistics(payload))
                 return self._reply(404, {"error": {"status": 404, "message": path}})
+
+            def _tiff(self, array):
+                import io
+
+                import tifffile
+
+                buffer = io.BytesIO()
+                tifffile.imwrite(buffer, array)
+                body = buffer.getvalue()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/tiff")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def _token(self, raw: bytes):
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
@@ -178,6 +194,25 @@ class SentinelHubServer:
             data.append({"interval": {"from": f"{begin}T00:00:00Z", "to": f"{end}T00:00:00Z"},
                          "outputs": stats})
         return {"data": data, "status": "OK"}
+
+    def process(self, payload: dict):
+        """The evalscript's indices over the request bbox at the requested size (the sample's
+        10 m grid), most recent scene first, NaN where not clear."""
+        evalscript = payload["evalscript"]
+        outputs = re.findall(r"var ([A-Za-z0-9_]+)_value = ", evalscript)
+        xmin, ymin, xmax, ymax = payload["input"]["bounds"]["bbox"]
+        data = payload["input"]["data"][0]["dataFilter"]["timeRange"]
+        width, height = payload["output"]["width"], payload["output"]["height"]
+        scenes = sorted((i for i in self._scenes()
+                         if data["from"][:10] <= i["properties"]["datetime"][:10] <= data["to"][:10]),
+                        key=lambda i: i["properties"]["datetime"], reverse=True)
+        values, valid, _ = self._mosaic(scenes, box(xmin, ymin, xmax, ymax), outputs)
+        _, transform = self._read(scenes[0], "B04")
+        col = int(round((xmin - transform.c) / transform.a))
+        row = int(round((transform.f - ymax) / -transform.e))
+        bands = [np.where(valid, values[name], np.nan)[row:row + height, col:col + width]
+                 for name in outputs]
+        return np.stack(bands, axis=-1).astype("float32")
 
     def _mosaic(self, scenes, geometry, outputs):
         if not scenes:

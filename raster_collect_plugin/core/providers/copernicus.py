@@ -272,3 +272,83 @@ def period_bounds_of(period: str) -> Tuple[str, str]:
     year, month = int(period[:4]), int(period[5:7])
     end = date(year + month // 12, month % 12 + 1, 1)
     return date(year, month, 1).isoformat(), end.isoformat()
+
+
+MAX_TILE_PX = 2500  # the Process API's largest output side
+
+
+@dataclass
+class ProcessOutcome:
+    """The written raster, how many tiles it took and the PU estimate."""
+
+    path: Path
+    tiles: int
+    estimated_pu: float
+
+
+def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], start: date,
+                         end: date, settings: CopernicusSettings, destination: Path,
+                         resolution: float = 10.0, max_tile_px: int = MAX_TILE_PX,
+                         cache_dir: Optional[Path] = None,
+                         cancel: Optional[Callable[[], bool]] = None) -> ProcessOutcome:
+    """The indices computed server-side (cloud-masked, most recent clear mosaic of the period)
+    over the geometry's bounds, as a COG. Areas larger than ``max_tile_px`` a side are split
+    into pixel-aligned tiles and mosaicked, so nothing is resampled twice."""
+    import numpy as np
+    from affine import Affine
+    from sentinelhub import (
+        CRS,
+        BBox,
+        MimeType,
+        MosaickingOrder,
+        SentinelHubRequest,
+    )
+
+    from ..evalscripts import process_evalscript
+    from ..outputs import write_cog
+
+    config = settings.sh_config()
+    evalscript = process_evalscript(indices)
+    collection = settings.data_collection()
+    xmin, ymin, xmax, ymax = geometry.bounds
+    x0 = math.floor(xmin / resolution) * resolution
+    y1 = math.ceil(ymax / resolution) * resolution
+    width = max(1, math.ceil((xmax - x0) / resolution))
+    height = max(1, math.ceil((y1 - ymin) / resolution))
+    mosaic = np.full((len(indices), height, width), np.nan, "float32")
+    tiles = 0
+    estimated = 0.0
+    for row0 in range(0, height, max_tile_px):
+        for col0 in range(0, width, max_tile_px):
+            if cancel is not None and cancel():
+                raise InterruptedError("cancelled")
+            rows, cols = min(max_tile_px, height - row0), min(max_tile_px, width - col0)
+            bbox = BBox((x0 + col0 * resolution, y1 - (row0 + rows) * resolution,
+                         x0 + (col0 + cols) * resolution, y1 - row0 * resolution),
+                        crs=CRS(crs_epsg))
+            request = SentinelHubRequest(
+                evalscript=evalscript,
+                input_data=[SentinelHubRequest.input_data(
+                    collection, time_interval=(start.isoformat(), end.isoformat()),
+                    mosaicking_order=MosaickingOrder.MOST_RECENT)],
+                responses=[SentinelHubRequest.output_response("default", MimeType.TIFF)],
+                bbox=bbox, size=(cols, rows), config=config,
+                data_folder=str(cache_dir) if cache_dir else None)
+            estimated += estimate_processing_units(width_px=cols, height_px=rows, bands=4,
+                                                   dates=1, float32_output=True)
+            try:
+                [array] = _get_with_fresh_token(request, save=cache_dir is not None)
+            except Exception as error:  # sentinelhub raises several download errors
+                raise ProviderError(f"{PROVIDER_NAME}: process request failed "
+                                    f"({_reason(error)})") from None
+            array = np.asarray(array, dtype="float32")
+            if array.ndim == 2:
+                array = array[:, :, np.newaxis]
+            mosaic[:, row0:row0 + rows, col0:col0 + cols] = np.moveaxis(array, -1, 0)
+            tiles += 1
+    transform = Affine(resolution, 0, x0, 0, -resolution, y1)
+    path = write_cog(destination, mosaic, transform=transform, crs=f"EPSG:{crs_epsg}",
+                     nodata=float("nan"), band_descriptions=list(indices),
+                     tags={"provider": PROVIDER_NAME, "start": start.isoformat(),
+                           "end": end.isoformat(), "evalscript": "generated from registry"})
+    return ProcessOutcome(path, tiles, estimated)
