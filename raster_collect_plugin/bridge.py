@@ -42,8 +42,12 @@ def engine_python(configured: Optional[str] = None) -> str:
 
 def run_job(spec: Dict, *, workdir: Path, progress: Optional[Callable[[float, str], None]] = None,
             cancel: Optional[Callable[[], bool]] = None, python: Optional[str] = None,
-            poll_seconds: float = 0.1, terminate_grace: float = 15.0) -> Dict:
-    """Run ``spec`` in a child Python; returns its result or raises JobFailed/JobCancelled."""
+            poll_seconds: float = 0.1, terminate_grace: float = 15.0,
+            secret_env: Optional[Dict[str, str]] = None) -> Dict:
+    """Run ``spec`` in a child Python; returns its result or raises JobFailed/JobCancelled.
+
+    ``secret_env`` (credentials) reaches the child only through its environment: never the
+    spec file, the command line or a log."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     spec_path = workdir / "job.json"
@@ -52,6 +56,7 @@ def run_job(spec: Dict, *, workdir: Path, progress: Optional[Callable[[float, st
     env["PYTHONPATH"] = os.pathsep.join(
         [str(PLUGINS_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(secret_env or {})
     command = [engine_python(python), "-m", "raster_collect_plugin", "--quiet", "job",
                str(spec_path), "--events"]
     stderr_path = workdir / "job.log"

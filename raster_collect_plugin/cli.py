@@ -344,6 +344,58 @@ def _cmd_storm(args) -> dict:
                         if r["damage_class"] in ("moderate", "severe")]}
 
 
+def _cmd_sentinel_hub(args) -> dict:
+    """Statistics from the Copernicus Data Space (credentials: SH_CLIENT_ID/SH_CLIENT_SECRET)."""
+    from .core.jobs import run_job
+    from .core.providers.copernicus import (
+        CopernicusSettings,
+        batch_statistical_payload,
+        estimate_processing_units,
+        redacted,
+        submit_batch_statistical,
+    )
+
+    indices = [i.strip() for i in args.indices.split(",") if i.strip()]
+    settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url)
+    if args.batch_features or args.batch_output:
+        if not (args.batch_features and args.batch_output):
+            raise BadInput("batch statistics need both --batch-features and --batch-output "
+                           "(s3:// URLs)")
+        payload = batch_statistical_payload(features_s3_url=args.batch_features,
+                                            output_s3_url=args.batch_output, indices=indices,
+                                            start=args.start, end=args.end, settings=settings,
+                                            resolution=args.resolution,
+                                            iam_role_arn=args.s3_role_arn)
+        aoi = _load_aoi(args)
+        bounds = aoi.frame.total_bounds
+        months = (args.end.year - args.start.year) * 12 + args.end.month - args.start.month + 1
+        estimate = estimate_processing_units(
+            width_px=int((bounds[2] - bounds[0]) / args.resolution) + 1,
+            height_px=int((bounds[3] - bounds[1]) / args.resolution) + 1, bands=4,
+            dates=months * 6)
+        if args.dry_run:
+            return {"dry_run": True, "estimated_processing_units": estimate,
+                    "request": redacted(payload)}
+        return {"batch_request_id": submit_batch_statistical(payload, settings),
+                "estimated_processing_units": estimate}
+    aoi = _load_aoi(args)
+    del aoi  # validated here for a one-line error; the job reads the file itself
+    spec = {"kind": "sentinel-hub-statistics", "aoi": args.gpkg, "layer": args.layer,
+            "id_field": args.id_field, "ids": _forest_ids(args), "indices": indices,
+            "start": args.start.isoformat(), "end": args.end.isoformat(),
+            "resolution": args.resolution, "max_cloud_cover": args.max_cloud,
+            "min_clear_fraction": args.min_clear, "output_dir": args.output,
+            "base_url": args.base_url, "token_url": args.token_url}
+    progress = _progress(args, "sentinel hub")
+    try:
+        result = run_job(spec, progress=progress)
+    finally:
+        progress.close()
+    if result["errors"]:
+        print(f"raster-collect: {'; '.join(result['errors'].values())}", file=sys.stderr)
+    return result
+
+
 def _cmd_hexagons(args) -> dict:
     from .core.hexagons import h3_grid, hexagon_grid
     from .core.outputs import atomic_path
@@ -481,6 +533,30 @@ def build_parser() -> argparse.ArgumentParser:
     storm.add_argument("--output", default="outputs/storm", help="output folder")
     storm.set_defaults(handler=_cmd_storm)
 
+    from .core.providers.copernicus import CDSE_BASE_URL, CDSE_TOKEN_URL
+
+    hub = commands.add_parser("sentinel-hub", help="statistics per forest from the Copernicus "
+                                                  "Data Space Statistical API")
+    _add_aoi_arguments(hub)
+    today = date.today()
+    hub.add_argument("--start", type=_date, default=today - timedelta(days=365))
+    hub.add_argument("--end", type=_date, default=today)
+    hub.add_argument("--indices", default="NDVI", help="indices, comma separated")
+    hub.add_argument("--resolution", type=float, default=10.0, help="metres (default 10)")
+    hub.add_argument("--max-cloud", type=float, default=100.0, help="scene cloud limit (%%)")
+    hub.add_argument("--min-clear", type=float, default=0.5, help="minimum clear fraction")
+    hub.add_argument("--base-url", default=CDSE_BASE_URL, help="Sentinel Hub deployment")
+    hub.add_argument("--token-url", default=CDSE_TOKEN_URL, help="OAuth token URL")
+    hub.add_argument("--output", default="outputs/sentinel-hub", help="output folder")
+    hub.add_argument("--batch-features", help="s3:// GeoPackage of polygons: Batch "
+                                              "Statistical API instead of one request each")
+    hub.add_argument("--batch-output", help="s3:// folder for the batch results")
+    hub.add_argument("--s3-role-arn", help="IAM role Sentinel Hub assumes to read/write the "
+                                           "bucket (else AWS_ACCESS_KEY_ID/...SECRET...)")
+    hub.add_argument("--dry-run", action="store_true",
+                     help="show the batch request and its cost estimate, submit nothing")
+    hub.set_defaults(handler=_cmd_sentinel_hub)
+
     hexagons = commands.add_parser("hexagons", help="a hexagon grid over the forests")
     _add_aoi_arguments(hexagons)
     hexagons.add_argument("--area-ha", type=float, help="cell area in hectares")
@@ -567,6 +643,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif not args.quiet and args.command not in ("search",):
         for key, value in summary.items():
             print(f"{key}: {value}")
+    if summary.get("errors") and args.command == "sentinel-hub":
+        return EXIT_FAILURE
     if summary.get("failed"):
         for key, reason in summary["failed"].items():
             print(f"raster-collect: forest {key} failed: {reason}", file=sys.stderr)

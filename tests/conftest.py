@@ -54,3 +54,21 @@ def small_sample(tmp_path_factory):
     from raster_collect_plugin.core.sample_data import make_sample, small_spec
 
     return make_sample(tmp_path_factory.mktemp("small-sample"), small_spec())
+
+
+@pytest.fixture(scope="module")
+def raster_collect_provider(qgis_processing):
+    """The plugin's Processing provider registered for a test module, removed afterwards so
+    plugin load/unload tests start from a clean registry."""
+    from qgis.core import QgsApplication
+
+    from raster_collect_plugin.processing.provider import PROVIDER_ID, RasterCollectProvider
+
+    registry = QgsApplication.processingRegistry()
+    added = None
+    if registry.providerById(PROVIDER_ID) is None:
+        added = RasterCollectProvider()
+        registry.addProvider(added)
+    yield registry.providerById(PROVIDER_ID)
+    if added is not None:
+        registry.removeProvider(added)

@@ -232,3 +232,62 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     window = ours[row:row + remote.shape[0], col:col + remote.shape[1]]
     assert np.isnan(window).sum() == np.isnan(remote).sum() > 0  # the same clouds masked
     np.testing.assert_allclose(window, remote, rtol=1e-5, atol=1e-6)
+
+
+def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample, tmp_path,
+                                                           monkeypatch, capsys):
+    import json
+
+    from raster_collect_plugin import cli
+
+    server = hub()
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
+    common = ["sentinel-hub", "--gpkg", str(one_scene_sample.forests_path), "--start",
+              "2025-10-01", "--end", "2025-10-31", "--base-url", server.base_url,
+              "--token-url", server.token_url]
+    assert cli.main(["--json", *common, "--output", str(tmp_path / "out")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 6 and result["requests"] == 6
+    assert (tmp_path / "out" / "zonal_forests.parquet").exists()
+    batch = ["--batch-features", "s3://estate/forests.gpkg", "--batch-output", "s3://estate/out/",
+             "--s3-role-arn", "arn:aws:iam::123456789012:role/sentinel-hub-batch"]
+    assert cli.main(["--json", *common, *batch, "--dry-run"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["request"]["input"]["features"]["s3"]["url"] == "s3://estate/forests.gpkg"
+    assert "(nir - red)" in dry["request"]["aggregation"]["evalscript"]
+    assert dry["estimated_processing_units"] > 0
+    assert not server.requests_to("/api/v1/statistics/batch")  # nothing submitted
+    assert cli.main([*common, *batch]) == 1
+    assert "may not use the Batch Statistical API" in capsys.readouterr().err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_processing_algorithm_reads_credentials_from_the_qgis_auth_database(
+        hub, one_scene_sample, tmp_path, raster_collect_provider):
+    import processing
+    from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsVectorLayer
+
+    from raster_collect_plugin.processing.provider import PROVIDER_ID
+
+    manager = QgsApplication.authManager()
+    manager.setMasterPassword("raster-collect-test-master", True)
+    config = QgsAuthMethodConfig("Basic")
+    config.setName("cdse-test")
+    config.setConfig("username", CLIENT_ID)
+    config.setConfig("password", SECRET)
+    assert manager.storeAuthenticationConfig(config)
+    server = hub()
+    result = processing.run(f"{PROVIDER_ID}:sentinel_hub_statistics", {
+        "INPUT": str(one_scene_sample.forests_path), "ID_FIELD": "forest_id",
+        "AUTH": config.id(), "BASE_URL": server.base_url, "TOKEN_URL": server.token_url,
+        "START": "2025-10-01", "END": "2025-11-30", "INDICES": [0, 1],
+        "OUTPUT_FOLDER": str(tmp_path / "out")})
+    table = QgsVectorLayer(result["TABLE"], "table", "ogr")
+    assert table.featureCount() == 6 * 2 * 2
+    assert {f["provider"] for f in table.getFeatures()} == {"Copernicus Data Space"}
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path

@@ -10,19 +10,16 @@ import zipfile
 
 import pandas as pd
 import pytest
-from qgis.core import QgsApplication, QgsProcessingException, QgsVectorLayer
+from qgis.core import QgsProcessingException, QgsVectorLayer
 
-from raster_collect_plugin.processing.provider import PROVIDER_ID, RasterCollectProvider
+from raster_collect_plugin.processing.provider import PROVIDER_ID
 
 SAMPLE_SOURCE = 3  # "Static STAC catalog" in common.SOURCE_NAMES
 
 
 @pytest.fixture(scope="module")
-def provider(qgis_processing):
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById(PROVIDER_ID) is None:
-        registry.addProvider(RasterCollectProvider())
-    yield registry.providerById(PROVIDER_ID)
+def provider(raster_collect_provider):
+    return raster_collect_provider
 
 
 def run(algorithm, parameters):
@@ -43,7 +40,8 @@ def source_parameters(sample, **extra):
 def test_all_algorithms_are_registered(provider):
     ids = sorted(a.name() for a in provider.algorithms())
     assert ids == ["compute_composites", "create_hexagons", "create_sample_data",
-                   "search_imagery", "storm_damage", "zonal_timeseries"]
+                   "search_imagery", "sentinel_hub_statistics", "storm_damage",
+                   "zonal_timeseries"]
 
 
 def test_search_imagery(provider, small_sample, tmp_path):

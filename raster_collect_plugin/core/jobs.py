@@ -22,7 +22,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import masks
 
-JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm")
+JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
+             "sentinel-hub-statistics")
 
 
 class JobError(ValueError):
@@ -145,6 +146,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _zonal_raster(spec)
     if kind == "storm":
         return _storm(spec, progress, cancel)
+    if kind == "sentinel-hub-statistics":
+        return _sentinel_hub_statistics(spec, progress, cancel)
     from .workflow import ZonalRequest, run_composites, run_zonal, search, validate_request
 
     request = composite_request(spec)
@@ -274,3 +277,41 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
             "files": {k: str(v) for k, v in result.files.items()},
             "change_rasters": {k: str(v) for k, v in result.change_rasters.items()},
             "ranking": ranking.to_dict(orient="records")}
+
+
+def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
+    """Zonal statistics from the Statistical API, written like the local engine's tables.
+    Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
+    from .aoi import load_aoi
+    from .providers.copernicus import (
+        CDSE_BASE_URL,
+        CDSE_TOKEN_URL,
+        CopernicusSettings,
+        statistics_table,
+    )
+    from .tables import write_latest_layer, write_table
+
+    aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
+                   layer=spec.get("layer"), ids=spec.get("ids"))
+    output = Path(_required(spec, "output_dir"))
+    settings = CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
+                                  token_url=spec.get("token_url") or CDSE_TOKEN_URL)
+    outcome = statistics_table(
+        aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or ["NDVI"],
+        start=_date(spec, "start"), end=_date(spec, "end"), settings=settings,
+        interval=spec.get("interval", "P1M"), resolution=float(spec.get("resolution") or 10),
+        max_cloud_cover=spec.get("max_cloud_cover"),
+        min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
+        cache_dir=Path(spec.get("cache_dir") or output / ".sentinel-hub-cache"),
+        progress=progress, cancel=cancel)
+    output.mkdir(parents=True, exist_ok=True)
+    files: Dict[str, str] = {}
+    if len(outcome.table):
+        tables = write_table(outcome.table, output / "zonal_forests")
+        files = {f"forests_{kind}": str(path) for kind, path in tables.items()}
+        files["forests_latest"] = str(write_latest_layer(aoi.frame, outcome.table, aoi.id_field,
+                                                         output / "forests_latest.gpkg"))
+    errors = {"Copernicus Data Space": outcome.stopped} if outcome.stopped else {}
+    return {"output_dir": str(output), "files": files, "rows": int(len(outcome.table)),
+            "requests": outcome.requests, "estimated_processing_units": outcome.estimated_pu,
+            "errors": errors}

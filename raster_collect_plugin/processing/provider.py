@@ -30,10 +30,12 @@ class RasterCollectProvider(QgsProcessingProvider):
         from .create_hexagons import CreateHexagonsAlgorithm
         from .create_sample_data import CreateSampleDataAlgorithm
         from .search_imagery import SearchImageryAlgorithm
+        from .sentinel_hub_statistics import SentinelHubStatisticsAlgorithm
         from .storm_damage import StormDamageAlgorithm
         from .zonal_timeseries import ZonalTimeseriesAlgorithm
 
         for algorithm in (SearchImageryAlgorithm(), ComputeCompositesAlgorithm(),
                           ZonalTimeseriesAlgorithm(), CreateHexagonsAlgorithm(),
-                          StormDamageAlgorithm(), CreateSampleDataAlgorithm()):
+                          StormDamageAlgorithm(), SentinelHubStatisticsAlgorithm(),
+                          CreateSampleDataAlgorithm()):
             self.addAlgorithm(algorithm)

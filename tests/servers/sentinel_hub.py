@@ -101,6 +101,10 @@ class SentinelHubServer:
                 payload = json.loads(raw or b"{}")
                 if path == "/api/v1/catalog/1.0.0/search":
                     return self._reply(200, server.catalog(payload))
+                if path == "/api/v1/statistics/batch":
+                    return self._reply(403, {"error": {
+                        "status": 403, "reason": "Forbidden",
+                        "message": "Batch Statistical API is not available for this account"}})
                 if path == "/api/v1/process":
                     return self._tiff(server.process(payload))
                 if path == "/api/v1/statistics":
@@ -203,8 +207,9 @@ class SentinelHubServer:
         xmin, ymin, xmax, ymax = payload["input"]["bounds"]["bbox"]
         data = payload["input"]["data"][0]["dataFilter"]["timeRange"]
         width, height = payload["output"]["width"], payload["output"]["height"]
+        first, last = data["from"][:10], data["to"][:10]
         scenes = sorted((i for i in self._scenes()
-                         if data["from"][:10] <= i["properties"]["datetime"][:10] <= data["to"][:10]),
+                         if first <= i["properties"]["datetime"][:10] <= last),
                         key=lambda i: i["properties"]["datetime"], reverse=True)
         values, valid, _ = self._mosaic(scenes, box(xmin, ymin, xmax, ymax), outputs)
         _, transform = self._read(scenes[0], "B04")

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 import pystac
@@ -352,3 +352,71 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
                      tags={"provider": PROVIDER_NAME, "start": start.isoformat(),
                            "end": end.isoformat(), "evalscript": "generated from registry"})
     return ProcessOutcome(path, tiles, estimated)
+
+
+def batch_statistical_payload(*, features_s3_url: str, output_s3_url: str,
+                              indices: Sequence[str], start: date, end: date,
+                              settings: CopernicusSettings, interval: str = "P1M",
+                              resolution: float = 10.0, iam_role_arn: Optional[str] = None
+                              ) -> Dict:
+    """The Batch Statistical request a whole estate needs (features and results in the
+    user's object storage) — what ``--dry-run`` shows before anything is submitted. Storage
+    access: an IAM role ARN, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the
+    environment."""
+    from sentinelhub import SentinelHubStatistical
+    from sentinelhub.api.utils import s3_specification
+
+    from ..evalscripts import statistics_evalscript
+
+    access = {"iam_role_arn": iam_role_arn} if iam_role_arn else {
+        "access_key": os.environ.get("AWS_ACCESS_KEY_ID"),
+        "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY")}
+    if not iam_role_arn and not all(access.values()):
+        raise ProviderError("batch statistics need access to your bucket: give an IAM role "
+                            "ARN, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    return {
+        "input": {"features": s3_specification(features_s3_url, **access),
+                  "data": [SentinelHubStatistical.input_data(settings.data_collection())]},
+        "aggregation": SentinelHubStatistical.aggregation(
+            evalscript=statistics_evalscript(indices),
+            time_interval=(start.isoformat(), end.isoformat()),
+            aggregation_interval=interval, resolution=(resolution, resolution)),
+        "calculations": {"default": {"statistics": {"default": {
+            "percentiles": {"k": [10, 50, 90]}}}}},
+        "output": s3_specification(output_s3_url, **access),
+    }
+
+
+def redacted(payload: Dict) -> Dict:
+    """A copy of a request payload safe to print: storage secrets replaced."""
+    import json
+    import re
+
+    text = json.dumps(payload)
+    for key in ("secretAccessKey", "accessKey"):
+        text = re.sub(rf'("{key}": )"[^"]*"', r'\1"***"', text)
+    return json.loads(text)
+
+
+def submit_batch_statistical(payload: Dict, settings: CopernicusSettings) -> str:
+    """Submit a Batch Statistical request; returns its id. Many account types may not use
+    this API: that refusal becomes a clear ProviderError."""
+    from sentinelhub import SentinelHubBatchStatistical
+    from sentinelhub.exceptions import DownloadFailedException
+
+    client = SentinelHubBatchStatistical(config=settings.sh_config())
+    try:
+        request = client.create(input_features=payload["input"]["features"],
+                                input_data=payload["input"]["data"],
+                                aggregation=payload["aggregation"],
+                                calculations=payload.get("calculations"),
+                                output=payload["output"])
+    except DownloadFailedException as error:
+        if "403" in str(error):
+            raise ProviderError(
+                f"{PROVIDER_NAME}: this account may not use the Batch Statistical API (HTTP "
+                "403). Use the Statistical API instead (one request per polygon), or ask "
+                "for a plan that includes batch processing.") from None
+        raise ProviderError(f"{PROVIDER_NAME}: batch submission failed "
+                            f"({_reason(error)})") from None
+    return request.request_id

@@ -1,0 +1,139 @@
+"""Processing algorithm: zonal statistics from the Copernicus Data Space Statistical API."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsApplication,
+    QgsAuthMethodConfig,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterAuthConfig,
+    QgsProcessingParameterDateTime,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from .. import bridge
+from . import common
+
+CDSE_BASE_URL = "https://sh.dataspace.copernicus.eu"
+CDSE_TOKEN_URL = ("https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/"
+                  "openid-connect/token")
+S2_INDICES = ["NDVI", "EVI", "NDMI", "NBR", "SAVI", "NDWI", "NDRE"]
+
+
+def credentials_from_auth_config(auth_id: str) -> dict:
+    """Client id/secret from a QGIS 'Basic' authentication configuration, as environment
+    variables for the job (the secret never leaves memory otherwise)."""
+    config = QgsAuthMethodConfig()
+    if not QgsApplication.authManager().loadAuthenticationConfig(auth_id, config, True):
+        raise QgsProcessingException(f"Cannot read the authentication configuration {auth_id}.")
+    client_id, secret = config.config("username"), config.config("password")
+    if not client_id or not secret:
+        raise QgsProcessingException("The authentication configuration needs the OAuth client "
+                                     "id as user name and the client secret as password.")
+    return {"SH_CLIENT_ID": client_id, "SH_CLIENT_SECRET": secret}
+
+
+class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
+    """Server-side monthly statistics per forest, same table as the local engine."""
+
+    AUTH = "AUTH"
+    BASE_URL = "BASE_URL"
+    TOKEN_URL = "TOKEN_URL"
+    MIN_CLEAR = "MIN_CLEAR"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    TABLE = "TABLE"
+    LATEST = "LATEST"
+
+    def name(self) -> str:
+        return "sentinel_hub_statistics"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Sentinel Hub statistics (Copernicus Data Space)"
+
+    def group(self) -> str:
+        return "Statistics"
+
+    def groupId(self) -> str:  # noqa: N802
+        return "statistics"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Monthly Sentinel-2 index statistics per forest computed by the Copernicus "
+                "Data Space Statistical API (no imagery downloaded), cloud-masked with SCL, "
+                "in the same table as 'Zonal statistics time series' so the backends can be "
+                "compared. Store the OAuth client id (user name) and secret (password) in a "
+                "QGIS 'Basic' authentication configuration. Responses are cached, so reruns "
+                "cost no quota; the log shows the processing-unit estimate.")
+
+    def createInstance(self):  # noqa: N802
+        return SentinelHubStatisticsAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        common.add_polygon_parameters(self)
+        self.addParameter(QgsProcessingParameterAuthConfig(
+            self.AUTH, "Copernicus Data Space credentials", optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.BASE_URL, "Sentinel Hub URL", defaultValue=CDSE_BASE_URL))
+        self.addParameter(QgsProcessingParameterString(
+            self.TOKEN_URL, "Token URL", defaultValue=CDSE_TOKEN_URL))
+        self.addParameter(QgsProcessingParameterDateTime(
+            "START", "Start date", type=QgsProcessingParameterDateTime.Type.Date))
+        self.addParameter(QgsProcessingParameterDateTime(
+            "END", "End date", type=QgsProcessingParameterDateTime.Type.Date))
+        self.addParameter(QgsProcessingParameterEnum(
+            "INDICES", "Indices", options=S2_INDICES, allowMultiple=True, defaultValue=[0]))
+        self.addParameter(QgsProcessingParameterNumber(
+            "MAX_CLOUD", "Maximum scene cloud cover (%)",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=100,
+            defaultValue=100))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_CLEAR, "Minimum clear fraction for a month to count",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=1,
+            defaultValue=0.5))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.OUTPUT_FOLDER, "Output folder"))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        auth_id = self.parameterAsString(parameters, self.AUTH, context)
+        secrets = credentials_from_auth_config(auth_id) if auth_id else None
+        if secrets is None:
+            feedback.pushInfo("No authentication configuration: using SH_CLIENT_ID / "
+                              "SH_CLIENT_SECRET from the environment.")
+        folder = common.next_run_folder(
+            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+        workdir = common.scratch_folder(context)
+        aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
+        indices = [S2_INDICES[i] for i in self.parameterAsEnums(parameters, "INDICES", context)]
+        spec = {"kind": "sentinel-hub-statistics", "aoi": aoi, "id_field": id_field,
+                "indices": indices or ["NDVI"], "output_dir": folder,
+                "start": common.parameter_date(self, parameters, "START", context),
+                "end": common.parameter_date(self, parameters, "END", context),
+                "max_cloud_cover": self.parameterAsDouble(parameters, "MAX_CLOUD", context),
+                "min_clear_fraction": self.parameterAsDouble(parameters, self.MIN_CLEAR,
+                                                             context),
+                "base_url": self.parameterAsString(parameters, self.BASE_URL, context),
+                "token_url": self.parameterAsString(parameters, self.TOKEN_URL, context)}
+        try:
+            result = bridge.run_job(spec, workdir=workdir,
+                                    progress=lambda f, m: feedback.setProgress(100 * f),
+                                    cancel=feedback.isCanceled, secret_env=secrets)
+        except bridge.JobCancelled:
+            raise QgsProcessingException("Cancelled: no outputs were written.") from None
+        except bridge.JobFailed as error:
+            raise QgsProcessingException(str(error)) from None
+        feedback.pushInfo(f"{result['requests']} Statistical API requests, about "
+                          f"{result['estimated_processing_units']:.2f} processing units")
+        common.report_errors(result, feedback)
+        files = result["files"]
+        if not files:
+            raise QgsProcessingException("No statistics were returned: "
+                                         + "; ".join((result.get("errors") or {}).values()))
+        return {self.OUTPUT_FOLDER: folder,
+                self.TABLE: f"{files['forests_gpkg']}|layername=zonal_statistics",
+                self.LATEST: f"{files['forests_latest']}|layername=latest"}
