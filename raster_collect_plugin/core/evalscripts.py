@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Iterable, List, Sequence
 
 from . import masks
+from .bands import PLANETARY_COMPUTER_S2
 from .indices import SpectralIndex, get_index
 
-# common band name -> Sentinel-2 L2A band name in Sentinel Hub
-S2_BANDS = {"coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05",
-            "rededge2": "B06", "rededge3": "B07", "nir": "B08", "nir08": "B8A",
-            "swir16": "B11", "swir22": "B12"}
+# common band name -> Sentinel-2 L2A band name (Sentinel Hub uses the ESA names, as PC does)
+S2_BANDS = {name: key for name, key in PLANETARY_COMPUTER_S2.assets.items() if name != "scl"}
 
 
 def _indices(names: Iterable[str]) -> List[SpectralIndex]:

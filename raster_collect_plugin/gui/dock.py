@@ -167,9 +167,11 @@ class RasterCollectDock(QgsDockWidget):
             item = QListWidgetItem(label, self.source_list)
             item.setData(Qt.ItemDataRole.UserRole, key)
             item.setCheckState(Qt.CheckState.Unchecked)
-        copernicus = QListWidgetItem("Copernicus Data Space (not available yet)",
-                                     self.source_list)
+        copernicus = QListWidgetItem("Copernicus Data Space: use the Processing algorithm "
+                                     "'Sentinel Hub statistics'", self.source_list)
         copernicus.setFlags(Qt.ItemFlag.NoItemFlags)
+        copernicus.setToolTip("Server-side statistics with credentials from the QGIS "
+                              "authentication database: Processing toolbox > Raster collect")
         self.source_list.setMaximumHeight(150)
         self.catalog_edit = QgsFileWidget(box)
         self.catalog_edit.setFilter("STAC catalog (*.json)")

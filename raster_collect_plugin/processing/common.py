@@ -26,11 +26,12 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
 from .. import bridge
+from ..core.indices import INDICES
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
                 "Custom STAC API"]
 SOURCE_KINDS = ["planetary-computer", "earth-search", "maxar", "static", "stac"]
-INDEX_NAMES = ["NDVI", "EVI", "NDMI", "NBR", "SAVI", "NDWI", "NDRE", "VHVV", "VV", "VH"]
+INDEX_NAMES = list(INDICES)
 PERIODS = ["month", "quarter", "year"]
 METHODS = ["median", "mean"]
 

@@ -17,12 +17,11 @@ from qgis.core import (
 )
 
 from .. import bridge
+from ..core.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
+from ..core.indices import INDICES
 from . import common
 
-CDSE_BASE_URL = "https://sh.dataspace.copernicus.eu"
-CDSE_TOKEN_URL = ("https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/"
-                  "openid-connect/token")
-S2_INDICES = ["NDVI", "EVI", "NDMI", "NBR", "SAVI", "NDWI", "NDRE"]
+S2_INDICES = [name for name, index in INDICES.items() if "sentinel-2" in index.sensors]
 
 
 def credentials_from_auth_config(auth_id: str) -> dict:

@@ -22,12 +22,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 import pystac
 
+from ..endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..zonal import STATISTICS
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter
 
-CDSE_BASE_URL = "https://sh.dataspace.copernicus.eu"
-CDSE_TOKEN_URL = ("https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/"
-                  "openid-connect/token")
 PROVIDER_NAME = "Copernicus Data Space"
 COLLECTION = "sentinel-2-l2a"
 PU_MINIMUM = 0.01

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 
 from ..bands import profile_for
+from ..endpoints import EARTH_SEARCH_URL
 from .base import ProviderError
 from .stac_api import StacApiProvider
-
-EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 
 
 class EarthSearchProvider(StacApiProvider):

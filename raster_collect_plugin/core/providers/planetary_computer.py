@@ -13,9 +13,8 @@ import planetary_computer
 import pystac
 from planetary_computer import sas
 
+from ..endpoints import PLANETARY_COMPUTER_URL
 from .stac_api import StacApiProvider
-
-PLANETARY_COMPUTER_URL = "https://planetarycomputer.microsoft.com/api/stac/v1"
 
 
 def _strip_query(href: str) -> str:

@@ -12,9 +12,9 @@ import pystac
 from shapely.geometry import box, shape
 
 from ..bands import MAXAR_OPEN_DATA, CollectionProfile
+from ..endpoints import MAXAR_OPEN_DATA_CATALOG
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter
 
-MAXAR_OPEN_DATA_CATALOG = "https://maxar-opendata.s3.amazonaws.com/events/catalog.json"
 MAXAR_LICENCE = "CC-BY-NC-4.0"
 
 
