@@ -7,6 +7,7 @@ Exit codes: 0 ok, 2 bad input (one line naming the problem and the fix), 1 other
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -75,6 +76,13 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
                                        "dilated_cloud)")
     parser.add_argument("--resolution", type=float, help="metres (default: per sensor)")
     parser.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
+    compute = parser.add_argument_group("compute (dask)")
+    compute.add_argument("--dask", choices=["threads", "local"], default="threads",
+                         help="threads in this process (default) or a local dask cluster")
+    compute.add_argument("--workers", type=int, help="local cluster: worker processes")
+    compute.add_argument("--threads-per-worker", type=int, default=2)
+    compute.add_argument("--memory-limit", default="2GB", help="local cluster: per worker")
+    compute.add_argument("--scheduler", help="a running dask scheduler, e.g. tcp://host:8786")
 
 
 def _sources(args) -> list:
@@ -127,6 +135,18 @@ def _composite_request(args, aoi, output_dir: Path):
                             period=args.period, method=args.method,
                             max_cloud_cover=args.max_cloud, mask_classes=mask,
                             resolution=args.resolution, crs=args.crs, id_field=args.id_field)
+
+
+def _compute(args):
+    """The dask client the command's options ask for (a context manager)."""
+    from .core.cluster import ComputeSettings, compute_client
+    from .core.gdal_env import gdal_options
+
+    settings = ComputeSettings(
+        mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,
+        workers=args.workers, threads_per_worker=args.threads_per_worker,
+        memory_limit=args.memory_limit)
+    return compute_client(settings, gdal_options=gdal_options())
 
 
 def _forest_ids(args) -> Optional[List[str]]:
@@ -191,8 +211,9 @@ def _cmd_composite(args) -> dict:
     aoi = _load_aoi(args)
     progress = _progress(args, "composites")
     try:
-        result = run_composites(_composite_request(args, aoi, Path(args.output)),
-                                progress=progress)
+        with _compute(args):
+            result = run_composites(_composite_request(args, aoi, Path(args.output)),
+                                    progress=progress)
     finally:
         progress.close()
     return {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
@@ -270,7 +291,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     done, skipped, failed = [], [], {}
     todo = ids[args.start_from - 1:]
     progress = _progress(args, "forests")
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(progress.close)
+        cleanup.enter_context(_compute(args))
         for n, forest_id in enumerate(todo):
             progress(n / len(todo), f"forest {forest_id}")
             if _is_complete(output_root / f"forest_{forest_id}", fingerprint):
@@ -287,8 +310,6 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                 if not isinstance(error, RequestError):
                     raise
                 failed[str(forest_id)] = str(error)
-    finally:
-        progress.close()
     tables = [pd.read_parquet(folder / "zonal_forests.parquet")
               for folder in sorted(output_root.glob("forest_*"))
               if _is_complete(folder, fingerprint)]
@@ -321,16 +342,14 @@ def _cmd_storm(args) -> dict:
                                       severe=args.severe)
     except ValueError as error:
         raise BadInput(str(error)) from None
+    storm = StormRequest(request, event_date=args.event_date, before_days=args.before_days,
+                         after_days=args.after_days, thresholds=thresholds,
+                         hexagon_area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha else None,
+                         before_items=args.before_item, after_items=args.after_item)
     progress = _progress(args, "storm")
     try:
-        result = run_storm(StormRequest(request, event_date=args.event_date,
-                                        before_days=args.before_days,
-                                        after_days=args.after_days, thresholds=thresholds,
-                                        hexagon_area_m2=(args.hex_area_ha * 10_000
-                                                         if args.hex_area_ha else None),
-                                        before_items=args.before_item,
-                                        after_items=args.after_item),
-                           progress=progress)
+        with _compute(args):
+            result = run_storm(storm, progress=progress)
     finally:
         progress.close()
     ranking = result.ranking

@@ -155,3 +155,20 @@ def test_session_cluster_stops_with_the_plugin(qgis_iface):
     while dask_processes() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert dask_processes() == []
+
+
+def test_command_line_compute_options(small_sample, tmp_path, capsys):
+    from raster_collect_plugin import cli
+
+    common = ["composite", "--gpkg", str(small_sample.forests_path), "--catalog",
+              str(small_sample.catalog_path), "--collections", "sentinel-2-l2a", "--start",
+              "2025-10-01", "--end", "2025-10-31", "--max-cloud", "100"]
+    assert cli.main(["--quiet", *common, "--dask", "local", "--workers", "1",
+                     "--threads-per-worker", "1", "--output", str(tmp_path / "local")]) == 0
+    assert list((tmp_path / "local").glob("*NDVI*.tif"))
+    started = time.monotonic()
+    code = cli.main(["--quiet", *common, "--scheduler", f"tcp://127.0.0.1:{free_port()}",
+                     "--output", str(tmp_path / "remote")])
+    assert code == 2 and time.monotonic() - started < 10
+    error = capsys.readouterr().err
+    assert "unreachable" in error and len(error.strip().splitlines()) == 1

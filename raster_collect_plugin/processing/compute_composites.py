@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingAlgorithm,
+    QgsProcessingMultiStepFeedback,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingParameterFolderDestination,
 )
@@ -50,9 +51,11 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
         folder = common.next_run_folder(
             self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
-        spec = common.imagery_spec(self, parameters, context, feedback, workdir)
+        steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
+        spec = common.imagery_spec(self, parameters, context, steps, workdir)
         spec.update(kind="composite", output_dir=folder)
-        result = common.run_job(spec, feedback, workdir)
+        steps.setCurrentStep(1)
+        result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         rasters = [path for collection in result["collections"]
                    for path in collection["indices"].values()]

@@ -10,6 +10,7 @@ from qgis.core import (
     QgsFields,
     QgsGeometry,
     QgsProcessingAlgorithm,
+    QgsProcessingMultiStepFeedback,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsWkbTypes,
@@ -59,12 +60,14 @@ class SearchImageryAlgorithm(QgsProcessingAlgorithm):
         from qgis.core import QgsVectorLayer
 
         workdir = common.scratch_folder(context)
-        spec = common.imagery_spec(self, parameters, context, feedback, workdir,
+        steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
+        spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
         spec.update(kind="search", output=str(workdir / "footprints.gpkg"),
                     output_dir=str(workdir))
         feedback.setProgressText(f"Searching {len(spec['sources'])} source(s)")
-        result = common.run_job(spec, feedback, workdir)
+        steps.setCurrentStep(1)
+        result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
 
         fields = QgsFields()

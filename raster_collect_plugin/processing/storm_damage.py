@@ -7,6 +7,7 @@ from qgis.core import (
     QgsFillSymbol,
     QgsProcessingAlgorithm,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterFolderDestination,
@@ -103,7 +104,8 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
         folder = common.next_run_folder(
             self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
-        spec = common.imagery_spec(self, parameters, context, feedback, workdir,
+        steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
+        spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
         urls = {name: [u.strip() for u in (self.parameterAsString(parameters, name, context)
                                            or "").split() if u.strip()]
@@ -118,7 +120,8 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
                                                                    context),
                                 "severe": self.parameterAsDouble(parameters, self.SEVERE,
                                                                  context)})
-        result = common.run_job(spec, feedback, workdir)
+        steps.setCurrentStep(1)
+        result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         layer = f"{result['files']['damage_layer']}|layername=storm_damage"
         if context.willLoadLayerOnCompletion(layer):

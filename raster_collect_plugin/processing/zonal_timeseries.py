@@ -7,6 +7,7 @@ from pathlib import Path
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFolderDestination,
@@ -80,18 +81,21 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
         coverage = COVERAGE[self.parameterAsEnum(parameters, self.COVERAGE, context)]
         min_clear = self.parameterAsDouble(parameters, self.MIN_CLEAR, context)
         raster = self.parameterAsRasterLayer(parameters, self.RASTER, context)
+        steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         if raster is not None:
             if not Path(raster.source()).exists():
                 raise QgsProcessingException(f"The raster {raster.source()} is not a local file.")
-            aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
+            aoi, id_field = common.export_polygons(self, parameters, context, steps,
+                                                   workdir)
             spec = {"kind": "zonal-raster", "aoi": aoi, "id_field": id_field,
                     "raster": raster.source()}
         else:
-            spec = common.imagery_spec(self, parameters, context, feedback, workdir)
+            spec = common.imagery_spec(self, parameters, context, steps, workdir)
             hex_area = self.parameterAsDouble(parameters, self.HEX_AREA, context)
             spec.update(kind="zonal", hexagon_area_m2=hex_area * 10_000 if hex_area else None)
         spec.update(output_dir=folder, coverage=coverage, min_clear_fraction=min_clear)
-        result = common.run_job(spec, feedback, workdir)
+        steps.setCurrentStep(1)
+        result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         files = result["files"]
         return {self.OUTPUT_FOLDER: folder,
