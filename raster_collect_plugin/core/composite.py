@@ -7,7 +7,6 @@ import warnings
 from datetime import date
 from typing import List, Tuple
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -56,6 +55,3 @@ def reduce_period(stack: xr.DataArray, method: str = "median") -> Tuple[xr.DataA
     count = stack.notnull().sum("time").astype("uint16")
     return reduced.astype("float32"), count
 
-
-def nan_stack(shape: Tuple[int, int]) -> np.ndarray:
-    return np.full(shape, np.nan, dtype="float32")

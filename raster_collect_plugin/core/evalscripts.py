@@ -107,9 +107,3 @@ def process_evalscript(index_names: Iterable[str],
     lines += [f"  return [{', '.join(values)}];", "}"]
     return "\n".join(lines) + "\n"
 
-
-def process_band_names(evalscript: str) -> List[str]:
-    """Index names in band order of a process evalscript (from its variable assignments)."""
-    import re
-
-    return re.findall(r"var ([A-Za-z0-9_]+)_value = ", evalscript)

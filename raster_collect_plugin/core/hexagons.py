@@ -9,7 +9,6 @@ import math
 from typing import List, Optional
 
 import geopandas as gpd
-import numpy as np
 from shapely.geometry import Polygon
 
 HEX_ID_FIELD = "hex_id"
@@ -86,6 +85,3 @@ def h3_grid(forests: gpd.GeoDataFrame, *, resolution: int, id_field: str = "fore
         frame = frame[~frame.geometry.is_empty & (frame.area > 1e-6)].reset_index(drop=True)
     return frame
 
-
-def cell_areas(frame: gpd.GeoDataFrame) -> np.ndarray:
-    return frame.geometry.area.to_numpy()

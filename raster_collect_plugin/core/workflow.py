@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -409,12 +408,6 @@ def _publish(staging: Path, output_dir: Path, results: List[CollectionResult]) -
         result.index_paths = {k: moved[v] for k, v in result.index_paths.items()}
         result.count_path = moved[result.count_path]
         result.metadata_path = moved[result.metadata_path]
-
-
-def new_run_name() -> str:
-    return datetime.now().strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
-
-
 # ---------------------------------------------------------------------------------------------
 # Zonal statistics time series
 

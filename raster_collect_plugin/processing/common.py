@@ -7,7 +7,7 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from qgis.core import (
     QgsFeatureRequest,
@@ -204,6 +204,3 @@ def report_errors(result: Dict, feedback) -> None:
     for source, message in (result.get("errors") or {}).items():
         feedback.reportError(f"{source}: {message}", fatalError=False)
 
-
-def optional(value) -> Optional[float]:
-    return value if value else None

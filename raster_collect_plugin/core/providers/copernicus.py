@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import pandas as pd
 import pystac
@@ -264,12 +264,6 @@ def _number(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
-
-
-def period_bounds_of(period: str) -> Tuple[str, str]:
-    year, month = int(period[:4]), int(period[5:7])
-    end = date(year + month // 12, month % 12 + 1, 1)
-    return date(year, month, 1).isoformat(), end.isoformat()
 
 
 MAX_TILE_PX = 2500  # the Process API's largest output side
