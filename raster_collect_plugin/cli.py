@@ -398,7 +398,18 @@ def _cmd_sentinel_hub(args) -> dict:
         return {"batch_request_id": submit_batch_statistical(payload, settings),
                 "estimated_processing_units": estimate}
     aoi = _load_aoi(args)
-    del aoi  # validated here for a one-line error; the job reads the file itself
+    if args.raster:
+        from .core.providers.copernicus import process_index_raster
+
+        epsg = aoi.frame.crs.to_epsg()
+        destination = Path(args.output) / (f"sentinel-hub_{'-'.join(indices)}_"
+                                           f"{args.start}_{args.end}.tif")
+        outcome = process_index_raster(aoi.union(), crs_epsg=epsg, indices=indices,
+                                       start=args.start, end=args.end, settings=settings,
+                                       destination=destination, resolution=args.resolution,
+                                       cache_dir=Path(args.output) / ".sentinel-hub-cache")
+        return {"raster": str(outcome.path), "tiles": outcome.tiles,
+                "estimated_processing_units": outcome.estimated_pu, "errors": {}}
     spec = {"kind": "sentinel-hub-statistics", "aoi": args.gpkg, "layer": args.layer,
             "id_field": args.id_field, "ids": _forest_ids(args), "indices": indices,
             "start": args.start.isoformat(), "end": args.end.isoformat(),
@@ -570,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--batch-features", help="s3:// GeoPackage of polygons: Batch "
                                               "Statistical API instead of one request each")
     hub.add_argument("--batch-output", help="s3:// folder for the batch results")
+    hub.add_argument("--raster", action="store_true",
+                     help="Process API: the indices as a cloud-masked mosaic COG of the period "
+                          "over the forests (tiled if large) instead of statistics")
     hub.add_argument("--s3-role-arn", help="IAM role Sentinel Hub assumes to read/write the "
                                            "bucket (else AWS_ACCESS_KEY_ID/...SECRET...)")
     hub.add_argument("--dry-run", action="store_true",

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import date
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
@@ -250,6 +251,15 @@ def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 6 and result["requests"] == 6
     assert (tmp_path / "out" / "zonal_forests.parquet").exists()
+    assert cli.main(["--json", *common, "--indices", "NDVI,EVI", "--raster", "--output",
+                     str(tmp_path / "raster")]) == 0
+    raster = json.loads(capsys.readouterr().out)
+    assert raster["tiles"] == 1 and raster["estimated_processing_units"] > 0
+    import rasterio
+
+    with rasterio.open(raster["raster"]) as dataset:
+        assert dataset.descriptions == ("NDVI", "EVI") and dataset.crs.to_epsg() == 28356
+        assert 0.6 < float(np.nanmedian(dataset.read(1))) < 0.85
     batch = ["--batch-features", "s3://estate/forests.gpkg", "--batch-output", "s3://estate/out/",
              "--s3-role-arn", "arn:aws:iam::123456789012:role/sentinel-hub-batch"]
     assert cli.main(["--json", *common, *batch, "--dry-run"]) == 0

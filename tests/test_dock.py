@@ -87,6 +87,7 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     footprints = QgsProject.instance().mapLayersByName("scene footprints")[0]
     assert sorted(f["id"] for f in footprints.getFeatures()) == expected
 
+    dock.hexagon_spin.setValue(4)
     dock.start_compute()
     assert wait_for_job(dock) == "zonal", dock.last_error
     assert dock.last_error == ""
@@ -123,6 +124,9 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
         assert shown[(row["forest_id"], row["period"])] == pytest.approx(row["mean"], rel=1e-9)
     latest = QgsProject.instance().mapLayersByName("forests: latest statistics")[0]
     assert latest.renderer().type() == "graduatedSymbol"
+    hexagons = QgsProject.instance().mapLayersByName("hexagons: latest statistics")[0]
+    assert hexagons.featureCount() > 9 and hexagons.renderer().type() == "graduatedSymbol"
+    assert {f["forest_id"] for f in hexagons.getFeatures()} == set(chosen)
     assert dock._chart is not None and len(dock._chart.series) == 3
 
 

@@ -124,7 +124,8 @@ def style_latest_layer(layer: QgsVectorLayer, field: str, index: str) -> None:
 
 def add_zonal_layers(group: QgsLayerTreeGroup, files: Dict[str, str], indices: List[str]
                      ) -> List[QgsVectorLayer]:
-    """The statistics table and the forests joined to their latest statistics."""
+    """The statistics table, and the forests (and hexagons, if computed) joined to their
+    latest usable statistics."""
     project = QgsProject.instance()
     added = []
     table = QgsVectorLayer(f"{files['forests_gpkg']}|layername=zonal_statistics",
@@ -133,11 +134,15 @@ def add_zonal_layers(group: QgsLayerTreeGroup, files: Dict[str, str], indices: L
         project.addMapLayer(table, False)
         group.addLayer(table)
         added.append(table)
-    latest = QgsVectorLayer(f"{files['forests_latest']}|layername=latest",
-                            "forests: latest statistics", "ogr")
-    if latest.isValid():
-        names = latest.fields().names()
-        wanted = [n for n in names if n.endswith(f"{indices[0]}_mean")] if indices else []
+    for key, name in (("hexagons_latest", "hexagons: latest statistics"),
+                      ("forests_latest", "forests: latest statistics")):
+        if key not in files:
+            continue
+        latest = QgsVectorLayer(f"{files[key]}|layername=latest", name, "ogr")
+        if not latest.isValid():
+            continue
+        wanted = [n for n in latest.fields().names()
+                  if indices and n.endswith(f"{indices[0]}_mean")]
         if wanted:
             style_latest_layer(latest, wanted[0], indices[0])
         project.addMapLayer(latest, False)
