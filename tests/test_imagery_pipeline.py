@@ -149,7 +149,7 @@ def test_static_catalog_and_period_without_scenes(small_sample, tmp_path):
     assert metadata["cloud_mask"]["band"] == "SCL"
     assert metadata["cloud_mask"]["invalid_values"] == [0, 3, 8, 9, 10]
     assert metadata["indices"][0]["formula"] == "(nir - red) / (nir + red + 1e-10)"
-    assert metadata["item_ids"] and metadata["licence"] is None
+    assert metadata["item_ids"] and metadata["licence"] == "CC-BY-4.0"  # the collection's
     scenes_csv = (tmp_path / "out" / "scenes.csv").read_text().splitlines()
     assert scenes_csv[0].startswith("provider,collection,period")
     assert len(scenes_csv) == 1 + 2

@@ -291,7 +291,8 @@ class _CollectionJob:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "provider": self.provider.name, "provider_kind": self.provider.kind,
             "collection": self.collection, "sensor": self.profile.sensor,
-            "licence": self.provider.licence or self.profile.licence,
+            "licence": (self.provider.licence or self.profile.licence
+                        or _collection_licence(self.items[0])),
             "period": request.period, "method": request.method,
             "start": request.start.isoformat(), "end": request.end.isoformat(),
             "crs": self.geobox.crs.to_epsg() or self.geobox.crs.to_wkt(),
@@ -310,6 +311,15 @@ class _CollectionJob:
         return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
                                 index_paths, count_path, metadata_path, scenes, period_clear,
                                 self.skipped)
+
+
+def _collection_licence(item: pystac.Item) -> Optional[str]:
+    """The licence its collection declares (e.g. Sentinel-1 RTC has one of its own)."""
+    try:
+        collection = item.get_collection()
+    except Exception:  # an unreachable collection document must not fail the run
+        return None
+    return collection.license if collection is not None else None
 
 
 def composite_windows(request: CompositeRequest
