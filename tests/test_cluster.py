@@ -146,10 +146,16 @@ def test_session_cluster_stops_with_the_plugin(qgis_iface):
     dock.workers_spin.setValue(1)
     dock.threads_spin.setValue(1)
     dock.memory_edit.setText("1GB")
-    spec = dock.compute_spec()
-    assert spec["scheduler_address"].startswith("tcp://127.0.0.1:")
+    assert dock.compute_spec() == {"mode": "session"}  # resolved in the task, not the UI
+    assert dask_processes() == []  # nothing started before a job needs it
+    spec = {"compute": dock.compute_spec()}
+    dock.prepare_compute(spec)
+    address = spec["compute"]["scheduler_address"]
+    assert address.startswith("tcp://127.0.0.1:")
     assert len(dask_processes()) >= 2  # the cluster process and its worker
-    assert dock.compute_spec() == spec  # started once per session, then reused
+    again = {"compute": dock.compute_spec()}
+    dock.prepare_compute(again)
+    assert again["compute"]["scheduler_address"] == address  # one cluster per session
     plugin.unload()
     deadline = time.monotonic() + 20
     while dask_processes() and time.monotonic() < deadline:

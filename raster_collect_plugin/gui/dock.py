@@ -274,7 +274,9 @@ class RasterCollectDock(QgsDockWidget):
         return box
 
     def compute_spec(self) -> Optional[Dict]:
-        """The job's ``compute`` settings; starts the session's local cluster if chosen."""
+        """The job's ``compute`` settings. For the session's local cluster this is a marker
+        resolved by ``prepare_compute`` in the task's thread (starting a cluster takes
+        seconds: never on the UI thread)."""
         mode = COMPUTE_MODES.index(self.compute_mode.currentText())
         if mode == 0:
             return None
@@ -291,14 +293,13 @@ class RasterCollectDock(QgsDockWidget):
         self.cluster.workers = self.workers_spin.value() or None
         self.cluster.threads = self.threads_spin.value()
         self.cluster.memory_limit = self.memory_edit.text().strip() or "2GB"
-        self.status.setText("Starting the local dask cluster...")
-        try:
-            address = self.cluster.ensure_started()
-        except RuntimeError as error:
-            raise DockInputError(str(error)) from None
-        self.dashboard_label.setText(f'<a href="{self.cluster.dashboard}">'
-                                     f'{self.cluster.dashboard}</a>')
-        return {"mode": "remote", "scheduler_address": address}
+        return {"mode": "session"}
+
+    def prepare_compute(self, spec: Dict) -> None:
+        """Worker thread: start the session cluster if the job asks for it (no widgets)."""
+        if (spec.get("compute") or {}).get("mode") == "session":
+            spec["compute"] = {"mode": "remote",
+                               "scheduler_address": self.cluster.ensure_started()}
 
     def _actions(self, parent) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -480,7 +481,8 @@ class RasterCollectDock(QgsDockWidget):
             return
         self.save_settings()
         task = JobTask(f"Raster Collect: {kind}", spec, workdir, self._finished,
-                       python=settings.value("engine/python") or None)
+                       python=settings.value("engine/python") or None,
+                       prepare=self.prepare_compute)
         task.progressChanged.connect(lambda value: self._show_progress(task, value))
         self.current_task = task
         self._set_running(True, f"{kind}: starting")
@@ -542,6 +544,9 @@ class RasterCollectDock(QgsDockWidget):
     def _finished(self, task: JobTask) -> None:
         self.current_task = None
         self._set_running(False)
+        if self.cluster.running and self.cluster.dashboard:
+            self.dashboard_label.setText(f'<a href="{self.cluster.dashboard}">'
+                                         f'{self.cluster.dashboard}</a>')
         from .. import bridge
 
         if isinstance(task.error, bridge.JobCancelled):

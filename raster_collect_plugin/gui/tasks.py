@@ -22,9 +22,11 @@ class JobTask(QgsTask):
     """Runs one job spec; cancelling terminates the child process (partial outputs removed)."""
 
     def __init__(self, description: str, spec: Dict, workdir: Path,
-                 on_done: Callable[[JobTask], None], python: Optional[str] = None):
+                 on_done: Callable[[JobTask], None], python: Optional[str] = None,
+                 prepare: Optional[Callable[[Dict], None]] = None):
         super().__init__(description, QgsTask.Flag.CanCancel)
         self.spec, self.workdir, self.python = spec, Path(workdir), python
+        self.prepare = prepare  # runs in the worker thread before the job (e.g. start dask)
         self.on_done = on_done
         self.result: Optional[Dict] = None
         self.error: Optional[Exception] = None
@@ -36,6 +38,9 @@ class JobTask(QgsTask):
             self.setProgress(100.0 * fraction)
 
         try:
+            if self.prepare is not None:
+                self.message = "starting the local dask cluster"
+                self.prepare(self.spec)
             self.result = bridge.run_job(self.spec, workdir=self.workdir, progress=progress,
                                          cancel=self.isCanceled, python=self.python)
             return True
