@@ -178,3 +178,29 @@ def test_command_line_compute_options(small_sample, tmp_path, capsys):
     assert code == 2 and time.monotonic() - started < 10
     error = capsys.readouterr().err
     assert "unreachable" in error and len(error.strip().splitlines()) == 1
+
+
+def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_path,
+                                                           monkeypatch):
+    import pandas as pd
+
+    from raster_collect_plugin.core import zonal
+
+    calls = []
+    real = zonal.zonal_statistics_distributed
+
+    def counted(client, *args, **kwargs):
+        calls.append(len(client.scheduler_info()["workers"]))
+        return real(client, *args, **kwargs)
+
+    monkeypatch.setattr(zonal, "zonal_statistics_distributed", counted)
+    spec = dict(composite_spec(small_sample, tmp_path / "threads"), kind="zonal",
+                hexagon_area_m2=40_000)
+    threads = run_job(spec)
+    cluster = run_job(dict(spec, output_dir=str(tmp_path / "cluster"),
+                           compute={"mode": "local", "workers": 2, "threads_per_worker": 1,
+                                    "memory_limit": "1GB"}))
+    assert calls and set(calls) == {2}  # every reduction ran on the two workers
+    for name in ("forests_parquet", "hexagons_parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(threads["files"][name]),
+                                      pd.read_parquet(cluster["files"][name]))

@@ -141,3 +141,25 @@ def compute_client(settings: Optional[ComputeSettings], *,
 
 def dashboard_link(client) -> Optional[str]:
     return getattr(client, "dashboard_link", None) if client is not None else None
+
+
+def workers_share_this_machine(client) -> bool:
+    """True when every worker runs on this host (so it can read this job's files)."""
+    local = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
+    try:
+        local.add(socket.gethostbyname(socket.gethostname()))
+    except OSError:
+        pass
+    workers = client.scheduler_info().get("workers", {})
+    return bool(workers) and all(urlsplit(address).hostname in local for address in workers)
+
+
+def current_local_client():
+    """The active dask.distributed client if its workers can read local files, else None."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return None
+    return client if workers_share_this_machine(client) else None

@@ -450,18 +450,26 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
                          min_clear_fraction: float = 0.5,
                          cancel: Optional[CancelCheck] = None) -> pd.DataFrame:
     """The long statistics table of every composite COG of a run over ``zones``."""
-    from .zonal import RasterStack, zonal_statistics
+    from .cluster import current_local_client
+    from .zonal import RasterStack, zonal_statistics, zonal_statistics_distributed
 
+    client = current_local_client()  # reductions go to the cluster when it can read the files
     tables = []
     for collection in composites.collections:
         for index_name, path in collection.index_paths.items():
             _check_cancel(cancel)
-            stack = RasterStack(path)
-            try:
-                table = zonal_statistics(stack, zones, id_fields=id_fields, mode=coverage,
-                                         min_clear_fraction=min_clear_fraction, cancel=cancel)
-            finally:
-                stack.close()
+            if client is not None:
+                table = zonal_statistics_distributed(
+                    client, path, zones, id_fields=id_fields, mode=coverage,
+                    min_clear_fraction=min_clear_fraction)
+            else:
+                stack = RasterStack(path)
+                try:
+                    table = zonal_statistics(stack, zones, id_fields=id_fields, mode=coverage,
+                                             min_clear_fraction=min_clear_fraction,
+                                             cancel=cancel)
+                finally:
+                    stack.close()
             position = len(id_fields) + 1
             table.insert(position, "provider", collection.provider)
             table.insert(position + 1, "collection", collection.collection)
