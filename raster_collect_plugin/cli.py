@@ -481,19 +481,14 @@ def _cmd_cluster(args) -> dict:
     """Run a local dask cluster until terminated; its address is printed as a JSON line."""
     import time
 
-    from .core.cluster import ComputeSettings
+    from distributed import Client
+
+    from .core.cluster import ComputeSettings, GdalOptionsPlugin, start_local_cluster
     from .core.gdal_env import gdal_options
 
     settings = ComputeSettings(mode="local", workers=args.workers,
                                threads_per_worker=args.threads, memory_limit=args.memory_limit)
-    from distributed import Client, LocalCluster
-
-    from .core.cluster import GdalOptionsPlugin
-
-    cluster = LocalCluster(n_workers=settings.local_workers(),
-                           threads_per_worker=settings.threads_per_worker,
-                           memory_limit=settings.memory_limit, processes=True,
-                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    cluster = start_local_cluster(settings)
     client = Client(cluster)
     client.register_plugin(GdalOptionsPlugin(gdal_options()))
     print(json.dumps({"event": "cluster", "scheduler": cluster.scheduler_address,

@@ -99,6 +99,16 @@ def version_problems(versions: Dict) -> List[str]:
     return problems
 
 
+def start_local_cluster(settings: ComputeSettings):
+    """A LocalCluster of worker processes on loopback, sized by ``settings``."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=settings.local_workers(),
+                        threads_per_worker=settings.threads_per_worker,
+                        memory_limit=settings.memory_limit, processes=True,
+                        dashboard_address="127.0.0.1:0", host="127.0.0.1")
+
+
 @contextlib.contextmanager
 def compute_client(settings: Optional[ComputeSettings], *,
                    gdal_options: Optional[Dict[str, str]] = None) -> Iterator[Optional[object]]:
@@ -107,7 +117,7 @@ def compute_client(settings: Optional[ComputeSettings], *,
     if settings is None or settings.mode == "threads":
         yield None
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     cluster = None
     if settings.mode == "remote":
@@ -124,10 +134,7 @@ def compute_client(settings: Optional[ComputeSettings], *,
                                + "; ".join(problems) + ". Install the same versions on the "
                                "workers (see README: remote clusters)")
     else:
-        cluster = LocalCluster(n_workers=settings.local_workers(),
-                               threads_per_worker=settings.threads_per_worker,
-                               memory_limit=settings.memory_limit, processes=True,
-                               dashboard_address="127.0.0.1:0", host="127.0.0.1")
+        cluster = start_local_cluster(settings)
         client = Client(cluster)
     try:
         if gdal_options is not None:

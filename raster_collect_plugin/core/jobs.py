@@ -229,7 +229,7 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
     from .aoi import load_aoi
-    from .tables import write_latest_layer, write_table
+    from .tables import write_zone_outputs
     from .zonal import RasterStack, zonal_statistics
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
@@ -248,11 +248,9 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
     table.insert(4, "index", index_name)
     output = Path(_required(spec, "output_dir"))
     output.mkdir(parents=True, exist_ok=True)
-    tables = write_table(table, output / "zonal_forests")
-    files = {f"forests_{kind}": str(path) for kind, path in tables.items()}
-    files["forests_latest"] = str(write_latest_layer(aoi.frame, table, aoi.id_field,
-                                                     output / "forests_latest.gpkg"))
-    return {"output_dir": str(output), "files": files, "rows": int(len(table))}
+    files = write_zone_outputs(table, aoi.frame, aoi.id_field, output)
+    return {"output_dir": str(output), "files": {k: str(v) for k, v in files.items()},
+            "rows": int(len(table))}
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
@@ -289,7 +287,7 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
         CopernicusSettings,
         statistics_table,
     )
-    from .tables import write_latest_layer, write_table
+    from .tables import write_zone_outputs
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
@@ -307,10 +305,8 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     output.mkdir(parents=True, exist_ok=True)
     files: Dict[str, str] = {}
     if len(outcome.table):
-        tables = write_table(outcome.table, output / "zonal_forests")
-        files = {f"forests_{kind}": str(path) for kind, path in tables.items()}
-        files["forests_latest"] = str(write_latest_layer(aoi.frame, outcome.table, aoi.id_field,
-                                                         output / "forests_latest.gpkg"))
+        files = {k: str(v) for k, v in
+                 write_zone_outputs(outcome.table, aoi.frame, aoi.id_field, output).items()}
     errors = {"Copernicus Data Space": outcome.stopped} if outcome.stopped else {}
     return {"output_dir": str(output), "files": files, "rows": int(len(outcome.table)),
             "requests": outcome.requests, "estimated_processing_units": outcome.estimated_pu,

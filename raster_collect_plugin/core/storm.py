@@ -174,7 +174,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     output_dir = Path(base.output_dir)
     change_paths: Dict[str, Path] = {}
     zone_tables = []
-    hexagons = make_hexagons(_HexagonOptions(request.hexagon_area_m2), aoi)
+    hexagons = make_hexagons(aoi, area_m2=request.hexagon_area_m2)
     for collection in composites.collections:
         changes = _change_rasters(collection, thresholds)
         if not changes:
@@ -221,14 +221,6 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     return StormResult(ranking, change_paths, files, composites.errors)
 
 
-@dataclass
-class _HexagonOptions:
-    hexagon_area_m2: Optional[float]
-    hexagon_edge_m: Optional[float] = None
-    h3_resolution: Optional[int] = None
-    clip_hexagons: bool = True
-
-
 def _read_two_windows(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     import rasterio
 
@@ -263,13 +255,9 @@ def _change_rasters(collection, thresholds: DamageThresholds) -> List[Tuple[str,
 
 
 def _zone_changes(path: Path, zones, id_fields, collection) -> pd.DataFrame:
-    from .zonal import RasterStack, zonal_statistics
+    from .zonal import zonal_statistics_of_file
 
-    stack = RasterStack(path)
-    try:
-        table = zonal_statistics(stack, zones, id_fields=id_fields, min_clear_fraction=0.0)
-    finally:
-        stack.close()
+    table = zonal_statistics_of_file(path, zones, id_fields=id_fields, min_clear_fraction=0.0)
     table = table.rename(columns={"period": "change"})
     table.insert(len(id_fields), "collection", collection.collection)
     table.insert(len(id_fields) + 1, "sensor", collection.sensor)

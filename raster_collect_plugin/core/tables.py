@@ -62,3 +62,14 @@ def write_latest_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: s
     with atomic_path(destination) as temp:
         joined.to_file(temp, layer=layer, driver="GPKG")
     return destination
+
+
+def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: str,
+                       output_dir: Path, *, name: str = "forests") -> Dict[str, Path]:
+    """``zonal_<name>.{gpkg,csv,parquet}`` and ``<name>_latest.gpkg`` (keys
+    ``<name>_gpkg`` ... and ``<name>_latest``)."""
+    files = {f"{name}_{kind}": path for kind, path in
+             write_table(table, Path(output_dir) / f"zonal_{name}").items()}
+    files[f"{name}_latest"] = write_latest_layer(zones, table, id_field,
+                                                 Path(output_dir) / f"{name}_latest.gpkg")
+    return files

@@ -451,7 +451,7 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
                          cancel: Optional[CancelCheck] = None) -> pd.DataFrame:
     """The long statistics table of every composite COG of a run over ``zones``."""
     from .cluster import current_local_client
-    from .zonal import RasterStack, zonal_statistics, zonal_statistics_distributed
+    from .zonal import zonal_statistics_distributed, zonal_statistics_of_file
 
     client = current_local_client()  # reductions go to the cluster when it can read the files
     tables = []
@@ -463,13 +463,10 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
                     client, path, zones, id_fields=id_fields, mode=coverage,
                     min_clear_fraction=min_clear_fraction)
             else:
-                stack = RasterStack(path)
-                try:
-                    table = zonal_statistics(stack, zones, id_fields=id_fields, mode=coverage,
-                                             min_clear_fraction=min_clear_fraction,
-                                             cancel=cancel)
-                finally:
-                    stack.close()
+                table = zonal_statistics_of_file(path, zones, id_fields=id_fields,
+                                                 mode=coverage,
+                                                 min_clear_fraction=min_clear_fraction,
+                                                 cancel=cancel)
             position = len(id_fields) + 1
             table.insert(position, "provider", collection.provider)
             table.insert(position + 1, "collection", collection.collection)
@@ -478,16 +475,17 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
     return pd.concat(tables, ignore_index=True)
 
 
-def make_hexagons(request: ZonalRequest, aoi: Aoi) -> Optional[gpd.GeoDataFrame]:
-    """The hexagon grid the request asks for (None when it asks for none)."""
+def make_hexagons(aoi: Aoi, *, area_m2: Optional[float] = None,
+                  edge_m: Optional[float] = None, h3_resolution: Optional[int] = None,
+                  clip: bool = True) -> Optional[gpd.GeoDataFrame]:
+    """The hexagon grid asked for (None when none is asked for)."""
     from .hexagons import h3_grid, hexagon_grid
 
-    if request.h3_resolution is not None:
-        return h3_grid(aoi.frame, resolution=request.h3_resolution, id_field=aoi.id_field,
-                       clip=request.clip_hexagons)
-    if request.hexagon_area_m2 or request.hexagon_edge_m:
-        return hexagon_grid(aoi.frame, id_field=aoi.id_field, area_m2=request.hexagon_area_m2,
-                            edge_m=request.hexagon_edge_m, clip=request.clip_hexagons)
+    if h3_resolution is not None:
+        return h3_grid(aoi.frame, resolution=h3_resolution, id_field=aoi.id_field, clip=clip)
+    if area_m2 or edge_m:
+        return hexagon_grid(aoi.frame, id_field=aoi.id_field, area_m2=area_m2, edge_m=edge_m,
+                            clip=clip)
     return None
 
 
@@ -497,7 +495,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
     Parquet tables plus a polygon layer with the latest usable period's values."""
     from .hexagons import HEX_ID_FIELD
-    from .tables import write_latest_layer, write_table
+    from .tables import write_zone_outputs
 
     if not 0 <= request.min_clear_fraction <= 1:
         raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
@@ -516,7 +514,9 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
                                         coverage=request.coverage,
                                         min_clear_fraction=request.min_clear_fraction,
                                         cancel=cancel)
-    hexagons = make_hexagons(request, aoi)
+    hexagons = make_hexagons(aoi, area_m2=request.hexagon_area_m2,
+                             edge_m=request.hexagon_edge_m, h3_resolution=request.h3_resolution,
+                             clip=request.clip_hexagons)
     hexagon_table = None
     if hexagons is not None:
         _report(progress, 0.9, f"zonal statistics per hexagon ({len(hexagons)} cells)")
@@ -525,17 +525,10 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
             coverage=request.coverage, min_clear_fraction=request.min_clear_fraction,
             cancel=cancel)
     _check_cancel(cancel)
-    files: Dict[str, Path] = {}
-    for kind, path in write_table(forest_table, output_dir / "zonal_forests").items():
-        files[f"forests_{kind}"] = path
-    files["forests_latest"] = write_latest_layer(aoi.frame, forest_table, aoi.id_field,
-                                                 output_dir / "forests_latest.gpkg")
+    files = write_zone_outputs(forest_table, aoi.frame, aoi.id_field, output_dir)
     if hexagons is not None:
-        for kind, path in write_table(hexagon_table, output_dir / "zonal_hexagons").items():
-            files[f"hexagons_{kind}"] = path
-        files["hexagons_latest"] = write_latest_layer(
-            hexagons, hexagon_table.drop(columns=[aoi.id_field]), HEX_ID_FIELD,
-            output_dir / "hexagons_latest.gpkg")
+        files.update(write_zone_outputs(hexagon_table, hexagons, HEX_ID_FIELD, output_dir,
+                                        name="hexagons"))
     _report(progress, 1.0, "done")
     return ZonalResult(composites, forest_table, hexagon_table, files)
 

@@ -294,13 +294,13 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
 
 def zonal_statistics_of_file(path: Union[str, Path], zones: gpd.GeoDataFrame, *,
                              id_fields: Sequence[str], mode: str = "exact",
-                             min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION
-                             ) -> pd.DataFrame:
-    """``zonal_statistics`` of a raster file (a picklable unit of work for dask workers)."""
+                             min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION,
+                             cancel: Optional[Callable[[], bool]] = None) -> pd.DataFrame:
+    """``zonal_statistics`` of a raster file (also a picklable unit of work for dask)."""
     stack = RasterStack(path)
     try:
         return zonal_statistics(stack, zones, id_fields=id_fields, mode=mode,
-                                min_clear_fraction=min_clear_fraction)
+                                min_clear_fraction=min_clear_fraction, cancel=cancel)
     finally:
         stack.close()
 
