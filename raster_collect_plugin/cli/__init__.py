@@ -1,0 +1,92 @@
+"""The ``raster-collect`` command line (also ``python -m raster_collect_plugin``).
+
+Exit codes: 0 ok, 2 bad input (one line naming the problem and the fix), 1 other failures.
+One module per command family; each adds its subcommands with ``register``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Optional, Sequence
+
+from . import imagery, sentinel_hub, storm, utilities, zonal
+from .common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInput
+
+__all__ = ["BadInput", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="raster-collect",
+        description="Cloud-masked satellite indices, composites and zonal statistics for forests.")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for family in (imagery, zonal, storm, sentinel_hub, utilities):
+        family.register(commands)
+    return parser
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a cancel from QGIS) unwinds like Ctrl-C, so staging folders are removed."""
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the process exit code."""
+    from ..core.aoi import AoiError
+    from ..core.cluster import ClusterError
+    from ..core.expression import ExpressionError
+    from ..core.jobs import JobError
+    from ..core.load import LoadError
+    from ..core.providers.base import ProviderError
+    from ..core.workflow import RequestError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    events = getattr(args, "events", False)
+
+    def fail(kind: str, message: str, code: int) -> int:
+        if events:
+            print(json.dumps({"event": "error", "kind": kind, "message": message}), flush=True)
+        print(f"raster-collect: error: {message}", file=sys.stderr)
+        return code
+
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
+    try:
+        summary = args.handler(args)
+    except (BadInput, AoiError, RequestError, ExpressionError, JobError,
+            ClusterError) as problem:
+        return fail("bad_input", str(problem), EXIT_BAD_INPUT)
+    except (ProviderError, LoadError) as problem:
+        return fail("failure", str(problem), EXIT_FAILURE)
+    except KeyboardInterrupt:
+        if events:
+            print(json.dumps({"event": "cancelled"}), flush=True)
+        print("raster-collect: interrupted; completed work is kept, rerun to resume",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    elif not args.quiet and args.command not in ("search",):
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    if summary.get("errors") and args.command == "sentinel-hub":
+        return EXIT_FAILURE
+    if summary.get("failed"):
+        for key, reason in summary["failed"].items():
+            print(f"raster-collect: forest {key} failed: {reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK

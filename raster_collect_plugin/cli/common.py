@@ -1,0 +1,172 @@
+"""What the subcommands share: exit codes, the bad-input error, argument groups, the AOI,
+imagery sources, the composite request, the dask client and the progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import List, Optional
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
+                       "earth-search": ("sentinel-2-c1-l2a",)}
+
+
+class BadInput(Exception):
+    """A problem with what the user asked for; the message says how to fix it."""
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-11-13") from None
+
+
+def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpkg", "--gpkg_path", dest="gpkg", required=True,
+                        help="polygons (GeoPackage or any vector file)")
+    parser.add_argument("--layer", help="layer in the file (default: the first)")
+    parser.add_argument("--id-field", default="forest_id", help="id field (default forest_id)")
+    parser.add_argument("--forest", default="*",
+                        help="forest id(s), comma separated, or '*' for all (default)")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    sources = parser.add_argument_group("imagery sources (at least one)")
+    sources.add_argument("--catalog", action="append", default=[],
+                         help="a static STAC catalog.json (path or URL)")
+    sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
+    sources.add_argument("--provider", action="append", default=[],
+                         choices=["planetary-computer", "earth-search", "maxar"],
+                         help="a built-in provider")
+    sources.add_argument("--collections",
+                         help="collections to use, comma separated (default: per provider)")
+    today = date.today()
+    parser.add_argument("--start", type=parse_date, default=today - timedelta(days=365),
+                        help="first day (default: a year ago)")
+    parser.add_argument("--end", type=parse_date, default=today, help="last day (default: today)")
+    parser.add_argument("--indices", default="NDVI,EVI", help="indices, comma separated")
+    parser.add_argument("--expression", action="append", default=[],
+                        metavar="NAME=FORMULA", help="a custom index, e.g. GNDVI=(nir-green)/"
+                                                     "(nir+green)")
+    parser.add_argument("--period", default="month", choices=["month", "quarter", "year"])
+    parser.add_argument("--method", default="median", choices=["median", "mean"])
+    parser.add_argument("--max-cloud", type=float, default=80.0,
+                        help="maximum scene cloud cover in percent (default 80)")
+    parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
+                                       "cloud_shadow,cloud_medium,cloud_high,thin_cirrus,"
+                                       "dilated_cloud)")
+    parser.add_argument("--resolution", type=float, help="metres (default: per sensor)")
+    parser.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
+    compute = parser.add_argument_group("compute (dask)")
+    compute.add_argument("--dask", choices=["threads", "local"], default="threads",
+                         help="threads in this process (default) or a local dask cluster")
+    compute.add_argument("--workers", type=int, help="local cluster: worker processes")
+    compute.add_argument("--threads-per-worker", type=int, default=2)
+    compute.add_argument("--memory-limit", default="2GB", help="local cluster: per worker")
+    compute.add_argument("--scheduler", help="a running dask scheduler, e.g. tcp://host:8786")
+
+
+def sources_from_args(args) -> list:
+    from ..core.providers import (
+        EarthSearchProvider,
+        MaxarOpenDataProvider,
+        PlanetaryComputerProvider,
+        StacApiProvider,
+        StaticCatalogProvider,
+    )
+    from ..core.workflow import Source
+
+    wanted = tuple(c.strip() for c in (args.collections or "").split(",") if c.strip())
+    sources = []
+    for n, href in enumerate(args.catalog):
+        provider = StaticCatalogProvider(f"catalog{n + 1 if n else ''}", href)
+        sources.append(Source(provider, wanted or tuple(provider.list_collections())))
+    for n, url in enumerate(args.stac_url):
+        if not wanted:
+            raise BadInput("--stac-url needs --collections (which collections to search)")
+        sources.append(Source(StacApiProvider(f"stac{n + 1 if n else ''}", url), wanted))
+    for name in args.provider:
+        if name == "maxar":
+            provider = MaxarOpenDataProvider()
+            sources.append(Source(provider, wanted or tuple(provider.events())))
+            continue
+        provider = (PlanetaryComputerProvider() if name == "planetary-computer"
+                    else EarthSearchProvider())
+        sources.append(Source(provider, wanted or DEFAULT_COLLECTIONS[name]))
+    if not sources:
+        raise BadInput("no imagery source: give --catalog, --stac-url or --provider")
+    return sources
+
+
+def composite_request(args, aoi, output_dir: Path):
+    from ..core import masks
+    from ..core.workflow import CompositeRequest
+
+    custom = {}
+    for text in args.expression:
+        name, _, formula = text.partition("=")
+        if not name or not formula:
+            raise BadInput(f"--expression {text!r} must look like NAME=FORMULA")
+        custom[name.strip()] = formula.strip()
+    indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
+    mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
+            else masks.DEFAULT_MASK_CLASSES)
+    return CompositeRequest(aoi=aoi, sources=sources_from_args(args), start=args.start,
+                            end=args.end,
+                            output_dir=output_dir, indices=indices, custom_indices=custom,
+                            period=args.period, method=args.method,
+                            max_cloud_cover=args.max_cloud, mask_classes=mask,
+                            resolution=args.resolution, crs=args.crs, id_field=args.id_field)
+
+
+def compute_client_for(args):
+    """The dask client the command's options ask for (a context manager)."""
+    from ..core.cluster import ComputeSettings, compute_client
+    from ..core.gdal_env import gdal_options
+
+    settings = ComputeSettings(
+        mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,
+        workers=args.workers, threads_per_worker=args.threads_per_worker,
+        memory_limit=args.memory_limit)
+    return compute_client(settings, gdal_options=gdal_options())
+
+
+def forest_ids(args) -> Optional[List[str]]:
+    if args.forest.strip() in ("*", ""):
+        return None
+    return [i.strip() for i in args.forest.split(",") if i.strip()]
+
+
+def load_aoi_from_args(args):
+    from ..core.aoi import load_aoi
+
+    return load_aoi(args.gpkg, id_field=args.id_field, layer=args.layer, ids=forest_ids(args))
+
+
+class Progress:
+    """A tqdm bar on stderr (silent with --quiet / --json)."""
+
+    def __init__(self, enabled: bool, description: str):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, desc=description, file=sys.stderr, leave=False,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.bar is not None:
+            self.bar.n = int(round(100 * fraction))
+            self.bar.set_postfix_str(message[:60], refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress_bar(args, description: str) -> Progress:
+    return Progress(not (args.quiet or args.json), description)

@@ -1,0 +1,61 @@
+"""``search`` and ``composite``: scenes for the forests, and cloud-masked index composites."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .common import (
+    add_aoi_arguments,
+    add_source_arguments,
+    composite_request,
+    compute_client_for,
+    load_aoi_from_args,
+    progress_bar,
+)
+
+
+def _cmd_search(args) -> dict:
+    from ..core.workflow import search
+
+    aoi = load_aoi_from_args(args)
+    request = composite_request(args, aoi, Path(tempfile.gettempdir()))
+    report = search(request, aoi)
+    rows = report.rows()
+    if not (args.quiet or args.json):
+        for row in rows:
+            cover = "" if row["cloud_cover"] is None else f"{row['cloud_cover']:5.1f}%"
+            print(f"{row['provider']:<20} {row['collection']:<20} {row['datetime'][:10]} "
+                  f"{cover:>6}  {row['id']}")
+    return {"scenes": len(rows), "errors": report.errors, "items": rows}
+
+
+def _cmd_composite(args) -> dict:
+    from ..core.workflow import run_composites
+
+    aoi = load_aoi_from_args(args)
+    progress = progress_bar(args, "composites")
+    try:
+        with compute_client_for(args):
+            result = run_composites(composite_request(args, aoi, Path(args.output)),
+                                    progress=progress)
+    finally:
+        progress.close()
+    return {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
+                                                          c.index_paths.items()}
+                        for c in result.collections},
+            "errors": result.errors, "notes": result.notes}
+
+
+def register(commands) -> None:
+    """Add the search and composite subcommand(s)."""
+    search = commands.add_parser("search", help="list the scenes available for the forests")
+    add_aoi_arguments(search)
+    add_source_arguments(search)
+    search.set_defaults(handler=_cmd_search)
+
+    composite = commands.add_parser("composite", help="cloud-masked index composites (COGs)")
+    add_aoi_arguments(composite)
+    add_source_arguments(composite)
+    composite.add_argument("--output", default="outputs", help="output folder")
+    composite.set_defaults(handler=_cmd_composite)

@@ -1,0 +1,128 @@
+"""``hexagons``, ``sample``, ``demo``, ``job`` and ``cluster``: hexagon grids, the embedded
+sample, JSON jobs sent by QGIS and a local dask cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import (
+    BadInput,
+    add_aoi_arguments,
+    load_aoi_from_args,
+)
+
+
+def _cmd_hexagons(args) -> dict:
+    from ..core.hexagons import h3_grid, hexagon_grid
+    from ..core.outputs import atomic_path
+
+    aoi = load_aoi_from_args(args)
+    if args.h3 is not None:
+        grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)
+    else:
+        if not (args.area_ha or args.edge_m):
+            raise BadInput("give the cell size: --area-ha, --edge-m or --h3 RESOLUTION")
+        grid = hexagon_grid(aoi.frame, id_field=aoi.id_field,
+                            area_m2=args.area_ha * 10_000 if args.area_ha else None,
+                            edge_m=args.edge_m, clip=args.clip)
+    with atomic_path(Path(args.output)) as temp:
+        grid.to_file(temp, layer="hexagons", driver="GPKG")
+    return {"cells": len(grid), "output": args.output}
+
+
+def _cmd_sample(args) -> dict:
+    from ..core.sample_data import make_sample, small_spec
+
+    sample = make_sample(Path(args.output), small_spec() if args.small else None)
+    return {"root": str(sample.root), "forests": str(sample.forests_path),
+            "catalog": str(sample.catalog_path),
+            "items": {name: len(items) for name, items in sample.items.items()},
+            "damaged_forest_ids": sample.damaged_ids}
+
+
+def _cmd_job(args) -> dict:
+    """Run a JSON job spec; with --events, progress and the result are JSON lines on stdout."""
+    from ..core.jobs import run_job
+
+    try:
+        spec = json.loads(Path(args.spec).read_text())
+    except (OSError, ValueError) as error:
+        raise BadInput(f"cannot read the job spec {args.spec}: {error}") from None
+
+    def emit(event: dict) -> None:
+        print(json.dumps(event, default=str), flush=True)
+
+    def progress(fraction: float, message: str) -> None:
+        if args.events:
+            emit({"event": "progress", "fraction": round(fraction, 4), "message": message})
+
+    result = run_job(spec, progress=progress)
+    if args.events:
+        emit({"event": "result", "result": result})
+        args.quiet = True  # the result line was the output
+    return result
+
+
+def _cmd_cluster(args) -> dict:
+    """Run a local dask cluster until terminated; its address is printed as a JSON line."""
+    import time
+
+    from distributed import Client
+
+    from ..core.cluster import ComputeSettings, GdalOptionsPlugin, start_local_cluster
+    from ..core.gdal_env import gdal_options
+
+    settings = ComputeSettings(mode="local", workers=args.workers,
+                               threads_per_worker=args.threads, memory_limit=args.memory_limit)
+    cluster = start_local_cluster(settings)
+    client = Client(cluster)
+    client.register_plugin(GdalOptionsPlugin(gdal_options()))
+    print(json.dumps({"event": "cluster", "scheduler": cluster.scheduler_address,
+                      "dashboard": cluster.dashboard_link}), flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _cmd_demo(args) -> dict:
+    from ..core.demo import run_demo
+
+    return run_demo(Path(args.output), verbose=not (args.quiet or args.json))
+
+
+def register(commands) -> None:
+    """Add the utility subcommand(s)."""
+    hexagons = commands.add_parser("hexagons", help="a hexagon grid over the forests")
+    add_aoi_arguments(hexagons)
+    hexagons.add_argument("--area-ha", type=float, help="cell area in hectares")
+    hexagons.add_argument("--edge-m", type=float, help="cell edge length in metres")
+    hexagons.add_argument("--h3", type=int, help="H3 resolution instead of a metric grid")
+    hexagons.add_argument("--no-clip", dest="clip", action="store_false",
+                          help="keep whole cells instead of clipping to the forests")
+    hexagons.add_argument("--output", required=True, help="GeoPackage to write")
+    hexagons.set_defaults(handler=_cmd_hexagons)
+
+    sample = commands.add_parser("sample", help="generate the embedded synthetic sample")
+    sample.add_argument("--output", default="outputs/sample", help="folder to write it to")
+    sample.add_argument("--small", action="store_true", help="a tiny sample (tests)")
+    sample.set_defaults(handler=_cmd_sample)
+
+    job = commands.add_parser("job", help="run a JSON job spec (what the QGIS plugin sends)")
+    job.add_argument("spec", help="the job spec file (JSON)")
+    job.add_argument("--events", action="store_true",
+                     help="JSON lines on stdout: progress events, then the result")
+    job.set_defaults(handler=_cmd_job)
+
+    cluster = commands.add_parser("cluster", help="run a local dask cluster until stopped")
+    cluster.add_argument("--workers", type=int, help="worker processes (default: cores/threads)")
+    cluster.add_argument("--threads", type=int, default=2, help="threads per worker")
+    cluster.add_argument("--memory-limit", default="2GB", help="memory per worker")
+    cluster.set_defaults(handler=_cmd_cluster)
+
+    demo = commands.add_parser("demo", help="the main job on the embedded sample, offline")
+    demo.add_argument("--output", default="outputs/demo", help="folder for the demo outputs")
+    demo.set_defaults(handler=_cmd_demo)
