@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
 import numpy as np
@@ -20,12 +20,71 @@ import rasterio
 from affine import Affine
 from rasterio import features
 from rasterio.crs import CRS
+from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
 STATISTICS = ("mean", "median", "std", "min", "max", "p10", "p90", "sum", "pixel_count",
-              "clear_count", "clear_fraction")
+              "clear_count", "clear_fraction", "nodata_count", "coefficient_of_variation",
+              "majority", "minority", "variety")
+QUANTILES = {"median": 0.5, "p10": 0.1, "p90": 0.9}
+CLASS_COLUMNS = ("value", "count", "area", "fraction")
 DEFAULT_MIN_CLEAR_FRACTION = 0.5
+
+# What each statistic means, for the README and the outputs' metadata ("{weight}" is filled in
+# per coverage mode).
+_DEFINITIONS = {
+    "mean": "sum / clear_count",
+    "sum": "sum of value x {weight} over clear cells (NaN when the zone has no clear cell)",
+    "std": "population standard deviation, each value counted with its {weight}",
+    "min": "smallest clear value", "max": "largest clear value",
+    "pixel_count": "sum of {weight} over every cell of the zone (clear or not)",
+    "clear_count": "sum of {weight} over clear cells (not nodata, not NaN, not masked by the "
+                   "raster's mask band)",
+    "clear_fraction": "clear_count / pixel_count",
+    "nodata_count": "pixel_count - clear_count (cells that are nodata, NaN or masked)",
+    "coefficient_of_variation": "std / mean",
+    "variety": "number of distinct clear values",
+}
+_EXACT = {
+    "quantiles": "exactextract's coverage-weighted quantile: distinct values x_1 < ... < x_n "
+                 "with summed coverage w_k, S_k = (k-1) w_k + (n-1) (w_1 + ... + w_{k-1}); "
+                 "the q-quantile interpolates linearly between the values whose S_k bracket "
+                 "q (n-1) (w_1 + ... + w_n)",
+    "majority": "the value with the largest summed coverage (ties: the largest value, as "
+                "exactextract)",
+    "minority": "the value with the smallest summed coverage (ties: the smallest value, as "
+                "exactextract)",
+}
+_CELLS = {
+    "quantiles": "numpy linear interpolation over the clear cells' values (np.percentile, "
+                 "as rasterstats)",
+    "majority": "the most frequent value (ties: the smallest value, as rasterstats)",
+    "minority": "the least frequent value (ties: the smallest value, as rasterstats)",
+}
+
+
+def describe_statistics(mode: str = "exact") -> dict:
+    """The definition of every statistic in ``mode`` (for metadata and documentation)."""
+    if mode not in COVERAGE_MODES:
+        raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
+    weight = ("the cell's fractional coverage of the polygon" if mode == "exact" else
+              "1 (cells whose centre is inside)" if mode == "centre" else
+              "1 (every cell the polygon touches)")
+    rules = _EXACT if mode == "exact" else _CELLS
+    definitions = {name: text.format(weight=weight) for name, text in _DEFINITIONS.items()}
+    for name in QUANTILES:
+        definitions[name] = f"{int(QUANTILES[name] * 100)}th percentile: {rules['quantiles']}"
+    definitions["majority"], definitions["minority"] = rules["majority"], rules["minority"]
+    definitions["class count/area/fraction"] = (
+        f"categorical mode: per distinct value, the sum of {weight} (count), count x cell "
+        "area in the raster CRS's units (area) and count / clear_count (fraction)")
+    return {"coverage": mode, "statistics": {name: definitions[name] for name in
+                                             (*STATISTICS, "class count/area/fraction")}}
+
+
+class ZonalNotes(list):
+    """Notes about zones that were skipped or repaired (one line each)."""
 
 
 @dataclass
@@ -42,19 +101,36 @@ class Coverage:
 
 
 class RasterStack:
-    """A (bands, rows, cols) source read one window at a time; masked values are NaN."""
+    """A (bands, rows, cols) source read one window at a time, in its native data type, with a
+    validity mask (nodata, NaN and the file's per-dataset mask band).
+
+    ``bands`` picks 1-based bands; ``nodata`` overrides the file's nodata value;
+    ``ignore_nodata`` treats the nodata value as data (NaN stays invalid); ``use_mask`` honours
+    GDAL per-dataset / alpha mask bands (internal or ``.msk`` masks).
+    """
 
     def __init__(self, source: Union[str, Path, np.ndarray, xr.DataArray], *,  # noqa: F821
                  transform: Optional[Affine] = None, crs=None,
-                 labels: Optional[Sequence[str]] = None):
+                 labels: Optional[Sequence[str]] = None, bands: Optional[Sequence[int]] = None,
+                 nodata: Optional[float] = None, ignore_nodata: bool = False,
+                 use_mask: bool = True):
         self._dataset = None
+        self.ignore_nodata, self.use_mask = ignore_nodata, use_mask
         if isinstance(source, (str, Path)):
             self._dataset = rasterio.open(source)
+            count = self._dataset.count
+            self.indexes = _check_bands(bands, count)
             self.transform, self.crs = self._dataset.transform, self._dataset.crs
-            self.shape = (self._dataset.count, self._dataset.height, self._dataset.width)
+            self.shape = (len(self.indexes), self._dataset.height, self._dataset.width)
             self.tags = self._dataset.tags()
+            self.dtype = np.dtype(self._dataset.dtypes[self.indexes[0] - 1])
             descriptions = self._dataset.descriptions
-            self.labels = list(labels or [d or str(i + 1) for i, d in enumerate(descriptions)])
+            self.labels = list(labels or [descriptions[i - 1] or str(i) for i in self.indexes])
+            file_nodata = [self._dataset.nodatavals[i - 1] for i in self.indexes]
+            self.nodata = [nodata] * len(self.indexes) if nodata is not None else file_nodata
+            flags = [self._dataset.mask_flag_enums[i - 1] for i in self.indexes]
+            self.has_mask_band = any(MaskFlags.per_dataset in f or MaskFlags.alpha in f
+                                     for f in flags)
             self._array = None
         else:
             array = source
@@ -66,9 +142,14 @@ class RasterStack:
                     array.expand_dims("band")
             if transform is None or crs is None:
                 raise ValueError("an in-memory stack needs transform= and crs=")
+            self.indexes = _check_bands(bands, array.shape[0])
+            array = array[[i - 1 for i in self.indexes]]
             self.transform, self.crs, self._array = transform, CRS.from_user_input(crs), array
             self.shape = tuple(array.shape)
-            self.labels = list(labels or [str(i + 1) for i in range(self.shape[0])])
+            self.dtype = np.dtype(array.dtype)
+            self.labels = list(labels or [str(i) for i in self.indexes])
+            self.nodata = [nodata] * self.shape[0]
+            self.has_mask_band = False
 
     @property
     def height(self) -> int:
@@ -78,22 +159,59 @@ class RasterStack:
     def width(self) -> int:
         return self.shape[2]
 
-    def read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
+    @property
+    def pixel_area(self) -> float:
+        """One cell's area in the CRS's units (m² for a projected CRS in metres)."""
+        return abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d)
+
+    def read(self, row0: int, col0: int, height: int, width: int
+             ) -> Tuple[np.ndarray, np.ndarray]:
+        """(values in the native dtype, True where valid), each (bands, height, width)."""
         if self._dataset is not None:
+            window = Window(col0, row0, width, height)
             # every block is read once: decompress in parallel, keep GDAL's cache small
             with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=128):
-                data = self._dataset.read(window=Window(col0, row0, width, height),
-                                          out_dtype="float32")
-            nodata = self._dataset.nodata
-            if nodata is not None and not np.isnan(nodata):
-                data[data == nodata] = np.nan
-            return data
-        window = self._array[:, row0:row0 + height, col0:col0 + width]
-        return np.asarray(getattr(window, "values", window), dtype="float32")
+                data = self._dataset.read(self.indexes, window=window)
+                valid = np.ones(data.shape, bool)
+                if self.use_mask and self.has_mask_band:
+                    valid &= self._dataset.read_masks(self.indexes, window=window) > 0
+        else:
+            window = self._array[:, row0:row0 + height, col0:col0 + width]
+            data = np.asarray(getattr(window, "values", window))
+            valid = np.ones(data.shape, bool)
+        if data.dtype.kind == "f":
+            valid &= ~np.isnan(data)
+        if not self.ignore_nodata:
+            for band, nodata in enumerate(self.nodata):
+                if nodata is not None and not np.isnan(nodata):
+                    native = _as_native(nodata, data.dtype)
+                    if native is not None:
+                        valid[band] &= data[band] != native
+        return data, valid
 
     def close(self) -> None:
         if self._dataset is not None:
             self._dataset.close()
+
+
+def _check_bands(bands: Optional[Sequence[int]], count: int) -> List[int]:
+    if not bands:
+        return list(range(1, count + 1))
+    chosen = [int(b) for b in bands]
+    wrong = [b for b in chosen if not 1 <= b <= count]
+    if wrong:
+        raise ValueError(f"band(s) {wrong} do not exist: the raster has bands 1-{count}")
+    return chosen
+
+
+def _as_native(value: float, dtype: np.dtype):
+    """``value`` in ``dtype`` when the type can hold it exactly (else no cell can equal it)."""
+    if dtype.kind in "iub":
+        info = np.iinfo(dtype)
+        if float(value) != int(value) or not info.min <= int(value) <= info.max:
+            return None
+        return dtype.type(int(value))
+    return dtype.type(value)
 
 
 def polygon_coverage(polygons: gpd.GeoSeries, stack: RasterStack, mode: str = "exact"
@@ -101,7 +219,8 @@ def polygon_coverage(polygons: gpd.GeoSeries, stack: RasterStack, mode: str = "e
     """Coverage of each polygon (None where a polygon misses the raster)."""
     if mode not in COVERAGE_MODES:
         raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
-    polygons = polygons.to_crs(stack.crs)
+    if not _same_crs(polygons.crs, stack.crs):
+        polygons = polygons.to_crs(stack.crs)
     if mode == "exact":
         return _exact_coverage(polygons, stack)
     coverages: List[Optional[Coverage]] = []
@@ -161,89 +280,136 @@ def _exact_coverage(polygons: gpd.GeoSeries, stack: RasterStack) -> List[Optiona
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Sequence[float]
                        ) -> np.ndarray:
-    """Quantiles of ``values`` where each value counts with its weight (coverage). Positions
-    are the weights' mid-points, so equal weights give the usual median."""
-    return _row_quantiles(values[np.newaxis].astype("float64"), weights, quantiles)[:, 0]
+    """exactextract's coverage-weighted quantiles of ``values``.
+
+    Equal values are merged (their weights summed) into distinct values x_1 < ... < x_n with
+    weights w_k; each gets the position S_k = (k-1) w_k + (n-1) (w_1 + ... + w_{k-1}) and the
+    q-quantile interpolates linearly between the values whose positions bracket
+    q (n-1) (w_1 + ... + w_n). With equal weights and distinct values this is numpy's linear
+    interpolation."""
+    values = np.asarray(values)
+    weights = np.asarray(weights, dtype="float64")
+    keep = weights > 0
+    if values.dtype.kind == "f":
+        keep &= ~np.isnan(values)
+    distinct, inverse = np.unique(values[keep], return_inverse=True)
+    return _distinct_quantiles(distinct.astype("float64"),
+                               np.bincount(inverse, weights[keep]), quantiles)
 
 
-def _row_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Sequence[float]
-                   ) -> np.ndarray:
-    """Weighted quantiles of every row of ``values`` (NaN = missing) at once:
-    returns (len(quantiles), rows)."""
-    order = np.argsort(values, axis=1)  # NaN sort last
-    sorted_values = np.take_along_axis(values, order, axis=1)
-    valid = np.isfinite(sorted_values)
-    sorted_weights = np.where(valid, weights[order], 0.0)
-    cumulative = np.cumsum(sorted_weights, axis=1)
-    total = cumulative[:, -1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        positions = (cumulative - sorted_weights / 2) / total
-    count = valid.sum(axis=1)
-    last = np.maximum(count - 1, 0)
-    rows = np.arange(values.shape[0])
-    out = np.full((len(quantiles), values.shape[0]), np.nan)
-    for n, q in enumerate(quantiles):
-        below = ((positions < q) & valid).sum(axis=1)
-        high = np.minimum(below, last)
-        low = np.clip(below - 1, 0, last)
-        p_low, p_high = positions[rows, low], positions[rows, high]
-        v_low, v_high = sorted_values[rows, low], sorted_values[rows, high]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fraction = np.where(p_high > p_low, (q - p_low) / (p_high - p_low), 0.0)
-        out[n] = np.where(count > 0, v_low + np.clip(fraction, 0, 1) * (v_high - v_low), np.nan)
+def _distinct_quantiles(x: np.ndarray, w: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    n = x.size
+    if n == 0:
+        return np.full(len(quantiles), np.nan)
+    cumulative = np.cumsum(w)
+    s = np.zeros(n)
+    s[1:] = np.arange(1, n) * w[1:] + (n - 1) * cumulative[:-1]
+    total = cumulative[-1] * (n - 1)
+    out = np.empty(len(quantiles))
+    for k, q in enumerate(quantiles):
+        target = q * total
+        right = int(np.searchsorted(s, target, side="right"))  # first position > target
+        if right >= n:
+            out[k] = x[-1]
+            continue
+        left = right - 1
+        out[k] = x[left] + (target - s[left]) * (x[right] - x[left]) / (s[right] - s[left])
     return out
 
 
-def reduce_zone(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """All STATISTICS for one zone: values (bands, cells) with NaN for masked pixels."""
-    result = np.empty((values.shape[0], len(STATISTICS)))
+def _frequent(distinct: np.ndarray, totals: np.ndarray, exact: bool) -> Tuple[float, float]:
+    """(majority, minority) of distinct sorted values with their summed weights."""
+    if distinct.size == 0:
+        return np.nan, np.nan
+    minority = distinct[int(np.argmin(totals))]  # first = smallest value among ties
+    if exact:  # exactextract: ties go to the largest value
+        majority = distinct[distinct.size - 1 - int(np.argmax(totals[::-1]))]
+    else:  # rasterstats: the first (smallest) value among ties
+        majority = distinct[int(np.argmax(totals))]
+    return float(majority), float(minority)
+
+
+def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndarray] = None, *,
+                mode: str = "exact", classes: Optional[list] = None) -> np.ndarray:
+    """All STATISTICS for one zone: values (bands, cells) in their native dtype, ``valid``
+    (bands, cells) True where a value counts (default: not NaN), ``weights`` per cell
+    (coverage, or 1). Quantiles and majority follow exactextract in ``exact`` mode and
+    numpy/rasterstats otherwise. When ``classes`` is a list, (distinct values, summed
+    weights) per band are appended to it."""
+    values = np.asarray(values)
+    if valid is None:
+        valid = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
     present = weights > 0
-    values, weights = values[:, present], weights[present]
-    pixel_count = weights.sum()
-    finite = np.isfinite(values)
-    w = np.where(finite, weights, 0.0)
+    values, valid, weights = values[:, present], valid[:, present], weights[present]
+    exact = mode == "exact"
+    result = np.full((values.shape[0], len(STATISTICS)), np.nan)
+    column = STATISTICS.index
+    pixel_count = float(weights.sum())
+    w = np.where(valid, weights, 0.0)
     clear_count = w.sum(axis=1)
     any_clear = clear_count > 0
-    filled = np.where(finite, values, 0.0)
-    total = (filled * w).sum(axis=1)
+    as_float = values.astype("float64")  # exact for every integer type up to 32 bits
+    filled = np.where(valid, as_float, 0.0)
+    if values.dtype.kind in "iub" and not exact:  # whole cells: an exact integer sum
+        total = np.where(valid, values, 0).astype("int64").sum(axis=1).astype("float64")
+    else:
+        total = (filled * w).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / clear_count
         variance = (w * (filled - mean[:, None]) ** 2).sum(axis=1) / clear_count
-    column = STATISTICS.index
+        std = np.sqrt(variance)
+        result[:, column("coefficient_of_variation")] = std / mean
     result[:, column("mean")] = mean
-    result[:, column("std")] = np.sqrt(variance)
+    result[:, column("std")] = std
     result[:, column("sum")] = np.where(any_clear, total, np.nan)
     result[:, column("pixel_count")] = pixel_count
     result[:, column("clear_count")] = clear_count
+    result[:, column("nodata_count")] = pixel_count - clear_count
     result[:, column("clear_fraction")] = clear_count / pixel_count if pixel_count else 0.0
-    result[:, column("min")] = np.where(any_clear, np.where(finite, values, np.inf).min(1),
-                                        np.nan)
-    result[:, column("max")] = np.where(any_clear, np.where(finite, values, -np.inf).max(1),
-                                        np.nan)
-    median, p10, p90 = _row_quantiles(values, weights, (0.5, 0.1, 0.9))
-    result[:, column("median")] = median
-    result[:, column("p10")] = p10
-    result[:, column("p90")] = p90
+    quantile_columns = [column(name) for name in QUANTILES]
+    levels = list(QUANTILES.values())
+    for band in range(values.shape[0]):
+        cells = valid[band]
+        if not cells.any():
+            if classes is not None:
+                classes.append((np.empty(0), np.empty(0)))
+            continue
+        distinct, inverse = np.unique(values[band, cells], return_inverse=True)
+        totals = np.bincount(inverse, weights[cells])
+        distinct = distinct.astype("float64")
+        result[band, column("min")], result[band, column("max")] = distinct[0], distinct[-1]
+        result[band, column("variety")] = distinct.size
+        result[band, column("majority")], result[band, column("minority")] = _frequent(
+            distinct, totals, exact)
+        if exact:
+            result[band, quantile_columns] = _distinct_quantiles(distinct, totals, levels)
+        else:
+            result[band, quantile_columns] = np.percentile(as_float[band, cells],
+                                                           [q * 100 for q in levels])
+        if classes is not None:
+            classes.append((distinct, totals))
     return result
 
 
 def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]], *,
-                         strip_rows: int = 256,
-                         cancel: Optional[Callable[[], bool]] = None
-                         ) -> List[Optional[np.ndarray]]:
-    """(bands, len(STATISTICS)) per polygon (None where it misses the raster).
+                         mode: str = "exact", strip_rows: int = 256,
+                         categorical: bool = False,
+                         cancel: Optional[Callable[[], bool]] = None) -> list:
+    """(bands, len(STATISTICS)) per polygon (None where it misses the raster); with
+    ``categorical`` each entry is (statistics, [(values, counts) per band]).
 
     Polygons are visited top to bottom over a sliding buffer of raster rows, so every row of
     the stack is read and decompressed once, with all its bands, whatever the number of
     polygons; memory holds ``strip_rows`` plus the tallest polygon's rows.
     """
-    results: List[Optional[np.ndarray]] = [None] * len(coverages)
+    results: list = [None] * len(coverages)
     present = [i for i, c in enumerate(coverages) if c is not None]
     if not present:
         return results
     col0 = min(coverages[i].col0 for i in present)
     col1 = max(coverages[i].col0 + coverages[i].width for i in present)
-    buffer = np.empty((stack.shape[0], 0, col1 - col0), "float32")
+    buffer = np.empty((stack.shape[0], 0, col1 - col0), stack.dtype)
+    valid_buffer = np.empty((stack.shape[0], 0, col1 - col0), bool)
     buffer_row0 = 0
     for i in sorted(present, key=lambda i: coverages[i].row0):
         if cancel is not None and cancel():
@@ -253,54 +419,105 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
         buffer_end = buffer_row0 + buffer.shape[1]
         if end > buffer_end or coverage.row0 < buffer_row0:
             keep_from = max(coverage.row0, buffer_row0)
-            kept = buffer[:, keep_from - buffer_row0:] if keep_from < buffer_end else \
-                buffer[:, :0]
+            start = keep_from - buffer_row0 if keep_from < buffer_end else buffer.shape[1]
+            kept, kept_valid = buffer[:, start:], valid_buffer[:, start:]
             read_from = max(buffer_end, coverage.row0) if kept.shape[1] else coverage.row0
             read_to = min(stack.height, max(end, read_from + strip_rows))
-            fresh = stack.read(read_from, col0, read_to - read_from, col1 - col0)
+            fresh, fresh_valid = stack.read(read_from, col0, read_to - read_from, col1 - col0)
             buffer = np.concatenate([kept, fresh], axis=1)
+            valid_buffer = np.concatenate([kept_valid, fresh_valid], axis=1)
             buffer_row0 = read_from - kept.shape[1]
         rows = coverage.rows + (coverage.row0 - buffer_row0)
         cols = coverage.cols + (coverage.col0 - col0)
-        results[i] = reduce_zone(buffer[:, rows, cols].astype("float64"), coverage.weights)
+        classes: Optional[list] = [] if categorical else None
+        stats = reduce_zone(buffer[:, rows, cols], coverage.weights,
+                            valid_buffer[:, rows, cols], mode=mode, classes=classes)
+        results[i] = (stats, classes) if categorical else stats
     return results
 
 
 def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: Sequence[str],
                      mode: str = "exact",
                      min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION,
+                     categorical: bool = False,
                      cancel: Optional[Callable[[], bool]] = None) -> pd.DataFrame:
     """A long table: one row per zone and stack band (period), with the zone's id fields,
     ``period`` (the band label), every statistic and ``usable`` (clear fraction at least
-    ``min_clear_fraction``, so clouded periods can be excluded from summaries)."""
+    ``min_clear_fraction``, so clouded periods can be excluded from summaries).
+
+    Zones are checked first (``zone_input.prepare_zones``): empty geometries are skipped,
+    invalid ones repaired; both are listed in ``table.attrs["notes"]``. The definitions used
+    are in ``table.attrs["statistics"]``. With ``categorical``, the per-class table
+    (``class_table``) is in ``table.attrs["classes"]``.
+    """
+    from .zone_input import prepare_zones
+
     if not 0 <= min_clear_fraction <= 1:
         raise ValueError("min_clear_fraction must be between 0 and 1")
+    if mode not in COVERAGE_MODES:
+        raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
+    zones, notes, _ = prepare_zones(zones, stack.crs, id_fields=id_fields)
     coverages = polygon_coverage(zones.geometry, stack, mode)
     bands = stack.shape[0]
-    blocks = []
+    blocks, class_rows = [], []
     empty = np.full((bands, len(STATISTICS)), np.nan)
-    for name in ("pixel_count", "clear_count", "clear_fraction"):
+    for name in ("pixel_count", "clear_count", "clear_fraction", "nodata_count", "variety"):
         empty[:, STATISTICS.index(name)] = 0.0
-    for stats in iter_zone_statistics(stack, coverages, cancel=cancel):
+    results = iter_zone_statistics(stack, coverages, mode=mode, categorical=categorical,
+                                   cancel=cancel)
+    for position, result in enumerate(results):
+        stats, classes = (result if categorical and result is not None else (result, None))
         blocks.append(empty if stats is None else stats)
+        for band, (distinct, counts) in enumerate(classes or ()):
+            clear = counts.sum()
+            for value, count in zip(distinct, counts):
+                class_rows.append((position, band, value, count, count * stack.pixel_area,
+                                   count / clear))
     values = np.concatenate(blocks) if blocks else np.empty((0, len(STATISTICS)))
     columns = {field: np.repeat(zones[field].to_numpy(), bands) for field in id_fields}
     columns["period"] = np.tile(np.asarray(stack.labels, dtype=object), len(blocks))
     columns.update({name: values[:, k] for k, name in enumerate(STATISTICS)})
     table = pd.DataFrame(columns)
     table["usable"] = table["clear_fraction"] >= min_clear_fraction
+    table.attrs["notes"] = list(notes)
+    table.attrs["statistics"] = describe_statistics(mode)
+    if categorical:
+        table.attrs["classes"] = _class_table(class_rows, zones, id_fields, stack.labels)
     return table
+
+
+def _class_table(rows, zones, id_fields, labels) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["_zone", "_band", *CLASS_COLUMNS])
+    out = pd.DataFrame({field: zones[field].to_numpy()[frame["_zone"].to_numpy()]
+                        for field in id_fields})
+    out["period"] = np.asarray(labels, dtype=object)[frame["_band"].to_numpy()] \
+        if len(frame) else pd.Series([], dtype=object)
+    for name in CLASS_COLUMNS:
+        out[name] = frame[name].to_numpy()
+    return out
+
+
+def _same_crs(a, b) -> bool:
+    from .zone_input import _same_crs as same
+
+    return same(a, b)
 
 
 def zonal_statistics_of_file(path: Union[str, Path], zones: gpd.GeoDataFrame, *,
                              id_fields: Sequence[str], mode: str = "exact",
                              min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION,
+                             bands: Optional[Sequence[int]] = None,
+                             nodata: Optional[float] = None, ignore_nodata: bool = False,
+                             use_mask: bool = True, categorical: bool = False,
                              cancel: Optional[Callable[[], bool]] = None) -> pd.DataFrame:
-    """``zonal_statistics`` of a raster file (also a picklable unit of work for dask)."""
-    stack = RasterStack(path)
+    """``zonal_statistics`` of a raster file (also a picklable unit of work for dask); the
+    reading options are ``RasterStack``'s."""
+    stack = RasterStack(path, bands=bands, nodata=nodata, ignore_nodata=ignore_nodata,
+                        use_mask=use_mask)
     try:
         return zonal_statistics(stack, zones, id_fields=id_fields, mode=mode,
-                                min_clear_fraction=min_clear_fraction, cancel=cancel)
+                                min_clear_fraction=min_clear_fraction, categorical=categorical,
+                                cancel=cancel)
     finally:
         stack.close()
 
