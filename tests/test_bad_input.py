@@ -37,11 +37,13 @@ def test_inverted_dates(small_sample, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_empty_geometry_names_the_feature():
+def test_empty_geometry_is_skipped_and_names_the_feature():
     frame = gpd.GeoDataFrame({"forest_id": [1, 2]}, geometry=[box(0, 0, 10, 10), Polygon()],
                              crs="EPSG:28356")
-    with pytest.raises(AoiError, match="forest_id=2 has an empty geometry"):
-        load_aoi(frame)
+    aoi = load_aoi(frame)
+    assert aoi.ids == [1] and aoi.notes == ["skipped forest_id=2: empty geometry"]
+    with pytest.raises(AoiError, match="every selected feature has an empty geometry"):
+        load_aoi(frame.iloc[[1]])
 
 
 def test_invalid_geometry_is_repaired_and_noted():

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
-from shapely.validation import make_valid
+
+from .zone_input import check_coordinates_fit_crs, repair_polygon
 
 DEFAULT_ID_FIELD = "forest_id"
 
@@ -50,8 +51,10 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
              buffer_m: float = 0.0) -> Aoi:
     """Read polygons from a file or GeoDataFrame and make them usable.
 
-    Invalid geometries are repaired (make_valid) and noted; empty or non-polygon ones raise with
-    the feature's id. A geographic CRS is replaced by the UTM zone of the polygons' centre; an
+    Invalid geometries are repaired (``zone_input.repair_polygon``, as the zonal engine does)
+    and noted; empty ones are skipped and noted; non-polygons raise with the feature's id;
+    projected coordinates labelled with a geographic CRS raise with the fix. A geographic CRS
+    is replaced by the UTM zone of the polygons' centre; an
     area spanning more than two UTM zones must be given in a projected CRS.
     """
     if isinstance(source, gpd.GeoDataFrame):
@@ -78,22 +81,27 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         duplicated = sorted(set(frame.loc[frame[id_field].duplicated(), id_field].astype(str)))
         raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}")
 
+    try:
+        check_coordinates_fit_crs(frame)
+    except ValueError as error:
+        raise AoiError(str(error)) from None
     notes: List[str] = []
-    geometries = []
-    for feature_id, geometry in zip(frame[id_field], frame.geometry):
+    geometries, kept = [], []
+    for position, (feature_id, geometry) in enumerate(zip(frame[id_field], frame.geometry)):
         if geometry is None or geometry.is_empty:
-            raise AoiError(f"feature {id_field}={feature_id} has an empty geometry: fix or "
-                           "deselect it")
-        if not geometry.is_valid:
-            geometry = make_valid(geometry)
+            notes.append(f"skipped {id_field}={feature_id}: empty geometry")
+            continue
+        repaired = repair_polygon(geometry)  # the same repair as the zonal engine's
+        if repaired is None:
+            raise AoiError(f"feature {id_field}={feature_id} is {geometry.geom_type}, not a "
+                           "polygon")
+        if repaired is not geometry:
             notes.append(f"repaired invalid geometry of {id_field}={feature_id}")
-        if geometry.geom_type == "GeometryCollection":
-            polygons = [g for g in geometry.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
-            geometry = gpd.GeoSeries(polygons).union_all() if polygons else None
-        if geometry is None or geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            kind = "nothing" if geometry is None else geometry.geom_type
-            raise AoiError(f"feature {id_field}={feature_id} is {kind}, not a polygon")
-        geometries.append(geometry)
+        geometries.append(repaired)
+        kept.append(position)
+    if not kept:
+        raise AoiError("every selected feature has an empty geometry: fix or select others")
+    frame = frame.iloc[kept]
     frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
 
     if frame.crs.is_geographic:

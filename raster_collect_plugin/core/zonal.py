@@ -244,9 +244,11 @@ def _window(bounds, stack: RasterStack):
     inverse = ~stack.transform
     xmin, ymin, xmax, ymax = bounds
     cols, rows = zip(*(inverse * (x, y) for x, y in ((xmin, ymax), (xmax, ymin))))
-    col0, row0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
-    col1 = min(int(np.ceil(max(cols))), stack.width)
-    row1 = min(int(np.ceil(max(rows))), stack.height)
+    # one cell of margin: all-touched also burns cells that only share an edge with the
+    # polygon, exactly as rasterising over the whole raster would
+    col0, row0 = max(int(np.floor(min(cols))) - 1, 0), max(int(np.floor(min(rows))) - 1, 0)
+    col1 = min(int(np.ceil(max(cols))) + 1, stack.width)
+    row1 = min(int(np.ceil(max(rows))) + 1, stack.height)
     if col1 <= col0 or row1 <= row0:
         return None
     return row0, col0, row1 - row0, col1 - col0
