@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-SCL_INVALID = (0, 3, 8, 9, 10)
+SCL_INVALID = (0, 1, 3, 8, 9, 10)
 QA_INVALID_BITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4)
 
 

@@ -147,7 +147,7 @@ def test_static_catalog_and_period_without_scenes(small_sample, tmp_path):
     assert np.isfinite(ndvi[1]).mean() > 0.5
     metadata = json.loads(collection.metadata_path.read_text())
     assert metadata["cloud_mask"]["band"] == "SCL"
-    assert metadata["cloud_mask"]["invalid_values"] == [0, 3, 8, 9, 10]
+    assert metadata["cloud_mask"]["invalid_values"] == [0, 1, 3, 8, 9, 10]
     assert metadata["indices"][0]["formula"] == "(nir - red) / (nir + red + 1e-10)"
     assert metadata["item_ids"] and metadata["licence"] == "CC-BY-4.0"  # the collection's
     scenes_csv = (tmp_path / "out" / "scenes.csv").read_text().splitlines()

@@ -46,10 +46,12 @@ def test_expression_renders_javascript_for_evalscripts():
 
 def test_scl_mask_uses_chosen_classes():
     scl = np.array([0, 1, 3, 4, 5, 8, 9, 10, 11])
-    clear = masks.clear_from_scl(scl, masks.DEFAULT_MASK_CLASSES)
-    assert list(clear) == [False, True, False, True, True, False, False, False, True]
-    with_snow = masks.clear_from_scl(scl, masks.DEFAULT_MASK_CLASSES | {"snow", "saturated"})
+    clear = masks.clear_from_scl(scl, masks.DEFAULT_MASK_CLASSES)  # {0, 1, 3, 8, 9, 10}
+    assert list(clear) == [False, False, False, True, True, False, False, False, True]
+    with_snow = masks.clear_from_scl(scl, masks.DEFAULT_MASK_CLASSES | {"snow"})
     assert list(with_snow) == [False, False, False, True, True, False, False, False, False]
+    keep_saturated = masks.clear_from_scl(scl, masks.DEFAULT_MASK_CLASSES - {"saturated"})
+    assert list(keep_saturated) == [False, True, False, True, True, False, False, False, True]
     with pytest.raises(ValueError, match="unknown cloud-mask classes"):
         masks.clear_from_scl(scl, {"fog"})
 
@@ -65,3 +67,27 @@ def test_qa_pixel_mask_does_not_trust_the_clear_bit_alone():
         True, False, False, False, True]
     assert list(masks.clear_from_qa_pixel(qa, {"snow"})) == [True, True, True, False, False]
     assert masks.describe("landsat", masks.DEFAULT_MASK_CLASSES)["invalid_bits"] == [0, 1, 2, 3, 4]
+
+
+def test_default_mask_is_stated_once():
+    assert masks.scl_invalid_values(masks.DEFAULT_MASK_CLASSES) == (0, 1, 3, 8, 9, 10)
+    described = masks.describe("sentinel-2", masks.DEFAULT_MASK_CLASSES)
+    assert described["invalid_values"] == [0, 1, 3, 8, 9, 10]
+    assert described["invalid_names"][1] == "saturated/defective"
+    text = masks.default_mask_text()
+    assert "SCL classes {0, 1, 3, 8, 9, 10}" in text and "QA_RADSAT" in text
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert text in readme.read_text().replace("\n", " ")  # the README quotes masks.py
+
+
+def test_landsat_radiometric_saturation_is_masked_by_default():
+    not_saturated, band4, occluded, dropped = 0, 1 << 3, 1 << 11, 1 << 9
+    radsat = np.array([not_saturated, band4, occluded, dropped], dtype="uint16")
+    assert list(masks.clear_from_qa_radsat(radsat, masks.DEFAULT_MASK_CLASSES)) == [
+        True, False, True, False]
+    assert masks.clear_from_qa_radsat(radsat, {"cloud_high"}).all()
+    described = masks.describe("landsat", masks.DEFAULT_MASK_CLASSES, radsat=True)
+    assert described["saturation_band"] == "QA_RADSAT" and described["saturation_applied"]
+    assert described["saturation_bits"] == list(range(10))

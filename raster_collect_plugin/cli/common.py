@@ -9,6 +9,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import List, Optional
 
+from ..core.masks import DEFAULT_MASK_CLASSES, default_mask_text
+
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
                        "earth-search": ("sentinel-2-c1-l2a",)}
@@ -57,8 +59,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-cloud", type=float, default=80.0,
                         help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
-                                       "cloud_shadow,cloud_medium,cloud_high,thin_cirrus,"
-                                       "dilated_cloud)")
+                                       f"{','.join(sorted(DEFAULT_MASK_CLASSES))}). "
+                                       f"{default_mask_text()}")
     parser.add_argument("--resolution", type=float, help="metres (default: per sensor)")
     parser.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
     compute = parser.add_argument_group("compute (dask)")

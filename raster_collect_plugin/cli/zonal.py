@@ -74,11 +74,36 @@ def run_forest(args, forest_id, output_root: Path, fingerprint: str,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _cmd_zonal_raster(args) -> dict:
+    """``zonal --raster FILE``: statistics of an existing raster, no imagery search."""
+    from ..core.zonal_raster import RasterZonalRequest, parse_bands, run_zonal_raster
+    from ..core.zone_input import ZoneError
+
+    try:
+        request = RasterZonalRequest(
+            aoi=load_aoi_from_args(args), raster=args.raster, output_dir=args.output,
+            coverage=args.coverage, min_clear_fraction=args.min_clear,
+            bands=parse_bands(args.bands), nodata=args.nodata,
+            ignore_nodata=args.ignore_nodata, use_mask=not args.no_mask_band,
+            categorical=args.categorical)
+        return run_zonal_raster(request)
+    except ZoneError as error:
+        raise BadInput(str(error)) from None
+
+
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
     from ..core.tables import write_table
 
+    if args.raster:
+        return _cmd_zonal_raster(args)
+    raster_only = [flag for flag, on in (("--bands", args.bands), ("--nodata", args.nodata),
+                                         ("--ignore-nodata", args.ignore_nodata),
+                                         ("--no-mask-band", args.no_mask_band),
+                                         ("--categorical", args.categorical)) if on]
+    if raster_only:
+        raise BadInput(f"{', '.join(raster_only)} need(s) --raster FILE (an existing raster)")
     aoi = load_aoi_from_args(args)
     ids = sorted(aoi.ids, key=lambda v: (str(type(v)), v))
     if args.start_from < 1 or args.start_from > len(ids):
@@ -135,6 +160,17 @@ def register(commands) -> None:
     zonal.add_argument("--coverage", default="exact", choices=["exact", "centre", "all_touched"])
     zonal.add_argument("--min-clear", type=float, default=0.5,
                        help="minimum clear fraction for a month to count (default 0.5)")
+    existing = zonal.add_argument_group("an existing raster instead of imagery")
+    existing.add_argument("--raster", help="statistics of this raster's bands (no search)")
+    existing.add_argument("--bands", help="bands to use, e.g. 1,3 (default: all)")
+    nodata = existing.add_mutually_exclusive_group()
+    nodata.add_argument("--nodata", type=float, help="use this nodata value, not the file's")
+    nodata.add_argument("--ignore-nodata", action="store_true",
+                        help="count the file's nodata value as data (NaN stays excluded)")
+    existing.add_argument("--no-mask-band", action="store_true",
+                          help="ignore the raster's mask band (internal or .msk mask)")
+    existing.add_argument("--categorical", action="store_true",
+                          help="also per-class count, area and fraction (class maps, SCL)")
     zonal.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     zonal.add_argument("--h3", type=int, help="also per H3 cell of this resolution")
     zonal.set_defaults(handler=_cmd_zonal)

@@ -8,14 +8,18 @@ Reflectance rules (see ``reflectance.py``):
   Collection 1, Landsat C2 L2), falling back to the profile's documented defaults.
 - ``s2-pixel-test``: Earth Search's older ``sentinel-2-l2a``: its metadata cannot be trusted,
   so each scene's pixels decide whether the 1000 DN offset is still in them.
+- ``s2-item-properties``: a legacy or unknown Sentinel-2 collection with raw DNs and no
+  raster:bands (Earth Search v0 ``sentinel-s2-l2a-cogs``): DN/10000, minus 0.1 when the item's
+  processing baseline (``s2:`` or ``sentinel:processing_baseline``) is >= 04.00 and its
+  ``*:boa_offset_applied`` flag is not true.
 - ``linear``: values are physical already (Sentinel-1 RTC gamma0).
 - ``none``: leave DNs as they are (e.g. 8-bit WorldView visual products).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 S2_OPTICAL = ("coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir",
               "nir08", "swir16", "swir22")
@@ -97,23 +101,85 @@ PROFILES: Dict[Tuple[str, str], CollectionProfile] = {
 }
 
 
+class UnknownCollection(KeyError):
+    """No table entry and nothing in the item to read a rule from."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown collection"
+
+
 def profile_for(provider_kind: str, collection: str, sample_item: Optional[dict] = None
                 ) -> CollectionProfile:
-    """The profile for a provider's collection. Unknown Sentinel-2 L2A collections are
-    recognised from their items' asset keys (``B04`` -> raw DNs, ``red`` -> raster:bands)."""
+    """The profile for a provider's collection. Collections not in ``PROFILES`` (legacy or
+    new ones on a known provider) get a profile built from their items (``profile_from_item``),
+    whose notes say which rule was read from where."""
     for key in ((provider_kind, collection), ("*", collection)):
         if key in PROFILES:
             return PROFILES[key]
     if sample_item is not None:
-        assets = sample_item.get("assets", {})
-        if "B04" in assets and "SCL" in assets:
-            return PLANETARY_COMPUTER_S2
-        if "red" in assets and "scl" in assets:
-            return EARTH_SEARCH_S2_L2A if collection == "sentinel-2-l2a" else EARTH_SEARCH_S2_C1
-        if "qa_pixel" in assets:
-            return LANDSAT_C2_L2
-        if "vv" in assets and "vh" in assets:
-            return SENTINEL1_RTC
-        if "ms_analytic" in assets:
-            return MAXAR_OPEN_DATA
-    raise KeyError(f"no band profile for collection {collection!r} of provider {provider_kind!r}")
+        profile = profile_from_item(sample_item, collection)
+        if profile is not None:
+            return profile
+    raise UnknownCollection(
+        f"no band profile for collection {collection!r} of provider {provider_kind!r} and its "
+        "items name no known bands: choose a supported collection (e.g. sentinel-2-c1-l2a, "
+        "landsat-c2-l2)")
+
+
+def baseline_of(properties: Mapping[str, Any]) -> Optional[float]:
+    """The Sentinel-2 processing baseline from ``s2:`` or legacy ``sentinel:`` properties."""
+    for key in ("s2:processing_baseline", "sentinel:processing_baseline"):
+        value = properties.get(key)
+        if value not in (None, ""):
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def boa_offset_flag(properties: Mapping[str, Any]) -> Optional[bool]:
+    """``earthsearch:`` / ``sentinel:boa_offset_applied`` when the item has one."""
+    for key in ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied"):
+        if key in properties:
+            return bool(properties[key])
+    return None
+
+
+def profile_from_item(item: Mapping[str, Any], collection: str = ""
+                      ) -> Optional[CollectionProfile]:
+    """A profile read from one item: asset keys (``B04``/``SCL`` raw-DN style or ``red``/
+    ``scl`` common-name style), ``raster:bands``, the processing baseline and the BOA-offset
+    flag. None when the item names no known bands."""
+    assets = item.get("assets", {}) or {}
+    properties = item.get("properties", {}) or {}
+    source = f"collection {collection!r} is not in the band table; rule read from its items"
+    if "B04" in assets and "SCL" in assets:
+        keys = {name: key for name, key in _PC_S2_KEYS.items() if key in assets}
+        raster_bands = (assets["B04"].get("raster:bands") or [{}])[0]
+        if "scale" in raster_bands or "offset" in raster_bands:
+            return replace(PLANETARY_COMPUTER_S2, assets=keys, rule="raster-bands",
+                           notes=(f"{source}: B04-style asset keys, raster:bands scale/offset",))
+        return replace(PLANETARY_COMPUTER_S2, assets=keys, rule="s2-item-properties",
+                       notes=(f"{source}: B04-style asset keys (raw DNs), offset from the "
+                              "processing baseline and the boa_offset_applied flag",))
+    if "red" in assets and "scl" in assets:
+        keys = {name: key for name, key in _ES_S2_KEYS.items() if key in assets}
+        if collection == "sentinel-2-l2a" or boa_offset_flag(properties):
+            return replace(EARTH_SEARCH_S2_L2A, assets=keys, notes=(
+                f"{source}: the item says its BOA offset was applied to the pixels, which "
+                "contradicts its raster:bands offset: each scene's pixels decide",))
+        raster_bands = (assets["red"].get("raster:bands") or [{}])[0]
+        if "scale" in raster_bands or "offset" in raster_bands:
+            return replace(EARTH_SEARCH_S2_C1, assets=keys, notes=(
+                f"{source}: common-name asset keys, raster:bands scale/offset",))
+        return replace(EARTH_SEARCH_S2_C1, assets=keys, rule="s2-item-properties", notes=(
+            f"{source}: common-name asset keys without raster:bands: offset from the "
+            "processing baseline and the boa_offset_applied flag",))
+    if "qa_pixel" in assets:
+        return replace(LANDSAT_C2_L2, notes=(f"{source}: Landsat C2 L2 asset keys",))
+    if "vv" in assets and "vh" in assets:
+        return replace(SENTINEL1_RTC, notes=(f"{source}: vv/vh assets (linear gamma0)",))
+    if "ms_analytic" in assets:
+        return MAXAR_OPEN_DATA
+    return None

@@ -11,7 +11,8 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``start``, ``end``, ``indices``, ``custom_indices``, ``period``, ``method``,
 ``max_cloud_cover``, ``mask_classes``, ``resolution``, ``crs``, ``output_dir``, ``coverage``,
 ``min_clear_fraction``, ``hexagon_area_m2``, ``hexagon_edge_m``, ``h3_resolution``, ``clip``,
-``raster``, ``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample).
+``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical`` (zonal-raster),
+``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample).
 """
 
 from __future__ import annotations
@@ -228,29 +229,19 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
-    from .aoi import load_aoi
-    from .tables import write_zone_outputs
-    from .zonal import RasterStack, zonal_statistics
+    from .zonal_raster import RasterZonalRequest, parse_bands, run_zonal_raster
 
-    aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
-                   layer=spec.get("layer"), ids=spec.get("ids"))
-    raster = Path(_required(spec, "raster"))
-    stack = RasterStack(raster)
-    try:
-        table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
-                                 mode=spec.get("coverage", "exact"),
-                                 min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)))
-        index_name = stack.tags.get("index") or raster.stem
-    finally:
-        stack.close()
-    table.insert(2, "provider", "raster")
-    table.insert(3, "collection", raster.stem)
-    table.insert(4, "index", index_name)
-    output = Path(_required(spec, "output_dir"))
-    output.mkdir(parents=True, exist_ok=True)
-    files = write_zone_outputs(table, aoi.frame, aoi.id_field, output)
-    return {"output_dir": str(output), "files": {k: str(v) for k, v in files.items()},
-            "rows": int(len(table))}
+    bands = spec.get("bands")
+    request = RasterZonalRequest(
+        aoi=_required(spec, "aoi"), raster=_required(spec, "raster"),
+        output_dir=_required(spec, "output_dir"), id_field=spec.get("id_field") or "forest_id",
+        layer=spec.get("layer"), ids=spec.get("ids"), coverage=spec.get("coverage", "exact"),
+        min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
+        bands=parse_bands(bands) if isinstance(bands, str) else bands,
+        nodata=spec.get("nodata"), ignore_nodata=bool(spec.get("ignore_nodata", False)),
+        use_mask=bool(spec.get("use_mask", True)),
+        categorical=bool(spec.get("categorical", False)))
+    return run_zonal_raster(request)
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:

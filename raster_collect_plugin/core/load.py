@@ -19,12 +19,14 @@ from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
 
 from . import masks
-from .bands import CollectionProfile
+from .bands import CollectionProfile, baseline_of, boa_offset_flag
 from .gdal_env import configure_gdal
 
 S2_OFFSET_BASELINE = 4.0
 S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4
 PIXEL_TEST_BANDS = ("blue", "green", "red")
+PIXEL_TEST_LOW_DN = 500  # reflectance -0.05 if the +1000 offset were still in the pixels
+PIXEL_TEST_FRACTION = 0.01
 
 
 class LoadError(RuntimeError):
@@ -52,6 +54,7 @@ class LoadedScenes:
     scene_ids: List[List[str]]  # item ids fused into each time step
     rules: List[str] = field(default_factory=list)  # reflectance rule per time step (lazy-safe)
     offsets: Optional[xr.DataArray] = None  # offset applied per time step (pixel-test rule)
+    saturation_masked: bool = False  # Landsat QA_RADSAT applied
 
 
 def choose_grid(items: Sequence[pystac.Item], aoi_geometry: Geometry, profile: CollectionProfile,
@@ -73,15 +76,28 @@ def choose_grid(items: Sequence[pystac.Item], aoi_geometry: Geometry, profile: C
 
 
 def _item_epsg(item: pystac.Item) -> Optional[int]:
-    code = item.properties.get("proj:epsg")
-    if code is None and isinstance(item.properties.get("proj:code"), str):
-        code = item.properties["proj:code"].split(":")[-1]
-    return int(code) if code is not None else None
+    """The scene's EPSG code from the item's or (when only there) its assets' proj fields."""
+    for fields in (item.properties, *(a.extra_fields for a in item.assets.values())):
+        code = fields.get("proj:epsg")
+        if code is None and isinstance(fields.get("proj:code"), str):
+            code = fields["proj:code"].split(":")[-1]
+        if code is not None:
+            return int(code)
+    return None
+
+
+def _proj_transform(item: pystac.Item, asset_key: str):
+    """An asset's ``proj:transform``, else the item's (STAC projection fields may sit on either:
+    Earth Search's Landsat items carry it on the item only)."""
+    asset = item.assets.get(asset_key.split(".")[0])
+    if asset is not None and asset.extra_fields.get("proj:transform"):
+        return asset.extra_fields["proj:transform"]
+    return item.properties.get("proj:transform")
 
 
 def _native_resolution(item: pystac.Item, profile: CollectionProfile) -> float:
     asset = item.assets[profile.assets[profile.optical_bands[0]].split(".")[0]]
-    transform = asset.extra_fields.get("proj:transform")
+    transform = _proj_transform(item, profile.assets[profile.optical_bands[0]])
     if transform:
         return abs(float(transform[0]))
     gsd = asset.extra_fields.get("gsd") or item.properties.get("gsd")
@@ -92,11 +108,11 @@ def _native_resolution(item: pystac.Item, profile: CollectionProfile) -> float:
 
 def _native_transform(item: pystac.Item, profile: CollectionProfile, res: float):
     for band in profile.optical_bands:
-        asset = item.assets.get(profile.assets[band].split(".")[0])
-        if asset is not None and asset.extra_fields.get("proj:transform"):
-            transform = asset.extra_fields["proj:transform"]
-            if abs(transform[0] - res) < 1e-9:
-                return transform
+        if profile.assets[band].split(".")[0] not in item.assets:
+            continue
+        transform = _proj_transform(item, profile.assets[band])
+        if transform and abs(transform[0] - res) < 1e-9:
+            return transform
     return None
 
 
@@ -152,6 +168,9 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     asset_keys = [profile.assets[b] for b in wanted]
     if profile.mask_band:
         asset_keys.append(profile.assets[profile.mask_band])
+    radsat = saturation_asset(items, profile, spec.mask_classes)
+    if radsat:
+        asset_keys.append(radsat)
     asset_keys = list(dict.fromkeys(asset_keys))
     collection = items[0].collection_id or "*"
     groups = _group_by_solar_day(items)
@@ -176,17 +195,29 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     elif profile.mask_band == "qa_pixel":
         clear = clear & masks.clear_from_qa_pixel(data[profile.assets["qa_pixel"]],
                                                   spec.mask_classes)
+    if radsat:
+        clear = clear & masks.clear_from_qa_radsat(data[radsat], spec.mask_classes)
 
     values: Dict[str, xr.DataArray] = {}
     rules: List[str] = []
     offsets = None
     if profile.rule == "s2-pixel-test":
-        offsets = _pixel_test_offsets(data, profile, valid)
+        offsets = pixel_test_offsets(data, profile, clear)
     for band in spec.bands:
         raw = data[profile.assets[band]]
         physical, rules = _to_physical(raw, band, groups, profile, offsets)
         values[band] = physical.where(clear).astype("float32")
-    return LoadedScenes(values, valid, clear, [[i.id for i in g] for g in groups], rules, offsets)
+    return LoadedScenes(values, valid, clear, [[i.id for i in g] for g in groups], rules, offsets,
+                        saturation_masked=bool(radsat))
+
+
+def saturation_asset(items: Sequence[pystac.Item], profile: CollectionProfile,
+                     classes) -> Optional[str]:
+    """Landsat's QA_RADSAT asset key when saturation is masked and every scene has it."""
+    if profile.sensor != "landsat" or not masks.qa_radsat_invalid_bits(classes):
+        return None
+    key = masks.QA_RADSAT_ASSET
+    return key if items and all(key in item.assets for item in items) else None
 
 
 def _present(raw: xr.DataArray, profile: CollectionProfile) -> xr.DataArray:
@@ -201,8 +232,7 @@ def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, Lis
     if profile.rule in ("linear", "none"):
         return raw.astype("float32"), [profile.rule] * len(groups)
     if profile.rule == "s2-baseline":
-        baselines = [float(g[0].properties.get("s2:processing_baseline", "0") or 0)
-                     for g in groups]
+        baselines = [baseline_of(g[0].properties) or 0.0 for g in groups]
         offset = [S2_BOA_OFFSET if b >= S2_OFFSET_BASELINE else 0.0 for b in baselines]
         rules = [f"DN/10000{' - 0.1' if o else ''} (baseline {b:05.2f})"
                  for o, b in zip(offset, baselines)]
@@ -217,25 +247,45 @@ def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, Lis
                               coords={"time": raw.time})
         rules = [f"raster:bands scale {s:g} offset {o:g}" for s, o in pairs]
         return raw.astype("float32") * scale + offset, rules
+    if profile.rule == "s2-item-properties":
+        offset, rules = [], []
+        for group in groups:
+            properties = group[0].properties
+            baseline = baseline_of(properties)
+            applied = boa_offset_flag(properties)
+            subtract = baseline is not None and baseline >= S2_OFFSET_BASELINE and not applied
+            offset.append(S2_BOA_OFFSET if subtract else 0.0)
+            rules.append(f"DN/10000{' - 0.1' if subtract else ''} (item properties: baseline "
+                         f"{'unknown' if baseline is None else f'{baseline:05.2f}'}, "
+                         f"boa_offset_applied {applied})")
+        offset_da = xr.DataArray(np.array(offset, "float32"), dims="time",
+                                 coords={"time": raw.time})
+        return raw.astype("float32") * np.float32(profile.scale) + offset_da, rules
     if profile.rule == "s2-pixel-test":
-        rule = "pixel test: BOA offset removed when >1% of valid visible DNs < 1000"
+        rule = (f"pixel test: BOA offset removed when >{PIXEL_TEST_FRACTION:.0%} of clear "
+                f"visible DNs < {PIXEL_TEST_LOW_DN}")
         rules = [rule] * len(groups)
         return raw.astype("float32") * np.float32(profile.scale) + offsets, rules
     raise LoadError(f"unknown reflectance rule {profile.rule!r}")
 
 
-def _pixel_test_offsets(data, profile, valid) -> xr.DataArray:
+def pixel_test_offsets(data, profile: CollectionProfile, usable) -> xr.DataArray:
     """Per scene: -0.1 if its pixels still carry the +1000 DN offset, else 0.
 
-    A scene that carries the offset has almost no valid visible-band DN below 1000 (that would
-    be negative reflectance); one whose offset was removed has many (vegetation, water)."""
+    A scene that still carries the offset has a visible-band DN below ``PIXEL_TEST_LOW_DN``
+    (500) only where the reflectance would be below -0.05, which Sen2Cor does not produce
+    beyond noise: dark water and shadow sit just around 1000 (reflectance near 0, slightly
+    negative allowed), so "below 1000" is no test. A scene whose offset was removed has such
+    DNs wherever anything is dark (vegetation in blue/red, water, shadow): more than
+    ``PIXEL_TEST_FRACTION`` (1 %) of its usable visible DNs. Only usable (cloud-free) pixels
+    count, so bright clouds do not dilute the dark ones."""
     low = None
     for band in PIXEL_TEST_BANDS:
         raw = data[profile.assets[band]]
-        band_low = (raw < 1000) & valid
+        band_low = (raw < PIXEL_TEST_LOW_DN) & usable
         low = band_low if low is None else (low | band_low)
-    fraction = low.sum(("y", "x")) / valid.sum(("y", "x")).clip(min=1)
-    return xr.where(fraction > 0.01, np.float32(0.0), np.float32(S2_BOA_OFFSET))
+    fraction = low.sum(("y", "x")) / usable.sum(("y", "x")).clip(min=1)
+    return xr.where(fraction > PIXEL_TEST_FRACTION, np.float32(0.0), np.float32(S2_BOA_OFFSET))
 
 
 def aoi_mask(geobox: GeoBox, geometry: Geometry) -> np.ndarray:

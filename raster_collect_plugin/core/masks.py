@@ -6,7 +6,7 @@ translate them for each sensor. Nodata / fill pixels are always invalid.
 
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, Iterable, Tuple
+from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -37,10 +37,19 @@ QA_PIXEL_BITS: Dict[str, Tuple[int, ...]] = {
     "snow": (5,),
 }
 QA_FILL_BIT = 0
+# Landsat Collection 2 QA_RADSAT: bits 0-8 radiometric saturation of a band (Landsat 4-7: bands
+# 1-8; Landsat 8/9: bands 1-7 and 9), bit 9 dropped pixel (Landsat 4-7). Bit 11 (terrain
+# occlusion, Landsat 8/9) is not saturation and is kept.
+QA_RADSAT_BITS: Dict[str, int] = {"saturated": 0x3FF}
+QA_RADSAT_ASSET = "qa_radsat"
 
 MASK_CLASSES: Tuple[str, ...] = tuple(sorted(set(SCL_VALUES) | set(QA_PIXEL_BITS)))
+# The default cloud mask, stated once: the README, the dock, the CLI help and every output's
+# metadata read it from here (``default_mask_text``, ``describe``). Sentinel-2: SCL
+# {0, 1, 3, 8, 9, 10}; Landsat: QA_PIXEL fill, dilated cloud, cirrus, cloud, cloud shadow and
+# QA_RADSAT saturation where the items have that asset.
 DEFAULT_MASK_CLASSES: FrozenSet[str] = frozenset(
-    {"cloud_shadow", "cloud_medium", "cloud_high", "thin_cirrus", "dilated_cloud"})
+    {"saturated", "cloud_shadow", "cloud_medium", "cloud_high", "thin_cirrus", "dilated_cloud"})
 
 
 def validate_classes(classes: Iterable[str]) -> FrozenSet[str]:
@@ -83,8 +92,22 @@ def clear_from_qa_pixel(qa, classes: Iterable[str]):
     return (qa & qa_pixel_invalid_bits(classes)) == 0
 
 
-def describe(sensor: str, classes: Iterable[str]) -> dict:
-    """What was masked, for outputs' metadata."""
+def qa_radsat_invalid_bits(classes: Iterable[str]) -> int:
+    """A bit mask of QA_RADSAT bits that make a pixel unusable (0 when saturation is kept)."""
+    bits = 0
+    for name in validate_classes(classes):
+        bits |= QA_RADSAT_BITS.get(name, 0)
+    return bits
+
+
+def clear_from_qa_radsat(radsat, classes: Iterable[str]):
+    """True where a Landsat pixel is not radiometrically saturated (when "saturated" is
+    chosen); numpy and xarray/dask arrays."""
+    return (radsat & qa_radsat_invalid_bits(classes)) == 0
+
+
+def describe(sensor: str, classes: Iterable[str], *, radsat: Optional[bool] = None) -> dict:
+    """What was masked, for outputs' metadata (``radsat``: whether QA_RADSAT was read)."""
     chosen = sorted(validate_classes(classes))
     if sensor == "sentinel-2":
         values = scl_invalid_values(chosen)
@@ -92,9 +115,30 @@ def describe(sensor: str, classes: Iterable[str]) -> dict:
                 "invalid_names": [SCL_NAMES[v] for v in values]}
     if sensor == "landsat":
         bits = qa_pixel_invalid_bits(chosen)
-        return {"band": "QA_PIXEL", "classes": chosen,
-                "invalid_bits": [b for b in range(16) if bits & (1 << b)]}
+        described = {"band": "QA_PIXEL", "classes": chosen,
+                     "invalid_bits": [b for b in range(16) if bits & (1 << b)]}
+        radsat_bits = qa_radsat_invalid_bits(chosen)
+        if radsat_bits:
+            described["saturation_band"] = "QA_RADSAT"
+            described["saturation_bits"] = [b for b in range(16) if radsat_bits & (1 << b)]
+            if radsat is not None:
+                described["saturation_applied"] = radsat
+        return described
     return {"band": None, "classes": [], "note": f"no cloud mask for {sensor}"}
+
+
+def default_mask_text() -> str:
+    """The default mask in one sentence (README, dock, CLI help)."""
+    values = scl_invalid_values(DEFAULT_MASK_CLASSES)
+    scl = ", ".join(f"{v} {SCL_NAMES[v]}" for v in values)
+    bits = qa_pixel_invalid_bits(DEFAULT_MASK_CLASSES)
+    qa_names = {0: "fill", 1: "dilated cloud", 2: "cirrus", 3: "cloud", 4: "cloud shadow",
+                5: "snow"}
+    qa = ", ".join(f"bit {b} {qa_names[b]}" for b in range(16) if bits & (1 << b))
+    return (f"Default cloud mask: Sentinel-2 SCL classes {{{', '.join(map(str, values))}}} "
+            f"({scl}); Landsat QA_PIXEL {qa}, and QA_RADSAT radiometric saturation (bits 0-9) "
+            "where the scenes have it. Snow/ice, dark area and unclassified are kept unless "
+            "chosen.")
 
 
 def _isin(values, candidates: Tuple[int, ...]):

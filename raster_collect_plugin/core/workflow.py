@@ -28,7 +28,7 @@ from . import masks
 from .aoi import Aoi, load_aoi
 from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
 from .indices import SpectralIndex, get_index
-from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes
+from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes, saturation_asset
 from .outputs import StackWriter, write_json
 from .providers.base import Provider, ProviderError, SearchQuery
 from .search import SearchReport, search_all
@@ -299,7 +299,8 @@ class _CollectionJob:
             "resolution": abs(self.geobox.resolution.x),
             "indices": [i.describe() for i in self.indices],
             "skipped_indices": self.skipped,
-            "cloud_mask": masks.describe(self.profile.sensor, request.mask_classes),
+            "cloud_mask": masks.describe(self.profile.sensor, request.mask_classes, radsat=bool(
+                saturation_asset(self.items, self.profile, request.mask_classes))),
             "max_scene_cloud_cover": request.max_cloud_cover,
             "reflectance_rule": self.profile.rule, "profile_notes": list(self.profile.notes),
             "periods": labels, "period_clear_fraction": period_clear,

@@ -200,7 +200,9 @@ def _check_bands(bands: Optional[Sequence[int]], count: int) -> List[int]:
     chosen = [int(b) for b in bands]
     wrong = [b for b in chosen if not 1 <= b <= count]
     if wrong:
-        raise ValueError(f"band(s) {wrong} do not exist: the raster has bands 1-{count}")
+        from .zone_input import ZoneError
+
+        raise ZoneError(f"band(s) {wrong} do not exist: the raster has bands 1-{count}")
     return chosen
 
 

@@ -9,10 +9,12 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
 from . import common
@@ -27,6 +29,12 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
     COVERAGE = "COVERAGE"
     MIN_CLEAR = "MIN_CLEAR"
     HEX_AREA = "HEX_AREA"
+    BANDS = "BANDS"
+    NODATA = "NODATA"
+    IGNORE_NODATA = "IGNORE_NODATA"
+    USE_MASK = "USE_MASK"
+    CATEGORICAL = "CATEGORICAL"
+    CLASSES = "CLASSES"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     TABLE = "TABLE"
     LATEST = "LATEST"
@@ -49,7 +57,12 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
                 "pixel's exact coverage of the polygon. Periods with less than the minimum "
                 "clear fraction are flagged (usable = false) and left out of the latest-values "
                 "layer. Give an existing raster (one band per period) to skip the imagery "
-                "search. Writes GeoPackage, CSV and Parquet tables into a new sub-folder.")
+                "search; for it you may choose bands, override or ignore its nodata value, "
+                "ignore its mask band, and ask for per-class count, area and fraction "
+                "(categorical: forest types, SCL classes). Quantiles and majority follow "
+                "exactextract with exact coverage and numpy/rasterstats with centre-in or "
+                "all-touched cells (definitions in zonal_forests_metadata.json). Writes "
+                "GeoPackage, CSV and Parquet tables into a new sub-folder.")
 
     def createInstance(self):  # noqa: N802
         return ZonalTimeseriesAlgorithm()
@@ -59,6 +72,18 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.RASTER, "Existing index raster (optional: instead of searching imagery)",
             optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.BANDS, "Raster bands to use, e.g. 1,3 (empty = all)", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.NODATA, "Nodata value instead of the raster's (optional)",
+            type=QgsProcessingParameterNumber.Type.Double, optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.IGNORE_NODATA, "Count the raster's nodata value as data", defaultValue=False))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.USE_MASK, "Honour the raster's mask band", defaultValue=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.CATEGORICAL, "Categorical raster: per-class count, area and fraction",
+            defaultValue=False))
         common.add_source_parameters(self)
         self.addParameter(QgsProcessingParameterEnum(
             self.COVERAGE, "Pixel coverage", options=COVERAGE, defaultValue=0))
@@ -73,6 +98,7 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.CLASSES, "Per-class table"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = common.next_run_folder(
@@ -87,8 +113,19 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(f"The raster {raster.source()} is not a local file.")
             aoi, id_field = common.export_polygons(self, parameters, context, steps,
                                                    workdir)
+            nodata = parameters.get(self.NODATA)
             spec = {"kind": "zonal-raster", "aoi": aoi, "id_field": id_field,
-                    "raster": raster.source()}
+                    "raster": raster.source(),
+                    "bands": self.parameterAsString(parameters, self.BANDS, context) or None,
+                    "nodata": (self.parameterAsDouble(parameters, self.NODATA, context)
+                               if nodata not in (None, "") else None),
+                    "ignore_nodata": self.parameterAsBool(parameters, self.IGNORE_NODATA,
+                                                          context),
+                    "use_mask": self.parameterAsBool(parameters, self.USE_MASK, context),
+                    "categorical": self.parameterAsBool(parameters, self.CATEGORICAL, context)}
+            if spec["nodata"] is not None and spec["ignore_nodata"]:
+                raise QgsProcessingException("Give either a nodata value or 'count the "
+                                             "nodata value as data', not both.")
         else:
             spec = common.imagery_spec(self, parameters, context, steps, workdir)
             hex_area = self.parameterAsDouble(parameters, self.HEX_AREA, context)
@@ -98,6 +135,9 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         files = result["files"]
-        return {self.OUTPUT_FOLDER: folder,
-                self.TABLE: f"{files['forests_gpkg']}|layername=zonal_statistics",
-                self.LATEST: f"{files['forests_latest']}|layername=latest"}
+        outputs = {self.OUTPUT_FOLDER: folder,
+                   self.TABLE: f"{files['forests_gpkg']}|layername=zonal_statistics",
+                   self.LATEST: f"{files['forests_latest']}|layername=latest"}
+        if "forests_classes_gpkg" in files:
+            outputs[self.CLASSES] = f"{files['forests_classes_gpkg']}|layername=zonal_classes"
+        return outputs

@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import pystac
 
-from ..bands import CollectionProfile, profile_for
+from ..bands import CollectionProfile, UnknownCollection, profile_for
 
 PROVIDER_PROPERTY = "raster_collect:provider"
 
@@ -56,7 +56,11 @@ class Provider(ABC):
         return list(items)
 
     def profile(self, collection: str, item: Optional[pystac.Item] = None) -> CollectionProfile:
-        return profile_for(self.kind, collection, item.to_dict() if item is not None else None)
+        try:
+            return profile_for(self.kind, collection,
+                               item.to_dict() if item is not None else None)
+        except UnknownCollection as error:  # reported for this collection; others go on
+            raise ProviderError(f"{self.name}: {error}") from None
 
     def check_readable(self, collection: str) -> None:
         """Raise ProviderError if this collection's assets cannot be read as configured."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..bands import profile_for
+from ..bands import UnknownCollection, profile_for
 from ..endpoints import EARTH_SEARCH_URL
 from .base import ProviderError
 from .stac_api import StacApiProvider
@@ -19,7 +19,10 @@ class EarthSearchProvider(StacApiProvider):
         super().__init__(name, url, **kwargs)
 
     def check_readable(self, collection: str) -> None:
-        profile = profile_for(self.kind, collection)
+        try:
+            profile = profile_for(self.kind, collection)
+        except UnknownCollection:  # legacy/new collections: their items decide the rules
+            return
         if profile.requester_pays and os.environ.get("AWS_REQUEST_PAYER") != "requester":
             raise ProviderError(
                 f"{self.name}: {collection} assets are in a requester-pays S3 bucket and cannot "
