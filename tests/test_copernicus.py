@@ -67,7 +67,7 @@ def test_evalscript_is_generated_from_the_index_registry():
     assert output_ids(script) == ["NDVI", "EVI"]
     assert "var NDVI_value = ((nir - red) / ((nir + red) + 1e-10));" in script
     assert "var G = 2.5, C1 = 6.0, C2 = 7.5, L = 1.0;" in script
-    assert "const INVALID_SCL = [0, 3, 8, 9, 10];" in script
+    assert "const INVALID_SCL = [0, 1, 3, 8, 9, 10];" in script
     with pytest.raises(ValueError, match="VHVV cannot be computed"):
         statistics_evalscript(["VHVV"])
 

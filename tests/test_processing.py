@@ -114,6 +114,40 @@ def test_zonal_timeseries_from_existing_raster(provider, small_sample, tmp_path)
     assert len(features) == 18 and {f["index"] for f in features} == {"NDVI"}
 
 
+def test_zonal_timeseries_raster_options(provider, small_sample, tmp_path):
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    forests = gpd.read_file(small_sample.forests_path)
+    xmin, ymin, xmax, ymax = forests.total_bounds
+    width, height = int((xmax - xmin) // 10) + 2, int((ymax - ymin) // 10) + 2
+    types = np.where(np.arange(width) < width // 2, 1, 2).astype("uint8")
+    raster = tmp_path / "types.tif"
+    with rasterio.open(raster, "w", driver="GTiff", count=2, width=width, height=height,
+                       dtype="uint8", crs="EPSG:28356", nodata=0,
+                       transform=Affine(10, 0, xmin - 10, 0, -10, ymax + 10)) as dataset:
+        dataset.write(np.stack([np.tile(types, (height, 1))] * 2))
+    result = run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
+                                      "ID_FIELD": "forest_id", "RASTER": str(raster),
+                                      "BANDS": "2", "CATEGORICAL": True, "COVERAGE": 1,
+                                      "OUTPUT_FOLDER": str(tmp_path / "z")})
+    rows = list(QgsVectorLayer(result["TABLE"], "table", "ogr").getFeatures())
+    assert len(rows) == len(forests) and {r["period"] for r in rows} == {"2"}
+    classes = list(QgsVectorLayer(result["CLASSES"], "classes", "ogr").getFeatures())
+    per_forest = {}
+    for row in classes:
+        per_forest.setdefault(row["forest_id"], 0.0)
+        per_forest[row["forest_id"]] += row["fraction"]
+        assert row["area"] == row["count"] * 100 and row["value"] in (1, 2)
+    assert per_forest and all(abs(total - 1) < 1e-9 for total in per_forest.values())
+    with pytest.raises(QgsProcessingException, match="not both"):
+        run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
+                                 "ID_FIELD": "forest_id", "RASTER": str(raster), "NODATA": 1,
+                                 "IGNORE_NODATA": True, "OUTPUT_FOLDER": str(tmp_path / "y")})
+
+
 def test_create_hexagons(provider, small_sample, tmp_path):
     result = run("create_hexagons", {"INPUT": str(small_sample.forests_path),
                                      "ID_FIELD": "forest_id", "CELL_AREA": 1.0, "CLIP": False,

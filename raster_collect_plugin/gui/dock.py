@@ -50,7 +50,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import settings
 from ..cluster_process import LocalClusterProcess
 from ..core.indices import INDICES
-from ..core.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES
+from ..core.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
 from .tasks import LOG_TAG, JobTask
 
 DEFAULT_ID_FIELD = "forest_id"
@@ -191,6 +191,7 @@ class RasterCollectDock(QgsDockWidget):
             item.setCheckState(Qt.CheckState.Checked if name in DEFAULT_MASK_CLASSES
                                else Qt.CheckState.Unchecked)
         self.mask_list.setMaximumHeight(110)
+        self.mask_list.setToolTip(default_mask_text())  # the defaults, stated in core/masks.py
         form.addRow(self.source_list)
         form.addRow("Static catalog", self.catalog_edit)
         form.addRow("Maxar event", self.maxar_event)
