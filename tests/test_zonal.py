@@ -80,7 +80,9 @@ def test_zone_outside_the_raster_and_fully_clouded_zone():
     values = column_values()
     values[0, :, 8:] = np.nan
     table = stats(values, zones(box(50, 50, 60, 60), box(8, 0, 10, 10))).set_index("forest_id")
-    assert table.loc[1, "pixel_count"] == 0 and np.isnan(table.loc[1, "mean"])
+    assert table.loc[1, "clear_count"] == 0 and np.isnan(table.loc[1, "mean"])
+    # its 100 cells beyond the raster's edge are nodata for it (rasterstats counts them too)
+    assert table.loc[1, "pixel_count"] == 100 and table.loc[1, "nodata_count"] == 100
     assert table.loc[2, "clear_fraction"] == 0 and not table.loc[2, "usable"]
     assert np.isnan(table.loc[2, "median"])
 

@@ -86,7 +86,7 @@ def peer_case(tmp_path):
         Polygon([(x0 + 200, y0 - 300), (x0 + 1300, y0 - 250), (x0 + 1100, y0 - 1400),
                  (x0 + 250, y0 - 1200)]),
         Point(x0 + 1000, y0 - 600).buffer(420),  # overlaps the first and the nodata block
-        box(x0 + 2200, y0 - 2300, x0 + 2600, y0 - 1800),  # partly outside (raster ends 2400)
+        box(x0 + 2200, y0 - 2300, x0 + 2600, y0 - 1800),  # partly beyond the edge (x0 + 2400)
         Point(x0 + 600, y0 - 1800).buffer(150).union(Point(x0 + 1500, y0 - 1700).buffer(200)),
     )
     return path, data, transform, zones
@@ -97,12 +97,20 @@ def test_cell_modes_match_numpy_over_the_rasterised_cells(tmp_path, mode):
     path, data, transform, zones = peer_case(tmp_path)
     table = zonal_statistics_of_file(path, zones, id_fields=["forest_id"], mode=mode)
     for n, geometry in enumerate(zones.geometry):
-        inside = features.geometry_mask([geometry], data.shape, transform, invert=True,
-                                        all_touched=(mode == "all_touched"))
+        # rasterised on the raster's grid extended by 20 cells: cells beyond the edge are
+        # nodata for the zone (rasterstats reads a boundless window filled with nodata)
+        padded = features.geometry_mask(
+            [geometry], (data.shape[0] + 40, data.shape[1] + 40),
+            transform * Affine.translation(-20, -20), invert=True,
+            all_touched=(mode == "all_touched"))
+        inside = padded[20:-20, 20:-20]
+        beyond = padded.sum() - inside.sum()
         cells = data[inside]
         values = cells[cells != -9999.0].astype("float64")
         row = table.iloc[n]
-        assert row["clear_count"] == values.size and row["nodata_count"] == (cells == -9999).sum()
+        assert row["clear_count"] == values.size
+        assert row["nodata_count"] == (cells == -9999).sum() + beyond
+        assert row["pixel_count"] == padded.sum()
         np.testing.assert_allclose(
             row[["median", "p10", "p90"]].to_numpy(float),
             np.percentile(values, [50, 10, 90]), rtol=1e-12)
@@ -316,3 +324,13 @@ def test_definitions_name_each_peer():
     assert "np.percentile" in centre["statistics"]["p90"]
     assert set(exact["statistics"]) >= {"majority", "minority", "variety", "nodata_count",
                                         "coefficient_of_variation"}
+
+
+def test_cells_beyond_the_edge_are_nodata_in_every_mode():
+    # 4 x 10 cells inside (columns 6-9), 4 x 10 beyond the right edge
+    zone = frame(box(6, 0, 14, 10))
+    for mode in ("exact", "centre", "all_touched"):
+        row = in_memory(columns_1_to_10(), zone, mode=mode).iloc[0]
+        assert row["clear_count"] == 40 and row["pixel_count"] == 80, mode
+        assert row["nodata_count"] == 40 and row["clear_fraction"] == 0.5, mode
+        assert row["mean"] == pytest.approx(8.5), mode

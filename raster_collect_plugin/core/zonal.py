@@ -38,11 +38,13 @@ _DEFINITIONS = {
     "sum": "sum of value x {weight} over clear cells (NaN when the zone has no clear cell)",
     "std": "population standard deviation, each value counted with its {weight}",
     "min": "smallest clear value", "max": "largest clear value",
-    "pixel_count": "sum of {weight} over every cell of the zone (clear or not)",
+    "pixel_count": "sum of {weight} over every cell of the zone, clear or not, including cells "
+                   "beyond the raster's edge",
     "clear_count": "sum of {weight} over clear cells (not nodata, not NaN, not masked by the "
                    "raster's mask band)",
     "clear_fraction": "clear_count / pixel_count",
-    "nodata_count": "pixel_count - clear_count (cells that are nodata, NaN or masked)",
+    "nodata_count": "pixel_count - clear_count (cells that are nodata, NaN, masked or beyond "
+                    "the raster's edge, as rasterstats counts them)",
     "coefficient_of_variation": "std / mean",
     "variety": "number of distinct clear values",
 }
@@ -242,18 +244,52 @@ def polygon_coverage(polygons: gpd.GeoSeries, stack: RasterStack, mode: str = "e
     return coverages
 
 
-def _window(bounds, stack: RasterStack):
+def _window(bounds, stack: RasterStack, clip: bool = True):
     inverse = ~stack.transform
     xmin, ymin, xmax, ymax = bounds
     cols, rows = zip(*(inverse * (x, y) for x, y in ((xmin, ymax), (xmax, ymin))))
     # one cell of margin: all-touched also burns cells that only share an edge with the
     # polygon, exactly as rasterising over the whole raster would
-    col0, row0 = max(int(np.floor(min(cols))) - 1, 0), max(int(np.floor(min(rows))) - 1, 0)
-    col1 = min(int(np.ceil(max(cols))) + 1, stack.width)
-    row1 = min(int(np.ceil(max(rows))) + 1, stack.height)
+    col0, row0 = int(np.floor(min(cols))) - 1, int(np.floor(min(rows))) - 1
+    col1, row1 = int(np.ceil(max(cols))) + 1, int(np.ceil(max(rows))) + 1
+    if clip:
+        col0, row0 = max(col0, 0), max(row0, 0)
+        col1, row1 = min(col1, stack.width), min(row1, stack.height)
     if col1 <= col0 or row1 <= row0:
         return None
     return row0, col0, row1 - row0, col1 - col0
+
+
+def outside_cells(polygons: gpd.GeoSeries, stack: RasterStack, mode: str,
+                  coverages: Sequence[Optional[Coverage]]) -> np.ndarray:
+    """Per polygon (in the raster's CRS): its cells that lie beyond the raster's edge, counted
+    as the mode counts cells (coverage in ``exact``). They are nodata for the zone, as in
+    rasterstats (whose nodata count includes them)."""
+    out = np.zeros(len(polygons))
+    left, top = stack.transform.c, stack.transform.f
+    right = left + stack.width * stack.transform.a
+    bottom = top + stack.height * stack.transform.e
+    xmin, xmax, ymin, ymax = min(left, right), max(left, right), min(top, bottom), \
+        max(top, bottom)
+    for n, geometry in enumerate(polygons):
+        gx0, gy0, gx1, gy1 = geometry.bounds
+        if gx0 >= xmin and gx1 <= xmax and gy0 >= ymin and gy1 <= ymax:
+            continue
+        if mode == "exact":
+            inside = coverages[n].weights.sum() if coverages[n] is not None else 0.0
+            outside = geometry.area / stack.pixel_area - inside
+            out[n] = outside if outside > 1e-9 * max(inside, 1.0) else 0.0
+            continue
+        window = _window(geometry.bounds, stack, clip=False)
+        row0, col0, height, width = window
+        burned = features.rasterize([(geometry, 1)], out_shape=(height, width),
+                                    transform=stack.transform * Affine.translation(col0, row0),
+                                    fill=0, dtype="uint8", all_touched=(mode == "all_touched"))
+        rows, cols = np.nonzero(burned)
+        rows, cols = rows + row0, cols + col0
+        out[n] = np.count_nonzero((rows < 0) | (rows >= stack.height) | (cols < 0)
+                                  | (cols >= stack.width))
+    return out
 
 
 def _exact_coverage(polygons: gpd.GeoSeries, stack: RasterStack) -> List[Optional[Coverage]]:
@@ -469,9 +505,17 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
         empty[:, STATISTICS.index(name)] = 0.0
     results = iter_zone_statistics(stack, coverages, mode=mode, categorical=categorical,
                                    cancel=cancel)
+    outside = outside_cells(zones.geometry, stack, mode, coverages)
+    column = STATISTICS.index
     for position, result in enumerate(results):
         stats, classes = (result if categorical and result is not None else (result, None))
-        blocks.append(empty if stats is None else stats)
+        stats = (empty if stats is None else stats).copy()
+        if outside[position]:  # cells beyond the raster's edge are nodata for the zone
+            stats[:, column("pixel_count")] += outside[position]
+            stats[:, column("nodata_count")] += outside[position]
+            stats[:, column("clear_fraction")] = (stats[:, column("clear_count")]
+                                                  / stats[:, column("pixel_count")])
+        blocks.append(stats)
         for band, (distinct, counts) in enumerate(classes or ()):
             clear = counts.sum()
             for value, count in zip(distinct, counts):
