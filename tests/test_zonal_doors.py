@@ -3,6 +3,7 @@
 the outputs' metadata, bad input is one line with the fix."""
 
 import json
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
@@ -90,3 +91,23 @@ def test_job_spec_zonal_raster_options(inputs, tmp_path):
     values = (np.arange(100).reshape(10, 10) + 1)[:, :5]
     assert table.loc[10, "sum"] == values.sum() and table.loc[10, "period"] == "2025-12"
     assert table.loc[10, "median"] == pytest.approx(np.percentile(values, 50))
+
+
+def test_imagery_zonal_run_writes_the_definitions(small_sample, tmp_path):
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.workflow import (
+        CompositeRequest,
+        Source,
+        ZonalRequest,
+        run_zonal,
+    )
+
+    provider = StaticCatalogProvider("Sample", str(small_sample.catalog_path))
+    result = run_zonal(ZonalRequest(CompositeRequest(
+        aoi=small_sample.forests_path, sources=[Source(provider, ("sentinel-2-l2a",))],
+        start=date(2025, 10, 1), end=date(2025, 10, 31), output_dir=tmp_path / "out",
+        indices=("NDVI",), max_cloud_cover=None), coverage="all_touched"))
+    metadata = json.loads(result.files["forests_metadata"].read_text())
+    assert metadata["coverage"] == "all_touched"
+    assert "np.percentile" in metadata["statistics"]["p10"]
+    assert set(result.forest_table.columns) >= {"majority", "nodata_count", "variety"}

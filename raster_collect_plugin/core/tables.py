@@ -66,10 +66,17 @@ def write_latest_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: s
 
 def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: str,
                        output_dir: Path, *, name: str = "forests") -> Dict[str, Path]:
-    """``zonal_<name>.{gpkg,csv,parquet}`` and ``<name>_latest.gpkg`` (keys
-    ``<name>_gpkg`` ... and ``<name>_latest``)."""
+    """``zonal_<name>.{gpkg,csv,parquet}``, ``<name>_latest.gpkg`` and, when the table carries
+    its statistics' definitions, ``zonal_<name>_metadata.json`` (keys ``<name>_gpkg`` ...,
+    ``<name>_latest``, ``<name>_metadata``)."""
     files = {f"{name}_{kind}": path for kind, path in
              write_table(table, Path(output_dir) / f"zonal_{name}").items()}
     files[f"{name}_latest"] = write_latest_layer(zones, table, id_field,
                                                  Path(output_dir) / f"{name}_latest.gpkg")
+    if table.attrs.get("statistics"):  # what each column means, beside the tables
+        from .outputs import write_json
+
+        files[f"{name}_metadata"] = write_json(
+            Path(output_dir) / f"zonal_{name}_metadata.json",
+            {**table.attrs["statistics"], "notes": list(table.attrs.get("notes", []))})
     return files
