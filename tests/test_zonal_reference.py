@@ -334,3 +334,16 @@ def test_cells_beyond_the_edge_are_nodata_in_every_mode():
         assert row["clear_count"] == 40 and row["pixel_count"] == 80, mode
         assert row["nodata_count"] == 40 and row["clear_fraction"] == 0.5, mode
         assert row["mean"] == pytest.approx(8.5), mode
+
+
+def test_all_nodata_raster(tmp_path):
+    """rasterstats' all-nodata case: nothing clear, every cell counted as nodata."""
+    path = write(tmp_path / "all_nodata.tif", np.full((10, 10), -9999, "float32"),
+                 nodata=-9999)
+    for mode in ("exact", "centre", "all_touched"):
+        row = zonal_statistics_of_file(path, frame(box(0, 0, 5, 10)), id_fields=["forest_id"],
+                                       mode=mode).iloc[0]
+        assert row["clear_count"] == 0 and row["nodata_count"] == row["pixel_count"] == 50
+        assert row["variety"] == 0 and not row["usable"]
+        for name in ("mean", "sum", "median", "p10", "min", "majority", "minority", "std"):
+            assert np.isnan(row[name]), (mode, name)

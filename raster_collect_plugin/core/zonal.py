@@ -400,6 +400,7 @@ def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndar
         std = np.sqrt(variance)
         result[:, column("coefficient_of_variation")] = std / mean
     result[:, column("mean")] = mean
+    result[:, column("variety")] = 0.0  # set per band below when a band has clear cells
     result[:, column("std")] = std
     result[:, column("sum")] = np.where(any_clear, total, np.nan)
     result[:, column("pixel_count")] = pixel_count
@@ -582,7 +583,10 @@ def zonal_statistics_distributed(client, path: Union[str, Path], zones: gpd.GeoD
     futures = client.map(zonal_statistics_of_file, [str(path)] * len(chunks), chunks,
                          id_fields=list(id_fields), mode=mode,
                          min_clear_fraction=min_clear_fraction, pure=False)
-    table = pd.concat(client.gather(futures), ignore_index=True)
+    parts = client.gather(futures)
+    table = pd.concat(parts, ignore_index=True)
+    table.attrs = {"notes": [note for part in parts for note in part.attrs.get("notes", [])],
+                   "statistics": describe_statistics(mode)}
     # back to the zones' order, periods in band order, as the single-process engine gives
     rank = {value: n for n, value in enumerate(zones[id_fields[-1]])}
     period_rank = {label: n for n, label in enumerate(dict.fromkeys(table["period"]))}
