@@ -357,6 +357,19 @@ def _distinct_quantiles(x: np.ndarray, w: np.ndarray, quantiles: Sequence[float]
     return out
 
 
+def _cell_quantiles(distinct: np.ndarray, counts: np.ndarray, quantiles: Sequence[float]
+                    ) -> np.ndarray:
+    """numpy's linear-interpolation percentiles of the cells, from their distinct sorted values
+    and whole-cell counts (no second sort): position q (N-1) in the sorted cells."""
+    ends = np.cumsum(counts)  # cells 0 .. ends[k]-1 hold values up to distinct[k]
+    positions = np.asarray(quantiles, dtype="float64") * (ends[-1] - 1)
+    below = np.floor(positions)
+    low = distinct[np.searchsorted(ends, below, side="right")]
+    high = distinct[np.minimum(np.searchsorted(ends, below + 1, side="right"),
+                               distinct.size - 1)]
+    return low + (positions - below) * (high - low)
+
+
 def _frequent(distinct: np.ndarray, totals: np.ndarray, exact: bool) -> Tuple[float, float]:
     """(majority, minority) of distinct sorted values with their summed weights."""
     if distinct.size == 0:
@@ -425,8 +438,7 @@ def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndar
         if exact:
             result[band, quantile_columns] = _distinct_quantiles(distinct, totals, levels)
         else:
-            result[band, quantile_columns] = np.percentile(as_float[band, cells],
-                                                           [q * 100 for q in levels])
+            result[band, quantile_columns] = _cell_quantiles(distinct, totals, levels)
         if classes is not None:
             classes.append((distinct, totals))
     return result
