@@ -52,7 +52,9 @@ def test_legacy_collection_rules_come_from_the_item():
     ("05.11", True, 0.0, "DN/10000 (item properties: baseline 05.11, boa_offset_applied True)"),
     ("05.11", False, -0.1,
      "DN/10000 - 0.1 (item properties: baseline 05.11, boa_offset_applied False)"),
-    ("02.14", None, 0.0, "DN/10000 (item properties: baseline 02.14, boa_offset_applied None)"),
+    # no flag: the documented baseline rule, baseline read from the sentinel: property
+    ("02.14", None, 0.0, "DN/10000 (baseline 02.14)"),
+    ("04.00", None, -0.1, "DN/10000 - 0.1 (baseline 04.00)"),
 ])
 def test_item_properties_rule_per_scene(baseline, applied, expected_offset, rule):
     item = legacy_item(baseline, applied)

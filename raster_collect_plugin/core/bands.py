@@ -160,6 +160,10 @@ def profile_from_item(item: Mapping[str, Any], collection: str = ""
         if "scale" in raster_bands or "offset" in raster_bands:
             return replace(PLANETARY_COMPUTER_S2, assets=keys, rule="raster-bands",
                            notes=(f"{source}: B04-style asset keys, raster:bands scale/offset",))
+        if boa_offset_flag(properties) is None:  # Planetary Computer's shape
+            return replace(PLANETARY_COMPUTER_S2, assets=keys, notes=(
+                f"{source}: B04-style asset keys (raw DNs), offset from the processing "
+                "baseline",))
         return replace(PLANETARY_COMPUTER_S2, assets=keys, rule="s2-item-properties",
                        notes=(f"{source}: B04-style asset keys (raw DNs), offset from the "
                               "processing baseline and the boa_offset_applied flag",))
