@@ -17,6 +17,8 @@ DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
 class BadInput(Exception):
     """A problem with what the user asked for; the message says how to fix it."""
 
+    exit_kind = "bad_input"
+
 
 def parse_date(text: str) -> date:
     try:

@@ -136,13 +136,29 @@ def validate_request(request: CompositeRequest) -> Aoi:
             raise RequestError(f"the {label} window ends ({last}) before it starts ({first})")
     if not request.sources:
         raise RequestError("select at least one imagery source (or give scene item URLs)")
-    masks.validate_classes(request.mask_classes)
+    try:
+        masks.validate_classes(request.mask_classes)
+    except ValueError as error:
+        raise RequestError(f"{error} (--mask)") from None
     resolve_indices(request)
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
+    if request.crs:
+        _check_crs(request.crs)
     if isinstance(request.aoi, Aoi):
         return request.aoi
     return load_aoi(request.aoi, id_field=request.id_field, ids=request.selected_ids)
+
+
+def _check_crs(crs: str) -> None:
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_user_input(crs)
+    except CRSError:
+        raise RequestError(f"unknown CRS {crs!r} (--crs): give an EPSG code such as "
+                           "EPSG:28356") from None
 
 
 def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:

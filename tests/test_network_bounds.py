@@ -1,0 +1,88 @@
+"""Every network call is bounded: stalled and slow loopback servers end in a clear error within
+the bound; searches page through everything or stop with an explicit error."""
+
+import time
+from datetime import date
+
+import pytest
+
+from raster_collect_plugin.core.providers import (
+    EarthSearchProvider,
+    PlanetaryComputerProvider,
+    StacApiProvider,
+)
+from raster_collect_plugin.core.providers.base import ProviderError, SearchQuery
+from raster_collect_plugin.core.search import search_all
+from tests.servers.faulty_http import SlowStacApi, StallingServer
+
+QUERY = SearchQuery(bbox=(152.9, -26.9, 153.0, -26.8), start=date(2025, 10, 1),
+                    end=date(2025, 10, 31), collections=["slow"])
+
+
+@pytest.fixture
+def stalling():
+    server = StallingServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("provider_class", [StacApiProvider, PlanetaryComputerProvider,
+                                            EarthSearchProvider])
+def test_api_that_never_answers_fails_within_the_bound(stalling, provider_class):
+    if provider_class is StacApiProvider:
+        provider = provider_class("Hung", stalling.url, timeout=1, total_timeout=5,
+                                  max_retries=0)
+    else:
+        provider = provider_class(url=stalling.url, timeout=1, total_timeout=5, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="did not answer in time"):
+        provider.search(QUERY)
+    assert time.monotonic() - started < 10
+    assert stalling.accepted  # the connection was accepted, then nothing came back
+
+
+def test_slow_pages_stop_at_the_total_bound():
+    server = SlowStacApi(5000, delay=0.4, page=100).start()
+    try:
+        provider = StacApiProvider("Slow", server.url, timeout=5, total_timeout=2)
+        started = time.monotonic()
+        report = search_all([(provider, ["slow"])], query=QUERY)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert "did not answer in time" in report.errors["Slow"]
+    assert 1.5 < elapsed < 6
+    assert 3 <= server.requests <= 8  # it paged, then stopped at the bound
+
+
+def test_search_pages_past_two_thousand_items():
+    server = SlowStacApi(2600, page=250).start()
+    try:
+        items = StacApiProvider("Paged", server.url).search(QUERY)
+    finally:
+        server.stop()
+    assert len(items) == 2600  # no silent cap at 2,000
+    assert len({i.id for i in items}) == 2600
+
+
+def test_more_items_than_allowed_is_an_explicit_error():
+    server = SlowStacApi(700, page=100).start()
+    try:
+        provider = StacApiProvider("Paged", server.url)
+        query = SearchQuery(QUERY.bbox, QUERY.start, QUERY.end, ["slow"], max_items=500)
+        report = search_all([(provider, ["slow"])], query=query)
+    finally:
+        server.stop()
+    assert "more than 500 scenes match" in report.errors["Paged"]
+    assert "split the period or the area" in report.errors["Paged"]
+    assert report.items == {}
+
+
+def test_real_stac_api_pages_past_two_thousand(stac_api):
+    features = [dict(f, collection="paged") for f in
+                (__import__("tests.servers.faulty_http", fromlist=["_item"])._item(n)
+                 for n in range(2100))]
+    server = stac_api({"paged": {"type": "FeatureCollection", "features": features}})
+    query = SearchQuery(QUERY.bbox, QUERY.start, QUERY.end, ["paged"])
+    items = StacApiProvider("rustac", server.url).search(query)
+    assert len(items) == 2100
