@@ -86,3 +86,25 @@ def test_real_stac_api_pages_past_two_thousand(stac_api):
     query = SearchQuery(QUERY.bbox, QUERY.start, QUERY.end, ["paged"])
     items = StacApiProvider("rustac", server.url).search(query)
     assert len(items) == 2100
+
+
+def test_stalled_sas_token_service_fails_within_the_bound(stalling, monkeypatch):
+    import pystac
+    from planetary_computer import sas
+    from planetary_computer.settings import Settings
+
+    monkeypatch.setenv("PC_SDK_SAS_URL", f"{stalling.url}/api/sas/v1/token")
+    Settings.get.cache_clear()
+    sas.TOKEN_CACHE.clear()
+    try:
+        item = pystac.Item("x", None, None, __import__("datetime").datetime(2025, 10, 1), {})
+        item.add_asset("red", pystac.Asset(
+            "https://pcsampleaccount.blob.core.windows.net/sentinel2-l2/x.tif"))
+        provider = PlanetaryComputerProvider(url=stalling.url, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(ProviderError, match="SAS token service did not finish within 1 s"):
+            provider.sign(item)
+        assert time.monotonic() - started < 5
+    finally:
+        Settings.get.cache_clear()
+        sas.TOKEN_CACHE.clear()

@@ -48,8 +48,11 @@ class StaticCatalogProvider(Provider):
         """Ids of the catalog's child collections."""
         try:
             return sorted(child.id for child in self._open().get_children())
-        except CatalogEscape as error:
-            raise self._escape(error) from None
+        except Exception as error:  # pystac wraps what a link's read raised
+            escape = _escape_in(error)
+            if escape is None:
+                raise
+            raise self._escape(escape) from None
 
     def _open(self) -> pystac.Catalog:
         self._io = GuardedStacIO(self.catalog_href, timeout=self.timeout)
@@ -68,8 +71,11 @@ class StaticCatalogProvider(Provider):
     def search(self, query: SearchQuery) -> List[pystac.Item]:
         try:
             return self._search(query)
-        except CatalogEscape as error:
-            raise self._escape(error) from None
+        except Exception as error:  # pystac wraps what a link's read raised
+            escape = _escape_in(error)
+            if escape is None:
+                raise
+            raise self._escape(escape) from None
 
     def _search(self, query: SearchQuery) -> List[pystac.Item]:
         catalog = self._open()
@@ -94,6 +100,16 @@ class StaticCatalogProvider(Provider):
                 if len(found) > query.max_items:
                     raise ProviderError(too_many_items_message(self.name, query))
         return self.tag(found)
+
+
+def _escape_in(error: BaseException) -> Optional[CatalogEscape]:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, CatalogEscape):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 class MaxarOpenDataProvider(StaticCatalogProvider):
