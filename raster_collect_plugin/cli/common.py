@@ -72,6 +72,13 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     compute.add_argument("--scheduler", help="a running dask scheduler, e.g. tcp://host:8786")
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--overwrite (replace another run's results in --output) and --memory-budget."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of a run with other inputs in --output "
+                             "(default: stop, exit 2)")
+
+
 def sources_from_args(args) -> list:
     from ..core.providers import (
         EarthSearchProvider,

@@ -148,7 +148,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
-    from .workflow import ZonalRequest, run_composites, run_zonal, search, validate_request
+    from .runs import run_composites_protected, run_zonal_protected
+    from .workflow import ZonalRequest, search, validate_request
 
     request = composite_request(spec)
     if kind == "search":
@@ -162,7 +163,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     if spec.get("item_ids") is not None:
         report = _restrict(search(request, validate_request(request)), spec["item_ids"])
     if kind == "composite":
-        result = run_composites(request, progress=progress, cancel=cancel, report=report)
+        result = run_composites_protected(request, overwrite=bool(spec.get("overwrite")),
+                                          progress=progress, cancel=cancel, report=report)
         return {"output_dir": str(result.output_dir), "errors": result.errors,
                 "notes": result.notes, "collections": [_collection(c)
                                                        for c in result.collections]}
@@ -172,7 +174,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          hexagon_edge_m=spec.get("hexagon_edge_m"),
                          h3_resolution=spec.get("h3_resolution"),
                          clip_hexagons=spec.get("clip", True))
-    result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+    result = run_zonal_protected(zonal, overwrite=bool(spec.get("overwrite")),
+                                 progress=progress, cancel=cancel, report=report)
     return {"output_dir": str(request.output_dir), "errors": result.composites.errors,
             "notes": result.composites.notes,
             "collections": [_collection(c) for c in result.composites.collections],
