@@ -117,7 +117,9 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
     JSON-serialisable result."""
     from .cluster import ComputeSettings, compute_client, dashboard_link
     from .gdal_env import gdal_options
+    from .job_schema import validate_spec
 
+    validate_spec(spec)  # before a cluster starts
     settings = ComputeSettings.from_dict(spec.get("compute"))
     with compute_client(settings, gdal_options=gdal_options()) as client:
         link = dashboard_link(client)
@@ -130,9 +132,9 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
 
 
 def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    kind = spec.get("kind")
-    if kind not in JOB_KINDS:
-        raise JobError(f"job 'kind' must be one of {JOB_KINDS}, not {kind!r}")
+    from .job_schema import validate_spec
+
+    kind = validate_spec(spec)["kind"]
     if kind == "hexagons":
         return _hexagons(spec)
     if kind == "sample":
