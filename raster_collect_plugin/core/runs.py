@@ -18,6 +18,7 @@ written.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -160,12 +161,13 @@ class RunFolder:
     _lock: Optional[int] = None
     _before: set = field(default_factory=set)
     _replaced: Sequence[str] = ()
+    _created: bool = False
 
     def __post_init__(self):
         self.path = Path(self.path)
 
     def __enter__(self) -> RunFolder:
-        created = not self.path.exists()
+        created = self._created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         if created:
             os.chmod(self.path, 0o777 & ~_umask())
@@ -191,28 +193,43 @@ class RunFolder:
 
     # -- lock ------------------------------------------------------------------------------
     def _acquire(self) -> None:
+        """flock the lock file; it is removed on release, so after locking check that the
+        path still names the locked file (else another run removed it meanwhile: retry)."""
         lock_path = self.path / LOCK_NAME
-        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            owner = os.read(handle, 200).decode(errors="replace").strip()
-            os.close(handle)
-            if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise FolderLocked(
-                    f"another raster-collect run is writing to {self.path}"
-                    f"{f' ({owner})' if owner else ''}: wait for it to finish or choose "
-                    "another --output") from None
-            raise
-        os.ftruncate(handle, 0)
-        os.write(handle, f"pid {os.getpid()}".encode())
-        self._lock = handle
+        for _ in range(20):
+            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                owner = os.read(handle, 200).decode(errors="replace").strip()
+                os.close(handle)
+                if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise FolderLocked(
+                        f"another raster-collect run is writing to {self.path}"
+                        f"{f' ({owner})' if owner else ''}: wait for it to finish or choose "
+                        "another --output") from None
+                raise
+            try:
+                current = os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(handle).st_ino:
+                os.ftruncate(handle, 0)
+                os.write(handle, f"pid {os.getpid()}".encode())
+                self._lock = handle
+                return
+            os.close(handle)  # we locked a file another run just removed
+        raise FolderLocked(f"cannot lock {self.path}: try again")
 
     def _release(self) -> None:
         if self._lock is not None:
+            (self.path / LOCK_NAME).unlink(missing_ok=True)
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             os.close(self._lock)
             self._lock = None
+        if self._created and not self.published:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()  # only if this run made it and left it empty
 
     # -- what earlier runs left -------------------------------------------------------------
     def _recover(self) -> None:
