@@ -46,12 +46,16 @@ def utm_epsg(lon: float, lat: float) -> int:
 
 
 def read_polygons(path: Path, *, layer: Optional[str] = None) -> gpd.GeoDataFrame:
-    """Read a vector file (interruptibly: Ctrl-C/SIGTERM stop the wait at once); unreadable
-    files and unknown layers raise AoiError naming the fix."""
+    """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix.
+    GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
+    from .interrupts import call_interruptibly
+
+    return call_interruptibly(_read_polygons, path, layer, what=f"reading {path.name}")
+
+
+def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
-
-    from .interrupts import call_interruptibly
 
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(path)]
@@ -62,8 +66,7 @@ def read_polygons(path: Path, *, layer: Optional[str] = None) -> gpd.GeoDataFram
         raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
                        "choose one with --layer")
     try:
-        return call_interruptibly(gpd.read_file, path, layer=layer,
-                                  what=f"reading {path.name}")
+        return gpd.read_file(path, layer=layer)
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
                        "file or export it again") from None
