@@ -77,6 +77,9 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results of a run with other inputs in --output "
                              "(default: stop, exit 2)")
+    parser.add_argument("--memory-budget",
+                        help="memory this run may use, e.g. 8GB (default: half the machine's); "
+                             "larger runs are refused before any download, with the numbers")
 
 
 def sources_from_args(args) -> list:
@@ -124,12 +127,15 @@ def composite_request(args, aoi, output_dir: Path):
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
     mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
             else masks.DEFAULT_MASK_CLASSES)
+    from ..core.sizing import parse_size
+
     return CompositeRequest(aoi=aoi, sources=sources_from_args(args), start=args.start,
                             end=args.end,
                             output_dir=output_dir, indices=indices, custom_indices=custom,
                             period=args.period, method=args.method,
                             max_cloud_cover=args.max_cloud, mask_classes=mask,
-                            resolution=args.resolution, crs=args.crs, id_field=args.id_field)
+                            resolution=args.resolution, crs=args.crs, id_field=args.id_field,
+                            memory_budget=parse_size(getattr(args, "memory_budget", None)))
 
 
 def compute_client_for(args):

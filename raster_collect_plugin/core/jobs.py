@@ -88,6 +88,7 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from .aoi import load_aoi
+    from .sizing import parse_size
     from .workflow import CompositeRequest
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
@@ -100,7 +101,8 @@ def composite_request(spec: Dict[str, Any]):
         custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
         mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
-        resolution=spec.get("resolution") or None, crs=spec.get("crs") or None)
+        resolution=spec.get("resolution") or None, crs=spec.get("crs") or None,
+        memory_budget=parse_size(spec.get("memory_budget")))
 
 
 def _restrict(report, item_ids: Optional[List[str]]):
