@@ -184,12 +184,15 @@ class RunFolder:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
+        full = error is not None and _write_failure(error) and _nearly_full(self.path)
         try:
             if not self.published:
                 self._roll_back(self._before)
             (self.path / JOURNAL_NAME).unlink(missing_ok=True)
         finally:
             self._release()
+        if full:  # GDAL says "IO error writing tag data"; say what it means
+            raise OSError(errno.ENOSPC, f"No space left on device ({self.path})") from error
 
     # -- lock ------------------------------------------------------------------------------
     def _acquire(self) -> None:
@@ -287,6 +290,20 @@ class RunFolder:
         for name in sorted(set(_top_level(self._replaced)) - kept):
             _remove(self.path / name)
         return manifest
+
+
+def _write_failure(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return True
+    text = str(error).lower()
+    return type(error).__name__.startswith("CPLE_") and ("writ" in text or "io error" in text)
+
+
+def _nearly_full(path: Path, margin: int = 1 << 20) -> bool:
+    try:
+        return shutil.disk_usage(path).free < margin
+    except OSError:
+        return False
 
 
 def _top_level(names: Iterable[str]) -> List[str]:
