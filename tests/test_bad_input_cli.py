@@ -103,3 +103,31 @@ def test_remote_catalog_cannot_open_local_files(tmp_path, file_server):
             provider.search(QUERY)
     fine = StaticCatalogProvider("Remote", f"{server.url}/a/../c/catalog.json")
     assert fine.list_collections() == ["evil"]
+
+
+def test_wrong_sentinel_hub_secret_is_an_authentication_error(small_sample, tmp_path,
+                                                              monkeypatch, capsys):
+    from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
+
+    from tests.servers.sentinel_hub import SentinelHubServer
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.setenv("SH_CLIENT_ID", "rc-test-client")
+    monkeypatch.setenv("SH_CLIENT_SECRET", "not-the-secret")
+    server = SentinelHubServer(small_sample, client_id="rc-test-client",
+                               client_secret="the-real-secret").start()
+    SentinelHubDownloadClient.clear_cache()
+    try:
+        code = cli.main(["--quiet", "sentinel-hub", "--gpkg", str(small_sample.forests_path),
+                         "--start", "2025-10-01", "--end", "2025-10-31",
+                         "--base-url", server.base_url, "--token-url", server.token_url,
+                         "--output", str(tmp_path / "out")])
+    finally:
+        server.stop()
+        SentinelHubDownloadClient.clear_cache()
+    assert code == 2
+    line = one_line_error(capsys)
+    assert line == ("raster-collect: error: authentication failed: check the client id/secret "
+                    "(SH_CLIENT_ID / SH_CLIENT_SECRET or the QGIS authentication "
+                    "configuration)")
+    assert "not-the-secret" not in line
