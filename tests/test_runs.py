@@ -174,3 +174,23 @@ def test_result_folders_have_normal_permissions(small_sample, tmp_path):
         os.umask(previous)
     for folder in (output, output / "forest_281"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
+
+
+def test_storm_runs_are_not_mixed(small_sample, tmp_path, capsys):
+    output = tmp_path / "storm"
+
+    def storm(event, *extra):
+        return cli.main(["--quiet", "storm", "--gpkg", str(small_sample.forests_path),
+                         "--catalog", str(small_sample.catalog_path), "--event-date", event,
+                         "--output", str(output), *extra])
+
+    assert storm("2025-11-13") == 0
+    listed = set(published_files(str(output)))
+    assert {"storm_damage_ranking.csv", "storm_damage.gpkg"} <= listed
+    assert any(name.endswith("_change.tif") for name in listed)
+    capsys.readouterr()
+    assert storm("2025-11-20") == 2
+    assert "different event_date" in error_line(capsys)
+    assert set(published_files(str(output))) == listed
+    assert storm("2025-11-20", "--overwrite") == 0
+    assert read_manifest(str(output))["run"]["parameters"]["event_date"] == "2025-11-20"

@@ -261,7 +261,8 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from .storm import DamageThresholds, StormRequest, run_storm
+    from .runs import run_storm_protected
+    from .storm import DamageThresholds, StormRequest
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
         spec = dict(spec, sources=[])
@@ -276,7 +277,8 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          hexagon_area_m2=spec.get("hexagon_area_m2"),
                          before_items=spec.get("before_items") or (),
                          after_items=spec.get("after_items") or ())
-    result = run_storm(storm, progress=progress, cancel=cancel)
+    result = run_storm_protected(storm, overwrite=bool(spec.get("overwrite")),
+                                 progress=progress, cancel=cancel)
     ranking = result.ranking.replace({float("nan"): None})
     return {"output_dir": str(request.output_dir), "errors": result.errors,
             "files": {k: str(v) for k, v in result.files.items()},

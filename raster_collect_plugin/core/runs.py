@@ -280,6 +280,14 @@ class RunFolder:
         os.replace(temporary, self.path / JOURNAL_NAME)
 
     # -- publish ----------------------------------------------------------------------------
+    def publish_written(self, since: float, **details) -> dict:
+        """Publish every visible file written into the folder at or after ``since``
+        (``time.time()``), for steps that do not report all their files."""
+        files = [p for p in self.path.rglob("*") if p.is_file()
+                 and not any(part.startswith(".") for part in p.relative_to(self.path).parts)
+                 and p.name != MANIFEST_NAME and p.stat().st_mtime >= since - 1]
+        return self.publish(relative_files(self.path, files), **details)
+
     def publish(self, files: Iterable[str], **details) -> dict:
         """Write the manifest (last) listing ``files`` (relative paths), then remove what an
         overwritten run left that this one did not replace. Returns the manifest."""
@@ -385,3 +393,29 @@ def zonal_parameters(zonal) -> Dict[str, object]:
     return {"coverage": zonal.coverage, "min_clear_fraction": zonal.min_clear_fraction,
             "hexagon_area_m2": zonal.hexagon_area_m2, "hexagon_edge_m": zonal.hexagon_edge_m,
             "h3_resolution": zonal.h3_resolution, "clip_hexagons": zonal.clip_hexagons}
+
+
+def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel=None):
+    """``storm.run_storm`` inside a RunFolder (see :func:`run_composites_protected`); the
+    fingerprint holds the parameters, the polygons, the sources and the given item URLs."""
+    from dataclasses import asdict
+
+    from .aoi import Aoi, load_aoi
+    from .storm import run_storm
+
+    base = storm.composites
+    aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
+        base.aoi, id_field=base.id_field, ids=base.selected_ids)
+    parameters = {**request_parameters(base, aoi), "event_date": str(storm.event_date),
+                  "before_days": storm.before_days, "after_days": storm.after_days,
+                  "thresholds": asdict(storm.thresholds),
+                  "min_clear_fraction": storm.min_clear_fraction,
+                  "hexagon_area_m2": storm.hexagon_area_m2,
+                  "before_items": sorted(storm.before_items),
+                  "after_items": sorted(storm.after_items)}
+    record = fingerprint("storm", parameters)
+    with RunFolder(Path(base.output_dir), record, overwrite=overwrite) as folder:
+        started = time.time()
+        result = run_storm(storm, progress=progress, cancel=cancel)
+        folder.publish_written(started, errors=result.errors)
+    return result
