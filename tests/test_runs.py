@@ -194,3 +194,23 @@ def test_storm_runs_are_not_mixed(small_sample, tmp_path, capsys):
     assert set(published_files(str(output))) == listed
     assert storm("2025-11-20", "--overwrite") == 0
     assert read_manifest(str(output))["run"]["parameters"]["event_date"] == "2025-11-20"
+
+
+def test_dock_trusts_only_what_the_manifest_lists(small_sample, tmp_path):
+    from raster_collect_plugin.gui.trusted_results import trusted
+
+    output = tmp_path / "out"
+    spec = {"kind": "zonal", "aoi": str(small_sample.forests_path),
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path),
+                         "collections": ["sentinel-2-l2a"]}],
+            "start": "2025-10-01", "end": "2025-10-31", "indices": ["NDVI"],
+            "output_dir": str(output)}
+    result = json.loads(json.dumps(jobs.run_job(spec)))
+    assert trusted(result) == result  # a published run: everything is trusted
+    table = Path(result["files"]["forests_csv"])
+    table.write_text(table.read_text() + "1,2,3\n")  # touched after publishing
+    (output / "manifest.json").rename(output / "manifest.old")
+    assert trusted(result)["files"] == {} and trusted(result)["collections"] == []
+    (output / "manifest.old").rename(output / "manifest.json")
+    assert "forests_csv" not in trusted(result)["files"]
+    assert len(trusted(result)["files"]) == len(result["files"]) - 1
