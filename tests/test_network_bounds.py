@@ -108,3 +108,18 @@ def test_stalled_sas_token_service_fails_within_the_bound(stalling, monkeypatch)
     finally:
         Settings.get.cache_clear()
         sas.TOKEN_CACHE.clear()
+
+
+def test_stalled_static_catalog_and_item_urls_fail_within_the_bound(stalling, monkeypatch):
+    from raster_collect_plugin.core.providers import StaticCatalogProvider, guarded_io
+    from raster_collect_plugin.core.storm import items_from_urls
+
+    monkeypatch.setattr(guarded_io, "DEFAULT_TIMEOUT", 1.0)
+
+    started = time.monotonic()
+    provider = StaticCatalogProvider("Hung catalog", f"{stalling.url}/catalog.json", timeout=1)
+    with pytest.raises(ProviderError, match="Hung catalog: cannot read the catalog"):
+        provider.search(QUERY)
+    with pytest.raises(ValueError, match="cannot read the STAC item"):
+        items_from_urls([f"{stalling.url}/item.json"])
+    assert time.monotonic() - started < 15

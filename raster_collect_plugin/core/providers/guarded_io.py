@@ -15,6 +15,7 @@ import urllib3
 from pystac.stac_io import DefaultStacIO
 
 REMOTE_SCHEMES = ("http", "https", "s3", "gs", "az")
+DEFAULT_TIMEOUT = 30.0  # seconds to connect, and between bytes of an answer
 
 
 class CatalogEscape(ValueError):
@@ -34,17 +35,37 @@ def _normal(href: str) -> str:
     return posixpath.normpath(path)
 
 
-class GuardedStacIO(DefaultStacIO):
-    """DefaultStacIO that refuses hrefs outside the root catalog's folder (and, for a remote
-    catalog, every local href) and reads HTTP with a timeout."""
+class TimeoutStacIO(DefaultStacIO):
+    """DefaultStacIO reading HTTP with connect/read timeouts and a few retries (pystac's own
+    has no timeout: a server that never answers would hang the run)."""
+
+    def __init__(self, *, timeout: Optional[float] = None, headers: Optional[dict] = None):
+        super().__init__(headers=headers)
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+
+    def read_text_from_href(self, href: str) -> str:
+        if not is_remote(href):
+            return super().read_text_from_href(href)
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=self.timeout,
+                                                           read=self.timeout),
+                                   retries=urllib3.Retry(total=2, read=0, backoff_factor=0.5))
+        response = http.request("GET", href, headers=dict(self.headers),
+                                preload_content=True)
+        if response.status >= 400:
+            raise OSError(f"HTTP {response.status} reading {href}")
+        return response.data.decode("utf-8")
+
+
+class GuardedStacIO(TimeoutStacIO):
+    """TimeoutStacIO that refuses hrefs outside the root catalog's folder (and, for a remote
+    catalog, every local href)."""
 
     def __init__(self, root_href: str, *, timeout: float = 30.0,
                  headers: Optional[dict] = None):
-        super().__init__(headers=headers)
+        super().__init__(timeout=timeout, headers=headers)
         self.remote = is_remote(root_href)
         root = _normal(root_href)
         self.base = root.rsplit("/", 1)[0] + "/"
-        self.timeout = timeout
 
     def check_link(self, href: str) -> None:
         """Raise CatalogEscape when a catalog/item link leaves the root's folder."""
@@ -60,13 +81,4 @@ class GuardedStacIO(DefaultStacIO):
 
     def read_text_from_href(self, href: str) -> str:
         self.check_link(href)
-        if not is_remote(href):
-            return super().read_text_from_href(href)
-        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=self.timeout,
-                                                           read=self.timeout),
-                                   retries=urllib3.Retry(total=2, backoff_factor=0.5))
-        response = http.request("GET", href, headers=dict(self.headers),
-                                preload_content=True)
-        if response.status >= 400:
-            raise OSError(f"HTTP {response.status} reading {href}")
-        return response.data.decode("utf-8")
+        return super().read_text_from_href(href)
