@@ -70,6 +70,7 @@ def test_swallowed_signal_is_still_honoured():
             check_interrupted()
     finally:
         restore_handlers(previous)
+    assert not interrupted()  # the next run starts clean
 
 
 def test_cli_run_cancelled_when_the_signal_was_swallowed(small_sample, tmp_path, monkeypatch,

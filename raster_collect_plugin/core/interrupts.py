@@ -39,8 +39,11 @@ def install_handlers() -> Optional[dict]:
 
 
 def restore_handlers(previous: Optional[dict]) -> None:
+    """Put the previous handlers back; the run is over, so its interrupt flag is cleared."""
     for signum, handler in (previous or {}).items():
         signal.signal(signum, handler)
+    if previous is not None:
+        _requested.clear()
 
 
 def interrupted() -> bool:
