@@ -123,3 +123,18 @@ def test_stalled_static_catalog_and_item_urls_fail_within_the_bound(stalling, mo
     with pytest.raises(ValueError, match="cannot read the STAC item"):
         items_from_urls([f"{stalling.url}/item.json"])
     assert time.monotonic() - started < 15
+
+
+def test_trickling_server_is_bounded_in_total():
+    from tests.servers.faulty_http import TricklingServer
+
+    server = TricklingServer(interval=0.3).start()
+    try:
+        provider = StacApiProvider("Trickle", server.url, timeout=1, total_timeout=2,
+                                   max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(ProviderError, match="did not answer in time"):
+            provider.search(QUERY)
+        assert time.monotonic() - started < 6  # every read came within the 1 s read timeout
+    finally:
+        server.stop()

@@ -52,6 +52,49 @@ class StallingServer:
         self.socket.close()
 
 
+class TricklingServer:
+    """Answers every request with headers, then one byte of body every ``interval`` seconds
+    (each read arrives inside any per-read timeout; the answer never completes)."""
+
+    def __init__(self, interval: float = 0.3):
+        self.interval = interval
+        trickle = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                try:
+                    for _ in range(100_000):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(trickle.interval)
+                except OSError:
+                    pass
+
+            do_POST = do_GET  # noqa: N815
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.server_address[1]}"
+
+    def start(self) -> TricklingServer:
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
 def _item(n: int) -> dict:
     day = 1 + n % 28
     return {"type": "Feature", "stac_version": "1.0.0", "id": f"scene-{n:05d}",

@@ -16,6 +16,7 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
+from ..interrupts import call_interruptibly
 from .base import (
     Provider,
     ProviderError,
@@ -44,9 +45,6 @@ class BoundedStacApiIO(StacApiIO):
         super().__init__(timeout=timeout, **kwargs)
         self.bound_timeout = float(timeout)
         self.total = float(total)
-        self.deadline = time.monotonic() + self.total
-
-    def restart_clock(self) -> None:
         self.deadline = time.monotonic() + self.total
 
     def update(self, *args, timeout=None, **kwargs) -> None:  # keep our timeout
@@ -115,8 +113,16 @@ class StacApiProvider(Provider):
             raise ProviderError(f"{self.name}: cannot list collections ({_short(error)})") from None
 
     def search(self, query: SearchQuery) -> List[pystac.Item]:
+        # The total bound also holds against a server trickling bytes just inside the
+        # per-read timeout: the search runs in a helper thread the caller stops waiting for.
+        try:
+            return call_interruptibly(self._search, query, timeout=self.total_timeout + 1.0,
+                                      what="the search")
+        except TimeoutError:
+            raise self._timed_out("searching") from None
+
+    def _search(self, query: SearchQuery) -> List[pystac.Item]:
         client = self._client()
-        client._stac_io.restart_clock()  # the total bound is per search
         cap = query.max_items
         arguments = dict(collections=list(query.collections), bbox=list(query.bbox),
                          datetime=query.datetime_range, limit=PAGE_SIZE,
