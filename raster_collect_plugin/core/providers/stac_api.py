@@ -104,6 +104,13 @@ class StacApiProvider(Provider):
     def list_collections(self) -> List[str]:
         """Collection ids the API offers (for a custom provider's collection picker)."""
         try:
+            return call_interruptibly(self._list_collections, timeout=self.total_timeout + 1.0,
+                                      what="listing collections")
+        except TimeoutError:
+            raise self._timed_out("listing collections") from None
+
+    def _list_collections(self) -> List[str]:
+        try:
             return sorted(c.id for c in self._client().get_collections())
         except SearchTimeout:
             raise self._timed_out("listing collections") from None

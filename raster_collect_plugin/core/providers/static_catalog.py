@@ -31,11 +31,12 @@ class StaticCatalogProvider(Provider):
     kind = "static"
 
     def __init__(self, name: str, catalog_href: str, *, licence: Optional[str] = None,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, total_timeout: float = 1800.0):
         super().__init__(name)
         self.catalog_href = str(catalog_href)
         self.licence = licence
-        self.timeout = timeout
+        self.timeout = timeout  # per HTTP read
+        self.total_timeout = total_timeout  # a whole crawl
         self._io: Optional[GuardedStacIO] = None
 
     def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
@@ -69,8 +70,14 @@ class StaticCatalogProvider(Provider):
                              "inside its own folder")
 
     def search(self, query: SearchQuery) -> List[pystac.Item]:
+        from ..interrupts import call_interruptibly
+
         try:
-            return self._search(query)
+            return call_interruptibly(self._search, query, timeout=self.total_timeout,
+                                      what=f"crawling {self.catalog_href}")
+        except TimeoutError as error:
+            raise ProviderError(f"{self.name}: {error}; try again later or narrow the "
+                                "collections") from None
         except Exception as error:  # pystac wraps what a link's read raised
             escape = _escape_in(error)
             if escape is None:
