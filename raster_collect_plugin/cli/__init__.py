@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from typing import Optional, Sequence
 
@@ -30,26 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum, frame) -> None:
-    """SIGTERM (a cancel from QGIS) unwinds like Ctrl-C, so staging folders are removed."""
-    raise KeyboardInterrupt
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the process exit code."""
-    from ..core.aoi import AoiError
-    from ..core.cluster import ClusterError
-    from ..core.expression import ExpressionError
-    from ..core.jobs import JobError
-    from ..core.load import LoadError
-    from ..core.providers.base import ProviderError
-    from ..core.workflow import RequestError
+    from ..core.interrupts import install_handlers, interrupted, restore_handlers
+
+    previous = install_handlers()  # before any work: a signal is never lost
+    try:
+        return _main(argv, interrupted)
+    finally:
+        restore_handlers(previous)
+
+
+def _main(argv, interrupted) -> int:
+    from ..core.errors import classify
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -61,23 +53,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"raster-collect: error: {message}", file=sys.stderr)
         return code
 
-    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
-    try:
-        summary = args.handler(args)
-    except (BadInput, AoiError, RequestError, ExpressionError, JobError,
-            ClusterError) as problem:
-        return fail("bad_input", str(problem), EXIT_BAD_INPUT)
-    except (ProviderError, LoadError) as problem:
-        return fail("failure", str(problem), EXIT_FAILURE)
-    except KeyboardInterrupt:
+    def cancelled() -> int:
         if events:
             print(json.dumps({"event": "cancelled"}), flush=True)
         print("raster-collect: interrupted; completed work is kept, rerun to resume",
               file=sys.stderr)
         return EXIT_FAILURE
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+
+    try:
+        summary = args.handler(args)
+        if interrupted():  # the signal's exception was swallowed somewhere below
+            return cancelled()
+    except KeyboardInterrupt:
+        return cancelled()
+    except Exception as problem:  # noqa: BLE001 - mapped to one line, or re-raised
+        known = classify(problem)
+        if known is None:
+            fail("failure", f"unexpected {type(problem).__name__}: {problem} (see the log)",
+                 EXIT_FAILURE)
+            raise
+        kind, message = known
+        if kind == "cancelled":
+            return cancelled()
+        return fail(kind, message, EXIT_BAD_INPUT if kind == "bad_input" else EXIT_FAILURE)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     elif not args.quiet and args.command not in ("search",):

@@ -19,6 +19,8 @@ DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
 class BadInput(Exception):
     """A problem with what the user asked for; the message says how to fix it."""
 
+    exit_kind = "bad_input"
+
 
 def parse_date(text: str) -> date:
     try:
@@ -72,6 +74,16 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     compute.add_argument("--scheduler", help="a running dask scheduler, e.g. tcp://host:8786")
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--overwrite (replace another run's results in --output) and --memory-budget."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of a run with other inputs in --output "
+                             "(default: stop, exit 2)")
+    parser.add_argument("--memory-budget",
+                        help="memory this run may use, e.g. 8GB (default: half the machine's); "
+                             "larger runs are refused before any download, with the numbers")
+
+
 def sources_from_args(args) -> list:
     from ..core.providers import (
         EarthSearchProvider,
@@ -117,12 +129,15 @@ def composite_request(args, aoi, output_dir: Path):
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
     mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
             else masks.DEFAULT_MASK_CLASSES)
+    from ..core.sizing import parse_size
+
     return CompositeRequest(aoi=aoi, sources=sources_from_args(args), start=args.start,
                             end=args.end,
                             output_dir=output_dir, indices=indices, custom_indices=custom,
                             period=args.period, method=args.method,
                             max_cloud_cover=args.max_cloud, mask_classes=mask,
-                            resolution=args.resolution, crs=args.crs, id_field=args.id_field)
+                            resolution=args.resolution, crs=args.crs, id_field=args.id_field,
+                            memory_budget=parse_size(getattr(args, "memory_budget", None)))
 
 
 def compute_client_for(args):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .common import (
     add_aoi_arguments,
+    add_output_arguments,
     add_source_arguments,
     composite_request,
     compute_client_for,
@@ -31,14 +32,16 @@ def _cmd_search(args) -> dict:
 
 
 def _cmd_composite(args) -> dict:
-    from ..core.workflow import run_composites
+    from ..core.interrupts import interrupted
+    from ..core.runs import run_composites_protected
 
     aoi = load_aoi_from_args(args)
     progress = progress_bar(args, "composites")
     try:
         with compute_client_for(args):
-            result = run_composites(composite_request(args, aoi, Path(args.output)),
-                                    progress=progress)
+            result = run_composites_protected(composite_request(args, aoi, Path(args.output)),
+                                              overwrite=args.overwrite, progress=progress,
+                                              cancel=interrupted)
     finally:
         progress.close()
     return {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
@@ -58,4 +61,5 @@ def register(commands) -> None:
     add_aoi_arguments(composite)
     add_source_arguments(composite)
     composite.add_argument("--output", default="outputs", help="output folder")
+    add_output_arguments(composite)
     composite.set_defaults(handler=_cmd_composite)

@@ -7,6 +7,7 @@ from pathlib import Path
 from .common import (
     BadInput,
     add_aoi_arguments,
+    add_output_arguments,
     add_source_arguments,
     composite_request,
     compute_client_for,
@@ -17,7 +18,9 @@ from .common import (
 
 
 def _cmd_storm(args) -> dict:
-    from ..core.storm import DamageThresholds, StormRequest, run_storm
+    from ..core.interrupts import interrupted
+    from ..core.runs import run_storm_protected
+    from ..core.storm import DamageThresholds, StormRequest
 
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
@@ -43,7 +46,8 @@ def _cmd_storm(args) -> dict:
     progress = progress_bar(args, "storm")
     try:
         with compute_client_for(args):
-            result = run_storm(storm, progress=progress)
+            result = run_storm_protected(storm, overwrite=args.overwrite, progress=progress,
+                                         cancel=interrupted)
     finally:
         progress.close()
     ranking = result.ranking
@@ -75,4 +79,5 @@ def register(commands) -> None:
     storm.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     storm.add_argument("--top", type=int, default=15, help="rows of the ranking to print")
     storm.add_argument("--output", default="outputs/storm", help="output folder")
+    add_output_arguments(storm)
     storm.set_defaults(handler=_cmd_storm)

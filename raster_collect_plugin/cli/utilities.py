@@ -57,7 +57,9 @@ def _cmd_job(args) -> dict:
         if args.events:
             emit({"event": "progress", "fraction": round(fraction, 4), "message": message})
 
-    result = run_job(spec, progress=progress)
+    from ..core.interrupts import interrupted
+
+    result = run_job(spec, progress=progress, cancel=interrupted)
     if args.events:
         emit({"event": "result", "result": result})
         args.quiet = True  # the result line was the output

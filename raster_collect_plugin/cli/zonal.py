@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ from typing import Callable, Optional
 from .common import (
     BadInput,
     add_aoi_arguments,
+    add_output_arguments,
     add_source_arguments,
     composite_request,
     compute_client_for,
@@ -32,12 +32,15 @@ def _zonal_request(args, aoi, output_dir: Path):
                         h3_resolution=args.h3)
 
 
-def _fingerprint(args) -> str:
-    keys = ("gpkg", "layer", "id_field", "catalog", "stac_url", "provider", "collections",
-            "start", "end", "indices", "expression", "period", "method", "max_cloud", "mask",
-            "resolution", "crs", "coverage", "min_clear", "hex_area_ha", "h3")
-    payload = json.dumps({k: getattr(args, k, None) for k in keys}, default=str, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+def _forest_record(parameters: dict, aoi, forest_id, report) -> dict:
+    """What determines one forest's result: the run's parameters, this forest's geometry and
+    the scenes over it."""
+    from ..core.runs import fingerprint, geometry_hash
+
+    frame = aoi.frame[aoi.frame[aoi.id_field] == forest_id]
+    return fingerprint("zonal-forest", {**parameters, "geometry": geometry_hash(frame,
+                                                                                aoi.id_field)},
+                       item_ids=[i.id for i in report.all_items])
 
 
 def _is_complete(folder: Path, fingerprint: str) -> bool:
@@ -50,18 +53,18 @@ def _is_complete(folder: Path, fingerprint: str) -> bool:
         return False
 
 
-def run_forest(args, forest_id, output_root: Path, fingerprint: str,
+def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str, report,
                run: Optional[Callable] = None) -> dict:
     """One forest's whole job into ``output_root/forest_<id>``: built in a scratch folder and
     renamed into place only when complete (the marker is written last)."""
-    from ..core.aoi import load_aoi
+    from ..core.runs import normal_permissions
     from ..core.workflow import run_zonal
 
     target = output_root / f"forest_{forest_id}"
     scratch = Path(tempfile.mkdtemp(prefix=f".forest_{forest_id}.partial-", dir=output_root))
     try:
-        aoi = load_aoi(args.gpkg, id_field=args.id_field, layer=args.layer, ids=[forest_id])
-        result = (run or run_zonal)(_zonal_request(args, aoi, scratch))
+        normal_permissions(scratch)  # mkdtemp makes 0700 folders
+        result = (run or run_zonal)(_zonal_request(args, forest_aoi, scratch), report=report)
         summary = {"forest": str(forest_id), "fingerprint": fingerprint,
                    "rows": int(len(result.forest_table)), "errors": result.composites.errors,
                    "files": sorted(p.name for p in scratch.iterdir())}
@@ -94,7 +97,18 @@ def _cmd_zonal_raster(args) -> dict:
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
+    from ..core.aoi import Aoi
+    from ..core.interrupts import check_interrupted
+    from ..core.runs import (
+        RunFolder,
+        fingerprint,
+        relative_files,
+        report_for_area,
+        request_parameters,
+        zonal_parameters,
+    )
     from ..core.tables import write_table
+    from ..core.workflow import RequestError, search, validate_request
 
     if args.raster:
         return _cmd_zonal_raster(args)
@@ -108,44 +122,69 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     ids = sorted(aoi.ids, key=lambda v: (str(type(v)), v))
     if args.start_from < 1 or args.start_from > len(ids):
         raise BadInput(f"--start-from must be between 1 and {len(ids)} (the number of forests)")
-    from ..core.workflow import validate_request
-
-    validate_request(composite_request(args, aoi, Path(args.output)))  # fail fast, not per forest
     output_root = Path(args.output)
-    output_root.mkdir(parents=True, exist_ok=True)
-    fingerprint = _fingerprint(args)
+    request = composite_request(args, aoi, output_root)
+    validate_request(request)  # fail fast, not per forest
+    report = search(request, aoi)  # one search for every forest
+    parameters = {**request_parameters(request, aoi),
+                  **zonal_parameters(_zonal_request(args, aoi, output_root))}
+    record = fingerprint("zonal-forests", parameters,
+                         item_ids=[i.id for i in report.all_items])
     done, skipped, failed = [], [], {}
     todo = ids[args.start_from - 1:]
     progress = progress_bar(args, "forests")
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(progress.close)
+        folder = cleanup.enter_context(RunFolder(
+            output_root, record, overwrite=args.overwrite,
+            keep=lambda name: _is_forest_folder(output_root / name)))
         cleanup.enter_context(compute_client_for(args))
+        fingerprints = {}
         for n, forest_id in enumerate(todo):
+            check_interrupted()
             progress(n / len(todo), f"forest {forest_id}")
-            if _is_complete(output_root / f"forest_{forest_id}", fingerprint):
+            forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
+                             .reset_index(drop=True), aoi.id_field)
+            forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
+            forest_fingerprint = _forest_record(parameters, aoi, forest_id,
+                                                forest_report)["fingerprint"]
+            fingerprints[forest_id] = forest_fingerprint
+            if _is_complete(output_root / f"forest_{forest_id}", forest_fingerprint):
                 skipped.append(forest_id)
                 continue
             try:
-                run_forest(args, forest_id, output_root, fingerprint, run)
+                run_forest(args, forest_aoi, forest_id, output_root, forest_fingerprint,
+                           forest_report, run)
                 done.append(forest_id)
             except BadInput:
                 raise
-            except Exception as error:  # one forest's failure must not stop the others
-                from ..core.workflow import RequestError
-
-                if not isinstance(error, RequestError):
-                    raise
+            except RequestError as error:  # one forest's failure must not stop the others
                 failed[str(forest_id)] = str(error)
-    tables = [pd.read_parquet(folder / "zonal_forests.parquet")
-              for folder in sorted(output_root.glob("forest_*"))
-              if _is_complete(folder, fingerprint)]
-    combined = {}
-    if tables:
-        combined = {k: str(v) for k, v in
-                    write_table(pd.concat(tables, ignore_index=True),
-                                output_root / "zonal_forests_all").items()}
+        complete = [output_root / f"forest_{i}" for i in todo
+                    if _is_complete(output_root / f"forest_{i}", fingerprints[i])]
+        files = [p for forest in complete for p in sorted(forest.rglob("*")) if p.is_file()]
+        combined = {}
+        tables = [pd.read_parquet(forest / "zonal_forests.parquet") for forest in complete]
+        if tables:
+            staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-",
+                                            dir=output_root))
+            try:
+                written = write_table(pd.concat(tables, ignore_index=True),
+                                      staging / "zonal_forests_all")
+                for kind, path in written.items():  # all tables in place, then the manifest
+                    os.replace(path, output_root / path.name)
+                    combined[kind] = str(output_root / path.name)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        files += [Path(p) for p in combined.values()]
+        folder.publish(relative_files(output_root, files), forests=[str(i) for i in todo],
+                       failed=failed)
     return {"computed": done, "skipped_complete": skipped, "failed": failed,
             "combined_tables": combined}
+
+
+def _is_forest_folder(path: Path) -> bool:
+    return path.name.startswith("forest_") and (path / COMPLETE_MARKER).exists()
 
 
 def register(commands) -> None:
@@ -173,4 +212,5 @@ def register(commands) -> None:
                           help="also per-class count, area and fraction (class maps, SCL)")
     zonal.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     zonal.add_argument("--h3", type=int, help="also per H3 cell of this resolution")
+    add_output_arguments(zonal)
     zonal.set_defaults(handler=_cmd_zonal)

@@ -46,6 +46,38 @@ def utm_epsg(lon: float, lat: float) -> int:
     return (32700 if lat < 0 else 32600) + zone
 
 
+def read_polygons(path: Path, *, layer: Optional[str] = None) -> gpd.GeoDataFrame:
+    """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix.
+    GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
+    from .interrupts import call_interruptibly
+
+    return call_interruptibly(_read_polygons, path, layer, what=f"reading {path.name}")
+
+
+def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError
+
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except (DataSourceError, OSError, ValueError) as error:
+        raise AoiError(f"cannot read the polygon file {path}: not a readable vector file "
+                       f"({_first_line(error)}); check the file or export it again") from None
+    if layer is not None and str(layer) not in layers:
+        raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
+                       "choose one with --layer")
+    try:
+        return gpd.read_file(path, layer=layer)
+    except (DataSourceError, DataLayerError, OSError, ValueError) as error:
+        raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
+                       "file or export it again") from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].split("; ")[0][:200] if text else type(error).__name__
+
+
 def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFAULT_ID_FIELD,
              layer: Optional[str] = None, ids: Optional[Sequence] = None,
              buffer_m: float = 0.0) -> Aoi:
@@ -63,7 +95,7 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         path = Path(source)
         if not path.exists():
             raise AoiError(f"polygon file {path} does not exist")
-        frame = gpd.read_file(path, layer=layer)
+        frame = read_polygons(path, layer=layer)
     if frame.crs is None:
         raise AoiError("the polygons have no CRS: assign one (e.g. EPSG:28356) and try again")
     if id_field not in frame.columns:

@@ -4,6 +4,11 @@ An expression such as ``(nir - red) / (nir + red + 1e-10)`` is parsed with :mod:
 checked against a whitelist (numbers, names, + - * / **, unary minus, parentheses). The same
 parsed tree is evaluated on arrays (numpy, xarray, dask) and rendered as JavaScript for Sentinel
 Hub evalscripts, so a formula is written once.
+
+Expressions are bounded so that evaluating one is cheap: at most ``MAX_LENGTH`` characters and
+``MAX_NODES`` parts, constants of magnitude at most ``MAX_CONSTANT``, and an exponent must be a
+plain number of magnitude at most ``MAX_EXPONENT`` (``9**9**9`` is refused, not computed).
+Numbers are evaluated as floats, so no arbitrary-precision integer arithmetic ever runs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ _BINARY: Dict[type, Callable[[Any, Any], Any]] = {
     ast.Div: operator.truediv, ast.Pow: operator.pow,
 }
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+MAX_LENGTH = 500
+MAX_NODES = 200
+MAX_CONSTANT = 1e9
+MAX_EXPONENT = 16
 
 
 class ExpressionError(ValueError):
@@ -46,12 +55,29 @@ class Expression:
 
 def parse(text: str) -> Expression:
     """Parse and validate ``text``; raises ExpressionError naming the offending part."""
+    text = str(text)
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the expression is {len(text)} characters long; at most "
+                              f"{MAX_LENGTH} are allowed: simplify it")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
-        raise ExpressionError(f"cannot parse expression {text!r}: {error.msg}") from None
+        raise ExpressionError(f"cannot parse expression {_clip(text)!r}: {error.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionError(f"the expression {_clip(text)!r} is nested too deeply: "
+                              "simplify it") from None
+    nodes = list(ast.walk(tree))
+    if len(nodes) > MAX_NODES:
+        raise ExpressionError(f"the expression has {len(nodes)} parts; at most {MAX_NODES} "
+                              "are allowed: simplify it")
     names = set()
-    for node in ast.walk(tree):
+    for node in nodes:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            _check_exponent(text, node.right)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool) and not abs(node.value) <= MAX_CONSTANT:
+            raise ExpressionError(f"the constant {_clip(str(node.value))} is too large: "
+                                  f"numbers up to {MAX_CONSTANT:g} are allowed")
         if isinstance(node, (ast.Expression, ast.Load)) or type(node) in _BINARY:
             continue
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
@@ -73,6 +99,21 @@ def parse(text: str) -> Expression:
     return Expression(text.strip(), tree, frozenset(names))
 
 
+def _clip(text: str, size: int = 60) -> str:
+    return text if len(text) <= size else text[:size] + "..."
+
+
+def _check_exponent(text: str, node: ast.AST) -> None:
+    value = node
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, (ast.USub, ast.UAdd)):
+        value = value.operand
+    if not (isinstance(value, ast.Constant) and isinstance(value.value, (int, float))
+            and not isinstance(value.value, bool) and abs(value.value) <= MAX_EXPONENT):
+        snippet = ast.get_source_segment(text.strip(), node) or "the exponent"
+        raise ExpressionError(f"exponent {_clip(snippet)!r} is not allowed: an exponent must "
+                              f"be a number between -{MAX_EXPONENT} and {MAX_EXPONENT}")
+
+
 def _evaluate(node: ast.AST, values: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.BinOp):
         return _BINARY[type(node.op)](_evaluate(node.left, values), _evaluate(node.right, values))
@@ -80,7 +121,7 @@ def _evaluate(node: ast.AST, values: Mapping[str, Any]) -> Any:
         operand = _evaluate(node.operand, values)
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.Constant):
-        return node.value
+        return float(node.value)  # never Python's unbounded integers
     if isinstance(node, ast.Name):
         return values[node.id]
     raise ExpressionError(f"unsupported node {type(node).__name__}")

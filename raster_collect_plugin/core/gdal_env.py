@@ -10,7 +10,8 @@ CLOUD_READ_OPTIONS: Dict[str, str] = {
     "GDAL_HTTP_MULTIRANGE": "YES",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
-    "GDAL_HTTP_TIMEOUT": "60",
+    "GDAL_HTTP_TIMEOUT": "60",  # seconds for a whole request
+    "GDAL_HTTP_CONNECTTIMEOUT": "30",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.jp2",
     "VSI_CACHE": "TRUE",
 }

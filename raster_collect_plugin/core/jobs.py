@@ -89,6 +89,7 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from .aoi import load_aoi
+    from .sizing import parse_size
     from .workflow import CompositeRequest
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
@@ -101,7 +102,8 @@ def composite_request(spec: Dict[str, Any]):
         custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
         mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
-        resolution=spec.get("resolution") or None, crs=spec.get("crs") or None)
+        resolution=spec.get("resolution") or None, crs=spec.get("crs") or None,
+        memory_budget=parse_size(spec.get("memory_budget")))
 
 
 def _restrict(report, item_ids: Optional[List[str]]):
@@ -118,7 +120,9 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
     JSON-serialisable result."""
     from .cluster import ComputeSettings, compute_client, dashboard_link
     from .gdal_env import gdal_options
+    from .job_schema import validate_spec
 
+    validate_spec(spec)  # before a cluster starts
     settings = ComputeSettings.from_dict(spec.get("compute"))
     with compute_client(settings, gdal_options=gdal_options()) as client:
         link = dashboard_link(client)
@@ -131,9 +135,9 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
 
 
 def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    kind = spec.get("kind")
-    if kind not in JOB_KINDS:
-        raise JobError(f"job 'kind' must be one of {JOB_KINDS}, not {kind!r}")
+    from .job_schema import validate_spec
+
+    kind = validate_spec(spec)["kind"]
     if kind == "hexagons":
         return _hexagons(spec)
     if kind == "sample":
@@ -149,7 +153,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
-    from .workflow import ZonalRequest, run_composites, run_zonal, search, validate_request
+    from .runs import run_composites_protected, run_zonal_protected
+    from .workflow import ZonalRequest, search, validate_request
 
     request = composite_request(spec)
     if kind == "search":
@@ -163,7 +168,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     if spec.get("item_ids") is not None:
         report = _restrict(search(request, validate_request(request)), spec["item_ids"])
     if kind == "composite":
-        result = run_composites(request, progress=progress, cancel=cancel, report=report)
+        result = run_composites_protected(request, overwrite=bool(spec.get("overwrite")),
+                                          progress=progress, cancel=cancel, report=report)
         return {"output_dir": str(result.output_dir), "errors": result.errors,
                 "notes": result.notes, "collections": [_collection(c)
                                                        for c in result.collections]}
@@ -173,7 +179,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          hexagon_edge_m=spec.get("hexagon_edge_m"),
                          h3_resolution=spec.get("h3_resolution"),
                          clip_hexagons=spec.get("clip", True))
-    result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+    result = run_zonal_protected(zonal, overwrite=bool(spec.get("overwrite")),
+                                 progress=progress, cancel=cancel, report=report)
     return {"output_dir": str(request.output_dir), "errors": result.composites.errors,
             "notes": result.composites.notes,
             "collections": [_collection(c) for c in result.composites.collections],
@@ -245,7 +252,8 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from .storm import DamageThresholds, StormRequest, run_storm
+    from .runs import run_storm_protected
+    from .storm import DamageThresholds, StormRequest
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
         spec = dict(spec, sources=[])
@@ -260,7 +268,8 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          hexagon_area_m2=spec.get("hexagon_area_m2"),
                          before_items=spec.get("before_items") or (),
                          after_items=spec.get("after_items") or ())
-    result = run_storm(storm, progress=progress, cancel=cancel)
+    result = run_storm_protected(storm, overwrite=bool(spec.get("overwrite")),
+                                 progress=progress, cancel=cancel)
     ranking = result.ranking.replace({float("nan"): None})
     return {"output_dir": str(request.output_dir), "errors": result.errors,
             "files": {k: str(v) for k, v in result.files.items()},

@@ -42,7 +42,7 @@ def search_all(providers: Sequence[Tuple[Provider, Sequence[str]]], *, query: Se
 
     def run(provider: Provider, collections: Sequence[str]):
         sub_query = SearchQuery(query.bbox, query.start, query.end, list(collections),
-                                query.max_cloud_cover, query.limit)
+                                query.max_cloud_cover, query.max_items)
         return provider.search(sub_query)
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(providers)))) as pool:

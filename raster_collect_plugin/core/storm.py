@@ -113,10 +113,12 @@ def items_from_urls(urls: Sequence[str]):
     import planetary_computer
     import pystac
 
+    from .providers.guarded_io import TimeoutStacIO
+
     items = []
     for url in urls:
         try:
-            item = pystac.Item.from_file(url)
+            item = pystac.Item.from_file(url, stac_io=TimeoutStacIO())  # bounded reads
         except Exception as error:  # pystac raises many kinds for unreadable items
             raise ValueError(f"cannot read the STAC item {url}: {error}") from None
         item.make_asset_hrefs_absolute()

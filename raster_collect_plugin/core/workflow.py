@@ -76,6 +76,7 @@ class CompositeRequest:
     run_name: Optional[str] = None
     # explicit (label, first day, last day) windows instead of calendar periods (before/after)
     windows: Optional[Sequence[Tuple[str, date, date]]] = None
+    memory_budget: Optional[int] = None  # bytes; None: half the machine's memory (sizing.py)
 
 
 @dataclass
@@ -136,13 +137,29 @@ def validate_request(request: CompositeRequest) -> Aoi:
             raise RequestError(f"the {label} window ends ({last}) before it starts ({first})")
     if not request.sources:
         raise RequestError("select at least one imagery source (or give scene item URLs)")
-    masks.validate_classes(request.mask_classes)
+    try:
+        masks.validate_classes(request.mask_classes)
+    except ValueError as error:
+        raise RequestError(f"{error} (--mask)") from None
     resolve_indices(request)
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
+    if request.crs:
+        _check_crs(request.crs)
     if isinstance(request.aoi, Aoi):
         return request.aoi
     return load_aoi(request.aoi, id_field=request.id_field, ids=request.selected_ids)
+
+
+def _check_crs(crs: str) -> None:
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_user_input(crs)
+    except CRSError:
+        raise RequestError(f"unknown CRS {crs!r} (--crs): give an EPSG code such as "
+                           "EPSG:28356") from None
 
 
 def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:
@@ -356,11 +373,12 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     _check_cancel(cancel)
     errors = dict(report.errors)
     notes = list(aoi.notes)
+    providers = {s.provider.name: s.provider for s in request.sources}
+    notes += _check_size(request, report, aoi, indices, providers)  # before any pixel is read
     output_dir = Path(request.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-", dir=output_dir))
     jobs = [(key, items) for key, items in sorted(report.items.items()) if items]
-    providers = {s.provider.name: s.provider for s in request.sources}
     for (provider_name, collection), items in report.items.items():
         if not items:
             errors.setdefault(f"{provider_name} {collection}",
@@ -394,6 +412,13 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
         shutil.rmtree(staging, ignore_errors=True)
     _report(progress, 1.0, "done")
     return CompositeResult(output_dir, results, errors, notes)
+
+
+def _check_size(request, report, aoi, indices, providers) -> List[str]:
+    from . import sizing
+
+    return [sizing.check(size, request.memory_budget)
+            for size in sizing.composite_sizes(request, report, aoi, indices, providers)]
 
 
 def _write_scene_table(path: Path, results: List[CollectionResult]) -> None:
@@ -503,6 +528,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     composite_request = request.composites
     aoi = validate_request(composite_request)
     composite_request = _with_aoi(composite_request, aoi)
+    _check_zonal_size(request, aoi)
 
     def composite_progress(fraction, message):
         _report(progress, 0.8 * fraction, message)
@@ -532,6 +558,20 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
                                         name="hexagons"))
     _report(progress, 1.0, "done")
     return ZonalResult(composites, forest_table, hexagon_table, files)
+
+
+def _check_zonal_size(request: ZonalRequest, aoi: Aoi) -> str:
+    from . import sizing
+
+    composites = request.composites
+    size = sizing.zonal_size(aoi, resolution=composites.resolution or 10.0,
+                             periods=len(composite_windows(composites)),
+                             indices=len(resolve_indices(composites)),
+                             hexagon_area_m2=request.hexagon_area_m2 or (
+                                 request.hexagon_edge_m ** 2 * 2.598
+                                 if request.hexagon_edge_m else None),
+                             h3_resolution=request.h3_resolution)
+    return sizing.check(size, composites.memory_budget)
 
 
 def _with_aoi(request: CompositeRequest, aoi: Aoi) -> CompositeRequest:

@@ -611,7 +611,9 @@ class RasterCollectDock(QgsDockWidget):
     def show_compute(self, spec: Dict, result: Dict) -> None:
         """Composites, statistics table and forests-with-latest-values in a group."""
         from .layers import add_composite_layers, add_zonal_layers
+        from .trusted_results import trusted
 
+        result = trusted(result)  # only what the run's manifest lists
         root = QgsProject.instance().layerTreeRoot()
         group = root.insertGroup(0, spec.get("run_name") or "raster-collect")
         for collection in result.get("collections", []):

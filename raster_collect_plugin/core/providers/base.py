@@ -12,6 +12,7 @@ import pystac
 from ..bands import CollectionProfile, UnknownCollection, profile_for
 
 PROVIDER_PROPERTY = "raster_collect:provider"
+DEFAULT_MAX_ITEMS = 100_000
 
 
 class ProviderError(RuntimeError):
@@ -27,7 +28,8 @@ class SearchQuery:
     end: date
     collections: Sequence[str]
     max_cloud_cover: Optional[float] = None
-    limit: int = 2000
+    # searches page through every match; more than this is an explicit error, never a cut
+    max_items: int = DEFAULT_MAX_ITEMS
 
     @property
     def datetime_range(self) -> str:
@@ -78,3 +80,11 @@ def passes_cloud_filter(item: pystac.Item, max_cloud_cover: Optional[float]) -> 
         return True
     cover = item.properties.get("eo:cloud_cover")
     return cover is None or float(cover) <= max_cloud_cover
+
+
+def too_many_items_message(provider_name: str, query: SearchQuery) -> str:
+    """The error for a search matching more scenes than a run may use."""
+    return (f"{provider_name}: more than {query.max_items:,} scenes match "
+            f"{', '.join(query.collections)} between {query.start} and {query.end}; nothing "
+            "was cut silently: split the period or the area into several runs, or lower "
+            "the cloud limit")

@@ -32,7 +32,18 @@ class PlanetaryComputerProvider(StacApiProvider):
         super().__init__(name, url, **kwargs)
 
     def sign(self, item: pystac.Item) -> pystac.Item:
-        return planetary_computer.sign(item)
+        return self._bounded_sign(item)
+
+    def _bounded_sign(self, item: pystac.Item) -> pystac.Item:
+        """planetary_computer requests SAS tokens without a timeout: bound the call."""
+        from ..interrupts import call_interruptibly
+        from .base import ProviderError
+
+        try:
+            return call_interruptibly(planetary_computer.sign, item, timeout=self.timeout,
+                                      what="the SAS token service")
+        except TimeoutError as error:
+            raise ProviderError(f"{self.name}: {error}; try again later") from None
 
     def renew(self, items: List[pystac.Item]) -> List[pystac.Item]:
         sas.TOKEN_CACHE.clear()  # a refused token may still look valid to the cache
@@ -41,5 +52,5 @@ class PlanetaryComputerProvider(StacApiProvider):
             fresh = item.clone()
             for asset in fresh.assets.values():
                 asset.href = _strip_query(asset.href)
-            renewed.append(planetary_computer.sign(fresh))
+            renewed.append(self._bounded_sign(fresh))
         return renewed

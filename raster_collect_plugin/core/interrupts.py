@@ -1,0 +1,84 @@
+"""Ctrl-C and SIGTERM are never lost, and blocking calls stay interruptible or bounded.
+
+A signal's Python handler runs between bytecodes of the main thread. While the main thread sits
+in a long C call (GDAL reading a GeoPackage through pyogrio), the handler waits; and when the
+handler's KeyboardInterrupt is raised inside a C callback (GDAL's error handler, a destructor)
+it can be printed as "Exception ignored" and lost. So the handler also records the request in a
+flag that every cancel check reads, and long blocking calls run in a helper thread while the
+main thread waits in short, interruptible steps (:func:`call_interruptibly`).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, Callable, Optional
+
+_requested = threading.Event()
+_WAIT_STEP = 0.05
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: unwind, remove partial outputs, keep finished work."""
+
+
+def _handler(signum, frame) -> None:
+    first = not _requested.is_set()
+    _requested.set()
+    if first:
+        raise Interrupted(signal.Signals(signum).name)
+
+
+def install_handlers() -> Optional[dict]:
+    """Route SIGTERM and SIGINT to the handler (main thread only); returns the previous
+    handlers for :func:`restore_handlers`, or None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    _requested.clear()
+    return {signum: signal.signal(signum, _handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def restore_handlers(previous: Optional[dict]) -> None:
+    """Put the previous handlers back; the run is over, so its interrupt flag is cleared."""
+    for signum, handler in (previous or {}).items():
+        signal.signal(signum, handler)
+    if previous is not None:
+        _requested.clear()
+
+
+def interrupted() -> bool:
+    """True once Ctrl-C/SIGTERM arrived (usable as a workflow cancel check)."""
+    return _requested.is_set()
+
+
+def check_interrupted() -> None:
+    """Raise Interrupted if a signal arrived (even if its exception was swallowed)."""
+    if _requested.is_set():
+        raise Interrupted("interrupted")
+
+
+def call_interruptibly(function: Callable[..., Any], *args, timeout: Optional[float] = None,
+                       what: str = "the call", **kwargs) -> Any:
+    """Run ``function`` in a daemon thread; the caller waits in short steps, so a signal stops
+    the wait at once, and ``timeout`` (seconds) bounds it (TimeoutError naming ``what``)."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as error:  # handed to the waiting thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True, name=f"bounded: {what}")
+    worker.start()
+    waited = 0.0
+    while worker.is_alive():
+        worker.join(_WAIT_STEP)
+        waited += _WAIT_STEP
+        check_interrupted()
+        if timeout is not None and waited >= timeout and worker.is_alive():
+            raise TimeoutError(f"{what} did not finish within {timeout:g} s")
+    check_interrupted()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

@@ -1,0 +1,84 @@
+"""Reading a static catalog safely: timeouts on every HTTP read, and no escaping its root.
+
+A catalog is data from someone else. A remote catalog must never make the tool open local files
+(``file://`` or absolute paths in its links or assets), and no catalog may lead the crawler out
+of its own folder with ``../`` links.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Optional
+from urllib.parse import urlsplit
+
+import urllib3
+from pystac.stac_io import DefaultStacIO
+
+REMOTE_SCHEMES = ("http", "https", "s3", "gs", "az")
+DEFAULT_TIMEOUT = 30.0  # seconds to connect, and between bytes of an answer
+
+
+class CatalogEscape(ValueError):
+    """A catalog href points outside the catalog's root or at a local file."""
+
+
+def is_remote(href: str) -> bool:
+    return urlsplit(str(href)).scheme.lower() in REMOTE_SCHEMES
+
+
+def _normal(href: str) -> str:
+    parts = urlsplit(str(href))
+    if parts.scheme.lower() in REMOTE_SCHEMES:
+        path = posixpath.normpath(parts.path or "/")
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
+    path = parts.path if parts.scheme.lower() == "file" else str(href)
+    return posixpath.normpath(path)
+
+
+class TimeoutStacIO(DefaultStacIO):
+    """DefaultStacIO reading HTTP with connect/read timeouts and a few retries (pystac's own
+    has no timeout: a server that never answers would hang the run)."""
+
+    def __init__(self, *, timeout: Optional[float] = None, headers: Optional[dict] = None):
+        super().__init__(headers=headers)
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+
+    def read_text_from_href(self, href: str) -> str:
+        if not is_remote(href):
+            return super().read_text_from_href(href)
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=self.timeout,
+                                                           read=self.timeout),
+                                   retries=urllib3.Retry(total=2, read=0, backoff_factor=0.5))
+        response = http.request("GET", href, headers=dict(self.headers),
+                                preload_content=True)
+        if response.status >= 400:
+            raise OSError(f"HTTP {response.status} reading {href}")
+        return response.data.decode("utf-8")
+
+
+class GuardedStacIO(TimeoutStacIO):
+    """TimeoutStacIO that refuses hrefs outside the root catalog's folder (and, for a remote
+    catalog, every local href)."""
+
+    def __init__(self, root_href: str, *, timeout: float = 30.0,
+                 headers: Optional[dict] = None):
+        super().__init__(timeout=timeout, headers=headers)
+        self.remote = is_remote(root_href)
+        root = _normal(root_href)
+        self.base = root.rsplit("/", 1)[0] + "/"
+
+    def check_link(self, href: str) -> None:
+        """Raise CatalogEscape when a catalog/item link leaves the root's folder."""
+        if self.remote and not is_remote(href):
+            raise CatalogEscape(f"the remote catalog links to a local file ({href})")
+        if not _normal(href).startswith(self.base):
+            raise CatalogEscape(f"the catalog links outside its folder ({href})")
+
+    def check_asset(self, href: str) -> None:
+        """Raise CatalogEscape when a remote catalog's asset is a local file."""
+        if self.remote and not is_remote(href):
+            raise CatalogEscape(f"the remote catalog points an asset at a local file ({href})")
+
+    def read_text_from_href(self, href: str) -> str:
+        self.check_link(href)
+        return super().read_text_from_href(href)
