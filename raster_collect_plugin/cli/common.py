@@ -59,6 +59,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
                                        "cloud_shadow,cloud_medium,cloud_high,thin_cirrus,"
                                        "dilated_cloud)")
+    parser.add_argument("--cloud-buffer", type=float, default=None, metavar="METRES",
+                        help="grow the cloud/shadow mask by this distance (default 0; storm: "
+                             "40)")
     parser.add_argument("--resolution", type=float, help="metres (default: per sensor)")
     parser.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
     compute = parser.add_argument_group("compute (dask)")
@@ -120,6 +123,7 @@ def composite_request(args, aoi, output_dir: Path):
                             output_dir=output_dir, indices=indices, custom_indices=custom,
                             period=args.period, method=args.method,
                             max_cloud_cover=args.max_cloud, mask_classes=mask,
+                            cloud_buffer_m=args.cloud_buffer or 0.0,
                             resolution=args.resolution, crs=args.crs, id_field=args.id_field)
 
 

@@ -100,6 +100,7 @@ def composite_request(spec: Dict[str, Any]):
         custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
         mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
+        cloud_buffer_m=float(spec.get("cloud_buffer_m") or 0.0),
         resolution=spec.get("resolution") or None, crs=spec.get("crs") or None)
 
 
