@@ -41,27 +41,38 @@ def damaged(ranking, id_field="forest_id"):
 
 def test_event_windows_exclude_the_event_day():
     windows = event_windows(date(2025, 11, 13), before_days=30, after_days=10)
-    assert windows == [("before", date(2025, 10, 14), date(2025, 11, 12)),
+    assert windows == [("early", date(2025, 10, 14), date(2025, 10, 28)),
+                       ("before", date(2025, 10, 29), date(2025, 11, 12)),
                        ("after", date(2025, 11, 14), date(2025, 11, 23))]
     with pytest.raises(ValueError):
         event_windows(date(2025, 11, 13), before_days=0)
 
 
-def test_threshold_classes():
-    thresholds = DamageThresholds(light=0.05, moderate=0.15, severe=0.3)
-    assert [thresholds.classify(v) for v in (0.0, 0.05, 0.1, 0.15, 0.29, 0.3, 0.8)] == [
-        "none", "light", "light", "moderate", "moderate", "severe", "severe"]
-    assert thresholds.classify(2.0, radar=True) == "moderate"
+def test_classes_by_extent_and_severity():
+    thresholds = DamageThresholds()  # light 5 %, moderate 10 %, severe 50 %, heavy 0.30
+    partial = 0.15  # mean NDVI loss on the damaged pixels: defoliated, not thrown
+    assert [thresholds.classify(f, partial) for f in (0.0, 0.04, 0.05, 0.1, 0.3, 0.5, 1.0)] == [
+        "none", "none", "light", "moderate", "moderate", "severe", "severe"]
+    # heavy damage (trees down) moves a class up, never out of "none"
+    assert [thresholds.classify(f, 0.35) for f in (0.03, 0.06, 0.2, 0.6)] == [
+        "none", "moderate", "severe", "severe"]
+    # a completely flattened stand with a modest NDVI drop is severe (the extent decides)
+    assert thresholds.classify(1.0, 0.29) == "severe"
+    assert thresholds.classify(0.2, 2.0, radar=True) == "moderate"
+    assert thresholds.classify(0.2, 3.5, radar=True) == "severe"
     assert thresholds.classify(float("nan")) == "unknown"
     with pytest.raises(ValueError, match="must increase"):
-        DamageThresholds(light=0.2, moderate=0.1)
+        DamageThresholds(light_fraction=0.2, moderate_fraction=0.1)
+    with pytest.raises(ValueError, match="unknown damage thresholds"):
+        DamageThresholds.from_mapping({"light": 0.05})
+    assert DamageThresholds.from_mapping({"moderate_fraction": "0.2"}).moderate_fraction == 0.2
 
 
 def test_storm_found_with_optical_and_radar(small_sample, tmp_path):
     result = run_storm(storm_request(small_sample, tmp_path / "out", hexagon_area_m2=40_000))
     precision, recall = precision_recall(damaged(result.ranking), small_sample.damaged_ids)
     assert precision >= 0.9 and recall >= 0.9, result.ranking
-    assert set(result.ranking["evidence"]) == {"optical+radar"}
+    assert set(result.ranking["evidence"]) == {"both"}
     assert list(result.ranking["rank"]) == list(range(1, len(result.ranking) + 1))
     top = result.ranking.head(len(small_sample.damaged_ids))["forest_id"]
     assert set(top) == set(small_sample.damaged_ids)  # damaged ranked first
@@ -70,7 +81,8 @@ def test_storm_found_with_optical_and_radar(small_sample, tmp_path):
     with rasterio.open(result.change_rasters[sd.S1_COLLECTION]) as change:
         assert {"dVH_dB", "dVV_dB"} <= set(change.descriptions)
     layer = gpd.read_file(result.files["damage_layer"])
-    assert {"damage_class", "evidence", "score"} <= set(layer.columns) and len(layer) == 6
+    assert {"damage_class", "evidence", "damaged_ha", "severity_ndvi"} <= set(layer.columns)
+    assert len(layer) == 6
     hexagons = gpd.read_file(result.files["hexagon_damage_layer"])
     assert len(hexagons) > 6 and hexagons["damage_class"].notna().all()
 
@@ -118,7 +130,8 @@ def test_unreadable_item_url_is_a_clear_error(small_sample, tmp_path):
 
 
 def test_storm_command_line(small_sample, tmp_path, capsys):
-    code = cli.main(["--json", "storm", "--gpkg", str(small_sample.forests_path),
+    code = cli.main(["--json", "storm", "--moderate-fraction", "0.12",
+                     "--gpkg", str(small_sample.forests_path),
                      "--catalog", str(small_sample.catalog_path), "--event-date", "2025-11-13",
                      "--max-cloud", "100", "--output", str(tmp_path / "storm")])
     assert code == 0
@@ -126,4 +139,26 @@ def test_storm_command_line(small_sample, tmp_path, capsys):
 
     summary = json.loads(capsys.readouterr().out)
     assert sorted(summary["damaged"]) == small_sample.damaged_ids
+    first = summary["ranking"][0]
+    assert first["damage_class"] == "severe" and first["damaged_fraction"] > 0.9
+    assert first["evidence"] == "both" and first["clear_obs_after"] >= 1
+    metadata = json.loads((tmp_path / "storm" / "storm_metadata.json").read_text())
+    assert metadata["thresholds"]["moderate_fraction"] == 0.12
+    assert metadata["cloud_mask"]["buffer_m"] == 40.0 and "saturated" in metadata[
+        "cloud_mask"]["classes"]
+
+
+def test_storm_command_line_prints_the_ranked_table(small_sample, tmp_path, capsys):
+    code = cli.main(["storm", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--event-date", "2025-11-13",
+                     "--collections", "sentinel-2-l2a", "--cloud-buffer", "20",
+                     "--max-cloud", "100", "--output", str(tmp_path / "storm"), "--top", "3"])
+    assert code == 0
+    printed = capsys.readouterr().out.splitlines()
+    header = printed[0].split()
+    for column in ("class", "damaged", "ha", "fraction", "severity", "evidence", "optical",
+                   "radar", "observed", "clear", "obs"):
+        assert column in header, printed[0]
+    assert len([line for line in printed[1:] if line.strip()]) >= 3
+    assert "severe" in printed[1] and "optical" in printed[1]
     assert (tmp_path / "storm" / "storm_damage.gpkg").exists()
