@@ -1,7 +1,7 @@
 """Storm damage classes and thresholds (no heavy imports: the QGIS side reads the defaults).
 
-Extent x severity: the damaged share of a stand sets the class, heavy damage (a high mean loss
-on the damaged pixels) moves it one step up. See ``DamageThresholds`` for each default's
+Extent x severity: the damaged share of a stand sets the class; heavy damage (a high mean loss
+on the damaged pixels) over a small share makes it 'moderate' rather than 'light'. See ``DamageThresholds`` for each default's
 rationale (also in the README).
 """
 
@@ -33,7 +33,9 @@ class DamageThresholds:
       salvage inspection is usually warranted and leaves a margin for the area error under the
       15 % a manager must not miss; half the stand down means re-establishing the stand.
     - ``heavy_ndvi`` / ``heavy_vh_db`` (0.30 / 3.0 dB): mean loss on the damaged pixels from
-      which damage is heavy (trees down, not defoliated): the class goes one step up.
+      which damage is heavy (trees down, not defoliated): a 'light' extent of heavy damage is
+      'moderate' (flagged). Severe is decided by extent alone, so a flattened stand is severe
+      whatever its NDVI drop.
     - ``min_stocked_ndvi`` (0.50): a pixel below this NDVI before the event carries no
       plantation canopy (closed pine canopy 0.7-0.85, bare ground and slash 0.2-0.4).
     - ``max_not_stocked_fraction`` (0.50): a stand whose larger part was unstocked before the
@@ -81,6 +83,6 @@ class DamageThresholds:
         edges = (self.light_fraction, self.moderate_fraction, self.severe_fraction)
         level = int(np.searchsorted(edges, damaged_fraction, side="right"))
         heavy = self.heavy_vh_db if radar else self.heavy_ndvi
-        if level >= 1 and severity is not None and np.isfinite(severity) and severity >= heavy:
-            level = min(level + 1, len(DAMAGE_CLASSES) - 1)
+        if level == 1 and severity is not None and np.isfinite(severity) and severity >= heavy:
+            level = 2  # a small area of trees down is worth a visit: moderate
         return DAMAGE_CLASSES[level]

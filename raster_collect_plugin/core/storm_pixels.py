@@ -10,7 +10,8 @@ sensor saw after the event.
 Bands of the result (all float32, NaN = not observed):
 
 - ``optical_loss``: NDVI before minus after, clear-observation-weighted over optical sensors
-- ``optical_damaged``: 1 where ``optical_loss`` > the changed threshold, else 0
+- ``optical_damaged``: 1 where more than half of the clear-observation weight comes from
+  sensors whose own loss exceeds the changed threshold, else 0
 - ``radar_loss_db``: VH backscatter decrease in dB (before minus after)
 - ``radar_damaged``: 1 where ``radar_loss_db`` > the radar changed threshold, else 0
 - ``damaged``: optical where optical saw the pixel after the event, radar elsewhere; 0 on
@@ -153,7 +154,7 @@ def combine(inputs: Sequence[SensorInput], *, changed_ndvi: float, changed_vh_db
     grid = grid or reference_grid(inputs)
     shape = (grid.height, grid.width)
     zeros = np.zeros(shape, "float64")
-    loss_sum, loss_weight = zeros.copy(), zeros.copy()
+    loss_sum, loss_weight, vote_sum = zeros.copy(), zeros.copy(), zeros.copy()
     pre_sum, pre_weight = zeros.copy(), zeros.copy()
     drop_sum = zeros.copy()
     clear_before, clear_after = zeros.copy(), zeros.copy()
@@ -184,6 +185,7 @@ def combine(inputs: Sequence[SensorInput], *, changed_ndvi: float, changed_vh_db
         seen = np.isfinite(loss)
         weight = np.where(seen, np.minimum(pre_count, np.maximum(after_count, 1)), 0.0)
         loss_sum += np.where(seen, loss, 0.0) * weight
+        vote_sum += np.where(seen & (loss > changed_ndvi), weight, 0.0)
         loss_weight += weight
         has_pre = np.isfinite(pre)
         pre_sum += np.where(has_pre, pre, 0.0) * pre_count
@@ -197,11 +199,14 @@ def combine(inputs: Sequence[SensorInput], *, changed_ndvi: float, changed_vh_db
                               "evidence": "optical", "pixels_after": int(seen.sum())})
     with np.errstate(invalid="ignore", divide="ignore"):
         optical_loss = np.where(loss_weight > 0, loss_sum / loss_weight, np.nan)
+        # each sensor votes with its clear observations; thresholding the averaged loss
+        # instead would call a pixel damaged when any one sensor's (coarser) pixel is
+        optical_damaged = np.where(loss_weight > 0, (vote_sum / loss_weight > 0.5)
+                                   .astype("float64"), np.nan)
         pre_ndvi = np.where(pre_weight > 0, pre_sum / pre_weight, np.nan)
         dropped_before = np.where(pre_weight > 0, drop_sum / pre_weight >= 0.5, False)
     not_stocked = np.where(np.isfinite(pre_ndvi),
                            (pre_ndvi < min_stocked_ndvi) | dropped_before, np.nan)
-    optical_damaged = _flag(optical_loss, changed_ndvi)
     radar_damaged = _flag(radar_loss, changed_vh_db)
     by_optical = np.isfinite(optical_damaged)
     by_radar = ~by_optical & np.isfinite(radar_damaged)
