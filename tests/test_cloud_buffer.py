@@ -41,3 +41,35 @@ def test_lazy_dilation_matches_across_chunks():
     assert hasattr(lazy.data, "dask")
     np.testing.assert_array_equal(lazy.values, dilate(stack, 40, 10))
     assert describe(40)["buffer_m"] == 40.0 and describe(0)["buffer_rule"] == "no buffer"
+
+
+def test_composites_with_a_buffer_lose_clear_pixels_next_to_clouds_only(small_sample,
+                                                                         tmp_path):
+    """The buffer in a real composite run: fewer clear observations (never more), most of
+    the area still clear, and the distance recorded in the metadata."""
+    import json
+    from datetime import date
+
+    import rasterio
+
+    from raster_collect_plugin.core import sample_data as sd
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
+
+    provider = StaticCatalogProvider("Sample", str(small_sample.catalog_path))
+    counts, metadata = {}, {}
+    for buffer_m in (0.0, 60.0):
+        request = CompositeRequest(aoi=small_sample.forests_path,
+                                   sources=[Source(provider, (sd.S2_COLLECTION,))],
+                                   start=date(2025, 10, 1), end=date(2025, 10, 31),
+                                   output_dir=tmp_path / f"b{buffer_m:g}", max_cloud_cover=100,
+                                   cloud_buffer_m=buffer_m)
+        result = run_composites(request).collections[0]
+        with rasterio.open(result.count_path) as dataset:
+            counts[buffer_m] = dataset.read(1).astype(int)
+        metadata[buffer_m] = json.loads(result.metadata_path.read_text())["cloud_mask"]
+    lost = counts[0.0] - counts[60.0]
+    assert (lost >= 0).all() and lost.sum() > 0
+    assert (counts[60.0] > 0).sum() > 0.3 * counts[60.0].size  # clear areas stay clear
+    assert metadata[60.0]["buffer_m"] == 60.0 and metadata[0.0]["buffer_m"] == 0.0
+    assert metadata[60.0]["band"] == "SCL"

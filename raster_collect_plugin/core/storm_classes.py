@@ -1,8 +1,8 @@
 """Storm damage classes and thresholds (no heavy imports: the QGIS side reads the defaults).
 
 Extent x severity: the damaged share of a stand sets the class; heavy damage (a high mean loss
-on the damaged pixels) over a small share makes it 'moderate' rather than 'light'. See ``DamageThresholds`` for each default's
-rationale (also in the README).
+on the damaged pixels) over a small share makes it 'moderate' rather than 'light'. See
+``DamageThresholds`` for each default's rationale (also in the README).
 """
 
 from __future__ import annotations
