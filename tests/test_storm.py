@@ -258,3 +258,66 @@ def test_radar_alone_measures_the_strips(scenario, tmp_path):
     assert not table.loc[~table["must_flag"], "flagged"].any()
     damaged = table[table["must_flag"]]
     assert ((damaged["damaged_ha"] - damaged["true_ha"]).abs() / damaged["true_ha"]).max() < 0.1
+
+
+def _window_cog(path, values, transform, labels=("early", "before", "after")):
+    import numpy as np
+
+    from raster_collect_plugin.core.outputs import write_cog
+
+    return write_cog(path, np.stack(values).astype("float32"), transform=transform,
+                     crs="EPSG:32756", nodata=float("nan"), band_descriptions=list(labels),
+                     overviews=False)
+
+
+def test_sensors_are_combined_per_pixel_by_their_clear_observations(tmp_path):
+    """Landsat sees 4 % of a stand after the storm, through haze (a false loss there); S2 sees
+    it all and says 20 % is damaged. Equal weighting of the two sensors' fractions would give
+    (0.2 + 1.0) / 2 = 0.6; per pixel, S2's three clear observations outvote Landsat's one.
+    Radar fills the pixels no optical sensor saw after the event."""
+    import numpy as np
+    from affine import Affine
+
+    from raster_collect_plugin.core.storm_pixels import SensorInput, combine
+
+    ten, thirty = Affine(10, 0, 500_000, 0, -10, 7_000_000), Affine(30, 0, 500_000, 0, -30,
+                                                                       7_000_000)
+    shape = (30, 30)
+    before = np.full(shape, 0.8)
+    after = np.where(np.arange(30)[None, :] < 6, 0.35, 0.8) * np.ones(shape)  # 20 % damaged
+    after[25:, 25:] = np.nan  # S2 never saw this corner after the storm
+    _window_cog(tmp_path / "s2.tif", [before, before, after], ten)
+    _window_cog(tmp_path / "s2_count.tif", [np.full(shape, 4), np.full(shape, 4),
+                                            np.where(np.isfinite(after), 3, 0)], ten)
+    small = (10, 10)
+    hazy_after = np.full(small, np.nan)
+    hazy_after[0:2, 8:10] = 0.3  # 4 Landsat pixels = 36 S2 pixels = 4 % of the 900
+    _window_cog(tmp_path / "ls.tif", [np.full(small, 0.78)] * 2 + [hazy_after], thirty)
+    _window_cog(tmp_path / "ls_count.tif", [np.full(small, 2)] * 2 + [
+        np.where(np.isfinite(hazy_after), 1, 0)], thirty)
+    vh_before = np.full(shape, -15.0)
+    vh_after = np.where(np.arange(30)[:, None] >= 27, -19.0, -15.0) * np.ones(shape)
+    _window_cog(tmp_path / "s1.tif", [vh_before, vh_before, vh_after], ten)
+    _window_cog(tmp_path / "s1_count.tif", [np.full(shape, 3)] * 3, ten)
+    inputs = [SensorInput("sentinel-2-l2a", "sentinel-2", tmp_path / "s2.tif",
+                          tmp_path / "s2_count.tif"),
+              SensorInput("landsat-c2-l2", "landsat", tmp_path / "ls.tif",
+                          tmp_path / "ls_count.tif"),
+              SensorInput("sentinel-1-rtc", "sentinel-1", tmp_path / "s1.tif",
+                          tmp_path / "s1_count.tif", radar=True)]
+    bands, grid, contributions = combine(inputs, changed_ndvi=0.1, changed_vh_db=1.5,
+                                         min_stocked_ndvi=0.5, speckle_window_m=10)
+    assert grid.resolution == 10 and grid.height == 30
+    assert [c["pixels_after"] for c in contributions] == [900 - 25, 36, 900]
+    optical = bands["optical_damaged"]
+    seen = np.isfinite(optical)
+    assert seen.sum() == 900 - 25 + 0  # Landsat's patch lies inside what S2 saw
+    assert np.nanmean(optical) == pytest.approx(6 * 30 / 875)  # the 20 % strip, no more
+    # the hazy Landsat patch: weighted loss (0.0 * 3 + 0.48 * 1) / 4, not damaged
+    assert bands["optical_loss"][0, 25] == pytest.approx(0.12, abs=1e-6)
+    assert optical[0, 25] == 0 and bands["clear_obs_after"][0, 25] == 4
+    # radar decides the corner S2 missed: rows 27-29 of it are damaged (VH -4 dB)
+    assert (bands["decided_by_radar"][25:, 25:] == 1).all()
+    assert bands["damaged"][27:, 25:].min() == 1 and bands["damaged"][25:27, 25:].max() == 0
+    assert bands["radar_damaged"][27:, :].mean() == 1
+    assert (bands["not_stocked"] == 0).all()
