@@ -105,7 +105,7 @@ def _strip(stand: Polygon, fraction: float, angle: float, rng) -> Polygon:
     return stand.intersection(band)
 
 
-def compartments(seed: int = 20) -> List[Stand]:
+def compartments(seed: int = 21) -> List[Stand]:
     rng = np.random.default_rng(seed)
     kinds = ["severe"] * 8 + ["patchy"] * 6 + ["intact"] * 14 + ["harvested"] * 2
     kinds = list(rng.permutation(kinds))
@@ -145,19 +145,19 @@ def compartments(seed: int = 20) -> List[Stand]:
     return stands
 
 
-def acquisitions(seed: int = 20) -> List[Acquisition]:
+def acquisitions(seed: int = 21) -> List[Acquisition]:
     rng = np.random.default_rng(seed + 1)
     width, height = COLUMNS * CELL_W + 2 * MARGIN, ROWS * CELL_H + 2 * MARGIN
     out = []
 
     def clouds(after: bool) -> List[Cloud]:
-        if rng.random() > (0.7 if after else 0.4):
+        if rng.random() > (0.8 if after else 0.4):
             return []
-        if after and rng.random() < 0.4:  # overcast
+        if after and rng.random() < 0.25:  # overcast
             return [Cloud(LEFT + width / 2, TOP - height / 2, 2 * width)]
         return [Cloud(LEFT + rng.uniform(0, width), TOP - rng.uniform(0, height),
-                      rng.uniform(500, 1100) if after else rng.uniform(250, 600))
-                for _ in range(int(rng.integers(1, 5 if after else 3)))]
+                      rng.uniform(200, 500) if after else rng.uniform(250, 600))
+                for _ in range(int(rng.integers(3, 8) if after else rng.integers(1, 3)))]
 
     def saturated() -> List[Tuple[float, float]]:
         if rng.random() > 0.3:
@@ -352,7 +352,7 @@ def _write_s1(root: Path, acq: Acquisition, grid: _Grid) -> dict:
                     {"sar:polarizations": ["VV", "VH"], "constellation": "Sentinel-1"}, assets)
 
 
-def make_scenario(root: Path, seed: int = 20) -> Scenario:
+def make_scenario(root: Path, seed: int = 21) -> Scenario:
     """Write the scenario under ``root``: compartments GeoPackage, COGs, static catalog."""
     import geopandas as gpd
 

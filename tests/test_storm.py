@@ -245,8 +245,8 @@ def test_without_the_cloud_buffer_hazy_fringes_flag_intact_stands(scenario, tmp_
     result = run_storm(scenario_request(scenario, tmp_path / "out", cloud_buffer_m=0))
     table = scores(result.ranking, scenario)
     intact = table[table["kind"] == "intact"]
-    assert intact["flagged"].any()
-    assert intact["damaged_ha"].sum() > 2.0
+    assert intact["flagged"].sum() >= 2
+    assert intact["damaged_ha"].sum() > 3.0
 
 
 def test_radar_alone_measures_the_strips(scenario, tmp_path):
@@ -257,7 +257,10 @@ def test_radar_alone_measures_the_strips(scenario, tmp_path):
     assert table.loc[table["must_flag"], "flagged"].all()
     assert not table.loc[~table["must_flag"], "flagged"].any()
     damaged = table[table["must_flag"]]
-    assert ((damaged["damaged_ha"] - damaged["true_ha"]).abs() / damaged["true_ha"]).max() < 0.1
+    # the 50 m speckle filter blurs the edges of narrow strips: per stand within 20 %, in
+    # total within 10 %
+    assert ((damaged["damaged_ha"] - damaged["true_ha"]).abs() / damaged["true_ha"]).max() < 0.2
+    assert abs(table["damaged_ha"].sum() / damaged["true_ha"].sum() - 1) < 0.1
 
 
 def _window_cog(path, values, transform, labels=("early", "before", "after")):
@@ -313,8 +316,9 @@ def test_sensors_are_combined_per_pixel_by_their_clear_observations(tmp_path):
     seen = np.isfinite(optical)
     assert seen.sum() == 900 - 25 + 0  # Landsat's patch lies inside what S2 saw
     assert np.nanmean(optical) == pytest.approx(6 * 30 / 875)  # the 20 % strip, no more
-    # the hazy Landsat patch: weighted loss (0.0 * 3 + 0.48 * 1) / 4, not damaged
-    assert bands["optical_loss"][0, 25] == pytest.approx(0.12, abs=1e-6)
+    # the hazy Landsat patch: S2's 3 observations against Landsat's one, which counts a third
+    # at 30 m on the 10 m grid: loss (0.0 * 3 + 0.48 / 3) / (3 + 1 / 3), not damaged
+    assert bands["optical_loss"][0, 25] == pytest.approx(0.048, abs=1e-6)
     assert optical[0, 25] == 0 and bands["clear_obs_after"][0, 25] == 4
     # radar decides the corner S2 missed: rows 27-29 of it are damaged (VH -4 dB)
     assert (bands["decided_by_radar"][25:, 25:] == 1).all()

@@ -2,10 +2,11 @@
 
 Each collection's before/after composites give its own change (a sensor is only ever compared
 with itself). Optical sensors are then combined pixel by pixel, each weighted by the clear
-observations behind its change at that pixel (``min(clear before, clear after)``): a sensor
-that saw a pixel once counts once, one that never saw it does not count at all. Sentinel-1 VH
-change (speckle-filtered) is kept beside the optical evidence and decides the pixels no optical
-sensor saw after the event.
+observations behind its change at that pixel (``min(clear before, clear after)``), scaled by
+grid resolution / sensor resolution (a Landsat 30 m observation counts a third on a 10 m grid):
+a sensor that saw a pixel once counts once, one that never saw it does not count at all.
+Sentinel-1 VH change (speckle-filtered) is kept beside the optical evidence and decides the
+pixels no optical sensor saw after the event.
 
 Bands of the result (all float32, NaN = not observed):
 
@@ -183,7 +184,11 @@ def combine(inputs: Sequence[SensorInput], *, changed_ndvi: float, changed_vh_db
         pre, pre_count = _pre_event(windows, counts)
         loss = pre - after
         seen = np.isfinite(loss)
-        weight = np.where(seen, np.minimum(pre_count, np.maximum(after_count, 1)), 0.0)
+        # clear observations behind the change, scaled by how finely the sensor resolves a
+        # grid pixel: a 30 m observation on a 10 m grid says a third as much about each cell
+        # (and a finer sensor wins a tie of observation counts at a patch edge)
+        detail = min(1.0, grid.resolution / _resolution(item.index_path))
+        weight = np.where(seen, np.minimum(pre_count, np.maximum(after_count, 1)), 0.0) * detail
         loss_sum += np.where(seen, loss, 0.0) * weight
         vote_sum += np.where(seen & (loss > changed_ndvi), weight, 0.0)
         loss_weight += weight
@@ -196,7 +201,8 @@ def combine(inputs: Sequence[SensorInput], *, changed_ndvi: float, changed_vh_db
         clear_before += np.where(seen, pre_count, 0)
         clear_after += np.where(seen, after_count, 0)
         contributions.append({"collection": item.name, "sensor": item.sensor,
-                              "evidence": "optical", "pixels_after": int(seen.sum())})
+                              "evidence": "optical", "pixels_after": int(seen.sum()),
+                              "weight_per_observation": detail})
     with np.errstate(invalid="ignore", divide="ignore"):
         optical_loss = np.where(loss_weight > 0, loss_sum / loss_weight, np.nan)
         # each sensor votes with its clear observations; thresholding the averaged loss
@@ -229,3 +235,9 @@ def combine(inputs: Sequence[SensorInput], *, changed_ndvi: float, changed_vh_db
 def _flag(loss: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(np.isfinite(loss), (loss > threshold).astype("float64"), np.nan)
 
+
+def _resolution(path: Path) -> float:
+    import rasterio
+
+    with rasterio.open(path) as dataset:
+        return abs(dataset.transform.a)
