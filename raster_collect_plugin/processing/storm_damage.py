@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDateTime,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
@@ -113,9 +114,12 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
             defaultValue=DEFAULT_STORM_BUFFER_M))
         defaults = DamageThresholds()
         for name, (threshold, label) in THRESHOLD_PARAMETERS.items():
-            self.addParameter(QgsProcessingParameterNumber(
+            parameter = QgsProcessingParameterNumber(
                 name, label, type=QgsProcessingParameterNumber.Type.Double, minValue=0,
-                defaultValue=getattr(defaults, threshold)))
+                defaultValue=getattr(defaults, threshold))
+            parameter.setFlags(parameter.flags()
+                               | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+            self.addParameter(parameter)
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
