@@ -325,3 +325,42 @@ def test_sensors_are_combined_per_pixel_by_their_clear_observations(tmp_path):
     assert bands["damaged"][27:, 25:].min() == 1 and bands["damaged"][25:27, 25:].max() == 0
     assert bands["radar_damaged"][27:, :].mean() == 1
     assert (bands["not_stocked"] == 0).all()
+
+
+def test_stocking_check_sees_low_ndvi_and_a_drop_within_the_before_window(tmp_path):
+    """Columns 0-9: stocked, storm-damaged. 10-19: bare before the event (NDVI 0.3).
+    20-29: NDVI 0.8 early, 0.6 just before (thinned/harvested in the window), 0.3 after."""
+    import numpy as np
+    from affine import Affine
+
+    from raster_collect_plugin.core.storm_pixels import SensorInput, combine
+
+    grid = Affine(10, 0, 500_000, 0, -10, 7_000_000)
+    columns = np.arange(30)[None, :] * np.ones((10, 1))
+    early = np.where(columns < 20, np.where(columns < 10, 0.8, 0.3), 0.8)
+    before = np.where(columns < 20, early, 0.6)
+    after = np.where(columns < 10, 0.35, 0.3)
+    _window_cog(tmp_path / "s2.tif", [early, before, after], grid)
+    _window_cog(tmp_path / "c.tif", [np.full((10, 30), 3)] * 3, grid)
+    bands, _, _ = combine([SensorInput("s2", "sentinel-2", tmp_path / "s2.tif",
+                                       tmp_path / "c.tif")],
+                          changed_ndvi=0.1, changed_vh_db=1.5, min_stocked_ndvi=0.5)
+    assert (bands["not_stocked"][:, :10] == 0).all()
+    assert (bands["not_stocked"][:, 10:] == 1).all()
+    assert (bands["optical_damaged"][:, 20:] == 1).all()  # NDVI fell after the event too...
+    assert (bands["damaged"][:, 10:] == 0).all()  # ...but it is not storm damage
+    assert (bands["damaged"][:, :10] == 1).all()
+
+
+def test_job_spec_thresholds_are_checked(small_sample, tmp_path):
+    from raster_collect_plugin.core.jobs import JobError, run_job
+
+    spec = {"kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+            "output_dir": str(tmp_path / "out"), "thresholds": {"severe": 0.3}}
+    with pytest.raises(JobError, match="unknown damage thresholds.*moderate_fraction"):
+        run_job(spec)
+    spec["thresholds"] = {"moderate_fraction": 0.6}
+    with pytest.raises(JobError, match="must increase"):
+        run_job(spec)
+    assert not (tmp_path / "out").exists()
