@@ -223,4 +223,4 @@ def test_storm_damage_algorithm(provider, small_sample, tmp_path):
     renderer = damage_renderer()
     assert renderer.classAttribute() == "damage_class"
     assert [c.value() for c in renderer.categories()] == [
-        "none", "light", "moderate", "severe", "unknown"]
+        "none", "light", "moderate", "severe", "unknown", "not stocked before event"]

@@ -63,6 +63,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
                                        f"{','.join(sorted(DEFAULT_MASK_CLASSES))}). "
                                        f"{default_mask_text()}")
+    parser.add_argument("--cloud-buffer", type=float, default=None, metavar="METRES",
+                        help="grow the cloud/shadow mask by this distance (default 0; storm: "
+                             "40)")
     parser.add_argument("--resolution", type=float, help="metres (default: per sensor)")
     parser.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
     compute = parser.add_argument_group("compute (dask)")
@@ -137,6 +140,7 @@ def composite_request(args, aoi, output_dir: Path):
                             period=args.period, method=args.method,
                             max_cloud_cover=args.max_cloud, mask_classes=mask,
                             resolution=args.resolution, crs=args.crs, id_field=args.id_field,
+                            cloud_buffer_m=args.cloud_buffer or 0.0,
                             memory_budget=parse_size(getattr(args, "memory_budget", None)))
 
 

@@ -18,9 +18,16 @@ from .common import (
 
 
 def _cmd_storm(args) -> dict:
+    from ..core.cloud_buffer import DEFAULT_STORM_BUFFER_M
     from ..core.interrupts import interrupted
     from ..core.runs import run_storm_protected
-    from ..core.storm import DamageThresholds, StormRequest
+    from ..core.storm import (
+        NOT_STOCKED,
+        DamageThresholds,
+        StormRequest,
+        flagged,
+        format_ranking,
+    )
 
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
@@ -35,14 +42,17 @@ def _cmd_storm(args) -> dict:
         request = CompositeRequest(aoi=aoi, sources=[], start=args.event_date,
                                    end=args.event_date, output_dir=Path(args.output))
     try:
-        thresholds = DamageThresholds(light=args.light, moderate=args.moderate,
-                                      severe=args.severe)
+        thresholds = DamageThresholds.from_mapping(
+            {name: getattr(args, name) for name in THRESHOLD_OPTIONS})
     except ValueError as error:
         raise BadInput(str(error)) from None
     storm = StormRequest(request, event_date=args.event_date, before_days=args.before_days,
                          after_days=args.after_days, thresholds=thresholds,
+                         min_clear_fraction=args.min_clear_fraction,
                          hexagon_area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha else None,
-                         before_items=args.before_item, after_items=args.after_item)
+                         before_items=args.before_item, after_items=args.after_item,
+                         cloud_buffer_m=(DEFAULT_STORM_BUFFER_M if args.cloud_buffer is None
+                                         else args.cloud_buffer))
     progress = progress_bar(args, "storm")
     try:
         with compute_client_for(args):
@@ -52,13 +62,26 @@ def _cmd_storm(args) -> dict:
         progress.close()
     ranking = result.ranking
     if not (args.quiet or args.json):
-        columns = [c for c in (args.id_field, "rank", "damage_class", "evidence", "dNDVI",
-                               "dVH_dB", "optical_clear_fraction") if c in ranking]
-        print(ranking[columns].head(args.top).to_string(index=False,
-                                                        float_format=lambda v: f"{v:.3f}"))
+        print(format_ranking(ranking, args.id_field, args.top))
     return {"files": {k: str(v) for k, v in result.files.items()}, "errors": result.errors,
-            "damaged": [r[args.id_field] for r in ranking.to_dict(orient="records")
-                        if r["damage_class"] in ("moderate", "severe")]}
+            "damaged": flagged(ranking, args.id_field),
+            "not_stocked": list(ranking.loc[ranking["damage_class"] == NOT_STOCKED,
+                                            args.id_field]),
+            "ranking": ranking.replace({float("nan"): None}).to_dict(orient="records")}
+
+
+THRESHOLD_OPTIONS = {
+    "changed_ndvi": "NDVI loss that marks a pixel damaged",
+    "changed_vh_db": "VH decrease in dB that marks a radar pixel damaged",
+    "light_fraction": "damaged share of a stand from which it is 'light'",
+    "moderate_fraction": "damaged share from which it is 'moderate' (flagged)",
+    "severe_fraction": "damaged share from which it is 'severe'",
+    "heavy_ndvi": "mean NDVI loss on damaged pixels that moves the class one step up",
+    "heavy_vh_db": "the same for radar-decided stands, in dB",
+    "min_stocked_ndvi": "pre-event NDVI below which a pixel was not stocked",
+    "max_not_stocked_fraction": "unstocked share above which a stand is 'not stocked before "
+                                "event'",
+}
 
 
 def register(commands) -> None:
@@ -73,9 +96,16 @@ def register(commands) -> None:
                        help="a STAC item URL or path to use as a before scene")
     storm.add_argument("--after-item", action="append", default=[],
                        help="a STAC item URL or path to use as an after scene")
-    storm.add_argument("--light", type=float, default=0.05, help="NDVI loss for 'light'")
-    storm.add_argument("--moderate", type=float, default=0.15, help="NDVI loss, 'moderate'")
-    storm.add_argument("--severe", type=float, default=0.30, help="NDVI loss for 'severe'")
+    from ..core.storm import DamageThresholds
+
+    defaults = DamageThresholds()
+    for name, text in THRESHOLD_OPTIONS.items():
+        storm.add_argument("--" + name.replace("_", "-"), dest=name, type=float,
+                           default=getattr(defaults, name),
+                           help=f"{text} (default {getattr(defaults, name):g})")
+    storm.add_argument("--min-clear-fraction", type=float, default=0.5,
+                       help="share of a stand that must be observed after the event, else "
+                            "'unknown' (default 0.5)")
     storm.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     storm.add_argument("--top", type=int, default=15, help="rows of the ranking to print")
     storm.add_argument("--output", default="outputs/storm", help="output folder")

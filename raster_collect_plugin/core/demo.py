@@ -2,19 +2,22 @@
 
 Generates (or reuses) the sample near Beerburrum, searches its static catalog, builds monthly
 cloud-masked NDVI/EVI composites from Sentinel-2 and Landsat, computes statistics per
-compartment and per 1 ha hexagon, draws the NDVI time series and ranks storm damage.
+compartment and per 1 ha hexagon, draws the NDVI time series and runs the storm assessment,
+whose ranking (the same one the command line, the dock and Processing show) picks the
+compartments highlighted in the chart.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from .providers import StaticCatalogProvider
 from .report import plot_timeseries
-from .sample_data import LANDSAT_COLLECTION, S2_COLLECTION, make_sample
-from .storm import rank_damage
+from .sample_data import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
+from .storm import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
 from .workflow import CompositeRequest, Source, ZonalRequest, run_zonal
 
 
@@ -44,20 +47,28 @@ def run_demo(output: Path, *, verbose: bool = True) -> dict:
 
     result = run_zonal(request, progress=progress)
     table = result.forest_table
-    ranking = rank_damage(table, event_date=spec.storm_date)
-    top = ranking.head(len(sample.damaged_ids))
+    say("storm assessment (before/after, optical and radar)")
+    storm = run_storm(StormRequest(
+        replace(request.composites, output_dir=output / "storm",
+                sources=[Source(provider, (S2_COLLECTION, LANDSAT_COLLECTION, S1_COLLECTION))]),
+        event_date=spec.storm_date), progress=progress)
+    ranking = storm.ranking
+    top = flagged(ranking)
     chart = plot_timeseries(table[table["collection"] == S2_COLLECTION],
                             output / "ndvi_timeseries.png", event_date=spec.storm_date,
-                            highlight=list(top["forest_id"]))
+                            highlight=top)
     if verbose:
-        print("\nMost damaged compartments (NDVI median, cloud-free months, before vs after "
-              f"the {spec.storm_date} storm):")
-        print(top.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    found = set(top["forest_id"])
+        print(f"\nStorm damage per compartment (the {spec.storm_date} storm; flagged = "
+              "moderate or severe):")
+        print(format_ranking(ranking, "forest_id", len(ranking)))
+    found = set(top)
     truth = set(sample.damaged_ids)
     return {"output": str(output), "chart": str(chart),
             "files": {k: str(v) for k, v in result.files.items()},
-            "most_damaged": [int(v) for v in top["forest_id"]],
+            "storm_files": {k: str(v) for k, v in storm.files.items()},
+            "most_damaged": [int(v) for v in top],
+            "not_stocked": [int(v) for v in ranking.loc[ranking["damage_class"] == NOT_STOCKED,
+                                                        "forest_id"]],
             "truth_damaged": sorted(truth),
             "recall": len(found & truth) / len(truth) if truth else 1.0,
             "provider_errors": result.composites.errors}

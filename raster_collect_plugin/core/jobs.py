@@ -103,6 +103,7 @@ def composite_request(spec: Dict[str, Any]):
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
         mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
         resolution=spec.get("resolution") or None, crs=spec.get("crs") or None,
+        cloud_buffer_m=float(spec.get("cloud_buffer_m") or 0.0),
         memory_budget=parse_size(spec.get("memory_budget")))
 
 
@@ -259,7 +260,13 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         spec = dict(spec, sources=[])
     request = composite_request(dict(spec, start=spec.get("start") or spec["event_date"],
                                      end=spec.get("end") or spec["event_date"]))
-    thresholds = DamageThresholds(**(spec.get("thresholds") or {}))
+    from .cloud_buffer import DEFAULT_STORM_BUFFER_M
+
+    try:
+        thresholds = DamageThresholds.from_mapping(spec.get("thresholds"))
+    except (TypeError, ValueError) as error:
+        raise JobError(f"'thresholds': {error}") from None
+    buffer_m = spec.get("cloud_buffer_m")
     storm = StormRequest(request, event_date=_date(spec, "event_date"),
                          before_days=int(spec.get("before_days", 90)),
                          after_days=int(spec.get("after_days", 45)),
@@ -267,7 +274,9 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
                          hexagon_area_m2=spec.get("hexagon_area_m2"),
                          before_items=spec.get("before_items") or (),
-                         after_items=spec.get("after_items") or ())
+                         after_items=spec.get("after_items") or (),
+                         cloud_buffer_m=float(DEFAULT_STORM_BUFFER_M if buffer_m is None
+                                              else buffer_m))
     result = run_storm_protected(storm, overwrite=bool(spec.get("overwrite")),
                                  progress=progress, cancel=cancel)
     ranking = result.ranking.replace({float("nan"): None})

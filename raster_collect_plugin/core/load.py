@@ -42,6 +42,7 @@ class LoadSpec:
     geobox: GeoBox
     mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
     chunk_size: int = 1024
+    cloud_buffer_m: float = 0.0  # grow the cloud/shadow mask by this distance (cloud_buffer.py)
 
 
 @dataclass
@@ -197,6 +198,12 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
                                                   spec.mask_classes)
     if radsat:
         clear = clear & masks.clear_from_qa_radsat(data[radsat], spec.mask_classes)
+    if spec.cloud_buffer_m and profile.mask_band:
+        from .cloud_buffer import dilate_lazy
+
+        masked = dilate_lazy(valid & ~clear, spec.cloud_buffer_m,
+                             abs(spec.geobox.resolution.x))
+        clear = valid & ~masked
 
     values: Dict[str, xr.DataArray] = {}
     rules: List[str] = []

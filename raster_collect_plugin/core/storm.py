@@ -1,16 +1,26 @@
-"""Storm damage assessment: before/after change from optical indices and Sentinel-1 radar.
+"""Storm damage assessment a forest manager can act on.
 
-Pre- and post-event composites (cloud-free median for optical; temporal mean of linear
-backscatter for radar, which also reduces speckle) give per-pixel change: dNDVI, dNBR, dEVI,
-relative dNDVI, and the VV/VH log ratio in dB. Per compartment (and hexagon) the change
-statistics, the fraction of area changed beyond a threshold and a damage class follow; where
-clouds hide the post-event optical composite, the radar evidence decides, and the table says
-which evidence was used.
+Pre- and post-event composites per sensor (cloud-free median for optical, with the cloud and
+shadow mask grown by a buffer; temporal mean of linear backscatter for Sentinel-1) give each
+sensor's own per-pixel change. The sensors are combined pixel by pixel, weighted by their clear
+observations (``storm_pixels.py``), and only then aggregated per compartment (and hexagon):
+
+- **extent**: damaged area in ha and as a fraction of the stand (a pixel is damaged when its
+  NDVI loss exceeds ``changed_ndvi``, or, where no optical sensor saw it after the event, its
+  speckle-filtered VH decrease exceeds ``changed_vh_db``);
+- **severity**: the mean NDVI loss on the damaged pixels only (so a strip of flattened trees is
+  not diluted by the intact rest of the stand);
+- **class**: none / light / moderate / severe from the extent, one class up when the damage is
+  heavy (severity >= ``heavy_ndvi``), see ``DamageThresholds``;
+- **stocking**: a stand that was unstocked before the event (low pre-event NDVI, or an NDVI
+  drop within the pre-event window: harvested) is "not stocked before event", never damage.
+
+One ranking (``rank_storm_damage``) serves the command line, the demo, the dock and Processing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -18,70 +28,38 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-DAMAGE_CLASSES = ("none", "light", "moderate", "severe")
+from .cloud_buffer import DEFAULT_STORM_BUFFER_M
+from .storm_classes import (  # noqa: F401 (re-exported: one place to import storm names from)
+    CLASS_ORDER,
+    DAMAGE_CLASSES,
+    FLAGGED_CLASSES,
+    NOT_STOCKED,
+    UNKNOWN,
+    DamageThresholds,
+)
+
 OPTICAL_CHANGES = {"NDVI": "dNDVI", "NBR": "dNBR", "EVI": "dEVI"}
 RADAR_CHANGES = {"VH": "dVH_dB", "VV": "dVV_dB"}
-
-
-@dataclass(frozen=True)
-class DamageThresholds:
-    """Loss (before minus after) at which each class starts: optical in NDVI units, radar in
-    dB of VH backscatter decrease; ``changed_ndvi`` marks a pixel as changed."""
-
-    light: float = 0.05
-    moderate: float = 0.15
-    severe: float = 0.30
-    radar_light_db: float = 0.75
-    radar_moderate_db: float = 1.5
-    radar_severe_db: float = 2.5
-    changed_ndvi: float = 0.10
-    changed_vh_db: float = 1.5
-
-    def __post_init__(self):
-        for low, high, unit in ((self.light, self.moderate, "NDVI"),
-                                (self.moderate, self.severe, "NDVI"),
-                                (self.radar_light_db, self.radar_moderate_db, "dB"),
-                                (self.radar_moderate_db, self.radar_severe_db, "dB")):
-            if not 0 <= low < high:
-                raise ValueError(f"damage thresholds must increase: {low} < {high} ({unit})")
-
-    def classify(self, loss: float, radar: bool = False) -> str:
-        if loss is None or not np.isfinite(loss):
-            return "unknown"
-        edges = ((self.radar_light_db, self.radar_moderate_db, self.radar_severe_db) if radar
-                 else (self.light, self.moderate, self.severe))
-        return DAMAGE_CLASSES[int(np.searchsorted(edges, loss, side="right"))]
-
-    def score(self, loss: float, radar: bool = False) -> float:
-        """Loss on a common scale: 1.0 at the 'severe' threshold of its evidence."""
-        return float(loss) / (self.radar_severe_db if radar else self.severe)
+RANKING_COLUMNS = ("rank", "damage_class", "damaged_ha", "damaged_fraction", "severity_ndvi",
+                   "evidence", "optical_damaged_fraction", "radar_damaged_fraction",
+                   "severity_vh_db", "observed_fraction", "optical_observed_fraction",
+                   "radar_observed_fraction", "clear_obs_before", "clear_obs_after",
+                   "radar_obs_after", "stocking", "not_stocked_fraction", "pre_event_ndvi",
+                   "area_ha", "dNDVI", "dVH_dB")
 
 
 def event_windows(event_date: date, *, before_days: int = 90, after_days: int = 45
                   ) -> List[Tuple[str, date, date]]:
-    """Before = the ``before_days`` ending the day before the event; after = the ``after_days``
-    starting the day after (the event day itself is in neither)."""
-    if before_days < 1 or after_days < 1:
-        raise ValueError("before and after windows need at least one day each")
-    return [("before", event_date - timedelta(days=before_days), event_date - timedelta(days=1)),
+    """early + before = the ``before_days`` ending the day before the event (early: its first
+    half, used to see harvesting within the window); after = the ``after_days`` starting the
+    day after. The event day itself is in none."""
+    if before_days < 2 or after_days < 1:
+        raise ValueError("the before window needs at least two days and the after window one")
+    half = before_days // 2
+    return [("early", event_date - timedelta(days=before_days),
+             event_date - timedelta(days=half + 1)),
+            ("before", event_date - timedelta(days=half), event_date - timedelta(days=1)),
             ("after", event_date + timedelta(days=1), event_date + timedelta(days=after_days))]
-
-
-def rank_damage(table: pd.DataFrame, *, event_date: date, id_field: str = "forest_id",
-                index: str = "NDVI", statistic: str = "median") -> pd.DataFrame:
-    """From a monthly zonal table: mean of the usable values before and after the event month
-    (the event's own month mixes both and is left out); the largest drop first."""
-    rows = table[(table["index"] == index) & table["usable"]].copy()
-    if rows.empty:
-        return pd.DataFrame(columns=[id_field, "before", "after", "change", "relative_change"])
-    event_month = pd.Timestamp(event_date).strftime("%Y-%m")
-    rows["when"] = rows["period"].astype(str).str[:7]
-    before = rows[rows["when"] < event_month].groupby(id_field)[statistic].mean()
-    after = rows[rows["when"] > event_month].groupby(id_field)[statistic].mean()
-    ranking = pd.DataFrame({"before": before, "after": after}).dropna()
-    ranking["change"] = ranking["after"] - ranking["before"]
-    ranking["relative_change"] = ranking["change"] / ranking["before"].abs()
-    return ranking.sort_values("change").reset_index().rename(columns={"index": id_field})
 
 
 @dataclass
@@ -98,6 +76,8 @@ class StormRequest:
     hexagon_area_m2: Optional[float] = None
     before_items: Sequence[str] = ()
     after_items: Sequence[str] = ()
+    cloud_buffer_m: float = DEFAULT_STORM_BUFFER_M
+    speckle_window_m: float = 50.0
 
 
 @dataclass
@@ -106,6 +86,7 @@ class StormResult:
     change_rasters: Dict[str, Path]
     files: Dict[str, Path]
     errors: Dict[str, str]
+    hexagon_ranking: Optional[pd.DataFrame] = None
 
 
 def items_from_urls(urls: Sequence[str]):
@@ -142,8 +123,12 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 
 
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
-    """Composites before/after, change rasters, per-zone statistics, classes and ranking."""
-    from .outputs import write_cog
+    """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
+    stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
+    from .cloud_buffer import describe as describe_buffer
+    from .cloud_buffer import validate_buffer
+    from .outputs import write_cog, write_json
+    from .storm_pixels import SensorInput, combine
     from .tables import write_table
     from .workflow import (
         RequestError,
@@ -158,8 +143,15 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     windows = list(request.windows or event_windows(request.event_date,
                                                     before_days=request.before_days,
                                                     after_days=request.after_days))
-    if [w[0] for w in windows] != ["before", "after"]:
-        raise RequestError("storm windows must be labelled 'before' and 'after'")
+    if [w[0] for w in windows] not in (["before", "after"], ["early", "before", "after"]):
+        raise RequestError("storm windows must be labelled 'before' and 'after' (optionally "
+                           "preceded by 'early')")
+    if not 0 <= request.min_clear_fraction <= 1:
+        raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
+    try:
+        buffer_m = validate_buffer(request.cloud_buffer_m)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
     base = request.composites
     indices = sorted(set(base.indices) | {"NDVI", "NBR", "EVI", "VH", "VV"})
     report = None
@@ -167,16 +159,21 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     if request.before_items or request.after_items:
         report, providers = _report_from_items(request.before_items, request.after_items)
         sources = [Source(p, ()) for p in providers.values()]
-    composite_request = replace(base, windows=windows, start=windows[0][1], end=windows[1][2],
-                                indices=indices, sources=sources, method="median")
+    # saturated/defective pixels (SCL 1) are never evidence of change
+    composite_request = replace(base, windows=windows, start=windows[0][1], end=windows[-1][2],
+                                indices=indices, sources=sources, method="median",
+                                mask_classes=frozenset(base.mask_classes) | {"saturated"},
+                                cloud_buffer_m=buffer_m)
     aoi = validate_request(composite_request)
     composite_request = _with_aoi(composite_request, aoi)
     composites = run_composites(composite_request, progress=progress, cancel=cancel,
                                 report=report)
     output_dir = Path(base.output_dir)
     change_paths: Dict[str, Path] = {}
-    zone_tables = []
-    hexagons = make_hexagons(aoi, area_m2=request.hexagon_area_m2)
+    inputs: List[SensorInput] = []
+    tags = {"event_date": request.event_date.isoformat(),
+            "windows": str([(w[0], str(w[1]), str(w[2])) for w in windows]),
+            "cloud_buffer_m": str(buffer_m)}
     for collection in composites.collections:
         changes = _change_rasters(collection, thresholds)
         if not changes:
@@ -189,55 +186,85 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         stack = np.stack([values for _, values in changes]).astype("float32")
         stem = f"{collection.provider}_{collection.collection}".replace(" ", "-").lower()
         path = write_cog(output_dir / f"{stem}_change.tif", stack, transform=transform,
-                         crs=crs, nodata=float("nan"), band_descriptions=names,
-                         tags={"event_date": request.event_date.isoformat(),
-                               "windows": str([(w[0], str(w[1]), str(w[2])) for w in windows])})
+                         crs=crs, nodata=float("nan"), band_descriptions=names, tags=tags)
         change_paths[collection.collection] = path
-        for zones, id_fields in ((aoi.frame, [aoi.id_field]),
-                                 *(((hexagons, [aoi.id_field, "hex_id"]),) if hexagons
-                                   is not None else ())):
-            table = _zone_changes(path, zones, id_fields, collection)
-            zone_tables.append(table)
-    if not zone_tables:
+        radar = "VH" in collection.index_paths and "NDVI" not in collection.index_paths
+        index = "VH" if radar else "NDVI"
+        if index in collection.index_paths:
+            inputs.append(SensorInput(collection.collection, collection.sensor,
+                                      Path(collection.index_paths[index]),
+                                      Path(collection.count_path), radar=radar))
+    if not inputs:
         raise RequestError("no change could be computed: the sources gave no before/after "
                            f"composites ({'; '.join(composites.errors.values()) or 'no data'})")
-    long_table = pd.concat(zone_tables, ignore_index=True)
-    is_hexagon = long_table["hex_id"].notna()
-    ranking = _classify(long_table[~is_hexagon], [aoi.id_field], thresholds,
-                        request.min_clear_fraction)
-    files = {f"changes_{k}": v for k, v in write_table(long_table, output_dir /
-                                                        "storm_change_statistics").items()}
-    files.update({f"ranking_{k}": v for k, v in write_table(
-        ranking, output_dir / "storm_damage_ranking", layer="storm_damage").items()})
+    if cancel is not None and cancel():
+        from .workflow import Cancelled
+
+        raise Cancelled("cancelled by the user")
+    pixels, grid, contributions = combine(
+        inputs, changed_ndvi=thresholds.changed_ndvi, changed_vh_db=thresholds.changed_vh_db,
+        min_stocked_ndvi=thresholds.min_stocked_ndvi,
+        speckle_window_m=request.speckle_window_m)
+    evidence_path = write_cog(output_dir / "storm_evidence.tif",
+                              np.stack(list(pixels.values())), transform=grid.transform,
+                              crs=grid.crs, nodata=float("nan"),
+                              band_descriptions=list(pixels), tags=tags)
+    change_paths["combined"] = evidence_path
+    hexagons = make_hexagons(aoi, area_m2=request.hexagon_area_m2)
+    ranking = storm_zone_table(evidence_path, aoi.frame, [aoi.id_field], thresholds,
+                               request.min_clear_fraction)
+    files = {f"ranking_{k}": v for k, v in write_table(
+        ranking, output_dir / "storm_damage_ranking", layer="storm_damage").items()}
+    files["evidence_raster"] = evidence_path
     files["damage_layer"] = _write_damage_layer(aoi.frame, ranking, aoi.id_field,
                                                 output_dir / "storm_damage.gpkg")
-    if hexagons is not None and is_hexagon.any():
-        hex_ranking = _classify(long_table[is_hexagon], [aoi.id_field, "hex_id"], thresholds,
-                                request.min_clear_fraction)
+    hex_ranking = None
+    if hexagons is not None and len(hexagons):
+        hex_ranking = storm_zone_table(evidence_path, hexagons, [aoi.id_field, "hex_id"],
+                                       thresholds, request.min_clear_fraction)
         files.update({f"hexagon_ranking_{k}": v for k, v in write_table(
             hex_ranking, output_dir / "storm_damage_hexagons_ranking",
             layer="storm_damage").items()})
         files["hexagon_damage_layer"] = _write_damage_layer(
             hexagons, hex_ranking.drop(columns=[aoi.id_field]), "hex_id",
             output_dir / "storm_damage_hexagons.gpkg")
-    return StormResult(ranking, change_paths, files, composites.errors)
+    files["metadata"] = write_json(output_dir / "storm_metadata.json", {
+        "event_date": request.event_date.isoformat(),
+        "windows": [(w[0], str(w[1]), str(w[2])) for w in windows],
+        "thresholds": asdict(thresholds), "min_clear_fraction": request.min_clear_fraction,
+        "cloud_mask": {"classes": sorted(composite_request.mask_classes),
+                       **describe_buffer(buffer_m)},
+        "speckle_window_m": request.speckle_window_m,
+        "grid": {"crs": str(grid.crs), "resolution": grid.resolution},
+        "combination": "per pixel: optical sensors weighted by min(clear before, clear after); "
+                       "radar decides where no optical sensor saw the pixel after the event",
+        "sensors": contributions, "errors": composites.errors})
+    return StormResult(ranking, change_paths, files, composites.errors, hex_ranking)
 
 
-def _read_two_windows(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+def _read_windows(path: Path) -> Dict[str, np.ndarray]:
     import rasterio
 
     with rasterio.open(path) as dataset:
-        order = {d: i + 1 for i, d in enumerate(dataset.descriptions)}
-        return dataset.read(order["before"]), dataset.read(order["after"])
+        return {d: dataset.read(i + 1) for i, d in enumerate(dataset.descriptions)}
+
+
+def _pre_event(windows: Dict[str, np.ndarray]) -> np.ndarray:
+    before = windows["before"]
+    if "early" in windows:
+        before = np.where(np.isfinite(before), before, windows["early"])
+    return before
 
 
 def _change_rasters(collection, thresholds: DamageThresholds) -> List[Tuple[str, np.ndarray]]:
-    """Per-pixel change bands of one collection (empty if it has no usable index)."""
+    """Per-pixel change bands of one collection on its own grid (empty if it has no usable
+    index): what this sensor alone saw."""
     changes = []
     with np.errstate(invalid="ignore", divide="ignore"):
         for index, name in OPTICAL_CHANGES.items():
             if index in collection.index_paths:
-                before, after = _read_two_windows(collection.index_paths[index])
+                windows = _read_windows(collection.index_paths[index])
+                before, after = _pre_event(windows), windows["after"]
                 changes.append((name, after - before))
                 if index == "NDVI":
                     changes.append(("rel_dNDVI", (after - before) / np.abs(before)))
@@ -247,7 +274,8 @@ def _change_rasters(collection, thresholds: DamageThresholds) -> List[Tuple[str,
                     changes.append(("clear_after", np.isfinite(after).astype("float32")))
         for index, name in RADAR_CHANGES.items():
             if index in collection.index_paths:  # composites are already in dB
-                before, after = _read_two_windows(collection.index_paths[index])
+                windows = _read_windows(collection.index_paths[index])
+                before, after = _pre_event(windows), windows["after"]
                 changes.append((name, after - before))
                 if index == "VH":
                     changed = np.where(np.isfinite(after - before),
@@ -256,62 +284,103 @@ def _change_rasters(collection, thresholds: DamageThresholds) -> List[Tuple[str,
     return changes
 
 
-def _zone_changes(path: Path, zones, id_fields, collection) -> pd.DataFrame:
+def storm_zone_table(evidence_path: Path, zones, keys: List[str],
+                     thresholds: DamageThresholds, min_clear_fraction: float = 0.5
+                     ) -> pd.DataFrame:
+    """Per zone, from the per-pixel evidence raster (exact coverage): extent, severity,
+    evidence, clear-observation support, stocking and the class; ranked."""
+    import rasterio
+
     from .zonal import zonal_statistics_of_file
 
-    table = zonal_statistics_of_file(path, zones, id_fields=id_fields, min_clear_fraction=0.0)
-    table = table.rename(columns={"period": "change"})
-    table.insert(len(id_fields), "collection", collection.collection)
-    table.insert(len(id_fields) + 1, "sensor", collection.sensor)
-    if "hex_id" not in table:
-        table.insert(1, "hex_id", None)
-    return table
+    table = zonal_statistics_of_file(evidence_path, zones, id_fields=keys,
+                                     min_clear_fraction=0.0)
+    with rasterio.open(evidence_path) as dataset:
+        pixel_ha = abs(dataset.transform.a * dataset.transform.e) / 10_000
+    wide = table.pivot_table(index=keys, columns="period",
+                             values=["mean", "clear_fraction", "pixel_count"], sort=False,
+                             dropna=False)
+    frame = pd.DataFrame(index=wide.index)
+    mean, seen = wide["mean"], wide["clear_fraction"]
+    frame["area_ha"] = wide["pixel_count"]["damaged"] * pixel_ha
+    frame["observed_fraction"] = seen["damaged"]
+    frame["optical_observed_fraction"] = seen["optical_damaged"]
+    frame["radar_observed_fraction"] = seen["radar_damaged"]
+    frame["damaged_fraction"] = mean["damaged"].where(seen["damaged"] > 0)
+    frame["damaged_ha"] = frame["damaged_fraction"] * frame["area_ha"]
+    frame["optical_damaged_fraction"] = mean["optical_damaged"]
+    frame["radar_damaged_fraction"] = mean["radar_damaged"]
+    frame["severity_ndvi"] = mean["optical_severity"]
+    frame["severity_vh_db"] = mean["radar_severity_db"]
+    frame["dNDVI"] = -mean["optical_loss"]
+    frame["dVH_dB"] = -mean["radar_loss_db"]
+    frame["pre_event_ndvi"] = mean["pre_event_ndvi"]
+    frame["not_stocked_fraction"] = mean["not_stocked"]
+    frame["clear_obs_before"] = mean["clear_obs_before"]
+    frame["clear_obs_after"] = mean["clear_obs_after"]
+    frame["radar_obs_after"] = mean["radar_obs_after"]
+    frame["decided_by_radar"] = mean["decided_by_radar"]
+    frame = frame.reset_index()
+    frame.columns.name = None
+    return rank_storm_damage(frame, keys, thresholds, min_clear_fraction)
 
 
-def _classify(table: pd.DataFrame, keys: List[str], thresholds: DamageThresholds,
-              min_clear_fraction: float) -> pd.DataFrame:
-    """One row per zone: optical and radar loss, evidence used, class and score; ranked by
-    score (largest loss first)."""
-    rows = []
-    for key, part in table.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        optical = part[part["sensor"] != "sentinel-1"]
-        radar = part[part["sensor"] == "sentinel-1"]
-        record = dict(zip(keys, key))
+def rank_storm_damage(frame: pd.DataFrame, keys: Sequence[str], thresholds: DamageThresholds,
+                      min_clear_fraction: float = 0.5) -> pd.DataFrame:
+    """THE ranking (every door uses it): evidence, stocking and class per zone, then severe
+    first, and within a class the most damaged hectares first; unknown and not-stocked last."""
+    frame = frame.copy()
+    optical_ok = frame["optical_observed_fraction"].fillna(0) >= min_clear_fraction
+    radar_ok = frame["radar_observed_fraction"].fillna(0) >= min_clear_fraction
+    union_ok = frame["observed_fraction"].fillna(0) >= min_clear_fraction
+    frame["evidence"] = np.select(
+        [optical_ok & radar_ok, optical_ok, radar_ok, union_ok],
+        ["both", "optical", "radar", "both"], default="none")
+    not_stocked = frame["not_stocked_fraction"].fillna(0) > thresholds.max_not_stocked_fraction
+    frame["stocking"] = np.where(not_stocked, NOT_STOCKED, np.where(
+        frame["pre_event_ndvi"].notna(), "stocked", "unknown"))
+    classes = []
+    for row in frame.itertuples(index=False):
+        mostly_radar = (row.decided_by_radar or 0) > 0.5
+        severity = row.severity_vh_db if mostly_radar else row.severity_ndvi
+        classes.append(thresholds.classify(row.damaged_fraction, severity, radar=mostly_radar))
+    frame["damage_class"] = classes
+    frame.loc[frame["evidence"] == "none", "damage_class"] = UNKNOWN
+    frame.loc[not_stocked, "damage_class"] = NOT_STOCKED
+    frame.loc[not_stocked, ["damaged_ha", "damaged_fraction"]] = 0.0
+    order = frame["damage_class"].map({c: n for n, c in enumerate(CLASS_ORDER)})
+    frame = frame.assign(_order=order, _ha=-frame["damaged_ha"].fillna(0)).sort_values(
+        ["_order", "_ha"], kind="stable").drop(columns=["_order", "_ha", "decided_by_radar"])
+    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    columns = list(keys) + [c for c in RANKING_COLUMNS if c in frame]
+    return frame[columns].reset_index(drop=True)
 
-        def stat(frame, change, column="mean"):
-            values = frame.loc[frame["change"] == change, column]
-            return float(values.mean()) if len(values) else np.nan
 
-        clear_after = stat(optical, "clear_after")
-        ndvi_loss = -stat(optical, "dNDVI")
-        vh_loss = -stat(radar, "dVH_dB")
-        record.update({
-            "dNDVI": -ndvi_loss, "dNBR": stat(optical, "dNBR"), "dEVI": stat(optical, "dEVI"),
-            "rel_dNDVI": stat(optical, "rel_dNDVI"), "dVH_dB": -vh_loss,
-            "dVV_dB": stat(radar, "dVV_dB"),
-            "optical_changed_fraction": stat(optical, "changed"),
-            "radar_changed_fraction": stat(radar, "changed"),
-            "optical_clear_fraction": clear_after})
-        optical_ok = bool(np.isfinite(ndvi_loss) and np.isfinite(clear_after)
-                          and clear_after >= min_clear_fraction)
-        radar_ok = bool(np.isfinite(vh_loss))
-        if optical_ok:
-            evidence, loss, is_radar = "optical", ndvi_loss, False
-        elif radar_ok:
-            evidence, loss, is_radar = "radar", vh_loss, True
-        else:
-            evidence, loss, is_radar = "none", np.nan, False
-        record["evidence"] = evidence + ("+radar" if optical_ok and radar_ok else "")
-        record["damage_class"] = thresholds.classify(loss, radar=is_radar)
-        record["radar_class"] = thresholds.classify(vh_loss, radar=True) if radar_ok \
-            else "unknown"
-        record["score"] = thresholds.score(loss, radar=is_radar) if np.isfinite(loss) \
-            else np.nan
-        rows.append(record)
-    ranking = pd.DataFrame(rows).sort_values("score", ascending=False, na_position="last")
-    ranking.insert(len(keys), "rank", np.arange(1, len(ranking) + 1))
-    return ranking.reset_index(drop=True)
+def flagged(ranking: pd.DataFrame, id_field: str = "forest_id") -> List:
+    """The zones a manager should act on (moderate or severe), in ranking order."""
+    return list(ranking.loc[ranking["damage_class"].isin(FLAGGED_CLASSES), id_field])
+
+
+# printed columns: (column, header, format)
+PRINTED = (("rank", "rank", "{:.0f}"), ("damage_class", "class", "{}"),
+           ("damaged_ha", "damaged ha", "{:.1f}"), ("damaged_fraction", "fraction", "{:.0%}"),
+           ("severity_ndvi", "severity dNDVI", "{:.2f}"), ("evidence", "evidence", "{}"),
+           ("optical_damaged_fraction", "optical", "{:.0%}"),
+           ("radar_damaged_fraction", "radar", "{:.0%}"),
+           ("observed_fraction", "observed", "{:.0%}"),
+           ("clear_obs_before", "clear obs before", "{:.1f}"),
+           ("clear_obs_after", "clear obs after", "{:.1f}"),
+           ("radar_obs_after", "radar obs after", "{:.1f}"))
+
+
+def format_ranking(ranking, id_field: str, top: int) -> str:
+    """The ranked table as printed: damaged ha, fraction, severity, evidence and support."""
+    shown = ranking.head(top)
+    columns = {id_field: shown[id_field].astype(str)}
+    for column, header, pattern in PRINTED:
+        if column in shown:
+            columns[header] = [pattern.format(v) if pd.notna(v) else "-" for v in shown[column]]
+    return pd.DataFrame(columns).to_string(index=False)
 
 
 def _write_damage_layer(zones, ranking: pd.DataFrame, id_field: str, destination: Path) -> Path:

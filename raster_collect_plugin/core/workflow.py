@@ -26,6 +26,8 @@ from odc.geo.geom import Geometry
 
 from . import masks
 from .aoi import Aoi, load_aoi
+from .cloud_buffer import describe as describe_buffer
+from .cloud_buffer import validate_buffer
 from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
 from .indices import SpectralIndex, get_index
 from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes, saturation_asset
@@ -69,6 +71,7 @@ class CompositeRequest:
     method: str = "median"
     max_cloud_cover: Optional[float] = 80.0
     mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
+    cloud_buffer_m: float = 0.0  # metres the cloud/shadow mask grows by (core/cloud_buffer.py)
     resolution: Optional[float] = None
     crs: Optional[str] = None
     id_field: str = "forest_id"
@@ -141,6 +144,10 @@ def validate_request(request: CompositeRequest) -> Aoi:
         masks.validate_classes(request.mask_classes)
     except ValueError as error:
         raise RequestError(f"{error} (--mask)") from None
+    try:
+        validate_buffer(request.cloud_buffer_m)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
     resolve_indices(request)
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
@@ -208,7 +215,8 @@ class _CollectionJob:
                                   resolution=request.resolution)
         self.inside = aoi_mask(self.geobox, geometry)
         bands = sorted({b for index in self.indices for b in index.bands})
-        self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes)
+        self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes,
+                             cloud_buffer_m=request.cloud_buffer_m)
 
     def _compute_period(self, items: List[pystac.Item]):
         for attempt in range(MAX_TOKEN_RENEWALS + 1):
@@ -317,7 +325,8 @@ class _CollectionJob:
             "indices": [i.describe() for i in self.indices],
             "skipped_indices": self.skipped,
             "cloud_mask": masks.describe(self.profile.sensor, request.mask_classes, radsat=bool(
-                saturation_asset(self.items, self.profile, request.mask_classes))),
+                saturation_asset(self.items, self.profile, request.mask_classes)))
+            | describe_buffer(request.cloud_buffer_m if self.profile.mask_band else 0.0),
             "max_scene_cloud_cover": request.max_cloud_cover,
             "reflectance_rule": self.profile.rule, "profile_notes": list(self.profile.notes),
             "periods": labels, "period_clear_fraction": period_clear,

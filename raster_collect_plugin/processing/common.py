@@ -77,6 +77,10 @@ def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
         algorithm.addParameter(QgsProcessingParameterNumber(
             "RESOLUTION", "Resolution in metres (0 = the sensor's own)",
             type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+        algorithm.addParameter(QgsProcessingParameterNumber(
+            "CLOUD_BUFFER", "Cloud and shadow mask buffer in metres (0 = none)",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0,
+            optional=True))
 
 
 def export_polygons(algorithm, parameters, context, feedback, folder: Path
@@ -157,7 +161,9 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
             "indices": indices or ["NDVI"],
             "period": PERIODS[algorithm.parameterAsEnum(parameters, "PERIOD", context)],
             "method": METHODS[algorithm.parameterAsEnum(parameters, "METHOD", context)],
-            "resolution": algorithm.parameterAsDouble(parameters, "RESOLUTION", context) or None})
+            "resolution": algorithm.parameterAsDouble(parameters, "RESOLUTION", context) or None,
+            "cloud_buffer_m": algorithm.parameterAsDouble(parameters, "CLOUD_BUFFER", context)
+            or 0.0})
     return spec
 
 

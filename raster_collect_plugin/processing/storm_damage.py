@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDateTime,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
@@ -19,7 +20,18 @@ from qgis.core import (
 from . import common
 
 CLASS_COLOURS = {"none": "#1a9850", "light": "#fee08b", "moderate": "#fc8d59",
-                 "severe": "#d73027", "unknown": "#bdbdbd"}
+                 "severe": "#d73027", "unknown": "#bdbdbd",
+                 "not stocked before event": "#8c96c6"}
+# Processing parameter -> (threshold name, label); defaults come from DamageThresholds
+THRESHOLD_PARAMETERS = {
+    "CHANGED_NDVI": ("changed_ndvi", "Pixel damaged from this NDVI loss"),
+    "CHANGED_VH_DB": ("changed_vh_db", "Radar pixel damaged from this VH decrease (dB)"),
+    "LIGHT_FRACTION": ("light_fraction", "'light' from this damaged share of a stand (0-1)"),
+    "MODERATE_FRACTION": ("moderate_fraction", "'moderate' (flagged) from this damaged share"),
+    "SEVERE_FRACTION": ("severe_fraction", "'severe' from this damaged share"),
+    "HEAVY_NDVI": ("heavy_ndvi", "Heavy damage (one class up) from this mean NDVI loss"),
+    "MIN_STOCKED_NDVI": ("min_stocked_ndvi", "Not stocked before the event below this NDVI"),
+}
 
 
 def damage_renderer() -> QgsCategorizedSymbolRenderer:
@@ -46,7 +58,7 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
     AFTER_DAYS = "AFTER_DAYS"
     BEFORE_ITEMS = "BEFORE_ITEMS"
     AFTER_ITEMS = "AFTER_ITEMS"
-    LIGHT, MODERATE, SEVERE = "LIGHT", "MODERATE", "SEVERE"
+    CLOUD_BUFFER = "CLOUD_BUFFER"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     DAMAGE = "DAMAGE"
 
@@ -69,10 +81,13 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Builds cloud-free composites before and after the event date (optical: dNDVI, "
                 "dNBR, dEVI; Sentinel-1: VV/VH change in dB from temporal means), then per "
-                "forest the change statistics, the fraction of area changed and a damage class "
-                "(none / light / moderate / severe) from the NDVI-loss thresholds. Where the "
-                "post-event optical composite is clouded, radar decides; the 'evidence' field "
-                "says which was used. Specific scenes can be given by STAC item URL.")
+                "pixel the sensors combined (weighted by their clear observations; radar where no "
+                "optical sensor saw the pixel after the event), then per forest the damaged "
+                "area (ha and share of the stand), the severity (NDVI loss where it changed) and "
+                "a class: none / light / moderate / severe by extent x severity. Stands not "
+                "stocked before the event (low NDVI or harvested within the before window) "
+                "are reported as such, never as damage. The cloud and shadow mask is grown by "
+                "the buffer (metres). Specific scenes can be given by STAC item URL.")
 
     def createInstance(self):  # noqa: N802
         return StormDamageAlgorithm()
@@ -90,12 +105,21 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
                             (self.AFTER_ITEMS, "After scenes: STAC item URLs (optional)")):
             self.addParameter(QgsProcessingParameterString(name, label, optional=True,
                                                            multiLine=True))
-        for name, label, value in ((self.LIGHT, "NDVI loss for 'light'", 0.05),
-                                   (self.MODERATE, "NDVI loss for 'moderate'", 0.15),
-                                   (self.SEVERE, "NDVI loss for 'severe'", 0.30)):
-            self.addParameter(QgsProcessingParameterNumber(
+        from ..core.cloud_buffer import DEFAULT_STORM_BUFFER_M
+        from ..core.storm_classes import DamageThresholds
+
+        self.addParameter(QgsProcessingParameterNumber(
+            self.CLOUD_BUFFER, "Cloud and shadow mask buffer (m)",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0,
+            defaultValue=DEFAULT_STORM_BUFFER_M))
+        defaults = DamageThresholds()
+        for name, (threshold, label) in THRESHOLD_PARAMETERS.items():
+            parameter = QgsProcessingParameterNumber(
                 name, label, type=QgsProcessingParameterNumber.Type.Double, minValue=0,
-                defaultValue=value))
+                defaultValue=getattr(defaults, threshold))
+            parameter.setFlags(parameter.flags()
+                               | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+            self.addParameter(parameter)
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
@@ -115,17 +139,17 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
                     before_days=self.parameterAsInt(parameters, self.BEFORE_DAYS, context),
                     after_days=self.parameterAsInt(parameters, self.AFTER_DAYS, context),
                     before_items=urls[self.BEFORE_ITEMS], after_items=urls[self.AFTER_ITEMS],
-                    thresholds={"light": self.parameterAsDouble(parameters, self.LIGHT, context),
-                                "moderate": self.parameterAsDouble(parameters, self.MODERATE,
-                                                                   context),
-                                "severe": self.parameterAsDouble(parameters, self.SEVERE,
-                                                                 context)})
+                    cloud_buffer_m=self.parameterAsDouble(parameters, self.CLOUD_BUFFER,
+                                                          context),
+                    thresholds={threshold: self.parameterAsDouble(parameters, name, context)
+                                for name, (threshold, _) in THRESHOLD_PARAMETERS.items()})
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         layer = f"{result['files']['damage_layer']}|layername=storm_damage"
         if context.willLoadLayerOnCompletion(layer):
             context.layerToLoadOnCompletionDetails(layer).setPostProcessor(self._styler)
-        severe = [r for r in result["ranking"] if r["damage_class"] == "severe"]
-        feedback.pushInfo(f"{len(severe)} compartments severely damaged")
+        for name in ("severe", "moderate", "not stocked before event"):
+            count = sum(1 for r in result["ranking"] if r["damage_class"] == name)
+            feedback.pushInfo(f"{count} compartments {name}")
         return {self.OUTPUT_FOLDER: folder, self.DAMAGE: layer}
