@@ -31,13 +31,15 @@ def _cmd_search(args) -> dict:
 
 
 def _cmd_composite(args) -> dict:
+    from ..core.storage import is_remote
     from ..core.workflow import run_composites
 
     aoi = load_aoi_from_args(args)
     progress = progress_bar(args, "composites")
     try:
         with compute_client_for(args):
-            result = run_composites(composite_request(args, aoi, Path(args.output)),
+            output = args.output if is_remote(args.output) else Path(args.output)
+            result = run_composites(composite_request(args, aoi, output),
                                     progress=progress)
     finally:
         progress.close()
@@ -57,5 +59,7 @@ def register(commands) -> None:
     composite = commands.add_parser("composite", help="cloud-masked index composites (COGs)")
     add_aoi_arguments(composite)
     add_source_arguments(composite)
-    composite.add_argument("--output", default="outputs", help="output folder")
+    composite.add_argument("--output", default="outputs",
+                           help="output folder, or an object-store prefix such as "
+                                "s3://bucket/prefix (credentials from the AWS environment)")
     composite.set_defaults(handler=_cmd_composite)

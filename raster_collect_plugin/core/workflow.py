@@ -555,6 +555,8 @@ class ZonalRequest:
     hexagon_edge_m: Optional[float] = None
     h3_resolution: Optional[int] = None
     clip_hexagons: bool = True
+    # None: every format for ordinary tables, Parquet only for large ones (tables.py)
+    table_formats: Optional[Sequence[str]] = None
 
 
 @dataclass
@@ -607,7 +609,6 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
     Parquet tables plus a polygon layer with the latest usable period's values."""
     from .hexagons import HEX_ID_FIELD
-    from .tables import write_zone_outputs
 
     if not 0 <= request.min_clear_fraction <= 1:
         raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
@@ -621,7 +622,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     composites = run_composites(composite_request, progress=composite_progress, cancel=cancel,
                                 report=report)
     _report(progress, 0.8, "zonal statistics per forest")
-    output_dir = Path(composite_request.output_dir)
+    output_dir = composites.output_dir
     forest_table = zonal_for_composites(composites, aoi.frame, id_fields=[aoi.id_field],
                                         coverage=request.coverage,
                                         min_clear_fraction=request.min_clear_fraction,
@@ -637,12 +638,40 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
             coverage=request.coverage, min_clear_fraction=request.min_clear_fraction,
             cancel=cancel)
     _check_cancel(cancel)
-    files = write_zone_outputs(forest_table, aoi.frame, aoi.id_field, output_dir)
+    outputs = [(forest_table, aoi.frame, aoi.id_field, "forests")]
     if hexagons is not None:
-        files.update(write_zone_outputs(hexagon_table, hexagons, HEX_ID_FIELD, output_dir,
-                                        name="hexagons"))
+        outputs.append((hexagon_table, hexagons, HEX_ID_FIELD, "hexagons"))
+    files = _write_tables(outputs, output_dir, request.table_formats)
+    write_run_manifest(output_dir, composite_files(composites.collections)
+                       + [_name(p) for p in files.values()], kind="zonal")
     _report(progress, 1.0, "done")
     return ZonalResult(composites, forest_table, hexagon_table, files)
+
+
+def _write_tables(outputs, output_dir, formats) -> Dict[str, Union[Path, str]]:
+    """Every zone table and latest layer, written side by side in threads (vectorised
+    writers: pyarrow, pyogrio); built locally and uploaded when the output is an object
+    store."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .storage import put_file
+    from .tables import write_zone_outputs
+
+    folder = Path(tempfile.mkdtemp(prefix=".raster-collect-tables-")) \
+        if _is_remote(output_dir) else Path(output_dir)
+    try:
+        with ThreadPoolExecutor(max_workers=len(outputs)) as pool:
+            parts = list(pool.map(lambda o: write_zone_outputs(
+                o[0], o[1], o[2], folder, name=o[3], formats=formats), outputs))
+        files = {key: path for part in parts for key, path in part.items()}
+        if _is_remote(output_dir):
+            for key, path in files.items():
+                files[key] = str(_join(output_dir, path.name))
+                put_file(path, files[key])
+        return files
+    finally:
+        if _is_remote(output_dir):
+            _remove_tree(folder)
 
 
 def _with_aoi(request: CompositeRequest, aoi: Aoi) -> CompositeRequest:
