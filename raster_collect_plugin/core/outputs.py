@@ -20,6 +20,9 @@ from affine import Affine
 from .storage import is_remote, put_file
 
 PathLike = Union[str, Path]
+# Composite stacks: ZSTD without a predictor decodes ~10x faster than DEFLATE at the same size
+# on noisy float32 indices (every zonal read decodes the whole stack); GDAL >= 2.3 reads it.
+STACK_COMPRESSION = {"compress": "ZSTD", "zstd_level": 1}
 
 
 @contextlib.contextmanager
@@ -139,7 +142,7 @@ class StackWriter:
         self.scratch = folder / f".{stem}.scratch.tif"
         profile = {"driver": "GTiff", "width": width, "height": height, "count": count,
                    "dtype": dtype, "crs": crs, "transform": transform, "nodata": nodata,
-                   "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "DEFLATE",
+                   "tiled": True, "blockxsize": 256, "blockysize": 256, **STACK_COMPRESSION,
                    "BIGTIFF": "IF_SAFER"}
         self.dataset = rasterio.open(self.scratch, "w", **profile)
         self.fill, self.count, self.shape = fill, count, (height, width)
@@ -163,7 +166,7 @@ class StackWriter:
         if self.tags:
             self.dataset.update_tags(**self.tags)
         self.dataset.close()
-        options = {"driver": "COG", "compress": "DEFLATE", "blocksize": 256,
+        options = {"driver": "COG", "compress": "ZSTD", "level": 1, "blocksize": 256,
                    "overviews": "AUTO", "resampling": "NEAREST", "BIGTIFF": "IF_SAFER"}
         try:
             with finished_file(self.destination) as temp:
