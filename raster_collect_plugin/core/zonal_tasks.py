@@ -23,18 +23,58 @@ from .storage import gdal_path, gdal_s3_options, is_remote
 ZONES_PER_BLOCK = 2_000
 
 
-def _block_table(location: str, zones: gpd.GeoDataFrame, id_fields: Sequence[str], mode: str,
-                 min_clear_fraction: float) -> pd.DataFrame:
-    """One block of zones over one file (a task; runs wherever the scheduler puts it)."""
+class _StackedFiles:
+    """Several rasters on one grid (one collection's index composites) seen as one stack whose
+    bands are the files' bands one after the other: coverage is computed and each row read
+    once for all of them, not once per file."""
+
+    def __init__(self, stacks):
+        first = stacks[0]
+        self.stacks, self.transform, self.crs = stacks, first.transform, first.crs
+        self.shape = (sum(s.shape[0] for s in stacks), first.height, first.width)
+        self.labels = [label for s in stacks for label in s.labels]
+        self.tags = first.tags
+
+    @property
+    def height(self) -> int:
+        return self.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.shape[2]
+
+    def read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
+        return np.concatenate([s.read(row0, col0, height, width) for s in self.stacks])
+
+    def close(self) -> None:
+        for stack in self.stacks:
+            stack.close()
+
+
+def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: Sequence[str],
+                  mode: str, min_clear_fraction: float) -> List[pd.DataFrame]:
+    """One block of zones over files on one grid (a task; runs wherever the scheduler puts
+    it): one table per file, as ``zonal_statistics_of_file`` gives it."""
     import rasterio
 
     from .gdal_env import gdal_options
-    from .zonal import zonal_statistics_of_file
+    from .zonal import RasterStack, zonal_statistics
 
-    options = gdal_options() | gdal_s3_options() if is_remote(location) else {}
-    with rasterio.Env(**options):
-        return zonal_statistics_of_file(gdal_path(location), zones, id_fields=list(id_fields),
-                                        mode=mode, min_clear_fraction=min_clear_fraction)
+    remote = any(is_remote(location) for location in locations)
+    with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})):
+        stacks = []
+        try:
+            for location in locations:
+                stacks.append(RasterStack(gdal_path(location)))
+            stacked = _StackedFiles(stacks)
+            table = zonal_statistics(stacked, zones, id_fields=list(id_fields), mode=mode,
+                                     min_clear_fraction=min_clear_fraction)
+        finally:
+            for stack in stacks:
+                stack.close()
+    owner = np.concatenate([np.full(s.shape[0], n) for n, s in enumerate(stacks)])
+    rows = np.tile(owner, len(zones))
+    return [table[rows == n].reset_index(drop=True) for n in range(len(stacks))]
 
 
 def zone_blocks(zones: gpd.GeoDataFrame, parts: int) -> List[np.ndarray]:
@@ -74,14 +114,22 @@ def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDa
     zone_frames = [zones.iloc[block] for block in blocks]
     if client is not None:  # ship each block of zones to the cluster once, not once per file
         zone_frames = client.scatter(zone_frames)
-    tasks = [[dask.delayed(_block_table, pure=False)(str(location), frame, list(id_fields),
-                                                     coverage, min_clear_fraction)
-              for frame in zone_frames] for _, _, _, location in files]
+    grids: dict = {}  # one collection's composites share a grid: read them together
+    for n, (provider, collection, _, _) in enumerate(files):
+        grids.setdefault((provider, collection), []).append(n)
+    tasks = [[dask.delayed(_block_tables, pure=False)([str(files[n][3]) for n in members],
+                                                      frame, list(id_fields), coverage,
+                                                      min_clear_fraction)
+              for frame in zone_frames] for members in grids.values()]
     computed = scheduling.compute(tasks, cancel=cancel, progress=progress,
                                   local=client is None)[0]
+    per_file = {}
+    for members, per_block in zip(grids.values(), computed):
+        for k, n in enumerate(members):
+            per_file[n] = [tables_of_block[k] for tables_of_block in per_block]
     tables = []
-    for (provider, collection, index, _), parts_of_file in zip(files, computed):
-        table = _in_zone_order(parts_of_file, blocks)
+    for n, (provider, collection, index, _) in enumerate(files):
+        table = _in_zone_order(per_file[n], blocks)
         position = len(id_fields) + 1
         table.insert(position, "provider", provider)
         table.insert(position + 1, "collection", collection)
