@@ -103,8 +103,10 @@ def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
         with_stats = zonal_statistics(stack_source, frame, id_fields=["forest_id"])
         means = with_stats["mean"].to_numpy().reshape(len(frame), -1)
     seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     np.save(result, means)
-    print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}))
+    print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+                      "cpu": usage.ru_utime + usage.ru_stime}))
 
 
 def main() -> None:
@@ -139,7 +141,8 @@ def main() -> None:
                  str(zones), "--result", str(folder / f"{name}-{kind}.npy")],
                 capture_output=True, text=True, check=True).stdout
             runs[name] = json.loads(output.strip().splitlines()[-1])
-            print(f"{name:>15}: {runs[name]['seconds']:8.2f} s, peak RSS "
+            print(f"{name:>15}: {runs[name]['seconds']:8.2f} s ({runs[name]['cpu']:.1f} s CPU "
+                  f"incl. start-up), peak RSS "
                   f"{runs[name]['peak_rss_mb']:7.0f} MB")
         ours = np.load(folder / f"raster-collect-{kind}.npy")
         theirs = np.load(folder / f"exactextract-{kind}.npy")
