@@ -28,7 +28,7 @@ from . import masks, scheduling
 from .aoi import Aoi, load_aoi
 from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
 from .indices import SpectralIndex, get_index
-from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes
+from .load import LoadedScenes, LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes
 from .outputs import finished_file, write_json, zarr_stack_to_cog
 from .providers.base import Provider, ProviderError, SearchQuery
 from .search import SearchReport, search_all
@@ -207,8 +207,7 @@ class _CollectionJob:
         inside_total = max(int(self.inside.sum()), 1)
         bands: Dict[str, list] = {index.name: [] for index in self.indices}
         counts, facts = [], []
-        for _, begin, end in windows:
-            items = [i for i in self.items if begin <= _naive_utc(i.datetime) < end]
+        for items, loaded in self._load_periods(windows):
             if not items:
                 for index in self.indices:
                     bands[index.name].append(da.full((height, width), np.nan, dtype="float32",
@@ -216,7 +215,6 @@ class _CollectionJob:
                 counts.append(da.zeros((height, width), dtype="uint16", chunks=chunk))
                 facts.append(None)
                 continue
-            loaded = load_scenes(items, self.spec)
             for index in self.indices:
                 reduced = reduce_period(index.compute(loaded.values), request.method)[0].data
                 if index.decibels:  # composited in linear power, reported in dB
@@ -239,6 +237,33 @@ class _CollectionJob:
                 stored, store=store, component=name, **targets[name])
         small = [(f[1], f[2]) if f is not None else None for f in facts]
         return cogs, small, period_clear, facts
+
+    def _load_periods(self, windows):
+        """(items, lazily loaded scenes) per window. One load for all periods (one odc-stac
+        graph for the year, sliced by time) unless a fused solar day or overlapping windows
+        put a time step in two periods; then one load per period."""
+        per_window = [[i for i in self.items if begin <= _naive_utc(i.datetime) < end]
+                      for _, begin, end in windows]
+        owner: Dict[str, int] = {}
+        for n, items in enumerate(per_window):
+            for item in items:
+                if owner.setdefault(item.id, n) != n:
+                    return [(items, load_scenes(items, self.spec) if items else None)
+                            for items in per_window]
+        used = [i for i in self.items if i.id in owner]
+        if not used:
+            return [(items, None) for items in per_window]
+        loaded = load_scenes(used, self.spec)
+        steps = [{owner[i] for i in ids} for ids in loaded.scene_ids]
+        if any(len(periods) != 1 for periods in steps):
+            return [(items, load_scenes(items, self.spec) if items else None)
+                    for items in per_window]
+        step_period = [periods.pop() for periods in steps]
+        periods = []
+        for n, items in enumerate(per_window):
+            chosen = [t for t, p in enumerate(step_period) if p == n]
+            periods.append((items, _time_slice(loaded, chosen) if items else None))
+        return periods
 
     def run(self, staging, progress: Callable[[float, str], None]) -> CollectionResult:
         """Compute and write every period's composites in one dask graph (the workers store
@@ -337,6 +362,16 @@ class _CollectionJob:
         return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
                                 index_paths, count_path, metadata_path, scenes, period_clear,
                                 self.skipped)
+
+
+def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
+    """The time steps ``steps`` of lazily loaded scenes (still lazy)."""
+    return LoadedScenes({band: value.isel(time=steps) for band, value in loaded.values.items()},
+                        loaded.valid.isel(time=steps), loaded.clear.isel(time=steps),
+                        [loaded.scene_ids[t] for t in steps],
+                        [loaded.rules[t] for t in steps if t < len(loaded.rules)],
+                        loaded.offsets.isel(time=steps) if loaded.offsets is not None
+                        else None)
 
 
 def _decibels(values: np.ndarray) -> np.ndarray:
