@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import rasterio.errors
 
 from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.cluster import workers_share_storage
@@ -121,3 +122,26 @@ def test_shared_storage_is_decided_by_a_probe(tmp_path, remote_workers):
         assert list(tmp_path.iterdir()) == []  # the probe's token is removed
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
+    import fsspec
+    from affine import Affine
+
+    from raster_collect_plugin.core.outputs import write_cog
+
+    data = np.arange(64 * 64, dtype="float32").reshape(64, 64)
+    common = dict(transform=Affine(10, 0, 500_000, 0, -10, 7_000_000), crs="EPSG:32756",
+                  band_descriptions=["2025-10"])
+    write_cog("/vsis3/raster-collect/cogs/a.tif", data, **common)
+    write_cog("s3://raster-collect/cogs/b.tif", data, **common)
+    with pytest.raises(rasterio.errors.CRSError):
+        write_cog("s3://raster-collect/cogs/c.tif", data, crs="not a crs",
+                  transform=common["transform"])
+    found = fsspec.filesystem("s3").find("raster-collect/cogs")
+    keys = sorted(k.rsplit("/", 1)[-1] for k in found)
+    assert keys == ["a.tif", "b.tif"]  # no .part.tif, nothing of the failed write
+    for name in keys:
+        values, labels, _ = read_raster(f"s3://raster-collect/cogs/{name}")
+        np.testing.assert_array_equal(values[0], data)
+        assert labels == ("2025-10",)
