@@ -145,3 +145,32 @@ def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
         values, labels, _ = read_raster(f"s3://raster-collect/cogs/{name}")
         np.testing.assert_array_equal(values[0], data)
         assert labels == ("2025-10",)
+
+
+def test_cancel_inside_the_graph_stops_it_and_leaves_nothing(small_sample, tmp_path):
+    from datetime import date
+
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.workflow import (
+        Cancelled,
+        CompositeRequest,
+        Source,
+        run_composites,
+    )
+
+    calls = []
+
+    def cancel():  # the first checks pass; the user presses cancel while dask is computing
+        calls.append(1)
+        return len(calls) > 3
+
+    request = CompositeRequest(
+        aoi=small_sample.forests_path,
+        sources=[Source(StaticCatalogProvider("Sample", str(small_sample.catalog_path)),
+                        (sd.S2_COLLECTION,))],
+        start=date(2025, 10, 1), end=date(2025, 12, 31), output_dir=tmp_path / "out",
+        max_cloud_cover=None)
+    with pytest.raises(Cancelled):
+        run_composites(request, cancel=cancel)
+    assert len(calls) > 3  # checked between tasks, not only before the graph
+    assert list((tmp_path / "out").iterdir()) == []
