@@ -654,17 +654,22 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     def composite_progress(fraction, message):
         _report(progress, 0.8 * fraction, message)
 
-    composites = run_composites(composite_request, progress=composite_progress, cancel=cancel,
-                                report=report)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the grid is built while dask composites
+        hexagon_grid = pool.submit(make_hexagons, aoi, area_m2=request.hexagon_area_m2,
+                                   edge_m=request.hexagon_edge_m,
+                                   h3_resolution=request.h3_resolution,
+                                   clip=request.clip_hexagons)
+        composites = run_composites(composite_request, progress=composite_progress,
+                                    cancel=cancel, report=report)
+        hexagons = hexagon_grid.result()
     _report(progress, 0.8, "zonal statistics per forest")
     output_dir = composites.output_dir
     forest_table = zonal_for_composites(composites, aoi.frame, id_fields=[aoi.id_field],
                                         coverage=request.coverage,
                                         min_clear_fraction=request.min_clear_fraction,
                                         cancel=cancel)
-    hexagons = make_hexagons(aoi, area_m2=request.hexagon_area_m2,
-                             edge_m=request.hexagon_edge_m, h3_resolution=request.h3_resolution,
-                             clip=request.clip_hexagons)
     hexagon_table = None
     if hexagons is not None:
         _report(progress, 0.9, f"zonal statistics per hexagon ({len(hexagons)} cells)")
