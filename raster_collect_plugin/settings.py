@@ -19,7 +19,7 @@ DEFAULTS: Dict[str, Any] = {
     "indices": "NDVI,EVI",
     "composite_period": "month",
     "composite_method": "median",
-    "dask/mode": "local",
+    "dask/mode": "threads",  # a LocalCluster is slower than threads on small machines
     "dask/scheduler_address": "",
     "dask/workers": 0,
     "dask/threads_per_worker": 2,

@@ -184,23 +184,26 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
                                                            monkeypatch):
     import pandas as pd
 
-    from raster_collect_plugin.core import zonal
+    from raster_collect_plugin.core import cluster
 
-    calls = []
-    real = zonal.zonal_statistics_distributed
+    probes = []
+    real = cluster.workers_share_storage
 
-    def counted(client, *args, **kwargs):
-        calls.append(len(client.scheduler_info()["workers"]))
-        return real(client, *args, **kwargs)
+    def probed(client, folder):
+        answer = real(client, folder)
+        probes.append((len(client.scheduler_info()["workers"]), answer))
+        return answer
 
-    monkeypatch.setattr(zonal, "zonal_statistics_distributed", counted)
+    monkeypatch.setattr(cluster, "workers_share_storage", probed)
     spec = dict(composite_spec(small_sample, tmp_path / "threads"), kind="zonal",
                 hexagon_area_m2=40_000)
     threads = run_job(spec)
-    cluster = run_job(dict(spec, output_dir=str(tmp_path / "cluster"),
-                           compute={"mode": "local", "workers": 2, "threads_per_worker": 1,
-                                    "memory_limit": "1GB"}))
-    assert calls and set(calls) == {2}  # every reduction ran on the two workers
+    assert probes == []  # threads: no cluster, no probe
+    cluster_run = run_job(dict(spec, output_dir=str(tmp_path / "cluster"),
+                               compute={"mode": "local", "workers": 2, "threads_per_worker": 1,
+                                        "memory_limit": "1GB"}))
+    # the workers proved they read this machine's files, so the zonal tasks ran on them
+    assert probes and set(probes) == {(2, True)}
     for name in ("forests_parquet", "hexagons_parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(threads["files"][name]),
-                                      pd.read_parquet(cluster["files"][name]))
+                                      pd.read_parquet(cluster_run["files"][name]))

@@ -34,14 +34,20 @@ def _cmd_search(args) -> dict:
 def _cmd_composite(args) -> dict:
     from ..core.interrupts import interrupted
     from ..core.runs import run_composites_protected
+    from ..core.storage import is_remote
+    from ..core.workflow import run_composites
 
     aoi = load_aoi_from_args(args)
     progress = progress_bar(args, "composites")
     try:
         with compute_client_for(args):
-            result = run_composites_protected(composite_request(args, aoi, Path(args.output)),
-                                              overwrite=args.overwrite, progress=progress,
-                                              cancel=interrupted)
+            if is_remote(args.output):  # object store: published by its manifest, no lock
+                result = run_composites(composite_request(args, aoi, args.output),
+                                        progress=progress, cancel=interrupted)
+            else:
+                result = run_composites_protected(
+                    composite_request(args, aoi, Path(args.output)), overwrite=args.overwrite,
+                    progress=progress, cancel=interrupted)
     finally:
         progress.close()
     return {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
@@ -60,6 +66,8 @@ def register(commands) -> None:
     composite = commands.add_parser("composite", help="cloud-masked index composites (COGs)")
     add_aoi_arguments(composite)
     add_source_arguments(composite)
-    composite.add_argument("--output", default="outputs", help="output folder")
+    composite.add_argument("--output", default="outputs",
+                           help="output folder, or an object-store prefix such as "
+                                "s3://bucket/prefix (credentials from the AWS environment)")
     add_output_arguments(composite)
     composite.set_defaults(handler=_cmd_composite)

@@ -150,23 +150,39 @@ def dashboard_link(client) -> Optional[str]:
     return getattr(client, "dashboard_link", None) if client is not None else None
 
 
-def workers_share_this_machine(client) -> bool:
-    """True when every worker runs on this host (so it can read this job's files)."""
-    local = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
+def _read_token(path: str) -> Optional[str]:
     try:
-        local.add(socket.gethostbyname(socket.gethostname()))
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
     except OSError:
-        pass
-    workers = client.scheduler_info().get("workers", {})
-    return bool(workers) and all(urlsplit(address).hostname in local for address in workers)
-
-
-def current_local_client():
-    """The active dask.distributed client if its workers can read local files, else None."""
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
         return None
-    return client if workers_share_this_machine(client) else None
+
+
+def workers_share_storage(client, folder) -> bool:
+    """True when every worker reads the same files as this process under ``folder``: a token
+    file is written there and every worker must read it back (a probe, not a guess from
+    addresses: workers on this host may have a private /tmp, workers on others may mount the
+    same NFS share)."""
+    import uuid
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex
+    probe = folder / f".raster-collect-probe-{token}"
+    probe.write_text(token, encoding="utf-8")
+    try:
+        answers = client.run(_read_token, str(probe))
+    finally:
+        probe.unlink(missing_ok=True)
+    return bool(answers) and all(answer == token for answer in answers.values())
+
+
+def _missing(paths: List[str]) -> List[str]:
+    return [path for path in paths if not os.path.exists(path)]
+
+
+def files_workers_cannot_read(client, paths: List[str]) -> List[str]:
+    """The local ``paths`` that at least one worker cannot see."""
+    answers = client.run(_missing, list(paths))
+    return sorted({path for missing in answers.values() for path in missing})

@@ -179,7 +179,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          hexagon_area_m2=spec.get("hexagon_area_m2"),
                          hexagon_edge_m=spec.get("hexagon_edge_m"),
                          h3_resolution=spec.get("h3_resolution"),
-                         clip_hexagons=spec.get("clip", True))
+                         clip_hexagons=spec.get("clip", True),
+                         table_formats=spec.get("table_formats"))
     result = run_zonal_protected(zonal, overwrite=bool(spec.get("overwrite")),
                                  progress=progress, cancel=cancel, report=report)
     return {"output_dir": str(request.output_dir), "errors": result.composites.errors,

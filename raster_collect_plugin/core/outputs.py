@@ -17,7 +17,32 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+from .storage import is_remote, put_file
+
 PathLike = Union[str, Path]
+# Composite stacks: ZSTD without a predictor decodes ~10x faster than DEFLATE at the same size
+# on noisy float32 indices (every zonal read decodes the whole stack); GDAL >= 2.3 reads it.
+STACK_COMPRESSION = {"compress": "ZSTD", "zstd_level": 1}
+
+
+@contextlib.contextmanager
+def finished_file(destination: PathLike) -> Iterator[Path]:
+    """Yield a local temporary path; on success it becomes ``destination``: renamed into place
+    for a local folder, uploaded in one PUT for an object store (``s3://``, no rename there).
+    Nothing is left behind on failure, locally or remotely."""
+    if not is_remote(destination):
+        with atomic_path(destination) as temp:
+            yield temp
+        return
+    folder = Path(tempfile.mkdtemp(prefix=".raster-collect-upload-"))
+    try:
+        temp = folder / str(destination).rstrip("/").rsplit("/", 1)[-1]
+        yield temp
+        put_file(temp, destination)
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -42,9 +67,9 @@ def atomic_path(destination: PathLike) -> Iterator[Path]:
 
 def write_json(destination: PathLike, payload: Dict[str, Any]) -> Path:
     """Write JSON atomically (pretty-printed, keys in insertion order)."""
-    with atomic_path(destination) as temp:
+    with finished_file(destination) as temp:
         temp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    return Path(destination)
+    return destination if is_remote(destination) else Path(destination)
 
 
 def write_cog(
@@ -62,7 +87,11 @@ def write_cog(
     """Write a (bands, rows, cols) or (rows, cols) array as a Cloud-Optimized GeoTIFF.
 
     Band descriptions (e.g. the composite periods) and dataset tags are stored in the file.
+    ``destination`` may be an object-store URL (``s3://``; not ``/vsis3/``, which cannot be
+    renamed): the file is built locally and uploaded once.
     """
+    if str(destination).startswith("/vsis3/"):
+        destination = "s3://" + str(destination)[len("/vsis3/"):]
     array = data[np.newaxis] if data.ndim == 2 else data
     count, height, width = array.shape
     profile = {
@@ -83,32 +112,37 @@ def write_cog(
         profile["predictor"] = 3
     elif array.dtype.kind in "iu":
         profile["predictor"] = 2
-    with atomic_path(destination) as temp:
+    with finished_file(destination) as temp:
         with rasterio.open(temp, "w", **profile) as dataset:
             dataset.write(array)
             for index, description in enumerate(band_descriptions or [], start=1):
                 dataset.set_band_description(index, description)
             if tags:
                 dataset.update_tags(**tags)
-    return Path(destination)
+    return destination if is_remote(destination) else Path(destination)
 
 
 class StackWriter:
     """A multi-band COG written one band at a time, so only one band is ever in memory.
 
     Bands go to a tiled scratch GeoTIFF; ``finish`` converts it to a COG at ``destination``
-    (atomically). Bands never written keep the fill value.
+    (atomically; uploaded once when it is an object-store URL, the scratch then lives in a
+    local temporary folder). Bands never written keep the fill value.
     """
 
     def __init__(self, destination: PathLike, *, count: int, height: int, width: int,
                  dtype: str, transform: Affine, crs: Any, nodata: Optional[float],
                  fill: float, band_descriptions: Sequence[str],
                  tags: Optional[Dict[str, str]] = None):
-        self.destination = Path(destination)
-        self.scratch = self.destination.with_name(f".{self.destination.stem}.scratch.tif")
+        self.remote = is_remote(destination)
+        self.destination = destination if self.remote else Path(destination)
+        stem = str(destination).rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        folder = Path(tempfile.mkdtemp(prefix=".raster-collect-scratch-")) if self.remote \
+            else self.destination.parent
+        self.scratch = folder / f".{stem}.scratch.tif"
         profile = {"driver": "GTiff", "width": width, "height": height, "count": count,
                    "dtype": dtype, "crs": crs, "transform": transform, "nodata": nodata,
-                   "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "DEFLATE",
+                   "tiled": True, "blockxsize": 256, "blockysize": 256, **STACK_COMPRESSION,
                    "BIGTIFF": "IF_SAFER"}
         self.dataset = rasterio.open(self.scratch, "w", **profile)
         self.fill, self.count, self.shape = fill, count, (height, width)
@@ -132,18 +166,55 @@ class StackWriter:
         if self.tags:
             self.dataset.update_tags(**self.tags)
         self.dataset.close()
-        options = {"driver": "COG", "compress": "DEFLATE", "blocksize": 256,
+        options = {"driver": "COG", "compress": "ZSTD", "level": 1, "blocksize": 256,
                    "overviews": "AUTO", "resampling": "NEAREST", "BIGTIFF": "IF_SAFER"}
         try:
-            with atomic_path(self.destination) as temp:
+            with finished_file(self.destination) as temp:
                 from rasterio.shutil import copy as copy_dataset
 
                 copy_dataset(self.scratch, temp, **options)
         finally:
-            self.scratch.unlink(missing_ok=True)
+            self._drop_scratch()
         return self.destination
+
+    def _drop_scratch(self) -> None:
+        self.scratch.unlink(missing_ok=True)
+        if self.remote:
+            import shutil
+
+            shutil.rmtree(self.scratch.parent, ignore_errors=True)
 
     def abort(self) -> None:
         if not self.dataset.closed:
             self.dataset.close()
-        self.scratch.unlink(missing_ok=True)
+        self._drop_scratch()
+
+
+def zarr_stack_to_cog(store: str, component: str, destination: PathLike, *,
+                      transform: Affine, crs: Any, nodata: Optional[float], fill: float,
+                      band_descriptions: Sequence[str], tags: Optional[Dict[str, str]] = None,
+                      written: Sequence[bool] = ()) -> str:
+    """Convert the (bands, rows, cols) Zarr array ``store``/``component`` into a COG at
+    ``destination``, one band in memory at a time. A unit of work for a dask worker: it reads
+    the scratch store where it is (local folder or object store) and writes or uploads the
+    COG itself, so no pixel passes through the client. Bands flagged False in ``written`` keep
+    ``fill`` (they were never computed)."""
+    import zarr
+
+    from .storage import filesystem
+
+    fs, root = filesystem(store)
+    array = zarr.open_array(fs.get_mapper(root), mode="r", path=component)
+    count, height, width = array.shape
+    writer = StackWriter(destination, count=count, height=height, width=width,
+                         dtype=array.dtype.name, transform=transform, crs=crs, nodata=nodata,
+                         fill=fill, band_descriptions=band_descriptions, tags=tags)
+    try:
+        for band in range(count):
+            if band < len(written) and not written[band]:
+                continue
+            writer.write(band, array[band])
+        return str(writer.finish())
+    except BaseException:
+        writer.abort()
+        raise

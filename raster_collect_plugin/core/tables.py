@@ -4,7 +4,7 @@ layer, atomically."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import geopandas as gpd
 import pandas as pd
@@ -12,6 +12,13 @@ import pandas as pd
 from .outputs import atomic_path
 
 TABLE_FORMATS = ("gpkg", "csv", "parquet")
+LARGE_TABLE_ROWS = 200_000  # above this, Parquet only unless other formats are asked for
+
+
+def default_formats(rows: int) -> Sequence[str]:
+    """Every format for ordinary tables; only (Geo)Parquet for large ones, where a CSV or a
+    GeoPackage table costs minutes and hundreds of MB for no extra information."""
+    return TABLE_FORMATS if rows <= LARGE_TABLE_ROWS else ("parquet",)
 
 
 def write_table(table: pd.DataFrame, stem: Path, *, layer: str = "zonal_statistics",
@@ -65,12 +72,15 @@ def write_latest_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: s
 
 
 def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: str,
-                       output_dir: Path, *, name: str = "forests") -> Dict[str, Path]:
-    """``zonal_<name>.{gpkg,csv,parquet}``, ``<name>_latest.gpkg`` and, when the table carries
-    its statistics' definitions, ``zonal_<name>_metadata.json`` (keys ``<name>_gpkg`` ...,
-    ``<name>_latest``, ``<name>_metadata``)."""
+                       output_dir: Path, *, name: str = "forests",
+                       formats: Optional[Sequence[str]] = None) -> Dict[str, Path]:
+    """``zonal_<name>.{gpkg,csv,parquet}`` (``formats``, default: ``default_formats``),
+    ``<name>_latest.gpkg`` and, when the table carries its statistics' definitions,
+    ``zonal_<name>_metadata.json`` (keys ``<name>_gpkg`` ..., ``<name>_latest``,
+    ``<name>_metadata``)."""
+    formats = formats or default_formats(len(table))
     files = {f"{name}_{kind}": path for kind, path in
-             write_table(table, Path(output_dir) / f"zonal_{name}").items()}
+             write_table(table, Path(output_dir) / f"zonal_{name}", formats=formats).items()}
     files[f"{name}_latest"] = write_latest_layer(zones, table, id_field,
                                                  Path(output_dir) / f"{name}_latest.gpkg")
     if table.attrs.get("statistics"):  # what each column means, beside the tables

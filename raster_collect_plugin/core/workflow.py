@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -18,22 +17,34 @@ from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import dask
+import dask.array as da
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pystac
 from odc.geo.geom import Geometry
 
-from . import masks
+from . import masks, scheduling
 from .aoi import Aoi, load_aoi
 from .cloud_buffer import describe as describe_buffer
 from .cloud_buffer import validate_buffer
 from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
 from .indices import SpectralIndex, get_index
-from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes, saturation_asset
-from .outputs import StackWriter, write_json
+from .load import (
+    LoadedScenes,
+    LoadError,
+    LoadSpec,
+    aoi_mask,
+    choose_grid,
+    load_scenes,
+    saturation_asset,
+)
+from .outputs import finished_file, write_json, zarr_stack_to_cog
 from .providers.base import Provider, ProviderError, SearchQuery
 from .search import SearchReport, search_all
+from .storage import is_remote as _is_remote
+from .storage import join as _join
+from .storage import remove_tree as _remove_tree
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
@@ -218,94 +229,142 @@ class _CollectionJob:
         self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes,
                              cloud_buffer_m=request.cloud_buffer_m)
 
-    def _compute_period(self, items: List[pystac.Item]):
-        for attempt in range(MAX_TOKEN_RENEWALS + 1):
-            try:
-                loaded = load_scenes(items, self.spec)
-                stacks = {i.name: i.compute(loaded.values) for i in self.indices}
-                reduced = {name: reduce_period(stack, self.request.method)[0]
-                           for name, stack in stacks.items()}
-                count = loaded.clear.sum("time").astype("uint16")
-                inside = self.inside
-                scene_clear = (loaded.clear & inside).sum(("y", "x")) / max(inside.sum(), 1)
-                offsets = loaded.offsets if loaded.offsets is not None else None
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN (clouded) pixels
-                    results = dask.compute(reduced, count, scene_clear, offsets)
-                return results, loaded
-            except LoadError:
-                raise
-            except Exception as error:  # rasterio/odc raise many types for HTTP failures
-                if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
-                    renewed = {i.id: i for i in self.provider.renew(items)}
-                    self.items = [renewed.get(i.id, i) for i in self.items]
-                    items = [renewed[i.id] for i in items]
-                    continue
-                raise LoadError(f"{self.provider.name} {self.collection}: reading scenes "
-                                f"failed ({_first_line(error)})") from error
-        raise AssertionError("unreachable")
+    def _graph(self, windows, staging, store: str):
+        """The lazy composites of every period in one graph: per index a (period, y, x) stack
+        stored into the Zarr scratch ``store`` by the workers and turned into a COG by a worker
+        task; plus the small per-scene facts the client keeps for the metadata."""
+        request = self.request
+        height, width = self.geobox.shape
+        chunk = self.spec.chunk_size
+        inside = da.from_array(self.inside, chunks=chunk)
+        inside_total = max(int(self.inside.sum()), 1)
+        bands: Dict[str, list] = {index.name: [] for index in self.indices}
+        counts, facts = [], []
+        for items, loaded in self._load_periods(windows):
+            if not items:
+                for index in self.indices:
+                    bands[index.name].append(da.full((height, width), np.nan, dtype="float32",
+                                                     chunks=chunk))
+                counts.append(da.zeros((height, width), dtype="uint16", chunks=chunk))
+                facts.append(None)
+                continue
+            for index in self.indices:
+                reduced = reduce_period(index.compute(loaded.values), request.method)[0].data
+                if index.decibels:  # composited in linear power, reported in dB
+                    reduced = reduced.map_blocks(_decibels, dtype="float32")
+                bands[index.name].append(reduced)
+            counts.append(loaded.clear.sum("time").astype("uint16").data)
+            scene_clear = (loaded.clear.data & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
+            offsets = loaded.offsets.data if loaded.offsets is not None else None
+            facts.append((loaded, scene_clear, offsets))
+        count_stack = da.stack(counts)
+        period_clear = ((count_stack > 0) & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
+        stacks = {index.name: da.stack(bands[index.name]) for index in self.indices}
+        stacks["clear_count"] = count_stack
+        targets = self._targets(staging, [label for label, _, _ in windows])
+        cogs = {}
+        for name, stack in stacks.items():
+            stored = da.to_zarr(stack.rechunk((1, chunk, chunk)), store, component=name,
+                                overwrite=True, compute=False)
+            cogs[name] = dask.delayed(_cog_after_store, pure=False)(
+                stored, store=store, component=name, **targets[name])
+        small = [(f[1], f[2]) if f is not None else None for f in facts]
+        return cogs, small, period_clear, facts
 
-    def run(self, staging: Path, progress: Callable[[float, str], None]) -> CollectionResult:
+    def _load_periods(self, windows):
+        """(items, lazily loaded scenes) per window. One load for all periods (one odc-stac
+        graph for the year, sliced by time) unless a fused solar day or overlapping windows
+        put a time step in two periods; then one load per period."""
+        per_window = [[i for i in self.items if begin <= _naive_utc(i.datetime) < end]
+                      for _, begin, end in windows]
+        owner: Dict[str, int] = {}
+        for n, items in enumerate(per_window):
+            for item in items:
+                if owner.setdefault(item.id, n) != n:
+                    return [(items, load_scenes(items, self.spec) if items else None)
+                            for items in per_window]
+        used = [i for i in self.items if i.id in owner]
+        if not used:
+            return [(items, None) for items in per_window]
+        loaded = load_scenes(used, self.spec)
+        steps = [{owner[i] for i in ids} for ids in loaded.scene_ids]
+        if any(len(periods) != 1 for periods in steps):
+            return [(items, load_scenes(items, self.spec) if items else None)
+                    for items in per_window]
+        step_period = [periods.pop() for periods in steps]
+        periods = []
+        for n, items in enumerate(per_window):
+            chosen = [t for t, p in enumerate(step_period) if p == n]
+            periods.append((items, _time_slice(loaded, chosen) if items else None))
+        return periods
+
+    def run(self, staging, progress: Callable[[float, str], None]) -> CollectionResult:
+        """Compute and write every period's composites in one dask graph (the workers store
+        and convert; the client gets back only file names and per-scene fractions)."""
         request = self.request
         windows = composite_windows(request)
         labels = [label for label, _, _ in windows]
-        writers = self._writers(staging, labels)
-        scenes: List[dict] = []
-        period_clear: List[float] = []
+        store = str(_join(staging, f".{_slug(self.provider.name)}_{self.collection}.zarr"))
+        progress(0.0, f"{self.collection}: {len(self.items)} scenes, {len(labels)} periods")
         try:
-            for n, (_, begin, end) in enumerate(windows):
-                _check_cancel(self.cancel)
-                items = [i for i in self.items if begin <= _naive_utc(i.datetime) < end]
-                progress(n / len(windows), f"{self.collection} {labels[n]}: {len(items)} scenes")
-                if not items:
-                    period_clear.append(0.0)
-                    continue
-                (reduced, count, scene_clear, offsets), loaded = self._compute_period(items)
-                for index in self.indices:
-                    values = reduced[index.name].values
-                    if index.decibels:  # composited in linear power, reported in dB
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            values = 10 * np.log10(values)
-                    writers[index.name].write(n, values)
-                writers["clear_count"].write(n, count.values)
-                period_clear.append(float(((count.values > 0) & self.inside).sum()
-                                          / max(self.inside.sum(), 1)))
-                for t, ids in enumerate(loaded.scene_ids):
-                    rule = loaded.rules[t] if t < len(loaded.rules) else self.profile.rule
-                    if offsets is not None:
-                        applied = float(offsets.values[t])
-                        rule = f"{rule}: offset {'applied' if applied else 'already removed'}"
-                    scenes.append({"period": labels[n], "items": ids,
-                                   "datetime": str(loaded.valid.time.values[t])[:19],
-                                   "clear_fraction": round(float(scene_clear.values[t]), 4),
-                                   "reflectance_rule": rule})
-            paths = {name: writer.finish() for name, writer in writers.items()}
-        except BaseException:
-            for writer in writers.values():
-                writer.abort()
-            raise
-        return self._write(staging, labels, paths, scenes, period_clear)
+            for attempt in range(MAX_TOKEN_RENEWALS + 1):
+                try:
+                    cogs, small, period_clear, facts = self._graph(windows, staging, store)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+                        paths, small, period_clear = scheduling.compute(
+                            cogs, small, period_clear, cancel=self.cancel,
+                            progress=lambda f: progress(f, f"{self.collection}: composites"))
+                    break
+                except (LoadError, scheduling.ComputeCancelled):
+                    raise
+                except Exception as error:  # rasterio/odc raise many types for HTTP failures
+                    if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
+                        renewed = {i.id: i for i in self.provider.renew(self.items)}
+                        self.items = [renewed.get(i.id, i) for i in self.items]
+                        continue
+                    raise LoadError(f"{self.provider.name} {self.collection}: reading scenes "
+                                    f"failed ({_first_line(error)})") from error
+        except scheduling.ComputeCancelled as error:
+            raise Cancelled(str(error)) from None
+        finally:
+            _remove_tree(store)
+        scenes: List[dict] = []
+        for n, fact in enumerate(facts):
+            if fact is None:
+                continue
+            loaded, (scene_clear, offsets) = fact[0], small[n]
+            for t, ids in enumerate(loaded.scene_ids):
+                rule = loaded.rules[t] if t < len(loaded.rules) else self.profile.rule
+                if offsets is not None:
+                    applied = float(offsets[t])
+                    rule = f"{rule}: offset {'applied' if applied else 'already removed'}"
+                scenes.append({"period": labels[n], "items": ids,
+                               "datetime": str(loaded.valid.time.values[t])[:19],
+                               "clear_fraction": round(float(scene_clear[t]), 4),
+                               "reflectance_rule": rule})
+        paths = {name: Path(path) if not _is_remote(path) else path
+                 for name, path in paths.items()}
+        return self._write(staging, labels, paths, scenes, [float(v) for v in period_clear])
 
-    def _writers(self, staging: Path, labels: List[str]) -> Dict[str, StackWriter]:
-        """One band-by-band COG writer per index, plus the clear-observation counts."""
+    def _targets(self, staging, labels: List[str]) -> Dict[str, dict]:
+        """Destination and COG description of each index stack and the clear counts."""
         request = self.request
         stem = f"{_slug(self.provider.name)}_{self.collection}"
-        height, width = self.geobox.shape
-        common = dict(count=len(labels), height=height, width=width,
-                      transform=self.geobox.affine, crs=self.geobox.crs.to_wkt(),
+        common = dict(transform=self.geobox.affine, crs=self.geobox.crs.to_wkt(),
                       band_descriptions=labels)
         kind = "windows" if request.windows else f"{request.period}ly"
-        writers = {}
+        targets = {}
         for index in self.indices:
             tags = {"index": index.name, "formula": index.formula, "method": request.method,
                     "units": "dB" if index.decibels else "index"}
-            writers[index.name] = StackWriter(
-                staging / f"{stem}_{index.name}_{kind}_{request.method}.tif", dtype="float32",
+            targets[index.name] = dict(
+                destination=str(_join(staging, f"{stem}_{index.name}_{kind}_{request.method}.tif")),
                 nodata=float("nan"), fill=float("nan"), tags=tags, **common)
-        writers["clear_count"] = StackWriter(
-            staging / f"{stem}_clear_count.tif", dtype="uint16", nodata=None, fill=0,
+        targets["clear_count"] = dict(
+            destination=str(_join(staging, f"{stem}_clear_count.tif")), nodata=None, fill=0,
             tags={"meaning": "clear observations per pixel and period"}, **common)
-        return writers
+        return targets
 
     def _write(self, staging, labels, paths, scenes, period_clear):
         request = self.request
@@ -331,13 +390,37 @@ class _CollectionJob:
             "reflectance_rule": self.profile.rule, "profile_notes": list(self.profile.notes),
             "periods": labels, "period_clear_fraction": period_clear,
             "scenes": scenes, "item_ids": [i.id for i in self.items],
-            "outputs": {k: v.name for k, v in index_paths.items()} | {
-                "clear_count": count_path.name},
+            "outputs": {k: _name(v) for k, v in index_paths.items()} | {
+                "clear_count": _name(count_path)},
         }
-        metadata_path = write_json(staging / f"{stem}_metadata.json", metadata)
+        metadata_path = write_json(_join(staging, f"{stem}_metadata.json"), metadata)
         return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
                                 index_paths, count_path, metadata_path, scenes, period_clear,
                                 self.skipped)
+
+
+def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
+    """The time steps ``steps`` of lazily loaded scenes (still lazy)."""
+    return LoadedScenes({band: value.isel(time=steps) for band, value in loaded.values.items()},
+                        loaded.valid.isel(time=steps), loaded.clear.isel(time=steps),
+                        [loaded.scene_ids[t] for t in steps],
+                        [loaded.rules[t] for t in steps if t < len(loaded.rules)],
+                        loaded.offsets.isel(time=steps) if loaded.offsets is not None
+                        else None)
+
+
+def _decibels(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 10 * np.log10(values)
+
+
+def _cog_after_store(_stored, **kwargs) -> str:
+    """Convert a stored Zarr stack to its COG (runs on a worker, after the store tasks)."""
+    return zarr_stack_to_cog(**kwargs)
+
+
+def _name(location) -> str:
+    return str(location).rstrip("/").rsplit("/", 1)[-1]
 
 
 def _collection_licence(item: pystac.Item) -> Optional[str]:
@@ -382,12 +465,15 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     _check_cancel(cancel)
     errors = dict(report.errors)
     notes = list(aoi.notes)
+    jobs = [(key, items) for key, items in sorted(report.items.items()) if items]
     providers = {s.provider.name: s.provider for s in request.sources}
     notes += _check_size(request, report, aoi, indices, providers)  # before any pixel is read
-    output_dir = Path(request.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-", dir=output_dir))
-    jobs = [(key, items) for key, items in sorted(report.items.items()) if items]
+    output_dir, staging = _staging_for(request.output_dir)
+    try:
+        check_workers_can_read(output_dir, [item for _, items in jobs for item in items])
+    except BaseException:
+        _remove_tree(staging)
+        raise
     for (provider_name, collection), items in report.items.items():
         if not items:
             errors.setdefault(f"{provider_name} {collection}",
@@ -414,11 +500,12 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
         if not results:
             details = "; ".join(errors.values()) or "no scenes found"
             raise RequestError(f"nothing to compute: {details}")
-        _write_scene_table(staging / "scenes.csv", results)
+        _write_scene_table(_join(staging, "scenes.csv"), results)
         _check_cancel(cancel)
         _publish(staging, output_dir, results)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_tree(staging)
+    write_run_manifest(output_dir, composite_files(results), kind="composite")
     _report(progress, 1.0, "done")
     return CompositeResult(output_dir, results, errors, notes)
 
@@ -430,8 +517,78 @@ def _check_size(request, report, aoi, indices, providers) -> List[str]:
             for size in sizing.composite_sizes(request, report, aoi, indices, providers)]
 
 
-def _write_scene_table(path: Path, results: List[CollectionResult]) -> None:
-    with open(path, "w", newline="") as handle:
+def _staging_for(output: Union[str, Path]):
+    """(output folder or URL, staging folder or prefix inside it)."""
+    if _is_remote(output):
+        import uuid
+
+        output = str(output).rstrip("/")
+        return output, f"{output}/.raster-collect-partial-{uuid.uuid4().hex[:12]}"
+    output_dir = Path(output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return output_dir, Path(tempfile.mkdtemp(prefix=".raster-collect-partial-", dir=output_dir))
+
+
+def _local_hrefs(items: Sequence[pystac.Item]) -> List[str]:
+    """The local file paths among the items' asset hrefs (one per item is enough)."""
+    from urllib.parse import urlsplit
+
+    paths = []
+    for item in items:
+        for asset in item.assets.values():
+            href = asset.get_absolute_href() or asset.href
+            parts = urlsplit(href)
+            if parts.scheme in ("", "file"):
+                paths.append(parts.path if parts.scheme else href)
+                break
+    return paths
+
+
+def check_workers_can_read(output_dir, items: Sequence[pystac.Item]) -> None:
+    """On a dask cluster, fail before any work when the workers cannot read the scenes
+    (a static catalog of local files) or write the output folder; with the fix."""
+    from .cluster import files_workers_cannot_read, workers_share_storage
+
+    client = scheduling.active_client()
+    if client is None:
+        return
+    local = _local_hrefs(items)
+    unreadable = files_workers_cannot_read(client, local[:50]) if local else []
+    if unreadable:
+        raise RequestError(
+            f"the catalog's scenes are local files the dask workers cannot read (e.g. "
+            f"{unreadable[0]}): serve the catalog folder over HTTP (a web server "
+            f"that honours Range requests, e.g. nginx) or put it on storage every worker mounts at "
+            f"the same path, or compute with threads")
+    if not _is_remote(output_dir) and not workers_share_storage(client, output_dir):
+        raise RequestError(
+            f"the dask workers cannot write the output folder {output_dir} (it is not on "
+            f"storage they share): give an object-store output such as s3://bucket/prefix, "
+            f"a folder every worker mounts at the same path, or compute with threads")
+
+
+def composite_files(results: List[CollectionResult]) -> List[str]:
+    """Names (relative to the output folder) of everything a composite run published."""
+    names = ["scenes.csv"]
+    for result in results:
+        names += [_name(p) for p in result.index_paths.values()]
+        names += [_name(result.count_path), _name(result.metadata_path)]
+    return names
+
+
+def write_run_manifest(output_dir, names: Sequence[str], *, kind: str) -> None:
+    """The publish manifest of an object-store output, written last. A local folder is
+    published by its ``runs.RunFolder`` (lock, fingerprint, manifest) instead, so one writer
+    owns each manifest."""
+    from .manifest import write_manifest
+
+    if not _is_remote(output_dir):
+        return
+    write_manifest(str(output_dir), names, run={"kind": kind}, checksums=False)
+
+
+def _write_scene_table(path, results: List[CollectionResult]) -> None:
+    with finished_file(path) as temp, open(temp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["provider", "collection", "period", "datetime", "items",
                          "clear_fraction", "reflectance_rule"])
@@ -442,13 +599,23 @@ def _write_scene_table(path: Path, results: List[CollectionResult]) -> None:
                                  scene["clear_fraction"], scene["reflectance_rule"]])
 
 
-def _publish(staging: Path, output_dir: Path, results: List[CollectionResult]) -> None:
-    """Move finished files into place (each move is atomic) and repoint the results."""
+def _publish(staging, output_dir, results: List[CollectionResult]) -> None:
+    """Move finished files into place (each move is atomic; server-side copies on an object
+    store) and repoint the results."""
     moved = {}
-    for path in sorted(staging.iterdir()):
-        target = output_dir / path.name
-        os.replace(path, target)
-        moved[path] = target
+    if _is_remote(staging):
+        from .storage import filesystem
+
+        fs, root = filesystem(staging)
+        for path in sorted(fs.ls(root, detail=False)):
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            fs.copy(path, filesystem(_join(output_dir, name))[1])
+            moved[str(_join(staging, name))] = str(_join(output_dir, name))
+    else:
+        for path in sorted(staging.iterdir()):
+            target = output_dir / path.name
+            os.replace(path, target)
+            moved[path] = target
     for result in results:
         result.index_paths = {k: moved[v] for k, v in result.index_paths.items()}
         result.count_path = moved[result.count_path]
@@ -468,6 +635,8 @@ class ZonalRequest:
     hexagon_edge_m: Optional[float] = None
     h3_resolution: Optional[int] = None
     clip_hexagons: bool = True
+    # None: every format for ordinary tables, Parquet only for large ones (tables.py)
+    table_formats: Optional[Sequence[str]] = None
 
 
 @dataclass
@@ -484,30 +653,20 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
                          id_fields: Sequence[str], coverage: str = "exact",
                          min_clear_fraction: float = 0.5,
                          cancel: Optional[CancelCheck] = None) -> pd.DataFrame:
-    """The long statistics table of every composite COG of a run over ``zones``."""
-    from .cluster import current_local_client
-    from .zonal import zonal_statistics_distributed, zonal_statistics_of_file
+    """The long statistics table of every composite COG of a run over ``zones``: one dask
+    graph of (file, block of zones) tasks, on the cluster when its workers can read the files
+    where they are."""
+    from .zonal_tasks import zonal_tables
 
-    client = current_local_client()  # reductions go to the cluster when it can read the files
-    tables = []
-    for collection in composites.collections:
-        for index_name, path in collection.index_paths.items():
-            _check_cancel(cancel)
-            if client is not None:
-                table = zonal_statistics_distributed(
-                    client, path, zones, id_fields=id_fields, mode=coverage,
-                    min_clear_fraction=min_clear_fraction)
-            else:
-                table = zonal_statistics_of_file(path, zones, id_fields=id_fields,
-                                                 mode=coverage,
-                                                 min_clear_fraction=min_clear_fraction,
-                                                 cancel=cancel)
-            position = len(id_fields) + 1
-            table.insert(position, "provider", collection.provider)
-            table.insert(position + 1, "collection", collection.collection)
-            table.insert(position + 2, "index", index_name)
-            tables.append(table)
-    return pd.concat(tables, ignore_index=True)
+    files = [(collection.provider, collection.collection, index_name, path)
+             for collection in composites.collections
+             for index_name, path in collection.index_paths.items()]
+    _check_cancel(cancel)
+    try:
+        return zonal_tables(files, zones, id_fields=id_fields, coverage=coverage,
+                            min_clear_fraction=min_clear_fraction, cancel=cancel)
+    except scheduling.ComputeCancelled as error:
+        raise Cancelled(str(error)) from None
 
 
 def make_hexagons(aoi: Aoi, *, area_m2: Optional[float] = None,
@@ -530,7 +689,6 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
     Parquet tables plus a polygon layer with the latest usable period's values."""
     from .hexagons import HEX_ID_FIELD
-    from .tables import write_zone_outputs
 
     if not 0 <= request.min_clear_fraction <= 1:
         raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
@@ -542,17 +700,22 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     def composite_progress(fraction, message):
         _report(progress, 0.8 * fraction, message)
 
-    composites = run_composites(composite_request, progress=composite_progress, cancel=cancel,
-                                report=report)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the grid is built while dask composites
+        hexagon_grid = pool.submit(make_hexagons, aoi, area_m2=request.hexagon_area_m2,
+                                   edge_m=request.hexagon_edge_m,
+                                   h3_resolution=request.h3_resolution,
+                                   clip=request.clip_hexagons)
+        composites = run_composites(composite_request, progress=composite_progress,
+                                    cancel=cancel, report=report)
+        hexagons = hexagon_grid.result()
     _report(progress, 0.8, "zonal statistics per forest")
-    output_dir = Path(composite_request.output_dir)
+    output_dir = composites.output_dir
     forest_table = zonal_for_composites(composites, aoi.frame, id_fields=[aoi.id_field],
                                         coverage=request.coverage,
                                         min_clear_fraction=request.min_clear_fraction,
                                         cancel=cancel)
-    hexagons = make_hexagons(aoi, area_m2=request.hexagon_area_m2,
-                             edge_m=request.hexagon_edge_m, h3_resolution=request.h3_resolution,
-                             clip=request.clip_hexagons)
     hexagon_table = None
     if hexagons is not None:
         _report(progress, 0.9, f"zonal statistics per hexagon ({len(hexagons)} cells)")
@@ -561,10 +724,12 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
             coverage=request.coverage, min_clear_fraction=request.min_clear_fraction,
             cancel=cancel)
     _check_cancel(cancel)
-    files = write_zone_outputs(forest_table, aoi.frame, aoi.id_field, output_dir)
+    outputs = [(forest_table, aoi.frame, aoi.id_field, "forests")]
     if hexagons is not None:
-        files.update(write_zone_outputs(hexagon_table, hexagons, HEX_ID_FIELD, output_dir,
-                                        name="hexagons"))
+        outputs.append((hexagon_table, hexagons, HEX_ID_FIELD, "hexagons"))
+    files = _write_tables(outputs, output_dir, request.table_formats)
+    write_run_manifest(output_dir, composite_files(composites.collections)
+                       + [_name(p) for p in files.values()], kind="zonal")
     _report(progress, 1.0, "done")
     return ZonalResult(composites, forest_table, hexagon_table, files)
 
@@ -581,6 +746,32 @@ def _check_zonal_size(request: ZonalRequest, aoi: Aoi) -> str:
                                  if request.hexagon_edge_m else None),
                              h3_resolution=request.h3_resolution)
     return sizing.check(size, composites.memory_budget)
+
+
+def _write_tables(outputs, output_dir, formats) -> Dict[str, Union[Path, str]]:
+    """Every zone table and latest layer, written side by side in threads (vectorised
+    writers: pyarrow, pyogrio); built locally and uploaded when the output is an object
+    store."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .storage import put_file
+    from .tables import write_zone_outputs
+
+    folder = Path(tempfile.mkdtemp(prefix=".raster-collect-tables-")) \
+        if _is_remote(output_dir) else Path(output_dir)
+    try:
+        with ThreadPoolExecutor(max_workers=len(outputs)) as pool:
+            parts = list(pool.map(lambda o: write_zone_outputs(
+                o[0], o[1], o[2], folder, name=o[3], formats=formats), outputs))
+        files = {key: path for part in parts for key, path in part.items()}
+        if _is_remote(output_dir):
+            for key, path in files.items():
+                files[key] = str(_join(output_dir, path.name))
+                put_file(path, files[key])
+        return files
+    finally:
+        if _is_remote(output_dir):
+            _remove_tree(folder)
 
 
 def _with_aoi(request: CompositeRequest, aoi: Aoi) -> CompositeRequest:

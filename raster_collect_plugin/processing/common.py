@@ -203,7 +203,10 @@ def next_run_folder(root: str) -> str:
     from datetime import datetime
     from uuid import uuid4
 
-    return str(Path(root) / (datetime.now().strftime("run-%Y%m%d-%H%M%S-") + uuid4().hex[:4]))
+    from ..core.storage import join
+
+    # object-store prefixes (s3://bucket/prefix) stay URLs; credentials from the AWS environment
+    return str(join(root, datetime.now().strftime("run-%Y%m%d-%H%M%S-") + uuid4().hex[:4]))
 
 
 def report_errors(result: Dict, feedback) -> None:

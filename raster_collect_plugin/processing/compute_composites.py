@@ -57,6 +57,8 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
-        rasters = [path for collection in result["collections"]
+        from ..core.storage import gdal_path
+
+        rasters = [gdal_path(path) for collection in result["collections"]  # s3:// -> /vsis3/
                    for path in collection["indices"].values()]
         return {self.OUTPUT_FOLDER: folder, self.RASTERS: rasters}

@@ -1,0 +1,147 @@
+"""Zonal statistics scheduled as dask tasks: every composite file x every block of zones.
+
+The reduction itself is ``zonal.zonal_statistics_of_file``; this module only decides where it
+runs. Zones are cut into north-to-south blocks (each block reads a disjoint strip of rows), one
+task per (file, block), all in one graph: threads in this process, or the workers of a
+``dask.distributed`` cluster when they can read the files where they are (a shared folder,
+proven by a probe, or an object store / HTTP URL). Only the small tables come back.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import dask
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import scheduling
+from .storage import gdal_path, gdal_s3_options, is_remote
+
+ZONES_PER_BLOCK = 2_000
+
+
+class _StackedFiles:
+    """Several rasters on one grid (one collection's index composites) seen as one stack whose
+    bands are the files' bands one after the other: coverage is computed and each row read
+    once for all of them, not once per file."""
+
+    def __init__(self, stacks):
+        first = stacks[0]
+        self.stacks, self.transform, self.crs = stacks, first.transform, first.crs
+        self.shape = (sum(s.shape[0] for s in stacks), first.height, first.width)
+        self.labels = [label for s in stacks for label in s.labels]
+        self.tags = first.tags
+
+    @property
+    def height(self) -> int:
+        return self.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.shape[2]
+
+    def read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
+        return np.concatenate([s.read(row0, col0, height, width) for s in self.stacks])
+
+    def close(self) -> None:
+        for stack in self.stacks:
+            stack.close()
+
+
+def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: Sequence[str],
+                  mode: str, min_clear_fraction: float) -> List[pd.DataFrame]:
+    """One block of zones over files on one grid (a task; runs wherever the scheduler puts
+    it): one table per file, as ``zonal_statistics_of_file`` gives it."""
+    import rasterio
+
+    from .gdal_env import gdal_options
+    from .zonal import RasterStack, zonal_statistics
+
+    remote = any(is_remote(location) for location in locations)
+    with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})):
+        stacks = []
+        try:
+            for location in locations:
+                stacks.append(RasterStack(gdal_path(location)))
+            stacked = _StackedFiles(stacks)
+            table = zonal_statistics(stacked, zones, id_fields=list(id_fields), mode=mode,
+                                     min_clear_fraction=min_clear_fraction)
+        finally:
+            for stack in stacks:
+                stack.close()
+    owner = np.concatenate([np.full(s.shape[0], n) for n, s in enumerate(stacks)])
+    rows = np.tile(owner, len(zones))
+    return [table[rows == n].reset_index(drop=True) for n in range(len(stacks))]
+
+
+def zone_blocks(zones: gpd.GeoDataFrame, parts: int) -> List[np.ndarray]:
+    """Positions of the zones in ``parts`` north-to-south blocks (each in the zones' order)."""
+    north = zones.geometry.bounds["maxy"].to_numpy()
+    order = np.argsort(-north, kind="stable")
+    return [np.sort(part) for part in np.array_split(order, parts) if len(part)]
+
+
+def _threads(client) -> int:
+    if client is None:
+        return os.cpu_count() or 1
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def workers_can_read(client, locations: Sequence) -> bool:
+    """Whether the cluster's workers can open ``locations`` where they are."""
+    from .cluster import workers_share_storage
+
+    local = {os.path.dirname(os.path.abspath(str(p))) for p in locations if not is_remote(p)}
+    return all(workers_share_storage(client, folder) for folder in local)
+
+
+def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDataFrame, *,
+                 id_fields: Sequence[str], coverage: str = "exact",
+                 min_clear_fraction: float = 0.5, cancel: Optional[Callable[[], bool]] = None,
+                 progress: Optional[Callable[[float], None]] = None) -> pd.DataFrame:
+    """The long statistics table of every ``(provider, collection, index, location)`` file over
+    ``zones``, computed as one dask graph of (file, zone block) tasks. Rows come back in the
+    zones' order, periods in band order, exactly as the single-process engine gives them."""
+    client = scheduling.active_client()
+    if client is not None and not workers_can_read(client, [f[3] for f in files]):
+        client = None  # the files are only here: reduce in this process's threads
+    parts = max(2 * _threads(client), -(-len(zones) // ZONES_PER_BLOCK))
+    blocks = zone_blocks(zones, min(parts, max(len(zones), 1)))
+    zone_frames = [zones.iloc[block] for block in blocks]
+    if client is not None:  # ship each block of zones to the cluster once, not once per file
+        zone_frames = client.scatter(zone_frames)
+    grids: dict = {}  # one collection's composites share a grid: read them together
+    for n, (provider, collection, _, _) in enumerate(files):
+        grids.setdefault((provider, collection), []).append(n)
+    tasks = [[dask.delayed(_block_tables, pure=False)([str(files[n][3]) for n in members],
+                                                      frame, list(id_fields), coverage,
+                                                      min_clear_fraction)
+              for frame in zone_frames] for members in grids.values()]
+    computed = scheduling.compute(tasks, cancel=cancel, progress=progress,
+                                  local=client is None)[0]
+    per_file = {}
+    for members, per_block in zip(grids.values(), computed):
+        for k, n in enumerate(members):
+            per_file[n] = [tables_of_block[k] for tables_of_block in per_block]
+    tables = []
+    for n, (provider, collection, index, _) in enumerate(files):
+        table = _in_zone_order(per_file[n], blocks)
+        position = len(id_fields) + 1
+        table.insert(position, "provider", provider)
+        table.insert(position + 1, "collection", collection)
+        table.insert(position + 2, "index", index)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def _in_zone_order(parts: Sequence[pd.DataFrame], blocks: Sequence[np.ndarray]) -> pd.DataFrame:
+    table = pd.concat(parts, ignore_index=True)
+    bands = len(parts[0]) // max(len(blocks[0]), 1) if parts else 0
+    zone_position = np.concatenate([np.repeat(block, bands) for block in blocks])
+    band_position = np.concatenate([np.tile(np.arange(bands), len(block)) for block in blocks])
+    order = np.argsort(zone_position * bands + band_position, kind="stable")
+    return table.iloc[order].reset_index(drop=True)

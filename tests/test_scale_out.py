@@ -1,0 +1,176 @@
+"""Scale-out: workers that share nothing with the client but the network (private mount
+namespace, own /tmp, 127.0.0.2) compute and write the composites and the zonal statistics to
+an S3 server (moto on loopback); the outputs equal a threads run byte for byte in values.
+Shared storage is decided by a probe; a local catalog the workers cannot read fails early."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import rasterio.errors
+
+from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.cluster import workers_share_storage
+from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.storage import gdal_s3_options
+from tests.servers.scale_out import moto_s3, namespaced_cluster, namespaces_available
+
+needs_namespaces = pytest.mark.skipif(not namespaces_available(),
+                                      reason="unshare -m is not permitted here")
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """One S3 server for the module (fsspec caches its filesystems per endpoint)."""
+    with moto_s3() as env, pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield env
+
+
+@pytest.fixture(scope="module")
+def remote_workers(s3):
+    with namespaced_cluster(s3, workers=2) as address:
+        yield address
+
+
+def zonal_spec(forests, sources, output, **extra):
+    spec = {"kind": "zonal", "aoi": str(forests), "sources": sources,
+            "start": "2025-10-01", "end": "2025-11-30", "indices": ["NDVI", "EVI"],
+            "max_cloud_cover": 100, "output_dir": str(output), "hexagon_area_m2": 40_000}
+    spec.update(extra)
+    return spec
+
+
+def read_raster(location):
+    with rasterio.Env(**gdal_s3_options()), rasterio.open(location) as dataset:
+        return dataset.read(), dataset.descriptions, dataset.tags()
+
+
+@needs_namespaces
+def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, file_server, stac_api,
+                                                             remote_workers):
+    import fsspec
+
+    sample = sd.make_sample(tmp_path / "sample", sd.small_spec(sensors=(sd.S2_COLLECTION,)))
+    files = file_server(sample.root)
+    api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
+    sources = [{"kind": "stac", "url": api.url, "collections": [sd.S2_COLLECTION]}]
+    threads = run_job(zonal_spec(sample.forests_path, sources, tmp_path / "threads"))
+    remote = run_job(zonal_spec(sample.forests_path, sources, "s3://raster-collect/run-1",
+                                compute={"mode": "remote",
+                                         "scheduler_address": remote_workers}))
+    assert remote["output_dir"] == "s3://raster-collect/run-1"
+    [local_collection] = threads["collections"]
+    [remote_collection] = remote["collections"]
+    for index in ("NDVI", "EVI"):
+        location = remote_collection["indices"][index]
+        assert location.startswith("s3://raster-collect/run-1/")
+        ours, labels, tags = read_raster(location)
+        theirs, their_labels, their_tags = read_raster(local_collection["indices"][index])
+        np.testing.assert_array_equal(ours, theirs)
+        assert labels == their_labels == ("2025-10", "2025-11") and tags == their_tags
+        assert np.isfinite(ours).mean() > 0.3
+    np.testing.assert_array_equal(read_raster(remote_collection["clear_count"])[0],
+                                  read_raster(local_collection["clear_count"])[0])
+    for name in ("forests_parquet", "hexagons_parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(remote["files"][name]),
+                                      pd.read_parquet(threads["files"][name]))
+    s3 = fsspec.filesystem("s3")
+    keys = [key.split("/", 2)[2] for key in s3.find("raster-collect/run-1")]
+    # published: the manifest lists every file; no scratch, partial or .part objects remain
+    manifest = json.loads(s3.cat("raster-collect/run-1/manifest.json"))
+    assert set(manifest["files"]) == set(keys) - {"manifest.json"}
+    assert not [k for k in keys if k.startswith(".") or ".part" in k or ".zarr" in k]
+    assert {"scenes.csv", "zonal_forests.parquet", "forests_latest.gpkg"} <= set(keys)
+
+
+@needs_namespaces
+def test_local_catalog_with_workers_that_cannot_read_it_fails_early(small_sample, tmp_path,
+                                                                    remote_workers):
+    spec = zonal_spec(small_sample.forests_path,
+                      [{"kind": "static", "href": str(small_sample.catalog_path)}],
+                      "s3://raster-collect/run-2",
+                      compute={"mode": "remote", "scheduler_address": remote_workers})
+    with pytest.raises(ValueError, match="local files the dask workers cannot read.*HTTP"):
+        run_job(spec)
+    import fsspec
+
+    assert fsspec.filesystem("s3").find("raster-collect/run-2") == []  # nothing written
+
+
+@needs_namespaces
+def test_shared_storage_is_decided_by_a_probe(tmp_path, remote_workers):
+    """The workers run on this very host (loopback addresses) but with a private /tmp: the
+    probe says they do not share the test's temporary folder, and do share a folder outside
+    /tmp (as NFS would be) - whatever their addresses say."""
+    import shutil
+    import tempfile
+
+    from distributed import Client
+
+    shared = tempfile.mkdtemp(prefix="raster-collect-probe-test-", dir="/var/tmp")
+    try:
+        with Client(remote_workers, timeout=10) as client:
+            hosts = {w["host"] for w in client.scheduler_info()["workers"].values()}
+            assert hosts == {"127.0.0.2"}
+            assert workers_share_storage(client, tmp_path) is False
+            assert workers_share_storage(client, shared) is True
+        assert list(tmp_path.iterdir()) == []  # the probe's token is removed
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
+    import fsspec
+    from affine import Affine
+
+    from raster_collect_plugin.core.outputs import write_cog
+
+    data = np.arange(64 * 64, dtype="float32").reshape(64, 64)
+    common = dict(transform=Affine(10, 0, 500_000, 0, -10, 7_000_000), crs="EPSG:32756",
+                  band_descriptions=["2025-10"])
+    write_cog("/vsis3/raster-collect/cogs/a.tif", data, **common)
+    write_cog("s3://raster-collect/cogs/b.tif", data, **common)
+    with pytest.raises(rasterio.errors.CRSError):
+        write_cog("s3://raster-collect/cogs/c.tif", data, crs="not a crs",
+                  transform=common["transform"])
+    found = fsspec.filesystem("s3").find("raster-collect/cogs")
+    keys = sorted(k.rsplit("/", 1)[-1] for k in found)
+    assert keys == ["a.tif", "b.tif"]  # no .part.tif, nothing of the failed write
+    for name in keys:
+        values, labels, _ = read_raster(f"s3://raster-collect/cogs/{name}")
+        np.testing.assert_array_equal(values[0], data)
+        assert labels == ("2025-10",)
+
+
+def test_cancel_inside_the_graph_stops_it_and_leaves_nothing(small_sample, tmp_path):
+    from datetime import date
+
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.workflow import (
+        Cancelled,
+        CompositeRequest,
+        Source,
+        run_composites,
+    )
+
+    calls = []
+
+    def cancel():  # the first checks pass; the user presses cancel while dask is computing
+        calls.append(1)
+        return len(calls) > 3
+
+    request = CompositeRequest(
+        aoi=small_sample.forests_path,
+        sources=[Source(StaticCatalogProvider("Sample", str(small_sample.catalog_path)),
+                        (sd.S2_COLLECTION,))],
+        start=date(2025, 10, 1), end=date(2025, 12, 31), output_dir=tmp_path / "out",
+        max_cloud_cover=None)
+    with pytest.raises(Cancelled):
+        run_composites(request, cancel=cancel)
+    assert len(calls) > 3  # checked between tasks, not only before the graph
+    assert list((tmp_path / "out").iterdir()) == []
