@@ -35,19 +35,15 @@ def _cmd_composite(args) -> dict:
     from ..core.interrupts import interrupted
     from ..core.runs import run_composites_protected
     from ..core.storage import is_remote
-    from ..core.workflow import run_composites
 
     aoi = load_aoi_from_args(args)
     progress = progress_bar(args, "composites")
     try:
         with compute_client_for(args):
-            if is_remote(args.output):  # object store: published by its manifest, no lock
-                result = run_composites(composite_request(args, aoi, args.output),
-                                        progress=progress, cancel=interrupted)
-            else:
-                result = run_composites_protected(
-                    composite_request(args, aoi, Path(args.output)), overwrite=args.overwrite,
-                    progress=progress, cancel=interrupted)
+            output = args.output if is_remote(args.output) else Path(args.output)
+            result = run_composites_protected(composite_request(args, aoi, output),
+                                              overwrite=args.overwrite, progress=progress,
+                                              cancel=interrupted)
     finally:
         progress.close()
     return {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in

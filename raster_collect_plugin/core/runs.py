@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
+from .storage import is_remote
 
 LOCK_NAME = ".raster-collect.lock"
 JOURNAL_NAME = ".raster-collect-run.json"
@@ -365,6 +366,8 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
 
     from .workflow import run_composites, search, validate_request
 
+    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        return run_composites(request, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
@@ -385,6 +388,8 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     from .workflow import run_zonal, search, validate_request
 
     request = zonal.composites
+    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)

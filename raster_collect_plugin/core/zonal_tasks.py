@@ -34,6 +34,7 @@ class _StackedFiles:
         self.shape = (sum(s.shape[0] for s in stacks), first.height, first.width)
         self.labels = [label for s in stacks for label in s.labels]
         self.tags = first.tags
+        self.dtype = np.result_type(*(s.dtype for s in stacks))
 
     @property
     def height(self) -> int:
@@ -43,8 +44,16 @@ class _StackedFiles:
     def width(self) -> int:
         return self.shape[2]
 
-    def read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
-        return np.concatenate([s.read(row0, col0, height, width) for s in self.stacks])
+    @property
+    def pixel_area(self) -> float:
+        return self.stacks[0].pixel_area
+
+    def read(self, row0: int, col0: int, height: int, width: int
+             ) -> Tuple[np.ndarray, np.ndarray]:
+        """(values, True where valid) of every file's bands, one after the other."""
+        parts = [s.read(row0, col0, height, width) for s in self.stacks]
+        return (np.concatenate([data.astype(self.dtype, copy=False) for data, _ in parts]),
+                np.concatenate([valid for _, valid in parts]))
 
     def close(self) -> None:
         for stack in self.stacks:
