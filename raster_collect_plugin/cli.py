@@ -1,6 +1,7 @@
 """The ``raster-collect`` command line (also ``python -m raster_collect_plugin``).
 
-Subcommands: ``search``, ``composite``, ``zonal``, ``hexagons``, ``sample``, ``demo``.
+Subcommands: ``search``, ``composite``, ``zonal``, ``hexagons``, ``sample``, ``demo``,
+``doctor`` (checks the engine's Python with the standard library only).
 Exit codes: 0 ok, 2 bad input (one line naming the problem and the fix), 1 other failures.
 """
 
@@ -612,6 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--memory-limit", default="2GB", help="memory per worker")
     cluster.set_defaults(handler=_cmd_cluster)
 
+    commands.add_parser("doctor", help="check that this Python can run the engine "
+                                       "(--json for the plugin)")
     demo = commands.add_parser("demo", help="the main job on the embedded sample, offline")
     demo.add_argument("--output", default="outputs/demo", help="folder for the demo outputs")
     demo.set_defaults(handler=_cmd_demo)
@@ -631,6 +634,11 @@ def _main_thread() -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the process exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "doctor" in arguments[:2]:  # standard library only: runs where packages are missing
+        from .engine.doctor import main as doctor_main
+
+        return doctor_main(arguments[arguments.index("doctor") + 1:])
     from .core.aoi import AoiError
     from .core.cluster import ClusterError
     from .core.expression import ExpressionError
