@@ -149,7 +149,8 @@ def diagnose(*, smoke_imports: bool = True) -> Dict:
     if qgis_python or (report["python"]["externally_managed"] and not in_venv):
         owner = "QGIS's own Python" if qgis_python else "managed by the system (PEP 668)"
         report["fix"] = (f"This Python is {owner}, so Raster Collect does not install into it: "
-                         f"{SETUP_HINT}, or point Raster Collect at another Python.")
+                         f"{SETUP_HINT}, or point Raster Collect at another Python (that "
+                         f"page, or the RASTER_COLLECT_PYTHON environment variable).")
     else:
         repair = not bad  # everything installed but broken: reinstall
         report["fix_command"] = install_command(repair=repair)

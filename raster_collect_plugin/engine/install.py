@@ -35,7 +35,7 @@ INSTALLED_MB = 750
 _PROBE = ("import sys, json, importlib.util as u; print(json.dumps({'executable': "
           "sys.executable, 'version': list(sys.version_info[:3]), 'venv': "
           "u.find_spec('venv') is not None, 'ensurepip': u.find_spec('ensurepip') is not None,"
-          " 'in_venv': sys.prefix != sys.base_prefix}))")
+          " 'in_venv': sys.prefix != sys.base_prefix, 'prefix': sys.prefix}))")
 
 
 class SetupCancelled(RuntimeError):
@@ -107,7 +107,7 @@ def discover_base_pythons() -> List[BasePython]:
             note = f"shim {path} runs this Python"
         if info["in_venv"]:
             note = (note + "; " if note else "") + "inside a virtual environment"
-        key = os.path.realpath(real)
+        key = f"{os.path.realpath(real)}|{info['prefix']}"  # a venv shares its base's binary
         if key in results:
             continue
         version = ".".join(str(p) for p in info["version"])
