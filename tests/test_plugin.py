@@ -97,7 +97,8 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
         button.click()
         assert iface.options_requests == [PAGE_NAME]
         prompt = iface.docks[0].engine_prompt
-        assert prompt.isVisibleTo(iface.docks[0]) and "numpy is missing" in prompt.label.text()
+        assert prompt.isVisibleTo(iface.docks[0]) and "not ready" in prompt.label.text()
+        assert "numpy is missing" in prompt.toolTip()
 
         page = iface.options_factories[0].createWidget(None)
         assert isinstance(page, EngineOptionsPage) and page.objectName() == PAGE_NAME

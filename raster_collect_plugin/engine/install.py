@@ -221,7 +221,7 @@ def create_engine(venv_dir: Path, base_python: str, *, log_path: Path,
                     seen["collected"] += 1
                     name = match.group(2).split("/")[-1].split("==")[0]
                     progress(0.08 + 0.6 * min(seen["collected"] / expected, 1.0),
-                             f"getting {name} ({seen['collected']} of ~{expected})")
+                             f"getting {name} ({seen['collected']} packages so far)")
                 elif line.startswith("Installing collected packages"):
                     progress(0.75, "installing the packages (this takes a minute)")
 

@@ -76,6 +76,7 @@ class EngineOptionsPage(QgsOptionsPageWidget):
         self.packages.setHorizontalHeaderLabels(["package", "installed", "required", "status"])
         self.packages.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.packages.setMinimumHeight(140)
+        self.packages.horizontalHeader().setStretchLastSection(True)
         self.check_button = QPushButton("Check again", status_box)
         status_layout.addWidget(intro)
         status_layout.addWidget(self.verdict)

@@ -41,9 +41,12 @@ class EnginePrompt(QFrame):
     def update_from_state(self) -> None:
         state = engine_state()
         if state.ready is False:
-            self.label.setText("Raster Collect needs its processing engine (a Python with "
-                               "rasterio, dask, odc-stac …) before it can search or compute. "
-                               + state.message())
+            problems = (state.report or {}).get("problems") or []
+            self.label.setText(
+                f"Raster Collect needs its processing engine — a Python of its own with "
+                f"rasterio, dask, odc-stac … — before it can search or compute. The one in "
+                f"use is not ready ({len(problems)} problem(s)): set it up in a few clicks.")
+            self.setToolTip(state.message())
         self.setVisible(state.ready is False)
 
     def open_setup(self) -> None:
