@@ -30,7 +30,7 @@ RECOMMENDED_PYTHON = (3, 11)  # the shipped pins (pandas 3) need it
 MINIMUM_PYTHON = (3, 9)
 # measured: the wheels of the shipped pins for CPython 3.11 manylinux x86_64 (see the README)
 DOWNLOAD_MB = 180
-INSTALLED_MB = 750
+INSTALLED_MB = 720
 
 _PROBE = ("import sys, json, importlib.util as u; print(json.dumps({'executable': "
           "sys.executable, 'version': list(sys.version_info[:3]), 'venv': "
