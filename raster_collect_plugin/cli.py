@@ -1,7 +1,7 @@
 """The ``raster-collect`` command line (also ``python -m raster_collect_plugin``).
 
 Subcommands: ``search``, ``composite``, ``zonal``, ``hexagons``, ``sample``, ``demo``,
-``doctor`` (checks the engine's Python with the standard library only).
+``doctor`` and ``setup-engine`` (check / create the engine, standard library only).
 Exit codes: 0 ok, 2 bad input (one line naming the problem and the fix), 1 other failures.
 """
 
@@ -615,6 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("doctor", help="check that this Python can run the engine "
                                        "(--json for the plugin)")
+    commands.add_parser("setup-engine", help="create or repair the processing engine "
+                                             "(a virtual environment; --help for options)")
     demo = commands.add_parser("demo", help="the main job on the embedded sample, offline")
     demo.add_argument("--output", default="outputs/demo", help="folder for the demo outputs")
     demo.set_defaults(handler=_cmd_demo)
@@ -639,6 +641,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .engine.doctor import main as doctor_main
 
         return doctor_main(arguments[arguments.index("doctor") + 1:])
+    if "setup-engine" in arguments[:2]:  # standard library only, like doctor
+        from .engine.install import main as setup_main
+
+        return setup_main(arguments[arguments.index("setup-engine") + 1:])
     from .core.aoi import AoiError
     from .core.cluster import ClusterError
     from .core.expression import ExpressionError

@@ -228,3 +228,12 @@ def test_base_python_discovery_resolves_shims_and_says_so(tmp_path, monkeypatch)
     system = [b for b in found if os.path.realpath(b.path) == os.path.realpath(SYSTEM_PYTHON)]
     assert system and system[0].usable
     assert found[0].usable
+
+
+def test_the_doctor_knows_qgis_own_python_from_the_caller(monkeypatch):
+    from raster_collect_plugin.engine import doctor as doctor_module
+
+    monkeypatch.setenv(doctor_module.HOST_PYTHON_VARIABLE, sys.executable)
+    assert doctor_module._is_host_python()
+    monkeypatch.setenv(doctor_module.HOST_PYTHON_VARIABLE, SYSTEM_PYTHON)
+    assert doctor_module._is_host_python() == os.path.samefile(sys.executable, SYSTEM_PYTHON)

@@ -70,10 +70,13 @@ def test_create_the_engine_offline_from_a_wheel_folder(wheel_folder, tmp_path):
     cli = subprocess.run([str(python), "-m", "raster_collect_plugin", "doctor", "--json"],
                          capture_output=True, text=True, env=env, timeout=180)
     assert cli.returncode == 0 and json.loads(cli.stdout)["ready"]
-    # repair re-runs the same path on the existing engine (nothing to download)
-    again = install.create_engine(engine_dir, base_python(), log_path=log,
-                                  find_links=str(wheel_folder))
-    assert again["ready"]
+    # repair re-runs the same path on the existing engine, here from the command line
+    again = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "setup-engine",
+                            "--target", str(engine_dir), "--find-links", str(wheel_folder)],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"Engine ready: {python}" in again.stdout
+    assert "Requirement already satisfied" in log.read_text()
 
 
 def test_cancel_removes_a_half_made_engine(tmp_path):

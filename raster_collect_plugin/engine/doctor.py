@@ -30,6 +30,7 @@ from .requirements import (
 )
 
 MIN_PYTHON = (3, 9)
+HOST_PYTHON_VARIABLE = "RASTER_COLLECT_HOST_PYTHON"  # set by the plugin: QGIS's own Python
 SETUP_HINT = "in QGIS open Settings → Options → Raster Collect and click “Create the engine”"
 # imported once the versions are right: a broken binary wheel shows up here, not in a job
 SMOKE_IMPORTS = ("numpy", "rasterio", "pyproj", "shapely", "pyogrio", "xarray", "dask",
@@ -47,6 +48,22 @@ def _externally_managed() -> bool:
     """PEP 668: the system's package manager owns this Python (pip refuses to install)."""
     stdlib = sysconfig.get_paths().get("stdlib")
     return bool(stdlib) and Path(stdlib, "EXTERNALLY-MANAGED").exists()
+
+
+def _is_host_python() -> bool:
+    """True when this is the Python of the process that asked (QGIS's, inside QGIS)."""
+    import os
+
+    host = os.environ.get(HOST_PYTHON_VARIABLE)
+    if not host:
+        return False
+    for mine in (sys.executable, getattr(sys, "_base_executable", None)):
+        try:
+            if mine and os.path.samefile(mine, host):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _site_folders() -> List[str]:
@@ -108,7 +125,8 @@ def install_command(python: Optional[str] = None, *, repair: bool = False) -> st
 def diagnose(*, smoke_imports: bool = True) -> Dict:
     """Check this Python; returns the report (``ready``, ``problems``, ``fix``, details)."""
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
-    qgis_python = importlib.util.find_spec("qgis") is not None and not in_venv
+    qgis_python = not in_venv and (importlib.util.find_spec("qgis") is not None
+                                   or _is_host_python())
     report: Dict = {
         "python": {"executable": sys.executable, "version": platform.python_version(),
                    "implementation": platform.python_implementation(), "prefix": sys.prefix,

@@ -72,9 +72,9 @@ def _probe(path: str, timeout: float = 20.0) -> Optional[Dict]:
         return None
 
 
-def _candidate_paths() -> List[tuple]:
+def _candidate_paths(own_label: str) -> List[tuple]:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    found = [(interpreter_path(), "QGIS's Python")]
+    found = [(interpreter_path(), own_label)]
     names = [f"python{version}", "python3.13", "python3.12", "python3.11", "python3"]
     if sys.platform == "win32":
         names = ["python"]
@@ -91,11 +91,11 @@ def _candidate_paths() -> List[tuple]:
     return found
 
 
-def discover_base_pythons() -> List[BasePython]:
+def discover_base_pythons(own_label: str = "QGIS's Python") -> List[BasePython]:
     """Pythons that could make the engine, best first (usable, then newest). A pyenv (or other)
     shim is never used silently: it is resolved to the Python it runs, and the note says so."""
     results: Dict[str, BasePython] = {}
-    for path, origin in _candidate_paths():
+    for path, origin in _candidate_paths(own_label):
         if not path or not Path(path).is_file():
             continue
         info = _probe(path)
@@ -245,3 +245,55 @@ def create_engine(venv_dir: Path, base_python: str, *, log_path: Path,
             if isinstance(error, OSError):
                 raise SetupFailed(f"cannot run {base_python}: {error}") from None
             raise
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``setup-engine``: the options page's "Create the engine" from a terminal."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="raster-collect setup-engine",
+        description="create or repair the processing engine (a virtual environment)")
+    parser.add_argument("--target", help="folder of the engine's venv (required to create)")
+    parser.add_argument("--base-python", help="Python to make it from (default: the first "
+                                              "suitable one found; see --list)")
+    parser.add_argument("--find-links", help="offline: install only from this wheel folder")
+    parser.add_argument("--list", action="store_true", help="list the Pythons found and exit")
+    parser.add_argument("--yes", action="store_true", help="do not ask before downloading")
+    args = parser.parse_args(argv)
+    found = discover_base_pythons("the Python running this command")
+    if args.list:
+        for base in found:
+            print(("  " if base.usable else "x ") + base.label())
+        return 0
+    if not args.target:
+        parser.error("--target is required: the folder for the engine's virtual environment")
+    base = args.base_python or next((b.path for b in found if b.usable), None)
+    if base is None:
+        print("raster-collect: error: no Python 3.9+ able to make virtual environments was "
+              "found; install one (python.org, Homebrew, apt install python3-venv) and pass "
+              "--base-python", file=sys.stderr)
+        return 2
+    if not args.find_links and not args.yes:
+        answer = input(f"Download about {DOWNLOAD_MB} MB from PyPI into {args.target} "
+                       f"(made from {base})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 1
+    log = Path(args.target).parent / "raster_collect_engine_setup.log"
+    try:
+        report = create_engine(Path(args.target), base, log_path=log, find_links=args.find_links,
+                               progress=lambda f, m: print(f"{100 * f:5.1f}%  {m}", flush=True))
+    except (SetupFailed, SetupCancelled) as error:
+        print(f"raster-collect: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("raster-collect: interrupted; the unfinished engine was removed", file=sys.stderr)
+        return 1
+    python = venv_python(Path(args.target))
+    if report.get("ready"):
+        print(f"Engine ready: {python}\nUse it: Settings → Options → Raster Collect → (b), or "
+              f"set RASTER_COLLECT_PYTHON={quote_command([python])}")
+        return 0
+    print("The engine's check failed: " + "; ".join(report.get("problems", [])) +
+          f" (log: {log})", file=sys.stderr)
+    return 1

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Dict, Optional
 
+from .doctor import HOST_PYTHON_VARIABLE
+from .interpreter import interpreter_path
 from .processes import child_environment, popen_options
 from .requirements import fingerprint
 
@@ -58,8 +60,11 @@ def run_doctor(python: str, *, timeout: float = 180.0) -> Dict:
     that cannot start or answer gives a not-ready report naming why."""
     command = [str(python), "-m", "raster_collect_plugin", "doctor", "--json"]
     try:
+        # tell the doctor which Python is QGIS's own (the caller's), so it never advises
+        # pip-installing into it (OSGeo4W's Python looks like any other Python from inside)
+        host = {HOST_PYTHON_VARIABLE: interpreter_path()}
         completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                   env=child_environment(), stdin=subprocess.DEVNULL,
+                                   env=child_environment(host), stdin=subprocess.DEVNULL,
                                    **popen_options())
     except (OSError, subprocess.SubprocessError) as error:
         return _unusable(python, f"cannot run {python}: {error}")
