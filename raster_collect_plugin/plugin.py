@@ -75,11 +75,13 @@ class RasterCollectPlugin:
             return
         self._warned = True
         bar = self.iface.messageBar()
-        text = html.escape(state.message())  # the bar renders HTML: keep commands whole
-        if not hasattr(bar, "createMessage"):
-            bar.pushMessage("Raster Collect", text, level=Qgis.MessageLevel.Warning)
-            return
+        problems = (state.report or {}).get("problems") or ["it did not pass the check"]
+        more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+        text = html.escape(  # the bar renders HTML: escape so nothing is cut
+            f"The processing engine is not ready ({state.python}: {problems[0]}{more}). "
+            f"Set it up in a few clicks:")
         item = bar.createMessage("Raster Collect", text)
+        item.setToolTip(state.message())
         button = QPushButton("Set up the engine…", item)
         button.setObjectName("raster_collect_setup_engine")
         button.clicked.connect(lambda: open_engine_options(self.iface))

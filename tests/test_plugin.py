@@ -77,6 +77,13 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
     bare = str(venv_python(tmp_path / "bare"))
     monkeypatch.setenv(ENGINE_PYTHON_VARIABLE, bare)
     iface = RecordingIface(qgis_iface.mainWindow())
+    logged = []
+
+    def record(message, tag, level):
+        if tag == "raster-collect":
+            logged.append(html.unescape(message))
+
+    QgsApplication.messageLog().messageReceived.connect(record)
     plugin = raster_collect_plugin.classFactory(iface)
     assert isinstance(plugin, RasterCollectPlugin)
     plugin.initGui()
@@ -89,9 +96,15 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
         assert wait_for(lambda: iface.messageBar().widgets)
         [item] = iface.messageBar().widgets
         text = html.unescape(item.text())
-        assert "processing engine is not ready" in text and "numpy is missing" in text
-        # the fix command is shown whole (the old message was cut at `"numpy<2`)
-        assert text.endswith(state.report["fix_command"]) and "-r " in text
+        assert "processing engine is not ready" in text and bare in text
+        assert "more problem(s)" in text and "Set it up" in text
+        # the full sentence (tooltip, log, options page) shows the fix command whole: the old
+        # message was cut at `"numpy<2`
+        full = item.toolTip()
+        assert full.endswith(state.report["fix_command"]) and "-r " in full
+        assert "numpy is missing" in state.message()
+        assert wait_for(lambda: logged)
+        assert any(m.endswith(state.report["fix_command"]) for m in logged), logged
         [button] = [b for b in item.findChildren(QPushButton)
                     if b.objectName() == "raster_collect_setup_engine"]
         button.click()
@@ -117,4 +130,5 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
         assert not prompt.isVisibleTo(iface.docks[0])
     finally:
         plugin.unload()
+        QgsApplication.messageLog().messageReceived.disconnect(record)
     assert iface.options_factories == []
