@@ -47,7 +47,7 @@ package:
 deploy: package
 	mkdir -p "$(QGIS_PROFILE_PLUGINS)"
 	rm -rf "$(QGIS_PROFILE_PLUGINS)/$(PLUGIN)"
-	cd "$(QGIS_PROFILE_PLUGINS)" && $(CURDIR)/$(PY) -m zipfile -e $(abspath $(ZIP)) .
+	cd "$(QGIS_PROFILE_PLUGINS)" && python3 -m zipfile -e $(abspath $(ZIP)) .
 	@echo "deployed to $(QGIS_PROFILE_PLUGINS)/$(PLUGIN)"
 
 demo: setup
