@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import platform
 import site
@@ -172,7 +173,8 @@ def diagnose(*, smoke_imports: bool = True) -> Dict:
     else:
         repair = not bad  # everything installed but broken: reinstall
         report["fix_command"] = install_command(repair=repair)
-        report["fix"] = (f"Install the engine's packages into this Python with: "
+        shell = " (in PowerShell put & and a space before it)" if sys.platform == "win32" else ""
+        report["fix"] = (f"Install the engine's packages into this Python with{shell}: "
                          f"{report['fix_command']}")
     return report
 
