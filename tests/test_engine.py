@@ -237,3 +237,12 @@ def test_the_doctor_knows_qgis_own_python_from_the_caller(monkeypatch):
     assert doctor_module._is_host_python()
     monkeypatch.setenv(doctor_module.HOST_PYTHON_VARIABLE, SYSTEM_PYTHON)
     assert doctor_module._is_host_python() == os.path.samefile(sys.executable, SYSTEM_PYTHON)
+
+
+def test_a_python_that_does_not_exist_gives_a_readable_not_ready_sentence(tmp_path):
+    missing = str(tmp_path / "no-such" / "python")
+    report = status.run_doctor(missing)
+    assert report["ready"] is False and report["problems"][0].startswith(f"cannot run {missing}")
+    message = status.not_ready_message(report)
+    assert message.startswith("The Raster Collect processing engine is not ready")
+    assert "Create the engine" in message

@@ -67,17 +67,18 @@ def run_doctor(python: str, *, timeout: float = 180.0) -> Dict:
                                    env=child_environment(host), stdin=subprocess.DEVNULL,
                                    **popen_options())
     except (OSError, subprocess.SubprocessError) as error:
-        return _unusable(python, f"cannot run {python}: {error}")
+        return unusable_report(python, f"cannot run {python}: {error}")
     try:
         report = json.loads(completed.stdout[completed.stdout.index("{"):])
     except ValueError:
         last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-        return _unusable(python, f"{python} could not run the check ({last})")
+        return unusable_report(python, f"{python} could not run the check ({last})")
     report["python"]["requested"] = str(python)
     return report
 
 
-def _unusable(python: str, problem: str) -> Dict:
+def unusable_report(python: str, problem: str) -> Dict:
+    """A not-ready report for a Python that could not be checked."""
     return {"python": {"executable": str(python), "requested": str(python), "version": None,
                        "site_folders": []},
             "packages": [], "libraries": {}, "problems": [problem], "ready": False,

@@ -25,7 +25,10 @@ class DoctorTask(QgsTask):
         self.report: Optional[Dict] = None
 
     def run(self) -> bool:
-        self.report = status.check_engine(self.python, refresh=self.refresh)
+        try:
+            self.report = status.check_engine(self.python, refresh=self.refresh)
+        except Exception as error:  # noqa: BLE001 (reported as a not-ready engine)
+            self.report = status.unusable_report(self.python, f"the check failed: {error}")
         return True
 
 
