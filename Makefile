@@ -8,6 +8,11 @@ APT_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip python
 QGIS_PROFILE_PLUGINS ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default/python/plugins
 PLUGIN := raster_collect_plugin
 VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+DIST ?= dist
+ZIP := $(DIST)/$(PLUGIN)-$(VERSION).zip
+# the engine's requirements ship inside the plugin: one source for the plugin, its engine setup,
+# the doctor, the package and this venv
+ENGINE_REQUIREMENTS := $(PLUGIN)/requirements.txt $(PLUGIN)/constraints.txt
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
@@ -15,7 +20,7 @@ export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt $(ENGINE_REQUIREMENTS)
 	@if ! command -v qgis_process >/dev/null || ! /usr/bin/python3 -c "import qgis.core" 2>/dev/null; then \
 		echo "== installing QGIS from Debian"; \
 		$(SUDO) apt-get update -qq && \
@@ -34,16 +39,15 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check raster_collect_plugin tests benchmarks
 
-package: setup
-	rm -rf build/package dist/$(PLUGIN)-$(VERSION).zip
-	mkdir -p build/package dist
-	$(PY) tools/package_plugin.py dist/$(PLUGIN)-$(VERSION).zip
-	@echo "wrote dist/$(PLUGIN)-$(VERSION).zip"
+# standard library only: works before `make setup`
+package:
+	rm -f $(ZIP)
+	python3 tools/package_plugin.py $(ZIP)
 
 deploy: package
 	mkdir -p "$(QGIS_PROFILE_PLUGINS)"
 	rm -rf "$(QGIS_PROFILE_PLUGINS)/$(PLUGIN)"
-	cd "$(QGIS_PROFILE_PLUGINS)" && $(CURDIR)/$(PY) -m zipfile -e $(CURDIR)/dist/$(PLUGIN)-$(VERSION).zip .
+	cd "$(QGIS_PROFILE_PLUGINS)" && python3 -m zipfile -e $(abspath $(ZIP)) .
 	@echo "deployed to $(QGIS_PROFILE_PLUGINS)/$(PLUGIN)"
 
 demo: setup

@@ -1,19 +1,13 @@
 """Raster Collect QGIS plugin: entry point.
 
-QGIS calls :func:`classFactory`. If required Python packages are missing we return a small
-placeholder plugin that shows one clear message instead of failing with a traceback.
+QGIS calls :func:`classFactory`. The plugin always loads: QGIS's own Python needs nothing
+beyond QGIS. The work runs in a separate Python (the engine, see ``engine/``); whether that
+Python is ready is checked by the engine's doctor in a background task, and every door that
+needs it says so with the fix.
 """
 
 
 def classFactory(iface):  # noqa: N802 (QGIS API name)
-    from .dependencies import find_problems, problems_message
-
-    problems = find_problems()
-    if problems:
-        from .missing_dependencies import MissingDependenciesPlugin
-
-        return MissingDependenciesPlugin(iface, problems_message(problems))
-
     from .plugin import RasterCollectPlugin
 
     return RasterCollectPlugin(iface)

@@ -1,14 +1,21 @@
-"""The plugin class QGIS loads: a toolbar button and menu entry toggling the dock, and the
-Processing provider. ``unload`` removes everything ``initGui`` added."""
+"""The plugin class QGIS loads: a toolbar button and menu entry toggling the dock, the
+Processing provider and the Settings → Options → Raster Collect page. ``unload`` removes
+everything ``initGui`` added.
+
+The plugin always loads, whatever QGIS's Python has installed: the work runs in the engine
+(a separate Python). Its doctor runs in a background task at start-up; when the engine is not
+ready the message bar says so in one sentence with a button to set it up.
+"""
 
 from __future__ import annotations
 
+import html
 from typing import Optional
 
-from qgis.core import QgsApplication
+from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction
+from qgis.PyQt.QtWidgets import QAction, QPushButton
 
 from .paths import resource_path
 
@@ -16,13 +23,15 @@ MENU_TITLE = "&Raster Collect"
 
 
 class RasterCollectPlugin:
-    """Wires the dock widget and the Processing provider into QGIS."""
+    """Wires the dock widget, the Processing provider and the engine options into QGIS."""
 
     def __init__(self, iface):
         self.iface = iface
         self.action: Optional[QAction] = None
         self.dock = None
         self.provider = None
+        self.options_factory = None
+        self._warned = False
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS API name)
         from .processing.provider import RasterCollectProvider
@@ -32,6 +41,8 @@ class RasterCollectPlugin:
 
     def initGui(self) -> None:  # noqa: N802
         from .gui.dock import RasterCollectDock
+        from .gui.engine_options import EngineOptionsFactory
+        from .gui.engine_state import engine_state
 
         self.initProcessing()
         main_window = self.iface.mainWindow()
@@ -48,7 +59,46 @@ class RasterCollectPlugin:
         self.iface.addToolBarIcon(self.action)
         self.iface.addPluginToRasterMenu(MENU_TITLE, self.action)
 
+        self.options_factory = EngineOptionsFactory()
+        if hasattr(self.iface, "registerOptionsWidgetFactory"):
+            self.iface.registerOptionsWidgetFactory(self.options_factory)
+        engine_state().changed.connect(self.warn_if_engine_not_ready)
+        engine_state().refresh()
+
+    def warn_if_engine_not_ready(self) -> None:
+        """Once a session: the engine is not ready — one sentence and a set-up button."""
+        from .gui.engine_options import open_engine_options
+        from .gui.engine_state import engine_state
+
+        state = engine_state()
+        if state.ready is not False or self._warned:
+            return
+        self._warned = True
+        bar = self.iface.messageBar()
+        problems = (state.report or {}).get("problems") or ["it did not pass the check"]
+        more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+        text = html.escape(  # the bar renders HTML: escape so nothing is cut
+            f"The processing engine is not ready ({state.python}: {problems[0]}{more}). "
+            f"Set it up in a few clicks:")
+        item = bar.createMessage("Raster Collect", text)
+        item.setToolTip(state.message())
+        button = QPushButton("Set up the engine…", item)
+        button.setObjectName("raster_collect_setup_engine")
+        button.clicked.connect(lambda: open_engine_options(self.iface))
+        item.layout().addWidget(button)
+        bar.pushWidget(item, Qgis.MessageLevel.Warning, 0)
+
     def unload(self) -> None:
+        from .gui.engine_state import engine_state
+
+        try:
+            engine_state().changed.disconnect(self.warn_if_engine_not_ready)
+        except (TypeError, RuntimeError):
+            pass
+        if self.options_factory is not None:
+            if hasattr(self.iface, "unregisterOptionsWidgetFactory"):
+                self.iface.unregisterOptionsWidgetFactory(self.options_factory)
+            self.options_factory = None
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU_TITLE, self.action)
             self.iface.removeToolBarIcon(self.action)

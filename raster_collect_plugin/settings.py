@@ -6,9 +6,10 @@ auth config id) or in environment variables.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict
 
-from qgis.core import QgsSettings
+from qgis.core import QgsApplication, QgsSettings
 
 PREFIX = "/raster_collect/"
 
@@ -26,7 +27,10 @@ DEFAULTS: Dict[str, Any] = {
     "dask/memory_limit": "2GB",
     "copernicus/auth_config_id": "",
     "custom_stac_url": "",
-    "engine/python": "",  # the Python that runs jobs (empty: QGIS's own Python)
+    # the Python that runs jobs (empty: the managed engine in the profile folder, if created;
+    # $RASTER_COLLECT_PYTHON overrides both)
+    "engine/python": "",
+    "engine/find_links": "",  # a wheel folder for offline engine set-up (empty: PyPI)
 }
 
 _FORBIDDEN_WORDS = ("secret", "password", "token")
@@ -49,3 +53,18 @@ def value(name: str) -> Any:
 def set_value(name: str, new_value: Any) -> None:
     """Write a setting."""
     QgsSettings().setValue(_key(name), new_value)
+
+
+def profile_dir() -> Path:
+    """The active QGIS profile folder (where the managed engine and its logs live)."""
+    return Path(QgsApplication.qgisSettingsDirPath())
+
+
+def engine_python() -> str:
+    """The Python that runs jobs: $RASTER_COLLECT_PYTHON, the setting, the managed engine in
+    the profile folder, or QGIS's own Python (see ``engine.interpreter.engine_python``)."""
+    from .engine.interpreter import engine_python as resolve
+    from .engine.interpreter import managed_engine_dir
+
+    return resolve(value("engine/python") or None, managed_engine_dir(profile_dir()))
+

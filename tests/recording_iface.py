@@ -8,6 +8,7 @@ from typing import List, Tuple
 class RecordingMessageBar:
     def __init__(self):
         self.messages: List[Tuple[str, str, object]] = []
+        self.widgets: list = []
 
     def pushMessage(self, title, text="", level=None, duration=None, **_):  # noqa: N802
         self.messages.append((title, text, level))
@@ -24,6 +25,15 @@ class RecordingMessageBar:
     def pushInfo(self, title, text):  # noqa: N802
         self.messages.append((title, text, "info"))
 
+    def createMessage(self, title, text, parent=None):  # noqa: N802
+        from qgis.gui import QgsMessageBar
+
+        return QgsMessageBar.createMessage(title, text, parent)
+
+    def pushWidget(self, widget, level=None, duration=0):  # noqa: N802
+        self.widgets.append(widget)
+        self.messages.append((widget.title(), widget.text(), level))
+
 
 class RecordingIface:
     """Tracks toolbar actions, menu entries and dock widgets a plugin registers."""
@@ -35,6 +45,8 @@ class RecordingIface:
         self.toolbar_actions: list = []
         self.menu_actions: list = []
         self.docks: list = []
+        self.options_factories: list = []
+        self.options_requests: list = []
 
     def mainWindow(self):  # noqa: N802
         return self._main_window
@@ -64,3 +76,12 @@ class RecordingIface:
     def removeDockWidget(self, dock):  # noqa: N802
         self.docks.remove(dock)
         self._main_window.removeDockWidget(dock)
+
+    def registerOptionsWidgetFactory(self, factory):  # noqa: N802
+        self.options_factories.append(factory)
+
+    def unregisterOptionsWidgetFactory(self, factory):  # noqa: N802
+        self.options_factories.remove(factory)
+
+    def showOptionsDialog(self, parent=None, currentPage=""):  # noqa: N802,N803
+        self.options_requests.append(currentPage)

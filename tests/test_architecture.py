@@ -58,6 +58,8 @@ def test_qgis_side_never_loads_the_heavy_geospatial_wheels():
     they must reach core only through job specs run in a separate Python (bridge.py)."""
     modules = ["raster_collect_plugin", "raster_collect_plugin.plugin",
                "raster_collect_plugin.bridge", "raster_collect_plugin.settings"]
+    modules += [f"raster_collect_plugin.engine.{p.stem}"
+                for p in (PLUGIN_DIR / "engine").glob("*.py")]
     for package in ("gui", "processing"):
         folder = PLUGIN_DIR / package
         modules += [f"raster_collect_plugin.{package}.{p.stem}" for p in folder.glob("*.py")

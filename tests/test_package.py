@@ -6,8 +6,11 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from pathlib import Path
 
 from tools.package_plugin import build
+
+ROOT = Path(__file__).resolve().parent.parent
 
 QGIS_SCRIPT = textwrap.dedent("""
     import json, sys
@@ -72,3 +75,28 @@ def test_packaged_zip_installs_into_a_qgis_profile(tmp_path):
     assert "raster_collect:create_sample_data" in report["algorithms"]
     assert report["actions"] == 1
     assert json.loads(lines[1])["after_unload"] is True
+
+
+def test_make_package_writes_the_zip_with_the_engine_requirements(tmp_path):
+    """`make package` (README install step 1) builds the zip users install from."""
+    result = subprocess.run(["make", "-s", "-C", str(ROOT), "package", f"DIST={tmp_path}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [archive] = tmp_path.glob("raster_collect_plugin-*.zip")
+    version = [line.split("=", 1)[1] for line in (ROOT / "metadata.txt").read_text().splitlines()
+               if line.startswith("version=")][0]
+    assert archive.name == f"raster_collect_plugin-{version}.zip"
+    with zipfile.ZipFile(archive) as opened:
+        names = set(opened.namelist())
+        shipped = opened.read("raster_collect_plugin/requirements.txt").decode()
+        pins = opened.read("raster_collect_plugin/constraints.txt").decode()
+    for name in ("metadata.txt", "resources/icon.svg", "__init__.py", "engine/doctor.py",
+                 "requirements.txt", "constraints.txt"):
+        assert f"raster_collect_plugin/{name}" in names
+    # one source: the zip carries the very files `make setup` installs from
+    assert shipped == (ROOT / "raster_collect_plugin" / "requirements.txt").read_text()
+    assert "affine>=2.3,<3" in shipped and "pyarrow>=14,<24" in shipped
+    assert "numpy==1.26.4" in pins.splitlines()
+    assert "-r raster_collect_plugin/requirements.txt" in (ROOT / "requirements.txt").read_text()
+    assert "-c raster_collect_plugin/constraints.txt" in (ROOT / "constraints.txt").read_text()
+    assert not any("__pycache__" in n or n.endswith(".part") for n in names)

@@ -1,20 +1,32 @@
-"""Build the installable plugin zip: ``raster_collect_plugin/`` with metadata.txt and icons
-inside, without tests or caches. Usage: python tools/package_plugin.py STAGING_DIR OUTPUT_ZIP"""
+"""Build the installable plugin zip: ``raster_collect_plugin/`` with metadata.txt, icons and the
+engine's requirements/constraints inside, without tests or caches.
+
+Usage: python tools/package_plugin.py OUTPUT_ZIP [STAGING_DIR]   (standard library only)
+"""
 
 from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "raster_collect_plugin"
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# files the installed plugin cannot work without (checked before the zip is written)
+REQUIRED_FILES = ("__init__.py", "metadata.txt", "resources/icon.svg", "requirements.txt",
+                  "constraints.txt")
 
 
-def build(staging: Path, output_zip: Path) -> Path:
-    """Copy the plugin with metadata.txt, resources and requirements into ``staging`` and zip it."""
+def build(staging: Optional[Path], output_zip: Path) -> Path:
+    """Copy the plugin with metadata.txt and resources into ``staging`` (a temporary folder
+    when None) and zip it to ``output_zip`` (written whole or not at all)."""
+    if staging is None:
+        with tempfile.TemporaryDirectory(prefix="raster-collect-package-") as folder:
+            return build(Path(folder), output_zip)
     staging = Path(staging)
     target = staging / PLUGIN
     if target.exists():
@@ -22,8 +34,10 @@ def build(staging: Path, output_zip: Path) -> Path:
     shutil.copytree(ROOT / PLUGIN, target, ignore=IGNORE)
     shutil.copy2(ROOT / "metadata.txt", target / "metadata.txt")
     shutil.copytree(ROOT / "resources", target / "resources", ignore=IGNORE)
-    for extra in ("README.md", "requirements.txt"):
-        shutil.copy2(ROOT / extra, target / extra)
+    shutil.copy2(ROOT / "README.md", target / "README.md")
+    missing = [name for name in REQUIRED_FILES if not (target / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"the plugin package would lack {', '.join(missing)}")
     output_zip = Path(output_zip)
     output_zip.parent.mkdir(parents=True, exist_ok=True)
     partial = output_zip.with_suffix(".zip.part")
@@ -34,7 +48,14 @@ def build(staging: Path, output_zip: Path) -> Path:
     return output_zip
 
 
+def main(argv) -> int:
+    if len(argv) not in (1, 2) or argv[0].startswith("-"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    staging = Path(argv[1]) if len(argv) == 2 else None
+    print(build(staging, Path(argv[0])))
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    print(build(Path(sys.argv[1]), Path(sys.argv[2])))
+    sys.exit(main(sys.argv[1:]))

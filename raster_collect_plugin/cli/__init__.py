@@ -1,5 +1,7 @@
 """The ``raster-collect`` command line (also ``python -m raster_collect_plugin``).
 
+``doctor`` and ``setup-engine`` check / create the engine with the standard library only, so
+they run in a Python that lacks the engine's packages.
 Exit codes: 0 ok, 2 bad input (one line naming the problem and the fix), 1 other failures.
 One module per command family; each adds its subcommands with ``register``.
 """
@@ -26,11 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for family in (imagery, zonal, storm, sentinel_hub, utilities):
         family.register(commands)
+    commands.add_parser("doctor", help="check that this Python can run the engine "
+                                       "(--json for the plugin)")
+    commands.add_parser("setup-engine", help="create or repair the processing engine "
+                                             "(a virtual environment; --help for options)")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the process exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "doctor" in arguments[:2]:  # standard library only: runs where packages are missing
+        from ..engine.doctor import main as doctor_main
+
+        return doctor_main(arguments[arguments.index("doctor") + 1:])
+    if "setup-engine" in arguments[:2]:  # standard library only, like doctor
+        from ..engine.install import main as setup_main
+
+        return setup_main(arguments[arguments.index("setup-engine") + 1:])
     from ..core.interrupts import install_handlers, interrupted, restore_handlers
 
     previous = install_handlers()  # before any work: a signal is never lost

@@ -48,9 +48,10 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
-from ..cluster_process import LocalClusterProcess
 from ..core.indices import INDICES
 from ..core.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
+from ..engine.cluster_process import LocalClusterProcess
+from .engine_prompt import EnginePrompt
 from .tasks import LOG_TAG, JobTask
 
 DEFAULT_ID_FIELD = "forest_id"
@@ -94,12 +95,14 @@ class RasterCollectDock(QgsDockWidget):
         self.table_layer: Optional[QgsVectorLayer] = None
         self.last_error = ""
         self._chart = None
-        self.cluster = LocalClusterProcess(python=settings.value("engine/python") or None)
+        self.cluster = LocalClusterProcess(python=settings.engine_python)
 
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         body = QWidget(scroll)
         layout = QVBoxLayout(body)
+        self.engine_prompt = EnginePrompt(iface, body)  # shown while the engine is not ready
+        layout.addWidget(self.engine_prompt)
         layout.addWidget(self._aoi_box(body))
         layout.addWidget(self._sources_box(body))
         layout.addWidget(self._period_box(body))
@@ -482,7 +485,7 @@ class RasterCollectDock(QgsDockWidget):
             return
         self.save_settings()
         task = JobTask(f"Raster Collect: {kind}", spec, workdir, self._finished,
-                       python=settings.value("engine/python") or None,
+                       python=settings.engine_python(),
                        prepare=self.prepare_compute)
         task.progressChanged.connect(lambda value: self._show_progress(task, value))
         self.current_task = task
@@ -548,7 +551,7 @@ class RasterCollectDock(QgsDockWidget):
         if self.cluster.running and self.cluster.dashboard:
             self.dashboard_label.setText(f'<a href="{self.cluster.dashboard}">'
                                          f'{self.cluster.dashboard}</a>')
-        from .. import bridge
+        from ..engine import bridge
 
         if isinstance(task.error, bridge.JobCancelled):
             self.status.setText("Cancelled: no outputs were written.")

@@ -13,7 +13,7 @@ from typing import Callable, Dict, Optional
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
-from .. import bridge
+from ..engine import bridge
 
 LOG_TAG = "raster-collect"
 

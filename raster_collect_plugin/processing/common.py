@@ -25,8 +25,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
-from .. import bridge
 from ..core.indices import INDICES
+from ..engine import bridge
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
                 "Custom STAC API"]
@@ -191,7 +191,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
     try:
         return bridge.run_job(spec, workdir=workdir, progress=progress,
                               cancel=feedback.isCanceled,
-                              python=settings.value("engine/python") or None)
+                              python=settings.engine_python())
     except bridge.JobCancelled:
         raise QgsProcessingException("Cancelled: no outputs were written.") from None
     except bridge.JobFailed as error:

@@ -16,9 +16,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .. import bridge
+from .. import settings
 from ..core.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..core.indices import INDICES
+from ..engine import bridge
 from . import common
 
 S2_INDICES = [name for name, index in INDICES.items() if "sentinel-2" in index.sensors]
@@ -121,7 +122,8 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
         try:
             result = bridge.run_job(spec, workdir=workdir,
                                     progress=lambda f, m: feedback.setProgress(100 * f),
-                                    cancel=feedback.isCanceled, secret_env=secrets)
+                                    cancel=feedback.isCanceled, secret_env=secrets,
+                                    python=settings.engine_python())
         except bridge.JobCancelled:
             raise QgsProcessingException("Cancelled: no outputs were written.") from None
         except bridge.JobFailed as error:

@@ -1,0 +1,77 @@
+"""The QGIS session's local dask cluster: started lazily in the processing Python, stopped
+when the plugin unloads (no orphan workers). QGIS-free and light, like ``bridge``.
+
+The child's first stdout line is read by a thread with a timeout (``select`` works on sockets
+only on Windows, never on pipes)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import threading
+from typing import Callable, Optional, Union
+
+from .interpreter import engine_python
+from .processes import child_environment, popen_options
+
+
+class LocalClusterProcess:
+    """``python -m raster_collect_plugin cluster`` as a child process."""
+
+    def __init__(self, *, workers: Optional[int] = None, threads: int = 2,
+                 memory_limit: str = "2GB",
+                 python: Union[None, str, Callable[[], str]] = None):
+        """``python`` may be a callable, asked at each start (the engine may change)."""
+        self.workers, self.threads, self.memory_limit = workers, threads, memory_limit
+        self.python = python
+        self.process: Optional[subprocess.Popen] = None
+        self.scheduler_address: Optional[str] = None
+        self.dashboard: Optional[str] = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ensure_started(self, timeout: float = 60.0) -> str:
+        """Start the cluster unless it runs; returns the scheduler address."""
+        if self.running and self.scheduler_address:
+            return self.scheduler_address
+        env = child_environment()
+        python = self.python() if callable(self.python) else self.python
+        command = [engine_python(python), "-m", "raster_collect_plugin", "cluster",
+                   "--threads", str(self.threads), "--memory-limit", self.memory_limit]
+        if self.workers:
+            command += ["--workers", str(self.workers)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                        text=True, env=env, **popen_options())
+        first_line: queue.Queue = queue.Queue()
+        stream = self.process.stdout
+        threading.Thread(target=lambda: first_line.put(stream.readline()), daemon=True).start()
+        try:
+            line = first_line.get(timeout=timeout)
+        except queue.Empty:
+            self.stop()
+            raise RuntimeError("the local dask cluster did not start in time") from None
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.stop()
+            raise RuntimeError(f"the local dask cluster failed to start: {line.strip()}") from None
+        self.scheduler_address, self.dashboard = event["scheduler"], event["dashboard"]
+        return self.scheduler_address
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Terminate the cluster and its workers."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        self.scheduler_address = None

@@ -1,0 +1,143 @@
+"""The engine's requirements, read from the files shipped in the plugin (standard library only:
+the doctor uses this in a Python that may have nothing installed yet)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+REQUIREMENTS_FILE = PLUGIN_DIR / "requirements.txt"
+CONSTRAINTS_FILE = PLUGIN_DIR / "constraints.txt"
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
+_CLAUSE = re.compile(r"^\s*(===|==|!=|<=|>=|~=|<|>)\s*([^\s,;]+)\s*$")
+_VERSION = re.compile(
+    r"^v?(?P<release>\d+(?:\.\d+)*)"
+    r"(?:[-_.]?(?P<pre>a|b|c|rc|alpha|beta|pre|preview)[-_.]?(?P<pre_n>\d*))?"
+    r"(?:[-_.]?(?:post|rev|r)[-_.]?(?P<post>\d*))?"
+    r"(?:[-_.]?dev[-_.]?(?P<dev>\d*))?", re.IGNORECASE)
+_PRE_RANK = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name: 'Pygments' -> 'pygments', 'typing_extensions' -> 'typing-extensions'."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def version_key(version: str) -> Tuple:
+    """A sortable key for a PEP 440 version (release, pre-release, post, dev)."""
+    match = _VERSION.match(version.strip())
+    if not match:
+        return ((), (-1,), -1, 0)
+    release = [int(p) for p in match.group("release").split(".")]
+    while len(release) > 1 and release[-1] == 0:
+        release.pop()
+    pre = match.group("pre")
+    dev = match.group("dev")
+    if pre:
+        pre_key: Tuple = (0, _PRE_RANK[pre.lower()], int(match.group("pre_n") or 0))
+    elif dev is not None and match.group("post") is None:
+        pre_key = (-1,)  # 1.0.dev1 sorts before 1.0a1
+    else:
+        pre_key = (1,)
+    post = int(match.group("post") or 0) if match.group("post") is not None else -1
+    return (tuple(release), pre_key, post, 0 if dev is None else -1)
+
+
+def _compare(installed: str, operator: str, wanted: str) -> bool:
+    have, want = version_key(installed), version_key(wanted)
+    if operator in ("==", "==="):
+        if wanted.endswith(".*"):
+            prefix = version_key(wanted[:-2])[0]
+            return have[0][:len(prefix)] == prefix
+        return have == want
+    if operator == "!=":
+        return have != want
+    if operator == ">=":
+        return have >= want
+    if operator == "<=":
+        return have <= want
+    if operator == ">":
+        return have > want
+    if operator == "<":
+        return have < want
+    # ~=: at least ``wanted`` and the same release series
+    parts = version_key(wanted)[0]
+    series = parts[:-1] if len(parts) > 1 else parts
+    return have >= want and have[0][:len(series)] == series
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One line of requirements.txt: a distribution and its version clauses."""
+
+    name: str
+    specifier: str  # e.g. ">=1.24,<2" ("" = any version)
+
+    @property
+    def clauses(self) -> List[Tuple[str, str]]:
+        result = []
+        for clause in filter(None, (c.strip() for c in self.specifier.split(","))):
+            match = _CLAUSE.match(clause)
+            if match:
+                result.append((match.group(1), match.group(2)))
+        return result
+
+    def allows(self, version: str) -> bool:
+        """True when ``version`` satisfies every clause."""
+        return all(_compare(version, op, wanted) for op, wanted in self.clauses)
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.specifier}"
+
+
+def _lines(text: str) -> List[str]:
+    result = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            result.append(line.split(";", 1)[0].strip())
+    return result
+
+
+def parse_requirements(text: str) -> List[Requirement]:
+    """Requirement lines (options like ``-r`` and comments are skipped)."""
+    requirements = []
+    for line in _lines(text):
+        match = _NAME.match(line)
+        if match:
+            specifier = re.sub(r"\s+", "", match.group(3))
+            requirements.append(Requirement(normalize(match.group(1)), specifier))
+    return requirements
+
+
+def parse_constraints(text: str) -> Dict[str, str]:
+    """``name==version`` pins by normalized name."""
+    pins = {}
+    for line in _lines(text):
+        name, _, version = line.partition("==")
+        if version:
+            pins[normalize(name)] = version.strip()
+    return pins
+
+
+def shipped_requirements(path: Optional[Path] = None) -> List[Requirement]:
+    """The engine's requirements as shipped in the plugin."""
+    return parse_requirements(Path(path or REQUIREMENTS_FILE).read_text(encoding="utf-8"))
+
+
+def shipped_constraints(path: Optional[Path] = None) -> Dict[str, str]:
+    """The tested pins as shipped in the plugin."""
+    return parse_constraints(Path(path or CONSTRAINTS_FILE).read_text(encoding="utf-8"))
+
+
+def fingerprint() -> str:
+    """Changes whenever the shipped requirements or constraints change (a plugin upgrade)."""
+    digest = hashlib.sha256()
+    for path in (REQUIREMENTS_FILE, CONSTRAINTS_FILE):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
