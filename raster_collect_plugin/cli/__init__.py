@@ -13,10 +13,9 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from . import imagery, sentinel_hub, storm, utilities, zonal
-from .common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInput
-
-__all__ = ["BadInput", "build_parser", "main"]
+# The command families (and the engine's packages they import) are imported only once the
+# command is known: ``doctor`` and ``setup-engine`` must run where numpy & co. are missing.
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cloud-masked satellite indices, composites and zonal statistics for forests.")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    from . import imagery, sentinel_hub, storm, utilities, zonal
+
     commands = parser.add_subparsers(dest="command", required=True)
     for family in (imagery, zonal, storm, sentinel_hub, utilities):
         family.register(commands)
@@ -57,6 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _main(argv, interrupted) -> int:
     from ..core.errors import classify
+    from .common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 
     parser = build_parser()
     args = parser.parse_args(argv)
