@@ -86,6 +86,7 @@ def run_job(spec: Dict, *, workdir: Path, progress: Optional[Callable[[float, st
             time.sleep(poll_seconds)
         reader.join(timeout=5)
         _drain(lines, progress, outcome)
+        child.stdout.close()  # else an "unclosed file" ResourceWarning per job
     if cancelled or outcome.get("event") == "cancelled":
         raise JobCancelled("cancelled: no outputs were written")
     if outcome.get("event") == "result":

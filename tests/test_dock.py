@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 from qgis.core import (
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProject,
@@ -145,13 +146,21 @@ def test_cancel_leaves_no_outputs_and_the_dock_usable(dock, forests, tmp_path):
     loop.exec()
     timer.stop()
     dock.cancel()
+    assert dock.status_text().startswith("Cancelling")
+    task.progressChanged.emit(99.0)  # late progress must not overwrite "Cancelling…"
+    assert dock.status_text().startswith("Cancelling") and dock.state == "cancelling"
+    assert not dock.cancel_button.isEnabled()
     wait_for_job(dock)
-    assert "Cancelled" in dock.status.text()
+    # one state everywhere: the dock, the task manager (complete, "(cancelled)": QGIS does not
+    # announce "Task failed") and the disk (no file and no empty run folder)
+    assert dock.state == "cancelled" and dock.status_text() == "Cancelled: no outputs were written."
+    assert task.status() == QgsTask.TaskStatus.Complete
+    assert task.description() == "Raster Collect: compute (cancelled)"
     outputs = tmp_path / "outputs"
-    assert not outputs.exists() or [p for p in outputs.rglob("*") if p.is_file()] == []
+    assert not outputs.exists() or list(outputs.rglob("*")) == []
     assert dock.search_button.isEnabled() and dock.compute_button.isEnabled()
     assert not dock.cancel_button.isEnabled()
-    assert task.status() == QgsTask.TaskStatus.Terminated
+    assert dock.last_error == ""
 
 
 def closed_port():
@@ -191,3 +200,45 @@ def test_geographic_layer_and_unreachable_provider(dock, small_sample, tmp_path)
     wait_for_job(dock)
     assert "cannot open the STAC API" in dock.last_error
     assert dock.compute_button.isEnabled()
+
+
+def test_buttons_and_status_always_visible_at_300_by_900(dock, qgis_iface):
+    """The actions and the status sit outside the scroll area: visible whatever the form's
+    length, and the status line keeps its height whatever the message."""
+    window = qgis_iface.mainWindow()
+    dock.setFloating(True)
+    dock.resize(300, 900)
+    dock.show()
+    QgsApplication.processEvents()
+    for section in (dock.aoi_section, dock.period_section, dock.outputs_section):
+        section.setCollapsed(False)
+    QgsApplication.processEvents()
+    assert dock.scroll.widget().sizeHint().height() > 900  # the form itself needs scrolling
+    for widget in (dock.search_button, dock.compute_button, dock.cancel_button, dock.progress,
+                   dock.status):
+        assert widget.isVisible()
+        assert not dock.scroll.isAncestorOf(widget)
+        top_left = widget.mapTo(dock, widget.rect().topLeft())
+        bottom_right = widget.mapTo(dock, widget.rect().bottomRight())
+        assert dock.rect().contains(top_left) and dock.rect().contains(bottom_right), widget
+    height = dock.status.height()
+    dock.set_status("x " * 400)
+    QgsApplication.processEvents()
+    assert dock.status.height() == height and dock.status_text() == "x " * 400
+    assert window is not None
+    # the details most runs never touch start collapsed
+    fresh = RasterCollectDock(qgis_iface, window)
+    assert fresh.outputs_section.dask.isCollapsed() and fresh.aoi_section.details.isCollapsed()
+    assert not fresh.aoi_section.isCollapsed()
+    fresh.shutdown()
+    fresh.deleteLater()
+
+
+def test_sources_that_cannot_compute_the_indices_are_not_searched(dock):
+    tick_source(dock, "pc-s1")
+    tick_index(dock, "NDVI")
+    kinds = [s.get("collections") for s in dock.chosen_sources()]
+    assert ["sentinel-1-rtc"] not in kinds and dock.skipped_sources == [
+        "Sentinel-1 RTC (radar) · Planetary Computer"]
+    tick_index(dock, "VV")
+    assert ["sentinel-1-rtc"] in [s.get("collections") for s in dock.chosen_sources()]
