@@ -10,6 +10,7 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsProject,
     QgsTask,
+    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDate, QEventLoop, Qt, QTimer
@@ -73,7 +74,8 @@ def select_three(layer):
     return [f["forest_id"] for f in layer.getSelectedFeatures()]
 
 
-def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sample, tmp_path):
+def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sample, tmp_path,
+                                                         qgis_iface):
     chosen = select_three(forests)
     dock.selected_only.setChecked(True)
     assert dock.aoi_summary.text().startswith("3 polygons")
@@ -89,6 +91,9 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert sorted(f["id"] for f in footprints.getFeatures()) == expected
 
     dock.hexagon_spin.setValue(4)
+    dock.preset_combo.setCurrentText("Before/after an event")  # the storm of 2025-11-13
+    dock.start_date.setDate(QDate(2025, 10, 1))
+    dock.end_date.setDate(QDate(2025, 12, 31))
     dock.start_compute()
     assert wait_for_job(dock) == "zonal", dock.last_error
     assert dock.last_error == ""
@@ -125,6 +130,28 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
         assert shown[(row["forest_id"], row["period"])] == pytest.approx(row["mean"], rel=1e-9)
     latest = QgsProject.instance().mapLayersByName("forests: latest statistics")[0]
     assert latest.renderer().type() == "graduatedSymbol"
+    ranges = latest.renderer().ranges()
+    assert [r.label() for r in ranges] == ["bare / no canopy", "sparse", "moderate", "healthy",
+                                           "dense, healthy"]
+    for lower, upper in zip(ranges, ranges[1:]):
+        assert lower.lowerValue() < lower.upperValue() <= upper.lowerValue()
+    # the temporal controller shows one month of the run at a time, the latest first
+    controller = qgis_iface.mapCanvas().temporalController()
+    assert controller.temporalExtents().begin().date() == QDate(2025, 10, 1)
+    assert controller.totalFrameCount() == 3 and controller.currentFrameNumber() == 2
+    assert controller.dateTimeRangeForFrameNumber(2).begin().date() == QDate(2025, 12, 1)
+    assert controller.frameDuration().originalUnit() == QgsUnitTypes.TemporalUnit.TemporalMonths
+    # the run has an event date: a change layer, after minus before, from the table's values
+    [change] = QgsProject.instance().mapLayersByName("forests: NDVI change since 2025-11-13")
+    medians = {(f["forest_id"], f["period"]): f["median"] for f in dock.table_layer.getFeatures()
+               if f["usable"] and f["index"] == "NDVI"}
+    for feature in change.getFeatures():
+        forest = feature["forest_id"]
+        if (forest, "2025-10") in medians and (forest, "2025-12") in medians:
+            assert feature["NDVI_change"] == pytest.approx(
+                medians[(forest, "2025-12")] - medians[(forest, "2025-10")])
+    worst = min(change.getFeatures(), key=lambda f: f["NDVI_change"])["forest_id"]
+    assert worst in small_sample.damaged_ids
     hexagons = QgsProject.instance().mapLayersByName("hexagons: latest statistics")[0]
     assert hexagons.featureCount() > 9 and hexagons.renderer().type() == "graduatedSymbol"
     assert {f["forest_id"] for f in hexagons.getFeatures()} == set(chosen)

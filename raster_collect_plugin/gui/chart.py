@@ -95,7 +95,7 @@ class TimeSeriesChart(QWidget):
         self.index = index
         plot_series(self.figure, self.series, index=index, statistic=self.statistic,
                     event_date=self.event_date)
-        self.canvas.draw_idle()
+        self.canvas.draw()
         for button in (self.png_button, self.csv_button):
             button.setEnabled(bool(self.series))
         return len(self.series)

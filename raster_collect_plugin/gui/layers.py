@@ -7,6 +7,7 @@ ordered classes with a semi-transparent fill so the rasters beneath stay visible
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -26,6 +27,7 @@ from qgis.core import (
     QgsRendererRange,
     QgsSingleBandGrayRenderer,
     QgsSingleBandPseudoColorRenderer,
+    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
@@ -129,17 +131,38 @@ def period_range(label: str) -> Optional[QgsDateTimeRange]:
                             QDateTime(qdate(end).addDays(-1), QTime(23, 59, 59)))
 
 
+@contextmanager
+def quiet_gdal():
+    """Silence GDAL while QGIS opens a raster: its default renderer samples statistics of
+    the first bands, which GDAL reports as errors for all-NaN or constant bands ("no valid
+    pixels", "dfMax should be strictly greater than dfMin") though nothing is wrong: the
+    renderer set right after uses a fixed range and no statistics."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+
+
+def open_raster(path: str, name: str) -> QgsRasterLayer:
+    """A raster layer without the default style lookup and without GDAL noise."""
+    options = QgsRasterLayer.LayerOptions()
+    options.loadDefaultStyle = False
+    with quiet_gdal():
+        return QgsRasterLayer(path, name, "gdal", options)
+
+
 def add_composite_layers(group: QgsLayerTreeGroup, collection: Dict) -> List[QgsRasterLayer]:
     """One raster layer per index and period (band), styled, with temporal properties; the
     layers are added to the project in one call (one layer-tree update, not one a band)."""
-    options = QgsRasterLayer.LayerOptions()
-    options.loadDefaultStyle = False
     made: List[Tuple[QgsLayerTreeGroup, QgsRasterLayer]] = []
     for index, path in collection["indices"].items():
         subgroup = group.addGroup(f"{collection['collection']} {index}")
         subgroup.setExpanded(False)
         for band, label in enumerate(collection["periods"], start=1):
-            layer = QgsRasterLayer(path, f"{index} {label}", "gdal", options)
+            layer = open_raster(path, f"{index} {label}")
             if not layer.isValid():
                 continue
             style_index_raster(layer, band, index)
@@ -149,8 +172,8 @@ def add_composite_layers(group: QgsLayerTreeGroup, collection: Dict) -> List[Qgs
                 temporal.setIsActive(True)
                 temporal.setFixedTemporalRange(span)
             made.append((subgroup, layer))
-    counts = QgsRasterLayer(collection["clear_count"], f"{collection['collection']} clear "
-                            "observations (latest period)", "gdal", options)
+    counts = open_raster(collection["clear_count"],
+                         f"{collection['collection']} clear observations (latest period)")
     if counts.isValid():
         style_count_raster(counts, counts.bandCount())
         made.append((group, counts))
@@ -206,5 +229,5 @@ def frame_interval(period: str) -> QgsInterval:
     """The temporal controller's step for a composite period."""
     months = PERIOD_MONTHS.get(period, 1)
     if months == 12:
-        return QgsInterval(1, 0, 0, 0, 0, 0, 0)
-    return QgsInterval(0, months, 0, 0, 0, 0, 0)
+        return QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears)
+    return QgsInterval(months, QgsUnitTypes.TemporalUnit.TemporalMonths)

@@ -24,6 +24,7 @@ from qgis.PyQt.QtCore import QDateTime, QTime, QVariant
 
 from ..core.display import before_after_change, period_end, period_start
 from .layers import (
+    PERIOD_MONTHS,
     add_composite_layers,
     add_zonal_layers,
     frame_interval,
@@ -63,16 +64,25 @@ def configure_temporal(controller: QgsTemporalNavigationObject, periods: List[st
                        period: str) -> Optional[QgsDateTimeRange]:
     """Range = the run's periods, step = one composite period, animated navigation showing
     the latest period (one composite at a time). Returns the range set."""
-    starts = [s for s in (period_start(p) for p in periods) if s is not None]
+    starts = sorted({s for s in (period_start(p) for p in periods) if s is not None})
     ends = [e for e in (period_end(p) for p in periods) if e is not None]
     if controller is None or not starts or not ends:
         return None
-    extent = QgsDateTimeRange(QDateTime(qdate(min(starts)), QTime(0, 0)),
-                              QDateTime(qdate(max(ends)), QTime(0, 0)))
+    step = frame_interval(period)
+    begin = QDateTime(qdate(starts[0]), QTime(0, 0))
+    last = QDateTime(qdate(starts[-1]), QTime(0, 0))
+    # QGIS counts frames as ceil(extent / step) with a 30-day month: end the extent inside
+    # the last period so the count is the number of periods (frames themselves follow the
+    # calendar, so each frame is exactly one composite period)
+    months = (starts[-1].year - starts[0].year) * 12 + starts[-1].month - starts[0].month
+    frames = months // PERIOD_MONTHS.get(period, 1) + 1
+    end = min(QDateTime(qdate(max(ends)), QTime(0, 0)).addSecs(-1),
+              begin.addSecs(int(frames * step.seconds()) - 1))
+    extent = QgsDateTimeRange(begin, max(end, last))
     controller.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
     controller.setTemporalExtents(extent)
-    controller.setFrameDuration(frame_interval(period))
-    controller.setCurrentFrameNumber(max(controller.totalFrameCount() - 1, 0))
+    controller.setFrameDuration(step)
+    controller.setCurrentFrameNumber(controller.findBestFrameNumberForFrameStart(last))
     return extent
 
 

@@ -10,6 +10,7 @@ from qgis.core import (
 )
 
 from . import common
+from .loading import index_raster_styler, load_on_completion
 
 
 class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
@@ -59,4 +60,9 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
         common.report_errors(result, feedback)
         rasters = [path for collection in result["collections"]
                    for path in collection["indices"].values()]
+        for collection in result["collections"]:
+            for index, path in collection["indices"].items():
+                load_on_completion(context, path, f"{collection['collection']} {index} "
+                                   f"(latest: {collection['periods'][-1]})", self.RASTERS,
+                                   raster=True, post=index_raster_styler(index))
         return {self.OUTPUT_FOLDER: folder, self.RASTERS: rasters}
