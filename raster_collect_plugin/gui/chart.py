@@ -5,7 +5,7 @@ exports PNG and CSV."""
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -166,6 +166,12 @@ def plot_series(figure, series: Series, *, index: str, statistic: str = "median"
     axes.set_title(f"{index} {statistic} per forest (hollow: cloudy, not used)", fontsize=8)
     axes.set_ylabel(index, fontsize=8)
     axes.grid(alpha=0.3)
+    months = sorted({d for points in series.values() for d in (_when(p) for p, _, _ in points)})
+    if months:
+        span = (months[-1].year - months[0].year) * 12 + months[-1].month - months[0].month
+        axes.xaxis.set_major_locator(mdates.MonthLocator(interval=max(1, (span + 5) // 6)))
+        pad = timedelta(days=12)
+        axes.set_xlim(months[0] - pad, months[-1] + pad)
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
     axes.tick_params(labelsize=7)
     for tick in axes.get_xticklabels():

@@ -116,7 +116,7 @@ class RasterCollectDock(QgsDockWidget):
                                                          "raster_collect_scenes", True)
         self.results_table = QTableWidget(0, 5, self.scenes_box)
         self.results_table.setHorizontalHeaderLabels(
-            ["provider", "collection", "date", "cloud %", "id"])
+            ["date", "collection", "cloud %", "provider", "id"])
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_table.setMinimumHeight(140)
         scenes_layout.addWidget(self.results_table)
@@ -492,6 +492,7 @@ class RasterCollectDock(QgsDockWidget):
             self.job_finished.emit(kind)
             return
         self.state = "done"
+        self.progress.setValue(100)
         result = task.result or {}
         self._report_source_problems(result.get("errors") or {})
         if kind == "search":
@@ -529,8 +530,8 @@ class RasterCollectDock(QgsDockWidget):
         self.results_table.setRowCount(len(self.search_rows))
         for row, scene in enumerate(self.search_rows):
             cover = scene.get("cloud_cover")
-            values = [scene["provider"], scene["collection"], scene["datetime"][:10],
-                      "" if cover is None else f"{cover:.1f}", scene["id"]]
+            values = [scene["datetime"][:10], scene["collection"],
+                      "" if cover is None else f"{cover:.0f}", scene["provider"], scene["id"]]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 if column == 0:

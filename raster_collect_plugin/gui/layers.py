@@ -35,6 +35,21 @@ from qgis.PyQt.QtGui import QColor
 
 from ..core.display import DISPLAY, change_classes, classes, index_display, period_end, period_start
 
+GPKG_WARNING_OPTION = "GPKG_WARN_UNRECOGNIZED_APPLICATION_ID"
+
+
+def accept_newer_geopackages() -> None:
+    """The engine writes GeoPackage 1.4 (its own, newer GDAL); QGIS 3.22's GDAL reads it
+    fine but warns "may only be partially supported" at every open. Silence that one warning
+    unless the user configured it."""
+    from osgeo import gdal
+
+    if gdal.GetConfigOption(GPKG_WARNING_OPTION) is None:
+        gdal.SetConfigOption(GPKG_WARNING_OPTION, "NO")
+
+
+accept_newer_geopackages()
+
 FILL_ALPHA = 110  # of 255: the composite beneath stays readable through the polygons
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 

@@ -58,21 +58,27 @@ def _section(title: str, parent: QWidget, name: str, collapsed: bool) -> QgsColl
     return box
 
 
-def _form(box: QWidget) -> QFormLayout:
+def _form(box: QWidget, stacked: bool = False) -> QFormLayout:
+    """A form that fits a narrow dock (``stacked``: labels above their fields)."""
     form = QFormLayout(box)
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows if stacked
+                          else QFormLayout.RowWrapPolicy.WrapLongRows)
     return form
 
 
-def _checklist(parent: QWidget, rows, checked, height: int) -> QListWidget:
+def _checklist(parent: QWidget, rows, checked, visible_rows: int) -> QListWidget:
+    """A list of tickable rows, ``visible_rows`` tall, long labels elided (full in tooltip)."""
     widget = QListWidget(parent)
     for key, label in rows:
         item = QListWidgetItem(label, widget)
         item.setData(Qt.ItemDataRole.UserRole, key)
         item.setCheckState(Qt.CheckState.Checked if key in checked else Qt.CheckState.Unchecked)
         item.setToolTip(label)
-    widget.setMaximumHeight(height)
+    widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    widget.setTextElideMode(Qt.TextElideMode.ElideRight)
+    row_height = max(widget.sizeHintForRow(0), widget.fontMetrics().height() + 4)
+    widget.setFixedHeight(row_height * visible_rows + 2 * widget.frameWidth() + 2)
     return widget
 
 
@@ -103,7 +109,8 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         self.buffer_spin.setSuffix(" m")
         self.aoi_summary = QLabel(self)
         self.aoi_summary.setWordWrap(True)
-        self.source_list = _checklist(self, [(k, label) for k, label, _ in SOURCES], (), 150)
+        self.source_list = _checklist(self, [(k, label) for k, label, _ in SOURCES], (),
+                                      len(SOURCES) + 1)
         copernicus = QListWidgetItem("Copernicus Data Space: see Processing > "
                                      "'Sentinel Hub statistics'", self.source_list)
         copernicus.setFlags(Qt.ItemFlag.NoItemFlags)
@@ -123,7 +130,7 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         # details most runs never touch: collapsed
         self.details = _section("Catalog, custom API, clouds", self,
                                 "raster_collect_source_details", collapsed=True)
-        details = _form(self.details)
+        details = _form(self.details, stacked=True)
         self.catalog_edit = QgsFileWidget(self.details)
         self.catalog_edit.setFilter("STAC catalog (*.json)")
         self.maxar_event = QLineEdit(self.details)
@@ -137,7 +144,7 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         self.max_cloud.setSuffix(" %")
         self.mask_list = _checklist(self.details,
                                     [(name, name.replace("_", " ")) for name in MASK_CLASSES],
-                                    DEFAULT_MASK_CLASSES, 110)
+                                    DEFAULT_MASK_CLASSES, min(len(MASK_CLASSES), 6))
         details.addRow("Static catalog", self.catalog_edit)
         details.addRow("Maxar event", self.maxar_event)
         details.addRow("Custom STAC URL", self.custom_url)
@@ -145,6 +152,13 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         details.addRow("Max scene cloud", self.max_cloud)
         details.addRow("Mask as cloud", self.mask_list)
         form.addRow(self.details)
+        self.source_list.itemChanged.connect(self._open_details)
+
+    def _open_details(self, item: QListWidgetItem) -> None:
+        """Ticking a source that needs a path, URL or event id shows where to give it."""
+        if (item.data(Qt.ItemDataRole.UserRole) in ("catalog", "custom", "maxar")
+                and item.checkState() == Qt.CheckState.Checked):
+            self.details.setCollapsed(False)
 
 
 class PeriodIndicesSection(QgsCollapsibleGroupBox):
@@ -165,7 +179,7 @@ class PeriodIndicesSection(QgsCollapsibleGroupBox):
             edit.setDisplayFormat("yyyy-MM-dd")
         self.index_list = _checklist(
             self, [(name, f"{name}: {index.description}") for name, index in INDICES.items()],
-            (), 110)
+            (), 6)
         self.period_combo = QComboBox(self)
         self.period_combo.addItems(["month", "quarter", "year"])
         self.method_combo = QComboBox(self)
@@ -208,7 +222,7 @@ class OutputsComputeSection(QgsCollapsibleGroupBox):
         form.addRow("Hexagon size", self.hexagon_spin)
 
         self.dask = _section("Dask cluster", self, "raster_collect_dask", collapsed=True)
-        dask = _form(self.dask)
+        dask = _form(self.dask, stacked=True)
         self.compute_mode = QComboBox(self.dask)
         self.compute_mode.addItems(COMPUTE_MODES)
         self.workers_spin = QSpinBox(self.dask)

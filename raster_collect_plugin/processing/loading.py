@@ -16,6 +16,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..gui import layers as _layers  # noqa: F401 (accepts the engine's GeoPackage 1.4)
+
 
 class _StyleIndexRaster(QgsProcessingLayerPostProcessorInterface):
     """Fixed colour ramp of the index, showing the latest period (the last band)."""
