@@ -36,7 +36,7 @@ class TimeSeriesChart(QWidget):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
-        self.figure = Figure(figsize=(4, 2.8), dpi=90)
+        self.figure = Figure(figsize=(4, 2.8), dpi=90, layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas.setMinimumHeight(220)
@@ -158,27 +158,29 @@ def plot_series(figure, series: Series, *, index: str, statistic: str = "median"
                       label=None if good else label)
     low, high = index_display(index).chart_range
     axes.set_ylim(low, high)
-    if event_date is not None:
-        moment = datetime(event_date.year, event_date.month, event_date.day)
-        axes.axvline(moment, color="#37474f", linestyle="--", linewidth=1)
-        axes.annotate(f"event {event_date.isoformat()}", (moment, high), xytext=(3, -10),
-                      textcoords="offset points", fontsize=7, color="#37474f")
-    axes.set_title(f"{index} {statistic} per forest (hollow: cloudy, not used)", fontsize=8)
-    axes.set_ylabel(index, fontsize=8)
-    axes.grid(alpha=0.3)
     months = sorted({d for points in series.values() for d in (_when(p) for p, _, _ in points)})
     if months:
         span = (months[-1].year - months[0].year) * 12 + months[-1].month - months[0].month
         axes.xaxis.set_major_locator(mdates.MonthLocator(interval=max(1, (span + 5) // 6)))
         pad = timedelta(days=12)
         axes.set_xlim(months[0] - pad, months[-1] + pad)
+    if event_date is not None:
+        moment = datetime(event_date.year, event_date.month, event_date.day)
+        axes.axvline(moment, color="#37474f", linestyle="--", linewidth=1)
+        left, right = axes.get_xlim()
+        late = mdates.date2num(moment) > (left + right) / 2  # label on the roomier side
+        axes.annotate(f"event {event_date.isoformat()}", (moment, high),
+                      xytext=(-3 if late else 3, -10), textcoords="offset points",
+                      ha="right" if late else "left", fontsize=7, color="#37474f")
+    axes.set_title(f"{index} {statistic} per forest (hollow: cloudy)", fontsize=8)
+    axes.set_ylabel(index, fontsize=8)
+    axes.grid(alpha=0.3)
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
     axes.tick_params(labelsize=7)
     for tick in axes.get_xticklabels():
         tick.set_rotation(45)
     if series:
         axes.legend(fontsize=6, ncol=2 if len(series) > 4 else 1, loc="lower left")
-    figure.tight_layout()
 
 
 def _when(label: str) -> datetime:

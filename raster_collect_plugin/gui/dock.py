@@ -23,7 +23,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.gui import QgsDockWidget
-from qgis.PyQt.QtCore import QDate, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QDate, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -539,10 +539,19 @@ class RasterCollectDock(QgsDockWidget):
                 self.results_table.setItem(row, column, item)
         self.results_table.resizeColumnsToContents()
         self.scenes_box.setCollapsed(False)
+        self._reveal(self.scenes_box)
         self.footprint_layer = self.presenter.show_footprints(
             result.get("footprints") or "", visible=self.show_footprints.isChecked())
         self.set_status(f"{len(self.search_rows)} scenes found: untick any to leave out, "
                         "then Fetch & compute")
+
+    def _reveal(self, box: QWidget) -> None:
+        """Scroll ``box`` to the top once the layout has made room for its new content."""
+        def scroll() -> None:
+            self.scroll.widget().layout().activate()
+            QTimer.singleShot(0, lambda: self.scroll.verticalScrollBar().setValue(box.y()))
+
+        QTimer.singleShot(0, scroll)
 
     def unticked_scene_ids(self) -> set:
         return {self.results_table.item(r, 4).text()
@@ -559,6 +568,7 @@ class RasterCollectDock(QgsDockWidget):
                         f"{result.get('output_dir')}")
         self.chart_box.setCollapsed(False)
         self.update_chart()
+        self._reveal(self.chart_box)
 
     def update_chart(self) -> None:
         """Time series of the selected compartments (or the first few) in the dock."""
