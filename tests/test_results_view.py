@@ -221,3 +221,20 @@ def test_rasters_get_a_fixed_ramp_and_no_gdal_noise(qgis_app, tmp_path, capfd):
 
 def QColorTuple(colour):  # noqa: N802
     return colour.red(), colour.green(), colour.blue()
+
+
+def test_opening_rasters_leaves_the_users_stretch_settings_alone(qgis_app, small_sample):
+    from qgis.core import QgsSettings
+
+    from raster_collect_plugin.gui.layers import STRETCH_LIMIT_KEYS
+
+    store = QgsSettings()
+    store.setValue(STRETCH_LIMIT_KEYS[0], "MinMax")
+    for key in STRETCH_LIMIT_KEYS[1:]:
+        store.remove(key)
+    [cog] = [p for p in small_sample.catalog_path.parent.rglob("*.tif")][:1]
+    layer = open_raster(str(cog), "scene")
+    assert layer.isValid()
+    assert store.value(STRETCH_LIMIT_KEYS[0]) == "MinMax"
+    assert not any(store.contains(key) for key in STRETCH_LIMIT_KEYS[1:])
+    store.remove(STRETCH_LIMIT_KEYS[0])

@@ -26,6 +26,7 @@ from qgis.core import (
     QgsRasterShader,
     QgsRendererRange,
     QgsSingleBandGrayRenderer,
+    QgsSettings,
     QgsSingleBandPseudoColorRenderer,
     QgsUnitTypes,
     QgsVectorLayer,
@@ -161,11 +162,36 @@ def quiet_gdal():
         gdal.PopErrorHandler()
 
 
+STRETCH_LIMIT_KEYS = [f"Raster/defaultContrastEnhancementLimits/{kind}" for kind in
+                      ("singleBand", "multiBandSingleByte", "multiBandMultiByte")]
+
+
+@contextmanager
+def no_default_stretch():
+    """While opening rasters we style ourselves, tell QGIS not to compute the default
+    stretch: it samples a histogram of the first bands of every layer (about 1 s for each
+    of 48 monthly layers, and GDAL errors on all-NaN or constant bands). The user's own
+    settings are restored right after."""
+    store = QgsSettings()
+    saved = {key: store.value(key) for key in STRETCH_LIMIT_KEYS if store.contains(key)}
+    for key in STRETCH_LIMIT_KEYS:
+        store.setValue(key, "None")
+    try:
+        with quiet_gdal():
+            yield
+    finally:
+        for key in STRETCH_LIMIT_KEYS:
+            if key in saved:
+                store.setValue(key, saved[key])
+            else:
+                store.remove(key)
+
+
 def open_raster(path: str, name: str) -> QgsRasterLayer:
-    """A raster layer without the default style lookup and without GDAL noise."""
+    """A raster layer without the default style lookup, default stretch or GDAL noise."""
     options = QgsRasterLayer.LayerOptions()
     options.loadDefaultStyle = False
-    with quiet_gdal():
+    with no_default_stretch():
         return QgsRasterLayer(path, name, "gdal", options)
 
 
