@@ -152,6 +152,16 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
                 medians[(forest, "2025-12")] - medians[(forest, "2025-10")])
     worst = min(change.getFeatures(), key=lambda f: f["NDVI_change"])["forest_id"]
     assert worst in small_sample.damaged_ids
+    # click a forest: its series for every index and sensor of the run
+    assert dock.pick_button.isEnabled()
+    dock.pick_button.setChecked(True)
+    assert qgis_iface.mapCanvas().mapTool() is dock._pick_tool
+    dock._pick_tool.featureIdentified.emit(
+        next(f for f in forests.getFeatures() if f["forest_id"] == worst))
+    assert list(dock._forest_dialog.series) == ["NDVI"]
+    assert "(Δ -" in dock._forest_dialog.figure.axes[0].texts[-1].get_text()
+    dock.pick_button.setChecked(False)
+    dock._forest_dialog.close()
     hexagons = QgsProject.instance().mapLayersByName("hexagons: latest statistics")[0]
     assert hexagons.featureCount() > 9 and hexagons.renderer().type() == "graduatedSymbol"
     assert {f["forest_id"] for f in hexagons.getFeatures()} == set(chosen)

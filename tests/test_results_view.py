@@ -50,7 +50,8 @@ def polygons(values, field="NDVI_mean"):
 
 
 def statistics_table(rows):
-    """A zonal statistics table layer from (forest, collection, period, median, usable)."""
+    """A zonal statistics table layer from (forest, collection, period, median, usable[,
+    index]) rows (index NDVI unless given)."""
     layer = QgsVectorLayer("None", "zonal statistics", "memory")
     layer.dataProvider().addAttributes([
         QgsField("forest_id", QVariant.Int), QgsField("collection", QVariant.String),
@@ -58,9 +59,10 @@ def statistics_table(rows):
         QgsField("median", QVariant.Double), QgsField("usable", QVariant.Bool)])
     layer.updateFields()
     features = []
-    for forest, collection, period, value, usable in rows:
+    for forest, collection, period, value, usable, *index in rows:
         feature = QgsFeature(layer.fields())
-        feature.setAttributes([forest, collection, "NDVI", period, value, usable])
+        feature.setAttributes([forest, collection, (index or ["NDVI"])[0], period, value,
+                               usable])
         features.append(feature)
     layer.dataProvider().addFeatures(features)
     return layer
@@ -238,3 +240,32 @@ def test_opening_rasters_leaves_the_users_stretch_settings_alone(qgis_app, small
     assert store.value(STRETCH_LIMIT_KEYS[0]) == "MinMax"
     assert not any(store.contains(key) for key in STRETCH_LIMIT_KEYS[1:])
     store.remove(STRETCH_LIMIT_KEYS[0])
+
+
+def test_a_clicked_forest_shows_every_index_and_sensor(qgis_app, qgis_canvas):
+    from raster_collect_plugin.gui.forest_series import ForestPickTool, ForestSeriesDialog
+
+    table = statistics_table([
+        (1, "sentinel-2-l2a", "2025-10", 0.81, True), (1, "sentinel-2-l2a", "2025-12", 0.45, True),
+        (1, "sentinel-2-l2a", "2025-11", 0.20, False), (1, "landsat-c2-l2", "2025-10", 0.78, True),
+        (1, "landsat-c2-l2", "2025-12", 0.50, True), (2, "sentinel-2-l2a", "2025-10", 0.8, True),
+        (1, "sentinel-2-l2a", "2025-10", 0.5, True, "EVI")])
+    forests = polygons([0.5, 0.8])
+    tool = ForestPickTool(qgis_canvas, forests, "forest_id")
+    dialog = ForestSeriesDialog()
+    picked = []
+    tool.forest_picked.connect(picked.append)
+    tool.forest_picked.connect(lambda forest: dialog.show_forest(
+        table, "forest_id", forest, event_date=date(2025, 11, 13)))
+    tool.featureIdentified.emit(next(forests.getFeatures()))  # what a click on forest 1 does
+    assert picked == [1]
+    assert sorted(dialog.series) == ["EVI", "NDVI"]
+    assert sorted(dialog.series["NDVI"]) == [("1", "landsat-c2-l2"), ("1", "sentinel-2-l2a")]
+    ndvi_axes = dialog.figure.axes[1]
+    hollow = [line for line in ndvi_axes.get_lines() if line.get_markerfacecolor() == "none"]
+    assert [list(line.get_ydata()) for line in hollow] == [[0.20]]
+    note = ndvi_axes.texts[-1].get_text()
+    assert "sentinel-2-l2a: 0.81 → 0.45 (Δ -0.36)" in note
+    assert "landsat-c2-l2: 0.78 → 0.50 (Δ -0.28)" in note
+    assert "forest_id 1" in dialog.heading.text()
+

@@ -20,7 +20,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.display import index_display, period_start
+from ..core.display import before_after_change, index_display, period_start
 from .results import table_points
 
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -28,16 +28,30 @@ LINE_STYLES = ("-", "--", ":", "-.")
 Series = Dict[Tuple[str, str], List[Tuple[str, Optional[float], bool]]]
 
 
+def figure_canvas(figure):
+    """A matplotlib Qt canvas whose idle redraw is safe when Qt has already deleted the
+    widget (a resize queues a redraw; a dock closing first must not raise in a slot)."""
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+    class SafeCanvas(FigureCanvasQTAgg):
+        def _draw_idle(self):
+            try:
+                super()._draw_idle()
+            except RuntimeError:  # "wrapped C/C++ object ... has been deleted"
+                pass
+
+    return SafeCanvas(figure)
+
+
 class TimeSeriesChart(QWidget):
     """A matplotlib canvas with an index choice and PNG / CSV export."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
         self.figure = Figure(figsize=(4, 2.8), dpi=90, layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = figure_canvas(self.figure)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas.setMinimumHeight(220)
         self.index_combo = QComboBox(self)
@@ -133,12 +147,20 @@ class TimeSeriesChart(QWidget):
 
 def plot_series(figure, series: Series, *, index: str, statistic: str = "median",
                 event_date: Optional[date] = None) -> None:
-    """Draw ``series`` on ``figure``: colour per forest, line style per collection, usable
-    periods joined by a line with filled markers, flagged (cloudy) periods hollow."""
+    """Draw ``series`` on ``figure`` (one axes)."""
+    figure.clear()
+    draw_series(figure.add_subplot(1, 1, 1), series, index=index, statistic=statistic,
+                event_date=event_date)
+
+
+def draw_series(axes, series: Series, *, index: str, statistic: str = "median",
+                event_date: Optional[date] = None, title: Optional[str] = None,
+                annotate_change: bool = False) -> None:
+    """Draw ``series`` on ``axes``: colour per forest, line style per collection, usable
+    periods joined by a line with filled markers, flagged (cloudy) periods hollow; with
+    ``annotate_change``, each line's before/after-event change is written on the plot."""
     import matplotlib.dates as mdates
 
-    figure.clear()
-    axes = figure.add_subplot(1, 1, 1)
     forests = sorted({forest for forest, _ in series}, key=_natural)
     collections = sorted({collection for _, collection in series})
     colours = _palette(len(forests))
@@ -172,7 +194,18 @@ def plot_series(figure, series: Series, *, index: str, statistic: str = "median"
         axes.annotate(f"event {event_date.isoformat()}", (moment, high),
                       xytext=(-3 if late else 3, -10), textcoords="offset points",
                       ha="right" if late else "left", fontsize=7, color="#37474f")
-    axes.set_title(f"{index} {statistic} per forest (hollow: cloudy)", fontsize=8)
+    if annotate_change and event_date is not None:
+        notes = []
+        for (_forest, collection), points in sorted(series.items()):
+            change = before_after_change([(p, v) for p, v, ok in points if ok], event_date)
+            if change is not None:
+                notes.append(f"{collection}: {change[0]:.2f} → {change[1]:.2f} "
+                             f"(Δ {change[2]:+.2f})")
+        if notes:
+            axes.text(0.99, 0.03, "\n".join(notes), transform=axes.transAxes, ha="right",
+                      va="bottom", fontsize=7, color="#263238",
+                      bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#b0bec5"})
+    axes.set_title(title or f"{index} {statistic} per forest (hollow: cloudy)", fontsize=8)
     axes.set_ylabel(index, fontsize=8)
     axes.grid(alpha=0.3)
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))

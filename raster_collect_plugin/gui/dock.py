@@ -35,6 +35,7 @@ from qgis.PyQt.QtWidgets import (
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -123,6 +124,17 @@ class RasterCollectDock(QgsDockWidget):
         layout.addWidget(self.scenes_box)
         self.chart_box, self.chart_holder = results_section(body, "Time series",
                                                             "raster_collect_chart", True)
+        self.pick_button = QToolButton(self.chart_box)
+        self.pick_button.setText("Click a forest: all indices and sensors…")
+        self.pick_button.setToolTip("Then click a forest on the map to see its time series for "
+                                    "every index and sensor of the run")
+        self.pick_button.setCheckable(True)
+        self.pick_button.setEnabled(False)
+        self.pick_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.chart_holder.addWidget(self.pick_button)
+        self.pick_button.toggled.connect(self._pick_forest)
+        self._pick_tool = None
+        self._forest_dialog = None
         layout.addWidget(self.chart_box)
         layout.addStretch(1)
         fit_narrow(body)
@@ -546,12 +558,20 @@ class RasterCollectDock(QgsDockWidget):
                         "then Fetch & compute")
 
     def _reveal(self, box: QWidget) -> None:
-        """Scroll ``box`` to the top once the layout has made room for its new content."""
+        """Scroll ``box`` to the top once the layout has made room for its new content
+        (timers owned by the scroll area: nothing runs if the dock is gone by then)."""
+        def later(action) -> None:
+            timer = QTimer(self.scroll)
+            timer.setSingleShot(True)
+            timer.timeout.connect(action)
+            timer.timeout.connect(timer.deleteLater)
+            timer.start(0)
+
         def scroll() -> None:
             self.scroll.widget().layout().activate()
-            QTimer.singleShot(0, lambda: self.scroll.verticalScrollBar().setValue(box.y()))
+            later(lambda: self.scroll.verticalScrollBar().setValue(box.y()))
 
-        QTimer.singleShot(0, scroll)
+        later(scroll)
 
     def unticked_scene_ids(self) -> set:
         return {self.results_table.item(r, 4).text()
@@ -567,6 +587,7 @@ class RasterCollectDock(QgsDockWidget):
         self.set_status(f"Done: {result.get('rows', 0)} statistics rows in "
                         f"{result.get('output_dir')}")
         self.chart_box.setCollapsed(False)
+        self.pick_button.setEnabled(self.table_layer is not None)
         self.update_chart()
         self._reveal(self.chart_box)
 
@@ -591,10 +612,45 @@ class RasterCollectDock(QgsDockWidget):
                                 event_date=self._run_context.get("event_date"),
                                 indices=indices)
 
+    def _pick_forest(self, on: bool) -> None:
+        """Arm (or release) the map tool that opens a clicked forest's time series."""
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        layer = self.layer_combo.currentLayer()
+        if canvas is None:
+            return
+        if not on:
+            if self._pick_tool is not None and canvas.mapTool() is self._pick_tool:
+                canvas.unsetMapTool(self._pick_tool)
+            return
+        if not isinstance(layer, QgsVectorLayer) or self.table_layer is None:
+            self.pick_button.setChecked(False)
+            return
+        from .forest_series import ForestPickTool
+
+        self._pick_tool = ForestPickTool(canvas, layer, self.id_field_combo.currentField())
+        self._pick_tool.forest_picked.connect(self.show_forest_series)
+        self._pick_tool.deactivated.connect(lambda: self.pick_button.setChecked(False))
+        canvas.setMapTool(self._pick_tool)
+        self.set_status("Click a forest on the map (Esc or another tool to stop)")
+
+    def show_forest_series(self, forest) -> None:
+        """Every index and sensor of one forest, in a window beside the map."""
+        if self.table_layer is None:
+            return
+        from .forest_series import ForestSeriesDialog
+
+        if self._forest_dialog is None:
+            self._forest_dialog = ForestSeriesDialog(self)
+        self._forest_dialog.show_forest(self.table_layer, self.id_field_combo.currentField(),
+                                        forest, event_date=self._run_context.get("event_date"))
+        self._forest_dialog.show()
+        self._forest_dialog.raise_()
+
     def shutdown(self) -> None:
         """Plugin unload: cancel work and stop listening to layers."""
         if self.current_task is not None:
             self.current_task.cancel()
+        self.pick_button.setChecked(False)
         self.cluster.stop()
         self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
         if self._watched_layer is not None:
