@@ -162,6 +162,14 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert "(Δ -" in dock._forest_dialog.figure.axes[0].texts[-1].get_text()
     dock.pick_button.setChecked(False)
     dock._forest_dialog.close()
+    # the run's one-page report: map, forests ranked worst first, time series
+    report = dock.write_report(tmp_path / "report.html")
+    page = report.read_text()
+    assert "NDVI change since 2025-11-13" in page
+    assert page.count("data:image/png;base64,") == 2
+    first_row = page.split("<tr><td>")[1].split("</td>")[0]
+    assert first_row == str(worst)  # the worst forest heads the ranking
+    assert "severe loss" in page or "moderate loss" in page
     hexagons = QgsProject.instance().mapLayersByName("hexagons: latest statistics")[0]
     assert hexagons.featureCount() > 9 and hexagons.renderer().type() == "graduatedSymbol"
     assert {f["forest_id"] for f in hexagons.getFeatures()} == set(chosen)

@@ -99,7 +99,8 @@ def main(output: Path) -> None:
     job.start()
     job.waitForFinished()
     job.renderedImage().save(str(output / "map.png"))
-    print(f"wrote dock.png, dock-results.png and map.png to {output}")
+    report = dock.write_report(work / "report.html")
+    print(f"wrote dock.png, dock-results.png and map.png to {output}; a run report: {report}")
     dock.shutdown()
     app.exitQgis()
 

@@ -131,8 +131,18 @@ class RasterCollectDock(QgsDockWidget):
         self.pick_button.setCheckable(True)
         self.pick_button.setEnabled(False)
         self.pick_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.chart_holder.addWidget(self.pick_button)
+        self.report_button = QToolButton(self.chart_box)
+        self.report_button.setText("Report…")
+        self.report_button.setToolTip("Save a one-page HTML report of the run: map, ranked "
+                                      "forests and time series")
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self._ask_report)
+        tools = QHBoxLayout()
+        tools.addWidget(self.pick_button, 1)
+        tools.addWidget(self.report_button)
+        self.chart_holder.addLayout(tools)
         self.pick_button.toggled.connect(self._pick_forest)
+        self._last_run: Optional[tuple] = None
         self._pick_tool = None
         self._forest_dialog = None
         layout.addWidget(self.chart_box)
@@ -587,7 +597,9 @@ class RasterCollectDock(QgsDockWidget):
         self.set_status(f"Done: {result.get('rows', 0)} statistics rows in "
                         f"{result.get('output_dir')}")
         self.chart_box.setCollapsed(False)
+        self._last_run = (spec, result)
         self.pick_button.setEnabled(self.table_layer is not None)
+        self.report_button.setEnabled(self.table_layer is not None)
         self.update_chart()
         self._reveal(self.chart_box)
 
@@ -632,6 +644,35 @@ class RasterCollectDock(QgsDockWidget):
         self._pick_tool.deactivated.connect(lambda: self.pick_button.setChecked(False))
         canvas.setMapTool(self._pick_tool)
         self.set_status("Click a forest on the map (Esc or another tool to stop)")
+
+    def write_report(self, destination: Path) -> Path:
+        """The last run's one-page HTML report."""
+        from .run_report import write_run_report
+
+        if self._last_run is None:
+            raise DockInputError("Fetch & compute first: the report shows a run's results.")
+        spec, result = self._last_run
+        return write_run_report(self.presenter.run, spec, result, destination,
+                                event_date=self._run_context.get("event_date"))
+
+    def _ask_report(self) -> None:
+        from qgis.PyQt.QtCore import QUrl
+        from qgis.PyQt.QtGui import QDesktopServices
+        from qgis.PyQt.QtWidgets import QFileDialog
+
+        folder = (self._last_run or ({}, {}))[1].get("output_dir") or ""
+        path, _ = QFileDialog.getSaveFileName(self, "Save the run report",
+                                              str(Path(folder) / "report.html"),
+                                              "HTML (*.html)")
+        if not path:
+            return
+        try:
+            written = self.write_report(Path(path))
+        except (OSError, ValueError) as problem:
+            self.show_error(f"Cannot write the report: {problem}")
+            return
+        self.set_status(f"Report written: {written}")
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(written)))
 
     def show_forest_series(self, forest) -> None:
         """Every index and sensor of one forest, in a window beside the map."""
