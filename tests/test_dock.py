@@ -106,7 +106,12 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     selected_extent = transform.transformBoundingBox(forests.boundingBoxOfSelected())
     assert november.extent().contains(selected_extent)
     group = QgsProject.instance().layerTreeRoot().children()[0]
-    assert group.name().startswith("raster-collect-")
+    # run folders and file names as Processing names them
+    import re
+
+    assert re.fullmatch(r"raster-collect-\d{8}-\d{6}-[0-9a-f]{4}", group.name())
+    run_folder = tmp_path / "outputs" / group.name()
+    assert (run_folder / "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif").exists()
 
     # the table layer holds exactly what the core engine computes
     from raster_collect_plugin.core.aoi import load_aoi

@@ -61,6 +61,10 @@ def test_compute_composites(provider, small_sample, tmp_path):
     assert names == ["static-catalog_sentinel-2-l2a_EVI_monthly_median.tif",
                      "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif"]
     assert os.path.dirname(result["RASTERS"][0]) == result["OUTPUT_FOLDER"]
+    import re  # named like the dock's runs
+
+    assert re.fullmatch(r"raster-collect-\d{8}-\d{6}-[0-9a-f]{4}",
+                        os.path.basename(result["OUTPUT_FOLDER"]))
     import rasterio
 
     [ndvi] = [p for p in result["RASTERS"] if "NDVI" in p]
