@@ -82,9 +82,14 @@ def main(output: Path) -> None:
         raise SystemExit(f"compute failed: {dock.last_error}")
     for section in (dock.aoi_section, dock.period_section, dock.outputs_section):
         section.setCollapsed(True)
-    dock.resize(360, 900)
+    dock.resize(320, 900)
+    QgsApplication.processEvents()
+    dock.scroll.verticalScrollBar().setValue(0)
     QgsApplication.processEvents()
     dock.grab().save(str(output / "dock-results.png"))
+    body = dock.scroll.widget()
+    if body.minimumSizeHint().width() > dock.scroll.viewport().width():
+        print(f"warning: the dock's content needs {body.minimumSizeHint().width()} px")
 
     [change] = [layer for layer in QgsProject.instance().mapLayers().values()
                 if layer.name().startswith("forests: NDVI change")]

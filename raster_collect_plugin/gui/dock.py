@@ -125,8 +125,8 @@ class RasterCollectDock(QgsDockWidget):
         self.chart_box, self.chart_holder = results_section(body, "Time series",
                                                             "raster_collect_chart", True)
         self.pick_button = QToolButton(self.chart_box)
-        self.pick_button.setText("Click a forest: all indices and sensors…")
-        self.pick_button.setToolTip("Then click a forest on the map to see its time series for "
+        self.pick_button.setText("Pick a forest…")
+        self.pick_button.setToolTip("Click a forest on the map to see its time series for "
                                     "every index and sensor of the run")
         self.pick_button.setCheckable(True)
         self.pick_button.setEnabled(False)
