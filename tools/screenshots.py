@@ -103,11 +103,62 @@ def main(output: Path) -> None:
     job = QgsMapRendererParallelJob(settings)
     job.start()
     job.waitForFinished()
-    job.renderedImage().save(str(output / "map.png"))
+    with_legend(job.renderedImage(), [change, december]).save(str(output / "map.png"))
     report = dock.write_report(work / "report.html")
     print(f"wrote dock.png, dock-results.png and map.png to {output}; a run report: {report}")
     dock.shutdown()
     app.exitQgis()
+
+
+def with_legend(image, layers):
+    """``image`` with a legend box in its lower right: the classes of the polygon layer (its
+    graduated renderer's ranges) and the raster's colour ramp."""
+    from qgis.PyQt.QtCore import QRect, Qt
+    from qgis.PyQt.QtGui import QColor, QFont, QLinearGradient, QPainter
+
+    polygons, raster = layers
+    ranges = polygons.renderer().ranges()
+    shader = raster.renderer().shader().rasterShaderFunction()
+    items = shader.colorRampItemList()
+    line, width = 24, 330
+    height = line * (len(ranges) + 4) + 16
+    result = image.copy()
+    painter = QPainter(result)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    left, top = result.width() - width - 12, result.height() - height - 12
+    painter.fillRect(QRect(left, top, width, height), QColor(255, 255, 255, 235))
+    painter.setPen(QColor("#90a4ae"))
+    painter.drawRect(QRect(left, top, width, height))
+    font = QFont()
+    font.setPixelSize(14)
+    painter.setFont(font)
+    y = top + 8
+    painter.setPen(QColor("#263238"))
+    painter.drawText(QRect(left + 10, y, width - 20, line), Qt.AlignmentFlag.AlignVCenter,
+                     polygons.name())
+    for item in ranges:
+        y += line
+        colour = item.symbol().color()
+        painter.fillRect(QRect(left + 14, y + 4, 26, 16), colour)
+        painter.setPen(item.symbol().symbolLayer(0).strokeColor())
+        painter.drawRect(QRect(left + 14, y + 4, 26, 16))
+        painter.setPen(QColor("#263238"))
+        painter.drawText(QRect(left + 50, y, width - 60, line), Qt.AlignmentFlag.AlignVCenter,
+                         item.label())
+    y += line + 8
+    painter.drawText(QRect(left + 10, y, width - 20, line), Qt.AlignmentFlag.AlignVCenter,
+                     f"{raster.name()} composite")
+    y += line
+    gradient = QLinearGradient(left + 14, 0, left + width - 60, 0)
+    for n, item in enumerate(items):
+        gradient.setColorAt(n / (len(items) - 1), item.color)
+    painter.fillRect(QRect(left + 40, y + 4, width - 100, 16), gradient)
+    painter.drawText(QRect(left + 10, y, 28, line), Qt.AlignmentFlag.AlignVCenter,
+                     f"{items[0].value:g}")
+    painter.drawText(QRect(left + width - 56, y, 50, line), Qt.AlignmentFlag.AlignVCenter,
+                     f"{items[-1].value:g}")
+    painter.end()
+    return result
 
 
 if __name__ == "__main__":
