@@ -99,18 +99,19 @@ def style_count_raster(layer: QgsRasterLayer, band: int, maximum: float = 6.0) -
     layer.setRenderer(renderer)
 
 
-def _fill(colour: str) -> QgsFillSymbol:
+def _fill(colour: str, outline_width: float = 0.5) -> QgsFillSymbol:
     fill = QColor(colour)
     fill.setAlpha(FILL_ALPHA)
     return QgsFillSymbol.createSimple({
         "color": f"{fill.red()},{fill.green()},{fill.blue()},{fill.alpha()}",
-        "outline_color": QColor(colour).darker(160).name(), "outline_width": "0.5"})
+        "outline_color": QColor(colour).darker(140).name(),
+        "outline_width": str(outline_width)})
 
 
-def class_renderer(field: str, rows: Sequence[Tuple[float, float, str, str]]
-                   ) -> QgsGraduatedSymbolRenderer:
+def class_renderer(field: str, rows: Sequence[Tuple[float, float, str, str]], *,
+                   outline_width: float = 0.5) -> QgsGraduatedSymbolRenderer:
     """A graduated renderer with exactly these (lower, upper, label, colour) classes."""
-    ranges = [QgsRendererRange(lower, upper, _fill(colour), label)
+    ranges = [QgsRendererRange(lower, upper, _fill(colour, outline_width), label)
               for lower, upper, label, colour in rows]
     renderer = QgsGraduatedSymbolRenderer(field, ranges)
     renderer.setClassAttribute(field)
@@ -125,7 +126,7 @@ def style_latest_layer(layer: QgsVectorLayer, field: str, index: str) -> None:
 
 def style_change_layer(layer: QgsVectorLayer, field: str) -> None:
     """Before/after change classes: severe loss red ... gain green."""
-    layer.setRenderer(class_renderer(field, change_classes()))
+    layer.setRenderer(class_renderer(field, change_classes(), outline_width=1.0))
 
 
 def outline_renderer_symbol(colour: str = "#1f78b4") -> QgsFillSymbol:
@@ -232,7 +233,7 @@ def add_zonal_layers(group: QgsLayerTreeGroup, files: Dict[str, str], indices: L
     latest usable statistics, styled by the first index's fixed classes."""
     project = QgsProject.instance()
     added = []
-    table = QgsVectorLayer(f"{files['forests_gpkg']}|layername=zonal_statistics",
+    table = QgsVectorLayer(f"{files.get('forests_gpkg', '')}|layername=zonal_statistics",
                            "zonal statistics", "ogr")
     if table.isValid():
         project.addMapLayer(table, False)

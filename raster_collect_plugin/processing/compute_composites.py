@@ -61,8 +61,9 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
         rasters = [path for collection in result["collections"]
                    for path in collection["indices"].values()]
         for collection in result["collections"]:
+            latest = (collection.get("periods") or ["?"])[-1]
             for index, path in collection["indices"].items():
                 load_on_completion(context, path, f"{collection['collection']} {index} "
-                                   f"(latest: {collection['periods'][-1]})", self.RASTERS,
+                                   f"(latest: {latest})", self.RASTERS,
                                    raster=True, post=index_raster_styler(index))
         return {self.OUTPUT_FOLDER: folder, self.RASTERS: rasters}
