@@ -292,3 +292,21 @@ def test_sources_that_cannot_compute_the_indices_are_not_searched(dock):
         "Sentinel-1 RTC (radar) · Planetary Computer"]
     tick_index(dock, "VV")
     assert ["sentinel-1-rtc"] in [s.get("collections") for s in dock.chosen_sources()]
+
+
+def test_try_it_on_sample_data_fills_the_form(dock, tmp_path, qgis_iface):
+    dock.output_folder.setFilePath(str(tmp_path / "outputs"))
+    dock.start_sample()
+    assert wait_for_job(dock) == "sample", dock.last_error
+    [layer] = QgsProject.instance().mapLayersByName("forests (sample)")
+    assert layer.featureCount() == 6
+    assert dock.layer_combo.currentLayer() is layer
+    assert dock.id_field_combo.currentField() == "forest_id"
+    [source] = dock.chosen_sources()
+    assert source["kind"] == "static"
+    assert source["href"] == str(tmp_path / "outputs" / "raster-collect-sample" / "catalog.json")
+    assert source["collections"] == ["sentinel-2-l2a", "landsat-c2-l2"]
+    assert dock.chosen_event_date() == date(2025, 11, 13)
+    assert (dock.start_date.date(), dock.end_date.date()) == (QDate(2025, 10, 1),
+                                                              QDate(2025, 12, 31))
+    assert dock.status_text().startswith("Sample ready: 6 forests")

@@ -160,6 +160,7 @@ class RasterCollectDock(QgsDockWidget):
         self.search_button.clicked.connect(self.start_search)
         self.compute_button.clicked.connect(self.start_compute)
         self.cancel_button.clicked.connect(self.cancel)
+        self.sample_button.clicked.connect(self.start_sample)
         self._watched_layer = None
         self._on_layer_changed(self.layer_combo.currentLayer())
         self.load_settings()
@@ -471,6 +472,45 @@ class RasterCollectDock(QgsDockWidget):
 
         self._start("compute", build)
 
+    def start_sample(self) -> None:
+        """Make the small synthetic sample (in the output folder, or a temporary one)."""
+        def build(workdir: Path) -> Dict:
+            root = self.output_folder.filePath()
+            folder = (Path(root) / "raster-collect-sample" if root else
+                      Path(tempfile.mkdtemp(prefix="raster-collect-sample-")))
+            return {"kind": "sample", "output_dir": str(folder), "small": True}
+
+        self._start("sample", build)
+
+    def show_sample(self, result: Dict) -> None:
+        """Put the sample's forests on the map and fill the form for its catalog and storm."""
+        layer = QgsVectorLayer(f"{result['forests']}|layername=forests", "forests (sample)",
+                               "ogr")
+        if not layer.isValid():
+            self.show_error(f"Cannot open the sample forests {result['forests']}")
+            return
+        QgsProject.instance().addMapLayer(layer)
+        self.layer_combo.setLayer(layer)
+        self.selected_only.setChecked(False)
+        for row, (key, _, _) in enumerate(SOURCES):
+            self.source_list.item(row).setCheckState(
+                Qt.CheckState.Checked if key == "catalog" else Qt.CheckState.Unchecked)
+        self.catalog_edit.setFilePath(result["catalog"])
+        self.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
+        self.preset_combo.setCurrentText("Before/after an event")
+        self.event_date.setDate(QDate(2025, 11, 13))
+        self.start_date.setDate(QDate(2025, 10, 1))
+        self.end_date.setDate(QDate(2025, 12, 31))
+        if not self.output_folder.filePath():
+            self.output_folder.setFilePath(str(Path(result["forests"]).parent / "outputs"))
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        if canvas is not None:
+            canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(
+                layer, layer.extent()))
+            canvas.refresh()
+        self.set_status(f"Sample ready: {layer.featureCount()} forests and their imagery "
+                        "catalog; press Search or Fetch & compute")
+
     def cancel(self) -> None:
         """Ask the running job to stop; the status keeps saying so until it has."""
         if self.current_task is not None and self.state == "running":
@@ -519,6 +559,8 @@ class RasterCollectDock(QgsDockWidget):
         self._report_source_problems(result.get("errors") or {})
         if kind == "search":
             self.show_search(result)
+        elif kind == "sample":
+            self.show_sample(result)
         else:
             self.show_compute(task.spec, result)
         self.job_finished.emit(kind)

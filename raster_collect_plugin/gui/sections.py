@@ -18,6 +18,7 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -124,6 +125,12 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         form.addRow("Id field", self.id_field_combo)
         form.addRow("Buffer", self.buffer_spin)
         form.addRow(self.aoi_summary)
+        self.sample_button = QPushButton("Try it on sample data…", self)
+        self.sample_button.setToolTip(
+            "Create the small synthetic sample (6 pine compartments near Beerburrum, Sentinel-2 "
+            "and Landsat scenes Oct-Dec 2025 with clouds and the 13 Nov storm, as a static STAC "
+            "catalog), add its forests to the map and fill the form for it")
+        form.addRow(self.sample_button)
         form.addRow(self.source_list)
         form.addRow(self.show_footprints)
 
