@@ -269,3 +269,17 @@ def test_a_clicked_forest_shows_every_index_and_sensor(qgis_app, qgis_canvas):
     assert "landsat-c2-l2: 0.78 → 0.50 (Δ -0.28)" in note
     assert "forest_id 1" in dialog.heading.text()
 
+
+
+def test_change_uses_the_sensor_that_sees_both_sides_of_the_event(qgis_app):
+    latest = polygons([0.5, 0.8])
+    table = statistics_table([  # landsat: more values, but none after the storm
+        (1, "landsat", "2025-09", 0.8, True), (1, "landsat", "2025-10", 0.8, True),
+        (2, "landsat", "2025-09", 0.8, True), (2, "landsat", "2025-10", 0.8, True),
+        (1, "s2", "2025-10", 0.80, True), (1, "s2", "2025-12", 0.40, True),
+        (2, "s2", "2025-10", 0.80, True), (2, "s2", "2025-12", 0.78, True)])
+    layer = change_layer(latest, table, "forest_id", "NDVI", date(2025, 11, 13))
+    assert layer.customProperty("raster_collect/collection") == "s2"
+    assert layer.name() == "forests: NDVI change since 2025-11-13 (s2)"
+    values = {f["forest_id"]: f["NDVI_change"] for f in layer.getFeatures()}
+    assert values == {1: pytest.approx(-0.40), 2: pytest.approx(-0.02)}

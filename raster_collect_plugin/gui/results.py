@@ -107,25 +107,26 @@ def table_points(table: QgsVectorLayer, id_field: str, index: str,
 def change_layer(latest: QgsVectorLayer, table: QgsVectorLayer, id_field: str, index: str,
                  event: date) -> Optional[QgsVectorLayer]:
     """A memory copy of the forests with ``<index>_before``, ``_after`` and ``_change``
-    (mean of usable medians before vs after the event's period, of the collection with the
-    most usable values), styled by change class; None if no forest has both sides."""
+    (mean of usable medians before vs after the event's period), styled by change class.
+    One collection (sensor) for all forests, so values compare: the one giving a change for
+    the most forests (then: the most usable values). None if no forest has both sides."""
     series = table_points(table, id_field, index)
-    per_collection: Dict[str, int] = defaultdict(int)
-    for (_, collection), points in series.items():
-        per_collection[collection] += sum(1 for p in points if p[2])
-    if not per_collection:
+    by_collection: Dict[str, Dict[str, tuple]] = defaultdict(dict)
+    usable: Dict[str, int] = defaultdict(int)
+    for (forest, collection), points in series.items():
+        usable[collection] += sum(1 for p in points if p[2])
+        outcome = before_after_change([(p, v) for p, v, ok in points if ok], event)
+        if outcome is not None:
+            by_collection[collection][forest] = outcome
+    if not by_collection:
         return None
-    collection = max(per_collection, key=per_collection.get)
-    changes = {}
-    for (forest, name), points in series.items():
-        if name == collection:
-            outcome = before_after_change([(p, v) for p, v, ok in points if ok], event)
-            if outcome is not None:
-                changes[forest] = outcome
-    if not changes:
-        return None
+    collection = max(by_collection, key=lambda c: (len(by_collection[c]), usable[c]))
+    changes = by_collection[collection]
+    sensor = f" ({collection})" if len(usable) > 1 else ""
     layer = QgsVectorLayer(f"MultiPolygon?crs={latest.crs().authid()}",
-                           f"forests: {index} change since {event.isoformat()}", "memory")
+                           f"forests: {index} change since {event.isoformat()}{sensor}",
+                           "memory")
+    layer.setCustomProperty("raster_collect/collection", collection)
     source_field = latest.fields().field(id_field)
     fields = [QgsField(id_field, source_field.type(), source_field.typeName()),
               QgsField(f"{index}_before", QVariant.Double),
