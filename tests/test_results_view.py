@@ -283,3 +283,19 @@ def test_change_uses_the_sensor_that_sees_both_sides_of_the_event(qgis_app):
     assert layer.name() == "forests: NDVI change since 2025-11-13 (s2)"
     values = {f["forest_id"]: f["NDVI_change"] for f in layer.getFeatures()}
     assert values == {1: pytest.approx(-0.40), 2: pytest.approx(-0.02)}
+
+
+def test_latest_column_found_with_one_or_several_collections(qgis_app):
+    from raster_collect_plugin.gui.layers import latest_field
+
+    one = polygons([0.8], field="NDVI_mean")
+    assert latest_field(one, ["EVI", "NDVI"]) == ("NDVI_mean", "NDVI")
+    several = polygons([0.8], field="landsat-c2-l2_NDVI_mean")
+    several.dataProvider().addAttributes([QgsField("sentinel-2-l2a_NDVI_mean", QVariant.Double),
+                                          QgsField("sentinel-2-l2a_NDVI_period",
+                                                   QVariant.String)])
+    several.updateFields()
+    assert latest_field(several, ["NDVI"]) == ("sentinel-2-l2a_NDVI_mean", "NDVI")
+    assert latest_field(several, ["NDVI"], "period") == ("sentinel-2-l2a_NDVI_period", "NDVI")
+    assert latest_field(several, []) == ("sentinel-2-l2a_NDVI_mean", "NDVI")
+    assert latest_field(several, ["EVI"]) is None

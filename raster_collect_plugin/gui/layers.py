@@ -246,9 +246,9 @@ def add_zonal_layers(group: QgsLayerTreeGroup, files: Dict[str, str], indices: L
         latest = QgsVectorLayer(f"{files[key]}|layername=latest", name, "ogr")
         if not latest.isValid():
             continue
-        field = latest_field(latest, indices)
-        if field:
-            style_latest_layer(latest, field, field.split("_")[0])
+        found = latest_field(latest, indices)
+        if found:
+            style_latest_layer(latest, *found)
         project.addMapLayer(latest, False)
         group.insertLayer(0, latest)
         added.append(latest)
@@ -256,14 +256,17 @@ def add_zonal_layers(group: QgsLayerTreeGroup, files: Dict[str, str], indices: L
 
 
 def latest_field(layer: QgsVectorLayer, indices: Sequence[str],
-                 statistic: str = "mean") -> Optional[str]:
-    """The latest-values column to style by: the first chosen index's ``statistic``
-    (``NDVI_mean``, or ``NDVI_<collection>_mean`` when several collections were used)."""
-    names = layer.fields().names()
-    for index in indices:
-        wanted = [n for n in names if n.startswith(f"{index}_") and n.endswith(f"_{statistic}")]
+                 statistic: str = "mean") -> Optional[Tuple[str, str]]:
+    """(column, index) of the latest values to style by: the first of ``indices`` that has a
+    ``statistic`` column (``NDVI_mean``, or ``<collection>_NDVI_mean`` when several
+    collections were used; Sentinel-2 first); with no ``indices``, any index."""
+    names = [n for n in layer.fields().names() if n.endswith(f"_{statistic}")
+             and len(n.split("_")) >= 2]
+    names.sort(key=lambda n: "sentinel-2" not in n)
+    for index in list(indices) or sorted({n.split("_")[-2] for n in names}):
+        wanted = [n for n in names if n.split("_")[-2] == index]
         if wanted:
-            return wanted[0]
+            return wanted[0], index
     return None
 
 

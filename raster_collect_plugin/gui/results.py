@@ -120,7 +120,8 @@ def change_layer(latest: QgsVectorLayer, table: QgsVectorLayer, id_field: str, i
             by_collection[collection][forest] = outcome
     if not by_collection:
         return None
-    collection = max(by_collection, key=lambda c: (len(by_collection[c]), usable[c]))
+    collection = max(by_collection, key=lambda c: (len(by_collection[c]), usable[c],
+                                                   "sentinel-2" in c))
     changes = by_collection[collection]
     sensor = f" ({collection})" if len(usable) > 1 else ""
     layer = QgsVectorLayer(f"MultiPolygon?crs={latest.crs().authid()}",
@@ -210,11 +211,11 @@ class ResultsPresenter:
         return run
 
     def _add_change(self, run: RunLayers, spec: Dict, event: date) -> Optional[QgsVectorLayer]:
-        field = latest_field(run.latest, spec.get("indices", []))
-        if field is None:
+        found = latest_field(run.latest, spec.get("indices", []))
+        if found is None:
             return None
         layer = change_layer(run.latest, run.table, spec.get("id_field") or "forest_id",
-                             field.split("_")[0], event)
+                             found[1], event)
         if layer is None:
             return None
         QgsProject.instance().addMapLayer(layer, False)

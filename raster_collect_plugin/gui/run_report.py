@@ -20,6 +20,7 @@ from qgis.PyQt.QtGui import QColor
 
 from ..core.display import change_classes, classes, index_display
 from .chart import draw_series
+from .layers import latest_field
 from .results import RunLayers, table_points
 
 RANKED_ROWS = 25  # rows of the ranked table; the chart shows the worst few
@@ -64,10 +65,8 @@ def ranking(run: RunLayers, id_field: str, index: str, event: Optional[date]
                          feature[f"{index}_after"], change, _class_of(change, change_classes())))
         rows.sort(key=lambda r: r[3])
         return header, rows
-    field = next((n for n in run.latest.fields().names()
-                  if n.startswith(f"{index}_") and n.endswith("_mean")), None)
-    period = next((n for n in run.latest.fields().names()
-                   if n.startswith(f"{index}_") and n.endswith("_period")), None)
+    field = (latest_field(run.latest, [index]) or (None,))[0]
+    period = (latest_field(run.latest, [index], "period") or (None,))[0]
     header = [id_field, "period", f"latest {index} mean", "class"]
     rows = []
     for feature in run.latest.getFeatures():

@@ -45,10 +45,9 @@ class _StyleLatest(QgsProcessingLayerPostProcessorInterface):
         from ..gui.layers import latest_field, style_latest_layer
 
         if isinstance(layer, QgsVectorLayer):
-            field = latest_field(layer, self.indices) or next(
-                (n for n in layer.fields().names() if n.endswith("_mean")), None)
-            if field:
-                style_latest_layer(layer, field, field.split("_")[0])
+            found = latest_field(layer, self.indices) or latest_field(layer, [])
+            if found:
+                style_latest_layer(layer, *found)
                 layer.triggerRepaint()
 
 
