@@ -11,10 +11,12 @@ from typing import Any, Dict
 
 from qgis.core import QgsApplication, QgsSettings
 
+from .core.defaults import DEFAULT_MAX_CLOUD_COVER
+
 PREFIX = "/raster_collect/"
 
 DEFAULTS: Dict[str, Any] = {
-    "max_cloud_cover": 60.0,
+    "max_cloud_cover": DEFAULT_MAX_CLOUD_COVER,
     "output_folder": "",
     "id_field": "forest_id",
     "indices": "NDVI,EVI",

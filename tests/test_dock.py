@@ -5,10 +5,12 @@ from datetime import date
 
 import pytest
 from qgis.core import (
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProject,
     QgsTask,
+    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDate, QEventLoop, Qt, QTimer
@@ -72,7 +74,8 @@ def select_three(layer):
     return [f["forest_id"] for f in layer.getSelectedFeatures()]
 
 
-def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sample, tmp_path):
+def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sample, tmp_path,
+                                                         qgis_iface):
     chosen = select_three(forests)
     dock.selected_only.setChecked(True)
     assert dock.aoi_summary.text().startswith("3 polygons")
@@ -88,6 +91,9 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert sorted(f["id"] for f in footprints.getFeatures()) == expected
 
     dock.hexagon_spin.setValue(4)
+    dock.preset_combo.setCurrentText("Before/after an event")  # the storm of 2025-11-13
+    dock.start_date.setDate(QDate(2025, 10, 1))
+    dock.end_date.setDate(QDate(2025, 12, 31))
     dock.start_compute()
     assert wait_for_job(dock) == "zonal", dock.last_error
     assert dock.last_error == ""
@@ -100,7 +106,12 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     selected_extent = transform.transformBoundingBox(forests.boundingBoxOfSelected())
     assert november.extent().contains(selected_extent)
     group = QgsProject.instance().layerTreeRoot().children()[0]
-    assert group.name().startswith("raster-collect-")
+    # run folders and file names as Processing names them
+    import re
+
+    assert re.fullmatch(r"raster-collect-\d{8}-\d{6}-[0-9a-f]{4}", group.name())
+    run_folder = tmp_path / "outputs" / group.name()
+    assert (run_folder / "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif").exists()
 
     # the table layer holds exactly what the core engine computes
     from raster_collect_plugin.core.aoi import load_aoi
@@ -124,6 +135,46 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
         assert shown[(row["forest_id"], row["period"])] == pytest.approx(row["mean"], rel=1e-9)
     latest = QgsProject.instance().mapLayersByName("forests: latest statistics")[0]
     assert latest.renderer().type() == "graduatedSymbol"
+    ranges = latest.renderer().ranges()
+    assert [r.label() for r in ranges] == ["bare / no canopy", "sparse", "moderate", "healthy",
+                                           "dense, healthy"]
+    for lower, upper in zip(ranges, ranges[1:]):
+        assert lower.lowerValue() < lower.upperValue() <= upper.lowerValue()
+    # the temporal controller shows one month of the run at a time, the latest first
+    controller = qgis_iface.mapCanvas().temporalController()
+    assert controller.temporalExtents().begin().date() == QDate(2025, 10, 1)
+    assert controller.totalFrameCount() == 3 and controller.currentFrameNumber() == 2
+    assert controller.dateTimeRangeForFrameNumber(2).begin().date() == QDate(2025, 12, 1)
+    assert controller.frameDuration().originalUnit() == QgsUnitTypes.TemporalUnit.TemporalMonths
+    # the run has an event date: a change layer, after minus before, from the table's values
+    [change] = QgsProject.instance().mapLayersByName("forests: NDVI change since 2025-11-13")
+    medians = {(f["forest_id"], f["period"]): f["median"] for f in dock.table_layer.getFeatures()
+               if f["usable"] and f["index"] == "NDVI"}
+    for feature in change.getFeatures():
+        forest = feature["forest_id"]
+        if (forest, "2025-10") in medians and (forest, "2025-12") in medians:
+            assert feature["NDVI_change"] == pytest.approx(
+                medians[(forest, "2025-12")] - medians[(forest, "2025-10")])
+    worst = min(change.getFeatures(), key=lambda f: f["NDVI_change"])["forest_id"]
+    assert worst in small_sample.damaged_ids
+    # click a forest: its series for every index and sensor of the run
+    assert dock.pick_button.isEnabled()
+    dock.pick_button.setChecked(True)
+    assert qgis_iface.mapCanvas().mapTool() is dock._pick_tool
+    dock._pick_tool.featureIdentified.emit(
+        next(f for f in forests.getFeatures() if f["forest_id"] == worst))
+    assert list(dock._forest_dialog.series) == ["NDVI"]
+    assert "(Δ -" in dock._forest_dialog.figure.axes[0].texts[-1].get_text()
+    dock.pick_button.setChecked(False)
+    dock._forest_dialog.close()
+    # the run's one-page report: map, forests ranked worst first, time series
+    report = dock.write_report(tmp_path / "report.html")
+    page = report.read_text()
+    assert "NDVI change since 2025-11-13" in page
+    assert page.count("data:image/png;base64,") == 2
+    first_row = page.split("<tr><td>")[1].split("</td>")[0]
+    assert first_row == str(worst)  # the worst forest heads the ranking
+    assert "severe loss" in page or "moderate loss" in page
     hexagons = QgsProject.instance().mapLayersByName("hexagons: latest statistics")[0]
     assert hexagons.featureCount() > 9 and hexagons.renderer().type() == "graduatedSymbol"
     assert {f["forest_id"] for f in hexagons.getFeatures()} == set(chosen)
@@ -145,13 +196,21 @@ def test_cancel_leaves_no_outputs_and_the_dock_usable(dock, forests, tmp_path):
     loop.exec()
     timer.stop()
     dock.cancel()
+    assert dock.status_text().startswith("Cancelling")
+    task.progressChanged.emit(99.0)  # late progress must not overwrite "Cancelling…"
+    assert dock.status_text().startswith("Cancelling") and dock.state == "cancelling"
+    assert not dock.cancel_button.isEnabled()
     wait_for_job(dock)
-    assert "Cancelled" in dock.status.text()
+    # one state everywhere: the dock, the task manager (complete, "(cancelled)": QGIS does not
+    # announce "Task failed") and the disk (no file and no empty run folder)
+    assert dock.state == "cancelled" and dock.status_text() == "Cancelled: no outputs were written."
+    assert task.status() == QgsTask.TaskStatus.Complete
+    assert task.description() == "Raster Collect: compute (cancelled)"
     outputs = tmp_path / "outputs"
-    assert not outputs.exists() or [p for p in outputs.rglob("*") if p.is_file()] == []
+    assert not outputs.exists() or list(outputs.rglob("*")) == []
     assert dock.search_button.isEnabled() and dock.compute_button.isEnabled()
     assert not dock.cancel_button.isEnabled()
-    assert task.status() == QgsTask.TaskStatus.Terminated
+    assert dock.last_error == ""
 
 
 def closed_port():
@@ -191,3 +250,63 @@ def test_geographic_layer_and_unreachable_provider(dock, small_sample, tmp_path)
     wait_for_job(dock)
     assert "cannot open the STAC API" in dock.last_error
     assert dock.compute_button.isEnabled()
+
+
+def test_buttons_and_status_always_visible_at_300_by_900(dock, qgis_iface):
+    """The actions and the status sit outside the scroll area: visible whatever the form's
+    length, and the status line keeps its height whatever the message."""
+    window = qgis_iface.mainWindow()
+    dock.setFloating(True)
+    dock.resize(300, 900)
+    dock.show()
+    QgsApplication.processEvents()
+    for section in (dock.aoi_section, dock.period_section, dock.outputs_section):
+        section.setCollapsed(False)
+    QgsApplication.processEvents()
+    assert dock.scroll.widget().sizeHint().height() > 900  # the form itself needs scrolling
+    for widget in (dock.search_button, dock.compute_button, dock.cancel_button, dock.progress,
+                   dock.status):
+        assert widget.isVisible()
+        assert not dock.scroll.isAncestorOf(widget)
+        top_left = widget.mapTo(dock, widget.rect().topLeft())
+        bottom_right = widget.mapTo(dock, widget.rect().bottomRight())
+        assert dock.rect().contains(top_left) and dock.rect().contains(bottom_right), widget
+    height = dock.status.height()
+    dock.set_status("x " * 400)
+    QgsApplication.processEvents()
+    assert dock.status.height() == height and dock.status_text() == "x " * 400
+    assert window is not None
+    # the details most runs never touch start collapsed
+    fresh = RasterCollectDock(qgis_iface, window)
+    assert fresh.outputs_section.dask.isCollapsed() and fresh.aoi_section.details.isCollapsed()
+    assert not fresh.aoi_section.isCollapsed()
+    fresh.shutdown()
+    fresh.deleteLater()
+
+
+def test_sources_that_cannot_compute_the_indices_are_not_searched(dock):
+    tick_source(dock, "pc-s1")
+    tick_index(dock, "NDVI")
+    kinds = [s.get("collections") for s in dock.chosen_sources()]
+    assert ["sentinel-1-rtc"] not in kinds and dock.skipped_sources == [
+        "Sentinel-1 RTC (radar) · Planetary Computer"]
+    tick_index(dock, "VV")
+    assert ["sentinel-1-rtc"] in [s.get("collections") for s in dock.chosen_sources()]
+
+
+def test_try_it_on_sample_data_fills_the_form(dock, tmp_path, qgis_iface):
+    dock.output_folder.setFilePath(str(tmp_path / "outputs"))
+    dock.start_sample()
+    assert wait_for_job(dock) == "sample", dock.last_error
+    [layer] = QgsProject.instance().mapLayersByName("forests (sample)")
+    assert layer.featureCount() == 6
+    assert dock.layer_combo.currentLayer() is layer
+    assert dock.id_field_combo.currentField() == "forest_id"
+    [source] = dock.chosen_sources()
+    assert source["kind"] == "static"
+    assert source["href"] == str(tmp_path / "outputs" / "raster-collect-sample" / "catalog.json")
+    assert source["collections"] == ["sentinel-2-l2a", "landsat-c2-l2"]
+    assert dock.chosen_event_date() == date(2025, 11, 13)
+    assert (dock.start_date.date(), dock.end_date.date()) == (QDate(2025, 10, 1),
+                                                              QDate(2025, 12, 31))
+    assert dock.status_text().startswith("Sample ready: 6 forests")

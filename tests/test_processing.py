@@ -60,6 +60,10 @@ def test_compute_composites(provider, small_sample, tmp_path):
     assert names == ["static-catalog_sentinel-2-l2a_EVI_monthly_median.tif",
                      "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif"]
     assert os.path.dirname(result["RASTERS"][0]) == result["OUTPUT_FOLDER"]
+    import re  # named like the dock's runs
+
+    assert re.fullmatch(r"raster-collect-\d{8}-\d{6}-[0-9a-f]{4}",
+                        os.path.basename(result["OUTPUT_FOLDER"]))
     import rasterio
 
     [ndvi] = [p for p in result["RASTERS"] if "NDVI" in p]
@@ -230,12 +234,17 @@ def test_qgis_process_runs_the_deployed_plugin(small_sample, tmp_path):
     assert all(abs(f.geometry().area() - 20_000) < 0.01 for f in layer.getFeatures())
 
 
-def test_storm_damage_algorithm(provider, small_sample, tmp_path):
+def test_storm_damage_algorithm(provider, small_sample, tmp_path, qgis_new_project):
+    from qgis.core import QgsProject
+
     from raster_collect_plugin.processing.storm_damage import damage_renderer
 
-    result = run("storm_damage", source_parameters(
+    result, loaded = run_like_the_toolbox("storm_damage", source_parameters(
         small_sample, COLLECTIONS="sentinel-2-l2a,sentinel-1-rtc", EVENT_DATE="2025-11-13",
         OUTPUT_FOLDER=str(tmp_path / "storm")))
+    assert list(loaded) == [result["DAMAGE"]]
+    [shown] = QgsProject.instance().mapLayersByName("storm damage")
+    assert shown.renderer().type() == "categorizedSymbol"
     layer = QgsVectorLayer(result["DAMAGE"], "damage", "ogr")
     classes = {f["forest_id"]: f["damage_class"] for f in layer.getFeatures()}
     assert {k for k, v in classes.items() if v in ("moderate", "severe")} == set(
@@ -244,3 +253,55 @@ def test_storm_damage_algorithm(provider, small_sample, tmp_path):
     assert renderer.classAttribute() == "damage_class"
     assert [c.value() for c in renderer.categories()] == [
         "none", "light", "moderate", "severe", "unknown", "not stocked before event"]
+
+
+def run_like_the_toolbox(algorithm, parameters):
+    """processing.run, then the toolbox's own result handling (layers loaded on completion,
+    styled by their post-processors)."""
+    import processing
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProject,
+    )
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    feedback = QgsProcessingFeedback()
+    result = processing.run(f"{PROVIDER_ID}:{algorithm}", parameters, context=context,
+                            feedback=feedback)
+    loaded = dict(context.layersToLoadOnCompletion())
+    alg = QgsApplication.processingRegistry().createAlgorithmById(f"{PROVIDER_ID}:{algorithm}")
+    assert handleAlgorithmResults(alg, context, feedback, parameters=parameters)
+    return result, loaded
+
+
+def test_outputs_load_like_any_processing_output(provider, small_sample, tmp_path,
+                                                 qgis_new_project):
+    from qgis.core import QgsProject
+
+    result, loaded = run_like_the_toolbox("create_sample_data", {
+        "OUTPUT_FOLDER": str(tmp_path / "sample"), "SMALL": True})
+    assert list(loaded) == [result["FORESTS"]]
+    [forests] = QgsProject.instance().mapLayersByName("forests (sample)")
+    assert forests.featureCount() == 6 and forests.fields().indexOf("forest_id") >= 0
+
+    result, loaded = run_like_the_toolbox("zonal_timeseries", source_parameters(
+        small_sample, OUTPUT_FOLDER=str(tmp_path / "out")))
+    assert set(loaded) == {result["TABLE"], result["LATEST"]}
+    [latest] = QgsProject.instance().mapLayersByName("forests: latest statistics")
+    assert latest.renderer().type() == "graduatedSymbol"  # the dock's fixed NDVI classes
+    assert [r.label() for r in latest.renderer().ranges()][-1] == "dense, healthy"
+    assert QgsProject.instance().mapLayersByName("zonal statistics")
+
+    result, loaded = run_like_the_toolbox("compute_composites", source_parameters(
+        small_sample, OUTPUT_FOLDER=str(tmp_path / "c")))
+    assert set(loaded) == set(result["RASTERS"])
+    [ndvi] = QgsProject.instance().mapLayersByName(
+        "sentinel-2-l2a NDVI (latest: 2025-12)")
+    assert ndvi.renderer().type() == "singlebandpseudocolor"
+    assert ndvi.renderer().band() == 3
+    assert (ndvi.renderer().classificationMin(), ndvi.renderer().classificationMax()) == (
+        0.0, 1.0)

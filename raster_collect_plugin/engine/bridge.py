@@ -119,6 +119,7 @@ def run_job(spec: Dict, *, workdir: Path, progress: Optional[Callable[[float, st
             time.sleep(poll_seconds)
         reader.join(timeout=5)
         _drain(lines, progress, outcome)
+        child.stdout.close()  # else an "unclosed file" ResourceWarning per job
     if outcome.get("event") != "result":  # a killed child cannot clean up: the parent does
         _remove(_staging_entries(_output_folders(spec)) - staging_before)
     if cancelled or outcome.get("event") == "cancelled":

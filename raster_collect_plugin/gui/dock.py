@@ -1,80 +1,70 @@
 """The Raster Collect dock: pick forest polygons, search archives, fetch and compute.
 
-The dock gathers choices, writes a job spec and runs it as a background QgsTask (the work
-happens in core, in the processing Python); results are added as layers on the main thread.
+Layout (usable at 300 x 900): a place for a banner at the top, the form in a scroll area as
+collapsible sections (``sections.py``), the scene table and the chart below it, and the action
+buttons, progress bar and a fixed-height status line pinned under the scroll area so they never
+scroll away or jump. The dock gathers choices, writes a job spec and runs it as a background
+QgsTask; ``results.ResultsPresenter`` puts the results on the map on the main thread.
 """
 
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from qgis.core import (
     Qgis,
     QgsApplication,
-    QgsFeatureRequest,
-    QgsFieldProxyModel,
-    QgsMapLayerProxyModel,
     QgsMessageLog,
     QgsProject,
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
-from qgis.gui import QgsDockWidget, QgsFieldComboBox, QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import QDate, Qt, pyqtSignal
+from qgis.gui import QgsDockWidget
+from qgis.PyQt.QtCore import QDate, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QDateEdit,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .. import settings
+from ..core.defaults import run_name
 from ..core.indices import INDICES
-from ..core.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt
+from .results import ResultsPresenter
+from .sections import (
+    COMPUTE_MODES,
+    PRESETS,
+    SOURCE_SENSORS,
+    SOURCES,
+    AoiSourcesSection,
+    OutputsComputeSection,
+    PeriodIndicesSection,
+    checked_keys,
+    fit_narrow,
+    results_section,
+)
 from .tasks import LOG_TAG, JobTask
 
+__all__ = ["COMPUTE_MODES", "PRESETS", "SOURCES", "DockInputError", "RasterCollectDock"]
+
 DEFAULT_ID_FIELD = "forest_id"
-# (key, label, job source without href/url; None = needs the text fields below)
-SOURCES = [
-    ("pc-s2", "Planetary Computer: Sentinel-2 L2A",
-     {"kind": "planetary-computer", "collections": ["sentinel-2-l2a"]}),
-    ("pc-landsat", "Planetary Computer: Landsat C2 L2",
-     {"kind": "planetary-computer", "collections": ["landsat-c2-l2"]}),
-    ("pc-s1", "Planetary Computer: Sentinel-1 RTC",
-     {"kind": "planetary-computer", "collections": ["sentinel-1-rtc"]}),
-    ("es-s2", "Earth Search: Sentinel-2 L2A (Collection 1)",
-     {"kind": "earth-search", "collections": ["sentinel-2-c1-l2a"]}),
-    ("es-landsat", "Earth Search: Landsat C2 L2 (requester pays)",
-     {"kind": "earth-search", "collections": ["landsat-c2-l2"]}),
-    ("maxar", "Maxar Open Data: WorldView (event below)", {"kind": "maxar"}),
-    ("catalog", "Static STAC catalog (below)", {"kind": "static"}),
-    ("custom", "Custom STAC API (below)", {"kind": "stac"}),
-]
-PRESETS = ["Custom dates", "Last 12 months", "Before/after an event"]
-COMPUTE_MODES = ["Threads in the job (default)", "Local dask cluster (this QGIS session)",
-                 "Remote dask scheduler"]
 SETTINGS_MODES = ["threads", "local", "remote"]
+STATUS_LINES = 2
 
 
 class DockInputError(ValueError):
@@ -94,38 +84,77 @@ class RasterCollectDock(QgsDockWidget):
         self.search_rows: List[Dict] = []
         self.table_layer: Optional[QgsVectorLayer] = None
         self.last_error = ""
+        self.state = "ready"  # ready | running | cancelling | cancelled | failed | done
         self._chart = None
+        self._run_context: Dict = {}
+        self.skipped_sources: List[str] = []
+        self.presenter = ResultsPresenter(iface)
         self.cluster = LocalClusterProcess(python=settings.engine_python)
 
-        scroll = QScrollArea(self)
+        container = QWidget(self)
+        outer = QVBoxLayout(container)
+        outer.setContentsMargins(2, 2, 2, 2)
+        outer.setSpacing(4)
+        # a place for a message above everything (e.g. "set up the processing engine")
+        self.banner_layout = QVBoxLayout()
+        self.banner_layout.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(self.banner_layout)
+        self.engine_prompt = EnginePrompt(iface, container)  # shown while the engine is not ready
+        self.banner_layout.addWidget(self.engine_prompt)
+
+        scroll = QScrollArea(container)
         scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll = scroll
         body = QWidget(scroll)
         layout = QVBoxLayout(body)
-        self.engine_prompt = EnginePrompt(iface, body)  # shown while the engine is not ready
-        layout.addWidget(self.engine_prompt)
-        layout.addWidget(self._aoi_box(body))
-        layout.addWidget(self._sources_box(body))
-        layout.addWidget(self._period_box(body))
-        layout.addWidget(self._outputs_box(body))
-        layout.addWidget(self._compute_box(body))
-        layout.addLayout(self._actions(body))
-        self.progress = QProgressBar(body)
-        self.progress.setRange(0, 100)
-        self.status = QLabel("Ready", body)
-        self.status.setWordWrap(True)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        self.results_table = QTableWidget(0, 5, body)
+        layout.setContentsMargins(0, 0, 4, 0)
+        self.aoi_section = AoiSourcesSection(body)
+        self.period_section = PeriodIndicesSection(body)
+        self.outputs_section = OutputsComputeSection(body)
+        for section in (self.aoi_section, self.period_section, self.outputs_section):
+            layout.addWidget(section)
+            self._expose(section)
+        self.scenes_box, scenes_layout = results_section(body, "Scenes found",
+                                                         "raster_collect_scenes", True)
+        self.results_table = QTableWidget(0, 5, self.scenes_box)
         self.results_table.setHorizontalHeaderLabels(
-            ["provider", "collection", "date", "cloud %", "id"])
+            ["date", "collection", "cloud %", "provider", "id"])
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.results_table.setMinimumHeight(120)
-        layout.addWidget(self.results_table)
-        self.chart_holder = QVBoxLayout()
-        layout.addLayout(self.chart_holder)
+        self.results_table.setMinimumHeight(140)
+        scenes_layout.addWidget(self.results_table)
+        layout.addWidget(self.scenes_box)
+        self.chart_box, self.chart_holder = results_section(body, "Time series",
+                                                            "raster_collect_chart", True)
+        self.pick_button = QToolButton(self.chart_box)
+        self.pick_button.setText("Pick a forest…")
+        self.pick_button.setToolTip("Click a forest on the map to see its time series for "
+                                    "every index and sensor of the run")
+        self.pick_button.setCheckable(True)
+        self.pick_button.setEnabled(False)
+        self.pick_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.report_button = QToolButton(self.chart_box)
+        self.report_button.setText("Report…")
+        self.report_button.setToolTip("Save a one-page HTML report of the run: map, ranked "
+                                      "forests and time series")
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self._ask_report)
+        tools = QHBoxLayout()
+        tools.addWidget(self.pick_button, 1)
+        tools.addWidget(self.report_button)
+        self.chart_holder.addLayout(tools)
+        self.pick_button.toggled.connect(self._pick_forest)
+        self._last_run: Optional[tuple] = None
+        self._pick_tool = None
+        self._forest_dialog = None
+        layout.addWidget(self.chart_box)
         layout.addStretch(1)
+        fit_narrow(body)
         scroll.setWidget(body)
-        self.setWidget(scroll)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(self._action_panel(container))
+        self.setWidget(container)
 
         self.layer_combo.layerChanged.connect(self._on_layer_changed)
         self.selected_only.toggled.connect(self.refresh_summary)
@@ -134,148 +163,62 @@ class RasterCollectDock(QgsDockWidget):
         self.search_button.clicked.connect(self.start_search)
         self.compute_button.clicked.connect(self.start_compute)
         self.cancel_button.clicked.connect(self.cancel)
+        self.sample_button.clicked.connect(self.start_sample)
         self._watched_layer = None
         self._on_layer_changed(self.layer_combo.currentLayer())
         self.load_settings()
 
     # ---------------------------------------------------------------- building the widget
 
-    def _aoi_box(self, parent) -> QGroupBox:
-        box = QGroupBox("Forests (area of interest)", parent)
-        form = QFormLayout(box)
-        self.layer_combo = QgsMapLayerComboBox(box)
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
-        self.layer_combo.setAllowEmptyLayer(True)
-        self.selected_only = QCheckBox("Selected features only", box)
-        self.id_field_combo = QgsFieldComboBox(box)
-        self.id_field_combo.setFilters(QgsFieldProxyModel.Filter.Int
-                                       | QgsFieldProxyModel.Filter.LongLong
-                                       | QgsFieldProxyModel.Filter.String)
-        self.buffer_spin = QDoubleSpinBox(box)
-        self.buffer_spin.setRange(-500, 5000)
-        self.buffer_spin.setSuffix(" m")
-        self.aoi_summary = QLabel(box)
-        form.addRow("Polygon layer", self.layer_combo)
-        form.addRow("", self.selected_only)
-        form.addRow("Id field", self.id_field_combo)
-        form.addRow("Buffer", self.buffer_spin)
-        form.addRow("Summary", self.aoi_summary)
-        return box
+    def _expose(self, section: QWidget) -> None:
+        """Section widgets are reachable as dock attributes (``dock.layer_combo``...)."""
+        for name, value in vars(section).items():
+            if not name.startswith("_"):
+                setattr(self, name, value)
 
-    def _sources_box(self, parent) -> QGroupBox:
-        box = QGroupBox("Imagery sources", parent)
-        form = QFormLayout(box)
-        self.source_list = QListWidget(box)
-        for key, label, _ in SOURCES:
-            item = QListWidgetItem(label, self.source_list)
-            item.setData(Qt.ItemDataRole.UserRole, key)
-            item.setCheckState(Qt.CheckState.Unchecked)
-        copernicus = QListWidgetItem("Copernicus Data Space: use the Processing algorithm "
-                                     "'Sentinel Hub statistics'", self.source_list)
-        copernicus.setFlags(Qt.ItemFlag.NoItemFlags)
-        copernicus.setToolTip("Server-side statistics with credentials from the QGIS "
-                              "authentication database: Processing toolbox > Raster collect")
-        self.source_list.setMaximumHeight(150)
-        self.catalog_edit = QgsFileWidget(box)
-        self.catalog_edit.setFilter("STAC catalog (*.json)")
-        self.maxar_event = QLineEdit(box)
-        self.maxar_event.setPlaceholderText("event collection id(s), comma separated")
-        self.custom_url = QLineEdit(box)
-        self.custom_url.setPlaceholderText("https://example.org/stac/v1")
-        self.custom_collections = QLineEdit(box)
-        self.custom_collections.setPlaceholderText("collections for the catalog / custom API")
-        self.max_cloud = QDoubleSpinBox(box)
-        self.max_cloud.setRange(0, 100)
-        self.max_cloud.setSuffix(" %")
-        self.mask_list = QListWidget(box)
-        for name in MASK_CLASSES:
-            item = QListWidgetItem(name.replace("_", " "), self.mask_list)
-            item.setData(Qt.ItemDataRole.UserRole, name)
-            item.setCheckState(Qt.CheckState.Checked if name in DEFAULT_MASK_CLASSES
-                               else Qt.CheckState.Unchecked)
-        self.mask_list.setMaximumHeight(110)
-        self.mask_list.setToolTip(default_mask_text())  # the defaults, stated in core/masks.py
-        form.addRow(self.source_list)
-        form.addRow("Static catalog", self.catalog_edit)
-        form.addRow("Maxar event", self.maxar_event)
-        form.addRow("Custom STAC URL", self.custom_url)
-        form.addRow("Collections", self.custom_collections)
-        form.addRow("Max scene cloud", self.max_cloud)
-        form.addRow("Mask as cloud", self.mask_list)
-        return box
+    def _action_panel(self, parent: QWidget) -> QWidget:
+        """Buttons, progress and status: outside the scroll area, fixed height."""
+        panel = QFrame(parent)
+        panel.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(3)
+        row = QHBoxLayout()
+        self.search_button = QPushButton("Search", panel)
+        self.search_button.setToolTip("Find the scenes over the forests (no download)")
+        self.compute_button = QPushButton("Fetch && compute", panel)
+        self.compute_button.setToolTip("Composites and statistics for the forests")
+        self.cancel_button = QPushButton("Cancel", panel)
+        self.cancel_button.setEnabled(False)
+        for button in (self.search_button, self.compute_button, self.cancel_button):
+            button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+            row.addWidget(button)
+        layout.addLayout(row)
+        self.progress = QProgressBar(panel)
+        self.progress.setRange(0, 100)
+        self.progress.setTextVisible(True)
+        self.progress.setMaximumHeight(self.progress.sizeHint().height())
+        layout.addWidget(self.progress)
+        self.status = QLabel("Ready", panel)
+        self.status.setWordWrap(True)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.status.setFixedHeight(self.status.fontMetrics().lineSpacing() * STATUS_LINES + 4)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        layout.addWidget(self.status)
+        panel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        return panel
 
-    def _period_box(self, parent) -> QGroupBox:
-        box = QGroupBox("Period", parent)
-        form = QFormLayout(box)
-        self.preset_combo = QComboBox(box)
-        self.preset_combo.addItems(PRESETS)
-        self.event_date = QDateEdit(QDate(2025, 11, 13), box)
-        self.event_date.setCalendarPopup(True)
-        self.start_date = QDateEdit(QDate.currentDate().addYears(-1), box)
-        self.end_date = QDateEdit(QDate.currentDate(), box)
-        for edit in (self.start_date, self.end_date):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
-        self.event_date.setDisplayFormat("yyyy-MM-dd")
-        form.addRow("Preset", self.preset_combo)
-        form.addRow("Event date", self.event_date)
-        form.addRow("Start", self.start_date)
-        form.addRow("End", self.end_date)
-        return box
+    def set_status(self, text: str) -> None:
+        """Show ``text`` in the fixed-height status line (all of it in the tooltip)."""
+        self.status.setToolTip(text)
+        metrics = self.status.fontMetrics()
+        width = max(self.status.width(), 120) * STATUS_LINES - metrics.averageCharWidth() * 4
+        self.status.setText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, width))
+        self._status_text = text
 
-    def _outputs_box(self, parent) -> QGroupBox:
-        box = QGroupBox("Indices and outputs", parent)
-        form = QFormLayout(box)
-        self.index_list = QListWidget(box)
-        for name, index in INDICES.items():
-            item = QListWidgetItem(f"{name}: {index.description}", self.index_list)
-            item.setData(Qt.ItemDataRole.UserRole, name)
-            item.setCheckState(Qt.CheckState.Unchecked)
-        self.index_list.setMaximumHeight(110)
-        self.period_combo = QComboBox(box)
-        self.period_combo.addItems(["month", "quarter", "year"])
-        self.method_combo = QComboBox(box)
-        self.method_combo.addItems(["median", "mean"])
-        self.resolution_spin = QDoubleSpinBox(box)
-        self.resolution_spin.setRange(0, 1000)
-        self.resolution_spin.setSpecialValueText("sensor default")
-        self.resolution_spin.setSuffix(" m")
-        self.hexagon_spin = QDoubleSpinBox(box)
-        self.hexagon_spin.setRange(0, 10_000)
-        self.hexagon_spin.setSpecialValueText("no hexagons")
-        self.hexagon_spin.setSuffix(" ha")
-        self.output_folder = QgsFileWidget(box)
-        self.output_folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-        form.addRow(self.index_list)
-        form.addRow("Composite period", self.period_combo)
-        form.addRow("Method", self.method_combo)
-        form.addRow("Resolution", self.resolution_spin)
-        form.addRow("Hexagon size", self.hexagon_spin)
-        form.addRow("Output folder", self.output_folder)
-        return box
-
-    def _compute_box(self, parent) -> QGroupBox:
-        box = QGroupBox("Compute (dask)", parent)
-        form = QFormLayout(box)
-        self.compute_mode = QComboBox(box)
-        self.compute_mode.addItems(COMPUTE_MODES)
-        self.workers_spin = QSpinBox(box)
-        self.workers_spin.setRange(0, 256)
-        self.workers_spin.setSpecialValueText("auto")
-        self.threads_spin = QSpinBox(box)
-        self.threads_spin.setRange(1, 64)
-        self.memory_edit = QLineEdit(box)
-        self.scheduler_edit = QLineEdit(box)
-        self.scheduler_edit.setPlaceholderText("tcp://scheduler-host:8786")
-        self.dashboard_label = QLabel("", box)
-        self.dashboard_label.setOpenExternalLinks(True)
-        form.addRow("Where", self.compute_mode)
-        form.addRow("Local workers", self.workers_spin)
-        form.addRow("Threads per worker", self.threads_spin)
-        form.addRow("Memory per worker", self.memory_edit)
-        form.addRow("Scheduler address", self.scheduler_edit)
-        form.addRow("Dashboard", self.dashboard_label)
-        return box
+    def status_text(self) -> str:
+        """The full status message (the label may show it elided)."""
+        return getattr(self, "_status_text", self.status.text())
 
     def compute_spec(self) -> Optional[Dict]:
         """The job's ``compute`` settings. For the session's local cluster this is a marker
@@ -304,16 +247,6 @@ class RasterCollectDock(QgsDockWidget):
         if (spec.get("compute") or {}).get("mode") == "session":
             spec["compute"] = {"mode": "remote",
                                "scheduler_address": self.cluster.ensure_started()}
-
-    def _actions(self, parent) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.search_button = QPushButton("Search", parent)
-        self.compute_button = QPushButton("Fetch && compute", parent)
-        self.cancel_button = QPushButton("Cancel", parent)
-        self.cancel_button.setEnabled(False)
-        for button in (self.search_button, self.compute_button, self.cancel_button):
-            row.addWidget(button)
-        return row
 
     # ---------------------------------------------------------------- settings
 
@@ -414,21 +347,26 @@ class RasterCollectDock(QgsDockWidget):
     # ---------------------------------------------------------------- request
 
     def chosen_indices(self) -> List[str]:
-        return [self.index_list.item(r).data(Qt.ItemDataRole.UserRole)
-                for r in range(self.index_list.count())
-                if self.index_list.item(r).checkState() == Qt.CheckState.Checked]
+        return checked_keys(self.index_list)
 
-    def chosen_sources(self) -> List[Dict]:
-        """Job sources from the ticked entries and their text fields."""
+    def chosen_sources(self, indices: Optional[List[str]] = None) -> List[Dict]:
+        """Job sources from the ticked entries and their text fields. Sources whose sensor
+        cannot compute any of ``indices`` (Sentinel-1 for NDVI) are left out, and said so
+        once in the status line."""
         collections = [c.strip() for c in self.custom_collections.text().split(",")
                        if c.strip()]
-        specs = []
+        indices = self.chosen_indices() if indices is None else indices
+        sensors = {s for name in indices if name in INDICES for s in INDICES[name].sensors}
+        specs, skipped = [], []
         for row in range(len(SOURCES)):
             item = self.source_list.item(row)
             if item.checkState() != Qt.CheckState.Checked:
                 continue
             key, label, template = SOURCES[row]
-            entry = dict(template, name=label.split(":")[0].split(" (")[0])
+            if indices and key in SOURCE_SENSORS and SOURCE_SENSORS[key] not in sensors:
+                skipped.append(label)
+                continue
+            entry = dict(template)
             if key == "catalog":
                 if not self.catalog_edit.filePath():
                     raise DockInputError("'Static STAC catalog' is ticked: choose its "
@@ -443,7 +381,12 @@ class RasterCollectDock(QgsDockWidget):
                 events = [e.strip() for e in self.maxar_event.text().split(",") if e.strip()]
                 entry["collections"] = events
             specs.append(entry)
+        self.skipped_sources = skipped
         if not specs:
+            if skipped:
+                raise DockInputError(f"{', '.join(skipped)} cannot compute "
+                                     f"{', '.join(indices)}: tick an optical source or a "
+                                     "radar index (VV, VH, VHVV).")
             raise DockInputError("Tick at least one imagery source.")
         return specs
 
@@ -457,18 +400,20 @@ class RasterCollectDock(QgsDockWidget):
             self.start_date.setDate(event.addMonths(-6))
             self.end_date.setDate(event.addMonths(3))
 
-    def base_spec(self, folder: Path) -> Dict:
+    def chosen_event_date(self) -> Optional[date]:
+        """The event (storm) date when the before/after preset is chosen."""
+        chosen = self.period_section.event_date_or_none()
+        return None if chosen is None else date(chosen.year(), chosen.month(), chosen.day())
+
+    def base_spec(self, folder: Path, indices: Optional[List[str]] = None) -> Dict:
         start, end = self.start_date.date(), self.end_date.date()
         if end < start:
             raise DockInputError(f"The end date {end.toString('yyyy-MM-dd')} is before the "
                                  f"start date {start.toString('yyyy-MM-dd')}: swap them.")
         spec = self.export_aoi(folder)
-        spec.update(sources=self.chosen_sources(), start=start.toString("yyyy-MM-dd"),
+        spec.update(sources=self.chosen_sources(indices), start=start.toString("yyyy-MM-dd"),
                     end=end.toString("yyyy-MM-dd"), max_cloud_cover=self.max_cloud.value(),
-                    mask_classes=[self.mask_list.item(r).data(Qt.ItemDataRole.UserRole)
-                                  for r in range(self.mask_list.count())
-                                  if self.mask_list.item(r).checkState()
-                                  == Qt.CheckState.Checked])
+                    mask_classes=checked_keys(self.mask_list))
         return spec
 
     # ---------------------------------------------------------------- running
@@ -484,12 +429,16 @@ class RasterCollectDock(QgsDockWidget):
             self.show_error(str(problem))
             return
         self.save_settings()
+        self.last_error = ""
+        self._run_context = {"event_date": self.chosen_event_date()}
         task = JobTask(f"Raster Collect: {kind}", spec, workdir, self._finished,
                        python=settings.engine_python(),
                        prepare=self.prepare_compute)
         task.progressChanged.connect(lambda value: self._show_progress(task, value))
         self.current_task = task
-        self._set_running(True, f"{kind}: starting")
+        note = (f" ({', '.join(self.skipped_sources)} left out: no band for "
+                f"{', '.join(self.chosen_indices())})" if self.skipped_sources else "")
+        self._set_running(True, f"{kind}: starting{note}")
         QgsApplication.taskManager().addTask(task)
 
     def start_search(self) -> None:
@@ -504,18 +453,18 @@ class RasterCollectDock(QgsDockWidget):
     def start_compute(self) -> None:
         def build(workdir: Path) -> Dict:
             if not self.output_folder.filePath():
-                raise DockInputError("Choose an output folder.")
+                raise DockInputError("Choose an output folder (section 'Outputs & compute').")
             indices = self.chosen_indices()
             if not indices:
                 raise DockInputError("Tick at least one index (e.g. NDVI).")
-            spec = self.base_spec(workdir)
-            run_name = datetime.now().strftime("raster-collect-%Y%m%d-%H%M%S")
+            spec = self.base_spec(workdir, indices)
+            name = run_name()
             spec.update(kind="zonal", indices=indices, period=self.period_combo.currentText(),
                         method=self.method_combo.currentText(),
                         resolution=self.resolution_spin.value() or None,
                         hexagon_area_m2=self.hexagon_spin.value() * 10_000 or None,
-                        output_dir=str(Path(self.output_folder.filePath()) / run_name),
-                        run_name=run_name)
+                        output_dir=str(Path(self.output_folder.filePath()) / name),
+                        run_name=name)
             compute = self.compute_spec()
             if compute:
                 spec["compute"] = compute
@@ -526,22 +475,67 @@ class RasterCollectDock(QgsDockWidget):
 
         self._start("compute", build)
 
+    def start_sample(self) -> None:
+        """Make the small synthetic sample (in the output folder, or a temporary one)."""
+        def build(workdir: Path) -> Dict:
+            root = self.output_folder.filePath()
+            folder = (Path(root) / "raster-collect-sample" if root else
+                      Path(tempfile.mkdtemp(prefix="raster-collect-sample-")))
+            return {"kind": "sample", "output_dir": str(folder), "small": True}
+
+        self._start("sample", build)
+
+    def show_sample(self, result: Dict) -> None:
+        """Put the sample's forests on the map and fill the form for its catalog and storm."""
+        layer = QgsVectorLayer(f"{result['forests']}|layername=forests", "forests (sample)",
+                               "ogr")
+        if not layer.isValid():
+            self.show_error(f"Cannot open the sample forests {result['forests']}")
+            return
+        QgsProject.instance().addMapLayer(layer)
+        self.layer_combo.setLayer(layer)
+        self.selected_only.setChecked(False)
+        for row, (key, _, _) in enumerate(SOURCES):
+            self.source_list.item(row).setCheckState(
+                Qt.CheckState.Checked if key == "catalog" else Qt.CheckState.Unchecked)
+        self.catalog_edit.setFilePath(result["catalog"])
+        self.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
+        self.preset_combo.setCurrentText("Before/after an event")
+        self.event_date.setDate(QDate(2025, 11, 13))
+        self.start_date.setDate(QDate(2025, 10, 1))
+        self.end_date.setDate(QDate(2025, 12, 31))
+        if not self.output_folder.filePath():
+            self.output_folder.setFilePath(str(Path(result["forests"]).parent / "outputs"))
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        if canvas is not None:
+            canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(
+                layer, layer.extent()))
+            canvas.refresh()
+        self.set_status(f"Sample ready: {layer.featureCount()} forests and their imagery "
+                        "catalog; press Search or Fetch & compute")
+
     def cancel(self) -> None:
-        if self.current_task is not None:
-            self.status.setText("Cancelling...")
+        """Ask the running job to stop; the status keeps saying so until it has."""
+        if self.current_task is not None and self.state == "running":
+            self.state = "cancelling"
+            self.cancel_button.setEnabled(False)
+            self.set_status("Cancelling… (removing partial outputs)")
             self.current_task.cancel()
 
     def _show_progress(self, task: JobTask, value: float) -> None:
+        if task is not self.current_task or self.state != "running":
+            return  # late progress of a cancelled task must not overwrite "Cancelling…"
         self.progress.setValue(int(value))
         if task.message:
-            self.status.setText(task.message)
+            self.set_status(task.message)
 
     def _set_running(self, running: bool, message: str = "") -> None:
+        self.state = "running" if running else self.state
         self.search_button.setEnabled(not running)
         self.compute_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if message:
-            self.status.setText(message)
+            self.set_status(message)
         if not running:
             self.progress.setValue(0)
 
@@ -551,29 +545,46 @@ class RasterCollectDock(QgsDockWidget):
         if self.cluster.running and self.cluster.dashboard:
             self.dashboard_label.setText(f'<a href="{self.cluster.dashboard}">'
                                          f'{self.cluster.dashboard}</a>')
-        from ..engine import bridge
-
-        if isinstance(task.error, bridge.JobCancelled):
-            self.status.setText("Cancelled: no outputs were written.")
-            self.job_finished.emit(task.spec["kind"])
+        kind = task.spec["kind"]
+        if task.cancelled:
+            self.state = "cancelled"
+            self.set_status("Cancelled: no outputs were written.")
+            self.job_finished.emit(kind)
             return
         if task.error is not None:
+            self.state = "failed"
             self.show_error(str(task.error))
-            self.job_finished.emit(task.spec["kind"])
+            self.job_finished.emit(kind)
             return
+        self.state = "done"
+        self.progress.setValue(100)
         result = task.result or {}
-        for source, message in (result.get("errors") or {}).items():
-            self.iface.messageBar().pushWarning("Raster Collect", f"{source}: {message}")
-            QgsMessageLog.logMessage(f"{source}: {message}", LOG_TAG, Qgis.MessageLevel.Warning)
-        if task.spec["kind"] == "search":
+        self._report_source_problems(result.get("errors") or {})
+        if kind == "search":
             self.show_search(result)
+        elif kind == "sample":
+            self.show_sample(result)
         else:
             self.show_compute(task.spec, result)
-        self.job_finished.emit(task.spec["kind"])
+        self.job_finished.emit(kind)
+
+    def _report_source_problems(self, errors: Dict[str, str]) -> None:
+        """One message bar entry for all sources that could not be used (full text in the
+        log), not one per source."""
+        if not errors:
+            return
+        for source, message in errors.items():
+            QgsMessageLog.logMessage(f"{source}: {message}", LOG_TAG, Qgis.MessageLevel.Warning)
+        names = ", ".join(errors)
+        first = next(iter(errors.values()))
+        text = (f"{names}: {first}" if len(errors) == 1 else
+                f"{len(errors)} sources not used ({names}); details in the "
+                f"'{LOG_TAG}' log panel")
+        self.iface.messageBar().pushWarning("Raster Collect", text)
 
     def show_error(self, message: str) -> None:
         self.last_error = message
-        self.status.setText(message)
+        self.set_status(message)
         self.iface.messageBar().pushCritical("Raster Collect", message)
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Critical)
 
@@ -581,30 +592,41 @@ class RasterCollectDock(QgsDockWidget):
 
     def show_search(self, result: Dict) -> None:
         """Scenes in the table (tickable) and their footprints as a layer."""
-        self.search_rows = result.get("items", [])
+        self.search_rows = sorted(result.get("items", []),
+                                  key=lambda s: (s["datetime"], s["collection"]))
         self.results_table.setRowCount(len(self.search_rows))
         for row, scene in enumerate(self.search_rows):
             cover = scene.get("cloud_cover")
-            values = [scene["provider"], scene["collection"], scene["datetime"][:10],
-                      "" if cover is None else f"{cover:.1f}", scene["id"]]
+            values = [scene["datetime"][:10], scene["collection"],
+                      "" if cover is None else f"{cover:.0f}", scene["provider"], scene["id"]]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 if column == 0:
                     item.setCheckState(Qt.CheckState.Checked)
                 self.results_table.setItem(row, column, item)
         self.results_table.resizeColumnsToContents()
-        footprints = result.get("footprints")
-        if footprints:
-            layer = QgsVectorLayer(f"{footprints}|layername=footprints", "scene footprints",
-                                   "ogr")
-            # in memory: the job's scratch folder is removed once the task ends
-            memory = layer.materialize(QgsFeatureRequest())
-            memory.setName("scene footprints")
-            symbol = memory.renderer().symbol()
-            symbol.setOpacity(0.35)
-            QgsProject.instance().addMapLayer(memory)
-            self.footprint_layer = memory
-        self.status.setText(f"{len(self.search_rows)} scenes found")
+        self.scenes_box.setCollapsed(False)
+        self._reveal(self.scenes_box)
+        self.footprint_layer = self.presenter.show_footprints(
+            result.get("footprints") or "", visible=self.show_footprints.isChecked())
+        self.set_status(f"{len(self.search_rows)} scenes found: untick any to leave out, "
+                        "then Fetch & compute")
+
+    def _reveal(self, box: QWidget) -> None:
+        """Scroll ``box`` to the top once the layout has made room for its new content
+        (timers owned by the scroll area: nothing runs if the dock is gone by then)."""
+        def later(action) -> None:
+            timer = QTimer(self.scroll)
+            timer.setSingleShot(True)
+            timer.timeout.connect(action)
+            timer.timeout.connect(timer.deleteLater)
+            timer.start(0)
+
+        def scroll() -> None:
+            self.scroll.widget().layout().activate()
+            later(lambda: self.scroll.verticalScrollBar().setValue(box.y()))
+
+        later(scroll)
 
     def unticked_scene_ids(self) -> set:
         return {self.results_table.item(r, 4).text()
@@ -613,21 +635,21 @@ class RasterCollectDock(QgsDockWidget):
 
     def show_compute(self, spec: Dict, result: Dict) -> None:
         """Composites, statistics table and forests-with-latest-values in a group."""
-        from .layers import add_composite_layers, add_zonal_layers
         from .trusted_results import trusted
 
         result = trusted(result)  # only what the run's manifest lists
-        root = QgsProject.instance().layerTreeRoot()
-        group = root.insertGroup(0, spec.get("run_name") or "raster-collect")
-        for collection in result.get("collections", []):
-            add_composite_layers(group, collection)
-        added = add_zonal_layers(group, result.get("files", {}), spec.get("indices", []))
-        self.table_layer = next((layer for layer in added
-                                 if layer.name() == "zonal statistics"), None)
-        self.result_group = group
-        self.status.setText(f"Done: {result.get('rows', 0)} statistics rows in "
-                            f"{result.get('output_dir')}")
+        run = self.presenter.show_run(spec, result,
+                                      event_date=self._run_context.get("event_date"))
+        self.table_layer = run.table
+        self.result_group = run.group
+        self.set_status(f"Done: {result.get('rows', 0)} statistics rows in "
+                        f"{result.get('output_dir')}")
+        self.chart_box.setCollapsed(False)
+        self._last_run = (spec, result)
+        self.pick_button.setEnabled(self.table_layer is not None)
+        self.report_button.setEnabled(self.table_layer is not None)
         self.update_chart()
+        self._reveal(self.chart_box)
 
     def update_chart(self) -> None:
         """Time series of the selected compartments (or the first few) in the dock."""
@@ -638,18 +660,86 @@ class RasterCollectDock(QgsDockWidget):
         if not isinstance(layer, QgsVectorLayer) or not id_field:
             return
         selected = [f[id_field] for f in layer.getSelectedFeatures()]
+        if not selected:
+            selected = [f[id_field] for f in layer.getFeatures()][:4]
         if self._chart is None:
             from .chart import TimeSeriesChart
 
-            self._chart = TimeSeriesChart(self.widget())
+            self._chart = TimeSeriesChart(self.chart_box)
             self.chart_holder.addWidget(self._chart)
         indices = self.chosen_indices() or ["NDVI"]
-        self._chart.show_series(self.table_layer, id_field, selected[:8], indices[0])
+        self._chart.show_series(self.table_layer, id_field, selected[:8], indices[0],
+                                event_date=self._run_context.get("event_date"),
+                                indices=indices)
+
+    def _pick_forest(self, on: bool) -> None:
+        """Arm (or release) the map tool that opens a clicked forest's time series."""
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        layer = self.layer_combo.currentLayer()
+        if canvas is None:
+            return
+        if not on:
+            if self._pick_tool is not None and canvas.mapTool() is self._pick_tool:
+                canvas.unsetMapTool(self._pick_tool)
+            return
+        if not isinstance(layer, QgsVectorLayer) or self.table_layer is None:
+            self.pick_button.setChecked(False)
+            return
+        from .forest_series import ForestPickTool
+
+        self._pick_tool = ForestPickTool(canvas, layer, self.id_field_combo.currentField())
+        self._pick_tool.forest_picked.connect(self.show_forest_series)
+        self._pick_tool.deactivated.connect(lambda: self.pick_button.setChecked(False))
+        canvas.setMapTool(self._pick_tool)
+        self.set_status("Click a forest on the map (Esc or another tool to stop)")
+
+    def write_report(self, destination: Path) -> Path:
+        """The last run's one-page HTML report."""
+        from .run_report import write_run_report
+
+        if self._last_run is None:
+            raise DockInputError("Fetch & compute first: the report shows a run's results.")
+        spec, result = self._last_run
+        return write_run_report(self.presenter.run, spec, result, destination,
+                                event_date=self._run_context.get("event_date"))
+
+    def _ask_report(self) -> None:
+        from qgis.PyQt.QtCore import QUrl
+        from qgis.PyQt.QtGui import QDesktopServices
+        from qgis.PyQt.QtWidgets import QFileDialog
+
+        folder = (self._last_run or ({}, {}))[1].get("output_dir") or ""
+        path, _ = QFileDialog.getSaveFileName(self, "Save the run report",
+                                              str(Path(folder) / "report.html"),
+                                              "HTML (*.html)")
+        if not path:
+            return
+        try:
+            written = self.write_report(Path(path))
+        except (OSError, ValueError) as problem:
+            self.show_error(f"Cannot write the report: {problem}")
+            return
+        self.set_status(f"Report written: {written}")
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(written)))
+
+    def show_forest_series(self, forest) -> None:
+        """Every index and sensor of one forest, in a window beside the map."""
+        if self.table_layer is None:
+            return
+        from .forest_series import ForestSeriesDialog
+
+        if self._forest_dialog is None:
+            self._forest_dialog = ForestSeriesDialog(self)
+        self._forest_dialog.show_forest(self.table_layer, self.id_field_combo.currentField(),
+                                        forest, event_date=self._run_context.get("event_date"))
+        self._forest_dialog.show()
+        self._forest_dialog.raise_()
 
     def shutdown(self) -> None:
         """Plugin unload: cancel work and stop listening to layers."""
         if self.current_task is not None:
             self.current_task.cancel()
+        self.pick_button.setChecked(False)
         self.cluster.stop()
         self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
         if self._watched_layer is not None:
@@ -657,3 +747,4 @@ class RasterCollectDock(QgsDockWidget):
                 self._watched_layer.selectionChanged.disconnect(self._on_selection_changed)
             except (TypeError, RuntimeError):
                 pass
+

@@ -1,56 +1,86 @@
-"""Turning job outputs into styled QGIS layers (main thread only)."""
+"""Turning job outputs into styled QGIS layers (main thread only).
+
+Every index has one fixed display (``core.display``): rasters get a fixed colour ramp (no
+per-layer stretch, so no statistics are computed when they load), statistics layers get fixed,
+ordered classes with a semi-transparent fill so the rasters beneath stay visible.
+"""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from contextlib import contextmanager
+from datetime import date
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from qgis.core import (
     QgsColorRampShader,
     QgsContrastEnhancement,
     QgsDateTimeRange,
+    QgsFillSymbol,
     QgsGradientColorRamp,
+    QgsGradientStop,
     QgsGraduatedSymbolRenderer,
+    QgsInterval,
     QgsLayerTreeGroup,
     QgsProject,
     QgsRasterLayer,
     QgsRasterShader,
+    QgsRendererRange,
+    QgsSettings,
     QgsSingleBandGrayRenderer,
     QgsSingleBandPseudoColorRenderer,
+    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
-# fixed display ranges so months and compartments compare at a glance
-INDEX_RANGES = {"NDVI": (-0.2, 0.9), "EVI": (-0.2, 0.8), "NDMI": (-0.5, 0.6),
-                "NBR": (-0.5, 0.8), "SAVI": (-0.2, 0.8), "NDWI": (-0.8, 0.4),
-                "NDRE": (-0.2, 0.6), "VHVV": (0.0, 0.6), "VV": (-25.0, 0.0), "VH": (-30.0, -5.0)}
-RED_YELLOW_GREEN = ("#a50026", "#fdae61", "#ffffbf", "#a6d96a", "#006837")
+from ..core.display import DISPLAY, change_classes, classes, index_display, period_end, period_start
+
+GPKG_WARNING_OPTION = "GPKG_WARN_UNRECOGNIZED_APPLICATION_ID"
 
 
-def ramp(colours=RED_YELLOW_GREEN) -> QgsGradientColorRamp:
+def accept_newer_geopackages() -> None:
+    """The engine writes GeoPackage 1.4 (its own, newer GDAL); QGIS 3.22's GDAL reads it
+    fine but warns "may only be partially supported" at every open. Silence that one warning
+    unless the user configured it."""
+    from osgeo import gdal
+
+    if gdal.GetConfigOption(GPKG_WARNING_OPTION) is None:
+        gdal.SetConfigOption(GPKG_WARNING_OPTION, "NO")
+
+
+accept_newer_geopackages()
+
+FILL_ALPHA = 110  # of 255: the composite beneath stays readable through the polygons
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def ramp(colours: Sequence[str]) -> QgsGradientColorRamp:
+    """A gradient through ``colours`` at equal steps."""
     stops = len(colours) - 1
     gradient = QgsGradientColorRamp(QColor(colours[0]), QColor(colours[-1]))
-    from qgis.core import QgsGradientStop
-
     gradient.setStops([QgsGradientStop(i / stops, QColor(c)) for i, c in
                        enumerate(colours[1:-1], start=1)])
     return gradient
 
 
 def style_index_raster(layer: QgsRasterLayer, band: int, index: str) -> None:
-    """Red-yellow-green pseudocolour over the index's fixed range."""
-    low, high = INDEX_RANGES.get(index.upper(), (-1.0, 1.0))
-    shader_function = QgsColorRampShader(low, high)
-    shader_function.setColorRampType(QgsColorRampShader.Type.Interpolated)
-    gradient = ramp()
-    shader_function.setSourceColorRamp(gradient)
-    values = [low + (high - low) * k / 4 for k in range(5)]
-    items = [QgsColorRampShader.ColorRampItem(value, gradient.color(k / 4), f"{value:.2f}")
-             for k, value in enumerate(values)]
-    shader_function.setColorRampItemList(items)
+    """Pseudocolour over the index's fixed range (e.g. NDVI 0..1, red to green)."""
+    display = index_display(index)
+    low, high = display.raster_range
+    function = QgsColorRampShader(low, high)
+    function.setColorRampType(QgsColorRampShader.Type.Interpolated)
+    function.setClip(False)
+    gradient = ramp(display.colours)
+    function.setSourceColorRamp(gradient)
+    steps = len(display.colours) - 1
+    function.setColorRampItemList([
+        QgsColorRampShader.ColorRampItem(low + (high - low) * k / steps,
+                                         gradient.color(k / steps),
+                                         f"{low + (high - low) * k / steps:.2f}")
+        for k in range(steps + 1)])
     shader = QgsRasterShader()
-    shader.setRasterShaderFunction(shader_function)
+    shader.setRasterShaderFunction(function)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)
     renderer.setClassificationMin(low)
     renderer.setClassificationMax(high)
@@ -58,7 +88,7 @@ def style_index_raster(layer: QgsRasterLayer, band: int, index: str) -> None:
 
 
 def style_count_raster(layer: QgsRasterLayer, band: int, maximum: float = 6.0) -> None:
-    """Greyscale for clear-observation counts."""
+    """Greyscale for clear-observation counts (fixed 0..maximum: no statistics needed)."""
     renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), band)
     enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
     enhancement.setContrastEnhancementAlgorithm(
@@ -69,25 +99,112 @@ def style_count_raster(layer: QgsRasterLayer, band: int, maximum: float = 6.0) -
     layer.setRenderer(renderer)
 
 
+def _fill(colour: str, outline_width: float = 0.5) -> QgsFillSymbol:
+    fill = QColor(colour)
+    fill.setAlpha(FILL_ALPHA)
+    return QgsFillSymbol.createSimple({
+        "color": f"{fill.red()},{fill.green()},{fill.blue()},{fill.alpha()}",
+        "outline_color": QColor(colour).darker(140).name(),
+        "outline_width": str(outline_width)})
+
+
+def class_renderer(field: str, rows: Sequence[Tuple[float, float, str, str]], *,
+                   outline_width: float = 0.5) -> QgsGraduatedSymbolRenderer:
+    """A graduated renderer with exactly these (lower, upper, label, colour) classes."""
+    ranges = [QgsRendererRange(lower, upper, _fill(colour, outline_width), label)
+              for lower, upper, label, colour in rows]
+    renderer = QgsGraduatedSymbolRenderer(field, ranges)
+    renderer.setClassAttribute(field)
+    return renderer
+
+
+def style_latest_layer(layer: QgsVectorLayer, field: str, index: str) -> None:
+    """Fixed, ordered, index-aware classes (NDVI: red = bare ... green = healthy)."""
+    values = [] if index.upper() in DISPLAY else [f[field] for f in layer.getFeatures()]
+    layer.setRenderer(class_renderer(field, classes(index_display(index, values))))
+
+
+def style_change_layer(layer: QgsVectorLayer, field: str) -> None:
+    """Before/after change classes: severe loss red ... gain green."""
+    layer.setRenderer(class_renderer(field, change_classes(), outline_width=1.0))
+
+
+def outline_renderer_symbol(colour: str = "#1f78b4") -> QgsFillSymbol:
+    """Outline only (scene footprints): the map beneath stays visible."""
+    return QgsFillSymbol.createSimple({"style": "no", "outline_color": colour,
+                                       "outline_width": "0.3"})
+
+
+def qdate(value: date) -> QDate:
+    return QDate(value.year, value.month, value.day)
+
+
 def period_range(label: str) -> Optional[QgsDateTimeRange]:
-    """The month of a '2025-11' label as a temporal range (None for other period kinds)."""
-    try:
-        year, month = int(label[:4]), int(label[5:7])
-    except ValueError:
+    """The period of a '2025-11' / '2025-Q4' / '2025' label as a temporal range."""
+    start, end = period_start(label), period_end(label)
+    if start is None or end is None:
         return None
-    start = QDate(year, month, 1)
-    return QgsDateTimeRange(QDateTime(start, QTime(0, 0)),
-                            QDateTime(start.addMonths(1).addDays(-1), QTime(23, 59, 59)))
+    return QgsDateTimeRange(QDateTime(qdate(start), QTime(0, 0)),
+                            QDateTime(qdate(end).addDays(-1), QTime(23, 59, 59)))
+
+
+@contextmanager
+def quiet_gdal():
+    """Silence GDAL while QGIS opens a raster: its default renderer samples statistics of
+    the first bands, which GDAL reports as errors for all-NaN or constant bands ("no valid
+    pixels", "dfMax should be strictly greater than dfMin") though nothing is wrong: the
+    renderer set right after uses a fixed range and no statistics."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+
+
+STRETCH_LIMIT_KEYS = [f"Raster/defaultContrastEnhancementLimits/{kind}" for kind in
+                      ("singleBand", "multiBandSingleByte", "multiBandMultiByte")]
+
+
+@contextmanager
+def no_default_stretch():
+    """While opening rasters we style ourselves, tell QGIS not to compute the default
+    stretch: it samples a histogram of the first bands of every layer (about 1 s for each
+    of 48 monthly layers, and GDAL errors on all-NaN or constant bands). The user's own
+    settings are restored right after."""
+    store = QgsSettings()
+    saved = {key: store.value(key) for key in STRETCH_LIMIT_KEYS if store.contains(key)}
+    for key in STRETCH_LIMIT_KEYS:
+        store.setValue(key, "None")
+    try:
+        with quiet_gdal():
+            yield
+    finally:
+        for key in STRETCH_LIMIT_KEYS:
+            if key in saved:
+                store.setValue(key, saved[key])
+            else:
+                store.remove(key)
+
+
+def open_raster(path: str, name: str) -> QgsRasterLayer:
+    """A raster layer without the default style lookup, default stretch or GDAL noise."""
+    options = QgsRasterLayer.LayerOptions()
+    options.loadDefaultStyle = False
+    with no_default_stretch():
+        return QgsRasterLayer(path, name, "gdal", options)
 
 
 def add_composite_layers(group: QgsLayerTreeGroup, collection: Dict) -> List[QgsRasterLayer]:
-    """One raster layer per index and period (band), styled, with temporal properties."""
-    project = QgsProject.instance()
-    added = []
+    """One raster layer per index and period (band), styled, with temporal properties; the
+    layers are added to the project in one call (one layer-tree update, not one a band)."""
+    made: List[Tuple[QgsLayerTreeGroup, QgsRasterLayer]] = []
     for index, path in collection["indices"].items():
         subgroup = group.addGroup(f"{collection['collection']} {index}")
+        subgroup.setExpanded(False)
         for band, label in enumerate(collection["periods"], start=1):
-            layer = QgsRasterLayer(path, f"{index} {label}", "gdal")
+            layer = open_raster(path, f"{index} {label}")
             if not layer.isValid():
                 continue
             style_index_raster(layer, band, index)
@@ -96,39 +213,27 @@ def add_composite_layers(group: QgsLayerTreeGroup, collection: Dict) -> List[Qgs
                 temporal = layer.temporalProperties()
                 temporal.setIsActive(True)
                 temporal.setFixedTemporalRange(span)
-            project.addMapLayer(layer, False)
-            subgroup.addLayer(layer)
-            added.append(layer)
-        subgroup.setExpanded(False)
-    counts = QgsRasterLayer(collection["clear_count"], f"{collection['collection']} clear "
-                            "observations (latest period)", "gdal")
+            made.append((subgroup, layer))
+    counts = open_raster(collection["clear_count"],
+                         f"{collection['collection']} clear observations (latest period)")
     if counts.isValid():
         style_count_raster(counts, counts.bandCount())
-        project.addMapLayer(counts, False)
-        group.addLayer(counts)
-        node = group.findLayer(counts.id())
-        if node is not None:
+        made.append((group, counts))
+    QgsProject.instance().addMapLayers([layer for _, layer in made], False)
+    for parent, layer in made:
+        node = parent.addLayer(layer)
+        if layer is counts:
             node.setItemVisibilityChecked(False)
-        added.append(counts)
-    return added
-
-
-def style_latest_layer(layer: QgsVectorLayer, field: str, index: str) -> None:
-    """Graduated fill by the latest mean index, red (low) to green (high)."""
-    renderer = QgsGraduatedSymbolRenderer(field)
-    renderer.setSourceColorRamp(ramp())
-    renderer.updateClasses(layer, QgsGraduatedSymbolRenderer.Mode.Jenks, 5)
-    renderer.updateColorRamp(ramp())
-    layer.setRenderer(renderer)
+    return [layer for _, layer in made]
 
 
 def add_zonal_layers(group: QgsLayerTreeGroup, files: Dict[str, str], indices: List[str]
                      ) -> List[QgsVectorLayer]:
     """The statistics table, and the forests (and hexagons, if computed) joined to their
-    latest usable statistics."""
+    latest usable statistics, styled by the first index's fixed classes."""
     project = QgsProject.instance()
     added = []
-    table = QgsVectorLayer(f"{files['forests_gpkg']}|layername=zonal_statistics",
+    table = QgsVectorLayer(f"{files.get('forests_gpkg', '')}|layername=zonal_statistics",
                            "zonal statistics", "ogr")
     if table.isValid():
         project.addMapLayer(table, False)
@@ -141,12 +246,33 @@ def add_zonal_layers(group: QgsLayerTreeGroup, files: Dict[str, str], indices: L
         latest = QgsVectorLayer(f"{files[key]}|layername=latest", name, "ogr")
         if not latest.isValid():
             continue
-        wanted = [n for n in latest.fields().names()
-                  if indices and n.endswith(f"{indices[0]}_mean")]
-        if wanted:
-            style_latest_layer(latest, wanted[0], indices[0])
+        found = latest_field(latest, indices)
+        if found:
+            style_latest_layer(latest, *found)
         project.addMapLayer(latest, False)
         group.insertLayer(0, latest)
         added.append(latest)
     return added
 
+
+def latest_field(layer: QgsVectorLayer, indices: Sequence[str],
+                 statistic: str = "mean") -> Optional[Tuple[str, str]]:
+    """(column, index) of the latest values to style by: the first of ``indices`` that has a
+    ``statistic`` column (``NDVI_mean``, or ``<collection>_NDVI_mean`` when several
+    collections were used; Sentinel-2 first); with no ``indices``, any index."""
+    names = [n for n in layer.fields().names() if n.endswith(f"_{statistic}")
+             and len(n.split("_")) >= 2]
+    names.sort(key=lambda n: "sentinel-2" not in n)
+    for index in list(indices) or sorted({n.split("_")[-2] for n in names}):
+        wanted = [n for n in names if n.split("_")[-2] == index]
+        if wanted:
+            return wanted[0], index
+    return None
+
+
+def frame_interval(period: str) -> QgsInterval:
+    """The temporal controller's step for a composite period."""
+    months = PERIOD_MONTHS.get(period, 1)
+    if months == 12:
+        return QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears)
+    return QgsInterval(months, QgsUnitTypes.TemporalUnit.TemporalMonths)

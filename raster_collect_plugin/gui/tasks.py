@@ -3,6 +3,10 @@
 ``run()`` executes on a worker thread and touches neither the project nor widgets: it stores
 the result or the exception; ``finished()`` runs on the main thread and hands them to the
 callback that adds layers or reports the error (Gispo's task pattern).
+
+A cancel the user asked for is not a failure: the job stops, its partial outputs (and an
+emptied run folder) are removed, and the task ends as *complete* with "(cancelled)" in its
+description, so QGIS's task bar never says "Task failed" while the dock says "Cancelled".
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Callable, Dict, Optional
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
+from ..core.defaults import remove_empty_run_folder
 from ..engine import bridge
 
 LOG_TAG = "raster-collect"
@@ -31,6 +36,7 @@ class JobTask(QgsTask):
         self.result: Optional[Dict] = None
         self.error: Optional[Exception] = None
         self.message = ""
+        self.cancelled = False
 
     def run(self) -> bool:
         def progress(fraction: float, message: str) -> None:
@@ -44,17 +50,30 @@ class JobTask(QgsTask):
             self.result = bridge.run_job(self.spec, workdir=self.workdir, progress=progress,
                                          cancel=self.isCanceled, python=self.python)
             return True
+        except bridge.JobCancelled:
+            return self._stopped()
         except Exception as error:  # reported on the main thread in finished()
+            if self.isCanceled():
+                return self._stopped()
             self.error = error
             return False
 
+    def _stopped(self) -> bool:
+        """Worker thread: the user's cancel is done (a clean stop, not a failure)."""
+        self.cancelled = True
+        self.setDescription(f"{self.description()} (cancelled)")
+        return True
+
     def finished(self, ok: bool) -> None:
         if not ok and self.error is None and self.isCanceled():
-            self.error = bridge.JobCancelled("cancelled: no outputs were written")
-        if self.error is not None and not isinstance(self.error, bridge.JobCancelled):
+            self.cancelled = True  # cancelled before run() started
+        if self.cancelled or self.error is not None:
+            remove_empty_run_folder(self.spec.get("output_dir"))
+        if self.error is not None:
             QgsMessageLog.logMessage(f"{self.description()}: {self.error}", LOG_TAG,
                                      Qgis.MessageLevel.Critical)
         try:
             self.on_done(self)
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
+

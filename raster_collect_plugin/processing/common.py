@@ -25,6 +25,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
+from ..core.defaults import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_name
 from ..core.indices import INDICES
 from ..engine import bridge
 
@@ -66,7 +67,7 @@ def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
     algorithm.addParameter(QgsProcessingParameterNumber(
         "MAX_CLOUD", "Maximum scene cloud cover (%)",
         type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=100,
-        defaultValue=80))
+        defaultValue=DEFAULT_MAX_CLOUD_COVER))
     if with_indices:
         algorithm.addParameter(QgsProcessingParameterEnum(
             "INDICES", "Indices", options=INDEX_NAMES, allowMultiple=True, defaultValue=[0]))
@@ -193,20 +194,20 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
                               cancel=feedback.isCanceled,
                               python=settings.engine_python())
     except bridge.JobCancelled:
+        remove_empty_run_folder(spec.get("output_dir"))
         raise QgsProcessingException("Cancelled: no outputs were written.") from None
     except bridge.JobFailed as error:
+        remove_empty_run_folder(spec.get("output_dir"))
         raise QgsProcessingException(str(error)) from None
 
 
 def next_run_folder(root: str) -> str:
-    """A fresh sub-folder of ``root`` so batch rows never overwrite each other's outputs."""
-    from datetime import datetime
-    from uuid import uuid4
-
+    """A fresh sub-folder of ``root`` so batch rows never overwrite each other's outputs
+    (named like the dock's runs: ``raster-collect-<date>-<time>-<4 hex>``; object-store
+    prefixes such as s3://bucket/prefix stay URLs, credentials from the AWS environment)."""
     from ..core.storage import join
 
-    # object-store prefixes (s3://bucket/prefix) stay URLs; credentials from the AWS environment
-    return str(join(root, datetime.now().strftime("run-%Y%m%d-%H%M%S-") + uuid4().hex[:4]))
+    return str(join(root, run_name()))
 
 
 def report_errors(result: Dict, feedback) -> None:

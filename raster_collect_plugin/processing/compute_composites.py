@@ -10,6 +10,7 @@ from qgis.core import (
 )
 
 from . import common
+from .loading import index_raster_styler, load_on_completion
 
 
 class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
@@ -61,4 +62,10 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
 
         rasters = [gdal_path(path) for collection in result["collections"]  # s3:// -> /vsis3/
                    for path in collection["indices"].values()]
+        for collection in result["collections"]:
+            latest = (collection.get("periods") or ["?"])[-1]
+            for index, path in collection["indices"].items():
+                load_on_completion(context, path, f"{collection['collection']} {index} "
+                                   f"(latest: {latest})", self.RASTERS,
+                                   raster=True, post=index_raster_styler(index))
         return {self.OUTPUT_FOLDER: folder, self.RASTERS: rasters}

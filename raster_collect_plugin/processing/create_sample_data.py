@@ -60,5 +60,10 @@ class CreateSampleDataAlgorithm(QgsProcessingAlgorithm):
         result = common.run_job({"kind": "sample", "output_dir": folder, "small": small},
                                 feedback, common.scratch_folder(context))
         feedback.setProgress(100)
-        return {self.FORESTS: result["forests"] + "|layername=forests",
-                self.CATALOG: result["catalog"]}
+        forests = result["forests"] + "|layername=forests"
+        from .loading import load_on_completion
+
+        load_on_completion(context, forests, "forests (sample)", self.FORESTS)
+        feedback.pushInfo(f"STAC catalog for the 'Static STAC catalog' source: "
+                          f"{result['catalog']}")
+        return {self.FORESTS: forests, self.CATALOG: result["catalog"]}

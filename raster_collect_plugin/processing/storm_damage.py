@@ -147,8 +147,9 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         layer = f"{result['files']['damage_layer']}|layername=storm_damage"
-        if context.willLoadLayerOnCompletion(layer):
-            context.layerToLoadOnCompletionDetails(layer).setPostProcessor(self._styler)
+        from .loading import load_on_completion  # loads like any Processing output
+
+        load_on_completion(context, layer, "storm damage", self.DAMAGE, post=_StyleDamage())
         for name in ("severe", "moderate", "not stocked before event"):
             count = sum(1 for r in result["ranking"] if r["damage_class"] == name)
             feedback.pushInfo(f"{count} compartments {name}")

@@ -18,6 +18,7 @@ from qgis.core import (
 )
 
 from . import common
+from .loading import latest_styler, load_on_completion
 
 COVERAGE = ["exact", "centre", "all_touched"]
 
@@ -135,9 +136,13 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         files = result["files"]
-        outputs = {self.OUTPUT_FOLDER: folder,
-                   self.TABLE: f"{files['forests_gpkg']}|layername=zonal_statistics",
-                   self.LATEST: f"{files['forests_latest']}|layername=latest"}
+        table = f"{files['forests_gpkg']}|layername=zonal_statistics"
+        latest = f"{files['forests_latest']}|layername=latest"
+        load_on_completion(context, table, "zonal statistics", self.TABLE)
+        load_on_completion(context, latest, "forests: latest statistics", self.LATEST,
+                           post=latest_styler(spec.get("indices") or ["NDVI"]))
+        outputs = {self.OUTPUT_FOLDER: folder, self.TABLE: table, self.LATEST: latest}
         if "forests_classes_gpkg" in files:
             outputs[self.CLASSES] = f"{files['forests_classes_gpkg']}|layername=zonal_classes"
+            load_on_completion(context, outputs[self.CLASSES], "zonal classes", self.CLASSES)
         return outputs

@@ -1,0 +1,32 @@
+"""Defaults every door shares (dock, Processing, command line), stated once, and the run
+folders they make."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+from uuid import uuid4
+
+# scenes above this cloud cover are not searched; clouds in the rest are masked per pixel
+DEFAULT_MAX_CLOUD_COVER = 80.0
+RUN_PREFIX = "raster-collect-"
+
+
+def run_name(now: Optional[datetime] = None) -> str:
+    """A fresh run folder name, e.g. ``raster-collect-20251124-184700-3fa2`` (time first so
+    runs sort by date; a random tail so batch rows started in one second never collide)."""
+    return f"{RUN_PREFIX}{(now or datetime.now()).strftime('%Y%m%d-%H%M%S')}-{uuid4().hex[:4]}"
+
+
+def remove_empty_run_folder(folder: Optional[str]) -> None:
+    """Remove a run's output folder if a cancel or failure left it empty (never a folder
+    holding anything)."""
+    if not folder:
+        return
+    path = Path(folder)
+    try:
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    except OSError:
+        pass

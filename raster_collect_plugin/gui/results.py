@@ -1,0 +1,226 @@
+"""Putting a run's results in front of the user: footprints, styled layers in one group, the
+temporal controller set to the run's period and step, and the before/after change layer.
+
+Driven with plain job results (no dock form), so tests and other doors can use it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Dict, List, Optional
+
+from qgis.core import (
+    QgsDateTimeRange,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsField,
+    QgsLayerTreeGroup,
+    QgsProject,
+    QgsTemporalNavigationObject,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QDateTime, QTime, QVariant
+
+from ..core.display import before_after_change, period_end, period_start
+from .layers import (
+    PERIOD_MONTHS,
+    add_composite_layers,
+    add_zonal_layers,
+    frame_interval,
+    latest_field,
+    outline_renderer_symbol,
+    qdate,
+    style_change_layer,
+)
+
+
+@dataclass
+class RunLayers:
+    """What one run put on the map."""
+
+    group: Optional[QgsLayerTreeGroup] = None
+    table: Optional[QgsVectorLayer] = None
+    latest: Optional[QgsVectorLayer] = None
+    change: Optional[QgsVectorLayer] = None
+    rasters: List = field(default_factory=list)
+    periods: List[str] = field(default_factory=list)
+
+
+def temporal_controller(canvas) -> Optional[QgsTemporalNavigationObject]:
+    """The canvas's temporal navigation object (QGIS desktop's Temporal Controller); a new
+    one is attached to a bare canvas (tests, stand-alone scripts)."""
+    if canvas is None:
+        return None
+    controller = canvas.temporalController()
+    if isinstance(controller, QgsTemporalNavigationObject):
+        return controller
+    controller = QgsTemporalNavigationObject(canvas)
+    canvas.setTemporalController(controller)
+    return controller
+
+
+def configure_temporal(controller: QgsTemporalNavigationObject, periods: List[str],
+                       period: str) -> Optional[QgsDateTimeRange]:
+    """Range = the run's periods, step = one composite period, animated navigation showing
+    the latest period (one composite at a time). Returns the range set."""
+    starts = sorted({s for s in (period_start(p) for p in periods) if s is not None})
+    ends = [e for e in (period_end(p) for p in periods) if e is not None]
+    if controller is None or not starts or not ends:
+        return None
+    step = frame_interval(period)
+    begin = QDateTime(qdate(starts[0]), QTime(0, 0))
+    last = QDateTime(qdate(starts[-1]), QTime(0, 0))
+    # QGIS counts frames as ceil(extent / step) with a 30-day month: end the extent inside
+    # the last period so the count is the number of periods (frames themselves follow the
+    # calendar, so each frame is exactly one composite period)
+    months = (starts[-1].year - starts[0].year) * 12 + starts[-1].month - starts[0].month
+    frames = months // PERIOD_MONTHS.get(period, 1) + 1
+    end = min(QDateTime(qdate(max(ends)), QTime(0, 0)).addSecs(-1),
+              begin.addSecs(int(frames * step.seconds()) - 1))
+    extent = QgsDateTimeRange(begin, max(end, last))
+    controller.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
+    controller.setTemporalExtents(extent)
+    controller.setFrameDuration(step)
+    controller.setCurrentFrameNumber(controller.findBestFrameNumberForFrameStart(last))
+    return extent
+
+
+def table_points(table: QgsVectorLayer, id_field: str, index: str,
+                 statistic: str = "median") -> Dict[tuple, List[tuple]]:
+    """{(forest, collection): [(period, value, usable), ...]} of one index from the
+    statistics table layer."""
+    series: Dict[tuple, List[tuple]] = defaultdict(list)
+    if table is None or not table.isValid():
+        return series
+    request = QgsFeatureRequest().setFilterExpression(f"\"index\" = '{index}'")
+    for feature in table.getFeatures(request):
+        value = feature[statistic]
+        series[(str(feature[id_field]), str(feature["collection"]))].append(
+            (str(feature["period"]), None if value is None else float(value),
+             bool(feature["usable"])))
+    for points in series.values():
+        points.sort(key=lambda p: period_start(p[0]) or date.min)
+    return series
+
+
+def change_layer(latest: QgsVectorLayer, table: QgsVectorLayer, id_field: str, index: str,
+                 event: date) -> Optional[QgsVectorLayer]:
+    """A memory copy of the forests with ``<index>_before``, ``_after`` and ``_change``
+    (mean of usable medians before vs after the event's period), styled by change class.
+    One collection (sensor) for all forests, so values compare: the one giving a change for
+    the most forests (then: the most usable values). None if no forest has both sides."""
+    series = table_points(table, id_field, index)
+    by_collection: Dict[str, Dict[str, tuple]] = defaultdict(dict)
+    usable: Dict[str, int] = defaultdict(int)
+    for (forest, collection), points in series.items():
+        usable[collection] += sum(1 for p in points if p[2])
+        outcome = before_after_change([(p, v) for p, v, ok in points if ok], event)
+        if outcome is not None:
+            by_collection[collection][forest] = outcome
+    if not by_collection:
+        return None
+    collection = max(by_collection, key=lambda c: (len(by_collection[c]), usable[c],
+                                                   "sentinel-2" in c))
+    changes = by_collection[collection]
+    sensor = f" ({collection})" if len(usable) > 1 else ""
+    layer = QgsVectorLayer(f"MultiPolygon?crs={latest.crs().authid()}",
+                           f"forests: {index} change since {event.isoformat()}{sensor}",
+                           "memory")
+    layer.setCustomProperty("raster_collect/collection", collection)
+    source_field = latest.fields().field(id_field)
+    fields = [QgsField(id_field, source_field.type(), source_field.typeName()),
+              QgsField(f"{index}_before", QVariant.Double),
+              QgsField(f"{index}_after", QVariant.Double),
+              QgsField(f"{index}_change", QVariant.Double)]
+    layer.dataProvider().addAttributes(fields)
+    layer.updateFields()
+    features = []
+    for source in latest.getFeatures():
+        outcome = changes.get(str(source[id_field]))
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(source.geometry())
+        feature.setAttributes([source[id_field], *(outcome or (None, None, None))])
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    layer.updateExtents()
+    style_change_layer(layer, f"{index}_change")
+    return layer
+
+
+class ResultsPresenter:
+    """Adds search and compute results to the project and the canvas."""
+
+    def __init__(self, iface):
+        self.iface = iface
+        self.footprints: Optional[QgsVectorLayer] = None
+        self.run = RunLayers()
+
+    def canvas(self):
+        return self.iface.mapCanvas() if self.iface is not None else None
+
+    def show_footprints(self, path: str, *, visible: bool = True) -> Optional[QgsVectorLayer]:
+        """Scene footprints as an outline-only memory layer (replacing the previous one);
+        ``visible=False`` removes them."""
+        project = QgsProject.instance()
+        if self.footprints is not None and project.mapLayer(self.footprints.id()) is not None:
+            project.removeMapLayer(self.footprints.id())
+        self.footprints = None
+        if not visible or not path:
+            return None
+        source = QgsVectorLayer(f"{path}|layername=footprints", "scene footprints", "ogr")
+        if not source.isValid():
+            return None
+        # in memory: the job's scratch folder is removed once the task ends
+        memory = source.materialize(QgsFeatureRequest())
+        memory.setName("scene footprints")
+        memory.renderer().setSymbol(outline_renderer_symbol())
+        project.addMapLayer(memory)
+        self.footprints = memory
+        return memory
+
+    def show_run(self, spec: Dict, result: Dict, *,
+                 event_date: Optional[date] = None) -> RunLayers:
+        """Composites, statistics table, latest values (and change since the event) in one
+        group at the top of the layer tree; the temporal controller shows one period."""
+        canvas = self.canvas()
+        if canvas is not None:
+            canvas.freeze(True)
+        try:
+            root = QgsProject.instance().layerTreeRoot()
+            run = RunLayers(group=root.insertGroup(0, spec.get("run_name") or "raster-collect"))
+            for collection in result.get("collections", []):
+                run.rasters += add_composite_layers(run.group, collection)
+                run.periods += [p for p in collection["periods"] if p not in run.periods]
+            indices = spec.get("indices", [])
+            for layer in add_zonal_layers(run.group, result.get("files", {}), indices):
+                if layer.name() == "zonal statistics":
+                    run.table = layer
+                elif layer.name() == "forests: latest statistics":
+                    run.latest = layer
+            if event_date is not None and run.latest is not None and run.table is not None:
+                run.change = self._add_change(run, spec, event_date)
+        finally:
+            if canvas is not None:
+                canvas.freeze(False)
+        if canvas is not None:
+            configure_temporal(temporal_controller(canvas), run.periods,
+                               spec.get("period", "month"))
+            canvas.refresh()
+        self.run = run
+        return run
+
+    def _add_change(self, run: RunLayers, spec: Dict, event: date) -> Optional[QgsVectorLayer]:
+        found = latest_field(run.latest, spec.get("indices", []))
+        if found is None:
+            return None
+        layer = change_layer(run.latest, run.table, spec.get("id_field") or "forest_id",
+                             found[1], event)
+        if layer is None:
+            return None
+        QgsProject.instance().addMapLayer(layer, False)
+        run.group.insertLayer(0, layer)
+        node = run.group.findLayer(run.latest.id())
+        if node is not None:
+            node.setItemVisibilityChecked(False)  # one polygon style at a time
+        return layer
