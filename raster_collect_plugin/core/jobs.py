@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 from . import masks
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
-             "sentinel-hub-statistics")
+             "sentinel-hub-statistics", "sign")
 
 
 class JobError(ValueError):
@@ -135,6 +135,10 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         raise JobError(f"job 'kind' must be one of {JOB_KINDS}, not {kind!r}")
     if kind == "hexagons":
         return _hexagons(spec)
+    if kind == "sign":  # signed hrefs for the scene viewer (imagery layers in QGIS)
+        from .signing import sign_hrefs
+
+        return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
     if kind == "sample":
         from .sample_data import make_sample, small_spec
 
@@ -157,7 +161,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         footprints = spec.get("output")
         if footprints:
             _write_footprints(report, Path(footprints))
-        return {"items": report.rows(), "errors": report.errors, "footprints": footprints}
+        return {"items": report.rows(), "errors": report.errors, "footprints": footprints,
+                "scenes": _describe_scenes(report, request.sources)}
     report = None
     if spec.get("item_ids") is not None:
         report = _restrict(search(request, validate_request(request)), spec["item_ids"])
@@ -187,6 +192,29 @@ def _collection(result) -> Dict[str, Any]:
             "clear_count": str(result.count_path), "metadata": str(result.metadata_path),
             "period_clear_fraction": result.period_clear_fraction,
             "skipped_indices": result.skipped_indices}
+
+
+def _describe_scenes(report, sources) -> Dict[str, Any]:
+    """Each scene's viewer description (unsigned hrefs, DN rules, renderings) by item id."""
+    from .imagery import ImageryError, describe_item
+
+    providers = {s.provider.name: s.provider for s in sources}
+    scenes: Dict[str, Any] = {}
+    for (name, collection), items in report.items.items():
+        provider = providers.get(name)
+        if provider is None or not items:
+            continue
+        try:
+            profile = provider.profile(collection, items[0])
+        except KeyError:
+            continue
+        for item in items:
+            try:
+                scenes[item.id] = describe_item(item.to_dict(), profile, provider=name,
+                                                provider_kind=provider.kind)
+            except ImageryError:
+                continue
+    return scenes
 
 
 def _write_footprints(report, destination: Path) -> None:
