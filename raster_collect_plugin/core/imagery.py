@@ -378,7 +378,8 @@ def source_window(source: Grid, target: Grid) -> Tuple[float, float, float, floa
 
 
 def vsicurl(href: str) -> str:
-    """GDAL's streaming path for an href (local paths stay as they are)."""
+    """GDAL's streaming path for an href (local paths stay as they are). No directory
+    listing or sidecar probing: only the COG's own header and tiles are requested."""
     if href.startswith(("http://", "https://")):
         return f"/vsicurl/{href}"
     if href.startswith("s3://"):
@@ -423,7 +424,7 @@ def vrt_xml(spec: LayerSpec, hrefs: Mapping[str, str], grids: Mapping[str, Grid]
     values, computed by GDAL pixel functions in a helper VRT (written to ``helper_path``)."""
     if spec.kind == "mask":
         source = spec.bands[0]
-        band_xml = (f'<VRTRasterBand dataType="{"UInt8" if spec.mask_kind == "scl" else "UInt16"}'
+        band_xml = (f'<VRTRasterBand dataType="{"Byte" if spec.mask_kind == "scl" else "UInt16"}'
                     f'" band="1"><NoDataValue>{source.nodata:g}</NoDataValue>'
                     + _source_xml(vsicurl(hrefs[source.asset]), 1,
                                   source_window(grids[source.asset], target), target,
