@@ -118,6 +118,9 @@ class RasterCollectDock(QgsDockWidget):
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_table.setMinimumHeight(120)
         layout.addWidget(self.results_table)
+        from .scene_actions import SceneActions  # scenes as layers (issue 18)
+
+        self.scene_actions = SceneActions(self)
         self.chart_holder = QVBoxLayout()
         layout.addLayout(self.chart_holder)
         layout.addStretch(1)
@@ -600,6 +603,7 @@ class RasterCollectDock(QgsDockWidget):
             symbol.setOpacity(0.35)
             QgsProject.instance().addMapLayer(memory)
             self.footprint_layer = memory
+        self.scene_actions.scenes_found(result, memory if footprints else None)
         self.status.setText(f"{len(self.search_rows)} scenes found")
 
     def unticked_scene_ids(self) -> set:

@@ -1,0 +1,40 @@
+"""The scene viewer from the dock: search, then a scene from the table or a footprint."""
+
+import time
+
+from qgis.core import QgsProject, QgsRasterLayer
+
+from raster_collect_plugin.gui import scene_actions
+from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
+
+
+def test_scene_from_the_table_and_from_a_footprint(dock, forests, small_sample):  # noqa: F811
+    forests.selectByIds([f.id() for f in forests.getFeatures()][:1])
+    dock.selected_only.setChecked(True)
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    scenes = dock.scene_actions.scenes
+    assert len(scenes) == len(dock.search_rows) > 0
+    row = next(n for n, r in enumerate(dock.search_rows)
+               if scenes[r["id"]]["cloud_cover"] == min(s["cloud_cover"]
+                                                        for s in scenes.values()))
+    started = time.perf_counter()
+    dock.results_table.cellDoubleClicked.emit(row, 2)  # double-click: true colour
+    elapsed = time.perf_counter() - started
+    layer = dock.scene_actions.last_layer
+    assert isinstance(layer, QgsRasterLayer) and layer.isValid()
+    assert layer.id() in QgsProject.instance().mapLayers()
+    assert layer.name().endswith("true colour") and layer.bandCount() == 3
+    assert elapsed < 3.0, elapsed
+    # clipped to the selected compartment (plus context), not the whole scene
+    selected = forests.boundingBoxOfSelected()
+    assert layer.extent().width() < selected.width() + 2 * 100 + 40
+
+    footprints = dock.footprint_layer
+    names = [a.name() for a in footprints.actions().actions()]
+    assert "Show False colour infrared (NIR, red, green)" in names
+    scene_id = dock.search_rows[row]["id"]
+    scene_actions.open_from_footprint(scene_id, "cloud-mask")
+    assert dock.scene_actions.last_layer.name().endswith("cloud mask")
+    scene_actions.open_from_footprint(scene_id, "radar")  # not a radar scene: a clear message
+    assert "has no radar" in dock.last_error
