@@ -38,3 +38,14 @@ def test_scene_from_the_table_and_from_a_footprint(dock, forests, small_sample):
     assert dock.scene_actions.last_layer.name().endswith("cloud mask")
     scene_actions.open_from_footprint(scene_id, "radar")  # not a radar scene: a clear message
     assert "has no radar" in dock.last_error
+
+
+def test_compute_with_true_colour_composites(dock, forests):  # noqa: F811
+    dock.colour_check.setChecked(True)
+    dock.start_compute()
+    assert wait_for_job(dock) == "zonal", dock.last_error
+    names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
+    assert "true colour 2025-10" in names and "true colour 2025-12" in names
+    [october] = [layer for layer in QgsProject.instance().mapLayers().values()
+                 if layer.name() == "true colour 2025-10"]
+    assert october.temporalProperties().isActive() and october.bandCount() == 3

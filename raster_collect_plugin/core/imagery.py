@@ -9,6 +9,7 @@ scene's COGs (``vrt_xml``) clipped to the forests' extent, so nothing is downloa
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -74,6 +75,10 @@ QA_CLASSES: Tuple[Tuple[str, str], ...] = (  # (class, colour), in order of prec
     ("cloud", "#ffffff"), ("cloud shadow", "#643200"), ("cirrus", "#64c8ff"),
     ("dilated cloud", "#c0c0c0"), ("snow", "#ff96ff"), ("water", "#0000ff"),
     ("clear", "#00a000"))
+
+
+# Renderings that can be composited per period (reflectance; radar and masks cannot).
+COLOUR_COMPOSITES = ("true-colour", "false-colour", "swir")
 
 
 class ImageryError(ValueError):
@@ -196,6 +201,24 @@ def describe_item(item: Mapping, profile: CollectionProfile, *, provider: str,
                 "eo:cloud_cover"), "bbox": item.get("bbox"), "epsg": epsg, "signing": signing,
             "rule": profile.rule, "assets": assets, "bands": bands, "mask": mask,
             "renderings": keys}
+
+
+def colour_bands(profile: CollectionProfile, keys: Sequence[str]) -> Dict[str, Tuple[str, ...]]:
+    """The bands of each requested colour composite this collection can make."""
+    possible = available_renderings(profile)
+    return {key: RENDERINGS[key].bands for key in keys
+            if key in COLOUR_COMPOSITES and key in possible}
+
+
+def composite_tags(key: str, bands: Sequence[str], sensor: str, label: str, method: str
+                   ) -> Dict[str, str]:
+    """COG tags of a colour composite: what it is and its display stretch."""
+    scene = {"sensor": sensor}
+    stretch = [_stretch(scene, band) for band in bands]
+    return {"rendering": key, "bands": ",".join(bands), "period": label, "method": method,
+            "units": "reflectance" if sensor != "worldview" else "DN",
+            "stretch": json.dumps(stretch),
+            "meaning": f"{method} of cloud-free pixels per band, {RENDERINGS[key].label}"}
 
 
 # ----------------------------------------------------------------------------- layer specs

@@ -11,7 +11,9 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``start``, ``end``, ``indices``, ``custom_indices``, ``period``, ``method``,
 ``max_cloud_cover``, ``mask_classes``, ``resolution``, ``crs``, ``output_dir``, ``coverage``,
 ``min_clear_fraction``, ``hexagon_area_m2``, ``hexagon_edge_m``, ``h3_resolution``, ``clip``,
-``raster``, ``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample).
+``raster``, ``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
+``colour_composites`` (e.g. ["true-colour"]: RGB composites per period beside the indices);
+kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer).
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def composite_request(spec: Dict[str, Any]):
         custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
         mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
-        resolution=spec.get("resolution") or None, crs=spec.get("crs") or None)
+        resolution=spec.get("resolution") or None, crs=spec.get("crs") or None,
+        colour_composites=tuple(spec.get("colour_composites") or ()))
 
 
 def _restrict(report, item_ids: Optional[List[str]]):
@@ -191,7 +194,9 @@ def _collection(result) -> Dict[str, Any]:
             "indices": {k: str(v) for k, v in result.index_paths.items()},
             "clear_count": str(result.count_path), "metadata": str(result.metadata_path),
             "period_clear_fraction": result.period_clear_fraction,
-            "skipped_indices": result.skipped_indices}
+            "skipped_indices": result.skipped_indices,
+            "colour_composites": {k: {label: str(p) for label, p in paths.items()}
+                                  for k, paths in result.colour_paths.items()}}
 
 
 def _describe_scenes(report, sources) -> Dict[str, Any]:

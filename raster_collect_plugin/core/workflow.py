@@ -26,7 +26,15 @@ from odc.geo.geom import Geometry
 
 from . import masks
 from .aoi import Aoi, load_aoi
-from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
+from .composite import (
+    METHODS,
+    period_bounds,
+    period_label,
+    period_starts,
+    reduce_bands,
+    reduce_period,
+)
+from .imagery import COLOUR_COMPOSITES, colour_bands
 from .indices import SpectralIndex, get_index
 from .load import LoadError, LoadSpec, aoi_mask, choose_grid, load_scenes
 from .outputs import StackWriter, write_json
@@ -76,6 +84,8 @@ class CompositeRequest:
     run_name: Optional[str] = None
     # explicit (label, first day, last day) windows instead of calendar periods (before/after)
     windows: Optional[Sequence[Tuple[str, date, date]]] = None
+    # colour composites per period beside the indices: "true-colour", "false-colour", "swir"
+    colour_composites: Sequence[str] = ()
 
 
 @dataclass
@@ -92,6 +102,7 @@ class CollectionResult:
     scenes: List[dict]
     period_clear_fraction: List[float]
     skipped_indices: Dict[str, str] = field(default_factory=dict)
+    colour_paths: Dict[str, Dict[str, Path]] = field(default_factory=dict)  # key->period->COG
 
 
 @dataclass
@@ -138,6 +149,10 @@ def validate_request(request: CompositeRequest) -> Aoi:
         raise RequestError("select at least one imagery source (or give scene item URLs)")
     masks.validate_classes(request.mask_classes)
     resolve_indices(request)
+    unknown = sorted(set(request.colour_composites) - set(COLOUR_COMPOSITES))
+    if unknown:
+        raise RequestError(f"unknown colour composite(s) {unknown}; choose from "
+                           f"{list(COLOUR_COMPOSITES)}")
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
     if isinstance(request.aoi, Aoi):
@@ -190,7 +205,10 @@ class _CollectionJob:
         self.geobox = choose_grid(self.items, geometry, self.profile, crs=request.crs,
                                   resolution=request.resolution)
         self.inside = aoi_mask(self.geobox, geometry)
-        bands = sorted({b for index in self.indices for b in index.bands})
+        self.colours = colour_bands(self.profile, request.colour_composites)
+        self.colour_paths: Dict[str, Dict[str, Path]] = {}
+        bands = sorted({b for index in self.indices for b in index.bands}
+                       | {b for names in self.colours.values() for b in names})
         self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes)
 
     def _compute_period(self, items: List[pystac.Item]):
@@ -204,9 +222,11 @@ class _CollectionJob:
                 inside = self.inside
                 scene_clear = (loaded.clear & inside).sum(("y", "x")) / max(inside.sum(), 1)
                 offsets = loaded.offsets if loaded.offsets is not None else None
+                colours = {key: reduce_bands(loaded.values, names, self.request.method)
+                           for key, names in self.colours.items()}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN (clouded) pixels
-                    results = dask.compute(reduced, count, scene_clear, offsets)
+                    results = dask.compute(reduced, count, scene_clear, offsets, colours)
                 return results, loaded
             except LoadError:
                 raise
@@ -235,7 +255,9 @@ class _CollectionJob:
                 if not items:
                     period_clear.append(0.0)
                     continue
-                (reduced, count, scene_clear, offsets), loaded = self._compute_period(items)
+                (reduced, count, scene_clear, offsets, colours), loaded = \
+                    self._compute_period(items)
+                self._write_colours(staging, labels[n], colours)
                 for index in self.indices:
                     values = reduced[index.name].values
                     if index.decibels:  # composited in linear power, reported in dB
@@ -260,6 +282,22 @@ class _CollectionJob:
                 writer.abort()
             raise
         return self._write(staging, labels, paths, scenes, period_clear)
+
+    def _write_colours(self, staging: Path, label: str, colours) -> None:
+        """One 3-band reflectance COG per colour composite and period (NaN: no clear pixel)."""
+        from .imagery import composite_tags
+        from .outputs import write_cog
+
+        stem = f"{_slug(self.provider.name)}_{self.collection}"
+        for key, composite in colours.items():
+            names = list(self.colours[key])
+            tags = composite_tags(key, names, self.profile.sensor, label,
+                                  self.request.method)
+            path = write_cog(staging / f"{stem}_{key}_{label}_{self.request.method}.tif",
+                             composite.values.astype("float32"),
+                             transform=self.geobox.affine, crs=self.geobox.crs.to_wkt(),
+                             nodata=float("nan"), band_descriptions=names, tags=tags)
+            self.colour_paths.setdefault(key, {})[label] = path
 
     def _writers(self, staging: Path, labels: List[str]) -> Dict[str, StackWriter]:
         """One band-by-band COG writer per index, plus the clear-observation counts."""
@@ -306,11 +344,13 @@ class _CollectionJob:
             "scenes": scenes, "item_ids": [i.id for i in self.items],
             "outputs": {k: v.name for k, v in index_paths.items()} | {
                 "clear_count": count_path.name},
+            "colour_composites": {key: {label: path.name for label, path in paths.items()}
+                                  for key, paths in self.colour_paths.items()},
         }
         metadata_path = write_json(staging / f"{stem}_metadata.json", metadata)
         return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
                                 index_paths, count_path, metadata_path, scenes, period_clear,
-                                self.skipped)
+                                self.skipped, colour_paths=self.colour_paths)
 
 
 def _collection_licence(item: pystac.Item) -> Optional[str]:
@@ -416,6 +456,8 @@ def _publish(staging: Path, output_dir: Path, results: List[CollectionResult]) -
         moved[path] = target
     for result in results:
         result.index_paths = {k: moved[v] for k, v in result.index_paths.items()}
+        result.colour_paths = {k: {label: moved[v] for label, v in paths.items()}
+                               for k, paths in result.colour_paths.items()}
         result.count_path = moved[result.count_path]
         result.metadata_path = moved[result.metadata_path]
 # ---------------------------------------------------------------------------------------------

@@ -246,6 +246,8 @@ class RasterCollectDock(QgsDockWidget):
         self.output_folder = QgsFileWidget(box)
         self.output_folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         form.addRow(self.index_list)
+        self.colour_check = QCheckBox("True-colour composite per period too", box)
+        form.addRow("", self.colour_check)
         form.addRow("Composite period", self.period_combo)
         form.addRow("Method", self.method_combo)
         form.addRow("Resolution", self.resolution_spin)
@@ -515,6 +517,8 @@ class RasterCollectDock(QgsDockWidget):
                         hexagon_area_m2=self.hexagon_spin.value() * 10_000 or None,
                         output_dir=str(Path(self.output_folder.filePath()) / run_name),
                         run_name=run_name)
+            if self.colour_check.isChecked():
+                spec["colour_composites"] = ["true-colour"]
             compute = self.compute_spec()
             if compute:
                 spec["compute"] = compute
@@ -613,12 +617,14 @@ class RasterCollectDock(QgsDockWidget):
 
     def show_compute(self, spec: Dict, result: Dict) -> None:
         """Composites, statistics table and forests-with-latest-values in a group."""
+        from .imagery import add_colour_composite_layers
         from .layers import add_composite_layers, add_zonal_layers
 
         root = QgsProject.instance().layerTreeRoot()
         group = root.insertGroup(0, spec.get("run_name") or "raster-collect")
         for collection in result.get("collections", []):
             add_composite_layers(group, collection)
+            add_colour_composite_layers(group, collection)
         added = add_zonal_layers(group, result.get("files", {}), spec.get("indices", []))
         self.table_layer = next((layer for layer in added
                                  if layer.name() == "zonal statistics"), None)

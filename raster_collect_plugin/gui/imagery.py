@@ -453,3 +453,38 @@ def save_clipped(layer: QgsRasterLayer, destination: str) -> Path:
     dataset = None
     os.replace(partial, destination)
     return destination
+
+
+# --------------------------------------------------------------------------- colour composites
+
+
+def add_colour_composite_layers(group, collection: Mapping) -> List[QgsRasterLayer]:
+    """One styled RGB layer per colour composite and period, with the period as its temporal
+    range (the temporal controller plays true-colour months)."""
+    from .layers import period_range
+
+    project = QgsProject.instance()
+    added = []
+    for key, periods in (collection.get("colour_composites") or {}).items():
+        label = core.RENDERINGS[key].label.split(" (")[0].lower()
+        subgroup = group.addGroup(f"{collection['collection']} {label}")
+        for period, path in sorted(periods.items()):
+            layer = QgsRasterLayer(path, f"{label} {period}", "gdal")
+            if not layer.isValid():
+                continue
+            dataset = gdal.Open(path)
+            names = dataset.GetMetadataItem("bands").split(",")
+            stretches = json.loads(dataset.GetMetadataItem("stretch"))
+            sources = tuple(core.BandSource(n, "", i + 1, 1.0, 0.0, None, low, high)
+                            for i, (n, (low, high)) in enumerate(zip(names, stretches)))
+            style_layer(layer, core.LayerSpec("", key, "reflectance", layer.name(), sources))
+            span = period_range(period)
+            if span is not None:
+                temporal = layer.temporalProperties()
+                temporal.setIsActive(True)
+                temporal.setFixedTemporalRange(span)
+            project.addMapLayer(layer, False)
+            subgroup.addLayer(layer)
+            added.append(layer)
+        subgroup.setExpanded(False)
+    return added
