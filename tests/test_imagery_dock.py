@@ -49,3 +49,35 @@ def test_compute_with_true_colour_composites(dock, forests):  # noqa: F811
     [october] = [layer for layer in QgsProject.instance().mapLayers().values()
                  if layer.name() == "true colour 2025-10"]
     assert october.temporalProperties().isActive() and october.bandCount() == 3
+
+
+def test_click_a_forest_for_the_before_after_pair(dock, forests, qgis_iface):  # noqa: F811
+    from qgis.core import QgsPointXY
+    from qgis.gui import QgsMapMouseEvent
+    from qgis.PyQt.QtCore import QEvent, QPoint, Qt
+
+    from raster_collect_plugin.gui.before_after import ForestPickTool
+    from tests.test_imagery_layers import wait_for_tasks
+
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    canvas = qgis_iface.mapCanvas()
+    canvas.setDestinationCrs(forests.crs())
+    canvas.resize(600, 400)
+    canvas.setExtent(forests.extent())
+    dock.scene_actions.pick_forest()
+    tool = canvas.mapTool()
+    assert isinstance(tool, ForestPickTool)
+    qgis_iface.setActiveLayer(forests)
+    forest = next(forests.getFeatures())
+    centre = forest.geometry().pointOnSurface().asPoint()
+    pixel = canvas.getCoordinateTransform().transform(QgsPointXY(centre))
+    event = QgsMapMouseEvent(canvas, QEvent.Type.MouseButtonRelease,
+                             QPoint(int(pixel.x()), int(pixel.y())), Qt.MouseButton.LeftButton)
+    tool.canvasReleaseEvent(event)
+    wait_for_tasks()
+    group = QgsProject.instance().layerTreeRoot().findGroup("before/after 2025-11-13")
+    assert group is not None, dock.last_error
+    names = [node.name() for node in group.findLayers()]
+    assert len(names) == 2 and all(n.endswith("true colour") for n in names)
+    assert names[0][:10] < "2025-11-13" < names[1][:10]

@@ -121,3 +121,24 @@ def test_token_expiry_and_unsigned_hrefs_pass_through():
     with pytest.raises(ValueError, match="unknown signing"):
         sign_hrefs(["http://x/y.tif"], "nope")
 
+
+
+def test_before_after_candidates_and_the_clearest_nearest_scene():
+    def scene(sid, day, cover=5.0, renderings=("true-colour", "cloud-mask")):
+        return {"id": sid, "datetime": f"{day}T00:00:00Z", "cloud_cover": cover,
+                "renderings": list(renderings), "mask": {"kind": "scl"}}
+
+    scenes = [scene("a", "2025-10-20"), scene("b", "2025-11-05"), scene("c", "2025-11-13"),
+              scene("d", "2025-11-20", cover=99), scene("e", "2025-11-28"),
+              scene("f", "2025-12-05"), scene("r", "2025-11-10", renderings=("radar",))]
+    before, after = imagery.pair_candidates(scenes, "2025-11-13")
+    assert [s["id"] for s in before] == ["b", "a"]
+    assert [s["id"] for s in after] == ["e", "f"]
+    assert imagery.clearest(before, {"b": 0.4, "a": 1.0})["id"] == "a"
+    assert imagery.clearest(after, {"e": 0.97, "f": 1.0})["id"] == "e"
+    assert imagery.clearest(after, {"e": 0.2, "f": 0.6})["id"] == "f"
+    assert imagery.clearest(after, {}) is None
+    scl = np.array([[4, 4, 9, 0], [4, 3, 4, 4]])
+    assert imagery.clear_fraction("scl", scl) == 5 / 8
+    qa = np.array([[sd.QA_WORD_CLEAR, sd.QA_WORD_CLOUD], [sd.QA_WORD_FILL, sd.QA_WORD_CLEAR]])
+    assert imagery.clear_fraction("qa_pixel", qa) == 0.5

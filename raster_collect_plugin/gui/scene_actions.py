@@ -14,6 +14,7 @@ from qgis.core import (
     QgsRectangle,
     QgsTask,
     QgsVectorLayer,
+    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QObject, Qt
 from qgis.PyQt.QtWidgets import QFileDialog, QMenu
@@ -100,6 +101,9 @@ class SceneActions(QObject):
             if first:
                 menu.addAction("Save clipped GeoTIFF...",
                                lambda sid=scene["id"], key=first: self.save(sid, key))
+        if self.scenes:
+            menu.addAction("Before/after the event date: click a forest on the map...",
+                           self.pick_forest)
         menu.addAction("Renew imagery access of all layers", self.renew_all)
         menu.exec(table.viewport().mapToGlobal(position))
 
@@ -172,6 +176,46 @@ class SceneActions(QObject):
                 self.dock.show_error(str(error))
 
         self.open(scene_id, rendering, callback=write)
+
+    # ------------------------------------------------------------------ before / after
+
+    def event_day(self) -> str:
+        return self.dock.event_date.date().toString("yyyy-MM-dd")
+
+    def pick_forest(self) -> None:
+        """Map tool: the next click on a forest opens the before/after pair."""
+        from .before_after import ForestPickTool
+
+        canvas = self.dock.iface.mapCanvas()
+        previous = canvas.mapTool()
+
+        def picked(geometry, crs) -> None:
+            if previous is not None:
+                canvas.setMapTool(previous)
+            self.before_after(geometry, crs)
+
+        self._pick_tool = ForestPickTool(canvas, self.click_layer, picked)
+        canvas.setMapTool(self._pick_tool)
+        self.dock.status.setText(f"Click a forest to compare scenes before and after "
+                                 f"{self.event_day()} (set under Period > Event date)")
+
+    def click_layer(self) -> Optional[QgsVectorLayer]:
+        """The active polygon layer (e.g. the storm result), else the dock's forests."""
+        active = self.dock.iface.activeLayer()
+        if isinstance(active, QgsVectorLayer) and active.geometryType() == \
+                QgsWkbTypes.GeometryType.PolygonGeometry:
+            return active
+        layer = self.dock.layer_combo.currentLayer()
+        return layer if isinstance(layer, QgsVectorLayer) else None
+
+    def before_after(self, geometry, crs, done=None):
+        """Choose and show the clearest scenes before and after the event for one forest."""
+        from .before_after import open_before_after
+
+        self.dock.status.setText("Choosing the clearest scenes before and after...")
+        return open_before_after(list(self.scenes.values()), self.event_day(), geometry, crs,
+                                 signer=self.signer, parent=self.dock.iface.mainWindow(),
+                                 report=self.dock.show_error, done=done)
 
     def renew_all(self) -> None:
         layers = imagery.imagery_layers()
