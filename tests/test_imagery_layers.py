@@ -181,8 +181,10 @@ def blob_storage(wide_sample, file_server, monkeypatch):
     if not link.exists():
         link.symlink_to(wide_sample.root)
     files = file_server(served, token_check=sas_expiry_check(clock))
-    tokens = SasTokenServer(clock, lifetime_seconds=90).start()
+    tokens = SasTokenServer(clock, lifetime_seconds=900).start()
     monkeypatch.setenv("PC_SDK_SAS_URL", tokens.sas_url)
+    monkeypatch.setattr(viewer, "clock", clock)  # the plugin sees the service's time
+    monkeypatch.setattr(viewer, "_TOKENS", {})
     Settings.get.cache_clear()
     sas.TOKEN_CACHE.clear()
     gdal.SetConfigOption("GDAL_HTTP_PROXY", files.address)
@@ -209,8 +211,14 @@ def test_expired_layer_is_resigned_on_demand_and_on_project_open(wide_sample, bl
     assert "sig=token1" in open(layer.source()).read()
     reference = render(layer)
     assert (reference[..., 3] == 255).all()
+    # the container's token is reused for the next layer: no second sign job
+    second = viewer.open_scene(scene, "false-colour", extent=extent, extent_crs=crs,
+                               signer=lambda *_: pytest.fail("signed again"))
+    assert second.isValid() and "sig=token1" in open(second.source()).read()
+    QgsProject.instance().removeMapLayer(second.id())
 
-    clock.advance(120)  # the token expires
+    assert not viewer.needs_signing(layer)  # 15 minutes left
+    clock.advance(1000)  # the token expires
     gdal.VSICurlClearCache()
     denied = files.log.denied
     assert read_fresh(layer.source()) is None  # the old token is refused
@@ -224,11 +232,12 @@ def test_expired_layer_is_resigned_on_demand_and_on_project_open(wide_sample, bl
     project_path = tmp_path / "imagery.qgz"
     assert QgsProject.instance().write(str(project_path))
     assert "sig=" not in json.dumps(json.loads(layer.customProperty(viewer.PROPERTY)))
-    clock.advance(120)
+    clock.advance(1000)
     viewer.install_project_hook()
     QgsProject.instance().clear()
     assert QgsProject.instance().read(str(project_path))
     [reopened] = viewer.imagery_layers()
+    assert viewer.needs_signing(reopened)
     wait_for_tasks()
     assert len(tokens.requests) == 3
     assert "sig=token3" in open(reopened.source()).read(), reopened.source()

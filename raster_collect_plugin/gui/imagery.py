@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from osgeo import gdal, osr
 from qgis.core import (
@@ -45,6 +47,11 @@ MARGIN_FRACTION = 0.05  # context around the forests
 MIN_MARGIN_M = 100.0
 
 Signer = Callable[[List[str], str], Dict]  # (unsigned hrefs, signing) -> sign job result
+
+
+def clock() -> datetime:
+    """Now, in UTC (token expiry checks; tests move it forward)."""
+    return datetime.now(timezone.utc)
 
 
 def configure_streaming() -> None:
@@ -281,13 +288,34 @@ def open_scene(scene: Mapping, rendering: str, *, extent: Optional[QgsRectangle]
     return finish_open(scene, rendering, signed, expires, extent, extent_crs, add=add)
 
 
-def sign_for(scene: Mapping, hrefs: List[str], signer: Optional[Signer]
-             ) -> Tuple[Dict[str, str], Optional[str]]:
-    """(signed href by unsigned href, expiry) for a scene's hrefs (no job when unsigned)."""
+# SAS tokens are per storage container: (host, container) -> (query, expiry). A token the
+# engine fetched for one scene signs every other blob of that container until it expires.
+_TOKENS: Dict[Tuple[str, str], Tuple[str, str]] = {}
+
+
+def _container(href: str) -> Tuple[str, str]:
+    parts = urlsplit(href)
+    return parts.netloc, parts.path.lstrip("/").split("/")[0]
+
+
+def sign_for(scene: Mapping, hrefs: List[str], signer: Optional[Signer], *,
+             fresh: bool = False) -> Tuple[Dict[str, str], Optional[str]]:
+    """(signed href by unsigned href, expiry) for a scene's hrefs: no job when the scene
+    needs no signing or its containers' tokens are known and fresh (``fresh``: always ask)."""
     if not scene.get("signing"):
         return {h: h for h in hrefs}, None
+    cached = [_TOKENS.get(_container(h)) for h in hrefs]
+    if not fresh and all(c is not None and not core.expired(c[1], now=clock())
+                         for c in cached):
+        return ({h: f"{h}?{c[0]}" for h, c in zip(hrefs, cached)},
+                min(c[1] for c in cached))
     result = (signer or engine_signer())(hrefs, scene["signing"])
-    return dict(result["hrefs"]), result.get("expires")
+    signed = dict(result["hrefs"])
+    for href in signed.values():
+        expiry = core.token_expiry(href)
+        if expiry:
+            _TOKENS[_container(href)] = (urlsplit(href).query, expiry)
+    return signed, result.get("expires")
 
 
 def finish_open(scene, rendering, signed, expires, extent, extent_crs, *, add=True
@@ -319,7 +347,7 @@ def needs_signing(layer: QgsRasterLayer, *, margin_seconds: float = 300.0) -> bo
     if not stored["scene"].get("signing"):
         return not Path(layer.source()).exists()
     return (core.expired(layer.customProperty(EXPIRES_PROPERTY) or "1970-01-01T00:00:00Z",
-                         margin_seconds=margin_seconds)
+                         margin_seconds=margin_seconds, now=clock())
             or not Path(layer.source()).exists())
 
 
@@ -329,7 +357,7 @@ def resign_layer(layer: QgsRasterLayer, *, signer: Optional[Signer] = None) -> N
     scene, rendering = stored["scene"], stored["rendering"]
     bounds = tuple(stored["bounds"]) if stored.get("bounds") else None
     spec = core.layer_spec(scene, rendering, boa_offset=stored.get("boa_offset"))
-    signed, expires = sign_for(scene, scene_hrefs(scene, spec), signer)
+    signed, expires = sign_for(scene, scene_hrefs(scene, spec), signer, fresh=True)
     old = Path(layer.source())
     path = write_vrt(spec, scene, signed, bounds)
     renderer = layer.renderer().clone() if layer.renderer() is not None else None
@@ -385,7 +413,7 @@ class ResignTask(QgsTask):
                 scene = stored["scene"]
                 spec = core.layer_spec(scene, stored["rendering"])
                 self.results[layer_id] = sign_for(scene, scene_hrefs(scene, spec),
-                                                  self.signer)
+                                                  self.signer, fresh=True)
             return True
         except Exception as error:  # reported in finished()
             self.error = error
