@@ -283,3 +283,42 @@ def test_save_clipped_geotiff_only_when_asked(wide_sample, file_server, qgis_new
                                   gdal.Open(layer.source()).ReadAsArray())
     assert QgsCoordinateReferenceSystem(sd.SCENE_CRS) == layer.crs()
     assert isinstance(layer.extent(), QgsRectangle)
+
+
+def test_earth_search_old_collection_offset_decided_from_the_preview_pixels(tmp_path,
+                                                                            qgis_new_project):
+    sample = sd.make_sample(tmp_path / "es", sd.small_spec(sensors=(sd.S2_COLLECTION,),
+                                                           months=1, s2_shape="earth-search-l2a"))
+    item = sample.item_collection(sd.S2_COLLECTION, str(sample.root))["features"][0]
+    assert item["properties"]["earthsearch:boa_offset_applied"] is True
+    item["properties"]["earthsearch:boa_offset_applied"] = False  # a wrong flag (issue 66)
+    scene = imagery.describe_item(item, bands.EARTH_SEARCH_S2_L2A, provider="Earth Search",
+                                  provider_kind="earth-search")
+    assert scene["bands"]["red"]["offset"] == -0.1  # the flag's first guess
+    layer = viewer.open_scene(scene, "true-colour")
+    assert json.loads(layer.customProperty(viewer.PROPERTY))["boa_offset"] is False
+    dataset = gdal.Open(layer.source())
+    red = dataset.GetRasterBand(1).ReadAsArray()
+    dn = gdal.Open(item["assets"]["red"]["href"]).ReadAsArray().astype(float)
+    expected = np.where(dn == 0, imagery.NODATA_OUT, dn * 1e-4)  # pixels decide: no offset
+    np.testing.assert_allclose(red, expected, rtol=1e-6, atol=1e-6)
+    assert "offset already removed" in layer.abstract()
+
+
+def test_landsat_cloud_mask_classes_from_qa_pixel(small_sample, qgis_new_project):
+    items = small_sample.item_collection(sd.LANDSAT_COLLECTION, str(small_sample.root))
+    item = next(i for i in items["features"] if 0 < i["properties"]["eo:cloud_cover"] < 50)
+    scene = imagery.describe_item(item, bands.LANDSAT_C2_L2, provider="PC",
+                                  provider_kind="static")
+    layer = viewer.open_scene(scene, "cloud-mask")
+    classes = {c.label.split(" (")[0] for c in layer.renderer().classes()}
+    assert {"clear", "cloud"} <= classes and "fill" not in classes
+    qa = gdal.Open(item["assets"]["qa_pixel"]["href"]).ReadAsArray()
+    rgba = render(layer)
+    clear, cloud = QColor(dict(imagery.QA_CLASSES)["clear"]), QColor(
+        dict(imagery.QA_CLASSES)["cloud"])
+    is_clear = qa == sd.QA_WORD_CLEAR
+    is_cloud = qa == sd.QA_WORD_CLOUD
+    assert is_clear.any() and is_cloud.any()
+    assert (rgba[is_clear][:, :3] == (clear.red(), clear.green(), clear.blue())).all()
+    assert (rgba[is_cloud][:, :3] == (cloud.red(), cloud.green(), cloud.blue())).all()
