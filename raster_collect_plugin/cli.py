@@ -69,6 +69,9 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
                                                      "(nir+green)")
     parser.add_argument("--period", default="month", choices=["month", "quarter", "year"])
     parser.add_argument("--method", default="median", choices=["median", "mean"])
+    parser.add_argument("--colour", default="",
+                        help="colour composites per period beside the indices, comma separated: "
+                             "true-colour, false-colour, swir")
     parser.add_argument("--max-cloud", type=float, default=80.0,
                         help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
@@ -134,7 +137,9 @@ def _composite_request(args, aoi, output_dir: Path):
                             output_dir=output_dir, indices=indices, custom_indices=custom,
                             period=args.period, method=args.method,
                             max_cloud_cover=args.max_cloud, mask_classes=mask,
-                            resolution=args.resolution, crs=args.crs, id_field=args.id_field)
+                            resolution=args.resolution, crs=args.crs, id_field=args.id_field,
+                            colour_composites=tuple(c.strip() for c in getattr(
+                                args, "colour", "").split(",") if c.strip()))
 
 
 def _compute(args):
@@ -234,7 +239,7 @@ def _zonal_request(args, aoi, output_dir: Path):
 def _fingerprint(args) -> str:
     keys = ("gpkg", "layer", "id_field", "catalog", "stac_url", "provider", "collections",
             "start", "end", "indices", "expression", "period", "method", "max_cloud", "mask",
-            "resolution", "crs", "coverage", "min_clear", "hex_area_ha", "h3")
+            "resolution", "crs", "coverage", "min_clear", "hex_area_ha", "h3", "colour")
     payload = json.dumps({k: getattr(args, k, None) for k in keys}, default=str, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

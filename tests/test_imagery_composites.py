@@ -92,3 +92,18 @@ def test_colour_composites_as_temporal_layers(small_sample, tmp_path, qgis_new_p
     assert temporal.fixedTemporalRange() == QgsDateTimeRange(
         QDateTime(QDate(2025, 10, 1), QTime(0, 0)),
         QDateTime(QDate(2025, 10, 31), QTime(23, 59, 59)))
+
+
+def test_command_line_colour_composites(small_sample, tmp_path):
+    from raster_collect_plugin import cli
+
+    output = tmp_path / "cli"
+    assert cli.main(["--quiet", "composite", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path), "--collections",
+                     "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+                     "--indices", "NDVI", "--colour", "true-colour,false-colour",
+                     "--output", str(output)]) == 0
+    made = sorted(p.name for p in output.rglob("*colour_2025-10_median.tif"))
+    assert len(made) == 2 and any("false-colour" in name for name in made)
+    with rasterio.open(next(output.rglob("*_false-colour_2025-10_median.tif"))) as dataset:
+        assert dataset.descriptions == ("nir", "red", "green")
