@@ -454,12 +454,27 @@ def _forget(task: QgsTask) -> None:
         _TASKS.remove(task)
 
 
+_HOOK: List = []  # the project-open connection, while the plugin is loaded
+
+
+def _on_read_project(*_args) -> None:
+    resign_on_project_open()
+
+
 def install_project_hook() -> None:
     """Connect the project-open re-signing once per QGIS session."""
-    project = QgsProject.instance()
-    if not getattr(project, "_raster_collect_resign", False):
-        project.readProject.connect(lambda *_: resign_on_project_open())
-        project._raster_collect_resign = True
+    if not _HOOK:
+        QgsProject.instance().readProject.connect(_on_read_project)
+        _HOOK.append(_on_read_project)
+
+
+def uninstall_project_hook() -> None:
+    """Plugin unload: stop listening to project opens."""
+    while _HOOK:
+        try:
+            QgsProject.instance().readProject.disconnect(_HOOK.pop())
+        except (TypeError, RuntimeError):
+            pass
 
 
 # --------------------------------------------------------------------------- save a copy

@@ -69,6 +69,7 @@ class SceneActions(QObject):
                          "right-click for false colour, SWIR, cloud mask and more")
         _ACTIVE[:] = [self]
         imagery.install_project_hook()
+        dock.destroyed.connect(_dock_gone)
 
     # ------------------------------------------------------------------ search results
 
@@ -222,6 +223,11 @@ class SceneActions(QObject):
         if layers:
             imagery.start_task(imagery.ResignTask(layers, self.signer))
             self.dock.status.setText(f"Renewing access of {len(layers)} imagery layers")
+
+
+def _dock_gone(*_args) -> None:
+    _ACTIVE.clear()
+    imagery.uninstall_project_hook()
 
 
 def add_footprint_actions(layer: QgsVectorLayer) -> None:
