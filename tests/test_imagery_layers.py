@@ -322,3 +322,13 @@ def test_landsat_cloud_mask_classes_from_qa_pixel(small_sample, qgis_new_project
     assert is_clear.any() and is_cloud.any()
     assert (rgba[is_clear][:, :3] == (clear.red(), clear.green(), clear.blue())).all()
     assert (rgba[is_cloud][:, :3] == (cloud.red(), cloud.green(), cloud.blue())).all()
+
+
+def test_requester_pays_scene_is_explained(small_sample, qgis_new_project, monkeypatch):
+    monkeypatch.delenv("AWS_REQUEST_PAYER", raising=False)
+    item = small_sample.item_collection(sd.LANDSAT_COLLECTION, str(small_sample.root))[
+        "features"][0]
+    scene = imagery.describe_item(item, bands.EARTH_SEARCH_LANDSAT, provider="Earth Search",
+                                  provider_kind="earth-search")
+    with pytest.raises(imagery.ImageryError, match="requester-pays"):
+        viewer.open_scene(scene, "true-colour")

@@ -200,7 +200,7 @@ def describe_item(item: Mapping, profile: CollectionProfile, *, provider: str,
             "datetime": properties.get("datetime"), "cloud_cover": properties.get(
                 "eo:cloud_cover"), "bbox": item.get("bbox"), "epsg": epsg, "signing": signing,
             "rule": profile.rule, "assets": assets, "bands": bands, "mask": mask,
-            "renderings": keys}
+            "renderings": keys, "requester_pays": profile.requester_pays}
 
 
 def colour_bands(profile: CollectionProfile, keys: Sequence[str]) -> Dict[str, Tuple[str, ...]]:

@@ -318,9 +318,19 @@ def sign_for(scene: Mapping, hrefs: List[str], signer: Optional[Signer], *,
     return signed, result.get("expires")
 
 
+def check_readable(scene: Mapping) -> None:
+    """Requester-pays buckets (Earth Search Landsat) cannot be read anonymously."""
+    if scene.get("requester_pays") and os.environ.get("AWS_REQUEST_PAYER") != "requester":
+        raise core.ImageryError(
+            f"{scene['provider']} {scene['collection']} scenes sit in a requester-pays bucket: "
+            "use Planetary Computer for Landsat, or set AWS credentials and "
+            "AWS_REQUEST_PAYER=requester to pay for the reads")
+
+
 def finish_open(scene, rendering, signed, expires, extent, extent_crs, *, add=True
                 ) -> QgsRasterLayer:
     """Main thread: the layer from signed hrefs, added on top of the project."""
+    check_readable(scene)
     spec = core.layer_spec(scene, rendering)
     bounds = None
     if extent is not None and not extent.isEmpty():
