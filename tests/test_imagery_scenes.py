@@ -142,3 +142,45 @@ def test_before_after_candidates_and_the_clearest_nearest_scene():
     assert imagery.clear_fraction("scl", scl) == 5 / 8
     qa = np.array([[sd.QA_WORD_CLEAR, sd.QA_WORD_CLOUD], [sd.QA_WORD_FILL, sd.QA_WORD_CLEAR]])
     assert imagery.clear_fraction("qa_pixel", qa) == 0.5
+
+
+def test_search_job_describes_planetary_computer_scenes_unsigned(small_sample, stac_api,
+                                                                 monkeypatch, tmp_path):
+    from planetary_computer import sas
+    from planetary_computer.settings import Settings
+
+    from raster_collect_plugin.core.jobs import run_job
+    from tests.servers.range_http import short_lived_clock
+    from tests.servers.sas_tokens import SasTokenServer
+
+    tokens = SasTokenServer(short_lived_clock(), lifetime_seconds=3600).start()
+    monkeypatch.setenv("PC_SDK_SAS_URL", tokens.sas_url)
+    Settings.get.cache_clear()
+    sas.TOKEN_CACHE.clear()
+    try:
+        base = "https://pcsampleaccount.blob.core.windows.net/sentinel2-l2"
+        api = stac_api({"s2": small_sample.item_collection(sd.S2_COLLECTION, base)})
+        result = run_job({"kind": "search", "aoi": str(small_sample.forests_path),
+                          "sources": [{"kind": "planetary-computer", "url": api.url,
+                                       "collections": [sd.S2_COLLECTION]}],
+                          "start": "2025-10-01", "end": "2025-10-31",
+                          "output_dir": str(tmp_path)})
+        signed_job = run_job({"kind": "sign", "signing": "planetary-computer",
+                              "hrefs": [f"{base}/a/B04.tif", f"{base}/a/B03.tif?old=token"]})
+    finally:
+        tokens.stop()
+        Settings.get.cache_clear()
+        sas.TOKEN_CACHE.clear()
+    scenes = result["scenes"]
+    assert set(scenes) == {row["id"] for row in result["items"]} and scenes
+    scene = next(iter(scenes.values()))
+    assert scene["signing"] == "planetary-computer" and scene["provider_kind"] == \
+        "planetary-computer"
+    assert all(a["href"].startswith(base) and "?" not in a["href"]
+               for a in scene["assets"].values())
+    assert scene["renderings"] == ["true-colour", "false-colour", "swir", "cloud-mask"]
+    assert scene["bands"]["red"]["offset"] == -0.1
+    signed = signed_job["hrefs"]
+    assert set(signed) == {f"{base}/a/B04.tif", f"{base}/a/B03.tif"}  # old token stripped
+    assert all("sig=" in s and "old=token" not in s for s in signed.values())
+    assert signed_job["expires"] == imagery.token_expiry(signed[f"{base}/a/B04.tif"])
