@@ -107,3 +107,14 @@ def test_command_line_colour_composites(small_sample, tmp_path):
     assert len(made) == 2 and any("false-colour" in name for name in made)
     with rasterio.open(next(output.rglob("*_false-colour_2025-10_median.tif"))) as dataset:
         assert dataset.descriptions == ("nir", "red", "green")
+
+
+def test_processing_colour_composites(raster_collect_provider, small_sample, tmp_path):
+    from tests.test_processing import run, source_parameters
+
+    result = run("compute_composites", source_parameters(
+        small_sample, INDICES=[0], COLOUR=[0], END="2025-10-31",
+        OUTPUT_FOLDER=str(tmp_path / "out")))
+    names = sorted(p.rsplit("/", 1)[-1] for p in result["RASTERS"])
+    assert names == ["static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif",
+                     "static-catalog_sentinel-2-l2a_true-colour_2025-10_median.tif"]
