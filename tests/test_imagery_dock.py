@@ -24,6 +24,8 @@ def test_scene_from_the_table_and_from_a_footprint(dock, forests, small_sample):
     layer = dock.scene_actions.last_layer
     assert isinstance(layer, QgsRasterLayer) and layer.isValid()
     assert layer.id() in QgsProject.instance().mapLayers()
+    group = QgsProject.instance().layerTreeRoot().findGroup("Raster Collect imagery")
+    assert group is not None and group.findLayer(layer.id()) is not None
     assert layer.name().endswith("true colour") and layer.bandCount() == 3
     assert elapsed < 3.0, elapsed
     # clipped to the selected compartment (plus context), not the whole scene

@@ -338,8 +338,20 @@ def finish_open(scene, rendering, signed, expires, extent, extent_crs, *, add=Tr
         bounds = bounds_in(extent, extent_crs or QgsProject.instance().crs(), crs)
     layer = build_layer(scene, rendering, signed, expires, bounds)
     if add:
-        QgsProject.instance().addMapLayer(layer)
+        add_to_imagery_group(layer)
     return layer
+
+
+IMAGERY_GROUP = "Raster Collect imagery"
+
+
+def add_to_imagery_group(layer: QgsRasterLayer) -> None:
+    """Scene layers go on top of one group (newest first) instead of cluttering the tree."""
+    project = QgsProject.instance()
+    root = project.layerTreeRoot()
+    group = root.findGroup(IMAGERY_GROUP) or root.insertGroup(0, IMAGERY_GROUP)
+    project.addMapLayer(layer, False)
+    group.insertLayer(0, layer)
 
 
 # --------------------------------------------------------------------------- re-signing
