@@ -71,7 +71,7 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="median", choices=["median", "mean"])
     parser.add_argument("--colour", default="",
                         help="colour composites per period beside the indices, comma separated: "
-                             "true-colour, false-colour, swir")
+                             "true-colour, false-colour, swir, radar (Sentinel-1, dB)")
     parser.add_argument("--max-cloud", type=float, default=80.0,
                         help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "

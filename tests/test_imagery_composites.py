@@ -68,7 +68,7 @@ def test_true_colour_composite_per_month(small_sample, tmp_path):
 
 def test_unknown_colour_composite_is_refused(small_sample, tmp_path):
     with pytest.raises(RequestError, match="unknown colour composite"):
-        run_composites(request(small_sample, tmp_path, colour_composites=("radar",)))
+        run_composites(request(small_sample, tmp_path, colour_composites=("cloud-mask",)))
     assert not (tmp_path / "out").exists()
 
 
@@ -118,3 +118,28 @@ def test_processing_colour_composites(raster_collect_provider, small_sample, tmp
     names = sorted(p.rsplit("/", 1)[-1] for p in result["RASTERS"])
     assert names == ["static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif",
                      "static-catalog_sentinel-2-l2a_true-colour_2025-10_median.tif"]
+
+
+def test_radar_composite_in_decibels(small_sample, tmp_path):
+    provider = StaticCatalogProvider("Sample", str(small_sample.catalog_path))
+    result = run_composites(CompositeRequest(
+        aoi=small_sample.forests_path, sources=[Source(provider, (sd.S1_COLLECTION,))],
+        start=date(2025, 10, 1), end=date(2025, 10, 31), output_dir=tmp_path / "out",
+        indices=("VH",), max_cloud_cover=None, colour_composites=("radar", "true-colour")))
+    [collection] = result.collections
+    assert set(collection.colour_paths) == {"radar"}  # no true colour from radar
+    with rasterio.open(collection.colour_paths["radar"]["2025-10"]) as dataset:
+        data, transform, tags = dataset.read(), dataset.transform, dataset.tags()
+        assert dataset.descriptions == ("vv", "vh", "vv/vh")
+    items = [i for i in small_sample.items[sd.S1_COLLECTION]
+             if i["properties"]["datetime"].startswith("2025-10")]
+    medians = {}
+    for band in ("vv", "vh"):
+        linear = [reference.crop_to(*reference.read_asset(small_sample.root, i, band),
+                                    transform, data.shape[1:]) for i in items]
+        medians[band] = 10 * np.log10(np.median(np.stack(linear), axis=0))  # linear, then dB
+    np.testing.assert_allclose(data[0], medians["vv"], rtol=1e-5)
+    np.testing.assert_allclose(data[1], medians["vh"], rtol=1e-5)
+    np.testing.assert_allclose(data[2], medians["vv"] - medians["vh"], rtol=1e-4, atol=1e-4)
+    assert tags["units"] == "dB" and json.loads(tags["stretch"]) == [[-25, 0], [-30, -5],
+                                                                    [0, 15]]

@@ -77,8 +77,9 @@ QA_CLASSES: Tuple[Tuple[str, str], ...] = (  # (class, colour), in order of prec
     ("clear", "#00a000"))
 
 
-# Renderings that can be composited per period (reflectance; radar and masks cannot).
-COLOUR_COMPOSITES = ("true-colour", "false-colour", "swir")
+# Renderings that can be composited per period (masks cannot). Radar composites are made in
+# linear power and converted to dB afterwards.
+COLOUR_COMPOSITES = ("true-colour", "false-colour", "swir", "radar")
 
 
 class ImageryError(ValueError):
@@ -206,17 +207,36 @@ def describe_item(item: Mapping, profile: CollectionProfile, *, provider: str,
 def colour_bands(profile: CollectionProfile, keys: Sequence[str]) -> Dict[str, Tuple[str, ...]]:
     """The bands of each requested colour composite this collection can make."""
     possible = available_renderings(profile)
-    return {key: RENDERINGS[key].bands for key in keys
+    return {key: tuple(b for b in RENDERINGS[key].bands if b != DB_RATIO) for key in keys
             if key in COLOUR_COMPOSITES and key in possible}
+
+
+def composite_values(key: str, reduced) -> Tuple[object, List[str]]:
+    """The bands written for a colour composite from its reduced (band, y, x) values:
+    as they are, or for radar VV, VH and VV/VH in dB (10*log10 of the linear composite)."""
+    import numpy as np
+
+    values = np.asarray(reduced, dtype="float32")
+    if key != "radar":
+        return values, list(RENDERINGS[key].bands)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decibels = 10 * np.log10(values)
+    decibels[~np.isfinite(decibels)] = np.nan
+    return (np.stack([decibels[0], decibels[1], decibels[0] - decibels[1]]).astype("float32"),
+            list(RENDERINGS[key].bands))
 
 
 def composite_tags(key: str, bands: Sequence[str], sensor: str, label: str, method: str
                    ) -> Dict[str, str]:
     """COG tags of a colour composite: what it is and its display stretch."""
     scene = {"sensor": sensor}
-    stretch = [_stretch(scene, band) for band in bands]
+    if key == "radar":
+        stretch = [RADAR_STRETCH_DB[band] for band in bands]
+    else:
+        stretch = [_stretch(scene, band) for band in bands]
+    units = {"radar": "dB"}.get(key, "reflectance" if sensor != "worldview" else "DN")
     return {"rendering": key, "bands": ",".join(bands), "period": label, "method": method,
-            "units": "reflectance" if sensor != "worldview" else "DN",
+            "units": units,
             "stretch": json.dumps(stretch),
             "meaning": f"{method} of cloud-free pixels per band, {RENDERINGS[key].label}"}
 

@@ -285,16 +285,16 @@ class _CollectionJob:
 
     def _write_colours(self, staging: Path, label: str, colours) -> None:
         """One 3-band reflectance COG per colour composite and period (NaN: no clear pixel)."""
-        from .imagery import composite_tags
+        from .imagery import composite_tags, composite_values
         from .outputs import write_cog
 
         stem = f"{_slug(self.provider.name)}_{self.collection}"
         for key, composite in colours.items():
-            names = list(self.colours[key])
+            values, names = composite_values(key, composite.values)
             tags = composite_tags(key, names, self.profile.sensor, label,
                                   self.request.method)
             path = write_cog(staging / f"{stem}_{key}_{label}_{self.request.method}.tif",
-                             composite.values.astype("float32"),
+                             values,
                              transform=self.geobox.affine, crs=self.geobox.crs.to_wkt(),
                              nodata=float("nan"), band_descriptions=names, tags=tags)
             self.colour_paths.setdefault(key, {})[label] = path
