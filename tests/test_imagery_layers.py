@@ -157,6 +157,8 @@ def test_sentinel1_radar_layer_in_decibels(wide_sample, file_server, qgis_new_pr
     layer = viewer.open_scene(scene, "radar", extent=extent, extent_crs=crs)
     dataset = gdal.Open(layer.source())
     vv_db, vh_db, ratio = (dataset.GetRasterBand(n).ReadAsArray() for n in (1, 2, 3))
+    assert [dataset.GetRasterBand(n).GetDescription() for n in (1, 2, 3)] == [
+        "vv dB", "vh dB", "vv/vh dB"]
     item = wide_sample.items[sd.S1_COLLECTION][0]
     x0, _, _, y0, _, _ = dataset.GetGeoTransform()
     vv = gdal.Open(str(wide_sample.root / item["assets"]["vv"]["href"]))

@@ -518,6 +518,7 @@ def vrt_xml(spec: LayerSpec, hrefs: Mapping[str, str], grids: Mapping[str, Grid]
         source = spec.bands[0]
         band_xml = (f'<VRTRasterBand dataType="{"Byte" if spec.mask_kind == "scl" else "UInt16"}'
                     f'" band="1"><NoDataValue>{source.nodata:g}</NoDataValue>'
+                    f"<Description>{spec.mask_kind}</Description>"
                     + _source_xml(vsicurl(hrefs[source.asset]), 1,
                                   source_window(grids[source.asset], target), target,
                                   resampling="nearest", simple=True)
@@ -541,11 +542,13 @@ def vrt_xml(spec: LayerSpec, hrefs: Mapping[str, str], grids: Mapping[str, Grid]
         main = []
         for number in (1, 2):
             main.append(f'<VRTRasterBand dataType="Float32" band="{number}">'
+                        f"<Description>{spec.bands[number - 1].name} dB</Description>"
                         + _source_xml(helper_path, number, whole, target, simple=True,
                                       resampling="nearest") + "</VRTRasterBand>")
         ratio = "".join(_source_xml(helper_path, n, whole, target, simple=True,
                                     resampling="nearest") for n in (1, 2))
         main.append('<VRTRasterBand dataType="Float32" band="3" subClass="VRTDerivedRasterBand">'
+                    f"<Description>{escape(DB_RATIO)} dB</Description>"
                     f"<PixelFunctionType>diff</PixelFunctionType>{ratio}</VRTRasterBand>")
         return _dataset_xml(target, srs_wkt, main), helper
     main = []
