@@ -6,6 +6,7 @@ from qgis.core import QgsProject, QgsRasterLayer
 
 from raster_collect_plugin.gui import scene_actions
 from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
+from tests.test_imagery_layers import wait_for_tasks
 
 
 def test_scene_from_the_table_and_from_a_footprint(dock, forests, small_sample):  # noqa: F811
@@ -20,6 +21,7 @@ def test_scene_from_the_table_and_from_a_footprint(dock, forests, small_sample):
                                                         for s in scenes.values()))
     started = time.perf_counter()
     dock.results_table.cellDoubleClicked.emit(row, 2)  # double-click: true colour
+    wait_for_tasks()  # the layer is made in a background task, added on the main thread
     elapsed = time.perf_counter() - started
     layer = dock.scene_actions.last_layer
     assert isinstance(layer, QgsRasterLayer) and layer.isValid()
@@ -37,6 +39,7 @@ def test_scene_from_the_table_and_from_a_footprint(dock, forests, small_sample):
     assert "Show False colour infrared (NIR, red, green)" in names
     scene_id = dock.search_rows[row]["id"]
     scene_actions.open_from_footprint(scene_id, "cloud-mask")
+    wait_for_tasks()
     assert dock.scene_actions.last_layer.name().endswith("cloud mask")
     scene_actions.open_from_footprint(scene_id, "radar")  # not a radar scene: a clear message
     assert "has no radar" in dock.last_error
@@ -59,8 +62,6 @@ def test_click_a_forest_for_the_before_after_pair(dock, forests, qgis_iface):  #
     from qgis.PyQt.QtCore import QEvent, QPoint, Qt
 
     from raster_collect_plugin.gui.before_after import ForestPickTool
-    from tests.test_imagery_layers import wait_for_tasks
-
     dock.start_search()
     assert wait_for_job(dock) == "search", dock.last_error
     canvas = qgis_iface.mapCanvas()

@@ -16,7 +16,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QObject, Qt
+from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt
 from qgis.PyQt.QtWidgets import QFileDialog, QMenu
 
 from ..core import imagery as core
@@ -27,22 +27,32 @@ PACKAGE = __name__.rsplit(".", 2)[0]  # "raster_collect_plugin" as installed
 _ACTIVE: List[SceneActions] = []
 
 
-class SignTask(QgsTask):
-    """Signs one scene's hrefs in the engine (worker thread); ``finished`` adds the layer."""
+class OpenTask(QgsTask):
+    """Worker thread: sign the scene's hrefs (engine job, Planetary Computer only), write its
+    VRT and make the styled layer (GDAL's first reads happen here, not on the UI thread);
+    ``finished`` adds it to the project on the main thread."""
 
-    def __init__(self, scene: Dict, rendering: str, on_done, signer=None):
+    def __init__(self, scene: Dict, rendering: str, extent, extent_crs, on_done, signer=None):
         super().__init__(f"Raster Collect: open {scene['id']}", QgsTask.Flag.CanCancel)
         self.scene, self.rendering, self.on_done = scene, rendering, on_done
+        self.extent = QgsRectangle(extent) if extent is not None else None
+        self.extent_crs = (QgsCoordinateReferenceSystem(extent_crs) if extent_crs is not None
+                           else None)
         self.signer = signer
-        self.signed: Dict[str, str] = {}
-        self.expires: Optional[str] = None
+        self.layer = None
         self.error: Optional[Exception] = None
 
     def run(self) -> bool:
         try:
             spec = core.layer_spec(self.scene, self.rendering)
-            self.signed, self.expires = imagery.sign_for(
+            signed, expires = imagery.sign_for(
                 self.scene, imagery.scene_hrefs(self.scene, spec), self.signer)
+            if self.isCanceled():
+                return False
+            layer = imagery.finish_open(self.scene, self.rendering, signed, expires,
+                                        self.extent, self.extent_crs, add=False)
+            layer.moveToThread(QCoreApplication.instance().thread())
+            self.layer = layer
             return True
         except Exception as error:  # reported in finished()
             self.error = error
@@ -135,29 +145,22 @@ class SceneActions(QObject):
         if extent is None:
             extent, extent_crs = self.aoi_extent()
 
-        def done(task: SignTask) -> None:
-            if task.error is not None:
-                self.dock.show_error(f"Cannot open {scene_id}: {task.error}")
+        def done(task: OpenTask) -> None:
+            if task.error is not None or task.layer is None:
+                self.dock.show_error(f"Cannot show {scene_id}: "
+                                     f"{task.error or 'cancelled'}")
                 return
-            try:
-                layer = imagery.finish_open(scene, rendering, task.signed, task.expires,
-                                            extent, extent_crs)
-            except (core.ImageryError, RuntimeError) as error:
-                self.dock.show_error(f"Cannot show {scene_id}: {error}")
-                return
+            layer = task.layer
+            imagery.add_to_imagery_group(layer)
             self.last_layer = layer
             self.dock.status.setText(f"Added {layer.name()} (streamed, clipped to the "
                                      "forests)")
             if callback is not None:
                 callback(layer)
 
-        task = SignTask(scene, rendering, done, self.signer)
-        if not scene.get("signing"):  # nothing to sign: no task, straight onto the map
-            task.signed = {h: h for h in imagery.scene_hrefs(
-                scene, core.layer_spec(scene, rendering))}
-            done(task)
-            return
-        self.dock.status.setText(f"Signing {scene_id}...")
+        task = OpenTask(scene, rendering, extent, extent_crs, done, self.signer)
+        self.dock.status.setText(f"Opening {scene_id}"
+                                 f"{' (signing)' if scene.get('signing') else ''}...")
         imagery.start_task(task)
 
     def save(self, scene_id: str, rendering: str, destination: Optional[str] = None) -> None:
