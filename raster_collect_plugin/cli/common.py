@@ -58,6 +58,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                                                      "(nir+green)")
     parser.add_argument("--period", default="month", choices=["month", "quarter", "year"])
     parser.add_argument("--method", default="median", choices=["median", "mean"])
+    parser.add_argument("--colour", default="",
+                        help="colour composites per period beside the indices, comma separated: "
+                             "true-colour, false-colour, swir, radar (Sentinel-1, dB)")
     parser.add_argument("--max-cloud", type=float, default=80.0,
                         help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
@@ -141,6 +144,8 @@ def composite_request(args, aoi, output_dir: Path):
                             max_cloud_cover=args.max_cloud, mask_classes=mask,
                             resolution=args.resolution, crs=args.crs, id_field=args.id_field,
                             cloud_buffer_m=args.cloud_buffer or 0.0,
+                            colour_composites=tuple(c.strip() for c in getattr(
+                                args, "colour", "").split(",") if c.strip()),
                             memory_budget=parse_size(getattr(args, "memory_budget", None)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import date
-from typing import List, Tuple
+from typing import List, Mapping, Sequence, Tuple
 
 import pandas as pd
 import xarray as xr
@@ -55,3 +55,12 @@ def reduce_period(stack: xr.DataArray, method: str = "median") -> Tuple[xr.DataA
     count = stack.notnull().sum("time").astype("uint16")
     return reduced.astype("float32"), count
 
+
+
+def reduce_bands(values: Mapping[str, xr.DataArray], bands: Sequence[str],
+                 method: str = "median") -> xr.DataArray:
+    """A (band, y, x) colour composite of one period: each band's median (or mean) over its
+    cloud-free pixels (masked pixels are NaN), bands in the given order (e.g. red, green,
+    blue). Each band is reduced on its own, as for the indices."""
+    reduced = [reduce_period(values[name], method)[0] for name in bands]
+    return xr.concat(reduced, dim="band").assign_coords(band=list(bands))

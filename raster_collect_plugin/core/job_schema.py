@@ -96,6 +96,8 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "thresholds": (lambda v: isinstance(v, dict), "an object"),
     "compute": (lambda v: isinstance(v, dict), "an object"),
     "memory_budget": (_budget, "a size such as 4GB"),
+    "cloud_buffer_m": (_number(0, 10_000), "a number of metres (0-10000)"),
+    "colour_composites": (_list_of(_text), "a list such as [\"true-colour\"]"),
 }
 
 NEEDS: Dict[str, Tuple[str, ...]] = {
@@ -107,6 +109,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
     "sample": ("output_dir",),
     "storm": ("aoi", "event_date", "output_dir"),
     "sentinel-hub-statistics": ("aoi", "start", "end", "output_dir"),
+    "sign": ("hrefs",),
 }
 
 

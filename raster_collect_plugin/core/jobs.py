@@ -12,7 +12,9 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``max_cloud_cover``, ``mask_classes``, ``resolution``, ``crs``, ``output_dir``, ``coverage``,
 ``min_clear_fraction``, ``hexagon_area_m2``, ``hexagon_edge_m``, ``h3_resolution``, ``clip``,
 ``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical`` (zonal-raster),
-``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample).
+``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
+``colour_composites`` (e.g. ["true-colour"]: RGB composites per period beside the indices);
+kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional
 from . import masks
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
-             "sentinel-hub-statistics")
+             "sentinel-hub-statistics", "sign")
 
 
 class JobError(ValueError):
@@ -104,7 +106,8 @@ def composite_request(spec: Dict[str, Any]):
         mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
         resolution=spec.get("resolution") or None, crs=spec.get("crs") or None,
         cloud_buffer_m=float(spec.get("cloud_buffer_m") or 0.0),
-        memory_budget=parse_size(spec.get("memory_budget")))
+        memory_budget=parse_size(spec.get("memory_budget")),
+        colour_composites=tuple(spec.get("colour_composites") or ()))
 
 
 def _restrict(report, item_ids: Optional[List[str]]):
@@ -141,6 +144,10 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     kind = validate_spec(spec)["kind"]
     if kind == "hexagons":
         return _hexagons(spec)
+    if kind == "sign":  # signed hrefs for the scene viewer (imagery layers in QGIS)
+        from .signing import sign_hrefs
+
+        return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
     if kind == "sample":
         from .sample_data import make_sample, small_spec
 
@@ -164,7 +171,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         footprints = spec.get("output")
         if footprints:
             _write_footprints(report, Path(footprints))
-        return {"items": report.rows(), "errors": report.errors, "footprints": footprints}
+        return {"items": report.rows(), "errors": report.errors, "footprints": footprints,
+                "scenes": _describe_scenes(report, request.sources)}
     report = None
     if spec.get("item_ids") is not None:
         report = _restrict(search(request, validate_request(request)), spec["item_ids"])
@@ -196,7 +204,32 @@ def _collection(result) -> Dict[str, Any]:
             "indices": {k: str(v) for k, v in result.index_paths.items()},
             "clear_count": str(result.count_path), "metadata": str(result.metadata_path),
             "period_clear_fraction": result.period_clear_fraction,
-            "skipped_indices": result.skipped_indices}
+            "skipped_indices": result.skipped_indices,
+            "colour_composites": {k: {label: str(p) for label, p in paths.items()}
+                                  for k, paths in result.colour_paths.items()}}
+
+
+def _describe_scenes(report, sources) -> Dict[str, Any]:
+    """Each scene's viewer description (unsigned hrefs, DN rules, renderings) by item id."""
+    from .imagery import ImageryError, describe_item
+
+    providers = {s.provider.name: s.provider for s in sources}
+    scenes: Dict[str, Any] = {}
+    for (name, collection), items in report.items.items():
+        provider = providers.get(name)
+        if provider is None or not items:
+            continue
+        try:
+            profile = provider.profile(collection, items[0])
+        except KeyError:
+            continue
+        for item in items:
+            try:
+                scenes[item.id] = describe_item(item.to_dict(), profile, provider=name,
+                                                provider_kind=provider.kind)
+            except ImageryError:
+                continue
+    return scenes
 
 
 def _write_footprints(report, destination: Path) -> None:

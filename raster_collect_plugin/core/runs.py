@@ -94,6 +94,7 @@ def request_parameters(request, aoi) -> Dict[str, object]:
         "max_cloud_cover": request.max_cloud_cover,
         "mask_classes": sorted(request.mask_classes),
         "cloud_buffer_m": request.cloud_buffer_m, "resolution": request.resolution,
+        "colour_composites": sorted(request.colour_composites),
         "crs": request.crs, "windows": [list(map(str, w)) for w in request.windows or ()],
         "id_field": aoi.id_field, "geometry": geometry_hash(aoi.frame, aoi.id_field),
         "sources": describe_sources(request.sources),

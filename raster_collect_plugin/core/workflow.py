@@ -28,7 +28,15 @@ from . import masks, scheduling
 from .aoi import Aoi, load_aoi
 from .cloud_buffer import describe as describe_buffer
 from .cloud_buffer import validate_buffer
-from .composite import METHODS, period_bounds, period_label, period_starts, reduce_period
+from .composite import (
+    METHODS,
+    period_bounds,
+    period_label,
+    period_starts,
+    reduce_bands,
+    reduce_period,
+)
+from .imagery import COLOUR_COMPOSITES, colour_bands
 from .indices import SpectralIndex, get_index
 from .load import (
     LoadedScenes,
@@ -91,6 +99,8 @@ class CompositeRequest:
     # explicit (label, first day, last day) windows instead of calendar periods (before/after)
     windows: Optional[Sequence[Tuple[str, date, date]]] = None
     memory_budget: Optional[int] = None  # bytes; None: half the machine's memory (sizing.py)
+    # colour composites per period beside the indices: "true-colour", "false-colour", "swir"
+    colour_composites: Sequence[str] = ()
 
 
 @dataclass
@@ -107,6 +117,7 @@ class CollectionResult:
     scenes: List[dict]
     period_clear_fraction: List[float]
     skipped_indices: Dict[str, str] = field(default_factory=dict)
+    colour_paths: Dict[str, Dict[str, Path]] = field(default_factory=dict)  # key->period->COG
 
 
 @dataclass
@@ -160,6 +171,10 @@ def validate_request(request: CompositeRequest) -> Aoi:
     except ValueError as error:
         raise RequestError(str(error)) from None
     resolve_indices(request)
+    unknown = sorted(set(request.colour_composites) - set(COLOUR_COMPOSITES))
+    if unknown:
+        raise RequestError(f"unknown colour composite(s) {unknown}; choose from "
+                           f"{list(COLOUR_COMPOSITES)}")
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
     if request.crs:
@@ -225,7 +240,10 @@ class _CollectionJob:
         self.geobox = choose_grid(self.items, geometry, self.profile, crs=request.crs,
                                   resolution=request.resolution)
         self.inside = aoi_mask(self.geobox, geometry)
-        bands = sorted({b for index in self.indices for b in index.bands})
+        self.colours = colour_bands(self.profile, request.colour_composites)
+        self.colour_paths: Dict[str, Dict[str, Union[Path, str]]] = {}
+        bands = sorted({b for index in self.indices for b in index.bands}
+                       | {b for names in self.colours.values() for b in names})
         self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes,
                              cloud_buffer_m=request.cloud_buffer_m)
 
@@ -240,7 +258,14 @@ class _CollectionJob:
         inside_total = max(int(self.inside.sum()), 1)
         bands: Dict[str, list] = {index.name: [] for index in self.indices}
         counts, facts = [], []
-        for items, loaded in self._load_periods(windows):
+        colour_cogs: Dict[str, Dict[str, object]] = {}
+        for (label, _, _), (items, loaded) in zip(windows, self._load_periods(windows)):
+            if items:
+                for key, names in self.colours.items():  # written by a worker task each
+                    colour_cogs.setdefault(key, {})[label] = dask.delayed(
+                        _write_colour_cog, pure=False)(
+                        reduce_bands(loaded.values, names, request.method).data,
+                        **self._colour_target(staging, key, label))
             if not items:
                 for index in self.indices:
                     bands[index.name].append(da.full((height, width), np.nan, dtype="float32",
@@ -269,7 +294,15 @@ class _CollectionJob:
             cogs[name] = dask.delayed(_cog_after_store, pure=False)(
                 stored, store=store, component=name, **targets[name])
         small = [(f[1], f[2]) if f is not None else None for f in facts]
-        return cogs, small, period_clear, facts
+        return cogs, colour_cogs, small, period_clear, facts
+
+    def _colour_target(self, staging, key: str, label: str) -> dict:
+        """Destination and description of one period's colour composite COG."""
+        stem = f"{_slug(self.provider.name)}_{self.collection}"
+        method = self.request.method
+        return dict(key=key, label=label, sensor=self.profile.sensor, method=method,
+                    destination=str(_join(staging, f"{stem}_{key}_{label}_{method}.tif")),
+                    transform=self.geobox.affine, crs=self.geobox.crs.to_wkt())
 
     def _load_periods(self, windows):
         """(items, lazily loaded scenes) per window. One load for all periods (one odc-stac
@@ -309,11 +342,12 @@ class _CollectionJob:
         try:
             for attempt in range(MAX_TOKEN_RENEWALS + 1):
                 try:
-                    cogs, small, period_clear, facts = self._graph(windows, staging, store)
+                    cogs, colour_cogs, small, period_clear, facts = self._graph(
+                        windows, staging, store)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
-                        paths, small, period_clear = scheduling.compute(
-                            cogs, small, period_clear, cancel=self.cancel,
+                        paths, colour_paths, small, period_clear = scheduling.compute(
+                            cogs, colour_cogs, small, period_clear, cancel=self.cancel,
                             progress=lambda f: progress(f, f"{self.collection}: composites"))
                     break
                 except (LoadError, scheduling.ComputeCancelled):
@@ -345,6 +379,9 @@ class _CollectionJob:
                                "reflectance_rule": rule})
         paths = {name: Path(path) if not _is_remote(path) else path
                  for name, path in paths.items()}
+        self.colour_paths = {key: {label: Path(path) if not _is_remote(path) else path
+                                   for label, path in periods.items()}
+                             for key, periods in colour_paths.items()}
         return self._write(staging, labels, paths, scenes, [float(v) for v in period_clear])
 
     def _targets(self, staging, labels: List[str]) -> Dict[str, dict]:
@@ -392,11 +429,13 @@ class _CollectionJob:
             "scenes": scenes, "item_ids": [i.id for i in self.items],
             "outputs": {k: _name(v) for k, v in index_paths.items()} | {
                 "clear_count": _name(count_path)},
+            "colour_composites": {key: {label: _name(path) for label, path in paths.items()}
+                                  for key, paths in self.colour_paths.items()},
         }
         metadata_path = write_json(_join(staging, f"{stem}_metadata.json"), metadata)
         return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
                                 index_paths, count_path, metadata_path, scenes, period_clear,
-                                self.skipped)
+                                self.skipped, colour_paths=self.colour_paths)
 
 
 def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
@@ -412,6 +451,19 @@ def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
 def _decibels(values: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return 10 * np.log10(values)
+
+
+def _write_colour_cog(values: np.ndarray, *, key: str, label: str, sensor: str, method: str,
+                      destination: str, transform, crs: str) -> str:
+    """One period's 3-band reflectance colour composite as a COG (a worker task; NaN where
+    no clear pixel)."""
+    from .imagery import composite_tags, composite_values
+    from .outputs import write_cog
+
+    data, names = composite_values(key, np.asarray(values))
+    write_cog(destination, data, transform=transform, crs=crs, nodata=float("nan"),
+              band_descriptions=names, tags=composite_tags(key, names, sensor, label, method))
+    return destination
 
 
 def _cog_after_store(_stored, **kwargs) -> str:
@@ -618,6 +670,8 @@ def _publish(staging, output_dir, results: List[CollectionResult]) -> None:
             moved[path] = target
     for result in results:
         result.index_paths = {k: moved[v] for k, v in result.index_paths.items()}
+        result.colour_paths = {k: {label: moved[v] for label, v in paths.items()}
+                               for k, paths in result.colour_paths.items()}
         result.count_path = moved[result.count_path]
         result.metadata_path = moved[result.metadata_path]
 # ---------------------------------------------------------------------------------------------

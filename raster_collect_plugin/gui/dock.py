@@ -125,6 +125,9 @@ class RasterCollectDock(QgsDockWidget):
         self.results_table.setMinimumHeight(140)
         scenes_layout.addWidget(self.results_table)
         layout.addWidget(self.scenes_box)
+        from .scene_actions import SceneActions  # scenes as layers: double-click, context menu
+
+        self.scene_actions = SceneActions(self)
         self.chart_box, self.chart_holder = results_section(body, "Time series",
                                                             "raster_collect_chart", True)
         self.pick_button = QToolButton(self.chart_box)
@@ -465,6 +468,8 @@ class RasterCollectDock(QgsDockWidget):
                         hexagon_area_m2=self.hexagon_spin.value() * 10_000 or None,
                         output_dir=str(Path(self.output_folder.filePath()) / name),
                         run_name=name)
+            if self.colour_check.isChecked():
+                spec["colour_composites"] = ["true-colour"]
             compute = self.compute_spec()
             if compute:
                 spec["compute"] = compute
@@ -609,6 +614,7 @@ class RasterCollectDock(QgsDockWidget):
         self._reveal(self.scenes_box)
         self.footprint_layer = self.presenter.show_footprints(
             result.get("footprints") or "", visible=self.show_footprints.isChecked())
+        self.scene_actions.scenes_found(result, self.footprint_layer)
         self.set_status(f"{len(self.search_rows)} scenes found: untick any to leave out, "
                         "then Fetch & compute")
 

@@ -23,6 +23,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDateTime, QTime, QVariant
 
 from ..core.display import before_after_change, period_end, period_start
+from .imagery import add_colour_composite_layers
 from .layers import (
     PERIOD_MONTHS,
     add_composite_layers,
@@ -191,6 +192,7 @@ class ResultsPresenter:
             run = RunLayers(group=root.insertGroup(0, spec.get("run_name") or "raster-collect"))
             for collection in result.get("collections", []):
                 run.rasters += add_composite_layers(run.group, collection)
+                run.rasters += add_colour_composite_layers(run.group, collection)
                 run.periods += [p for p in collection["periods"] if p not in run.periods]
             indices = spec.get("indices", [])
             for layer in add_zonal_layers(run.group, result.get("files", {}), indices):

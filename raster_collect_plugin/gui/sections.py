@@ -197,6 +197,10 @@ class PeriodIndicesSection(QgsCollapsibleGroupBox):
         form.addRow("Start", self.start_date)
         form.addRow("End", self.end_date)
         form.addRow(self.index_list)
+        self.colour_check = QCheckBox("True-colour composite per period too", self)
+        self.colour_check.setToolTip("A 3-band reflectance COG per period (median of the "
+                                     "cloud-free pixels), played by the temporal controller")
+        form.addRow(self.colour_check)
         form.addRow("Composite period", self.period_combo)
         form.addRow("Method", self.method_combo)
 

@@ -6,9 +6,11 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputMultipleLayers,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFolderDestination,
 )
 
+from ..core.imagery import COLOUR_COMPOSITES
 from . import common
 from .loading import index_raster_styler, load_on_completion
 
@@ -18,6 +20,7 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
 
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     RASTERS = "RASTERS"
+    COLOUR = "COLOUR"
 
     def name(self) -> str:
         return "compute_composites"
@@ -44,6 +47,10 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         common.add_polygon_parameters(self)
         common.add_source_parameters(self)
+        self.addParameter(QgsProcessingParameterEnum(
+            self.COLOUR, "Colour composites per period too (3-band reflectance COGs)",
+            options=list(COLOUR_COMPOSITES), allowMultiple=True, optional=True,
+            defaultValue=[]))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.RASTERS, "Composite rasters"))
@@ -54,7 +61,9 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
         workdir = common.scratch_folder(context)
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir)
-        spec.update(kind="composite", output_dir=folder)
+        spec.update(kind="composite", output_dir=folder, colour_composites=[
+            COLOUR_COMPOSITES[i] for i in self.parameterAsEnums(parameters, self.COLOUR,
+                                                                context)])
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
@@ -68,4 +77,11 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
                 load_on_completion(context, path, f"{collection['collection']} {index} "
                                    f"(latest: {latest})", self.RASTERS,
                                    raster=True, post=index_raster_styler(index))
+        for collection in result["collections"]:
+            for key, periods in (collection.get("colour_composites") or {}).items():
+                for label, path in periods.items():
+                    rasters.append(gdal_path(path))
+                    load_on_completion(context, gdal_path(path),
+                                       f"{collection['collection']} {key} {label}",
+                                       self.RASTERS, raster=True)
         return {self.OUTPUT_FOLDER: folder, self.RASTERS: rasters}

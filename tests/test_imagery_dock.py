@@ -1,0 +1,86 @@
+"""The scene viewer from the dock: search, then a scene from the table or a footprint."""
+
+import time
+
+from qgis.core import QgsProject, QgsRasterLayer
+
+from raster_collect_plugin.gui import scene_actions
+from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
+from tests.test_imagery_layers import wait_for_tasks
+
+
+def test_scene_from_the_table_and_from_a_footprint(dock, forests, small_sample):  # noqa: F811
+    forests.selectByIds([f.id() for f in forests.getFeatures()][:1])
+    dock.selected_only.setChecked(True)
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    scenes = dock.scene_actions.scenes
+    assert len(scenes) == len(dock.search_rows) > 0
+    row = next(n for n, r in enumerate(dock.search_rows)
+               if scenes[r["id"]]["cloud_cover"] == min(s["cloud_cover"]
+                                                        for s in scenes.values()))
+    started = time.perf_counter()
+    dock.results_table.cellDoubleClicked.emit(row, 2)  # double-click: true colour
+    wait_for_tasks()  # the layer is made in a background task, added on the main thread
+    elapsed = time.perf_counter() - started
+    layer = dock.scene_actions.last_layer
+    assert isinstance(layer, QgsRasterLayer) and layer.isValid()
+    assert layer.id() in QgsProject.instance().mapLayers()
+    group = QgsProject.instance().layerTreeRoot().findGroup("Raster Collect imagery")
+    assert group is not None and group.findLayer(layer.id()) is not None
+    assert layer.name().endswith("true colour") and layer.bandCount() == 3
+    assert elapsed < 3.0, elapsed
+    # clipped to the selected compartment (plus context), not the whole scene
+    selected = forests.boundingBoxOfSelected()
+    assert layer.extent().width() < selected.width() + 2 * 100 + 40
+
+    footprints = dock.footprint_layer
+    names = [a.name() for a in footprints.actions().actions()]
+    assert "Show False colour infrared (NIR, red, green)" in names
+    scene_id = dock.search_rows[row]["id"]
+    scene_actions.open_from_footprint(scene_id, "cloud-mask")
+    wait_for_tasks()
+    assert dock.scene_actions.last_layer.name().endswith("cloud mask")
+    scene_actions.open_from_footprint(scene_id, "radar")  # not a radar scene: a clear message
+    assert "has no radar" in dock.last_error
+
+
+def test_compute_with_true_colour_composites(dock, forests):  # noqa: F811
+    dock.colour_check.setChecked(True)
+    dock.start_compute()
+    assert wait_for_job(dock) == "zonal", dock.last_error
+    names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
+    assert "true colour 2025-10" in names and "true colour 2025-12" in names
+    [october] = [layer for layer in QgsProject.instance().mapLayers().values()
+                 if layer.name() == "true colour 2025-10"]
+    assert october.temporalProperties().isActive() and october.bandCount() == 3
+
+
+def test_click_a_forest_for_the_before_after_pair(dock, forests, qgis_iface):  # noqa: F811
+    from qgis.core import QgsPointXY
+    from qgis.gui import QgsMapMouseEvent
+    from qgis.PyQt.QtCore import QEvent, QPoint, Qt
+
+    from raster_collect_plugin.gui.before_after import ForestPickTool
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    canvas = qgis_iface.mapCanvas()
+    canvas.setDestinationCrs(forests.crs())
+    canvas.resize(600, 400)
+    canvas.setExtent(forests.extent())
+    dock.scene_actions.pick_forest()
+    tool = canvas.mapTool()
+    assert isinstance(tool, ForestPickTool)
+    qgis_iface.setActiveLayer(forests)
+    forest = next(forests.getFeatures())
+    centre = forest.geometry().pointOnSurface().asPoint()
+    pixel = canvas.getCoordinateTransform().transform(QgsPointXY(centre))
+    event = QgsMapMouseEvent(canvas, QEvent.Type.MouseButtonRelease,
+                             QPoint(int(pixel.x()), int(pixel.y())), Qt.MouseButton.LeftButton)
+    tool.canvasReleaseEvent(event)
+    wait_for_tasks()
+    group = QgsProject.instance().layerTreeRoot().findGroup("before/after 2025-11-13")
+    assert group is not None, dock.last_error
+    names = [node.name() for node in group.findLayers()]
+    assert len(names) == 2 and all(n.endswith("true colour") for n in names)
+    assert names[0][:10] < "2025-11-13" < names[1][:10]
