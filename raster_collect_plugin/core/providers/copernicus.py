@@ -45,6 +45,7 @@ class CopernicusSettings:
     max_retries: int = 3
     retry_sleep_seconds: float = 5.0
     timeout_seconds: float = 120.0
+    catalog_page_size: int = 100  # Catalog API: 10 a page by default, at most 100
 
     def __repr__(self) -> str:  # never print the secret
         return (f"CopernicusSettings(base_url={self.base_url!r}, token_url={self.token_url!r}, "
@@ -120,7 +121,8 @@ class CopernicusProvider(Provider):
         try:
             results = list(catalog.search(
                 collection, bbox=BBox(query.bbox, crs=CRS.WGS84),
-                time=(query.start.isoformat(), query.end.isoformat()), limit=100))
+                time=(query.start.isoformat(), query.end.isoformat()),
+                limit=self.settings.catalog_page_size))
         except DownloadFailedException as error:
             raise ProviderError(f"{self.name}: catalog search failed ({_reason(error)})") \
                 from None
