@@ -23,7 +23,6 @@ from raster_collect_plugin.core.providers.copernicus import (
     estimate_processing_units,
     statistics_table,
 )
-from raster_collect_plugin.core.providers.sentinel_hub_rules import QuotaBudget
 from tests.servers.sentinel_hub import SentinelHubServer
 
 CLIENT_ID, SECRET = "rc-test-client", "s3cr3t-never-in-outputs-6f1d"
@@ -295,8 +294,8 @@ def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample
     assert "(nir - red)" in dry["request"]["aggregation"]["evalscript"]
     assert dry["estimated_processing_units"] == 100.0  # the documented batch minimum
     utm = forests(one_scene_sample).to_crs(32756)
-    pixels = [(np.ceil(b[2] / 10) - np.floor(b[0] / 10)) * (np.ceil(b[3] / 10) - np.floor(b[1] / 10))
-              for b in utm.geometry.bounds.values]
+    pixels = [(np.ceil(x1 / 10) - np.floor(x0 / 10)) * (np.ceil(y1 / 10) - np.floor(y0 / 10))
+              for x0, y0, x1, y1 in utm.geometry.bounds.values]
     # per feature: bbox px / 512^2 (each over the 0.01 minimum) x 3/3 bands (B04, B08, SCL)
     # x 1 interval
     assert min(pixels) / 512**2 > 0.01
