@@ -154,8 +154,17 @@ def _get_with_fresh_token(request, *, save: bool):
 
 
 def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
+    """One line: the HTTP status and the service's own message when there is one (no URL)."""
+    import re
+
+    text = str(error).strip()
+    status = re.search(r"\b([45]\d\d) (?:Client|Server) Error", text)
+    server = re.search(r'Server response: "(.*)"', text, re.S)
+    if server:
+        message = " ".join(server.group(1).split())
+        return f"HTTP {status.group(1)}: {message}"[:300] if status else message[:300]
+    lines = [line for line in text.splitlines() if line and not line.startswith("http")]
+    return " ".join(lines[-1:] or [type(error).__name__])[:300]
 
 
 @dataclass
@@ -200,11 +209,12 @@ def polygon_pixels(geometry, bounds: Sequence[float], resolution: float) -> int:
     return int(shapely.contains_xy(geometry, grid_x, grid_y).sum())
 
 
-def _plan(frame, id_field: str, resolution: float) -> List[_Piece]:
+def _plan(frame, id_field: str, resolution: float,
+          max_side_px: int = rules.MAX_SAMPLE_SIDE_PX) -> List[_Piece]:
     plan = []
     for zone_id, geometry in zip(frame[id_field], frame.geometry):
         bounds = rules.snapped_bounds(geometry.bounds, resolution)
-        parts = rules.split_bounds(bounds, resolution)
+        parts = rules.split_bounds(bounds, resolution, max_side_px)
         for part in parts:
             plan.append(_Piece(zone_id, geometry, part,
                                int(round((part[2] - part[0]) / resolution)),
@@ -232,6 +242,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                      resolution: float = 10.0, max_cloud_cover: Optional[float] = None,
                      min_clear_fraction: float = 0.5, cache_dir: Optional[Path] = None,
                      budget: Optional[rules.QuotaBudget] = None, interval_retries: int = 2,
+                     max_side_px: int = rules.MAX_SAMPLE_SIDE_PX,
                      progress: Optional[Callable[[float, str], None]] = None,
                      cancel: Optional[Callable[[], bool]] = None) -> StatisticsOutcome:
     """Statistics per polygon and interval from the Statistical API, in the local engine's
@@ -285,7 +296,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                 "percentiles": {"k": [10, 50, 90]}}}}},
             config=config)
 
-    plan = _plan(frame, id_field, resolution)
+    plan = _plan(frame, id_field, resolution, max_side_px)
     requests_planned = [(piece, build(piece, begin, stop)) for piece in plan]
     costs = [rules.statistical_pu(width_px=p.width, height_px=p.height, input_bands=bands,
                                   intervals=len(intervals)) for p in plan]
@@ -350,7 +361,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                       footprint.get(zone_id, 0))
         if len(parts) > 1:
             notes.append(f"{id_field}={zone_id}: split into {len(parts)} requests (over "
-                         f"{rules.MAX_SAMPLE_SIDE_PX} px a side): percentiles not available")
+                         f"{max_side_px} px a side): percentiles not available")
     columns = [id_field, "period", "provider", "collection", "index", *STATISTICS, "usable"]
     table = pd.DataFrame(rows, columns=columns)
     return StatisticsOutcome(table, requests, estimated, stopped, errors, epsg, notes)
