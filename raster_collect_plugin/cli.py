@@ -363,14 +363,6 @@ def _cmd_storm(args) -> dict:
                         if r["damage_class"] in ("moderate", "severe")]}
 
 
-def _default_usage_ledger() -> str:
-    """Where this user's Sentinel Hub spending this month is kept (estimates, as sent)."""
-    import os
-
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return str(Path(cache) / "raster-collect" / "sentinel-hub-usage.json")
-
-
 def _cmd_sentinel_hub(args) -> dict:
     """Statistics from the Copernicus Data Space (credentials: SH_CLIENT_ID/SH_CLIENT_SECRET)."""
     from .core.jobs import run_job
@@ -381,7 +373,7 @@ def _cmd_sentinel_hub(args) -> dict:
         redacted,
         run_batch_statistical,
     )
-    from .core.providers.sentinel_hub_rules import request_epsg
+    from .core.providers.sentinel_hub_rules import default_usage_ledger, request_epsg
 
     indices = [i.strip() for i in args.indices.split(",") if i.strip()]
     settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url)
@@ -427,7 +419,7 @@ def _cmd_sentinel_hub(args) -> dict:
             "min_clear_fraction": args.min_clear, "output_dir": args.output,
             "base_url": args.base_url, "token_url": args.token_url,
             "pu_budget": args.pu_budget, "request_budget": args.request_budget,
-            "usage_ledger": args.usage_ledger or _default_usage_ledger()}
+            "usage_ledger": args.usage_ledger or str(default_usage_ledger())}
     progress = _progress(args, "sentinel hub")
     try:
         result = run_job(spec, progress=progress)
@@ -603,7 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--request-budget", type=int, default=10_000,
                      help="requests this tool may send a month (free tier 10000)")
     hub.add_argument("--usage-ledger", help="JSON file counting this month's spending "
-                                            "(default under ~/.cache/raster-collect)")
+                                            "(default $RASTER_COLLECT_SH_LEDGER or "
+                                            "~/.cache/raster-collect/sentinel-hub-usage.json)")
     hub.add_argument("--poll-seconds", type=float, default=30.0,
                      help="batch: seconds between status checks")
     hub.set_defaults(handler=_cmd_sentinel_hub)

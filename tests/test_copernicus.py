@@ -38,8 +38,9 @@ def one_scene_sample(tmp_path_factory):
 
 
 @pytest.fixture
-def hub(one_scene_sample, monkeypatch):
+def hub(one_scene_sample, monkeypatch, tmp_path):
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback server speaks http
+    monkeypatch.setenv("RASTER_COLLECT_SH_LEDGER", str(tmp_path / "ledger" / "usage.json"))
     started = []
 
     def start(**options):
@@ -345,3 +346,30 @@ def test_processing_algorithm_reads_credentials_from_the_qgis_auth_database(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_command_line_stops_when_the_estimate_exceeds_the_monthly_budget(
+        hub, one_scene_sample, tmp_path, monkeypatch, capsys):
+    from raster_collect_plugin import cli
+
+    server = hub()
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
+    common = ["sentinel-hub", "--gpkg", str(one_scene_sample.forests_path), "--start",
+              "2025-10-01", "--end", "2025-12-31", "--base-url", server.base_url,
+              "--token-url", server.token_url, "--usage-ledger", str(tmp_path / "usage.json"),
+              "--output", str(tmp_path / "out")]
+    assert cli.main([*common, "--pu-budget", "0.1"]) == 1
+    error = capsys.readouterr().err
+    assert "exceeds what is left of this month's budget (0.10 PU" in error
+    assert "nothing was sent" in error and not server.requests_to("/api/v1/statistics")
+    assert not (tmp_path / "out" / "zonal_forests.parquet").exists()
+    assert cli.main(["--json", *common, "--pu-budget", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 6 * 3 and result["crs"] == "EPSG:32756"
+    spent = json.loads((tmp_path / "usage.json").read_text())
+    [month] = spent.values()
+    assert month == {"pu": pytest.approx(result["estimated_processing_units"]), "requests": 6}
+    # what is left (1 - spent) no longer covers a fresh run of the same size
+    assert cli.main([*common, "--pu-budget", "1", "--output", str(tmp_path / "other")]) == 1
+    assert "exceeds what is left" in capsys.readouterr().err

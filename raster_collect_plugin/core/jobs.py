@@ -292,13 +292,16 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     output = Path(_required(spec, "output_dir"))
-    from .providers.sentinel_hub_rules import QuotaBudget
+    from .providers.sentinel_hub_rules import QuotaBudget, default_usage_ledger
 
     settings = CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
                                   token_url=spec.get("token_url") or CDSE_TOKEN_URL)
-    budget = QuotaBudget(pu_per_month=float(spec.get("pu_budget") or 10_000),
-                         requests_per_month=int(spec.get("request_budget") or 10_000),
-                         ledger=Path(spec["usage_ledger"]) if spec.get("usage_ledger") else None)
+    limits = {k: spec.get(k) for k in ("pu_budget", "request_budget")}
+    budget = QuotaBudget(pu_per_month=float(10_000 if limits["pu_budget"] is None
+                                            else limits["pu_budget"]),
+                         requests_per_month=int(10_000 if limits["request_budget"] is None
+                                                else limits["request_budget"]),
+                         ledger=Path(spec.get("usage_ledger") or default_usage_ledger()))
     outcome = statistics_table(
         aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or ["NDVI"],
         start=_date(spec, "start"), end=_date(spec, "end"), settings=settings,

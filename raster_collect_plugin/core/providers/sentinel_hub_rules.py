@@ -163,6 +163,18 @@ def batch_statistical_pu(feature_pus: Sequence[float]) -> float:
 
 # ---------------------------------------------------------------------- monthly budget
 
+def default_usage_ledger() -> Path:
+    """This user's Sentinel Hub spending ledger: ``RASTER_COLLECT_SH_LEDGER`` or
+    ``$XDG_CACHE_HOME/raster-collect/sentinel-hub-usage.json`` (``~/.cache`` by default)."""
+    import os
+
+    explicit = os.environ.get("RASTER_COLLECT_SH_LEDGER")
+    if explicit:
+        return Path(explicit)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "raster-collect" / "sentinel-hub-usage.json"
+
+
 @dataclass
 class QuotaBudget:
     """What the user allows this tool to spend a calendar month (free tier by default), and
