@@ -371,6 +371,8 @@ def _retry_intervals(response: dict, build: Callable, retries: int):
     """Ask again, interval by interval, for the intervals that came back with an error
     (top-level ``status: PARTIAL``); returns the merged response, the number of extra
     requests and the intervals that still fail."""
+    from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
+
     data = list(response.get("data") or [])
     extra = 0
     for _attempt in range(retries):
@@ -380,7 +382,12 @@ def _retry_intervals(response: dict, build: Callable, retries: int):
         for n in failing:
             interval = data[n]["interval"]
             request = build(_parse_time(interval["from"]), _parse_time(interval["to"]))
-            [again] = _get_with_fresh_token(request, save=False)
+            try:
+                [again] = _get_with_fresh_token(request, save=False)
+            except OutOfRequestsException:
+                raise
+            except DownloadFailedException:
+                continue  # the interval stays failed; the other intervals are kept
             extra += 1
             for item in again.get("data") or []:
                 if item["interval"]["from"] == interval["from"] and not _interval_error(item):
