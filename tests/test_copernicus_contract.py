@@ -328,3 +328,37 @@ def test_7_results_location_follows_the_output_url():
     assert results_location("s3://b/out", "abc") == "s3://b/out/abc/<ID>.json"
     assert results_location("s3://b/<REQUEST_ID>/<IDENTIFIER>.json", "abc") == \
         "s3://b/abc/<IDENTIFIER>.json"
+
+
+def test_8_a_request_over_the_per_minute_limit_is_refused_before_sending(hub, sample):
+    server = hub()
+    budget = rules.QuotaBudget(pu_per_minute=0.05)  # the free tier allows 300
+    # one polygon of about 86 x 99 px (0.0325) x 1 (3 bands) x 3 months = 0.098 PU
+    with pytest.raises(ProviderError, match=r"one request would cost 0\.1 PU, more than the "
+                                            r"0\.05 PU a minute"):
+        run(server, zones(sample, 1), budget=budget)
+    assert not server.requests_to(STATS)
+
+
+def test_1_the_fixture_catches_the_double_offset_and_honours_harmonize_values(hub, sample):
+    """The fixture is not the project's model: the old evalscript (baseline from ``scenes``,
+    which SIMPLE mosaicking leaves empty, so 1000 DN subtracted again) gives impossible NDVI
+    on the harmonised values the service delivers; asking for ``harmonizeValues: false``
+    gives the raw offset DNs instead."""
+    server = hub()
+    run(server, zones(sample, 1), end=date(2025, 10, 31))
+    [body] = server.bodies(STATS)
+    good = server.statistics(body)["data"][0]["outputs"]["NDVI"]["bands"]["B0"]["stats"]
+    old = json.loads(json.dumps(body))
+    old["aggregation"]["evalscript"] = body["aggregation"]["evalscript"].replace(
+        "function reflectance(dn) {",
+        "function reflectance(dn, baseline) {\n  baseline = 5;\n"
+        "  return (dn - (baseline >= 4 ? 1000 : 0)) / 10000;\n}\nfunction unused(dn) {")
+    bad = server.statistics(old)["data"][0]["outputs"]["NDVI"]["bands"]["B0"]["stats"]
+    assert 0.7 < good["mean"] < 0.85 and good["max"] <= 1
+    assert bad["max"] > 1.5 or bad["min"] < -1.5  # the 1000 DN double correction
+    raw = json.loads(json.dumps(body))
+    raw["input"]["data"][0]["processing"]["harmonizeValues"] = False
+    unharmonised = server.statistics(raw)["data"][0]["outputs"]["NDVI"]["bands"]["B0"]["stats"]
+    # raw DN carry +1000 on both bands: NDVI shrinks towards 0
+    assert unharmonised["mean"] < good["mean"] - 0.2

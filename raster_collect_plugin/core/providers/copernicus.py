@@ -304,7 +304,8 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     to_send = [n for n, path in enumerate(cached) if path is None or not path.exists()]
     estimated = sum(costs[n] for n in to_send)
     if budget is not None:
-        reason = budget.check(pu=estimated, requests=len(to_send))
+        reason = budget.check(pu=estimated, requests=len(to_send),
+                              largest_request_pu=max((costs[n] for n in to_send), default=0.0))
         if reason:
             raise ProviderError(f"{PROVIDER_NAME}: {reason}")
 

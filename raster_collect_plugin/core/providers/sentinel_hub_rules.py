@@ -183,6 +183,7 @@ class QuotaBudget:
     pu_per_month: float = FREE_TIER["pu_per_month"]
     requests_per_month: int = FREE_TIER["requests_per_month"]
     ledger: Optional[Path] = None
+    pu_per_minute: float = FREE_TIER["pu_per_minute"]
 
     def _month(self) -> str:
         return datetime.now(timezone.utc).strftime("%Y-%m")
@@ -197,8 +198,14 @@ class QuotaBudget:
         pu, requests = self.spent()
         return self.pu_per_month - pu, self.requests_per_month - requests
 
-    def check(self, *, pu: float, requests: int) -> Optional[str]:
-        """None if the estimate fits what is left this month, else the reason to stop."""
+    def check(self, *, pu: float, requests: int,
+              largest_request_pu: float = 0.0) -> Optional[str]:
+        """None if the estimate fits what is left this month (and no single request exceeds
+        the per-minute PU limit, which it could never pass), else the reason to stop."""
+        if largest_request_pu > self.pu_per_minute:
+            return (f"one request would cost {largest_request_pu:.1f} PU, more than the "
+                    f"{self.pu_per_minute:g} PU a minute the account allows; nothing was "
+                    "sent. Use a shorter date range or a coarser resolution.")
         pu_left, requests_left = self.left()
         if pu > pu_left + 1e-9 or requests > requests_left:
             return (f"the estimate ({pu:.2f} PU in {requests} requests) exceeds what is left "
