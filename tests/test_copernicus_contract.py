@@ -235,6 +235,13 @@ def test_6_polygons_go_in_a_supported_crs(hub, sample, tmp_path):
                              settings=settings_for(server), destination=tmp_path / "x.tif")
 
 
+def test_6_polygons_without_a_crs_are_refused_with_the_fix(hub, sample):
+    server = hub()
+    with pytest.raises(ProviderError, match="the polygons have no CRS; set one"):
+        run(server, zones(sample, 1).set_crs(None, allow_override=True))
+    assert not server.requests_to(STATS)
+
+
 def test_6_large_sample_matrices_are_split_and_merged(hub, sample, monkeypatch):
     server = hub()
     frame = zones(sample, 1)

@@ -272,6 +272,9 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     evalscript = statistics_evalscript(indices)
     bands = input_bands(indices)
     collection = settings.data_collection()
+    if zones.crs is None:
+        raise ProviderError(f"{PROVIDER_NAME}: the polygons have no CRS; set one (e.g. "
+                            "EPSG:28356 for MGA zone 56) and try again")
     epsg = rules.request_epsg(zones)
     frame = zones.to_crs(epsg)
     crs = CRS(epsg)
