@@ -347,11 +347,11 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                 stopped = (f"{PROVIDER_NAME}: request quota or rate limit exhausted; {n} of "
                            f"{len(plan)} requests done (cached: rerun to continue)")
                 break
-            errors[key] = f"statistics failed ({_reason(error)})"
+            errors[key] = f"{key}: statistics failed ({_reason(error)})"
             continue
         if failed:
-            errors[key] = ("intervals still failing after retries, not cached, rerun to "
-                           "retry: " + ", ".join(failed))
+            errors[key] = (f"{key}: intervals still failing after retries (kept the "
+                           "others; not cached, rerun to retry): " + ", ".join(failed))
         elif cached[n] is not None:
             cached[n].parent.mkdir(parents=True, exist_ok=True)
             temporary = cached[n].with_suffix(".tmp")
