@@ -412,6 +412,19 @@ def _cmd_sentinel_hub(args) -> dict:
                                        cache_dir=Path(args.output) / ".sentinel-hub-cache")
         return {"raster": str(outcome.path), "tiles": outcome.tiles, "crs": f"EPSG:{epsg}",
                 "estimated_processing_units": outcome.estimated_pu, "errors": {}}
+    if args.dry_run:
+        from .core.providers.copernicus import statistics_table
+        from .core.providers.sentinel_hub_rules import QuotaBudget
+
+        budget = QuotaBudget(pu_per_month=args.pu_budget, requests_per_month=args.request_budget,
+                             ledger=Path(args.usage_ledger or default_usage_ledger()))
+        outcome = statistics_table(aoi.frame, id_field=aoi.id_field, indices=indices,
+                                   start=args.start, end=args.end, settings=settings,
+                                   resolution=args.resolution, budget=budget, dry_run=True,
+                                   cache_dir=Path(args.output) / ".sentinel-hub-cache")
+        return {"dry_run": True, "requests": outcome.planned_requests,
+                "estimated_processing_units": outcome.estimated_pu,
+                "crs": f"EPSG:{outcome.crs_epsg}", "notes": outcome.notes, "errors": {}}
     spec = {"kind": "sentinel-hub-statistics", "aoi": args.gpkg, "layer": args.layer,
             "id_field": args.id_field, "ids": _forest_ids(args), "indices": indices,
             "start": args.start.isoformat(), "end": args.end.isoformat(),
@@ -589,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--s3-role-arn", help="IAM role Sentinel Hub assumes to read/write the "
                                            "bucket (else AWS_ACCESS_KEY_ID/...SECRET...)")
     hub.add_argument("--dry-run", action="store_true",
-                     help="show the batch request and its cost estimate, submit nothing")
+                     help="show the cost estimate (and the batch request), send nothing")
     hub.add_argument("--pu-budget", type=float, default=10_000.0,
                      help="processing units this tool may spend a month (free tier 10000)")
     hub.add_argument("--request-budget", type=int, default=10_000,

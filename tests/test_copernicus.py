@@ -359,6 +359,11 @@ def test_command_line_stops_when_the_estimate_exceeds_the_monthly_budget(
               "2025-10-01", "--end", "2025-12-31", "--base-url", server.base_url,
               "--token-url", server.token_url, "--usage-ledger", str(tmp_path / "usage.json"),
               "--output", str(tmp_path / "out")]
+    assert cli.main(["--json", *common, "--pu-budget", "0.1", "--dry-run"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["requests"] == 6 and dry["crs"] == "EPSG:32756"
+    assert "would stop: the estimate" in dry["notes"][-1]
+    assert "left this month: 0.10 PU, 10000 requests" in dry["notes"]
     assert cli.main([*common, "--pu-budget", "0.1"]) == 1
     error = capsys.readouterr().err
     assert "exceeds what is left of this month's budget (0.10 PU" in error

@@ -181,6 +181,7 @@ class StatisticsOutcome:
     errors: Dict[str, str] = field(default_factory=dict)
     crs_epsg: Optional[int] = None
     notes: List[str] = field(default_factory=list)
+    planned_requests: int = 0
 
 
 @dataclass
@@ -242,7 +243,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                      resolution: float = 10.0, max_cloud_cover: Optional[float] = None,
                      min_clear_fraction: float = 0.5, cache_dir: Optional[Path] = None,
                      budget: Optional[rules.QuotaBudget] = None, interval_retries: int = 2,
-                     max_side_px: int = rules.MAX_SAMPLE_SIDE_PX,
+                     max_side_px: int = rules.MAX_SAMPLE_SIDE_PX, dry_run: bool = False,
                      progress: Optional[Callable[[float, str], None]] = None,
                      cancel: Optional[Callable[[], bool]] = None) -> StatisticsOutcome:
     """Statistics per polygon and interval from the Statistical API, in the local engine's
@@ -262,7 +263,8 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
       what still fails is reported in ``errors`` and the rest kept. Only complete responses
       are cached (``cache_dir``), so reruns cost nothing and never replay a failure.
     - Cost: the PU estimate follows the documented rules and is checked against ``budget``
-      before anything is sent."""
+      before anything is sent; ``dry_run`` returns the estimate (in ``notes``) and sends
+      nothing."""
     from sentinelhub import CRS, BBox, Geometry, SentinelHubStatistical
     from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
 
@@ -306,11 +308,22 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     cached = [_cache_path(cache_dir, settings.base_url, r.payload) for _, r in requests_planned]
     to_send = [n for n, path in enumerate(cached) if path is None or not path.exists()]
     estimated = sum(costs[n] for n in to_send)
-    if budget is not None:
-        reason = budget.check(pu=estimated, requests=len(to_send),
-                              largest_request_pu=max((costs[n] for n in to_send), default=0.0))
+    reason = budget.check(pu=estimated, requests=len(to_send),
+                          largest_request_pu=max((costs[n] for n in to_send), default=0.0)) \
+        if budget is not None else None
+    columns = [id_field, "period", "provider", "collection", "index", *STATISTICS, "usable"]
+    if dry_run:
+        notes = [f"{len(to_send)} requests to send ({len(plan) - len(to_send)} cached), "
+                 f"{len(intervals)} intervals each, about {estimated:.3f} PU"]
+        if budget is not None:
+            pu_left, requests_left = budget.left()
+            notes.append(f"left this month: {pu_left:.2f} PU, {requests_left} requests")
         if reason:
-            raise ProviderError(f"{PROVIDER_NAME}: {reason}")
+            notes.append(f"would stop: {reason}")
+        return StatisticsOutcome(pd.DataFrame([], columns=columns), 0, estimated, None, {},
+                                 epsg, notes, planned_requests=len(to_send))
+    if reason:
+        raise ProviderError(f"{PROVIDER_NAME}: {reason}")
 
     responses: Dict[object, List[dict]] = {}
     footprint: Dict[object, int] = {}
@@ -366,9 +379,9 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
         if len(parts) > 1:
             notes.append(f"{id_field}={zone_id}: split into {len(parts)} requests (over "
                          f"{max_side_px} px a side): percentiles not available")
-    columns = [id_field, "period", "provider", "collection", "index", *STATISTICS, "usable"]
     table = pd.DataFrame(rows, columns=columns)
-    return StatisticsOutcome(table, requests, estimated, stopped, errors, epsg, notes)
+    return StatisticsOutcome(table, requests, estimated, stopped, errors, epsg, notes,
+                             planned_requests=len(to_send))
 
 
 def _retry_intervals(response: dict, build: Callable, retries: int):
