@@ -192,7 +192,8 @@ def test_5_a_failing_interval_keeps_the_rest_and_is_not_cached(hub, sample, tmp_
 def test_5_recorded_response_shapes_are_parsed():
     """Shaped like sentinelhub-py's tests/TestInputs: normal_stat_partial_result (interval
     error as a string), batch_stat_failed_results (as an object), "NaN" strings for an
-    interval without clear pixels, percentiles keyed "50.0"."""
+    interval without clear pixels, percentiles keyed "50.0", histograms with
+    underflowCount/overflowCount."""
     def stats(mean, samples, nodata):
         return {"bands": {"B0": {"stats": {
             "min": mean - 0.1 if mean == mean else "NaN", "max": mean + 0.1 if mean == mean
@@ -252,10 +253,15 @@ def test_6_large_sample_matrices_are_split_and_merged(hub, sample, monkeypatch):
     split = run(server, frame, end=date(2025, 11, 30), max_side_px=40)
     bodies = server.bodies(STATS)[-9:]
     assert len({tuple(b["input"]["bounds"]["bbox"]) for b in bodies}) == 9  # 3 x 3 pieces
+    assert bodies[0]["calculations"]["default"]["histograms"]["default"]["binWidth"] == 0.001
     assert split.errors == {} and "split into 9 requests" in split.notes[0]
     for column in ("mean", "std", "min", "max", "pixel_count", "clear_count", "sum"):
         np.testing.assert_allclose(split.table[column], whole.table[column], rtol=1e-9)
-    assert split.table["median"].isna().all()
+    # percentiles from the summed histograms: within the 0.001 bin width of the whole
+    usable = whole.table["clear_count"] > 100
+    for column in ("p10", "median", "p90"):
+        np.testing.assert_allclose(split.table.loc[usable, column],
+                                   whole.table.loc[usable, column], atol=0.0015)
 
 
 # 8 -------------------------------------------------------------------- processing units
@@ -369,3 +375,24 @@ def test_1_the_fixture_catches_the_double_offset_and_honours_harmonize_values(hu
     unharmonised = server.statistics(raw)["data"][0]["outputs"]["NDVI"]["bands"]["B0"]["stats"]
     # raw DN carry +1000 on both bands: NDVI shrinks towards 0
     assert unharmonised["mean"] < good["mean"] - 0.2
+
+
+def test_6_percentiles_of_split_pieces_come_from_summed_histograms():
+    """Two pieces each carrying the histogram of sentinelhub-py's recorded normal_stat_result
+    (10 bins over [-1, 1]: 68, 35 and 6 values in [0.2, 0.8), median 0.3446 recorded)."""
+    from raster_collect_plugin.core.providers.copernicus import _merge_stats
+
+    edges = np.round(np.linspace(-1, 1, 11), 10)
+    counts = [0, 0, 0, 0, 0, 0, 68, 35, 6, 0]
+    piece = {"stats": {"min": 0.2348, "max": 0.7735, "mean": 0.3840, "stDev": 0.1115,
+                       "sampleCount": 112, "noDataCount": 3, "percentiles": {"50.0": 0.3446}},
+             "histogram": {"bins": [{"lowEdge": a, "highEdge": b, "count": c}
+                                    for a, b, c in zip(edges[:-1], edges[1:], counts)],
+                           "overflowCount": 0, "underflowCount": 0}}
+    merged = _merge_stats([piece, piece])
+    assert merged["sampleCount"] == 224 and merged["noDataCount"] == 6
+    assert merged["mean"] == pytest.approx(0.3840) and merged["stDev"] == pytest.approx(0.1115)
+    # rank 109 of 218 falls in [0.2, 0.4) holding 136: 0.2 + 109 / 136 * 0.2
+    assert merged["percentiles"]["50.0"] == pytest.approx(0.2 + 109 / 136 * 0.2)
+    assert abs(merged["percentiles"]["50.0"] - 0.3446) < 0.2  # within the recorded bin width
+    assert merged["percentiles"]["90.0"] == pytest.approx(0.4 + (0.9 * 218 - 136) / 70 * 0.2)

@@ -546,8 +546,29 @@ def _statistics(setup: dict, outputs: Dict[str, np.ndarray], calculations: dict)
             else:
                 stats.update(min="NaN", max="NaN", mean="NaN", stDev="NaN")
             bands[name] = {"stats": stats}
+            histograms = calc.get("histograms") or {}
+            histogram = histograms.get(name) or histograms.get("default")
+            if histogram:
+                bands[name]["histogram"] = _histogram(chosen, histogram)
         result[key] = {"bands": bands}
     return result
+
+
+def _histogram(values: np.ndarray, spec: dict) -> dict:
+    """Bins [low, high) with the last one closed, as the API reference describes; the
+    under/overflow key names are those of the recorded real responses."""
+    low = spec.get("lowEdge", float(values.min()) if values.size else 0.0)
+    high = spec.get("highEdge", float(values.max()) if values.size else 1.0)
+    if "bins" in spec:
+        edges = np.asarray(spec["bins"], float)
+    else:
+        count = spec.get("nBins") or int(round((high - low) / spec["binWidth"]))
+        edges = low + (high - low) * np.arange(count + 1) / count
+    counts, _ = np.histogram(values[(values >= edges[0]) & (values <= edges[-1])], edges)
+    return {"bins": [{"lowEdge": float(a), "highEdge": float(b), "count": int(c)}
+                     for a, b, c in zip(edges[:-1], edges[1:], counts)],
+            "underflowCount": int((values < edges[0]).sum()),
+            "overflowCount": int((values > edges[-1]).sum())}
 
 
 def interval_count(start: str, end: str, duration: str, behaviour: str = "SKIP") -> int:

@@ -256,7 +256,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     - Space: polygons are sent in a CRS Sentinel Hub supports (their own if listed, else the
       WGS 84 / UTM zone of the AOI), with a bbox snapped to the resolution grid; a polygon
       whose sample matrix exceeds 2,500 px a side is split into pieces and merged (mean, std,
-      min, max and counts exactly; percentiles are then not available).
+      min, max and counts exactly; percentiles from summed histograms, to within 0.001).
     - Counts: ``pixel_count`` is the polygon's own pixels with data (the evalscript's
       ``polygon_pixels`` output), not the bounding-box ``sampleCount``.
     - Failures: an interval that fails is retried on its own up to ``interval_retries`` times;
@@ -297,9 +297,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                                    else None),
                 other_args={"processing": {"harmonizeValues": HARMONIZE_VALUES}})],
             bbox=BBox(piece.bounds, crs=crs), geometry=Geometry(piece.geometry, crs=crs),
-            calculations={"default": {"statistics": {"default": {
-                "percentiles": {"k": [10, 50, 90]}}}}},
-            config=config)
+            calculations=_calculations(piece.pieces > 1), config=config)
 
     plan = _plan(frame, id_field, resolution, max_side_px)
     requests_planned = [(piece, build(piece, begin, stop)) for piece in plan]
@@ -378,10 +376,54 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                       footprint.get(zone_id, 0))
         if len(parts) > 1:
             notes.append(f"{id_field}={zone_id}: split into {len(parts)} requests (over "
-                         f"{max_side_px} px a side): percentiles not available")
+                         f"{max_side_px} px a side): percentiles from summed histograms, "
+                         "to within 0.001")
     table = pd.DataFrame(rows, columns=columns)
     return StatisticsOutcome(table, requests, estimated, stopped, errors, epsg, notes,
                              planned_requests=len(to_send))
+
+
+PERCENTILES = (10, 50, 90)
+# split polygons: histograms that can be added up, percentiles read from the sum
+HISTOGRAM = {"binWidth": 0.001, "lowEdge": -1.0, "highEdge": 1.0}
+
+
+def _calculations(histograms: bool) -> dict:
+    default: Dict = {"statistics": {"default": {"percentiles": {"k": list(PERCENTILES)}}}}
+    if histograms:
+        default["histograms"] = {"default": dict(HISTOGRAM)}
+    return {"default": default}
+
+
+def _histogram_percentiles(histograms: List[dict]) -> Dict[str, float]:
+    """Percentiles of the sum of several pieces' histograms, interpolated within the bin
+    (accurate to the bin width); NaN where the rank falls below ``lowEdge`` or above
+    ``highEdge``."""
+    import numpy as np
+
+    bins = histograms[0]["bins"]
+    lows = np.array([b["lowEdge"] for b in bins], float)
+    highs = np.array([b["highEdge"] for b in bins], float)
+    counts = np.zeros(len(bins))
+    under = over = 0.0
+    for histogram in histograms:
+        counts += [b["count"] for b in histogram["bins"]]
+        under += histogram.get("underflowCount", histogram.get("underflow", 0)) or 0
+        over += histogram.get("overflowCount", histogram.get("overflow", 0)) or 0
+    total = counts.sum() + under + over
+    out = {}
+    for k in PERCENTILES:
+        target = k / 100 * total - under
+        if total == 0 or target < 0 or target > counts.sum():
+            out[f"{float(k):.1f}"] = float("nan")
+            continue
+        cumulative = np.cumsum(counts)
+        n = int(np.searchsorted(cumulative, target))
+        n = min(n, len(bins) - 1)
+        before = cumulative[n - 1] if n else 0.0
+        share = (target - before) / counts[n] if counts[n] else 0.0
+        out[f"{float(k):.1f}"] = float(lows[n] + share * (highs[n] - lows[n]))
+    return out
 
 
 def _retry_intervals(response: dict, build: Callable, retries: int):
@@ -420,8 +462,11 @@ def _parse_time(text: str) -> datetime:
 
 
 def _merge_stats(parts: List[dict]) -> dict:
-    """Statistics of one output band over several bbox pieces: counts add, mean and std are
-    pooled exactly (population std), min/max combine, percentiles cannot be merged."""
+    """Statistics of one output band over several bbox pieces (``{"stats", "histogram"}``
+    each): counts add, mean and std are pooled exactly (population std), min/max combine,
+    percentiles come from the summed histograms (within a bin width of 0.001)."""
+    histograms = [p["histogram"] for p in parts if p.get("histogram")]
+    parts = [p["stats"] for p in parts]
     if len(parts) == 1:
         return parts[0]
     samples = sum(int(p.get("sampleCount", 0)) for p in parts)
@@ -437,6 +482,8 @@ def _merge_stats(parts: List[dict]) -> dict:
         merged.update(mean=mean, stDev=math.sqrt(max(second - mean * mean, 0.0)),
                       min=min(_number(p.get("min")) for *_, p in valid),
                       max=max(_number(p.get("max")) for *_, p in valid))
+        if len(histograms) == len(parts):
+            merged["percentiles"] = _histogram_percentiles(histograms)
     return merged
 
 
@@ -467,12 +514,12 @@ def _rows(responses: Sequence[dict], zone_id, id_field: str, indices: Sequence[s
             continue
         outputs = by_interval[key]
         period = rules.period_label(key[0], key[1], interval)
-        polygon = _merge_stats([o[POLYGON_OUTPUT]["bands"]["B0"]["stats"] for o in outputs
-                                if POLYGON_OUTPUT in o])
+        counted = [o[POLYGON_OUTPUT]["bands"]["B0"] for o in outputs if POLYGON_OUTPUT in o]
+        polygon = _merge_stats(counted) if counted else None
         polygon_pixels = float(polygon.get("sampleCount", 0)) - float(
             polygon.get("noDataCount", 0)) if polygon else None
         for index in indices:
-            stats = _merge_stats([o[index]["bands"]["B0"]["stats"] for o in outputs])
+            stats = _merge_stats([o[index]["bands"]["B0"] for o in outputs])
             samples = float(stats.get("sampleCount", 0))
             clear = samples - float(stats.get("noDataCount", 0))
             pixels = max(polygon_pixels if polygon_pixels is not None else samples,
