@@ -1,7 +1,10 @@
 """Copernicus Data Space (Sentinel Hub) through the real sentinelhub-py client against a
-loopback deployment: catalog, statistics in the common schema, agreement with the local
-engine, PU estimate, caching, quota exhaustion, token refresh, secrets kept out."""
+loopback deployment that follows the CDSE documentation and executes the evalscript the
+project sends (node): catalog paging, statistics in the common schema, agreement with the
+local engine, caching, quota exhaustion, token refresh, secrets kept out. The numbered
+items of issue 19 are tested in tests/test_copernicus_contract.py."""
 
+import json
 import time
 from dataclasses import replace
 from datetime import date
@@ -35,8 +38,9 @@ def one_scene_sample(tmp_path_factory):
 
 
 @pytest.fixture
-def hub(one_scene_sample, monkeypatch):
+def hub(one_scene_sample, monkeypatch, tmp_path):
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback server speaks http
+    monkeypatch.setenv("RASTER_COLLECT_SH_LEDGER", str(tmp_path / "ledger" / "usage.json"))
     started = []
 
     def start(**options):
@@ -68,6 +72,9 @@ def test_evalscript_is_generated_from_the_index_registry():
     assert "var NDVI_value = ((nir - red) / ((nir + red) + 1e-10));" in script
     assert "var G = 2.5, C1 = 6.0, C2 = 7.5, L = 1.0;" in script
     assert "const INVALID_SCL = [0, 1, 3, 8, 9, 10];" in script
+    # harmonised input: no baseline lookup (scenes is empty under SIMPLE mosaicking)
+    assert "return dn / 10000;" in script and "processingBaseline" not in script
+    assert '{id: "dataMask", bands: ["NDVI", "EVI", "polygon_pixels"]}' in script
     with pytest.raises(ValueError, match="VHVV cannot be computed"):
         statistics_evalscript(["VHVV"])
 
@@ -81,15 +88,21 @@ def test_processing_unit_estimate_follows_the_documented_formula():
 
 def test_catalog_search_returns_items(hub, one_scene_sample):
     server = hub()
-    provider = CopernicusProvider(settings=settings_for(server))
+    provider = CopernicusProvider(settings=settings_for(server, catalog_page_size=1))
     items = provider.search(SearchQuery((152.9, -27.0, 153.0, -26.9), date(2025, 10, 1),
                                         date(2025, 11, 30), ["sentinel-2-l2a"]))
     assert sorted(i.id for i in items) == sorted(
         i["id"] for i in one_scene_sample.items[sd.S2_COLLECTION]
         if i["properties"]["datetime"] < "2025-12")
     assert items[0].properties["raster_collect:provider"] == "Copernicus Data Space"
-    [search] = server.requests_to("/api/v1/catalog/1.0.0/search")
-    assert '"datetime": "2025-10-01T00:00:00Z/2025-11-30T23:59:59Z"' in search["body"]
+    # paged through context.next: 1 a page -> two requests, the second carrying "next"
+    first, second = server.bodies("/api/v1/catalog/1.0.0/search")
+    assert first["datetime"] == "2025-10-01T00:00:00Z/2025-11-30T23:59:59Z"
+    assert first["limit"] == 1 and "next" not in first and second["next"] == 1
+    with pytest.raises(ProviderError, match="catalog search failed"):
+        CopernicusProvider(settings=settings_for(server, catalog_page_size=101)).search(
+            SearchQuery((152.9, -27.0, 153.0, -26.9), date(2025, 10, 1), date(2025, 11, 30),
+                        ["sentinel-2-l2a"]))
 
 
 def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
@@ -108,12 +121,20 @@ def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
                                settings=settings_for(server), cache_dir=tmp_path / "cache")
     assert outcome.stopped is None and outcome.requests == len(zones)
     assert outcome.estimated_pu > 0
-    body = server.requests_to("/api/v1/statistics")[0]["body"]
-    for fragment in ('"aggregationInterval": {"of": "P1M"}', '"resx": 10.0',
-                     "EPSG/0/28356", '"from": "2025-10-01T00:00:00Z"',
-                     "(nir - red) / ((nir + red) + 1e-10)"):
-        assert fragment in body, fragment
+    body = server.bodies("/api/v1/statistics")[0]
+    assert body["aggregation"]["aggregationInterval"] == {"of": "P1M",
+                                                          "lastIntervalBehavior": "SHORTEN"}
+    assert body["aggregation"]["timeRange"] == {"from": "2025-10-01T00:00:00Z",
+                                                "to": "2026-01-01T00:00:00Z"}
+    assert body["aggregation"]["resx"] == 10.0
+    assert body["input"]["bounds"]["properties"]["crs"].endswith("EPSG/0/32756")
+    assert body["input"]["data"][0]["processing"] == {"harmonizeValues": True}
+    assert outcome.crs_epsg == 32756
 
+    # like with like: the request's bbox is snapped to the 10 m grid the scenes use, so the
+    # service's sample matrix is the local stack's grid and a pixel is the polygon's when its
+    # centre is inside: the local engine runs with coverage="centre" on the same polygons
+    # (both reproject MGA 56 to UTM 56S with the same pyproj transform)
     local = run_zonal(ZonalRequest(CompositeRequest(
         aoi=one_scene_sample.forests_path,
         sources=[Source(StaticCatalogProvider("local", str(one_scene_sample.catalog_path)),
@@ -128,9 +149,14 @@ def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
     assert (merged["usable_local"] == merged["usable_remote"]).all()
     assert not merged.loc[merged["period"] == "2025-12", "usable_remote"].any()  # overcast
     usable = merged[merged["usable_local"]]
-    for column in ("mean", "min", "max", "pixel_count", "clear_count", "clear_fraction"):
+    assert len(usable) >= 6
+    for column in ("mean", "min", "max", "std", "sum", "pixel_count", "clear_count",
+                   "clear_fraction"):
         assert (abs(usable[f"{column}_local"] - usable[f"{column}_remote"])
                 <= 1e-5 * abs(usable[f"{column}_remote"]) + 1e-6).all(), column
+    # every row, usable or not: the same pixels counted and the same clear ones
+    for column in ("pixel_count", "clear_count"):
+        assert (merged[f"{column}_local"] == merged[f"{column}_remote"]).all(), column
 
 
 def test_cached_responses_cost_no_quota(hub, one_scene_sample, tmp_path):
@@ -146,12 +172,13 @@ def test_cached_responses_cost_no_quota(hub, one_scene_sample, tmp_path):
 
 
 def test_quota_exhaustion_stops_with_completed_work_kept(hub, one_scene_sample, tmp_path):
-    server = hub(rate_limit_after=2)
+    server = hub(rate_limit_after=2, retry_after_ms=20)
     outcome = statistics_table(forests(one_scene_sample), id_field="forest_id",
                                indices=["NDVI"], start=date(2025, 10, 1),
                                end=date(2025, 10, 31), settings=settings_for(server),
                                cache_dir=tmp_path / "cache")
     assert "quota or rate limit exhausted" in outcome.stopped and "2 of 6" in outcome.stopped
+    assert server.log[-1]["path"] == "/api/v1/statistics"
     assert sorted(outcome.table["forest_id"].unique()) == [281, 282]
     assert len(server.requests_to("/api/v1/statistics")) == 2 + 3  # bounded retries
 
@@ -209,8 +236,10 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     tiled = process_index_raster(area, destination=tmp_path / "tiled.tif", max_tile_px=50,
                                  **arguments)
     assert whole.tiles == 1 and tiled.tiles == 3 * 2
-    assert tiled.estimated_pu == pytest.approx(whole.estimated_pu)  # cost follows area
+    # B02, B04, B08, SCL (dataMask free) = 4/3, FLOAT32 TIFF x2; each small tile pays the
+    # 0.01 area minimum, so tiling small areas costs more
     assert whole.estimated_pu == pytest.approx(140 * 90 / 512**2 * 4 / 3 * 2)
+    assert tiled.estimated_pu == pytest.approx(6 * 0.01 * 4 / 3 * 2)
     bodies = server.requests_to("/api/v1/process")
     assert '"width": 140' in bodies[0]["body"] and '"height": 90' in bodies[0]["body"]
     assert "EPSG/0/32756" in bodies[0]["body"] and '"from": "2025-10-01T00:00:00Z"' in \
@@ -237,8 +266,6 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
 
 def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample, tmp_path,
                                                            monkeypatch, capsys):
-    import json
-
     from raster_collect_plugin import cli
 
     server = hub()
@@ -246,7 +273,7 @@ def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample
     monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
     common = ["sentinel-hub", "--gpkg", str(one_scene_sample.forests_path), "--start",
               "2025-10-01", "--end", "2025-10-31", "--base-url", server.base_url,
-              "--token-url", server.token_url]
+              "--token-url", server.token_url, "--usage-ledger", str(tmp_path / "usage.json")]
     assert cli.main(["--json", *common, "--output", str(tmp_path / "out")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 6 and result["requests"] == 6
@@ -258,7 +285,7 @@ def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample
     import rasterio
 
     with rasterio.open(raster["raster"]) as dataset:
-        assert dataset.descriptions == ("NDVI", "EVI") and dataset.crs.to_epsg() == 28356
+        assert dataset.descriptions == ("NDVI", "EVI") and dataset.crs.to_epsg() == 32756
         assert 0.6 < float(np.nanmedian(dataset.read(1))) < 0.85
     batch = ["--batch-features", "s3://estate/forests.gpkg", "--batch-output", "s3://estate/out/",
              "--s3-role-arn", "arn:aws:iam::123456789012:role/sentinel-hub-batch"]
@@ -266,10 +293,28 @@ def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample
     dry = json.loads(capsys.readouterr().out)
     assert dry["request"]["input"]["features"]["s3"]["url"] == "s3://estate/forests.gpkg"
     assert "(nir - red)" in dry["request"]["aggregation"]["evalscript"]
-    assert dry["estimated_processing_units"] > 0
+    assert dry["estimated_processing_units"] == 100.0  # the documented batch minimum
+    utm = forests(one_scene_sample).to_crs(32756)
+    pixels = [(np.ceil(x1 / 10) - np.floor(x0 / 10)) * (np.ceil(y1 / 10) - np.floor(y0 / 10))
+              for x0, y0, x1, y1 in utm.geometry.bounds.values]
+    # per feature: bbox px / 512^2 (each over the 0.01 minimum) x 3/3 bands (B04, B08, SCL)
+    # x 1 interval
+    assert min(pixels) / 512**2 > 0.01
+    assert dry["features_pu"] == pytest.approx(sum(pixels) / 512**2)
+    assert "Copernicus Service account" in dry["account"] and dry["pu_reserve_needed"] == 1000
     assert not server.requests_to("/api/v1/statistics/batch")  # nothing submitted
-    assert cli.main([*common, *batch]) == 1
-    assert "may not use the Batch Statistical API" in capsys.readouterr().err
+    assert cli.main(["--json", *common, *batch, "--poll-seconds", "0.01"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["status"] == "DONE" and run["cost_pu"] == 100.0
+    assert run["results"] == f"s3://estate/out/{run['batch_request_id']}/<ID>.json"
+    start = f"/api/v1/statistics/batch/{run['batch_request_id']}/start"
+    assert len(server.requests_to(start)) == 1
+    assert len(server.requests_to(start.replace("/start", "/status"))) >= 2
+    refusing = hub(batch_allowed=False)
+    refused = [a if a != server.base_url else refusing.base_url for a in common]
+    refused = [a if a != server.token_url else refusing.token_url for a in refused]
+    assert cli.main([*refused, *batch]) == 1
+    assert "needs a Copernicus Service account" in capsys.readouterr().err
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
@@ -301,3 +346,35 @@ def test_processing_algorithm_reads_credentials_from_the_qgis_auth_database(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_command_line_stops_when_the_estimate_exceeds_the_monthly_budget(
+        hub, one_scene_sample, tmp_path, monkeypatch, capsys):
+    from raster_collect_plugin import cli
+
+    server = hub()
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
+    common = ["sentinel-hub", "--gpkg", str(one_scene_sample.forests_path), "--start",
+              "2025-10-01", "--end", "2025-12-31", "--base-url", server.base_url,
+              "--token-url", server.token_url, "--usage-ledger", str(tmp_path / "usage.json"),
+              "--output", str(tmp_path / "out")]
+    assert cli.main(["--json", *common, "--pu-budget", "0.1", "--dry-run"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["requests"] == 6 and dry["crs"] == "EPSG:32756"
+    assert "would stop: the estimate" in dry["notes"][-1]
+    assert "left this month: 0.10 PU, 10000 requests" in dry["notes"]
+    assert cli.main([*common, "--pu-budget", "0.1"]) == 1
+    error = capsys.readouterr().err
+    assert "exceeds what is left of this month's budget (0.10 PU" in error
+    assert "nothing was sent" in error and not server.requests_to("/api/v1/statistics")
+    assert not (tmp_path / "out" / "zonal_forests.parquet").exists()
+    assert cli.main(["--json", *common, "--pu-budget", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 6 * 3 and result["crs"] == "EPSG:32756"
+    spent = json.loads((tmp_path / "usage.json").read_text())
+    [month] = spent.values()
+    assert month == {"pu": pytest.approx(result["estimated_processing_units"]), "requests": 6}
+    # what is left (1 - spent) no longer covers a fresh run of the same size
+    assert cli.main([*common, "--pu-budget", "1", "--output", str(tmp_path / "other")]) == 1
+    assert "exceeds what is left" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from .common import (
@@ -21,11 +21,12 @@ def _cmd_sentinel_hub(args) -> dict:
     from ..core.jobs import run_job
     from ..core.providers.copernicus import (
         CopernicusSettings,
+        batch_estimate,
         batch_statistical_payload,
-        estimate_processing_units,
         redacted,
-        submit_batch_statistical,
+        run_batch_statistical,
     )
+    from ..core.providers.sentinel_hub_rules import default_usage_ledger, request_epsg
 
     indices = [i.strip() for i in args.indices.split(",") if i.strip()]
     settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url)
@@ -38,37 +39,53 @@ def _cmd_sentinel_hub(args) -> dict:
                                             start=args.start, end=args.end, settings=settings,
                                             resolution=args.resolution,
                                             iam_role_arn=args.s3_role_arn)
-        aoi = load_aoi_from_args(args)
-        bounds = aoi.frame.total_bounds
-        months = (args.end.year - args.start.year) * 12 + args.end.month - args.start.month + 1
-        estimate = estimate_processing_units(
-            width_px=int((bounds[2] - bounds[0]) / args.resolution) + 1,
-            height_px=int((bounds[3] - bounds[1]) / args.resolution) + 1, bands=4,
-            dates=months * 6)
+        estimate = batch_estimate(load_aoi_from_args(args).frame, indices=indices,
+                                  start=args.start, end=args.end, resolution=args.resolution)
         if args.dry_run:
-            return {"dry_run": True, "estimated_processing_units": estimate,
-                    "request": redacted(payload)}
-        return {"batch_request_id": submit_batch_statistical(payload, settings),
-                "estimated_processing_units": estimate}
+            return {"dry_run": True, **estimate, "request": redacted(payload)}
+        outcome = run_batch_statistical(payload, settings, poll_seconds=args.poll_seconds)
+        result = {"batch_request_id": outcome.request_id, "status": outcome.status,
+                  "results": outcome.results_url, "cost_pu": outcome.cost_pu,
+                  "estimated_processing_units": estimate["estimated_processing_units"],
+                  "errors": {}}
+        if outcome.status != "DONE":
+            result["errors"] = {"batch": f"{outcome.status}: {outcome.error}"}
+        return result
     aoi = load_aoi_from_args(args)
     if args.raster:
         from ..core.providers.copernicus import process_index_raster
 
-        epsg = aoi.frame.crs.to_epsg()
+        epsg = request_epsg(aoi.frame)
         destination = Path(args.output) / (f"sentinel-hub_{'-'.join(indices)}_"
                                            f"{args.start}_{args.end}.tif")
-        outcome = process_index_raster(aoi.union(), crs_epsg=epsg, indices=indices,
-                                       start=args.start, end=args.end, settings=settings,
-                                       destination=destination, resolution=args.resolution,
+        outcome = process_index_raster(aoi.frame.to_crs(epsg).union_all(), crs_epsg=epsg,
+                                       indices=indices, start=args.start, end=args.end,
+                                       settings=settings, destination=destination,
+                                       resolution=args.resolution,
                                        cache_dir=Path(args.output) / ".sentinel-hub-cache")
-        return {"raster": str(outcome.path), "tiles": outcome.tiles,
+        return {"raster": str(outcome.path), "tiles": outcome.tiles, "crs": f"EPSG:{epsg}",
                 "estimated_processing_units": outcome.estimated_pu, "errors": {}}
+    if args.dry_run:
+        from ..core.providers.copernicus import statistics_table
+        from ..core.providers.sentinel_hub_rules import QuotaBudget
+
+        budget = QuotaBudget(pu_per_month=args.pu_budget, requests_per_month=args.request_budget,
+                             ledger=Path(args.usage_ledger or default_usage_ledger()))
+        outcome = statistics_table(aoi.frame, id_field=aoi.id_field, indices=indices,
+                                   start=args.start, end=args.end, settings=settings,
+                                   resolution=args.resolution, budget=budget, dry_run=True,
+                                   cache_dir=Path(args.output) / ".sentinel-hub-cache")
+        return {"dry_run": True, "requests": outcome.planned_requests,
+                "estimated_processing_units": outcome.estimated_pu,
+                "crs": f"EPSG:{outcome.crs_epsg}", "notes": outcome.notes, "errors": {}}
     spec = {"kind": "sentinel-hub-statistics", "aoi": args.gpkg, "layer": args.layer,
             "id_field": args.id_field, "ids": forest_ids(args), "indices": indices,
             "start": args.start.isoformat(), "end": args.end.isoformat(),
             "resolution": args.resolution, "max_cloud_cover": args.max_cloud,
             "min_clear_fraction": args.min_clear, "output_dir": args.output,
-            "base_url": args.base_url, "token_url": args.token_url}
+            "base_url": args.base_url, "token_url": args.token_url,
+            "pu_budget": args.pu_budget, "request_budget": args.request_budget,
+            "usage_ledger": args.usage_ledger or str(default_usage_ledger())}
     progress = progress_bar(args, "sentinel hub")
     try:
         result = run_job(spec, progress=progress)
@@ -87,7 +104,10 @@ def register(commands) -> None:
                                                   "Data Space Statistical API")
     add_aoi_arguments(hub)
     today = date.today()
-    hub.add_argument("--start", type=parse_date, default=today - timedelta(days=365))
+    # twelve whole calendar months up to today: monthly intervals start on the 1st
+    first = date(today.year - (1 if today.month < 12 else 0), today.month % 12 + 1, 1)
+    hub.add_argument("--start", type=parse_date, default=first,
+                     help="first day (default: the 1st, eleven months ago)")
     hub.add_argument("--end", type=parse_date, default=today)
     hub.add_argument("--indices", default="NDVI", help="indices, comma separated")
     hub.add_argument("--resolution", type=float, default=10.0, help="metres (default 10)")
@@ -105,5 +125,14 @@ def register(commands) -> None:
     hub.add_argument("--s3-role-arn", help="IAM role Sentinel Hub assumes to read/write the "
                                            "bucket (else AWS_ACCESS_KEY_ID/...SECRET...)")
     hub.add_argument("--dry-run", action="store_true",
-                     help="show the batch request and its cost estimate, submit nothing")
+                     help="show the cost estimate (and the batch request), send nothing")
+    hub.add_argument("--pu-budget", type=float, default=10_000.0,
+                     help="processing units this tool may spend a month (free tier 10000)")
+    hub.add_argument("--request-budget", type=int, default=10_000,
+                     help="requests this tool may send a month (free tier 10000)")
+    hub.add_argument("--usage-ledger", help="JSON file counting this month's spending "
+                                            "(default $RASTER_COLLECT_SH_LEDGER or "
+                                            "~/.cache/raster-collect/sentinel-hub-usage.json)")
+    hub.add_argument("--poll-seconds", type=float, default=30.0,
+                     help="batch: seconds between status checks")
     hub.set_defaults(handler=_cmd_sentinel_hub)

@@ -2,6 +2,12 @@
 
 The script masks clouds with the scene classification (SCL) and ``dataMask`` exactly as the
 local pipeline does, and outputs one FLOAT32 band per index.
+
+Input values: the requests ask for **harmonised** Sentinel-2 L2A values explicitly
+(``processing.harmonizeValues: true``, which is also the service default), in ``DN`` units.
+Sentinel Hub then removes the +1000 DN offset of processing baseline 04.00 and later itself, so
+reflectance is ``DN / 10000`` for every scene, whatever its baseline. (Under SIMPLE mosaicking
+the ``scenes`` object is empty, so a script cannot look the baseline up per pixel anyway.)
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from .indices import SpectralIndex, get_index
 
 # common band name -> Sentinel-2 L2A band name (Sentinel Hub uses the ESA names, as PC does)
 S2_BANDS = {name: key for name, key in PLANETARY_COMPUTER_S2.assets.items() if name != "scl"}
+HARMONIZE_VALUES = True  # sent as input.data[].processing.harmonizeValues
+POLYGON_OUTPUT = "polygon_pixels"  # counts the polygon's own pixels (input dataMask 1)
 
 
 def _indices(names: Iterable[str]) -> List[SpectralIndex]:
@@ -41,34 +49,52 @@ def _body(indices: Sequence[SpectralIndex], mask_classes) -> List[str]:
               for index in indices]
     lines += ['      {id: "dataMask", bands: 1}', "    ]", "  };", "}",
               f"const INVALID_SCL = {invalid!r};",
-              "function reflectance(dn, baseline) {",
-              "  // harmonised L2A: DN / 10000, minus the +1000 offset from baseline 04.00",
-              "  return (dn - (baseline >= 4 ? 1000 : 0)) / 10000;",
+              "function reflectance(dn) {",
+              "  // harmonizeValues: true -> the service already removed the baseline 04.00",
+              "  // offset (DN = 10000 * reflectance for every baseline)",
+              "  return dn / 10000;",
               "}"]
     return lines
 
 
-def statistics_evalscript(index_names: Iterable[str],
-                          mask_classes=masks.DEFAULT_MASK_CLASSES) -> str:
-    """An evalscript for the Statistical API: one output per index plus ``dataMask`` (0 where
-    the pixel is nodata or masked as cloud)."""
+def input_bands(index_names: Iterable[str]) -> List[str]:
+    """The input bands the evalscripts request (``dataMask`` last: it costs no PU)."""
     indices = _indices(index_names)
-    lines = _body(indices, mask_classes)
-    lines += ["function evaluatePixel(s, scenes) {",
-              "  var baseline = scenes && scenes.length ? "
-              "parseFloat(scenes[0].processingBaseline || '5') : 5;",
-              "  var clear = s.dataMask === 1 && INVALID_SCL.indexOf(s.SCL) === -1;"]
+    return [*sorted({S2_BANDS[b] for index in indices for b in index.bands}), "SCL", "dataMask"]
+
+
+def _values(indices: Sequence[SpectralIndex]) -> List[str]:
+    lines = ["  var clear = s.dataMask === 1 && INVALID_SCL.indexOf(s.SCL) === -1;"]
     for common, band in sorted(S2_BANDS.items()):
         if any(common in index.bands for index in indices):
-            lines.append(f"  var {common} = reflectance(s.{band}, baseline);")
-    outputs = []
+            lines.append(f"  var {common} = reflectance(s.{band});")
     for index in indices:
         constants = ", ".join(f"{k} = {v!r}" for k, v in index.parameters.items())
         if constants:
             lines.append(f"  var {constants};")
         lines.append(f"  var {index.name}_value = {index.expression.to_javascript()};")
-        outputs.append(f"{index.name}: [{index.name}_value]")
-    outputs.append("dataMask: [clear ? 1 : 0]")
+    return lines
+
+
+def statistics_evalscript(index_names: Iterable[str],
+                          mask_classes=masks.DEFAULT_MASK_CLASSES) -> str:
+    """An evalscript for the Statistical API: one output per index, plus ``polygon_pixels``
+    (1 on every pixel) and a ``dataMask`` output with one band per output: an index counts
+    where the pixel is inside the polygon with data and not masked as cloud; ``polygon_pixels``
+    counts where the input ``dataMask`` is 1, i.e. the polygon's own pixels with data, so
+    the clear fraction is clear / polygon pixels and not / the bounding-box sample matrix."""
+    indices = _indices(index_names)
+    lines = _body(indices, mask_classes)
+    first = lines.index('      {id: "dataMask", bands: 1}')
+    masked = [index.name for index in indices] + [POLYGON_OUTPUT]
+    lines[first:first + 1] = [
+        f'      {{id: "{POLYGON_OUTPUT}", bands: 1, sampleType: "UINT8"}},',
+        f"      {{id: \"dataMask\", bands: {masked!r}}}".replace("'", '"')]
+    lines += ["function evaluatePixel(s) {"] + _values(indices)
+    outputs = [f"{index.name}: [{index.name}_value]" for index in indices]
+    outputs.append(f"{POLYGON_OUTPUT}: [1]")
+    clear_bands = ", ".join(["clear ? 1 : 0"] * len(indices) + ["s.dataMask"])
+    outputs.append(f"dataMask: [{clear_bands}]")
     lines += [f"  return {{{', '.join(outputs)}}};", "}"]
     return "\n".join(lines) + "\n"
 
@@ -78,7 +104,7 @@ def output_ids(evalscript: str) -> List[str]:
     import re
 
     return [name for name in re.findall(r'id: "([A-Za-z0-9_]+)", bands: 1, sampleType',
-                                        evalscript)]
+                                        evalscript) if name != POLYGON_OUTPUT]
 
 
 def process_evalscript(index_names: Iterable[str],
@@ -90,20 +116,7 @@ def process_evalscript(index_names: Iterable[str],
     first = lines.index("    output: [")
     lines[first + 1:first + 1 + len(indices) + 1] = [
         f'      {{id: "default", bands: {len(indices)}, sampleType: "FLOAT32"}}']
-    lines += ["function evaluatePixel(s, scenes) {",
-              "  var baseline = scenes && scenes.length ? "
-              "parseFloat(scenes[0].processingBaseline || '5') : 5;",
-              "  var clear = s.dataMask === 1 && INVALID_SCL.indexOf(s.SCL) === -1;"]
-    for common, band in sorted(S2_BANDS.items()):
-        if any(common in index.bands for index in indices):
-            lines.append(f"  var {common} = reflectance(s.{band}, baseline);")
-    values = []
-    for index in indices:
-        constants = ", ".join(f"{k} = {v!r}" for k, v in index.parameters.items())
-        if constants:
-            lines.append(f"  var {constants};")
-        lines.append(f"  var {index.name}_value = {index.expression.to_javascript()};")
-        values.append(f"clear ? {index.name}_value : NaN")
+    lines += ["function evaluatePixel(s) {"] + _values(indices)
+    values = [f"clear ? {index.name}_value : NaN" for index in indices]
     lines += [f"  return [{', '.join(values)}];", "}"]
     return "\n".join(lines) + "\n"
-

@@ -335,8 +335,16 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     output = Path(_required(spec, "output_dir"))
+    from .providers.sentinel_hub_rules import QuotaBudget, default_usage_ledger
+
     settings = CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
                                   token_url=spec.get("token_url") or CDSE_TOKEN_URL)
+    limits = {k: spec.get(k) for k in ("pu_budget", "request_budget")}
+    budget = QuotaBudget(pu_per_month=float(10_000 if limits["pu_budget"] is None
+                                            else limits["pu_budget"]),
+                         requests_per_month=int(10_000 if limits["request_budget"] is None
+                                                else limits["request_budget"]),
+                         ledger=Path(spec.get("usage_ledger") or default_usage_ledger()))
     outcome = statistics_table(
         aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or ["NDVI"],
         start=_date(spec, "start"), end=_date(spec, "end"), settings=settings,
@@ -344,13 +352,14 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
         max_cloud_cover=spec.get("max_cloud_cover"),
         min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
         cache_dir=Path(spec.get("cache_dir") or output / ".sentinel-hub-cache"),
-        progress=progress, cancel=cancel)
+        budget=budget, progress=progress, cancel=cancel)
     output.mkdir(parents=True, exist_ok=True)
     files: Dict[str, str] = {}
     if len(outcome.table):
         files = {k: str(v) for k, v in
                  write_zone_outputs(outcome.table, aoi.frame, aoi.id_field, output).items()}
     errors = {"Copernicus Data Space": outcome.stopped} if outcome.stopped else {}
+    errors.update(outcome.errors)
     return {"output_dir": str(output), "files": files, "rows": int(len(outcome.table)),
             "requests": outcome.requests, "estimated_processing_units": outcome.estimated_pu,
-            "errors": errors}
+            "crs": f"EPSG:{outcome.crs_epsg}", "notes": outcome.notes, "errors": errors}

@@ -45,6 +45,8 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
     BASE_URL = "BASE_URL"
     TOKEN_URL = "TOKEN_URL"
     MIN_CLEAR = "MIN_CLEAR"
+    PU_BUDGET = "PU_BUDGET"
+    REQUEST_BUDGET = "REQUEST_BUDGET"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     TABLE = "TABLE"
     LATEST = "LATEST"
@@ -66,8 +68,12 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
                 "Data Space Statistical API (no imagery downloaded), cloud-masked with SCL, "
                 "in the same table as 'Zonal statistics time series' so the backends can be "
                 "compared. Store the OAuth client id (user name) and secret (password) in a "
-                "QGIS 'Basic' authentication configuration. Responses are cached, so reruns "
-                "cost no quota; the log shows the processing-unit estimate.")
+                "QGIS 'Basic' authentication configuration. Values are harmonised Sentinel-2 "
+                "L2A (harmonizeValues), polygons are sent in their UTM zone, months are "
+                "counted from the start date and the last one is kept. Before anything is "
+                "sent the processing-unit estimate (documented rules) is checked against what "
+                "is left of the monthly budget; complete responses are cached, so reruns cost "
+                "no quota, and intervals that fail are retried and reported.")
 
     def createInstance(self):  # noqa: N802
         return SentinelHubStatisticsAlgorithm()
@@ -94,6 +100,12 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
             self.MIN_CLEAR, "Minimum clear fraction for a month to count",
             type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=1,
             defaultValue=0.5))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.PU_BUDGET, "Processing units this tool may spend a month (free tier 10000)",
+            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=10_000))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.REQUEST_BUDGET, "Requests this tool may send a month (free tier 10000)",
+            type=QgsProcessingParameterNumber.Type.Integer, minValue=0, defaultValue=10_000))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
@@ -118,7 +130,9 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
                 "min_clear_fraction": self.parameterAsDouble(parameters, self.MIN_CLEAR,
                                                              context),
                 "base_url": self.parameterAsString(parameters, self.BASE_URL, context),
-                "token_url": self.parameterAsString(parameters, self.TOKEN_URL, context)}
+                "token_url": self.parameterAsString(parameters, self.TOKEN_URL, context),
+                "pu_budget": self.parameterAsDouble(parameters, self.PU_BUDGET, context),
+                "request_budget": self.parameterAsInt(parameters, self.REQUEST_BUDGET, context)}
         try:
             result = bridge.run_job(spec, workdir=workdir,
                                     progress=lambda f, m: feedback.setProgress(100 * f),
@@ -129,7 +143,10 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
         except bridge.JobFailed as error:
             raise QgsProcessingException(str(error)) from None
         feedback.pushInfo(f"{result['requests']} Statistical API requests, about "
-                          f"{result['estimated_processing_units']:.2f} processing units")
+                          f"{result['estimated_processing_units']:.2f} processing units; "
+                          f"polygons sent in {result.get('crs')}")
+        for note in result.get("notes") or []:
+            feedback.pushWarning(note)
         common.report_errors(result, feedback)
         files = result["files"]
         if not files:

@@ -12,18 +12,21 @@ Credentials come from the caller (QGIS authentication database) or the environme
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 import pystac
 
 from ..endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..zonal import STATISTICS
+from . import sentinel_hub_rules as rules
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter
 
 PROVIDER_NAME = "Copernicus Data Space"
@@ -42,6 +45,7 @@ class CopernicusSettings:
     max_retries: int = 3
     retry_sleep_seconds: float = 5.0
     timeout_seconds: float = 120.0
+    catalog_page_size: int = 100  # Catalog API: 10 a page by default, at most 100
 
     def __repr__(self) -> str:  # never print the secret
         return (f"CopernicusSettings(base_url={self.base_url!r}, token_url={self.token_url!r}, "
@@ -89,9 +93,10 @@ def _silence_credential_logging() -> None:
 
 def estimate_processing_units(*, width_px: int, height_px: int, bands: int, dates: int,
                               float32_output: bool = False) -> float:
-    """Sentinel Hub's documented cost: 1 PU = 512 x 512 px x 3 bands of 16-bit input for one
-    date; scales with area, bands and dates, x2 for 32-bit float output; at least 0.01."""
-    units = (width_px * height_px) / (512 * 512) * (bands / 3) * max(dates, 1)
+    """Sentinel Hub's general rule for one request: area factor (at least 0.01) x input bands
+    (without ``dataMask``) / 3 x samples, x2 for 32-bit float output; at least 0.01 PU.
+    See ``sentinel_hub_rules`` for the per-API functions the requests use."""
+    units = rules.area_factor(width_px, height_px) * bands / rules.PU_BANDS * max(dates, 1)
     if float32_output:
         units *= 2
     return max(PU_MINIMUM, units)
@@ -116,7 +121,8 @@ class CopernicusProvider(Provider):
         try:
             results = list(catalog.search(
                 collection, bbox=BBox(query.bbox, crs=CRS.WGS84),
-                time=(query.start.isoformat(), query.end.isoformat()), limit=100))
+                time=(query.start.isoformat(), query.end.isoformat()),
+                limit=self.settings.catalog_page_size))
         except DownloadFailedException as error:
             raise ProviderError(f"{self.name}: catalog search failed ({_reason(error)})") \
                 from None
@@ -148,102 +154,376 @@ def _get_with_fresh_token(request, *, save: bool):
 
 
 def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
+    """One line: the HTTP status and the service's own message when there is one (no URL)."""
+    import re
+
+    text = str(error).strip()
+    status = re.search(r"\b([45]\d\d) (?:Client|Server) Error", text)
+    server = re.search(r'Server response: "(.*)"', text, re.S)
+    if server:
+        message = " ".join(server.group(1).split())
+        return f"HTTP {status.group(1)}: {message}"[:300] if status else message[:300]
+    lines = [line for line in text.splitlines() if line and not line.startswith("http")]
+    return " ".join(lines[-1:] or [type(error).__name__])[:300]
 
 
 @dataclass
 class StatisticsOutcome:
-    """The long table of what was computed, and why it stopped early if it did."""
+    """The long table of what was computed, and why it stopped early if it did.
+
+    ``errors`` names what is missing (a polygon, or a polygon's intervals that still failed
+    after retries); those responses were not cached, so a rerun asks for them again."""
 
     table: pd.DataFrame
     requests: int
     estimated_pu: float
     stopped: Optional[str] = None
+    errors: Dict[str, str] = field(default_factory=dict)
+    crs_epsg: Optional[int] = None
+    notes: List[str] = field(default_factory=list)
+    planned_requests: int = 0
+
+
+@dataclass
+class _Piece:
+    """One Statistical API request: a polygon's grid-aligned bbox piece."""
+
+    zone_id: object
+    geometry: object
+    bounds: Tuple[float, ...]
+    width: int
+    height: int
+    pieces: int
+    polygon_pixels: int = 0
+
+
+def polygon_pixels(geometry, bounds: Sequence[float], resolution: float) -> int:
+    """The polygon's pixels on a grid-aligned sample matrix: centres inside the polygon (the
+    rule the local engine's ``coverage="centre"`` uses), whatever the imagery holds there."""
+    import numpy as np
+    import shapely
+
+    xmin, ymin, xmax, ymax = bounds
+    xs = np.arange(xmin + resolution / 2, xmax, resolution)
+    ys = np.arange(ymax - resolution / 2, ymin, -resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    return int(shapely.contains_xy(geometry, grid_x, grid_y).sum())
+
+
+def _plan(frame, id_field: str, resolution: float,
+          max_side_px: int = rules.MAX_SAMPLE_SIDE_PX) -> List[_Piece]:
+    plan = []
+    for zone_id, geometry in zip(frame[id_field], frame.geometry):
+        bounds = rules.snapped_bounds(geometry.bounds, resolution)
+        parts = rules.split_bounds(bounds, resolution, max_side_px)
+        for part in parts:
+            plan.append(_Piece(zone_id, geometry, part,
+                               int(round((part[2] - part[0]) / resolution)),
+                               int(round((part[3] - part[1]) / resolution)), len(parts),
+                               polygon_pixels(geometry, part, resolution)))
+    return plan
+
+
+def _cache_path(cache_dir: Optional[Path], base_url: str, payload: dict) -> Optional[Path]:
+    if cache_dir is None:
+        return None
+    text = json.dumps({"url": base_url, "payload": payload}, sort_keys=True, default=str)
+    return Path(cache_dir) / f"statistics-{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+
+
+def _interval_error(interval: dict) -> Optional[str]:
+    error = interval.get("error")
+    if not error:
+        return None
+    return error.get("type", str(error)) if isinstance(error, dict) else str(error)
 
 
 def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: date, end: date,
                      settings: CopernicusSettings, interval: str = "P1M",
                      resolution: float = 10.0, max_cloud_cover: Optional[float] = None,
                      min_clear_fraction: float = 0.5, cache_dir: Optional[Path] = None,
+                     budget: Optional[rules.QuotaBudget] = None, interval_retries: int = 2,
+                     max_side_px: int = rules.MAX_SAMPLE_SIDE_PX, dry_run: bool = False,
                      progress: Optional[Callable[[float, str], None]] = None,
                      cancel: Optional[Callable[[], bool]] = None) -> StatisticsOutcome:
-    """Monthly statistics per polygon from the Statistical API (one request per polygon),
-    in the local engine's schema. Responses are cached in ``cache_dir`` by request hash."""
-    from sentinelhub import CRS, Geometry, SentinelHubStatistical
+    """Statistics per polygon and interval from the Statistical API, in the local engine's
+    schema.
+
+    - Values: harmonised S2 L2A (``harmonizeValues: true`` sent explicitly), DN / 10000.
+    - Time: ``timeRange`` from ``start`` 00:00 to the day after ``end``, intervals counted from
+      ``start`` with ``lastIntervalBehavior: SHORTEN`` so the last (or only) month is kept;
+      periods are labelled from the intervals the service returns.
+    - Space: polygons are sent in a CRS Sentinel Hub supports (their own if listed, else the
+      WGS 84 / UTM zone of the AOI), with a bbox snapped to the resolution grid; a polygon
+      whose sample matrix exceeds 2,500 px a side is split into pieces and merged (mean, std,
+      min, max and counts exactly; percentiles from summed histograms, to within 0.001).
+    - Counts: ``pixel_count`` is the polygon's own pixels with data (the evalscript's
+      ``polygon_pixels`` output), not the bounding-box ``sampleCount``.
+    - Failures: an interval that fails is retried on its own up to ``interval_retries`` times;
+      what still fails is reported in ``errors`` and the rest kept. Only complete responses
+      are cached (``cache_dir``), so reruns cost nothing and never replay a failure.
+    - Cost: the PU estimate follows the documented rules and is checked against ``budget``
+      before anything is sent; ``dry_run`` returns the estimate (in ``notes``) and sends
+      nothing."""
+    from sentinelhub import CRS, BBox, Geometry, SentinelHubStatistical
     from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
 
-    from ..evalscripts import statistics_evalscript
+    from ..evalscripts import HARMONIZE_VALUES, input_bands, statistics_evalscript
 
     config = settings.sh_config()
     evalscript = statistics_evalscript(indices)
+    bands = input_bands(indices)
     collection = settings.data_collection()
-    epsg = zones.crs.to_epsg()
-    if zones.crs.is_geographic or epsg is None:
-        raise ProviderError("the Statistical API needs the polygons in a projected CRS "
-                            "(resolution is in metres)")
+    if zones.crs is None:
+        raise ProviderError(f"{PROVIDER_NAME}: the polygons have no CRS; set one (e.g. "
+                            "EPSG:28356 for MGA zone 56) and try again")
+    epsg = rules.request_epsg(zones)
+    frame = zones.to_crs(epsg)
     crs = CRS(epsg)
-    rows: List[dict] = []
+    begin, stop = rules.time_range(start, end)
+    intervals = rules.aggregation_intervals(begin, stop, interval, "SHORTEN")
+    if not intervals:
+        raise ProviderError(f"{PROVIDER_NAME}: no {interval} interval fits {start}..{end}")
+
+    def build(piece: _Piece, time_from: datetime, time_to: datetime):
+        aggregation = SentinelHubStatistical.aggregation(
+            evalscript=evalscript, time_interval=(time_from, time_to),
+            aggregation_interval=interval, resolution=(resolution, resolution))
+        aggregation["aggregationInterval"]["lastIntervalBehavior"] = "SHORTEN"
+        return SentinelHubStatistical(
+            aggregation=aggregation,
+            input_data=[SentinelHubStatistical.input_data(
+                collection, maxcc=(max_cloud_cover / 100 if max_cloud_cover is not None
+                                   else None),
+                other_args={"processing": {"harmonizeValues": HARMONIZE_VALUES}})],
+            bbox=BBox(piece.bounds, crs=crs), geometry=Geometry(piece.geometry, crs=crs),
+            calculations=_calculations(piece.pieces > 1), config=config)
+
+    plan = _plan(frame, id_field, resolution, max_side_px)
+    requests_planned = [(piece, build(piece, begin, stop)) for piece in plan]
+    costs = [rules.statistical_pu(width_px=p.width, height_px=p.height, input_bands=bands,
+                                  intervals=len(intervals)) for p in plan]
+    cached = [_cache_path(cache_dir, settings.base_url, r.payload) for _, r in requests_planned]
+    to_send = [n for n, path in enumerate(cached) if path is None or not path.exists()]
+    estimated = sum(costs[n] for n in to_send)
+    reason = budget.check(pu=estimated, requests=len(to_send),
+                          largest_request_pu=max((costs[n] for n in to_send), default=0.0)) \
+        if budget is not None else None
+    columns = [id_field, "period", "provider", "collection", "index", *STATISTICS, "usable"]
+    if dry_run:
+        notes = [f"{len(to_send)} requests to send ({len(plan) - len(to_send)} cached), "
+                 f"{len(intervals)} intervals each, about {estimated:.3f} PU"]
+        if budget is not None:
+            pu_left, requests_left = budget.left()
+            notes.append(f"left this month: {pu_left:.2f} PU, {requests_left} requests")
+        if reason:
+            notes.append(f"would stop: {reason}")
+        return StatisticsOutcome(pd.DataFrame([], columns=columns), 0, estimated, None, {},
+                                 epsg, notes, planned_requests=len(to_send))
+    if reason:
+        raise ProviderError(f"{PROVIDER_NAME}: {reason}")
+
+    responses: Dict[object, List[dict]] = {}
+    footprint: Dict[object, int] = {}
+    for piece in plan:
+        footprint[piece.zone_id] = footprint.get(piece.zone_id, 0) + piece.polygon_pixels
+    errors: Dict[str, str] = {}
     requests = 0
-    months = max(1, (end.year - start.year) * 12 + end.month - start.month + 1)
-    estimated = 0.0
     stopped = None
-    for n, (zone_id, geometry) in enumerate(zip(zones[id_field], zones.geometry)):
+    for n, (piece, request) in enumerate(requests_planned):
+        key = f"{id_field}={piece.zone_id}"
         if cancel is not None and cancel():
             stopped = "cancelled"
             break
-        xmin, ymin, xmax, ymax = geometry.bounds
-        width = max(1, math.ceil((xmax - xmin) / resolution))
-        height = max(1, math.ceil((ymax - ymin) / resolution))
-        estimated += estimate_processing_units(width_px=width, height_px=height,
-                                               bands=4, dates=months * 6)
-        request = SentinelHubStatistical(
-            aggregation=SentinelHubStatistical.aggregation(
-                evalscript=evalscript, time_interval=(start.isoformat(), end.isoformat()),
-                aggregation_interval=interval, resolution=(resolution, resolution)),
-            input_data=[SentinelHubStatistical.input_data(collection, maxcc=(
-                max_cloud_cover / 100 if max_cloud_cover is not None else None))],
-            geometry=Geometry(geometry, crs=crs),
-            calculations={"default": {"statistics": {"default": {
-                "percentiles": {"k": [10, 50, 90]}}}}},
-            config=config, data_folder=str(cache_dir) if cache_dir else None)
         if progress is not None:
-            progress(n / len(zones), f"{PROVIDER_NAME}: statistics for {id_field}={zone_id}")
+            progress(n / len(plan), f"{PROVIDER_NAME}: statistics for {key}")
+        if cached[n] is not None and cached[n].exists():
+            responses.setdefault(piece.zone_id, []).append(json.loads(cached[n].read_text()))
+            continue
         try:
-            [response] = _get_with_fresh_token(request, save=cache_dir is not None)
+            [response] = _get_with_fresh_token(request, save=False)
+            requests += 1
+            response, retries, failed = _retry_intervals(
+                response, lambda f, t, piece=piece: build(piece, f, t), interval_retries)
+            requests += retries
+            if budget is not None:  # PU are charged only for 2XX responses
+                budget.record(pu=costs[n], requests=1 + retries)
         except OutOfRequestsException:
             stopped = (f"{PROVIDER_NAME}: request quota or rate limit exhausted after "
-                       f"{config.max_retries} retries; {n} of {len(zones)} polygons done "
+                       f"{config.max_retries} retries; {n} of {len(plan)} requests done "
                        "(cached: rerun to continue)")
             break
         except DownloadFailedException as error:
-            reason = _reason(error)
             if "429" in str(error) or "Too Many Requests" in str(error):
                 stopped = (f"{PROVIDER_NAME}: request quota or rate limit exhausted; {n} of "
-                           f"{len(zones)} polygons done (cached: rerun to continue)")
+                           f"{len(plan)} requests done (cached: rerun to continue)")
                 break
-            raise ProviderError(f"{PROVIDER_NAME}: statistics for {id_field}={zone_id} failed "
-                                f"({reason})") from None
-        requests += 1
-        rows += _rows(response, zone_id, id_field, indices, min_clear_fraction)
-    columns = [id_field, "period", "provider", "collection", "index", *STATISTICS, "usable"]
-    table = pd.DataFrame(rows, columns=columns)
-    return StatisticsOutcome(table, requests, estimated, stopped)
-
-
-def _rows(response: dict, zone_id, id_field: str, indices: Sequence[str],
-          min_clear_fraction: float) -> List[dict]:
-    if response.get("status") not in (None, "OK"):
-        raise ProviderError(f"{PROVIDER_NAME}: statistics failed: {response.get('error')}")
-    rows = []
-    for interval in response.get("data", []):
-        if interval.get("error"):
+            errors[key] = f"{key}: statistics failed ({_reason(error)})"
             continue
-        period = interval["interval"]["from"][:7]
+        if failed:
+            errors[key] = (f"{key}: intervals still failing after retries (kept the "
+                           "others; not cached, rerun to retry): " + ", ".join(failed))
+        elif cached[n] is not None:
+            cached[n].parent.mkdir(parents=True, exist_ok=True)
+            temporary = cached[n].with_suffix(".tmp")
+            temporary.write_text(json.dumps(response))
+            temporary.replace(cached[n])
+        responses.setdefault(piece.zone_id, []).append(response)
+    rows: List[dict] = []
+    notes: List[str] = []
+    for zone_id, parts in responses.items():
+        rows += _rows(parts, zone_id, id_field, indices, min_clear_fraction, interval,
+                      footprint.get(zone_id, 0))
+        if len(parts) > 1:
+            notes.append(f"{id_field}={zone_id}: split into {len(parts)} requests (over "
+                         f"{max_side_px} px a side): percentiles from summed histograms, "
+                         "to within 0.001")
+    table = pd.DataFrame(rows, columns=columns)
+    return StatisticsOutcome(table, requests, estimated, stopped, errors, epsg, notes,
+                             planned_requests=len(to_send))
+
+
+PERCENTILES = (10, 50, 90)
+# split polygons: histograms that can be added up, percentiles read from the sum
+HISTOGRAM = {"binWidth": 0.001, "lowEdge": -1.0, "highEdge": 1.0}
+
+
+def _calculations(histograms: bool) -> dict:
+    default: Dict = {"statistics": {"default": {"percentiles": {"k": list(PERCENTILES)}}}}
+    if histograms:
+        default["histograms"] = {"default": dict(HISTOGRAM)}
+    return {"default": default}
+
+
+def _histogram_percentiles(histograms: List[dict]) -> Dict[str, float]:
+    """Percentiles of the sum of several pieces' histograms, interpolated within the bin
+    (accurate to the bin width); NaN where the rank falls below ``lowEdge`` or above
+    ``highEdge``."""
+    import numpy as np
+
+    bins = histograms[0]["bins"]
+    lows = np.array([b["lowEdge"] for b in bins], float)
+    highs = np.array([b["highEdge"] for b in bins], float)
+    counts = np.zeros(len(bins))
+    under = over = 0.0
+    for histogram in histograms:
+        counts += [b["count"] for b in histogram["bins"]]
+        under += histogram.get("underflowCount", histogram.get("underflow", 0)) or 0
+        over += histogram.get("overflowCount", histogram.get("overflow", 0)) or 0
+    total = counts.sum() + under + over
+    out = {}
+    for k in PERCENTILES:
+        target = k / 100 * total - under
+        if total == 0 or target < 0 or target > counts.sum():
+            out[f"{float(k):.1f}"] = float("nan")
+            continue
+        cumulative = np.cumsum(counts)
+        n = int(np.searchsorted(cumulative, target))
+        n = min(n, len(bins) - 1)
+        before = cumulative[n - 1] if n else 0.0
+        share = (target - before) / counts[n] if counts[n] else 0.0
+        out[f"{float(k):.1f}"] = float(lows[n] + share * (highs[n] - lows[n]))
+    return out
+
+
+def _retry_intervals(response: dict, build: Callable, retries: int):
+    """Ask again, interval by interval, for the intervals that came back with an error
+    (top-level ``status: PARTIAL``); returns the merged response, the number of extra
+    requests and the intervals that still fail."""
+    from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
+
+    data = list(response.get("data") or [])
+    extra = 0
+    for _attempt in range(retries):
+        failing = [n for n, item in enumerate(data) if _interval_error(item)]
+        if not failing:
+            break
+        for n in failing:
+            interval = data[n]["interval"]
+            request = build(_parse_time(interval["from"]), _parse_time(interval["to"]))
+            try:
+                [again] = _get_with_fresh_token(request, save=False)
+            except OutOfRequestsException:
+                raise
+            except DownloadFailedException:
+                continue  # the interval stays failed; the other intervals are kept
+            extra += 1
+            for item in again.get("data") or []:
+                if item["interval"]["from"] == interval["from"] and not _interval_error(item):
+                    data[n] = item
+    failed = [f"{item['interval']['from'][:10]} ({_interval_error(item)})" for item in data
+              if _interval_error(item)]
+    merged = dict(response, data=data, status="PARTIAL" if failed else "OK")
+    return merged, extra, failed
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _merge_stats(parts: List[dict]) -> dict:
+    """Statistics of one output band over several bbox pieces (``{"stats", "histogram"}``
+    each): counts add, mean and std are pooled exactly (population std), min/max combine,
+    percentiles come from the summed histograms (within a bin width of 0.001)."""
+    histograms = [p["histogram"] for p in parts if p.get("histogram")]
+    parts = [p["stats"] for p in parts]
+    if len(parts) == 1:
+        return parts[0]
+    samples = sum(int(p.get("sampleCount", 0)) for p in parts)
+    nodata = sum(int(p.get("noDataCount", 0)) for p in parts)
+    valid = [(samples_n, _number(p.get("mean")), _number(p.get("stDev")), p)
+             for p in parts
+             if (samples_n := int(p.get("sampleCount", 0)) - int(p.get("noDataCount", 0))) > 0]
+    merged = {"sampleCount": samples, "noDataCount": nodata}
+    count = sum(n for n, *_ in valid)
+    if count:
+        mean = sum(n * m for n, m, _, _ in valid) / count
+        second = sum(n * (s * s + m * m) for n, m, s, _ in valid) / count
+        merged.update(mean=mean, stDev=math.sqrt(max(second - mean * mean, 0.0)),
+                      min=min(_number(p.get("min")) for *_, p in valid),
+                      max=max(_number(p.get("max")) for *_, p in valid))
+        if len(histograms) == len(parts):
+            merged["percentiles"] = _histogram_percentiles(histograms)
+    return merged
+
+
+def _rows(responses: Sequence[dict], zone_id, id_field: str, indices: Sequence[str],
+          min_clear_fraction: float, interval: str = "P1M",
+          polygon_footprint: int = 0) -> List[dict]:
+    """Table rows from one polygon's responses (one per bbox piece), interval by interval;
+    intervals with an ``error`` are left out (reported by the caller).
+
+    ``pixel_count`` is the polygon's own pixels, never the bounding-box ``sampleCount``: the
+    larger of the service's ``polygon_pixels`` (input ``dataMask`` 1: inside the polygon and
+    imaged) and the polygon's centre-in pixels on the request grid (``polygon_footprint``), so
+    a part of the polygon the scene does not cover counts as not clear, as it does locally."""
+    from ..evalscripts import POLYGON_OUTPUT
+
+    by_interval: Dict[Tuple[str, str], List[dict]] = {}
+    failed = set()
+    for response in responses:
+        for item in response.get("data") or []:
+            key = (item["interval"]["from"], item["interval"]["to"])
+            if _interval_error(item):
+                failed.add(key)
+            else:
+                by_interval.setdefault(key, []).append(item["outputs"])
+    rows = []
+    for key in sorted(by_interval):
+        if key in failed:
+            continue
+        outputs = by_interval[key]
+        period = rules.period_label(key[0], key[1], interval)
+        counted = [o[POLYGON_OUTPUT]["bands"]["B0"] for o in outputs if POLYGON_OUTPUT in o]
+        polygon = _merge_stats(counted) if counted else None
+        polygon_pixels = float(polygon.get("sampleCount", 0)) - float(
+            polygon.get("noDataCount", 0)) if polygon else None
         for index in indices:
-            stats = interval["outputs"][index]["bands"]["B0"]["stats"]
+            stats = _merge_stats([o[index]["bands"]["B0"] for o in outputs])
             samples = float(stats.get("sampleCount", 0))
             clear = samples - float(stats.get("noDataCount", 0))
+            pixels = max(polygon_pixels if polygon_pixels is not None else samples,
+                         float(polygon_footprint))
             percentiles = stats.get("percentiles", {})
             mean = _number(stats.get("mean"))
             row = {id_field: zone_id, "period": period, "provider": PROVIDER_NAME,
@@ -252,8 +532,8 @@ def _rows(response: dict, zone_id, id_field: str, indices: Sequence[str],
                    "std": _number(stats.get("stDev")), "min": _number(stats.get("min")),
                    "max": _number(stats.get("max")), "p10": _number(percentiles.get("10.0")),
                    "p90": _number(percentiles.get("90.0")),
-                   "sum": mean * clear if clear else float("nan"), "pixel_count": samples,
-                   "clear_count": clear, "clear_fraction": clear / samples if samples else 0.0}
+                   "sum": mean * clear if clear else float("nan"), "pixel_count": pixels,
+                   "clear_count": clear, "clear_fraction": clear / pixels if pixels else 0.0}
             row["usable"] = row["clear_fraction"] >= min_clear_fraction
             rows.append(row)
     return rows
@@ -296,9 +576,13 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
         SentinelHubRequest,
     )
 
-    from ..evalscripts import process_evalscript
+    from ..evalscripts import HARMONIZE_VALUES, input_bands, process_evalscript
     from ..outputs import write_cog
 
+    if crs_epsg not in rules.SUPPORTED_EPSG:
+        raise ProviderError(f"{PROVIDER_NAME}: EPSG:{crs_epsg} is not a CRS Sentinel Hub "
+                            "supports; use WGS 84 or the UTM zone of the area "
+                            f"(e.g. EPSG:{rules.utm_epsg(153.0, -27.0)})")
     config = settings.sh_config()
     evalscript = process_evalscript(indices)
     collection = settings.data_collection()
@@ -322,12 +606,13 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
                 evalscript=evalscript,
                 input_data=[SentinelHubRequest.input_data(
                     collection, time_interval=(start.isoformat(), end.isoformat()),
-                    mosaicking_order=MosaickingOrder.MOST_RECENT)],
+                    mosaicking_order=MosaickingOrder.MOST_RECENT,
+                    other_args={"processing": {"harmonizeValues": HARMONIZE_VALUES}})],
                 responses=[SentinelHubRequest.output_response("default", MimeType.TIFF)],
                 bbox=bbox, size=(cols, rows), config=config,
                 data_folder=str(cache_dir) if cache_dir else None)
-            estimated += estimate_processing_units(width_px=cols, height_px=rows, bands=4,
-                                                   dates=1, float32_output=True)
+            estimated += rules.process_pu(width_px=cols, height_px=rows,
+                                          input_bands=input_bands(indices))
             try:
                 [array] = _get_with_fresh_token(request, save=cache_dir is not None)
             except Exception as error:  # sentinelhub raises several download errors
@@ -366,17 +651,49 @@ def batch_statistical_payload(*, features_s3_url: str, output_s3_url: str,
     if not iam_role_arn and not all(access.values()):
         raise ProviderError("batch statistics need access to your bucket: give an IAM role "
                             "ARN, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    from ..evalscripts import HARMONIZE_VALUES
+
+    begin, stop = rules.time_range(start, end)
+    aggregation = SentinelHubStatistical.aggregation(
+        evalscript=statistics_evalscript(indices), time_interval=(begin, stop),
+        aggregation_interval=interval, resolution=(resolution, resolution))
+    aggregation["aggregationInterval"]["lastIntervalBehavior"] = "SHORTEN"
     return {
         "input": {"features": s3_specification(features_s3_url, **access),
-                  "data": [SentinelHubStatistical.input_data(settings.data_collection())]},
-        "aggregation": SentinelHubStatistical.aggregation(
-            evalscript=statistics_evalscript(indices),
-            time_interval=(start.isoformat(), end.isoformat()),
-            aggregation_interval=interval, resolution=(resolution, resolution)),
+                  "data": [SentinelHubStatistical.input_data(
+                      settings.data_collection(),
+                      other_args={"processing": {"harmonizeValues": HARMONIZE_VALUES}})]},
+        "aggregation": aggregation,
         "calculations": {"default": {"statistics": {"default": {
             "percentiles": {"k": [10, 50, 90]}}}}},
         "output": s3_specification(output_s3_url, **access),
     }
+
+
+def batch_estimate(zones, *, indices: Sequence[str], start: date, end: date,
+                   interval: str = "P1M", resolution: float = 10.0) -> Dict:
+    """What a Batch Statistical request over these polygons costs by the documented rules:
+    each feature as a Statistical request (grid-aligned bbox, input bands without dataMask,
+    one sample per interval), summed, with the batch minimum of 100 PU; plus the account
+    conditions (Copernicus Service account, 1000 PU available to create or start)."""
+    from ..evalscripts import input_bands
+
+    frame = zones.to_crs(rules.request_epsg(zones))
+    begin, stop = rules.time_range(start, end)
+    count = len(rules.aggregation_intervals(begin, stop, interval, "SHORTEN"))
+    per_feature = [rules.statistical_pu(width_px=p.width, height_px=p.height,
+                                        input_bands=input_bands(indices), intervals=count)
+                   for p in _plan(frame.assign(_id=range(len(frame))), "_id", resolution)]
+    features_pu = float(sum(per_feature))
+    return {"features": len(frame), "intervals": count, "features_pu": features_pu,
+            "minimum_pu": rules.PU_MIN_BATCH_STATISTICAL,
+            "estimated_processing_units": rules.batch_statistical_pu(per_feature),
+            "pu_reserve_needed": rules.BATCH_PU_RESERVE,
+            "account": "Batch Statistical needs a Copernicus Service account (other CDSE "
+                       "accounts get HTTP 403) and at least 1000 PU available to create or "
+                       "start the request",
+            "crs": f"EPSG:{rules.request_epsg(zones)} (the GeoPackage's features must be in "
+                   "one CRS Sentinel Hub supports)"}
 
 
 def redacted(payload: Dict) -> Dict:
@@ -390,9 +707,35 @@ def redacted(payload: Dict) -> Dict:
     return json.loads(text)
 
 
-def submit_batch_statistical(payload: Dict, settings: CopernicusSettings) -> str:
-    """Submit a Batch Statistical request; returns its id. Many account types may not use
-    this API: that refusal becomes a clear ProviderError."""
+@dataclass
+class BatchOutcome:
+    """A Batch Statistical request after it was created, started and followed."""
+
+    request_id: str
+    status: str
+    cost_pu: Optional[float]
+    results_url: str
+    error: Optional[str] = None
+
+
+def results_location(output_url: str, request_id: str) -> str:
+    """Where Sentinel Hub writes the per-feature JSON files: ``<url>/<REQUEST_ID>/<id>.json``
+    for a plain S3 URL, or the template with ``<REQUEST_ID>`` filled in."""
+    if "<ID>" in output_url or "<IDENTIFIER>" in output_url:
+        return output_url.replace("<REQUEST_ID>", request_id)
+    return f"{output_url.rstrip('/')}/{request_id}/<ID>.json"
+
+
+def run_batch_statistical(payload: Dict, settings: CopernicusSettings, *,
+                          poll_seconds: float = 30.0, timeout_seconds: float = 6 * 3600,
+                          progress: Optional[Callable[[float, str], None]] = None,
+                          cancel: Optional[Callable[[], bool]] = None) -> BatchOutcome:
+    """Create the Batch Statistical request, start it (``POST …/{id}/start``: a request left
+    CREATED is deleted after 7 days and never runs), then poll its status until DONE, FAILED,
+    STOPPED or PARTIAL. Results land in the output bucket (see ``results_location``).
+    Accounts that may not use this API get a clear ProviderError."""
+    import time
+
     from sentinelhub import SentinelHubBatchStatistical
     from sentinelhub.exceptions import DownloadFailedException
 
@@ -407,8 +750,33 @@ def submit_batch_statistical(payload: Dict, settings: CopernicusSettings) -> str
         if "403" in str(error):
             raise ProviderError(
                 f"{PROVIDER_NAME}: this account may not use the Batch Statistical API (HTTP "
-                "403). Use the Statistical API instead (one request per polygon), or ask "
-                "for a plan that includes batch processing.") from None
+                "403): it needs a Copernicus Service account. Use the Statistical API instead "
+                "(one request per polygon), or ask CDSE support for a Service account."
+            ) from None
         raise ProviderError(f"{PROVIDER_NAME}: batch submission failed "
                             f"({_reason(error)})") from None
-    return request.request_id
+    request_id = request.request_id
+    where = results_location(payload["output"]["s3"]["url"], request_id)
+    try:
+        client.start_job(request_id)
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            status = client.get_status(request_id)
+            state = str(status.get("status"))
+            percent = float(status.get("completionPercentage") or 0)
+            if progress is not None:
+                progress(percent / 100, f"{PROVIDER_NAME}: batch {request_id} {state}")
+            if state in ("DONE", "FAILED", "STOPPED", "PARTIAL"):
+                return BatchOutcome(request_id, state, status.get("costPu"), where,
+                                    status.get("error") or status.get("stoppedStatusReason"))
+            if cancel is not None and cancel():
+                return BatchOutcome(request_id, state, None, where,
+                                    "stopped following it (the request keeps running)")
+            if time.monotonic() > deadline:
+                return BatchOutcome(request_id, state, None, where, "still running: check "
+                                    "its status later with the request id")
+            time.sleep(poll_seconds)
+    except DownloadFailedException as error:
+        raise ProviderError(f"{PROVIDER_NAME}: batch request {request_id} was created but "
+                            f"could not be started or followed ({_reason(error)}); results "
+                            f"would land in {where}") from None
