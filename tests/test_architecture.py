@@ -55,9 +55,9 @@ def test_no_eval_or_exec_of_text():
 
 def test_qgis_side_never_loads_the_heavy_geospatial_wheels():
     """gui/ and processing/ run inside QGIS, whose GDAL/GEOS/PROJ clash with the wheels' copies:
-    they must reach core only through job specs run in a separate Python (bridge.py)."""
+    they must reach core only through job specs run in a separate Python (engine/bridge.py)."""
     modules = ["raster_collect_plugin", "raster_collect_plugin.plugin",
-               "raster_collect_plugin.bridge", "raster_collect_plugin.settings"]
+               "raster_collect_plugin.settings"]
     modules += [f"raster_collect_plugin.engine.{p.stem}"
                 for p in (PLUGIN_DIR / "engine").glob("*.py")]
     for package in ("gui", "processing"):
