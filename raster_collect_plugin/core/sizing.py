@@ -150,6 +150,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
     from odc.geo.geom import Geometry
 
     from .load import choose_grid
+    from .providers.base import ProviderError
     from .workflow import _naive_utc, composite_windows
 
     windows = composite_windows(request)
@@ -158,8 +159,10 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
     for (provider_name, collection), items in sorted(report.items.items()):
         if not items or provider_name not in providers:
             continue
-        provider = providers[provider_name]
-        profile = provider.profile(collection, items[0])
+        try:
+            profile = providers[provider_name].profile(collection, items[0])
+        except ProviderError:  # reported for that collection by the run; the others go on
+            continue
         usable = [i for i in indices if all(b in profile.assets for b in i.bands)]
         if not usable:
             continue

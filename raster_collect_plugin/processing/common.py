@@ -1,5 +1,5 @@
 """Shared parameters and the bridge from Processing to core jobs (run in a separate Python,
-see ``bridge.py``): export the input features, build a job spec, follow progress and cancel,
+see ``engine/bridge.py``): export the input features, build a job spec, follow progress and cancel,
 turn job errors into QgsProcessingException."""
 
 from __future__ import annotations

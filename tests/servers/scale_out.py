@@ -5,11 +5,13 @@ listening on 127.0.0.2). Used by the tests and by ``benchmarks/scale_out.py``.""
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List
@@ -68,12 +70,25 @@ def namespaces_available() -> bool:
     return result.returncode == 0
 
 
+def hidden_folder() -> Path:
+    """What the workers must not see: the temporary folder (the client's test inputs and
+    outputs), or only pytest's part of it when the checkout or its venv lives there too."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    needed = (ROOT.resolve(), Path(sys.prefix).resolve())
+    if any(temp == path or temp in path.parents for path in needed):
+        return temp / f"pytest-of-{getpass.getuser()}"
+    return temp
+
+
 def worker_command(address: str, *, nthreads: int = 1, memory: str = "1GB",
                    host: str = "127.0.0.2") -> List[str]:
-    """A ``dask worker`` in a private mount namespace whose /tmp is an empty tmpfs: it sees
-    none of the client's temporary files (test inputs, outputs) and listens on ``host``."""
+    """A ``dask worker`` in a private mount namespace whose temporary folder is an empty
+    tmpfs: it sees none of the client's temporary files (test inputs, outputs) and listens on
+    ``host``."""
     dask = str(Path(sys.executable).parent / "dask")
-    inner = (f"mount -t tmpfs tmpfs /tmp && exec {dask} worker {address} --host {host} "
+    hidden = hidden_folder()
+    inner = (f"mkdir -p {hidden} && mount -t tmpfs tmpfs {hidden} && "
+             f"exec {dask} worker {address} --host {host} "
              f"--nthreads {nthreads} --nworkers 1 --memory-limit {memory} --no-dashboard")
     return ["unshare", "-m", "--propagation", "private", "sh", "-c", inner]
 
