@@ -581,26 +581,3 @@ def zonal_statistics_of_file(path: Union[str, Path], zones: gpd.GeoDataFrame, *,
                                 cancel=cancel)
     finally:
         stack.close()
-
-
-def zonal_statistics_distributed(client, path: Union[str, Path], zones: gpd.GeoDataFrame, *,
-                                 id_fields: Sequence[str], mode: str = "exact",
-                                 min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION,
-                                 parts: Optional[int] = None) -> pd.DataFrame:
-    """The same table computed on a dask cluster whose workers can read ``path``: zones are
-    cut into north-to-south bands so each worker reads a disjoint strip of the raster."""
-    count = parts or max(1, 2 * len(client.scheduler_info().get("workers", {})))
-    order = np.argsort(-zones.geometry.centroid.y.to_numpy(), kind="stable")
-    chunks = [zones.iloc[np.sort(part)] for part in np.array_split(order, count) if len(part)]
-    futures = client.map(zonal_statistics_of_file, [str(path)] * len(chunks), chunks,
-                         id_fields=list(id_fields), mode=mode,
-                         min_clear_fraction=min_clear_fraction, pure=False)
-    parts = client.gather(futures)
-    table = pd.concat(parts, ignore_index=True)
-    table.attrs = {"notes": [note for part in parts for note in part.attrs.get("notes", [])],
-                   "statistics": describe_statistics(mode)}
-    # back to the zones' order, periods in band order, as the single-process engine gives
-    rank = {value: n for n, value in enumerate(zones[id_fields[-1]])}
-    period_rank = {label: n for n, label in enumerate(dict.fromkeys(table["period"]))}
-    keys = table[id_fields[-1]].map(rank) * len(period_rank) + table["period"].map(period_rank)
-    return table.iloc[np.argsort(keys.to_numpy(), kind="stable")].reset_index(drop=True)
