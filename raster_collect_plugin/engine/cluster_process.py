@@ -73,5 +73,7 @@ class LocalClusterProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()  # else an "unclosed file" ResourceWarning
         self.process = None
         self.scheduler_address = None
