@@ -138,3 +138,17 @@ def test_trickling_server_is_bounded_in_total():
         assert time.monotonic() - started < 6  # every read came within the 1 s read timeout
     finally:
         server.stop()
+
+
+def test_local_catalog_given_by_a_relative_path_is_read(small_sample, monkeypatch):
+    """The root guard compares absolute paths: a catalog named relative to the working folder
+    (as `make demo` does) is inside its own folder, not an escape."""
+    import os
+
+    from raster_collect_plugin.core.providers import StaticCatalogProvider
+
+    monkeypatch.chdir(small_sample.root.parent)
+    relative = os.path.relpath(small_sample.catalog_path)
+    assert not os.path.isabs(relative)
+    provider = StaticCatalogProvider("Sample", relative)
+    assert "sentinel-2-l2a" in provider.list_collections()

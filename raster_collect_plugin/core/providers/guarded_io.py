@@ -7,6 +7,7 @@ of its own folder with ``../`` links.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from typing import Optional
 from urllib.parse import urlsplit
@@ -32,7 +33,9 @@ def _normal(href: str) -> str:
         path = posixpath.normpath(parts.path or "/")
         return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
     path = parts.path if parts.scheme.lower() == "file" else str(href)
-    return posixpath.normpath(path)
+    # absolute: pystac resolves links against the absolute catalog path, whatever the root
+    # was given as (e.g. a relative outputs/demo/sample/catalog.json)
+    return posixpath.normpath(os.path.abspath(path))
 
 
 class TimeoutStacIO(DefaultStacIO):
