@@ -284,6 +284,15 @@ def test_buttons_and_status_always_visible_at_300_by_900(dock, qgis_iface):
     fresh.deleteLater()
 
 
+def test_engine_prompt_does_not_widen_the_dock(dock):
+    """The first-run prompt sits in the banner slot: it must fit the width the rest of the
+    dock needs (300 px on the desktop), never push the dock wider."""
+    dock.engine_prompt.setVisible(False)
+    QgsApplication.processEvents()
+    rest = dock.widget().minimumSizeHint().width()
+    assert dock.engine_prompt.minimumSizeHint().width() <= rest
+
+
 def test_sources_that_cannot_compute_the_indices_are_not_searched(dock):
     tick_source(dock, "pc-s1")
     tick_index(dock, "NDVI")

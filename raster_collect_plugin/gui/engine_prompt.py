@@ -26,7 +26,7 @@ class EnginePrompt(QFrame):
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label)
         buttons = QHBoxLayout()
-        self.setup_button = QPushButton("Set up the processing engine…", self)
+        self.setup_button = QPushButton("Set up the engine…", self)
         self.setup_button.setObjectName("raster_collect_setup_engine")
         self.check_button = QPushButton("Check again", self)
         buttons.addWidget(self.setup_button)
