@@ -2,6 +2,7 @@
 
 import socket
 from datetime import date
+from pathlib import Path
 
 import pytest
 from qgis.core import (
@@ -148,6 +149,11 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert controller.frameDuration().originalUnit() == QgsUnitTypes.TemporalUnit.TemporalMonths
     # the run has an event date: a change layer, after minus before, from the table's values
     [change] = QgsProject.instance().mapLayersByName("forests: NDVI change since 2025-11-13")
+    # saved in the run folder, not a memory layer: it survives saving and reopening the project
+    assert change.providerType() == "ogr"
+    run_folder = Path(dock._last_run[0]["output_dir"])
+    assert change.source() == f"{run_folder / 'forests_change.gpkg'}|layername=change"
+    assert not list(run_folder.glob(".forests_change*"))
     medians = {(f["forest_id"], f["period"]): f["median"] for f in dock.table_layer.getFeatures()
                if f["usable"] and f["index"] == "NDVI"}
     for feature in change.getFeatures():

@@ -18,6 +18,7 @@ from qgis.core import (
     QgsLayerTreeGroup,
     QgsProject,
     QgsTemporalNavigationObject,
+    QgsVectorFileWriter,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDateTime, QTime, QVariant
@@ -149,6 +150,36 @@ def change_layer(latest: QgsVectorLayer, table: QgsVectorLayer, id_field: str, i
     return layer
 
 
+def saved_beside_run(layer: QgsVectorLayer, folder: Optional[str],
+                     name: str) -> QgsVectorLayer:
+    """The layer written as a GeoPackage into the run's folder (to a temporary name, then
+    renamed) and reopened from there, so it survives saving and reopening the project; the
+    memory layer itself where there is no local folder (an object-store output)."""
+    import os
+
+    if not folder or "://" in str(folder) or not os.path.isdir(folder):
+        return layer
+    target = os.path.join(folder, name)
+    temporary = os.path.join(folder, f".{name}.partial-{os.getpid()}.gpkg")
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "change"
+    written = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, temporary, QgsProject.instance().transformContext(), options)
+    if written[0] != QgsVectorFileWriter.WriterError.NoError:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        return layer
+    os.replace(temporary, target)
+    saved = QgsVectorLayer(f"{target}|layername=change", layer.name(), "ogr")
+    if not saved.isValid():
+        return layer
+    for key in layer.customPropertyKeys():
+        saved.setCustomProperty(key, layer.customProperty(key))
+    saved.setRenderer(layer.renderer().clone())
+    return saved
+
+
 class ResultsPresenter:
     """Adds search and compute results to the project and the canvas."""
 
@@ -220,6 +251,7 @@ class ResultsPresenter:
                              found[1], event)
         if layer is None:
             return None
+        layer = saved_beside_run(layer, spec.get("output_dir"), "forests_change.gpkg")
         QgsProject.instance().addMapLayer(layer, False)
         run.group.insertLayer(0, layer)
         node = run.group.findLayer(run.latest.id())
