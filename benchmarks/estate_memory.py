@@ -16,10 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+from _synthetic_s2 import write_s2_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,43 +26,15 @@ sys.path.insert(0, str(ROOT))
 
 def make_estate(folder: Path, size: int, months: int) -> Path:
     import geopandas as gpd
-    from affine import Affine
     from shapely.geometry import box
 
-    from raster_collect_plugin.core import sample_data as sd
-    from raster_collect_plugin.core.outputs import write_cog, write_json
+    from raster_collect_plugin.core.outputs import write_json
 
     catalog = folder / "catalog.json"
     if catalog.exists():
         return catalog
-    rng = np.random.default_rng(0)
-    left, top = 450_000.0, 7_050_000.0
-    transform = Affine(10, 0, left, 0, -10, top)
-    scl_transform = Affine(20, 0, left, 0, -20, top)
-    items = []
-    for month in range(months):
-        when = datetime(2024 + month // 12, month % 12 + 1, 10, 23, 50, tzinfo=timezone.utc)
-        item_id = f"S2A_MSIL2A_{when:%Y%m%d}T235000_R016_T56JNS"
-        base = Path(sd.S2_COLLECTION) / item_id
-        assets = {}
-        for key, reflectance in (("B02", 0.03), ("B04", 0.04), ("B08", 0.30)):
-            dn = (1000 + 10_000 * (reflectance + rng.normal(0, 0.01, (size, size)))).clip(1)
-            href = f"{base}/{key}.tif"
-            write_cog(folder / href, dn.astype("uint16"), transform=transform, crs=sd.SCENE_CRS,
-                      nodata=0)
-            assets[key] = sd._asset(href, transform, size, size, ["data"])
-        scl = np.full((size // 2, size // 2), 4, "uint8")
-        band = size // 10
-        y0 = rng.integers(0, size // 2 - band)
-        scl[y0:y0 + band, :] = 9  # a cloud band across the estate
-        href = f"{base}/SCL.tif"
-        write_cog(folder / href, scl, transform=scl_transform, crs=sd.SCENE_CRS, nodata=0)
-        assets["SCL"] = sd._asset(href, scl_transform, size // 2, size // 2, ["data"])
-        scene = sd.Scene(sd.S2_COLLECTION, when, "Sentinel-2A")
-        items.append(sd._item(item_id, sd.S2_COLLECTION, scene, transform, size, size,
-                              {"eo:cloud_cover": 10.0, "s2:processing_baseline": "05.11"},
-                              assets))
-    sd.write_static_catalog(folder, {sd.S2_COLLECTION: items}, sd.SampleSpec())
+    left, top = write_s2_catalog(folder, width=size, height=size, months=months,
+                                 first_year=2024, cloud_rows=size // 10)
     cells = size * 10 // 1000
     polygons = [box(left + i * 1000 + 20, top - (j + 1) * 1000 + 20,
                     left + (i + 1) * 1000 - 20, top - j * 1000 - 20)

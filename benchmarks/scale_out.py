@@ -19,10 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from _synthetic_s2 import write_s2_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,42 +32,14 @@ def make_inputs(folder: Path, width: int, height: int, months: int, forests: int
     """A static catalog of Sentinel-2 COGs (blue, red, nir at 10 m, SCL at 20 m) with a cloud
     band per scene, and ``forests`` rectangular compartments covering the grid."""
     import geopandas as gpd
-    from affine import Affine
     from shapely.geometry import box
 
-    from raster_collect_plugin.core import sample_data as sd
-    from raster_collect_plugin.core.outputs import write_cog, write_json
+    from raster_collect_plugin.core.outputs import write_json
 
     if (folder / "made.json").exists():
         return
-    rng = np.random.default_rng(0)
-    left, top = 450_000.0, 7_050_000.0
-    transform = Affine(10, 0, left, 0, -10, top)
-    scl_transform = Affine(20, 0, left, 0, -20, top)
-    items = []
-    for month in range(months):
-        when = datetime(2025, month % 12 + 1, 10, 23, 50, tzinfo=timezone.utc)
-        item_id = f"S2A_MSIL2A_{when:%Y%m%d}T235000_R016_T56JNS"
-        base = Path(sd.S2_COLLECTION) / item_id
-        assets = {}
-        for key, reflectance in (("B02", 0.03), ("B04", 0.04), ("B08", 0.30)):
-            dn = (1000 + 10_000 * (reflectance + rng.normal(0, 0.01, (height, width)))).clip(1)
-            href = f"{base}/{key}.tif"
-            write_cog(folder / href, dn.astype("uint16"), transform=transform,
-                      crs=sd.SCENE_CRS, nodata=0)
-            assets[key] = sd._asset(href, transform, width, height, ["data"])
-        scl = np.full((height // 2, width // 2), 4, "uint8")
-        band = height // 20
-        y0 = rng.integers(0, height // 2 - band)
-        scl[y0:y0 + band, :] = 9
-        href = f"{base}/SCL.tif"
-        write_cog(folder / href, scl, transform=scl_transform, crs=sd.SCENE_CRS, nodata=0)
-        assets["SCL"] = sd._asset(href, scl_transform, width // 2, height // 2, ["data"])
-        scene = sd.Scene(sd.S2_COLLECTION, when, "Sentinel-2A")
-        items.append(sd._item(item_id, sd.S2_COLLECTION, scene, transform, width, height,
-                              {"eo:cloud_cover": 10.0, "s2:processing_baseline": "05.11"},
-                              assets))
-    sd.write_static_catalog(folder, {sd.S2_COLLECTION: items}, sd.SampleSpec())
+    left, top = write_s2_catalog(folder, width=width, height=height, months=months,
+                                 first_year=2025, cloud_rows=height // 20)
     columns = int(np.ceil(np.sqrt(forests * width / height)))
     rows = int(np.ceil(forests / columns))
     cell_w, cell_h = width * 10 / columns, height * 10 / rows
