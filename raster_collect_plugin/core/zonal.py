@@ -23,6 +23,8 @@ from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
+from .zone_input import same_crs
+
 COVERAGE_MODES = ("exact", "centre", "all_touched")
 STATISTICS = ("mean", "median", "std", "min", "max", "p10", "p90", "sum", "pixel_count",
               "clear_count", "clear_fraction", "nodata_count", "coefficient_of_variation",
@@ -223,7 +225,7 @@ def polygon_coverage(polygons: gpd.GeoSeries, stack: RasterStack, mode: str = "e
     """Coverage of each polygon (None where a polygon misses the raster)."""
     if mode not in COVERAGE_MODES:
         raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
-    if not _same_crs(polygons.crs, stack.crs):
+    if not same_crs(polygons.crs, stack.crs):
         polygons = polygons.to_crs(stack.crs)
     if mode == "exact":
         return _exact_coverage(polygons, stack)
@@ -556,12 +558,6 @@ def _class_table(rows, zones, id_fields, labels) -> pd.DataFrame:
     for name in CLASS_COLUMNS:
         out[name] = frame[name].to_numpy()
     return out
-
-
-def _same_crs(a, b) -> bool:
-    from .zone_input import _same_crs as same
-
-    return same(a, b)
 
 
 def zonal_statistics_of_file(path: Union[str, Path], zones: gpd.GeoDataFrame, *,

@@ -79,12 +79,12 @@ def prepare_zones(zones: gpd.GeoDataFrame, raster_crs, *, id_fields=()
         geometries.append(repaired)
     frame = zones.iloc[kept].copy()
     frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=zones.crs))
-    if not _same_crs(frame.crs, raster_crs):
+    if not same_crs(frame.crs, raster_crs):
         frame = frame.to_crs(raster_crs)
     return frame, notes, kept
 
 
-def _same_crs(a, b) -> bool:
+def same_crs(a, b) -> bool:
     try:
         from pyproj import CRS as ProjCRS
 
