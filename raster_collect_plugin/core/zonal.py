@@ -23,6 +23,7 @@ from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
+from . import zonal_order
 from .zone_input import same_crs
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
@@ -171,27 +172,39 @@ class RasterStack:
     def read(self, row0: int, col0: int, height: int, width: int
              ) -> Tuple[np.ndarray, np.ndarray]:
         """(values in the native dtype, True where valid), each (bands, height, width)."""
-        if self._dataset is not None:
-            window = Window(col0, row0, width, height)
-            # every block is read once: decompress in parallel, keep GDAL's cache small
-            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=128):
-                data = self._dataset.read(self.indexes, window=window)
-                valid = np.ones(data.shape, bool)
-                if self.use_mask and self.has_mask_band:
-                    valid &= self._dataset.read_masks(self.indexes, window=window) > 0
-        else:
+        data, mask = self.read_values(row0, col0, height, width)
+        return data, self.validity(data, mask)
+
+    def read_values(self, row0: int, col0: int, height: int, width: int
+                    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """(values in the native dtype, the mask band's "valid" or None when the stack has no
+        mask band), each (bands, height, width); ``validity`` finishes the mask, so it can be
+        applied to the cells that are used only."""
+        if self._dataset is None:
             window = self._array[:, row0:row0 + height, col0:col0 + width]
-            data = np.asarray(getattr(window, "values", window))
-            valid = np.ones(data.shape, bool)
-        if data.dtype.kind == "f":
-            valid &= ~np.isnan(data)
+            return np.asarray(getattr(window, "values", window)), None
+        window = Window(col0, row0, width, height)
+        # every block is read once: decompress in parallel, keep GDAL's cache small
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=128):
+            data = self._dataset.read(self.indexes, window=window)
+            mask = None
+            if self.use_mask and self.has_mask_band:
+                mask = self._dataset.read_masks(self.indexes, window=window) > 0
+        return data, mask
+
+    def validity(self, values: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
+        """True where ``values`` (bands first, any shape after) count: not NaN, not nodata
+        and, when given, valid in the mask band."""
+        valid = np.ones(values.shape, bool) if mask is None else mask.copy()
+        if values.dtype.kind == "f":
+            valid &= values == values  # not NaN
         if not self.ignore_nodata:
             for band, nodata in enumerate(self.nodata):
                 if nodata is not None and not np.isnan(nodata):
-                    native = _as_native(nodata, data.dtype)
+                    native = _as_native(nodata, values.dtype)
                     if native is not None:
-                        valid[band] &= data[band] != native
-        return data, valid
+                        valid[band] &= values[band] != native
+        return valid
 
     def close(self) -> None:
         if self._dataset is not None:
@@ -329,59 +342,15 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Seque
     q-quantile interpolates linearly between the values whose positions bracket
     q (n-1) (w_1 + ... + w_n). With equal weights and distinct values this is numpy's linear
     interpolation."""
-    values = np.asarray(values)
+    values = np.asarray(values).reshape(1, -1)
     weights = np.asarray(weights, dtype="float64")
-    keep = weights > 0
+    valid = (weights > 0)[None, :]
     if values.dtype.kind == "f":
-        keep &= ~np.isnan(values)
-    distinct, inverse = np.unique(values[keep], return_inverse=True)
-    return _distinct_quantiles(distinct.astype("float64"),
-                               np.bincount(inverse, weights[keep]), quantiles)
-
-
-def _distinct_quantiles(x: np.ndarray, w: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
-    n = x.size
-    if n == 0:
+        valid = valid & ~np.isnan(values)
+    if not valid.any():
         return np.full(len(quantiles), np.nan)
-    cumulative = np.cumsum(w)
-    s = np.zeros(n)
-    s[1:] = np.arange(1, n) * w[1:] + (n - 1) * cumulative[:-1]
-    total = cumulative[-1] * (n - 1)
-    out = np.empty(len(quantiles))
-    for k, q in enumerate(quantiles):
-        target = q * total
-        right = int(np.searchsorted(s, target, side="right"))  # first position > target
-        if right >= n:
-            out[k] = x[-1]
-            continue
-        left = right - 1
-        out[k] = x[left] + (target - s[left]) * (x[right] - x[left]) / (s[right] - s[left])
-    return out
-
-
-def _cell_quantiles(distinct: np.ndarray, counts: np.ndarray, quantiles: Sequence[float]
-                    ) -> np.ndarray:
-    """numpy's linear-interpolation percentiles of the cells, from their distinct sorted values
-    and whole-cell counts (no second sort): position q (N-1) in the sorted cells."""
-    ends = np.cumsum(counts)  # cells 0 .. ends[k]-1 hold values up to distinct[k]
-    positions = np.asarray(quantiles, dtype="float64") * (ends[-1] - 1)
-    below = np.floor(positions)
-    low = distinct[np.searchsorted(ends, below, side="right")]
-    high = distinct[np.minimum(np.searchsorted(ends, below + 1, side="right"),
-                               distinct.size - 1)]
-    return low + (positions - below) * (high - low)
-
-
-def _frequent(distinct: np.ndarray, totals: np.ndarray, exact: bool) -> Tuple[float, float]:
-    """(majority, minority) of distinct sorted values with their summed weights."""
-    if distinct.size == 0:
-        return np.nan, np.nan
-    minority = distinct[int(np.argmin(totals))]  # first = smallest value among ties
-    if exact:  # exactextract: ties go to the largest value
-        majority = distinct[distinct.size - 1 - int(np.argmax(totals[::-1]))]
-    else:  # rasterstats: the first (smallest) value among ties
-        majority = distinct[int(np.argmax(totals))]
-    return float(majority), float(minority)
+    distinct = zonal_order.distinct_values(values, valid, weights)
+    return zonal_order.weighted_quantiles(distinct, quantiles)[0]
 
 
 def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndarray] = None, *,
@@ -394,17 +363,28 @@ def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndar
     values = np.asarray(values)
     if valid is None:
         valid = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+    weights = np.asarray(weights, dtype="float64")
     present = weights > 0
     values, valid, weights = values[:, present], valid[:, present], weights[present]
+    return reduce_rows(values, valid, np.broadcast_to(weights, values.shape), mode=mode,
+                       classes=classes)
+
+
+def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
+                mode: str = "exact", classes: Optional[list] = None) -> np.ndarray:
+    """``reduce_zone`` for many (zone, band) rows at once: values, valid and weights are
+    (rows, cells); cells of weight 0 are padding (not counted anywhere). Returns
+    (rows, len(STATISTICS)); ``classes`` gets (distinct values, summed weights) per row."""
     exact = mode == "exact"
-    result = np.full((values.shape[0], len(STATISTICS)), np.nan)
+    rows, cells = values.shape
+    result = np.full((rows, len(STATISTICS)), np.nan)
     column = STATISTICS.index
-    pixel_count = float(weights.sum())
+    valid = valid & (weights > 0)
+    pixel_count = weights.sum(axis=1)
     w = np.where(valid, weights, 0.0)
     clear_count = w.sum(axis=1)
     any_clear = clear_count > 0
-    as_float = values.astype("float64")  # exact for every integer type up to 32 bits
-    filled = np.where(valid, as_float, 0.0)
+    filled = np.where(valid, values, 0).astype("float64")  # exact for integers up to 32 bits
     if values.dtype.kind in "iub" and not exact:  # whole cells: an exact integer sum
         total = np.where(valid, values, 0).astype("int64").sum(axis=1).astype("float64")
     else:
@@ -414,36 +394,87 @@ def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndar
         variance = (w * (filled - mean[:, None]) ** 2).sum(axis=1) / clear_count
         std = np.sqrt(variance)
         result[:, column("coefficient_of_variation")] = std / mean
+        result[:, column("clear_fraction")] = np.where(pixel_count > 0,
+                                                       clear_count / pixel_count, 0.0)
     result[:, column("mean")] = mean
-    result[:, column("variety")] = 0.0  # set per band below when a band has clear cells
     result[:, column("std")] = std
     result[:, column("sum")] = np.where(any_clear, total, np.nan)
     result[:, column("pixel_count")] = pixel_count
     result[:, column("clear_count")] = clear_count
     result[:, column("nodata_count")] = pixel_count - clear_count
-    result[:, column("clear_fraction")] = clear_count / pixel_count if pixel_count else 0.0
-    quantile_columns = [column(name) for name in QUANTILES]
-    levels = list(QUANTILES.values())
-    for band in range(values.shape[0]):
-        cells = valid[band]
-        if not cells.any():
-            if classes is not None:
-                classes.append((np.empty(0), np.empty(0)))
-            continue
-        distinct, inverse = np.unique(values[band, cells], return_inverse=True)
-        totals = np.bincount(inverse, weights[cells])
-        distinct = distinct.astype("float64")
-        result[band, column("min")], result[band, column("max")] = distinct[0], distinct[-1]
-        result[band, column("variety")] = distinct.size
-        result[band, column("majority")], result[band, column("minority")] = _frequent(
-            distinct, totals, exact)
-        if exact:
-            result[band, quantile_columns] = _distinct_quantiles(distinct, totals, levels)
-        else:
-            result[band, quantile_columns] = _cell_quantiles(distinct, totals, levels)
+    result[:, column("variety")] = 0.0
+    if not cells:
         if classes is not None:
-            classes.append((distinct, totals))
+            classes.extend((np.empty(0), np.empty(0)) for _ in range(rows))
+        return result
+    distinct = zonal_order.distinct_values(values, valid, weights)
+    last = np.maximum(distinct.count - 1, 0)
+    result[:, column("min")] = distinct.values[:, 0]
+    result[:, column("max")] = np.take_along_axis(distinct.values, last[:, None], 1)[:, 0]
+    result[:, column("variety")] = distinct.count
+    result[:, [column("majority"), column("minority")]] = zonal_order.majority_minority(
+        distinct, exact)
+    levels = list(QUANTILES.values())
+    result[:, [column(name) for name in QUANTILES]] = (
+        zonal_order.weighted_quantiles(distinct, levels) if exact
+        else zonal_order.cell_quantiles(distinct, levels))
+    if classes is not None:
+        classes.extend((distinct.values[row, :count], distinct.totals[row, :count])
+                       for row, count in enumerate(distinct.count))
     return result
+
+
+def padded_length(cells: int) -> int:
+    """The row length a zone of ``cells`` cells is padded to when zones are reduced together:
+    a function of the zone alone (four lengths per octave), so a zone's sums do not depend on
+    which other zones share its batch."""
+    step = max(8, 1 << max(int(cells).bit_length() - 3, 0))
+    return -(-int(cells) // step) * step
+
+
+BATCH_VALUES = 1 << 22  # values gathered per batch of zones (bands x zones x padded cells)
+
+
+def _reduce_batch(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray],
+                  buffer_row0: int, col0: int, coverages: Sequence[Coverage], mode: str,
+                  categorical: bool) -> list:
+    """Statistics of zones that lie inside the buffer, gathered into one (bands x zones, cells)
+    array per padded length and reduced together."""
+    bands, _, width = buffer.shape
+    flat_values = buffer.reshape(bands, -1)
+    flat_mask = None if mask_buffer is None else mask_buffer.reshape(bands, -1)
+    results: list = [None] * len(coverages)
+    by_length: dict = {}
+    for n, coverage in enumerate(coverages):
+        by_length.setdefault(padded_length(coverage.weights.size), []).append(n)
+    for length, members in by_length.items():
+        per_batch = max(1, BATCH_VALUES // max(bands * length, 1))
+        for start in range(0, len(members), per_batch):
+            batch = members[start:start + per_batch]
+            index = np.zeros((len(batch), length), np.intp)
+            weights = np.zeros((len(batch), length))
+            for k, n in enumerate(batch):
+                coverage = coverages[n]
+                size = coverage.weights.size
+                index[k, :size] = ((coverage.rows + (coverage.row0 - buffer_row0)) * width
+                                   + coverage.cols + (coverage.col0 - col0))
+                weights[k, :size] = coverage.weights
+            shape = (bands * len(batch), length)
+            values = np.take(flat_values, index, axis=1)
+            valid = stack.validity(values, None if flat_mask is None else
+                                   np.take(flat_mask, index, axis=1)).reshape(shape)
+            values = values.reshape(shape)
+            classes: Optional[list] = [] if categorical else None
+            stats = reduce_rows(values, valid, np.broadcast_to(
+                weights, (bands, len(batch), length)).reshape(shape), mode=mode,
+                classes=classes).reshape(bands, len(batch), -1)
+            for k, n in enumerate(batch):
+                if categorical:
+                    results[n] = (stats[:, k], [classes[band * len(batch) + k]
+                                                for band in range(bands)])
+                else:
+                    results[n] = stats[:, k]
+    return results
 
 
 def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]], *,
@@ -455,7 +486,8 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
 
     Polygons are visited top to bottom over a sliding buffer of raster rows, so every row of
     the stack is read and decompressed once, with all its bands, whatever the number of
-    polygons; memory holds ``strip_rows`` plus the tallest polygon's rows.
+    polygons; memory holds ``strip_rows`` plus the tallest polygon's rows. The polygons inside
+    the buffer are reduced together (``reduce_rows``), not one at a time.
     """
     results: list = [None] * len(coverages)
     present = [i for i, c in enumerate(coverages) if c is not None]
@@ -464,30 +496,42 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
     col0 = min(coverages[i].col0 for i in present)
     col1 = max(coverages[i].col0 + coverages[i].width for i in present)
     buffer = np.empty((stack.shape[0], 0, col1 - col0), stack.dtype)
-    valid_buffer = np.empty((stack.shape[0], 0, col1 - col0), bool)
+    mask_buffer: Optional[np.ndarray] = None
     buffer_row0 = 0
-    for i in sorted(present, key=lambda i: coverages[i].row0):
+    waiting: List[int] = []  # polygons inside the buffer, not reduced yet
+
+    def flush() -> None:
         if cancel is not None and cancel():
             raise InterruptedError("cancelled")
+        reduced = _reduce_batch(stack, buffer, mask_buffer, buffer_row0, col0,
+                                [coverages[i] for i in waiting], mode, categorical)
+        for i, result in zip(waiting, reduced):
+            results[i] = result
+        waiting.clear()
+
+    for i in sorted(present, key=lambda i: coverages[i].row0):
         coverage = coverages[i]
         end = coverage.row0 + coverage.height
         buffer_end = buffer_row0 + buffer.shape[1]
         if end > buffer_end or coverage.row0 < buffer_row0:
+            if waiting:
+                flush()
             keep_from = max(coverage.row0, buffer_row0)
             start = keep_from - buffer_row0 if keep_from < buffer_end else buffer.shape[1]
-            kept, kept_valid = buffer[:, start:], valid_buffer[:, start:]
+            kept = buffer[:, start:]
             read_from = max(buffer_end, coverage.row0) if kept.shape[1] else coverage.row0
             read_to = min(stack.height, max(end, read_from + strip_rows))
-            fresh, fresh_valid = stack.read(read_from, col0, read_to - read_from, col1 - col0)
+            fresh, fresh_mask = stack.read_values(read_from, col0, read_to - read_from,
+                                                  col1 - col0)
             buffer = np.concatenate([kept, fresh], axis=1)
-            valid_buffer = np.concatenate([kept_valid, fresh_valid], axis=1)
+            if fresh_mask is not None:
+                kept_mask = mask_buffer[:, start:] if mask_buffer is not None else \
+                    np.ones(kept.shape, bool)
+                mask_buffer = np.concatenate([kept_mask, fresh_mask], axis=1)
             buffer_row0 = read_from - kept.shape[1]
-        rows = coverage.rows + (coverage.row0 - buffer_row0)
-        cols = coverage.cols + (coverage.col0 - col0)
-        classes: Optional[list] = [] if categorical else None
-        stats = reduce_zone(buffer[:, rows, cols], coverage.weights,
-                            valid_buffer[:, rows, cols], mode=mode, classes=classes)
-        results[i] = (stats, classes) if categorical else stats
+        waiting.append(i)
+    if waiting:
+        flush()
     return results
 
 

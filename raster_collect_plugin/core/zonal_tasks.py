@@ -48,12 +48,23 @@ class _StackedFiles:
     def pixel_area(self) -> float:
         return self.stacks[0].pixel_area
 
-    def read(self, row0: int, col0: int, height: int, width: int
-             ) -> Tuple[np.ndarray, np.ndarray]:
-        """(values, True where valid) of every file's bands, one after the other."""
-        parts = [s.read(row0, col0, height, width) for s in self.stacks]
-        return (np.concatenate([data.astype(self.dtype, copy=False) for data, _ in parts]),
-                np.concatenate([valid for _, valid in parts]))
+    def read_values(self, row0: int, col0: int, height: int, width: int
+                    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """(values, the mask bands or None) of every file's bands, one after the other."""
+        parts = [s.read_values(row0, col0, height, width) for s in self.stacks]
+        masks = None
+        if any(mask is not None for _, mask in parts):
+            masks = np.concatenate([np.ones(data.shape, bool) if mask is None else mask
+                                    for data, mask in parts])
+        return np.concatenate([data.astype(self.dtype, copy=False) for data, _ in parts]), masks
+
+    def validity(self, values: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
+        """Each file's own validity rules (nodata, NaN, mask band) on its bands."""
+        edges = np.cumsum([0] + [s.shape[0] for s in self.stacks])
+        return np.concatenate([
+            stack.validity(values[a:b].astype(stack.dtype, copy=False),
+                           None if mask is None else mask[a:b])
+            for stack, a, b in zip(self.stacks, edges[:-1], edges[1:])])
 
     def close(self) -> None:
         for stack in self.stacks:
