@@ -1,0 +1,101 @@
+"""Zones reduced together (one sort for every band and zone of a batch) give each zone the
+statistics it gets alone, with numpy's own answers for the order statistics; and a table does
+not depend on how the zones were cut into blocks for the workers."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+from shapely.geometry import Point
+
+from raster_collect_plugin.core.outputs import StackWriter
+from raster_collect_plugin.core.zonal import (
+    STATISTICS,
+    RasterStack,
+    iter_zone_statistics,
+    polygon_coverage,
+    reduce_zone,
+)
+from raster_collect_plugin.core.zonal_tasks import zonal_tables
+
+CRS = "EPSG:32756"
+TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_000)
+ORDER_STATISTICS = ("min", "max", "median", "p10", "p90", "majority", "minority", "variety")
+
+
+def scattered_zones(count: int, size: int, seed: int = 3) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(60, size * 10 - 60, (count, 2))
+    radii = rng.uniform(15, 55, count)
+    return gpd.GeoDataFrame(
+        {"forest_id": np.arange(count)},
+        geometry=[Point(500_000 + x, 7_000_000 - y).buffer(r)
+                  for (x, y), r in zip(centres, radii)], crs=CRS)
+
+
+def rounded_stack(size: int, bands: int, seed: int = 4) -> np.ndarray:
+    """float32 values with many ties (one decimal) and cloud holes (NaN)."""
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(0.5, 0.2, (bands, size, size)), 1).astype("float32")
+    values[rng.random(values.shape) < 0.15] = np.nan
+    return values
+
+
+@pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
+def test_batched_zones_equal_each_zone_alone(mode):
+    values = rounded_stack(120, 5)
+    stack = RasterStack(values, transform=TRANSFORM, crs=CRS)
+    frame = scattered_zones(60, 120)
+    coverages = polygon_coverage(frame.geometry, stack, mode)
+    batched = iter_zone_statistics(stack, coverages, mode=mode, strip_rows=16,
+                                   categorical=True)
+    order = [STATISTICS.index(name) for name in ORDER_STATISTICS]
+    checked = 0
+    for coverage, (statistics, classes) in zip(coverages, batched):
+        rows, cols = coverage.row0 + coverage.rows, coverage.col0 + coverage.cols
+        cells = values[:, rows, cols]
+        alone_classes: list = []
+        alone = reduce_zone(cells, coverage.weights, mode=mode, classes=alone_classes)
+        np.testing.assert_array_equal(statistics[:, order], alone[:, order])
+        np.testing.assert_allclose(statistics, alone, rtol=1e-12, equal_nan=True)
+        for (batch_values, batch_totals), (own_values, own_totals) in zip(classes,
+                                                                         alone_classes):
+            np.testing.assert_array_equal(batch_values, own_values)
+            np.testing.assert_allclose(batch_totals, own_totals, rtol=1e-12)
+        if mode != "exact":  # whole cells: numpy's own percentiles, min, max and variety
+            for band in range(values.shape[0]):
+                clear = cells[band][~np.isnan(cells[band])]
+                if not clear.size:
+                    continue
+                expected = np.percentile(clear.astype("float64"), [50, 10, 90])
+                got = statistics[band, [STATISTICS.index(n) for n in ("median", "p10", "p90")]]
+                np.testing.assert_allclose(got, expected, rtol=1e-12)
+                assert statistics[band, STATISTICS.index("variety")] == np.unique(clear).size
+                assert statistics[band, STATISTICS.index("min")] == clear.min()
+                checked += 1
+    assert mode == "exact" or checked > 100
+
+
+def test_tables_do_not_depend_on_the_zone_blocks(tmp_path, monkeypatch):
+    from raster_collect_plugin.core import zonal_tasks
+
+    values = rounded_stack(200, 4)
+    path = tmp_path / "ndvi.tif"
+    writer = StackWriter(path, count=4, height=200, width=200, dtype="float32",
+                         transform=TRANSFORM, crs=CRS, nodata=float("nan"),
+                         fill=float("nan"), band_descriptions=["a", "b", "c", "d"])
+    for band in range(4):
+        writer.write(band, values[band])
+    writer.finish()
+    frame = scattered_zones(150, 200)
+    files = [("stac", "s2", "NDVI", str(path))]
+    tables = []
+    for zones_per_block in (7, 40, 1000):
+        monkeypatch.setattr(zonal_tasks, "ZONES_PER_BLOCK", zones_per_block)
+        monkeypatch.setattr(zonal_tasks, "_threads", lambda client: 1)
+        tables.append(zonal_tables(files, frame, id_fields=["forest_id"]))
+    assert len(tables[0]) == 150 * 4
+    assert tables[0]["mean"].notna().mean() > 0.9
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0], check_exact=True)
