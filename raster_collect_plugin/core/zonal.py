@@ -175,18 +175,24 @@ class RasterStack:
         data, mask = self.read_values(row0, col0, height, width)
         return data, self.validity(data, mask)
 
-    def read_values(self, row0: int, col0: int, height: int, width: int
+    def read_values(self, row0: int, col0: int, height: int, width: int, *,
+                    out: Optional[np.ndarray] = None
                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(values in the native dtype, the mask band's "valid" or None when the stack has no
         mask band), each (bands, height, width); ``validity`` finishes the mask, so it can be
-        applied to the cells that are used only."""
+        applied to the cells that are used only. ``out``: a C-contiguous array of that shape
+        to read into."""
         if self._dataset is None:
             window = self._array[:, row0:row0 + height, col0:col0 + width]
-            return np.asarray(getattr(window, "values", window)), None
+            data = np.asarray(getattr(window, "values", window))
+            if out is not None:
+                out[...] = data
+                data = out
+            return data, None
         window = Window(col0, row0, width, height)
         # every block is read once: decompress in parallel, keep GDAL's cache small
         with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=128):
-            data = self._dataset.read(self.indexes, window=window)
+            data = self._dataset.read(self.indexes, window=window, out=out)
             mask = None
             if self.use_mask and self.has_mask_band:
                 mask = self._dataset.read_masks(self.indexes, window=window) > 0

@@ -50,13 +50,20 @@ class _StackedFiles:
 
     def read_values(self, row0: int, col0: int, height: int, width: int
                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        """(values, the mask bands or None) of every file's bands, one after the other."""
-        parts = [s.read_values(row0, col0, height, width) for s in self.stacks]
-        masks = None
-        if any(mask is not None for _, mask in parts):
-            masks = np.concatenate([np.ones(data.shape, bool) if mask is None else mask
-                                    for data, mask in parts])
-        return np.concatenate([data.astype(self.dtype, copy=False) for data, _ in parts]), masks
+        """(values, the mask bands or None) of every file's bands, one after the other, read
+        into one array (no concatenation: each file fills its own bands)."""
+        values = np.empty((self.shape[0], height, width), self.dtype)
+        has_mask = any(stack.has_mask_band and stack.use_mask for stack in self.stacks)
+        masks, edges = [], np.cumsum([0] + [s.shape[0] for s in self.stacks])
+        for stack, first, end in zip(self.stacks, edges[:-1], edges[1:]):
+            same_type = stack.dtype == self.dtype
+            data, mask = stack.read_values(row0, col0, height, width,
+                                           out=values[first:end] if same_type else None)
+            if not same_type:
+                values[first:end] = data
+            if has_mask:
+                masks.append(mask if mask is not None else np.ones(data.shape, bool))
+        return values, (np.concatenate(masks) if has_mask else None)
 
     def validity(self, values: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
         """Each file's own validity rules (nodata, NaN, mask band) on its bands."""
