@@ -4,7 +4,10 @@ an S3 server (moto on loopback); the outputs equal a threads run byte for byte i
 Shared storage is decided by a probe; a local catalog the workers cannot read fails early."""
 
 import json
+import pickle
+from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,17 +53,51 @@ def read_raster(location):
         return dataset.read(), dataset.descriptions, dataset.tags()
 
 
-@needs_namespaces
-def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, file_server, stac_api,
-                                                             remote_workers):
-    import fsspec
+class ClientSide:
+    """What the client process receives from the cluster (the pickled results of every
+    cluster compute) and which zone tables it writes itself."""
 
+    def __init__(self, monkeypatch):
+        import pickle
+
+        from raster_collect_plugin.core import scheduling, tables
+
+        self.received, self.tables = 0, []
+        compute, write_table = scheduling.compute, tables.write_table
+
+        def counted_compute(*collections, local=False, **options):
+            results = compute(*collections, local=local, **options)
+            if not local and scheduling.active_client() is not None:
+                self.received += len(pickle.dumps(results, protocol=5))
+            return results
+
+        def recorded_write_table(table, stem, **options):
+            self.tables.append(Path(stem).name)
+            return write_table(table, stem, **options)
+
+        monkeypatch.setattr(scheduling, "compute", counted_compute)
+        monkeypatch.setattr(tables, "write_table", recorded_write_table)
+
+
+@pytest.fixture
+def sample_api(tmp_path, file_server, stac_api):
     sample = sd.make_sample(tmp_path / "sample", sd.small_spec(sensors=(sd.S2_COLLECTION,)))
     files = file_server(sample.root)
     api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
-    sources = [{"kind": "stac", "url": api.url, "collections": [sd.S2_COLLECTION]}]
-    threads = run_job(zonal_spec(sample.forests_path, sources, tmp_path / "threads"))
+    return sample, [{"kind": "stac", "url": api.url, "collections": [sd.S2_COLLECTION]}]
+
+
+@needs_namespaces
+def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, sample_api,
+                                                             remote_workers, monkeypatch):
+    import fsspec
+
+    sample, sources = sample_api
+    threads = run_job(zonal_spec(sample.forests_path, sources, tmp_path / "threads",
+                                 hexagon_area_m2=10_000))
+    client = ClientSide(monkeypatch)
     remote = run_job(zonal_spec(sample.forests_path, sources, "s3://raster-collect/run-1",
+                                hexagon_area_m2=10_000,
                                 compute={"mode": "remote",
                                          "scheduler_address": remote_workers}))
     assert remote["output_dir"] == "s3://raster-collect/run-1"
@@ -79,6 +116,19 @@ def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, file_serve
     for name in ("forests_parquet", "hexagons_parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(remote["files"][name]),
                                       pd.read_parquet(threads["files"][name]))
+    hexagons = pd.read_parquet(threads["files"]["hexagons_parquet"])
+    assert len(hexagons) > 1000 and hexagons["mean"].notna().mean() > 0.3
+    fsspec.filesystem("s3").get(remote["files"]["hexagons_latest"], str(tmp_path / "l.gpkg"))
+    latest = gpd.read_file(tmp_path / "l.gpkg")
+    their_latest = gpd.read_file(threads["files"]["hexagons_latest"])
+    pd.testing.assert_frame_equal(latest, their_latest)
+    assert json.loads(fsspec.filesystem("s3").cat(remote["files"]["hexagons_metadata"])) == \
+        json.loads(Path(threads["files"]["hexagons_metadata"]).read_text())
+    # the workers wrote the hexagon table; the client got back its per-hexagon latest values
+    # (one row of 4 periods x indices) and the small forest table: a fraction of it
+    assert "zonal_hexagons" not in client.tables and "zonal_forests" in client.tables
+    table_bytes = len(pickle.dumps(hexagons, protocol=5))
+    assert client.received < 0.25 * table_bytes, (client.received, table_bytes)
     s3 = fsspec.filesystem("s3")
     keys = [key.split("/", 2)[2] for key in s3.find("raster-collect/run-1")]
     # published: the manifest lists every file; no scratch, partial or .part objects remain

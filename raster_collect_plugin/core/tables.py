@@ -4,7 +4,7 @@ layer, atomically."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import geopandas as gpd
 import pandas as pd
@@ -62,13 +62,29 @@ def latest_values(table: pd.DataFrame, id_field: str,
     return wide
 
 
-def write_latest_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: str,
+def write_latest_layer(zones: gpd.GeoDataFrame, latest: pd.DataFrame, id_field: str,
                        destination: Path, *, layer: str = "latest") -> Path:
-    """The zones joined to their latest usable statistics, as a GeoPackage layer."""
-    joined = zones.merge(latest_values(table, id_field), on=id_field, how="left")
+    """The zones joined to their latest usable statistics (``latest_values``), as a
+    GeoPackage layer."""
+    joined = zones.merge(latest, on=id_field, how="left")
     with atomic_path(destination) as temp:
         joined.to_file(temp, layer=layer, driver="GPKG")
     return destination
+
+
+def write_companions(latest: pd.DataFrame, attrs: Mapping, zones: gpd.GeoDataFrame,
+                     id_field: str, output_dir: Path, *, name: str) -> Dict[str, Path]:
+    """What goes beside a zone table: ``<name>_latest.gpkg`` and, when the table's ``attrs``
+    carry its statistics' definitions, ``zonal_<name>_metadata.json``."""
+    files = {f"{name}_latest": write_latest_layer(zones, latest, id_field,
+                                                  Path(output_dir) / f"{name}_latest.gpkg")}
+    if attrs.get("statistics"):  # what each column means, beside the tables
+        from .outputs import write_json
+
+        files[f"{name}_metadata"] = write_json(
+            Path(output_dir) / f"zonal_{name}_metadata.json",
+            {**attrs["statistics"], "notes": list(attrs.get("notes", []))})
+    return files
 
 
 def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: str,
@@ -81,12 +97,6 @@ def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: s
     formats = formats or default_formats(len(table))
     files = {f"{name}_{kind}": path for kind, path in
              write_table(table, Path(output_dir) / f"zonal_{name}", formats=formats).items()}
-    files[f"{name}_latest"] = write_latest_layer(zones, table, id_field,
-                                                 Path(output_dir) / f"{name}_latest.gpkg")
-    if table.attrs.get("statistics"):  # what each column means, beside the tables
-        from .outputs import write_json
-
-        files[f"{name}_metadata"] = write_json(
-            Path(output_dir) / f"zonal_{name}_metadata.json",
-            {**table.attrs["statistics"], "notes": list(table.attrs.get("notes", []))})
+    files.update(write_companions(latest_values(table, id_field), table.attrs, zones, id_field,
+                                  output_dir, name=name))
     return files
