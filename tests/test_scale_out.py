@@ -139,6 +139,40 @@ def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, sample_api
 
 
 @needs_namespaces
+def test_cancel_while_the_workers_write_the_tables_leaves_no_partial_objects(sample_api,
+                                                                           remote_workers):
+    """Cancel once the hexagon tasks are on the workers: the staging area (parts included)
+    is removed after the running tasks stopped, and no zone table is published."""
+    import time
+
+    import fsspec
+
+    from raster_collect_plugin.core.workflow import Cancelled
+
+    sample, sources = sample_api
+    checks = []
+
+    def progress(fraction, message):
+        if "per hexagon" in message:
+            checks.append("hexagons")
+
+    def cancel():  # the check before submitting passes; the next one, while computing, stops
+        if checks:
+            checks.append("check")
+        return len(checks) > 2
+
+    with pytest.raises(Cancelled):
+        run_job(zonal_spec(sample.forests_path, sources, "s3://raster-collect/run-3",
+                           hexagon_area_m2=10_000,
+                           compute={"mode": "remote", "scheduler_address": remote_workers}),
+                progress=progress, cancel=cancel)
+    time.sleep(2)  # a task still running now would write into the removed staging area
+    keys = [key.split("/", 2)[2] for key in fsspec.filesystem("s3").find("raster-collect/run-3")]
+    assert "scenes.csv" in keys  # the composites were published before the zonal step
+    assert not [k for k in keys if k.startswith(".") or "zonal_" in k or "hexagons" in k]
+
+
+@needs_namespaces
 def test_local_catalog_with_workers_that_cannot_read_it_fails_early(small_sample, tmp_path,
                                                                     remote_workers):
     spec = zonal_spec(small_sample.forests_path,
