@@ -208,6 +208,42 @@ def test_shared_storage_is_decided_by_a_probe(tmp_path, remote_workers):
         shutil.rmtree(shared, ignore_errors=True)
 
 
+def test_command_line_zonal_to_object_storage_is_one_published_run(s3, small_sample, tmp_path,
+                                                                   capsys):
+    """``zonal --output s3://...`` runs the estate as one job (what a job spec does): the same
+    tables as a local job (the provider is named differently by the two doors), listed by a
+    manifest written last; --start-from is refused."""
+    import fsspec
+
+    from raster_collect_plugin import cli
+
+    args = ["--json", "zonal", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--collections", sd.S2_COLLECTION, "--start",
+            "2025-10-01", "--end", "2025-11-30", "--indices", "NDVI,EVI", "--max-cloud", "100",
+            "--hex-area-ha", "4", "--output", "s3://raster-collect/cli-run"]
+    assert cli.main(args + ["--start-from", "2"]) == 2
+    assert "drop --start-from" in capsys.readouterr().err
+    assert fsspec.filesystem("s3").find("raster-collect/cli-run") == []
+    assert cli.main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    local = run_job(zonal_spec(small_sample.forests_path,
+                               [{"kind": "static", "href": str(small_sample.catalog_path),
+                                 "collections": [sd.S2_COLLECTION]}],
+                               tmp_path / "local"))
+    for name in ("forests_parquet", "hexagons_parquet"):
+        assert printed["files"][name] == f"s3://raster-collect/cli-run/zonal_{name[:-8]}.parquet"
+        ours, theirs = (pd.read_parquet(location).drop(columns="provider")  # names differ
+                        for location in (printed["files"][name], local["files"][name]))
+        pd.testing.assert_frame_equal(ours, theirs)
+        assert ours["mean"].notna().mean() > 0.3
+    s3fs = fsspec.filesystem("s3")
+    keys = {key.split("/", 2)[2] for key in s3fs.find("raster-collect/cli-run")}
+    manifest = json.loads(s3fs.cat("raster-collect/cli-run/manifest.json"))
+    assert manifest["run"]["kind"] == "zonal"
+    assert set(manifest["files"]) == keys - {"manifest.json"}
+    assert {"zonal_forests.parquet", "hexagons_latest.gpkg", "scenes.csv"} <= keys
+
+
 def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
     import fsspec
     from affine import Affine
