@@ -4,7 +4,8 @@ The reduction itself is ``zonal.zonal_statistics_of_file``; this module only dec
 runs. Zones are cut into north-to-south blocks (each block reads a disjoint strip of rows), one
 task per (file, block), all in one graph: threads in this process, or the workers of a
 ``dask.distributed`` cluster when they can read the files where they are (a shared folder,
-proven by a probe, or an object store / HTTP URL). Only the small tables come back.
+proven by a probe, or an object store / HTTP URL). The tables come back to the caller;
+``zonal_outputs`` keeps large ones on the workers, which write them.
 """
 
 from __future__ import annotations
