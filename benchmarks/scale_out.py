@@ -55,8 +55,9 @@ def job_spec(folder: Path, output, months: int, hex_ha: float, **extra) -> dict:
     spec = {"kind": "zonal", "aoi": str(folder / "forests.gpkg"),
             "sources": [{"kind": "static", "href": str(folder / "catalog.json")}],
             "start": "2025-01-01", "end": f"2025-{months:02d}-28", "indices": ["NDVI", "EVI"],
-            "max_cloud_cover": 100, "output_dir": str(output),
-            "hexagon_area_m2": hex_ha * 10_000}
+            "max_cloud_cover": 100, "output_dir": str(output)}
+    if hex_ha:
+        spec["hexagon_area_m2"] = hex_ha * 10_000
     spec.update(extra)
     return spec
 
