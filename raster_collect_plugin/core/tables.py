@@ -72,19 +72,16 @@ def write_latest_layer(zones: gpd.GeoDataFrame, latest: pd.DataFrame, id_field: 
     return destination
 
 
-def write_companions(latest: pd.DataFrame, attrs: Mapping, zones: gpd.GeoDataFrame,
-                     id_field: str, output_dir: Path, *, name: str) -> Dict[str, Path]:
-    """What goes beside a zone table: ``<name>_latest.gpkg`` and, when the table's ``attrs``
-    carry its statistics' definitions, ``zonal_<name>_metadata.json``."""
-    files = {f"{name}_latest": write_latest_layer(zones, latest, id_field,
-                                                  Path(output_dir) / f"{name}_latest.gpkg")}
-    if attrs.get("statistics"):  # what each column means, beside the tables
-        from .outputs import write_json
+def write_metadata(attrs: Mapping, output_dir: Path, *, name: str) -> Dict[str, Path]:
+    """``zonal_<name>_metadata.json`` (what each column means) when the table's ``attrs``
+    carry its statistics' definitions; key ``<name>_metadata``."""
+    if not attrs.get("statistics"):
+        return {}
+    from .outputs import write_json
 
-        files[f"{name}_metadata"] = write_json(
-            Path(output_dir) / f"zonal_{name}_metadata.json",
-            {**attrs["statistics"], "notes": list(attrs.get("notes", []))})
-    return files
+    return {f"{name}_metadata": write_json(
+        Path(output_dir) / f"zonal_{name}_metadata.json",
+        {**attrs["statistics"], "notes": list(attrs.get("notes", []))})}
 
 
 def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: str,
@@ -97,6 +94,7 @@ def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: s
     formats = formats or default_formats(len(table))
     files = {f"{name}_{kind}": path for kind, path in
              write_table(table, Path(output_dir) / f"zonal_{name}", formats=formats).items()}
-    files.update(write_companions(latest_values(table, id_field), table.attrs, zones, id_field,
-                                  output_dir, name=name))
+    files[f"{name}_latest"] = write_latest_layer(zones, latest_values(table, id_field),
+                                                 id_field, Path(output_dir) / f"{name}_latest.gpkg")
+    files.update(write_metadata(table.attrs, output_dir, name=name))
     return files

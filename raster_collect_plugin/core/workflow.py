@@ -780,8 +780,8 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
         outputs = [(forest_table, aoi.frame, aoi.id_field, "forests")]
         if hexagon_table is not None:
             outputs.append((hexagon_table, hexagons, HEX_ID_FIELD, "hexagons"))
-        companions = [(on_workers, hexagons, HEX_ID_FIELD)] if on_workers is not None else []
-        files = _write_tables(outputs, output_dir, request.table_formats, companions)
+        files = _write_tables(outputs, output_dir, request.table_formats,
+                              [on_workers] if on_workers is not None else [])
     finally:
         if staging is not None:
             _remove_tree(staging)
@@ -837,19 +837,18 @@ def _hexagon_statistics(composites: CompositeResult, hexagons: gpd.GeoDataFrame,
 def _write_tables(outputs, output_dir, formats, companions=()) -> Dict[str, Union[Path, str]]:
     """Every zone table and latest layer, written side by side in threads (vectorised
     writers: pyarrow, pyogrio); built locally and uploaded when the output is an object
-    store. ``companions``: (WorkerTable, zones, id field) of tables the workers wrote; their
-    latest layer and metadata are written here, then their staged files moved into place."""
+    store. ``companions``: the WorkerTables the workers wrote (with their latest layers); their
+    metadata is written here, then their staged files are moved into place."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .storage import put_file
-    from .tables import write_companions, write_zone_outputs
+    from .tables import write_metadata, write_zone_outputs
     from .zonal_outputs import publish
 
     writers = [lambda folder, o=o: write_zone_outputs(o[0], o[1], o[2], folder, name=o[3],
                                                       formats=formats) for o in outputs]
-    writers += [lambda folder, c=c: write_companions(c[0].latest, c[0].attrs, c[1], c[2],
-                                                     folder, name=c[0].name)
-                for c in companions]
+    writers += [lambda folder, t=t: write_metadata(t.attrs, folder, name=t.name)
+                for t in companions]
     folder = Path(tempfile.mkdtemp(prefix=".raster-collect-tables-")) \
         if _is_remote(output_dir) else Path(output_dir)
     try:
@@ -863,7 +862,7 @@ def _write_tables(outputs, output_dir, formats, companions=()) -> Dict[str, Unio
     finally:
         if _is_remote(output_dir):
             _remove_tree(folder)
-    for table, _, _ in companions:  # the large tables last, from the staging area
+    for table in companions:  # the large tables last, from the staging area
         files.update({f"{table.name}_{kind}": location
                       for kind, location in publish(table.staged, output_dir).items()})
     return files

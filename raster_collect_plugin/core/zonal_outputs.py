@@ -4,10 +4,10 @@ On a cluster whose workers can write the run's output location (an object store,
 the shared-storage probe proves they share), each (collection, zone block) task writes its
 tables as Parquet parts into the run's staging area and returns row counts; then one worker
 task assembles the parts into the same ``zonal_<name>.*`` files a threads run writes (same
-rows, order, columns and dtypes: ``zonal_tasks.assemble``), removes the parts and returns only
-what the client needs beside the table: the per-zone latest usable values (one row per zone)
-and the statistics' definitions. The client publishes the staged files and writes the latest
-layer, the metadata and, last, the manifest.
+rows, order, columns and dtypes: ``zonal_tasks.assemble``) and the ``<name>_latest.gpkg``
+layer, removes the parts and returns only the row count, the staged files' names and the
+statistics' definitions. The client writes the metadata, moves the staged files into place and
+writes the manifest last.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ class WorkerTable:
 
     name: str
     rows: int
-    staged: Dict[str, str]  # format -> staged location
-    latest: pd.DataFrame  # tables.latest_values: one row per zone
+    staged: Dict[str, str]  # format (or "latest") -> staged location
     attrs: Dict[str, object]  # the table's attrs: statistics' definitions, notes
 
 
@@ -83,11 +82,13 @@ def _block_parts(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: S
 def _assemble_on_worker(facts: Sequence[Sequence[List[Dict[str, object]]]], *,
                         groups: Sequence[Sequence[int]], labels: Sequence[Tuple[str, str, str]],
                         parts: Mapping[str, str], blocks: Sequence[np.ndarray],
+                        zone_parts: Sequence[gpd.GeoDataFrame],
                         id_fields: Sequence[str], latest_field: str, name: str,
                         formats: Optional[Sequence[str]], folder: str) -> Dict[str, object]:
     """The assembling task: read every part, build the table exactly as the threads engine
-    does, write ``zonal_<name>.*`` into ``folder`` (the staging area), remove the parts."""
-    from .tables import default_formats, latest_values, write_table
+    does, write ``zonal_<name>.*`` and ``<name>_latest.gpkg`` into ``folder`` (the staging
+    area), remove the parts."""
+    from .tables import default_formats, latest_values, write_latest_layer, write_table
 
     per_file: Dict[int, List[pd.DataFrame]] = {}
     for members, per_block in zip(groups, facts):
@@ -101,16 +102,18 @@ def _assemble_on_worker(facts: Sequence[Sequence[List[Dict[str, object]]]], *,
                 per_file[n].append(part)
     table = assemble(labels, [per_file[n] for n in range(len(labels))], blocks, id_fields)
     del per_file
+    zones = pd.concat(zone_parts).iloc[np.argsort(np.concatenate(blocks), kind="stable")]
     with tempfile.TemporaryDirectory(prefix="raster-collect-table-") as local:
         written = write_table(table, Path(local) / f"zonal_{name}",
                               formats=formats or default_formats(len(table)))
+        written["latest"] = write_latest_layer(zones, latest_values(table, latest_field),
+                                               latest_field, Path(local) / f"{name}_latest.gpkg")
         staged = {}
         for kind, path in written.items():
             staged[kind] = str(join(folder, path.name))
             put_file(path, staged[kind])
     remove_tree(join(folder, f".parts-{name}"))
-    return {"rows": len(table), "staged": staged, "attrs": dict(table.attrs),
-            "latest": latest_values(table, latest_field)}
+    return {"rows": len(table), "staged": staged, "attrs": dict(table.attrs)}
 
 
 def write_tables_on_workers(files: Files, zones: gpd.GeoDataFrame, *, id_fields: Sequence[str],
@@ -120,8 +123,8 @@ def write_tables_on_workers(files: Files, zones: gpd.GeoDataFrame, *, id_fields:
                             cancel: Optional[Callable[[], bool]] = None,
                             progress: Optional[Callable[[float], None]] = None) -> WorkerTable:
     """``zonal_tasks.zonal_tables`` of ``files`` over ``zones``, written by the cluster's
-    workers into ``staging`` as ``zonal_<name>.*``; the client receives a few numbers and the
-    per-zone latest values. On error or cancel the caller removes ``staging`` (call
+    workers into ``staging`` as ``zonal_<name>.*`` with the ``<name>_latest.gpkg`` layer; the
+    client receives a few numbers and names. On error or cancel the caller removes ``staging`` (call
     :func:`settle` first so no running task writes into it afterwards)."""
     client = scheduling.active_client()
     blocks = split_zones(zones, client)
@@ -138,7 +141,7 @@ def write_tables_on_workers(files: Files, zones: gpd.GeoDataFrame, *, id_fields:
         for b, frame in enumerate(zone_frames)] for g, members in enumerate(groups)]
     result = dask.delayed(_assemble_on_worker, pure=False)(
         facts, groups=groups, labels=[f[:3] for f in files], parts=parts, blocks=blocks,
-        id_fields=list(id_fields), latest_field=latest_field, name=name,
+        zone_parts=zone_frames, id_fields=list(id_fields), latest_field=latest_field, name=name,
         formats=list(formats) if formats else None, folder=str(staging),
         dask_key_name=f"{prefix}-assemble")
     try:
@@ -146,8 +149,7 @@ def write_tables_on_workers(files: Files, zones: gpd.GeoDataFrame, *, id_fields:
     except BaseException:
         settle(client, prefix)
         raise
-    return WorkerTable(name, outcome["rows"], outcome["staged"], outcome["latest"],
-                       outcome["attrs"])
+    return WorkerTable(name, outcome["rows"], outcome["staged"], outcome["attrs"])
 
 
 def _running(prefix: str, dask_worker=None) -> int:
