@@ -209,7 +209,7 @@ def test_shared_storage_is_decided_by_a_probe(tmp_path, remote_workers):
 
 
 def test_command_line_zonal_to_object_storage_is_one_published_run(s3, small_sample, tmp_path,
-                                                                   capsys):
+                                                                   capsys, monkeypatch):
     """``zonal --output s3://...`` runs the estate as one job (what a job spec does): the same
     tables as a local job (the provider is named differently by the two doors), listed by a
     manifest written last; --start-from is refused."""
@@ -221,8 +221,12 @@ def test_command_line_zonal_to_object_storage_is_one_published_run(s3, small_sam
             str(small_sample.catalog_path), "--collections", sd.S2_COLLECTION, "--start",
             "2025-10-01", "--end", "2025-11-30", "--indices", "NDVI,EVI", "--max-cloud", "100",
             "--hex-area-ha", "4", "--output", "s3://raster-collect/cli-run"]
+    monkeypatch.chdir(tmp_path)  # a URL taken for a folder name would appear here
     assert cli.main(args + ["--start-from", "2"]) == 2
     assert "drop --start-from" in capsys.readouterr().err
+    assert cli.main(args + ["--raster", str(small_sample.forests_path)]) == 2
+    assert "give a local --output" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
     assert fsspec.filesystem("s3").find("raster-collect/cli-run") == []
     assert cli.main(args) == 0
     printed = json.loads(capsys.readouterr().out)

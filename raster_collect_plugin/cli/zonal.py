@@ -135,6 +135,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.workflow import RequestError, search, validate_request
 
     if args.raster:
+        if is_remote(args.output):
+            raise BadInput("zonal --raster writes to a local folder: give a local --output "
+                           "(s3:// outputs are for imagery runs)")
         return _cmd_zonal_raster(args)
     raster_only = [flag for flag, on in (("--bands", args.bands), ("--nodata", args.nodata),
                                          ("--ignore-nodata", args.ignore_nodata),
