@@ -90,18 +90,22 @@ def _assemble_on_worker(facts: Sequence[Sequence[List[Dict[str, object]]]], *,
     area), remove the parts."""
     from .tables import default_formats, latest_values, write_latest_layer, write_table
 
-    per_file: Dict[int, List[pd.DataFrame]] = {}
-    for members, per_block in zip(groups, facts):
-        for k, n in enumerate(members):
-            per_file[n] = []
-            for b, block_facts in enumerate(per_block):
-                fs, path = filesystem(parts[f"{n}-{b}"])
-                with fs.open(path, "rb") as handle:
-                    part = pd.read_parquet(handle)
-                part.attrs = dict(block_facts[k]["attrs"])
-                per_file[n].append(part)
-    table = assemble(labels, [per_file[n] for n in range(len(labels))], blocks, id_fields)
-    del per_file
+    where = {n: (g, k) for g, members in enumerate(groups) for k, n in enumerate(members)}
+
+    def parts_of(n: int) -> List[pd.DataFrame]:
+        """File ``n``'s tables of every block, read back with their attrs."""
+        g, k = where[n]
+        read = []
+        for b in range(len(blocks)):
+            fs, path = filesystem(parts[f"{n}-{b}"])
+            with fs.open(path, "rb") as handle:
+                part = pd.read_parquet(handle)
+            part.attrs = dict(facts[g][b][k]["attrs"])
+            read.append(part)
+        return read
+
+    per_file = (parts_of(n) for n in range(len(labels)))  # one file's parts at a time
+    table = assemble(labels, per_file, blocks, id_fields)
     zones = pd.concat(zone_parts).iloc[np.argsort(np.concatenate(blocks), kind="stable")]
     with tempfile.TemporaryDirectory(prefix="raster-collect-table-") as local:
         written = write_table(table, Path(local) / f"zonal_{name}",

@@ -11,7 +11,7 @@ proven by a probe, or an object store / HTTP URL). The tables come back to the c
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import dask
 import geopandas as gpd
@@ -153,9 +153,10 @@ def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDa
                     id_fields)
 
 
-def assemble(labels: Sequence[Tuple[str, str, str]], per_file: Sequence[Sequence[pd.DataFrame]],
+def assemble(labels: Sequence[Tuple[str, str, str]], per_file: Iterable[Sequence[pd.DataFrame]],
              blocks: Sequence[np.ndarray], id_fields: Sequence[str]) -> pd.DataFrame:
-    """One long table from each file's per-block tables: zones' order, periods in band order,
+    """One long table from each file's per-block tables (``per_file`` may be a generator, so
+    only one file's parts are held at a time): zones' order, periods in band order,
     ``provider``, ``collection`` and ``index`` after the id fields and ``period``."""
     tables = []
     for (provider, collection, index), parts in zip(labels, per_file):
