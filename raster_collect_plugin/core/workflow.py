@@ -834,11 +834,12 @@ def _hexagon_statistics(composites: CompositeResult, hexagons: gpd.GeoDataFrame,
         raise
 
 
-def _write_tables(outputs, output_dir, formats, companions=()) -> Dict[str, Union[Path, str]]:
+def _write_tables(outputs, output_dir, formats,
+                  worker_tables=()) -> Dict[str, Union[Path, str]]:
     """Every zone table and latest layer, written side by side in threads (vectorised
     writers: pyarrow, pyogrio); built locally and uploaded when the output is an object
-    store. ``companions``: the WorkerTables the workers wrote (with their latest layers); their
-    metadata is written here, then their staged files are moved into place."""
+    store. ``worker_tables``: the tables (and latest layers) the workers wrote; their metadata
+    is written here, then their staged files are moved into place."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .storage import put_file
@@ -848,7 +849,7 @@ def _write_tables(outputs, output_dir, formats, companions=()) -> Dict[str, Unio
     writers = [lambda folder, o=o: write_zone_outputs(o[0], o[1], o[2], folder, name=o[3],
                                                       formats=formats) for o in outputs]
     writers += [lambda folder, t=t: write_metadata(t.attrs, folder, name=t.name)
-                for t in companions]
+                for t in worker_tables]
     folder = Path(tempfile.mkdtemp(prefix=".raster-collect-tables-")) \
         if _is_remote(output_dir) else Path(output_dir)
     try:
@@ -862,7 +863,7 @@ def _write_tables(outputs, output_dir, formats, companions=()) -> Dict[str, Unio
     finally:
         if _is_remote(output_dir):
             _remove_tree(folder)
-    for table in companions:  # the large tables last, from the staging area
+    for table in worker_tables:  # the large tables last, from the staging area
         files.update({f"{table.name}_{kind}": location
                       for kind, location in publish(table.staged, output_dir).items()})
     return files
