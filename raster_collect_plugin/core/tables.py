@@ -47,7 +47,8 @@ def latest_values(table: pd.DataFrame, id_field: str,
                   ) -> pd.DataFrame:
     """Per zone: the latest *usable* period's statistics, one column per index and statistic
     (e.g. ``NDVI_mean``), plus the period each index comes from."""
-    usable = table[table["usable"]]
+    read = [c for c in (id_field, "index", "collection", "period", *statistics) if c in table]
+    usable = table.loc[table["usable"].to_numpy(), read]  # not every column: large tables
     if usable.empty:
         return pd.DataFrame({id_field: table[id_field].unique()})
     keys = [id_field, "index"] + (["collection"] if "collection" in usable else [])
