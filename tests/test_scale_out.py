@@ -58,8 +58,6 @@ class ClientSide:
     cluster compute) and which zone tables it writes itself."""
 
     def __init__(self, monkeypatch):
-        import pickle
-
         from raster_collect_plugin.core import scheduling, tables
 
         self.received, self.tables = 0, []
