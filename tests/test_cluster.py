@@ -184,7 +184,7 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
                                                            monkeypatch):
     import pandas as pd
 
-    from raster_collect_plugin.core import cluster
+    from raster_collect_plugin.core import cluster, tables
 
     probes = []
     real = cluster.workers_share_storage
@@ -195,10 +195,16 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
         return answer
 
     monkeypatch.setattr(cluster, "workers_share_storage", probed)
+    written = []
+    write_table = tables.write_table
+    monkeypatch.setattr(tables, "write_table", lambda table, stem, **options: (
+        written.append(Path(stem).name), write_table(table, stem, **options))[1])
     spec = dict(composite_spec(small_sample, tmp_path / "threads"), kind="zonal",
-                hexagon_area_m2=40_000)
+                hexagon_area_m2=40_000, table_formats=["parquet", "csv"])
     threads = run_job(spec)
     assert probes == []  # threads: no cluster, no probe
+    assert sorted(written) == ["zonal_forests", "zonal_hexagons"]
+    written.clear()
     cluster_run = run_job(dict(spec, output_dir=str(tmp_path / "cluster"),
                                compute={"mode": "local", "workers": 2, "threads_per_worker": 1,
                                         "memory_limit": "1GB"}))
@@ -207,3 +213,8 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
     for name in ("forests_parquet", "hexagons_parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(threads["files"][name]),
                                       pd.read_parquet(cluster_run["files"][name]))
+    # the workers wrote the hexagon tables (both formats asked for) into the shared folder
+    assert written == ["zonal_forests"]
+    assert Path(cluster_run["files"]["hexagons_csv"]).read_text() == \
+        Path(threads["files"]["hexagons_csv"]).read_text()
+    assert not [p.name for p in (tmp_path / "cluster").iterdir() if p.name.startswith(".")]

@@ -4,7 +4,10 @@ an S3 server (moto on loopback); the outputs equal a threads run byte for byte i
 Shared storage is decided by a probe; a local catalog the workers cannot read fails early."""
 
 import json
+import pickle
+from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,17 +53,49 @@ def read_raster(location):
         return dataset.read(), dataset.descriptions, dataset.tags()
 
 
-@needs_namespaces
-def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, file_server, stac_api,
-                                                             remote_workers):
-    import fsspec
+class ClientSide:
+    """What the client process receives from the cluster (the pickled results of every
+    cluster compute) and which zone tables it writes itself."""
 
+    def __init__(self, monkeypatch):
+        from raster_collect_plugin.core import scheduling, tables
+
+        self.received, self.tables = 0, []
+        compute, write_table = scheduling.compute, tables.write_table
+
+        def counted_compute(*collections, local=False, **options):
+            results = compute(*collections, local=local, **options)
+            if not local and scheduling.active_client() is not None:
+                self.received += len(pickle.dumps(results, protocol=5))
+            return results
+
+        def recorded_write_table(table, stem, **options):
+            self.tables.append(Path(stem).name)
+            return write_table(table, stem, **options)
+
+        monkeypatch.setattr(scheduling, "compute", counted_compute)
+        monkeypatch.setattr(tables, "write_table", recorded_write_table)
+
+
+@pytest.fixture
+def sample_api(tmp_path, file_server, stac_api):
     sample = sd.make_sample(tmp_path / "sample", sd.small_spec(sensors=(sd.S2_COLLECTION,)))
     files = file_server(sample.root)
     api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
-    sources = [{"kind": "stac", "url": api.url, "collections": [sd.S2_COLLECTION]}]
-    threads = run_job(zonal_spec(sample.forests_path, sources, tmp_path / "threads"))
+    return sample, [{"kind": "stac", "url": api.url, "collections": [sd.S2_COLLECTION]}]
+
+
+@needs_namespaces
+def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, sample_api,
+                                                             remote_workers, monkeypatch):
+    import fsspec
+
+    sample, sources = sample_api
+    threads = run_job(zonal_spec(sample.forests_path, sources, tmp_path / "threads",
+                                 hexagon_area_m2=10_000))
+    client = ClientSide(monkeypatch)
     remote = run_job(zonal_spec(sample.forests_path, sources, "s3://raster-collect/run-1",
+                                hexagon_area_m2=10_000,
                                 compute={"mode": "remote",
                                          "scheduler_address": remote_workers}))
     assert remote["output_dir"] == "s3://raster-collect/run-1"
@@ -79,6 +114,19 @@ def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, file_serve
     for name in ("forests_parquet", "hexagons_parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(remote["files"][name]),
                                       pd.read_parquet(threads["files"][name]))
+    hexagons = pd.read_parquet(threads["files"]["hexagons_parquet"])
+    assert len(hexagons) > 1000 and hexagons["mean"].notna().mean() > 0.3
+    fsspec.filesystem("s3").get(remote["files"]["hexagons_latest"], str(tmp_path / "l.gpkg"))
+    latest = gpd.read_file(tmp_path / "l.gpkg")
+    their_latest = gpd.read_file(threads["files"]["hexagons_latest"])
+    pd.testing.assert_frame_equal(latest, their_latest)
+    assert json.loads(fsspec.filesystem("s3").cat(remote["files"]["hexagons_metadata"])) == \
+        json.loads(Path(threads["files"]["hexagons_metadata"]).read_text())
+    # the workers wrote the hexagon table and layer; the client got back the small forest
+    # table and a few numbers: a fraction of the hexagon table (before: all of it)
+    assert "zonal_hexagons" not in client.tables and "zonal_forests" in client.tables
+    table_bytes = len(pickle.dumps(hexagons, protocol=5))
+    assert client.received < 0.1 * table_bytes, (client.received, table_bytes)
     s3 = fsspec.filesystem("s3")
     keys = [key.split("/", 2)[2] for key in s3.find("raster-collect/run-1")]
     # published: the manifest lists every file; no scratch, partial or .part objects remain
@@ -86,6 +134,40 @@ def test_namespaced_workers_and_s3_give_the_threads_outputs(tmp_path, file_serve
     assert set(manifest["files"]) == set(keys) - {"manifest.json"}
     assert not [k for k in keys if k.startswith(".") or ".part" in k or ".zarr" in k]
     assert {"scenes.csv", "zonal_forests.parquet", "forests_latest.gpkg"} <= set(keys)
+
+
+@needs_namespaces
+def test_cancel_while_the_workers_write_the_tables_leaves_no_partial_objects(sample_api,
+                                                                           remote_workers):
+    """Cancel once the hexagon tasks are on the workers: the staging area (parts included)
+    is removed after the running tasks stopped, and no zone table is published."""
+    import time
+
+    import fsspec
+
+    from raster_collect_plugin.core.workflow import Cancelled
+
+    sample, sources = sample_api
+    checks = []
+
+    def progress(fraction, message):
+        if "per hexagon" in message:
+            checks.append("hexagons")
+
+    def cancel():  # the check before submitting passes; the next one, while computing, stops
+        if checks:
+            checks.append("check")
+        return len(checks) > 2
+
+    with pytest.raises(Cancelled):
+        run_job(zonal_spec(sample.forests_path, sources, "s3://raster-collect/run-3",
+                           hexagon_area_m2=10_000,
+                           compute={"mode": "remote", "scheduler_address": remote_workers}),
+                progress=progress, cancel=cancel)
+    time.sleep(2)  # a task still running now would write into the removed staging area
+    keys = [key.split("/", 2)[2] for key in fsspec.filesystem("s3").find("raster-collect/run-3")]
+    assert "scenes.csv" in keys  # the composites were published before the zonal step
+    assert not [k for k in keys if k.startswith(".") or "zonal_" in k or "hexagons" in k]
 
 
 @needs_namespaces
@@ -122,6 +204,46 @@ def test_shared_storage_is_decided_by_a_probe(tmp_path, remote_workers):
         assert list(tmp_path.iterdir()) == []  # the probe's token is removed
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_command_line_zonal_to_object_storage_is_one_published_run(s3, small_sample, tmp_path,
+                                                                   capsys, monkeypatch):
+    """``zonal --output s3://...`` runs the estate as one job (what a job spec does): the same
+    tables as a local job (the provider is named differently by the two doors), listed by a
+    manifest written last; --start-from is refused."""
+    import fsspec
+
+    from raster_collect_plugin import cli
+
+    args = ["--json", "zonal", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--collections", sd.S2_COLLECTION, "--start",
+            "2025-10-01", "--end", "2025-11-30", "--indices", "NDVI,EVI", "--max-cloud", "100",
+            "--hex-area-ha", "4", "--output", "s3://raster-collect/cli-run"]
+    monkeypatch.chdir(tmp_path)  # a URL taken for a folder name would appear here
+    assert cli.main(args + ["--start-from", "2"]) == 2
+    assert "drop --start-from" in capsys.readouterr().err
+    assert cli.main(args + ["--raster", str(small_sample.forests_path)]) == 2
+    assert "give a local --output" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert fsspec.filesystem("s3").find("raster-collect/cli-run") == []
+    assert cli.main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    local = run_job(zonal_spec(small_sample.forests_path,
+                               [{"kind": "static", "href": str(small_sample.catalog_path),
+                                 "collections": [sd.S2_COLLECTION]}],
+                               tmp_path / "local"))
+    for name in ("forests_parquet", "hexagons_parquet"):
+        assert printed["files"][name] == f"s3://raster-collect/cli-run/zonal_{name[:-8]}.parquet"
+        ours, theirs = (pd.read_parquet(location).drop(columns="provider")  # names differ
+                        for location in (printed["files"][name], local["files"][name]))
+        pd.testing.assert_frame_equal(ours, theirs)
+        assert ours["mean"].notna().mean() > 0.3
+    s3fs = fsspec.filesystem("s3")
+    keys = {key.split("/", 2)[2] for key in s3fs.find("raster-collect/cli-run")}
+    manifest = json.loads(s3fs.cat("raster-collect/cli-run/manifest.json"))
+    assert manifest["run"]["kind"] == "zonal"
+    assert set(manifest["files"]) == keys - {"manifest.json"}
+    assert {"zonal_forests.parquet", "hexagons_latest.gpkg", "scenes.csv"} <= keys
 
 
 def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):

@@ -94,6 +94,29 @@ def _cmd_zonal_raster(args) -> dict:
         raise BadInput(str(error)) from None
 
 
+def _cmd_zonal_to_object_store(args, aoi) -> dict:
+    """``zonal --output s3://bucket/prefix``: the whole estate as one run (``run_zonal``), as
+    a job spec does it: composites, tables and latest layers under the prefix, the manifest
+    last. The per-forest folders that make a local run resumable are not used there."""
+    from ..core.interrupts import interrupted
+    from ..core.runs import run_zonal_protected
+
+    if args.start_from != 1:
+        raise BadInput("--start-from resumes the per-forest folders of a local --output; an "
+                       "s3:// output is written as one run: drop --start-from")
+    progress = progress_bar(args, "zonal")
+    try:
+        with compute_client_for(args):
+            result = run_zonal_protected(_zonal_request(args, aoi, args.output),
+                                         overwrite=args.overwrite, progress=progress,
+                                         cancel=interrupted)
+    finally:
+        progress.close()
+    return {"output": str(args.output), "rows": int(len(result.forest_table)),
+            "files": {key: str(location) for key, location in result.files.items()},
+            "errors": result.composites.errors, "notes": result.composites.notes}
+
+
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
@@ -107,10 +130,14 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         request_parameters,
         zonal_parameters,
     )
+    from ..core.storage import is_remote
     from ..core.tables import write_table
     from ..core.workflow import RequestError, search, validate_request
 
     if args.raster:
+        if is_remote(args.output):
+            raise BadInput("zonal --raster writes to a local folder: give a local --output "
+                           "(s3:// outputs are for imagery runs)")
         return _cmd_zonal_raster(args)
     raster_only = [flag for flag, on in (("--bands", args.bands), ("--nodata", args.nodata),
                                          ("--ignore-nodata", args.ignore_nodata),
@@ -119,6 +146,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     if raster_only:
         raise BadInput(f"{', '.join(raster_only)} need(s) --raster FILE (an existing raster)")
     aoi = load_aoi_from_args(args)
+    if is_remote(args.output):
+        return _cmd_zonal_to_object_store(args, aoi)
     ids = sorted(aoi.ids, key=lambda v: (str(type(v)), v))
     if args.start_from < 1 or args.start_from > len(ids):
         raise BadInput(f"--start-from must be between 1 and {len(ids)} (the number of forests)")
@@ -193,7 +222,10 @@ def register(commands) -> None:
                                               "one forest at a time, resumable")
     add_aoi_arguments(zonal)
     add_source_arguments(zonal)
-    zonal.add_argument("--output", default="outputs", help="output folder")
+    zonal.add_argument("--output", default="outputs",
+                       help="output folder (one resumable sub-folder per forest), or an "
+                            "object-store prefix such as s3://bucket/prefix (one run for all "
+                            "forests; credentials from the AWS environment)")
     zonal.add_argument("--start-from", "--start_from", dest="start_from", type=int, default=1,
                        help="begin with the N-th forest (1-based, ids sorted)")
     zonal.add_argument("--coverage", default="exact", choices=["exact", "centre", "all_touched"])

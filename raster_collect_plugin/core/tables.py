@@ -4,7 +4,7 @@ layer, atomically."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import geopandas as gpd
 import pandas as pd
@@ -47,7 +47,8 @@ def latest_values(table: pd.DataFrame, id_field: str,
                   ) -> pd.DataFrame:
     """Per zone: the latest *usable* period's statistics, one column per index and statistic
     (e.g. ``NDVI_mean``), plus the period each index comes from."""
-    usable = table[table["usable"]]
+    read = [c for c in (id_field, "index", "collection", "period", *statistics) if c in table]
+    usable = table.loc[table["usable"].to_numpy(), read]  # not every column: large tables
     if usable.empty:
         return pd.DataFrame({id_field: table[id_field].unique()})
     keys = [id_field, "index"] + (["collection"] if "collection" in usable else [])
@@ -62,13 +63,26 @@ def latest_values(table: pd.DataFrame, id_field: str,
     return wide
 
 
-def write_latest_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: str,
+def write_latest_layer(zones: gpd.GeoDataFrame, latest: pd.DataFrame, id_field: str,
                        destination: Path, *, layer: str = "latest") -> Path:
-    """The zones joined to their latest usable statistics, as a GeoPackage layer."""
-    joined = zones.merge(latest_values(table, id_field), on=id_field, how="left")
+    """The zones joined to their latest usable statistics (``latest_values``), as a
+    GeoPackage layer."""
+    joined = zones.merge(latest, on=id_field, how="left")
     with atomic_path(destination) as temp:
         joined.to_file(temp, layer=layer, driver="GPKG")
     return destination
+
+
+def write_metadata(attrs: Mapping, output_dir: Path, *, name: str) -> Dict[str, Path]:
+    """``zonal_<name>_metadata.json`` (what each column means) when the table's ``attrs``
+    carry its statistics' definitions; key ``<name>_metadata``."""
+    if not attrs.get("statistics"):
+        return {}
+    from .outputs import write_json
+
+    return {f"{name}_metadata": write_json(
+        Path(output_dir) / f"zonal_{name}_metadata.json",
+        {**attrs["statistics"], "notes": list(attrs.get("notes", []))})}
 
 
 def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: str,
@@ -81,12 +95,7 @@ def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: s
     formats = formats or default_formats(len(table))
     files = {f"{name}_{kind}": path for kind, path in
              write_table(table, Path(output_dir) / f"zonal_{name}", formats=formats).items()}
-    files[f"{name}_latest"] = write_latest_layer(zones, table, id_field,
-                                                 Path(output_dir) / f"{name}_latest.gpkg")
-    if table.attrs.get("statistics"):  # what each column means, beside the tables
-        from .outputs import write_json
-
-        files[f"{name}_metadata"] = write_json(
-            Path(output_dir) / f"zonal_{name}_metadata.json",
-            {**table.attrs["statistics"], "notes": list(table.attrs.get("notes", []))})
+    files[f"{name}_latest"] = write_latest_layer(zones, latest_values(table, id_field),
+                                                 id_field, Path(output_dir) / f"{name}_latest.gpkg")
+    files.update(write_metadata(table.attrs, output_dir, name=name))
     return files

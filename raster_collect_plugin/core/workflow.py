@@ -695,7 +695,9 @@ class ZonalRequest:
 
 @dataclass
 class ZonalResult:
-    """Tables and layers of a zonal run."""
+    """Tables and layers of a zonal run. ``hexagon_table`` is None when no hexagons were
+    asked for, or when a cluster's workers wrote it (too large to send back: read
+    ``files["hexagons_parquet"]``)."""
 
     composites: CompositeResult
     forest_table: pd.DataFrame
@@ -712,9 +714,7 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
     where they are."""
     from .zonal_tasks import zonal_tables
 
-    files = [(collection.provider, collection.collection, index_name, path)
-             for collection in composites.collections
-             for index_name, path in collection.index_paths.items()]
+    files = _composite_files(composites)
     _check_cancel(cancel)
     try:
         return zonal_tables(files, zones, id_fields=id_fields, coverage=coverage,
@@ -770,18 +770,21 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
                                         coverage=request.coverage,
                                         min_clear_fraction=request.min_clear_fraction,
                                         cancel=cancel)
-    hexagon_table = None
-    if hexagons is not None:
-        _report(progress, 0.9, f"zonal statistics per hexagon ({len(hexagons)} cells)")
-        hexagon_table = zonal_for_composites(
-            composites, hexagons, id_fields=[aoi.id_field, HEX_ID_FIELD],
-            coverage=request.coverage, min_clear_fraction=request.min_clear_fraction,
-            cancel=cancel)
-    _check_cancel(cancel)
-    outputs = [(forest_table, aoi.frame, aoi.id_field, "forests")]
-    if hexagons is not None:
-        outputs.append((hexagon_table, hexagons, HEX_ID_FIELD, "hexagons"))
-    files = _write_tables(outputs, output_dir, request.table_formats)
+    hexagon_table, on_workers, staging = None, None, None
+    try:
+        if hexagons is not None:
+            _report(progress, 0.9, f"zonal statistics per hexagon ({len(hexagons)} cells)")
+            hexagon_table, on_workers, staging = _hexagon_statistics(
+                composites, hexagons, [aoi.id_field, HEX_ID_FIELD], request, cancel)
+        _check_cancel(cancel)
+        outputs = [(forest_table, aoi.frame, aoi.id_field, "forests")]
+        if hexagon_table is not None:
+            outputs.append((hexagon_table, hexagons, HEX_ID_FIELD, "hexagons"))
+        files = _write_tables(outputs, output_dir, request.table_formats,
+                              [on_workers] if on_workers is not None else [])
+    finally:
+        if staging is not None:
+            _remove_tree(staging)
     write_run_manifest(output_dir, composite_files(composites.collections)
                        + [_name(p) for p in files.values()], kind="zonal")
     _report(progress, 1.0, "done")
@@ -802,30 +805,75 @@ def _check_zonal_size(request: ZonalRequest, aoi: Aoi) -> str:
     return sizing.check(size, composites.memory_budget)
 
 
-def _write_tables(outputs, output_dir, formats) -> Dict[str, Union[Path, str]]:
+def _hexagon_statistics(composites: CompositeResult, hexagons: gpd.GeoDataFrame,
+                        id_fields: Sequence[str], request: ZonalRequest,
+                        cancel: Optional[CancelCheck]):
+    """(table, None, None) computed here; or, on a cluster whose workers can write the
+    output, (None, WorkerTable, staging): the large table written by the workers."""
+    from .zonal_outputs import tables_on_workers, write_tables_on_workers
+
+    files = _composite_files(composites)
+    if not tables_on_workers(files, composites.output_dir):
+        return zonal_for_composites(composites, hexagons, id_fields=id_fields,
+                                    coverage=request.coverage,
+                                    min_clear_fraction=request.min_clear_fraction,
+                                    cancel=cancel), None, None
+    _, staging = _staging_for(composites.output_dir)
+    try:
+        _check_cancel(cancel)
+        return None, write_tables_on_workers(
+            files, hexagons, id_fields=id_fields, latest_field=id_fields[-1], name="hexagons",
+            staging=staging, coverage=request.coverage,
+            min_clear_fraction=request.min_clear_fraction, formats=request.table_formats,
+            cancel=cancel), staging
+    except scheduling.ComputeCancelled as error:
+        _remove_tree(staging)
+        raise Cancelled(str(error)) from None
+    except BaseException:
+        _remove_tree(staging)
+        raise
+
+
+def _write_tables(outputs, output_dir, formats,
+                  worker_tables=()) -> Dict[str, Union[Path, str]]:
     """Every zone table and latest layer, written side by side in threads (vectorised
     writers: pyarrow, pyogrio); built locally and uploaded when the output is an object
-    store."""
+    store. ``worker_tables``: the tables (and latest layers) the workers wrote; their metadata
+    is written here, then their staged files are moved into place."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .storage import put_file
-    from .tables import write_zone_outputs
+    from .tables import write_metadata, write_zone_outputs
+    from .zonal_outputs import publish
 
+    writers = [lambda folder, o=o: write_zone_outputs(o[0], o[1], o[2], folder, name=o[3],
+                                                      formats=formats) for o in outputs]
+    writers += [lambda folder, t=t: write_metadata(t.attrs, folder, name=t.name)
+                for t in worker_tables]
     folder = Path(tempfile.mkdtemp(prefix=".raster-collect-tables-")) \
         if _is_remote(output_dir) else Path(output_dir)
     try:
-        with ThreadPoolExecutor(max_workers=len(outputs)) as pool:
-            parts = list(pool.map(lambda o: write_zone_outputs(
-                o[0], o[1], o[2], folder, name=o[3], formats=formats), outputs))
+        with ThreadPoolExecutor(max_workers=len(writers)) as pool:
+            parts = list(pool.map(lambda write: write(folder), writers))
         files = {key: path for part in parts for key, path in part.items()}
         if _is_remote(output_dir):
             for key, path in files.items():
                 files[key] = str(_join(output_dir, path.name))
                 put_file(path, files[key])
-        return files
     finally:
         if _is_remote(output_dir):
             _remove_tree(folder)
+    for table in worker_tables:  # the large tables last, from the staging area
+        files.update({f"{table.name}_{kind}": location
+                      for kind, location in publish(table.staged, output_dir).items()})
+    return files
+
+
+def _composite_files(composites: CompositeResult) -> List[Tuple[str, str, str, object]]:
+    """(provider, collection, index, location) of every index composite of a run."""
+    return [(collection.provider, collection.collection, index_name, path)
+            for collection in composites.collections
+            for index_name, path in collection.index_paths.items()]
 
 
 def _with_aoi(request: CompositeRequest, aoi: Aoi) -> CompositeRequest:

@@ -4,13 +4,14 @@ The reduction itself is ``zonal.zonal_statistics_of_file``; this module only dec
 runs. Zones are cut into north-to-south blocks (each block reads a disjoint strip of rows), one
 task per (file, block), all in one graph: threads in this process, or the workers of a
 ``dask.distributed`` cluster when they can read the files where they are (a shared folder,
-proven by a probe, or an object store / HTTP URL). Only the small tables come back.
+proven by a probe, or an object store / HTTP URL). The tables come back to the caller;
+``zonal_outputs`` keeps large ones on the workers, which write them.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import dask
 import geopandas as gpd
@@ -126,6 +127,21 @@ def workers_can_read(client, locations: Sequence) -> bool:
     return all(workers_share_storage(client, folder) for folder in local)
 
 
+def file_groups(files: Sequence[Tuple[str, str, str, object]]) -> List[List[int]]:
+    """Positions of ``files`` grouped by (provider, collection): one collection's composites
+    share a grid and are read together."""
+    grids: dict = {}
+    for n, (provider, collection, _, _) in enumerate(files):
+        grids.setdefault((provider, collection), []).append(n)
+    return list(grids.values())
+
+
+def split_zones(zones: gpd.GeoDataFrame, client) -> List[np.ndarray]:
+    """The blocks of zones for the threads of ``client`` (None: this process's threads)."""
+    parts = max(2 * _threads(client), -(-len(zones) // ZONES_PER_BLOCK))
+    return zone_blocks(zones, min(parts, max(len(zones), 1)))
+
+
 def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDataFrame, *,
                  id_fields: Sequence[str], coverage: str = "exact",
                  min_clear_fraction: float = 0.5, cancel: Optional[Callable[[], bool]] = None,
@@ -136,27 +152,33 @@ def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDa
     client = scheduling.active_client()
     if client is not None and not workers_can_read(client, [f[3] for f in files]):
         client = None  # the files are only here: reduce in this process's threads
-    parts = max(2 * _threads(client), -(-len(zones) // ZONES_PER_BLOCK))
-    blocks = zone_blocks(zones, min(parts, max(len(zones), 1)))
+    blocks = split_zones(zones, client)
     zone_frames = [zones.iloc[block] for block in blocks]
     if client is not None:  # ship each block of zones to the cluster once, not once per file
         zone_frames = client.scatter(zone_frames)
-    grids: dict = {}  # one collection's composites share a grid: read them together
-    for n, (provider, collection, _, _) in enumerate(files):
-        grids.setdefault((provider, collection), []).append(n)
+    groups = file_groups(files)
     tasks = [[dask.delayed(_block_tables, pure=False)([str(files[n][3]) for n in members],
                                                       frame, list(id_fields), coverage,
                                                       min_clear_fraction)
-              for frame in zone_frames] for members in grids.values()]
+              for frame in zone_frames] for members in groups]
     computed = scheduling.compute(tasks, cancel=cancel, progress=progress,
                                   local=client is None)[0]
     per_file = {}
-    for members, per_block in zip(grids.values(), computed):
+    for members, per_block in zip(groups, computed):
         for k, n in enumerate(members):
             per_file[n] = [tables_of_block[k] for tables_of_block in per_block]
+    return assemble([f[:3] for f in files], [per_file[n] for n in range(len(files))], blocks,
+                    id_fields)
+
+
+def assemble(labels: Sequence[Tuple[str, str, str]], per_file: Iterable[Sequence[pd.DataFrame]],
+             blocks: Sequence[np.ndarray], id_fields: Sequence[str]) -> pd.DataFrame:
+    """One long table from each file's per-block tables (``per_file`` may be a generator, so
+    only one file's parts are held at a time): zones' order, periods in band order,
+    ``provider``, ``collection`` and ``index`` after the id fields and ``period``."""
     tables = []
-    for n, (provider, collection, index, _) in enumerate(files):
-        table = _in_zone_order(per_file[n], blocks)
+    for (provider, collection, index), parts in zip(labels, per_file):
+        table = _in_zone_order(parts, blocks)
         position = len(id_fields) + 1
         table.insert(position, "provider", provider)
         table.insert(position + 1, "collection", collection)
