@@ -42,10 +42,25 @@ def rounded_stack(size: int, bands: int, seed: int = 4) -> np.ndarray:
     return values
 
 
+def write_stack(path, values: np.ndarray):
+    """``values`` as the project's composite file."""
+    bands, height, width = values.shape
+    writer = StackWriter(path, count=bands, height=height, width=width, dtype="float32",
+                         transform=TRANSFORM, crs=CRS, nodata=float("nan"), fill=float("nan"),
+                         band_descriptions=[f"period {b + 1}" for b in range(bands)])
+    for band in range(bands):
+        writer.write(band, values[band])
+    writer.finish()
+    return path
+
+
+@pytest.mark.parametrize("source", ["memory", "file"])
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
-def test_batched_zones_equal_each_zone_alone(mode):
+def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path):
     values = rounded_stack(120, 5)
-    stack = RasterStack(values, transform=TRANSFORM, crs=CRS)
+    stack = RasterStack(values, transform=TRANSFORM, crs=CRS) if source == "memory" else \
+        RasterStack(write_stack(tmp_path / "stack.tif", values))
+    assert stack.in_memory == (source == "memory")  # the row-buffer path for files
     frame = scattered_zones(60, 120)
     coverages = polygon_coverage(frame.geometry, stack, mode)
     batched = iter_zone_statistics(stack, coverages, mode=mode, strip_rows=16,
@@ -80,14 +95,7 @@ def test_batched_zones_equal_each_zone_alone(mode):
 def test_tables_do_not_depend_on_the_zone_blocks(tmp_path, monkeypatch):
     from raster_collect_plugin.core import zonal_tasks
 
-    values = rounded_stack(200, 4)
-    path = tmp_path / "ndvi.tif"
-    writer = StackWriter(path, count=4, height=200, width=200, dtype="float32",
-                         transform=TRANSFORM, crs=CRS, nodata=float("nan"),
-                         fill=float("nan"), band_descriptions=["a", "b", "c", "d"])
-    for band in range(4):
-        writer.write(band, values[band])
-    writer.finish()
+    path = write_stack(tmp_path / "ndvi.tif", rounded_stack(200, 4))
     frame = scattered_zones(150, 200)
     files = [("stac", "s2", "NDVI", str(path))]
     tables = []

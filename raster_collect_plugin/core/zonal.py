@@ -9,6 +9,7 @@ time. Overlapping polygons are independent: no "last one wins".
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple, Union
@@ -148,7 +149,8 @@ class RasterStack:
             if transform is None or crs is None:
                 raise ValueError("an in-memory stack needs transform= and crs=")
             self.indexes = _check_bands(bands, array.shape[0])
-            array = array[[i - 1 for i in self.indexes]]
+            if self.indexes != list(range(1, array.shape[0] + 1)):  # a subset: copy it
+                array = array[[i - 1 for i in self.indexes]]
             self.transform, self.crs, self._array = transform, CRS.from_user_input(crs), array
             self.shape = tuple(array.shape)
             self.dtype = np.dtype(array.dtype)
@@ -159,6 +161,11 @@ class RasterStack:
     @property
     def height(self) -> int:
         return self.shape[1]
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the stack is an array in memory (not a file read window by window)."""
+        return self._dataset is None
 
     @property
     def width(self) -> int:
@@ -483,6 +490,34 @@ def _reduce_batch(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray],
     return results
 
 
+ZONES_PER_TASK = 128  # zones of an in-memory stack reduced by one thread at a time
+
+
+def _in_memory_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]],
+                          present: List[int], mode: str, categorical: bool,
+                          cancel: Optional[Callable[[], bool]]) -> list:
+    """An in-memory stack needs no row buffer: groups of zones are gathered from it directly,
+    in threads (numpy releases the GIL in the large operations)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    values, mask = stack.read_values(0, 0, stack.height, stack.width)
+    ordered = sorted(present, key=lambda i: coverages[i].row0)
+    groups = [ordered[k:k + ZONES_PER_TASK] for k in range(0, len(ordered), ZONES_PER_TASK)]
+
+    def reduce_group(group: List[int]) -> list:
+        if cancel is not None and cancel():
+            raise InterruptedError("cancelled")
+        return _reduce_batch(stack, values, mask, 0, 0, [coverages[i] for i in group], mode,
+                             categorical)
+
+    results: list = [None] * len(coverages)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for group, reduced in zip(groups, pool.map(reduce_group, groups)):
+            for i, result in zip(group, reduced):
+                results[i] = result
+    return results
+
+
 def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]], *,
                          mode: str = "exact", strip_rows: int = 256,
                          categorical: bool = False,
@@ -499,6 +534,8 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
     present = [i for i, c in enumerate(coverages) if c is not None]
     if not present:
         return results
+    if getattr(stack, "in_memory", False):
+        return _in_memory_statistics(stack, coverages, present, mode, categorical, cancel)
     col0 = min(coverages[i].col0 for i in present)
     col1 = max(coverages[i].col0 + coverages[i].width for i in present)
     buffer = np.empty((stack.shape[0], 0, col1 - col0), stack.dtype)
