@@ -163,6 +163,13 @@ class RasterStack:
         return self.shape[1]
 
     @property
+    def block_rows(self) -> int:
+        """Rows of the file's internal blocks (tiles or strips); 1 in memory."""
+        if self._dataset is None:
+            return 1
+        return int(self._dataset.block_shapes[0][0])
+
+    @property
     def in_memory(self) -> bool:
         """Whether the stack is an array in memory (not a file read window by window)."""
         return self._dataset is None
@@ -538,6 +545,7 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
         return _in_memory_statistics(stack, coverages, present, mode, categorical, cancel)
     col0 = min(coverages[i].col0 for i in present)
     col1 = max(coverages[i].col0 + coverages[i].width for i in present)
+    block_rows = max(1, getattr(stack, "block_rows", 1))
     buffer = np.empty((stack.shape[0], 0, col1 - col0), stack.dtype)
     mask_buffer: Optional[np.ndarray] = None
     buffer_row0 = 0
@@ -562,8 +570,10 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
             keep_from = max(coverage.row0, buffer_row0)
             start = keep_from - buffer_row0 if keep_from < buffer_end else buffer.shape[1]
             kept = buffer[:, start:]
-            read_from = max(buffer_end, coverage.row0) if kept.shape[1] else coverage.row0
-            read_to = min(stack.height, max(end, read_from + strip_rows))
+            # strips follow the file's blocks, so no block is decoded for two strips
+            read_from = buffer_end if kept.shape[1] else coverage.row0 // block_rows * block_rows
+            read_to = min(stack.height, -(-max(end, read_from + strip_rows) // block_rows)
+                          * block_rows)
             fresh, fresh_mask = stack.read_values(read_from, col0, read_to - read_from,
                                                   col1 - col0)
             buffer = np.concatenate([kept, fresh], axis=1)

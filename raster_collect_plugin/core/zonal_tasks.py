@@ -49,6 +49,10 @@ class _StackedFiles:
     def pixel_area(self) -> float:
         return self.stacks[0].pixel_area
 
+    @property
+    def block_rows(self) -> int:
+        return max(stack.block_rows for stack in self.stacks)
+
     def read_values(self, row0: int, col0: int, height: int, width: int
                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(values, the mask bands or None) of every file's bands, one after the other, read
