@@ -57,11 +57,12 @@ def write_stack(path, values: np.ndarray):
 @pytest.mark.parametrize("source", ["memory", "file"])
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path):
-    values = rounded_stack(120, 5)
+    size = 120 if source == "memory" else 600  # a file of several 256-row blocks
+    values = rounded_stack(size, 5)
     stack = RasterStack(values, transform=TRANSFORM, crs=CRS) if source == "memory" else \
         RasterStack(write_stack(tmp_path / "stack.tif", values))
     assert stack.in_memory == (source == "memory")  # the row-buffer path for files
-    frame = scattered_zones(60, 120)
+    frame = scattered_zones(60 if source == "memory" else 200, size)
     coverages = polygon_coverage(frame.geometry, stack, mode)
     batched = iter_zone_statistics(stack, coverages, mode=mode, strip_rows=16,
                                    categorical=True)
