@@ -183,12 +183,6 @@ class RasterStack:
         """One cell's area in the CRS's units (m² for a projected CRS in metres)."""
         return abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d)
 
-    def read(self, row0: int, col0: int, height: int, width: int
-             ) -> Tuple[np.ndarray, np.ndarray]:
-        """(values in the native dtype, True where valid), each (bands, height, width)."""
-        data, mask = self.read_values(row0, col0, height, width)
-        return data, self.validity(data, mask)
-
     def read_values(self, row0: int, col0: int, height: int, width: int, *,
                     out: Optional[np.ndarray] = None
                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:

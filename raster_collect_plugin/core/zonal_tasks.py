@@ -36,6 +36,8 @@ class _StackedFiles:
         self.labels = [label for s in stacks for label in s.labels]
         self.tags = first.tags
         self.dtype = np.result_type(*(s.dtype for s in stacks))
+        edges = np.cumsum([0] + [s.shape[0] for s in stacks])
+        self.band_ranges = list(zip(edges[:-1], edges[1:]))  # each file's bands in the stack
 
     @property
     def height(self) -> int:
@@ -59,8 +61,8 @@ class _StackedFiles:
         into one array (no concatenation: each file fills its own bands)."""
         values = np.empty((self.shape[0], height, width), self.dtype)
         has_mask = any(stack.has_mask_band and stack.use_mask for stack in self.stacks)
-        masks, edges = [], np.cumsum([0] + [s.shape[0] for s in self.stacks])
-        for stack, first, end in zip(self.stacks, edges[:-1], edges[1:]):
+        masks = []
+        for stack, (first, end) in zip(self.stacks, self.band_ranges):
             same_type = stack.dtype == self.dtype
             data, mask = stack.read_values(row0, col0, height, width,
                                            out=values[first:end] if same_type else None)
@@ -72,11 +74,10 @@ class _StackedFiles:
 
     def validity(self, values: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
         """Each file's own validity rules (nodata, NaN, mask band) on its bands."""
-        edges = np.cumsum([0] + [s.shape[0] for s in self.stacks])
         return np.concatenate([
             stack.validity(values[a:b].astype(stack.dtype, copy=False),
                            None if mask is None else mask[a:b])
-            for stack, a, b in zip(self.stacks, edges[:-1], edges[1:])])
+            for stack, (a, b) in zip(self.stacks, self.band_ranges)])
 
     def close(self) -> None:
         for stack in self.stacks:
