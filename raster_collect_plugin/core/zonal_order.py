@@ -1,11 +1,11 @@
-"""Order statistics of one zone for all its bands at once: min, max, quantiles, majority,
-minority and variety, from one sort of the (bands, cells) values.
+"""Order statistics (min, max, quantiles, majority, minority, variety) of many rows at once,
+a row being one zone's cells in one band: one sort of a (rows, cells) array.
 
-Every band's clear cells are sorted by value (equal values keep their cell order, so weights
-are summed in the same order as a per-band ``np.unique`` + ``np.bincount`` would), then equal
-values are merged into distinct values with summed weights. All bands are handled by the same
-array operations instead of one Python loop per band: for a 24-period stack this is what makes
-the zonal time series several times faster.
+Each row's clear cells are sorted by value (equal values keep their cell order, so weights are
+summed in the same order as a per-row ``np.unique`` + ``np.bincount`` would), then equal values
+are merged into distinct values with summed weights. Every row goes through the same array
+operations instead of a Python loop per zone and band: for a 24-period stack and thousands of
+zones this is what makes the zonal time series several times faster.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ _INVALID_KEY = np.uint64(1 << 32)  # sorts after every 32-bit integer's key
 
 @dataclass
 class DistinctValues:
-    """Per band (row): the distinct clear values in increasing order and their summed weights,
-    left-aligned and padded (``values`` NaN, ``totals`` 0) beyond ``count`` per row."""
+    """Per row: the distinct clear values in increasing order and their summed weights,
+    left-aligned and padded (``values`` NaN, ``totals`` 0) beyond ``count``."""
 
-    values: np.ndarray  # (bands, cells) float64
-    totals: np.ndarray  # (bands, cells) float64
-    count: np.ndarray  # (bands,) distinct values per band
-    sorted_cells: np.ndarray  # (bands, cells) float64: each band's clear values, sorted
-    clear: np.ndarray  # (bands,) clear cells per band
+    values: np.ndarray  # (rows, cells) float64
+    totals: np.ndarray  # (rows, cells) float64
+    count: np.ndarray  # (rows,) distinct values per row
+    sorted_cells: np.ndarray  # (rows, cells) float64: each row's clear values, sorted
+    clear: np.ndarray  # (rows,) clear cells per row
 
 
 def _float32_keys(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
