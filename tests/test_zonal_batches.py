@@ -2,10 +2,12 @@
 statistics it gets alone, with numpy's own answers for the order statistics; and a table does
 not depend on how the zones were cut into blocks for the workers."""
 
+import dask.array
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from affine import Affine
 from shapely.geometry import Point
 
@@ -54,15 +56,21 @@ def write_stack(path, values: np.ndarray):
     return path
 
 
-@pytest.mark.parametrize("source", ["memory", "file"])
+@pytest.mark.parametrize("source", ["memory", "lazy", "file"])
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path):
-    size = 120 if source == "memory" else 600  # a file of several 256-row blocks
+    size = 600 if source == "file" else 120  # a file of several 256-row blocks
     values = rounded_stack(size, 5)
-    stack = RasterStack(values, transform=TRANSFORM, crs=CRS) if source == "memory" else \
-        RasterStack(write_stack(tmp_path / "stack.tif", values))
-    assert stack.in_memory == (source == "memory")  # the row-buffer path for files
-    frame = scattered_zones(60 if source == "memory" else 200, size)
+    if source == "file":
+        stack = RasterStack(write_stack(tmp_path / "stack.tif", values))
+    elif source == "lazy":  # a dask-backed array is read strip by strip, never whole
+        lazy = xr.DataArray(dask.array.from_array(values, chunks=(1, 32, 32)),
+                            dims=("band", "y", "x"))
+        stack = RasterStack(lazy, transform=TRANSFORM, crs=CRS)
+    else:
+        stack = RasterStack(values, transform=TRANSFORM, crs=CRS)
+    assert stack.in_memory == (source == "memory")  # the row-buffer path otherwise
+    frame = scattered_zones(200 if source == "file" else 60, size)
     coverages = polygon_coverage(frame.geometry, stack, mode)
     batched = iter_zone_statistics(stack, coverages, mode=mode, strip_rows=16,
                                    categorical=True)

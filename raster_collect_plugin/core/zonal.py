@@ -171,8 +171,9 @@ class RasterStack:
 
     @property
     def in_memory(self) -> bool:
-        """Whether the stack is an array in memory (not a file read window by window)."""
-        return self._dataset is None
+        """Whether the stack is a numpy array in memory (files and lazy arrays are read window
+        by window)."""
+        return self._dataset is None and isinstance(self._array, np.ndarray)
 
     @property
     def width(self) -> int:
