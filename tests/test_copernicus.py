@@ -21,6 +21,7 @@ from raster_collect_plugin.core.providers.copernicus import (
     CopernicusProvider,
     CopernicusSettings,
     estimate_processing_units,
+    is_rate_limited,
     statistics_table,
 )
 from tests.servers.sentinel_hub import SentinelHubServer
@@ -378,3 +379,22 @@ def test_command_line_stops_when_the_estimate_exceeds_the_monthly_budget(
     # what is left (1 - spent) no longer covers a fresh run of the same size
     assert cli.main([*common, "--pu-budget", "1", "--output", str(tmp_path / "other")]) == 1
     assert "exceeds what is left" in capsys.readouterr().err
+
+
+def test_a_bad_request_whose_url_holds_429_is_not_taken_for_a_rate_limit():
+    """A 400 from a server on port 42913 is a failed request (reported per forest), not a
+    rate limit that stops the run: the status code decides, not digits in the message."""
+    import requests
+    from sentinelhub.exceptions import DownloadFailedException
+
+    def failure(status: int) -> DownloadFailedException:
+        url = "http://127.0.0.1:42913/api/v1/statistics"
+        response = requests.Response()
+        response.status_code = status
+        error = requests.HTTPError(f"{status} Client Error for url: {url}", response=response)
+        return DownloadFailedException(f"Failed to download from:\n{url}\nwith HTTPError:\n"
+                                       f"{error}", request_exception=error)
+
+    assert not is_rate_limited(failure(400))
+    assert is_rate_limited(failure(429))
+    assert is_rate_limited(DownloadFailedException("429 Too Many Requests"))

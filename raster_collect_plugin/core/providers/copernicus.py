@@ -354,7 +354,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                        "(cached: rerun to continue)")
             break
         except DownloadFailedException as error:
-            if "429" in str(error) or "Too Many Requests" in str(error):
+            if is_rate_limited(error):
                 stopped = (f"{PROVIDER_NAME}: request quota or rate limit exhausted; {n} of "
                            f"{len(plan)} requests done (cached: rerun to continue)")
                 break
@@ -381,6 +381,15 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     table = pd.DataFrame(rows, columns=columns)
     return StatisticsOutcome(table, requests, estimated, stopped, errors, epsg, notes,
                              planned_requests=len(to_send))
+
+
+def is_rate_limited(error: Exception) -> bool:
+    """Whether a failed download was an HTTP 429, judged by its status code: the message's
+    digits are no guide (a loopback port or a size may contain "429")."""
+    response = getattr(getattr(error, "request_exception", None), "response", None)
+    if response is not None:
+        return response.status_code == 429
+    return "Too Many Requests" in str(error)
 
 
 PERCENTILES = (10, 50, 90)
