@@ -147,7 +147,7 @@ def _get_with_fresh_token(request, *, save: bool):
     try:
         return request.get_data(save_data=save)
     except DownloadFailedException as error:
-        if "401" not in str(error):
+        if http_status(error) != 401:
             raise
         SentinelHubDownloadClient.clear_cache()
         return request.get_data(save_data=save)
@@ -383,13 +383,18 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
                              planned_requests=len(to_send))
 
 
-def is_rate_limited(error: Exception) -> bool:
-    """Whether a failed download was an HTTP 429, judged by its status code: the message's
-    digits are no guide (a loopback port or a size may contain "429")."""
+def http_status(error: Exception) -> Optional[int]:
+    """The HTTP status of a failed download (None when there was no response). Judged from
+    the response, never from digits in the message: a loopback port such as 42913 or a size
+    may contain "429"."""
     response = getattr(getattr(error, "request_exception", None), "response", None)
-    if response is not None:
-        return response.status_code == 429
-    return "Too Many Requests" in str(error)
+    return None if response is None else int(response.status_code)
+
+
+def is_rate_limited(error: Exception) -> bool:
+    """Whether a failed download was an HTTP 429 (Too Many Requests)."""
+    status = http_status(error)
+    return status == 429 if status is not None else "Too Many Requests" in str(error)
 
 
 PERCENTILES = (10, 50, 90)
@@ -756,7 +761,7 @@ def run_batch_statistical(payload: Dict, settings: CopernicusSettings, *,
                                 calculations=payload.get("calculations"),
                                 output=payload["output"])
     except DownloadFailedException as error:
-        if "403" in str(error):
+        if http_status(error) == 403:
             raise ProviderError(
                 f"{PROVIDER_NAME}: this account may not use the Batch Statistical API (HTTP "
                 "403): it needs a Copernicus Service account. Use the Statistical API instead "
