@@ -208,9 +208,11 @@ def _slug(text: str) -> str:
 
 
 def _is_token_expiry(error: Exception) -> bool:
+    """A refused signed URL (GDAL's "HTTP response code: 403" or the service's message); not
+    any "403" in the text, which a port or a file name may contain."""
     text = str(error)
     return any(marker in text for marker in
-               ("HTTP response code: 403", "403", "AuthenticationFailed", "Forbidden"))
+               ("HTTP response code: 403", "AuthenticationFailed", "Forbidden"))
 
 
 def _first_line(error: Exception) -> str:
