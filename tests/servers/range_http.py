@@ -159,8 +159,9 @@ class RangeFileServer:
                 with open(target, "rb") as handle:
                     handle.seek(start)
                     payload = handle.read(length)
-                self.wfile.write(payload)
+                # counted before it is sent: a client that has read the body must find it logged
                 server.log.add(urlsplit(self.path).path, len(payload))
+                self.wfile.write(payload)
 
             def do_GET(self):  # noqa: N802
                 self._serve(with_body=True)
