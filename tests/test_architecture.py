@@ -73,7 +73,7 @@ def test_qgis_side_never_loads_the_heavy_geospatial_wheels():
         "from raster_collect_plugin.processing.provider import RasterCollectProvider\n"
         "RasterCollectProvider().loadAlgorithms()\n"
         "heavy = ('rasterio', 'shapely', 'pyogrio', 'pyproj', 'geopandas', 'odc', 'fiona',\n"
-        "         'exactextract', 'xarray', 'dask')\n"
+        "         'exactextract', 'xarray', 'dask', 'numba', 'llvmlite')\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
         "print(json.dumps(bad))\n"
     )

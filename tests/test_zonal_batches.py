@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from affine import Affine
-from shapely.geometry import Point
+from shapely.geometry import Point, box
 
 from raster_collect_plugin.core.outputs import StackWriter
 from raster_collect_plugin.core.zonal import (
@@ -56,12 +56,24 @@ def write_stack(path, values: np.ndarray):
     return path
 
 
-@pytest.mark.parametrize("source", ["memory", "lazy", "file"])
+def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:
+    """Narrow north-south strips, each taller than a 256-row file block."""
+    x = np.linspace(100, size * 10 - 100, count)
+    return gpd.GeoDataFrame(
+        {"forest_id": np.arange(count)},
+        geometry=[box(500_000 + left, 7_000_000 - (300 + 23 * n) * 10 - 3_050,
+                      500_000 + left + 37, 7_000_000 - (300 + 23 * n) * 10)
+                  for n, left in enumerate(x)], crs=CRS)
+
+
+@pytest.mark.parametrize("source", ["memory", "lazy", "file", "file-threads"])
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path):
-    size = 600 if source == "file" else 120  # a file of several 256-row blocks
+    # a file of several 256-row blocks, more than the reader's ring holds (it wraps around),
+    # with zones taller than a block
+    size = 1100 if source.startswith("file") else 120
     values = rounded_stack(size, 5)
-    if source == "file":
+    if source.startswith("file"):
         stack = RasterStack(write_stack(tmp_path / "stack.tif", values))
     elif source == "lazy":  # a dask-backed array is read strip by strip, never whole
         lazy = xr.DataArray(dask.array.from_array(values, chunks=(1, 32, 32)),
@@ -70,10 +82,15 @@ def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path):
     else:
         stack = RasterStack(values, transform=TRANSFORM, crs=CRS)
     assert stack.in_memory == (source == "memory")  # the row-buffer path otherwise
-    frame = scattered_zones(200 if source == "file" else 60, size)
+    frame = scattered_zones(200, size) if source.startswith("file") else \
+        scattered_zones(60, size)
+    if source.startswith("file"):
+        frame = pd.concat([frame, tall_zones(6, size)], ignore_index=True)
     coverages = polygon_coverage(frame.geometry, stack, mode)
-    batched = iter_zone_statistics(stack, coverages, mode=mode, strip_rows=16,
-                                   categorical=True)
+    batched = iter_zone_statistics(stack, coverages, mode=mode, categorical=True,
+                                   workers=2 if source == "file-threads" else 1)
+    if source.startswith("file"):
+        assert max(c.height for c in coverages) > 300
     order = [STATISTICS.index(name) for name in ORDER_STATISTICS]
     checked = 0
     for coverage, (statistics, classes) in zip(coverages, batched):
@@ -107,12 +124,53 @@ def test_tables_do_not_depend_on_the_zone_blocks(tmp_path, monkeypatch):
     path = write_stack(tmp_path / "ndvi.tif", rounded_stack(200, 4))
     frame = scattered_zones(150, 200)
     files = [("stac", "s2", "NDVI", str(path))]
-    tables = []
-    for zones_per_block in (7, 40, 1000):
-        monkeypatch.setattr(zonal_tasks, "ZONES_PER_BLOCK", zones_per_block)
-        monkeypatch.setattr(zonal_tasks, "_threads", lambda client: 1)
+    tables, blocks = [], []
+    for cells_per_block in (200, 2_000, 10**9):  # about 40, 4 and 1 blocks of zones
+        monkeypatch.setattr(zonal_tasks, "CELLS_PER_LOCAL_BLOCK", cells_per_block)
+        blocks.append(len(zonal_tasks._local_blocks_on_grid(str(path), frame)))
         tables.append(zonal_tables(files, frame, id_fields=["forest_id"]))
+    assert blocks[0] > blocks[1] > blocks[2] == 1
     assert len(tables[0]) == 150 * 4
     assert tables[0]["mean"].notna().mean() > 0.9
     for table in tables[1:]:
         pd.testing.assert_frame_equal(table, tables[0], check_exact=True)
+
+
+class FailingStack:
+    """A file stack whose third strip cannot be read."""
+
+    def __init__(self, stack):
+        self.stack, self.reads = stack, 0
+
+    def __getattr__(self, name):
+        return getattr(self.stack, name)
+
+    def read_values(self, *args, **kwargs):
+        self.reads += 1
+        if self.reads == 3:
+            raise OSError("TIFFReadEncodedTile() failed: the file is truncated")
+        return self.stack.read_values(*args, **kwargs)
+
+
+def test_a_read_error_reaches_the_caller_and_stops_the_reader(tmp_path):
+    import threading
+
+    stack = RasterStack(write_stack(tmp_path / "stack.tif", rounded_stack(1100, 2)))
+    coverages = polygon_coverage(scattered_zones(100, 1100).geometry, stack, "exact")
+    before = threading.active_count()
+    with pytest.raises(OSError, match="truncated"):
+        iter_zone_statistics(FailingStack(stack), coverages, workers=2)
+    assert threading.active_count() == before
+
+
+def test_cancelling_stops_the_reader(tmp_path):
+    import threading
+
+    stack = RasterStack(write_stack(tmp_path / "stack.tif", rounded_stack(1100, 2)))
+    coverages = polygon_coverage(scattered_zones(100, 1100).geometry, stack, "exact")
+    checks = []
+    before = threading.active_count()
+    with pytest.raises(InterruptedError):
+        iter_zone_statistics(stack, coverages, workers=2,
+                             cancel=lambda: checks.append(1) or len(checks) > 1)
+    assert threading.active_count() == before

@@ -24,7 +24,7 @@ from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from . import zonal_order
+from . import zonal_kernel, zonal_order
 from .zone_input import same_crs
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
@@ -199,8 +199,9 @@ class RasterStack:
                 data = out
             return data, None
         window = Window(col0, row0, width, height)
-        # every block is read once: decompress in parallel, keep GDAL's cache small
-        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=128):
+        # every block is read once: keep GDAL's cache small. Tiles are decoded in one thread
+        # (GDAL's parallel decoding costs ~40 % more CPU, and the other cores reduce zones)
+        with rasterio.Env(GDAL_CACHEMAX=128):
             data = self._dataset.read(self.indexes, window=window, out=out)
             mask = None
             if self.use_mask and self.has_mask_band:
@@ -331,10 +332,8 @@ def _exact_coverage(polygons: gpd.GeoSeries, stack: RasterStack) -> List[Optiona
     bottom = top + stack.height * stack.transform.e
     template = NumPyRasterSource(np.broadcast_to(np.uint8(0), (stack.height, stack.width)),
                                  left, bottom, right, top, srs_wkt=stack.crs.to_wkt())
-    frame = gpd.GeoDataFrame({"_n": np.arange(len(polygons))}, geometry=polygons.values,
-                             crs=polygons.crs)
-    result = exact_extract(template, frame, ["cell_id", "coverage"], output="pandas",
-                           include_cols=["_n"])
+    result = exact_extract(template, _wkb_features(polygons, stack.crs.to_wkt()),
+                           ["cell_id", "coverage"], output="pandas", include_cols=["_n"])
     coverages: List[Optional[Coverage]] = [None] * len(polygons)
     for n, cell_ids, weights in zip(result["_n"], result["cell_id"], result["coverage"]):
         cell_ids = np.asarray(cell_ids, dtype="int64")
@@ -348,6 +347,45 @@ def _exact_coverage(polygons: gpd.GeoSeries, stack: RasterStack) -> List[Optiona
     return coverages
 
 
+def _wkb_features(polygons: gpd.GeoSeries, srs_wkt: str):
+    """The polygons as an exactextract feature source handing over WKB (its GeoPandas source
+    goes through GeoJSON text, which takes longer than the coverage itself); each feature's
+    ``_n`` is its position."""
+    import shapely
+    from exactextract.feature import Feature, FeatureSource
+
+    class WkbFeature(Feature):
+        def __init__(self, n: int, wkb: bytes):
+            Feature.__init__(self)
+            self.n, self.wkb = n, wkb
+
+        def geometry(self) -> bytes:
+            return self.wkb
+
+        def get(self, name: str) -> int:
+            return self.n
+
+        def fields(self) -> list:
+            return ["_n"]
+
+    class WkbFeatures(FeatureSource):
+        def __init__(self):
+            super().__init__()
+            self.wkbs = shapely.to_wkb(np.asarray(polygons.values))
+
+        def count(self) -> int:
+            return len(self.wkbs)
+
+        def __iter__(self):
+            for n, wkb in enumerate(self.wkbs):
+                yield WkbFeature(n, wkb)
+
+        def srs_wkt(self) -> str:
+            return srs_wkt
+
+    return WkbFeatures()
+
+
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Sequence[float]
                        ) -> np.ndarray:
     """exactextract's coverage-weighted quantiles of ``values``.
@@ -358,14 +396,16 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Seque
     q (n-1) (w_1 + ... + w_n). With equal weights and distinct values this is numpy's linear
     interpolation."""
     values = np.asarray(values).reshape(1, -1)
-    weights = np.asarray(weights, dtype="float64")
-    valid = (weights > 0)[None, :]
+    weights = np.asarray(weights, dtype="float64").reshape(1, -1)
+    valid = weights > 0
     if values.dtype.kind == "f":
-        valid = valid & ~np.isnan(values)
-    if not valid.any():
-        return np.full(len(quantiles), np.nan)
-    distinct = zonal_order.distinct_values(values, valid, weights)
-    return zonal_order.weighted_quantiles(distinct, quantiles)[0]
+        valid &= ~np.isnan(values)
+    levels = np.asarray(quantiles, dtype="float64")
+    reduced = np.empty((1, zonal_kernel.QUANTILES_FROM + len(levels)))
+    zonal_kernel.reduce_sorted_rows(values, valid, zonal_order.sorted_cells(values, valid),
+                                    valid.sum(axis=1), weights, np.zeros(1, np.intp), levels,
+                                    True, np.empty((0, 0)), np.empty((0, 0)), reduced)
+    return reduced[0, zonal_kernel.QUANTILES_FROM:]
 
 
 def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndarray] = None, *,
@@ -381,61 +421,63 @@ def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndar
     weights = np.asarray(weights, dtype="float64")
     present = weights > 0
     values, valid, weights = values[:, present], valid[:, present], weights[present]
-    return reduce_rows(values, valid, np.broadcast_to(weights, values.shape), mode=mode,
-                       classes=classes)
+    return reduce_rows(values, valid, weights[np.newaxis], weight_rows=np.zeros(len(values), int),
+                       mode=mode, classes=classes)
 
 
 def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
-                mode: str = "exact", classes: Optional[list] = None) -> np.ndarray:
-    """``reduce_zone`` for many (zone, band) rows at once: values, valid and weights are
-    (rows, cells); cells of weight 0 are padding (not counted anywhere). Returns
-    (rows, len(STATISTICS)); ``classes`` gets (distinct values, summed weights) per row."""
+                weight_rows: Optional[np.ndarray] = None, mode: str = "exact",
+                classes: Optional[list] = None) -> np.ndarray:
+    """``reduce_zone`` for many (zone, band) rows at once: values and valid are (rows, cells);
+    ``weights`` is (rows, cells), or one row per zone with ``weight_rows`` giving each value
+    row's weights row (the bands of a zone share its coverage); cells of weight 0 are padding
+    (not counted anywhere). Returns (rows, len(STATISTICS)); ``classes`` gets
+    (distinct values, summed weights) per row."""
     exact = mode == "exact"
     rows, cells = values.shape
+    weights = np.ascontiguousarray(weights, dtype="float64")
+    if weight_rows is None:
+        weight_rows = np.arange(rows)
+    weight_rows = np.asarray(weight_rows, dtype=np.intp)
+    valid = valid & (weights > 0)[weight_rows]
+    clear = valid.sum(axis=1)
+    order = zonal_order.sorted_cells(values, valid)  # clear cells first, in value order
+    levels = np.array(list(QUANTILES.values()))
+    keep = classes is not None and cells > 0
+    class_values = np.empty((rows, cells) if keep else (0, 0))
+    class_totals = np.empty_like(class_values)
+    reduced = np.empty((rows, zonal_kernel.QUANTILES_FROM + len(levels)))
+    zonal_kernel.reduce_sorted_rows(values, valid, order, clear,
+                                    weights, weight_rows, levels, exact, class_values,
+                                    class_totals, reduced)
     result = np.full((rows, len(STATISTICS)), np.nan)
     column = STATISTICS.index
-    valid = valid & (weights > 0)
-    pixel_count = weights.sum(axis=1)
-    w = np.where(valid, weights, 0.0)
-    clear_count = w.sum(axis=1)
-    any_clear = clear_count > 0
-    filled = np.where(valid, values, 0).astype("float64")  # exact for integers up to 32 bits
-    if values.dtype.kind in "iub" and not exact:  # whole cells: an exact integer sum
-        total = np.where(valid, values, 0).astype("int64").sum(axis=1).astype("float64")
-    else:
-        total = (filled * w).sum(axis=1)
+    pixel_count = reduced[:, zonal_kernel.PIXELS]
+    clear_count, total = reduced[:, zonal_kernel.CLEAR], reduced[:, zonal_kernel.TOTAL]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / clear_count
-        variance = (w * (filled - mean[:, None]) ** 2).sum(axis=1) / clear_count
-        std = np.sqrt(variance)
+        std = np.sqrt(reduced[:, zonal_kernel.SQUARES] / clear_count)
         result[:, column("coefficient_of_variation")] = std / mean
         result[:, column("clear_fraction")] = np.where(pixel_count > 0,
                                                        clear_count / pixel_count, 0.0)
     result[:, column("mean")] = mean
     result[:, column("std")] = std
-    result[:, column("sum")] = np.where(any_clear, total, np.nan)
+    result[:, column("sum")] = total  # NaN where no cell is clear
     result[:, column("pixel_count")] = pixel_count
     result[:, column("clear_count")] = clear_count
     result[:, column("nodata_count")] = pixel_count - clear_count
-    result[:, column("variety")] = 0.0
-    if not cells:
-        if classes is not None:
-            classes.extend((np.empty(0), np.empty(0)) for _ in range(rows))
-        return result
-    distinct = zonal_order.distinct_values(values, valid, weights)
-    last = np.maximum(distinct.count - 1, 0)
-    result[:, column("min")] = distinct.values[:, 0]
-    result[:, column("max")] = np.take_along_axis(distinct.values, last[:, None], 1)[:, 0]
-    result[:, column("variety")] = distinct.count
-    result[:, [column("majority"), column("minority")]] = zonal_order.majority_minority(
-        distinct, exact)
-    levels = list(QUANTILES.values())
-    result[:, [column(name) for name in QUANTILES]] = (
-        zonal_order.weighted_quantiles(distinct, levels) if exact
-        else zonal_order.cell_quantiles(distinct, levels))
+    for name, kernel_column in (("min", zonal_kernel.MIN), ("max", zonal_kernel.MAX),
+                                ("variety", zonal_kernel.VARIETY),
+                                ("majority", zonal_kernel.MAJORITY),
+                                ("minority", zonal_kernel.MINORITY)):
+        result[:, column(name)] = reduced[:, kernel_column]
+    for k, name in enumerate(QUANTILES):
+        result[:, column(name)] = reduced[:, zonal_kernel.QUANTILES_FROM + k]
     if classes is not None:
-        classes.extend((distinct.values[row, :count], distinct.totals[row, :count])
-                       for row, count in enumerate(distinct.count))
+        varieties = result[:, column("variety")].astype(int)
+        classes.extend((class_values[row, :count].copy(), class_totals[row, :count].copy())
+                       if count else (np.empty(0), np.empty(0))
+                       for row, count in enumerate(varieties))
     return result
 
 
@@ -447,21 +489,46 @@ def padded_length(cells: int) -> int:
     return -(-int(cells) // step) * step
 
 
-BATCH_VALUES = 1 << 22  # values gathered per batch of zones (bands x zones x padded cells)
+BATCH_VALUES = 1 << 18  # values gathered per batch of zones (bands x zones x padded cells): small
+# enough that a batch's keys, values and sort stay in the CPU's cache
 
 
-def _reduce_batch(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray],
-                  buffer_row0: int, col0: int, coverages: Sequence[Coverage], mode: str,
-                  categorical: bool) -> list:
-    """Statistics of zones that lie inside the buffer, gathered into one (bands x zones, cells)
-    array per padded length and reduced together."""
-    bands, _, width = buffer.shape
+@dataclass
+class _Batch:
+    """Zones gathered for one ``reduce_rows`` call: ``members`` are positions in the list of
+    coverages given to ``_gather``; values and valid are (bands x zones, cells)."""
+
+    members: List[int]
+    values: np.ndarray
+    valid: np.ndarray
+    weights: np.ndarray  # (zones, cells)
+    bands: int
+
+    def reduce(self, mode: str, categorical: bool) -> list:
+        """Per member: (bands, len(STATISTICS)), or (that, [(values, weights) per band])."""
+        zones = len(self.members)
+        classes: Optional[list] = [] if categorical else None
+        stats = reduce_rows(self.values, self.valid, self.weights,
+                            weight_rows=np.tile(np.arange(zones), self.bands), mode=mode,
+                            classes=classes).reshape(self.bands, zones, -1)
+        if not categorical:
+            return [stats[:, k] for k in range(zones)]
+        return [(stats[:, k], [classes[band * zones + k] for band in range(self.bands)])
+                for k in range(zones)]
+
+
+def _gather(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray], buffer_row0: int,
+            col0: int, coverages: Sequence[Coverage]) -> List[_Batch]:
+    """The cells of zones that lie inside the buffer, copied out of it into one (bands x
+    zones, cells) array per padded length and batch (so the buffer may move on). Raster row
+    r is at buffer row (r - buffer_row0) modulo the buffer's height (a ring)."""
+    bands, ring, width = buffer.shape
     flat_values = buffer.reshape(bands, -1)
     flat_mask = None if mask_buffer is None else mask_buffer.reshape(bands, -1)
-    results: list = [None] * len(coverages)
     by_length: dict = {}
     for n, coverage in enumerate(coverages):
         by_length.setdefault(padded_length(coverage.weights.size), []).append(n)
+    batches = []
     for length, members in by_length.items():
         per_batch = max(1, BATCH_VALUES // max(bands * length, 1))
         for start in range(0, len(members), per_batch):
@@ -471,24 +538,26 @@ def _reduce_batch(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray],
             for k, n in enumerate(batch):
                 coverage = coverages[n]
                 size = coverage.weights.size
-                index[k, :size] = ((coverage.rows + (coverage.row0 - buffer_row0)) * width
-                                   + coverage.cols + (coverage.col0 - col0))
+                index[k, :size] = ((coverage.rows + (coverage.row0 - buffer_row0)) % ring
+                                   * width + coverage.cols + (coverage.col0 - col0))
                 weights[k, :size] = coverage.weights
             shape = (bands * len(batch), length)
             values = np.take(flat_values, index, axis=1)
             valid = stack.validity(values, None if flat_mask is None else
                                    np.take(flat_mask, index, axis=1)).reshape(shape)
-            values = values.reshape(shape)
-            classes: Optional[list] = [] if categorical else None
-            stats = reduce_rows(values, valid, np.broadcast_to(
-                weights, (bands, len(batch), length)).reshape(shape), mode=mode,
-                classes=classes).reshape(bands, len(batch), -1)
-            for k, n in enumerate(batch):
-                if categorical:
-                    results[n] = (stats[:, k], [classes[band * len(batch) + k]
-                                                for band in range(bands)])
-                else:
-                    results[n] = stats[:, k]
+            batches.append(_Batch(batch, values.reshape(shape), valid, weights, bands))
+    return batches
+
+
+def _reduce_batch(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray],
+                  buffer_row0: int, col0: int, coverages: Sequence[Coverage], mode: str,
+                  categorical: bool) -> list:
+    """Statistics of zones that lie inside the buffer, gathered into one (bands x zones, cells)
+    array per padded length and reduced together."""
+    results: list = [None] * len(coverages)
+    for batch in _gather(stack, buffer, mask_buffer, buffer_row0, col0, coverages):
+        for n, result in zip(batch.members, batch.reduce(mode, categorical)):
+            results[n] = result
     return results
 
 
@@ -521,73 +590,180 @@ def _in_memory_statistics(stack: RasterStack, coverages: Sequence[Optional[Cover
 
 
 def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]], *,
-                         mode: str = "exact", strip_rows: int = 256,
-                         categorical: bool = False,
-                         cancel: Optional[Callable[[], bool]] = None) -> list:
+                         mode: str = "exact", categorical: bool = False,
+                         cancel: Optional[Callable[[], bool]] = None, workers: int = 1,
+                         reader: Optional["_StripReader"] = None) -> list:
     """(bands, len(STATISTICS)) per polygon (None where it misses the raster); with
     ``categorical`` each entry is (statistics, [(values, counts) per band]).
 
-    Polygons are visited top to bottom over a sliding buffer of raster rows, so every row of
-    the stack is read and decompressed once, with all its bands, whatever the number of
-    polygons; memory holds ``strip_rows`` plus the tallest polygon's rows. The polygons inside
-    the buffer are reduced together (``reduce_rows``), not one at a time.
+    The raster is read top to bottom, one strip of file blocks at a time, by a reader thread
+    (``_StripReader``; ``reader`` may be one already started for these polygons' windows), so
+    every block is decoded once, with all its bands, whatever the number of polygons, and
+    memory holds a few strips plus the tallest polygon's rows. Polygons are reduced together
+    (``reduce_rows``) as soon as their rows are in; with ``workers`` > 1 in that many
+    threads while the next rows are read.
     """
     results: list = [None] * len(coverages)
     present = [i for i, c in enumerate(coverages) if c is not None]
     if not present:
+        if reader is not None:
+            reader.stop()
         return results
     if getattr(stack, "in_memory", False):
         return _in_memory_statistics(stack, coverages, present, mode, categorical, cancel)
-    col0 = min(coverages[i].col0 for i in present)
-    col1 = max(coverages[i].col0 + coverages[i].width for i in present)
-    block_rows = max(1, getattr(stack, "block_rows", 1))
-    buffer = np.empty((stack.shape[0], 0, col1 - col0), stack.dtype)
-    mask_buffer: Optional[np.ndarray] = None
-    buffer_row0 = 0
-    waiting: List[int] = []  # polygons inside the buffer, not reduced yet
+    if reader is None:
+        reader = _StripReader(stack, [(c.row0, c.col0, c.height, c.width)
+                                      for c in coverages if c is not None])
+    pool = None
+    pending: list = []  # (polygons, future of their statistics), oldest first
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=workers)
+    waiting: List[int] = []  # polygons whose rows are in, not gathered yet
+
+    def collect(until: int) -> None:
+        while len(pending) > until:
+            polygons, future = pending.pop(0)
+            for i, result in zip(polygons, future.result()):
+                results[i] = result
 
     def flush() -> None:
         if cancel is not None and cancel():
             raise InterruptedError("cancelled")
-        reduced = _reduce_batch(stack, buffer, mask_buffer, buffer_row0, col0,
-                                [coverages[i] for i in waiting], mode, categorical)
-        for i, result in zip(waiting, reduced):
-            results[i] = result
+        batches = _gather(stack, reader.values, reader.mask, 0, reader.col0,
+                          [coverages[i] for i in waiting])
+        for batch in batches:
+            polygons = [waiting[n] for n in batch.members]
+            if pool is None:
+                for i, result in zip(polygons, batch.reduce(mode, categorical)):
+                    results[i] = result
+            else:  # bounded: at most a few batches per thread wait in memory
+                pending.append((polygons, pool.submit(batch.reduce, mode, categorical)))
+                collect(4 * workers)
         waiting.clear()
 
-    for i in sorted(present, key=lambda i: coverages[i].row0):
-        coverage = coverages[i]
-        end = coverage.row0 + coverage.height
-        buffer_end = buffer_row0 + buffer.shape[1]
-        if end > buffer_end or coverage.row0 < buffer_row0:
-            if waiting:
-                flush()
-            keep_from = max(coverage.row0, buffer_row0)
-            start = keep_from - buffer_row0 if keep_from < buffer_end else buffer.shape[1]
-            kept = buffer[:, start:]
-            # strips follow the file's blocks, so no block is decoded for two strips
-            read_from = buffer_end if kept.shape[1] else coverage.row0 // block_rows * block_rows
-            read_to = min(stack.height, -(-max(end, read_from + strip_rows) // block_rows)
-                          * block_rows)
-            fresh, fresh_mask = stack.read_values(read_from, col0, read_to - read_from,
-                                                  col1 - col0)
-            buffer = np.concatenate([kept, fresh], axis=1)
-            if fresh_mask is not None:
-                kept_mask = mask_buffer[:, start:] if mask_buffer is not None else \
-                    np.ones(kept.shape, bool)
-                mask_buffer = np.concatenate([kept_mask, fresh_mask], axis=1)
-            buffer_row0 = read_from - kept.shape[1]
-        waiting.append(i)
-    if waiting:
-        flush()
+    try:
+        for i in sorted(present, key=lambda i: coverages[i].row0):
+            coverage = coverages[i]
+            end = coverage.row0 + coverage.height
+            if end > reader.rows_read():
+                if waiting:
+                    flush()
+                reader.release(coverage.row0)  # rows above it may be overwritten
+                reader.wait_for(end)
+            waiting.append(i)
+        if waiting:
+            flush()
+        collect(0)
+    finally:
+        reader.stop()
+        if pool is not None:
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
     return results
+
+
+class _StripReader:
+    """Reads the file blocks under a set of windows, strip after strip of block rows, top to
+    bottom, in a background thread, into a ring of rows (raster row r at ring row r modulo the
+    ring's height). The reader never overwrites rows at or below the ``release``d row, and
+    ``wait_for`` returns once every row above a given row is in.
+
+    ``windows`` are (row0, col0, height, width); the columns read span all of them. Strips
+    no window touches are skipped. GDAL decodes the tiles of a strip in parallel."""
+
+    def __init__(self, stack, windows: Sequence[Tuple[int, int, int, int]]):
+        import threading
+
+        self.stack = stack
+        block = max(1, getattr(stack, "block_rows", 1))
+        if block == 1:
+            block = 256  # in-memory or untiled: strips of 256 rows
+        self.col0 = min(w[1] for w in windows)
+        width = max(w[1] + w[3] for w in windows) - self.col0
+        touched = set()
+        for row0, _, height, _ in windows:
+            touched.update(range(row0 // block, (row0 + height - 1) // block + 1))
+        self.strips = [(k * block, min((k + 1) * block, stack.height)) for k in sorted(touched)]
+        tallest = max(w[2] for w in windows)
+        # a window spans at most ceil(tallest / block) + 1 strips; one more strip is read
+        # while those are gathered
+        ring = (-(-tallest // block) + 2) * block
+        self.values = np.empty((stack.shape[0], ring, width), stack.dtype)
+        self.mask: Optional[np.ndarray] = None
+        self._condition = threading.Condition()
+        self._read_to = 0  # rows above this are in (of the strips read so far)
+        self._released = 0  # rows above this are no longer needed
+        self._error: Optional[BaseException] = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="raster-collect-strips",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        ring = self.values.shape[1]
+        try:
+            for start, end in self.strips:
+                with self._condition:
+                    while not self._stopped and end - ring > self._released:
+                        self._condition.wait()
+                    if self._stopped:
+                        return
+                at = start % ring
+                target = self.values[:, at:at + end - start]
+                data, mask = self.stack.read_values(start, self.col0, end - start,
+                                                    self.values.shape[2], out=target)
+                if data is not target:
+                    target[...] = data
+                if mask is not None and self.mask is None:
+                    self.mask = np.ones(self.values.shape, bool)
+                if self.mask is not None:
+                    self.mask[:, at:at + end - start] = True if mask is None else mask
+                with self._condition:
+                    self._read_to = end
+                    self._condition.notify_all()
+        except BaseException as error:  # handed to the thread that waits
+            with self._condition:
+                self._error = error
+                self._condition.notify_all()
+
+    def rows_read(self) -> int:
+        with self._condition:
+            return self._read_to
+
+    def release(self, row: int) -> None:
+        """Rows above ``row`` are no longer needed."""
+        with self._condition:
+            self._released = max(self._released, row)
+            self._condition.notify_all()
+
+    def wait_for(self, row: int) -> None:
+        """Wait until every needed row above ``row`` has been read (re-raises the reader's
+        error)."""
+        with self._condition:
+            while self._read_to < row and self._error is None and self._thread.is_alive():
+                self._condition.wait(0.5)
+            if self._error is not None:
+                raise self._error
+            if self._read_to < row:
+                raise RuntimeError("the raster reader stopped before the rows were read")
+
+    def stop(self) -> None:
+        """Stop reading (after the strip being read) and wait for the thread."""
+        with self._condition:
+            self._stopped = True
+            self._condition.notify_all()
+        self._thread.join()
 
 
 def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: Sequence[str],
                      mode: str = "exact",
                      min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION,
                      categorical: bool = False,
-                     cancel: Optional[Callable[[], bool]] = None) -> pd.DataFrame:
+                     cancel: Optional[Callable[[], bool]] = None,
+                     workers: int = 1) -> pd.DataFrame:
     """A long table: one row per zone and stack band (period), with the zone's id fields,
     ``period`` (the band label), every statistic and ``usable`` (clear fraction at least
     ``min_clear_fraction``, so clouded periods can be excluded from summaries).
@@ -595,7 +771,8 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
     Zones are checked first (``zone_input.prepare_zones``): empty geometries are skipped,
     invalid ones repaired; both are listed in ``table.attrs["notes"]``. The definitions used
     are in ``table.attrs["statistics"]``. With ``categorical``, the per-class table
-    (``class_table``) is in ``table.attrs["classes"]``.
+    (``class_table``) is in ``table.attrs["classes"]``. ``workers``: threads reducing zones
+    while the raster is read (``iter_zone_statistics``).
     """
     from .zone_input import prepare_zones
 
@@ -604,14 +781,22 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
     if mode not in COVERAGE_MODES:
         raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
     zones, notes, _ = prepare_zones(zones, stack.crs, id_fields=id_fields)
-    coverages = polygon_coverage(zones.geometry, stack, mode)
+    reader = None
+    if not getattr(stack, "in_memory", False):  # start reading while coverage is computed
+        windows = [w for w in (_window(g.bounds, stack) for g in zones.geometry) if w]
+        reader = _StripReader(stack, windows) if windows else None
+    try:
+        coverages = polygon_coverage(zones.geometry, stack, mode)
+        results = iter_zone_statistics(stack, coverages, mode=mode, categorical=categorical,
+                                       cancel=cancel, workers=workers, reader=reader)
+    finally:
+        if reader is not None:
+            reader.stop()
     bands = stack.shape[0]
     blocks, class_rows = [], []
     empty = np.full((bands, len(STATISTICS)), np.nan)
     for name in ("pixel_count", "clear_count", "clear_fraction", "nodata_count", "variety"):
         empty[:, STATISTICS.index(name)] = 0.0
-    results = iter_zone_statistics(stack, coverages, mode=mode, categorical=categorical,
-                                   cancel=cancel)
     outside = outside_cells(zones.geometry, stack, mode, coverages)
     column = STATISTICS.index
     for position, result in enumerate(results):

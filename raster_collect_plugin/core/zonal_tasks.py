@@ -22,6 +22,8 @@ from . import scheduling
 from .storage import gdal_path, gdal_s3_options, is_remote
 
 ZONES_PER_BLOCK = 2_000
+# cells of coverage per block of zones in this process (coverage takes ~24 bytes a cell)
+CELLS_PER_LOCAL_BLOCK = 8_000_000
 
 
 class _StackedFiles:
@@ -55,11 +57,14 @@ class _StackedFiles:
     def block_rows(self) -> int:
         return max(stack.block_rows for stack in self.stacks)
 
-    def read_values(self, row0: int, col0: int, height: int, width: int
+    def read_values(self, row0: int, col0: int, height: int, width: int, *,
+                    out: Optional[np.ndarray] = None
                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(values, the mask bands or None) of every file's bands, one after the other, read
-        into one array (no concatenation: each file fills its own bands)."""
-        values = np.empty((self.shape[0], height, width), self.dtype)
+        into one array, ``out`` when given (no concatenation: each file fills its own
+        bands)."""
+        values = out if out is not None else np.empty((self.shape[0], height, width),
+                                                      self.dtype)
         has_mask = any(stack.has_mask_band and stack.use_mask for stack in self.stacks)
         masks = []
         for stack, (first, end) in zip(self.stacks, self.band_ranges):
@@ -85,9 +90,11 @@ class _StackedFiles:
 
 
 def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: Sequence[str],
-                  mode: str, min_clear_fraction: float) -> List[pd.DataFrame]:
+                  mode: str, min_clear_fraction: float, *, workers: int = 1,
+                  cancel: Optional[Callable[[], bool]] = None) -> List[pd.DataFrame]:
     """One block of zones over files on one grid (a task; runs wherever the scheduler puts
-    it): one table per file, as ``zonal_statistics_of_file`` gives it."""
+    it): one table per file, as ``zonal_statistics_of_file`` gives it. ``workers`` threads
+    reduce zones while the files are read."""
     import rasterio
 
     from .gdal_env import gdal_options
@@ -101,7 +108,8 @@ def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: 
                 stacks.append(RasterStack(gdal_path(location)))
             stacked = _StackedFiles(stacks)
             table = zonal_statistics(stacked, zones, id_fields=list(id_fields), mode=mode,
-                                     min_clear_fraction=min_clear_fraction)
+                                     min_clear_fraction=min_clear_fraction, cancel=cancel,
+                                     workers=workers)
         finally:
             for stack in stacks:
                 stack.close()
@@ -142,9 +150,19 @@ def file_groups(files: Sequence[Tuple[str, str, str, object]]) -> List[List[int]
 
 
 def split_zones(zones: gpd.GeoDataFrame, client) -> List[np.ndarray]:
-    """The blocks of zones for the threads of ``client`` (None: this process's threads)."""
+    """The blocks of zones for the threads of ``client`` (a cluster's workers)."""
     parts = max(2 * _threads(client), -(-len(zones) // ZONES_PER_BLOCK))
     return zone_blocks(zones, min(parts, max(len(zones), 1)))
+
+
+def local_blocks(geometry: gpd.GeoSeries, pixel_area: float) -> List[np.ndarray]:
+    """The blocks of zones (``geometry``, in the raster's CRS) for this process: as few as
+    memory allows, since each block reads the rows it spans and two blocks decode the file
+    blocks on their seam twice; one per ``CELLS_PER_LOCAL_BLOCK`` cells of coverage. The
+    threads share each block's reduction instead."""
+    cells = float(geometry.area.sum()) / max(pixel_area, 1e-12) if len(geometry) else 0.0
+    parts = max(1, min(len(geometry), int(cells // CELLS_PER_LOCAL_BLOCK) + 1))
+    return zone_blocks(gpd.GeoDataFrame(geometry=geometry), parts)
 
 
 def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDataFrame, *,
@@ -157,23 +175,48 @@ def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDa
     client = scheduling.active_client()
     if client is not None and not workers_can_read(client, [f[3] for f in files]):
         client = None  # the files are only here: reduce in this process's threads
-    blocks = split_zones(zones, client)
+    groups = file_groups(files)
+    if client is None:  # one reader per block, its zones reduced by every thread
+        blocks = _local_blocks_on_grid(files[0][3], zones)
+        options = {"workers": os.cpu_count() or 1, "cancel": cancel}
+    else:
+        blocks, options = split_zones(zones, client), {}
     zone_frames = [zones.iloc[block] for block in blocks]
     if client is not None:  # ship each block of zones to the cluster once, not once per file
         zone_frames = client.scatter(zone_frames)
-    groups = file_groups(files)
     tasks = [[dask.delayed(_block_tables, pure=False)([str(files[n][3]) for n in members],
                                                       frame, list(id_fields), coverage,
-                                                      min_clear_fraction)
+                                                      min_clear_fraction, **options)
               for frame in zone_frames] for members in groups]
-    computed = scheduling.compute(tasks, cancel=cancel, progress=progress,
-                                  local=client is None)[0]
+    try:
+        computed = scheduling.compute(tasks, cancel=cancel, progress=progress,
+                                      local=client is None)[0]
+    except InterruptedError as error:  # the cancel check inside a local task
+        raise scheduling.ComputeCancelled("cancelled by the user") from error
     per_file = {}
     for members, per_block in zip(groups, computed):
         for k, n in enumerate(members):
             per_file[n] = [tables_of_block[k] for tables_of_block in per_block]
     return assemble([f[:3] for f in files], [per_file[n] for n in range(len(files))], blocks,
                     id_fields)
+
+
+def _local_blocks_on_grid(location, zones: gpd.GeoDataFrame) -> List[np.ndarray]:
+    """``local_blocks`` of ``zones`` on the grid of the raster at ``location``."""
+    import rasterio
+
+    from .gdal_env import gdal_options
+    from .zone_input import same_crs
+
+    remote = is_remote(location)
+    with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})), \
+            rasterio.open(gdal_path(str(location))) as dataset:
+        transform, crs = dataset.transform, dataset.crs
+    geometry = zones.geometry
+    if crs is not None and geometry.crs is not None and not same_crs(geometry.crs, crs):
+        geometry = geometry.to_crs(crs)
+    pixel_area = abs(transform.a * transform.e - transform.b * transform.d)
+    return local_blocks(geometry, pixel_area)
 
 
 def assemble(labels: Sequence[Tuple[str, str, str]], per_file: Iterable[Sequence[pd.DataFrame]],

@@ -35,7 +35,7 @@ HOST_PYTHON_VARIABLE = "RASTER_COLLECT_HOST_PYTHON"  # set by the plugin: QGIS's
 SETUP_HINT = "in QGIS open Settings → Options → Raster Collect and click “Create the engine”"
 # imported once the versions are right: a broken binary wheel shows up here, not in a job
 SMOKE_IMPORTS = ("numpy", "rasterio", "pyproj", "shapely", "pyogrio", "xarray", "dask",
-                 "odc.stac", "pystac_client", "geopandas", "exactextract")
+                 "odc.stac", "pystac_client", "geopandas", "exactextract", "numba")
 
 
 def _installed(name: str) -> Optional[str]:
