@@ -592,7 +592,7 @@ def _in_memory_statistics(stack: RasterStack, coverages: Sequence[Optional[Cover
 def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]], *,
                          mode: str = "exact", categorical: bool = False,
                          cancel: Optional[Callable[[], bool]] = None, workers: int = 1,
-                         reader: Optional["_StripReader"] = None) -> list:
+                         reader: Optional[_StripReader] = None) -> list:
     """(bands, len(STATISTICS)) per polygon (None where it misses the raster); with
     ``categorical`` each entry is (statistics, [(values, counts) per band]).
 
