@@ -7,6 +7,7 @@ process. Either way the caller gets a progress fraction and can cancel between t
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Callable, Optional, Sequence
 
@@ -20,6 +21,8 @@ class ComputeCancelled(RuntimeError):
 
 def active_client():
     """The default ``dask.distributed`` client (set by ``cluster.compute_client``) or None."""
+    if "distributed" not in sys.modules:  # no client without it (and importing it takes time)
+        return None
     try:
         from distributed import get_client
 
