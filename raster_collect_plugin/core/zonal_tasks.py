@@ -57,6 +57,17 @@ class _StackedFiles:
     def block_rows(self) -> int:
         return max(stack.block_rows for stack in self.stacks)
 
+    @property
+    def has_mask_band(self) -> bool:
+        """Whether a file's mask band is read (its masks then come with the values)."""
+        return any(stack.has_mask_band and stack.use_mask for stack in self.stacks)
+
+    use_mask = True  # each file's own use_mask applies
+
+    def clone(self) -> _StackedFiles:
+        """The same files, with file handles of their own (for another reading thread)."""
+        return _StackedFiles([stack.clone() for stack in self.stacks])
+
     def read_values(self, row0: int, col0: int, height: int, width: int, *,
                     out: Optional[np.ndarray] = None
                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -65,7 +76,7 @@ class _StackedFiles:
         bands)."""
         values = out if out is not None else np.empty((self.shape[0], height, width),
                                                       self.dtype)
-        has_mask = any(stack.has_mask_band and stack.use_mask for stack in self.stacks)
+        has_mask = self.has_mask_band
         masks = []
         for stack, (first, end) in zip(self.stacks, self.band_ranges):
             same_type = stack.dtype == self.dtype
