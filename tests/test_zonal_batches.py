@@ -66,9 +66,14 @@ def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:
                   for n, left in enumerate(x)], crs=CRS)
 
 
-@pytest.mark.parametrize("source", ["memory", "lazy", "file", "file-threads"])
+@pytest.mark.parametrize("source", ["memory", "lazy", "file", "file-threads",
+                                    "file-small-ring"])
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
-def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path):
+def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch):
+    if source == "file-small-ring":  # one reader, no read-ahead: the ring holds one zone span
+        from raster_collect_plugin.core import zonal
+
+        monkeypatch.setattr(zonal, "RING_BYTES", 1)
     # a file of several 256-row blocks, more than the reader's ring holds (it wraps around),
     # with zones taller than a block
     size = 1100 if source.startswith("file") else 120

@@ -675,6 +675,9 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
     return results
 
 
+RING_BYTES = 512 * 2**20  # a strip reader's ring may grow to this to read ahead
+
+
 def _plain_pages(shape: Tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialised array in an anonymous memory map: ordinary pages, not the transparent
     huge pages numpy asks for on large arrays, whose first use in a process can cost the
@@ -712,11 +715,15 @@ class _StripReader:
         for row0, _, height, _ in windows:
             touched.update(range(row0 // block, (row0 + height - 1) // block + 1))
         self.strips = [(k * block, min((k + 1) * block, stack.height)) for k in sorted(touched)]
-        threads = max(1, min(threads, len(self.strips)))
-        tallest = max(w[2] for w in windows)
-        # a window spans at most ceil(tallest / block) + 1 strips; each thread reads one more
-        # while those are gathered
-        ring = (-(-tallest // block) + 1 + threads) * block
+        # a window spans at most ceil(tallest / block) + 1 strips, which the ring must hold;
+        # each reading thread needs one strip more to read ahead while those are gathered,
+        # as far as RING_BYTES allows (else one thread, reading when a strip is released)
+        span = -(-max(w[2] for w in windows) // block) + 1
+        strip_bytes = block * width * stack.shape[0] * np.dtype(stack.dtype).itemsize
+        threads = max(1, min(threads, len(self.strips),
+                             int(RING_BYTES // max(strip_bytes, 1)) - span))
+        ahead = threads if (span + threads) * strip_bytes <= RING_BYTES else 0
+        ring = (span + ahead) * block
         self.values = _plain_pages((stack.shape[0], ring, width), stack.dtype)
         self.mask: Optional[np.ndarray] = None
         if getattr(stack, "has_mask_band", False) and getattr(stack, "use_mask", True):
