@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 import dask
+import dask.threaded
 from dask.callbacks import Callback
 
 
@@ -60,7 +61,9 @@ def compute(*collections: Any, progress: Optional[Callable[[float], None]] = Non
     client = None if local else active_client()
     if client is None:
         with _ThreadProgress(progress, cancel):
-            return dask.compute(*collections, scheduler="threads")
+            # the function, not "threads": dask would import distributed (0.15 s) to look
+            # for a client first
+            return dask.compute(*collections, scheduler=dask.threaded.get)
     from distributed import wait
 
     futures = client.compute([dask.delayed(c) for c in collections])

@@ -65,16 +65,16 @@ def prepare_zones(zones: gpd.GeoDataFrame, raster_crs, *, id_fields=()
     kept: List[int] = []
     geometries = []
     for position, geometry in enumerate(zones.geometry):
-        label = _label(zones, position, id_fields)
         if geometry is None or geometry.is_empty:
-            notes.append(f"skipped {label}: empty geometry")
+            notes.append(f"skipped {_label(zones, position, id_fields)}: empty geometry")
             continue
         repaired = repair_polygon(geometry)
         if repaired is None:
-            notes.append(f"skipped {label}: {geometry.geom_type} is not a polygon")
+            notes.append(f"skipped {_label(zones, position, id_fields)}: "
+                         f"{geometry.geom_type} is not a polygon")
             continue
         if repaired is not geometry:
-            notes.append(f"repaired invalid geometry of {label}")
+            notes.append(f"repaired invalid geometry of {_label(zones, position, id_fields)}")
         kept.append(position)
         geometries.append(repaired)
     frame = zones.iloc[kept].copy()
