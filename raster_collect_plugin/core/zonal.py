@@ -2,9 +2,10 @@
 fractional coverage of the polygon (or centre-in / all-touched).
 
 Coverage is computed once per polygon (exactextract's ``cell_id`` and ``coverage``) and reused
-for every band: each polygon's window is read once with all its bands and reduced with numpy,
-so a 24-band stack costs one pass instead of 24. Only one polygon's window is in memory at a
-time. Overlapping polygons are independent: no "last one wins".
+for every band. A file is decoded once, top to bottom, by reader threads (``_StripReader``);
+the polygons whose rows are in are gathered into batches of (polygon, band) rows and reduced
+together by the compiled kernel (``zonal_kernel``) in a thread pool. Overlapping polygons are
+independent: no "last one wins".
 """
 
 from __future__ import annotations
