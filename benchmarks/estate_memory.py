@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,14 @@ def main() -> None:
     if args.child:
         run_child(folder, args.months)
         return
+    try:
+        _benchmark(folder, args)
+    finally:  # a temporary folder (no --workdir) goes, even when the run fails
+        if not args.workdir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _benchmark(folder: Path, args) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     make_estate(folder, args.size, args.months)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -271,6 +272,7 @@ def main() -> None:
     parser.add_argument("--workdir")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
+    temporary = not args.workdir
     args.workdir = Path(args.workdir or tempfile.mkdtemp(prefix="rc-scale-", dir="/var/tmp"))
     if args.child:
         folder = args.workdir
@@ -284,6 +286,14 @@ def main() -> None:
             result = child_cluster(folder, args.months, args.hex_ha)
         print(json.dumps(result, default=str))
         return
+    try:
+        _benchmark(args)
+    finally:  # a temporary folder (no --workdir) goes, even when the run fails
+        if temporary:
+            shutil.rmtree(args.workdir, ignore_errors=True)
+
+
+def _benchmark(args) -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     make_inputs(args.workdir, args.width, args.height, args.months, args.forests)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,14 @@ def main() -> None:
         run_engine(args.engine, Path(args.stack), Path(args.zones), Path(args.result))
         return
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="rc-bench-"))
+    try:
+        _benchmark(folder, args)
+    finally:  # a temporary folder (no --workdir) goes, even when the run fails
+        if not args.workdir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _benchmark(folder: Path, args) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     stack, zones = make_inputs(folder, args.size, args.bands, args.polygons)
