@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from _synthetic_s2 import write_s2_catalog
+from _workdir import work_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,19 +68,14 @@ def main() -> None:
     parser.add_argument("--workdir")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    folder = Path(args.workdir or tempfile.mkdtemp(prefix="rc-estate-"))
     if args.child:
-        run_child(folder, args.months)
+        run_child(Path(args.workdir), args.months)
         return
-    try:
+    with work_folder(args.workdir, "rc-estate-") as folder:
         _benchmark(folder, args)
-    finally:  # a temporary folder (no --workdir) goes, even when the run fails
-        if not args.workdir:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _benchmark(folder: Path, args) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     make_estate(folder, args.size, args.months)
     print(f"estate: {args.size}x{args.size} px at 10 m, {args.months} scenes x 4 bands, "

@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from _synthetic_s2 import write_s2_catalog
+from _workdir import work_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -272,9 +271,8 @@ def main() -> None:
     parser.add_argument("--workdir")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
-    temporary = not args.workdir
-    args.workdir = Path(args.workdir or tempfile.mkdtemp(prefix="rc-scale-", dir="/var/tmp"))
     if args.child:
+        args.workdir = Path(args.workdir)
         folder = args.workdir
         if args.child == "threads":
             result = child_end_to_end(folder, args.months, args.hex_ha)
@@ -286,15 +284,11 @@ def main() -> None:
             result = child_cluster(folder, args.months, args.hex_ha)
         print(json.dumps(result, default=str))
         return
-    try:
+    with work_folder(args.workdir, "rc-scale-", parent="/var/tmp") as args.workdir:
         _benchmark(args)
-    finally:  # a temporary folder (no --workdir) goes, even when the run fails
-        if temporary:
-            shutil.rmtree(args.workdir, ignore_errors=True)
 
 
 def _benchmark(args) -> None:
-    args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     make_inputs(args.workdir, args.width, args.height, args.months, args.forests)
     print(f"inputs: {args.width}x{args.height} px, {args.months} months, {args.forests} "

@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _workdir import work_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -144,16 +143,11 @@ def main() -> None:
     if args.engine:
         run_engine(args.engine, Path(args.stack), Path(args.zones), Path(args.result))
         return
-    folder = Path(args.workdir or tempfile.mkdtemp(prefix="rc-bench-"))
-    try:
+    with work_folder(args.workdir, "rc-bench-") as folder:
         _benchmark(folder, args)
-    finally:  # a temporary folder (no --workdir) goes, even when the run fails
-        if not args.workdir:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _benchmark(folder: Path, args) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     stack, zones = make_inputs(folder, args.size, args.bands, args.polygons)
     print(f"inputs: {args.polygons} polygons, {args.bands} bands of {args.size}x{args.size} "

@@ -13,7 +13,6 @@ import numpy as np
 from . import zonal_kernel
 
 CELL_BITS = zonal_kernel.CELL_BITS  # a row may have up to 2**31 cells
-CELL_MASK = np.uint64((1 << CELL_BITS) - 1)
 
 
 def sorted_cells(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
