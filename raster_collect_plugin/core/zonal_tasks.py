@@ -188,7 +188,8 @@ def zonal_tables(files: Sequence[Tuple[str, str, str, object]], zones: gpd.GeoDa
         client = None  # the files are only here: reduce in this process's threads
     groups = file_groups(files)
     if client is None:  # one reader per block, its zones reduced by every thread
-        blocks = _local_blocks_on_grid(files[0][3], zones)
+        blocks = max((_local_blocks_on_grid(files[members[0]][3], zones)
+                      for members in groups), key=len)  # the finest grid decides
         options = {"workers": os.cpu_count() or 1, "cancel": cancel}
     else:
         blocks, options = split_zones(zones, client), {}
