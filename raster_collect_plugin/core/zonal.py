@@ -411,12 +411,26 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Seque
     valid = weights > 0
     if values.dtype.kind == "f":
         valid &= ~np.isnan(values)
-    levels = np.asarray(quantiles, dtype="float64")
-    reduced = np.empty((1, zonal_kernel.QUANTILES_FROM + len(levels)))
-    zonal_kernel.reduce_sorted_rows(values, valid, zonal_order.sorted_cells(values, valid),
-                                    valid.sum(axis=1), weights, np.zeros(1, np.intp), levels,
-                                    True, np.empty((0, 0)), np.empty((0, 0)), reduced)
+    reduced, _, _ = _kernel(values, valid, weights, np.zeros(1, np.intp), quantiles,
+                            exact=True, keep_classes=False)
     return reduced[0, zonal_kernel.QUANTILES_FROM:]
+
+
+def _kernel(values: np.ndarray, valid: np.ndarray, weights: np.ndarray,
+            weight_rows: np.ndarray, quantiles: Sequence[float], *, exact: bool,
+            keep_classes: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort each row (``zonal_order``) and reduce it (``zonal_kernel``): the kernel's columns
+    per row, and each row's distinct values and summed weights when ``keep_classes``."""
+    rows, cells = values.shape
+    levels = np.asarray(quantiles, dtype="float64")
+    keep = keep_classes and cells > 0
+    class_values = np.empty((rows, cells) if keep else (0, 0))
+    class_totals = np.empty_like(class_values)
+    reduced = np.empty((rows, zonal_kernel.QUANTILES_FROM + len(levels)))
+    zonal_kernel.reduce_sorted_rows(values, valid, zonal_order.sorted_cells(values, valid),
+                                    weights, weight_rows, levels, exact, class_values,
+                                    class_totals, reduced)
+    return reduced, class_values, class_totals
 
 
 def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndarray] = None, *,
@@ -451,16 +465,9 @@ def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
         weight_rows = np.arange(rows)
     weight_rows = np.asarray(weight_rows, dtype=np.intp)
     valid = valid & (weights > 0)[weight_rows]
-    clear = valid.sum(axis=1)
-    order = zonal_order.sorted_cells(values, valid)  # clear cells first, in value order
-    levels = np.array(list(QUANTILES.values()))
-    keep = classes is not None and cells > 0
-    class_values = np.empty((rows, cells) if keep else (0, 0))
-    class_totals = np.empty_like(class_values)
-    reduced = np.empty((rows, zonal_kernel.QUANTILES_FROM + len(levels)))
-    zonal_kernel.reduce_sorted_rows(values, valid, order, clear,
-                                    weights, weight_rows, levels, exact, class_values,
-                                    class_totals, reduced)
+    reduced, class_values, class_totals = _kernel(
+        values, valid, weights, weight_rows, list(QUANTILES.values()), exact=exact,
+        keep_classes=classes is not None)
     result = np.full((rows, len(STATISTICS)), np.nan)
     column = STATISTICS.index
     pixel_count = reduced[:, zonal_kernel.PIXELS]

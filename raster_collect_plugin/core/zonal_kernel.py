@@ -88,11 +88,12 @@ def integer_keys(values, valid, offset, keys):  # pragma: no cover (compiled)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def reduce_sorted_rows(values, valid, order, clear, weights, weight_row, quantiles, exact,
+def reduce_sorted_rows(values, valid, order, weights, weight_row, quantiles, exact,
                        class_values, class_totals, out):  # pragma: no cover (compiled)
     """Per row r of values (rows, cells): the kernel's columns (PIXELS ... quantiles) in
-    ``out``. The low CELL_BITS bits of ``order[r, :clear[r]]`` are the row's clear cells
-    sorted by value (ties in cell order); row r's cell weights are ``weights[weight_row[r]]``.
+    ``out``. The low CELL_BITS bits of ``order[r]`` are the row's cells sorted by value,
+    clear (``valid``) cells first (ties in cell order); row r's cell weights are
+    ``weights[weight_row[r]]``.
     With ``class_values`` and ``class_totals`` of shape (rows, cells), each row's distinct
     values and summed weights go there (left-aligned, VARIETY of them)."""
     rows, cells = order.shape
@@ -106,16 +107,17 @@ def reduce_sorted_rows(values, valid, order, clear, weights, weight_row, quantil
         pixels = 0.0
         clear_weight = 0.0
         sum_wx = 0.0
+        n = 0  # clear cells
         for c in range(cells):
             w = weights[w_row, c]
             pixels += w
             if valid[r, c]:
+                n += 1
                 clear_weight += w
                 sum_wx += w * np.float64(values[r, c])
         out[r, PIXELS] = pixels
         out[r, CLEAR] = clear_weight
         out[r, VARIETY] = 0.0
-        n = clear[r]
         if n == 0:
             continue
         mean = sum_wx / clear_weight
@@ -213,7 +215,7 @@ def _load_float32_kernels() -> None:
     valid = np.ones((1, 1), bool)
     keys = np.empty((1, 1), np.uint64)
     float32_keys(values.view(np.uint32), valid, keys)
-    reduce_sorted_rows(values, valid, keys, np.ones(1, np.intp), np.ones((1, 1)),
+    reduce_sorted_rows(values, valid, keys, np.ones((1, 1)),
                        np.zeros(1, np.intp), np.array([0.5]), True, np.empty((0, 0)),
                        np.empty((0, 0)), np.empty((1, QUANTILES_FROM + 1)))
 
