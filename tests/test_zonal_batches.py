@@ -67,7 +67,7 @@ def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:
 
 
 @pytest.mark.parametrize("source", ["memory", "lazy", "file", "file-threads",
-                                    "file-small-ring"])
+                                    "file-small-ring", "file-decode-threads"])
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch):
     if source == "file-small-ring":  # one reader, no read-ahead: the ring holds one zone span
@@ -78,8 +78,9 @@ def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch
     # with zones taller than a block
     size = 1100 if source.startswith("file") else 120
     values = rounded_stack(size, 5)
-    if source.startswith("file"):
-        stack = RasterStack(write_stack(tmp_path / "stack.tif", values))
+    if source.startswith("file"):  # GDAL decodes tiles in parallel for one reading thread
+        stack = RasterStack(write_stack(tmp_path / "stack.tif", values),
+                            decode_threads=2 if source == "file-decode-threads" else 1)
     elif source == "lazy":  # a dask-backed array is read strip by strip, never whole
         lazy = xr.DataArray(dask.array.from_array(values, chunks=(1, 32, 32)),
                             dims=("band", "y", "x"))
@@ -179,3 +180,38 @@ def test_cancelling_stops_the_reader(tmp_path):
         iter_zone_statistics(stack, coverages, workers=2,
                              cancel=lambda: checks.append(1) or len(checks) > 1)
     assert threading.active_count() == before
+
+
+def test_a_mask_band_masks_the_cells_it_covers_in_every_band(tmp_path):
+    """A multi-band file with an internal mask band, read through the strip reader's ring:
+    each band's statistics are those of its values with the masked cells as NaN."""
+    import rasterio
+
+    values = rounded_stack(700, 3, seed=8)
+    mask = np.full((700, 700), 255, "uint8")
+    mask[150:420, 90:500] = 0  # a cloud: across block edges and many zones
+    path = tmp_path / "masked.tif"
+    profile = {"driver": "GTiff", "width": 700, "height": 700, "count": 3, "dtype": "float32",
+               "crs": CRS, "transform": TRANSFORM, "tiled": True, "blockxsize": 128,
+               "blockysize": 128, "compress": "ZSTD", "interleave": "pixel"}
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), \
+            rasterio.open(path, "w", **profile) as dataset:
+        dataset.write(values)
+        dataset.write_mask(mask)
+    frame = pd.concat([scattered_zones(150, 700), tall_zones(4, 700)], ignore_index=True)
+    masked = values.copy()
+    masked[:, mask == 0] = np.nan
+    expected_stack = RasterStack(masked, transform=TRANSFORM, crs=CRS)
+    for threads in (1, 2):
+        stack = RasterStack(path, decode_threads=threads)
+        assert stack.has_mask_band
+        coverages = polygon_coverage(frame.geometry, stack, "exact")
+        got = iter_zone_statistics(stack, coverages, workers=2)
+        expected = iter_zone_statistics(expected_stack, coverages)
+        stack.close()
+        touched = 0
+        for coverage, ours, theirs in zip(coverages, got, expected):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
+            touched += bool(((coverage.row0 + coverage.rows >= 150) &
+                             (coverage.row0 + coverage.rows < 420)).any())
+        assert touched > 20

@@ -3,6 +3,7 @@ the command line and the Processing algorithm share."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Union
@@ -60,13 +61,16 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     raster = Path(request.raster)
     if not raster.exists():
         raise ZoneError(f"the raster {raster} does not exist: check the path")
+    threads = os.cpu_count() or 1
     stack = RasterStack(raster, bands=request.bands, nodata=request.nodata,
-                        ignore_nodata=request.ignore_nodata, use_mask=request.use_mask)
+                        ignore_nodata=request.ignore_nodata, use_mask=request.use_mask,
+                        decode_threads=threads)
     try:
         table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
                                  mode=request.coverage,
                                  min_clear_fraction=request.min_clear_fraction,
-                                 categorical=request.categorical, cancel=cancel)
+                                 categorical=request.categorical, cancel=cancel,
+                                 workers=threads)
         index_name = stack.tags.get("index") or raster.stem
         file_nodata, mask_band = stack.nodata, stack.has_mask_band
     finally:

@@ -64,6 +64,11 @@ class _StackedFiles:
 
     use_mask = True  # each file's own use_mask applies
 
+    @property
+    def decode_threads(self) -> int:
+        """The threads each file's tiles are decoded in."""
+        return min(stack.decode_threads for stack in self.stacks)
+
     def clone(self) -> _StackedFiles:
         """The same files, with file handles of their own (for another reading thread)."""
         return _StackedFiles([stack.clone() for stack in self.stacks])
@@ -105,7 +110,7 @@ def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: 
                   cancel: Optional[Callable[[], bool]] = None) -> List[pd.DataFrame]:
     """One block of zones over files on one grid (a task; runs wherever the scheduler puts
     it): one table per file, as ``zonal_statistics_of_file`` gives it. ``workers`` threads
-    reduce zones while the files are read."""
+    decode the files' tiles and reduce zones while the files are read."""
     import rasterio
 
     from .gdal_env import gdal_options
@@ -116,7 +121,7 @@ def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: 
         stacks = []
         try:
             for location in locations:
-                stacks.append(RasterStack(gdal_path(location)))
+                stacks.append(RasterStack(gdal_path(location), decode_threads=workers))
             stacked = _StackedFiles(stacks)
             table = zonal_statistics(stacked, zones, id_fields=list(id_fields), mode=mode,
                                      min_clear_fraction=min_clear_fraction, cancel=cancel,
