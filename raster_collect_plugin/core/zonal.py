@@ -655,13 +655,27 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
     if reader is None:
         reader = _StripReader(stack, [(c.row0, c.col0, c.height, c.width)
                                       for c in coverages if c is not None])
+    order = sorted(present, key=lambda i: coverages[i].row0)
+    return _stream_statistics(stack, reader, [(i, coverages[i].row0) for i in order],
+                              coverages.__getitem__, len(coverages), mode=mode,
+                              categorical=categorical, cancel=cancel, workers=workers)
+
+
+def _stream_statistics(stack, reader: _StripReader, zones_in_order: Sequence[Tuple[int, int]],
+                       coverage_of: Callable[[int], Optional[Coverage]], count: int, *,
+                       mode: str, categorical: bool, cancel: Optional[Callable[[], bool]],
+                       workers: int) -> list:
+    """``iter_zone_statistics`` from a strip reader: ``zones_in_order`` are (zone, the first
+    raster row it may use), top to bottom; ``coverage_of(zone)`` may wait for the coverage to
+    be computed (``_CoverageFeed``)."""
+    results: list = [None] * count
     pool = None
     pending: list = []  # (polygons, future of their statistics), oldest first
     if workers > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=workers)
-    waiting: List[int] = []  # polygons whose rows are in, not gathered yet
+    waiting: List[Tuple[int, Coverage]] = []  # polygons whose rows are in, not gathered yet
 
     def collect(until: int) -> None:
         while len(pending) > until:
@@ -673,9 +687,9 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
         if cancel is not None and cancel():
             raise InterruptedError("cancelled")
         batches = _gather(stack, reader.values, reader.mask, 0, reader.col0,
-                          [coverages[i] for i in waiting], pixel_interleaved=True)
+                          [coverage for _, coverage in waiting], pixel_interleaved=True)
         for batch in batches:
-            polygons = [waiting[n] for n in batch.members]
+            polygons = [waiting[n][0] for n in batch.members]
             if pool is None:
                 for i, result in zip(polygons, batch.reduce(mode, categorical)):
                     results[i] = result
@@ -685,15 +699,17 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
         waiting.clear()
 
     try:
-        for i in sorted(present, key=lambda i: coverages[i].row0):
-            coverage = coverages[i]
+        for i, first_row in zones_in_order:
+            coverage = coverage_of(i)
+            if coverage is None:
+                continue
             end = coverage.row0 + coverage.height
             if end > reader.rows_read():
                 if waiting:
                     flush()
-                reader.release(coverage.row0)  # rows above it may be overwritten
+                reader.release(first_row)  # rows above it may be overwritten
                 reader.wait_for(end)
-            waiting.append(i)
+            waiting.append((i, coverage))
         if waiting:
             flush()
         collect(0)
@@ -704,6 +720,68 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
                 future.cancel()
             pool.shutdown(wait=True)
     return results
+
+
+class _CoverageFeed:
+    """The coverage of polygons computed in a background thread, ``CHUNK`` polygons at a time
+    in the given order (top to bottom), so that the first polygons are gathered and reduced
+    while the coverage of the others is computed: until then the strip reader, whose ring
+    is released only as polygons are gathered, would wait with the cores half idle."""
+
+    CHUNK = 128
+
+    def __init__(self, polygons: gpd.GeoSeries, stack, mode: str, order: Sequence[int]):
+        import threading
+
+        self.order = list(order)
+        self._position = {zone: k for k, zone in enumerate(self.order)}
+        self._coverages: List[Optional[Coverage]] = [None] * len(polygons)
+        self._ready = 0  # the first _ready polygons of the order have their coverage
+        self._error: Optional[BaseException] = None
+        self._stopped = False
+        self._condition = threading.Condition()
+        self._thread = threading.Thread(target=self._run, args=(polygons, stack, mode),
+                                        name="raster-collect-coverage", daemon=True)
+        self._thread.start()
+
+    def _run(self, polygons: gpd.GeoSeries, stack, mode: str) -> None:
+        try:
+            for first in range(0, len(self.order), self.CHUNK):
+                if self._stopped:
+                    return
+                chunk = self.order[first:first + self.CHUNK]
+                for i, coverage in zip(chunk, polygon_coverage(polygons.iloc[chunk], stack,
+                                                               mode)):
+                    self._coverages[i] = coverage
+                with self._condition:
+                    self._ready = first + len(chunk)
+                    self._condition.notify_all()
+        except BaseException as error:  # handed to the thread that waits
+            with self._condition:
+                self._error = error
+                self._condition.notify_all()
+
+    def _wait(self, ready: int) -> None:
+        with self._condition:
+            while self._ready < ready and self._error is None:
+                self._condition.wait()
+            if self._error is not None:
+                raise self._error
+
+    def coverage_of(self, zone: int) -> Optional[Coverage]:
+        """The coverage of ``zone`` (waits for its chunk)."""
+        self._wait(self._position[zone] + 1)
+        return self._coverages[zone]
+
+    def all(self) -> List[Optional[Coverage]]:
+        """Every polygon's coverage (waits for them all)."""
+        self._wait(len(self.order))
+        return self._coverages
+
+    def stop(self) -> None:
+        """Stop after the chunk being computed; wait for the thread."""
+        self._stopped = True
+        self._thread.join()
 
 
 RING_BYTES = 512 * 2**20  # a strip reader's ring may grow to this to read ahead
@@ -876,17 +954,24 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
     if mode not in COVERAGE_MODES:
         raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
     zones, notes, _ = prepare_zones(zones, stack.crs, id_fields=id_fields)
-    reader = None
-    if not getattr(stack, "in_memory", False):  # start reading while coverage is computed
-        windows = [w for w in (_window(g.bounds, stack) for g in zones.geometry) if w]
-        reader = _StripReader(stack, windows) if windows else None
-    try:
+    windows = [_window(g.bounds, stack) for g in zones.geometry]
+    order = sorted((i for i, w in enumerate(windows) if w), key=lambda i: windows[i][0])
+    if getattr(stack, "in_memory", False) or not order:
         coverages = polygon_coverage(zones.geometry, stack, mode)
         results = iter_zone_statistics(stack, coverages, mode=mode, categorical=categorical,
-                                       cancel=cancel, workers=workers, reader=reader)
-    finally:
-        if reader is not None:
+                                       cancel=cancel, workers=workers)
+    else:  # read, compute coverage and reduce at once, top to bottom
+        reader = _StripReader(stack, [windows[i] for i in order])
+        feed = _CoverageFeed(zones.geometry, stack, mode, order)
+        try:
+            results = _stream_statistics(stack, reader, [(i, windows[i][0]) for i in order],
+                                         feed.coverage_of, len(zones), mode=mode,
+                                         categorical=categorical, cancel=cancel,
+                                         workers=workers)
+            coverages = feed.all()
+        finally:
             reader.stop()
+            feed.stop()
     bands = stack.shape[0]
     blocks, class_rows = [], []
     empty = np.full((bands, len(STATISTICS)), np.nan)

@@ -99,7 +99,7 @@ def reduce_sorted_rows(values, valid, order, weights, weight_row, quantiles, exa
     rows, cells = order.shape
     distinct_x = np.empty(cells)
     distinct_w = np.empty(cells)
-    positions = np.empty(cells)
+    distinct_before = np.empty(cells)
     for r in range(rows):
         w_row = weight_row[r]
         out[r, :] = np.nan
@@ -128,50 +128,57 @@ def reduce_sorted_rows(values, valid, order, weights, weight_row, quantiles, exa
                 squares += weights[w_row, c] * d * d
         out[r, TOTAL] = sum_wx
         out[r, SQUARES] = squares
-        d_count = _distinct(values[r], order[r], n, weights[w_row], distinct_x, distinct_w)
+        d_count, heaviest, lightest = _distinct(values[r], order[r], n, weights[w_row], exact,
+                                                distinct_x, distinct_w, distinct_before)
         out[r, MIN] = distinct_x[0]
         out[r, MAX] = distinct_x[d_count - 1]
         out[r, VARIETY] = d_count
-        heaviest = 0
-        lightest = 0
-        for k in range(1, d_count):
-            if distinct_w[k] > distinct_w[heaviest] or \
-                    (exact and distinct_w[k] == distinct_w[heaviest]):
-                heaviest = k  # ties: the largest value in exact mode, else the smallest
-            if distinct_w[k] < distinct_w[lightest]:
-                lightest = k
         out[r, MAJORITY] = distinct_x[heaviest]
         out[r, MINORITY] = distinct_x[lightest]
         if class_values.shape[0] == rows:
             class_values[r, :d_count] = distinct_x[:d_count]
             class_totals[r, :d_count] = distinct_w[:d_count]
         if exact:
-            _weighted_quantiles(distinct_x, distinct_w, d_count, positions, quantiles,
+            _weighted_quantiles(distinct_x, distinct_w, distinct_before, d_count, quantiles,
                                 out[r, QUANTILES_FROM:])
         else:
             _cell_quantiles(values[r], order[r], n, quantiles, out[r, QUANTILES_FROM:])
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _distinct(values, order, n, weights, distinct_x, distinct_w):  # pragma: no cover
+def _distinct(values, order, n, weights, exact, distinct_x, distinct_w,
+              distinct_before):  # pragma: no cover (compiled)
     """The distinct values among the first n sorted cells, with their summed weights (summed
-    in sorted order); returns how many."""
+    in sorted order) and the sum of the weights before each; returns how many, and which
+    is the heaviest (ties: the largest value in ``exact`` mode, else the smallest) and the
+    lightest (ties: the smallest)."""
     count = 0
+    heaviest = 0
+    lightest = 0
     previous = np.float64(values[np.intp(order[0] & _CELL_MASK)])
     run = 0.0
-    for i in range(n):
-        c = np.intp(order[i] & _CELL_MASK)
-        x = np.float64(values[c])
-        if x != previous:
+    before = 0.0
+    for i in range(n + 1):
+        x = previous
+        if i < n:
+            c = np.intp(order[i] & _CELL_MASK)
+            x = np.float64(values[c])
+        if i == n or x != previous:  # a run of equal values ends
             distinct_x[count] = previous
             distinct_w[count] = run
+            distinct_before[count] = before
+            before += run
+            if count > 0:
+                if run > distinct_w[heaviest] or (exact and run == distinct_w[heaviest]):
+                    heaviest = count
+                if run < distinct_w[lightest]:
+                    lightest = count
             count += 1
             run = 0.0
             previous = x
-        run += weights[c]
-    distinct_x[count] = previous
-    distinct_w[count] = run
-    return count + 1
+        if i < n:
+            run += weights[c]
+    return count, heaviest, lightest
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -187,25 +194,35 @@ def _cell_quantiles(values, order, n, quantiles, out):  # pragma: no cover (comp
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _weighted_quantiles(x, w, n, positions, quantiles, out):  # pragma: no cover (compiled)
+def _weighted_quantiles(x, w, before, n, quantiles, out):  # pragma: no cover (compiled)
     """exactextract's rule (see ``zonal.weighted_quantiles``) over n distinct values x with
-    summed weights w: S_k = k w_k + (n-1) (w_0 + ... + w_{k-1}) for 0-based k (increasing in
-    k), and the q-quantile interpolates between the values whose S_k bracket
-    q (n-1) (w_0 + ... + w_{n-1})."""
-    before = 0.0  # w_0 + ... + w_{k-1}
-    for k in range(n):
-        positions[k] = 0.0 if k == 0 else k * w[k] + (n - 1) * before
-        before += w[k]
-    total = before * (n - 1)
+    summed weights w (``before[k]`` = w_0 + ... + w_{k-1}): S_k = k w_k + (n-1) before[k]
+    for 0-based k (increasing in k), and the q-quantile interpolates between the values whose
+    S_k bracket q (n-1) (w_0 + ... + w_{n-1})."""
+    total = (before[n - 1] + w[n - 1]) * (n - 1)
     for q in range(quantiles.shape[0]):
         target = quantiles[q] * total
-        right = np.searchsorted(positions[:n], target, side="right")  # first S above
+        # the first k whose S_k is above the target (numpy's searchsorted, side="right")
+        low, high = 0, n
+        while low < high:
+            middle = (low + high) >> 1
+            if _position(w, before, n, middle) <= target:
+                low = middle + 1
+            else:
+                high = middle
+        right = low
         if right >= n:
             out[q] = x[n - 1]
             continue
         left = max(right - 1, 0)
-        out[q] = x[left] + (target - positions[left]) * (x[right] - x[left]) / \
-            (positions[right] - positions[left])
+        at_left = _position(w, before, n, left)
+        out[q] = x[left] + (target - at_left) * (x[right] - x[left]) / \
+            (_position(w, before, n, right) - at_left)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _position(w, before, n, k):  # pragma: no cover (compiled)
+    return 0.0 if k == 0 else k * w[k] + (n - 1) * before[k]
 
 
 def _load_float32_kernels() -> None:
