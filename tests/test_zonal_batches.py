@@ -215,3 +215,45 @@ def test_a_mask_band_masks_the_cells_it_covers_in_every_band(tmp_path):
             touched += bool(((coverage.row0 + coverage.rows >= 150) &
                              (coverage.row0 + coverage.rows < 420)).any())
         assert touched > 20
+
+
+def test_tables_do_not_depend_on_the_coverage_chunks(tmp_path, monkeypatch):
+    """Coverage is computed top to bottom in chunks while zones are reduced: the chunk size
+    changes nothing in the table."""
+    from raster_collect_plugin.core import zonal
+
+    path = write_stack(tmp_path / "ndvi.tif", rounded_stack(600, 3))
+    frame = pd.concat([scattered_zones(160, 600), tall_zones(5, 600)], ignore_index=True)
+    tables = []
+    for chunk in (7, 10**6):
+        monkeypatch.setattr(zonal._CoverageFeed, "CHUNK", chunk)
+        stack = RasterStack(path, decode_threads=2)
+        tables.append(zonal.zonal_statistics(stack, frame, id_fields=["forest_id"], workers=2))
+        stack.close()
+    assert tables[0]["mean"].notna().mean() > 0.9
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+
+
+def test_a_coverage_error_reaches_the_caller_and_stops_the_threads(tmp_path, monkeypatch):
+    import threading
+
+    from raster_collect_plugin.core import zonal
+
+    path = write_stack(tmp_path / "ndvi.tif", rounded_stack(600, 2))
+    frame = scattered_zones(120, 600)
+    real_coverage, calls = zonal.polygon_coverage, []
+
+    def failing_coverage(polygons, stack, mode="exact"):
+        calls.append(len(polygons))
+        if len(calls) == 3:
+            raise RuntimeError("GEOS error: the geometry cannot be processed")
+        return real_coverage(polygons, stack, mode)
+
+    monkeypatch.setattr(zonal._CoverageFeed, "CHUNK", 16)
+    monkeypatch.setattr(zonal, "polygon_coverage", failing_coverage)
+    stack = RasterStack(path, decode_threads=2)
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="GEOS error"):
+        zonal.zonal_statistics(stack, frame, id_fields=["forest_id"], workers=2)
+    stack.close()
+    assert len(calls) == 3 and threading.active_count() == before
