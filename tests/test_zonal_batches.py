@@ -257,3 +257,39 @@ def test_a_coverage_error_reaches_the_caller_and_stops_the_threads(tmp_path, mon
         zonal.zonal_statistics(stack, frame, id_fields=["forest_id"], workers=2)
     stack.close()
     assert len(calls) == 3 and threading.active_count() == before
+
+
+class CountingStack:
+    """A file stack that counts the cells it is asked to read."""
+
+    def __init__(self, stack):
+        self.stack, self.cells = stack, 0
+
+    def __getattr__(self, name):
+        return getattr(self.stack, name)
+
+    def read_values(self, row0, col0, height, width, **kwargs):
+        self.cells += height * width
+        return self.stack.read_values(row0, col0, height, width, **kwargs)
+
+
+def test_file_blocks_no_zone_covers_are_not_read(tmp_path):
+    """Zones in two far corners of a file of 128-px tiles: only the tiles under them are
+    decoded (not the whole rows of tiles between), and the statistics are unchanged."""
+    values = rounded_stack(1100, 2, seed=6)
+    stack = RasterStack(write_stack(tmp_path / "stack.tif", values), decode_threads=2)
+    assert (stack.block_rows, stack.block_cols) == (128, 128)
+    zones = scattered_zones(40, 200)  # the north-west corner
+    east = scattered_zones(40, 200, seed=9)  # moved to the south-east corner
+    east["geometry"] = east.translate(9_000, -9_000)
+    frame = pd.concat([zones, east], ignore_index=True)
+    coverages = polygon_coverage(frame.geometry, stack, "exact")
+    counting = CountingStack(stack)
+    got = iter_zone_statistics(counting, coverages, workers=2)
+    expected = iter_zone_statistics(RasterStack(values, transform=TRANSFORM, crs=CRS), coverages)
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
+    assert all(result is not None for result in got)
+    # two corners of about 2 x 2 tiles each, of the 9 x 9 tiles in the file
+    assert counting.cells <= 10 * 128 * 128
+    stack.close()

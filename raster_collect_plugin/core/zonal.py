@@ -182,6 +182,13 @@ class RasterStack:
         return int(self._dataset.block_shapes[0][0])
 
     @property
+    def block_cols(self) -> int:
+        """Columns of the file's internal blocks; 1 in memory."""
+        if self._dataset is None:
+            return 1
+        return int(self._dataset.block_shapes[0][1])
+
+    @property
     def in_memory(self) -> bool:
         """Whether the stack is a numpy array in memory (files and lazy arrays are read window
         by window)."""
@@ -816,8 +823,8 @@ class _StripReader:
     taken in turn). No strip overwrites rows at or below the ``release``d row; ``wait_for``
     returns once every row above a given row is in.
 
-    ``windows`` are (row0, col0, height, width); the columns read span all of them. Strips
-    no window touches are skipped."""
+    ``windows`` are (row0, col0, height, width); the ring's columns span all of them. File
+    blocks no window touches are not read (whole strips, and runs of blocks within one)."""
 
     def __init__(self, stack, windows: Sequence[Tuple[int, int, int, int]], *,
                  threads: Optional[int] = None):
@@ -829,12 +836,19 @@ class _StripReader:
         block = max(1, getattr(stack, "block_rows", 1))
         if block == 1:
             block = 256  # in-memory or untiled: strips of 256 rows
+        tile = max(1, getattr(stack, "block_cols", 1))
+        if tile == 1 or tile >= stack.width:
+            tile = 256  # in memory or in strips: read in runs of 256 columns
         self.col0 = min(w[1] for w in windows)
         width = max(w[1] + w[3] for w in windows) - self.col0
-        touched = set()
-        for row0, _, height, _ in windows:
-            touched.update(range(row0 // block, (row0 + height - 1) // block + 1))
+        touched: dict = {}  # strip -> the tile columns windows cover in it
+        for row0, col0, height, cols in windows:
+            tiles = range(col0 // tile, (col0 + cols - 1) // tile + 1)
+            for strip in range(row0 // block, (row0 + height - 1) // block + 1):
+                touched.setdefault(strip, set()).update(tiles)
         self.strips = [(k * block, min((k + 1) * block, stack.height)) for k in sorted(touched)]
+        # per strip, the runs of columns to read: file blocks no window covers are skipped
+        self.runs = [self._column_runs(touched[k], tile, width) for k in sorted(touched)]
         # a window spans at most ceil(tallest / block) + 1 strips, which the ring must hold;
         # each reading thread needs one strip more to read ahead while those are gathered,
         # as far as RING_BYTES allows (else one thread, reading when a strip is released)
@@ -866,7 +880,7 @@ class _StripReader:
             thread.start()
 
     def _run(self, handle, first: int, step: int) -> None:
-        ring, width = self.values.shape[:2]
+        ring = self.values.shape[0]
         try:
             for n in range(first, len(self.strips), step):
                 start, end = self.strips[n]
@@ -876,14 +890,16 @@ class _StripReader:
                     if self._stopped:
                         return
                 at = start % ring
-                target = self.values[at:at + end - start].transpose(2, 0, 1)  # a view
-                data, mask = handle.read_values(start, self.col0, end - start, width,
-                                                out=target)
-                if data is not target:
-                    target[...] = data
-                if self.mask is not None:
-                    self.mask[at:at + end - start] = True if mask is None else \
-                        mask.transpose(1, 2, 0)
+                for first_col, last_col in self.runs[n]:
+                    rows, cols = slice(at, at + end - start), slice(first_col, last_col)
+                    target = self.values[rows, cols].transpose(2, 0, 1)  # a view
+                    data, mask = handle.read_values(start, self.col0 + first_col, end - start,
+                                                    last_col - first_col, out=target)
+                    if data is not target:
+                        target[...] = data
+                    if self.mask is not None:
+                        self.mask[rows, cols] = True if mask is None else \
+                            mask.transpose(1, 2, 0)
                 with self._condition:
                     self._done[n] = True
                     while self._next < len(self.strips) and self._done[self._next]:
@@ -894,6 +910,19 @@ class _StripReader:
             with self._condition:
                 self._error = error
                 self._condition.notify_all()
+
+    def _column_runs(self, tiles: set, tile: int, width: int) -> List[Tuple[int, int]]:
+        """Runs of consecutive ``tiles`` (columns of ``tile`` cells) as (first, end) columns of
+        the ring (``self.col0`` is its column 0)."""
+        runs: List[Tuple[int, int]] = []
+        for k in sorted(tiles):
+            first = max(k * tile - self.col0, 0)
+            end = min((k + 1) * tile - self.col0, width)
+            if runs and runs[-1][1] == first:
+                runs[-1] = (runs[-1][0], end)
+            else:
+                runs.append((first, end))
+        return runs
 
     def rows_read(self) -> int:
         with self._condition:

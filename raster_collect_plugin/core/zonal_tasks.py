@@ -58,6 +58,10 @@ class _StackedFiles:
         return max(stack.block_rows for stack in self.stacks)
 
     @property
+    def block_cols(self) -> int:
+        return max(stack.block_cols for stack in self.stacks)
+
+    @property
     def has_mask_band(self) -> bool:
         """Whether a file's mask band is read (its masks then come with the values)."""
         return any(stack.has_mask_band and stack.use_mask for stack in self.stacks)
