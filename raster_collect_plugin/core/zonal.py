@@ -837,8 +837,9 @@ class _StripReader:
         if block == 1:
             block = 256  # in-memory or untiled: strips of 256 rows
         tile = max(1, getattr(stack, "block_cols", 1))
-        if tile == 1 or tile >= stack.width:
-            tile = 256  # in memory or in strips: read in runs of 256 columns
+        if tile == 1:
+            tile = 256  # an array: read in runs of 256 columns
+        # (a file in strips has blocks as wide as itself: its rows are read whole, once)
         self.col0 = min(w[1] for w in windows)
         width = max(w[1] + w[3] for w in windows) - self.col0
         touched: dict = {}  # strip -> the tile columns windows cover in it
