@@ -263,13 +263,14 @@ class CountingStack:
     """A file stack that counts the cells it is asked to read."""
 
     def __init__(self, stack):
-        self.stack, self.cells = stack, 0
+        self.stack, self.cells, self.widths = stack, 0, set()
 
     def __getattr__(self, name):
         return getattr(self.stack, name)
 
     def read_values(self, row0, col0, height, width, **kwargs):
         self.cells += height * width
+        self.widths.add(width)
         return self.stack.read_values(row0, col0, height, width, **kwargs)
 
 
@@ -292,4 +293,31 @@ def test_file_blocks_no_zone_covers_are_not_read(tmp_path):
     assert all(result is not None for result in got)
     # two corners of about 2 x 2 tiles each, of the 9 x 9 tiles in the file
     assert counting.cells <= 10 * 128 * 128
+    stack.close()
+
+
+def test_a_file_in_strips_is_read_in_whole_rows(tmp_path):
+    """A strip-organised GeoTIFF (blocks as wide as the file): zones at its west and east
+    edges are read in rows spanning both, so no strip is decoded twice."""
+    import rasterio
+
+    values = rounded_stack(1100, 2, seed=6)
+    path = tmp_path / "strips.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=1100, height=1100, count=2,
+                       dtype="float32", crs=CRS, transform=TRANSFORM, compress="ZSTD") as out:
+        out.write(values)
+    west = scattered_zones(30, 200)
+    east = scattered_zones(30, 200, seed=9)
+    east["geometry"] = east.translate(9_000, 0)
+    frame = pd.concat([west, east], ignore_index=True)
+    stack = RasterStack(path, decode_threads=2)
+    assert stack.block_cols == 1100
+    coverages = polygon_coverage(frame.geometry, stack, "exact")
+    counting = CountingStack(stack)
+    got = iter_zone_statistics(counting, coverages, workers=2)
+    expected = iter_zone_statistics(RasterStack(values, transform=TRANSFORM, crs=CRS), coverages)
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
+    (width,) = counting.widths  # every read spans from the west zones to the east ones
+    assert width > 880
     stack.close()
