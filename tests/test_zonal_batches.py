@@ -274,6 +274,19 @@ class CountingStack:
         return self.stack.read_values(row0, col0, height, width, **kwargs)
 
 
+def read_and_compare(stack, frame: gpd.GeoDataFrame, values: np.ndarray) -> CountingStack:
+    """Every zone's statistics from ``stack`` read through a ``CountingStack``, checked
+    against the same ``values`` in memory; returns the counter."""
+    coverages = polygon_coverage(frame.geometry, stack, "exact")
+    counting = CountingStack(stack)
+    got = iter_zone_statistics(counting, coverages, workers=2)
+    expected = iter_zone_statistics(RasterStack(values, transform=TRANSFORM, crs=CRS), coverages)
+    assert all(result is not None for result in got)
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
+    return counting
+
+
 def test_file_blocks_no_zone_covers_are_not_read(tmp_path):
     """Zones in two far corners of a file of 128-px tiles: only the tiles under them are
     decoded (not the whole rows of tiles between), and the statistics are unchanged."""
@@ -284,13 +297,7 @@ def test_file_blocks_no_zone_covers_are_not_read(tmp_path):
     east = scattered_zones(40, 200, seed=9)  # moved to the south-east corner
     east["geometry"] = east.translate(9_000, -9_000)
     frame = pd.concat([zones, east], ignore_index=True)
-    coverages = polygon_coverage(frame.geometry, stack, "exact")
-    counting = CountingStack(stack)
-    got = iter_zone_statistics(counting, coverages, workers=2)
-    expected = iter_zone_statistics(RasterStack(values, transform=TRANSFORM, crs=CRS), coverages)
-    for ours, theirs in zip(got, expected):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
-    assert all(result is not None for result in got)
+    counting = read_and_compare(stack, frame, values)
     # two corners of about 2 x 2 tiles each, of the 9 x 9 tiles in the file
     assert counting.cells <= 10 * 128 * 128
     stack.close()
@@ -312,12 +319,7 @@ def test_a_file_in_strips_is_read_in_whole_rows(tmp_path):
     frame = pd.concat([west, east], ignore_index=True)
     stack = RasterStack(path, decode_threads=2)
     assert stack.block_cols == 1100
-    coverages = polygon_coverage(frame.geometry, stack, "exact")
-    counting = CountingStack(stack)
-    got = iter_zone_statistics(counting, coverages, workers=2)
-    expected = iter_zone_statistics(RasterStack(values, transform=TRANSFORM, crs=CRS), coverages)
-    for ours, theirs in zip(got, expected):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
+    counting = read_and_compare(stack, frame, values)
     (width,) = counting.widths  # every read spans from the west zones to the east ones
     assert width > 880
     stack.close()
