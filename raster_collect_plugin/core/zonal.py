@@ -639,29 +639,25 @@ def _in_memory_statistics(stack: RasterStack, coverages: Sequence[Optional[Cover
 
 def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Coverage]], *,
                          mode: str = "exact", categorical: bool = False,
-                         cancel: Optional[Callable[[], bool]] = None, workers: int = 1,
-                         reader: Optional[_StripReader] = None) -> list:
+                         cancel: Optional[Callable[[], bool]] = None, workers: int = 1
+                         ) -> list:
     """(bands, len(STATISTICS)) per polygon (None where it misses the raster); with
     ``categorical`` each entry is (statistics, [(values, counts) per band]).
 
     The raster is read top to bottom, one strip of file blocks at a time, by a reader thread
-    (``_StripReader``; ``reader`` may be one already started for these polygons' windows), so
-    every block is decoded once, with all its bands, whatever the number of polygons, and
-    memory holds a few strips plus the tallest polygon's rows. Polygons are reduced together
-    (``reduce_rows``) as soon as their rows are in; with ``workers`` > 1 in that many
-    threads while the next rows are read.
+    (``_StripReader``), so every block is decoded once, with all its bands, whatever the
+    number of polygons, and memory holds a few strips plus the tallest polygon's rows.
+    Polygons are reduced together (``reduce_rows``) as soon as their rows are in; with
+    ``workers`` > 1 in that many threads while the next rows are read.
     """
     results: list = [None] * len(coverages)
     present = [i for i, c in enumerate(coverages) if c is not None]
     if not present:
-        if reader is not None:
-            reader.stop()
         return results
     if getattr(stack, "in_memory", False):
         return _in_memory_statistics(stack, coverages, present, mode, categorical, cancel)
-    if reader is None:
-        reader = _StripReader(stack, [(c.row0, c.col0, c.height, c.width)
-                                      for c in coverages if c is not None])
+    reader = _StripReader(stack, [(c.row0, c.col0, c.height, c.width)
+                                  for c in coverages if c is not None])
     order = sorted(present, key=lambda i: coverages[i].row0)
     return _stream_statistics(stack, reader, [(i, coverages[i].row0) for i in order],
                               coverages.__getitem__, len(coverages), mode=mode,
