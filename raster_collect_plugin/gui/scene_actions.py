@@ -14,12 +14,12 @@ from qgis.core import (
     QgsRectangle,
     QgsTask,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt
 from qgis.PyQt.QtWidgets import QFileDialog, QMenu
 
 from ..core import imagery as core
+from ..qgis_compat import qgis_enum
 from . import imagery
 from .tasks import LOG_TAG
 
@@ -207,7 +207,7 @@ class SceneActions(QObject):
         """The active polygon layer (e.g. the storm result), else the dock's forests."""
         active = self.dock.iface.activeLayer()
         if isinstance(active, QgsVectorLayer) and active.geometryType() == \
-                QgsWkbTypes.GeometryType.PolygonGeometry:
+                qgis_enum("Qgis.GeometryType.Polygon"):
             return active
         layer = self.dock.layer_combo.currentLayer()
         return layer if isinstance(layer, QgsVectorLayer) else None
@@ -239,7 +239,8 @@ def add_footprint_actions(layer: QgsVectorLayer) -> None:
     for key, rendering in core.RENDERINGS.items():
         code = (f"from {PACKAGE}.gui import scene_actions\n"
                 f"scene_actions.open_from_footprint('[% \"id\" %]', '{key}')")
-        action = QgsAction(QgsAction.ActionType.GenericPython, f"Show {rendering.label}", code)
+        action = QgsAction(qgis_enum("Qgis.AttributeActionType.GenericPython"),
+                           f"Show {rendering.label}", code)
         action.setActionScopes({"Feature", "Canvas"})
         layer.actions().addAction(action)
 

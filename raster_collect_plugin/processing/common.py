@@ -11,7 +11,6 @@ from typing import Dict, List, Tuple
 
 from qgis.core import (
     QgsFeatureRequest,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
@@ -28,6 +27,7 @@ from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from ..core.defaults import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_name
 from ..core.indices import INDICES
 from ..engine import bridge
+from ..qgis_compat import qgis_enum
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
                 "Custom STAC API"]
@@ -40,7 +40,7 @@ METHODS = ["median", "mean"]
 def add_polygon_parameters(algorithm) -> None:
     """INPUT (polygon features; batch runs can iterate per feature) and ID_FIELD."""
     algorithm.addParameter(QgsProcessingParameterFeatureSource(
-        "INPUT", "Forest polygons", [QgsProcessing.SourceType.TypeVectorPolygon]))
+        "INPUT", "Forest polygons", [qgis_enum("Qgis.ProcessingSourceType.VectorPolygon")]))
     algorithm.addParameter(QgsProcessingParameterField(
         "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT"))
 
@@ -59,14 +59,14 @@ def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
         optional=True))
     today = QDate.currentDate()
     algorithm.addParameter(QgsProcessingParameterDateTime(
-        "START", "Start date", type=QgsProcessingParameterDateTime.Type.Date,
+        "START", "Start date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
         defaultValue=QDateTime(today.addYears(-1), QTime(0, 0))))
     algorithm.addParameter(QgsProcessingParameterDateTime(
-        "END", "End date", type=QgsProcessingParameterDateTime.Type.Date,
+        "END", "End date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
         defaultValue=QDateTime(today, QTime(0, 0))))
     algorithm.addParameter(QgsProcessingParameterNumber(
         "MAX_CLOUD", "Maximum scene cloud cover (%)",
-        type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=100,
+        type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=100,
         defaultValue=DEFAULT_MAX_CLOUD_COVER))
     if with_indices:
         algorithm.addParameter(QgsProcessingParameterEnum(
@@ -77,10 +77,11 @@ def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
             "METHOD", "Composite method", options=METHODS, defaultValue=0))
         algorithm.addParameter(QgsProcessingParameterNumber(
             "RESOLUTION", "Resolution in metres (0 = the sensor's own)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=0))
         algorithm.addParameter(QgsProcessingParameterNumber(
             "CLOUD_BUFFER", "Cloud and shadow mask buffer in metres (0 = none)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, defaultValue=0,
             optional=True))
 
 
@@ -90,7 +91,7 @@ def export_polygons(algorithm, parameters, context, feedback, folder: Path
     source = algorithm.parameterAsSource(parameters, "INPUT", context)
     if source is None:
         raise QgsProcessingException("Choose a polygon layer for the forests.")
-    if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
+    if QgsWkbTypes.geometryType(source.wkbType()) != qgis_enum("Qgis.GeometryType.Polygon"):
         raise QgsProcessingException(
             f"'{source.sourceName()}' is not a polygon layer: choose the forest compartments.")
     id_field = algorithm.parameterAsString(parameters, "ID_FIELD", context) or "forest_id"

@@ -20,6 +20,7 @@ from .. import settings
 from ..core.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..core.indices import INDICES
 from ..engine import bridge
+from ..qgis_compat import qgis_enum
 from . import common
 
 S2_INDICES = [name for name, index in INDICES.items() if "sentinel-2" in index.sensors]
@@ -87,25 +88,27 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterString(
             self.TOKEN_URL, "Token URL", defaultValue=CDSE_TOKEN_URL))
         self.addParameter(QgsProcessingParameterDateTime(
-            "START", "Start date", type=QgsProcessingParameterDateTime.Type.Date))
+            "START", "Start date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
         self.addParameter(QgsProcessingParameterDateTime(
-            "END", "End date", type=QgsProcessingParameterDateTime.Type.Date))
+            "END", "End date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
         self.addParameter(QgsProcessingParameterEnum(
             "INDICES", "Indices", options=S2_INDICES, allowMultiple=True, defaultValue=[0]))
         self.addParameter(QgsProcessingParameterNumber(
             "MAX_CLOUD", "Maximum scene cloud cover (%)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=100,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=100,
             defaultValue=100))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_CLEAR, "Minimum clear fraction for a month to count",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=1,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=1,
             defaultValue=0.5))
         self.addParameter(QgsProcessingParameterNumber(
             self.PU_BUDGET, "Processing units this tool may spend a month (free tier 10000)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=10_000))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=10_000))
         self.addParameter(QgsProcessingParameterNumber(
             self.REQUEST_BUDGET, "Requests this tool may send a month (free tier 10000)",
-            type=QgsProcessingParameterNumber.Type.Integer, minValue=0, defaultValue=10_000))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Integer"), minValue=0,
+            defaultValue=10_000))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))

@@ -10,13 +10,13 @@ from qgis.core import (
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDateTime,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsRendererCategory,
 )
 
+from ..qgis_compat import qgis_enum
 from . import common
 
 CLASS_COLOURS = {"none": "#1a9850", "light": "#fee08b", "moderate": "#fc8d59",
@@ -96,7 +96,8 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
         common.add_polygon_parameters(self)
         common.add_source_parameters(self, with_indices=False)
         self.addParameter(QgsProcessingParameterDateTime(
-            self.EVENT_DATE, "Event date", type=QgsProcessingParameterDateTime.Type.Date))
+            self.EVENT_DATE, "Event date",
+            type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
         self.addParameter(QgsProcessingParameterNumber(
             self.BEFORE_DAYS, "Days before the event", minValue=1, defaultValue=90))
         self.addParameter(QgsProcessingParameterNumber(
@@ -110,15 +111,16 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
 
         self.addParameter(QgsProcessingParameterNumber(
             self.CLOUD_BUFFER, "Cloud and shadow mask buffer (m)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
             defaultValue=DEFAULT_STORM_BUFFER_M))
         defaults = DamageThresholds()
         for name, (threshold, label) in THRESHOLD_PARAMETERS.items():
             parameter = QgsProcessingParameterNumber(
-                name, label, type=QgsProcessingParameterNumber.Type.Double, minValue=0,
+                name, label, type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"),
+                minValue=0,
                 defaultValue=getattr(defaults, threshold))
             parameter.setFlags(parameter.flags()
-                               | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+                               | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
             self.addParameter(parameter)
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Output folder"))

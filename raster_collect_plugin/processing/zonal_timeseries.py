@@ -17,6 +17,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..qgis_compat import qgis_enum
 from . import common
 from .loading import latest_styler, load_on_completion
 
@@ -77,7 +78,7 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
             self.BANDS, "Raster bands to use, e.g. 1,3 (empty = all)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.NODATA, "Nodata value instead of the raster's (optional)",
-            type=QgsProcessingParameterNumber.Type.Double, optional=True))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.IGNORE_NODATA, "Count the raster's nodata value as data", defaultValue=False))
         self.addParameter(QgsProcessingParameterBoolean(
@@ -90,11 +91,12 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
             self.COVERAGE, "Pixel coverage", options=COVERAGE, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_CLEAR, "Minimum clear fraction for a period to count",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=1,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=1,
             defaultValue=0.5))
         self.addParameter(QgsProcessingParameterNumber(
             self.HEX_AREA, "Also per hexagon of this area in ha (0 = no hexagons)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=0))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Output folder"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
