@@ -39,8 +39,10 @@ test: setup
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest
 
+# ruff, then the Qt6 / QGIS 4 check (qgis-plugin-analyzer on the plugin as packaged)
 lint: setup
 	$(VENV)/bin/ruff check raster_collect_plugin tests benchmarks
+	$(PY) tools/qt6_lint.py
 
 # standard library only: works before `make setup`
 package:

@@ -103,19 +103,21 @@ class SceneActions(QObject):
         if scene is None:
             menu.addAction("No viewable scene here").setEnabled(False)
         else:
+            # addAction(text) + triggered: the same on Qt5 and Qt6 (the text+slot overloads moved)
             for key in scene["renderings"]:
                 label = core.RENDERINGS[key].label
-                menu.addAction(f"Add layer: {label}",
-                               lambda key=key, sid=scene["id"]: self.open(sid, key))
+                menu.addAction(f"Add layer: {label}").triggered.connect(
+                    lambda _checked=False, key=key, sid=scene["id"]: self.open(sid, key))
             menu.addSeparator()
             first = scene["renderings"][0] if scene["renderings"] else None
             if first:
-                menu.addAction("Save clipped GeoTIFF...",
-                               lambda sid=scene["id"], key=first: self.save(sid, key))
+                menu.addAction("Save clipped GeoTIFF...").triggered.connect(
+                    lambda _checked=False, sid=scene["id"], key=first: self.save(sid, key))
         if self.scenes:
-            menu.addAction("Before/after the event date: click a forest on the map...",
-                           self.pick_forest)
-        menu.addAction("Renew imagery access of all layers", self.renew_all)
+            menu.addAction("Before/after the event date: click a forest on the map...") \
+                .triggered.connect(lambda _checked=False: self.pick_forest())
+        menu.addAction("Renew imagery access of all layers").triggered.connect(
+            lambda _checked=False: self.renew_all())
         menu.exec(table.viewport().mapToGlobal(position))
 
     def open_row(self, row: int, rendering: Optional[str]) -> None:
