@@ -1,6 +1,7 @@
 """The dock end to end (pytest-qgis, offscreen): search, compute, layers, cancel, bad input."""
 
 import socket
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -176,6 +177,9 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     # the run's one-page report: map, forests ranked worst first, time series
     report = dock.write_report(tmp_path / "report.html")
     page = report.read_text()
+    (tmp_path / "probe.txt").write_text("")  # the mode any new output gets (0666 - umask)
+    assert stat.S_IMODE(report.stat().st_mode) == stat.S_IMODE(
+        (tmp_path / "probe.txt").stat().st_mode)
     assert "NDVI change since 2025-11-13" in page
     assert page.count("data:image/png;base64,") == 2
     first_row = page.split("<tr><td>")[1].split("</td>")[0]

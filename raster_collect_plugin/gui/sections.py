@@ -222,6 +222,8 @@ class OutputsComputeSection(QgsCollapsibleGroupBox):
         form = _form(self)
         self.output_folder = QgsFileWidget(self)
         self.output_folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.output_folder.lineEdit().setPlaceholderText(
+            "empty: beside the project (or in Documents), folder raster-collect")
         self.resolution_spin = QDoubleSpinBox(self)
         self.resolution_spin.setRange(0, 1000)
         self.resolution_spin.setSpecialValueText("sensor default")

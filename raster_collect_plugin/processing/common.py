@@ -4,7 +4,6 @@ turn job errors into QgsProcessingException."""
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -28,6 +27,7 @@ from ..core.defaults import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, ru
 from ..core.indices import INDICES
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
+from . import engine_algorithm
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
                 "Custom STAC API"]
@@ -170,8 +170,9 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
 
 
 def scratch_folder(context) -> Path:
-    """A temporary folder for the job's spec, exported inputs and log."""
-    return Path(tempfile.mkdtemp(prefix="raster-collect-job-"))
+    """A temporary folder for the job's spec, exported inputs and log (removed when the
+    algorithm's ``processAlgorithm``, decorated with ``removes_scratch``, ends)."""
+    return engine_algorithm.scratch_folder()
 
 
 def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,

@@ -7,7 +7,6 @@ from qgis.core import (
     QgsFeatureSink,
     QgsFields,
     QgsGeometry,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
@@ -17,9 +16,10 @@ from qgis.PyQt.QtCore import QMetaType
 
 from ..qgis_compat import new_field, qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, removes_scratch
 
 
-class CreateHexagonsAlgorithm(QgsProcessingAlgorithm):
+class CreateHexagonsAlgorithm(EngineAlgorithm):
     """Hexagons covering each forest, each carrying its forest's id."""
 
     CELL_AREA = "CELL_AREA"
@@ -67,6 +67,7 @@ class CreateHexagonsAlgorithm(QgsProcessingAlgorithm):
                                                         defaultValue=True))
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Hexagons"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from qgis.core import QgsVectorLayer
 

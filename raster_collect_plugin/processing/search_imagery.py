@@ -8,7 +8,6 @@ from qgis.core import (
     QgsFeatureSink,
     QgsFields,
     QgsGeometry,
-    QgsProcessingAlgorithm,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
@@ -17,9 +16,10 @@ from qgis.PyQt.QtCore import QMetaType
 
 from ..qgis_compat import new_field, qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, removes_scratch
 
 
-class SearchImageryAlgorithm(QgsProcessingAlgorithm):
+class SearchImageryAlgorithm(EngineAlgorithm):
     """Finds the scenes of the chosen archives over the forests and period."""
 
     OUTPUT = "OUTPUT"
@@ -53,6 +53,7 @@ class SearchImageryAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.ITEMS, "Scene list", fileFilter="CSV files (*.csv)", optional=True))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         import csv
 

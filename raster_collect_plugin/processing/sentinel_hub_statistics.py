@@ -5,13 +5,11 @@ from __future__ import annotations
 from qgis.core import (
     QgsApplication,
     QgsAuthMethodConfig,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterAuthConfig,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
@@ -22,6 +20,7 @@ from ..core.indices import INDICES
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 
 S2_INDICES = [name for name, index in INDICES.items() if "sentinel-2" in index.sensors]
 
@@ -39,7 +38,7 @@ def credentials_from_auth_config(auth_id: str) -> dict:
     return {"SH_CLIENT_ID": client_id, "SH_CLIENT_SECRET": secret}
 
 
-class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
+class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
     """Server-side monthly statistics per forest, same table as the local engine."""
 
     AUTH = "AUTH"
@@ -109,11 +108,11 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
             self.REQUEST_BUDGET, "Requests this tool may send a month (free tier 10000)",
             type=qgis_enum("Qgis.ProcessingNumberParameterType.Integer"), minValue=0,
             defaultValue=10_000))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         auth_id = self.parameterAsString(parameters, self.AUTH, context)
         secrets = credentials_from_auth_config(auth_id) if auth_id else None
@@ -121,7 +120,7 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo("No authentication configuration: using SH_CLIENT_ID / "
                               "SH_CLIENT_SECRET from the environment.")
         folder = common.next_run_folder(
-            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
         aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
         indices = [S2_INDICES[i] for i in self.parameterAsEnums(parameters, "INDICES", context)]

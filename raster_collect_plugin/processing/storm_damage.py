@@ -5,12 +5,10 @@ from __future__ import annotations
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsFillSymbol,
-    QgsProcessingAlgorithm,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDateTime,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsRendererCategory,
@@ -18,6 +16,7 @@ from qgis.core import (
 
 from ..qgis_compat import qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 
 CLASS_COLOURS = {"none": "#1a9850", "light": "#fee08b", "moderate": "#fc8d59",
                  "severe": "#d73027", "unknown": "#bdbdbd",
@@ -50,7 +49,7 @@ class _StyleDamage(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-class StormDamageAlgorithm(QgsProcessingAlgorithm):
+class StormDamageAlgorithm(EngineAlgorithm):
     """Which compartments the storm damaged, and how badly."""
 
     EVENT_DATE = "EVENT_DATE"
@@ -122,13 +121,13 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
             parameter.setFlags(parameter.flags()
                                | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
             self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = common.next_run_folder(
-            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
@@ -19,12 +17,13 @@ from qgis.core import (
 
 from ..qgis_compat import qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 from .loading import latest_styler, load_on_completion
 
 COVERAGE = ["exact", "centre", "all_touched"]
 
 
-class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
+class ZonalTimeseriesAlgorithm(EngineAlgorithm):
     """Cloud-free statistics for every forest and period, from imagery or an existing raster."""
 
     RASTER = "RASTER"
@@ -97,15 +96,15 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
             self.HEX_AREA, "Also per hexagon of this area in ha (0 = no hexagons)",
             type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
             defaultValue=0))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.CLASSES, "Per-class table"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = common.next_run_folder(
-            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
         coverage = COVERAGE[self.parameterAsEnum(parameters, self.COVERAGE, context)]
         min_clear = self.parameterAsDouble(parameters, self.MIN_CLEAR, context)
