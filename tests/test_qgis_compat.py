@@ -77,3 +77,39 @@ def test_no_qvariant_type_constants_in_the_plugin():
         if re.search(r"\bQVariant\.(?!Type\b)\w", line)
     ]
     assert offenders == []
+
+
+def unscoped_enums(source: str) -> list:
+    """``Class.Member`` uses of an enum member without its enum (``Qt.AlignLeft``), found by
+    asking the Qt5 bindings what each name is: Qt6 (PyQt6) knows only the scoped spelling."""
+    import ast
+
+    import qgis.core
+    import qgis.gui
+    from qgis.PyQt import QtCore, QtGui, QtWidgets
+
+    names = {}
+    for module in (QtCore, QtGui, QtWidgets, qgis.core, qgis.gui):
+        names.update(vars(module))
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
+            continue
+        owner = names.get(node.value.id)
+        value = getattr(owner, node.attr, None) if isinstance(owner, type) else None
+        kind = type(value)
+        if (isinstance(value, int) and kind not in (int, bool)
+                and getattr(owner, kind.__name__, None) is kind and kind.__name__ != node.attr):
+            found.append(f"{node.lineno}: {node.value.id}.{node.attr} -> "
+                         f"{node.value.id}.{kind.__name__}.{node.attr}")
+    return found
+
+
+def test_enum_members_are_named_with_their_enum(qgis_app):
+    assert unscoped_enums("from qgis.PyQt.QtCore import Qt\na = Qt.AlignLeft\n") == [
+        "2: Qt.AlignLeft -> Qt.AlignmentFlag.AlignLeft"]
+    assert unscoped_enums("b = Qt.AlignmentFlag.AlignLeft\n") == []
+    offenders = [f"{path.relative_to(PLUGIN_DIR)}:{line}"
+                 for path in PLUGIN_DIR.rglob("*.py")
+                 for line in unscoped_enums(path.read_text())]
+    assert offenders == []

@@ -7,7 +7,8 @@ Exit 0: clean; 1: findings (one ``file:line: RULE message`` line each); 2: the a
 The analyzer finds QVariant type constants and QVariant(), removed Qt enums, qApp, QRegExp,
 QDesktopWidget, multi-argument addAction, QFontMetrics.width, compiled resources, PyQt5 imports
 and a qgisMaximumVersion below 4. tests/test_qgis_compat.py and tests/test_architecture.py cover
-what it does not know: the QGIS enum names renamed in 3.30-3.36 and ``exec_``.
+what it does not know: the QGIS enum names renamed in 3.30-3.36, unscoped enum members and
+``exec_``.
 """
 
 from __future__ import annotations
