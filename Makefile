@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-pip python3-matplotlib python3-gdal
+# `make deploy` target: the default profile of a Linux QGIS 3.x; QGIS 4 keeps profiles under
+# QGIS4/ (pass QGIS_PROFILE_PLUGINS=...). The plugin itself asks QGIS for its profile folder.
 QGIS_PROFILE_PLUGINS ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default/python/plugins
 PLUGIN := raster_collect_plugin
 VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
@@ -39,8 +41,10 @@ test: setup
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest
 
+# ruff, then the Qt6 / QGIS 4 check (qgis-plugin-analyzer on the plugin as packaged)
 lint: setup
 	$(VENV)/bin/ruff check raster_collect_plugin tests benchmarks
+	$(PY) tools/qt6_lint.py
 
 # standard library only: works before `make setup`
 package:

@@ -82,3 +82,44 @@ def test_qgis_side_never_loads_the_heavy_geospatial_wheels():
                             env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+QT5_PLUGIN = '''
+from qgis.PyQt.QtCore import QVariant, Qt
+from qgis.core import QgsField
+
+FIELD = QgsField("name", QVariant.String)
+BUTTON = Qt.MidButton
+
+
+def fill(menu, slot):
+    """Qt5-only: addAction(text, slot)."""
+    menu.addAction("Run", slot)
+'''
+
+
+def run_qt6_lint(*args):
+    return subprocess.run([sys.executable, str(PLUGIN_DIR.parent / "tools" / "qt6_lint.py"),
+                           *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_qt6_lint_passes_on_the_packaged_plugin():
+    """`make lint`'s Qt6 / QGIS 4 check (qgis-plugin-analyzer) on the plugin as the zip has it."""
+    result = run_qt6_lint()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "qt6-lint: 0 Qt5-only finding(s)" in result.stdout
+
+
+def test_qt6_lint_fails_on_qt5_only_idioms(tmp_path):
+    plugin = tmp_path / "qt5_plugin"
+    plugin.mkdir()
+    (plugin / "metadata.txt").write_text(
+        "[general]\nname=qt5\nqgisMinimumVersion=3.22\nqgisMaximumVersion=3.99\n"
+        "version=0.1.0\ncategory=Raster\nrepository=https://example.org\n")
+    (plugin / "__init__.py").write_text("def classFactory(iface):\n    return None\n")
+    (plugin / "old.py").write_text(QT5_PLUGIN)
+    result = run_qt6_lint(plugin)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for expected in ("old.py:5: OBSOLETE_VARIANT", "old.py:6: QT6_REMOVED_ENUM",
+                     "old.py:11: QT6_ADDACTION_MULTIARG", "METADATA_QGIS4"):
+        assert expected in result.stdout, result.stdout

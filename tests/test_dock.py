@@ -1,6 +1,7 @@
 """The dock end to end (pytest-qgis, offscreen): search, compute, layers, cancel, bad input."""
 
 import socket
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -11,12 +12,12 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsProject,
     QgsTask,
-    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDate, QEventLoop, Qt, QTimer
 
 from raster_collect_plugin.gui.dock import SOURCES, RasterCollectDock
+from raster_collect_plugin.qgis_compat import qgis_enum
 
 
 def wait_for_job(dock, timeout_seconds=180):
@@ -146,7 +147,7 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert controller.temporalExtents().begin().date() == QDate(2025, 10, 1)
     assert controller.totalFrameCount() == 3 and controller.currentFrameNumber() == 2
     assert controller.dateTimeRangeForFrameNumber(2).begin().date() == QDate(2025, 12, 1)
-    assert controller.frameDuration().originalUnit() == QgsUnitTypes.TemporalUnit.TemporalMonths
+    assert controller.frameDuration().originalUnit() == qgis_enum("Qgis.TemporalUnit.Months")
     # the run has an event date: a change layer, after minus before, from the table's values
     [change] = QgsProject.instance().mapLayersByName("forests: NDVI change since 2025-11-13")
     # saved in the run folder, not a memory layer: it survives saving and reopening the project
@@ -176,6 +177,9 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     # the run's one-page report: map, forests ranked worst first, time series
     report = dock.write_report(tmp_path / "report.html")
     page = report.read_text()
+    (tmp_path / "probe.txt").write_text("")  # the mode any new output gets (0666 - umask)
+    assert stat.S_IMODE(report.stat().st_mode) == stat.S_IMODE(
+        (tmp_path / "probe.txt").stat().st_mode)
     assert "NDVI change since 2025-11-13" in page
     assert page.count("data:image/png;base64,") == 2
     first_row = page.split("<tr><td>")[1].split("</td>")[0]

@@ -84,3 +84,31 @@ def test_click_a_forest_for_the_before_after_pair(dock, forests, qgis_iface):  #
     names = [node.name() for node in group.findLayers()]
     assert len(names) == 2 and all(n.endswith("true colour") for n in names)
     assert names[0][:10] < "2025-11-13" < names[1][:10]
+
+
+def test_scene_menu_entries_run_their_command(dock, forests, monkeypatch):  # noqa: F811
+    """The table's context menu (QAction + triggered, as on Qt6) opens the chosen rendering."""
+    from qgis.PyQt.QtCore import QPoint
+    from qgis.PyQt.QtWidgets import QMenu
+
+    shown = []
+
+    class RecordingMenu(QMenu):
+        def exec(self, *args):  # noqa: A003 - Qt's name
+            shown.append(self)
+
+    monkeypatch.setattr(scene_actions, "QMenu", RecordingMenu)
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    table = dock.results_table
+    dock.scene_actions.show_menu(QPoint(5, table.rowViewportPosition(0) + 2))
+    [menu] = shown
+    texts = [action.text() for action in menu.actions()]
+    assert "Renew imagery access of all layers" in texts
+    add = next(action for action in menu.actions() if action.text().startswith("Add layer:"))
+    add.trigger()
+    wait_for_tasks()
+    assert add.text() == "Add layer: True colour (red, green, blue)"
+    layer = dock.scene_actions.last_layer
+    assert isinstance(layer, QgsRasterLayer) and layer.isValid()
+    assert layer.name().endswith("true colour") and layer.bandCount() == 3

@@ -8,15 +8,13 @@ import pytest
 from qgis.core import (
     NULL,
     QgsFeature,
-    QgsField,
     QgsGeometry,
     QgsInterval,
     QgsProject,
     QgsRasterLayer,
-    QgsUnitTypes,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, QTime, QVariant
+from qgis.PyQt.QtCore import QDate, QDateTime, QMetaType, QTime
 
 from raster_collect_plugin.core.display import DISPLAY, before_after_change, period_start
 from raster_collect_plugin.gui.layers import (
@@ -29,13 +27,14 @@ from raster_collect_plugin.gui.results import (
     configure_temporal,
     temporal_controller,
 )
+from raster_collect_plugin.qgis_compat import new_field, qgis_enum
 
 
 def polygons(values, field="NDVI_mean"):
     """Square forests 1..n carrying ``field`` values."""
     layer = QgsVectorLayer("Polygon?crs=EPSG:32756", "latest", "memory")
-    layer.dataProvider().addAttributes([QgsField("forest_id", QVariant.Int),
-                                        QgsField(field, QVariant.Double)])
+    layer.dataProvider().addAttributes([new_field("forest_id", QMetaType.Type.Int),
+                                        new_field(field, QMetaType.Type.Double)])
     layer.updateFields()
     features = []
     for n, value in enumerate(values, start=1):
@@ -54,9 +53,9 @@ def statistics_table(rows):
     index]) rows (index NDVI unless given)."""
     layer = QgsVectorLayer("None", "zonal statistics", "memory")
     layer.dataProvider().addAttributes([
-        QgsField("forest_id", QVariant.Int), QgsField("collection", QVariant.String),
-        QgsField("index", QVariant.String), QgsField("period", QVariant.String),
-        QgsField("median", QVariant.Double), QgsField("usable", QVariant.Bool)])
+        new_field("forest_id", QMetaType.Type.Int), new_field("collection", QMetaType.Type.QString),
+        new_field("index", QMetaType.Type.QString), new_field("period", QMetaType.Type.QString),
+        new_field("median", QMetaType.Type.Double), new_field("usable", QMetaType.Type.Bool)])
     layer.updateFields()
     features = []
     for forest, collection, period, value, usable, *index in rows:
@@ -148,7 +147,7 @@ def test_temporal_controller_shows_one_period_at_a_time(qgis_app):
     assert extent.begin().date() == QDate(2025, 10, 1)
     assert QDate(2025, 12, 1) <= extent.end().date() <= QDate(2025, 12, 31)
     assert controller.temporalExtents() == extent
-    assert controller.frameDuration() == QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalMonths)
+    assert controller.frameDuration() == QgsInterval(1, qgis_enum("Qgis.TemporalUnit.Months"))
     assert controller.totalFrameCount() == 3
     assert controller.currentFrameNumber() == 2  # the latest month
     frames = [controller.dateTimeRangeForFrameNumber(n) for n in range(3)]
@@ -164,7 +163,7 @@ def test_temporal_controller_shows_one_period_at_a_time(qgis_app):
     assert controller.dateTimeRangeForFrameNumber(47).begin().date() == QDate(2025, 12, 1)
 
     configure_temporal(controller, ["2025-Q1", "2025-Q2"], "quarter")
-    assert controller.frameDuration() == QgsInterval(3, QgsUnitTypes.TemporalUnit.TemporalMonths)
+    assert controller.frameDuration() == QgsInterval(3, qgis_enum("Qgis.TemporalUnit.Months"))
     assert controller.totalFrameCount() == 2
 
 
@@ -291,9 +290,9 @@ def test_latest_column_found_with_one_or_several_collections(qgis_app):
     one = polygons([0.8], field="NDVI_mean")
     assert latest_field(one, ["EVI", "NDVI"]) == ("NDVI_mean", "NDVI")
     several = polygons([0.8], field="landsat-c2-l2_NDVI_mean")
-    several.dataProvider().addAttributes([QgsField("sentinel-2-l2a_NDVI_mean", QVariant.Double),
-                                          QgsField("sentinel-2-l2a_NDVI_period",
-                                                   QVariant.String)])
+    several.dataProvider().addAttributes([
+        new_field("sentinel-2-l2a_NDVI_mean", QMetaType.Type.Double),
+        new_field("sentinel-2-l2a_NDVI_period", QMetaType.Type.QString)])
     several.updateFields()
     assert latest_field(several, ["NDVI"]) == ("sentinel-2-l2a_NDVI_mean", "NDVI")
     assert latest_field(several, ["NDVI"], "period") == ("sentinel-2-l2a_NDVI_period", "NDVI")

@@ -28,7 +28,20 @@ def build(staging: Optional[Path], output_zip: Path) -> Path:
         with tempfile.TemporaryDirectory(prefix="raster-collect-package-") as folder:
             return build(Path(folder), output_zip)
     staging = Path(staging)
-    target = staging / PLUGIN
+    target = stage(staging)
+    output_zip = Path(output_zip)
+    output_zip.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_zip.with_suffix(".zip.part")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(target.rglob("*")):
+            archive.write(path, path.relative_to(staging))
+    partial.replace(output_zip)
+    return output_zip
+
+
+def stage(staging: Path) -> Path:
+    """Lay out the plugin folder exactly as the zip holds it in ``staging``; return it."""
+    target = Path(staging) / PLUGIN
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(ROOT / PLUGIN, target, ignore=IGNORE)
@@ -38,14 +51,7 @@ def build(staging: Optional[Path], output_zip: Path) -> Path:
     missing = [name for name in REQUIRED_FILES if not (target / name).is_file()]
     if missing:
         raise FileNotFoundError(f"the plugin package would lack {', '.join(missing)}")
-    output_zip = Path(output_zip)
-    output_zip.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_zip.with_suffix(".zip.part")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(target.rglob("*")):
-            archive.write(path, path.relative_to(staging))
-    partial.replace(output_zip)
-    return output_zip
+    return target
 
 
 def main(argv) -> int:

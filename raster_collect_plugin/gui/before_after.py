@@ -25,13 +25,13 @@ from qgis.core import (
     QgsRectangle,
     QgsTask,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
 from qgis.gui import QgsMapCanvas, QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..core import imagery as core
+from ..qgis_compat import qgis_enum
 from . import imagery
 
 
@@ -231,7 +231,7 @@ class ForestPickTool(QgsMapToolEmitPoint):
 
 def forest_at(layer: QgsVectorLayer, point: QgsPointXY) -> Optional[QgsFeature]:
     """The polygon of ``layer`` under ``point`` (layer coordinates)."""
-    if layer.geometryType() != QgsWkbTypes.GeometryType.PolygonGeometry:
+    if layer.geometryType() != qgis_enum("Qgis.GeometryType.Polygon"):
         return None
     probe = QgsGeometry.fromPointXY(point)
     request = QgsFeatureRequest().setFilterRect(probe.boundingBox().buffered(1e-6))

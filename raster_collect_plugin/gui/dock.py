@@ -9,6 +9,7 @@ QgsTask; ``results.ResultsPresenter`` puts the results on the map on the main th
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -43,6 +44,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import settings
 from ..core.defaults import run_name
 from ..core.indices import INDICES
+from ..default_outputs import default_output_root
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt
 from .results import ResultsPresenter
@@ -419,6 +421,10 @@ class RasterCollectDock(QgsDockWidget):
                     mask_classes=checked_keys(self.mask_list))
         return spec
 
+    def output_root(self) -> Path:
+        """The chosen output folder, else beside the project or in Documents (default_outputs)."""
+        return Path(self.output_folder.filePath() or default_output_root())
+
     # ---------------------------------------------------------------- running
 
     def _start(self, kind: str, build) -> None:
@@ -429,6 +435,7 @@ class RasterCollectDock(QgsDockWidget):
         try:
             spec = build(workdir)
         except (DockInputError, ValueError) as problem:
+            shutil.rmtree(workdir, ignore_errors=True)
             self.show_error(str(problem))
             return
         self.save_settings()
@@ -455,8 +462,7 @@ class RasterCollectDock(QgsDockWidget):
 
     def start_compute(self) -> None:
         def build(workdir: Path) -> Dict:
-            if not self.output_folder.filePath():
-                raise DockInputError("Choose an output folder (section 'Outputs & compute').")
+            root = self.output_root()
             indices = self.chosen_indices()
             if not indices:
                 raise DockInputError("Tick at least one index (e.g. NDVI).")
@@ -466,7 +472,7 @@ class RasterCollectDock(QgsDockWidget):
                         method=self.method_combo.currentText(),
                         resolution=self.resolution_spin.value() or None,
                         hexagon_area_m2=self.hexagon_spin.value() * 10_000 or None,
-                        output_dir=str(Path(self.output_folder.filePath()) / name),
+                        output_dir=str(root / name),
                         run_name=name)
             if self.colour_check.isChecked():
                 spec["colour_composites"] = ["true-colour"]
@@ -481,11 +487,9 @@ class RasterCollectDock(QgsDockWidget):
         self._start("compute", build)
 
     def start_sample(self) -> None:
-        """Make the small synthetic sample (in the output folder, or a temporary one)."""
+        """Make the small synthetic sample (in the output folder or the default one)."""
         def build(workdir: Path) -> Dict:
-            root = self.output_folder.filePath()
-            folder = (Path(root) / "raster-collect-sample" if root else
-                      Path(tempfile.mkdtemp(prefix="raster-collect-sample-")))
+            folder = self.output_root() / "raster-collect-sample"
             return {"kind": "sample", "output_dir": str(folder), "small": True}
 
         self._start("sample", build)

@@ -28,13 +28,13 @@ from qgis.core import (
     QgsSettings,
     QgsSingleBandGrayRenderer,
     QgsSingleBandPseudoColorRenderer,
-    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
 from ..core.display import DISPLAY, change_classes, classes, index_display, period_end, period_start
+from ..qgis_compat import qgis_enum
 
 GPKG_WARNING_OPTION = "GPKG_WARN_UNRECOGNIZED_APPLICATION_ID"
 
@@ -69,7 +69,7 @@ def style_index_raster(layer: QgsRasterLayer, band: int, index: str) -> None:
     display = index_display(index)
     low, high = display.raster_range
     function = QgsColorRampShader(low, high)
-    function.setColorRampType(QgsColorRampShader.Type.Interpolated)
+    function.setColorRampType(qgis_enum("Qgis.ShaderInterpolationMethod.Linear"))
     function.setClip(False)
     gradient = ramp(display.colours)
     function.setSourceColorRamp(gradient)
@@ -274,5 +274,5 @@ def frame_interval(period: str) -> QgsInterval:
     """The temporal controller's step for a composite period."""
     months = PERIOD_MONTHS.get(period, 1)
     if months == 12:
-        return QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears)
-    return QgsInterval(months, QgsUnitTypes.TemporalUnit.TemporalMonths)
+        return QgsInterval(1, qgis_enum("Qgis.TemporalUnit.Years"))
+    return QgsInterval(months, qgis_enum("Qgis.TemporalUnit.Months"))

@@ -21,9 +21,10 @@ from qgis.core import (
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QDateTime, QTime, QVariant
+from qgis.PyQt.QtCore import QDateTime, QMetaType, QTime
 
 from ..core.display import before_after_change, period_end, period_start
+from ..qgis_compat import new_field, qgis_enum
 from .imagery import add_colour_composite_layers
 from .layers import (
     PERIOD_MONTHS,
@@ -81,7 +82,7 @@ def configure_temporal(controller: QgsTemporalNavigationObject, periods: List[st
     end = min(QDateTime(qdate(max(ends)), QTime(0, 0)).addSecs(-1),
               begin.addSecs(int(frames * step.seconds()) - 1))
     extent = QgsDateTimeRange(begin, max(end, last))
-    controller.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
+    controller.setNavigationMode(qgis_enum("Qgis.TemporalNavigationMode.Animated"))
     controller.setTemporalExtents(extent)
     controller.setFrameDuration(step)
     controller.setCurrentFrameNumber(controller.findBestFrameNumberForFrameStart(last))
@@ -132,9 +133,9 @@ def change_layer(latest: QgsVectorLayer, table: QgsVectorLayer, id_field: str, i
     layer.setCustomProperty("raster_collect/collection", collection)
     source_field = latest.fields().field(id_field)
     fields = [QgsField(id_field, source_field.type(), source_field.typeName()),
-              QgsField(f"{index}_before", QVariant.Double),
-              QgsField(f"{index}_after", QVariant.Double),
-              QgsField(f"{index}_change", QVariant.Double)]
+              new_field(f"{index}_before", QMetaType.Type.Double),
+              new_field(f"{index}_after", QMetaType.Type.Double),
+              new_field(f"{index}_change", QMetaType.Type.Double)]
     layer.dataProvider().addAttributes(fields)
     layer.updateFields()
     features = []

@@ -9,7 +9,7 @@ import base64
 import html
 import io
 import os
-import tempfile
+import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -162,11 +162,14 @@ composites · written {datetime.now().strftime("%Y-%m-%d %H:%M")} by raster-coll
 """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html",
-                                         dir=destination.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(page)
-    os.replace(temporary, destination)
+    # not mkstemp (always 0600): a new file gets the mode (0666 - umask) every output has
+    temporary = destination.with_name(f".report-{os.getpid()}-{uuid.uuid4().hex[:8]}.html")
+    try:
+        with open(temporary, "x", encoding="utf-8") as stream:
+            stream.write(page)
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
     return destination
 
 

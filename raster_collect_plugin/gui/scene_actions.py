@@ -14,12 +14,12 @@ from qgis.core import (
     QgsRectangle,
     QgsTask,
     QgsVectorLayer,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt
 from qgis.PyQt.QtWidgets import QFileDialog, QMenu
 
 from ..core import imagery as core
+from ..qgis_compat import qgis_enum
 from . import imagery
 from .tasks import LOG_TAG
 
@@ -103,19 +103,21 @@ class SceneActions(QObject):
         if scene is None:
             menu.addAction("No viewable scene here").setEnabled(False)
         else:
+            # addAction(text) + triggered: the same on Qt5 and Qt6 (the text+slot overloads moved)
             for key in scene["renderings"]:
                 label = core.RENDERINGS[key].label
-                menu.addAction(f"Add layer: {label}",
-                               lambda key=key, sid=scene["id"]: self.open(sid, key))
+                menu.addAction(f"Add layer: {label}").triggered.connect(
+                    lambda _checked=False, key=key, sid=scene["id"]: self.open(sid, key))
             menu.addSeparator()
             first = scene["renderings"][0] if scene["renderings"] else None
             if first:
-                menu.addAction("Save clipped GeoTIFF...",
-                               lambda sid=scene["id"], key=first: self.save(sid, key))
+                menu.addAction("Save clipped GeoTIFF...").triggered.connect(
+                    lambda _checked=False, sid=scene["id"], key=first: self.save(sid, key))
         if self.scenes:
-            menu.addAction("Before/after the event date: click a forest on the map...",
-                           self.pick_forest)
-        menu.addAction("Renew imagery access of all layers", self.renew_all)
+            menu.addAction("Before/after the event date: click a forest on the map...") \
+                .triggered.connect(lambda _checked=False: self.pick_forest())
+        menu.addAction("Renew imagery access of all layers").triggered.connect(
+            lambda _checked=False: self.renew_all())
         menu.exec(table.viewport().mapToGlobal(position))
 
     def open_row(self, row: int, rendering: Optional[str]) -> None:
@@ -207,7 +209,7 @@ class SceneActions(QObject):
         """The active polygon layer (e.g. the storm result), else the dock's forests."""
         active = self.dock.iface.activeLayer()
         if isinstance(active, QgsVectorLayer) and active.geometryType() == \
-                QgsWkbTypes.GeometryType.PolygonGeometry:
+                qgis_enum("Qgis.GeometryType.Polygon"):
             return active
         layer = self.dock.layer_combo.currentLayer()
         return layer if isinstance(layer, QgsVectorLayer) else None
@@ -239,7 +241,8 @@ def add_footprint_actions(layer: QgsVectorLayer) -> None:
     for key, rendering in core.RENDERINGS.items():
         code = (f"from {PACKAGE}.gui import scene_actions\n"
                 f"scene_actions.open_from_footprint('[% \"id\" %]', '{key}')")
-        action = QgsAction(QgsAction.ActionType.GenericPython, f"Show {rendering.label}", code)
+        action = QgsAction(qgis_enum("Qgis.AttributeActionType.GenericPython"),
+                           f"Show {rendering.label}", code)
         action.setActionScopes({"Feature", "Canvas"})
         layer.actions().addAction(action)
 

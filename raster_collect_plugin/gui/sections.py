@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from qgis.core import QgsFieldProxyModel, QgsMapLayerProxyModel
+from qgis.core import QgsFieldProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtWidgets import (
@@ -26,6 +26,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.indices import INDICES
 from ..core.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
+from ..qgis_compat import qgis_enum
 
 # (key, label, job source without href/url)
 SOURCES: List[Tuple[str, str, Dict]] = [
@@ -98,7 +99,7 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         self.setSaveCollapsedState(False)
         form = _form(self)
         self.layer_combo = QgsMapLayerComboBox(self)
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
+        self.layer_combo.setFilters(qgis_enum("Qgis.LayerFilter.PolygonLayer"))
         self.layer_combo.setAllowEmptyLayer(True)
         self.selected_only = QCheckBox("Selected features only", self)
         self.id_field_combo = QgsFieldComboBox(self)
@@ -221,6 +222,8 @@ class OutputsComputeSection(QgsCollapsibleGroupBox):
         form = _form(self)
         self.output_folder = QgsFileWidget(self)
         self.output_folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.output_folder.lineEdit().setPlaceholderText(
+            "empty: beside the project (or in Documents), folder raster-collect")
         self.resolution_spin = QDoubleSpinBox(self)
         self.resolution_spin.setRange(0, 1000)
         self.resolution_spin.setSpecialValueText("sensor default")

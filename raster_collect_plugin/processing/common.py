@@ -4,14 +4,12 @@ turn job errors into QgsProcessingException."""
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 from qgis.core import (
     QgsFeatureRequest,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
@@ -28,6 +26,8 @@ from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from ..core.defaults import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_name
 from ..core.indices import INDICES
 from ..engine import bridge
+from ..qgis_compat import qgis_enum
+from . import engine_algorithm
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
                 "Custom STAC API"]
@@ -40,7 +40,7 @@ METHODS = ["median", "mean"]
 def add_polygon_parameters(algorithm) -> None:
     """INPUT (polygon features; batch runs can iterate per feature) and ID_FIELD."""
     algorithm.addParameter(QgsProcessingParameterFeatureSource(
-        "INPUT", "Forest polygons", [QgsProcessing.SourceType.TypeVectorPolygon]))
+        "INPUT", "Forest polygons", [qgis_enum("Qgis.ProcessingSourceType.VectorPolygon")]))
     algorithm.addParameter(QgsProcessingParameterField(
         "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT"))
 
@@ -59,14 +59,14 @@ def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
         optional=True))
     today = QDate.currentDate()
     algorithm.addParameter(QgsProcessingParameterDateTime(
-        "START", "Start date", type=QgsProcessingParameterDateTime.Type.Date,
+        "START", "Start date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
         defaultValue=QDateTime(today.addYears(-1), QTime(0, 0))))
     algorithm.addParameter(QgsProcessingParameterDateTime(
-        "END", "End date", type=QgsProcessingParameterDateTime.Type.Date,
+        "END", "End date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
         defaultValue=QDateTime(today, QTime(0, 0))))
     algorithm.addParameter(QgsProcessingParameterNumber(
         "MAX_CLOUD", "Maximum scene cloud cover (%)",
-        type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=100,
+        type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=100,
         defaultValue=DEFAULT_MAX_CLOUD_COVER))
     if with_indices:
         algorithm.addParameter(QgsProcessingParameterEnum(
@@ -77,10 +77,11 @@ def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
             "METHOD", "Composite method", options=METHODS, defaultValue=0))
         algorithm.addParameter(QgsProcessingParameterNumber(
             "RESOLUTION", "Resolution in metres (0 = the sensor's own)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=0))
         algorithm.addParameter(QgsProcessingParameterNumber(
             "CLOUD_BUFFER", "Cloud and shadow mask buffer in metres (0 = none)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, defaultValue=0,
             optional=True))
 
 
@@ -90,7 +91,7 @@ def export_polygons(algorithm, parameters, context, feedback, folder: Path
     source = algorithm.parameterAsSource(parameters, "INPUT", context)
     if source is None:
         raise QgsProcessingException("Choose a polygon layer for the forests.")
-    if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
+    if QgsWkbTypes.geometryType(source.wkbType()) != qgis_enum("Qgis.GeometryType.Polygon"):
         raise QgsProcessingException(
             f"'{source.sourceName()}' is not a polygon layer: choose the forest compartments.")
     id_field = algorithm.parameterAsString(parameters, "ID_FIELD", context) or "forest_id"
@@ -169,8 +170,9 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
 
 
 def scratch_folder(context) -> Path:
-    """A temporary folder for the job's spec, exported inputs and log."""
-    return Path(tempfile.mkdtemp(prefix="raster-collect-job-"))
+    """A temporary folder for the job's spec, exported inputs and log (removed when the
+    algorithm's ``processAlgorithm``, decorated with ``removes_scratch``, ends)."""
+    return engine_algorithm.scratch_folder()
 
 
 def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFolderDestination,
 )
 
 from ..core.imagery import COLOUR_COMPOSITES
 from . import common
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 from .loading import index_raster_styler, load_on_completion
 
 
-class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
+class ComputeCompositesAlgorithm(EngineAlgorithm):
     """Monthly (or quarterly/yearly) cloud-free composites of the chosen indices."""
 
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
@@ -51,13 +50,13 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
             self.COLOUR, "Colour composites per period too (3-band reflectance COGs)",
             options=list(COLOUR_COMPOSITES), allowMultiple=True, optional=True,
             defaultValue=[]))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.RASTERS, "Composite rasters"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = common.next_run_folder(
-            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir)

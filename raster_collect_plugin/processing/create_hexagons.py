@@ -5,22 +5,21 @@ from __future__ import annotations
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterNumber,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 
+from ..qgis_compat import new_field, qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, removes_scratch
 
 
-class CreateHexagonsAlgorithm(QgsProcessingAlgorithm):
+class CreateHexagonsAlgorithm(EngineAlgorithm):
     """Hexagons covering each forest, each carrying its forest's id."""
 
     CELL_AREA = "CELL_AREA"
@@ -53,19 +52,22 @@ class CreateHexagonsAlgorithm(QgsProcessingAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         common.add_polygon_parameters(self)
         self.addParameter(QgsProcessingParameterNumber(
-            self.CELL_AREA, "Cell area (ha)", type=QgsProcessingParameterNumber.Type.Double,
-            minValue=0, defaultValue=1.0))
+            self.CELL_AREA, "Cell area (ha)",
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.EDGE, "Edge length (m; overrides the area when > 0)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.H3_RESOLUTION, "H3 resolution (-1 = metric hexagons)",
-            type=QgsProcessingParameterNumber.Type.Integer, minValue=-1, maxValue=15,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Integer"), minValue=-1, maxValue=15,
             defaultValue=-1))
         self.addParameter(QgsProcessingParameterBoolean(self.CLIP, "Clip to forests",
                                                         defaultValue=True))
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Hexagons"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from qgis.core import QgsVectorLayer
 
@@ -87,10 +89,10 @@ class CreateHexagonsAlgorithm(QgsProcessingAlgorithm):
         cells = QgsVectorLayer(f"{result['output']}|layername=hexagons", "hexagons", "ogr")
         source_fields = self.parameterAsSource(parameters, "INPUT", context).fields()
         fields = QgsFields()
-        fields.append(QgsField(HEX_ID_FIELD, QVariant.String))
+        fields.append(new_field(HEX_ID_FIELD, QMetaType.Type.QString))
         fields.append(source_fields.field(id_field))
         sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                             QgsWkbTypes.Type.MultiPolygon, cells.crs())
+                                             qgis_enum("Qgis.WkbType.MultiPolygon"), cells.crs())
         total = max(cells.featureCount(), 1)
         for n, cell in enumerate(cells.getFeatures()):
             if feedback.isCanceled():

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterFolderDestination,
 )
 
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 
-class CreateSampleDataAlgorithm(QgsProcessingAlgorithm):
+
+class CreateSampleDataAlgorithm(EngineAlgorithm):
     """Writes synthetic Sentinel-2 / Landsat / Sentinel-1 scenes, a static STAC catalog and
     forest compartments near Beerburrum, for trying the plugin without any account."""
 
@@ -42,17 +42,17 @@ class CreateSampleDataAlgorithm(QgsProcessingAlgorithm):
         return CreateSampleDataAlgorithm()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER, "raster-collect-sample"))
         self.addParameter(QgsProcessingParameterBoolean(
             self.SMALL, "Small sample (6 compartments, 3 months)", defaultValue=False))
         self.addOutput(QgsProcessingOutputVectorLayer(self.FORESTS, "Forest compartments"))
         self.addOutput(QgsProcessingOutputFile(self.CATALOG, "STAC catalog"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from . import common
 
-        folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        folder = self.output_folder(parameters, self.OUTPUT_FOLDER, context)
         small = self.parameterAsBoolean(parameters, self.SMALL, context)
         if not folder:
             raise QgsProcessingException("Choose an output folder for the sample data.")

@@ -6,21 +6,20 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
-    QgsProcessingAlgorithm,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType
 
+from ..qgis_compat import new_field, qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, removes_scratch
 
 
-class SearchImageryAlgorithm(QgsProcessingAlgorithm):
+class SearchImageryAlgorithm(EngineAlgorithm):
     """Finds the scenes of the chosen archives over the forests and period."""
 
     OUTPUT = "OUTPUT"
@@ -54,6 +53,7 @@ class SearchImageryAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.ITEMS, "Scene list", fileFilter="CSV files (*.csv)", optional=True))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         import csv
 
@@ -71,12 +71,13 @@ class SearchImageryAlgorithm(QgsProcessingAlgorithm):
         common.report_errors(result, feedback)
 
         fields = QgsFields()
-        for name, kind in (("provider", QVariant.String), ("collection", QVariant.String),
-                           ("datetime", QVariant.String), ("cloud_cover", QVariant.Double),
-                           ("id", QVariant.String)):
-            fields.append(QgsField(name, kind))
+        for name, kind in (("provider", QMetaType.Type.QString),
+                           ("collection", QMetaType.Type.QString),
+                           ("datetime", QMetaType.Type.QString),
+                           ("cloud_cover", QMetaType.Type.Double), ("id", QMetaType.Type.QString)):
+            fields.append(new_field(name, kind))
         sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                             QgsWkbTypes.Type.MultiPolygon,
+                                             qgis_enum("Qgis.WkbType.MultiPolygon"),
                                              QgsCoordinateReferenceSystem("EPSG:4326"))
         footprints = QgsVectorLayer(f"{result['footprints']}|layername=footprints", "f", "ogr")
         for source_feature in footprints.getFeatures():

@@ -5,13 +5,11 @@ from __future__ import annotations
 from qgis.core import (
     QgsApplication,
     QgsAuthMethodConfig,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterAuthConfig,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
@@ -20,7 +18,9 @@ from .. import settings
 from ..core.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..core.indices import INDICES
 from ..engine import bridge
+from ..qgis_compat import qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 
 S2_INDICES = [name for name, index in INDICES.items() if "sentinel-2" in index.sensors]
 
@@ -38,7 +38,7 @@ def credentials_from_auth_config(auth_id: str) -> dict:
     return {"SH_CLIENT_ID": client_id, "SH_CLIENT_SECRET": secret}
 
 
-class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
+class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
     """Server-side monthly statistics per forest, same table as the local engine."""
 
     AUTH = "AUTH"
@@ -87,30 +87,32 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterString(
             self.TOKEN_URL, "Token URL", defaultValue=CDSE_TOKEN_URL))
         self.addParameter(QgsProcessingParameterDateTime(
-            "START", "Start date", type=QgsProcessingParameterDateTime.Type.Date))
+            "START", "Start date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
         self.addParameter(QgsProcessingParameterDateTime(
-            "END", "End date", type=QgsProcessingParameterDateTime.Type.Date))
+            "END", "End date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
         self.addParameter(QgsProcessingParameterEnum(
             "INDICES", "Indices", options=S2_INDICES, allowMultiple=True, defaultValue=[0]))
         self.addParameter(QgsProcessingParameterNumber(
             "MAX_CLOUD", "Maximum scene cloud cover (%)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=100,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=100,
             defaultValue=100))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_CLEAR, "Minimum clear fraction for a month to count",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=1,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=1,
             defaultValue=0.5))
         self.addParameter(QgsProcessingParameterNumber(
             self.PU_BUDGET, "Processing units this tool may spend a month (free tier 10000)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=10_000))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=10_000))
         self.addParameter(QgsProcessingParameterNumber(
             self.REQUEST_BUDGET, "Requests this tool may send a month (free tier 10000)",
-            type=QgsProcessingParameterNumber.Type.Integer, minValue=0, defaultValue=10_000))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Integer"), minValue=0,
+            defaultValue=10_000))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         auth_id = self.parameterAsString(parameters, self.AUTH, context)
         secrets = credentials_from_auth_config(auth_id) if auth_id else None
@@ -118,7 +120,7 @@ class SentinelHubStatisticsAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo("No authentication configuration: using SH_CLIENT_ID / "
                               "SH_CLIENT_SECRET from the environment.")
         folder = common.next_run_folder(
-            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
         aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
         indices = [S2_INDICES[i] for i in self.parameterAsEnums(parameters, "INDICES", context)]

@@ -5,19 +5,18 @@ from __future__ import annotations
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsFillSymbol,
-    QgsProcessingAlgorithm,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDateTime,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsRendererCategory,
 )
 
+from ..qgis_compat import qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 
 CLASS_COLOURS = {"none": "#1a9850", "light": "#fee08b", "moderate": "#fc8d59",
                  "severe": "#d73027", "unknown": "#bdbdbd",
@@ -50,7 +49,7 @@ class _StyleDamage(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-class StormDamageAlgorithm(QgsProcessingAlgorithm):
+class StormDamageAlgorithm(EngineAlgorithm):
     """Which compartments the storm damaged, and how badly."""
 
     EVENT_DATE = "EVENT_DATE"
@@ -96,7 +95,8 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
         common.add_polygon_parameters(self)
         common.add_source_parameters(self, with_indices=False)
         self.addParameter(QgsProcessingParameterDateTime(
-            self.EVENT_DATE, "Event date", type=QgsProcessingParameterDateTime.Type.Date))
+            self.EVENT_DATE, "Event date",
+            type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
         self.addParameter(QgsProcessingParameterNumber(
             self.BEFORE_DAYS, "Days before the event", minValue=1, defaultValue=90))
         self.addParameter(QgsProcessingParameterNumber(
@@ -110,23 +110,24 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
 
         self.addParameter(QgsProcessingParameterNumber(
             self.CLOUD_BUFFER, "Cloud and shadow mask buffer (m)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
             defaultValue=DEFAULT_STORM_BUFFER_M))
         defaults = DamageThresholds()
         for name, (threshold, label) in THRESHOLD_PARAMETERS.items():
             parameter = QgsProcessingParameterNumber(
-                name, label, type=QgsProcessingParameterNumber.Type.Double, minValue=0,
+                name, label, type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"),
+                minValue=0,
                 defaultValue=getattr(defaults, threshold))
             parameter.setFlags(parameter.flags()
-                               | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+                               | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
             self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = common.next_run_folder(
-            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,

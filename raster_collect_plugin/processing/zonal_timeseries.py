@@ -5,25 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
+from ..qgis_compat import qgis_enum
 from . import common
+from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 from .loading import latest_styler, load_on_completion
 
 COVERAGE = ["exact", "centre", "all_touched"]
 
 
-class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
+class ZonalTimeseriesAlgorithm(EngineAlgorithm):
     """Cloud-free statistics for every forest and period, from imagery or an existing raster."""
 
     RASTER = "RASTER"
@@ -77,7 +77,7 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
             self.BANDS, "Raster bands to use, e.g. 1,3 (empty = all)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.NODATA, "Nodata value instead of the raster's (optional)",
-            type=QgsProcessingParameterNumber.Type.Double, optional=True))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.IGNORE_NODATA, "Count the raster's nodata value as data", defaultValue=False))
         self.addParameter(QgsProcessingParameterBoolean(
@@ -90,20 +90,21 @@ class ZonalTimeseriesAlgorithm(QgsProcessingAlgorithm):
             self.COVERAGE, "Pixel coverage", options=COVERAGE, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_CLEAR, "Minimum clear fraction for a period to count",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, maxValue=1,
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=1,
             defaultValue=0.5))
         self.addParameter(QgsProcessingParameterNumber(
             self.HEX_AREA, "Also per hexagon of this area in ha (0 = no hexagons)",
-            type=QgsProcessingParameterNumber.Type.Double, minValue=0, defaultValue=0))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Output folder"))
+            type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
+            defaultValue=0))
+        self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.CLASSES, "Per-class table"))
 
+    @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = common.next_run_folder(
-            self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
         workdir = common.scratch_folder(context)
         coverage = COVERAGE[self.parameterAsEnum(parameters, self.COVERAGE, context)]
         min_clear = self.parameterAsDouble(parameters, self.MIN_CLEAR, context)
