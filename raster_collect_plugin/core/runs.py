@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
+from .portable import LockHeld, release_lock_file, same_file, try_lock
 from .storage import is_remote
 
 LOCK_NAME = ".raster-collect.lock"
@@ -208,40 +208,36 @@ class RunFolder:
 
     # -- lock ------------------------------------------------------------------------------
     def _acquire(self) -> None:
-        """flock the lock file; it is removed on release, so after locking check that the
-        path still names the locked file (else another run removed it meanwhile: retry)."""
+        """Lock the lock file (``portable.try_lock``); it is removed on release, so after
+        locking check that the path still names the locked file (else another run removed it
+        meanwhile: retry)."""
         lock_path = self.path / LOCK_NAME
         for _ in range(20):
             handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as error:
-                owner = os.read(handle, 200).decode(errors="replace").strip()
+                try_lock(handle)
+            except LockHeld:
+                owner = _read_owner(handle)
                 os.close(handle)
-                if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise FolderLocked(
-                        f"another raster-collect run is writing to {self.path}"
-                        f"{f' ({owner})' if owner else ''}: wait for it to finish or choose "
-                        "another --output") from None
+                raise FolderLocked(
+                    f"another raster-collect run is writing to {self.path}"
+                    f"{f' ({owner})' if owner else ''}: wait for it to finish or choose "
+                    "another --output") from None
+            except BaseException:
+                os.close(handle)
                 raise
-            try:
-                current = os.stat(lock_path).st_ino
-            except FileNotFoundError:
-                current = None
-            if current == os.fstat(handle).st_ino:
+            if same_file(lock_path, handle):
                 os.ftruncate(handle, 0)
                 os.write(handle, f"pid {os.getpid()}".encode())
                 self._lock = handle
                 return
-            os.close(handle)  # we locked a file another run just removed
+            release_lock_file(handle, None)  # we locked a file another run just removed
         raise FolderLocked(f"cannot lock {self.path}: try again")
 
     def _release(self) -> None:
         if self._lock is not None:
-            (self.path / LOCK_NAME).unlink(missing_ok=True)
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            os.close(self._lock)
-            self._lock = None
+            handle, self._lock = self._lock, None
+            release_lock_file(handle, self.path / LOCK_NAME)
         if self._created and not self.published:
             with contextlib.suppress(OSError):
                 self.path.rmdir()  # only if this run made it and left it empty
@@ -310,6 +306,13 @@ class RunFolder:
         for name in sorted(set(_top_level(self._replaced)) - kept):
             _remove(self.path / name)
         return manifest
+
+
+def _read_owner(handle: int) -> str:
+    try:
+        return os.read(handle, 200).decode(errors="replace").strip()
+    except OSError:  # Windows: the range is locked, or the file is being written
+        return ""
 
 
 def _write_failure(error: BaseException) -> bool:
