@@ -17,6 +17,7 @@ import builtins
 import errno
 import fcntl
 import os
+import shutil
 import struct
 import types
 
@@ -104,3 +105,73 @@ if __name__ == "__main__":
     block_posix_modules_for_the_project()
     sys.argv = [PROJECT, *sys.argv[1:]]
     runpy.run_module(PROJECT, run_name="__main__", alter_sys=True)
+
+
+class HeldFiles:
+    """Files "open in QGIS" under Windows rules: replacing, renaming or deleting them (or
+    renaming a folder holding them) raises ``PermissionError(13)``; ``shutil.rmtree`` deletes
+    the rest of a tree and then fails on them, as on Windows. ``release()`` closes them;
+    ``transient=N`` lets go after N refusals (an antivirus scan)."""
+
+    def __init__(self, monkeypatch, *paths, transient: int = 0):
+        self.paths = {os.path.realpath(p) for p in paths}
+        self.transient = transient
+        self.refusals = 0
+        replace, rename, unlink = os.replace, os.rename, os.unlink
+        rmtree = shutil.rmtree
+
+        def guard(*candidates) -> None:
+            for candidate in candidates:
+                if self._holds(candidate):
+                    self.refusals += 1
+                    if self.transient and self.refusals > self.transient:
+                        self.paths.clear()
+                        return
+                    raise PermissionError(errno.EACCES, "The process cannot access the file "
+                                          "because it is being used by another process",
+                                          str(candidate))
+
+        def windows_replace(src, dst, **kwargs):
+            guard(src, dst)
+            return replace(src, dst, **kwargs)
+
+        def windows_rename(src, dst, **kwargs):
+            guard(src, dst)
+            return rename(src, dst, **kwargs)
+
+        def windows_unlink(path, *args, dir_fd=None, **kwargs):
+            full = path if dir_fd is None else os.path.join(
+                os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+            guard(full)
+            return unlink(path, *args, dir_fd=dir_fd, **kwargs)
+
+        def windows_rmtree(path, ignore_errors=False, *args, **kwargs):
+            held = [p for p in self.paths if self._under(p, path)]
+            if not held:
+                return rmtree(path, ignore_errors, *args, **kwargs)
+            for folder, _, files in os.walk(path):
+                for name in files:
+                    full = os.path.join(folder, name)
+                    if os.path.realpath(full) not in self.paths:
+                        unlink(full)
+            if not ignore_errors:
+                guard(held[0])
+
+        monkeypatch.setenv("RASTER_COLLECT_SIMULATE_WINDOWS", "1")
+        monkeypatch.setattr(os, "replace", windows_replace)
+        monkeypatch.setattr(os, "rename", windows_rename)
+        monkeypatch.setattr(os, "unlink", windows_unlink)
+        monkeypatch.setattr(os, "remove", windows_unlink)
+        monkeypatch.setattr(shutil, "rmtree", windows_rmtree)
+
+    @staticmethod
+    def _under(held: str, folder) -> bool:
+        folder = os.path.realpath(folder)
+        return held == folder or held.startswith(folder.rstrip(os.sep) + os.sep)
+
+    def _holds(self, path) -> bool:
+        """The path is held, or is a folder holding a held file (a rename would fail)."""
+        return any(self._under(held, path) for held in self.paths)
+
+    def release(self) -> None:
+        self.paths.clear()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from .file_replace import remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .portable import LockHeld, release_lock_file, same_file, try_lock
 from .storage import is_remote
@@ -128,10 +129,8 @@ def _is_partial(name: str) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    # a file held open (Windows: on QGIS's map) stays; no manifest lists it, a later run retries
+    remove(path, must=False)
 
 
 def _umask() -> int:
