@@ -118,6 +118,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
+    from ..core import path_budget
     from ..core.aoi import Aoi
     from ..core.interrupts import check_interrupted
     from ..core.runs import (
@@ -152,6 +153,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     output_root = Path(args.output)
     request = composite_request(args, aoi, output_root)
     validate_request(request)  # fail fast, not per forest
+    path_budget.check(output_root, path_budget.forest_depth(request, ids))  # Windows' limit
     report = search(request, aoi)  # one search for every forest
     parameters = {**request_parameters(request, aoi),
                   **zonal_parameters(_zonal_request(args, aoi, output_root))}

@@ -122,10 +122,9 @@ def check_path_length(folder: os.PathLike, longest_name_length: int,
     longest = len(folder_text.rstrip("/\\")) + 1 + longest_name_length
     if longest > limit:
         raise PathTooLong(
-            f"the output folder {folder_text} is too deep for Windows: this run writes paths of "
-            f"up to {longest} characters and Windows allows {limit}; choose a folder with a "
-            f"path at least {longest - limit} characters shorter (e.g. C:\\forest) or enable "
-            "long paths in Windows (LongPathsEnabled)")
+            f"output folder too deep for Windows: its files reach {longest} characters, over "
+            f"Windows' limit of {limit}: choose a folder {longest - limit} characters shorter "
+            f"(e.g. C:\\forest) or enable long paths (LongPathsEnabled): {folder_text}")
 
 
 def _is_url(folder) -> bool:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from . import path_budget
 from .file_replace import remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .portable import LockHeld, release_lock_file, same_file, try_lock
@@ -372,6 +373,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_composites(request, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
+    path_budget.check(request.output_dir, path_budget.composite_depth(request))  # Windows
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
     record = fingerprint("composite", request_parameters(request, aoi),
@@ -394,6 +396,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
+    path_budget.check(request.output_dir, path_budget.composite_depth(request))  # Windows
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
@@ -432,6 +435,12 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
                   "before_items": sorted(storm.before_items),
                   "after_items": sorted(storm.after_items)}
     record = fingerprint("storm", parameters)
+    if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
+        from .storm import STORM_INDICES
+
+        path_budget.check(base.output_dir, path_budget.composite_depth(
+            base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
+            labels=("early", "before", "after"), windows=True))
     with RunFolder(Path(base.output_dir), record, overwrite=overwrite) as folder:
         started = time.time()
         result = run_storm(storm, progress=progress, cancel=cancel)
