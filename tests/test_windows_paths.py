@@ -151,6 +151,8 @@ def test_the_limit_is_checked_where_windows_rules_apply_only(small_sample, tmp_p
     path_budget.check(fits, depth)
     with pytest.raises(portable.PathTooLong, match="folder 1 characters shorter"):
         path_budget.check(fits + "f", depth)
+    monkeypatch.setattr(portable, "long_paths_enabled", lambda: True)  # as the message says
+    path_budget.check(fits + "f", depth)
 
 
 def test_a_job_too_deep_for_windows_is_bad_input(small_sample, tmp_path, monkeypatch):

@@ -114,7 +114,7 @@ def check_path_length(folder: os.PathLike, longest_name_length: int,
                       limit: int = WINDOWS_MAX_PATH) -> None:
     """Refuse, before anything is written, a run whose longest output path (``folder`` plus
     ``longest_name_length`` characters below it) passes ``limit`` where Windows rules apply."""
-    if not windows_rules():
+    if not windows_rules() or long_paths_enabled():
         return
     folder_text = os.path.abspath(os.fspath(folder)) if not _is_url(folder) else None
     if folder_text is None:
@@ -125,6 +125,20 @@ def check_path_length(folder: os.PathLike, longest_name_length: int,
             f"output folder too deep for Windows: its files reach {longest} characters, over "
             f"Windows' limit of {limit}: choose a folder {longest - limit} characters shorter "
             f"(e.g. C:\\forest) or enable long paths (LongPathsEnabled): {folder_text}")
+
+
+def long_paths_enabled() -> bool:
+    """True on a Windows where long paths are switched on (``LongPathsEnabled`` = 1)."""
+    if sys.platform != "win32":
+        return False
+    try:
+        import winreg
+
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE,
+                            r"SYSTEM\CurrentControlSet\Control\FileSystem") as key:
+            return winreg.QueryValueEx(key, "LongPathsEnabled")[0] == 1
+    except (ImportError, OSError):
+        return False
 
 
 def _is_url(folder) -> bool:
