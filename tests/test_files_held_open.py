@@ -141,3 +141,29 @@ def test_an_old_file_held_open_is_left_out_of_the_new_manifest(tmp_path, monkeyp
         manifest = folder.publish(["new.tif"])
     assert sorted(manifest["files"]) == ["new.tif"]
     assert (output / "old.tif").read_text() == "old"
+
+
+def test_a_job_rerun_with_a_table_on_the_map_is_refused_before_computing(small_sample,
+                                                                         tmp_path,
+                                                                         monkeypatch):
+    """A zonal job publishes its composites, then its tables: a table held open must stop it
+    before the composites are replaced, not after."""
+    from raster_collect_plugin.core import jobs, workflow
+
+    output = tmp_path / "out"
+    spec = {"kind": "zonal", "aoi": str(small_sample.forests_path),
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path),
+                         "collections": ["sentinel-2-l2a"]}],
+            "start": "2025-10-01", "end": "2025-10-31", "indices": ["NDVI"],
+            "max_cloud_cover": 100, "output_dir": str(output)}
+    jobs.run_job(spec)
+    before = digests(output)
+    held = next(output.glob("zonal_forests*.csv"))
+    HeldFiles(monkeypatch, held)
+    computed = []
+    monkeypatch.setattr(workflow, "run_zonal", lambda *a, **k: computed.append(1))
+    with pytest.raises(FileHeldOpen, match=HELD_MESSAGE):
+        jobs.run_job(spec)
+    assert not computed
+    assert digests(output) == before
+    assert not [p for p in output.iterdir() if ".held-check-" in p.name]

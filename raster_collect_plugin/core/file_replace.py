@@ -96,6 +96,26 @@ def replace(source: os.PathLike, target: os.PathLike) -> None:
         raise
 
 
+def ensure_free(paths: Iterable[os.PathLike]) -> None:
+    """Where Windows rules apply, raise :class:`FileHeldOpen` for the first existing path
+    another program holds open, before a run computes anything. Probed by renaming it aside
+    and back, which is what replacing it needs (the aside name is no partial marker: nothing
+    removes it should the run die in between)."""
+    if not windows_rules():
+        return
+    for path in map(Path, paths):
+        if not path.exists():
+            continue
+        probe = path.with_name(f".{path.name}.held-check-{os.getpid()}")
+        try:
+            retry(lambda p=path, q=probe: os.replace(p, q))
+        except OSError as error:
+            if _held(error):
+                raise FileHeldOpen(path) from error
+            raise
+        os.replace(probe, path)
+
+
 def replace_all(moves: Iterable[Tuple[os.PathLike, os.PathLike]]) -> None:
     """Move each ``(source, target)`` into place (files or folders), all or none: where
     Windows rules apply (and for folders) existing targets are first moved aside; if one of

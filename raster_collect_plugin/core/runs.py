@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from . import path_budget
-from .file_replace import remove
+from .file_replace import ensure_free, remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .portable import LockHeld, release_lock_file, same_file, try_lock
 from .storage import is_remote
@@ -169,6 +169,7 @@ class RunFolder:
     record: Mapping[str, object]
     overwrite: bool = False
     keep: Optional[Callable[[str], bool]] = None
+    rewrites: bool = False  # the run rewrites every file the folder's manifest lists
     published: bool = False
     _lock: Optional[int] = None
     _before: set = field(default_factory=set)
@@ -186,6 +187,9 @@ class RunFolder:
         self._acquire()
         try:
             self._recover()
+            if self.rewrites:  # Windows: one on QGIS's map would stop the run half-published
+                listed = (read_manifest(str(self.path)) or {}).get("files", {})
+                ensure_free(self.path / name for name in _top_level(listed))
             self._check_previous()
             self._before = set(os.listdir(self.path))
             self._journal({"pid": os.getpid(), "started": time.time(),
@@ -378,7 +382,8 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     report = report if report is not None else search(request, aoi)
     record = fingerprint("composite", request_parameters(request, aoi),
                          item_ids=[i.id for i in report.all_items])
-    with RunFolder(Path(request.output_dir), record, overwrite=overwrite) as folder:
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
         result = run_composites(request, progress=progress, cancel=cancel, report=report)
         folder.publish(relative_files(folder.path, composite_files(result)),
                        errors=result.errors)
@@ -402,7 +407,8 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     report = report if report is not None else search(request, aoi)
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
-    with RunFolder(Path(request.output_dir), record, overwrite=overwrite) as folder:
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
         result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
         files = composite_files(result.composites) + list(result.files.values())
         folder.publish(relative_files(folder.path, files), errors=result.composites.errors)
@@ -441,7 +447,8 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
         path_budget.check(base.output_dir, path_budget.composite_depth(
             base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
             labels=("early", "before", "after"), windows=True))
-    with RunFolder(Path(base.output_dir), record, overwrite=overwrite) as folder:
+    with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
         started = time.time()
         result = run_storm(storm, progress=progress, cancel=cancel)
         folder.publish_written(started, errors=result.errors)
