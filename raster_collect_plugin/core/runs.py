@@ -217,7 +217,8 @@ class RunFolder:
         meanwhile: retry)."""
         lock_path = self.path / LOCK_NAME
         for _ in range(20):
-            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0),
+                             0o666 & ~_umask())
             try:
                 try_lock(handle)
             except LockHeld:
