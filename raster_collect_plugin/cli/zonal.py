@@ -153,7 +153,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     output_root = Path(args.output)
     request = composite_request(args, aoi, output_root)
     validate_request(request)  # fail fast, not per forest
-    path_budget.check(output_root, path_budget.forest_depth(request, ids))  # Windows' limit
+    path_budget.check(output_root, lambda: path_budget.forest_depth(request, ids))
     report = search(request, aoi)  # one search for every forest
     parameters = {**request_parameters(request, aoi),
                   **zonal_parameters(_zonal_request(args, aoi, output_root))}

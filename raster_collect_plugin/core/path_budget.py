@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, List, Sequence
+from typing import Callable, Iterable, List, Sequence
 
-from .portable import check_path_length
+from .portable import check_path_length, windows_rules
 
 RANDOM = 8  # tempfile's random part of mkdtemp/mkstemp names
 STAGING = len(".raster-collect-partial-") + RANDOM
@@ -66,7 +66,8 @@ def forest_depth(request, forest_ids: Iterable) -> int:
     return FOREST_SCRATCH + longest_id + 1 + composite_depth(request)
 
 
-def check(folder, depth: int) -> None:
+def check(folder, depth: Callable[[], int]) -> None:
     """Refuse (``portable.PathTooLong``) where Windows rules apply and ``folder`` plus
-    ``depth`` characters passes the limit."""
-    check_path_length(folder, depth - 1)  # depth counts the separator after the folder
+    ``depth()`` characters passes the limit (``depth`` is only computed there)."""
+    if windows_rules():
+        check_path_length(folder, depth() - 1)  # depth counts the separator after the folder

@@ -378,7 +378,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_composites(request, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
-    path_budget.check(request.output_dir, path_budget.composite_depth(request))  # Windows
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
     record = fingerprint("composite", request_parameters(request, aoi),
@@ -402,7 +402,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
-    path_budget.check(request.output_dir, path_budget.composite_depth(request))  # Windows
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
@@ -445,7 +445,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
         from .storm import STORM_INDICES
 
-        path_budget.check(base.output_dir, path_budget.composite_depth(
+        path_budget.check(base.output_dir, lambda: path_budget.composite_depth(
             base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
             labels=("early", "before", "after"), windows=True))
     with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
