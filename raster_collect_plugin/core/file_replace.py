@@ -10,6 +10,7 @@ if any of them cannot be.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -152,5 +153,6 @@ def replace_all(moves: Iterable[Tuple[os.PathLike, os.PathLike]]) -> None:
         for target, backup in reversed(aside):
             os.replace(backup, target)
         raise
-    for _, backup in aside:
-        remove(backup, must=False)
+    for _, backup in aside:  # the new results are in place: a leftover is only clutter
+        with contextlib.suppress(OSError):
+            remove(backup, must=False)

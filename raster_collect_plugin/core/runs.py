@@ -131,7 +131,11 @@ def _is_partial(name: str) -> bool:
 
 def _remove(path: Path) -> None:
     # a file held open (Windows: on QGIS's map) stays; no manifest lists it, a later run retries
-    remove(path, must=False)
+    try:
+        remove(path, must=False)
+    except OSError:
+        if not path.is_dir():  # a folder is removed as far as it goes, as before
+            raise
 
 
 def _umask() -> int:
