@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..core.file_replace import replace_all
 from .common import (
     BadInput,
     add_aoi_arguments,
@@ -69,9 +69,7 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
                    "rows": int(len(result.forest_table)), "errors": result.composites.errors,
                    "files": sorted(p.name for p in scratch.iterdir())}
         (scratch / COMPLETE_MARKER).write_text(json.dumps(summary, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(scratch, target)
+        replace_all([(scratch, target)])  # the old folder stays if QGIS holds a file of it
         return summary
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -120,6 +118,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
+    from ..core import path_budget
     from ..core.aoi import Aoi
     from ..core.interrupts import check_interrupted
     from ..core.runs import (
@@ -154,6 +153,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     output_root = Path(args.output)
     request = composite_request(args, aoi, output_root)
     validate_request(request)  # fail fast, not per forest
+    path_budget.check(output_root, lambda: path_budget.forest_depth(request, ids))
     report = search(request, aoi)  # one search for every forest
     parameters = {**request_parameters(request, aoi),
                   **zonal_parameters(_zonal_request(args, aoi, output_root))}
@@ -200,9 +200,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             try:
                 written = write_table(pd.concat(tables, ignore_index=True),
                                       staging / "zonal_forests_all")
-                for kind, path in written.items():  # all tables in place, then the manifest
-                    os.replace(path, output_root / path.name)
-                    combined[kind] = str(output_root / path.name)
+                # all tables in place (or none: one QGIS holds open), then the manifest
+                replace_all((path, output_root / path.name) for path in written.values())
+                combined = {kind: str(output_root / path.name) for kind, path in written.items()}
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         files += [Path(p) for p in combined.values()]

@@ -17,6 +17,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+from .file_replace import replace
 from .storage import is_remote, put_file
 
 PathLike = Union[str, Path]
@@ -70,7 +71,7 @@ def atomic_path(destination: PathLike) -> Iterator[Path]:
     temp_path.unlink()
     try:
         yield temp_path
-        os.replace(temp_path, destination)
+        replace(temp_path, destination)  # retried: on Windows QGIS may hold the old one open
     finally:
         if temp_path.exists():
             temp_path.unlink()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -30,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from . import path_budget
+from .file_replace import ensure_free, remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
+from .portable import LockHeld, release_lock_file, same_file, try_lock
 from .storage import is_remote
 
 LOCK_NAME = ".raster-collect.lock"
@@ -128,10 +130,12 @@ def _is_partial(name: str) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    # a file held open (Windows: on QGIS's map) stays; no manifest lists it, a later run retries
+    try:
+        remove(path, must=False)
+    except OSError:
+        if not path.is_dir():  # a folder is removed as far as it goes, as before
+            raise
 
 
 def _umask() -> int:
@@ -169,6 +173,7 @@ class RunFolder:
     record: Mapping[str, object]
     overwrite: bool = False
     keep: Optional[Callable[[str], bool]] = None
+    rewrites: bool = False  # the run rewrites every file the folder's manifest lists
     published: bool = False
     _lock: Optional[int] = None
     _before: set = field(default_factory=set)
@@ -186,6 +191,9 @@ class RunFolder:
         self._acquire()
         try:
             self._recover()
+            if self.rewrites:  # Windows: one on QGIS's map would stop the run half-published
+                listed = (read_manifest(str(self.path)) or {}).get("files", {})
+                ensure_free(self.path / name for name in _top_level(listed))
             self._check_previous()
             self._before = set(os.listdir(self.path))
             self._journal({"pid": os.getpid(), "started": time.time(),
@@ -208,40 +216,37 @@ class RunFolder:
 
     # -- lock ------------------------------------------------------------------------------
     def _acquire(self) -> None:
-        """flock the lock file; it is removed on release, so after locking check that the
-        path still names the locked file (else another run removed it meanwhile: retry)."""
+        """Lock the lock file (``portable.try_lock``); it is removed on release, so after
+        locking check that the path still names the locked file (else another run removed it
+        meanwhile: retry)."""
         lock_path = self.path / LOCK_NAME
         for _ in range(20):
-            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0),
+                             0o666 & ~_umask())
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as error:
-                owner = os.read(handle, 200).decode(errors="replace").strip()
+                try_lock(handle)
+            except LockHeld:
+                owner = _read_owner(handle)
                 os.close(handle)
-                if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise FolderLocked(
-                        f"another raster-collect run is writing to {self.path}"
-                        f"{f' ({owner})' if owner else ''}: wait for it to finish or choose "
-                        "another --output") from None
+                raise FolderLocked(
+                    f"another raster-collect run is writing to {self.path}"
+                    f"{f' ({owner})' if owner else ''}: wait for it to finish or choose "
+                    "another --output") from None
+            except BaseException:
+                os.close(handle)
                 raise
-            try:
-                current = os.stat(lock_path).st_ino
-            except FileNotFoundError:
-                current = None
-            if current == os.fstat(handle).st_ino:
+            if same_file(lock_path, handle):
                 os.ftruncate(handle, 0)
                 os.write(handle, f"pid {os.getpid()}".encode())
                 self._lock = handle
                 return
-            os.close(handle)  # we locked a file another run just removed
+            release_lock_file(handle, None)  # we locked a file another run just removed
         raise FolderLocked(f"cannot lock {self.path}: try again")
 
     def _release(self) -> None:
         if self._lock is not None:
-            (self.path / LOCK_NAME).unlink(missing_ok=True)
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            os.close(self._lock)
-            self._lock = None
+            handle, self._lock = self._lock, None
+            release_lock_file(handle, self.path / LOCK_NAME)
         if self._created and not self.published:
             with contextlib.suppress(OSError):
                 self.path.rmdir()  # only if this run made it and left it empty
@@ -312,6 +317,13 @@ class RunFolder:
         return manifest
 
 
+def _read_owner(handle: int) -> str:
+    try:
+        return os.read(handle, 200).decode(errors="replace").strip()
+    except OSError:  # Windows: the range is locked, or the file is being written
+        return ""
+
+
 def _write_failure(error: BaseException) -> bool:
     if isinstance(error, OSError):
         return True
@@ -370,11 +382,13 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_composites(request, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
     record = fingerprint("composite", request_parameters(request, aoi),
                          item_ids=[i.id for i in report.all_items])
-    with RunFolder(Path(request.output_dir), record, overwrite=overwrite) as folder:
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
         result = run_composites(request, progress=progress, cancel=cancel, report=report)
         folder.publish(relative_files(folder.path, composite_files(result)),
                        errors=result.errors)
@@ -392,12 +406,14 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
-    with RunFolder(Path(request.output_dir), record, overwrite=overwrite) as folder:
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
         result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
         files = composite_files(result.composites) + list(result.files.values())
         folder.publish(relative_files(folder.path, files), errors=result.composites.errors)
@@ -430,7 +446,14 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
                   "before_items": sorted(storm.before_items),
                   "after_items": sorted(storm.after_items)}
     record = fingerprint("storm", parameters)
-    with RunFolder(Path(base.output_dir), record, overwrite=overwrite) as folder:
+    if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
+        from .storm import STORM_INDICES
+
+        path_budget.check(base.output_dir, lambda: path_budget.composite_depth(
+            base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
+            labels=("early", "before", "after"), windows=True))
+    with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
         started = time.time()
         result = run_storm(storm, progress=progress, cancel=cancel)
         folder.publish_written(started, errors=result.errors)

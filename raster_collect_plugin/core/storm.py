@@ -40,6 +40,7 @@ from .storm_classes import (  # noqa: F401 (re-exported: one place to import sto
 
 OPTICAL_CHANGES = {"NDVI": "dNDVI", "NBR": "dNBR", "EVI": "dEVI"}
 RADAR_CHANGES = {"VH": "dVH_dB", "VV": "dVV_dB"}
+STORM_INDICES = ("NDVI", "NBR", "EVI", "VH", "VV")  # composited beside the requested ones
 RANKING_COLUMNS = ("rank", "damage_class", "damaged_ha", "damaged_fraction", "severity_ndvi",
                    "evidence", "optical_damaged_fraction", "radar_damaged_fraction",
                    "severity_vh_db", "observed_fraction", "optical_observed_fraction",
@@ -153,7 +154,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     except ValueError as error:
         raise RequestError(str(error)) from None
     base = request.composites
-    indices = sorted(set(base.indices) | {"NDVI", "NBR", "EVI", "VH", "VV"})
+    indices = sorted(set(base.indices) | set(STORM_INDICES))
     report = None
     sources = list(base.sources)
     if request.before_items or request.after_items:

@@ -7,7 +7,6 @@ these functions with a progress callback and a cancel check; none re-implements 
 from __future__ import annotations
 
 import csv
-import os
 import re
 import tempfile
 import warnings
@@ -36,6 +35,7 @@ from .composite import (
     reduce_bands,
     reduce_period,
 )
+from .file_replace import replace_all
 from .imagery import COLOUR_COMPOSITES, colour_bands
 from .indices import SpectralIndex, get_index
 from .load import (
@@ -665,11 +665,9 @@ def _publish(staging, output_dir, results: List[CollectionResult]) -> None:
             name = path.rstrip("/").rsplit("/", 1)[-1]
             fs.copy(path, filesystem(_join(output_dir, name))[1])
             moved[str(_join(staging, name))] = str(_join(output_dir, name))
-    else:
-        for path in sorted(staging.iterdir()):
-            target = output_dir / path.name
-            os.replace(path, target)
-            moved[path] = target
+    else:  # all or none: a file QGIS holds open stops the run with the old results intact
+        moved = {path: output_dir / path.name for path in sorted(staging.iterdir())}
+        replace_all(moved.items())
     for result in results:
         result.index_paths = {k: moved[v] for k, v in result.index_paths.items()}
         result.colour_paths = {k: {label: moved[v] for label, v in paths.items()}

@@ -12,7 +12,6 @@ writes the manifest last.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import uuid
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import scheduling
+from .file_replace import replace_all
 from .storage import filesystem, is_remote, join, put_file, remove_tree
 from .zonal_tasks import _block_tables, assemble, file_groups, split_zones, workers_can_read
 
@@ -179,12 +179,14 @@ def publish(staged: Mapping[str, str], output_dir) -> Dict[str, object]:
     """Move staged table files into ``output_dir`` (server-side copies on an object store,
     renames in a folder); returns format -> final location."""
     placed: Dict[str, object] = {}
+    local = []
     for kind, location in staged.items():
         target = join(output_dir, str(location).rstrip("/").rsplit("/", 1)[-1])
         if is_remote(location):
             fs, path = filesystem(location)
             fs.copy(path, filesystem(target)[1])
         else:
-            os.replace(location, target)
+            local.append((location, target))
         placed[kind] = target
+    replace_all(local)  # all or none: a table QGIS holds open keeps the old ones
     return placed

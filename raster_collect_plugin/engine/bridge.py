@@ -128,7 +128,8 @@ def run_job(spec: Dict, *, workdir: Path, progress: Optional[Callable[[float, st
         return outcome["result"]
     if outcome.get("event") == "error":
         raise JobFailed(outcome.get("kind", "failure"), outcome.get("message", "unknown error"))
-    tail = stderr_path.read_text()[-1500:] if stderr_path.exists() else ""
+    tail = (stderr_path.read_text(encoding="utf-8", errors="replace")[-1500:]
+            if stderr_path.exists() else "")
     raise JobFailed("failure", f"the processing Python exited with code {child.returncode}"
                                f"{': ' + tail.strip().splitlines()[-1] if tail.strip() else ''}")
 

@@ -45,7 +45,8 @@ class LocalClusterProcess:
             command += ["--workers", str(self.workers)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                        text=True, env=env, **popen_options())
+                                        text=True, encoding="utf-8", errors="replace",
+                                        env=env, **popen_options())
         first_line: queue.Queue = queue.Queue()
         stream = self.process.stdout
         threading.Thread(target=lambda: first_line.put(stream.readline()), daemon=True).start()

@@ -19,17 +19,31 @@ def popen_options() -> Dict:
     return {}
 
 
+# QGIS's own Python, PROJ and GDAL data: the engine's wheels carry their own, and prefer these
+# variables to it (an older proj.db makes EPSG lookups fail; QGIS's PYTHONPATH loads its numpy)
+QGIS_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__",
+                  "PROJ_DATA", "PROJ_LIB", "GDAL_DATA", "GDAL_DRIVER_PATH")
+# names of QGIS_VARIABLES the user wants the engine to keep, comma-separated (e.g. an engine
+# deliberately built on QGIS's own GDAL)
+KEEP_VARIABLE = "RASTER_COLLECT_ENGINE_KEEP_ENV"
+
+
 def child_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The environment of an engine child: the plugin importable, unbuffered output, and
-    nothing of QGIS's own Python leaking in (its PYTHONHOME/PYTHONPATH would make the engine
-    load QGIS's numpy or GDAL bindings)."""
+    """The environment of an engine child: the plugin importable, unbuffered UTF-8 output, and
+    nothing of QGIS's own Python, PROJ or GDAL data leaking in (see ``QGIS_VARIABLES``) unless
+    listed in ``$RASTER_COLLECT_ENGINE_KEEP_ENV``."""
     env = dict(os.environ)
-    for variable in ("PYTHONHOME", "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__"):
-        env.pop(variable, None)
-    inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join([str(PLUGINS_DIR)] + inherited)
+    keep = {name.strip() for name in env.get(KEEP_VARIABLE, "").split(",") if name.strip()}
+    inherited = env.get("PYTHONPATH", "") if "PYTHONPATH" in keep else ""
+    for variable in QGIS_VARIABLES:
+        if variable not in keep:
+            env.pop(variable, None)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PLUGINS_DIR)] + [p for p in inherited.split(os.pathsep) if p])
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("PYTHONIOENCODING", "utf-8")
+    # the parent reads the job's output and log as UTF-8, whatever the code page
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["PYTHONUTF8"] = "1"
     env.update(extra or {})
     return env
 

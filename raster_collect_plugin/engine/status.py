@@ -64,6 +64,7 @@ def run_doctor(python: str, *, timeout: float = 180.0) -> Dict:
         # pip-installing into it (OSGeo4W's Python looks like any other Python from inside)
         host = {HOST_PYTHON_VARIABLE: interpreter_path()}
         completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                   encoding="utf-8", errors="replace",
                                    env=child_environment(host), stdin=subprocess.DEVNULL,
                                    **popen_options())
     except (OSError, subprocess.SubprocessError) as error:

@@ -7,10 +7,12 @@ of its own folder with ``../`` links.
 
 from __future__ import annotations
 
+import ntpath
 import os
 import posixpath
+from types import ModuleType
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 from pystac.stac_io import DefaultStacIO
@@ -27,15 +29,26 @@ def is_remote(href: str) -> bool:
     return urlsplit(str(href)).scheme.lower() in REMOTE_SCHEMES
 
 
-def _normal(href: str) -> str:
+def _normal(href: str, path_module: Optional[ModuleType] = None) -> str:
+    """``href`` absolute and normalised, with ``/`` separators, for prefix comparisons.
+
+    Local paths follow ``path_module``'s rules (``ntpath`` on Windows: backslashes or slashes,
+    a drive letter, any case; ``os.path`` by default)."""
+    path_module = path_module or os.path
     parts = urlsplit(str(href))
-    if parts.scheme.lower() in REMOTE_SCHEMES:
+    scheme = parts.scheme.lower()
+    if scheme in REMOTE_SCHEMES:
         path = posixpath.normpath(parts.path or "/")
-        return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
-    path = parts.path if parts.scheme.lower() == "file" else str(href)
+        return f"{scheme}://{parts.netloc.lower()}{path}"
+    path = str(href)
+    if scheme == "file":
+        path = unquote(parts.path)
+        if path_module is ntpath:  # file:///C:/x -> C:/x; file://server/share/x -> UNC
+            path = f"//{parts.netloc}{path}" if parts.netloc else path.lstrip("/")
     # absolute: pystac resolves links against the absolute catalog path, whatever the root
     # was given as (e.g. a relative outputs/demo/sample/catalog.json)
-    return posixpath.normpath(os.path.abspath(path))
+    path = path_module.normcase(path_module.normpath(path_module.abspath(path)))
+    return path.replace(path_module.sep, "/") if path_module.sep != "/" else path
 
 
 class TimeoutStacIO(DefaultStacIO):
@@ -64,17 +77,18 @@ class GuardedStacIO(TimeoutStacIO):
     catalog, every local href)."""
 
     def __init__(self, root_href: str, *, timeout: float = 30.0,
-                 headers: Optional[dict] = None):
+                 headers: Optional[dict] = None, path_module: Optional[ModuleType] = None):
         super().__init__(timeout=timeout, headers=headers)
         self.remote = is_remote(root_href)
-        root = _normal(root_href)
-        self.base = root.rsplit("/", 1)[0] + "/"
+        self.path_module = path_module
+        root = _normal(root_href, path_module)
+        self.base = root.rsplit("/", 1)[0].rstrip("/") + "/"
 
     def check_link(self, href: str) -> None:
         """Raise CatalogEscape when a catalog/item link leaves the root's folder."""
         if self.remote and not is_remote(href):
             raise CatalogEscape(f"the remote catalog links to a local file ({href})")
-        if not _normal(href).startswith(self.base):
+        if not _normal(href, self.path_module).startswith(self.base):
             raise CatalogEscape(f"the catalog links outside its folder ({href})")
 
     def check_asset(self, href: str) -> None:
