@@ -297,9 +297,10 @@ def storm_zone_table(evidence_path: Path, zones, keys: List[str],
                                      min_clear_fraction=0.0)
     with rasterio.open(evidence_path) as dataset:
         pixel_ha = abs(dataset.transform.a * dataset.transform.e) / 10_000
-    wide = table.pivot_table(index=keys, columns="period",
-                             values=["mean", "clear_fraction", "pixel_count"], sort=False,
-                             dropna=False)
+    # one row per zone the zonal table has (not pivot_table(dropna=False), which makes the
+    # cross product of the key levels: every hexagon once per forest)
+    wide = table.set_index(list(keys) + ["period"])[
+        ["mean", "clear_fraction", "pixel_count"]].unstack("period", sort=False)
     frame = pd.DataFrame(index=wide.index)
     mean, seen = wide["mean"], wide["clear_fraction"]
     frame["area_ha"] = wide["pixel_count"]["damaged"] * pixel_ha
