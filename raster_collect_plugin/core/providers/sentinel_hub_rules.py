@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
+from ..utm import utm_epsg
+
 # Process/Crs.qmd: WGS84, Web Mercator, UTM north and south, and these national systems
 SUPPORTED_EPSG = frozenset({4326, 3857, *range(32601, 32661), *range(32701, 32761), 2154,
                             2180, 2193, 3003, 3004, 3005, 3006, 3031, 3035, 3161, 3346, 3413,
@@ -33,12 +35,6 @@ PU_MIN_BATCH_STATISTICAL = 100.0  # per batch request
 BATCH_PU_RESERVE = 1000.0  # needed in the account to create, analyse or start a batch
 FREE_TIER = {"requests_per_month": 10_000, "pu_per_month": 10_000.0,
              "requests_per_minute": 300, "pu_per_minute": 300.0}
-
-
-def utm_epsg(lon: float, lat: float) -> int:
-    """WGS 84 / UTM zone of a point (326xx north, 327xx south)."""
-    zone = min(60, max(1, int(math.floor((lon + 180) / 6)) + 1))
-    return (32600 if lat >= 0 else 32700) + zone
 
 
 def request_epsg(frame) -> int:
