@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from .clear_fraction import check_min_clear_fraction
 from .cloud_buffer import DEFAULT_STORM_BUFFER_M
 from .storm_classes import (  # noqa: F401 (re-exported: one place to import storm names from)
     CLASS_ORDER,
@@ -146,8 +147,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     if [w[0] for w in windows] not in (["before", "after"], ["early", "before", "after"]):
         raise RequestError("storm windows must be labelled 'before' and 'after' (optionally "
                            "preceded by 'early')")
-    if not 0 <= request.min_clear_fraction <= 1:
-        raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
+    check_min_clear_fraction(request.min_clear_fraction)
     try:
         buffer_m = validate_buffer(request.cloud_buffer_m)
     except ValueError as error:

@@ -27,6 +27,7 @@ from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from . import native_memory, zonal_kernel, zonal_order
+from .clear_fraction import check_min_clear_fraction
 from .zone_input import same_crs
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
@@ -1005,8 +1006,7 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
     """
     from .zone_input import prepare_zones
 
-    if not 0 <= min_clear_fraction <= 1:
-        raise ValueError("min_clear_fraction must be between 0 and 1")
+    check_min_clear_fraction(min_clear_fraction)
     if mode not in COVERAGE_MODES:
         raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
     zones, notes, _ = prepare_zones(zones, stack.crs, id_fields=id_fields)

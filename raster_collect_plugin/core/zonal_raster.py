@@ -11,6 +11,7 @@ from typing import Callable, Dict, Optional, Sequence, Union
 import geopandas as gpd
 
 from .aoi import Aoi, load_aoi
+from .clear_fraction import check_min_clear_fraction
 from .zonal import DEFAULT_MIN_CLEAR_FRACTION, RasterStack, zonal_statistics
 from .zone_input import ZoneError
 
@@ -54,6 +55,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     from .outputs import write_json
     from .tables import write_table, write_zone_outputs
 
+    check_min_clear_fraction(request.min_clear_fraction)  # before reading anything
     if request.nodata is not None and request.ignore_nodata:
         raise ZoneError("give either a nodata value or ignore nodata, not both")
     aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
