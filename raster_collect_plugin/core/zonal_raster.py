@@ -75,6 +75,13 @@ def run_zonal_raster(request: RasterZonalRequest, *,
                                  workers=threads)
         index_name = stack.tags.get("index") or raster.stem
         file_nodata, mask_band = stack.nodata, stack.has_mask_band
+    except Exception as error:  # noqa: BLE001 - a corrupt tile gets a message naming the file
+        from .asset_reader import corrupt_asset_error
+
+        corrupt = corrupt_asset_error(str(raster), error)
+        if corrupt is None:
+            raise
+        raise corrupt from error
     finally:
         stack.close()
     classes = table.attrs.pop("classes", None)
