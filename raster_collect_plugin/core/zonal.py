@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import rasterio
 from affine import Affine
-from rasterio import features
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from . import native_memory, zonal_kernel, zonal_order
 from .clear_fraction import check_min_clear_fraction
+from .zonal_cells import burned_cells, cell_window
 from .zone_input import same_crs
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
@@ -286,12 +286,12 @@ def polygon_coverage(polygons: gpd.GeoSeries, stack: RasterStack, mode: str = "e
         return _exact_coverage(polygons, stack)
     coverages: List[Optional[Coverage]] = []
     for geometry in polygons:
-        window = _cell_window(geometry.bounds, stack)
+        window = cell_window(geometry.bounds, stack.transform, stack.width, stack.height)
         if window is None:
             coverages.append(None)
             continue
         row0, col0, height, width = window
-        rows, cols = _burned_cells(geometry, stack, mode)
+        rows, cols = burned_cells(geometry, stack.transform, mode == "all_touched")
         inside = (rows >= row0) & (rows < row0 + height) & (cols >= col0) & (cols < col0 + width)
         rows, cols = rows[inside] - row0, cols[inside] - col0
         coverages.append(Coverage(row0, col0, height, width, rows, cols,
@@ -299,50 +299,12 @@ def polygon_coverage(polygons: gpd.GeoSeries, stack: RasterStack, mode: str = "e
     return coverages
 
 
-def _burned_cells(geometry, stack: RasterStack, mode: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Rows and columns (of the raster, may lie beyond its edge) of the cells ``geometry``
-    takes in ``centre``/``all_touched`` mode, rasterised as rasterstats does: by GDAL in the
-    polygon's whole bounding window (not clipped to the raster, where GDAL's all-touched
-    would burn a cell more at the clipped edge)."""
-    window = _cell_window(geometry.bounds, stack, clip=False)
-    if window is None:
-        return np.empty(0, np.intp), np.empty(0, np.intp)
-    row0, col0, height, width = window
-    burned = features.rasterize([(geometry, 1)], out_shape=(height, width),
-                                transform=stack.transform * Affine.translation(col0, row0),
-                                fill=0, dtype="uint8", all_touched=(mode == "all_touched"))
-    rows, cols = np.nonzero(burned)
-    return rows + row0, cols + col0
-
-
-def _cell_window(bounds, stack: RasterStack, clip: bool = True):
-    """The cells under a polygon's bounding box, as rasterstats' ``bounds_window`` computes
-    them (floor of the top-left corner, ceil of the bottom-right, no margin): rasterised
-    all-touched in this window, a polygon whose vertex or edge lies on a grid line at its
-    bounding box does not take the cells beyond the line, as in rasterstats."""
-    t = stack.transform
-    xmin, ymin, xmax, ymax = bounds
-    if t.b == 0 and t.d == 0:  # rasterstats' own arithmetic, so ties round the same way
-        cols = ((xmin - t.c) / t.a, (xmax - t.c) / t.a)
-        rows = ((ymax - t.f) / t.e, (ymin - t.f) / t.e)
-    else:
-        cols, rows = zip(*(~t * (x, y) for x, y in ((xmin, ymax), (xmax, ymin))))
-    col0, row0 = int(np.floor(min(cols))), int(np.floor(min(rows)))
-    col1, row1 = int(np.ceil(max(cols))), int(np.ceil(max(rows)))
-    if clip:
-        col0, row0 = max(col0, 0), max(row0, 0)
-        col1, row1 = min(col1, stack.width), min(row1, stack.height)
-    if col1 <= col0 or row1 <= row0:
-        return None
-    return row0, col0, row1 - row0, col1 - col0
-
-
 def _window(bounds, stack: RasterStack, clip: bool = True):
     inverse = ~stack.transform
     xmin, ymin, xmax, ymax = bounds
     cols, rows = zip(*(inverse * (x, y) for x, y in ((xmin, ymax), (xmax, ymin))))
     # the rows and columns read for a zone: one cell of margin around the cells any coverage
-    # mode can take (``_cell_window``, exactextract's cells)
+    # mode can take (``zonal_cells.cell_window``, exactextract's cells)
     col0, row0 = int(np.floor(min(cols))) - 1, int(np.floor(min(rows))) - 1
     col1, row1 = int(np.ceil(max(cols))) + 1, int(np.ceil(max(rows))) + 1
     if clip:
@@ -373,7 +335,7 @@ def outside_cells(polygons: gpd.GeoSeries, stack: RasterStack, mode: str,
             outside = geometry.area / stack.pixel_area - inside
             out[n] = outside if outside > 1e-9 * max(inside, 1.0) else 0.0
             continue
-        rows, cols = _burned_cells(geometry, stack, mode)
+        rows, cols = burned_cells(geometry, stack.transform, mode == "all_touched")
         out[n] = np.count_nonzero((rows < 0) | (rows >= stack.height) | (cols < 0)
                                   | (cols >= stack.width))
     return out
