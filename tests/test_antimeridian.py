@@ -10,7 +10,14 @@ from shapely.geometry import MultiPolygon, box
 from shapely.ops import unary_union
 
 from raster_collect_plugin.core.aoi import AoiError, load_aoi
-from raster_collect_plugin.core.utm import longitude_span, utm_epsg, utm_zone, zones_of_span
+from raster_collect_plugin.core.providers.sentinel_hub_rules import request_epsg
+from raster_collect_plugin.core.utm import (
+    area_utm,
+    longitude_span,
+    utm_epsg,
+    utm_zone,
+    zones_of_span,
+)
 from raster_collect_plugin.core.zonal_raster import RasterZonalRequest, run_zonal_raster
 
 EAST, WEST = box(179.9, -16.9, 180.0, -16.8), box(-180.0, -16.9, -179.95, -16.8)
@@ -24,6 +31,8 @@ def test_zones_of_wrapped_longitudes():
     assert zones_of_span(west, east) == [60, 1]
     assert zones_of_span(150.0, 156.0) == [56]  # ending on a boundary is not the next zone
     assert zones_of_span(*longitude_span([(-10.0, 10.0)])) == [29, 30, 31, 32]
+    assert area_utm([(179.9, -16.9, 180.0, -16.8), (-180.0, -16.9, -179.95, -16.8)]) == (
+        32760, [60, 1])
 
 
 def test_forest_split_at_the_antimeridian_is_one_area_in_utm(tmp_path):
@@ -31,6 +40,7 @@ def test_forest_split_at_the_antimeridian_is_one_area_in_utm(tmp_path):
                              crs="EPSG:4326")
     aoi = load_aoi(split)
     assert aoi.crs.to_epsg() == 32760
+    assert request_epsg(split) == 32760  # Sentinel Hub requests: the same zone, not zone 31
     # both parts side by side (one area ~15.9 km x 11.1 km), not half a world apart
     xmin, ymin, xmax, ymax = aoi.frame.total_bounds
     assert 15_000 < xmax - xmin < 17_000 and 10_000 < ymax - ymin < 12_000

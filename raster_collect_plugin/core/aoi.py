@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
 
-from .utm import longitude_span, normalise_longitude, utm_epsg, zones_of_span
+from .utm import area_utm
 from .zone_input import check_coordinates_fit_crs, repair_polygon
 
 DEFAULT_ID_FIELD = "forest_id"
@@ -144,13 +144,10 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
 def _utm_of(geometries: gpd.GeoSeries) -> int:
     """The UTM zone of the polygons' centre; longitudes wrap, so parts on both sides of the
     antimeridian are one area there. More than two zones: AoiError."""
-    parts = geometries.explode(index_parts=False).bounds
-    west, east = longitude_span(zip(parts["minx"], parts["maxx"]))
-    zones = zones_of_span(west, east)
+    epsg, zones = area_utm(geometries.explode(index_parts=False).bounds.to_numpy())
     if len(zones) > 2:
         raise AoiError(
             f"the polygons span UTM zones {zones[0]}-{zones[-1]} ({len(zones)} zones): "
             "reproject them to a projected CRS covering the whole area (e.g. EPSG:3577 in "
             "Australia) or split them into one run per zone")
-    centre_lat = (parts["miny"].min() + parts["maxy"].max()) / 2
-    return utm_epsg(normalise_longitude((west + east) / 2), centre_lat)
+    return epsg

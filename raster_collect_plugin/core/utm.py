@@ -4,7 +4,7 @@ forest split at 180° is one contiguous area, not one spanning the globe)."""
 from __future__ import annotations
 
 import math
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 ZONE_WIDTH = 6.0
 
@@ -60,3 +60,14 @@ def zones_of_span(west: float, east: float) -> List[int]:
     first = math.floor((west + 180.0) / ZONE_WIDTH)
     last = max(first, math.ceil((east + 180.0) / ZONE_WIDTH) - 1)
     return [index % 60 + 1 for index in range(first, last + 1)]
+
+
+def area_utm(bounds: Iterable[Sequence[float]]) -> Tuple[int, List[int]]:
+    """(EPSG code of the UTM zone at the centre, the zones spanned, west to east) of an area
+    given as its parts' longitude/latitude bounds (minx, miny, maxx, maxy); parts on both
+    sides of the antimeridian are one area there."""
+    parts = [tuple(map(float, b)) for b in bounds]
+    west, east = longitude_span((b[0], b[2]) for b in parts)
+    centre_lat = (min(b[1] for b in parts) + max(b[3] for b in parts)) / 2
+    return (utm_epsg(normalise_longitude((west + east) / 2), centre_lat),
+            zones_of_span(west, east))

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from ..utm import utm_epsg
+from ..utm import area_utm, utm_epsg  # noqa: F401 (rules.utm_epsg: copernicus.py)
 
 # Process/Crs.qmd: WGS84, Web Mercator, UTM north and south, and these national systems
 SUPPORTED_EPSG = frozenset({4326, 3857, *range(32601, 32661), *range(32701, 32761), 2154,
@@ -44,8 +44,7 @@ def request_epsg(frame) -> int:
     epsg = frame.crs.to_epsg() if frame.crs is not None else None
     if epsg in SUPPORTED_EPSG and not frame.crs.is_geographic:
         return int(epsg)
-    xmin, ymin, xmax, ymax = frame.to_crs(4326).total_bounds
-    return utm_epsg((xmin + xmax) / 2, (ymin + ymax) / 2)
+    return area_utm(frame.to_crs(4326).geometry.explode(index_parts=False).bounds.to_numpy())[0]
 
 
 def snapped_bounds(bounds: Sequence[float], resolution: float) -> Tuple[float, ...]:
