@@ -3,6 +3,8 @@ modes (exactextract's weighted definition / numpy's linear interpolation as rast
 majority/minority/variety, categorical classes, native data types at their extremes, mask
 bands, nodata options, band choice and the checks every door gets from the engine."""
 
+import math
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -92,21 +94,36 @@ def peer_case(tmp_path):
     return path, data, transform, zones
 
 
+def rasterstats_cells(geometry, transform, shape, all_touched):
+    """The cells rasterstats takes for ``geometry``, as a mask of ``shape``: its
+    ``bounds_window`` (floor of the top-left corner, ceil of the bottom-right) and
+    ``rasterize_geom`` in that window (python-rasterstats 0.21, ``io.py`` and ``utils.py``,
+    BSD-3-Clause, re-typed here)."""
+    w, s, e, n = geometry.bounds
+    row0, col0 = int(math.floor((n - transform.f) / transform.e)), int(
+        math.floor((w - transform.c) / transform.a))
+    row1, col1 = int(math.ceil((s - transform.f) / transform.e)), int(
+        math.ceil((e - transform.c) / transform.a))
+    mask = np.zeros(shape, bool)
+    if row1 > row0 and col1 > col0:
+        burned = features.rasterize([(geometry, 1)], out_shape=(row1 - row0, col1 - col0),
+                                    transform=transform * Affine.translation(col0, row0),
+                                    fill=0, dtype="uint8", all_touched=all_touched)
+        mask[row0:row1, col0:col1] = burned.astype(bool)
+    return mask
+
+
 @pytest.mark.parametrize("mode", ["centre", "all_touched"])
 def test_cell_modes_match_numpy_over_the_rasterised_cells(tmp_path, mode):
     path, data, transform, zones = peer_case(tmp_path)
     table = zonal_statistics_of_file(path, zones, id_fields=["forest_id"], mode=mode)
     for n, geometry in enumerate(zones.geometry):
-        # rasterised on the raster's grid extended by 20 cells: cells beyond the edge are
-        # nodata for the zone (rasterstats reads a boundless window filled with nodata)
-        # GDAL picks its rasterising algorithm by the block-cache size, and the two differ on
-        # edge-touching cells: pin the cache so the reference does not depend on what ran
-        # earlier in the process (a raster read leaves GDAL_CACHEMAX at 128 MB)
-        with rasterio.Env(GDAL_CACHEMAX=1 << 30):
-            padded = features.geometry_mask(
-                [geometry], (data.shape[0] + 40, data.shape[1] + 40),
-                transform * Affine.translation(-20, -20), invert=True,
-                all_touched=(mode == "all_touched"))
+        # rasterised as rasterstats does, on the raster's grid extended by 20 cells: cells
+        # beyond the edge are nodata for the zone (rasterstats reads a boundless window
+        # filled with nodata)
+        padded = rasterstats_cells(geometry, transform * Affine.translation(-20, -20),
+                                   (data.shape[0] + 40, data.shape[1] + 40),
+                                   all_touched=(mode == "all_touched"))
         inside = padded[20:-20, 20:-20]
         beyond = padded.sum() - inside.sum()
         cells = data[inside]
@@ -124,6 +141,63 @@ def test_cell_modes_match_numpy_over_the_rasterised_cells(tmp_path, mode):
         assert row["minority"] == unique[np.argmin(counts)]
         assert row["coefficient_of_variation"] == pytest.approx(values.std() / values.mean())
         assert row["sum"] == pytest.approx(values.sum(), rel=1e-12)
+
+
+# the cells rasterstats 0.21 (GDAL 3.10) returned for these shapes on the 10 x 10 grid,
+# labelled row * 10 + column: a vertex or an edge on a grid line at the shape's bounding box
+# takes no cell beyond the line
+RASTERSTATS_CELLS = {
+    "circle": (Point(1, 1).buffer(1), [80, 81, 90, 91], [80, 81, 90, 91]),
+    "diamond": (Polygon([(2, 1), (3, 2), (2, 3), (1, 2)]), [71, 72, 81, 82], [72, 82]),
+    "square on grid lines": (box(4, 4, 6, 7), [34, 35, 44, 45, 54, 55],
+                             [34, 35, 44, 45, 54, 55]),
+    "triangle": (Polygon([(5, 5), (8, 5), (5, 8)]), [25, 35, 36, 45, 46, 47],
+                 [25, 35, 36, 45, 46, 47]),
+    "circle off the lines": (Point(6.3, 2.6).buffer(1.2),
+                             [65, 66, 67, 75, 76, 77, 85, 86, 87], [66, 75, 76, 86]),
+}
+
+
+@pytest.mark.parametrize("name", list(RASTERSTATS_CELLS))
+def test_cell_modes_take_the_cells_rasterstats_takes(tmp_path, name):
+    """A unit circle at (1, 1) is 4 cells all-touched, a diamond 4 (not 6 and 5): in memory
+    and read from a file (the streaming path)."""
+    geometry, touched, centre = RASTERSTATS_CELLS[name]
+    labels = np.arange(100, dtype="float32").reshape(1, 10, 10)
+    path = write(tmp_path / "labels.tif", labels)
+    for mode, expected in (("all_touched", touched), ("centre", centre)):
+        in_ram = in_memory(labels, frame(geometry), mode=mode, categorical=True)
+        from_file = zonal_statistics_of_file(path, frame(geometry), id_fields=["forest_id"],
+                                             mode=mode, categorical=True)
+        for table in (in_ram, from_file):
+            assert table.iloc[0]["pixel_count"] == len(expected), mode
+            assert sorted(table.attrs["classes"]["value"].astype(int)) == expected, mode
+
+
+def test_all_touched_matches_rasterstats_on_shapes_with_vertices_on_grid_lines(tmp_path):
+    """Random polygons whose vertices lie on grid lines, cell corners and half cells, some
+    partly beyond the raster's edge: the same cells as rasterstats' window and rasterisation
+    (``rasterstats_cells``), cells beyond the edge counted as nodata."""
+    rng = np.random.default_rng(26)
+    data = rng.integers(1, 50, size=(1, 10, 10)).astype("float32")
+    shapes = []
+    for _ in range(60):
+        centre = rng.integers(-1, 12, size=2) / rng.choice([1, 2])
+        points = centre + rng.integers(-6, 7, size=(rng.integers(3, 7), 2)) / 2
+        shape = Polygon(points).convex_hull
+        if shape.geom_type == "Polygon" and shape.area > 0:
+            shapes.append(shape)
+    zones = frame(*shapes)
+    table = in_memory(data, zones, mode="all_touched").set_index("forest_id")
+    for n, geometry in enumerate(shapes, start=1):
+        padded = rasterstats_cells(geometry, TRANSFORM * Affine.translation(-20, -20),
+                                   (50, 50), all_touched=True)
+        inside = padded[20:-20, 20:-20]
+        row = table.loc[n]
+        assert row["pixel_count"] == padded.sum(), geometry.wkt
+        assert row["clear_count"] == inside.sum(), geometry.wkt
+        if inside.any():
+            assert row["sum"] == pytest.approx(data[0][inside].sum()), geometry.wkt
 
 
 def test_exact_mode_matches_exactextract(tmp_path):

@@ -100,6 +100,10 @@ def _main(argv, interrupted) -> int:
             print(f"{key}: {value}")
     if summary.get("errors") and args.command == "sentinel-hub":
         return EXIT_FAILURE
+    if summary.get("errors") and args.command == "search":  # the list is not complete
+        for message in summary["errors"].values():
+            fail("failure", message, EXIT_FAILURE)
+        return EXIT_FAILURE
     if summary.get("failed"):
         for key, reason in summary["failed"].items():
             print(f"raster-collect: forest {key} failed: {reason}", file=sys.stderr)

@@ -18,6 +18,7 @@ from .common import (
 
 
 def _cmd_storm(args) -> dict:
+    from ..core.clear_fraction import check_min_clear_fraction
     from ..core.cloud_buffer import DEFAULT_STORM_BUFFER_M
     from ..core.interrupts import interrupted
     from ..core.runs import run_storm_protected
@@ -29,6 +30,7 @@ def _cmd_storm(args) -> dict:
         format_ranking,
     )
 
+    check_min_clear_fraction(args.min_clear_fraction)
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
                                                                    args.after_item):

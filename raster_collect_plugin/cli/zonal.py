@@ -120,6 +120,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
 
     from ..core import path_budget
     from ..core.aoi import Aoi
+    from ..core.clear_fraction import check_min_clear_fraction
     from ..core.interrupts import check_interrupted
     from ..core.runs import (
         RunFolder,
@@ -133,6 +134,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.tables import write_table
     from ..core.workflow import RequestError, search, validate_request
 
+    check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
     if args.raster:
         if is_remote(args.output):
             raise BadInput("zonal --raster writes to a local folder: give a local --output "
@@ -230,7 +232,7 @@ def register(commands) -> None:
                        help="begin with the N-th forest (1-based, ids sorted)")
     zonal.add_argument("--coverage", default="exact", choices=["exact", "centre", "all_touched"])
     zonal.add_argument("--min-clear", type=float, default=0.5,
-                       help="minimum clear fraction for a month to count (default 0.5)")
+                       help="minimum clear fraction (0-1) for a month to count (default 0.5)")
     existing = zonal.add_argument_group("an existing raster instead of imagery")
     existing.add_argument("--raster", help="statistics of this raster's bands (no search)")
     existing.add_argument("--bands", help="bands to use, e.g. 1,3 (default: all)")

@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
 
+from .utm import area_utm
 from .zone_input import check_coordinates_fit_crs, repair_polygon
 
 DEFAULT_ID_FIELD = "forest_id"
@@ -39,11 +40,6 @@ class Aoi:
 
     def union(self):
         return self.frame.geometry.union_all()
-
-
-def utm_epsg(lon: float, lat: float) -> int:
-    zone = int((lon + 180) // 6) + 1
-    return (32700 if lat < 0 else 32600) + zone
 
 
 def read_polygons(path: Path, *, layer: Optional[str] = None) -> gpd.GeoDataFrame:
@@ -137,17 +133,21 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
     frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
 
     if frame.crs.is_geographic:
-        lon_min, lat_min, lon_max, lat_max = frame.to_crs("EPSG:4326").total_bounds
-        zones = {utm_epsg(lon, 0) % 100 for lon in (lon_min, lon_max)}
-        if max(zones) - min(zones) > 1:
-            raise AoiError(
-                f"the polygons span UTM zones {min(zones)}-{max(zones)}: reproject them to a "
-                "projected CRS covering the whole area (e.g. EPSG:3577 in Australia) or split "
-                "them into one run per zone")
-        centre = ((lon_min + lon_max) / 2, (lat_min + lat_max) / 2)
-        epsg = utm_epsg(*centre)
+        epsg = _utm_of(frame.to_crs("EPSG:4326").geometry)
         frame = frame.to_crs(epsg=epsg)
         notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
     if buffer_m:
         frame = frame.set_geometry(frame.geometry.buffer(buffer_m))
     return Aoi(frame.reset_index(drop=True), id_field, notes)
+
+
+def _utm_of(geometries: gpd.GeoSeries) -> int:
+    """The UTM zone of the polygons' centre; longitudes wrap, so parts on both sides of the
+    antimeridian are one area there. More than two zones: AoiError."""
+    epsg, zones = area_utm(geometries.explode(index_parts=False).bounds.to_numpy())
+    if len(zones) > 2:
+        raise AoiError(
+            f"the polygons span UTM zones {zones[0]}-{zones[-1]} ({len(zones)} zones): "
+            "reproject them to a projected CRS covering the whole area (e.g. EPSG:3577 in "
+            "Australia) or split them into one run per zone")
+    return epsg

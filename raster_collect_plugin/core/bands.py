@@ -101,6 +101,14 @@ PROFILES: Dict[Tuple[str, str], CollectionProfile] = {
 }
 
 
+
+def band_names() -> Tuple[str, ...]:
+    """Every common band name an index or a band expression may use (any sensor's; the mask
+    bands excluded), sorted."""
+    profiles = [*PROFILES.values(), MAXAR_OPEN_DATA]
+    return tuple(sorted({name for profile in profiles for name in profile.optical_bands}))
+
+
 class UnknownCollection(KeyError):
     """No table entry and nothing in the item to read a rule from."""
 

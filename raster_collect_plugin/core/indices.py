@@ -76,7 +76,7 @@ INDICES: Dict[str, SpectralIndex] = {index.name: index for index in (
 def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
     """A registered index by (case-insensitive) name, or a user-defined one from a formula."""
     if custom_formula is not None:
-        parse(custom_formula)  # validate now, with a clear message
+        _check_band_names(name, parse(custom_formula))  # validate now, with a clear message
         return SpectralIndex(name, custom_formula, "User-defined band expression",
                              value_range=(float("-inf"), float("inf")),
                              sensors=("sentinel-2", "landsat", "sentinel-1", "worldview"))
@@ -86,3 +86,15 @@ def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
         raise ExpressionError(
             f"unknown index {name!r}; choose from {sorted(INDICES)} or give a band expression"
         ) from None
+
+
+def _check_band_names(name: str, expression: Expression) -> None:
+    """A user's formula names only bands some sensor has: an unknown name would otherwise
+    make every sensor skip the index without a word."""
+    from .bands import band_names
+
+    unknown = sorted(expression.names - set(band_names()))
+    if unknown:
+        raise ExpressionError(
+            f"custom index {name!r} uses unknown band(s) {', '.join(unknown)}; the band names "
+            f"are {', '.join(band_names())}")

@@ -176,11 +176,13 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     collection = items[0].collection_id or "*"
     groups = _group_by_solar_day(items)
     chunks = {"time": 1, "x": spec.chunk_size, "y": spec.chunk_size}
+    from .asset_reader import NamingRioDriver
+
     try:
         data = odc.stac.load(items, bands=asset_keys, geobox=spec.geobox, groupby="solar_day",
                              chunks=chunks, resampling="nearest", fail_on_error=True,
                              stac_cfg=_stac_cfg(profile, collection, asset_keys),
-                             patch_url=patch_url)
+                             patch_url=patch_url, driver=NamingRioDriver())
     except ValueError as error:
         raise LoadError(f"cannot load {collection}: {error}") from None
     if data.sizes["time"] != len(groups):

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from .clear_fraction import check_min_clear_fraction
 from .cloud_buffer import DEFAULT_STORM_BUFFER_M
 from .storm_classes import (  # noqa: F401 (re-exported: one place to import storm names from)
     CLASS_ORDER,
@@ -147,8 +148,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     if [w[0] for w in windows] not in (["before", "after"], ["early", "before", "after"]):
         raise RequestError("storm windows must be labelled 'before' and 'after' (optionally "
                            "preceded by 'early')")
-    if not 0 <= request.min_clear_fraction <= 1:
-        raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
+    check_min_clear_fraction(request.min_clear_fraction)
     try:
         buffer_m = validate_buffer(request.cloud_buffer_m)
     except ValueError as error:
@@ -298,9 +298,10 @@ def storm_zone_table(evidence_path: Path, zones, keys: List[str],
                                      min_clear_fraction=0.0)
     with rasterio.open(evidence_path) as dataset:
         pixel_ha = abs(dataset.transform.a * dataset.transform.e) / 10_000
-    wide = table.pivot_table(index=keys, columns="period",
-                             values=["mean", "clear_fraction", "pixel_count"], sort=False,
-                             dropna=False)
+    # one row per zone the zonal table has (not pivot_table(dropna=False), which makes the
+    # cross product of the key levels: every hexagon once per forest)
+    wide = table.set_index(list(keys) + ["period"])[
+        ["mean", "clear_fraction", "pixel_count"]].unstack("period", sort=False)
     frame = pd.DataFrame(index=wide.index)
     mean, seen = wide["mean"], wide["clear_fraction"]
     frame["area_ha"] = wide["pixel_count"]["damaged"] * pixel_ha

@@ -25,6 +25,7 @@ from odc.geo.geom import Geometry
 
 from . import masks, scheduling
 from .aoi import Aoi, load_aoi
+from .clear_fraction import check_min_clear_fraction
 from .cloud_buffer import describe as describe_buffer
 from .cloud_buffer import validate_buffer
 from .composite import (
@@ -744,8 +745,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     Parquet tables plus a polygon layer with the latest usable period's values."""
     from .hexagons import HEX_ID_FIELD
 
-    if not 0 <= request.min_clear_fraction <= 1:
-        raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
+    check_min_clear_fraction(request.min_clear_fraction)
     composite_request = request.composites
     aoi = validate_request(composite_request)
     composite_request = _with_aoi(composite_request, aoi)

@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 import rasterio
 from affine import Affine
-from rasterio import features
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from . import native_memory, zonal_kernel, zonal_order
+from .clear_fraction import check_min_clear_fraction
+from .zonal_cells import burned_cells, cell_window
 from .zone_input import same_crs
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
@@ -285,16 +286,14 @@ def polygon_coverage(polygons: gpd.GeoSeries, stack: RasterStack, mode: str = "e
         return _exact_coverage(polygons, stack)
     coverages: List[Optional[Coverage]] = []
     for geometry in polygons:
-        window = _window(geometry.bounds, stack)
+        window = cell_window(geometry.bounds, stack.transform, stack.width, stack.height)
         if window is None:
             coverages.append(None)
             continue
         row0, col0, height, width = window
-        transform = stack.transform * Affine.translation(col0, row0)
-        burned = features.rasterize([(geometry, 1)], out_shape=(height, width),
-                                    transform=transform, fill=0, dtype="uint8",
-                                    all_touched=(mode == "all_touched"))
-        rows, cols = np.nonzero(burned)
+        rows, cols = burned_cells(geometry, stack.transform, mode == "all_touched")
+        inside = (rows >= row0) & (rows < row0 + height) & (cols >= col0) & (cols < col0 + width)
+        rows, cols = rows[inside] - row0, cols[inside] - col0
         coverages.append(Coverage(row0, col0, height, width, rows, cols,
                                   np.ones(rows.size, "float64")) if rows.size else None)
     return coverages
@@ -304,8 +303,8 @@ def _window(bounds, stack: RasterStack, clip: bool = True):
     inverse = ~stack.transform
     xmin, ymin, xmax, ymax = bounds
     cols, rows = zip(*(inverse * (x, y) for x, y in ((xmin, ymax), (xmax, ymin))))
-    # one cell of margin: all-touched also burns cells that only share an edge with the
-    # polygon, exactly as rasterising over the whole raster would
+    # the rows and columns read for a zone: one cell of margin around the cells any coverage
+    # mode can take (``zonal_cells.cell_window``, exactextract's cells)
     col0, row0 = int(np.floor(min(cols))) - 1, int(np.floor(min(rows))) - 1
     col1, row1 = int(np.ceil(max(cols))) + 1, int(np.ceil(max(rows))) + 1
     if clip:
@@ -336,13 +335,7 @@ def outside_cells(polygons: gpd.GeoSeries, stack: RasterStack, mode: str,
             outside = geometry.area / stack.pixel_area - inside
             out[n] = outside if outside > 1e-9 * max(inside, 1.0) else 0.0
             continue
-        window = _window(geometry.bounds, stack, clip=False)
-        row0, col0, height, width = window
-        burned = features.rasterize([(geometry, 1)], out_shape=(height, width),
-                                    transform=stack.transform * Affine.translation(col0, row0),
-                                    fill=0, dtype="uint8", all_touched=(mode == "all_touched"))
-        rows, cols = np.nonzero(burned)
-        rows, cols = rows + row0, cols + col0
+        rows, cols = burned_cells(geometry, stack.transform, mode == "all_touched")
         out[n] = np.count_nonzero((rows < 0) | (rows >= stack.height) | (cols < 0)
                                   | (cols >= stack.width))
     return out
@@ -975,8 +968,7 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
     """
     from .zone_input import prepare_zones
 
-    if not 0 <= min_clear_fraction <= 1:
-        raise ValueError("min_clear_fraction must be between 0 and 1")
+    check_min_clear_fraction(min_clear_fraction)
     if mode not in COVERAGE_MODES:
         raise ValueError(f"coverage must be one of {COVERAGE_MODES}, not {mode!r}")
     zones, notes, _ = prepare_zones(zones, stack.crs, id_fields=id_fields)

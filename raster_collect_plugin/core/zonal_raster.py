@@ -11,6 +11,7 @@ from typing import Callable, Dict, Optional, Sequence, Union
 import geopandas as gpd
 
 from .aoi import Aoi, load_aoi
+from .clear_fraction import check_min_clear_fraction
 from .zonal import DEFAULT_MIN_CLEAR_FRACTION, RasterStack, zonal_statistics
 from .zone_input import ZoneError
 
@@ -54,6 +55,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     from .outputs import write_json
     from .tables import write_table, write_zone_outputs
 
+    check_min_clear_fraction(request.min_clear_fraction)  # before reading anything
     if request.nodata is not None and request.ignore_nodata:
         raise ZoneError("give either a nodata value or ignore nodata, not both")
     aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
@@ -73,6 +75,13 @@ def run_zonal_raster(request: RasterZonalRequest, *,
                                  workers=threads)
         index_name = stack.tags.get("index") or raster.stem
         file_nodata, mask_band = stack.nodata, stack.has_mask_band
+    except Exception as error:  # noqa: BLE001 - a corrupt tile gets a message naming the file
+        from .asset_reader import corrupt_asset_error
+
+        corrupt = corrupt_asset_error(str(raster), error)
+        if corrupt is None:
+            raise
+        raise corrupt from error
     finally:
         stack.close()
     classes = table.attrs.pop("classes", None)

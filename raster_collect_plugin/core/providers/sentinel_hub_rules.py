@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
+from ..utm import area_utm, utm_epsg  # noqa: F401 (rules.utm_epsg: copernicus.py)
+
 # Process/Crs.qmd: WGS84, Web Mercator, UTM north and south, and these national systems
 SUPPORTED_EPSG = frozenset({4326, 3857, *range(32601, 32661), *range(32701, 32761), 2154,
                             2180, 2193, 3003, 3004, 3005, 3006, 3031, 3035, 3161, 3346, 3413,
@@ -35,12 +37,6 @@ FREE_TIER = {"requests_per_month": 10_000, "pu_per_month": 10_000.0,
              "requests_per_minute": 300, "pu_per_minute": 300.0}
 
 
-def utm_epsg(lon: float, lat: float) -> int:
-    """WGS 84 / UTM zone of a point (326xx north, 327xx south)."""
-    zone = min(60, max(1, int(math.floor((lon + 180) / 6)) + 1))
-    return (32600 if lat >= 0 else 32700) + zone
-
-
 def request_epsg(frame) -> int:
     """The CRS to send a GeoDataFrame's polygons in: its own when Sentinel Hub supports it
     and it is projected (resolution in metres), else the WGS 84 / UTM zone of the AOI's
@@ -48,8 +44,7 @@ def request_epsg(frame) -> int:
     epsg = frame.crs.to_epsg() if frame.crs is not None else None
     if epsg in SUPPORTED_EPSG and not frame.crs.is_geographic:
         return int(epsg)
-    xmin, ymin, xmax, ymax = frame.to_crs(4326).total_bounds
-    return utm_epsg((xmin + xmax) / 2, (ymin + ymax) / 2)
+    return area_utm(frame.to_crs(4326).geometry.explode(index_parts=False).bounds.to_numpy())[0]
 
 
 def snapped_bounds(bounds: Sequence[float], resolution: float) -> Tuple[float, ...]:
