@@ -615,6 +615,16 @@ class RasterCollectDock(QgsDockWidget):
         self.footprint_layer = self.presenter.show_footprints(
             result.get("footprints") or "", visible=self.show_footprints.isChecked())
         self.scene_actions.scenes_found(result, self.footprint_layer)
+        if not self.search_rows:
+            from .messages import no_scenes_message
+
+            self.set_status(no_scenes_message(
+                self.start_date.date().toString("yyyy-MM-dd"),
+                self.end_date.date().toString("yyyy-MM-dd"), self.max_cloud.value(),
+                [self.source_list.item(r).text() for r in range(self.source_list.count())
+                 if self.source_list.item(r).checkState() == Qt.CheckState.Checked],
+                result.get("errors") or {}))
+            return
         self.set_status(f"{len(self.search_rows)} scenes found: untick any to leave out, "
                         "then Fetch & compute")
 

@@ -201,12 +201,13 @@ class ResultsPresenter:
         if not visible or not path:
             return None
         source = QgsVectorLayer(f"{path}|layername=footprints", "scene footprints", "ogr")
-        if not source.isValid():
-            return None
+        if not source.isValid() or source.featureCount() <= 0:
+            return None  # no scene found: no (geometry-less) empty layer
         # in memory: the job's scratch folder is removed once the task ends
         memory = source.materialize(QgsFeatureRequest())
         memory.setName("scene footprints")
-        memory.renderer().setSymbol(outline_renderer_symbol())
+        if memory.renderer() is not None:
+            memory.renderer().setSymbol(outline_renderer_symbol())
         project.addMapLayer(memory)
         self.footprints = memory
         return memory
