@@ -35,3 +35,52 @@ def test_a_search_finding_nothing_says_why_and_adds_no_layer(dock, monkeypatch):
     assert "Static STAC catalog" in status
     assert dock.results_table.rowCount() == 0 and dock.footprint_layer is None
     assert QgsProject.instance().mapLayersByName("scene footprints") == []
+
+
+def test_engine_messages_are_plain_for_a_forester_and_go_once_ready(
+        qgis_iface, qgis_canvas, tmp_path, monkeypatch):
+    import html
+    import sys
+    import venv
+
+    from raster_collect_plugin.engine.interpreter import ENGINE_PYTHON_VARIABLE, venv_python
+    from raster_collect_plugin.gui.dock import RasterCollectDock
+    from raster_collect_plugin.gui.engine_notices import READY
+    from raster_collect_plugin.gui.engine_state import engine_state
+    from tests.recording_iface import RecordingIface
+    from tests.test_plugin import wait_for
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(tmp_path / "bare")
+    monkeypatch.setenv(ENGINE_PYTHON_VARIABLE, str(venv_python(tmp_path / "bare")))
+    iface = RecordingIface(qgis_iface.mainWindow(), qgis_canvas)
+    widget = RasterCollectDock(iface, iface.mainWindow())
+    try:
+        widget.output_folder.setFilePath(str(tmp_path / "outputs"))
+        widget.start_sample()
+        assert wait_for_job(widget) == "sample"
+        status = widget.status_text()
+        assert status.startswith("The processing engine needs to be set up or updated — "
+                                 "Settings → Options → Raster Collect"), status
+        assert "numpy" not in status and "rasterio" not in status
+        [item] = iface.messageBar().widgets
+        assert html.unescape(item.text()) == status and "numpy is missing" in item.toolTip()
+
+        # text with < and > reaches the bar whole (escaped), not read as HTML
+        widget.show_error("the sample needs numpy (need >=2.3,<3) and GDAL")
+        title, text, level = iface.messageBar().messages[-1]
+        assert level == "critical" and "<" not in text
+        assert html.unescape(text) == "the sample needs numpy (need >=2.3,<3) and GDAL"
+
+        # the engine is set up: the notice goes, the status says ready, nothing comes back
+        widget.set_status(status)
+        monkeypatch.setenv(ENGINE_PYTHON_VARIABLE, sys.executable)
+        engine_state().refresh(force=True)
+        assert wait_for(lambda: engine_state().ready is True
+                        and engine_state().python == sys.executable)
+        assert iface.messageBar().widgets == []
+        assert widget.status_text() == READY and widget.last_error == ""
+        engine_state().changed.emit()
+        assert iface.messageBar().widgets == [] and widget.status_text() == READY
+    finally:
+        widget.shutdown()
+        widget.deleteLater()

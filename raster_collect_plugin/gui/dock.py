@@ -45,6 +45,7 @@ from ..core.defaults import run_name
 from ..core.indices import INDICES
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt
+from .messages import for_message_bar
 from .results import ResultsPresenter
 from .sections import (
     COMPUTE_MODES,
@@ -101,6 +102,9 @@ class RasterCollectDock(QgsDockWidget):
         outer.addLayout(self.banner_layout)
         self.engine_prompt = EnginePrompt(iface, container)  # shown while the engine is not ready
         self.banner_layout.addWidget(self.engine_prompt)
+        from .engine_notices import EngineFailureNotice
+
+        self.engine_notice = EngineFailureNotice(self)
 
         scroll = QScrollArea(container)
         scroll.setWidgetResizable(True)
@@ -558,7 +562,11 @@ class RasterCollectDock(QgsDockWidget):
             return
         if task.error is not None:
             self.state = "failed"
-            self.show_error(str(task.error))
+            if getattr(task.error, "kind", None) == "engine":  # packages: log, not the bar
+                self.last_error = self.engine_notice.show(str(task.error))
+                self.set_status(self.last_error)
+            else:
+                self.show_error(str(task.error))
             self.job_finished.emit(kind)
             return
         self.state = "done"
@@ -579,19 +587,20 @@ class RasterCollectDock(QgsDockWidget):
         if not errors:
             return
         for source, message in errors.items():
-            QgsMessageLog.logMessage(f"{source}: {message}", LOG_TAG, Qgis.MessageLevel.Warning)
+            QgsMessageLog.logMessage(for_message_bar(f"{source}: {message}"), LOG_TAG,
+                                     Qgis.MessageLevel.Warning)
         names = ", ".join(errors)
         first = next(iter(errors.values()))
         text = (f"{names}: {first}" if len(errors) == 1 else
                 f"{len(errors)} sources not used ({names}); details in the "
                 f"'{LOG_TAG}' log panel")
-        self.iface.messageBar().pushWarning("Raster Collect", text)
+        self.iface.messageBar().pushWarning("Raster Collect", for_message_bar(text))
 
     def show_error(self, message: str) -> None:
         self.last_error = message
         self.set_status(message)
-        self.iface.messageBar().pushCritical("Raster Collect", message)
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Critical)
+        self.iface.messageBar().pushCritical("Raster Collect", for_message_bar(message))
+        QgsMessageLog.logMessage(for_message_bar(message), LOG_TAG, Qgis.MessageLevel.Critical)
 
     # ---------------------------------------------------------------- results
 
@@ -756,6 +765,7 @@ class RasterCollectDock(QgsDockWidget):
         if self.current_task is not None:
             self.current_task.cancel()
         self.pick_button.setChecked(False)
+        self.engine_notice.close()
         self.cluster.stop()
         self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
         if self._watched_layer is not None:
