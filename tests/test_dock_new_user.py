@@ -84,3 +84,106 @@ def test_engine_messages_are_plain_for_a_forester_and_go_once_ready(
     finally:
         widget.shutdown()
         widget.deleteLater()
+
+
+def _controller_on(canvas, periods, frame):
+    from raster_collect_plugin.gui.results import configure_temporal, temporal_controller
+
+    controller = temporal_controller(canvas)
+    configure_temporal(controller, periods, "month")
+    controller.setCurrentFrameNumber(frame)
+    return controller
+
+
+def test_a_scene_is_shown_whatever_month_the_temporal_controller_is_on(
+        dock, qgis_iface):  # noqa: F811
+    from tests.test_imagery_layers import wait_for_tasks
+
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    canvas = qgis_iface.mapCanvas()
+    controller = _controller_on(canvas, ["2025-10", "2025-11", "2025-12"], 0)  # October
+    assert canvas.temporalRange().begin().date() == QDate(2025, 10, 1)
+    december = max(range(len(dock.search_rows)), key=lambda r: dock.search_rows[r]["datetime"])
+    assert dock.search_rows[december]["datetime"].startswith("2025-12")
+    dock.results_table.cellDoubleClicked.emit(december, 2)
+    wait_for_tasks()
+    layer = dock.scene_actions.last_layer
+    assert layer.temporalProperties().isActive()  # still at its acquisition day
+    assert layer.temporalProperties().isVisibleInTemporalRange(canvas.temporalRange())
+    # moved by whole frames: the frames still are the run's months
+    assert controller.currentFrameNumber() == 2
+    assert canvas.temporalRange().begin().date() == QDate(2025, 12, 1)
+    status = dock.status_text()
+    assert status.startswith("Added ") and "temporal controller now shows 2025-12-01 to " \
+        "2025-12-31" in status, status
+
+    # a controller on months the run never had: its range grows back by whole months
+    controller = _controller_on(canvas, ["2026-03", "2026-04"], 1)
+    october = min(range(len(dock.search_rows)), key=lambda r: dock.search_rows[r]["datetime"])
+    dock.results_table.cellDoubleClicked.emit(october, 2)
+    wait_for_tasks()
+    layer = dock.scene_actions.last_layer
+    assert layer.temporalProperties().isVisibleInTemporalRange(canvas.temporalRange())
+    assert canvas.temporalRange().begin().date() == QDate(2025, 10, 1)
+    assert controller.temporalExtents().end().date() >= QDate(2026, 4, 1)
+
+    # already in view (or no temporal navigation): nothing moves, nothing said
+    dock.results_table.cellDoubleClicked.emit(october, 2)
+    wait_for_tasks()
+    assert "temporal controller" not in dock.status_text()
+
+
+def test_before_after_window_names_and_outlines_the_forest_and_the_status_follows(
+        dock, forests, qgis_iface):  # noqa: F811
+    import numpy as np
+    from qgis.core import QgsMapRendererSequentialJob, QgsPointXY
+    from qgis.gui import QgsMapMouseEvent
+    from qgis.PyQt.QtCore import QEvent, QPoint, QSize, Qt
+
+    from tests.test_imagery_layers import wait_for_tasks
+
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    canvas = qgis_iface.mapCanvas()
+    canvas.setDestinationCrs(forests.crs())
+    canvas.resize(600, 400)
+    canvas.setExtent(forests.extent())
+    _controller_on(canvas, ["2025-10", "2025-11", "2025-12"], 2)  # neither scene's month
+    dock.scene_actions.pick_forest()
+    tool = canvas.mapTool()
+    qgis_iface.setActiveLayer(forests)
+    forest = next(forests.getFeatures())
+    pixel = canvas.getCoordinateTransform().transform(
+        QgsPointXY(forest.geometry().pointOnSurface().asPoint()))
+    shown = []
+    real_before_after = dock.scene_actions.before_after
+    dock.scene_actions.before_after = lambda *a, **k: real_before_after(
+        *a, done=shown.append, **k)
+    tool.canvasReleaseEvent(QgsMapMouseEvent(canvas, QEvent.Type.MouseButtonRelease,
+                                             QPoint(int(pixel.x()), int(pixel.y())),
+                                             Qt.MouseButton.LeftButton))
+    wait_for_tasks()
+    [dialog] = shown
+    assert dialog is not None, dock.last_error
+    name = f"forest_id {forest['forest_id']}"
+    assert name in dialog.windowTitle()
+    status = dock.status_text()
+    assert not status.startswith("Choosing") and name in status, status
+    for view in dialog.canvases:
+        outline, scene = view.layers()
+        assert [f["name"] for f in outline.getFeatures()] == [name]
+        assert outline.labelsEnabled()
+        # the pair is drawn on the main map whatever frame the controller stands on
+        assert scene.temporalProperties().isVisibleInTemporalRange(canvas.temporalRange())
+        settings = view.mapSettings()
+        settings.setOutputSize(QSize(200, 200))
+        job = QgsMapRendererSequentialJob(settings)
+        job.start()
+        job.waitForFinished()
+        image = job.renderedImage().convertToFormat(job.renderedImage().Format.Format_RGB32)
+        pixels = np.frombuffer(image.constBits().asstring(image.sizeInBytes()), np.uint8)
+        blue, green, red = (pixels.reshape(200, 200, 4)[..., k].astype(int) for k in range(3))
+        yellow = (red > 200) & (green > 180) & (blue < 100)
+        assert yellow.sum() > 100  # the forest's outline (and its name) is drawn
+    dialog.close()
