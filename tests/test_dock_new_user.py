@@ -187,3 +187,37 @@ def test_before_after_window_names_and_outlines_the_forest_and_the_status_follow
         yellow = (red > 200) & (green > 180) & (blue < 100)
         assert yellow.sum() > 100  # the forest's outline (and its name) is drawn
     dialog.close()
+
+
+def test_pick_a_forest_outside_the_run_says_so(dock, forests):  # noqa: F811
+    from tests.test_results_view import statistics_table
+
+    dock.table_layer = statistics_table([(1, "sentinel-2-l2a", "2025-10", 0.8, True)])
+    outside = 99
+    dock.show_forest_series(outside)
+    dialog = dock._forest_dialog
+    assert dialog.series == {}
+    assert "forest_id 99</b>: this forest was not part of the run" in dialog.heading.text()
+    [axes] = dialog.figure.axes
+    assert not axes.axison and "not part of the run" in axes.texts[0].get_text()
+    assert dock.status_text().startswith("forest_id 99: this forest was not part of the run")
+    dock.show_forest_series(1)  # a forest of the run: its series again
+    assert list(dialog.series) == ["NDVI"] and "not part" not in dialog.heading.text()
+    dialog.close()
+
+
+def test_a_sensor_without_the_index_band_is_named_in_words(dock, qgis_iface,  # noqa: F811
+                                                            qgis_canvas):
+    from tests.recording_iface import RecordingIface
+    from tests.test_dock import tick_index
+
+    dock.iface = RecordingIface(qgis_iface.mainWindow(), qgis_canvas)
+    dock.presenter.iface = dock.iface
+    dock.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
+    tick_index(dock, "NDRE")
+    dock.start_compute()
+    assert wait_for_job(dock) == "zonal", dock.last_error
+    warnings = [text for _, text, level in dock.iface.messageBar().messages
+                if level == "warning"]
+    assert warnings and "landsat-c2-l2 has no rededge1 band" in warnings[0], warnings
+    assert "[" not in warnings[0] and "'" not in warnings[0]

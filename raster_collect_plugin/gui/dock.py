@@ -755,8 +755,13 @@ class RasterCollectDock(QgsDockWidget):
 
         if self._forest_dialog is None:
             self._forest_dialog = ForestSeriesDialog(self)
-        self._forest_dialog.show_forest(self.table_layer, self.id_field_combo.currentField(),
-                                        forest, event_date=self._run_context.get("event_date"))
+        drawn = self._forest_dialog.show_forest(
+            self.table_layer, self.id_field_combo.currentField(), forest,
+            event_date=self._run_context.get("event_date"))
+        if not drawn:
+            from .forest_series import NOT_IN_RUN
+
+            self.set_status(f"{self.id_field_combo.currentField()} {forest}: {NOT_IN_RUN}")
         self._forest_dialog.show()
         self._forest_dialog.raise_()
 
