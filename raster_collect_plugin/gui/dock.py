@@ -771,8 +771,11 @@ class RasterCollectDock(QgsDockWidget):
             self.current_task.cancel()
         self.pick_button.setChecked(False)
         self.engine_notice.close()
-        self.cluster.stop()
-        self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
+        self.cluster_stopping = self.cluster.stop_in_background()  # never blocks the UI
+        try:  # shutdown may run twice (unload, then the widget's owner)
+            self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
+        except (TypeError, RuntimeError):
+            pass
         if self._watched_layer is not None:
             try:
                 self._watched_layer.selectionChanged.disconnect(self._on_selection_changed)
