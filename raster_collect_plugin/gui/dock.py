@@ -46,7 +46,7 @@ from ..core.indices import INDICES
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt
 from .messages import for_message_bar
-from .results import ResultsPresenter
+from .results import ResultsPresenter, local_folder
 from .sections import (
     COMPUTE_MODES,
     PRESETS,
@@ -174,6 +174,9 @@ class RasterCollectDock(QgsDockWidget):
         self._watched_layer = None
         self._on_layer_changed(self.layer_combo.currentLayer())
         self.load_settings()
+        from .project_state import ProjectHooks
+
+        self.project_hooks = ProjectHooks(self)  # saved with the project, back on reopen
 
     # ---------------------------------------------------------------- building the widget
 
@@ -622,7 +625,8 @@ class RasterCollectDock(QgsDockWidget):
         self.scenes_box.setCollapsed(False)
         self._reveal(self.scenes_box)
         self.footprint_layer = self.presenter.show_footprints(
-            result.get("footprints") or "", visible=self.show_footprints.isChecked())
+            result.get("footprints") or "", visible=self.show_footprints.isChecked(),
+            folder=local_folder(self.output_folder.filePath()))
         self.scene_actions.scenes_found(result, self.footprint_layer)
         if not self.search_rows:
             from .messages import no_scenes_message
@@ -772,6 +776,7 @@ class RasterCollectDock(QgsDockWidget):
         self.pick_button.setChecked(False)
         self.engine_notice.close()
         self.cluster_stopping = self.cluster.stop_in_background()  # never blocks the UI
+        self.project_hooks.close()
         try:  # shutdown may run twice (unload, then the widget's owner)
             self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
         except (TypeError, RuntimeError):
