@@ -82,8 +82,8 @@ class RasterCollectPlugin:
         self._warned = True
         bar = self.iface.messageBar()
         # a forester's sentence; the packages and the command are in the tooltip and the log
-        text = for_message_bar(f"The processing engine is not ready. {ENGINE_REPAIR}. "
-                               "Set it up in a few clicks:")
+        text = for_message_bar(f"{ENGINE_REPAIR} (it is not ready). Set it up in a few "
+                               "clicks:")
         item = bar.createMessage("Raster Collect", text)
         self._bar_item = item
         item.setToolTip(state.message())

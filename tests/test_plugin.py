@@ -97,7 +97,8 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
         [item] = iface.messageBar().widgets
         text = html.unescape(item.text())
         # a forester's sentence: what to do, no Python package named (details in the tooltip)
-        assert "processing engine is not ready" in text and "Set it up" in text
+        assert "processing engine needs to be set up" in text and "not ready" in text
+        assert "Set it up" in text
         assert "Settings → Options → Raster Collect" in text
         assert "numpy" not in text and "numpy is missing" in item.toolTip()
         # the full sentence (tooltip, log, options page) shows the fix command whole: the old
