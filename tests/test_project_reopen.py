@@ -64,6 +64,7 @@ def test_reopening_a_saved_project_brings_the_dock_the_controller_and_the_layers
     project.clear()
 
     assert project.read(str(saved))
+    assert dock.status_text().startswith("The project's choices are back in the form")
     assert checked_sources(dock) == ["catalog"]
     assert dock.catalog_edit.filePath() == str(small_sample.catalog_path)
     assert dock.custom_collections.text() == "sentinel-2-l2a"

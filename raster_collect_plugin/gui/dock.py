@@ -634,7 +634,8 @@ class RasterCollectDock(QgsDockWidget):
             self.set_status(no_scenes_message(
                 self.start_date.date().toString("yyyy-MM-dd"),
                 self.end_date.date().toString("yyyy-MM-dd"), self.max_cloud.value(),
-                [self.source_list.item(r).text() for r in range(self.source_list.count())
+                [self.source_list.item(r).text().split(" (")[0]  # no "(path below)"
+                 for r in range(self.source_list.count())
                  if self.source_list.item(r).checkState() == Qt.CheckState.Checked],
                 result.get("errors") or {}))
             return

@@ -218,7 +218,9 @@ class ProjectHooks(QObject):
 
     def read(self, *_args) -> None:
         project = QgsProject.instance()
-        restore_dock_state(self.dock, project)
+        if restore_dock_state(self.dock, project) and self.dock.current_task is None:
+            self.dock.set_status("The project's choices are back in the form (sources, "
+                                 "catalog, dates, indices)")
         restore_temporal(self._controller(), project)
 
     def close(self) -> None:
