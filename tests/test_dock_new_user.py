@@ -221,3 +221,19 @@ def test_a_sensor_without_the_index_band_is_named_in_words(dock, qgis_iface,  # 
                 if level == "warning"]
     assert warnings and "landsat-c2-l2 has no rededge1 band" in warnings[0], warnings
     assert "[" not in warnings[0] and "'" not in warnings[0]
+
+
+def test_a_search_finding_nothing_with_a_source_offline_says_so(dock):  # noqa: F811
+    from tests.test_dock import closed_port, tick_source
+
+    tick_source(dock, "custom")
+    dock.custom_url.setText(f"http://127.0.0.1:{closed_port()}")
+    dock.start_date.setDate(QDate(2020, 1, 1))
+    dock.end_date.setDate(QDate(2020, 12, 31))
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    status = dock.status_text()
+    assert status.startswith("0 scenes found. Likely reasons: "), status
+    assert "could not be reached (offline?)" in status
+    assert "Static STAC catalog or Custom STAC API scene between 2020-01-01" in status
+    assert QgsProject.instance().mapLayersByName("scene footprints") == []
