@@ -9,7 +9,6 @@ ready the message bar says so in one sentence with a button to set it up.
 
 from __future__ import annotations
 
-import html
 from typing import Optional
 
 from qgis.core import Qgis, QgsApplication
@@ -32,6 +31,7 @@ class RasterCollectPlugin:
         self.provider = None
         self.options_factory = None
         self._warned = False
+        self._bar_item = None
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS API name)
         from .processing.provider import RasterCollectProvider
@@ -67,20 +67,25 @@ class RasterCollectPlugin:
 
     def warn_if_engine_not_ready(self) -> None:
         """Once a session: the engine is not ready — one sentence and a set-up button."""
+        from .gui.engine_notices import pop_bar_item
         from .gui.engine_options import open_engine_options
         from .gui.engine_state import engine_state
+        from .gui.messages import ENGINE_REPAIR, for_message_bar
 
         state = engine_state()
+        if state.ready is True:  # set up since: the warning goes, and stays gone
+            pop_bar_item(self.iface, self._bar_item)
+            self._bar_item = None
+            return
         if state.ready is not False or self._warned:
             return
         self._warned = True
         bar = self.iface.messageBar()
-        problems = (state.report or {}).get("problems") or ["it did not pass the check"]
-        more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
-        text = html.escape(  # the bar renders HTML: escape so nothing is cut
-            f"The processing engine is not ready ({state.python}: {problems[0]}{more}). "
-            f"Set it up in a few clicks:")
+        # a forester's sentence; the packages and the command are in the tooltip and the log
+        text = for_message_bar(f"{ENGINE_REPAIR} (it is not ready). Set it up in a few "
+                               "clicks:")
         item = bar.createMessage("Raster Collect", text)
+        self._bar_item = item
         item.setToolTip(state.message())
         button = QPushButton("Set up the engine…", item)
         button.setObjectName("raster_collect_setup_engine")
@@ -95,6 +100,10 @@ class RasterCollectPlugin:
             engine_state().changed.disconnect(self.warn_if_engine_not_ready)
         except (TypeError, RuntimeError):
             pass
+        from .gui.engine_notices import pop_bar_item
+
+        pop_bar_item(self.iface, self._bar_item)
+        self._bar_item = None
         if self.options_factory is not None:
             if hasattr(self.iface, "unregisterOptionsWidgetFactory"):
                 self.iface.unregisterOptionsWidgetFactory(self.options_factory)

@@ -34,6 +34,12 @@ class RecordingMessageBar:
         self.widgets.append(widget)
         self.messages.append((widget.title(), widget.text(), level))
 
+    def popWidget(self, widget):  # noqa: N802
+        if widget in self.widgets:
+            self.widgets.remove(widget)
+            return True
+        return False
+
 
 class RecordingIface:
     """Tracks toolbar actions, menu entries and dock widgets a plugin registers."""

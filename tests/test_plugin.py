@@ -96,8 +96,11 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
         assert wait_for(lambda: iface.messageBar().widgets)
         [item] = iface.messageBar().widgets
         text = html.unescape(item.text())
-        assert "processing engine is not ready" in text and bare in text
-        assert "more problem(s)" in text and "Set it up" in text
+        # a forester's sentence: what to do, no Python package named (details in the tooltip)
+        assert "processing engine needs to be set up" in text and "not ready" in text
+        assert "Set it up" in text
+        assert "Settings → Options → Raster Collect" in text
+        assert "numpy" not in text and "numpy is missing" in item.toolTip()
         # the full sentence (tooltip, log, options page) shows the fix command whole: the old
         # message was cut at `"numpy<2`
         full = item.toolTip()
@@ -128,6 +131,12 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
         state.refresh(force=True)
         assert wait_for(lambda: state.python == sys.executable and state.ready is True)
         assert not prompt.isVisibleTo(iface.docks[0])
+        # the "not ready" bar goes once the engine is ready, and does not come back
+        assert iface.messageBar().widgets == []
+        state.changed.emit()
+        state.refresh(force=True)
+        assert wait_for(lambda: not state._tasks)
+        assert iface.messageBar().widgets == []
     finally:
         plugin.unload()
         QgsApplication.messageLog().messageReceived.disconnect(record)

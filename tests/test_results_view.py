@@ -1,7 +1,7 @@
 """What a forester reads: legend classes, chart, temporal controller, change layer, raster
 styles (pytest-qgis, offscreen, small layers built from values)."""
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pytest
@@ -111,10 +111,11 @@ def test_chart_runs_forward_in_time_with_fixed_y_and_event(qgis_app, tmp_path):
     lines = chart.show_series(table, "forest_id", [1, 2], "NDVI",
                               event_date=date(2025, 11, 13))
     assert lines == 2  # one line per selected forest; forest 3 is not selected
-    dates = chart.plotted_dates()
-    assert dates[("1", "sentinel-2-l2a")] == [date(2025, 10, 1), date(2025, 11, 1),
-                                              date(2025, 12, 1)]
-    assert dates[("2", "sentinel-2-l2a")] == [date(2025, 10, 1), date(2025, 12, 1)]
+    dates = chart.plotted_dates()  # each month's value at mid-month
+    assert dates[("1", "sentinel-2-l2a")] == [datetime(2025, 10, 16, 12), datetime(2025, 11, 16),
+                                              datetime(2025, 12, 16, 12)]
+    assert dates[("2", "sentinel-2-l2a")] == [datetime(2025, 10, 16, 12),
+                                              datetime(2025, 12, 16, 12)]
     axes = chart.figure.axes[0]
     assert axes.get_ylim() == (-0.2, 1.0)
     solid = [line for line in axes.get_lines() if line.get_linestyle() == "-"]
@@ -298,3 +299,74 @@ def test_latest_column_found_with_one_or_several_collections(qgis_app):
     assert latest_field(several, ["NDVI"], "period") == ("sentinel-2-l2a_NDVI_period", "NDVI")
     assert latest_field(several, []) == ("sentinel-2-l2a_NDVI_mean", "NDVI")
     assert latest_field(several, ["EVI"]) is None
+
+
+def _x_dates(axes):
+    import matplotlib.dates as mdates
+
+    return [[mdates.num2date(x).replace(tzinfo=None) for x in mdates.date2num(line.get_xdata())]
+            for line in axes.get_lines() if line.get_linestyle() != "--"]
+
+
+def _assert_november_after_the_storm(axes):
+    """The November composite (storm on 13 November) sits after the event line and its
+    period is marked as spanning the event."""
+    import matplotlib.dates as mdates
+
+    [event] = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
+    event_x = mdates.num2date(mdates.date2num(event.get_xdata()[0])).replace(tzinfo=None)
+    assert event_x == datetime(2025, 11, 13)
+    xs = sorted({x for line in _x_dates(axes) for x in line})
+    november = [x for x in xs if x.month == 11]
+    assert november and all(x > event_x for x in november), november
+    spans = [patch for patch in axes.patches if patch.get_alpha() == 0.25]
+    assert len(spans) == 1
+    left, right = sorted({v[0] for v in spans[0].get_xy()})
+    assert (mdates.num2date(left).date(), mdates.num2date(right).date()) == (
+        date(2025, 11, 1), date(2025, 12, 1))
+    assert any(t.get_text() == "composite spans the event" for t in axes.texts)
+
+
+def test_a_composite_is_drawn_mid_period_and_the_event_period_is_marked(qgis_app, tmp_path):
+    """Dock chart, Pick a forest and the HTML report place periods by one rule."""
+    from raster_collect_plugin.core.display import period_placement
+    from raster_collect_plugin.gui.chart import TimeSeriesChart
+    from raster_collect_plugin.gui.forest_series import ForestSeriesDialog
+    from raster_collect_plugin.gui.results import RunLayers
+    from raster_collect_plugin.gui.run_report import chart_png
+
+    placed = period_placement("2025-11", date(2025, 11, 13))
+    assert (placed.start, placed.middle, placed.end) == (
+        datetime(2025, 11, 1), datetime(2025, 11, 16), datetime(2025, 12, 1))
+    assert placed.straddles_event
+    assert not period_placement("2025-12", date(2025, 11, 13)).straddles_event
+    assert period_placement("2025-Q4").middle == datetime(2025, 11, 16)  # 92 days
+
+    rows = [(1, "sentinel-2-l2a", "2025-10", 0.81, True),
+            (1, "sentinel-2-l2a", "2025-11", 0.40, True),
+            (1, "sentinel-2-l2a", "2025-12", 0.42, True)]
+    storm = date(2025, 11, 13)
+    chart = TimeSeriesChart()
+    chart.show_series(statistics_table(rows), "forest_id", [1], "NDVI", event_date=storm)
+    _assert_november_after_the_storm(chart.figure.axes[0])
+
+    dialog = ForestSeriesDialog()
+    dialog.show_forest(statistics_table(rows), "forest_id", 1, event_date=storm)
+    _assert_november_after_the_storm(dialog.figure.axes[0])
+
+    import matplotlib.figure
+
+    drawn = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(figure, *args, **kwargs):
+        drawn.append(figure)
+        return real_savefig(figure, *args, **kwargs)
+
+    matplotlib.figure.Figure.savefig = savefig
+    try:
+        assert chart_png(RunLayers(table=statistics_table(rows)), "forest_id", "NDVI", [1],
+                         storm)
+    finally:
+        matplotlib.figure.Figure.savefig = real_savefig
+    _assert_november_after_the_storm(drawn[0].axes[0])

@@ -7,7 +7,7 @@ Pure data and arithmetic: no Qt, no QGIS (the dock and the report both read it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 # red (stressed / bare) -> yellow -> green (healthy canopy)
@@ -114,6 +114,30 @@ def period_end(label: str) -> Optional[date]:
     months = 12 if len(text) == 4 else 3 if "Q" in text else 1
     month = start.month - 1 + months
     return date(start.year + month // 12, month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class PeriodPlacement:
+    """Where a composite period goes on a time axis: its span, the middle where its value
+    is drawn, and whether it contains the event (its value mixes before and after)."""
+
+    start: datetime
+    middle: datetime
+    end: datetime
+    straddles_event: bool
+
+
+def period_placement(label: str, event: Optional[date] = None) -> Optional[PeriodPlacement]:
+    """The one rule every chart and the report use to place a period's value: at the
+    middle of the period, not its first day (a November composite after a 13 November storm
+    is drawn after the event line); ``straddles_event`` when the event falls inside it."""
+    start, end = period_start(label), period_end(label)
+    if start is None or end is None:
+        return None
+    begin = datetime(start.year, start.month, start.day)
+    finish = datetime(end.year, end.month, end.day)
+    return PeriodPlacement(begin, begin + (finish - begin) / 2, finish,
+                           event is not None and start <= event < end)
 
 
 def before_after_change(points: Sequence[Tuple[str, float]], event: date

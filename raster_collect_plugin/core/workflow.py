@@ -234,7 +234,7 @@ class _CollectionJob:
         for index in indices:
             missing = [b for b in index.bands if b not in self.profile.assets]
             if self.profile.sensor not in index.sensors or missing:
-                reason = (f"{collection} has no {missing} band" if missing else
+                reason = (f"{collection} has no {' or '.join(missing)} band" if missing else
                           f"{index.name} is not defined for {self.profile.sensor}")
                 self.skipped[index.name] = reason
             else:

@@ -78,3 +78,27 @@ class LocalClusterProcess:
             self.process.stdout.close()  # else an "unclosed file" ResourceWarning
         self.process = None
         self.scheduler_address = None
+
+    def stop_in_background(self, timeout: float = 20.0) -> Optional[threading.Thread]:
+        """Ask the cluster to stop and return at once (plugin unload must not freeze the
+        UI while dask closes its workers): a daemon thread waits, kills after ``timeout``
+        and closes the pipe. Returns that thread (None if nothing ran)."""
+        process, self.process = self.process, None
+        self.scheduler_address = None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+
+        def reap() -> None:
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+        reaper = threading.Thread(target=reap, name="raster-collect-cluster-stop", daemon=True)
+        reaper.start()
+        return reaper

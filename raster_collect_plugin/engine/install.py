@@ -158,27 +158,36 @@ def _run_step(arguments: Sequence[str], log, *, cancel: Callable[[], bool],
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     finished = False
-    while not finished:
-        try:
-            line = lines.get(timeout=0.2)
-        except queue.Empty:
-            line = ""
-        if line is None:
-            finished = True
-        elif line:
-            log.write(line)
-            on_line(line.rstrip())
-        if cancel():
-            child.terminate()
+    try:
+        while not finished:
             try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            log.write("\n-- cancelled by the user\n")
-            raise SetupCancelled("engine set-up cancelled")
-    log.flush()
-    return child.wait()
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                line = ""
+            if line is None:
+                finished = True
+            elif line:
+                log.write(line)
+                on_line(line.rstrip())
+            if cancel():
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+                log.write("\n-- cancelled by the user\n")
+                raise SetupCancelled("engine set-up cancelled")
+        log.flush()
+        return child.wait()
+    finally:
+        # the pipe is closed once the reader is done with it (else a ResourceWarning)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(timeout=10)
+        if not reader.is_alive():
+            child.stdout.close()
 
 
 def create_engine(venv_dir: Path, base_python: str, *, log_path: Path,

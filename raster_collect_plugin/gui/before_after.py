@@ -19,15 +19,19 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsFillSymbol,
     QgsGeometry,
+    QgsPalLayerSettings,
     QgsPointXY,
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
     QgsTask,
+    QgsTextFormat,
     QgsVectorLayer,
+    QgsVectorLayerSimpleLabeling,
 )
 from qgis.gui import QgsMapCanvas, QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..core import imagery as core
@@ -110,16 +114,18 @@ class BeforeAfterDialog(QDialog):
     """Two map views side by side with linked extents, the forest outlined in both."""
 
     def __init__(self, layers: Sequence[QgsRasterLayer], titles: Sequence[str],
-                 outline: QgsVectorLayer, extent: QgsRectangle, parent: Optional[QWidget] = None):
+                 outline: QgsVectorLayer, extent: QgsRectangle, parent: Optional[QWidget] = None,
+                 name: str = ""):
         super().__init__(parent)
-        self.setWindowTitle("Before / after")
+        self.setWindowTitle(f"Before / after: {name}" if name else "Before / after")
         self.resize(1000, 520)
         row = QHBoxLayout(self)
         self.canvases: List[QgsMapCanvas] = []
+        self.titles = list(titles)
         self.outline = outline
         for layer, title in zip(layers, titles):
             column = QVBoxLayout()
-            label = QLabel(title, self)
+            label = QLabel(f"{name} — {title}" if name else title, self)
             label.setWordWrap(True)
             canvas = QgsMapCanvas(self)
             canvas.setDestinationCrs(layer.crs())
@@ -147,20 +153,40 @@ class BeforeAfterDialog(QDialog):
             self._syncing = False
 
 
-def outline_layer(geometry: QgsGeometry, crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
-    """The clicked forest as a yellow outline (memory layer, not in the project)."""
-    layer = QgsVectorLayer(f"Polygon?crs={crs.authid() or crs.toWkt()}", "forest", "memory")
-    feature = QgsFeature()
-    feature.setGeometry(geometry)
+def outline_layer(geometry: QgsGeometry, crs: QgsCoordinateReferenceSystem,
+                  name: str = "") -> QgsVectorLayer:
+    """The clicked forest as a yellow outline labelled with its name (memory layer, not in
+    the project). Multi-polygon, so a forest in several parts is drawn too."""
+    layer = QgsVectorLayer(f"MultiPolygon?crs={crs.authid() or crs.toWkt()}&field=name:string",
+                           "forest", "memory")
+    shape = QgsGeometry(geometry)
+    shape.convertToMultiType()
+    feature = QgsFeature(layer.fields())
+    feature.setGeometry(shape)
+    feature.setAttributes([name])
     layer.dataProvider().addFeatures([feature])
     layer.updateExtents()
     layer.renderer().setSymbol(QgsFillSymbol.createSimple(
         {"color": "0,0,0,0", "outline_color": "255,230,0", "outline_width": "0.8"}))
+    if name:
+        label = QgsPalLayerSettings()
+        label.fieldName = "name"
+        text = QgsTextFormat()
+        text.setColor(QColor(255, 230, 0))
+        text.setSize(10)
+        buffer = text.buffer()
+        buffer.setEnabled(True)
+        buffer.setColor(QColor(0, 0, 0))
+        text.setBuffer(buffer)
+        label.setFormat(text)
+        layer.setLabeling(QgsVectorLayerSimpleLabeling(label))
+        layer.setLabelsEnabled(True)
     return layer
 
 
 def show_pair(task: PairTask, geometry: QgsGeometry, *, parent=None,
-              report: Callable[[str], None] = print) -> Optional[BeforeAfterDialog]:
+              report: Callable[[str], None] = print, name: str = ""
+              ) -> Optional[BeforeAfterDialog]:
     """Main thread: the two layers (added to the project) and the side-by-side window."""
     if task.error is not None:
         report(f"Before/after failed: {task.error}")
@@ -178,16 +204,18 @@ def show_pair(task: PairTask, geometry: QgsGeometry, *, parent=None,
         signed, expires = task.signed[scene["id"]]
         layer = imagery.finish_open(scene, "true-colour", signed, expires, task.extent,
                                     task.crs, add=False)
+        # a pair of different dates: never hidden by the temporal controller's frame
+        layer.temporalProperties().setIsActive(False)
         QgsProject.instance().addMapLayer(layer, False)
         group.addLayer(layer)
         layers.append(layer)
         titles.append(f"{str(scene['datetime'])[:10]} {scene['collection']}: forest "
                       f"{task.clear[scene['id']]:.0%} clear")
-    outline = outline_layer(geometry, task.crs)
+    outline = outline_layer(geometry, task.crs, name)
     transform = QgsCoordinateTransform(task.crs, layers[0].crs(), QgsProject.instance())
     extent = transform.transformBoundingBox(task.extent)
     extent.grow(max(extent.width(), extent.height()) * 0.15)
-    dialog = BeforeAfterDialog(layers, titles, outline, extent, parent)
+    dialog = BeforeAfterDialog(layers, titles, outline, extent, parent, name)
     dialog.show()
     return dialog
 
@@ -195,13 +223,13 @@ def show_pair(task: PairTask, geometry: QgsGeometry, *, parent=None,
 def open_before_after(scenes: Sequence[Mapping], event_day: str, geometry: QgsGeometry,
                       crs: QgsCoordinateReferenceSystem, *, signer=None, parent=None,
                       report: Callable[[str], None] = print,
-                      done: Optional[Callable[[Optional[BeforeAfterDialog]], None]] = None
-                      ) -> PairTask:
+                      done: Optional[Callable[[Optional[BeforeAfterDialog]], None]] = None,
+                      name: str = "") -> PairTask:
     """Start choosing the pair for one forest; the window opens when the task ends."""
     holder = {}
 
     def finished(task: PairTask) -> None:
-        holder["dialog"] = show_pair(task, geometry, parent=parent, report=report)
+        holder["dialog"] = show_pair(task, geometry, parent=parent, report=report, name=name)
         if done is not None:
             done(holder["dialog"])
 
@@ -214,8 +242,11 @@ class ForestPickTool(QgsMapToolEmitPoint):
     """Click a forest polygon (active polygon layer, else the dock's forests layer)."""
 
     def __init__(self, canvas: QgsMapCanvas, layer_for_click: Callable[[], QgsVectorLayer],
-                 on_forest: Callable[[QgsGeometry, QgsCoordinateReferenceSystem], None]):
+                 on_forest: Callable[..., None], id_field: Callable[[], str] = lambda: ""):
+        """``on_forest(geometry, crs, name)``; ``id_field()`` names the field that names a
+        forest (else a usual name field, else the feature id)."""
         super().__init__(canvas)
+        self.id_field = id_field
         self.layer_for_click, self.on_forest = layer_for_click, on_forest
         self.setCursor(Qt.CursorShape.CrossCursor)
 
@@ -226,7 +257,17 @@ class ForestPickTool(QgsMapToolEmitPoint):
         point = self.toLayerCoordinates(layer, event.mapPoint())
         feature = forest_at(layer, point)
         if feature is not None:
-            self.on_forest(feature.geometry(), layer.crs())
+            self.on_forest(feature.geometry(), layer.crs(),
+                           forest_name(layer, feature, self.id_field()))
+
+
+def forest_name(layer: QgsVectorLayer, feature: QgsFeature, preferred: str = "") -> str:
+    """'forest_id 12' from the preferred field, a usual name field, else the feature id."""
+    names = layer.fields().names()
+    for field in (preferred, "forest_id", "name", "id"):
+        if field and field in names and feature[field] not in (None, ""):
+            return f"{field} {feature[field]}"
+    return f"feature {feature.id()}"
 
 
 def forest_at(layer: QgsVectorLayer, point: QgsPointXY) -> Optional[QgsFeature]:

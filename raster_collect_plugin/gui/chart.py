@@ -20,7 +20,12 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.display import before_after_change, index_display, period_start
+from ..core.display import (
+    before_after_change,
+    index_display,
+    period_placement,
+    period_start,
+)
 from .results import table_points
 
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -114,9 +119,9 @@ class TimeSeriesChart(QWidget):
             button.setEnabled(bool(self.series))
         return len(self.series)
 
-    def plotted_dates(self) -> Dict[Tuple[str, str], List[date]]:
-        """The x values of each line, as drawn (cloud-free periods)."""
-        return {key: [period_start(p) for p, v, ok in points if ok and v is not None]
+    def plotted_dates(self) -> Dict[Tuple[str, str], List[datetime]]:
+        """The x values of each line, as drawn (cloud-free periods, at mid-period)."""
+        return {key: [_when(p) for p, v, ok in points if ok and v is not None]
                 for key, points in self.series.items()}
 
     def export_png(self, path: str) -> Path:
@@ -180,12 +185,15 @@ def draw_series(axes, series: Series, *, index: str, statistic: str = "median",
                       label=None if good else label)
     low, high = index_display(index).chart_range
     axes.set_ylim(low, high)
-    months = sorted({d for points in series.values() for d in (_when(p) for p, _, _ in points)})
-    if months:
-        span = (months[-1].year - months[0].year) * 12 + months[-1].month - months[0].month
+    placed = {p: period_placement(p, event_date) for points in series.values()
+              for p, _, _ in points}
+    periods = sorted((q for q in placed.values() if q is not None), key=lambda q: q.start)
+    if periods:
+        first, last = periods[0].start, periods[-1].end
+        span = (last.year - first.year) * 12 + last.month - first.month
         axes.xaxis.set_major_locator(mdates.MonthLocator(interval=max(1, (span + 5) // 6)))
-        pad = timedelta(days=12)
-        axes.set_xlim(months[0] - pad, months[-1] + pad)
+        pad = timedelta(days=3)
+        axes.set_xlim(first - pad, last + pad)
     if event_date is not None:
         moment = datetime(event_date.year, event_date.month, event_date.day)
         axes.axvline(moment, color="#37474f", linestyle="--", linewidth=1)
@@ -194,6 +202,12 @@ def draw_series(axes, series: Series, *, index: str, statistic: str = "median",
         axes.annotate(f"event {event_date.isoformat()}", (moment, high),
                       xytext=(-3 if late else 3, -10), textcoords="offset points",
                       ha="right" if late else "left", fontsize=7, color="#37474f")
+    for period in {q for q in periods if q.straddles_event}:
+        # its value mixes both sides of the event: show the whole period it stands for
+        axes.axvspan(period.start, period.end, color="#ffcc80", alpha=0.25, linewidth=0)
+        axes.annotate("composite spans the event", (period.middle, low),
+                      xytext=(0, 3), textcoords="offset points", ha="center", fontsize=6,
+                      color="#8d5a00")
     if annotate_change and event_date is not None:
         notes = []
         for (_forest, collection), points in sorted(series.items()):
@@ -217,8 +231,9 @@ def draw_series(axes, series: Series, *, index: str, statistic: str = "median",
 
 
 def _when(label: str) -> datetime:
-    start = period_start(label) or date.min
-    return datetime(start.year, start.month, start.day)
+    """Where a period's value is drawn: mid-period (``core.display.period_placement``)."""
+    placed = period_placement(label)
+    return placed.middle if placed is not None else datetime.min
 
 
 def _natural(text: str):

@@ -47,7 +47,8 @@ from ..core.indices import INDICES
 from ..default_outputs import default_output_root
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt
-from .results import ResultsPresenter
+from .messages import for_message_bar
+from .results import ResultsPresenter, local_folder
 from .sections import (
     COMPUTE_MODES,
     PRESETS,
@@ -103,6 +104,9 @@ class RasterCollectDock(QgsDockWidget):
         outer.addLayout(self.banner_layout)
         self.engine_prompt = EnginePrompt(iface, container)  # shown while the engine is not ready
         self.banner_layout.addWidget(self.engine_prompt)
+        from .engine_notices import EngineFailureNotice
+
+        self.engine_notice = EngineFailureNotice(self)
 
         scroll = QScrollArea(container)
         scroll.setWidgetResizable(True)
@@ -172,6 +176,9 @@ class RasterCollectDock(QgsDockWidget):
         self._watched_layer = None
         self._on_layer_changed(self.layer_combo.currentLayer())
         self.load_settings()
+        from .project_state import ProjectHooks
+
+        self.project_hooks = ProjectHooks(self)  # saved with the project, back on reopen
 
     # ---------------------------------------------------------------- building the widget
 
@@ -562,7 +569,11 @@ class RasterCollectDock(QgsDockWidget):
             return
         if task.error is not None:
             self.state = "failed"
-            self.show_error(str(task.error))
+            if getattr(task.error, "kind", None) == "engine":  # packages: log, not the bar
+                self.last_error = self.engine_notice.show(str(task.error))
+                self.set_status(self.last_error)
+            else:
+                self.show_error(str(task.error))
             self.job_finished.emit(kind)
             return
         self.state = "done"
@@ -583,19 +594,20 @@ class RasterCollectDock(QgsDockWidget):
         if not errors:
             return
         for source, message in errors.items():
-            QgsMessageLog.logMessage(f"{source}: {message}", LOG_TAG, Qgis.MessageLevel.Warning)
+            QgsMessageLog.logMessage(for_message_bar(f"{source}: {message}"), LOG_TAG,
+                                     Qgis.MessageLevel.Warning)
         names = ", ".join(errors)
         first = next(iter(errors.values()))
         text = (f"{names}: {first}" if len(errors) == 1 else
                 f"{len(errors)} sources not used ({names}); details in the "
                 f"'{LOG_TAG}' log panel")
-        self.iface.messageBar().pushWarning("Raster Collect", text)
+        self.iface.messageBar().pushWarning("Raster Collect", for_message_bar(text))
 
     def show_error(self, message: str) -> None:
         self.last_error = message
         self.set_status(message)
-        self.iface.messageBar().pushCritical("Raster Collect", message)
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Critical)
+        self.iface.messageBar().pushCritical("Raster Collect", for_message_bar(message))
+        QgsMessageLog.logMessage(for_message_bar(message), LOG_TAG, Qgis.MessageLevel.Critical)
 
     # ---------------------------------------------------------------- results
 
@@ -617,8 +629,20 @@ class RasterCollectDock(QgsDockWidget):
         self.scenes_box.setCollapsed(False)
         self._reveal(self.scenes_box)
         self.footprint_layer = self.presenter.show_footprints(
-            result.get("footprints") or "", visible=self.show_footprints.isChecked())
+            result.get("footprints") or "", visible=self.show_footprints.isChecked(),
+            folder=local_folder(self.output_folder.filePath()))
         self.scene_actions.scenes_found(result, self.footprint_layer)
+        if not self.search_rows:
+            from .messages import no_scenes_message
+
+            self.set_status(no_scenes_message(
+                self.start_date.date().toString("yyyy-MM-dd"),
+                self.end_date.date().toString("yyyy-MM-dd"), self.max_cloud.value(),
+                [self.source_list.item(r).text().split(" (")[0]  # no "(path below)"
+                 for r in range(self.source_list.count())
+                 if self.source_list.item(r).checkState() == Qt.CheckState.Checked],
+                result.get("errors") or {}))
+            return
         self.set_status(f"{len(self.search_rows)} scenes found: untick any to leave out, "
                         "then Fetch & compute")
 
@@ -740,8 +764,13 @@ class RasterCollectDock(QgsDockWidget):
 
         if self._forest_dialog is None:
             self._forest_dialog = ForestSeriesDialog(self)
-        self._forest_dialog.show_forest(self.table_layer, self.id_field_combo.currentField(),
-                                        forest, event_date=self._run_context.get("event_date"))
+        drawn = self._forest_dialog.show_forest(
+            self.table_layer, self.id_field_combo.currentField(), forest,
+            event_date=self._run_context.get("event_date"))
+        if not drawn:
+            from .forest_series import NOT_IN_RUN
+
+            self.set_status(f"{self.id_field_combo.currentField()} {forest}: {NOT_IN_RUN}")
         self._forest_dialog.show()
         self._forest_dialog.raise_()
 
@@ -750,8 +779,13 @@ class RasterCollectDock(QgsDockWidget):
         if self.current_task is not None:
             self.current_task.cancel()
         self.pick_button.setChecked(False)
-        self.cluster.stop()
-        self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
+        self.engine_notice.close()
+        self.cluster_stopping = self.cluster.stop_in_background()  # never blocks the UI
+        self.project_hooks.close()
+        try:  # shutdown may run twice (unload, then the widget's owner)
+            self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
+        except (TypeError, RuntimeError):
+            pass
         if self._watched_layer is not None:
             try:
                 self._watched_layer.selectionChanged.disconnect(self._on_selection_changed)

@@ -43,9 +43,10 @@ class EnginePrompt(QFrame):
         if state.ready is False:
             problems = (state.report or {}).get("problems") or []
             self.label.setText(
-                f"Raster Collect needs its processing engine — a Python of its own with "
-                f"rasterio, dask, odc-stac … — before it can search or compute. The one in "
-                f"use is not ready ({len(problems)} problem(s)): set it up in a few clicks.")
+                f"Raster Collect needs its processing engine, a Python of its own, before "
+                f"it can search or compute. The one in use is not ready "
+                f"({len(problems)} problem(s), details in the tooltip): set it up or repair "
+                f"it in a few clicks.")
             self.setToolTip(state.message())
         self.setVisible(state.ready is False)
 

@@ -4,6 +4,7 @@ before/after change written on each plot."""
 
 from __future__ import annotations
 
+import html
 from datetime import date
 from typing import Dict, List, Optional
 
@@ -21,6 +22,9 @@ from qgis.PyQt.QtWidgets import (
 
 from .chart import Series, draw_series, figure_canvas
 from .results import table_points
+
+NOT_IN_RUN = ("this forest was not part of the run (not selected for it, or outside the "
+              "imagery): tick it and Fetch & compute again")
 
 
 def table_indices(table: QgsVectorLayer) -> List[str]:
@@ -65,6 +69,15 @@ class ForestSeriesDialog(QDialog):
             if lines:
                 self.series[index] = lines
         self.figure.clear()
+        if not self.series:
+            self.heading.setText(f"<b>{id_field} {html.escape(self.forest)}</b>: "
+                                 f"{NOT_IN_RUN}")
+            axes = self.figure.add_subplot(1, 1, 1)
+            axes.set_axis_off()
+            axes.text(0.5, 0.5, f"{id_field} {self.forest}: {NOT_IN_RUN}", ha="center",
+                      va="center", wrap=True, fontsize=9, transform=axes.transAxes)
+            self.canvas.draw()
+            return self.series
         count = max(len(self.series), 1)
         axes_list = self.figure.subplots(count, 1, sharex=True, squeeze=False)[:, 0]
         for axes, (index, lines) in zip(axes_list, self.series.items()):

@@ -36,6 +36,7 @@ from .layers import (
     qdate,
     style_change_layer,
 )
+from .project_state import register_transformations, remember_temporal
 
 
 @dataclass
@@ -151,8 +152,22 @@ def change_layer(latest: QgsVectorLayer, table: QgsVectorLayer, id_field: str, i
     return layer
 
 
+def local_folder(folder: Optional[str]) -> Optional[str]:
+    """``folder`` made if needed, when it is a local path (None for an object store or when
+    it cannot be made)."""
+    import os
+
+    if not folder or "://" in str(folder):
+        return None
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder)
+
+
 def saved_beside_run(layer: QgsVectorLayer, folder: Optional[str],
-                     name: str) -> QgsVectorLayer:
+                     name: str, layer_name: str = "change") -> QgsVectorLayer:
     """The layer written as a GeoPackage into the run's folder (to a temporary name, then
     renamed) and reopened from there, so it survives saving and reopening the project; the
     memory layer itself where there is no local folder (an object-store output)."""
@@ -164,15 +179,19 @@ def saved_beside_run(layer: QgsVectorLayer, folder: Optional[str],
     temporary = os.path.join(folder, f".{name}.partial-{os.getpid()}.gpkg")
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
-    options.layerName = "change"
+    options.layerName = layer_name
     written = QgsVectorFileWriter.writeAsVectorFormatV3(
         layer, temporary, QgsProject.instance().transformContext(), options)
-    if written[0] != QgsVectorFileWriter.WriterError.NoError:
+    try:
+        if written[0] != QgsVectorFileWriter.WriterError.NoError:
+            return layer
+        os.replace(temporary, target)
+    except OSError:  # the previous file still in use (Windows): keep the memory layer
+        return layer
+    finally:
         if os.path.exists(temporary):
             os.remove(temporary)
-        return layer
-    os.replace(temporary, target)
-    saved = QgsVectorLayer(f"{target}|layername=change", layer.name(), "ogr")
+    saved = QgsVectorLayer(f"{target}|layername={layer_name}", layer.name(), "ogr")
     if not saved.isValid():
         return layer
     for key in layer.customPropertyKeys():
@@ -192,9 +211,11 @@ class ResultsPresenter:
     def canvas(self):
         return self.iface.mapCanvas() if self.iface is not None else None
 
-    def show_footprints(self, path: str, *, visible: bool = True) -> Optional[QgsVectorLayer]:
-        """Scene footprints as an outline-only memory layer (replacing the previous one);
-        ``visible=False`` removes them."""
+    def show_footprints(self, path: str, *, visible: bool = True,
+                        folder: Optional[str] = None) -> Optional[QgsVectorLayer]:
+        """Scene footprints as an outline-only layer (replacing the previous one), saved as
+        ``scene_footprints.gpkg`` in ``folder`` so a saved project keeps them and QGIS does
+        not warn about a temporary layer on exit; ``visible=False`` removes them."""
         project = QgsProject.instance()
         if self.footprints is not None and project.mapLayer(self.footprints.id()) is not None:
             project.removeMapLayer(self.footprints.id())
@@ -202,15 +223,19 @@ class ResultsPresenter:
         if not visible or not path:
             return None
         source = QgsVectorLayer(f"{path}|layername=footprints", "scene footprints", "ogr")
-        if not source.isValid():
-            return None
+        if not source.isValid() or source.featureCount() <= 0:
+            return None  # no scene found: no (geometry-less) empty layer
         # in memory: the job's scratch folder is removed once the task ends
         memory = source.materialize(QgsFeatureRequest())
         memory.setName("scene footprints")
-        memory.renderer().setSymbol(outline_renderer_symbol())
-        project.addMapLayer(memory)
-        self.footprints = memory
-        return memory
+        if memory.renderer() is not None:
+            memory.renderer().setSymbol(outline_renderer_symbol())
+        layer = saved_beside_run(memory, folder, "scene_footprints.gpkg", "footprints")
+        if layer is memory:  # no local folder: at least no "temporary layers" prompt on exit
+            memory.setCustomProperty("skipMemoryLayersCheck", 1)
+        project.addMapLayer(layer)
+        self.footprints = layer
+        return layer
 
     def show_run(self, spec: Dict, result: Dict, *,
                  event_date: Optional[date] = None) -> RunLayers:
@@ -238,9 +263,15 @@ class ResultsPresenter:
             if canvas is not None:
                 canvas.freeze(False)
         if canvas is not None:
-            configure_temporal(temporal_controller(canvas), run.periods,
-                               spec.get("period", "month"))
+            controller = temporal_controller(canvas)
+            if configure_temporal(controller, run.periods, spec.get("period", "month")):
+                remember_temporal(controller, QgsProject.instance())
             canvas.refresh()
+        if run.group is not None:  # one datum transformation, chosen now, kept in the project
+            register_transformations(
+                [QgsProject.instance().crs()]
+                + [layer.crs() for layer in QgsProject.instance().mapLayers().values()],
+                QgsProject.instance())
         self.run = run
         return run
 

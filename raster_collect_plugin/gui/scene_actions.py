@@ -22,6 +22,7 @@ from ..core import imagery as core
 from ..qgis_compat import qgis_enum
 from . import imagery
 from .tasks import LOG_TAG
+from .temporal_focus import bring_into_view
 
 PACKAGE = __name__.rsplit(".", 2)[0]  # "raster_collect_plugin" as installed
 _ACTIVE: List[SceneActions] = []
@@ -155,13 +156,14 @@ class SceneActions(QObject):
             layer = task.layer
             imagery.add_to_imagery_group(layer)
             self.last_layer = layer
-            self.dock.status.setText(f"Added {layer.name()} (streamed, clipped to the "
-                                     "forests)")
+            moved = bring_into_view(self.dock.iface.mapCanvas(), layer)
+            self.dock.set_status(f"Added {layer.name()} (streamed, clipped to the forests)"
+                                 + (f"; {moved}" if moved else ""))
             if callback is not None:
                 callback(layer)
 
         task = OpenTask(scene, rendering, extent, extent_crs, done, self.signer)
-        self.dock.status.setText(f"Opening {scene_id}"
+        self.dock.set_status(f"Opening {scene_id}"
                                  f"{' (signing)' if scene.get('signing') else ''}...")
         imagery.start_task(task)
 
@@ -177,7 +179,7 @@ class SceneActions(QObject):
         def write(layer) -> None:
             try:
                 imagery.save_clipped(layer, destination)
-                self.dock.status.setText(f"Saved {destination}")
+                self.dock.set_status(f"Saved {destination}")
             except (core.ImageryError, RuntimeError) as error:
                 self.dock.show_error(str(error))
 
@@ -195,14 +197,15 @@ class SceneActions(QObject):
         canvas = self.dock.iface.mapCanvas()
         previous = canvas.mapTool()
 
-        def picked(geometry, crs) -> None:
+        def picked(geometry, crs, name="") -> None:
             if previous is not None:
                 canvas.setMapTool(previous)
-            self.before_after(geometry, crs)
+            self.before_after(geometry, crs, name=name)
 
-        self._pick_tool = ForestPickTool(canvas, self.click_layer, picked)
+        self._pick_tool = ForestPickTool(canvas, self.click_layer, picked,
+                                         self.dock.id_field_combo.currentField)
         canvas.setMapTool(self._pick_tool)
-        self.dock.status.setText(f"Click a forest to compare scenes before and after "
+        self.dock.set_status(f"Click a forest to compare scenes before and after "
                                  f"{self.event_day()} (set under Period > Event date)")
 
     def click_layer(self) -> Optional[QgsVectorLayer]:
@@ -214,20 +217,31 @@ class SceneActions(QObject):
         layer = self.dock.layer_combo.currentLayer()
         return layer if isinstance(layer, QgsVectorLayer) else None
 
-    def before_after(self, geometry, crs, done=None):
-        """Choose and show the clearest scenes before and after the event for one forest."""
+    def before_after(self, geometry, crs, done=None, name: str = ""):
+        """Choose and show the clearest scenes before and after the event for one forest;
+        the status says what is shown (or the problem) once the choice is made."""
         from .before_after import open_before_after
 
-        self.dock.status.setText("Choosing the clearest scenes before and after...")
+        self.dock.set_status("Choosing the clearest scenes before and after...")
+
+        def shown(dialog) -> None:
+            if dialog is not None:
+                dates = " and ".join(label.split(" ")[0] for label in dialog.titles)
+                self.dock.set_status(f"Before/after {self.event_day()}"
+                                     f"{' for ' + name if name else ''}: {dates} side by "
+                                     "side (group on the map, layers not tied to a date)")
+            if done is not None:
+                done(dialog)
+
         return open_before_after(list(self.scenes.values()), self.event_day(), geometry, crs,
                                  signer=self.signer, parent=self.dock.iface.mainWindow(),
-                                 report=self.dock.show_error, done=done)
+                                 report=self.dock.show_error, done=shown, name=name)
 
     def renew_all(self) -> None:
         layers = imagery.imagery_layers()
         if layers:
             imagery.start_task(imagery.ResignTask(layers, self.signer))
-            self.dock.status.setText(f"Renewing access of {len(layers)} imagery layers")
+            self.dock.set_status(f"Renewing access of {len(layers)} imagery layers")
 
 
 def _dock_gone(*_args) -> None:

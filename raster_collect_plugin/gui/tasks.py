@@ -45,7 +45,8 @@ class JobTask(QgsTask):
 
         try:
             if self.prepare is not None:
-                self.message = "starting the local dask cluster"
+                if (self.spec.get("compute") or {}).get("mode") == "session":
+                    self.message = "starting the local dask cluster"  # threads mode: none
                 self.prepare(self.spec)
             self.result = bridge.run_job(self.spec, workdir=self.workdir, progress=progress,
                                          cancel=self.isCanceled, python=self.python)

@@ -1,0 +1,70 @@
+"""A scene layer added to the map is shown: its temporal range is its acquisition day, so the
+canvas's temporal controller is moved to the frame holding that day (as EO Time Series Viewer
+moves to a date), keeping the controller's frames aligned with the run's periods."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsDateTimeRange,
+    QgsMapLayer,
+    QgsTemporalNavigationObject,
+    QgsUnitTypes,
+)
+
+Mode = QgsTemporalNavigationObject.NavigationMode
+
+
+def _step_back(controller: QgsTemporalNavigationObject, begin, frames: int):
+    """``begin`` moved back by whole frames (calendar months for monthly frames)."""
+    step = controller.frameDuration()
+    unit = step.originalUnit()
+    if unit == QgsUnitTypes.TemporalUnit.TemporalMonths:
+        return begin.addMonths(-int(step.originalDuration()) * frames)
+    if unit == QgsUnitTypes.TemporalUnit.TemporalYears:
+        return begin.addYears(-int(step.originalDuration()) * frames)
+    return begin.addSecs(-int(step.seconds()) * frames)
+
+
+def _frame_holding(controller: QgsTemporalNavigationObject, span: QgsDateTimeRange) -> int:
+    for number in range(controller.totalFrameCount()):
+        if controller.dateTimeRangeForFrameNumber(number).overlaps(span):
+            return number
+    return -1
+
+
+def bring_into_view(canvas, layer: QgsMapLayer) -> str:
+    """Move the canvas's temporal controller so ``layer`` is drawn; returns what was done
+    (for the status line), "" when nothing had to move."""
+    properties = layer.temporalProperties() if layer is not None else None
+    controller = canvas.temporalController() if canvas is not None else None
+    if (properties is None or not properties.isActive()
+            or not isinstance(controller, QgsTemporalNavigationObject)
+            or controller.navigationMode() == Mode.NavigationOff):
+        return ""  # no temporal filtering: the layer is drawn
+    span = properties.fixedTemporalRange()
+    if properties.isVisibleInTemporalRange(canvas.temporalRange()):
+        return ""
+    extents = controller.temporalExtents()
+    if controller.navigationMode() == Mode.Animated:
+        begin, end = extents.begin(), extents.end()
+        if span.begin() < begin:
+            frames = 1
+            while _step_back(controller, begin, frames) > span.begin():
+                frames += 1
+            begin = _step_back(controller, begin, frames)
+        if span.end() > end:
+            end = span.end()
+        if (begin, end) != (extents.begin(), extents.end()):
+            controller.setTemporalExtents(QgsDateTimeRange(begin, end))
+        number = _frame_holding(controller, span)
+        if number < 0:
+            return ""
+        controller.setCurrentFrameNumber(number)
+        shown = controller.dateTimeRangeForFrameNumber(number)
+    else:  # a fixed range: widened to take the day in
+        shown = QgsDateTimeRange(min(extents.begin(), span.begin()),
+                                 max(extents.end(), span.end()))
+        controller.setTemporalExtents(shown)
+    return (f"the temporal controller now shows "
+            f"{shown.begin().date().toString('yyyy-MM-dd')} to "
+            f"{shown.end().addSecs(-1).date().toString('yyyy-MM-dd')}")
