@@ -30,6 +30,8 @@ RENAMED_ENUMS = {
     "Qgis.ShaderInterpolationMethod.Linear": "QgsColorRampShader.Type.Interpolated",
     "Qgis.LayerFilter.PolygonLayer": "QgsMapLayerProxyModel.Filter.PolygonLayer",
     "Qgis.TemporalNavigationMode.Animated": "QgsTemporalNavigationObject.NavigationMode.Animated",
+    "Qgis.TemporalNavigationMode.Disabled":
+        "QgsTemporalNavigationObject.NavigationMode.NavigationOff",
     "Qgis.AttributeActionType.GenericPython": "QgsAction.ActionType.GenericPython",
 }
 

@@ -16,10 +16,11 @@ from qgis.core import (
     QgsInterval,
     QgsProject,
     QgsTemporalNavigationObject,
-    QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QObject, Qt
+
+from ..qgis_compat import qgis_enum
 
 SCOPE = "raster_collect"
 PANEL = "TemporalControllerWidget"  # QGIS's Temporal Controller panel reads these
@@ -153,11 +154,11 @@ def restore_temporal(controller: Optional[QgsTemporalNavigationObject],
                                Qt.DateFormat.ISODate)
     if not begin.isValid() or not end.isValid():
         return False
-    unit = QgsUnitTypes.TemporalUnit(project.readNumEntry(SCOPE, "temporal/unit")[0])
+    unit = type(qgis_enum("Qgis.TemporalUnit.Months"))(project.readNumEntry(SCOPE, "temporal/unit")[0])
     controller.setTemporalExtents(QgsDateTimeRange(begin, end))
     controller.setFrameDuration(QgsInterval(
         _number(project.readEntry(SCOPE, "temporal/step")[0], 1.0), unit))
-    controller.setNavigationMode(QgsTemporalNavigationObject.NavigationMode(mode))
+    controller.setNavigationMode(type(qgis_enum("Qgis.TemporalNavigationMode.Disabled"))(mode))
     frame = project.readNumEntry(SCOPE, "temporal/frame", 0)[0]
     controller.setCurrentFrameNumber(min(max(frame, 0), controller.totalFrameCount() - 1))
     return True
@@ -213,7 +214,7 @@ class ProjectHooks(QObject):
         save_dock_state(self.dock, project)
         controller = self._controller()
         if controller is not None and controller.navigationMode() != \
-                QgsTemporalNavigationObject.NavigationMode.NavigationOff:
+                qgis_enum("Qgis.TemporalNavigationMode.Disabled"):
             remember_temporal(controller, project)
 
     def read(self, *_args) -> None:

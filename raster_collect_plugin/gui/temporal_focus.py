@@ -8,19 +8,18 @@ from qgis.core import (
     QgsDateTimeRange,
     QgsMapLayer,
     QgsTemporalNavigationObject,
-    QgsUnitTypes,
 )
 
-Mode = QgsTemporalNavigationObject.NavigationMode
+from ..qgis_compat import qgis_enum
 
 
 def _step_back(controller: QgsTemporalNavigationObject, begin, frames: int):
     """``begin`` moved back by whole frames (calendar months for monthly frames)."""
     step = controller.frameDuration()
     unit = step.originalUnit()
-    if unit == QgsUnitTypes.TemporalUnit.TemporalMonths:
+    if unit == qgis_enum("Qgis.TemporalUnit.Months"):
         return begin.addMonths(-int(step.originalDuration()) * frames)
-    if unit == QgsUnitTypes.TemporalUnit.TemporalYears:
+    if unit == qgis_enum("Qgis.TemporalUnit.Years"):
         return begin.addYears(-int(step.originalDuration()) * frames)
     return begin.addSecs(-int(step.seconds()) * frames)
 
@@ -39,13 +38,13 @@ def bring_into_view(canvas, layer: QgsMapLayer) -> str:
     controller = canvas.temporalController() if canvas is not None else None
     if (properties is None or not properties.isActive()
             or not isinstance(controller, QgsTemporalNavigationObject)
-            or controller.navigationMode() == Mode.NavigationOff):
+            or controller.navigationMode() == qgis_enum("Qgis.TemporalNavigationMode.Disabled")):
         return ""  # no temporal filtering: the layer is drawn
     span = properties.fixedTemporalRange()
     if properties.isVisibleInTemporalRange(canvas.temporalRange()):
         return ""
     extents = controller.temporalExtents()
-    if controller.navigationMode() == Mode.Animated:
+    if controller.navigationMode() == qgis_enum("Qgis.TemporalNavigationMode.Animated"):
         begin, end = extents.begin(), extents.end()
         if span.begin() < begin:
             frames = 1
