@@ -154,7 +154,8 @@ def restore_temporal(controller: Optional[QgsTemporalNavigationObject],
                                Qt.DateFormat.ISODate)
     if not begin.isValid() or not end.isValid():
         return False
-    unit = type(qgis_enum("Qgis.TemporalUnit.Months"))(project.readNumEntry(SCOPE, "temporal/unit")[0])
+    unit_type = type(qgis_enum("Qgis.TemporalUnit.Months"))
+    unit = unit_type(project.readNumEntry(SCOPE, "temporal/unit")[0])
     controller.setTemporalExtents(QgsDateTimeRange(begin, end))
     controller.setFrameDuration(QgsInterval(
         _number(project.readEntry(SCOPE, "temporal/step")[0], 1.0), unit))
