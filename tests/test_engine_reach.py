@@ -282,3 +282,18 @@ def test_setup_figures_come_from_the_wheels_and_the_readme_shows_them():
     assert f"about {here['download_mb']} MB download" in text
     assert readme_table(figures.load_figures()) in (ROOT / "README.md").read_text()
 
+
+
+def test_a_set_up_step_leaves_no_pipe_open(tmp_path):
+    """The child's output pipe is closed (it gave a ResourceWarning in every set-up)."""
+    import gc
+    import io
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = install._run_step([sys.executable, "-c", "print('hi')"], io.StringIO(),
+                                 cancel=lambda: False, on_line=lambda line: None)
+        gc.collect()
+    assert code == 0
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], caught

@@ -4,7 +4,9 @@ Python and platform of the lock matrix, a wheels-only resolution (``uv pip compi
 requirements.txt under the shipped lock succeeds and gives exactly the lock's pins.
 
 Needs the package registry (marked ``registry``): skipped with the reason when it cannot be
-reached. uv's cache (~/.cache/uv, outside the repository) makes reruns fast.
+reached. uv's cache (~/.cache/uv, outside the repository) makes reruns fast: each case is
+first resolved from the cache alone, then from the registry if the cache lacks something.
+Measured on this 2-core machine: cold cache (empty UV_CACHE_DIR) 159 s, warm 21 s.
 """
 
 from __future__ import annotations
@@ -72,11 +74,14 @@ def test_every_platform_qgis_ships_resolves_to_wheels_at_the_locked_pins(registr
         version = tuple(int(p) for p in python.split("."))
         lock = constraints_file(version)
         macos = table[python][target.key].get("macos")
-        pins, error = _resolve(target, version, {}, lock, macos)
+        # from uv's cache when it has every index page (a rerun), else from the registry
+        pins, error = _resolve(target, version, {}, lock, macos, offline=True)
+        if pins is None:
+            pins, error = _resolve(target, version, {}, lock, macos)
         expected = parse_constraints(lock.read_text(), environment_of(target, version))
         return python, target.key, error, pins, expected
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(check, cases))
     for python, key, error, pins, expected in results:
         assert pins is not None, f"Python {python} on {key}: no wheels-only resolution: {error}"

@@ -90,8 +90,9 @@ def resolve(target: Platform, version: Tuple[int, int], preferences: Dict[str, s
 
 
 def _resolve(target: Platform, version: Tuple[int, int], preferences: Dict[str, str],
-             constraints: Optional[Path], macos: Optional[str]
+             constraints: Optional[Path], macos: Optional[str], *, offline: bool = False
              ) -> Tuple[Optional[Dict[str, str]], str]:
+    """One ``uv pip compile``; ``offline`` uses uv's cache only (a rerun's fast path)."""
     with tempfile.TemporaryDirectory(prefix="raster-collect-lock-") as folder:
         output = Path(folder) / "lock.txt"
         output.write_text("".join(f"{n}=={v}\n" for n, v in sorted(preferences.items())))
@@ -101,6 +102,8 @@ def _resolve(target: Platform, version: Tuple[int, int], preferences: Dict[str, 
                    "-o", str(output)]
         if constraints is not None:
             command[-2:-2] = ["-c", str(constraints)]
+        if offline:
+            command.append("--offline")
         env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET=macos or MACOS_TARGETS[0])
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
         if done.returncode != 0:
