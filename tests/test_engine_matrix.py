@@ -52,7 +52,8 @@ def compare(reference: Path, other: Path) -> int:
     compared = 0
     for path in sorted(reference.rglob("*")):
         relative = path.relative_to(reference)
-        if not path.is_file() or relative.parts[0] == "sample":
+        if not path.is_file() or relative.parts[0] == "sample" or path.suffix not in (
+                ".csv", ".parquet", ".tif"):
             continue
         twin = other / relative
         assert twin.is_file(), f"{relative} missing"
@@ -62,12 +63,13 @@ def compare(reference: Path, other: Path) -> int:
             import pandas as pd
 
             pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(twin))
-        elif path.suffix == ".tif":
-            with rasterio.open(path) as a, rasterio.open(twin) as b:
-                assert a.profile == b.profile, relative
-                np.testing.assert_array_equal(a.read(), b.read(), err_msg=str(relative))
         else:
-            continue
+            with rasterio.open(path) as a, rasterio.open(twin) as b:
+                mine, theirs = dict(a.profile), dict(b.profile)
+                nodata = (mine.pop("nodata"), theirs.pop("nodata"))
+                assert mine == theirs and (nodata[0] == nodata[1] or np.isnan(nodata).all())
+                np.testing.assert_array_equal(a.read(), b.read(), err_msg=str(relative))
+                assert a.tags() == b.tags(), relative
         compared += 1
     return compared
 

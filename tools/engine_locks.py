@@ -131,12 +131,28 @@ def merge(results: Dict[str, Dict[str, str]]) -> List[str]:
     return lines
 
 
-def write_locks() -> Tuple[Dict[str, Dict[str, str]], Dict[str, Dict[str, str]]]:
+def installed_versions(names) -> Dict[str, str]:
+    """Versions installed in the Python running this (the test venv sees Debian's packages
+    through --system-site-packages: keeping them where they fit leaves QGIS's own alone)."""
+    from importlib import metadata
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def write_locks(only: Optional[List[Tuple[int, int]]] = None
+                ) -> Tuple[Dict[str, Dict[str, str]], Dict[str, Dict[str, str]]]:
     """Resolve every (Python, platform) and write the merged locks; returns uv's errors and
-    the macOS version each macOS resolution needed."""
+    the macOS version each macOS resolution needed. The running Python's own lock prefers the
+    versions installed here (the test venv's, Debian's for QGIS)."""
     errors: Dict[str, Dict[str, str]] = {}
     macos: Dict[str, Dict[str, str]] = {}
-    for version in PYTHONS:
+    for version in only or PYTHONS:
         lock = constraints_file(version)
         text = lock.read_text() if lock.is_file() and lock.name.endswith(
             f"py{version[0]}{version[1]}.txt") else ""
@@ -144,6 +160,8 @@ def write_locks() -> Tuple[Dict[str, Dict[str, str]], Dict[str, Dict[str, str]]]
         with ThreadPoolExecutor(max_workers=len(PLATFORMS)) as pool:
             for target in PLATFORMS:
                 preferences = parse_constraints(text, environment_of(target, version))
+                if version == sys.version_info[:2]:
+                    preferences.update(installed_versions(preferences))
                 jobs[target.key] = pool.submit(resolve, target, version, preferences)
         python = f"{version[0]}.{version[1]}"
         results, errors[python], macos[python] = {}, {}, {}
@@ -285,16 +303,19 @@ def write_readme(figures: Dict) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--figures", action="store_true", help="only recompute the figures")
+    parser.add_argument("--python", action="append", metavar="X.Y",
+                        help="re-resolve only this Python's lock (repeatable)")
     args = parser.parse_args(argv)
-    if args.figures:
-        old = json.loads(FIGURES_FILE.read_text())["pythons"]
-        macos = {p: {k: v["macos"] for k, v in row.items() if "macos" in v}
-                 for p, row in old.items()}
-        errors = {p: {k: v["why"] for k, v in row.items() if "why" in v}
-                  for p, row in old.items()}
-    else:
-        errors, macos = write_locks()
-        for python, failed in errors.items():
+    only = [tuple(int(p) for p in v.split(".")) for v in args.python or []]
+    old = json.loads(FIGURES_FILE.read_text())["pythons"] if FIGURES_FILE.is_file() else {}
+    macos = {p: {k: v["macos"] for k, v in row.items() if "macos" in v}
+             for p, row in old.items()}
+    errors = {p: {k: v["why"] for k, v in row.items() if "why" in v} for p, row in old.items()}
+    if not args.figures:
+        new_errors, new_macos = write_locks(only)
+        errors.update(new_errors)
+        macos.update(new_macos)
+        for python, failed in new_errors.items():
             for key, error in failed.items():
                 print(f"no wheels-only resolution for Python {python} on {key}: {error}",
                       file=sys.stderr)
