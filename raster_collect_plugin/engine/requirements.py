@@ -177,6 +177,7 @@ def shipped_constraints(path: Optional[Path] = None) -> Dict[str, str]:
 def fingerprint() -> str:
     """Changes whenever the shipped requirements or constraints change (a plugin upgrade)."""
     digest = hashlib.sha256()
-    for path in (REQUIREMENTS_FILE, CONSTRAINTS_FILE):
+    # every Python's lock: the engine's Python may not be the one asking (QGIS's)
+    for path in (REQUIREMENTS_FILE, *sorted(PLUGIN_DIR.glob("constraints-py*.txt"))):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
