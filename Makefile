@@ -14,11 +14,15 @@ DIST ?= dist
 ZIP := $(DIST)/$(PLUGIN)-$(VERSION).zip
 # the engine's requirements ship inside the plugin: one source for the plugin, its engine setup,
 # the doctor, the package and this venv
-ENGINE_REQUIREMENTS := $(PLUGIN)/requirements.txt $(PLUGIN)/constraints.txt
+# (one lock per Python minor version: make engine-locks)
+BASE_PYTHON ?= /usr/bin/python3
+PYV := $(shell $(BASE_PYTHON) -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")' 2>/dev/null || echo 311)
+ENGINE_LOCK := $(PLUGIN)/constraints-py$(PYV).txt
+ENGINE_REQUIREMENTS := $(PLUGIN)/requirements.txt $(ENGINE_LOCK)
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: setup test lint package deploy demo benchmark screenshots clean
+.PHONY: setup test lint package deploy demo benchmark screenshots clean engine-locks test-engine-matrix
 
 setup: $(STAMP)
 
@@ -31,15 +35,26 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(ENGINE_REQUIRE
 	@command -v node >/dev/null || { echo "== installing nodejs (Sentinel Hub fixture runs evalscripts)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs >/dev/null; }
-	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	@test -x $(PY) || $(BASE_PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
-	$(PY) -m pip install -q -c constraints.txt -r requirements-dev.txt
-	$(PY) -m pip install -q -c constraints.txt --no-deps -e .
+	$(PY) -m pip install -q -c constraints.txt -c $(ENGINE_LOCK) -r requirements-dev.txt
+	$(PY) -m pip install -q -c constraints.txt -c $(ENGINE_LOCK) --no-deps -e .
 	@touch $@
 
 test: setup
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest
+
+# re-resolve the engine's locks (one per Python, wheels only, every platform) and the set-up
+# figures from requirements.txt; needs the package registry (a few minutes)
+engine-locks: setup
+	$(PY) tools/engine_locks.py
+
+# the real engine made from each pyenv/system Python 3.12, 3.13 (and 3.14 when present) and the
+# embedded sample's outputs compared with the 3.11 engine's (slow: several minutes per Python)
+test-engine-matrix: setup
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	RASTER_COLLECT_ENGINE_MATRIX=1 $(PY) -m pytest -m engine_matrix tests/test_engine_matrix.py
 
 # ruff, then the Qt6 / QGIS 4 check (qgis-plugin-analyzer on the plugin as packaged)
 lint: setup

@@ -89,14 +89,17 @@ def test_make_package_writes_the_zip_with_the_engine_requirements(tmp_path):
     with zipfile.ZipFile(archive) as opened:
         names = set(opened.namelist())
         shipped = opened.read("raster_collect_plugin/requirements.txt").decode()
-        pins = opened.read("raster_collect_plugin/constraints.txt").decode()
+        pins = opened.read("raster_collect_plugin/constraints-py311.txt").decode()
     for name in ("metadata.txt", "resources/icon.svg", "__init__.py", "engine/doctor.py",
-                 "requirements.txt", "constraints.txt"):
+                 "requirements.txt", "engine/wheel_figures.json",
+                 *(f"constraints-py3{minor}.txt" for minor in range(10, 15))):
         assert f"raster_collect_plugin/{name}" in names
     # one source: the zip carries the very files `make setup` installs from
     assert shipped == (ROOT / "raster_collect_plugin" / "requirements.txt").read_text()
-    assert "affine>=2.3,<3" in shipped and "pyarrow>=14,<24" in shipped
+    assert "affine>=2.3,<3" in shipped and "pyarrow>=14\n" in shipped
+    assert pins == (ROOT / "raster_collect_plugin" / "constraints-py311.txt").read_text()
     assert "numpy==1.26.4" in pins.splitlines()
     assert "-r raster_collect_plugin/requirements.txt" in (ROOT / "requirements.txt").read_text()
-    assert "-c raster_collect_plugin/constraints.txt" in (ROOT / "constraints.txt").read_text()
+    # `make setup` adds the lock of the venv's Python to the development pins
+    assert "-c $(ENGINE_LOCK)" in (ROOT / "Makefile").read_text()
     assert not any("__pycache__" in n or n.endswith(".part") for n in names)

@@ -124,6 +124,13 @@ def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(
         assert any(b and os.path.realpath(b) == os.path.realpath("/usr/bin/python3")
                    for b in bases)
         assert "Create the engine" in page.create_button.text()
+        # the set-up figures are those of the chosen Python's wheels on this computer
+        from raster_collect_plugin.engine import figures, install
+
+        here = figures.setup_figures(page.versions[page.base_combo.currentData()])
+        assert install.setup_size_text(page.versions[page.base_combo.currentData()]) in (
+            page.where.text())
+        assert f"about {here['download_mb']} MB download" in page.where.text()
         page.deleteLater()
 
         # pointing at a complete Python (the test venv) makes the prompt go away

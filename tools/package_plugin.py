@@ -18,7 +18,8 @@ PLUGIN = "raster_collect_plugin"
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 # files the installed plugin cannot work without (checked before the zip is written)
 REQUIRED_FILES = ("__init__.py", "metadata.txt", "resources/icon.svg", "requirements.txt",
-                  "constraints.txt")
+                  "constraints-py311.txt", "constraints-py312.txt", "constraints-py313.txt",
+                  "engine/wheel_figures.json")
 
 
 def build(staging: Optional[Path], output_zip: Path) -> Path:

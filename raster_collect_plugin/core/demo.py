@@ -54,16 +54,21 @@ def run_demo(output: Path, *, verbose: bool = True) -> dict:
         event_date=spec.storm_date), progress=progress)
     ranking = storm.ranking
     top = flagged(ranking)
-    chart = plot_timeseries(table[table["collection"] == S2_COLLECTION],
-                            output / "ndvi_timeseries.png", event_date=spec.storm_date,
-                            highlight=top)
+    try:
+        chart = plot_timeseries(table[table["collection"] == S2_COLLECTION],
+                                output / "ndvi_timeseries.png", event_date=spec.storm_date,
+                                highlight=top)
+    except ModuleNotFoundError as missing:  # the engine has no matplotlib (QGIS draws charts)
+        chart = None
+        if verbose:
+            print(f"(no chart: {missing.name} is not installed in this Python)")
     if verbose:
         print(f"\nStorm damage per compartment (the {spec.storm_date} storm; flagged = "
               "moderate or severe):")
         print(format_ranking(ranking, "forest_id", len(ranking)))
     found = set(top)
     truth = set(sample.damaged_ids)
-    return {"output": str(output), "chart": str(chart),
+    return {"output": str(output), "chart": str(chart) if chart else None,
             "files": {k: str(v) for k, v in result.files.items()},
             "storm_files": {k: str(v) for k, v in storm.files.items()},
             "most_damaged": [int(v) for v in top],

@@ -216,7 +216,8 @@ def zarr_stack_to_cog(store: str, component: str, destination: PathLike, *,
     from .storage import filesystem
 
     fs, root = filesystem(store)
-    array = zarr.open_array(fs.get_mapper(root), mode="r", path=component)
+    # the mapper opened at the array itself: zarr 3 refuses path= with a mapper (zarr 2 and 3)
+    array = zarr.open_array(fs.get_mapper(f"{str(root).rstrip('/')}/{component}"), mode="r")
     count, height, width = array.shape
     writer = StackWriter(destination, count=count, height=height, width=width,
                          dtype=array.dtype.name, transform=transform, crs=crs, nodata=nodata,

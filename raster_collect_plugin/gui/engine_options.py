@@ -35,6 +35,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import settings
 from ..engine import install
 from ..engine.interpreter import ENGINE_PYTHON_VARIABLE, managed_engine_dir, venv_python
+from ..engine.status import check_engine
 from ..paths import resource_path
 from .engine_setup_task import EngineSetupTask
 from .engine_state import engine_state
@@ -87,12 +88,10 @@ class EngineOptionsPage(QgsOptionsPageWidget):
         create_box = QGroupBox("(a) Create the engine (recommended)", self)
         create_form = QFormLayout(create_box)
         self.engine_dir = managed_engine_dir(settings.profile_dir())
-        where = QLabel(f"A virtual environment of its own in {self.engine_dir} — nothing is "
-                       f"installed into QGIS's Python. pip downloads about "
-                       f"{install.DOWNLOAD_MB} MB from PyPI (about {install.INSTALLED_MB} MB on "
-                       f"disk).", create_box)
-        where.setWordWrap(True)
-        create_form.addRow(where)
+        self.where = QLabel(create_box)
+        self.where.setObjectName("raster_collect_engine_size")
+        self.where.setWordWrap(True)
+        create_form.addRow(self.where)
         self.base_combo = QComboBox(create_box)
         self.base_combo.setObjectName("raster_collect_base_python")
         create_form.addRow("Made from", self.base_combo)
@@ -137,14 +136,18 @@ class EngineOptionsPage(QgsOptionsPageWidget):
 
         self.python_path.setFilePath(settings.value("engine/python"))
         self.find_links.setFilePath(settings.value("engine/find_links"))
+        self.versions = {}
         for base in install.discover_base_pythons():
             self.base_combo.addItem(base.label(), base.path)
+            self.versions[base.path] = tuple(int(p) for p in base.version.split(".")[:2])
             if not base.usable:
                 index = self.base_combo.count() - 1
                 self.base_combo.model().item(index).setEnabled(False)
         if self.base_combo.count() == 0:
             self.base_combo.addItem("No Python 3.9+ able to make virtual environments found "
                                     "— install one (python.org, Homebrew, apt python3-venv)")
+        self.base_combo.currentIndexChanged.connect(self.show_size)
+        self.show_size()
         self.check_button.clicked.connect(lambda: engine_state().refresh(force=True))
         self.create_button.clicked.connect(self.create_engine)
         self.cancel_button.clicked.connect(self.cancel)
@@ -156,6 +159,13 @@ class EngineOptionsPage(QgsOptionsPageWidget):
             engine_state().refresh()
 
     # ------------------------------------------------------------------ showing the state
+
+    def show_size(self) -> None:
+        """The download and disk figures for the chosen base Python on this computer."""
+        version = self.versions.get(self.base_combo.currentData())
+        self.where.setText(f"A virtual environment of its own in {self.engine_dir} — nothing "
+                           f"is installed into QGIS's Python. From PyPI: "
+                           f"{install.setup_size_text(version)}.")
 
     def show_state(self) -> None:
         state = engine_state()
@@ -189,7 +199,9 @@ class EngineOptionsPage(QgsOptionsPageWidget):
             return
         find_links = self.find_links.filePath().strip() or None
         source = (f"from the wheel folder {find_links} (no download)" if find_links else
-                  f"downloading about {install.DOWNLOAD_MB} MB from PyPI")
+                  f"downloading from PyPI ({install.setup_size_text(self.versions.get(base))})")
+        if venv_python(self.engine_dir).is_file() and not find_links:
+            source = self._repair_source()
         answer = QMessageBox.question(
             self, TITLE, f"Set up the processing engine in {self.engine_dir} with {base}, "
                          f"{source}? It takes a few minutes; you can keep working in QGIS.")
@@ -203,6 +215,20 @@ class EngineOptionsPage(QgsOptionsPageWidget):
         self.cancel_button.setEnabled(True)
         self.progress_text.setText("starting…")
         QgsApplication.taskManager().addTask(self.task)
+
+    def _repair_source(self) -> str:
+        """What a repair will download: nothing when every package is there and right."""
+        engine = str(venv_python(self.engine_dir))
+        report = engine_state().report
+        if not report or report.get("python", {}).get("requested") != engine:
+            report = check_engine(engine)
+        missing = install.repair_plan(report)
+        if not missing:
+            return ("checking it again: every package is installed at the tested version, so "
+                    "nothing is downloaded")
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more"
+                                          if len(missing) > 6 else "")
+        return f"downloading from PyPI what is missing or wrong: {shown}"
 
     def _show_progress(self, value: float) -> None:
         self.progress.setValue(int(value))
