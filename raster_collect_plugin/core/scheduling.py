@@ -36,6 +36,8 @@ class ComputeCancelled(RuntimeError):
 class NoWorkers(RuntimeError):
     """The dask cluster has had no workers for longer than the grace period."""
 
+    exit_kind = "failure"  # errors.classify: one line, exit 1
+
 
 def active_client():
     """The default ``dask.distributed`` client (set by ``cluster.compute_client``) or None."""

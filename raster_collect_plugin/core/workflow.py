@@ -352,7 +352,7 @@ class _CollectionJob:
                             cogs, colour_cogs, small, period_clear, cancel=self.cancel,
                             progress=lambda f: progress(f, f"{self.collection}: composites"))
                     break
-                except (LoadError, scheduling.ComputeCancelled):
+                except (LoadError, scheduling.ComputeCancelled, scheduling.NoWorkers):
                     raise
                 except Exception as error:  # rasterio/odc raise many types for HTTP failures
                     if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
