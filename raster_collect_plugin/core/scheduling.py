@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -24,6 +25,8 @@ import dask.threaded
 from dask.callbacks import Callback
 from dask.system import CPU_COUNT
 
+# dask's own pool class (contextvars reach the tasks) where this dask has it
+_Pool = getattr(dask.threaded, "ContextAwareThreadPoolExecutor", ThreadPoolExecutor)
 DEFAULT_NO_WORKER_GRACE = 60.0  # seconds a cluster may have no workers before a run fails
 _no_worker_grace: ContextVar[float] = ContextVar("no_worker_grace",
                                                  default=DEFAULT_NO_WORKER_GRACE)
@@ -103,8 +106,7 @@ def compute(*collections: Any, progress: Optional[Callable[[float], None]] = Non
 
 
 def _compute_on_threads(collections, progress, cancel, threads: int) -> Sequence[Any]:
-    pool = dask.threaded.ContextAwareThreadPoolExecutor(
-        threads, thread_name_prefix="raster-collect-compute")
+    pool = _Pool(threads, thread_name_prefix="raster-collect-compute")
     try:
         with _ThreadProgress(progress, cancel):
             # the function, not "threads": dask would import distributed (0.15 s) to look
