@@ -34,17 +34,25 @@ def test_cleanup_of_a_dead_store_is_a_warning_not_an_error(monkeypatch, caplog):
                               "s3://bucket/x/.raster-collect-partial-1 (Could not connect")
 
 
-def test_a_dead_endpoint_anywhere_in_the_chain_is_one_storage_line():
+class CPLE_AppDefinedError(Exception):  # noqa: N801 - the name rasterio gives it
+    pass
+
+
+@pytest.mark.parametrize("cause,first", [
+    (EndpointConnectionError(endpoint_url="http://127.0.0.1:9/bucket/key"),
+     "Could not connect to the endpoint URL: \"http://127.0.0.1:9/bucket/key\""),
+    (CPLE_AppDefinedError("/vsis3/bucket/a.tif: Couldn't connect to server"),
+     "/vsis3/bucket/a.tif: Couldn't connect to server")])
+def test_a_dead_endpoint_anywhere_in_the_chain_is_one_storage_line(cause, first):
     try:
         try:
-            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/bucket/key")
-        except EndpointConnectionError as error:
+            raise cause
+        except Exception as error:
             raise RuntimeError("writing the chunk failed") from error
     except RuntimeError as wrapped:
         kind, message = classify(wrapped)
     assert kind == "failure"
-    assert message.startswith("object storage stopped answering (Could not connect to the "
-                              "endpoint URL: \"http://127.0.0.1:9/bucket/key\")")
+    assert message.startswith(f"object storage stopped answering ({first})")
     assert message.endswith("check that the endpoint (AWS_ENDPOINT_URL) is up and reachable, "
                             "then rerun")
 

@@ -21,6 +21,8 @@ REMOTE_SCHEMES = ("s3", "gs", "az", "abfs", "http", "https")
 # botocore's names for an endpoint that does not answer (connection refused, reset, timeout)
 UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
                "ConnectionClosedError", "ProxyConnectionError")
+CURL_UNREACHABLE = ("Couldn't connect", "Failed to connect", "Connection refused",
+                    "Could not resolve host", "Connection reset", "timed out")
 log = logging.getLogger(__name__)
 
 
@@ -96,9 +98,15 @@ def remove_tree(location: Location) -> None:
 
 
 def unreachable_store(error: BaseException) -> bool:
-    """True when ``error`` says an object store's endpoint stopped answering."""
-    return type(error).__name__ in UNREACHABLE and \
-        type(error).__module__.split(".")[0] in ("botocore", "aiobotocore", "s3fs")
+    """True when ``error`` says an object store's endpoint stopped answering (botocore via
+    fsspec, or GDAL's curl writing a ``/vsis3/`` COG)."""
+    kind = type(error)
+    if kind.__name__ in UNREACHABLE and \
+            kind.__module__.split(".")[0] in ("botocore", "aiobotocore", "s3fs"):
+        return True
+    text = str(error)
+    return kind.__name__.startswith("CPLE_") and "/vsis3/" in text and \
+        any(words in text for words in CURL_UNREACHABLE)
 
 
 def store_stopped_answering(error: BaseException) -> bool:
