@@ -120,17 +120,20 @@ def _wait_for_handlers(child: subprocess.Popen, deadline: float) -> None:
 def test_a_signal_right_after_start_is_one_cancelled_line(small_sample, tmp_path, signum,
                                                           delay, command):
     """While the command line still imports the engine's packages (seconds), a signal ends it
-    with the cancel line and exit code, never a traceback."""
+    with the cancel line and exit code, never a traceback. The polygons are a FIFO nobody
+    writes, so the run cannot finish before the signal, however fast the machine."""
     output = tmp_path / "out"
+    forests = tmp_path / "forests.gpkg"
+    os.mkfifo(forests)
     if command == "job":
         spec = tmp_path / "job.json"
         spec.write_text(json.dumps({
-            "kind": "composite", "aoi": str(small_sample.forests_path),
+            "kind": "composite", "aoi": str(forests),
             "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
             "start": "2025-10-01", "end": "2025-12-31", "output_dir": str(output)}))
         arguments = ["job", str(spec), "--events"]
     else:
-        arguments = ["composite", "--gpkg", str(small_sample.forests_path), "--catalog",
+        arguments = ["composite", "--gpkg", str(forests), "--catalog",
                      str(small_sample.catalog_path), "--start", "2025-10-01", "--end",
                      "2025-12-31", "--output", str(output)]
     child = subprocess.Popen([sys.executable, "-m", "raster_collect_plugin", *arguments],
