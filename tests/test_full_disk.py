@@ -1,6 +1,7 @@
 """A full disk ends in one clear line and leaves nothing behind (a real, tiny tmpfs mounted in
 a private mount namespace with ``unshare -m``)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,8 +32,10 @@ def test_no_space_left_is_one_line_and_nothing_is_left(small_sample, tmp_path, s
         "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-12-31",
         "--indices", "NDVI,EVI,NDMI,NBR", "--output", str(output), ";",
         "echo EXIT=$?; find", str(disk), "-mindepth 1"])
+    # many threads: a task still writing when another hits ENOSPC must not outlive the cleanup
     result = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True,
-                            text=True, timeout=300, cwd=tmp_path)
+                            text=True, timeout=300, cwd=tmp_path,
+                            env=dict(os.environ, DASK_NUM_WORKERS="16"))
     lines = result.stdout.strip().splitlines()
     assert "EXIT=1" in lines, result.stdout + result.stderr
     assert "Traceback" not in result.stderr

@@ -1,6 +1,8 @@
 """Malformed job specs: one bad-input line, an error event for QGIS, exit 2, no traceback."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -38,7 +40,22 @@ MALFORMED = [
     (lambda s: dict(s, overwrite="yes"), "'overwrite' must be true or false"),
     (lambda s: dict(s, kind="storm"), "needs 'event_date'"),
     (lambda s: dict(s, mask_classes=["fog"]), "unknown cloud-mask classes ['fog']"),
+    (lambda s: dict(s, compute={"workers": "many"}),
+     "'compute.workers' must be a whole number of worker processes (1 or more), not 'many'"),
+    (lambda s: dict(s, compute={"mode": "local", "nworkers": 2}),
+     "'compute' has an unknown key 'nworkers'; allowed keys: mode, scheduler_address, workers"),
+    (lambda s: dict(s, compute={"mode": "remote"}), "remote compute needs 'scheduler_address'"),
+    (lambda s: dict(s, compute="local"), "'compute' must be an object"),
+    (lambda s: dict(s, foo=1), "job spec has unknown key 'foo'; allowed keys: after_days,"),
+    (lambda s: dict(s, evalscript="return [B04]"), "unknown key 'evalscript'"),
+    (lambda s: dict(s, sources=[dict(s["sources"][0], headers={})]),
+     "sources[0] has unknown key 'headers'; allowed keys: kind, collections, href, url, name"),
+    (lambda s: dict(s, client_secret="abc"), "key 'client_secret' looks like a secret"),
 ]
+
+SECRETS = [{"client_secret": "abc"}, {"SH_CLIENT_SECRET": "abc"}, {"access_token": "abc"},
+           {"password": "abc"}, {"api_key": "abc"}, {"compute": {"token": "abc"}},
+           {"sources": [{"kind": "stac", "url": "https://stac.invalid", "Authorization": "x"}]}]
 
 
 @pytest.mark.parametrize("change,message", MALFORMED)
@@ -61,3 +78,66 @@ def test_unreadable_spec_file(tmp_path, capsys):
     assert cli.main(["job", str(path), "--events"]) == 2
     out = capsys.readouterr().out
     assert json.loads(out.splitlines()[-1])["kind"] == "bad_input"
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_secrets_are_always_refused_with_where_they_go(small_sample, tmp_path, secret):
+    from raster_collect_plugin.core.job_schema import validate_spec
+    from raster_collect_plugin.core.jobs import JobError
+
+    with pytest.raises(JobError) as caught:
+        validate_spec(dict(good_spec(small_sample, tmp_path), **secret))
+    message = str(caught.value)
+    assert "looks like a secret and is refused" in message
+    assert "QGIS authentication database" in message and "environment variables" in message
+    assert "README" in message
+    assert "abc" not in message  # the secret itself is never echoed
+
+
+def test_token_url_is_an_address_not_a_secret(small_sample, tmp_path):
+    from raster_collect_plugin.core.job_schema import validate_spec
+    from raster_collect_plugin.core.jobs import JobError
+
+    spec = dict(good_spec(small_sample, tmp_path), kind="sentinel-hub-statistics",
+                token_url="https://identity.dataspace.copernicus.eu/token")
+    assert validate_spec(spec) is spec
+    with pytest.raises(JobError, match="no credentials or query"):
+        validate_spec(dict(spec, token_url="https://id.invalid/token?client_secret=abc"))
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda s: dict(s, compute={"workers": "many"}), "'compute.workers' must be a whole number"),
+    (lambda s: dict(s, client_secret="abc", foo=1), "key 'client_secret' looks like a secret"),
+    (lambda s: dict(s, foo=1), "job spec has unknown key 'foo'; allowed keys:"),
+])
+def test_the_job_command_refuses_before_any_work(small_sample, tmp_path, change, message):
+    """Through the command line in its own process: exit 2, one line on stderr, an error
+    event, no traceback, no output folder."""
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(change(good_spec(small_sample, tmp_path))))
+    result = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "job", str(path),
+                             "--events"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"raster-collect: error: {line}" for line in
+                                                  [json.loads(result.stdout.splitlines()[-1])
+                                                   ["message"]]]
+    event = json.loads(result.stdout.splitlines()[-1])
+    assert event["event"] == "error" and event["kind"] == "bad_input"
+    assert message in event["message"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_compute_settings_from_a_dict_use_the_same_check():
+    from raster_collect_plugin.core.cluster import ComputeSettings
+    from raster_collect_plugin.core.compute_options import ComputeOptionsError
+    from raster_collect_plugin.core.errors import classify
+
+    with pytest.raises(ComputeOptionsError, match="'compute.workers' must be a whole") as caught:
+        ComputeSettings.from_dict({"mode": "local", "workers": "many"})
+    assert classify(caught.value)[0] == "bad_input"
+    with pytest.raises(ComputeOptionsError, match="unknown key 'cores'"):
+        ComputeSettings.from_dict({"cores": 4})
+    settings = ComputeSettings.from_dict({"mode": "local", "workers": 2, "no_worker_grace": 5})
+    assert (settings.mode, settings.workers, settings.no_worker_grace) == ("local", 2, 5)
+    assert ComputeSettings.from_dict(None) == ComputeSettings()

@@ -1,6 +1,7 @@
 """Ctrl-C and SIGTERM are never ignored: not while GDAL blocks reading the polygon file, and
 not when the signal's exception is swallowed inside library code."""
 
+import json
 import os
 import signal
 import subprocess
@@ -93,4 +94,64 @@ def test_cli_run_cancelled_when_the_signal_was_swallowed(small_sample, tmp_path,
                      "--output", str(output)])
     assert code == 1
     assert "interrupted" in capsys.readouterr().err
+    assert not output.exists() or [p for p in output.rglob("*") if p.is_file()] == []
+
+
+def _wait_for_handlers(child: subprocess.Popen, deadline: float) -> None:
+    """Until the child catches SIGTERM (Python itself never does: the CLI's handlers are
+    installed, the first thing ``main`` does). Everything before is the interpreter's own
+    start-up, which no program can cover."""
+    status = f"/proc/{child.pid}/status"
+    while time.monotonic() < deadline and child.poll() is None:
+        with open(status) as lines:
+            caught = next(int(line.split()[1], 16) for line in lines
+                          if line.startswith("SigCgt:"))
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.005)
+    pytest.fail("the command line never installed its signal handlers")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+@pytest.mark.parametrize("signum,delay,command", [
+    (signal.SIGINT, 0.0, "composite"), (signal.SIGINT, 0.2, "composite"),
+    (signal.SIGINT, 0.5, "composite"), (signal.SIGINT, 1.0, "composite"),
+    (signal.SIGTERM, 0.0, "composite"), (signal.SIGINT, 0.0, "job")])
+def test_a_signal_right_after_start_is_one_cancelled_line(small_sample, tmp_path, signum,
+                                                          delay, command):
+    """While the command line still imports the engine's packages (seconds), a signal ends it
+    with the cancel line and exit code, never a traceback. The polygons are a FIFO nobody
+    writes, so the run cannot finish before the signal, however fast the machine."""
+    output = tmp_path / "out"
+    forests = tmp_path / "forests.gpkg"
+    os.mkfifo(forests)
+    if command == "job":
+        spec = tmp_path / "job.json"
+        spec.write_text(json.dumps({
+            "kind": "composite", "aoi": str(forests),
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+            "start": "2025-10-01", "end": "2025-12-31", "output_dir": str(output)}))
+        arguments = ["job", str(spec), "--events"]
+    else:
+        arguments = ["composite", "--gpkg", str(forests), "--catalog",
+                     str(small_sample.catalog_path), "--start", "2025-10-01", "--end",
+                     "2025-12-31", "--output", str(output)]
+    child = subprocess.Popen([sys.executable, "-m", "raster_collect_plugin", *arguments],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=tmp_path)
+    try:
+        _wait_for_handlers(child, time.monotonic() + 120)
+        time.sleep(delay)
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "Traceback" not in err, err
+    assert child.returncode == 1, err
+    assert err.strip().splitlines()[-1] == ("raster-collect: interrupted; completed work is "
+                                            "kept, rerun to resume")
+    if command == "job":
+        assert json.loads(out.strip().splitlines()[-1]) == {"event": "cancelled"}
     assert not output.exists() or [p for p in output.rglob("*") if p.is_file()] == []

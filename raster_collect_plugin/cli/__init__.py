@@ -49,11 +49,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return setup_main(arguments[arguments.index("setup-engine") + 1:])
     from ..core.interrupts import install_handlers, interrupted, restore_handlers
 
-    previous = install_handlers()  # before any work: a signal is never lost
+    # first, before the engine's imports (seconds): a signal is never lost nor a traceback
+    previous = install_handlers()
     try:
         return _main(argv, interrupted)
+    except KeyboardInterrupt:  # while importing or parsing, before _main could catch it
+        return _cancelled("--events" in arguments)
     finally:
         restore_handlers(previous)
+
+
+def _cancelled(events: bool) -> int:
+    """The one line (and event) of a cancelled run; its exit code."""
+    if events:
+        print(json.dumps({"event": "cancelled"}), flush=True)
+    print("raster-collect: interrupted; completed work is kept, rerun to resume",
+          file=sys.stderr)
+    return 1  # EXIT_FAILURE (common.py imports the engine's packages)
 
 
 def _main(argv, interrupted) -> int:
@@ -71,11 +83,7 @@ def _main(argv, interrupted) -> int:
         return code
 
     def cancelled() -> int:
-        if events:
-            print(json.dumps({"event": "cancelled"}), flush=True)
-        print("raster-collect: interrupted; completed work is kept, rerun to resume",
-              file=sys.stderr)
-        return EXIT_FAILURE
+        return _cancelled(events)
 
     try:
         summary = args.handler(args)

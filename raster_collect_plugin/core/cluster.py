@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-COMPUTE_MODES = ("threads", "local", "remote")
+from .compute_options import COMPUTE_MODES, check_compute_options
+from .scheduling import DEFAULT_NO_WORKER_GRACE, no_worker_grace
+
 CHECKED_PACKAGES = ("python", "dask", "distributed", "numpy", "msgpack", "cloudpickle")
 
 
@@ -32,6 +34,7 @@ class ComputeSettings:
     threads_per_worker: int = 2
     memory_limit: str = "2GB"
     connect_timeout: float = 5.0
+    no_worker_grace: float = DEFAULT_NO_WORKER_GRACE  # seconds without workers before failing
 
     def __post_init__(self):
         if self.mode not in COMPUTE_MODES:
@@ -42,7 +45,8 @@ class ComputeSettings:
 
     @classmethod
     def from_dict(cls, values: Optional[Dict]) -> ComputeSettings:
-        return cls(**values) if values else cls()
+        """Settings from a job spec's ``compute`` object (checked: ComputeOptionsError)."""
+        return cls(**check_compute_options(values))
 
     def local_workers(self) -> int:
         return self.workers or max(1, (os.cpu_count() or 2) // max(self.threads_per_worker, 1))
@@ -139,7 +143,8 @@ def compute_client(settings: Optional[ComputeSettings], *,
     try:
         if gdal_options is not None:
             client.register_plugin(GdalOptionsPlugin(gdal_options))
-        yield client
+        with no_worker_grace(settings.no_worker_grace):
+            yield client
     finally:
         client.close()
         if cluster is not None:

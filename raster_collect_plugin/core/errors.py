@@ -12,6 +12,8 @@ import errno
 from typing import Iterator, Optional, Tuple
 
 NO_SPACE = "no space left on device: free space or choose another --output"
+STORE_UNREACHABLE = ("object storage stopped answering ({}): check that the endpoint "
+                     "(AWS_ENDPOINT_URL) is up and reachable, then rerun")
 AUTH_FAILED = ("authentication failed: check the client id/secret (SH_CLIENT_ID / "
                "SH_CLIENT_SECRET or the QGIS authentication configuration)")
 
@@ -60,6 +62,11 @@ def classify(error: BaseException) -> Optional[Tuple[str, str]]:
         return "cancelled", "cancelled"
     if any(_is_no_space(e) for e in chain):
         return "failure", NO_SPACE
+    from .storage import unreachable_store
+
+    unreachable = [e for e in chain if unreachable_store(e)]
+    if unreachable:
+        return "failure", STORE_UNREACHABLE.format(_first_line(unreachable[0]))
     if any(_is_auth_failure(e) for e in chain):
         return "bad_input", AUTH_FAILED
     if getattr(error, "exit_kind", None) in ("bad_input", "failure"):

@@ -2,15 +2,19 @@
 (an error event for QGIS), never a traceback half-way through a run.
 
 A small declarative table instead of a JSON-Schema dependency: each known key has a type and,
-where it matters, a range or a set of values. Unknown keys are allowed (newer doors may send
-more); known keys must be right.
+where it matters, a range or a set of values. An unknown key is refused, naming the allowed
+ones (a typo must not silently fall back to a default), and a key that looks like a secret is
+refused at any depth: secrets live in the QGIS authentication database or the environment.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from numbers import Real
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
+from urllib.parse import urlsplit
+
+from .compute_options import ComputeOptionsError, check_compute_options
 
 SOURCE_KINDS = ("static", "stac", "maxar", "planetary-computer", "earth-search")
 
@@ -57,6 +61,26 @@ def _budget(value) -> bool:
     return _text(value) or _number(0, low_open=True)(value)
 
 
+def _compute(value) -> bool:
+    check_compute_options(value)  # raises with the key and the allowed keys
+    return True
+
+
+def _plain_url(value) -> bool:
+    """An http(s) URL with no user, password or query (nothing secret rides along); empty
+    means the default."""
+    if value == "":
+        return True
+    if not _text(value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and \
+        not (parts.username or parts.password or parts.query)
+
+
+_flag = (lambda v: isinstance(v, bool), "true or false")
+
+
 # key -> (check, what is expected)
 SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "aoi": (_text, "a path to a polygon file"),
@@ -94,11 +118,38 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "before_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
     "after_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
     "thresholds": (lambda v: isinstance(v, dict), "an object"),
-    "compute": (lambda v: isinstance(v, dict), "an object"),
+    "compute": (_compute, "an object"),
     "memory_budget": (_budget, "a size such as 4GB"),
     "cloud_buffer_m": (_number(0, 10_000), "a number of metres (0-10000)"),
     "colour_composites": (_list_of(_text), "a list such as [\"true-colour\"]"),
+    "run_name": (_text, "a name"),
+    "hrefs": (_list_of(_text), "a list of asset URLs"),
+    "signing": (_text, "a signing scheme such as planetary-computer"),
+    "bands": (lambda v: _text(v) or _list_of(_number(1, integer=True))(v),
+              "band numbers such as \"1,2,5-8\""),
+    "nodata": (_number(), "a number"),
+    "ignore_nodata": _flag,
+    "use_mask": _flag,
+    "categorical": _flag,
+    "table_formats": (_list_of(_text), "a list such as [\"parquet\", \"csv\"]"),
+    "base_url": (_plain_url, "an http(s) URL"),
+    "token_url": (_plain_url, "an http(s) URL with no credentials or query"),
+    "pu_budget": (_number(0), "a number of processing units"),
+    "request_budget": (_number(0, integer=True), "a whole number of requests"),
+    "usage_ledger": (_text, "a file path"),
+    "cache_dir": (_text, "a folder"),
+    "interval": (_text, "an ISO 8601 duration such as P1M"),
 }
+KNOWN_KEYS = ("kind", *SCHEMA)
+SOURCE_KEYS = ("kind", "collections", "href", "url", "name")
+# parts of key names that mean a secret (client_secret, access_token, password, api_key...)
+SECRET_MARKERS = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key",
+                  "credential", "private_key", "access_key", "bearer", "authorization",
+                  "cookie")
+NOT_SECRETS = ("token_url",)  # the OAuth endpoint's address (checked: no query, no user)
+SECRETS_GO = ("secrets never go in a job spec: store them in the QGIS authentication database "
+              "or in environment variables such as SH_CLIENT_ID / SH_CLIENT_SECRET (see "
+              "README: Configure providers)")
 
 NEEDS: Dict[str, Tuple[str, ...]] = {
     "search": ("aoi", "sources", "start", "end"),
@@ -119,6 +170,14 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
 
     if not isinstance(spec, dict):
         raise JobError(f"a job spec must be a JSON object, not {type(spec).__name__}")
+    secret = next(_secret_keys(spec), None)
+    if secret is not None:
+        raise JobError(f"job spec key '{secret}' looks like a secret and is refused: "
+                       f"{SECRETS_GO}")
+    unknown = [key for key in spec if key not in KNOWN_KEYS]
+    if unknown:
+        raise JobError(f"job spec has unknown key {unknown[0]!r}; allowed keys: "
+                       f"{', '.join(sorted(KNOWN_KEYS))}")
     kind = spec.get("kind")
     if kind not in NEEDS:
         raise JobError(f"job 'kind' must be one of {tuple(NEEDS)}, not {kind!r}")
@@ -128,11 +187,19 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
     for key, value in spec.items():
         if key in SCHEMA and value is not None:
             check, expected = SCHEMA[key]
-            if not check(value):
+            try:
+                right = check(value)
+            except ComputeOptionsError as error:
+                raise JobError(f"job spec {error}") from None
+            if not right:
                 raise JobError(f"job spec '{key}' must be {expected}, not {_show(value)}")
     for n, source in enumerate(spec.get("sources") or []):
         if not isinstance(source, dict):
             raise JobError(f"job spec sources[{n}] must be an object with 'kind'")
+        unknown = [key for key in source if key not in SOURCE_KEYS]
+        if unknown:
+            raise JobError(f"job spec sources[{n}] has unknown key {unknown[0]!r}; allowed "
+                           f"keys: {', '.join(SOURCE_KEYS)}")
         if source.get("kind") not in SOURCE_KINDS:
             raise JobError(f"job spec sources[{n}].kind must be one of {SOURCE_KINDS}, "
                            f"not {_show(source.get('kind'))}")
@@ -147,6 +214,20 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
                        "swap the dates")
     return spec
+
+
+def _secret_keys(value: Any, where: str = "") -> Iterator[str]:
+    """Paths (``compute.password``, ``sources[0].token``) of keys that look like secrets."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            name = str(key).lower()
+            if name not in NOT_SECRETS and any(m in name for m in SECRET_MARKERS):
+                yield path
+            yield from _secret_keys(inner, path)
+    elif isinstance(value, list):
+        for n, inner in enumerate(value):
+            yield from _secret_keys(inner, f"{where}[{n}]")
 
 
 def _show(value: Any) -> str:

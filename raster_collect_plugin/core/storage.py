@@ -8,6 +8,7 @@ nothing here stores them.
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import shutil
@@ -17,6 +18,12 @@ from urllib.parse import urlsplit
 
 Location = Union[str, Path]
 REMOTE_SCHEMES = ("s3", "gs", "az", "abfs", "http", "https")
+# botocore's names for an endpoint that does not answer (connection refused, reset, timeout)
+UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+               "ConnectionClosedError", "ProxyConnectionError")
+CURL_UNREACHABLE = ("Couldn't connect", "Failed to connect", "Connection refused",
+                    "Could not resolve host", "Connection reset", "timed out")
+log = logging.getLogger(__name__)
 
 
 def is_remote(location: Location) -> bool:
@@ -74,15 +81,48 @@ def put_file(local: Location, destination: Location) -> None:
 
 
 def remove_tree(location: Location) -> None:
-    """Delete a scratch folder or prefix; missing is fine."""
+    """Delete a scratch folder or prefix; missing is fine. A cleanup never raises: it runs
+    while another error propagates (often the store failing), which it must not hide; what
+    cannot be removed is one warning line."""
     if is_remote(location):
-        fs, path = filesystem(location)
         try:
+            fs, path = filesystem(location)
             fs.rm(path, recursive=True)
         except FileNotFoundError:
             pass
+        except Exception as error:  # noqa: BLE001 - any store failure; the caller's error wins
+            log.warning("raster-collect: warning: could not remove the scratch prefix %s (%s); "
+                        "delete it once the store answers", location, _first_line(error))
     else:
         shutil.rmtree(location, ignore_errors=True)
+
+
+def unreachable_store(error: BaseException) -> bool:
+    """True when ``error`` says an object store's endpoint stopped answering (botocore via
+    fsspec, or GDAL's curl writing a ``/vsis3/`` COG)."""
+    kind = type(error)
+    if kind.__name__ in UNREACHABLE and \
+            kind.__module__.split(".")[0] in ("botocore", "aiobotocore", "s3fs"):
+        return True
+    text = str(error)
+    return kind.__name__.startswith("CPLE_") and "/vsis3/" in text and \
+        any(words in text for words in CURL_UNREACHABLE)
+
+
+def store_stopped_answering(error: BaseException) -> bool:
+    """True when ``error`` or one of its causes is :func:`unreachable_store`."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if unreachable_store(error):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def split(location: Location) -> Tuple[str, str]:

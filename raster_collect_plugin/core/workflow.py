@@ -54,6 +54,7 @@ from .search import SearchReport, search_all
 from .storage import is_remote as _is_remote
 from .storage import join as _join
 from .storage import remove_tree as _remove_tree
+from .storage import store_stopped_answering
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
@@ -353,9 +354,11 @@ class _CollectionJob:
                             cogs, colour_cogs, small, period_clear, cancel=self.cancel,
                             progress=lambda f: progress(f, f"{self.collection}: composites"))
                     break
-                except (LoadError, scheduling.ComputeCancelled):
+                except (LoadError, scheduling.ComputeCancelled, scheduling.NoWorkers):
                     raise
                 except Exception as error:  # rasterio/odc raise many types for HTTP failures
+                    if store_stopped_answering(error):  # the output store, not the scenes
+                        raise
                     if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
                         renewed = {i.id: i for i in self.provider.renew(self.items)}
                         self.items = [renewed.get(i.id, i) for i in self.items]

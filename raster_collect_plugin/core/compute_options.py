@@ -1,0 +1,69 @@
+"""The ``compute`` options (job spec ``"compute"``, ``ComputeSettings``) checked in one place,
+without importing dask: a wrong key or value is one bad-input line before any work, never a
+``TypeError`` from a constructor."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any, Callable, Dict, Mapping, Tuple
+
+COMPUTE_MODES = ("threads", "local", "remote")
+
+
+class ComputeOptionsError(ValueError):
+    """A compute option is unknown or has a wrong value; the message says which and why."""
+
+    exit_kind = "bad_input"
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _positive(value: Any) -> bool:
+    return (isinstance(value, Real) and not isinstance(value, bool) and value == value
+            and value > 0)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+# key -> (check, what is expected)
+COMPUTE_OPTIONS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "mode": (lambda v: v in COMPUTE_MODES, "threads, local or remote"),
+    "scheduler_address": (_text, "an address like tcp://10.0.0.5:8786"),
+    "workers": (_whole, "a whole number of worker processes (1 or more)"),
+    "threads_per_worker": (_whole, "a whole number of threads (1 or more)"),
+    "memory_limit": (lambda v: _text(v) or _positive(v), "a size such as 2GB"),
+    "connect_timeout": (_positive, "a positive number of seconds"),
+    "no_worker_grace": (_positive, "a positive number of seconds (how long a cluster may "
+                                   "have no workers before the run fails)"),
+}
+
+
+def check_compute_options(values: Any, where: str = "compute") -> Dict[str, Any]:
+    """``values`` as a dict if every key is known and every value right; else
+    ComputeOptionsError naming ``where``.key, what it must be, and the allowed keys."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ComputeOptionsError(f"'{where}' must be an object such as "
+                                  f"{{\"mode\": \"local\", \"workers\": 2}}, not {_show(values)}")
+    for key, value in values.items():
+        if key not in COMPUTE_OPTIONS:
+            raise ComputeOptionsError(
+                f"'{where}' has an unknown key {key!r}; allowed keys: "
+                f"{', '.join(COMPUTE_OPTIONS)}")
+        check, expected = COMPUTE_OPTIONS[key]
+        if value is not None and not check(value):
+            raise ComputeOptionsError(f"'{where}.{key}' must be {expected}, not {_show(value)}")
+    if values.get("mode") == "remote" and not values.get("scheduler_address"):
+        raise ComputeOptionsError(f"'{where}': remote compute needs 'scheduler_address', e.g. "
+                                  "tcp://10.0.0.5:8786")
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
