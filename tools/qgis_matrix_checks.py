@@ -131,6 +131,8 @@ class Session:
     def __init__(self, plugins: Path, work: Path, out: Path, engine: str) -> None:
         import warnings
 
+        # before recording: qgis.utils replaces warnings.showwarning when first imported
+        import qgis.utils  # noqa: F401
         from qgis.core import QgsApplication
 
         os.environ["RASTER_COLLECT_PYTHON"] = engine
