@@ -49,7 +49,7 @@ class Steps:
         seconds = time.monotonic() - started
         print(f"-- {name}: {status} in {seconds:.0f} s {detail}", flush=True)
         with self.file.open("a") as handle:
-            handle.write(f"{name}|{status}|{seconds:.0f}|{detail[:300]}\n")
+            handle.write(f"{name}|{status}|{seconds:.0f}|{' '.join(detail.split())[:300]}\n")
 
 
 def install_plugin(work: Path, config: Path) -> Path:
@@ -245,13 +245,20 @@ def main() -> int:
         engine = args.engine or steps.run(
             "engine created", create_engine, plugins,
             config / "profiles" / "default" / "raster_collect_engine", args.out)
-        session = Session(plugins, args.work, args.out, engine)
-        steps.run("plugin loads", session.load)
-        steps.run("qgis_process job", process_job, config, engine, args.out)
-        steps.run("dock run", session.dock_run)
-    except Exception:  # noqa: BLE001 - reported by Steps; the status says it failed
+    except Exception:  # noqa: BLE001 - reported by Steps; nothing runs without an engine
         return 1
-    return 0
+    session = Session(plugins, args.work, args.out, engine)
+    failed = False
+    # the dock run needs only the sample from the job: each step is reported on its own
+    for name, function, arguments in (("plugin loads", session.load, ()),
+                                      ("qgis_process job", process_job, (config, engine,
+                                                                         args.out)),
+                                      ("dock run", session.dock_run, ())):
+        try:
+            steps.run(name, function, *arguments)
+        except Exception:  # noqa: BLE001 - reported by Steps
+            failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
