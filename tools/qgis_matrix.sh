@@ -21,8 +21,16 @@ MIRROR="${QGIS_MATRIX_MIRROR:-$(cat /etc/apt/sources.list /etc/apt/sources.list.
     grep -v '^ *#' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ' || true)}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 
-MOUNTS=()
+MOUNTS=() CHILD=""
+# long steps run in their own process group, in the background: a signal then interrupts the
+# `wait` at once (bash runs traps only between commands) and the trap stops the whole group
+interruptible() {
+    set -m; "$@" & CHILD=$!; set +m
+    local code=0; wait "$CHILD" || code=$?
+    CHILD=""; return $code
+}
 cleanup() {
+    [ -z "$CHILD" ] || { kill -TERM -- "-$CHILD" 2>/dev/null || true; wait "$CHILD" 2>/dev/null || true; }
     local i
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         umount -l "${MOUNTS[$i]}" 2>/dev/null || true
@@ -81,14 +89,14 @@ build_root() {  # debootstrap + QGIS into a temporary folder, renamed when compl
     local partial="$ROOT.partial"
     rm -rf "$partial"; mkdir -p "$CACHE/debs/$SUITE"
     step "debootstrap $SUITE from $MIRROR"
-    debootstrap --variant=minbase --cache-dir="$CACHE/debs/$SUITE" "$SUITE" "$partial" "$MIRROR" \
+    interruptible debootstrap --variant=minbase --cache-dir="$CACHE/debs/$SUITE" "$SUITE" "$partial" "$MIRROR" \
         >"$LOGS/debootstrap.log" 2>&1 || { tail -20 "$LOGS/debootstrap.log"; return 1; }
     local saved_root="$ROOT"; ROOT="$partial"
     mount_root "$ROOT"
     bind "$CACHE/debs/$SUITE" "$ROOT/var/cache/apt/archives"
     step "apt-get install $PACKAGES"
-    in_root apt-get "${APT_OPTIONS[@]}" update -qq >"$LOGS/apt.log" 2>&1 &&
-        in_root apt-get "${APT_OPTIONS[@]}" install -y -q --no-install-recommends $PACKAGES \
+    interruptible in_root apt-get "${APT_OPTIONS[@]}" update -qq >"$LOGS/apt.log" 2>&1 &&
+        interruptible in_root apt-get "${APT_OPTIONS[@]}" install -y -q --no-install-recommends $PACKAGES \
             >>"$LOGS/apt.log" 2>&1 ||
         { tail -20 "$LOGS/apt.log"; cleanup; return 1; }
     cleanup
@@ -114,10 +122,16 @@ reference_run() {  # the same checks on the host's QGIS with its engine: what th
     rm -rf /tmp/qgis-matrix; prepare_work "$work"; mkdir -p "$OUT/host"
     bind "$OUT/host" /tmp/qgis-matrix/out || return 1
     LEG=host
-    timed "host reference run" host_checks "$work" ||
+    timed "host reference run" interruptible host_checks "$work" ||
         { tail -5 "$OUT/host/run.log"; cleanup; return 1; }
     REFERENCE_QGIS="$(head -1 "$OUT/host/versions.txt" | cut -d- -f1)"
     cleanup; rm -rf /tmp/qgis-matrix
+}
+
+checks_in_root() {
+    in_root QT_QPA_PLATFORM=offscreen XDG_RUNTIME_DIR=/tmp/runtime PIP_CACHE_DIR=/tmp/pip-cache \
+        python3 /tmp/qgis-matrix/work/qgis_matrix_checks.py /tmp/qgis-matrix/work \
+        /tmp/qgis-matrix/out 2>&1 | tee "$LOGS/run.log"
 }
 
 run_leg() {
@@ -139,9 +153,7 @@ run_leg() {
     bind "$CACHE/pip/$SUITE" "$ROOT/tmp/pip-cache" || return 1
     prepare_work "$ROOT/tmp/qgis-matrix/work"
     local status=0
-    in_root QT_QPA_PLATFORM=offscreen XDG_RUNTIME_DIR=/tmp/runtime PIP_CACHE_DIR=/tmp/pip-cache \
-        python3 /tmp/qgis-matrix/work/qgis_matrix_checks.py /tmp/qgis-matrix/work \
-        /tmp/qgis-matrix/out 2>&1 | tee "$LOGS/run.log" || status=$?
+    interruptible checks_in_root || status=$?
     cleanup
     sed "s/^/$LEG|/" "$LOGS/steps.txt" >>"$SUMMARY" 2>/dev/null || true
     [ $status = 0 ] && [ -n "$REFERENCE" ] || return $status
