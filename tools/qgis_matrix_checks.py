@@ -25,6 +25,7 @@ from pathlib import Path
 PLUGIN = "raster_collect_plugin"
 SAMPLE_SOURCE = "3"  # "Static STAC catalog" in processing/common.SOURCE_NAMES
 PERIOD = ("2025-10-01", "2025-12-31")
+EVENT = "2025-11-13"  # the sample's storm
 
 
 class Steps:
@@ -187,7 +188,7 @@ class Session:
         self.check_warnings()
 
     def dock_run(self) -> None:
-        """The dock's zonal run on the sample (the dock tests' pattern), then unload."""
+        """The dock's zonal run before/after the sample's storm (the dock tests' pattern)."""
         import qgis.utils
         from qgis.core import QgsProject, QgsVectorLayer
         from qgis.PyQt.QtCore import QDate, QEventLoop, Qt, QTimer
@@ -205,6 +206,9 @@ class Session:
             Qt.CheckState.Checked)
         dock.catalog_edit.setFilePath(str(next(sample.rglob("catalog.json"))))
         dock.custom_collections.setText("sentinel-2-l2a")
+        # before/after the sample's storm: the run also writes the change layer
+        dock.preset_combo.setCurrentText("Before/after an event")
+        dock.event_date.setDate(QDate.fromString(EVENT, "yyyy-MM-dd"))
         dock.start_date.setDate(QDate.fromString(PERIOD[0], "yyyy-MM-dd"))
         dock.end_date.setDate(QDate.fromString(PERIOD[1], "yyyy-MM-dd"))
         dock.max_cloud.setValue(100)
