@@ -30,7 +30,9 @@ interruptible() {
     CHILD=""; return $code
 }
 cleanup() {
-    [ -z "$CHILD" ] || { kill -TERM -- "-$CHILD" 2>/dev/null || true; wait "$CHILD" 2>/dev/null || true; }
+    if [ -n "$CHILD" ]; then
+        kill -TERM -- "-$CHILD" 2>/dev/null || true; wait "$CHILD" 2>/dev/null || true
+    fi
     local i
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         umount -l "${MOUNTS[$i]}" 2>/dev/null || true
@@ -46,7 +48,8 @@ timed() {  # timed NAME CMD...: run, print the step's duration, keep it for the 
     local name="$1" start=$SECONDS; shift
     step "$name ..."
     if "$@"; then
-        step "$name: ok in $((SECONDS - start)) s"; echo "$LEG|$name|ok|$((SECONDS - start))" >>"$SUMMARY"
+        step "$name: ok in $((SECONDS - start)) s"
+        echo "$LEG|$name|ok|$((SECONDS - start))" >>"$SUMMARY"
     else
         local code=$?
         step "$name: FAILED (exit $code) after $((SECONDS - start)) s"
@@ -57,7 +60,7 @@ timed() {  # timed NAME CMD...: run, print the step's duration, keep it for the 
 
 suite_of() { case "$1" in 3.40) echo trixie ;; 3.44) echo sid ;; *) return 1 ;; esac; }
 
-bind() {  # bind SRC DST [mount options]: mounted for the duration of this script only
+bind() {  # bind SRC DST: mounted until cleanup (the end of the leg or of the script)
     mkdir -p "$2"
     mount --bind "$1" "$2"; MOUNTS+=("$2")
 }
@@ -89,15 +92,16 @@ build_root() {  # debootstrap + QGIS into a temporary folder, renamed when compl
     local partial="$ROOT.partial"
     rm -rf "$partial"; mkdir -p "$CACHE/debs/$SUITE"
     step "debootstrap $SUITE from $MIRROR"
-    interruptible debootstrap --variant=minbase --cache-dir="$CACHE/debs/$SUITE" "$SUITE" "$partial" "$MIRROR" \
-        >"$LOGS/debootstrap.log" 2>&1 || { tail -20 "$LOGS/debootstrap.log"; return 1; }
+    interruptible debootstrap --variant=minbase --cache-dir="$CACHE/debs/$SUITE" "$SUITE" \
+        "$partial" "$MIRROR" >"$LOGS/debootstrap.log" 2>&1 ||
+        { tail -20 "$LOGS/debootstrap.log"; return 1; }
     local saved_root="$ROOT"; ROOT="$partial"
     mount_root "$ROOT"
     bind "$CACHE/debs/$SUITE" "$ROOT/var/cache/apt/archives"
     step "apt-get install $PACKAGES"
     interruptible in_root apt-get "${APT_OPTIONS[@]}" update -qq >"$LOGS/apt.log" 2>&1 &&
-        interruptible in_root apt-get "${APT_OPTIONS[@]}" install -y -q --no-install-recommends $PACKAGES \
-            >>"$LOGS/apt.log" 2>&1 ||
+        interruptible in_root apt-get "${APT_OPTIONS[@]}" install -y -q \
+            --no-install-recommends $PACKAGES >>"$LOGS/apt.log" 2>&1 ||
         { tail -20 "$LOGS/apt.log"; cleanup; return 1; }
     cleanup
     ROOT="$saved_root"; rm -rf "$ROOT"; mv "$partial" "$ROOT"
@@ -108,7 +112,8 @@ prepare_work() {  # the zip, the checks and the engine pins (overridden if asked
     cp "$ZIP" "$1/plugin.zip"
     cp "$HERE/tests/recording_iface.py" "$HERE/tools/qgis_matrix_checks.py" "$1/"
     [ -z "${ENGINE_CONSTRAINTS:-}" ] || cp "$ENGINE_CONSTRAINTS" "$1/constraints.txt"
-    [ -z "${ENGINE_REQUIREMENTS_OVERRIDE:-}" ] || cp "$ENGINE_REQUIREMENTS_OVERRIDE" "$1/requirements.txt"
+    [ -z "${ENGINE_REQUIREMENTS_OVERRIDE:-}" ] ||
+        cp "$ENGINE_REQUIREMENTS_OVERRIDE" "$1/requirements.txt"
 }
 
 host_checks() {
@@ -117,7 +122,9 @@ host_checks() {
         >"$OUT/host/run.log" 2>&1
 }
 
-reference_run() {  # the same checks on the host's QGIS with its engine: what the legs match
+# the same checks on the host's QGIS with its engine: what the legs are compared with
+# (/tmp/qgis-matrix on the host: one matrix run at a time)
+reference_run() {
     local work=/tmp/qgis-matrix/work
     rm -rf /tmp/qgis-matrix; prepare_work "$work"; mkdir -p "$OUT/host"
     bind "$OUT/host" /tmp/qgis-matrix/out || return 1
@@ -146,8 +153,8 @@ run_leg() {
         timed "root built + QGIS installed" build_root || return 1
     fi
     mount_root "$ROOT" || return 1
-    # the run's files: /tmp/matrix in the root (a tmpfs, gone at the end) and $LOGS outside
-    # the same path inside and outside the root, so absolute paths in outputs compare equal
+    # the run's files live in the root's /tmp (a tmpfs, gone at the end), its outputs in $LOGS,
+    # seen at the same path as in the host run, so absolute paths in outputs compare equal
     bind "$LOGS" "$ROOT/tmp/qgis-matrix/out" || return 1
     # pip's downloads are kept between runs, like apt's
     bind "$CACHE/pip/$SUITE" "$ROOT/tmp/pip-cache" || return 1
@@ -168,7 +175,9 @@ main() {
     [ $# -gt 0 ] || set -- 3.40 3.44
     [ "$(id -u)" = 0 ] || { echo "needs root (debootstrap, chroot, mount)"; exit 2; }
     command -v debootstrap >/dev/null || {
-        step "installing debootstrap"; apt-get install -y -qq debootstrap >/dev/null; }
+        step "installing debootstrap"
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    }
     mkdir -p "$OUT" "$CACHE/roots"
     SUMMARY="$OUT/summary.txt"; : >"$SUMMARY"
     ZIP="$OUT/plugin.zip"; rm -f "$ZIP"
