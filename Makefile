@@ -22,7 +22,8 @@ ENGINE_REQUIREMENTS := $(PLUGIN)/requirements.txt $(ENGINE_LOCK)
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: setup test lint package deploy demo benchmark screenshots clean engine-locks test-engine-matrix
+.PHONY: setup test test-qgis-matrix lint package deploy demo benchmark screenshots clean engine-locks \
+	test-engine-matrix
 
 setup: $(STAMP)
 
@@ -44,6 +45,16 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(ENGINE_REQUIRE
 test: setup
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest
+
+# the plugin on Debian 13's QGIS 3.40 and sid's 3.44 (debootstrap roots cached in
+# /var/cache/raster-collect), compared with this machine's QGIS run with the .venv engine;
+# ENGINE_CONSTRAINTS= / ENGINE_REQUIREMENTS_OVERRIDE= try other engine pins inside the roots
+QGIS_MATRIX_LEGS ?= 3.40 3.44
+test-qgis-matrix: setup
+	$(SUDO) env REFERENCE_ENGINE=$(abspath $(PY)) COMPARE_PYTHON=$(abspath $(PY)) \
+		ENGINE_CONSTRAINTS=$(ENGINE_CONSTRAINTS) \
+		ENGINE_REQUIREMENTS_OVERRIDE=$(ENGINE_REQUIREMENTS_OVERRIDE) \
+		tools/qgis_matrix.sh $(QGIS_MATRIX_LEGS)
 
 # re-resolve the engine's locks (one per Python, wheels only, every platform) and the set-up
 # figures from requirements.txt; needs the package registry (a few minutes)
