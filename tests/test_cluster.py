@@ -13,7 +13,7 @@ import psutil
 import pytest
 import rasterio
 
-from raster_collect_plugin.core.cluster import (
+from raster_collect_plugin.core.compute.cluster import (
     ClusterError,
     ComputeSettings,
     compute_client,
@@ -184,7 +184,8 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
                                                            monkeypatch):
     import pandas as pd
 
-    from raster_collect_plugin.core import cluster, tables
+    from raster_collect_plugin.core import tables
+    from raster_collect_plugin.core.compute import cluster
 
     probes = []
     real = cluster.workers_share_storage

@@ -15,7 +15,7 @@ import rasterio
 import rasterio.errors
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.cluster import workers_share_storage
+from raster_collect_plugin.core.compute.cluster import workers_share_storage
 from raster_collect_plugin.core.jobs import run_job
 from raster_collect_plugin.core.storage import gdal_s3_options
 from tests.servers.scale_out import moto_s3, namespaced_cluster, namespaces_available
@@ -58,7 +58,8 @@ class ClientSide:
     cluster compute) and which zone tables it writes itself."""
 
     def __init__(self, monkeypatch):
-        from raster_collect_plugin.core import scheduling, tables
+        from raster_collect_plugin.core import tables
+        from raster_collect_plugin.core.compute import scheduling
 
         self.received, self.tables = 0, []
         compute, write_table = scheduling.compute, tables.write_table

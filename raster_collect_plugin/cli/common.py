@@ -151,8 +151,8 @@ def composite_request(args, aoi, output_dir: Path):
 
 def compute_client_for(args):
     """The dask client the command's options ask for (a context manager)."""
-    from ..core.cluster import ComputeSettings, compute_client
-    from ..core.gdal_env import gdal_options
+    from ..core.compute.cluster import ComputeSettings, compute_client
+    from ..core.compute.gdal_env import gdal_options
 
     settings = ComputeSettings(
         mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,

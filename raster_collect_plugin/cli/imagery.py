@@ -32,7 +32,7 @@ def _cmd_search(args) -> dict:
 
 
 def _cmd_composite(args) -> dict:
-    from ..core.interrupts import interrupted
+    from ..core.compute.interrupts import interrupted
     from ..core.runs import run_composites_protected
     from ..core.storage import is_remote
 

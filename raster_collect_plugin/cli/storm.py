@@ -19,7 +19,7 @@ from .common import (
 
 def _cmd_storm(args) -> dict:
     from ..core.cloud_buffer import DEFAULT_STORM_BUFFER_M
-    from ..core.interrupts import interrupted
+    from ..core.compute.interrupts import interrupted
     from ..core.runs import run_storm_protected
     from ..core.storm import (
         NOT_STOCKED,

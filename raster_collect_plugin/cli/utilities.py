@@ -57,7 +57,7 @@ def _cmd_job(args) -> dict:
         if args.events:
             emit({"event": "progress", "fraction": round(fraction, 4), "message": message})
 
-    from ..core.interrupts import interrupted
+    from ..core.compute.interrupts import interrupted
 
     result = run_job(spec, progress=progress, cancel=interrupted)
     if args.events:
@@ -72,8 +72,8 @@ def _cmd_cluster(args) -> dict:
 
     from distributed import Client
 
-    from ..core.cluster import ComputeSettings, GdalOptionsPlugin, start_local_cluster
-    from ..core.gdal_env import gdal_options
+    from ..core.compute.cluster import ComputeSettings, GdalOptionsPlugin, start_local_cluster
+    from ..core.compute.gdal_env import gdal_options
 
     settings = ComputeSettings(mode="local", workers=args.workers,
                                threads_per_worker=args.threads, memory_limit=args.memory_limit)

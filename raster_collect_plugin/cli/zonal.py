@@ -98,7 +98,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
     """``zonal --output s3://bucket/prefix``: the whole estate as one run (``run_zonal``), as
     a job spec does it: composites, tables and latest layers under the prefix, the manifest
     last. The per-forest folders that make a local run resumable are not used there."""
-    from ..core.interrupts import interrupted
+    from ..core.compute.interrupts import interrupted
     from ..core.runs import run_zonal_protected
 
     if args.start_from != 1:
@@ -121,7 +121,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
     from ..core.aoi import Aoi
-    from ..core.interrupts import check_interrupted
+    from ..core.compute.interrupts import check_interrupted
     from ..core.runs import (
         RunFolder,
         fingerprint,

@@ -48,7 +48,7 @@ def _first_line(error: BaseException) -> str:
 def classify(error: BaseException) -> Optional[Tuple[str, str]]:
     """(kind, one-line message) for a known problem, else None."""
     from .aoi import AoiError
-    from .cluster import ClusterError
+    from .compute.cluster import ClusterError
     from .expression import ExpressionError
     from .jobs import JobError
     from .load import LoadError

@@ -122,8 +122,8 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
             cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
     """Run a job (on the dask cluster its ``compute`` settings name); returns a
     JSON-serialisable result."""
-    from .cluster import ComputeSettings, compute_client, dashboard_link
-    from .gdal_env import gdal_options
+    from .compute.cluster import ComputeSettings, compute_client, dashboard_link
+    from .compute.gdal_env import gdal_options
     from .job_schema import validate_spec
 
     validate_spec(spec)  # before a cluster starts

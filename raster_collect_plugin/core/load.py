@@ -20,7 +20,7 @@ from odc.geo.geom import Geometry
 
 from . import masks
 from .bands import CollectionProfile, baseline_of, boa_offset_flag
-from .gdal_env import configure_gdal
+from .compute.gdal_env import configure_gdal
 
 S2_OFFSET_BASELINE = 4.0
 S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4

@@ -24,7 +24,7 @@ import pandas as pd
 import pystac
 from odc.geo.geom import Geometry
 
-from . import masks, scheduling
+from . import masks
 from .aoi import Aoi, load_aoi
 from .cloud_buffer import describe as describe_buffer
 from .cloud_buffer import validate_buffer
@@ -36,6 +36,7 @@ from .composite import (
     reduce_bands,
     reduce_period,
 )
+from .compute import scheduling
 from .imagery import COLOUR_COMPOSITES, colour_bands
 from .indices import SpectralIndex, get_index
 from .load import (
@@ -601,7 +602,7 @@ def _local_hrefs(items: Sequence[pystac.Item]) -> List[str]:
 def check_workers_can_read(output_dir, items: Sequence[pystac.Item]) -> None:
     """On a dask cluster, fail before any work when the workers cannot read the scenes
     (a static catalog of local files) or write the output folder; with the fix."""
-    from .cluster import files_workers_cannot_read, workers_share_storage
+    from .compute.cluster import files_workers_cannot_read, workers_share_storage
 
     client = scheduling.active_client()
     if client is None:

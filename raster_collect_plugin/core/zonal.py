@@ -26,7 +26,8 @@ from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from . import native_memory, zonal_kernel, zonal_order
+from . import zonal_kernel, zonal_order
+from .compute import native_memory
 from .zone_input import same_crs
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")

@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import scheduling
+from .compute import scheduling
 from .storage import filesystem, is_remote, join, put_file, remove_tree
 from .zonal_tasks import _block_tables, assemble, file_groups, split_zones, workers_can_read
 
@@ -46,7 +46,7 @@ class WorkerTable:
 def workers_can_write(client, output_dir) -> bool:
     """Whether the cluster's workers can write ``output_dir`` where it is: an object store,
     or a local folder every worker shares (probe)."""
-    from .cluster import workers_share_storage
+    from .compute.cluster import workers_share_storage
 
     return is_remote(output_dir) or workers_share_storage(client, output_dir)
 

@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import scheduling
+from .compute import scheduling
 from .storage import gdal_path, gdal_s3_options, is_remote
 
 ZONES_PER_BLOCK = 2_000
@@ -117,7 +117,7 @@ def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: 
     decode the files' tiles and reduce zones while the files are read."""
     import rasterio
 
-    from .gdal_env import gdal_options
+    from .compute.gdal_env import gdal_options
     from .zonal import RasterStack, zonal_statistics
 
     remote = any(is_remote(location) for location in locations)
@@ -154,7 +154,7 @@ def _threads(client) -> int:
 
 def workers_can_read(client, locations: Sequence) -> bool:
     """Whether the cluster's workers can open ``locations`` where they are."""
-    from .cluster import workers_share_storage
+    from .compute.cluster import workers_share_storage
 
     local = {os.path.dirname(os.path.abspath(str(p))) for p in locations if not is_remote(p)}
     return all(workers_share_storage(client, folder) for folder in local)
@@ -226,7 +226,7 @@ def _local_blocks_on_grid(location, zones: gpd.GeoDataFrame) -> List[np.ndarray]
     """``local_blocks`` of ``zones`` on the grid of the raster at ``location``."""
     import rasterio
 
-    from .gdal_env import gdal_options
+    from .compute.gdal_env import gdal_options
     from .zone_input import same_crs
 
     remote = is_remote(location)

@@ -16,7 +16,7 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
-from ..interrupts import call_interruptibly
+from ..compute.interrupts import call_interruptibly
 from .base import (
     Provider,
     ProviderError,

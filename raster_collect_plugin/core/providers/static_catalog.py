@@ -70,7 +70,7 @@ class StaticCatalogProvider(Provider):
                              "inside its own folder")
 
     def search(self, query: SearchQuery) -> List[pystac.Item]:
-        from ..interrupts import call_interruptibly
+        from ..compute.interrupts import call_interruptibly
 
         try:
             return call_interruptibly(self._search, query, timeout=self.total_timeout,
