@@ -15,9 +15,9 @@ import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.evalscripts import output_ids, statistics_evalscript
 from raster_collect_plugin.core.providers.base import ProviderError, SearchQuery
-from raster_collect_plugin.core.providers.copernicus import (
+from raster_collect_plugin.core.sentinel_hub.evalscripts import output_ids, statistics_evalscript
+from raster_collect_plugin.core.sentinel_hub.statistical import (
     CopernicusProvider,
     CopernicusSettings,
     estimate_processing_units,
@@ -226,7 +226,7 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     from shapely.geometry import box
 
     from raster_collect_plugin.core.providers import StaticCatalogProvider
-    from raster_collect_plugin.core.providers.copernicus import process_index_raster
+    from raster_collect_plugin.core.sentinel_hub.statistical import process_index_raster
     from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
 
     server = hub()

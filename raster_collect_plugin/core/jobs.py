@@ -324,18 +324,18 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     """Zonal statistics from the Statistical API, written like the local engine's tables.
     Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
     from .aoi import load_aoi
-    from .providers.copernicus import (
-        CDSE_BASE_URL,
-        CDSE_TOKEN_URL,
-        CopernicusSettings,
-        statistics_table,
-    )
+    from .sentinel_hub.statistical import (
+            CDSE_BASE_URL,
+            CDSE_TOKEN_URL,
+            CopernicusSettings,
+            statistics_table,
+        )
     from .tables import write_zone_outputs
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     output = Path(_required(spec, "output_dir"))
-    from .providers.sentinel_hub_rules import QuotaBudget, default_usage_ledger
+    from .sentinel_hub.rules import QuotaBudget, default_usage_ledger
 
     settings = CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
                                   token_url=spec.get("token_url") or CDSE_TOKEN_URL)

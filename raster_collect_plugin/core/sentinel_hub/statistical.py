@@ -25,9 +25,9 @@ import pandas as pd
 import pystac
 
 from ..endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
+from ..providers.base import Provider, ProviderError, SearchQuery, passes_cloud_filter
 from ..zonal import STATISTICS
-from . import sentinel_hub_rules as rules
-from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter
+from . import rules as rules
 
 PROVIDER_NAME = "Copernicus Data Space"
 COLLECTION = "sentinel-2-l2a"
@@ -268,7 +268,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     from sentinelhub import CRS, BBox, Geometry, SentinelHubStatistical
     from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
 
-    from ..evalscripts import HARMONIZE_VALUES, input_bands, statistics_evalscript
+    from .evalscripts import HARMONIZE_VALUES, input_bands, statistics_evalscript
 
     config = settings.sh_config()
     evalscript = statistics_evalscript(indices)
@@ -511,7 +511,7 @@ def _rows(responses: Sequence[dict], zone_id, id_field: str, indices: Sequence[s
     larger of the service's ``polygon_pixels`` (input ``dataMask`` 1: inside the polygon and
     imaged) and the polygon's centre-in pixels on the request grid (``polygon_footprint``), so
     a part of the polygon the scene does not cover counts as not clear, as it does locally."""
-    from ..evalscripts import POLYGON_OUTPUT
+    from .evalscripts import POLYGON_OUTPUT
 
     by_interval: Dict[Tuple[str, str], List[dict]] = {}
     failed = set()
@@ -590,8 +590,8 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
         SentinelHubRequest,
     )
 
-    from ..evalscripts import HARMONIZE_VALUES, input_bands, process_evalscript
     from ..outputs import write_cog
+    from .evalscripts import HARMONIZE_VALUES, input_bands, process_evalscript
 
     if crs_epsg not in rules.SUPPORTED_EPSG:
         raise ProviderError(f"{PROVIDER_NAME}: EPSG:{crs_epsg} is not a CRS Sentinel Hub "
@@ -657,7 +657,7 @@ def batch_statistical_payload(*, features_s3_url: str, output_s3_url: str,
     from sentinelhub import SentinelHubStatistical
     from sentinelhub.api.utils import s3_specification
 
-    from ..evalscripts import statistics_evalscript
+    from .evalscripts import statistics_evalscript
 
     access = {"iam_role_arn": iam_role_arn} if iam_role_arn else {
         "access_key": os.environ.get("AWS_ACCESS_KEY_ID"),
@@ -665,7 +665,7 @@ def batch_statistical_payload(*, features_s3_url: str, output_s3_url: str,
     if not iam_role_arn and not all(access.values()):
         raise ProviderError("batch statistics need access to your bucket: give an IAM role "
                             "ARN, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    from ..evalscripts import HARMONIZE_VALUES
+    from .evalscripts import HARMONIZE_VALUES
 
     begin, stop = rules.time_range(start, end)
     aggregation = SentinelHubStatistical.aggregation(
@@ -690,7 +690,7 @@ def batch_estimate(zones, *, indices: Sequence[str], start: date, end: date,
     each feature as a Statistical request (grid-aligned bbox, input bands without dataMask,
     one sample per interval), summed, with the batch minimum of 100 PU; plus the account
     conditions (Copernicus Service account, 1000 PU available to create or start)."""
-    from ..evalscripts import input_bands
+    from .evalscripts import input_bands
 
     frame = zones.to_crs(rules.request_epsg(zones))
     begin, stop = rules.time_range(start, end)
