@@ -12,7 +12,6 @@ import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers.base import ProviderError
 from raster_collect_plugin.core.sentinel_hub import rules as rules
 from raster_collect_plugin.core.sentinel_hub.evalscripts import (
     process_evalscript,
@@ -25,6 +24,7 @@ from raster_collect_plugin.core.sentinel_hub.statistical import (
     results_location,
     statistics_table,
 )
+from raster_collect_plugin.core.sources.providers.base import ProviderError
 from tests.servers import sentinel_hub as fixture
 from tests.servers.sentinel_hub import SentinelHubServer
 

@@ -116,7 +116,7 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
 
     # the table layer holds exactly what the core engine computes
     from raster_collect_plugin.core.aoi import load_aoi
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
     from raster_collect_plugin.core.workflow import (
         CompositeRequest,
         Source,

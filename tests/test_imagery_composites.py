@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers import StaticCatalogProvider
+from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.workflow import (
     CompositeRequest,
     RequestError,

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers import (
+from raster_collect_plugin.core.sources.providers import (
     EarthSearchProvider,
     MaxarOpenDataProvider,
     PlanetaryComputerProvider,

@@ -6,7 +6,7 @@ from osgeo import gdal
 
 from raster_collect_plugin.core import bands, imagery, load
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.signing import sign_hrefs
+from raster_collect_plugin.core.sources.signing import sign_hrefs
 
 
 def test_engine_and_viewer_use_the_same_sentinel2_offset_rule():

@@ -79,7 +79,7 @@ def test_compute_composites(provider, small_sample, tmp_path):
 def test_zonal_timeseries_matches_core(provider, small_sample, tmp_path):
     from datetime import date
 
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
     from raster_collect_plugin.core.workflow import (
         CompositeRequest,
         Source,

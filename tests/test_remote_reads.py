@@ -11,7 +11,7 @@ from planetary_computer.settings import Settings
 from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.aoi import load_aoi
 from raster_collect_plugin.core.compute import gdal_env
-from raster_collect_plugin.core.providers import PlanetaryComputerProvider
+from raster_collect_plugin.core.sources.providers import PlanetaryComputerProvider
 from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites, search
 from tests import reference
 from tests.servers.range_http import sas_expiry_check, short_lived_clock

@@ -273,7 +273,7 @@ def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
 def test_cancel_inside_the_graph_stops_it_and_leaves_nothing(small_sample, tmp_path):
     from datetime import date
 
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
     from raster_collect_plugin.core.workflow import (
         Cancelled,
         CompositeRequest,

@@ -10,7 +10,7 @@ import rasterio
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers import StaticCatalogProvider
+from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.storm import (
     DamageThresholds,
     StormRequest,

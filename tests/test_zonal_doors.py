@@ -94,7 +94,7 @@ def test_job_spec_zonal_raster_options(inputs, tmp_path):
 
 
 def test_imagery_zonal_run_writes_the_definitions(small_sample, tmp_path):
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
     from raster_collect_plugin.core.workflow import (
         CompositeRequest,
         Source,

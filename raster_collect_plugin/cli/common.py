@@ -91,13 +91,13 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sources_from_args(args) -> list:
-    from ..core.providers import (
-        EarthSearchProvider,
-        MaxarOpenDataProvider,
-        PlanetaryComputerProvider,
-        StacApiProvider,
-        StaticCatalogProvider,
-    )
+    from ..core.sources.providers import (
+            EarthSearchProvider,
+            MaxarOpenDataProvider,
+            PlanetaryComputerProvider,
+            StacApiProvider,
+            StaticCatalogProvider,
+        )
     from ..core.workflow import Source
 
     wanted = tuple(c.strip() for c in (args.collections or "").split(",") if c.strip())

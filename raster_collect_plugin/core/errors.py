@@ -52,7 +52,7 @@ def classify(error: BaseException) -> Optional[Tuple[str, str]]:
     from .expression import ExpressionError
     from .jobs import JobError
     from .load import LoadError
-    from .providers.base import ProviderError
+    from .sources.providers.base import ProviderError
     from .workflow import Cancelled, RequestError
 
     chain = list(_chain(error))

@@ -48,13 +48,13 @@ def _date(spec: Dict[str, Any], key: str) -> date:
 
 def build_sources(entries: List[Dict[str, Any]]) -> list:
     """core Source objects from their JSON description."""
-    from .providers import (
-        EarthSearchProvider,
-        MaxarOpenDataProvider,
-        PlanetaryComputerProvider,
-        StacApiProvider,
-        StaticCatalogProvider,
-    )
+    from .sources.providers import (
+            EarthSearchProvider,
+            MaxarOpenDataProvider,
+            PlanetaryComputerProvider,
+            StacApiProvider,
+            StaticCatalogProvider,
+        )
     from .workflow import Source
 
     defaults = {"planetary-computer": ("sentinel-2-l2a",), "earth-search": ("sentinel-2-c1-l2a",)}
@@ -145,7 +145,7 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     if kind == "hexagons":
         return _hexagons(spec)
     if kind == "sign":  # signed hrefs for the scene viewer (imagery layers in QGIS)
-        from .signing import sign_hrefs
+        from .sources.signing import sign_hrefs
 
         return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
     if kind == "sample":

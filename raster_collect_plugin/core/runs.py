@@ -341,7 +341,7 @@ def report_for_area(report, bbox_wgs84):
     that area alone would have found)."""
     from shapely.geometry import box, shape
 
-    from .search import SearchReport
+    from .sources.search import SearchReport
 
     area = box(*bbox_wgs84)
     items = {key: [i for i in found if i.geometry is not None and

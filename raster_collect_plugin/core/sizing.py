@@ -150,7 +150,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
     from odc.geo.geom import Geometry
 
     from .load import choose_grid
-    from .providers.base import ProviderError
+    from .sources.providers.base import ProviderError
     from .workflow import _naive_utc, composite_windows
 
     windows = composite_windows(request)

@@ -94,7 +94,7 @@ def items_from_urls(urls: Sequence[str]):
     import planetary_computer
     import pystac
 
-    from .providers.guarded_io import TimeoutStacIO
+    from .sources.providers.guarded_io import TimeoutStacIO
 
     items = []
     for url in urls:
@@ -108,8 +108,8 @@ def items_from_urls(urls: Sequence[str]):
 
 
 def _report_from_items(before: Sequence[str], after: Sequence[str]):
-    from .providers import PlanetaryComputerProvider, StaticCatalogProvider
-    from .search import SearchReport
+    from .sources.providers import PlanetaryComputerProvider, StaticCatalogProvider
+    from .sources.search import SearchReport
 
     report, providers = SearchReport(), {}
     for item in items_from_urls(list(before) + list(after)):

@@ -49,8 +49,8 @@ from .load import (
     saturation_asset,
 )
 from .outputs import finished_file, write_json, zarr_stack_to_cog
-from .providers.base import Provider, ProviderError, SearchQuery
-from .search import SearchReport, search_all
+from .sources.providers.base import Provider, ProviderError, SearchQuery
+from .sources.search import SearchReport, search_all
 from .storage import is_remote as _is_remote
 from .storage import join as _join
 from .storage import remove_tree as _remove_tree

@@ -24,8 +24,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 import pystac
 
-from ..endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
-from ..providers.base import Provider, ProviderError, SearchQuery, passes_cloud_filter
+from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
+from ..sources.providers.base import Provider, ProviderError, SearchQuery, passes_cloud_filter
 from ..zonal import STATISTICS
 from . import rules as rules
 

@@ -36,7 +36,7 @@ class PlanetaryComputerProvider(StacApiProvider):
 
     def _bounded_sign(self, item: pystac.Item) -> pystac.Item:
         """planetary_computer requests SAS tokens without a timeout: bound the call."""
-        from ..compute.interrupts import call_interruptibly
+        from ...compute.interrupts import call_interruptibly
         from .base import ProviderError
 
         try:

@@ -11,15 +11,9 @@ from typing import Iterable, List, Optional
 import pystac
 from shapely.geometry import box, shape
 
-from ..bands import MAXAR_OPEN_DATA, CollectionProfile
+from ...bands import MAXAR_OPEN_DATA, CollectionProfile
 from ..endpoints import MAXAR_OPEN_DATA_CATALOG
-from .base import (
-    Provider,
-    ProviderError,
-    SearchQuery,
-    passes_cloud_filter,
-    too_many_items_message,
-)
+from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
 from .guarded_io import CatalogEscape, GuardedStacIO
 
 MAXAR_LICENCE = "CC-BY-NC-4.0"
@@ -70,7 +64,7 @@ class StaticCatalogProvider(Provider):
                              "inside its own folder")
 
     def search(self, query: SearchQuery) -> List[pystac.Item]:
-        from ..compute.interrupts import call_interruptibly
+        from ...compute.interrupts import call_interruptibly
 
         try:
             return call_interruptibly(self._search, query, timeout=self.total_timeout,

@@ -16,14 +16,8 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
-from ..compute.interrupts import call_interruptibly
-from .base import (
-    Provider,
-    ProviderError,
-    SearchQuery,
-    passes_cloud_filter,
-    too_many_items_message,
-)
+from ...compute.interrupts import call_interruptibly
+from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
 
 QUERY_CONFORMANCE = "https://api.stacspec.org/v1.0.0-rc.2/item-search#query"
 PAGE_SIZE = 250
