@@ -129,9 +129,9 @@ def child_pangeo(folder: Path, months: int) -> dict:
 
     import rioxarray  # noqa: F401
 
-    from raster_collect_plugin.core.indices import get_index
     from raster_collect_plugin.core.jobs import composite_request
-    from raster_collect_plugin.core.load import load_scenes
+    from raster_collect_plugin.core.pixels.indices import get_index
+    from raster_collect_plugin.core.pixels.load import load_scenes
     from raster_collect_plugin.core.workflow import (
         _CollectionJob,
         resolve_indices,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from raster_collect_plugin.core.cloud_buffer import (
+from raster_collect_plugin.core.pixels.cloud_buffer import (
     describe,
     dilate,
     dilate_lazy,

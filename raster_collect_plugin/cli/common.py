@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import List, Optional
 
-from ..core.masks import DEFAULT_MASK_CLASSES, default_mask_text
+from ..core.pixels.masks import DEFAULT_MASK_CLASSES, default_mask_text
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
@@ -123,7 +123,7 @@ def sources_from_args(args) -> list:
 
 
 def composite_request(args, aoi, output_dir: Path):
-    from ..core import masks
+    from ..core.pixels import masks
     from ..core.workflow import CompositeRequest
 
     custom = {}

@@ -18,8 +18,8 @@ from .common import (
 
 
 def _cmd_storm(args) -> dict:
-    from ..core.cloud_buffer import DEFAULT_STORM_BUFFER_M
     from ..core.compute.interrupts import interrupted
+    from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
     from ..core.runs import run_storm_protected
     from ..core.storm import (
         NOT_STOCKED,

@@ -49,9 +49,9 @@ def classify(error: BaseException) -> Optional[Tuple[str, str]]:
     """(kind, one-line message) for a known problem, else None."""
     from .aoi import AoiError
     from .compute.cluster import ClusterError
-    from .expression import ExpressionError
     from .jobs import JobError
-    from .load import LoadError
+    from .pixels.expression import ExpressionError
+    from .pixels.load import LoadError
     from .sources.providers.base import ProviderError
     from .workflow import Cancelled, RequestError
 

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from . import masks
+from .pixels import masks
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sign")
@@ -294,7 +294,7 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         spec = dict(spec, sources=[])
     request = composite_request(dict(spec, start=spec.get("start") or spec["event_date"],
                                      end=spec.get("end") or spec["event_date"]))
-    from .cloud_buffer import DEFAULT_STORM_BUFFER_M
+    from .pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
 
     try:
         thresholds = DamageThresholds.from_mapping(spec.get("thresholds"))

@@ -149,7 +149,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
     will use."""
     from odc.geo.geom import Geometry
 
-    from .load import choose_grid
+    from .pixels.load import choose_grid
     from .sources.providers.base import ProviderError
     from .workflow import _naive_utc, composite_windows
 

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from .cloud_buffer import DEFAULT_STORM_BUFFER_M
+from .pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
 from .storm_classes import (  # noqa: F401 (re-exported: one place to import storm names from)
     CLASS_ORDER,
     DAMAGE_CLASSES,
@@ -125,9 +125,9 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from .cloud_buffer import describe as describe_buffer
-    from .cloud_buffer import validate_buffer
     from .outputs import write_cog, write_json
+    from .pixels.cloud_buffer import describe as describe_buffer
+    from .pixels.cloud_buffer import validate_buffer
     from .storm_pixels import SensorInput, combine
     from .tables import write_table
     from .workflow import (

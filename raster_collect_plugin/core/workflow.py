@@ -24,10 +24,7 @@ import pandas as pd
 import pystac
 from odc.geo.geom import Geometry
 
-from . import masks
 from .aoi import Aoi, load_aoi
-from .cloud_buffer import describe as describe_buffer
-from .cloud_buffer import validate_buffer
 from .composite import (
     METHODS,
     period_bounds,
@@ -38,8 +35,12 @@ from .composite import (
 )
 from .compute import scheduling
 from .imagery import COLOUR_COMPOSITES, colour_bands
-from .indices import SpectralIndex, get_index
-from .load import (
+from .outputs import finished_file, write_json, zarr_stack_to_cog
+from .pixels import masks
+from .pixels.cloud_buffer import describe as describe_buffer
+from .pixels.cloud_buffer import validate_buffer
+from .pixels.indices import SpectralIndex, get_index
+from .pixels.load import (
     LoadedScenes,
     LoadError,
     LoadSpec,
@@ -48,7 +49,6 @@ from .load import (
     load_scenes,
     saturation_asset,
 )
-from .outputs import finished_file, write_json, zarr_stack_to_cog
 from .sources.providers.base import Provider, ProviderError, SearchQuery
 from .sources.search import SearchReport, search_all
 from .storage import is_remote as _is_remote

@@ -42,7 +42,7 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import settings
 from ..core.defaults import run_name
-from ..core.indices import INDICES
+from ..core.pixels.indices import INDICES
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt
 from .results import ResultsPresenter

@@ -26,7 +26,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
 from ..core.defaults import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_name
-from ..core.indices import INDICES
+from ..core.pixels.indices import INDICES
 from ..engine import bridge
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",

@@ -17,7 +17,7 @@ from qgis.core import (
 )
 
 from .. import settings
-from ..core.indices import INDICES
+from ..core.pixels.indices import INDICES
 from ..core.sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..engine import bridge
 from . import common

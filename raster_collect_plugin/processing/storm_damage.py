@@ -105,7 +105,7 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
                             (self.AFTER_ITEMS, "After scenes: STAC item URLs (optional)")):
             self.addParameter(QgsProcessingParameterString(name, label, optional=True,
                                                            multiLine=True))
-        from ..core.cloud_buffer import DEFAULT_STORM_BUFFER_M
+        from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
         from ..core.storm_classes import DamageThresholds
 
         self.addParameter(QgsProcessingParameterNumber(

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Iterable, List, Sequence
 
-from .. import masks
-from ..bands import PLANETARY_COMPUTER_S2
-from ..indices import SpectralIndex, get_index
+from ..pixels import masks
+from ..pixels.bands import PLANETARY_COMPUTER_S2
+from ..pixels.indices import SpectralIndex, get_index
 
 # common band name -> Sentinel-2 L2A band name (Sentinel Hub uses the ESA names, as PC does)
 S2_BANDS = {name: key for name, key in PLANETARY_COMPUTER_S2.assets.items() if name != "scl"}

@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import pystac
 
-from ...bands import CollectionProfile, UnknownCollection, profile_for
+from ...pixels.bands import CollectionProfile, UnknownCollection, profile_for
 
 PROVIDER_PROPERTY = "raster_collect:provider"
 DEFAULT_MAX_ITEMS = 100_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ...bands import UnknownCollection, profile_for
+from ...pixels.bands import UnknownCollection, profile_for
 from ..endpoints import EARTH_SEARCH_URL
 from .base import ProviderError
 from .stac_api import StacApiProvider

@@ -11,7 +11,7 @@ from typing import Iterable, List, Optional
 import pystac
 from shapely.geometry import box, shape
 
-from ...bands import MAXAR_OPEN_DATA, CollectionProfile
+from ...pixels.bands import MAXAR_OPEN_DATA, CollectionProfile
 from ..endpoints import MAXAR_OPEN_DATA_CATALOG
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
 from .guarded_io import CatalogEscape, GuardedStacIO

@@ -18,9 +18,9 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
 
+from ..compute.gdal_env import configure_gdal
 from . import masks
 from .bands import CollectionProfile, baseline_of, boa_offset_flag
-from .compute.gdal_env import configure_gdal
 
 S2_OFFSET_BASELINE = 4.0
 S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4
