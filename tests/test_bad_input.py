@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.aoi import AoiError, load_aoi
+from raster_collect_plugin.core.areas.aoi import AoiError, load_aoi
 from raster_collect_plugin.core.sources.providers import StacApiProvider, StaticCatalogProvider
 from raster_collect_plugin.core.workflow import (
     CompositeRequest,

@@ -115,7 +115,7 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert (run_folder / "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif").exists()
 
     # the table layer holds exactly what the core engine computes
-    from raster_collect_plugin.core.aoi import load_aoi
+    from raster_collect_plugin.core.areas.aoi import load_aoi
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
     from raster_collect_plugin.core.workflow import (
         CompositeRequest,

@@ -9,7 +9,7 @@ from planetary_computer import sas
 from planetary_computer.settings import Settings
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.aoi import load_aoi
+from raster_collect_plugin.core.areas.aoi import load_aoi
 from raster_collect_plugin.core.compute import gdal_env
 from raster_collect_plugin.core.sources.providers import PlanetaryComputerProvider
 from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites, search

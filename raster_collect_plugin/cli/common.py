@@ -168,7 +168,7 @@ def forest_ids(args) -> Optional[List[str]]:
 
 
 def load_aoi_from_args(args):
-    from ..core.aoi import load_aoi
+    from ..core.areas.aoi import load_aoi
 
     return load_aoi(args.gpkg, id_field=args.id_field, layer=args.layer, ids=forest_ids(args))
 

@@ -14,7 +14,7 @@ from .common import (
 
 
 def _cmd_hexagons(args) -> dict:
-    from ..core.hexagons import h3_grid, hexagon_grid
+    from ..core.areas.hexagons import h3_grid, hexagon_grid
     from ..core.outputs import atomic_path
 
     aoi = load_aoi_from_args(args)

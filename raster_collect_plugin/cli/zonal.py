@@ -79,8 +79,8 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
 
 def _cmd_zonal_raster(args) -> dict:
     """``zonal --raster FILE``: statistics of an existing raster, no imagery search."""
+    from ..core.areas.zones import ZoneError
     from ..core.zonal_raster import RasterZonalRequest, parse_bands, run_zonal_raster
-    from ..core.zone_input import ZoneError
 
     try:
         request = RasterZonalRequest(
@@ -120,7 +120,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
-    from ..core.aoi import Aoi
+    from ..core.areas.aoi import Aoi
     from ..core.compute.interrupts import check_interrupted
     from ..core.runs import (
         RunFolder,

@@ -47,7 +47,7 @@ def _first_line(error: BaseException) -> str:
 
 def classify(error: BaseException) -> Optional[Tuple[str, str]]:
     """(kind, one-line message) for a known problem, else None."""
-    from .aoi import AoiError
+    from .areas.aoi import AoiError
     from .compute.cluster import ClusterError
     from .jobs import JobError
     from .pixels.expression import ExpressionError

@@ -90,7 +90,7 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
-    from .aoi import load_aoi
+    from .areas.aoi import load_aoi
     from .sizing import parse_size
     from .workflow import CompositeRequest
 
@@ -248,8 +248,8 @@ def _write_footprints(report, destination: Path) -> None:
 
 
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
-    from .aoi import load_aoi
-    from .hexagons import h3_grid, hexagon_grid
+    from .areas.aoi import load_aoi
+    from .areas.hexagons import h3_grid, hexagon_grid
     from .outputs import atomic_path
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
@@ -323,7 +323,7 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
 def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     """Zonal statistics from the Statistical API, written like the local engine's tables.
     Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
-    from .aoi import load_aoi
+    from .areas.aoi import load_aoi
     from .sentinel_hub.statistical import (
             CDSE_BASE_URL,
             CDSE_TOKEN_URL,

@@ -416,7 +416,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     fingerprint holds the parameters, the polygons, the sources and the given item URLs."""
     from dataclasses import asdict
 
-    from .aoi import Aoi, load_aoi
+    from .areas.aoi import Aoi, load_aoi
     from .storm import run_storm
 
     base = storm.composites

@@ -24,7 +24,7 @@ import pandas as pd
 import pystac
 from odc.geo.geom import Geometry
 
-from .aoi import Aoi, load_aoi
+from .areas.aoi import Aoi, load_aoi
 from .composite import (
     METHODS,
     period_bounds,
@@ -730,7 +730,7 @@ def make_hexagons(aoi: Aoi, *, area_m2: Optional[float] = None,
                   edge_m: Optional[float] = None, h3_resolution: Optional[int] = None,
                   clip: bool = True) -> Optional[gpd.GeoDataFrame]:
     """The hexagon grid asked for (None when none is asked for)."""
-    from .hexagons import h3_grid, hexagon_grid
+    from .areas.hexagons import h3_grid, hexagon_grid
 
     if h3_resolution is not None:
         return h3_grid(aoi.frame, resolution=h3_resolution, id_field=aoi.id_field, clip=clip)
@@ -745,7 +745,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
               report: Optional[SearchReport] = None) -> ZonalResult:
     """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
     Parquet tables plus a polygon layer with the latest usable period's values."""
-    from .hexagons import HEX_ID_FIELD
+    from .areas.hexagons import HEX_ID_FIELD
 
     if not 0 <= request.min_clear_fraction <= 1:
         raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")

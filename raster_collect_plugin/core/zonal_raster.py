@@ -10,9 +10,9 @@ from typing import Callable, Dict, Optional, Sequence, Union
 
 import geopandas as gpd
 
-from .aoi import Aoi, load_aoi
+from .areas.aoi import Aoi, load_aoi
+from .areas.zones import ZoneError
 from .zonal import DEFAULT_MIN_CLEAR_FRACTION, RasterStack, zonal_statistics
-from .zone_input import ZoneError
 
 
 @dataclass

@@ -226,8 +226,8 @@ def _local_blocks_on_grid(location, zones: gpd.GeoDataFrame) -> List[np.ndarray]
     """``local_blocks`` of ``zones`` on the grid of the raster at ``location``."""
     import rasterio
 
+    from .areas.zones import same_crs
     from .compute.gdal_env import gdal_options
-    from .zone_input import same_crs
 
     remote = is_remote(location)
     with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})), \

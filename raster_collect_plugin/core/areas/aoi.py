@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
 
-from .zone_input import check_coordinates_fit_crs, repair_polygon
+from .zones import check_coordinates_fit_crs, repair_polygon
 
 DEFAULT_ID_FIELD = "forest_id"
 
@@ -49,7 +49,7 @@ def utm_epsg(lon: float, lat: float) -> int:
 def read_polygons(path: Path, *, layer: Optional[str] = None) -> gpd.GeoDataFrame:
     """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix.
     GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
-    from .compute.interrupts import call_interruptibly
+    from ..compute.interrupts import call_interruptibly
 
     return call_interruptibly(_read_polygons, path, layer, what=f"reading {path.name}")
 
