@@ -28,7 +28,7 @@ def make_estate(folder: Path, size: int, months: int) -> Path:
     import geopandas as gpd
     from shapely.geometry import box
 
-    from raster_collect_plugin.core.outputs import write_json
+    from raster_collect_plugin.core.outputs.files import write_json
 
     catalog = folder / "catalog.json"
     if catalog.exists():

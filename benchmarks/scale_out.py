@@ -35,7 +35,7 @@ def make_inputs(folder: Path, width: int, height: int, months: int, forests: int
     import geopandas as gpd
     from shapely.geometry import box
 
-    from raster_collect_plugin.core.outputs import write_json
+    from raster_collect_plugin.core.outputs.files import write_json
 
     if (folder / "made.json").exists():
         return

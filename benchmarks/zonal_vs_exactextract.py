@@ -36,7 +36,7 @@ def make_inputs(folder: Path, size: int, bands: int, polygons: int):
     import geopandas as gpd
     from affine import Affine
 
-    from raster_collect_plugin.core.outputs import StackWriter
+    from raster_collect_plugin.core.outputs.files import StackWriter
 
     rng = np.random.default_rng(42)
     transform = Affine(10, 0, 500_000, 0, -10, 7_000_000)

@@ -184,8 +184,8 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
                                                            monkeypatch):
     import pandas as pd
 
-    from raster_collect_plugin.core import tables
     from raster_collect_plugin.core.compute import cluster
+    from raster_collect_plugin.core.outputs import tables
 
     probes = []
     real = cluster.workers_share_storage

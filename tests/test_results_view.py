@@ -18,7 +18,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime, QVariant
 
-from raster_collect_plugin.core.display import DISPLAY, before_after_change, period_start
+from raster_collect_plugin.core.outputs.display import DISPLAY, before_after_change, period_start
 from raster_collect_plugin.gui.layers import (
     open_raster,
     style_index_raster,

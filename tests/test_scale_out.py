@@ -58,8 +58,8 @@ class ClientSide:
     cluster compute) and which zone tables it writes itself."""
 
     def __init__(self, monkeypatch):
-        from raster_collect_plugin.core import tables
         from raster_collect_plugin.core.compute import scheduling
+        from raster_collect_plugin.core.outputs import tables
 
         self.received, self.tables = 0, []
         compute, write_table = scheduling.compute, tables.write_table
@@ -251,7 +251,7 @@ def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
     import fsspec
     from affine import Affine
 
-    from raster_collect_plugin.core.outputs import write_cog
+    from raster_collect_plugin.core.outputs.files import write_cog
 
     data = np.arange(64 * 64, dtype="float32").reshape(64, 64)
     common = dict(transform=Affine(10, 0, 500_000, 0, -10, 7_000_000), crs="EPSG:32756",

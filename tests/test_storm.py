@@ -266,7 +266,7 @@ def test_radar_alone_measures_the_strips(scenario, tmp_path):
 def _window_cog(path, values, transform, labels=("early", "before", "after")):
     import numpy as np
 
-    from raster_collect_plugin.core.outputs import write_cog
+    from raster_collect_plugin.core.outputs.files import write_cog
 
     return write_cog(path, np.stack(values).astype("float32"), transform=transform,
                      crs="EPSG:32756", nodata=float("nan"), band_descriptions=list(labels),

@@ -11,7 +11,7 @@ import xarray as xr
 from affine import Affine
 from shapely.geometry import Point, box
 
-from raster_collect_plugin.core.outputs import StackWriter
+from raster_collect_plugin.core.outputs.files import StackWriter
 from raster_collect_plugin.core.zonal import (
     STATISTICS,
     RasterStack,

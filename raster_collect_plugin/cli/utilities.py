@@ -15,7 +15,7 @@ from .common import (
 
 def _cmd_hexagons(args) -> dict:
     from ..core.areas.hexagons import h3_grid, hexagon_grid
-    from ..core.outputs import atomic_path
+    from ..core.outputs.files import atomic_path
 
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:

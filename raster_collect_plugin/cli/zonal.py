@@ -122,6 +122,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
 
     from ..core.areas.aoi import Aoi
     from ..core.compute.interrupts import check_interrupted
+    from ..core.outputs.tables import write_table
     from ..core.runs import (
         RunFolder,
         fingerprint,
@@ -131,7 +132,6 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         zonal_parameters,
     )
     from ..core.storage import is_remote
-    from ..core.tables import write_table
     from ..core.workflow import RequestError, search, validate_request
 
     if args.raster:

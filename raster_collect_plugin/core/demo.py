@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from .report import plot_timeseries
+from .outputs.report import plot_timeseries
 from .sample_data import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
 from .sources.providers import StaticCatalogProvider
 from .storm import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm

@@ -236,7 +236,7 @@ def _write_footprints(report, destination: Path) -> None:
     import geopandas as gpd
     from shapely.geometry import shape
 
-    from .outputs import atomic_path
+    from .outputs.files import atomic_path
 
     items = {item.id: item for item in report.all_items}
     rows = report.rows()
@@ -250,7 +250,7 @@ def _write_footprints(report, destination: Path) -> None:
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from .areas.aoi import load_aoi
     from .areas.hexagons import h3_grid, hexagon_grid
-    from .outputs import atomic_path
+    from .outputs.files import atomic_path
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
@@ -324,13 +324,13 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     """Zonal statistics from the Statistical API, written like the local engine's tables.
     Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
     from .areas.aoi import load_aoi
+    from .outputs.tables import write_zone_outputs
     from .sentinel_hub.statistical import (
-            CDSE_BASE_URL,
-            CDSE_TOKEN_URL,
-            CopernicusSettings,
-            statistics_table,
-        )
-    from .tables import write_zone_outputs
+        CDSE_BASE_URL,
+        CDSE_TOKEN_URL,
+        CopernicusSettings,
+        statistics_table,
+    )
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))

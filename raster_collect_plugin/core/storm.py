@@ -125,11 +125,11 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from .outputs import write_cog, write_json
+    from .outputs.files import write_cog, write_json
+    from .outputs.tables import write_table
     from .pixels.cloud_buffer import describe as describe_buffer
     from .pixels.cloud_buffer import validate_buffer
     from .storm_pixels import SensorInput, combine
-    from .tables import write_table
     from .workflow import (
         RequestError,
         Source,
@@ -384,7 +384,7 @@ def format_ranking(ranking, id_field: str, top: int) -> str:
 
 
 def _write_damage_layer(zones, ranking: pd.DataFrame, id_field: str, destination: Path) -> Path:
-    from .outputs import atomic_path
+    from .outputs.files import atomic_path
 
     joined = zones.merge(ranking, on=id_field, how="left")
     with atomic_path(destination) as temp:

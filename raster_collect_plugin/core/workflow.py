@@ -35,7 +35,7 @@ from .composite import (
 )
 from .compute import scheduling
 from .imagery import COLOUR_COMPOSITES, colour_bands
-from .outputs import finished_file, write_json, zarr_stack_to_cog
+from .outputs.files import finished_file, write_json, zarr_stack_to_cog
 from .pixels import masks
 from .pixels.cloud_buffer import describe as describe_buffer
 from .pixels.cloud_buffer import validate_buffer
@@ -461,7 +461,7 @@ def _write_colour_cog(values: np.ndarray, *, key: str, label: str, sensor: str, 
     """One period's 3-band reflectance colour composite as a COG (a worker task; NaN where
     no clear pixel)."""
     from .imagery import composite_tags, composite_values
-    from .outputs import write_cog
+    from .outputs.files import write_cog
 
     data, names = composite_values(key, np.asarray(values))
     write_cog(destination, data, transform=transform, crs=crs, nodata=float("nan"),
@@ -845,8 +845,8 @@ def _write_tables(outputs, output_dir, formats,
     is written here, then their staged files are moved into place."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from .outputs.tables import write_metadata, write_zone_outputs
     from .storage import put_file
-    from .tables import write_metadata, write_zone_outputs
     from .zonal_outputs import publish
 
     writers = [lambda folder, o=o: write_zone_outputs(o[0], o[1], o[2], folder, name=o[3],

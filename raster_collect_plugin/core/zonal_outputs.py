@@ -88,7 +88,7 @@ def _assemble_on_worker(facts: Sequence[Sequence[List[Dict[str, object]]]], *,
     """The assembling task: read every part, build the table exactly as the threads engine
     does, write ``zonal_<name>.*`` and ``<name>_latest.gpkg`` into ``folder`` (the staging
     area), remove the parts."""
-    from .tables import default_formats, latest_values, write_latest_layer, write_table
+    from .outputs.tables import default_formats, latest_values, write_latest_layer, write_table
 
     where = {n: (g, k) for g, members in enumerate(groups) for k, n in enumerate(members)}
 

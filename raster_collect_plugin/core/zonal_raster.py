@@ -51,8 +51,8 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     per-class table in categorical mode (``zonal_forests_classes.*``) and
     ``zonal_forests_metadata.json`` (options, definitions of every statistic, notes).
     Returns the files, the number of rows and the notes."""
-    from .outputs import write_json
-    from .tables import write_table, write_zone_outputs
+    from .outputs.files import write_json
+    from .outputs.tables import write_table, write_zone_outputs
 
     if request.nodata is not None and request.ignore_nodata:
         raise ZoneError("give either a nodata value or ignore nodata, not both")

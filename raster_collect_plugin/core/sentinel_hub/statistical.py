@@ -590,7 +590,7 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
         SentinelHubRequest,
     )
 
-    from ..outputs import write_cog
+    from ..outputs.files import write_cog
     from .evalscripts import HARMONIZE_VALUES, input_bands, process_evalscript
 
     if crs_epsg not in rules.SUPPORTED_EPSG:

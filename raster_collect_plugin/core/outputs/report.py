@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from .outputs import atomic_path
+from .files import atomic_path
 
 
 def plot_timeseries(table: pd.DataFrame, destination: Path, *, id_field: str = "forest_id",

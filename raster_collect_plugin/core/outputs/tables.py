@@ -9,7 +9,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import geopandas as gpd
 import pandas as pd
 
-from .outputs import atomic_path
+from .files import atomic_path
 
 TABLE_FORMATS = ("gpkg", "csv", "parquet")
 LARGE_TABLE_ROWS = 200_000  # above this, Parquet only unless other formats are asked for
@@ -78,7 +78,7 @@ def write_metadata(attrs: Mapping, output_dir: Path, *, name: str) -> Dict[str, 
     carry its statistics' definitions; key ``<name>_metadata``."""
     if not attrs.get("statistics"):
         return {}
-    from .outputs import write_json
+    from .files import write_json
 
     return {f"{name}_metadata": write_json(
         Path(output_dir) / f"zonal_{name}_metadata.json",
