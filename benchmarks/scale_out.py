@@ -230,7 +230,7 @@ def same_outputs(folder: Path, remote: dict) -> bool:
     import pandas as pd
     import rasterio
 
-    from raster_collect_plugin.core.storage import gdal_s3_options
+    from raster_collect_plugin.core.runs.storage import gdal_s3_options
 
     threads = folder / "out-threads"
     ok = True

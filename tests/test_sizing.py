@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core import sizing
+from raster_collect_plugin.core.runs import sizing
 
 
 def composite_args(sample, output, *extra):

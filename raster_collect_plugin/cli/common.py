@@ -135,7 +135,7 @@ def composite_request(args, aoi, output_dir: Path):
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
     mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
             else masks.DEFAULT_MASK_CLASSES)
-    from ..core.sizing import parse_size
+    from ..core.runs.sizing import parse_size
 
     return CompositeRequest(aoi=aoi, sources=sources_from_args(args), start=args.start,
                             end=args.end,

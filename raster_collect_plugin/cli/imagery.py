@@ -33,8 +33,8 @@ def _cmd_search(args) -> dict:
 
 def _cmd_composite(args) -> dict:
     from ..core.compute.interrupts import interrupted
-    from ..core.runs import run_composites_protected
-    from ..core.storage import is_remote
+    from ..core.runs.folder import run_composites_protected
+    from ..core.runs.storage import is_remote
 
     aoi = load_aoi_from_args(args)
     progress = progress_bar(args, "composites")

@@ -20,7 +20,7 @@ from .common import (
 def _cmd_storm(args) -> dict:
     from ..core.compute.interrupts import interrupted
     from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
-    from ..core.runs import run_storm_protected
+    from ..core.runs.folder import run_storm_protected
     from ..core.storm import (
         NOT_STOCKED,
         DamageThresholds,

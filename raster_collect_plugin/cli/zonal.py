@@ -35,7 +35,7 @@ def _zonal_request(args, aoi, output_dir: Path):
 def _forest_record(parameters: dict, aoi, forest_id, report) -> dict:
     """What determines one forest's result: the run's parameters, this forest's geometry and
     the scenes over it."""
-    from ..core.runs import fingerprint, geometry_hash
+    from ..core.runs.folder import fingerprint, geometry_hash
 
     frame = aoi.frame[aoi.frame[aoi.id_field] == forest_id]
     return fingerprint("zonal-forest", {**parameters, "geometry": geometry_hash(frame,
@@ -57,7 +57,7 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
                run: Optional[Callable] = None) -> dict:
     """One forest's whole job into ``output_root/forest_<id>``: built in a scratch folder and
     renamed into place only when complete (the marker is written last)."""
-    from ..core.runs import normal_permissions
+    from ..core.runs.folder import normal_permissions
     from ..core.workflow import run_zonal
 
     target = output_root / f"forest_{forest_id}"
@@ -99,7 +99,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
     a job spec does it: composites, tables and latest layers under the prefix, the manifest
     last. The per-forest folders that make a local run resumable are not used there."""
     from ..core.compute.interrupts import interrupted
-    from ..core.runs import run_zonal_protected
+    from ..core.runs.folder import run_zonal_protected
 
     if args.start_from != 1:
         raise BadInput("--start-from resumes the per-forest folders of a local --output; an "
@@ -123,15 +123,15 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.areas.aoi import Aoi
     from ..core.compute.interrupts import check_interrupted
     from ..core.outputs.tables import write_table
-    from ..core.runs import (
-        RunFolder,
-        fingerprint,
-        relative_files,
-        report_for_area,
-        request_parameters,
-        zonal_parameters,
-    )
-    from ..core.storage import is_remote
+    from ..core.runs.folder import (
+            RunFolder,
+            fingerprint,
+            relative_files,
+            report_for_area,
+            request_parameters,
+            zonal_parameters,
+        )
+    from ..core.runs.storage import is_remote
     from ..core.workflow import RequestError, search, validate_request
 
     if args.raster:

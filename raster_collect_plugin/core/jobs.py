@@ -91,7 +91,7 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from .areas.aoi import load_aoi
-    from .sizing import parse_size
+    from .runs.sizing import parse_size
     from .workflow import CompositeRequest
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
@@ -161,7 +161,7 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
-    from .runs import run_composites_protected, run_zonal_protected
+    from .runs.folder import run_composites_protected, run_zonal_protected
     from .workflow import ZonalRequest, search, validate_request
 
     request = composite_request(spec)
@@ -287,7 +287,7 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from .runs import run_storm_protected
+    from .runs.folder import run_storm_protected
     from .storm import DamageThresholds, StormRequest
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):

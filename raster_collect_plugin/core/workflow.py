@@ -49,11 +49,11 @@ from .pixels.load import (
     load_scenes,
     saturation_asset,
 )
+from .runs.storage import is_remote as _is_remote
+from .runs.storage import join as _join
+from .runs.storage import remove_tree as _remove_tree
 from .sources.providers.base import Provider, ProviderError, SearchQuery
 from .sources.search import SearchReport, search_all
-from .storage import is_remote as _is_remote
-from .storage import join as _join
-from .storage import remove_tree as _remove_tree
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
@@ -566,7 +566,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
 
 
 def _check_size(request, report, aoi, indices, providers) -> List[str]:
-    from . import sizing
+    from .runs import sizing
 
     return [sizing.check(size, request.memory_budget)
             for size in sizing.composite_sizes(request, report, aoi, indices, providers)]
@@ -635,7 +635,7 @@ def write_run_manifest(output_dir, names: Sequence[str], *, kind: str) -> None:
     """The publish manifest of an object-store output, written last. A local folder is
     published by its ``runs.RunFolder`` (lock, fingerprint, manifest) instead, so one writer
     owns each manifest."""
-    from .manifest import write_manifest
+    from .runs.manifest import write_manifest
 
     if not _is_remote(output_dir):
         return
@@ -659,7 +659,7 @@ def _publish(staging, output_dir, results: List[CollectionResult]) -> None:
     store) and repoint the results."""
     moved = {}
     if _is_remote(staging):
-        from .storage import filesystem
+        from .runs.storage import filesystem
 
         fs, root = filesystem(staging)
         for path in sorted(fs.ls(root, detail=False)):
@@ -795,7 +795,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
 
 
 def _check_zonal_size(request: ZonalRequest, aoi: Aoi) -> str:
-    from . import sizing
+    from .runs import sizing
 
     composites = request.composites
     size = sizing.zonal_size(aoi, resolution=composites.resolution or 10.0,
@@ -846,7 +846,7 @@ def _write_tables(outputs, output_dir, formats,
     from concurrent.futures import ThreadPoolExecutor
 
     from .outputs.tables import write_metadata, write_zone_outputs
-    from .storage import put_file
+    from .runs.storage import put_file
     from .zonal_outputs import publish
 
     writers = [lambda folder, o=o: write_zone_outputs(o[0], o[1], o[2], folder, name=o[3],

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .compute import scheduling
-from .storage import filesystem, is_remote, join, put_file, remove_tree
+from .runs.storage import filesystem, is_remote, join, put_file, remove_tree
 from .zonal_tasks import _block_tables, assemble, file_groups, split_zones, workers_can_read
 
 Files = Sequence[Tuple[str, str, str, object]]  # (provider, collection, index, location)

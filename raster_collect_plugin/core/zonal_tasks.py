@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .compute import scheduling
-from .storage import gdal_path, gdal_s3_options, is_remote
+from .runs.storage import gdal_path, gdal_s3_options, is_remote
 
 ZONES_PER_BLOCK = 2_000
 # cells of coverage per block of zones in this process (coverage takes ~24 bytes a cell)

@@ -67,7 +67,7 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
-        from ..core.storage import gdal_path
+        from ..core.runs.storage import gdal_path
 
         rasters = [gdal_path(path) for collection in result["collections"]  # s3:// -> /vsis3/
                    for path in collection["indices"].values()]

@@ -17,7 +17,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from ..storage import is_remote, put_file
+from ..runs.storage import is_remote, put_file
 
 PathLike = Union[str, Path]
 # Composite stacks: ZSTD without a predictor decodes ~10x faster than DEFLATE at the same size
@@ -212,7 +212,7 @@ def zarr_stack_to_cog(store: str, component: str, destination: PathLike, *,
     ``fill`` (they were never computed)."""
     import zarr
 
-    from ..storage import filesystem
+    from ..runs.storage import filesystem
 
     fs, root = filesystem(store)
     array = zarr.open_array(fs.get_mapper(root), mode="r", path=component)

@@ -341,7 +341,7 @@ def report_for_area(report, bbox_wgs84):
     that area alone would have found)."""
     from shapely.geometry import box, shape
 
-    from .sources.search import SearchReport
+    from ..sources.search import SearchReport
 
     area = box(*bbox_wgs84)
     items = {key: [i for i in found if i.geometry is not None and
@@ -365,7 +365,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     another run's files, published with a manifest, rolled back on error or cancel."""
     from dataclasses import replace
 
-    from .workflow import run_composites, search, validate_request
+    from ..workflow import run_composites, search, validate_request
 
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_composites(request, progress=progress, cancel=cancel, report=report)
@@ -386,7 +386,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
     from dataclasses import replace
 
-    from .workflow import run_zonal, search, validate_request
+    from ..workflow import run_zonal, search, validate_request
 
     request = zonal.composites
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
@@ -416,8 +416,8 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     fingerprint holds the parameters, the polygons, the sources and the given item URLs."""
     from dataclasses import asdict
 
-    from .areas.aoi import Aoi, load_aoi
-    from .storm import run_storm
+    from ..areas.aoi import Aoi, load_aoi
+    from ..storm import run_storm
 
     base = storm.composites
     aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
