@@ -13,7 +13,7 @@ from shapely.geometry import Point, Polygon, box
 
 from raster_collect_plugin.core.areas.aoi import load_aoi
 from raster_collect_plugin.core.areas.zones import ZoneError, repair_polygon
-from raster_collect_plugin.core.zonal import (
+from raster_collect_plugin.core.zonal.statistics import (
     RasterStack,
     describe_statistics,
     weighted_quantiles,

@@ -80,7 +80,7 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
 def _cmd_zonal_raster(args) -> dict:
     """``zonal --raster FILE``: statistics of an existing raster, no imagery search."""
     from ..core.areas.zones import ZoneError
-    from ..core.zonal_raster import RasterZonalRequest, parse_bands, run_zonal_raster
+    from ..core.zonal.of_raster import RasterZonalRequest, parse_bands, run_zonal_raster
 
     try:
         request = RasterZonalRequest(

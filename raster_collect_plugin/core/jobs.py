@@ -271,7 +271,7 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
-    from .zonal_raster import RasterZonalRequest, parse_bands, run_zonal_raster
+    from .zonal.of_raster import RasterZonalRequest, parse_bands, run_zonal_raster
 
     bands = spec.get("bands")
     request = RasterZonalRequest(

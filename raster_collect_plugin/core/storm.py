@@ -291,7 +291,7 @@ def storm_zone_table(evidence_path: Path, zones, keys: List[str],
     evidence, clear-observation support, stocking and the class; ranked."""
     import rasterio
 
-    from .zonal import zonal_statistics_of_file
+    from .zonal.statistics import zonal_statistics_of_file
 
     table = zonal_statistics_of_file(evidence_path, zones, id_fields=keys,
                                      min_clear_fraction=0.0)

@@ -715,7 +715,7 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
     """The long statistics table of every composite COG of a run over ``zones``: one dask
     graph of (file, block of zones) tasks, on the cluster when its workers can read the files
     where they are."""
-    from .zonal_tasks import zonal_tables
+    from .zonal.tasks import zonal_tables
 
     files = _composite_files(composites)
     _check_cancel(cancel)
@@ -813,7 +813,7 @@ def _hexagon_statistics(composites: CompositeResult, hexagons: gpd.GeoDataFrame,
                         cancel: Optional[CancelCheck]):
     """(table, None, None) computed here; or, on a cluster whose workers can write the
     output, (None, WorkerTable, staging): the large table written by the workers."""
-    from .zonal_outputs import tables_on_workers, write_tables_on_workers
+    from .zonal.worker_tables import tables_on_workers, write_tables_on_workers
 
     files = _composite_files(composites)
     if not tables_on_workers(files, composites.output_dir):
@@ -847,7 +847,7 @@ def _write_tables(outputs, output_dir, formats,
 
     from .outputs.tables import write_metadata, write_zone_outputs
     from .runs.storage import put_file
-    from .zonal_outputs import publish
+    from .zonal.worker_tables import publish
 
     writers = [lambda folder, o=o: write_zone_outputs(o[0], o[1], o[2], folder, name=o[3],
                                                       formats=formats) for o in outputs]

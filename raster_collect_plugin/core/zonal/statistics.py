@@ -26,9 +26,10 @@ from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from . import zonal_kernel, zonal_order
-from .areas.zones import same_crs
-from .compute import native_memory
+from ..areas.zones import same_crs
+from ..compute import native_memory
+from . import kernel as zonal_kernel
+from . import order as zonal_order
 
 COVERAGE_MODES = ("exact", "centre", "all_touched")
 STATISTICS = ("mean", "median", "std", "min", "max", "p10", "p90", "sum", "pixel_count",
@@ -259,7 +260,7 @@ def _check_bands(bands: Optional[Sequence[int]], count: int) -> List[int]:
     chosen = [int(b) for b in bands]
     wrong = [b for b in chosen if not 1 <= b <= count]
     if wrong:
-        from .areas.zones import ZoneError
+        from ..areas.zones import ZoneError
 
         raise ZoneError(f"band(s) {wrong} do not exist: the raster has bands 1-{count}")
     return chosen
@@ -974,7 +975,7 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
     (``class_table``) is in ``table.attrs["classes"]``. ``workers``: threads reducing zones
     while the raster is read (``iter_zone_statistics``).
     """
-    from .areas.zones import prepare_zones
+    from ..areas.zones import prepare_zones
 
     if not 0 <= min_clear_fraction <= 1:
         raise ValueError("min_clear_fraction must be between 0 and 1")

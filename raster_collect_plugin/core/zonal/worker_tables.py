@@ -25,9 +25,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .compute import scheduling
-from .runs.storage import filesystem, is_remote, join, put_file, remove_tree
-from .zonal_tasks import _block_tables, assemble, file_groups, split_zones, workers_can_read
+from ..compute import scheduling
+from ..runs.storage import filesystem, is_remote, join, put_file, remove_tree
+from .tasks import _block_tables, assemble, file_groups, split_zones, workers_can_read
 
 Files = Sequence[Tuple[str, str, str, object]]  # (provider, collection, index, location)
 SETTLE_SECONDS = 60.0
@@ -46,7 +46,7 @@ class WorkerTable:
 def workers_can_write(client, output_dir) -> bool:
     """Whether the cluster's workers can write ``output_dir`` where it is: an object store,
     or a local folder every worker shares (probe)."""
-    from .compute.cluster import workers_share_storage
+    from ..compute.cluster import workers_share_storage
 
     return is_remote(output_dir) or workers_share_storage(client, output_dir)
 
@@ -88,7 +88,7 @@ def _assemble_on_worker(facts: Sequence[Sequence[List[Dict[str, object]]]], *,
     """The assembling task: read every part, build the table exactly as the threads engine
     does, write ``zonal_<name>.*`` and ``<name>_latest.gpkg`` into ``folder`` (the staging
     area), remove the parts."""
-    from .outputs.tables import default_formats, latest_values, write_latest_layer, write_table
+    from ..outputs.tables import default_formats, latest_values, write_latest_layer, write_table
 
     where = {n: (g, k) for g, members in enumerate(groups) for k, n in enumerate(members)}
 

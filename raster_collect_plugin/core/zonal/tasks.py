@@ -18,8 +18,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .compute import scheduling
-from .runs.storage import gdal_path, gdal_s3_options, is_remote
+from ..compute import scheduling
+from ..runs.storage import gdal_path, gdal_s3_options, is_remote
 
 ZONES_PER_BLOCK = 2_000
 # cells of coverage per block of zones in this process (coverage takes ~24 bytes a cell)
@@ -117,8 +117,8 @@ def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: 
     decode the files' tiles and reduce zones while the files are read."""
     import rasterio
 
-    from .compute.gdal_env import gdal_options
-    from .zonal import RasterStack, zonal_statistics
+    from ..compute.gdal_env import gdal_options
+    from .statistics import RasterStack, zonal_statistics
 
     remote = any(is_remote(location) for location in locations)
     with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})):
@@ -154,7 +154,7 @@ def _threads(client) -> int:
 
 def workers_can_read(client, locations: Sequence) -> bool:
     """Whether the cluster's workers can open ``locations`` where they are."""
-    from .compute.cluster import workers_share_storage
+    from ..compute.cluster import workers_share_storage
 
     local = {os.path.dirname(os.path.abspath(str(p))) for p in locations if not is_remote(p)}
     return all(workers_share_storage(client, folder) for folder in local)
@@ -226,8 +226,8 @@ def _local_blocks_on_grid(location, zones: gpd.GeoDataFrame) -> List[np.ndarray]
     """``local_blocks`` of ``zones`` on the grid of the raster at ``location``."""
     import rasterio
 
-    from .areas.zones import same_crs
-    from .compute.gdal_env import gdal_options
+    from ..areas.zones import same_crs
+    from ..compute.gdal_env import gdal_options
 
     remote = is_remote(location)
     with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})), \

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import zonal_kernel
+from . import kernel as zonal_kernel
 
 CELL_BITS = zonal_kernel.CELL_BITS  # a row may have up to 2**31 cells
 

@@ -10,9 +10,9 @@ from typing import Callable, Dict, Optional, Sequence, Union
 
 import geopandas as gpd
 
-from .areas.aoi import Aoi, load_aoi
-from .areas.zones import ZoneError
-from .zonal import DEFAULT_MIN_CLEAR_FRACTION, RasterStack, zonal_statistics
+from ..areas.aoi import Aoi, load_aoi
+from ..areas.zones import ZoneError
+from .statistics import DEFAULT_MIN_CLEAR_FRACTION, RasterStack, zonal_statistics
 
 
 @dataclass
@@ -51,8 +51,8 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     per-class table in categorical mode (``zonal_forests_classes.*``) and
     ``zonal_forests_metadata.json`` (options, definitions of every statistic, notes).
     Returns the files, the number of rows and the notes."""
-    from .outputs.files import write_json
-    from .outputs.tables import write_table, write_zone_outputs
+    from ..outputs.files import write_json
+    from ..outputs.tables import write_table, write_zone_outputs
 
     if request.nodata is not None and request.ignore_nodata:
         raise ZoneError("give either a nodata value or ignore nodata, not both")
