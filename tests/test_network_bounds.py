@@ -112,7 +112,7 @@ def test_stalled_sas_token_service_fails_within_the_bound(stalling, monkeypatch)
 
 def test_stalled_static_catalog_and_item_urls_fail_within_the_bound(stalling, monkeypatch):
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider, guarded_io
-    from raster_collect_plugin.core.storm import items_from_urls
+    from raster_collect_plugin.core.storm.assessment import items_from_urls
 
     monkeypatch.setattr(guarded_io, "DEFAULT_TIMEOUT", 1.0)
 

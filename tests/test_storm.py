@@ -11,7 +11,7 @@ import rasterio
 from raster_collect_plugin import cli
 from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
-from raster_collect_plugin.core.storm import (
+from raster_collect_plugin.core.storm.assessment import (
     DamageThresholds,
     StormRequest,
     event_windows,
@@ -281,7 +281,7 @@ def test_sensors_are_combined_per_pixel_by_their_clear_observations(tmp_path):
     import numpy as np
     from affine import Affine
 
-    from raster_collect_plugin.core.storm_pixels import SensorInput, combine
+    from raster_collect_plugin.core.storm.pixels import SensorInput, combine
 
     ten, thirty = Affine(10, 0, 500_000, 0, -10, 7_000_000), Affine(30, 0, 500_000, 0, -30,
                                                                        7_000_000)
@@ -333,7 +333,7 @@ def test_stocking_check_sees_low_ndvi_and_a_drop_within_the_before_window(tmp_pa
     import numpy as np
     from affine import Affine
 
-    from raster_collect_plugin.core.storm_pixels import SensorInput, combine
+    from raster_collect_plugin.core.storm.pixels import SensorInput, combine
 
     grid = Affine(10, 0, 500_000, 0, -10, 7_000_000)
     columns = np.arange(30)[None, :] * np.ones((10, 1))

@@ -21,13 +21,13 @@ def _cmd_storm(args) -> dict:
     from ..core.compute.interrupts import interrupted
     from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
     from ..core.runs.folder import run_storm_protected
-    from ..core.storm import (
-        NOT_STOCKED,
-        DamageThresholds,
-        StormRequest,
-        flagged,
-        format_ranking,
-    )
+    from ..core.storm.assessment import (
+            NOT_STOCKED,
+            DamageThresholds,
+            StormRequest,
+            flagged,
+            format_ranking,
+        )
 
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
@@ -96,7 +96,7 @@ def register(commands) -> None:
                        help="a STAC item URL or path to use as a before scene")
     storm.add_argument("--after-item", action="append", default=[],
                        help="a STAC item URL or path to use as an after scene")
-    from ..core.storm import DamageThresholds
+    from ..core.storm.assessment import DamageThresholds
 
     defaults = DamageThresholds()
     for name, text in THRESHOLD_OPTIONS.items():

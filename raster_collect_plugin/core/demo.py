@@ -17,7 +17,7 @@ from pathlib import Path
 from .outputs.report import plot_timeseries
 from .sample_data import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
 from .sources.providers import StaticCatalogProvider
-from .storm import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
+from .storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
 from .workflow import CompositeRequest, Source, ZonalRequest, run_zonal
 
 

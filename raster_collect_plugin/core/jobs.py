@@ -288,7 +288,7 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     from .runs.folder import run_storm_protected
-    from .storm import DamageThresholds, StormRequest
+    from .storm.assessment import DamageThresholds, StormRequest
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
         spec = dict(spec, sources=[])

@@ -106,7 +106,7 @@ class StormDamageAlgorithm(QgsProcessingAlgorithm):
             self.addParameter(QgsProcessingParameterString(name, label, optional=True,
                                                            multiLine=True))
         from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
-        from ..core.storm_classes import DamageThresholds
+        from ..core.storm.classes import DamageThresholds
 
         self.addParameter(QgsProcessingParameterNumber(
             self.CLOUD_BUFFER, "Cloud and shadow mask buffer (m)",

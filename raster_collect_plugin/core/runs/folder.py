@@ -417,7 +417,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     from dataclasses import asdict
 
     from ..areas.aoi import Aoi, load_aoi
-    from ..storm import run_storm
+    from ..storm.assessment import run_storm
 
     base = storm.composites
     aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(

@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from .pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
-from .storm_classes import (  # noqa: F401 (re-exported: one place to import storm names from)
+from ..pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
+from .classes import (  # noqa: F401 (re-exported: one place to import storm names from)
     CLASS_ORDER,
     DAMAGE_CLASSES,
     FLAGGED_CLASSES,
@@ -94,7 +94,7 @@ def items_from_urls(urls: Sequence[str]):
     import planetary_computer
     import pystac
 
-    from .sources.providers.guarded_io import TimeoutStacIO
+    from ..sources.providers.guarded_io import TimeoutStacIO
 
     items = []
     for url in urls:
@@ -108,8 +108,8 @@ def items_from_urls(urls: Sequence[str]):
 
 
 def _report_from_items(before: Sequence[str], after: Sequence[str]):
-    from .sources.providers import PlanetaryComputerProvider, StaticCatalogProvider
-    from .sources.search import SearchReport
+    from ..sources.providers import PlanetaryComputerProvider, StaticCatalogProvider
+    from ..sources.search import SearchReport
 
     report, providers = SearchReport(), {}
     for item in items_from_urls(list(before) + list(after)):
@@ -125,12 +125,11 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from .outputs.files import write_cog, write_json
-    from .outputs.tables import write_table
-    from .pixels.cloud_buffer import describe as describe_buffer
-    from .pixels.cloud_buffer import validate_buffer
-    from .storm_pixels import SensorInput, combine
-    from .workflow import (
+    from ..outputs.files import write_cog, write_json
+    from ..outputs.tables import write_table
+    from ..pixels.cloud_buffer import describe as describe_buffer
+    from ..pixels.cloud_buffer import validate_buffer
+    from ..workflow import (
         RequestError,
         Source,
         _with_aoi,
@@ -138,6 +137,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         run_composites,
         validate_request,
     )
+    from .pixels import SensorInput, combine
 
     thresholds = request.thresholds
     windows = list(request.windows or event_windows(request.event_date,
@@ -198,7 +198,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         raise RequestError("no change could be computed: the sources gave no before/after "
                            f"composites ({'; '.join(composites.errors.values()) or 'no data'})")
     if cancel is not None and cancel():
-        from .workflow import Cancelled
+        from ..workflow import Cancelled
 
         raise Cancelled("cancelled by the user")
     pixels, grid, contributions = combine(
@@ -291,7 +291,7 @@ def storm_zone_table(evidence_path: Path, zones, keys: List[str],
     evidence, clear-observation support, stocking and the class; ranked."""
     import rasterio
 
-    from .zonal.statistics import zonal_statistics_of_file
+    from ..zonal.statistics import zonal_statistics_of_file
 
     table = zonal_statistics_of_file(evidence_path, zones, id_fields=keys,
                                      min_clear_fraction=0.0)
@@ -384,7 +384,7 @@ def format_ranking(ranking, id_field: str, top: int) -> str:
 
 
 def _write_damage_layer(zones, ranking: pd.DataFrame, id_field: str, destination: Path) -> Path:
-    from .outputs.files import atomic_path
+    from ..outputs.files import atomic_path
 
     joined = zones.merge(ranking, on=id_field, how="left")
     with atomic_path(destination) as temp:
