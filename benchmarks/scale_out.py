@@ -129,15 +129,15 @@ def child_pangeo(folder: Path, months: int) -> dict:
 
     import rioxarray  # noqa: F401
 
-    from raster_collect_plugin.core.jobs import composite_request
-    from raster_collect_plugin.core.pixels.indices import get_index
-    from raster_collect_plugin.core.pixels.load import load_scenes
-    from raster_collect_plugin.core.workflow import (
+    from raster_collect_plugin.core.composites.pipeline import (
         _CollectionJob,
         resolve_indices,
         search,
         validate_request,
     )
+    from raster_collect_plugin.core.jobs import composite_request
+    from raster_collect_plugin.core.pixels.indices import get_index
+    from raster_collect_plugin.core.pixels.load import load_scenes
 
     started = time.perf_counter()
     request = composite_request(job_spec(folder, folder / "out-pangeo", months, 0))

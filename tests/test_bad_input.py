@@ -12,13 +12,13 @@ from shapely.geometry import Polygon, box
 
 from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.areas.aoi import AoiError, load_aoi
-from raster_collect_plugin.core.sources.providers import StacApiProvider, StaticCatalogProvider
-from raster_collect_plugin.core.workflow import (
+from raster_collect_plugin.core.composites.pipeline import (
     CompositeRequest,
     RequestError,
     Source,
     run_composites,
 )
+from raster_collect_plugin.core.sources.providers import StacApiProvider, StaticCatalogProvider
 
 
 def request_for(sample, tmp_path, **overrides):

@@ -9,13 +9,13 @@ import pytest
 import rasterio
 
 from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
-from raster_collect_plugin.core.workflow import (
+from raster_collect_plugin.core.composites.pipeline import (
     CompositeRequest,
     RequestError,
     Source,
     run_composites,
 )
+from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from tests import reference
 
 

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source, run_composites
 from raster_collect_plugin.core.sources.providers import (
     EarthSearchProvider,
     MaxarOpenDataProvider,
@@ -17,7 +18,6 @@ from raster_collect_plugin.core.sources.providers import (
     StacApiProvider,
     StaticCatalogProvider,
 )
-from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
 from tests import reference
 
 OCTOBER = (date(2025, 10, 1), date(2025, 10, 31))

@@ -10,6 +10,7 @@ import rasterio
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.composites.pipeline import CompositeRequest, RequestError, Source
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.storm.assessment import (
     DamageThresholds,
@@ -17,7 +18,6 @@ from raster_collect_plugin.core.storm.assessment import (
     event_windows,
     run_storm,
 )
-from raster_collect_plugin.core.workflow import CompositeRequest, RequestError, Source
 
 ALL = (sd.S2_COLLECTION, sd.LANDSAT_COLLECTION, sd.S1_COLLECTION)
 

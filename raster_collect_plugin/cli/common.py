@@ -91,14 +91,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sources_from_args(args) -> list:
+    from ..core.composites.pipeline import Source
     from ..core.sources.providers import (
-            EarthSearchProvider,
-            MaxarOpenDataProvider,
-            PlanetaryComputerProvider,
-            StacApiProvider,
-            StaticCatalogProvider,
-        )
-    from ..core.workflow import Source
+        EarthSearchProvider,
+        MaxarOpenDataProvider,
+        PlanetaryComputerProvider,
+        StacApiProvider,
+        StaticCatalogProvider,
+    )
 
     wanted = tuple(c.strip() for c in (args.collections or "").split(",") if c.strip())
     sources = []
@@ -123,8 +123,8 @@ def sources_from_args(args) -> list:
 
 
 def composite_request(args, aoi, output_dir: Path):
+    from ..core.composites.pipeline import CompositeRequest
     from ..core.pixels import masks
-    from ..core.workflow import CompositeRequest
 
     custom = {}
     for text in args.expression:

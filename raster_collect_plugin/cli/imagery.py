@@ -17,7 +17,7 @@ from .common import (
 
 
 def _cmd_search(args) -> dict:
-    from ..core.workflow import search
+    from ..core.composites.pipeline import search
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))

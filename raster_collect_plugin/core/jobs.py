@@ -48,14 +48,14 @@ def _date(spec: Dict[str, Any], key: str) -> date:
 
 def build_sources(entries: List[Dict[str, Any]]) -> list:
     """core Source objects from their JSON description."""
+    from .composites.pipeline import Source
     from .sources.providers import (
-            EarthSearchProvider,
-            MaxarOpenDataProvider,
-            PlanetaryComputerProvider,
-            StacApiProvider,
-            StaticCatalogProvider,
-        )
-    from .workflow import Source
+        EarthSearchProvider,
+        MaxarOpenDataProvider,
+        PlanetaryComputerProvider,
+        StacApiProvider,
+        StaticCatalogProvider,
+    )
 
     defaults = {"planetary-computer": ("sentinel-2-l2a",), "earth-search": ("sentinel-2-c1-l2a",)}
     sources = []
@@ -91,8 +91,8 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from .areas.aoi import load_aoi
+    from .composites.pipeline import CompositeRequest
     from .runs.sizing import parse_size
-    from .workflow import CompositeRequest
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"),
@@ -161,8 +161,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
+    from .composites.pipeline import ZonalRequest, search, validate_request
     from .runs.folder import run_composites_protected, run_zonal_protected
-    from .workflow import ZonalRequest, search, validate_request
 
     request = composite_request(spec)
     if kind == "search":

@@ -365,7 +365,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     another run's files, published with a manifest, rolled back on error or cancel."""
     from dataclasses import replace
 
-    from ..workflow import run_composites, search, validate_request
+    from ..composites.pipeline import run_composites, search, validate_request
 
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_composites(request, progress=progress, cancel=cancel, report=report)
@@ -386,7 +386,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
     from dataclasses import replace
 
-    from ..workflow import run_zonal, search, validate_request
+    from ..composites.pipeline import run_zonal, search, validate_request
 
     request = zonal.composites
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest

@@ -125,11 +125,7 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from ..outputs.files import write_cog, write_json
-    from ..outputs.tables import write_table
-    from ..pixels.cloud_buffer import describe as describe_buffer
-    from ..pixels.cloud_buffer import validate_buffer
-    from ..workflow import (
+    from ..composites.pipeline import (
         RequestError,
         Source,
         _with_aoi,
@@ -137,6 +133,10 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         run_composites,
         validate_request,
     )
+    from ..outputs.files import write_cog, write_json
+    from ..outputs.tables import write_table
+    from ..pixels.cloud_buffer import describe as describe_buffer
+    from ..pixels.cloud_buffer import validate_buffer
     from .pixels import SensorInput, combine
 
     thresholds = request.thresholds
@@ -198,7 +198,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         raise RequestError("no change could be computed: the sources gave no before/after "
                            f"composites ({'; '.join(composites.errors.values()) or 'no data'})")
     if cancel is not None and cancel():
-        from ..workflow import Cancelled
+        from ..composites.pipeline import Cancelled
 
         raise Cancelled("cancelled by the user")
     pixels, grid, contributions = combine(

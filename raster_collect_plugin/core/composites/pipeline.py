@@ -24,23 +24,15 @@ import pandas as pd
 import pystac
 from odc.geo.geom import Geometry
 
-from .areas.aoi import Aoi, load_aoi
-from .composite import (
-    METHODS,
-    period_bounds,
-    period_label,
-    period_starts,
-    reduce_bands,
-    reduce_period,
-)
-from .compute import scheduling
-from .imagery import COLOUR_COMPOSITES, colour_bands
-from .outputs.files import finished_file, write_json, zarr_stack_to_cog
-from .pixels import masks
-from .pixels.cloud_buffer import describe as describe_buffer
-from .pixels.cloud_buffer import validate_buffer
-from .pixels.indices import SpectralIndex, get_index
-from .pixels.load import (
+from ..areas.aoi import Aoi, load_aoi
+from ..compute import scheduling
+from ..imagery import COLOUR_COMPOSITES, colour_bands
+from ..outputs.files import finished_file, write_json, zarr_stack_to_cog
+from ..pixels import masks
+from ..pixels.cloud_buffer import describe as describe_buffer
+from ..pixels.cloud_buffer import validate_buffer
+from ..pixels.indices import SpectralIndex, get_index
+from ..pixels.load import (
     LoadedScenes,
     LoadError,
     LoadSpec,
@@ -49,11 +41,19 @@ from .pixels.load import (
     load_scenes,
     saturation_asset,
 )
-from .runs.storage import is_remote as _is_remote
-from .runs.storage import join as _join
-from .runs.storage import remove_tree as _remove_tree
-from .sources.providers.base import Provider, ProviderError, SearchQuery
-from .sources.search import SearchReport, search_all
+from ..runs.storage import is_remote as _is_remote
+from ..runs.storage import join as _join
+from ..runs.storage import remove_tree as _remove_tree
+from ..sources.providers.base import Provider, ProviderError, SearchQuery
+from ..sources.search import SearchReport, search_all
+from .periods import (
+    METHODS,
+    period_bounds,
+    period_label,
+    period_starts,
+    reduce_bands,
+    reduce_period,
+)
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
@@ -460,8 +460,8 @@ def _write_colour_cog(values: np.ndarray, *, key: str, label: str, sensor: str, 
                       destination: str, transform, crs: str) -> str:
     """One period's 3-band reflectance colour composite as a COG (a worker task; NaN where
     no clear pixel)."""
-    from .imagery import composite_tags, composite_values
-    from .outputs.files import write_cog
+    from ..imagery import composite_tags, composite_values
+    from ..outputs.files import write_cog
 
     data, names = composite_values(key, np.asarray(values))
     write_cog(destination, data, transform=transform, crs=crs, nodata=float("nan"),
@@ -566,7 +566,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
 
 
 def _check_size(request, report, aoi, indices, providers) -> List[str]:
-    from .runs import sizing
+    from ..runs import sizing
 
     return [sizing.check(size, request.memory_budget)
             for size in sizing.composite_sizes(request, report, aoi, indices, providers)]
@@ -602,7 +602,7 @@ def _local_hrefs(items: Sequence[pystac.Item]) -> List[str]:
 def check_workers_can_read(output_dir, items: Sequence[pystac.Item]) -> None:
     """On a dask cluster, fail before any work when the workers cannot read the scenes
     (a static catalog of local files) or write the output folder; with the fix."""
-    from .compute.cluster import files_workers_cannot_read, workers_share_storage
+    from ..compute.cluster import files_workers_cannot_read, workers_share_storage
 
     client = scheduling.active_client()
     if client is None:
@@ -635,7 +635,7 @@ def write_run_manifest(output_dir, names: Sequence[str], *, kind: str) -> None:
     """The publish manifest of an object-store output, written last. A local folder is
     published by its ``runs.RunFolder`` (lock, fingerprint, manifest) instead, so one writer
     owns each manifest."""
-    from .runs.manifest import write_manifest
+    from ..runs.manifest import write_manifest
 
     if not _is_remote(output_dir):
         return
@@ -659,7 +659,7 @@ def _publish(staging, output_dir, results: List[CollectionResult]) -> None:
     store) and repoint the results."""
     moved = {}
     if _is_remote(staging):
-        from .runs.storage import filesystem
+        from ..runs.storage import filesystem
 
         fs, root = filesystem(staging)
         for path in sorted(fs.ls(root, detail=False)):
@@ -715,7 +715,7 @@ def zonal_for_composites(composites: CompositeResult, zones: gpd.GeoDataFrame, *
     """The long statistics table of every composite COG of a run over ``zones``: one dask
     graph of (file, block of zones) tasks, on the cluster when its workers can read the files
     where they are."""
-    from .zonal.tasks import zonal_tables
+    from ..zonal.tasks import zonal_tables
 
     files = _composite_files(composites)
     _check_cancel(cancel)
@@ -730,7 +730,7 @@ def make_hexagons(aoi: Aoi, *, area_m2: Optional[float] = None,
                   edge_m: Optional[float] = None, h3_resolution: Optional[int] = None,
                   clip: bool = True) -> Optional[gpd.GeoDataFrame]:
     """The hexagon grid asked for (None when none is asked for)."""
-    from .areas.hexagons import h3_grid, hexagon_grid
+    from ..areas.hexagons import h3_grid, hexagon_grid
 
     if h3_resolution is not None:
         return h3_grid(aoi.frame, resolution=h3_resolution, id_field=aoi.id_field, clip=clip)
@@ -745,7 +745,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
               report: Optional[SearchReport] = None) -> ZonalResult:
     """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
     Parquet tables plus a polygon layer with the latest usable period's values."""
-    from .areas.hexagons import HEX_ID_FIELD
+    from ..areas.hexagons import HEX_ID_FIELD
 
     if not 0 <= request.min_clear_fraction <= 1:
         raise RequestError("the minimum clear fraction must be between 0 and 1 (e.g. 0.5)")
@@ -795,7 +795,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
 
 
 def _check_zonal_size(request: ZonalRequest, aoi: Aoi) -> str:
-    from .runs import sizing
+    from ..runs import sizing
 
     composites = request.composites
     size = sizing.zonal_size(aoi, resolution=composites.resolution or 10.0,
@@ -813,7 +813,7 @@ def _hexagon_statistics(composites: CompositeResult, hexagons: gpd.GeoDataFrame,
                         cancel: Optional[CancelCheck]):
     """(table, None, None) computed here; or, on a cluster whose workers can write the
     output, (None, WorkerTable, staging): the large table written by the workers."""
-    from .zonal.worker_tables import tables_on_workers, write_tables_on_workers
+    from ..zonal.worker_tables import tables_on_workers, write_tables_on_workers
 
     files = _composite_files(composites)
     if not tables_on_workers(files, composites.output_dir):
@@ -845,9 +845,9 @@ def _write_tables(outputs, output_dir, formats,
     is written here, then their staged files are moved into place."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .outputs.tables import write_metadata, write_zone_outputs
-    from .runs.storage import put_file
-    from .zonal.worker_tables import publish
+    from ..outputs.tables import write_metadata, write_zone_outputs
+    from ..runs.storage import put_file
+    from ..zonal.worker_tables import publish
 
     writers = [lambda folder, o=o: write_zone_outputs(o[0], o[1], o[2], folder, name=o[3],
                                                       formats=formats) for o in outputs]
