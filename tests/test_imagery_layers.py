@@ -22,8 +22,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QEventLoop, QSize, QTimer
 from qgis.PyQt.QtGui import QColor
 
-from raster_collect_plugin.core import imagery
 from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.imagery import renderings as imagery
 from raster_collect_plugin.core.pixels import bands
 from raster_collect_plugin.gui import imagery as viewer
 from tests.servers.range_http import sas_expiry_check, short_lived_clock

@@ -211,7 +211,7 @@ def _collection(result) -> Dict[str, Any]:
 
 def _describe_scenes(report, sources) -> Dict[str, Any]:
     """Each scene's viewer description (unsigned hrefs, DN rules, renderings) by item id."""
-    from .imagery import ImageryError, describe_item
+    from .imagery.renderings import ImageryError, describe_item
 
     providers = {s.provider.name: s.provider for s in sources}
     scenes: Dict[str, Any] = {}

@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
 )
 
-from ..core.imagery import COLOUR_COMPOSITES
+from ..core.imagery.renderings import COLOUR_COMPOSITES
 from . import common
 from .loading import index_raster_styler, load_on_completion
 

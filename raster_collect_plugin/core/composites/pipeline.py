@@ -26,7 +26,7 @@ from odc.geo.geom import Geometry
 
 from ..areas.aoi import Aoi, load_aoi
 from ..compute import scheduling
-from ..imagery import COLOUR_COMPOSITES, colour_bands
+from ..imagery.renderings import COLOUR_COMPOSITES, colour_bands
 from ..outputs.files import finished_file, write_json, zarr_stack_to_cog
 from ..pixels import masks
 from ..pixels.cloud_buffer import describe as describe_buffer
@@ -460,7 +460,7 @@ def _write_colour_cog(values: np.ndarray, *, key: str, label: str, sensor: str, 
                       destination: str, transform, crs: str) -> str:
     """One period's 3-band reflectance colour composite as a COG (a worker task; NaN where
     no clear pixel)."""
-    from ..imagery import composite_tags, composite_values
+    from ..imagery.renderings import composite_tags, composite_values
     from ..outputs.files import write_cog
 
     data, names = composite_values(key, np.asarray(values))

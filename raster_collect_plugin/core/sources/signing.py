@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Optional
 
-from ..imagery import strip_query, token_expiry
+from ..imagery.renderings import strip_query, token_expiry
 
 SIGNERS = ("planetary-computer",)
 

@@ -17,8 +17,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
-from .pixels import masks
-from .pixels.bands import CollectionProfile
+from ..pixels import masks
+from ..pixels.bands import CollectionProfile
 
 # Same numbers as load.S2_OFFSET_BASELINE / load.S2_BOA_OFFSET (a test keeps them equal;
 # load.py pulls in odc-stac, which the QGIS side must not import).
