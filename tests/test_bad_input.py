@@ -10,7 +10,6 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Polygon, box
 
-from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.areas.aoi import AoiError, load_aoi
 from raster_collect_plugin.core.composites.pipeline import (
     CompositeRequest,
@@ -18,6 +17,7 @@ from raster_collect_plugin.core.composites.pipeline import (
     Source,
     run_composites,
 )
+from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import StacApiProvider, StaticCatalogProvider
 
 

@@ -52,12 +52,12 @@ def test_composites_with_a_buffer_lose_clear_pixels_next_to_clouds_only(small_sa
 
     import rasterio
 
-    from raster_collect_plugin.core import sample_data as sd
     from raster_collect_plugin.core.composites.pipeline import (
         CompositeRequest,
         Source,
         run_composites,
     )
+    from raster_collect_plugin.core.sample import scenes as sd
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     provider = StaticCatalogProvider("Sample", str(small_sample.catalog_path))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
-from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub.evalscripts import output_ids, statistics_evalscript
 from raster_collect_plugin.core.sentinel_hub.statistical import (
     CopernicusProvider,

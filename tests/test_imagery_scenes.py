@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.imagery import renderings as imagery
 from raster_collect_plugin.core.pixels import bands, load
+from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.signing import sign_hrefs
 
 

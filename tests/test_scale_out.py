@@ -14,10 +14,10 @@ import pytest
 import rasterio
 import rasterio.errors
 
-from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.compute.cluster import workers_share_storage
 from raster_collect_plugin.core.jobs import run_job
 from raster_collect_plugin.core.runs.storage import gdal_s3_options
+from raster_collect_plugin.core.sample import scenes as sd
 from tests.servers.scale_out import moto_s3, namespaced_cluster, namespaces_available
 
 needs_namespaces = pytest.mark.skipif(not namespaces_available(),

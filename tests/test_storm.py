@@ -9,8 +9,8 @@ import pytest
 import rasterio
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core import sample_data as sd
 from raster_collect_plugin.core.composites.pipeline import CompositeRequest, RequestError, Source
+from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.storm.assessment import (
     DamageThresholds,

@@ -32,7 +32,7 @@ def _cmd_hexagons(args) -> dict:
 
 
 def _cmd_sample(args) -> dict:
-    from ..core.sample_data import make_sample, small_spec
+    from ..core.sample.scenes import make_sample, small_spec
 
     sample = make_sample(Path(args.output), small_spec() if args.small else None)
     return {"root": str(sample.root), "forests": str(sample.forests_path),
@@ -91,7 +91,7 @@ def _cmd_cluster(args) -> dict:
 
 
 def _cmd_demo(args) -> dict:
-    from ..core.demo import run_demo
+    from ..core.sample.demo import run_demo
 
     return run_demo(Path(args.output), verbose=not (args.quiet or args.json))
 

@@ -149,7 +149,7 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
 
         return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
     if kind == "sample":
-        from .sample_data import make_sample, small_spec
+        from .sample.scenes import make_sample, small_spec
 
         sample = make_sample(Path(_required(spec, "output_dir")),
                              small_spec() if spec.get("small") else None)

@@ -22,7 +22,7 @@ import numpy as np
 from affine import Affine
 from rasterio import features
 
-from .outputs.files import write_cog, write_json
+from ..outputs.files import write_cog, write_json
 
 SCENE_CRS = "EPSG:32756"  # WGS 84 / UTM 56S: what Sentinel-2 and Landsat use at Beerburrum
 FOREST_CRS = "EPSG:28356"  # GDA94 / MGA zone 56: what Queensland forestry data comes in

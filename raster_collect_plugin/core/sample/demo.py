@@ -14,11 +14,11 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from .composites.pipeline import CompositeRequest, Source, ZonalRequest, run_zonal
-from .outputs.report import plot_timeseries
-from .sample_data import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
-from .sources.providers import StaticCatalogProvider
-from .storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
+from ..composites.pipeline import CompositeRequest, Source, ZonalRequest, run_zonal
+from ..outputs.report import plot_timeseries
+from ..sources.providers import StaticCatalogProvider
+from ..storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
+from .scenes import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
 
 
 def run_demo(output: Path, *, verbose: bool = True) -> dict:
