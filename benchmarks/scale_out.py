@@ -104,7 +104,7 @@ class SocketBytes:
 
 
 def child_end_to_end(folder: Path, months: int, hex_ha: float) -> dict:
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
 
     started = time.perf_counter()
     result = run_job(job_spec(folder, folder / "out-threads", months, hex_ha))
@@ -113,7 +113,7 @@ def child_end_to_end(folder: Path, months: int, hex_ha: float) -> dict:
 
 
 def child_composites(folder: Path, months: int) -> dict:
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
 
     spec = job_spec(folder, folder / "out-composite", months, 0, kind="composite")
     started = time.perf_counter()
@@ -135,7 +135,7 @@ def child_pangeo(folder: Path, months: int) -> dict:
         search,
         validate_request,
     )
-    from raster_collect_plugin.core.jobs import composite_request
+    from raster_collect_plugin.core.jobs.run import composite_request
     from raster_collect_plugin.core.pixels.indices import get_index
     from raster_collect_plugin.core.pixels.load import load_scenes
 
@@ -188,7 +188,7 @@ def child_cluster(folder: Path, months: int, hex_ha: float) -> dict:
 
     import fsspec
 
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
     from tests.servers.scale_out import moto_s3, namespaced_cluster, worker_peak_rss_mb
 
     sockets = SocketBytes()

@@ -19,7 +19,7 @@ from raster_collect_plugin.core.compute.cluster import (
     compute_client,
     version_problems,
 )
-from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.jobs.run import run_job
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -76,7 +76,7 @@ def test_colour_composites_as_temporal_layers(small_sample, tmp_path, qgis_new_p
     from qgis.core import QgsDateTimeRange, QgsProject
     from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
-    from raster_collect_plugin.core.jobs import _collection
+    from raster_collect_plugin.core.jobs.run import _collection
     from raster_collect_plugin.gui.imagery import add_colour_composite_layers
 
     result = run_composites(request(small_sample, tmp_path, colour_composites=("true-colour",)))

@@ -150,7 +150,7 @@ def test_search_job_describes_planetary_computer_scenes_unsigned(small_sample, s
     from planetary_computer import sas
     from planetary_computer.settings import Settings
 
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
     from tests.servers.range_http import short_lived_clock
     from tests.servers.sas_tokens import SasTokenServer
 

@@ -15,7 +15,7 @@ import rasterio
 import rasterio.errors
 
 from raster_collect_plugin.core.compute.cluster import workers_share_storage
-from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.jobs.run import run_job
 from raster_collect_plugin.core.runs.storage import gdal_s3_options
 from raster_collect_plugin.core.sample import scenes as sd
 from tests.servers.scale_out import moto_s3, namespaced_cluster, namespaces_available

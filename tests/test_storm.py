@@ -353,7 +353,7 @@ def test_stocking_check_sees_low_ndvi_and_a_drop_within_the_before_window(tmp_pa
 
 
 def test_job_spec_thresholds_are_checked(small_sample, tmp_path):
-    from raster_collect_plugin.core.jobs import JobError, run_job
+    from raster_collect_plugin.core.jobs.run import JobError, run_job
 
     spec = {"kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
             "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],

@@ -14,7 +14,7 @@ from affine import Affine
 from shapely.geometry import box
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.jobs.run import run_job
 
 CRS = "EPSG:28356"
 TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_100)  # 10 x 10 cells of 10 m

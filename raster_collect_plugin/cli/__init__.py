@@ -57,7 +57,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _main(argv, interrupted) -> int:
-    from ..core.errors import classify
+    from ..core.jobs.errors import classify
     from .common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 
     parser = build_parser()

@@ -18,7 +18,7 @@ from .common import (
 
 def _cmd_sentinel_hub(args) -> dict:
     """Statistics from the Copernicus Data Space (credentials: SH_CLIENT_ID/SH_CLIENT_SECRET)."""
-    from ..core.jobs import run_job
+    from ..core.jobs.run import run_job
     from ..core.sentinel_hub.rules import default_usage_ledger, request_epsg
     from ..core.sentinel_hub.statistical import (
         CopernicusSettings,

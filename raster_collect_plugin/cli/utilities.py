@@ -43,7 +43,7 @@ def _cmd_sample(args) -> dict:
 
 def _cmd_job(args) -> dict:
     """Run a JSON job spec; with --events, progress and the result are JSON lines on stdout."""
-    from ..core.jobs import run_job
+    from ..core.jobs.run import run_job
 
     try:
         spec = json.loads(Path(args.spec).read_text())

@@ -115,7 +115,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
 
 def validate_spec(spec: Any) -> Dict[str, Any]:
     """Check a job spec; returns it or raises JobError naming the key and what it expects."""
-    from .jobs import JobError
+    from .run import JobError
 
     if not isinstance(spec, dict):
         raise JobError(f"a job spec must be a JSON object, not {type(spec).__name__}")

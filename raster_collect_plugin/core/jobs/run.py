@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .pixels import masks
+from ..pixels import masks
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sign")
@@ -48,14 +48,14 @@ def _date(spec: Dict[str, Any], key: str) -> date:
 
 def build_sources(entries: List[Dict[str, Any]]) -> list:
     """core Source objects from their JSON description."""
-    from .composites.pipeline import Source
-    from .sources.providers import (
-        EarthSearchProvider,
-        MaxarOpenDataProvider,
-        PlanetaryComputerProvider,
-        StacApiProvider,
-        StaticCatalogProvider,
-    )
+    from ..composites.pipeline import Source
+    from ..sources.providers import (
+            EarthSearchProvider,
+            MaxarOpenDataProvider,
+            PlanetaryComputerProvider,
+            StacApiProvider,
+            StaticCatalogProvider,
+        )
 
     defaults = {"planetary-computer": ("sentinel-2-l2a",), "earth-search": ("sentinel-2-c1-l2a",)}
     sources = []
@@ -90,9 +90,9 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
-    from .areas.aoi import load_aoi
-    from .composites.pipeline import CompositeRequest
-    from .runs.sizing import parse_size
+    from ..areas.aoi import load_aoi
+    from ..composites.pipeline import CompositeRequest
+    from ..runs.sizing import parse_size
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"),
@@ -122,9 +122,9 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
             cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
     """Run a job (on the dask cluster its ``compute`` settings name); returns a
     JSON-serialisable result."""
-    from .compute.cluster import ComputeSettings, compute_client, dashboard_link
-    from .compute.gdal_env import gdal_options
-    from .job_schema import validate_spec
+    from ..compute.cluster import ComputeSettings, compute_client, dashboard_link
+    from ..compute.gdal_env import gdal_options
+    from .spec import validate_spec
 
     validate_spec(spec)  # before a cluster starts
     settings = ComputeSettings.from_dict(spec.get("compute"))
@@ -139,17 +139,17 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
 
 
 def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from .job_schema import validate_spec
+    from .spec import validate_spec
 
     kind = validate_spec(spec)["kind"]
     if kind == "hexagons":
         return _hexagons(spec)
     if kind == "sign":  # signed hrefs for the scene viewer (imagery layers in QGIS)
-        from .sources.signing import sign_hrefs
+        from ..sources.signing import sign_hrefs
 
         return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
     if kind == "sample":
-        from .sample.scenes import make_sample, small_spec
+        from ..sample.scenes import make_sample, small_spec
 
         sample = make_sample(Path(_required(spec, "output_dir")),
                              small_spec() if spec.get("small") else None)
@@ -161,8 +161,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
-    from .composites.pipeline import ZonalRequest, search, validate_request
-    from .runs.folder import run_composites_protected, run_zonal_protected
+    from ..composites.pipeline import ZonalRequest, search, validate_request
+    from ..runs.folder import run_composites_protected, run_zonal_protected
 
     request = composite_request(spec)
     if kind == "search":
@@ -211,7 +211,7 @@ def _collection(result) -> Dict[str, Any]:
 
 def _describe_scenes(report, sources) -> Dict[str, Any]:
     """Each scene's viewer description (unsigned hrefs, DN rules, renderings) by item id."""
-    from .imagery.renderings import ImageryError, describe_item
+    from ..imagery.renderings import ImageryError, describe_item
 
     providers = {s.provider.name: s.provider for s in sources}
     scenes: Dict[str, Any] = {}
@@ -236,7 +236,7 @@ def _write_footprints(report, destination: Path) -> None:
     import geopandas as gpd
     from shapely.geometry import shape
 
-    from .outputs.files import atomic_path
+    from ..outputs.files import atomic_path
 
     items = {item.id: item for item in report.all_items}
     rows = report.rows()
@@ -248,9 +248,9 @@ def _write_footprints(report, destination: Path) -> None:
 
 
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
-    from .areas.aoi import load_aoi
-    from .areas.hexagons import h3_grid, hexagon_grid
-    from .outputs.files import atomic_path
+    from ..areas.aoi import load_aoi
+    from ..areas.hexagons import h3_grid, hexagon_grid
+    from ..outputs.files import atomic_path
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
@@ -271,7 +271,7 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
-    from .zonal.of_raster import RasterZonalRequest, parse_bands, run_zonal_raster
+    from ..zonal.of_raster import RasterZonalRequest, parse_bands, run_zonal_raster
 
     bands = spec.get("bands")
     request = RasterZonalRequest(
@@ -287,14 +287,14 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from .runs.folder import run_storm_protected
-    from .storm.assessment import DamageThresholds, StormRequest
+    from ..runs.folder import run_storm_protected
+    from ..storm.assessment import DamageThresholds, StormRequest
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
         spec = dict(spec, sources=[])
     request = composite_request(dict(spec, start=spec.get("start") or spec["event_date"],
                                      end=spec.get("end") or spec["event_date"]))
-    from .pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
+    from ..pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
 
     try:
         thresholds = DamageThresholds.from_mapping(spec.get("thresholds"))
@@ -323,19 +323,19 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
 def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     """Zonal statistics from the Statistical API, written like the local engine's tables.
     Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
-    from .areas.aoi import load_aoi
-    from .outputs.tables import write_zone_outputs
-    from .sentinel_hub.statistical import (
-        CDSE_BASE_URL,
-        CDSE_TOKEN_URL,
-        CopernicusSettings,
-        statistics_table,
-    )
+    from ..areas.aoi import load_aoi
+    from ..outputs.tables import write_zone_outputs
+    from ..sentinel_hub.statistical import (
+            CDSE_BASE_URL,
+            CDSE_TOKEN_URL,
+            CopernicusSettings,
+            statistics_table,
+        )
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     output = Path(_required(spec, "output_dir"))
-    from .sentinel_hub.rules import QuotaBudget, default_usage_ledger
+    from ..sentinel_hub.rules import QuotaBudget, default_usage_ledger
 
     settings = CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
                                   token_url=spec.get("token_url") or CDSE_TOKEN_URL)
