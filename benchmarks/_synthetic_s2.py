@@ -18,8 +18,8 @@ def write_s2_catalog(folder: Path, *, width: int, height: int, months: int, firs
     rows (20 m) of each scene are cloud. Returns the grid's (left, top)."""
     from affine import Affine
 
-    from raster_collect_plugin.core import sample_data as sd
-    from raster_collect_plugin.core.outputs import write_cog
+    from raster_collect_plugin.core.outputs.files import write_cog
+    from raster_collect_plugin.core.sample import scenes as sd
 
     rng = np.random.default_rng(0)
     transform = Affine(10, 0, LEFT, 0, -10, TOP)

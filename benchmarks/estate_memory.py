@@ -28,7 +28,7 @@ def make_estate(folder: Path, size: int, months: int) -> Path:
     import geopandas as gpd
     from shapely.geometry import box
 
-    from raster_collect_plugin.core.outputs import write_json
+    from raster_collect_plugin.core.outputs.files import write_json
 
     catalog = folder / "catalog.json"
     if catalog.exists():
@@ -46,7 +46,7 @@ def make_estate(folder: Path, size: int, months: int) -> Path:
 
 
 def run_child(folder: Path, months: int) -> None:
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
 
     started = time.perf_counter()
     result = run_job({"kind": "zonal", "aoi": str(folder / "estate.gpkg"),

@@ -35,7 +35,7 @@ def make_inputs(folder: Path, width: int, height: int, months: int, forests: int
     import geopandas as gpd
     from shapely.geometry import box
 
-    from raster_collect_plugin.core.outputs import write_json
+    from raster_collect_plugin.core.outputs.files import write_json
 
     if (folder / "made.json").exists():
         return
@@ -104,7 +104,7 @@ class SocketBytes:
 
 
 def child_end_to_end(folder: Path, months: int, hex_ha: float) -> dict:
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
 
     started = time.perf_counter()
     result = run_job(job_spec(folder, folder / "out-threads", months, hex_ha))
@@ -113,7 +113,7 @@ def child_end_to_end(folder: Path, months: int, hex_ha: float) -> dict:
 
 
 def child_composites(folder: Path, months: int) -> dict:
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
 
     spec = job_spec(folder, folder / "out-composite", months, 0, kind="composite")
     started = time.perf_counter()
@@ -129,15 +129,15 @@ def child_pangeo(folder: Path, months: int) -> dict:
 
     import rioxarray  # noqa: F401
 
-    from raster_collect_plugin.core.indices import get_index
-    from raster_collect_plugin.core.jobs import composite_request
-    from raster_collect_plugin.core.load import load_scenes
-    from raster_collect_plugin.core.workflow import (
+    from raster_collect_plugin.core.composites.pipeline import (
         _CollectionJob,
         resolve_indices,
         search,
         validate_request,
     )
+    from raster_collect_plugin.core.jobs.run import composite_request
+    from raster_collect_plugin.core.pixels.indices import get_index
+    from raster_collect_plugin.core.pixels.load import load_scenes
 
     started = time.perf_counter()
     request = composite_request(job_spec(folder, folder / "out-pangeo", months, 0))
@@ -188,7 +188,7 @@ def child_cluster(folder: Path, months: int, hex_ha: float) -> dict:
 
     import fsspec
 
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
     from tests.servers.scale_out import moto_s3, namespaced_cluster, worker_peak_rss_mb
 
     sockets = SocketBytes()
@@ -230,7 +230,7 @@ def same_outputs(folder: Path, remote: dict) -> bool:
     import pandas as pd
     import rasterio
 
-    from raster_collect_plugin.core.storage import gdal_s3_options
+    from raster_collect_plugin.core.runs.storage import gdal_s3_options
 
     threads = folder / "out-threads"
     ok = True

@@ -36,7 +36,7 @@ def make_inputs(folder: Path, size: int, bands: int, polygons: int):
     import geopandas as gpd
     from affine import Affine
 
-    from raster_collect_plugin.core.outputs import StackWriter
+    from raster_collect_plugin.core.outputs.files import StackWriter
 
     rng = np.random.default_rng(42)
     transform = Affine(10, 0, 500_000, 0, -10, 7_000_000)
@@ -102,7 +102,7 @@ def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
     import xarray as xr
     from exactextract import exact_extract
 
-    from raster_collect_plugin.core.zonal import RasterStack, zonal_statistics
+    from raster_collect_plugin.core.zonal.statistics import RasterStack, zonal_statistics
 
     name, kind = engine.split(":")
     frame = gpd.read_file(zones)
@@ -127,7 +127,7 @@ def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
                                       frame, id_fields=["forest_id"])
         means = with_stats["mean"].to_numpy().reshape(len(frame), -1)
     else:  # what a zonal run does with its composite files
-        from raster_collect_plugin.core.zonal_tasks import zonal_tables
+        from raster_collect_plugin.core.zonal.tasks import zonal_tables
 
         with_stats = zonal_tables([("bench", "stack", "NDVI", source)], frame,
                                   id_fields=["forest_id"])

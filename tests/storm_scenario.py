@@ -23,8 +23,8 @@ from rasterio import features
 from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.outputs import write_cog
+from raster_collect_plugin.core.outputs.files import write_cog
+from raster_collect_plugin.core.sample import scenes as sd
 
 EVENT = date(2025, 11, 13)
 FIRST_DAY, LAST_DAY = EVENT - timedelta(days=90), EVENT + timedelta(days=45)

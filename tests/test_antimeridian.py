@@ -9,16 +9,16 @@ from affine import Affine
 from shapely.geometry import MultiPolygon, box
 from shapely.ops import unary_union
 
-from raster_collect_plugin.core.aoi import AoiError, load_aoi
-from raster_collect_plugin.core.providers.sentinel_hub_rules import request_epsg
-from raster_collect_plugin.core.utm import (
+from raster_collect_plugin.core.areas.aoi import AoiError, load_aoi
+from raster_collect_plugin.core.areas.utm import (
     area_utm,
     longitude_span,
     utm_epsg,
     utm_zone,
     zones_of_span,
 )
-from raster_collect_plugin.core.zonal_raster import RasterZonalRequest, run_zonal_raster
+from raster_collect_plugin.core.sentinel_hub.rules import request_epsg
+from raster_collect_plugin.core.zonal.of_raster import RasterZonalRequest, run_zonal_raster
 
 EAST, WEST = box(179.9, -16.9, 180.0, -16.8), box(-180.0, -16.9, -179.95, -16.8)
 

@@ -22,7 +22,7 @@ def core_module_names():
 
 def test_core_never_imports_qgis_or_qt():
     modules = core_module_names()
-    assert "raster_collect_plugin.core.sample_data" in modules, modules
+    assert "raster_collect_plugin.core.sample.scenes" in modules, modules
     script = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}:\n"

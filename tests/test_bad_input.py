@@ -10,15 +10,15 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Polygon, box
 
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.aoi import AoiError, load_aoi
-from raster_collect_plugin.core.providers import StacApiProvider, StaticCatalogProvider
-from raster_collect_plugin.core.workflow import (
+from raster_collect_plugin.core.areas.aoi import AoiError, load_aoi
+from raster_collect_plugin.core.composites.pipeline import (
     CompositeRequest,
     RequestError,
     Source,
     run_composites,
 )
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.providers import StacApiProvider, StaticCatalogProvider
 
 
 def request_for(sample, tmp_path, **overrides):

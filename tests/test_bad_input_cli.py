@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.expression import ExpressionError, parse
-from raster_collect_plugin.core.providers import StaticCatalogProvider
-from raster_collect_plugin.core.providers.base import ProviderError, SearchQuery
+from raster_collect_plugin.core.pixels.expression import ExpressionError, parse
+from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
+from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
 
 
 def composite_args(sample, output, *extra):

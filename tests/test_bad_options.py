@@ -11,8 +11,8 @@ import rasterio
 from affine import Affine
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core import workflow
-from raster_collect_plugin.core.providers.base import SearchQuery
+from raster_collect_plugin.core.composites import pipeline as workflow
+from raster_collect_plugin.core.sources.providers.base import SearchQuery
 
 BAND_LIST = "the band names are blue, coastal, green, nir, nir08, red, rededge1"
 

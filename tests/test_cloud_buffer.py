@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from raster_collect_plugin.core.cloud_buffer import (
+from raster_collect_plugin.core.pixels.cloud_buffer import (
     describe,
     dilate,
     dilate_lazy,
@@ -52,9 +52,13 @@ def test_composites_with_a_buffer_lose_clear_pixels_next_to_clouds_only(small_sa
 
     import rasterio
 
-    from raster_collect_plugin.core import sample_data as sd
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
-    from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
+    from raster_collect_plugin.core.composites.pipeline import (
+        CompositeRequest,
+        Source,
+        run_composites,
+    )
+    from raster_collect_plugin.core.sample import scenes as sd
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     provider = StaticCatalogProvider("Sample", str(small_sample.catalog_path))
     counts, metadata = {}, {}

@@ -13,13 +13,13 @@ import psutil
 import pytest
 import rasterio
 
-from raster_collect_plugin.core.cluster import (
+from raster_collect_plugin.core.compute.cluster import (
     ClusterError,
     ComputeSettings,
     compute_client,
     version_problems,
 )
-from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.jobs.run import run_job
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,7 +184,8 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
                                                            monkeypatch):
     import pandas as pd
 
-    from raster_collect_plugin.core import cluster, tables
+    from raster_collect_plugin.core.compute import cluster
+    from raster_collect_plugin.core.outputs import tables
 
     probes = []
     real = cluster.workers_share_storage

@@ -8,10 +8,10 @@ import dask
 import pytest
 from distributed import Client, LocalCluster
 
-from raster_collect_plugin.core import cluster as cluster_module
-from raster_collect_plugin.core import scheduling
-from raster_collect_plugin.core.errors import classify
-from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.compute import cluster as cluster_module
+from raster_collect_plugin.core.compute import scheduling
+from raster_collect_plugin.core.jobs.errors import classify
+from raster_collect_plugin.core.jobs.run import run_job
 
 started, release = threading.Event(), threading.Event()
 SAFETY = 120  # seconds: a broken check fails the test (cancelled) instead of hanging it

@@ -13,10 +13,10 @@ import xarray as xr
 from odc.geo.geom import Geometry
 from shapely.geometry import box
 
-from raster_collect_plugin.core import bands, load
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers import EarthSearchProvider
-from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
+from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source, run_composites
+from raster_collect_plugin.core.pixels import bands, load
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.providers import EarthSearchProvider
 from tests.test_imagery_pipeline import OCTOBER, check_s2_month
 
 LEGACY = "sentinel-s2-l2a-cogs"

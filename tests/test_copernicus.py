@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.evalscripts import output_ids, statistics_evalscript
-from raster_collect_plugin.core.providers.base import ProviderError, SearchQuery
-from raster_collect_plugin.core.providers.copernicus import (
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sentinel_hub.evalscripts import output_ids, statistics_evalscript
+from raster_collect_plugin.core.sentinel_hub.statistical import (
     CopernicusProvider,
     CopernicusSettings,
     estimate_processing_units,
     is_rate_limited,
     statistics_table,
 )
+from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
 from tests.servers.sentinel_hub import SentinelHubServer
 
 CLIENT_ID, SECRET = "rc-test-client", "s3cr3t-never-in-outputs-6f1d"
@@ -107,13 +107,13 @@ def test_catalog_search_returns_items(hub, one_scene_sample):
 
 
 def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
-    from raster_collect_plugin.core.workflow import (
+    from raster_collect_plugin.core.composites.pipeline import (
         CompositeRequest,
         Source,
         ZonalRequest,
         run_zonal,
     )
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     server = hub()
     zones = forests(one_scene_sample)
@@ -225,9 +225,13 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     import rasterio
     from shapely.geometry import box
 
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
-    from raster_collect_plugin.core.providers.copernicus import process_index_raster
-    from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
+    from raster_collect_plugin.core.composites.pipeline import (
+        CompositeRequest,
+        Source,
+        run_composites,
+    )
+    from raster_collect_plugin.core.sentinel_hub.statistical import process_index_raster
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     server = hub()
     area = box(493_900, 7_019_300, 495_300, 7_020_200)  # 140 x 90 pixels

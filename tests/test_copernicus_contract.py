@@ -11,17 +11,20 @@ import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.evalscripts import process_evalscript, statistics_evalscript
-from raster_collect_plugin.core.providers import sentinel_hub_rules as rules
-from raster_collect_plugin.core.providers.base import ProviderError
-from raster_collect_plugin.core.providers.copernicus import (
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sentinel_hub import rules as rules
+from raster_collect_plugin.core.sentinel_hub.evalscripts import (
+    process_evalscript,
+    statistics_evalscript,
+)
+from raster_collect_plugin.core.sentinel_hub.statistical import (
     CopernicusSettings,
     _rows,
     process_index_raster,
     results_location,
     statistics_table,
 )
+from raster_collect_plugin.core.sources.providers.base import ProviderError
 from tests.servers import sentinel_hub as fixture
 from tests.servers.sentinel_hub import SentinelHubServer
 
@@ -380,7 +383,7 @@ def test_1_the_fixture_catches_the_double_offset_and_honours_harmonize_values(hu
 def test_6_percentiles_of_split_pieces_come_from_summed_histograms():
     """Two pieces each carrying the histogram of sentinelhub-py's recorded normal_stat_result
     (10 bins over [-1, 1]: 68, 35 and 6 values in [0.2, 0.8), median 0.3446 recorded)."""
-    from raster_collect_plugin.core.providers.copernicus import _merge_stats
+    from raster_collect_plugin.core.sentinel_hub.statistical import _merge_stats
 
     edges = np.round(np.linspace(-1, 1, 11), 10)
     counts = [0, 0, 0, 0, 0, 0, 68, 35, 6, 0]

@@ -8,7 +8,7 @@ import rasterio
 from rasterio.errors import RasterioIOError
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.asset_reader import corrupt_asset_error, shown_url
+from raster_collect_plugin.core.pixels.asset_reader import corrupt_asset_error, shown_url
 
 OCTOBER_S2 = "sentinel-2-l2a/S2A_MSIL2A_20251005T235000_R016_T56JNS"
 

@@ -3,7 +3,7 @@
 import geopandas as gpd
 import pandas as pd
 
-from raster_collect_plugin.core.demo import run_demo
+from raster_collect_plugin.core.sample.demo import run_demo
 
 
 def test_demo_outputs_and_damaged_compartments_on_top(tmp_path):

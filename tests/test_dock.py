@@ -116,14 +116,14 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert (run_folder / "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif").exists()
 
     # the table layer holds exactly what the core engine computes
-    from raster_collect_plugin.core.aoi import load_aoi
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
-    from raster_collect_plugin.core.workflow import (
+    from raster_collect_plugin.core.areas.aoi import load_aoi
+    from raster_collect_plugin.core.composites.pipeline import (
         CompositeRequest,
         Source,
         ZonalRequest,
         run_zonal,
     )
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     core = run_zonal(ZonalRequest(CompositeRequest(
         aoi=load_aoi(small_sample.forests_path, ids=chosen),

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core import file_replace
-from raster_collect_plugin.core.file_replace import FileHeldOpen, replace_all
-from raster_collect_plugin.core.manifest import MANIFEST_NAME
-from raster_collect_plugin.core.outputs import atomic_path
-from raster_collect_plugin.core.runs import RunFolder, fingerprint
+from raster_collect_plugin.core.outputs.files import atomic_path
+from raster_collect_plugin.core.runs import file_replace
+from raster_collect_plugin.core.runs.file_replace import FileHeldOpen, replace_all
+from raster_collect_plugin.core.runs.folder import RunFolder, fingerprint
+from raster_collect_plugin.core.runs.manifest import MANIFEST_NAME
 from tests.windows_rules import HeldFiles
 
 HELD_MESSAGE = "close the layer in QGIS or choose another output folder"
@@ -148,7 +148,8 @@ def test_a_job_rerun_with_a_table_on_the_map_is_refused_before_computing(small_s
                                                                          monkeypatch):
     """A zonal job publishes its composites, then its tables: a table held open must stop it
     before the composites are replaced, not after."""
-    from raster_collect_plugin.core import jobs, workflow
+    from raster_collect_plugin.core.composites import pipeline as workflow
+    from raster_collect_plugin.core.jobs import run as jobs
 
     output = tmp_path / "out"
     spec = {"kind": "zonal", "aoi": str(small_sample.forests_path),

@@ -7,8 +7,9 @@ import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtWidgets import QLabel
 
-from raster_collect_plugin.core import bands, imagery
-from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core.pixels import bands
+from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.gui import before_after
 from tests.test_imagery_layers import render, wait_for_tasks
 

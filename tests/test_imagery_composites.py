@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import rasterio
 
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers import StaticCatalogProvider
-from raster_collect_plugin.core.workflow import (
+from raster_collect_plugin.core.composites.pipeline import (
     CompositeRequest,
     RequestError,
     Source,
     run_composites,
 )
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from tests import reference
 
 
@@ -76,7 +76,7 @@ def test_colour_composites_as_temporal_layers(small_sample, tmp_path, qgis_new_p
     from qgis.core import QgsDateTimeRange, QgsProject
     from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
-    from raster_collect_plugin.core.jobs import _collection
+    from raster_collect_plugin.core.jobs.run import _collection
     from raster_collect_plugin.gui.imagery import add_colour_composite_layers
 
     result = run_composites(request(small_sample, tmp_path, colour_composites=("true-colour",)))

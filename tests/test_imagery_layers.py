@@ -22,8 +22,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QEventLoop, QSize, QTimer
 from qgis.PyQt.QtGui import QColor
 
-from raster_collect_plugin.core import bands, imagery
-from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core.pixels import bands
+from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.gui import imagery as viewer
 from tests.servers.range_http import sas_expiry_check, short_lived_clock
 from tests.servers.sas_tokens import SasTokenServer

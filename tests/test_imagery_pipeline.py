@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import rasterio
 
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers import (
+from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source, run_composites
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.providers import (
     EarthSearchProvider,
     MaxarOpenDataProvider,
     PlanetaryComputerProvider,
     StacApiProvider,
     StaticCatalogProvider,
 )
-from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites
 from tests import reference
 
 OCTOBER = (date(2025, 10, 1), date(2025, 10, 31))

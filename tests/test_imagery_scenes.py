@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from raster_collect_plugin.core import bands, imagery, load
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.signing import sign_hrefs
+from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core.pixels import bands, load
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.signing import sign_hrefs
 
 
 def test_engine_and_viewer_use_the_same_sentinel2_offset_rule():
@@ -149,7 +150,7 @@ def test_search_job_describes_planetary_computer_scenes_unsigned(small_sample, s
     from planetary_computer import sas
     from planetary_computer.settings import Settings
 
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
     from tests.servers.range_http import short_lived_clock
     from tests.servers.sas_tokens import SasTokenServer
 

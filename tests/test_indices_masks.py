@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from raster_collect_plugin.core import masks
-from raster_collect_plugin.core.expression import ExpressionError, parse
-from raster_collect_plugin.core.indices import INDICES, get_index
+from raster_collect_plugin.core.pixels import masks
+from raster_collect_plugin.core.pixels.expression import ExpressionError, parse
+from raster_collect_plugin.core.pixels.indices import INDICES, get_index
 
 
 def test_ndvi_and_evi_follow_the_seed_definitions():

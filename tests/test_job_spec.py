@@ -82,8 +82,8 @@ def test_unreadable_spec_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("secret", SECRETS)
 def test_secrets_are_always_refused_with_where_they_go(small_sample, tmp_path, secret):
-    from raster_collect_plugin.core.job_schema import validate_spec
-    from raster_collect_plugin.core.jobs import JobError
+    from raster_collect_plugin.core.jobs.run import JobError
+    from raster_collect_plugin.core.jobs.spec import validate_spec
 
     with pytest.raises(JobError) as caught:
         validate_spec(dict(good_spec(small_sample, tmp_path), **secret))
@@ -95,8 +95,8 @@ def test_secrets_are_always_refused_with_where_they_go(small_sample, tmp_path, s
 
 
 def test_token_url_is_an_address_not_a_secret(small_sample, tmp_path):
-    from raster_collect_plugin.core.job_schema import validate_spec
-    from raster_collect_plugin.core.jobs import JobError
+    from raster_collect_plugin.core.jobs.run import JobError
+    from raster_collect_plugin.core.jobs.spec import validate_spec
 
     spec = dict(good_spec(small_sample, tmp_path), kind="sentinel-hub-statistics",
                 token_url="https://identity.dataspace.copernicus.eu/token")
@@ -129,9 +129,9 @@ def test_the_job_command_refuses_before_any_work(small_sample, tmp_path, change,
 
 
 def test_compute_settings_from_a_dict_use_the_same_check():
-    from raster_collect_plugin.core.cluster import ComputeSettings
-    from raster_collect_plugin.core.compute_options import ComputeOptionsError
-    from raster_collect_plugin.core.errors import classify
+    from raster_collect_plugin.core.compute.cluster import ComputeSettings
+    from raster_collect_plugin.core.compute.options import ComputeOptionsError
+    from raster_collect_plugin.core.jobs.errors import classify
 
     with pytest.raises(ComputeOptionsError, match="'compute.workers' must be a whole") as caught:
         ComputeSettings.from_dict({"mode": "local", "workers": "many"})

@@ -2,7 +2,7 @@
 
 import json
 
-from raster_collect_plugin.core.manifest import (
+from raster_collect_plugin.core.runs.manifest import (
     MANIFEST_NAME,
     published_files,
     read_manifest,

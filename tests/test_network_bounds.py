@@ -6,13 +6,13 @@ from datetime import date
 
 import pytest
 
-from raster_collect_plugin.core.providers import (
+from raster_collect_plugin.core.sources.providers import (
     EarthSearchProvider,
     PlanetaryComputerProvider,
     StacApiProvider,
 )
-from raster_collect_plugin.core.providers.base import ProviderError, SearchQuery
-from raster_collect_plugin.core.search import search_all
+from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
+from raster_collect_plugin.core.sources.search import search_all
 from tests.servers.faulty_http import SlowStacApi, StallingServer
 
 QUERY = SearchQuery(bbox=(152.9, -26.9, 153.0, -26.8), start=date(2025, 10, 1),
@@ -111,8 +111,8 @@ def test_stalled_sas_token_service_fails_within_the_bound(stalling, monkeypatch)
 
 
 def test_stalled_static_catalog_and_item_urls_fail_within_the_bound(stalling, monkeypatch):
-    from raster_collect_plugin.core.providers import StaticCatalogProvider, guarded_io
-    from raster_collect_plugin.core.storm import items_from_urls
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider, guarded_io
+    from raster_collect_plugin.core.storm.assessment import items_from_urls
 
     monkeypatch.setattr(guarded_io, "DEFAULT_TIMEOUT", 1.0)
 
@@ -145,7 +145,7 @@ def test_local_catalog_given_by_a_relative_path_is_read(small_sample, monkeypatc
     (as `make demo` does) is inside its own folder, not an escape."""
     import os
 
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     monkeypatch.chdir(small_sample.root.parent)
     relative = os.path.relpath(small_sample.catalog_path)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import rasterio
 
-from raster_collect_plugin.core import portable
-from raster_collect_plugin.core.runs import LOCK_NAME, FolderLocked, RunFolder, fingerprint
+from raster_collect_plugin.core.runs import portable
+from raster_collect_plugin.core.runs.folder import LOCK_NAME, FolderLocked, RunFolder, fingerprint
 from tests.windows_rules import (
     CALLS_VARIABLE,
     POSIX_ONLY,

@@ -8,11 +8,16 @@ import rasterio
 from planetary_computer import sas
 from planetary_computer.settings import Settings
 
-from raster_collect_plugin.core import gdal_env
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.aoi import load_aoi
-from raster_collect_plugin.core.providers import PlanetaryComputerProvider
-from raster_collect_plugin.core.workflow import CompositeRequest, Source, run_composites, search
+from raster_collect_plugin.core.areas.aoi import load_aoi
+from raster_collect_plugin.core.composites.pipeline import (
+    CompositeRequest,
+    Source,
+    run_composites,
+    search,
+)
+from raster_collect_plugin.core.compute import gdal_env
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.providers import PlanetaryComputerProvider
 from tests import reference
 from tests.servers.range_http import sas_expiry_check, short_lived_clock
 from tests.servers.sas_tokens import SasTokenServer

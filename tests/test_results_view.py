@@ -16,7 +16,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QMetaType, QTime
 
-from raster_collect_plugin.core.display import DISPLAY, before_after_change, period_start
+from raster_collect_plugin.core.outputs.display import DISPLAY, before_after_change, period_start
 from raster_collect_plugin.gui.layers import (
     open_raster,
     style_index_raster,
@@ -329,7 +329,7 @@ def _assert_november_after_the_storm(axes):
 
 def test_a_composite_is_drawn_mid_period_and_the_event_period_is_marked(qgis_app, tmp_path):
     """Dock chart, Pick a forest and the HTML report place periods by one rule."""
-    from raster_collect_plugin.core.display import period_placement
+    from raster_collect_plugin.core.outputs.display import period_placement
     from raster_collect_plugin.gui.chart import TimeSeriesChart
     from raster_collect_plugin.gui.forest_series import ForestSeriesDialog
     from raster_collect_plugin.gui.results import RunLayers

@@ -5,7 +5,7 @@ import numpy as np
 import pystac
 import rasterio
 
-from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.sample import scenes as sd
 
 
 def open_asset(sample, collection, index, key):

@@ -14,10 +14,10 @@ import pytest
 import rasterio
 import rasterio.errors
 
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.cluster import workers_share_storage
-from raster_collect_plugin.core.jobs import run_job
-from raster_collect_plugin.core.storage import gdal_s3_options
+from raster_collect_plugin.core.compute.cluster import workers_share_storage
+from raster_collect_plugin.core.jobs.run import run_job
+from raster_collect_plugin.core.runs.storage import gdal_s3_options
+from raster_collect_plugin.core.sample import scenes as sd
 from tests.servers.scale_out import moto_s3, namespaced_cluster, namespaces_available
 
 needs_namespaces = pytest.mark.skipif(not namespaces_available(),
@@ -58,7 +58,8 @@ class ClientSide:
     cluster compute) and which zone tables it writes itself."""
 
     def __init__(self, monkeypatch):
-        from raster_collect_plugin.core import scheduling, tables
+        from raster_collect_plugin.core.compute import scheduling
+        from raster_collect_plugin.core.outputs import tables
 
         self.received, self.tables = 0, []
         compute, write_table = scheduling.compute, tables.write_table
@@ -145,7 +146,7 @@ def test_cancel_while_the_workers_write_the_tables_leaves_no_partial_objects(sam
 
     import fsspec
 
-    from raster_collect_plugin.core.workflow import Cancelled
+    from raster_collect_plugin.core.composites.pipeline import Cancelled
 
     sample, sources = sample_api
     checks = []
@@ -250,7 +251,7 @@ def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
     import fsspec
     from affine import Affine
 
-    from raster_collect_plugin.core.outputs import write_cog
+    from raster_collect_plugin.core.outputs.files import write_cog
 
     data = np.arange(64 * 64, dtype="float32").reshape(64, 64)
     common = dict(transform=Affine(10, 0, 500_000, 0, -10, 7_000_000), crs="EPSG:32756",
@@ -272,13 +273,13 @@ def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
 def test_cancel_inside_the_graph_stops_it_and_leaves_nothing(small_sample, tmp_path):
     from datetime import date
 
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
-    from raster_collect_plugin.core.workflow import (
+    from raster_collect_plugin.core.composites.pipeline import (
         Cancelled,
         CompositeRequest,
         Source,
         run_composites,
     )
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     calls = []
 

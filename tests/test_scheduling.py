@@ -7,7 +7,7 @@ import time
 import dask
 import pytest
 
-from raster_collect_plugin.core import scheduling
+from raster_collect_plugin.core.compute import scheduling
 
 THREADS = 16
 

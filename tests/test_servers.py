@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from raster_collect_plugin.core.outputs import write_cog
+from raster_collect_plugin.core.outputs.files import write_cog
 from tests.servers.range_http import sas_expiry_check, short_lived_clock
 
 

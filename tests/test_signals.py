@@ -12,7 +12,7 @@ import pytest
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.cli import imagery
-from raster_collect_plugin.core.interrupts import (
+from raster_collect_plugin.core.compute.interrupts import (
     check_interrupted,
     install_handlers,
     interrupted,

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core import sizing
+from raster_collect_plugin.core.runs import sizing
 
 
 def composite_args(sample, output, *extra):
@@ -56,7 +56,7 @@ def test_hexagon_count_is_estimated_up_front(small_sample, tmp_path):
             "start": "2025-10-01", "end": "2025-12-31", "indices": ["NDVI"],
             "hexagon_area_m2": 1.0, "memory_budget": "20MB",
             "output_dir": str(tmp_path / "out")}
-    from raster_collect_plugin.core.jobs import run_job
+    from raster_collect_plugin.core.jobs.run import run_job
 
     with pytest.raises(sizing.SizeError, match=r"6 forests \+ \d{5,} hexagons × 3 periods") \
             as refused:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from raster_collect_plugin.core import storage
-from raster_collect_plugin.core.errors import classify
+from raster_collect_plugin.core.jobs.errors import classify
+from raster_collect_plugin.core.runs import storage
 from tests.servers.scale_out import S3_CREDENTIALS, _wait_for_port, free_port
 
 MOTO = Path(sys.executable).parent / "moto_server"

@@ -9,15 +9,15 @@ import pytest
 import rasterio
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core import sample_data as sd
-from raster_collect_plugin.core.providers import StaticCatalogProvider
-from raster_collect_plugin.core.storm import (
+from raster_collect_plugin.core.composites.pipeline import CompositeRequest, RequestError, Source
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
+from raster_collect_plugin.core.storm.assessment import (
     DamageThresholds,
     StormRequest,
     event_windows,
     run_storm,
 )
-from raster_collect_plugin.core.workflow import CompositeRequest, RequestError, Source
 
 ALL = (sd.S2_COLLECTION, sd.LANDSAT_COLLECTION, sd.S1_COLLECTION)
 
@@ -266,7 +266,7 @@ def test_radar_alone_measures_the_strips(scenario, tmp_path):
 def _window_cog(path, values, transform, labels=("early", "before", "after")):
     import numpy as np
 
-    from raster_collect_plugin.core.outputs import write_cog
+    from raster_collect_plugin.core.outputs.files import write_cog
 
     return write_cog(path, np.stack(values).astype("float32"), transform=transform,
                      crs="EPSG:32756", nodata=float("nan"), band_descriptions=list(labels),
@@ -281,7 +281,7 @@ def test_sensors_are_combined_per_pixel_by_their_clear_observations(tmp_path):
     import numpy as np
     from affine import Affine
 
-    from raster_collect_plugin.core.storm_pixels import SensorInput, combine
+    from raster_collect_plugin.core.storm.pixels import SensorInput, combine
 
     ten, thirty = Affine(10, 0, 500_000, 0, -10, 7_000_000), Affine(30, 0, 500_000, 0, -30,
                                                                        7_000_000)
@@ -333,7 +333,7 @@ def test_stocking_check_sees_low_ndvi_and_a_drop_within_the_before_window(tmp_pa
     import numpy as np
     from affine import Affine
 
-    from raster_collect_plugin.core.storm_pixels import SensorInput, combine
+    from raster_collect_plugin.core.storm.pixels import SensorInput, combine
 
     grid = Affine(10, 0, 500_000, 0, -10, 7_000_000)
     columns = np.arange(30)[None, :] * np.ones((10, 1))
@@ -353,7 +353,7 @@ def test_stocking_check_sees_low_ndvi_and_a_drop_within_the_before_window(tmp_pa
 
 
 def test_job_spec_thresholds_are_checked(small_sample, tmp_path):
-    from raster_collect_plugin.core.jobs import JobError, run_job
+    from raster_collect_plugin.core.jobs.run import JobError, run_job
 
     spec = {"kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
             "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],

@@ -6,8 +6,8 @@ import numpy as np
 from affine import Affine
 from shapely.geometry import box
 
-from raster_collect_plugin.core.outputs import write_cog
-from raster_collect_plugin.core.storm import DamageThresholds, storm_zone_table
+from raster_collect_plugin.core.outputs.files import write_cog
+from raster_collect_plugin.core.storm.assessment import DamageThresholds, storm_zone_table
 
 BANDS = ("optical_loss", "optical_damaged", "radar_loss_db", "radar_damaged", "damaged",
          "optical_severity", "radar_severity_db", "pre_event_ndvi", "not_stocked",

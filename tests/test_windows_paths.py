@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core import path_budget, portable
-from raster_collect_plugin.core.providers import StaticCatalogProvider, guarded_io
-from raster_collect_plugin.core.providers.guarded_io import CatalogEscape, GuardedStacIO
-from raster_collect_plugin.core.workflow import CompositeRequest, Source
+from raster_collect_plugin.core.composites import path_budget
+from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source
+from raster_collect_plugin.core.runs import portable
+from raster_collect_plugin.core.sources.providers import StaticCatalogProvider, guarded_io
+from raster_collect_plugin.core.sources.providers.guarded_io import CatalogEscape, GuardedStacIO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,8 +157,8 @@ def test_the_limit_is_checked_where_windows_rules_apply_only(small_sample, tmp_p
 
 
 def test_a_job_too_deep_for_windows_is_bad_input(small_sample, tmp_path, monkeypatch):
-    from raster_collect_plugin.core import jobs
-    from raster_collect_plugin.core.errors import classify
+    from raster_collect_plugin.core.jobs import run as jobs
+    from raster_collect_plugin.core.jobs.errors import classify
 
     monkeypatch.setenv("RASTER_COLLECT_SIMULATE_WINDOWS", "1")
     output = tmp_path / ("x" * 120) / "storm"

@@ -9,7 +9,7 @@ import rasterio
 import zarr
 from affine import Affine
 
-from raster_collect_plugin.core.outputs import zarr_stack_to_cog
+from raster_collect_plugin.core.outputs.files import zarr_stack_to_cog
 
 
 def test_scratch_store_is_read_without_zarr_2_only_arguments(tmp_path, monkeypatch):

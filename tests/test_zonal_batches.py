@@ -11,15 +11,15 @@ import xarray as xr
 from affine import Affine
 from shapely.geometry import Point, box
 
-from raster_collect_plugin.core.outputs import StackWriter
-from raster_collect_plugin.core.zonal import (
+from raster_collect_plugin.core.outputs.files import StackWriter
+from raster_collect_plugin.core.zonal.statistics import (
     STATISTICS,
     RasterStack,
     iter_zone_statistics,
     polygon_coverage,
     reduce_zone,
 )
-from raster_collect_plugin.core.zonal_tasks import zonal_tables
+from raster_collect_plugin.core.zonal.tasks import zonal_tables
 
 CRS = "EPSG:32756"
 TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_000)
@@ -71,7 +71,7 @@ def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch):
     if source == "file-small-ring":  # one reader, no read-ahead: the ring holds one zone span
-        from raster_collect_plugin.core import zonal
+        from raster_collect_plugin.core.zonal import statistics as zonal
 
         monkeypatch.setattr(zonal, "RING_BYTES", 1)
     # a file of several 256-row blocks, more than the reader's ring holds (it wraps around),
@@ -125,7 +125,7 @@ def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch
 
 
 def test_tables_do_not_depend_on_the_zone_blocks(tmp_path, monkeypatch):
-    from raster_collect_plugin.core import zonal_tasks
+    from raster_collect_plugin.core.zonal import tasks as zonal_tasks
 
     path = write_stack(tmp_path / "ndvi.tif", rounded_stack(200, 4))
     frame = scattered_zones(150, 200)
@@ -220,7 +220,7 @@ def test_a_mask_band_masks_the_cells_it_covers_in_every_band(tmp_path):
 def test_tables_do_not_depend_on_the_coverage_chunks(tmp_path, monkeypatch):
     """Coverage is computed top to bottom in chunks while zones are reduced: the chunk size
     changes nothing in the table."""
-    from raster_collect_plugin.core import zonal
+    from raster_collect_plugin.core.zonal import statistics as zonal
 
     path = write_stack(tmp_path / "ndvi.tif", rounded_stack(600, 3))
     frame = pd.concat([scattered_zones(160, 600), tall_zones(5, 600)], ignore_index=True)
@@ -237,7 +237,7 @@ def test_tables_do_not_depend_on_the_coverage_chunks(tmp_path, monkeypatch):
 def test_a_coverage_error_reaches_the_caller_and_stops_the_threads(tmp_path, monkeypatch):
     import threading
 
-    from raster_collect_plugin.core import zonal
+    from raster_collect_plugin.core.zonal import statistics as zonal
 
     path = write_stack(tmp_path / "ndvi.tif", rounded_stack(600, 2))
     frame = scattered_zones(120, 600)

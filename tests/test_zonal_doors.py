@@ -14,7 +14,7 @@ from affine import Affine
 from shapely.geometry import box
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.jobs.run import run_job
 
 CRS = "EPSG:28356"
 TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_100)  # 10 x 10 cells of 10 m
@@ -94,13 +94,13 @@ def test_job_spec_zonal_raster_options(inputs, tmp_path):
 
 
 def test_imagery_zonal_run_writes_the_definitions(small_sample, tmp_path):
-    from raster_collect_plugin.core.providers import StaticCatalogProvider
-    from raster_collect_plugin.core.workflow import (
+    from raster_collect_plugin.core.composites.pipeline import (
         CompositeRequest,
         Source,
         ZonalRequest,
         run_zonal,
     )
+    from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     provider = StaticCatalogProvider("Sample", str(small_sample.catalog_path))
     result = run_zonal(ZonalRequest(CompositeRequest(

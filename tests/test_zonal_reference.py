@@ -13,15 +13,15 @@ from affine import Affine
 from rasterio import features
 from shapely.geometry import Point, Polygon, box
 
-from raster_collect_plugin.core.aoi import load_aoi
-from raster_collect_plugin.core.zonal import (
+from raster_collect_plugin.core.areas.aoi import load_aoi
+from raster_collect_plugin.core.areas.zones import ZoneError, repair_polygon
+from raster_collect_plugin.core.zonal.statistics import (
     RasterStack,
     describe_statistics,
     weighted_quantiles,
     zonal_statistics,
     zonal_statistics_of_file,
 )
-from raster_collect_plugin.core.zone_input import ZoneError, repair_polygon
 
 CRS = "EPSG:32756"
 TRANSFORM = Affine(1, 0, 0, 0, -1, 10)  # 10 x 10 one-metre cells, top edge at y=10

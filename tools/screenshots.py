@@ -32,7 +32,7 @@ def main(output: Path) -> None:
 
     app = QgsApplication([], True)
     app.initQgis()
-    from raster_collect_plugin.core.sample_data import make_sample, small_spec
+    from raster_collect_plugin.core.sample.scenes import make_sample, small_spec
     from raster_collect_plugin.gui.dock import SOURCES, RasterCollectDock
     from tests.recording_iface import RecordingIface
 

@@ -17,7 +17,7 @@ from .common import (
 
 
 def _cmd_search(args) -> dict:
-    from ..core.workflow import search
+    from ..core.composites.pipeline import search
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))
@@ -32,9 +32,9 @@ def _cmd_search(args) -> dict:
 
 
 def _cmd_composite(args) -> dict:
-    from ..core.interrupts import interrupted
-    from ..core.runs import run_composites_protected
-    from ..core.storage import is_remote
+    from ..core.compute.interrupts import interrupted
+    from ..core.runs.folder import run_composites_protected
+    from ..core.runs.storage import is_remote
 
     aoi = load_aoi_from_args(args)
     progress = progress_bar(args, "composites")

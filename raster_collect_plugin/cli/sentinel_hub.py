@@ -18,15 +18,15 @@ from .common import (
 
 def _cmd_sentinel_hub(args) -> dict:
     """Statistics from the Copernicus Data Space (credentials: SH_CLIENT_ID/SH_CLIENT_SECRET)."""
-    from ..core.jobs import run_job
-    from ..core.providers.copernicus import (
+    from ..core.jobs.run import run_job
+    from ..core.sentinel_hub.rules import default_usage_ledger, request_epsg
+    from ..core.sentinel_hub.statistical import (
         CopernicusSettings,
         batch_estimate,
         batch_statistical_payload,
         redacted,
         run_batch_statistical,
     )
-    from ..core.providers.sentinel_hub_rules import default_usage_ledger, request_epsg
 
     indices = [i.strip() for i in args.indices.split(",") if i.strip()]
     settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url)
@@ -53,7 +53,7 @@ def _cmd_sentinel_hub(args) -> dict:
         return result
     aoi = load_aoi_from_args(args)
     if args.raster:
-        from ..core.providers.copernicus import process_index_raster
+        from ..core.sentinel_hub.statistical import process_index_raster
 
         epsg = request_epsg(aoi.frame)
         destination = Path(args.output) / (f"sentinel-hub_{'-'.join(indices)}_"
@@ -66,8 +66,8 @@ def _cmd_sentinel_hub(args) -> dict:
         return {"raster": str(outcome.path), "tiles": outcome.tiles, "crs": f"EPSG:{epsg}",
                 "estimated_processing_units": outcome.estimated_pu, "errors": {}}
     if args.dry_run:
-        from ..core.providers.copernicus import statistics_table
-        from ..core.providers.sentinel_hub_rules import QuotaBudget
+        from ..core.sentinel_hub.rules import QuotaBudget
+        from ..core.sentinel_hub.statistical import statistics_table
 
         budget = QuotaBudget(pu_per_month=args.pu_budget, requests_per_month=args.request_budget,
                              ledger=Path(args.usage_ledger or default_usage_ledger()))
@@ -98,7 +98,7 @@ def _cmd_sentinel_hub(args) -> dict:
 
 def register(commands) -> None:
     """Add the sentinel-hub subcommand(s)."""
-    from ..core.providers.copernicus import CDSE_BASE_URL, CDSE_TOKEN_URL
+    from ..core.sentinel_hub.statistical import CDSE_BASE_URL, CDSE_TOKEN_URL
 
     hub = commands.add_parser("sentinel-hub", help="statistics per forest from the Copernicus "
                                                   "Data Space Statistical API")

@@ -18,11 +18,11 @@ from .common import (
 
 
 def _cmd_storm(args) -> dict:
-    from ..core.clear_fraction import check_min_clear_fraction
-    from ..core.cloud_buffer import DEFAULT_STORM_BUFFER_M
-    from ..core.interrupts import interrupted
-    from ..core.runs import run_storm_protected
-    from ..core.storm import (
+    from ..core.compute.interrupts import interrupted
+    from ..core.pixels.clear_fraction import check_min_clear_fraction
+    from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
+    from ..core.runs.folder import run_storm_protected
+    from ..core.storm.assessment import (
         NOT_STOCKED,
         DamageThresholds,
         StormRequest,
@@ -39,7 +39,7 @@ def _cmd_storm(args) -> dict:
     if args.catalog or args.stac_url or args.provider:
         request = composite_request(args, aoi, Path(args.output))
     else:
-        from ..core.workflow import CompositeRequest
+        from ..core.composites.pipeline import CompositeRequest
 
         request = CompositeRequest(aoi=aoi, sources=[], start=args.event_date,
                                    end=args.event_date, output_dir=Path(args.output))
@@ -98,7 +98,7 @@ def register(commands) -> None:
                        help="a STAC item URL or path to use as a before scene")
     storm.add_argument("--after-item", action="append", default=[],
                        help="a STAC item URL or path to use as an after scene")
-    from ..core.storm import DamageThresholds
+    from ..core.storm.assessment import DamageThresholds
 
     defaults = DamageThresholds()
     for name, text in THRESHOLD_OPTIONS.items():

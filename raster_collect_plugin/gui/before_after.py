@@ -34,7 +34,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..core import imagery as core
+from ..core.imagery import renderings as core
 from ..qgis_compat import qgis_enum
 from . import imagery
 

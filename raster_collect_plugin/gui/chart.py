@@ -20,7 +20,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.display import (
+from ..core.outputs.display import (
     before_after_change,
     index_display,
     period_placement,

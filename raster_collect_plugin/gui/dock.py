@@ -42,8 +42,8 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
-from ..core.defaults import run_name
-from ..core.indices import INDICES
+from ..core.pixels.indices import INDICES
+from ..core.runs.defaults import run_name
 from ..default_outputs import default_output_root
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt

@@ -23,7 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDateTime, QMetaType, QTime
 
-from ..core.display import before_after_change, period_end, period_start
+from ..core.outputs.display import before_after_change, period_end, period_start
 from ..qgis_compat import new_field, qgis_enum
 from .imagery import add_colour_composite_layers
 from .layers import (

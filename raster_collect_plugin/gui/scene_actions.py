@@ -18,7 +18,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt
 from qgis.PyQt.QtWidgets import QFileDialog, QMenu
 
-from ..core import imagery as core
+from ..core.imagery import renderings as core
 from ..qgis_compat import qgis_enum
 from . import imagery
 from .tasks import LOG_TAG

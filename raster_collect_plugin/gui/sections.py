@@ -24,8 +24,8 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.indices import INDICES
-from ..core.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
+from ..core.pixels.indices import INDICES
+from ..core.pixels.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
 from ..qgis_compat import qgis_enum
 
 # (key, label, job source without href/url)

@@ -1,0 +1,153 @@
+"""The area of interest: forest polygons read, validated, repaired and put in a projected CRS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import geopandas as gpd
+
+from .utm import area_utm
+from .zones import check_coordinates_fit_crs, repair_polygon
+
+DEFAULT_ID_FIELD = "forest_id"
+
+
+class AoiError(ValueError):
+    """The polygons cannot be used; the message says which and how to fix it."""
+
+
+@dataclass
+class Aoi:
+    """Validated polygons (in ``crs``) with their id column."""
+
+    frame: gpd.GeoDataFrame
+    id_field: str
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def crs(self):
+        return self.frame.crs
+
+    @property
+    def bbox_wgs84(self) -> Tuple[float, float, float, float]:
+        return tuple(self.frame.to_crs("EPSG:4326").total_bounds)
+
+    @property
+    def ids(self) -> list:
+        return list(self.frame[self.id_field])
+
+    def union(self):
+        return self.frame.geometry.union_all()
+
+
+def read_polygons(path: Path, *, layer: Optional[str] = None) -> gpd.GeoDataFrame:
+    """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix.
+    GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
+    from ..compute.interrupts import call_interruptibly
+
+    return call_interruptibly(_read_polygons, path, layer, what=f"reading {path.name}")
+
+
+def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError
+
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except (DataSourceError, OSError, ValueError) as error:
+        raise AoiError(f"cannot read the polygon file {path}: not a readable vector file "
+                       f"({_first_line(error)}); check the file or export it again") from None
+    if layer is not None and str(layer) not in layers:
+        raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
+                       "choose one with --layer")
+    try:
+        return gpd.read_file(path, layer=layer)
+    except (DataSourceError, DataLayerError, OSError, ValueError) as error:
+        raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
+                       "file or export it again") from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].split("; ")[0][:200] if text else type(error).__name__
+
+
+def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFAULT_ID_FIELD,
+             layer: Optional[str] = None, ids: Optional[Sequence] = None,
+             buffer_m: float = 0.0) -> Aoi:
+    """Read polygons from a file or GeoDataFrame and make them usable.
+
+    Invalid geometries are repaired (``zone_input.repair_polygon``, as the zonal engine does)
+    and noted; empty ones are skipped and noted; non-polygons raise with the feature's id;
+    projected coordinates labelled with a geographic CRS raise with the fix. A geographic CRS
+    is replaced by the UTM zone of the polygons' centre; an
+    area spanning more than two UTM zones must be given in a projected CRS.
+    """
+    if isinstance(source, gpd.GeoDataFrame):
+        frame = source.copy()
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise AoiError(f"polygon file {path} does not exist")
+        frame = read_polygons(path, layer=layer)
+    if frame.crs is None:
+        raise AoiError("the polygons have no CRS: assign one (e.g. EPSG:28356) and try again")
+    if id_field not in frame.columns:
+        raise AoiError(f"the polygons have no field {id_field!r}; fields are "
+                       f"{[c for c in frame.columns if c != 'geometry']}: choose the id field")
+    if ids is not None:
+        wanted = {str(i) for i in ids}
+        frame = frame[frame[id_field].astype(str).isin(wanted)]
+        missing = wanted - set(frame[id_field].astype(str))
+        if missing:
+            raise AoiError(f"no polygons with {id_field} in {sorted(missing)}")
+    if frame.empty:
+        raise AoiError("no polygons to work on: select at least one feature")
+    if frame[id_field].duplicated().any():
+        duplicated = sorted(set(frame.loc[frame[id_field].duplicated(), id_field].astype(str)))
+        raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}")
+
+    try:
+        check_coordinates_fit_crs(frame)
+    except ValueError as error:
+        raise AoiError(str(error)) from None
+    notes: List[str] = []
+    geometries, kept = [], []
+    for position, (feature_id, geometry) in enumerate(zip(frame[id_field], frame.geometry)):
+        if geometry is None or geometry.is_empty:
+            notes.append(f"skipped {id_field}={feature_id}: empty geometry")
+            continue
+        repaired = repair_polygon(geometry)  # the same repair as the zonal engine's
+        if repaired is None:
+            raise AoiError(f"feature {id_field}={feature_id} is {geometry.geom_type}, not a "
+                           "polygon")
+        if repaired is not geometry:
+            notes.append(f"repaired invalid geometry of {id_field}={feature_id}")
+        geometries.append(repaired)
+        kept.append(position)
+    if not kept:
+        raise AoiError("every selected feature has an empty geometry: fix or select others")
+    frame = frame.iloc[kept]
+    frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
+
+    if frame.crs.is_geographic:
+        epsg = _utm_of(frame.to_crs("EPSG:4326").geometry)
+        frame = frame.to_crs(epsg=epsg)
+        notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
+    if buffer_m:
+        frame = frame.set_geometry(frame.geometry.buffer(buffer_m))
+    return Aoi(frame.reset_index(drop=True), id_field, notes)
+
+
+def _utm_of(geometries: gpd.GeoSeries) -> int:
+    """The UTM zone of the polygons' centre; longitudes wrap, so parts on both sides of the
+    antimeridian are one area there. More than two zones: AoiError."""
+    epsg, zones = area_utm(geometries.explode(index_parts=False).bounds.to_numpy())
+    if len(zones) > 2:
+        raise AoiError(
+            f"the polygons span UTM zones {zones[0]}-{zones[-1]} ({len(zones)} zones): "
+            "reproject them to a projected CRS covering the whole area (e.g. EPSG:3577 in "
+            "Australia) or split them into one run per zone")
+    return epsg

@@ -1,0 +1,235 @@
+"""The job spec's schema, checked before any work: a malformed spec is one JobError line
+(an error event for QGIS), never a traceback half-way through a run.
+
+A small declarative table instead of a JSON-Schema dependency: each known key has a type and,
+where it matters, a range or a set of values. An unknown key is refused, naming the allowed
+ones (a typo must not silently fall back to a default), and a key that looks like a secret is
+refused at any depth: secrets live in the QGIS authentication database or the environment.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from numbers import Real
+from typing import Any, Callable, Dict, Iterator, Tuple
+from urllib.parse import urlsplit
+
+from ..compute.options import ComputeOptionsError, check_compute_options
+
+SOURCE_KINDS = ("static", "stac", "maxar", "planetary-computer", "earth-search")
+
+
+def _text(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _number(low=None, high=None, *, integer=False, low_open=False) -> Callable[[Any], bool]:
+    def check(value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, Real):
+            return False
+        if integer and int(value) != value:
+            return False
+        if value != value:  # NaN
+            return False
+        if low is not None and (value <= low if low_open else value < low):
+            return False
+        return high is None or value <= high
+    return check
+
+
+def _date(value) -> bool:
+    try:
+        date.fromisoformat(str(value)[:10])
+        return isinstance(value, str)
+    except ValueError:
+        return False
+
+
+def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(check(v) for v in value)
+
+
+def _scalar_id(value) -> bool:
+    return (isinstance(value, (str, int)) and not isinstance(value, bool))
+
+
+def _mapping_of_text(value) -> bool:
+    return isinstance(value, dict) and all(_text(k) and _text(v) for k, v in value.items())
+
+
+def _budget(value) -> bool:
+    return _text(value) or _number(0, low_open=True)(value)
+
+
+def _compute(value) -> bool:
+    check_compute_options(value)  # raises with the key and the allowed keys
+    return True
+
+
+def _plain_url(value) -> bool:
+    """An http(s) URL with no user, password or query (nothing secret rides along); empty
+    means the default."""
+    if value == "":
+        return True
+    if not _text(value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and \
+        not (parts.username or parts.password or parts.query)
+
+
+_flag = (lambda v: isinstance(v, bool), "true or false")
+
+
+# key -> (check, what is expected)
+SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "aoi": (_text, "a path to a polygon file"),
+    "layer": (_text, "a layer name"),
+    "id_field": (_text, "a field name"),
+    "ids": (_list_of(_scalar_id), "a list of ids"),
+    "sources": (lambda v: isinstance(v, list), "a list of sources"),
+    "start": (_date, "a date like 2025-11-13"),
+    "end": (_date, "a date like 2025-11-13"),
+    "event_date": (_date, "a date like 2025-11-13"),
+    "indices": (_list_of(_text), "a list of index names"),
+    "custom_indices": (_mapping_of_text, "an object of NAME: formula"),
+    "period": (lambda v: v in ("month", "quarter", "year"), "month, quarter or year"),
+    "method": (_text, "a composite method such as median"),
+    "max_cloud_cover": (_number(0, 100), "a number from 0 to 100"),
+    "mask_classes": (_list_of(_text), "a list of cloud-mask class names"),
+    "resolution": (_number(0, 10_000, low_open=True), "a positive number of metres"),
+    "crs": (_text, "a CRS such as EPSG:28356"),
+    "output_dir": (_text, "a folder"),
+    "output": (_text, "a file path"),
+    "raster": (_text, "a raster path"),
+    "coverage": (lambda v: v in ("exact", "centre", "all_touched"),
+                 "exact, centre or all_touched"),
+    "min_clear_fraction": (_number(0, 1), "a number from 0 to 1"),
+    "hexagon_area_m2": (_number(0, low_open=True), "a positive area in m²"),
+    "hexagon_edge_m": (_number(0, low_open=True), "a positive length in metres"),
+    "h3_resolution": (_number(0, 15, integer=True), "an integer from 0 to 15"),
+    "clip": (lambda v: isinstance(v, bool), "true or false"),
+    "small": (lambda v: isinstance(v, bool), "true or false"),
+    "overwrite": (lambda v: isinstance(v, bool), "true or false"),
+    "item_ids": (_list_of(_text), "a list of scene ids"),
+    "before_items": (_list_of(_text), "a list of item URLs"),
+    "after_items": (_list_of(_text), "a list of item URLs"),
+    "buffer_m": (_number(), "a number of metres"),
+    "before_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
+    "after_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
+    "thresholds": (lambda v: isinstance(v, dict), "an object"),
+    "compute": (_compute, "an object"),
+    "memory_budget": (_budget, "a size such as 4GB"),
+    "cloud_buffer_m": (_number(0, 10_000), "a number of metres (0-10000)"),
+    "colour_composites": (_list_of(_text), "a list such as [\"true-colour\"]"),
+    "run_name": (_text, "a name"),
+    "hrefs": (_list_of(_text), "a list of asset URLs"),
+    "signing": (_text, "a signing scheme such as planetary-computer"),
+    "bands": (lambda v: _text(v) or _list_of(_number(1, integer=True))(v),
+              "band numbers such as \"1,2,5-8\""),
+    "nodata": (_number(), "a number"),
+    "ignore_nodata": _flag,
+    "use_mask": _flag,
+    "categorical": _flag,
+    "table_formats": (_list_of(_text), "a list such as [\"parquet\", \"csv\"]"),
+    "base_url": (_plain_url, "an http(s) URL"),
+    "token_url": (_plain_url, "an http(s) URL with no credentials or query"),
+    "pu_budget": (_number(0), "a number of processing units"),
+    "request_budget": (_number(0, integer=True), "a whole number of requests"),
+    "usage_ledger": (_text, "a file path"),
+    "cache_dir": (_text, "a folder"),
+    "interval": (_text, "an ISO 8601 duration such as P1M"),
+}
+KNOWN_KEYS = ("kind", *SCHEMA)
+SOURCE_KEYS = ("kind", "collections", "href", "url", "name")
+# parts of key names that mean a secret (client_secret, access_token, password, api_key...)
+SECRET_MARKERS = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key",
+                  "credential", "private_key", "access_key", "bearer", "authorization",
+                  "cookie")
+NOT_SECRETS = ("token_url",)  # the OAuth endpoint's address (checked: no query, no user)
+SECRETS_GO = ("secrets never go in a job spec: store them in the QGIS authentication database "
+              "or in environment variables such as SH_CLIENT_ID / SH_CLIENT_SECRET (see "
+              "README: Configure providers)")
+
+NEEDS: Dict[str, Tuple[str, ...]] = {
+    "search": ("aoi", "sources", "start", "end"),
+    "composite": ("aoi", "sources", "start", "end", "output_dir"),
+    "zonal": ("aoi", "sources", "start", "end", "output_dir"),
+    "zonal-raster": ("aoi", "raster", "output_dir"),
+    "hexagons": ("aoi", "output"),
+    "sample": ("output_dir",),
+    "storm": ("aoi", "event_date", "output_dir"),
+    "sentinel-hub-statistics": ("aoi", "start", "end", "output_dir"),
+    "sign": ("hrefs",),
+}
+
+
+def validate_spec(spec: Any) -> Dict[str, Any]:
+    """Check a job spec; returns it or raises JobError naming the key and what it expects."""
+    from .run import JobError
+
+    if not isinstance(spec, dict):
+        raise JobError(f"a job spec must be a JSON object, not {type(spec).__name__}")
+    secret = next(_secret_keys(spec), None)
+    if secret is not None:
+        raise JobError(f"job spec key '{secret}' looks like a secret and is refused: "
+                       f"{SECRETS_GO}")
+    unknown = [key for key in spec if key not in KNOWN_KEYS]
+    if unknown:
+        raise JobError(f"job spec has unknown key {unknown[0]!r}; allowed keys: "
+                       f"{', '.join(sorted(KNOWN_KEYS))}")
+    kind = spec.get("kind")
+    if kind not in NEEDS:
+        raise JobError(f"job 'kind' must be one of {tuple(NEEDS)}, not {kind!r}")
+    for key in NEEDS[kind]:
+        if spec.get(key) in (None, "", []):
+            raise JobError(f"a {kind} job spec needs '{key}'")
+    for key, value in spec.items():
+        if key in SCHEMA and value is not None:
+            check, expected = SCHEMA[key]
+            try:
+                right = check(value)
+            except ComputeOptionsError as error:
+                raise JobError(f"job spec {error}") from None
+            if not right:
+                raise JobError(f"job spec '{key}' must be {expected}, not {_show(value)}")
+    for n, source in enumerate(spec.get("sources") or []):
+        if not isinstance(source, dict):
+            raise JobError(f"job spec sources[{n}] must be an object with 'kind'")
+        unknown = [key for key in source if key not in SOURCE_KEYS]
+        if unknown:
+            raise JobError(f"job spec sources[{n}] has unknown key {unknown[0]!r}; allowed "
+                           f"keys: {', '.join(SOURCE_KEYS)}")
+        if source.get("kind") not in SOURCE_KINDS:
+            raise JobError(f"job spec sources[{n}].kind must be one of {SOURCE_KINDS}, "
+                           f"not {_show(source.get('kind'))}")
+        collections = source.get("collections")
+        if collections is not None and not _list_of(_text)(collections):
+            raise JobError(f"job spec sources[{n}].collections must be a list of names")
+        for key in ("href", "url", "name"):
+            if source.get(key) is not None and not _text(source[key]):
+                raise JobError(f"job spec sources[{n}].{key} must be text")
+    if kind in ("search", "composite", "zonal", "sentinel-hub-statistics") and \
+            date.fromisoformat(spec["end"][:10]) < date.fromisoformat(spec["start"][:10]):
+        raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
+                       "swap the dates")
+    return spec
+
+
+def _secret_keys(value: Any, where: str = "") -> Iterator[str]:
+    """Paths (``compute.password``, ``sources[0].token``) of keys that look like secrets."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            name = str(key).lower()
+            if name not in NOT_SECRETS and any(m in name for m in SECRET_MARKERS):
+                yield path
+            yield from _secret_keys(inner, path)
+    elif isinstance(value, list):
+        for n, inner in enumerate(value):
+            yield from _secret_keys(inner, f"{where}[{n}]")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

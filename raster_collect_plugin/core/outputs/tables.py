@@ -1,0 +1,101 @@
+"""Writing statistics tables (GeoPackage table, CSV, Parquet) and the latest-period polygon
+layer, atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence
+
+import geopandas as gpd
+import pandas as pd
+
+from .files import atomic_path
+
+TABLE_FORMATS = ("gpkg", "csv", "parquet")
+LARGE_TABLE_ROWS = 200_000  # above this, Parquet only unless other formats are asked for
+
+
+def default_formats(rows: int) -> Sequence[str]:
+    """Every format for ordinary tables; only (Geo)Parquet for large ones, where a CSV or a
+    GeoPackage table costs minutes and hundreds of MB for no extra information."""
+    return TABLE_FORMATS if rows <= LARGE_TABLE_ROWS else ("parquet",)
+
+
+def write_table(table: pd.DataFrame, stem: Path, *, layer: str = "zonal_statistics",
+                formats: Sequence[str] = TABLE_FORMATS) -> Dict[str, Path]:
+    """Write ``stem``.gpkg (attribute-only table), .csv and .parquet; returns the paths."""
+    import pyogrio
+
+    written = {}
+    for kind in formats:
+        destination = Path(f"{stem}.{kind}")
+        with atomic_path(destination) as temp:
+            if kind == "csv":
+                table.to_csv(temp, index=False)
+            elif kind == "parquet":
+                table.to_parquet(temp, index=False)
+            elif kind == "gpkg":
+                pyogrio.write_dataframe(table, temp, layer=layer, driver="GPKG")
+            else:
+                raise ValueError(f"unknown table format {kind!r}")
+        written[kind] = destination
+    return written
+
+
+def latest_values(table: pd.DataFrame, id_field: str,
+                  statistics: Sequence[str] = ("mean", "median", "clear_fraction")
+                  ) -> pd.DataFrame:
+    """Per zone: the latest *usable* period's statistics, one column per index and statistic
+    (e.g. ``NDVI_mean``), plus the period each index comes from."""
+    read = [c for c in (id_field, "index", "collection", "period", *statistics) if c in table]
+    usable = table.loc[table["usable"].to_numpy(), read]  # not every column: large tables
+    if usable.empty:
+        return pd.DataFrame({id_field: table[id_field].unique()})
+    keys = [id_field, "index"] + (["collection"] if "collection" in usable else [])
+    latest = usable.sort_values("period").groupby(keys, as_index=False).tail(1)
+    wide = None
+    for (index_name, collection), part in latest.groupby(["index", "collection"]):
+        prefix = f"{index_name}" if latest["collection"].nunique() == 1 else \
+            f"{collection}_{index_name}"
+        columns = part[[id_field, "period", *statistics]].rename(
+            columns={"period": f"{prefix}_period", **{s: f"{prefix}_{s}" for s in statistics}})
+        wide = columns if wide is None else wide.merge(columns, on=id_field, how="outer")
+    return wide
+
+
+def write_latest_layer(zones: gpd.GeoDataFrame, latest: pd.DataFrame, id_field: str,
+                       destination: Path, *, layer: str = "latest") -> Path:
+    """The zones joined to their latest usable statistics (``latest_values``), as a
+    GeoPackage layer."""
+    joined = zones.merge(latest, on=id_field, how="left")
+    with atomic_path(destination) as temp:
+        joined.to_file(temp, layer=layer, driver="GPKG")
+    return destination
+
+
+def write_metadata(attrs: Mapping, output_dir: Path, *, name: str) -> Dict[str, Path]:
+    """``zonal_<name>_metadata.json`` (what each column means) when the table's ``attrs``
+    carry its statistics' definitions; key ``<name>_metadata``."""
+    if not attrs.get("statistics"):
+        return {}
+    from .files import write_json
+
+    return {f"{name}_metadata": write_json(
+        Path(output_dir) / f"zonal_{name}_metadata.json",
+        {**attrs["statistics"], "notes": list(attrs.get("notes", []))})}
+
+
+def write_zone_outputs(table: pd.DataFrame, zones: gpd.GeoDataFrame, id_field: str,
+                       output_dir: Path, *, name: str = "forests",
+                       formats: Optional[Sequence[str]] = None) -> Dict[str, Path]:
+    """``zonal_<name>.{gpkg,csv,parquet}`` (``formats``, default: ``default_formats``),
+    ``<name>_latest.gpkg`` and, when the table carries its statistics' definitions,
+    ``zonal_<name>_metadata.json`` (keys ``<name>_gpkg`` ..., ``<name>_latest``,
+    ``<name>_metadata``)."""
+    formats = formats or default_formats(len(table))
+    files = {f"{name}_{kind}": path for kind, path in
+             write_table(table, Path(output_dir) / f"zonal_{name}", formats=formats).items()}
+    files[f"{name}_latest"] = write_latest_layer(zones, latest_values(table, id_field),
+                                                 id_field, Path(output_dir) / f"{name}_latest.gpkg")
+    files.update(write_metadata(table.attrs, output_dir, name=name))
+    return files

@@ -1,0 +1,304 @@
+"""Loading analysis-ready pixels: odc-stac windowed COG reads onto one grid, digital numbers
+turned into physical values (each provider's rule applied exactly once), cloud masks applied.
+
+Everything stays lazy (dask) until the caller computes; the caller loads one period at a time so
+memory is bounded by a period, not by the whole stack.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import odc.stac
+import pystac
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.geom import Geometry
+
+from ..compute.gdal_env import configure_gdal
+from . import masks
+from .bands import CollectionProfile, baseline_of, boa_offset_flag
+
+S2_OFFSET_BASELINE = 4.0
+S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4
+PIXEL_TEST_BANDS = ("blue", "green", "red")
+PIXEL_TEST_LOW_DN = 500  # reflectance -0.05 if the +1000 offset were still in the pixels
+PIXEL_TEST_FRACTION = 0.01
+
+
+class LoadError(RuntimeError):
+    """Loading failed in a way the user can act on (missing band, unreadable assets, ...)."""
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What to load for one collection: bands by common name, grid, masking."""
+
+    profile: CollectionProfile
+    bands: Tuple[str, ...]
+    geobox: GeoBox
+    mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
+    chunk_size: int = 1024
+    cloud_buffer_m: float = 0.0  # grow the cloud/shadow mask by this distance (cloud_buffer.py)
+
+
+@dataclass
+class LoadedScenes:
+    """Physical values per band (NaN where not clear) plus masks, dims (time, y, x)."""
+
+    values: Dict[str, xr.DataArray]
+    valid: xr.DataArray  # data present (not nodata)
+    clear: xr.DataArray  # valid and not masked as cloud
+    scene_ids: List[List[str]]  # item ids fused into each time step
+    rules: List[str] = field(default_factory=list)  # reflectance rule per time step (lazy-safe)
+    offsets: Optional[xr.DataArray] = None  # offset applied per time step (pixel-test rule)
+    saturation_masked: bool = False  # Landsat QA_RADSAT applied
+
+
+def choose_grid(items: Sequence[pystac.Item], aoi_geometry: Geometry, profile: CollectionProfile,
+                *, crs: Optional[str] = None, resolution: Optional[float] = None) -> GeoBox:
+    """One grid for a stack: the scenes' (most common) CRS unless ``crs`` is given, the sensor's
+    resolution unless overridden, aligned to the scenes' own pixel grid when that is possible
+    (no half-pixel shift of Landsat's odd-15 m grid)."""
+    native_epsg = Counter(_item_epsg(item) for item in items).most_common(1)[0][0]
+    target_crs = crs or (f"EPSG:{native_epsg}" if native_epsg else str(aoi_geometry.crs))
+    res = float(resolution or profile.resolution or _native_resolution(items[0], profile))
+    anchor = "default"
+    transform = _native_transform(items[0], profile, res)
+    if transform is not None and target_crs == f"EPSG:{native_epsg}":
+        from odc.geo import xy_
+
+        anchor = xy_((transform[2] / res) % 1.0, (transform[5] / res) % 1.0)
+    bounds = aoi_geometry.to_crs(target_crs).boundingbox
+    return GeoBox.from_bbox(bounds, target_crs, resolution=res, anchor=anchor)
+
+
+def _item_epsg(item: pystac.Item) -> Optional[int]:
+    """The scene's EPSG code from the item's or (when only there) its assets' proj fields."""
+    for fields in (item.properties, *(a.extra_fields for a in item.assets.values())):
+        code = fields.get("proj:epsg")
+        if code is None and isinstance(fields.get("proj:code"), str):
+            code = fields["proj:code"].split(":")[-1]
+        if code is not None:
+            return int(code)
+    return None
+
+
+def _proj_transform(item: pystac.Item, asset_key: str):
+    """An asset's ``proj:transform``, else the item's (STAC projection fields may sit on either:
+    Earth Search's Landsat items carry it on the item only)."""
+    asset = item.assets.get(asset_key.split(".")[0])
+    if asset is not None and asset.extra_fields.get("proj:transform"):
+        return asset.extra_fields["proj:transform"]
+    return item.properties.get("proj:transform")
+
+
+def _native_resolution(item: pystac.Item, profile: CollectionProfile) -> float:
+    asset = item.assets[profile.assets[profile.optical_bands[0]].split(".")[0]]
+    transform = _proj_transform(item, profile.assets[profile.optical_bands[0]])
+    if transform:
+        return abs(float(transform[0]))
+    gsd = asset.extra_fields.get("gsd") or item.properties.get("gsd")
+    if not gsd:
+        raise LoadError(f"{item.id}: no resolution in its metadata; choose a resolution")
+    return float(gsd)
+
+
+def _native_transform(item: pystac.Item, profile: CollectionProfile, res: float):
+    for band in profile.optical_bands:
+        if profile.assets[band].split(".")[0] not in item.assets:
+            continue
+        transform = _proj_transform(item, profile.assets[band])
+        if transform and abs(transform[0] - res) < 1e-9:
+            return transform
+    return None
+
+
+def _stac_cfg(profile: CollectionProfile, collection: str, asset_keys: Iterable[str]) -> dict:
+    """Tell odc-stac each asset's data type and nodata (Planetary Computer S2 items carry no
+    raster:bands)."""
+    assets = {}
+    for key in asset_keys:
+        if "." in key:  # a band of a multi-band asset: described by the item's raster:bands
+            continue
+        if profile.mask_band and key == profile.assets[profile.mask_band]:
+            dtype = "uint8" if profile.mask_band == "scl" else "uint16"
+            nodata = profile.mask_nodata if profile.mask_nodata is not None else 0
+        elif profile.rule == "linear":
+            dtype, nodata = "float32", profile.nodata
+        else:
+            dtype, nodata = ("uint8" if profile.sensor == "worldview" else "uint16"), profile.nodata
+        assets[key] = {"data_type": dtype, "nodata": nodata}
+    return {collection: {"assets": assets}, "*": {"assets": assets}}
+
+
+def _raster_scale_offset(item: pystac.Item, asset_key: str, profile: CollectionProfile):
+    asset = item.assets.get(asset_key)
+    bands = (asset.extra_fields.get("raster:bands") if asset is not None else None) or [{}]
+    return float(bands[0].get("scale", profile.scale)), float(bands[0].get("offset",
+                                                                           profile.offset))
+
+
+def _group_by_solar_day(items: Sequence[pystac.Item]) -> List[List[pystac.Item]]:
+    """The items odc-stac fuses into each time step with groupby='solar_day', in time order."""
+    groups: Dict[str, List[pystac.Item]] = {}
+    for item in items:
+        lon = item.bbox[0] / 2 + item.bbox[2] / 2 if item.bbox else 0.0
+        solar = item.datetime + np.timedelta64(int(lon * 240), "s").astype(object)
+        groups.setdefault(solar.date().isoformat(), []).append(item)
+    return [groups[key] for key in sorted(groups)]
+
+
+def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
+                patch_url: Optional[Callable[[str], str]] = None) -> LoadedScenes:
+    """Lazily load ``items`` of one collection onto ``spec.geobox`` as physical values."""
+    profile = spec.profile
+    missing = [b for b in spec.bands if b not in profile.assets]
+    if missing:
+        raise LoadError(f"{profile.sensor} has no {missing} band(s); bands available: "
+                        f"{sorted(profile.optical_bands)}")
+    if not items:
+        raise LoadError("no scenes to load")
+    configure_gdal()
+    wanted = list(spec.bands)
+    if profile.rule == "s2-pixel-test":
+        wanted += [b for b in PIXEL_TEST_BANDS if b not in wanted]
+    asset_keys = [profile.assets[b] for b in wanted]
+    if profile.mask_band:
+        asset_keys.append(profile.assets[profile.mask_band])
+    radsat = saturation_asset(items, profile, spec.mask_classes)
+    if radsat:
+        asset_keys.append(radsat)
+    asset_keys = list(dict.fromkeys(asset_keys))
+    collection = items[0].collection_id or "*"
+    groups = _group_by_solar_day(items)
+    chunks = {"time": 1, "x": spec.chunk_size, "y": spec.chunk_size}
+    from .asset_reader import NamingRioDriver
+
+    try:
+        data = odc.stac.load(items, bands=asset_keys, geobox=spec.geobox, groupby="solar_day",
+                             chunks=chunks, resampling="nearest", fail_on_error=True,
+                             stac_cfg=_stac_cfg(profile, collection, asset_keys),
+                             patch_url=patch_url, driver=NamingRioDriver())
+    except ValueError as error:
+        raise LoadError(f"cannot load {collection}: {error}") from None
+    if data.sizes["time"] != len(groups):
+        groups = [[item] for item in sorted(items, key=lambda i: i.datetime)]
+
+    first_band = data[asset_keys[0]]
+    valid = xr.ones_like(first_band, dtype=bool)
+    for band in wanted:
+        valid = valid & _present(data[profile.assets[band]], profile)
+    clear = valid
+    if profile.mask_band == "scl":
+        clear = clear & masks.clear_from_scl(data[profile.assets["scl"]], spec.mask_classes)
+    elif profile.mask_band == "qa_pixel":
+        clear = clear & masks.clear_from_qa_pixel(data[profile.assets["qa_pixel"]],
+                                                  spec.mask_classes)
+    if radsat:
+        clear = clear & masks.clear_from_qa_radsat(data[radsat], spec.mask_classes)
+    if spec.cloud_buffer_m and profile.mask_band:
+        from .cloud_buffer import dilate_lazy
+
+        masked = dilate_lazy(valid & ~clear, spec.cloud_buffer_m,
+                             abs(spec.geobox.resolution.x))
+        clear = valid & ~masked
+
+    values: Dict[str, xr.DataArray] = {}
+    rules: List[str] = []
+    offsets = None
+    if profile.rule == "s2-pixel-test":
+        offsets = pixel_test_offsets(data, profile, clear)
+    for band in spec.bands:
+        raw = data[profile.assets[band]]
+        physical, rules = _to_physical(raw, band, groups, profile, offsets)
+        values[band] = physical.where(clear).astype("float32")
+    return LoadedScenes(values, valid, clear, [[i.id for i in g] for g in groups], rules, offsets,
+                        saturation_masked=bool(radsat))
+
+
+def saturation_asset(items: Sequence[pystac.Item], profile: CollectionProfile,
+                     classes) -> Optional[str]:
+    """Landsat's QA_RADSAT asset key when saturation is masked and every scene has it."""
+    if profile.sensor != "landsat" or not masks.qa_radsat_invalid_bits(classes):
+        return None
+    key = masks.QA_RADSAT_ASSET
+    return key if items and all(key in item.assets for item in items) else None
+
+
+def _present(raw: xr.DataArray, profile: CollectionProfile) -> xr.DataArray:
+    if profile.rule == "linear":
+        return (raw != profile.nodata) & np.isfinite(raw)
+    return raw != profile.nodata
+
+
+def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, List[str]]:
+    """Apply the collection's DN rule once. Returns the values and the rule used per scene."""
+    asset_key = profile.assets[band]
+    if profile.rule in ("linear", "none"):
+        return raw.astype("float32"), [profile.rule] * len(groups)
+    if profile.rule == "s2-baseline":
+        baselines = [baseline_of(g[0].properties) or 0.0 for g in groups]
+        offset = [S2_BOA_OFFSET if b >= S2_OFFSET_BASELINE else 0.0 for b in baselines]
+        rules = [f"DN/10000{' - 0.1' if o else ''} (baseline {b:05.2f})"
+                 for o, b in zip(offset, baselines)]
+        offset_da = xr.DataArray(np.array(offset, "float32"), dims="time",
+                                 coords={"time": raw.time})
+        return raw.astype("float32") * np.float32(profile.scale) + offset_da, rules
+    if profile.rule == "raster-bands":
+        pairs = [_raster_scale_offset(g[0], asset_key, profile) for g in groups]
+        scale = xr.DataArray(np.array([p[0] for p in pairs], "float32"), dims="time",
+                             coords={"time": raw.time})
+        offset = xr.DataArray(np.array([p[1] for p in pairs], "float32"), dims="time",
+                              coords={"time": raw.time})
+        rules = [f"raster:bands scale {s:g} offset {o:g}" for s, o in pairs]
+        return raw.astype("float32") * scale + offset, rules
+    if profile.rule == "s2-item-properties":
+        offset, rules = [], []
+        for group in groups:
+            properties = group[0].properties
+            baseline = baseline_of(properties)
+            applied = boa_offset_flag(properties)
+            subtract = baseline is not None and baseline >= S2_OFFSET_BASELINE and not applied
+            offset.append(S2_BOA_OFFSET if subtract else 0.0)
+            rules.append(f"DN/10000{' - 0.1' if subtract else ''} (item properties: baseline "
+                         f"{'unknown' if baseline is None else f'{baseline:05.2f}'}, "
+                         f"boa_offset_applied {applied})")
+        offset_da = xr.DataArray(np.array(offset, "float32"), dims="time",
+                                 coords={"time": raw.time})
+        return raw.astype("float32") * np.float32(profile.scale) + offset_da, rules
+    if profile.rule == "s2-pixel-test":
+        rule = (f"pixel test: BOA offset removed when >{PIXEL_TEST_FRACTION:.0%} of clear "
+                f"visible DNs < {PIXEL_TEST_LOW_DN}")
+        rules = [rule] * len(groups)
+        return raw.astype("float32") * np.float32(profile.scale) + offsets, rules
+    raise LoadError(f"unknown reflectance rule {profile.rule!r}")
+
+
+def pixel_test_offsets(data, profile: CollectionProfile, usable) -> xr.DataArray:
+    """Per scene: -0.1 if its pixels still carry the +1000 DN offset, else 0.
+
+    A scene that still carries the offset has a visible-band DN below ``PIXEL_TEST_LOW_DN``
+    (500) only where the reflectance would be below -0.05, which Sen2Cor does not produce
+    beyond noise: dark water and shadow sit just around 1000 (reflectance near 0, slightly
+    negative allowed), so "below 1000" is no test. A scene whose offset was removed has such
+    DNs wherever anything is dark (vegetation in blue/red, water, shadow): more than
+    ``PIXEL_TEST_FRACTION`` (1 %) of its usable visible DNs. Only usable (cloud-free) pixels
+    count, so bright clouds do not dilute the dark ones."""
+    low = None
+    for band in PIXEL_TEST_BANDS:
+        raw = data[profile.assets[band]]
+        band_low = (raw < PIXEL_TEST_LOW_DN) & usable
+        low = band_low if low is None else (low | band_low)
+    fraction = low.sum(("y", "x")) / usable.sum(("y", "x")).clip(min=1)
+    return xr.where(fraction > PIXEL_TEST_FRACTION, np.float32(0.0), np.float32(S2_BOA_OFFSET))
+
+
+def aoi_mask(geobox: GeoBox, geometry: Geometry) -> np.ndarray:
+    """True for pixels whose centre lies inside the AOI."""
+    from odc.geo.xr import rasterize
+
+    return np.asarray(rasterize(geometry.to_crs(geobox.crs), geobox).values, dtype=bool)

@@ -1,0 +1,460 @@
+"""Run bookkeeping, for every door: what determines a result, the output-folder lock, and
+publishing a run as one unit.
+
+- :func:`fingerprint` hashes what determines a result: the parameters, the polygons' geometry
+  (not the file name), the sources and the scene item ids. Never the command-line text.
+- :class:`RunFolder` holds an exclusive lock on the output folder for the whole run (a second
+  run into it stops with :class:`FolderLocked`), cleans what a hard-killed run left, refuses to
+  mix a run with different inputs into a folder holding other results (:class:`ResultsConflict`)
+  unless ``overwrite``, and on failure or cancel removes everything this run placed (finished
+  resumable units excepted). ``publish`` writes the manifest last: readers (the dock, later
+  runs) trust only the files it lists.
+
+Policy when a folder holds other results: stop (exit 2) unless ``--overwrite`` / the job spec's
+``"overwrite": true``; with it, the old manifest is dropped at once (nothing stale is trusted)
+and the old run's files that the new one does not replace are removed after the new manifest is
+written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from ..composites import path_budget
+from .file_replace import ensure_free, remove
+from .manifest import MANIFEST_NAME, read_manifest, write_manifest
+from .portable import LockHeld, release_lock_file, same_file, try_lock
+from .storage import is_remote
+
+LOCK_NAME = ".raster-collect.lock"
+JOURNAL_NAME = ".raster-collect-run.json"
+PARTIAL_MARKERS = (".raster-collect-partial-", ".partial-", ".part.", ".scratch.")
+
+
+class RunError(ValueError):
+    """The output folder cannot take this run; the message says what to do."""
+
+    exit_kind = "bad_input"
+
+
+class FolderLocked(RunError):
+    """Another run is writing into the folder."""
+
+
+class ResultsConflict(RunError):
+    """The folder holds results of a run with different inputs."""
+
+
+def _digest(payload) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def geometry_hash(frame, id_field: str) -> str:
+    """SHA-256 of the polygons (ids, normalised WKB and CRS): moving a forest changes it,
+    renaming or copying the file does not."""
+    import shapely
+
+    digest = hashlib.sha256()
+    digest.update(str(frame.crs.to_wkt() if frame.crs is not None else "").encode())
+    order = sorted(range(len(frame)), key=lambda n: str(frame[id_field].iloc[n]))
+    for n in order:
+        geometry = frame.geometry.iloc[n]
+        digest.update(str(frame[id_field].iloc[n]).encode() + b"\0")
+        digest.update(shapely.to_wkb(shapely.normalize(geometry), hex=False))
+    return digest.hexdigest()
+
+
+def describe_sources(sources) -> List[dict]:
+    """Provider kind, name, address and collections of each source (what was searched)."""
+    described = []
+    for source in sources:
+        provider = source.provider
+        address = getattr(provider, "url", None) or getattr(provider, "catalog_href", None)
+        described.append({"kind": provider.kind, "name": provider.name,
+                          "address": str(address) if address else None,
+                          "collections": sorted(source.collections)})
+    return sorted(described, key=lambda d: json.dumps(d, sort_keys=True))
+
+
+def request_parameters(request, aoi) -> Dict[str, object]:
+    """The parameters of a CompositeRequest that determine its result."""
+    return {
+        "start": str(request.start), "end": str(request.end),
+        "indices": sorted(request.indices),
+        "custom_indices": dict(sorted(dict(request.custom_indices).items())),
+        "period": request.period, "method": request.method,
+        "max_cloud_cover": request.max_cloud_cover,
+        "mask_classes": sorted(request.mask_classes),
+        "cloud_buffer_m": request.cloud_buffer_m, "resolution": request.resolution,
+        "colour_composites": sorted(request.colour_composites),
+        "crs": request.crs, "windows": [list(map(str, w)) for w in request.windows or ()],
+        "id_field": aoi.id_field, "geometry": geometry_hash(aoi.frame, aoi.id_field),
+        "sources": describe_sources(request.sources),
+    }
+
+
+def fingerprint(kind: str, parameters: Mapping[str, object],
+                item_ids: Optional[Iterable[str]] = None) -> Dict[str, object]:
+    """The run record: ``fingerprint`` (hex), ``kind``, ``parameters`` and ``item_ids``."""
+    items = sorted(set(item_ids)) if item_ids is not None else None
+    record = {"kind": kind, "parameters": dict(parameters), "item_ids": items}
+    return {"fingerprint": _digest(record)[:32], **record}
+
+
+def differences(old: Mapping, new: Mapping) -> List[str]:
+    """Names of what changed between two run records (for the conflict message)."""
+    changed = []
+    if old.get("kind") != new.get("kind"):
+        changed.append("kind")
+    old_p, new_p = old.get("parameters") or {}, new.get("parameters") or {}
+    changed += sorted(k for k in set(old_p) | set(new_p) if old_p.get(k) != new_p.get(k))
+    if old.get("item_ids") != new.get("item_ids"):
+        changed.append("scenes")
+    return changed
+
+
+def _is_partial(name: str) -> bool:
+    if name.startswith(f"{MANIFEST_NAME}.partial-"):
+        return True
+    return any(marker in name for marker in PARTIAL_MARKERS) and name.startswith(".")
+
+
+def _remove(path: Path) -> None:
+    # a file held open (Windows: on QGIS's map) stays; no manifest lists it, a later run retries
+    try:
+        remove(path, must=False)
+    except OSError:
+        if not path.is_dir():  # a folder is removed as far as it goes, as before
+            raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where possible (other threads may be
+    creating files at this moment)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def normal_permissions(path: Path) -> None:
+    """Give a folder made by ``tempfile.mkdtemp`` (0700) the usual permissions (0777 - umask)."""
+    os.chmod(path, 0o777 & ~_umask())
+
+
+@dataclass
+class RunFolder:
+    """One run's hold on its output folder. Use as a context manager::
+
+        with RunFolder(output, record, overwrite=False) as folder:
+            ...  # write into the folder
+            folder.publish(["a.tif", "b.csv"])
+
+    Leaving without ``publish`` (an error, Ctrl-C, a cancel) removes what this run placed in
+    the folder, except names for which ``keep(name)`` is true (finished resumable units)."""
+
+    path: Path
+    record: Mapping[str, object]
+    overwrite: bool = False
+    keep: Optional[Callable[[str], bool]] = None
+    rewrites: bool = False  # the run rewrites every file the folder's manifest lists
+    published: bool = False
+    _lock: Optional[int] = None
+    _before: set = field(default_factory=set)
+    _replaced: Sequence[str] = ()
+    _created: bool = False
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+
+    def __enter__(self) -> RunFolder:
+        created = self._created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        if created:
+            os.chmod(self.path, 0o777 & ~_umask())
+        self._acquire()
+        try:
+            self._recover()
+            if self.rewrites:  # Windows: one on QGIS's map would stop the run half-published
+                listed = (read_manifest(str(self.path)) or {}).get("files", {})
+                ensure_free(self.path / name for name in _top_level(listed))
+            self._check_previous()
+            self._before = set(os.listdir(self.path))
+            self._journal({"pid": os.getpid(), "started": time.time(),
+                           "before": sorted(self._before)})
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        full = error is not None and _write_failure(error) and _nearly_full(self.path)
+        try:
+            if not self.published:
+                self._roll_back(self._before)
+            (self.path / JOURNAL_NAME).unlink(missing_ok=True)
+        finally:
+            self._release()
+        if full:  # GDAL says "IO error writing tag data"; say what it means
+            raise OSError(errno.ENOSPC, f"No space left on device ({self.path})") from error
+
+    # -- lock ------------------------------------------------------------------------------
+    def _acquire(self) -> None:
+        """Lock the lock file (``portable.try_lock``); it is removed on release, so after
+        locking check that the path still names the locked file (else another run removed it
+        meanwhile: retry)."""
+        lock_path = self.path / LOCK_NAME
+        for _ in range(20):
+            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0),
+                             0o666 & ~_umask())
+            try:
+                try_lock(handle)
+            except LockHeld:
+                owner = _read_owner(handle)
+                os.close(handle)
+                raise FolderLocked(
+                    f"another raster-collect run is writing to {self.path}"
+                    f"{f' ({owner})' if owner else ''}: wait for it to finish or choose "
+                    "another --output") from None
+            except BaseException:
+                os.close(handle)
+                raise
+            if same_file(lock_path, handle):
+                os.ftruncate(handle, 0)
+                os.write(handle, f"pid {os.getpid()}".encode())
+                self._lock = handle
+                return
+            release_lock_file(handle, None)  # we locked a file another run just removed
+        raise FolderLocked(f"cannot lock {self.path}: try again")
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            handle, self._lock = self._lock, None
+            release_lock_file(handle, self.path / LOCK_NAME)
+        if self._created and not self.published:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()  # only if this run made it and left it empty
+
+    # -- what earlier runs left -------------------------------------------------------------
+    def _recover(self) -> None:
+        """Remove partial files of runs killed hard; undo a killed run's unpublished files."""
+        journal = self.path / JOURNAL_NAME
+        if journal.exists():
+            try:
+                before = set(json.loads(journal.read_text()).get("before", []))
+            except ValueError:
+                before = None
+            if before is not None:
+                listed = set(_top_level((read_manifest(str(self.path)) or {}).get("files", {})))
+                self._roll_back(before | listed)
+            journal.unlink(missing_ok=True)
+        for name in os.listdir(self.path):
+            if _is_partial(name):
+                _remove(self.path / name)
+
+    def _roll_back(self, before: set) -> None:
+        for name in set(os.listdir(self.path)) - set(before):
+            if name in (LOCK_NAME, JOURNAL_NAME):
+                continue
+            if self.keep is not None and self.keep(name):
+                continue
+            _remove(self.path / name)
+
+    def _check_previous(self) -> None:
+        manifest = read_manifest(str(self.path))
+        if manifest is None:
+            return
+        old = manifest.get("run") or {}
+        if old.get("fingerprint") == self.record.get("fingerprint"):
+            return
+        if not self.overwrite:
+            changed = ", ".join(differences(old, self.record)) or "inputs"
+            raise ResultsConflict(
+                f"{self.path} holds results of another run (different {changed}): use "
+                "--overwrite to replace them, or choose another --output")
+        self._replaced = sorted(manifest.get("files", {}))
+        (self.path / MANIFEST_NAME).unlink(missing_ok=True)  # nothing stale is trusted
+
+    def _journal(self, payload: dict) -> None:
+        temporary = self.path / f".{JOURNAL_NAME}.partial-{os.getpid()}"
+        temporary.write_text(json.dumps(payload))
+        os.replace(temporary, self.path / JOURNAL_NAME)
+
+    # -- publish ----------------------------------------------------------------------------
+    def publish_written(self, since: float, **details) -> dict:
+        """Publish every visible file written into the folder at or after ``since``
+        (``time.time()``), for steps that do not report all their files."""
+        files = [p for p in self.path.rglob("*") if p.is_file()
+                 and not any(part.startswith(".") for part in p.relative_to(self.path).parts)
+                 and p.name != MANIFEST_NAME and p.stat().st_mtime >= since - 1]
+        return self.publish(relative_files(self.path, files), **details)
+
+    def publish(self, files: Iterable[str], **details) -> dict:
+        """Write the manifest (last) listing ``files`` (relative paths), then remove what an
+        overwritten run left that this one did not replace. Returns the manifest."""
+        files = sorted(set(files))
+        manifest = write_manifest(str(self.path), files, run={**self.record, **details})
+        self.published = True
+        kept = set(_top_level(files))
+        for name in sorted(set(_top_level(self._replaced)) - kept):
+            _remove(self.path / name)
+        return manifest
+
+
+def _read_owner(handle: int) -> str:
+    try:
+        return os.read(handle, 200).decode(errors="replace").strip()
+    except OSError:  # Windows: the range is locked, or the file is being written
+        return ""
+
+
+def _write_failure(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return True
+    text = str(error).lower()
+    return type(error).__name__.startswith("CPLE_") and ("writ" in text or "io error" in text)
+
+
+def _nearly_full(path: Path, margin: int = 1 << 20) -> bool:
+    try:
+        return shutil.disk_usage(path).free < margin
+    except OSError:
+        return False
+
+
+def _top_level(names: Iterable[str]) -> List[str]:
+    return sorted({str(name).split("/", 1)[0] for name in names})
+
+
+def relative_files(folder: Path, paths: Iterable[Path]) -> List[str]:
+    """Paths relative to ``folder`` (posix), for a manifest."""
+    folder = Path(folder).resolve()
+    return sorted(Path(p).resolve().relative_to(folder).as_posix() for p in paths)
+
+
+def report_for_area(report, bbox_wgs84):
+    """The part of a SearchReport whose scenes intersect ``bbox_wgs84`` (what a search of
+    that area alone would have found)."""
+    from shapely.geometry import box, shape
+
+    from ..sources.search import SearchReport
+
+    area = box(*bbox_wgs84)
+    items = {key: [i for i in found if i.geometry is not None and
+                   shape(i.geometry).intersects(area)] for key, found in report.items.items()}
+    return SearchReport(items=items, errors=dict(report.errors))
+
+
+def composite_files(result) -> List[Path]:
+    """Every file a CompositeResult placed in its output folder."""
+    files = []
+    for collection in result.collections:
+        files += [*collection.index_paths.values(), collection.count_path,
+                  collection.metadata_path]
+    scenes = Path(result.output_dir) / "scenes.csv"
+    return files + ([scenes] if scenes.exists() else [])
+
+
+def run_composites_protected(request, *, overwrite: bool = False, progress=None, cancel=None,
+                             report=None):
+    """``workflow.run_composites`` inside a RunFolder: locked, fingerprinted, never mixed with
+    another run's files, published with a manifest, rolled back on error or cancel."""
+    from dataclasses import replace
+
+    from ..composites.pipeline import run_composites, search, validate_request
+
+    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        return run_composites(request, progress=progress, cancel=cancel, report=report)
+    aoi = validate_request(request)
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    request = replace(request, aoi=aoi)
+    report = report if report is not None else search(request, aoi)
+    record = fingerprint("composite", request_parameters(request, aoi),
+                         item_ids=[i.id for i in report.all_items])
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
+        result = run_composites(request, progress=progress, cancel=cancel, report=report)
+        folder.publish(relative_files(folder.path, composite_files(result)),
+                       errors=result.errors)
+    return result
+
+
+def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel=None,
+                        report=None):
+    """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
+    from dataclasses import replace
+
+    from ..composites.pipeline import run_zonal, search, validate_request
+
+    request = zonal.composites
+    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+    aoi = validate_request(request)
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    request = replace(request, aoi=aoi)
+    zonal = replace(zonal, composites=request)
+    report = report if report is not None else search(request, aoi)
+    parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
+    record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
+        result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+        files = composite_files(result.composites) + list(result.files.values())
+        folder.publish(relative_files(folder.path, files), errors=result.composites.errors)
+    return result
+
+
+def zonal_parameters(zonal) -> Dict[str, object]:
+    """The zonal-statistics parameters that determine a result."""
+    return {"coverage": zonal.coverage, "min_clear_fraction": zonal.min_clear_fraction,
+            "hexagon_area_m2": zonal.hexagon_area_m2, "hexagon_edge_m": zonal.hexagon_edge_m,
+            "h3_resolution": zonal.h3_resolution, "clip_hexagons": zonal.clip_hexagons}
+
+
+def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel=None):
+    """``storm.run_storm`` inside a RunFolder (see :func:`run_composites_protected`); the
+    fingerprint holds the parameters, the polygons, the sources and the given item URLs."""
+    from dataclasses import asdict
+
+    from ..areas.aoi import Aoi, load_aoi
+    from ..storm.assessment import run_storm
+
+    base = storm.composites
+    aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
+        base.aoi, id_field=base.id_field, ids=base.selected_ids)
+    parameters = {**request_parameters(base, aoi), "event_date": str(storm.event_date),
+                  "before_days": storm.before_days, "after_days": storm.after_days,
+                  "thresholds": asdict(storm.thresholds),
+                  "min_clear_fraction": storm.min_clear_fraction,
+                  "hexagon_area_m2": storm.hexagon_area_m2,
+                  "before_items": sorted(storm.before_items),
+                  "after_items": sorted(storm.after_items)}
+    record = fingerprint("storm", parameters)
+    if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
+        from .storm import STORM_INDICES
+
+        path_budget.check(base.output_dir, lambda: path_budget.composite_depth(
+            base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
+            labels=("early", "before", "after"), windows=True))
+    with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
+        started = time.time()
+        result = run_storm(storm, progress=progress, cancel=cancel)
+        folder.publish_written(started, errors=result.errors)
+    return result

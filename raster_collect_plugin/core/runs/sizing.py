@@ -1,0 +1,194 @@
+"""How big a run is, known before any pixel is read: pixels × periods × bands (and zones).
+
+Composites are computed one period at a time, so the memory a run needs is that of its busiest
+period: the period's results held in memory (one float32 grid per index, the clear count, the
+AOI mask and temporaries) plus dask's working set (scenes × bands × one chunk per thread).
+Zonal statistics read each zone's window of every period, so the largest zone and the number
+of zones (forests plus hexagons) count too. A run whose estimate exceeds the memory budget is
+refused with the numbers and the ways out; the budget defaults to half the machine's memory and
+is set with ``--memory-budget`` (job spec ``memory_budget``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Optional, Union
+
+# bytes per output pixel held while one period is finished: index grids are added per index
+PERIOD_BYTES_PER_PIXEL = 2 + 1 + 4 + 2  # clear count, AOI mask, dB/float temp, bool temps
+INDEX_BYTES_PER_PIXEL = 4
+LOAD_BYTES_PER_VALUE = 4 * 2  # float32 band values and their masked copy
+ZONAL_ROW_BYTES = 400  # one statistics row in pandas/GeoPackage/Parquet buffers
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
+          "T": 1e12, "TB": 1e12, "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "TIB": 2 ** 40}
+
+
+class SizeError(ValueError):
+    """The run would not fit in the memory budget; the message has the numbers and the fix."""
+
+    exit_kind = "bad_input"
+
+
+def parse_size(text: Union[str, int, float, None]) -> Optional[int]:
+    """'4GB', '512MB', '2GiB' or a number of bytes; None stays None."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, (int, float)):
+        return int(text)
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in _UNITS:
+        raise SizeError(f"cannot read the memory budget {text!r}: use a size like 4GB or 512MB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def default_budget() -> int:
+    """Half of the machine's memory."""
+    import psutil
+
+    return int(psutil.virtual_memory().total * 0.5)
+
+
+@dataclass
+class CompositeSize:
+    """The size of one collection's composites."""
+
+    label: str
+    width: int
+    height: int
+    resolution: float
+    periods: int
+    bands: int
+    indices: int
+    busiest_scenes: int
+    chunk: int = 1024
+    threads: int = 4
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def memory_bytes(self) -> int:
+        held = self.pixels * (PERIOD_BYTES_PER_PIXEL + INDEX_BYTES_PER_PIXEL * self.indices)
+        chunk_pixels = min(self.pixels, self.chunk * self.chunk)
+        working = (self.threads * chunk_pixels * max(self.busiest_scenes, 1)
+                   * (self.bands + self.indices) * LOAD_BYTES_PER_VALUE)
+        return int(held + working)
+
+    @property
+    def output_bytes(self) -> int:
+        return int(self.pixels * self.periods * (4 * self.indices + 2))
+
+    def describe(self) -> str:
+        return (f"{self.label}: {self.width} × {self.height} pixels at {self.resolution:g} m "
+                f"= {self.pixels / 1e6:.1f} Mpixels × {self.periods} periods × {self.bands} "
+                f"bands ({self.indices} indices, up to {self.busiest_scenes} scenes a period): "
+                f"about {human(self.memory_bytes)} of memory, "
+                f"{human(self.output_bytes)} uncompressed output")
+
+
+@dataclass
+class ZonalSize:
+    """The size of a zonal-statistics step."""
+
+    zones: int
+    hexagons: int
+    largest_zone_pixels: int
+    periods: int
+    indices: int
+
+    @property
+    def rows(self) -> int:
+        return (self.zones + self.hexagons) * self.periods * self.indices
+
+    @property
+    def memory_bytes(self) -> int:
+        window = self.largest_zone_pixels * (self.periods * (4 + 2) + 8)
+        return int(window + self.rows * ZONAL_ROW_BYTES)
+
+    def describe(self) -> str:
+        return (f"zonal statistics: {self.zones} forests + {self.hexagons} hexagons × "
+                f"{self.periods} periods × {self.indices} indices = {self.rows:,} rows, the "
+                f"largest forest {self.largest_zone_pixels / 1e6:.1f} Mpixels: about "
+                f"{human(self.memory_bytes)} of memory")
+
+
+def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
+    """The size's description; raises SizeError when it exceeds ``budget`` (bytes; None means
+    the default budget)."""
+    budget = default_budget() if budget is None else budget
+    if size.memory_bytes <= budget:
+        return size.describe()
+    if isinstance(size, CompositeSize):
+        factor = math.sqrt(size.memory_bytes / budget)
+        coarser = size.resolution * max(2.0, math.ceil(factor * 2) / 2)
+        fix = (f"use a coarser resolution (--resolution {coarser:g} needs about "
+               f"{human(size.memory_bytes / (coarser / size.resolution) ** 2)}), a smaller "
+               "area or fewer indices, a dask cluster (--scheduler) with the budget raised, "
+               "or a larger --memory-budget if the machine has the memory")
+    else:
+        fix = ("use larger hexagons (--hex-area-ha), fewer or smaller forests per run, a "
+               "coarser --resolution, or a larger --memory-budget")
+    raise SizeError(f"too large for the memory budget of {human(budget)}: {size.describe()}; "
+                    f"{fix}")
+
+
+def composite_sizes(request, report, aoi, indices, providers) -> list:
+    """A CompositeSize per (provider, collection) of a search report, on the grid the run
+    will use."""
+    from odc.geo.geom import Geometry
+
+    from ..composites.pipeline import _naive_utc, composite_windows
+    from ..pixels.load import choose_grid
+    from ..sources.providers.base import ProviderError
+
+    windows = composite_windows(request)
+    geometry = Geometry(aoi.union(), crs=str(aoi.crs))
+    sizes = []
+    for (provider_name, collection), items in sorted(report.items.items()):
+        if not items or provider_name not in providers:
+            continue
+        try:
+            profile = providers[provider_name].profile(collection, items[0])
+        except ProviderError:  # reported for that collection by the run; the others go on
+            continue
+        usable = [i for i in indices if all(b in profile.assets for b in i.bands)]
+        if not usable:
+            continue
+        geobox = choose_grid(items, geometry, profile, crs=request.crs,
+                             resolution=request.resolution)
+        busiest = max((sum(1 for i in items if begin <= _naive_utc(i.datetime) < end)
+                       for _, begin, end in windows), default=0)
+        height, width = geobox.shape
+        bands = len({b for index in usable for b in index.bands}) + 1  # + the mask band
+        sizes.append(CompositeSize(f"{provider_name} {collection}", width, height,
+                                   abs(geobox.resolution.x), len(windows), bands, len(usable),
+                                   busiest))
+    return sizes
+
+
+def zonal_size(aoi, *, resolution: float, periods: int, indices: int, hexagon_area_m2=None,
+               h3_resolution=None) -> ZonalSize:
+    """The ZonalSize of forests (and hexagons) at ``resolution`` metres."""
+    areas = aoi.frame.geometry.area
+    hexagons = 0
+    if hexagon_area_m2:
+        hexagons = int(math.ceil(float(areas.sum()) / float(hexagon_area_m2) * 1.2))
+    elif h3_resolution is not None:
+        h3_area = 4.357e12 / (7 ** int(h3_resolution))  # mean H3 cell area (m²) at res 0 / 7^r
+        hexagons = int(math.ceil(float(areas.sum()) / h3_area * 1.2))
+    bounds = aoi.frame.geometry.bounds
+    largest = int(((bounds.maxx - bounds.minx) * (bounds.maxy - bounds.miny)).max()
+                  / (resolution * resolution))
+    return ZonalSize(len(aoi.frame), hexagons, largest, periods, indices)

@@ -1,0 +1,90 @@
+"""The provider interface: search a period and area, hand back STAC items, sign hrefs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date
+from typing import List, Optional, Sequence, Tuple
+
+import pystac
+
+from ...pixels.bands import CollectionProfile, UnknownCollection, profile_for
+
+PROVIDER_PROPERTY = "raster_collect:provider"
+DEFAULT_MAX_ITEMS = 100_000
+
+
+class ProviderError(RuntimeError):
+    """A provider could not answer; the message names the provider and what to do."""
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What to look for: area (WGS84 bbox), inclusive dates, collections, scene cloud limit."""
+
+    bbox: Tuple[float, float, float, float]
+    start: date
+    end: date
+    collections: Sequence[str]
+    max_cloud_cover: Optional[float] = None
+    # searches page through every match; more than this is an explicit error, never a cut
+    max_items: int = DEFAULT_MAX_ITEMS
+
+    @property
+    def datetime_range(self) -> str:
+        return f"{self.start.isoformat()}T00:00:00Z/{self.end.isoformat()}T23:59:59Z"
+
+
+class Provider(ABC):
+    """One archive. Subclasses implement ``search``; signing is optional."""
+
+    kind: str = "stac"
+    licence: Optional[str] = None
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> List[pystac.Item]:
+        """Items intersecting the query, already signed for reading."""
+
+    def sign(self, item: pystac.Item) -> pystac.Item:
+        """Make the item's hrefs readable (default: nothing to do)."""
+        return item
+
+    def renew(self, items: List[pystac.Item]) -> List[pystac.Item]:
+        """Re-sign items whose access token expired (default: nothing to do)."""
+        return list(items)
+
+    def profile(self, collection: str, item: Optional[pystac.Item] = None) -> CollectionProfile:
+        try:
+            return profile_for(self.kind, collection,
+                               item.to_dict() if item is not None else None)
+        except UnknownCollection as error:  # reported for this collection; others go on
+            raise ProviderError(f"{self.name}: {error}") from None
+
+    def check_readable(self, collection: str) -> None:
+        """Raise ProviderError if this collection's assets cannot be read as configured."""
+        return None
+
+    def tag(self, items: List[pystac.Item]) -> List[pystac.Item]:
+        for item in items:
+            item.properties[PROVIDER_PROPERTY] = self.name
+        return items
+
+
+def passes_cloud_filter(item: pystac.Item, max_cloud_cover: Optional[float]) -> bool:
+    """Scene-level cloud filter (items without eo:cloud_cover, e.g. radar, always pass)."""
+    if max_cloud_cover is None:
+        return True
+    cover = item.properties.get("eo:cloud_cover")
+    return cover is None or float(cover) <= max_cloud_cover
+
+
+def too_many_items_message(provider_name: str, query: SearchQuery) -> str:
+    """The error for a search matching more scenes than a run may use."""
+    return (f"{provider_name}: more than {query.max_items:,} scenes match "
+            f"{', '.join(query.collections)} between {query.start} and {query.end}; nothing "
+            "was cut silently: split the period or the area into several runs, or lower "
+            "the cloud limit")

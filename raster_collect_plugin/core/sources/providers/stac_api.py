@@ -1,0 +1,155 @@
+"""Any STAC API (pystac-client): search by collection, bbox and datetime.
+
+Every request has a connect/read timeout and every search a bounded total time: a server that
+accepts the connection and never answers (or answers page after page, too slowly) ends in a
+ProviderError naming the provider, not in a hang. Searches page through every matching item;
+more than ``SearchQuery.max_items`` is an explicit error, never a silent cut.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, List, Optional
+
+import pystac
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+
+from ...compute.interrupts import call_interruptibly
+from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
+
+QUERY_CONFORMANCE = "https://api.stacspec.org/v1.0.0-rc.2/item-search#query"
+PAGE_SIZE = 250
+DEFAULT_TIMEOUT = 30.0  # seconds to connect, and between bytes of an answer
+DEFAULT_TOTAL_TIMEOUT = 600.0  # seconds for a whole search, every page included
+
+
+class SearchTimeout(ProviderError):
+    """The search did not finish within its total time."""
+
+
+class BoundedStacApiIO(StacApiIO):
+    """StacApiIO whose every request has a timeout and that stops once ``deadline``
+    (a ``time.monotonic()`` value) has passed. pystac-client's ``Client.open`` resets the
+    timeout of a StacApiIO it is given (``update(timeout=None)``), so the timeout is kept
+    here, out of its reach."""
+
+    def __init__(self, *, timeout: float, total: float, **kwargs):
+        super().__init__(timeout=timeout, **kwargs)
+        self.bound_timeout = float(timeout)
+        self.total = float(total)
+        self.deadline = time.monotonic() + self.total
+
+    def update(self, *args, timeout=None, **kwargs) -> None:  # keep our timeout
+        super().update(*args, timeout=timeout if timeout is not None else self.bound_timeout,
+                       **kwargs)
+
+    def request(self, href, method=None, headers=None, parameters=None) -> str:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise SearchTimeout(f"no complete answer within {self.total:g} s")
+        self.timeout = (min(self.bound_timeout, remaining), min(self.bound_timeout, remaining))
+        return super().request(href, method=method, headers=headers, parameters=parameters)
+
+
+class StacApiProvider(Provider):
+    """A STAC API by URL. Cloud cover is filtered on the server when it supports the ``query``
+    extension and always again on the client (servers without it would ignore the filter or
+    return nothing). ``timeout`` bounds each request, ``total_timeout`` a whole search."""
+
+    kind = "stac"
+
+    def __init__(self, name: str, url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 total_timeout: float = DEFAULT_TOTAL_TIMEOUT, max_retries: int = 3,
+                 modifier: Optional[Callable] = None):
+        super().__init__(name)
+        self.url = url
+        self.timeout = timeout
+        self.total_timeout = total_timeout
+        self.max_retries = max_retries
+        self.modifier = modifier
+
+    def _client(self) -> Client:
+        from urllib3 import Retry
+
+        retry = Retry(total=self.max_retries, backoff_factor=0.5,
+                      read=0, status_forcelist=[429, 500, 502, 503, 504], allowed_methods=None,
+                      respect_retry_after_header=True)
+        stac_io = BoundedStacApiIO(max_retries=retry, timeout=self.timeout,
+                                   total=self.total_timeout)
+        try:
+            return Client.open(self.url, stac_io=stac_io, modifier=self.modifier,
+                               timeout=self.timeout)
+        except SearchTimeout:
+            raise self._timed_out("opening") from None
+        except (APIError, OSError) as error:
+            if _is_timeout(error):
+                raise self._timed_out("opening") from None
+            raise ProviderError(f"{self.name}: cannot open the STAC API at {self.url} "
+                                f"({_short(error)}); check the URL and your connection") from None
+
+    def _timed_out(self, what: str) -> ProviderError:
+        return SearchTimeout(
+            f"{self.name}: the STAC API at {self.url} did not answer in time while {what} "
+            f"(timeout {self.timeout:g} s per request, {self.total_timeout:g} s in all); "
+            "try again later or check the URL")
+
+    def list_collections(self) -> List[str]:
+        """Collection ids the API offers (for a custom provider's collection picker)."""
+        try:
+            return call_interruptibly(self._list_collections, timeout=self.total_timeout + 1.0,
+                                      what="listing collections")
+        except TimeoutError:
+            raise self._timed_out("listing collections") from None
+
+    def _list_collections(self) -> List[str]:
+        try:
+            return sorted(c.id for c in self._client().get_collections())
+        except SearchTimeout:
+            raise self._timed_out("listing collections") from None
+        except (APIError, OSError) as error:
+            if _is_timeout(error):
+                raise self._timed_out("listing collections") from None
+            raise ProviderError(f"{self.name}: cannot list collections ({_short(error)})") from None
+
+    def search(self, query: SearchQuery) -> List[pystac.Item]:
+        # The total bound also holds against a server trickling bytes just inside the
+        # per-read timeout: the search runs in a helper thread the caller stops waiting for.
+        try:
+            return call_interruptibly(self._search, query, timeout=self.total_timeout + 1.0,
+                                      what="the search")
+        except TimeoutError:
+            raise self._timed_out("searching") from None
+
+    def _search(self, query: SearchQuery) -> List[pystac.Item]:
+        client = self._client()
+        cap = query.max_items
+        arguments = dict(collections=list(query.collections), bbox=list(query.bbox),
+                         datetime=query.datetime_range, limit=PAGE_SIZE,
+                         max_items=cap + 1 if cap else None)
+        if query.max_cloud_cover is not None and client.conforms_to("QUERY"):
+            arguments["query"] = {"eo:cloud_cover": {"lte": query.max_cloud_cover}}
+        try:
+            items = list(client.search(**arguments).items())
+        except SearchTimeout:
+            raise self._timed_out("searching") from None
+        except (APIError, OSError) as error:
+            if _is_timeout(error):
+                raise self._timed_out("searching") from None
+            raise ProviderError(f"{self.name}: search failed ({_short(error)})") from None
+        if cap and len(items) > cap:
+            raise ProviderError(too_many_items_message(self.name, query))
+        items = [item for item in items if item.assets and
+                 passes_cloud_filter(item, query.max_cloud_cover)]  # skip asset-less stubs
+        return self.tag([self.sign(item) for item in items])
+
+
+def _is_timeout(error: Exception) -> bool:
+    text = str(error).lower()
+    return "timed out" in text or "timeout" in text
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]

@@ -1,0 +1,130 @@
+"""Static STAC catalogs (no search API): crawl catalog.json and filter on the client.
+
+Used for the embedded sample and for Maxar Open Data (one collection per disaster event).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterable, List, Optional
+
+import pystac
+from shapely.geometry import box, shape
+
+from ...pixels.bands import MAXAR_OPEN_DATA, CollectionProfile
+from ..endpoints import MAXAR_OPEN_DATA_CATALOG
+from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
+from .guarded_io import CatalogEscape, GuardedStacIO
+
+MAXAR_LICENCE = "CC-BY-NC-4.0"
+
+
+class StaticCatalogProvider(Provider):
+    """Crawls a static catalog; ``collections`` in a query match collection ids."""
+
+    kind = "static"
+
+    def __init__(self, name: str, catalog_href: str, *, licence: Optional[str] = None,
+                 timeout: float = 30.0, total_timeout: float = 1800.0):
+        super().__init__(name)
+        self.catalog_href = str(catalog_href)
+        self.licence = licence
+        self.timeout = timeout  # per HTTP read
+        self.total_timeout = total_timeout  # a whole crawl
+        self._io: Optional[GuardedStacIO] = None
+
+    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
+        wanted = set(wanted)
+        for child in catalog.get_children():
+            if not wanted or child.id in wanted:
+                yield child
+
+    def list_collections(self) -> List[str]:
+        """Ids of the catalog's child collections."""
+        try:
+            return sorted(child.id for child in self._open().get_children())
+        except Exception as error:  # pystac wraps what a link's read raised
+            escape = _escape_in(error)
+            if escape is None:
+                raise
+            raise self._escape(escape) from None
+
+    def _open(self) -> pystac.Catalog:
+        self._io = GuardedStacIO(self.catalog_href, timeout=self.timeout)
+        try:
+            return pystac.Catalog.from_file(self.catalog_href, stac_io=self._io)
+        except CatalogEscape as error:
+            raise self._escape(error) from None
+        except Exception as error:  # pystac raises many kinds for unreadable catalogs
+            raise ProviderError(f"{self.name}: cannot read the catalog {self.catalog_href} "
+                                f"({error}); check the path or URL") from None
+
+    def _escape(self, error: CatalogEscape) -> ProviderError:
+        return ProviderError(f"{self.name}: refused: {error}; a catalog may only use files "
+                             "inside its own folder")
+
+    def search(self, query: SearchQuery) -> List[pystac.Item]:
+        from ...compute.interrupts import call_interruptibly
+
+        try:
+            return call_interruptibly(self._search, query, timeout=self.total_timeout,
+                                      what=f"crawling {self.catalog_href}")
+        except TimeoutError as error:
+            raise ProviderError(f"{self.name}: {error}; try again later or narrow the "
+                                "collections") from None
+        except Exception as error:  # pystac wraps what a link's read raised
+            escape = _escape_in(error)
+            if escape is None:
+                raise
+            raise self._escape(escape) from None
+
+    def _search(self, query: SearchQuery) -> List[pystac.Item]:
+        catalog = self._open()
+        area = box(*query.bbox)
+        start = datetime.combine(query.start, datetime.min.time(), tzinfo=timezone.utc)
+        end = datetime.combine(query.end, datetime.max.time(), tzinfo=timezone.utc)
+        found = []
+        for collection in self._collections(catalog, query.collections):
+            for item in collection.get_items(recursive=True):
+                when = item.datetime or item.common_metadata.start_datetime
+                if when is None or not (start <= when <= end):
+                    continue
+                if item.geometry is None or not shape(item.geometry).intersects(area):
+                    continue
+                if not passes_cloud_filter(item, query.max_cloud_cover):
+                    continue
+                item.collection_id = item.collection_id or collection.id
+                item.make_asset_hrefs_absolute()
+                for asset in item.assets.values():
+                    self._io.check_asset(asset.href)
+                found.append(item)
+                if len(found) > query.max_items:
+                    raise ProviderError(too_many_items_message(self.name, query))
+        return self.tag(found)
+
+
+def _escape_in(error: BaseException) -> Optional[CatalogEscape]:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, CatalogEscape):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+class MaxarOpenDataProvider(StaticCatalogProvider):
+    """WorldView imagery from the Maxar Open Data program; licence CC BY-NC 4.0."""
+
+    kind = "maxar"
+
+    def __init__(self, name: str = "Maxar Open Data", catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
+        super().__init__(name, catalog_href, licence=MAXAR_LICENCE)
+
+    def profile(self, collection: str, item: Optional[pystac.Item] = None) -> CollectionProfile:
+        """Every event collection holds WorldView acquisitions."""
+        return MAXAR_OPEN_DATA
+
+    def events(self) -> List[str]:
+        """The disaster events (collection ids) the catalog offers."""
+        return self.list_collections()

@@ -1,0 +1,113 @@
+"""Zonal statistics of an existing raster (no imagery search): the one entry point the job spec,
+the command line and the Processing algorithm share."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Union
+
+import geopandas as gpd
+
+from ..areas.aoi import Aoi, load_aoi
+from ..areas.zones import ZoneError
+from ..pixels.clear_fraction import check_min_clear_fraction
+from .statistics import DEFAULT_MIN_CLEAR_FRACTION, RasterStack, zonal_statistics
+
+
+@dataclass
+class RasterZonalRequest:
+    """Statistics per polygon and band of ``raster``; reading options as ``RasterStack``."""
+
+    aoi: Union[Aoi, str, Path, gpd.GeoDataFrame]
+    raster: Union[str, Path]
+    output_dir: Union[str, Path]
+    id_field: str = "forest_id"
+    layer: Optional[str] = None
+    ids: Optional[Sequence] = None
+    coverage: str = "exact"
+    min_clear_fraction: float = DEFAULT_MIN_CLEAR_FRACTION
+    bands: Optional[Sequence[int]] = None
+    nodata: Optional[float] = None
+    ignore_nodata: bool = False
+    use_mask: bool = True
+    categorical: bool = False
+
+
+def parse_bands(text: Optional[str]) -> Optional[list]:
+    """'1,3' -> [1, 3]; empty -> None (every band)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return [int(part) for part in str(text).replace(" ", "").split(",") if part]
+    except ValueError:
+        raise ZoneError(f"bands must be numbers separated by commas (e.g. 1,3), not {text!r}") \
+            from None
+
+
+def run_zonal_raster(request: RasterZonalRequest, *,
+                     cancel: Optional[Callable[[], bool]] = None) -> Dict[str, object]:
+    """Compute and write ``zonal_forests.{gpkg,csv,parquet}``, ``forests_latest.gpkg``, the
+    per-class table in categorical mode (``zonal_forests_classes.*``) and
+    ``zonal_forests_metadata.json`` (options, definitions of every statistic, notes).
+    Returns the files, the number of rows and the notes."""
+    from ..outputs.files import write_json
+    from ..outputs.tables import write_table, write_zone_outputs
+
+    check_min_clear_fraction(request.min_clear_fraction)  # before reading anything
+    if request.nodata is not None and request.ignore_nodata:
+        raise ZoneError("give either a nodata value or ignore nodata, not both")
+    aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
+        request.aoi, id_field=request.id_field, layer=request.layer, ids=request.ids)
+    raster = Path(request.raster)
+    if not raster.exists():
+        raise ZoneError(f"the raster {raster} does not exist: check the path")
+    threads = os.cpu_count() or 1
+    stack = RasterStack(raster, bands=request.bands, nodata=request.nodata,
+                        ignore_nodata=request.ignore_nodata, use_mask=request.use_mask,
+                        decode_threads=threads)
+    try:
+        table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
+                                 mode=request.coverage,
+                                 min_clear_fraction=request.min_clear_fraction,
+                                 categorical=request.categorical, cancel=cancel,
+                                 workers=threads)
+        index_name = stack.tags.get("index") or raster.stem
+        file_nodata, mask_band = stack.nodata, stack.has_mask_band
+    except Exception as error:  # noqa: BLE001 - a corrupt tile gets a message naming the file
+        from .asset_reader import corrupt_asset_error
+
+        corrupt = corrupt_asset_error(str(raster), error)
+        if corrupt is None:
+            raise
+        raise corrupt from error
+    finally:
+        stack.close()
+    classes = table.attrs.pop("classes", None)
+    notes = list(aoi.notes) + list(table.attrs.get("notes", []))
+    for position, (name, value) in enumerate((("provider", "raster"),
+                                              ("collection", raster.stem),
+                                              ("index", index_name)), start=2):
+        table.insert(position, name, value)
+    output = Path(request.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    files = write_zone_outputs(table, aoi.frame, aoi.id_field, output)
+    if classes is not None:
+        classes.insert(2, "index", index_name)
+        files.update({f"forests_classes_{kind}": path for kind, path in
+                      write_table(classes, output / "zonal_forests_classes",
+                                  layer="zonal_classes").items()})
+    metadata = {
+        "raster": str(raster), "bands": list(request.bands or []) or "all",
+        "nodata": request.nodata if request.nodata is not None else file_nodata[0],
+        "nodata_source": ("override" if request.nodata is not None else
+                          "ignored" if request.ignore_nodata else "file"),
+        "mask_band": "honoured" if mask_band and request.use_mask else
+                     "ignored" if mask_band else "none",
+        "min_clear_fraction": request.min_clear_fraction,
+        "categorical": request.categorical,
+        **table.attrs.get("statistics", {}), "notes": notes}
+    files["forests_metadata"] = write_json(output / "zonal_forests_metadata.json", metadata)
+    return {"output_dir": str(output), "files": {k: str(v) for k, v in files.items()},
+            "rows": int(len(table)), "notes": notes}
