@@ -13,7 +13,8 @@ import xarray as xr
 from odc.geo.geom import Geometry
 from shapely.geometry import box
 
-from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source, run_composites
+from raster_collect_plugin.core.composites.pipeline import run_composites
+from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
 from raster_collect_plugin.core.pixels import bands, load
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import EarthSearchProvider

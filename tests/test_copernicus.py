@@ -107,12 +107,8 @@ def test_catalog_search_returns_items(hub, one_scene_sample):
 
 
 def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        ZonalRequest,
-        run_zonal,
-    )
+    from raster_collect_plugin.core.composites.pipeline import ZonalRequest, run_zonal
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     server = hub()
@@ -225,11 +221,8 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     import rasterio
     from shapely.geometry import box
 
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        run_composites,
-    )
+    from raster_collect_plugin.core.composites.pipeline import run_composites
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sentinel_hub.statistical import process_index_raster
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 

@@ -116,12 +116,8 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
 
     # the table layer holds exactly what the core engine computes
     from raster_collect_plugin.core.areas.aoi import load_aoi
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        ZonalRequest,
-        run_zonal,
-    )
+    from raster_collect_plugin.core.composites.pipeline import ZonalRequest, run_zonal
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     core = run_zonal(ZonalRequest(CompositeRequest(

@@ -9,12 +9,8 @@ from planetary_computer import sas
 from planetary_computer.settings import Settings
 
 from raster_collect_plugin.core.areas.aoi import load_aoi
-from raster_collect_plugin.core.composites.pipeline import (
-    CompositeRequest,
-    Source,
-    run_composites,
-    search,
-)
+from raster_collect_plugin.core.composites.pipeline import run_composites, search
+from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
 from raster_collect_plugin.core.compute import gdal_env
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import PlanetaryComputerProvider

@@ -146,7 +146,7 @@ def test_cancel_while_the_workers_write_the_tables_leaves_no_partial_objects(sam
 
     import fsspec
 
-    from raster_collect_plugin.core.composites.pipeline import Cancelled
+    from raster_collect_plugin.core.composites.requests import Cancelled
 
     sample, sources = sample_api
     checks = []
@@ -273,12 +273,8 @@ def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
 def test_cancel_inside_the_graph_stops_it_and_leaves_nothing(small_sample, tmp_path):
     from datetime import date
 
-    from raster_collect_plugin.core.composites.pipeline import (
-        Cancelled,
-        CompositeRequest,
-        Source,
-        run_composites,
-    )
+    from raster_collect_plugin.core.composites.pipeline import run_composites
+    from raster_collect_plugin.core.composites.requests import Cancelled, CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     calls = []

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.composites.pipeline import CompositeRequest, RequestError, Source
+from raster_collect_plugin.core.composites.requests import CompositeRequest, RequestError, Source
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.storm.assessment import (
@@ -353,7 +353,8 @@ def test_stocking_check_sees_low_ndvi_and_a_drop_within_the_before_window(tmp_pa
 
 
 def test_job_spec_thresholds_are_checked(small_sample, tmp_path):
-    from raster_collect_plugin.core.jobs.run import JobError, run_job
+    from raster_collect_plugin.core.jobs.run import run_job
+    from raster_collect_plugin.core.jobs.spec import JobError
 
     spec = {"kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
             "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],

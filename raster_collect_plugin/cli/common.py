@@ -91,7 +91,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sources_from_args(args) -> list:
-    from ..core.composites.pipeline import Source
+    from ..core.composites.requests import Source
     from ..core.sources.providers import (
         EarthSearchProvider,
         MaxarOpenDataProvider,
@@ -123,7 +123,7 @@ def sources_from_args(args) -> list:
 
 
 def composite_request(args, aoi, output_dir: Path):
-    from ..core.composites.pipeline import CompositeRequest
+    from ..core.composites.requests import CompositeRequest
     from ..core.pixels import masks
 
     custom = {}
@@ -135,7 +135,7 @@ def composite_request(args, aoi, output_dir: Path):
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
     mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
             else masks.DEFAULT_MASK_CLASSES)
-    from ..core.runs.sizing import parse_size
+    from ..core.composites.sizing import parse_size
 
     return CompositeRequest(aoi=aoi, sources=sources_from_args(args), start=args.start,
                             end=args.end,

@@ -37,7 +37,7 @@ def _cmd_storm(args) -> dict:
     if args.catalog or args.stac_url or args.provider:
         request = composite_request(args, aoi, Path(args.output))
     else:
-        from ..core.composites.pipeline import CompositeRequest
+        from ..core.composites.requests import CompositeRequest
 
         request = CompositeRequest(aoi=aoi, sources=[], start=args.event_date,
                                    end=args.event_date, output_dir=Path(args.output))

@@ -121,7 +121,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
     from ..core.areas.aoi import Aoi
-    from ..core.composites.pipeline import RequestError, search, validate_request
+    from ..core.composites.pipeline import search, validate_request
+    from ..core.composites.requests import RequestError
     from ..core.compute.interrupts import check_interrupted
     from ..core.outputs.tables import write_table
     from ..core.runs.folder import (

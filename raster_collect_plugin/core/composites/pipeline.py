@@ -11,10 +11,10 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import dask
 import dask.array as da
@@ -44,101 +44,29 @@ from ..pixels.load import (
 from ..runs.storage import is_remote as _is_remote
 from ..runs.storage import join as _join
 from ..runs.storage import remove_tree as _remove_tree
-from ..sources.providers.base import Provider, ProviderError, SearchQuery
+from ..sources.providers.base import ProviderError, SearchQuery
 from ..sources.search import SearchReport, search_all
 from .periods import (
     METHODS,
-    period_bounds,
-    period_label,
     period_starts,
     reduce_bands,
     reduce_period,
 )
+from .requests import (
+    CancelCheck,
+    Cancelled,
+    CollectionResult,
+    CompositeRequest,
+    CompositeResult,
+    ProgressCallback,
+    RequestError,
+    _check_cancel,
+    _naive_utc,
+    _report,
+    composite_windows,
+)
 
-ProgressCallback = Callable[[float, str], None]
-CancelCheck = Callable[[], bool]
 MAX_TOKEN_RENEWALS = 2
-
-
-class RequestError(ValueError):
-    """The request is not usable; the message names the problem and the fix."""
-
-
-class Cancelled(RuntimeError):
-    """The user cancelled; nothing was written."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """A provider and the collections to use from it."""
-
-    provider: Provider
-    collections: Tuple[str, ...]
-
-
-@dataclass
-class CompositeRequest:
-    """Everything one composite run needs. Build it with keyword arguments."""
-
-    aoi: Union[Aoi, str, Path, gpd.GeoDataFrame]
-    sources: Sequence[Source]
-    start: date
-    end: date
-    output_dir: Union[str, Path]
-    indices: Sequence[str] = ("NDVI",)
-    custom_indices: Mapping[str, str] = field(default_factory=dict)  # name -> band expression
-    period: str = "month"
-    method: str = "median"
-    max_cloud_cover: Optional[float] = 80.0
-    mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
-    cloud_buffer_m: float = 0.0  # metres the cloud/shadow mask grows by (core/cloud_buffer.py)
-    resolution: Optional[float] = None
-    crs: Optional[str] = None
-    id_field: str = "forest_id"
-    selected_ids: Optional[Sequence] = None
-    run_name: Optional[str] = None
-    # explicit (label, first day, last day) windows instead of calendar periods (before/after)
-    windows: Optional[Sequence[Tuple[str, date, date]]] = None
-    memory_budget: Optional[int] = None  # bytes; None: half the machine's memory (sizing.py)
-    # colour composites per period beside the indices: "true-colour", "false-colour", "swir"
-    colour_composites: Sequence[str] = ()
-
-
-@dataclass
-class CollectionResult:
-    """The outputs of one provider's collection."""
-
-    provider: str
-    collection: str
-    sensor: str
-    periods: List[str]
-    index_paths: Dict[str, Path]
-    count_path: Path
-    metadata_path: Path
-    scenes: List[dict]
-    period_clear_fraction: List[float]
-    skipped_indices: Dict[str, str] = field(default_factory=dict)
-    colour_paths: Dict[str, Dict[str, Path]] = field(default_factory=dict)  # key->period->COG
-
-
-@dataclass
-class CompositeResult:
-    """What a run produced and what it could not do."""
-
-    output_dir: Path
-    collections: List[CollectionResult]
-    errors: Dict[str, str]
-    notes: List[str]
-
-
-def _report(progress: Optional[ProgressCallback], fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(max(0.0, min(1.0, fraction)), message)
-
-
-def _check_cancel(cancel: Optional[CancelCheck]) -> None:
-    if cancel is not None and cancel():
-        raise Cancelled("cancelled by the user")
 
 
 def resolve_indices(request: CompositeRequest) -> List[SpectralIndex]:
@@ -487,22 +415,6 @@ def _collection_licence(item: pystac.Item) -> Optional[str]:
     return collection.license if collection is not None else None
 
 
-def composite_windows(request: CompositeRequest
-                      ) -> List[Tuple[str, pd.Timestamp, pd.Timestamp]]:
-    """(label, start, end-exclusive) of every composite: the request's explicit windows or
-    its calendar periods."""
-    if request.windows:
-        return [(label, pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1))
-                for label, first, last in request.windows]
-    return [(period_label(s, request.period), *period_bounds(s, request.period))
-            for s in period_starts(request.start, request.end, request.period)]
-
-
-def _naive_utc(moment: datetime):
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
-
-
 def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCallback] = None,
                    cancel: Optional[CancelCheck] = None,
                    report: Optional[SearchReport] = None) -> CompositeResult:
@@ -566,7 +478,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
 
 
 def _check_size(request, report, aoi, indices, providers) -> List[str]:
-    from ..runs import sizing
+    from . import sizing
 
     return [sizing.check(size, request.memory_budget)
             for size in sizing.composite_sizes(request, report, aoi, indices, providers)]
@@ -795,7 +707,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
 
 
 def _check_zonal_size(request: ZonalRequest, aoi: Aoi) -> str:
-    from ..runs import sizing
+    from . import sizing
 
     composites = request.composites
     size = sizing.zonal_size(aoi, resolution=composites.resolution or 10.0,

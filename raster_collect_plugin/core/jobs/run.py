@@ -24,13 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..pixels import masks
+from .spec import JobError, validate_spec
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sign")
-
-
-class JobError(ValueError):
-    """The spec is malformed; the message names the key and what is expected."""
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -48,7 +45,7 @@ def _date(spec: Dict[str, Any], key: str) -> date:
 
 def build_sources(entries: List[Dict[str, Any]]) -> list:
     """core Source objects from their JSON description."""
-    from ..composites.pipeline import Source
+    from ..composites.requests import Source
     from ..sources.providers import (
             EarthSearchProvider,
             MaxarOpenDataProvider,
@@ -91,8 +88,8 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from ..areas.aoi import load_aoi
-    from ..composites.pipeline import CompositeRequest
-    from ..runs.sizing import parse_size
+    from ..composites.requests import CompositeRequest
+    from ..composites.sizing import parse_size
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"),
@@ -124,7 +121,6 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
     JSON-serialisable result."""
     from ..compute.cluster import ComputeSettings, compute_client, dashboard_link
     from ..compute.gdal_env import gdal_options
-    from .spec import validate_spec
 
     validate_spec(spec)  # before a cluster starts
     settings = ComputeSettings.from_dict(spec.get("compute"))
@@ -139,7 +135,6 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
 
 
 def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from .spec import validate_spec
 
     kind = validate_spec(spec)["kind"]
     if kind == "hexagons":

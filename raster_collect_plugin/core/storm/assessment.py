@@ -125,14 +125,8 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from ..composites.pipeline import (
-        RequestError,
-        Source,
-        _with_aoi,
-        make_hexagons,
-        run_composites,
-        validate_request,
-    )
+    from ..composites.pipeline import _with_aoi, make_hexagons, run_composites, validate_request
+    from ..composites.requests import RequestError, Source
     from ..outputs.files import write_cog, write_json
     from ..outputs.tables import write_table
     from ..pixels.cloud_buffer import describe as describe_buffer
@@ -198,7 +192,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         raise RequestError("no change could be computed: the sources gave no before/after "
                            f"composites ({'; '.join(composites.errors.values()) or 'no data'})")
     if cancel is not None and cancel():
-        from ..composites.pipeline import Cancelled
+        from ..composites.requests import Cancelled
 
         raise Cancelled("cancelled by the user")
     pixels, grid, contributions = combine(
