@@ -33,7 +33,7 @@ def _cmd_search(args) -> dict:
 
 def _cmd_composite(args) -> dict:
     from ..core.compute.interrupts import interrupted
-    from ..core.runs.folder import run_composites_protected
+    from ..core.jobs.protected import run_composites_protected
     from ..core.runs.storage import is_remote
 
     aoi = load_aoi_from_args(args)

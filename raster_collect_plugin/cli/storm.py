@@ -19,15 +19,15 @@ from .common import (
 
 def _cmd_storm(args) -> dict:
     from ..core.compute.interrupts import interrupted
+    from ..core.jobs.protected import run_storm_protected
     from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
-    from ..core.runs.folder import run_storm_protected
     from ..core.storm.assessment import (
-            NOT_STOCKED,
-            DamageThresholds,
-            StormRequest,
-            flagged,
-            format_ranking,
-        )
+        NOT_STOCKED,
+        DamageThresholds,
+        StormRequest,
+        flagged,
+        format_ranking,
+    )
 
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or

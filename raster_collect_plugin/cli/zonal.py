@@ -99,7 +99,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
     a job spec does it: composites, tables and latest layers under the prefix, the manifest
     last. The per-forest folders that make a local run resumable are not used there."""
     from ..core.compute.interrupts import interrupted
-    from ..core.runs.folder import run_zonal_protected
+    from ..core.jobs.protected import run_zonal_protected
 
     if args.start_from != 1:
         raise BadInput("--start-from resumes the per-forest folders of a local --output; an "
@@ -124,15 +124,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.composites.pipeline import search, validate_request
     from ..core.composites.requests import RequestError
     from ..core.compute.interrupts import check_interrupted
+    from ..core.jobs.protected import report_for_area, zonal_parameters
     from ..core.outputs.tables import write_table
-    from ..core.runs.folder import (
-        RunFolder,
-        fingerprint,
-        relative_files,
-        report_for_area,
-        request_parameters,
-        zonal_parameters,
-    )
+    from ..core.runs.folder import RunFolder, fingerprint, relative_files, request_parameters
     from ..core.runs.storage import is_remote
 
     if args.raster:

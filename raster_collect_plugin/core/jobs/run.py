@@ -157,7 +157,7 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
     from ..composites.pipeline import ZonalRequest, search, validate_request
-    from ..runs.folder import run_composites_protected, run_zonal_protected
+    from .protected import run_composites_protected, run_zonal_protected
 
     request = composite_request(spec)
     if kind == "search":
@@ -282,8 +282,8 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from ..runs.folder import run_storm_protected
     from ..storm.assessment import DamageThresholds, StormRequest
+    from .protected import run_storm_protected
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
         spec = dict(spec, sources=[])
