@@ -107,9 +107,9 @@ def test_catalog_search_returns_items(hub, one_scene_sample):
 
 
 def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
-    from raster_collect_plugin.core.composites.pipeline import ZonalRequest, run_zonal
     from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.zonal.pipeline import ZonalRequest, run_zonal
 
     server = hub()
     zones = forests(one_scene_sample)

@@ -24,7 +24,7 @@ from .common import (
 COMPLETE_MARKER = "complete.json"
 
 def _zonal_request(args, aoi, output_dir: Path):
-    from ..core.composites.pipeline import ZonalRequest
+    from ..core.zonal.pipeline import ZonalRequest
 
     return ZonalRequest(composite_request(args, aoi, output_dir), coverage=args.coverage,
                         min_clear_fraction=args.min_clear,
@@ -57,8 +57,8 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
                run: Optional[Callable] = None) -> dict:
     """One forest's whole job into ``output_root/forest_<id>``: built in a scratch folder and
     renamed into place only when complete (the marker is written last)."""
-    from ..core.composites.pipeline import run_zonal
     from ..core.runs.folder import normal_permissions
+    from ..core.zonal.pipeline import run_zonal
 
     target = output_root / f"forest_{forest_id}"
     scratch = Path(tempfile.mkdtemp(prefix=f".forest_{forest_id}.partial-", dir=output_root))

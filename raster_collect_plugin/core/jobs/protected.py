@@ -61,7 +61,8 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
     from dataclasses import replace
 
-    from ..composites.pipeline import run_zonal, search, validate_request
+    from ..composites.pipeline import search, validate_request
+    from ..zonal.pipeline import run_zonal
 
     request = zonal.composites
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest

@@ -156,7 +156,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
-    from ..composites.pipeline import ZonalRequest, search, validate_request
+    from ..composites.pipeline import search, validate_request
+    from ..zonal.pipeline import ZonalRequest
     from .protected import run_composites_protected, run_zonal_protected
 
     request = composite_request(spec)

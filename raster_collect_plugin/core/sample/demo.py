@@ -14,11 +14,11 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from ..composites.pipeline import ZonalRequest, run_zonal
 from ..composites.requests import CompositeRequest, Source
 from ..outputs.report import plot_timeseries
 from ..sources.providers import StaticCatalogProvider
 from ..storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
+from ..zonal.pipeline import ZonalRequest, run_zonal
 from .scenes import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
 
 

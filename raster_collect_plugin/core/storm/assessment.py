@@ -125,12 +125,13 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from ..composites.pipeline import _with_aoi, make_hexagons, run_composites, validate_request
+    from ..composites.pipeline import run_composites, validate_request
     from ..composites.requests import RequestError, Source
     from ..outputs.files import write_cog, write_json
     from ..outputs.tables import write_table
     from ..pixels.cloud_buffer import describe as describe_buffer
     from ..pixels.cloud_buffer import validate_buffer
+    from ..zonal.pipeline import _with_aoi, make_hexagons
     from .pixels import SensorInput, combine
 
     thresholds = request.thresholds
