@@ -26,7 +26,7 @@ import pystac
 
 from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..sources.providers.base import Provider, ProviderError, SearchQuery, passes_cloud_filter
-from ..zonal.statistics import STATISTICS
+from ..zonal.reduce import STATISTICS
 from . import rules as rules
 
 PROVIDER_NAME = "Copernicus Data Space"

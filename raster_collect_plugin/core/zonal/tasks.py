@@ -118,7 +118,8 @@ def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: 
     import rasterio
 
     from ..compute.gdal_env import gdal_options
-    from .statistics import RasterStack, zonal_statistics
+    from .reader import RasterStack
+    from .statistics import zonal_statistics
 
     remote = any(is_remote(location) for location in locations)
     with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})):
