@@ -15,14 +15,11 @@ import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
 from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sentinel_hub.catalog import CopernicusProvider
+from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings, is_rate_limited
 from raster_collect_plugin.core.sentinel_hub.evalscripts import output_ids, statistics_evalscript
-from raster_collect_plugin.core.sentinel_hub.statistical import (
-    CopernicusProvider,
-    CopernicusSettings,
-    estimate_processing_units,
-    is_rate_limited,
-    statistics_table,
-)
+from raster_collect_plugin.core.sentinel_hub.statistical import statistics_table
+from raster_collect_plugin.core.sentinel_hub.units import estimate_processing_units
 from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
 from tests.servers.sentinel_hub import SentinelHubServer
 
@@ -223,7 +220,7 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
 
     from raster_collect_plugin.core.composites.pipeline import run_composites
     from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
-    from raster_collect_plugin.core.sentinel_hub.statistical import process_index_raster
+    from raster_collect_plugin.core.sentinel_hub.process import process_index_raster
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     server = hub()

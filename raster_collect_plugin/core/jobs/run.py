@@ -321,12 +321,9 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
     from ..areas.aoi import load_aoi
     from ..outputs.tables import write_zone_outputs
-    from ..sentinel_hub.statistical import (
-            CDSE_BASE_URL,
-            CDSE_TOKEN_URL,
-            CopernicusSettings,
-            statistics_table,
-        )
+    from ..sentinel_hub.client import CopernicusSettings
+    from ..sentinel_hub.statistical import statistics_table
+    from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
