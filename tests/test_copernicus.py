@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub.catalog import CopernicusProvider
 from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings, is_rate_limited
@@ -32,7 +33,7 @@ def one_scene_sample(tmp_path_factory):
     Statistical API mosaic see the same pixels."""
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
     scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
-    return sd.make_sample(tmp_path_factory.mktemp("sh-sample"), spec, scenes=scenes)
+    return sc.make_sample(tmp_path_factory.mktemp("sh-sample"), spec, scenes=scenes)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub import rules as rules
 from raster_collect_plugin.core.sentinel_hub.batch import results_location
@@ -33,7 +34,7 @@ STATS = "/api/v1/statistics"
 def sample(tmp_path_factory):
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
     scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
-    return sd.make_sample(tmp_path_factory.mktemp("sh-contract"), spec, scenes=scenes)
+    return sc.make_sample(tmp_path_factory.mktemp("sh-contract"), spec, scenes=scenes)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from qgis.PyQt.QtGui import QColor
 
 from raster_collect_plugin.core.imagery import renderings as imagery
 from raster_collect_plugin.core.pixels import bands
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.gui import imagery as viewer
 from tests.servers.range_http import sas_expiry_check, short_lived_clock
@@ -68,7 +69,7 @@ def wide_sample(tmp_path_factory):
                        "Sentinel-2A"),
               sd.Scene(sd.S1_COLLECTION, datetime(2025, 10, 3, 8, 30, tzinfo=timezone.utc),
                        "SENTINEL-1A")]
-    return sd.make_sample(tmp_path_factory.mktemp("wide-sample"), spec, scenes)
+    return sc.make_sample(tmp_path_factory.mktemp("wide-sample"), spec, scenes)
 
 
 def served_scene(sample, files, collection, index, profile, kind="static"):
@@ -290,7 +291,7 @@ def test_save_clipped_geotiff_only_when_asked(wide_sample, file_server, qgis_new
 
 def test_earth_search_old_collection_offset_decided_from_the_preview_pixels(tmp_path,
                                                                             qgis_new_project):
-    sample = sd.make_sample(tmp_path / "es", sd.small_spec(sensors=(sd.S2_COLLECTION,),
+    sample = sc.make_sample(tmp_path / "es", sd.small_spec(sensors=(sd.S2_COLLECTION,),
                                                            months=1, s2_shape="earth-search-l2a"))
     item = sample.item_collection(sd.S2_COLLECTION, str(sample.root))["features"][0]
     assert item["properties"]["earthsearch:boa_offset_applied"] is True

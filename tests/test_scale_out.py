@@ -17,6 +17,7 @@ import rasterio.errors
 from raster_collect_plugin.core.compute.cluster import workers_share_storage
 from raster_collect_plugin.core.jobs.run import run_job
 from raster_collect_plugin.core.runs.storage import gdal_s3_options
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from tests.servers.scale_out import moto_s3, namespaced_cluster, namespaces_available
 
@@ -80,7 +81,7 @@ class ClientSide:
 
 @pytest.fixture
 def sample_api(tmp_path, file_server, stac_api):
-    sample = sd.make_sample(tmp_path / "sample", sd.small_spec(sensors=(sd.S2_COLLECTION,)))
+    sample = sc.make_sample(tmp_path / "sample", sd.small_spec(sensors=(sd.S2_COLLECTION,)))
     files = file_server(sample.root)
     api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
     return sample, [{"kind": "stac", "url": api.url, "collections": [sd.S2_COLLECTION]}]

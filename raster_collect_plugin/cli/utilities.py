@@ -32,7 +32,8 @@ def _cmd_hexagons(args) -> dict:
 
 
 def _cmd_sample(args) -> dict:
-    from ..core.sample.scenes import make_sample, small_spec
+    from ..core.sample.catalog import make_sample
+    from ..core.sample.scenes import small_spec
 
     sample = make_sample(Path(args.output), small_spec() if args.small else None)
     return {"root": str(sample.root), "forests": str(sample.forests_path),

@@ -144,7 +144,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
 
         return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
     if kind == "sample":
-        from ..sample.scenes import make_sample, small_spec
+        from ..sample.catalog import make_sample
+        from ..sample.scenes import small_spec
 
         sample = make_sample(Path(_required(spec, "output_dir")),
                              small_spec() if spec.get("small") else None)

@@ -19,7 +19,8 @@ from ..outputs.report import plot_timeseries
 from ..sources.providers import StaticCatalogProvider
 from ..storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
 from ..zonal.pipeline import ZonalRequest, run_zonal
-from .scenes import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
+from .catalog import make_sample
+from .scenes import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION
 
 
 def run_demo(output: Path, *, verbose: bool = True) -> dict:
