@@ -23,7 +23,7 @@ from qgis.core import (  # noqa: E402
 )
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 
-from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core import imagery
 from raster_collect_plugin.core.pixels import bands
 from tests.servers.range_http import RangeFileServer  # noqa: E402
 

@@ -7,7 +7,7 @@ import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtWidgets import QLabel
 
-from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core import imagery
 from raster_collect_plugin.core.pixels import bands
 from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd

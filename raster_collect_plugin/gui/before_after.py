@@ -31,7 +31,7 @@ from qgis.gui import QgsMapCanvas, QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..core.imagery import renderings as core
+from ..core import imagery as core
 from . import imagery
 
 

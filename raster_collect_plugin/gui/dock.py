@@ -41,8 +41,8 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
-from ..core.pixels.indices import INDICES
-from ..core.runs.defaults import run_name
+from ..core.pixels import INDICES
+from ..core.runs import run_name
 from ..engine.cluster_process import LocalClusterProcess
 from .engine_prompt import EnginePrompt
 from .results import ResultsPresenter

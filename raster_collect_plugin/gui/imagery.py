@@ -37,7 +37,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDateTime, Qt
 from qgis.PyQt.QtGui import QColor
 
-from ..core.imagery import renderings as core
+from ..core import imagery as core
 from ..engine import bridge
 from .tasks import LOG_TAG
 

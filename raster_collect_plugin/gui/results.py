@@ -23,7 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDateTime, QTime, QVariant
 
-from ..core.outputs.display import before_after_change, period_end, period_start
+from ..core.outputs import before_after_change, period_end, period_start
 from .imagery import add_colour_composite_layers
 from .layers import (
     PERIOD_MONTHS,

@@ -19,7 +19,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt
 from qgis.PyQt.QtWidgets import QFileDialog, QMenu
 
-from ..core.imagery import renderings as core
+from ..core import imagery as core
 from . import imagery
 from .tasks import LOG_TAG
 

@@ -24,8 +24,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.pixels.indices import INDICES
-from ..core.pixels.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
+from ..core.pixels import DEFAULT_MASK_CLASSES, INDICES, MASK_CLASSES, default_mask_text
 
 # (key, label, job source without href/url)
 SOURCES: List[Tuple[str, str, Dict]] = [

@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
 )
 
-from ..core.imagery.renderings import COLOUR_COMPOSITES
+from ..core.imagery import COLOUR_COMPOSITES
 from . import common
 from .loading import index_raster_styler, load_on_completion
 
@@ -67,7 +67,7 @@ class ComputeCompositesAlgorithm(QgsProcessingAlgorithm):
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
-        from ..core.runs.storage import gdal_path
+        from ..core.runs import gdal_path
 
         rasters = [gdal_path(path) for collection in result["collections"]  # s3:// -> /vsis3/
                    for path in collection["indices"].values()]
