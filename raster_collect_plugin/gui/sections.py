@@ -156,7 +156,7 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         details.addRow("Custom STAC URL", self.custom_url)
         details.addRow("Collections", self.custom_collections)
         details.addRow("Max scene cloud", self.max_cloud)
-        self.mask_list.setToolTip(default_mask_text())  # the defaults, stated in core/masks.py
+        self.mask_list.setToolTip(default_mask_text())  # the defaults, in core/pixels/masks.py
         details.addRow("Mask as cloud", self.mask_list)
         form.addRow(self.details)
         self.source_list.itemChanged.connect(self._open_details)

@@ -52,7 +52,7 @@ class CompositeRequest:
     method: str = "median"
     max_cloud_cover: Optional[float] = 80.0
     mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
-    cloud_buffer_m: float = 0.0  # metres the cloud/shadow mask grows by (core/cloud_buffer.py)
+    cloud_buffer_m: float = 0.0  # metres the cloud/shadow mask grows by (pixels/cloud_buffer.py)
     resolution: Optional[float] = None
     crs: Optional[str] = None
     id_field: str = "forest_id"

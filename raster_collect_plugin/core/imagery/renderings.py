@@ -1,6 +1,6 @@
 """Scenes as pictures: which bands a true-colour, false-colour infrared, SWIR, cloud-mask or
 radar rendering of a scene uses, how its digital numbers become physical values (the engine's
-rules from ``bands.py``, applied once) and the fixed display stretch per sensor.
+rules from ``pixels/bands.py``, applied once) and the fixed display stretch per sensor.
 
 Plain data and arithmetic only (no GDAL, no QGIS, no pystac): the engine describes each scene
 it finds with ``describe_item``; the plugin turns a description into a GDAL VRT over the

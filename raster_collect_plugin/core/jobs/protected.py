@@ -36,7 +36,7 @@ def composite_files(result) -> List[Path]:
 
 def run_composites_protected(request, *, overwrite: bool = False, progress=None, cancel=None,
                              report=None):
-    """``workflow.run_composites`` inside a RunFolder: locked, fingerprinted, never mixed with
+    """``pipeline.run_composites`` inside a RunFolder: locked, fingerprinted, never mixed with
     another run's files, published with a manifest, rolled back on error or cancel."""
     from dataclasses import replace
 
@@ -58,7 +58,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
 
 def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel=None,
                         report=None):
-    """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
+    """``zonal.pipeline.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
     from dataclasses import replace
 
     from ..composites.pipeline import search, validate_request

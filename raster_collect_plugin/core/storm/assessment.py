@@ -3,7 +3,7 @@
 Pre- and post-event composites per sensor (cloud-free median for optical, with the cloud and
 shadow mask grown by a buffer; temporal mean of linear backscatter for Sentinel-1) give each
 sensor's own per-pixel change. The sensors are combined pixel by pixel, weighted by their clear
-observations (``storm_pixels.py``), and only then aggregated per compartment (and hexagon):
+observations (``storm/pixels.py``), and only then aggregated per compartment (and hexagon):
 
 - **extent**: damaged area in ha and as a fraction of the stand (a pixel is damaged when its
   NDVI loss exceeds ``changed_ndvi``, or, where no optical sensor saw it after the event, its
@@ -66,7 +66,7 @@ def event_windows(event_date: date, *, before_days: int = 90, after_days: int = 
 class StormRequest:
     """A storm assessment: the composite request's sources and AOI, the event, thresholds."""
 
-    composites: CompositeRequest  # noqa: F821 (workflow imports this module lazily)
+    composites: CompositeRequest  # noqa: F821 (composites are imported lazily)
     event_date: date
     before_days: int = 90
     after_days: int = 45

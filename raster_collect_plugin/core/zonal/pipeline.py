@@ -48,7 +48,7 @@ class ZonalRequest:
     hexagon_edge_m: Optional[float] = None
     h3_resolution: Optional[int] = None
     clip_hexagons: bool = True
-    # None: every format for ordinary tables, Parquet only for large ones (tables.py)
+    # None: every format for ordinary tables, Parquet only for large ones (outputs/tables.py)
     table_formats: Optional[Sequence[str]] = None
 
 

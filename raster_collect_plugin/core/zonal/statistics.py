@@ -97,7 +97,7 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
     ``period`` (the band label), every statistic and ``usable`` (clear fraction at least
     ``min_clear_fraction``, so clouded periods can be excluded from summaries).
 
-    Zones are checked first (``zone_input.prepare_zones``): empty geometries are skipped,
+    Zones are checked first (``areas.zones.prepare_zones``): empty geometries are skipped,
     invalid ones repaired; both are listed in ``table.attrs["notes"]``. The definitions used
     are in ``table.attrs["statistics"]``. With ``categorical``, the per-class table
     (``class_table``) is in ``table.attrs["classes"]``. ``workers``: threads reducing zones
