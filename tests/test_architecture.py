@@ -185,6 +185,22 @@ def test_no_import_circles():
     assert circles == []
 
 
+def test_core_folders_depend_one_way():
+    """Folders of core/ form layers: no two import each other, directly or round a loop."""
+    def folder(module):
+        parts = module.split(".")
+        return ".".join(parts[:3]) if parts[1] == "core" and len(parts) > 2 else module
+
+    folders = {}
+    for module, targets in import_graph().items():
+        if module.startswith(core.__name__ + "."):
+            folders.setdefault(folder(module), set()).update(
+                folder(t) for t in targets if t.startswith(core.__name__ + "."))
+    for name in folders:
+        folders[name].discard(name)
+    assert [c for c in strongly_connected(folders) if len(c) > 1] == []
+
+
 def test_the_circle_finder_finds_a_circle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert [c for c in strongly_connected(graph) if len(c) > 1] == [["a", "b", "c"]]
