@@ -18,6 +18,8 @@ _FACE = {
     "QA_CLASSES": "renderings",
     "RADAR_VALID_DB": "renderings",
     "RENDERINGS": "renderings",
+    "S2_BOA_OFFSET": "renderings",
+    "S2_OFFSET_BASELINE": "renderings",
     "SCL_COLOURS": "renderings",
     "Rendering": "renderings",
     "describe_item": "renderings",
