@@ -7,21 +7,12 @@ from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from qgis.core import (
-    QgsProject,
-    QgsVectorFileWriter,
-    QgsVectorLayer,
-)
+from qgis.core import QgsProject, QgsVectorFileWriter, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate, Qt
 
 from .. import settings
 from ..core.pixels import INDICES
-from .sections import (
-    COMPUTE_MODES,
-    SOURCE_SENSORS,
-    SOURCES,
-    checked_keys,
-)
+from .sections import COMPUTE_MODES, SOURCE_SENSORS, SOURCES, checked_keys
 
 DEFAULT_ID_FIELD = "forest_id"
 SETTINGS_MODES = ["threads", "local", "remote"]

@@ -6,22 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict
 
-from qgis.core import (
-    Qgis,
-    QgsMessageLog,
-    QgsProject,
-    QgsVectorLayer,
-)
+from qgis.core import Qgis, QgsMessageLog, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate, Qt, QTimer
-from qgis.PyQt.QtWidgets import (
-    QTableWidgetItem,
-    QWidget,
-)
+from qgis.PyQt.QtWidgets import QTableWidgetItem, QWidget
 
 from .dock_form import DockInputError
-from .sections import (
-    SOURCES,
-)
+from .sections import SOURCES
 from .tasks import LOG_TAG
 
 

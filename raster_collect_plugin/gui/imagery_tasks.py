@@ -9,14 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from osgeo import gdal
-from qgis.core import (
-    Qgis,
-    QgsApplication,
-    QgsMessageLog,
-    QgsProject,
-    QgsRasterLayer,
-    QgsTask,
-)
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProject, QgsRasterLayer, QgsTask
 
 from ..core import imagery as core
 from .imagery import (

@@ -15,10 +15,7 @@ from ..compute import scheduling
 from ..outputs.files import finished_file
 from ..runs.storage import is_remote as _is_remote
 from ..runs.storage import join as _join
-from .requests import (
-    CollectionResult,
-    RequestError,
-)
+from .requests import CollectionResult, RequestError
 
 
 def _name(location) -> str:

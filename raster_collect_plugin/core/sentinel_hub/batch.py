@@ -10,12 +10,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 from ..sources.providers.base import ProviderError
 from . import rules as rules
-from .client import (
-    PROVIDER_NAME,
-    CopernicusSettings,
-    _reason,
-    http_status,
-)
+from .client import PROVIDER_NAME, CopernicusSettings, _reason, http_status
 from .statistical import _plan
 
 

@@ -9,12 +9,7 @@ import pystac
 
 from ..sources.providers.base import Provider, ProviderError, SearchQuery, passes_cloud_filter
 from . import rules as rules
-from .client import (
-    COLLECTION,
-    PROVIDER_NAME,
-    CopernicusSettings,
-    _reason,
-)
+from .client import COLLECTION, PROVIDER_NAME, CopernicusSettings, _reason
 
 
 class CopernicusProvider(Provider):

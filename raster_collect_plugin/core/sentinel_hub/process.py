@@ -11,12 +11,7 @@ from typing import Callable, Optional, Sequence
 
 from ..sources.providers.base import ProviderError
 from . import rules as rules
-from .client import (
-    PROVIDER_NAME,
-    CopernicusSettings,
-    _get_with_fresh_token,
-    _reason,
-)
+from .client import PROVIDER_NAME, CopernicusSettings, _get_with_fresh_token, _reason
 
 MAX_TILE_PX = 2500  # the Process API's largest output side
 
@@ -40,13 +35,7 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
     into pixel-aligned tiles and mosaicked, so nothing is resampled twice."""
     import numpy as np
     from affine import Affine
-    from sentinelhub import (
-        CRS,
-        BBox,
-        MimeType,
-        MosaickingOrder,
-        SentinelHubRequest,
-    )
+    from sentinelhub import CRS, BBox, MimeType, MosaickingOrder, SentinelHubRequest
 
     from ..outputs.files import write_cog
     from .evalscripts import HARMONIZE_VALUES, input_bands, process_evalscript

@@ -13,12 +13,7 @@ import pandas as pd
 
 from ..areas.aoi import Aoi
 from ..composites.pipeline import resolve_indices, run_composites, validate_request
-from ..composites.publish import (
-    _name,
-    _staging_for,
-    composite_files,
-    write_run_manifest,
-)
+from ..composites.publish import _name, _staging_for, composite_files, write_run_manifest
 from ..composites.requests import (
     CancelCheck,
     Cancelled,
