@@ -19,6 +19,7 @@ def write_s2_catalog(folder: Path, *, width: int, height: int, months: int, firs
     from affine import Affine
 
     from raster_collect_plugin.core.outputs.files import write_cog
+    from raster_collect_plugin.core.sample import catalog as sc
     from raster_collect_plugin.core.sample import scenes as sd
 
     rng = np.random.default_rng(0)
@@ -36,16 +37,16 @@ def write_s2_catalog(folder: Path, *, width: int, height: int, months: int, firs
             href = f"{base}/{key}.tif"
             write_cog(folder / href, dn.astype("uint16"), transform=transform,
                       crs=sd.SCENE_CRS, nodata=0)
-            assets[key] = sd._asset(href, transform, width, height, ["data"])
+            assets[key] = sc._asset(href, transform, width, height, ["data"])
         scl = np.full((height // 2, width // 2), 4, "uint8")
         y0 = rng.integers(0, height // 2 - cloud_rows)
         scl[y0:y0 + cloud_rows, :] = 9  # a cloud band across the grid
         href = f"{base}/SCL.tif"
         write_cog(folder / href, scl, transform=scl_transform, crs=sd.SCENE_CRS, nodata=0)
-        assets["SCL"] = sd._asset(href, scl_transform, width // 2, height // 2, ["data"])
+        assets["SCL"] = sc._asset(href, scl_transform, width // 2, height // 2, ["data"])
         scene = sd.Scene(sd.S2_COLLECTION, when, "Sentinel-2A")
-        items.append(sd._item(item_id, sd.S2_COLLECTION, scene, transform, width, height,
+        items.append(sc._item(item_id, sd.S2_COLLECTION, scene, transform, width, height,
                               {"eo:cloud_cover": 10.0, "s2:processing_baseline": "05.11"},
                               assets))
-    sd.write_static_catalog(folder, {sd.S2_COLLECTION: items}, sd.SampleSpec())
+    sc.write_static_catalog(folder, {sd.S2_COLLECTION: items}, sd.SampleSpec())
     return LEFT, TOP

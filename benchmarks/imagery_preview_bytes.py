@@ -23,7 +23,7 @@ from qgis.core import (  # noqa: E402
 )
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 
-from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core import imagery
 from raster_collect_plugin.core.pixels import bands
 from tests.servers.range_http import RangeFileServer  # noqa: E402
 
@@ -35,13 +35,14 @@ MAKE_SAMPLE = """
 import json, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from raster_collect_plugin.core import sample_data as sd
+from raster_collect_plugin.core.sample import catalog as sc
+from raster_collect_plugin.core.sample import scenes as sd
 
 when = datetime(2025, 10, 5, 23, 50, tzinfo=timezone.utc)
 scenes = [sd.Scene(sd.S2_COLLECTION, when, "Sentinel-2A"),
           sd.Scene(sd.LANDSAT_COLLECTION, when, "landsat-9"),
           sd.Scene(sd.S1_COLLECTION, when, "SENTINEL-1A")]
-sample = sd.make_sample(Path(sys.argv[1]), sd.small_spec(months=1, margin_m=float(sys.argv[2])),
+sample = sc.make_sample(Path(sys.argv[1]), sd.small_spec(months=1, margin_m=float(sys.argv[2])),
                         scenes)
 collections = {"s2": sd.S2_COLLECTION, "s1": sd.S1_COLLECTION, "landsat": sd.LANDSAT_COLLECTION}
 print(json.dumps({"forests": str(sample.forests_path),

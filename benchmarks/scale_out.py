@@ -129,8 +129,8 @@ def child_pangeo(folder: Path, months: int) -> dict:
 
     import rioxarray  # noqa: F401
 
+    from raster_collect_plugin.core.composites.collection import _CollectionJob
     from raster_collect_plugin.core.composites.pipeline import (
-        _CollectionJob,
         resolve_indices,
         search,
         validate_request,

@@ -102,7 +102,8 @@ def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
     import xarray as xr
     from exactextract import exact_extract
 
-    from raster_collect_plugin.core.zonal.statistics import RasterStack, zonal_statistics
+    from raster_collect_plugin.core.zonal.reader import RasterStack
+    from raster_collect_plugin.core.zonal.statistics import zonal_statistics
 
     name, kind = engine.split(":")
     frame = gpd.read_file(zones)

@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from qgis.core import QgsApplication, QgsSettings
 
-from .core.runs.defaults import DEFAULT_MAX_CLOUD_COVER
+from .core.runs import DEFAULT_MAX_CLOUD_COVER
 
 PREFIX = "/raster_collect/"
 

@@ -51,7 +51,8 @@ def stac_api(tmp_path):
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory):
     """The small synthetic sample (6 compartments, 3 months, all three sensors)."""
-    from raster_collect_plugin.core.sample.scenes import make_sample, small_spec
+    from raster_collect_plugin.core.sample.catalog import make_sample
+    from raster_collect_plugin.core.sample.scenes import small_spec
 
     return make_sample(tmp_path_factory.mktemp("small-sample"), small_spec())
 

@@ -24,6 +24,7 @@ from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from raster_collect_plugin.core.outputs.files import write_cog
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 
 EVENT = date(2025, 11, 13)
@@ -279,7 +280,7 @@ def _write_s2(root: Path, acq: Acquisition, grids) -> dict:
         dn[_nodata(grid, acq)] = 0
         write_cog(root / folder / f"{key}.tif", dn, transform=grid.transform,
                   crs=sd.SCENE_CRS, nodata=0, overviews=False)
-        assets[key] = sd._asset(f"{folder}/{key}.tif", grid.transform, grid.width, grid.height,
+        assets[key] = sc._asset(f"{folder}/{key}.tif", grid.transform, grid.width, grid.height,
                                 ["data", "reflectance"],
                                 **{"eo:bands": [{"name": key, "common_name": band}]})
     grid = grids[20]
@@ -291,12 +292,12 @@ def _write_s2(root: Path, acq: Acquisition, grids) -> dict:
     scl[_nodata(grid, acq)] = 0
     write_cog(root / folder / "SCL.tif", scl, transform=grid.transform, crs=sd.SCENE_CRS,
               nodata=0, overviews=False)
-    assets["SCL"] = sd._asset(f"{folder}/SCL.tif", grid.transform, grid.width, grid.height,
+    assets["SCL"] = sc._asset(f"{folder}/SCL.tif", grid.transform, grid.width, grid.height,
                               ["data"])
     props = {"eo:cloud_cover": round(100 * float(core.mean()), 2),
              "s2:processing_baseline": "05.11", "s2:mgrs_tile": "56JNS"}
     scene = sd.Scene(sd.S2_COLLECTION, acq.when, acq.platform)
-    return sd._item(item_id, sd.S2_COLLECTION, scene, ten.transform, ten.width, ten.height,
+    return sc._item(item_id, sd.S2_COLLECTION, scene, ten.transform, ten.width, ten.height,
                     props, assets)
 
 
@@ -311,7 +312,7 @@ def _write_landsat(root: Path, acq: Acquisition, grid: _Grid) -> dict:
         dn[nodata] = 0
         write_cog(root / folder / f"{band}.tif", dn, transform=grid.transform,
                   crs=sd.SCENE_CRS, nodata=0, overviews=False)
-        assets[band] = sd._asset(f"{folder}/{band}.tif", grid.transform, grid.width,
+        assets[band] = sc._asset(f"{folder}/{band}.tif", grid.transform, grid.width,
                                  grid.height, ["data", "reflectance"],
                                  **{"eo:bands": [{"name": band, "common_name": band}],
                                     "raster:bands": [{"scale": 2.75e-05, "offset": -0.2,
@@ -323,12 +324,12 @@ def _write_landsat(root: Path, acq: Acquisition, grid: _Grid) -> dict:
     qa[nodata] = sd.QA_WORD_FILL
     write_cog(root / folder / "qa_pixel.tif", qa, transform=grid.transform, crs=sd.SCENE_CRS,
               nodata=1, overviews=False)
-    assets["qa_pixel"] = sd._asset(f"{folder}/qa_pixel.tif", grid.transform, grid.width,
+    assets["qa_pixel"] = sc._asset(f"{folder}/qa_pixel.tif", grid.transform, grid.width,
                                    grid.height, ["cloud"],
                                    **{"raster:bands": [{"nodata": 1, "data_type": "uint16"}]})
     props = {"eo:cloud_cover": round(100 * float(core.mean()), 2), "gsd": 30}
     scene = sd.Scene(sd.LANDSAT_COLLECTION, acq.when, acq.platform)
-    return sd._item(item_id, sd.LANDSAT_COLLECTION, scene, grid.transform, grid.width,
+    return sc._item(item_id, sd.LANDSAT_COLLECTION, scene, grid.transform, grid.width,
                     grid.height, props, assets)
 
 
@@ -343,12 +344,12 @@ def _write_s1(root: Path, acq: Acquisition, grid: _Grid) -> dict:
         linear = (value * _rng(acq, polarisation).gamma(4.4, 1 / 4.4, value.shape))
         write_cog(root / folder / f"{polarisation}.tif", linear.astype("float32"),
                   transform=grid.transform, crs=sd.SCENE_CRS, nodata=-32768, overviews=False)
-        assets[polarisation] = sd._asset(f"{folder}/{polarisation}.tif", grid.transform,
+        assets[polarisation] = sc._asset(f"{folder}/{polarisation}.tif", grid.transform,
                                          grid.width, grid.height, ["data"],
                                          **{"raster:bands": [{"nodata": -32768,
                                                               "data_type": "float32"}]})
     scene = sd.Scene(sd.S1_COLLECTION, acq.when, acq.platform)
-    return sd._item(item_id, sd.S1_COLLECTION, scene, grid.transform, grid.width, grid.height,
+    return sc._item(item_id, sd.S1_COLLECTION, scene, grid.transform, grid.width, grid.height,
                     {"sar:polarizations": ["VV", "VH"], "constellation": "Sentinel-1"}, assets)
 
 
@@ -377,5 +378,5 @@ def make_scenario(root: Path, seed: int = 21) -> Scenario:
     forests = root / "forests.gpkg"
     frame.to_file(forests, layer="forests", driver="GPKG")
     spec = sd.SampleSpec(start=FIRST_DAY, months=5)
-    catalog = sd.write_static_catalog(root, items, spec)
+    catalog = sc.write_static_catalog(root, items, spec)
     return Scenario(root, stands, forests, catalog, acqs)

@@ -11,12 +11,8 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from raster_collect_plugin.core.areas.aoi import AoiError, load_aoi
-from raster_collect_plugin.core.composites.pipeline import (
-    CompositeRequest,
-    RequestError,
-    Source,
-    run_composites,
-)
+from raster_collect_plugin.core.composites.pipeline import run_composites
+from raster_collect_plugin.core.composites.requests import CompositeRequest, RequestError, Source
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import StacApiProvider, StaticCatalogProvider
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.composites import pipeline as workflow
+from raster_collect_plugin.core.zonal import pipeline as workflow
 
 
 def zonal_args(sample, output, *extra):

@@ -52,11 +52,8 @@ def test_composites_with_a_buffer_lose_clear_pixels_next_to_clouds_only(small_sa
 
     import rasterio
 
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        run_composites,
-    )
+    from raster_collect_plugin.core.composites.pipeline import run_composites
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sample import scenes as sd
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 

@@ -13,8 +13,10 @@ import xarray as xr
 from odc.geo.geom import Geometry
 from shapely.geometry import box
 
-from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source, run_composites
+from raster_collect_plugin.core.composites.pipeline import run_composites
+from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
 from raster_collect_plugin.core.pixels import bands, load
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import EarthSearchProvider
 from tests.test_imagery_pipeline import OCTOBER, check_s2_month
@@ -75,7 +77,7 @@ def test_legacy_collection_end_to_end_and_a_broken_collection_is_reported(
     """Planetary-Computer-shaped pixels (the +1000 offset still in them) served as an Earth
     Search v0 collection with ``sentinel:`` properties, beside a collection nobody knows."""
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), s2_shape="planetary-computer", months=1)
-    sample = sd.make_sample(tmp_path / "sample", spec)
+    sample = sc.make_sample(tmp_path / "sample", spec)
     files = file_server(sample.root)
     [name] = sample.items
     legacy = sample.item_collection(name, files.url)

@@ -14,15 +14,13 @@ import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sentinel_hub.catalog import CopernicusProvider
+from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings, is_rate_limited
 from raster_collect_plugin.core.sentinel_hub.evalscripts import output_ids, statistics_evalscript
-from raster_collect_plugin.core.sentinel_hub.statistical import (
-    CopernicusProvider,
-    CopernicusSettings,
-    estimate_processing_units,
-    is_rate_limited,
-    statistics_table,
-)
+from raster_collect_plugin.core.sentinel_hub.statistical import statistics_table
+from raster_collect_plugin.core.sentinel_hub.units import estimate_processing_units
 from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
 from tests.servers.sentinel_hub import SentinelHubServer
 
@@ -35,7 +33,7 @@ def one_scene_sample(tmp_path_factory):
     Statistical API mosaic see the same pixels."""
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
     scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
-    return sd.make_sample(tmp_path_factory.mktemp("sh-sample"), spec, scenes=scenes)
+    return sc.make_sample(tmp_path_factory.mktemp("sh-sample"), spec, scenes=scenes)
 
 
 @pytest.fixture
@@ -107,13 +105,9 @@ def test_catalog_search_returns_items(hub, one_scene_sample):
 
 
 def test_statistics_match_the_local_engine(hub, one_scene_sample, tmp_path):
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        ZonalRequest,
-        run_zonal,
-    )
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.zonal.pipeline import ZonalRequest, run_zonal
 
     server = hub()
     zones = forests(one_scene_sample)
@@ -225,12 +219,9 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     import rasterio
     from shapely.geometry import box
 
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        run_composites,
-    )
-    from raster_collect_plugin.core.sentinel_hub.statistical import process_index_raster
+    from raster_collect_plugin.core.composites.pipeline import run_composites
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
+    from raster_collect_plugin.core.sentinel_hub.process import process_index_raster
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     server = hub()

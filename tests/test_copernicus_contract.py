@@ -11,19 +11,17 @@ import numpy as np
 import pytest
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub import rules as rules
+from raster_collect_plugin.core.sentinel_hub.batch import results_location
+from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings
 from raster_collect_plugin.core.sentinel_hub.evalscripts import (
     process_evalscript,
     statistics_evalscript,
 )
-from raster_collect_plugin.core.sentinel_hub.statistical import (
-    CopernicusSettings,
-    _rows,
-    process_index_raster,
-    results_location,
-    statistics_table,
-)
+from raster_collect_plugin.core.sentinel_hub.process import process_index_raster
+from raster_collect_plugin.core.sentinel_hub.statistical import _rows, statistics_table
 from raster_collect_plugin.core.sources.providers.base import ProviderError
 from tests.servers import sentinel_hub as fixture
 from tests.servers.sentinel_hub import SentinelHubServer
@@ -36,7 +34,7 @@ STATS = "/api/v1/statistics"
 def sample(tmp_path_factory):
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
     scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
-    return sd.make_sample(tmp_path_factory.mktemp("sh-contract"), spec, scenes=scenes)
+    return sc.make_sample(tmp_path_factory.mktemp("sh-contract"), spec, scenes=scenes)
 
 
 @pytest.fixture

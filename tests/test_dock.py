@@ -117,13 +117,9 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
 
     # the table layer holds exactly what the core engine computes
     from raster_collect_plugin.core.areas.aoi import load_aoi
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        ZonalRequest,
-        run_zonal,
-    )
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.zonal.pipeline import ZonalRequest, run_zonal
 
     core = run_zonal(ZonalRequest(CompositeRequest(
         aoi=load_aoi(small_sample.forests_path, ids=chosen),

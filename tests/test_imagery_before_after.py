@@ -7,8 +7,9 @@ import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtWidgets import QLabel
 
-from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core import imagery
 from raster_collect_plugin.core.pixels import bands
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.gui import before_after
 from tests.test_imagery_layers import render, wait_for_tasks
@@ -33,7 +34,7 @@ def storm_sample(tmp_path_factory):
               sd.Scene(sd.S2_COLLECTION, when(11, 5), "Sentinel-2B", (cloud,)),
               sd.Scene(sd.S2_COLLECTION, when(11, 20), "Sentinel-2A", (overcast,)),
               sd.Scene(sd.S2_COLLECTION, when(11, 28), "Sentinel-2B")]
-    sample = sd.make_sample(tmp_path_factory.mktemp("storm-sample"), spec, scenes)
+    sample = sc.make_sample(tmp_path_factory.mktemp("storm-sample"), spec, scenes)
     return sample, damaged
 
 

@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from raster_collect_plugin.core.composites.pipeline import (
-    CompositeRequest,
-    RequestError,
-    Source,
-    run_composites,
-)
+from raster_collect_plugin.core.composites.pipeline import run_composites
+from raster_collect_plugin.core.composites.requests import CompositeRequest, RequestError, Source
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from tests import reference

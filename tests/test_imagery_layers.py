@@ -22,10 +22,12 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QEventLoop, QSize, QTimer
 from qgis.PyQt.QtGui import QColor
 
-from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core import imagery
 from raster_collect_plugin.core.pixels import bands
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.gui import imagery as viewer
+from raster_collect_plugin.gui import imagery_tasks as viewer_tasks
 from tests.servers.range_http import sas_expiry_check, short_lived_clock
 from tests.servers.sas_tokens import SasTokenServer
 
@@ -68,7 +70,7 @@ def wide_sample(tmp_path_factory):
                        "Sentinel-2A"),
               sd.Scene(sd.S1_COLLECTION, datetime(2025, 10, 3, 8, 30, tzinfo=timezone.utc),
                        "SENTINEL-1A")]
-    return sd.make_sample(tmp_path_factory.mktemp("wide-sample"), spec, scenes)
+    return sc.make_sample(tmp_path_factory.mktemp("wide-sample"), spec, scenes)
 
 
 def served_scene(sample, files, collection, index, profile, kind="static"):
@@ -227,7 +229,7 @@ def test_expired_layer_is_resigned_on_demand_and_on_project_open(wide_sample, bl
     assert read_fresh(layer.source()) is None  # the old token is refused
     assert files.log.denied > denied
     assert viewer.needs_signing(layer)
-    assert viewer.resign_expired() == 1
+    assert viewer_tasks.resign_expired() == 1
     assert len(tokens.requests) == 2 and "sig=token2" in open(layer.source()).read()
     np.testing.assert_array_equal(render(layer), reference)
 
@@ -236,7 +238,7 @@ def test_expired_layer_is_resigned_on_demand_and_on_project_open(wide_sample, bl
     assert QgsProject.instance().write(str(project_path))
     assert "sig=" not in json.dumps(json.loads(layer.customProperty(viewer.PROPERTY)))
     clock.advance(1000)
-    viewer.install_project_hook()
+    viewer_tasks.install_project_hook()
     QgsProject.instance().clear()
     assert QgsProject.instance().read(str(project_path))
     [reopened] = viewer.imagery_layers()
@@ -278,7 +280,7 @@ def test_save_clipped_geotiff_only_when_asked(wide_sample, file_server, qgis_new
     extent, crs = forest_extent(wide_sample)
     layer = viewer.open_scene(scene, "true-colour", extent=extent, extent_crs=crs)
     assert not list(tmp_path.glob("*.tif"))
-    saved = viewer.save_clipped(layer, str(tmp_path / "preview.tif"))
+    saved = viewer_tasks.save_clipped(layer, str(tmp_path / "preview.tif"))
     dataset = gdal.Open(str(saved))
     assert (dataset.RasterXSize, dataset.RasterYSize, dataset.RasterCount) == (
         layer.width(), layer.height(), 3)
@@ -290,7 +292,7 @@ def test_save_clipped_geotiff_only_when_asked(wide_sample, file_server, qgis_new
 
 def test_earth_search_old_collection_offset_decided_from_the_preview_pixels(tmp_path,
                                                                             qgis_new_project):
-    sample = sd.make_sample(tmp_path / "es", sd.small_spec(sensors=(sd.S2_COLLECTION,),
+    sample = sc.make_sample(tmp_path / "es", sd.small_spec(sensors=(sd.S2_COLLECTION,),
                                                            months=1, s2_shape="earth-search-l2a"))
     item = sample.item_collection(sd.S2_COLLECTION, str(sample.root))["features"][0]
     assert item["properties"]["earthsearch:boa_offset_applied"] is True

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source, run_composites
+from raster_collect_plugin.core.composites.pipeline import run_composites
+from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import (
     EarthSearchProvider,
@@ -73,7 +75,7 @@ def check_s2_month(sample, result, shape_name, month="2025-10"):
 def test_sentinel2_shapes(shape_name, provider_class, collection, tmp_path, file_server,
                           stac_api):
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), s2_shape=shape_name, months=1)
-    sample = sd.make_sample(tmp_path / "sample", spec)
+    sample = sc.make_sample(tmp_path / "sample", spec)
     files = file_server(sample.root)
     [items_name] = sample.items
     api = stac_api({items_name: sample.item_collection(items_name, files.url)})
@@ -90,7 +92,7 @@ def test_sentinel2_shapes(shape_name, provider_class, collection, tmp_path, file
 def test_planetary_computer_old_baseline_has_no_offset(tmp_path, file_server, stac_api):
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1)
     scenes = [replace(s, baseline="02.14") for s in sd.default_scenes(spec)]
-    sample = sd.make_sample(tmp_path / "sample", spec, scenes=scenes)
+    sample = sc.make_sample(tmp_path / "sample", spec, scenes=scenes)
     files = file_server(sample.root)
     api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
     result = run(PlanetaryComputerProvider(url=api.url), sd.S2_COLLECTION, sample, tmp_path)
@@ -183,7 +185,7 @@ def test_earth_search_landsat_requester_pays_is_explained(small_sample, tmp_path
 
 def test_maxar_open_data_static_catalog(tmp_path):
     spec = sd.small_spec(sensors=(sd.MAXAR_EVENT,), columns=3, rows=1, margin_m=60.0)
-    sample = sd.make_sample(tmp_path / "sample", spec)
+    sample = sc.make_sample(tmp_path / "sample", spec)
     provider = MaxarOpenDataProvider(catalog_href=str(sample.root / "maxar" / "catalog.json"))
     assert provider.events() == [sd.MAXAR_EVENT]
     result = run(provider, sd.MAXAR_EVENT, sample, tmp_path, indices=("NDVI",),

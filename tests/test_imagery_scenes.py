@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from raster_collect_plugin.core.imagery import renderings as imagery
+from raster_collect_plugin.core import imagery
 from raster_collect_plugin.core.pixels import bands, load
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.signing import sign_hrefs
 
@@ -44,7 +45,7 @@ def test_planetary_computer_sentinel2_baseline_rule(small_sample):
 
 
 def test_earth_search_and_landsat_take_raster_bands_once(small_sample, tmp_path):
-    es = sd.make_sample(tmp_path / "es", sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1,
+    es = sc.make_sample(tmp_path / "es", sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1,
                                                        s2_shape="earth-search-c1"))
     item = es.items["sentinel-2-c1-l2a"][0]
     scene = imagery.describe_item(item, bands.EARTH_SEARCH_S2_C1, provider="Earth Search",

@@ -79,13 +79,9 @@ def test_compute_composites(provider, small_sample, tmp_path):
 def test_zonal_timeseries_matches_core(provider, small_sample, tmp_path):
     from datetime import date
 
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        ZonalRequest,
-        run_zonal,
-    )
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.zonal.pipeline import ZonalRequest, run_zonal
 
     result = run("zonal_timeseries", source_parameters(
         small_sample, OUTPUT_FOLDER=str(tmp_path / "out")))

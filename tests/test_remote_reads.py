@@ -9,13 +9,10 @@ from planetary_computer import sas
 from planetary_computer.settings import Settings
 
 from raster_collect_plugin.core.areas.aoi import load_aoi
-from raster_collect_plugin.core.composites.pipeline import (
-    CompositeRequest,
-    Source,
-    run_composites,
-    search,
-)
+from raster_collect_plugin.core.composites.pipeline import run_composites, search
+from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
 from raster_collect_plugin.core.compute import gdal_env
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import PlanetaryComputerProvider
 from tests import reference
@@ -26,7 +23,7 @@ from tests.servers.sas_tokens import SasTokenServer
 def test_small_aoi_reads_a_small_fraction_of_large_scenes(tmp_path, file_server, stac_api):
     spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1, columns=2, rows=2,
                          margin_m=5000.0)
-    sample = sd.make_sample(tmp_path / "sample", spec)
+    sample = sc.make_sample(tmp_path / "sample", spec)
     files = file_server(sample.root)
     api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
     one_forest = load_aoi(sample.forests_path, ids=[sample.spec.first_forest_id])
@@ -51,7 +48,7 @@ def blob_storage(tmp_path, file_server, monkeypatch):
     clock = short_lived_clock()
     served = tmp_path / "served"
     served.mkdir()
-    sample = sd.make_sample(tmp_path / "sample",
+    sample = sc.make_sample(tmp_path / "sample",
                             sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1))
     (served / "sentinel2-l2").symlink_to(sample.root)
     files = file_server(served, token_check=sas_expiry_check(clock))

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.composites.pipeline import Cancelled
+from raster_collect_plugin.core.composites.requests import Cancelled
 from raster_collect_plugin.core.jobs import run as jobs
 from raster_collect_plugin.core.runs.folder import JOURNAL_NAME, LOCK_NAME, RunFolder, fingerprint
 from raster_collect_plugin.core.runs.manifest import published_files, read_manifest

@@ -5,6 +5,7 @@ import numpy as np
 import pystac
 import rasterio
 
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 
 
@@ -82,6 +83,6 @@ def test_static_catalog_is_readable_with_pystac(small_sample):
 
 def test_sample_is_reused_when_unchanged(small_sample):
     before = small_sample.catalog_path.stat().st_mtime_ns
-    again = sd.make_sample(small_sample.root, small_sample.spec)
+    again = sc.make_sample(small_sample.root, small_sample.spec)
     assert again.catalog_path.stat().st_mtime_ns == before
     assert again.truth == small_sample.truth

@@ -17,6 +17,7 @@ import rasterio.errors
 from raster_collect_plugin.core.compute.cluster import workers_share_storage
 from raster_collect_plugin.core.jobs.run import run_job
 from raster_collect_plugin.core.runs.storage import gdal_s3_options
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from tests.servers.scale_out import moto_s3, namespaced_cluster, namespaces_available
 
@@ -80,7 +81,7 @@ class ClientSide:
 
 @pytest.fixture
 def sample_api(tmp_path, file_server, stac_api):
-    sample = sd.make_sample(tmp_path / "sample", sd.small_spec(sensors=(sd.S2_COLLECTION,)))
+    sample = sc.make_sample(tmp_path / "sample", sd.small_spec(sensors=(sd.S2_COLLECTION,)))
     files = file_server(sample.root)
     api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
     return sample, [{"kind": "stac", "url": api.url, "collections": [sd.S2_COLLECTION]}]
@@ -146,7 +147,7 @@ def test_cancel_while_the_workers_write_the_tables_leaves_no_partial_objects(sam
 
     import fsspec
 
-    from raster_collect_plugin.core.composites.pipeline import Cancelled
+    from raster_collect_plugin.core.composites.requests import Cancelled
 
     sample, sources = sample_api
     checks = []
@@ -273,12 +274,8 @@ def test_write_cog_to_object_storage_leaves_no_stray_files(s3, tmp_path):
 def test_cancel_inside_the_graph_stops_it_and_leaves_nothing(small_sample, tmp_path):
     from datetime import date
 
-    from raster_collect_plugin.core.composites.pipeline import (
-        Cancelled,
-        CompositeRequest,
-        Source,
-        run_composites,
-    )
+    from raster_collect_plugin.core.composites.pipeline import run_composites
+    from raster_collect_plugin.core.composites.requests import Cancelled, CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 
     calls = []

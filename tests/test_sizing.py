@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.runs import sizing
+from raster_collect_plugin.core.composites import sizing
 
 
 def composite_args(sample, output, *extra):

@@ -9,7 +9,8 @@ import pytest
 import rasterio
 
 from raster_collect_plugin import cli
-from raster_collect_plugin.core.composites.pipeline import CompositeRequest, RequestError, Source
+from raster_collect_plugin.core.composites.requests import CompositeRequest, RequestError, Source
+from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.storm.assessment import (
@@ -94,7 +95,7 @@ def test_radar_alone_when_optical_is_clouded_after_the_storm(tmp_path):
     overcast = (sd.Cloud((left + right) / 2, (bottom + top) / 2, 5 * (right - left)),)
     scenes = [replace(s, clouds=overcast) if s.collection != sd.S1_COLLECTION
               and s.day > spec.storm_date else s for s in sd.default_scenes(spec)]
-    sample = sd.make_sample(tmp_path / "clouded", spec, scenes=scenes)
+    sample = sc.make_sample(tmp_path / "clouded", spec, scenes=scenes)
     result = run_storm(storm_request(sample, tmp_path / "out"))
     assert set(result.ranking["evidence"]) == {"radar"}
     precision, recall = precision_recall(damaged(result.ranking), sample.damaged_ids)
@@ -353,7 +354,8 @@ def test_stocking_check_sees_low_ndvi_and_a_drop_within_the_before_window(tmp_pa
 
 
 def test_job_spec_thresholds_are_checked(small_sample, tmp_path):
-    from raster_collect_plugin.core.jobs.run import JobError, run_job
+    from raster_collect_plugin.core.jobs.run import run_job
+    from raster_collect_plugin.core.jobs.spec import JobError
 
     spec = {"kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
             "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],

@@ -8,11 +8,9 @@ from affine import Affine
 from shapely.geometry import box
 
 from raster_collect_plugin.core.outputs.files import write_cog
-from raster_collect_plugin.core.zonal.statistics import (
-    RasterStack,
-    weighted_quantiles,
-    zonal_statistics,
-)
+from raster_collect_plugin.core.zonal.reader import RasterStack
+from raster_collect_plugin.core.zonal.reduce import weighted_quantiles
+from raster_collect_plugin.core.zonal.statistics import zonal_statistics
 
 TRANSFORM = Affine(1, 0, 0, 0, -1, 10)  # 10 x 10 one-metre pixels, top edge at y=10
 CRS = "EPSG:32756"

@@ -12,13 +12,9 @@ from affine import Affine
 from shapely.geometry import Point, box
 
 from raster_collect_plugin.core.outputs.files import StackWriter
-from raster_collect_plugin.core.zonal.statistics import (
-    STATISTICS,
-    RasterStack,
-    iter_zone_statistics,
-    polygon_coverage,
-    reduce_zone,
-)
+from raster_collect_plugin.core.zonal.coverage import polygon_coverage
+from raster_collect_plugin.core.zonal.reader import RasterStack
+from raster_collect_plugin.core.zonal.reduce import STATISTICS, iter_zone_statistics, reduce_zone
 from raster_collect_plugin.core.zonal.tasks import zonal_tables
 
 CRS = "EPSG:32756"
@@ -71,9 +67,9 @@ def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch):
     if source == "file-small-ring":  # one reader, no read-ahead: the ring holds one zone span
-        from raster_collect_plugin.core.zonal import statistics as zonal
+        from raster_collect_plugin.core.zonal import reader
 
-        monkeypatch.setattr(zonal, "RING_BYTES", 1)
+        monkeypatch.setattr(reader, "RING_BYTES", 1)
     # a file of several 256-row blocks, more than the reader's ring holds (it wraps around),
     # with zones taller than a block
     size = 1100 if source.startswith("file") else 120
@@ -237,11 +233,12 @@ def test_tables_do_not_depend_on_the_coverage_chunks(tmp_path, monkeypatch):
 def test_a_coverage_error_reaches_the_caller_and_stops_the_threads(tmp_path, monkeypatch):
     import threading
 
+    from raster_collect_plugin.core.zonal import reduce
     from raster_collect_plugin.core.zonal import statistics as zonal
 
     path = write_stack(tmp_path / "ndvi.tif", rounded_stack(600, 2))
     frame = scattered_zones(120, 600)
-    real_coverage, calls = zonal.polygon_coverage, []
+    real_coverage, calls = reduce.polygon_coverage, []
 
     def failing_coverage(polygons, stack, mode="exact"):
         calls.append(len(polygons))
@@ -250,7 +247,7 @@ def test_a_coverage_error_reaches_the_caller_and_stops_the_threads(tmp_path, mon
         return real_coverage(polygons, stack, mode)
 
     monkeypatch.setattr(zonal._CoverageFeed, "CHUNK", 16)
-    monkeypatch.setattr(zonal, "polygon_coverage", failing_coverage)
+    monkeypatch.setattr(reduce, "polygon_coverage", failing_coverage)
     stack = RasterStack(path, decode_threads=2)
     before = threading.active_count()
     with pytest.raises(RuntimeError, match="GEOS error"):

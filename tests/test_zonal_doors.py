@@ -94,13 +94,9 @@ def test_job_spec_zonal_raster_options(inputs, tmp_path):
 
 
 def test_imagery_zonal_run_writes_the_definitions(small_sample, tmp_path):
-    from raster_collect_plugin.core.composites.pipeline import (
-        CompositeRequest,
-        Source,
-        ZonalRequest,
-        run_zonal,
-    )
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
+    from raster_collect_plugin.core.zonal.pipeline import ZonalRequest, run_zonal
 
     provider = StaticCatalogProvider("Sample", str(small_sample.catalog_path))
     result = run_zonal(ZonalRequest(CompositeRequest(

@@ -15,10 +15,10 @@ from shapely.geometry import Point, Polygon, box
 
 from raster_collect_plugin.core.areas.aoi import load_aoi
 from raster_collect_plugin.core.areas.zones import ZoneError, repair_polygon
+from raster_collect_plugin.core.zonal.reader import RasterStack
+from raster_collect_plugin.core.zonal.reduce import weighted_quantiles
 from raster_collect_plugin.core.zonal.statistics import (
-    RasterStack,
     describe_statistics,
-    weighted_quantiles,
     zonal_statistics,
     zonal_statistics_of_file,
 )

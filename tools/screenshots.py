@@ -32,7 +32,8 @@ def main(output: Path) -> None:
 
     app = QgsApplication([], True)
     app.initQgis()
-    from raster_collect_plugin.core.sample.scenes import make_sample, small_spec
+    from raster_collect_plugin.core.sample.catalog import make_sample
+    from raster_collect_plugin.core.sample.scenes import small_spec
     from raster_collect_plugin.gui.dock import SOURCES, RasterCollectDock
     from tests.recording_iface import RecordingIface
 

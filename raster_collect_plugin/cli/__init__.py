@@ -47,7 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from ..engine.install import main as setup_main
 
         return setup_main(arguments[arguments.index("setup-engine") + 1:])
-    from ..core.compute.interrupts import install_handlers, interrupted, restore_handlers
+    from ..core.compute import install_handlers, interrupted, restore_handlers
 
     # first, before the engine's imports (seconds): a signal is never lost nor a traceback
     previous = install_handlers()
@@ -69,7 +69,7 @@ def _cancelled(events: bool) -> int:
 
 
 def _main(argv, interrupted) -> int:
-    from ..core.jobs.errors import classify
+    from ..core.jobs import classify
     from .common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 
     parser = build_parser()

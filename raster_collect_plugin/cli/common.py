@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import List, Optional
 
-from ..core.pixels.masks import DEFAULT_MASK_CLASSES, default_mask_text
+from ..core.pixels import DEFAULT_MASK_CLASSES, default_mask_text
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
@@ -91,8 +91,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sources_from_args(args) -> list:
-    from ..core.composites.pipeline import Source
-    from ..core.sources.providers import (
+    from ..core.composites import Source
+    from ..core.sources import (
         EarthSearchProvider,
         MaxarOpenDataProvider,
         PlanetaryComputerProvider,
@@ -123,8 +123,7 @@ def sources_from_args(args) -> list:
 
 
 def composite_request(args, aoi, output_dir: Path):
-    from ..core.composites.pipeline import CompositeRequest
-    from ..core.pixels import masks
+    from ..core.composites import CompositeRequest
 
     custom = {}
     for text in args.expression:
@@ -134,8 +133,8 @@ def composite_request(args, aoi, output_dir: Path):
         custom[name.strip()] = formula.strip()
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
     mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
-            else masks.DEFAULT_MASK_CLASSES)
-    from ..core.runs.sizing import parse_size
+            else DEFAULT_MASK_CLASSES)
+    from ..core.composites import parse_size
 
     return CompositeRequest(aoi=aoi, sources=sources_from_args(args), start=args.start,
                             end=args.end,
@@ -151,8 +150,7 @@ def composite_request(args, aoi, output_dir: Path):
 
 def compute_client_for(args):
     """The dask client the command's options ask for (a context manager)."""
-    from ..core.compute.cluster import ComputeSettings, compute_client
-    from ..core.compute.gdal_env import gdal_options
+    from ..core.compute import ComputeSettings, compute_client, gdal_options
 
     settings = ComputeSettings(
         mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,
@@ -168,7 +166,7 @@ def forest_ids(args) -> Optional[List[str]]:
 
 
 def load_aoi_from_args(args):
-    from ..core.areas.aoi import load_aoi
+    from ..core.areas import load_aoi
 
     return load_aoi(args.gpkg, id_field=args.id_field, layer=args.layer, ids=forest_ids(args))
 

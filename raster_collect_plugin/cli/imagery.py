@@ -17,7 +17,7 @@ from .common import (
 
 
 def _cmd_search(args) -> dict:
-    from ..core.composites.pipeline import search
+    from ..core.composites import search
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))
@@ -32,9 +32,9 @@ def _cmd_search(args) -> dict:
 
 
 def _cmd_composite(args) -> dict:
-    from ..core.compute.interrupts import interrupted
-    from ..core.runs.folder import run_composites_protected
-    from ..core.runs.storage import is_remote
+    from ..core.compute import interrupted
+    from ..core.jobs import run_composites_protected
+    from ..core.runs import is_remote
 
     aoi = load_aoi_from_args(args)
     progress = progress_bar(args, "composites")

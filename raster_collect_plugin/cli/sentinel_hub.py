@@ -18,13 +18,14 @@ from .common import (
 
 def _cmd_sentinel_hub(args) -> dict:
     """Statistics from the Copernicus Data Space (credentials: SH_CLIENT_ID/SH_CLIENT_SECRET)."""
-    from ..core.jobs.run import run_job
-    from ..core.sentinel_hub.rules import default_usage_ledger, request_epsg
-    from ..core.sentinel_hub.statistical import (
+    from ..core.jobs import run_job
+    from ..core.sentinel_hub import (
         CopernicusSettings,
         batch_estimate,
         batch_statistical_payload,
+        default_usage_ledger,
         redacted,
+        request_epsg,
         run_batch_statistical,
     )
 
@@ -53,7 +54,7 @@ def _cmd_sentinel_hub(args) -> dict:
         return result
     aoi = load_aoi_from_args(args)
     if args.raster:
-        from ..core.sentinel_hub.statistical import process_index_raster
+        from ..core.sentinel_hub import process_index_raster
 
         epsg = request_epsg(aoi.frame)
         destination = Path(args.output) / (f"sentinel-hub_{'-'.join(indices)}_"
@@ -66,8 +67,7 @@ def _cmd_sentinel_hub(args) -> dict:
         return {"raster": str(outcome.path), "tiles": outcome.tiles, "crs": f"EPSG:{epsg}",
                 "estimated_processing_units": outcome.estimated_pu, "errors": {}}
     if args.dry_run:
-        from ..core.sentinel_hub.rules import QuotaBudget
-        from ..core.sentinel_hub.statistical import statistics_table
+        from ..core.sentinel_hub import QuotaBudget, statistics_table
 
         budget = QuotaBudget(pu_per_month=args.pu_budget, requests_per_month=args.request_budget,
                              ledger=Path(args.usage_ledger or default_usage_ledger()))
@@ -98,7 +98,7 @@ def _cmd_sentinel_hub(args) -> dict:
 
 def register(commands) -> None:
     """Add the sentinel-hub subcommand(s)."""
-    from ..core.sentinel_hub.statistical import CDSE_BASE_URL, CDSE_TOKEN_URL
+    from ..core.sources import CDSE_BASE_URL, CDSE_TOKEN_URL
 
     hub = commands.add_parser("sentinel-hub", help="statistics per forest from the Copernicus "
                                                   "Data Space Statistical API")

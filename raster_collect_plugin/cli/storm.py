@@ -18,17 +18,10 @@ from .common import (
 
 
 def _cmd_storm(args) -> dict:
-    from ..core.compute.interrupts import interrupted
-    from ..core.pixels.clear_fraction import check_min_clear_fraction
-    from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
-    from ..core.runs.folder import run_storm_protected
-    from ..core.storm.assessment import (
-        NOT_STOCKED,
-        DamageThresholds,
-        StormRequest,
-        flagged,
-        format_ranking,
-    )
+    from ..core.compute import interrupted
+    from ..core.jobs import run_storm_protected
+    from ..core.pixels import DEFAULT_STORM_BUFFER_M, check_min_clear_fraction
+    from ..core.storm import NOT_STOCKED, DamageThresholds, StormRequest, flagged, format_ranking
 
     check_min_clear_fraction(args.min_clear_fraction)
     aoi = load_aoi_from_args(args)
@@ -39,7 +32,7 @@ def _cmd_storm(args) -> dict:
     if args.catalog or args.stac_url or args.provider:
         request = composite_request(args, aoi, Path(args.output))
     else:
-        from ..core.composites.pipeline import CompositeRequest
+        from ..core.composites import CompositeRequest
 
         request = CompositeRequest(aoi=aoi, sources=[], start=args.event_date,
                                    end=args.event_date, output_dir=Path(args.output))
@@ -98,7 +91,7 @@ def register(commands) -> None:
                        help="a STAC item URL or path to use as a before scene")
     storm.add_argument("--after-item", action="append", default=[],
                        help="a STAC item URL or path to use as an after scene")
-    from ..core.storm.assessment import DamageThresholds
+    from ..core.storm import DamageThresholds
 
     defaults = DamageThresholds()
     for name, text in THRESHOLD_OPTIONS.items():

@@ -14,8 +14,8 @@ from .common import (
 
 
 def _cmd_hexagons(args) -> dict:
-    from ..core.areas.hexagons import h3_grid, hexagon_grid
-    from ..core.outputs.files import atomic_path
+    from ..core.areas import h3_grid, hexagon_grid
+    from ..core.outputs import atomic_path
 
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
@@ -32,7 +32,7 @@ def _cmd_hexagons(args) -> dict:
 
 
 def _cmd_sample(args) -> dict:
-    from ..core.sample.scenes import make_sample, small_spec
+    from ..core.sample import make_sample, small_spec
 
     sample = make_sample(Path(args.output), small_spec() if args.small else None)
     return {"root": str(sample.root), "forests": str(sample.forests_path),
@@ -43,7 +43,7 @@ def _cmd_sample(args) -> dict:
 
 def _cmd_job(args) -> dict:
     """Run a JSON job spec; with --events, progress and the result are JSON lines on stdout."""
-    from ..core.jobs.run import run_job
+    from ..core.jobs import run_job
 
     try:
         spec = json.loads(Path(args.spec).read_text())
@@ -57,7 +57,7 @@ def _cmd_job(args) -> dict:
         if args.events:
             emit({"event": "progress", "fraction": round(fraction, 4), "message": message})
 
-    from ..core.compute.interrupts import interrupted
+    from ..core.compute import interrupted
 
     result = run_job(spec, progress=progress, cancel=interrupted)
     if args.events:
@@ -72,8 +72,7 @@ def _cmd_cluster(args) -> dict:
 
     from distributed import Client
 
-    from ..core.compute.cluster import ComputeSettings, GdalOptionsPlugin, start_local_cluster
-    from ..core.compute.gdal_env import gdal_options
+    from ..core.compute import ComputeSettings, GdalOptionsPlugin, gdal_options, start_local_cluster
 
     settings = ComputeSettings(mode="local", workers=args.workers,
                                threads_per_worker=args.threads, memory_limit=args.memory_limit)
@@ -91,7 +90,7 @@ def _cmd_cluster(args) -> dict:
 
 
 def _cmd_demo(args) -> dict:
-    from ..core.sample.demo import run_demo
+    from ..core.sample import run_demo
 
     return run_demo(Path(args.output), verbose=not (args.quiet or args.json))
 

@@ -24,7 +24,7 @@ from .common import (
 COMPLETE_MARKER = "complete.json"
 
 def _zonal_request(args, aoi, output_dir: Path):
-    from ..core.composites.pipeline import ZonalRequest
+    from ..core.zonal import ZonalRequest
 
     return ZonalRequest(composite_request(args, aoi, output_dir), coverage=args.coverage,
                         min_clear_fraction=args.min_clear,
@@ -35,7 +35,7 @@ def _zonal_request(args, aoi, output_dir: Path):
 def _forest_record(parameters: dict, aoi, forest_id, report) -> dict:
     """What determines one forest's result: the run's parameters, this forest's geometry and
     the scenes over it."""
-    from ..core.runs.folder import fingerprint, geometry_hash
+    from ..core.runs import fingerprint, geometry_hash
 
     frame = aoi.frame[aoi.frame[aoi.id_field] == forest_id]
     return fingerprint("zonal-forest", {**parameters, "geometry": geometry_hash(frame,
@@ -57,8 +57,8 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
                run: Optional[Callable] = None) -> dict:
     """One forest's whole job into ``output_root/forest_<id>``: built in a scratch folder and
     renamed into place only when complete (the marker is written last)."""
-    from ..core.composites.pipeline import run_zonal
-    from ..core.runs.folder import normal_permissions
+    from ..core.runs import normal_permissions
+    from ..core.zonal import run_zonal
 
     target = output_root / f"forest_{forest_id}"
     scratch = Path(tempfile.mkdtemp(prefix=f".forest_{forest_id}.partial-", dir=output_root))
@@ -77,8 +77,8 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
 
 def _cmd_zonal_raster(args) -> dict:
     """``zonal --raster FILE``: statistics of an existing raster, no imagery search."""
-    from ..core.areas.zones import ZoneError
-    from ..core.zonal.of_raster import RasterZonalRequest, parse_bands, run_zonal_raster
+    from ..core.areas import ZoneError
+    from ..core.zonal import RasterZonalRequest, parse_bands, run_zonal_raster
 
     try:
         request = RasterZonalRequest(
@@ -96,8 +96,8 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
     """``zonal --output s3://bucket/prefix``: the whole estate as one run (``run_zonal``), as
     a job spec does it: composites, tables and latest layers under the prefix, the manifest
     last. The per-forest folders that make a local run resumable are not used there."""
-    from ..core.compute.interrupts import interrupted
-    from ..core.runs.folder import run_zonal_protected
+    from ..core.compute import interrupted
+    from ..core.jobs import run_zonal_protected
 
     if args.start_from != 1:
         raise BadInput("--start-from resumes the per-forest folders of a local --output; an "
@@ -118,21 +118,13 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
-    from ..core.areas.aoi import Aoi
-    from ..core.composites import path_budget
-    from ..core.composites.pipeline import RequestError, search, validate_request
-    from ..core.compute.interrupts import check_interrupted
-    from ..core.outputs.tables import write_table
-    from ..core.pixels.clear_fraction import check_min_clear_fraction
-    from ..core.runs.folder import (
-        RunFolder,
-        fingerprint,
-        relative_files,
-        report_for_area,
-        request_parameters,
-        zonal_parameters,
-    )
-    from ..core.runs.storage import is_remote
+    from ..core.areas import Aoi
+    from ..core.composites import RequestError, path_budget, search, validate_request
+    from ..core.compute import check_interrupted
+    from ..core.jobs import report_for_area, zonal_parameters
+    from ..core.outputs import write_table
+    from ..core.pixels import check_min_clear_fraction
+    from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
 
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
     if args.raster:

@@ -9,6 +9,8 @@ import re
 import sys
 from typing import Dict, List, Optional
 
+from .versions import compare
+
 _TOKEN = re.compile(r"\s*(\(|\)|===|==|!=|<=|>=|~=|<|>|\bnot in\b|\bin\b|\band\b|\bor\b|"
                     r"'[^']*'|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_.]*)")
 _VERSION_VARIABLES = {"python_version", "python_full_version", "implementation_version",
@@ -47,9 +49,7 @@ def _compare(left: str, operator: str, right: str, versions: bool) -> bool:
     if operator == "not in":
         return left not in right
     if versions:
-        from .requirements import Requirement
-
-        return Requirement("x", f"{operator}{right}").allows(left)
+        return compare(left, operator, right)
     return {"==": left == right, "===": left == right, "!=": left != right}.get(operator, False)
 
 

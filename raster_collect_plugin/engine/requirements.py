@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .markers import evaluate
+from .versions import compare as _compare
+from .versions import version_key  # noqa: F401 (the engine checks sort versions by it)
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 REQUIREMENTS_FILE = PLUGIN_DIR / "requirements.txt"
@@ -49,60 +51,9 @@ CONSTRAINTS_FILE = constraints_file()  # the running Python's lock
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
 _CLAUSE = re.compile(r"^\s*(===|==|!=|<=|>=|~=|<|>)\s*([^\s,;]+)\s*$")
-_VERSION = re.compile(
-    r"^v?(?P<release>\d+(?:\.\d+)*)"
-    r"(?:[-_.]?(?P<pre>a|b|c|rc|alpha|beta|pre|preview)[-_.]?(?P<pre_n>\d*))?"
-    r"(?:[-_.]?(?:post|rev|r)[-_.]?(?P<post>\d*))?"
-    r"(?:[-_.]?dev[-_.]?(?P<dev>\d*))?", re.IGNORECASE)
-_PRE_RANK = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
-
-
 def normalize(name: str) -> str:
     """PEP 503 name: 'Pygments' -> 'pygments', 'typing_extensions' -> 'typing-extensions'."""
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def version_key(version: str) -> Tuple:
-    """A sortable key for a PEP 440 version (release, pre-release, post, dev)."""
-    match = _VERSION.match(version.strip())
-    if not match:
-        return ((), (-1,), -1, 0)
-    release = [int(p) for p in match.group("release").split(".")]
-    while len(release) > 1 and release[-1] == 0:
-        release.pop()
-    pre = match.group("pre")
-    dev = match.group("dev")
-    if pre:
-        pre_key: Tuple = (0, _PRE_RANK[pre.lower()], int(match.group("pre_n") or 0))
-    elif dev is not None and match.group("post") is None:
-        pre_key = (-1,)  # 1.0.dev1 sorts before 1.0a1
-    else:
-        pre_key = (1,)
-    post = int(match.group("post") or 0) if match.group("post") is not None else -1
-    return (tuple(release), pre_key, post, 0 if dev is None else -1)
-
-
-def _compare(installed: str, operator: str, wanted: str) -> bool:
-    have, want = version_key(installed), version_key(wanted)
-    if operator in ("==", "==="):
-        if wanted.endswith(".*"):
-            prefix = version_key(wanted[:-2])[0]
-            return have[0][:len(prefix)] == prefix
-        return have == want
-    if operator == "!=":
-        return have != want
-    if operator == ">=":
-        return have >= want
-    if operator == "<=":
-        return have <= want
-    if operator == ">":
-        return have > want
-    if operator == "<":
-        return have < want
-    # ~=: at least ``wanted`` and the same release series
-    parts = version_key(wanted)[0]
-    series = parts[:-1] if len(parts) > 1 else parts
-    return have >= want and have[0][:len(series)] == series
 
 
 @dataclass(frozen=True)

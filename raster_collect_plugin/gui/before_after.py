@@ -34,9 +34,9 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..core.imagery import renderings as core
+from ..core import imagery as core
 from ..qgis_compat import qgis_enum
-from . import imagery
+from . import imagery, imagery_tasks
 
 
 def _bounds(extent: QgsRectangle, source: QgsCoordinateReferenceSystem, scene: Mapping,
@@ -234,7 +234,7 @@ def open_before_after(scenes: Sequence[Mapping], event_day: str, geometry: QgsGe
             done(holder["dialog"])
 
     task = PairTask(scenes, event_day, geometry.boundingBox(), crs, finished, signer)
-    imagery.start_task(task)
+    imagery_tasks.start_task(task)
     return task
 
 

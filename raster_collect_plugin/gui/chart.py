@@ -20,12 +20,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.outputs.display import (
-    before_after_change,
-    index_display,
-    period_placement,
-    period_start,
-)
+from ..core.outputs import before_after_change, index_display, period_placement, period_start
 from .results import table_points
 
 LINE_STYLES = ("-", "--", ":", "-.")

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from qgis.core import (
-    Qgis,
     QgsApplication,
-    QgsMessageLog,
-    QgsProject,
-    QgsVectorFileWriter,
     QgsVectorLayer,
 )
 from qgis.gui import QgsDockWidget
-from qgis.PyQt.QtCore import QDate, Qt, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -35,46 +30,36 @@ from qgis.PyQt.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .. import settings
-from ..core.pixels.indices import INDICES
-from ..core.runs.defaults import run_name
-from ..default_outputs import default_output_root
+from ..core.runs import run_name
 from ..engine.cluster_process import LocalClusterProcess
+from .dock_form import DockForm, DockInputError
+from .dock_results import DockResults
 from .engine_prompt import EnginePrompt
-from .messages import for_message_bar
-from .results import ResultsPresenter, local_folder
+from .results import ResultsPresenter
 from .sections import (
     COMPUTE_MODES,
     PRESETS,
-    SOURCE_SENSORS,
     SOURCES,
     AoiSourcesSection,
     OutputsComputeSection,
     PeriodIndicesSection,
-    checked_keys,
     fit_narrow,
     results_section,
 )
-from .tasks import LOG_TAG, JobTask
+from .tasks import JobTask
 
 __all__ = ["COMPUTE_MODES", "PRESETS", "SOURCES", "DockInputError", "RasterCollectDock"]
 
-DEFAULT_ID_FIELD = "forest_id"
-SETTINGS_MODES = ["threads", "local", "remote"]
 STATUS_LINES = 2
 
 
-class DockInputError(ValueError):
-    """Something in the dock needs fixing before a run; the message says what."""
-
-
-class RasterCollectDock(QgsDockWidget):
+class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
     """Dock widget: AOI, sources, period, indices, outputs, actions, results and chart."""
 
     job_finished = pyqtSignal(str)  # the job kind, once its results are on the map
@@ -232,205 +217,11 @@ class RasterCollectDock(QgsDockWidget):
         """The full status message (the label may show it elided)."""
         return getattr(self, "_status_text", self.status.text())
 
-    def compute_spec(self) -> Optional[Dict]:
-        """The job's ``compute`` settings. For the session's local cluster this is a marker
-        resolved by ``prepare_compute`` in the task's thread (starting a cluster takes
-        seconds: never on the UI thread)."""
-        mode = COMPUTE_MODES.index(self.compute_mode.currentText())
-        if mode == 0:
-            return None
-        if mode == 2:
-            address = self.scheduler_edit.text().strip()
-            if not address:
-                raise DockInputError("Give the dask scheduler address (tcp://host:8786).")
-            return {"mode": "remote", "scheduler_address": address}
-        if (self.cluster.running and (self.cluster.workers, self.cluster.threads,
-                                      self.cluster.memory_limit)
-                != (self.workers_spin.value() or None, self.threads_spin.value(),
-                    self.memory_edit.text())):
-            self.cluster.stop()  # the user changed the cluster's size
-        self.cluster.workers = self.workers_spin.value() or None
-        self.cluster.threads = self.threads_spin.value()
-        self.cluster.memory_limit = self.memory_edit.text().strip() or "2GB"
-        return {"mode": "session"}
-
-    def prepare_compute(self, spec: Dict) -> None:
-        """Worker thread: start the session cluster if the job asks for it (no widgets)."""
-        if (spec.get("compute") or {}).get("mode") == "session":
-            spec["compute"] = {"mode": "remote",
-                               "scheduler_address": self.cluster.ensure_started()}
-
     # ---------------------------------------------------------------- settings
-
-    def load_settings(self) -> None:
-        self.max_cloud.setValue(float(settings.value("max_cloud_cover")))
-        self.output_folder.setFilePath(settings.value("output_folder"))
-        chosen = set(settings.value("indices").split(","))
-        for row in range(self.index_list.count()):
-            item = self.index_list.item(row)
-            item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole)
-                               in chosen else Qt.CheckState.Unchecked)
-        self.period_combo.setCurrentText(settings.value("composite_period"))
-        self.method_combo.setCurrentText(settings.value("composite_method"))
-        self.custom_url.setText(settings.value("custom_stac_url"))
-        mode = settings.value("dask/mode")
-        self.compute_mode.setCurrentIndex(SETTINGS_MODES.index(mode) if mode in SETTINGS_MODES
-                                          else 0)
-        self.workers_spin.setValue(int(settings.value("dask/workers")))
-        self.threads_spin.setValue(int(settings.value("dask/threads_per_worker")))
-        self.memory_edit.setText(settings.value("dask/memory_limit"))
-        self.scheduler_edit.setText(settings.value("dask/scheduler_address"))
-
-    def save_settings(self) -> None:
-        settings.set_value("max_cloud_cover", self.max_cloud.value())
-        settings.set_value("output_folder", self.output_folder.filePath())
-        settings.set_value("indices", ",".join(self.chosen_indices()))
-        settings.set_value("composite_period", self.period_combo.currentText())
-        settings.set_value("composite_method", self.method_combo.currentText())
-        settings.set_value("custom_stac_url", self.custom_url.text())
-        settings.set_value("id_field", self.id_field_combo.currentField())
-        settings.set_value("dask/mode", SETTINGS_MODES[self.compute_mode.currentIndex()])
-        settings.set_value("dask/workers", self.workers_spin.value())
-        settings.set_value("dask/threads_per_worker", self.threads_spin.value())
-        settings.set_value("dask/memory_limit", self.memory_edit.text())
-        settings.set_value("dask/scheduler_address", self.scheduler_edit.text())
 
     # ---------------------------------------------------------------- AOI
 
-    def _on_layer_changed(self, layer) -> None:
-        if self._watched_layer is not None:
-            try:
-                self._watched_layer.selectionChanged.disconnect(self._on_selection_changed)
-            except (TypeError, RuntimeError):
-                pass
-        self._watched_layer = layer if isinstance(layer, QgsVectorLayer) else None
-        if self._watched_layer is not None:
-            self._watched_layer.selectionChanged.connect(self._on_selection_changed)
-        self.id_field_combo.setLayer(layer)
-        if isinstance(layer, QgsVectorLayer):
-            preferred = settings.value("id_field") or DEFAULT_ID_FIELD
-            for name in (preferred, DEFAULT_ID_FIELD):
-                if layer.fields().indexOf(name) >= 0:
-                    self.id_field_combo.setField(name)
-                    break
-        self.refresh_summary()
-
-    def _on_selection_changed(self, *_args) -> None:
-        self.refresh_summary()
-        self.update_chart()
-
-    def refresh_summary(self) -> None:
-        """Show how many polygons the AOI holds, their area and CRS."""
-        layer = self.layer_combo.currentLayer()
-        if not isinstance(layer, QgsVectorLayer):
-            self.aoi_summary.setText("No polygon layer: add the forest compartments")
-            return
-        features = (list(layer.getSelectedFeatures()) if self.selected_only.isChecked()
-                    else list(layer.getFeatures()))
-        crs = layer.crs()
-        area = sum(f.geometry().area() for f in features if f.hasGeometry())
-        size = "geographic CRS (will use UTM)" if crs.isGeographic() else \
-            f"{area / 10_000:,.1f} ha"
-        self.aoi_summary.setText(f"{len(features)} polygons, {size}, {crs.authid()}")
-
-    def export_aoi(self, folder: Path) -> Dict:
-        """Write the chosen polygons to a GeoPackage for the job; checks the AOI first."""
-        layer = self.layer_combo.currentLayer()
-        if not isinstance(layer, QgsVectorLayer):
-            raise DockInputError("No polygon layer chosen: add the forest compartments to the "
-                                 "project and pick them under 'Polygon layer'.")
-        id_field = self.id_field_combo.currentField()
-        if not id_field:
-            raise DockInputError("Choose the id field of the forest polygons.")
-        if self.selected_only.isChecked() and layer.selectedFeatureCount() == 0:
-            raise DockInputError("'Selected features only' is ticked but nothing is selected: "
-                                 "select compartments on the map or untick it.")
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName = "GPKG"
-        options.layerName = "forests"
-        options.onlySelectedFeatures = self.selected_only.isChecked()
-        path = folder / "forests.gpkg"
-        error = QgsVectorFileWriter.writeAsVectorFormatV3(
-            layer, str(path), QgsProject.instance().transformContext(), options)
-        if error[0] != QgsVectorFileWriter.WriterError.NoError:
-            raise DockInputError(f"Cannot export the polygons: {error[1]}")
-        return {"aoi": str(path), "id_field": id_field, "buffer_m": self.buffer_spin.value()}
-
     # ---------------------------------------------------------------- request
-
-    def chosen_indices(self) -> List[str]:
-        return checked_keys(self.index_list)
-
-    def chosen_sources(self, indices: Optional[List[str]] = None) -> List[Dict]:
-        """Job sources from the ticked entries and their text fields. Sources whose sensor
-        cannot compute any of ``indices`` (Sentinel-1 for NDVI) are left out, and said so
-        once in the status line."""
-        collections = [c.strip() for c in self.custom_collections.text().split(",")
-                       if c.strip()]
-        indices = self.chosen_indices() if indices is None else indices
-        sensors = {s for name in indices if name in INDICES for s in INDICES[name].sensors}
-        specs, skipped = [], []
-        for row in range(len(SOURCES)):
-            item = self.source_list.item(row)
-            if item.checkState() != Qt.CheckState.Checked:
-                continue
-            key, label, template = SOURCES[row]
-            if indices and key in SOURCE_SENSORS and SOURCE_SENSORS[key] not in sensors:
-                skipped.append(label)
-                continue
-            entry = dict(template)
-            if key == "catalog":
-                if not self.catalog_edit.filePath():
-                    raise DockInputError("'Static STAC catalog' is ticked: choose its "
-                                         "catalog.json.")
-                entry.update(href=self.catalog_edit.filePath(), collections=collections)
-            elif key == "custom":
-                if not self.custom_url.text().strip() or not collections:
-                    raise DockInputError("'Custom STAC API' is ticked: give its URL and the "
-                                         "collections to use.")
-                entry.update(url=self.custom_url.text().strip(), collections=collections)
-            elif key == "maxar":
-                events = [e.strip() for e in self.maxar_event.text().split(",") if e.strip()]
-                entry["collections"] = events
-            specs.append(entry)
-        self.skipped_sources = skipped
-        if not specs:
-            if skipped:
-                raise DockInputError(f"{', '.join(skipped)} cannot compute "
-                                     f"{', '.join(indices)}: tick an optical source or a "
-                                     "radar index (VV, VH, VHVV).")
-            raise DockInputError("Tick at least one imagery source.")
-        return specs
-
-    def apply_preset(self) -> None:
-        preset = self.preset_combo.currentText()
-        if preset == "Last 12 months":
-            self.end_date.setDate(QDate.currentDate())
-            self.start_date.setDate(QDate.currentDate().addYears(-1))
-        elif preset == "Before/after an event":
-            event = self.event_date.date()
-            self.start_date.setDate(event.addMonths(-6))
-            self.end_date.setDate(event.addMonths(3))
-
-    def chosen_event_date(self) -> Optional[date]:
-        """The event (storm) date when the before/after preset is chosen."""
-        chosen = self.period_section.event_date_or_none()
-        return None if chosen is None else date(chosen.year(), chosen.month(), chosen.day())
-
-    def base_spec(self, folder: Path, indices: Optional[List[str]] = None) -> Dict:
-        start, end = self.start_date.date(), self.end_date.date()
-        if end < start:
-            raise DockInputError(f"The end date {end.toString('yyyy-MM-dd')} is before the "
-                                 f"start date {start.toString('yyyy-MM-dd')}: swap them.")
-        spec = self.export_aoi(folder)
-        spec.update(sources=self.chosen_sources(indices), start=start.toString("yyyy-MM-dd"),
-                    end=end.toString("yyyy-MM-dd"), max_cloud_cover=self.max_cloud.value(),
-                    mask_classes=checked_keys(self.mask_list))
-        return spec
-
-    def output_root(self) -> Path:
-        """The chosen output folder, else beside the project or in Documents (default_outputs)."""
-        return Path(self.output_folder.filePath() or default_output_root())
 
     # ---------------------------------------------------------------- running
 
@@ -501,35 +292,6 @@ class RasterCollectDock(QgsDockWidget):
 
         self._start("sample", build)
 
-    def show_sample(self, result: Dict) -> None:
-        """Put the sample's forests on the map and fill the form for its catalog and storm."""
-        layer = QgsVectorLayer(f"{result['forests']}|layername=forests", "forests (sample)",
-                               "ogr")
-        if not layer.isValid():
-            self.show_error(f"Cannot open the sample forests {result['forests']}")
-            return
-        QgsProject.instance().addMapLayer(layer)
-        self.layer_combo.setLayer(layer)
-        self.selected_only.setChecked(False)
-        for row, (key, _, _) in enumerate(SOURCES):
-            self.source_list.item(row).setCheckState(
-                Qt.CheckState.Checked if key == "catalog" else Qt.CheckState.Unchecked)
-        self.catalog_edit.setFilePath(result["catalog"])
-        self.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
-        self.preset_combo.setCurrentText("Before/after an event")
-        self.event_date.setDate(QDate(2025, 11, 13))
-        self.start_date.setDate(QDate(2025, 10, 1))
-        self.end_date.setDate(QDate(2025, 12, 31))
-        if not self.output_folder.filePath():
-            self.output_folder.setFilePath(str(Path(result["forests"]).parent / "outputs"))
-        canvas = self.iface.mapCanvas() if self.iface is not None else None
-        if canvas is not None:
-            canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(
-                layer, layer.extent()))
-            canvas.refresh()
-        self.set_status(f"Sample ready: {layer.featureCount()} forests and their imagery "
-                        "catalog; press Search or Fetch & compute")
-
     def cancel(self) -> None:
         """Ask the running job to stop; the status keeps saying so until it has."""
         if self.current_task is not None and self.state == "running":
@@ -588,191 +350,7 @@ class RasterCollectDock(QgsDockWidget):
             self.show_compute(task.spec, result)
         self.job_finished.emit(kind)
 
-    def _report_source_problems(self, errors: Dict[str, str]) -> None:
-        """One message bar entry for all sources that could not be used (full text in the
-        log), not one per source."""
-        if not errors:
-            return
-        for source, message in errors.items():
-            QgsMessageLog.logMessage(for_message_bar(f"{source}: {message}"), LOG_TAG,
-                                     Qgis.MessageLevel.Warning)
-        names = ", ".join(errors)
-        first = next(iter(errors.values()))
-        text = (f"{names}: {first}" if len(errors) == 1 else
-                f"{len(errors)} sources not used ({names}); details in the "
-                f"'{LOG_TAG}' log panel")
-        self.iface.messageBar().pushWarning("Raster Collect", for_message_bar(text))
-
-    def show_error(self, message: str) -> None:
-        self.last_error = message
-        self.set_status(message)
-        self.iface.messageBar().pushCritical("Raster Collect", for_message_bar(message))
-        QgsMessageLog.logMessage(for_message_bar(message), LOG_TAG, Qgis.MessageLevel.Critical)
-
     # ---------------------------------------------------------------- results
-
-    def show_search(self, result: Dict) -> None:
-        """Scenes in the table (tickable) and their footprints as a layer."""
-        self.search_rows = sorted(result.get("items", []),
-                                  key=lambda s: (s["datetime"], s["collection"]))
-        self.results_table.setRowCount(len(self.search_rows))
-        for row, scene in enumerate(self.search_rows):
-            cover = scene.get("cloud_cover")
-            values = [scene["datetime"][:10], scene["collection"],
-                      "" if cover is None else f"{cover:.0f}", scene["provider"], scene["id"]]
-            for column, value in enumerate(values):
-                item = QTableWidgetItem(str(value))
-                if column == 0:
-                    item.setCheckState(Qt.CheckState.Checked)
-                self.results_table.setItem(row, column, item)
-        self.results_table.resizeColumnsToContents()
-        self.scenes_box.setCollapsed(False)
-        self._reveal(self.scenes_box)
-        self.footprint_layer = self.presenter.show_footprints(
-            result.get("footprints") or "", visible=self.show_footprints.isChecked(),
-            folder=local_folder(self.output_folder.filePath()))
-        self.scene_actions.scenes_found(result, self.footprint_layer)
-        if not self.search_rows:
-            from .messages import no_scenes_message
-
-            self.set_status(no_scenes_message(
-                self.start_date.date().toString("yyyy-MM-dd"),
-                self.end_date.date().toString("yyyy-MM-dd"), self.max_cloud.value(),
-                [self.source_list.item(r).text().split(" (")[0]  # no "(path below)"
-                 for r in range(self.source_list.count())
-                 if self.source_list.item(r).checkState() == Qt.CheckState.Checked],
-                result.get("errors") or {}))
-            return
-        self.set_status(f"{len(self.search_rows)} scenes found: untick any to leave out, "
-                        "then Fetch & compute")
-
-    def _reveal(self, box: QWidget) -> None:
-        """Scroll ``box`` to the top once the layout has made room for its new content
-        (timers owned by the scroll area: nothing runs if the dock is gone by then)."""
-        def later(action) -> None:
-            timer = QTimer(self.scroll)
-            timer.setSingleShot(True)
-            timer.timeout.connect(action)
-            timer.timeout.connect(timer.deleteLater)
-            timer.start(0)
-
-        def scroll() -> None:
-            self.scroll.widget().layout().activate()
-            later(lambda: self.scroll.verticalScrollBar().setValue(box.y()))
-
-        later(scroll)
-
-    def unticked_scene_ids(self) -> set:
-        return {self.results_table.item(r, 4).text()
-                for r in range(self.results_table.rowCount())
-                if self.results_table.item(r, 0).checkState() != Qt.CheckState.Checked}
-
-    def show_compute(self, spec: Dict, result: Dict) -> None:
-        """Composites, statistics table and forests-with-latest-values in a group."""
-        from .trusted_results import trusted
-
-        result = trusted(result)  # only what the run's manifest lists
-        run = self.presenter.show_run(spec, result,
-                                      event_date=self._run_context.get("event_date"))
-        self.table_layer = run.table
-        self.result_group = run.group
-        self.set_status(f"Done: {result.get('rows', 0)} statistics rows in "
-                        f"{result.get('output_dir')}")
-        self.chart_box.setCollapsed(False)
-        self._last_run = (spec, result)
-        self.pick_button.setEnabled(self.table_layer is not None)
-        self.report_button.setEnabled(self.table_layer is not None)
-        self.update_chart()
-        self._reveal(self.chart_box)
-
-    def update_chart(self) -> None:
-        """Time series of the selected compartments (or the first few) in the dock."""
-        if self.table_layer is None:
-            return
-        layer = self.layer_combo.currentLayer()
-        id_field = self.id_field_combo.currentField()
-        if not isinstance(layer, QgsVectorLayer) or not id_field:
-            return
-        selected = [f[id_field] for f in layer.getSelectedFeatures()]
-        if not selected:
-            selected = [f[id_field] for f in layer.getFeatures()][:4]
-        if self._chart is None:
-            from .chart import TimeSeriesChart
-
-            self._chart = TimeSeriesChart(self.chart_box)
-            self.chart_holder.addWidget(self._chart)
-        indices = self.chosen_indices() or ["NDVI"]
-        self._chart.show_series(self.table_layer, id_field, selected[:8], indices[0],
-                                event_date=self._run_context.get("event_date"),
-                                indices=indices)
-
-    def _pick_forest(self, on: bool) -> None:
-        """Arm (or release) the map tool that opens a clicked forest's time series."""
-        canvas = self.iface.mapCanvas() if self.iface is not None else None
-        layer = self.layer_combo.currentLayer()
-        if canvas is None:
-            return
-        if not on:
-            if self._pick_tool is not None and canvas.mapTool() is self._pick_tool:
-                canvas.unsetMapTool(self._pick_tool)
-            return
-        if not isinstance(layer, QgsVectorLayer) or self.table_layer is None:
-            self.pick_button.setChecked(False)
-            return
-        from .forest_series import ForestPickTool
-
-        self._pick_tool = ForestPickTool(canvas, layer, self.id_field_combo.currentField())
-        self._pick_tool.forest_picked.connect(self.show_forest_series)
-        self._pick_tool.deactivated.connect(lambda: self.pick_button.setChecked(False))
-        canvas.setMapTool(self._pick_tool)
-        self.set_status("Click a forest on the map (Esc or another tool to stop)")
-
-    def write_report(self, destination: Path) -> Path:
-        """The last run's one-page HTML report."""
-        from .run_report import write_run_report
-
-        if self._last_run is None:
-            raise DockInputError("Fetch & compute first: the report shows a run's results.")
-        spec, result = self._last_run
-        return write_run_report(self.presenter.run, spec, result, destination,
-                                event_date=self._run_context.get("event_date"))
-
-    def _ask_report(self) -> None:
-        from qgis.PyQt.QtCore import QUrl
-        from qgis.PyQt.QtGui import QDesktopServices
-        from qgis.PyQt.QtWidgets import QFileDialog
-
-        folder = (self._last_run or ({}, {}))[1].get("output_dir") or ""
-        path, _ = QFileDialog.getSaveFileName(self, "Save the run report",
-                                              str(Path(folder) / "report.html"),
-                                              "HTML (*.html)")
-        if not path:
-            return
-        try:
-            written = self.write_report(Path(path))
-        except (OSError, ValueError) as problem:
-            self.show_error(f"Cannot write the report: {problem}")
-            return
-        self.set_status(f"Report written: {written}")
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(written)))
-
-    def show_forest_series(self, forest) -> None:
-        """Every index and sensor of one forest, in a window beside the map."""
-        if self.table_layer is None:
-            return
-        from .forest_series import ForestSeriesDialog
-
-        if self._forest_dialog is None:
-            self._forest_dialog = ForestSeriesDialog(self)
-        drawn = self._forest_dialog.show_forest(
-            self.table_layer, self.id_field_combo.currentField(), forest,
-            event_date=self._run_context.get("event_date"))
-        if not drawn:
-            from .forest_series import NOT_IN_RUN
-
-            self.set_status(f"{self.id_field_combo.currentField()} {forest}: {NOT_IN_RUN}")
-        self._forest_dialog.show()
-        self._forest_dialog.raise_()
 
     def shutdown(self) -> None:
         """Plugin unload: cancel work and stop listening to layers."""

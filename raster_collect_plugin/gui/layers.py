@@ -33,14 +33,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
-from ..core.outputs.display import (
-    DISPLAY,
-    change_classes,
-    classes,
-    index_display,
-    period_end,
-    period_start,
-)
+from ..core.outputs import DISPLAY, change_classes, classes, index_display, period_end, period_start
 from ..qgis_compat import qgis_enum
 
 GPKG_WARNING_OPTION = "GPKG_WARN_UNRECOGNIZED_APPLICATION_ID"

@@ -205,7 +205,7 @@ class ProjectHooks(QObject):
         project.readProject.connect(self.read)
 
     def _controller(self) -> Optional[QgsTemporalNavigationObject]:
-        from .results import temporal_controller
+        from .temporal_focus import temporal_controller
 
         iface = self.dock.iface
         return temporal_controller(iface.mapCanvas() if iface is not None else None)

@@ -23,7 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDateTime, QMetaType, QTime
 
-from ..core.outputs.display import before_after_change, period_end, period_start
+from ..core.outputs import before_after_change, period_end, period_start
 from ..qgis_compat import new_field, qgis_enum
 from .imagery import add_colour_composite_layers
 from .layers import (
@@ -37,6 +37,7 @@ from .layers import (
     style_change_layer,
 )
 from .project_state import register_transformations, remember_temporal
+from .temporal_focus import temporal_controller
 
 
 @dataclass
@@ -49,19 +50,6 @@ class RunLayers:
     change: Optional[QgsVectorLayer] = None
     rasters: List = field(default_factory=list)
     periods: List[str] = field(default_factory=list)
-
-
-def temporal_controller(canvas) -> Optional[QgsTemporalNavigationObject]:
-    """The canvas's temporal navigation object (QGIS desktop's Temporal Controller); a new
-    one is attached to a bare canvas (tests, stand-alone scripts)."""
-    if canvas is None:
-        return None
-    controller = canvas.temporalController()
-    if isinstance(controller, QgsTemporalNavigationObject):
-        return controller
-    controller = QgsTemporalNavigationObject(canvas)
-    canvas.setTemporalController(controller)
-    return controller
 
 
 def configure_temporal(controller: QgsTemporalNavigationObject, periods: List[str],

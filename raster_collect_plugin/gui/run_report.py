@@ -18,7 +18,7 @@ from qgis.core import QgsMapRendererParallelJob, QgsMapSettings, QgsRectangle, Q
 from qgis.PyQt.QtCore import QBuffer, QByteArray, QIODevice, QSize
 from qgis.PyQt.QtGui import QColor
 
-from ..core.outputs.display import change_classes, classes, index_display
+from ..core.outputs import change_classes, classes, index_display
 from .chart import draw_series
 from .layers import latest_field
 from .results import RunLayers, table_points

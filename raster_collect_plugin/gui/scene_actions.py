@@ -18,9 +18,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt
 from qgis.PyQt.QtWidgets import QFileDialog, QMenu
 
-from ..core.imagery import renderings as core
+from ..core import imagery as core
 from ..qgis_compat import qgis_enum
-from . import imagery
+from . import imagery, imagery_tasks
 from .tasks import LOG_TAG
 from .temporal_focus import bring_into_view
 
@@ -79,7 +79,7 @@ class SceneActions(QObject):
         table.setToolTip("Double-click a scene to see it in true colour (or radar); "
                          "right-click for false colour, SWIR, cloud mask and more")
         _ACTIVE[:] = [self]
-        imagery.install_project_hook()
+        imagery_tasks.install_project_hook()
         dock.destroyed.connect(_dock_gone)
 
     # ------------------------------------------------------------------ search results
@@ -165,7 +165,7 @@ class SceneActions(QObject):
         task = OpenTask(scene, rendering, extent, extent_crs, done, self.signer)
         self.dock.set_status(f"Opening {scene_id}"
                                  f"{' (signing)' if scene.get('signing') else ''}...")
-        imagery.start_task(task)
+        imagery_tasks.start_task(task)
 
     def save(self, scene_id: str, rendering: str, destination: Optional[str] = None) -> None:
         """Download the clipped scene as a GeoTIFF (asks where unless given)."""
@@ -178,7 +178,7 @@ class SceneActions(QObject):
 
         def write(layer) -> None:
             try:
-                imagery.save_clipped(layer, destination)
+                imagery_tasks.save_clipped(layer, destination)
                 self.dock.set_status(f"Saved {destination}")
             except (core.ImageryError, RuntimeError) as error:
                 self.dock.show_error(str(error))
@@ -240,13 +240,13 @@ class SceneActions(QObject):
     def renew_all(self) -> None:
         layers = imagery.imagery_layers()
         if layers:
-            imagery.start_task(imagery.ResignTask(layers, self.signer))
+            imagery_tasks.start_task(imagery_tasks.ResignTask(layers, self.signer))
             self.dock.set_status(f"Renewing access of {len(layers)} imagery layers")
 
 
 def _dock_gone(*_args) -> None:
     _ACTIVE.clear()
-    imagery.uninstall_project_hook()
+    imagery_tasks.uninstall_project_hook()
 
 
 def add_footprint_actions(layer: QgsVectorLayer) -> None:

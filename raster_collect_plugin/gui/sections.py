@@ -24,8 +24,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.pixels.indices import INDICES
-from ..core.pixels.masks import DEFAULT_MASK_CLASSES, MASK_CLASSES, default_mask_text
+from ..core.pixels import DEFAULT_MASK_CLASSES, INDICES, MASK_CLASSES, default_mask_text
 from ..qgis_compat import qgis_enum
 
 # (key, label, job source without href/url)
@@ -158,7 +157,7 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         details.addRow("Custom STAC URL", self.custom_url)
         details.addRow("Collections", self.custom_collections)
         details.addRow("Max scene cloud", self.max_cloud)
-        self.mask_list.setToolTip(default_mask_text())  # the defaults, stated in core/masks.py
+        self.mask_list.setToolTip(default_mask_text())  # the defaults, in core/pixels/masks.py
         details.addRow("Mask as cloud", self.mask_list)
         form.addRow(self.details)
         self.source_list.itemChanged.connect(self._open_details)

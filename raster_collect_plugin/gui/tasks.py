@@ -17,7 +17,7 @@ from typing import Callable, Dict, Optional
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
-from ..core.runs.defaults import remove_empty_run_folder
+from ..core.runs import remove_empty_run_folder
 from ..engine import bridge
 
 LOG_TAG = "raster-collect"

@@ -4,6 +4,8 @@ moves to a date), keeping the controller's frames aligned with the run's periods
 
 from __future__ import annotations
 
+from typing import Optional
+
 from qgis.core import (
     QgsDateTimeRange,
     QgsMapLayer,
@@ -67,3 +69,16 @@ def bring_into_view(canvas, layer: QgsMapLayer) -> str:
     return (f"the temporal controller now shows "
             f"{shown.begin().date().toString('yyyy-MM-dd')} to "
             f"{shown.end().addSecs(-1).date().toString('yyyy-MM-dd')}")
+
+
+def temporal_controller(canvas) -> Optional[QgsTemporalNavigationObject]:
+    """The canvas's temporal navigation object (QGIS desktop's Temporal Controller); a new
+    one is attached to a bare canvas (tests, stand-alone scripts)."""
+    if canvas is None:
+        return None
+    controller = canvas.temporalController()
+    if isinstance(controller, QgsTemporalNavigationObject):
+        return controller
+    controller = QgsTemporalNavigationObject(canvas)
+    canvas.setTemporalController(controller)
+    return controller

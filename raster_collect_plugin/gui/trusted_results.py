@@ -1,7 +1,7 @@
 """The dock trusts only what a run's manifest lists (no Qt, no heavy imports: QGIS side).
 
 A job's result names its files; the output folder's ``manifest.json`` (written last by the run,
-see core/runs.py) is the authority. Files it does not list, or whose size differs, are dropped,
+see runs/folder.py) is the authority. Files it does not list, or whose size differs, are dropped,
 so a folder a killed or concurrent run touched never shows half-written layers.
 """
 

@@ -23,8 +23,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
-from ..core.pixels.indices import INDICES
-from ..core.runs.defaults import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_name
+from ..core.pixels import INDICES
+from ..core.runs import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_name
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
 from . import engine_algorithm
@@ -207,7 +207,7 @@ def next_run_folder(root: str) -> str:
     """A fresh sub-folder of ``root`` so batch rows never overwrite each other's outputs
     (named like the dock's runs: ``raster-collect-<date>-<time>-<4 hex>``; object-store
     prefixes such as s3://bucket/prefix stay URLs, credentials from the AWS environment)."""
-    from ..core.runs.storage import join
+    from ..core.runs import join
 
     return str(join(root, run_name()))
 

@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterEnum,
 )
 
-from ..core.imagery.renderings import COLOUR_COMPOSITES
+from ..core.imagery import COLOUR_COMPOSITES
 from . import common
 from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 from .loading import index_raster_styler, load_on_completion
@@ -66,7 +66,7 @@ class ComputeCompositesAlgorithm(EngineAlgorithm):
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
-        from ..core.runs.storage import gdal_path
+        from ..core.runs import gdal_path
 
         rasters = [gdal_path(path) for collection in result["collections"]  # s3:// -> /vsis3/
                    for path in collection["indices"].values()]

@@ -15,8 +15,8 @@ from qgis.core import (
 )
 
 from .. import settings
-from ..core.pixels.indices import INDICES
-from ..core.sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
+from ..core.pixels import INDICES
+from ..core.sources import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
 from . import common

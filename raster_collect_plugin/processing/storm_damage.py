@@ -105,8 +105,8 @@ class StormDamageAlgorithm(EngineAlgorithm):
                             (self.AFTER_ITEMS, "After scenes: STAC item URLs (optional)")):
             self.addParameter(QgsProcessingParameterString(name, label, optional=True,
                                                            multiLine=True))
-        from ..core.pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
-        from ..core.storm.classes import DamageThresholds
+        from ..core.pixels import DEFAULT_STORM_BUFFER_M
+        from ..core.storm import DamageThresholds
 
         self.addParameter(QgsProcessingParameterNumber(
             self.CLOUD_BUFFER, "Cloud and shadow mask buffer (m)",

@@ -79,7 +79,7 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
              buffer_m: float = 0.0) -> Aoi:
     """Read polygons from a file or GeoDataFrame and make them usable.
 
-    Invalid geometries are repaired (``zone_input.repair_polygon``, as the zonal engine does)
+    Invalid geometries are repaired (``areas.zones.repair_polygon``, as the zonal engine does)
     and noted; empty ones are skipped and noted; non-polygons raise with the feature's id;
     projected coordinates labelled with a geographic CRS raise with the fix. A geographic CRS
     is replaced by the UTM zone of the polygons' centre; an

@@ -39,7 +39,7 @@ def composite_depth(request, *, indices: Sequence[str] = (), labels: Iterable[st
                     windows: bool = False) -> int:
     """The longest path, in characters, a composite run writes below its output folder
     (separators included)."""
-    from .pipeline import composite_windows
+    from .requests import composite_windows
 
     names = list(indices or request.indices) + list(request.custom_indices)
     labels = list(labels) or [label for label, _, _ in composite_windows(request)]

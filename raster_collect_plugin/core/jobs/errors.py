@@ -50,12 +50,12 @@ def _first_line(error: BaseException) -> str:
 def classify(error: BaseException) -> Optional[Tuple[str, str]]:
     """(kind, one-line message) for a known problem, else None."""
     from ..areas.aoi import AoiError
-    from ..composites.pipeline import Cancelled, RequestError
+    from ..composites.requests import Cancelled, RequestError
     from ..compute.cluster import ClusterError
     from ..pixels.expression import ExpressionError
     from ..pixels.load import LoadError
     from ..sources.providers.base import ProviderError
-    from .run import JobError
+    from .spec import JobError
 
     chain = list(_chain(error))
     if isinstance(error, (KeyboardInterrupt, Cancelled, InterruptedError)):

@@ -24,13 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..pixels import masks
+from .spec import JobError, validate_spec
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sign")
-
-
-class JobError(ValueError):
-    """The spec is malformed; the message names the key and what is expected."""
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -48,7 +45,7 @@ def _date(spec: Dict[str, Any], key: str) -> date:
 
 def build_sources(entries: List[Dict[str, Any]]) -> list:
     """core Source objects from their JSON description."""
-    from ..composites.pipeline import Source
+    from ..composites.requests import Source
     from ..sources.providers import (
             EarthSearchProvider,
             MaxarOpenDataProvider,
@@ -91,8 +88,8 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from ..areas.aoi import load_aoi
-    from ..composites.pipeline import CompositeRequest
-    from ..runs.sizing import parse_size
+    from ..composites.requests import CompositeRequest
+    from ..composites.sizing import parse_size
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"),
@@ -124,7 +121,6 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
     JSON-serialisable result."""
     from ..compute.cluster import ComputeSettings, compute_client, dashboard_link
     from ..compute.gdal_env import gdal_options
-    from .spec import validate_spec
 
     validate_spec(spec)  # before a cluster starts
     settings = ComputeSettings.from_dict(spec.get("compute"))
@@ -139,7 +135,6 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
 
 
 def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from .spec import validate_spec
 
     kind = validate_spec(spec)["kind"]
     if kind == "hexagons":
@@ -149,7 +144,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
 
         return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
     if kind == "sample":
-        from ..sample.scenes import make_sample, small_spec
+        from ..sample.catalog import make_sample
+        from ..sample.scenes import small_spec
 
         sample = make_sample(Path(_required(spec, "output_dir")),
                              small_spec() if spec.get("small") else None)
@@ -161,8 +157,9 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
-    from ..composites.pipeline import ZonalRequest, search, validate_request
-    from ..runs.folder import run_composites_protected, run_zonal_protected
+    from ..composites.pipeline import search, validate_request
+    from ..zonal.pipeline import ZonalRequest
+    from .protected import run_composites_protected, run_zonal_protected
 
     request = composite_request(spec)
     if kind == "search":
@@ -287,8 +284,8 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from ..runs.folder import run_storm_protected
     from ..storm.assessment import DamageThresholds, StormRequest
+    from .protected import run_storm_protected
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
         spec = dict(spec, sources=[])
@@ -325,12 +322,9 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
     from ..areas.aoi import load_aoi
     from ..outputs.tables import write_zone_outputs
-    from ..sentinel_hub.statistical import (
-            CDSE_BASE_URL,
-            CDSE_TOKEN_URL,
-            CopernicusSettings,
-            statistics_table,
-        )
+    from ..sentinel_hub.client import CopernicusSettings
+    from ..sentinel_hub.statistical import statistics_table
+    from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))

@@ -16,6 +16,11 @@ from urllib.parse import urlsplit
 
 from ..compute.options import ComputeOptionsError, check_compute_options
 
+
+class JobError(ValueError):
+    """The spec is malformed; the message names the key and what is expected."""
+
+
 SOURCE_KINDS = ("static", "stac", "maxar", "planetary-computer", "earth-search")
 
 
@@ -166,7 +171,6 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
 
 def validate_spec(spec: Any) -> Dict[str, Any]:
     """Check a job spec; returns it or raises JobError naming the key and what it expects."""
-    from .run import JobError
 
     if not isinstance(spec, dict):
         raise JobError(f"a job spec must be a JSON object, not {type(spec).__name__}")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from odc.loader import RioDriver, RioReader
 
-from .load import LoadError
+from .errors import LoadError
 
 # GDAL/libtiff messages of a file whose bytes cannot be decoded (not a network failure)
 _DECODE_MARKERS = ("Decoding error", "TIFFReadEncodedTile", "TIFFReadEncodedStrip",

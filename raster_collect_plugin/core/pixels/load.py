@@ -21,16 +21,13 @@ from odc.geo.geom import Geometry
 from ..compute.gdal_env import configure_gdal
 from . import masks
 from .bands import CollectionProfile, baseline_of, boa_offset_flag
+from .errors import LoadError
 
 S2_OFFSET_BASELINE = 4.0
 S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4
 PIXEL_TEST_BANDS = ("blue", "green", "red")
 PIXEL_TEST_LOW_DN = 500  # reflectance -0.05 if the +1000 offset were still in the pixels
 PIXEL_TEST_FRACTION = 0.01
-
-
-class LoadError(RuntimeError):
-    """Loading failed in a way the user can act on (missing band, unreadable assets, ...)."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from ..composites.pipeline import CompositeRequest, Source, ZonalRequest, run_zonal
+from ..composites.requests import CompositeRequest, Source
 from ..outputs.report import plot_timeseries
 from ..sources.providers import StaticCatalogProvider
 from ..storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
-from .scenes import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION, make_sample
+from ..zonal.pipeline import ZonalRequest, run_zonal
+from .catalog import make_sample
+from .scenes import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION
 
 
 def run_demo(output: Path, *, verbose: bool = True) -> dict:

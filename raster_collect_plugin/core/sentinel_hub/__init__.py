@@ -1,1 +1,30 @@
-"""sentinel_hub"""
+"""Sentinel Hub (Copernicus Data Space): one module per API (catalog, process, statistical,
+batch statistical), processing-unit estimates, the evalscripts and the service's rules.
+
+The names below are this folder's public face for the doors (cli/, gui/, processing/, engine/);
+the rest is private. A name loads its module when first used, so QGIS can read the light
+modules without importing the heavy ones. Modules inside core/ import from modules, not faces.
+"""
+
+from importlib import import_module
+
+_FACE = {
+    "CopernicusSettings": "client",
+    "CopernicusProvider": "catalog",
+    "process_index_raster": "process",
+    "statistics_table": "statistical",
+    "batch_estimate": "batch",
+    "batch_statistical_payload": "batch",
+    "redacted": "batch",
+    "run_batch_statistical": "batch",
+    "QuotaBudget": "rules",
+    "default_usage_ledger": "rules",
+    "request_epsg": "rules",
+}
+__all__ = sorted(_FACE)
+
+
+def __getattr__(name: str):
+    if name in _FACE:
+        return getattr(import_module(f"{__name__}.{_FACE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

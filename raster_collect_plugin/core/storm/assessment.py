@@ -3,7 +3,7 @@
 Pre- and post-event composites per sensor (cloud-free median for optical, with the cloud and
 shadow mask grown by a buffer; temporal mean of linear backscatter for Sentinel-1) give each
 sensor's own per-pixel change. The sensors are combined pixel by pixel, weighted by their clear
-observations (``storm_pixels.py``), and only then aggregated per compartment (and hexagon):
+observations (``storm/pixels.py``), and only then aggregated per compartment (and hexagon):
 
 - **extent**: damaged area in ha and as a fraction of the stand (a pixel is damaged when its
   NDVI loss exceeds ``changed_ndvi``, or, where no optical sensor saw it after the event, its
@@ -68,7 +68,7 @@ def event_windows(event_date: date, *, before_days: int = 90, after_days: int = 
 class StormRequest:
     """A storm assessment: the composite request's sources and AOI, the event, thresholds."""
 
-    composites: CompositeRequest  # noqa: F821 (workflow imports this module lazily)
+    composites: CompositeRequest  # noqa: F821 (composites are imported lazily)
     event_date: date
     before_days: int = 90
     after_days: int = 45
@@ -127,18 +127,13 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
 def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from ..composites.pipeline import (
-        RequestError,
-        Source,
-        _with_aoi,
-        make_hexagons,
-        run_composites,
-        validate_request,
-    )
+    from ..composites.pipeline import run_composites, validate_request
+    from ..composites.requests import RequestError, Source
     from ..outputs.files import write_cog, write_json
     from ..outputs.tables import write_table
     from ..pixels.cloud_buffer import describe as describe_buffer
     from ..pixels.cloud_buffer import validate_buffer
+    from ..zonal.pipeline import _with_aoi, make_hexagons
     from .pixels import SensorInput, combine
 
     thresholds = request.thresholds
@@ -199,7 +194,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         raise RequestError("no change could be computed: the sources gave no before/after "
                            f"composites ({'; '.join(composites.errors.values()) or 'no data'})")
     if cancel is not None and cancel():
-        from ..composites.pipeline import Cancelled
+        from ..composites.requests import Cancelled
 
         raise Cancelled("cancelled by the user")
     pixels, grid, contributions = combine(

@@ -13,7 +13,8 @@ import geopandas as gpd
 from ..areas.aoi import Aoi, load_aoi
 from ..areas.zones import ZoneError
 from ..pixels.clear_fraction import check_min_clear_fraction
-from .statistics import DEFAULT_MIN_CLEAR_FRACTION, RasterStack, zonal_statistics
+from .reader import RasterStack
+from .statistics import DEFAULT_MIN_CLEAR_FRACTION, zonal_statistics
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """Zonal statistics scheduled as dask tasks: every composite file x every block of zones.
 
-The reduction itself is ``zonal.zonal_statistics_of_file``; this module only decides where it
+The reduction itself is ``statistics.zonal_statistics_of_file``; this module only decides where it
 runs. Zones are cut into north-to-south blocks (each block reads a disjoint strip of rows), one
 task per (file, block), all in one graph: threads in this process, or the workers of a
 ``dask.distributed`` cluster when they can read the files where they are (a shared folder,
 proven by a probe, or an object store / HTTP URL). The tables come back to the caller;
-``zonal_outputs`` keeps large ones on the workers, which write them.
+``zonal.worker_tables`` keeps large ones on the workers, which write them.
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ def _block_tables(locations: Sequence[str], zones: gpd.GeoDataFrame, id_fields: 
     import rasterio
 
     from ..compute.gdal_env import gdal_options
-    from .statistics import RasterStack, zonal_statistics
+    from .reader import RasterStack
+    from .statistics import zonal_statistics
 
     remote = any(is_remote(location) for location in locations)
     with rasterio.Env(**(gdal_options() | gdal_s3_options() if remote else {})):

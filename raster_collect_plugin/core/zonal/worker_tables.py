@@ -4,7 +4,7 @@ On a cluster whose workers can write the run's output location (an object store,
 the shared-storage probe proves they share), each (collection, zone block) task writes its
 tables as Parquet parts into the run's staging area and returns row counts; then one worker
 task assembles the parts into the same ``zonal_<name>.*`` files a threads run writes (same
-rows, order, columns and dtypes: ``zonal_tasks.assemble``) and the ``<name>_latest.gpkg``
+rows, order, columns and dtypes: ``zonal.tasks.assemble``) and the ``<name>_latest.gpkg``
 layer, removes the parts and returns only the row count, the staged files' names and the
 statistics' definitions. The client writes the metadata, moves the staged files into place and
 writes the manifest last.
@@ -126,7 +126,7 @@ def write_tables_on_workers(files: Files, zones: gpd.GeoDataFrame, *, id_fields:
                             formats: Optional[Sequence[str]] = None,
                             cancel: Optional[Callable[[], bool]] = None,
                             progress: Optional[Callable[[float], None]] = None) -> WorkerTable:
-    """``zonal_tasks.zonal_tables`` of ``files`` over ``zones``, written by the cluster's
+    """``zonal.tasks.zonal_tables`` of ``files`` over ``zones``, written by the cluster's
     workers into ``staging`` as ``zonal_<name>.*`` with the ``<name>_latest.gpkg`` layer; the
     client receives a few numbers and names. On error or cancel the caller removes ``staging`` (call
     :func:`settle` first so no running task writes into it afterwards)."""

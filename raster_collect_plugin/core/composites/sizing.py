@@ -149,9 +149,9 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
     will use."""
     from odc.geo.geom import Geometry
 
-    from ..composites.pipeline import _naive_utc, composite_windows
     from ..pixels.load import choose_grid
     from ..sources.providers.base import ProviderError
+    from .requests import _naive_utc, composite_windows
 
     windows = composite_windows(request)
     geometry = Geometry(aoi.union(), crs=str(aoi.crs))

@@ -1,0 +1,321 @@
+"""One collection's composites as one dask graph: load its scenes, mask, compute the indices,
+reduce each period, write the COGs (and colour composites), renew an expired token."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Union
+
+import dask
+import dask.array as da
+import numpy as np
+import pystac
+from odc.geo.geom import Geometry
+
+from ..compute import scheduling
+from ..imagery.renderings import colour_bands
+from ..outputs.files import write_json, zarr_stack_to_cog
+from ..pixels import masks
+from ..pixels.cloud_buffer import describe as describe_buffer
+from ..pixels.load import (
+    LoadedScenes,
+    LoadError,
+    LoadSpec,
+    aoi_mask,
+    choose_grid,
+    load_scenes,
+    saturation_asset,
+)
+from ..runs.storage import is_remote as _is_remote
+from ..runs.storage import join as _join
+from ..runs.storage import remove_tree as _remove_tree
+from ..runs.storage import store_stopped_answering
+from .periods import reduce_bands, reduce_period
+from .publish import _name
+from .requests import Cancelled, CollectionResult, _naive_utc, composite_windows
+
+MAX_TOKEN_RENEWALS = 2
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def _is_token_expiry(error: Exception) -> bool:
+    """A refused signed URL (GDAL's "HTTP response code: 403" or the service's message); not
+    any "403" in the text, which a port or a file name may contain."""
+    text = str(error)
+    return any(marker in text for marker in
+               ("HTTP response code: 403", "AuthenticationFailed", "Forbidden"))
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+class _CollectionJob:
+    """Composites of one collection, period by period."""
+
+    def __init__(self, request, provider, collection, items, aoi, indices, cancel):
+        self.request, self.provider, self.collection = request, provider, collection
+        self.items = sorted(items, key=lambda i: i.datetime)
+        self.aoi, self.cancel = aoi, cancel
+        self.profile = provider.profile(collection, self.items[0])
+        self.skipped: Dict[str, str] = {}
+        self.indices = []
+        for index in indices:
+            missing = [b for b in index.bands if b not in self.profile.assets]
+            if self.profile.sensor not in index.sensors or missing:
+                reason = (f"{collection} has no {' or '.join(missing)} band" if missing else
+                          f"{index.name} is not defined for {self.profile.sensor}")
+                self.skipped[index.name] = reason
+            else:
+                self.indices.append(index)
+        geometry = Geometry(aoi.union(), crs=str(aoi.crs))
+        self.geobox = choose_grid(self.items, geometry, self.profile, crs=request.crs,
+                                  resolution=request.resolution)
+        self.inside = aoi_mask(self.geobox, geometry)
+        self.colours = colour_bands(self.profile, request.colour_composites)
+        self.colour_paths: Dict[str, Dict[str, Union[Path, str]]] = {}
+        bands = sorted({b for index in self.indices for b in index.bands}
+                       | {b for names in self.colours.values() for b in names})
+        self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes,
+                             cloud_buffer_m=request.cloud_buffer_m)
+
+    def _graph(self, windows, staging, store: str):
+        """The lazy composites of every period in one graph: per index a (period, y, x) stack
+        stored into the Zarr scratch ``store`` by the workers and turned into a COG by a worker
+        task; plus the small per-scene facts the client keeps for the metadata."""
+        request = self.request
+        height, width = self.geobox.shape
+        chunk = self.spec.chunk_size
+        inside = da.from_array(self.inside, chunks=chunk)
+        inside_total = max(int(self.inside.sum()), 1)
+        bands: Dict[str, list] = {index.name: [] for index in self.indices}
+        counts, facts = [], []
+        colour_cogs: Dict[str, Dict[str, object]] = {}
+        for (label, _, _), (items, loaded) in zip(windows, self._load_periods(windows)):
+            if items:
+                for key, names in self.colours.items():  # written by a worker task each
+                    colour_cogs.setdefault(key, {})[label] = dask.delayed(
+                        _write_colour_cog, pure=False)(
+                        reduce_bands(loaded.values, names, request.method).data,
+                        **self._colour_target(staging, key, label))
+            if not items:
+                for index in self.indices:
+                    bands[index.name].append(da.full((height, width), np.nan, dtype="float32",
+                                                     chunks=chunk))
+                counts.append(da.zeros((height, width), dtype="uint16", chunks=chunk))
+                facts.append(None)
+                continue
+            for index in self.indices:
+                reduced = reduce_period(index.compute(loaded.values), request.method)[0].data
+                if index.decibels:  # composited in linear power, reported in dB
+                    reduced = reduced.map_blocks(_decibels, dtype="float32")
+                bands[index.name].append(reduced)
+            counts.append(loaded.clear.sum("time").astype("uint16").data)
+            scene_clear = (loaded.clear.data & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
+            offsets = loaded.offsets.data if loaded.offsets is not None else None
+            facts.append((loaded, scene_clear, offsets))
+        count_stack = da.stack(counts)
+        period_clear = ((count_stack > 0) & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
+        stacks = {index.name: da.stack(bands[index.name]) for index in self.indices}
+        stacks["clear_count"] = count_stack
+        targets = self._targets(staging, [label for label, _, _ in windows])
+        cogs = {}
+        for name, stack in stacks.items():
+            stored = da.to_zarr(stack.rechunk((1, chunk, chunk)), store, component=name,
+                                overwrite=True, compute=False)
+            cogs[name] = dask.delayed(_cog_after_store, pure=False)(
+                stored, store=store, component=name, **targets[name])
+        small = [(f[1], f[2]) if f is not None else None for f in facts]
+        return cogs, colour_cogs, small, period_clear, facts
+
+    def _colour_target(self, staging, key: str, label: str) -> dict:
+        """Destination and description of one period's colour composite COG."""
+        stem = f"{_slug(self.provider.name)}_{self.collection}"
+        method = self.request.method
+        return dict(key=key, label=label, sensor=self.profile.sensor, method=method,
+                    destination=str(_join(staging, f"{stem}_{key}_{label}_{method}.tif")),
+                    transform=self.geobox.affine, crs=self.geobox.crs.to_wkt())
+
+    def _load_periods(self, windows):
+        """(items, lazily loaded scenes) per window. One load for all periods (one odc-stac
+        graph for the year, sliced by time) unless a fused solar day or overlapping windows
+        put a time step in two periods; then one load per period."""
+        per_window = [[i for i in self.items if begin <= _naive_utc(i.datetime) < end]
+                      for _, begin, end in windows]
+        owner: Dict[str, int] = {}
+        for n, items in enumerate(per_window):
+            for item in items:
+                if owner.setdefault(item.id, n) != n:
+                    return [(items, load_scenes(items, self.spec) if items else None)
+                            for items in per_window]
+        used = [i for i in self.items if i.id in owner]
+        if not used:
+            return [(items, None) for items in per_window]
+        loaded = load_scenes(used, self.spec)
+        steps = [{owner[i] for i in ids} for ids in loaded.scene_ids]
+        if any(len(periods) != 1 for periods in steps):
+            return [(items, load_scenes(items, self.spec) if items else None)
+                    for items in per_window]
+        step_period = [periods.pop() for periods in steps]
+        periods = []
+        for n, items in enumerate(per_window):
+            chosen = [t for t, p in enumerate(step_period) if p == n]
+            periods.append((items, _time_slice(loaded, chosen) if items else None))
+        return periods
+
+    def run(self, staging, progress: Callable[[float, str], None]) -> CollectionResult:
+        """Compute and write every period's composites in one dask graph (the workers store
+        and convert; the client gets back only file names and per-scene fractions)."""
+        request = self.request
+        windows = composite_windows(request)
+        labels = [label for label, _, _ in windows]
+        store = str(_join(staging, f".{_slug(self.provider.name)}_{self.collection}.zarr"))
+        progress(0.0, f"{self.collection}: {len(self.items)} scenes, {len(labels)} periods")
+        try:
+            for attempt in range(MAX_TOKEN_RENEWALS + 1):
+                try:
+                    cogs, colour_cogs, small, period_clear, facts = self._graph(
+                        windows, staging, store)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+                        paths, colour_paths, small, period_clear = scheduling.compute(
+                            cogs, colour_cogs, small, period_clear, cancel=self.cancel,
+                            progress=lambda f: progress(f, f"{self.collection}: composites"))
+                    break
+                except (LoadError, scheduling.ComputeCancelled, scheduling.NoWorkers):
+                    raise
+                except Exception as error:  # rasterio/odc raise many types for HTTP failures
+                    if store_stopped_answering(error):  # the output store, not the scenes
+                        raise
+                    if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
+                        renewed = {i.id: i for i in self.provider.renew(self.items)}
+                        self.items = [renewed.get(i.id, i) for i in self.items]
+                        continue
+                    raise LoadError(f"{self.provider.name} {self.collection}: reading scenes "
+                                    f"failed ({_first_line(error)})") from error
+        except scheduling.ComputeCancelled as error:
+            raise Cancelled(str(error)) from None
+        finally:
+            _remove_tree(store)
+        scenes: List[dict] = []
+        for n, fact in enumerate(facts):
+            if fact is None:
+                continue
+            loaded, (scene_clear, offsets) = fact[0], small[n]
+            for t, ids in enumerate(loaded.scene_ids):
+                rule = loaded.rules[t] if t < len(loaded.rules) else self.profile.rule
+                if offsets is not None:
+                    applied = float(offsets[t])
+                    rule = f"{rule}: offset {'applied' if applied else 'already removed'}"
+                scenes.append({"period": labels[n], "items": ids,
+                               "datetime": str(loaded.valid.time.values[t])[:19],
+                               "clear_fraction": round(float(scene_clear[t]), 4),
+                               "reflectance_rule": rule})
+        paths = {name: Path(path) if not _is_remote(path) else path
+                 for name, path in paths.items()}
+        self.colour_paths = {key: {label: Path(path) if not _is_remote(path) else path
+                                   for label, path in periods.items()}
+                             for key, periods in colour_paths.items()}
+        return self._write(staging, labels, paths, scenes, [float(v) for v in period_clear])
+
+    def _targets(self, staging, labels: List[str]) -> Dict[str, dict]:
+        """Destination and COG description of each index stack and the clear counts."""
+        request = self.request
+        stem = f"{_slug(self.provider.name)}_{self.collection}"
+        common = dict(transform=self.geobox.affine, crs=self.geobox.crs.to_wkt(),
+                      band_descriptions=labels)
+        kind = "windows" if request.windows else f"{request.period}ly"
+        targets = {}
+        for index in self.indices:
+            tags = {"index": index.name, "formula": index.formula, "method": request.method,
+                    "units": "dB" if index.decibels else "index"}
+            targets[index.name] = dict(
+                destination=str(_join(staging, f"{stem}_{index.name}_{kind}_{request.method}.tif")),
+                nodata=float("nan"), fill=float("nan"), tags=tags, **common)
+        targets["clear_count"] = dict(
+            destination=str(_join(staging, f"{stem}_clear_count.tif")), nodata=None, fill=0,
+            tags={"meaning": "clear observations per pixel and period"}, **common)
+        return targets
+
+    def _write(self, staging, labels, paths, scenes, period_clear):
+        request = self.request
+        stem = f"{_slug(self.provider.name)}_{self.collection}"
+        index_paths = {index.name: paths[index.name] for index in self.indices}
+        count_path = paths["clear_count"]
+        metadata = {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "provider": self.provider.name, "provider_kind": self.provider.kind,
+            "collection": self.collection, "sensor": self.profile.sensor,
+            "licence": (self.provider.licence or self.profile.licence
+                        or _collection_licence(self.items[0])),
+            "period": request.period, "method": request.method,
+            "start": request.start.isoformat(), "end": request.end.isoformat(),
+            "crs": self.geobox.crs.to_epsg() or self.geobox.crs.to_wkt(),
+            "resolution": abs(self.geobox.resolution.x),
+            "indices": [i.describe() for i in self.indices],
+            "skipped_indices": self.skipped,
+            "cloud_mask": masks.describe(self.profile.sensor, request.mask_classes, radsat=bool(
+                saturation_asset(self.items, self.profile, request.mask_classes)))
+            | describe_buffer(request.cloud_buffer_m if self.profile.mask_band else 0.0),
+            "max_scene_cloud_cover": request.max_cloud_cover,
+            "reflectance_rule": self.profile.rule, "profile_notes": list(self.profile.notes),
+            "periods": labels, "period_clear_fraction": period_clear,
+            "scenes": scenes, "item_ids": [i.id for i in self.items],
+            "outputs": {k: _name(v) for k, v in index_paths.items()} | {
+                "clear_count": _name(count_path)},
+            "colour_composites": {key: {label: _name(path) for label, path in paths.items()}
+                                  for key, paths in self.colour_paths.items()},
+        }
+        metadata_path = write_json(_join(staging, f"{stem}_metadata.json"), metadata)
+        return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
+                                index_paths, count_path, metadata_path, scenes, period_clear,
+                                self.skipped, colour_paths=self.colour_paths)
+
+
+def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
+    """The time steps ``steps`` of lazily loaded scenes (still lazy)."""
+    return LoadedScenes({band: value.isel(time=steps) for band, value in loaded.values.items()},
+                        loaded.valid.isel(time=steps), loaded.clear.isel(time=steps),
+                        [loaded.scene_ids[t] for t in steps],
+                        [loaded.rules[t] for t in steps if t < len(loaded.rules)],
+                        loaded.offsets.isel(time=steps) if loaded.offsets is not None
+                        else None)
+
+
+def _decibels(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 10 * np.log10(values)
+
+
+def _write_colour_cog(values: np.ndarray, *, key: str, label: str, sensor: str, method: str,
+                      destination: str, transform, crs: str) -> str:
+    """One period's 3-band reflectance colour composite as a COG (a worker task; NaN where
+    no clear pixel)."""
+    from ..imagery.renderings import composite_tags, composite_values
+    from ..outputs.files import write_cog
+
+    data, names = composite_values(key, np.asarray(values))
+    write_cog(destination, data, transform=transform, crs=crs, nodata=float("nan"),
+              band_descriptions=names, tags=composite_tags(key, names, sensor, label, method))
+    return destination
+
+
+def _cog_after_store(_stored, **kwargs) -> str:
+    """Convert a stored Zarr stack to its COG (runs on a worker, after the store tasks)."""
+    return zarr_stack_to_cog(**kwargs)
+
+
+def _collection_licence(item: pystac.Item) -> Optional[str]:
+    """The licence its collection declares (e.g. Sentinel-1 RTC has one of its own)."""
+    try:
+        collection = item.get_collection()
+    except Exception:  # an unreachable collection document must not fail the run
+        return None
+    return collection.license if collection is not None else None

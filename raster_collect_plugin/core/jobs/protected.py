@@ -1,0 +1,125 @@
+"""Runs every door starts the same way: each pipeline inside a locked, journaled output folder
+(``runs.folder.RunFolder``), so a repeated run resumes and a changed one is refused."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from ..composites import path_budget
+from ..runs.folder import RunFolder, fingerprint, relative_files, request_parameters
+from ..runs.storage import is_remote
+
+
+def report_for_area(report, bbox_wgs84):
+    """The part of a SearchReport whose scenes intersect ``bbox_wgs84`` (what a search of
+    that area alone would have found)."""
+    from shapely.geometry import box, shape
+
+    from ..sources.search import SearchReport
+
+    area = box(*bbox_wgs84)
+    items = {key: [i for i in found if i.geometry is not None and
+                   shape(i.geometry).intersects(area)] for key, found in report.items.items()}
+    return SearchReport(items=items, errors=dict(report.errors))
+
+
+def composite_files(result) -> List[Path]:
+    """Every file a CompositeResult placed in its output folder."""
+    files = []
+    for collection in result.collections:
+        files += [*collection.index_paths.values(), collection.count_path,
+                  collection.metadata_path]
+    scenes = Path(result.output_dir) / "scenes.csv"
+    return files + ([scenes] if scenes.exists() else [])
+
+
+def run_composites_protected(request, *, overwrite: bool = False, progress=None, cancel=None,
+                             report=None):
+    """``pipeline.run_composites`` inside a RunFolder: locked, fingerprinted, never mixed with
+    another run's files, published with a manifest, rolled back on error or cancel."""
+    from dataclasses import replace
+
+    from ..composites.pipeline import run_composites, search, validate_request
+
+    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        return run_composites(request, progress=progress, cancel=cancel, report=report)
+    aoi = validate_request(request)
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    request = replace(request, aoi=aoi)
+    report = report if report is not None else search(request, aoi)
+    record = fingerprint("composite", request_parameters(request, aoi),
+                         item_ids=[i.id for i in report.all_items])
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
+        result = run_composites(request, progress=progress, cancel=cancel, report=report)
+        folder.publish(relative_files(folder.path, composite_files(result)),
+                       errors=result.errors)
+    return result
+
+
+def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel=None,
+                        report=None):
+    """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
+    from dataclasses import replace
+
+    from ..composites.pipeline import search, validate_request
+    from ..zonal.pipeline import run_zonal
+
+    request = zonal.composites
+    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+    aoi = validate_request(request)
+    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    request = replace(request, aoi=aoi)
+    zonal = replace(zonal, composites=request)
+    report = report if report is not None else search(request, aoi)
+    parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
+    record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
+    with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
+        result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+        files = composite_files(result.composites) + list(result.files.values())
+        folder.publish(relative_files(folder.path, files), errors=result.composites.errors)
+    return result
+
+
+def zonal_parameters(zonal) -> Dict[str, object]:
+    """The zonal-statistics parameters that determine a result."""
+    return {"coverage": zonal.coverage, "min_clear_fraction": zonal.min_clear_fraction,
+            "hexagon_area_m2": zonal.hexagon_area_m2, "hexagon_edge_m": zonal.hexagon_edge_m,
+            "h3_resolution": zonal.h3_resolution, "clip_hexagons": zonal.clip_hexagons}
+
+
+def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel=None):
+    """``storm.run_storm`` inside a RunFolder (see :func:`run_composites_protected`); the
+    fingerprint holds the parameters, the polygons, the sources and the given item URLs."""
+    from dataclasses import asdict
+
+    from ..areas.aoi import Aoi, load_aoi
+    from ..storm.assessment import run_storm
+
+    base = storm.composites
+    aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
+        base.aoi, id_field=base.id_field, ids=base.selected_ids)
+    parameters = {**request_parameters(base, aoi), "event_date": str(storm.event_date),
+                  "before_days": storm.before_days, "after_days": storm.after_days,
+                  "thresholds": asdict(storm.thresholds),
+                  "min_clear_fraction": storm.min_clear_fraction,
+                  "hexagon_area_m2": storm.hexagon_area_m2,
+                  "before_items": sorted(storm.before_items),
+                  "after_items": sorted(storm.after_items)}
+    record = fingerprint("storm", parameters)
+    if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
+        from ..storm.assessment import STORM_INDICES
+
+        path_budget.check(base.output_dir, lambda: path_budget.composite_depth(
+            base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
+            labels=("early", "before", "after"), windows=True))
+    with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
+                   rewrites=True) as folder:
+        started = time.time()
+        result = run_storm(storm, progress=progress, cancel=cancel)
+        folder.publish_written(started, errors=result.errors)
+    return result
