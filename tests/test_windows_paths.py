@@ -14,7 +14,7 @@ import pytest
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.composites import path_budget
-from raster_collect_plugin.core.composites.pipeline import CompositeRequest, Source
+from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
 from raster_collect_plugin.core.runs import portable
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider, guarded_io
 from raster_collect_plugin.core.sources.providers.guarded_io import CatalogEscape, GuardedStacIO
