@@ -77,7 +77,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         index_name = stack.tags.get("index") or raster.stem
         file_nodata, mask_band = stack.nodata, stack.has_mask_band
     except Exception as error:  # noqa: BLE001 - a corrupt tile gets a message naming the file
-        from .asset_reader import corrupt_asset_error
+        from ..pixels.asset_reader import corrupt_asset_error
 
         corrupt = corrupt_asset_error(str(raster), error)
         if corrupt is None:
