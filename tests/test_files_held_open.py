@@ -148,8 +148,8 @@ def test_a_job_rerun_with_a_table_on_the_map_is_refused_before_computing(small_s
                                                                          monkeypatch):
     """A zonal job publishes its composites, then its tables: a table held open must stop it
     before the composites are replaced, not after."""
-    from raster_collect_plugin.core.composites import pipeline as workflow
     from raster_collect_plugin.core.jobs import run as jobs
+    from raster_collect_plugin.core.zonal import pipeline as zonal_pipeline
 
     output = tmp_path / "out"
     spec = {"kind": "zonal", "aoi": str(small_sample.forests_path),
@@ -162,7 +162,7 @@ def test_a_job_rerun_with_a_table_on_the_map_is_refused_before_computing(small_s
     held = next(output.glob("zonal_forests*.csv"))
     HeldFiles(monkeypatch, held)
     computed = []
-    monkeypatch.setattr(workflow, "run_zonal", lambda *a, **k: computed.append(1))
+    monkeypatch.setattr(zonal_pipeline, "run_zonal", lambda *a, **k: computed.append(1))
     with pytest.raises(FileHeldOpen, match=HELD_MESSAGE):
         jobs.run_job(spec)
     assert not computed
