@@ -48,6 +48,8 @@ from affine import Affine
 from rasterio import features
 from shapely.geometry import box, shape
 
+from .catalog_extensions import cql2_text_filter, trim_fields
+
 RUNNER = Path(__file__).with_name("evalscript_runner.js")
 SCENE_EPSG = 32756
 # the documented CRS list (Process/Crs.qmd): WGS84, Web Mercator, UTM N/S, and named others
@@ -92,6 +94,7 @@ class SentinelHubServer:
         self.log: List[dict] = []
         self.lock = threading.Lock()
         self._rate_limited = 0
+        self.catalog_features_returned = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -261,12 +264,19 @@ class SentinelHubServer:
                                            "COMMON_BAD_PAYLOAD"))
         start, end = payload["datetime"].split("/")
         area = box(*payload["bbox"])
+        try:  # Catalog.qmd "Filter": CQL2 text, comparisons joined by "and"
+            accept = cql2_text_filter(payload.get("filter"))
+        except ValueError as error:
+            raise ServiceError(400, _error(400, "Bad Request", str(error),
+                                           "COMMON_BAD_PAYLOAD")) from None
         found = sorted((dict(item, assets={}, links=[]) for item in self._scenes()
                         if start[:10] <= item["properties"]["datetime"][:10] <= end[:10]
-                        and shape(item["geometry"]).intersects(area)),
+                        and shape(item["geometry"]).intersects(area) and accept(item)),
                        key=lambda item: item["properties"]["datetime"])
         offset = int(payload.get("next") or 0)
-        page = found[offset:offset + limit]
+        page = [trim_fields(item, payload.get("fields"))
+                for item in found[offset:offset + limit]]
+        self.catalog_features_returned += len(page)
         context = {"limit": limit, "returned": len(page)}
         if offset + limit < len(found):
             context["next"] = offset + limit
