@@ -110,7 +110,7 @@ def test_2_raster_dry_run_sends_no_billable_request_and_the_raster_is_ledgered(
 
 def test_2_process_budget_stops_before_sending(hub, sample, tmp_path):
     server = hub()
-    area = box(493_900, 7_019_300, 495_300, 7_020_200)  # 140 x 90 pixels, ~0.13 PU
+    area = box(493_900, 7_019_300, 495_300, 7_020_200)  # 140 x 90 pixels, about 0.1 PU
     tight = rules.QuotaBudget(pu_per_month=0.05, requests_per_month=100,
                               ledger=tmp_path / "usage.json")
     arguments = dict(crs_epsg=32756, indices=["NDVI"], start=date(2025, 10, 1),
