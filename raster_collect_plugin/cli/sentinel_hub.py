@@ -21,6 +21,7 @@ def _cmd_sentinel_hub(args) -> dict:
     from ..core.jobs import run_job
     from ..core.sentinel_hub import (
         CopernicusSettings,
+        QuotaBudget,
         batch_estimate,
         batch_statistical_payload,
         default_usage_ledger,
@@ -30,7 +31,8 @@ def _cmd_sentinel_hub(args) -> dict:
     )
 
     indices = [i.strip() for i in args.indices.split(",") if i.strip()]
-    settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url)
+    settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url,
+                                  max_retry_wait_seconds=args.max_retry_wait)
     if args.batch_features or args.batch_output:
         if not (args.batch_features and args.batch_output):
             raise BadInput("batch statistics need both --batch-features and --batch-output "
@@ -53,6 +55,8 @@ def _cmd_sentinel_hub(args) -> dict:
             result["errors"] = {"batch": f"{outcome.status}: {outcome.error}"}
         return result
     aoi = load_aoi_from_args(args)
+    budget = QuotaBudget(pu_per_month=args.pu_budget, requests_per_month=args.request_budget,
+                         ledger=Path(args.usage_ledger or default_usage_ledger()))
     if args.raster:
         from ..core.sentinel_hub import process_index_raster
 
@@ -62,15 +66,19 @@ def _cmd_sentinel_hub(args) -> dict:
         outcome = process_index_raster(aoi.frame.to_crs(epsg).union_all(), crs_epsg=epsg,
                                        indices=indices, start=args.start, end=args.end,
                                        settings=settings, destination=destination,
-                                       resolution=args.resolution,
+                                       resolution=args.resolution, budget=budget,
+                                       dry_run=args.dry_run,
                                        cache_dir=Path(args.output) / ".sentinel-hub-cache")
+        if args.dry_run:
+            return {"dry_run": True, "tiles": outcome.tiles, "crs": f"EPSG:{epsg}",
+                    "estimated_processing_units": outcome.estimated_pu,
+                    "notes": outcome.notes, "errors": {}}
         return {"raster": str(outcome.path), "tiles": outcome.tiles, "crs": f"EPSG:{epsg}",
+                "requests": outcome.requests,
                 "estimated_processing_units": outcome.estimated_pu, "errors": {}}
     if args.dry_run:
-        from ..core.sentinel_hub import QuotaBudget, statistics_table
+        from ..core.sentinel_hub import statistics_table
 
-        budget = QuotaBudget(pu_per_month=args.pu_budget, requests_per_month=args.request_budget,
-                             ledger=Path(args.usage_ledger or default_usage_ledger()))
         outcome = statistics_table(aoi.frame, id_field=aoi.id_field, indices=indices,
                                    start=args.start, end=args.end, settings=settings,
                                    resolution=args.resolution, budget=budget, dry_run=True,
@@ -133,6 +141,9 @@ def register(commands) -> None:
     hub.add_argument("--usage-ledger", help="JSON file counting this month's spending "
                                             "(default $RASTER_COLLECT_SH_LEDGER or "
                                             "~/.cache/raster-collect/sentinel-hub-usage.json)")
+    hub.add_argument("--max-retry-wait", type=float, default=30.0,
+                     help="seconds: a quota or rate-limit answer asking to wait longer stops "
+                          "at once with the reset time (default 30)")
     hub.add_argument("--poll-seconds", type=float, default=30.0,
                      help="batch: seconds between status checks")
     hub.set_defaults(handler=_cmd_sentinel_hub)

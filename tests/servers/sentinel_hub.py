@@ -48,6 +48,8 @@ from affine import Affine
 from rasterio import features
 from shapely.geometry import box, shape
 
+from .catalog_extensions import cql2_text_filter, trim_fields
+
 RUNNER = Path(__file__).with_name("evalscript_runner.js")
 SCENE_EPSG = 32756
 # the documented CRS list (Process/Crs.qmd): WGS84, Web Mercator, UTM N/S, and named others
@@ -74,7 +76,7 @@ class SentinelHubServer:
                  rate_limit_times: Optional[int] = None, retry_after_ms: int = 200,
                  revoke_tokens_after: Optional[float] = None,
                  interval_failures: Optional[Dict[str, int]] = None,
-                 batch_allowed: bool = True):
+                 interval_error_as_string: bool = False, batch_allowed: bool = True):
         self.sample, self.client_id, self.client_secret = sample, client_id, client_secret
         self.token_lifetime, self.rate_limit_after = token_lifetime, rate_limit_after
         # how many 429s to give once the limit is reached (None: every request from then on)
@@ -83,12 +85,16 @@ class SentinelHubServer:
         self.revoke_tokens_after = revoke_tokens_after
         # interval start date ("2025-11-01") -> how many more times that interval fails
         self.interval_failures = dict(interval_failures or {})
+        # Statistical.qmd shows ``"error": {"type": ...}``; sentinelhub-py's recorded
+        # tests/TestInputs/normal_stat_partial_result.json has ``"error": "EXECUTION_ERROR"``
+        self.interval_error_as_string = interval_error_as_string
         self.batch_allowed = batch_allowed
         self.batches: Dict[str, dict] = {}
         self.tokens: Dict[str, float] = {}
         self.log: List[dict] = []
         self.lock = threading.Lock()
         self._rate_limited = 0
+        self.catalog_features_returned = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -111,6 +117,13 @@ class SentinelHubServer:
 
     def requests_to(self, path: str) -> List[dict]:
         return [entry for entry in self.log if entry["path"] == path]
+
+    def billable_requests(self) -> List[dict]:
+        """Requests that spend processing units (Overview/ProcessingUnit.qmd: Process and
+        Statistical requests are charged, for 2XX answers; batch requests when they run)."""
+        return [entry for entry in self.log if entry["method"] == "POST" and (
+            entry["path"] in ("/api/v1/process", "/api/v1/statistics")
+            or re.fullmatch(r"/api/v1/statistics/batch/[0-9a-f-]+/start", entry["path"]))]
 
     def bodies(self, path: str) -> List[dict]:
         return [json.loads(entry["body"]) for entry in self.requests_to(path)]
@@ -179,16 +192,17 @@ class SentinelHubServer:
                     if match:
                         server.batch_start(match.group(1))
                         return self._reply(204)
-                    if path == "/api/v1/process":
-                        return self._tiff(server.process(payload))
-                    if path == "/api/v1/statistics":
-                        if server.rate_limited(path):
+                    if path in ("/api/v1/process", "/api/v1/statistics") and \
+                            server.rate_limited(path):
                             # RateLimiting.qmd: this body, Retry-After in milliseconds
                             return self._reply(429, {
                                 "status": 429, "reason": "Too Many Requests",
                                 "message": "You have exceeded your rate limit",
                                 "code": "RATE_LIMIT_EXCEEDED"},
                                 {"Retry-After": str(server.retry_after_ms)})
+                    if path == "/api/v1/process":
+                        return self._tiff(server.process(payload))
+                    if path == "/api/v1/statistics":
                         return self._reply(200, server.statistics(payload))
                 except ServiceError as error:
                     return self._reply(error.status, error.body)
@@ -250,12 +264,19 @@ class SentinelHubServer:
                                            "COMMON_BAD_PAYLOAD"))
         start, end = payload["datetime"].split("/")
         area = box(*payload["bbox"])
+        try:  # Catalog.qmd "Filter": CQL2 text, comparisons joined by "and"
+            accept = cql2_text_filter(payload.get("filter"))
+        except ValueError as error:
+            raise ServiceError(400, _error(400, "Bad Request", str(error),
+                                           "COMMON_BAD_PAYLOAD")) from None
         found = sorted((dict(item, assets={}, links=[]) for item in self._scenes()
                         if start[:10] <= item["properties"]["datetime"][:10] <= end[:10]
-                        and shape(item["geometry"]).intersects(area)),
+                        and shape(item["geometry"]).intersects(area) and accept(item)),
                        key=lambda item: item["properties"]["datetime"])
         offset = int(payload.get("next") or 0)
-        page = found[offset:offset + limit]
+        page = [trim_fields(item, payload.get("fields"))
+                for item in found[offset:offset + limit]]
+        self.catalog_features_returned += len(page)
         context = {"limit": limit, "returned": len(page)}
         if offset + limit < len(found):
             context["next"] = offset + limit
@@ -282,7 +303,8 @@ class SentinelHubServer:
             key = begin.date().isoformat()
             if self.interval_failures.get(key, 0) > 0:
                 self.interval_failures[key] -= 1
-                data.append({"interval": label, "error": {"type": "EXECUTION_ERROR"}})
+                data.append({"interval": label, "error": "EXECUTION_ERROR" if
+                             self.interval_error_as_string else {"type": "EXECUTION_ERROR"}})
                 partial = True
                 continue
             setup, outputs = self._evaluate(aggregation["evalscript"], scenes, grid, data_spec)

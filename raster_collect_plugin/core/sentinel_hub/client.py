@@ -26,6 +26,8 @@ class CopernicusSettings:
     retry_sleep_seconds: float = 5.0
     timeout_seconds: float = 120.0
     catalog_page_size: int = 100  # Catalog API: 10 a page by default, at most 100
+    # a 429 asking to wait longer than this stops the run with the reset time (download.py)
+    max_retry_wait_seconds: float = 30.0
 
     def __repr__(self) -> str:  # never print the secret
         return (f"CopernicusSettings(base_url={self.base_url!r}, token_url={self.token_url!r}, "
@@ -71,12 +73,16 @@ def _silence_credential_logging() -> None:
             logger.setLevel(logging.INFO)
 
 
-def _get_with_fresh_token(request, *, save: bool):
+def _get_with_fresh_token(request, *, save: bool, max_wait_seconds: float = 30.0):
     """``get_data``; if the service refuses a token the client still thought valid (401),
-    drop the cached session and try once more with a new token."""
+    drop the cached session and try once more with a new token. A 429 asking to wait longer
+    than ``max_wait_seconds`` raises ``download.QuotaExhausted`` at once."""
     from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
     from sentinelhub.exceptions import DownloadFailedException
 
+    from .download import use_capped_client
+
+    use_capped_client(request, max_wait_seconds)
     try:
         return request.get_data(save_data=save)
     except DownloadFailedException as error:

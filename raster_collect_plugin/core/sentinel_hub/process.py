@@ -4,10 +4,10 @@ COG written)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from ..sources.providers.base import ProviderError
 from . import rules as rules
@@ -18,26 +18,43 @@ MAX_TILE_PX = 2500  # the Process API's largest output side
 
 @dataclass
 class ProcessOutcome:
-    """The written raster, how many tiles it took and the PU estimate."""
+    """The written raster (None for a dry run), how many tiles it took, the PU estimate of
+    the tiles to send and how many requests were sent (cached tiles cost nothing)."""
 
-    path: Path
+    path: Optional[Path]
     tiles: int
     estimated_pu: float
+    requests: int = 0
+    notes: List[str] = field(default_factory=list)
+
+
+def _is_cached(request) -> bool:
+    """Whether sentinelhub-py already holds this tile's response in ``data_folder``."""
+    download = request.download_list[0]
+    if not download.data_folder:
+        return False
+    return Path(download.get_storage_paths()[1]).exists()
 
 
 def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], start: date,
                          end: date, settings: CopernicusSettings, destination: Path,
                          resolution: float = 10.0, max_tile_px: int = MAX_TILE_PX,
                          cache_dir: Optional[Path] = None,
+                         budget: Optional[rules.QuotaBudget] = None, dry_run: bool = False,
                          cancel: Optional[Callable[[], bool]] = None) -> ProcessOutcome:
     """The indices computed server-side (cloud-masked, most recent clear mosaic of the period)
     over the geometry's bounds, as a COG. Areas larger than ``max_tile_px`` a side are split
-    into pixel-aligned tiles and mosaicked, so nothing is resampled twice."""
+    into pixel-aligned tiles and mosaicked, so nothing is resampled twice.
+
+    Cost: as for the Statistical API, the PU estimate of the tiles not yet cached is checked
+    against ``budget`` before anything is sent and each tile sent is written to its ledger;
+    ``dry_run`` returns the estimate and sends nothing (no billable request)."""
     import numpy as np
     from affine import Affine
     from sentinelhub import CRS, BBox, MimeType, MosaickingOrder, SentinelHubRequest
 
     from ..outputs.files import write_cog
+    from .download import QuotaExhausted
     from .evalscripts import HARMONIZE_VALUES, input_bands, process_evalscript
 
     if crs_epsg not in rules.SUPPORTED_EPSG:
@@ -52,13 +69,9 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
     y1 = math.ceil(ymax / resolution) * resolution
     width = max(1, math.ceil((xmax - x0) / resolution))
     height = max(1, math.ceil((y1 - ymin) / resolution))
-    mosaic = np.full((len(indices), height, width), np.nan, "float32")
-    tiles = 0
-    estimated = 0.0
+    plan = []  # (row0, col0, rows, cols, request, PU)
     for row0 in range(0, height, max_tile_px):
         for col0 in range(0, width, max_tile_px):
-            if cancel is not None and cancel():
-                raise InterruptedError("cancelled")
             rows, cols = min(max_tile_px, height - row0), min(max_tile_px, width - col0)
             bbox = BBox((x0 + col0 * resolution, y1 - (row0 + rows) * resolution,
                          x0 + (col0 + cols) * resolution, y1 - row0 * resolution),
@@ -72,21 +85,48 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
                 responses=[SentinelHubRequest.output_response("default", MimeType.TIFF)],
                 bbox=bbox, size=(cols, rows), config=config,
                 data_folder=str(cache_dir) if cache_dir else None)
-            estimated += rules.process_pu(width_px=cols, height_px=rows,
-                                          input_bands=input_bands(indices))
-            try:
-                [array] = _get_with_fresh_token(request, save=cache_dir is not None)
-            except Exception as error:  # sentinelhub raises several download errors
-                raise ProviderError(f"{PROVIDER_NAME}: process request failed "
-                                    f"({_reason(error)})") from None
-            array = np.asarray(array, dtype="float32")
-            if array.ndim == 2:
-                array = array[:, :, np.newaxis]
-            mosaic[:, row0:row0 + rows, col0:col0 + cols] = np.moveaxis(array, -1, 0)
-            tiles += 1
+            plan.append((row0, col0, rows, cols, request, rules.process_pu(
+                width_px=cols, height_px=rows, input_bands=input_bands(indices))))
+    to_send = [tile for tile in plan if not _is_cached(tile[4])]
+    estimated = sum(tile[5] for tile in to_send)
+    reason = budget.check(pu=estimated, requests=len(to_send),
+                          largest_request_pu=max((t[5] for t in to_send), default=0.0)) \
+        if budget is not None else None
+    if dry_run:
+        notes = [f"{len(to_send)} process requests to send ({len(plan) - len(to_send)} "
+                 f"cached), about {estimated:.3f} PU"]
+        if reason:
+            notes.append(f"would stop: {reason}")
+        return ProcessOutcome(None, len(plan), estimated, 0, notes)
+    if reason:
+        raise ProviderError(f"{PROVIDER_NAME}: {reason}")
+    mosaic = np.full((len(indices), height, width), np.nan, "float32")
+    sent = 0
+    for n, (row0, col0, rows, cols, request, cost) in enumerate(plan):
+        if cancel is not None and cancel():
+            raise InterruptedError("cancelled")
+        cached = _is_cached(request)
+        try:
+            [array] = _get_with_fresh_token(request, save=cache_dir is not None,
+                                            max_wait_seconds=settings.max_retry_wait_seconds)
+        except QuotaExhausted as error:
+            raise ProviderError(f"{PROVIDER_NAME}: {error} ({n} of {len(plan)} tiles done"
+                                f"{', cached: rerun to continue' if cache_dir else ''})") \
+                from None
+        except Exception as error:  # sentinelhub raises several download errors
+            raise ProviderError(f"{PROVIDER_NAME}: process request failed "
+                                f"({_reason(error)})") from None
+        if not cached:
+            sent += 1
+            if budget is not None:  # PU are charged only for 2XX responses
+                budget.record(pu=cost, requests=1)
+        array = np.asarray(array, dtype="float32")
+        if array.ndim == 2:
+            array = array[:, :, np.newaxis]
+        mosaic[:, row0:row0 + rows, col0:col0 + cols] = np.moveaxis(array, -1, 0)
     transform = Affine(resolution, 0, x0, 0, -resolution, y1)
     path = write_cog(destination, mosaic, transform=transform, crs=f"EPSG:{crs_epsg}",
                      nodata=float("nan"), band_descriptions=list(indices),
                      tags={"provider": PROVIDER_NAME, "start": start.isoformat(),
                            "end": end.isoformat(), "evalscript": "generated from registry"})
-    return ProcessOutcome(path, tiles, estimated)
+    return ProcessOutcome(path, len(plan), estimated, sent)

@@ -33,6 +33,7 @@ from .client import (
     _reason,
     is_rate_limited,
 )
+from .download import interval_error_type
 from .units import polygon_pixels
 
 
@@ -88,10 +89,7 @@ def _cache_path(cache_dir: Optional[Path], base_url: str, payload: dict) -> Opti
 
 
 def _interval_error(interval: dict) -> Optional[str]:
-    error = interval.get("error")
-    if not error:
-        return None
-    return error.get("type", str(error)) if isinstance(error, dict) else str(error)
+    return interval_error_type(interval.get("error"))
 
 
 def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: date, end: date,
@@ -124,6 +122,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     from sentinelhub import CRS, BBox, Geometry, SentinelHubStatistical
     from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
 
+    from .download import QuotaExhausted
     from .evalscripts import HARMONIZE_VALUES, input_bands, statistics_evalscript
 
     config = settings.sh_config()
@@ -186,6 +185,7 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     errors: Dict[str, str] = {}
     requests = 0
     stopped = None
+    wait = settings.max_retry_wait_seconds
     for n, (piece, request) in enumerate(requests_planned):
         key = f"{id_field}={piece.zone_id}"
         if cancel is not None and cancel():
@@ -197,13 +197,17 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
             responses.setdefault(piece.zone_id, []).append(json.loads(cached[n].read_text()))
             continue
         try:
-            [response] = _get_with_fresh_token(request, save=False)
+            [response] = _get_with_fresh_token(request, save=False, max_wait_seconds=wait)
             requests += 1
             response, retries, failed = _retry_intervals(
-                response, lambda f, t, piece=piece: build(piece, f, t), interval_retries)
+                response, lambda f, t, piece=piece: build(piece, f, t), interval_retries, wait)
             requests += retries
             if budget is not None:  # PU are charged only for 2XX responses
                 budget.record(pu=costs[n], requests=1 + retries)
+        except QuotaExhausted as error:
+            stopped = (f"{PROVIDER_NAME}: {error} ({n} of {len(plan)} requests done, cached: "
+                       "rerun to continue)")
+            break
         except OutOfRequestsException:
             stopped = (f"{PROVIDER_NAME}: request quota or rate limit exhausted after "
                        f"{config.max_retries} retries; {n} of {len(plan)} requests done "
@@ -282,7 +286,7 @@ def _histogram_percentiles(histograms: List[dict]) -> Dict[str, float]:
     return out
 
 
-def _retry_intervals(response: dict, build: Callable, retries: int):
+def _retry_intervals(response: dict, build: Callable, retries: int, max_wait: float = 30.0):
     """Ask again, interval by interval, for the intervals that came back with an error
     (top-level ``status: PARTIAL``); returns the merged response, the number of extra
     requests and the intervals that still fail."""
@@ -298,7 +302,7 @@ def _retry_intervals(response: dict, build: Callable, retries: int):
             interval = data[n]["interval"]
             request = build(_parse_time(interval["from"]), _parse_time(interval["to"]))
             try:
-                [again] = _get_with_fresh_token(request, save=False)
+                [again] = _get_with_fresh_token(request, save=False, max_wait_seconds=max_wait)
             except OutOfRequestsException:
                 raise
             except DownloadFailedException:
