@@ -62,7 +62,7 @@ def classify(error: BaseException) -> Optional[Tuple[str, str]]:
         return "cancelled", "cancelled"
     if any(_is_no_space(e) for e in chain):
         return "failure", NO_SPACE
-    from .storage import unreachable_store
+    from ..runs.storage import unreachable_store
 
     unreachable = [e for e in chain if unreachable_store(e)]
     if unreachable:
