@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import import_module
 from typing import Optional, Sequence
 
 # The command families (and the engine's packages they import) are imported only once the
@@ -18,21 +19,34 @@ from typing import Optional, Sequence
 __all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+# which module adds each command: a run imports only its own family (and its packages)
+_FAMILIES = {"search": "imagery", "composite": "imagery", "zonal": "zonal", "storm": "storm",
+             "sentinel-hub": "sentinel_hub", "hexagons": "utilities", "sample": "utilities",
+             "job": "utilities", "cluster": "utilities", "demo": "utilities"}
+
+
+def _command_in(arguments: Sequence[str]) -> Optional[str]:
+    """The subcommand named in ``arguments`` (the first word that is not an option)."""
+    words = [word for word in arguments if not word.startswith("-")]
+    return words[0] if words and words[0] in _FAMILIES else None
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only that command's family is imported and added."""
     parser = argparse.ArgumentParser(
         prog="raster-collect",
         description="Cloud-masked satellite indices, composites and zonal statistics for forests.")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    from . import imagery, sentinel_hub, storm, utilities, zonal
-
+    names = [_FAMILIES[command]] if command in _FAMILIES else dict.fromkeys(_FAMILIES.values())
     commands = parser.add_subparsers(dest="command", required=True)
-    for family in (imagery, zonal, storm, sentinel_hub, utilities):
-        family.register(commands)
-    commands.add_parser("doctor", help="check that this Python can run the engine "
-                                       "(--json for the plugin)")
-    commands.add_parser("setup-engine", help="create or repair the processing engine "
-                                             "(a virtual environment; --help for options)")
+    for name in names:
+        import_module(f"{__name__}.{name}").register(commands)
+    if command is None:
+        commands.add_parser("doctor", help="check that this Python can run the engine "
+                                           "(--json for the plugin)")
+        commands.add_parser("setup-engine", help="create or repair the processing engine "
+                                                 "(a virtual environment; --help for options)")
     return parser
 
 
@@ -72,8 +86,9 @@ def _main(argv, interrupted) -> int:
     from ..core.jobs import classify
     from .common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(arguments))
+    args = parser.parse_args(arguments)
     events = getattr(args, "events", False)
 
     def fail(kind: str, message: str, code: int) -> int:

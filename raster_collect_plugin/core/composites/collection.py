@@ -103,7 +103,7 @@ class _CollectionJob:
                 for key, names in self.colours.items():  # written by a worker task each
                     colour_cogs.setdefault(key, {})[label] = dask.delayed(
                         _write_colour_cog, pure=False)(
-                        reduce_bands(loaded.values, names, request.method).data,
+                        _blocks(reduce_bands(loaded.values, names, request.method).data),
                         **self._colour_target(staging, key, label))
             if not items:
                 for index in self.indices:
@@ -131,7 +131,8 @@ class _CollectionJob:
             stored = da.to_zarr(stack.rechunk((1, chunk, chunk)), store, component=name,
                                 overwrite=True, compute=False)
             cogs[name] = dask.delayed(_cog_after_store, pure=False)(
-                stored, store=store, component=name, **targets[name])
+                _blocks(stored), store=store,
+                component=name, **targets[name])
         small = [(f[1], f[2]) if f is not None else None for f in facts]
         return cogs, colour_cogs, small, period_clear, facts
 
@@ -294,14 +295,22 @@ def _decibels(values: np.ndarray) -> np.ndarray:
         return 10 * np.log10(values)
 
 
-def _write_colour_cog(values: np.ndarray, *, key: str, label: str, sensor: str, method: str,
+def _blocks(array: da.Array) -> list:
+    """The array's chunks as nested lists of delayed blocks (``np.block`` rebuilds it).
+
+    Handed to a delayed task instead of the array: an array argument is optimised into a
+    graph of its own, so each task holding one re-read every scene (issue 31)."""
+    return array.to_delayed(optimize_graph=False).tolist()
+
+
+def _write_colour_cog(values, *, key: str, label: str, sensor: str, method: str,
                       destination: str, transform, crs: str) -> str:
     """One period's 3-band reflectance colour composite as a COG (a worker task; NaN where
     no clear pixel)."""
     from ..imagery.renderings import composite_tags, composite_values
     from ..outputs.files import write_cog
 
-    data, names = composite_values(key, np.asarray(values))
+    data, names = composite_values(key, np.block(values))
     write_cog(destination, data, transform=transform, crs=crs, nodata=float("nan"),
               band_descriptions=names, tags=composite_tags(key, names, sensor, label, method))
     return destination

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import warnings
 from datetime import date
-from typing import List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Mapping, Sequence, Tuple
 
 import pandas as pd
-import xarray as xr
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 PERIOD_FREQUENCIES = {"month": "MS", "quarter": "QS", "year": "YS"}
 METHODS = ("median", "mean")
@@ -63,4 +65,6 @@ def reduce_bands(values: Mapping[str, xr.DataArray], bands: Sequence[str],
     cloud-free pixels (masked pixels are NaN), bands in the given order (e.g. red, green,
     blue). Each band is reduced on its own, as for the indices."""
     reduced = [reduce_period(values[name], method)[0] for name in bands]
+    import xarray as xr  # not on a job's start path
+
     return xr.concat(reduced, dim="band").assign_coords(band=list(bands))

@@ -12,13 +12,12 @@ from ..areas.aoi import Aoi, load_aoi
 from ..imagery.renderings import COLOUR_COMPOSITES
 from ..pixels import masks
 from ..pixels.cloud_buffer import validate_buffer
+from ..pixels.errors import LoadError
 from ..pixels.indices import SpectralIndex, get_index
-from ..pixels.load import LoadError
 from ..runs.storage import join as _join
 from ..runs.storage import remove_tree as _remove_tree
 from ..sources.providers.base import ProviderError, SearchQuery
 from ..sources.search import SearchReport, search_all
-from .collection import _CollectionJob
 from .periods import METHODS, period_starts
 from .publish import (
     _publish,
@@ -135,6 +134,8 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
                               f"{provider_name}: no {collection} scenes for this area between "
                               f"{request.start} and {request.end} with at most "
                               f"{request.max_cloud_cover}% cloud")
+    from .collection import _CollectionJob  # odc-stac, dask.array: after the first event
+
     results: List[CollectionResult] = []
     try:
         for n, ((provider_name, collection), items) in enumerate(jobs):

@@ -10,8 +10,6 @@ from typing import List, Sequence, Union
 
 import pystac
 
-from ..compute import scheduling
-from ..outputs.files import finished_file
 from ..runs.file_replace import replace_all
 from ..runs.storage import is_remote as _is_remote
 from ..runs.storage import join as _join
@@ -52,6 +50,7 @@ def _local_hrefs(items: Sequence[pystac.Item]) -> List[str]:
 def check_workers_can_read(output_dir, items: Sequence[pystac.Item]) -> None:
     """On a dask cluster, fail before any work when the workers cannot read the scenes
     (a static catalog of local files) or write the output folder; with the fix."""
+    from ..compute import scheduling
     from ..compute.cluster import files_workers_cannot_read, workers_share_storage
 
     client = scheduling.active_client()
@@ -93,6 +92,8 @@ def write_run_manifest(output_dir, names: Sequence[str], *, kind: str) -> None:
 
 
 def _write_scene_table(path, results: List[CollectionResult]) -> None:
+    from ..outputs.files import finished_file  # rasterio: not on a job's start path
+
     with finished_file(path) as temp, open(temp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["provider", "collection", "period", "datetime", "items",

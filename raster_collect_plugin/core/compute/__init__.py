@@ -11,7 +11,7 @@ from importlib import import_module
 _FACE = {
     "ClusterError": "cluster",
     "ComputeSettings": "cluster",
-    "GdalOptionsPlugin": "cluster",
+    "GdalOptionsPlugin": "worker_plugin",
     "compute_client": "cluster",
     "start_local_cluster": "cluster",
     "gdal_options": "gdal_env",

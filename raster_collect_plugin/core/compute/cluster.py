@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional
 from urllib.parse import urlsplit
 
-from distributed.diagnostics.plugin import WorkerPlugin
-
-from .options import COMPUTE_MODES, check_compute_options
-from .scheduling import DEFAULT_NO_WORKER_GRACE, no_worker_grace
+from .options import COMPUTE_MODES, DEFAULT_NO_WORKER_GRACE, check_compute_options
 
 CHECKED_PACKAGES = ("python", "dask", "distributed", "numpy", "msgpack", "cloudpickle")
 
@@ -50,20 +47,6 @@ class ComputeSettings:
 
     def local_workers(self) -> int:
         return self.workers or max(1, (os.cpu_count() or 2) // max(self.threads_per_worker, 1))
-
-
-class GdalOptionsPlugin(WorkerPlugin):
-    """Applies the project's GDAL settings (cloud reads, retries) on every worker."""
-
-    name = "raster-collect-gdal"
-
-    def __init__(self, options: Dict[str, str]):
-        self.options = dict(options)
-
-    def setup(self, worker) -> None:
-        import odc.stac
-
-        odc.stac.configure_rio(cloud_defaults=True, **self.options)
 
 
 def check_reachable(address: str, timeout: float = 3.0) -> None:
@@ -123,6 +106,8 @@ def compute_client(settings: Optional[ComputeSettings], *,
         return
     from distributed import Client
 
+    from .scheduling import no_worker_grace
+
     cluster = None
     if settings.mode == "remote":
         check_reachable(settings.scheduler_address, timeout=min(settings.connect_timeout, 3.0))
@@ -142,6 +127,8 @@ def compute_client(settings: Optional[ComputeSettings], *,
         client = Client(cluster)
     try:
         if gdal_options is not None:
+            from .worker_plugin import GdalOptionsPlugin
+
             client.register_plugin(GdalOptionsPlugin(gdal_options))
         with no_worker_grace(settings.no_worker_grace):
             yield client

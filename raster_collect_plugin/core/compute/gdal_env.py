@@ -13,7 +13,7 @@ CLOUD_READ_OPTIONS: Dict[str, str] = {
     "GDAL_HTTP_TIMEOUT": "60",  # seconds for a whole request
     "GDAL_HTTP_CONNECTTIMEOUT": "30",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.jp2",
-    "VSI_CACHE": "TRUE",
+    "VSI_CACHE": "TRUE",  # for HTTP; local scene reads turn it off (pixels/asset_reader.py)
 }
 
 _extra: Dict[str, str] = {}

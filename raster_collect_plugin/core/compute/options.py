@@ -7,6 +7,8 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any, Callable, Dict, Mapping, Tuple
 
+DEFAULT_NO_WORKER_GRACE = 60.0  # seconds a cluster may have no workers before a run fails
+
 COMPUTE_MODES = ("threads", "local", "remote")
 
 

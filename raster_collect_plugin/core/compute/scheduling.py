@@ -25,9 +25,10 @@ import dask.threaded
 from dask.callbacks import Callback
 from dask.system import CPU_COUNT
 
+from .options import DEFAULT_NO_WORKER_GRACE
+
 # dask's own pool class (contextvars reach the tasks) where this dask has it
 _Pool = getattr(dask.threaded, "ContextAwareThreadPoolExecutor", ThreadPoolExecutor)
-DEFAULT_NO_WORKER_GRACE = 60.0  # seconds a cluster may have no workers before a run fails
 _no_worker_grace: ContextVar[float] = ContextVar("no_worker_grace",
                                                  default=DEFAULT_NO_WORKER_GRACE)
 

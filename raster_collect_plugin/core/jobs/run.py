@@ -44,15 +44,9 @@ def _date(spec: Dict[str, Any], key: str) -> date:
 
 
 def build_sources(entries: List[Dict[str, Any]]) -> list:
-    """core Source objects from their JSON description."""
+    """core Source objects from their JSON description. Only the named providers' modules
+    (and their packages: pystac-client, planetary-computer...) are imported."""
     from ..composites.requests import Source
-    from ..sources.providers import (
-            EarthSearchProvider,
-            MaxarOpenDataProvider,
-            PlanetaryComputerProvider,
-            StacApiProvider,
-            StaticCatalogProvider,
-        )
 
     defaults = {"planetary-computer": ("sentinel-2-l2a",), "earth-search": ("sentinel-2-c1-l2a",)}
     sources = []
@@ -60,23 +54,33 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
         kind = entry.get("kind")
         collections = tuple(entry.get("collections") or ())
         name = entry.get("name")
+        url = {"url": entry["url"]} if entry.get("url") else {}
         if kind == "static":
+            from ..sources.providers.static_catalog import StaticCatalogProvider
+
             provider = StaticCatalogProvider(name or "Static catalog", _required(entry, "href"))
             collections = collections or tuple(provider.list_collections())
         elif kind == "stac":
+            from ..sources.providers.stac_api import StacApiProvider
+
             if not collections:
                 raise JobError("a custom STAC API source needs 'collections'")
             provider = StacApiProvider(name or "Custom STAC", _required(entry, "url"))
         elif kind == "maxar":
+            from ..sources.providers.static_catalog import MaxarOpenDataProvider
+
             provider = MaxarOpenDataProvider(**({"catalog_href": entry["href"]}
                                                 if entry.get("href") else {}))
             collections = collections or tuple(provider.events())
         elif kind == "planetary-computer":
-            provider = PlanetaryComputerProvider(**({"url": entry["url"]} if entry.get("url")
-                                                    else {}))
+            from ..sources.providers.planetary_computer import PlanetaryComputerProvider
+
+            provider = PlanetaryComputerProvider(**url)
             collections = collections or defaults[kind]
         elif kind == "earth-search":
-            provider = EarthSearchProvider(**({"url": entry["url"]} if entry.get("url") else {}))
+            from ..sources.providers.earth_search import EarthSearchProvider
+
+            provider = EarthSearchProvider(**url)
             collections = collections or defaults[kind]
         else:
             raise JobError(f"unknown source kind {kind!r}; use static, stac, maxar, "
@@ -158,7 +162,6 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
     from ..composites.pipeline import search, validate_request
-    from ..zonal.pipeline import ZonalRequest
     from .protected import run_composites_protected, run_zonal_protected
 
     request = composite_request(spec)
@@ -179,6 +182,8 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return {"output_dir": str(result.output_dir), "errors": result.errors,
                 "notes": result.notes, "collections": [_collection(c)
                                                        for c in result.collections]}
+    from ..zonal.pipeline import ZonalRequest  # not on the composite path: geopandas & co.
+
     zonal = ZonalRequest(request, coverage=spec.get("coverage", "exact"),
                          min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
                          hexagon_area_m2=spec.get("hexagon_area_m2"),

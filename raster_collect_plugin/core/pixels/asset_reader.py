@@ -8,6 +8,7 @@ import logging
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+import rasterio
 from odc.loader import RioDriver, RioReader
 
 from .errors import LoadError
@@ -72,9 +73,19 @@ def corrupt_asset_error(uri: str, error: BaseException):
         "serving a broken file: try again later or leave that scene out")
 
 
+def is_local_file(uri: str) -> bool:
+    """A path (or file: URL) on this machine's file systems, not a URL or a /vsi... path."""
+    return uri.startswith("file:") or ("://" not in uri and not uri.startswith("/vsi"))
+
+
 class _NamingReader(RioReader):
     def read(self, cfg, dst_geobox, *, dst=None, selection=None):
         try:
+            if is_local_file(self._src.uri):
+                # VSI_CACHE (set for HTTP, where it saves requests) would round every local
+                # read up to its 32-64 KB blocks: 1.5x the tiles' bytes on a strip (issue 31)
+                with rasterio.Env(VSI_CACHE=False):
+                    return super().read(cfg, dst_geobox, dst=dst, selection=selection)
             return super().read(cfg, dst_geobox, dst=dst, selection=selection)
         except Exception as error:  # rasterio raises several error types for one bad tile
             corrupt = corrupt_asset_error(self._src.uri, error)

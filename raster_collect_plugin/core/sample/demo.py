@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..composites.requests import CompositeRequest, Source
 from ..outputs.report import plot_timeseries
-from ..sources.providers import StaticCatalogProvider
+from ..sources.providers.static_catalog import StaticCatalogProvider
 from ..storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
 from ..zonal.pipeline import ZonalRequest, run_zonal
 from .catalog import make_sample

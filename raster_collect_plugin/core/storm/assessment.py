@@ -110,7 +110,8 @@ def items_from_urls(urls: Sequence[str]):
 
 
 def _report_from_items(before: Sequence[str], after: Sequence[str]):
-    from ..sources.providers import PlanetaryComputerProvider, StaticCatalogProvider
+    from ..sources.providers.planetary_computer import PlanetaryComputerProvider
+    from ..sources.providers.static_catalog import StaticCatalogProvider
     from ..sources.search import SearchReport
 
     report, providers = SearchReport(), {}

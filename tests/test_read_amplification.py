@@ -1,0 +1,131 @@
+"""Bytes read from the scene COGs for a strip across a scene stay near the bytes of the tiles
+under it (issue 31: 4.3x before). Two causes were fixed: each COG conversion got its own copy
+of the loading graph (every scene read once per output), and ``VSI_CACHE`` rounded local
+reads up to its 32-64 KB blocks."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Dict
+
+import geopandas as gpd
+import pytest
+import rasterio
+from rasterio.windows import from_bounds
+from shapely.geometry import box
+
+from raster_collect_plugin.core.areas.aoi import load_aoi
+from raster_collect_plugin.core.composites.pipeline import run_composites
+from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
+from raster_collect_plugin.core.sample import catalog as sc
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sources.providers.planetary_computer import (
+    PlanetaryComputerProvider,
+)
+
+
+def tile_bytes_under(path: Path, bounds, crs) -> int:
+    """Compressed bytes of the COG's full-resolution tiles that ``bounds`` intersects."""
+    with rasterio.open(path) as source:
+        left, bottom, right, top = gpd.GeoSeries([box(*bounds)], crs=crs).to_crs(
+            source.crs).total_bounds
+        window = from_bounds(left, bottom, right, top, transform=source.transform)
+        tile_h, tile_w = source.block_shapes[0]
+        rows = range(max(int(window.row_off) // tile_h, 0),
+                     min(int(window.row_off + window.height) // tile_h,
+                         (source.height - 1) // tile_h) + 1)
+        columns = range(max(int(window.col_off) // tile_w, 0),
+                        min(int(window.col_off + window.width) // tile_w,
+                            (source.width - 1) // tile_w) + 1)
+        return sum(int(source.get_tag_item(f"BLOCK_SIZE_{column}_{row}", "TIFF", bidx=1))
+                   for row in rows for column in columns)
+
+
+def _strip_sample(folder: Path):
+    """A one-month Sentinel-2 sample with ~9.7 km scenes (4 x 4 tiles of 256 px) and a
+    30 m x 9.5 km strip across them, inside one load chunk (1024 px; where a chunk edge
+    cuts a tile, both chunks read that tile: not fixed yet) and not on a tile edge: the
+    sample, the strip's bounds and CRS."""
+    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1, columns=2, rows=2,
+                         margin_m=4000.0)
+    sample = sc.make_sample(folder / "sample", spec)
+    with rasterio.open(next(sample.root.rglob("B04.tif"))) as scene:
+        bounds, crs = scene.bounds, scene.crs
+    middle = (bounds.bottom + bounds.top) / 2 + 7
+    strip = (bounds.left + 100, middle - 15, bounds.right - 100, middle + 15)
+    gpd.GeoDataFrame({"forest_id": [1]}, geometry=[box(*strip)], crs=crs).to_file(
+        folder / "strip.gpkg")
+    return sample, strip, crs
+
+
+def test_a_strip_across_a_scene_reads_little_more_than_its_tiles(tmp_path, file_server,
+                                                                 stac_api):
+    sample, strip, crs = _strip_sample(tmp_path)
+    files = file_server(sample.root)
+    api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
+    request = CompositeRequest(
+        aoi=load_aoi(tmp_path / "strip.gpkg"),
+        sources=[Source(PlanetaryComputerProvider(url=api.url), (sd.S2_COLLECTION,))],
+        start=date(2025, 10, 1), end=date(2025, 10, 31), output_dir=tmp_path / "out",
+        indices=("NDVI",), max_cloud_cover=None)
+    result = run_composites(request)
+    assert result.collections and result.errors == {}
+    served = files.log.bytes_by_path
+    read_files = [path for path in served if path.endswith(".tif")]
+    assert len(read_files) == 6  # red, nir and SCL of the two scenes
+    tiles = sum(tile_bytes_under(sample.root / path.lstrip("/"), strip, crs)
+                for path in read_files)
+    ratio = sum(served[path] for path in read_files) / tiles
+    print(f"served {sum(served.values())} bytes in {files.log.requests} requests for {tiles} "
+          f"bytes of tiles: {ratio:.2f}x")
+    assert ratio <= 1.3, ratio
+
+
+def _bytes_read_per_file(trace: Path, root: Path) -> Dict[str, int]:
+    """Bytes that read()/pread64() returned per file under ``root`` in an ``strace -y`` log."""
+    pattern = re.compile(r"(?:pread64|read)\(\d+<(" + re.escape(str(root)) +
+                         r"[^>]+)>.*\)\s+=\s+(\d+)")
+    per_file: Dict[str, int] = {}
+    pending: Dict[str, str] = {}
+    for line in trace.read_text(errors="replace").splitlines():
+        pid = line.split(" ", 1)[0]
+        if line.endswith("<unfinished ...>"):  # another thread's call came in between
+            pending[pid] = line[:-len("<unfinished ...>")]
+            continue
+        if " resumed>" in line and pid in pending:
+            line = pending.pop(pid) + line.split(" resumed>", 1)[1]
+        found = pattern.search(line)
+        if found:
+            per_file[found.group(1)] = per_file.get(found.group(1), 0) + int(found.group(2))
+    return per_file
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_local_scenes_under_a_strip_are_read_once(tmp_path):
+    """The same strip from a static catalog of local files, run as the job process QGIS
+    starts and traced as issue 31 measured it: bytes read from each scene file."""
+    sample, strip, crs = _strip_sample(tmp_path)
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({
+        "kind": "composite", "aoi": str(tmp_path / "strip.gpkg"),
+        "sources": [{"kind": "static", "href": str(sample.catalog_path)}],
+        "start": "2025-10-01", "end": "2025-10-31", "max_cloud_cover": 100,
+        "output_dir": str(tmp_path / "out")}))
+    trace = tmp_path / "reads.strace"
+    done = subprocess.run(["strace", "-f", "-y", "-e", "trace=read,pread64", "-o", str(trace),
+                           sys.executable, "-m", "raster_collect_plugin", "--quiet", "job",
+                           str(spec)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    per_file = {path: count for path, count in
+                _bytes_read_per_file(trace, sample.root.resolve()).items()
+                if path.endswith(".tif")}
+    assert sorted(Path(path).name for path in per_file) == ["B04.tif", "B04.tif", "B08.tif",
+                                                            "B08.tif", "SCL.tif", "SCL.tif"]
+    tiles = sum(tile_bytes_under(Path(path), strip, crs) for path in per_file)
+    ratio = sum(per_file.values()) / tiles
+    print(f"read {sum(per_file.values())} bytes for {tiles} bytes of tiles: {ratio:.2f}x")
+    assert ratio <= 1.3, ratio
