@@ -12,53 +12,33 @@ from datetime import date
 import geopandas as gpd
 import numpy as np
 import pytest
-from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
-from raster_collect_plugin.core.sample import catalog as sc
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub.catalog import CopernicusProvider
-from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings, is_rate_limited
+from raster_collect_plugin.core.sentinel_hub.client import is_rate_limited
 from raster_collect_plugin.core.sentinel_hub.evalscripts import output_ids, statistics_evalscript
 from raster_collect_plugin.core.sentinel_hub.statistical import statistics_table
 from raster_collect_plugin.core.sentinel_hub.units import estimate_processing_units
 from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
-from tests.servers.sentinel_hub import SentinelHubServer
+from tests.sentinel_hub_helpers import monthly_sample, server_starter
+from tests.sentinel_hub_helpers import settings_for as shared_settings
 
 CLIENT_ID, SECRET = "rc-test-client", "s3cr3t-never-in-outputs-6f1d"
 
 
 @pytest.fixture(scope="module")
 def one_scene_sample(tmp_path_factory):
-    """Sentinel-2 only, one acquisition per month (the 5th), so a monthly composite and a
-    Statistical API mosaic see the same pixels."""
-    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
-    scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
-    return sc.make_sample(tmp_path_factory.mktemp("sh-sample"), spec, scenes=scenes)
+    return monthly_sample(tmp_path_factory.mktemp("sh-sample"))
 
 
 @pytest.fixture
 def hub(one_scene_sample, monkeypatch, tmp_path):
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback server speaks http
     monkeypatch.setenv("RASTER_COLLECT_SH_LEDGER", str(tmp_path / "ledger" / "usage.json"))
-    started = []
-
-    def start(**options):
-        server = SentinelHubServer(one_scene_sample, client_id=CLIENT_ID,
-                                   client_secret=SECRET, **options).start()
-        started.append(server)
-        return server
-
-    SentinelHubDownloadClient.clear_cache()
-    yield start
-    for server in started:
-        server.stop()
-    SentinelHubDownloadClient.clear_cache()
+    yield from server_starter(one_scene_sample, monkeypatch, CLIENT_ID, SECRET)
 
 
 def settings_for(server, **extra):
-    return CopernicusSettings(base_url=server.base_url, token_url=server.token_url,
-                              client_id=CLIENT_ID, client_secret=SECRET,
-                              retry_sleep_seconds=0.05, **extra)
+    return shared_settings(server, CLIENT_ID, SECRET, **extra)
 
 
 def forests(sample):

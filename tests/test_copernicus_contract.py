@@ -9,13 +9,9 @@ from datetime import date, datetime, timezone
 import geopandas as gpd
 import numpy as np
 import pytest
-from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
-from raster_collect_plugin.core.sample import catalog as sc
-from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub import rules as rules
 from raster_collect_plugin.core.sentinel_hub.batch import results_location
-from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings
 from raster_collect_plugin.core.sentinel_hub.evalscripts import (
     process_evalscript,
     statistics_evalscript,
@@ -23,8 +19,9 @@ from raster_collect_plugin.core.sentinel_hub.evalscripts import (
 from raster_collect_plugin.core.sentinel_hub.process import process_index_raster
 from raster_collect_plugin.core.sentinel_hub.statistical import _rows, statistics_table
 from raster_collect_plugin.core.sources.providers.base import ProviderError
+from tests.sentinel_hub_helpers import monthly_sample, server_starter
+from tests.sentinel_hub_helpers import settings_for as shared_settings
 from tests.servers import sentinel_hub as fixture
-from tests.servers.sentinel_hub import SentinelHubServer
 
 CLIENT_ID, SECRET = "rc-contract-client", "contract-secret-0b7e"
 STATS = "/api/v1/statistics"
@@ -32,33 +29,16 @@ STATS = "/api/v1/statistics"
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
-    scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
-    return sc.make_sample(tmp_path_factory.mktemp("sh-contract"), spec, scenes=scenes)
+    return monthly_sample(tmp_path_factory.mktemp("sh-contract"))
 
 
 @pytest.fixture
 def hub(sample, monkeypatch):
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    started = []
-
-    def start(**options):
-        server = SentinelHubServer(sample, client_id=CLIENT_ID, client_secret=SECRET,
-                                   **options).start()
-        started.append(server)
-        return server
-
-    SentinelHubDownloadClient.clear_cache()
-    yield start
-    for server in started:
-        server.stop()
-    SentinelHubDownloadClient.clear_cache()
+    yield from server_starter(sample, monkeypatch, CLIENT_ID, SECRET)
 
 
 def settings_for(server):
-    return CopernicusSettings(base_url=server.base_url, token_url=server.token_url,
-                              client_id=CLIENT_ID, client_secret=SECRET,
-                              retry_sleep_seconds=0.05)
+    return shared_settings(server, CLIENT_ID, SECRET)
 
 
 def zones(sample, n=None):

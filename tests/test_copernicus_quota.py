@@ -13,17 +13,14 @@ from datetime import date, datetime, timezone
 
 import geopandas as gpd
 import pytest
-from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 from shapely.geometry import box
 
-from raster_collect_plugin.core.sample import catalog as sc
-from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub import rules as rules
-from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings
 from raster_collect_plugin.core.sentinel_hub.process import process_index_raster
 from raster_collect_plugin.core.sentinel_hub.statistical import statistics_table
 from raster_collect_plugin.core.sources.providers.base import ProviderError
-from tests.servers.sentinel_hub import SentinelHubServer
+from tests.sentinel_hub_helpers import monthly_sample, server_starter
+from tests.sentinel_hub_helpers import settings_for as shared_settings
 
 CLIENT_ID, SECRET = "rc-quota-client", "quota-secret-5c2a"
 STATS, PROCESS = "/api/v1/statistics", "/api/v1/process"
@@ -32,33 +29,16 @@ TWENTY_MINUTES_MS = 20 * 60 * 1000
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
-    scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
-    return sc.make_sample(tmp_path_factory.mktemp("sh-quota"), spec, scenes=scenes)
+    return monthly_sample(tmp_path_factory.mktemp("sh-quota"))
 
 
 @pytest.fixture
 def hub(sample, monkeypatch):
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    started = []
-
-    def start(**options):
-        server = SentinelHubServer(sample, client_id=CLIENT_ID, client_secret=SECRET,
-                                   **options).start()
-        started.append(server)
-        return server
-
-    SentinelHubDownloadClient.clear_cache()
-    yield start
-    for server in started:
-        server.stop()
-    SentinelHubDownloadClient.clear_cache()
+    yield from server_starter(sample, monkeypatch, CLIENT_ID, SECRET)
 
 
 def settings_for(server, **extra):
-    return CopernicusSettings(base_url=server.base_url, token_url=server.token_url,
-                              client_id=CLIENT_ID, client_secret=SECRET,
-                              retry_sleep_seconds=0.05, **extra)
+    return shared_settings(server, CLIENT_ID, SECRET, **extra)
 
 
 def zones(sample, n=None):

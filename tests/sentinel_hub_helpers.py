@@ -1,0 +1,49 @@
+"""What the Sentinel Hub tests share: a one-acquisition-a-month sample, a starter of loopback
+fixture servers (tests/servers/sentinel_hub.py) stopped after the test, and the settings that
+point the client at one."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
+
+from raster_collect_plugin.core.sample import catalog as sc
+from raster_collect_plugin.core.sample import scenes as sd
+from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings
+from tests.servers.sentinel_hub import SentinelHubServer
+
+
+def monthly_sample(folder):
+    """Sentinel-2 only, one acquisition per month (the 5th), so a monthly composite and a
+    Statistical API mosaic see the same pixels."""
+    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,))
+    scenes = [s for s in sd.default_scenes(spec) if s.when.day == 5]
+    return sc.make_sample(folder, spec, scenes=scenes)
+
+
+def server_starter(sample, monkeypatch, client_id: str,
+                   secret: str) -> Iterator[Callable[..., SentinelHubServer]]:
+    """Yields ``start(**options)``, which starts a fixture server; every one is stopped (and
+    sentinelhub-py's token cache cleared) when the test ends."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback server speaks http
+    started = []
+
+    def start(**options) -> SentinelHubServer:
+        server = SentinelHubServer(sample, client_id=client_id, client_secret=secret,
+                                   **options).start()
+        started.append(server)
+        return server
+
+    SentinelHubDownloadClient.clear_cache()
+    yield start
+    for server in started:
+        server.stop()
+    SentinelHubDownloadClient.clear_cache()
+
+
+def settings_for(server, client_id: str, secret: str, **extra) -> CopernicusSettings:
+    """Client settings for ``server`` with short retry pauses."""
+    return CopernicusSettings(base_url=server.base_url, token_url=server.token_url,
+                              client_id=client_id, client_secret=secret,
+                              retry_sleep_seconds=0.05, **extra)
