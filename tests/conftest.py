@@ -78,7 +78,7 @@ def raster_collect_provider(qgis_processing):
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``slow`` (the real engine set-up, the QGIS matrix: minutes of pip and apt
     work) run after the others, so a failing fast test shows early. It also keeps the QGIS GUI
-    tests off the far side of the in-process engine set-up: with QGIS 3.22, a dock run after
-    ``install.create_engine`` in the same pytest process crashed in
-    ``QgsDatumTransform.operations`` (not root-caused; see the README's known issues)."""
+    tests off the far side of the in-process engine set-up: with QGIS 3.22, the full suite
+    crashed in ``QgsDatumTransform.operations`` during a dock run that came after
+    ``install.create_engine`` (not root-caused; see the README's known issues)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
