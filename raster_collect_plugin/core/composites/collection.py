@@ -3,6 +3,7 @@ reduce each period, write the COGs (and colour composites), renew an expired tok
 
 from __future__ import annotations
 
+import errno
 import re
 import warnings
 from datetime import datetime, timezone
@@ -193,8 +194,8 @@ class _CollectionJob:
                 except (LoadError, scheduling.ComputeCancelled, scheduling.NoWorkers):
                     raise
                 except Exception as error:  # rasterio/odc raise many types for HTTP failures
-                    if store_stopped_answering(error):  # the output store, not the scenes
-                        raise
+                    if store_stopped_answering(error) or _disk_full(error):  # the output,
+                        raise  # not the scenes
                     if _is_token_expiry(error) and attempt < MAX_TOKEN_RENEWALS:
                         renewed = {i.id: i for i in self.provider.renew(self.items)}
                         self.items = [renewed.get(i.id, i) for i in self.items]
@@ -314,6 +315,11 @@ def _write_colour_cog(values, *, key: str, label: str, sensor: str, method: str,
     write_cog(destination, data, transform=transform, crs=crs, nodata=float("nan"),
               band_descriptions=names, tags=composite_tags(key, names, sensor, label, method))
     return destination
+
+
+def _disk_full(error: BaseException) -> bool:
+    """The output disk is full (``outputs.files`` turns GDAL's write errors into ENOSPC)."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _cog_after_store(_stored, **kwargs) -> str:

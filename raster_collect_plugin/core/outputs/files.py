@@ -7,8 +7,10 @@ an interrupted run never leaves a half-written file that a later run would trust
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Sequence, Union
@@ -84,6 +86,29 @@ def write_json(destination: PathLike, payload: Dict[str, Any]) -> Path:
     return destination if is_remote(destination) else Path(destination)
 
 
+# a write that fails while its disk has less than this left is reported as a full disk: GDAL's
+# TIFF writer says "IO error writing tag data", without the system's ENOSPC
+FULL_DISK_BYTES = 16 * 1024 * 1024
+
+
+def disk_full_error(error: BaseException, destination: PathLike) -> Optional[OSError]:
+    """``error`` as ``OSError(ENOSPC)`` when writing ``destination`` (a local path) failed
+    because its disk is (nearly) full; None when that is not the cause."""
+    if isinstance(error, OSError) and error.errno is not None or is_remote(destination):
+        return None
+    folder = Path(destination).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if free >= FULL_DISK_BYTES:
+        return None
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return OSError(errno.ENOSPC, f"No space left on device writing {destination} ({reason})")
+
+
 def write_cog(
     destination: PathLike,
     data: np.ndarray,
@@ -124,13 +149,19 @@ def write_cog(
         profile["predictor"] = 3
     elif array.dtype.kind in "iu":
         profile["predictor"] = 2
-    with finished_file(destination) as temp:
-        with rasterio.open(temp, "w", **profile) as dataset:
-            dataset.write(array)
-            for index, description in enumerate(band_descriptions or [], start=1):
-                dataset.set_band_description(index, description)
-            if tags:
-                dataset.update_tags(**tags)
+    try:
+        with finished_file(destination) as temp:
+            with rasterio.open(temp, "w", **profile) as dataset:
+                dataset.write(array)
+                for index, description in enumerate(band_descriptions or [], start=1):
+                    dataset.set_band_description(index, description)
+                if tags:
+                    dataset.update_tags(**tags)
+    except Exception as error:
+        full = disk_full_error(error, destination)
+        if full is not None:
+            raise full from error
+        raise
     return destination if is_remote(destination) else Path(destination)
 
 
@@ -228,6 +259,9 @@ def zarr_stack_to_cog(store: str, component: str, destination: PathLike, *,
                 continue
             writer.write(band, array[band])
         return str(writer.finish())
-    except BaseException:
+    except BaseException as error:
+        full = disk_full_error(error, destination)  # before abort frees the partial file
         writer.abort()
+        if full is not None:
+            raise full from error
         raise
