@@ -13,6 +13,7 @@ from affine import Affine
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.composites import pipeline as workflow
 from raster_collect_plugin.core.sources.providers.base import SearchQuery
+from tests.test_bad_input_cli import one_line_error
 
 BAND_LIST = "the band names are blue, coastal, green, nir, nir08, red, rededge1"
 
@@ -21,14 +22,6 @@ def source_args(sample, *extra):
     return ["--gpkg", str(sample.forests_path), "--catalog", str(sample.catalog_path),
             "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-12-31",
             "--max-cloud", "100", *extra]
-
-
-def one_line(capsys) -> str:
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    return lines[0]
 
 
 def nothing_written(folder) -> bool:
@@ -55,7 +48,7 @@ def test_min_clear_out_of_range_exits_2_before_any_work(small_sample, tmp_path, 
     code = cli.main(["--quiet", command, *source_args(small_sample, *extra),
                      "--output", str(output)])
     assert code == 2
-    line = one_line(capsys)
+    line = one_line_error(capsys)
     assert "the minimum clear fraction must be a fraction from 0 to 1" in line
     assert nothing_written(output)
     if "5" in extra:
@@ -71,7 +64,7 @@ def test_min_clear_out_of_range_with_an_existing_raster(small_sample, tmp_path, 
     output = tmp_path / "out"
     assert cli.main(["--quiet", "zonal", "--gpkg", str(small_sample.forests_path), "--raster",
                      str(raster), "--min-clear", "5", "--output", str(output)]) == 2
-    assert "minimum clear fraction must be a fraction from 0 to 1" in one_line(capsys)
+    assert "minimum clear fraction must be a fraction from 0 to 1" in one_line_error(capsys)
     assert nothing_written(output)
 
 
@@ -82,7 +75,7 @@ def test_unknown_band_in_an_expression_beside_a_valid_index_exits_2(small_sample
         small_sample, "--indices", "NDVI", "--expression", "GNDVI=(nir - grene)/(nir + grene)"),
         "--output", str(output)])
     assert code == 2
-    line = one_line(capsys)
+    line = one_line_error(capsys)
     assert "custom index 'GNDVI' uses unknown band(s) grene" in line
     assert BAND_LIST in line and "swir22, vh, vv, yellow" in line
     assert nothing_written(output)
@@ -116,6 +109,6 @@ def test_search_matching_too_many_scenes_exits_1_with_the_message(small_sample, 
     monkeypatch.setattr(workflow, "SearchQuery", functools.partial(SearchQuery, max_items=2))
     code = cli.main(["search", *source_args(small_sample)])
     assert code == 1
-    line = one_line(capsys)
+    line = one_line_error(capsys)
     assert line.startswith("raster-collect: error: catalog: more than 2 scenes match")
     assert "split the period or the area" in line

@@ -9,6 +9,7 @@ from rasterio.errors import RasterioIOError
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.pixels.asset_reader import corrupt_asset_error, shown_url
+from tests.test_bad_input_cli import one_line_error
 
 OCTOBER_S2 = "sentinel-2-l2a/S2A_MSIL2A_20251005T235000_R016_T56JNS"
 
@@ -32,14 +33,6 @@ def broken_sample(small_sample, tmp_path):
     return root, broken
 
 
-def one_line(capsys) -> str:
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    return lines[0]
-
-
 def assert_names_the_corrupt_file(line, broken):
     assert f"{broken} is corrupt or unreadable" in line
     assert "Decoding error" in line  # what GDAL found
@@ -54,7 +47,7 @@ def test_corrupt_scene_tile_names_the_file(broken_sample, tmp_path, capsys):
                      "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
                      "--indices", "NDVI", "--max-cloud", "100", "--output", str(output)])
     assert code != 0
-    assert_names_the_corrupt_file(one_line(capsys), broken)
+    assert_names_the_corrupt_file(one_line_error(capsys), broken)
     assert not list(output.rglob("*.tif"))  # no composite, so no wrong number
 
 
@@ -64,7 +57,7 @@ def test_corrupt_raster_for_zonal_statistics_names_the_file(broken_sample, tmp_p
     code = cli.main(["--quiet", "zonal", "--gpkg", str(root / "forests.gpkg"), "--raster",
                      str(broken), "--output", str(output)])
     assert code == 1
-    assert_names_the_corrupt_file(one_line(capsys), broken)
+    assert_names_the_corrupt_file(one_line_error(capsys), broken)
     assert not list(output.glob("zonal_forests.*"))
 
 
