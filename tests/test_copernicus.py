@@ -240,8 +240,8 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     np.testing.assert_allclose(window, remote, rtol=1e-5, atol=1e-6)
 
 
-def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample, tmp_path,
-                                                           monkeypatch, capsys):
+def test_command_line_statistics_and_raster(hub, one_scene_sample, tmp_path, monkeypatch,
+                                           capsys):
     from raster_collect_plugin import cli
 
     server = hub()
@@ -263,34 +263,7 @@ def test_command_line_statistics_batch_dry_run_and_refusal(hub, one_scene_sample
     with rasterio.open(raster["raster"]) as dataset:
         assert dataset.descriptions == ("NDVI", "EVI") and dataset.crs.to_epsg() == 32756
         assert 0.6 < float(np.nanmedian(dataset.read(1))) < 0.85
-    batch = ["--batch-features", "s3://estate/forests.gpkg", "--batch-output", "s3://estate/out/",
-             "--s3-role-arn", "arn:aws:iam::123456789012:role/sentinel-hub-batch"]
-    assert cli.main(["--json", *common, *batch, "--dry-run"]) == 0
-    dry = json.loads(capsys.readouterr().out)
-    assert dry["request"]["input"]["features"]["s3"]["url"] == "s3://estate/forests.gpkg"
-    assert "(nir - red)" in dry["request"]["aggregation"]["evalscript"]
-    assert dry["estimated_processing_units"] == 100.0  # the documented batch minimum
-    utm = forests(one_scene_sample).to_crs(32756)
-    pixels = [(np.ceil(x1 / 10) - np.floor(x0 / 10)) * (np.ceil(y1 / 10) - np.floor(y0 / 10))
-              for x0, y0, x1, y1 in utm.geometry.bounds.values]
-    # per feature: bbox px / 512^2 (each over the 0.01 minimum) x 3/3 bands (B04, B08, SCL)
-    # x 1 interval
-    assert min(pixels) / 512**2 > 0.01
-    assert dry["features_pu"] == pytest.approx(sum(pixels) / 512**2)
-    assert "Copernicus Service account" in dry["account"] and dry["pu_reserve_needed"] == 1000
-    assert not server.requests_to("/api/v1/statistics/batch")  # nothing submitted
-    assert cli.main(["--json", *common, *batch, "--poll-seconds", "0.01"]) == 0
-    run = json.loads(capsys.readouterr().out)
-    assert run["status"] == "DONE" and run["cost_pu"] == 100.0
-    assert run["results"] == f"s3://estate/out/{run['batch_request_id']}/<ID>.json"
-    start = f"/api/v1/statistics/batch/{run['batch_request_id']}/start"
-    assert len(server.requests_to(start)) == 1
-    assert len(server.requests_to(start.replace("/start", "/status"))) >= 2
-    refusing = hub(batch_allowed=False)
-    refused = [a if a != server.base_url else refusing.base_url for a in common]
-    refused = [a if a != server.token_url else refusing.token_url for a in refused]
-    assert cli.main([*refused, *batch]) == 1
-    assert "needs a Copernicus Service account" in capsys.readouterr().err
+    # Batch Statistical end to end (bucket, analysis, results): tests/test_copernicus_batch.py
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path

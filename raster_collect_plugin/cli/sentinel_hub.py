@@ -22,38 +22,24 @@ def _cmd_sentinel_hub(args) -> dict:
     from ..core.sentinel_hub import (
         CopernicusSettings,
         QuotaBudget,
-        batch_estimate,
-        batch_statistical_payload,
         default_usage_ledger,
-        redacted,
         request_epsg,
-        run_batch_statistical,
     )
 
     indices = [i.strip() for i in args.indices.split(",") if i.strip()]
     settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url,
                                   max_retry_wait_seconds=args.max_retry_wait)
-    if args.batch_features or args.batch_output:
-        if not (args.batch_features and args.batch_output):
-            raise BadInput("batch statistics need both --batch-features and --batch-output "
-                           "(s3:// URLs)")
-        payload = batch_statistical_payload(features_s3_url=args.batch_features,
-                                            output_s3_url=args.batch_output, indices=indices,
-                                            start=args.start, end=args.end, settings=settings,
-                                            resolution=args.resolution,
-                                            iam_role_arn=args.s3_role_arn)
-        estimate = batch_estimate(load_aoi_from_args(args).frame, indices=indices,
-                                  start=args.start, end=args.end, resolution=args.resolution)
-        if args.dry_run:
-            return {"dry_run": True, **estimate, "request": redacted(payload)}
-        outcome = run_batch_statistical(payload, settings, poll_seconds=args.poll_seconds)
-        result = {"batch_request_id": outcome.request_id, "status": outcome.status,
-                  "results": outcome.results_url, "cost_pu": outcome.cost_pu,
-                  "estimated_processing_units": estimate["estimated_processing_units"],
-                  "errors": {}}
-        if outcome.status != "DONE":
-            result["errors"] = {"batch": f"{outcome.status}: {outcome.error}"}
-        return result
+    if args.batch_features and not args.batch_output:
+        raise BadInput("batch statistics need --batch-output (an s3:// folder for the "
+                       "results); --batch-features only says where the forests go")
+    if args.api == "batch-processing":
+        from .sentinel_hub_batch import batch_processing
+
+        return batch_processing(args, indices)
+    if args.batch_output:
+        from .sentinel_hub_batch import batch_statistics
+
+        return batch_statistics(args, indices)
     aoi = load_aoi_from_args(args)
     budget = QuotaBudget(pu_per_month=args.pu_budget, requests_per_month=args.request_budget,
                          ledger=Path(args.usage_ledger or default_usage_ledger()))
@@ -124,14 +110,17 @@ def register(commands) -> None:
     hub.add_argument("--base-url", default=CDSE_BASE_URL, help="Sentinel Hub deployment")
     hub.add_argument("--token-url", default=CDSE_TOKEN_URL, help="OAuth token URL")
     hub.add_argument("--output", default="outputs/sentinel-hub", help="output folder")
-    hub.add_argument("--batch-features", help="s3:// GeoPackage of polygons: Batch "
-                                              "Statistical API instead of one request each")
-    hub.add_argument("--batch-output", help="s3:// folder for the batch results")
+    hub.add_argument("--batch-output", help="s3:// folder: the Batch Statistical API "
+                                            "computes the statistics there (Copernicus "
+                                            "Service account)")
+    hub.add_argument("--batch-features", help="s3:// .gpkg the forests are written to "
+                                              "(default: <batch-output>/forests.gpkg)")
     hub.add_argument("--raster", action="store_true",
                      help="Process API: the indices as a cloud-masked mosaic COG of the period "
                           "over the forests (tiled if large) instead of statistics")
-    hub.add_argument("--s3-role-arn", help="IAM role Sentinel Hub assumes to read/write the "
-                                           "bucket (else AWS_ACCESS_KEY_ID/...SECRET...)")
+    from .sentinel_hub_batch import add_batch_processing, add_bucket_arguments
+
+    add_bucket_arguments(hub)
     hub.add_argument("--dry-run", action="store_true",
                      help="show the cost estimate (and the batch request), send nothing")
     hub.add_argument("--pu-budget", type=float, default=10_000.0,
@@ -147,3 +136,4 @@ def register(commands) -> None:
     hub.add_argument("--poll-seconds", type=float, default=30.0,
                      help="batch: seconds between status checks")
     hub.set_defaults(handler=_cmd_sentinel_hub)
+    add_batch_processing(hub)

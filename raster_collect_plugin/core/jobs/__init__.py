@@ -19,6 +19,7 @@ _FACE = {
     "run_storm_protected": "protected",
     "run_zonal_protected": "protected",
     "zonal_parameters": "protected",
+    "batch_statistics_plan": "hub_batch",
 }
 __all__ = sorted(_FACE)
 

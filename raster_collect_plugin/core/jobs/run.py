@@ -324,7 +324,12 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
 
 def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     """Zonal statistics from the Statistical API, written like the local engine's tables.
-    Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec."""
+    Credentials come from the environment (SH_CLIENT_ID / SH_CLIENT_SECRET), never the spec.
+    With ``batch_output`` (an s3:// folder) the Batch Statistical API computes them."""
+    if spec.get("batch_output"):
+        from .hub_batch import batch_statistics_job
+
+        return batch_statistics_job(spec, progress, cancel)
     from ..areas.aoi import load_aoi
     from ..outputs.tables import write_zone_outputs
     from ..sentinel_hub.client import CopernicusSettings

@@ -1,5 +1,6 @@
 """Sentinel Hub (Copernicus Data Space): one module per API (catalog, process, statistical,
-batch statistical), processing-unit estimates, the evalscripts and the service's rules.
+batch statistical, batch processing), the user's bucket, processing-unit estimates, the
+evalscripts and the service's rules.
 
 The names below are this folder's public face for the doors (cli/, gui/, processing/, engine/);
 the rest is private. A name loads its module when first used, so QGIS can read the light
@@ -14,9 +15,11 @@ _FACE = {
     "process_index_raster": "process",
     "statistics_table": "statistical",
     "batch_estimate": "batch",
-    "batch_statistical_payload": "batch",
     "redacted": "batch",
-    "run_batch_statistical": "batch",
+    "CDSE_S3_REGION": "bucket",
+    "bucket_policy": "bucket",
+    "TILING_GRIDS": "batch_processing",
+    "DEFAULT_GRID": "batch_processing",
     "QuotaBudget": "rules",
     "default_usage_ledger": "rules",
     "request_epsg": "rules",

@@ -3,13 +3,13 @@ with a PU estimate first and credentials redacted from anything written."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Dict, Optional, Sequence
 
 from ..sources.providers.base import ProviderError
 from . import rules as rules
+from .bucket import CDSE_S3_REGION, s3_access
 from .client import PROVIDER_NAME, CopernicusSettings, _reason, http_status
 from .statistical import _plan
 
@@ -17,39 +17,34 @@ from .statistical import _plan
 def batch_statistical_payload(*, features_s3_url: str, output_s3_url: str,
                               indices: Sequence[str], start: date, end: date,
                               settings: CopernicusSettings, interval: str = "P1M",
-                              resolution: float = 10.0, iam_role_arn: Optional[str] = None
+                              resolution: float = 10.0, max_cloud_cover: Optional[float] = None,
+                              region: Optional[str] = CDSE_S3_REGION, send_keys: bool = False
                               ) -> Dict:
-    """The Batch Statistical request a whole estate needs (features and results in the
-    user's object storage) — what ``--dry-run`` shows before anything is submitted. Storage
-    access: an IAM role ARN, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the
-    environment."""
+    """The Batch Statistical request a whole estate needs (BatchStatistical.qmd and
+    BatchStatistical/Examples.qmd): ``input.features.s3`` (the GeoPackage ``write_features``
+    wrote), ``input.data`` with ``dataFilter.maxCloudCoverage`` from ``max_cloud_cover`` (%),
+    ``aggregation`` (timeRange, aggregationInterval, evalscript, resx/resy), ``output.s3``.
+    Storage access is the bucket policy (no keys, the documented CDSE route) unless
+    ``send_keys``; ``region`` is the bucket's (CDSE object storage by default)."""
     from sentinelhub import SentinelHubStatistical
-    from sentinelhub.api.utils import s3_specification
 
-    from .evalscripts import statistics_evalscript
-
-    access = {"iam_role_arn": iam_role_arn} if iam_role_arn else {
-        "access_key": os.environ.get("AWS_ACCESS_KEY_ID"),
-        "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY")}
-    if not iam_role_arn and not all(access.values()):
-        raise ProviderError("batch statistics need access to your bucket: give an IAM role "
-                            "ARN, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    from .evalscripts import HARMONIZE_VALUES
+    from .evalscripts import HARMONIZE_VALUES, statistics_evalscript
+    from .statistical import _calculations
 
     begin, stop = rules.time_range(start, end)
     aggregation = SentinelHubStatistical.aggregation(
         evalscript=statistics_evalscript(indices), time_interval=(begin, stop),
         aggregation_interval=interval, resolution=(resolution, resolution))
     aggregation["aggregationInterval"]["lastIntervalBehavior"] = "SHORTEN"
+    maxcc = None if max_cloud_cover is None or max_cloud_cover >= 100 else max_cloud_cover / 100
     return {
-        "input": {"features": s3_specification(features_s3_url, **access),
+        "input": {"features": s3_access(features_s3_url, region=region, send_keys=send_keys),
                   "data": [SentinelHubStatistical.input_data(
-                      settings.data_collection(),
+                      settings.data_collection(), maxcc=maxcc,
                       other_args={"processing": {"harmonizeValues": HARMONIZE_VALUES}})]},
         "aggregation": aggregation,
-        "calculations": {"default": {"statistics": {"default": {
-            "percentiles": {"k": [10, 50, 90]}}}}},
-        "output": s3_specification(output_s3_url, **access),
+        "calculations": _calculations(False),
+        "output": s3_access(output_s3_url, region=region, send_keys=send_keys),
     }
 
 
@@ -92,31 +87,73 @@ def redacted(payload: Dict) -> Dict:
 
 @dataclass
 class BatchOutcome:
-    """A Batch Statistical request after it was created, started and followed."""
+    """A batch request after it was created, analysed, started and followed."""
 
     request_id: str
     status: str
     cost_pu: Optional[float]
     results_url: str
     error: Optional[str] = None
+    analysis: Optional[Dict] = None
 
 
-def results_location(output_url: str, request_id: str) -> str:
-    """Where Sentinel Hub writes the per-feature JSON files: ``<url>/<REQUEST_ID>/<id>.json``
-    for a plain S3 URL, or the template with ``<REQUEST_ID>`` filled in."""
-    if "<ID>" in output_url or "<IDENTIFIER>" in output_url:
-        return output_url.replace("<REQUEST_ID>", request_id)
-    return f"{output_url.rstrip('/')}/{request_id}/<ID>.json"
+# BatchStatistical.qmd / BatchV2.qmd workflow; PARTIAL: the Batch Statistical status enum in
+# ApiReference/openapi.v1.yaml
+FINISHED = ("DONE", "FAILED", "STOPPED", "PARTIAL")
+ANALYSED = ("ANALYSIS_DONE", *FINISHED)
+
+
+def reported_cost(status: Dict) -> Optional[float]:
+    """The PU the service says a batch request cost: ``costPu`` (Batch Statistical status in
+    the API reference) or ``costPU`` (Batch V2 task, sentinelhub-py's dataclasses)."""
+    value = status.get("costPu", status.get("costPU"))
+    return None if value is None else float(value)
+
+
+def follow(get_status: Callable[[], Dict], until: Sequence[str], *, label: str,
+           poll_seconds: float, deadline: float,
+           progress: Optional[Callable[[float, str], None]] = None,
+           cancel: Optional[Callable[[], bool]] = None) -> Dict:
+    """Poll a batch request until its status is one of ``until`` (returned), the user cancels
+    or the deadline passes (``status`` kept, ``_stopped_following`` says why)."""
+    import time
+
+    while True:
+        status = get_status()
+        state = str(status.get("status"))
+        if progress is not None:
+            percent = float(status.get("completionPercentage") or 0)
+            progress(percent / 100, f"{PROVIDER_NAME}: {label} {state}")
+        if state in until:
+            return status
+        if cancel is not None and cancel():
+            return dict(status, _stopped_following="stopped following it (the request keeps "
+                        "running on the service)")
+        if time.monotonic() > deadline:
+            return dict(status, _stopped_following="still running: check its status later "
+                        "with the request id")
+        time.sleep(poll_seconds)
+
+
+def _refused(error, api: str) -> ProviderError:
+    if http_status(error) == 403:
+        return ProviderError(
+            f"{PROVIDER_NAME}: this account may not use the {api} API (HTTP 403): it needs a "
+            "Copernicus Service account. Use the Statistical or Process API instead, or ask "
+            "CDSE support for a Service account.")
+    return ProviderError(f"{PROVIDER_NAME}: {api} submission failed ({_reason(error)})")
 
 
 def run_batch_statistical(payload: Dict, settings: CopernicusSettings, *,
                           poll_seconds: float = 30.0, timeout_seconds: float = 6 * 3600,
                           progress: Optional[Callable[[float, str], None]] = None,
                           cancel: Optional[Callable[[], bool]] = None) -> BatchOutcome:
-    """Create the Batch Statistical request, start it (``POST …/{id}/start``: a request left
-    CREATED is deleted after 7 days and never runs), then poll its status until DONE, FAILED,
-    STOPPED or PARTIAL. Results land in the output bucket (see ``results_location``).
-    Accounts that may not use this API get a clear ProviderError."""
+    """Create the Batch Statistical request, ask for its analysis (``…/{id}/analyse``: the
+    evalscript and the features are checked before anything is spent), start it once the
+    status is ANALYSIS_DONE (a request left CREATED is deleted after 7 days and never runs),
+    then poll until DONE, FAILED, STOPPED or PARTIAL. Results land in the output bucket (see
+    ``results_location``). Accounts that may not use this API get a clear ProviderError.
+    The caller checks the cost estimate against the budget before calling this."""
     import time
 
     from sentinelhub import SentinelHubBatchStatistical
@@ -130,36 +167,34 @@ def run_batch_statistical(payload: Dict, settings: CopernicusSettings, *,
                                 calculations=payload.get("calculations"),
                                 output=payload["output"])
     except DownloadFailedException as error:
-        if http_status(error) == 403:
-            raise ProviderError(
-                f"{PROVIDER_NAME}: this account may not use the Batch Statistical API (HTTP "
-                "403): it needs a Copernicus Service account. Use the Statistical API instead "
-                "(one request per polygon), or ask CDSE support for a Service account."
-            ) from None
-        raise ProviderError(f"{PROVIDER_NAME}: batch submission failed "
-                            f"({_reason(error)})") from None
+        raise _refused(error, "Batch Statistical") from None
     request_id = request.request_id
     where = results_location(payload["output"]["s3"]["url"], request_id)
+    deadline = time.monotonic() + timeout_seconds
+    options = dict(poll_seconds=poll_seconds, deadline=deadline, progress=progress,
+                   cancel=cancel, label=f"batch {request_id}")
     try:
+        client.start_analysis(request_id)
+        analysis = follow(lambda: client.get_status(request_id), ANALYSED, **options)
+        if analysis.get("status") != "ANALYSIS_DONE":
+            return BatchOutcome(request_id, str(analysis.get("status")),
+                                reported_cost(analysis), where,
+                                analysis.get("_stopped_following") or analysis.get("error"),
+                                analysis)
         client.start_job(request_id)
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            status = client.get_status(request_id)
-            state = str(status.get("status"))
-            percent = float(status.get("completionPercentage") or 0)
-            if progress is not None:
-                progress(percent / 100, f"{PROVIDER_NAME}: batch {request_id} {state}")
-            if state in ("DONE", "FAILED", "STOPPED", "PARTIAL"):
-                return BatchOutcome(request_id, state, status.get("costPu"), where,
-                                    status.get("error") or status.get("stoppedStatusReason"))
-            if cancel is not None and cancel():
-                return BatchOutcome(request_id, state, None, where,
-                                    "stopped following it (the request keeps running)")
-            if time.monotonic() > deadline:
-                return BatchOutcome(request_id, state, None, where, "still running: check "
-                                    "its status later with the request id")
-            time.sleep(poll_seconds)
+        status = follow(lambda: client.get_status(request_id), FINISHED, **options)
     except DownloadFailedException as error:
         raise ProviderError(f"{PROVIDER_NAME}: batch request {request_id} was created but "
-                            f"could not be started or followed ({_reason(error)}); results "
-                            f"would land in {where}") from None
+                            f"could not be analysed, started or followed ({_reason(error)}); "
+                            f"results would land in {where}") from None
+    return BatchOutcome(request_id, str(status.get("status")), reported_cost(status), where,
+                        status.get("_stopped_following") or status.get("error")
+                        or status.get("stoppedStatusReason"), analysis)
+
+
+def results_location(output_url: str, request_id: str) -> str:
+    """Where Sentinel Hub writes the per-feature JSON files: ``<url>/<REQUEST_ID>/<id>.json``
+    for a plain S3 URL, or the template with ``<REQUEST_ID>`` filled in."""
+    if "<ID>" in output_url or "<IDENTIFIER>" in output_url:
+        return output_url.replace("<REQUEST_ID>", request_id)
+    return f"{output_url.rstrip('/')}/{request_id}/<ID>.json"

@@ -1,0 +1,123 @@
+"""Jobs for the Sentinel Hub batch APIs: Batch Statistical (statistics per forest computed by
+the service from and to the user's bucket, written as the local engine's tables) and Batch
+Processing (index COGs per grid tile in the bucket, mosaicked and reduced per forest).
+Credentials come from the environment, never the spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict
+
+from .spec import JobError
+
+BATCH_STATISTICAL_KEYS = ("batch_output", "batch_features", "s3_region", "s3_send_keys",
+                          "poll_seconds")
+
+
+def _budget(spec: Dict[str, Any]):
+    from ..sentinel_hub.rules import QuotaBudget, default_usage_ledger
+
+    pu, requests = spec.get("pu_budget"), spec.get("request_budget")
+    return QuotaBudget(pu_per_month=float(10_000 if pu is None else pu),
+                       requests_per_month=int(10_000 if requests is None else requests),
+                       ledger=Path(spec.get("usage_ledger") or default_usage_ledger()))
+
+
+def _settings(spec: Dict[str, Any]):
+    from ..sentinel_hub.client import CopernicusSettings
+    from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
+
+    return CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
+                              token_url=spec.get("token_url") or CDSE_TOKEN_URL)
+
+
+def _aoi(spec: Dict[str, Any]):
+    from ..areas.aoi import load_aoi
+
+    return load_aoi(spec["aoi"], id_field=spec.get("id_field") or "forest_id",
+                    layer=spec.get("layer"), ids=spec.get("ids"))
+
+
+def batch_statistics_plan(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """What a Batch Statistical job would do and cost; nothing is written or sent."""
+    from datetime import date
+
+    from ..sentinel_hub.batch import batch_estimate, batch_statistical_payload, redacted
+    from ..sentinel_hub.bucket import CDSE_S3_REGION, bucket_policy, join
+
+    aoi = _aoi(spec)
+    output = str(spec["batch_output"])
+    features = spec.get("batch_features") or join(output, "forests.gpkg")
+    start, end = (date.fromisoformat(str(spec[k])[:10]) for k in ("start", "end"))
+    indices = spec.get("indices") or ["NDVI"]
+    resolution = float(spec.get("resolution") or 10)
+    estimate = batch_estimate(aoi.frame, indices=indices, start=start, end=end,
+                              interval=spec.get("interval", "P1M"), resolution=resolution)
+    payload = batch_statistical_payload(
+        features_s3_url=features, output_s3_url=output, indices=indices, start=start, end=end,
+        settings=_settings(spec), interval=spec.get("interval", "P1M"), resolution=resolution,
+        max_cloud_cover=spec.get("max_cloud_cover"),
+        region=spec.get("s3_region", CDSE_S3_REGION),
+        send_keys=bool(spec.get("s3_send_keys")))
+    bucket = output[len("s3://"):].split("/", 1)[0]
+    return {"aoi": aoi, "features_url": features, "estimate": estimate, "payload": payload,
+            "request": redacted(payload), "bucket_policy": bucket_policy(bucket)}
+
+
+def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
+    """Write the forests to the bucket, check the estimate against the budget, create, analyse,
+    start and follow the request, read the results back into ``zonal_forests.*`` and
+    ``forests_latest.gpkg`` (the local engine's files), and record the cost the service
+    reported beside the estimate."""
+    from ..outputs.tables import write_zone_outputs
+    from ..sentinel_hub.batch import run_batch_statistical
+    from ..sentinel_hub.batch_results import (
+        batch_statistics_table,
+        record_batch_cost,
+        results_prefix,
+    )
+    from ..sentinel_hub.bucket import write_features
+    from ..sentinel_hub.client import PROVIDER_NAME
+    from ..sources.providers.base import ProviderError
+
+    if not str(spec.get("batch_output", "")).startswith("s3://"):
+        raise JobError("'batch_output' must be an s3:// folder for the batch results")
+    plan = batch_statistics_plan(spec)
+    aoi, estimate = plan["aoi"], plan["estimate"]
+    budget = _budget(spec)
+    estimated = estimate["estimated_processing_units"]
+    reason = budget.check(pu=estimated, requests=1)
+    if reason:
+        raise ProviderError(f"{PROVIDER_NAME}: {reason}")
+    epsg, identifiers = write_features(aoi.frame, aoi.id_field, plan["features_url"])
+    outcome = run_batch_statistical(plan["payload"], _settings(spec),
+                                    poll_seconds=float(spec.get("poll_seconds", 30.0)),
+                                    progress=progress, cancel=cancel)
+    record_batch_cost(budget, api="batch-statistical", request_id=outcome.request_id,
+                      estimated_pu=estimated, reported_pu=outcome.cost_pu,
+                      status=outcome.status)
+    output = Path(spec["output_dir"])
+    result: Dict[str, Any] = {
+        "output_dir": str(output), "batch_request_id": outcome.request_id,
+        "status": outcome.status, "results": outcome.results_url,
+        "features": plan["features_url"], "crs": f"EPSG:{epsg}",
+        "estimated_processing_units": estimated, "cost_pu": outcome.cost_pu,
+        "files": {}, "rows": 0, "errors": {}}
+    if outcome.status not in ("DONE", "PARTIAL"):
+        hint = "" if spec.get("s3_send_keys") else (
+            " (no keys were sent: the bucket policy must grant Sentinel Hub access, see "
+            "README: Batch APIs)")
+        result["errors"] = {"batch": f"{outcome.status}: {outcome.error}{hint}"}
+        return result
+    table, errors = batch_statistics_table(
+        results_prefix(outcome.results_url), aoi.frame.to_crs(epsg), identifiers,
+        id_field=aoi.id_field, indices=spec.get("indices") or ["NDVI"],
+        resolution=float(spec.get("resolution") or 10),
+        min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
+        interval=spec.get("interval", "P1M"))
+    output.mkdir(parents=True, exist_ok=True)
+    if len(table):
+        result["files"] = {k: str(v) for k, v in
+                           write_zone_outputs(table, aoi.frame, aoi.id_field, output).items()}
+    result.update(rows=int(len(table)), errors=errors)
+    return result
