@@ -15,7 +15,8 @@ from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
 from tests.sentinel_hub_helpers import monthly_sample
 from tests.servers.scale_out import moto_s3
-from tests.servers.sentinel_hub_batch import SENTINEL_HUB_PRINCIPAL, BatchSentinelHubServer
+from tests.servers.sentinel_hub_batch import SENTINEL_HUB_PRINCIPAL
+from tests.servers.sentinel_hub_batch_v2 import BatchSentinelHubServer
 
 CLIENT_ID, SECRET = "rc-batch-client", "s3cr3t-batch-never-written-91c2"
 MOTO = Path(sys.executable).parent / "moto_server"
@@ -174,3 +175,78 @@ def test_batch_statistics_refused_for_other_accounts(sample, bucket, service, tm
     code, _, err = run_cli([*common(sample, service, tmp_path),
                             "--batch-output", "s3://estate/x/"], capsys)
     assert code == 1 and "needs a Copernicus Service account" in err
+
+
+def test_batch_processing_estimate_first_then_cogs_on_s3_reduced_per_forest(
+        sample, bucket, service, tmp_path, capsys):
+    args = [*common(sample, service, tmp_path), "--end", "2025-10-31", "batch-processing",
+            "--tiling-grid", "1", "--batch-output", "s3://estate/tiles",
+            "--output", str(tmp_path / "bp")]
+    code, dry, err = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0, err
+    # the area spans two 10 km cells of the UTM 10 km grid: 2 x 1000 x 1000 px, FLOAT32,
+    # B04 B08 SCL (3 bands), x 1/3 for large tiles = 5.09 PU, so the 100 PU minimum
+    assert dry["tiles"] == 2 and dry["tile_px"] == [1000, 1000]
+    assert dry["estimated_processing_units"] == 100.0
+    assert "Copernicus Service account" in dry["account"]
+    request = dry["request"]
+    assert request["input"] == {"type": "tiling-grid", "id": 1, "resolution": 10.0}
+    assert request["output"]["delivery"]["s3"] == {"url": "s3://estate/tiles",
+                                                    "region": "waw3-1"}
+    assert request["output"]["cogOutput"] is True
+    assert request["processRequest"]["input"]["data"][0]["type"] == "sentinel-2-l2a"
+    assert not [e for e in service.log if e["path"].startswith("/api/v2/")]
+    # a grid that does not offer the resolution is refused with the choices
+    code, _, err = run_cli([*args, "--tiling-grid", "2", "--dry-run"], capsys)
+    assert code != 0 and "offers 30, 60, 120, 240, 360 m" in err
+    # the estimate is checked against the budget before anything is sent
+    code, _, err = run_cli([*args, "--pu-budget", "50"], capsys)
+    assert code == 1 and "exceeds what is left" in err
+    assert not [e for e in service.log if e["path"].startswith("/api/v2/")]
+
+    grant_sentinel_hub(bucket)
+    code, result, err = run_cli(args, capsys)
+    assert code == 0, err
+    request_id = result["batch_request_id"]
+    assert result["status"] == "DONE" and result["tiles"] == 2
+    calls = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in service.log
+             if request_id in e["path"]]
+    assert calls.index(("POST", "analyse")) < calls.index(("POST", "start"))
+    keys = sorted(o["Key"] for o in s3(bucket).list_objects_v2(
+        Bucket="estate", Prefix="tiles/")["Contents"])
+    assert f"tiles/featureManifest-{request_id}.gpkg" in keys
+    assert len([k for k in keys if k.endswith("/default.tif")]) == 2
+    assert result["cost_pu"] == 100.0 and result["estimated_processing_units"] == 100.0
+    ledger = json.loads((tmp_path / "ledger.json").read_text())
+    [month] = ledger.values()
+    assert month["batches"][-1] == {"api": "batch-processing", "request_id": request_id,
+                                    "status": "DONE", "estimated_pu": 100.0,
+                                    "reported_pu": 100.0}
+
+    import rasterio
+
+    # the mosaic equals the Process API's raster of the same period where both have pixels
+    code, single, _ = run_cli([*common(sample, service, tmp_path), "--end", "2025-10-31",
+                               "--raster", "--output", str(tmp_path / "process")], capsys)
+    assert code == 0
+    with rasterio.open(result["rasters"]["NDVI"]) as mosaic, \
+            rasterio.open(single["raster"]) as process:
+        assert mosaic.crs.to_epsg() == process.crs.to_epsg() == 32756
+        assert mosaic.res == (10.0, 10.0) and mosaic.tags()["index"] == "NDVI"
+        window = mosaic.window(*process.bounds)
+        ours = mosaic.read(1, window=window)
+        theirs = process.read(1)
+    assert ours.shape == theirs.shape
+    both = np.isfinite(ours) & np.isfinite(theirs)
+    assert both.sum() > 0.5 * theirs.size
+    np.testing.assert_allclose(ours[both], theirs[both], rtol=1e-6)
+    assert (np.isnan(ours) == np.isnan(theirs)).all()
+    # the project's zonal statistics on the mosaic: per forest like the Statistical API's
+    zonal = pd.read_parquet(result["zonal"]["NDVI"]["forests_parquet"])
+    code, stats, _ = run_cli([*common(sample, service, tmp_path), "--end", "2025-10-31",
+                              "--output", str(tmp_path / "stats")], capsys)
+    remote = pd.read_parquet(tmp_path / "stats" / "zonal_forests.parquet")
+    both = zonal.merge(remote, on="forest_id", suffixes=("", "_stat"))
+    assert len(both) == len(gpd.read_file(sample.forests_path))
+    np.testing.assert_allclose(both["mean"], both["mean_stat"], atol=0.02)
+    assert (both["mean"] > 0.3).all()

@@ -64,8 +64,8 @@ class AccessDenied(Exception):
     pass
 
 
-class BatchSentinelHubServer(SentinelHubServer):
-    """``SentinelHubServer`` plus the batch APIs against ``s3_endpoint`` (moto)."""
+class BatchStatisticalServer(SentinelHubServer):
+    """``SentinelHubServer`` plus Batch Statistical against ``s3_endpoint`` (moto)."""
 
     def __init__(self, sample, *, s3_endpoint: str, s3_keys=("testing", "testing"),
                  **options):
@@ -237,7 +237,7 @@ class BatchSentinelHubServer(SentinelHubServer):
 
     def _batch_view(self, request_id: str, *, full: bool) -> dict:
         batch = {k: v for k, v in self.batches[request_id].items()
-                 if k not in ("polls", "features")}
+                 if k not in ("polls", "features", "manifest", "epsg", "root")}
         if not full:
             batch.pop("request")
             batch.pop("userAction")
@@ -290,4 +290,5 @@ class BatchSentinelHubServer(SentinelHubServer):
         return Handler
 
     def v2(self, method: str, path: str, payload: dict):
+        """Batch Processing V2: ``sentinel_hub_batch_v2.BatchSentinelHubServer``."""
         raise ServiceError(404, _error(404, "Not Found", path, "COMMON_NOT_FOUND"))

@@ -20,6 +20,7 @@ _FACE = {
     "run_zonal_protected": "protected",
     "zonal_parameters": "protected",
     "batch_statistics_plan": "hub_batch",
+    "batch_processing_plan": "hub_batch",
 }
 __all__ = sorted(_FACE)
 

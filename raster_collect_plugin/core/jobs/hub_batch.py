@@ -121,3 +121,89 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
                            write_zone_outputs(table, aoi.frame, aoi.id_field, output).items()}
     result.update(rows=int(len(table)), errors=errors)
     return result
+
+
+def batch_processing_plan(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """What a Batch Processing job would do and cost (this tool's own tiling of the area);
+    nothing is written or sent."""
+    from datetime import date
+
+    from ..sentinel_hub.batch import redacted
+    from ..sentinel_hub.batch_processing import (
+        DEFAULT_GRID,
+        batch_processing_estimate,
+        batch_processing_payload,
+    )
+    from ..sentinel_hub.bucket import CDSE_S3_REGION
+
+    aoi = _aoi(spec)
+    start, end = (date.fromisoformat(str(spec[k])[:10]) for k in ("start", "end"))
+    indices = spec.get("indices") or ["NDVI"]
+    resolution = float(spec.get("resolution") or 10)
+    grid = int(spec.get("tiling_grid", DEFAULT_GRID))
+    estimate = batch_processing_estimate(aoi.frame, indices=indices, start=start, end=end,
+                                         grid_id=grid, resolution=resolution)
+    payload = batch_processing_payload(
+        aoi.frame, indices=indices, start=start, end=end, settings=_settings(spec),
+        output_s3_url=str(spec["batch_output"]), grid_id=grid, resolution=resolution,
+        max_cloud_cover=spec.get("max_cloud_cover"),
+        region=spec.get("s3_region", CDSE_S3_REGION), send_keys=bool(spec.get("s3_send_keys")))
+    return {"aoi": aoi, "estimate": estimate, "payload": payload, "request": redacted(payload),
+            "start": start, "end": end, "indices": indices}
+
+
+def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
+    """Batch Processing end to end: estimate checked first (ours, then the one from the
+    service's tile list after its analysis), start, follow, record the reported cost beside the
+    estimate, download the delivered COGs, mosaic them per index and compute the forests'
+    statistics on them with the zonal engine (``zonal_<INDEX>/zonal_forests.*``)."""
+    from ..sentinel_hub.batch_results import record_batch_cost
+    from ..sentinel_hub.batch_tiles import mosaic_tiles, run_batch_processing
+    from ..sentinel_hub.client import PROVIDER_NAME
+    from ..sentinel_hub.evalscripts import input_bands
+    from ..sentinel_hub.rules import request_epsg
+    from ..sources.providers.base import ProviderError
+    from ..zonal.of_raster import RasterZonalRequest, run_zonal_raster
+
+    plan = batch_processing_plan(spec)
+    aoi, estimate = plan["aoi"], plan["estimate"]
+    budget = _budget(spec)
+    reason = budget.check(pu=estimate["estimated_processing_units"], requests=1)
+    if reason:
+        raise ProviderError(f"{PROVIDER_NAME}: {reason}")
+    outcome = run_batch_processing(
+        plan["payload"], _settings(spec), input_bands=input_bands(plan["indices"]),
+        start=plan["start"], end=plan["end"],
+        check=lambda pu: budget.check(pu=pu, requests=1),
+        poll_seconds=float(spec.get("poll_seconds", 30.0)), progress=progress, cancel=cancel)
+    estimated = outcome.estimated_pu if outcome.estimated_pu is not None else \
+        estimate["estimated_processing_units"]
+    record_batch_cost(budget, api="batch-processing", request_id=outcome.request_id,
+                      estimated_pu=estimated, reported_pu=outcome.cost_pu,
+                      status=outcome.status)
+    output = Path(spec["output_dir"])
+    result: Dict[str, Any] = {
+        "output_dir": str(output), "batch_request_id": outcome.request_id,
+        "status": outcome.status, "tiles": len(outcome.tiles),
+        "estimated_processing_units_before": estimate["estimated_processing_units"],
+        "estimated_processing_units": estimated, "cost_pu": outcome.cost_pu,
+        "rasters": {}, "zonal": {}, "errors": {}}
+    if outcome.status != "DONE":
+        result["errors"] = {"batch": f"{outcome.status}: {outcome.error}"}
+        return result
+    epsg = request_epsg(aoi.frame)
+    other = sorted({t["epsg"] for t in outcome.tiles} - {epsg})
+    if other:
+        result["errors"]["tiles"] = (f"tiles delivered in {', '.join(f'EPSG:{e}' for e in other)}"
+                                     f" were left out of the EPSG:{epsg} mosaic")
+    stem = f"sentinel-hub-batch_{plan['start']}_{plan['end']}"
+    rasters = mosaic_tiles(outcome.tiles, output, indices=plan["indices"], epsg=epsg, stem=stem,
+                           tags={"provider": PROVIDER_NAME, "batch_request_id":
+                                 outcome.request_id})
+    result["rasters"] = {index: str(path) for index, path in rasters.items()}
+    for index, path in rasters.items():
+        zonal = run_zonal_raster(RasterZonalRequest(
+            aoi=aoi, raster=path, output_dir=output / f"zonal_{index}",
+            min_clear_fraction=float(spec.get("min_clear_fraction", 0.5))), cancel=cancel)
+        result["zonal"][index] = zonal["files"]
+    return result

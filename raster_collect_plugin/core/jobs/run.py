@@ -14,7 +14,11 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical`` (zonal-raster),
 ``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
 ``colour_composites`` (e.g. ["true-colour"]: RGB composites per period beside the indices);
-kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer).
+kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer); Sentinel Hub
+batch APIs (``hub_batch.py``): ``batch_output`` (s3:// folder; with kind
+``sentinel-hub-statistics`` the Batch Statistical API), ``batch_features``, ``s3_region``,
+``s3_send_keys``, ``poll_seconds``, and kind ``sentinel-hub-batch-processing`` with
+``tiling_grid``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from ..pixels import masks
 from .spec import JobError, validate_spec
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
-             "sentinel-hub-statistics", "sign")
+             "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign")
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -161,6 +165,10 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
+    if kind == "sentinel-hub-batch-processing":
+        from .hub_batch import batch_processing_job
+
+        return batch_processing_job(spec, progress, cancel)
     from ..composites.pipeline import search, validate_request
     from .protected import run_composites_protected, run_zonal_protected
 

@@ -172,6 +172,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
     "sample": ("output_dir",),
     "storm": ("aoi", "event_date", "output_dir"),
     "sentinel-hub-statistics": ("aoi", "start", "end", "output_dir"),
+    "sentinel-hub-batch-processing": ("aoi", "start", "end", "output_dir", "batch_output"),
     "sign": ("hrefs",),
 }
 
@@ -220,7 +221,8 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         for key in ("href", "url", "name"):
             if source.get(key) is not None and not _text(source[key]):
                 raise JobError(f"job spec sources[{n}].{key} must be text")
-    if kind in ("search", "composite", "zonal", "sentinel-hub-statistics") and \
+    if kind in ("search", "composite", "zonal", "sentinel-hub-statistics",
+                "sentinel-hub-batch-processing") and \
             date.fromisoformat(spec["end"][:10]) < date.fromisoformat(spec["start"][:10]):
         raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
                        "swap the dates")
