@@ -135,11 +135,12 @@ def test_batch_statistics_end_to_end_match_the_statistical_api(
     assert len(batch) == len(one) == len(original) * 2  # two months
     merged = one.merge(batch, on=["forest_id", "period", "index"], suffixes=("", "_batch"))
     assert len(merged) == len(one)
-    # the service samples a feature on its own bounds, not snapped to the 10 m grid: means
-    # agree within 0.02 NDVI, clear fractions within 0.1
-    np.testing.assert_allclose(merged["mean_batch"], merged["mean"], atol=0.02)
+    # the service samples a feature on its own bounds, not snapped to the 10 m grid: measured
+    # differences at most 0.011 (mean), 0.0007 (median), 0.007 (clear fraction)
+    np.testing.assert_allclose(merged["mean_batch"], merged["mean"], atol=0.015)
+    np.testing.assert_allclose(merged["median_batch"], merged["median"], atol=0.002)
     np.testing.assert_allclose(merged["clear_fraction_batch"], merged["clear_fraction"],
-                               atol=0.1)
+                               atol=0.01)
     latest = gpd.read_file(tmp_path / "batch" / "forests_latest.gpkg")
     assert sorted(latest["forest_id"]) == sorted(original["forest_id"])
 
@@ -248,5 +249,62 @@ def test_batch_processing_estimate_first_then_cogs_on_s3_reduced_per_forest(
     remote = pd.read_parquet(tmp_path / "stats" / "zonal_forests.parquet")
     both = zonal.merge(remote, on="forest_id", suffixes=("", "_stat"))
     assert len(both) == len(gpd.read_file(sample.forests_path))
-    np.testing.assert_allclose(both["mean"], both["mean_stat"], atol=0.02)
+    np.testing.assert_allclose(both["mean"], both["mean_stat"], atol=0.01)  # measured 0.006
     assert (both["mean"] > 0.3).all()
+
+
+def test_batch_processing_stops_after_the_analysis_when_the_service_tiles_cost_too_much(
+        sample, bucket, service, tmp_path):
+    from datetime import date
+
+    from raster_collect_plugin.core.sentinel_hub.batch_processing import (
+        batch_processing_payload,
+    )
+    from raster_collect_plugin.core.sentinel_hub.batch_tiles import run_batch_processing
+    from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings
+    from raster_collect_plugin.core.sources.providers.base import ProviderError
+
+    grant_sentinel_hub(bucket)
+    settings = CopernicusSettings(base_url=service.base_url, token_url=service.token_url)
+    payload = batch_processing_payload(
+        gpd.read_file(sample.forests_path), indices=["NDVI"], start=date(2025, 10, 1),
+        end=date(2025, 10, 31), settings=settings, output_s3_url="s3://estate/costly")
+    seen = []
+
+    def check(pu):
+        seen.append(pu)
+        return "more than you allowed"
+
+    with pytest.raises(ProviderError, match=r"stopped after its analysis \(2 tiles, about "
+                                            r"100.0 PU\): more than you allowed"):
+        run_batch_processing(payload, settings, input_bands=["B04", "B08", "SCL"],
+                             start=date(2025, 10, 1), end=date(2025, 10, 31), check=check,
+                             poll_seconds=0.01)
+    assert seen == [100.0]
+    [task] = service.batches.values()
+    assert task["status"] == "STOPPED"
+    keys = [o["Key"] for o in s3(bucket).list_objects_v2(Bucket="estate")["Contents"]]
+    assert keys == [f"costly/featureManifest-{task['id']}.gpkg"]  # nothing processed
+
+
+def test_batch_processing_cost_rules():
+    from datetime import date
+
+    from raster_collect_plugin.core.sentinel_hub.batch_processing import (
+        samples_per_pixel,
+        tiles_pu,
+    )
+
+    bands = ["B04", "B08", "SCL", "dataMask"]
+    one = 1000 * 1000 / 512 ** 2 * 3 / 3 * 2 / 3  # FLOAT32 x2, large tile x 1/3
+    assert tiles_pu([(1000, 1000)] * 50, input_bands=bands, samples=1) == \
+        pytest.approx(50 * one)
+    assert tiles_pu([(1000, 1000)] * 2, input_bands=bands, samples=1) == 100.0  # minimum
+    small = 60 * 60 / 512 ** 2 * 2  # 3,600 px, under 10,000: no 1/3
+    assert tiles_pu([(60, 60)] * 20000, input_bands=bands, samples=1) == \
+        pytest.approx(20000 * small)
+    assert tiles_pu([(50, 50)] * 20000, input_bands=bands, samples=1) == \
+        pytest.approx(20000 * 0.01 * 2)  # the 0.01 area-factor minimum
+    assert samples_per_pixel("mosaicking: Mosaicking.ORBIT", date(2021, 1, 1),
+                             date(2021, 1, 31)) == 11  # Batch.qmd: one every three days
+    assert samples_per_pixel("//VERSION=3", date(2021, 1, 1), date(2021, 1, 31)) == 1
