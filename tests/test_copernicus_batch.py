@@ -308,3 +308,22 @@ def test_batch_processing_cost_rules():
     assert samples_per_pixel("mosaicking: Mosaicking.ORBIT", date(2021, 1, 1),
                              date(2021, 1, 31)) == 11  # Batch.qmd: one every three days
     assert samples_per_pixel("//VERSION=3", date(2021, 1, 1), date(2021, 1, 31)) == 1
+
+
+def test_cancelling_a_batch_statistical_run_stops_the_request_on_the_service(
+        sample, bucket, service, tmp_path):
+    from raster_collect_plugin.core.jobs import run_job
+
+    grant_sentinel_hub(bucket)
+    spec = {"kind": "sentinel-hub-statistics", "aoi": str(sample.forests_path),
+            "start": "2025-10-01", "end": "2025-10-31", "output_dir": str(tmp_path / "out"),
+            "base_url": service.base_url, "token_url": service.token_url,
+            "usage_ledger": str(tmp_path / "ledger.json"), "batch_output": "s3://estate/c/",
+            "poll_seconds": 0.01}
+    result = run_job(spec, cancel=lambda: True)
+    [task] = service.batches.values()
+    assert task["status"] == "STOPPED" and task["userAction"] == "STOP"
+    assert result["status"] == "STOPPED" and "stopped on the service" in result["errors"]["batch"]
+    # stopped during its analysis: nothing charged, nothing counted
+    [month] = json.loads((tmp_path / "ledger.json").read_text()).values()
+    assert month["pu"] == 0 and month["batches"][0]["status"] == "STOPPED"

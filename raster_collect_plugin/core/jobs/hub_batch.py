@@ -95,7 +95,8 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
                                     progress=progress, cancel=cancel)
     record_batch_cost(budget, api="batch-statistical", request_id=outcome.request_id,
                       estimated_pu=estimated, reported_pu=outcome.cost_pu,
-                      status=outcome.status)
+                      status=outcome.status, started=bool(outcome.analysis) and
+                      outcome.analysis.get("status") == "ANALYSIS_DONE")
     output = Path(spec["output_dir"])
     result: Dict[str, Any] = {
         "output_dir": str(output), "batch_request_id": outcome.request_id,
@@ -180,7 +181,7 @@ def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
         estimate["estimated_processing_units"]
     record_batch_cost(budget, api="batch-processing", request_id=outcome.request_id,
                       estimated_pu=estimated, reported_pu=outcome.cost_pu,
-                      status=outcome.status)
+                      status=outcome.status, started=outcome.estimated_pu is not None)
     output = Path(spec["output_dir"])
     result: Dict[str, Any] = {
         "output_dir": str(output), "batch_request_id": outcome.request_id,

@@ -113,12 +113,21 @@ def reported_cost(status: Dict) -> Optional[float]:
 def follow(get_status: Callable[[], Dict], until: Sequence[str], *, label: str,
            poll_seconds: float, deadline: float,
            progress: Optional[Callable[[float, str], None]] = None,
-           cancel: Optional[Callable[[], bool]] = None) -> Dict:
+           cancel: Optional[Callable[[], bool]] = None,
+           stop: Optional[Callable[[], object]] = None) -> Dict:
     """Poll a batch request until its status is one of ``until`` (returned), the user cancels
-    or the deadline passes (``status`` kept, ``_stopped_following`` says why)."""
+    (the request is stopped on the service with ``stop``: ``…/{id}/stop``) or the deadline
+    passes (``status`` kept, ``_stopped_following`` says why)."""
     import time
 
     while True:
+        if cancel is not None and cancel():
+            if stop is None:
+                return dict(get_status(), _stopped_following="stopped following it (the "
+                            "request keeps running on the service)")
+            stop()
+            return dict(get_status(), _stopped_following="cancelled: the request was stopped "
+                        "on the service (what it had processed is charged)")
         status = get_status()
         state = str(status.get("status"))
         if progress is not None:
@@ -126,9 +135,6 @@ def follow(get_status: Callable[[], Dict], until: Sequence[str], *, label: str,
             progress(percent / 100, f"{PROVIDER_NAME}: {label} {state}")
         if state in until:
             return status
-        if cancel is not None and cancel():
-            return dict(status, _stopped_following="stopped following it (the request keeps "
-                        "running on the service)")
         if time.monotonic() > deadline:
             return dict(status, _stopped_following="still running: check its status later "
                         "with the request id")
@@ -172,7 +178,8 @@ def run_batch_statistical(payload: Dict, settings: CopernicusSettings, *,
     where = results_location(payload["output"]["s3"]["url"], request_id)
     deadline = time.monotonic() + timeout_seconds
     options = dict(poll_seconds=poll_seconds, deadline=deadline, progress=progress,
-                   cancel=cancel, label=f"batch {request_id}")
+                   cancel=cancel, label=f"batch {request_id}",
+                   stop=lambda: client.stop_job(request_id))
     try:
         client.start_analysis(request_id)
         analysis = follow(lambda: client.get_status(request_id), ANALYSED, **options)

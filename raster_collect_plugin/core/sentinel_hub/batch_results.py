@@ -77,14 +77,15 @@ def _describe(error) -> str:
 
 
 def record_batch_cost(budget: Optional[rules.QuotaBudget], *, api: str, request_id: str,
-                      estimated_pu: float, reported_pu: Optional[float], status: str) -> None:
+                      estimated_pu: float, reported_pu: Optional[float], status: str,
+                      started: bool) -> None:
     """Count a batch request in the month's ledger: the PU the service reported
-    (``costPu``) when it did, else the estimate when it ran; and keep both side by side
-    (``batches``) so the ledger can be reconciled with the CDSE dashboard."""
+    (``costPu``) when it did, else the estimate if it was started (a request stopped or failed
+    before ``start`` costs nothing); and keep both side by side (``batches``) so the ledger can
+    be reconciled with the CDSE dashboard."""
     if budget is None or budget.ledger is None:
         return
-    ran = status in ("DONE", "PARTIAL", "STOPPED", "PROCESSING")
-    charged = reported_pu if reported_pu is not None else (estimated_pu if ran else 0.0)
+    charged = reported_pu if reported_pu is not None else (estimated_pu if started else 0.0)
     path = Path(budget.ledger)
     data = json.loads(path.read_text()) if path.exists() else {}
     month = data.setdefault(datetime.now(timezone.utc).strftime("%Y-%m"),

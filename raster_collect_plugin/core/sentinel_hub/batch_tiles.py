@@ -85,7 +85,8 @@ def run_batch_processing(payload: Dict, settings: CopernicusSettings, *,
                                            use_session=True)
 
     options = dict(poll_seconds=poll_seconds, deadline=time.monotonic() + timeout_seconds,
-                   progress=progress, cancel=cancel, label=f"batch processing {request_id}")
+                   progress=progress, cancel=cancel, label=f"batch processing {request_id}",
+                   stop=lambda: client.stop_job(request_id))
     try:
         client.start_analysis(request_id)
         analysis = follow(status, ANALYSED, **options)
