@@ -158,11 +158,11 @@ def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     service's tile list after its analysis), start, follow, record the reported cost beside the
     estimate, download the delivered COGs, mosaic them per index and compute the forests'
     statistics on them with the zonal engine (``zonal_<INDEX>/zonal_forests.*``)."""
+    from ..sentinel_hub.batch_processing import grid_epsg
     from ..sentinel_hub.batch_results import record_batch_cost
     from ..sentinel_hub.batch_tiles import mosaic_tiles, run_batch_processing
     from ..sentinel_hub.client import PROVIDER_NAME
     from ..sentinel_hub.evalscripts import input_bands
-    from ..sentinel_hub.rules import request_epsg
     from ..sources.providers.base import ProviderError
     from ..zonal.of_raster import RasterZonalRequest, run_zonal_raster
 
@@ -192,7 +192,7 @@ def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     if outcome.status != "DONE":
         result["errors"] = {"batch": f"{outcome.status}: {outcome.error}"}
         return result
-    epsg = request_epsg(aoi.frame)
+    epsg = grid_epsg(aoi.frame, int(plan["payload"]["input"]["id"]))  # the grid's output CRS
     other = sorted({t["epsg"] for t in outcome.tiles} - {epsg})
     if other:
         result["errors"]["tiles"] = (f"tiles delivered in {', '.join(f'EPSG:{e}' for e in other)}"
