@@ -167,6 +167,9 @@ def test_batch_statistics_keys_are_sent_only_when_asked(sample, bucket, service,
     assert sent["input"]["features"]["s3"]["accessKey"] == "testing"
     code, dry, _ = run_cli([*args, "--s3-send-keys", "--dry-run"], capsys)
     assert dry["request"]["output"]["s3"]["secretAccessKey"] == "***"
+    # no region: the deployment's own is assumed (openapi S3BucketInfoTemplated.region)
+    code, dry, _ = run_cli([*args, "--s3-region", "", "--dry-run"], capsys)
+    assert dry["request"]["output"]["s3"] == {"url": "s3://estate/keys/"}
     assert result["rows"] > 0
 
 
@@ -308,6 +311,24 @@ def test_batch_processing_cost_rules():
     assert samples_per_pixel("mosaicking: Mosaicking.ORBIT", date(2021, 1, 1),
                              date(2021, 1, 31)) == 11  # Batch.qmd: one every three days
     assert samples_per_pixel("//VERSION=3", date(2021, 1, 1), date(2021, 1, 31)) == 1
+
+
+def test_batch_processing_grids(sample):
+    from raster_collect_plugin.core.sentinel_hub.batch_processing import (
+        check_grid,
+        grid_epsg,
+        planned_tiles,
+    )
+    from raster_collect_plugin.core.sources.providers.base import ProviderError
+
+    forests = gpd.read_file(sample.forests_path)
+    assert grid_epsg(forests, 1) == 32756 and grid_epsg(forests, 7) == 3035
+    assert len(planned_tiles(forests, 1, 10.0)) == 2
+    assert len(planned_tiles(forests, 2, 60.0)) == 1
+    with pytest.raises(ProviderError, match="is in degrees"):
+        check_grid(3, 0.0001)
+    with pytest.raises(ProviderError, match="does not exist"):
+        check_grid(5, 10.0)
 
 
 def test_cancelling_a_batch_statistical_run_stops_the_request_on_the_service(
