@@ -11,6 +11,7 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
+from raster_collect_plugin.core.pixels import masks
 from raster_collect_plugin.core.sample import scenes as sd
 from raster_collect_plugin.core.sentinel_hub.process import process_index_raster
 from raster_collect_plugin.core.sentinel_hub.statistical import statistics_table
@@ -79,6 +80,7 @@ def test_the_service_default_would_be_the_last_scene_only(hub, sample):
     """Why ORBIT: the documented SIMPLE mosaicking hands the script one most-recent sample per
     interval, so the half-clouded last scene hides the three before it. The fixture shows it
     with a SIMPLE script (what the project sent before): clear fraction about a half."""
+    invalid = list(masks.scl_invalid_values(masks.DEFAULT_MASK_CLASSES))
     simple = """//VERSION=3
 function setup() {
   return {input: [{bands: ["B04", "B08", "SCL", "dataMask"], units: "DN"}],
@@ -86,10 +88,10 @@ function setup() {
                    {id: "dataMask", bands: 1}]};
 }
 function evaluatePixel(s) {
-  var clear = s.dataMask === 1 && [0, 1, 3, 8, 9, 10].indexOf(s.SCL) === -1;
+  var clear = s.dataMask === 1 && INVALID.indexOf(s.SCL) === -1;
   return {NDVI: [(s.B08 - s.B04) / (s.B08 + s.B04)], dataMask: [clear ? 1 : 0]};
 }
-"""
+""".replace("INVALID", str(invalid))
     server = hub()
     frame = gpd.read_file(sample.forests_path).to_crs(32756)
     xmin, ymin, xmax, ymax = (round(v, -1) for v in frame.total_bounds)

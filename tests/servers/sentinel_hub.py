@@ -392,7 +392,11 @@ class SentinelHubServer:
     def _evaluate(self, evalscript: str, scenes: List[dict], grid, data_spec: dict,
                   interval: Optional[Tuple[datetime, datetime]] = None):
         """The evalscript run by node on the scenes (most recent first) over the sample grid,
-        prepared as its ``mosaicking`` asks (Evalscript/V3.qmd, "Mosaicking"):
+        prepared as its ``mosaicking`` asks. eu-cdse/documentation (commit f65bac21)
+        APIs/SentinelHub/Evalscript/V3.qmd: "Mosaicking" line 80 (ORBIT note line 100),
+        ``samples`` line 246, ``scenes`` line 261, ``preProcessScenes`` lines 541 and 565;
+        APIs/SentinelHub/Statistical.qmd line 85 (data mosaicked per interval as the
+        evalscript's ``mosaicking`` says, before the statistics):
 
         - SIMPLE: one mosaic, a pixel taking the first scene with data; ``evaluatePixel`` gets
           one sample.
