@@ -25,8 +25,10 @@ Harmonised (``harmonise=True``): Landsat OLI is the reference (HLS v2.0); each S
 band of the index is adjusted with its platform's row (``slope * msi + offset``) before the
 index is computed, and Sentinel-2's NIR is B8A (the band the table was fitted for; B08 is
 broader and HLS leaves it unadjusted), so a 10 m series has a 20 m NIR. Not done: BRDF / NBAR
-normalisation (see the README: view-angle effects of a few per cent of reflectance remain) and
-HLS's area-weighted resampling to 30 m (scenes are read with nearest-neighbour sampling).
+normalisation (see the README: view-angle effects of a few per cent of reflectance remain).
+On the 30 m grid Sentinel-2 is read at 10 m and averaged 3 x 3 (HLS averages MSI's 10 m bands
+and area-weights its 20 m ones; here a 20 m band is first sampled at 10 m, which amounts to the
+same weights); a 30 m pixel with any cloudy 10 m pixel is left out.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import pystac
 import xarray as xr
+from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
 
 from ..pixels import masks
@@ -49,8 +52,7 @@ from ..pixels.load import LoadSpec, choose_grid, load_scenes
 from . import bandpass
 
 OPTICAL = ("sentinel-2", "landsat")
-NOT_DONE = ("BRDF/NBAR view-angle normalisation is not applied; Sentinel-2 is read with "
-            "nearest-neighbour sampling, not HLS's area-weighted averaging to 30 m")
+NOT_DONE = "BRDF/NBAR view-angle normalisation is not applied"
 
 
 @dataclass
@@ -182,9 +184,16 @@ def _stack_series(stack: Stack, formula: SpectralIndex, geobox, harmonise: bool,
                   patch_url) -> xr.DataArray:
     read = _bands_to_read(stack, formula, harmonise)
     items = sorted(stack.items, key=lambda i: i.datetime)
-    spec = LoadSpec(stack.profile, tuple(sorted(set(read.values()))), geobox, mask_classes,
+    # Sentinel-2 on the 30 m grid: read at 10 m and average 3 x 3, as HLS resamples MSI
+    average = stack.profile.sensor == "sentinel-2" and abs(geobox.resolution.x) == 30
+    target = GeoBox.from_bbox(geobox.boundingbox, geobox.crs, resolution=10) if average \
+        else geobox
+    spec = LoadSpec(stack.profile, tuple(sorted(set(read.values()))), target, mask_classes,
                     chunk_size=chunk_size, cloud_buffer_m=cloud_buffer_m)
     loaded = load_scenes(items, spec, patch_url=patch_url)
+    if average:
+        loaded.values = {band: _block_mean(value, geobox)
+                         for band, value in loaded.values.items()}
     by_id = {item.id: item for item in items}
     platforms = [str(by_id[ids[0]].properties.get("platform", "")).lower()
                  for ids in loaded.scene_ids]
@@ -201,6 +210,13 @@ def _stack_series(stack: Stack, formula: SpectralIndex, geobox, harmonise: bool,
         platform=("time", platforms),
         collection=("time", [stack.collection] * n),
         scene_id=("time", ["+".join(ids) for ids in loaded.scene_ids]))
+
+
+def _block_mean(value: xr.DataArray, geobox) -> xr.DataArray:
+    """3 x 3 mean of a 10 m band onto the nested 30 m grid; a 30 m pixel with any cloudy
+    10 m pixel stays NaN (no partly cloudy averages)."""
+    coarse = value.coarsen(y=3, x=3, boundary="trim").reduce(np.mean)  # NaN stays NaN
+    return coarse.assign_coords(y=geobox.coords["y"].values, x=geobox.coords["x"].values)
 
 
 def _adjusted(value: xr.DataArray, band: str, platforms: Sequence[str]) -> xr.DataArray:
