@@ -211,3 +211,42 @@ def test_two_clear_scenes_of_one_day_count_once():
     start = as_days(np.array([[d("2025-01-05")]]))
     end = as_days(np.array([[d("2025-01-09")]]))
     assert clear_observations_between(days, clear, start, end)[0, 0] == 2
+
+
+def test_the_same_from_files(tmp_path):
+    from raster_collect_plugin.core.outputs.files import write_cog
+    from raster_collect_plugin.core.validation.files import validate_files
+
+    data = outputs()
+    paths = {"status": tmp_path / "status.tif"}
+    write_cog(paths["status"], data["status"].values, transform=TRANSFORM, crs=CRS)
+    for name in ("first_anomaly", "confirmation"):
+        paths[name] = tmp_path / f"{name}.tif"
+        days = np.nan_to_num(as_days(data[name].values)).astype("int32")
+        write_cog(paths[name], days, transform=TRANSFORM, crs=CRS, nodata=0)
+    gpd.GeoDataFrame([WINDTHROW], crs=CRS).to_file(tmp_path / "refs.gpkg", driver="GPKG")
+    COMPARTMENTS.to_file(tmp_path / "forests.gpkg", driver="GPKG")
+    got = validate_files(paths, tmp_path / "refs.gpkg", tmp_path / "forests.gpkg")
+    want = validate(data, gpd.GeoDataFrame([WINDTHROW], crs=CRS), COMPARTMENTS)
+    assert got["pixel"] == want["pixel"] and got["delay"] == want["delay"]
+    assert got["compartment"] == want["compartment"]
+
+
+def test_the_scenarios_own_truth_scores_one(tmp_path):
+    """The scenario's files: its truth raster, taken as detections dated on the event day,
+    validated against its reference polygons, is perfect (pixel and compartment)."""
+    from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
+    from raster_collect_plugin.core.sample.disturbance_scenario import ScenarioSpec
+    from raster_collect_plugin.core.validation.files import validate_files
+
+    files = write_scenario(tmp_path, ScenarioSpec(start=date(2025, 3, 1),
+                                                  end=date(2025, 3, 10)))
+    result = validate_files({"confirmation": files.truth_date}, files.references,
+                            files.compartments)
+    assert result["pixel"]["precision"] == 1.0 and result["pixel"]["recall"] == 1.0
+    import rasterio
+
+    with rasterio.open(files.truth_date) as truth:
+        assert result["pixel"]["tp"] == int((truth.read(1) > 0).sum()) > 2000
+    assert (result["compartment"]["tp"], result["compartment"]["tn"]) == (5, 3)
+    assert result["delay"]["confirmation"]["days"]["median"] == 0.0
