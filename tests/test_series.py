@@ -191,3 +191,29 @@ def test_a_landsat_scene_simulated_from_sentinel2_comes_back(written, tmp_path):
     ndvi = load_index_series(items, frame, index="NDVI", resolution=10).compute().values
     both = np.isfinite(ndvi[0]) & np.isfinite(ndvi[1])
     assert np.abs(ndvi[0] - ndvi[1])[both].max() < 1e-3
+
+
+def test_search_then_load_through_the_project_search(written):
+    """``search_index_series``: the static catalog searched with the project's search_all over
+    the forests' bounding box and period, then loaded as one series."""
+    import geopandas as gpd
+
+    from raster_collect_plugin.core.composites.requests import Source
+    from raster_collect_plugin.core.series.harmonised import search_index_series
+    from raster_collect_plugin.core.sources.providers.static_catalog import (
+        StaticCatalogProvider,
+    )
+
+    provider = StaticCatalogProvider("scenario", str(written.catalog))
+    frame = gpd.read_file(written.compartments)
+    series = search_index_series([Source(provider, ("sentinel-2-l2a", "landsat-c2-l2"))],
+                                 frame, date(2025, 3, 1), date(2025, 3, 20), index="NDMI",
+                                 resolution=30)
+    expected = make_scenario(SHORT, resolution=30).series.sel(time=slice("2025-03-01",
+                                                                        "2025-03-20"))
+    assert 5 <= expected.sizes["time"] <= 8
+    np.testing.assert_array_equal(series.time.values, expected.time.values)
+    assert list(series["sensor"].values) == list(expected.sensor.values)
+    assert series.name == "NDMI" and json.loads(series.attrs["search_errors"]) == {}
+    for sensor, scene_id in zip(series["sensor"].values, series["scene_id"].values):
+        assert scene_id.startswith("LC0" if sensor == "landsat" else "S2")
