@@ -21,7 +21,9 @@ How to call::
 ``make_scenario(spec, index="NDVI", harmonised=True, resolution=10)``: ``harmonised`` brings
 Sentinel-2 bands to Landsat OLI with the HLS v2.0 bandpass adjustment (core/series/bandpass.py)
 and uses B8A as Sentinel-2's NIR, exactly as ``core.series`` does for real scenes; False gives
-each sensor's own values (B08 as NIR). ``resolution`` is 10 or 30 m. Scene COGs and a static
+each sensor's own values (B08 as NIR). ``resolution`` is 10 or 30 m. In memory every band is
+simulated at 10 m (Sentinel-2) or 30 m (Landsat, the 10 m model averaged), B8A included; the
+written scenes keep the providers' 20 m bands and 20 m SCL, as real ones do. Scene COGs and a static
 STAC catalog of the same scenario: ``disturbance_catalog.write_scenario(root, spec)``.
 
 The truth date of a dieback is its onset (the decline then runs ``ramp_days``; ``end_date``).
