@@ -165,9 +165,10 @@ def _landsat_from_sentinel2(s2_item: pystac.Item, folder: Path) -> pystac.Item:
 
 def test_a_landsat_scene_simulated_from_sentinel2_comes_back(written, tmp_path):
     """Harmonisation test: Sentinel-2 harmonised to OLI equals the Landsat scene simulated from
-    it with the published coefficients, to the DN quantisation (<= 1e-4 reflectance; the
-    table's own regression residuals, which it cannot be closer than in reality, are far
-    larger); without the adjustment the bands differ by more than that."""
+    it with the published coefficients, to the DN quantisation (<= 1e-4 reflectance). The HLS
+    table publishes slopes and offsets, not residuals; the regression's own scatter over its
+    Hyperion spectra is the floor real scene pairs meet, and quantisation is far below it, so
+    this bound is the stricter one. Without the adjustment the bands differ by more."""
     import geopandas as gpd
 
     frame = gpd.read_file(written.compartments)
