@@ -250,3 +250,12 @@ def test_the_scenarios_own_truth_scores_one(tmp_path):
         assert result["pixel"]["tp"] == int((truth.read(1) > 0).sum()) > 2000
     assert (result["compartment"]["tp"], result["compartment"]["tn"]) == (5, 3)
     assert result["delay"]["confirmation"]["days"]["median"] == 0.0
+
+
+def test_a_lazy_series_is_read_a_day_at_a_time():
+    """Observations backed by dask give the same delays (and are never loaded whole)."""
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    eager = validate(outputs(), refs, COMPARTMENTS, observations=observations())
+    lazy = validate(outputs(), refs, COMPARTMENTS,
+                    observations=observations().chunk({"time": 1}))
+    assert lazy["delay"] == eager["delay"]

@@ -147,9 +147,8 @@ def _status_codes(status: np.ndarray) -> np.ndarray:
 
 def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict[str, np.ndarray]]:
     clear = obs_days = None
-    if observations is not None:
-        values = np.asarray(observations.values)
-        clear = values if values.dtype == bool else np.isfinite(values)
+    if observations is not None:  # kept lazy (dask): read one observation day at a time
+        clear = observations if observations.dtype == bool else np.isfinite(observations)
         obs_days = as_days(np.asarray(observations["time"].values, "datetime64[ns]"))
     delays = {}
     for name, days in dates.items():
