@@ -111,6 +111,9 @@ def test_pixel_and_compartment_scores_by_hand():
     assert events.loc[0, "reference"] == 7 and events.loc[0, "pixels"] == 8
     assert events.loc[0, "detected_pixels"] == 7
     assert events.loc[0, "median_confirmation_delay_days"] == 10.0
+    kinds = result["event_types"]
+    assert list(kinds["event"]) == ["windthrow"] and kinds.loc[0, "recall"] == 7 / 8
+    assert kinds.loc[0, "median_confirmation_delay_observations"] == 2.0
 
 
 def test_a_stricter_compartment_threshold_and_the_monitoring_start():
@@ -175,8 +178,8 @@ def test_report_and_files(tmp_path):
     assert files["compartments"].read_text().splitlines()[0].startswith("forest_id,pixels")
     assert files["report"].read_text() == text
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "validation.json", "validation_compartments.csv", "validation_events.csv",
-        "validation_report.md"]
+        "validation.json", "validation_compartments.csv", "validation_event_types.csv",
+        "validation_events.csv", "validation_report.md"]
 
 
 def test_perfect_outputs_on_the_scenario_score_one():
@@ -203,6 +206,9 @@ def test_perfect_outputs_on_the_scenario_score_one():
     assert result["delay"]["confirmation"]["observations"]["median"] == 1.0
     assert result["delay"]["confirmation"]["observations"]["mean"] == 1.0
     assert 0 <= result["delay"]["confirmation"]["days"]["median"] <= 8
+    kinds = result["event_types"].set_index("event")
+    assert sorted(kinds.index) == ["clearfell", "dieback", "windthrow"]
+    assert (kinds["recall"] == 1.0).all() and kinds.loc["windthrow", "references"] == 3
 
 
 def test_two_clear_scenes_of_one_day_count_once():
