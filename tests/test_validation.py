@@ -265,3 +265,13 @@ def test_a_lazy_series_is_read_a_day_at_a_time():
     lazy = validate(outputs(), refs, COMPARTMENTS,
                     observations=observations().chunk({"time": 1}))
     assert lazy["delay"] == eager["delay"]
+
+
+def test_unusable_polygons_say_what_to_fix():
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    with pytest.raises(ValueError, match=r"no field 'when' \(a date column\).*'event'"):
+        validate(outputs(), refs, COMPARTMENTS, date_field="when")
+    with pytest.raises(ValueError, match="compartments have no field 'stand'"):
+        validate(outputs(), refs, COMPARTMENTS, id_field="stand")
+    with pytest.raises(ValueError, match="reference polygons have no CRS"):
+        validate(outputs(), gpd.GeoDataFrame([WINDTHROW]), COMPARTMENTS)

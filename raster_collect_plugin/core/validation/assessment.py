@@ -59,6 +59,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     module docstring); ``detection``: the date layer a detection is dated by."""
     layers = _layers(outputs)
     transform, crs = _grid(outputs, layers, transform, crs)
+    _check_polygons(references, "reference polygons", date_field, "a date column")
+    _check_polygons(compartments, "compartments", id_field, "an id field")
     shape = next(iter(layers.values())).shape
     refs = references.to_crs(crs).reset_index(drop=True)
     refs["_days"] = as_days(pd.to_datetime(refs[date_field]).values.astype("datetime64[ns]"))
@@ -104,6 +106,15 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
             "parameters": {"detection": detection, "min_fraction": min_fraction,
                            "detected_status": list(detected_status), "id_field": id_field,
                            "monitoring_start": str(monitoring_start or "")}}
+
+
+def _check_polygons(frame, what: str, column: str, kind: str) -> None:
+    if frame.crs is None:
+        raise ValueError(f"the {what} have no CRS: assign one (e.g. EPSG:32632) and try again")
+    if column not in frame.columns:
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        raise ValueError(f"the {what} have no field {column!r} ({kind}); their fields are "
+                         f"{fields}: choose one")
 
 
 def _layers(outputs) -> Dict[str, np.ndarray]:
