@@ -1,9 +1,11 @@
-"""What the Sentinel Hub tests share: a one-acquisition-a-month sample, a starter of loopback
-fixture servers (tests/servers/sentinel_hub.py) stopped after the test, and the settings that
-point the client at one."""
+"""What the Sentinel Hub tests share: a one-acquisition-a-month sample, a month of several
+acquisitions with different clouds, a starter of loopback fixture servers
+(tests/servers/sentinel_hub.py) stopped after the test, and the settings that point the client
+at one."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
@@ -47,3 +49,22 @@ def settings_for(server, client_id: str, secret: str, **extra) -> CopernicusSett
     return CopernicusSettings(base_url=server.base_url, token_url=server.token_url,
                               client_id=client_id, client_secret=secret,
                               retry_sleep_seconds=0.05, **extra)
+
+
+def several_scenes_sample(folder):
+    """Sentinel-2 only, October 2025 with four acquisitions and different clouds: a clear one,
+    one with a small cloud in the east, another clear one, and a last one whose large cloud
+    (and its shadow) covers the western half. A monthly composite of clear pixels sees every
+    pixel; the most recent mosaic (SIMPLE mosaicking) sees only the last scene's clear half."""
+    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1)
+    left, bottom, right, top = sd.scene_extent(spec)
+    width, middle = right - left, (bottom + top) / 2
+    small = sd.Cloud(left + 0.8 * width, middle, 250.0)
+    large = sd.Cloud(left + 0.15 * width, middle, 0.5 * width)
+    scenes = [sd.Scene(sd.S2_COLLECTION, datetime(2025, 10, day, 23, 50, tzinfo=timezone.utc),
+                       platform, clouds)
+              for day, platform, clouds in ((3, "Sentinel-2A", ()),
+                                            (13, "Sentinel-2B", (small,)),
+                                            (18, "Sentinel-2A", ()),
+                                            (28, "Sentinel-2B", (large,)))]
+    return sc.make_sample(folder, spec, scenes=scenes)

@@ -212,17 +212,18 @@ def test_process_api_index_raster_and_tiling(hub, one_scene_sample, tmp_path):
     tiled = process_index_raster(area, destination=tmp_path / "tiled.tif", max_tile_px=50,
                                  **arguments)
     assert whole.tiles == 1 and tiled.tiles == 3 * 2
-    # B02, B04, B08, SCL (dataMask free) = 4/3, FLOAT32 TIFF x2; each small tile pays the
-    # 0.01 area minimum, so tiling small areas costs more
-    assert whole.estimated_pu == pytest.approx(140 * 90 / 512**2 * 4 / 3 * 2)
-    assert tiled.estimated_pu == pytest.approx(6 * 0.01 * 4 / 3 * 2)
+    # B02, B04, B08, SCL (dataMask free) = 4/3, FLOAT32 TIFF x2, x 7 data samples (ORBIT:
+    # October's 31 days at one acquisition every 5 days); each small tile pays the 0.01 area
+    # minimum, so tiling small areas costs more
+    assert whole.estimated_pu == pytest.approx(140 * 90 / 512**2 * 4 / 3 * 2 * 7)
+    assert tiled.estimated_pu == pytest.approx(6 * 0.01 * 4 / 3 * 2 * 7)
     bodies = server.requests_to("/api/v1/process")
     assert '"width": 140' in bodies[0]["body"] and '"height": 90' in bodies[0]["body"]
     assert "EPSG/0/32756" in bodies[0]["body"] and '"from": "2025-10-01T00:00:00Z"' in \
         bodies[0]["body"]
     with rasterio.open(whole.path) as a, rasterio.open(tiled.path) as b:
         np.testing.assert_array_equal(a.read(), b.read())
-        assert a.descriptions == ("NDVI", "EVI") and a.res == (10, 10)
+        assert a.descriptions == ("NDVI", "EVI", "clear_count") and a.res == (10, 10)
         remote, transform = a.read(1), a.transform
     # the same month computed locally from the same scene gives the same pixels
     local = run_composites(CompositeRequest(
@@ -261,7 +262,8 @@ def test_command_line_statistics_and_raster(hub, one_scene_sample, tmp_path, mon
     import rasterio
 
     with rasterio.open(raster["raster"]) as dataset:
-        assert dataset.descriptions == ("NDVI", "EVI") and dataset.crs.to_epsg() == 32756
+        assert dataset.descriptions == ("NDVI", "EVI", "clear_count")
+        assert dataset.crs.to_epsg() == 32756
         assert 0.6 < float(np.nanmedian(dataset.read(1))) < 0.85
     # Batch Statistical end to end (bucket, analysis, results): tests/test_copernicus_batch.py
     for path in tmp_path.rglob("*"):
@@ -318,14 +320,15 @@ def test_command_line_stops_when_the_estimate_exceeds_the_monthly_budget(
     assert "exceeds what is left of this month's budget (0.10 PU" in error
     assert "nothing was sent" in error and not server.requests_to("/api/v1/statistics")
     assert not (tmp_path / "out" / "zonal_forests.parquet").exists()
-    assert cli.main(["--json", *common, "--pu-budget", "1"]) == 0
+    assert cli.main(["--json", *common, "--pu-budget", "6"]) == 0  # about 3.9 PU
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 6 * 3 and result["crs"] == "EPSG:32756"
     spent = json.loads((tmp_path / "usage.json").read_text())
     [month] = spent.values()
     assert month == {"pu": pytest.approx(result["estimated_processing_units"]), "requests": 6}
-    # what is left (1 - spent) no longer covers a fresh run of the same size
-    assert cli.main([*common, "--pu-budget", "1", "--output", str(tmp_path / "other")]) == 1
+    # what is left (6 - spent) no longer covers a fresh run of the same size (the cache lives
+    # beside each output folder: "other" has none)
+    assert cli.main([*common, "--pu-budget", "6", "--output", str(tmp_path / "other")]) == 1
     assert "exceeds what is left" in capsys.readouterr().err
 
 

@@ -56,16 +56,18 @@ def run(server, frame, start=date(2025, 10, 1), end=date(2025, 12, 31), **extra)
 def test_1_evalscript_runs_on_harmonised_values_in_node():
     """Dense pine: harmonised red 300 DN, NIR 5155 DN -> NDVI 0.89 (the old script's
     baseline-5 fallback subtracted 1000 DN again: (4155 - -700) / (4155 + -700) = 1.41)."""
-    result = fixture._run_evalscript(statistics_evalscript(["NDVI"]), {
+    one_day = [{"dateFrom": "2025-10-05T00:00:00Z", "dateTo": "2025-10-06T00:00:00Z"}]
+    result = fixture._run_evalscript(statistics_evalscript(["NDVI"]), {}, 3, orbits=[{
         "B04": [300, 300, 1000], "B08": [5155, 5155, 1000], "SCL": [4, 9, 4],
-        "dataMask": [1, 1, 0]}, 3)
+        "dataMask": [1, 1, 0]}], scenes=one_day)
     ndvi = [float(v) for v in result["outputs"]["NDVI"][0]]
     assert ndvi[0] == pytest.approx((5155 - 300) / (5155 + 300), abs=1e-9)
     assert ndvi[0] == pytest.approx(0.89, abs=1e-4)
     # dataMask per output: NDVI where clear (SCL 9 is cloud), polygon_pixels where imaged
     assert result["outputs"]["dataMask"] == [[1, 0, 0], [1, 1, 0]]
-    raster = fixture._run_evalscript(process_evalscript(["NDVI"]), {
-        "B04": [300, 300], "B08": [5155, 5155], "SCL": [4, 8], "dataMask": [1, 1]}, 2)
+    raster = fixture._run_evalscript(process_evalscript(["NDVI"]), {}, 2, orbits=[{
+        "B04": [300, 300], "B08": [5155, 5155], "SCL": [4, 8], "dataMask": [1, 1]}],
+        scenes=one_day)
     assert float(raster["outputs"]["default"][0][0]) == pytest.approx(0.8900, abs=1e-4)
     assert raster["outputs"]["default"][0][1] == "NaN"
 
@@ -264,6 +266,13 @@ def test_8_processing_units_follow_the_documented_rules():
                                 intervals=12) == pytest.approx(2000 * 2000 / 512**2 * 12)
     assert rules.statistical_pu(width_px=10, height_px=10, input_bands=ndvi,
                                 intervals=0) == 0.01  # per-request minimum
+    # ORBIT mosaicking: one sample per acquisition, estimated at one every 5 days
+    assert rules.statistical_pu(width_px=10, height_px=10, input_bands=ndvi, intervals=1,
+                                samples=7) == pytest.approx(0.07)
+    october = rules.time_range(date(2025, 10, 1), date(2025, 10, 31))
+    assert rules.acquisitions_estimate(*october) == 7
+    assert rules.acquisitions_estimate(*rules.time_range(date(2025, 11, 1),
+                                                         date(2025, 11, 30))) == 6
     assert rules.batch_statistical_pu([0.5] * 10) == 100.0
     assert rules.batch_statistical_pu([60.0, 70.0]) == 130.0
 
@@ -285,7 +294,7 @@ def test_8_budget_stops_before_sending_and_counts_what_was_sent(hub, sample, tmp
                                              - b["input"]["bounds"]["bbox"][0]) / 10),
                              height_px=round((b["input"]["bounds"]["bbox"][3]
                                               - b["input"]["bounds"]["bbox"][1]) / 10),
-                             input_bands=["B04", "B08", "SCL"], intervals=3)
+                             input_bands=["B04", "B08", "SCL"], intervals=3, samples=20)
         for b in server.bodies(STATS)))
     # cached answers cost nothing, so they fit even a spent budget
     spent_out = rules.QuotaBudget(pu_per_month=outcome.estimated_pu, requests_per_month=6,
@@ -327,8 +336,9 @@ def test_7_results_location_follows_the_output_url():
 def test_8_a_request_over_the_per_minute_limit_is_refused_before_sending(hub, sample):
     server = hub()
     budget = rules.QuotaBudget(pu_per_minute=0.05)  # the free tier allows 300
-    # one polygon of about 86 x 99 px (0.0325) x 1 (3 bands) x 3 months = 0.098 PU
-    with pytest.raises(ProviderError, match=r"one request would cost 0\.1 PU, more than the "
+    # one polygon of about 86 x 99 px (0.0325) x 1 (3 bands) x 20 samples (ORBIT: 7 + 6 + 7
+    # expected acquisitions in October-December) = 0.65 PU
+    with pytest.raises(ProviderError, match=r"one request would cost 0\.6 PU, more than the "
                                             r"0\.05 PU a minute"):
         run(server, zones(sample, 1), budget=budget)
     assert not server.requests_to(STATS)

@@ -22,6 +22,7 @@ def _cmd_sentinel_hub(args) -> dict:
     from ..core.sentinel_hub import (
         CopernicusSettings,
         QuotaBudget,
+        cache_folder,
         default_usage_ledger,
         request_epsg,
     )
@@ -54,7 +55,7 @@ def _cmd_sentinel_hub(args) -> dict:
                                        settings=settings, destination=destination,
                                        resolution=args.resolution, budget=budget,
                                        dry_run=args.dry_run,
-                                       cache_dir=Path(args.output) / ".sentinel-hub-cache")
+                                       cache_dir=cache_folder(args.output))
         if args.dry_run:
             return {"dry_run": True, "tiles": outcome.tiles, "crs": f"EPSG:{epsg}",
                     "estimated_processing_units": outcome.estimated_pu,
@@ -68,7 +69,8 @@ def _cmd_sentinel_hub(args) -> dict:
         outcome = statistics_table(aoi.frame, id_field=aoi.id_field, indices=indices,
                                    start=args.start, end=args.end, settings=settings,
                                    resolution=args.resolution, budget=budget, dry_run=True,
-                                   cache_dir=Path(args.output) / ".sentinel-hub-cache")
+                                   max_cloud_cover=args.max_cloud,
+                                   cache_dir=cache_folder(args.output))
         return {"dry_run": True, "requests": outcome.planned_requests,
                 "estimated_processing_units": outcome.estimated_pu,
                 "crs": f"EPSG:{outcome.crs_epsg}", "notes": outcome.notes, "errors": {}}

@@ -16,6 +16,7 @@ from qgis.core import (
 
 from .. import settings
 from ..core.pixels import INDICES
+from ..core.sentinel_hub import cache_folder
 from ..core.sources import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
@@ -65,15 +66,19 @@ class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Monthly Sentinel-2 index statistics per forest computed by the Copernicus "
-                "Data Space Statistical API (no imagery downloaded), cloud-masked with SCL, "
+                "Data Space Statistical API (no imagery downloaded): per pixel the median of "
+                "the month's acquisitions not masked by SCL, as the local composites, "
                 "in the same table as 'Zonal statistics time series' so the backends can be "
                 "compared. Store the OAuth client id (user name) and secret (password) in a "
                 "QGIS 'Basic' authentication configuration. Values are harmonised Sentinel-2 "
                 "L2A (harmonizeValues), polygons are sent in their UTM zone, months are "
                 "counted from the start date and the last one is kept. Before anything is "
                 "sent the processing-unit estimate (documented rules) is checked against what "
-                "is left of the monthly budget; complete responses are cached, so reruns cost "
-                "no quota, and intervals that fail are retried and reported.")
+                "is left of the monthly budget. Complete responses are cached in the output "
+                "folder's .raster-collect-cache/sentinel-hub, keyed by the request's content, "
+                "so the same request into the same output folder (from here, the command line "
+                "or a job file) sends nothing billable again; intervals that fail are retried "
+                "and reported.")
 
     def createInstance(self):  # noqa: N802
         return SentinelHubStatisticsAlgorithm()
@@ -119,8 +124,8 @@ class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
         if secrets is None:
             feedback.pushInfo("No authentication configuration: using SH_CLIENT_ID / "
                               "SH_CLIENT_SECRET from the environment.")
-        folder = common.next_run_folder(
-            self.output_folder(parameters, self.OUTPUT_FOLDER, context))
+        root = self.output_folder(parameters, self.OUTPUT_FOLDER, context)
+        folder = common.next_run_folder(root)
         workdir = common.scratch_folder(context)
         aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
         indices = [S2_INDICES[i] for i in self.parameterAsEnums(parameters, "INDICES", context)]
@@ -135,6 +140,8 @@ class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
                 "token_url": self.parameterAsString(parameters, self.TOKEN_URL, context),
                 "pu_budget": self.parameterAsDouble(parameters, self.PU_BUDGET, context),
                 "request_budget": self.parameterAsInt(parameters, self.REQUEST_BUDGET, context)}
+        if "://" not in root:  # the cache belongs to the chosen folder, not to this run's
+            spec["cache_dir"] = str(cache_folder(root))
         try:
             result = bridge.run_job(spec, workdir=workdir,
                                     progress=lambda f, m: feedback.setProgress(100 * f),

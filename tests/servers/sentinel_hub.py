@@ -10,8 +10,11 @@ What it does as the documented service does:
 - ``POST /api/v1/statistics``: the evalscript the client sent is **executed** with a real
   JavaScript engine (node, ``evalscript_runner.js``) over inputs shaped as the service delivers
   them: harmonised Sentinel-2 L2A values (``harmonizeValues`` true by default: the +1000 DN
-  offset of baseline >= 04.00 already removed, negatives clamped), SIMPLE mosaicking (most
-  recent scene first, ``scenes`` an empty object), a sample matrix over the request's bounding
+  offset of baseline >= 04.00 already removed, negatives clamped), mosaicked as the script's
+  ``setup()`` asks (``Evalscript/V3.qmd`` "Mosaicking" and "samples"/"scenes"): SIMPLE (one
+  most-recent mosaic per interval, ``scenes`` an empty object) or ORBIT (an array with one
+  sample per acquisition day of the interval, ``scenes.orbits`` beside it,
+  ``preProcessScenes`` honoured), a sample matrix over the request's bounding
   box at ``resx``/``resy`` whose pixels outside the polygon have input ``dataMask`` 0 and are
   counted in ``sampleCount`` (and in ``noDataCount`` when the output ``dataMask`` is 0), time
   intervals counted from ``timeRange.from`` with ``lastIntervalBehavior`` SKIP by default,
@@ -36,7 +39,7 @@ import subprocess
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -307,7 +310,8 @@ class SentinelHubServer:
                              self.interval_error_as_string else {"type": "EXECUTION_ERROR"}})
                 partial = True
                 continue
-            setup, outputs = self._evaluate(aggregation["evalscript"], scenes, grid, data_spec)
+            setup, outputs = self._evaluate(aggregation["evalscript"], scenes, grid, data_spec,
+                                            (begin, end))
             data.append({"interval": label,
                          "outputs": _statistics(setup, outputs, calculations)})
         return {"data": data, "status": "PARTIAL" if partial else "OK"}
@@ -365,8 +369,43 @@ class SentinelHubServer:
         out[ok] = array[rows[ok], cols[ok]]
         return out
 
-    def _evaluate(self, evalscript: str, scenes: List[dict], grid, data_spec: dict):
-        """SIMPLE mosaic of the scenes on the sample grid, then the evalscript run by node."""
+    def _scene_bands(self, item: dict, wanted, units: str, harmonise: bool, xs, ys, inside):
+        """One acquisition's input bands on the sample grid and where it has data."""
+        scl = self._lookup(item, "SCL", xs, ys)
+        has_data = (scl > 0) & (self._lookup(item, "B04", xs, ys) > 0) & inside
+        offset = 1000 if float(item["properties"]["s2:processing_baseline"]) >= 4 else 0
+        values = {}
+        for name in wanted:
+            if name in OPTICAL:
+                dn = self._lookup(item, name, xs, ys).astype(float)
+                if harmonise:
+                    dn = np.maximum(dn - offset, 0)
+                values[name] = dn if units == "DN" else (
+                    dn / 10000 if harmonise else (dn - offset) / 10000)
+            elif name == "SCL":
+                values[name] = scl.astype(float)
+            elif name != "dataMask":
+                raise ServiceError(400, _error(400, "Bad Request", f"unknown band {name}",
+                                               "RENDERER_EXCEPTION"))
+        return values, has_data
+
+    def _evaluate(self, evalscript: str, scenes: List[dict], grid, data_spec: dict,
+                  interval: Optional[Tuple[datetime, datetime]] = None):
+        """The evalscript run by node on the scenes (most recent first) over the sample grid,
+        prepared as its ``mosaicking`` asks. eu-cdse/documentation (commit f65bac21)
+        APIs/SentinelHub/Evalscript/V3.qmd: "Mosaicking" line 80 (ORBIT note line 100),
+        ``samples`` line 246, ``scenes`` line 261, ``preProcessScenes`` lines 541 and 565;
+        APIs/SentinelHub/Statistical.qmd line 85 (data mosaicked per interval as the
+        evalscript's ``mosaicking`` says, before the statistics):
+
+        - SIMPLE: one mosaic, a pixel taking the first scene with data; ``evaluatePixel`` gets
+          one sample.
+        - ORBIT: one sample per orbit, and as the documentation's note says the service
+          "generates a single scene for each day containing satellite data", so scenes of one
+          day are mosaicked together; ``evaluatePixel`` gets the array of samples (input
+          ``dataMask`` 0 where that orbit has no data) and ``scenes.orbits`` (dateFrom/dateTo
+          of each day), after ``preProcessScenes`` when the script has one.
+        """
         transform, width, height, inside = grid
         setup = _run_evalscript(evalscript, {}, 0)["setup"]
         wanted = list(setup["input"][0]["bands"]) if isinstance(setup["input"][0], dict) \
@@ -376,33 +415,41 @@ class SentinelHubServer:
         harmonise = (data_spec.get("processing") or {}).get("harmonizeValues", True)
         cols, rows = np.meshgrid(np.arange(width), np.arange(height))
         xs, ys = transform * (cols + 0.5, rows + 0.5)
-        bands = {name: np.zeros((height, width)) for name in wanted}
-        filled = np.zeros((height, width), bool)
-        for item in scenes:  # most recent first: a pixel keeps the first scene with data
-            scl = self._lookup(item, "SCL", xs, ys)
-            has_data = (scl > 0) & (self._lookup(item, "B04", xs, ys) > 0) & inside
-            take = has_data & ~filled
-            offset = 1000 if float(item["properties"]["s2:processing_baseline"]) >= 4 else 0
-            for name in wanted:
-                if name in OPTICAL:
-                    dn = self._lookup(item, name, xs, ys).astype(float)
-                    if harmonise:
-                        dn = np.maximum(dn - offset, 0)
-                    value = dn if units == "DN" else (
-                        dn / 10000 if harmonise else (dn - offset) / 10000)
-                elif name == "SCL":
-                    value = scl.astype(float)
-                elif name == "dataMask":
-                    continue
-                else:
-                    raise ServiceError(400, _error(400, "Bad Request", f"unknown band {name}",
-                                                   "RENDERER_EXCEPTION"))
-                bands[name][take] = value[take]
-            filled |= take
-        if "dataMask" in bands:
-            bands["dataMask"] = filled.astype(float)
-        flat = {name: values.ravel().tolist() for name, values in bands.items()}
-        result = _run_evalscript(evalscript, flat, width * height)
+        days: Dict[str, List[dict]] = {}
+        if setup["mosaicking"] == "SIMPLE":
+            days["all"] = scenes
+        elif setup["mosaicking"] == "ORBIT":
+            for item in scenes:
+                days.setdefault(item["properties"]["datetime"][:10], []).append(item)
+        else:
+            raise ServiceError(501, _error(501, "Not Implemented", "this loopback fixture "
+                                           "evaluates SIMPLE and ORBIT mosaicking",
+                                           "FIXTURE_LIMITATION"))
+        samples = []
+        for group in days.values():  # a pixel keeps the first scene of the group with data
+            bands = {name: np.zeros((height, width)) for name in wanted}
+            filled = np.zeros((height, width), bool)
+            for item in group:
+                values, has_data = self._scene_bands(item, wanted, units, harmonise, xs, ys,
+                                                     inside)
+                take = has_data & ~filled
+                for name, value in values.items():
+                    bands[name][take] = value[take]
+                filled |= take
+            if "dataMask" in bands:
+                bands["dataMask"] = filled.astype(float)
+            samples.append({name: values.ravel().tolist() for name, values in bands.items()})
+        if setup["mosaicking"] == "SIMPLE":
+            result = _run_evalscript(evalscript, samples[0], width * height)
+        else:
+            orbits = [{"dateFrom": f"{day}T00:00:00Z",
+                       "dateTo": f"{(date.fromisoformat(day) + timedelta(days=1))}T00:00:00Z"}
+                      for day in days]
+            begin, end = interval or (None, None)
+            result = _run_evalscript(evalscript, {}, width * height, orbits=samples,
+                                     scenes=orbits,
+                                     span=(_format_time(begin) if begin else None,
+                                           _format_time(end) if end else None))
         outputs = {key: np.array([[float(v) for v in band] for band in values]
                                  ).reshape(len(values), height, width)
                    for key, values in result["outputs"].items()}
@@ -421,7 +468,9 @@ class SentinelHubServer:
         scenes = self._scenes_between(_parse_time(time_range["from"]),
                                       _parse_time(time_range["to"]) + timedelta(seconds=1),
                                       data_spec)
-        _, outputs = self._evaluate(payload["evalscript"], scenes, grid, data_spec)
+        _, outputs = self._evaluate(payload["evalscript"], scenes, grid, data_spec,
+                                    (_parse_time(time_range["from"]),
+                                     _parse_time(time_range["to"])))
         return np.moveaxis(outputs["default"], 0, -1).astype("float32")
 
     # ------------------------------------------------------------------ batch statistical
@@ -504,8 +553,15 @@ def aggregation_intervals(start: datetime, end: datetime, duration: str,
     return out
 
 
-def _run_evalscript(evalscript: str, bands: Dict[str, list], count: int) -> dict:
-    job = json.dumps({"evalscript": evalscript, "bands": bands, "count": count})
+def _run_evalscript(evalscript: str, bands: Dict[str, list], count: int, *,
+                    orbits: Optional[List[Dict[str, list]]] = None,
+                    scenes: Optional[List[dict]] = None,
+                    span: Tuple[Optional[str], Optional[str]] = (None, None)) -> dict:
+    """Run ``evalscript`` in node on ``count`` pixels: SIMPLE inputs in ``bands``, or one
+    dict of bands per orbit in ``orbits`` with their ``scenes`` (dateFrom/dateTo)."""
+    job = json.dumps({"evalscript": evalscript, "bands": bands, "count": count,
+                      "orbits": orbits or [], "scenes": scenes or [], "from": span[0],
+                      "to": span[1]})
     done = subprocess.run(["node", str(RUNNER)], input=job, capture_output=True, text=True,
                           timeout=120)
     if done.returncode:

@@ -340,6 +340,7 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
         return batch_statistics_job(spec, progress, cancel)
     from ..areas.aoi import load_aoi
     from ..outputs.tables import write_zone_outputs
+    from ..sentinel_hub.cache import cache_folder
     from ..sentinel_hub.client import CopernicusSettings
     from ..sentinel_hub.statistical import statistics_table
     from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
@@ -363,7 +364,7 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
         interval=spec.get("interval", "P1M"), resolution=float(spec.get("resolution") or 10),
         max_cloud_cover=spec.get("max_cloud_cover"),
         min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
-        cache_dir=Path(spec.get("cache_dir") or output / ".sentinel-hub-cache"),
+        cache_dir=Path(spec.get("cache_dir") or cache_folder(output)),
         budget=budget, progress=progress, cancel=cancel)
     output.mkdir(parents=True, exist_ok=True)
     files: Dict[str, str] = {}

@@ -1,5 +1,6 @@
 """Sample: the synthetic, offline sample near Beerburrum (scenes with clouds and a storm, a
-static STAC catalog, forest compartments) and the demo that runs the main job on it.
+static STAC catalog, forest compartments) and the demo that runs the main job on it; the
+disturbance-monitoring scenario (windthrow, clear-fell, dieback on known dates; issue 30).
 
 The names below are this folder's public face for the doors (cli/, gui/, processing/, engine/);
 the rest is private. A name loads its module when first used, so QGIS can read the light
@@ -13,6 +14,10 @@ _FACE = {
     "small_spec": "scenes",
     "make_sample": "catalog",
     "run_demo": "demo",
+    "ScenarioSpec": "disturbance_scenario",
+    "make_scenario": "disturbance_scenario",
+    "write_scenario": "disturbance_catalog",
+    "tiled_spec": "disturbance_tiles",
 }
 __all__ = sorted(_FACE)
 

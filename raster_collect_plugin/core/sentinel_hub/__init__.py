@@ -11,6 +11,7 @@ from importlib import import_module
 
 _FACE = {
     "CopernicusSettings": "client",
+    "cache_folder": "cache",
     "CopernicusProvider": "catalog",
     "process_index_raster": "process",
     "statistics_table": "statistical",

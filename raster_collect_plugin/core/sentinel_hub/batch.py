@@ -52,15 +52,19 @@ def batch_estimate(zones, *, indices: Sequence[str], start: date, end: date,
                    interval: str = "P1M", resolution: float = 10.0) -> Dict:
     """What a Batch Statistical request over these polygons costs by the documented rules:
     each feature as a Statistical request (grid-aligned bbox, input bands without dataMask,
-    one sample per interval), summed, with the batch minimum of 100 PU; plus the account
-    conditions (Copernicus Service account, 1000 PU available to create or start)."""
+    one sample per expected acquisition under ORBIT mosaicking), summed, with the batch
+    minimum of 100 PU; plus the account conditions (Copernicus Service account, 1000 PU
+    available to create or start)."""
     from .evalscripts import input_bands
 
     frame = zones.to_crs(rules.request_epsg(zones))
     begin, stop = rules.time_range(start, end)
-    count = len(rules.aggregation_intervals(begin, stop, interval, "SHORTEN"))
+    intervals = rules.aggregation_intervals(begin, stop, interval, "SHORTEN")
+    count = len(intervals)
+    samples = sum(rules.acquisitions_estimate(*pair) for pair in intervals)
     per_feature = [rules.statistical_pu(width_px=p.width, height_px=p.height,
-                                        input_bands=input_bands(indices), intervals=count)
+                                        input_bands=input_bands(indices), intervals=count,
+                                        samples=samples)
                    for p in _plan(frame.assign(_id=range(len(frame))), "_id", resolution)]
     features_pu = float(sum(per_feature))
     return {"features": len(frame), "intervals": count, "features_pu": features_pu,

@@ -42,9 +42,11 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
                          cache_dir: Optional[Path] = None,
                          budget: Optional[rules.QuotaBudget] = None, dry_run: bool = False,
                          cancel: Optional[Callable[[], bool]] = None) -> ProcessOutcome:
-    """The indices computed server-side (cloud-masked, most recent clear mosaic of the period)
-    over the geometry's bounds, as a COG. Areas larger than ``max_tile_px`` a side are split
-    into pixel-aligned tiles and mosaicked, so nothing is resampled twice.
+    """The indices computed server-side over the geometry's bounds, as a COG: per pixel the
+    median of the period's clear acquisitions (ORBIT mosaicking, as the local engine's
+    composite), then a ``clear_count`` band (clear acquisitions per pixel). Areas larger than
+    ``max_tile_px`` a side are split into pixel-aligned tiles and mosaicked, so nothing is
+    resampled twice.
 
     Cost: as for the Statistical API, the PU estimate of the tiles not yet cached is checked
     against ``budget`` before anything is sent and each tile sent is written to its ledger;
@@ -55,7 +57,12 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
 
     from ..outputs.files import write_cog
     from .download import QuotaExhausted
-    from .evalscripts import HARMONIZE_VALUES, input_bands, process_evalscript
+    from .evalscripts import (
+        CLEAR_COUNT_BAND,
+        HARMONIZE_VALUES,
+        input_bands,
+        process_evalscript,
+    )
 
     if crs_epsg not in rules.SUPPORTED_EPSG:
         raise ProviderError(f"{PROVIDER_NAME}: EPSG:{crs_epsg} is not a CRS Sentinel Hub "
@@ -70,6 +77,7 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
     width = max(1, math.ceil((xmax - x0) / resolution))
     height = max(1, math.ceil((y1 - ymin) / resolution))
     plan = []  # (row0, col0, rows, cols, request, PU)
+    samples = rules.acquisitions_estimate(*rules.time_range(start, end))  # ORBIT: per day
     for row0 in range(0, height, max_tile_px):
         for col0 in range(0, width, max_tile_px):
             rows, cols = min(max_tile_px, height - row0), min(max_tile_px, width - col0)
@@ -86,7 +94,8 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
                 bbox=bbox, size=(cols, rows), config=config,
                 data_folder=str(cache_dir) if cache_dir else None)
             plan.append((row0, col0, rows, cols, request, rules.process_pu(
-                width_px=cols, height_px=rows, input_bands=input_bands(indices))))
+                width_px=cols, height_px=rows, input_bands=input_bands(indices),
+                samples=samples)))
     to_send = [tile for tile in plan if not _is_cached(tile[4])]
     estimated = sum(tile[5] for tile in to_send)
     reason = budget.check(pu=estimated, requests=len(to_send),
@@ -100,7 +109,7 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
         return ProcessOutcome(None, len(plan), estimated, 0, notes)
     if reason:
         raise ProviderError(f"{PROVIDER_NAME}: {reason}")
-    mosaic = np.full((len(indices), height, width), np.nan, "float32")
+    mosaic = np.full((len(indices) + 1, height, width), np.nan, "float32")
     sent = 0
     for n, (row0, col0, rows, cols, request, cost) in enumerate(plan):
         if cancel is not None and cancel():
@@ -126,7 +135,7 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
         mosaic[:, row0:row0 + rows, col0:col0 + cols] = np.moveaxis(array, -1, 0)
     transform = Affine(resolution, 0, x0, 0, -resolution, y1)
     path = write_cog(destination, mosaic, transform=transform, crs=f"EPSG:{crs_epsg}",
-                     nodata=float("nan"), band_descriptions=list(indices),
+                     nodata=float("nan"), band_descriptions=[*indices, CLEAR_COUNT_BAND],
                      tags={"provider": PROVIDER_NAME, "start": start.isoformat(),
                            "end": end.isoformat(), "evalscript": "generated from registry"})
     return ProcessOutcome(path, len(plan), estimated, sent)

@@ -137,11 +137,27 @@ def band_factor(input_bands: Sequence[str]) -> float:
 
 
 def statistical_pu(*, width_px: int, height_px: int, input_bands: Sequence[str],
-                   intervals: int) -> float:
-    """One Statistical API request: area x bands x samples (one per interval under SIMPLE
-    mosaicking); output is JSON, so no 32-bit factor; at least 0.01 PU."""
-    units = area_factor(width_px, height_px) * band_factor(input_bands) * max(intervals, 0)
+                   intervals: int, samples: Optional[int] = None) -> float:
+    """One Statistical API request: area x bands x data samples per pixel (one per interval
+    under SIMPLE mosaicking, one per acquisition under ORBIT: pass ``samples``); output is
+    JSON, so no 32-bit factor; at least 0.01 PU."""
+    count = intervals if samples is None else samples
+    units = area_factor(width_px, height_px) * band_factor(input_bands) * max(count, 0)
     return max(PU_MIN_STATISTICAL, units)
+
+
+# Sentinel-2A and 2B together revisit a place every 5 days at the equator; ORBIT mosaicking
+# gives one sample per acquisition day, and ProcessingUnit.qmd charges per data sample. The
+# service's own count is known only after the request (where swaths overlap, or with a third
+# satellite, there are more): the estimate says so.
+S2_REVISIT_DAYS = 5
+
+
+def acquisitions_estimate(begin: datetime, end: datetime) -> int:
+    """Sentinel-2 acquisition days expected in [begin, end): one every ``S2_REVISIT_DAYS``
+    days, at least one."""
+    days = (end - begin).total_seconds() / 86400
+    return max(1, math.ceil(days / S2_REVISIT_DAYS - 1e-9))
 
 
 def process_pu(*, width_px: int, height_px: int, input_bands: Sequence[str],

@@ -3,8 +3,9 @@
 - Catalog API: scene search returning STAC items like every other provider.
 - Statistical API: per-polygon monthly statistics computed server-side, without downloading
   imagery, returned in the local zonal engine's long-table schema.
-- Processing-unit estimates before sending, responses cached on disk by request hash (rerunning
-  costs no quota), and a clear stop with what was completed kept when the quota runs out.
+- Processing-unit estimates before sending, responses cached on disk by request content
+  (URL + body) beside the outputs, so a rerun of the same request from any door costs no
+  quota, and a clear stop with what was completed kept when the quota runs out.
 
 Credentials come from the caller (QGIS authentication database) or the environment
 (``SH_CLIENT_ID`` / ``SH_CLIENT_SECRET``) and are never written anywhere.
@@ -104,6 +105,9 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     schema.
 
     - Values: harmonised S2 L2A (``harmonizeValues: true`` sent explicitly), DN / 10000.
+    - Composite: per pixel the median of the interval's clear acquisitions (ORBIT
+      mosaicking, see ``evalscripts``), as the local engine's monthly composite; a pixel is
+      clear in the interval when at least one acquisition was.
     - Time: ``timeRange`` from ``start`` 00:00 to the day after ``end``, intervals counted from
       ``start`` with ``lastIntervalBehavior: SHORTEN`` so the last (or only) month is kept;
       periods are labelled from the intervals the service returns.
@@ -156,8 +160,9 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
 
     plan = _plan(frame, id_field, resolution, max_side_px)
     requests_planned = [(piece, build(piece, begin, stop)) for piece in plan]
+    samples = sum(rules.acquisitions_estimate(*pair) for pair in intervals)  # ORBIT
     costs = [rules.statistical_pu(width_px=p.width, height_px=p.height, input_bands=bands,
-                                  intervals=len(intervals)) for p in plan]
+                                  intervals=len(intervals), samples=samples) for p in plan]
     cached = [_cache_path(cache_dir, settings.base_url, r.payload) for _, r in requests_planned]
     to_send = [n for n, path in enumerate(cached) if path is None or not path.exists()]
     estimated = sum(costs[n] for n in to_send)
@@ -167,7 +172,8 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     columns = [id_field, "period", "provider", "collection", "index", *STATISTICS, "usable"]
     if dry_run:
         notes = [f"{len(to_send)} requests to send ({len(plan) - len(to_send)} cached), "
-                 f"{len(intervals)} intervals each, about {estimated:.3f} PU"]
+                 f"{len(intervals)} intervals each, about {estimated:.3f} PU (assuming "
+                 f"{samples} acquisitions, one every {rules.S2_REVISIT_DAYS} days)"]
         if budget is not None:
             pu_left, requests_left = budget.left()
             notes.append(f"left this month: {pu_left:.2f} PU, {requests_left} requests")
