@@ -27,7 +27,7 @@ from ..pixels import masks
 from .spec import JobError, validate_spec
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
-             "sentinel-hub-statistics", "sign")
+             "sentinel-hub-statistics", "sign", "sentinel-hub-byoc")
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -161,6 +161,10 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _storm(spec, progress, cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
+    if kind == "sentinel-hub-byoc":
+        from ..sentinel_hub.byoc_job import run_byoc_job
+
+        return run_byoc_job(spec, progress, cancel)
     from ..composites.pipeline import search, validate_request
     from .protected import run_composites_protected, run_zonal_protected
 

@@ -144,6 +144,12 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "usage_ledger": (_text, "a file path"),
     "cache_dir": (_text, "a folder"),
     "interval": (_text, "an ISO 8601 duration such as P1M"),
+    # sentinel-hub-byoc (core/sentinel_hub/byoc_job.py)
+    "bucket": (_text, "an S3 bucket name"),
+    "prefix": (_text, "a folder (key prefix) in the bucket"),
+    "collection_name": (_text, "a name"),
+    "collection_id": (_text, "a BYOC collection id"),
+    "poll_seconds": (_number(0), "a number of seconds"),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
 SOURCE_KEYS = ("kind", "collections", "href", "url", "name")
@@ -165,6 +171,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
     "sample": ("output_dir",),
     "storm": ("aoi", "event_date", "output_dir"),
     "sentinel-hub-statistics": ("aoi", "start", "end", "output_dir"),
+    "sentinel-hub-byoc": ("raster", "bucket"),
     "sign": ("hrefs",),
 }
 
