@@ -21,8 +21,8 @@ def _cmd_byoc(args) -> dict:
             "pu_budget": args.pu_budget, "usage_ledger": args.usage_ledger}
     spec = {k: v for k, v in spec.items() if v is not None}
     if args.dry_run:
-        from ..core.jobs.spec import validate_spec
-        from ..core.sentinel_hub.byoc_job import run_byoc_job
+        from ..core.jobs import validate_spec
+        from ..core.sentinel_hub import run_byoc_job
 
         validate_spec(spec)
         return run_byoc_job(spec, dry_run=True)

@@ -292,6 +292,18 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
     return run_zonal_raster(request)
 
 
+def _sentinel_hub_radar(spec: Dict[str, Any]):
+    from ..sentinel_hub.sentinel1 import sentinel_hub_radar
+
+    try:
+        return sentinel_hub_radar(spec.get("sentinel_hub_radar"), base_url=spec.get("base_url"),
+                                  token_url=spec.get("token_url"),
+                                  pu_budget=spec.get("pu_budget"),
+                                  usage_ledger=spec.get("usage_ledger"))
+    except (TypeError, ValueError) as error:
+        raise JobError(f"'sentinel_hub_radar': {error}") from None
+
+
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     from ..storm.assessment import DamageThresholds, StormRequest
     from .protected import run_storm_protected
@@ -316,7 +328,8 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          before_items=spec.get("before_items") or (),
                          after_items=spec.get("after_items") or (),
                          cloud_buffer_m=float(DEFAULT_STORM_BUFFER_M if buffer_m is None
-                                              else buffer_m))
+                                              else buffer_m),
+                         sentinel_hub_radar=_sentinel_hub_radar(spec))
     result = run_storm_protected(storm, overwrite=bool(spec.get("overwrite")),
                                  progress=progress, cancel=cancel)
     ranking = result.ranking.replace({float("nan"): None})
