@@ -82,16 +82,31 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 
             provider = EarthSearchProvider(**url)
             collections = collections or defaults[kind]
+        elif kind == "copernicus":  # Catalog API: search only (items have no COG assets)
+            from ..sentinel_hub.catalog_source import copernicus_source
+
+            provider = copernicus_source(entry)
+            collections = ("sentinel-2-l2a",)
         else:
             raise JobError(f"unknown source kind {kind!r}; use static, stac, maxar, "
-                           "planetary-computer or earth-search")
+                           "planetary-computer, earth-search or copernicus")
         sources.append(Source(provider, collections))
     return sources
+
+
+def _search_only(spec: Dict[str, Any]) -> None:
+    if spec.get("kind") != "search" and any(
+            (s or {}).get("kind") == "copernicus" for s in spec.get("sources") or []):
+        raise JobError("the Copernicus Data Space source finds scenes (search) but gives no "
+                       "imagery to composite: use the 'sentinel-hub' command or the Sentinel "
+                       "Hub statistics algorithm for statistics from the Copernicus Data Space")
 
 
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from ..areas.aoi import load_aoi
+
+    _search_only(spec)
     from ..composites.requests import CompositeRequest
     from ..composites.sizing import parse_size
 

@@ -21,7 +21,7 @@ class JobError(ValueError):
     """The spec is malformed; the message names the key and what is expected."""
 
 
-SOURCE_KINDS = ("static", "stac", "maxar", "planetary-computer", "earth-search")
+SOURCE_KINDS = ("static", "stac", "maxar", "planetary-computer", "earth-search", "copernicus")
 
 
 def _text(value) -> bool:
@@ -155,7 +155,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
                            'true or an object such as {"back_coeff": "GAMMA0_TERRAIN"}'),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
-SOURCE_KEYS = ("kind", "collections", "href", "url", "name")
+SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url")
 # parts of key names that mean a secret (client_secret, access_token, password, api_key...)
 SECRET_MARKERS = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key",
                   "credential", "private_key", "access_key", "bearer", "authorization",
