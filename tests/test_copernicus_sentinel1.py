@@ -76,6 +76,12 @@ def test_sentinel_hub_radar_gives_the_local_radar_evidence(hub, small_sample, tm
     assert 'mosaicking: "ORBIT"' in bodies[0]["evalscript"]
     month = json.loads(ledger.read_text()).popitem()[1]
     assert month["requests"] == 3 and month["pu"] > 0
+    # the service's x-processingunits-spent (orbits actually found, every 12 days here)
+    # replaces the estimate (one orbit every 6 days): the budget counts what was charged
+    assert len(hub.reported) == month["reported_requests"] == 3
+    assert month["reported_pu"] == pytest.approx(sum(hub.reported), abs=1e-5)
+    assert month["reported_pu"] < month["pu"] * 0.8
+    assert QuotaBudget(ledger=ledger).spent() == (pytest.approx(sum(hub.reported), abs=1e-5), 3)
 
     ours = tmp_path / "hub" / "sentinel-hub_sentinel-1-grd_VH.tif"
     theirs = next((tmp_path / "local").rglob("*sentinel-1-rtc_VH*.tif"))

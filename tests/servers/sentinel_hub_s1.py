@@ -9,6 +9,11 @@ the Process API, as CDSE documents it (``APIs/SentinelHub/Data/S1GRD.qmd``):
   array, one per orbit, most recent first (``Evalscript/V3.qmd``), run by node
   (``evalscript_runner_orbit.js``).
 
+Each answer carries ``x-processingunits-spent`` (a header real Sentinel Hub responses carry;
+the CDSE documentation does not list it) computed by ``Overview/ProcessingUnit.qmd`` from what
+was actually processed: the output size, VV+VH, FLOAT32 x2, one sample per orbit found, and
+x2.5 for terrain correction (x2 for orthorectification alone).
+
 Stated choice: the sample holds Planetary Computer's RTC scenes (gamma0, terrain-flattened),
 so only ``backCoeff: GAMMA0_TERRAIN`` with orthorectification can be served; the other
 coefficients are answered 501 FIXTURE_LIMITATION. Sample centres take the source pixel that
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +39,26 @@ DEM_INSTANCES = ("COPERNICUS", "COPERNICUS_30", "COPERNICUS_90", "MAPZEN")
 
 
 class Sentinel1Server(SentinelHubServer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spent = threading.local()  # the PU of the answer this handler thread sends
+        self.reported: list = []
+
+    def _handler(self):
+        base = super()._handler()
+        server = self
+
+        class Handler(base):
+            def send_header(self, keyword, value):
+                super().send_header(keyword, value)
+                pu = getattr(server.spent, "pu", None)
+                if keyword == "Content-Type" and value == "image/tiff" and pu is not None:
+                    super().send_header("x-processingunits-spent", f"{pu:.6f}")
+                    server.reported.append(pu)
+                    server.spent.pu = None
+
+        return Handler
+
     def process(self, payload: dict):
         data_spec = payload["input"]["data"][0]
         if data_spec.get("type") != "sentinel-1-grd":
@@ -65,6 +91,11 @@ class Sentinel1Server(SentinelHubServer):
         if done.returncode:
             raise ServiceError(400, _error(400, "Bad Request", "Failed to evaluate script: "
                                            + done.stderr.strip()[-300:], "RENDERER_EXCEPTION"))
+        processing = data_spec.get("processing") or {}
+        factor = 2.5 if processing.get("backCoeff") == "GAMMA0_TERRAIN" else \
+            2.0 if processing.get("orthorectify") else 1.0
+        self.spent.pu = max(0.005, max(0.01, width * height / 512**2) * 2 / 3 * 2
+                            * max(1, len(items)) * factor)
         values = json.loads(done.stdout)["outputs"]["default"]
         array = np.array([[float(v) for v in band] for band in values]
                          ).reshape(len(values), height, width)

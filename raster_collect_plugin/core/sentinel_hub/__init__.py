@@ -24,6 +24,8 @@ _FACE = {
     "SentinelHubRadar": "sentinel1",
     "sentinel_hub_radar": "sentinel1",
     "BACK_COEFFICIENTS": "sentinel1",
+    "DASHBOARD_URL": "usage",
+    "month_usage": "usage",
 }
 __all__ = sorted(_FACE)
 

@@ -15,8 +15,9 @@ import pandas as pd
 from ..sources.providers.base import ProviderError
 from ..zonal.reduce import STATISTICS
 from . import rules as rules
-from .client import PROVIDER_NAME, CopernicusSettings, _get_with_fresh_token, _reason
+from .client import PROVIDER_NAME, CopernicusSettings, _reason
 from .units import polygon_pixels
+from .usage import get_and_record
 
 PERCENTILES = (10, 50, 90)
 
@@ -121,16 +122,14 @@ def byoc_statistics(zones, *, collection_id: str, bands: Sequence[str], start: d
         if cancel is not None and cancel():
             raise InterruptedError("cancelled")
         try:
-            [response] = _get_with_fresh_token(request, save=False,
-                                               max_wait_seconds=settings.max_retry_wait_seconds)
+            [response] = get_and_record(request, save=False, budget=budget, estimated_pu=cost,
+                                        max_wait_seconds=settings.max_retry_wait_seconds)
         except QuotaExhausted as error:
             raise ProviderError(f"{PROVIDER_NAME}: {error}") from None
         except DownloadFailedException as error:
             errors[f"{id_field}={zone_id}"] = f"statistics failed ({_reason(error)})"
             continue
         sent += 1
-        if budget is not None:
-            budget.record(pu=cost, requests=1)
         for item in response.get("data") or []:
             if interval_error_type(item.get("error")):
                 errors[f"{id_field}={zone_id} {item['interval']['from'][:10]}"] = \

@@ -23,7 +23,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..sources.providers.base import ProviderError
 from . import rules as rules
-from .client import PROVIDER_NAME, CopernicusSettings, _get_with_fresh_token, _reason
+from .client import PROVIDER_NAME, CopernicusSettings, _reason
+from .usage import get_and_record
 
 BACK_COEFFICIENTS = ("BETA0", "SIGMA0_ELLIPSOID", "GAMMA0_ELLIPSOID", "GAMMA0_TERRAIN")
 DEM_INSTANCES = ("COPERNICUS", "COPERNICUS_30", "COPERNICUS_90", "MAPZEN")
@@ -170,16 +171,14 @@ def window_composites(geometry, *, crs_epsg: int, windows: Sequence[Tuple[str, d
             responses=[SentinelHubRequest.output_response("default", MimeType.TIFF)],
             bbox=bbox, size=(width, height), config=config)
         try:
-            [array] = _get_with_fresh_token(request, save=False,
-                                            max_wait_seconds=settings.max_retry_wait_seconds)
+            [array] = get_and_record(request, save=False, budget=budget, estimated_pu=cost,
+                                     max_wait_seconds=settings.max_retry_wait_seconds)
         except QuotaExhausted as error:
             raise ProviderError(f"{PROVIDER_NAME}: {error}") from None
         except Exception as error:  # sentinelhub raises several download errors
             raise ProviderError(f"{PROVIDER_NAME}: Sentinel-1 request for the {label} window "
                                 f"failed ({_reason(error)})") from None
         sent += 1
-        if budget is not None:
-            budget.record(pu=cost, requests=1)
         stack[n] = np.moveaxis(np.asarray(array, dtype="float32"), -1, 0)
     transform = Affine(resolution, 0, x0, 0, -resolution, y1)
     labels = [w[0] for w in windows]
