@@ -144,6 +144,17 @@ def test_failed_ingestion_names_the_cause_and_other_accounts_get_403(
     assert not outcome.ingested and set(outcome.tiles.values()) == {"FAILED"}
     assert outcome.failures["2025-10"] == "File missing/2025-10/NDVI.tif not found"
 
+    # the bucket's policy does not let Sentinel Hub read it (Byoc.qmd, "Bucket settings")
+    locked = services(require_bucket_policy=True)
+    paths = byoc.upload_tiles(plan, bucket=BUCKET, prefix="locked")
+    outcome = byoc.register_collection(plan, paths, name="x", bucket=BUCKET, poll_seconds=0.01,
+                                       settings=settings_for(locked, CLIENT_ID, SECRET))
+    assert outcome.failures["2025-10"].startswith("Access Denied")
+    assert byoc.grant_sentinel_hub_read(BUCKET) and not byoc.grant_sentinel_hub_read(BUCKET)
+    outcome = byoc.register_collection(plan, paths, name="x", bucket=BUCKET, poll_seconds=0.01,
+                                       settings=settings_for(locked, CLIENT_ID, SECRET))
+    assert outcome.ingested
+
     refused = services(byoc_allowed=False)
     with pytest.raises(ProviderError, match="Copernicus Service account"):
         byoc.register_collection(plan, {}, name="x", bucket=BUCKET,
@@ -168,7 +179,7 @@ def test_command_line_registers_and_reads_back_and_dry_run_sends_nothing(
     from raster_collect_plugin import cli
 
     path, forests = composite
-    server = services()
+    server = services(require_bucket_policy=True)
     monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
     aoi = tmp_path / "forests.gpkg"
@@ -181,7 +192,10 @@ def test_command_line_registers_and_reads_back_and_dry_run_sends_nothing(
     assert planned["uploads"][0] == \
         f"s3://{BUCKET}/raster-collect/byoc/{path.stem}/2025-10/NDVI.tif"
 
-    assert cli.main(["--json", "sentinel-hub-byoc", *common, "--gpkg", str(aoi),
+    assert planned["bucket_policy_statement"]["Principal"] == {
+        "AWS": byoc.SENTINEL_HUB_PRINCIPAL}
+    assert cli.main(["--json", "sentinel-hub-byoc", *common, "--grant-read", "--gpkg",
+                     str(aoi),
                      "--start", "2025-10-01", "--end", "2025-11-30",
                      "--output", str(tmp_path / "out")]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -189,3 +203,4 @@ def test_command_line_registers_and_reads_back_and_dry_run_sends_nothing(
     table = pd.read_csv(result["files"]["byoc_csv"])
     assert len(table) == result["rows"] == 2 * len(forests)
     assert set(table["collection"]) == {result["data_type"]}
+    assert any("bucket policy" in note for note in result["notes"])

@@ -18,7 +18,8 @@ def _cmd_byoc(args) -> dict:
             "id_field": args.id_field, "ids": forest_ids(args) if args.gpkg else None,
             "start": args.start.isoformat() if args.start else None,
             "end": args.end.isoformat() if args.end else None,
-            "pu_budget": args.pu_budget, "usage_ledger": args.usage_ledger}
+            "pu_budget": args.pu_budget, "usage_ledger": args.usage_ledger,
+            "grant_read": args.grant_read or None}
     spec = {k: v for k, v in spec.items() if v is not None}
     if args.dry_run:
         from ..core.jobs import validate_spec
@@ -61,6 +62,9 @@ def register(commands) -> None:
                       help="seconds between ingestion status checks")
     byoc.add_argument("--pu-budget", type=float, help="processing units a month (read-back)")
     byoc.add_argument("--usage-ledger", help="JSON file counting this month's spending")
+    byoc.add_argument("--grant-read", action="store_true",
+                      help="add the documented statement letting Sentinel Hub read the bucket "
+                           "to its policy (Byoc.qmd, Bucket settings)")
     byoc.add_argument("--dry-run", action="store_true",
                       help="show the tiles, uploads and collection; send nothing")
     byoc.set_defaults(handler=_cmd_byoc)

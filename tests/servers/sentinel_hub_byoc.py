@@ -141,7 +141,10 @@ class ByocServer(SentinelHubServer):
                           aws_secret_access_key="testing", region_name="us-east-1")
         try:
             if self.require_bucket_policy:
-                policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+                try:
+                    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+                except s3.exceptions.ClientError:  # NoSuchBucketPolicy
+                    policy = ""
                 if SENTINEL_HUB_PRINCIPAL not in policy:
                     raise ValueError("Access Denied: the bucket policy does not let Sentinel "
                                      "Hub read it")

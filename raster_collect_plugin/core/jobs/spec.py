@@ -150,6 +150,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "collection_name": (_text, "a name"),
     "collection_id": (_text, "a BYOC collection id"),
     "poll_seconds": (_number(0), "a number of seconds"),
+    "grant_read": _flag,
     # storm: radar from Sentinel-1 GRD on Sentinel Hub (core/sentinel_hub/sentinel1.py)
     "sentinel_hub_radar": (lambda v: isinstance(v, (bool, dict)),
                            'true or an object such as {"back_coeff": "GAMMA0_TERRAIN"}'),

@@ -186,6 +186,40 @@ def upload_tiles(plan: ByocPlan, *, bucket: str, prefix: str) -> Dict[str, str]:
     return paths
 
 
+# Byoc.qmd, "Bucket settings": the statement that lets Sentinel Hub read the bucket
+SENTINEL_HUB_PRINCIPAL = "arn:aws:iam::ddf4c98b5e6647f0a246f0624c8341d9:root"
+POLICY_SID = "Sentinel Hub permissions"
+
+
+def read_statement(bucket: str) -> dict:
+    """The documented bucket-policy statement for ``bucket``."""
+    return {"Sid": POLICY_SID, "Effect": "Allow",
+            "Principal": {"AWS": SENTINEL_HUB_PRINCIPAL},
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}
+
+
+def grant_sentinel_hub_read(bucket: str) -> bool:
+    """Add the documented statement to the bucket's policy (other statements kept); False
+    when it was already there. Needs the right to change the bucket policy."""
+    import json
+
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    try:
+        policy = json.loads(fs.call_s3("get_bucket_policy", Bucket=bucket)["Policy"])
+    except FileNotFoundError:  # s3fs's name for NoSuchBucketPolicy: the bucket has none
+        policy = {"Version": "2012-10-17", "Statement": []}
+    statements = policy.setdefault("Statement", [])
+    if any(s.get("Sid") == POLICY_SID or SENTINEL_HUB_PRINCIPAL in json.dumps(s)
+           for s in statements):
+        return False
+    statements.append(read_statement(bucket))
+    fs.call_s3("put_bucket_policy", Bucket=bucket, Policy=json.dumps(policy))
+    return True
+
+
 def collection_payload(name: str, bucket: str, bands: Dict[str, dict]) -> dict:
     """The create-collection body (Byoc.qmd, "Configuring collections")."""
     return {"name": name, "s3Bucket": bucket, "additionalData": {"bands": bands}}

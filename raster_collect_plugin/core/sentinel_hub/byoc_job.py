@@ -46,18 +46,22 @@ def run_byoc_job(spec: Dict[str, Any], progress: Optional[Callable[[float, str],
                     "uploads": [f"s3://{bucket}/{prefix}/{t.name}/{s}.tif"
                                 for t in plan.tiles for s in t.files],
                     "collection": byoc.collection_payload(name, bucket, plan.bands),
+                    "bucket_policy_statement": byoc.read_statement(bucket),
                     "account": byoc.ACCOUNT_NOTE, "errors": {}}
         if progress is not None:
             progress(0.0, f"uploading {len(plan.tiles)} tiles to s3://{bucket}/{prefix}")
         paths = byoc.upload_tiles(plan, bucket=bucket, prefix=prefix)
+        granted = bool(spec.get("grant_read")) and byoc.grant_sentinel_hub_read(bucket)
         outcome = byoc.register_collection(
             plan, paths, name=name, bucket=bucket, settings=_settings(spec),
             collection_id=spec.get("collection_id"),
             poll_seconds=float(spec.get("poll_seconds", 10.0)), budget=_budget(spec),
             progress=progress, cancel=cancel)
+    notes = outcome.notes + ([f"bucket policy of {bucket}: Sentinel Hub may now read it"]
+                             if granted else [])
     result: Dict[str, Any] = {
         "collection_id": outcome.collection_id, "data_type": outcome.data_type,
-        "tiles": outcome.tiles, "notes": outcome.notes,
+        "tiles": outcome.tiles, "notes": notes,
         "errors": {f"tile {k}": f"ingestion failed: {v}" for k, v in outcome.failures.items()},
         "grid": {"resolution": plan.resolution, "crs": f"EPSG:{plan.epsg}",
                  "origin": list(plan.origin)}}
