@@ -130,6 +130,24 @@ def test_composite_registered_ingested_and_read_back_as_local_statistics(
     np.testing.assert_allclose(merged.loc[usable, "median_local"],
                                merged.loc[usable, "median"], rtol=1e-5, atol=1e-6)
 
+    # through the Process API: November's tile back as a raster, pixel for pixel the
+    # composite's November band
+    import rasterio
+
+    from raster_collect_plugin.core.sentinel_hub.byoc_read import byoc_raster
+
+    with rasterio.open(path) as dataset:
+        november, bounds = dataset.read(2), dataset.bounds
+    raster = byoc_raster(bounds, collection_id=outcome.collection_id, bands=["NDVI"],
+                         start=date(2025, 11, 1), end=date(2025, 11, 30), settings=settings,
+                         resolution=plan.resolution, epsg=plan.epsg, origin=plan.origin,
+                         destination=tmp_path / "november.tif", budget=budget)
+    with rasterio.open(raster) as dataset:
+        back = dataset.read(1)
+        assert dataset.bounds == bounds and dataset.descriptions == ("NDVI",)
+    np.testing.assert_array_equal(np.isnan(back), np.isnan(november))
+    np.testing.assert_array_equal(back[~np.isnan(back)], november[~np.isnan(november)])
+
 
 def test_failed_ingestion_names_the_cause_and_other_accounts_get_403(
         services, composite, tmp_path):

@@ -11,9 +11,11 @@ from ..core.sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 
 
 def source_addresses() -> Dict[str, str]:
-    """The job source's ``url``/``token_url``: the settings, else CDSE's."""
+    """The job source's ``url``/``token_url`` (the settings, else CDSE's) and the monthly
+    budget of the options page."""
     return {"url": settings.value("copernicus/base_url") or CDSE_BASE_URL,
-            "token_url": settings.value("copernicus/oauth_url") or CDSE_TOKEN_URL}
+            "token_url": settings.value("copernicus/oauth_url") or CDSE_TOKEN_URL,
+            "pu_budget": settings.value("copernicus/pu_budget")}
 
 
 def job_credentials(spec: Dict) -> Optional[Dict[str, str]]:

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 
 from qgis.core import QgsProcessingParameterAuthConfig, QgsProcessingParameterString
 
+from .. import settings
 from ..core.sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 
 AUTH, SH_URL, SH_OAUTH_URL = "SH_AUTH", "SH_URL", "SH_OAUTH_URL"
@@ -40,6 +41,7 @@ def copernicus_sources(algorithm, parameters, context, sources: List[Dict],
                      token_url=algorithm.parameterAsString(parameters, SH_OAUTH_URL, context)
                      or CDSE_TOKEN_URL)
         entry.pop("collections", None)  # Sentinel-2 L2A, the Catalog source's one collection
+        entry["pu_budget"] = settings.value("copernicus/pu_budget")  # the options page's
     auth_id = algorithm.parameterAsString(parameters, AUTH, context)
     if not auth_id:
         feedback.pushInfo("No Copernicus authentication configuration: using SH_CLIENT_ID / "

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Dict, List
 
 import numpy as np
@@ -198,6 +198,22 @@ class ByocServer(SentinelHubServer):
                          "outputs": _statistics(setup, outputs,
                                                 payload.get("calculations") or {})})
         return {"data": data, "status": "OK"}
+
+    def process(self, payload: dict):
+        """``POST /api/v1/process`` on a BYOC collection: SIMPLE mosaic of the tiles sensed in
+        the time range, the evalscript's ``default`` output as a FLOAT32 TIFF."""
+        data_spec = payload["input"]["data"][0]
+        kind = data_spec.get("type", "")
+        if not kind.startswith("byoc-"):
+            return super().process(payload)
+        output = payload["output"]
+        grid = self._sample_grid(payload["input"]["bounds"],
+                                 {"width": output["width"], "height": output["height"]})
+        time_range = data_spec["dataFilter"]["timeRange"]
+        tiles = self._tiles_between(kind[len("byoc-"):], _parse_time(time_range["from"]),
+                                    _parse_time(time_range["to"]) + timedelta(seconds=1))
+        _, outputs = self._evaluate_byoc(payload["evalscript"], tiles, grid)
+        return np.moveaxis(outputs["default"], 0, -1).astype("float32")
 
     def _tiles_between(self, collection_id: str, begin: datetime, end: datetime) -> List[dict]:
         chosen = [t for t in self.tiles[collection_id].values() if t["status"] == "INGESTED"

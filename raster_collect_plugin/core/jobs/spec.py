@@ -156,7 +156,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
                            'true or an object such as {"back_coeff": "GAMMA0_TERRAIN"}'),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
-SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url")
+SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url", "pu_budget")
 # parts of key names that mean a secret (client_secret, access_token, password, api_key...)
 SECRET_MARKERS = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key",
                   "credential", "private_key", "access_key", "bearer", "authorization",
