@@ -28,6 +28,9 @@ DEFAULTS: Dict[str, Any] = {
     "dask/threads_per_worker": 2,
     "dask/memory_limit": "2GB",
     "copernicus/auth_config_id": "",
+    "copernicus/base_url": "",  # empty: CDSE (core.sources.endpoints)
+    "copernicus/oauth_url": "",  # empty: CDSE's token endpoint
+    "copernicus/pu_budget": 10_000.0,  # the free tier's monthly processing units
     "custom_stac_url": "",
     # the Python that runs jobs (empty: the managed engine in the profile folder, if created;
     # $RASTER_COLLECT_PYTHON overrides both)

@@ -21,7 +21,8 @@ __all__ = ["build_parser", "main"]
 
 # which module adds each command: a run imports only its own family (and its packages)
 _FAMILIES = {"search": "imagery", "composite": "imagery", "zonal": "zonal", "storm": "storm",
-             "sentinel-hub": "sentinel_hub", "hexagons": "utilities", "sample": "utilities",
+             "sentinel-hub": "sentinel_hub", "sentinel-hub-byoc": "byoc",
+             "hexagons": "utilities", "sample": "utilities",
              "job": "utilities", "cluster": "utilities", "demo": "utilities"}
 
 
@@ -121,7 +122,7 @@ def _main(argv, interrupted) -> int:
     elif not args.quiet and args.command not in ("search",):
         for key, value in summary.items():
             print(f"{key}: {value}")
-    if summary.get("errors") and args.command == "sentinel-hub":
+    if summary.get("errors") and args.command in ("sentinel-hub", "sentinel-hub-byoc"):
         return EXIT_FAILURE
     if summary.get("errors") and args.command == "search":  # the list is not complete
         for message in summary["errors"].values():

@@ -17,6 +17,16 @@ from .common import (
 )
 
 
+def _radar(args):
+    """Sentinel-1 GRD from Sentinel Hub as the radar evidence (--sentinel-hub-radar)."""
+    if not args.sentinel_hub_radar:
+        return None
+    from ..core.sentinel_hub import sentinel_hub_radar
+
+    return sentinel_hub_radar({"back_coeff": args.s1_back_coeff},
+                              base_url=args.sentinel_hub_url, token_url=args.sentinel_hub_token_url)
+
+
 def _cmd_storm(args) -> dict:
     from ..core.compute import interrupted
     from ..core.jobs import run_storm_protected
@@ -47,7 +57,8 @@ def _cmd_storm(args) -> dict:
                          hexagon_area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha else None,
                          before_items=args.before_item, after_items=args.after_item,
                          cloud_buffer_m=(DEFAULT_STORM_BUFFER_M if args.cloud_buffer is None
-                                         else args.cloud_buffer))
+                                         else args.cloud_buffer),
+                         sentinel_hub_radar=_radar(args))
     progress = progress_bar(args, "storm")
     try:
         with compute_client_for(args):
@@ -104,5 +115,13 @@ def register(commands) -> None:
     storm.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     storm.add_argument("--top", type=int, default=15, help="rows of the ranking to print")
     storm.add_argument("--output", default="outputs/storm", help="output folder")
+    storm.add_argument("--sentinel-hub-radar", action="store_true",
+                       help="radar evidence from Sentinel-1 GRD on the Copernicus Data Space "
+                            "(SH_CLIENT_ID/SH_CLIENT_SECRET) when no source gives Sentinel-1")
+    storm.add_argument("--s1-back-coeff", default="GAMMA0_TERRAIN",
+                       choices=["BETA0", "SIGMA0_ELLIPSOID", "GAMMA0_ELLIPSOID", "GAMMA0_TERRAIN"],
+                       help="Sentinel-1 backscatter coefficient (default GAMMA0_TERRAIN)")
+    storm.add_argument("--sentinel-hub-url", help="Sentinel Hub deployment (default CDSE)")
+    storm.add_argument("--sentinel-hub-token-url", help="OAuth token URL (default CDSE)")
     add_output_arguments(storm)
     storm.set_defaults(handler=_cmd_storm)

@@ -239,9 +239,17 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.save_settings()
         self.last_error = ""
         self._run_context = {"event_date": self.chosen_event_date()}
+        try:
+            from .copernicus import job_credentials
+
+            secrets = job_credentials(spec)  # the auth database, read on the main thread
+        except ValueError as problem:
+            shutil.rmtree(workdir, ignore_errors=True)
+            self.show_error(str(problem))
+            return
         task = JobTask(f"Raster Collect: {kind}", spec, workdir, self._finished,
                        python=settings.engine_python(),
-                       prepare=self.prepare_compute)
+                       prepare=self.prepare_compute, secret_env=secrets)
         task.progressChanged.connect(lambda value: self._show_progress(task, value))
         self.current_task = task
         note = (f" ({', '.join(self.skipped_sources)} left out: no band for "

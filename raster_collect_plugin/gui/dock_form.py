@@ -180,6 +180,10 @@ class DockForm:
             elif key == "maxar":
                 events = [e.strip() for e in self.maxar_event.text().split(",") if e.strip()]
                 entry["collections"] = events
+            elif key == "cdse-s2":
+                from .copernicus import source_addresses
+
+                entry.update(source_addresses())
             specs.append(entry)
         self.skipped_sources = skipped
         if not specs:

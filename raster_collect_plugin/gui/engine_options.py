@@ -132,6 +132,10 @@ class EngineOptionsPage(QgsOptionsPageWidget):
         self.in_use.setTextFormat(Qt.TextFormat.PlainText)
         existing_form.addRow(self.in_use)
         layout.addWidget(existing_box)
+        from .copernicus_usage import CopernicusUsageBox
+
+        self.copernicus = CopernicusUsageBox(self)
+        layout.addWidget(self.copernicus)
         layout.addStretch(1)
 
         self.python_path.setFilePath(settings.value("engine/python"))
@@ -270,6 +274,7 @@ class EngineOptionsPage(QgsOptionsPageWidget):
     def apply(self) -> None:
         settings.set_value("engine/python", self.python_path.filePath().strip())
         settings.set_value("engine/find_links", self.find_links.filePath().strip())
+        self.copernicus.apply()
         engine_state().refresh()
 
 

@@ -42,10 +42,13 @@ SOURCES: List[Tuple[str, str, Dict]] = [
     ("maxar", "WorldView · Maxar Open Data (event id below)", {"kind": "maxar"}),
     ("catalog", "Static STAC catalog (path below)", {"kind": "static"}),
     ("custom", "Custom STAC API (URL below)", {"kind": "stac"}),
+    ("cdse-s2", "Sentinel-2 L2A · Copernicus Data Space (search only; credentials in "
+     "Options → Raster Collect)", {"kind": "copernicus"}),
 ]
 # the sensor of sources that hold one sensor only (others: decided per collection by core)
 SOURCE_SENSORS = {"pc-s2": "sentinel-2", "pc-landsat": "landsat", "pc-s1": "sentinel-1",
-                  "es-s2": "sentinel-2", "es-landsat": "landsat", "maxar": "worldview"}
+                  "es-s2": "sentinel-2", "es-landsat": "landsat", "maxar": "worldview",
+                  "cdse-s2": "sentinel-2"}
 PRESETS = ["Custom dates", "Last 12 months", "Before/after an event"]
 COMPUTE_MODES = ["Threads in the job (default)", "Local dask cluster (this QGIS session)",
                  "Remote dask scheduler"]

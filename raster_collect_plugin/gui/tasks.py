@@ -28,10 +28,12 @@ class JobTask(QgsTask):
 
     def __init__(self, description: str, spec: Dict, workdir: Path,
                  on_done: Callable[[JobTask], None], python: Optional[str] = None,
-                 prepare: Optional[Callable[[Dict], None]] = None):
+                 prepare: Optional[Callable[[Dict], None]] = None,
+                 secret_env: Optional[Dict[str, str]] = None):
         super().__init__(description, QgsTask.Flag.CanCancel)
         self.spec, self.workdir, self.python = spec, Path(workdir), python
         self.prepare = prepare  # runs in the worker thread before the job (e.g. start dask)
+        self.secret_env = secret_env  # credentials: the job's environment only
         self.on_done = on_done
         self.result: Optional[Dict] = None
         self.error: Optional[Exception] = None
@@ -49,7 +51,8 @@ class JobTask(QgsTask):
                     self.message = "starting the local dask cluster"  # threads mode: none
                 self.prepare(self.spec)
             self.result = bridge.run_job(self.spec, workdir=self.workdir, progress=progress,
-                                         cancel=self.isCanceled, python=self.python)
+                                         cancel=self.isCanceled, python=self.python,
+                                         secret_env=self.secret_env)
             return True
         except bridge.JobCancelled:
             return self._stopped()

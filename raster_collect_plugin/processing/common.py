@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from qgis.core import (
     QgsFeatureRequest,
@@ -30,8 +30,8 @@ from ..qgis_compat import qgis_enum
 from . import engine_algorithm
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
-                "Custom STAC API"]
-SOURCE_KINDS = ["planetary-computer", "earth-search", "maxar", "static", "stac"]
+                "Custom STAC API", "Copernicus Data Space (Catalog API, search only)"]
+SOURCE_KINDS = ["planetary-computer", "earth-search", "maxar", "static", "stac", "copernicus"]
 INDEX_NAMES = list(INDICES)
 PERIODS = ["month", "quarter", "year"]
 METHODS = ["median", "mean"]
@@ -45,10 +45,13 @@ def add_polygon_parameters(algorithm) -> None:
         "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT"))
 
 
-def add_source_parameters(algorithm, *, with_indices: bool = True) -> None:
-    """Which archives, collections, period, cloud limit and (optionally) indices."""
+def add_source_parameters(algorithm, *, with_indices: bool = True,
+                          with_copernicus: bool = False) -> None:
+    """Which archives, collections, period, cloud limit and (optionally) indices. The
+    Copernicus Catalog source (last) only where scenes are searched, not composited."""
     algorithm.addParameter(QgsProcessingParameterEnum(
-        "SOURCES", "Imagery sources", options=SOURCE_NAMES, allowMultiple=True,
+        "SOURCES", "Imagery sources",
+        options=SOURCE_NAMES if with_copernicus else SOURCE_NAMES[:-1], allowMultiple=True,
         defaultValue=[0]))
     algorithm.addParameter(QgsProcessingParameterString(
         "CATALOG", "Static STAC catalog (catalog.json path or URL)", optional=True))
@@ -176,7 +179,7 @@ def scratch_folder(context) -> Path:
 
 
 def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
-            span: float = 100.0) -> Dict:
+            span: float = 100.0, secret_env: Optional[Dict[str, str]] = None) -> Dict:
     """Run a job in the processing Python with progress and cancel wired to ``feedback``."""
     from .. import settings
 
@@ -193,7 +196,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
                                    "scheduler_address": settings.value("dask/scheduler_address")})
     try:
         return bridge.run_job(spec, workdir=workdir, progress=progress,
-                              cancel=feedback.isCanceled,
+                              cancel=feedback.isCanceled, secret_env=secret_env,
                               python=settings.engine_python())
     except bridge.JobCancelled:
         remove_empty_run_folder(spec.get("output_dir"))

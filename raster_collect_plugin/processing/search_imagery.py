@@ -16,6 +16,7 @@ from qgis.PyQt.QtCore import QMetaType
 
 from ..qgis_compat import new_field, qgis_enum
 from . import common
+from .copernicus_source import add_copernicus_parameters, copernicus_sources
 from .engine_algorithm import EngineAlgorithm, removes_scratch
 
 
@@ -39,16 +40,19 @@ class SearchImageryAlgorithm(EngineAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Searches the selected archives (Planetary Computer, Earth Search, Maxar Open "
-                "Data, a static STAC catalog or any STAC API) for scenes over the forest "
-                "polygons in the period, keeping scenes under the cloud-cover limit. Outputs "
-                "the scene footprints (provider, collection, date, cloud %, id) and a CSV list.")
+                "Data, a static STAC catalog, any STAC API or the Copernicus Data Space "
+                "Catalog API, whose requests are budgeted like the other Sentinel Hub "
+                "requests) for scenes over the forest polygons in the period, keeping scenes "
+                "under the cloud-cover limit. Outputs the scene footprints (provider, "
+                "collection, date, cloud %, id) and a CSV list.")
 
     def createInstance(self):  # noqa: N802
         return SearchImageryAlgorithm()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         common.add_polygon_parameters(self)
-        common.add_source_parameters(self, with_indices=False)
+        common.add_source_parameters(self, with_indices=False, with_copernicus=True)
+        add_copernicus_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Scene footprints"))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.ITEMS, "Scene list", fileFilter="CSV files (*.csv)", optional=True))
@@ -65,9 +69,10 @@ class SearchImageryAlgorithm(EngineAlgorithm):
                                    with_indices=False)
         spec.update(kind="search", output=str(workdir / "footprints.gpkg"),
                     output_dir=str(workdir))
+        secrets = copernicus_sources(self, parameters, context, spec["sources"], feedback)
         feedback.setProgressText(f"Searching {len(spec['sources'])} source(s)")
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        result = common.run_job(spec, steps, workdir, secret_env=secrets)
         common.report_errors(result, feedback)
 
         fields = QgsFields()

@@ -31,7 +31,8 @@ from ..pixels import masks
 from .spec import JobError, validate_spec
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
-             "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign")
+             "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign",
+             "sentinel-hub-byoc")
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -86,16 +87,31 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 
             provider = EarthSearchProvider(**url)
             collections = collections or defaults[kind]
+        elif kind == "copernicus":  # Catalog API: search only (items have no COG assets)
+            from ..sentinel_hub.catalog_source import copernicus_source
+
+            provider = copernicus_source(entry)
+            collections = ("sentinel-2-l2a",)
         else:
             raise JobError(f"unknown source kind {kind!r}; use static, stac, maxar, "
-                           "planetary-computer or earth-search")
+                           "planetary-computer, earth-search or copernicus")
         sources.append(Source(provider, collections))
     return sources
+
+
+def _search_only(spec: Dict[str, Any]) -> None:
+    if spec.get("kind") != "search" and any(
+            (s or {}).get("kind") == "copernicus" for s in spec.get("sources") or []):
+        raise JobError("the Copernicus Data Space source finds scenes (search) but gives no "
+                       "imagery to composite: use the 'sentinel-hub' command or the Sentinel "
+                       "Hub statistics algorithm for statistics from the Copernicus Data Space")
 
 
 def composite_request(spec: Dict[str, Any]):
     """A CompositeRequest from a spec."""
     from ..areas.aoi import load_aoi
+
+    _search_only(spec)
     from ..composites.requests import CompositeRequest
     from ..composites.sizing import parse_size
 
@@ -169,6 +185,10 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         from .hub_batch import batch_processing_job
 
         return batch_processing_job(spec, progress, cancel)
+    if kind == "sentinel-hub-byoc":
+        from ..sentinel_hub.byoc_job import run_byoc_job
+
+        return run_byoc_job(spec, progress, cancel)
     from ..composites.pipeline import search, validate_request
     from .protected import run_composites_protected, run_zonal_protected
 
@@ -296,6 +316,18 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
     return run_zonal_raster(request)
 
 
+def _sentinel_hub_radar(spec: Dict[str, Any]):
+    from ..sentinel_hub.sentinel1 import sentinel_hub_radar
+
+    try:
+        return sentinel_hub_radar(spec.get("sentinel_hub_radar"), base_url=spec.get("base_url"),
+                                  token_url=spec.get("token_url"),
+                                  pu_budget=spec.get("pu_budget"),
+                                  usage_ledger=spec.get("usage_ledger"))
+    except (TypeError, ValueError) as error:
+        raise JobError(f"'sentinel_hub_radar': {error}") from None
+
+
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     from ..storm.assessment import DamageThresholds, StormRequest
     from .protected import run_storm_protected
@@ -320,7 +352,8 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                          before_items=spec.get("before_items") or (),
                          after_items=spec.get("after_items") or (),
                          cloud_buffer_m=float(DEFAULT_STORM_BUFFER_M if buffer_m is None
-                                              else buffer_m))
+                                              else buffer_m),
+                         sentinel_hub_radar=_sentinel_hub_radar(spec))
     result = run_storm_protected(storm, overwrite=bool(spec.get("overwrite")),
                                  progress=progress, cancel=cancel)
     ranking = result.ranking.replace({float("nan"): None})

@@ -21,7 +21,7 @@ class JobError(ValueError):
     """The spec is malformed; the message names the key and what is expected."""
 
 
-SOURCE_KINDS = ("static", "stac", "maxar", "planetary-computer", "earth-search")
+SOURCE_KINDS = ("static", "stac", "maxar", "planetary-computer", "earth-search", "copernicus")
 
 
 def _text(value) -> bool:
@@ -151,9 +151,18 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "s3_send_keys": _flag,
     "poll_seconds": (_number(0, low_open=True), "a positive number of seconds"),
     "tiling_grid": (_number(0, integer=True), "a tiling grid id such as 1"),
+    # sentinel-hub-byoc (core/sentinel_hub/byoc_job.py)
+    "bucket": (_text, "an S3 bucket name"),
+    "prefix": (_text, "a folder (key prefix) in the bucket"),
+    "collection_name": (_text, "a name"),
+    "collection_id": (_text, "a BYOC collection id"),
+    "grant_read": _flag,
+    # storm: radar from Sentinel-1 GRD on Sentinel Hub (core/sentinel_hub/sentinel1.py)
+    "sentinel_hub_radar": (lambda v: isinstance(v, (bool, dict)),
+                           'true or an object such as {"back_coeff": "GAMMA0_TERRAIN"}'),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
-SOURCE_KEYS = ("kind", "collections", "href", "url", "name")
+SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url", "pu_budget")
 # parts of key names that mean a secret (client_secret, access_token, password, api_key...)
 SECRET_MARKERS = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key",
                   "credential", "private_key", "access_key", "bearer", "authorization",
@@ -173,6 +182,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
     "storm": ("aoi", "event_date", "output_dir"),
     "sentinel-hub-statistics": ("aoi", "start", "end", "output_dir"),
     "sentinel-hub-batch-processing": ("aoi", "start", "end", "output_dir", "batch_output"),
+    "sentinel-hub-byoc": ("raster", "bucket"),
     "sign": ("hrefs",),
 }
 

@@ -24,6 +24,12 @@ _FACE = {
     "QuotaBudget": "rules",
     "default_usage_ledger": "rules",
     "request_epsg": "rules",
+    "run_byoc_job": "byoc_job",
+    "SentinelHubRadar": "sentinel1",
+    "sentinel_hub_radar": "sentinel1",
+    "BACK_COEFFICIENTS": "sentinel1",
+    "DASHBOARD_URL": "usage",
+    "month_usage": "usage",
 }
 __all__ = sorted(_FACE)
 

@@ -73,7 +73,8 @@ def _silence_credential_logging() -> None:
             logger.setLevel(logging.INFO)
 
 
-def _get_with_fresh_token(request, *, save: bool, max_wait_seconds: float = 30.0):
+def _get_with_fresh_token(request, *, save: bool, max_wait_seconds: float = 30.0,
+                          decode: bool = True):
     """``get_data``; if the service refuses a token the client still thought valid (401),
     drop the cached session and try once more with a new token. A 429 asking to wait longer
     than ``max_wait_seconds`` raises ``download.QuotaExhausted`` at once."""
@@ -84,12 +85,12 @@ def _get_with_fresh_token(request, *, save: bool, max_wait_seconds: float = 30.0
 
     use_capped_client(request, max_wait_seconds)
     try:
-        return request.get_data(save_data=save)
+        return request.get_data(save_data=save, decode_data=decode)
     except DownloadFailedException as error:
         if http_status(error) != 401:
             raise
         SentinelHubDownloadClient.clear_cache()
-        return request.get_data(save_data=save)
+        return request.get_data(save_data=save, decode_data=decode)
 
 
 def _reason(error: Exception) -> str:

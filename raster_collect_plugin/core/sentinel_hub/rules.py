@@ -202,8 +202,10 @@ class QuotaBudget:
     def spent(self) -> Tuple[float, int]:
         if self.ledger is None or not Path(self.ledger).exists():
             return 0.0, 0
+        from .ledger import reconciled_pu  # reported costs replace their estimates
+
         month = json.loads(Path(self.ledger).read_text()).get(self._month(), {})
-        return float(month.get("pu", 0.0)), int(month.get("requests", 0))
+        return reconciled_pu(month), int(month.get("requests", 0))
 
     def left(self) -> Tuple[float, int]:
         pu, requests = self.spent()

@@ -80,6 +80,8 @@ class StormRequest:
     after_items: Sequence[str] = ()
     cloud_buffer_m: float = DEFAULT_STORM_BUFFER_M
     speckle_window_m: float = 50.0
+    # radar from Sentinel Hub (sentinel_hub.sentinel1.SentinelHubRadar) when no source has it
+    sentinel_hub_radar: Optional[object] = None
 
 
 @dataclass
@@ -191,6 +193,11 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
             inputs.append(SensorInput(collection.collection, collection.sensor,
                                       Path(collection.index_paths[index]),
                                       Path(collection.count_path), radar=radar))
+    if request.sentinel_hub_radar is not None and not any(i.radar for i in inputs):
+        from .radar_sentinel_hub import sentinel_hub_radar_input
+
+        inputs.append(sentinel_hub_radar_input(request.sentinel_hub_radar, aoi.frame, windows,
+                                               output_dir, cancel))
     if not inputs:
         raise RequestError("no change could be computed: the sources gave no before/after "
                            f"composites ({'; '.join(composites.errors.values()) or 'no data'})")
