@@ -42,6 +42,7 @@ from .dock_form import DockForm, DockInputError
 from .dock_results import DockResults
 from .engine_prompt import EnginePrompt
 from .results import ResultsPresenter
+from .run_layers import OutputsLeftOut, keep_runs_checkbox
 from .sections import (
     COMPUTE_MODES,
     PRESETS,
@@ -52,6 +53,7 @@ from .sections import (
     fit_narrow,
     results_section,
 )
+from .storm_panel import StormSection, link_event_dates, show_storm, start_storm
 from .tasks import JobTask
 
 __all__ = ["COMPUTE_MODES", "PRESETS", "SOURCES", "DockInputError", "RasterCollectDock"]
@@ -104,9 +106,12 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.aoi_section = AoiSourcesSection(body)
         self.period_section = PeriodIndicesSection(body)
         self.outputs_section = OutputsComputeSection(body)
-        for section in (self.aoi_section, self.period_section, self.outputs_section):
+        self.storm_section = StormSection(body)
+        for section in (self.aoi_section, self.period_section, self.outputs_section,
+                        self.storm_section):
             layout.addWidget(section)
             self._expose(section)
+        self.keep_runs = keep_runs_checkbox(self.outputs_section)
         self.scenes_box, scenes_layout = results_section(body, "Scenes found",
                                                          "raster_collect_scenes", True)
         self.results_table = QTableWidget(0, 5, self.scenes_box)
@@ -158,6 +163,9 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.compute_button.clicked.connect(self.start_compute)
         self.cancel_button.clicked.connect(self.cancel)
         self.sample_button.clicked.connect(self.start_sample)
+        self.storm_button.clicked.connect(lambda: start_storm(self))
+        link_event_dates(self)
+        self.outputs_left_out = OutputsLeftOut(self.layer_combo)  # no result layers listed
         self._watched_layer = None
         self._on_layer_changed(self.layer_combo.currentLayer())
         self.load_settings()
@@ -311,6 +319,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.state = "running" if running else self.state
         self.search_button.setEnabled(not running)
         self.compute_button.setEnabled(not running)
+        self.storm_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if message:
             self.set_status(message)
@@ -346,6 +355,8 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
             self.show_search(result)
         elif kind == "sample":
             self.show_sample(result)
+        elif kind == "storm":
+            show_storm(self, task.spec, result)
         else:
             self.show_compute(task.spec, result)
         self.job_finished.emit(kind)
@@ -360,6 +371,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.engine_notice.close()
         self.cluster_stopping = self.cluster.stop_in_background()  # never blocks the UI
         self.project_hooks.close()
+        self.outputs_left_out.close()
         try:  # shutdown may run twice (unload, then the widget's owner)
             self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
         except (TypeError, RuntimeError):

@@ -1,0 +1,111 @@
+"""How storm damage looks in every door (dock and Processing): one categorised fill per damage
+class, in the words and colours of ``core/storm/classes.py``, and labels with the forest's id,
+name and damaged hectares at compartment scales (main thread only)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsColorRampShader,
+    QgsFillSymbol,
+    QgsPalLayerSettings,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsRendererCategory,
+    QgsSingleBandPseudoColorRenderer,
+    QgsTextBufferSettings,
+    QgsTextFormat,
+    QgsVectorLayer,
+    QgsVectorLayerSimpleLabeling,
+)
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
+
+from ..core.outputs import CHANGE_COLOURS
+from ..core.storm import class_legend
+from ..qgis_compat import qgis_enum
+
+# labels are drawn from this scale in (1:50 000 shows a plantation block of compartments;
+# further out the labels would hide the colours); hexagons are smaller: from 1:15 000
+FOREST_LABELS_FROM = 50_000
+HEXAGON_LABELS_FROM = 15_000
+CHANGE_RANGE = (-0.5, 0.5)  # dNDVI rasters: a fixed ramp, losses red (negative), gains green
+
+
+def damage_renderer(thresholds=None, opacity: float = 1.0) -> QgsCategorizedSymbolRenderer:
+    """Categorised fill by ``damage_class``, legend entries saying what each class means."""
+    categories = []
+    for name, label, colour in class_legend(thresholds):
+        symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#333333",
+                                             "outline_width": "0.3"})
+        symbol.setOpacity(opacity)
+        categories.append(QgsRendererCategory(name, symbol, label))
+    return QgsCategorizedSymbolRenderer("damage_class", categories)
+
+
+def label_expression(layer: QgsVectorLayer, id_field: str) -> str:
+    """``<id> <name>`` (name when the layer has one) over ``<damaged> ha``."""
+    names = layer.fields().names()
+    title = f'"{id_field}"'
+    if "name" in names:
+        title += " || if(\"name\" IS NULL OR \"name\" = '', '', ' ' || \"name\")"
+    return (f"{title} || '\\n' || if(\"damaged_ha\" IS NULL, '- ha', "
+            "format_number(\"damaged_ha\", 1) || ' ha damaged')")
+
+
+def label_damage_layer(layer: QgsVectorLayer, id_field: str,
+                       from_scale: float = FOREST_LABELS_FROM) -> None:
+    """Labels (white-buffered, centred) visible from ``from_scale`` (1:n) in."""
+    settings = QgsPalLayerSettings()
+    settings.isExpression = True
+    settings.fieldName = label_expression(layer, id_field)
+    settings.placement = qgis_enum("Qgis.LabelPlacement.OverPoint")
+    settings.scaleVisibility = True
+    settings.minimumScale = float(from_scale)  # the most zoomed-out scale showing labels
+    settings.maximumScale = 0.0  # no limit zooming in
+    text = QgsTextFormat()
+    text.setSize(8)
+    text.setColor(QColor("#111111"))
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(0.8)
+    buffer.setColor(QColor("#ffffff"))
+    text.setBuffer(buffer)
+    settings.setFormat(text)
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
+
+
+def style_damage_layer(layer: QgsVectorLayer, id_field: str, *, thresholds=None,
+                       from_scale: float = FOREST_LABELS_FROM, opacity: float = 1.0) -> None:
+    """Classes, labels and an attribute table sorted worst first (by rank)."""
+    layer.setRenderer(damage_renderer(thresholds, opacity))
+    label_damage_layer(layer, id_field, from_scale)
+    if layer.fields().indexOf("rank") >= 0:
+        config = layer.attributeTableConfig()
+        config.setSortExpression('"rank"')
+        config.setSortOrder(Qt.SortOrder.AscendingOrder)
+        layer.setAttributeTableConfig(config)
+    layer.triggerRepaint()
+
+
+def style_change_raster(layer: QgsRasterLayer, band: int = 1,
+                        value_range: Optional[tuple] = None) -> None:
+    """A change band (after minus before): fixed diverging ramp, losses (negative) red."""
+    low, high = value_range or CHANGE_RANGE
+    steps = len(CHANGE_COLOURS) - 1
+    function = QgsColorRampShader(low, high)
+    function.setColorRampType(qgis_enum("Qgis.ShaderInterpolationMethod.Linear"))
+    function.setColorRampItemList([
+        QgsColorRampShader.ColorRampItem(low + (high - low) * k / steps,
+                                         QColor(CHANGE_COLOURS[k]),
+                                         f"{low + (high - low) * k / steps:+.2f}")
+        for k in range(steps + 1)])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(function)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)
+    renderer.setClassificationMin(low)
+    renderer.setClassificationMax(high)
+    layer.setRenderer(renderer)
