@@ -39,6 +39,7 @@ from .. import settings
 from ..core.runs import run_name
 from ..engine.cluster_process import LocalClusterProcess
 from .dock_form import DockForm, DockInputError
+from .dock_memory import remember_dock_run
 from .dock_results import DockResults
 from .engine_prompt import EnginePrompt
 from .results import ResultsPresenter
@@ -351,6 +352,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.progress.setValue(100)
         result = task.result or {}
         self._report_source_problems(result.get("errors") or {})
+        remember_dock_run(self, task.spec)  # Processing's dialogs start from this run
         if kind == "search":
             self.show_search(result)
         elif kind == "sample":

@@ -119,6 +119,7 @@ class StormDamageAlgorithm(EngineAlgorithm):
             self.addParameter(parameter)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
+        common.prefill_from_dock(self)  # the dock's last run, when there is one
 
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
