@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from qgis.core import QgsLayerTreeGroup, QgsLayerTreeLayer, QgsMapLayer, QgsProject
+from qgis.core import (
+    QgsLayerTreeGroup,
+    QgsLayerTreeLayer,
+    QgsMapLayer,
+    QgsProject,
+    QgsRasterLayer,
+)
 from qgis.PyQt.QtWidgets import QCheckBox
 
 from ..core.pixels import sensor_resolution
@@ -21,6 +27,16 @@ def mark_output(layer: QgsMapLayer, kind: str) -> QgsMapLayer:
     """Tag a layer as a run's result (the polygon list leaves these out)."""
     layer.setCustomProperty(OUTPUT, kind)
     return layer
+
+
+def remove_tagged(kind: str) -> int:
+    """Remove every layer tagged as an output of ``kind`` (e.g. the scene footprints: one
+    such layer per project, whichever presenter or session added it)."""
+    project = QgsProject.instance()
+    ids = [layer_id for layer_id, layer in project.mapLayers().items()
+           if layer.customProperty(OUTPUT) == kind]
+    project.removeMapLayers(ids)
+    return len(ids)
 
 
 def new_run_group(kind: str, name: str) -> QgsLayerTreeGroup:
@@ -105,8 +121,7 @@ def tidy_run(group: QgsLayerTreeGroup, collections: Sequence[Dict],
         if isinstance(node, QgsLayerTreeGroup):
             if node.name() != keep and node.name() != MORE:
                 others.append(node)
-        elif isinstance(node, QgsLayerTreeLayer) and node.layer() is not None \
-                and node.layer().type() == QgsMapLayer.LayerType.RasterLayer:
+        elif isinstance(node, QgsLayerTreeLayer) and isinstance(node.layer(), QgsRasterLayer):
             others.append(node)
     move_to_more(group, others)
     return shown

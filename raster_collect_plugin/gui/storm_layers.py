@@ -47,20 +47,17 @@ def damage_renderer(thresholds=None, opacity: float = 1.0) -> QgsCategorizedSymb
 
 def label_expression(layer: QgsVectorLayer, id_field: str) -> str:
     """``<id> <name>`` (name when the layer has one) over ``<damaged> ha``."""
-    names = layer.fields().names()
-    title = f'"{id_field}"'
-    if "name" in names:
-        title += " || if(\"name\" IS NULL OR \"name\" = '', '', ' ' || \"name\")"
-    return (f"{title} || '\\n' || if(\"damaged_ha\" IS NULL, '- ha', "
-            "format_number(\"damaged_ha\", 1) || ' ha damaged')")
+    return (f"{title_expression(layer, id_field)} || '\\n' || if(\"damaged_ha\" IS NULL, "
+            "'- ha', format_number(\"damaged_ha\", 1) || ' ha damaged')")
 
 
-def label_damage_layer(layer: QgsVectorLayer, id_field: str,
-                       from_scale: float = FOREST_LABELS_FROM) -> None:
-    """Labels (white-buffered, centred) visible from ``from_scale`` (1:n) in."""
+def label_layer(layer: QgsVectorLayer, expression: str,
+                from_scale: float = FOREST_LABELS_FROM) -> None:
+    """Labels of ``expression`` (white-buffered, centred) visible from ``from_scale`` (1:n)
+    in, never further out (they would hide the colours)."""
     settings = QgsPalLayerSettings()
     settings.isExpression = True
-    settings.fieldName = label_expression(layer, id_field)
+    settings.fieldName = expression
     settings.placement = qgis_enum("Qgis.LabelPlacement.OverPoint")
     settings.scaleVisibility = True
     settings.minimumScale = float(from_scale)  # the most zoomed-out scale showing labels
@@ -76,6 +73,20 @@ def label_damage_layer(layer: QgsVectorLayer, id_field: str,
     settings.setFormat(text)
     layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
     layer.setLabelsEnabled(True)
+
+
+def label_damage_layer(layer: QgsVectorLayer, id_field: str,
+                       from_scale: float = FOREST_LABELS_FROM) -> None:
+    """Id and name over damaged ha, from ``from_scale`` in."""
+    label_layer(layer, label_expression(layer, id_field), from_scale)
+
+
+def title_expression(layer: QgsVectorLayer, id_field: str) -> str:
+    """``<id> <name>`` (the name when the layer has one)."""
+    title = f'"{id_field}"'
+    if "name" in layer.fields().names():
+        title += " || if(\"name\" IS NULL OR \"name\" = '', '', ' ' || \"name\")"
+    return title
 
 
 def style_damage_layer(layer: QgsVectorLayer, id_field: str, *, thresholds=None,

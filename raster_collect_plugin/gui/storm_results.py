@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
+from ..core.areas import HEX_ID_FIELD
 from ..core.storm import CLASS_ORDER, FLAGGED_CLASSES
 from .layers import open_raster
 from .run_layers import mark_group_outputs, move_to_more, new_run_group, replace_previous_runs
@@ -80,7 +81,7 @@ def show_storm_run(spec: Dict, result: Dict, *, keep: bool = False) -> StormLaye
         run.hexagons = _vector(files["hexagon_damage_layer"],
                                f"hexagons: storm damage (change since {event})")
     for layer, key, scale in ((run.damage, id_field, None),
-                              (run.hexagons, "hex_id", HEXAGON_LABELS_FROM)):
+                              (run.hexagons, HEX_ID_FIELD, HEXAGON_LABELS_FROM)):
         if layer is None:
             continue
         style_damage_layer(layer, key, thresholds=thresholds, opacity=FILL_ALPHA / 255,
