@@ -111,6 +111,12 @@ def test_storm_assessment_from_the_dock(dock, forests, small_sample, qgis_iface)
     # the ranked table: the damage layer's attribute table, sorted by rank, selection linked
     qgis_iface.showAttributeTable.assert_called_with(damage)
     assert damage.attributeTableConfig().sortExpression() == '"rank"'
+    columns = [c.name for c in damage.attributeTableConfig().columns()]
+    assert columns[:6] == ["rank", "forest_id", "name", "damage_class", "damaged_ha",
+                           "damaged_fraction"]
+    ha = damage.editorWidgetSetup(damage.fields().indexOf("damaged_ha"))
+    assert (ha.type(), ha.config()["Precision"]) == ("Range", 1)
+    assert run.group.isExpanded() and run.group.findLayer(damage.id()).isExpanded()
     severe_ids = [f.id() for f in damage.getFeatures() if f["damage_class"] == "severe"]
     damage.selectByIds(severe_ids)
     assert sorted(f["forest_id"] for f in forests.getSelectedFeatures()) == sorted(

@@ -9,6 +9,7 @@ from typing import Optional
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsColorRampShader,
+    QgsEditorWidgetSetup,
     QgsFillSymbol,
     QgsPalLayerSettings,
     QgsRasterLayer,
@@ -95,11 +96,35 @@ def style_damage_layer(layer: QgsVectorLayer, id_field: str, *, thresholds=None,
     layer.setRenderer(damage_renderer(thresholds, opacity))
     label_damage_layer(layer, id_field, from_scale)
     if layer.fields().indexOf("rank") >= 0:
-        config = layer.attributeTableConfig()
-        config.setSortExpression('"rank"')
-        config.setSortOrder(Qt.SortOrder.AscendingOrder)
-        layer.setAttributeTableConfig(config)
+        rank_first_table(layer, id_field)
     layer.triggerRepaint()
+
+
+# the ranked table's first columns, and the decimals each number is shown with
+FIRST_COLUMNS = ("rank", "{id}", "name", "damage_class", "damaged_ha", "damaged_fraction",
+                 "loss_ndvi", "dNDVI", "evidence", "area_ha")
+DECIMALS = {"damaged_ha": 1, "area_ha": 1, "loss_ndvi": 2, "dNDVI": 2, "loss_vh_db": 1,
+            "dVH_dB": 1, "pre_event_ndvi": 2, "clear_obs_before": 1, "clear_obs_after": 1,
+            "radar_obs_after": 1}
+
+
+def rank_first_table(layer: QgsVectorLayer, id_field: str) -> None:
+    """The attribute table as the ranked table: sorted by rank, the verdict's columns first,
+    numbers with sensible decimals (fractions: 2) instead of 75.4672285..."""
+    config = layer.attributeTableConfig()
+    config.update(layer.fields())  # a new layer's config has no columns yet
+    config.setSortExpression('"rank"')
+    config.setSortOrder(Qt.SortOrder.AscendingOrder)
+    first = [c.format(id=id_field) for c in FIRST_COLUMNS]
+    columns = config.columns()
+    columns.sort(key=lambda c: first.index(c.name) if c.name in first else len(first))
+    config.setColumns(columns)
+    layer.setAttributeTableConfig(config)
+    for index, field in enumerate(layer.fields()):
+        decimals = DECIMALS.get(field.name(), 2 if field.name().endswith("fraction") else None)
+        if decimals is not None:
+            layer.setEditorWidgetSetup(index, QgsEditorWidgetSetup(
+                "Range", {"Precision": decimals, "Min": -1e12, "Max": 1e12}))
 
 
 def style_change_raster(layer: QgsRasterLayer, band: int = 1,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict
 
 from qgis.gui import QgsCollapsibleGroupBox
-from qgis.PyQt.QtCore import QDate
+from qgis.PyQt.QtCore import QDate, QTimer
 from qgis.PyQt.QtWidgets import (
     QDateEdit,
     QDoubleSpinBox,
@@ -205,3 +205,15 @@ def show_storm(dock, spec: Dict, result: Dict) -> None:
     canvas = dock.iface.mapCanvas() if dock.iface is not None else None
     if canvas is not None:
         canvas.refresh()
+    QTimer.singleShot(0, lambda: _show_expanded(run))
+
+
+def _show_expanded(run) -> None:
+    """QGIS 3.22's layer panel shows a new group collapsed whatever its node says: toggle the
+    nodes once the panel has them, so the classes' legend is in view."""
+    shown = [run.group, run.group.findLayer(run.damage.id()) if run.damage else None]
+    for node in run.group.findLayers() + shown:
+        if node is not None:
+            keep = node in shown
+            node.setExpanded(not keep)
+            node.setExpanded(keep)  # the other layers' legends folded away

@@ -114,6 +114,9 @@ def show_storm_run(spec: Dict, result: Dict, *, keep: bool = False) -> StormLaye
         run.change = next((r for r in added if r.name().startswith(f"{optical[0]}:")), None)
     move_to_more(run.group, [run.group.findLayer(r.id()) for r in added if r is not run.change])
     mark_group_outputs(run.group, KIND)
+    run.group.setExpanded(True)  # the classes' legend in view; the rest stays collapsed
+    if run.damage is not None:
+        run.group.findLayer(run.damage.id()).setExpanded(True)
     if not keep:
         run.replaced = replace_previous_runs(KIND, run.group)
     return run
