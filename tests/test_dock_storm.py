@@ -147,3 +147,29 @@ def test_storm_tables_use_one_sign_rule(dock, small_sample):  # noqa: F811
     for feature in run.damage.getFeatures():
         if feature["damage_class"] in ("moderate", "severe"):
             assert feature["dNDVI"] < 0 and feature["loss_ndvi"] > 0
+
+
+def test_cancelling_a_storm_run_leaves_no_outputs(dock, tmp_path):  # noqa: F811
+    from qgis.core import QgsTask
+    from qgis.PyQt.QtCore import QEventLoop, QTimer
+
+    dock.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2,sentinel-1-rtc")
+    dock.hexagon_spin.setValue(0.05)
+    dock.storm_button.click()
+    task = dock.current_task
+    assert task is not None and task.spec["kind"] == "storm"
+    assert not dock.storm_button.isEnabled() and dock.cancel_button.isEnabled()
+    loop, timer = QEventLoop(), QTimer()
+    timer.timeout.connect(lambda: loop.quit() if task.progress() > 0 else None)
+    timer.start(20)
+    QTimer.singleShot(60_000, loop.quit)
+    loop.exec()
+    timer.stop()
+    assert task.progress() > 0  # the engine's progress reaches the dock's task
+    dock.cancel()
+    wait_for_job(dock)
+    assert dock.state == "cancelled" and task.status() == QgsTask.TaskStatus.Complete
+    assert task.description() == "Raster Collect: storm (cancelled)"
+    outputs = tmp_path / "outputs"
+    assert not outputs.exists() or list(outputs.rglob("*")) == []
+    assert dock.storm_button.isEnabled() and run_groups("storm") == []
