@@ -33,6 +33,7 @@ RENAMED_ENUMS = {
     "Qgis.TemporalNavigationMode.Disabled":
         "QgsTemporalNavigationObject.NavigationMode.NavigationOff",
     "Qgis.AttributeActionType.GenericPython": "QgsAction.ActionType.GenericPython",
+    "Qgis.LabelPlacement.OverPoint": "QgsPalLayerSettings.Placement.OverPoint",
 }
 
 

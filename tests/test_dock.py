@@ -180,7 +180,7 @@ def test_search_then_compute_adds_styled_temporal_layers(dock, forests, small_sa
     assert page.count("data:image/png;base64,") == 2
     first_row = page.split("<tr><td>")[1].split("</td>")[0]
     assert first_row == str(worst)  # the worst forest heads the ranking
-    assert "severe loss" in page or "moderate loss" in page
+    assert "drop &gt; 0.30" in page or "drop 0.15 - 0.30" in page  # change, not damage words
     hexagons = QgsProject.instance().mapLayersByName("hexagons: latest statistics")[0]
     assert hexagons.featureCount() > 9 and hexagons.renderer().type() == "graduatedSymbol"
     assert {f["forest_id"] for f in hexagons.getFeatures()} == set(chosen)

@@ -236,7 +236,8 @@ def test_qgis_process_runs_the_deployed_plugin(small_sample, tmp_path):
 def test_storm_damage_algorithm(provider, small_sample, tmp_path, qgis_new_project):
     from qgis.core import QgsProject
 
-    from raster_collect_plugin.processing.storm_damage import damage_renderer
+    from raster_collect_plugin.core.storm import CLASS_ORDER
+    from raster_collect_plugin.gui.storm_layers import FOREST_LABELS_FROM, damage_renderer
 
     result, loaded = run_like_the_toolbox("storm_damage", source_parameters(
         small_sample, COLLECTIONS="sentinel-2-l2a,sentinel-1-rtc", EVENT_DATE="2025-11-13",
@@ -244,14 +245,19 @@ def test_storm_damage_algorithm(provider, small_sample, tmp_path, qgis_new_proje
     assert list(loaded) == [result["DAMAGE"]]
     [shown] = QgsProject.instance().mapLayersByName("storm damage")
     assert shown.renderer().type() == "categorizedSymbol"
+    # the dock's styling: one vocabulary (legend says what the class means), labels
+    legend = {c.value(): c.label() for c in shown.renderer().categories()}
+    assert legend["severe"] == "severe: >= 50 % of the stand damaged"
+    assert shown.labelsEnabled()
+    assert shown.labeling().settings().minimumScale == FOREST_LABELS_FROM
     layer = QgsVectorLayer(result["DAMAGE"], "damage", "ogr")
     classes = {f["forest_id"]: f["damage_class"] for f in layer.getFeatures()}
     assert {k for k, v in classes.items() if v in ("moderate", "severe")} == set(
         small_sample.damaged_ids)
     renderer = damage_renderer()
     assert renderer.classAttribute() == "damage_class"
-    assert [c.value() for c in renderer.categories()] == [
-        "none", "light", "moderate", "severe", "unknown", "not stocked before event"]
+    assert [c.value() for c in renderer.categories()] == list(CLASS_ORDER) == [
+        "severe", "moderate", "light", "none", "unknown", "not stocked before event"]
 
 
 def run_like_the_toolbox(algorithm, parameters):

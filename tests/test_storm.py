@@ -83,7 +83,7 @@ def test_storm_found_with_optical_and_radar(small_sample, tmp_path):
     with rasterio.open(result.change_rasters[sd.S1_COLLECTION]) as change:
         assert {"dVH_dB", "dVV_dB"} <= set(change.descriptions)
     layer = gpd.read_file(result.files["damage_layer"])
-    assert {"damage_class", "evidence", "damaged_ha", "severity_ndvi"} <= set(layer.columns)
+    assert {"damage_class", "evidence", "damaged_ha", "loss_ndvi"} <= set(layer.columns)
     assert len(layer) == 6
     hexagons = gpd.read_file(result.files["hexagon_damage_layer"])
     assert len(hexagons) > 6 and hexagons["damage_class"].notna().all()
@@ -225,7 +225,7 @@ def test_patchy_windthrow_scenario_meets_the_acceptance(scenario, tmp_path):
     total = table.loc[table["kind"] != "harvested", "damaged_ha"].sum()
     assert abs(total - damaged["true_ha"].sum()) / damaged["true_ha"].sum() < 0.10
     # severity is the loss where it changed: not diluted by the intact part of a strip stand
-    assert (table.loc[table["kind"] == "patchy", "severity_ndvi"] > 0.3).all()
+    assert (table.loc[table["kind"] == "patchy", "loss_ndvi"] > 0.3).all()
     # evidence side by side, with the clear-observation support behind the numbers
     assert set(table["evidence"]) == {"both"}
     assert (table["clear_obs_after"] > 0).all() and (table["radar_obs_after"] > 0).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.storm import AFTER_DAYS, BEFORE_DAYS, THRESHOLD_TEXT
 from .common import (
     BadInput,
     add_aoi_arguments,
@@ -76,18 +77,7 @@ def _cmd_storm(args) -> dict:
             "ranking": ranking.replace({float("nan"): None}).to_dict(orient="records")}
 
 
-THRESHOLD_OPTIONS = {
-    "changed_ndvi": "NDVI loss that marks a pixel damaged",
-    "changed_vh_db": "VH decrease in dB that marks a radar pixel damaged",
-    "light_fraction": "damaged share of a stand from which it is 'light'",
-    "moderate_fraction": "damaged share from which it is 'moderate' (flagged)",
-    "severe_fraction": "damaged share from which it is 'severe'",
-    "heavy_ndvi": "mean NDVI loss on damaged pixels that moves the class one step up",
-    "heavy_vh_db": "the same for radar-decided stands, in dB",
-    "min_stocked_ndvi": "pre-event NDVI below which a pixel was not stocked",
-    "max_not_stocked_fraction": "unstocked share above which a stand is 'not stocked before "
-                                "event'",
-}
+THRESHOLD_OPTIONS = THRESHOLD_TEXT  # the one text per threshold (core/storm/classes.py)
 
 
 def register(commands) -> None:
@@ -96,8 +86,10 @@ def register(commands) -> None:
     add_aoi_arguments(storm)
     add_source_arguments(storm)
     storm.add_argument("--event-date", type=parse_date, required=True, help="the storm's date")
-    storm.add_argument("--before-days", type=int, default=90, help="days before (default 90)")
-    storm.add_argument("--after-days", type=int, default=45, help="days after (default 45)")
+    storm.add_argument("--before-days", type=int, default=BEFORE_DAYS,
+                       help=f"days before (default {BEFORE_DAYS})")
+    storm.add_argument("--after-days", type=int, default=AFTER_DAYS,
+                       help=f"days after (default {AFTER_DAYS})")
     storm.add_argument("--before-item", action="append", default=[],
                        help="a STAC item URL or path to use as a before scene")
     storm.add_argument("--after-item", action="append", default=[],

@@ -39,9 +39,11 @@ from .. import settings
 from ..core.runs import run_name
 from ..engine.cluster_process import LocalClusterProcess
 from .dock_form import DockForm, DockInputError
+from .dock_memory import remember_dock_run
 from .dock_results import DockResults
 from .engine_prompt import EnginePrompt
 from .results import ResultsPresenter
+from .run_layers import OutputsLeftOut, keep_runs_checkbox
 from .sections import (
     COMPUTE_MODES,
     PRESETS,
@@ -52,6 +54,7 @@ from .sections import (
     fit_narrow,
     results_section,
 )
+from .storm_panel import StormSection, link_event_dates, show_storm, start_storm
 from .tasks import JobTask
 
 __all__ = ["COMPUTE_MODES", "PRESETS", "SOURCES", "DockInputError", "RasterCollectDock"]
@@ -104,9 +107,12 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.aoi_section = AoiSourcesSection(body)
         self.period_section = PeriodIndicesSection(body)
         self.outputs_section = OutputsComputeSection(body)
-        for section in (self.aoi_section, self.period_section, self.outputs_section):
+        self.storm_section = StormSection(body)
+        for section in (self.aoi_section, self.period_section, self.outputs_section,
+                        self.storm_section):
             layout.addWidget(section)
             self._expose(section)
+        self.keep_runs = keep_runs_checkbox(self.outputs_section)
         self.scenes_box, scenes_layout = results_section(body, "Scenes found",
                                                          "raster_collect_scenes", True)
         self.results_table = QTableWidget(0, 5, self.scenes_box)
@@ -158,6 +164,9 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.compute_button.clicked.connect(self.start_compute)
         self.cancel_button.clicked.connect(self.cancel)
         self.sample_button.clicked.connect(self.start_sample)
+        self.storm_button.clicked.connect(lambda: start_storm(self))
+        link_event_dates(self)
+        self.outputs_left_out = OutputsLeftOut(self.layer_combo)  # no result layers listed
         self._watched_layer = None
         self._on_layer_changed(self.layer_combo.currentLayer())
         self.load_settings()
@@ -319,6 +328,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.state = "running" if running else self.state
         self.search_button.setEnabled(not running)
         self.compute_button.setEnabled(not running)
+        self.storm_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if message:
             self.set_status(message)
@@ -350,10 +360,13 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.progress.setValue(100)
         result = task.result or {}
         self._report_source_problems(result.get("errors") or {})
+        remember_dock_run(self, task.spec)  # Processing's dialogs start from this run
         if kind == "search":
             self.show_search(result)
         elif kind == "sample":
             self.show_sample(result)
+        elif kind == "storm":
+            show_storm(self, task.spec, result)
         else:
             self.show_compute(task.spec, result)
         self.job_finished.emit(kind)
@@ -368,6 +381,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.engine_notice.close()
         self.cluster_stopping = self.cluster.stop_in_background()  # never blocks the UI
         self.project_hooks.close()
+        self.outputs_left_out.close()
         try:  # shutdown may run twice (unload, then the widget's owner)
             self.layer_combo.layerChanged.disconnect(self._on_layer_changed)
         except (TypeError, RuntimeError):

@@ -127,10 +127,14 @@ class DockResults:
 
         result = trusted(result)  # only what the run's manifest lists
         run = self.presenter.show_run(spec, result,
-                                      event_date=self._run_context.get("event_date"))
+                                      event_date=self._run_context.get("event_date"),
+                                      keep=self.keep_runs.isChecked())
+        self.outputs_left_out.refresh()
         self.table_layer = run.table
         self.result_group = run.group
-        self.set_status(f"Done: {result.get('rows', 0)} statistics rows in "
+        from .hexagon_change import hexagon_note
+
+        self.set_status(f"Done: {result.get('rows', 0)} statistics rows{hexagon_note(run)} in "
                         f"{result.get('output_dir')}")
         self.chart_box.setCollapsed(False)
         self._last_run = (spec, result)

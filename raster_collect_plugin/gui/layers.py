@@ -125,7 +125,7 @@ def style_latest_layer(layer: QgsVectorLayer, field: str, index: str) -> None:
 
 
 def style_change_layer(layer: QgsVectorLayer, field: str) -> None:
-    """Before/after change classes: severe loss red ... gain green."""
+    """Before/after change classes: a large drop red ... gain green."""
     layer.setRenderer(class_renderer(field, change_classes(), outline_width=1.0))
 
 

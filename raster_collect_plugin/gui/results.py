@@ -11,6 +11,7 @@ from datetime import date
 from typing import Dict, List, Optional
 
 from qgis.core import (
+    NULL,
     QgsDateTimeRange,
     QgsFeature,
     QgsFeatureRequest,
@@ -23,8 +24,10 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDateTime, QMetaType, QTime
 
+from ..core.areas import HEX_ID_FIELD
 from ..core.outputs import before_after_change, period_end, period_start
 from ..qgis_compat import new_field, qgis_enum
+from .hexagon_change import hexagon_inputs, place_hexagon_change
 from .imagery import add_colour_composite_layers
 from .layers import (
     PERIOD_MONTHS,
@@ -37,7 +40,18 @@ from .layers import (
     style_change_layer,
 )
 from .project_state import register_transformations, remember_temporal
+from .run_layers import (
+    mark_group_outputs,
+    mark_output,
+    new_run_group,
+    remove_tagged,
+    replace_previous_runs,
+    tidy_run,
+)
 from .temporal_focus import temporal_controller
+
+KIND = "zonal"  # the run kind a compute run's group and layers are tagged with
+FOOTPRINTS = "footprints"
 
 
 @dataclass
@@ -48,7 +62,9 @@ class RunLayers:
     table: Optional[QgsVectorLayer] = None
     latest: Optional[QgsVectorLayer] = None
     change: Optional[QgsVectorLayer] = None
+    hexagon_change: Optional[QgsVectorLayer] = None
     rasters: List = field(default_factory=list)
+    replaced: int = 0
     periods: List[str] = field(default_factory=list)
 
 
@@ -89,7 +105,7 @@ def table_points(table: QgsVectorLayer, id_field: str, index: str,
     for feature in table.getFeatures(request):
         value = feature[statistic]
         series[(str(feature[id_field]), str(feature["collection"]))].append(
-            (str(feature["period"]), None if value is None else float(value),
+            (str(feature["period"]), None if value is None or value == NULL else float(value),
              bool(feature["usable"])))
     for points in series.values():
         points.sort(key=lambda p: period_start(p[0]) or date.min)
@@ -205,8 +221,7 @@ class ResultsPresenter:
         ``scene_footprints.gpkg`` in ``folder`` so a saved project keeps them and QGIS does
         not warn about a temporary layer on exit; ``visible=False`` removes them."""
         project = QgsProject.instance()
-        if self.footprints is not None and project.mapLayer(self.footprints.id()) is not None:
-            project.removeMapLayer(self.footprints.id())
+        remove_tagged(FOOTPRINTS)  # one footprints layer per project, whoever added it
         self.footprints = None
         if not visible or not path:
             return None
@@ -221,20 +236,21 @@ class ResultsPresenter:
         layer = saved_beside_run(memory, folder, "scene_footprints.gpkg", "footprints")
         if layer is memory:  # no local folder: at least no "temporary layers" prompt on exit
             memory.setCustomProperty("skipMemoryLayersCheck", 1)
-        project.addMapLayer(layer)
+        project.addMapLayer(mark_output(layer, FOOTPRINTS))
         self.footprints = layer
         return layer
 
     def show_run(self, spec: Dict, result: Dict, *,
-                 event_date: Optional[date] = None) -> RunLayers:
-        """Composites, statistics table, latest values (and change since the event) in one
-        group at the top of the layer tree; the temporal controller shows one period."""
+                 event_date: Optional[date] = None, keep: bool = True) -> RunLayers:
+        """Composites, statistics table, latest values (and change since the event, per forest
+        and per hexagon) in one group at the top of the layer tree, one index of the finest
+        sensor shown (the rest collapsed); the temporal controller shows one period. Unless
+        ``keep``, the previous run's group and layers go."""
         canvas = self.canvas()
         if canvas is not None:
             canvas.freeze(True)
         try:
-            root = QgsProject.instance().layerTreeRoot()
-            run = RunLayers(group=root.insertGroup(0, spec.get("run_name") or "raster-collect"))
+            run = RunLayers(group=new_run_group(KIND, spec.get("run_name") or "raster-collect"))
             for collection in result.get("collections", []):
                 run.rasters += add_composite_layers(run.group, collection)
                 run.rasters += add_colour_composite_layers(run.group, collection)
@@ -247,6 +263,12 @@ class ResultsPresenter:
                     run.latest = layer
             if event_date is not None and run.latest is not None and run.table is not None:
                 run.change = self._add_change(run, spec, event_date)
+            if event_date is not None:
+                run.hexagon_change = self._add_hexagon_change(run, spec, result, event_date)
+            tidy_run(run.group, result.get("collections", []), spec.get("indices", []))
+            mark_group_outputs(run.group, KIND)
+            if not keep:
+                run.replaced = replace_previous_runs(KIND, run.group)
         finally:
             if canvas is not None:
                 canvas.freeze(False)
@@ -272,9 +294,27 @@ class ResultsPresenter:
         if layer is None:
             return None
         layer = saved_beside_run(layer, spec.get("output_dir"), "forests_change.gpkg")
+        from .storm_layers import label_layer, title_expression
+
+        label_layer(layer, f"{title_expression(layer, spec.get('id_field') or 'forest_id')}"
+                           f" || '\\n' || format_number(\"{found[1]}_change\", 2)")
         QgsProject.instance().addMapLayer(layer, False)
         run.group.insertLayer(0, layer)
         node = run.group.findLayer(run.latest.id())
         if node is not None:
             node.setItemVisibilityChecked(False)  # one polygon style at a time
         return layer
+
+    def _add_hexagon_change(self, run: RunLayers, spec: Dict, result: Dict,
+                            event: date) -> Optional[QgsVectorLayer]:
+        """The hexagons' change since the event, like the forests' (one sensor for all)."""
+        inputs = hexagon_inputs(run, spec, result)
+        if inputs is None:
+            return None
+        latest, table, index = inputs
+        layer = change_layer(latest, table, HEX_ID_FIELD, index, event)
+        if layer is None:
+            return None
+        layer.setName(layer.name().replace("forests:", "hexagons:", 1))
+        layer = saved_beside_run(layer, spec.get("output_dir"), "hexagons_change.gpkg")
+        return place_hexagon_change(run, layer, latest, index)

@@ -88,6 +88,14 @@ def add_source_parameters(algorithm, *, with_indices: bool = True,
             optional=True))
 
 
+def prefill_from_dock(algorithm) -> Dict[str, object]:
+    """Defaults from the dock's last run in this project (forests, sources, catalog, dates,
+    event): call at the end of ``initAlgorithm``."""
+    from ..last_run import prefill
+
+    return prefill(algorithm, SOURCE_KINDS, INDEX_NAMES)
+
+
 def export_polygons(algorithm, parameters, context, feedback, folder: Path
                     ) -> Tuple[str, str]:
     """Check INPUT (polygons, id field, CRS) and write it to a GeoPackage for the job."""

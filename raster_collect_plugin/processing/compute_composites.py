@@ -52,6 +52,7 @@ class ComputeCompositesAlgorithm(EngineAlgorithm):
             defaultValue=[]))
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.RASTERS, "Composite rasters"))
+        common.prefill_from_dock(self)  # the dock's last run, when there is one
 
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

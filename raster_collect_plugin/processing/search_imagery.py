@@ -54,6 +54,7 @@ class SearchImageryAlgorithm(EngineAlgorithm):
         common.add_source_parameters(self, with_indices=False, with_copernicus=True)
         add_copernicus_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Scene footprints"))
+        common.prefill_from_dock(self)  # the dock's last run, when there is one
         self.addParameter(QgsProcessingParameterFileDestination(
             self.ITEMS, "Scene list", fileFilter="CSV files (*.csv)", optional=True))
 

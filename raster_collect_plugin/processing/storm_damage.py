@@ -3,50 +3,44 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsCategorizedSymbolRenderer,
-    QgsFillSymbol,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingMultiStepFeedback,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsRendererCategory,
 )
 
 from ..qgis_compat import qgis_enum
 from . import common
 from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 
-CLASS_COLOURS = {"none": "#1a9850", "light": "#fee08b", "moderate": "#fc8d59",
-                 "severe": "#d73027", "unknown": "#bdbdbd",
-                 "not stocked before event": "#8c96c6"}
-# Processing parameter -> (threshold name, label); defaults come from DamageThresholds
+# Processing parameter -> threshold name; defaults and wording from core/storm/classes.py
 THRESHOLD_PARAMETERS = {
-    "CHANGED_NDVI": ("changed_ndvi", "Pixel damaged from this NDVI loss"),
-    "CHANGED_VH_DB": ("changed_vh_db", "Radar pixel damaged from this VH decrease (dB)"),
-    "LIGHT_FRACTION": ("light_fraction", "'light' from this damaged share of a stand (0-1)"),
-    "MODERATE_FRACTION": ("moderate_fraction", "'moderate' (flagged) from this damaged share"),
-    "SEVERE_FRACTION": ("severe_fraction", "'severe' from this damaged share"),
-    "HEAVY_NDVI": ("heavy_ndvi", "Heavy damage (one class up) from this mean NDVI loss"),
-    "MIN_STOCKED_NDVI": ("min_stocked_ndvi", "Not stocked before the event below this NDVI"),
+    "CHANGED_NDVI": "changed_ndvi", "CHANGED_VH_DB": "changed_vh_db",
+    "LIGHT_FRACTION": "light_fraction", "MODERATE_FRACTION": "moderate_fraction",
+    "SEVERE_FRACTION": "severe_fraction", "HEAVY_NDVI": "heavy_ndvi",
+    "MIN_STOCKED_NDVI": "min_stocked_ndvi",
 }
 
 
-def damage_renderer() -> QgsCategorizedSymbolRenderer:
-    """Categorised fill by damage class: green, yellow, orange, red; grey when unknown."""
-    categories = []
-    for name, colour in CLASS_COLOURS.items():
-        symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#333333",
-                                             "outline_width": "0.3"})
-        categories.append(QgsRendererCategory(name, symbol, name))
-    return QgsCategorizedSymbolRenderer("damage_class", categories)
+def threshold_label(threshold: str) -> str:
+    """The parameter's label: the threshold's one description, capitalised."""
+    from ..core.storm import THRESHOLD_TEXT
+
+    text = THRESHOLD_TEXT[threshold]
+    return text[0].upper() + text[1:]
 
 
 class _StyleDamage(QgsProcessingLayerPostProcessorInterface):
+    def __init__(self, id_field: str = "forest_id"):
+        super().__init__()
+        self.id_field = id_field
+
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802
-        layer.setRenderer(damage_renderer())
-        layer.triggerRepaint()
+        from ..gui.storm_layers import style_damage_layer
+
+        style_damage_layer(layer, self.id_field)  # the dock's classes, labels, table order
 
 
 class StormDamageAlgorithm(EngineAlgorithm):
@@ -97,10 +91,12 @@ class StormDamageAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterDateTime(
             self.EVENT_DATE, "Event date",
             type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
+        from ..core.storm import AFTER_DAYS, BEFORE_DAYS
+
         self.addParameter(QgsProcessingParameterNumber(
-            self.BEFORE_DAYS, "Days before the event", minValue=1, defaultValue=90))
+            self.BEFORE_DAYS, "Days before the event", minValue=1, defaultValue=BEFORE_DAYS))
         self.addParameter(QgsProcessingParameterNumber(
-            self.AFTER_DAYS, "Days after the event", minValue=1, defaultValue=45))
+            self.AFTER_DAYS, "Days after the event", minValue=1, defaultValue=AFTER_DAYS))
         for name, label in ((self.BEFORE_ITEMS, "Before scenes: STAC item URLs (optional)"),
                             (self.AFTER_ITEMS, "After scenes: STAC item URLs (optional)")):
             self.addParameter(QgsProcessingParameterString(name, label, optional=True,
@@ -113,16 +109,17 @@ class StormDamageAlgorithm(EngineAlgorithm):
             type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
             defaultValue=DEFAULT_STORM_BUFFER_M))
         defaults = DamageThresholds()
-        for name, (threshold, label) in THRESHOLD_PARAMETERS.items():
+        for name, threshold in THRESHOLD_PARAMETERS.items():
             parameter = QgsProcessingParameterNumber(
-                name, label, type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"),
-                minValue=0,
+                name, threshold_label(threshold),
+                type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
                 defaultValue=getattr(defaults, threshold))
             parameter.setFlags(parameter.flags()
                                | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
             self.addParameter(parameter)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
+        common.prefill_from_dock(self)  # the dock's last run, when there is one
 
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -143,14 +140,15 @@ class StormDamageAlgorithm(EngineAlgorithm):
                     cloud_buffer_m=self.parameterAsDouble(parameters, self.CLOUD_BUFFER,
                                                           context),
                     thresholds={threshold: self.parameterAsDouble(parameters, name, context)
-                                for name, (threshold, _) in THRESHOLD_PARAMETERS.items()})
+                                for name, threshold in THRESHOLD_PARAMETERS.items()})
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)
         layer = f"{result['files']['damage_layer']}|layername=storm_damage"
         from .loading import load_on_completion  # loads like any Processing output
 
-        load_on_completion(context, layer, "storm damage", self.DAMAGE, post=_StyleDamage())
+        load_on_completion(context, layer, "storm damage", self.DAMAGE,
+                           post=_StyleDamage(spec.get("id_field") or "forest_id"))
         for name in ("severe", "moderate", "not stocked before event"):
             count = sum(1 for r in result["ranking"] if r["damage_class"] == name)
             feedback.pushInfo(f"{count} compartments {name}")

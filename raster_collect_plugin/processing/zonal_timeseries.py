@@ -100,6 +100,7 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.CLASSES, "Per-class table"))
+        common.prefill_from_dock(self)  # the dock's last run, when there is one
 
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -12,7 +12,7 @@ _FACE = {
     "Aoi": "aoi",
     "AoiError": "aoi",
     "load_aoi": "aoi",
-    "HEX_ID_FIELD": "hexagons",
+    "HEX_ID_FIELD": "names",
     "h3_grid": "hexagons",
     "hexagon_grid": "hexagons",
     "ZoneError": "zones",

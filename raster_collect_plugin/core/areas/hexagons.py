@@ -11,7 +11,7 @@ from typing import List, Optional
 import geopandas as gpd
 from shapely.geometry import Polygon
 
-HEX_ID_FIELD = "hex_id"
+from .names import HEX_ID_FIELD
 
 
 def edge_from_area(area_m2: float) -> float:

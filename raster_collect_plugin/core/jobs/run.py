@@ -329,7 +329,7 @@ def _sentinel_hub_radar(spec: Dict[str, Any]):
 
 
 def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
-    from ..storm.assessment import DamageThresholds, StormRequest
+    from ..storm.assessment import AFTER_DAYS, BEFORE_DAYS, DamageThresholds, StormRequest
     from .protected import run_storm_protected
 
     if not spec.get("sources") and (spec.get("before_items") or spec.get("after_items")):
@@ -344,8 +344,8 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         raise JobError(f"'thresholds': {error}") from None
     buffer_m = spec.get("cloud_buffer_m")
     storm = StormRequest(request, event_date=_date(spec, "event_date"),
-                         before_days=int(spec.get("before_days", 90)),
-                         after_days=int(spec.get("after_days", 45)),
+                         before_days=int(spec.get("before_days", BEFORE_DAYS)),
+                         after_days=int(spec.get("after_days", AFTER_DAYS)),
                          thresholds=thresholds,
                          min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
                          hexagon_area_m2=spec.get("hexagon_area_m2"),

@@ -16,6 +16,7 @@ _FACE = {
     "write_zone_outputs": "tables",
     "DISPLAY": "display",
     "before_after_change": "display",
+    "CHANGE_COLOURS": "display",
     "change_classes": "display",
     "classes": "display",
     "index_display": "display",

@@ -14,10 +14,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 VEGETATION_COLOURS = ("#a50026", "#f46d43", "#fee08b", "#66bd63", "#006837")
 # neutral ramp for indices where "more" is not "healthier" (water, radar backscatter)
 NEUTRAL_COLOURS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
-# NDVI change since the event: loss red, stable pale, gain green (storm damage thresholds)
+# a stand's mean index change since the event: drop red, stable pale, gain green. Worded as
+# drops, never as damage classes: "severe" / "moderate" / "light" name the storm damage
+# classes only (core/storm/classes.py), which are decided per pixel and by extent
 CHANGE_BREAKS = (-2.0, -0.30, -0.15, -0.05, 0.05, 2.0)
-CHANGE_LABELS = ("severe loss (< -0.30)", "moderate loss (-0.30 to -0.15)",
-                 "light loss (-0.15 to -0.05)", "stable (-0.05 to 0.05)", "gain (> 0.05)")
+CHANGE_LABELS = ("drop > 0.30", "drop 0.15 - 0.30", "drop 0.05 - 0.15",
+                 "stable (-0.05 to 0.05)", "gain > 0.05")
 CHANGE_COLOURS = ("#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#1a9850")
 
 

@@ -16,6 +16,7 @@ _FACE = {
     "INDICES": "indices",
     "check_min_clear_fraction": "clear_fraction",
     "get_index": "indices",
+    "sensor_resolution": "bands",
 }
 __all__ = sorted(_FACE)
 

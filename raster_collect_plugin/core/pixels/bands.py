@@ -101,6 +101,12 @@ PROFILES: Dict[Tuple[str, str], CollectionProfile] = {
 }
 
 
+def sensor_resolution(sensor: str) -> float:
+    """A sensor's finest native pixel size in metres (0: sub-metre, the items' own; unknown
+    sensors: infinity), so the doors can show the finest sensor first."""
+    sizes = [p.resolution for p in [*PROFILES.values(), MAXAR_OPEN_DATA] if p.sensor == sensor]
+    return min(sizes) if sizes else float("inf")
+
 
 def band_names() -> Tuple[str, ...]:
     """Every common band name an index or a band expression may use (any sensor's; the mask

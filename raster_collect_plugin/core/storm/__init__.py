@@ -9,7 +9,15 @@ modules without importing the heavy ones. Modules inside core/ import from modul
 from importlib import import_module
 
 _FACE = {
+    "AFTER_DAYS": "classes",
+    "BEFORE_DAYS": "classes",
+    "CLASS_COLOURS": "classes",
+    "CLASS_ORDER": "classes",
     "DAMAGE_CLASSES": "classes",
+    "FLAGGED_CLASSES": "classes",
+    "THRESHOLD_TEXT": "classes",
+    "UNKNOWN": "classes",
+    "class_legend": "classes",
     "NOT_STOCKED": "classes",
     "DamageThresholds": "classes",
     "StormRequest": "assessment",

@@ -31,6 +31,8 @@ import pandas as pd
 from ..pixels.clear_fraction import check_min_clear_fraction
 from ..pixels.cloud_buffer import DEFAULT_STORM_BUFFER_M
 from .classes import (  # noqa: F401 (re-exported: one place to import storm names from)
+    AFTER_DAYS,
+    BEFORE_DAYS,
     CLASS_ORDER,
     DAMAGE_CLASSES,
     FLAGGED_CLASSES,
@@ -42,15 +44,16 @@ from .classes import (  # noqa: F401 (re-exported: one place to import storm nam
 OPTICAL_CHANGES = {"NDVI": "dNDVI", "NBR": "dNBR", "EVI": "dEVI"}
 RADAR_CHANGES = {"VH": "dVH_dB", "VV": "dVV_dB"}
 STORM_INDICES = ("NDVI", "NBR", "EVI", "VH", "VV")  # composited beside the requested ones
-RANKING_COLUMNS = ("rank", "damage_class", "damaged_ha", "damaged_fraction", "severity_ndvi",
+RANKING_COLUMNS = ("rank", "damage_class", "damaged_ha", "damaged_fraction", "loss_ndvi",
                    "evidence", "optical_damaged_fraction", "radar_damaged_fraction",
-                   "severity_vh_db", "observed_fraction", "optical_observed_fraction",
+                   "loss_vh_db", "observed_fraction", "optical_observed_fraction",
                    "radar_observed_fraction", "clear_obs_before", "clear_obs_after",
                    "radar_obs_after", "stocking", "not_stocked_fraction", "pre_event_ndvi",
                    "area_ha", "dNDVI", "dVH_dB")
 
 
-def event_windows(event_date: date, *, before_days: int = 90, after_days: int = 45
+def event_windows(event_date: date, *, before_days: int = BEFORE_DAYS,
+                  after_days: int = AFTER_DAYS
                   ) -> List[Tuple[str, date, date]]:
     """early + before = the ``before_days`` ending the day before the event (early: its first
     half, used to see harvesting within the window); after = the ``after_days`` starting the
@@ -70,8 +73,8 @@ class StormRequest:
 
     composites: CompositeRequest  # noqa: F821 (composites are imported lazily)
     event_date: date
-    before_days: int = 90
-    after_days: int = 45
+    before_days: int = BEFORE_DAYS
+    after_days: int = AFTER_DAYS
     windows: Optional[Sequence[Tuple[str, date, date]]] = None
     thresholds: DamageThresholds = field(default_factory=DamageThresholds)
     min_clear_fraction: float = 0.5
@@ -315,8 +318,10 @@ def storm_zone_table(evidence_path: Path, zones, keys: List[str],
     frame["damaged_ha"] = frame["damaged_fraction"] * frame["area_ha"]
     frame["optical_damaged_fraction"] = mean["optical_damaged"]
     frame["radar_damaged_fraction"] = mean["radar_damaged"]
-    frame["severity_ndvi"] = mean["optical_severity"]
-    frame["severity_vh_db"] = mean["radar_severity_db"]
+    # signs: ``loss_*`` columns are losses (positive = canopy lost), ``d*`` columns are
+    # changes after minus before (negative = loss); one rule for every table and layer
+    frame["loss_ndvi"] = mean["optical_severity"]
+    frame["loss_vh_db"] = mean["radar_severity_db"]
     frame["dNDVI"] = -mean["optical_loss"]
     frame["dVH_dB"] = -mean["radar_loss_db"]
     frame["pre_event_ndvi"] = mean["pre_event_ndvi"]
@@ -347,7 +352,7 @@ def rank_storm_damage(frame: pd.DataFrame, keys: Sequence[str], thresholds: Dama
     classes = []
     for row in frame.itertuples(index=False):
         mostly_radar = (row.decided_by_radar or 0) > 0.5
-        severity = row.severity_vh_db if mostly_radar else row.severity_ndvi
+        severity = row.loss_vh_db if mostly_radar else row.loss_ndvi
         classes.append(thresholds.classify(row.damaged_fraction, severity, radar=mostly_radar))
     frame["damage_class"] = classes
     frame.loc[frame["evidence"] == "none", "damage_class"] = UNKNOWN
@@ -369,7 +374,7 @@ def flagged(ranking: pd.DataFrame, id_field: str = "forest_id") -> List:
 # printed columns: (column, header, format)
 PRINTED = (("rank", "rank", "{:.0f}"), ("damage_class", "class", "{}"),
            ("damaged_ha", "damaged ha", "{:.1f}"), ("damaged_fraction", "fraction", "{:.0%}"),
-           ("severity_ndvi", "severity dNDVI", "{:.2f}"), ("evidence", "evidence", "{}"),
+           ("loss_ndvi", "severity NDVI loss", "{:.2f}"), ("evidence", "evidence", "{}"),
            ("optical_damaged_fraction", "optical", "{:.0%}"),
            ("radar_damaged_fraction", "radar", "{:.0%}"),
            ("observed_fraction", "observed", "{:.0%}"),

@@ -8,15 +8,36 @@ on the damaged pixels) over a small share makes it 'moderate' rather than 'light
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+# The one vocabulary of damage: every door (dock, Processing, command line, report, README)
+# names a stand's damage with these words and nothing else; "severe" always means the extent
+# class below, never an NDVI change (the before/after change layer says "drop" / "gain").
 DAMAGE_CLASSES = ("none", "light", "moderate", "severe")
 NOT_STOCKED = "not stocked before event"
 UNKNOWN = "unknown"
 FLAGGED_CLASSES = ("moderate", "severe")  # what a manager is asked to act on
 CLASS_ORDER = ("severe", "moderate", "light", "none", UNKNOWN, NOT_STOCKED)
+CLASS_COLOURS = {"severe": "#d73027", "moderate": "#fc8d59", "light": "#fee08b",
+                 "none": "#1a9850", UNKNOWN: "#bdbdbd", NOT_STOCKED: "#8c96c6"}
+# the before/after windows around the event (days), the same in every door
+BEFORE_DAYS = 90
+AFTER_DAYS = 45
+# what each threshold means, for option help, Processing labels and the dock's form
+THRESHOLD_TEXT = {
+    "changed_ndvi": "NDVI loss that marks a pixel damaged",
+    "changed_vh_db": "VH decrease in dB that marks a radar pixel damaged",
+    "light_fraction": "damaged share of a stand from which it is 'light'",
+    "moderate_fraction": "damaged share from which it is 'moderate' (flagged)",
+    "severe_fraction": "damaged share from which it is 'severe'",
+    "heavy_ndvi": "mean NDVI loss on damaged pixels that moves the class one step up",
+    "heavy_vh_db": "the same for radar-decided stands, in dB",
+    "min_stocked_ndvi": "pre-event NDVI below which a pixel was not stocked",
+    "max_not_stocked_fraction": "unstocked share above which a stand is 'not stocked before "
+                                "event'",
+}
 
 
 @dataclass(frozen=True)
@@ -86,3 +107,22 @@ class DamageThresholds:
         if level == 1 and severity is not None and np.isfinite(severity) and severity >= heavy:
             level = 2  # a small area of trees down is worth a visit: moderate
         return DAMAGE_CLASSES[level]
+
+
+def class_legend(thresholds: Optional[DamageThresholds] = None) -> List[Tuple[str, str, str]]:
+    """(class, legend label, colour) in ranking order, the label saying what the class means
+    with these thresholds (e.g. 'severe: >= 50 % of the stand damaged')."""
+    t = thresholds or DamageThresholds()
+    light, moderate, severe = (f"{100 * v:g} %" for v in (t.light_fraction,
+                                                          t.moderate_fraction,
+                                                          t.severe_fraction))
+    meaning = {
+        "severe": f"severe: >= {severe} of the stand damaged",
+        "moderate": f"moderate: {moderate} - {severe} damaged (or {light} - {moderate} with "
+                    f"trees down: mean NDVI loss >= {t.heavy_ndvi:g})",
+        "light": f"light: {light} - {moderate} of the stand damaged",
+        "none": f"none: < {light} of the stand damaged",
+        UNKNOWN: "unknown: too little of the stand seen clear after the event",
+        NOT_STOCKED: NOT_STOCKED,
+    }
+    return [(name, meaning[name], CLASS_COLOURS[name]) for name in CLASS_ORDER]
