@@ -10,6 +10,9 @@ from importlib import import_module
 
 _FACE = {
     "adjust": "bandpass",
+    "load_index_series": "harmonised",
+    "search_index_series": "harmonised",
+    "split_by_sensor": "harmonised",
 }
 __all__ = sorted(_FACE)
 

@@ -1,0 +1,229 @@
+"""One optical index series from Landsat 8/9 and Sentinel-2 on one grid, with the sensor
+recorded per observation; harmonised by the HLS v2.0 bandpass adjustment (bandpass.py) or,
+option off, each sensor's own values (today's separate series, in one array).
+
+How to call::
+
+    from raster_collect_plugin.core.series.harmonised import (
+        load_index_series, search_index_series, split_by_sensor)
+    series = search_index_series(sources, forests, start, end, index="NDVI", resolution=10)
+    # or, with items already found (collection id -> pystac items):
+    series = load_index_series({"sentinel-2-l2a": s2_items, "landsat-c2-l2": ls_items},
+                               forests, index="NDVI", resolution=30, harmonise=True)
+    series           # lazy xr.DataArray (time, y, x) float32, NaN where not clear; coords
+                     # sensor(time) "sentinel-2"|"landsat", platform(time), collection(time),
+                     # scene_id(time); attrs: index, formula, harmonised, bandpass, crs,
+                     # transform, resolution, masks, not_done
+    split_by_sensor(series)  # {"sentinel-2": ..., "landsat": ...}
+
+``sources``: ``(provider, collections)`` pairs or ``composites.requests.Source`` objects;
+``forests``: a GeoDataFrame (any CRS) or an ``areas.aoi.Aoi``. Everything goes through the
+project's own search (``sources.search``), load and masks (``pixels.load``, ``pixels.masks``)
+and index formulas (``pixels.indices``); nothing here re-implements them.
+
+Harmonised (``harmonise=True``): Landsat OLI is the reference (HLS v2.0); each Sentinel-2
+band of the index is adjusted with its platform's row (``slope * msi + offset``) before the
+index is computed, and Sentinel-2's NIR is B8A (the band the table was fitted for; B08 is
+broader and HLS leaves it unadjusted), so a 10 m series has a 20 m NIR. Not done: BRDF / NBAR
+normalisation (see the README: view-angle effects of a few per cent of reflectance remain).
+On the 30 m grid Sentinel-2 is read at 10 m and averaged 3 x 3 (HLS averages MSI's 10 m bands
+and area-weights its 20 m ones; here a 20 m band is first sampled at 10 m, which amounts to the
+same weights); a 30 m pixel with any cloudy 10 m pixel is left out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import pystac
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.geom import Geometry
+
+from ..pixels import masks
+from ..pixels.bands import CollectionProfile, profile_for
+from ..pixels.errors import LoadError
+from ..pixels.indices import SpectralIndex, get_index
+from ..pixels.load import LoadSpec, choose_grid, load_scenes
+from . import bandpass
+
+OPTICAL = ("sentinel-2", "landsat")
+NOT_DONE = "BRDF/NBAR view-angle normalisation is not applied"
+
+
+@dataclass
+class Stack:
+    """One collection's scenes and how to read them."""
+
+    collection: str
+    profile: CollectionProfile
+    items: List[pystac.Item]
+
+
+def search_index_series(sources, forests, start: date, end: date, *,
+                        max_cloud_cover: Optional[float] = None, **options) -> xr.DataArray:
+    """Search ``sources`` over the forests' bounding box and period, then
+    ``load_index_series`` (``options``: its keyword arguments). Providers that fail are
+    listed in the series' ``attrs["search_errors"]``."""
+    from ..sources.providers.base import SearchQuery
+    from ..sources.search import search_all
+
+    frame = _frame(forests)
+    pairs = [(s.provider, s.collections) if hasattr(s, "provider") else (s[0], s[1])
+             for s in sources]
+    query = SearchQuery(bbox=tuple(frame.to_crs("EPSG:4326").total_bounds), start=start,
+                        end=end, collections=[], max_cloud_cover=max_cloud_cover)
+    report = search_all(pairs, query=query)
+    providers = {p.name: p for p, _ in pairs}
+    stacks = [Stack(collection, providers[name].profile(collection, items[0]), items)
+              for (name, collection), items in sorted(report.items.items()) if items]
+    series = load_stacks(stacks, frame, **options)
+    series.attrs["search_errors"] = json.dumps(report.errors)
+    return series
+
+
+def load_index_series(items: Mapping[str, Sequence[pystac.Item]], forests, *,
+                      provider=None, **options) -> xr.DataArray:
+    """The index series of ``items`` (collection id -> items) over ``forests``; ``provider``
+    (optional) gives each collection's band profile, else the band table (``pixels.bands``)
+    does. ``options``: see ``load_stacks``."""
+    stacks = []
+    for collection, found in items.items():
+        found = list(found)
+        if not found:
+            continue
+        profile = (provider.profile(collection, found[0]) if provider is not None else
+                   profile_for("*", collection, found[0].to_dict()))
+        stacks.append(Stack(collection, profile, found))
+    return load_stacks(stacks, _frame(forests), **options)
+
+
+def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
+                custom_formula: Optional[str] = None, resolution: float = 10,
+                harmonise: bool = True, crs: Optional[str] = None,
+                mask_classes=masks.DEFAULT_MASK_CLASSES, cloud_buffer_m: float = 0.0,
+                chunk_size: int = 1024, patch_url=None) -> xr.DataArray:
+    """Load every optical stack onto one grid (``resolution`` 10 or 30 m, aligned with the
+    Sentinel-2 scenes at 10 m, the Landsat scenes at 30 m), mask it with the project's masks,
+    adjust Sentinel-2 bands (``harmonise``) and compute the index; lazy (dask)."""
+    if resolution not in (10, 30):
+        raise ValueError("resolution must be 10 or 30 (m)")
+    formula = get_index(index, custom_formula)
+    frame = _frame(forests)
+    geometry = Geometry(frame.geometry.union_all(), crs=str(frame.crs))
+    usable, skipped = _usable(stacks, formula)
+    if not usable:
+        raise LoadError(f"no optical scenes can give {formula.name}: "
+                        + ("; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none found"))
+    anchor = _anchor(usable, resolution)
+    geobox = choose_grid(anchor.items, geometry, anchor.profile, crs=crs, resolution=resolution)
+    parts, described = [], {}
+    for stack in usable:
+        parts.append(_stack_series(stack, formula, geobox, harmonise, mask_classes,
+                                   cloud_buffer_m, chunk_size, patch_url))
+        described[stack.profile.sensor] = masks.describe(stack.profile.sensor, mask_classes)
+    series = xr.concat(parts, dim="time").sortby("time").astype("float32")
+    series.name = formula.name
+    series.attrs = {
+        "index": formula.name, "formula": formula.formula, "harmonised": int(harmonise),
+        "bandpass": json.dumps(bandpass.describe()) if harmonise else "",
+        "sentinel2_nir": "B8A" if harmonise else "B08",
+        "crs": str(geobox.crs), "transform": tuple(geobox.affine)[:6],
+        "resolution": float(resolution), "masks": json.dumps(described),
+        "skipped": json.dumps(skipped), "not_done": NOT_DONE}
+    return series
+
+
+def split_by_sensor(series: xr.DataArray) -> Dict[str, xr.DataArray]:
+    """The series per sensor (the separate series of a run without harmonisation)."""
+    sensors = [str(s) for s in dict.fromkeys(series["sensor"].values)]
+    return {s: series.isel(time=np.flatnonzero(series["sensor"].values == s)) for s in sensors}
+
+
+def _frame(forests):
+    return forests.frame if hasattr(forests, "frame") else forests
+
+
+def _bands_to_read(stack: Stack, formula: SpectralIndex, harmonise: bool) -> Dict[str, str]:
+    """Index band -> band read from the scenes (Sentinel-2's NIR is B8A when harmonised)."""
+    s2 = stack.profile.sensor == "sentinel-2"
+    return {b: ("nir08" if harmonise and s2 and b == "nir" else b) for b in formula.bands}
+
+
+def _usable(stacks: Sequence[Stack], formula: SpectralIndex) -> Tuple[List[Stack], dict]:
+    usable, skipped = [], {}
+    for stack in stacks:
+        sensor = stack.profile.sensor
+        missing = [b for b in formula.bands if b not in stack.profile.assets]
+        if sensor not in OPTICAL:
+            skipped[stack.collection] = f"{sensor} is not an optical sensor of the series"
+        elif sensor not in formula.sensors or missing:
+            skipped[stack.collection] = (f"{formula.name} is not defined for {sensor}"
+                                         if not missing else f"no {', '.join(missing)} band")
+        else:
+            usable.append(stack)
+    return usable, skipped
+
+
+def _anchor(stacks: Sequence[Stack], resolution: float) -> Stack:
+    """The stack whose scenes' pixel grid the series follows: Sentinel-2's at 10 m,
+    Landsat's at 30 m (no half-pixel shift of the finer sensor's own pixels)."""
+    preferred = "sentinel-2" if resolution == 10 else "landsat"
+    for stack in stacks:
+        if stack.profile.sensor == preferred:
+            return stack
+    return stacks[0]
+
+
+def _stack_series(stack: Stack, formula: SpectralIndex, geobox, harmonise: bool,
+                  mask_classes, cloud_buffer_m: float, chunk_size: int,
+                  patch_url) -> xr.DataArray:
+    read = _bands_to_read(stack, formula, harmonise)
+    items = sorted(stack.items, key=lambda i: i.datetime)
+    # Sentinel-2 on the 30 m grid: read at 10 m and average 3 x 3, as HLS resamples MSI
+    average = stack.profile.sensor == "sentinel-2" and abs(geobox.resolution.x) == 30
+    target = GeoBox.from_bbox(geobox.boundingbox, geobox.crs, resolution=10) if average \
+        else geobox
+    spec = LoadSpec(stack.profile, tuple(sorted(set(read.values()))), target, mask_classes,
+                    chunk_size=chunk_size, cloud_buffer_m=cloud_buffer_m)
+    loaded = load_scenes(items, spec, patch_url=patch_url)
+    if average:
+        loaded.values = {band: _block_mean(value, geobox)
+                         for band, value in loaded.values.items()}
+    by_id = {item.id: item for item in items}
+    platforms = [str(by_id[ids[0]].properties.get("platform", "")).lower()
+                 for ids in loaded.scene_ids]
+    values = {}
+    for band, source in read.items():
+        value = loaded.values[source]
+        if harmonise and stack.profile.sensor == "sentinel-2":
+            value = _adjusted(value, band, platforms)
+        values[band] = value
+    series = formula.compute(values)
+    n = series.sizes["time"]
+    return series.assign_coords(
+        sensor=("time", [stack.profile.sensor] * n),
+        platform=("time", platforms),
+        collection=("time", [stack.collection] * n),
+        scene_id=("time", ["+".join(ids) for ids in loaded.scene_ids]))
+
+
+def _block_mean(value: xr.DataArray, geobox) -> xr.DataArray:
+    """3 x 3 mean of a 10 m band onto the nested 30 m grid; a 30 m pixel with any cloudy
+    10 m pixel stays NaN (no partly cloudy averages)."""
+    coarse = value.coarsen(y=3, x=3, boundary="trim").reduce(np.mean)  # NaN stays NaN
+    return coarse.assign_coords(y=geobox.coords["y"].values, x=geobox.coords["x"].values)
+
+
+def _adjusted(value: xr.DataArray, band: str, platforms: Sequence[str]) -> xr.DataArray:
+    """``slope * value + offset`` with each time step's platform row (NaN stays NaN)."""
+    pairs = [bandpass.coefficients(band, p) for p in platforms]
+    slope = xr.DataArray(np.array([p[0] for p in pairs], "float32"), dims="time",
+                         coords={"time": value.time})
+    offset = xr.DataArray(np.array([p[1] for p in pairs], "float32"), dims="time",
+                          coords={"time": value.time})
+    return value * slope + offset

@@ -1,0 +1,292 @@
+"""Validate per-pixel monitoring outputs against reference polygons of disturbance.
+
+How to call::
+
+    from raster_collect_plugin.core.validation.assessment import (
+        validate, validation_report, write_validation)
+    result = validate(outputs, references, compartments, observations=series)
+    result["pixel"]         # {"precision", "recall", "f1", "tp", "fp", "fn", "tn", ...}
+    result["compartment"]   # the same over compartments (flagged vs disturbed)
+    result["delay"]         # {"first_anomaly": {"days": {mean, median, n},
+                            #                    "observations": {...}}, "confirmation": ...}
+    result["compartments"]  # pandas table, one row per compartment
+    result["events"]        # pandas table, one row per reference polygon
+    print(validation_report(result))
+    write_validation(result, folder)   # validation.json, *_compartments.csv, *_events.csv, .md
+
+``outputs``: an ``xr.Dataset`` (or a mapping of (y, x) arrays with ``transform`` and ``crs``
+given) with ``status`` (codes 0 no alert, 1 suspected, 2 confirmed, 3 recovered, 255 not
+monitored, or those names) and the date rasters ``first_anomaly`` and/or ``confirmation``
+(datetime64 with NaT, or days since 1970-01-01 with 0 = none). A pixel counts as detected
+when its status is confirmed or recovered (without ``status``: when it has a ``detection``
+date). ``references``: polygons with a date column (``date_field``); ``compartments``: polygons
+with ``id_field``. ``observations``: (time, y, x) series (NaN = not clear) or clear booleans,
+for the delay in clear observations (1 = detected on the first clear observation on or after
+the event). Only pixels inside compartments are evaluated. A compartment counts as disturbed
+(reference) or flagged (detected) when at least ``min_fraction`` of its pixels are.
+References dated before ``monitoring_start`` are left out, and so are their pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from affine import Affine
+
+from ..outputs.files import atomic_path, write_json
+from .metrics import Outcomes, as_days, clear_observations_between, outcomes, scores, summary
+
+DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
+STATUS_CODES = {"no alert": 0, "suspected": 1, "confirmed": 2, "recovered": 3,
+                "not monitored": 255}
+DATE_LAYERS = ("first_anomaly", "confirmation")
+
+
+def validate(outputs, references, compartments, *, id_field: str = "forest_id",
+             date_field: str = "date", detection: str = "confirmation",
+             observations=None, transform: Optional[Affine] = None, crs=None,
+             min_fraction: float = 0.02, monitoring_start: Optional[date] = None,
+             detected_status: Sequence[int] = DETECTED_STATUS) -> Dict[str, object]:
+    """Per-pixel and per-compartment precision, recall, F1 and detection delays (see the
+    module docstring); ``detection``: the date layer a detection is dated by."""
+    layers = _layers(outputs)
+    transform, crs = _grid(outputs, layers, transform, crs)
+    shape = next(iter(layers.values())).shape
+    refs = references.to_crs(crs).reset_index(drop=True)
+    refs["_days"] = as_days(pd.to_datetime(refs[date_field]).values.astype("datetime64[ns]"))
+    excluded = np.zeros(shape, bool)
+    if monitoring_start is not None:
+        start = as_days(np.array([np.datetime64(monitoring_start, "ns")]))[0]
+        before = refs["_days"] < start
+        excluded = _burn(refs[before], np.ones(int(before.sum())), shape, transform, 0) > 0
+        refs = refs[~before].reset_index(drop=True)
+    order = refs.sort_values("_days", ascending=False).index  # earliest drawn last: wins
+    truth_days = _burn(refs.loc[order], refs.loc[order, "_days"].values, shape, transform,
+                       np.nan)
+    reference_row = _burn(refs.loc[order], np.asarray(order, "float64"), shape, transform,
+                          np.nan)
+    zones = compartments.to_crs(crs).reset_index(drop=True)
+    zone_index = _burn(zones, np.arange(len(zones), dtype="float64"), shape, transform, np.nan)
+    inside = np.isfinite(zone_index) & ~excluded
+
+    dates = {name: as_days(layers[name]) for name in DATE_LAYERS if name in layers}
+    if detection not in dates:
+        raise ValueError(f"the outputs have no {detection!r} date layer; they have "
+                         f"{sorted(dates)}")
+    if "status" in layers:
+        detected = np.isin(_status_codes(layers["status"]), list(detected_status))
+    else:
+        detected = np.isfinite(dates[detection])
+    result = outcomes(truth_days, detected, dates[detection], inside)
+    delays = _delays(result, truth_days, dates, observations)
+    pixel = scores(result.tp.sum(), result.fp.sum(), result.fn.sum(), result.tn.sum())
+    pixel["early"] = int(result.early.sum())
+    pixel["evaluated"] = int(inside.sum())
+    table = _compartment_table(zones, id_field, zone_index, inside, truth_days, detected,
+                               result, dates[detection], delays, min_fraction)
+    flagged, disturbed = table["flagged"].values, table["disturbed"].values
+    compartment = scores((flagged & disturbed).sum(), (flagged & ~disturbed).sum(),
+                         (~flagged & disturbed).sum(), (~flagged & ~disturbed).sum())
+    events = _event_table(refs, reference_row, inside, result, delays, id_field)
+    return {"pixel": pixel, "compartment": compartment,
+            "delay": {name: {unit: summary(values[result.tp]) for unit, values in
+                             per_layer.items()} for name, per_layer in delays.items()},
+            "compartments": table, "events": events,
+            "parameters": {"detection": detection, "min_fraction": min_fraction,
+                           "detected_status": list(detected_status), "id_field": id_field,
+                           "monitoring_start": str(monitoring_start or "")}}
+
+
+def _layers(outputs) -> Dict[str, np.ndarray]:
+    names = [n for n in ("status", *DATE_LAYERS) if n in outputs]
+    if not names:
+        raise ValueError("the outputs have none of status, first_anomaly, confirmation")
+    return {name: np.asarray(outputs[name].values if hasattr(outputs[name], "values")
+                             else outputs[name]) for name in names}
+
+
+def _grid(outputs, layers, transform, crs):
+    if transform is None:
+        if not (hasattr(outputs, "coords") and "x" in outputs.coords and "y" in outputs.coords):
+            raise ValueError("give the outputs' transform (or x/y coordinates)")
+        xs, ys = np.asarray(outputs["x"].values), np.asarray(outputs["y"].values)
+        dx = float(xs[1] - xs[0]) if xs.size > 1 else float(outputs.attrs["resolution"])
+        dy = float(ys[1] - ys[0]) if ys.size > 1 else -dx
+        transform = Affine(dx, 0, float(xs[0]) - dx / 2, 0, dy, float(ys[0]) - dy / 2)
+    if crs is None:
+        crs = getattr(outputs, "attrs", {}).get("crs")
+        if crs is None:
+            raise ValueError("give the outputs' crs (or a 'crs' attribute)")
+    return transform, crs
+
+
+def _burn(frame, values, shape, transform, fill) -> np.ndarray:
+    """Rasterise polygons (pixel centres inside) with one value each; later rows win."""
+    from rasterio import features
+
+    out = np.full(shape, fill, "float64")
+    shapes = [(geometry, float(value)) for geometry, value in zip(frame.geometry, values)
+              if geometry is not None and not geometry.is_empty]
+    if not shapes:
+        return out
+    return features.rasterize(shapes, out_shape=shape, transform=transform, fill=fill,
+                              dtype="float64")
+
+
+def _status_codes(status: np.ndarray) -> np.ndarray:
+    if status.dtype.kind in "US O":
+        return np.vectorize(lambda s: STATUS_CODES.get(str(s), -1), otypes=[int])(status)
+    return status.astype("int64")
+
+
+def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict[str, np.ndarray]]:
+    clear = obs_days = None
+    if observations is not None:
+        values = np.asarray(observations.values)
+        clear = values if values.dtype == bool else np.isfinite(values)
+        obs_days = as_days(np.asarray(observations["time"].values, "datetime64[ns]"))
+    delays = {}
+    for name, days in dates.items():
+        found = result.tp & np.isfinite(days)
+        per = {"days": np.where(found, days - truth_days, np.nan)}
+        if clear is not None:
+            per["observations"] = clear_observations_between(
+                obs_days, clear, np.where(found, truth_days, np.nan), days)
+        delays[name] = per
+    return delays
+
+
+def _compartment_table(zones, id_field, zone_index, inside, truth_days, detected, result,
+                       detect_days, delays, min_fraction) -> pd.DataFrame:
+    rows = []
+    for number, zone_id in enumerate(zones[id_field]):
+        here = inside & (zone_index == number)
+        pixels = int(here.sum())
+        reference = int((here & np.isfinite(truth_days)).sum())
+        found = int((here & detected).sum())
+        counts = scores(result.tp[here].sum(), result.fp[here].sum(), result.fn[here].sum())
+        tp_here = here & result.tp
+        event = np.nanmin(truth_days[here]) if reference else np.nan
+        first = np.nanmin(np.where(tp_here, detect_days, np.nan)) if tp_here.any() else np.nan
+        row = {id_field: zone_id, "pixels": pixels, "reference_pixels": reference,
+               "detected_pixels": found,
+               "disturbed": pixels > 0 and reference > 0 and reference >= min_fraction * pixels,
+               "flagged": pixels > 0 and found > 0 and found >= min_fraction * pixels,
+               "event_date": _as_date(event), "first_detection": _as_date(first),
+               "delay_days": first - event if np.isfinite(first) else np.nan,
+               "pixel_precision": counts["precision"], "pixel_recall": counts["recall"],
+               "pixel_f1": counts["f1"]}
+        for name, per in delays.items():
+            for unit, values in per.items():
+                row[f"median_{name}_delay_{unit}"] = summary(values[tp_here])["median"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["outcome"] = np.select(
+        [table["flagged"] & table["disturbed"], table["flagged"], table["disturbed"]],
+        ["TP", "FP", "FN"], "TN")
+    return table
+
+
+def _event_table(refs, reference_row, inside, result, delays, id_field) -> pd.DataFrame:
+    rows = []
+    for number, ref in refs.iterrows():
+        here = inside & (reference_row == number)
+        hit = here & result.tp
+        row = {"reference": int(ref.get("reference_id", number + 1)),
+               id_field: ref.get(id_field), "event": ref.get("event"),
+               "date": _as_date(ref["_days"]), "pixels": int(here.sum()),
+               "detected_pixels": int(hit.sum()),
+               "recall": hit.sum() / here.sum() if here.any() else np.nan}
+        for name, per in delays.items():
+            for unit, values in per.items():
+                row[f"median_{name}_delay_{unit}"] = summary(values[hit])["median"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _as_date(days: float) -> Optional[str]:
+    if days is None or not np.isfinite(days):
+        return None
+    return str(np.datetime64("1970-01-01", "D") + np.timedelta64(int(days), "D"))
+
+
+def _number(value) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def validation_report(result: Dict[str, object]) -> str:
+    """A short Markdown report of ``validate``'s result."""
+    lines = ["# Validation against reference polygons", ""]
+    for level in ("pixel", "compartment"):
+        s = result[level]
+        lines.append(f"- **{level}**: precision {_number(s['precision'])}, recall "
+                     f"{_number(s['recall'])}, F1 {_number(s['f1'])} (TP {s['tp']}, FP "
+                     f"{s['fp']}, FN {s['fn']}, TN {s.get('tn', 'n/a')})")
+    for name, per in result["delay"].items():
+        parts = [f"{_number(v['mean'])} mean / {_number(v['median'])} median {unit}"
+                 for unit, v in per.items()]
+        lines.append(f"- **delay to {name.replace('_', ' ')}**: " + "; ".join(parts))
+    params = result["parameters"]
+    lines += ["", f"Detected = status in {params['detected_status']} (confirmed, recovered), "
+              f"dated by {params['detection']}; a compartment is flagged / disturbed when at "
+              f"least {params['min_fraction']:.0%} of its pixels are. A detection before the "
+              "reference date counts as a false positive and a miss.", "",
+              "## Compartments", "", _markdown(result["compartments"]), "",
+              "## Reference polygons", "", _markdown(result["events"])]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "(none)"
+    head = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    body = ["| " + " | ".join(_number(v) if isinstance(v, float) else str(v) for v in row)
+            + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def write_validation(result: Dict[str, object], folder, *, stem: str = "validation"
+                     ) -> Dict[str, Path]:
+    """Write the summary (JSON), the two tables (CSV) and the report (Markdown)."""
+    folder = Path(folder)
+    summary_doc = {key: result[key] for key in ("pixel", "compartment", "delay", "parameters")}
+    files = {"summary": write_json(folder / f"{stem}.json",
+                                   _clean(json.loads(json.dumps(summary_doc, default=_plain))))}
+    for key in ("compartments", "events"):
+        destination = folder / f"{stem}_{key}.csv"
+        with atomic_path(destination) as temp:
+            result[key].to_csv(temp, index=False)
+        files[key] = destination
+    destination = folder / f"{stem}_report.md"
+    with atomic_path(destination) as temp:
+        temp.write_text(validation_report(result), encoding="utf-8")
+    files["report"] = destination
+    return files
+
+
+def _clean(value):
+    """NaN -> None (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _plain(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else float(value)
+    return str(value)

@@ -1,0 +1,213 @@
+"""Validation of monitoring outputs against reference polygons (issue 30), on hand-made arrays
+whose answers are counted by hand in the comments."""
+
+import json
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import xarray as xr
+from affine import Affine
+from shapely.geometry import box
+
+from raster_collect_plugin.core.validation.assessment import (
+    validate,
+    validation_report,
+    write_validation,
+)
+from raster_collect_plugin.core.validation.metrics import as_days, clear_observations_between
+
+CRS = "EPSG:32632"
+X0, Y0 = 500_000.0, 6_000_000.0
+TRANSFORM = Affine(10, 0, X0, 0, -10, Y0)
+SHAPE = (6, 8)
+NAT = np.datetime64("NaT", "ns")
+
+
+def d(text):
+    return np.datetime64(text, "ns")
+
+
+def _cells(col0, row0, col1, row1):
+    """Box over pixel columns col0..col1-1 and rows row0..row1-1."""
+    return box(X0 + 10 * col0, Y0 - 10 * row1, X0 + 10 * col1, Y0 - 10 * row0)
+
+
+COMPARTMENTS = gpd.GeoDataFrame({"forest_id": [1, 2]},
+                                geometry=[_cells(0, 0, 4, 6), _cells(4, 0, 8, 6)], crs=CRS)
+# the windthrow: rows 0-1, columns 0-3 of compartment 1 (8 pixels), on 2025-03-10
+WINDTHROW = {"reference_id": 7, "forest_id": 1, "event": "windthrow",
+             "date": "2025-03-10", "geometry": _cells(0, 0, 4, 2)}
+# an old clear-fell in compartment 2 (rows 4-5, columns 4-5: 4 pixels), before monitoring
+OLD = {"reference_id": 8, "forest_id": 2, "event": "clearfell", "date": "2024-06-01",
+       "geometry": _cells(4, 4, 6, 6)}
+
+
+def outputs():
+    status = np.zeros(SHAPE, "uint8")
+    confirmation = np.full(SHAPE, NAT)
+    first = np.full(SHAPE, NAT)
+    detections = {(0, 0): "2025-03-20", (0, 1): "2025-03-15", (0, 2): "2025-03-15",
+                  (1, 0): "2025-03-15", (1, 1): "2025-03-20", (1, 2): "2025-03-30",
+                  (1, 3): "2025-03-30",  # 7 on time: delays 10, 5, 5, 5, 10, 20, 20 days
+                  (0, 3): "2025-03-01",  # before the event: a false positive and a miss
+                  (5, 7): "2025-04-02"}  # in the intact compartment: a false positive
+    for (row, col), when in detections.items():
+        status[row, col] = 2 if (row, col) != (1, 3) else 3  # (1, 3) has recovered since
+        confirmation[row, col] = d(when)
+        first[row, col] = d("2025-03-12") if d(when) > d("2025-03-10") else d("2025-02-25")
+    status[3, 5] = 1  # suspected only: not a detection
+    first[3, 5] = d("2025-04-10")
+    ys = Y0 - 5 - 10 * np.arange(SHAPE[0])
+    xs = X0 + 5 + 10 * np.arange(SHAPE[1])
+    return xr.Dataset({"status": (("y", "x"), status),
+                       "confirmation": (("y", "x"), confirmation),
+                       "first_anomaly": (("y", "x"), first)},
+                      coords={"y": ys, "x": xs}, attrs={"crs": CRS})
+
+
+def observations():
+    days = np.array([d(f"2025-03-{n:02d}") for n in (5, 10, 15, 20, 25, 30)])
+    clear = np.ones((6, *SHAPE), bool)
+    clear[2, 0, 0] = False  # 03-15 cloudy over (0, 0)
+    clear[4, 1, 2] = False  # 03-25 cloudy over (1, 2)
+    return xr.DataArray(np.where(clear, 0.8, np.nan), dims=("time", "y", "x"),
+                        coords={"time": days})
+
+
+def test_pixel_and_compartment_scores_by_hand():
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    result = validate(outputs(), refs, COMPARTMENTS, observations=observations())
+    pixel = result["pixel"]
+    # TP 7; FP: the early one and (5, 7); FN: the early one (the same pixel);
+    # TN: the 48 - 9 pixels neither detected nor disturbed
+    assert (pixel["tp"], pixel["fp"], pixel["fn"], pixel["tn"]) == (7, 2, 1, 39)
+    assert pixel["early"] == 1 and pixel["evaluated"] == 48
+    assert pixel["precision"] == pytest.approx(7 / 9)
+    assert pixel["recall"] == pytest.approx(7 / 8)
+    assert pixel["f1"] == pytest.approx(14 / 17)
+    # compartments: 1 disturbed and flagged; 2 flagged by 1 of 24 pixels (>= 2 %): a FP
+    comp = result["compartment"]
+    assert (comp["tp"], comp["fp"], comp["fn"], comp["tn"]) == (1, 1, 0, 0)
+    assert comp["precision"] == 0.5 and comp["recall"] == 1.0
+    assert comp["f1"] == pytest.approx(2 / 3)
+    table = result["compartments"].set_index("forest_id")
+    assert list(table["outcome"]) == ["TP", "FP"]
+    assert table.loc[1, "reference_pixels"] == 8 and table.loc[1, "detected_pixels"] == 8
+    assert table.loc[1, "first_detection"] == "2025-03-15"
+    assert table.loc[1, "delay_days"] == 5
+    assert table.loc[1, "pixel_recall"] == pytest.approx(7 / 8)
+    # delays of the 7 true positives
+    confirmation = result["delay"]["confirmation"]
+    assert confirmation["days"] == {"mean": pytest.approx(75 / 7), "median": 10.0, "n": 7}
+    # clear observations in [03-10, detection]: 2, 2, 2, 2, 3, 4, 5 (two were cloudy)
+    assert confirmation["observations"] == {"mean": pytest.approx(20 / 7), "median": 2.0,
+                                            "n": 7}
+    first = result["delay"]["first_anomaly"]
+    assert first["days"] == {"mean": 2.0, "median": 2.0, "n": 7}
+    assert first["observations"]["median"] == 1.0  # 03-10 only
+    events = result["events"]
+    assert events.loc[0, "reference"] == 7 and events.loc[0, "pixels"] == 8
+    assert events.loc[0, "detected_pixels"] == 7
+    assert events.loc[0, "median_confirmation_delay_days"] == 10.0
+
+
+def test_a_stricter_compartment_threshold_and_the_monitoring_start():
+    refs = gpd.GeoDataFrame([WINDTHROW, OLD], crs=CRS)
+    # the old clear-fell counts without a monitoring start: its 4 pixels are misses
+    loose = validate(outputs(), refs, COMPARTMENTS)
+    assert loose["pixel"]["fn"] == 1 + 4
+    assert loose["compartment"]["tp"] == 2  # compartment 2 disturbed (4/24) and flagged
+    strict = validate(outputs(), refs, COMPARTMENTS, min_fraction=0.05,
+                      monitoring_start=date(2025, 1, 1))
+    # the old clear-fell and its pixels are left out: 44 evaluated, TN 39 - 4
+    assert strict["pixel"]["evaluated"] == 44
+    assert (strict["pixel"]["tp"], strict["pixel"]["fp"], strict["pixel"]["fn"],
+            strict["pixel"]["tn"]) == (7, 2, 1, 35)
+    # compartment 2: 1 of 20 evaluated pixels = 5 %: still flagged at >= 5 %
+    assert strict["compartment"]["fp"] == 1
+    stricter = validate(outputs(), refs, COMPARTMENTS, min_fraction=0.06,
+                        monitoring_start=date(2025, 1, 1))
+    assert (stricter["compartment"]["tp"], stricter["compartment"]["fp"],
+            stricter["compartment"]["tn"]) == (1, 0, 1)
+    assert stricter["compartment"]["precision"] == 1.0
+
+
+def test_integer_day_rasters_and_a_bare_mapping_give_the_same_answer():
+    """The monitoring state's convention: int days since 1970, 0 = none; no coordinates."""
+    data = outputs()
+    as_ints = {name: np.nan_to_num(as_days(data[name].values)).astype("int32")
+               for name in ("confirmation", "first_anomaly")}
+    as_ints["status"] = data["status"].values
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    a = validate(data, refs, COMPARTMENTS)
+    b = validate(as_ints, refs, COMPARTMENTS, transform=TRANSFORM, crs=CRS)
+    assert a["pixel"] == b["pixel"] and a["compartment"] == b["compartment"]
+    assert a["delay"] == b["delay"]
+    # without status, any dated confirmation is a detection: the same 9 pixels here
+    no_status = validate({"confirmation": as_ints["confirmation"]}, refs, COMPARTMENTS,
+                         transform=TRANSFORM, crs=CRS)
+    assert no_status["pixel"]["tp"] == 7 and no_status["pixel"]["fp"] == 2
+    with pytest.raises(ValueError, match="transform"):
+        validate(as_ints, refs, COMPARTMENTS, crs=CRS)
+
+
+def test_clear_observations_between_counts_inclusive_whole_days():
+    days = as_days(np.array([d("2025-01-01"), d("2025-01-05"), d("2025-01-09")]))
+    clear = np.array([[[True, True]], [[False, True]], [[True, True]]])
+    start = as_days(np.array([[d("2025-01-01"), d("2025-01-02")]]))
+    end = as_days(np.array([[d("2025-01-09"), NAT]]))
+    counts = clear_observations_between(days, clear, start, end)
+    assert counts[0, 0] == 2 and np.isnan(counts[0, 1])
+
+
+def test_report_and_files(tmp_path):
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    result = validate(outputs(), refs, COMPARTMENTS, observations=observations())
+    text = validation_report(result)
+    assert "precision 0.778, recall 0.875, F1 0.824" in text
+    assert "| forest_id |" in text
+    files = write_validation(result, tmp_path)
+    summary = json.loads(files["summary"].read_text())
+    assert summary["pixel"]["tp"] == 7
+    assert summary["compartment"]["precision"] == 0.5
+    assert files["compartments"].read_text().splitlines()[0].startswith("forest_id,pixels")
+    assert files["report"].read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "validation.json", "validation_compartments.csv", "validation_events.csv",
+        "validation_report.md"]
+
+
+def test_perfect_outputs_on_the_scenario_score_one():
+    """Outputs made from the scenario's truth (confirmed on the first clear observation on or
+    after each event) score 1 everywhere, with a delay of one clear observation."""
+    from raster_collect_plugin.core.sample.disturbance_scenario import make_scenario
+
+    scenario = make_scenario()
+    series = scenario.series
+    truth = scenario.truth_date.values
+    clear = np.isfinite(series.values)
+    times = series.time.values.astype("datetime64[ns]")
+    after = clear & (times[:, None, None] >= truth.astype("datetime64[D]")[None])
+    first = np.where(after.any(0), times[np.argmax(after, axis=0)], NAT)
+    first[np.isnat(truth)] = NAT
+    outputs = xr.Dataset({"status": (("y", "x"), np.where(np.isnat(first), 0, 2)),
+                          "confirmation": (("y", "x"), first)},
+                         coords={"y": series.y, "x": series.x}, attrs={"crs": series.crs})
+    result = validate(outputs, scenario.references, scenario.compartments,
+                      observations=series)
+    assert result["pixel"]["precision"] == 1.0 and result["pixel"]["recall"] == 1.0
+    assert result["compartment"]["f1"] == 1.0 and result["compartment"]["tp"] == 5
+    assert result["compartment"]["tn"] == 3
+    assert result["delay"]["confirmation"]["observations"]["median"] == 1.0
+    assert result["delay"]["confirmation"]["observations"]["mean"] == 1.0
+    assert 0 <= result["delay"]["confirmation"]["days"]["median"] <= 8
+
+
+def test_two_clear_scenes_of_one_day_count_once():
+    days = as_days(np.array([d("2025-01-05T10:10"), d("2025-01-05T10:30"), d("2025-01-09")]))
+    clear = np.ones((3, 1, 1), bool)
+    start = as_days(np.array([[d("2025-01-05")]]))
+    end = as_days(np.array([[d("2025-01-09")]]))
+    assert clear_observations_between(days, clear, start, end)[0, 0] == 2
