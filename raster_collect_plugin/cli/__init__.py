@@ -22,7 +22,8 @@ __all__ = ["build_parser", "main"]
 # which module adds each command: a run imports only its own family (and its packages)
 _FAMILIES = {"search": "imagery", "composite": "imagery", "zonal": "zonal", "storm": "storm",
              "sentinel-hub": "sentinel_hub", "hexagons": "utilities", "sample": "utilities",
-             "job": "utilities", "cluster": "utilities", "demo": "utilities"}
+             "job": "utilities", "cluster": "utilities", "demo": "utilities",
+             "monitor": "monitoring", "watch": "monitoring"}
 
 
 def _command_in(arguments: Sequence[str]) -> Optional[str]:

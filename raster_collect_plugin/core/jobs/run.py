@@ -14,7 +14,8 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical`` (zonal-raster),
 ``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
 ``colour_composites`` (e.g. ["true-colour"]: RGB composites per period beside the indices);
-kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer).
+kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer); kind ``monitor``:
+see ``monitor.py`` (per-pixel disturbance monitoring, continued from the folder's state).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..pixels import masks
 from .spec import JobError, validate_spec
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
-             "sentinel-hub-statistics", "sign")
+             "sentinel-hub-statistics", "sign", "monitor")
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -159,6 +160,11 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _zonal_raster(spec)
     if kind == "storm":
         return _storm(spec, progress, cancel)
+    if kind == "monitor":  # per-pixel disturbance monitoring (core/jobs/monitor.py)
+        from .monitor import run_monitor_job
+
+        return run_monitor_job(spec, build_sources(spec.get("sources") or []), progress,
+                               cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
     from ..composites.pipeline import search, validate_request

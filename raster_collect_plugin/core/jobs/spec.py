@@ -144,6 +144,14 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "usage_ledger": (_text, "a file path"),
     "cache_dir": (_text, "a folder"),
     "interval": (_text, "an ISO 8601 duration such as P1M"),
+    # monitor (core/jobs/monitor.py)
+    "history_start": (_date, "a date like 2023-01-01"),
+    "history_end": (_date, "a date like 2024-12-31"),
+    "alerts_since": (_date, "a date like 2025-06-01"),
+    "index": (_text, "an index name such as NDVI"),
+    "harmonise": _flag,
+    "min_alert_ha": (_number(0), "a number of hectares"),
+    "monitoring": (lambda v: isinstance(v, dict), "an object such as {\"confirm\": 3}"),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
 SOURCE_KEYS = ("kind", "collections", "href", "url", "name")
@@ -166,6 +174,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
     "storm": ("aoi", "event_date", "output_dir"),
     "sentinel-hub-statistics": ("aoi", "start", "end", "output_dir"),
     "sign": ("hrefs",),
+    "monitor": ("aoi", "sources", "history_start", "history_end", "output_dir"),
 }
 
 

@@ -183,7 +183,7 @@ def monitor_series(state: MonitorState, series, *, progress=None,
         values = np.asarray(series.isel(time=int(position)).values).reshape(-1)
         update(state, values, times[position], str(sensors[position]))
         if progress is not None:
-            progress(100.0 * (done + 1) / len(newer), f"scene {str(times[position])[:10]}")
+            progress((done + 1) / len(newer), f"scene {str(times[position])[:10]}")
     return {"scenes": int(newer.size),
             "first": str(times[newer[0]])[:19] if newer.size else None,
             "last": str(times[newer[-1]])[:19] if newer.size else None}

@@ -43,11 +43,13 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
                            min_alert_ha=request.min_alert_ha, new_since=since_day)
     by_status = area_by_status(zones, [id_field], position, pixels, pixel_ha)
     formats = tuple(request.table_formats)
-    for stem, table, layer in (("monitoring_compartments", summary, "monitoring"),
-                               ("monitoring_compartments_by_month", by_status,
-                                "monitoring_by_month")):
+    # the summary's GeoPackage is its polygon layer (below), not an attribute-only table
+    layered = tuple(kind for kind in formats if kind != "gpkg") or ("csv",)
+    for stem, table, layer, kinds in (
+            ("monitoring_compartments", summary, "monitoring", layered),
+            ("monitoring_compartments_by_month", by_status, "monitoring_by_month", formats)):
         files.update({f"{stem}_{k}": v for k, v in write_table(
-            table, output_dir / stem, layer=layer, formats=formats).items()})
+            table, output_dir / stem, layer=layer, formats=kinds).items()})
     files["compartments_layer"] = _layer(zones, summary, id_field,
                                          output_dir / "monitoring_compartments.gpkg",
                                          "monitoring")
@@ -61,11 +63,11 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
         hex_summary = zone_summary(hexagons, keys, hex_position, pixels, pixel_ha,
                                    min_alert_ha=0.0001, new_since=since_day)
         hex_status = area_by_status(hexagons, keys, hex_position, pixels, pixel_ha)
-        for stem, table, layer in (("monitoring_hexagons", hex_summary, "monitoring"),
-                                   ("monitoring_hexagons_by_month", hex_status,
-                                    "monitoring_by_month")):
+        for stem, table, layer, kinds in (
+                ("monitoring_hexagons", hex_summary, "monitoring", layered),
+                ("monitoring_hexagons_by_month", hex_status, "monitoring_by_month", formats)):
             files.update({f"{stem}_{k}": v for k, v in write_table(
-                table, output_dir / stem, layer=layer, formats=formats).items()})
+                table, output_dir / stem, layer=layer, formats=kinds).items()})
         files["hexagons_layer"] = _layer(hexagons, hex_summary.drop(columns=[id_field]),
                                          HEX_ID_FIELD,
                                          output_dir / "monitoring_hexagons.gpkg", "monitoring")
