@@ -103,3 +103,39 @@ def test_other_parameters_cannot_continue_a_state(tmp_path):
         run_monitor(other, series)
     with pytest.raises(StateError, match="another grid"):
         run_monitor(_request(tmp_path), series.isel(x=[0, 1]))
+
+
+def test_only_the_forests_are_monitored(tmp_path):
+    zones = _zones().iloc[[1]]  # the right column only
+    result = run_monitor(MonitorRequest(tmp_path, PARAMS, zones=zones,
+                                        alerts_since=date(2024, 12, 31)), small_series())
+    status, _ = _read(tmp_path / "monitoring_status.tif")
+    assert status.tolist() == [[255, 255, 0], [255, 255, 2]]
+    assert result.changes["pixels"]["not monitored"] == 4
+
+
+def test_cancel_keeps_the_previous_state(tmp_path):
+    from raster_collect_plugin.core.composites.requests import Cancelled
+    from raster_collect_plugin.core.monitoring.state import MonitorState
+
+    series = small_series()
+    run_monitor(_request(tmp_path), series.sel(time=slice(None, "2025-03-01")))
+    saved = (tmp_path / "monitoring_state.npz").read_bytes()
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 5  # after a few scenes
+
+    with pytest.raises(Cancelled):
+        run_monitor(_request(tmp_path), series, cancel=cancel)
+    assert (tmp_path / "monitoring_state.npz").read_bytes() == saved
+    assert MonitorState.load(tmp_path).last_time < np.datetime64("2025-03-02")
+
+
+def test_memory_budget_refuses_a_run_too_large(tmp_path):
+    from raster_collect_plugin.core.composites.sizing import SizeError
+
+    with pytest.raises(SizeError, match="memory budget"):
+        run_monitor(_request(tmp_path, memory_budget=1000), small_series())
+    assert not (tmp_path / "monitoring_state.npz").exists()

@@ -101,6 +101,8 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     if state is None:
         state = fit_state(series, request.params.check(), cancel=cancel)
         state.grid, state.index = grid, str(series.attrs.get("index", ""))
+        if request.zones is not None:  # only the forests are monitored
+            _outside_not_monitored(state, request.zones, transform, crs)
         previous_last = None
     else:
         _check_continues(state, request.params, series, grid)
@@ -128,6 +130,16 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     files["changes"] = write_json(output_dir / "monitoring_changes.json", changes)
     files["state"], files["state_metadata"] = state.save(output_dir)
     return MonitorResult(files, summary, changes, state)
+
+
+def _outside_not_monitored(state: MonitorState, zones, transform, crs: str) -> None:
+    from .areas import zone_raster
+
+    if zones.crs is not None and str(zones.crs) != crs:
+        zones = zones.to_crs(crs)
+    outside = zone_raster(zones.reset_index(drop=True), transform, state.shape).ravel() < 0
+    state.arrays["fitted"][outside] = False
+    state.arrays["status"][outside] = NOT_MONITORED
 
 
 def _check_continues(state: MonitorState, params: MonitorParams, series, grid: Dict) -> None:
