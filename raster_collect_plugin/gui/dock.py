@@ -107,6 +107,11 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         for section in (self.aoi_section, self.period_section, self.outputs_section):
             layout.addWidget(section)
             self._expose(section)
+        from .monitoring_section import MonitoringSection
+
+        self.monitoring_section = MonitoringSection(body)
+        self.monitoring_section.attach(self)
+        layout.addWidget(self.monitoring_section)
         self.scenes_box, scenes_layout = results_section(body, "Scenes found",
                                                          "raster_collect_scenes", True)
         self.results_table = QTableWidget(0, 5, self.scenes_box)
@@ -346,6 +351,8 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
             self.show_search(result)
         elif kind == "sample":
             self.show_sample(result)
+        elif kind == "monitor":
+            self.monitoring_section.show_result(result)
         else:
             self.show_compute(task.spec, result)
         self.job_finished.emit(kind)
