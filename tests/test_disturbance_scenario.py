@@ -167,3 +167,21 @@ def test_scene_files_read_back_through_the_project_load(tmp_path):
         np.testing.assert_allclose(got[both], expected.values[both], atol=2e-3)
     again = write_scenario(tmp_path / "scenario", SHORT)  # reused, not rewritten
     assert again.items == files.items
+
+
+def test_a_tiled_scenario_repeats_the_pattern():
+    from raster_collect_plugin.core.sample.disturbance_scenario import compartments_frame
+    from raster_collect_plugin.core.sample.disturbance_tiles import tiled_spec
+
+    spec = tiled_spec(6, 3)  # 18 compartments: two full copies and two of a third
+    assert len(compartments_frame(spec)) == 18
+    kinds = [e.kind for e in spec.events]
+    assert len(spec.events) == 5 + 5 + 1  # the third copy has compartments 16, 17: one event
+    assert kinds.count("clearfell") == 2 and kinds.count("dieback") == 2
+    assert {e.forest_index for e in spec.events} == {1, 2, 4, 5, 6, 9, 10, 12, 13, 14, 17}
+    assert spec == tiled_spec(6, 3)
+    shifts = {(e.start - d.start).days for e, d in zip(spec.events[5:10], spec.events[:5])}
+    assert len(shifts) == 1  # one shift per copy
+    scenario = make_scenario(tiled_spec(6, 3, start=date(2025, 1, 1)), resolution=30)
+    assert scenario.series.shape[1:] == (34, 64)  # (3 x 300 + 120) / 30, (6 x 300 + 120) / 30
+    assert len(scenario.references) == 11

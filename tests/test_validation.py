@@ -111,6 +111,9 @@ def test_pixel_and_compartment_scores_by_hand():
     assert events.loc[0, "reference"] == 7 and events.loc[0, "pixels"] == 8
     assert events.loc[0, "detected_pixels"] == 7
     assert events.loc[0, "median_confirmation_delay_days"] == 10.0
+    kinds = result["event_types"]
+    assert list(kinds["event"]) == ["windthrow"] and kinds.loc[0, "recall"] == 7 / 8
+    assert kinds.loc[0, "median_confirmation_delay_observations"] == 2.0
 
 
 def test_a_stricter_compartment_threshold_and_the_monitoring_start():
@@ -175,8 +178,8 @@ def test_report_and_files(tmp_path):
     assert files["compartments"].read_text().splitlines()[0].startswith("forest_id,pixels")
     assert files["report"].read_text() == text
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "validation.json", "validation_compartments.csv", "validation_events.csv",
-        "validation_report.md"]
+        "validation.json", "validation_compartments.csv", "validation_event_types.csv",
+        "validation_events.csv", "validation_report.md"]
 
 
 def test_perfect_outputs_on_the_scenario_score_one():
@@ -203,6 +206,9 @@ def test_perfect_outputs_on_the_scenario_score_one():
     assert result["delay"]["confirmation"]["observations"]["median"] == 1.0
     assert result["delay"]["confirmation"]["observations"]["mean"] == 1.0
     assert 0 <= result["delay"]["confirmation"]["days"]["median"] <= 8
+    kinds = result["event_types"].set_index("event")
+    assert sorted(kinds.index) == ["clearfell", "dieback", "windthrow"]
+    assert (kinds["recall"] == 1.0).all() and kinds.loc["windthrow", "references"] == 3
 
 
 def test_two_clear_scenes_of_one_day_count_once():
@@ -211,3 +217,61 @@ def test_two_clear_scenes_of_one_day_count_once():
     start = as_days(np.array([[d("2025-01-05")]]))
     end = as_days(np.array([[d("2025-01-09")]]))
     assert clear_observations_between(days, clear, start, end)[0, 0] == 2
+
+
+def test_the_same_from_files(tmp_path):
+    from raster_collect_plugin.core.outputs.files import write_cog
+    from raster_collect_plugin.core.validation.files import validate_files
+
+    data = outputs()
+    paths = {"status": tmp_path / "status.tif"}
+    write_cog(paths["status"], data["status"].values, transform=TRANSFORM, crs=CRS)
+    for name in ("first_anomaly", "confirmation"):
+        paths[name] = tmp_path / f"{name}.tif"
+        days = np.nan_to_num(as_days(data[name].values)).astype("int32")
+        write_cog(paths[name], days, transform=TRANSFORM, crs=CRS, nodata=0)
+    gpd.GeoDataFrame([WINDTHROW], crs=CRS).to_file(tmp_path / "refs.gpkg", driver="GPKG")
+    COMPARTMENTS.to_file(tmp_path / "forests.gpkg", driver="GPKG")
+    got = validate_files(paths, tmp_path / "refs.gpkg", tmp_path / "forests.gpkg")
+    want = validate(data, gpd.GeoDataFrame([WINDTHROW], crs=CRS), COMPARTMENTS)
+    assert got["pixel"] == want["pixel"] and got["delay"] == want["delay"]
+    assert got["compartment"] == want["compartment"]
+
+
+def test_the_scenarios_own_truth_scores_one(tmp_path):
+    """The scenario's files: its truth raster, taken as detections dated on the event day,
+    validated against its reference polygons, is perfect (pixel and compartment)."""
+    from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
+    from raster_collect_plugin.core.sample.disturbance_scenario import ScenarioSpec
+    from raster_collect_plugin.core.validation.files import validate_files
+
+    files = write_scenario(tmp_path, ScenarioSpec(start=date(2025, 3, 1),
+                                                  end=date(2025, 3, 10)))
+    result = validate_files({"confirmation": files.truth_date}, files.references,
+                            files.compartments)
+    assert result["pixel"]["precision"] == 1.0 and result["pixel"]["recall"] == 1.0
+    import rasterio
+
+    with rasterio.open(files.truth_date) as truth:
+        assert result["pixel"]["tp"] == int((truth.read(1) > 0).sum()) > 2000
+    assert (result["compartment"]["tp"], result["compartment"]["tn"]) == (5, 3)
+    assert result["delay"]["confirmation"]["days"]["median"] == 0.0
+
+
+def test_a_lazy_series_is_read_a_day_at_a_time():
+    """Observations backed by dask give the same delays (and are never loaded whole)."""
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    eager = validate(outputs(), refs, COMPARTMENTS, observations=observations())
+    lazy = validate(outputs(), refs, COMPARTMENTS,
+                    observations=observations().chunk({"time": 1}))
+    assert lazy["delay"] == eager["delay"]
+
+
+def test_unusable_polygons_say_what_to_fix():
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    with pytest.raises(ValueError, match=r"no field 'when' \(a date column\).*'event'"):
+        validate(outputs(), refs, COMPARTMENTS, date_field="when")
+    with pytest.raises(ValueError, match="compartments have no field 'stand'"):
+        validate(outputs(), refs, COMPARTMENTS, id_field="stand")
+    with pytest.raises(ValueError, match="reference polygons have no CRS"):
+        validate(outputs(), gpd.GeoDataFrame([WINDTHROW]), COMPARTMENTS)

@@ -17,6 +17,7 @@ _FACE = {
     "ScenarioSpec": "disturbance_scenario",
     "make_scenario": "disturbance_scenario",
     "write_scenario": "disturbance_catalog",
+    "tiled_spec": "disturbance_tiles",
 }
 __all__ = sorted(_FACE)
 

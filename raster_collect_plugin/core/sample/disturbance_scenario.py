@@ -21,7 +21,9 @@ How to call::
 ``make_scenario(spec, index="NDVI", harmonised=True, resolution=10)``: ``harmonised`` brings
 Sentinel-2 bands to Landsat OLI with the HLS v2.0 bandpass adjustment (core/series/bandpass.py)
 and uses B8A as Sentinel-2's NIR, exactly as ``core.series`` does for real scenes; False gives
-each sensor's own values (B08 as NIR). ``resolution`` is 10 or 30 m. Scene COGs and a static
+each sensor's own values (B08 as NIR). ``resolution`` is 10 or 30 m. In memory every band is
+simulated at 10 m (Sentinel-2) or 30 m (Landsat, the 10 m model averaged), B8A included; the
+written scenes keep the providers' 20 m bands and 20 m SCL, as real ones do. Scene COGs and a static
 STAC catalog of the same scenario: ``disturbance_catalog.write_scenario(root, spec)``.
 
 The truth date of a dieback is its onset (the decline then runs ``ramp_days``; ``end_date``).
@@ -244,13 +246,13 @@ def field_on(spec: ScenarioSpec, resolution: float) -> Field:
     forest_index = features.rasterize([(p, i) for i, p in enumerate(polygons)],
                                       out_shape=(height, width), transform=transform, fill=-1,
                                       dtype="int32")
+    shapes = [(event_polygon(event, polygons[event.forest_index]), number)
+              for number, event in enumerate(spec.events)]
+    shapes = [(shape, number) for shape, number in shapes if not shape.is_empty]
     event_index = np.full((height, width), -1, "int32")
-    for number, event in enumerate(spec.events):  # a later event overrides an earlier one
-        shape = event_polygon(event, polygons[event.forest_index])
-        if not shape.is_empty:
-            inside = features.rasterize([(shape, 1)], out_shape=(height, width),
-                                        transform=transform, fill=0, dtype="uint8")
-            event_index[inside == 1] = number
+    if shapes:  # burnt in order: a later event overrides an earlier one
+        event_index = features.rasterize(shapes, out_shape=(height, width),
+                                         transform=transform, fill=-1, dtype="int32")
     cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
     xs, ys = transform.c + cols * transform.a, transform.f + rows * transform.e
     per_forest = np.random.default_rng(spec.seed).uniform(0.94, 1.06, len(polygons))
@@ -280,14 +282,13 @@ def healthy(band: str, day: date, vigour: np.ndarray) -> np.ndarray:
 
 def event_weights(spec: ScenarioSpec, event_index: np.ndarray, day: date) -> np.ndarray:
     """How far each pixel has gone from healthy to its event's target (0..1) on ``day``."""
-    weights = np.zeros(event_index.shape, "float32")
+    per_event = np.zeros(len(spec.events) + 1, "float32")  # the last: no event (index -1)
     for number, event in enumerate(spec.events):
         elapsed = (day - event.start).days
-        if elapsed < 0:
-            continue
-        weight = 1.0 if event.ramp_days <= 0 else min(1.0, elapsed / event.ramp_days)
-        weights[event_index == number] = weight
-    return weights
+        if elapsed >= 0:
+            per_event[number] = 1.0 if event.ramp_days <= 0 else min(1.0,
+                                                                        elapsed / event.ramp_days)
+    return per_event[event_index]
 
 
 def msi_reflectance(spec: ScenarioSpec, surface: Field, band: str, day: date,
@@ -298,11 +299,11 @@ def msi_reflectance(spec: ScenarioSpec, surface: Field, band: str, day: date,
     forest = surface.forest_index >= 0
     value = np.where(forest, healthy(name, day, surface.vigour), np.float32(BARE[name]))
     weights = event_weights(spec, surface.event_index, day)
-    for number, event in enumerate(spec.events):
-        hit = (surface.event_index == number) & (weights > 0)
-        if hit.any():
-            target = np.float32(TARGET[event.kind][name])
-            value = np.where(hit, (1 - weights) * value + weights * target, value)
+    hit = weights > 0
+    if hit.any():
+        targets = np.array([TARGET[e.kind][name] for e in spec.events] + [0.0], "float32")
+        target = targets[surface.event_index[hit]]
+        value[hit] = (1 - weights[hit]) * value[hit] + weights[hit] * target
     value = value + rng.normal(0, spec.scene_bias)
     if noise:
         value = value + rng.normal(0, spec.noise, value.shape)

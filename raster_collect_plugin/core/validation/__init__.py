@@ -14,6 +14,8 @@ _FACE = {
     "validate": "assessment",
     "validation_report": "assessment",
     "write_validation": "assessment",
+    "read_layers": "files",
+    "validate_files": "files",
 }
 __all__ = sorted(_FACE)
 

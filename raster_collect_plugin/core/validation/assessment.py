@@ -11,8 +11,10 @@ How to call::
                             #                    "observations": {...}}, "confirmation": ...}
     result["compartments"]  # pandas table, one row per compartment
     result["events"]        # pandas table, one row per reference polygon
+    result["event_types"]   # pandas table, one row per event type (recall, median delays)
     print(validation_report(result))
-    write_validation(result, folder)   # validation.json, *_compartments.csv, *_events.csv, .md
+    write_validation(result, folder)   # validation.json, *_compartments.csv, *_events.csv,
+                                       # *_event_types.csv, *_report.md
 
 ``outputs``: an ``xr.Dataset`` (or a mapping of (y, x) arrays with ``transform`` and ``crs``
 given) with ``status`` (codes 0 no alert, 1 suspected, 2 confirmed, 3 recovered, 255 not
@@ -57,6 +59,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     module docstring); ``detection``: the date layer a detection is dated by."""
     layers = _layers(outputs)
     transform, crs = _grid(outputs, layers, transform, crs)
+    _check_polygons(references, "reference polygons", date_field, "a date column")
+    _check_polygons(compartments, "compartments", id_field, "an id field")
     shape = next(iter(layers.values())).shape
     refs = references.to_crs(crs).reset_index(drop=True)
     refs["_days"] = as_days(pd.to_datetime(refs[date_field]).values.astype("datetime64[ns]"))
@@ -95,12 +99,22 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
                          (~flagged & disturbed).sum(), (~flagged & ~disturbed).sum())
     events = _event_table(refs, reference_row, inside, result, delays, id_field)
     return {"pixel": pixel, "compartment": compartment,
+            "event_types": _by_kind(refs, reference_row, inside, result, delays),
             "delay": {name: {unit: summary(values[result.tp]) for unit, values in
                              per_layer.items()} for name, per_layer in delays.items()},
             "compartments": table, "events": events,
             "parameters": {"detection": detection, "min_fraction": min_fraction,
                            "detected_status": list(detected_status), "id_field": id_field,
                            "monitoring_start": str(monitoring_start or "")}}
+
+
+def _check_polygons(frame, what: str, column: str, kind: str) -> None:
+    if frame.crs is None:
+        raise ValueError(f"the {what} have no CRS: assign one (e.g. EPSG:32632) and try again")
+    if column not in frame.columns:
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        raise ValueError(f"the {what} have no field {column!r} ({kind}); their fields are "
+                         f"{fields}: choose one")
 
 
 def _layers(outputs) -> Dict[str, np.ndarray]:
@@ -147,9 +161,8 @@ def _status_codes(status: np.ndarray) -> np.ndarray:
 
 def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict[str, np.ndarray]]:
     clear = obs_days = None
-    if observations is not None:
-        values = np.asarray(observations.values)
-        clear = values if values.dtype == bool else np.isfinite(values)
+    if observations is not None:  # kept lazy (dask): read one observation day at a time
+        clear = observations if observations.dtype == bool else np.isfinite(observations)
         obs_days = as_days(np.asarray(observations["time"].values, "datetime64[ns]"))
     delays = {}
     for name, days in dates.items():
@@ -210,6 +223,25 @@ def _event_table(refs, reference_row, inside, result, delays, id_field) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _by_kind(refs, reference_row, inside, result, delays) -> pd.DataFrame:
+    """Recall and median delays per event type (a ``event`` column), e.g. dieback is slower
+    to confirm than windthrow."""
+    if "event" not in refs.columns or refs.empty:
+        return pd.DataFrame()
+    rows = []
+    for kind, group in refs.groupby("event", sort=True):
+        here = inside & np.isin(reference_row, np.asarray(group.index, "float64"))
+        hit = here & result.tp
+        row = {"event": kind, "references": len(group), "pixels": int(here.sum()),
+               "detected_pixels": int(hit.sum()),
+               "recall": hit.sum() / here.sum() if here.any() else np.nan}
+        for name, per in delays.items():
+            for unit, values in per.items():
+                row[f"median_{name}_delay_{unit}"] = summary(values[hit])["median"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _as_date(days: float) -> Optional[str]:
     if days is None or not np.isfinite(days):
         return None
@@ -239,6 +271,7 @@ def validation_report(result: Dict[str, object]) -> str:
               f"dated by {params['detection']}; a compartment is flagged / disturbed when at "
               f"least {params['min_fraction']:.0%} of its pixels are. A detection before the "
               "reference date counts as a false positive and a miss.", "",
+              "## Event types", "", _markdown(result["event_types"]), "",
               "## Compartments", "", _markdown(result["compartments"]), "",
               "## Reference polygons", "", _markdown(result["events"])]
     return "\n".join(lines) + "\n"
@@ -261,7 +294,7 @@ def write_validation(result: Dict[str, object], folder, *, stem: str = "validati
     summary_doc = {key: result[key] for key in ("pixel", "compartment", "delay", "parameters")}
     files = {"summary": write_json(folder / f"{stem}.json",
                                    _clean(json.loads(json.dumps(summary_doc, default=_plain))))}
-    for key in ("compartments", "events"):
+    for key in ("compartments", "events", "event_types"):
         destination = folder / f"{stem}_{key}.csv"
         with atomic_path(destination) as temp:
             result[key].to_csv(temp, index=False)
