@@ -139,3 +139,23 @@ def test_memory_budget_refuses_a_run_too_large(tmp_path):
     with pytest.raises(SizeError, match="memory budget"):
         run_monitor(_request(tmp_path, memory_budget=1000), small_series())
     assert not (tmp_path / "monitoring_state.npz").exists()
+
+
+def test_compartment_series_for_the_chart(tmp_path):
+    series = small_series()
+    run_monitor(_request(tmp_path / "once"), series)
+    for end in INCREMENTS:
+        run_monitor(_request(tmp_path / "steps"), series.sel(time=slice(None, end)))
+    once = pd.read_csv(tmp_path / "once" / "monitoring_series.csv")
+    pd.testing.assert_frame_equal(once, pd.read_csv(tmp_path / "steps" /
+                                                    "monitoring_series.csv"))
+    two = once[once["forest_id"] == 2].set_index("time")
+    # compartment 2: pixels (0,2) and (1,2), clear on every scene
+    assert set(two["clear_pixels"]) == {2}
+    after = two[two.index >= "2025-09-01"]
+    # (1,2) drops 0.3 from 2025-09-01: the mean is 0.15 below the expectation, half anomalous
+    assert (after["expected"] - after["observed"]).mean() == pytest.approx(0.15, abs=0.02)
+    assert after["anomalous_fraction"].iloc[3:].eq(0.5).all()
+    before = two[two.index < "2025-05-01"]
+    assert before["anomalous_fraction"].eq(0).all()
+    assert (before["expected"] - before["observed"]).abs().max() < 0.03

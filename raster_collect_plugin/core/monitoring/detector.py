@@ -9,7 +9,7 @@ and the history in blocks of rows, so memory stays bounded by the grid, not by t
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -96,9 +96,18 @@ def _ewma_over(residuals: np.ndarray, lambda_: float) -> np.ndarray:
     return ewma
 
 
-def update(state: MonitorState, values: np.ndarray, when: np.datetime64, sensor: str) -> int:
-    """Process one scene: ``values`` (pixels,) NaN where not clear. Returns how many pixels
-    changed status."""
+class Scene(NamedTuple):
+    """What one scene did, per pixel: seen (clear and monitored), anomalous, the model's
+    expectation; and how many pixels changed status."""
+
+    valid: np.ndarray
+    anomaly: np.ndarray
+    expected: np.ndarray
+    changed: int
+
+
+def update(state: MonitorState, values: np.ndarray, when: np.datetime64, sensor: str) -> Scene:
+    """Process one scene: ``values`` (pixels,) NaN where not clear."""
     p, a = state.params, state.arrays
     X = design_matrix(np.array([when], dtype="datetime64[ns]"),
                       harmonic_order=p.harmonic_order, trend=p.trend)
@@ -163,13 +172,15 @@ def update(state: MonitorState, values: np.ndarray, when: np.datetime64, sensor:
     a["normal_run"][recovered] = 0
     state.last_time = np.datetime64(when, "ns")
     state.scenes += 1
-    return int(np.count_nonzero(before != a["status"]))
+    return Scene(valid, anomaly, expected, int(np.count_nonzero(before != a["status"])))
 
 
 def monitor_series(state: MonitorState, series, *, progress=None,
-                   cancel: Optional[Callable[[], bool]] = None) -> dict:
-    """Process every scene of ``series`` newer than the state's last one, in time order.
-    Returns what was processed: {"scenes": n, "first": time, "last": time}."""
+                   cancel: Optional[Callable[[], bool]] = None,
+                   on_scene: Optional[Callable] = None) -> dict:
+    """Process every scene of ``series`` newer than the state's last one, in time order
+    (``on_scene(time, sensor, values, Scene)`` after each). Returns what was processed:
+    {"scenes": n, "first": time, "last": time}."""
     times = _times(series)
     sensors = (np.asarray(series["sensor"].values) if "sensor" in series.coords
                else np.full(times.size, ""))
@@ -181,7 +192,9 @@ def monitor_series(state: MonitorState, series, *, progress=None,
 
             raise Cancelled("cancelled by the user")
         values = np.asarray(series.isel(time=int(position)).values).reshape(-1)
-        update(state, values, times[position], str(sensors[position]))
+        scene = update(state, values, times[position], str(sensors[position]))
+        if on_scene is not None:
+            on_scene(times[position], str(sensors[position]), values, scene)
         if progress is not None:
             progress((done + 1) / len(newer), f"scene {str(times[position])[:10]}")
     return {"scenes": int(newer.size),

@@ -109,7 +109,9 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
         previous_last = state.last_time
     before = state.status.copy()
     before_confirmation = state.confirmation.copy()
-    processed = monitor_series(state, series, progress=progress, cancel=cancel)
+    collector = _zone_series(request, state, transform, crs)
+    processed = monitor_series(state, series, progress=progress, cancel=cancel,
+                               on_scene=collector)
     since = request.alerts_since or (
         np.datetime64(previous_last, "D").astype(object) if previous_last is not None
         else request.params.history_end)
@@ -123,6 +125,8 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
         zone_files, summary, zones_changed = write_zone_outputs(
             request, state, pixels, transform, crs, since, before_confirmation)
         files.update(zone_files)
+    if collector is not None:
+        files["series"] = collector.append_to(output_dir, previous_last)
     changes = _changes(state, before, before_confirmation, processed, since, zones_changed,
                        request.id_field)
     from ..outputs.files import write_json
@@ -130,6 +134,20 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     files["changes"] = write_json(output_dir / "monitoring_changes.json", changes)
     files["state"], files["state_metadata"] = state.save(output_dir)
     return MonitorResult(files, summary, changes, state)
+
+
+def _zone_series(request: MonitorRequest, state: MonitorState, transform, crs: str):
+    if request.zones is None:
+        return None
+    from .areas import zone_raster
+    from .zone_series import ZoneSeries
+
+    zones = request.zones
+    if zones.crs is not None and str(zones.crs) != crs:
+        zones = zones.to_crs(crs)
+    zones = zones.reset_index(drop=True)
+    position = zone_raster(zones, transform, state.shape).ravel()
+    return ZoneSeries(position, zones[request.id_field].to_numpy(), request.id_field)
 
 
 def _outside_not_monitored(state: MonitorState, zones, transform, crs: str) -> None:
