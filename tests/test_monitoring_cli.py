@@ -64,6 +64,29 @@ def test_monitor_then_watch_equals_one_run(scenario, tmp_path):
             "monitoring_alerts.gpkg"} <= set(listed)
 
 
+def test_other_parameters_need_overwrite(scenario, tmp_path):
+    _monitor(scenario, tmp_path, "2025-06-30")
+    arguments = ("monitor", "--gpkg", str(scenario.compartments), "--catalog",
+                 str(scenario.catalog), "--history-start", "2024-01-01", "--history-end",
+                 "2024-12-31", "--end", "2025-06-30", "--confirm", "4", "--output",
+                 str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", *arguments],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "--overwrite" in done.stderr
+    again = _cli(*arguments, "--overwrite")
+    assert again["changes"]["scenes"] == first_scenes(scenario)
+    saved = json.loads((tmp_path / "monitoring_state.json").read_text())
+    assert saved["params"]["confirm"] == 4
+
+
+def first_scenes(scenario):
+    """Scenes after the history in the scenario (a run from scratch processes them all)."""
+    from raster_collect_plugin.core.sample.disturbance_scenario import make_scenario
+
+    series = make_scenario(SPEC).series
+    return int((series.time.values > np.datetime64("2025-01-01")).sum())
+
+
 def test_watch_needs_a_started_folder(tmp_path):
     done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "watch", "--output",
                            str(tmp_path)], capture_output=True, text=True, timeout=120)

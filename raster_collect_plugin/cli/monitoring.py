@@ -175,7 +175,8 @@ def register(commands) -> None:
     monitor.add_argument("--top", type=int, default=15, help="compartments to print")
     monitor.add_argument("--output", required=True, help="the monitoring folder")
     monitor.add_argument("--overwrite", action="store_true",
-                         help="replace another run's results in --output")
+                         help="start the folder's monitoring again from the history (e.g. "
+                              "with other parameters)")
     monitor.add_argument("--memory-budget", help="memory this run may use, e.g. 8GB")
     monitor.set_defaults(handler=_cmd_monitor)
 

@@ -90,6 +90,12 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
         started = time.time()
+        if spec.get("overwrite"):  # start again from the history: forget the kept state
+            from ..monitoring.state import STATE_FILES
+            from ..monitoring.zone_series import SERIES_FILE
+
+            for name in (*STATE_FILES, SERIES_FILE):
+                (output_dir / name).unlink(missing_ok=True)
         state = MonitorState.load(output_dir)
         # only scenes newer than the state's last one are searched (the history otherwise)
         start = (params.history_start if state is None or state.last_time is None
