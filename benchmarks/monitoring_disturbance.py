@@ -8,6 +8,8 @@
 2. Scale: 480 compartments x 3 years of Sentinel-2 + Landsat (the scenario's series tiled 6 x 10,
    read lazily one scene at a time): wall time and peak memory of the full run (history fit,
    monitoring, COGs, compartment and hexagon tables), then of an increment of one new scene.
+3. Scored at scale: the tiled scenario (core/sample/disturbance_tiles.py, 480 compartments with
+   their own jittered events), in memory: scores and delays.
 
     python benchmarks/monitoring_disturbance.py [--workdir DIR] [--skip-scale]
 """
@@ -165,15 +167,38 @@ def scale(folder: Path) -> dict:
     return results
 
 
+def scored_scale(folder: Path) -> dict:
+    """480 compartments with their own (jittered) events, in memory, scored."""
+    from raster_collect_plugin.core.monitoring.run import MonitorRequest, run_monitor
+    from raster_collect_plugin.core.monitoring.scoring import score_state
+    from raster_collect_plugin.core.monitoring.state import MonitorParams
+    from raster_collect_plugin.core.sample.disturbance_scenario import make_scenario
+    from raster_collect_plugin.core.sample.disturbance_tiles import tiled_spec
+
+    scenario = make_scenario(tiled_spec(24, 20))
+    started = time.perf_counter()
+    state = run_monitor(MonitorRequest(folder / "scored", MonitorParams(*HISTORY),
+                                       zones=scenario.compartments), scenario.series).state
+    seconds = time.perf_counter() - started
+    result = score_state(state, scenario.references, scenario.compartments,
+                         observations=scenario.series)
+    return {"seconds": seconds, "pixel": result["pixel"], "compartment": result["compartment"],
+            "delay": result["delay"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", help="keep the outputs here (default: a temporary folder)")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--scale-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scored-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     with work_folder(args.workdir, "raster-collect-monitoring-") as folder:
         if args.scale_only:  # in its own process: its peak memory is the run's
             print(json.dumps(scale(folder)))
+            return
+        if args.scored_only:
+            print(json.dumps(scored_scale(folder), default=str))
             return
         acceptance(folder)
         if args.skip_scale:
@@ -190,6 +215,17 @@ def main() -> None:
               f"{numbers['increment_seconds']:.1f} s, peak {numbers['increment_peak_mb']:.0f} "
               f"MB ({numbers['increment_seconds'] / numbers['full_seconds']:.1%} of the full "
               "run)")
+        done = subprocess.run([sys.executable, __file__, "--scored-only", "--workdir",
+                               str(folder / "scored-run")], capture_output=True, text=True,
+                              check=True)
+        scored = json.loads(done.stdout.strip().splitlines()[-1])
+        zone, pixel, delay = scored["compartment"], scored["pixel"], scored["delay"]
+        print(f"scored at scale (tiled scenario: 480 compartments, 300 disturbed, events "
+              f"jittered +-20 days; in memory): run {scored['seconds']:.0f} s; compartments "
+              f"precision {zone['precision']:.3f} recall {zone['recall']:.3f}; pixels F1 "
+              f"{pixel['f1']:.3f}; median delay to first anomaly "
+              f"{delay['first_anomaly']['observations']['median']:g}, to confirmation "
+              f"{delay['confirmation']['observations']['median']:g} clear observations")
 
 
 if __name__ == "__main__":
