@@ -108,3 +108,31 @@ def test_fit_matches_jrc_nrt():
     np.testing.assert_allclose(ours.boundary, model.boundary.ravel(), rtol=1e-5)
     # nrt's fit residuals are expected - observed (its monitor() uses observed - expected)
     np.testing.assert_allclose(ours.ewma, -model.process.ravel(), rtol=1e-4, atol=1e-7)
+
+
+def test_a_lazy_series_is_read_once_and_gives_the_same_state(tmp_path, monkeypatch):
+    """A dask-backed series (as the loader gives) is staged once, scene by scene, for the
+    history fit (not read again for every block of rows); the state is the same as from
+    memory and no scratch file is left."""
+    import raster_collect_plugin.core.monitoring.detector as detector
+
+    series = small_series()
+    eager = _run(series)
+    monkeypatch.setattr(detector, "ROW_BLOCK_VALUES", 1)  # one row a block
+    reads = []
+
+    def counted(block):
+        if block.size:  # not dask's calls with empty arrays to learn the output
+            reads.append(1)
+        return block
+
+    data = series.chunk({"time": 1}).data
+    lazy_series = series.copy(data=data.map_blocks(counted, dtype=data.dtype))
+    lazy = fit_state(lazy_series, PARAMS, scratch_dir=tmp_path)
+    history = int(detector.history_mask(series, PARAMS).sum())
+    assert len(reads) == history
+    monitor_series(lazy, lazy_series)
+    np.testing.assert_array_equal(lazy.beta, eager.beta)
+    for name, values in eager.arrays.items():
+        np.testing.assert_array_equal(lazy.arrays[name], values, err_msg=name)
+    assert list(tmp_path.iterdir()) == []

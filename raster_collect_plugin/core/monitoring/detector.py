@@ -9,6 +9,9 @@ and the history in blocks of rows, so memory stays bounded by the grid, not by t
 
 from __future__ import annotations
 
+import os
+import tempfile
+from contextlib import contextmanager, suppress
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
@@ -41,9 +44,44 @@ def history_mask(series, params: MonitorParams) -> np.ndarray:
         (times <= np.datetime64(params.history_end))
 
 
-def fit_state(series, params: MonitorParams, *, cancel: Optional[Callable[[], bool]] = None
-              ) -> MonitorState:
-    """A new state from the history period of ``series`` (dims time, y, x)."""
+def _cancelled(cancel: Optional[Callable[[], bool]]) -> None:
+    if cancel is not None and cancel():
+        from ..composites.requests import Cancelled
+
+        raise Cancelled("cancelled by the user")
+
+
+@contextmanager
+def _history(series, positions: np.ndarray, scratch_dir, cancel):
+    """The history scenes as one array indexed [scene, rows, cols]. A lazy (dask) series is
+    read once, scene by scene, into a scratch file: the fit then reads blocks of rows from it
+    without reading a source chunk once per block."""
+    if series.chunks is None:
+        data = series.data
+        yield lambda rows: data[positions, rows, :]
+        return
+    rows, cols = series.sizes["y"], series.sizes["x"]
+    handle, name = tempfile.mkstemp(prefix=".scratch.monitoring-history-", suffix=".f32",
+                                    dir=scratch_dir)
+    os.close(handle)
+    held = []  # the map, dropped before the file is removed (Windows cannot remove it open)
+    try:
+        held.append(np.memmap(name, dtype=np.float32, mode="w+",
+                              shape=(len(positions), rows, cols)))
+        for n, position in enumerate(positions):
+            _cancelled(cancel)
+            held[0][n] = np.asarray(series.isel(time=int(position)).values, dtype=np.float32)
+        yield lambda block: held[0][:, block, :]
+    finally:
+        held.clear()
+        with suppress(OSError):
+            os.remove(name)
+
+
+def fit_state(series, params: MonitorParams, *, cancel: Optional[Callable[[], bool]] = None,
+              scratch_dir=None) -> MonitorState:
+    """A new state from the history period of ``series`` (dims time, y, x); a lazy series'
+    history is staged in ``scratch_dir`` (default: the system's temporary folder)."""
     params.check()
     times = _times(series)
     in_history = history_mask(series, params)
@@ -56,27 +94,26 @@ def fit_state(series, params: MonitorParams, *, cancel: Optional[Callable[[], bo
                          f"{params.history_start} .. {params.history_end}; at least "
                          f"{params.min_history_obs} clear observations per pixel are needed")
     rows, cols = series.sizes["y"], series.sizes["x"]
-    X = design_matrix(times[in_history], harmonic_order=params.harmonic_order,
+    positions = np.flatnonzero(in_history)
+    positions = positions[np.argsort(times[positions], kind="stable")]
+    X = design_matrix(times[positions], harmonic_order=params.harmonic_order,
                       trend=params.trend)
     arrays = empty_arrays(rows * cols)
     beta = np.zeros((X.shape[1], rows * cols), dtype=np.float64)
-    positions = np.flatnonzero(in_history)
     block = max(1, ROW_BLOCK_VALUES // max(1, len(positions) * cols))
-    for start in range(0, rows, block):
-        if cancel is not None and cancel():
-            from ..composites.requests import Cancelled
-
-            raise Cancelled("cancelled by the user")
-        stop = min(rows, start + block)
-        values = np.asarray(series.isel(time=positions, y=slice(start, stop)).values,
-                            dtype=np.float64).reshape(len(positions), -1)
-        b, residuals, sigma, fitted = fit_history(X, values, screen_sigma=params.screen_sigma,
-                                                  min_obs=params.min_history_obs)
-        pixels = slice(start * cols, stop * cols)
-        beta[:, pixels] = b
-        arrays["sigma"][pixels] = sigma
-        arrays["fitted"][pixels] = fitted & (sigma > 0)
-        arrays["ewma"][pixels] = _ewma_over(residuals, params.lambda_)
+    with _history(series, positions, scratch_dir, cancel) as history:
+        for start in range(0, rows, block):
+            _cancelled(cancel)
+            stop = min(rows, start + block)
+            values = np.asarray(history(slice(start, stop)), dtype=np.float64).reshape(
+                len(positions), -1)
+            b, residuals, sigma, fitted = fit_history(
+                X, values, screen_sigma=params.screen_sigma, min_obs=params.min_history_obs)
+            pixels = slice(start * cols, stop * cols)
+            beta[:, pixels] = b
+            arrays["sigma"][pixels] = sigma
+            arrays["fitted"][pixels] = fitted & (sigma > 0)
+            arrays["ewma"][pixels] = _ewma_over(residuals, params.lambda_)
     fitted = arrays["fitted"]
     arrays["boundary"][:] = params.sensitivity * arrays["sigma"] * np.sqrt(
         params.lambda_ / (2 - params.lambda_))
@@ -187,10 +224,7 @@ def monitor_series(state: MonitorState, series, *, progress=None,
     newer = np.flatnonzero(times > state.last_time)
     newer = newer[np.argsort(times[newer], kind="stable")]
     for done, position in enumerate(newer):
-        if cancel is not None and cancel():
-            from ..composites.requests import Cancelled
-
-            raise Cancelled("cancelled by the user")
+        _cancelled(cancel)
         values = np.asarray(series.isel(time=int(position)).values).reshape(-1)
         scene = update(state, values, times[position], str(sensors[position]))
         if on_scene is not None:

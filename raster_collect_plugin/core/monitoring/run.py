@@ -99,7 +99,8 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     grid = {"crs": crs, "transform": list(transform)[:6]}
     state = MonitorState.load(output_dir)
     if state is None:
-        state = fit_state(series, request.params.check(), cancel=cancel)
+        state = fit_state(series, request.params.check(), cancel=cancel,
+                          scratch_dir=output_dir)
         state.grid, state.index = grid, str(series.attrs.get("index", ""))
         if request.zones is not None:  # only the forests are monitored
             _outside_not_monitored(state, request.zones, transform, crs)
