@@ -23,7 +23,8 @@ __all__ = ["build_parser", "main"]
 _FAMILIES = {"search": "imagery", "composite": "imagery", "zonal": "zonal", "storm": "storm",
              "sentinel-hub": "sentinel_hub", "sentinel-hub-byoc": "byoc",
              "hexagons": "utilities", "sample": "utilities",
-             "job": "utilities", "cluster": "utilities", "demo": "utilities"}
+             "job": "utilities", "cluster": "utilities", "demo": "utilities",
+             "monitor": "monitoring", "watch": "monitoring"}
 
 
 def _command_in(arguments: Sequence[str]) -> Optional[str]:

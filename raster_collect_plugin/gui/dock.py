@@ -113,6 +113,11 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
             layout.addWidget(section)
             self._expose(section)
         self.keep_runs = keep_runs_checkbox(self.outputs_section)
+        from .monitoring_section import MonitoringSection
+
+        self.monitoring_section = MonitoringSection(body)
+        self.monitoring_section.attach(self)
+        layout.addWidget(self.monitoring_section)
         self.scenes_box, scenes_layout = results_section(body, "Scenes found",
                                                          "raster_collect_scenes", True)
         self.results_table = QTableWidget(0, 5, self.scenes_box)
@@ -367,6 +372,8 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
             self.show_sample(result)
         elif kind == "storm":
             show_storm(self, task.spec, result)
+        elif kind == "monitor":
+            self.monitoring_section.show_result(result)
         else:
             self.show_compute(task.spec, result)
         self.job_finished.emit(kind)

@@ -18,7 +18,8 @@ kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer); Se
 batch APIs (``hub_batch.py``): ``batch_output`` (s3:// folder; with kind
 ``sentinel-hub-statistics`` the Batch Statistical API), ``batch_features``, ``s3_region``,
 ``s3_send_keys``, ``poll_seconds``, and kind ``sentinel-hub-batch-processing`` with
-``tiling_grid``.
+``tiling_grid``. Kind ``monitor``:
+see ``monitor.py`` (per-pixel disturbance monitoring, continued from the folder's state).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from .spec import JobError, validate_spec
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign",
-             "sentinel-hub-byoc")
+             "sentinel-hub-byoc",
+             "monitor")
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -179,6 +181,11 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         return _zonal_raster(spec)
     if kind == "storm":
         return _storm(spec, progress, cancel)
+    if kind == "monitor":  # per-pixel disturbance monitoring (core/jobs/monitor.py)
+        from .monitor import run_monitor_job
+
+        return run_monitor_job(spec, build_sources(spec.get("sources") or []), progress,
+                               cancel)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
     if kind == "sentinel-hub-batch-processing":

@@ -160,6 +160,14 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     # storm: radar from Sentinel-1 GRD on Sentinel Hub (core/sentinel_hub/sentinel1.py)
     "sentinel_hub_radar": (lambda v: isinstance(v, (bool, dict)),
                            'true or an object such as {"back_coeff": "GAMMA0_TERRAIN"}'),
+    # monitor (core/jobs/monitor.py)
+    "history_start": (_date, "a date like 2023-01-01"),
+    "history_end": (_date, "a date like 2024-12-31"),
+    "alerts_since": (_date, "a date like 2025-06-01"),
+    "index": (_text, "an index name such as NDVI"),
+    "harmonise": _flag,
+    "min_alert_ha": (_number(0), "a number of hectares"),
+    "monitoring": (lambda v: isinstance(v, dict), "an object such as {\"confirm\": 3}"),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
 SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url", "pu_budget")
@@ -184,6 +192,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
     "sentinel-hub-batch-processing": ("aoi", "start", "end", "output_dir", "batch_output"),
     "sentinel-hub-byoc": ("raster", "bucket"),
     "sign": ("hrefs",),
+    "monitor": ("aoi", "sources", "history_start", "history_end", "output_dir"),
 }
 
 

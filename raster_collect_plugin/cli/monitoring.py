@@ -1,0 +1,189 @@
+"""``monitor`` and ``watch``: per-pixel disturbance monitoring of the forests that continues
+from the folder's state (only newer scenes are searched and processed).
+
+``monitor`` starts (or continues) a monitoring folder from options; ``watch --output FOLDER``
+continues the folder with the options it was started with, up to today, and prints what changed:
+the command to schedule (cron, Windows Task Scheduler; see the README)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from .common import BadInput, add_aoi_arguments, parse_date, progress_bar
+
+PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
+    "confirm": (int, "consecutive anomalies that confirm a disturbance"),
+    "recover": (int, "consecutive normal observations that end it"),
+    "threshold": (float, "an anomaly departs more than this many standard deviations of the "
+                         "history's residuals"),
+    "min_drop": (float, "... and at least this much (index units)"),
+    "harmonic_order": (int, "annual harmonics of the history model"),
+    "lambda_": (float, "EWMA weight of the newest observation"),
+    "sensitivity": (float, "EWMA boundary in standard deviations of the chart"),
+}
+
+
+def _sources(args) -> list:
+    wanted = [c.strip() for c in (args.collections or "").split(",") if c.strip()]
+    extra = {"collections": wanted} if wanted else {}
+    entries = [{"kind": "static", "href": href, **extra} for href in args.catalog]
+    entries += [{"kind": "stac", "url": url, **extra} for url in args.stac_url]
+    entries += [{"kind": name, **extra} for name in args.provider]
+    if not entries:
+        raise BadInput("no imagery source: give --catalog, --stac-url or --provider")
+    return entries
+
+
+def monitor_spec(args) -> dict:
+    """The monitor job spec the options describe."""
+    from ..core.monitoring import MonitorParams
+
+    defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
+    monitoring = {name: getattr(args, name) for name in PARAMETER_OPTIONS
+                  if getattr(args, name) != getattr(defaults, name)}
+    if args.direction != defaults.direction:
+        monitoring["direction"] = args.direction
+    spec = {"kind": "monitor", "aoi": args.gpkg, "id_field": args.id_field,
+            "sources": _sources(args), "history_start": str(args.history_start),
+            "history_end": str(args.history_end), "index": args.index,
+            "resolution": args.resolution, "harmonise": not args.no_harmonise,
+            "output_dir": args.output, "monitoring": monitoring,
+            "min_alert_ha": args.min_alert_ha, "cloud_buffer_m": args.cloud_buffer}
+    optional = {"layer": args.layer, "end": args.end and str(args.end), "crs": args.crs,
+                "hexagon_area_m2": args.hex_area_ha and args.hex_area_ha * 10_000,
+                "alerts_since": args.alerts_since and str(args.alerts_since),
+                "max_cloud_cover": args.max_cloud, "memory_budget": args.memory_budget,
+                "ids": None if args.forest in ("*", "") else
+                [f.strip() for f in args.forest.split(",") if f.strip()]}
+    spec.update({k: v for k, v in optional.items() if v not in (None, "")})
+    if args.overwrite:
+        spec["overwrite"] = True
+    return spec
+
+
+def _run(spec: dict, args) -> dict:
+    from ..core.compute import interrupted
+    from ..core.jobs import run_job
+
+    progress = progress_bar(args, "monitor")
+    try:
+        result = run_job(spec, progress=progress, cancel=interrupted)
+    finally:
+        progress.close()
+    if not (args.quiet or args.json):
+        print(format_changes(result["changes"]))
+        print(format_compartments(result["compartments"], spec.get("id_field", "forest_id"),
+                                  args.top))
+    changes = result["changes"]
+    return {"output_dir": result["output_dir"], "scenes": changes["scenes"],
+            "last_scene": changes["last_scene"], "entered": changes["entered"],
+            "zones_with_new_alerts": changes["zones_with_new_alerts"],
+            "files": result["files"]} if not args.json else result
+
+
+def format_changes(changes: dict) -> str:
+    """What a run changed, in words."""
+    entered = changes["entered"]
+    zones = changes["zones_with_new_alerts"]
+    return (f"{changes['scenes']} new scene(s) processed "
+            f"({changes['first_scene'] or '-'} .. {changes['last_scene'] or '-'}); pixels newly "
+            f"suspected {entered['suspected']}, confirmed {entered['confirmed']}, recovered "
+            f"{entered['recovered']}; compartments with new confirmed disturbance: "
+            f"{', '.join(map(str, zones)) if zones else 'none'}")
+
+
+def format_compartments(rows: list, id_field: str, top: int) -> str:
+    import pandas as pd
+
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows).head(top)
+    shown = {id_field: frame[id_field].astype(str), "alert": frame["alert"],
+             "disturbed ha": frame["disturbed_ha"].map("{:.2f}".format),
+             "fraction": frame["disturbed_fraction"].map(
+                 lambda v: "-" if v is None or v != v else f"{v:.0%}"),
+             "suspected ha": frame["suspected_ha"].map("{:.2f}".format),
+             "first detection": frame["first_detection"].fillna("-"),
+             "confirmed": frame["last_confirmation"].fillna("-")}
+    return pd.DataFrame(shown).to_string(index=False)
+
+
+def _cmd_monitor(args) -> dict:
+    if args.history_end <= args.history_start:
+        raise BadInput(f"--history-end ({args.history_end}) must be after --history-start "
+                       f"({args.history_start})")
+    return _run(monitor_spec(args), args)
+
+
+def _cmd_watch(args) -> dict:
+    from ..core.jobs.monitor import saved_spec
+
+    spec = saved_spec(args.output)
+    if spec is None:
+        raise BadInput(f"{args.output} holds no monitoring yet: start it with "
+                       "'raster-collect monitor ... --output FOLDER'")
+    spec["output_dir"] = args.output
+    if args.end:
+        spec["end"] = str(args.end)
+    return _run(spec, args)
+
+
+def register(commands) -> None:
+    """Add the monitor and watch subcommands."""
+    monitor = commands.add_parser(
+        "monitor", help="per-pixel disturbance monitoring of the forests (continues the "
+                        "folder's state: only newer scenes are processed)")
+    add_aoi_arguments(monitor)
+    sources = monitor.add_argument_group("imagery sources (at least one)")
+    sources.add_argument("--catalog", action="append", default=[],
+                         help="a static STAC catalog.json (path or URL)")
+    sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
+    sources.add_argument("--provider", action="append", default=[],
+                         choices=["planetary-computer", "earth-search"])
+    sources.add_argument("--collections", help="collections, comma separated (Sentinel-2 "
+                                               "L2A and Landsat C2 L2)")
+    monitor.add_argument("--history-start", type=parse_date, required=True,
+                         help="first day of the stable history the model is fitted on")
+    monitor.add_argument("--history-end", type=parse_date, required=True,
+                         help="last day of the history; later clear observations are "
+                              "monitored")
+    monitor.add_argument("--end", type=parse_date, help="last day to monitor (default today)")
+    monitor.add_argument("--index", default="NDVI", help="the index monitored (default NDVI)")
+    monitor.add_argument("--resolution", type=int, choices=[10, 30], default=10,
+                         help="grid in metres (default 10)")
+    monitor.add_argument("--no-harmonise", action="store_true",
+                         help="each sensor's own values (no HLS bandpass adjustment)")
+    monitor.add_argument("--direction", choices=["decrease", "increase"], default="decrease",
+                         help="how a disturbance moves the index (default decrease: NDVI)")
+    from ..core.monitoring import MonitorParams
+
+    defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
+    for name, (kind, text) in PARAMETER_OPTIONS.items():
+        monitor.add_argument("--" + name.rstrip("_").replace("_", "-"), dest=name, type=kind,
+                             default=getattr(defaults, name),
+                             help=f"{text} (default {getattr(defaults, name):g})")
+    monitor.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
+    monitor.add_argument("--cloud-buffer", type=float, default=0.0, metavar="METRES",
+                         help="grow the cloud/shadow mask by this distance (default 0)")
+    monitor.add_argument("--max-cloud", type=float, help="maximum scene cloud cover (%%)")
+    monitor.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
+    monitor.add_argument("--alerts-since", type=parse_date,
+                         help="the alerts layer shows disturbances confirmed after this day "
+                              "(default: the previous run's last scene)")
+    monitor.add_argument("--min-alert-ha", type=float, default=0.1,
+                         help="disturbed area that flags a compartment (default 0.1 ha)")
+    monitor.add_argument("--top", type=int, default=15, help="compartments to print")
+    monitor.add_argument("--output", required=True, help="the monitoring folder")
+    monitor.add_argument("--overwrite", action="store_true",
+                         help="start the folder's monitoring again from the history (e.g. "
+                              "with other parameters)")
+    monitor.add_argument("--memory-budget", help="memory this run may use, e.g. 8GB")
+    monitor.set_defaults(handler=_cmd_monitor)
+
+    watch = commands.add_parser(
+        "watch", help="continue a monitoring folder with the scenes since its last run and "
+                      "report what changed (schedule it: see the README)")
+    watch.add_argument("--output", required=True, help="a folder started by 'monitor'")
+    watch.add_argument("--end", type=parse_date, help="last day (default today)")
+    watch.add_argument("--top", type=int, default=15, help="compartments to print")
+    watch.set_defaults(handler=_cmd_watch)

@@ -1,0 +1,131 @@
+"""The ``monitor`` job: search and load the harmonised index series over the forests (only the
+scenes newer than the folder's monitoring state when it has one), run the monitoring and publish
+its outputs in the locked run folder. The spec is kept in the folder
+(``monitoring_job.json``), so ``raster-collect watch --output FOLDER`` (a scheduled task) can
+continue it with nothing else given.
+
+Spec keys: ``aoi``, ``layer``, ``id_field``, ``ids``, ``sources``, ``history_start``,
+``history_end``, ``end`` (default today), ``index`` (default NDVI), ``resolution`` (10 or 30),
+``harmonise`` (default true), ``crs``, ``mask_classes``, ``cloud_buffer_m``, ``max_cloud_cover``,
+``hexagon_area_m2``, ``alerts_since``, ``min_alert_ha``, ``monitoring`` (an object of
+``MonitorParams`` fields: confirm, recover, threshold, min_drop, direction, harmonic_order,
+trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs), ``memory_budget``,
+``table_formats``, ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import fields
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+from .spec import JobError
+
+JOB_FILE = "monitoring_job.json"
+
+
+def monitor_params(spec: Dict[str, Any]):
+    from ..monitoring.state import MonitorParams
+
+    def day(key: str) -> date:
+        try:
+            return date.fromisoformat(str(spec[key])[:10])
+        except (KeyError, ValueError):
+            raise JobError(f"a monitor job spec needs '{key}' as a date like 2024-12-31") \
+                from None
+
+    options = dict(spec.get("monitoring") or {})
+    known = {f.name for f in fields(MonitorParams)} - {"history_start", "history_end"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise JobError(f"job spec monitoring has unknown key {unknown[0]!r}; allowed keys: "
+                       f"{', '.join(sorted(known))}")
+    try:
+        return MonitorParams(day("history_start"), day("history_end"), **options).check()
+    except TypeError as error:
+        raise JobError(f"job spec monitoring: {error}") from None
+
+
+def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
+    """The spec a monitoring folder was started with (None when there is none)."""
+    path = Path(output_dir) / JOB_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Callable] = None,
+                    cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
+    """Run (or continue) the monitoring a spec describes (``sources``: its sources as
+    ``run.build_sources`` makes them); returns what changed and the files."""
+    from ..areas.aoi import load_aoi
+    from ..composites.sizing import parse_size
+    from ..monitoring.run import MonitorRequest, run_monitor
+    from ..monitoring.state import MonitorState
+    from ..outputs.files import write_json
+    from ..runs.folder import RunFolder, fingerprint, geometry_hash
+    from ..series.harmonised import search_index_series
+
+    params = monitor_params(spec)
+    output_dir = Path(spec["output_dir"])
+    id_field = spec.get("id_field", "forest_id")
+    aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
+                   ids=spec.get("ids"))
+    end = date.fromisoformat(str(spec.get("end") or date.today())[:10])
+    index = spec.get("index", "NDVI")
+    resolution = float(spec.get("resolution", 10))
+    harmonise = bool(spec.get("harmonise", True))
+    parameters = {"monitoring": params.to_json(), "index": index, "resolution": resolution,
+                  "harmonise": harmonise, "crs": spec.get("crs"), "id_field": id_field,
+                  "geometry": geometry_hash(aoi.frame, id_field),
+                  "mask_classes": sorted(spec.get("mask_classes") or []),
+                  "cloud_buffer_m": spec.get("cloud_buffer_m", 0.0),
+                  "hexagon_area_m2": spec.get("hexagon_area_m2"),
+                  "sources": sorted(json.dumps(s, sort_keys=True)
+                                    for s in spec.get("sources") or [])}
+    record = fingerprint("monitor", parameters)
+    with RunFolder(output_dir, record, rewrites=True,
+                   overwrite=bool(spec.get("overwrite"))) as folder:
+        started = time.time()
+        if spec.get("overwrite"):  # start again from the history: forget the kept state
+            from ..monitoring.state import STATE_FILES
+            from ..monitoring.zone_series import SERIES_FILE
+
+            for name in (*STATE_FILES, SERIES_FILE):
+                (output_dir / name).unlink(missing_ok=True)
+        state = MonitorState.load(output_dir)
+        # only scenes newer than the state's last one are searched (the history otherwise)
+        start = (params.history_start if state is None or state.last_time is None
+                 else state.last_time.astype("datetime64[D]").astype(object))
+        if end < start:
+            raise JobError(f"'end' ({end}) is before the first day to monitor ({start})")
+        options = {"index": index, "resolution": resolution, "harmonise": harmonise,
+                   "crs": spec.get("crs"), "cloud_buffer_m": float(spec.get("cloud_buffer_m",
+                                                                            0.0))}
+        if spec.get("mask_classes"):
+            options["mask_classes"] = frozenset(spec["mask_classes"])
+        if progress is not None:
+            progress(0.0, f"searching scenes {start} .. {end}")
+        series = search_index_series(sources, aoi.frame, start, end,
+                                     max_cloud_cover=spec.get("max_cloud_cover"), **options)
+        alerts_since = spec.get("alerts_since")
+        request = MonitorRequest(
+            output_dir, params, zones=aoi.frame, id_field=id_field,
+            hexagon_area_m2=spec.get("hexagon_area_m2"),
+            alerts_since=date.fromisoformat(alerts_since[:10]) if alerts_since else None,
+            min_alert_ha=float(spec.get("min_alert_ha", 0.1)),
+            memory_budget=parse_size(spec.get("memory_budget")),
+            table_formats=tuple(spec.get("table_formats") or ("gpkg", "csv")))
+        result = run_monitor(request, series, progress=progress, cancel=cancel)
+        write_json(output_dir / JOB_FILE, {k: v for k, v in spec.items()
+                                           if k not in ("end", "overwrite")})
+        folder.publish_written(started, errors=json.loads(
+            series.attrs.get("search_errors") or "{}"))
+    summary = result.summary
+    return {"output_dir": str(output_dir), "changes": result.changes,
+            "files": {k: str(v) for k, v in result.files.items()},
+            "compartments": [] if summary is None else
+            summary.replace({float("nan"): None}).to_dict(orient="records")}

@@ -1,0 +1,176 @@
+"""What a monitoring run keeps between runs: the parameters, the history fit and the per-pixel
+counters, saved beside the outputs (``monitoring_state.npz`` + ``monitoring_state.json``) so a
+later run processes only newer observations and ends exactly where a run from scratch would.
+
+Per-pixel status codes (one source: the COG, the tables and the doors read them here)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+NO_ALERT, SUSPECTED, CONFIRMED, RECOVERED = 0, 1, 2, 3
+NOT_MONITORED = 255  # outside the forests, or too few clear observations in the history
+STATUS_NAMES = {NO_ALERT: "no alert", SUSPECTED: "suspected", CONFIRMED: "confirmed",
+                RECOVERED: "recovered", NOT_MONITORED: "not monitored"}
+CONFIDENCE_NAMES = {0: "none", 1: "low", 2: "medium", 3: "high"}
+SENSOR_BITS = {"sentinel-2": 1, "landsat": 2}
+OTHER_SENSOR_BIT = 4
+STATE_VERSION = 1
+STATE_FILES = ("monitoring_state.npz", "monitoring_state.json")
+
+
+class StateError(ValueError):
+    """A saved state cannot be continued (other parameters, grid or an unfinished history)."""
+
+    exit_kind = "bad_input"
+
+
+@dataclass(frozen=True)
+class MonitorParams:
+    """How pixels are monitored. ``history_start``/``history_end``: the stable period the
+    model is fitted on (the forester's choice); every later clear observation is monitored.
+
+    An observation is an anomaly when its departure from the model, in the disturbance
+    ``direction``, exceeds ``threshold`` standard deviations of the history's residuals (and at
+    least ``min_drop`` index units) *and* the EWMA control chart (JRC nrt's EWMA: ``lambda_``,
+    ``sensitivity``; departures are clipped at ``outlier_sigma``) is beyond its
+    boundary. ``confirm`` consecutive anomalies confirm a disturbance (fordead: 3), ``recover``
+    consecutive normal observations end it."""
+
+    history_start: date
+    history_end: date
+    harmonic_order: int = 2
+    trend: bool = False
+    screen_sigma: float = 5.0
+    min_history_obs: int = 10
+    threshold: float = 3.0
+    min_drop: float = 0.05
+    direction: str = "decrease"
+    lambda_: float = 0.3
+    sensitivity: float = 2.0
+    outlier_sigma: float = 10.0
+    confirm: int = 3
+    recover: int = 3
+
+    def check(self) -> MonitorParams:
+        if self.history_end <= self.history_start:
+            raise StateError("the history period must end after it starts "
+                             f"({self.history_start} .. {self.history_end})")
+        if self.direction not in ("decrease", "increase"):
+            raise StateError("direction must be 'decrease' (NDVI, NBR...) or 'increase' "
+                             "(e.g. CRSWIR)")
+        if self.confirm < 1 or self.recover < 1:
+            raise StateError("confirm and recover must be at least 1 observation")
+        if not 0 < self.lambda_ <= 1:
+            raise StateError("the EWMA lambda must be in (0, 1]")
+        if not 0 <= self.harmonic_order <= 4:
+            raise StateError("the harmonic order must be between 0 and 4")
+        return self
+
+    def to_json(self) -> Dict:
+        values = asdict(self)
+        values["history_start"] = self.history_start.isoformat()
+        values["history_end"] = self.history_end.isoformat()
+        return values
+
+    @classmethod
+    def from_json(cls, values: Dict) -> MonitorParams:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        values["history_start"] = date.fromisoformat(values["history_start"])
+        values["history_end"] = date.fromisoformat(values["history_end"])
+        return cls(**values)
+
+
+# per-pixel arrays and their dtypes; dates are days since 1970-01-01 (0: none)
+PIXEL_ARRAYS = {
+    "sigma": np.float64, "boundary": np.float64, "ewma": np.float64, "fitted": bool,
+    "status": np.uint8, "run": np.int16, "normal_run": np.int16,
+    "candidate_first": np.int32, "candidate_sum": np.float64, "candidate_count": np.int16,
+    "candidate_sensors": np.uint8,
+    "first_anomaly": np.int32, "confirmation": np.int32, "recovery": np.int32,
+    "episode_sum": np.float64, "episode_count": np.int16, "episode_sensors": np.uint8,
+    "last_observation": np.int32, "observations": np.int32,
+}
+
+
+@dataclass
+class MonitorState:
+    """The fitted model and counters of every pixel of a (rows, cols) grid."""
+
+    params: MonitorParams
+    shape: Tuple[int, int]
+    beta: np.ndarray  # (k, pixels)
+    arrays: Dict[str, np.ndarray]
+    last_time: Optional[np.datetime64] = None  # the newest observation processed
+    history_observations: int = 0
+    scenes: int = 0  # monitored scenes processed
+    grid: Dict = field(default_factory=dict)  # crs, transform (for the outputs)
+    index: str = ""
+
+    def __getattr__(self, name: str):
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(name)
+
+    def save(self, folder: Path) -> Tuple[Path, Path]:
+        """Write the state atomically (arrays first, the JSON that names them last)."""
+        from ..outputs.files import atomic_path, write_json
+
+        folder = Path(folder)
+        npz, meta = (folder / name for name in STATE_FILES)
+        with atomic_path(npz) as temp:
+            with open(temp, "wb") as handle:
+                np.savez_compressed(handle, beta=self.beta, **self.arrays)
+        write_json(meta, {
+            "version": STATE_VERSION, "params": self.params.to_json(),
+            "shape": list(self.shape), "grid": self.grid, "index": self.index,
+            "last_time": None if self.last_time is None else str(self.last_time),
+            "history_observations": self.history_observations, "scenes": self.scenes})
+        return npz, meta
+
+    @classmethod
+    def load(cls, folder: Path) -> Optional[MonitorState]:
+        """The state saved in ``folder``, or None when there is none."""
+        npz, meta = (Path(folder) / name for name in STATE_FILES)
+        if not meta.exists() or not npz.exists():
+            return None
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        if info.get("version") != STATE_VERSION:
+            raise StateError(f"{meta} was written by another version of the monitoring; "
+                             "start a new run in an empty folder")
+        with np.load(npz) as data:
+            arrays = {name: data[name] for name in PIXEL_ARRAYS}
+            beta = data["beta"]
+        last = info.get("last_time")
+        return cls(MonitorParams.from_json(info["params"]), tuple(info["shape"]), beta, arrays,
+                   None if last is None else np.datetime64(last, "ns"),
+                   info.get("history_observations", 0), info.get("scenes", 0),
+                   info.get("grid", {}), info.get("index", ""))
+
+
+def empty_arrays(pixels: int) -> Dict[str, np.ndarray]:
+    """Per-pixel arrays of a new state (nothing seen yet)."""
+    arrays = {name: np.zeros(pixels, dtype=dtype) for name, dtype in PIXEL_ARRAYS.items()}
+    arrays["status"][:] = NOT_MONITORED
+    return arrays
+
+
+def sensor_bit(sensor: str) -> int:
+    return SENSOR_BITS.get(str(sensor).lower(), OTHER_SENSOR_BIT)
+
+
+def day_number(when) -> int:
+    """Days since 1970-01-01 of a datetime64/date."""
+    return int(np.datetime64(when, "D").astype(np.int64))
+
+
+def day_to_date(day: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(day))

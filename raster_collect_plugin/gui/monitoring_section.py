@@ -1,0 +1,105 @@
+"""The dock's "Disturbance monitoring" section: the stable history, the monitoring folder and
+one button that starts (or continues: only the new scenes) the monitoring of the chosen forests
+with the dock's sources; the result's layers are added to the project, styled by alert."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Dict
+
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsFillSymbol,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRendererCategory,
+    QgsVectorLayer,
+)
+from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
+from qgis.PyQt.QtCore import QDate
+from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
+
+from ..default_outputs import default_output_root
+
+ALERT_COLOURS = {"disturbed": "#d73027", "suspected": "#fdae61", "none": "#1a9850"}
+
+
+class MonitoringSection(QgsCollapsibleGroupBox):
+    """History period, monitoring folder, the run button and a one-line result."""
+
+    def __init__(self, parent=None):
+        super().__init__("Disturbance monitoring", parent)
+        self.setObjectName("raster_collect_monitoring")
+        self.setSaveCollapsedState(False)
+        self.setCollapsed(True)
+        form = QFormLayout(self)
+        today = QDate.currentDate()
+        self.history_start = QDateEdit(QDate(today.year() - 3, 1, 1), self)
+        self.history_end = QDateEdit(QDate(today.year() - 1, 12, 31), self)
+        for edit in (self.history_start, self.history_end):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+        self.folder = QgsFileWidget(self)
+        self.folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.folder.setFilePath(str(default_output_root() / "monitoring"))
+        self.run_button = QPushButton("Monitor / update", self)
+        self.run_button.setToolTip("Fit the stable history and monitor every later clear "
+                                   "scene up to today; run again later: only the new scenes "
+                                   "are processed (the folder keeps the state)")
+        self.summary = QLabel("", self)
+        self.summary.setWordWrap(True)
+        form.addRow("Stable history from", self.history_start)
+        form.addRow("to", self.history_end)
+        form.addRow("Monitoring folder", self.folder)
+        form.addRow(self.run_button)
+        form.addRow(self.summary)
+
+    def attach(self, dock) -> None:
+        """Run with the dock's forests, sources and first ticked index."""
+        self.run_button.clicked.connect(
+            lambda: dock._start("monitor", partial(self.build_spec, dock)))
+
+    def build_spec(self, dock, workdir: Path) -> Dict:
+        folder = Path(self.folder.filePath() or default_output_root() / "monitoring")
+        folder.mkdir(parents=True, exist_ok=True)
+        start, end = self.history_start.date(), self.history_end.date()
+        if end <= start:
+            raise ValueError("The stable history must end after it starts.")
+        indices = dock.chosen_indices()[:1] or ["NDVI"]
+        spec = dock.base_spec(folder, indices)  # the polygons stay beside the state
+        for key in ("start", "end", "buffer_m"):
+            spec.pop(key, None)
+        spec.update(kind="monitor", output_dir=str(folder), index=indices[0],
+                    history_start=start.toString("yyyy-MM-dd"),
+                    history_end=end.toString("yyyy-MM-dd"))
+        return spec
+
+    def show_result(self, result: Dict) -> None:
+        """Add the compartments (styled by alert) and the status raster; say what changed."""
+        files = result.get("files", {})
+        changes = result.get("changes", {})
+        project = QgsProject.instance()
+        layer = QgsVectorLayer(f"{files['compartments_layer']}|layername=monitoring",
+                               "disturbance monitoring", "ogr")
+        if layer.isValid():
+            layer.setRenderer(alert_renderer())
+            project.addMapLayer(layer)
+        status = QgsRasterLayer(files["monitoring_status"], "disturbance status")
+        if status.isValid():
+            project.addMapLayer(status)
+        zones = changes.get("zones_with_new_alerts") or []
+        self.summary.setText(
+            f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
+            f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
+            f"compartments with new alerts: {', '.join(map(str, zones)) or 'none'}")
+
+
+def alert_renderer() -> QgsCategorizedSymbolRenderer:
+    """Compartments by alert: red disturbed, orange suspected, green none."""
+    categories = []
+    for name, colour in ALERT_COLOURS.items():
+        symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#333333",
+                                             "outline_width": "0.3"})
+        categories.append(QgsRendererCategory(name, symbol, name))
+    return QgsCategorizedSymbolRenderer("alert", categories)
