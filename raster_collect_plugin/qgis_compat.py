@@ -33,6 +33,8 @@ RENAMED_ENUMS = {
     "Qgis.TemporalNavigationMode.Disabled":
         "QgsTemporalNavigationObject.NavigationMode.NavigationOff",
     "Qgis.AttributeActionType.GenericPython": "QgsAction.ActionType.GenericPython",
+    "Qgis.ProcessingAlgorithmFlag.NoThreading":
+        "QgsProcessingAlgorithm.Flag.FlagNoThreading",
 }
 
 

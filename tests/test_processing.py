@@ -39,7 +39,7 @@ def source_parameters(sample, **extra):
 def test_all_algorithms_are_registered(provider):
     ids = sorted(a.name() for a in provider.algorithms())
     assert ids == ["compute_composites", "create_hexagons", "create_sample_data",
-                   "search_imagery", "sentinel_hub_statistics", "storm_damage",
+                   "export_report_pdf", "search_imagery", "sentinel_hub_statistics", "storm_damage",
                    "zonal_timeseries"]
 
 

@@ -134,9 +134,13 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
                                       "forests and time series")
         self.report_button.setEnabled(False)
         self.report_button.clicked.connect(self._ask_report)
+        from .dock_pdf import add_pdf_button
+
+        self.pdf_button = add_pdf_button(self, self.chart_box)
         tools = QHBoxLayout()
         tools.addWidget(self.pick_button, 1)
         tools.addWidget(self.report_button)
+        tools.addWidget(self.pdf_button)
         self.chart_holder.addLayout(tools)
         self.pick_button.toggled.connect(self._pick_forest)
         self._last_run: Optional[tuple] = None

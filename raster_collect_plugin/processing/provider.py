@@ -29,6 +29,7 @@ class RasterCollectProvider(QgsProcessingProvider):
         from .compute_composites import ComputeCompositesAlgorithm
         from .create_hexagons import CreateHexagonsAlgorithm
         from .create_sample_data import CreateSampleDataAlgorithm
+        from .export_report_pdf import ExportReportPdfAlgorithm
         from .search_imagery import SearchImageryAlgorithm
         from .sentinel_hub_statistics import SentinelHubStatisticsAlgorithm
         from .storm_damage import StormDamageAlgorithm
@@ -37,5 +38,5 @@ class RasterCollectProvider(QgsProcessingProvider):
         for algorithm in (SearchImageryAlgorithm(), ComputeCompositesAlgorithm(),
                           ZonalTimeseriesAlgorithm(), CreateHexagonsAlgorithm(),
                           StormDamageAlgorithm(), SentinelHubStatisticsAlgorithm(),
-                          CreateSampleDataAlgorithm()):
+                          CreateSampleDataAlgorithm(), ExportReportPdfAlgorithm()):
             self.addAlgorithm(algorithm)
