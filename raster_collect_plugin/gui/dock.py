@@ -119,6 +119,9 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         from .scene_actions import SceneActions  # scenes as layers: double-click, context menu
 
         self.scene_actions = SceneActions(self)
+        from .scene_table import SceneTable  # thumbnails, forest cloud, sort and filters
+
+        self.scene_table = SceneTable(self)
         self.chart_box, self.chart_holder = results_section(body, "Time series",
                                                             "raster_collect_chart", True)
         self.pick_button = QToolButton(self.chart_box)
