@@ -138,10 +138,13 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.report_button.setEnabled(False)
         self.report_button.clicked.connect(self._ask_report)
         from .dock_pdf import add_pdf_button
+        from .pixel_profile import add_pixel_button
 
         self.pdf_button = add_pdf_button(self, self.chart_box)
+        self.pixel_button = add_pixel_button(self, self.chart_box)
         tools = QHBoxLayout()
         tools.addWidget(self.pick_button, 1)
+        tools.addWidget(self.pixel_button)
         tools.addWidget(self.report_button)
         tools.addWidget(self.pdf_button)
         self.chart_holder.addLayout(tools)
