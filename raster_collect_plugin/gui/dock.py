@@ -367,6 +367,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         if self.current_task is not None:
             self.current_task.cancel()
         self.pick_button.setChecked(False)
+        self.scene_table.shutdown()
         self.engine_notice.close()
         self.cluster_stopping = self.cluster.stop_in_background()  # never blocks the UI
         self.project_hooks.close()

@@ -25,6 +25,7 @@ from qgis.PyQt.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidgetItem,
     QVBoxLayout,
@@ -153,41 +154,61 @@ class SceneTable(QObject):
         dock.scenes_box.layout().insertWidget(0, self.bar)
 
     def _filter_bar(self, parent) -> QWidget:
+        """Sensor and cloud, then the dates, then *By date…*: three short rows, so the bar
+        fits a 300-pixel dock."""
         bar = QWidget(parent)
         rows = QVBoxLayout(bar)
         rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(2)
         first, second = QHBoxLayout(), QHBoxLayout()
         self.sensor_combo = QComboBox(bar)
         self.sensor_combo.addItem(ALL_SENSORS)
         self.sensor_combo.setToolTip("Show the scenes of one collection (sensor)")
+        self.sensor_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.sensor_combo.setMinimumContentsLength(4)
+        # the longest collection name must not widen the dock: the combo takes what is left
+        self.sensor_combo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.sensor_combo.setMinimumWidth(90)
         self.cloud_spin = QSpinBox(bar)
         self.cloud_spin.setRange(0, 100)
         self.cloud_spin.setValue(100)
-        self.cloud_spin.setSuffix(" %")
-        self.cloud_spin.setToolTip("Largest cloud cover shown: over the forests where it is "
-                                   "known (from the scene's cloud mask), else the scene's")
+        self.cloud_spin.setPrefix("cloud ≤")
+        self.cloud_spin.setToolTip("Largest cloud cover shown (%): over the forests where it "
+                                   "is known (from the scene's cloud mask), else the scene's")
         first.addWidget(self.sensor_combo, 1)
-        first.addWidget(QLabel("cloud ≤", bar))
         first.addWidget(self.cloud_spin)
         self.from_date, self.to_date = QDateEdit(bar), QDateEdit(bar)
-        for edit in (self.from_date, self.to_date):
+        for edit, tip in ((self.from_date, "first"), (self.to_date, "last")):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
-        second.addWidget(QLabel("from", bar))
+            edit.setToolTip(f"The {tip} acquisition day shown")
         second.addWidget(self.from_date, 1)
-        second.addWidget(QLabel("to", bar))
+        second.addWidget(QLabel("–", bar))
         second.addWidget(self.to_date, 1)
         self.views_button = QPushButton("By date…", bar)
         self.views_button.setToolTip("The scenes shown, one map view per date, for the "
                                      "selected forest (step earlier / later)")
         self.views_button.clicked.connect(lambda: self.open_date_views())
-        second.addWidget(self.views_button)
         rows.addLayout(first)
         rows.addLayout(second)
+        rows.addWidget(self.views_button)
         for signal in (self.sensor_combo.currentIndexChanged, self.cloud_spin.valueChanged,
                        self.from_date.dateChanged, self.to_date.dateChanged):
             signal.connect(lambda *_: self.apply_filter())
         return bar
+
+    def shutdown(self) -> None:
+        """The dock closes: stop the thumbnails (a task must not outlive its table) and
+        close the views by date."""
+        task, self.task = self.task, None
+        if task is not None:
+            task.on_done = lambda _task: None
+            task.cancel()
+            task.waitForFinished(30_000)
+        if self.date_views is not None:
+            self.date_views.close()
+            self.date_views = None
 
     # ------------------------------------------------------------------ filling
 
@@ -253,6 +274,7 @@ class SceneTable(QObject):
                 self.forest_cloud[scene_id] = task.forest_cloud[scene_id]
                 table.setItem(row, FOREST_CLOUD, _Number(task.forest_cloud[scene_id]))
         table.setSortingEnabled(sorting)
+        table.resizeColumnToContents(DATE)  # the thumbnail beside the date
         self.apply_filter()
         if task.errors:
             self.dock.set_status(f"No thumbnail for {len(task.errors)} scenes: "
