@@ -145,3 +145,23 @@ def test_the_dock_exports_the_monitoring_run_as_pdf(dock, tmp_path):  # noqa: F8
     assert share_of(pixels, severe, tolerance=6) > 0.03
     # the HTML report still works beside it
     assert dock.write_report(tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_the_dock_exports_its_storm_assessment_as_pdf(dock, storm_folder, tmp_path):  # noqa: F811
+    from types import SimpleNamespace
+
+    from raster_collect_plugin.gui.dock_pdf import write_pdf
+
+    layer = QgsVectorLayer(f"{storm_folder / 'storm_damage.gpkg'}|layername=storm_damage",
+                           "storm damage", "ogr")
+    QgsProject.instance().addMapLayer(layer)  # the storm panel's layer lives in the project
+    renderer = layer.renderer().clone()
+    dock.storm_run = SimpleNamespace(damage=layer)  # what the dock's storm panel keeps
+    dock.job_finished.emit("storm")
+    assert dock.pdf_button.isEnabled()
+    pages, pixels = page_pixels(write_pdf(dock, tmp_path / "storm.pdf"), tmp_path / "s.png")
+    assert pages == 1
+    assert share_of(pixels, SEVERE) > 0.02 and share_of(pixels, NONE) > 0.02
+    # the page drew a styled, labelled copy: the layer on the map keeps its own look
+    assert not layer.labelsEnabled()
+    assert layer.renderer().dump() == renderer.dump()

@@ -1,7 +1,7 @@
 """The dock's "PDF…" button: the last result as the plugin's print layout, in one click.
 
-A storm assessment's damage layer when the dock has one (``dock.storm_layer``), else the last
-monitoring run (change since the event, or latest values)."""
+A storm assessment's damage layer when the dock has one (``dock.storm_run.damage``), else the
+last monitoring run (change since the event, or latest values)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def add_pdf_button(dock, parent) -> QToolButton:
 
 
 def _storm_layer(dock) -> Optional[QgsVectorLayer]:
-    layer = getattr(dock, "storm_layer", None)
+    layer = getattr(getattr(dock, "storm_run", None), "damage", None) or getattr(
+        dock, "storm_layer", None)
     try:
         return layer if isinstance(layer, QgsVectorLayer) and layer.isValid() else None
     except RuntimeError:  # deleted with the project

@@ -29,9 +29,22 @@ def damage_style(layer: QgsVectorLayer) -> None:
     if isinstance(renderer, QgsCategorizedSymbolRenderer) and \
             renderer.classAttribute() == "damage_class":
         return
-    from ..processing.storm_damage import damage_renderer
+    layer.setRenderer(_damage_renderer())
 
-    layer.setRenderer(damage_renderer())
+
+def _damage_renderer():
+    """The damage classes' renderer, from wherever this version keeps it (the dock's storm
+    panel moves it out of the Processing algorithm)."""
+    try:
+        from .storm_layers import damage_renderer
+    except ImportError:
+        from ..processing.storm_damage import damage_renderer
+    return damage_renderer()
+
+
+def _class_colours() -> Dict[str, str]:
+    """The damage classes' colours (one source: the renderer's categories)."""
+    return {c.value(): c.symbol().color().name() for c in _damage_renderer().categories()}
 
 
 def storm_id_field(layer: QgsVectorLayer) -> str:
@@ -55,8 +68,7 @@ def storm_chart(layer: QgsVectorLayer, id_field: str, destination: Path) -> Opti
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..processing.storm_damage import CLASS_COLOURS
-
+    colours = _class_colours()
     rows = sorted(((f["rank"], str(f[id_field]), f["damaged_ha"] or 0.0, f["damage_class"])
                    for f in layer.getFeatures() if f["rank"] is not None),
                   key=lambda r: r[0])[:CHART_FORESTS]
@@ -66,7 +78,7 @@ def storm_chart(layer: QgsVectorLayer, id_field: str, destination: Path) -> Opti
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     axes.bar([r[1] for r in rows], [float(r[2]) for r in rows],
-             color=[CLASS_COLOURS.get(str(r[3]), "#bdbdbd") for r in rows],
+             color=[colours.get(str(r[3]), "#bdbdbd") for r in rows],
              edgecolor="#333333", linewidth=0.5)
     axes.set_ylabel("damaged ha")
     axes.set_xlabel(id_field)
