@@ -38,6 +38,7 @@ def test_thumbnails_forest_cloud_sort_and_filters(dock, forests, small_sample,  
     assert wait_for_job(dock) == "search", dock.last_error
     table, tools = dock.results_table, dock.scene_table
     assert tools.bar.minimumSizeHint().width() <= 280  # fits the 300-pixel dock
+    assert dock.chart_box.minimumSizeHint().width() <= 280  # and so do the chart's buttons
     count = table.rowCount()
     assert count == len(dock.search_rows) > 6
     # one scene carries its own preview (a rendered_preview asset): that picture is used

@@ -142,12 +142,13 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
 
         self.pdf_button = add_pdf_button(self, self.chart_box)
         self.pixel_button = add_pixel_button(self, self.chart_box)
-        tools = QHBoxLayout()
+        tools, outputs = QHBoxLayout(), QHBoxLayout()  # two rows: a 300-pixel dock
         tools.addWidget(self.pick_button, 1)
-        tools.addWidget(self.pixel_button)
-        tools.addWidget(self.report_button)
-        tools.addWidget(self.pdf_button)
+        tools.addWidget(self.pixel_button, 1)
+        outputs.addWidget(self.report_button, 1)
+        outputs.addWidget(self.pdf_button, 1)
         self.chart_holder.addLayout(tools)
+        self.chart_holder.addLayout(outputs)
         self.pick_button.toggled.connect(self._pick_forest)
         self._last_run: Optional[tuple] = None
         self._pick_tool = None
