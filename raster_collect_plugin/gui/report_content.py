@@ -4,7 +4,6 @@ table's columns and the chart picture."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from datetime import date, datetime
@@ -74,16 +73,17 @@ def storm_chart(layer: QgsVectorLayer, id_field: str, destination: Path) -> Opti
                   key=lambda r: r[0])[:CHART_FORESTS]
     if not rows:
         return None
-    figure = Figure(figsize=(8.5, 3.0), dpi=150, layout="constrained")
+    figure = Figure(figsize=(170 / 25.4, 60 / 25.4), dpi=200, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     axes.bar([r[1] for r in rows], [float(r[2]) for r in rows],
              color=[colours.get(str(r[3]), "#bdbdbd") for r in rows],
              edgecolor="#333333", linewidth=0.5)
-    axes.set_ylabel("damaged ha")
-    axes.set_xlabel(id_field)
+    axes.set_ylabel("damaged ha", fontsize=8)
+    axes.set_xlabel(id_field, fontsize=8)
+    axes.tick_params(labelsize=7)
     axes.set_title("Damaged area of the forests ranked first (colour: damage class)",
-                   fontsize=10)
+                   fontsize=9)
     axes.grid(axis="y", alpha=0.3)
     figure.savefig(destination, format="png")
     return destination
@@ -137,13 +137,33 @@ def storm_content(layer: QgsVectorLayer, chart_png: Optional[Path], *,
         legend_title="Damage class", sources=sources, chart_png=chart_png)
 
 
+def series_chart(run, id_field: str, index: str, forests: List, event: Optional[date],
+                 destination: Path) -> Path:
+    """The time series of ``forests`` drawn at the size of the page's chart frame
+    (170 x 60 mm), so its lettering prints at its own size."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .chart import draw_series
+    from .results import table_points
+
+    wanted = {str(f) for f in forests}
+    series = {key: points for key, points in table_points(run.table, id_field, index).items()
+              if key[0] in wanted}
+    figure = Figure(figsize=(170 / 25.4, 60 / 25.4), dpi=200, layout="constrained")
+    FigureCanvasAgg(figure)
+    draw_series(figure.add_subplot(1, 1, 1), series, index=index, event_date=event,
+                title=f"{index} median of the forests ranked first (hollow: cloudy)")
+    figure.savefig(destination, format="png")
+    return destination
+
+
 def run_content(run, spec: Dict, result: Dict, event_date: Optional[date],
                 chart_png: Path) -> ReportContent:
     """A monitoring run's results (``results.RunLayers``) as a page: the change since the
     event when there is one (else the latest values) over the latest composite, ranked worst
     first; the chart of the forests ranked first is written to ``chart_png``."""
     from .run_report import CHART_FORESTS as SERIES
-    from .run_report import chart_png as draw_chart
     from .run_report import ranking
 
     id_field = spec.get("id_field") or "forest_id"
@@ -152,10 +172,8 @@ def run_content(run, spec: Dict, result: Dict, event_date: Optional[date],
     if run.table is None or polygons is None:
         raise ValueError("the run has no statistics to report")
     header, rows = ranking(run, id_field, index, event_date if run.change else None)
-    chart_png = Path(chart_png)
-    chart_png.write_bytes(base64.b64decode(draw_chart(
-        run, id_field, index, [r[0] for r in rows[:SERIES]],
-        event_date if run.change else None)))
+    chart_png = series_chart(run, id_field, index, [r[0] for r in rows[:SERIES]],
+                             event_date if run.change else None, Path(chart_png))
     if run.change is not None:
         value = f"{index}_change"
         columns = [(_quoted(id_field), id_field),
