@@ -73,3 +73,16 @@ def test_a_clicked_pixel_gives_every_index_band_and_sensor(dock, forests,  # noq
     dock.pixel_button.setChecked(False)
     assert canvas.mapTool() is not dock._pixel_tool
     dialog.close()
+
+    # a click in a view by date gives the same series
+    from raster_collect_plugin.gui.date_views import DateViewsDialog
+
+    [forest] = [f for f in forests.getFeatures() if f["forest_id"] == 285]
+    views = DateViewsDialog([{"id": "a", "datetime": "2025-10-05", "renderings": []}],
+                            forest.geometry(), crs, open_layer=lambda *args: None,
+                            on_pixel=dock.scene_table._pixel)
+    assert views.canvases[0].mapTool() is views.pixel_tools[0]
+    views.pixel_tools[0].pixel_picked.emit(QgsPointXY(centre[285]))
+    assert dialog.isVisible() and dialog.indices == indices
+    views.close()
+    dialog.close()

@@ -58,7 +58,7 @@ class DateViewsDialog(QDialog):
     def __init__(self, scenes: Sequence[Mapping], geometry: QgsGeometry,
                  crs: QgsCoordinateReferenceSystem, *, open_layer: Callable, name: str = "",
                  forest_cloud: Optional[Mapping[str, float]] = None, count: int = VIEWS,
-                 parent: Optional[QWidget] = None):
+                 on_pixel: Optional[Callable] = None, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.scenes = list(scenes)
@@ -105,6 +105,15 @@ class DateViewsDialog(QDialog):
         self._syncing = False
         for canvas in self.canvases:
             canvas.extentsChanged.connect(lambda canvas=canvas: self._sync(canvas))
+        self.pixel_tools = []
+        if on_pixel is not None:  # a click in any view: that pixel's time series
+            from .pixel_profile import PixelPickTool
+
+            for canvas in self.canvases:
+                tool = PixelPickTool(canvas)
+                tool.pixel_picked.connect(lambda point: on_pixel(point, self.crs))
+                canvas.setMapTool(tool)
+                self.pixel_tools.append(tool)
         self.back_button.clicked.connect(lambda: self.step(-1))
         self.forward_button.clicked.connect(lambda: self.step(1))
         self.show_from(0)

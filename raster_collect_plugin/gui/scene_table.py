@@ -342,7 +342,18 @@ class SceneTable(QObject):
         self.date_views = DateViewsDialog(
             scenes, feature.geometry(), layer.crs(), open_layer=task_opener(self.signer),
             name=forest_name(layer, feature, self.dock.id_field_combo.currentField()),
-            forest_cloud=self.forest_cloud, parent=self.dock.iface.mainWindow())
+            forest_cloud=self.forest_cloud, on_pixel=self._pixel,
+            parent=self.dock.iface.mainWindow())
         self.date_views.show()
         self.dock.set_status(f"{len(scenes)} dates of this forest: ◀ ▶ step through them")
         return self.date_views
+
+    def _pixel(self, point, crs) -> None:
+        """A click in a view by date: the pixel's series from the last run, if any."""
+        if getattr(self.dock, "_last_run", None) is None:
+            self.dock.set_status("Fetch & compute first: a click then shows the pixel's time "
+                                 "series from the run's composites")
+            return
+        from .pixel_profile import show_pixel
+
+        show_pixel(self.dock, point, crs)
