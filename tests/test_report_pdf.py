@@ -143,6 +143,20 @@ def test_the_dock_exports_the_monitoring_run_as_pdf(dock, tmp_path):  # noqa: F8
 
     severe = QColor(change_classes()[0][3]).getRgb()[:3]
     assert share_of(pixels, severe, tolerance=6) > 0.03
+    # without the change since an event: the latest values, ranked lowest first
+    from raster_collect_plugin.gui.print_layout import load_template
+    from raster_collect_plugin.gui.report_content import run_content
+
+    dock.presenter.run.change = None
+    content = run_content(dock.presenter.run, *dock._last_run, None, tmp_path / "c.png")
+    assert content.title.endswith(": latest NDVI")
+    layout = load_template(QgsProject.instance())
+    shown = fill_layout(layout, content)
+    rows = layout.itemById("ranked_table").multiFrame().contents()
+    assert len(rows) == 6 and [float(r[1]) for r in rows] == sorted(float(r[1]) for r in rows)
+    assert float(rows[0][1]) < 0.5 and {rows[0][0], rows[1][0]} == {283, 285}
+    assert shown.renderer().type() == "graduatedSymbol"
+    assert (tmp_path / "c.png").stat().st_size > 10_000
     # the HTML report still works beside it
     assert dock.write_report(tmp_path / "report.html").stat().st_size > 10_000
 
