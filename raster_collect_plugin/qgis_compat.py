@@ -34,6 +34,8 @@ RENAMED_ENUMS = {
         "QgsTemporalNavigationObject.NavigationMode.NavigationOff",
     "Qgis.AttributeActionType.GenericPython": "QgsAction.ActionType.GenericPython",
     "Qgis.LabelPlacement.OverPoint": "QgsPalLayerSettings.Placement.OverPoint",
+    "Qgis.ProcessingAlgorithmFlag.NoThreading":
+        "QgsProcessingAlgorithm.Flag.FlagNoThreading",
 }
 
 

@@ -90,7 +90,8 @@ def test_make_package_writes_the_zip_with_the_engine_requirements(tmp_path):
         names = set(opened.namelist())
         shipped = opened.read("raster_collect_plugin/requirements.txt").decode()
         pins = opened.read("raster_collect_plugin/constraints-py311.txt").decode()
-    for name in ("metadata.txt", "resources/icon.svg", "__init__.py", "engine/doctor.py",
+    for name in ("metadata.txt", "resources/icon.svg", "resources/report_layout.qpt",
+                 "__init__.py", "engine/doctor.py",
                  "requirements.txt", "engine/wheel_figures.json",
                  *(f"constraints-py3{minor}.txt" for minor in range(10, 15))):
         assert f"raster_collect_plugin/{name}" in names

@@ -39,8 +39,8 @@ def source_parameters(sample, **extra):
 def test_all_algorithms_are_registered(provider):
     ids = sorted(a.name() for a in provider.algorithms())
     assert ids == ["compute_composites", "create_hexagons", "create_sample_data",
-                   "monitor_disturbance", "search_imagery", "sentinel_hub_statistics",
-                   "storm_damage", "zonal_timeseries"]
+                   "export_report_pdf", "monitor_disturbance", "search_imagery",
+                   "sentinel_hub_statistics", "storm_damage", "zonal_timeseries"]
 
 
 def test_search_imagery(provider, small_sample, tmp_path):

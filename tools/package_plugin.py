@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "raster_collect_plugin"
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 # files the installed plugin cannot work without (checked before the zip is written)
-REQUIRED_FILES = ("__init__.py", "metadata.txt", "resources/icon.svg", "requirements.txt",
+REQUIRED_FILES = ("__init__.py", "metadata.txt", "resources/icon.svg",
+                  "resources/report_layout.qpt", "requirements.txt",
                   "constraints-py311.txt", "constraints-py312.txt", "constraints-py313.txt",
                   "engine/wheel_figures.json")
 

@@ -130,6 +130,9 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         from .scene_actions import SceneActions  # scenes as layers: double-click, context menu
 
         self.scene_actions = SceneActions(self)
+        from .scene_table import SceneTable  # thumbnails, forest cloud, sort and filters
+
+        self.scene_table = SceneTable(self)
         self.chart_box, self.chart_holder = results_section(body, "Time series",
                                                             "raster_collect_chart", True)
         self.pick_button = QToolButton(self.chart_box)
@@ -145,10 +148,18 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
                                       "forests and time series")
         self.report_button.setEnabled(False)
         self.report_button.clicked.connect(self._ask_report)
-        tools = QHBoxLayout()
+        from .dock_pdf import add_pdf_button
+        from .pixel_profile import add_pixel_button
+
+        self.pdf_button = add_pdf_button(self, self.chart_box)
+        self.pixel_button = add_pixel_button(self, self.chart_box)
+        tools, outputs = QHBoxLayout(), QHBoxLayout()  # two rows: a 300-pixel dock
         tools.addWidget(self.pick_button, 1)
-        tools.addWidget(self.report_button)
+        tools.addWidget(self.pixel_button, 1)
+        outputs.addWidget(self.report_button, 1)
+        outputs.addWidget(self.pdf_button, 1)
         self.chart_holder.addLayout(tools)
+        self.chart_holder.addLayout(outputs)
         self.pick_button.toggled.connect(self._pick_forest)
         self._last_run: Optional[tuple] = None
         self._pick_tool = None
@@ -385,6 +396,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         if self.current_task is not None:
             self.current_task.cancel()
         self.pick_button.setChecked(False)
+        self.scene_table.shutdown()
         self.engine_notice.close()
         self.cluster_stopping = self.cluster.stop_in_background()  # never blocks the UI
         self.project_hooks.close()

@@ -74,6 +74,7 @@ class DockResults:
         """Scenes in the table (tickable) and their footprints as a layer."""
         self.search_rows = sorted(result.get("items", []),
                                   key=lambda s: (s["datetime"], s["collection"]))
+        self.results_table.setSortingEnabled(False)  # rows stay where they are written
         self.results_table.setRowCount(len(self.search_rows))
         for row, scene in enumerate(self.search_rows):
             cover = scene.get("cloud_cover")
@@ -91,6 +92,7 @@ class DockResults:
             result.get("footprints") or "", visible=self.show_footprints.isChecked(),
             folder=local_folder(self.output_folder.filePath()))
         self.scene_actions.scenes_found(result, self.footprint_layer)
+        self.scene_table.table_filled(self.search_rows)
         if not self.search_rows:
             from .messages import no_scenes_message
 

@@ -21,8 +21,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QObject, Qt
 
 from ..qgis_compat import qgis_enum
+from .project_fields import SCOPE, restore_fields, save_fields
 
-SCOPE = "raster_collect"
 PANEL = "TemporalControllerWidget"  # QGIS's Temporal Controller panel reads these
 DATE = "yyyy-MM-dd"
 
@@ -75,6 +75,7 @@ def save_dock_state(dock, project: QgsProject) -> None:
         project.writeEntry(SCOPE, key, value)
     project.writeEntry(SCOPE, "dock/max_cloud", repr(float(dock.max_cloud.value())))
     project.writeEntry(SCOPE, "dock/selected_only", dock.selected_only.isChecked())
+    save_fields(dock, project)  # the fields other sections registered
 
 
 def restore_dock_state(dock, project: QgsProject) -> bool:
@@ -115,6 +116,7 @@ def restore_dock_state(dock, project: QgsProject) -> bool:
         day = QDate.fromString(text(key), DATE)
         if day.isValid():
             widget.setDate(day)
+    restore_fields(dock, project)
     return True
 
 

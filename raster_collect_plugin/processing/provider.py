@@ -30,6 +30,7 @@ class RasterCollectProvider(QgsProcessingProvider):
         from .create_hexagons import CreateHexagonsAlgorithm
         from .create_sample_data import CreateSampleDataAlgorithm
         from .monitor_disturbance import MonitorDisturbanceAlgorithm
+        from .export_report_pdf import ExportReportPdfAlgorithm
         from .search_imagery import SearchImageryAlgorithm
         from .sentinel_hub_statistics import SentinelHubStatisticsAlgorithm
         from .storm_damage import StormDamageAlgorithm
@@ -38,5 +39,6 @@ class RasterCollectProvider(QgsProcessingProvider):
         for algorithm in (SearchImageryAlgorithm(), ComputeCompositesAlgorithm(),
                           ZonalTimeseriesAlgorithm(), CreateHexagonsAlgorithm(),
                           StormDamageAlgorithm(), MonitorDisturbanceAlgorithm(),
-                          SentinelHubStatisticsAlgorithm(), CreateSampleDataAlgorithm()):
+                          SentinelHubStatisticsAlgorithm(), CreateSampleDataAlgorithm(),
+                          ExportReportPdfAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -198,7 +198,22 @@ def describe_item(item: Mapping, profile: CollectionProfile, *, provider: str,
             "datetime": properties.get("datetime"), "cloud_cover": properties.get(
                 "eo:cloud_cover"), "bbox": item.get("bbox"), "epsg": epsg, "signing": signing,
             "rule": profile.rule, "assets": assets, "bands": bands, "mask": mask,
-            "renderings": keys, "requester_pays": profile.requester_pays}
+            "renderings": keys, "requester_pays": profile.requester_pays,
+            "preview": preview_href(item)}
+
+
+PREVIEW_ASSETS = ("rendered_preview", "thumbnail", "overview")
+
+
+def preview_href(item: Mapping) -> Optional[str]:
+    """The href of the item's own small picture (PNG/JPEG ``rendered_preview``, ``thumbnail``
+    or ``overview`` asset), None when it has none: the viewer then draws one from the data."""
+    for key in PREVIEW_ASSETS:
+        asset = item.get("assets", {}).get(key) or {}
+        kind = str(asset.get("type", "image/png"))
+        if asset.get("href") and kind.startswith(("image/png", "image/jpeg")):
+            return str(asset["href"])
+    return None
 
 
 def colour_bands(profile: CollectionProfile, keys: Sequence[str]) -> Dict[str, Tuple[str, ...]]:
