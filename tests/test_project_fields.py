@@ -95,3 +95,34 @@ def test_a_secret_is_never_registered(key, widget):
     with pytest.raises(ValueError, match="secret"):
         register_field(key, widget)
     assert key not in project_fields.FIELDS
+
+
+def test_storm_monitoring_and_keep_runs_come_back_with_the_project(dock, tmp_path):  # noqa: F811
+    """The dock's real sections register themselves: their values survive save and reopen."""
+    project = QgsProject.instance()
+    dock.storm_event_date.setDate(QDate(2025, 11, 13))
+    dock.before_days_spin.setValue(60)
+    dock.storm_section.threshold_spins["moderate_fraction"].setValue(0.15)
+    dock.monitoring_section.history_start.setDate(QDate(2022, 1, 1))
+    dock.monitoring_section.history_end.setDate(QDate(2024, 6, 30))
+    dock.monitoring_section.folder.setFilePath(str(tmp_path / "watch"))
+    dock.keep_runs.setChecked(True)
+    saved = tmp_path / "sections.qgz"
+    assert project.write(str(saved))
+
+    dock.storm_section.reset_thresholds()
+    dock.before_days_spin.setValue(90)
+    dock.storm_event_date.setDate(QDate(2020, 1, 1))
+    dock.monitoring_section.history_start.setDate(QDate(2019, 1, 1))
+    dock.monitoring_section.folder.setFilePath("")
+    dock.keep_runs.setChecked(False)
+    project.clear()
+    assert project.read(str(saved))
+
+    assert dock.storm_event_date.date() == QDate(2025, 11, 13)
+    assert dock.before_days_spin.value() == 60
+    assert dock.storm_section.threshold_spins["moderate_fraction"].value() == pytest.approx(0.15)
+    assert dock.monitoring_section.history_start.date() == QDate(2022, 1, 1)
+    assert dock.monitoring_section.history_end.date() == QDate(2024, 6, 30)
+    assert dock.monitoring_section.folder.filePath() == str(tmp_path / "watch")
+    assert dock.keep_runs.isChecked()

@@ -4,6 +4,7 @@ with the dock's sources; the result's layers are added to the project, styled by
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 from typing import Dict
@@ -21,6 +22,7 @@ from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
 
 from ..default_outputs import default_output_root
+from .project_fields import register_field
 
 ALERT_COLOURS = {"disturbed": "#d73027", "suspected": "#fdae61", "none": "#1a9850"}
 
@@ -103,3 +105,28 @@ def alert_renderer() -> QgsCategorizedSymbolRenderer:
                                              "outline_width": "0.3"})
         categories.append(QgsRendererCategory(name, symbol, name))
     return QgsCategorizedSymbolRenderer("alert", categories)
+
+
+def _section_state(section: MonitoringSection) -> str:
+    return json.dumps({"history_start": section.history_start.date().toString("yyyy-MM-dd"),
+                       "history_end": section.history_end.date().toString("yyyy-MM-dd"),
+                       "folder": section.folder.filePath()}, sort_keys=True)
+
+
+def _restore_section(section: MonitoringSection, text: str) -> None:
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return  # an unreadable entry keeps the section as it is
+    for key, edit in (("history_start", section.history_start),
+                      ("history_end", section.history_end)):
+        day = QDate.fromString(str(state.get(key) or ""), "yyyy-MM-dd")
+        if day.isValid():
+            edit.setDate(day)
+    if state.get("folder"):
+        section.folder.setFilePath(str(state["folder"]))
+
+
+# the monitoring fields travel with the project (gui/project_fields)
+register_field("monitoring_section", "monitoring_section", read=_section_state,
+               write=_restore_section)

@@ -32,12 +32,10 @@ def damage_style(layer: QgsVectorLayer) -> None:
 
 
 def _damage_renderer():
-    """The damage classes' renderer, from wherever this version keeps it (the dock's storm
-    panel moves it out of the Processing algorithm)."""
-    try:
-        from .storm_layers import damage_renderer
-    except ImportError:
-        from ..processing.storm_damage import damage_renderer
+    """The damage classes' renderer (one source: gui/storm_layers, shared with the dock and
+    Processing)."""
+    from .storm_layers import damage_renderer
+
     return damage_renderer()
 
 

@@ -17,6 +17,7 @@ from qgis.core import (
 from qgis.PyQt.QtWidgets import QCheckBox
 
 from ..core.pixels import sensor_resolution
+from .project_fields import register_field
 
 OUTPUT = "raster_collect/output"  # on every layer a run adds (value: the run's kind)
 RUN_KIND = "raster_collect/run_kind"  # on every run's group
@@ -137,6 +138,9 @@ def keep_runs_checkbox(section) -> QCheckBox:
                    "own group")
     section.layout().insertRow(section.layout().rowCount() - 1, box)
     return box
+
+
+register_field("runs/keep", "keep_runs")  # the choice travels with the project
 
 
 class OutputsLeftOut:

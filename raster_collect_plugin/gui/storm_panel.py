@@ -7,6 +7,7 @@ project-state code saves and restores them)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -25,6 +26,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.runs import run_name
 from ..core.storm import AFTER_DAYS, BEFORE_DAYS, THRESHOLD_TEXT, DamageThresholds
+from .project_fields import register_field
 from .sections import checked_keys
 
 DATE = "yyyy-MM-dd"
@@ -158,7 +160,16 @@ def start_storm(dock) -> None:
 
 def storm_state(dock) -> Dict[str, str]:
     """The storm fields as text entries (for the project): event date, windows, thresholds."""
-    section = dock.storm_section
+    return section_state(dock.storm_section)
+
+
+def restore_storm_state(dock, state: Dict[str, str]) -> None:
+    """Put back what ``storm_state`` gave (missing or unreadable entries keep their value)."""
+    restore_section_state(dock.storm_section, state)
+
+
+def section_state(section: StormSection) -> Dict[str, str]:
+    """``storm_state`` of one storm section."""
     state = {"storm/event": section.storm_event_date.date().toString(DATE),
              "storm/before_days": str(section.before_days_spin.value()),
              "storm/after_days": str(section.after_days_spin.value())}
@@ -166,9 +177,8 @@ def storm_state(dock) -> Dict[str, str]:
     return state
 
 
-def restore_storm_state(dock, state: Dict[str, str]) -> None:
-    """Put back what ``storm_state`` gave (missing or unreadable entries keep their value)."""
-    section = dock.storm_section
+def restore_section_state(section: StormSection, state: Dict[str, str]) -> None:
+    """``restore_storm_state`` of one storm section."""
     event = QDate.fromString(state.get("storm/event") or "", DATE)
     if event.isValid():
         section.storm_event_date.setDate(event)
@@ -183,6 +193,21 @@ def restore_storm_state(dock, state: Dict[str, str]) -> None:
             spin.setValue(float(state[f"storm/{name}"]))
         except (KeyError, TypeError, ValueError):
             pass
+
+
+def _restore_from_project(section: StormSection, text: str) -> None:
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return  # an unreadable entry keeps the section as it is
+    if isinstance(state, dict):
+        restore_section_state(section, state)
+
+
+# the storm fields travel with the project (gui/project_fields): one entry, the section's state
+register_field("storm_section", "storm_section",
+               read=lambda section: json.dumps(section_state(section), sort_keys=True),
+               write=_restore_from_project)
 
 
 def show_storm(dock, spec: Dict, result: Dict) -> None:

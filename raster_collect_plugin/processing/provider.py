@@ -29,8 +29,8 @@ class RasterCollectProvider(QgsProcessingProvider):
         from .compute_composites import ComputeCompositesAlgorithm
         from .create_hexagons import CreateHexagonsAlgorithm
         from .create_sample_data import CreateSampleDataAlgorithm
-        from .monitor_disturbance import MonitorDisturbanceAlgorithm
         from .export_report_pdf import ExportReportPdfAlgorithm
+        from .monitor_disturbance import MonitorDisturbanceAlgorithm
         from .search_imagery import SearchImageryAlgorithm
         from .sentinel_hub_statistics import SentinelHubStatisticsAlgorithm
         from .storm_damage import StormDamageAlgorithm
