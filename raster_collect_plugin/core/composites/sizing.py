@@ -1,8 +1,16 @@
 """How big a run is, known before any pixel is read: pixels × periods × bands (and zones).
 
-Composites are computed one period at a time, so the memory a run needs is that of its busiest
-period: the period's results held in memory (one float32 grid per index, the clear count, the
-AOI mask and temporaries) plus dask's working set (scenes × bands × one chunk per thread).
+The estimate is of the job process's peak resident memory (issue 31: measured against it by
+``benchmarks/memory_model.py``):
+
+- the engine itself: Python with numpy, dask, xarray, odc-stac, rasterio/GDAL loaded
+  (``ENGINE_BYTES``; a zonal or storm job also loads geopandas, the numba kernels and the
+  table writers: ``ZONAL_ENGINE_BYTES``);
+- every period's composites, not one period's: all periods are one dask graph, and each
+  period's grids (one float32 grid per index and the clear count) pass through GDAL's block
+  cache on their way to the COGs' scratch files, so they are held up to the size of that cache;
+- dask's working set: scenes × bands × one chunk per thread.
+
 Zonal statistics read each zone's window of every period, so the largest zone and the number
 of zones (forests plus hexagons) count too. A run whose estimate exceeds the memory budget is
 refused with the numbers and the ways out; the budget defaults to half the machine's memory and
@@ -16,11 +24,18 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Union
 
-# bytes per output pixel held while one period is finished: index grids are added per index
-PERIOD_BYTES_PER_PIXEL = 2 + 1 + 4 + 2  # clear count, AOI mask, dB/float temp, bool temps
+# the job process before any pixel (measured: a 200 x 200 px composite job peaks at 318 MB,
+# a zonal one at 451 MB, on Linux with the locked engine requirements)
+ENGINE_BYTES = 300 * 2**20
+ZONAL_ENGINE_BYTES = 440 * 2**20
+# bytes per output pixel for the whole run: the AOI mask and the period's boolean temporaries
+PIXEL_BYTES = 1 + 2
+# bytes per output pixel and period on their way to the COGs (index grids added per index)
+PERIOD_BYTES_PER_PIXEL = 2  # the clear count
 INDEX_BYTES_PER_PIXEL = 4
 LOAD_BYTES_PER_VALUE = 4 * 2  # float32 band values and their masked copy
 ZONAL_ROW_BYTES = 400  # one statistics row in pandas/GeoPackage/Parquet buffers
+GDAL_DEFAULT_CACHE_FRACTION = 0.05  # GDAL's block cache without GDAL_CACHEMAX: 5 % of memory
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "T": 1e12, "TB": 1e12, "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "TIB": 2 ** 40}
 
@@ -59,6 +74,26 @@ def default_budget() -> int:
     return int(psutil.virtual_memory().total * 0.5)
 
 
+def gdal_cache_bytes() -> int:
+    """The size of GDAL's block cache: ``GDAL_CACHEMAX`` (MB below 100,000, else bytes, or a
+    percentage of memory) when set, else GDAL's default of 5 % of the machine's memory."""
+    import os
+
+    import psutil
+
+    total = psutil.virtual_memory().total
+    text = os.environ.get("GDAL_CACHEMAX", "").strip()
+    try:
+        if text.endswith("%"):
+            return int(total * float(text[:-1]) / 100)
+        if text:
+            value = int(text)
+            return value * 2**20 if value < 100_000 else value
+    except ValueError:
+        pass
+    return int(total * GDAL_DEFAULT_CACHE_FRACTION)
+
+
 @dataclass
 class CompositeSize:
     """The size of one collection's composites."""
@@ -73,18 +108,26 @@ class CompositeSize:
     busiest_scenes: int
     chunk: int = 1024
     threads: int = 4
+    cache: int = 256 * 2**20  # GDAL's block cache (gdal_cache_bytes() for a real run)
+    engine: int = ENGINE_BYTES
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
 
     @property
-    def memory_bytes(self) -> int:
-        held = self.pixels * (PERIOD_BYTES_PER_PIXEL + INDEX_BYTES_PER_PIXEL * self.indices)
+    def data_bytes(self) -> int:
+        """What the run adds to the engine's own memory."""
+        periods = self.pixels * self.periods * (PERIOD_BYTES_PER_PIXEL
+                                                + INDEX_BYTES_PER_PIXEL * self.indices)
         chunk_pixels = min(self.pixels, self.chunk * self.chunk)
         working = (self.threads * chunk_pixels * max(self.busiest_scenes, 1)
                    * (self.bands + self.indices) * LOAD_BYTES_PER_VALUE)
-        return int(held + working)
+        return int(self.pixels * PIXEL_BYTES + min(periods, self.cache) + working)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.engine + self.data_bytes)
 
     @property
     def output_bytes(self) -> int:
@@ -112,10 +155,16 @@ class ZonalSize:
     def rows(self) -> int:
         return (self.zones + self.hexagons) * self.periods * self.indices
 
+    engine: int = ZONAL_ENGINE_BYTES
+
     @property
-    def memory_bytes(self) -> int:
+    def data_bytes(self) -> int:
         window = self.largest_zone_pixels * (self.periods * (4 + 2) + 8)
         return int(window + self.rows * ZONAL_ROW_BYTES)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.engine + self.data_bytes)
 
     def describe(self) -> str:
         return (f"zonal statistics: {self.zones} forests + {self.hexagons} hexagons × "
@@ -131,10 +180,9 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
     if size.memory_bytes <= budget:
         return size.describe()
     if isinstance(size, CompositeSize):
-        factor = math.sqrt(size.memory_bytes / budget)
-        coarser = size.resolution * max(2.0, math.ceil(factor * 2) / 2)
-        fix = (f"use a coarser resolution (--resolution {coarser:g} needs about "
-               f"{human(size.memory_bytes / (coarser / size.resolution) ** 2)}), a smaller "
+        coarser = _coarser(size, budget)
+        fix = (f"use a coarser resolution (--resolution {coarser.resolution:g} needs about "
+               f"{human(coarser.memory_bytes)}), a smaller "
                "area or fewer indices, a dask cluster (--scheduler) with the budget raised, "
                "or a larger --memory-budget if the machine has the memory")
     else:
@@ -144,11 +192,27 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
                     f"{fix}")
 
 
+def _coarser(size: CompositeSize, budget: int) -> CompositeSize:
+    """The same run at the finest resolution (2x, 2.5x, 3x... the size's) that fits
+    ``budget``; the coarsest tried when none does (the engine and its working set stay)."""
+    from dataclasses import replace
+
+    factor = 2.0
+    while True:
+        candidate = replace(size, width=max(1, math.ceil(size.width / factor)),
+                            height=max(1, math.ceil(size.height / factor)),
+                            resolution=size.resolution * factor)
+        if candidate.memory_bytes <= budget or factor >= 64:
+            return candidate
+        factor += 0.5
+
+
 def composite_sizes(request, report, aoi, indices, providers) -> list:
     """A CompositeSize per (provider, collection) of a search report, on the grid the run
     will use."""
     from odc.geo.geom import Geometry
 
+    from ..compute.scheduling import thread_count
     from ..pixels.load import choose_grid
     from ..sources.providers.base import ProviderError
     from .requests import _naive_utc, composite_windows
@@ -174,7 +238,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         bands = len({b for index in usable for b in index.bands}) + 1  # + the mask band
         sizes.append(CompositeSize(f"{provider_name} {collection}", width, height,
                                    abs(geobox.resolution.x), len(windows), bands, len(usable),
-                                   busiest))
+                                   busiest, threads=thread_count(), cache=gdal_cache_bytes()))
     return sizes
 
 
