@@ -68,3 +68,18 @@ def test_a_refusal_suggests_a_resolution_that_fits():
     side = int(20_000 * 10 / coarser) + 1
     assert sizing.check(size(width=side, height=side, cache=500 * MB), budget)
     assert coarser >= 20
+
+
+def test_a_zonal_jobs_composites_count_the_zonal_engine_and_tables():
+    zonal = sizing.ZonalSize(zones=10, hexagons=50_000, largest_zone_pixels=10_000, periods=12,
+                             indices=2)
+    seen = {}
+
+    @sizing.zonal_engine_job
+    def run():
+        sizing.check(zonal, 10**12)
+        seen["engine"] = sizing._composite_engine()
+
+    run()
+    assert seen["engine"] == sizing.ZONAL_ENGINE_BYTES + zonal.data_bytes
+    assert sizing._composite_engine() == sizing.ENGINE_BYTES  # only inside the job
