@@ -83,3 +83,14 @@ def test_a_zonal_jobs_composites_count_the_zonal_engine_and_tables():
     run()
     assert seen["engine"] == sizing.ZONAL_ENGINE_BYTES + zonal.data_bytes
     assert sizing._composite_engine() == sizing.ENGINE_BYTES  # only inside the job
+
+
+def test_a_storm_jobs_composites_count_its_pixel_arrays():
+    seen = {}
+
+    @sizing.storm_engine_job
+    def run():
+        seen["engine"] = sizing._composite_engine(1_000_000)
+
+    run()
+    assert seen["engine"] == sizing.ZONAL_ENGINE_BYTES + 1_000_000 * sizing.STORM_BYTES_PER_PIXEL

@@ -9,7 +9,8 @@ The estimate is of the job process's peak resident memory (issue 31: measured ag
 - every period's composites, not one period's: all periods are one dask graph, and each
   period's grids (one float32 grid per index and the clear count) pass through GDAL's block
   cache on their way to the COGs' scratch files, so they are held up to the size of that cache;
-- dask's working set: scenes × bands × one chunk per thread.
+- dask's working set: scenes × bands × one chunk per thread;
+- a storm run's per-pixel evidence arrays (``STORM_BYTES_PER_PIXEL``).
 
 Zonal statistics read each zone's window of every period, so the largest zone and the number
 of zones (forests plus hexagons) count too. A run whose estimate exceeds the memory budget is
@@ -37,6 +38,8 @@ PERIOD_BYTES_PER_PIXEL = 2  # the clear count
 INDEX_BYTES_PER_PIXEL = 4
 LOAD_BYTES_PER_VALUE = 4 * 2  # float32 band values and their masked copy
 ZONAL_ROW_BYTES = 400  # one statistics row in pandas/GeoPackage/Parquet buffers
+# a storm run's per-pixel arrays (measured 155-209 bytes a pixel on 0.36-5.8 Mpixels)
+STORM_BYTES_PER_PIXEL = 200
 GDAL_DEFAULT_CACHE_FRACTION = 0.05  # GDAL's block cache without GDAL_CACHEMAX: 5 % of memory
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "T": 1e12, "TB": 1e12, "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "TIB": 2 ** 40}
@@ -49,14 +52,14 @@ _ZONAL_JOB: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar(
 _Run = TypeVar("_Run", bound=Callable)
 
 
-def zonal_engine_job(run: _Run) -> _Run:
+def zonal_engine_job(run: _Run, pixel_bytes: int = 0) -> _Run:
     """Decorate a zonal or storm run: its composites' estimates count the zonal engine and
     the zonal tables on top (one process holds both: issue 31 measured 1.9 GB against an
-    estimate of 525 MB)."""
+    estimate of 525 MB), plus ``pixel_bytes`` per output pixel the run itself holds."""
 
     @functools.wraps(run)
     def counted(*args, **kwargs):
-        token = _ZONAL_JOB.set({"zonal": 0})
+        token = _ZONAL_JOB.set({"zonal": 0, "pixel": pixel_bytes})
         try:
             return run(*args, **kwargs)
         finally:
@@ -65,9 +68,16 @@ def zonal_engine_job(run: _Run) -> _Run:
     return counted  # type: ignore[return-value]
 
 
-def _composite_engine() -> int:
+def storm_engine_job(run: _Run) -> _Run:
+    """Decorate a storm run: a zonal engine job whose per-pixel evidence (before/after
+    composites, losses, classes, change rasters) is held for the whole AOI."""
+    return zonal_engine_job(run, STORM_BYTES_PER_PIXEL)
+
+
+def _composite_engine(pixels: int = 0) -> int:
     job = _ZONAL_JOB.get()
-    return ENGINE_BYTES if job is None else ZONAL_ENGINE_BYTES + job["zonal"]
+    return ENGINE_BYTES if job is None else \
+        ZONAL_ENGINE_BYTES + job["zonal"] + pixels * job["pixel"]
 
 
 class SizeError(ValueError):
@@ -272,7 +282,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         sizes.append(CompositeSize(f"{provider_name} {collection}", width, height,
                                    abs(geobox.resolution.x), len(windows), bands, len(usable),
                                    busiest, threads=thread_count(), cache=gdal_cache_bytes(),
-                                   engine=_composite_engine()))
+                                   engine=_composite_engine(width * height)))
     return sizes
 
 
