@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from _measure import load_line, phase_cpu, python, run_measured
 from _synthetic_s2 import write_s2_catalog
 from _workdir import work_folder
 
@@ -58,7 +58,8 @@ def run_child(folder: Path, months: int) -> None:
     peak = next(int(line.split()[1]) / 1024 for line in
                 Path("/proc/self/status").read_text().splitlines()
                 if line.startswith("VmHWM:"))
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rows": result["rows"]}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rows": result["rows"],
+                      "cpu": phase_cpu()}))
 
 
 def main() -> None:
@@ -80,14 +81,12 @@ def _benchmark(folder: Path, args) -> None:
     make_estate(folder, args.size, args.months)
     print(f"estate: {args.size}x{args.size} px at 10 m, {args.months} scenes x 4 bands, "
           f"made in {time.perf_counter() - started:.0f} s")
-    output = subprocess.run([sys.executable, __file__, "--child", "--workdir", str(folder),
-                             "--months", str(args.months)], capture_output=True, text=True,
-                            check=True).stdout
-    run = json.loads(output.strip().splitlines()[-1])
+    run = run_measured([python(), __file__, "--child", "--workdir", str(folder), "--months",
+                        str(args.months)])
     full_stack_mb = args.months * 4 * args.size * args.size * 4 / 2**20
-    print(f"zonal job: {run['seconds']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB, "
-          f"{run['rows']} statistics rows; the full float32 stack would be "
-          f"{full_stack_mb:.0f} MB")
+    print(f"zonal job: {run['seconds']:.1f} s wall, {run['cpu']:.1f} CPU-s, peak RSS "
+          f"{run['process_peak_rss_mb']:.0f} MB, {run['rows']} statistics rows; the full "
+          f"float32 stack would be {full_stack_mb:.0f} MB; {load_line()}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Benchmark: the larger sample end to end, the composite phase vs a pangeo-style pipeline, and
-the same job on namespaced workers writing to S3 (moto).
+"""Benchmark: the larger sample end to end, and the same job on namespaced workers writing to S3
+(moto). The composite phase against an expert's pangeo pipeline: composite_vs_pangeo.py.
 
 Defaults are the issue's larger sample (2,020 x 2,044 px at 10 m, 12 monthly Sentinel-2 scenes,
 480 forests, ~48,600 hexagons); every size is an option so it can run small on a busy machine:
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _measure import load_line
 from _synthetic_s2 import write_s2_catalog
 from _workdir import work_folder
 
@@ -110,55 +111,6 @@ def child_end_to_end(folder: Path, months: int, hex_ha: float) -> dict:
     result = run_job(job_spec(folder, folder / "out-threads", months, hex_ha))
     return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
             "rows": result["rows"], "files": result["files"], "cpu": cpu_seconds()}
-
-
-def child_composites(folder: Path, months: int) -> dict:
-    from raster_collect_plugin.core.jobs.run import run_job
-
-    spec = job_spec(folder, folder / "out-composite", months, 0, kind="composite")
-    started = time.perf_counter()
-    run_job(spec)
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
-            "cpu": cpu_seconds()}
-
-
-def child_pangeo(folder: Path, months: int) -> dict:
-    """The pangeo way on the same loading code: one lazy stack for the year, a monthly median
-    per index, written by dask (rioxarray ``to_raster`` with a lock)."""
-    import threading
-
-    import rioxarray  # noqa: F401
-
-    from raster_collect_plugin.core.composites.collection import _CollectionJob
-    from raster_collect_plugin.core.composites.pipeline import (
-        resolve_indices,
-        search,
-        validate_request,
-    )
-    from raster_collect_plugin.core.jobs.run import composite_request
-    from raster_collect_plugin.core.pixels.indices import get_index
-    from raster_collect_plugin.core.pixels.load import load_scenes
-
-    started = time.perf_counter()
-    request = composite_request(job_spec(folder, folder / "out-pangeo", months, 0))
-    aoi = validate_request(request)
-    report = search(request, aoi)
-    [((_, collection), items)] = [(k, v) for k, v in report.items.items() if v]
-    job = _CollectionJob(request, request.sources[0].provider, collection, items, aoi,
-                         resolve_indices(request), None)
-    geobox = job.geobox
-    loaded = load_scenes(job.items, job.spec)
-    out = folder / "out-pangeo"
-    out.mkdir(exist_ok=True)
-    lock = threading.Lock()
-    for name in ("NDVI", "EVI"):
-        stack = get_index(name).compute(loaded.values)
-        monthly = stack.groupby("time.month").median("time", skipna=True).astype("float32")
-        monthly.rio.write_crs(geobox.crs.to_wkt(), inplace=True)
-        monthly.rename({"month": "band"}).rio.to_raster(out / f"{name}.tif", tiled=True,
-                                                         compress="DEFLATE", lock=lock)
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
-            "cpu": cpu_seconds()}
 
 
 @contextlib.contextmanager
@@ -276,10 +228,6 @@ def main() -> None:
         folder = args.workdir
         if args.child == "threads":
             result = child_end_to_end(folder, args.months, args.hex_ha)
-        elif args.child == "composites":
-            result = child_composites(folder, args.months)
-        elif args.child == "pangeo":
-            result = child_pangeo(folder, args.months)
         else:
             result = child_cluster(folder, args.months, args.hex_ha)
         print(json.dumps(result, default=str))
@@ -296,15 +244,8 @@ def _benchmark(args) -> None:
           f" ({args.workdir})", flush=True)
     threads = run_child("threads", args)
     print(f"end to end, threads: {threads['seconds']:.1f} s wall, {threads['cpu']:.1f} s CPU "
-          f"(target <= 40 s; before: 152 s), {threads['rows']} forest rows, peak RSS "
-          f"{threads['peak_rss_mb']:.0f} MB", flush=True)
-    ours = run_child("composites", args)
-    pangeo = run_child("pangeo", args)
-    print(f"composite phase: raster-collect {ours['seconds']:.1f} s ({ours['cpu']:.1f} s CPU), "
-          f"pangeo-style {pangeo['seconds']:.1f} s ({pangeo['cpu']:.1f} s CPU), ratio "
-          f"pangeo/ours {pangeo['seconds'] / ours['seconds']:.2f} wall, "
-          f"{pangeo['cpu'] / ours['cpu']:.2f} CPU (target >= 1); peak RSS "
-          f"{ours['peak_rss_mb']:.0f} / {pangeo['peak_rss_mb']:.0f} MB", flush=True)
+          f"(before: 163 CPU-s), {threads['rows']} forest rows, peak RSS "
+          f"{threads['peak_rss_mb']:.0f} MB; {load_line()}", flush=True)
     if args.skip_cluster:
         return
     from tests.servers.scale_out import namespaces_available
@@ -319,6 +260,7 @@ def _benchmark(args) -> None:
           f"received {cluster['composite_received'] / 2**20:.1f} MiB = "
           f"{100 * cluster['composite_received'] / size:.1f} % of the composites' "
           f"{size / 2**20:.1f} MiB (target <= 5 %)")
+    print(load_line())
     print(f"namespaced workers + S3, zonal job: {cluster['seconds']:.1f} s, outputs identical "
           f"to threads: {cluster['identical']}; client received "
           f"{cluster['received'] / 2**20:.1f} MiB = {100 * cluster['received'] / size:.1f} % of "

@@ -2,28 +2,32 @@
 project's composite writer, so with the composites' codec).
 
 2,000 polygons over a 24-band 4000 x 4000 float32 stack (defaults). Each engine runs in its own
-process; the script prints wall time, peak RSS, the speed ratio and the largest relative
-difference of the coverage-weighted means.
+process, ``--runs`` times; the script prints min/median CPU-seconds and wall of the zonal step
+(all threads), the process's peak RSS, the load average, the ratios of the best runs and the
+largest relative difference of the coverage-weighted means.
 
 From the file, raster-collect runs what a zonal run runs on its composites
 (``zonal_tasks.zonal_tables``: blocks of zones in dask threads) and computes all its 16
-statistics; exactextract is timed twice: asked for the same statistics (the like-for-like
-ratio) and for the mean only.
+statistics. exactextract gets its best options: ``GDAL_CACHEMAX`` of 1 GB and either the
+features sorted north to south (each row of tiles decoded once) or
+``strategy="raster-sequential"``; it is asked for the same statistics (the like-for-like ratio)
+and for the mean only. In memory, both start from the stack already read: raster-collect from
+a numpy array, exactextract from a GDAL MEM dataset (its native in-memory input).
 
     python benchmarks/zonal_vs_exactextract.py [--size 4000] [--bands 24] [--polygons 2000]
+                                               [--runs 3] [--inputs file|memory|both]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _measure import load_line, peak_rss_mb, phase_cpu, python, run_measured, spread
 from _workdir import work_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,63 +72,65 @@ def make_inputs(folder: Path, size: int, bands: int, polygons: int):
     return stack, zones
 
 
-def _with_tiles_of(stack: Path, size: int) -> Path:
-    """A copy of ``stack`` with ``size``-px tiles, the codec otherwise the same."""
-    import rasterio
-    from rasterio.shutil import copy as copy_dataset
-
-    copy = stack.with_name(f"{stack.stem}-{size}px.tif")
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
-        copy_dataset(stack, copy, driver="COG", compress="ZSTD", level=1, blocksize=size,
-                     overviews="AUTO", resampling="NEAREST", BIGTIFF="IF_SAFER")
-    return copy
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM, reset at exec unlike ru_maxrss)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 SAME_STATISTICS = ["mean", "median", "stdev", "min", "max", "quantile(q=0.1)",
                    "quantile(q=0.9)", "sum", "count", "majority", "minority", "variety",
                    "coefficient_of_variation"]  # a zonal run's statistics, exactextract's names
+GDAL_CACHE_MB = 1024  # exactextract's reads through GDAL's block cache: room for a row of tiles
+
+
+def _gdal_memory_dataset(stack: Path):
+    """The stack as a GDAL MEM dataset (osgeo, the GDAL exactextract reads with): the
+    in-memory input exactextract handles natively, not its slow xarray path."""
+    import rasterio
+    from osgeo import gdal
+
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(stack) as dataset:
+        array, transform, crs = dataset.read(), dataset.transform, dataset.crs
+    bands, rows, cols = array.shape
+    memory = gdal.GetDriverByName("MEM").Create("", cols, rows, bands, gdal.GDT_Float32)
+    memory.SetGeoTransform(transform.to_gdal())
+    memory.SetProjection(crs.to_wkt())
+    for band in range(bands):
+        memory.GetRasterBand(band + 1).SetNoDataValue(float("nan"))
+        memory.GetRasterBand(band + 1).WriteArray(array[band])
+    return memory, array, transform, crs
 
 
 def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
-    """One engine on one input kind, e.g. ``exactextract:memory``, ``exactextract-all:file``
-    (the same statistics as a zonal run) or ``raster-collect:file``."""
+    """One engine on one input kind: ``NAME:INPUT[:STRATEGY]``, e.g.
+    ``exactextract-all:file:raster-sequential`` (the statistics of a zonal run),
+    ``exactextract:memory:sorted`` (mean only, features sorted north to south) or
+    ``raster-collect:file``."""
+    import os
+
+    os.environ["GDAL_CACHEMAX"] = str(GDAL_CACHE_MB)  # before osgeo/rasterio start GDAL
     import geopandas as gpd
-    import rasterio
-    import rioxarray  # noqa: F401 (registers the .rio accessor)
-    import xarray as xr
     from exactextract import exact_extract
 
     from raster_collect_plugin.core.zonal.reader import RasterStack
     from raster_collect_plugin.core.zonal.statistics import zonal_statistics
 
-    name, kind = engine.split(":")
+    name, kind, *rest = engine.split(":")
+    strategy = rest[0] if rest else "sorted"
     frame = gpd.read_file(zones)
     source = str(stack)
-    if kind == "memory":  # the stack as the imagery pipeline hands it over
-        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(stack) as dataset:
-            array, transform, crs = dataset.read(), dataset.transform, dataset.crs
-        rows, cols = array.shape[1:]
-        source = xr.DataArray(array, dims=("band", "y", "x"), coords={
-            "band": np.arange(1, array.shape[0] + 1),
-            "y": transform.f + transform.e * (np.arange(rows) + 0.5),
-            "x": transform.c + transform.a * (np.arange(cols) + 0.5)}).rio.write_crs(
-            crs.to_wkt())
-    started = time.perf_counter()
+    if kind == "memory":  # read before the clock starts, on both sides
+        source, array, transform, crs = _gdal_memory_dataset(stack)
+    cpu, started = phase_cpu(), time.perf_counter()
     if name.startswith("exactextract"):
         operations = SAME_STATISTICS if name == "exactextract-all" else ["mean"]
-        table = exact_extract(source, frame, operations, output="pandas")
+        features = frame
+        if strategy == "sorted":  # north to south: each row of tiles decoded once
+            features = frame.iloc[(-frame.geometry.bounds.maxy).argsort()]
+        table = exact_extract(source, features, operations, output="pandas",
+                              include_cols=["forest_id"],
+                              strategy="raster-sequential" if strategy == "raster-sequential"
+                              else "feature-sequential")
+        table = table.set_index("forest_id").loc[frame["forest_id"]]
         means = table[[c for c in table.columns if c == "mean" or c.endswith("_mean")]]
         means = means.to_numpy()  # (polygons, bands)
     elif kind == "memory":
-        with_stats = zonal_statistics(RasterStack(source.values, transform=transform, crs=crs),
+        with_stats = zonal_statistics(RasterStack(array, transform=transform, crs=crs),
                                       frame, id_fields=["forest_id"])
         means = with_stats["mean"].to_numpy().reshape(len(frame), -1)
     else:  # what a zonal run does with its composite files
@@ -133,11 +139,10 @@ def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
         with_stats = zonal_tables([("bench", "stack", "NDVI", source)], frame,
                                   id_fields=["forest_id"])
         means = with_stats["mean"].to_numpy().reshape(len(frame), -1)
-    seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    seconds, cpu = time.perf_counter() - started, phase_cpu() - cpu
     np.save(result, means)
-    print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
-                      "cpu": usage.ru_utime + usage.ru_stime}))
+    print(json.dumps({"engine": engine, "wall": seconds, "cpu": cpu,
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> None:
@@ -145,6 +150,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4000)
     parser.add_argument("--bands", type=int, default=24)
     parser.add_argument("--polygons", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", help="keep inputs here (default: a temp folder)")
     parser.add_argument("--inputs", choices=("file", "memory", "both"), default="both",
                         help="which input kinds to time (default: both)")
@@ -160,62 +166,64 @@ def main() -> None:
         _benchmark(folder, args)
 
 
+ENGINES = {  # input kind -> engines, each NAME:STRATEGY
+    "file": ("raster-collect", "exactextract-all:sorted", "exactextract-all:raster-sequential",
+             "exactextract:sorted", "exactextract:raster-sequential"),
+    "memory": ("raster-collect", "exactextract-all:sorted", "exactextract:sorted"),
+}
+
+
 def _benchmark(folder: Path, args) -> None:
     started = time.perf_counter()
     stack, zones = make_inputs(folder, args.size, args.bands, args.polygons)
     print(f"inputs: {args.polygons} polygons, {args.bands} bands of {args.size}x{args.size} "
           f"float32 ({stack.stat().st_size / 1e6:.0f} MB on disk), made in "
-          f"{time.perf_counter() - started:.1f} s")
-    timings: dict = {}
+          f"{time.perf_counter() - started:.1f} s; {args.runs} runs per engine; exactextract "
+          f"with GDAL_CACHEMAX={GDAL_CACHE_MB} MB, features sorted north to south or "
+          f"strategy='raster-sequential' (its best reported)")
     for kind, label in (("file", "the project's composite COG on disk (what a zonal run reads)"),
-                        ("memory", "in-memory stack (what the imagery pipeline hands over)")):
+                        ("memory", "the stack already in memory (raster-collect: numpy; "
+                                   "exactextract: a GDAL MEM dataset)")):
         if args.inputs not in (kind, "both"):
             continue
         print(f"-- {label}")
-        runs = {}
-        names = ("raster-collect", "exactextract-all", "exactextract") if kind == "file" \
-            else ("raster-collect", "exactextract")
-        for name in names:
-            engine = f"{name}:{kind}"
-            output = subprocess.run(
-                [sys.executable, __file__, "--engine", engine, "--stack", str(stack), "--zones",
-                 str(zones), "--result", str(folder / f"{name}-{kind}.npy")],
-                capture_output=True, text=True, check=True).stdout
-            runs[name] = json.loads(output.strip().splitlines()[-1])
-            print(f"{name:>16}: {runs[name]['seconds']:8.2f} s ({runs[name]['cpu']:.1f} s CPU "
-                  f"incl. start-up), peak RSS "
-                  f"{runs[name]['peak_rss_mb']:7.0f} MB")
-        ours = np.load(folder / f"raster-collect-{kind}.npy")
-        theirs = np.load(folder / f"exactextract-{kind}.npy")
-        both = np.isfinite(ours) & np.isfinite(theirs)
-        relative = np.abs(ours[both] - theirs[both]) / np.maximum(np.abs(theirs[both]), 1e-12)
-        ours_seconds = runs["raster-collect"]["seconds"]
-        if "exactextract-all" in runs:
-            print(f"ratio exactextract / raster-collect time, the same 16 statistics: "
-                  f"{runs['exactextract-all']['seconds'] / ours_seconds:.1f}x (target >= 10x)")
-        if kind == "file":  # the composites' 128-px tiles slow exactextract down: time it on
-            # the same values in 256-px tiles too, and report the ratio against its faster run
-            other = _with_tiles_of(stack, 256)
-            output = subprocess.run(
-                [sys.executable, __file__, "--engine", "exactextract-all:file", "--stack",
-                 str(other), "--zones", str(zones), "--result", str(folder / "other.npy")],
-                capture_output=True, text=True, check=True).stdout
-            other.unlink()
-            seconds = json.loads(output.strip().splitlines()[-1])["seconds"]
-            best = min(seconds, runs["exactextract-all"]["seconds"])
-            print(f"exactextract-all on the same values in 256 x 256 tiles: {seconds:.2f} s; "
-                  f"ratio against its faster layout: {best / ours_seconds:.1f}x")
-        ratio = runs["exactextract"]["seconds"] / ours_seconds
-        print(f"ratio exactextract (mean only) / raster-collect (all statistics): {ratio:.1f}x; "
-              f"max relative difference of means: {relative.max():.2e} (target <= 1e-5); "
-              f"NaN patterns equal: {bool((np.isfinite(ours) == np.isfinite(theirs)).all())}")
-        timings[kind] = {name: run["seconds"] for name, run in runs.items()}
-    if {"file", "memory"} <= set(timings):
-        fused = timings["memory"]["raster-collect"]
-        print(f"-- zonal reduction from the composites still in memory (fused with compositing, "
-              f"no re-read) vs exactextract on the files: "
-              f"{timings['file']['exactextract-all'] / fused:.1f}x with the same statistics, "
-              f"{timings['file']['exactextract'] / fused:.1f}x against its mean only")
+        runs: dict = {}
+        for _ in range(args.runs):
+            for engine in ENGINES[kind]:
+                name, *strategy = engine.split(":")
+                full = ":".join([name, kind, *strategy])
+                saved = folder / f"{engine.replace(':', '-')}-{kind}.npy"
+                runs.setdefault(engine, []).append(run_measured(
+                    [python(), __file__, "--engine", full, "--stack", str(stack), "--zones",
+                     str(zones), "--result", str(saved)], cwd=str(Path(__file__).parent)))
+        for engine, rows in runs.items():
+            print(f"{engine:>36}: CPU {spread([r['cpu'] for r in rows], 's', 2)}, wall "
+                  f"{spread([r['wall'] for r in rows], 's', 2)}, peak RSS "
+                  f"{spread([r['process_peak_rss_mb'] for r in rows], 'MB', 0)}")
+        _ratios(folder, kind, runs)
+        print(load_line())
+
+
+def _best(runs: dict, name: str, key: str) -> float:
+    """The best run of the best strategy of exactextract ``name``."""
+    return min(r[key] for engine, rows in runs.items() if engine.split(":")[0] == name
+               for r in rows)
+
+
+def _ratios(folder: Path, kind: str, runs: dict) -> None:
+    ours = {key: min(r[key] for r in runs["raster-collect"]) for key in ("cpu", "wall")}
+    for name, what in (("exactextract-all", "the same statistics"),
+                       ("exactextract", "exactextract's mean only")):
+        print(f"ratio exactextract / raster-collect, {what} (best runs): CPU "
+              f"{_best(runs, name, 'cpu') / ours['cpu']:.1f}x, wall "
+              f"{_best(runs, name, 'wall') / ours['wall']:.1f}x"
+              f"{' (target >= 10x CPU)' if name == 'exactextract-all' else ''}")
+    mine = np.load(folder / f"raster-collect-{kind}.npy")
+    theirs = np.load(folder / f"exactextract-sorted-{kind}.npy")
+    both = np.isfinite(mine) & np.isfinite(theirs)
+    relative = np.abs(mine[both] - theirs[both]) / np.maximum(np.abs(theirs[both]), 1e-12)
+    print(f"max relative difference of means: {relative.max():.2e} (target <= 1e-5); NaN "
+          f"patterns equal: {bool((np.isfinite(mine) == np.isfinite(theirs)).all())}")
 
 
 if __name__ == "__main__":

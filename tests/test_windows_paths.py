@@ -132,7 +132,7 @@ def test_the_estimate_covers_every_path_a_real_run_writes(small_sample, tmp_path
 def test_a_folder_too_deep_for_windows_is_refused_before_anything_is_written(
         small_sample, tmp_path, monkeypatch, capsys, command):
     monkeypatch.setenv("RASTER_COLLECT_SIMULATE_WINDOWS", "1")
-    output = tmp_path / ("Forest inventory 2026 " * 3).strip() / "Storm Ingrid" / "results"
+    output = tmp_path / ("Forest inventory 2026 " * 4).strip() / "Storm Ingrid" / "results"
     assert cli.main(cli_args(small_sample, output, command)) == 2
     error = capsys.readouterr().err
     assert "too deep for Windows" in error and "enable long paths" in error

@@ -18,7 +18,7 @@ from odc.geo.geom import Geometry
 
 from ..compute import scheduling
 from ..imagery.renderings import colour_bands
-from ..outputs.files import write_json, zarr_stack_to_cog
+from ..outputs.files import StackWriter, write_json, zarr_stack_to_cog
 from ..pixels import masks
 from ..pixels.cloud_buffer import describe as describe_buffer
 from ..pixels.load import (
@@ -37,6 +37,7 @@ from ..runs.storage import store_stopped_answering
 from .periods import reduce_bands, reduce_period
 from .publish import _name
 from .requests import Cancelled, CollectionResult, _naive_utc, composite_windows
+from .scratch_store import open_writer, stack_to_cog
 
 MAX_TOKEN_RENEWALS = 2
 
@@ -82,6 +83,7 @@ class _CollectionJob:
         self.inside = aoi_mask(self.geobox, geometry)
         self.colours = colour_bands(self.profile, request.colour_composites)
         self.colour_paths: Dict[str, Dict[str, Union[Path, str]]] = {}
+        self._writers: List[StackWriter] = []
         bands = sorted({b for index in self.indices for b in index.bands}
                        | {b for names in self.colours.values() for b in names})
         self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes,
@@ -94,6 +96,7 @@ class _CollectionJob:
         request = self.request
         height, width = self.geobox.shape
         chunk = self.spec.chunk_size
+        self._abort_writers()  # a retry's graph writes the same scratch files again
         inside = da.from_array(self.inside, chunks=chunk)
         inside_total = max(int(self.inside.sum()), 1)
         bands: Dict[str, list] = {index.name: [] for index in self.indices}
@@ -128,7 +131,16 @@ class _CollectionJob:
         stacks["clear_count"] = count_stack
         targets = self._targets(staging, [label for label, _, _ in windows])
         cogs = {}
+        # threads writing a local folder: straight into the COGs' scratch files, no Zarr
+        # round trip (a cluster's workers and object stores keep the Zarr scratch store)
+        direct = scheduling.active_client() is None and not _is_remote(str(staging))
         for name, stack in stacks.items():
+            if direct:
+                writer = open_writer(count=len(windows), height=height, width=width,
+                                     dtype=stack.dtype.name, **targets[name])
+                self._writers.append(writer)
+                cogs[name] = stack_to_cog(stack, chunk, writer, _blocks)
+                continue
             stored = da.to_zarr(stack.rechunk((1, chunk, chunk)), store, component=name,
                                 overwrite=True, compute=False)
             cogs[name] = dask.delayed(_cog_after_store, pure=False)(
@@ -136,6 +148,12 @@ class _CollectionJob:
                 component=name, **targets[name])
         small = [(f[1], f[2]) if f is not None else None for f in facts]
         return cogs, colour_cogs, small, period_clear, facts
+
+    def _abort_writers(self) -> None:
+        """Drop the scratch files of stacks not (or not completely) turned into COGs."""
+        for writer in self._writers:
+            writer.abort()
+        self._writers = []
 
     def _colour_target(self, staging, key: str, label: str) -> dict:
         """Destination and description of one period's colour composite COG."""
@@ -205,6 +223,7 @@ class _CollectionJob:
         except scheduling.ComputeCancelled as error:
             raise Cancelled(str(error)) from None
         finally:
+            self._abort_writers()
             _remove_tree(store)
         scenes: List[dict] = []
         for n, fact in enumerate(facts):

@@ -1,11 +1,13 @@
 """How deep below its output folder a run writes, for Windows' 260-character path limit.
 
-A run writes more than its final files: a hidden staging folder, a Zarr scratch store per
-collection (whose writer names temporary files ``.<chunk key>.<32 hex>.partial``), COG
+A run writes more than its final files: a hidden staging folder, on a dask cluster a Zarr
+scratch store per collection (whose writer names temporary files
+``.<chunk key>.<32 hex>.partial``; threads write the COGs' scratch files instead), COG
 temporaries ``.<name>.<8 random>.part.tif``; ``zonal`` per forest nests all that in a scratch
-folder per forest. Measured on the sample: 123 characters below the folder for a composite,
-152 for ``zonal`` per forest (``tests/test_windows_paths.py`` checks the estimate covers what
-a real run opens). :func:`check` refuses a run up front where Windows rules apply.
+folder per forest. Measured on the sample: 95 characters below the folder for a composite on
+threads (123 with a cluster's Zarr store), 123 for ``zonal`` per forest
+(``tests/test_windows_paths.py`` checks the estimate covers what a real run opens).
+:func:`check` refuses a run up front where Windows rules apply.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ def composite_depth(request, *, indices: Sequence[str] = (), labels: Iterable[st
                     windows: bool = False) -> int:
     """The longest path, in characters, a composite run writes below its output folder
     (separators included)."""
+    from ..compute.scheduling import active_client
     from .requests import composite_windows
 
+    cluster = active_client() is not None  # only a cluster's workers write the Zarr store
     names = list(indices or request.indices) + list(request.custom_indices)
     labels = list(labels) or [label for label, _, _ in composite_windows(request)]
     kind = "windows" if windows or request.windows else f"{request.period}ly"
@@ -54,7 +58,8 @@ def composite_depth(request, *, indices: Sequence[str] = (), labels: Iterable[st
         temporaries = [len(name) + COG_TEMPORARY for name in files]
         scratch = [len(f".{os.path.splitext(name)[0]}.scratch.tif") for name in files]
         components = names + ["clear_count"] + list(request.colour_composites)
-        zarr = [len(f".{stem}.zarr/{component}/") + ZARR_TEMPORARY for component in components]
+        zarr = [len(f".{stem}.zarr/{component}/") + ZARR_TEMPORARY for component in components
+                if cluster]
         deepest = max(deepest, *temporaries, *scratch, *zarr)
     return STAGING + 1 + deepest + 1  # "/staging/deepest", the leading separator counted
 

@@ -52,11 +52,23 @@ def reduce_period(stack: xr.DataArray, method: str = "median") -> Tuple[xr.DataA
     stack = stack.chunk({"time": -1}) if stack.chunks else stack
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels -> NaN
-        reduced = (stack.median("time", skipna=True) if method == "median"
+        reduced = (_median(stack) if method == "median"
                    else stack.mean("time", skipna=True))
     count = stack.notnull().sum("time").astype("uint16")
     return reduced.astype("float32"), count
 
+
+def _median(stack: xr.DataArray) -> xr.DataArray:
+    """The median over time of the non-NaN values (what ``stack.median("time")`` returns,
+    bit for bit, several times faster: composites/median.py)."""
+    if stack.dtype.kind != "f":
+        return stack.median("time", skipna=True)
+    import xarray as xr  # not on a job's start path
+
+    from .median import nanmedian_last
+
+    return xr.apply_ufunc(nanmedian_last, stack, input_core_dims=[["time"]],
+                          dask="parallelized", output_dtypes=[stack.dtype])
 
 
 def reduce_bands(values: Mapping[str, xr.DataArray], bands: Sequence[str],

@@ -1,8 +1,17 @@
 """How big a run is, known before any pixel is read: pixels × periods × bands (and zones).
 
-Composites are computed one period at a time, so the memory a run needs is that of its busiest
-period: the period's results held in memory (one float32 grid per index, the clear count, the
-AOI mask and temporaries) plus dask's working set (scenes × bands × one chunk per thread).
+The estimate is of the job process's peak resident memory (issue 31: measured against it by
+``benchmarks/memory_model.py``):
+
+- the engine itself: Python with numpy, dask, xarray, odc-stac, rasterio/GDAL loaded
+  (``ENGINE_BYTES``; a zonal or storm job also loads geopandas, the numba kernels and the
+  table writers: ``ZONAL_ENGINE_BYTES``);
+- every period's composites, not one period's: all periods are one dask graph, and each
+  period's grids (one float32 grid per index and the clear count) pass through GDAL's block
+  cache on their way to the COGs' scratch files, so they are held up to the size of that cache;
+- dask's working set: scenes × bands × one chunk per thread;
+- a storm run's per-pixel evidence arrays (``STORM_BYTES_PER_PIXEL``).
+
 Zonal statistics read each zone's window of every period, so the largest zone and the number
 of zones (forests plus hexagons) count too. A run whose estimate exceeds the memory budget is
 refused with the numbers and the ways out; the budget defaults to half the machine's memory and
@@ -11,18 +20,64 @@ is set with ``--memory-budget`` (job spec ``memory_budget``).
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Callable, Optional, TypeVar, Union
 
-# bytes per output pixel held while one period is finished: index grids are added per index
-PERIOD_BYTES_PER_PIXEL = 2 + 1 + 4 + 2  # clear count, AOI mask, dB/float temp, bool temps
+# the job process before any pixel (measured: a 200 x 200 px composite job peaks at 318 MB,
+# a zonal one at 451 MB, on Linux with the locked engine requirements)
+ENGINE_BYTES = 300 * 2**20
+ZONAL_ENGINE_BYTES = 440 * 2**20
+# bytes per output pixel for the whole run: the AOI mask and the period's boolean temporaries
+PIXEL_BYTES = 1 + 2
+# bytes per output pixel and period on their way to the COGs (index grids added per index)
+PERIOD_BYTES_PER_PIXEL = 2  # the clear count
 INDEX_BYTES_PER_PIXEL = 4
 LOAD_BYTES_PER_VALUE = 4 * 2  # float32 band values and their masked copy
 ZONAL_ROW_BYTES = 400  # one statistics row in pandas/GeoPackage/Parquet buffers
+# a storm run's per-pixel arrays (measured 155-209 bytes a pixel on 0.36-5.8 Mpixels)
+STORM_BYTES_PER_PIXEL = 200
+GDAL_DEFAULT_CACHE_FRACTION = 0.05  # GDAL's block cache without GDAL_CACHEMAX: 5 % of memory
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "T": 1e12, "TB": 1e12, "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "TIB": 2 ** 40}
+
+
+# inside a zonal or storm job: its engine (the zonal libraries loaded) and the zonal part
+# checked so far, both held while its composites are made
+_ZONAL_JOB: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar(
+    "raster_collect_zonal_job", default=None)
+_Run = TypeVar("_Run", bound=Callable)
+
+
+def zonal_engine_job(run: _Run, pixel_bytes: int = 0) -> _Run:
+    """Decorate a zonal or storm run: its composites' estimates count the zonal engine and
+    the zonal tables on top (one process holds both: issue 31 measured 1.9 GB against an
+    estimate of 525 MB), plus ``pixel_bytes`` per output pixel the run itself holds."""
+
+    @functools.wraps(run)
+    def counted(*args, **kwargs):
+        token = _ZONAL_JOB.set({"zonal": 0, "pixel": pixel_bytes})
+        try:
+            return run(*args, **kwargs)
+        finally:
+            _ZONAL_JOB.reset(token)
+
+    return counted  # type: ignore[return-value]
+
+
+def storm_engine_job(run: _Run) -> _Run:
+    """Decorate a storm run: a zonal engine job whose per-pixel evidence (before/after
+    composites, losses, classes, change rasters) is held for the whole AOI."""
+    return zonal_engine_job(run, STORM_BYTES_PER_PIXEL)
+
+
+def _composite_engine(pixels: int = 0) -> int:
+    job = _ZONAL_JOB.get()
+    return ENGINE_BYTES if job is None else \
+        ZONAL_ENGINE_BYTES + job["zonal"] + pixels * job["pixel"]
 
 
 class SizeError(ValueError):
@@ -59,6 +114,26 @@ def default_budget() -> int:
     return int(psutil.virtual_memory().total * 0.5)
 
 
+def gdal_cache_bytes() -> int:
+    """The size of GDAL's block cache: ``GDAL_CACHEMAX`` (MB below 100,000, else bytes, or a
+    percentage of memory) when set, else GDAL's default of 5 % of the machine's memory."""
+    import os
+
+    import psutil
+
+    total = psutil.virtual_memory().total
+    text = os.environ.get("GDAL_CACHEMAX", "").strip()
+    try:
+        if text.endswith("%"):
+            return int(total * float(text[:-1]) / 100)
+        if text:
+            value = int(text)
+            return value * 2**20 if value < 100_000 else value
+    except ValueError:
+        pass
+    return int(total * GDAL_DEFAULT_CACHE_FRACTION)
+
+
 @dataclass
 class CompositeSize:
     """The size of one collection's composites."""
@@ -73,18 +148,26 @@ class CompositeSize:
     busiest_scenes: int
     chunk: int = 1024
     threads: int = 4
+    cache: int = 256 * 2**20  # GDAL's block cache (gdal_cache_bytes() for a real run)
+    engine: int = ENGINE_BYTES
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
 
     @property
-    def memory_bytes(self) -> int:
-        held = self.pixels * (PERIOD_BYTES_PER_PIXEL + INDEX_BYTES_PER_PIXEL * self.indices)
+    def data_bytes(self) -> int:
+        """What the run adds to the engine's own memory."""
+        periods = self.pixels * self.periods * (PERIOD_BYTES_PER_PIXEL
+                                                + INDEX_BYTES_PER_PIXEL * self.indices)
         chunk_pixels = min(self.pixels, self.chunk * self.chunk)
         working = (self.threads * chunk_pixels * max(self.busiest_scenes, 1)
                    * (self.bands + self.indices) * LOAD_BYTES_PER_VALUE)
-        return int(held + working)
+        return int(self.pixels * PIXEL_BYTES + min(periods, self.cache) + working)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.engine + self.data_bytes)
 
     @property
     def output_bytes(self) -> int:
@@ -112,10 +195,16 @@ class ZonalSize:
     def rows(self) -> int:
         return (self.zones + self.hexagons) * self.periods * self.indices
 
+    engine: int = ZONAL_ENGINE_BYTES
+
     @property
-    def memory_bytes(self) -> int:
+    def data_bytes(self) -> int:
         window = self.largest_zone_pixels * (self.periods * (4 + 2) + 8)
         return int(window + self.rows * ZONAL_ROW_BYTES)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.engine + self.data_bytes)
 
     def describe(self) -> str:
         return (f"zonal statistics: {self.zones} forests + {self.hexagons} hexagons × "
@@ -128,13 +217,15 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
     """The size's description; raises SizeError when it exceeds ``budget`` (bytes; None means
     the default budget)."""
     budget = default_budget() if budget is None else budget
+    job = _ZONAL_JOB.get()
+    if isinstance(size, ZonalSize) and job is not None:
+        job["zonal"] = size.data_bytes  # its composites come with the zonal tables
     if size.memory_bytes <= budget:
         return size.describe()
     if isinstance(size, CompositeSize):
-        factor = math.sqrt(size.memory_bytes / budget)
-        coarser = size.resolution * max(2.0, math.ceil(factor * 2) / 2)
-        fix = (f"use a coarser resolution (--resolution {coarser:g} needs about "
-               f"{human(size.memory_bytes / (coarser / size.resolution) ** 2)}), a smaller "
+        coarser = _coarser(size, budget)
+        fix = (f"use a coarser resolution (--resolution {coarser.resolution:g} needs about "
+               f"{human(coarser.memory_bytes)}), a smaller "
                "area or fewer indices, a dask cluster (--scheduler) with the budget raised, "
                "or a larger --memory-budget if the machine has the memory")
     else:
@@ -144,11 +235,27 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
                     f"{fix}")
 
 
+def _coarser(size: CompositeSize, budget: int) -> CompositeSize:
+    """The same run at the finest resolution (2x, 2.5x, 3x... the size's) that fits
+    ``budget``; the coarsest tried when none does (the engine and its working set stay)."""
+    from dataclasses import replace
+
+    factor = 2.0
+    while True:
+        candidate = replace(size, width=max(1, math.ceil(size.width / factor)),
+                            height=max(1, math.ceil(size.height / factor)),
+                            resolution=size.resolution * factor)
+        if candidate.memory_bytes <= budget or factor >= 64:
+            return candidate
+        factor += 0.5
+
+
 def composite_sizes(request, report, aoi, indices, providers) -> list:
     """A CompositeSize per (provider, collection) of a search report, on the grid the run
     will use."""
     from odc.geo.geom import Geometry
 
+    from ..compute.scheduling import thread_count
     from ..pixels.load import choose_grid
     from ..sources.providers.base import ProviderError
     from .requests import _naive_utc, composite_windows
@@ -174,7 +281,8 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         bands = len({b for index in usable for b in index.bands}) + 1  # + the mask band
         sizes.append(CompositeSize(f"{provider_name} {collection}", width, height,
                                    abs(geobox.resolution.x), len(windows), bands, len(usable),
-                                   busiest))
+                                   busiest, threads=thread_count(), cache=gdal_cache_bytes(),
+                                   engine=_composite_engine(width * height)))
     return sizes
 
 

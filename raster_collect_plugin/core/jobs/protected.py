@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from ..composites import path_budget
+from ..composites.sizing import storm_engine_job, zonal_engine_job
 from ..runs.folder import RunFolder, fingerprint, relative_files, request_parameters
 from ..runs.storage import is_remote
 
@@ -59,6 +60,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     return result
 
 
+@zonal_engine_job
 def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel=None,
                         report=None):
     """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
@@ -92,6 +94,7 @@ def zonal_parameters(zonal) -> Dict[str, object]:
             "h3_resolution": zonal.h3_resolution, "clip_hexagons": zonal.clip_hexagons}
 
 
+@storm_engine_job
 def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel=None):
     """``storm.run_storm`` inside a RunFolder (see :func:`run_composites_protected`); the
     fingerprint holds the parameters, the polygons, the sources and the given item URLs."""

@@ -196,6 +196,17 @@ class StackWriter:
         self.dataset.write(data.astype(self.dataset.dtypes[0], copy=False), band + 1)
         self.written.add(band)
 
+    def write_window(self, band: int, rows, cols, data: np.ndarray) -> None:
+        """Write a (bands, rows, cols) block from 0-based ``band`` at ``rows``/``cols``
+        ((start, stop) pixel ranges)."""
+        from rasterio.windows import Window
+
+        window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
+        indexes = list(range(band + 1, band + 1 + data.shape[0]))
+        self.dataset.write(data.astype(self.dataset.dtypes[0], copy=False), indexes=indexes,
+                           window=window)
+        self.written.update(range(band, band + data.shape[0]))
+
     def finish(self) -> Path:
         blank = None
         for band in range(self.count):

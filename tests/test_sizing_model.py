@@ -1,0 +1,96 @@
+"""The memory model's structure (issue 31: it assumed one period at a time and left out the
+engine itself, 3.6x low). Not timed: benchmarks/memory_model.py measures it against peak RSS."""
+
+from __future__ import annotations
+
+import pytest
+
+from raster_collect_plugin.core.composites import sizing
+
+MB = 2**20
+
+
+def size(**overrides) -> sizing.CompositeSize:
+    fields = dict(label="s2", width=2000, height=2000, resolution=10.0, periods=12, bands=4,
+                  indices=2, busiest_scenes=1, threads=2, cache=1000 * MB)
+    fields.update(overrides)
+    return sizing.CompositeSize(**fields)
+
+
+def test_every_period_counts_not_only_the_busiest():
+    one, twelve = size(periods=1), size(periods=12)
+    per_period = 2000 * 2000 * (2 + 4 * 2)  # clear count + two float32 indices
+    assert twelve.memory_bytes - one.memory_bytes == 11 * per_period
+
+
+def test_the_engine_itself_is_counted():
+    tiny = size(width=10, height=10, periods=1)
+    assert sizing.ENGINE_BYTES <= tiny.memory_bytes < sizing.ENGINE_BYTES + MB
+    zonal = sizing.ZonalSize(zones=3, hexagons=0, largest_zone_pixels=100, periods=1,
+                             indices=1)
+    assert sizing.ZONAL_ENGINE_BYTES <= zonal.memory_bytes < sizing.ZONAL_ENGINE_BYTES + MB
+
+
+def test_periods_are_held_up_to_gdals_cache_then_the_peak_is_flat_in_periods():
+    capped = [size(periods=n, cache=300 * MB).memory_bytes for n in (24, 48, 96)]
+    assert capped[0] == capped[1] == capped[2]
+    assert size(periods=96, cache=300 * MB).memory_bytes < size(periods=96).memory_bytes
+
+
+def test_working_set_is_per_thread_and_chunk_not_per_area():
+    small, large = size(width=1024, height=1024), size(width=4096, height=4096)
+    working = 2 * 1024 * 1024 * 1 * (4 + 2) * sizing.LOAD_BYTES_PER_VALUE
+    assert small.data_bytes - small.pixels * sizing.PIXEL_BYTES \
+        - small.pixels * 12 * 10 == working
+    assert large.data_bytes - large.pixels * sizing.PIXEL_BYTES - large.cache == working \
+        or large.pixels * 12 * 10 < large.cache
+    assert size(threads=4).data_bytes - size(threads=2).data_bytes == working
+
+
+@pytest.mark.parametrize("setting, expected", [("512", 512 * MB), ("300000000", 300_000_000),
+                                               ("10%", None)])
+def test_gdal_cache_size_follows_gdal_cachemax(monkeypatch, setting, expected):
+    import psutil
+
+    monkeypatch.setenv("GDAL_CACHEMAX", setting)
+    total = psutil.virtual_memory().total
+    assert sizing.gdal_cache_bytes() == (expected if expected else int(total * 0.1))
+    monkeypatch.delenv("GDAL_CACHEMAX")
+    assert sizing.gdal_cache_bytes() == int(total * 0.05)
+
+
+def test_a_refusal_suggests_a_resolution_that_fits():
+    big = size(width=20_000, height=20_000, cache=500 * MB)
+    budget = 2000 * MB
+    with pytest.raises(sizing.SizeError) as refused:
+        sizing.check(big, budget)
+    coarser = float(str(refused.value).split("--resolution ")[1].split()[0])
+    side = int(20_000 * 10 / coarser) + 1
+    assert sizing.check(size(width=side, height=side, cache=500 * MB), budget)
+    assert coarser >= 20
+
+
+def test_a_zonal_jobs_composites_count_the_zonal_engine_and_tables():
+    zonal = sizing.ZonalSize(zones=10, hexagons=50_000, largest_zone_pixels=10_000, periods=12,
+                             indices=2)
+    seen = {}
+
+    @sizing.zonal_engine_job
+    def run():
+        sizing.check(zonal, 10**12)
+        seen["engine"] = sizing._composite_engine()
+
+    run()
+    assert seen["engine"] == sizing.ZONAL_ENGINE_BYTES + zonal.data_bytes
+    assert sizing._composite_engine() == sizing.ENGINE_BYTES  # only inside the job
+
+
+def test_a_storm_jobs_composites_count_its_pixel_arrays():
+    seen = {}
+
+    @sizing.storm_engine_job
+    def run():
+        seen["engine"] = sizing._composite_engine(1_000_000)
+
+    run()
+    assert seen["engine"] == sizing.ZONAL_ENGINE_BYTES + 1_000_000 * sizing.STORM_BYTES_PER_PIXEL
