@@ -105,6 +105,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         options = {"index": index, "resolution": resolution, "harmonise": harmonise,
                    "crs": spec.get("crs"), "cloud_buffer_m": float(spec.get("cloud_buffer_m",
                                                                             0.0))}
+        if state is not None and state.grid:  # the increment lands on the state's pixels
+            options["grid"] = dict(state.grid, shape=list(state.shape))
         if spec.get("mask_classes"):
             options["mask_classes"] = frozenset(spec["mask_classes"])
         if progress is not None:
