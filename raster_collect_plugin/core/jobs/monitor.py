@@ -9,7 +9,8 @@ Spec keys: ``aoi``, ``layer``, ``id_field``, ``ids``, ``sources``, ``history_sta
 ``harmonise`` (default true), ``crs``, ``mask_classes``, ``cloud_buffer_m``, ``max_cloud_cover``,
 ``hexagon_area_m2``, ``alerts_since``, ``min_alert_ha``, ``monitoring`` (an object of
 ``MonitorParams`` fields: confirm, recover, threshold, min_drop, direction, harmonic_order,
-trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs), ``memory_budget``,
+trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs, method ("ewma" or
+"cusum"), alpha), ``memory_budget``,
 ``table_formats``, ``output_dir``.
 """
 
