@@ -72,3 +72,14 @@ def test_cusum_on_the_scenario(scenario, tmp_path):
         np.testing.assert_array_equal(again.arrays[name], values, err_msg=name)
     # EWMA stays the default and ignores alpha
     assert replace(PARAMS, method="ewma") == MonitorParams(date(2023, 1, 1), date(2024, 12, 31))
+
+
+def test_the_method_comes_from_the_command_line():
+    from raster_collect_plugin.cli import build_parser
+    from raster_collect_plugin.cli.monitoring import monitor_spec
+
+    base = ["monitor", "--gpkg", "forests.gpkg", "--catalog", "catalog.json",
+            "--history-start", "2023-01-01", "--history-end", "2024-12-31", "--output", "out"]
+    args = build_parser("monitor").parse_args([*base, "--method", "cusum", "--alpha", "0.01"])
+    assert monitor_spec(args)["monitoring"] == {"method": "cusum", "alpha": 0.01}
+    assert monitor_spec(build_parser("monitor").parse_args(base))["monitoring"] == {}
