@@ -92,24 +92,6 @@ def test_history_must_be_complete():
         MonitorParams(date(2024, 1, 1), date(2023, 1, 1)).check()
 
 
-def test_fit_matches_jrc_nrt():
-    """The history fit and EWMA chart are nrt's (OLS, Shewhart screening, EWMA boundary);
-    checked against nrt itself where it is installed (not in the engine: see README)."""
-    ewma_module = pytest.importorskip("nrt.monitor.ewma")
-    series = small_series(noise=0.02)
-    history = series.sel(time=slice(str(HISTORY[0]), str(HISTORY[1])))
-    history = history.isel(y=[0], x=[0, 1, 2])
-    model = ewma_module.EWMA(trend=False, harmonic_order=2, lambda_=0.3, sensitivity=2)
-    model.fit(history.astype("float64"), method="OLS", screen_outliers="Shewhart", L=5)
-    ours = fit_state(series.isel(y=[0]), PARAMS)
-    np.testing.assert_allclose(ours.beta, model.beta.reshape(ours.beta.shape[0], -1),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ours.sigma, model.sigma.ravel(), rtol=1e-5)
-    np.testing.assert_allclose(ours.boundary, model.boundary.ravel(), rtol=1e-5)
-    # nrt's fit residuals are expected - observed (its monitor() uses observed - expected)
-    np.testing.assert_allclose(ours.ewma, -model.process.ravel(), rtol=1e-4, atol=1e-7)
-
-
 def test_a_lazy_series_is_read_once_and_gives_the_same_state(tmp_path, monkeypatch):
     """A dask-backed series (as the loader gives) is staged once, scene by scene, for the
     history fit (not read again for every block of rows); the state is the same as from

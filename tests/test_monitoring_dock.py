@@ -2,8 +2,10 @@
 chosen forests with the dock's sources, adds the compartments styled by alert, and a second
 press continues the folder (no new scene)."""
 
-from datetime import date
+from datetime import date, datetime
 
+import numpy as np
+import pandas as pd
 import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate
@@ -56,6 +58,7 @@ def test_monitoring_section_runs_and_continues(dock, tmp_path):
     assert QgsProject.instance().mapLayersByName("disturbance status")
     assert "compartments with new alerts: 102" in section.summary.text()
     assert (tmp_path / "monitoring" / "forests.gpkg").exists()  # 'watch' can continue it
+    _chart_shows_the_series(section.chart, tmp_path / "monitoring" / "monitoring_series.csv")
     section.run_button.click()
     assert wait_for_job(dock, 600) == "monitor", dock.last_error
     assert "compartments with new alerts: none" in section.summary.text()
@@ -67,3 +70,31 @@ def test_history_must_end_after_it_starts(dock):
     section.run_button.click()
     assert dock.current_task is None
     assert "must end after it starts" in dock.last_error
+
+
+def _chart_shows_the_series(chart, table):
+    """The chart shows the compartment with new alerts: its observed means (per sensor) and
+    the model's expectation as in monitoring_series.csv, the anomalous scenes marked, all of
+    them after the windthrow."""
+    rows = pd.read_csv(table)
+    assert chart.isVisibleTo(chart.parent())
+    assert [chart.compartment_combo.itemText(i)
+            for i in range(chart.compartment_combo.count())] == ["101", "102"]
+    assert chart.compartment_combo.currentText() == "102"
+    mine = rows[rows["forest_id"] == 102].sort_values("time", kind="stable")
+    lines = chart.plotted()
+    times = [datetime.fromisoformat(t) for t in mine["time"]]
+    assert lines["expected"][0] == times
+    np.testing.assert_allclose(lines["expected"][1], mine["expected"], rtol=1e-9)
+    for sensor in ("sentinel-2", "landsat"):
+        part = mine[mine["sensor"] == sensor]
+        assert len(part) > 0
+        np.testing.assert_allclose(lines[f"observed:{sensor}"][1], part["observed"], rtol=1e-9)
+    marked = mine[mine["anomalous_fraction"] >= 0.5]
+    assert len(marked) >= 3
+    np.testing.assert_allclose(lines["anomalies"][1], marked["observed"], rtol=1e-9)
+    assert min(lines["anomalies"][0]) >= datetime(2025, 3, 14)
+    # the windthrow: observed well below the model once marked
+    assert (marked["expected"] - marked["observed"]).min() > 0.2
+    chart.compartment_combo.setCurrentText("101")  # an intact compartment: nothing marked
+    assert "anomalies" not in chart.plotted()

@@ -20,6 +20,7 @@ PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
     "harmonic_order": (int, "annual harmonics of the history model"),
     "lambda_": (float, "EWMA weight of the newest observation"),
     "sensitivity": (float, "EWMA boundary in standard deviations of the chart"),
+    "alpha": (float, "CuSum significance level of its boundary"),
 }
 
 
@@ -41,8 +42,9 @@ def monitor_spec(args) -> dict:
     defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
     monitoring = {name: getattr(args, name) for name in PARAMETER_OPTIONS
                   if getattr(args, name) != getattr(defaults, name)}
-    if args.direction != defaults.direction:
-        monitoring["direction"] = args.direction
+    for name in ("direction", "method"):
+        if getattr(args, name) != getattr(defaults, name):
+            monitoring[name] = getattr(args, name)
     spec = {"kind": "monitor", "aoi": args.gpkg, "id_field": args.id_field,
             "sources": _sources(args), "history_start": str(args.history_start),
             "history_end": str(args.history_end), "index": args.index,
@@ -155,6 +157,9 @@ def register(commands) -> None:
                          help="each sensor's own values (no HLS bandpass adjustment)")
     monitor.add_argument("--direction", choices=["decrease", "increase"], default="decrease",
                          help="how a disturbance moves the index (default decrease: NDVI)")
+    monitor.add_argument("--method", choices=["ewma", "cusum"], default="ewma",
+                         help="the control chart that gates anomalies: nrt's EWMA (default) "
+                              "or CuSum")
     from ..core.monitoring import MonitorParams
 
     defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))

@@ -1,6 +1,7 @@
 """The dock's "Disturbance monitoring" section: the stable history, the monitoring folder and
 one button that starts (or continues: only the new scenes) the monitoring of the chosen forests
-with the dock's sources; the result's layers are added to the project, styled by alert."""
+with the dock's sources; the result's layers are added to the project, styled by alert, and the
+chosen compartment's series is charted with the model and its anomalies."""
 
 from __future__ import annotations
 
@@ -56,6 +57,12 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         form.addRow("Monitoring folder", self.folder)
         form.addRow(self.run_button)
         form.addRow(self.summary)
+        from .monitoring_chart import MonitoringChart
+
+        self.chart = MonitoringChart(self)
+        self.chart.setVisible(False)
+        form.addRow(self.chart)
+        self._index = "NDVI"
 
     def attach(self, dock) -> None:
         """Run with the dock's forests, sources and first ticked index."""
@@ -72,6 +79,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         spec = dock.base_spec(folder, indices)  # the polygons stay beside the state
         for key in ("start", "end", "buffer_m"):
             spec.pop(key, None)
+        self._index = indices[0]
         spec.update(kind="monitor", output_dir=str(folder), index=indices[0],
                     history_start=start.toString("yyyy-MM-dd"),
                     history_end=end.toString("yyyy-MM-dd"))
@@ -91,6 +99,10 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         if status.isValid():
             project.addMapLayer(status)
         zones = changes.get("zones_with_new_alerts") or []
+        if files.get("series"):
+            shown = self.chart.load(Path(files["series"]), changes.get("id_field", "forest_id"),
+                                    self._index, select=str(zones[0]) if zones else None)
+            self.chart.setVisible(shown > 0)
         self.summary.setText(
             f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "

@@ -9,7 +9,8 @@ Spec keys: ``aoi``, ``layer``, ``id_field``, ``ids``, ``sources``, ``history_sta
 ``harmonise`` (default true), ``crs``, ``mask_classes``, ``cloud_buffer_m``, ``max_cloud_cover``,
 ``hexagon_area_m2``, ``alerts_since``, ``min_alert_ha``, ``monitoring`` (an object of
 ``MonitorParams`` fields: confirm, recover, threshold, min_drop, direction, harmonic_order,
-trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs), ``memory_budget``,
+trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs, method ("ewma" or
+"cusum"), alpha), ``memory_budget``,
 ``table_formats``, ``output_dir``.
 """
 
@@ -105,6 +106,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         options = {"index": index, "resolution": resolution, "harmonise": harmonise,
                    "crs": spec.get("crs"), "cloud_buffer_m": float(spec.get("cloud_buffer_m",
                                                                             0.0))}
+        if state is not None and state.grid:  # the increment lands on the state's pixels
+            options["grid"] = dict(state.grid, shape=list(state.shape))
         if spec.get("mask_classes"):
             options["mask_classes"] = frozenset(spec["mask_classes"])
         if progress is not None:

@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
+from .charts import init_boundary, init_chart, update_chart
 from .harmonic import design_matrix, fit_history
 from .state import (
     CONFIRMED,
@@ -113,24 +114,15 @@ def fit_state(series, params: MonitorParams, *, cancel: Optional[Callable[[], bo
             beta[:, pixels] = b
             arrays["sigma"][pixels] = sigma
             arrays["fitted"][pixels] = fitted & (sigma > 0)
-            arrays["ewma"][pixels] = _ewma_over(residuals, params.lambda_)
+            init_chart(arrays, residuals, params, X.shape[1], pixels)
     fitted = arrays["fitted"]
-    arrays["boundary"][:] = params.sensitivity * arrays["sigma"] * np.sqrt(
-        params.lambda_ / (2 - params.lambda_))
+    init_boundary(arrays, params)
     arrays["status"][fitted] = NO_ALERT
     arrays["sigma"][~fitted] = np.nan
     state = MonitorState(params, (rows, cols), beta, arrays,
                          history_observations=int(in_history.sum()))
     state.last_time = np.datetime64(f"{params.history_end}T23:59:59.999999999", "ns")
     return state
-
-
-def _ewma_over(residuals: np.ndarray, lambda_: float) -> np.ndarray:
-    """The EWMA at the end of the history (nrt ``EWMA._init_process``), NaN skipped."""
-    ewma = np.zeros(residuals.shape[1])
-    for row in residuals:
-        ewma = np.where(np.isnan(row), ewma, (1 - lambda_) * ewma + lambda_ * row)
-    return ewma
 
 
 class Scene(NamedTuple):
@@ -153,13 +145,12 @@ def update(state: MonitorState, values: np.ndarray, when: np.datetime64, sensor:
     valid = a["fitted"] & np.isfinite(residual)
     sign = -1.0 if p.direction == "decrease" else 1.0
     departure = np.where(valid, sign * residual, 0.0)
-    # the EWMA chart; nrt drops departures beyond outlier_sigma (missed clouds), which also
-    # hides a clear-cut where the history is quiet (a 0.45 NDVI drop is 20 sigma): clip them
-    # instead, so one outlier moves the chart by at most lambda * outlier_sigma sigma
+    # the control chart; nrt's EWMA drops departures beyond outlier_sigma (missed clouds),
+    # which also hides a clear-cut where the history is quiet (a 0.45 NDVI drop is 20 sigma):
+    # clip them instead, so one outlier moves the chart by a bounded step (CuSum too)
     bound = p.outlier_sigma * a["sigma"]
     clipped = np.clip(residual, -bound, bound) if p.outlier_sigma else residual
-    a["ewma"] = np.where(valid, (1 - p.lambda_) * a["ewma"] + p.lambda_ * clipped, a["ewma"])
-    beyond = sign * a["ewma"] >= a["boundary"]
+    beyond = update_chart(a, clipped, valid, p)
     limit = np.maximum(p.threshold * a["sigma"], p.min_drop)
     anomaly = valid & beyond & (departure > limit)
     normal = valid & ~anomaly

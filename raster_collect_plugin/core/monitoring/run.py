@@ -25,7 +25,7 @@ from .state import (
     day_number,
 )
 
-STATE_BYTES_PER_PIXEL = 120  # the per-pixel arrays of the state (state.PIXEL_ARRAYS) + beta
+STATE_BYTES_PER_PIXEL = 132  # the per-pixel arrays of the state (state.PIXEL_ARRAYS) + beta
 OUTPUT_BYTES_PER_PIXEL = 40  # outputs, zone positions and temporaries while writing
 
 

@@ -40,7 +40,8 @@ class MonitorParams:
     ``direction``, exceeds ``threshold`` standard deviations of the history's residuals (and at
     least ``min_drop`` index units) *and* the EWMA control chart (JRC nrt's EWMA: ``lambda_``,
     ``sensitivity``; departures are clipped at ``outlier_sigma``) is beyond its
-    boundary. ``confirm`` consecutive anomalies confirm a disturbance (fordead: 3), ``recover``
+    boundary; or, ``method="cusum"``, nrt's CuSum chart with significance ``alpha``.
+    ``confirm`` consecutive anomalies confirm a disturbance (fordead: 3), ``recover``
     consecutive normal observations end it."""
 
     history_start: date
@@ -57,6 +58,8 @@ class MonitorParams:
     outlier_sigma: float = 10.0
     confirm: int = 3
     recover: int = 3
+    method: str = "ewma"
+    alpha: float = 0.05
 
     def check(self) -> MonitorParams:
         if self.history_end <= self.history_start:
@@ -67,6 +70,10 @@ class MonitorParams:
                              "(e.g. CRSWIR)")
         if self.confirm < 1 or self.recover < 1:
             raise StateError("confirm and recover must be at least 1 observation")
+        if self.method not in ("ewma", "cusum"):
+            raise StateError("the monitoring method must be 'ewma' or 'cusum'")
+        if not 0 < self.alpha < 1:
+            raise StateError("the CuSum alpha must be in (0, 1)")
         if not 0 < self.lambda_ <= 1:
             raise StateError("the EWMA lambda must be in (0, 1]")
         if not 0 <= self.harmonic_order <= 4:
@@ -97,6 +104,7 @@ PIXEL_ARRAYS = {
     "first_anomaly": np.int32, "confirmation": np.int32, "recovery": np.int32,
     "episode_sum": np.float64, "episode_count": np.int16, "episode_sensors": np.uint8,
     "last_observation": np.int32, "observations": np.int32,
+    "history_size": np.int32, "scale": np.float64,  # CuSum's normalisation
 }
 
 
@@ -147,7 +155,9 @@ class MonitorState:
             raise StateError(f"{meta} was written by another version of the monitoring; "
                              "start a new run in an empty folder")
         with np.load(npz) as data:
-            arrays = {name: data[name] for name in PIXEL_ARRAYS}
+            arrays = {name: data[name] if name in data.files else
+                      np.zeros(data["status"].shape, dtype=dtype)  # saved before CuSum
+                      for name, dtype in PIXEL_ARRAYS.items()}
             beta = data["beta"]
         last = info.get("last_time")
         return cls(MonitorParams.from_json(info["params"]), tuple(info["shape"]), beta, arrays,

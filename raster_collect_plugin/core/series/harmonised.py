@@ -106,10 +106,14 @@ def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
                 custom_formula: Optional[str] = None, resolution: float = 10,
                 harmonise: bool = True, crs: Optional[str] = None,
                 mask_classes=masks.DEFAULT_MASK_CLASSES, cloud_buffer_m: float = 0.0,
-                chunk_size: int = 1024, patch_url=None) -> xr.DataArray:
+                chunk_size: int = 1024, patch_url=None,
+                grid: Optional[Mapping] = None) -> xr.DataArray:
     """Load every optical stack onto one grid (``resolution`` 10 or 30 m, aligned with the
     Sentinel-2 scenes at 10 m, the Landsat scenes at 30 m), mask it with the project's masks,
-    adjust Sentinel-2 bands (``harmonise``) and compute the index; lazy (dask)."""
+    adjust Sentinel-2 bands (``harmonise``) and compute the index; lazy (dask).
+
+    ``grid`` ({"crs", "transform", "shape"}, e.g. a monitoring state's) fixes the grid instead:
+    an increment whose new scenes are all of one sensor then lands on the history's pixels."""
     if resolution not in (10, 30):
         raise ValueError("resolution must be 10 or 30 (m)")
     formula = get_index(index, custom_formula)
@@ -119,8 +123,12 @@ def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
     if not usable:
         raise LoadError(f"no optical scenes can give {formula.name}: "
                         + ("; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none found"))
-    anchor = _anchor(usable, resolution)
-    geobox = choose_grid(anchor.items, geometry, anchor.profile, crs=crs, resolution=resolution)
+    if grid is not None:
+        geobox = fixed_grid(grid, resolution)
+    else:
+        anchor = _anchor(usable, resolution)
+        geobox = choose_grid(anchor.items, geometry, anchor.profile, crs=crs,
+                             resolution=resolution)
     parts, described = [], {}
     for stack in usable:
         parts.append(_stack_series(stack, formula, geobox, harmonise, mask_classes,
@@ -136,6 +144,17 @@ def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
         "resolution": float(resolution), "masks": json.dumps(described),
         "skipped": json.dumps(skipped), "not_done": NOT_DONE}
     return series
+
+
+def fixed_grid(grid: Mapping, resolution: float) -> GeoBox:
+    """The GeoBox of a saved grid ({"crs", "transform" (6 numbers), "shape" (rows, cols)})."""
+    from affine import Affine
+
+    transform = Affine(*list(grid["transform"])[:6])
+    if abs(abs(transform.a) - resolution) > 1e-6:
+        raise LoadError(f"the saved grid has {abs(transform.a):g} m pixels, not {resolution:g} m")
+    rows, cols = (int(v) for v in grid["shape"])
+    return GeoBox((rows, cols), transform, grid["crs"])
 
 
 def split_by_sensor(series: xr.DataArray) -> Dict[str, xr.DataArray]:

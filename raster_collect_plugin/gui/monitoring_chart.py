@@ -1,0 +1,132 @@
+"""The monitoring section's time-series chart: for the chosen compartment, the mean clear index
+of every monitored scene, the fitted model's expectation over the same pixels, and the scenes
+where most of its clear pixels were anomalous, marked (data: ``monitoring_series.csv``)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional
+
+from qgis.PyQt.QtWidgets import QComboBox, QSizePolicy, QVBoxLayout, QWidget
+
+from ..core.outputs import index_display
+from .chart import _natural, figure_canvas
+
+# a scene is marked on the compartment's line when at least this share of its clear pixels
+# was anomalous (a mean over the compartment: a few anomalous pixels barely move it)
+ANOMALY_SHARE = 0.5
+SENSOR_MARKERS = {"sentinel-2": "o", "landsat": "s"}
+
+
+class Point(NamedTuple):
+    """One scene of one compartment (a row of monitoring_series.csv)."""
+
+    when: datetime
+    sensor: str
+    observed: float
+    expected: float
+    anomalous_fraction: float
+
+
+def read_series(path: Path, id_field: str) -> Dict[str, List[Point]]:
+    """Compartment id (as text) -> its scenes in time order."""
+    series: Dict[str, List[Point]] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            series.setdefault(str(row[id_field]), []).append(Point(
+                datetime.fromisoformat(row["time"]), row["sensor"], float(row["observed"]),
+                float(row["expected"]), float(row["anomalous_fraction"])))
+    for points in series.values():
+        points.sort(key=lambda p: p.when)
+    return series
+
+
+def draw_monitoring(axes, points: List[Point], *, index: str, compartment: str) -> None:
+    """Observed means (marker per sensor), the model's expectation (line) and the anomalous
+    scenes (red crosses) of one compartment."""
+    import matplotlib.dates as mdates
+
+    times = [p.when for p in points]
+    axes.plot(times, [p.expected for p in points], color="#607d8b", linewidth=1.2,
+              label="model expectation", gid="expected")
+    for sensor in sorted({p.sensor for p in points}):
+        mine = [p for p in points if p.sensor == sensor]
+        axes.plot([p.when for p in mine], [p.observed for p in mine], linestyle="none",
+                  marker=SENSOR_MARKERS.get(sensor, "^"), markersize=3, color="#1b9e77",
+                  label=f"observed ({sensor})", gid=f"observed:{sensor}")
+    anomalous = [p for p in points if p.anomalous_fraction >= ANOMALY_SHARE]
+    if anomalous:
+        axes.plot([p.when for p in anomalous], [p.observed for p in anomalous],
+                  linestyle="none", marker="x", markersize=6, color="#d73027",
+                  label=f"anomalous (≥ {ANOMALY_SHARE:.0%} of clear pixels)", gid="anomalies")
+    low, high = index_display(index, [p.observed for p in points]).chart_range
+    axes.set_ylim(low, high)
+    axes.set_title(f"{index} of compartment {compartment}: observed, model, anomalies",
+                   fontsize=8)
+    axes.set_ylabel(index, fontsize=8)
+    axes.grid(alpha=0.3)
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    axes.tick_params(labelsize=7)
+    for tick in axes.get_xticklabels():
+        tick.set_rotation(45)
+    if points:
+        axes.legend(fontsize=6, loc="lower left")
+
+
+class MonitoringChart(QWidget):
+    """A compartment choice above a matplotlib canvas."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(4, 2.8), dpi=90, layout="constrained")
+        self.canvas = figure_canvas(self.figure)
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.canvas.setMinimumHeight(220)
+        self.compartment_combo = QComboBox(self)
+        self.compartment_combo.setToolTip("Compartment shown in the chart")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.compartment_combo)
+        layout.addWidget(self.canvas)
+        self.series: Dict[str, List[Point]] = {}
+        self.index = ""
+        self.compartment_combo.currentTextChanged.connect(self.show_compartment)
+
+    def load(self, path: Path, id_field: str, index: str,
+             select: Optional[str] = None) -> int:
+        """Read ``path`` and show ``select`` (default: the first compartment); returns the
+        number of compartments with a series."""
+        self.series = read_series(Path(path), id_field) if Path(path).exists() else {}
+        self.index = index
+        names = sorted(self.series, key=_natural)
+        self.compartment_combo.blockSignals(True)
+        self.compartment_combo.clear()
+        self.compartment_combo.addItems(names)
+        if select is not None and str(select) in self.series:
+            self.compartment_combo.setCurrentText(str(select))
+        self.compartment_combo.blockSignals(False)
+        self.show_compartment(self.compartment_combo.currentText())
+        return len(names)
+
+    def show_compartment(self, compartment: str) -> None:
+        self.figure.clear()
+        points = self.series.get(compartment, [])
+        draw_monitoring(self.figure.add_subplot(1, 1, 1), points, index=self.index,
+                        compartment=compartment)
+        self.canvas.draw()
+
+    def plotted(self) -> Dict[str, tuple]:
+        """What is drawn, by line: {gid: (x datetimes, y values)}."""
+        import matplotlib.dates as mdates
+
+        lines = {}
+        for axes in self.figure.axes:
+            for line in axes.get_lines():
+                x = [mdates.num2date(v).replace(tzinfo=None) if not isinstance(v, datetime)
+                     else v for v in line.get_xdata()]
+                lines[line.get_gid()] = (x, [float(v) for v in line.get_ydata()])
+        return lines
