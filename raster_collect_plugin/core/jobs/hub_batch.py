@@ -71,13 +71,10 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     reported beside the estimate."""
     from ..outputs.tables import write_zone_outputs
     from ..sentinel_hub.batch import run_batch_statistical
-    from ..sentinel_hub.batch_results import (
-        batch_statistics_table,
-        record_batch_cost,
-        results_prefix,
-    )
+    from ..sentinel_hub.batch_results import batch_statistics_table, results_prefix
     from ..sentinel_hub.bucket import write_features
     from ..sentinel_hub.client import PROVIDER_NAME
+    from ..sentinel_hub.usage import record_batch_cost
     from ..sources.providers.base import ProviderError
 
     if not str(spec.get("batch_output", "")).startswith("s3://"):
@@ -93,9 +90,9 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     outcome = run_batch_statistical(plan["payload"], _settings(spec),
                                     poll_seconds=float(spec.get("poll_seconds", 30.0)),
                                     progress=progress, cancel=cancel)
-    record_batch_cost(budget, api="batch-statistical", request_id=outcome.request_id,
-                      estimated_pu=estimated, reported_pu=outcome.cost_pu,
-                      status=outcome.status, started=bool(outcome.analysis) and
+    record_batch_cost(budget.ledger, outcome.request_id, api="batch-statistical",
+                      estimated_pu=estimated, cost_pu=outcome.cost_pu, status=outcome.status,
+                      started=bool(outcome.analysis) and
                       outcome.analysis.get("status") == "ANALYSIS_DONE")
     output = Path(spec["output_dir"])
     result: Dict[str, Any] = {
@@ -159,10 +156,10 @@ def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     estimate, download the delivered COGs, mosaic them per index and compute the forests'
     statistics on them with the zonal engine (``zonal_<INDEX>/zonal_forests.*``)."""
     from ..sentinel_hub.batch_processing import grid_epsg
-    from ..sentinel_hub.batch_results import record_batch_cost
     from ..sentinel_hub.batch_tiles import mosaic_tiles, run_batch_processing
     from ..sentinel_hub.client import PROVIDER_NAME
     from ..sentinel_hub.evalscripts import input_bands
+    from ..sentinel_hub.usage import record_batch_cost
     from ..sources.providers.base import ProviderError
     from ..zonal.of_raster import RasterZonalRequest, run_zonal_raster
 
@@ -179,9 +176,9 @@ def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
         poll_seconds=float(spec.get("poll_seconds", 30.0)), progress=progress, cancel=cancel)
     estimated = outcome.estimated_pu if outcome.estimated_pu is not None else \
         estimate["estimated_processing_units"]
-    record_batch_cost(budget, api="batch-processing", request_id=outcome.request_id,
-                      estimated_pu=estimated, reported_pu=outcome.cost_pu,
-                      status=outcome.status, started=outcome.estimated_pu is not None)
+    record_batch_cost(budget.ledger, outcome.request_id, api="batch-processing",
+                      estimated_pu=estimated, cost_pu=outcome.cost_pu, status=outcome.status,
+                      started=outcome.estimated_pu is not None)
     output = Path(spec["output_dir"])
     result: Dict[str, Any] = {
         "output_dir": str(output), "batch_request_id": outcome.request_id,

@@ -230,12 +230,10 @@ class QuotaBudget:
     def record(self, *, pu: float, requests: int) -> None:
         if self.ledger is None or not requests:
             return
-        path = Path(self.ledger)
-        data = json.loads(path.read_text()) if path.exists() else {}
-        month = data.setdefault(self._month(), {"pu": 0.0, "requests": 0})
-        month["pu"] = round(month["pu"] + pu, 6)
-        month["requests"] += requests
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=1))
-        temporary.replace(path)
+        from .ledger import update_month
+
+        def change(month: dict) -> None:
+            month["pu"] = round(month["pu"] + pu, 6)
+            month["requests"] += requests
+
+        update_month(Path(self.ledger), self._month(), change)
