@@ -397,7 +397,7 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
         interval=spec.get("interval", "P1M"), resolution=float(spec.get("resolution") or 10),
         max_cloud_cover=spec.get("max_cloud_cover"),
         min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
-        cache_dir=Path(spec.get("cache_dir") or cache_folder(output)),
+        cache_dir=Path(spec.get("cache_dir") or cache_folder(_required(spec, "output_dir"))),
         budget=budget, progress=progress, cancel=cancel)
     output.mkdir(parents=True, exist_ok=True)
     files: Dict[str, str] = {}

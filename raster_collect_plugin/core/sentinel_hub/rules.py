@@ -179,11 +179,10 @@ def default_usage_ledger() -> Path:
     ``$XDG_CACHE_HOME/raster-collect/sentinel-hub-usage.json`` (``~/.cache`` by default)."""
     import os
 
+    from .cache import user_cache_root
+
     explicit = os.environ.get("RASTER_COLLECT_SH_LEDGER")
-    if explicit:
-        return Path(explicit)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "raster-collect" / "sentinel-hub-usage.json"
+    return Path(explicit) if explicit else user_cache_root() / "sentinel-hub-usage.json"
 
 
 @dataclass
