@@ -8,27 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
+from ..sentinel_hub.job_options import budget_from_spec as _budget
+from ..sentinel_hub.job_options import settings_from_spec as _settings
 from .spec import JobError
 
 BATCH_STATISTICAL_KEYS = ("batch_output", "batch_features", "s3_region", "s3_send_keys",
                           "poll_seconds")
-
-
-def _budget(spec: Dict[str, Any]):
-    from ..sentinel_hub.rules import QuotaBudget, default_usage_ledger
-
-    pu, requests = spec.get("pu_budget"), spec.get("request_budget")
-    return QuotaBudget(pu_per_month=float(10_000 if pu is None else pu),
-                       requests_per_month=int(10_000 if requests is None else requests),
-                       ledger=Path(spec.get("usage_ledger") or default_usage_ledger()))
-
-
-def _settings(spec: Dict[str, Any]):
-    from ..sentinel_hub.client import CopernicusSettings
-    from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
-
-    return CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
-                              token_url=spec.get("token_url") or CDSE_TOKEN_URL)
 
 
 def _aoi(spec: Dict[str, Any]):
