@@ -312,11 +312,7 @@ class SentinelHubServer:
             _, width, height, _ = self._sample_grid(payload["input"]["bounds"], aggregation)
             evalscript, factor = aggregation["evalscript"], 1
             samples = sum(1 for item in answer["data"] if "outputs" in item)
-        setup = _run_evalscript(evalscript, {}, 0)["setup"]
-        bands = setup["input"][0]["bands"] if isinstance(setup["input"][0], dict) \
-            else setup["input"]
-        counted = [b for b in bands if b != "dataMask"] or bands
-        pu = max(0.01, width * height / 512 ** 2) * len(counted) / 3 * samples * factor
+        pu = processing_units(evalscript, width * height, samples) * factor
         with self.lock:
             self.reported.append(round(pu, 6))
         return {"x-processingunits-spent": f"{pu:.6f}"}
@@ -516,6 +512,10 @@ class SentinelHubServer:
             raise ServiceError(403, _error(
                 403, "Forbidden", "The Batch Statistical API is only available for "
                 "Copernicus Service accounts", "COMMON_FORBIDDEN"))
+        return self._new_batch(payload)
+
+    def _new_batch(self, payload: dict) -> dict:
+        """A batch request in status CREATED (BatchStatistical.qmd), as the service lists it."""
         request_id = str(uuid.uuid4())
         self.batches[request_id] = {"id": request_id, "status": "CREATED",
                                     "completionPercentage": 0, "request": payload,
@@ -624,6 +624,16 @@ def _output_masks(setup: dict, outputs: Dict[str, np.ndarray]) -> Dict[str, np.n
         else:
             masks[key] = mask[0] == 1
     return masks
+
+
+def processing_units(evalscript: str, pixels: int, samples: int) -> float:
+    """Overview/ProcessingUnit.qmd for what was processed: sample matrix / 512² (>= 0.01) x
+    input bands / 3 (dataMask free unless alone) x samples."""
+    setup = _run_evalscript(evalscript, {}, 0)["setup"]
+    bands = setup["input"][0]["bands"] if isinstance(setup["input"][0], dict) \
+        else setup["input"]
+    counted = [b for b in bands if b != "dataMask"] or bands
+    return max(0.01, pixels / 512 ** 2) * len(counted) / 3 * samples
 
 
 def _statistics(setup: dict, outputs: Dict[str, np.ndarray], calculations: dict) -> dict:
