@@ -65,6 +65,11 @@ def profile_dir() -> Path:
     return Path(QgsApplication.qgisSettingsDirPath())
 
 
+def profile_cache_dir() -> Path:
+    """The plugin's cache folder in the active QGIS profile (``cache/raster_collect``)."""
+    return profile_dir() / "cache" / "raster_collect"
+
+
 def engine_python() -> str:
     """The Python that runs jobs: $RASTER_COLLECT_PYTHON, the setting, the managed engine in
     the profile folder, or QGIS's own Python (see ``engine.interpreter.engine_python``)."""

@@ -148,9 +148,10 @@ def test_batch_statistics_end_to_end_match_the_statistical_api(
     ledger = json.loads((tmp_path / "ledger.json").read_text())
     [month] = ledger.values()
     batches = month["batches"]
-    assert [b["status"] for b in batches] == ["FAILED", "DONE"]
-    assert batches[-1]["request_id"] == request_id
-    assert batches[-1]["estimated_pu"] == 100.0 and batches[-1]["reported_pu"] == 100.0
+    assert [b["status"] for b in batches.values()] == ["FAILED", "DONE"]
+    assert list(batches)[-1] == request_id
+    assert batches[request_id]["estimated_pu"] == 100.0
+    assert batches[request_id]["cost_pu"] == 100.0
     assert result["cost_pu"] == 100.0
     for path in tmp_path.rglob("*"):
         if path.is_file():
@@ -223,9 +224,9 @@ def test_batch_processing_estimate_first_then_cogs_on_s3_reduced_per_forest(
     assert result["cost_pu"] == 100.0 and result["estimated_processing_units"] == 100.0
     ledger = json.loads((tmp_path / "ledger.json").read_text())
     [month] = ledger.values()
-    assert month["batches"][-1] == {"api": "batch-processing", "request_id": request_id,
-                                    "status": "DONE", "estimated_pu": 100.0,
-                                    "reported_pu": 100.0}
+    assert month["batches"][request_id] == {"api": "batch-processing", "status": "DONE",
+                                            "estimated_pu": 100.0, "counted_pu": 100.0,
+                                            "cost_pu": 100.0}
 
     import rasterio
 
@@ -347,4 +348,5 @@ def test_cancelling_a_batch_statistical_run_stops_the_request_on_the_service(
     assert result["status"] == "STOPPED" and "stopped on the service" in result["errors"]["batch"]
     # stopped during its analysis: nothing charged, nothing counted
     [month] = json.loads((tmp_path / "ledger.json").read_text()).values()
-    assert month["pu"] == 0 and month["batches"][0]["status"] == "STOPPED"
+    [batch] = month["batches"].values()
+    assert month["pu"] == 0 and batch["status"] == "STOPPED" and batch["counted_pu"] == 0

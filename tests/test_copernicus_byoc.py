@@ -203,7 +203,7 @@ def test_command_line_registers_and_reads_back_and_dry_run_sends_nothing(
     aoi = tmp_path / "forests.gpkg"
     forests.to_file(aoi)
     common = [str(path), "--bucket", BUCKET, "--base-url", server.base_url,
-              "--token-url", server.token_url, "--poll-seconds", "0"]
+              "--token-url", server.token_url, "--poll-seconds", "0.01"]
     assert cli.main(["--json", "sentinel-hub-byoc", *common, "--dry-run"]) == 0
     planned = json.loads(capsys.readouterr().out)
     assert planned["tiles"] == ["2025-10", "2025-11"] and server.log == []

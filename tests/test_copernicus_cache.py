@@ -4,6 +4,7 @@ request into the same output folder sends no billable request, whichever door ra
 loopback fixture counts the billable requests (Process and Statistical POSTs)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,39 @@ def test_a_raster_rerun_is_served_from_the_same_cache(hub, sample, tmp_path, cap
     assert len(server.billable_requests()) == 1
     assert list(cache_folder(tmp_path / "out").rglob("response.tiff"))
     assert_no_secrets(cache_folder(tmp_path / "out"), server)
+
+
+def test_an_object_store_output_folder_keeps_the_cache_in_a_local_cache_folder(
+        tmp_path, monkeypatch, qgis_app, raster_collect_provider, sample):
+    """An s3:// output folder cannot hold the cache: the Processing algorithm sends the QGIS
+    profile's cache folder, the command line and job files this user's cache folder; no
+    local folder named after the URL ("s3:") is made."""
+    import processing
+    from qgis.core import QgsApplication, QgsProcessingException
+
+    from raster_collect_plugin.core.sentinel_hub import cache_folder
+    from raster_collect_plugin.engine import bridge
+    from raster_collect_plugin.processing import sentinel_hub_statistics
+    from raster_collect_plugin.processing.provider import PROVIDER_ID
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_folder("s3://estate/runs") == tmp_path / "xdg" / "raster-collect" / "sentinel-hub"
+    assert cache_folder("s3://estate/runs", local_root=tmp_path / "p") == \
+        tmp_path / "p" / "sentinel-hub"
+    sent = []
+
+    def run_job(spec, **options):  # the engine run is not the subject: what it is sent is
+        sent.append(spec)
+        raise bridge.JobFailed("failure", "stopped by the test")
+
+    monkeypatch.setattr(sentinel_hub_statistics.bridge, "run_job", run_job)
+    with pytest.raises(QgsProcessingException, match="stopped by the test"):
+        processing.run(f"{PROVIDER_ID}:sentinel_hub_statistics", {
+            "INPUT": str(sample.forests_path), "ID_FIELD": "forest_id",
+            "START": "2025-10-01", "END": "2025-11-30", "INDICES": [0],
+            "OUTPUT_FOLDER": "s3://estate/runs"})
+    [spec] = sent
+    assert spec["output_dir"].startswith("s3://estate/runs/")
+    profile = Path(QgsApplication.qgisSettingsDirPath())
+    assert Path(spec["cache_dir"]) == profile / "cache" / "raster_collect" / "sentinel-hub"
+    assert not Path("s3:").exists()

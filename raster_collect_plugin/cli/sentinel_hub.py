@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -12,13 +11,11 @@ from .common import (
     forest_ids,
     load_aoi_from_args,
     parse_date,
-    progress_bar,
 )
 
 
 def _cmd_sentinel_hub(args) -> dict:
     """Statistics from the Copernicus Data Space (credentials: SH_CLIENT_ID/SH_CLIENT_SECRET)."""
-    from ..core.jobs import run_job
     from ..core.sentinel_hub import (
         CopernicusSettings,
         QuotaBudget,
@@ -82,14 +79,9 @@ def _cmd_sentinel_hub(args) -> dict:
             "base_url": args.base_url, "token_url": args.token_url,
             "pu_budget": args.pu_budget, "request_budget": args.request_budget,
             "usage_ledger": args.usage_ledger or str(default_usage_ledger())}
-    progress = progress_bar(args, "sentinel hub")
-    try:
-        result = run_job(spec, progress=progress)
-    finally:
-        progress.close()
-    if result["errors"]:
-        print(f"raster-collect: {'; '.join(result['errors'].values())}", file=sys.stderr)
-    return result
+    from .sentinel_hub_batch import run_with_progress
+
+    return run_with_progress(spec, args, "sentinel hub")
 
 
 def register(commands) -> None:

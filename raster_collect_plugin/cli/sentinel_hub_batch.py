@@ -53,10 +53,11 @@ def _spec(args, indices, kind: str) -> dict:
             **({"batch_features": args.batch_features} if args.batch_features else {})}
 
 
-def _run(spec: dict, args) -> dict:
+def run_with_progress(spec: dict, args, label: str = "sentinel hub batch") -> dict:
+    """Run a Sentinel Hub job with a progress bar; its errors on one stderr line."""
     from ..core.jobs import run_job
 
-    progress = progress_bar(args, "sentinel hub batch")
+    progress = progress_bar(args, label)
     try:
         result = run_job(spec, progress=progress)
     finally:
@@ -79,7 +80,7 @@ def batch_statistics(args, indices) -> dict:
         return {"dry_run": True, **plan["estimate"], "features": plan["features_url"],
                 "request": plan["request"], "bucket_policy": plan["bucket_policy"],
                 "errors": {}}
-    return _run(spec, args)
+    return run_with_progress(spec, args)
 
 
 def batch_processing(args, indices) -> dict:
@@ -96,4 +97,4 @@ def batch_processing(args, indices) -> dict:
 
         plan = batch_processing_plan(spec)
         return {"dry_run": True, **plan["estimate"], "request": plan["request"], "errors": {}}
-    return _run(spec, args)
+    return run_with_progress(spec, args)

@@ -75,7 +75,8 @@ class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
                 "counted from the start date and the last one is kept. Before anything is "
                 "sent the processing-unit estimate (documented rules) is checked against what "
                 "is left of the monthly budget. Complete responses are cached in the output "
-                "folder's .raster-collect-cache/sentinel-hub, keyed by the request's content, "
+                "folder's .raster-collect-cache/sentinel-hub (for an s3:// output folder, in the "
+                "QGIS profile's cache/raster_collect folder), keyed by the request's content, "
                 "so the same request into the same output folder (from here, the command line "
                 "or a job file) sends nothing billable again; intervals that fail are retried "
                 "and reported.")
@@ -140,8 +141,9 @@ class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
                 "token_url": self.parameterAsString(parameters, self.TOKEN_URL, context),
                 "pu_budget": self.parameterAsDouble(parameters, self.PU_BUDGET, context),
                 "request_budget": self.parameterAsInt(parameters, self.REQUEST_BUDGET, context)}
-        if "://" not in root:  # the cache belongs to the chosen folder, not to this run's
-            spec["cache_dir"] = str(cache_folder(root))
+        # the cache belongs to the chosen folder, not to this run's; an object store's
+        # (s3://) cannot hold it: then the QGIS profile's cache folder does
+        spec["cache_dir"] = str(cache_folder(root, local_root=settings.profile_cache_dir()))
         try:
             result = bridge.run_job(spec, workdir=workdir,
                                     progress=lambda f, m: feedback.setProgress(100 * f),

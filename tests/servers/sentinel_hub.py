@@ -79,7 +79,8 @@ class SentinelHubServer:
                  rate_limit_times: Optional[int] = None, retry_after_ms: int = 200,
                  revoke_tokens_after: Optional[float] = None,
                  interval_failures: Optional[Dict[str, int]] = None,
-                 interval_error_as_string: bool = False, batch_allowed: bool = True):
+                 interval_error_as_string: bool = False, batch_allowed: bool = True,
+                 report_pu: bool = False):
         self.sample, self.client_id, self.client_secret = sample, client_id, client_secret
         self.token_lifetime, self.rate_limit_after = token_lifetime, rate_limit_after
         # how many 429s to give once the limit is reached (None: every request from then on)
@@ -92,6 +93,11 @@ class SentinelHubServer:
         # tests/TestInputs/normal_stat_partial_result.json has ``"error": "EXECUTION_ERROR"``
         self.interval_error_as_string = interval_error_as_string
         self.batch_allowed = batch_allowed
+        # send x-processingunits-spent on 200 Process and Statistical answers, as Sentinel Hub
+        # does (not on OAuth, Catalog or batch answers; the CDSE documentation does not list
+        # the header: the clients use it only where present); ``reported`` keeps each value
+        self.report_pu = report_pu
+        self.reported: List[float] = []
         self.batches: Dict[str, dict] = {}
         self.tokens: Dict[str, float] = {}
         self.log: List[dict] = []
@@ -204,14 +210,17 @@ class SentinelHubServer:
                                 "code": "RATE_LIMIT_EXCEEDED"},
                                 {"Retry-After": str(server.retry_after_ms)})
                     if path == "/api/v1/process":
-                        return self._tiff(server.process(payload))
+                        array = server.process(payload)
+                        return self._tiff(array, server.spent_header(path, payload, array))
                     if path == "/api/v1/statistics":
-                        return self._reply(200, server.statistics(payload))
+                        answer = server.statistics(payload)
+                        return self._reply(200, answer,
+                                           server.spent_header(path, payload, answer))
                 except ServiceError as error:
                     return self._reply(error.status, error.body)
                 return self._reply(404, _error(404, "Not Found", path, "COMMON_NOT_FOUND"))
 
-            def _tiff(self, array):
+            def _tiff(self, array, headers: Optional[dict] = None):
                 import io
 
                 import tifffile
@@ -222,6 +231,8 @@ class SentinelHubServer:
                 self.send_response(200)
                 self.send_header("Content-Type", "image/tiff")
                 self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -284,6 +295,27 @@ class SentinelHubServer:
         if offset + limit < len(found):
             context["next"] = offset + limit
         return {"type": "FeatureCollection", "features": page, "context": context}
+
+    def spent_header(self, path: str, payload: dict, answer) -> dict:
+        """``x-processingunits-spent`` by Overview/ProcessingUnit.qmd from what was processed:
+        sample matrix / 512² (>= 0.01) x input bands / 3 (dataMask free) x samples (the
+        intervals with data for Statistical; one for Process, FLOAT32 x2); {} unless
+        ``report_pu``."""
+        if not self.report_pu:
+            return {}
+        if path == "/api/v1/process":
+            output = payload["output"]
+            width, height, evalscript = output["width"], output["height"], payload["evalscript"]
+            samples, factor = 1, 2
+        else:
+            aggregation = payload["aggregation"]
+            _, width, height, _ = self._sample_grid(payload["input"]["bounds"], aggregation)
+            evalscript, factor = aggregation["evalscript"], 1
+            samples = sum(1 for item in answer["data"] if "outputs" in item)
+        pu = processing_units(evalscript, width * height, samples) * factor
+        with self.lock:
+            self.reported.append(round(pu, 6))
+        return {"x-processingunits-spent": f"{pu:.6f}"}
 
     # ------------------------------------------------------------------ statistics
 
@@ -480,6 +512,10 @@ class SentinelHubServer:
             raise ServiceError(403, _error(
                 403, "Forbidden", "The Batch Statistical API is only available for "
                 "Copernicus Service accounts", "COMMON_FORBIDDEN"))
+        return self._new_batch(payload)
+
+    def _new_batch(self, payload: dict) -> dict:
+        """A batch request in status CREATED (BatchStatistical.qmd), as the service lists it."""
         request_id = str(uuid.uuid4())
         self.batches[request_id] = {"id": request_id, "status": "CREATED",
                                     "completionPercentage": 0, "request": payload,
@@ -588,6 +624,16 @@ def _output_masks(setup: dict, outputs: Dict[str, np.ndarray]) -> Dict[str, np.n
         else:
             masks[key] = mask[0] == 1
     return masks
+
+
+def processing_units(evalscript: str, pixels: int, samples: int) -> float:
+    """Overview/ProcessingUnit.qmd for what was processed: sample matrix / 512² (>= 0.01) x
+    input bands / 3 (dataMask free unless alone) x samples."""
+    setup = _run_evalscript(evalscript, {}, 0)["setup"]
+    bands = setup["input"][0]["bands"] if isinstance(setup["input"][0], dict) \
+        else setup["input"]
+    counted = [b for b in bands if b != "dataMask"] or bands
+    return max(0.01, pixels / 512 ** 2) * len(counted) / 3 * samples
 
 
 def _statistics(setup: dict, outputs: Dict[str, np.ndarray], calculations: dict) -> dict:

@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -42,8 +40,8 @@ from .sentinel_hub import (
     SentinelHubServer,
     ServiceError,
     _error,
-    _format_time,
     _run_evalscript,
+    processing_units,
 )
 
 # BatchStatistical.qmd "Bucket settings"
@@ -142,12 +140,7 @@ class BatchStatisticalServer(SentinelHubServer):
             if key not in aggregation:
                 raise ServiceError(400, _error(400, "Bad Request", f"aggregation.{key} is "
                                                "required", "COMMON_BAD_PAYLOAD"))
-        request_id = str(uuid.uuid4())
-        self.batches[request_id] = {"id": request_id, "status": "CREATED",
-                                    "completionPercentage": 0, "request": payload,
-                                    "created": _format_time(datetime.now(timezone.utc)),
-                                    "userAction": "NONE", "polls": 0}
-        return self._batch_view(request_id, full=True)
+        return self._new_batch(payload)
 
     def _batch(self, request_id: str) -> dict:
         batch = self.batches.get(request_id)
@@ -208,10 +201,6 @@ class BatchStatisticalServer(SentinelHubServer):
         epsg = features.crs.to_epsg()
         aggregation = request["aggregation"]
         evalscript = aggregation["evalscript"]
-        setup = _run_evalscript(evalscript, {}, 0)["setup"]
-        bands = setup["input"][0]["bands"] if isinstance(setup["input"][0], dict) \
-            else setup["input"]
-        counted = [b for b in bands if b != "dataMask"] or bands
         cost = 0.0
         for n, row in enumerate(features.itertuples(), start=1):
             from shapely.geometry import mapping
@@ -228,7 +217,7 @@ class BatchStatisticalServer(SentinelHubServer):
                 pixels = round((xmax - xmin) / aggregation["resx"]) * \
                     round((ymax - ymin) / aggregation["resy"])
                 with_data = sum(1 for item in response["data"] if "outputs" in item)
-                cost += max(0.01, pixels / 512 ** 2) * len(counted) / 3 * with_data
+                cost += processing_units(evalscript, pixels, with_data)
             except ServiceError as error:
                 result["error"] = {"type": error.body["error"]["code"]}
             self.write_json(request["output"]["s3"], f"{batch['id']}/{n}.json", result)

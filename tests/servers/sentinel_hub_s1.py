@@ -9,7 +9,7 @@ the Process API, as CDSE documents it (``APIs/SentinelHub/Data/S1GRD.qmd``):
   array, one per orbit, most recent first (``Evalscript/V3.qmd``), run by node
   (``evalscript_runner_orbit.js``).
 
-Each answer carries ``x-processingunits-spent`` (a header real Sentinel Hub responses carry;
+Each Process answer carries ``x-processingunits-spent`` (the base fixture's ``report_pu``, on here;
 the CDSE documentation does not list it) computed by ``Overview/ProcessingUnit.qmd`` from what
 was actually processed: the output size, VV+VH, FLOAT32 x2, one sample per orbit found, and
 x2.5 for terrain correction (x2 for orthorectification alone).
@@ -40,24 +40,19 @@ DEM_INSTANCES = ("COPERNICUS", "COPERNICUS_30", "COPERNICUS_90", "MAPZEN")
 
 class Sentinel1Server(SentinelHubServer):
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("report_pu", True)
         super().__init__(*args, **kwargs)
         self.spent = threading.local()  # the PU of the answer this handler thread sends
-        self.reported: list = []
 
-    def _handler(self):
-        base = super()._handler()
-        server = self
-
-        class Handler(base):
-            def send_header(self, keyword, value):
-                super().send_header(keyword, value)
-                pu = getattr(server.spent, "pu", None)
-                if keyword == "Content-Type" and value == "image/tiff" and pu is not None:
-                    super().send_header("x-processingunits-spent", f"{pu:.6f}")
-                    server.reported.append(pu)
-                    server.spent.pu = None
-
-        return Handler
+    def spent_header(self, path: str, payload: dict, answer) -> dict:
+        """The base fixture's header, with the PU this fixture worked out for an S1 answer."""
+        pu = getattr(self.spent, "pu", None)
+        if path != "/api/v1/process" or pu is None or not self.report_pu:
+            return super().spent_header(path, payload, answer)
+        self.spent.pu = None
+        with self.lock:
+            self.reported.append(pu)
+        return {"x-processingunits-spent": f"{pu:.6f}"}
 
     def process(self, payload: dict):
         data_spec = payload["input"]["data"][0]

@@ -8,27 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
+from ..sentinel_hub.job_options import budget_from_spec as _budget
+from ..sentinel_hub.job_options import settings_from_spec as _settings
 from .spec import JobError
 
 BATCH_STATISTICAL_KEYS = ("batch_output", "batch_features", "s3_region", "s3_send_keys",
                           "poll_seconds")
-
-
-def _budget(spec: Dict[str, Any]):
-    from ..sentinel_hub.rules import QuotaBudget, default_usage_ledger
-
-    pu, requests = spec.get("pu_budget"), spec.get("request_budget")
-    return QuotaBudget(pu_per_month=float(10_000 if pu is None else pu),
-                       requests_per_month=int(10_000 if requests is None else requests),
-                       ledger=Path(spec.get("usage_ledger") or default_usage_ledger()))
-
-
-def _settings(spec: Dict[str, Any]):
-    from ..sentinel_hub.client import CopernicusSettings
-    from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
-
-    return CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
-                              token_url=spec.get("token_url") or CDSE_TOKEN_URL)
 
 
 def _aoi(spec: Dict[str, Any]):
@@ -71,13 +56,10 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     reported beside the estimate."""
     from ..outputs.tables import write_zone_outputs
     from ..sentinel_hub.batch import run_batch_statistical
-    from ..sentinel_hub.batch_results import (
-        batch_statistics_table,
-        record_batch_cost,
-        results_prefix,
-    )
+    from ..sentinel_hub.batch_results import batch_statistics_table, results_prefix
     from ..sentinel_hub.bucket import write_features
     from ..sentinel_hub.client import PROVIDER_NAME
+    from ..sentinel_hub.usage import record_batch_cost
     from ..sources.providers.base import ProviderError
 
     if not str(spec.get("batch_output", "")).startswith("s3://"):
@@ -93,9 +75,9 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     outcome = run_batch_statistical(plan["payload"], _settings(spec),
                                     poll_seconds=float(spec.get("poll_seconds", 30.0)),
                                     progress=progress, cancel=cancel)
-    record_batch_cost(budget, api="batch-statistical", request_id=outcome.request_id,
-                      estimated_pu=estimated, reported_pu=outcome.cost_pu,
-                      status=outcome.status, started=bool(outcome.analysis) and
+    record_batch_cost(budget.ledger, outcome.request_id, api="batch-statistical",
+                      estimated_pu=estimated, cost_pu=outcome.cost_pu, status=outcome.status,
+                      started=bool(outcome.analysis) and
                       outcome.analysis.get("status") == "ANALYSIS_DONE")
     output = Path(spec["output_dir"])
     result: Dict[str, Any] = {
@@ -159,10 +141,10 @@ def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     estimate, download the delivered COGs, mosaic them per index and compute the forests'
     statistics on them with the zonal engine (``zonal_<INDEX>/zonal_forests.*``)."""
     from ..sentinel_hub.batch_processing import grid_epsg
-    from ..sentinel_hub.batch_results import record_batch_cost
     from ..sentinel_hub.batch_tiles import mosaic_tiles, run_batch_processing
     from ..sentinel_hub.client import PROVIDER_NAME
     from ..sentinel_hub.evalscripts import input_bands
+    from ..sentinel_hub.usage import record_batch_cost
     from ..sources.providers.base import ProviderError
     from ..zonal.of_raster import RasterZonalRequest, run_zonal_raster
 
@@ -179,9 +161,9 @@ def batch_processing_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
         poll_seconds=float(spec.get("poll_seconds", 30.0)), progress=progress, cancel=cancel)
     estimated = outcome.estimated_pu if outcome.estimated_pu is not None else \
         estimate["estimated_processing_units"]
-    record_batch_cost(budget, api="batch-processing", request_id=outcome.request_id,
-                      estimated_pu=estimated, reported_pu=outcome.cost_pu,
-                      status=outcome.status, started=outcome.estimated_pu is not None)
+    record_batch_cost(budget.ledger, outcome.request_id, api="batch-processing",
+                      estimated_pu=estimated, cost_pu=outcome.cost_pu, status=outcome.status,
+                      started=outcome.estimated_pu is not None)
     output = Path(spec["output_dir"])
     result: Dict[str, Any] = {
         "output_dir": str(output), "batch_request_id": outcome.request_id,

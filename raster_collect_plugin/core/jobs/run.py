@@ -381,30 +381,21 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
     from ..areas.aoi import load_aoi
     from ..outputs.tables import write_zone_outputs
     from ..sentinel_hub.cache import cache_folder
-    from ..sentinel_hub.client import CopernicusSettings
     from ..sentinel_hub.statistical import statistics_table
-    from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
 
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     output = Path(_required(spec, "output_dir"))
-    from ..sentinel_hub.rules import QuotaBudget, default_usage_ledger
+    from ..sentinel_hub.job_options import budget_from_spec, settings_from_spec
 
-    settings = CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
-                                  token_url=spec.get("token_url") or CDSE_TOKEN_URL)
-    limits = {k: spec.get(k) for k in ("pu_budget", "request_budget")}
-    budget = QuotaBudget(pu_per_month=float(10_000 if limits["pu_budget"] is None
-                                            else limits["pu_budget"]),
-                         requests_per_month=int(10_000 if limits["request_budget"] is None
-                                                else limits["request_budget"]),
-                         ledger=Path(spec.get("usage_ledger") or default_usage_ledger()))
+    settings, budget = settings_from_spec(spec), budget_from_spec(spec)
     outcome = statistics_table(
         aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or ["NDVI"],
         start=_date(spec, "start"), end=_date(spec, "end"), settings=settings,
         interval=spec.get("interval", "P1M"), resolution=float(spec.get("resolution") or 10),
         max_cloud_cover=spec.get("max_cloud_cover"),
         min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
-        cache_dir=Path(spec.get("cache_dir") or cache_folder(output)),
+        cache_dir=Path(spec.get("cache_dir") or cache_folder(_required(spec, "output_dir"))),
         budget=budget, progress=progress, cancel=cancel)
     output.mkdir(parents=True, exist_ok=True)
     files: Dict[str, str] = {}

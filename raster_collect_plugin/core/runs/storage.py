@@ -38,11 +38,13 @@ def join(base: Location, *names: str) -> Union[str, Path]:
     return Path(base).joinpath(*names)
 
 
-def filesystem(location: Location):
-    """(fsspec filesystem, path inside it) of a location."""
+def filesystem(location: Location, *, fresh: bool = False):
+    """(fsspec filesystem, path inside it) of a location; ``fresh``: a new client, so the
+    endpoint and keys are read from the environment now."""
     import fsspec
 
-    return fsspec.core.url_to_fs(str(location))
+    return fsspec.core.url_to_fs(str(location), **({"skip_instance_cache": True} if fresh
+                                                    else {}))
 
 
 def gdal_path(location: Location) -> str:

@@ -1,5 +1,5 @@
-"""Batch Statistical results read back from the bucket into the local engine's table, and the
-cost the service reported written to the usage ledger beside the estimate.
+"""Batch Statistical results read back from the bucket into the local engine's table (the cost
+the service reported goes to the usage ledger through ``usage.record_batch_cost``).
 
 Each result is one JSON file per feature (BatchStatistical.qmd "Processing results"), shaped
 as sentinelhub-py's recorded tests/TestInputs/batch_stat_results.json and
@@ -10,9 +10,7 @@ batch_stat_failed_results.json: ``{"id", "identifier", "response": {"data": [...
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
 
@@ -74,28 +72,3 @@ def _describe(error) -> str:
     if isinstance(error, dict):
         return str(error.get("type") or error.get("message") or error)
     return str(error) if error else "the service wrote none"
-
-
-def record_batch_cost(budget: Optional[rules.QuotaBudget], *, api: str, request_id: str,
-                      estimated_pu: float, reported_pu: Optional[float], status: str,
-                      started: bool) -> None:
-    """Count a batch request in the month's ledger: the PU the service reported
-    (``costPu``) when it did, else the estimate if it was started (a request stopped or failed
-    before ``start`` costs nothing); and keep both side by side (``batches``) so the ledger can
-    be reconciled with the CDSE dashboard."""
-    if budget is None or budget.ledger is None:
-        return
-    charged = reported_pu if reported_pu is not None else (estimated_pu if started else 0.0)
-    path = Path(budget.ledger)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    month = data.setdefault(datetime.now(timezone.utc).strftime("%Y-%m"),
-                            {"pu": 0.0, "requests": 0})
-    month["pu"] = round(month["pu"] + charged, 6)
-    month["requests"] += 1
-    month.setdefault("batches", []).append({
-        "api": api, "request_id": request_id, "status": status,
-        "estimated_pu": round(float(estimated_pu), 6), "reported_pu": reported_pu})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=1))
-    temporary.replace(path)

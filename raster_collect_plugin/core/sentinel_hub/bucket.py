@@ -90,18 +90,20 @@ def write_features(zones, id_field: str, url: str) -> Tuple[int, Dict[str, objec
     return epsg, dict(zip(identifiers, frame[id_field]))
 
 
-def _fs(url: str):
-    import fsspec
+def s3_filesystem(url: str):
+    """(fsspec filesystem, path) of an ``s3://`` URL with a fresh client (the endpoint and
+    keys read from the environment now): every Sentinel Hub bucket call goes through here."""
+    from ..runs.storage import filesystem
 
-    try:  # a fresh client: the endpoint and keys are read from the environment now
-        return fsspec.core.url_to_fs(str(url), skip_instance_cache=True)
+    try:
+        return filesystem(url, fresh=True)
     except ImportError as error:
         raise ProviderError(f"{PROVIDER_NAME}: reading {url} needs s3fs ({error})") from None
 
 
 def upload(local: Path, url: str) -> None:
     """One PUT of a local file to ``url``."""
-    fs, path = _fs(url)
+    fs, path = s3_filesystem(url)
     try:
         fs.put_file(str(local), path)
     except Exception as error:  # noqa: BLE001 - botocore/s3fs raise many kinds
@@ -111,7 +113,7 @@ def upload(local: Path, url: str) -> None:
 
 def list_files(prefix: str, suffix: str) -> Iterator[str]:
     """``s3://`` URLs of the objects under ``prefix`` ending in ``suffix`` (any depth)."""
-    fs, path = _fs(prefix)
+    fs, path = s3_filesystem(prefix)
     try:
         found = fs.find(path.rstrip("/") + "/")
     except FileNotFoundError:
@@ -120,13 +122,13 @@ def list_files(prefix: str, suffix: str) -> Iterator[str]:
 
 
 def read_bytes(url: str) -> bytes:
-    fs, path = _fs(url)
+    fs, path = s3_filesystem(url)
     return fs.cat_file(path)
 
 
 def download(url: str, destination: Path) -> Path:
     """Copy one object to a local file (written whole, then renamed)."""
-    fs, path = _fs(url)
+    fs, path = s3_filesystem(url)
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.part")
     fs.get_file(path, str(partial))

@@ -174,14 +174,14 @@ def upload_tiles(plan: ByocPlan, *, bucket: str, prefix: str) -> Dict[str, str]:
     """Copy each tile's files to ``s3://bucket/prefix/<tile>/<source>.tif``; returns tile name
     -> the tile ``path`` BYOC expects (``prefix/<tile>/(BAND).tif``). The endpoint and keys
     are the usual AWS ones (``AWS_ENDPOINT_URL``, ...)."""
-    from ..runs.storage import put_file
+    from .bucket import upload
 
     base = prefix.strip("/")
     paths = {}
     for tile in plan.tiles:
         folder = f"{base}/{tile.name}" if base else tile.name
         for source, local in tile.files.items():
-            put_file(local, f"s3://{bucket}/{folder}/{source}.tif")
+            upload(local, f"s3://{bucket}/{folder}/{source}.tif")
         paths[tile.name] = f"{folder}/(BAND).tif"
     return paths
 
@@ -204,9 +204,9 @@ def grant_sentinel_hub_read(bucket: str) -> bool:
     when it was already there. Needs the right to change the bucket policy."""
     import json
 
-    import fsspec
+    from .bucket import s3_filesystem
 
-    fs = fsspec.filesystem("s3")
+    fs, _ = s3_filesystem(f"s3://{bucket}")
     try:
         policy = json.loads(fs.call_s3("get_bucket_policy", Bucket=bucket)["Policy"])
     except FileNotFoundError:  # s3fs's name for NoSuchBucketPolicy: the bucket has none

@@ -11,23 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from . import byoc as byoc
-from .client import CopernicusSettings
-
-
-def _settings(spec: Dict[str, Any]) -> CopernicusSettings:
-    from ..sources.endpoints import CDSE_BASE_URL, CDSE_TOKEN_URL
-
-    return CopernicusSettings(base_url=spec.get("base_url") or CDSE_BASE_URL,
-                              token_url=spec.get("token_url") or CDSE_TOKEN_URL)
-
-
-def _budget(spec: Dict[str, Any]):
-    from .rules import QuotaBudget, default_usage_ledger
-
-    pu, requests = spec.get("pu_budget"), spec.get("request_budget")
-    return QuotaBudget(pu_per_month=float(10_000 if pu is None else pu),
-                       requests_per_month=int(10_000 if requests is None else requests),
-                       ledger=Path(spec.get("usage_ledger") or default_usage_ledger()))
+from .job_options import budget_from_spec as _budget
+from .job_options import settings_from_spec as _settings
 
 
 def run_byoc_job(spec: Dict[str, Any], progress: Optional[Callable[[float, str], None]] = None,

@@ -16,6 +16,7 @@ from ..sources.providers.base import ProviderError
 from ..zonal.reduce import STATISTICS
 from . import rules as rules
 from .client import PROVIDER_NAME, CopernicusSettings, _reason
+from .statistical import _number
 from .units import polygon_pixels
 from .usage import get_and_record
 
@@ -146,20 +147,14 @@ def byoc_statistics(zones, *, collection_id: str, bands: Sequence[str], start: d
 
 def _row(stats: dict, zone_id, id_field: str, period: str, collection_id: str, band: str,
          footprint: int, min_clear_fraction: float) -> dict:
-    def number(value) -> float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return float("nan")
-
     clear = float(stats.get("sampleCount", 0)) - float(stats.get("noDataCount", 0))
     percentiles = stats.get("percentiles") or {}
-    mean = number(stats.get("mean"))
+    mean = _number(stats.get("mean"))
     row = {id_field: zone_id, "period": period, "provider": PROVIDER_NAME,
            "collection": f"byoc-{collection_id}", "index": band, "mean": mean,
-           "median": number(percentiles.get("50.0")), "std": number(stats.get("stDev")),
-           "min": number(stats.get("min")), "max": number(stats.get("max")),
-           "p10": number(percentiles.get("10.0")), "p90": number(percentiles.get("90.0")),
+           "median": _number(percentiles.get("50.0")), "std": _number(stats.get("stDev")),
+           "min": _number(stats.get("min")), "max": _number(stats.get("max")),
+           "p10": _number(percentiles.get("10.0")), "p90": _number(percentiles.get("90.0")),
            "sum": mean * clear if clear else float("nan"), "pixel_count": float(footprint),
            "clear_count": clear, "clear_fraction": clear / footprint if footprint else 0.0}
     row["usable"] = row["clear_fraction"] >= min_clear_fraction

@@ -38,6 +38,13 @@ from ..pixels.indices import SpectralIndex, get_index
 S2_BANDS = {name: key for name, key in PLANETARY_COMPUTER_S2.assets.items() if name != "scl"}
 HARMONIZE_VALUES = True  # sent as input.data[].processing.harmonizeValues
 MOSAICKING = "ORBIT"  # one sample per acquisition day: the script composites the interval
+# the per-pixel median of an ORBIT interval's samples, for every evalscript that composites
+# (Sentinel-2 indices here, Sentinel-1 backscatter in sentinel1.py); the list is left unsorted
+MEDIAN_JS = """function median(values) {
+  var sorted = values.slice().sort(function (a, b) { return a - b; });
+  var half = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
+}"""
 POLYGON_OUTPUT = "polygon_pixels"  # counts the polygon's own pixels (imaged at least once)
 CLEAR_COUNT_BAND = "clear_count"  # the Process raster's last band: clear acquisitions
 
@@ -83,11 +90,7 @@ def _composite(indices: Sequence[SpectralIndex], mask_classes) -> List[str]:
              "  // offset (DN = 10000 * reflectance for every baseline)",
              "  return dn / 10000;",
              "}",
-             "function median(values) {",
-             "  values.sort(function (a, b) { return a - b; });",
-             "  var half = Math.floor(values.length / 2);",
-             "  return values.length % 2 ? values[half] : (values[half - 1] + values[half]) / 2;",
-             "}",
+             *MEDIAN_JS.splitlines(),
              "function indexValues(s) {"]
     for common, band in sorted(S2_BANDS.items()):
         if any(common in index.bands for index in indices):

@@ -11,7 +11,8 @@ from typing import Callable, List, Optional, Sequence
 
 from ..sources.providers.base import ProviderError
 from . import rules as rules
-from .client import PROVIDER_NAME, CopernicusSettings, _get_with_fresh_token, _reason
+from .client import PROVIDER_NAME, CopernicusSettings, _reason
+from .usage import get_and_record
 
 MAX_TILE_PX = 2500  # the Process API's largest output side
 
@@ -116,8 +117,10 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
             raise InterruptedError("cancelled")
         cached = _is_cached(request)
         try:
-            [array] = _get_with_fresh_token(request, save=cache_dir is not None,
-                                            max_wait_seconds=settings.max_retry_wait_seconds)
+            # PU are charged only for 2XX responses; a cached tile is no request
+            [array] = get_and_record(request, save=cache_dir is not None,
+                                     max_wait_seconds=settings.max_retry_wait_seconds,
+                                     budget=None if cached else budget, estimated_pu=cost)
         except QuotaExhausted as error:
             raise ProviderError(f"{PROVIDER_NAME}: {error} ({n} of {len(plan)} tiles done"
                                 f"{', cached: rerun to continue' if cache_dir else ''})") \
@@ -125,10 +128,7 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
         except Exception as error:  # sentinelhub raises several download errors
             raise ProviderError(f"{PROVIDER_NAME}: process request failed "
                                 f"({_reason(error)})") from None
-        if not cached:
-            sent += 1
-            if budget is not None:  # PU are charged only for 2XX responses
-                budget.record(pu=cost, requests=1)
+        sent += 0 if cached else 1
         array = np.asarray(array, dtype="float32")
         if array.ndim == 2:
             array = array[:, :, np.newaxis]

@@ -179,11 +179,10 @@ def default_usage_ledger() -> Path:
     ``$XDG_CACHE_HOME/raster-collect/sentinel-hub-usage.json`` (``~/.cache`` by default)."""
     import os
 
+    from .cache import user_cache_root
+
     explicit = os.environ.get("RASTER_COLLECT_SH_LEDGER")
-    if explicit:
-        return Path(explicit)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "raster-collect" / "sentinel-hub-usage.json"
+    return Path(explicit) if explicit else user_cache_root() / "sentinel-hub-usage.json"
 
 
 @dataclass
@@ -230,12 +229,10 @@ class QuotaBudget:
     def record(self, *, pu: float, requests: int) -> None:
         if self.ledger is None or not requests:
             return
-        path = Path(self.ledger)
-        data = json.loads(path.read_text()) if path.exists() else {}
-        month = data.setdefault(self._month(), {"pu": 0.0, "requests": 0})
-        month["pu"] = round(month["pu"] + pu, 6)
-        month["requests"] += requests
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=1))
-        temporary.replace(path)
+        from .ledger import update_month
+
+        def change(month: dict) -> None:
+            month["pu"] = round(month["pu"] + pu, 6)
+            month["requests"] += requests
+
+        update_month(Path(self.ledger), self._month(), change)

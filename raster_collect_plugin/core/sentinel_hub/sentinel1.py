@@ -24,6 +24,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from ..sources.providers.base import ProviderError
 from . import rules as rules
 from .client import PROVIDER_NAME, CopernicusSettings, _reason
+from .evalscripts import MEDIAN_JS
 from .usage import get_and_record
 
 BACK_COEFFICIENTS = ("BETA0", "SIGMA0_ELLIPSOID", "GAMMA0_ELLIPSOID", "GAMMA0_TERRAIN")
@@ -95,11 +96,7 @@ function setup() {
     mosaicking: "ORBIT"
   };
 }
-function median(values) {
-  var sorted = values.slice().sort(function (a, b) { return a - b; });
-  var half = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
-}
+""" + MEDIAN_JS + """
 function decibels(linear) { return 10 * Math.log(linear) / Math.LN10; }
 function evaluatePixel(samples) {
   var vv = [], vh = [];

@@ -30,12 +30,12 @@ from .client import (
     COLLECTION,
     PROVIDER_NAME,
     CopernicusSettings,
-    _get_with_fresh_token,
     _reason,
     is_rate_limited,
 )
 from .download import interval_error_type
 from .units import polygon_pixels
+from .usage import get_and_record
 
 
 @dataclass
@@ -203,13 +203,14 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
             responses.setdefault(piece.zone_id, []).append(json.loads(cached[n].read_text()))
             continue
         try:
-            [response] = _get_with_fresh_token(request, save=False, max_wait_seconds=wait)
+            # PU are charged only for 2XX responses: recorded as each one arrives
+            [response] = get_and_record(request, save=False, max_wait_seconds=wait,
+                                        budget=budget, estimated_pu=costs[n])
             requests += 1
             response, retries, failed = _retry_intervals(
-                response, lambda f, t, piece=piece: build(piece, f, t), interval_retries, wait)
+                response, lambda f, t, piece=piece: build(piece, f, t), interval_retries, wait,
+                budget)
             requests += retries
-            if budget is not None:  # PU are charged only for 2XX responses
-                budget.record(pu=costs[n], requests=1 + retries)
         except QuotaExhausted as error:
             stopped = (f"{PROVIDER_NAME}: {error} ({n} of {len(plan)} requests done, cached: "
                        "rerun to continue)")
@@ -292,10 +293,12 @@ def _histogram_percentiles(histograms: List[dict]) -> Dict[str, float]:
     return out
 
 
-def _retry_intervals(response: dict, build: Callable, retries: int, max_wait: float = 30.0):
+def _retry_intervals(response: dict, build: Callable, retries: int, max_wait: float = 30.0,
+                     budget: Optional[rules.QuotaBudget] = None):
     """Ask again, interval by interval, for the intervals that came back with an error
     (top-level ``status: PARTIAL``); returns the merged response, the number of extra
-    requests and the intervals that still fail."""
+    requests and the intervals that still fail. Each retry is one more request in the
+    ledger (its PU were in the first request's estimate; what the service reports counts)."""
     from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException
 
     data = list(response.get("data") or [])
@@ -308,7 +311,8 @@ def _retry_intervals(response: dict, build: Callable, retries: int, max_wait: fl
             interval = data[n]["interval"]
             request = build(_parse_time(interval["from"]), _parse_time(interval["to"]))
             try:
-                [again] = _get_with_fresh_token(request, save=False, max_wait_seconds=max_wait)
+                [again] = get_and_record(request, save=False, max_wait_seconds=max_wait,
+                                         budget=budget, estimated_pu=0.0)
             except OutOfRequestsException:
                 raise
             except DownloadFailedException:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from .ledger import reconciled_pu
+from .ledger import reconciled_pu, update_month
 
 HEADER = "x-processingunits-spent"
 DASHBOARD_URL = "https://shapps.dataspace.copernicus.eu/dashboard/"
@@ -42,15 +42,8 @@ def _month() -> str:
 
 
 def _update(ledger: Optional[Path], change) -> None:
-    if ledger is None:
-        return
-    path = Path(ledger)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    change(data.setdefault(_month(), {"pu": 0.0, "requests": 0}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=1))
-    temporary.replace(path)
+    if ledger is not None:
+        update_month(Path(ledger), _month(), change)
 
 
 def record_reported(ledger: Optional[Path], *, estimated_pu: float, spent_pu: float) -> None:
@@ -64,12 +57,24 @@ def record_reported(ledger: Optional[Path], *, estimated_pu: float, spent_pu: fl
     _update(ledger, change)
 
 
-def record_batch_cost(ledger: Optional[Path], request_id: str, *, cost_pu: float,
-                      estimated_pu: float) -> None:
-    """A batch request's ``costPu`` (replaces any earlier value for the same request)."""
+def record_batch_cost(ledger: Optional[Path], request_id: str, *, cost_pu: Optional[float],
+                      estimated_pu: float, api: str = "batch", status: Optional[str] = None,
+                      started: bool = True) -> None:
+    """A batch request in the ledger, the one place batch costs are written: counted once (one
+    request; its estimate if it was started, since a request stopped or failed before
+    ``start`` costs nothing), and its ``costPu`` once known, in place of that estimate.
+    Calling again for the same request id updates it (reading a status twice never counts
+    twice)."""
     def change(month: dict) -> None:
-        month.setdefault("batches", {})[request_id] = {"cost_pu": float(cost_pu),
-                                                       "estimated_pu": float(estimated_pu)}
+        batches = month["batches"] = _as_dict(month.get("batches"))
+        old = batches.get(request_id)
+        counted = round(float(estimated_pu), 6) if started else 0.0
+        month["pu"] = round(month.get("pu", 0.0) + counted
+                            - (old.get("counted_pu", 0.0) if old else 0.0), 6)
+        month["requests"] = month.get("requests", 0) + (0 if old else 1)
+        batches[request_id] = {
+            "api": api, "status": status, "estimated_pu": round(float(estimated_pu), 6),
+            "counted_pu": counted, "cost_pu": None if cost_pu is None else float(cost_pu)}
 
     _update(ledger, change)
 
@@ -106,7 +111,28 @@ def month_usage(ledger: Path, budget_pu: float) -> MonthUsage:
     month = data.get(_month(), {})
     return MonthUsage(_month(), float(month.get("pu", 0.0)), reconciled_pu(month),
                       int(month.get("requests", 0)), int(month.get("reported_requests", 0)),
-                      len(month.get("batches") or {}), float(budget_pu))
+                      sum(1 for b in _batches(month) if b.get("cost_pu") is not None),
+                      float(budget_pu))
+
+
+def _batches(month: dict) -> list:
+    return list(_as_dict(month.get("batches")).values())
+
+
+def _as_dict(batches) -> dict:
+    """The ledger's batches by request id; an early ledger kept a list whose ``pu`` already
+    held each request's charge (``reported_pu``, else its estimate): read it as counted."""
+    if isinstance(batches, dict):
+        return batches
+    out = {}
+    for entry in batches or []:
+        reported = entry.get("reported_pu")
+        counted = reported if reported is not None else entry.get("estimated_pu", 0.0)
+        out[entry["request_id"]] = {
+            "api": entry.get("api"), "status": entry.get("status"),
+            "estimated_pu": entry.get("estimated_pu", 0.0), "counted_pu": counted,
+            "cost_pu": reported}
+    return out
 
 
 def get_and_record(request, *, save: bool, max_wait_seconds: float, budget,
