@@ -4,6 +4,7 @@ core.validation's on the same files and on the folder's state, and meet the acce
 thresholds; problems are named with their fix."""
 
 import json
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -89,6 +90,25 @@ def test_validate_job_spec_equals_the_command(monitored, tmp_path):
     result = json.loads(done.stdout)
     assert {key: result[key] for key in HEADLINE} == _core(scenario, folder)
     assert (tmp_path / "report" / "validation_report.md").exists()
+    assert result["parameters"]["monitoring_start"] == "2024-12-31"
+
+
+def test_a_copied_folder_with_other_compartments(monitored, tmp_path):
+    """Only the rasters and the state copied (no job file): the history's end comes from the
+    state, the compartments from --compartments."""
+    scenario, folder = monitored
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("status", "first_anomaly", "confirmation"):
+        shutil.copy(folder / f"monitoring_{name}.tif", bare)
+    shutil.copy(folder / "monitoring_state.json", bare)
+    done = _run("--json", "validate", "--monitoring", str(bare), "--references",
+                str(scenario.references), "--compartments", str(scenario.compartments),
+                "--id-field", "forest_id")
+    result = json.loads(done.stdout)
+    assert {key: result[key] for key in HEADLINE} == _core(scenario, folder)
+    assert result["parameters"]["monitoring_start"] == "2024-12-31"
+    assert (bare / "validation" / "validation_report.md").exists()
 
 
 def test_problems_are_named_with_their_fix(monitored, tmp_path):

@@ -40,7 +40,7 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                              date_field)
     compartments = _compartments(spec, saved, folder, id_field)
     outputs = read_layers({name: folder / file for name, file in RASTERS.items()})
-    start = saved.get("history_end")
+    start = saved.get("history_end") or _state_history_end(folder)
     try:
         result = validate(outputs, references, compartments, id_field=id_field,
                           date_field=date_field,
@@ -55,6 +55,16 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
             "compartment": result["compartment"], "delay": result["delay"],
             "parameters": result["parameters"],
             "files": {key: str(path) for key, path in files.items()}}
+
+
+def _state_history_end(folder: Path):
+    """The history's end from the folder's monitoring state (when its job file is gone)."""
+    import json
+
+    path = folder / "monitoring_state.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("params", {}).get("history_end")
 
 
 def _affine(outputs):
