@@ -21,6 +21,7 @@ RENAMED_ENUMS = {
     "Qgis.ProcessingSourceType.VectorPolygon": "QgsProcessing.SourceType.TypeVectorPolygon",
     "Qgis.ProcessingNumberParameterType.Double": "QgsProcessingParameterNumber.Type.Double",
     "Qgis.ProcessingNumberParameterType.Integer": "QgsProcessingParameterNumber.Type.Integer",
+    "Qgis.ProcessingFileParameterBehavior.Folder": "QgsProcessingParameterFile.Behavior.Folder",
     "Qgis.ProcessingDateTimeParameterDataType.Date": "QgsProcessingParameterDateTime.Type.Date",
     "Qgis.ProcessingParameterFlag.Advanced": "QgsProcessingParameterDefinition.Flag.FlagAdvanced",
     "Qgis.WkbType.MultiPolygon": "QgsWkbTypes.Type.MultiPolygon",

@@ -40,7 +40,8 @@ def test_all_algorithms_are_registered(provider):
     ids = sorted(a.name() for a in provider.algorithms())
     assert ids == ["compute_composites", "create_hexagons", "create_sample_data",
                    "export_report_pdf", "monitor_disturbance", "search_imagery",
-                   "sentinel_hub_statistics", "storm_damage", "zonal_timeseries"]
+                   "sentinel_hub_statistics", "storm_damage", "validate_monitoring",
+                   "zonal_timeseries"]
 
 
 def test_search_imagery(provider, small_sample, tmp_path):

@@ -24,7 +24,7 @@ _FAMILIES = {"search": "imagery", "composite": "imagery", "zonal": "zonal", "sto
              "sentinel-hub": "sentinel_hub", "sentinel-hub-byoc": "byoc",
              "hexagons": "utilities", "sample": "utilities",
              "job": "utilities", "cluster": "utilities", "demo": "utilities",
-             "monitor": "monitoring", "watch": "monitoring"}
+             "monitor": "monitoring", "watch": "monitoring", "validate": "validation"}
 
 
 def _command_in(arguments: Sequence[str]) -> Optional[str]:

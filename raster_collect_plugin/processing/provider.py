@@ -34,11 +34,12 @@ class RasterCollectProvider(QgsProcessingProvider):
         from .search_imagery import SearchImageryAlgorithm
         from .sentinel_hub_statistics import SentinelHubStatisticsAlgorithm
         from .storm_damage import StormDamageAlgorithm
+        from .validate_monitoring import ValidateMonitoringAlgorithm
         from .zonal_timeseries import ZonalTimeseriesAlgorithm
 
         for algorithm in (SearchImageryAlgorithm(), ComputeCompositesAlgorithm(),
                           ZonalTimeseriesAlgorithm(), CreateHexagonsAlgorithm(),
                           StormDamageAlgorithm(), MonitorDisturbanceAlgorithm(),
                           SentinelHubStatisticsAlgorithm(), CreateSampleDataAlgorithm(),
-                          ExportReportPdfAlgorithm()):
+                          ExportReportPdfAlgorithm(), ValidateMonitoringAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -20,6 +20,7 @@ batch APIs (``hub_batch.py``): ``batch_output`` (s3:// folder; with kind
 ``s3_send_keys``, ``poll_seconds``, and kind ``sentinel-hub-batch-processing`` with
 ``tiling_grid``. Kind ``monitor``:
 see ``monitor.py`` (per-pixel disturbance monitoring, continued from the folder's state).
+Kind ``validate``: see ``validate.py`` (a monitoring folder against reference polygons).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .spec import JobError, validate_spec
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign",
              "sentinel-hub-byoc",
-             "monitor")
+             "monitor", "validate")
 
 
 def _required(spec: Dict[str, Any], key: str) -> Any:
@@ -186,6 +187,10 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
 
         return run_monitor_job(spec, build_sources(spec.get("sources") or []), progress,
                                cancel)
+    if kind == "validate":  # monitoring outputs vs reference polygons (core/jobs/validate.py)
+        from .validate import run_validate_job
+
+        return run_validate_job(spec)
     if kind == "sentinel-hub-statistics":
         return _sentinel_hub_statistics(spec, progress, cancel)
     if kind == "sentinel-hub-batch-processing":

@@ -168,6 +168,12 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "harmonise": _flag,
     "min_alert_ha": (_number(0), "a number of hectares"),
     "monitoring": (lambda v: isinstance(v, dict), "an object such as {\"confirm\": 3}"),
+    # validate (core/jobs/validate.py)
+    "monitoring_dir": (_text, "a monitoring folder"),
+    "references": (_text, "a path to reference polygons of disturbance"),
+    "references_layer": (_text, "a layer name"),
+    "date_field": (_text, "a field name"),
+    "min_fraction": (_number(0, 1), "a fraction between 0 and 1 such as 0.02"),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
 SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url", "pu_budget")
@@ -193,6 +199,7 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
     "sentinel-hub-byoc": ("raster", "bucket"),
     "sign": ("hrefs",),
     "monitor": ("aoi", "sources", "history_start", "history_end", "output_dir"),
+    "validate": ("monitoring_dir", "references"),
 }
 
 

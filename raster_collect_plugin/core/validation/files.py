@@ -9,8 +9,10 @@ How to call::
                             "references.gpkg", "forests.gpkg", id_field="forest_id",
                             min_fraction=0.02)          # any keyword of assessment.validate
 
-Date rasters hold days since 1970-01-01 (0 or less = none), as the monitoring outputs and the
-scenario's ``truth_date.tif`` do.
+Date rasters hold days since 1970-01-01 (0 or less = none), as the scenario's
+``truth_date.tif`` does, or YYYYMMDD integers (0 = none), as the monitoring outputs
+(``monitoring_first_anomaly.tif``, ``monitoring_confirmation.tif``) do: read_layers turns those
+into days.
 """
 
 from __future__ import annotations
@@ -24,10 +26,32 @@ import xarray as xr
 from .assessment import validate
 
 PathLike = Union[str, Path]
+DATE_LAYERS = ("first_anomaly", "confirmation")
+YYYYMMDD_FLOOR = 10_000_101  # 1000-01-01 as YYYYMMDD; as days since 1970 it is year ~29000
+
+
+def yyyymmdd_days(values: np.ndarray) -> np.ndarray:
+    """YYYYMMDD integers (0 or less = none) as int64 days since 1970-01-01 (0 = none)."""
+    values = np.asarray(values, "int64")
+    found = values > 0
+    values = np.where(found, values, 19700101)
+    months = (values // 10000 - 1970) * 12 + (values // 100) % 100 - 1
+    days = months.astype("datetime64[M]").astype("datetime64[D]").astype("int64") + \
+        values % 100 - 1
+    return np.where(found, days, 0)
+
+
+def _as_days(name: str, values: np.ndarray) -> np.ndarray:
+    """A date layer in days since 1970 (YYYYMMDD recognised by its magnitude)."""
+    if name in DATE_LAYERS and values.dtype.kind in "iu" and values.max(initial=0) >= \
+            YYYYMMDD_FLOOR:
+        return yyyymmdd_days(values)
+    return values
 
 
 def read_layers(paths: Mapping[str, PathLike]) -> xr.Dataset:
-    """Single-band rasters on one grid as a Dataset (y, x) with the grid's CRS in attrs."""
+    """Single-band rasters on one grid as a Dataset (y, x) with the grid's CRS in attrs;
+    YYYYMMDD date layers (the monitoring outputs') become days since 1970."""
     import rasterio
 
     layers, grid = {}, None
@@ -39,7 +63,7 @@ def read_layers(paths: Mapping[str, PathLike]) -> xr.Dataset:
             elif here != grid:
                 raise ValueError(f"{path} is not on the grid of {next(iter(paths.values()))}: "
                                  "the output rasters must share one grid")
-            layers[name] = (("y", "x"), source.read(1))
+            layers[name] = (("y", "x"), _as_days(name, source.read(1)))
     transform, crs, (height, width) = grid
     ys = transform.f + (np.arange(height) + 0.5) * transform.e
     xs = transform.c + (np.arange(width) + 0.5) * transform.a

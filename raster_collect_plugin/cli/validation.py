@@ -1,0 +1,83 @@
+"""``validate``: a monitoring folder's per-pixel outputs against reference polygons of
+disturbance (date + extent): per-pixel and per-compartment precision, recall, F1 and detection
+delay, written as JSON, CSV and Markdown (the job kind ``validate``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import BadInput
+
+
+def validate_spec_from(args) -> dict:
+    """The validate job spec the options describe."""
+    spec = {"kind": "validate", "monitoring_dir": args.monitoring,
+            "references": args.references, "date_field": args.date_field,
+            "min_fraction": args.min_fraction}
+    optional = {"references_layer": args.references_layer, "aoi": args.compartments,
+                "layer": args.layer, "id_field": args.id_field, "output_dir": args.output}
+    spec.update({k: v for k, v in optional.items() if v not in (None, "")})
+    return spec
+
+
+def _cmd_validate(args) -> dict:
+    from ..core.jobs import run_job
+
+    if not Path(args.monitoring).is_dir():
+        raise BadInput(f"--monitoring {args.monitoring} is not a folder: give the folder "
+                       "'raster-collect monitor --output' wrote")
+    if not Path(args.references).exists():
+        raise BadInput(f"--references {args.references} does not exist: give your reference "
+                       "polygons (a date field + the disturbed extent)")
+    if not 0 <= args.min_fraction <= 1:
+        raise BadInput(f"--min-fraction must be between 0 and 1 (e.g. 0.02), not "
+                       f"{args.min_fraction}")
+    result = run_job(validate_spec_from(args))
+    if args.json:
+        return result
+    if not args.quiet:
+        print(format_headline(result))
+    return {"output_dir": result["output_dir"]}
+
+
+def _score(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def format_headline(result: dict) -> str:
+    """The headline numbers in words."""
+    lines = []
+    for level in ("compartment", "pixel"):
+        s = result[level]
+        lines.append(f"{level}: precision {_score(s['precision'])}, recall "
+                     f"{_score(s['recall'])}, F1 {_score(s['f1'])} (TP {s['tp']}, FP {s['fp']}, "
+                     f"FN {s['fn']})")
+    for name, per in result["delay"].items():
+        days = per["days"]
+        lines.append(f"delay to {name.replace('_', ' ')}: mean {_score(days['mean'])} days, "
+                     f"median {_score(days['median'])} days ({days['n']} pixels)")
+    lines.append(f"report: {result['files']['report']} (tables and JSON beside it)")
+    return "\n".join(lines)
+
+
+def register(commands) -> None:
+    """Add the validate subcommand."""
+    validate = commands.add_parser(
+        "validate", help="score a monitoring folder against your reference polygons of "
+                         "disturbance: precision, recall, F1, detection delay")
+    validate.add_argument("--monitoring", required=True,
+                          help="the folder 'monitor --output' wrote")
+    validate.add_argument("--references", required=True,
+                          help="reference polygons of disturbance (a date field + extent)")
+    validate.add_argument("--references-layer", help="their layer (default: the first)")
+    validate.add_argument("--date-field", default="date",
+                          help="the references' date of disturbance (default date)")
+    validate.add_argument("--compartments",
+                          help="compartment polygons (default: those the folder monitors)")
+    validate.add_argument("--layer", help="the compartments' layer")
+    validate.add_argument("--id-field",
+                          help="the compartments' id field (default: the folder's)")
+    validate.add_argument("--min-fraction", type=float, default=0.02,
+                          help="share of a compartment's pixels that flags it (default 0.02)")
+    validate.add_argument("--output", help="report folder (default MONITORING/validation)")
+    validate.set_defaults(handler=_cmd_validate)

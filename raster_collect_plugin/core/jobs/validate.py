@@ -1,0 +1,117 @@
+"""The ``validate`` job: a monitoring folder's per-pixel outputs (``monitoring_status.tif``,
+``monitoring_first_anomaly.tif``, ``monitoring_confirmation.tif``) against the user's reference
+polygons of disturbance (date + extent): per-pixel and per-compartment precision, recall, F1
+and detection delays, written as JSON, CSV and Markdown (``core.validation``).
+
+Spec keys: ``monitoring_dir`` (the folder ``monitor`` wrote), ``references`` (polygon file),
+``references_layer``, ``date_field`` (default ``date``), ``aoi`` / ``layer`` / ``id_field``
+(the compartments; default: those the folder was started with), ``min_fraction`` (default
+0.02), ``output_dir`` (default ``<monitoring_dir>/validation``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Dict
+
+from .monitor import saved_spec
+from .spec import JobError
+
+RASTERS = {"status": "monitoring_status.tif",
+           "first_anomaly": "monitoring_first_anomaly.tif",
+           "confirmation": "monitoring_confirmation.tif"}
+
+
+def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Validate the folder's outputs; returns the headline numbers and the files written."""
+    from ..validation.assessment import validate, write_validation
+    from ..validation.files import read_layers
+
+    folder = Path(spec["monitoring_dir"])
+    missing = [name for name in RASTERS.values() if not (folder / name).exists()]
+    if not folder.is_dir() or missing:
+        raise JobError(f"{folder} holds no monitoring outputs ({', '.join(missing)} missing): "
+                       "give the folder 'raster-collect monitor --output' wrote")
+    saved = saved_spec(folder) or {}
+    id_field = spec.get("id_field") or saved.get("id_field") or "forest_id"
+    date_field = spec.get("date_field") or "date"
+    references = _references(Path(spec["references"]), spec.get("references_layer"),
+                             date_field)
+    compartments = _compartments(spec, saved, folder, id_field)
+    outputs = read_layers({name: folder / file for name, file in RASTERS.items()})
+    start = saved.get("history_end") or _state_history_end(folder)
+    try:
+        result = validate(outputs, references, compartments, id_field=id_field,
+                          date_field=date_field,
+                          min_fraction=float(spec.get("min_fraction", 0.02)),
+                          monitoring_start=date.fromisoformat(start[:10]) if start else None,
+                          transform=_affine(outputs), crs=outputs.attrs["crs"])
+    except ValueError as error:  # the polygons' fields, CRS: named with the fix
+        raise JobError(str(error)) from None
+    output_dir = Path(spec.get("output_dir") or folder / "validation")
+    files = write_validation(result, output_dir)
+    return {"output_dir": str(output_dir), "pixel": result["pixel"],
+            "compartment": result["compartment"], "delay": result["delay"],
+            "parameters": result["parameters"],
+            "files": {key: str(path) for key, path in files.items()}}
+
+
+def _state_history_end(folder: Path):
+    """The history's end from the folder's monitoring state (when its job file is gone)."""
+    import json
+
+    path = folder / "monitoring_state.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("params", {}).get("history_end")
+
+
+def _affine(outputs):
+    from affine import Affine
+
+    return Affine(*outputs.attrs["transform"])
+
+
+def _references(path: Path, layer, date_field: str):
+    import pandas as pd
+
+    from ..areas.aoi import read_polygons
+
+    frame = read_polygons(path, layer=layer)
+    if frame.crs is None:
+        raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "
+                       "EPSG:32632) and save the file again")
+    if date_field not in frame.columns:
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        raise JobError(f"the reference polygons {path.name} have no date field "
+                       f"{date_field!r}; their fields are {fields}: choose the date of each "
+                       "disturbance with --date-field")
+    dates = pd.to_datetime(frame[date_field], errors="coerce")
+    if dates.isna().any():
+        rows = [int(i) + 1 for i in frame.index[dates.isna()][:5]]
+        raise JobError(f"the reference polygons {path.name} have no valid {date_field!r} "
+                       f"(a date like 2025-03-14) in feature(s) {rows}: fill them in")
+    return frame.assign(**{date_field: dates})
+
+
+def _compartments(spec, saved, folder: Path, id_field: str):
+    from ..areas.aoi import read_polygons
+
+    aoi = spec.get("aoi") or saved.get("aoi")
+    layer = spec.get("layer") if spec.get("aoi") else saved.get("layer")
+    if aoi and Path(aoi).exists():
+        frame = read_polygons(Path(aoi), layer=layer)
+    elif (folder / "monitoring_compartments.gpkg").exists():
+        frame = read_polygons(folder / "monitoring_compartments.gpkg")
+    else:
+        raise JobError(f"the compartments {aoi or '(none saved)'} are not found: give them "
+                       "with --compartments")
+    if id_field not in frame.columns:
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        raise JobError(f"the compartments have no field {id_field!r}; their fields are "
+                       f"{fields}: choose one with --id-field")
+    ids = spec.get("ids") if spec.get("aoi") else saved.get("ids")
+    if ids:
+        frame = frame[frame[id_field].astype(str).isin({str(i) for i in ids})]
+    return frame
