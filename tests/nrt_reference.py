@@ -1,5 +1,5 @@
 """Run JRC ``nrt`` on a small series and save what the parity test compares (run by
-``tests/nrt_venv.py`` with the Python of a venv holding nrt, never inside pytest's process:
+``tests/nrt_venv.py`` in a subprocess with nrt on its path, never inside pytest's process:
 nrt pulls fiona/rasterio wheels with their own GDAL).
 
 Usage: python nrt_reference.py INPUT.npz OUTPUT.npz

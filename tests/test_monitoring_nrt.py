@@ -1,6 +1,7 @@
 """Parity with JRC nrt (issue 30): the history fit (OLS, Shewhart screening), the EWMA chart
-and the CuSum chart are nrt's formulas, checked against nrt 0.3.0 itself, run in its own venv
-in a subprocess (tests/nrt_venv.py: nrt's GDAL wheels never load into this process)."""
+and the CuSum chart are nrt's formulas, checked against nrt 0.3.0 itself, run in a
+subprocess with nrt on its path (tests/nrt_venv.py: nrt's GDAL wheels never load into this
+process)."""
 
 from dataclasses import replace
 
