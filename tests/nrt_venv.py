@@ -2,8 +2,8 @@
 into a folder under the user cache (~/.cache/raster-collect/nrt/py3.X) and put on the path of a
 subprocess of this Python; nrt's fiona wheel (its own GDAL) therefore never loads into pytest's
 process, which loads QGIS. nrt's own dependencies that this venv already has (numpy, xarray,
-numba, pandas, scipy) are used as they are, so only nrt, nrt-data and the readers nrt imports
-are fetched (about 100 MB instead of a whole venv's 820 MB). Skips (with the reason) only when
+numba, pandas) are used as they are, so only nrt, nrt-data and the readers nrt imports
+are fetched (242 MB instead of a whole venv's 820 MB). Skips (with the reason) only when
 the registry cannot be reached."""
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import pytest
 NRT = "nrt==0.3.0"
 # what ``import nrt.monitor`` needs beyond this venv, pinned (pip --no-deps installs exactly these)
 NRT_EXTRAS = ("nrt-data==0.0.2", "fiona==1.10.1", "netCDF4==1.7.5.1.post1", "cftime==1.6.6.1",
-              "pooch==1.9.0", "platformdirs==4.14.9")
+              "pooch==1.9.0", "platformdirs==4.14.9",
+              # a fresh machine may lack Debian's python3-scipy (matplotlib pulls it in here)
+              "scipy==1.15.3")
 UNREACHABLE = ("Could not fetch URL", "NewConnectionError", "Max retries exceeded",
                "Temporary failure in name resolution", "No matching distribution found",
                "Network is unreachable", "Connection refused")
