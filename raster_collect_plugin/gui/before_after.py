@@ -136,21 +136,27 @@ class BeforeAfterDialog(QDialog):
             column.addWidget(canvas, 1)
             row.addLayout(column)
             self.canvases.append(canvas)
-        self._syncing = False
-        for canvas in self.canvases:
-            canvas.extentsChanged.connect(lambda canvas=canvas: self._sync(canvas))
+        link_extents(self.canvases)
 
-    def _sync(self, source: QgsMapCanvas) -> None:
-        if self._syncing:
+
+def link_extents(canvases: Sequence[QgsMapCanvas]) -> None:
+    """Pan or zoom one of ``canvases`` and the others follow (the guard stops the echo)."""
+    syncing = [False]
+
+    def sync(source: QgsMapCanvas) -> None:
+        if syncing[0]:
             return
-        self._syncing = True
+        syncing[0] = True
         try:
-            for canvas in self.canvases:
+            for canvas in canvases:
                 if canvas is not source:
                     canvas.setExtent(source.extent())
                     canvas.refresh()
         finally:
-            self._syncing = False
+            syncing[0] = False
+
+    for canvas in canvases:
+        canvas.extentsChanged.connect(lambda canvas=canvas: sync(canvas))
 
 
 def outline_layer(geometry: QgsGeometry, crs: QgsCoordinateReferenceSystem,

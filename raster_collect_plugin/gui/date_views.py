@@ -32,7 +32,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core import imagery as core
 from . import imagery, imagery_tasks
-from .before_after import outline_layer
+from .before_after import link_extents, outline_layer
 from .layers import quiet_gdal
 
 VIEWS = 4
@@ -102,9 +102,7 @@ class DateViewsDialog(QDialog):
             self.canvases.append(canvas)
             self.labels.append(label)
         outer.addLayout(row, 1)
-        self._syncing = False
-        for canvas in self.canvases:
-            canvas.extentsChanged.connect(lambda canvas=canvas: self._sync(canvas))
+        link_extents(self.canvases)
         self.pixel_tools = []
         if on_pixel is not None:  # a click in any view: that pixel's time series
             from .pixel_profile import PixelPickTool
@@ -186,18 +184,6 @@ class DateViewsDialog(QDialog):
             if scene["id"] == scene_id:
                 self.canvases[slot].setLayers([self.outline, self.layers[scene_id]])
                 self.canvases[slot].refresh()
-
-    def _sync(self, source: QgsMapCanvas) -> None:
-        if self._syncing:
-            return
-        self._syncing = True
-        try:
-            for canvas in self.canvases:
-                if canvas is not source:
-                    canvas.setExtent(source.extent())
-                    canvas.refresh()
-        finally:
-            self._syncing = False
 
 
 class SignTask(QgsTask):
