@@ -43,17 +43,35 @@ def figure_canvas(figure):
     return SafeCanvas(figure)
 
 
+def chart_figure():
+    """A small constrained-layout figure and its expanding canvas, as the docks' charts use."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4, 2.8), dpi=90, layout="constrained")
+    canvas = figure_canvas(figure)
+    canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+    canvas.setMinimumHeight(220)
+    return figure, canvas
+
+
+def style_time_axes(axes, index: str) -> None:
+    """Index label, light grid and year-month date ticks shared by the time-series charts."""
+    import matplotlib.dates as mdates
+
+    axes.set_ylabel(index, fontsize=8)
+    axes.grid(alpha=0.3)
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    axes.tick_params(labelsize=7)
+    for tick in axes.get_xticklabels():
+        tick.set_rotation(45)
+
+
 class TimeSeriesChart(QWidget):
     """A matplotlib canvas with an index choice and PNG / CSV export."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(4, 2.8), dpi=90, layout="constrained")
-        self.canvas = figure_canvas(self.figure)
-        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.canvas.setMinimumHeight(220)
+        self.figure, self.canvas = chart_figure()
         self.index_combo = QComboBox(self)
         self.index_combo.setToolTip("Index shown in the chart")
         self.png_button = QPushButton("PNG…", self)
@@ -215,12 +233,7 @@ def draw_series(axes, series: Series, *, index: str, statistic: str = "median",
                       va="bottom", fontsize=7, color="#263238",
                       bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#b0bec5"})
     axes.set_title(title or f"{index} {statistic} per forest (hollow: cloudy)", fontsize=8)
-    axes.set_ylabel(index, fontsize=8)
-    axes.grid(alpha=0.3)
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
-    axes.tick_params(labelsize=7)
-    for tick in axes.get_xticklabels():
-        tick.set_rotation(45)
+    style_time_axes(axes, index)
     if series:
         axes.legend(fontsize=6, ncol=2 if len(series) > 4 else 1, loc="lower left")
 

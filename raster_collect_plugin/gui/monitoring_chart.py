@@ -9,10 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
-from qgis.PyQt.QtWidgets import QComboBox, QSizePolicy, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import QComboBox, QVBoxLayout, QWidget
 
 from ..core.outputs import index_display
-from .chart import _natural, figure_canvas
+from .chart import _natural, chart_figure, style_time_axes
 
 # a scene is marked on the compartment's line when at least this share of its clear pixels
 # was anomalous (a mean over the compartment: a few anomalous pixels barely move it)
@@ -46,7 +46,6 @@ def read_series(path: Path, id_field: str) -> Dict[str, List[Point]]:
 def draw_monitoring(axes, points: List[Point], *, index: str, compartment: str) -> None:
     """Observed means (marker per sensor), the model's expectation (line) and the anomalous
     scenes (red crosses) of one compartment."""
-    import matplotlib.dates as mdates
 
     times = [p.when for p in points]
     axes.plot(times, [p.expected for p in points], color="#607d8b", linewidth=1.2,
@@ -65,12 +64,7 @@ def draw_monitoring(axes, points: List[Point], *, index: str, compartment: str) 
     axes.set_ylim(low, high)
     axes.set_title(f"{index} of compartment {compartment}: observed, model, anomalies",
                    fontsize=8)
-    axes.set_ylabel(index, fontsize=8)
-    axes.grid(alpha=0.3)
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
-    axes.tick_params(labelsize=7)
-    for tick in axes.get_xticklabels():
-        tick.set_rotation(45)
+    style_time_axes(axes, index)
     if points:
         axes.legend(fontsize=6, loc="lower left")
 
@@ -80,12 +74,7 @@ class MonitoringChart(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(4, 2.8), dpi=90, layout="constrained")
-        self.canvas = figure_canvas(self.figure)
-        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.canvas.setMinimumHeight(220)
+        self.figure, self.canvas = chart_figure()
         self.compartment_combo = QComboBox(self)
         self.compartment_combo.setToolTip("Compartment shown in the chart")
         layout = QVBoxLayout(self)
