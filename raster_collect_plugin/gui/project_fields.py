@@ -15,8 +15,18 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from qgis.core import QgsProject
+from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import QDate, Qt
-from qgis.PyQt.QtWidgets import QListWidget
+from qgis.PyQt.QtWidgets import (
+    QAbstractButton,
+    QComboBox,
+    QDateEdit,
+    QDoubleSpinBox,
+    QGroupBox,
+    QLineEdit,
+    QListWidget,
+    QSpinBox,
+)
 
 SCOPE = "raster_collect"  # the plugin's scope of the project's entries
 DATE = "yyyy-MM-dd"
@@ -59,18 +69,6 @@ def _checked_keys(widget) -> List[str]:
 
 def read_widget(widget) -> Any:
     """A widget's value as text (or a list of text for a list of check boxes)."""
-    from qgis.gui import QgsFileWidget
-    from qgis.PyQt.QtWidgets import (
-        QAbstractButton,
-        QComboBox,
-        QDateEdit,
-        QDoubleSpinBox,
-        QGroupBox,
-        QLineEdit,
-        QListWidget,
-        QSpinBox,
-    )
-
     if isinstance(widget, QDateEdit):
         return widget.date().toString(DATE)
     if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
@@ -91,18 +89,6 @@ def read_widget(widget) -> Any:
 
 def write_widget(widget, value: Any) -> None:
     """Put a value read by ``read_widget`` back into the widget."""
-    from qgis.gui import QgsFileWidget
-    from qgis.PyQt.QtWidgets import (
-        QAbstractButton,
-        QComboBox,
-        QDateEdit,
-        QDoubleSpinBox,
-        QGroupBox,
-        QLineEdit,
-        QListWidget,
-        QSpinBox,
-    )
-
     if isinstance(widget, QDateEdit):
         day = QDate.fromString(str(value), DATE)
         if day.isValid():
