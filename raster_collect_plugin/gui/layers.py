@@ -68,16 +68,27 @@ def style_index_raster(layer: QgsRasterLayer, band: int, index: str) -> None:
     """Pseudocolour over the index's fixed range (e.g. NDVI 0..1, red to green)."""
     display = index_display(index)
     low, high = display.raster_range
+    gradient = ramp(display.colours)
+    steps = len(display.colours) - 1
+    pseudocolour(layer, band, low, high, [gradient.color(k / steps) for k in range(steps + 1)],
+                 source_ramp=gradient)
+
+
+def pseudocolour(layer: QgsRasterLayer, band: int, low: float, high: float,
+                 colours: Sequence[QColor], label: str = "{:.2f}", *,
+                 source_ramp: Optional[QgsGradientColorRamp] = None) -> None:
+    """A linear pseudocolour renderer over ``low..high``, one legend stop per colour (evenly
+    spaced, labelled with ``label``) and the range fixed, so no statistics are computed; values
+    outside the range take the end colours (no clipping)."""
     function = QgsColorRampShader(low, high)
     function.setColorRampType(qgis_enum("Qgis.ShaderInterpolationMethod.Linear"))
     function.setClip(False)
-    gradient = ramp(display.colours)
-    function.setSourceColorRamp(gradient)
-    steps = len(display.colours) - 1
+    if source_ramp is not None:
+        function.setSourceColorRamp(source_ramp)
+    steps = len(colours) - 1
     function.setColorRampItemList([
-        QgsColorRampShader.ColorRampItem(low + (high - low) * k / steps,
-                                         gradient.color(k / steps),
-                                         f"{low + (high - low) * k / steps:.2f}")
+        QgsColorRampShader.ColorRampItem(low + (high - low) * k / steps, colours[k],
+                                         label.format(low + (high - low) * k / steps))
         for k in range(steps + 1)])
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(function)

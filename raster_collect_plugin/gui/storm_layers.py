@@ -8,14 +8,11 @@ from typing import Optional
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
-    QgsColorRampShader,
     QgsEditorWidgetSetup,
     QgsFillSymbol,
     QgsPalLayerSettings,
     QgsRasterLayer,
-    QgsRasterShader,
     QgsRendererCategory,
-    QgsSingleBandPseudoColorRenderer,
     QgsTextBufferSettings,
     QgsTextFormat,
     QgsVectorLayer,
@@ -27,6 +24,7 @@ from qgis.PyQt.QtGui import QColor
 from ..core.outputs import CHANGE_COLOURS
 from ..core.storm import class_legend
 from ..qgis_compat import qgis_enum
+from .layers import pseudocolour
 
 # labels are drawn from this scale in (1:50 000 shows a plantation block of compartments;
 # further out the labels would hide the colours); hexagons are smaller: from 1:15 000
@@ -131,17 +129,4 @@ def style_change_raster(layer: QgsRasterLayer, band: int = 1,
                         value_range: Optional[tuple] = None) -> None:
     """A change band (after minus before): fixed diverging ramp, losses (negative) red."""
     low, high = value_range or CHANGE_RANGE
-    steps = len(CHANGE_COLOURS) - 1
-    function = QgsColorRampShader(low, high)
-    function.setColorRampType(qgis_enum("Qgis.ShaderInterpolationMethod.Linear"))
-    function.setColorRampItemList([
-        QgsColorRampShader.ColorRampItem(low + (high - low) * k / steps,
-                                         QColor(CHANGE_COLOURS[k]),
-                                         f"{low + (high - low) * k / steps:+.2f}")
-        for k in range(steps + 1)])
-    shader = QgsRasterShader()
-    shader.setRasterShaderFunction(function)
-    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)
-    renderer.setClassificationMin(low)
-    renderer.setClassificationMax(high)
-    layer.setRenderer(renderer)
+    pseudocolour(layer, band, low, high, [QColor(c) for c in CHANGE_COLOURS], "{:+.2f}")
