@@ -112,18 +112,23 @@ def export_polygons(algorithm, parameters, context, feedback, folder: Path
             f"The layer has no field '{id_field}'. Choose the id field among: {', '.join(names)}")
     if not source.sourceCrs().isValid():
         raise QgsProcessingException("The polygon layer has no CRS: set one and run again.")
+    return write_source(source, feedback, Path(folder) / "forests.gpkg", "polygon layer"), id_field
+
+
+def write_source(source, feedback, path: Path, what: str) -> str:
+    """Write ``source``'s features (the selected ones if only those are asked for) to a
+    GeoPackage at ``path`` (layer named after the file); ``what`` names it in the errors."""
     layer = source.materialize(QgsFeatureRequest(), feedback)
     if layer is None or layer.featureCount() == 0:
-        raise QgsProcessingException("The polygon layer has no features (or none selected).")
-    path = Path(folder) / "forests.gpkg"
+        raise QgsProcessingException(f"The {what} has no features (or none selected).")
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
-    options.layerName = "forests"
+    options.layerName = path.stem
     error = QgsVectorFileWriter.writeAsVectorFormatV3(
         layer, str(path), QgsProject.instance().transformContext(), options)
     if error[0] != QgsVectorFileWriter.WriterError.NoError:
-        raise QgsProcessingException(f"Cannot write the polygons for processing: {error[1]}")
-    return str(path), id_field
+        raise QgsProcessingException(f"Cannot write the {what} for processing: {error[1]}")
+    return str(path)
 
 
 def parameter_date(algorithm, parameters, name, context) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import (
-    QgsFeatureRequest,
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
@@ -16,8 +15,6 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
-    QgsProject,
-    QgsVectorFileWriter,
 )
 
 from ..qgis_compat import qgis_enum
@@ -114,16 +111,5 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
         if not source.sourceCrs().isValid():
             raise QgsProcessingException("The reference polygons have no CRS: set one and run "
                                          "again.")
-        layer = source.materialize(QgsFeatureRequest(), feedback)
-        if layer is None or layer.featureCount() == 0:
-            raise QgsProcessingException("The reference layer has no features (or none "
-                                         "selected).")
-        path = Path(workdir) / "references.gpkg"
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName = "GPKG"
-        options.layerName = "references"
-        error = QgsVectorFileWriter.writeAsVectorFormatV3(
-            layer, str(path), QgsProject.instance().transformContext(), options)
-        if error[0] != QgsVectorFileWriter.WriterError.NoError:
-            raise QgsProcessingException(f"Cannot write the reference polygons: {error[1]}")
-        return str(path)
+        return common.write_source(source, feedback, Path(workdir) / "references.gpkg",
+                                   "reference layer")
