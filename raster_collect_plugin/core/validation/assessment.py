@@ -211,15 +211,9 @@ def _event_table(refs, reference_row, inside, result, delays, id_field) -> pd.Da
     for number, ref in refs.iterrows():
         here = inside & (reference_row == number)
         hit = here & result.tp
-        row = {"reference": int(ref.get("reference_id", number + 1)),
-               id_field: ref.get(id_field), "event": ref.get("event"),
-               "date": _as_date(ref["_days"]), "pixels": int(here.sum()),
-               "detected_pixels": int(hit.sum()),
-               "recall": hit.sum() / here.sum() if here.any() else np.nan}
-        for name, per in delays.items():
-            for unit, values in per.items():
-                row[f"median_{name}_delay_{unit}"] = summary(values[hit])["median"]
-        rows.append(row)
+        rows.append({"reference": int(ref.get("reference_id", number + 1)),
+                     id_field: ref.get(id_field), "event": ref.get("event"),
+                     "date": _as_date(ref["_days"]), **_recall_row(here, hit, delays)})
     return pd.DataFrame(rows)
 
 
@@ -232,14 +226,20 @@ def _by_kind(refs, reference_row, inside, result, delays) -> pd.DataFrame:
     for kind, group in refs.groupby("event", sort=True):
         here = inside & np.isin(reference_row, np.asarray(group.index, "float64"))
         hit = here & result.tp
-        row = {"event": kind, "references": len(group), "pixels": int(here.sum()),
-               "detected_pixels": int(hit.sum()),
-               "recall": hit.sum() / here.sum() if here.any() else np.nan}
-        for name, per in delays.items():
-            for unit, values in per.items():
-                row[f"median_{name}_delay_{unit}"] = summary(values[hit])["median"]
-        rows.append(row)
+        rows.append({"event": kind, "references": len(group),
+                     **_recall_row(here, hit, delays)})
     return pd.DataFrame(rows)
+
+
+def _recall_row(here, hit, delays) -> dict:
+    """Pixels, detected pixels, recall and median delays of the reference pixels ``here``
+    (``hit``: those detected)."""
+    row = {"pixels": int(here.sum()), "detected_pixels": int(hit.sum()),
+           "recall": hit.sum() / here.sum() if here.any() else np.nan}
+    for name, per in delays.items():
+        for unit, values in per.items():
+            row[f"median_{name}_delay_{unit}"] = summary(values[hit])["median"]
+    return row
 
 
 def _as_date(days: float) -> Optional[str]:
