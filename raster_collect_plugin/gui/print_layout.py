@@ -28,21 +28,19 @@ from qgis.core import (
     QgsLegendRenderer,
     QgsLegendStyle,
     QgsMapLayer,
-    QgsPalLayerSettings,
     QgsPrintLayout,
     QgsProject,
     QgsReadWriteContext,
     QgsRectangle,
-    QgsTextBufferSettings,
-    QgsTextFormat,
     QgsVectorLayer,
     QgsVectorLayerSimpleLabeling,
 )
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QColor, QFont
+from qgis.PyQt.QtGui import QFont
 from qgis.PyQt.QtXml import QDomDocument
 
 from ..paths import resource_path
+from .storm_layers import halo_labels
 
 TEMPLATE_NAME = "report_layout.qpt"
 ITEM_IDS = ("title", "subtitle", "map", "north_arrow", "scale_bar", "legend", "ranked_table",
@@ -125,21 +123,7 @@ def labelled_copy(layer: QgsVectorLayer, expression: str) -> QgsVectorLayer:
     user's layer keeps its own look."""
     copy = layer.clone()
     opaque_classes(copy)
-    settings = QgsPalLayerSettings()
-    settings.fieldName = expression
-    settings.isExpression = True
-    text = QgsTextFormat()
-    text.setFont(QFont("DejaVu Sans", 8, QFont.Weight.Bold))
-    text.setSize(8)
-    text.setColor(QColor("#101010"))
-    buffer = QgsTextBufferSettings()
-    buffer.setEnabled(True)
-    buffer.setSize(1.0)
-    buffer.setColor(QColor("white"))
-    text.setBuffer(buffer)
-    settings.setFormat(text)
-    settings.placement = getattr(QgsPalLayerSettings.Placement, "OverPoint",
-                                 getattr(QgsPalLayerSettings, "OverPoint", 1))
+    settings = halo_labels(expression, "#101010", 1.0, QFont("DejaVu Sans", 8, QFont.Weight.Bold))
     copy.setLabeling(QgsVectorLayerSimpleLabeling(settings))
     copy.setLabelsEnabled(True)
     return copy

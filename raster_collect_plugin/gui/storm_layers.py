@@ -19,7 +19,7 @@ from qgis.core import (
     QgsVectorLayerSimpleLabeling,
 )
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtGui import QColor, QFont
 
 from ..core.outputs import CHANGE_COLOURS
 from ..core.storm import class_legend
@@ -54,24 +54,34 @@ def label_layer(layer: QgsVectorLayer, expression: str,
                 from_scale: float = FOREST_LABELS_FROM) -> None:
     """Labels of ``expression`` (white-buffered, centred) visible from ``from_scale`` (1:n)
     in, never further out (they would hide the colours)."""
+    settings = halo_labels(expression)
+    settings.scaleVisibility = True
+    settings.minimumScale = float(from_scale)  # the most zoomed-out scale showing labels
+    settings.maximumScale = 0.0  # no limit zooming in
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
+
+
+def halo_labels(expression: str, colour: str = "#111111", halo: float = 0.8,
+                font: Optional[QFont] = None) -> QgsPalLayerSettings:
+    """Centred 8 pt labels of ``expression`` in ``colour`` with a white halo (buffer) of
+    ``halo`` mm, so they read over any imagery."""
     settings = QgsPalLayerSettings()
     settings.isExpression = True
     settings.fieldName = expression
     settings.placement = qgis_enum("Qgis.LabelPlacement.OverPoint")
-    settings.scaleVisibility = True
-    settings.minimumScale = float(from_scale)  # the most zoomed-out scale showing labels
-    settings.maximumScale = 0.0  # no limit zooming in
     text = QgsTextFormat()
+    if font is not None:
+        text.setFont(font)
     text.setSize(8)
-    text.setColor(QColor("#111111"))
+    text.setColor(QColor(colour))
     buffer = QgsTextBufferSettings()
     buffer.setEnabled(True)
-    buffer.setSize(0.8)
+    buffer.setSize(halo)
     buffer.setColor(QColor("#ffffff"))
     text.setBuffer(buffer)
     settings.setFormat(text)
-    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
-    layer.setLabelsEnabled(True)
+    return settings
 
 
 def label_damage_layer(layer: QgsVectorLayer, id_field: str,
