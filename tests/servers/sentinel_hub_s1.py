@@ -7,7 +7,7 @@ the Process API, as CDSE documents it (``APIs/SentinelHub/Data/S1GRD.qmd``):
   COPERNICUS_30, COPERNICUS_90, MAPZEN; GAMMA0_TERRAIN without ``orthorectify: true`` is a 400.
 - bands VV, VH (linear power) and dataMask; ``mosaicking: "ORBIT"`` gives ``samples`` as an
   array, one per orbit, most recent first (``Evalscript/V3.qmd``), run by node
-  (``evalscript_runner_orbit.js``).
+  (``evalscript_runner.js``).
 
 Each Process answer carries ``x-processingunits-spent`` (the base fixture's ``report_pu``, on here;
 the CDSE documentation does not list it) computed by ``Overview/ProcessingUnit.qmd`` from what
@@ -32,7 +32,7 @@ import numpy as np
 
 from .sentinel_hub import SentinelHubServer, ServiceError, _error, _parse_time
 
-RUNNER = Path(__file__).with_name("evalscript_runner_orbit.js")
+RUNNER = Path(__file__).with_name("evalscript_runner.js")
 S1_SOURCE = "sentinel-1-rtc"
 BACK_COEFFICIENTS = ("BETA0", "SIGMA0_ELLIPSOID", "GAMMA0_ELLIPSOID", "GAMMA0_TERRAIN")
 DEM_INSTANCES = ("COPERNICUS", "COPERNICUS_30", "COPERNICUS_90", "MAPZEN")
@@ -70,16 +70,17 @@ class Sentinel1Server(SentinelHubServer):
                        key=lambda i: i["properties"]["datetime"], reverse=True)
         cols, rows = np.meshgrid(np.arange(width), np.arange(height))
         xs, ys = transform * (cols + 0.5, rows + 0.5)
-        scenes = []
+        orbits, scenes = [], []
         for item in items:
             vv = self._lookup(item, "vv", xs, ys).astype(float)
             vh = self._lookup(item, "vh", xs, ys).astype(float)
             mask = (vv != -32768) & (vh != -32768) & (vv != 0) & inside
-            scenes.append({"dateFrom": item["properties"]["datetime"],
-                           "bands": {"VV": np.where(mask, vv, 0).ravel().tolist(),
-                                     "VH": np.where(mask, vh, 0).ravel().tolist(),
-                                     "dataMask": mask.astype(float).ravel().tolist()}})
-        job = json.dumps({"evalscript": payload["evalscript"], "scenes": scenes,
+            orbits.append({"VV": np.where(mask, vv, 0).ravel().tolist(),
+                           "VH": np.where(mask, vh, 0).ravel().tolist(),
+                           "dataMask": mask.astype(float).ravel().tolist()})
+            scenes.append({"dateFrom": item["properties"]["datetime"]})
+        job = json.dumps({"evalscript": payload["evalscript"], "orbits": orbits,
+                          "scenes": scenes, "from": time_range["from"], "to": time_range["to"],
                           "count": width * height})
         done = subprocess.run(["node", str(RUNNER)], input=job, capture_output=True, text=True,
                               timeout=300)
