@@ -34,6 +34,10 @@ def _run(*arguments, code=0):
 
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
+    return write_monitored(tmp_path_factory)
+
+
+def write_monitored(tmp_path_factory):
     """The scenario on disk and a monitoring folder ``monitor`` wrote over it."""
     scenario = write_scenario(tmp_path_factory.mktemp("scenario"), SPEC)
     folder = tmp_path_factory.mktemp("monitoring")

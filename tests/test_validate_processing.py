@@ -7,20 +7,14 @@ from datetime import date
 
 import pytest
 
-from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from raster_collect_plugin.core.validation import validate_files
 from tests.test_processing import run
-from tests.test_validate_cli import SPEC, _run
+from tests.test_validate_cli import write_monitored
 
 
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
-    scenario = write_scenario(tmp_path_factory.mktemp("scenario"), SPEC)
-    folder = tmp_path_factory.mktemp("monitoring")
-    _run("--quiet", "monitor", "--gpkg", str(scenario.compartments), "--catalog",
-         str(scenario.catalog), "--history-start", "2024-01-01", "--history-end", "2024-12-31",
-         "--end", "2025-06-30", "--output", str(folder))
-    return scenario, folder
+    return write_monitored(tmp_path_factory)
 
 
 def test_validate_monitoring_algorithm(raster_collect_provider, monitored, tmp_path):
