@@ -24,16 +24,17 @@ def monthly_sample(folder):
     return sc.make_sample(folder, spec, scenes=scenes)
 
 
-def server_starter(sample, monkeypatch, client_id: str,
-                   secret: str) -> Iterator[Callable[..., SentinelHubServer]]:
-    """Yields ``start(**options)``, which starts a fixture server; every one is stopped (and
-    sentinelhub-py's token cache cleared) when the test ends."""
+def server_starter(sample, monkeypatch, client_id: str, secret: str,
+                   server_class: type = SentinelHubServer
+                   ) -> Iterator[Callable[..., SentinelHubServer]]:
+    """Yields ``start(**options)``, which starts a fixture server (a ``server_class``); every
+    one is stopped (and sentinelhub-py's token cache cleared) when the test ends."""
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback server speaks http
     started = []
 
     def start(**options) -> SentinelHubServer:
-        server = SentinelHubServer(sample, client_id=client_id, client_secret=secret,
-                                   **options).start()
+        server = server_class(sample, client_id=client_id, client_secret=secret,
+                              **options).start()
         started.append(server)
         return server
 

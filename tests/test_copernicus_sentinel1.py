@@ -22,7 +22,7 @@ from raster_collect_plugin.core.sentinel_hub.sentinel1 import (
 )
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.storm.assessment import StormRequest, run_storm
-from tests.sentinel_hub_helpers import settings_for
+from tests.sentinel_hub_helpers import server_starter, settings_for
 from tests.servers.sentinel_hub_s1 import Sentinel1Server
 
 CLIENT_ID, SECRET = "rc-s1-client", "s3cr3t-s1-never-in-outputs"
@@ -30,14 +30,8 @@ CLIENT_ID, SECRET = "rc-s1-client", "s3cr3t-s1-never-in-outputs"
 
 @pytest.fixture
 def hub(small_sample, monkeypatch):
-    from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
-
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    SentinelHubDownloadClient.clear_cache()
-    server = Sentinel1Server(small_sample, client_id=CLIENT_ID, client_secret=SECRET).start()
-    yield server
-    server.stop()
-    SentinelHubDownloadClient.clear_cache()
+    for start in server_starter(small_sample, monkeypatch, CLIENT_ID, SECRET, Sentinel1Server):
+        yield start()
 
 
 def storm(sample, output, collections, **extra):
