@@ -2,28 +2,15 @@
 the dates the scene table shows, layers kept out of the project."""
 
 from qgis.core import (
-    QgsApplication,
     QgsMapRendererParallelJob,
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
 )
-from qgis.PyQt.QtCore import QEventLoop, QTimer
 
 from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
+from tests.test_imagery_layers import wait_for_tasks
 from tests.test_scene_table import COLLECTIONS
-
-
-def wait_for_tasks(timeout_seconds=60):
-    """Until the task manager has no task left (layers are made in background tasks)."""
-    manager = QgsApplication.taskManager()
-    loop, timer = QEventLoop(), QTimer()
-    timer.timeout.connect(lambda: loop.quit() if not manager.tasks() else None)
-    timer.start(100)
-    QTimer.singleShot(timeout_seconds * 1000, loop.quit)
-    loop.exec()
-    timer.stop()
-    QgsApplication.processEvents()
 
 
 def rendered(canvas):
