@@ -56,6 +56,13 @@ def _bbox_wgs84(transform: Affine, width: int, height: int):
     return [min(lons), min(lats), max(lons), max(lats)], {"type": "Polygon", "coordinates": [ring]}
 
 
+def _qa_pixel_asset(href: str, surface) -> dict:
+    """The Landsat ``qa_pixel`` asset (cloud and shadow bits, nodata 1) on ``surface``'s grid."""
+    return _asset(href, surface.transform, surface.width, surface.height,
+                  ["cloud", "cloud-shadow"],
+                  **{"raster:bands": [{"unit": "bit index", "nodata": 1, "data_type": "uint16"}]})
+
+
 def _asset(href: str, transform: Affine, width: int, height: int, roles, **extra) -> dict:
     six_coefficients = [transform.a, transform.b, transform.c, transform.d, transform.e,
                         transform.f]
@@ -164,10 +171,7 @@ class _Writer:
         href = f"{folder}/qa_pixel.tif"
         write_cog(self.root / href, qa_pixel_layer(surface, scene), transform=surface.transform,
                   crs=SCENE_CRS, nodata=1)
-        assets["qa_pixel"] = _asset(href, surface.transform, surface.width, surface.height,
-                                    ["cloud", "cloud-shadow"],
-                                    **{"raster:bands": [{"unit": "bit index", "nodata": 1,
-                                                         "data_type": "uint16"}]})
+        assets["qa_pixel"] = _qa_pixel_asset(href, surface)
         props = {"eo:cloud_cover": _cloud_cover(surface, scene), "gsd": 30,
                  "landsat:wrs_path": "089", "landsat:wrs_row": "079",
                  "instruments": ["oli", "tirs"]}

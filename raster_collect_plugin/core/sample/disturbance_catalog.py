@@ -31,7 +31,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..outputs.files import write_cog, write_json
-from .catalog import _asset, write_static_catalog
+from .catalog import _asset, _qa_pixel_asset, write_static_catalog
 from .disturbance_scenario import (
     EVENT_TYPES,
     LANDSAT,
@@ -171,10 +171,7 @@ class _SceneWriter:
         qa[shadow], qa[edge], qa[core] = QA_WORD_SHADOW, QA_WORD_DILATED, QA_WORD_CLOUD
         href = f"{folder}/qa_pixel.tif"
         write_cog(self.root / href, qa, transform=surface.transform, crs=self.spec.crs, nodata=1)
-        assets["qa_pixel"] = _asset(href, surface.transform, surface.width, surface.height,
-                                    ["cloud", "cloud-shadow"],
-                                    **{"raster:bands": [{"unit": "bit index", "nodata": 1,
-                                                         "data_type": "uint16"}]})
+        assets["qa_pixel"] = _qa_pixel_asset(href, surface)
         props = {"eo:cloud_cover": _cover(surface, scene), "gsd": 30,
                  "landsat:wrs_path": "196", "landsat:wrs_row": "026",
                  "instruments": ["oli", "tirs"]}
