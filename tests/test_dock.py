@@ -63,6 +63,11 @@ def dock(qgis_iface, forests, small_sample, tmp_path):
     tick_index(widget, "NDVI")
     widget.output_folder.setFilePath(str(tmp_path / "outputs"))
     yield widget
+    close_dock(widget)
+
+
+def close_dock(widget) -> None:
+    """Cancel the dock's running job (waiting for it), shut it down and delete it."""
     if widget.current_task is not None:
         widget.current_task.cancel()
         wait_for_job(widget)

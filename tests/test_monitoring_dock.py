@@ -13,7 +13,7 @@ from qgis.PyQt.QtCore import QDate
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from raster_collect_plugin.core.sample.disturbance_scenario import Event, ScenarioSpec
 from raster_collect_plugin.gui.dock import RasterCollectDock
-from tests.test_dock import tick_index, tick_source, wait_for_job
+from tests.test_dock import close_dock, tick_index, tick_source, wait_for_job
 
 SPEC = ScenarioSpec(start=date(2024, 1, 1), end=date(2025, 6, 30), columns=2, rows=1,
                     events=(Event(1, "windthrow", date(2025, 3, 14)),))
@@ -40,11 +40,7 @@ def dock(qgis_iface, qgis_new_project, scenario, tmp_path):
     section.history_end.setDate(QDate(2024, 12, 31))
     section.folder.setFilePath(str(tmp_path / "monitoring"))
     yield widget
-    if widget.current_task is not None:
-        widget.current_task.cancel()
-        wait_for_job(widget)
-    widget.shutdown()
-    widget.deleteLater()
+    close_dock(widget)
 
 
 def test_monitoring_section_runs_and_continues(dock, tmp_path):
