@@ -69,3 +69,18 @@ def several_scenes_sample(folder):
                                             (18, "Sentinel-2A", ()),
                                             (28, "Sentinel-2B", (large,)))]
     return sc.make_sample(folder, spec, scenes=scenes)
+
+
+def basic_auth_config(name: str, username: str, password: str) -> str:
+    """Store a Basic QGIS authentication configuration (the test master password set) and
+    return its id."""
+    from qgis.core import QgsApplication, QgsAuthMethodConfig
+
+    manager = QgsApplication.authManager()
+    manager.setMasterPassword("raster-collect-test-master", True)
+    config = QgsAuthMethodConfig("Basic")
+    config.setName(name)
+    config.setConfig("username", username)
+    config.setConfig("password", password)
+    assert manager.storeAuthenticationConfig(config)
+    return config.id()

@@ -20,7 +20,7 @@ from raster_collect_plugin.core.sentinel_hub.evalscripts import output_ids, stat
 from raster_collect_plugin.core.sentinel_hub.statistical import statistics_table
 from raster_collect_plugin.core.sentinel_hub.units import estimate_processing_units
 from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
-from tests.sentinel_hub_helpers import monthly_sample, server_starter
+from tests.sentinel_hub_helpers import basic_auth_config, monthly_sample, server_starter
 from tests.sentinel_hub_helpers import settings_for as shared_settings
 
 CLIENT_ID, SECRET = "rc-test-client", "s3cr3t-never-in-outputs-6f1d"
@@ -274,21 +274,15 @@ def test_command_line_statistics_and_raster(hub, one_scene_sample, tmp_path, mon
 def test_processing_algorithm_reads_credentials_from_the_qgis_auth_database(
         hub, one_scene_sample, tmp_path, raster_collect_provider):
     import processing
-    from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsVectorLayer
+    from qgis.core import QgsVectorLayer
 
     from raster_collect_plugin.processing.provider import PROVIDER_ID
 
-    manager = QgsApplication.authManager()
-    manager.setMasterPassword("raster-collect-test-master", True)
-    config = QgsAuthMethodConfig("Basic")
-    config.setName("cdse-test")
-    config.setConfig("username", CLIENT_ID)
-    config.setConfig("password", SECRET)
-    assert manager.storeAuthenticationConfig(config)
+    auth = basic_auth_config("cdse-test", CLIENT_ID, SECRET)
     server = hub()
     result = processing.run(f"{PROVIDER_ID}:sentinel_hub_statistics", {
         "INPUT": str(one_scene_sample.forests_path), "ID_FIELD": "forest_id",
-        "AUTH": config.id(), "BASE_URL": server.base_url, "TOKEN_URL": server.token_url,
+        "AUTH": auth, "BASE_URL": server.base_url, "TOKEN_URL": server.token_url,
         "START": "2025-10-01", "END": "2025-11-30", "INDICES": [0, 1],
         "OUTPUT_FOLDER": str(tmp_path / "out")})
     table = QgsVectorLayer(result["TABLE"], "table", "ogr")

@@ -9,7 +9,7 @@ import json
 from datetime import date
 
 import pytest
-from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsProject
+from qgis.core import QgsProject
 from qgis.PyQt.QtCore import Qt
 from sentinelhub.download.sentinelhub_client import SentinelHubDownloadClient
 
@@ -18,6 +18,7 @@ from raster_collect_plugin.core.sentinel_hub.catalog import CopernicusProvider, 
 from raster_collect_plugin.core.sentinel_hub.client import CopernicusSettings
 from raster_collect_plugin.core.sentinel_hub.rules import QuotaBudget
 from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
+from tests.sentinel_hub_helpers import basic_auth_config
 from tests.servers.sentinel_hub import SentinelHubServer
 from tests.test_dock import SOURCES, dock, forests, tick_source, wait_for_job  # noqa: F401
 
@@ -45,14 +46,7 @@ def expected_ids(sample, limit=LIMIT):
 
 
 def auth_config() -> str:
-    manager = QgsApplication.authManager()
-    manager.setMasterPassword("raster-collect-test-master", True)
-    config = QgsAuthMethodConfig("Basic")
-    config.setName("cdse-catalog-test")
-    config.setConfig("username", CLIENT_ID)
-    config.setConfig("password", SECRET)
-    assert manager.storeAuthenticationConfig(config)
-    return config.id()
+    return basic_auth_config("cdse-catalog-test", CLIENT_ID, SECRET)
 
 
 def test_every_catalog_page_is_budgeted_and_ledgered(hub, small_sample, tmp_path):
