@@ -5,7 +5,6 @@ chosen compartment's series is charted with the model and its anomalies."""
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 from typing import Dict
@@ -23,7 +22,7 @@ from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
 
 from ..default_outputs import default_output_root
-from .project_fields import register_field
+from .project_fields import register_state
 
 ALERT_COLOURS = {"disturbed": "#d73027", "suspected": "#fdae61", "none": "#1a9850"}
 
@@ -119,17 +118,13 @@ def alert_renderer() -> QgsCategorizedSymbolRenderer:
     return QgsCategorizedSymbolRenderer("alert", categories)
 
 
-def _section_state(section: MonitoringSection) -> str:
-    return json.dumps({"history_start": section.history_start.date().toString("yyyy-MM-dd"),
-                       "history_end": section.history_end.date().toString("yyyy-MM-dd"),
-                       "folder": section.folder.filePath()}, sort_keys=True)
+def _section_state(section: MonitoringSection) -> Dict[str, str]:
+    return {"history_start": section.history_start.date().toString("yyyy-MM-dd"),
+            "history_end": section.history_end.date().toString("yyyy-MM-dd"),
+            "folder": section.folder.filePath()}
 
 
-def _restore_section(section: MonitoringSection, text: str) -> None:
-    try:
-        state = json.loads(text)
-    except ValueError:
-        return  # an unreadable entry keeps the section as it is
+def _restore_section(section: MonitoringSection, state: Dict[str, str]) -> None:
     for key, edit in (("history_start", section.history_start),
                       ("history_end", section.history_end)):
         day = QDate.fromString(str(state.get(key) or ""), "yyyy-MM-dd")
@@ -140,5 +135,4 @@ def _restore_section(section: MonitoringSection, text: str) -> None:
 
 
 # the monitoring fields travel with the project (gui/project_fields)
-register_field("monitoring_section", "monitoring_section", read=_section_state,
-               write=_restore_section)
+register_state("monitoring_section", "monitoring_section", _section_state, _restore_section)

@@ -11,6 +11,7 @@ project files are shared."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
@@ -59,6 +60,25 @@ def register_field(key: str, widget: str, *, read: Optional[Callable[[Any], Any]
     field = DockField(key, widget, read, write)
     FIELDS[key] = field
     return field
+
+
+def register_state(key: str, widget: str, state_of: Callable[[Any], Dict[str, Any]],
+                   restore: Callable[[Any, Dict[str, Any]], None]) -> DockField:
+    """``register_field`` for a section saved as one JSON object: ``state_of(section)`` gives
+    it, ``restore(section, state)`` puts it back; an unreadable entry leaves the section as
+    it is."""
+
+    def write(section, text) -> None:
+        try:
+            state = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(state, dict):
+            restore(section, state)
+
+    return register_field(key, widget, read=lambda section: json.dumps(state_of(section),
+                                                                       sort_keys=True),
+                          write=write)
 
 
 def _checked_keys(widget) -> List[str]:

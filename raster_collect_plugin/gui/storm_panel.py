@@ -7,7 +7,6 @@ project-state code saves and restores them)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -26,7 +25,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.runs import run_name
 from ..core.storm import AFTER_DAYS, BEFORE_DAYS, THRESHOLD_TEXT, DamageThresholds
-from .project_fields import register_field
+from .project_fields import register_state
 from .sections import checked_keys
 
 DATE = "yyyy-MM-dd"
@@ -195,19 +194,8 @@ def restore_section_state(section: StormSection, state: Dict[str, str]) -> None:
             pass
 
 
-def _restore_from_project(section: StormSection, text: str) -> None:
-    try:
-        state = json.loads(text)
-    except ValueError:
-        return  # an unreadable entry keeps the section as it is
-    if isinstance(state, dict):
-        restore_section_state(section, state)
-
-
 # the storm fields travel with the project (gui/project_fields): one entry, the section's state
-register_field("storm_section", "storm_section",
-               read=lambda section: json.dumps(section_state(section), sort_keys=True),
-               write=_restore_from_project)
+register_state("storm_section", "storm_section", section_state, restore_section_state)
 
 
 def show_storm(dock, spec: Dict, result: Dict) -> None:
