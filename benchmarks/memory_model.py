@@ -3,9 +3,11 @@ the measured peak RSS of composite, zonal and storm jobs on three AOI sizes.
 
 Each job runs in its own process; the estimate is what the job itself checked against the
 budget (every ``sizing.check`` it made, the largest), the peak is the process's (wait4).
-Target: within +-30 %.
+Target: within +-30 %. Then the composite job alone on larger AOIs (``--flat-sizes``): its
+peak RSS against the AOI's area (target: flat above a threshold, bounded by chunking).
 
-    python benchmarks/memory_model.py [--sizes 600,1200,2400] [--months 6] [--workdir DIR]
+    python benchmarks/memory_model.py [--sizes 600,1200,2400] [--flat-sizes 2400,4800,7200]
+                                      [--months 6] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def child(folder: Path, kind: str, months: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="600,1200,2400")
+    parser.add_argument("--flat-sizes", default="2400,4800,7200")
     parser.add_argument("--months", type=int, default=6)
     parser.add_argument("--workdir")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -82,7 +85,31 @@ def _benchmark(folder: Path, args) -> None:
             print(f"{kind:>9} {f'{size} x {size}':>11} {estimate or 0:7.0f} MB {peak:6.0f} MB "
                   f"{ratio:6.2f}", flush=True)
     print(f"ratio estimate / peak RSS: {min(ratios):.2f} to {max(ratios):.2f} (target within "
-          f"0.70-1.30); {args.months} months; {load_line()}")
+          f"0.70-1.30); {args.months} months; {load_line()}", flush=True)
+    _composite_peak_against_area(folder, args)
+
+
+def _composite_peak_against_area(folder: Path, args) -> None:
+    """The composite job's peak RSS on growing AOIs and what each added megapixel costs."""
+    from scale_out import make_inputs
+
+    peaks = []
+    for size in (int(s) for s in args.flat_sizes.split(",") if s):
+        inputs = folder / f"aoi-{size}"
+        inputs.mkdir(exist_ok=True)
+        make_inputs(inputs, size, size, args.months, 16)
+        run = run_measured([python(), __file__, "--child", "composite", "--workdir",
+                            str(inputs), "--months", str(args.months)],
+                           cwd=str(Path(__file__).parent))
+        peaks.append((size * size / 1e6, run["process_peak_rss_mb"], run["process_wall"]))
+        print(f"composite {f'{size} x {size}':>11}: peak RSS {peaks[-1][1]:6.0f} MB, "
+              f"{peaks[-1][2]:5.1f} s wall", flush=True)
+    steps = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(peaks, peaks[1:])]
+    if steps:
+        print("composite peak against area: " + ", ".join(
+            f"{mb:.0f} MB at {mpx:.1f} Mpx" for mpx, mb, _ in peaks)
+            + "; each added Mpx " + ", ".join(f"{step:.1f} MB" for step in steps)
+            + f" (the grids themselves: {args.months * 10} MB per Mpx); {load_line()}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ for script in sorted(HERE.glob("*.py")):
                                stdout=subprocess.PIPE, text=True)
     for line in process.stdout:
         print(line, end="", flush=True)
-        if line.lstrip().startswith(("ratio", "COGs bit-identical", "one-forest")):
+        if line.lstrip().startswith(("ratio", "COGs bit-identical", "one-forest",
+                                     "composite peak against area", "end to end")):
             summary.append(f"{script.stem}: {line.strip()}")
     if process.wait():
         sys.exit(f"{script.name} failed (exit {process.returncode})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from raster_collect_plugin.core.composites import sizing
+from raster_collect_plugin.core.compute.gdal_env import RUN_BLOCK_CACHE_MB
 
 MB = 2**20
 
@@ -56,7 +57,36 @@ def test_gdal_cache_size_follows_gdal_cachemax(monkeypatch, setting, expected):
     total = psutil.virtual_memory().total
     assert sizing.gdal_cache_bytes() == (expected if expected else int(total * 0.1))
     monkeypatch.delenv("GDAL_CACHEMAX")
-    assert sizing.gdal_cache_bytes() == int(total * 0.05)
+    assert sizing.gdal_cache_bytes() == RUN_BLOCK_CACHE_MB * MB  # the run's own bound
+
+
+@pytest.mark.parametrize("setting, expected", [(None, RUN_BLOCK_CACHE_MB * MB),
+                                               ("300", 300 * MB)])
+def test_a_run_bounds_gdals_block_cache_unless_the_user_set_it(setting, expected):
+    """GDAL's own default is 5 % of the machine's memory, and a composite run's peak grew with
+    its AOI up to that size (issue 31): loading scenes sets the run's bound, in a fresh
+    process as a job runs, and a user's GDAL_CACHEMAX stays GDAL's."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "GDAL_CACHEMAX"}
+    if setting:
+        env["GDAL_CACHEMAX"] = setting
+    code = ("import rasterio\n"
+            "from rasterio.env import get_gdal_config\n"
+            "before = int(get_gdal_config('GDAL_CACHEMAX'))\n"
+            "from raster_collect_plugin.core.compute.gdal_env import configure_gdal\n"
+            "configure_gdal()\n"
+            "print(before, int(get_gdal_config('GDAL_CACHEMAX')))\n")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=root, check=True)
+    before, after = (int(v) for v in done.stdout.split())
+    assert after == expected
+    if not setting:
+        assert before > after  # GDAL's default was larger on this machine
 
 
 def test_a_refusal_suggests_a_resolution_that_fits():

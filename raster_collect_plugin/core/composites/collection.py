@@ -4,6 +4,7 @@ reduce each period, write the COGs (and colour composites), renew an expired tok
 from __future__ import annotations
 
 import errno
+import functools
 import re
 import warnings
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from ..pixels.load import (
     load_scenes,
     saturation_asset,
 )
+from ..pixels.tile_grid import scene_tiles
 from ..runs.storage import is_remote as _is_remote
 from ..runs.storage import join as _join
 from ..runs.storage import remove_tree as _remove_tree
@@ -37,7 +39,7 @@ from ..runs.storage import store_stopped_answering
 from .periods import reduce_bands, reduce_period
 from .publish import _name
 from .requests import Cancelled, CollectionResult, _naive_utc, composite_windows
-from .scratch_store import open_writer, stack_to_cog
+from .scratch_store import open_writer, store_periods
 
 MAX_TOKEN_RENEWALS = 2
 
@@ -86,68 +88,103 @@ class _CollectionJob:
         self._writers: List[StackWriter] = []
         bands = sorted({b for index in self.indices for b in index.bands}
                        | {b for names in self.colours.values() for b in names})
+        tiles = scene_tiles(self.items, [self.profile.assets[b] for b in bands], self.geobox)
         self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes,
-                             cloud_buffer_m=request.cloud_buffer_m)
+                             cloud_buffer_m=request.cloud_buffer_m, tiles=tiles)
 
     def _graph(self, windows, staging, store: str):
-        """The lazy composites of every period in one graph: per index a (period, y, x) stack
-        stored into the Zarr scratch ``store`` by the workers and turned into a COG by a worker
-        task; plus the small per-scene facts the client keeps for the metadata."""
+        """The lazy composites of every period in one graph, written to their COGs by tasks
+        (threads: straight into the COGs' scratch files; a cluster: through the Zarr scratch
+        ``store``); plus the small per-scene facts the client keeps for the metadata."""
         request = self.request
-        height, width = self.geobox.shape
-        chunk = self.spec.chunk_size
+        chunks = self.spec.spatial_chunks
         self._abort_writers()  # a retry's graph writes the same scratch files again
-        inside = da.from_array(self.inside, chunks=chunk)
+        inside = da.from_array(self.inside, chunks=chunks)
         inside_total = max(int(self.inside.sum()), 1)
-        bands: Dict[str, list] = {index.name: [] for index in self.indices}
-        counts, facts = [], []
+        # threads writing a local folder: each chunk's composites computed and written by one
+        # task, straight into the COGs' scratch files (scratch_store.py); a cluster's workers
+        # and object stores keep the Zarr scratch store
+        direct = scheduling.active_client() is None and not _is_remote(str(staging))
+        index_bands = sorted({band for index in self.indices for band in index.bands})
+        outputs: list = []  # per period: its lazy inputs (direct) or outputs; None: no scenes
+        facts = []
         colour_cogs: Dict[str, Dict[str, object]] = {}
         for (label, _, _), (items, loaded) in zip(windows, self._load_periods(windows)):
-            if items:
-                for key, names in self.colours.items():  # written by a worker task each
-                    colour_cogs.setdefault(key, {})[label] = dask.delayed(
-                        _write_colour_cog, pure=False)(
-                        _blocks(reduce_bands(loaded.values, names, request.method).data),
-                        **self._colour_target(staging, key, label))
             if not items:
-                for index in self.indices:
-                    bands[index.name].append(da.full((height, width), np.nan, dtype="float32",
-                                                     chunks=chunk))
-                counts.append(da.zeros((height, width), dtype="uint16", chunks=chunk))
+                outputs.append(None)
                 facts.append(None)
                 continue
-            for index in self.indices:
-                reduced = reduce_period(index.compute(loaded.values), request.method)[0].data
-                if index.decibels:  # composited in linear power, reported in dB
-                    reduced = reduced.map_blocks(_decibels, dtype="float32")
-                bands[index.name].append(reduced)
-            counts.append(loaded.clear.sum("time").astype("uint16").data)
-            scene_clear = (loaded.clear.data & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
+            for key, names in self.colours.items():  # written by a worker task each
+                colour_cogs.setdefault(key, {})[label] = dask.delayed(
+                    _write_colour_cog, pure=False)(
+                    _blocks(reduce_bands(loaded.values, names, request.method).data),
+                    **self._colour_target(staging, key, label))
             offsets = loaded.offsets.data if loaded.offsets is not None else None
-            facts.append((loaded, scene_clear, offsets))
-        count_stack = da.stack(counts)
-        period_clear = ((count_stack > 0) & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
-        stacks = {index.name: da.stack(bands[index.name]) for index in self.indices}
-        stacks["clear_count"] = count_stack
-        targets = self._targets(staging, [label for label, _, _ in windows])
-        cogs = {}
-        # threads writing a local folder: straight into the COGs' scratch files, no Zarr
-        # round trip (a cluster's workers and object stores keep the Zarr scratch store)
-        direct = scheduling.active_client() is None and not _is_remote(str(staging))
-        for name, stack in stacks.items():
-            if direct:
-                writer = open_writer(count=len(windows), height=height, width=width,
-                                     dtype=stack.dtype.name, **targets[name])
-                self._writers.append(writer)
-                cogs[name] = stack_to_cog(stack, chunk, writer, _blocks)
+            if direct:  # the clear fractions come from the tasks writing the chunks
+                outputs.append(({band: loaded.values[band].data for band in index_bands},
+                                loaded.clear.data))
+                facts.append((loaded, None, offsets))
                 continue
+            outputs.append(self._period_outputs(loaded))
+            scene_clear = (loaded.clear.data & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
+            facts.append((loaded, scene_clear, offsets))
+        targets = self._targets(staging, [label for label, _, _ in windows])
+        if direct:
+            height, width = self.geobox.shape
+            writers = {}
+            for name in targets:
+                writers[name] = open_writer(count=len(windows), height=height, width=width,
+                                            dtype="uint16" if name == "clear_count"
+                                            else "float32", **targets[name])
+                self._writers.append(writers[name])
+            compose = functools.partial(_compose_chunk, indices=tuple(self.indices),
+                                        method=request.method)
+            cogs, clear_pixels = store_periods(outputs, writers, inside, compose, _blocks)
+            period_clear = []
+            for n, pixels in enumerate(clear_pixels):
+                if pixels is None:
+                    period_clear.append(0.0)
+                    continue
+                period_clear.append(pixels[0] / inside_total)
+                offsets = facts[n][2]  # delayed too: dask 2026.8 mixes up the results of
+                # arrays and delayed getitems computed together
+                facts[n] = (facts[n][0], pixels[1:] / inside_total,
+                            None if offsets is None else dask.delayed(offsets))
+        else:
+            cogs, clear_pixels = self._zarr_cogs(outputs, inside, targets, store)
+            period_clear = [pixels / inside_total for pixels in clear_pixels]
+        small = [(f[1], f[2]) if f is not None else None for f in facts]
+        return cogs, colour_cogs, small, period_clear, facts
+
+    def _period_outputs(self, loaded: LoadedScenes) -> Dict[str, da.Array]:
+        """One period's lazy composites per index and its clear count."""
+        period = {}
+        for index in self.indices:
+            reduced = reduce_period(index.compute(loaded.values), self.request.method)[0].data
+            if index.decibels:  # composited in linear power, reported in dB
+                reduced = reduced.map_blocks(_decibels, dtype="float32")
+            period[index.name] = reduced
+        period["clear_count"] = loaded.clear.sum("time").astype("uint16").data
+        return period
+
+    def _zarr_cogs(self, outputs, inside, targets: Dict[str, dict], store: str):
+        """Each output's (period, y, x) stack stored into the Zarr scratch ``store`` by the
+        workers and turned into a COG by a worker task; and per period the pixels inside the
+        AOI with a clear observation."""
+        height, width = self.geobox.shape
+        chunk, chunks = self.spec.chunk_size, self.spec.spatial_chunks
+        empty = {"clear_count": da.zeros((height, width), dtype="uint16", chunks=chunks)}
+        for index in self.indices:
+            empty[index.name] = da.full((height, width), np.nan, dtype="float32", chunks=chunks)
+        cogs = {}
+        for name in targets:
+            stack = da.stack([(period or empty)[name] for period in outputs])
             stored = da.to_zarr(stack.rechunk((1, chunk, chunk)), store, component=name,
                                 overwrite=True, compute=False)
             cogs[name] = dask.delayed(_cog_after_store, pure=False)(
-                _blocks(stored), store=store,
-                component=name, **targets[name])
-        small = [(f[1], f[2]) if f is not None else None for f in facts]
-        return cogs, colour_cogs, small, period_clear, facts
+                _blocks(stored), store=store, component=name, **targets[name])
+        counts = da.stack([(period or empty)["clear_count"] for period in outputs])
+        return cogs, ((counts > 0) & inside[np.newaxis]).sum(axis=(1, 2))
 
     def _abort_writers(self) -> None:
         """Drop the scratch files of stacks not (or not completely) turned into COGs."""
@@ -308,6 +345,22 @@ def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
                         [loaded.rules[t] for t in steps if t < len(loaded.rules)],
                         loaded.offsets.isel(time=steps) if loaded.offsets is not None
                         else None)
+
+
+def _compose_chunk(values: Dict[str, np.ndarray], clear: np.ndarray, *, indices,
+                   method: str) -> Dict[str, np.ndarray]:
+    """One chunk's composites of one period from its (time, y, x) blocks (band values, NaN
+    where not clear; the clear mask): the lazy graph's code (``_period_outputs``) run on the
+    chunk, so the values are the same bit for bit."""
+    import xarray as xr
+
+    bands = {name: xr.DataArray(block, dims=("time", "y", "x")) for name, block in values.items()}
+    composites = {}
+    for index in indices:
+        reduced = reduce_period(index.compute(bands), method)[0].values
+        composites[index.name] = _decibels(reduced) if index.decibels else reduced
+    composites["clear_count"] = clear.sum(axis=0).astype("uint16")
+    return composites
 
 
 def _decibels(values: np.ndarray) -> np.ndarray:

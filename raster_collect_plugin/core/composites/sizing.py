@@ -8,7 +8,8 @@ The estimate is of the job process's peak resident memory (issue 31: measured ag
   table writers: ``ZONAL_ENGINE_BYTES``);
 - every period's composites, not one period's: all periods are one dask graph, and each
   period's grids (one float32 grid per index and the clear count) pass through GDAL's block
-  cache on their way to the COGs' scratch files, so they are held up to the size of that cache;
+  cache on their way to the COGs' scratch files, so they are held up to the size of that cache
+  (``compute.gdal_env.RUN_BLOCK_CACHE_MB`` in a run unless ``GDAL_CACHEMAX`` says otherwise);
 - dask's working set: scenes × bands × one chunk per thread;
 - a storm run's per-pixel evidence arrays (``STORM_BYTES_PER_PIXEL``).
 
@@ -40,7 +41,6 @@ LOAD_BYTES_PER_VALUE = 4 * 2  # float32 band values and their masked copy
 ZONAL_ROW_BYTES = 400  # one statistics row in pandas/GeoPackage/Parquet buffers
 # a storm run's per-pixel arrays (measured 155-209 bytes a pixel on 0.36-5.8 Mpixels)
 STORM_BYTES_PER_PIXEL = 200
-GDAL_DEFAULT_CACHE_FRACTION = 0.05  # GDAL's block cache without GDAL_CACHEMAX: 5 % of memory
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "T": 1e12, "TB": 1e12, "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "TIB": 2 ** 40}
 
@@ -115,23 +115,10 @@ def default_budget() -> int:
 
 
 def gdal_cache_bytes() -> int:
-    """The size of GDAL's block cache: ``GDAL_CACHEMAX`` (MB below 100,000, else bytes, or a
-    percentage of memory) when set, else GDAL's default of 5 % of the machine's memory."""
-    import os
+    """The size of GDAL's block cache in a run (``compute.gdal_env.block_cache_bytes``)."""
+    from ..compute.gdal_env import block_cache_bytes
 
-    import psutil
-
-    total = psutil.virtual_memory().total
-    text = os.environ.get("GDAL_CACHEMAX", "").strip()
-    try:
-        if text.endswith("%"):
-            return int(total * float(text[:-1]) / 100)
-        if text:
-            value = int(text)
-            return value * 2**20 if value < 100_000 else value
-    except ValueError:
-        pass
-    return int(total * GDAL_DEFAULT_CACHE_FRACTION)
+    return block_cache_bytes()
 
 
 @dataclass

@@ -22,6 +22,7 @@ from ..compute.gdal_env import configure_gdal
 from . import masks
 from .bands import CollectionProfile, baseline_of, boa_offset_flag
 from .errors import LoadError
+from .tile_grid import SceneTiles, spatial_chunks
 
 S2_OFFSET_BASELINE = 4.0
 S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4
@@ -40,6 +41,12 @@ class LoadSpec:
     mask_classes: frozenset = masks.DEFAULT_MASK_CLASSES
     chunk_size: int = 1024
     cloud_buffer_m: float = 0.0  # grow the cloud/shadow mask by this distance (cloud_buffer.py)
+    tiles: Optional[SceneTiles] = None  # the scenes' COG tiles: chunks follow them
+
+    @property
+    def spatial_chunks(self) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+        """The (rows, columns) chunks of every loaded array."""
+        return spatial_chunks(self.geobox.shape, self.chunk_size, self.tiles)
 
 
 @dataclass
@@ -172,16 +179,23 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     asset_keys = list(dict.fromkeys(asset_keys))
     collection = items[0].collection_id or "*"
     groups = _group_by_solar_day(items)
-    chunks = {"time": 1, "x": spec.chunk_size, "y": spec.chunk_size}
+    geobox, chunks = spec.geobox, {"time": 1, "x": spec.chunk_size, "y": spec.chunk_size}
+    if spec.tiles is not None:  # chunk edges on tile edges: pad, load, slice the padding off
+        geobox = spec.tiles.padded(spec.geobox)
+        rows, columns = spec.tiles.step(spec.chunk_size)
+        chunks = {"time": 1, "x": columns, "y": rows}
     from .asset_reader import NamingRioDriver
 
     try:
-        data = odc.stac.load(items, bands=asset_keys, geobox=spec.geobox, groupby="solar_day",
+        data = odc.stac.load(items, bands=asset_keys, geobox=geobox, groupby="solar_day",
                              chunks=chunks, resampling="nearest", fail_on_error=True,
                              stac_cfg=_stac_cfg(profile, collection, asset_keys),
                              patch_url=patch_url, driver=NamingRioDriver())
     except ValueError as error:
         raise LoadError(f"cannot load {collection}: {error}") from None
+    if spec.tiles is not None:
+        data = data.isel(y=slice(spec.tiles.row_padding, None),
+                         x=slice(spec.tiles.column_padding, None))
     if data.sizes["time"] != len(groups):
         groups = [[item] for item in sorted(items, key=lambda i: i.datetime)]
 

@@ -124,7 +124,8 @@ class _Writer:
             dn[_nodata_mask(surface, scene)] = 0
             asset_key = key if shape == "planetary-computer" else S2_ES_KEYS[band]
             href = f"{folder}/{asset_key}.tif"
-            write_cog(self.root / href, dn, transform=surface.transform, crs=SCENE_CRS, nodata=0)
+            write_cog(self.root / href, dn, transform=surface.transform, crs=SCENE_CRS, nodata=0,
+                      blocksize=self.spec.s2_tile_size)
             extra = {"eo:bands": [{"name": key, "common_name": band}]}
             if shape != "planetary-computer":
                 extra["raster:bands"] = [{"nodata": 0, "data_type": "uint16",
@@ -136,7 +137,7 @@ class _Writer:
         scl_key = "SCL" if shape == "planetary-computer" else "scl"
         href = f"{folder}/{scl_key}.tif"
         write_cog(self.root / href, scl_layer(twenty, scene), transform=twenty.transform,
-                  crs=SCENE_CRS, nodata=0)
+                  crs=SCENE_CRS, nodata=0, blocksize=self.spec.s2_tile_size)
         scl_extra = {} if shape == "planetary-computer" else {
             "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}]}
         assets[scl_key] = _asset(href, twenty.transform, twenty.width, twenty.height, ["data"],

@@ -109,6 +109,7 @@ class SampleSpec:
     s2_shape: str = "planetary-computer"
     first_forest_id: int = 281
     seed: int = 7
+    s2_tile_size: int = 256  # the Sentinel-2 files' COG tiles (pixels a side)
 
 
 @dataclass
