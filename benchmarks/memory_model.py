@@ -102,7 +102,9 @@ def _composite_peak_against_area(folder: Path, args) -> None:
                             str(inputs), "--months", str(args.months)],
                            cwd=str(Path(__file__).parent))
         peaks.append((size * size / 1e6, run["process_peak_rss_mb"], run["process_wall"]))
+        estimate = run["estimate_mb"] or float("nan")
         print(f"composite {f'{size} x {size}':>11}: peak RSS {peaks[-1][1]:6.0f} MB, "
+              f"estimate {estimate:6.0f} MB ({estimate / peaks[-1][1]:.2f}), "
               f"{peaks[-1][2]:5.1f} s wall", flush=True)
     steps = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(peaks, peaks[1:])]
     if steps:

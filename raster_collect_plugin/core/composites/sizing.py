@@ -32,8 +32,11 @@ from typing import Callable, Optional, TypeVar, Union
 # a zonal one at 451 MB, on Linux with the locked engine requirements)
 ENGINE_BYTES = 300 * 2**20
 ZONAL_ENGINE_BYTES = 440 * 2**20
-# bytes per output pixel for the whole run: the AOI mask and the period's boolean temporaries
-PIXEL_BYTES = 1 + 2
+# bytes per output pixel for the whole run: the AOI mask (and dask's copy), the period's
+# boolean temporaries, and loaded scene values dask's ordering keeps waiting for the other
+# bands of their chunk (measured on composite jobs of 2400-7200 px a side, 6 months: 16-18 MB
+# more peak per added Mpx; benchmarks/memory_model.py prints it)
+PIXEL_BYTES = 1 + 1 + 2 + 13
 # bytes per output pixel and period on their way to the COGs (index grids added per index)
 PERIOD_BYTES_PER_PIXEL = 2  # the clear count
 INDEX_BYTES_PER_PIXEL = 4
