@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import import_module
 from typing import Optional, Sequence
+
+# Before numpy loads: its OpenBLAS threads spin (sched_yield) after each BLAS call, 14 % of a
+# composite job's CPU on 2 cores (perf, issue 31); the engine runs its work in dask threads
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # The command families (and the engine's packages they import) are imported only once the
 # command is known: ``doctor`` and ``setup-engine`` must run where numpy & co. are missing.
