@@ -40,8 +40,8 @@ def test_threads_write_no_zarr_store(small_sample, tmp_path, monkeypatch):
 def test_a_failed_block_write_leaves_nothing(small_sample, tmp_path, monkeypatch):
     calls = []
 
-    def failing(self, block, location):
-        calls.append(location)
+    def failing(self, band, rows, cols, block):
+        calls.append((band, rows, cols))
         if len(calls) == 3:
             raise RuntimeError("simulated write failure")
 
@@ -50,3 +50,55 @@ def test_a_failed_block_write_leaves_nothing(small_sample, tmp_path, monkeypatch
     left = [p for p in (tmp_path / "out").rglob("*")] if (tmp_path / "out").exists() else []
     assert not [p for p in left if p.suffix in (".tif", ".zarr") or ".scratch" in p.name], left
 
+
+
+def test_bands_of_chunk_rows_give_the_same_cogs(tmp_path, monkeypatch):
+    """Computed a band of chunk rows at a time (the memory bound of issue 31), a run writes
+    the same pixels and clear fractions as in one band."""
+    import functools
+    import json
+
+    from raster_collect_plugin.core.pixels.load import LoadSpec
+    from raster_collect_plugin.core.sample.catalog import make_sample
+    from raster_collect_plugin.core.sample.scenes import small_spec
+
+    sample = make_sample(tmp_path / "sample", small_spec(s2_tile_size=64))  # small tiles
+
+    def outputs(folder):
+        files = sorted(folder.glob("*.tif"))
+        [metadata] = folder.glob("*_metadata.json")
+        arrays = {}
+        for path in files:
+            with rasterio.open(path) as cog:
+                arrays[path.name] = cog.read()
+        return arrays, json.loads(metadata.read_text())
+
+    monkeypatch.setattr(collection, "LoadSpec", functools.partial(LoadSpec, chunk_size=64))
+    bands_used = []
+    compute = scratch_store.StoredPeriods.compute
+
+    def recording(self, compute_fn, bands, **kwargs):
+        bands_used.append(len(bands))
+        return compute(self, compute_fn, bands, **kwargs)
+
+    monkeypatch.setattr(scratch_store.StoredPeriods, "compute", recording)
+    assert _run(sample, tmp_path / "one") == 0
+    monkeypatch.setattr(collection, "STORE_BAND_PIXELS", 1)  # one row of chunks a band
+    assert _run(sample, tmp_path / "rows") == 0
+    assert bands_used[0] == 1 and bands_used[1] > 2, bands_used
+    (one, one_meta), (rows, rows_meta) = outputs(tmp_path / "one"), outputs(tmp_path / "rows")
+    assert one.keys() == rows.keys() and len(one) == 3
+    for name in one:
+        assert np.array_equal(one[name], rows[name], equal_nan=True), name
+    assert rows_meta["period_clear_fraction"] == one_meta["period_clear_fraction"]
+    assert [s["clear_fraction"] for s in rows_meta["scenes"]] == \
+        [s["clear_fraction"] for s in one_meta["scenes"]]
+    assert 0 < min(one_meta["period_clear_fraction"])
+
+
+def test_bands_hold_whole_rows_of_chunks_within_the_pixel_bound():
+    stores = scratch_store.StoredPeriods([], (1024, 1024, 1024, 512), 4000)
+    assert stores.bands(None) == [slice(0, 4)]
+    assert stores.bands(1) == [slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 4)]
+    assert stores.bands(2 * 1024 * 4000) == [slice(0, 2), slice(2, 4)]
+    assert stores.bands(3 * 1024 * 4000) == [slice(0, 3), slice(3, 4)]

@@ -38,14 +38,30 @@ def test_periods_are_held_up_to_gdals_cache_then_the_peak_is_flat_in_periods():
     assert size(periods=96, cache=300 * MB).memory_bytes < size(periods=96).memory_bytes
 
 
+def _pixel_terms(size: sizing.CompositeSize) -> int:
+    return size.pixels * sizing.AOI_BYTES_PER_PIXEL \
+        + size.band_pixels * sizing.BAND_BYTES_PER_PIXEL
+
+
 def test_working_set_is_per_thread_and_chunk_not_per_area():
     small, large = size(width=1024, height=1024), size(width=4096, height=4096)
     working = 2 * 1024 * 1024 * 1 * (4 + 2) * sizing.LOAD_BYTES_PER_VALUE
-    assert small.data_bytes - small.pixels * sizing.PIXEL_BYTES \
-        - small.pixels * 12 * 10 == working
-    assert large.data_bytes - large.pixels * sizing.PIXEL_BYTES - large.cache == working \
+    assert small.data_bytes - _pixel_terms(small) - small.pixels * 12 * 10 == working
+    assert large.data_bytes - _pixel_terms(large) - large.cache == working \
         or large.pixels * 12 * 10 < large.cache
     assert size(threads=4).data_bytes - size(threads=2).data_bytes == working
+
+
+def test_past_one_band_of_chunk_rows_only_the_aoi_mask_grows_with_the_area():
+    band = sizing.STORE_BAND_PIXELS
+    small = size(width=1024, height=1024)
+    assert small.band_pixels == small.pixels  # one band holds it all
+    wide = [size(width=8192, height=side) for side in (4096, 8192, 16384)]
+    assert [s.band_pixels for s in wide] == [8192 * 1024] * 3  # a row of chunks each
+    assert all(s.band_pixels <= max(band, 8192 * 1024) for s in wide)
+    growth = [(b.data_bytes - a.data_bytes) / (b.pixels - a.pixels)
+              for a, b in zip(wide, wide[1:])]
+    assert growth == [sizing.AOI_BYTES_PER_PIXEL] * 2  # bytes per added pixel
 
 
 @pytest.mark.parametrize("setting, expected", [("512", 512 * MB), ("300000000", 300_000_000),
@@ -90,12 +106,12 @@ def test_a_run_bounds_gdals_block_cache_unless_the_user_set_it(setting, expected
 
 
 def test_a_refusal_suggests_a_resolution_that_fits():
-    big = size(width=20_000, height=20_000, cache=500 * MB)
+    big = size(width=40_000, height=40_000, cache=500 * MB)
     budget = 2000 * MB
     with pytest.raises(sizing.SizeError) as refused:
         sizing.check(big, budget)
     coarser = float(str(refused.value).split("--resolution ")[1].split()[0])
-    side = int(20_000 * 10 / coarser) + 1
+    side = int(40_000 * 10 / coarser) + 1
     assert sizing.check(size(width=side, height=side, cache=500 * MB), budget)
     assert coarser >= 20
 

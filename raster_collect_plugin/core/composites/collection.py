@@ -39,7 +39,8 @@ from ..runs.storage import store_stopped_answering
 from .periods import reduce_bands, reduce_period
 from .publish import _name
 from .requests import Cancelled, CollectionResult, _naive_utc, composite_windows
-from .scratch_store import open_writer, store_periods
+from .scratch_store import StoredPeriods, open_writer, store_periods
+from .sizing import STORE_BAND_PIXELS
 
 MAX_TOKEN_RENEWALS = 2
 
@@ -83,6 +84,7 @@ class _CollectionJob:
         self.geobox = choose_grid(self.items, geometry, self.profile, crs=request.crs,
                                   resolution=request.resolution)
         self.inside = aoi_mask(self.geobox, geometry)
+        self.inside_total = max(int(self.inside.sum()), 1)
         self.colours = colour_bands(self.profile, request.colour_composites)
         self.colour_paths: Dict[str, Dict[str, Union[Path, str]]] = {}
         self._writers: List[StackWriter] = []
@@ -95,12 +97,13 @@ class _CollectionJob:
     def _graph(self, windows, staging, store: str):
         """The lazy composites of every period in one graph, written to their COGs by tasks
         (threads: straight into the COGs' scratch files; a cluster: through the Zarr scratch
-        ``store``); plus the small per-scene facts the client keeps for the metadata."""
+        ``store``); plus the small per-scene facts the client keeps for the metadata. With
+        threads, the stores (``StoredPeriods``) are returned to be computed a band of chunk
+        rows at a time, before the COG tasks (``run``)."""
         request = self.request
         chunks = self.spec.spatial_chunks
         self._abort_writers()  # a retry's graph writes the same scratch files again
         inside = da.from_array(self.inside, chunks=chunks)
-        inside_total = max(int(self.inside.sum()), 1)
         # threads writing a local folder: each chunk's composites computed and written by one
         # task, straight into the COGs' scratch files (scratch_store.py); a cluster's workers
         # and object stores keep the Zarr scratch store
@@ -126,7 +129,8 @@ class _CollectionJob:
                 facts.append((loaded, None, offsets))
                 continue
             outputs.append(self._period_outputs(loaded))
-            scene_clear = (loaded.clear.data & inside[np.newaxis]).sum(axis=(1, 2)) / inside_total
+            scene_clear = (loaded.clear.data & inside[np.newaxis]).sum(axis=(1, 2)) \
+                / self.inside_total
             facts.append((loaded, scene_clear, offsets))
         targets = self._targets(staging, [label for label, _, _ in windows])
         if direct:
@@ -139,22 +143,13 @@ class _CollectionJob:
                 self._writers.append(writers[name])
             compose = functools.partial(_compose_chunk, indices=tuple(self.indices),
                                         method=request.method)
-            cogs, clear_pixels = store_periods(outputs, writers, inside, compose, _blocks)
-            period_clear = []
-            for n, pixels in enumerate(clear_pixels):
-                if pixels is None:
-                    period_clear.append(0.0)
-                    continue
-                period_clear.append(pixels[0] / inside_total)
-                offsets = facts[n][2]  # delayed too: dask 2026.8 mixes up the results of
-                # arrays and delayed getitems computed together
-                facts[n] = (facts[n][0], pixels[1:] / inside_total,
-                            None if offsets is None else dask.delayed(offsets))
-        else:
-            cogs, clear_pixels = self._zarr_cogs(outputs, inside, targets, store)
-            period_clear = [pixels / inside_total for pixels in clear_pixels]
+            cogs, stores = store_periods(outputs, writers, inside, compose)
+            # the clear fractions come with the stores (_store_in_bands)
+            return cogs, colour_cogs, None, None, facts, stores
+        cogs, clear_pixels = self._zarr_cogs(outputs, inside, targets, store)
+        period_clear = [pixels / self.inside_total for pixels in clear_pixels]
         small = [(f[1], f[2]) if f is not None else None for f in facts]
-        return cogs, colour_cogs, small, period_clear, facts
+        return cogs, colour_cogs, small, period_clear, facts, None
 
     def _period_outputs(self, loaded: LoadedScenes) -> Dict[str, da.Array]:
         """One period's lazy composites per index and its clear count."""
@@ -238,13 +233,18 @@ class _CollectionJob:
         try:
             for attempt in range(MAX_TOKEN_RENEWALS + 1):
                 try:
-                    cogs, colour_cogs, small, period_clear, facts = self._graph(
+                    cogs, colour_cogs, small, period_clear, facts, stores = self._graph(
                         windows, staging, store)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
-                        paths, colour_paths, small, period_clear = scheduling.compute(
-                            cogs, colour_cogs, small, period_clear, cancel=self.cancel,
-                            progress=lambda f: progress(f, f"{self.collection}: composites"))
+                        if stores is not None:
+                            paths, colour_paths, small, period_clear = self._store_in_bands(
+                                stores, cogs, colour_cogs, facts, progress)
+                        else:
+                            paths, colour_paths, small, period_clear = scheduling.compute(
+                                cogs, colour_cogs, small, period_clear, cancel=self.cancel,
+                                progress=lambda f: progress(f, f"{self.collection}: "
+                                                               "composites"))
                     break
                 except (LoadError, scheduling.ComputeCancelled, scheduling.NoWorkers):
                     raise
@@ -282,6 +282,31 @@ class _CollectionJob:
                                    for label, path in periods.items()}
                              for key, periods in colour_paths.items()}
         return self._write(staging, labels, paths, scenes, [float(v) for v in period_clear])
+
+    def _store_in_bands(self, stores: StoredPeriods, cogs, colour_cogs, facts, progress):
+        """Threads: every chunk's composites computed and written a band of chunk rows at a
+        time (the memory held is the band's, not the AOI's: issue 31), then the COGs made.
+        Colour composites need each period's whole grid, so with them there is one band."""
+        compute = functools.partial(scheduling.compute, cancel=self.cancel)
+        bands = stores.bands(None if colour_cogs else STORE_BAND_PIXELS)
+        share = 0.9  # of the progress bar; the rest is making the COGs
+        totals, (colour_paths,) = stores.compute(
+            compute, bands, extra=(colour_cogs,),
+            progress=lambda f: progress(share * f, f"{self.collection}: composites"))
+        period_clear, small = [], []
+        for total, fact in zip(totals, facts):
+            if total is None:
+                period_clear.append(0.0)
+                small.append(None)
+                continue
+            period_clear.append(float(total[0]) / self.inside_total)
+            offsets = fact[2]  # delayed: dask 2026.8 mixes up the results of arrays and
+            # delayed getitems computed together
+            small.append((total[1:] / self.inside_total,
+                          None if offsets is None else dask.delayed(offsets)))
+        paths, small = compute(cogs, small, progress=lambda f: progress(
+            share + (1 - share) * f, f"{self.collection}: writing the COGs"))
+        return paths, colour_paths, small, period_clear
 
     def _targets(self, staging, labels: List[str]) -> Dict[str, dict]:
         """Destination and COG description of each index stack and the clear counts."""

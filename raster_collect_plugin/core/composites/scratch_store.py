@@ -63,8 +63,8 @@ def _disk_full_as_enospc(destination) -> Iterator[None]:
 
 
 def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
-                  writers: Dict[str, StackWriter], inside: da.Array, compose: Compose,
-                  blocks) -> Tuple[Dict[str, Delayed], List]:
+                  writers: Dict[str, StackWriter], inside: da.Array,
+                  compose: Compose) -> Tuple[Dict[str, Delayed], StoredPeriods]:
     """Compute and write every period's composites chunk by chunk. ``periods[n]`` holds the
     period's lazy (time, y, x) inputs, band values (NaN where not clear) by band and the clear
     mask, or None for a period without scenes (its bands keep the writers' fill);
@@ -74,38 +74,76 @@ def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
     no composite waits in memory for its writer and no input waits for its other outputs
     (issue 31: with one lazy array per output, 0.7-1.2 GB of composites and loaded scenes
     queued on 4800-7200 px a side, growing with the AOI). Returns a delayed COG task per
-    name (its value the COG's path; ``blocks`` turns the stored arrays into their blocks,
-    so the task does not optimise them into a graph of its own) and per period (None without
-    scenes) the pixels inside the AOI (``inside``) with a clear observation, then those
-    clear in each of its time steps: a delayed (1 + time,) array."""
+    name (its value the COG's path), to be computed once ``StoredPeriods.compute`` has
+    written every chunk, and the stores."""
     targets = {name: ScratchTarget(writer) for name, writer in writers.items()}
-    stored, clear_pixels = [], []
+    stored: List[Optional[da.Array]] = []
     for band, period in enumerate(periods):
         if period is None:
-            clear_pixels.append(None)
+            stored.append(None)
             continue
         values, clear = period
         names = list(values)
         inputs = [values[name].rechunk({0: -1}) for name in names] + [clear.rechunk({0: -1})]
-        written = da.map_blocks(
+        stored.append(da.map_blocks(
             _store_chunk, inside, *inputs, names=names, band=band, targets=targets,
             compose=compose, drop_axis=0, new_axis=2, dtype="int64",
             chunks=(*((1,) * len(sizes) for sizes in inside.chunks), (1 + clear.shape[0],)),
             meta=np.zeros((0, 0, 0), dtype="int64"),
-            token=f"raster-collect-store-{band}-{uuid.uuid4().hex}")
-        stored.append(written)
-        # a delayed sum of the same blocks: an array sum would be optimised into a graph of
-        # its own, writing the chunks a second time (after the COG tasks closed the files)
-        clear_pixels.append(dask.delayed(_sum_counts)(blocks(written)))
-    cogs = {name: dask.delayed(_finish, pure=False)([blocks(array) for array in stored],
-                                                    target=targets[name])
+            token=f"raster-collect-store-{band}-{uuid.uuid4().hex}"))
+    cogs = {name: dask.delayed(_finish, pure=False)([], target=targets[name])
             for name in writers}
-    return cogs, clear_pixels
+    return cogs, StoredPeriods(stored, inside.chunks[0], inside.shape[1])
 
 
-def _sum_counts(blocks: List) -> np.ndarray:
-    """The (1 + time,) totals of one period's ``_store_chunk`` counts."""
-    return np.block(blocks).sum(axis=(0, 1))
+class StoredPeriods:
+    """The lazy stores of every period (None for a period without scenes), each a
+    (row chunks, column chunks, 1 + time) array of per-chunk counts, computed a band of chunk
+    rows at a time so the memory a run holds is bounded by the band, not by the AOI."""
+
+    def __init__(self, stored: List[Optional[da.Array]], row_chunks: Tuple[int, ...],
+                 width: int):
+        self.stored, self.row_chunks, self.width = stored, tuple(row_chunks), width
+
+    def bands(self, max_pixels: Optional[int]) -> List[slice]:
+        """Consecutive chunk rows, as few per band as keep a band within ``max_pixels``
+        (at least one row each; None: one band of every row)."""
+        if max_pixels is None:
+            return [slice(0, len(self.row_chunks))]
+        bands: List[slice] = []
+        first, pixels = 0, 0
+        for row, rows in enumerate(self.row_chunks):
+            if row > first and pixels + rows * self.width > max_pixels:
+                bands.append(slice(first, row))
+                first, pixels = row, 0
+            pixels += rows * self.width
+        bands.append(slice(first, len(self.row_chunks)))
+        return bands
+
+    def compute(self, compute: Callable, bands: List[slice], *,
+                progress: Optional[Callable[[float], None]] = None,
+                extra: Tuple = ()) -> Tuple[List[Optional[np.ndarray]], Tuple]:
+        """Write every chunk, one band of chunk rows after the other, with ``compute``
+        (``scheduling.compute``'s signature). Returns per period (None without scenes) the
+        pixels inside the AOI with a clear observation, then those clear in each of its time
+        steps (a (1 + time,) array); and ``extra``'s collections, computed with the first
+        band (they should then need no other)."""
+        totals: List[Optional[np.ndarray]] = [None] * len(self.stored)
+        present = [n for n, array in enumerate(self.stored) if array is not None]
+        extra_values: Tuple = ()
+        for k, rows in enumerate(bands):
+            def band_progress(fraction: float, k: int = k) -> None:
+                if progress is not None:
+                    progress((k + fraction) / len(bands))
+
+            parts = [self.stored[n].blocks[rows] for n in present]
+            computed = compute(parts, *(extra if k == 0 else ()), progress=band_progress)
+            if k == 0:
+                extra_values = tuple(computed[1:])
+            for n, counts in zip(present, computed[0]):
+                band_total = counts.sum(axis=(0, 1))
+                totals[n] = band_total if totals[n] is None else totals[n] + band_total
+        return totals, extra_values
 
 
 def _store_chunk(inside: np.ndarray, *inputs: np.ndarray, names: List[str], band: int,

@@ -10,7 +10,8 @@ The estimate is of the job process's peak resident memory (issue 31: measured ag
   period's grids (one float32 grid per index and the clear count) pass through GDAL's block
   cache on their way to the COGs' scratch files, so they are held up to the size of that cache
   (``compute.gdal_env.RUN_BLOCK_CACHE_MB`` in a run unless ``GDAL_CACHEMAX`` says otherwise);
-- dask's working set: scenes × bands × one chunk per thread;
+- dask's working set: scenes × bands × one chunk per thread, and what it holds of the band
+  of chunk rows being computed (a band at a time: ``STORE_BAND_PIXELS``);
 - a storm run's per-pixel evidence arrays (``STORM_BYTES_PER_PIXEL``).
 
 Zonal statistics read each zone's window of every period, so the largest zone and the number
@@ -32,11 +33,17 @@ from typing import Callable, Optional, TypeVar, Union
 # a zonal one at 451 MB, on Linux with the locked engine requirements)
 ENGINE_BYTES = 300 * 2**20
 ZONAL_ENGINE_BYTES = 440 * 2**20
-# bytes per output pixel for the whole run: the AOI mask (and dask's copy), the period's
-# boolean temporaries, and loaded scene values dask's ordering keeps waiting for the other
-# bands of their chunk (measured on composite jobs of 2400-7200 px a side, 6 months: 16-18 MB
-# more peak per added Mpx; benchmarks/memory_model.py prints it)
-PIXEL_BYTES = 1 + 1 + 2 + 13
+# a composite run on threads computes and writes its chunks a band of chunk rows at a time,
+# each band at most this many pixels (at least one row of chunks): what dask holds of loaded
+# scenes and their masks is bounded by the band, not the AOI (scratch_store.StoredPeriods)
+STORE_BAND_PIXELS = 8 * 2**20
+# bytes per output pixel of the whole AOI: its mask (and dask's copy)
+AOI_BYTES_PER_PIXEL = 1 + 1
+# bytes per output pixel of the band of chunk rows being computed: the period's boolean
+# temporaries, and loaded scene values dask's ordering keeps waiting for the other bands of
+# their chunk (measured on composite jobs of 2400-7200 px a side, 6 months: 16-18 MB more peak
+# per added Mpx before the bands; benchmarks/memory_model.py prints it)
+BAND_BYTES_PER_PIXEL = 2 + 13
 # bytes per output pixel and period on their way to the COGs (index grids added per index)
 PERIOD_BYTES_PER_PIXEL = 2  # the clear count
 INDEX_BYTES_PER_PIXEL = 4
@@ -146,6 +153,12 @@ class CompositeSize:
         return self.width * self.height
 
     @property
+    def band_pixels(self) -> int:
+        """The pixels of one band of chunk rows (``scratch_store.StoredPeriods.bands``)."""
+        row = min(self.chunk, self.height) * self.width
+        return min(self.pixels, max(1, STORE_BAND_PIXELS // max(row, 1)) * row)
+
+    @property
     def data_bytes(self) -> int:
         """What the run adds to the engine's own memory."""
         periods = self.pixels * self.periods * (PERIOD_BYTES_PER_PIXEL
@@ -153,7 +166,8 @@ class CompositeSize:
         chunk_pixels = min(self.pixels, self.chunk * self.chunk)
         working = (self.threads * chunk_pixels * max(self.busiest_scenes, 1)
                    * (self.bands + self.indices) * LOAD_BYTES_PER_VALUE)
-        return int(self.pixels * PIXEL_BYTES + min(periods, self.cache) + working)
+        return int(self.pixels * AOI_BYTES_PER_PIXEL + self.band_pixels * BAND_BYTES_PER_PIXEL
+                   + min(periods, self.cache) + working)
 
     @property
     def memory_bytes(self) -> int:
