@@ -8,11 +8,13 @@ largest relative difference of the coverage-weighted means.
 
 From the file, raster-collect runs what a zonal run runs on its composites
 (``zonal_tasks.zonal_tables``: blocks of zones in dask threads) and computes all its 16
-statistics. exactextract gets its best options: ``GDAL_CACHEMAX`` of 1 GB and either the
-features sorted north to south (each row of tiles decoded once) or
-``strategy="raster-sequential"``; it is asked for the same statistics (the like-for-like ratio)
-and for the mean only. In memory, both start from the stack already read: raster-collect from
-a numpy array, exactextract from a GDAL MEM dataset (its native in-memory input).
+statistics; ``raster-collect-read`` decodes the same tiles with the same reader and computes
+nothing (the floor of a zonal run's CPU on that file). exactextract gets its best options:
+``GDAL_CACHEMAX`` of 1 GB and either the features sorted north to south (each row of tiles
+decoded once) or ``strategy="raster-sequential"``; it is asked for the same statistics (the
+like-for-like ratio) and for the mean only. In memory, both start from the stack already
+read: raster-collect from a numpy array, exactextract from a GDAL MEM dataset (its native
+in-memory input).
 
     python benchmarks/zonal_vs_exactextract.py [--size 4000] [--bands 24] [--polygons 2000]
                                                [--runs 3] [--inputs file|memory|both]
@@ -129,6 +131,8 @@ def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
         table = table.set_index("forest_id").loc[frame["forest_id"]]
         means = table[[c for c in table.columns if c == "mean" or c.endswith("_mean")]]
         means = means.to_numpy()  # (polygons, bands)
+    elif name == "raster-collect-read":  # the zonal run's reading alone: no statistics
+        means = _read_only(source, frame)
     elif kind == "memory":
         with_stats = zonal_statistics(RasterStack(array, transform=transform, crs=crs),
                                       frame, id_fields=["forest_id"])
@@ -143,6 +147,27 @@ def run_engine(engine: str, stack: Path, zones: Path, result: Path) -> None:
     np.save(result, means)
     print(json.dumps({"engine": engine, "wall": seconds, "cpu": cpu,
                       "peak_rss_mb": peak_rss_mb()}))
+
+
+def _read_only(source: str, frame) -> np.ndarray:
+    """Decode the tiles a zonal run decodes (its reader, its windows, the same threads), and
+    compute nothing: the floor of the run's CPU on this file."""
+    import os
+
+    from raster_collect_plugin.core.zonal.coverage import _window
+    from raster_collect_plugin.core.zonal.reader import RasterStack, _StripReader
+
+    stack = RasterStack(source, decode_threads=os.cpu_count() or 1)
+    windows = [w for w in (_window(g.bounds, stack) for g in frame.geometry) if w]
+    reader = _StripReader(stack, sorted(windows))
+    try:
+        for _, end in reader.strips:
+            reader.wait_for(end)
+            reader.release(end)
+    finally:
+        reader.stop()
+        stack.close()
+    return np.full((len(frame), stack.shape[0]), np.nan)
 
 
 def main() -> None:
@@ -167,7 +192,8 @@ def main() -> None:
 
 
 ENGINES = {  # input kind -> engines, each NAME:STRATEGY
-    "file": ("raster-collect", "exactextract-all:sorted", "exactextract-all:raster-sequential",
+    "file": ("raster-collect", "raster-collect-read", "exactextract-all:sorted",
+             "exactextract-all:raster-sequential",
              "exactextract:sorted", "exactextract:raster-sequential"),
     "memory": ("raster-collect", "exactextract-all:sorted", "exactextract:sorted"),
 }
@@ -218,6 +244,11 @@ def _ratios(folder: Path, kind: str, runs: dict) -> None:
               f"{_best(runs, name, 'cpu') / ours['cpu']:.1f}x, wall "
               f"{_best(runs, name, 'wall') / ours['wall']:.1f}x"
               f"{' (target >= 10x CPU)' if name == 'exactextract-all' else ''}")
+    if "raster-collect-read" in runs:
+        floor = min(r["cpu"] for r in runs["raster-collect-read"])
+        print(f"the file's tiles decoded alone (raster-collect-read, no statistics): best "
+              f"{floor:.2f} CPU-s, {floor / ours['cpu']:.0%} of the zonal run's; the CPU ratio "
+              f"with statistics at no cost: {_best(runs, 'exactextract-all', 'cpu') / floor:.1f}x")
     mine = np.load(folder / f"raster-collect-{kind}.npy")
     theirs = np.load(folder / f"exactextract-sorted-{kind}.npy")
     both = np.isfinite(mine) & np.isfinite(theirs)

@@ -153,14 +153,9 @@ class _CollectionJob:
 
     def _period_outputs(self, loaded: LoadedScenes) -> Dict[str, da.Array]:
         """One period's lazy composites per index and its clear count."""
-        period = {}
-        for index in self.indices:
-            reduced = reduce_period(index.compute(loaded.values), self.request.method)[0].data
-            if index.decibels:  # composited in linear power, reported in dB
-                reduced = reduced.map_blocks(_decibels, dtype="float32")
-            period[index.name] = reduced
-        period["clear_count"] = loaded.clear.sum("time").astype("uint16").data
-        return period
+        composites = period_composites(loaded.values, loaded.clear, indices=self.indices,
+                                       method=self.request.method)
+        return {name: composite.data for name, composite in composites.items()}
 
     def _zarr_cogs(self, outputs, inside, targets: Dict[str, dict], store: str):
         """Each output's (period, y, x) stack stored into the Zarr scratch ``store`` by the
@@ -372,20 +367,35 @@ def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
                         else None)
 
 
+def period_composites(bands, clear, *, indices, method: str) -> dict:
+    """One period's composite per index and its clear count (``xarray.DataArray``s) from its
+    (time, y, x) band values (NaN where not clear) by band and its clear mask: lazy arrays
+    give lazy composites (the Zarr path), arrays in memory computed ones (``_compose_chunk``),
+    by the same steps."""
+    composites = {}
+    for index in indices:
+        reduced = reduce_period(index.compute(bands), method)[0]
+        if index.decibels:  # composited in linear power, reported in dB
+            data = reduced.data
+            reduced = reduced.copy(data=data.map_blocks(_decibels, dtype="float32")
+                                   if isinstance(data, da.Array) else _decibels(data))
+        composites[index.name] = reduced
+    composites["clear_count"] = clear.sum("time").astype("uint16")
+    return composites
+
+
 def _compose_chunk(values: Dict[str, np.ndarray], clear: np.ndarray, *, indices,
                    method: str) -> Dict[str, np.ndarray]:
     """One chunk's composites of one period from its (time, y, x) blocks (band values, NaN
-    where not clear; the clear mask): the lazy graph's code (``_period_outputs``) run on the
-    chunk, so the values are the same bit for bit."""
+    where not clear; the clear mask): ``period_composites`` on the chunk, so the values are
+    those of the lazy graph bit for bit."""
     import xarray as xr
 
-    bands = {name: xr.DataArray(block, dims=("time", "y", "x")) for name, block in values.items()}
-    composites = {}
-    for index in indices:
-        reduced = reduce_period(index.compute(bands), method)[0].values
-        composites[index.name] = _decibels(reduced) if index.decibels else reduced
-    composites["clear_count"] = clear.sum(axis=0).astype("uint16")
-    return composites
+    dims = ("time", "y", "x")
+    bands = {name: xr.DataArray(block, dims=dims) for name, block in values.items()}
+    composites = period_composites(bands, xr.DataArray(clear, dims=dims), indices=indices,
+                                   method=method)
+    return {name: composite.values for name, composite in composites.items()}
 
 
 def _decibels(values: np.ndarray) -> np.ndarray:
