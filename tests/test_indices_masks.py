@@ -91,3 +91,15 @@ def test_landsat_radiometric_saturation_is_masked_by_default():
     described = masks.describe("landsat", masks.DEFAULT_MASK_CLASSES, radsat=True)
     assert described["saturation_band"] == "QA_RADSAT" and described["saturation_applied"]
     assert described["saturation_bits"] == list(range(10))
+
+
+def test_mask_band_data_excludes_scl_no_data_and_landsat_fill():
+    """A cloud buffer grows from what the mask band marks where it has data, never from
+    no-data or fill (the swath's edge)."""
+    scl = np.array([0, 1, 3, 4, 8, 9, 10, 11], dtype="uint8")
+    assert masks.mask_has_data("scl", scl).tolist() == [False] + [True] * 7
+    qa = np.array([1, 0, 1 << 3, (1 << 3) | 1, 21824], dtype="uint16")  # fill, clear, cloud
+    assert masks.mask_has_data("qa_pixel", qa).tolist() == [False, True, True, False,
+                                                                   True]
+    with pytest.raises(ValueError, match="unknown mask band"):
+        masks.mask_has_data("fmask", scl)

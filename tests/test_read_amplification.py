@@ -63,17 +63,18 @@ def _strip_sample(folder: Path):
     return sample, strip, crs
 
 
-def _served_over_tiles(folder: Path, sample, aoi_bounds, crs, file_server, stac_api) -> float:
+def _served_over_tiles(folder: Path, sample, aoi_bounds, crs, file_server, stac_api,
+                       **options) -> float:
     """Run a one-month NDVI composite of the AOI in ``folder``/aoi.gpkg over HTTP from a
-    STAC API; bytes the file server sent for the scene files over the bytes of their tiles
-    under the AOI."""
+    STAC API (``options``: more CompositeRequest fields); bytes the file server sent for the
+    scene files over the bytes of their tiles under the AOI."""
     files = file_server(sample.root)
     api = stac_api({"s2": sample.item_collection(sd.S2_COLLECTION, files.url)})
     request = CompositeRequest(
         aoi=load_aoi(folder / "aoi.gpkg"),
         sources=[Source(PlanetaryComputerProvider(url=api.url), (sd.S2_COLLECTION,))],
         start=date(2025, 10, 1), end=date(2025, 10, 31), output_dir=folder / "out",
-        indices=("NDVI",), max_cloud_cover=None)
+        indices=("NDVI",), max_cloud_cover=None, **options)
     result = run_composites(request)
     assert result.collections and result.errors == {}
     served = files.log.bytes_by_path
@@ -127,6 +128,35 @@ def test_load_chunks_follow_the_scenes_tiles(tmp_path, file_server, stac_api, mo
         assert (composite.read() == aligned_ndvi).sum() + \
             (np.isnan(composite.read()) & np.isnan(aligned_ndvi)).sum() == aligned_ndvi.size
     assert uniform >= 1.4, uniform  # 1.52 measured: the 20 m SCL's tiles cover the whole AOI
+
+
+def test_bands_of_chunk_rows_with_a_cloud_buffer_read_little_more(tmp_path, file_server,
+                                                                  stac_api, monkeypatch):
+    """Composites computed a band of chunk rows at a time (one row of chunks a band here)
+    with a 40 m cloud buffer: each band also loads the mask chunks along its edges, and the
+    scene bytes stay within 1.3x of the tiles under the AOI; the composite is the one of a
+    single band."""
+    from raster_collect_plugin.core.composites import collection
+
+    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1, columns=2, rows=2,
+                         margin_m=9000.0, s2_tile_size=1024)
+    sample = sc.make_sample(tmp_path / "sample", spec)
+    with rasterio.open(next(sample.root.rglob("B04.tif"))) as scene:
+        left, top, crs = scene.bounds.left, scene.bounds.top, scene.crs
+    aoi = (left + 1003, top - 19000, left + 16000, top - 1003)  # 2 rows of 1,024 px chunks
+    runs = {}
+    for name, band_pixels in (("one", collection.STORE_BAND_PIXELS), ("rows", 1)):
+        folder = tmp_path / name
+        folder.mkdir()
+        gpd.GeoDataFrame({"forest_id": [1]}, geometry=[box(*aoi)], crs=crs).to_file(
+            folder / "aoi.gpkg")
+        monkeypatch.setattr(collection, "STORE_BAND_PIXELS", band_pixels)
+        ratio = _served_over_tiles(folder, sample, aoi, crs, file_server, stac_api,
+                                   cloud_buffer_m=40.0)
+        with rasterio.open(sorted((folder / "out").rglob("*NDVI*.tif"))[0]) as composite:
+            runs[name] = (ratio, composite.read())
+    assert np.array_equal(runs["one"][1], runs["rows"][1], equal_nan=True)
+    assert runs["rows"][0] <= 1.3, runs["rows"][0]
 
 
 def _bytes_read_per_file(trace: Path, root: Path) -> Dict[str, int]:

@@ -7,6 +7,9 @@ most of that fringe at the cost of a little clear area. A pixel is masked when i
 within ``buffer_m`` of the centre of a masked pixel (a disk, not a square).
 
 The mask classes themselves live in ``masks.py``; this module only grows whatever they mask.
+A run grows the pixels the mask bands mark where the mask band has data (``pixels/load.py``),
+not the reflectance bands' no-data: the buffer then needs only the mask bands of neighbouring
+chunks.
 Works on numpy arrays and on dask-backed ``xarray.DataArray`` stacks (blocks are overlapped so
 the result does not depend on chunking).
 """

@@ -204,19 +204,29 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     for band in wanted:
         valid = valid & _present(data[profile.assets[band]], profile)
     clear = valid
+    mask_clear = None  # what the mask bands alone leave clear
     if profile.mask_band == "scl":
-        clear = clear & masks.clear_from_scl(data[profile.assets["scl"]], spec.mask_classes)
+        mask_clear = masks.clear_from_scl(data[profile.assets["scl"]], spec.mask_classes)
     elif profile.mask_band == "qa_pixel":
-        clear = clear & masks.clear_from_qa_pixel(data[profile.assets["qa_pixel"]],
-                                                  spec.mask_classes)
+        mask_clear = masks.clear_from_qa_pixel(data[profile.assets["qa_pixel"]],
+                                               spec.mask_classes)
     if radsat:
-        clear = clear & masks.clear_from_qa_radsat(data[radsat], spec.mask_classes)
+        radsat_clear = masks.clear_from_qa_radsat(data[radsat], spec.mask_classes)
+        mask_clear = radsat_clear if mask_clear is None else mask_clear & radsat_clear
+    if mask_clear is not None:
+        clear = clear & mask_clear
     if spec.cloud_buffer_m and profile.mask_band:
         from .cloud_buffer import dilate_lazy
 
-        masked = dilate_lazy(valid & ~clear, spec.cloud_buffer_m,
+        # grown from the pixels the mask bands mark where the mask band has data, which the
+        # mask bands alone decide: the buffer across a chunk's edge then needs only the mask
+        # bands of the neighbouring chunks, not every band (a band of chunk rows re-reads
+        # less: composites/scratch_store.py)
+        has_data = masks.mask_has_data(profile.mask_band,
+                                       data[profile.assets[profile.mask_band]])
+        masked = dilate_lazy(has_data & ~mask_clear, spec.cloud_buffer_m,
                              abs(spec.geobox.resolution.x))
-        clear = valid & ~masked
+        clear = clear & ~masked
 
     values: Dict[str, xr.DataArray] = {}
     rules: List[str] = []

@@ -92,6 +92,16 @@ def clear_from_qa_pixel(qa, classes: Iterable[str]):
     return (qa & qa_pixel_invalid_bits(classes)) == 0
 
 
+def mask_has_data(mask_band: str, values):
+    """True where a mask band (``"scl"`` or ``"qa_pixel"``) has data: SCL not no-data,
+    QA_PIXEL without the fill bit (numpy and xarray/dask arrays)."""
+    if mask_band == "scl":
+        return values != SCL_NODATA
+    if mask_band == "qa_pixel":
+        return (values & (1 << QA_FILL_BIT)) == 0
+    raise ValueError(f"unknown mask band {mask_band!r}")
+
+
 def qa_radsat_invalid_bits(classes: Iterable[str]) -> int:
     """A bit mask of QA_RADSAT bits that make a pixel unusable (0 when saturation is kept)."""
     bits = 0
