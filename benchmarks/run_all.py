@@ -19,7 +19,8 @@ for script in sorted(HERE.glob("*.py")):
     for line in process.stdout:
         print(line, end="", flush=True)
         if line.lstrip().startswith(("ratio", "COGs bit-identical", "one-forest",
-                                     "composite peak against area", "end to end")):
+                                     "composite peak against area", "end to end", "-- ",
+                                     "the file's tiles decoded alone")):
             summary.append(f"{script.stem}: {line.strip()}")
     if process.wait():
         sys.exit(f"{script.name} failed (exit {process.returncode})")

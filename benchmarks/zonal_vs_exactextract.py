@@ -12,12 +12,14 @@ statistics; ``raster-collect-read`` decodes the same tiles with the same reader 
 nothing (the floor of a zonal run's CPU on that file). exactextract gets its best options:
 ``GDAL_CACHEMAX`` of 1 GB and either the features sorted north to south (each row of tiles
 decoded once) or ``strategy="raster-sequential"``; it is asked for the same statistics (the
-like-for-like ratio) and for the mean only. In memory, both start from the stack already
-read: raster-collect from a numpy array, exactextract from a GDAL MEM dataset (its native
-in-memory input).
+like-for-like ratio) and for the mean only. The same stack copied without compression shows
+what the composites' ZSTD costs a zonal run (the project writes ZSTD). In memory, both start
+from the stack already read: raster-collect from a numpy array, exactextract from a GDAL MEM
+dataset (its native in-memory input).
 
     python benchmarks/zonal_vs_exactextract.py [--size 4000] [--bands 24] [--polygons 2000]
-                                               [--runs 3] [--inputs file|memory|both]
+                                               [--runs 3]
+                                           [--inputs file|uncompressed|memory|both]
 """
 
 from __future__ import annotations
@@ -177,8 +179,8 @@ def main() -> None:
     parser.add_argument("--polygons", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", help="keep inputs here (default: a temp folder)")
-    parser.add_argument("--inputs", choices=("file", "memory", "both"), default="both",
-                        help="which input kinds to time (default: both)")
+    parser.add_argument("--inputs", choices=("file", "uncompressed", "memory", "both"),
+                        default="both", help="which input kinds to time (default: all)")
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--stack", help=argparse.SUPPRESS)
     parser.add_argument("--zones", help=argparse.SUPPRESS)
@@ -195,8 +197,26 @@ ENGINES = {  # input kind -> engines, each NAME:STRATEGY
     "file": ("raster-collect", "raster-collect-read", "exactextract-all:sorted",
              "exactextract-all:raster-sequential",
              "exactextract:sorted", "exactextract:raster-sequential"),
+    "uncompressed": ("raster-collect", "raster-collect-read", "exactextract-all:sorted"),
     "memory": ("raster-collect", "exactextract-all:sorted", "exactextract:sorted"),
 }
+KINDS = (("file", "the project's composite COG on disk (what a zonal run reads)"),
+         ("uncompressed", "the same stack copied without compression (what the composites' "
+                          "ZSTD costs a zonal run; not what the project writes)"),
+         ("memory", "the stack already in memory (raster-collect: numpy; exactextract: a GDAL "
+                    "MEM dataset)"))
+
+
+def _uncompressed_copy(stack: Path) -> Path:
+    """The stack as a tiled, pixel-interleaved GeoTIFF without compression (same tiles)."""
+    import rasterio.shutil
+
+    copy = stack.with_name("stack-uncompressed.tif")
+    if not copy.exists():
+        rasterio.shutil.copy(stack, copy, driver="GTiff", tiled=True, blockxsize=128,
+                             blockysize=128, interleave="pixel", compress="none",
+                             bigtiff="yes")
+    return copy
 
 
 def _benchmark(folder: Path, args) -> None:
@@ -207,20 +227,22 @@ def _benchmark(folder: Path, args) -> None:
           f"{time.perf_counter() - started:.1f} s; {args.runs} runs per engine; exactextract "
           f"with GDAL_CACHEMAX={GDAL_CACHE_MB} MB, features sorted north to south or "
           f"strategy='raster-sequential' (its best reported)")
-    for kind, label in (("file", "the project's composite COG on disk (what a zonal run reads)"),
-                        ("memory", "the stack already in memory (raster-collect: numpy; "
-                                   "exactextract: a GDAL MEM dataset)")):
+    for kind, label in KINDS:
         if args.inputs not in (kind, "both"):
             continue
+        source, engine_kind = stack, kind
+        if kind == "uncompressed":
+            source, engine_kind = _uncompressed_copy(stack), "file"
+            print(f"(uncompressed copy: {source.stat().st_size / 1e6:.0f} MB on disk)")
         print(f"-- {label}")
         runs: dict = {}
         for _ in range(args.runs):
             for engine in ENGINES[kind]:
                 name, *strategy = engine.split(":")
-                full = ":".join([name, kind, *strategy])
+                full = ":".join([name, engine_kind, *strategy])
                 saved = folder / f"{engine.replace(':', '-')}-{kind}.npy"
                 runs.setdefault(engine, []).append(run_measured(
-                    [python(), __file__, "--engine", full, "--stack", str(stack), "--zones",
+                    [python(), __file__, "--engine", full, "--stack", str(source), "--zones",
                      str(zones), "--result", str(saved)], cwd=str(Path(__file__).parent)))
         for engine, rows in runs.items():
             print(f"{engine:>36}: CPU {spread([r['cpu'] for r in rows], 's', 2)}, wall "
@@ -240,6 +262,8 @@ def _ratios(folder: Path, kind: str, runs: dict) -> None:
     ours = {key: min(r[key] for r in runs["raster-collect"]) for key in ("cpu", "wall")}
     for name, what in (("exactextract-all", "the same statistics"),
                        ("exactextract", "exactextract's mean only")):
+        if not any(engine.split(":")[0] == name for engine in runs):
+            continue
         print(f"ratio exactextract / raster-collect, {what} (best runs): CPU "
               f"{_best(runs, name, 'cpu') / ours['cpu']:.1f}x, wall "
               f"{_best(runs, name, 'wall') / ours['wall']:.1f}x"
@@ -250,7 +274,9 @@ def _ratios(folder: Path, kind: str, runs: dict) -> None:
               f"{floor:.2f} CPU-s, {floor / ours['cpu']:.0%} of the zonal run's; the CPU ratio "
               f"with statistics at no cost: {_best(runs, 'exactextract-all', 'cpu') / floor:.1f}x")
     mine = np.load(folder / f"raster-collect-{kind}.npy")
-    theirs = np.load(folder / f"exactextract-sorted-{kind}.npy")
+    mean_only = folder / f"exactextract-sorted-{kind}.npy"
+    theirs = np.load(mean_only if mean_only.exists() else
+                     folder / f"exactextract-all-sorted-{kind}.npy")
     both = np.isfinite(mine) & np.isfinite(theirs)
     relative = np.abs(mine[both] - theirs[both]) / np.maximum(np.abs(theirs[both]), 1e-12)
     print(f"max relative difference of means: {relative.max():.2e} (target <= 1e-5); NaN "
