@@ -14,9 +14,9 @@ ARGS = ["--quiet", "composite", "--collections", "sentinel-2-l2a", "--start", "2
         "--end", "2025-12-31", "--indices", "NDVI,EVI"]
 
 
-def _run(sample, output) -> int:
+def _run(sample, output, *more: str) -> int:
     return cli.main([*ARGS, "--gpkg", str(sample.forests_path), "--catalog",
-                     str(sample.catalog_path), "--output", str(output)])
+                     str(sample.catalog_path), "--output", str(output), *more])
 
 
 def test_threads_write_no_zarr_store(small_sample, tmp_path, monkeypatch):
@@ -54,7 +54,8 @@ def test_a_failed_block_write_leaves_nothing(small_sample, tmp_path, monkeypatch
 
 def test_bands_of_chunk_rows_give_the_same_cogs(tmp_path, monkeypatch):
     """Computed a band of chunk rows at a time (the memory bound of issue 31), a run writes
-    the same pixels and clear fractions as in one band."""
+    the same pixels (indices, clear counts, colour composites) and clear fractions as in one
+    band."""
     import functools
     import json
 
@@ -82,12 +83,12 @@ def test_bands_of_chunk_rows_give_the_same_cogs(tmp_path, monkeypatch):
         return compute(self, compute_fn, bands, **kwargs)
 
     monkeypatch.setattr(scratch_store.StoredPeriods, "compute", recording)
-    assert _run(sample, tmp_path / "one") == 0
+    assert _run(sample, tmp_path / "one", "--colour", "true-colour") == 0
     monkeypatch.setattr(collection, "STORE_BAND_PIXELS", 1)  # one row of chunks a band
-    assert _run(sample, tmp_path / "rows") == 0
+    assert _run(sample, tmp_path / "rows", "--colour", "true-colour") == 0
     assert bands_used[0] == 1 and bands_used[1] > 2, bands_used
     (one, one_meta), (rows, rows_meta) = outputs(tmp_path / "one"), outputs(tmp_path / "rows")
-    assert one.keys() == rows.keys() and len(one) == 3
+    assert one.keys() == rows.keys() and len(one) == 3 + 3  # 3 stacks, 3 monthly colours
     for name in one:
         assert np.array_equal(one[name], rows[name], equal_nan=True), name
     assert rows_meta["period_clear_fraction"] == one_meta["period_clear_fraction"]

@@ -108,26 +108,32 @@ class _CollectionJob:
         # task, straight into the COGs' scratch files (scratch_store.py); a cluster's workers
         # and object stores keep the Zarr scratch store
         direct = scheduling.active_client() is None and not _is_remote(str(staging))
-        index_bands = sorted({band for index in self.indices for band in index.bands})
+        input_bands = sorted({band for index in self.indices for band in index.bands}
+                             | {band for names in self.colours.values() for band in names})
         outputs: list = []  # per period: its lazy inputs (direct) or outputs; None: no scenes
         facts = []
         colour_cogs: Dict[str, Dict[str, object]] = {}
+        colour_writers: List[Dict[str, StackWriter]] = []  # per period (threads)
         for (label, _, _), (items, loaded) in zip(windows, self._load_periods(windows)):
+            colour_writers.append({})
             if not items:
                 outputs.append(None)
                 facts.append(None)
+                continue
+            offsets = loaded.offsets.data if loaded.offsets is not None else None
+            if direct:  # the clear fractions and colour composites come from the tasks
+                # writing the chunks
+                outputs.append(({band: loaded.values[band].data for band in input_bands},
+                                loaded.clear.data))
+                facts.append((loaded, None, offsets))
+                for key in self.colours:
+                    colour_writers[-1][key] = self._colour_writer(staging, key, label)
                 continue
             for key, names in self.colours.items():  # written by a worker task each
                 colour_cogs.setdefault(key, {})[label] = dask.delayed(
                     _write_colour_cog, pure=False)(
                     _blocks(reduce_bands(loaded.values, names, request.method).data),
                     **self._colour_target(staging, key, label))
-            offsets = loaded.offsets.data if loaded.offsets is not None else None
-            if direct:  # the clear fractions come from the tasks writing the chunks
-                outputs.append(({band: loaded.values[band].data for band in index_bands},
-                                loaded.clear.data))
-                facts.append((loaded, None, offsets))
-                continue
             outputs.append(self._period_outputs(loaded))
             scene_clear = (loaded.clear.data & inside[np.newaxis]).sum(axis=(1, 2)) \
                 / self.inside_total
@@ -142,8 +148,12 @@ class _CollectionJob:
                                             else "float32", **targets[name])
                 self._writers.append(writers[name])
             compose = functools.partial(_compose_chunk, indices=tuple(self.indices),
-                                        method=request.method)
-            cogs, stores = store_periods(outputs, writers, inside, compose)
+                                        colours=dict(self.colours), method=request.method)
+            cogs, colour_cogs, stores = store_periods(outputs, writers, inside, compose,
+                                                      colour_writers)
+            labels = [label for label, _, _ in windows]
+            colour_cogs = {key: {labels[n]: cog for n, cog in per_period.items()}
+                           for key, per_period in colour_cogs.items()}
             # the clear fractions come with the stores (_store_in_bands)
             return cogs, colour_cogs, None, None, facts, stores
         cogs, clear_pixels = self._zarr_cogs(outputs, inside, targets, store)
@@ -181,6 +191,20 @@ class _CollectionJob:
         for writer in self._writers:
             writer.abort()
         self._writers = []
+
+    def _colour_writer(self, staging, key: str, label: str) -> StackWriter:
+        """One period's colour composite COG's scratch file, written chunk by chunk."""
+        from ..imagery.renderings import RENDERINGS, composite_tags
+
+        target = self._colour_target(staging, key, label)
+        names = list(RENDERINGS[key].bands)
+        writer = open_writer(
+            destination=target["destination"], count=len(names), height=self.geobox.shape[0],
+            width=self.geobox.shape[1], dtype="float32", transform=target["transform"],
+            crs=target["crs"], nodata=float("nan"), fill=float("nan"), band_descriptions=names,
+            tags=composite_tags(key, names, self.profile.sensor, label, self.request.method))
+        self._writers.append(writer)
+        return writer
 
     def _colour_target(self, staging, key: str, label: str) -> dict:
         """Destination and description of one period's colour composite COG."""
@@ -280,13 +304,11 @@ class _CollectionJob:
 
     def _store_in_bands(self, stores: StoredPeriods, cogs, colour_cogs, facts, progress):
         """Threads: every chunk's composites computed and written a band of chunk rows at a
-        time (the memory held is the band's, not the AOI's: issue 31), then the COGs made.
-        Colour composites need each period's whole grid, so with them there is one band."""
+        time (the memory held is the band's, not the AOI's: issue 31), then the COGs made."""
         compute = functools.partial(scheduling.compute, cancel=self.cancel)
-        bands = stores.bands(None if colour_cogs else STORE_BAND_PIXELS)
         share = 0.9  # of the progress bar; the rest is making the COGs
-        totals, (colour_paths,) = stores.compute(
-            compute, bands, extra=(colour_cogs,),
+        totals = stores.compute(
+            compute, stores.bands(STORE_BAND_PIXELS),
             progress=lambda f: progress(share * f, f"{self.collection}: composites"))
         period_clear, small = [], []
         for total, fact in zip(totals, facts):
@@ -299,8 +321,9 @@ class _CollectionJob:
             # delayed getitems computed together
             small.append((total[1:] / self.inside_total,
                           None if offsets is None else dask.delayed(offsets)))
-        paths, small = compute(cogs, small, progress=lambda f: progress(
-            share + (1 - share) * f, f"{self.collection}: writing the COGs"))
+        paths, colour_paths, small = compute(
+            cogs, colour_cogs, small, progress=lambda f: progress(
+                share + (1 - share) * f, f"{self.collection}: writing the COGs"))
         return paths, colour_paths, small, period_clear
 
     def _targets(self, staging, labels: List[str]) -> Dict[str, dict]:
@@ -385,17 +408,24 @@ def period_composites(bands, clear, *, indices, method: str) -> dict:
 
 
 def _compose_chunk(values: Dict[str, np.ndarray], clear: np.ndarray, *, indices,
-                   method: str) -> Dict[str, np.ndarray]:
+                   colours: Dict[str, tuple], method: str) -> Dict[str, np.ndarray]:
     """One chunk's composites of one period from its (time, y, x) blocks (band values, NaN
     where not clear; the clear mask): ``period_composites`` on the chunk, so the values are
-    those of the lazy graph bit for bit."""
+    those of the lazy graph bit for bit; and each colour composite, (band, y, x), as
+    ``colour:KEY``."""
     import xarray as xr
+
+    from ..imagery.renderings import composite_values
 
     dims = ("time", "y", "x")
     bands = {name: xr.DataArray(block, dims=dims) for name, block in values.items()}
     composites = period_composites(bands, xr.DataArray(clear, dims=dims), indices=indices,
                                    method=method)
-    return {name: composite.values for name, composite in composites.items()}
+    outputs = {name: composite.values for name, composite in composites.items()}
+    for key, names in colours.items():
+        outputs[f"colour:{key}"] = composite_values(
+            key, reduce_bands(bands, names, method).values)[0]
+    return outputs
 
 
 def _decibels(values: np.ndarray) -> np.ndarray:

@@ -32,10 +32,11 @@ class ScratchTarget:
         return ("raster-collect-scratch", str(self.writer.scratch))
 
     def write(self, band: int, rows, cols, block: np.ndarray) -> None:
-        """Write a (rows, cols) ``block`` of 0-based ``band`` at ``rows``/``cols`` ((start,
-        stop) pixel ranges)."""
+        """Write a (rows, cols) ``block`` of 0-based ``band`` (or a (bands, rows, cols) one
+        from ``band`` on) at ``rows``/``cols`` ((start, stop) pixel ranges)."""
         with self.lock, _disk_full_as_enospc(self.writer.destination):
-            self.writer.write_window(band, rows, cols, block[np.newaxis])
+            self.writer.write_window(band, rows, cols,
+                                     block if block.ndim == 3 else block[np.newaxis])
 
 
 def _finish(_stored: List, *, target: ScratchTarget) -> str:
@@ -63,8 +64,9 @@ def _disk_full_as_enospc(destination) -> Iterator[None]:
 
 
 def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
-                  writers: Dict[str, StackWriter], inside: da.Array,
-                  compose: Compose) -> Tuple[Dict[str, Delayed], StoredPeriods]:
+                  writers: Dict[str, StackWriter], inside: da.Array, compose: Compose,
+                  colour_writers: Optional[List[Dict[str, StackWriter]]] = None
+                  ) -> Tuple[Dict[str, Delayed], Dict[str, Dict[int, Delayed]], StoredPeriods]:
     """Compute and write every period's composites chunk by chunk. ``periods[n]`` holds the
     period's lazy (time, y, x) inputs, band values (NaN where not clear) by band and the clear
     mask, or None for a period without scenes (its bands keep the writers' fill);
@@ -73,10 +75,15 @@ def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
     One task per period and chunk computes all of that chunk's outputs and writes them, so
     no composite waits in memory for its writer and no input waits for its other outputs
     (issue 31: with one lazy array per output, 0.7-1.2 GB of composites and loaded scenes
-    queued on 4800-7200 px a side, growing with the AOI). Returns a delayed COG task per
-    name (its value the COG's path), to be computed once ``StoredPeriods.compute`` has
-    written every chunk, and the stores."""
+    queued on 4800-7200 px a side, growing with the AOI). ``colour_writers[n]``: period n's
+    colour composites by key (``compose`` gives them as ``colour:KEY``, (band, y, x)).
+
+    Returns a delayed COG task per name and per colour key and period (their values the COGs'
+    paths), to be computed once ``StoredPeriods.compute`` has written every chunk, and the
+    stores."""
     targets = {name: ScratchTarget(writer) for name, writer in writers.items()}
+    colour_targets = [{f"colour:{key}": ScratchTarget(writer) for key, writer in per.items()}
+                      for per in (colour_writers or [{}] * len(periods))]
     stored: List[Optional[da.Array]] = []
     for band, period in enumerate(periods):
         if period is None:
@@ -86,14 +93,20 @@ def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
         names = list(values)
         inputs = [values[name].rechunk({0: -1}) for name in names] + [clear.rechunk({0: -1})]
         stored.append(da.map_blocks(
-            _store_chunk, inside, *inputs, names=names, band=band, targets=targets,
+            _store_chunk, inside, *inputs, names=names, band=band,
+            targets=targets | colour_targets[band],
             compose=compose, drop_axis=0, new_axis=2, dtype="int64",
             chunks=(*((1,) * len(sizes) for sizes in inside.chunks), (1 + clear.shape[0],)),
             meta=np.zeros((0, 0, 0), dtype="int64"),
             token=f"raster-collect-store-{band}-{uuid.uuid4().hex}"))
     cogs = {name: dask.delayed(_finish, pure=False)([], target=targets[name])
             for name in writers}
-    return cogs, StoredPeriods(stored, inside.chunks[0], inside.shape[1])
+    colour_cogs: Dict[str, Dict[int, Delayed]] = {}
+    for band, per_period in enumerate(colour_targets):
+        for name, target in per_period.items():
+            colour_cogs.setdefault(name.split(":", 1)[1], {})[band] = dask.delayed(
+                _finish, pure=False)([], target=target)
+    return cogs, colour_cogs, StoredPeriods(stored, inside.chunks[0], inside.shape[1])
 
 
 class StoredPeriods:
@@ -121,29 +134,25 @@ class StoredPeriods:
         return bands
 
     def compute(self, compute: Callable, bands: List[slice], *,
-                progress: Optional[Callable[[float], None]] = None,
-                extra: Tuple = ()) -> Tuple[List[Optional[np.ndarray]], Tuple]:
+                progress: Optional[Callable[[float], None]] = None
+                ) -> List[Optional[np.ndarray]]:
         """Write every chunk, one band of chunk rows after the other, with ``compute``
         (``scheduling.compute``'s signature). Returns per period (None without scenes) the
         pixels inside the AOI with a clear observation, then those clear in each of its time
-        steps (a (1 + time,) array); and ``extra``'s collections, computed with the first
-        band (they should then need no other)."""
+        steps (a (1 + time,) array)."""
         totals: List[Optional[np.ndarray]] = [None] * len(self.stored)
         present = [n for n, array in enumerate(self.stored) if array is not None]
-        extra_values: Tuple = ()
         for k, rows in enumerate(bands):
             def band_progress(fraction: float, k: int = k) -> None:
                 if progress is not None:
                     progress((k + fraction) / len(bands))
 
-            parts = [self.stored[n].blocks[rows] for n in present]
-            computed = compute(parts, *(extra if k == 0 else ()), progress=band_progress)
-            if k == 0:
-                extra_values = tuple(computed[1:])
-            for n, counts in zip(present, computed[0]):
+            [computed] = compute([self.stored[n].blocks[rows] for n in present],
+                                 progress=band_progress)
+            for n, counts in zip(present, computed):
                 band_total = counts.sum(axis=(0, 1))
                 totals[n] = band_total if totals[n] is None else totals[n] + band_total
-        return totals, extra_values
+        return totals
 
 
 def _store_chunk(inside: np.ndarray, *inputs: np.ndarray, names: List[str], band: int,
@@ -156,7 +165,8 @@ def _store_chunk(inside: np.ndarray, *inputs: np.ndarray, names: List[str], band
     clear = inputs[-1]
     outputs = compose(dict(zip(names, inputs[:-1])), clear)
     for name, block in outputs.items():
-        targets[name].write(band, rows, cols, block)
+        # a colour composite has a file per period, its bands from the first on
+        targets[name].write(0 if name.startswith("colour:") else band, rows, cols, block)
     counts = [np.count_nonzero((outputs["clear_count"] > 0) & inside)]
     counts += [np.count_nonzero(step & inside) for step in clear]
     return np.array(counts, dtype="int64").reshape(1, 1, -1)
