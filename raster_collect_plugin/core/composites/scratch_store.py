@@ -39,7 +39,8 @@ class ScratchTarget:
                                      block if block.ndim == 3 else block[np.newaxis])
 
 
-def _finish(_stored: List, *, target: ScratchTarget) -> str:
+def _finish(target: ScratchTarget) -> str:
+    """Turn a written scratch file into its COG (after every chunk is written)."""
     with _disk_full_as_enospc(target.writer.destination):
         return str(target.writer.finish())
 
@@ -99,13 +100,12 @@ def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
             chunks=(*((1,) * len(sizes) for sizes in inside.chunks), (1 + clear.shape[0],)),
             meta=np.zeros((0, 0, 0), dtype="int64"),
             token=f"raster-collect-store-{band}-{uuid.uuid4().hex}"))
-    cogs = {name: dask.delayed(_finish, pure=False)([], target=targets[name])
-            for name in writers}
+    cogs = {name: dask.delayed(_finish, pure=False)(targets[name]) for name in writers}
     colour_cogs: Dict[str, Dict[int, Delayed]] = {}
     for band, per_period in enumerate(colour_targets):
         for name, target in per_period.items():
             colour_cogs.setdefault(name.split(":", 1)[1], {})[band] = dask.delayed(
-                _finish, pure=False)([], target=target)
+                _finish, pure=False)(target)
     return cogs, colour_cogs, StoredPeriods(stored, inside.chunks[0], inside.shape[1])
 
 
