@@ -100,6 +100,7 @@ class RasterCollectPlugin:
             engine_state().changed.disconnect(self.warn_if_engine_not_ready)
         except (TypeError, RuntimeError):
             pass
+        engine_state().cancel_checks()
         from .gui.engine_notices import pop_bar_item
 
         pop_bar_item(self.iface, self._bar_item)

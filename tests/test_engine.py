@@ -116,7 +116,7 @@ def test_status_is_cached_until_the_engine_changes(tmp_path, monkeypatch):
     site_folder.mkdir()
     calls = []
 
-    def fake_doctor(python):
+    def fake_doctor(python, cancelled=None):
         calls.append(python)
         return {"ready": True, "python": {"executable": python,
                                            "site_folders": [str(site_folder)]}}
@@ -246,3 +246,21 @@ def test_a_python_that_does_not_exist_gives_a_readable_not_ready_sentence(tmp_pa
     message = status.not_ready_message(report)
     assert message.startswith("The Raster Collect processing engine is not ready")
     assert "Create the engine" in message
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for a Python")
+def test_a_cancelled_check_kills_a_python_that_hangs_and_caches_nothing(tmp_path):
+    """QGIS cancels running tasks when the plugin unloads or QGIS quits: a doctor whose
+    Python hangs is killed at once, not waited for (180 s) and not cached."""
+    hanging = tmp_path / "python"
+    hanging.write_text("#!/bin/sh\nsleep 20\n")
+    hanging.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(status.DoctorCancelled):
+        status.check_engine(str(hanging), cache_dir=tmp_path / "cache",
+                            cancelled=lambda: time.monotonic() - started > 0.5)
+    assert time.monotonic() - started < 5
+    assert status.DoctorCache(tmp_path / "cache").get(str(hanging)) is None
+    report = status.run_doctor(str(hanging), timeout=0.5)  # and a time limit still applies
+    assert not report["ready"] and "did not answer the check within 0.5 s" in \
+        report["problems"][0]

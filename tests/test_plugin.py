@@ -3,6 +3,7 @@
 import os
 import sys
 
+import pytest
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QDockWidget
@@ -57,6 +58,29 @@ def wait_for(condition, timeout=120.0):
         QCoreApplication.processEvents()
         time.sleep(0.02)
     return condition()
+
+
+def _engine_checks_running() -> list:
+    return [task for task in QgsApplication.taskManager().tasks()
+            if "checking the processing engine" in task.description() and task.isActive()]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for a Python")
+def test_unload_cancels_an_engine_check_that_hangs(qgis_iface, tmp_path, monkeypatch):
+    """An engine Python that hangs (a network drive, a virus scanner) must not keep the
+    plugin's check running after it unloads, nor make QGIS wait for it when it quits."""
+    from raster_collect_plugin.engine.interpreter import ENGINE_PYTHON_VARIABLE
+
+    hanging = tmp_path / "python"
+    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    hanging.chmod(0o755)
+    monkeypatch.setenv(ENGINE_PYTHON_VARIABLE, str(hanging))
+    plugin = raster_collect_plugin.classFactory(RecordingIface(qgis_iface.mainWindow()))
+    plugin.initGui()
+    assert wait_for(lambda: bool(_engine_checks_running()), timeout=10)
+    plugin.unload()
+    QCoreApplication.sendPostedEvents(None, DEFERRED_DELETE)
+    assert wait_for(lambda: not _engine_checks_running(), timeout=5)
 
 
 def test_plugin_loads_without_an_engine_and_every_door_says_how_to_set_it_up(

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 from .doctor import HOST_PYTHON_VARIABLE
 from .interpreter import interpreter_path
@@ -19,6 +20,10 @@ from .processes import child_environment, popen_options
 from .requirements import fingerprint
 
 _LOCK = threading.Lock()
+
+
+class DoctorCancelled(RuntimeError):
+    """The check was cancelled (its child process killed); nothing is cached."""
 
 
 class EngineNotReady(RuntimeError):
@@ -55,27 +60,53 @@ def engine_stamp(python: str, site_folders=()) -> Dict:
             "site_folders": {folder: _mtime(folder) for folder in site_folders}}
 
 
-def run_doctor(python: str, *, timeout: float = 180.0) -> Dict:
+def run_doctor(python: str, *, timeout: float = 180.0,
+               cancelled: Optional[Callable[[], bool]] = None) -> Dict:
     """Run ``python -m raster_collect_plugin doctor --json`` and return its report; a Python
-    that cannot start or answer gives a not-ready report naming why."""
+    that cannot start or answer gives a not-ready report naming why. ``cancelled`` is polled
+    while it runs: when it turns true the child is killed and ``DoctorCancelled`` raised (so
+    a QGIS task, or QGIS quitting, never waits for a Python that hangs)."""
     command = [str(python), "-m", "raster_collect_plugin", "doctor", "--json"]
     try:
         # tell the doctor which Python is QGIS's own (the caller's), so it never advises
         # pip-installing into it (OSGeo4W's Python looks like any other Python from inside)
         host = {HOST_PYTHON_VARIABLE: interpreter_path()}
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                   encoding="utf-8", errors="replace",
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, encoding="utf-8", errors="replace",
                                    env=child_environment(host), stdin=subprocess.DEVNULL,
                                    **popen_options())
     except (OSError, subprocess.SubprocessError) as error:
         return unusable_report(python, f"cannot run {python}: {error}")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            stopped = cancelled is not None and cancelled()
+            if stopped or time.monotonic() > deadline:
+                _kill(process)
+                if stopped:
+                    raise DoctorCancelled("the engine check was cancelled") from None
+                return unusable_report(python, f"{python} did not answer the check within "
+                                               f"{timeout:g} s")
     try:
-        report = json.loads(completed.stdout[completed.stdout.index("{"):])
+        report = json.loads(stdout[stdout.index("{"):])
     except ValueError:
-        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
         return unusable_report(python, f"{python} could not run the check ({last})")
     report["python"]["requested"] = str(python)
     return report
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kill a child and stop reading it, without waiting for a grandchild that may still
+    hold its output pipes open."""
+    process.kill()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    process.wait()
 
 
 def unusable_report(python: str, problem: str) -> Dict:
@@ -123,15 +154,16 @@ class DoctorCache:
 
 
 def check_engine(python: str, *, cache_dir: Optional[Path] = None,
-                 refresh: bool = False) -> Dict:
+                 refresh: bool = False, cancelled: Optional[Callable[[], bool]] = None) -> Dict:
     """The doctor's report for ``python``; a cached *ready* report is reused until the engine
-    changes, a not-ready one is checked again (the user may just have fixed it)."""
+    changes, a not-ready one is checked again (the user may just have fixed it).
+    ``cancelled``: as for ``run_doctor`` (a cancelled check raises and caches nothing)."""
     cache = DoctorCache(cache_dir)
     if not refresh:
         cached = cache.get(python)
         if cached is not None and cached.get("ready"):
             return cached
-    report = run_doctor(python)
+    report = run_doctor(python, cancelled=cancelled)
     cache.put(python, report)
     return report
 

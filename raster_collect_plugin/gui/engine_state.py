@@ -26,7 +26,10 @@ class DoctorTask(QgsTask):
 
     def run(self) -> bool:
         try:
-            self.report = status.check_engine(self.python, refresh=self.refresh)
+            self.report = status.check_engine(self.python, refresh=self.refresh,
+                                              cancelled=self.isCanceled)
+        except status.DoctorCancelled:  # the plugin unloading or QGIS quitting
+            return False
         except Exception as error:  # noqa: BLE001 (reported as a not-ready engine)
             self.report = status.unusable_report(self.python, f"the check failed: {error}")
         return True
@@ -69,6 +72,11 @@ class EngineState(QObject):
                                     if task in self._tasks else None)
         QgsApplication.taskManager().addTask(task)
         return task
+
+    def cancel_checks(self) -> None:
+        """Cancel running checks (their child processes are killed): the plugin unloads."""
+        for task in list(self._tasks):
+            task.cancel()
 
     def set_report(self, python: str, report: Dict) -> None:
         self.python, self.report = python, report
