@@ -63,6 +63,17 @@ def _strip_sample(folder: Path):
     return sample, strip, crs
 
 
+def _sample_in_1024_px_tiles(folder: Path):
+    """A one-month Sentinel-2 sample whose ~20 km scenes are tiled in 1,024 px, as
+    Sentinel-2 archives tile theirs: the sample, the scene's left and top, its CRS."""
+    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1, columns=2, rows=2,
+                         margin_m=9000.0, s2_tile_size=1024)
+    sample = sc.make_sample(folder / "sample", spec)
+    with rasterio.open(next(sample.root.rglob("B04.tif"))) as scene:
+        assert scene.block_shapes[0] == (1024, 1024) and scene.width >= 1700
+        return sample, scene.bounds.left, scene.bounds.top, scene.crs
+
+
 def _served_over_tiles(folder: Path, sample, aoi_bounds, crs, file_server, stac_api,
                        **options) -> float:
     """Run a one-month NDVI composite of the AOI in ``folder``/aoi.gpkg over HTTP from a
@@ -102,12 +113,7 @@ def test_load_chunks_follow_the_scenes_tiles(tmp_path, file_server, stac_api, mo
     column and a row of tiles of the 10 m bands (each then read by two or four chunks: 1.5x in
     all); chunks on the tiles' edges read each tile once. The composite is the same either
     way."""
-    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1, columns=2, rows=2,
-                         margin_m=9000.0, s2_tile_size=1024)
-    sample = sc.make_sample(tmp_path / "sample", spec)
-    with rasterio.open(next(sample.root.rglob("B04.tif"))) as scene:
-        left, top, crs = scene.bounds.left, scene.bounds.top, scene.crs
-        assert scene.block_shapes[0] == (1024, 1024) and scene.width >= 1700
+    sample, left, top, crs = _sample_in_1024_px_tiles(tmp_path)
     aoi = (left + 1003, top - 16000, left + 16000, top - 1003)  # grid starts 100 px in
     gpd.GeoDataFrame({"forest_id": [1]}, geometry=[box(*aoi)], crs=crs).to_file(
         tmp_path / "aoi.gpkg")
@@ -138,11 +144,7 @@ def test_bands_of_chunk_rows_with_a_cloud_buffer_read_little_more(tmp_path, file
     single band."""
     from raster_collect_plugin.core.composites import collection
 
-    spec = sd.small_spec(sensors=(sd.S2_COLLECTION,), months=1, columns=2, rows=2,
-                         margin_m=9000.0, s2_tile_size=1024)
-    sample = sc.make_sample(tmp_path / "sample", spec)
-    with rasterio.open(next(sample.root.rglob("B04.tif"))) as scene:
-        left, top, crs = scene.bounds.left, scene.bounds.top, scene.crs
+    sample, left, top, crs = _sample_in_1024_px_tiles(tmp_path)
     aoi = (left + 1003, top - 19000, left + 16000, top - 1003)  # 2 rows of 1,024 px chunks
     runs = {}
     for name, band_pixels in (("one", collection.STORE_BAND_PIXELS), ("rows", 1)):

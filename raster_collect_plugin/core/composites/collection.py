@@ -108,8 +108,6 @@ class _CollectionJob:
         # task, straight into the COGs' scratch files (scratch_store.py); a cluster's workers
         # and object stores keep the Zarr scratch store
         direct = scheduling.active_client() is None and not _is_remote(str(staging))
-        input_bands = sorted({band for index in self.indices for band in index.bands}
-                             | {band for names in self.colours.values() for band in names})
         outputs: list = []  # per period: its lazy inputs (direct) or outputs; None: no scenes
         facts = []
         colour_cogs: Dict[str, Dict[str, object]] = {}
@@ -123,7 +121,7 @@ class _CollectionJob:
             offsets = loaded.offsets.data if loaded.offsets is not None else None
             if direct:  # the clear fractions and colour composites come from the tasks
                 # writing the chunks
-                outputs.append(({band: loaded.values[band].data for band in input_bands},
+                outputs.append(({band: loaded.values[band].data for band in self.spec.bands},
                                 loaded.clear.data))
                 facts.append((loaded, None, offsets))
                 for key in self.colours:

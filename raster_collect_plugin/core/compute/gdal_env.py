@@ -71,11 +71,11 @@ def block_cache_bytes() -> int:
 
 
 def bound_block_cache() -> None:
-    """Give this process's GDAL the run's block cache (:func:`block_cache_bytes`); a user's
+    """Give this process's GDAL the run's block cache (``RUN_BLOCK_CACHE_MB``); a user's
     ``GDAL_CACHEMAX`` is left to GDAL. rasterio hands the value to ``GDALSetCacheMax64`` (in
     bytes), so this holds after GDAL started too."""
     if os.environ.get("GDAL_CACHEMAX", "").strip():
         return
     from rasterio.env import set_gdal_config
 
-    set_gdal_config("GDAL_CACHEMAX", block_cache_bytes())
+    set_gdal_config("GDAL_CACHEMAX", RUN_BLOCK_CACHE_MB * 2**20)

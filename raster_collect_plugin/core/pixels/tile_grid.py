@@ -106,8 +106,10 @@ def scene_tiles(items: Sequence[pystac.Item], asset_keys: Sequence[str],
 def _tiles_on_grid(crs, transform: Affine, block: Tuple[int, int],
                    geobox: GeoBox) -> Optional[SceneTiles]:
     """A file's tiles seen from ``geobox``, None when its pixels are not the grid's."""
+    from ..areas.zones import same_crs
+
     grid = geobox.affine
-    if (not _same_crs(crs, geobox)
+    if (not same_crs(crs, geobox.crs)
             or abs(transform.a - grid.a) > _ALIGNED * abs(grid.a)
             or abs(transform.e - grid.e) > _ALIGNED * abs(grid.e)
             or transform.b or transform.d or grid.b or grid.d):
@@ -119,14 +121,3 @@ def _tiles_on_grid(crs, transform: Affine, block: Tuple[int, int],
     tile_height, tile_width = block
     return SceneTiles(tile_height, tile_width, round(row) % tile_height,
                       round(column) % tile_width)
-
-
-def _same_crs(scene_crs, geobox: GeoBox) -> bool:
-    if scene_crs is None:
-        return False
-    epsg = geobox.crs.epsg
-    if epsg is not None:
-        return scene_crs.to_epsg() == epsg
-    from rasterio.crs import CRS
-
-    return scene_crs == CRS.from_wkt(geobox.crs.to_wkt())
