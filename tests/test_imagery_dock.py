@@ -114,3 +114,28 @@ def test_scene_menu_entries_run_their_command(dock, forests, monkeypatch):  # no
     assert isinstance(layer, QgsRasterLayer) and layer.isValid(), \
         (dock.last_error, dock.status.toolTip())
     assert layer.name().endswith("true colour") and layer.bandCount() == 3
+
+
+def test_an_earlier_dock_deleted_later_leaves_the_new_ones_actions(forests, qgis_iface):  # noqa: F811
+    """A plugin reload: the new dock exists when the old one is deleted; the footprints'
+    actions and the project hook must stay with the new dock (until it goes too)."""
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+
+    from raster_collect_plugin.gui import imagery_tasks
+    from raster_collect_plugin.gui.dock import RasterCollectDock
+
+    def delete(widget) -> None:
+        widget.shutdown()
+        widget.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+    older = RasterCollectDock(qgis_iface, qgis_iface.mainWindow())
+    newer = RasterCollectDock(qgis_iface, qgis_iface.mainWindow())
+    assert scene_actions._ACTIVE == [newer.scene_actions]
+    delete(older)
+    assert scene_actions._ACTIVE == [newer.scene_actions]
+    assert imagery_tasks._HOOK  # projects opened later are still re-signed
+    scene_actions.open_from_footprint("no-such-scene", "true-colour")
+    assert "no-such-scene" in newer.last_error  # the new dock answers
+    delete(newer)
+    assert scene_actions._ACTIVE == [] and not imagery_tasks._HOOK

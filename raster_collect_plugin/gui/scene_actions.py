@@ -80,7 +80,9 @@ class SceneActions(QObject):
                          "right-click for false colour, SWIR, cloud mask and more")
         _ACTIVE[:] = [self]
         imagery_tasks.install_project_hook()
-        dock.destroyed.connect(_dock_gone)
+        # this dock's actions only: an earlier dock deleted after this one was made (a plugin
+        # reload) must not take this one's footprint actions and project hook with it
+        dock.destroyed.connect(lambda *_args, actions=self: _dock_gone(actions))
 
     # ------------------------------------------------------------------ search results
 
@@ -244,9 +246,12 @@ class SceneActions(QObject):
             self.dock.set_status(f"Renewing access of {len(layers)} imagery layers")
 
 
-def _dock_gone(*_args) -> None:
-    _ACTIVE.clear()
-    imagery_tasks.uninstall_project_hook()
+def _dock_gone(actions: SceneActions) -> None:
+    """A dock was deleted: forget its actions; unhook the project when no dock is left."""
+    if actions in _ACTIVE:
+        _ACTIVE.remove(actions)
+        if not _ACTIVE:
+            imagery_tasks.uninstall_project_hook()
 
 
 def add_footprint_actions(layer: QgsVectorLayer) -> None:
