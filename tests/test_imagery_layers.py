@@ -218,7 +218,7 @@ def test_expired_layer_is_resigned_on_demand_and_on_project_open(wide_sample, bl
     assert (reference[..., 3] == 255).all()
     # the container's token is reused for the next layer: no second sign job
     second = viewer.open_scene(scene, "false-colour", extent=extent, extent_crs=crs,
-                               signer=lambda *_: pytest.fail("signed again"))
+                               signer=lambda *_, **__: pytest.fail("signed again"))
     assert second.isValid() and "sig=token1" in open(second.source()).read()
     QgsProject.instance().removeMapLayer(second.id())
 
@@ -337,3 +337,52 @@ def test_requester_pays_scene_is_explained(small_sample, qgis_new_project, monke
                                   provider_kind="earth-search")
     with pytest.raises(imagery.ImageryError, match="requester-pays"):
         viewer.open_scene(scene, "true-colour")
+
+
+def test_cancelling_a_task_stops_its_sign_job(wide_sample, qgis_new_project, tmp_path,
+                                              monkeypatch):
+    """A sign job that hangs (say, the signing service does not answer): cancelling the task
+    that waits for it (a layer by date here; opening a scene, thumbnails, the before/after
+    pair and renewals pass the same ``cancel``) stops the job's Python at once."""
+    import os
+    import time
+
+    from raster_collect_plugin.engine import bridge
+    from raster_collect_plugin.gui.date_views import SignTask
+
+    started_file = tmp_path / "pid"
+    hanging = tmp_path / "hanging-python"
+    hanging.write_text(f"#!/bin/sh\necho $$ > '{started_file}'\n"
+                       "while true; do sleep 0.1; done\n")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(bridge, "require_ready", lambda python: {"ready": True})
+    item = wide_sample.item_collection(
+        sd.S2_COLLECTION, "http://pcsampleaccount.blob.core.windows.net/never-signed")[
+        "features"][clear_s2_index(wide_sample)]
+    scene = imagery.describe_item(item, bands.PLANETARY_COMPUTER_S2,
+                                  provider="Planetary Computer",
+                                  provider_kind="planetary-computer")
+    finished = []
+    task = SignTask(scene, "true-colour", finished.append,
+                    signer=viewer.engine_signer(str(hanging)))
+    QgsApplication.taskManager().addTask(task)
+    deadline = time.monotonic() + 60
+    while not started_file.exists() and time.monotonic() < deadline:
+        QgsApplication.processEvents()
+        time.sleep(0.05)
+    assert started_file.exists(), "the sign job did not start"
+    job_python = int(started_file.read_text())
+    cancelled_at = time.monotonic()
+    task.cancel()
+    try:
+        wait_for_tasks(timeout_seconds=30)
+        assert time.monotonic() - cancelled_at < viewer.SIGN_TERMINATE_GRACE + 3
+        assert finished == [task] and isinstance(task.error, bridge.JobCancelled)
+        with pytest.raises(ProcessLookupError):  # the job's Python is gone
+            os.kill(job_python, 0)
+    finally:  # a failure must not leave the job (and so the task) running
+        try:
+            os.kill(job_python, 9)
+        except ProcessLookupError:
+            pass
+        wait_for_tasks(timeout_seconds=30)

@@ -96,7 +96,8 @@ class PairTask(QgsTask):
                 hrefs = list(dict.fromkeys(
                     imagery.scene_hrefs(scene, core.layer_spec(scene, "cloud-mask"))
                     + imagery.scene_hrefs(scene, core.layer_spec(scene, "true-colour"))))
-                self.signed[scene["id"]] = imagery.sign_for(scene, hrefs, self.signer)
+                self.signed[scene["id"]] = imagery.sign_for(scene, hrefs, self.signer,
+                                                            cancel=self.isCanceled)
                 bounds = _bounds(self.extent, self.crs, scene, self.context)
                 self.clear[scene["id"]] = forest_clear_fraction(
                     scene, self.signed[scene["id"]][0], bounds)

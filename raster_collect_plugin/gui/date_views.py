@@ -201,7 +201,7 @@ class SignTask(QgsTask):
         try:
             spec = core.layer_spec(self.scene, self.rendering)
             self.signed = imagery.sign_for(self.scene, imagery.scene_hrefs(self.scene, spec),
-                                           self.signer)
+                                           self.signer, cancel=self.isCanceled)
             return True
         except Exception as error:  # reported in finished()
             self.error = error

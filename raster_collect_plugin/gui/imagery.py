@@ -41,8 +41,11 @@ PROPERTY = "raster_collect/imagery"  # JSON: scene, rendering, bounds, boa_offse
 EXPIRES_PROPERTY = "raster_collect/expires"
 MARGIN_FRACTION = 0.05  # context around the forests
 MIN_MARGIN_M = 100.0
+SIGN_TERMINATE_GRACE = 2.0  # seconds a cancelled sign job has to exit before it is killed
 
-Signer = Callable[[List[str], str], Dict]  # (unsigned hrefs, signing) -> sign job result
+# (unsigned hrefs, signing, cancel=None) -> the sign job's result; ``cancel`` (a task's
+# ``isCanceled``) stops a running sign job
+Signer = Callable[..., Dict]
 
 
 def clock() -> datetime:
@@ -68,13 +71,15 @@ def cache_dir() -> Path:
 
 def engine_signer(python: Optional[str] = None) -> Signer:
     """Sign through the engine's ``sign`` job (a separate Python with planetary-computer)."""
-    def sign(hrefs: List[str], signing: str) -> Dict:
+    def sign(hrefs: List[str], signing: str, cancel: Optional[Callable[[], bool]] = None
+             ) -> Dict:
         import tempfile
 
         workdir = Path(tempfile.mkdtemp(prefix="raster-collect-sign-"))
         try:
             return bridge.run_job({"kind": "sign", "hrefs": hrefs, "signing": signing},
-                                  workdir=workdir, python=python)
+                                  workdir=workdir, python=python, cancel=cancel,
+                                  terminate_grace=SIGN_TERMINATE_GRACE)
         finally:
             import shutil
 
@@ -295,9 +300,11 @@ def _container(href: str) -> Tuple[str, str]:
 
 
 def sign_for(scene: Mapping, hrefs: List[str], signer: Optional[Signer], *,
-             fresh: bool = False) -> Tuple[Dict[str, str], Optional[str]]:
+             fresh: bool = False, cancel: Optional[Callable[[], bool]] = None
+             ) -> Tuple[Dict[str, str], Optional[str]]:
     """(signed href by unsigned href, expiry) for a scene's hrefs: no job when the scene
-    needs no signing or its containers' tokens are known and fresh (``fresh``: always ask)."""
+    needs no signing or its containers' tokens are known and fresh (``fresh``: always ask).
+    ``cancel`` (a task's ``isCanceled``) stops the sign job: ``bridge.JobCancelled``."""
     if not scene.get("signing"):
         return {h: h for h in hrefs}, None
     cached = [_TOKENS.get(_container(h)) for h in hrefs]
@@ -305,7 +312,7 @@ def sign_for(scene: Mapping, hrefs: List[str], signer: Optional[Signer], *,
                          for c in cached):
         return ({h: f"{h}?{c[0]}" for h, c in zip(hrefs, cached)},
                 min(c[1] for c in cached))
-    result = (signer or engine_signer())(hrefs, scene["signing"])
+    result = (signer or engine_signer())(hrefs, scene["signing"], cancel=cancel)
     signed = dict(result["hrefs"])
     for href in signed.values():
         expiry = core.token_expiry(href)

@@ -89,7 +89,8 @@ class ResignTask(QgsTask):
                 scene = stored["scene"]
                 spec = core.layer_spec(scene, stored["rendering"])
                 self.results[layer_id] = sign_for(scene, scene_hrefs(scene, spec),
-                                                  self.signer, fresh=True)
+                                                  self.signer, fresh=True,
+                                                  cancel=self.isCanceled)
             return True
         except Exception as error:  # reported in finished()
             self.error = error
@@ -103,8 +104,8 @@ class ResignTask(QgsTask):
         for layer_id, (signed, expires) in self.results.items():
             layer = project.mapLayer(layer_id)
             if layer is not None:
-                resign_layer(layer, signer=lambda hrefs, _s, signed=signed, expires=expires: {
-                    "hrefs": signed, "expires": expires})
+                resign_layer(layer, signer=lambda hrefs, _s, signed=signed, expires=expires,
+                             **_: {"hrefs": signed, "expires": expires})
 
 
 def resign_on_project_open() -> None:

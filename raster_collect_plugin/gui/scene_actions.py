@@ -47,7 +47,8 @@ class OpenTask(QgsTask):
         try:
             spec = core.layer_spec(self.scene, self.rendering)
             signed, expires = imagery.sign_for(
-                self.scene, imagery.scene_hrefs(self.scene, spec), self.signer)
+                self.scene, imagery.scene_hrefs(self.scene, spec), self.signer,
+                cancel=self.isCanceled)
             if self.isCanceled():
                 return False
             layer = imagery.finish_open(self.scene, self.rendering, signed, expires,

@@ -107,7 +107,8 @@ class ThumbnailTask(QgsTask):
         hrefs: List[str] = []
         for rendering in (renderings[:1] + (["cloud-mask"] if scene.get("mask") else [])):
             hrefs += imagery.scene_hrefs(scene, core.layer_spec(scene, rendering))
-        signed, expires = imagery.sign_for(scene, list(dict.fromkeys(hrefs)), self.signer)
+        signed, expires = imagery.sign_for(scene, list(dict.fromkeys(hrefs)), self.signer,
+                                           cancel=self.isCanceled)
         if scene.get("mask") and scene.get("epsg"):
             bounds = _bounds(self.extent, self.crs, scene, self.context)
             self.forest_cloud[scene["id"]] = 100.0 * (
