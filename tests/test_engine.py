@@ -116,7 +116,7 @@ def test_status_is_cached_until_the_engine_changes(tmp_path, monkeypatch):
     site_folder.mkdir()
     calls = []
 
-    def fake_doctor(python, cancelled=None):
+    def fake_doctor(python, cancel=None):
         calls.append(python)
         return {"ready": True, "python": {"executable": python,
                                            "site_folders": [str(site_folder)]}}
@@ -258,7 +258,7 @@ def test_a_cancelled_check_kills_a_python_that_hangs_and_caches_nothing(tmp_path
     started = time.monotonic()
     with pytest.raises(status.DoctorCancelled):
         status.check_engine(str(hanging), cache_dir=tmp_path / "cache",
-                            cancelled=lambda: time.monotonic() - started > 0.5)
+                            cancel=lambda: time.monotonic() - started > 0.5)
     assert time.monotonic() - started < 5
     assert status.DoctorCache(tmp_path / "cache").get(str(hanging)) is None
     report = status.run_doctor(str(hanging), timeout=0.5)  # and a time limit still applies

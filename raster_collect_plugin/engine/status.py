@@ -61,9 +61,9 @@ def engine_stamp(python: str, site_folders=()) -> Dict:
 
 
 def run_doctor(python: str, *, timeout: float = 180.0,
-               cancelled: Optional[Callable[[], bool]] = None) -> Dict:
+               cancel: Optional[Callable[[], bool]] = None) -> Dict:
     """Run ``python -m raster_collect_plugin doctor --json`` and return its report; a Python
-    that cannot start or answer gives a not-ready report naming why. ``cancelled`` is polled
+    that cannot start or answer gives a not-ready report naming why. ``cancel`` is polled
     while it runs: when it turns true the child is killed and ``DoctorCancelled`` raised (so
     a QGIS task, or QGIS quitting, never waits for a Python that hangs)."""
     command = [str(python), "-m", "raster_collect_plugin", "doctor", "--json"]
@@ -83,7 +83,7 @@ def run_doctor(python: str, *, timeout: float = 180.0,
             stdout, stderr = process.communicate(timeout=0.2)
             break
         except subprocess.TimeoutExpired:
-            stopped = cancelled is not None and cancelled()
+            stopped = cancel is not None and cancel()
             if stopped or time.monotonic() > deadline:
                 _kill(process)
                 if stopped:
@@ -154,16 +154,16 @@ class DoctorCache:
 
 
 def check_engine(python: str, *, cache_dir: Optional[Path] = None,
-                 refresh: bool = False, cancelled: Optional[Callable[[], bool]] = None) -> Dict:
+                 refresh: bool = False, cancel: Optional[Callable[[], bool]] = None) -> Dict:
     """The doctor's report for ``python``; a cached *ready* report is reused until the engine
     changes, a not-ready one is checked again (the user may just have fixed it).
-    ``cancelled``: as for ``run_doctor`` (a cancelled check raises and caches nothing)."""
+    ``cancel``: as for ``run_doctor`` (a cancelled check raises and caches nothing)."""
     cache = DoctorCache(cache_dir)
     if not refresh:
         cached = cache.get(python)
         if cached is not None and cached.get("ready"):
             return cached
-    report = run_doctor(python, cancelled=cancelled)
+    report = run_doctor(python, cancel=cancel)
     cache.put(python, report)
     return report
 

@@ -27,7 +27,7 @@ class DoctorTask(QgsTask):
     def run(self) -> bool:
         try:
             self.report = status.check_engine(self.python, refresh=self.refresh,
-                                              cancelled=self.isCanceled)
+                                              cancel=self.isCanceled)
         except status.DoctorCancelled:  # the plugin unloading or QGIS quitting
             return False
         except Exception as error:  # noqa: BLE001 (reported as a not-ready engine)

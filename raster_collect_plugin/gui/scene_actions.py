@@ -248,11 +248,11 @@ class SceneActions(QObject):
 
 
 def _dock_gone(actions: SceneActions) -> None:
-    """A dock was deleted: forget its actions; unhook the project when no dock is left."""
+    """A dock was deleted: when its actions are the active ones (the newest dock's), forget
+    them and unhook the project."""
     if actions in _ACTIVE:
-        _ACTIVE.remove(actions)
-        if not _ACTIVE:
-            imagery_tasks.uninstall_project_hook()
+        _ACTIVE.clear()
+        imagery_tasks.uninstall_project_hook()
 
 
 def add_footprint_actions(layer: QgsVectorLayer) -> None:

@@ -83,7 +83,7 @@ def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
     paths), to be computed once ``StoredPeriods.compute`` has written every chunk, and the
     stores."""
     targets = {name: ScratchTarget(writer) for name, writer in writers.items()}
-    colour_targets = [{f"colour:{key}": ScratchTarget(writer) for key, writer in per.items()}
+    colour_targets = [{key: ScratchTarget(writer) for key, writer in per.items()}
                       for per in (colour_writers or [{}] * len(periods))]
     stored: List[Optional[da.Array]] = []
     for band, period in enumerate(periods):
@@ -95,7 +95,8 @@ def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
         inputs = [values[name].rechunk({0: -1}) for name in names] + [clear.rechunk({0: -1})]
         stored.append(da.map_blocks(
             _store_chunk, inside, *inputs, names=names, band=band,
-            targets=targets | colour_targets[band],
+            targets=targets | {f"colour:{key}": target
+                               for key, target in colour_targets[band].items()},
             compose=compose, drop_axis=0, new_axis=2, dtype="int64",
             chunks=(*((1,) * len(sizes) for sizes in inside.chunks), (1 + clear.shape[0],)),
             meta=np.zeros((0, 0, 0), dtype="int64"),
@@ -103,9 +104,8 @@ def store_periods(periods: List[Optional[Tuple[Dict[str, da.Array], da.Array]]],
     cogs = {name: dask.delayed(_finish, pure=False)(targets[name]) for name in writers}
     colour_cogs: Dict[str, Dict[int, Delayed]] = {}
     for band, per_period in enumerate(colour_targets):
-        for name, target in per_period.items():
-            colour_cogs.setdefault(name.split(":", 1)[1], {})[band] = dask.delayed(
-                _finish, pure=False)(target)
+        for key, target in per_period.items():
+            colour_cogs.setdefault(key, {})[band] = dask.delayed(_finish, pure=False)(target)
     return cogs, colour_cogs, StoredPeriods(stored, inside.chunks[0], inside.shape[1])
 
 
