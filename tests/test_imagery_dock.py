@@ -117,8 +117,9 @@ def test_scene_menu_entries_run_their_command(dock, forests, monkeypatch):  # no
 
 
 def test_an_earlier_dock_deleted_later_leaves_the_new_ones_actions(forests, qgis_iface):  # noqa: F811
-    """A plugin reload: the new dock exists when the old one is deleted; the footprints'
-    actions and the project hook must stay with the new dock (until it goes too)."""
+    """A new dock exists when an older one (same modules) is deleted, as in the tests, whose
+    docks are deleted in the next test's event loop: the footprints' actions and the project
+    hook must stay with the new dock (until it goes too)."""
     from qgis.PyQt.QtCore import QCoreApplication, QEvent
 
     from raster_collect_plugin.gui import imagery_tasks

@@ -81,8 +81,10 @@ class SceneActions(QObject):
                          "right-click for false colour, SWIR, cloud mask and more")
         _ACTIVE[:] = [self]
         imagery_tasks.install_project_hook()
-        # this dock's actions only: an earlier dock deleted after this one was made (a plugin
-        # reload) must not take this one's footprint actions and project hook with it
+        # this dock's actions only: an earlier dock deleted after this one was made (in the
+        # same module state: QGIS's plugin reload re-imports the modules, but docks made and
+        # deleted one after another, as the tests do, share them) must not take this one's
+        # footprint actions and project hook with it
         dock.destroyed.connect(lambda *_args, actions=self: _dock_gone(actions))
 
     # ------------------------------------------------------------------ search results
