@@ -118,11 +118,9 @@ class StoredPeriods:
                  width: int):
         self.stored, self.row_chunks, self.width = stored, tuple(row_chunks), width
 
-    def bands(self, max_pixels: Optional[int]) -> List[slice]:
+    def bands(self, max_pixels: int) -> List[slice]:
         """Consecutive chunk rows, as few per band as keep a band within ``max_pixels``
-        (at least one row each; None: one band of every row)."""
-        if max_pixels is None:
-            return [slice(0, len(self.row_chunks))]
+        (at least one row each)."""
         bands: List[slice] = []
         first, pixels = 0, 0
         for row, rows in enumerate(self.row_chunks):
