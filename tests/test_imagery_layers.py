@@ -261,6 +261,8 @@ def read_fresh(path):
 
 
 def wait_for_tasks(timeout_seconds=60):
+    """Run the event loop until QGIS's task manager has no task left; a task still there
+    after ``timeout_seconds`` fails the test, naming it (not a later assert on its result)."""
     manager = QgsApplication.taskManager()
     loop = QEventLoop()
     timer = QTimer()
@@ -270,6 +272,9 @@ def wait_for_tasks(timeout_seconds=60):
     loop.exec()
     timer.stop()
     QgsApplication.processEvents()
+    left = [f"{task.description()} (status {task.status()}, {task.progress():.0f} %)"
+            for task in manager.tasks()]
+    assert not left, f"tasks still running after {timeout_seconds} s: {left}"
 
 
 def test_save_clipped_geotiff_only_when_asked(wide_sample, file_server, qgis_new_project,
@@ -386,3 +391,41 @@ def test_cancelling_a_task_stops_its_sign_job(wide_sample, qgis_new_project, tmp
         except ProcessLookupError:
             pass
         wait_for_tasks(timeout_seconds=30)
+
+
+def test_the_same_layer_built_in_three_threads_at_once(wide_sample, file_server,
+                                                       qgis_new_project):
+    """The thumbnails and a scene opened from the table right after a search build the same
+    scene, rendering and extent at the same moment. GDAL rewrites a VRT (truncating it first)
+    when a layer that computed its statistics closes, so layers sharing one VRT file failed
+    to open now and then ("Cannot open GDAL dataset"); each layer has a VRT of its own."""
+    import threading
+
+    files = file_server(wide_sample.root)
+    scene = served_scene(wide_sample, files, sd.S2_COLLECTION, clear_s2_index(wide_sample),
+                         bands.PLANETARY_COMPUTER_S2)
+    extent, crs = forest_extent(wide_sample)
+    signed = {href: href for href in viewer.scene_hrefs(
+        scene, imagery.layer_spec(scene, "true-colour"))}
+    failures, sources = [], set()
+    start = threading.Barrier(3)
+
+    def build() -> None:
+        start.wait()
+        for _ in range(40):
+            try:
+                layer = viewer.finish_open(scene, "true-colour", signed, None, extent, crs,
+                                           add=False)
+                assert layer.isValid() and layer.bandCount() == 3
+                sources.add(layer.source())
+                del layer  # closed now: GDAL writes the statistics back into its VRT
+            except Exception as error:  # collected: the main thread asserts
+                failures.append(repr(error))
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [], failures[:3]
+    assert len(sources) == 3 * 40  # a file per layer

@@ -4,6 +4,7 @@ forests), the cloud over the forests, sorting and filters by date, sensor and cl
 from qgis.PyQt.QtCore import QDate, QEventLoop, Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QImage
 
+from raster_collect_plugin.gui import imagery
 from raster_collect_plugin.gui.scene_table import (
     CLOUD,
     COLLECTION,
@@ -47,8 +48,10 @@ def test_thumbnails_forest_cloud_sort_and_filters(dock, forests, small_sample,  
     assert preview.save(str(tmp_path / "preview.png"))
     with_preview = dock.search_rows[0]["id"]
     dock.scene_actions.scenes[with_preview]["preview"] = str(tmp_path / "preview.png")
+    vrts = set(imagery.cache_dir().glob("*.vrt"))
     task = wait_for_thumbnails(tools)
     assert task.errors == {}
+    assert set(imagery.cache_dir().glob("*.vrt")) == vrts  # the overviews' own VRTs removed
     assert set(task.images) == {r["id"] for r in dock.search_rows}
     assert task.images[with_preview].pixelColor(10, 5) == QColor("#ff00ff")
     overview = next(image for key, image in task.images.items() if key != with_preview)

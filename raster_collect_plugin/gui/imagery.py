@@ -9,9 +9,9 @@ opened or on demand. Nothing is downloaded unless the user saves a clipped GeoTI
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
@@ -144,21 +144,34 @@ def bounds_in(extent: QgsRectangle, source: QgsCoordinateReferenceSystem,
 def write_vrt(spec: core.LayerSpec, scene: Mapping, signed: Mapping[str, str],
               bounds: Optional[Tuple[float, float, float, float]]) -> Path:
     """Write the layer's VRT (and its dB helper for radar) into the cache; returns its path.
-    A new name per signing, so GDAL's and QGIS's dataset caches never serve a stale token."""
+
+    A file of its own per layer, never shared: GDAL writes the statistics QGIS computes on
+    opening back into the VRT when the layer's dataset closes, truncating the file first, so
+    another layer opening a shared file at that moment read an empty or half-written VRT
+    (the thumbnails and a scene opened from the table right after a search build the same
+    scene, rendering and extent at once). A new name also keeps GDAL's and QGIS's dataset
+    caches from serving a stale token."""
     wkt, _ = scene_crs(scene, signed, spec)
     grids = asset_grids(scene, signed, spec)
     target = core.target_grid(spec, grids, bounds)
     hrefs = {b.asset: signed[scene["assets"][b.asset]["href"]] for b in spec.bands}
-    token = hashlib.sha1(json.dumps([spec.scene_id, spec.rendering, bounds, sorted(
-        hrefs.values())]).encode()).hexdigest()[:12]
-    stem = f"{_safe(spec.scene_id)}_{spec.rendering}_{token}"
+    stem = f"{_safe(spec.scene_id)}_{spec.rendering}_{uuid.uuid4().hex[:12]}"
     path = cache_dir() / f"{stem}.vrt"
     helper = cache_dir() / f"{stem}_db.vrt"
     main, helper_xml = core.vrt_xml(spec, hrefs, grids, target, wkt, helper_path=str(helper))
     if helper_xml is not None:
-        helper.write_text(helper_xml)
-    path.write_text(main)
+        helper.write_text(helper_xml, encoding="utf-8")
+    path.write_text(main, encoding="utf-8")  # UTF-8, the XML default, whatever the code page
     return path
+
+
+def remove_vrt(path: Path) -> None:
+    """Delete a VRT of ``write_vrt`` and its dB helper (a layer that is gone for good)."""
+    for stale in (path, path.with_name(path.stem + "_db.vrt")):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 def _safe(text: str) -> str:
@@ -250,14 +263,17 @@ def build_layer(scene: Mapping, rendering: str, signed: Mapping[str, str],
     """A styled raster layer (not yet in the project) of one scene's rendering."""
     configure_streaming()
     spec = core.layer_spec(scene, rendering, boa_offset=boa_offset)
-    path = write_vrt(spec, scene, signed, bounds)
     if boa_offset is None and scene.get("rule") == "s2-pixel-test" and spec.kind != "mask":
-        decided = pixel_test(scene, signed, path)
+        # the preview's own pixels decide the offset, read through a provisional VRT
+        provisional = write_vrt(spec, scene, signed, bounds)
+        try:
+            decided = pixel_test(scene, signed, provisional)
+        finally:
+            remove_vrt(provisional)
         if decided is not None:
             spec = core.layer_spec(scene, rendering, boa_offset=decided)
-            path.unlink()
-            path = write_vrt(spec, scene, signed, bounds)
             boa_offset = decided
+    path = write_vrt(spec, scene, signed, bounds)
     layer = QgsRasterLayer(str(path), spec.name, "gdal")
     if not layer.isValid():
         raise core.ImageryError(f"cannot open the scene {scene['id']}: "

@@ -19,6 +19,7 @@ from .imagery import (
     engine_signer,
     imagery_layers,
     needs_signing,
+    remove_vrt,
     scene_hrefs,
     sign_for,
     style_layer,
@@ -44,12 +45,10 @@ def resign_layer(layer: QgsRasterLayer, *, signer: Optional[Signer] = None) -> N
         style_layer(layer, spec)
     layer.setCustomProperty(EXPIRES_PROPERTY, expires or "")
     layer.triggerRepaint()
-    if old != path:
-        for stale in (old, old.with_name(old.stem + "_db.vrt")):
-            try:
-                stale.unlink()
-            except OSError:
-                pass
+    # the old VRT is this layer's own, unless the user duplicated the layer (same source)
+    if not any(Path(other.source()) == old
+               for other in QgsProject.instance().mapLayers().values()):
+        remove_vrt(old)
 
 
 def resign_expired(project: Optional[QgsProject] = None, *, force: bool = False,

@@ -7,6 +7,7 @@ Thumbnails and cloud are made in a background task; the icons are set on the mai
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from qgis.core import (
@@ -71,8 +72,11 @@ def overview_image(scene: Mapping, signed: Mapping[str, str], expires: Optional[
         ratio = box.width() / box.height() if box.height() else 1.0
         width, height = ((size, max(1, round(size / ratio))) if ratio >= 1
                          else (max(1, round(size * ratio)), size))
-        block = layer.renderer().block(1, box, width, height)
-    return block.image().copy()
+        image = layer.renderer().block(1, box, width, height).image().copy()
+        source = Path(layer.source())
+        del layer  # closes its dataset (GDAL writes its statistics into the VRT)
+        imagery.remove_vrt(source)  # the thumbnail's own VRT: no layer uses it
+    return image
 
 
 class ThumbnailTask(QgsTask):
