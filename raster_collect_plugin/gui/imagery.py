@@ -157,7 +157,7 @@ def write_vrt(spec: core.LayerSpec, scene: Mapping, signed: Mapping[str, str],
     hrefs = {b.asset: signed[scene["assets"][b.asset]["href"]] for b in spec.bands}
     stem = f"{_safe(spec.scene_id)}_{spec.rendering}_{uuid.uuid4().hex[:12]}"
     path = cache_dir() / f"{stem}.vrt"
-    helper = cache_dir() / f"{stem}_db.vrt"
+    helper = _db_helper(path)
     main, helper_xml = core.vrt_xml(spec, hrefs, grids, target, wkt, helper_path=str(helper))
     if helper_xml is not None:
         helper.write_text(helper_xml, encoding="utf-8")
@@ -167,11 +167,16 @@ def write_vrt(spec: core.LayerSpec, scene: Mapping, signed: Mapping[str, str],
 
 def remove_vrt(path: Path) -> None:
     """Delete a VRT of ``write_vrt`` and its dB helper (a layer that is gone for good)."""
-    for stale in (path, path.with_name(path.stem + "_db.vrt")):
+    for stale in (path, _db_helper(path)):
         try:
             stale.unlink()
         except OSError:
             pass
+
+
+def _db_helper(path: Path) -> Path:
+    """The radar layers' dB helper VRT beside the layer's VRT at ``path``."""
+    return path.with_name(path.stem + "_db.vrt")
 
 
 def _safe(text: str) -> str:
