@@ -228,7 +228,13 @@ def next_run_folder(root: str) -> str:
     return str(join(root, run_name()))
 
 
+def error_lines(result: Dict) -> List[str]:
+    """The job's per-source errors, each named once by its source."""
+    return [message if message.startswith(f"{source}:") else f"{source}: {message}"
+            for source, message in (result.get("errors") or {}).items()]
+
+
 def report_errors(result: Dict, feedback) -> None:
-    for source, message in (result.get("errors") or {}).items():
-        feedback.reportError(f"{source}: {message}", fatalError=False)
+    for line in error_lines(result):
+        feedback.reportError(line, fatalError=False)
 

@@ -8,6 +8,7 @@ from qgis.core import (
     QgsFeatureSink,
     QgsFields,
     QgsGeometry,
+    QgsProcessingException,
     QgsProcessingMultiStepFeedback,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
@@ -74,6 +75,10 @@ class SearchImageryAlgorithm(EngineAlgorithm):
         feedback.setProgressText(f"Searching {len(spec['sources'])} source(s)")
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir, secret_env=secrets)
+        if result.get("errors") and not result["items"]:
+            # as the command line: an empty list from failed sources is not "no scenes"
+            raise QgsProcessingException(
+                "No scenes: the search failed. " + "; ".join(common.error_lines(result)))
         common.report_errors(result, feedback)
 
         fields = QgsFields()

@@ -1,0 +1,65 @@
+"""What a batch user of the Processing algorithms met (qgis_process sweep): a search whose
+sources all failed, messages naming command-line options, outputs an algorithm declares."""
+
+import socket
+
+import pytest
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+from tests.test_processing import SAMPLE_SOURCE, run, source_parameters
+
+CUSTOM_STAC = 4  # "Custom STAC API" in common.SOURCE_NAMES
+
+
+@pytest.fixture(scope="module")
+def provider(raster_collect_provider):
+    return raster_collect_provider
+
+
+class RecordingFeedback(QgsProcessingFeedback):
+    def __init__(self):
+        super().__init__()
+        self.errors = []
+
+    def reportError(self, error, fatalError=False):  # noqa: N802, N803
+        self.errors.append(error)
+
+
+def closed_loopback_url() -> str:
+    """A loopback STAC API address nothing listens on (connections are refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def test_search_fails_when_every_source_failed(provider, small_sample, tmp_path):
+    output = tmp_path / "footprints.gpkg"
+    parameters = source_parameters(small_sample, SOURCES=[CUSTOM_STAC],
+                                   STAC_URL=closed_loopback_url(), OUTPUT=str(output),
+                                   ITEMS=str(tmp_path / "scenes.csv"))
+    with pytest.raises(QgsProcessingException) as raised:
+        run("search_imagery", parameters)
+    message = str(raised.value)
+    assert message.startswith("No scenes: the search failed. Custom STAC: cannot open the "
+                              "STAC API at http://127.0.0.1:")
+    assert message.count("Custom STAC") == 1
+    assert not output.exists() and not (tmp_path / "scenes.csv").exists()
+
+
+def test_search_keeps_the_scenes_of_the_sources_that_answered(provider, small_sample,
+                                                               tmp_path):
+    import processing
+
+    feedback = RecordingFeedback()
+    parameters = source_parameters(small_sample, SOURCES=[SAMPLE_SOURCE, CUSTOM_STAC],
+                                   STAC_URL=closed_loopback_url(),
+                                   OUTPUT=str(tmp_path / "footprints.gpkg"))
+    result = processing.run("raster_collect:search_imagery", parameters, feedback=feedback)
+    expected = len(small_sample.items["sentinel-2-l2a"])
+    from qgis.core import QgsVectorLayer
+
+    assert QgsVectorLayer(result["OUTPUT"], "f", "ogr").featureCount() == expected
+    [error] = feedback.errors
+    assert error.startswith("Custom STAC: cannot open the STAC API") and \
+        error.count("Custom STAC") == 1
