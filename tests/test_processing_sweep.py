@@ -6,6 +6,9 @@ import socket
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
+from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
+from tests.test_monitoring_processing import SPEC
+from tests.test_monitoring_processing import _parameters as monitoring_parameters
 from tests.test_processing import SAMPLE_SOURCE, run, source_parameters
 
 CUSTOM_STAC = 4  # "Custom STAC API" in common.SOURCE_NAMES
@@ -14,6 +17,12 @@ CUSTOM_STAC = 4  # "Custom STAC API" in common.SOURCE_NAMES
 @pytest.fixture(scope="module")
 def provider(raster_collect_provider):
     return raster_collect_provider
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    """The monitoring tests' small disturbance scenario (2 compartments, one windthrow)."""
+    return write_scenario(tmp_path_factory.mktemp("scenario"), SPEC)
 
 
 class RecordingFeedback(QgsProcessingFeedback):
@@ -63,3 +72,29 @@ def test_search_keeps_the_scenes_of_the_sources_that_answered(provider, small_sa
     [error] = feedback.errors
     assert error.startswith("Custom STAC: cannot open the STAC API") and \
         error.count("Custom STAC") == 1
+
+
+def test_monitoring_conflict_names_the_folder_not_command_line_options(
+        provider, scenario, tmp_path):
+    folder = tmp_path / "monitoring"
+    run("monitor_disturbance", monitoring_parameters(scenario, folder, "2025-06-30"))
+    other = dict(monitoring_parameters(scenario, folder, "2025-06-30"), CONFIRM=4)
+    with pytest.raises(QgsProcessingException) as raised:
+        run("monitor_disturbance", other)
+    message = str(raised.value)
+    assert "holds results of another run (different monitoring)" in message
+    assert message.endswith("choose another output folder, or delete those results and "
+                            "run again")
+    assert "--" not in message
+
+
+def test_validation_of_a_folder_without_monitoring_names_the_algorithm(provider, scenario,
+                                                                        tmp_path):
+    with pytest.raises(QgsProcessingException) as raised:
+        run("validate_monitoring", {"MONITORING": str(scenario.root),
+                                    "REFERENCES": str(scenario.references),
+                                    "DATE_FIELD": "date",
+                                    "OUTPUT_FOLDER": str(tmp_path / "validation")})
+    message = str(raised.value)
+    assert message.endswith("give the monitoring folder 'Disturbance monitoring' wrote")
+    assert "raster-collect" not in message and "--" not in message

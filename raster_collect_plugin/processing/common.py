@@ -28,6 +28,7 @@ from ..core.runs import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_na
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
 from . import engine_algorithm
+from .messages import for_processing
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
                 "Custom STAC API", "Copernicus Data Space (Catalog API, search only)"]
@@ -216,7 +217,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
         raise QgsProcessingException("Cancelled: no outputs were written.") from None
     except bridge.JobFailed as error:
         remove_empty_run_folder(spec.get("output_dir"))
-        raise QgsProcessingException(str(error)) from None
+        raise QgsProcessingException(for_processing(str(error))) from None
 
 
 def next_run_folder(root: str) -> str:
