@@ -98,3 +98,11 @@ def test_validation_of_a_folder_without_monitoring_names_the_algorithm(provider,
     message = str(raised.value)
     assert message.endswith("give the monitoring folder 'Disturbance monitoring' wrote")
     assert "raster-collect" not in message and "--" not in message
+
+
+def test_sample_data_returns_its_output_folder(provider, tmp_path):
+    folder = tmp_path / "ünï cødé dir" / "sample"
+    result = run("create_sample_data", {"OUTPUT_FOLDER": str(folder), "SMALL": True})
+    assert result["OUTPUT_FOLDER"] == str(folder)  # declared: a model can chain on it
+    assert result["CATALOG"] == str(folder / "catalog.json")
+    assert (folder / "catalog.json").is_file()

@@ -66,4 +66,5 @@ class CreateSampleDataAlgorithm(EngineAlgorithm):
         load_on_completion(context, forests, "forests (sample)", self.FORESTS)
         feedback.pushInfo(f"STAC catalog for the 'Static STAC catalog' source: "
                           f"{result['catalog']}")
-        return {self.FORESTS: forests, self.CATALOG: result["catalog"]}
+        return {self.OUTPUT_FOLDER: folder, self.FORESTS: forests,
+                self.CATALOG: result["catalog"]}
