@@ -106,3 +106,26 @@ def test_sample_data_returns_its_output_folder(provider, tmp_path):
     assert result["OUTPUT_FOLDER"] == str(folder)  # declared: a model can chain on it
     assert result["CATALOG"] == str(folder / "catalog.json")
     assert (folder / "catalog.json").is_file()
+
+
+def test_a_band_that_does_not_exist_is_said_as_the_fix_not_as_a_crash(provider, small_sample,
+                                                                        tmp_path):
+    from osgeo import gdal, osr
+    from qgis.core import QgsVectorLayer
+
+    extent = QgsVectorLayer(str(small_sample.forests_path), "f", "ogr").extent()
+    raster = tmp_path / "three bands.tif"
+    dataset = gdal.GetDriverByName("GTiff").Create(str(raster), 20, 20, 3, gdal.GDT_Float32)
+    dataset.SetGeoTransform((extent.xMinimum(), extent.width() / 20, 0,
+                             extent.yMaximum(), 0, -extent.height() / 20))
+    crs = osr.SpatialReference()
+    crs.ImportFromEPSG(28356)
+    dataset.SetProjection(crs.ExportToWkt())
+    for band in (1, 2, 3):
+        dataset.GetRasterBand(band).Fill(0.5)
+    dataset = None
+    with pytest.raises(QgsProcessingException) as raised:
+        run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
+                                 "ID_FIELD": "forest_id", "RASTER": str(raster),
+                                 "BANDS": "1,7", "OUTPUT_FOLDER": str(tmp_path / "out")})
+    assert str(raised.value) == "band(s) [7] do not exist: the raster has bands 1-3"

@@ -50,6 +50,7 @@ def _first_line(error: BaseException) -> str:
 def classify(error: BaseException) -> Optional[Tuple[str, str]]:
     """(kind, one-line message) for a known problem, else None."""
     from ..areas.aoi import AoiError
+    from ..areas.zones import ZoneError
     from ..composites.requests import Cancelled, RequestError
     from ..compute.cluster import ClusterError
     from ..pixels.expression import ExpressionError
@@ -71,7 +72,8 @@ def classify(error: BaseException) -> Optional[Tuple[str, str]]:
         return "bad_input", AUTH_FAILED
     if getattr(error, "exit_kind", None) in ("bad_input", "failure"):
         return error.exit_kind, _first_line(error)
-    if isinstance(error, (AoiError, RequestError, ExpressionError, JobError, ClusterError)):
+    if isinstance(error, (AoiError, ZoneError, RequestError, ExpressionError, JobError,
+                          ClusterError)):
         return "bad_input", _first_line(error)
     if isinstance(error, (ProviderError, LoadError, TimeoutError)):
         return "failure", _first_line(error)
