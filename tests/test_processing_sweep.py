@@ -129,3 +129,14 @@ def test_a_band_that_does_not_exist_is_said_as_the_fix_not_as_a_crash(provider, 
                                  "ID_FIELD": "forest_id", "RASTER": str(raster),
                                  "BANDS": "1,7", "OUTPUT_FOLDER": str(tmp_path / "out")})
     assert str(raised.value) == "band(s) [7] do not exist: the raster has bands 1-3"
+
+
+def test_an_unknown_authentication_id_is_named(provider, small_sample, tmp_path):
+    with pytest.raises(QgsProcessingException) as raised:
+        run("sentinel_hub_statistics", {"INPUT": str(small_sample.forests_path),
+                                        "ID_FIELD": "forest_id", "AUTH": "nosuch1",
+                                        "START": "2025-10-01", "END": "2025-12-31",
+                                        "OUTPUT_FOLDER": str(tmp_path / "hub")})
+    assert str(raised.value).startswith(
+        "There is no authentication configuration 'nosuch1' in this QGIS profile")
+    assert not (tmp_path / "hub").exists()

@@ -30,7 +30,14 @@ def credentials_from_auth_config(auth_id: str) -> dict:
     """Client id/secret from a QGIS 'Basic' authentication configuration, as environment
     variables for the job (the secret never leaves memory otherwise)."""
     config = QgsAuthMethodConfig()
-    if not QgsApplication.authManager().loadAuthenticationConfig(auth_id, config, True):
+    manager = QgsApplication.authManager()
+    if auth_id not in manager.configIds():  # loading an unknown id "succeeds", empty
+        raise QgsProcessingException(
+            f"There is no authentication configuration '{auth_id}' in this QGIS profile: "
+            "add one (Settings → Options → Authentication, type Basic: client id as user "
+            "name, client secret as password) and give its id, or give none to use "
+            "SH_CLIENT_ID / SH_CLIENT_SECRET from the environment.")
+    if not manager.loadAuthenticationConfig(auth_id, config, True):
         raise QgsProcessingException(f"Cannot read the authentication configuration {auth_id}.")
     client_id, secret = config.config("username"), config.config("password")
     if not client_id or not secret:
