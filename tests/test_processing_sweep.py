@@ -140,3 +140,19 @@ def test_an_unknown_authentication_id_is_named(provider, small_sample, tmp_path)
     assert str(raised.value).startswith(
         "There is no authentication configuration 'nosuch1' in this QGIS profile")
     assert not (tmp_path / "hub").exists()
+
+
+def test_dates_in_the_wrong_order_are_refused_before_the_run(provider, small_sample, tmp_path):
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(
+        "raster_collect:zonal_timeseries")
+    parameters = source_parameters(small_sample, START="2025-12-31", END="2025-10-01",
+                                   OUTPUT_FOLDER=str(tmp_path / "out"))
+    ok, message = algorithm.checkParameterValues(parameters, QgsProcessingContext())
+    assert not ok
+    assert message == ("The end date (2025-10-01) is before the start date (2025-12-31): "
+                       "swap them.")
+    with pytest.raises(QgsProcessingException, match="is before the start date"):
+        run("zonal_timeseries", parameters)
+    assert not (tmp_path / "out").exists()

@@ -39,8 +39,19 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        problem = engine_problem()
+        problem = self._dates_problem(parameters, context) or engine_problem()
         return (False, problem) if problem else (True, "")
+
+    def _dates_problem(self, parameters, context) -> Optional[str]:
+        """The period's dates in the wrong order, said in the parameters' words."""
+        if self.parameterDefinition("START") is None or self.parameterDefinition("END") is None:
+            return None
+        start = self.parameterAsDateTime(parameters, "START", context).date()
+        end = self.parameterAsDateTime(parameters, "END", context).date()
+        if start.isValid() and end.isValid() and end < start:
+            return (f"The end date ({end.toString('yyyy-MM-dd')}) is before the start date "
+                    f"({start.toString('yyyy-MM-dd')}): swap them.")
+        return None
 
     def output_folder(self, parameters, name: str, context) -> str:
         """The chosen output folder; its default (beside the project) when none is given."""
