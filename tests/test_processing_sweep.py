@@ -156,3 +156,33 @@ def test_dates_in_the_wrong_order_are_refused_before_the_run(provider, small_sam
     with pytest.raises(QgsProcessingException, match="is before the start date"):
         run("zonal_timeseries", parameters)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_monitoring_rerun_keeps_the_folders_forests(provider, scenario, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    folder = tmp_path / "monitoring"
+    run("monitor_disturbance", monitoring_parameters(scenario, folder, "2025-06-30"))
+    kept = (folder / "forests.gpkg").read_bytes()
+    subset = f"{scenario.compartments}|layername=compartments|subset=forest_id = 101"
+    other = dict(monitoring_parameters(scenario, folder, "2025-06-30"), INPUT=subset)
+    with pytest.raises(QgsProcessingException, match="different geometry"):
+        run("monitor_disturbance", other)
+    # the folder still holds its own two compartments, so it can be continued
+    assert (folder / "forests.gpkg").read_bytes() == kept
+    assert QgsVectorLayer(str(folder / "forests.gpkg"), "f", "ogr").featureCount() == 2
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".forests")) == []
+    again = run("monitor_disturbance", monitoring_parameters(scenario, folder, "2025-06-30"))
+    assert QgsVectorLayer(again["ALERTS"], "alerts", "ogr").featureCount() == 0
+
+
+def test_a_failed_first_monitoring_run_leaves_no_folder(provider, scenario, tmp_path):
+    folder = tmp_path / "monitoring"
+    parameters = dict(monitoring_parameters(scenario, folder, "2024-06-30"))
+    with pytest.raises(QgsProcessingException, match="end of the history period"):
+        run("monitor_disturbance", parameters)  # the series ends before the history does
+    assert not folder.exists()
+    early = dict(parameters, HISTORY_END="2023-12-31")  # before the start: said at once
+    with pytest.raises(QgsProcessingException, match="The history must end"):
+        run("monitor_disturbance", early)
+    assert not folder.exists()

@@ -20,6 +20,7 @@ from qgis.core import (
 from ..qgis_compat import qgis_enum
 from . import common
 from .engine_algorithm import EngineAlgorithm, removes_scratch
+from .monitoring_forests import placed_forests
 
 RESOLUTIONS = (10, 30)
 
@@ -104,16 +105,17 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = Path(self.output_folder(parameters, self.OUTPUT_FOLDER, context))
-        folder.mkdir(parents=True, exist_ok=True)
-        workdir = common.scratch_folder(context)
-        steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
-        # the polygons live in the monitoring folder: a later run (or 'watch') reads them
-        spec = common.imagery_spec(self, parameters, context, steps, folder, with_indices=False)
-        history_start, end = spec.pop("start"), spec.pop("end")
+        history_start = common.parameter_date(self, parameters, "START", context)
         history_end = common.parameter_date(self, parameters, self.HISTORY_END, context)
         if history_end <= history_start:
             raise QgsProcessingException(
                 f"The history must end ({history_end}) after the start date ({history_start}).")
+        workdir = common.scratch_folder(context)
+        steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
+        spec = common.imagery_spec(self, parameters, context, steps, workdir,
+                                   with_indices=False)
+        end = spec.pop("end")
+        del spec["start"]
         hexagon_ha = self.parameterAsDouble(parameters, self.HEX_AREA, context)
         spec.update(kind="monitor", output_dir=str(folder), history_start=history_start,
                     history_end=history_end, end=end,
@@ -129,7 +131,9 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         if hexagon_ha > 0:
             spec["hexagon_area_m2"] = hexagon_ha * 10_000
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        # the polygons live in the monitoring folder: a later run (or 'watch') reads them
+        with placed_forests(Path(spec["aoi"]), folder) as forests:
+            result = common.run_job(dict(spec, aoi=forests), steps, workdir)
         files = result["files"]
         from .loading import load_on_completion  # loads like any Processing output
 

@@ -1,0 +1,39 @@
+"""The forests of a monitoring folder: the folder keeps them (``forests.gpkg``) for its later
+runs and ``watch``, so a run that fails or is refused (other forests or parameters) must put
+back what the folder held, never leave its polygons replaced by the refused ones."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+FORESTS_NAME = "forests.gpkg"
+
+
+@contextlib.contextmanager
+def placed_forests(exported: Path, folder: Path) -> Iterator[str]:
+    """Put ``exported`` (the polygons of this run) into ``folder`` for the job; if the body
+    raises, restore the folder's previous polygons (or remove the new ones, and the folder
+    when this run made it and left it empty)."""
+    made_folder = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / FORESTS_NAME
+    backup = folder / f".{FORESTS_NAME}.previous"
+    had = target.exists()
+    if had:
+        os.replace(target, backup)
+    try:
+        shutil.copyfile(exported, target)
+        yield str(target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        if had:
+            os.replace(backup, target)
+        elif made_folder:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        raise
+    backup.unlink(missing_ok=True)
