@@ -1,7 +1,9 @@
 """What a batch user of the Processing algorithms met (qgis_process sweep): a search whose
 sources all failed, messages naming command-line options, outputs an algorithm declares."""
 
+import os
 import socket
+from pathlib import Path
 
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
@@ -186,3 +188,28 @@ def test_a_failed_first_monitoring_run_leaves_no_folder(provider, scenario, tmp_
     with pytest.raises(QgsProcessingException, match="The history must end"):
         run("monitor_disturbance", early)
     assert not folder.exists()
+
+
+def test_relative_paths_are_read_from_the_working_folder(provider, small_sample, tmp_path,
+                                                         monkeypatch):
+    """As qgis_process and the native algorithms read them, not from the engine's scratch
+    folder (the outputs were written there and deleted with it, the run said it succeeded)."""
+    import shutil
+
+    from qgis.core import QgsVectorLayer
+
+    shutil.copytree(small_sample.catalog_path.parent, tmp_path / "sample dir")
+    monkeypatch.chdir(tmp_path)
+    catalog = os.path.join("sample dir", small_sample.catalog_path.name)
+    result = run("zonal_timeseries", source_parameters(
+        small_sample, CATALOG=catalog, OUTPUT_FOLDER="rel out"))
+    folder = Path(result["OUTPUT_FOLDER"])
+    assert folder.parent == tmp_path / "rel out"
+    assert QgsVectorLayer(result["TABLE"], "t", "ogr").featureCount() == 18
+    composites = sorted(p.name for p in folder.glob("*_NDVI_monthly_median.tif"))
+    assert composites == ["static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif"]
+    again = run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
+                                     "ID_FIELD": "forest_id",
+                                     "RASTER": os.path.relpath(folder / composites[0]),
+                                     "OUTPUT_FOLDER": "rel out"})
+    assert QgsVectorLayer(again["TABLE"], "t", "ogr").featureCount() == 18

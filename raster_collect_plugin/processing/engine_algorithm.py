@@ -4,6 +4,7 @@ run, and the job's scratch folder (spec, exported inputs, log) is gone after it.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import tempfile
 import threading
@@ -55,8 +56,17 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def output_folder(self, parameters, name: str, context) -> str:
         """The chosen output folder; its default (beside the project) when none is given."""
-        return (self.parameterAsString(parameters, name, context)
-                or self.parameterDefinition(name).defaultValue())
+        return local_path(self.parameterAsString(parameters, name, context)
+                          or self.parameterDefinition(name).defaultValue())
+
+
+def local_path(value: str) -> str:
+    """A relative local path made absolute against this process's working folder, where
+    qgis_process and native algorithms read it (the engine runs in the job's scratch folder);
+    URLs (s3://, https://, file://) and empty values unchanged."""
+    if not value or "://" in value:
+        return value
+    return os.path.abspath(value)
 
 
 def output_folder_parameter(name: str, subfolder: str = ""

@@ -19,7 +19,7 @@ from qgis.core import (
 
 from ..qgis_compat import qgis_enum
 from . import common
-from .engine_algorithm import EngineAlgorithm, removes_scratch
+from .engine_algorithm import EngineAlgorithm, local_path, removes_scratch
 
 
 class ValidateMonitoringAlgorithm(EngineAlgorithm):
@@ -82,13 +82,13 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
 
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        folder = self.parameterAsFile(parameters, self.MONITORING, context)
+        folder = local_path(self.parameterAsFile(parameters, self.MONITORING, context))
         if not folder or not Path(folder).is_dir():
             raise QgsProcessingException(
                 f"'{folder}' is not a folder: choose the folder 'Disturbance monitoring' wrote.")
         workdir = common.scratch_folder(context)
         references = self._export_references(parameters, context, feedback, workdir)
-        output = (self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        output = (local_path(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
                   or str(Path(folder) / "validation"))
         spec = {"kind": "validate", "monitoring_dir": folder, "references": references,
                 "date_field": self.parameterAsString(parameters, self.DATE_FIELD, context)

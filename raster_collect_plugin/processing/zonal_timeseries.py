@@ -17,7 +17,12 @@ from qgis.core import (
 
 from ..qgis_compat import qgis_enum
 from . import common
-from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
+from .engine_algorithm import (
+    EngineAlgorithm,
+    local_path,
+    output_folder_parameter,
+    removes_scratch,
+)
 from .loading import latest_styler, load_on_completion
 
 COVERAGE = ["exact", "centre", "all_touched"]
@@ -118,7 +123,7 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
                                                    workdir)
             nodata = parameters.get(self.NODATA)
             spec = {"kind": "zonal-raster", "aoi": aoi, "id_field": id_field,
-                    "raster": raster.source(),
+                    "raster": local_path(raster.source()),
                     "bands": self.parameterAsString(parameters, self.BANDS, context) or None,
                     "nodata": (self.parameterAsDouble(parameters, self.NODATA, context)
                                if nodata not in (None, "") else None),
