@@ -213,3 +213,13 @@ def test_relative_paths_are_read_from_the_working_folder(provider, small_sample,
                                      "RASTER": os.path.relpath(folder / composites[0]),
                                      "OUTPUT_FOLDER": "rel out"})
     assert QgsVectorLayer(again["TABLE"], "t", "ogr").featureCount() == 18
+
+
+def test_an_unreadable_scene_url_is_bad_input_not_a_crash(provider, small_sample, tmp_path):
+    missing = tmp_path / "missing-item.json"
+    with pytest.raises(QgsProcessingException) as raised:
+        run("storm_damage", source_parameters(
+            small_sample, EVENT_DATE="2025-11-13", AFTER_ITEMS=str(missing),
+            OUTPUT_FOLDER=str(tmp_path / "storm")))
+    assert str(raised.value).startswith(f"cannot read the STAC item {missing}: ")
+    assert "unexpected" not in str(raised.value) and "see the log" not in str(raised.value)

@@ -96,6 +96,12 @@ class StormResult:
     hexagon_ranking: Optional[pd.DataFrame] = None
 
 
+class ItemError(ValueError):
+    """A given STAC item cannot be read: bad input, said in one line by every door."""
+
+    exit_kind = "bad_input"
+
+
 def items_from_urls(urls: Sequence[str]):
     """STAC items by URL or path, signed when they live on Planetary Computer."""
     import planetary_computer
@@ -108,7 +114,7 @@ def items_from_urls(urls: Sequence[str]):
         try:
             item = pystac.Item.from_file(url, stac_io=TimeoutStacIO())  # bounded reads
         except Exception as error:  # pystac raises many kinds for unreadable items
-            raise ValueError(f"cannot read the STAC item {url}: {error}") from None
+            raise ItemError(f"cannot read the STAC item {url}: {error}") from None
         item.make_asset_hrefs_absolute()
         items.append(planetary_computer.sign(item))  # no-op for hrefs outside Azure storage
     return items
