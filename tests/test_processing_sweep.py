@@ -223,3 +223,18 @@ def test_an_unreadable_scene_url_is_bad_input_not_a_crash(provider, small_sample
             OUTPUT_FOLDER=str(tmp_path / "storm")))
     assert str(raised.value).startswith(f"cannot read the STAC item {missing}: ")
     assert "unexpected" not in str(raised.value) and "see the log" not in str(raised.value)
+
+
+def test_a_failed_run_leaves_no_folder_it_made(provider, small_sample, tmp_path):
+    chosen = tmp_path / "new" / "runs"  # neither exists before the run
+    with pytest.raises(QgsProcessingException, match="nothing to compute"):
+        run("zonal_timeseries", source_parameters(
+            small_sample, START="2030-01-01", END="2030-03-01", OUTPUT_FOLDER=str(chosen)))
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()  # a folder the user made stays, empty or not
+    with pytest.raises(QgsProcessingException, match="nothing to compute"):
+        run("zonal_timeseries", source_parameters(
+            small_sample, START="2030-01-01", END="2030-03-01",
+            OUTPUT_FOLDER=str(tmp_path / "kept")))
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+    assert list((tmp_path / "kept").iterdir()) == []

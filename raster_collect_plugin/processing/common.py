@@ -208,16 +208,40 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
     if settings.value("dask/mode") == "remote" and settings.value("dask/scheduler_address"):
         spec = dict(spec, compute={"mode": "remote",
                                    "scheduler_address": settings.value("dask/scheduler_address")})
+    made = _missing_folders(spec.get("output_dir"))
     try:
         return bridge.run_job(spec, workdir=workdir, progress=progress,
                               cancel=feedback.isCanceled, secret_env=secret_env,
                               python=settings.engine_python())
     except bridge.JobCancelled:
-        remove_empty_run_folder(spec.get("output_dir"))
+        _remove_empty(spec.get("output_dir"), made)
         raise QgsProcessingException("Cancelled: no outputs were written.") from None
     except bridge.JobFailed as error:
-        remove_empty_run_folder(spec.get("output_dir"))
+        _remove_empty(spec.get("output_dir"), made)
         raise QgsProcessingException(for_processing(str(error))) from None
+
+
+def _missing_folders(folder: Optional[str]) -> List[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first (local paths)."""
+    if not folder or "://" in str(folder):
+        return []
+    missing, path = [], Path(folder)
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(folder: Optional[str], made: List[Path]) -> None:
+    """After a failed or cancelled job: the run folder if empty, and the folders above it
+    that this run made and left empty (a failure leaves nothing in the chosen place)."""
+    remove_empty_run_folder(folder)
+    for path in made:
+        try:
+            path.rmdir()
+        except OSError:  # not empty, or already gone
+            if path.exists():
+                return
 
 
 def next_run_folder(root: str) -> str:
