@@ -68,6 +68,71 @@ def test_history_must_end_after_it_starts(dock):
     assert "must end after it starts" in dock.last_error
 
 
+def _forests_kept(folder, expected: bytes) -> None:
+    """The folder still holds its own polygons (no backup left beside them)."""
+    assert (folder / "forests.gpkg").read_bytes() == expected
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".forests")] == []
+
+
+def test_a_refused_rerun_with_other_forests_keeps_the_folders_forests(dock, tmp_path):
+    folder = tmp_path / "monitoring"
+    section = dock.monitoring_section
+    section.run_button.click()
+    assert wait_for_job(dock, 600) == "monitor", dock.last_error
+    kept = (folder / "forests.gpkg").read_bytes()
+    layer = dock.layer_combo.currentLayer()
+    layer.selectByExpression('"forest_id" = 101')
+    dock.selected_only.setChecked(True)  # a subset of the compartments: refused
+    section.run_button.click()
+    assert wait_for_job(dock, 600) == "monitor"
+    assert dock.state == "failed" and "different geometry" in dock.last_error
+    _forests_kept(folder, kept)  # so the folder (and 'watch') can still continue
+    assert QgsVectorLayer(str(folder / "forests.gpkg"), "f", "ogr").featureCount() == 2
+    dock.selected_only.setChecked(False)
+    section.run_button.click()
+    assert wait_for_job(dock, 600) == "monitor", dock.last_error
+    assert dock.state == "done"
+    assert "compartments with new alerts: none" in section.summary.text()
+
+
+def test_a_failed_first_run_leaves_no_folder(dock, tmp_path):
+    section = dock.monitoring_section
+    section.history_end.setDate(QDate(2025, 12, 31))  # after the series' last scene
+    section.run_button.click()
+    assert wait_for_job(dock, 600) == "monitor"
+    assert dock.state == "failed" and "end of the history period" in dock.last_error
+    assert not (tmp_path / "monitoring").exists()
+
+
+@pytest.mark.parametrize("first_run", [True, False])
+def test_a_cancelled_run_puts_the_folders_forests_back(dock, tmp_path, monkeypatch,
+                                                        first_run):
+    """The task's cancel path (the child killed, run_job raising JobCancelled) restores the
+    folder in the worker thread; a cancelled first run leaves no folder."""
+    from raster_collect_plugin.engine import bridge
+
+    folder = tmp_path / "monitoring"
+    if not first_run:
+        folder.mkdir()
+        (folder / "forests.gpkg").write_bytes(b"the folder's own polygons")
+    seen = []
+
+    def killed(spec, **_):
+        seen.append(QgsVectorLayer(spec["aoi"], "placed", "ogr").featureCount())
+        raise bridge.JobCancelled("cancelled: no outputs were written")
+
+    monkeypatch.setattr(bridge, "run_job", killed)
+    dock.monitoring_section.run_button.click()
+    task = dock.current_task
+    assert wait_for_job(dock, 60) == "monitor"
+    assert seen == [2]  # the job read this run's polygons in the folder
+    assert task.cancelled and dock.state == "cancelled"
+    if first_run:
+        assert not folder.exists()
+    else:
+        _forests_kept(folder, b"the folder's own polygons")
+
+
 def _chart_shows_the_series(chart, table):
     """The chart shows the compartment with new alerts: its observed means (per sensor) and
     the model's expectation as in monitoring_series.csv, the anomalous scenes marked, all of

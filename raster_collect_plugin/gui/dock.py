@@ -250,7 +250,9 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
 
     # ---------------------------------------------------------------- running
 
-    def _start(self, kind: str, build) -> None:
+    def _start(self, kind: str, build, around=None) -> None:
+        """Build the job spec in a fresh work folder and run it as a task (``around``: see
+        JobTask)."""
         if self.current_task is not None:
             self.show_error("A job is already running: wait for it or cancel it.")
             return
@@ -274,7 +276,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
             return
         task = JobTask(f"Raster Collect: {kind}", spec, workdir, self._finished,
                        python=settings.engine_python(),
-                       prepare=self.prepare_compute, secret_env=secrets)
+                       prepare=self.prepare_compute, secret_env=secrets, around=around)
         task.progressChanged.connect(lambda value: self._show_progress(task, value))
         self.current_task = task
         note = (f" ({', '.join(self.skipped_sources)} left out: no band for "

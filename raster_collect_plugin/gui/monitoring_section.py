@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Dict
+from typing import ContextManager, Dict
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -21,6 +21,7 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
 
+from ..core.monitoring import FORESTS_NAME, placed_forests
 from ..default_outputs import default_output_root
 from .project_fields import register_state
 
@@ -66,20 +67,24 @@ class MonitoringSection(QgsCollapsibleGroupBox):
     def attach(self, dock) -> None:
         """Run with the dock's forests, sources and first ticked index."""
         self.run_button.clicked.connect(
-            lambda: dock._start("monitor", partial(self.build_spec, dock)))
+            lambda: dock._start("monitor", partial(self.build_spec, dock),
+                                around=forests_in_place))
 
     def build_spec(self, dock, workdir: Path) -> Dict:
+        """The monitor job: the polygons are exported into ``workdir``; the task puts them
+        into the folder only for the job (``forests_in_place``)."""
         folder = Path(self.folder.filePath() or default_output_root() / "monitoring")
-        folder.mkdir(parents=True, exist_ok=True)
         start, end = self.history_start.date(), self.history_end.date()
         if end <= start:
             raise ValueError("The stable history must end after it starts.")
         indices = dock.chosen_indices()[:1] or ["NDVI"]
-        spec = dock.base_spec(folder, indices)  # the polygons stay beside the state
+        spec = dock.base_spec(workdir, indices)
         for key in ("start", "end", "buffer_m"):
             spec.pop(key, None)
         self._index = indices[0]
+        # the polygons stay beside the state: a later run (or 'watch') reads them there
         spec.update(kind="monitor", output_dir=str(folder), index=indices[0],
+                    aoi=str(folder / FORESTS_NAME),
                     history_start=start.toString("yyyy-MM-dd"),
                     history_end=end.toString("yyyy-MM-dd"))
         return spec
@@ -106,6 +111,13 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
             f"compartments with new alerts: {', '.join(map(str, zones)) or 'none'}")
+
+
+def forests_in_place(spec: Dict, workdir: Path) -> ContextManager[str]:
+    """Worker thread, files only: the run's polygons (exported into ``workdir``) replace the
+    monitoring folder's for the job; a failed, refused or cancelled job puts the folder's own
+    back (and a first run's new folder is removed), so the folder can still be continued."""
+    return placed_forests(workdir / FORESTS_NAME, Path(spec["output_dir"]))
 
 
 def alert_renderer() -> QgsCategorizedSymbolRenderer:

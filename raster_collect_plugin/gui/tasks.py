@@ -7,13 +7,18 @@ callback that adds layers or reports the error (Gispo's task pattern).
 A cancel the user asked for is not a failure: the job stops, its partial outputs (and an
 emptied run folder) are removed, and the task ends as *complete* with "(cancelled)" in its
 description, so QGIS's task bar never says "Task failed" while the dock says "Cancelled".
+
+``around`` (optional) wraps the job in the worker thread, files only: e.g. the monitoring
+folder's forests put in place for the job and put back if it fails, is refused or cancelled
+(a cancel waits for the killed child, so the restore comes after it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, ContextManager, Dict, Optional
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
@@ -29,11 +34,13 @@ class JobTask(QgsTask):
     def __init__(self, description: str, spec: Dict, workdir: Path,
                  on_done: Callable[[JobTask], None], python: Optional[str] = None,
                  prepare: Optional[Callable[[Dict], None]] = None,
-                 secret_env: Optional[Dict[str, str]] = None):
+                 secret_env: Optional[Dict[str, str]] = None,
+                 around: Optional[Callable[[Dict, Path], ContextManager]] = None):
         super().__init__(description, QgsTask.Flag.CanCancel)
         self.spec, self.workdir, self.python = spec, Path(workdir), python
         self.prepare = prepare  # runs in the worker thread before the job (e.g. start dask)
         self.secret_env = secret_env  # credentials: the job's environment only
+        self.around = around  # (spec, workdir) -> context around the job, worker thread
         self.on_done = on_done
         self.result: Optional[Dict] = None
         self.error: Optional[Exception] = None
@@ -50,9 +57,11 @@ class JobTask(QgsTask):
                 if (self.spec.get("compute") or {}).get("mode") == "session":
                     self.message = "starting the local dask cluster"  # threads mode: none
                 self.prepare(self.spec)
-            self.result = bridge.run_job(self.spec, workdir=self.workdir, progress=progress,
-                                         cancel=self.isCanceled, python=self.python,
-                                         secret_env=self.secret_env)
+            with (self.around(self.spec, self.workdir) if self.around is not None
+                  else contextlib.nullcontext()):
+                self.result = bridge.run_job(self.spec, workdir=self.workdir,
+                                             progress=progress, cancel=self.isCanceled,
+                                             python=self.python, secret_env=self.secret_env)
             return True
         except bridge.JobCancelled:
             return self._stopped()

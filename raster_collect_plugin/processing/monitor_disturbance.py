@@ -17,10 +17,10 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ..core.monitoring import placed_forests
 from ..qgis_compat import qgis_enum
 from . import common
 from .engine_algorithm import EngineAlgorithm, removes_scratch
-from .monitoring_forests import placed_forests
 
 RESOLUTIONS = (10, 30)
 

@@ -13,12 +13,14 @@ from importlib import import_module
 
 _FACE = {
     "CONFIDENCE_NAMES": "state",
+    "FORESTS_NAME": "folder_forests",
     "MonitorParams": "state",
     "MonitorState": "state",
     "STATUS_NAMES": "state",
     "StateError": "state",
     "fit_state": "detector",
     "monitor_series": "detector",
+    "placed_forests": "folder_forests",
 }
 __all__ = sorted(_FACE)
 

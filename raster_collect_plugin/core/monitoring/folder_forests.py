@@ -1,6 +1,8 @@
 """The forests of a monitoring folder: the folder keeps them (``forests.gpkg``) for its later
 runs and ``watch``, so a run that fails or is refused (other forests or parameters) must put
-back what the folder held, never leave its polygons replaced by the refused ones."""
+back what the folder held, never leave its polygons replaced by the refused ones. One
+implementation for both QGIS doors (the dock's task and the Processing algorithm): it needs
+neither QGIS nor the heavy wheels."""
 
 from __future__ import annotations
 
