@@ -72,6 +72,18 @@ def geometry_hash(frame, id_field: str) -> str:
     return digest.hexdigest()
 
 
+def _address(address) -> Optional[str]:
+    """A source's address as recorded: a local catalog path made absolute, so the same
+    catalog given relative from one folder and absolute (or from another folder) is one
+    source."""
+    if not address:
+        return None
+    text = str(address)
+    if "://" in text:  # a URL (also file://) is kept as given
+        return text
+    return str(Path(text).expanduser().absolute())
+
+
 def describe_sources(sources) -> List[dict]:
     """Provider kind, name, address and collections of each source (what was searched)."""
     described = []
@@ -79,7 +91,7 @@ def describe_sources(sources) -> List[dict]:
         provider = source.provider
         address = getattr(provider, "url", None) or getattr(provider, "catalog_href", None)
         described.append({"kind": provider.kind, "name": provider.name,
-                          "address": str(address) if address else None,
+                          "address": _address(address),
                           "collections": sorted(source.collections)})
     return sorted(described, key=lambda d: json.dumps(d, sort_keys=True))
 
