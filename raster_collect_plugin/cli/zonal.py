@@ -119,7 +119,13 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
     from ..core.areas import Aoi
-    from ..core.composites import RequestError, path_budget, search, validate_request
+    from ..core.composites import (
+        RequestError,
+        nothing_found,
+        path_budget,
+        search,
+        validate_request,
+    )
     from ..core.compute import check_interrupted
     from ..core.jobs import report_for_area, zonal_parameters
     from ..core.outputs import write_table
@@ -149,6 +155,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     validate_request(request)  # fail fast, not per forest
     path_budget.check(output_root, lambda: path_budget.forest_depth(request, ids))
     report = search(request, aoi)  # one search for every forest
+    if nothing_found(request, report):  # every forest would fail alike: say it once
+        raise RequestError(nothing_found(request, report))
     parameters = {**request_parameters(request, aoi),
                   **zonal_parameters(_zonal_request(args, aoi, output_root))}
     record = fingerprint("zonal-forests", parameters,

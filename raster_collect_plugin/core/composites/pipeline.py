@@ -6,7 +6,7 @@ these functions with a progress callback and a cancel check; none re-implements 
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..areas.aoi import Aoi, load_aoi
 from ..imagery.renderings import COLOUR_COMPOSITES
@@ -128,12 +128,8 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     except BaseException:
         _remove_tree(staging)
         raise
-    for (provider_name, collection), items in report.items.items():
-        if not items:
-            errors.setdefault(f"{provider_name} {collection}",
-                              f"{provider_name}: no {collection} scenes for this area between "
-                              f"{request.start} and {request.end} with at most "
-                              f"{request.max_cloud_cover}% cloud")
+    for key, message in missing_scenes(request, report).items():
+        errors.setdefault(key, message)
     from .collection import _CollectionJob  # odc-stac, dask.array: after the first event
 
     results: List[CollectionResult] = []
@@ -164,6 +160,23 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     write_run_manifest(output_dir, composite_files(results), kind="composite")
     _report(progress, 1.0, "done")
     return CompositeResult(output_dir, results, errors, notes)
+
+
+def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str, str]:
+    """The message for each searched collection that found no scene, by "provider collection"."""
+    return {f"{provider_name} {collection}":
+            f"{provider_name}: no {collection} scenes for this area between {request.start} "
+            f"and {request.end} with at most {request.max_cloud_cover}% cloud"
+            for (provider_name, collection), items in report.items.items() if not items}
+
+
+def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[str]:
+    """The "nothing to compute" message when a search found no scene at all and no source
+    failed (a date range or cloud limit to change), else None."""
+    if report.all_items or report.errors:
+        return None
+    return "nothing to compute: " + ("; ".join(missing_scenes(request, report).values())
+                                     or "no scenes found")
 
 
 def _check_size(request, report, aoi, indices, providers) -> List[str]:
