@@ -46,7 +46,9 @@ def _cmd_job(args) -> dict:
     from ..core.jobs import run_job
 
     try:
-        spec = json.loads(Path(args.spec).read_text())
+        # bytes: JSON is UTF-8 whatever the locale (a Windows code page); json also takes
+        # the BOM Notepad writes and PowerShell 5's UTF-16
+        spec = json.loads(Path(args.spec).read_bytes())
     except (OSError, ValueError) as error:
         raise BadInput(f"cannot read the job spec {args.spec}: {error}") from None
 

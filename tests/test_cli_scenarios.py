@@ -1,0 +1,42 @@
+"""Command-line scenarios a user tries: empty periods, reruns, odd layers and ids."""
+
+import json
+
+import pytest
+
+from raster_collect_plugin import cli
+
+
+def zonal_args(sample, output, *extra, start="2025-10-01", end="2025-11-30"):
+    return ["zonal", "--gpkg", str(sample.forests_path), "--catalog", str(sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", start, "--end", end,
+            "--indices", "NDVI", "--output", str(output), *extra]
+
+
+def test_zonal_over_a_period_without_scenes_is_one_bad_input_line(small_sample, tmp_path,
+                                                                  capsys):
+    """No scene at all in the period: exit 2 with one line naming the dates (as `composite`),
+    not one failure per forest, and no output folder left behind."""
+    output = tmp_path / "out"
+    code = cli.main(["--quiet"] + zonal_args(small_sample, output, start="2030-01-01",
+                                              end="2030-02-28"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "no sentinel-2-l2a scenes for this area between 2030-01-01 and 2030-02-28" in err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_job_spec_is_read_as_json_whatever_the_editor(small_sample, tmp_path, capsys,
+                                                      encoding):
+    """A spec saved by Notepad (UTF-8 with a BOM) or PowerShell 5 (UTF-16) is the same spec,
+    non-ASCII names included (and it is read as JSON bytes, never in the locale's code page)."""
+    output = tmp_path / "Förster_ü" / "hexagons.gpkg"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "hexagons", "aoi": str(small_sample.forests_path),
+                                "output": str(output), "hexagon_area_m2": 100_000},
+                               ensure_ascii=False), encoding=encoding)
+    assert cli.main(["--json", "job", str(spec)]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["cells"] > 0
+    assert output.exists()
