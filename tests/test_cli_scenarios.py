@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from raster_collect_plugin import cli
@@ -40,3 +41,29 @@ def test_job_spec_is_read_as_json_whatever_the_editor(small_sample, tmp_path, ca
     assert cli.main(["--json", "job", str(spec)]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["cells"] > 0
     assert output.exists()
+
+
+def test_zonal_forest_ids_a_file_name_cannot_hold(small_sample, tmp_path, capsys):
+    """Compartment ids such as "12/3" (compartment/sub-compartment) get a folder each, and a
+    rerun finds them complete."""
+    import geopandas as gpd
+
+    forests = gpd.read_file(small_sample.forests_path).head(3)
+    forests["forest_id"] = ["12/3", "12_3", "A:1"]
+    gpkg = tmp_path / "stands.gpkg"
+    forests.to_file(gpkg)
+    output = tmp_path / "out"
+    args = ["--json", "zonal", "--gpkg", str(gpkg), "--catalog", str(small_sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--indices", "NDVI", "--output", str(output)]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert sorted(summary["computed"]) == ["12/3", "12_3", "A:1"] and not summary["failed"]
+    folders = sorted(p.name for p in output.glob("forest_*"))
+    assert len(folders) == 3 and "forest_12_3" in folders
+    assert all("/" not in name and ":" not in name for name in folders)
+    table = pd.read_csv(output / "zonal_forests_all.csv")
+    assert sorted(set(table["forest_id"])) == ["12/3", "12_3", "A:1"]
+    assert cli.main(args) == 0
+    assert sorted(json.loads(capsys.readouterr().out)["skipped_complete"]) == \
+        ["12/3", "12_3", "A:1"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +24,20 @@ from .common import (
 )
 
 COMPLETE_MARKER = "complete.json"
+# what a file name cannot hold on Windows (and "/" anywhere)
+_NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def forest_folder_name(forest_id) -> str:
+    """``forest_<id>``; an id a file name cannot hold (``12/3``, ``A:1``, a trailing dot) has
+    those characters replaced by ``_`` and a short hash of the id appended, so two such ids
+    never share a folder."""
+    text = str(forest_id)
+    if not _NOT_IN_NAMES.search(text) and not text.endswith((".", " ")):
+        return f"forest_{text}"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"forest_{_NOT_IN_NAMES.sub('_', text).rstrip('. ')}-{digest}"
+
 
 def _zonal_request(args, aoi, output_dir: Path):
     from ..core.zonal import ZonalRequest
@@ -60,8 +76,8 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
     from ..core.runs import normal_permissions
     from ..core.zonal import run_zonal
 
-    target = output_root / f"forest_{forest_id}"
-    scratch = Path(tempfile.mkdtemp(prefix=f".forest_{forest_id}.partial-", dir=output_root))
+    target = output_root / forest_folder_name(forest_id)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=output_root))
     try:
         normal_permissions(scratch)  # mkdtemp makes 0700 folders
         result = (run or run_zonal)(_zonal_request(args, forest_aoi, scratch), report=report)
@@ -153,7 +169,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     output_root = Path(args.output)
     request = composite_request(args, aoi, output_root)
     validate_request(request)  # fail fast, not per forest
-    path_budget.check(output_root, lambda: path_budget.forest_depth(request, ids))
+    path_budget.check(output_root, lambda: path_budget.forest_depth(
+        request, [forest_folder_name(i)[len("forest_"):] for i in ids]))
     report = search(request, aoi)  # one search for every forest
     if nothing_found(request, report):  # every forest would fail alike: say it once
         raise RequestError(nothing_found(request, report))
@@ -180,7 +197,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             forest_fingerprint = _forest_record(parameters, aoi, forest_id,
                                                 forest_report)["fingerprint"]
             fingerprints[forest_id] = forest_fingerprint
-            if _is_complete(output_root / f"forest_{forest_id}", forest_fingerprint):
+            if _is_complete(output_root / forest_folder_name(forest_id), forest_fingerprint):
                 skipped.append(forest_id)
                 continue
             try:
@@ -191,8 +208,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                 raise
             except RequestError as error:  # one forest's failure must not stop the others
                 failed[str(forest_id)] = str(error)
-        complete = [output_root / f"forest_{i}" for i in todo
-                    if _is_complete(output_root / f"forest_{i}", fingerprints[i])]
+        complete = [output_root / forest_folder_name(i) for i in todo
+                    if _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
         files = [p for forest in complete for p in sorted(forest.rglob("*")) if p.is_file()]
         combined = {}
         tables = [pd.read_parquet(forest / "zonal_forests.parquet") for forest in complete]
