@@ -67,3 +67,25 @@ def test_zonal_forest_ids_a_file_name_cannot_hold(small_sample, tmp_path, capsys
     assert cli.main(args) == 0
     assert sorted(json.loads(capsys.readouterr().out)["skipped_complete"]) == \
         ["12/3", "12_3", "A:1"]
+
+
+def test_the_default_layer_is_the_first_polygon_layer(small_sample, tmp_path, capsys,
+                                                     recwarn):
+    """A GeoPackage whose first layer is a road network: the forests' polygon layer is used
+    (no --layer needed, no warning about several layers), ids read from it."""
+    import geopandas as gpd
+    import shapely
+
+    forests = gpd.read_file(small_sample.forests_path).head(2)
+    gpkg = tmp_path / "estate.gpkg"
+    x, y = forests.geometry.iloc[0].centroid.coords[0]
+    gpd.GeoDataFrame({"name": ["road"]}, geometry=[shapely.LineString([(x, y), (x + 50, y)])],
+                     crs=forests.crs).to_file(gpkg, layer="roads")
+    forests.to_file(gpkg, layer="compartments")
+    args = ["--json", "zonal", "--gpkg", str(gpkg), "--catalog", str(small_sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--indices", "NDVI", "--output", str(tmp_path / "out")]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert sorted(json.loads(capsys.readouterr().out)["computed"]) == \
+        sorted(forests["forest_id"])
+    assert not [w for w in recwarn if "More than one layer" in str(w.message)]

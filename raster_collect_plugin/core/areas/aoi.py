@@ -55,13 +55,16 @@ def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
     from pyogrio.errors import DataLayerError, DataSourceError
 
     try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        listed = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(path)]
     except (DataSourceError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: not a readable vector file "
                        f"({_first_line(error)}); check the file or export it again") from None
+    layers = [name for name, _ in listed]
     if layer is not None and str(layer) not in layers:
         raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
                        "choose one with --layer")
+    if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
+        layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     try:
         return gpd.read_file(path, layer=layer)
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
