@@ -89,3 +89,24 @@ def test_the_default_layer_is_the_first_polygon_layer(small_sample, tmp_path, ca
     assert sorted(json.loads(capsys.readouterr().out)["computed"]) == \
         sorted(forests["forest_id"])
     assert not [w for w in recwarn if "More than one layer" in str(w.message)]
+
+
+@pytest.mark.parametrize("command, flag, value", [
+    ("hexagons", "--area-ha", "-1"), ("hexagons", "--edge-m", "-5"), ("hexagons", "--h3", "99"),
+    ("zonal", "--hex-area-ha", "0"), ("zonal", "--h3", "16"), ("storm", "--hex-area-ha", "nan"),
+])
+def test_a_wrong_cell_size_is_one_bad_input_line(small_sample, tmp_path, capsys, command, flag,
+                                                 value):
+    """A negative hexagon area or edge, or an H3 resolution outside 0-15: exit 2 with one line
+    naming the option, before any work (not a traceback, nor an empty grid)."""
+    args = {"hexagons": ["--output", str(tmp_path / "cells.gpkg")],
+            "zonal": ["--catalog", str(small_sample.catalog_path), "--output",
+                      str(tmp_path / "out")],
+            "storm": ["--catalog", str(small_sample.catalog_path), "--event-date", "2025-11-13",
+                      "--output", str(tmp_path / "out")]}[command]
+    code = cli.main(["--quiet", command, "--gpkg", str(small_sample.forests_path), *args,
+                     flag, value])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith(f"raster-collect: error: {flag} must")
+    assert not list(tmp_path.iterdir())

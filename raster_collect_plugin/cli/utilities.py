@@ -16,7 +16,9 @@ from .common import (
 def _cmd_hexagons(args) -> dict:
     from ..core.areas import h3_grid, hexagon_grid
     from ..core.outputs import atomic_path
+    from .cells import check_cell_options
 
+    check_cell_options(sizes={"--area-ha": args.area_ha, "--edge-m": args.edge_m}, h3=args.h3)
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.runs.file_replace import replace_all
+from .cells import check_cell_options
 from .common import (
     BadInput,
     add_aoi_arguments,
@@ -149,6 +150,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
 
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
+    check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
     if args.raster:
         if is_remote(args.output):
             raise BadInput("zonal --raster writes to a local folder: give a local --output "
