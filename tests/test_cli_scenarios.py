@@ -110,3 +110,16 @@ def test_a_wrong_cell_size_is_one_bad_input_line(small_sample, tmp_path, capsys,
     assert code == 2, err
     assert len(err.splitlines()) == 1 and err.startswith(f"raster-collect: error: {flag} must")
     assert not list(tmp_path.iterdir())
+
+
+def test_zonal_whose_only_source_fails_says_it_once(small_sample, tmp_path, capsys):
+    """Every source failed (a catalog path mistyped): one line with the source's error, exit 1
+    as `composite`, and no output folder."""
+    output = tmp_path / "out"
+    args = zonal_args(small_sample, output)
+    args[args.index("--catalog") + 1] = str(tmp_path / "missing" / "catalog.json")
+    code = cli.main(["--quiet"] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 1, err
+    assert len(err.splitlines()) == 1 and "cannot read the catalog" in err
+    assert not output.exists()

@@ -25,6 +25,14 @@ from .common import (
 )
 
 COMPLETE_MARKER = "complete.json"
+
+
+class SourcesFailed(RuntimeError):
+    """No scene at all because the sources failed (exit 1, one line)."""
+
+    exit_kind = "failure"
+
+
 # what a file name cannot hold on Windows (and "/" anywhere)
 _NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
@@ -175,6 +183,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         request, [forest_folder_name(i)[len("forest_"):] for i in ids]))
     report = search(request, aoi)  # one search for every forest
     if nothing_found(request, report):  # every forest would fail alike: say it once
+        if report.errors:  # a source failed: exit 1, as composite
+            raise SourcesFailed(nothing_found(request, report))
         raise RequestError(nothing_found(request, report))
     parameters = {**request_parameters(request, aoi),
                   **zonal_parameters(_zonal_request(args, aoi, output_root))}

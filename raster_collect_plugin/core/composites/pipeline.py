@@ -171,12 +171,13 @@ def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str,
 
 
 def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[str]:
-    """The "nothing to compute" message when a search found no scene at all and no source
-    failed (a date range or cloud limit to change), else None."""
-    if report.all_items or report.errors:
+    """The "nothing to compute" message when a search found no scene at all (each source's
+    error, or the collections without scenes: a date range or cloud limit to change), else
+    None."""
+    if report.all_items:
         return None
-    return "nothing to compute: " + ("; ".join(missing_scenes(request, report).values())
-                                     or "no scenes found")
+    reasons = {**missing_scenes(request, report), **report.errors}
+    return "nothing to compute: " + ("; ".join(reasons.values()) or "no scenes found")
 
 
 def _check_size(request, report, aoi, indices, providers) -> List[str]:
