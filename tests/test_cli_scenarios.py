@@ -123,3 +123,16 @@ def test_zonal_whose_only_source_fails_says_it_once(small_sample, tmp_path, caps
     assert code == 1, err
     assert len(err.splitlines()) == 1 and "cannot read the catalog" in err
     assert not output.exists()
+
+
+def test_search_that_finds_nothing_says_so(small_sample, capsys):
+    """A search with no scene (a collection name mistyped) prints why, not nothing."""
+    args = ["search", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--collections", "sentinel-2-l2x",
+            "--start", "2025-10-01", "--end", "2025-10-31"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("0 scenes found (sentinel-2-l2x, 2025-10-01 to 2025-10-31, at most "
+                          "80% cloud): check the dates, the collection names")
+    assert cli.main(["--json"] + args) == 0
+    assert json.loads(capsys.readouterr().out)["scenes"] == 0
