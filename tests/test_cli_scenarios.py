@@ -136,3 +136,24 @@ def test_search_that_finds_nothing_says_so(small_sample, capsys):
                           "80% cloud): check the dates, the collection names")
     assert cli.main(["--json"] + args) == 0
     assert json.loads(capsys.readouterr().out)["scenes"] == 0
+
+
+def test_forest_ids_in_a_decimal_id_field(small_sample, tmp_path, capsys):
+    """Ids stored as decimals (a shapefile or spreadsheet's Real field: 281.0) are chosen with
+    --forest 281 as with 281.0; a text id is still compared as written."""
+    import geopandas as gpd
+
+    forests = gpd.read_file(small_sample.forests_path)
+    forests["forest_id"] = forests["forest_id"].astype(float)
+    gpkg = tmp_path / "real_ids.gpkg"
+    forests.to_file(gpkg)
+    first, second = sorted(forests["forest_id"])[:2]
+    args = ["--json", "zonal", "--gpkg", str(gpkg), "--catalog", str(small_sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--indices", "NDVI", "--forest", f"{int(first)},{second}",
+            "--output", str(tmp_path / "out")]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert sorted(json.loads(capsys.readouterr().out)["computed"]) == [first, second]
+    args[args.index("--forest") + 1] = f"{int(first)}.5"
+    assert cli.main(args) == 2
+    assert f"no polygons with forest_id in ['{int(first)}.5']" in capsys.readouterr().err

@@ -77,6 +77,22 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0].split("; ")[0][:200] if text else type(error).__name__
 
 
+def _id_key(value, column) -> str:
+    """An id as compared with the ids asked for: in a decimal (Real) id field, 102, "102" and
+    102.0 are one forest (a spreadsheet or shapefile makes ids decimal); text ids are compared
+    as written ("007" is not "7")."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(column):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        if number.is_integer():
+            return str(int(number))
+    return str(value)
+
+
 def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFAULT_ID_FIELD,
              layer: Optional[str] = None, ids: Optional[Sequence] = None,
              buffer_m: float = 0.0) -> Aoi:
@@ -101,9 +117,11 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         raise AoiError(f"the polygons have no field {id_field!r}; fields are "
                        f"{[c for c in frame.columns if c != 'geometry']}: choose the id field")
     if ids is not None:
-        wanted = {str(i) for i in ids}
-        frame = frame[frame[id_field].astype(str).isin(wanted)]
-        missing = wanted - set(frame[id_field].astype(str))
+        column = frame[id_field]
+        wanted = {_id_key(i, column) for i in ids}
+        keys = column.map(lambda v: _id_key(v, column))
+        frame = frame[keys.isin(wanted)]
+        missing = wanted - set(keys[keys.isin(wanted)])
         if missing:
             raise AoiError(f"no polygons with {id_field} in {sorted(missing)}")
     if frame.empty:
