@@ -157,3 +157,20 @@ def test_forest_ids_in_a_decimal_id_field(small_sample, tmp_path, capsys):
     args[args.index("--forest") + 1] = f"{int(first)}.5"
     assert cli.main(args) == 2
     assert f"no polygons with forest_id in ['{int(first)}.5']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["zonal", "composite"])
+def test_an_output_that_is_a_file_is_one_bad_input_line(small_sample, tmp_path, capsys,
+                                                         command):
+    """--output naming an existing file (or a path below one): exit 2 saying so, no
+    traceback; the file is untouched."""
+    existing = tmp_path / "results.csv"
+    existing.write_text("keep me")
+    for output in (existing, existing / "run"):
+        args = zonal_args(small_sample, output)
+        args[0] = command
+        assert cli.main(["--quiet"] + args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert "is a file; choose another --output" in err
+    assert existing.read_text() == "keep me"

@@ -195,7 +195,14 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         created = self._created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise RunError(f"the output folder {self.path} cannot be made: it (or a folder "
+                           "above it) is a file; choose another --output") from None
+        except FileNotFoundError as error:  # e.g. a drive or share that is not there
+            raise RunError(f"cannot make the output folder {self.path} ({error.strerror}): "
+                           "check the path or choose another --output") from None
         if created:
             os.chmod(self.path, 0o777 & ~_umask())
         self._acquire()
