@@ -174,3 +174,18 @@ def test_an_output_that_is_a_file_is_one_bad_input_line(small_sample, tmp_path, 
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
         assert "is a file; choose another --output" in err
     assert existing.read_text() == "keep me"
+
+
+def test_hexagons_output_that_is_a_folder_is_one_bad_input_line(small_sample, tmp_path,
+                                                                 capsys):
+    """`hexagons --output outputs/` (a folder, as for zonal): exit 2 naming a file to give,
+    before any work, not a traceback after it."""
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    args = ["--quiet", "hexagons", "--gpkg", str(small_sample.forests_path), "--area-ha", "1",
+            "--output", str(folder)]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a folder: give the file to write" in err, err
+    assert not list(folder.iterdir()) and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["outputs"]

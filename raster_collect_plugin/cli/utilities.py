@@ -19,6 +19,12 @@ def _cmd_hexagons(args) -> dict:
     from .cells import check_cell_options
 
     check_cell_options(sizes={"--area-ha": args.area_ha, "--edge-m": args.edge_m}, h3=args.h3)
+    output = Path(args.output)
+    if output.is_dir():
+        raise BadInput(f"--output {output} is a folder: give the file to write, e.g. "
+                       f"{output / 'hexagons.gpkg'}")
+    if any(parent.is_file() for parent in output.parents):
+        raise BadInput(f"--output {output} lies below a file: choose another path")
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)
