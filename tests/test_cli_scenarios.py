@@ -189,3 +189,21 @@ def test_hexagons_output_that_is_a_folder_is_one_bad_input_line(small_sample, tm
     assert len(err.splitlines()) == 1 and "is a folder: give the file to write" in err, err
     assert not list(folder.iterdir()) and sorted(p.name for p in tmp_path.iterdir()) == \
         ["outputs"]
+
+
+def test_zonal_with_hexagons_combines_the_hexagon_tables(small_sample, tmp_path, capsys):
+    """With --hex-area-ha the run's hexagons are combined like its forests
+    (zonal_hexagons_all.*), listed in the summary and the manifest."""
+    output = tmp_path / "out"
+    assert cli.main(["--json"] + zonal_args(small_sample, output, "--hex-area-ha", "20",
+                                            end="2025-10-31")) == 0
+    combined = json.loads(capsys.readouterr().out)["combined_tables"]
+    assert combined["hexagons_csv"] == str(output / "zonal_hexagons_all.csv")
+    hexagons = pd.read_csv(output / "zonal_hexagons_all.csv")
+    per_forest = pd.concat(pd.read_csv(p) for p in output.glob("forest_*/zonal_hexagons.csv"))
+    assert len(hexagons) == len(per_forest) > 0
+    assert set(hexagons["forest_id"]) == set(pd.read_csv(output / "zonal_forests_all.csv")
+                                             ["forest_id"])
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert {"zonal_hexagons_all.csv", "zonal_hexagons_all.parquet",
+            "zonal_hexagons_all.gpkg"} <= set(manifest["files"])

@@ -224,13 +224,18 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                     if _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
         files = [p for forest in complete for p in sorted(forest.rglob("*")) if p.is_file()]
         combined = {}
-        tables = [pd.read_parquet(forest / "zonal_forests.parquet") for forest in complete]
-        if tables:
+        if complete:
             staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-",
                                             dir=output_root))
             try:
-                written = write_table(pd.concat(tables, ignore_index=True),
-                                      staging / "zonal_forests_all")
+                written = {}  # the forests' table, and the hexagons' when there are hexagons
+                for name, key in (("zonal_forests", ""), ("zonal_hexagons", "hexagons_")):
+                    tables = [pd.read_parquet(forest / f"{name}.parquet") for forest in complete
+                              if (forest / f"{name}.parquet").exists()]
+                    if tables:
+                        written.update({key + kind: path for kind, path in write_table(
+                            pd.concat(tables, ignore_index=True),
+                            staging / f"{name}_all").items()})
                 # all tables in place (or none: one QGIS holds open), then the manifest
                 replace_all((path, output_root / path.name) for path in written.values())
                 combined = {kind: str(output_root / path.name) for kind, path in written.items()}
