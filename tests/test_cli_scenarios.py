@@ -207,3 +207,22 @@ def test_zonal_with_hexagons_combines_the_hexagon_tables(small_sample, tmp_path,
     manifest = json.loads((output / "manifest.json").read_text())
     assert {"zonal_hexagons_all.csv", "zonal_hexagons_all.parquet",
             "zonal_hexagons_all.gpkg"} <= set(manifest["files"])
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--crs", "EPSG:4326", "--crs EPSG:4326 is geographic (degrees)"),
+    ("--max-cloud", "150", "a percentage from 0 to 100 (--max-cloud), not 150"),
+    ("--max-cloud", "-1", "a percentage from 0 to 100 (--max-cloud), not -1"),
+])
+@pytest.mark.parametrize("command", ["zonal", "composite"])
+def test_geographic_crs_and_cloud_limit_outside_0_100_are_refused(small_sample, tmp_path, capsys,
+                                                                  command, option, value,
+                                                                  message):
+    """--crs EPSG:4326 made 10-degree pixels (one NaN cell per forest, exit 0) and a cloud
+    limit outside 0-100 was taken as given: both are one exit-2 line before any work."""
+    args = zonal_args(small_sample, tmp_path / "out", option, value)
+    args[0] = command
+    assert cli.main(["--quiet"] + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()

@@ -74,6 +74,9 @@ def validate_request(request: CompositeRequest) -> Aoi:
     if unknown:
         raise RequestError(f"unknown colour composite(s) {unknown}; choose from "
                            f"{list(COLOUR_COMPOSITES)}")
+    if request.max_cloud_cover is not None and not 0 <= request.max_cloud_cover <= 100:
+        raise RequestError(f"the scene cloud cover limit is a percentage from 0 to 100 "
+                           f"(--max-cloud), not {request.max_cloud_cover:g}")
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
     if request.crs:
@@ -88,10 +91,14 @@ def _check_crs(crs: str) -> None:
     from pyproj.exceptions import CRSError
 
     try:
-        CRS.from_user_input(crs)
+        parsed = CRS.from_user_input(crs)
     except CRSError:
         raise RequestError(f"unknown CRS {crs!r} (--crs): give an EPSG code such as "
                            "EPSG:28356") from None
+    if parsed.is_geographic:  # the resolution is in metres: 10 would be 10-degree pixels
+        raise RequestError(f"--crs {crs} is geographic (degrees); the outputs need a projected "
+                           "CRS in metres such as a UTM zone (EPSG:326xx / 327xx), or leave "
+                           "--crs out for the scenes' own UTM zone")
 
 
 def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:
