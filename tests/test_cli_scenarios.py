@@ -226,3 +226,14 @@ def test_geographic_crs_and_cloud_limit_outside_0_100_are_refused(small_sample, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_hexagons_job_whose_output_is_a_folder(small_sample, tmp_path, capsys):
+    """A hexagons job spec whose 'output' is a folder: exit 2 naming a file, no traceback."""
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "hexagons", "aoi": str(small_sample.forests_path),
+                                "output": str(tmp_path), "hexagon_area_m2": 100_000}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a folder: give the file to write" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
