@@ -237,3 +237,25 @@ def test_hexagons_job_whose_output_is_a_folder(small_sample, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is a folder: give the file to write" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
+
+
+def test_zonal_says_which_polygons_it_skipped_or_repaired(small_sample, tmp_path, capsys):
+    """An empty geometry is skipped and a self-intersecting one repaired: the command's
+    summary says so (it said nothing before), as composite's notes do."""
+    import geopandas as gpd
+    import shapely
+
+    forests = gpd.read_file(small_sample.forests_path).head(2)
+    x0, y0, x1, y1 = forests.geometry.iloc[0].bounds
+    bow_tie = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1), (x0, y0)])
+    forests = gpd.GeoDataFrame({"forest_id": [1, 2]}, geometry=[bow_tie, shapely.Polygon()],
+                               crs=forests.crs)
+    gpkg = tmp_path / "odd.gpkg"
+    forests.to_file(gpkg)
+    args = zonal_args(small_sample, tmp_path / "out", end="2025-10-31")
+    args[args.index("--gpkg") + 1] = str(gpkg)
+    assert cli.main(["--json"] + args) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["computed"] == [1]
+    assert summary["notes"] == ["repaired invalid geometry of forest_id=1",
+                                "skipped forest_id=2: empty geometry"]

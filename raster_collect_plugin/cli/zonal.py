@@ -245,7 +245,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         folder.publish(relative_files(output_root, files), forests=[str(i) for i in todo],
                        failed=failed)
     return {"computed": done, "skipped_complete": skipped, "failed": failed,
-            "combined_tables": combined}
+            "combined_tables": combined, "notes": aoi.notes}  # skipped or repaired polygons
 
 
 def _is_forest_folder(path: Path) -> bool:
