@@ -259,3 +259,21 @@ def test_zonal_says_which_polygons_it_skipped_or_repaired(small_sample, tmp_path
     assert summary["computed"] == [1]
     assert summary["notes"] == ["repaired invalid geometry of forest_id=1",
                                 "skipped forest_id=2: empty geometry"]
+
+
+def test_zonal_of_a_file_that_is_not_a_raster(small_sample, tmp_path, capsys):
+    """`zonal --raster` given the polygon file (or any non-raster), and a zonal-raster job
+    with a missing raster: one exit-2 line each (were tracebacks, 'unexpected ZoneError')."""
+    base = ["--quiet", "zonal", "--gpkg", str(small_sample.forests_path), "--output",
+            str(tmp_path / "out")]
+    assert cli.main(base + ["--raster", str(small_sample.forests_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "as a raster" in err and "not a vector file" in err
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "zonal-raster", "aoi": str(small_sample.forests_path),
+                                "raster": str(tmp_path / "missing.tif"),
+                                "output_dir": str(tmp_path / "out")}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"raster-collect: error: the raster {tmp_path / 'missing.tif'} does not " \
+                  "exist: check the path"
