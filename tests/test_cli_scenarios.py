@@ -199,14 +199,15 @@ def test_zonal_with_hexagons_combines_the_hexagon_tables(small_sample, tmp_path,
                                             end="2025-10-31")) == 0
     combined = json.loads(capsys.readouterr().out)["combined_tables"]
     assert combined["hexagons_csv"] == str(output / "zonal_hexagons_all.csv")
+    assert combined["hexagons_latest"] == str(output / "hexagons_latest.gpkg")
     hexagons = pd.read_csv(output / "zonal_hexagons_all.csv")
     per_forest = pd.concat(pd.read_csv(p) for p in output.glob("forest_*/zonal_hexagons.csv"))
     assert len(hexagons) == len(per_forest) > 0
     assert set(hexagons["forest_id"]) == set(pd.read_csv(output / "zonal_forests_all.csv")
                                              ["forest_id"])
     manifest = json.loads((output / "manifest.json").read_text())
-    assert {"zonal_hexagons_all.csv", "zonal_hexagons_all.parquet",
-            "zonal_hexagons_all.gpkg"} <= set(manifest["files"])
+    assert {"zonal_hexagons_all.csv", "zonal_hexagons_all.parquet", "zonal_hexagons_all.gpkg",
+            "hexagons_latest.gpkg", "forests_latest.gpkg"} <= set(manifest["files"])
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -277,3 +278,24 @@ def test_zonal_of_a_file_that_is_not_a_raster(small_sample, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"raster-collect: error: the raster {tmp_path / 'missing.tif'} does not " \
                   "exist: check the path"
+
+
+def test_resuming_with_start_from_keeps_the_earlier_forests(small_sample, tmp_path, capsys):
+    """README: `--start-from 16` resumes a run. The forests before it, complete in the folder,
+    stay in the combined table, the combined latest-values layer and the manifest (the dock
+    trusts only what the manifest lists)."""
+    output = tmp_path / "out"
+    assert cli.main(["--quiet"] + zonal_args(small_sample, output, end="2025-10-31")) == 0
+    forests = sorted(pd.read_csv(output / "zonal_forests_all.csv")["forest_id"].unique())
+    assert cli.main(["--json"] + zonal_args(small_sample, output, "--start-from", "5",
+                                            end="2025-10-31")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["computed"] == [] and summary["skipped_complete"] == forests[4:]
+    assert sorted(pd.read_csv(output / "zonal_forests_all.csv")["forest_id"].unique()) == \
+        forests
+    import geopandas as gpd
+
+    assert sorted(gpd.read_file(output / "forests_latest.gpkg")["forest_id"]) == forests
+    listed = json.loads((output / "manifest.json").read_text())["files"]
+    assert {f"forest_{i}/complete.json" for i in forests} | {"forests_latest.gpkg"} <= \
+        set(listed)

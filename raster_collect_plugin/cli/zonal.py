@@ -199,15 +199,20 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             output_root, record, overwrite=args.overwrite,
             keep=lambda name: _is_forest_folder(output_root / name)))
         cleanup.enter_context(compute_client_for(args))
-        fingerprints = {}
-        for n, forest_id in enumerate(todo):
-            check_interrupted()
-            progress(n / len(todo), f"forest {forest_id}")
+        def forest_of(forest_id):
             forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
                              .reset_index(drop=True), aoi.id_field)
             forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
-            forest_fingerprint = _forest_record(parameters, aoi, forest_id,
-                                                forest_report)["fingerprint"]
+            return forest_aoi, forest_report, _forest_record(parameters, aoi, forest_id,
+                                                             forest_report)["fingerprint"]
+
+        # resumed with --start-from: the forests before it that are complete stay in the
+        # combined tables and the manifest
+        fingerprints = {i: forest_of(i)[2] for i in ids[:args.start_from - 1]}
+        for n, forest_id in enumerate(todo):
+            check_interrupted()
+            progress(n / len(todo), f"forest {forest_id}")
+            forest_aoi, forest_report, forest_fingerprint = forest_of(forest_id)
             fingerprints[forest_id] = forest_fingerprint
             if _is_complete(output_root / forest_folder_name(forest_id), forest_fingerprint):
                 skipped.append(forest_id)
@@ -220,7 +225,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                 raise
             except RequestError as error:  # one forest's failure must not stop the others
                 failed[str(forest_id)] = str(error)
-        complete = [output_root / forest_folder_name(i) for i in todo
+        complete = [output_root / forest_folder_name(i) for i in ids
                     if _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
         files = [p for forest in complete for p in sorted(forest.rglob("*")) if p.is_file()]
         combined = {}
@@ -236,16 +241,35 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                         written.update({key + kind: path for kind, path in write_table(
                             pd.concat(tables, ignore_index=True),
                             staging / f"{name}_all").items()})
+                written.update(_combine_latest(complete, staging))
                 # all tables in place (or none: one QGIS holds open), then the manifest
                 replace_all((path, output_root / path.name) for path in written.values())
                 combined = {kind: str(output_root / path.name) for kind, path in written.items()}
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         files += [Path(p) for p in combined.values()]
-        folder.publish(relative_files(output_root, files), forests=[str(i) for i in todo],
+        folder.publish(relative_files(output_root, files), forests=[str(i) for i in ids],
                        failed=failed)
     return {"computed": done, "skipped_complete": skipped, "failed": failed,
             "combined_tables": combined, "notes": aoi.notes}  # skipped or repaired polygons
+
+
+def _combine_latest(complete, staging: Path) -> dict:
+    """The forests' (and hexagons') latest-values layers as one GeoPackage each in
+    ``staging``: the map of the whole run, as a one-folder run writes it."""
+    import geopandas as gpd
+    import pandas as pd
+
+    written = {}
+    for name in ("forests_latest", "hexagons_latest"):
+        layers = [gpd.read_file(forest / f"{name}.gpkg") for forest in complete
+                  if (forest / f"{name}.gpkg").exists()]
+        if layers:
+            combined = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True),
+                                        geometry="geometry", crs=layers[0].crs)
+            combined.to_file(staging / f"{name}.gpkg", layer="latest", driver="GPKG")
+            written[name] = staging / f"{name}.gpkg"
+    return written
 
 
 def _is_forest_folder(path: Path) -> bool:
