@@ -299,3 +299,24 @@ def test_resuming_with_start_from_keeps_the_earlier_forests(small_sample, tmp_pa
     listed = json.loads((output / "manifest.json").read_text())["files"]
     assert {f"forest_{i}/complete.json" for i in forests} | {"forests_latest.gpkg"} <= \
         set(listed)
+
+
+def test_storm_windows_too_short_are_one_bad_input_line(small_sample, tmp_path, capsys):
+    """storm --before-days 0 (or a spec's before_days 1, which the schema lets through):
+    exit 2 naming the options, not a ValueError traceback."""
+    base = ["--quiet", "storm", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--event-date", "2025-11-13",
+            "--output", str(tmp_path / "out")]
+    assert cli.main(base + ["--before-days", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("raster-collect: error: the before window needs at least two days and the "
+                   "after window one (--before-days / --after-days), not 0 / 45")
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "storm", "aoi": str(small_sample.forests_path),
+                                "sources": [{"kind": "static",
+                                             "href": str(small_sample.catalog_path)}],
+                                "event_date": "2025-11-13", "before_days": 1,
+                                "output_dir": str(tmp_path / "out")}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert "not 1 / 45" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
