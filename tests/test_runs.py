@@ -214,3 +214,19 @@ def test_dock_trusts_only_what_the_manifest_lists(small_sample, tmp_path):
     (output / "manifest.old").rename(output / "manifest.json")
     assert "forests_csv" not in trusted(result)["files"]
     assert len(trusted(result)["files"]) == len(result["files"]) - 1
+
+
+def test_rerun_with_the_catalog_given_relative_resumes(small_sample, tmp_path, capsys,
+                                                       monkeypatch):
+    """The same catalog, given absolute once and relative from its folder later, is the same
+    source: the rerun skips the complete forests instead of refusing the folder."""
+    output = tmp_path / "out"
+    assert cli.main(zonal_args(small_sample, output)) == 0
+    capsys.readouterr()
+    catalog = Path(small_sample.catalog_path).absolute()
+    monkeypatch.chdir(catalog.parent)
+    args = zonal_args(small_sample, output)
+    args[args.index("--catalog") + 1] = catalog.name
+    assert cli.main(["--json"] + args[1:]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["computed"] == [] and len(summary["skipped_complete"]) == 6

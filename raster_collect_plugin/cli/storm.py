@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.storm import AFTER_DAYS, BEFORE_DAYS, THRESHOLD_TEXT
+from .cells import check_cell_options
 from .common import (
     BadInput,
     add_aoi_arguments,
@@ -35,6 +36,7 @@ def _cmd_storm(args) -> dict:
     from ..core.storm import NOT_STOCKED, DamageThresholds, StormRequest, flagged, format_ranking
 
     check_min_clear_fraction(args.min_clear_fraction)
+    check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
                                                                    args.after_item):

@@ -16,7 +16,15 @@ from .common import (
 def _cmd_hexagons(args) -> dict:
     from ..core.areas import h3_grid, hexagon_grid
     from ..core.outputs import atomic_path
+    from .cells import check_cell_options
 
+    check_cell_options(sizes={"--area-ha": args.area_ha, "--edge-m": args.edge_m}, h3=args.h3)
+    output = Path(args.output)
+    if output.is_dir():
+        raise BadInput(f"--output {output} is a folder: give the file to write, e.g. "
+                       f"{output / 'hexagons.gpkg'}")
+    if any(parent.is_file() for parent in output.parents):
+        raise BadInput(f"--output {output} lies below a file: choose another path")
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)
@@ -46,7 +54,9 @@ def _cmd_job(args) -> dict:
     from ..core.jobs import run_job
 
     try:
-        spec = json.loads(Path(args.spec).read_text())
+        # bytes: JSON is UTF-8 whatever the locale (a Windows code page); json also takes
+        # the BOM Notepad writes and PowerShell 5's UTF-16
+        spec = json.loads(Path(args.spec).read_bytes())
     except (OSError, ValueError) as error:
         raise BadInput(f"cannot read the job spec {args.spec}: {error}") from None
 

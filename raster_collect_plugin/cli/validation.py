@@ -69,7 +69,8 @@ def register(commands) -> None:
                           help="the folder 'monitor --output' wrote")
     validate.add_argument("--references", required=True,
                           help="reference polygons of disturbance (a date field + extent)")
-    validate.add_argument("--references-layer", help="their layer (default: the first)")
+    validate.add_argument("--references-layer",
+                          help="their layer (default: the first polygon layer)")
     validate.add_argument("--date-field", default="date",
                           help="the references' date of disturbance (default date)")
     validate.add_argument("--compartments",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.runs.file_replace import replace_all
+from .cells import check_cell_options
 from .common import (
     BadInput,
     add_aoi_arguments,
@@ -22,6 +25,28 @@ from .common import (
 )
 
 COMPLETE_MARKER = "complete.json"
+
+
+class SourcesFailed(RuntimeError):
+    """No scene at all because the sources failed (exit 1, one line)."""
+
+    exit_kind = "failure"
+
+
+# what a file name cannot hold on Windows (and "/" anywhere)
+_NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def forest_folder_name(forest_id) -> str:
+    """``forest_<id>``; an id a file name cannot hold (``12/3``, ``A:1``, a trailing dot) has
+    those characters replaced by ``_`` and a short hash of the id appended, so two such ids
+    never share a folder."""
+    text = str(forest_id)
+    if not _NOT_IN_NAMES.search(text) and not text.endswith((".", " ")):
+        return f"forest_{text}"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"forest_{_NOT_IN_NAMES.sub('_', text).rstrip('. ')}-{digest}"
+
 
 def _zonal_request(args, aoi, output_dir: Path):
     from ..core.zonal import ZonalRequest
@@ -60,8 +85,8 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
     from ..core.runs import normal_permissions
     from ..core.zonal import run_zonal
 
-    target = output_root / f"forest_{forest_id}"
-    scratch = Path(tempfile.mkdtemp(prefix=f".forest_{forest_id}.partial-", dir=output_root))
+    target = output_root / forest_folder_name(forest_id)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=output_root))
     try:
         normal_permissions(scratch)  # mkdtemp makes 0700 folders
         result = (run or run_zonal)(_zonal_request(args, forest_aoi, scratch), report=report)
@@ -119,7 +144,13 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
     from ..core.areas import Aoi
-    from ..core.composites import RequestError, path_budget, search, validate_request
+    from ..core.composites import (
+        RequestError,
+        nothing_found,
+        path_budget,
+        search,
+        validate_request,
+    )
     from ..core.compute import check_interrupted
     from ..core.jobs import report_for_area, zonal_parameters
     from ..core.outputs import write_table
@@ -127,6 +158,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
 
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
+    check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
     if args.raster:
         if is_remote(args.output):
             raise BadInput("zonal --raster writes to a local folder: give a local --output "
@@ -147,8 +179,13 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     output_root = Path(args.output)
     request = composite_request(args, aoi, output_root)
     validate_request(request)  # fail fast, not per forest
-    path_budget.check(output_root, lambda: path_budget.forest_depth(request, ids))
+    path_budget.check(output_root, lambda: path_budget.forest_depth(
+        request, [forest_folder_name(i)[len("forest_"):] for i in ids]))
     report = search(request, aoi)  # one search for every forest
+    if nothing_found(request, report):  # every forest would fail alike: say it once
+        if report.errors:  # a source failed: exit 1, as composite
+            raise SourcesFailed(nothing_found(request, report))
+        raise RequestError(nothing_found(request, report))
     parameters = {**request_parameters(request, aoi),
                   **zonal_parameters(_zonal_request(args, aoi, output_root))}
     record = fingerprint("zonal-forests", parameters,
@@ -162,17 +199,22 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             output_root, record, overwrite=args.overwrite,
             keep=lambda name: _is_forest_folder(output_root / name)))
         cleanup.enter_context(compute_client_for(args))
-        fingerprints = {}
-        for n, forest_id in enumerate(todo):
-            check_interrupted()
-            progress(n / len(todo), f"forest {forest_id}")
+        def forest_of(forest_id):
             forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
                              .reset_index(drop=True), aoi.id_field)
             forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
-            forest_fingerprint = _forest_record(parameters, aoi, forest_id,
-                                                forest_report)["fingerprint"]
+            return forest_aoi, forest_report, _forest_record(parameters, aoi, forest_id,
+                                                             forest_report)["fingerprint"]
+
+        # resumed with --start-from: the forests before it that are complete stay in the
+        # combined tables and the manifest
+        fingerprints = {i: forest_of(i)[2] for i in ids[:args.start_from - 1]}
+        for n, forest_id in enumerate(todo):
+            check_interrupted()
+            progress(n / len(todo), f"forest {forest_id}")
+            forest_aoi, forest_report, forest_fingerprint = forest_of(forest_id)
             fingerprints[forest_id] = forest_fingerprint
-            if _is_complete(output_root / f"forest_{forest_id}", forest_fingerprint):
+            if _is_complete(output_root / forest_folder_name(forest_id), forest_fingerprint):
                 skipped.append(forest_id)
                 continue
             try:
@@ -183,27 +225,51 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                 raise
             except RequestError as error:  # one forest's failure must not stop the others
                 failed[str(forest_id)] = str(error)
-        complete = [output_root / f"forest_{i}" for i in todo
-                    if _is_complete(output_root / f"forest_{i}", fingerprints[i])]
+        complete = [output_root / forest_folder_name(i) for i in ids
+                    if _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
         files = [p for forest in complete for p in sorted(forest.rglob("*")) if p.is_file()]
         combined = {}
-        tables = [pd.read_parquet(forest / "zonal_forests.parquet") for forest in complete]
-        if tables:
+        if complete:
             staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-",
                                             dir=output_root))
             try:
-                written = write_table(pd.concat(tables, ignore_index=True),
-                                      staging / "zonal_forests_all")
+                written = {}  # the forests' table, and the hexagons' when there are hexagons
+                for name, key in (("zonal_forests", ""), ("zonal_hexagons", "hexagons_")):
+                    tables = [pd.read_parquet(forest / f"{name}.parquet") for forest in complete
+                              if (forest / f"{name}.parquet").exists()]
+                    if tables:
+                        written.update({key + kind: path for kind, path in write_table(
+                            pd.concat(tables, ignore_index=True),
+                            staging / f"{name}_all").items()})
+                written.update(_combine_latest(complete, staging))
                 # all tables in place (or none: one QGIS holds open), then the manifest
                 replace_all((path, output_root / path.name) for path in written.values())
                 combined = {kind: str(output_root / path.name) for kind, path in written.items()}
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         files += [Path(p) for p in combined.values()]
-        folder.publish(relative_files(output_root, files), forests=[str(i) for i in todo],
+        folder.publish(relative_files(output_root, files), forests=[str(i) for i in ids],
                        failed=failed)
     return {"computed": done, "skipped_complete": skipped, "failed": failed,
-            "combined_tables": combined}
+            "combined_tables": combined, "notes": aoi.notes}  # skipped or repaired polygons
+
+
+def _combine_latest(complete, staging: Path) -> dict:
+    """The forests' (and hexagons') latest-values layers as one GeoPackage each in
+    ``staging``: the map of the whole run, as a one-folder run writes it."""
+    import geopandas as gpd
+    import pandas as pd
+
+    written = {}
+    for name in ("forests_latest", "hexagons_latest"):
+        layers = [gpd.read_file(forest / f"{name}.gpkg") for forest in complete
+                  if (forest / f"{name}.gpkg").exists()]
+        if layers:
+            combined = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True),
+                                        geometry="geometry", crs=layers[0].crs)
+            combined.to_file(staging / f"{name}.gpkg", layer="latest", driver="GPKG")
+            written[name] = staging / f"{name}.gpkg"
+    return written
 
 
 def _is_forest_folder(path: Path) -> bool:

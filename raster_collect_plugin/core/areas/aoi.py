@@ -55,13 +55,16 @@ def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
     from pyogrio.errors import DataLayerError, DataSourceError
 
     try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        listed = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(path)]
     except (DataSourceError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: not a readable vector file "
                        f"({_first_line(error)}); check the file or export it again") from None
+    layers = [name for name, _ in listed]
     if layer is not None and str(layer) not in layers:
         raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
                        "choose one with --layer")
+    if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
+        layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     try:
         return gpd.read_file(path, layer=layer)
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
@@ -72,6 +75,22 @@ def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0].split("; ")[0][:200] if text else type(error).__name__
+
+
+def _id_key(value, column) -> str:
+    """An id as compared with the ids asked for: in a decimal (Real) id field, 102, "102" and
+    102.0 are one forest (a spreadsheet or shapefile makes ids decimal); text ids are compared
+    as written ("007" is not "7")."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(column):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        if number.is_integer():
+            return str(int(number))
+    return str(value)
 
 
 def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFAULT_ID_FIELD,
@@ -98,9 +117,11 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         raise AoiError(f"the polygons have no field {id_field!r}; fields are "
                        f"{[c for c in frame.columns if c != 'geometry']}: choose the id field")
     if ids is not None:
-        wanted = {str(i) for i in ids}
-        frame = frame[frame[id_field].astype(str).isin(wanted)]
-        missing = wanted - set(frame[id_field].astype(str))
+        column = frame[id_field]
+        wanted = {_id_key(i, column) for i in ids}
+        keys = column.map(lambda v: _id_key(v, column))
+        frame = frame[keys.isin(wanted)]
+        missing = wanted - set(keys[keys.isin(wanted)])
         if missing:
             raise AoiError(f"no polygons with {id_field} in {sorted(missing)}")
     if frame.empty:

@@ -15,6 +15,8 @@ from shapely.validation import make_valid
 class ZoneError(ValueError):
     """The zones or the raster cannot be used together; the message names the fix."""
 
+    exit_kind = "bad_input"  # errors.classify: one line, exit 2 (a job spec's error event too)
+
 
 def repair_polygon(geometry: Optional[BaseGeometry]) -> Optional[BaseGeometry]:
     """A valid (Multi)Polygon from ``geometry``: ``make_valid`` keeping only the polygonal

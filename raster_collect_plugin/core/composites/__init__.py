@@ -15,6 +15,7 @@ _FACE = {
     "CompositeResult": "requests",
     "RequestError": "requests",
     "Source": "requests",
+    "nothing_found": "pipeline",
     "run_composites": "pipeline",
     "search": "pipeline",
     "validate_request": "pipeline",

@@ -6,7 +6,7 @@ these functions with a progress callback and a cancel check; none re-implements 
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..areas.aoi import Aoi, load_aoi
 from ..imagery.renderings import COLOUR_COMPOSITES
@@ -74,6 +74,9 @@ def validate_request(request: CompositeRequest) -> Aoi:
     if unknown:
         raise RequestError(f"unknown colour composite(s) {unknown}; choose from "
                            f"{list(COLOUR_COMPOSITES)}")
+    if request.max_cloud_cover is not None and not 0 <= request.max_cloud_cover <= 100:
+        raise RequestError(f"the scene cloud cover limit is a percentage from 0 to 100 "
+                           f"(--max-cloud), not {request.max_cloud_cover:g}")
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
     if request.crs:
@@ -88,10 +91,14 @@ def _check_crs(crs: str) -> None:
     from pyproj.exceptions import CRSError
 
     try:
-        CRS.from_user_input(crs)
+        parsed = CRS.from_user_input(crs)
     except CRSError:
         raise RequestError(f"unknown CRS {crs!r} (--crs): give an EPSG code such as "
                            "EPSG:28356") from None
+    if parsed.is_geographic:  # the resolution is in metres: 10 would be 10-degree pixels
+        raise RequestError(f"--crs {crs} is geographic (degrees); the outputs need a projected "
+                           "CRS in metres such as a UTM zone (EPSG:326xx / 327xx), or leave "
+                           "--crs out for the scenes' own UTM zone")
 
 
 def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:
@@ -128,12 +135,8 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     except BaseException:
         _remove_tree(staging)
         raise
-    for (provider_name, collection), items in report.items.items():
-        if not items:
-            errors.setdefault(f"{provider_name} {collection}",
-                              f"{provider_name}: no {collection} scenes for this area between "
-                              f"{request.start} and {request.end} with at most "
-                              f"{request.max_cloud_cover}% cloud")
+    for key, message in missing_scenes(request, report).items():
+        errors.setdefault(key, message)
     from .collection import _CollectionJob  # odc-stac, dask.array: after the first event
 
     results: List[CollectionResult] = []
@@ -164,6 +167,24 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     write_run_manifest(output_dir, composite_files(results), kind="composite")
     _report(progress, 1.0, "done")
     return CompositeResult(output_dir, results, errors, notes)
+
+
+def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str, str]:
+    """The message for each searched collection that found no scene, by "provider collection"."""
+    return {f"{provider_name} {collection}":
+            f"{provider_name}: no {collection} scenes for this area between {request.start} "
+            f"and {request.end} with at most {request.max_cloud_cover}% cloud"
+            for (provider_name, collection), items in report.items.items() if not items}
+
+
+def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[str]:
+    """The "nothing to compute" message when a search found no scene at all (each source's
+    error, or the collections without scenes: a date range or cloud limit to change), else
+    None."""
+    if report.all_items:
+        return None
+    reasons = {**missing_scenes(request, report), **report.errors}
+    return "nothing to compute: " + ("; ".join(reasons.values()) or "no scenes found")
 
 
 def _check_size(request, report, aoi, indices, providers) -> List[str]:

@@ -294,6 +294,10 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.hexagons import h3_grid, hexagon_grid
     from ..outputs.files import atomic_path
 
+    output = Path(_required(spec, "output"))
+    if output.is_dir():  # checked before the work, not when moving the file into place
+        raise JobError(f"job spec 'output' {output} is a folder: give the file to write, e.g. "
+                       f"{output / 'hexagons.gpkg'}")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)
@@ -306,7 +310,6 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
         grid = hexagon_grid(aoi.frame, id_field=aoi.id_field,
                             area_m2=spec.get("hexagon_area_m2"), edge_m=spec.get("hexagon_edge_m"),
                             clip=clip)
-    output = Path(_required(spec, "output"))
     with atomic_path(output) as temp:
         grid.to_file(temp, layer="hexagons", driver="GPKG")
     return {"output": str(output), "cells": int(len(grid)), "notes": aoi.notes}

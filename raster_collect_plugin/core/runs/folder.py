@@ -72,6 +72,18 @@ def geometry_hash(frame, id_field: str) -> str:
     return digest.hexdigest()
 
 
+def _address(address) -> Optional[str]:
+    """A source's address as recorded: a local catalog path made absolute, so the same
+    catalog given relative from one folder and absolute (or from another folder) is one
+    source."""
+    if not address:
+        return None
+    text = str(address)
+    if "://" in text:  # a URL (also file://) is kept as given
+        return text
+    return str(Path(text).expanduser().absolute())
+
+
 def describe_sources(sources) -> List[dict]:
     """Provider kind, name, address and collections of each source (what was searched)."""
     described = []
@@ -79,7 +91,7 @@ def describe_sources(sources) -> List[dict]:
         provider = source.provider
         address = getattr(provider, "url", None) or getattr(provider, "catalog_href", None)
         described.append({"kind": provider.kind, "name": provider.name,
-                          "address": str(address) if address else None,
+                          "address": _address(address),
                           "collections": sorted(source.collections)})
     return sorted(described, key=lambda d: json.dumps(d, sort_keys=True))
 
@@ -183,7 +195,14 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         created = self._created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise RunError(f"the output folder {self.path} cannot be made: it (or a folder "
+                           "above it) is a file; choose another --output") from None
+        except FileNotFoundError as error:  # e.g. a drive or share that is not there
+            raise RunError(f"cannot make the output folder {self.path} ({error.strerror}): "
+                           "check the path or choose another --output") from None
         if created:
             os.chmod(self.path, 0o777 & ~_umask())
         self._acquire()

@@ -52,6 +52,12 @@ RANKING_COLUMNS = ("rank", "damage_class", "damaged_ha", "damaged_fraction", "lo
                    "area_ha", "dNDVI", "dVH_dB")
 
 
+class WindowError(ValueError):
+    """Before/after windows too short; one line, exit 2."""
+
+    exit_kind = "bad_input"  # errors.classify
+
+
 def event_windows(event_date: date, *, before_days: int = BEFORE_DAYS,
                   after_days: int = AFTER_DAYS
                   ) -> List[Tuple[str, date, date]]:
@@ -59,7 +65,8 @@ def event_windows(event_date: date, *, before_days: int = BEFORE_DAYS,
     half, used to see harvesting within the window); after = the ``after_days`` starting the
     day after. The event day itself is in none."""
     if before_days < 2 or after_days < 1:
-        raise ValueError("the before window needs at least two days and the after window one")
+        raise WindowError("the before window needs at least two days and the after window one "
+                          f"(--before-days / --after-days), not {before_days} / {after_days}")
     half = before_days // 2
     return [("early", event_date - timedelta(days=before_days),
              event_date - timedelta(days=half + 1)),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Union
 
 import geopandas as gpd
+from rasterio.errors import RasterioIOError
 
 from ..areas.aoi import Aoi, load_aoi
 from ..areas.zones import ZoneError
@@ -65,9 +66,14 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     if not raster.exists():
         raise ZoneError(f"the raster {raster} does not exist: check the path")
     threads = os.cpu_count() or 1
-    stack = RasterStack(raster, bands=request.bands, nodata=request.nodata,
-                        ignore_nodata=request.ignore_nodata, use_mask=request.use_mask,
-                        decode_threads=threads)
+    try:
+        stack = RasterStack(raster, bands=request.bands, nodata=request.nodata,
+                            ignore_nodata=request.ignore_nodata, use_mask=request.use_mask,
+                            decode_threads=threads)
+    except RasterioIOError as error:  # a vector file, a table, a broken header...
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise ZoneError(f"cannot open {raster} as a raster ({reason}): give a GeoTIFF or "
+                        "another raster GDAL reads, not a vector file") from None
     try:
         table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
                                  mode=request.coverage,

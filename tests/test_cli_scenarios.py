@@ -1,0 +1,322 @@
+"""Command-line scenarios a user tries: empty periods, reruns, odd layers and ids."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from raster_collect_plugin import cli
+
+
+def zonal_args(sample, output, *extra, start="2025-10-01", end="2025-11-30"):
+    return ["zonal", "--gpkg", str(sample.forests_path), "--catalog", str(sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", start, "--end", end,
+            "--indices", "NDVI", "--output", str(output), *extra]
+
+
+def test_zonal_over_a_period_without_scenes_is_one_bad_input_line(small_sample, tmp_path,
+                                                                  capsys):
+    """No scene at all in the period: exit 2 with one line naming the dates (as `composite`),
+    not one failure per forest, and no output folder left behind."""
+    output = tmp_path / "out"
+    code = cli.main(["--quiet"] + zonal_args(small_sample, output, start="2030-01-01",
+                                              end="2030-02-28"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "no sentinel-2-l2a scenes for this area between 2030-01-01 and 2030-02-28" in err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_job_spec_is_read_as_json_whatever_the_editor(small_sample, tmp_path, capsys,
+                                                      encoding):
+    """A spec saved by Notepad (UTF-8 with a BOM) or PowerShell 5 (UTF-16) is the same spec,
+    non-ASCII names included (and it is read as JSON bytes, never in the locale's code page)."""
+    output = tmp_path / "Förster_ü" / "hexagons.gpkg"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "hexagons", "aoi": str(small_sample.forests_path),
+                                "output": str(output), "hexagon_area_m2": 100_000},
+                               ensure_ascii=False), encoding=encoding)
+    assert cli.main(["--json", "job", str(spec)]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["cells"] > 0
+    assert output.exists()
+
+
+def test_zonal_forest_ids_a_file_name_cannot_hold(small_sample, tmp_path, capsys):
+    """Compartment ids such as "12/3" (compartment/sub-compartment) get a folder each, and a
+    rerun finds them complete."""
+    import geopandas as gpd
+
+    forests = gpd.read_file(small_sample.forests_path).head(3)
+    forests["forest_id"] = ["12/3", "12_3", "A:1"]
+    gpkg = tmp_path / "stands.gpkg"
+    forests.to_file(gpkg)
+    output = tmp_path / "out"
+    args = ["--json", "zonal", "--gpkg", str(gpkg), "--catalog", str(small_sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--indices", "NDVI", "--output", str(output)]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert sorted(summary["computed"]) == ["12/3", "12_3", "A:1"] and not summary["failed"]
+    folders = sorted(p.name for p in output.glob("forest_*"))
+    assert len(folders) == 3 and "forest_12_3" in folders
+    assert all("/" not in name and ":" not in name for name in folders)
+    table = pd.read_csv(output / "zonal_forests_all.csv")
+    assert sorted(set(table["forest_id"])) == ["12/3", "12_3", "A:1"]
+    assert cli.main(args) == 0
+    assert sorted(json.loads(capsys.readouterr().out)["skipped_complete"]) == \
+        ["12/3", "12_3", "A:1"]
+
+
+def test_the_default_layer_is_the_first_polygon_layer(small_sample, tmp_path, capsys,
+                                                     recwarn):
+    """A GeoPackage whose first layer is a road network: the forests' polygon layer is used
+    (no --layer needed, no warning about several layers), ids read from it."""
+    import geopandas as gpd
+    import shapely
+
+    forests = gpd.read_file(small_sample.forests_path).head(2)
+    gpkg = tmp_path / "estate.gpkg"
+    x, y = forests.geometry.iloc[0].centroid.coords[0]
+    gpd.GeoDataFrame({"name": ["road"]}, geometry=[shapely.LineString([(x, y), (x + 50, y)])],
+                     crs=forests.crs).to_file(gpkg, layer="roads")
+    forests.to_file(gpkg, layer="compartments")
+    args = ["--json", "zonal", "--gpkg", str(gpkg), "--catalog", str(small_sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--indices", "NDVI", "--output", str(tmp_path / "out")]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert sorted(json.loads(capsys.readouterr().out)["computed"]) == \
+        sorted(forests["forest_id"])
+    assert not [w for w in recwarn if "More than one layer" in str(w.message)]
+
+
+@pytest.mark.parametrize("command, flag, value", [
+    ("hexagons", "--area-ha", "-1"), ("hexagons", "--edge-m", "-5"), ("hexagons", "--h3", "99"),
+    ("zonal", "--hex-area-ha", "0"), ("zonal", "--h3", "16"), ("storm", "--hex-area-ha", "nan"),
+])
+def test_a_wrong_cell_size_is_one_bad_input_line(small_sample, tmp_path, capsys, command, flag,
+                                                 value):
+    """A negative hexagon area or edge, or an H3 resolution outside 0-15: exit 2 with one line
+    naming the option, before any work (not a traceback, nor an empty grid)."""
+    args = {"hexagons": ["--output", str(tmp_path / "cells.gpkg")],
+            "zonal": ["--catalog", str(small_sample.catalog_path), "--output",
+                      str(tmp_path / "out")],
+            "storm": ["--catalog", str(small_sample.catalog_path), "--event-date", "2025-11-13",
+                      "--output", str(tmp_path / "out")]}[command]
+    code = cli.main(["--quiet", command, "--gpkg", str(small_sample.forests_path), *args,
+                     flag, value])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith(f"raster-collect: error: {flag} must")
+    assert not list(tmp_path.iterdir())
+
+
+def test_zonal_whose_only_source_fails_says_it_once(small_sample, tmp_path, capsys):
+    """Every source failed (a catalog path mistyped): one line with the source's error, exit 1
+    as `composite`, and no output folder."""
+    output = tmp_path / "out"
+    args = zonal_args(small_sample, output)
+    args[args.index("--catalog") + 1] = str(tmp_path / "missing" / "catalog.json")
+    code = cli.main(["--quiet"] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 1, err
+    assert len(err.splitlines()) == 1 and "cannot read the catalog" in err
+    assert not output.exists()
+
+
+def test_search_that_finds_nothing_says_so(small_sample, capsys):
+    """A search with no scene (a collection name mistyped) prints why, not nothing."""
+    args = ["search", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--collections", "sentinel-2-l2x",
+            "--start", "2025-10-01", "--end", "2025-10-31"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("0 scenes found (sentinel-2-l2x, 2025-10-01 to 2025-10-31, at most "
+                          "80% cloud): check the dates, the collection names")
+    assert cli.main(["--json"] + args) == 0
+    assert json.loads(capsys.readouterr().out)["scenes"] == 0
+
+
+def test_forest_ids_in_a_decimal_id_field(small_sample, tmp_path, capsys):
+    """Ids stored as decimals (a shapefile or spreadsheet's Real field: 281.0) are chosen with
+    --forest 281 as with 281.0; a text id is still compared as written."""
+    import geopandas as gpd
+
+    forests = gpd.read_file(small_sample.forests_path)
+    forests["forest_id"] = forests["forest_id"].astype(float)
+    gpkg = tmp_path / "real_ids.gpkg"
+    forests.to_file(gpkg)
+    first, second = sorted(forests["forest_id"])[:2]
+    args = ["--json", "zonal", "--gpkg", str(gpkg), "--catalog", str(small_sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--indices", "NDVI", "--forest", f"{int(first)},{second}",
+            "--output", str(tmp_path / "out")]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert sorted(json.loads(capsys.readouterr().out)["computed"]) == [first, second]
+    args[args.index("--forest") + 1] = f"{int(first)}.5"
+    assert cli.main(args) == 2
+    assert f"no polygons with forest_id in ['{int(first)}.5']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["zonal", "composite"])
+def test_an_output_that_is_a_file_is_one_bad_input_line(small_sample, tmp_path, capsys,
+                                                         command):
+    """--output naming an existing file (or a path below one): exit 2 saying so, no
+    traceback; the file is untouched."""
+    existing = tmp_path / "results.csv"
+    existing.write_text("keep me")
+    for output in (existing, existing / "run"):
+        args = zonal_args(small_sample, output)
+        args[0] = command
+        assert cli.main(["--quiet"] + args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert "is a file; choose another --output" in err
+    assert existing.read_text() == "keep me"
+
+
+def test_hexagons_output_that_is_a_folder_is_one_bad_input_line(small_sample, tmp_path,
+                                                                 capsys):
+    """`hexagons --output outputs/` (a folder, as for zonal): exit 2 naming a file to give,
+    before any work, not a traceback after it."""
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    args = ["--quiet", "hexagons", "--gpkg", str(small_sample.forests_path), "--area-ha", "1",
+            "--output", str(folder)]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a folder: give the file to write" in err, err
+    assert not list(folder.iterdir()) and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["outputs"]
+
+
+def test_zonal_with_hexagons_combines_the_hexagon_tables(small_sample, tmp_path, capsys):
+    """With --hex-area-ha the run's hexagons are combined like its forests
+    (zonal_hexagons_all.*), listed in the summary and the manifest."""
+    output = tmp_path / "out"
+    assert cli.main(["--json"] + zonal_args(small_sample, output, "--hex-area-ha", "20",
+                                            end="2025-10-31")) == 0
+    combined = json.loads(capsys.readouterr().out)["combined_tables"]
+    assert combined["hexagons_csv"] == str(output / "zonal_hexagons_all.csv")
+    assert combined["hexagons_latest"] == str(output / "hexagons_latest.gpkg")
+    hexagons = pd.read_csv(output / "zonal_hexagons_all.csv")
+    per_forest = pd.concat(pd.read_csv(p) for p in output.glob("forest_*/zonal_hexagons.csv"))
+    assert len(hexagons) == len(per_forest) > 0
+    assert set(hexagons["forest_id"]) == set(pd.read_csv(output / "zonal_forests_all.csv")
+                                             ["forest_id"])
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert {"zonal_hexagons_all.csv", "zonal_hexagons_all.parquet", "zonal_hexagons_all.gpkg",
+            "hexagons_latest.gpkg", "forests_latest.gpkg"} <= set(manifest["files"])
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--crs", "EPSG:4326", "--crs EPSG:4326 is geographic (degrees)"),
+    ("--max-cloud", "150", "a percentage from 0 to 100 (--max-cloud), not 150"),
+    ("--max-cloud", "-1", "a percentage from 0 to 100 (--max-cloud), not -1"),
+])
+@pytest.mark.parametrize("command", ["zonal", "composite"])
+def test_geographic_crs_and_cloud_limit_outside_0_100_are_refused(small_sample, tmp_path, capsys,
+                                                                  command, option, value,
+                                                                  message):
+    """--crs EPSG:4326 made 10-degree pixels (one NaN cell per forest, exit 0) and a cloud
+    limit outside 0-100 was taken as given: both are one exit-2 line before any work."""
+    args = zonal_args(small_sample, tmp_path / "out", option, value)
+    args[0] = command
+    assert cli.main(["--quiet"] + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_hexagons_job_whose_output_is_a_folder(small_sample, tmp_path, capsys):
+    """A hexagons job spec whose 'output' is a folder: exit 2 naming a file, no traceback."""
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "hexagons", "aoi": str(small_sample.forests_path),
+                                "output": str(tmp_path), "hexagon_area_m2": 100_000}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a folder: give the file to write" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
+
+
+def test_zonal_says_which_polygons_it_skipped_or_repaired(small_sample, tmp_path, capsys):
+    """An empty geometry is skipped and a self-intersecting one repaired: the command's
+    summary says so (it said nothing before), as composite's notes do."""
+    import geopandas as gpd
+    import shapely
+
+    forests = gpd.read_file(small_sample.forests_path).head(2)
+    x0, y0, x1, y1 = forests.geometry.iloc[0].bounds
+    bow_tie = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1), (x0, y0)])
+    forests = gpd.GeoDataFrame({"forest_id": [1, 2]}, geometry=[bow_tie, shapely.Polygon()],
+                               crs=forests.crs)
+    gpkg = tmp_path / "odd.gpkg"
+    forests.to_file(gpkg)
+    args = zonal_args(small_sample, tmp_path / "out", end="2025-10-31")
+    args[args.index("--gpkg") + 1] = str(gpkg)
+    assert cli.main(["--json"] + args) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["computed"] == [1]
+    assert summary["notes"] == ["repaired invalid geometry of forest_id=1",
+                                "skipped forest_id=2: empty geometry"]
+
+
+def test_zonal_of_a_file_that_is_not_a_raster(small_sample, tmp_path, capsys):
+    """`zonal --raster` given the polygon file (or any non-raster), and a zonal-raster job
+    with a missing raster: one exit-2 line each (were tracebacks, 'unexpected ZoneError')."""
+    base = ["--quiet", "zonal", "--gpkg", str(small_sample.forests_path), "--output",
+            str(tmp_path / "out")]
+    assert cli.main(base + ["--raster", str(small_sample.forests_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "as a raster" in err and "not a vector file" in err
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "zonal-raster", "aoi": str(small_sample.forests_path),
+                                "raster": str(tmp_path / "missing.tif"),
+                                "output_dir": str(tmp_path / "out")}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"raster-collect: error: the raster {tmp_path / 'missing.tif'} does not " \
+                  "exist: check the path"
+
+
+def test_resuming_with_start_from_keeps_the_earlier_forests(small_sample, tmp_path, capsys):
+    """README: `--start-from 16` resumes a run. The forests before it, complete in the folder,
+    stay in the combined table, the combined latest-values layer and the manifest (the dock
+    trusts only what the manifest lists)."""
+    output = tmp_path / "out"
+    assert cli.main(["--quiet"] + zonal_args(small_sample, output, end="2025-10-31")) == 0
+    forests = sorted(pd.read_csv(output / "zonal_forests_all.csv")["forest_id"].unique())
+    assert cli.main(["--json"] + zonal_args(small_sample, output, "--start-from", "5",
+                                            end="2025-10-31")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["computed"] == [] and summary["skipped_complete"] == forests[4:]
+    assert sorted(pd.read_csv(output / "zonal_forests_all.csv")["forest_id"].unique()) == \
+        forests
+    import geopandas as gpd
+
+    assert sorted(gpd.read_file(output / "forests_latest.gpkg")["forest_id"]) == forests
+    listed = json.loads((output / "manifest.json").read_text())["files"]
+    assert {f"forest_{i}/complete.json" for i in forests} | {"forests_latest.gpkg"} <= \
+        set(listed)
+
+
+def test_storm_windows_too_short_are_one_bad_input_line(small_sample, tmp_path, capsys):
+    """storm --before-days 0 (or a spec's before_days 1, which the schema lets through):
+    exit 2 naming the options, not a ValueError traceback."""
+    base = ["--quiet", "storm", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--event-date", "2025-11-13",
+            "--output", str(tmp_path / "out")]
+    assert cli.main(base + ["--before-days", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("raster-collect: error: the before window needs at least two days and the "
+                   "after window one (--before-days / --after-days), not 0 / 45")
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "storm", "aoi": str(small_sample.forests_path),
+                                "sources": [{"kind": "static",
+                                             "href": str(small_sample.catalog_path)}],
+                                "event_date": "2025-11-13", "before_days": 1,
+                                "output_dir": str(tmp_path / "out")}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert "not 1 / 45" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
