@@ -40,6 +40,7 @@ from qgis.PyQt.QtGui import QFont
 from qgis.PyQt.QtXml import QDomDocument
 
 from ..paths import resource_path
+from .report_fit import fit_legend, fit_table_width, table_below
 from .storm_layers import halo_labels
 
 TEMPLATE_NAME = "report_layout.qpt"
@@ -166,7 +167,6 @@ def fill_layout(layout: QgsPrintLayout, content: ReportContent) -> QgsVectorLaye
     root.clear()
     # the forests' classes only: the composite beneath is context, not a legend entry
     QgsLegendRenderer.setNodeLegendStyle(root.addLayer(shown), QgsLegendStyle.Style.Hidden)
-    legend.adjustBoxSize()
 
     frame = _item(layout, "ranked_table", QgsLayoutFrame)
     table = frame.multiFrame()
@@ -193,6 +193,12 @@ def fill_layout(layout: QgsPrintLayout, content: ReportContent) -> QgsVectorLaye
     chart.setPicturePath(str(content.chart_png) if content.chart_png else "")
     chart.setVisibility(content.chart_png is not None)
     layout.refresh()
+    # every label whole and inside its box: the legend wrapped to its box's width, the table
+    # below the legend's real height and no wider than its box
+    fit_legend(layout, legend, shown)
+    table_title = layout.itemById("table_title")
+    table_below(legend, table_title, frame)
+    fit_table_width(table, table_title.rect().width())  # the title spans the table's box
     return shown
 
 
