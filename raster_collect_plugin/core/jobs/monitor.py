@@ -20,12 +20,26 @@ import json
 import time
 from dataclasses import fields
 from datetime import date
+from numbers import Real
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from .spec import JobError
 
 JOB_FILE = "monitoring_job.json"
+
+
+def _kind(value, default) -> str:
+    """What ``value`` should be, as the field's default is; "" when it is that."""
+    if isinstance(default, bool):
+        return "" if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        right = isinstance(value, int) and not isinstance(value, bool)
+        return "" if right else "a whole number"
+    if isinstance(default, float):
+        right = isinstance(value, Real) and not isinstance(value, bool) and value == value
+        return "" if right else "a number"
+    return "" if isinstance(value, str) else "text"
 
 
 def monitor_params(spec: Dict[str, Any]):
@@ -39,15 +53,53 @@ def monitor_params(spec: Dict[str, Any]):
                 from None
 
     options = dict(spec.get("monitoring") or {})
-    known = {f.name for f in fields(MonitorParams)} - {"history_start", "history_end"}
-    unknown = sorted(set(options) - known)
+    defaults = {f.name: f.default for f in fields(MonitorParams)
+                if f.name not in ("history_start", "history_end")}
+    unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise JobError(f"job spec monitoring has unknown key {unknown[0]!r}; allowed keys: "
-                       f"{', '.join(sorted(known))}")
-    try:
-        return MonitorParams(day("history_start"), day("history_end"), **options).check()
-    except TypeError as error:
-        raise JobError(f"job spec monitoring: {error}") from None
+                       f"{', '.join(sorted(defaults))}")
+    for name, value in options.items():
+        expected = _kind(value, defaults[name])
+        if expected:
+            raise JobError(f"job spec monitoring {name!r} must be {expected}, not {value!r}")
+    return MonitorParams(day("history_start"), day("history_end"), **options).check()
+
+
+def check_monitor_spec(spec: Dict[str, Any]):
+    """The spec's MonitorParams, after checking what the run would otherwise find wrong only
+    half-way (JobError/StateError naming the key)."""
+    params = monitor_params(spec)
+    if spec.get("resolution") is not None and float(spec["resolution"]) not in (10.0, 30.0):
+        raise JobError(f"job spec 'resolution' must be 10 or 30 (metres), not "
+                       f"{spec['resolution']!r}")
+    if spec.get("mask_classes"):
+        from ..pixels.masks import validate_classes
+
+        try:
+            validate_classes(spec["mask_classes"])
+        except ValueError as error:
+            raise JobError(f"job spec 'mask_classes': {error}") from None
+    from ..outputs.tables import TABLE_FORMATS
+
+    wrong = [kind for kind in spec.get("table_formats") or () if kind not in TABLE_FORMATS]
+    if wrong:
+        raise JobError(f"job spec 'table_formats' has {wrong[0]!r}; choose from "
+                       f"{', '.join(TABLE_FORMATS)}")
+    if spec.get("crs"):
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(spec["crs"])
+        except CRSError:
+            raise JobError(f"job spec 'crs' {spec['crs']!r} is not a CRS: give an EPSG code "
+                           "such as EPSG:32632") from None
+    if spec.get("end") and date.fromisoformat(str(spec["end"])[:10]) < params.history_end:
+        raise JobError(f"'end' ({str(spec['end'])[:10]}) is before 'history_end' "
+                       f"({params.history_end}): monitoring starts after the history; give a "
+                       "later end (default: today)")
+    return params
 
 
 def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
@@ -70,7 +122,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..runs.folder import RunFolder, fingerprint, geometry_hash
     from ..series.harmonised import search_index_series
 
-    params = monitor_params(spec)
+    params = check_monitor_spec(spec)
     output_dir = Path(spec["output_dir"])
     id_field = spec.get("id_field", "forest_id")
     aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
