@@ -17,6 +17,7 @@ trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs, metho
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import fields
 from datetime import date
@@ -110,6 +111,21 @@ def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def absolute_paths(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The spec with its local paths (polygons, static catalogs, folder) made absolute: the
+    folder keeps it for ``watch``, which a scheduler starts in another directory."""
+    def absolute(path):
+        return path if not isinstance(path, str) or "://" in path else os.path.abspath(path)
+
+    spec = dict(spec)
+    for key in ("aoi", "output_dir"):
+        if spec.get(key):
+            spec[key] = absolute(spec[key])
+    spec["sources"] = [dict(s, href=absolute(s["href"])) if s.get("href") else s
+                       for s in spec.get("sources") or []]
+    return spec
+
+
 def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Callable] = None,
                     cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
     """Run (or continue) the monitoring a spec describes (``sources``: its sources as
@@ -123,6 +139,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..series.harmonised import search_index_series
 
     params = check_monitor_spec(spec)
+    spec = absolute_paths(spec)
     output_dir = Path(spec["output_dir"])
     id_field = spec.get("id_field", "forest_id")
     aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
