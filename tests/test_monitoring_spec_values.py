@@ -83,3 +83,16 @@ def test_a_bad_monitoring_value_exits_2_in_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "monitoring 'threshold' must be a number" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text", ['{"kind": "monitor", ', "[1, 2]", "\udcff"])
+def test_watch_on_a_damaged_saved_spec_exits_2_in_one_line(tmp_path, text):
+    # before the fix: a JSONDecodeError / TypeError traceback, exit 1
+    (tmp_path / "monitoring_job.json").write_text(text, encoding="utf-8",
+                                                  errors="surrogateescape")
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "watch", "--output",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a monitoring spec" in lines[0]
+    assert "raster-collect monitor" in lines[0]

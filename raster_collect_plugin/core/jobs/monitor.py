@@ -108,7 +108,15 @@ def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
     path = Path(output_dir) / JOB_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # also UnicodeDecodeError
+        spec = error
+    if not isinstance(spec, dict):
+        raise JobError(f"{path} is not a monitoring spec ({spec}): restore it, or run "
+                       f"'raster-collect monitor ... --output {output_dir}' with the options "
+                       "it was started with (the monitoring state is kept)")
+    return spec
 
 
 def absolute_paths(spec: Dict[str, Any]) -> Dict[str, Any]:
