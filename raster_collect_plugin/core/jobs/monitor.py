@@ -164,6 +164,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                   "hexagon_area_m2": spec.get("hexagon_area_m2"),
                   "sources": sorted(json.dumps(s, sort_keys=True)
                                     for s in spec.get("sources") or [])}
+    if spec.get("max_cloud_cover") is not None:  # it decides which scenes are monitored
+        parameters["max_cloud_cover"] = float(spec["max_cloud_cover"])
     record = fingerprint("monitor", parameters)
     with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
