@@ -5,7 +5,8 @@ its outputs in the locked run folder. The spec is kept in the folder
 continue it with nothing else given.
 
 Spec keys: ``aoi``, ``layer``, ``id_field``, ``ids``, ``sources``, ``history_start``,
-``history_end``, ``end`` (default today), ``index`` (default NDVI), ``resolution`` (10 or 30),
+``history_end``, ``end`` (default today), ``index`` (default NDVI; or the name of a band
+expression in ``custom_indices``, ``{NAME: formula}``), ``resolution`` (10 or 30),
 ``harmonise`` (default true), ``crs``, ``mask_classes``, ``cloud_buffer_m``, ``max_cloud_cover``,
 ``hexagon_area_m2``, ``alerts_since``, ``min_alert_ha``, ``monitoring`` (an object of
 ``MonitorParams`` fields: confirm, recover, threshold, min_drop, direction, harmonic_order,
@@ -96,6 +97,14 @@ def check_monitor_spec(spec: Dict[str, Any]):
         except CRSError:
             raise JobError(f"job spec 'crs' {spec['crs']!r} is not a CRS: give an EPSG code "
                            "such as EPSG:32632") from None
+    custom = spec.get("custom_indices") or {}
+    index = spec.get("index", "NDVI")
+    if set(custom) - {index}:
+        raise JobError(f"job spec 'custom_indices' names {sorted(custom)} but 'index' is "
+                       f"{index!r}: a monitoring follows one index, give its name as 'index'")
+    from ..pixels.indices import get_index
+
+    get_index(index, custom.get(index))  # an unknown name or band: ExpressionError, exit 2
     if spec.get("end") and date.fromisoformat(str(spec["end"])[:10]) < params.history_end:
         raise JobError(f"'end' ({str(spec['end'])[:10]}) is before 'history_end' "
                        f"({params.history_end}): monitoring starts after the history; give a "
@@ -164,6 +173,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                   "hexagon_area_m2": spec.get("hexagon_area_m2"),
                   "sources": sorted(json.dumps(s, sort_keys=True)
                                     for s in spec.get("sources") or [])}
+    formula = (spec.get("custom_indices") or {}).get(index)
+    if formula:
+        parameters["formula"] = formula
     if spec.get("max_cloud_cover") is not None:  # it decides which scenes are monitored
         parameters["max_cloud_cover"] = float(spec["max_cloud_cover"])
     record = fingerprint("monitor", parameters)
@@ -187,6 +199,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                                                                             0.0))}
         if state is not None and state.grid:  # the increment lands on the state's pixels
             options["grid"] = dict(state.grid, shape=list(state.shape))
+        if formula:
+            options["custom_formula"] = formula
         if spec.get("mask_classes"):
             options["mask_classes"] = frozenset(spec["mask_classes"])
         if progress is not None:
