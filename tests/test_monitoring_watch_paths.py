@@ -52,3 +52,25 @@ def test_watch_from_another_directory_finds_the_relative_inputs(tmp_path):
                  "2024-12-31", "--end", "2025-03-31", "--output", "runs/monitoring")
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(again.stdout)["changes"]["scenes"] == 0
+
+
+def test_a_folder_started_with_relative_catalog_paths_before_still_continues(tmp_path,
+                                                                              monkeypatch):
+    from raster_collect_plugin.core.jobs import monitor, run_job
+
+    project = tmp_path / "project"
+    write_scenario(project / "scenes", SPEC)
+    monkeypatch.chdir(project)
+    spec = {"kind": "monitor", "aoi": "scenes/compartments.gpkg",
+            "sources": [{"kind": "static", "href": "scenes/catalog.json"}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31", "end": "2025-01-31",
+            "output_dir": "runs/monitoring"}
+    with monkeypatch.context() as before:  # as the folder was written before the fix
+        before.setattr(monitor, "absolute_paths", dict)
+        first = run_job(dict(spec))
+    assert first["changes"]["scenes"] > 0
+    # the same relative paths continue it (its fingerprint has them as given)
+    again = run_job(dict(spec, end="2025-03-31"))
+    assert again["changes"]["first_scene"] > first["changes"]["last_scene"]
+    saved = json.loads((project / "runs" / "monitoring" / "monitoring_job.json").read_text())
+    assert saved["sources"][0]["href"] == "scenes/catalog.json"

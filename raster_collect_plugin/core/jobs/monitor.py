@@ -143,6 +143,18 @@ def absolute_paths(spec: Dict[str, Any]) -> Dict[str, Any]:
     return spec
 
 
+def _relative_sources_kept(output_dir: Path, given: Dict[str, Any],
+                           spec: Dict[str, Any]) -> bool:
+    """A folder started before catalog paths were kept absolute, continued with the same
+    relative ones: its fingerprint has them as they were given."""
+    try:
+        saved = saved_spec(output_dir)
+    except JobError:  # a damaged saved spec: a monitor run rewrites it
+        return False
+    return (saved is not None and given.get("sources") != spec.get("sources")
+            and saved.get("sources") == given.get("sources"))
+
+
 def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Callable] = None,
                     cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
     """Run (or continue) the monitoring a spec describes (``sources``: its sources as
@@ -156,8 +168,10 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..series.harmonised import search_index_series
 
     params = check_monitor_spec(spec)
-    spec = absolute_paths(spec)
+    given, spec = spec, absolute_paths(spec)
     output_dir = Path(spec["output_dir"])
+    if _relative_sources_kept(output_dir, given, spec):
+        spec["sources"] = given["sources"]
     id_field = spec.get("id_field", "forest_id")
     aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
                    ids=spec.get("ids"))
