@@ -35,3 +35,24 @@ def test_another_max_cloud_needs_overwrite(tmp_path):
     assert _monitor(scenario, filtered, "2025-01-31", "--max-cloud", "20").returncode == 0
     again = _monitor(scenario, filtered, "2025-03-31", "--max-cloud", "20")
     assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_a_folder_started_before_the_cloud_limit_was_recorded_continues(tmp_path,
+                                                                        monkeypatch):
+    import pytest
+
+    from raster_collect_plugin.core.jobs import monitor, run_job
+    from raster_collect_plugin.core.runs.folder import ResultsConflict
+
+    scenario = write_scenario(tmp_path / "scenes", SPEC)
+    spec = {"kind": "monitor", "aoi": str(scenario.compartments),
+            "sources": [{"kind": "static", "href": str(scenario.catalog)}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31", "end": "2025-01-31",
+            "max_cloud_cover": 60, "output_dir": str(tmp_path / "monitoring")}
+    with monkeypatch.context() as before:  # its fingerprint without the cloud limit
+        before.setattr(monitor, "_cloud_limit_unrecorded", lambda *_: True)
+        first = run_job(dict(spec))
+    again = run_job(dict(spec, end="2025-03-31"))
+    assert again["changes"]["first_scene"] > first["changes"]["last_scene"]
+    with pytest.raises(ResultsConflict, match="max_cloud_cover"):
+        run_job(dict(spec, end="2025-03-31", max_cloud_cover=20))

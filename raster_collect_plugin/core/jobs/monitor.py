@@ -143,16 +143,31 @@ def absolute_paths(spec: Dict[str, Any]) -> Dict[str, Any]:
     return spec
 
 
+def _saved_or_none(output_dir: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return saved_spec(output_dir)
+    except JobError:  # a damaged saved spec: a monitor run rewrites it
+        return None
+
+
 def _relative_sources_kept(output_dir: Path, given: Dict[str, Any],
                            spec: Dict[str, Any]) -> bool:
     """A folder started before catalog paths were kept absolute, continued with the same
     relative ones: its fingerprint has them as they were given."""
-    try:
-        saved = saved_spec(output_dir)
-    except JobError:  # a damaged saved spec: a monitor run rewrites it
-        return False
+    saved = _saved_or_none(output_dir)
     return (saved is not None and given.get("sources") != spec.get("sources")
             and saved.get("sources") == given.get("sources"))
+
+
+def _cloud_limit_unrecorded(output_dir: Path, spec: Dict[str, Any]) -> bool:
+    """A folder started before the cloud limit was part of the fingerprint, continued with
+    the same limit."""
+    from ..runs.folder import read_manifest
+
+    old = ((read_manifest(str(output_dir)) or {}).get("run") or {}).get("parameters")
+    saved = _saved_or_none(output_dir)
+    return (old is not None and "max_cloud_cover" not in old and saved is not None
+            and saved.get("max_cloud_cover") == spec.get("max_cloud_cover"))
 
 
 def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Callable] = None,
@@ -190,7 +205,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     formula = (spec.get("custom_indices") or {}).get(index)
     if formula:
         parameters["formula"] = formula
-    if spec.get("max_cloud_cover") is not None:  # it decides which scenes are monitored
+    # the cloud limit decides which scenes are monitored
+    if spec.get("max_cloud_cover") is not None and not _cloud_limit_unrecorded(output_dir,
+                                                                                 spec):
         parameters["max_cloud_cover"] = float(spec["max_cloud_cover"])
     record = fingerprint("monitor", parameters)
     with RunFolder(output_dir, record, rewrites=True,
