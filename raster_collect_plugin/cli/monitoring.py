@@ -45,9 +45,16 @@ def monitor_spec(args) -> dict:
     for name in ("direction", "method"):
         if getattr(args, name) != getattr(defaults, name):
             monitoring[name] = getattr(args, name)
+    index, custom = args.index, {}
+    if args.expression:
+        name, equals, formula = args.expression.partition("=")
+        if not (equals and name.strip() and formula.strip()):
+            raise BadInput(f"--expression {args.expression!r} must look like NAME=FORMULA, "
+                           "e.g. CRSWIR=swir16/(nir+(swir22-nir)*0.5623)")
+        index, custom = name.strip(), {name.strip(): formula.strip()}
     spec = {"kind": "monitor", "aoi": args.gpkg, "id_field": args.id_field,
             "sources": _sources(args), "history_start": str(args.history_start),
-            "history_end": str(args.history_end), "index": args.index,
+            "history_end": str(args.history_end), "index": index,
             "resolution": args.resolution, "harmonise": not args.no_harmonise,
             "output_dir": args.output, "monitoring": monitoring,
             "min_alert_ha": args.min_alert_ha, "cloud_buffer_m": args.cloud_buffer}
@@ -58,6 +65,8 @@ def monitor_spec(args) -> dict:
                 "ids": None if args.forest in ("*", "") else
                 [f.strip() for f in args.forest.split(",") if f.strip()]}
     spec.update({k: v for k, v in optional.items() if v not in (None, "")})
+    if custom:
+        spec["custom_indices"] = custom
     if args.overwrite:
         spec["overwrite"] = True
     return spec
@@ -151,6 +160,10 @@ def register(commands) -> None:
                               "monitored")
     monitor.add_argument("--end", type=parse_date, help="last day to monitor (default today)")
     monitor.add_argument("--index", default="NDVI", help="the index monitored (default NDVI)")
+    monitor.add_argument("--expression", metavar="NAME=FORMULA",
+                         help="monitor a band expression instead of --index, e.g. an index "
+                              "that rises with damage: CRSWIR=swir16/(nir+(swir22-nir)*0.5623) "
+                              "with --direction increase")
     monitor.add_argument("--resolution", type=int, choices=[10, 30], default=10,
                          help="grid in metres (default 10)")
     monitor.add_argument("--no-harmonise", action="store_true",

@@ -5,7 +5,8 @@ its outputs in the locked run folder. The spec is kept in the folder
 continue it with nothing else given.
 
 Spec keys: ``aoi``, ``layer``, ``id_field``, ``ids``, ``sources``, ``history_start``,
-``history_end``, ``end`` (default today), ``index`` (default NDVI), ``resolution`` (10 or 30),
+``history_end``, ``end`` (default today), ``index`` (default NDVI; or the name of a band
+expression in ``custom_indices``, ``{NAME: formula}``), ``resolution`` (10 or 30),
 ``harmonise`` (default true), ``crs``, ``mask_classes``, ``cloud_buffer_m``, ``max_cloud_cover``,
 ``hexagon_area_m2``, ``alerts_since``, ``min_alert_ha``, ``monitoring`` (an object of
 ``MonitorParams`` fields: confirm, recover, threshold, min_drop, direction, harmonic_order,
@@ -17,15 +18,30 @@ trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs, metho
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import fields
 from datetime import date
+from numbers import Real
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from .spec import JobError
 
 JOB_FILE = "monitoring_job.json"
+
+
+def _kind(value, default) -> str:
+    """What ``value`` should be, as the field's default is; "" when it is that."""
+    if isinstance(default, bool):
+        return "" if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        right = isinstance(value, int) and not isinstance(value, bool)
+        return "" if right else "a whole number"
+    if isinstance(default, float):
+        right = isinstance(value, Real) and not isinstance(value, bool) and value == value
+        return "" if right else "a number"
+    return "" if isinstance(value, str) else "text"
 
 
 def monitor_params(spec: Dict[str, Any]):
@@ -39,15 +55,61 @@ def monitor_params(spec: Dict[str, Any]):
                 from None
 
     options = dict(spec.get("monitoring") or {})
-    known = {f.name for f in fields(MonitorParams)} - {"history_start", "history_end"}
-    unknown = sorted(set(options) - known)
+    defaults = {f.name: f.default for f in fields(MonitorParams)
+                if f.name not in ("history_start", "history_end")}
+    unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise JobError(f"job spec monitoring has unknown key {unknown[0]!r}; allowed keys: "
-                       f"{', '.join(sorted(known))}")
-    try:
-        return MonitorParams(day("history_start"), day("history_end"), **options).check()
-    except TypeError as error:
-        raise JobError(f"job spec monitoring: {error}") from None
+                       f"{', '.join(sorted(defaults))}")
+    for name, value in options.items():
+        expected = _kind(value, defaults[name])
+        if expected:
+            raise JobError(f"job spec monitoring {name!r} must be {expected}, not {value!r}")
+    return MonitorParams(day("history_start"), day("history_end"), **options).check()
+
+
+def check_monitor_spec(spec: Dict[str, Any]):
+    """The spec's MonitorParams, after checking what the run would otherwise find wrong only
+    half-way (JobError/StateError naming the key)."""
+    params = monitor_params(spec)
+    if spec.get("resolution") is not None and float(spec["resolution"]) not in (10.0, 30.0):
+        raise JobError(f"job spec 'resolution' must be 10 or 30 (metres), not "
+                       f"{spec['resolution']!r}")
+    if spec.get("mask_classes"):
+        from ..pixels.masks import validate_classes
+
+        try:
+            validate_classes(spec["mask_classes"])
+        except ValueError as error:
+            raise JobError(f"job spec 'mask_classes': {error}") from None
+    from ..outputs.tables import TABLE_FORMATS
+
+    wrong = [kind for kind in spec.get("table_formats") or () if kind not in TABLE_FORMATS]
+    if wrong:
+        raise JobError(f"job spec 'table_formats' has {wrong[0]!r}; choose from "
+                       f"{', '.join(TABLE_FORMATS)}")
+    if spec.get("crs"):
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(spec["crs"])
+        except CRSError:
+            raise JobError(f"job spec 'crs' {spec['crs']!r} is not a CRS: give an EPSG code "
+                           "such as EPSG:32632") from None
+    custom = spec.get("custom_indices") or {}
+    index = spec.get("index", "NDVI")
+    if set(custom) - {index}:
+        raise JobError(f"job spec 'custom_indices' names {sorted(custom)} but 'index' is "
+                       f"{index!r}: a monitoring follows one index, give its name as 'index'")
+    from ..pixels.indices import get_index
+
+    get_index(index, custom.get(index))  # an unknown name or band: ExpressionError, exit 2
+    if spec.get("end") and date.fromisoformat(str(spec["end"])[:10]) < params.history_end:
+        raise JobError(f"'end' ({str(spec['end'])[:10]}) is before 'history_end' "
+                       f"({params.history_end}): monitoring starts after the history; give a "
+                       "later end (default: today)")
+    return params
 
 
 def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
@@ -55,7 +117,57 @@ def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
     path = Path(output_dir) / JOB_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # also UnicodeDecodeError
+        spec = error
+    if not isinstance(spec, dict):
+        raise JobError(f"{path} is not a monitoring spec ({spec}): restore it, or run "
+                       f"'raster-collect monitor ... --output {output_dir}' with the options "
+                       "it was started with (the monitoring state is kept)")
+    return spec
+
+
+def absolute_paths(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The spec with its local paths (polygons, static catalogs, folder) made absolute: the
+    folder keeps it for ``watch``, which a scheduler starts in another directory."""
+    def absolute(path):
+        return path if not isinstance(path, str) or "://" in path else os.path.abspath(path)
+
+    spec = dict(spec)
+    for key in ("aoi", "output_dir"):
+        if spec.get(key):
+            spec[key] = absolute(spec[key])
+    spec["sources"] = [dict(s, href=absolute(s["href"])) if s.get("href") else s
+                       for s in spec.get("sources") or []]
+    return spec
+
+
+def _saved_or_none(output_dir: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return saved_spec(output_dir)
+    except JobError:  # a damaged saved spec: a monitor run rewrites it
+        return None
+
+
+def _relative_sources_kept(output_dir: Path, given: Dict[str, Any],
+                           spec: Dict[str, Any]) -> bool:
+    """A folder started before catalog paths were kept absolute, continued with the same
+    relative ones: its fingerprint has them as they were given."""
+    saved = _saved_or_none(output_dir)
+    return (saved is not None and given.get("sources") != spec.get("sources")
+            and saved.get("sources") == given.get("sources"))
+
+
+def _cloud_limit_unrecorded(output_dir: Path, spec: Dict[str, Any]) -> bool:
+    """A folder started before the cloud limit was part of the fingerprint, continued with
+    the same limit."""
+    from ..runs.folder import read_manifest
+
+    old = ((read_manifest(str(output_dir)) or {}).get("run") or {}).get("parameters")
+    saved = _saved_or_none(output_dir)
+    return (old is not None and "max_cloud_cover" not in old and saved is not None
+            and saved.get("max_cloud_cover") == spec.get("max_cloud_cover"))
 
 
 def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Callable] = None,
@@ -70,8 +182,11 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..runs.folder import RunFolder, fingerprint, geometry_hash
     from ..series.harmonised import search_index_series
 
-    params = monitor_params(spec)
+    params = check_monitor_spec(spec)
+    given, spec = spec, absolute_paths(spec)
     output_dir = Path(spec["output_dir"])
+    if _relative_sources_kept(output_dir, given, spec):
+        spec["sources"] = given["sources"]
     id_field = spec.get("id_field", "forest_id")
     aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
                    ids=spec.get("ids"))
@@ -87,6 +202,13 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                   "hexagon_area_m2": spec.get("hexagon_area_m2"),
                   "sources": sorted(json.dumps(s, sort_keys=True)
                                     for s in spec.get("sources") or [])}
+    formula = (spec.get("custom_indices") or {}).get(index)
+    if formula:
+        parameters["formula"] = formula
+    # the cloud limit decides which scenes are monitored
+    if spec.get("max_cloud_cover") is not None and not _cloud_limit_unrecorded(output_dir,
+                                                                                 spec):
+        parameters["max_cloud_cover"] = float(spec["max_cloud_cover"])
     record = fingerprint("monitor", parameters)
     with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
@@ -108,6 +230,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                                                                             0.0))}
         if state is not None and state.grid:  # the increment lands on the state's pixels
             options["grid"] = dict(state.grid, shape=list(state.shape))
+        if formula:
+            options["custom_formula"] = formula
         if spec.get("mask_classes"):
             options["mask_classes"] = frozenset(spec["mask_classes"])
         if progress is not None:

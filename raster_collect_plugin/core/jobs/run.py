@@ -183,8 +183,9 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     if kind == "storm":
         return _storm(spec, progress, cancel)
     if kind == "monitor":  # per-pixel disturbance monitoring (core/jobs/monitor.py)
-        from .monitor import run_monitor_job
+        from .monitor import check_monitor_spec, run_monitor_job
 
+        check_monitor_spec(spec)  # before the sources are built (a catalog is read then)
         return run_monitor_job(spec, build_sources(spec.get("sources") or []), progress,
                                cancel)
     if kind == "validate":  # monitoring outputs vs reference polygons (core/jobs/validate.py)

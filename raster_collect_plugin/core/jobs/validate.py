@@ -74,8 +74,6 @@ def _affine(outputs):
 
 
 def _references(path: Path, layer, date_field: str):
-    import pandas as pd
-
     from ..areas.aoi import read_polygons
 
     frame = read_polygons(path, layer=layer)
@@ -87,12 +85,28 @@ def _references(path: Path, layer, date_field: str):
         raise JobError(f"the reference polygons {path.name} have no date field "
                        f"{date_field!r}; their fields are {fields}: choose the date of each "
                        "disturbance with --date-field")
-    dates = pd.to_datetime(frame[date_field], errors="coerce")
+    dates = _dates(frame[date_field])
     if dates.isna().any():
         rows = [int(i) + 1 for i in frame.index[dates.isna()][:5]]
         raise JobError(f"the reference polygons {path.name} have no valid {date_field!r} "
                        f"(a date like 2025-03-14) in feature(s) {rows}: fill them in")
     return frame.assign(**{date_field: dates})
+
+
+def _dates(values):
+    """A date column as datetimes: text as pandas reads it, and where pandas, having taken
+    its format from the first value, reads nothing, the value's leading ISO date (a column
+    mixing 2025-03-14 and 2025-03-14 00:00:00)."""
+    import pandas as pd
+
+    dates = pd.to_datetime(values, errors="coerce")
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_convert(None)
+    retry = dates.isna() & values.notna()
+    if retry.any():
+        leading = values[retry].astype(str).str[:10]
+        dates = dates.where(~retry, pd.to_datetime(leading, errors="coerce", format="%Y-%m-%d"))
+    return dates
 
 
 def _compartments(spec, saved, folder: Path, id_field: str):

@@ -87,9 +87,13 @@ def fit_state(series, params: MonitorParams, *, cancel: Optional[Callable[[], bo
     times = _times(series)
     in_history = history_mask(series, params)
     if times.size == 0 or times.max().astype("datetime64[D]") < np.datetime64(params.history_end):
+        last = str(times.max())[:10] if times.size else None
         raise StateError(f"the series must reach the end of the history period "
                          f"({params.history_end}) before monitoring can start; it ends "
-                         f"{str(times.max())[:10] if times.size else 'before it starts'}")
+                         f"{last or 'before it starts'}: "
+                         + (f"end the history on its last scene (--history-end {last}) or "
+                            if last and last > str(params.history_start) else "")
+                         + f"run again once a scene after {params.history_end} is published")
     if in_history.sum() < params.min_history_obs:
         raise StateError(f"only {int(in_history.sum())} scenes fall in the history period "
                          f"{params.history_start} .. {params.history_end}; at least "

@@ -104,6 +104,12 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
         state.grid, state.index = grid, str(series.attrs.get("index", ""))
         if request.zones is not None:  # only the forests are monitored
             _outside_not_monitored(state, request.zones, transform, crs)
+        if not state.arrays["fitted"].any():  # the state would stay empty for good
+            p = request.params
+            raise StateError(f"no pixel has {p.min_history_obs} clear observations in the "
+                             f"history {p.history_start} .. {p.history_end} "
+                             f"({state.history_observations} scenes): start the history "
+                             "earlier (a year or more also fits the seasonal model)")
         previous_last = None
     else:
         _check_continues(state, request.params, series, grid)

@@ -78,6 +78,15 @@ class MonitorParams:
             raise StateError("the EWMA lambda must be in (0, 1]")
         if not 0 <= self.harmonic_order <= 4:
             raise StateError("the harmonic order must be between 0 and 4")
+        # written "not x >= 0" so that NaN is refused too
+        for name in ("threshold", "min_drop", "outlier_sigma"):
+            if not getattr(self, name) >= 0:
+                raise StateError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        for name in ("sensitivity", "screen_sigma"):
+            if not getattr(self, name) > 0:
+                raise StateError(f"{name} must be more than 0, not {getattr(self, name)}")
+        if self.min_history_obs < 1:
+            raise StateError("min_history_obs must be at least 1 clear observation")
         return self
 
     def to_json(self) -> Dict:

@@ -1,0 +1,58 @@
+"""A monitoring folder continued with another scene filter is refused (README: "A rerun with
+other parameters or forests is refused (exit 2)"): ``--max-cloud`` decides which scenes are
+monitored, so a folder continued with another one would end where no run from scratch ends."""
+
+import subprocess
+import sys
+from datetime import date
+
+from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
+from raster_collect_plugin.core.sample.disturbance_scenario import Event, ScenarioSpec
+
+SPEC = ScenarioSpec(start=date(2024, 1, 1), end=date(2025, 3, 31), columns=2, rows=1,
+                    events=(Event(1, "windthrow", date(2025, 3, 1)),))
+
+
+def _monitor(scenario, output, end, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "raster_collect_plugin", "--quiet", "monitor", "--gpkg",
+         str(scenario.compartments), "--catalog", str(scenario.catalog), "--history-start",
+         "2024-01-01", "--history-end", "2024-12-31", "--end", end, "--output", str(output),
+         *extra], capture_output=True, text=True, timeout=600)
+
+
+def test_another_max_cloud_needs_overwrite(tmp_path):
+    scenario = write_scenario(tmp_path / "scenes", SPEC)
+    folder = tmp_path / "monitoring"
+    assert _monitor(scenario, folder, "2025-01-31").returncode == 0
+    # before the fix: accepted, the later scenes filtered by another cloud limit
+    other = _monitor(scenario, folder, "2025-03-31", "--max-cloud", "20")
+    assert other.returncode == 2, other.stderr[-2000:]
+    assert "--overwrite" in other.stderr
+    same = _monitor(scenario, folder, "2025-03-31")
+    assert same.returncode == 0, same.stderr[-2000:]
+    filtered = tmp_path / "filtered"
+    assert _monitor(scenario, filtered, "2025-01-31", "--max-cloud", "20").returncode == 0
+    again = _monitor(scenario, filtered, "2025-03-31", "--max-cloud", "20")
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_a_folder_started_before_the_cloud_limit_was_recorded_continues(tmp_path,
+                                                                        monkeypatch):
+    import pytest
+
+    from raster_collect_plugin.core.jobs import monitor, run_job
+    from raster_collect_plugin.core.runs.folder import ResultsConflict
+
+    scenario = write_scenario(tmp_path / "scenes", SPEC)
+    spec = {"kind": "monitor", "aoi": str(scenario.compartments),
+            "sources": [{"kind": "static", "href": str(scenario.catalog)}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31", "end": "2025-01-31",
+            "max_cloud_cover": 60, "output_dir": str(tmp_path / "monitoring")}
+    with monkeypatch.context() as before:  # its fingerprint without the cloud limit
+        before.setattr(monitor, "_cloud_limit_unrecorded", lambda *_: True)
+        first = run_job(dict(spec))
+    again = run_job(dict(spec, end="2025-03-31"))
+    assert again["changes"]["first_scene"] > first["changes"]["last_scene"]
+    with pytest.raises(ResultsConflict, match="max_cloud_cover"):
+        run_job(dict(spec, end="2025-03-31", max_cloud_cover=20))

@@ -1,0 +1,98 @@
+"""A monitor job spec's values are checked before any work (README, "How the plugin runs the
+work"): a wrong value inside ``monitoring`` or a ``resolution``, ``mask_classes``,
+``table_formats``, ``crs`` or ``end`` the monitoring cannot use is one JobError/StateError
+line naming the key (exit 2), never a traceback half-way through the run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from raster_collect_plugin.core.jobs import JobError
+from raster_collect_plugin.core.jobs.monitor import check_monitor_spec
+from raster_collect_plugin.core.monitoring.state import StateError
+
+SPEC = {"kind": "monitor", "aoi": "forests.gpkg", "output_dir": "out",
+        "sources": [{"kind": "static", "href": "catalog.json"}],
+        "history_start": "2023-01-01", "history_end": "2024-12-31"}
+
+
+def _monitoring(**options):
+    return dict(SPEC, monitoring=options)
+
+
+@pytest.mark.parametrize("options, key", [
+    ({"threshold": "x"}, "threshold"),
+    ({"confirm": "3"}, "confirm"),
+    ({"confirm": 2.5}, "confirm"),
+    ({"harmonic_order": "2"}, "harmonic_order"),
+    ({"trend": 1}, "trend"),
+    ({"direction": 1}, "direction"),
+    ({"min_drop": True}, "min_drop"),
+    ({"alpha": float("nan")}, "alpha"),
+])
+def test_monitoring_values_of_the_wrong_type_name_the_key(options, key):
+    with pytest.raises(JobError, match=f"monitoring '{key}' must be"):
+        check_monitor_spec(_monitoring(**options))
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"threshold": -1}, "threshold"),
+    ({"min_drop": -0.5}, "min_drop"),
+    ({"sensitivity": 0}, "sensitivity"),
+    ({"screen_sigma": 0}, "screen_sigma"),
+    ({"outlier_sigma": -1}, "outlier_sigma"),
+    ({"min_history_obs": 0}, "min_history_obs"),
+])
+def test_monitoring_values_out_of_range_are_refused(options, words):
+    with pytest.raises(StateError, match=words):
+        check_monitor_spec(_monitoring(**options))
+
+
+@pytest.mark.parametrize("patch, words", [
+    ({"resolution": 20}, "'resolution' must be 10 or 30"),
+    ({"mask_classes": ["foo"]}, "'mask_classes'.*unknown cloud-mask classes"),
+    ({"table_formats": ["xlsx"]}, "'table_formats'.*gpkg, csv, parquet"),
+    ({"crs": "EPSG:999999"}, "'crs'"),
+    ({"end": "2024-06-01"}, "'end' \\(2024-06-01\\) is before 'history_end'"),
+])
+def test_other_monitor_values_are_checked_up_front(patch, words):
+    with pytest.raises(JobError, match=words):
+        check_monitor_spec(dict(SPEC, **patch))
+
+
+def test_good_values_pass():
+    params = check_monitor_spec(dict(
+        SPEC, resolution=30, mask_classes=["cloud_high"], table_formats=["csv", "parquet"],
+        crs="EPSG:32632", end="2025-06-30",
+        monitoring={"confirm": 2, "threshold": 0, "min_drop": 0.1, "trend": True,
+                    "alpha": 0.01, "sensitivity": 2}))
+    assert (params.confirm, params.threshold, params.trend) == (2, 0, True)
+
+
+def test_a_bad_monitoring_value_exits_2_in_one_line(tmp_path):
+    # before the fix: a traceback and exit 1 (numpy could not multiply the text 'x')
+    spec = dict(SPEC, aoi=str(tmp_path / "missing.gpkg"), output_dir=str(tmp_path / "out"),
+                monitoring={"threshold": "x"})
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "job", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "monitoring 'threshold' must be a number" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text", ['{"kind": "monitor", ', "[1, 2]", "\udcff"])
+def test_watch_on_a_damaged_saved_spec_exits_2_in_one_line(tmp_path, text):
+    # before the fix: a JSONDecodeError / TypeError traceback, exit 1
+    (tmp_path / "monitoring_job.json").write_text(text, encoding="utf-8",
+                                                  errors="surrogateescape")
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "watch", "--output",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a monitoring spec" in lines[0]
+    assert "raster-collect monitor" in lines[0]

@@ -1,0 +1,34 @@
+"""Reference polygons whose date field is text mixing forms (2025-03-14 and 2025-03-14
+00:00:00, as a spreadsheet or an edit in QGIS leaves it) are read: pandas takes its format
+from the first value and read the others as missing, so ``validate`` refused valid dates."""
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from raster_collect_plugin.core.jobs import JobError
+from raster_collect_plugin.core.jobs.validate import _references
+
+
+def _write(tmp_path, dates):
+    frame = gpd.GeoDataFrame({"date": dates},
+                             geometry=[box(i * 10, 0, i * 10 + 10, 10) for i in range(len(dates))],
+                             crs="EPSG:32632")
+    path = tmp_path / "references.gpkg"
+    frame.to_file(path, layer="references", driver="GPKG")
+    return path
+
+
+def test_mixed_text_dates_are_read(tmp_path):
+    path = _write(tmp_path, ["2025-03-14 00:00:00", "2024-06-01", "2025-08-22T10:30:00"])
+    read = _references(path, None, "date")
+    # the day is what validation compares
+    assert list(read["date"].dt.normalize()) == [
+        pd.Timestamp("2025-03-14"), pd.Timestamp("2024-06-01"), pd.Timestamp("2025-08-22")]
+
+
+def test_a_missing_or_wrong_date_is_still_named(tmp_path):
+    path = _write(tmp_path, ["2025-03-14", "soon", None])
+    with pytest.raises(JobError, match=r"feature\(s\) \[2, 3\]"):
+        _references(path, None, "date")
