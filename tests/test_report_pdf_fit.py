@@ -63,6 +63,11 @@ def test_every_item_lies_inside_the_page_and_nothing_overlaps(
     layout = load_template(QgsProject.instance())
     shown = fill_layout(layout, storm_content(layer, None))
     pdf = export_pdf(layout, tmp_path / "storm.pdf")  # the legend takes its size when drawn
+    # the subtitle counts every class present, "unknown" and "not stocked" included
+    subtitle = layout.itemById("subtitle").currentText()
+    for name in present:
+        count = sum(1 for f in layer.getFeatures() if f["damage_class"] == name)
+        assert f"{count} {name}" in subtitle, subtitle
 
     page = layout.pageCollection().page(0)
     page_rect = page.mapRectToScene(page.rect())

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 
 from qgis.core import QgsCategorizedSymbolRenderer, QgsVectorLayer
 
+from ..core.storm import CLASS_ORDER
 from .print_layout import ReportContent
 
 CHART_FORESTS = 10  # bars of the storm chart
@@ -113,8 +114,7 @@ def storm_content(layer: QgsVectorLayer, chart_png: Optional[Path], *,
     sensors = ", ".join(f"{s['collection']} ({s['evidence']})"
                         for s in metadata.get("sensors", []))
     thresholds = metadata.get("thresholds", {})
-    classes = ", ".join(f"{counts[c]} {c}" for c in ("severe", "moderate", "light", "none")
-                        if counts.get(c))
+    classes = ", ".join(f"{counts[c]} {c}" for c in CLASS_ORDER if counts.get(c))
     sources = "\n".join(line for line in (
         f"Event: {event}" if event else "",
         f"Windows: {windows}" if windows else "",
