@@ -43,6 +43,7 @@ def test_unreadable_geopackage(small_sample, tmp_path, capsys):
     (["--crs", "EPSG:999999"], "unknown CRS 'EPSG:999999' (--crs)"),
     (["--expression", "X=9**9**9"], "exponent '9**9' is not allowed"),
     (["--expression", "X=" + "+".join(["nir"] * 400)], "at most 500 are allowed"),
+    (["--expression", "ndvi=red"], "custom index 'ndvi' has the name of a built-in index"),
 ])
 def test_bad_options_exit_2_with_one_line(small_sample, tmp_path, capsys, extra, message):
     started = time.monotonic()

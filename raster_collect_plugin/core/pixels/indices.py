@@ -76,6 +76,10 @@ INDICES: Dict[str, SpectralIndex] = {index.name: index for index in (
 def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
     """A registered index by (case-insensitive) name, or a user-defined one from a formula."""
     if custom_formula is not None:
+        if name.upper() in INDICES:  # the outputs would carry the built-in's name
+            raise ExpressionError(
+                f"custom index {name!r} has the name of a built-in index: name your formula "
+                f"otherwise (e.g. {name}_custom=...), or choose {name} without a formula")
         _check_band_names(name, parse(custom_formula))  # validate now, with a clear message
         return SpectralIndex(name, custom_formula, "User-defined band expression",
                              value_range=(float("-inf"), float("inf")),
