@@ -121,6 +121,16 @@ def test_unreachable_scheduler_fails_fast_with_advice():
         ComputeSettings(mode="remote")
 
 
+def test_credentials_in_a_scheduler_address_never_reach_the_message():
+    """A scheduler address with ``user:password@`` is shown with the credentials masked."""
+    address = f"tcp://analyst:s3cret-pass@127.0.0.1:{free_port()}"
+    with pytest.raises(ClusterError, match="unreachable") as raised:
+        with compute_client(ComputeSettings(mode="remote", scheduler_address=address)):
+            pass
+    assert "s3cret-pass" not in str(raised.value) and "analyst" not in str(raised.value)
+    assert "tcp://***@127.0.0.1:" in str(raised.value)
+
+
 def test_version_mismatches_are_explained():
     def entry(dask, python="3.11.2"):
         return {"host": {"python": python}, "packages": {"dask": dask, "distributed": dask,

@@ -49,17 +49,28 @@ class ComputeSettings:
         return self.workers or max(1, (os.cpu_count() or 2) // max(self.threads_per_worker, 1))
 
 
+def shown_address(address: str) -> str:
+    """A scheduler address as messages show it: credentials in it (``user:password@``)
+    replaced by ``***``, so they never reach a log."""
+    scheme, sep, rest = str(address).rpartition("://")
+    host = rest.split("/", 1)[0]
+    if "@" not in host:
+        return str(address)
+    return f"{scheme}{sep}***@{rest.split('@', 1)[1]}"
+
+
 def check_reachable(address: str, timeout: float = 3.0) -> None:
     """Fail fast, with advice, when nothing listens at a scheduler address."""
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    shown = shown_address(address)
     if not parts.hostname or not parts.port:
-        raise ClusterError(f"{address!r} is not a scheduler address like tcp://host:8786")
+        raise ClusterError(f"{shown!r} is not a scheduler address like tcp://host:8786")
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
             pass
     except OSError as error:
         raise ClusterError(
-            f"the dask scheduler at {address} is unreachable ({error}); start it with "
+            f"the dask scheduler at {shown} is unreachable ({error}); start it with "
             "`dask scheduler` and workers with `dask worker <address>`, or check the address "
             "and firewall") from None
 
@@ -114,8 +125,9 @@ def compute_client(settings: Optional[ComputeSettings], *,
         try:
             client = Client(settings.scheduler_address, timeout=settings.connect_timeout)
         except OSError as error:
-            raise ClusterError(f"cannot connect to the dask scheduler at "
-                               f"{settings.scheduler_address}: {error}") from None
+            address, shown = settings.scheduler_address, shown_address(settings.scheduler_address)
+            raise ClusterError(f"cannot connect to the dask scheduler at {shown}: "
+                               f"{str(error).replace(address, shown)}") from None
         problems = version_problems(client.get_versions(check=False))
         if problems:
             client.close()
