@@ -113,16 +113,52 @@ def test_a_wrong_cell_size_is_one_bad_input_line(small_sample, tmp_path, capsys,
 
 
 def test_zonal_whose_only_source_fails_says_it_once(small_sample, tmp_path, capsys):
-    """Every source failed (a catalog path mistyped): one line with the source's error, exit 1
-    as `composite`, and no output folder."""
+    """Every source failed (a catalog that cannot be read): one line with the source's error,
+    exit 1 as `composite`, and no output folder."""
     output = tmp_path / "out"
+    broken = tmp_path / "broken" / "catalog.json"
+    broken.parent.mkdir()
+    broken.write_text("{not json")
     args = zonal_args(small_sample, output)
-    args[args.index("--catalog") + 1] = str(tmp_path / "missing" / "catalog.json")
+    args[args.index("--catalog") + 1] = str(broken)
     code = cli.main(["--quiet"] + args)
     err = capsys.readouterr().err.strip()
     assert code == 1, err
     assert len(err.splitlines()) == 1 and "cannot read the catalog" in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["zonal", "--start", "2025-10-01", "--end", "2025-10-31", "--indices", "NDVI"],
+    ["search", "--start", "2025-10-01", "--end", "2025-10-31"],
+    ["monitor", "--history-start", "2024-01-01", "--history-end", "2024-12-31"],
+], ids=lambda c: c[0])
+def test_a_catalog_path_that_does_not_exist_is_bad_input(small_sample, tmp_path, capsys,
+                                                         command):
+    """A mistyped local catalog path: exit 2, one line naming the path, before any work (the
+    monitoring run said only "no optical scenes can give NDVI", hiding the cause)."""
+    missing = tmp_path / "missing" / "catalog.json"
+    output = ["--output", str(tmp_path / "out")] if command[0] != "search" else []
+    code = cli.main(["--quiet", *command, "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(missing), "--collections", "sentinel-2-l2a", *output])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and f"the STAC catalog {missing} does not exist" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_job_spec_whose_catalog_does_not_exist_is_bad_input(small_sample, tmp_path, capsys):
+    missing = tmp_path / "missing" / "catalog.json"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({
+        "kind": "composite", "aoi": str(small_sample.forests_path),
+        "sources": [{"kind": "static", "href": str(missing),
+                     "collections": ["sentinel-2-l2a"]}],
+        "start": "2025-10-01", "end": "2025-10-31", "indices": ["NDVI"],
+        "output_dir": str(tmp_path / "out")}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert f"the STAC catalog {missing} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_search_that_finds_nothing_says_so(small_sample, capsys):

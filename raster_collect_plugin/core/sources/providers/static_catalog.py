@@ -6,6 +6,7 @@ Used for the embedded sample and for Maxar Open Data (one collection per disaste
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterable, List, Optional
 
 import pystac
@@ -19,8 +20,15 @@ from .guarded_io import CatalogEscape, GuardedStacIO
 MAXAR_LICENCE = "CC-BY-NC-4.0"
 
 
+class CatalogNotFound(ProviderError):
+    """A catalog given as a local path that does not exist: bad input, said before any work."""
+
+    exit_kind = "bad_input"
+
+
 class StaticCatalogProvider(Provider):
-    """Crawls a static catalog; ``collections`` in a query match collection ids."""
+    """Crawls a static catalog; ``collections`` in a query match collection ids. A local
+    ``catalog_href`` must exist (``CatalogNotFound``); a URL's problems show when it is read."""
 
     kind = "static"
 
@@ -28,6 +36,9 @@ class StaticCatalogProvider(Provider):
                  timeout: float = 30.0, total_timeout: float = 1800.0):
         super().__init__(name)
         self.catalog_href = str(catalog_href)
+        if "://" not in self.catalog_href and not Path(self.catalog_href).expanduser().is_file():
+            raise CatalogNotFound(f"{name}: the STAC catalog {self.catalog_href} does not "
+                                  "exist; check the path to its catalog.json")
         self.licence = licence
         self.timeout = timeout  # per HTTP read
         self.total_timeout = total_timeout  # a whole crawl
