@@ -248,6 +248,16 @@ def test_a_python_that_does_not_exist_gives_a_readable_not_ready_sentence(tmp_pa
     assert "Create the engine" in message
 
 
+def test_a_missing_python_from_the_environment_variable_names_it(tmp_path, monkeypatch):
+    """RASTER_COLLECT_PYTHON overrides the setting: when its Python is missing, the sentence
+    says where it came from (else a user fixes the setting and nothing changes)."""
+    missing = str(tmp_path / "no-such" / "python")
+    monkeypatch.setenv("RASTER_COLLECT_PYTHON", missing)
+    message = status.not_ready_message(status.run_doctor(missing))
+    assert f"cannot run {missing}" in message
+    assert "environment variable RASTER_COLLECT_PYTHON" in message
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for a Python")
 def test_a_cancelled_check_kills_a_python_that_hangs_and_caches_nothing(tmp_path):
     """QGIS cancels running tasks when the plugin unloads or QGIS quits: a doctor whose

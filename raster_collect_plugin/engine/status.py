@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from .doctor import HOST_PYTHON_VARIABLE
-from .interpreter import interpreter_path
+from .interpreter import ENGINE_PYTHON_VARIABLE, interpreter_path
 from .processes import child_environment, popen_options
 from .requirements import fingerprint
 
@@ -110,13 +110,18 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 def unusable_report(python: str, problem: str) -> Dict:
-    """A not-ready report for a Python that could not be checked."""
+    """A not-ready report for a Python that could not be checked (naming the environment
+    variable when that is where the Python came from: it overrides the plugin's setting)."""
+    fix = ("Choose a working Python 3.9+ or create the engine: in QGIS open Settings → "
+           "Options → Raster Collect and click “Create the engine”.")
+    if os.environ.get(ENGINE_PYTHON_VARIABLE) == str(python):
+        fix = (f"This Python comes from the environment variable {ENGINE_PYTHON_VARIABLE}, "
+               "which overrides the plugin's setting: correct it, or remove it to use the "
+               "engine chosen in Settings → Options → Raster Collect.")
     return {"python": {"executable": str(python), "requested": str(python), "version": None,
                        "site_folders": []},
             "packages": [], "libraries": {}, "problems": [problem], "ready": False,
-            "fix": "Choose a working Python 3.9+ or create the engine: in QGIS open Settings → "
-                   "Options → Raster Collect and click “Create the engine”.",
-            "fix_command": ""}
+            "fix": fix, "fix_command": ""}
 
 
 class DoctorCache:
