@@ -42,6 +42,10 @@ def test_all_algorithms_are_registered(provider):
                    "export_report_pdf", "monitor_disturbance", "search_imagery",
                    "sentinel_hub_statistics", "storm_damage", "validate_monitoring",
                    "zonal_timeseries"]
+    # the toolbox's groups: the storm assessment and its report side by side
+    groups = {a.name(): (a.group(), a.groupId()) for a in provider.algorithms()}
+    assert groups["export_report_pdf"] == groups["storm_damage"] == ("Change", "change")
+    assert all(group_id == group.lower() for group, group_id in groups.values())
 
 
 def test_search_imagery(provider, small_sample, tmp_path):

@@ -33,10 +33,10 @@ class ExportReportPdfAlgorithm(QgsProcessingAlgorithm):
         return "Export storm damage report (PDF)"
 
     def group(self) -> str:
-        return "Storm"
+        return "Change"
 
     def groupId(self) -> str:  # noqa: N802
-        return "storm"
+        return "change"
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Fills the plugin's print layout (resources/report_layout.qpt) with a storm "
