@@ -356,3 +356,25 @@ def test_storm_windows_too_short_are_one_bad_input_line(small_sample, tmp_path, 
     assert cli.main(["--quiet", "job", str(spec)]) == 2
     assert "not 1 / 45" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option", [["--hex-area-ha", "1"], ["--h3", "9"]])
+def test_zonal_of_a_raster_with_hexagons_is_refused(small_sample, tmp_path, capsys, option):
+    """Hexagons were silently skipped with --raster: now one exit-2 line with the way out."""
+    raster = tmp_path / "index.tif"
+    raster.write_bytes(b"")  # never read: refused before
+    code = cli.main(["--quiet", "zonal", "--gpkg", str(small_sample.forests_path), "--raster",
+                     str(raster), "--output", str(tmp_path / "out"), *option])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "makes no hexagons" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_zonal_raster_job_with_hexagons_is_refused(small_sample, tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "zonal-raster", "aoi": str(small_sample.forests_path),
+                                "raster": str(tmp_path / "index.tif"),
+                                "output_dir": str(tmp_path / "out"),
+                                "hexagon_area_m2": 10_000}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert "a zonal-raster job makes no hexagons ('hexagon_area_m2')" in capsys.readouterr().err

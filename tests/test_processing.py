@@ -150,6 +150,12 @@ def test_zonal_timeseries_raster_options(provider, small_sample, tmp_path):
         run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
                                  "ID_FIELD": "forest_id", "RASTER": str(raster), "NODATA": 1,
                                  "IGNORE_NODATA": True, "OUTPUT_FOLDER": str(tmp_path / "y")})
+    # hexagons are for imagery runs: asked for with a raster, said so (they were skipped)
+    with pytest.raises(QgsProcessingException, match="Hexagons are made for imagery runs"):
+        run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
+                                 "ID_FIELD": "forest_id", "RASTER": str(raster), "HEX_AREA": 1,
+                                 "OUTPUT_FOLDER": str(tmp_path / "x")})
+    assert not (tmp_path / "x").exists()
 
 
 def test_create_hexagons(provider, small_sample, tmp_path):

@@ -117,6 +117,11 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
         raster = self.parameterAsRasterLayer(parameters, self.RASTER, context)
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         if raster is not None:
+            if self.parameterAsDouble(parameters, self.HEX_AREA, context):
+                raise QgsProcessingException(
+                    "Hexagons are made for imagery runs only: with an existing raster, make "
+                    "them with 'Create hexagons' and give that layer as the polygons (or set "
+                    "the hexagon area to 0).")
             if not Path(raster.source()).exists():
                 raise QgsProcessingException(f"The raster {raster.source()} is not a local file.")
             aoi, id_field = common.export_polygons(self, parameters, context, steps,

@@ -176,6 +176,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "min_fraction": (_number(0, 1), "a fraction between 0 and 1 such as 0.02"),
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
+HEXAGON_KEYS = ("hexagon_area_m2", "hexagon_edge_m", "h3_resolution")
 SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url", "pu_budget")
 # parts of key names that mean a secret (client_secret, access_token, password, api_key...)
 SECRET_MARKERS = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key",
@@ -222,6 +223,11 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
     for key in NEEDS[kind]:
         if spec.get(key) in (None, "", []):
             raise JobError(f"a {kind} job spec needs '{key}'")
+    if kind == "zonal-raster":  # silently ignored, a user would miss the hexagon tables
+        hexagons = [k for k in HEXAGON_KEYS if spec.get(k) not in (None, 0)]
+        if hexagons:
+            raise JobError(f"a zonal-raster job makes no hexagons ('{hexagons[0]}'): make them "
+                           "with a hexagons job and give that file as 'aoi'")
     for key, value in spec.items():
         if key in SCHEMA and value is not None:
             check, expected = SCHEMA[key]
