@@ -238,3 +238,15 @@ def test_a_failed_run_leaves_no_folder_it_made(provider, small_sample, tmp_path)
             OUTPUT_FOLDER=str(tmp_path / "kept")))
     assert [p.name for p in tmp_path.iterdir()] == ["kept"]
     assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_storm_scene_lists_keep_the_spaces_of_local_paths():
+    """One item per line; a line of URLs (qgis_process) split at spaces; a local path with a
+    space in a folder name stays whole (it was cut in two)."""
+    from raster_collect_plugin.processing.storm_damage import item_list
+
+    assert item_list("/data/storm scenes/a.json\n  C:\\Storm 2025\\b.json \n\n") == \
+        ["/data/storm scenes/a.json", "C:\\Storm 2025\\b.json"]
+    assert item_list("https://x/a.json https://x/b.json\nhttps://x/c.json") == \
+        ["https://x/a.json", "https://x/b.json", "https://x/c.json"]
+    assert item_list("") == [] and item_list(None) == []

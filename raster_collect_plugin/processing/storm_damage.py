@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import List
+
 from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingMultiStepFeedback,
@@ -97,8 +99,8 @@ class StormDamageAlgorithm(EngineAlgorithm):
             self.BEFORE_DAYS, "Days before the event", minValue=1, defaultValue=BEFORE_DAYS))
         self.addParameter(QgsProcessingParameterNumber(
             self.AFTER_DAYS, "Days after the event", minValue=1, defaultValue=AFTER_DAYS))
-        for name, label in ((self.BEFORE_ITEMS, "Before scenes: STAC item URLs (optional)"),
-                            (self.AFTER_ITEMS, "After scenes: STAC item URLs (optional)")):
+        for name, when in ((self.BEFORE_ITEMS, "Before"), (self.AFTER_ITEMS, "After")):
+            label = f"{when} scenes: STAC items, one per line (optional)"
             self.addParameter(QgsProcessingParameterString(name, label, optional=True,
                                                            multiLine=True))
         from ..core.pixels import DEFAULT_STORM_BUFFER_M
@@ -129,8 +131,7 @@ class StormDamageAlgorithm(EngineAlgorithm):
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
-        urls = {name: [u.strip() for u in (self.parameterAsString(parameters, name, context)
-                                           or "").split() if u.strip()]
+        urls = {name: item_list(self.parameterAsString(parameters, name, context))
                 for name in (self.BEFORE_ITEMS, self.AFTER_ITEMS)}
         spec.update(kind="storm", output_dir=folder,
                     event_date=common.parameter_date(self, parameters, self.EVENT_DATE, context),
@@ -153,3 +154,16 @@ class StormDamageAlgorithm(EngineAlgorithm):
             count = sum(1 for r in result["ranking"] if r["damage_class"] == name)
             feedback.pushInfo(f"{count} compartments {name}")
         return {self.OUTPUT_FOLDER: folder, self.DAMAGE: layer}
+
+
+def item_list(text: str) -> List[str]:
+    """STAC items given one per line; a line of several URLs (``qgis_process`` passes one
+    line) is split at spaces, but a local path keeps its spaces (``/data/storm scenes/a.json``)."""
+    items: List[str] = []
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) > 1 and all("://" in word for word in words):
+            items += words
+        elif line.strip():
+            items.append(line.strip())
+    return items
