@@ -115,6 +115,17 @@ def test_second_composite_run_does_not_mix_files(small_sample, tmp_path, capsys)
     assert cli.main(composite_args(small_sample, output, "--indices", "EVI")) == 0
 
 
+def test_a_run_of_another_kind_is_named_as_such(small_sample, tmp_path, capsys):
+    """A zonal run into a composite's folder: the message says whose results are there, not
+    the twenty parameters that differ between the two kinds."""
+    output = tmp_path / "out"
+    assert cli.main(composite_args(small_sample, output, "--indices", "NDVI")) == 0
+    capsys.readouterr()
+    assert cli.main(zonal_args(small_sample, output)) == 2
+    line = error_line(capsys)
+    assert "holds results of another run (a composite run, not zonal-forests)" in line, line
+
+
 def test_cancel_after_composites_leaves_no_outputs(small_sample, tmp_path):
     output = tmp_path / "out"
     spec = {"kind": "zonal", "aoi": str(small_sample.forests_path),

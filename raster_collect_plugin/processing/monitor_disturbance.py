@@ -116,6 +116,10 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
                                    with_indices=False)
         end = spec.pop("end")
         del spec["start"]
+        if end < history_end:  # ISO dates: said in the parameters' words, before the run
+            raise QgsProcessingException(
+                f"The end date ({end}) is before the end of the stable history "
+                f"({history_end}): monitoring runs after the history, give a later end date.")
         hexagon_ha = self.parameterAsDouble(parameters, self.HEX_AREA, context)
         spec.update(kind="monitor", output_dir=str(folder), history_start=history_start,
                     history_end=history_end, end=end,

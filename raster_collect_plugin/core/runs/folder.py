@@ -301,9 +301,13 @@ class RunFolder:
         if old.get("fingerprint") == self.record.get("fingerprint"):
             return
         if not self.overwrite:
-            changed = ", ".join(differences(old, self.record)) or "inputs"
+            kind, new_kind = old.get("kind"), self.record.get("kind")
+            if kind and kind != new_kind:  # another kind of run: its parameters all differ
+                what = f"a {kind} run, not {new_kind}"
+            else:
+                what = "different " + (", ".join(differences(old, self.record)) or "inputs")
             raise ResultsConflict(
-                f"{self.path} holds results of another run (different {changed}): use "
+                f"{self.path} holds results of another run ({what}): use "
                 "--overwrite to replace them, or choose another --output")
         self._replaced = sorted(manifest.get("files", {}))
         (self.path / MANIFEST_NAME).unlink(missing_ok=True)  # nothing stale is trusted
