@@ -12,10 +12,11 @@ NotGeoreferencedWarning during reproject", more common with dask), or (b) a thre
 ``ignore everything`` filter is left behind and every later warning of the process is silenced.
 
 No pixel depends on it: the warning is about the temporary destination before rasterio gives it
-the caller's transform (a failure to set it raises), and the tables of racing runs are
-identical (``tests/test_thread_warnings.py``). What this module repairs is the filter list: the
-calling thread keeps a snapshot, ignores exactly that message from rasterio's warp and features
-modules for the run, and puts the snapshot back when all tasks are done.
+the caller's transform (a failure to set it raises), and the values of racing reads are
+identical (``tests/test_thread_warnings.py``). What this module repairs is the filter list: it
+ignores exactly that message from rasterio's warp and features modules, for good (so that the
+snapshot any thread takes has it, also one taken by a thread that is not a task), and around a
+threaded compute the calling thread keeps a snapshot and puts it back when no task runs.
 """
 
 from __future__ import annotations
@@ -31,15 +32,20 @@ TEMPORARY_DATASET_MODULES = r"rasterio\.(warp|features)$"
 
 
 def ignore_temporary_dataset_warning() -> None:
-    """Ignore rasterio's warning about its own temporary MEM datasets (process-wide)."""
-    warnings.filterwarnings("ignore", message=TEMPORARY_DATASET_MESSAGE,
-                            module=TEMPORARY_DATASET_MODULES)
+    """Ignore rasterio's warning about its own temporary MEM datasets, process-wide (once)."""
+    if not any(f[0] == "ignore" and f[1] is not None and f[1].pattern == TEMPORARY_DATASET_MESSAGE
+               for f in warnings.filters):
+        warnings.filterwarnings("ignore", message=TEMPORARY_DATASET_MESSAGE,
+                                module=TEMPORARY_DATASET_MODULES)
 
 
 @contextlib.contextmanager
 def thread_safe_warnings() -> Iterator[None]:
     """Around a graph run on threads: the filters as they were afterwards (whatever the tasks'
     racing ``catch_warnings`` left), and no warning about rasterio's temporary datasets."""
+    ignore_temporary_dataset_warning()
     with warnings.catch_warnings():
-        ignore_temporary_dataset_warning()
         yield
+
+
+ignore_temporary_dataset_warning()
