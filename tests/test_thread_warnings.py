@@ -63,6 +63,20 @@ def test_threaded_reprojects_leak_no_warning_and_keep_the_filters(scenes):
     assert "still shown after the compute" in shown
 
 
+def test_reads_on_dasks_default_threads_leak_no_warning(scenes):
+    """monitor / watch read the series with dask's own scheduler, after ``configure_gdal``."""
+    from raster_collect_plugin.core.compute.gdal_env import configure_gdal
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        configure_gdal()
+        for _ in range(ROUNDS):
+            tasks = [dask.delayed(_read_onto_10m, pure=False)(p) for p in scenes]
+            dask.compute(*tasks, scheduler="threads", num_workers=THREADS)
+    shown = [str(w.message) for w in caught]
+    assert not [m for m in shown if "no geotransform" in m], shown
+
+
 def test_the_filter_is_narrow(tmp_path):
     """A file that really has no georeferencing still warns when opened."""
     path = tmp_path / "plain.tif"
