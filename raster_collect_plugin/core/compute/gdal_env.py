@@ -43,8 +43,12 @@ def configure_gdal() -> None:
     """Apply the options to odc-stac's reads in this process and bound GDAL's block cache."""
     import odc.stac
 
+    from .thread_warnings import ignore_temporary_dataset_warning
+
     odc.stac.configure_rio(cloud_defaults=True, **gdal_options())
     bound_block_cache()
+    # before the reads' threads start, whichever scheduler runs them (thread_warnings.py)
+    ignore_temporary_dataset_warning()
 
 
 def gdal_cachemax_bytes(text: str, total_memory: int) -> Optional[int]:

@@ -26,6 +26,7 @@ from dask.callbacks import Callback
 from dask.system import CPU_COUNT
 
 from .options import DEFAULT_NO_WORKER_GRACE
+from .thread_warnings import thread_safe_warnings
 
 # dask's own pool class (contextvars reach the tasks) where this dask has it
 _Pool = getattr(dask.threaded, "ContextAwareThreadPoolExecutor", ThreadPoolExecutor)
@@ -107,18 +108,21 @@ def compute(*collections: Any, progress: Optional[Callable[[float], None]] = Non
 
 
 def _compute_on_threads(collections, progress, cancel, threads: int) -> Sequence[Any]:
-    pool = _Pool(threads, thread_name_prefix="raster-collect-compute")
-    try:
-        with _ThreadProgress(progress, cancel):
-            # the function, not "threads": dask would import distributed (0.15 s) to look
-            # for a client first
-            result = dask.compute(*collections, scheduler=dask.threaded.get, pool=pool)
-    except BaseException:
-        # queued tasks are dropped and running ones waited for, so the caller's cleanup
-        # never races a task still writing
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    # the filters are put back once no task runs: the tasks' own catch_warnings race
+    # (rasterio's temporary datasets, thread_warnings.py)
+    with thread_safe_warnings():
+        pool = _Pool(threads, thread_name_prefix="raster-collect-compute")
+        try:
+            with _ThreadProgress(progress, cancel):
+                # the function, not "threads": dask would import distributed (0.15 s) to
+                # look for a client first
+                result = dask.compute(*collections, scheduler=dask.threaded.get, pool=pool)
+        except BaseException:
+            # queued tasks are dropped and running ones waited for, so the caller's cleanup
+            # never races a task still writing
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     return result
 
 

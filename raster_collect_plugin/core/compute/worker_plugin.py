@@ -21,4 +21,8 @@ class GdalOptionsPlugin(WorkerPlugin):
     def setup(self, worker) -> None:
         import odc.stac
 
+        from .thread_warnings import ignore_temporary_dataset_warning
+
         odc.stac.configure_rio(cloud_defaults=True, **self.options)
+        # a worker's task threads race rasterio's catch_warnings too (thread_warnings.py)
+        ignore_temporary_dataset_warning()

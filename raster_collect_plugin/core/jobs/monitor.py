@@ -176,6 +176,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     ``run.build_sources`` makes them); returns what changed and the files."""
     from ..areas.aoi import load_aoi
     from ..composites.sizing import parse_size
+    from ..compute.thread_warnings import thread_safe_warnings
     from ..monitoring.run import MonitorRequest, run_monitor
     from ..monitoring.state import MonitorState
     from ..outputs.files import write_json
@@ -246,7 +247,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             min_alert_ha=float(spec.get("min_alert_ha", 0.1)),
             memory_budget=parse_size(spec.get("memory_budget")),
             table_formats=tuple(spec.get("table_formats") or ("gpkg", "csv")))
-        result = run_monitor(request, series, progress=progress, cancel=cancel)
+        # the series is read on dask's default threads: their filters are put back after
+        with thread_safe_warnings():
+            result = run_monitor(request, series, progress=progress, cancel=cancel)
         write_json(output_dir / JOB_FILE, {k: v for k, v in spec.items()
                                            if k not in ("end", "overwrite")})
         folder.publish_written(started, errors=json.loads(
