@@ -167,3 +167,43 @@ def test_a_bad_settle_days_option_is_refused(tmp_path):
                            str(tmp_path), "--settle-days", "-3"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "not a whole number of days" in done.stderr
+
+
+def _state(last: str, processed=None, late=()):
+    from raster_collect_plugin.core.monitoring.state import MonitorParams
+
+    return MonitorState(MonitorParams(date(2023, 1, 1), date(2024, 12, 31)), (1, 1),
+                        np.zeros((1, 1)), {}, np.datetime64(last, "ns"),
+                        processed_scenes=processed, late_scenes=list(late))
+
+
+def test_the_record_keeps_the_window_and_late_scenes_stay_named():
+    import xarray as xr
+
+    from raster_collect_plugin.core.monitoring.late import (
+        LATE_WINDOW_DAYS,
+        late_scenes,
+        record_processed,
+    )
+
+    times = np.array(["2025-01-10T10:00", "2025-03-20T10:00", "2025-04-01T10:00",
+                      "2025-04-02T10:00"], dtype="datetime64[ns]")
+    series = xr.DataArray(np.zeros((4, 1, 1)), dims=("time", "y", "x"),
+                          coords={"time": times, "scene_id": ("time", ["a", "b+c", "d", "e"])})
+    state = _state("2025-04-02T10:00", processed={"z": "2025-04-01T09:00:00"})
+    record_processed(state, series, np.datetime64("2025-03-01", "ns"))
+    # b, c (one fused step), d, e added; z kept; a is older than the window and not added
+    assert set(state.processed_scenes) == {"b", "c", "d", "e", "z"}
+    old = _state("2025-04-02T10:00")  # a folder made before: unknown until adopted
+    record_processed(old, series, np.datetime64("2025-03-01", "ns"))
+    assert old.processed_scenes is None
+    record_processed(old, series, np.datetime64("2025-03-01", "ns"), {"y": "2025-03-10T10:00:00"})
+    assert set(old.processed_scenes) == {"b", "c", "d", "e", "y"}
+    earlier = {"id": "x", "date": "2025-01-01", "collection": "landsat-c2-l2",
+               "sensor": "landsat"}
+    state.late_scenes = [earlier]
+    found = [{"id": i, "collection": "landsat-c2-l2", "sensor": "landsat", "time": t}
+             for i, t in (("b", "2025-03-20T10:00:00"), ("f", "2025-03-25T10:00:00"),
+                          ("g", "2025-04-03T10:00:00"))]  # g: newer, not late
+    assert [s["id"] for s in late_scenes(state, found)] == ["x", "f"]
+    assert LATE_WINDOW_DAYS == 60

@@ -252,7 +252,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             progress(0.0, f"searching scenes {start} .. {end}")
         series = search_index_series(sources, aoi.frame, start, end,
                                      max_cloud_cover=spec.get("max_cloud_cover"), **options)
-        series, waiting = keep_settled(series, cutoff)  # (lazy: the others are not read)
+        series, waiting = keep_settled(series, cutoff, state)  # (lazy: the others are not read)
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(
             output_dir, params, zones=aoi.frame, id_field=id_field,

@@ -50,12 +50,15 @@ def look_back(sources, frame, state, options: Dict[str, Any],
     return late_scenes(state, found), None
 
 
-def keep_settled(series, cutoff: date):
-    """The series' scenes acquired on or before ``cutoff`` and how many wait for a later run."""
-    days = np.asarray(series["time"].values, dtype="datetime64[ns]").astype("datetime64[D]")
-    settled = days <= np.datetime64(cutoff)
-    waiting = int((~settled).sum())
-    return (series if not waiting else series.isel(time=np.flatnonzero(settled))), waiting
+def keep_settled(series, cutoff: date, state):
+    """The series' scenes acquired on or before ``cutoff`` and how many new ones (newer than
+    the state's last) wait for a later run."""
+    times = np.asarray(series["time"].values, dtype="datetime64[ns]")
+    settled = times.astype("datetime64[D]") <= np.datetime64(cutoff)
+    new = times > state.last_time if state is not None and state.last_time is not None \
+        else np.ones(times.shape, bool)
+    waiting = int((~settled & new).sum())
+    return (series if settled.all() else series.isel(time=np.flatnonzero(settled))), waiting
 
 
 def _utc(when) -> str:
