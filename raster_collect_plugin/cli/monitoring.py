@@ -7,6 +7,7 @@ the command to schedule (cron, Windows Task Scheduler; see the README)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 
 from .common import BadInput, add_aoi_arguments, parse_date, progress_bar
@@ -69,6 +70,8 @@ def monitor_spec(args) -> dict:
         spec["custom_indices"] = custom
     if args.overwrite:
         spec["overwrite"] = True
+    if args.settle_days is not None:
+        spec["settle_days"] = args.settle_days
     return spec
 
 
@@ -86,8 +89,13 @@ def _run(spec: dict, args) -> dict:
         print(format_compartments(result["compartments"], spec.get("id_field", "forest_id"),
                                   args.top))
     changes = result["changes"]
+    if changes.get("late_scenes"):  # also with --json/--quiet: never silent
+        from ..core.monitoring import late_warning
+
+        print(late_warning(changes["late_scenes"]), file=sys.stderr)
     return {"output_dir": result["output_dir"], "scenes": changes["scenes"],
             "last_scene": changes["last_scene"], "entered": changes["entered"],
+            "late_scenes": changes.get("late_scenes", []),
             "zones_with_new_alerts": changes["zones_with_new_alerts"],
             "files": result["files"]} if not args.json else result
 
@@ -100,7 +108,10 @@ def format_changes(changes: dict) -> str:
             f"({changes['first_scene'] or '-'} .. {changes['last_scene'] or '-'}); pixels newly "
             f"suspected {entered['suspected']}, confirmed {entered['confirmed']}, recovered "
             f"{entered['recovered']}; compartments with new confirmed disturbance: "
-            f"{', '.join(map(str, zones)) if zones else 'none'}")
+            f"{', '.join(map(str, zones)) if zones else 'none'}"
+            + (f"; {changes['waiting_scenes']} newer scene(s) wait for the settle period "
+               f"(acquired after {changes['settled_until']})"
+               if changes.get("waiting_scenes") else ""))
 
 
 def format_compartments(rows: list, id_field: str, top: int) -> str:
@@ -136,6 +147,8 @@ def _cmd_watch(args) -> dict:
     spec["output_dir"] = args.output
     if args.end:
         spec["end"] = str(args.end)
+    if args.settle_days is not None:
+        spec["settle_days"] = args.settle_days
     return _run(spec, args)
 
 
@@ -196,6 +209,7 @@ def register(commands) -> None:
                          help="start the folder's monitoring again from the history (e.g. "
                               "with other parameters)")
     monitor.add_argument("--memory-budget", help="memory this run may use, e.g. 8GB")
+    _settle_option(monitor)
     monitor.set_defaults(handler=_cmd_monitor)
 
     watch = commands.add_parser(
@@ -204,4 +218,25 @@ def register(commands) -> None:
     watch.add_argument("--output", required=True, help="a folder started by 'monitor'")
     watch.add_argument("--end", type=parse_date, help="last day (default today)")
     watch.add_argument("--top", type=int, default=15, help="compartments to print")
+    _settle_option(watch)
     watch.set_defaults(handler=_cmd_watch)
+
+
+def _settle_option(parser) -> None:
+    parser.add_argument("--settle-days", type=_days, metavar="N",
+                        help="process only scenes acquired at least N days before the end; "
+                             "later ones wait for the next run (above the providers' "
+                             "publication lag, e.g. 10 for Landsat, increments end where a "
+                             "run from scratch does; kept for later runs; default 0)")
+
+
+def _days(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days, 0 or more")
+    return value

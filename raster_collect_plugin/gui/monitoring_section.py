@@ -21,7 +21,7 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
 
-from ..core.monitoring import FORESTS_NAME, placed_forests
+from ..core.monitoring import FORESTS_NAME, late_warning, placed_forests
 from ..default_outputs import default_output_root
 from .project_fields import register_state
 
@@ -110,7 +110,9 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.summary.setText(
             f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
-            f"compartments with new alerts: {', '.join(map(str, zones)) or 'none'}")
+            f"compartments with new alerts: {', '.join(map(str, zones)) or 'none'}"
+            + (f"\n{late_warning(changes['late_scenes'])}" if changes.get("late_scenes")
+               else ""))
 
 
 def forests_in_place(spec: Dict, workdir: Path) -> ContextManager[str]:

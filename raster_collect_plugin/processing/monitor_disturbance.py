@@ -17,7 +17,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ..core.monitoring import placed_forests
+from ..core.monitoring import late_warning, placed_forests
 from ..qgis_compat import qgis_enum
 from . import common
 from .engine_algorithm import EngineAlgorithm, removes_scratch
@@ -151,5 +151,7 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         feedback.pushInfo(f"{changes['scenes']} new scenes; newly confirmed pixels "
                           f"{changes['entered']['confirmed']}; compartments with new alerts: "
                           f"{', '.join(map(str, changes['zones_with_new_alerts'])) or 'none'}")
+        if changes.get("late_scenes"):
+            feedback.pushWarning(late_warning(changes["late_scenes"]))
         return {self.OUTPUT_FOLDER: str(folder), self.COMPARTMENTS: compartments,
                 self.STATUS: files["monitoring_status"], self.ALERTS: alerts}

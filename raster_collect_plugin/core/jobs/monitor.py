@@ -12,7 +12,7 @@ expression in ``custom_indices``, ``{NAME: formula}``), ``resolution`` (10 or 30
 ``MonitorParams`` fields: confirm, recover, threshold, min_drop, direction, harmonic_order,
 trend, lambda_, sensitivity, outlier_sigma, screen_sigma, min_history_obs, method ("ewma" or
 "cusum"), alpha), ``memory_budget``,
-``table_formats``, ``output_dir``.
+``table_formats``, ``output_dir``, ``settle_days`` (``monitor_late.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
+from .monitor_late import keep_settled, look_back, settle_days
 from .spec import JobError
 
 JOB_FILE = "monitoring_job.json"
@@ -105,6 +106,7 @@ def check_monitor_spec(spec: Dict[str, Any]):
     from ..pixels.indices import get_index
 
     get_index(index, custom.get(index))  # an unknown name or band: ExpressionError, exit 2
+    settle_days(spec)
     if spec.get("end") and date.fromisoformat(str(spec["end"])[:10]) < params.history_end:
         raise JobError(f"'end' ({str(spec['end'])[:10]}) is before 'history_end' "
                        f"({params.history_end}): monitoring starts after the history; give a "
@@ -177,6 +179,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..areas.aoi import load_aoi
     from ..composites.sizing import parse_size
     from ..compute.thread_warnings import thread_safe_warnings
+    from ..monitoring.late import LATE_WINDOW_DAYS, settle_cutoff
     from ..monitoring.run import MonitorRequest, run_monitor
     from ..monitoring.state import MonitorState
     from ..outputs.files import write_json
@@ -210,6 +213,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     if spec.get("max_cloud_cover") is not None and not _cloud_limit_unrecorded(output_dir,
                                                                                  spec):
         parameters["max_cloud_cover"] = float(spec["max_cloud_cover"])
+    # settle_days is not in the fingerprint: it only decides when a scene is processed, not
+    # how; with complete catalogs a folder ends where a run from scratch does whatever it is,
+    # so it may be added to (or changed on) a running folder
     record = fingerprint("monitor", parameters)
     with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
@@ -226,6 +232,12 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                  else state.last_time.astype("datetime64[D]").astype(object))
         if end < start:
             raise JobError(f"'end' ({end}) is before the first day to monitor ({start})")
+        settle = settle_days(spec)
+        cutoff = settle_cutoff(end, settle)
+        if state is None and cutoff < params.history_end:
+            raise JobError(f"with 'settle_days' {settle} the run would end on {cutoff}, "
+                           f"before the history ends ({params.history_end}): give a later "
+                           "end or fewer settle days")
         options = {"index": index, "resolution": resolution, "harmonise": harmonise,
                    "crs": spec.get("crs"), "cloud_buffer_m": float(spec.get("cloud_buffer_m",
                                                                             0.0))}
@@ -235,10 +247,13 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             options["custom_formula"] = formula
         if spec.get("mask_classes"):
             options["mask_classes"] = frozenset(spec["mask_classes"])
+        late, adopted = look_back(sources, aoi.frame, state, options,
+                                  spec.get("max_cloud_cover"))
         if progress is not None:
             progress(0.0, f"searching scenes {start} .. {end}")
         series = search_index_series(sources, aoi.frame, start, end,
                                      max_cloud_cover=spec.get("max_cloud_cover"), **options)
+        series, waiting = keep_settled(series, cutoff, state)  # (lazy: the others are not read)
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(
             output_dir, params, zones=aoi.frame, id_field=id_field,
@@ -246,7 +261,12 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             alerts_since=date.fromisoformat(alerts_since[:10]) if alerts_since else None,
             min_alert_ha=float(spec.get("min_alert_ha", 0.1)),
             memory_budget=parse_size(spec.get("memory_budget")),
-            table_formats=tuple(spec.get("table_formats") or ("gpkg", "csv")))
+            table_formats=tuple(spec.get("table_formats") or ("gpkg", "csv")),
+            adopted_scenes=adopted,
+            late_scenes=late,
+            report={"late_window_days": LATE_WINDOW_DAYS,
+                    "settle_days": settle, "settled_until": str(cutoff),
+                    "waiting_scenes": waiting})
         # the series is read on dask's default threads: their filters are put back after
         with thread_safe_warnings():
             result = run_monitor(request, series, progress=progress, cancel=cancel)

@@ -168,6 +168,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "harmonise": _flag,
     "min_alert_ha": (_number(0), "a number of hectares"),
     "monitoring": (lambda v: isinstance(v, dict), "an object such as {\"confirm\": 3}"),
+    "settle_days": (_number(0, integer=True), "a whole number of days, 0 or more"),
     # validate (core/jobs/validate.py)
     "monitoring_dir": (_text, "a monitoring folder"),
     "references": (_text, "a path to reference polygons of disturbance"),

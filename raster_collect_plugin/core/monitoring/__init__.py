@@ -19,6 +19,7 @@ _FACE = {
     "STATUS_NAMES": "state",
     "StateError": "state",
     "fit_state": "detector",
+    "late_warning": "late",
     "monitor_series": "detector",
     "placed_forests": "folder_forests",
 }

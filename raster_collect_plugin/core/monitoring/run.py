@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from .detector import confidence, fit_state, magnitude, monitor_series
+from .late import record_processed
 from .state import (
     CONFIRMED,
     NOT_MONITORED,
@@ -42,6 +43,9 @@ class MonitorRequest:
     min_alert_ha: float = 0.1
     memory_budget: Optional[int] = None
     table_formats: tuple = ("gpkg", "csv")
+    adopted_scenes: Optional[Dict[str, str]] = None  # see late.record_processed
+    late_scenes: Optional[list] = None  # the folder's late scenes (monitoring.late)
+    report: Dict = field(default_factory=dict)  # added to what changed
 
 
 @dataclass
@@ -119,6 +123,9 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     collector = _zone_series(request, state, transform, crs)
     processed = monitor_series(state, series, progress=progress, cancel=cancel,
                                on_scene=collector)
+    record_processed(state, series, previous_last, request.adopted_scenes)
+    if request.late_scenes is not None:
+        state.late_scenes = list(request.late_scenes)
     since = request.alerts_since or (
         np.datetime64(previous_last, "D").astype(object) if previous_last is not None
         else request.params.history_end)
@@ -136,6 +143,7 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
         files["series"] = collector.append_to(output_dir, previous_last)
     changes = _changes(state, before, before_confirmation, processed, since, zones_changed,
                        request.id_field)
+    changes.update(request.report, late_scenes=state.late_scenes)
     from ..outputs.files import write_json
 
     files["changes"] = write_json(output_dir / "monitoring_changes.json", changes)

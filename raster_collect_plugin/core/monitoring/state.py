@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -130,6 +130,10 @@ class MonitorState:
     scenes: int = 0  # monitored scenes processed
     grid: Dict = field(default_factory=dict)  # crs, transform (for the outputs)
     index: str = ""
+    # the scenes processed near the end (item id -> acquisition time), so a later run can
+    # name the scenes published after it (monitoring.late); None: a folder made before
+    processed_scenes: Optional[Dict[str, str]] = None
+    late_scenes: List[Dict] = field(default_factory=list)  # published too late to be used
 
     def __getattr__(self, name: str):
         arrays = self.__dict__.get("arrays", {})
@@ -150,7 +154,8 @@ class MonitorState:
             "version": STATE_VERSION, "params": self.params.to_json(),
             "shape": list(self.shape), "grid": self.grid, "index": self.index,
             "last_time": None if self.last_time is None else str(self.last_time),
-            "history_observations": self.history_observations, "scenes": self.scenes})
+            "history_observations": self.history_observations, "scenes": self.scenes,
+            "processed_scenes": self.processed_scenes, "late_scenes": self.late_scenes})
         return npz, meta
 
     @classmethod
@@ -172,7 +177,8 @@ class MonitorState:
         return cls(MonitorParams.from_json(info["params"]), tuple(info["shape"]), beta, arrays,
                    None if last is None else np.datetime64(last, "ns"),
                    info.get("history_observations", 0), info.get("scenes", 0),
-                   info.get("grid", {}), info.get("index", ""))
+                   info.get("grid", {}), info.get("index", ""), info.get("processed_scenes"),
+                   info.get("late_scenes") or [])
 
 
 def empty_arrays(pixels: int) -> Dict[str, np.ndarray]:

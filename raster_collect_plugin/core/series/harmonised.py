@@ -69,6 +69,17 @@ def search_index_series(sources, forests, start: date, end: date, *,
     """Search ``sources`` over the forests' bounding box and period, then
     ``load_index_series`` (``options``: its keyword arguments). Providers that fail are
     listed in the series' ``attrs["search_errors"]``."""
+    frame = _frame(forests)
+    stacks, errors = search_stacks(sources, frame, start, end, max_cloud_cover=max_cloud_cover)
+    series = load_stacks(stacks, frame, **options)
+    series.attrs["search_errors"] = json.dumps(errors)
+    return series
+
+
+def search_stacks(sources, forests, start: date, end: date, *,
+                  max_cloud_cover: Optional[float] = None) -> Tuple[List[Stack], Dict]:
+    """The scenes ``sources`` have over the forests' bounding box and period, one Stack per
+    collection, and the providers' errors (provider name -> message)."""
     from ..sources.providers.base import SearchQuery
     from ..sources.search import search_all
 
@@ -81,9 +92,13 @@ def search_index_series(sources, forests, start: date, end: date, *,
     providers = {p.name: p for p, _ in pairs}
     stacks = [Stack(collection, providers[name].profile(collection, items[0]), items)
               for (name, collection), items in sorted(report.items.items()) if items]
-    series = load_stacks(stacks, frame, **options)
-    series.attrs["search_errors"] = json.dumps(report.errors)
-    return series
+    return stacks, report.errors
+
+
+def loadable(stacks: Sequence[Stack], index: str, custom_formula: Optional[str] = None
+             ) -> List[Stack]:
+    """The stacks a series of ``index`` is made of (optical, with the index's bands)."""
+    return _usable(stacks, get_index(index, custom_formula))[0]
 
 
 def load_index_series(items: Mapping[str, Sequence[pystac.Item]], forests, *,
