@@ -114,7 +114,14 @@ def test_a_lazy_series_is_read_once_and_gives_the_same_state(tmp_path, monkeypat
     history = int(detector.history_mask(series, PARAMS).sum())
     assert len(reads) == history
     monitor_series(lazy, lazy_series)
-    np.testing.assert_array_equal(lazy.beta, eager.beta)
+    # Statuses, dates and counts are equal; the fitted floats only to the last bits: one row a
+    # block is a different matrix product shape, and OpenBLAS's AVX-512 kernels (also its
+    # Haswell one for one-row products) sum such shapes in another order (1e-16 apart here).
+    np.testing.assert_allclose(lazy.beta, eager.beta, rtol=1e-12, atol=1e-15)
     for name, values in eager.arrays.items():
-        np.testing.assert_array_equal(lazy.arrays[name], values, err_msg=name)
+        if np.issubdtype(values.dtype, np.floating):
+            np.testing.assert_allclose(lazy.arrays[name], values, rtol=1e-12, atol=1e-15,
+                                       err_msg=name)
+        else:
+            np.testing.assert_array_equal(lazy.arrays[name], values, err_msg=name)
     assert list(tmp_path.iterdir()) == []
