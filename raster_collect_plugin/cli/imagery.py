@@ -17,10 +17,11 @@ from .common import (
 
 
 def _cmd_search(args) -> dict:
-    from ..core.composites import search
+    from ..core.composites import search, validate_request
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))
+    validate_request(request)  # dates, --max-cloud, --mask, --crs: as composite, before searching
     report = search(request, aoi)
     rows = report.rows()
     if not (args.quiet or args.json):
