@@ -25,6 +25,7 @@ Kind ``validate``: see ``validate.py`` (a monitoring folder against reference po
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -205,11 +206,16 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     from ..composites.pipeline import search, validate_request
     from .protected import run_composites_protected, run_zonal_protected
 
+    if kind == "search":  # writes no composites: 'output_dir' is not needed
+        spec = dict(spec, output_dir=spec.get("output_dir") or tempfile.gettempdir())
     request = composite_request(spec)
     if kind == "search":
         aoi = validate_request(request)
-        report = search(request, aoi)
         footprints = spec.get("output")
+        if footprints and Path(footprints).is_dir():  # before the search, not when moving
+            raise JobError(f"job spec 'output' {footprints} is a folder: give the file to "
+                           f"write, e.g. {Path(footprints) / 'footprints.gpkg'}")
+        report = search(request, aoi)
         if footprints:
             _write_footprints(report, Path(footprints))
         return {"items": report.rows(), "errors": report.errors, "footprints": footprints,
