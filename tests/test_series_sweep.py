@@ -1,0 +1,155 @@
+"""Held-out scenarios of `search`, `composite` and their job kinds: what a user tries and
+README promises (bad input is one line and exit 2 before any search; options after the
+command; a search's output piped into `head`)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from raster_collect_plugin import cli
+from raster_collect_plugin.core.composites import pipeline as workflow
+from tests.test_bad_input_cli import one_line_error
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def source_args(sample, *extra):
+    return ["--gpkg", str(sample.forests_path), "--catalog", str(sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-12-31",
+            "--indices", "NDVI", *extra]
+
+
+def search_spec(sample, **keys) -> dict:
+    return {"kind": "search", "aoi": str(sample.forests_path),
+            "sources": [{"kind": "static", "href": str(sample.catalog_path),
+                         "collections": ["sentinel-2-l2a"]}],
+            "start": "2025-10-01", "end": "2025-12-31", **keys}
+
+
+def run_spec(tmp_path, spec: dict, *options: str) -> int:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return cli.main([*options, "job", str(path)])
+
+
+@pytest.fixture
+def no_search(monkeypatch):
+    """Fails the test if a command searches: the options are checked before any work."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("searched before checking the options")
+
+    monkeypatch.setattr(workflow, "search_all", refuse)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--start", "2025-12-01", "--end", "2025-11-01"],
+     "the period ends (2025-11-01) before it starts (2025-12-01): swap the dates"),
+    (["--max-cloud", "150"], "a percentage from 0 to 100 (--max-cloud), not 150"),
+    (["--mask", "cloud"], "unknown cloud-mask classes ['cloud']"),
+])
+def test_search_checks_its_options_like_composite(small_sample, capsys, no_search, extra,
+                                                  message):
+    """`search` with the end before the start, a cloud limit of 150 % or an unknown mask class
+    listed nothing and exited 0 ("0 scenes found"); it is bad input, as for `composite`."""
+    assert cli.main(["--quiet", "search", *source_args(small_sample, *extra)]) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_a_search_job_needs_no_output_folder(small_sample, tmp_path, capsys):
+    """The search kind writes no composites: without 'output_dir' it stopped with "job spec
+    needs 'output_dir'" (README's required keys do not list it)."""
+    footprints = tmp_path / "footprints.gpkg"
+    assert run_spec(tmp_path, search_spec(small_sample, output=str(footprints)),
+                    "--json") == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["items"]) == 5 and result["errors"] == {}
+    assert {row["collection"] for row in result["items"]} == {"sentinel-2-l2a"}
+    assert footprints.is_file()
+
+
+def test_a_search_job_whose_output_is_a_folder_is_bad_input(small_sample, tmp_path, capsys,
+                                                           no_search):
+    """'output' naming a folder ended in a traceback (IsADirectoryError) after the search."""
+    folder = tmp_path / "footprints"
+    folder.mkdir()
+    assert run_spec(tmp_path, search_spec(small_sample, output=str(folder)), "--quiet") == 2
+    line = one_line_error(capsys)
+    assert f"job spec 'output' {folder} is a folder" in line
+    assert str(folder / "footprints.gpkg") in line
+    assert list(folder.iterdir()) == [] and list(tmp_path.glob(".*part*")) == []
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../x", "ratio:1", "tab\tname"])
+def test_a_custom_index_name_that_cannot_name_a_file_is_bad_input(small_sample, tmp_path,
+                                                                 capsys, no_search, name):
+    """The name of a custom index names its COG: 'a/b' failed after the scenes were read
+    ("reading scenes failed (Attempt to create new tiff file ...)"), '../../x' tried to
+    write above the staging folder. Now one line before any search, in the CLI and job spec."""
+    output = tmp_path / "out"
+    code = cli.main(["--quiet", "composite", *source_args(small_sample),
+                     "--expression", f"{name}=(nir-green)/(nir+green)", "--output",
+                     str(output)])
+    assert code == 2
+    assert f"custom index name {name!r} cannot be a file name" in one_line_error(capsys)
+    spec = dict(search_spec(small_sample), kind="composite", output_dir=str(output),
+                custom_indices={name: "(nir-green)/(nir+green)"})
+    assert run_spec(tmp_path, spec, "--quiet") == 2
+    assert "cannot be a file name" in one_line_error(capsys)
+    assert not output.exists()
+
+
+def test_a_custom_index_named_with_a_space_still_works(small_sample, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert cli.main(["--quiet", "composite", *source_args(small_sample),
+                     "--expression", "green ratio=nir/green", "--output", str(output)]) == 0
+    assert (output / "catalog_sentinel-2-l2a_green ratio_monthly_median.tif").is_file()
+
+
+@pytest.mark.parametrize("budget", ["0", "0GB"])
+def test_a_memory_budget_of_nothing_is_bad_input(small_sample, tmp_path, capsys, no_search,
+                                                 budget):
+    """--memory-budget 0 searched, then refused the run as "too large for the memory budget
+    of 0 B" with advice no resolution could meet; the job spec took "0" as text the same way."""
+    output = tmp_path / "out"
+    assert cli.main(["--quiet", "composite", *source_args(small_sample), "--memory-budget",
+                     budget, "--output", str(output)]) == 2
+    assert f"the memory budget {budget!r} is not above 0" in one_line_error(capsys)
+    spec = dict(search_spec(small_sample), kind="composite", output_dir=str(output),
+                memory_budget=budget)
+    assert run_spec(tmp_path, spec, "--quiet") == 2
+    assert "is not above 0" in one_line_error(capsys)
+    assert not output.exists()
+
+
+def test_json_and_quiet_also_after_the_command(small_sample, capsys):
+    """`raster-collect search ... --json` was a usage error (exit 2): the options were taken
+    only before the command."""
+    assert cli.main(["search", *source_args(small_sample), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["scenes"] == 5 and len(summary["items"]) == 5
+    assert cli.main(["search", *source_args(small_sample), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert cli.main(["search", *source_args(small_sample)]) == 0  # the table by default
+    assert len(capsys.readouterr().out.strip().splitlines()) == 5
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pipes' POLLERR is POSIX")
+def test_a_search_piped_into_a_reader_that_leaves_ends_without_a_traceback(small_sample):
+    """`raster-collect search ... | head -1`: the reader leaves, the next print raised
+    BrokenPipeError, printed as an "unexpected" error with a traceback."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has left before the first line
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "raster_collect_plugin", "search",
+             *source_args(small_sample)], stdout=write, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    finally:
+        os.close(write)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, \
+        result.stderr
