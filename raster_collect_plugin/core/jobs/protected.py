@@ -32,6 +32,8 @@ def composite_files(result) -> List[Path]:
     for collection in result.collections:
         files += [*collection.index_paths.values(), collection.count_path,
                   collection.metadata_path]
+        files += [path for periods in collection.colour_paths.values()
+                  for path in periods.values()]  # --colour: one COG per kind and period
     scenes = Path(result.output_dir) / "scenes.csv"
     return files + ([scenes] if scenes.exists() else [])
 
