@@ -153,3 +153,41 @@ def test_a_search_piped_into_a_reader_that_leaves_ends_without_a_traceback(small
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, \
         result.stderr
+
+
+def test_radar_composites_asked_for_beside_an_optical_index(small_sample, tmp_path, capsys):
+    """`--indices NDVI --colour radar` over Sentinel-2 and Sentinel-1: the radar composites
+    README promises were dropped with the whole Sentinel-1 collection ("sentinel-1-rtc has no
+    nir or red band"), exit 0 and no radar file."""
+    output = tmp_path / "out"
+    args = ["--json", "composite", *source_args(small_sample, "--colour", "radar"),
+            "--output", str(output)]
+    args[args.index("sentinel-2-l2a")] = "sentinel-2-l2a,sentinel-1-rtc"
+    assert cli.main(args) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["errors"] == {}
+    radar = summary["colour_composites"]["catalog/sentinel-1-rtc"]["radar"]
+    assert sorted(radar) == ["2025-10", "2025-11", "2025-12"]
+    assert all(Path(path).is_file() for path in radar.values())
+    metadata = json.loads((output / "catalog_sentinel-1-rtc_metadata.json").read_text())
+    assert metadata["skipped_indices"] == {"NDVI": "sentinel-1-rtc has no nir or red band"}
+    assert (output / "catalog_sentinel-2-l2a_NDVI_monthly_median.tif").is_file()
+    assert not list(output.glob("catalog_sentinel-1-rtc_NDVI*"))
+
+
+def test_colour_composites_are_in_the_manifest_and_replaced_by_overwrite(small_sample,
+                                                                         tmp_path, capsys):
+    """The manifest (what the dock and later runs trust) left out the --colour COGs, so an
+    --overwrite run with other inputs kept the old run's true-colour files beside its own."""
+    output = tmp_path / "out"
+    args = ["--quiet", "composite", *source_args(small_sample), "--output", str(output)]
+    assert cli.main([*args, "--colour", "true-colour"]) == 0, capsys.readouterr().err
+    colour = sorted(p.name for p in output.glob("*_true-colour_*.tif"))
+    assert len(colour) == 3
+    listed = json.loads((output / "manifest.json").read_text())["files"]
+    assert set(colour) <= set(listed)
+    args[args.index("NDVI")] = "NBR"
+    assert cli.main([*args, "--overwrite"]) == 0, capsys.readouterr().err
+    assert not list(output.glob("*_true-colour_*.tif"))
+    assert sorted(p.name for p in output.glob("*.tif")) == [
+        "catalog_sentinel-2-l2a_NBR_monthly_median.tif", "catalog_sentinel-2-l2a_clear_count.tif"]

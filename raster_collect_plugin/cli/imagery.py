@@ -52,10 +52,17 @@ def _cmd_composite(args) -> dict:
                                               cancel=interrupted)
     finally:
         progress.close()
-    return {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
-                                                          c.index_paths.items()}
-                        for c in result.collections},
-            "errors": result.errors, "notes": result.notes}
+    summary = {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
+                                                             c.index_paths.items()}
+                           for c in result.collections},
+               "errors": result.errors, "notes": result.notes}
+    colours = {f"{c.provider}/{c.collection}": {kind: {label: str(path) for label, path in
+                                                       paths.items()}
+                                                for kind, paths in c.colour_paths.items()}
+               for c in result.collections if c.colour_paths}
+    if colours:  # --colour: one COG per period and kind
+        summary["colour_composites"] = colours
+    return summary
 
 
 def register(commands) -> None:

@@ -146,7 +146,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
             try:
                 provider.check_readable(collection)
                 job = _CollectionJob(request, provider, collection, items, aoi, indices, cancel)
-                if not job.indices:
+                if not job.indices and not job.colours:  # (--colour radar with NDVI: radar)
                     errors[f"{provider_name} {collection}"] = "; ".join(job.skipped.values())
                     continue
 
