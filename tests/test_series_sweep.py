@@ -191,3 +191,17 @@ def test_colour_composites_are_in_the_manifest_and_replaced_by_overwrite(small_s
     assert not list(output.glob("*_true-colour_*.tif"))
     assert sorted(p.name for p in output.glob("*.tif")) == [
         "catalog_sentinel-2-l2a_NBR_monthly_median.tif", "catalog_sentinel-2-l2a_clear_count.tif"]
+
+
+@pytest.mark.parametrize("command", [["demo"], ["sample", "--small"]])
+def test_demo_or_sample_into_a_file_is_one_bad_input_line(tmp_path, capsys, command):
+    """`demo --output notes.txt` (or a folder below a file) ended in a NotADirectoryError
+    traceback after the first scenes were written."""
+    blocking = tmp_path / "notes.txt"
+    blocking.write_text("mine", encoding="utf-8")
+    for output in (blocking, blocking / "demo"):
+        assert cli.main(["--quiet", *command, "--output", str(output)]) == 2
+        line = one_line_error(capsys)
+        assert "cannot be made" in line and f"{blocking} is a file" in line
+    assert blocking.read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
