@@ -205,3 +205,27 @@ def test_demo_or_sample_into_a_file_is_one_bad_input_line(tmp_path, capsys, comm
         assert "cannot be made" in line and f"{blocking} is a file" in line
     assert blocking.read_text(encoding="utf-8") == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("second", ["X=red/nir", "x=red/nir"])
+def test_one_custom_index_name_given_twice_is_bad_input(small_sample, tmp_path, capsys,
+                                                        no_search, second):
+    """`--expression X=nir/red --expression X=red/nir` silently computed only the last one;
+    X and x (two files on Linux, one on Windows) are refused the same way, in the job spec too."""
+    output = tmp_path / "out"
+    assert cli.main(["--quiet", "composite", *source_args(small_sample), "--expression",
+                     "X=nir/red", "--expression", second, "--output", str(output)]) == 2
+    assert f"--expression names 'X' twice (X=nir/red and {second})" in one_line_error(capsys)
+    spec = dict(search_spec(small_sample), kind="composite", output_dir=str(output),
+                custom_indices={"X": "nir/red", "x": "red/nir"})
+    assert run_spec(tmp_path, spec, "--quiet") == 2
+    assert "custom indices named alike but for case (X)" in one_line_error(capsys)
+    assert not output.exists()
+
+
+def test_the_same_custom_index_given_twice_is_one_index(small_sample, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert cli.main(["--json", "composite", *source_args(small_sample), "--expression",
+                     "X=nir/red", "--expression", "X=nir/red", "--output", str(output)]) == 0
+    outputs = json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]
+    assert sorted(outputs) == ["NDVI", "X"]

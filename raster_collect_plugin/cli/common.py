@@ -130,7 +130,13 @@ def composite_request(args, aoi, output_dir: Path):
         name, _, formula = text.partition("=")
         if not name or not formula:
             raise BadInput(f"--expression {text!r} must look like NAME=FORMULA")
-        custom[name.strip()] = formula.strip()
+        name, formula = name.strip(), formula.strip()
+        same = [known for known in custom if known.upper() == name.upper()
+                and (known, custom[known]) != (name, formula)]
+        if same:  # the last one silently won (or, by case only, one file over the other)
+            raise BadInput(f"--expression names {same[0]!r} twice ({same[0]}={custom[same[0]]}"
+                           f" and {text}): give each custom index its own name")
+        custom[name] = formula
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
     mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
             else DEFAULT_MASK_CLASSES)

@@ -43,6 +43,11 @@ def resolve_indices(request: CompositeRequest) -> List[SpectralIndex]:
     """The registered and user-defined indices of a request (validated)."""
     chosen = [get_index(name) for name in request.indices if name not in request.custom_indices]
     chosen += [get_index(name, formula) for name, formula in request.custom_indices.items()]
+    names = [name.upper() for name in request.custom_indices]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # one output file per index: on Windows X and x would be the same file
+        raise RequestError(f"custom indices named alike but for case ({twice[0]}): give each "
+                           "its own name")
     if not chosen:
         raise RequestError("choose at least one index (e.g. NDVI)")
     return chosen
