@@ -229,3 +229,15 @@ def test_the_same_custom_index_given_twice_is_one_index(small_sample, tmp_path, 
                      "X=nir/red", "--expression", "X=nir/red", "--output", str(output)]) == 0
     outputs = json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]
     assert sorted(outputs) == ["NDVI", "X"]
+
+
+def test_events_with_json_print_only_json_lines(small_sample, tmp_path, capsys):
+    """`job spec.json --events --json`: the result event was followed by the same result as
+    pretty-printed JSON, so stdout was no longer one JSON document a line."""
+    assert run_spec(tmp_path, search_spec(small_sample), "--json") == 0
+    capsys.readouterr()
+    spec = tmp_path / "spec.json"
+    assert cli.main(["--json", "job", str(spec), "--events"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert events[-1]["event"] == "result" and len(events[-1]["result"]["items"]) == 5
