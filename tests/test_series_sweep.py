@@ -241,3 +241,31 @@ def test_events_with_json_print_only_json_lines(small_sample, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     events = [json.loads(line) for line in lines]
     assert events[-1]["event"] == "result" and len(events[-1]["result"]["items"]) == 5
+
+
+def test_a_null_in_a_job_spec_is_the_default(small_sample, tmp_path, capsys):
+    """A key set to null passed the spec check and then reached the run as None: "period":
+    null was a ValueError traceback, "clip": null silently made unclipped hexagons. Null is
+    now the key's default; "max_cloud_cover": null keeps its meaning (no cloud limit)."""
+    import geopandas as gpd
+
+    spec = search_spec(small_sample, period=None, method=None, start="2025-11-01",
+                       end="2025-11-30")
+    assert run_spec(tmp_path, spec, "--json") == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["items"]
+    spec = dict(spec, sources=[dict(spec["sources"][0], collections=["landsat-c2-l2"])])
+    found = {}
+    for limit in (80, None):  # Landsat has a 100 % cloudy scene on 27 November
+        assert run_spec(tmp_path, dict(spec, max_cloud_cover=limit), "--json") == 0
+        found[limit] = len(json.loads(capsys.readouterr().out)["items"])
+    assert found[None] == found[80] + 1
+    areas = {}
+    for clip in ("absent", None):
+        hexagons = {"kind": "hexagons", "aoi": str(small_sample.forests_path),
+                    "output": str(tmp_path / f"hexagons-{clip}.gpkg"),
+                    "hexagon_area_m2": 100_000, **({} if clip == "absent" else {"clip": clip})}
+        assert run_spec(tmp_path, hexagons, "--quiet") == 0, capsys.readouterr().err
+        areas[clip] = gpd.read_file(hexagons["output"]).area.sum()
+    assert areas[None] == pytest.approx(areas["absent"])
+    forests = gpd.read_file(small_sample.forests_path).area.sum()
+    assert areas[None] == pytest.approx(forests, rel=1e-6)  # clipped to the forests

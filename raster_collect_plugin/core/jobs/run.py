@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..pixels import masks
-from .spec import JobError, validate_spec
+from .spec import JobError, validate_spec, without_nulls
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign",
@@ -150,7 +150,8 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
     from ..compute.cluster import ComputeSettings, compute_client, dashboard_link
     from ..compute.gdal_env import gdal_options
 
-    validate_spec(spec)  # before a cluster starts
+    validate_spec(spec)  # before a cluster starts (a secret-looking key even when null)
+    spec = without_nulls(spec)  # null = the key's default
     settings = ComputeSettings.from_dict(spec.get("compute"))
     with compute_client(settings, gdal_options=gdal_options()) as client:
         link = dashboard_link(client)
