@@ -269,3 +269,34 @@ def test_a_null_in_a_job_spec_is_the_default(small_sample, tmp_path, capsys):
     assert areas[None] == pytest.approx(areas["absent"])
     forests = gpd.read_file(small_sample.forests_path).area.sum()
     assert areas[None] == pytest.approx(forests, rel=1e-6)  # clipped to the forests
+
+
+def test_the_series_search_takes_iso_dates_and_names_a_failed_source(small_sample):
+    """`search_index_series(sources, forests, "2025-10-01", "2025-10-31")` reached every
+    source as text, each failed on it, and the only message was "no optical scenes can give
+    NDVI: none found"; a source that fails is now named in that message, and ISO text is
+    a date."""
+    import geopandas as gpd
+
+    from raster_collect_plugin.core.composites.requests import Source
+    from raster_collect_plugin.core.pixels.errors import LoadError
+    from raster_collect_plugin.core.series import search_index_series
+    from raster_collect_plugin.core.sources.providers.static_catalog import (
+        StaticCatalogProvider,
+    )
+
+    frame = gpd.read_file(small_sample.forests_path)
+    provider = StaticCatalogProvider("sample", str(small_sample.catalog_path))
+    sources = [Source(provider, ("sentinel-2-l2a", "landsat-c2-l2"))]
+    series = search_index_series(sources, frame, "2025-10-01", "2025-10-31", resolution=30,
+                                 max_cloud_cover=80)
+    assert sorted(series["sensor"].values) == ["landsat", "landsat", "sentinel-2",
+                                               "sentinel-2"]
+    assert json.loads(series.attrs["search_errors"]) == {}
+    broken = StaticCatalogProvider("broken", "http://127.0.0.1:9/catalog.json")  # refused
+    with pytest.raises(LoadError, match="none found; the search failed for broken: cannot "
+                                        "read the catalog"):
+        search_index_series([Source(broken, ("sentinel-2-l2a",))], frame,
+                            "2025-10-01", "2025-10-31")
+    with pytest.raises(ValueError, match="'October' is not a date like 2025-03-01"):
+        search_index_series(sources, frame, "October", "2025-10-31")
