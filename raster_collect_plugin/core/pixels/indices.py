@@ -93,7 +93,7 @@ def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
         ) from None
 
 
-# characters a file name cannot hold (on Windows or anywhere): the name is in the outputs'
+# characters a file name cannot hold (on Windows or anywhere): the name names the outputs
 NOT_IN_NAMES = '/\\:*?"<>|'
 
 
