@@ -300,3 +300,20 @@ def test_the_series_search_takes_iso_dates_and_names_a_failed_source(small_sampl
                             "2025-10-01", "2025-10-31")
     with pytest.raises(ValueError, match="'October' is not a date like 2025-03-01"):
         search_index_series(sources, frame, "October", "2025-10-31")
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--dask", "local", "--workers", "-1"],
+     "--workers must be a whole number of worker processes (1 or more), not -1"),
+    (["--threads-per-worker", "0"],
+     "--threads-per-worker must be a whole number of threads (1 or more), not 0"),
+])
+def test_worker_counts_below_one_are_bad_input(small_sample, tmp_path, capsys, no_search,
+                                              extra, message):
+    """`--dask local --workers -1` started a cluster and then said "the dask workers cannot
+    write the output folder"; the job spec's compute refuses it, the CLI now does alike."""
+    output = tmp_path / "out"
+    assert cli.main(["--quiet", "composite", *source_args(small_sample, *extra), "--output",
+                     str(output)]) == 2
+    assert message in one_line_error(capsys)
+    assert not output.exists()

@@ -157,7 +157,13 @@ def composite_request(args, aoi, output_dir: Path):
 def compute_client_for(args):
     """The dask client the command's options ask for (a context manager)."""
     from ..core.compute import ComputeSettings, compute_client, gdal_options
+    from ..core.compute.options import COMPUTE_OPTIONS
 
+    for option, key in (("--workers", "workers"), ("--threads-per-worker", "threads_per_worker")):
+        value = getattr(args, key)
+        check, expected = COMPUTE_OPTIONS[key]  # as the job spec's "compute"
+        if value is not None and not check(value):  # -1 workers: "cannot write the output"
+            raise BadInput(f"{option} must be {expected}, not {value}")
     settings = ComputeSettings(
         mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,
         workers=args.workers, threads_per_worker=args.threads_per_worker,
