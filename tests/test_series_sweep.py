@@ -307,13 +307,27 @@ def test_the_series_search_takes_iso_dates_and_names_a_failed_source(small_sampl
      "--workers must be a whole number of worker processes (1 or more), not -1"),
     (["--threads-per-worker", "0"],
      "--threads-per-worker must be a whole number of threads (1 or more), not 0"),
+    (["--dask", "local", "--workers", "1", "--memory-limit", "abc"],
+     "--memory-limit must be a size such as 2GB, not abc"),
 ])
-def test_worker_counts_below_one_are_bad_input(small_sample, tmp_path, capsys, no_search,
-                                              extra, message):
+def test_cluster_options_a_cluster_cannot_use_are_bad_input(small_sample, tmp_path, capsys,
+                                                           no_search, extra, message):
     """`--dask local --workers -1` started a cluster and then said "the dask workers cannot
-    write the output folder"; the job spec's compute refuses it, the CLI now does alike."""
+    write the output folder", `--memory-limit abc` was dask's traceback; the job spec's
+    compute rules are now the command line's."""
     output = tmp_path / "out"
     assert cli.main(["--quiet", "composite", *source_args(small_sample, *extra), "--output",
                      str(output)]) == 2
     assert message in one_line_error(capsys)
     assert not output.exists()
+
+
+def test_a_job_spec_memory_limit_dask_cannot_read_is_bad_input(small_sample, tmp_path, capsys,
+                                                               no_search):
+    """"compute": {"memory_limit": "abc"} passed the spec check; the local cluster then ended
+    in dask's ValueError traceback ("Could not interpret 'abc' as a byte unit")."""
+    spec = search_spec(small_sample, compute={"mode": "local", "workers": 1,
+                                              "memory_limit": "abc"})
+    assert run_spec(tmp_path, spec, "--quiet") == 2
+    assert "job spec 'compute.memory_limit' must be a size such as 2GB, not 'abc'" in \
+        one_line_error(capsys)

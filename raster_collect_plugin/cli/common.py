@@ -159,7 +159,8 @@ def compute_client_for(args):
     from ..core.compute import ComputeSettings, compute_client, gdal_options
     from ..core.compute.options import COMPUTE_OPTIONS
 
-    for option, key in (("--workers", "workers"), ("--threads-per-worker", "threads_per_worker")):
+    for option, key in (("--workers", "workers"), ("--threads-per-worker", "threads_per_worker"),
+                        ("--memory-limit", "memory_limit")):
         value = getattr(args, key)
         check, expected = COMPUTE_OPTIONS[key]  # as the job spec's "compute"
         if value is not None and not check(value):  # -1 workers: "cannot write the output"
