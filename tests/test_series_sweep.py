@@ -331,3 +331,19 @@ def test_a_job_spec_memory_limit_dask_cannot_read_is_bad_input(small_sample, tmp
     assert run_spec(tmp_path, spec, "--quiet") == 2
     assert "job spec 'compute.memory_limit' must be a size such as 2GB, not 'abc'" in \
         one_line_error(capsys)
+
+
+@pytest.mark.parametrize("kind", ["search", "hexagons"])
+def test_a_job_output_below_a_file_is_bad_input(small_sample, tmp_path, capsys, no_search,
+                                               kind):
+    """'output': "notes.txt/footprints.gpkg" ended in a FileExistsError traceback after the
+    work (search and hexagons kinds; the hexagons command already refused it)."""
+    blocking = tmp_path / "notes.txt"
+    blocking.write_text("mine", encoding="utf-8")
+    output = blocking / "out.gpkg"
+    spec = (search_spec(small_sample, output=str(output)) if kind == "search" else
+            {"kind": "hexagons", "aoi": str(small_sample.forests_path), "output": str(output),
+             "hexagon_area_m2": 100_000})
+    assert run_spec(tmp_path, spec, "--quiet") == 2
+    assert f"job spec 'output' {output} lies below a file" in one_line_error(capsys)
+    assert blocking.read_text(encoding="utf-8") == "mine"

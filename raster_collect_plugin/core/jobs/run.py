@@ -212,14 +212,12 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     request = composite_request(spec)
     if kind == "search":
         aoi = validate_request(request)
-        footprints = spec.get("output")
-        if footprints and Path(footprints).is_dir():  # before the search, not when moving
-            raise JobError(f"job spec 'output' {footprints} is a folder: give the file to "
-                           f"write, e.g. {Path(footprints) / 'footprints.gpkg'}")
+        footprints = _output_file(spec, "footprints.gpkg") if spec.get("output") else None
         report = search(request, aoi)
         if footprints:
-            _write_footprints(report, Path(footprints))
-        return {"items": report.rows(), "errors": report.errors, "footprints": footprints,
+            _write_footprints(report, footprints)
+        return {"items": report.rows(), "errors": report.errors,
+                "footprints": spec.get("output"),
                 "scenes": _describe_scenes(report, request.sources)}
     report = None
     if spec.get("item_ids") is not None:
@@ -297,15 +295,24 @@ def _write_footprints(report, destination: Path) -> None:
         frame.to_file(temp, layer="footprints", driver="GPKG")
 
 
+def _output_file(spec: Dict[str, Any], example: str) -> Path:
+    """The job's 'output' file, checked before the work (not when moving it into place): not
+    a folder, not below a file."""
+    output = Path(_required(spec, "output"))
+    if output.is_dir():
+        raise JobError(f"job spec 'output' {output} is a folder: give the file to write, e.g. "
+                       f"{output / example}")
+    if any(parent.is_file() for parent in output.parents):
+        raise JobError(f"job spec 'output' {output} lies below a file: choose another path")
+    return output
+
+
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.aoi import load_aoi
     from ..areas.hexagons import h3_grid, hexagon_grid
     from ..outputs.files import atomic_path
 
-    output = Path(_required(spec, "output"))
-    if output.is_dir():  # checked before the work, not when moving the file into place
-        raise JobError(f"job spec 'output' {output} is a folder: give the file to write, e.g. "
-                       f"{output / 'hexagons.gpkg'}")
+    output = _output_file(spec, "hexagons.gpkg")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)
