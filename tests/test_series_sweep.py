@@ -347,3 +347,17 @@ def test_a_job_output_below_a_file_is_bad_input(small_sample, tmp_path, capsys, 
     assert run_spec(tmp_path, spec, "--quiet") == 2
     assert f"job spec 'output' {output} lies below a file" in one_line_error(capsys)
     assert blocking.read_text(encoding="utf-8") == "mine"
+
+
+def test_a_catalog_given_by_its_folder(small_sample, tmp_path, capsys):
+    """`--catalog outputs/demo/sample` (the folder, not its catalog.json) said the catalog
+    "does not exist"; a folder holding a catalog.json is that catalog, and a folder without
+    one is named as such."""
+    args = source_args(small_sample)
+    args[args.index(str(small_sample.catalog_path))] = str(small_sample.catalog_path.parent)
+    assert cli.main(["--json", "search", *args]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["scenes"] == 5
+    args[args.index(str(small_sample.catalog_path.parent))] = str(tmp_path)
+    assert cli.main(["--quiet", "search", *args]) == 2
+    assert f"the STAC catalog {tmp_path} is a folder without a catalog.json" in \
+        one_line_error(capsys)

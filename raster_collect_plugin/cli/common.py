@@ -41,7 +41,7 @@ def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     sources = parser.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json (path or URL)")
+                         help="a static STAC catalog.json (path, its folder or URL)")
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search", "maxar"],
