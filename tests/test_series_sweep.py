@@ -361,3 +361,24 @@ def test_a_catalog_given_by_its_folder(small_sample, tmp_path, capsys):
     assert cli.main(["--quiet", "search", *args]) == 2
     assert f"the STAC catalog {tmp_path} is a folder without a catalog.json" in \
         one_line_error(capsys)
+
+
+@pytest.mark.parametrize("index", ["VV", "vhvv"])
+def test_monitoring_a_radar_index_is_bad_input_before_the_search(small_sample, tmp_path,
+                                                                  capsys, monkeypatch, index):
+    """The monitoring series is optical (Landsat + Sentinel-2): index VV searched, then
+    failed with "no optical scenes can give VV" (exit 1); now exit 2 before any search."""
+    from raster_collect_plugin.core.series import harmonised
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("searched before checking the index")
+
+    spec = {"kind": "monitor", "aoi": str(small_sample.forests_path),
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+            "history_start": "2025-10-01", "history_end": "2025-11-30", "index": index,
+            "output_dir": str(tmp_path / "monitoring")}
+    monkeypatch.setattr(harmonised, "search_stacks", refuse)
+    assert run_spec(tmp_path, spec, "--quiet") == 2
+    line = one_line_error(capsys)
+    assert f"the index {index!r} is not an optical index (it is sentinel-1's)" in line
+    assert not (tmp_path / "monitoring").exists()
