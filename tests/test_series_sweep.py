@@ -382,3 +382,25 @@ def test_monitoring_a_radar_index_is_bad_input_before_the_search(small_sample, t
     line = one_line_error(capsys)
     assert f"the index {index!r} is not an optical index (it is sentinel-1's)" in line
     assert not (tmp_path / "monitoring").exists()
+
+
+@pytest.mark.parametrize("kind", ["composite", "zonal"])
+def test_an_overwrite_run_that_finds_no_scene_keeps_the_results(small_sample, tmp_path,
+                                                                capsys, kind):
+    """An --overwrite run over a period without scenes stopped with "nothing to compute"
+    (exit 2) after dropping the manifest of the results it was to replace: they were no
+    longer trusted (the dock shows none). The search's verdict now comes before the folder
+    is touched."""
+    output = tmp_path / "out"
+    spec = dict(search_spec(small_sample), kind=kind, output_dir=str(output),
+                indices=["NDVI"], end="2025-10-31")
+    assert run_spec(tmp_path, spec, "--quiet") == 0, capsys.readouterr().err
+    manifest = (output / "manifest.json").read_bytes()
+    files = sorted(p.name for p in output.iterdir())
+    empty = dict(spec, start="2024-10-01", end="2024-10-31", overwrite=True)
+    assert run_spec(tmp_path, empty, "--quiet") == 2
+    line = one_line_error(capsys)
+    assert line.startswith("raster-collect: error: nothing to compute: ")
+    assert "no sentinel-2-l2a scenes for this area between 2024-10-01 and 2024-10-31" in line
+    assert (output / "manifest.json").read_bytes() == manifest
+    assert sorted(p.name for p in output.iterdir()) == files

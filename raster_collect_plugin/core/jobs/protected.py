@@ -38,6 +38,17 @@ def composite_files(result) -> List[Path]:
     return files + ([scenes] if scenes.exists() else [])
 
 
+def refuse_nothing_found(request, report) -> None:
+    """No scene at all: the run's "nothing to compute", said before the output folder is
+    touched (an --overwrite run dropped the manifest of the results it was to replace)."""
+    from ..composites.pipeline import nothing_found
+    from ..composites.requests import RequestError
+
+    message = nothing_found(request, report)
+    if message:
+        raise RequestError(message)
+
+
 def run_composites_protected(request, *, overwrite: bool = False, progress=None, cancel=None,
                              report=None):
     """``pipeline.run_composites`` inside a RunFolder: locked, fingerprinted, never mixed with
@@ -52,6 +63,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
+    refuse_nothing_found(request, report)
     record = fingerprint("composite", request_parameters(request, aoi),
                          item_ids=[i.id for i in report.all_items])
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
@@ -79,6 +91,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
+    refuse_nothing_found(request, report)
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
