@@ -404,3 +404,16 @@ def test_an_overwrite_run_that_finds_no_scene_keeps_the_results(small_sample, tm
     assert "no sentinel-2-l2a scenes for this area between 2024-10-01 and 2024-10-31" in line
     assert (output / "manifest.json").read_bytes() == manifest
     assert sorted(p.name for p in output.iterdir()) == files
+
+
+def test_a_colour_composite_no_collection_can_make_is_said(small_sample, tmp_path, capsys):
+    """`--colour radar` over Sentinel-2 alone made no radar composite and said nothing."""
+    output = tmp_path / "out"
+    assert cli.main(["--json", "composite", *source_args(small_sample, "--colour",
+                                                         "radar,true-colour"),
+                     "--output", str(output)]) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert list(summary["colour_composites"]["catalog/sentinel-2-l2a"]) == ["true-colour"]
+    assert "no radar composites: no collection of the run has their bands (Sentinel-1 VV " \
+           "and VH)" in summary["notes"]
+    assert not [note for note in summary["notes"] if note.startswith("no true-colour")]

@@ -170,6 +170,10 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     finally:
         _remove_tree(staging)
     write_run_manifest(output_dir, composite_files(results), kind="composite")
+    made = {key for result in results for key in result.colour_paths}
+    notes += [f"no {key} composites: no collection of the run has their bands ("
+              + ("Sentinel-1 VV and VH" if key == "radar" else "optical") + ")"
+              for key in request.colour_composites if key not in made]  # else silence
     _report(progress, 1.0, "done")
     return CompositeResult(output_dir, results, errors, notes)
 
