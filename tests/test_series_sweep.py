@@ -417,3 +417,15 @@ def test_a_colour_composite_no_collection_can_make_is_said(small_sample, tmp_pat
     assert "no radar composites: no collection of the run has their bands (Sentinel-1 VV " \
            "and VH)" in summary["notes"]
     assert not [note for note in summary["notes"] if note.startswith("no true-colour")]
+
+
+def test_the_demo_into_another_runs_folder_is_bad_input(small_sample, tmp_path, capsys):
+    """`demo --output` a composite run's folder wrote the demo's files among that run's and
+    overwrote its scenes.csv, leaving a manifest that no longer matched the folder."""
+    output = tmp_path / "out"
+    assert cli.main(["--quiet", "composite", *source_args(small_sample), "--output",
+                     str(output)]) == 0
+    before = {p.name: p.read_bytes() for p in output.iterdir()}
+    assert cli.main(["--quiet", "demo", "--output", str(output)]) == 2
+    assert f"{output} holds the results of another run" in one_line_error(capsys)
+    assert {p.name: p.read_bytes() for p in output.iterdir()} == before

@@ -293,7 +293,8 @@ def write_static_catalog(root: Path, items: Dict[str, List[dict]], spec: SampleS
 
 
 class SampleFolderError(ValueError):
-    """The sample's folder cannot be made: a file is in the way (bad input, exit 2)."""
+    """The sample's (or demo's) folder cannot be used: a file in the way, another run's
+    results in it (bad input, exit 2)."""
 
     exit_kind = "bad_input"
 
