@@ -12,7 +12,8 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``max_cloud_cover``, ``mask_classes``, ``resolution``, ``crs``, ``output_dir``, ``coverage``,
 ``min_clear_fraction``, ``hexagon_area_m2``, ``hexagon_edge_m``, ``h3_resolution``, ``clip``,
 ``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical`` (zonal-raster),
-``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
+``output`` (hexagons: the GeoPackage; search: optional scene footprints, and a search
+needs no ``output_dir``), ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
 ``colour_composites`` (e.g. ["true-colour"]: RGB composites per period beside the indices);
 kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer); Sentinel Hub
 batch APIs (``hub_batch.py``): ``batch_output`` (s3:// folder; with kind
