@@ -429,3 +429,20 @@ def test_the_demo_into_another_runs_folder_is_bad_input(small_sample, tmp_path, 
     assert cli.main(["--quiet", "demo", "--output", str(output)]) == 2
     assert f"{output} holds the results of another run" in one_line_error(capsys)
     assert {p.name: p.read_bytes() for p in output.iterdir()} == before
+
+
+def test_a_composite_whose_only_source_fails_is_a_failure(small_sample, tmp_path, capsys):
+    """Nothing to compute because the STAC API did not answer is not the user's input: exit
+    1 (as `search` and `zonal`), not 2; nothing is written."""
+    from tests.test_bad_input import closed_port
+
+    port = closed_port()
+    output = tmp_path / "out"
+    args = source_args(small_sample, "--output", str(output))
+    args[args.index("--catalog"):args.index("--catalog") + 2] = [
+        "--stac-url", f"http://127.0.0.1:{port}"]
+    assert cli.main(["--quiet", "composite", *args]) == 1
+    line = one_line_error(capsys)
+    assert line.startswith("raster-collect: error: nothing to compute: stac: cannot open the "
+                           f"STAC API at http://127.0.0.1:{port}")
+    assert not output.exists()
