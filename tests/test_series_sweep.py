@@ -446,3 +446,24 @@ def test_a_composite_whose_only_source_fails_is_a_failure(small_sample, tmp_path
     assert line.startswith("raster-collect: error: nothing to compute: stac: cannot open the "
                            f"STAC API at http://127.0.0.1:{port}")
     assert not output.exists()
+
+
+def test_two_unnamed_static_sources_both_count(small_sample, tmp_path, capsys):
+    """Two static sources without a 'name' were both "Static catalog": the second's scenes
+    replaced the first's in the search (and their composites one file). The second is now
+    "Static catalog 2", as --catalog twice gives catalog and catalog2; a name given twice is
+    refused."""
+    import shutil
+
+    copy = shutil.copytree(small_sample.catalog_path.parent, tmp_path / "copy")
+    spec = search_spec(small_sample)
+    spec["sources"].append({"kind": "static", "href": str(copy / "catalog.json"),
+                            "collections": ["sentinel-2-l2a"]})
+    assert run_spec(tmp_path, spec, "--json") == 0, capsys.readouterr().err
+    items = json.loads(capsys.readouterr().out)["items"]
+    assert sorted({row["provider"] for row in items}) == ["Static catalog", "Static catalog 2"]
+    assert len(items) == 10
+    for source in spec["sources"]:
+        source["name"] = "mine"
+    assert run_spec(tmp_path, spec, "--quiet") == 2
+    assert "job spec sources name 'mine' twice" in one_line_error(capsys)

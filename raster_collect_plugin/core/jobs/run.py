@@ -100,8 +100,24 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
         else:
             raise JobError(f"unknown source kind {kind!r}; use static, stac, maxar, "
                            "planetary-computer, earth-search or copernicus")
+        _name_apart(provider, [s.provider.name for s in sources], given=name)
         sources.append(Source(provider, collections))
     return sources
+
+
+def _name_apart(provider, taken: List[str], *, given: Optional[str]) -> None:
+    """Sources are told apart by name (search results, output files): a second unnamed
+    source of a kind is numbered as the command line's --catalog are ("Static catalog 2");
+    a name given twice is refused. (One source's scenes silently replaced the other's.)"""
+    if provider.name not in taken:
+        return
+    if given:
+        raise JobError(f"job spec sources name {given!r} twice: give each source its own "
+                       "'name'")
+    number = 2
+    while f"{provider.name} {number}" in taken:
+        number += 1
+    provider.name = f"{provider.name} {number}"
 
 
 def _search_only(spec: Dict[str, Any]) -> None:
