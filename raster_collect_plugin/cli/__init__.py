@@ -49,6 +49,11 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in names:
         import_module(f"{__name__}.{name}").register(commands)
+    for subcommand in commands.choices.values():  # also after the command: `search ... --json`
+        subcommand.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                                help="print a machine-readable summary")
+        subcommand.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                                help="print nothing but errors")
     if command is None:
         commands.add_parser("doctor", help="check that this Python can run the engine "
                                            "(--json for the plugin)")
@@ -76,8 +81,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _main(argv, interrupted)
     except KeyboardInterrupt:  # while importing or parsing, before _main could catch it
         return _cancelled("--events" in arguments)
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        # `raster-collect search ... | head`: the reader has all it wanted; no traceback, and
+        # none either when Python flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1  # EXIT_FAILURE: the output was cut short
     finally:
         restore_handlers(previous)
+
+
+def _stdout_gone() -> bool:
+    """stdout is a pipe whose reader has left (POSIX; elsewhere: not known, False)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), stdout not a file
+        return False
 
 
 def _cancelled(events: bool) -> int:
@@ -114,6 +138,8 @@ def _main(argv, interrupted) -> int:
     except KeyboardInterrupt:
         return cancelled()
     except Exception as problem:  # noqa: BLE001 - mapped to one line, or re-raised
+        if isinstance(problem, BrokenPipeError) and _stdout_gone():
+            raise  # the reader of our output left (main ends quietly)
         known = classify(problem)
         if known is None:
             fail("failure", f"unexpected {type(problem).__name__}: {problem} (see the log)",

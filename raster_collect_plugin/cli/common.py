@@ -41,7 +41,7 @@ def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     sources = parser.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json (path or URL)")
+                         help="a static STAC catalog.json (path, its folder or URL)")
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search", "maxar"],
@@ -130,7 +130,13 @@ def composite_request(args, aoi, output_dir: Path):
         name, _, formula = text.partition("=")
         if not name or not formula:
             raise BadInput(f"--expression {text!r} must look like NAME=FORMULA")
-        custom[name.strip()] = formula.strip()
+        name, formula = name.strip(), formula.strip()
+        same = [known for known in custom if known.upper() == name.upper()
+                and (known, custom[known]) != (name, formula)]
+        if same:  # the last one silently won (or, by case only, one file over the other)
+            raise BadInput(f"--expression names {same[0]!r} twice ({same[0]}={custom[same[0]]}"
+                           f" and {text}): give each custom index its own name")
+        custom[name] = formula
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
     mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
             else DEFAULT_MASK_CLASSES)
@@ -151,7 +157,14 @@ def composite_request(args, aoi, output_dir: Path):
 def compute_client_for(args):
     """The dask client the command's options ask for (a context manager)."""
     from ..core.compute import ComputeSettings, compute_client, gdal_options
+    from ..core.compute.options import COMPUTE_OPTIONS
 
+    for option, key in (("--workers", "workers"), ("--threads-per-worker", "threads_per_worker"),
+                        ("--memory-limit", "memory_limit")):
+        value = getattr(args, key)
+        check, expected = COMPUTE_OPTIONS[key]  # as the job spec's "compute"
+        if value is not None and not check(value):  # -1 workers: "cannot write the output"
+            raise BadInput(f"{option} must be {expected}, not {value}")
     settings = ComputeSettings(
         mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,
         workers=args.workers, threads_per_worker=args.threads_per_worker,

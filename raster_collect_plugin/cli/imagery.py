@@ -17,10 +17,11 @@ from .common import (
 
 
 def _cmd_search(args) -> dict:
-    from ..core.composites import search
+    from ..core.composites import search, validate_request
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))
+    validate_request(request)  # dates, --max-cloud, --mask, --crs: as composite, before searching
     report = search(request, aoi)
     rows = report.rows()
     if not (args.quiet or args.json):
@@ -51,10 +52,17 @@ def _cmd_composite(args) -> dict:
                                               cancel=interrupted)
     finally:
         progress.close()
-    return {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
-                                                          c.index_paths.items()}
-                        for c in result.collections},
-            "errors": result.errors, "notes": result.notes}
+    summary = {"outputs": {f"{c.provider}/{c.collection}": {k: str(v) for k, v in
+                                                             c.index_paths.items()}
+                           for c in result.collections},
+               "errors": result.errors, "notes": result.notes}
+    colours = {f"{c.provider}/{c.collection}": {kind: {label: str(path) for label, path in
+                                                       paths.items()}
+                                                for kind, paths in c.colour_paths.items()}
+               for c in result.collections if c.colour_paths}
+    if colours:  # --colour: one COG per period and kind
+        summary["colour_composites"] = colours
+    return summary
 
 
 def register(commands) -> None:

@@ -160,7 +160,7 @@ def register(commands) -> None:
     add_aoi_arguments(monitor)
     sources = monitor.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json (path or URL)")
+                         help="a static STAC catalog.json (path, its folder or URL)")
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search"])

@@ -72,7 +72,7 @@ def _cmd_job(args) -> dict:
     result = run_job(spec, progress=progress, cancel=interrupted)
     if args.events:
         emit({"event": "result", "result": result})
-        args.quiet = True  # the result line was the output
+        args.quiet, args.json = True, False  # the result line was the output (JSON lines)
     return result
 
 

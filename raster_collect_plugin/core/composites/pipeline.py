@@ -43,6 +43,11 @@ def resolve_indices(request: CompositeRequest) -> List[SpectralIndex]:
     """The registered and user-defined indices of a request (validated)."""
     chosen = [get_index(name) for name in request.indices if name not in request.custom_indices]
     chosen += [get_index(name, formula) for name, formula in request.custom_indices.items()]
+    names = [name.upper() for name in request.custom_indices]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # one output file per index: on Windows X and x would be the same file
+        raise RequestError(f"custom indices named alike but for case ({twice[0]}): give each "
+                           "its own name")
     if not chosen:
         raise RequestError("choose at least one index (e.g. NDVI)")
     return chosen
@@ -146,7 +151,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
             try:
                 provider.check_readable(collection)
                 job = _CollectionJob(request, provider, collection, items, aoi, indices, cancel)
-                if not job.indices:
+                if not job.indices and not job.colours:  # (--colour radar with NDVI: radar)
                     errors[f"{provider_name} {collection}"] = "; ".join(job.skipped.values())
                     continue
 
@@ -165,6 +170,10 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     finally:
         _remove_tree(staging)
     write_run_manifest(output_dir, composite_files(results), kind="composite")
+    made = {key for result in results for key in result.colour_paths}
+    notes += [f"no {key} composites: no collection of the run has their bands ("
+              + ("Sentinel-1 VV and VH" if key == "radar" else "optical") + ")"
+              for key in request.colour_composites if key not in made]  # else silence
     _report(progress, 1.0, "done")
     return CompositeResult(output_dir, results, errors, notes)
 

@@ -77,6 +77,7 @@ def composite_files(results: List[CollectionResult]) -> List[str]:
     for result in results:
         names += [_name(p) for p in result.index_paths.values()]
         names += [_name(result.count_path), _name(result.metadata_path)]
+        names += [_name(p) for periods in result.colour_paths.values() for p in periods.values()]
     return names
 
 

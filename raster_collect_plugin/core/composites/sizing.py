@@ -101,12 +101,18 @@ def parse_size(text: Union[str, int, float, None]) -> Optional[int]:
     if text is None or text == "":
         return None
     if isinstance(text, (int, float)):
-        return int(text)
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
-    unit = match.group(2).upper() if match else None
-    if not match or unit not in _UNITS:
-        raise SizeError(f"cannot read the memory budget {text!r}: use a size like 4GB or 512MB")
-    return int(float(match.group(1)) * _UNITS[unit])
+        size = int(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+        unit = match.group(2).upper() if match else None
+        if not match or unit not in _UNITS:
+            raise SizeError(f"cannot read the memory budget {text!r}: use a size like 4GB or "
+                            "512MB")
+        size = int(float(match.group(1)) * _UNITS[unit])
+    if size <= 0:  # else every run is "too large for the memory budget of 0 B"
+        raise SizeError(f"the memory budget {text!r} is not above 0: use a size like 4GB or "
+                        "512MB, or leave it out for half the machine's memory")
+    return size
 
 
 def human(size: float) -> str:

@@ -4,6 +4,7 @@ without importing dask: a wrong key or value is one bad-input line before any wo
 
 from __future__ import annotations
 
+import re
 from numbers import Real
 from typing import Any, Callable, Dict, Mapping, Tuple
 
@@ -31,13 +32,22 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
+# what dask reads as a worker's memory limit: "auto", or a number with a byte unit ("2GB",
+# "1.5 GiB", "500MB"); anything else was dask's ValueError traceback when the cluster started
+_MEMORY = re.compile(r"\s*(auto|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*([kmgtp]i?b?|b)?)\s*", re.I)
+
+
+def _memory(value: Any) -> bool:
+    return _positive(value) or (_text(value) and _MEMORY.fullmatch(value) is not None)
+
+
 # key -> (check, what is expected)
 COMPUTE_OPTIONS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "mode": (lambda v: v in COMPUTE_MODES, "threads, local or remote"),
     "scheduler_address": (_text, "an address like tcp://10.0.0.5:8786"),
     "workers": (_whole, "a whole number of worker processes (1 or more)"),
     "threads_per_worker": (_whole, "a whole number of threads (1 or more)"),
-    "memory_limit": (lambda v: _text(v) or _positive(v), "a size such as 2GB"),
+    "memory_limit": (_memory, "a size such as 2GB"),
     "connect_timeout": (_positive, "a positive number of seconds"),
     "no_worker_grace": (_positive, "a positive number of seconds (how long a cluster may "
                                    "have no workers before the run fails)"),

@@ -105,7 +105,13 @@ def check_monitor_spec(spec: Dict[str, Any]):
                        f"{index!r}: a monitoring follows one index, give its name as 'index'")
     from ..pixels.indices import get_index
 
-    get_index(index, custom.get(index))  # an unknown name or band: ExpressionError, exit 2
+    formula = get_index(index, custom.get(index))  # an unknown name or band: exit 2
+    from ..series.harmonised import OPTICAL
+
+    if not set(formula.sensors) & set(OPTICAL):  # else refused only after the search
+        raise JobError(f"the index {index!r} is not an optical index (it is "
+                       f"{', '.join(formula.sensors)}'s): monitoring follows one Landsat + "
+                       "Sentinel-2 series; choose an index such as NDVI or NBR")
     settle_days(spec)
     if spec.get("end") and date.fromisoformat(str(spec["end"])[:10]) < params.history_end:
         raise JobError(f"'end' ({str(spec['end'])[:10]}) is before 'history_end' "

@@ -32,8 +32,24 @@ def composite_files(result) -> List[Path]:
     for collection in result.collections:
         files += [*collection.index_paths.values(), collection.count_path,
                   collection.metadata_path]
+        files += [path for periods in collection.colour_paths.values()
+                  for path in periods.values()]  # --colour: one COG per kind and period
     scenes = Path(result.output_dir) / "scenes.csv"
     return files + ([scenes] if scenes.exists() else [])
+
+
+def refuse_nothing_found(request, report) -> None:
+    """No scene at all: the run's "nothing to compute", said before the output folder is
+    touched (an --overwrite run dropped the manifest of the results it was to replace)."""
+    from ..composites.pipeline import nothing_found
+    from ..composites.requests import RequestError
+    from ..sources.providers.base import ProviderError
+
+    message = nothing_found(request, report)
+    if message and report.errors:  # a source failed: a failure (exit 1), as search and zonal
+        raise ProviderError(message)
+    if message:  # the dates, the area, the cloud limit: bad input (exit 2)
+        raise RequestError(message)
 
 
 def run_composites_protected(request, *, overwrite: bool = False, progress=None, cancel=None,
@@ -50,6 +66,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
+    refuse_nothing_found(request, report)
     record = fingerprint("composite", request_parameters(request, aoi),
                          item_ids=[i.id for i in report.all_items])
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
@@ -77,6 +94,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
+    refuse_nothing_found(request, report)
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,

@@ -12,7 +12,8 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``max_cloud_cover``, ``mask_classes``, ``resolution``, ``crs``, ``output_dir``, ``coverage``,
 ``min_clear_fraction``, ``hexagon_area_m2``, ``hexagon_edge_m``, ``h3_resolution``, ``clip``,
 ``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical`` (zonal-raster),
-``output``, ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
+``output`` (hexagons: the GeoPackage; search: optional scene footprints, and a search
+needs no ``output_dir``), ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
 ``colour_composites`` (e.g. ["true-colour"]: RGB composites per period beside the indices);
 kind ``sign``: ``hrefs`` and ``signing`` (signed hrefs for the scene viewer); Sentinel Hub
 batch APIs (``hub_batch.py``): ``batch_output`` (s3:// folder; with kind
@@ -25,12 +26,13 @@ Kind ``validate``: see ``validate.py`` (a monitoring folder against reference po
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..pixels import masks
-from .spec import JobError, validate_spec
+from .spec import JobError, validate_spec, without_nulls
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign",
@@ -98,8 +100,24 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
         else:
             raise JobError(f"unknown source kind {kind!r}; use static, stac, maxar, "
                            "planetary-computer, earth-search or copernicus")
+        _name_apart(provider, [s.provider.name for s in sources], given=name)
         sources.append(Source(provider, collections))
     return sources
+
+
+def _name_apart(provider, taken: List[str], *, given: Optional[str]) -> None:
+    """Sources are told apart by name (search results, output files): a second unnamed
+    source of a kind is numbered as the command line's --catalog are ("Static catalog 2");
+    a name given twice is refused. (One source's scenes silently replaced the other's.)"""
+    if provider.name not in taken:
+        return
+    if given:
+        raise JobError(f"job spec sources name {given!r} twice: give each source its own "
+                       "'name'")
+    number = 2
+    while f"{provider.name} {number}" in taken:
+        number += 1
+    provider.name = f"{provider.name} {number}"
 
 
 def _search_only(spec: Dict[str, Any]) -> None:
@@ -149,7 +167,8 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
     from ..compute.cluster import ComputeSettings, compute_client, dashboard_link
     from ..compute.gdal_env import gdal_options
 
-    validate_spec(spec)  # before a cluster starts
+    validate_spec(spec)  # before a cluster starts (a secret-looking key even when null)
+    spec = without_nulls(spec)  # null = the key's default
     settings = ComputeSettings.from_dict(spec.get("compute"))
     with compute_client(settings, gdal_options=gdal_options()) as client:
         link = dashboard_link(client)
@@ -205,14 +224,17 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     from ..composites.pipeline import search, validate_request
     from .protected import run_composites_protected, run_zonal_protected
 
+    if kind == "search":  # writes no composites: 'output_dir' is not needed
+        spec = dict(spec, output_dir=spec.get("output_dir") or tempfile.gettempdir())
     request = composite_request(spec)
     if kind == "search":
         aoi = validate_request(request)
+        footprints = _output_file(spec, "footprints.gpkg") if spec.get("output") else None
         report = search(request, aoi)
-        footprints = spec.get("output")
         if footprints:
-            _write_footprints(report, Path(footprints))
-        return {"items": report.rows(), "errors": report.errors, "footprints": footprints,
+            _write_footprints(report, footprints)
+        return {"items": report.rows(), "errors": report.errors,
+                "footprints": spec.get("output"),
                 "scenes": _describe_scenes(report, request.sources)}
     report = None
     if spec.get("item_ids") is not None:
@@ -290,15 +312,24 @@ def _write_footprints(report, destination: Path) -> None:
         frame.to_file(temp, layer="footprints", driver="GPKG")
 
 
+def _output_file(spec: Dict[str, Any], example: str) -> Path:
+    """The job's 'output' file, checked before the work (not when moving it into place): not
+    a folder, not below a file."""
+    output = Path(_required(spec, "output"))
+    if output.is_dir():
+        raise JobError(f"job spec 'output' {output} is a folder: give the file to write, e.g. "
+                       f"{output / example}")
+    if any(parent.is_file() for parent in output.parents):
+        raise JobError(f"job spec 'output' {output} lies below a file: choose another path")
+    return output
+
+
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.aoi import load_aoi
     from ..areas.hexagons import h3_grid, hexagon_grid
     from ..outputs.files import atomic_path
 
-    output = Path(_required(spec, "output"))
-    if output.is_dir():  # checked before the work, not when moving the file into place
-        raise JobError(f"job spec 'output' {output} is a folder: give the file to write, e.g. "
-                       f"{output / 'hexagons.gpkg'}")
+    output = _output_file(spec, "hexagons.gpkg")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)

@@ -205,6 +205,18 @@ NEEDS: Dict[str, Tuple[str, ...]] = {
 }
 
 
+# keys whose null means something of its own; any other null is the key left out (default)
+NULL_MEANS = {"max_cloud_cover": "no scene cloud limit"}
+
+
+def without_nulls(spec: Any) -> Any:
+    """The spec with its null values dropped (so each takes its default: a null 'period' was
+    a traceback, a null 'clip' or 'harmonise' silently false), but those of NULL_MEANS."""
+    if not isinstance(spec, dict):
+        return spec
+    return {key: value for key, value in spec.items() if value is not None or key in NULL_MEANS}
+
+
 def validate_spec(spec: Any) -> Dict[str, Any]:
     """Check a job spec; returns it or raises JobError naming the key and what it expects."""
 

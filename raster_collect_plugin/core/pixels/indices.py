@@ -80,6 +80,7 @@ def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
             raise ExpressionError(
                 f"custom index {name!r} has the name of a built-in index: name your formula "
                 f"otherwise (e.g. {name}_custom=...), or choose {name} without a formula")
+        _check_name(name)
         _check_band_names(name, parse(custom_formula))  # validate now, with a clear message
         return SpectralIndex(name, custom_formula, "User-defined band expression",
                              value_range=(float("-inf"), float("inf")),
@@ -90,6 +91,23 @@ def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
         raise ExpressionError(
             f"unknown index {name!r}; choose from {sorted(INDICES)} or give a band expression"
         ) from None
+
+
+# characters a file name cannot hold (on Windows or anywhere): the name names the outputs
+NOT_IN_NAMES = '/\\:*?"<>|'
+
+
+def _check_name(name: str) -> None:
+    """A custom index's name names its output files: no path separators, no characters
+    Windows refuses, nothing invisible (else the run fails when it writes, or writes
+    elsewhere)."""
+    bad = sorted({c for c in name if c in NOT_IN_NAMES or not c.isprintable()})
+    if not name.strip() or bad or name != name.strip():
+        shown = " ".join(repr(c) for c in bad) or ("spaces at its ends" if name.strip()
+                                                    else "empty")
+        raise ExpressionError(
+            f"custom index name {name!r} cannot be a file name ({shown}): use letters, "
+            "digits, _ or -, e.g. GNDVI")
 
 
 def _check_band_names(name: str, expression: Expression) -> None:

@@ -292,10 +292,21 @@ def write_static_catalog(root: Path, items: Dict[str, List[dict]], spec: SampleS
     return write_json(root / "catalog.json", catalog)
 
 
+class SampleFolderError(ValueError):
+    """The sample's (or demo's) folder cannot be used: a file in the way, another run's
+    results in it (bad input, exit 2)."""
+
+    exit_kind = "bad_input"
+
+
 def make_sample(root, spec: Optional[SampleSpec] = None,
                 scenes: Optional[Sequence[Scene]] = None) -> Sample:
     """Generate the sample under ``root`` (reused if already complete for the same spec)."""
     root = Path(root)
+    blocking = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # before any scene is written, not a traceback half-way
+        raise SampleFolderError(f"the sample folder {root} cannot be made: {blocking} is a "
+                                "file; choose another --output")
     spec = spec or SampleSpec()
     if spec.s2_shape not in S2_SHAPES:
         raise ValueError(f"s2_shape must be one of {S2_SHAPES}, not {spec.s2_shape!r}")

@@ -19,7 +19,7 @@ from ..outputs.report import plot_timeseries
 from ..sources.providers.static_catalog import StaticCatalogProvider
 from ..storm.assessment import NOT_STOCKED, StormRequest, flagged, format_ranking, run_storm
 from ..zonal.pipeline import ZonalRequest, run_zonal
-from .catalog import make_sample
+from .catalog import SampleFolderError, make_sample
 from .scenes import LANDSAT_COLLECTION, S1_COLLECTION, S2_COLLECTION
 
 
@@ -29,6 +29,9 @@ def run_demo(output: Path, *, verbose: bool = True) -> dict:
         if verbose:
             print(message, file=sys.stderr)
 
+    if (output / "manifest.json").exists():  # its files would be mixed with the demo's
+        raise SampleFolderError(f"{output} holds the results of another run (manifest.json): "
+                                "choose another --output for the demo")
     say(f"sample data -> {output / 'sample'}")
     sample = make_sample(output / "sample")
     provider = StaticCatalogProvider("Embedded sample", str(sample.catalog_path))

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -71,7 +71,13 @@ def search_index_series(sources, forests, start: date, end: date, *,
     listed in the series' ``attrs["search_errors"]``."""
     frame = _frame(forests)
     stacks, errors = search_stacks(sources, frame, start, end, max_cloud_cover=max_cloud_cover)
-    series = load_stacks(stacks, frame, **options)
+    try:
+        series = load_stacks(stacks, frame, **options)
+    except LoadError as error:  # "none found" would hide a source that failed
+        if not errors:
+            raise
+        raise LoadError(f"{error}; the search failed for "
+                        + "; ".join(errors.values())) from None
     series.attrs["search_errors"] = json.dumps(errors)
     return series
 
@@ -84,6 +90,7 @@ def search_stacks(sources, forests, start: date, end: date, *,
     from ..sources.search import search_all
 
     frame = _frame(forests)
+    start, end = _day(start), _day(end)
     pairs = [(s.provider, s.collections) if hasattr(s, "provider") else (s[0], s[1])
              for s in sources]
     query = SearchQuery(bbox=tuple(frame.to_crs("EPSG:4326").total_bounds), start=start,
@@ -176,6 +183,19 @@ def split_by_sensor(series: xr.DataArray) -> Dict[str, xr.DataArray]:
     """The series per sensor (the separate series of a run without harmonisation)."""
     sensors = [str(s) for s in dict.fromkeys(series["sensor"].values)]
     return {s: series.isel(time=np.flatnonzero(series["sensor"].values == s)) for s in sensors}
+
+
+def _day(value) -> date:
+    """A date from a date, a datetime or ISO text ("2025-03-01"): text reached the search as
+    a str and every source failed on it."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date like 2025-03-01") from None
 
 
 def _frame(forests):

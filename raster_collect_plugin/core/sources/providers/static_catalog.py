@@ -28,7 +28,8 @@ class CatalogNotFound(ProviderError):
 
 class StaticCatalogProvider(Provider):
     """Crawls a static catalog; ``collections`` in a query match collection ids. A local
-    ``catalog_href`` must exist (``CatalogNotFound``); a URL's problems show when it is read."""
+    ``catalog_href`` must exist (``CatalogNotFound``; a folder holding a catalog.json is that
+    catalog); a URL's problems show when it is read."""
 
     kind = "static"
 
@@ -36,9 +37,13 @@ class StaticCatalogProvider(Provider):
                  timeout: float = 30.0, total_timeout: float = 1800.0):
         super().__init__(name)
         self.catalog_href = str(catalog_href)
-        if "://" not in self.catalog_href and not Path(self.catalog_href).expanduser().is_file():
-            raise CatalogNotFound(f"{name}: the STAC catalog {self.catalog_href} does not "
-                                  "exist; check the path to its catalog.json")
+        local = Path(self.catalog_href).expanduser() if "://" not in self.catalog_href else None
+        if local is not None and local.is_dir() and (local / "catalog.json").is_file():
+            self.catalog_href = str(local / "catalog.json")  # the catalog's folder was given
+        elif local is not None and not local.is_file():
+            what = "is a folder without a catalog.json" if local.is_dir() else "does not exist"
+            raise CatalogNotFound(f"{name}: the STAC catalog {self.catalog_href} {what}; "
+                                  "check the path to its catalog.json")
         self.licence = licence
         self.timeout = timeout  # per HTTP read
         self.total_timeout = total_timeout  # a whole crawl
