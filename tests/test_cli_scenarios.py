@@ -28,6 +28,24 @@ def test_zonal_over_a_period_without_scenes_is_one_bad_input_line(small_sample, 
     assert not output.exists()
 
 
+@pytest.mark.parametrize("collection, hint", [
+    ("sentinel-2-l2", "did you mean sentinel-2-l2a"),
+    ("spot-6", "it has landsat-c2-l2, sentinel-1-rtc, sentinel-2-l2a")])
+def test_a_collection_the_catalog_does_not_have_is_named(small_sample, tmp_path, capsys,
+                                                        collection, hint):
+    """A typo in --collections is said as such, with what the catalog has; it read as "no
+    sentinel-2-l2 scenes for this area between ...", sending the user to the dates."""
+    output = tmp_path / "out"
+    args = zonal_args(small_sample, output)
+    args[args.index("sentinel-2-l2a")] = collection
+    code = cli.main(["--quiet"] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert f"has no collection {collection!r}: {hint}" in err
+    assert "scenes for this area" not in err
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
 def test_job_spec_is_read_as_json_whatever_the_editor(small_sample, tmp_path, capsys,
                                                       encoding):

@@ -179,11 +179,38 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
 
 
 def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str, str]:
-    """The message for each searched collection that found no scene, by "provider collection"."""
-    return {f"{provider_name} {collection}":
+    """The message for each searched collection that found no scene, by "provider collection"
+    (a collection the source does not have is named as such, with the closest ones it has)."""
+    providers = {s.provider.name: s.provider for s in request.sources}
+    messages = {}
+    for (provider_name, collection), items in report.items.items():
+        if items:
+            continue
+        unknown = _not_a_collection_of(providers.get(provider_name), collection)
+        messages[f"{provider_name} {collection}"] = unknown or (
             f"{provider_name}: no {collection} scenes for this area between {request.start} "
-            f"and {request.end} with at most {request.max_cloud_cover}% cloud"
-            for (provider_name, collection), items in report.items.items() if not items}
+            f"and {request.end} with at most {request.max_cloud_cover}% cloud")
+    return messages
+
+
+def _not_a_collection_of(provider, collection: str) -> Optional[str]:
+    """The message when ``provider`` has no collection of that id (a typo in --collections
+    otherwise reads as "no scenes for this area"), else None (also when it cannot tell)."""
+    import difflib
+
+    try:
+        known = provider.list_collections()
+    except Exception:  # noqa: BLE001 - the search's own error says what went wrong
+        return None
+    if not known or collection in known:
+        return None
+    close = difflib.get_close_matches(collection, known, n=3, cutoff=0.6)
+    if close:
+        return (f"{provider.name} has no collection {collection!r}: did you mean "
+                f"{' or '.join(close)}? (check --collections or the spec's sources)")
+    more = f" and {len(known) - 8} more" if len(known) > 8 else ""
+    return (f"{provider.name} has no collection {collection!r}: it has "
+            f"{', '.join(sorted(known)[:8])}{more} (check --collections or the spec's sources)")
 
 
 def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[str]:
