@@ -46,6 +46,25 @@ def test_a_collection_the_catalog_does_not_have_is_named(small_sample, tmp_path,
     assert not output.exists()
 
 
+@pytest.mark.parametrize("command", [
+    ["search", "--start", "2025-10-01", "--end", "2025-11-30"],
+    ["monitor", "--history-start", "2025-01-01", "--history-end", "2025-10-31"]])
+def test_search_and_monitor_refuse_a_collection_the_catalog_does_not_have(
+        small_sample, tmp_path, capsys, command):
+    """Beside a collection that has scenes, a misspelt one was silently left out: search
+    listed the others (exit 0), a monitoring followed Landsat alone and kept the typo in its
+    folder's fingerprint."""
+    output = tmp_path / "out"
+    args = [*command, "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--collections", "landsat-c2-l2,sentinel-2-l2"]
+    code = cli.main(["--quiet", *args, *(["--output", str(output)] if command[0] == "monitor"
+                                         else [])])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "has no collection 'sentinel-2-l2': did you mean sentinel-2-l2a" in err
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
 def test_job_spec_is_read_as_json_whatever_the_editor(small_sample, tmp_path, capsys,
                                                       encoding):

@@ -17,7 +17,7 @@ from ..pixels.indices import SpectralIndex, get_index
 from ..runs.storage import join as _join
 from ..runs.storage import remove_tree as _remove_tree
 from ..sources.providers.base import ProviderError, SearchQuery
-from ..sources.search import SearchReport, search_all
+from ..sources.search import SearchReport, refuse_unknown_collections, search_all
 from .periods import METHODS, period_starts
 from .publish import (
     _publish,
@@ -111,7 +111,9 @@ def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport
     aoi = aoi or validate_request(request)
     query = SearchQuery(bbox=aoi.bbox_wgs84, start=request.start, end=request.end,
                         collections=[], max_cloud_cover=request.max_cloud_cover)
-    return search_all([(s.provider, s.collections) for s in request.sources], query=query)
+    report = search_all([(s.provider, s.collections) for s in request.sources], query=query)
+    refuse_unknown_collections(report, [s.provider for s in request.sources])
+    return report
 
 
 def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCallback] = None,
@@ -179,38 +181,11 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
 
 
 def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str, str]:
-    """The message for each searched collection that found no scene, by "provider collection"
-    (a collection the source does not have is named as such, with the closest ones it has)."""
-    providers = {s.provider.name: s.provider for s in request.sources}
-    messages = {}
-    for (provider_name, collection), items in report.items.items():
-        if items:
-            continue
-        unknown = _not_a_collection_of(providers.get(provider_name), collection)
-        messages[f"{provider_name} {collection}"] = unknown or (
+    """The message for each searched collection that found no scene, by "provider collection"."""
+    return {f"{provider_name} {collection}":
             f"{provider_name}: no {collection} scenes for this area between {request.start} "
-            f"and {request.end} with at most {request.max_cloud_cover}% cloud")
-    return messages
-
-
-def _not_a_collection_of(provider, collection: str) -> Optional[str]:
-    """The message when ``provider`` has no collection of that id (a typo in --collections
-    otherwise reads as "no scenes for this area"), else None (also when it cannot tell)."""
-    import difflib
-
-    try:
-        known = provider.list_collections()
-    except Exception:  # noqa: BLE001 - the search's own error says what went wrong
-        return None
-    if not known or collection in known:
-        return None
-    close = difflib.get_close_matches(collection, known, n=3, cutoff=0.6)
-    if close:
-        return (f"{provider.name} has no collection {collection!r}: did you mean "
-                f"{' or '.join(close)}? (check --collections or the spec's sources)")
-    more = f" and {len(known) - 8} more" if len(known) > 8 else ""
-    return (f"{provider.name} has no collection {collection!r}: it has "
-            f"{', '.join(sorted(known)[:8])}{more} (check --collections or the spec's sources)")
+            f"and {request.end} with at most {request.max_cloud_cover}% cloud"
+            for (provider_name, collection), items in report.items.items() if not items}
 
 
 def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[str]:

@@ -87,7 +87,7 @@ def search_stacks(sources, forests, start: date, end: date, *,
     """The scenes ``sources`` have over the forests' bounding box and period, one Stack per
     collection, and the providers' errors (provider name -> message)."""
     from ..sources.providers.base import SearchQuery
-    from ..sources.search import search_all
+    from ..sources.search import refuse_unknown_collections, search_all
 
     frame = _frame(forests)
     start, end = _day(start), _day(end)
@@ -97,6 +97,8 @@ def search_stacks(sources, forests, start: date, end: date, *,
                         end=end, collections=[], max_cloud_cover=max_cloud_cover)
     report = search_all(pairs, query=query)
     providers = {p.name: p for p, _ in pairs}
+    # else a series silently without that sensor, and the typo kept in the fingerprint
+    refuse_unknown_collections(report, list(providers.values()))
     stacks = [Stack(collection, providers[name].profile(collection, items[0]), items)
               for (name, collection), items in sorted(report.items.items()) if items]
     return stacks, report.errors

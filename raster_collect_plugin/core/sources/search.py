@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pystac
 
@@ -60,3 +60,41 @@ def search_all(providers: Sequence[Tuple[Provider, Sequence[str]]], *, query: Se
                 report.items[(provider.name, collection)] = [
                     i for i in items if i.collection_id == collection]
     return report
+
+
+class UnknownCollection(ValueError):
+    """A collection asked for that the source does not have (bad input, exit 2)."""
+
+    exit_kind = "bad_input"
+
+
+def not_a_collection_of(provider: Provider, collection: str) -> Optional[str]:
+    """The message when ``provider`` has no collection of that id (a typo in --collections
+    otherwise reads as "no scenes for this area"), else None (also when it cannot tell).
+    Asked only of collections that found no scene."""
+    import difflib
+
+    try:
+        known = provider.list_collections()
+    except Exception:  # noqa: BLE001 - no list, or the search's own error says what failed
+        return None
+    if not known or collection in known:
+        return None
+    close = difflib.get_close_matches(collection, known, n=3, cutoff=0.6)
+    if close:
+        return (f"{provider.name} has no collection {collection!r}: did you mean "
+                f"{' or '.join(close)}? (check --collections or the spec's sources)")
+    more = f" and {len(known) - 8} more" if len(known) > 8 else ""
+    return (f"{provider.name} has no collection {collection!r}: it has "
+            f"{', '.join(sorted(known)[:8])}{more} (check --collections or the spec's sources)")
+
+
+def refuse_unknown_collections(report: SearchReport, providers: Sequence[Provider]) -> None:
+    """Raise UnknownCollection for a collection asked for that found no scene because its
+    source has no such collection (every door: search, composites, zonal, monitoring)."""
+    by_name = {provider.name: provider for provider in providers}
+    for (name, collection), items in sorted(report.items.items()):
+        unknown = None if items or name not in by_name else \
+            not_a_collection_of(by_name[name], collection)
+        if unknown:
+            raise UnknownCollection(unknown)
