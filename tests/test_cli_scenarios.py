@@ -199,13 +199,14 @@ def test_a_job_spec_whose_catalog_does_not_exist_is_bad_input(small_sample, tmp_
 
 
 def test_search_that_finds_nothing_says_so(small_sample, capsys):
-    """A search with no scene (a collection name mistyped) prints why, not nothing."""
+    """A search with no scene (dates without any) prints why, not nothing (a mistyped
+    collection is refused: test_search_and_monitor_refuse_a_collection...)."""
     args = ["search", "--gpkg", str(small_sample.forests_path), "--catalog",
-            str(small_sample.catalog_path), "--collections", "sentinel-2-l2x",
-            "--start", "2025-10-01", "--end", "2025-10-31"]
+            str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
+            "--start", "2030-10-01", "--end", "2030-10-31"]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("0 scenes found (sentinel-2-l2x, 2025-10-01 to 2025-10-31, at most "
+    assert out.startswith("0 scenes found (sentinel-2-l2a, 2030-10-01 to 2030-10-31, at most "
                           "80% cloud): check the dates, the collection names")
     assert cli.main(["--json"] + args) == 0
     assert json.loads(capsys.readouterr().out)["scenes"] == 0
