@@ -101,12 +101,15 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     from dataclasses import asdict
 
     from ..areas.aoi import Aoi, load_aoi
-    from ..storm.assessment import run_storm
+    from ..storm.assessment import run_storm, storm_composites
 
     base = storm.composites
     aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
         base.aoi, id_field=base.id_field, ids=base.selected_ids)
-    parameters = {**request_parameters(base, aoi), "event_date": str(storm.event_date),
+    # what the run composites (its windows and cloud buffer), not the base request's
+    # start/end (the command line's default is a year before today) or buffer
+    parameters = {**request_parameters(storm_composites(storm), aoi),
+                  "event_date": str(storm.event_date),
                   "before_days": storm.before_days, "after_days": storm.after_days,
                   "thresholds": asdict(storm.thresholds),
                   "min_clear_fraction": storm.min_clear_fraction,
