@@ -73,6 +73,7 @@ def _cmd_storm(args) -> dict:
     if not (args.quiet or args.json):
         print(format_ranking(ranking, args.id_field, args.top))
     return {"files": {k: str(v) for k, v in result.files.items()}, "errors": result.errors,
+            "notes": result.notes,
             "damaged": flagged(ranking, args.id_field),
             "not_stocked": list(ranking.loc[ranking["damage_class"] == NOT_STOCKED,
                                             args.id_field]),

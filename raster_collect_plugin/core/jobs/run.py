@@ -374,7 +374,7 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                                  progress=progress, cancel=cancel)
     ranking = result.ranking.replace({float("nan"): None})
     return {"output_dir": str(request.output_dir), "errors": result.errors,
-            "files": {k: str(v) for k, v in result.files.items()},
+            "notes": result.notes, "files": {k: str(v) for k, v in result.files.items()},
             "change_rasters": {k: str(v) for k, v in result.change_rasters.items()},
             "ranking": ranking.to_dict(orient="records")}
 

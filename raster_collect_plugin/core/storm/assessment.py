@@ -101,6 +101,8 @@ class StormResult:
     files: Dict[str, Path]
     errors: Dict[str, str]
     hexagon_ranking: Optional[pd.DataFrame] = None
+    # skipped or repaired polygons, size estimates (the composites' notes)
+    notes: List[str] = field(default_factory=list)
 
 
 class ItemError(ValueError):
@@ -297,7 +299,8 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         "combination": "per pixel: optical sensors weighted by min(clear before, clear after); "
                        "radar decides where no optical sensor saw the pixel after the event",
         "sensors": contributions, "errors": composites.errors})
-    return StormResult(ranking, change_paths, files, composites.errors, hex_ranking)
+    return StormResult(ranking, change_paths, files, composites.errors, hex_ranking,
+                       notes=list(composites.notes))
 
 
 def _read_windows(path: Path) -> Dict[str, np.ndarray]:
