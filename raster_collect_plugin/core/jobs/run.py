@@ -299,6 +299,9 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     if output.is_dir():  # checked before the work, not when moving the file into place
         raise JobError(f"job spec 'output' {output} is a folder: give the file to write, e.g. "
                        f"{output / 'hexagons.gpkg'}")
+    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
+        raise JobError(f"job spec 'output' {output} must be a GeoPackage file ending in .gpkg, "
+                       f"e.g. {output.with_suffix('.gpkg')}")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)

@@ -229,6 +229,12 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         if hexagons:
             raise JobError(f"a zonal-raster job makes no hexagons ('{hexagons[0]}'): make them "
                            "with a hexagons job and give that file as 'aoi'")
+    hexagons = [k for k in HEXAGON_KEYS if spec.get(k) is not None]
+    if kind == "storm" and set(hexagons) - {"hexagon_area_m2"}:  # silently ignored before
+        raise JobError(f"a storm job makes hexagons of an area ('hexagon_area_m2'), not "
+                       f"'{sorted(set(hexagons) - {'hexagon_area_m2'})[0]}'")
+    if len(hexagons) > 1:  # one would be silently ignored
+        raise JobError(f"give one hexagon size, not {' and '.join(repr(k) for k in hexagons)}")
     for key, value in spec.items():
         if key in SCHEMA and value is not None:
             check, expected = SCHEMA[key]
