@@ -93,7 +93,18 @@ class DamageThresholds:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown damage thresholds {unknown}; use {sorted(known)}")
-        return cls(**{k: float(v) for k, v in values.items() if v is not None})
+        numbers = {}
+        for name, value in values.items():  # true is not 1.0, nor "abc" a float() message
+            if value is None:
+                continue
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                numbers[name] = float(value)  # numbers, and numbers written as text
+            except (TypeError, ValueError):
+                raise ValueError(f"the damage threshold {name} must be a number, not "
+                                 f"{value!r}") from None
+        return cls(**numbers)
 
     def classify(self, damaged_fraction: float, severity: float = float("nan"),
                  radar: bool = False) -> str:
