@@ -33,6 +33,11 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     if not folder.is_dir() or missing:
         raise JobError(f"{folder} holds no monitoring outputs ({', '.join(missing)} missing): "
                        "give the folder 'raster-collect monitor --output' wrote")
+    output_dir = Path(spec.get("output_dir") or folder / "validation")
+    blocked = next((p for p in (output_dir, *output_dir.parents) if p.is_file()), None)
+    if blocked is not None:  # before any work, not a traceback when writing the report
+        raise JobError(f"the report folder {output_dir} cannot be made: {blocked} is a file; "
+                       "choose a folder (--output)")
     saved = saved_spec(folder) or {}
     id_field = spec.get("id_field") or saved.get("id_field") or "forest_id"
     date_field = spec.get("date_field") or "date"
@@ -49,7 +54,6 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
-    output_dir = Path(spec.get("output_dir") or folder / "validation")
     files = write_validation(result, output_dir)
     return {"output_dir": str(output_dir), "pixel": result["pixel"],
             "compartment": result["compartment"], "delay": result["delay"],
@@ -76,7 +80,7 @@ def _affine(outputs):
 def _references(path: Path, layer, date_field: str):
     from ..areas.aoi import read_polygons
 
-    frame = read_polygons(path, layer=layer)
+    frame = read_polygons(path, layer=layer, layer_option="--references-layer")
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "
                        "EPSG:32632) and save the file again")

@@ -77,6 +77,9 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
                           np.nan)
     zones = compartments.to_crs(crs).reset_index(drop=True)
     zone_index = _burn(zones, np.arange(len(zones), dtype="float64"), shape, transform, np.nan)
+    if len(zones) and not np.isfinite(zone_index).any():  # else every one a 0-pixel "TN"
+        raise ValueError("none of the compartments overlaps the monitoring outputs' grid: "
+                         "give the compartments that were monitored (--compartments)")
     inside = np.isfinite(zone_index) & ~excluded
 
     dates = {name: as_days(layers[name]) for name in DATE_LAYERS if name in layers}
