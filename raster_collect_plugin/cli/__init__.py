@@ -49,6 +49,11 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in names:
         import_module(f"{__name__}.{name}").register(commands)
+    for subparser in commands.choices.values():  # also after the command: `storm ... --json`
+        subparser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                               help="print a machine-readable summary")
+        subparser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                               help="print nothing but errors")
     if command is None:
         commands.add_parser("doctor", help="check that this Python can run the engine "
                                            "(--json for the plugin)")
