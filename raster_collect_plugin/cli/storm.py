@@ -72,12 +72,13 @@ def _cmd_storm(args) -> dict:
     ranking = result.ranking
     if not (args.quiet or args.json):
         print(format_ranking(ranking, args.id_field, args.top))
-    return {"files": {k: str(v) for k, v in result.files.items()}, "errors": result.errors,
-            "notes": result.notes,
-            "damaged": flagged(ranking, args.id_field),
-            "not_stocked": list(ranking.loc[ranking["damage_class"] == NOT_STOCKED,
-                                            args.id_field]),
-            "ranking": ranking.replace({float("nan"): None}).to_dict(orient="records")}
+    summary = {"files": {k: str(v) for k, v in result.files.items()}, "errors": result.errors,
+               "notes": result.notes, "damaged": flagged(ranking, args.id_field),
+               "not_stocked": list(ranking.loc[ranking["damage_class"] == NOT_STOCKED,
+                                               args.id_field])}
+    if args.json:  # printed above as the table, not again as one line of dictionaries
+        summary["ranking"] = ranking.replace({float("nan"): None}).to_dict(orient="records")
+    return summary
 
 
 THRESHOLD_OPTIONS = THRESHOLD_TEXT  # the one text per threshold (core/storm/classes.py)

@@ -428,13 +428,16 @@ def flagged(ranking: pd.DataFrame, id_field: str = "forest_id") -> List:
 # printed columns: (column, header, format)
 PRINTED = (("rank", "rank", "{:.0f}"), ("damage_class", "class", "{}"),
            ("damaged_ha", "damaged ha", "{:.1f}"), ("damaged_fraction", "fraction", "{:.0%}"),
-           ("loss_ndvi", "severity NDVI loss", "{:.2f}"), ("evidence", "evidence", "{}"),
+           ("loss_ndvi", "severity NDVI loss", "{:.2f}"),
+           ("loss_vh_db", "VH loss dB", "{:.1f}"), ("evidence", "evidence", "{}"),
            ("optical_damaged_fraction", "optical", "{:.0%}"),
            ("radar_damaged_fraction", "radar", "{:.0%}"),
            ("observed_fraction", "observed", "{:.0%}"),
            ("clear_obs_before", "clear obs before", "{:.1f}"),
            ("clear_obs_after", "clear obs after", "{:.1f}"),
-           ("radar_obs_after", "radar obs after", "{:.1f}"))
+           ("radar_obs_after", "radar obs after", "{:.1f}"),
+           ("dNDVI", "dNDVI", "{:+.2f}"), ("dVH_dB", "dVH dB", "{:+.1f}"),
+           ("stocking", "stocking", "{}"), ("pre_event_ndvi", "pre-event NDVI", "{:.2f}"))
 
 
 def format_ranking(ranking, id_field: str, top: int) -> str:
