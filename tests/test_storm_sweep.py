@@ -247,3 +247,27 @@ def test_validate_compartments_outside_the_monitored_grid(monitoring, tmp_path, 
     assert "none of the compartments overlaps the monitoring outputs' grid" in \
         one_error_line(capsys)
     assert not (monitoring[0] / "validation").exists()
+
+
+@pytest.mark.parametrize("written, read", [(20250314, "2025-03-14"), ("01/03/2025", None)])
+def test_validate_reference_dates_as_numbers_or_day_first(monitoring, tmp_path, capsys,
+                                                          written, read):
+    """A whole-number date field (20250314, as the monitoring rasters write dates) was read as
+    nanoseconds since 1970: every reference 'before the monitoring' and left out, exit 0.
+    01/03/2025 (1 March) was read as 3 January. YYYYMMDD is read; day-first text is named."""
+    references = tmp_path / "numbers.gpkg"
+    west = gpd.read_file(monitoring[1]).geometry
+    gpd.GeoDataFrame({"date": [written]}, geometry=west, crs=CRS).to_file(references)
+    folder = monitoring[0]
+    args = ["--quiet", "validate", "--monitoring", str(folder), "--references",
+            str(references)]
+    if read is None:
+        assert cli.main(args) == 2
+        assert "(a date like 2025-03-14, year first) in feature(s) [1]" in \
+            one_error_line(capsys)
+        return
+    assert cli.main(args) == 0
+    events = (folder / "validation" / "validation_events.csv").read_text()
+    assert read in events
+    scores = json.loads((folder / "validation" / "validation.json").read_text())
+    assert scores["compartment"]["tp"] == 1 and scores["pixel"]["fn"] == 0

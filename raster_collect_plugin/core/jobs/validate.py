@@ -93,16 +93,26 @@ def _references(path: Path, layer, date_field: str):
     if dates.isna().any():
         rows = [int(i) + 1 for i in frame.index[dates.isna()][:5]]
         raise JobError(f"the reference polygons {path.name} have no valid {date_field!r} "
-                       f"(a date like 2025-03-14) in feature(s) {rows}: fill them in")
+                       f"(a date like 2025-03-14, year first) in feature(s) {rows}: fill them "
+                       "in")
     return frame.assign(**{date_field: dates})
 
 
 def _dates(values):
     """A date column as datetimes: text as pandas reads it, and where pandas, having taken
     its format from the first value, reads nothing, the value's leading ISO date (a column
-    mixing 2025-03-14 and 2025-03-14 00:00:00)."""
+    mixing 2025-03-14 and 2025-03-14 00:00:00). Whole numbers are YYYYMMDD (as the
+    monitoring rasters' dates), never nanoseconds since 1970; text must put the year first
+    (01/03/2025 is March or January): other text is no date (named by the caller)."""
     import pandas as pd
 
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        whole = values.where(values.notna() & (values % 1 == 0))
+        return pd.to_datetime(whole.astype("Int64").astype("string"), format="%Y%m%d",
+                              errors="coerce")
+    if values.map(lambda v: isinstance(v, str)).any():
+        year_first = values.astype("string").str.strip().str.match(r"\d{4}-\d{1,2}-\d{1,2}")
+        values = values.where(year_first.fillna(False).astype(bool))
     dates = pd.to_datetime(values, errors="coerce")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_convert(None)
