@@ -271,3 +271,17 @@ def test_validate_reference_dates_as_numbers_or_day_first(monitoring, tmp_path, 
     assert read in events
     scores = json.loads((folder / "validation" / "validation.json").read_text())
     assert scores["compartment"]["tp"] == 1 and scores["pixel"]["fn"] == 0
+
+
+def test_validate_reference_without_a_polygon_is_named(monitoring, tmp_path, capsys):
+    """An empty reference geometry (or a point) was burnt as nothing: its disturbance was
+    scored as false positives, exit 0."""
+    references = tmp_path / "empty.gpkg"
+    west = gpd.read_file(monitoring[1]).geometry.iloc[0]
+    gpd.GeoDataFrame({"date": ["2025-03-14", "2025-03-14"]},
+                     geometry=[west, shapely.Polygon()], crs=CRS).to_file(references)
+    assert cli.main(["--quiet", "validate", "--monitoring", str(monitoring[0]),
+                     "--references", str(references)]) == 2
+    assert "have no polygon (an empty geometry, a point or a line) in feature(s) [2]" in \
+        one_error_line(capsys)
+    assert not (monitoring[0] / "validation").exists()

@@ -89,6 +89,13 @@ def _references(path: Path, layer, date_field: str):
         raise JobError(f"the reference polygons {path.name} have no date field "
                        f"{date_field!r}; their fields are {fields}: choose the date of each "
                        "disturbance with --date-field")
+    polygonal = [shape is not None and not shape.is_empty and
+                 shape.geom_type in ("Polygon", "MultiPolygon") for shape in frame.geometry]
+    if not all(polygonal):  # else burnt as nothing: its pixels become false positives
+        rows = [n + 1 for n, ok in enumerate(polygonal) if not ok][:5]
+        raise JobError(f"the reference polygons {path.name} have no polygon (an empty "
+                       f"geometry, a point or a line) in feature(s) {rows}: draw the "
+                       "disturbed extent or remove them")
     dates = _dates(frame[date_field])
     if dates.isna().any():
         rows = [int(i) + 1 for i in frame.index[dates.isna()][:5]]
