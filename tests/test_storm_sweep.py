@@ -76,6 +76,17 @@ def test_an_event_with_no_scene_after_or_before_it_is_one_line(small_sample, tmp
     assert not output.exists()
 
 
+@pytest.mark.parametrize("option", ["--after-days", "--before-days"])
+def test_storm_windows_too_long_are_one_bad_input_line(small_sample, tmp_path, capsys, option):
+    """--after-days 10000000 ended in an OverflowError traceback (exit 1); the job spec's
+    limit (3650 days) now holds at the command line too."""
+    output = tmp_path / "storm"
+    assert cli.main(["--quiet"] + storm_args(small_sample, output, option, "10000000")) == 2
+    assert "windows are at most 3650 days (--before-days / --after-days)" in \
+        one_error_line(capsys)
+    assert not output.exists()
+
+
 def test_storm_and_hexagons_say_which_polygons_they_skipped_or_repaired(small_sample,
                                                                         tmp_path, capsys):
     forests = gpd.read_file(small_sample.forests_path)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, Tuple
 from urllib.parse import urlsplit
 
 from ..compute.options import ComputeOptionsError, check_compute_options
+from ..storm.classes import MAX_WINDOW_DAYS
 
 
 class JobError(ValueError):
@@ -120,8 +121,10 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "before_items": (_list_of(_text), "a list of item URLs"),
     "after_items": (_list_of(_text), "a list of item URLs"),
     "buffer_m": (_number(), "a number of metres"),
-    "before_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
-    "after_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
+    "before_days": (_number(1, MAX_WINDOW_DAYS, integer=True),
+                    f"a whole number of days (1-{MAX_WINDOW_DAYS})"),
+    "after_days": (_number(1, MAX_WINDOW_DAYS, integer=True),
+                   f"a whole number of days (1-{MAX_WINDOW_DAYS})"),
     "thresholds": (lambda v: isinstance(v, dict), "an object"),
     "compute": (_compute, "an object"),
     "memory_budget": (_budget, "a size such as 4GB"),

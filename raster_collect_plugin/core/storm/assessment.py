@@ -36,6 +36,7 @@ from .classes import (  # noqa: F401 (re-exported: one place to import storm nam
     CLASS_ORDER,
     DAMAGE_CLASSES,
     FLAGGED_CLASSES,
+    MAX_WINDOW_DAYS,
     NOT_STOCKED,
     UNKNOWN,
     DamageThresholds,
@@ -66,6 +67,9 @@ def event_windows(event_date: date, *, before_days: int = BEFORE_DAYS,
     day after. The event day itself is in none."""
     if before_days < 2 or after_days < 1:
         raise WindowError("the before window needs at least two days and the after window one "
+                          f"(--before-days / --after-days), not {before_days} / {after_days}")
+    if max(before_days, after_days) > MAX_WINDOW_DAYS:  # also: dates beyond year 9999
+        raise WindowError(f"the before and after windows are at most {MAX_WINDOW_DAYS} days "
                           f"(--before-days / --after-days), not {before_days} / {after_days}")
     half = before_days // 2
     return [("early", event_date - timedelta(days=before_days),

@@ -25,6 +25,7 @@ CLASS_COLOURS = {"severe": "#d73027", "moderate": "#fc8d59", "light": "#fee08b",
 # the before/after windows around the event (days), the same in every door
 BEFORE_DAYS = 90
 AFTER_DAYS = 45
+MAX_WINDOW_DAYS = 3650  # ten years either side (also the job spec's range)
 # what each threshold means, for option help, Processing labels and the dock's form
 THRESHOLD_TEXT = {
     "changed_ndvi": "NDVI loss that marks a pixel damaged",
