@@ -296,3 +296,12 @@ def test_validate_reference_without_a_polygon_is_named(monitoring, tmp_path, cap
     assert "have no polygon (an empty geometry, a point or a line) in feature(s) [2]" in \
         one_error_line(capsys)
     assert not (monitoring[0] / "validation").exists()
+
+
+def test_validate_compartments_that_do_not_exist(monitoring, tmp_path, capsys):
+    """--compartments (spec 'aoi') naming a missing file silently fell back to the folder's
+    own compartments, exit 0."""
+    missing = tmp_path / "missing.gpkg"
+    assert cli.main(validate_args(monitoring, "--compartments", str(missing))) == 2
+    assert f"the compartments {missing} do not exist" in one_error_line(capsys)
+    assert not (monitoring[0] / "validation").exists()

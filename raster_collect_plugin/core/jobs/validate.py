@@ -135,6 +135,9 @@ def _compartments(spec, saved, folder: Path, id_field: str):
 
     aoi = spec.get("aoi") or saved.get("aoi")
     layer = spec.get("layer") if spec.get("aoi") else saved.get("layer")
+    if spec.get("aoi") and not Path(aoi).exists():  # not the folder's own, silently
+        raise JobError(f"the compartments {aoi} do not exist: give your compartment "
+                       "polygons (--compartments), or leave them out for the folder's")
     if aoi and Path(aoi).exists():
         frame = read_polygons(Path(aoi), layer=layer)
     elif (folder / "monitoring_compartments.gpkg").exists():
