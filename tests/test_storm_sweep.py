@@ -61,6 +61,9 @@ def test_storm_prints_the_columns_readme_lists_once(small_sample, tmp_path, caps
         assert column in header, header
     assert " severe " in printed.splitlines()[1] and "stocked" in printed.splitlines()[1]
     assert "ranking:" not in printed and "damaged: [" in printed
+    # --top -1 printed every row but the last
+    assert cli.main(storm_args(small_sample, tmp_path / "storm", "--top", "-1")) == 2
+    assert "--top is the number of ranked rows to print" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("event, missing", [("2025-12-28", "after"), ("2025-10-02", "before")])

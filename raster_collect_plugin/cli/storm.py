@@ -37,6 +37,8 @@ def _cmd_storm(args) -> dict:
 
     check_min_clear_fraction(args.min_clear_fraction)
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
+    if args.top < 0:  # head(-1) would print all rows but the last
+        raise BadInput(f"--top is the number of ranked rows to print (0 or more), not {args.top}")
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
                                                                    args.after_item):
