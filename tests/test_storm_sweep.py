@@ -48,6 +48,14 @@ def test_a_storm_rerun_is_judged_by_what_it_composites(small_sample, tmp_path, c
     assert "different cloud_buffer_m" in one_error_line(capsys)
     metadata = json.loads((output / "storm_metadata.json").read_text())
     assert metadata["cloud_mask"]["buffer_m"] == 40.0  # the refused run changed nothing
+    # a bad input (no scene after the event) with --overwrite: refused before the old
+    # results' manifest is dropped, so nothing is lost
+    refused = storm_args(small_sample, output, "--overwrite", event="2025-12-28")
+    assert cli.main(["--quiet"] + refused) == 2
+    assert "no scene after the event" in one_error_line(capsys)
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert "storm_damage_ranking.csv" in json.dumps(manifest["files"])
+    assert manifest["run"]["parameters"]["event_date"] == "2025-11-13"
 
 
 def test_storm_prints_the_columns_readme_lists_once(small_sample, tmp_path, capsys):

@@ -175,14 +175,15 @@ def storm_composites(request: StormRequest):
                    cloud_buffer_m=buffer_m)
 
 
-def _check_scenes_around_event(composite_request, report) -> None:
+def check_scenes_around_event(request: StormRequest, composite_request, report) -> None:
     """A storm is assessed from scenes before *and* after it: when the search found some but
     none in the after (or before) window, say so before any pixel is read (bad input), not
-    after minutes of work with every stand 'unknown'."""
+    after minutes of work with every stand 'unknown'. Not with radar from Sentinel Hub
+    (it may be all there is after the event)."""
     from ..composites.requests import RequestError, _naive_utc, composite_windows
 
     found = report.all_items
-    if not found:
+    if not found or request.sentinel_hub_radar is not None:
         return  # run_composites says "nothing to compute" with each source's reason
     windows = composite_windows(composite_request)
     for label, begin, end in (windows[-1], ("before", windows[0][1], windows[-2][2])):
@@ -196,9 +197,12 @@ def _check_scenes_around_event(composite_request, report) -> None:
                                f"cloud: {hint}")
 
 
-def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
+def run_storm(request: StormRequest, *, progress=None, cancel=None,
+              report=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
-    stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
+    stocking, classes and the ranking; written as tables, a styled-ready layer and rasters.
+    ``report``: the search of ``storm_composites(request)`` when already made (checked with
+    ``check_scenes_around_event``); not used with before/after item URLs."""
     from ..composites.pipeline import run_composites, search, validate_request
     from ..composites.requests import RequestError, Source
     from ..outputs.files import write_cog, write_json
@@ -212,7 +216,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
     base = request.composites
     composite_request = storm_composites(request)
     windows, buffer_m = list(composite_request.windows), composite_request.cloud_buffer_m
-    report = None
+    searched = report is not None and not (request.before_items or request.after_items)
     if request.before_items or request.after_items:
         report, providers = _report_from_items(request.before_items, request.after_items)
         composite_request = replace(composite_request,
@@ -223,8 +227,8 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         if progress is not None:
             progress(0.0, "searching")
         report = search(composite_request, aoi)
-    if request.sentinel_hub_radar is None:  # else its radar may be all there is after
-        _check_scenes_around_event(composite_request, report)
+    if not searched:  # else checked by the caller, before its run folder was touched
+        check_scenes_around_event(request, composite_request, report)
     composites = run_composites(composite_request, progress=progress, cancel=cancel,
                                 report=report)
     output_dir = Path(base.output_dir)
