@@ -316,3 +316,24 @@ def test_validate_compartments_that_do_not_exist(monitoring, tmp_path, capsys):
     assert cli.main(validate_args(monitoring, "--compartments", str(missing))) == 2
     assert f"the compartments {missing} do not exist" in one_error_line(capsys)
     assert not (monitoring[0] / "validation").exists()
+
+
+def test_validate_json_is_valid_json_when_a_score_has_nothing_to_score(monitoring, tmp_path,
+                                                                       capsys):
+    """A reference outside the monitored grid leaves recall and delays without pixels: the
+    --json output printed NaN there (jq and strict parsers refuse it); validation.json
+    already said null. Both say null now."""
+    references = tmp_path / "far.gpkg"
+    gpd.GeoDataFrame({"date": ["2025-03-14"]}, geometry=[shapely.box(0, 0, 100, 100)],
+                     crs=CRS).to_file(references)
+    assert cli.main(["--json", "validate", "--monitoring", str(monitoring[0]), "--references",
+                     str(references)]) == 0
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    printed = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert printed["pixel"]["recall"] is None and printed["pixel"]["fp"] > 0
+    assert printed["delay"]["confirmation"]["days"]["mean"] is None
+    assert printed["pixel"] == json.loads(
+        (monitoring[0] / "validation" / "validation.json").read_text())["pixel"]

@@ -25,7 +25,7 @@ RASTERS = {"status": "monitoring_status.tif",
 
 def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Validate the folder's outputs; returns the headline numbers and the files written."""
-    from ..validation.assessment import validate, write_validation
+    from ..validation.assessment import summary_document, validate, write_validation
     from ..validation.files import read_layers
 
     folder = Path(spec["monitoring_dir"])
@@ -55,9 +55,8 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
     files = write_validation(result, output_dir)
-    return {"output_dir": str(output_dir), "pixel": result["pixel"],
-            "compartment": result["compartment"], "delay": result["delay"],
-            "parameters": result["parameters"],
+    # as validation.json: NaN (nothing to score) is null, so --json output is valid JSON
+    return {"output_dir": str(output_dir), **summary_document(result),
             "files": {key: str(path) for key, path in files.items()}}
 
 
