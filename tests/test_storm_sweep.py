@@ -187,6 +187,23 @@ def test_hexagons_output_that_is_not_a_geopackage(small_sample, tmp_path, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
 
 
+def test_hexagons_of_web_mercator_forests_have_the_area_asked_for(small_sample, tmp_path,
+                                                                  capsys):
+    """Forests saved in Web Mercator (EPSG:3857, a web map's export): "10 ha" cells were 10 ha
+    of Mercator map, 7.9 ha on the ground at the sample's 27° S (2.5 ha at 60° N). The grid is
+    laid in the forests' UTM zone and written in their CRS."""
+    forests = gpd.read_file(small_sample.forests_path)
+    mercator = tmp_path / "mercator.gpkg"
+    forests.to_crs("EPSG:3857").to_file(mercator)
+    for source, name in ((mercator, "m.gpkg"), (small_sample.forests_path, "mga.gpkg")):
+        assert cli.main(["--quiet", "hexagons", "--gpkg", str(source), "--area-ha", "10",
+                         "--no-clip", "--output", str(tmp_path / name)]) == 0
+        cells = gpd.read_file(tmp_path / name)
+        assert cells.crs == gpd.read_file(source).crs
+        true_ha = cells.to_crs(forests.crs).area / 10_000  # MGA zone 56: true areas
+        assert true_ha.between(9.95, 10.05).all(), true_ha.describe()
+
+
 def test_json_and_quiet_also_after_the_command(small_sample, tmp_path, capsys):
     """`raster-collect hexagons ... --json` was a usage error (exit 2, "unrecognized
     arguments"): the options work on either side of the command."""
