@@ -187,6 +187,23 @@ def test_hexagons_output_that_is_not_a_geopackage(small_sample, tmp_path, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
 
 
+def test_hexagons_never_replace_the_polygon_file(small_sample, tmp_path, capsys):
+    """`hexagons --gpkg forests.gpkg --output forests.gpkg` replaced the user's forests by the
+    hexagons (exit 0, the forests layer gone)."""
+    forests = tmp_path / "forests.gpkg"
+    forests.write_bytes(small_sample.forests_path.read_bytes())
+    before = forests.read_bytes()
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(forests), "--area-ha", "5",
+                     "--output", str(tmp_path / "." / "forests.gpkg")]) == 2
+    assert "is the polygon file (--gpkg): it would be replaced" in one_error_line(capsys)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "hexagons", "aoi": str(forests),
+                                "output": str(forests), "hexagon_area_m2": 50_000}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert "is the polygon file ('aoi')" in one_error_line(capsys)
+    assert forests.read_bytes() == before
+
+
 def test_hexagons_of_web_mercator_forests_have_the_area_asked_for(small_sample, tmp_path,
                                                                   capsys):
     """Forests saved in Web Mercator (EPSG:3857, a web map's export): "10 ha" cells were 10 ha

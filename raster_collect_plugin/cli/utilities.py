@@ -28,6 +28,9 @@ def _cmd_hexagons(args) -> dict:
     if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
         raise BadInput(f"--output {output} must be a GeoPackage file ending in .gpkg, e.g. "
                        f"{output.with_suffix('.gpkg')}")
+    if output.exists() and Path(args.gpkg).exists() and output.samefile(args.gpkg):
+        raise BadInput(f"--output {output} is the polygon file (--gpkg): it would be replaced "
+                       "by the hexagons; choose another file")
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)

@@ -302,6 +302,10 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
         raise JobError(f"job spec 'output' {output} must be a GeoPackage file ending in .gpkg, "
                        f"e.g. {output.with_suffix('.gpkg')}")
+    aoi_path = Path(_required(spec, "aoi"))
+    if output.exists() and aoi_path.exists() and output.samefile(aoi_path):
+        raise JobError(f"job spec 'output' {output} is the polygon file ('aoi'): it would be "
+                       "replaced by the hexagons; choose another file")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)
