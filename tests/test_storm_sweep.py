@@ -74,6 +74,28 @@ def test_storm_prints_the_columns_readme_lists_once(small_sample, tmp_path, caps
     assert "--top is the number of ranked rows to print" in one_error_line(capsys)
 
 
+def test_storm_overwrite_keeps_the_users_own_files_in_the_folder(small_sample, tmp_path,
+                                                                  capsys):
+    """`storm --output .` beside the user's polygons and a log the shell appends to (written
+    during the run): the run published every file written since it began, so its manifest
+    listed the log, and the next run's --overwrite deleted it as an old result."""
+    output = tmp_path / "work"
+    output.mkdir()
+    forests = output / "forests.gpkg"
+    forests.write_bytes(small_sample.forests_path.read_bytes())
+    log = output / "storm.log"
+    log.write_text("started\n")  # modified as the run begins, as a redirected log is
+    args = storm_args(small_sample, output)
+    args[args.index("--gpkg") + 1] = str(forests)
+    assert cli.main(["--quiet"] + args) == 0
+    listed = json.loads((output / "manifest.json").read_text())["files"]
+    assert "storm.log" not in listed and "forests.gpkg" not in listed
+    assert "storm_damage_ranking.csv" in listed
+    assert cli.main(["--quiet"] + args + ["--moderate-fraction", "0.2", "--overwrite"]) == 0
+    assert log.read_text() == "started\n" and forests.exists()
+    assert (output / "storm_damage_ranking.csv").exists()
+
+
 @pytest.mark.parametrize("event, missing", [("2025-12-28", "after"), ("2025-10-02", "before")])
 def test_an_event_with_no_scene_after_or_before_it_is_one_line(small_sample, tmp_path, capsys,
                                                                event, missing):

@@ -137,5 +137,5 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
                    rewrites=True) as folder:
         started = time.time()
         result = run_storm(storm, progress=progress, cancel=cancel, report=report)
-        folder.publish_written(started, errors=result.errors)
+        folder.publish_written(started, skip_foreign=True, errors=result.errors)
     return result
