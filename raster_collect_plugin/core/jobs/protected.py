@@ -123,8 +123,11 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
         composites = replace(composites, aoi=validate_request(replace(composites, aoi=aoi)))
         report = search(composites, composites.aoi)
         check_scenes_around_event(storm, composites, report)
-    parameters = {**request_parameters(composites, aoi),
-                  "event_date": str(storm.event_date),
+    parameters = request_parameters(composites, aoi)
+    if not storm.windows:  # start, end and windows follow from these three: named by them
+        for derived in ("start", "end", "windows"):
+            parameters.pop(derived)
+    parameters = {**parameters, "event_date": str(storm.event_date),
                   "before_days": storm.before_days, "after_days": storm.after_days,
                   "thresholds": asdict(storm.thresholds),
                   "min_clear_fraction": storm.min_clear_fraction,
