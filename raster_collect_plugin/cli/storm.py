@@ -37,6 +37,8 @@ def _cmd_storm(args) -> dict:
 
     check_min_clear_fraction(args.min_clear_fraction)
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
+    if args.top < 0:  # head(-1) would print all rows but the last
+        raise BadInput(f"--top is the number of ranked rows to print (0 or more), not {args.top}")
     aoi = load_aoi_from_args(args)
     if not (args.catalog or args.stac_url or args.provider) and not (args.before_item or
                                                                    args.after_item):
@@ -72,11 +74,13 @@ def _cmd_storm(args) -> dict:
     ranking = result.ranking
     if not (args.quiet or args.json):
         print(format_ranking(ranking, args.id_field, args.top))
-    return {"files": {k: str(v) for k, v in result.files.items()}, "errors": result.errors,
-            "damaged": flagged(ranking, args.id_field),
-            "not_stocked": list(ranking.loc[ranking["damage_class"] == NOT_STOCKED,
-                                            args.id_field]),
-            "ranking": ranking.replace({float("nan"): None}).to_dict(orient="records")}
+    summary = {"files": {k: str(v) for k, v in result.files.items()}, "errors": result.errors,
+               "notes": result.notes, "damaged": flagged(ranking, args.id_field),
+               "not_stocked": list(ranking.loc[ranking["damage_class"] == NOT_STOCKED,
+                                               args.id_field])}
+    if args.json:  # printed above as the table, not again as one line of dictionaries
+        summary["ranking"] = ranking.replace({float("nan"): None}).to_dict(orient="records")
+    return summary
 
 
 THRESHOLD_OPTIONS = THRESHOLD_TEXT  # the one text per threshold (core/storm/classes.py)

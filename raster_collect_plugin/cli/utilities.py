@@ -25,6 +25,12 @@ def _cmd_hexagons(args) -> dict:
                        f"{output / 'hexagons.gpkg'}")
     if any(parent.is_file() for parent in output.parents):
         raise BadInput(f"--output {output} lies below a file: choose another path")
+    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
+        raise BadInput(f"--output {output} must be a GeoPackage file ending in .gpkg, e.g. "
+                       f"{output.with_suffix('.gpkg')}")
+    if output.exists() and Path(args.gpkg).exists() and output.samefile(args.gpkg):
+        raise BadInput(f"--output {output} is the polygon file (--gpkg): it would be replaced "
+                       "by the hexagons; choose another file")
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)
@@ -36,7 +42,8 @@ def _cmd_hexagons(args) -> dict:
                             edge_m=args.edge_m, clip=args.clip)
     with atomic_path(Path(args.output)) as temp:
         grid.to_file(temp, layer="hexagons", driver="GPKG")
-    return {"cells": len(grid), "output": args.output}
+    return {"cells": len(grid), "output": args.output,
+            "notes": aoi.notes}  # skipped or repaired polygons
 
 
 def _cmd_sample(args) -> dict:

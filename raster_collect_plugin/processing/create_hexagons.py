@@ -81,9 +81,11 @@ class CreateHexagonsAlgorithm(EngineAlgorithm):
                                          "resolution.")
         spec = {"kind": "hexagons", "aoi": aoi, "id_field": id_field,
                 "clip": self.parameterAsBoolean(parameters, self.CLIP, context),
+                # one size (the spec refuses two): H3, else the edge, else the area
                 "h3_resolution": resolution if resolution >= 0 else None,
-                "hexagon_area_m2": area * 10_000 if area > 0 and edge <= 0 else None,
-                "hexagon_edge_m": edge if edge > 0 else None,
+                "hexagon_area_m2": (area * 10_000 if resolution < 0 and area > 0 and edge <= 0
+                                    else None),
+                "hexagon_edge_m": edge if resolution < 0 and edge > 0 else None,
                 "output": str(workdir / "hexagons.gpkg")}
         result = common.run_job(spec, feedback, workdir, span=80)
         cells = QgsVectorLayer(f"{result['output']}|layername=hexagons", "hexagons", "ogr")

@@ -42,15 +42,19 @@ class Aoi:
         return self.frame.geometry.union_all()
 
 
-def read_polygons(path: Path, *, layer: Optional[str] = None) -> gpd.GeoDataFrame:
-    """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix.
-    GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
+def read_polygons(path: Path, *, layer: Optional[str] = None,
+                  layer_option: str = "--layer") -> gpd.GeoDataFrame:
+    """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix
+    (``layer_option``: the option that chooses the layer). GDAL's reading runs in a helper
+    thread, so Ctrl-C/SIGTERM stop the wait at once."""
     from ..compute.interrupts import call_interruptibly
 
-    return call_interruptibly(_read_polygons, path, layer, what=f"reading {path.name}")
+    return call_interruptibly(_read_polygons, path, layer, layer_option,
+                              what=f"reading {path.name}")
 
 
-def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
+def _read_polygons(path: Path, layer: Optional[str],
+                   layer_option: str = "--layer") -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -62,7 +66,7 @@ def _read_polygons(path: Path, layer: Optional[str]) -> gpd.GeoDataFrame:
     layers = [name for name, _ in listed]
     if layer is not None and str(layer) not in layers:
         raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
-                       "choose one with --layer")
+                       f"choose one with {layer_option}")
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
         layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     try:

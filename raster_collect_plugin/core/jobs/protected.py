@@ -115,32 +115,48 @@ def zonal_parameters(zonal) -> Dict[str, object]:
 @storm_engine_job
 def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel=None):
     """``storm.run_storm`` inside a RunFolder (see :func:`run_composites_protected`); the
-    fingerprint holds the parameters, the polygons, the sources and the given item URLs."""
-    from dataclasses import asdict
+    fingerprint holds the parameters, the polygons, the sources, the scenes found and the
+    given item URLs. The search (and its check that there are scenes before and after the
+    event) comes before the folder is touched: a refused run loses nothing."""
+    from dataclasses import asdict, replace
 
     from ..areas.aoi import Aoi, load_aoi
-    from ..storm.assessment import run_storm
+    from ..composites.pipeline import search, validate_request
+    from ..storm.assessment import check_scenes_around_event, run_storm, storm_composites
 
     base = storm.composites
     aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
         base.aoi, id_field=base.id_field, ids=base.selected_ids)
-    parameters = {**request_parameters(base, aoi), "event_date": str(storm.event_date),
-                  "before_days": storm.before_days, "after_days": storm.after_days,
-                  "thresholds": asdict(storm.thresholds),
-                  "min_clear_fraction": storm.min_clear_fraction,
-                  "hexagon_area_m2": storm.hexagon_area_m2,
-                  "before_items": sorted(storm.before_items),
-                  "after_items": sorted(storm.after_items)}
-    record = fingerprint("storm", parameters)
+    # what the run composites (its windows and cloud buffer), not the base request's
+    # start/end (the command line's default is a year before today) or buffer
+    composites = storm_composites(storm)
     if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
         from ..storm.assessment import STORM_INDICES
 
         path_budget.check(base.output_dir, lambda: path_budget.composite_depth(
             base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
             labels=("early", "before", "after"), windows=True))
+    report = None
+    if not (storm.before_items or storm.after_items):
+        composites = replace(composites, aoi=validate_request(replace(composites, aoi=aoi)))
+        report = search(composites, composites.aoi)
+        check_scenes_around_event(storm, composites, report)
+    parameters = request_parameters(composites, aoi)
+    if not storm.windows:  # start, end and windows follow from these three: named by them
+        for derived in ("start", "end", "windows"):
+            parameters.pop(derived)
+    parameters = {**parameters, "event_date": str(storm.event_date),
+                  "before_days": storm.before_days, "after_days": storm.after_days,
+                  "thresholds": asdict(storm.thresholds),
+                  "min_clear_fraction": storm.min_clear_fraction,
+                  "hexagon_area_m2": storm.hexagon_area_m2,
+                  "before_items": sorted(storm.before_items),
+                  "after_items": sorted(storm.after_items)}
+    record = fingerprint("storm", parameters, item_ids=None if report is None else
+                         [i.id for i in report.all_items])
     with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
                    rewrites=True) as folder:
         started = time.time()
-        result = run_storm(storm, progress=progress, cancel=cancel)
-        folder.publish_written(started, errors=result.errors)
+        result = run_storm(storm, progress=progress, cancel=cancel, report=report)
+        folder.publish_written(started, skip_foreign=True, errors=result.errors)
     return result

@@ -330,6 +330,13 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..outputs.files import atomic_path
 
     output = _output_file(spec, "hexagons.gpkg")
+    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
+        raise JobError(f"job spec 'output' {output} must be a GeoPackage file ending in .gpkg, "
+                       f"e.g. {output.with_suffix('.gpkg')}")
+    aoi_path = Path(_required(spec, "aoi"))
+    if output.exists() and aoi_path.exists() and output.samefile(aoi_path):
+        raise JobError(f"job spec 'output' {output} is the polygon file ('aoi'): it would be "
+                       "replaced by the hexagons; choose another file")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)
@@ -405,7 +412,7 @@ def _storm(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
                                  progress=progress, cancel=cancel)
     ranking = result.ranking.replace({float("nan"): None})
     return {"output_dir": str(request.output_dir), "errors": result.errors,
-            "files": {k: str(v) for k, v in result.files.items()},
+            "notes": result.notes, "files": {k: str(v) for k, v in result.files.items()},
             "change_rasters": {k: str(v) for k, v in result.change_rasters.items()},
             "ranking": ranking.to_dict(orient="records")}
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, Tuple
 from urllib.parse import urlsplit
 
 from ..compute.options import ComputeOptionsError, check_compute_options
+from ..storm.classes import MAX_WINDOW_DAYS
 
 
 class JobError(ValueError):
@@ -120,8 +121,10 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "before_items": (_list_of(_text), "a list of item URLs"),
     "after_items": (_list_of(_text), "a list of item URLs"),
     "buffer_m": (_number(), "a number of metres"),
-    "before_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
-    "after_days": (_number(1, 3650, integer=True), "a whole number of days (1-3650)"),
+    "before_days": (_number(1, MAX_WINDOW_DAYS, integer=True),
+                    f"a whole number of days (1-{MAX_WINDOW_DAYS})"),
+    "after_days": (_number(1, MAX_WINDOW_DAYS, integer=True),
+                   f"a whole number of days (1-{MAX_WINDOW_DAYS})"),
     "thresholds": (lambda v: isinstance(v, dict), "an object"),
     "compute": (_compute, "an object"),
     "memory_budget": (_budget, "a size such as 4GB"),
@@ -241,6 +244,12 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         if hexagons:
             raise JobError(f"a zonal-raster job makes no hexagons ('{hexagons[0]}'): make them "
                            "with a hexagons job and give that file as 'aoi'")
+    hexagons = [k for k in HEXAGON_KEYS if spec.get(k) is not None]
+    if kind == "storm" and set(hexagons) - {"hexagon_area_m2"}:  # silently ignored before
+        raise JobError(f"a storm job makes hexagons of an area ('hexagon_area_m2'), not "
+                       f"'{sorted(set(hexagons) - {'hexagon_area_m2'})[0]}'")
+    if len(hexagons) > 1:  # one would be silently ignored
+        raise JobError(f"give one hexagon size, not {' and '.join(repr(k) for k in hexagons)}")
     for key, value in spec.items():
         if key in SCHEMA and value is not None:
             check, expected = SCHEMA[key]

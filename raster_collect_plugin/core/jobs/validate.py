@@ -25,7 +25,7 @@ RASTERS = {"status": "monitoring_status.tif",
 
 def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Validate the folder's outputs; returns the headline numbers and the files written."""
-    from ..validation.assessment import validate, write_validation
+    from ..validation.assessment import summary_document, validate, write_validation
     from ..validation.files import read_layers
 
     folder = Path(spec["monitoring_dir"])
@@ -33,6 +33,11 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     if not folder.is_dir() or missing:
         raise JobError(f"{folder} holds no monitoring outputs ({', '.join(missing)} missing): "
                        "give the folder 'raster-collect monitor --output' wrote")
+    output_dir = Path(spec.get("output_dir") or folder / "validation")
+    blocked = next((p for p in (output_dir, *output_dir.parents) if p.is_file()), None)
+    if blocked is not None:  # before any work, not a traceback when writing the report
+        raise JobError(f"the report folder {output_dir} cannot be made: {blocked} is a file; "
+                       "choose a folder (--output)")
     saved = saved_spec(folder) or {}
     id_field = spec.get("id_field") or saved.get("id_field") or "forest_id"
     date_field = spec.get("date_field") or "date"
@@ -49,11 +54,9 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
-    output_dir = Path(spec.get("output_dir") or folder / "validation")
     files = write_validation(result, output_dir)
-    return {"output_dir": str(output_dir), "pixel": result["pixel"],
-            "compartment": result["compartment"], "delay": result["delay"],
-            "parameters": result["parameters"],
+    # as validation.json: NaN (nothing to score) is null, so --json output is valid JSON
+    return {"output_dir": str(output_dir), **summary_document(result),
             "files": {key: str(path) for key, path in files.items()}}
 
 
@@ -76,7 +79,7 @@ def _affine(outputs):
 def _references(path: Path, layer, date_field: str):
     from ..areas.aoi import read_polygons
 
-    frame = read_polygons(path, layer=layer)
+    frame = read_polygons(path, layer=layer, layer_option="--references-layer")
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "
                        "EPSG:32632) and save the file again")
@@ -85,20 +88,37 @@ def _references(path: Path, layer, date_field: str):
         raise JobError(f"the reference polygons {path.name} have no date field "
                        f"{date_field!r}; their fields are {fields}: choose the date of each "
                        "disturbance with --date-field")
+    polygonal = [shape is not None and not shape.is_empty and
+                 shape.geom_type in ("Polygon", "MultiPolygon") for shape in frame.geometry]
+    if not all(polygonal):  # else burnt as nothing: its pixels become false positives
+        rows = [n + 1 for n, ok in enumerate(polygonal) if not ok][:5]
+        raise JobError(f"the reference polygons {path.name} have no polygon (an empty "
+                       f"geometry, a point or a line) in feature(s) {rows}: draw the "
+                       "disturbed extent or remove them")
     dates = _dates(frame[date_field])
     if dates.isna().any():
         rows = [int(i) + 1 for i in frame.index[dates.isna()][:5]]
         raise JobError(f"the reference polygons {path.name} have no valid {date_field!r} "
-                       f"(a date like 2025-03-14) in feature(s) {rows}: fill them in")
+                       f"(a date like 2025-03-14, year first) in feature(s) {rows}: fill them "
+                       "in")
     return frame.assign(**{date_field: dates})
 
 
 def _dates(values):
     """A date column as datetimes: text as pandas reads it, and where pandas, having taken
     its format from the first value, reads nothing, the value's leading ISO date (a column
-    mixing 2025-03-14 and 2025-03-14 00:00:00)."""
+    mixing 2025-03-14 and 2025-03-14 00:00:00). Whole numbers are YYYYMMDD (as the
+    monitoring rasters' dates), never nanoseconds since 1970; text must put the year first
+    (01/03/2025 is March or January): other text is no date (named by the caller)."""
     import pandas as pd
 
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        whole = values.where(values.notna() & (values % 1 == 0))
+        return pd.to_datetime(whole.astype("Int64").astype("string"), format="%Y%m%d",
+                              errors="coerce")
+    if values.map(lambda v: isinstance(v, str)).any():
+        year_first = values.astype("string").str.strip().str.match(r"\d{4}-\d{1,2}-\d{1,2}")
+        values = values.where(year_first.fillna(False).astype(bool))
     dates = pd.to_datetime(values, errors="coerce")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_convert(None)
@@ -114,6 +134,9 @@ def _compartments(spec, saved, folder: Path, id_field: str):
 
     aoi = spec.get("aoi") or saved.get("aoi")
     layer = spec.get("layer") if spec.get("aoi") else saved.get("layer")
+    if spec.get("aoi") and not Path(aoi).exists():  # not the folder's own, silently
+        raise JobError(f"the compartments {aoi} do not exist: give your compartment "
+                       "polygons (--compartments), or leave them out for the folder's")
     if aoi and Path(aoi).exists():
         frame = read_polygons(Path(aoi), layer=layer)
     elif (folder / "monitoring_compartments.gpkg").exists():

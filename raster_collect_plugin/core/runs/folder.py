@@ -188,6 +188,7 @@ class RunFolder:
     _lock: Optional[int] = None
     _before: set = field(default_factory=set)
     _replaced: Sequence[str] = ()
+    _previous: Sequence[str] = ()  # what the folder's manifest listed when the run began
     _created: bool = False
 
     def __post_init__(self):
@@ -211,6 +212,7 @@ class RunFolder:
             if self.rewrites:  # Windows: one on QGIS's map would stop the run half-published
                 listed = (read_manifest(str(self.path)) or {}).get("files", {})
                 ensure_free(self.path / name for name in _top_level(listed))
+            self._previous = sorted((read_manifest(str(self.path)) or {}).get("files", {}))
             self._check_previous()
             self._before = set(os.listdir(self.path))
             self._journal({"pid": os.getpid(), "started": time.time(),
@@ -318,11 +320,16 @@ class RunFolder:
         os.replace(temporary, self.path / JOURNAL_NAME)
 
     # -- publish ----------------------------------------------------------------------------
-    def publish_written(self, since: float, **details) -> dict:
+    def publish_written(self, since: float, *, skip_foreign: bool = False, **details) -> dict:
         """Publish every visible file written into the folder at or after ``since``
-        (``time.time()``), for steps that do not report all their files."""
+        (``time.time()``), for steps that do not report all their files. ``skip_foreign``:
+        not what was in the folder before the run and no earlier run published (the user's
+        own files: a log appended meanwhile, the polygons), which an --overwrite would
+        otherwise remove as this run's."""
+        foreign = self._before - set(_top_level(self._previous)) if skip_foreign else set()
         files = [p for p in self.path.rglob("*") if p.is_file()
                  and not any(part.startswith(".") for part in p.relative_to(self.path).parts)
+                 and p.relative_to(self.path).parts[0] not in foreign
                  and p.name != MANIFEST_NAME and p.stat().st_mtime >= since - 1]
         return self.publish(relative_files(self.path, files), **details)
 

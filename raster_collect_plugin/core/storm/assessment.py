@@ -36,6 +36,7 @@ from .classes import (  # noqa: F401 (re-exported: one place to import storm nam
     CLASS_ORDER,
     DAMAGE_CLASSES,
     FLAGGED_CLASSES,
+    MAX_WINDOW_DAYS,
     NOT_STOCKED,
     UNKNOWN,
     DamageThresholds,
@@ -66,6 +67,9 @@ def event_windows(event_date: date, *, before_days: int = BEFORE_DAYS,
     day after. The event day itself is in none."""
     if before_days < 2 or after_days < 1:
         raise WindowError("the before window needs at least two days and the after window one "
+                          f"(--before-days / --after-days), not {before_days} / {after_days}")
+    if max(before_days, after_days) > MAX_WINDOW_DAYS:  # also: dates beyond year 9999
+        raise WindowError(f"the before and after windows are at most {MAX_WINDOW_DAYS} days "
                           f"(--before-days / --after-days), not {before_days} / {after_days}")
     half = before_days // 2
     return [("early", event_date - timedelta(days=before_days),
@@ -101,6 +105,8 @@ class StormResult:
     files: Dict[str, Path]
     errors: Dict[str, str]
     hexagon_ranking: Optional[pd.DataFrame] = None
+    # skipped or repaired polygons, size estimates (the composites' notes)
+    notes: List[str] = field(default_factory=list)
 
 
 class ItemError(ValueError):
@@ -143,44 +149,86 @@ def _report_from_items(before: Sequence[str], after: Sequence[str]):
     return report, providers
 
 
-def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResult:
-    """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
-    stocking, classes and the ranking; written as tables, a styled-ready layer and rasters."""
-    from ..composites.pipeline import run_composites, validate_request
-    from ..composites.requests import RequestError, Source
-    from ..outputs.files import write_cog, write_json
-    from ..outputs.tables import write_table
-    from ..pixels.cloud_buffer import describe as describe_buffer
+def storm_composites(request: StormRequest):
+    """The composite request a storm run makes of ``request.composites``: its windows (the
+    run's start and end), the storm indices, median, saturated pixels masked and the storm's
+    cloud buffer; what decides the result, so also what a rerun's fingerprint holds (the
+    command line's unused --start/--end or --method never count)."""
+    from ..composites.requests import RequestError
     from ..pixels.cloud_buffer import validate_buffer
-    from ..zonal.pipeline import _with_aoi, make_hexagons
-    from .pixels import SensorInput, combine
 
-    thresholds = request.thresholds
     windows = list(request.windows or event_windows(request.event_date,
                                                     before_days=request.before_days,
                                                     after_days=request.after_days))
     if [w[0] for w in windows] not in (["before", "after"], ["early", "before", "after"]):
         raise RequestError("storm windows must be labelled 'before' and 'after' (optionally "
                            "preceded by 'early')")
-    check_min_clear_fraction(request.min_clear_fraction)
     try:
         buffer_m = validate_buffer(request.cloud_buffer_m)
     except ValueError as error:
         raise RequestError(str(error)) from None
     base = request.composites
-    indices = sorted(set(base.indices) | set(STORM_INDICES))
-    report = None
-    sources = list(base.sources)
+    # saturated/defective pixels (SCL 1) are never evidence of change
+    return replace(base, windows=windows, start=windows[0][1], end=windows[-1][2],
+                   indices=sorted(set(base.indices) | set(STORM_INDICES)), method="median",
+                   mask_classes=frozenset(base.mask_classes) | {"saturated"},
+                   cloud_buffer_m=buffer_m)
+
+
+def check_scenes_around_event(request: StormRequest, composite_request, report) -> None:
+    """A storm is assessed from scenes before *and* after it: when the search found some but
+    none in the after (or before) window, say so before any pixel is read (bad input), not
+    after minutes of work with every stand 'unknown'. Not with radar from Sentinel Hub
+    (it may be all there is after the event)."""
+    from ..composites.requests import RequestError, _naive_utc, composite_windows
+
+    found = report.all_items
+    if not found or request.sentinel_hub_radar is not None:
+        return  # run_composites says "nothing to compute" with each source's reason
+    windows = composite_windows(composite_request)
+    for label, begin, end in (windows[-1], ("before", windows[0][1], windows[-2][2])):
+        if not any(begin <= _naive_utc(item.datetime) < end for item in found):
+            last = (end - pd.Timedelta(days=1)).date()
+            hint = ("the scenes may not be published yet (rerun later), or check --event-date"
+                    " and --after-days" if label == "after" else
+                    "check --event-date and --before-days")
+            raise RequestError(f"no scene {label} the event ({begin.date()} to {last}) in "
+                               f"any source, at most {composite_request.max_cloud_cover}% "
+                               f"cloud: {hint}")
+
+
+def run_storm(request: StormRequest, *, progress=None, cancel=None,
+              report=None) -> StormResult:
+    """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
+    stocking, classes and the ranking; written as tables, a styled-ready layer and rasters.
+    ``report``: the search of ``storm_composites(request)`` when already made (checked with
+    ``check_scenes_around_event``); not used with before/after item URLs."""
+    from ..composites.pipeline import run_composites, search, validate_request
+    from ..composites.requests import RequestError, Source
+    from ..outputs.files import write_cog, write_json
+    from ..outputs.tables import write_table
+    from ..pixels.cloud_buffer import describe as describe_buffer
+    from ..zonal.pipeline import _with_aoi, make_hexagons
+    from .pixels import SensorInput, combine
+
+    thresholds = request.thresholds
+    check_min_clear_fraction(request.min_clear_fraction)
+    base = request.composites
+    composite_request = storm_composites(request)
+    windows, buffer_m = list(composite_request.windows), composite_request.cloud_buffer_m
+    searched = report is not None and not (request.before_items or request.after_items)
     if request.before_items or request.after_items:
         report, providers = _report_from_items(request.before_items, request.after_items)
-        sources = [Source(p, ()) for p in providers.values()]
-    # saturated/defective pixels (SCL 1) are never evidence of change
-    composite_request = replace(base, windows=windows, start=windows[0][1], end=windows[-1][2],
-                                indices=indices, sources=sources, method="median",
-                                mask_classes=frozenset(base.mask_classes) | {"saturated"},
-                                cloud_buffer_m=buffer_m)
+        composite_request = replace(composite_request,
+                                    sources=[Source(p, ()) for p in providers.values()])
     aoi = validate_request(composite_request)
     composite_request = _with_aoi(composite_request, aoi)
+    if report is None:
+        if progress is not None:
+            progress(0.0, "searching")
+        report = search(composite_request, aoi)
+    if not searched:  # else checked by the caller, before its run folder was touched
+        check_scenes_around_event(request, composite_request, report)
     composites = run_composites(composite_request, progress=progress, cancel=cancel,
                                 report=report)
     output_dir = Path(base.output_dir)
@@ -259,7 +307,8 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None) -> StormResu
         "combination": "per pixel: optical sensors weighted by min(clear before, clear after); "
                        "radar decides where no optical sensor saw the pixel after the event",
         "sensors": contributions, "errors": composites.errors})
-    return StormResult(ranking, change_paths, files, composites.errors, hex_ranking)
+    return StormResult(ranking, change_paths, files, composites.errors, hex_ranking,
+                       notes=list(composites.notes))
 
 
 def _read_windows(path: Path) -> Dict[str, np.ndarray]:
@@ -387,13 +436,16 @@ def flagged(ranking: pd.DataFrame, id_field: str = "forest_id") -> List:
 # printed columns: (column, header, format)
 PRINTED = (("rank", "rank", "{:.0f}"), ("damage_class", "class", "{}"),
            ("damaged_ha", "damaged ha", "{:.1f}"), ("damaged_fraction", "fraction", "{:.0%}"),
-           ("loss_ndvi", "severity NDVI loss", "{:.2f}"), ("evidence", "evidence", "{}"),
+           ("loss_ndvi", "severity NDVI loss", "{:.2f}"),
+           ("loss_vh_db", "VH loss dB", "{:.1f}"), ("evidence", "evidence", "{}"),
            ("optical_damaged_fraction", "optical", "{:.0%}"),
            ("radar_damaged_fraction", "radar", "{:.0%}"),
            ("observed_fraction", "observed", "{:.0%}"),
            ("clear_obs_before", "clear obs before", "{:.1f}"),
            ("clear_obs_after", "clear obs after", "{:.1f}"),
-           ("radar_obs_after", "radar obs after", "{:.1f}"))
+           ("radar_obs_after", "radar obs after", "{:.1f}"),
+           ("dNDVI", "dNDVI", "{:+.2f}"), ("dVH_dB", "dVH dB", "{:+.1f}"),
+           ("stocking", "stocking", "{}"), ("pre_event_ndvi", "pre-event NDVI", "{:.2f}"))
 
 
 def format_ranking(ranking, id_field: str, top: int) -> str:

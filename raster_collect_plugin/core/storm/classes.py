@@ -25,6 +25,7 @@ CLASS_COLOURS = {"severe": "#d73027", "moderate": "#fc8d59", "light": "#fee08b",
 # the before/after windows around the event (days), the same in every door
 BEFORE_DAYS = 90
 AFTER_DAYS = 45
+MAX_WINDOW_DAYS = 3650  # ten years either side (also the job spec's range)
 # what each threshold means, for option help, Processing labels and the dock's form
 THRESHOLD_TEXT = {
     "changed_ndvi": "NDVI loss that marks a pixel damaged",
@@ -93,7 +94,18 @@ class DamageThresholds:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown damage thresholds {unknown}; use {sorted(known)}")
-        return cls(**{k: float(v) for k, v in values.items() if v is not None})
+        numbers = {}
+        for name, value in values.items():  # true is not 1.0, nor "abc" a float() message
+            if value is None:
+                continue
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                numbers[name] = float(value)  # numbers, and numbers written as text
+            except (TypeError, ValueError):
+                raise ValueError(f"the damage threshold {name} must be a number, not "
+                                 f"{value!r}") from None
+        return cls(**numbers)
 
     def classify(self, damaged_fraction: float, severity: float = float("nan"),
                  radar: bool = False) -> str:

@@ -77,6 +77,9 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
                           np.nan)
     zones = compartments.to_crs(crs).reset_index(drop=True)
     zone_index = _burn(zones, np.arange(len(zones), dtype="float64"), shape, transform, np.nan)
+    if len(zones) and not np.isfinite(zone_index).any():  # else every one a 0-pixel "TN"
+        raise ValueError("none of the compartments overlaps the monitoring outputs' grid: "
+                         "give the compartments that were monitored (--compartments)")
     inside = np.isfinite(zone_index) & ~excluded
 
     dates = {name: as_days(layers[name]) for name in DATE_LAYERS if name in layers}
@@ -291,9 +294,7 @@ def write_validation(result: Dict[str, object], folder, *, stem: str = "validati
                      ) -> Dict[str, Path]:
     """Write the summary (JSON), the two tables (CSV) and the report (Markdown)."""
     folder = Path(folder)
-    summary_doc = {key: result[key] for key in ("pixel", "compartment", "delay", "parameters")}
-    files = {"summary": write_json(folder / f"{stem}.json",
-                                   _clean(json.loads(json.dumps(summary_doc, default=_plain))))}
+    files = {"summary": write_json(folder / f"{stem}.json", summary_document(result))}
     for key in ("compartments", "events", "event_types"):
         destination = folder / f"{stem}_{key}.csv"
         with atomic_path(destination) as temp:
@@ -304,6 +305,13 @@ def write_validation(result: Dict[str, object], folder, *, stem: str = "validati
         temp.write_text(validation_report(result), encoding="utf-8")
     files["report"] = destination
     return files
+
+
+def summary_document(result: Dict[str, object]) -> Dict[str, object]:
+    """The headline numbers as plain JSON (``validation.json``, the job's result): numpy
+    values as numbers, NaN (a score with nothing to score) as null."""
+    summary = {key: result[key] for key in ("pixel", "compartment", "delay", "parameters")}
+    return _clean(json.loads(json.dumps(summary, default=_plain)))
 
 
 def _clean(value):
