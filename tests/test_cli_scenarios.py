@@ -65,6 +65,27 @@ def test_search_and_monitor_refuse_a_collection_the_catalog_does_not_have(
     assert not output.exists()
 
 
+@pytest.mark.parametrize("command", ["composite", "zonal"])
+def test_overwrite_with_scenes_that_give_no_index_keeps_the_results(small_sample, tmp_path,
+                                                                    capsys, command):
+    """Radar scenes asked for NDVI: nothing to compute, said before the folder is touched. An
+    --overwrite run dropped the manifest of the results it was to replace first, so the
+    earlier results were no longer trusted (nor kept by a rerun)."""
+    output = tmp_path / "out"
+    first = zonal_args(small_sample, output, start="2025-10-01", end="2025-10-31")
+    first[0] = command
+    assert cli.main(["--quiet"] + first) == 0, capsys.readouterr().err
+    manifest = (output / "manifest.json").read_bytes()
+    radar = list(first)
+    radar[radar.index("sentinel-2-l2a")] = "sentinel-1-rtc"
+    code = cli.main(["--quiet"] + radar + ["--overwrite"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "nothing to compute: sentinel-1-rtc has no nir or red band" in err
+    assert len(err.splitlines()) == 1
+    assert (output / "manifest.json").read_bytes() == manifest
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
 def test_job_spec_is_read_as_json_whatever_the_editor(small_sample, tmp_path, capsys,
                                                       encoding):

@@ -22,6 +22,7 @@ from ..imagery.renderings import colour_bands
 from ..outputs.files import StackWriter, write_json, zarr_stack_to_cog
 from ..pixels import masks
 from ..pixels.cloud_buffer import describe as describe_buffer
+from ..pixels.indices import indices_for
 from ..pixels.load import (
     LoadedScenes,
     LoadError,
@@ -70,16 +71,7 @@ class _CollectionJob:
         self.items = sorted(items, key=lambda i: i.datetime)
         self.aoi, self.cancel = aoi, cancel
         self.profile = provider.profile(collection, self.items[0])
-        self.skipped: Dict[str, str] = {}
-        self.indices = []
-        for index in indices:
-            missing = [b for b in index.bands if b not in self.profile.assets]
-            if self.profile.sensor not in index.sensors or missing:
-                reason = (f"{collection} has no {' or '.join(missing)} band" if missing else
-                          f"{index.name} is not defined for {self.profile.sensor}")
-                self.skipped[index.name] = reason
-            else:
-                self.indices.append(index)
+        self.indices, self.skipped = indices_for(indices, self.profile, collection)
         geometry = Geometry(aoi.union(), crs=str(aoi.crs))
         self.geobox = choose_grid(self.items, geometry, self.profile, crs=request.crs,
                                   resolution=request.resolution)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from ..areas.aoi import Aoi, load_aoi
-from ..imagery.renderings import COLOUR_COMPOSITES
+from ..imagery.renderings import COLOUR_COMPOSITES, colour_bands
 from ..pixels import masks
 from ..pixels.cloud_buffer import validate_buffer
 from ..pixels.errors import LoadError
-from ..pixels.indices import SpectralIndex, get_index
+from ..pixels.indices import SpectralIndex, get_index, indices_for
 from ..runs.storage import join as _join
 from ..runs.storage import remove_tree as _remove_tree
 from ..sources.providers.base import ProviderError, SearchQuery
@@ -190,12 +190,36 @@ def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str,
 
 def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[str]:
     """The "nothing to compute" message when a search found no scene at all (each source's
-    error, or the collections without scenes: a date range or cloud limit to change), else
-    None."""
+    error, or the collections without scenes: a date range or cloud limit to change), or
+    scenes of no collection that has the bands of an asked index or colour composite (radar
+    scenes for NDVI); else None."""
     if report.all_items:
-        return None
+        cannot = _cannot_compute(request, report)
+        return None if cannot is None else \
+            "nothing to compute: " + "; ".join({**cannot, **report.errors}.values())
     reasons = {**missing_scenes(request, report), **report.errors}
     return "nothing to compute: " + ("; ".join(reasons.values()) or "no scenes found")
+
+
+def _cannot_compute(request: CompositeRequest, report: SearchReport
+                    ) -> Optional[Dict[str, str]]:
+    """Why no collection with scenes can give anything asked (by "provider collection"), or
+    None when one can (or a profile cannot be read yet: the run will say)."""
+    indices = resolve_indices(request)
+    providers = {s.provider.name: s.provider for s in request.sources}
+    reasons: Dict[str, str] = {}
+    for (provider_name, collection), items in sorted(report.items.items()):
+        if not items or provider_name not in providers:
+            continue
+        try:
+            profile = providers[provider_name].profile(collection, items[0])
+        except Exception:  # noqa: BLE001 - the run reports a collection it cannot read
+            return None
+        usable, skipped = indices_for(indices, profile, collection)
+        if usable or colour_bands(profile, request.colour_composites):
+            return None
+        reasons[f"{provider_name} {collection}"] = "; ".join(skipped.values())
+    return reasons or None
 
 
 def _check_size(request, report, aoi, indices, providers) -> List[str]:

@@ -4,7 +4,7 @@ both generated from these definitions, so each formula exists once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .expression import Expression, ExpressionError, parse
 
@@ -120,3 +120,19 @@ def _check_band_names(name: str, expression: Expression) -> None:
         raise ExpressionError(
             f"custom index {name!r} uses unknown band(s) {', '.join(unknown)}; the band names "
             f"are {', '.join(band_names())}")
+
+
+def indices_for(indices: Sequence[SpectralIndex], profile, collection: str
+                ) -> Tuple[List[SpectralIndex], Dict[str, str]]:
+    """The indices a collection (its band ``profile``: ``assets``, ``sensor``) can give, and
+    why each other one cannot (index name -> reason)."""
+    usable: List[SpectralIndex] = []
+    skipped: Dict[str, str] = {}
+    for index in indices:
+        missing = [b for b in index.bands if b not in profile.assets]
+        if profile.sensor not in index.sensors or missing:
+            skipped[index.name] = (f"{collection} has no {' or '.join(missing)} band" if missing
+                                   else f"{index.name} is not defined for {profile.sensor}")
+        else:
+            usable.append(index)
+    return usable, skipped
