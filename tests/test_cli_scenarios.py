@@ -86,6 +86,35 @@ def test_overwrite_with_scenes_that_give_no_index_keeps_the_results(small_sample
     assert (output / "manifest.json").read_bytes() == manifest
 
 
+@pytest.mark.parametrize("command", ["zonal", "storm"])
+def test_a_polygon_without_an_id_is_one_bad_input_line(small_sample, tmp_path, capsys,
+                                                       command):
+    """A compartment whose id field is empty: zonal ended in a GEOSException traceback (the
+    forest "nan" selected nothing), storm ranked a stand "None". A chosen forest still runs."""
+    import geopandas as gpd
+
+    forests = gpd.read_file(small_sample.forests_path).head(3)
+    forests["forest_id"] = forests["forest_id"].astype(object)
+    forests.loc[1, "forest_id"] = None
+    gpkg = tmp_path / "stands.gpkg"
+    forests.to_file(gpkg)
+    output = tmp_path / "out"
+    args = zonal_args(small_sample, output)
+    args[args.index("--gpkg") + 1] = str(gpkg)
+    if command == "storm":
+        args = ["storm", "--gpkg", str(gpkg), "--catalog", str(small_sample.catalog_path),
+                "--event-date", "2025-11-13", "--output", str(output)]
+    code = cli.main(["--quiet"] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.endswith("1 polygon(s) have no forest_id (feature(s) 2, in file order): give "
+                        "each an id, or choose another id field")
+    assert not output.exists()
+    if command == "zonal":
+        chosen = args + ["--forest", str(forests.loc[0, "forest_id"])]
+        assert cli.main(["--quiet"] + chosen) == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
 def test_job_spec_is_read_as_json_whatever_the_editor(small_sample, tmp_path, capsys,
                                                       encoding):

@@ -130,6 +130,12 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
             raise AoiError(f"no polygons with {id_field} in {sorted(missing)}")
     if frame.empty:
         raise AoiError("no polygons to work on: select at least one feature")
+    blank = frame[id_field].isna() | (frame[id_field].astype(str).str.strip() == "")
+    if blank.any():  # a forest without an id names no folder or table row ("nan")
+        rows = ", ".join(str(int(i) + 1) for i in frame.index[blank][:10])
+        order = "counted from 1" if isinstance(source, gpd.GeoDataFrame) else "in file order"
+        raise AoiError(f"{int(blank.sum())} polygon(s) have no {id_field} (feature(s) {rows}, "
+                       f"{order}): give each an id, or choose another id field")
     if frame[id_field].duplicated().any():
         duplicated = sorted(set(frame.loc[frame[id_field].duplicated(), id_field].astype(str)))
         raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}")
