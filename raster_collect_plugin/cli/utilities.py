@@ -15,22 +15,15 @@ from .common import (
 
 def _cmd_hexagons(args) -> dict:
     from ..core.areas import h3_grid, hexagon_grid
+    from ..core.areas.hexagons import hexagon_file_problem
     from ..core.outputs import atomic_path
     from .cells import check_cell_options
 
     check_cell_options(sizes={"--area-ha": args.area_ha, "--edge-m": args.edge_m}, h3=args.h3)
     output = Path(args.output)
-    if output.is_dir():
-        raise BadInput(f"--output {output} is a folder: give the file to write, e.g. "
-                       f"{output / 'hexagons.gpkg'}")
-    if any(parent.is_file() for parent in output.parents):
-        raise BadInput(f"--output {output} lies below a file: choose another path")
-    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
-        raise BadInput(f"--output {output} must be a GeoPackage file ending in .gpkg, e.g. "
-                       f"{output.with_suffix('.gpkg')}")
-    if output.exists() and Path(args.gpkg).exists() and output.samefile(args.gpkg):
-        raise BadInput(f"--output {output} is the polygon file (--gpkg): it would be replaced "
-                       "by the hexagons; choose another file")
+    problem = hexagon_file_problem(output, Path(args.gpkg), "--gpkg")
+    if problem:
+        raise BadInput(f"--output {output} {problem}")
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)

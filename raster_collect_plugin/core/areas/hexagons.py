@@ -6,6 +6,7 @@ Each cell carries its parent compartment's id, so per-hexagon statistics roll up
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import List, Optional
 
 import geopandas as gpd
@@ -14,6 +15,23 @@ from shapely.geometry import Polygon
 from .names import HEX_ID_FIELD
 
 MAX_AREA_DISTORTION = 0.01  # a CRS whose areas near the forests are off by more than 1 %
+
+
+def hexagon_file_problem(output: Path, polygons: Path, polygons_name: str) -> Optional[str]:
+    """What keeps ``output`` from being the hexagons' GeoPackage, said after its name, or None:
+    a folder, below a file, not .gpkg, or the polygon file itself (``polygons_name``: how the
+    door names it), which the hexagons would replace."""
+    from ..runs.storage import output_file_problem
+
+    problem = output_file_problem(output, "hexagons.gpkg")
+    if problem:
+        return problem
+    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
+        return f"must be a GeoPackage file ending in .gpkg, e.g. {output.with_suffix('.gpkg')}"
+    if output.exists() and polygons.exists() and output.samefile(polygons):
+        return (f"is the polygon file ({polygons_name}): it would be replaced by the hexagons; "
+                "choose another file")
+    return None
 
 
 def edge_from_area(area_m2: float) -> float:

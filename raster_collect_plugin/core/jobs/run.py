@@ -315,28 +315,24 @@ def _write_footprints(report, destination: Path) -> None:
 def _output_file(spec: Dict[str, Any], example: str) -> Path:
     """The job's 'output' file, checked before the work (not when moving it into place): not
     a folder, not below a file."""
+    from ..runs.storage import output_file_problem
+
     output = Path(_required(spec, "output"))
-    if output.is_dir():
-        raise JobError(f"job spec 'output' {output} is a folder: give the file to write, e.g. "
-                       f"{output / example}")
-    if any(parent.is_file() for parent in output.parents):
-        raise JobError(f"job spec 'output' {output} lies below a file: choose another path")
+    problem = output_file_problem(output, example)
+    if problem:
+        raise JobError(f"job spec 'output' {output} {problem}")
     return output
 
 
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.aoi import load_aoi
-    from ..areas.hexagons import h3_grid, hexagon_grid
+    from ..areas.hexagons import h3_grid, hexagon_file_problem, hexagon_grid
     from ..outputs.files import atomic_path
 
-    output = _output_file(spec, "hexagons.gpkg")
-    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
-        raise JobError(f"job spec 'output' {output} must be a GeoPackage file ending in .gpkg, "
-                       f"e.g. {output.with_suffix('.gpkg')}")
-    aoi_path = Path(_required(spec, "aoi"))
-    if output.exists() and aoi_path.exists() and output.samefile(aoi_path):
-        raise JobError(f"job spec 'output' {output} is the polygon file ('aoi'): it would be "
-                       "replaced by the hexagons; choose another file")
+    output = Path(_required(spec, "output"))
+    problem = hexagon_file_problem(output, Path(_required(spec, "aoi")), "'aoi'")
+    if problem:
+        raise JobError(f"job spec 'output' {output} {problem}")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)

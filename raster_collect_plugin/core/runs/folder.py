@@ -209,10 +209,10 @@ class RunFolder:
         self._acquire()
         try:
             self._recover()
+            listed = (read_manifest(str(self.path)) or {}).get("files", {})
             if self.rewrites:  # Windows: one on QGIS's map would stop the run half-published
-                listed = (read_manifest(str(self.path)) or {}).get("files", {})
                 ensure_free(self.path / name for name in _top_level(listed))
-            self._previous = sorted((read_manifest(str(self.path)) or {}).get("files", {}))
+            self._previous = sorted(listed)
             self._check_previous()
             self._before = set(os.listdir(self.path))
             self._journal({"pid": os.getpid(), "started": time.time(),

@@ -13,7 +13,7 @@ import os
 import posixpath
 import shutil
 from pathlib import Path
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 Location = Union[str, Path]
@@ -132,3 +132,13 @@ def split(location: Location) -> Tuple[str, str]:
     text = str(location).rstrip("/")
     return (text.rsplit("/", 1)[0], text.rsplit("/", 1)[1]) if is_remote(text) else \
         (str(Path(text).parent), Path(text).name)
+
+
+def output_file_problem(output: Path, example: str) -> Optional[str]:
+    """What keeps ``output`` from being written as a file, said after its name ("is a folder:
+    ..."), or None; checked before the work, not when the file is moved into place."""
+    if output.is_dir():
+        return f"is a folder: give the file to write, e.g. {output / example}"
+    if any(parent.is_file() for parent in output.parents):
+        return "lies below a file: choose another path"
+    return None
