@@ -27,12 +27,6 @@ from .common import (
 COMPLETE_MARKER = "complete.json"
 
 
-class SourcesFailed(RuntimeError):
-    """No scene at all because the sources failed (exit 1, one line)."""
-
-    exit_kind = "failure"
-
-
 # what a file name cannot hold on Windows (and "/" anywhere)
 _NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
@@ -144,15 +138,10 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
     from ..core.areas import Aoi
-    from ..core.composites import (
-        RequestError,
-        nothing_found,
-        path_budget,
-        search,
-        validate_request,
-    )
+    from ..core.composites import RequestError, path_budget, search, validate_request
     from ..core.compute import check_interrupted
     from ..core.jobs import report_for_area, zonal_parameters
+    from ..core.jobs.protected import refuse_nothing_found
     from ..core.outputs import write_table
     from ..core.pixels import check_min_clear_fraction
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
@@ -186,10 +175,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     path_budget.check(output_root, lambda: path_budget.forest_depth(
         request, [forest_folder_name(i)[len("forest_"):] for i in ids]))
     report = search(request, aoi)  # one search for every forest
-    if nothing_found(request, report):  # every forest would fail alike: say it once
-        if report.errors:  # a source failed: exit 1, as composite
-            raise SourcesFailed(nothing_found(request, report))
-        raise RequestError(nothing_found(request, report))
+    refuse_nothing_found(request, report)  # every forest would fail alike: say it once
     parameters = {**request_parameters(request, aoi),
                   **zonal_parameters(_zonal_request(args, aoi, output_root))}
     record = fingerprint("zonal-forests", parameters,
