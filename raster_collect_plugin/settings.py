@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from qgis.core import QgsApplication, QgsSettings
 
-from .core.runs import DEFAULT_MAX_CLOUD_COVER
+from .core.runs import DEFAULT_INDICES, DEFAULT_MAX_CLOUD_COVER
 
 PREFIX = "/raster_collect/"
 
@@ -19,7 +19,7 @@ DEFAULTS: Dict[str, Any] = {
     "max_cloud_cover": DEFAULT_MAX_CLOUD_COVER,
     "output_folder": "",
     "id_field": "forest_id",
-    "indices": "NDVI,EVI",
+    "indices": ",".join(DEFAULT_INDICES),
     "composite_period": "month",
     "composite_method": "median",
     "dask/mode": "threads",  # a LocalCluster is slower than threads on small machines

@@ -466,3 +466,108 @@ def test_a_zonal_raster_job_with_hexagons_is_refused(small_sample, tmp_path, cap
                                 "hexagon_area_m2": 10_000}))
     assert cli.main(["--quiet", "job", str(spec)]) == 2
     assert "a zonal-raster job makes no hexagons ('hexagon_area_m2')" in capsys.readouterr().err
+
+
+def test_spec_paths_starting_with_a_tilde_are_in_the_home_folder(small_sample, tmp_path,
+                                                                 capsys, monkeypatch):
+    """No shell reads a JSON spec: '~/forests.gpkg' was looked for in a folder named '~'.
+    The forests, a static catalog and the output all given from the home folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "sample").symlink_to(small_sample.root, target_is_directory=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "hexagons.json"
+    spec.write_text(json.dumps({"kind": "hexagons", "aoi": "~/sample/forests.gpkg",
+                                "output": "~/cells/hexagons.gpkg", "hexagon_area_m2": 100_000}))
+    assert cli.main(["--json", "job", str(spec)]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["cells"] > 0
+    assert (home / "cells" / "hexagons.gpkg").exists() and not (tmp_path / "~").exists()
+    search = tmp_path / "search.json"
+    search.write_text(json.dumps({
+        "kind": "search", "aoi": "~/sample/forests.gpkg", "start": "2025-10-01",
+        "end": "2025-11-30", "sources": [{"kind": "static", "href": "~/sample/catalog.json",
+                                          "collections": ["sentinel-2-l2a"]}]}))
+    assert cli.main(["--json", "job", str(search)]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["scenes"]
+
+
+@pytest.mark.parametrize("key, value", [
+    ("output_dir", "C:\\forest\\out"), ("aoi", "D:/forests/compartments.gpkg"),
+    ("output_dir", "\\\\server\\share\\runs")])
+def test_a_windows_path_in_a_spec_run_here_is_one_bad_input_line(small_sample, tmp_path,
+                                                                 capsys, monkeypatch, key,
+                                                                 value):
+    """A spec written on a Windows machine and run on Linux: its output folder was made
+    literally as 'C:\\forest\\out' in the working folder, its forests 'not found'."""
+    monkeypatch.chdir(tmp_path)
+    spec = {"kind": "composite", "aoi": str(small_sample.forests_path),
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+            "start": "2025-10-01", "end": "2025-10-31", "output_dir": str(tmp_path / "out")}
+    spec[key] = value
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    code = cli.main(["--quiet", "job", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1
+    assert f"job spec '{key}' is a Windows path ({value}), which this" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
+
+
+def test_no_cloud_class_means_no_cloud_class_in_every_door(small_sample, tmp_path, capsys):
+    """The dock's unticked mask boxes reach the job as 'mask_classes': [] and were run with
+    the default mask (its metadata saying so); `--mask ""` too. Now both mask no cloud class:
+    only no-data, so more clear observations than the default mask on the cloudy sample."""
+    import rasterio
+
+    from raster_collect_plugin.cli.common import mask_classes_from
+    from raster_collect_plugin.core.jobs.run import composite_request
+    from raster_collect_plugin.core.pixels import DEFAULT_MASK_CLASSES
+
+    assert mask_classes_from(None) == DEFAULT_MASK_CLASSES
+    assert mask_classes_from("none") == mask_classes_from(" ") == frozenset()
+    assert mask_classes_from("cloud_high, snow") == {"cloud_high", "snow"}
+    base = {"aoi": str(small_sample.forests_path), "start": "2025-10-01", "end": "2025-10-31",
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+            "output_dir": str(tmp_path / "unused")}
+    assert composite_request(base).mask_classes == DEFAULT_MASK_CLASSES
+    assert composite_request(dict(base, mask_classes=[])).mask_classes == frozenset()
+
+    clear = {}
+    for name, mask in (("default", []), ("none", ["--mask", "none"])):
+        output = tmp_path / name
+        args = zonal_args(small_sample, output, *mask, start="2025-10-01", end="2025-10-31")
+        args[0] = "composite"
+        assert cli.main(["--quiet"] + args) == 0, capsys.readouterr().err
+        metadata = json.loads(next(output.rglob("*sentinel-2-l2a_metadata.json")).read_text())
+        with rasterio.open(next(output.rglob("*sentinel-2-l2a_clear_count.tif"))) as raster:
+            clear[name] = int(raster.read(1).sum())
+        assert metadata["cloud_mask"]["classes"] == (
+            [] if name == "none" else sorted(DEFAULT_MASK_CLASSES))
+    assert clear["none"] > clear["default"] > 0
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--area-ha", "0.0001"], "hexagons of 0.0001 ha (edge 0.62 m) over these forests would be"
+                              " about"),
+    (["--h3", "15"], "H3 resolution 15 over these forests would be about")])
+def test_a_cell_size_that_makes_millions_of_cells_is_refused(small_sample, tmp_path, capsys,
+                                                              args, expected):
+    """A hexagon area typed in the wrong unit (m² as ha): minutes of work and a huge file,
+    with no word; now one line naming a size that fits, and nothing written."""
+    output = tmp_path / "cells.gpkg"
+    code = cli.main(["--quiet", "hexagons", "--gpkg", str(small_sample.forests_path),
+                     "--output", str(output), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and expected in err
+    assert "more than 1,000,000: choose" in err
+    assert not output.exists()
+    fits = err.split("choose ")[1]
+    if "--h3" in args:  # the resolution it names fits
+        from raster_collect_plugin.core.areas.aoi import load_aoi
+        from raster_collect_plugin.core.areas.hexagons import _refuse_too_many_h3_cells
+
+        _refuse_too_many_h3_cells(load_aoi(small_sample.forests_path).frame,
+                                  int(fits.split()[1]))

@@ -91,8 +91,8 @@ def test_zonal_timeseries_matches_core(provider, small_sample, tmp_path):
     result = run("zonal_timeseries", source_parameters(
         small_sample, OUTPUT_FOLDER=str(tmp_path / "out")))
     table = QgsVectorLayer(result["TABLE"], "table", "ogr")
-    rows = {(f["forest_id"], f["period"]): f["mean"] for f in table.getFeatures()}
-    assert len(rows) == 6 * 3
+    rows = {(f["forest_id"], f["period"], f["index"]): f["mean"] for f in table.getFeatures()}
+    assert len(rows) == 6 * 3 * 2  # the default indices: NDVI and EVI (as the dock and CLI)
     core = run_zonal(ZonalRequest(CompositeRequest(
         aoi=small_sample.forests_path,
         sources=[Source(StaticCatalogProvider("x", str(small_sample.catalog_path)),
@@ -100,9 +100,11 @@ def test_zonal_timeseries_matches_core(provider, small_sample, tmp_path):
         start=date(2025, 10, 1), end=date(2025, 12, 31), output_dir=tmp_path / "core",
         max_cloud_cover=100)))
     for _, row in core.forest_table.iterrows():
-        assert rows[(row["forest_id"], row["period"])] == pytest.approx(row["mean"], rel=1e-9)
+        assert rows[(row["forest_id"], row["period"], "NDVI")] == pytest.approx(row["mean"],
+                                                                            rel=1e-9)
     latest = QgsVectorLayer(result["LATEST"], "latest", "ogr")
-    assert latest.featureCount() == 6 and latest.fields().indexOf("NDVI_mean") >= 0
+    assert latest.featureCount() == 6
+    assert latest.fields().indexOf("NDVI_mean") >= 0 and latest.fields().indexOf("EVI_mean") >= 0
 
 
 def test_zonal_timeseries_from_existing_raster(provider, small_sample, tmp_path):

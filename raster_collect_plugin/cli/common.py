@@ -9,7 +9,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import List, Optional
 
-from ..core.pixels import DEFAULT_MASK_CLASSES, default_mask_text
+from ..core.pixels import DEFAULT_MASK_CLASSES, default_mask_text, validate_classes
+from ..core.runs import DEFAULT_INDICES
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
@@ -52,7 +53,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=parse_date, default=today - timedelta(days=365),
                         help="first day (default: a year ago)")
     parser.add_argument("--end", type=parse_date, default=today, help="last day (default: today)")
-    parser.add_argument("--indices", default="NDVI,EVI", help="indices, comma separated")
+    parser.add_argument("--indices", default=",".join(DEFAULT_INDICES),
+                        help=f"indices, comma separated (default {','.join(DEFAULT_INDICES)})")
     parser.add_argument("--expression", action="append", default=[],
                         metavar="NAME=FORMULA", help="a custom index, e.g. GNDVI=(nir-green)/"
                                                      "(nir+green)")
@@ -64,7 +66,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-cloud", type=float, default=80.0,
                         help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
-                                       f"{','.join(sorted(DEFAULT_MASK_CLASSES))}). "
+                                       f"{','.join(sorted(DEFAULT_MASK_CLASSES))}; 'none': "
+                                       "no cloud class, only no-data pixels masked). "
                                        f"{default_mask_text()}")
     parser.add_argument("--cloud-buffer", type=float, default=None, metavar="METRES",
                         help="grow the cloud/shadow mask by this distance (default 0; storm: "
@@ -138,8 +141,7 @@ def composite_request(args, aoi, output_dir: Path):
                            f" and {text}): give each custom index its own name")
         custom[name] = formula
     indices = [i.strip() for i in args.indices.split(",") if i.strip()] + list(custom)
-    mask = (frozenset(c.strip() for c in args.mask.split(",") if c.strip()) if args.mask
-            else DEFAULT_MASK_CLASSES)
+    mask = mask_classes_from(args.mask)
     from ..core.composites import parse_size
 
     return CompositeRequest(aoi=aoi, sources=sources_from_args(args), start=args.start,
@@ -152,6 +154,20 @@ def composite_request(args, aoi, output_dir: Path):
                             colour_composites=tuple(c.strip() for c in getattr(
                                 args, "colour", "").split(",") if c.strip()),
                             memory_budget=parse_size(getattr(args, "memory_budget", None)))
+
+
+def mask_classes_from(text: Optional[str]) -> frozenset:
+    """--mask: left out, the default mask; 'none' (or empty), no cloud class, as the dock's
+    unticked boxes (an empty value silently meant the default)."""
+    if text is None:
+        return DEFAULT_MASK_CLASSES
+    classes = [c.strip() for c in text.split(",") if c.strip()]
+    if [c.lower() for c in classes] in ([], ["none"]):
+        return frozenset()
+    try:
+        return validate_classes(classes)
+    except ValueError as error:
+        raise BadInput(f"--mask: {error}") from None
 
 
 def compute_client_for(args):

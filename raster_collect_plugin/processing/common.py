@@ -24,7 +24,12 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
 from ..core.pixels import INDICES
-from ..core.runs import DEFAULT_MAX_CLOUD_COVER, remove_empty_run_folder, run_name
+from ..core.runs import (
+    DEFAULT_INDICES,
+    DEFAULT_MAX_CLOUD_COVER,
+    remove_empty_run_folder,
+    run_name,
+)
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
 from . import engine_algorithm
@@ -74,7 +79,8 @@ def add_source_parameters(algorithm, *, with_indices: bool = True,
         defaultValue=DEFAULT_MAX_CLOUD_COVER))
     if with_indices:
         algorithm.addParameter(QgsProcessingParameterEnum(
-            "INDICES", "Indices", options=INDEX_NAMES, allowMultiple=True, defaultValue=[0]))
+            "INDICES", "Indices", options=INDEX_NAMES, allowMultiple=True,
+            defaultValue=[INDEX_NAMES.index(name) for name in DEFAULT_INDICES]))
         algorithm.addParameter(QgsProcessingParameterEnum(
             "PERIOD", "Composite period", options=PERIODS, defaultValue=0))
         algorithm.addParameter(QgsProcessingParameterEnum(
@@ -177,7 +183,7 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
         indices = [INDEX_NAMES[i] for i in algorithm.parameterAsEnums(parameters, "INDICES",
                                                                          context)]
         spec.update({
-            "indices": indices or ["NDVI"],
+            "indices": indices or list(DEFAULT_INDICES),
             "period": PERIODS[algorithm.parameterAsEnum(parameters, "PERIOD", context)],
             "method": METHODS[algorithm.parameterAsEnum(parameters, "METHOD", context)],
             "resolution": algorithm.parameterAsDouble(parameters, "RESOLUTION", context) or None,

@@ -15,6 +15,15 @@ from shapely.geometry import Polygon
 from .names import HEX_ID_FIELD
 
 MAX_AREA_DISTORTION = 0.01  # a CRS whose areas near the forests are off by more than 1 %
+# a grid past this takes many minutes to lay and gigabytes to write: a cell size typed in the
+# wrong unit (0.001 ha for 10 ha) is refused before the work instead
+MAX_CELLS = 1_000_000
+
+
+class TooManyCells(ValueError):
+    """The cell size would make a grid too large to lay; the message names a size that fits."""
+
+    exit_kind = "bad_input"  # errors.classify: one line, exit 2 (a job spec's error event too)
 
 
 def hexagon_file_problem(output: Path, polygons: Path, polygons_name: str) -> Optional[str]:
@@ -64,6 +73,7 @@ def hexagon_grid(forests: gpd.GeoDataFrame, *, id_field: str = "forest_id",
     dx, dy = 1.5 * edge, math.sqrt(3) * edge
     true_metres = _true_metre_crs(forests)
     work = forests if true_metres is None else forests.to_crs(true_metres)
+    _refuse_too_many_positions(work, dx, dy)
     records: List[dict] = []
     for forest_id, geometry in zip(work[id_field], work.geometry):
         xmin, ymin, xmax, ymax = geometry.bounds
@@ -83,6 +93,28 @@ def hexagon_grid(forests: gpd.GeoDataFrame, *, id_field: str = "forest_id",
     grid = gpd.GeoDataFrame(records, columns=[HEX_ID_FIELD, id_field, "geometry"],
                             geometry="geometry", crs=work.crs)
     return grid if true_metres is None else grid.to_crs(forests.crs)
+
+
+def _refuse_too_many_positions(forests: gpd.GeoDataFrame, dx: float, dy: float) -> None:
+    """The lattice positions the grid visits (each forest's bounds, one cell around) past
+    ``MAX_CELLS``: TooManyCells naming the smallest cell that fits."""
+    bounds = forests.geometry.bounds
+    positions = int((((bounds.maxx - bounds.minx) / dx + 3) *
+                     ((bounds.maxy - bounds.miny) / dy + 3)).sum())
+    if positions <= MAX_CELLS:
+        return
+    cell_ha = dx * dy / 10_000  # a flat-topped hexagon's area is exactly dx * dy
+    fits_ha = _round_up(cell_ha * positions / MAX_CELLS * 1.1)
+    raise TooManyCells(
+        f"hexagons of {cell_ha:.3g} ha (edge {dx / 1.5:.3g} m) over these forests would be "
+        f"about {positions:,} cells, more than {MAX_CELLS:,}: choose cells of at least "
+        f"{fits_ha:g} ha (edge {edge_from_area(fits_ha * 10_000):.3g} m), or fewer forests")
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to two significant figures (0.01234 -> 0.013)."""
+    scale = 10 ** (math.floor(math.log10(value)) - 1)
+    return round(math.ceil(value / scale) * scale, 12)
 
 
 def _true_metre_crs(forests: gpd.GeoDataFrame) -> Optional[int]:
@@ -110,6 +142,7 @@ def h3_grid(forests: gpd.GeoDataFrame, *, resolution: int, id_field: str = "fore
 
     if not 0 <= resolution <= 15:
         raise ValueError("H3 resolution must be between 0 and 15")
+    _refuse_too_many_h3_cells(forests, resolution)
     geographic = forests.to_crs("EPSG:4326")
     records = []
     for forest_id, geometry in zip(geographic[id_field], geographic.geometry):
@@ -126,4 +159,26 @@ def h3_grid(forests: gpd.GeoDataFrame, *, resolution: int, id_field: str = "fore
                              for cell, fid in zip(frame.geometry, frame[id_field])]
         frame = frame[~frame.geometry.is_empty & (frame.area > 1e-6)].reset_index(drop=True)
     return frame
+
+
+def _refuse_too_many_h3_cells(forests: gpd.GeoDataFrame, resolution: int) -> None:
+    """About as many H3 cells as the forests' area holds, past ``MAX_CELLS``: TooManyCells
+    naming the finest resolution that fits."""
+    import h3
+
+    if forests.empty:
+        return
+    area_m2 = float(forests.to_crs(forests.estimate_utm_crs()).area.sum())
+
+    def cells(level: int) -> int:
+        return int(area_m2 / h3.average_hexagon_area(level, unit="m^2")) + len(forests)
+
+    if cells(resolution) <= MAX_CELLS:
+        return
+    fits = max((level for level in range(resolution) if cells(level) <= MAX_CELLS), default=0)
+    raise TooManyCells(
+        f"H3 resolution {resolution} over these forests would be about "
+        f"{cells(resolution):,} cells, more than {MAX_CELLS:,}: choose resolution {fits} "
+        f"(cells of about {h3.average_hexagon_area(fits, unit='m^2') / 10_000:.3g} ha) or "
+        "coarser, or fewer forests")
 

@@ -76,13 +76,12 @@ def check_monitor_spec(spec: Dict[str, Any]):
     if spec.get("resolution") is not None and float(spec["resolution"]) not in (10.0, 30.0):
         raise JobError(f"job spec 'resolution' must be 10 or 30 (metres), not "
                        f"{spec['resolution']!r}")
-    if spec.get("mask_classes"):
-        from ..pixels.masks import validate_classes
+    from ..pixels.masks import chosen_classes
 
-        try:
-            validate_classes(spec["mask_classes"])
-        except ValueError as error:
-            raise JobError(f"job spec 'mask_classes': {error}") from None
+    try:
+        chosen_classes(spec.get("mask_classes"))
+    except ValueError as error:
+        raise JobError(f"job spec 'mask_classes': {error}") from None
     from ..outputs.tables import TABLE_FORMATS
 
     wrong = [kind for kind in spec.get("table_formats") or () if kind not in TABLE_FORMATS]
@@ -207,7 +206,10 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     parameters = {"monitoring": params.to_json(), "index": index, "resolution": resolution,
                   "harmonise": harmonise, "crs": spec.get("crs"), "id_field": id_field,
                   "geometry": geometry_hash(aoi.frame, id_field),
-                  "mask_classes": sorted(spec.get("mask_classes") or []),
+                  # left out records [] (as in folders made before); an explicit [] (no
+                  # cloud class) must differ from it, or a rerun would mix the two masks
+                  "mask_classes": (["(none)"] if spec.get("mask_classes") == []
+                                   else sorted(spec.get("mask_classes") or [])),
                   "cloud_buffer_m": spec.get("cloud_buffer_m", 0.0),
                   "hexagon_area_m2": spec.get("hexagon_area_m2"),
                   "sources": sorted(json.dumps(s, sort_keys=True)
@@ -251,7 +253,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             options["grid"] = dict(state.grid, shape=list(state.shape))
         if formula:
             options["custom_formula"] = formula
-        if spec.get("mask_classes"):
+        if spec.get("mask_classes") is not None:  # [] = no cloud class, as in every door
             options["mask_classes"] = frozenset(spec["mask_classes"])
         late, adopted = look_back(sources, aoi.frame, state, options,
                                   spec.get("max_cloud_cover"))

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..pixels import masks
-from .spec import JobError, validate_spec, without_nulls
+from ..runs.defaults import DEFAULT_INDICES
+from .spec import JobError, local_paths, validate_spec, without_nulls
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
              "sentinel-hub-statistics", "sentinel-hub-batch-processing", "sign",
@@ -142,14 +143,23 @@ def composite_request(spec: Dict[str, Any]):
     return CompositeRequest(
         aoi=aoi, id_field=aoi.id_field, sources=build_sources(spec.get("sources")),
         start=_date(spec, "start"), end=_date(spec, "end"),
-        output_dir=_required(spec, "output_dir"), indices=spec.get("indices") or ["NDVI"],
+        output_dir=_required(spec, "output_dir"),
+        indices=spec.get("indices") or list(DEFAULT_INDICES),
         custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
-        mask_classes=frozenset(spec.get("mask_classes") or masks.DEFAULT_MASK_CLASSES),
+        mask_classes=_mask_classes(spec),
         resolution=spec.get("resolution") or None, crs=spec.get("crs") or None,
         cloud_buffer_m=float(spec.get("cloud_buffer_m") or 0.0),
         memory_budget=parse_size(spec.get("memory_budget")),
         colour_composites=tuple(spec.get("colour_composites") or ()))
+
+
+def _mask_classes(spec: Dict[str, Any]) -> frozenset:
+    """'mask_classes' left out: the default mask; [] (the dock's unticked boxes): none."""
+    try:
+        return masks.chosen_classes(spec.get("mask_classes"))
+    except ValueError as error:
+        raise JobError(f"job spec 'mask_classes': {error}") from None
 
 
 def _restrict(report, item_ids: Optional[List[str]]):
@@ -168,7 +178,7 @@ def run_job(spec: Dict[str, Any], *, progress: Optional[Callable[[float, str], N
     from ..compute.gdal_env import gdal_options
 
     validate_spec(spec)  # before a cluster starts (a secret-looking key even when null)
-    spec = without_nulls(spec)  # null = the key's default
+    spec = local_paths(without_nulls(spec))  # null = the key's default; ~ expanded
     settings = ComputeSettings.from_dict(spec.get("compute"))
     with compute_client(settings, gdal_options=gdal_options()) as client:
         link = dashboard_link(client)
@@ -433,7 +443,7 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
 
     settings, budget = settings_from_spec(spec), budget_from_spec(spec)
     outcome = statistics_table(
-        aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or ["NDVI"],
+        aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or list(DEFAULT_INDICES),
         start=_date(spec, "start"), end=_date(spec, "end"), settings=settings,
         interval=spec.get("interval", "P1M"), resolution=float(spec.get("resolution") or 10),
         max_cloud_cover=spec.get("max_cloud_cover"),

@@ -9,6 +9,9 @@ refused at any depth: secrets live in the QGIS authentication database or the en
 
 from __future__ import annotations
 
+import os
+import platform
+import re
 from datetime import date
 from numbers import Real
 from typing import Any, Callable, Dict, Iterator, Tuple
@@ -281,6 +284,38 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
                        "swap the dates")
     return spec
+
+
+# keys holding a local path (a static source's 'href' too)
+PATH_KEYS = ("aoi", "raster", "output_dir", "output", "usage_ledger", "cache_dir",
+             "monitoring_dir", "references")
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")  # C:\..., C:/..., \\server\share
+
+
+def local_paths(spec: Dict[str, Any], *, windows: bool = os.name == "nt") -> Dict[str, Any]:
+    """The spec with ``~`` expanded in its paths (no shell reads a JSON spec: ``~/forests.gpkg``
+    was looked for in a folder named ``~``). A Windows path in a spec run on macOS or Linux
+    (a spec written on another machine) is refused: it named a file that is not there, or
+    made an output folder literally called ``C:\\forest\\out``."""
+
+    def local(where: str, value: Any) -> Any:
+        if not isinstance(value, str) or "://" in value:
+            return value
+        if not windows and _WINDOWS_PATH.match(value):
+            raise JobError(f"job spec '{where}' is a Windows path ({value}), which this "
+                           f"{platform.system() or 'POSIX'} machine cannot use: give the path "
+                           "this machine knows the file or folder by (a spec written on "
+                           "another machine needs its paths changed)")
+        return os.path.expanduser(value) if value.startswith("~") else value
+
+    result = {key: local(key, value) if key in PATH_KEYS else value
+              for key, value in spec.items()}
+    if isinstance(spec.get("sources"), list):
+        result["sources"] = [
+            dict(source, href=local(f"sources[{n}].href", source["href"]))
+            if isinstance(source, dict) and "href" in source else source
+            for n, source in enumerate(spec["sources"])]
+    return result
 
 
 def _secret_keys(value: Any, where: str = "") -> Iterator[str]:

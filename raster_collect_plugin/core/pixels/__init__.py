@@ -12,6 +12,7 @@ _FACE = {
     "DEFAULT_MASK_CLASSES": "masks",
     "MASK_CLASSES": "masks",
     "default_mask_text": "masks",
+    "validate_classes": "masks",
     "DEFAULT_STORM_BUFFER_M": "cloud_buffer",
     "INDICES": "indices",
     "check_min_clear_fraction": "clear_fraction",

@@ -61,6 +61,12 @@ def validate_classes(classes: Iterable[str]) -> FrozenSet[str]:
     return chosen
 
 
+def chosen_classes(given: Optional[Iterable[str]]) -> FrozenSet[str]:
+    """The classes a door was given: None (left out) is the default mask; an empty list is
+    no cloud class at all (no-data pixels are still masked), as the dock's unticked boxes."""
+    return DEFAULT_MASK_CLASSES if given is None else validate_classes(given)
+
+
 def scl_invalid_values(classes: Iterable[str]) -> Tuple[int, ...]:
     """SCL values that make a pixel unusable (always including no data)."""
     values = {SCL_NODATA}

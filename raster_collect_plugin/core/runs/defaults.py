@@ -10,6 +10,8 @@ from uuid import uuid4
 
 # scenes above this cloud cover are not searched; clouds in the rest are masked per pixel
 DEFAULT_MAX_CLOUD_COVER = 80.0
+# the indices computed when none are asked for (dock, command line, job spec)
+DEFAULT_INDICES = ("NDVI", "EVI")
 RUN_PREFIX = "raster-collect-"
 
 
