@@ -2,6 +2,7 @@
 
 import json
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 
@@ -571,3 +572,26 @@ def test_a_cell_size_that_makes_millions_of_cells_is_refused(small_sample, tmp_p
 
         _refuse_too_many_h3_cells(load_aoi(small_sample.forests_path).frame,
                                   int(fits.split()[1]))
+
+
+@pytest.mark.parametrize("command", ["composite", "zonal"])
+def test_pixels_larger_than_every_forest_are_refused(small_sample, tmp_path, capsys, command):
+    """--resolution 5000 over forests of about 80 ha: each forest got the value of the one
+    pixel it shared with its neighbours, or NaN, with exit 0. Now one line naming the sizes;
+    a coarse pixel that still fits in a forest (500 m: 25 ha) is the user's choice."""
+    output = tmp_path / "out"
+    args = zonal_args(small_sample, output, "--resolution", "5000", start="2025-10-01",
+                      end="2025-10-31")
+    args[0] = command
+    code = cli.main(["--quiet"] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1
+    forests = gpd.read_file(small_sample.forests_path)
+    largest_ha = forests.area.max() / 10_000  # EPSG:28356, true metres here
+    assert f"a 5000 m pixel covers 2,500 ha, more than the largest forest ({largest_ha:.3g} ha)" \
+        in err
+    assert "such as 100 m" in err
+    assert not output.exists()
+    args[args.index("5000")] = "500"
+    assert cli.main(["--quiet"] + args) == 0, capsys.readouterr().err

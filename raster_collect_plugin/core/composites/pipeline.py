@@ -6,6 +6,7 @@ these functions with a progress callback and a cancel check; none re-implements 
 
 from __future__ import annotations
 
+import math
 from typing import Dict, List, Optional
 
 from ..areas.aoi import Aoi, load_aoi
@@ -86,9 +87,30 @@ def validate_request(request: CompositeRequest) -> Aoi:
         raise RequestError("resolution must be a positive number of metres")
     if request.crs:
         _check_crs(request.crs)
-    if isinstance(request.aoi, Aoi):
-        return request.aoi
-    return load_aoi(request.aoi, id_field=request.id_field, ids=request.selected_ids)
+    aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
+        request.aoi, id_field=request.id_field, ids=request.selected_ids)
+    if request.resolution is not None:
+        _refuse_pixels_larger_than_every_forest(aoi, request.resolution)
+    return aoi
+
+
+def _refuse_pixels_larger_than_every_forest(aoi: Aoi, resolution: float) -> None:
+    """A --resolution whose pixel is larger than every forest (5000 m: 2,500 ha) gave each
+    forest the value of the one pixel it shares with its neighbours, or NaN, silently."""
+    frame = aoi.frame
+    if frame.empty:
+        return
+    largest_ha = float(frame.to_crs(frame.estimate_utm_crs()).area.max()) / 10_000
+    pixel_ha = resolution ** 2 / 10_000
+    if pixel_ha <= largest_ha:
+        return
+    fits = 10 ** math.floor(math.log10(math.sqrt(largest_ha * 10_000)))  # 100 m for 80 ha
+    raise RequestError(
+        f"a {resolution:g} m pixel covers {pixel_ha:,.4g} ha, more than the largest forest "
+        f"({largest_ha:,.3g} ha): each forest would get the value of the one pixel it shares "
+        f"with its neighbours, or none. Leave --resolution out for the sensors' own (10 m "
+        f"Sentinel-2, 30 m Landsat) or give a pixel well inside the forests, such as "
+        f"{fits:g} m")
 
 
 def _check_crs(crs: str) -> None:
