@@ -6,6 +6,7 @@ from datetime import date
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from affine import Affine
@@ -135,6 +136,24 @@ def test_a_stricter_compartment_threshold_and_the_monitoring_start():
     assert (stricter["compartment"]["tp"], stricter["compartment"]["fp"],
             stricter["compartment"]["tn"]) == (1, 0, 1)
     assert stricter["compartment"]["precision"] == 1.0
+
+
+def test_a_compartment_off_the_grid_is_not_evaluated():
+    """A compartment beside the monitored area has no pixel: it was a compartment "TN" (an
+    outside forest raised the score). Now "not evaluated", out of the scores, and counted."""
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    beside = gpd.GeoDataFrame({"forest_id": [3]}, geometry=[_cells(20, 0, 24, 6)], crs=CRS)
+    both = gpd.GeoDataFrame(pd.concat([COMPARTMENTS, beside], ignore_index=True), crs=CRS)
+    alone = validate(outputs(), refs, COMPARTMENTS)["compartment"]
+    result = validate(outputs(), refs, both)
+    comp = result["compartment"]
+    assert (comp["tp"], comp["fp"], comp["fn"], comp["tn"]) == (1, 1, 0, 0)
+    assert comp["not_evaluated"] == 1 and alone["not_evaluated"] == 0
+    assert {k: v for k, v in comp.items() if k != "not_evaluated"} == \
+        {k: v for k, v in alone.items() if k != "not_evaluated"}
+    assert list(result["compartments"]["outcome"]) == ["TP", "FP", "not evaluated"]
+    assert result["pixel"]["evaluated"] == 48
+    assert "1 not evaluated: no pixel on the outputs' grid" in validation_report(result)
 
 
 def test_integer_day_rasters_and_a_bare_mapping_give_the_same_answer():

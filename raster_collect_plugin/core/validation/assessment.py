@@ -25,7 +25,8 @@ date). ``references``: polygons with a date column (``date_field``); ``compartme
 with ``id_field``. ``observations``: (time, y, x) series (NaN = not clear) or clear booleans,
 for the delay in clear observations (1 = detected on the first clear observation on or after
 the event). Only pixels inside compartments are evaluated. A compartment counts as disturbed
-(reference) or flagged (detected) when at least ``min_fraction`` of its pixels are.
+(reference) or flagged (detected) when at least ``min_fraction`` of its pixels are; one with no
+pixel on the outputs' grid is "not evaluated", left out of the compartment scores.
 References dated before ``monitoring_start`` are left out, and so are their pixels.
 """
 
@@ -48,6 +49,7 @@ DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
 STATUS_CODES = {"no alert": 0, "suspected": 1, "confirmed": 2, "recovered": 3,
                 "not monitored": 255}
 DATE_LAYERS = ("first_anomaly", "confirmation")
+NOT_EVALUATED = "not evaluated"  # a compartment with no pixel on the outputs' grid
 
 
 def validate(outputs, references, compartments, *, id_field: str = "forest_id",
@@ -97,9 +99,13 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     pixel["evaluated"] = int(inside.sum())
     table = _compartment_table(zones, id_field, zone_index, inside, truth_days, detected,
                                result, dates[detection], delays, min_fraction)
+    evaluated = (table["pixels"] > 0).values
     flagged, disturbed = table["flagged"].values, table["disturbed"].values
     compartment = scores((flagged & disturbed).sum(), (flagged & ~disturbed).sum(),
-                         (~flagged & disturbed).sum(), (~flagged & ~disturbed).sum())
+                         (~flagged & disturbed).sum(), (~flagged & ~disturbed & evaluated).sum())
+    # outside the outputs' grid (or only under references before the monitoring): no pixel
+    # says anything of them, so they are not counted (they were each a "TN")
+    compartment["not_evaluated"] = int((~evaluated).sum())
     events = _event_table(refs, reference_row, inside, result, delays, id_field)
     return {"pixel": pixel, "compartment": compartment,
             "event_types": _by_kind(refs, reference_row, inside, result, delays),
@@ -203,9 +209,11 @@ def _compartment_table(zones, id_field, zone_index, inside, truth_days, detected
                 row[f"median_{name}_delay_{unit}"] = summary(values[tp_here])["median"]
         rows.append(row)
     table = pd.DataFrame(rows)
+    if table.empty:
+        return table
     table["outcome"] = np.select(
-        [table["flagged"] & table["disturbed"], table["flagged"], table["disturbed"]],
-        ["TP", "FP", "FN"], "TN")
+        [table["pixels"] == 0, table["flagged"] & table["disturbed"], table["flagged"],
+         table["disturbed"]], [NOT_EVALUATED, "TP", "FP", "FN"], "TN")
     return table
 
 
@@ -264,7 +272,9 @@ def validation_report(result: Dict[str, object]) -> str:
         s = result[level]
         lines.append(f"- **{level}**: precision {_number(s['precision'])}, recall "
                      f"{_number(s['recall'])}, F1 {_number(s['f1'])} (TP {s['tp']}, FP "
-                     f"{s['fp']}, FN {s['fn']}, TN {s.get('tn', 'n/a')})")
+                     f"{s['fp']}, FN {s['fn']}, TN {s.get('tn', 'n/a')}"
+                     + (f"; {s['not_evaluated']} not evaluated: no pixel on the outputs' grid"
+                        if s.get("not_evaluated") else "") + ")")
     for name, per in result["delay"].items():
         parts = [f"{_number(v['mean'])} mean / {_number(v['median'])} median {unit}"
                  for unit, v in per.items()]
