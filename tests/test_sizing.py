@@ -43,10 +43,41 @@ def test_too_large_is_refused_with_numbers_and_fix(small_sample, tmp_path, capsy
     assert len(error.splitlines()) == 1 and "Traceback" not in error
     assert "too large for the memory budget of 1.0 MB" in error
     assert "Mpixels × 3 periods × 4 bands" in error
-    assert "dask cluster" in error and "larger --memory-budget" in error
-    suggested = float(error.split("use a coarser resolution (--resolution ")[1].split()[0])
-    assert suggested >= 20
     assert not output.exists() or not list(output.iterdir())
+    # below the engine's own memory no resolution fits: it suggested one that needed more
+    # than the budget; now the budget that fits, which is then enough
+    engine = sizing.human(sizing.ENGINE_BYTES)
+    assert f"the engine alone takes about {engine}, so no resolution fits" in error
+    enough = error.split("give a --memory-budget of at least ")[1].split(" (")[0]
+    assert sizing.parse_size(enough) > sizing.ENGINE_BYTES
+    assert cli.main(composite_args(small_sample, output, "--memory-budget",
+                                   enough.replace(" ", ""))) == 0, capsys.readouterr().err
+
+
+def test_colour_composites_are_counted(small_sample, tmp_path, capsys):
+    """Three colour composites read four more bands and write nine more per period: the
+    estimate left them out (a run past the budget went ahead)."""
+    notes = {}
+    for name, colour in (("plain", []), ("colour", ["--colour", "true-colour,false-colour,swir"])):
+        output = tmp_path / name
+        assert cli.main(["--json"] + composite_args(small_sample, output, *colour)[1:]) == 0
+        [notes[name]] = [n for n in json.loads(capsys.readouterr().out)["notes"]
+                         if n.startswith("catalog sentinel-2-l2a:")]
+    assert "× 4 bands (2 indices, up to" in notes["plain"]
+    # B02, B04, B08 + SCL for NDVI and EVI; + B03, B11, B12 for the three colour composites
+    assert "× 7 bands (2 indices, 9 colour composite bands, up to" in notes["colour"]
+
+    def megabytes(note, what):
+        return sizing.parse_size(note.split(f" of {what}")[0].split("about ")[-1]
+                                 .replace(" ", "")) if what == "memory" else \
+            sizing.parse_size(note.split(", ")[-1].split(" uncompressed")[0].replace(" ", ""))
+
+    assert megabytes(notes["colour"], "memory") > megabytes(notes["plain"], "memory")
+    written = {name: sum(f.stat().st_size for f in (tmp_path / name).glob("*.tif"))
+               for name in notes}
+    assert written["colour"] > written["plain"]
+    plain, colour = (megabytes(notes[n], "output") for n in ("plain", "colour"))
+    assert colour / plain == pytest.approx((4 * (2 + 9) + 2) / (4 * 2 + 2), rel=0.01)
 
 
 def test_hexagon_count_is_estimated_up_front(small_sample, tmp_path):
@@ -62,4 +93,5 @@ def test_hexagon_count_is_estimated_up_front(small_sample, tmp_path):
             as refused:
         run_job(spec)
     assert "use larger hexagons" in str(refused.value)
+    assert "(the engine alone takes about" in str(refused.value)
     assert not (tmp_path / "out").exists()

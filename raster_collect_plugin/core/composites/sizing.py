@@ -115,10 +115,13 @@ def parse_size(text: Union[str, int, float, None]) -> Optional[int]:
     return size
 
 
-def human(size: float) -> str:
+def human(size: float, *, up: bool = False) -> str:
+    """'327.2 MB'; ``up``: rounded up, for a size that must be enough (a budget to give)."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(size) < 1000 or unit == "TB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+            if unit == "B":
+                return f"{math.ceil(size) if up else int(size)} B"
+            return f"{math.ceil(size * 10) / 10 if up else size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"
 
@@ -153,10 +156,16 @@ class CompositeSize:
     threads: int = 4
     cache: int = 256 * 2**20  # GDAL's block cache (gdal_cache_bytes() for a real run)
     engine: int = ENGINE_BYTES
+    colour_bands: int = 0  # the colour composites' bands (3 each), reduced and written too
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def outputs(self) -> int:
+        """Reduced values a pixel has per period: the indices and the colour bands."""
+        return self.indices + self.colour_bands
 
     @property
     def band_pixels(self) -> int:
@@ -168,10 +177,10 @@ class CompositeSize:
     def data_bytes(self) -> int:
         """What the run adds to the engine's own memory."""
         periods = self.pixels * self.periods * (PERIOD_BYTES_PER_PIXEL
-                                                + INDEX_BYTES_PER_PIXEL * self.indices)
+                                                + INDEX_BYTES_PER_PIXEL * self.outputs)
         chunk_pixels = min(self.pixels, self.chunk * self.chunk)
         working = (self.threads * chunk_pixels * max(self.busiest_scenes, 1)
-                   * (self.bands + self.indices) * LOAD_BYTES_PER_VALUE)
+                   * (self.bands + self.outputs) * LOAD_BYTES_PER_VALUE)
         return int(self.pixels * AOI_BYTES_PER_PIXEL + self.band_pixels * BAND_BYTES_PER_PIXEL
                    + min(periods, self.cache) + working)
 
@@ -181,12 +190,14 @@ class CompositeSize:
 
     @property
     def output_bytes(self) -> int:
-        return int(self.pixels * self.periods * (4 * self.indices + 2))
+        return int(self.pixels * self.periods * (4 * self.outputs + 2))
 
     def describe(self) -> str:
         return (f"{self.label}: {self.width} × {self.height} pixels at {self.resolution:g} m "
                 f"= {self.pixels / 1e6:.1f} Mpixels × {self.periods} periods × {self.bands} "
-                f"bands ({self.indices} indices, up to {self.busiest_scenes} scenes a period): "
+                f"bands ({self.indices} indices"
+                + (f", {self.colour_bands} colour composite bands" if self.colour_bands else "")
+                + f", up to {self.busiest_scenes} scenes a period): "
                 f"about {human(self.memory_bytes)} of memory, "
                 f"{human(self.output_bytes)} uncompressed output")
 
@@ -234,6 +245,12 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
         return size.describe()
     if isinstance(size, CompositeSize):
         coarser = _coarser(size, budget)
+        if coarser.memory_bytes > budget:  # the engine's own memory is above the budget
+            raise SizeError(
+                f"too large for the memory budget of {human(budget)}: {size.describe()}; the "
+                f"engine alone takes about {human(size.engine)}, so no resolution fits: give "
+                f"a --memory-budget of at least {human(size.memory_bytes, up=True)} (or leave "
+                f"it out: half the machine's memory, {human(default_budget())})")
         fix = (f"use a coarser resolution (--resolution {coarser.resolution:g} needs about "
                f"{human(coarser.memory_bytes)}), a smaller "
                "area or fewer indices, a dask cluster (--scheduler) with the budget raised, "
@@ -241,6 +258,9 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
     else:
         fix = ("use larger hexagons (--hex-area-ha), fewer or smaller forests per run, a "
                "coarser --resolution, or a larger --memory-budget")
+        if size.engine > budget:
+            fix += (f" (the engine alone takes about {human(size.engine)}; this run needs "
+                    f"about {human(size.memory_bytes)})")
     raise SizeError(f"too large for the memory budget of {human(budget)}: {size.describe()}; "
                     f"{fix}")
 
@@ -266,6 +286,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
     from odc.geo.geom import Geometry
 
     from ..compute.scheduling import thread_count
+    from ..imagery.renderings import colour_bands
     from ..pixels.load import choose_grid
     from ..sources.providers.base import ProviderError
     from .requests import _naive_utc, composite_windows
@@ -281,18 +302,22 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         except ProviderError:  # reported for that collection by the run; the others go on
             continue
         usable = [i for i in indices if all(b in profile.assets for b in i.bands)]
-        if not usable:
+        colours = colour_bands(profile, request.colour_composites)
+        if not usable and not colours:
             continue
         geobox = choose_grid(items, geometry, profile, crs=request.crs,
                              resolution=request.resolution)
         busiest = max((sum(1 for i in items if begin <= _naive_utc(i.datetime) < end)
                        for _, begin, end in windows), default=0)
         height, width = geobox.shape
-        bands = len({b for index in usable for b in index.bands}) + 1  # + the mask band
+        read = {b for index in usable for b in index.bands} | \
+            {b for names in colours.values() for b in names}
         sizes.append(CompositeSize(f"{provider_name} {collection}", width, height,
-                                   abs(geobox.resolution.x), len(windows), bands, len(usable),
-                                   busiest, threads=thread_count(), cache=gdal_cache_bytes(),
-                                   engine=_composite_engine(width * height)))
+                                   abs(geobox.resolution.x), len(windows), len(read) + 1,
+                                   len(usable), busiest, threads=thread_count(),
+                                   cache=gdal_cache_bytes(),
+                                   engine=_composite_engine(width * height),
+                                   colour_bands=sum(3 for _ in colours)))
     return sizes
 
 
