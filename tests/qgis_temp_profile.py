@@ -52,12 +52,21 @@ def _working_tree_status(root: Path) -> str:
     return result.stdout if result.returncode == 0 else ""
 
 
+def _is_xdist_worker(config) -> bool:
+    """A pytest-xdist worker: the controlling process checks the tree once, after every
+    worker is done (a worker finishing early would see the other's files still in use)."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session) -> None:
-    session.config._tree_status_before = _working_tree_status(session.config.rootpath)
+    if not _is_xdist_worker(session.config):
+        session.config._tree_status_before = _working_tree_status(session.config.rootpath)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Fail the run when the tests changed the working tree (tracked or untracked files)."""
+    if _is_xdist_worker(session.config):
+        return
     before = getattr(session.config, "_tree_status_before", "")
     after = _working_tree_status(session.config.rootpath)
     if after != before:

@@ -190,7 +190,7 @@ def test_local_scenes_under_a_strip_are_read_once(tmp_path):
     spec.write_text(json.dumps({
         "kind": "composite", "aoi": str(tmp_path / "strip.gpkg"),
         "sources": [{"kind": "static", "href": str(sample.catalog_path)}],
-        "start": "2025-10-01", "end": "2025-10-31", "max_cloud_cover": 100,
+        "start": "2025-10-01", "end": "2025-10-31", "max_cloud_cover": 100, "indices": ["NDVI"],
         "output_dir": str(tmp_path / "out")}))
     trace = tmp_path / "reads.strace"
     done = subprocess.run(["strace", "-f", "-y", "-e", "trace=read,pread64", "-o", str(trace),
