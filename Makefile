@@ -42,12 +42,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(ENGINE_REQUIRE
 	$(PY) -m pip install -q -c constraints.txt -c $(ENGINE_LOCK) --no-deps -e .
 	@touch $@
 
-# two test processes (pytest-xdist), each taking whole test files (their fixtures stay shared);
-# TEST_WORKERS=0 runs the suite in this one process
+# two test processes (pytest-xdist), each taking whole test files (their fixtures stay shared)
+# in the order tests/conftest.py gives them; TEST_WORKERS=0 runs the suite in this one process
 TEST_WORKERS ?= 2
 test: setup
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # the plugin on Debian 13's QGIS 3.40 and sid's 3.44 (debootstrap roots cached in
 # /var/cache/raster-collect), compared with this machine's QGIS run with the .venv engine;
