@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from qgis.core import QgsProcessingException, QgsVectorLayer
 
+from raster_collect_plugin.processing.common import INDEX_NAMES
 from raster_collect_plugin.processing.provider import PROVIDER_ID
 
 SAMPLE_SOURCE = 3  # "Static STAC catalog" in common.SOURCE_NAMES
@@ -25,6 +26,9 @@ def run(algorithm, parameters):
     import processing
 
     return processing.run(f"{PROVIDER_ID}:{algorithm}", parameters)
+
+
+INDICES_NDVI_EVI = [INDEX_NAMES.index("NDVI"), INDEX_NAMES.index("EVI")]
 
 
 def source_parameters(sample, **extra):
@@ -88,11 +92,12 @@ def test_zonal_timeseries_matches_core(provider, small_sample, tmp_path):
     from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
     from raster_collect_plugin.core.zonal.pipeline import ZonalRequest, run_zonal
 
+    # the indices given: without them, the default follows the project's last dock run
     result = run("zonal_timeseries", source_parameters(
-        small_sample, OUTPUT_FOLDER=str(tmp_path / "out")))
+        small_sample, OUTPUT_FOLDER=str(tmp_path / "out"), INDICES=INDICES_NDVI_EVI))
     table = QgsVectorLayer(result["TABLE"], "table", "ogr")
     rows = {(f["forest_id"], f["period"], f["index"]): f["mean"] for f in table.getFeatures()}
-    assert len(rows) == 6 * 3 * 2  # the default indices: NDVI and EVI (as the dock and CLI)
+    assert len(rows) == 6 * 3 * 2
     core = run_zonal(ZonalRequest(CompositeRequest(
         aoi=small_sample.forests_path,
         sources=[Source(StaticCatalogProvider("x", str(small_sample.catalog_path)),

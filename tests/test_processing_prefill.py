@@ -46,6 +46,13 @@ def test_without_a_dock_run_the_defaults_stay(provider, qgis_new_project):
     values = dialog_values("storm_damage")
     assert not values.get("CATALOG")
     assert day(values["EVENT_DATE"]) != QDate(2025, 11, 13)
+    # the indices every door defaults to (core/runs/defaults.py): NDVI and EVI
+    from raster_collect_plugin.core.runs import DEFAULT_INDICES
+    from raster_collect_plugin.processing.common import INDEX_NAMES
+
+    for algorithm in ("zonal_timeseries", "compute_composites"):
+        chosen = [INDEX_NAMES[i] for i in dialog_values(algorithm)["INDICES"]]
+        assert chosen == list(DEFAULT_INDICES) == ["NDVI", "EVI"], algorithm
 
 
 def test_dialogs_prefill_from_the_dock_run(provider, dock, forests, small_sample,  # noqa: F811

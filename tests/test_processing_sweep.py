@@ -11,7 +11,7 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from tests.test_monitoring_processing import SPEC
 from tests.test_monitoring_processing import _parameters as monitoring_parameters
-from tests.test_processing import SAMPLE_SOURCE, run, source_parameters
+from tests.test_processing import INDICES_NDVI_EVI, SAMPLE_SOURCE, run, source_parameters
 
 CUSTOM_STAC = 4  # "Custom STAC API" in common.SOURCE_NAMES
 
@@ -208,11 +208,11 @@ def test_relative_paths_are_read_from_the_working_folder(provider, small_sample,
     monkeypatch.chdir(tmp_path)
     catalog = os.path.join("sample dir", small_sample.catalog_path.name)
     result = run("zonal_timeseries", source_parameters(
-        small_sample, CATALOG=catalog, OUTPUT_FOLDER="rel out"))
+        small_sample, CATALOG=catalog, OUTPUT_FOLDER="rel out", INDICES=INDICES_NDVI_EVI))
     folder = Path(result["OUTPUT_FOLDER"])
     assert folder.parent == tmp_path / "rel out"
     table = QgsVectorLayer(result["TABLE"], "t", "ogr")
-    assert table.featureCount() == 6 * 3 * 2  # forests, months, the default NDVI and EVI
+    assert table.featureCount() == 6 * 3 * 2  # forests, months, NDVI and EVI
     composites = sorted(p.name for p in folder.glob("*_NDVI_monthly_median.tif"))
     assert composites == ["static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif"]
     again = run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
