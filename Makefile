@@ -43,11 +43,13 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(ENGINE_REQUIRE
 	@touch $@
 
 # two test processes (pytest-xdist), each taking whole test files (their fixtures stay shared)
-# in the order tests/conftest.py gives them; TEST_WORKERS=0 runs the suite in this one process
+# in the order tests/conftest.py gives them (TEST_WORKERS=0: one process); then the tests
+# marked `dock` in one process alone (QGIS 3.22's datum operations, README's known issue)
 TEST_WORKERS ?= 2
 test: setup
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not dock"
+	$(PY) -m pytest -m dock
 
 # the plugin on Debian 13's QGIS 3.40 and sid's 3.44 (debootstrap roots cached in
 # /var/cache/raster-collect), compared with this machine's QGIS run with the .venv engine;

@@ -82,6 +82,10 @@ def pytest_collection_modifyitems(config, items):
     full suite crashed in ``QgsDatumTransform.operations`` during a dock run that came after
     ``install.create_engine`` (not root-caused; see the README's known issues).
 
+    Tests that run the dock or put runs on the map (QGIS's datum operations on the main
+    thread, the known issue) are marked ``dock``: ``make test`` runs them in one process of
+    their own, after the others, never beside a second test process.
+
     Whole files move, so that ``make test``'s two processes (pytest-xdist, ``--dist loadfile
     --no-loadscope-reorder``: files handed out in this order) keep both rules: the first file
     goes to a fresh process, the slow files come last in theirs. xdist's own order (largest
@@ -90,6 +94,13 @@ def pytest_collection_modifyitems(config, items):
                   if item.get_closest_marker("slow") or item.get_closest_marker("qgis_matrix")}
     items.sort(key=lambda item: (item.path in slow_files,
                                  item.module.__name__ != _RUN_FIRST))
+    for item in items:
+        if "dock" in item.fixturenames or item.module.__name__ in _SHOWS_RUNS:
+            item.add_marker(pytest.mark.dock)
+
+
+# tests that put runs on the map without the dock fixture (results.show_run)
+_SHOWS_RUNS = ("tests.test_results_view", "tests.test_project_reopen")
 
 
 # QGIS 3.22: test_project_reopen's QgsDatumTransform.operations found no available operation
