@@ -38,14 +38,26 @@ class RasterZonalRequest:
 
 
 def parse_bands(text: Optional[str]) -> Optional[list]:
-    """'1,3' -> [1, 3]; empty -> None (every band)."""
+    """'1,3' -> [1, 3]; '2,4-5' -> [2, 4, 5] (a range "a-b" with a <= b); empty -> None (every
+    band). Band numbers are checked against the raster (and for repeats) when it is opened."""
     if text is None or not str(text).strip():
         return None
-    try:
-        return [int(part) for part in str(text).replace(" ", "").split(",") if part]
-    except ValueError:
-        raise ZoneError(f"bands must be numbers separated by commas (e.g. 1,3), not {text!r}") \
-            from None
+    bands: list = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        try:
+            low = int(first)
+            high = int(last) if dash else low
+        except ValueError:
+            raise ZoneError(f"bands must be band numbers or ranges separated by commas (e.g. "
+                            f"1,3 or 2,4-5), not {text!r}") from None
+        if high < low:
+            raise ZoneError(f"the band range {part!r} runs backwards: write it low-high "
+                            f"(e.g. {high}-{low})")
+        bands.extend(range(low, high + 1))
+    return bands or None
 
 
 def run_zonal_raster(request: RasterZonalRequest, *,
