@@ -87,6 +87,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         raise ZoneError(f"cannot open {raster} as a raster ({reason}): give a GeoTIFF or "
                         "another raster GDAL reads, not a vector file") from None
     try:
+        outside = _zones_off_the_raster(stack, aoi.frame, aoi.id_field, raster)
         table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
                                  mode=request.coverage,
                                  min_clear_fraction=request.min_clear_fraction,
@@ -104,7 +105,9 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     finally:
         stack.close()
     classes = table.attrs.pop("classes", None)
-    notes = list(aoi.notes) + list(table.attrs.get("notes", []))
+    if classes is not None:
+        _check_classes(classes, raster)  # before anything is written
+    notes = list(aoi.notes) + list(table.attrs.get("notes", [])) + outside
     for position, (name, value) in enumerate((("provider", "raster"),
                                               ("collection", raster.stem),
                                               ("index", index_name)), start=2):
@@ -130,3 +133,47 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     files["forests_metadata"] = write_json(output / "zonal_forests_metadata.json", metadata)
     return {"output_dir": str(output), "files": {k: str(v) for k, v in files.items()},
             "rows": int(len(table)), "notes": notes}
+
+
+def _zones_off_the_raster(stack: RasterStack, zones: gpd.GeoDataFrame, id_field: str,
+                          raster: Path) -> list:
+    """Notes naming the polygons that lie wholly off ``stack`` (their statistics are empty);
+    a ZoneError when none of them touches it (a wrong CRS or the wrong raster, so the whole
+    table would be empty)."""
+    from shapely.geometry import Polygon
+
+    from ..areas.zones import same_crs
+
+    if stack.crs is None or zones.crs is None or zones.empty:
+        return []  # prepare_zones names the missing CRS
+    shapes = zones.geometry if same_crs(zones.crs, stack.crs) else \
+        zones.geometry.to_crs(stack.crs)
+    corners = [stack.transform * (col, row) for col, row in
+               ((0, 0), (stack.width, 0), (stack.width, stack.height), (0, stack.height))]
+    footprint = Polygon(corners)
+    off = [i for i, shape in enumerate(shapes)
+           if shape is not None and not shape.is_empty  # sharing only an edge is off it
+           and (not shape.intersects(footprint) or shape.touches(footprint))]
+    if off and len(off) == sum(1 for g in shapes if g is not None and not g.is_empty):
+        bounds = ", ".join(f"{v:.6g}" for v in zones.to_crs(stack.crs).total_bounds)
+        raise ZoneError(
+            f"the raster {raster.name} does not overlap any polygon (polygons in the raster's "
+            f"CRS {stack.crs.to_string()}: {bounds}; raster: "
+            f"{', '.join(f'{v:.6g}' for v in footprint.bounds)}): check the raster's CRS "
+            "and that it covers the polygons")
+    return [f"{id_field}={zones[id_field].iloc[i]} lies outside the raster: its statistics are "
+            "empty (clear_count 0)" for i in off]
+
+
+def _check_classes(classes, raster: Path) -> None:
+    """Categorical mode counts classes: a raster of non-integer values (a continuous index)
+    would give one "class" per distinct value, so it is refused."""
+    import numpy as np
+
+    values = classes["value"].to_numpy(dtype=float)
+    fractional = values[np.isfinite(values) & (values != np.round(values))]
+    if len(fractional):
+        raise ZoneError(
+            f"--categorical counts classes, but {raster.name} holds non-integer values "
+            f"(e.g. {fractional[0]:g}; {len(np.unique(fractional))} distinct): give a class "
+            "raster (integer values) or drop --categorical (job spec: 'categorical': false)")

@@ -1,0 +1,126 @@
+"""Zonal statistics of an existing raster as an analyst feeds it (command line and job spec):
+band lists with ranges, repeated bands, a raster beside the polygons, a continuous raster
+counted as classes, reruns into the same folder."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from shapely.geometry import box
+
+from raster_collect_plugin import cli
+from raster_collect_plugin.core.jobs.run import run_job
+
+CRS = "EPSG:28356"
+TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_100)  # 10 x 10 cells of 10 m
+
+
+def write_raster(path, data, *, transform=TRANSFORM, nodata=None):
+    data = np.asarray(data)
+    data = data[np.newaxis] if data.ndim == 2 else data
+    with rasterio.open(path, "w", driver="GTiff", count=data.shape[0], height=data.shape[1],
+                       width=data.shape[2], dtype=data.dtype, transform=transform, crs=CRS,
+                       nodata=nodata) as dataset:
+        dataset.write(data)
+        for band in range(data.shape[0]):
+            dataset.set_band_description(band + 1, f"b{band + 1}")
+    return path
+
+
+@pytest.fixture
+def forests(tmp_path):
+    path = tmp_path / "forests.gpkg"
+    gpd.GeoDataFrame({"forest_id": [10, 20]},
+                     geometry=[box(500_000, 7_000_000, 500_050, 7_000_100),
+                               box(500_050, 7_000_000, 500_100, 7_000_100)],
+                     crs=CRS).to_file(path, driver="GPKG")
+    return path
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """Five bands; band b holds 100 * b everywhere."""
+    data = np.stack([np.full((10, 10), 100 * b, dtype="int16") for b in range(1, 6)])
+    return write_raster(tmp_path / "stack.tif", data)
+
+
+def zonal(capsys, *arguments) -> tuple:
+    code = cli.main(["--quiet", "zonal", *map(str, arguments)])
+    return code, capsys.readouterr().err
+
+
+def test_band_ranges_are_read_as_the_job_spec_documents(stack, forests, tmp_path, capsys):
+    code, _ = zonal(capsys, "--gpkg", forests, "--raster", stack, "--bands", "2,4-5",
+                    "--output", tmp_path / "cli")
+    assert code == 0
+    table = pd.read_csv(tmp_path / "cli" / "zonal_forests.csv")
+    assert list(table[table["forest_id"] == 10]["period"]) == ["b2", "b4", "b5"]
+    assert list(table[table["forest_id"] == 10]["mean"]) == [200, 400, 500]
+    result = run_job({"kind": "zonal-raster", "aoi": str(forests), "raster": str(stack),
+                      "bands": "1-2", "output_dir": str(tmp_path / "job")})
+    table = pd.read_parquet(result["files"]["forests_parquet"])
+    assert sorted(set(table["mean"])) == [100, 200]
+
+
+@pytest.mark.parametrize("bands, message", [
+    ("1,1-2", "band(s) [1] given more than once"),
+    ("4-2", "the band range '4-2' runs backwards"),
+    ("0", "band(s) [0] do not exist: the raster has bands 1-5"),
+    ("2,x", "bands must be band numbers or ranges"),
+])
+def test_wrong_band_lists_are_one_line_before_any_output(stack, forests, tmp_path, capsys,
+                                                         bands, message):
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", stack, "--bands", bands,
+                        "--output", tmp_path / "out")
+    assert code == 2 and message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_job_spec_band_repeated_is_refused(stack, forests, tmp_path):
+    from raster_collect_plugin.core.areas import ZoneError
+
+    with pytest.raises(ZoneError, match=r"band\(s\) \[2\] given more than once"):
+        run_job({"kind": "zonal-raster", "aoi": str(forests), "raster": str(stack),
+                 "bands": [2, 2], "output_dir": str(tmp_path / "job")})
+
+
+def test_a_raster_beside_every_polygon_is_refused(forests, tmp_path, capsys):
+    far = write_raster(tmp_path / "far.tif", np.ones((10, 10), "uint8"),
+                       transform=Affine(10, 0, 0, 0, -10, 0))  # a wrong CRS's coordinates
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", far, "--output",
+                        tmp_path / "out")
+    assert code == 2 and "far.tif does not overlap any polygon" in error
+    assert "check the raster's CRS" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_polygons_off_a_partial_raster_are_named_in_the_notes(forests, tmp_path, capsys):
+    half = write_raster(tmp_path / "half.tif", np.full((10, 5), 7, "uint8"))  # columns 0-4
+    assert cli.main(["--json", "zonal", "--gpkg", str(forests), "--raster", str(half),
+                     "--output", str(tmp_path / "out")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["notes"] == ["forest_id=20 lies outside the raster: its statistics are "
+                               "empty (clear_count 0)"]
+    table = pd.read_csv(tmp_path / "out" / "zonal_forests.csv").set_index("forest_id")
+    assert table.loc[10, "mean"] == 7 and table.loc[20, "clear_count"] == 0
+
+
+def test_categorical_refuses_a_continuous_raster_and_keeps_float_classes(forests, tmp_path,
+                                                                          capsys):
+    values = np.linspace(0, 1, 100, dtype="float32").reshape(10, 10)
+    continuous = write_raster(tmp_path / "ndvi.tif", values)
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", continuous, "--categorical",
+                        "--output", tmp_path / "out")
+    assert code == 2 and "--categorical counts classes, but ndvi.tif holds non-integer" in error
+    assert not (tmp_path / "out").exists()
+    classes = write_raster(tmp_path / "classes.tif", np.where(values < 0.5, 1, 3)
+                           .astype("float32"))  # class codes stored as floats still count
+    code, _ = zonal(capsys, "--gpkg", forests, "--raster", classes, "--categorical",
+                    "--output", tmp_path / "ok")
+    assert code == 0
+    table = pd.read_csv(tmp_path / "ok" / "zonal_forests_classes.csv")
+    assert sorted(set(table["value"])) == [1, 3]
