@@ -124,3 +124,40 @@ def test_categorical_refuses_a_continuous_raster_and_keeps_float_classes(forests
     assert code == 0
     table = pd.read_csv(tmp_path / "ok" / "zonal_forests_classes.csv")
     assert sorted(set(table["value"])) == [1, 3]
+
+
+def test_a_rerun_with_another_raster_neither_mixes_nor_leaves_stale_classes(forests, tmp_path,
+                                                                            capsys):
+    """README "One run per folder": a categorical run's class tables used to stay beside a
+    later run's tables of another raster, with nothing saying which run made which file."""
+    classes = write_raster(tmp_path / "types.tif", np.full((10, 10), 3, "uint8"))
+    heights = write_raster(tmp_path / "heights.tif", np.full((10, 10), 25, "uint8"))
+    output = tmp_path / "out"
+    assert zonal(capsys, "--gpkg", forests, "--raster", classes, "--categorical",
+                 "--output", output)[0] == 0
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert "zonal_forests_classes.csv" in manifest["files"]
+    assert zonal(capsys, "--gpkg", forests, "--raster", classes, "--categorical",
+                 "--output", output)[0] == 0  # the same inputs: rerun
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", heights, "--output", output)
+    assert code == 2 and "holds results of another run" in error and "--overwrite" in error
+    assert pd.read_csv(output / "zonal_forests.csv")["mean"].tolist() == [3, 3]  # untouched
+    assert zonal(capsys, "--gpkg", forests, "--raster", heights, "--overwrite",
+                 "--output", output)[0] == 0
+    assert pd.read_csv(output / "zonal_forests.csv")["mean"].tolist() == [25, 25]
+    assert not (output / "zonal_forests_classes.csv").exists()
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["run"]["kind"] == "zonal-raster"
+    assert "zonal_forests_classes.csv" not in manifest["files"]
+
+
+def test_a_job_spec_rerun_is_refused_unless_overwrite(stack, forests, tmp_path):
+    from raster_collect_plugin.core.runs.folder import ResultsConflict
+
+    spec = {"kind": "zonal-raster", "aoi": str(forests), "raster": str(stack), "bands": [1],
+            "output_dir": str(tmp_path / "job")}
+    run_job(spec)
+    with pytest.raises(ResultsConflict, match="different bands"):
+        run_job({**spec, "bands": [2]})
+    result = run_job({**spec, "bands": [2], "overwrite": True})
+    assert set(pd.read_parquet(result["files"]["forests_parquet"])["mean"]) == {200}

@@ -106,7 +106,7 @@ def _cmd_zonal_raster(args) -> dict:
             bands=parse_bands(args.bands), nodata=args.nodata,
             ignore_nodata=args.ignore_nodata, use_mask=not args.no_mask_band,
             categorical=args.categorical)
-        return run_zonal_raster(request)
+        return run_zonal_raster(request, overwrite=args.overwrite)
     except ZoneError as error:
         raise BadInput(str(error)) from None
 

@@ -3,6 +3,7 @@ the command line and the Processing algorithm share."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,14 +62,17 @@ def parse_bands(text: Optional[str]) -> Optional[list]:
 
 
 def run_zonal_raster(request: RasterZonalRequest, *,
-                     cancel: Optional[Callable[[], bool]] = None) -> Dict[str, object]:
+                     cancel: Optional[Callable[[], bool]] = None,
+                     overwrite: Optional[bool] = None) -> Dict[str, object]:
     """Compute and write ``zonal_forests.{gpkg,csv,parquet}``, ``forests_latest.gpkg``, the
     per-class table in categorical mode (``zonal_forests_classes.*``) and
     ``zonal_forests_metadata.json`` (options, definitions of every statistic, notes).
-    Returns the files, the number of rows and the notes."""
-    from ..outputs.files import write_json
-    from ..outputs.tables import write_table, write_zone_outputs
+    Returns the files, the number of rows and the notes.
 
+    ``overwrite`` True/False: a run of its own (the command line, a job spec) in a
+    ``runs.RunFolder``: locked, fingerprinted (``raster_zonal_record``), refused over another
+    run's results unless ``overwrite``, published with ``manifest.json``, rolled back on error.
+    None: files written into ``output_dir`` for a caller that owns the folder."""
     check_min_clear_fraction(request.min_clear_fraction)  # before reading anything
     if request.nodata is not None and request.ignore_nodata:
         raise ZoneError("give either a nodata value or ignore nodata, not both")
@@ -86,33 +90,71 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         raise ZoneError(f"cannot open {raster} as a raster ({reason}): give a GeoTIFF or "
                         "another raster GDAL reads, not a vector file") from None
-    try:
+    output = Path(request.output_dir)
+    with contextlib.ExitStack() as held:
+        held.callback(stack.close)
         outside = _zones_off_the_raster(stack, aoi.frame, aoi.id_field, raster)
-        table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
-                                 mode=request.coverage,
-                                 min_clear_fraction=request.min_clear_fraction,
-                                 categorical=request.categorical, cancel=cancel,
-                                 workers=threads)
-        index_name = stack.tags.get("index") or raster.stem
-        file_nodata, mask_band = stack.nodata, stack.has_mask_band
-    except Exception as error:  # noqa: BLE001 - a corrupt tile gets a message naming the file
-        from ..pixels.asset_reader import corrupt_asset_error
+        folder = None
+        if overwrite is not None:  # checked before any pixel is read
+            from ..runs.folder import RunFolder
 
-        corrupt = corrupt_asset_error(str(raster), error)
-        if corrupt is None:
-            raise
-        raise corrupt from error
-    finally:
-        stack.close()
-    classes = table.attrs.pop("classes", None)
-    if classes is not None:
-        _check_classes(classes, raster)  # before anything is written
-    notes = list(aoi.notes) + list(table.attrs.get("notes", [])) + outside
+            folder = held.enter_context(RunFolder(
+                output, raster_zonal_record(request, aoi, raster), overwrite=overwrite,
+                rewrites=True))
+        try:
+            table = zonal_statistics(stack, aoi.frame, id_fields=[aoi.id_field],
+                                     mode=request.coverage,
+                                     min_clear_fraction=request.min_clear_fraction,
+                                     categorical=request.categorical, cancel=cancel,
+                                     workers=threads)
+        except Exception as error:  # noqa: BLE001 - a corrupt tile: a message naming the file
+            from ..pixels.asset_reader import corrupt_asset_error
+
+            corrupt = corrupt_asset_error(str(raster), error)
+            if corrupt is None:
+                raise
+            raise corrupt from error
+        classes = table.attrs.pop("classes", None)
+        if classes is not None:
+            _check_classes(classes, raster)  # before anything is written
+        notes = list(aoi.notes) + list(table.attrs.get("notes", [])) + outside
+        files = _write_outputs(request, stack, aoi, table, classes, notes, output)
+        if folder is not None:
+            from ..runs.folder import relative_files
+
+            folder.publish(relative_files(output, [Path(p) for p in files.values()]))
+    return {"output_dir": str(output), "files": {k: str(v) for k, v in files.items()},
+            "rows": int(len(table)), "notes": notes}
+
+
+def raster_zonal_record(request: RasterZonalRequest, aoi: Aoi, raster: Path) -> dict:
+    """The run record of a zonal-of-a-raster run: what decides its result (the raster, as its
+    absolute path, size and modification time; the options; the polygons' geometry)."""
+    from ..runs.folder import fingerprint, geometry_hash
+
+    status = raster.stat()
+    return fingerprint("zonal-raster", {
+        "raster": str(raster.expanduser().absolute()), "raster_size": status.st_size,
+        "raster_modified_ns": status.st_mtime_ns,
+        "bands": list(request.bands or []), "nodata": request.nodata,
+        "ignore_nodata": request.ignore_nodata, "use_mask": request.use_mask,
+        "categorical": request.categorical, "coverage": request.coverage,
+        "min_clear_fraction": request.min_clear_fraction, "id_field": aoi.id_field,
+        "geometry": geometry_hash(aoi.frame, aoi.id_field)})
+
+
+def _write_outputs(request: RasterZonalRequest, stack: RasterStack, aoi: Aoi, table, classes,
+                   notes: list, output: Path) -> Dict[str, Path]:
+    """The tables, the latest-values layer and the metadata of a zonal-of-a-raster run."""
+    from ..outputs.files import write_json
+    from ..outputs.tables import write_table, write_zone_outputs
+
+    raster = Path(request.raster)
+    index_name = stack.tags.get("index") or raster.stem
     for position, (name, value) in enumerate((("provider", "raster"),
                                               ("collection", raster.stem),
                                               ("index", index_name)), start=2):
         table.insert(position, name, value)
-    output = Path(request.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     files = write_zone_outputs(table, aoi.frame, aoi.id_field, output)
     if classes is not None:
@@ -120,9 +162,10 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         files.update({f"forests_classes_{kind}": path for kind, path in
                       write_table(classes, output / "zonal_forests_classes",
                                   layer="zonal_classes").items()})
+    mask_band = stack.has_mask_band
     metadata = {
         "raster": str(raster), "bands": list(request.bands or []) or "all",
-        "nodata": request.nodata if request.nodata is not None else file_nodata[0],
+        "nodata": request.nodata if request.nodata is not None else stack.nodata[0],
         "nodata_source": ("override" if request.nodata is not None else
                           "ignored" if request.ignore_nodata else "file"),
         "mask_band": "honoured" if mask_band and request.use_mask else
@@ -131,8 +174,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         "categorical": request.categorical,
         **table.attrs.get("statistics", {}), "notes": notes}
     files["forests_metadata"] = write_json(output / "zonal_forests_metadata.json", metadata)
-    return {"output_dir": str(output), "files": {k: str(v) for k, v in files.items()},
-            "rows": int(len(table)), "notes": notes}
+    return files
 
 
 def _zones_off_the_raster(stack: RasterStack, zones: gpd.GeoDataFrame, id_field: str,
