@@ -161,3 +161,30 @@ def test_a_job_spec_rerun_is_refused_unless_overwrite(stack, forests, tmp_path):
         run_job({**spec, "bands": [2]})
     result = run_job({**spec, "bands": [2], "overwrite": True})
     assert set(pd.read_parquet(result["files"]["forests_parquet"])["mean"]) == {200}
+
+
+def test_a_vrt_with_a_missing_source_is_one_line_not_a_traceback(forests, tmp_path, capsys):
+    source = write_raster(tmp_path / "source.tif", np.ones((10, 10), "uint8"))
+    with open(tmp_path / "mosaic.vrt", "w") as vrt:
+        vrt.write(f"""<VRTDataset rasterXSize="10" rasterYSize="10">
+  <SRS>{CRS}</SRS><GeoTransform>500000, 10, 0, 7000100, 0, -10</GeoTransform>
+  <VRTRasterBand dataType="Byte" band="1"><SimpleSource>
+    <SourceFilename relativeToVRT="1">source.tif</SourceFilename><SourceBand>1</SourceBand>
+  </SimpleSource></VRTRasterBand></VRTDataset>""")
+    assert zonal(capsys, "--gpkg", forests, "--raster", tmp_path / "mosaic.vrt",
+                 "--output", tmp_path / "ok")[0] == 0
+    source.unlink()
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", tmp_path / "mosaic.vrt",
+                        "--output", tmp_path / "out")
+    assert code == 2 and "mosaic.vrt refers to file(s) that do not exist" in error
+    assert "source.tif" in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("nodata", ["300", "0.5", "-1"])
+def test_a_nodata_value_the_raster_cannot_hold_is_refused(forests, tmp_path, capsys, nodata):
+    raster = write_raster(tmp_path / "classes.tif", np.full((10, 10), 4, "uint8"))
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", raster, "--nodata", nodata,
+                        "--output", tmp_path / "out")
+    assert code == 2 and f"nodata {nodata} is not a value of classes.tif (uint8" in error
+    assert not (tmp_path / "out").exists()

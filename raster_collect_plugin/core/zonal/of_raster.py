@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Union
 
 import geopandas as gpd
+import numpy as np
 from rasterio.errors import RasterioIOError
 
 from ..areas.aoi import Aoi, load_aoi
@@ -93,6 +94,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     output = Path(request.output_dir)
     with contextlib.ExitStack() as held:
         held.callback(stack.close)
+        _check_readable(stack, raster, request.nodata)
         outside = _zones_off_the_raster(stack, aoi.frame, aoi.id_field, raster)
         folder = None
         if overwrite is not None:  # checked before any pixel is read
@@ -207,11 +209,29 @@ def _zones_off_the_raster(stack: RasterStack, zones: gpd.GeoDataFrame, id_field:
             "empty (clear_count 0)" for i in off]
 
 
+def _check_readable(stack: RasterStack, raster: Path, nodata: Optional[float]) -> None:
+    """Refuse, before any pixel is read, a VRT whose source files are missing (else a
+    traceback mid-run) and a ``nodata`` override the raster's data type cannot hold (300 or
+    0.5 for a uint8 raster: no cell could equal it, so nothing would be excluded)."""
+    import math
+
+    from .reader import _as_native
+
+    files = list(getattr(stack._dataset, "files", None) or [])
+    missing = [f for f in files[1:] if not f.startswith("/vsi") and not Path(f).exists()]
+    if missing:
+        raise ZoneError(f"the raster {raster.name} refers to file(s) that do not exist "
+                        f"({', '.join(missing[:3])}): rebuild it or restore those files")
+    if nodata is not None and not math.isnan(nodata) and _as_native(nodata, stack.dtype) is None:
+        info = np.iinfo(stack.dtype)
+        raise ZoneError(f"nodata {nodata:g} is not a value of {raster.name} ({stack.dtype}: "
+                        f"whole numbers {info.min} to {info.max}), so no cell would be "
+                        "excluded: check --nodata (job spec 'nodata')")
+
+
 def _check_classes(classes, raster: Path) -> None:
     """Categorical mode counts classes: a raster of non-integer values (a continuous index)
     would give one "class" per distinct value, so it is refused."""
-    import numpy as np
-
     values = classes["value"].to_numpy(dtype=float)
     fractional = values[np.isfinite(values) & (values != np.round(values))]
     if len(fractional):
