@@ -188,3 +188,23 @@ def test_a_nodata_value_the_raster_cannot_hold_is_refused(forests, tmp_path, cap
                         "--output", tmp_path / "out")
     assert code == 2 and f"nodata {nodata} is not a value of classes.tif (uint8" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_a_vrt_stacking_bands_of_two_types_is_read_without_truncation(forests, tmp_path,
+                                                                      capsys):
+    """A class map (uint8) and an index (float32) stacked in one VRT: a rasterio traceback
+    ("more than one 'dtype' found") before; now each band is read in float32."""
+    write_raster(tmp_path / "types.tif", np.full((10, 10), 7, "uint8"))
+    write_raster(tmp_path / "ndvi.tif", np.full((10, 10), 0.25, "float32"))
+    bands = "".join(f"""<VRTRasterBand dataType="{kind}" band="{n}"><SimpleSource>
+    <SourceFilename relativeToVRT="1">{name}</SourceFilename><SourceBand>1</SourceBand>
+    </SimpleSource></VRTRasterBand>""" for n, (kind, name) in
+                    enumerate((("Byte", "types.tif"), ("Float32", "ndvi.tif")), start=1))
+    (tmp_path / "stack.vrt").write_text(f"""<VRTDataset rasterXSize="10" rasterYSize="10">
+  <SRS>{CRS}</SRS><GeoTransform>500000, 10, 0, 7000100, 0, -10</GeoTransform>{bands}
+</VRTDataset>""")
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", tmp_path / "stack.vrt",
+                        "--output", tmp_path / "out")
+    assert code == 0, error
+    table = pd.read_csv(tmp_path / "out" / "zonal_forests.csv")
+    assert table[table["forest_id"] == 10]["mean"].tolist() == [7, 0.25]
