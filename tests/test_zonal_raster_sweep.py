@@ -208,3 +208,35 @@ def test_a_vrt_stacking_bands_of_two_types_is_read_without_truncation(forests, t
     assert code == 0, error
     table = pd.read_csv(tmp_path / "out" / "zonal_forests.csv")
     assert table[table["forest_id"] == 10]["mean"].tolist() == [7, 0.25]
+
+
+def test_bands_sharing_a_description_get_their_band_number_in_period(forests, tmp_path,
+                                                                     capsys):
+    """Three bands all described "NDVI" gave three rows per forest with period "NDVI", told
+    apart by row order only."""
+    data = np.stack([np.full((10, 10), v, "float32") for v in (0.1, 0.2, 0.3)])
+    raster = write_raster(tmp_path / "ndvi.tif", data)
+    with rasterio.open(raster, "r+") as dataset:
+        for band in (1, 2):
+            dataset.set_band_description(band, "NDVI")
+        dataset.set_band_description(3, "2025-12")
+    assert zonal(capsys, "--gpkg", forests, "--raster", raster, "--output",
+                 tmp_path / "out")[0] == 0
+    table = pd.read_csv(tmp_path / "out" / "zonal_forests.csv")
+    forest = table[table["forest_id"] == 10].set_index("period")["mean"]
+    assert forest.to_dict() == pytest.approx({"NDVI (band 1)": 0.1, "NDVI (band 2)": 0.2,
+                                              "2025-12": 0.3})
+
+
+def test_a_declared_scale_is_named_in_the_notes(forests, tmp_path, capsys):
+    raster = write_raster(tmp_path / "ndvi_x10000.tif", np.full((10, 10), 2500, "int16"))
+    with rasterio.open(raster, "r+") as dataset:
+        dataset.scales = (0.0001,)
+    assert cli.main(["--json", "zonal", "--gpkg", str(forests), "--raster", str(raster),
+                     "--output", str(tmp_path / "out")]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert notes == ["band 1 declares scale 0.0001 and offset 0: its statistics are of the "
+                     "stored values (value x scale + offset gives the physical value; std x "
+                     "scale)"]
+    metadata = json.loads((tmp_path / "out" / "zonal_forests_metadata.json").read_text())
+    assert metadata["notes"] == notes

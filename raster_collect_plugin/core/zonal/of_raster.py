@@ -119,7 +119,8 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         classes = table.attrs.pop("classes", None)
         if classes is not None:
             _check_classes(classes, raster)  # before anything is written
-        notes = list(aoi.notes) + list(table.attrs.get("notes", [])) + outside
+        notes = list(aoi.notes) + list(table.attrs.get("notes", [])) + outside + \
+            _scale_notes(stack)
         files = _write_outputs(request, stack, aoi, table, classes, notes, output)
         if folder is not None:
             from ..runs.folder import relative_files
@@ -227,6 +228,20 @@ def _check_readable(stack: RasterStack, raster: Path, nodata: Optional[float]) -
         raise ZoneError(f"nodata {nodata:g} is not a value of {raster.name} ({stack.dtype}: "
                         f"whole numbers {info.min} to {info.max}), so no cell would be "
                         "excluded: check --nodata (job spec 'nodata')")
+
+
+def _scale_notes(stack: RasterStack) -> list:
+    """A note for bands whose file declares a scale or offset (an index stored as int16 x
+    10000): the statistics are of the stored values, which the note says how to convert."""
+    dataset = stack._dataset
+    notes = []
+    for index in stack.indexes:
+        scale, offset = dataset.scales[index - 1], dataset.offsets[index - 1]
+        if (scale, offset) != (1.0, 0.0):
+            notes.append(f"band {index} declares scale {scale:g} and offset {offset:g}: its "
+                         "statistics are of the stored values (value x scale + offset gives "
+                         "the physical value; std x scale)")
+    return notes
 
 
 def _check_classes(classes, raster: Path) -> None:

@@ -56,7 +56,7 @@ class RasterStack:
             self.dtype = np.result_type(*types)
             self._mixed_types = len(types) > 1
             descriptions = self._dataset.descriptions
-            self.labels = list(labels or [descriptions[i - 1] or str(i) for i in self.indexes])
+            self.labels = list(labels or _band_labels(descriptions, self.indexes))
             file_nodata = [self._dataset.nodatavals[i - 1] for i in self.indexes]
             self.nodata = [nodata] * len(self.indexes) if nodata is not None else file_nodata
             flags = [self._dataset.mask_flag_enums[i - 1] for i in self.indexes]
@@ -170,6 +170,15 @@ class RasterStack:
     def close(self) -> None:
         if self._dataset is not None:
             self._dataset.close()
+
+
+def _band_labels(descriptions: Sequence[Optional[str]], indexes: Sequence[int]) -> List[str]:
+    """Each band's ``period``: its description, else its number; a label several of the
+    chosen bands would share (three bands all described "NDVI") gets the band number,
+    "NDVI (band 2)", so no two bands' rows are told apart by row order alone."""
+    labels = [descriptions[i - 1] or str(i) for i in indexes]
+    return [f"{label} (band {i})" if labels.count(label) > 1 else label
+            for label, i in zip(labels, indexes)]
 
 
 def _check_bands(bands: Optional[Sequence[int]], count: int) -> List[int]:
