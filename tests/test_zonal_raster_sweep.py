@@ -240,3 +240,16 @@ def test_a_declared_scale_is_named_in_the_notes(forests, tmp_path, capsys):
                      "scale)"]
     metadata = json.loads((tmp_path / "out" / "zonal_forests_metadata.json").read_text())
     assert metadata["notes"] == notes
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--start-from", "2"], "--start-from is for imagery runs: drop it"),
+    (["--catalog", "catalog.json", "--resolution", "10"],
+     "--catalog, --resolution are for imagery runs: drop them"),
+])
+def test_imagery_options_with_a_raster_are_refused_not_ignored(stack, forests, tmp_path,
+                                                               capsys, extra, named):
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", stack, *extra, "--output",
+                        tmp_path / "out")
+    assert code == 2 and named in error
+    assert not (tmp_path / "out").exists()
