@@ -253,3 +253,14 @@ def test_imagery_options_with_a_raster_are_refused_not_ignored(stack, forests, t
                         tmp_path / "out")
     assert code == 2 and named in error
     assert not (tmp_path / "out").exists()
+
+
+def test_a_zonal_raster_spec_with_imagery_keys_is_refused(stack, forests, tmp_path):
+    from raster_collect_plugin.core.jobs.spec import JobError
+
+    spec = {"kind": "zonal-raster", "aoi": str(forests), "raster": str(stack),
+            "output_dir": str(tmp_path / "job")}
+    with pytest.raises(JobError, match="'start', 'indices' are for imagery jobs; drop them"):
+        run_job({**spec, "start": "2025-01-01", "indices": ["NDVI"]})
+    assert not (tmp_path / "job").exists()
+    assert run_job({**spec, "max_cloud_cover": None})["rows"] == 10  # null: left out
