@@ -189,8 +189,7 @@ def _check_bands(bands: Optional[Sequence[int]], count: int) -> List[int]:
     chosen = [int(b) for b in bands]
     wrong = [b for b in chosen if not 1 <= b <= count]
     if wrong:
-        raise ZoneError(f"band(s) {wrong} do not exist: the raster has bands 1-{count} "
-                        "(numbered from 1)")
+        raise ZoneError(f"band(s) {wrong} do not exist: the raster has bands 1-{count}")
     repeated = sorted({b for b in chosen if chosen.count(b) > 1})
     if repeated:  # each would give the same rows twice, under the same period
         raise ZoneError(f"band(s) {repeated} given more than once: list each band once")
