@@ -106,7 +106,7 @@ def _cmd_zonal_raster(args) -> dict:
             bands=parse_bands(args.bands), nodata=args.nodata,
             ignore_nodata=args.ignore_nodata, use_mask=not args.no_mask_band,
             categorical=args.categorical)
-        return run_zonal_raster(request)
+        return run_zonal_raster(request, overwrite=args.overwrite)
     except ZoneError as error:
         raise BadInput(str(error)) from None
 
@@ -156,6 +156,18 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             raise BadInput("zonal --raster makes no hexagons: make them with `raster-collect "
                            "hexagons` and give that file as --gpkg (or drop --hex-area-ha / "
                            "--h3)")
+        imagery_only = [flag for flag, on in (
+            ("--start-from", args.start_from != 1), ("--catalog", args.catalog),
+            ("--stac-url", args.stac_url), ("--provider", args.provider),
+            ("--collections", args.collections), ("--expression", args.expression),
+            ("--colour", args.colour), ("--mask", args.mask is not None),
+            ("--cloud-buffer", args.cloud_buffer is not None),
+            ("--resolution", args.resolution is not None), ("--crs", args.crs)) if on]
+        if imagery_only:  # silently ignored before: the user would think they applied
+            raise BadInput(f"zonal --raster reads the raster as it is and computes every "
+                           f"forest in one run: {', '.join(imagery_only)} "
+                           + ("is for imagery runs: drop it" if len(imagery_only) == 1
+                              else "are for imagery runs: drop them"))
         return _cmd_zonal_raster(args)
     raster_only = [flag for flag, on in (("--bands", args.bands), ("--nodata", args.nodata),
                                          ("--ignore-nodata", args.ignore_nodata),

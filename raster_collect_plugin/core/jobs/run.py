@@ -373,7 +373,7 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
         nodata=spec.get("nodata"), ignore_nodata=bool(spec.get("ignore_nodata", False)),
         use_mask=bool(spec.get("use_mask", True)),
         categorical=bool(spec.get("categorical", False)))
-    return run_zonal_raster(request)
+    return run_zonal_raster(request, overwrite=bool(spec.get("overwrite")))
 
 
 def _sentinel_hub_radar(spec: Dict[str, Any]):

@@ -184,6 +184,10 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
 }
 KNOWN_KEYS = ("kind", *SCHEMA)
 HEXAGON_KEYS = ("hexagon_area_m2", "hexagon_edge_m", "h3_resolution")
+# what only an imagery job (search, composite, zonal...) uses
+IMAGERY_KEYS = ("sources", "start", "end", "indices", "custom_indices", "period", "method",
+                "max_cloud_cover", "mask_classes", "cloud_buffer_m", "resolution", "crs",
+                "colour_composites", "harmonise", "item_ids")
 SOURCE_KEYS = ("kind", "collections", "href", "url", "name", "token_url", "pu_budget")
 # parts of key names that mean a secret (client_secret, access_token, password, api_key...)
 SECRET_MARKERS = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key",
@@ -247,6 +251,12 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         if hexagons:
             raise JobError(f"a zonal-raster job makes no hexagons ('{hexagons[0]}'): make them "
                            "with a hexagons job and give that file as 'aoi'")
+        imagery = [k for k in IMAGERY_KEYS if spec.get(k) not in (None, "", [], {})]
+        if imagery:  # silently ignored before: the user would think they applied
+            raise JobError(f"a zonal-raster job reads its raster as it is: "
+                           f"{', '.join(repr(k) for k in imagery)} "
+                           f"{'is' if len(imagery) == 1 else 'are'} for imagery jobs; drop "
+                           f"{'it' if len(imagery) == 1 else 'them'}")
     hexagons = [k for k in HEXAGON_KEYS if spec.get(k) is not None]
     if kind == "storm" and set(hexagons) - {"hexagon_area_m2"}:  # silently ignored before
         raise JobError(f"a storm job makes hexagons of an area ('hexagon_area_m2'), not "

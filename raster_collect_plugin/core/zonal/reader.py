@@ -33,6 +33,7 @@ class RasterStack:
                  nodata: Optional[float] = None, ignore_nodata: bool = False,
                  use_mask: bool = True, decode_threads: int = 1):
         self._dataset = None
+        self._mixed_types = False
         self.ignore_nodata, self.use_mask = ignore_nodata, use_mask
         self.decode_threads = max(1, int(decode_threads)) if isinstance(source, (str, Path)) \
             else 1
@@ -49,9 +50,13 @@ class RasterStack:
             self.transform, self.crs = self._dataset.transform, self._dataset.crs
             self.shape = (len(self.indexes), self._dataset.height, self._dataset.width)
             self.tags = self._dataset.tags()
-            self.dtype = np.dtype(self._dataset.dtypes[self.indexes[0] - 1])
+            # bands of several types (a VRT stacking a class map and an index): read each in
+            # the type that holds them all (uint8 + float32 -> float32), never truncated
+            types = {np.dtype(self._dataset.dtypes[i - 1]) for i in self.indexes}
+            self.dtype = np.result_type(*types)
+            self._mixed_types = len(types) > 1
             descriptions = self._dataset.descriptions
-            self.labels = list(labels or [descriptions[i - 1] or str(i) for i in self.indexes])
+            self.labels = list(labels or _band_labels(descriptions, self.indexes))
             file_nodata = [self._dataset.nodatavals[i - 1] for i in self.indexes]
             self.nodata = [nodata] * len(self.indexes) if nodata is not None else file_nodata
             flags = [self._dataset.mask_flag_enums[i - 1] for i in self.indexes]
@@ -129,7 +134,13 @@ class RasterStack:
         # every block is read once: keep GDAL's cache small (128 bytes: rasterio passes an int
         # in bytes; a 64 MB cache measured no faster, issue 31)
         with rasterio.Env(GDAL_CACHEMAX=128):
-            data = self._dataset.read(self.indexes, window=window, out=out)
+            if self._mixed_types:  # rasterio reads several bands only of one type
+                data = np.empty((len(self.indexes), height, width), self.dtype) \
+                    if out is None else out
+                for k, index in enumerate(self.indexes):
+                    self._dataset.read(index, window=window, out=data[k])
+            else:
+                data = self._dataset.read(self.indexes, window=window, out=out)
             mask = None
             if self.use_mask and self.has_mask_band:
                 mask = self._dataset.read_masks(self.indexes, window=window) > 0
@@ -161,15 +172,27 @@ class RasterStack:
             self._dataset.close()
 
 
+def _band_labels(descriptions: Sequence[Optional[str]], indexes: Sequence[int]) -> List[str]:
+    """Each band's ``period``: its description, else its number; a label several of the
+    chosen bands would share (three bands all described "NDVI") gets the band number,
+    "NDVI (band 2)", so no two bands' rows are told apart by row order alone."""
+    labels = [descriptions[i - 1] or str(i) for i in indexes]
+    return [f"{label} (band {i})" if labels.count(label) > 1 else label
+            for label, i in zip(labels, indexes)]
+
+
 def _check_bands(bands: Optional[Sequence[int]], count: int) -> List[int]:
     if not bands:
         return list(range(1, count + 1))
+    from ..areas.zones import ZoneError
+
     chosen = [int(b) for b in bands]
     wrong = [b for b in chosen if not 1 <= b <= count]
     if wrong:
-        from ..areas.zones import ZoneError
-
         raise ZoneError(f"band(s) {wrong} do not exist: the raster has bands 1-{count}")
+    repeated = sorted({b for b in chosen if chosen.count(b) > 1})
+    if repeated:  # each would give the same rows twice, under the same period
+        raise ZoneError(f"band(s) {repeated} given more than once: list each band once")
     return chosen
 
 
