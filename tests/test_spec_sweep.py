@@ -1,0 +1,64 @@
+"""Job spec values a person writes (README, "How the plugin runs the work"), swept for the
+kinds search, composite, zonal, storm and hexagons: each is either honoured as README says,
+or one bad-input line naming the key before any work (exit 2), never a traceback after the
+work, a value silently not used, or the command line and the spec disagreeing."""
+
+import json
+
+import pytest
+
+from raster_collect_plugin import cli
+from raster_collect_plugin.core.jobs import run_job
+
+
+def _spec(sample, tmp_path, **changes):
+    spec = {"kind": "composite", "aoi": str(sample.forests_path),
+            "sources": [{"kind": "static", "href": str(sample.catalog_path),
+                         "collections": ["sentinel-2-l2a"]}],
+            "start": "2025-10-01", "end": "2025-10-31", "indices": ["NDVI"],
+            "output_dir": str(tmp_path / "out")}
+    spec.update(changes)
+    return spec
+
+
+def _job(spec, tmp_path, capsys):
+    """The job command on ``spec``: exit code and its last line on stderr."""
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    code = cli.main(["job", str(path)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, (captured.err.strip().splitlines() or [""])[-1], captured.out
+
+
+@pytest.mark.parametrize("key, value", [("start", "2025-10-01Tjunk"),
+                                        ("end", "2025-10-31 tomorrow"),
+                                        ("start", "2025-10-01xyz")])
+def test_text_after_a_date_is_refused_not_dropped(small_sample, tmp_path, capsys, key, value):
+    """'2025-10-01Tjunk' was read as 2025-10-01 (the first 10 characters)."""
+    code, line, _ = _job(_spec(small_sample, tmp_path, **{key: value}), tmp_path, capsys)
+    assert code == 2
+    assert f"'{key}' must be a date like 2025-11-13" in line and repr(value) in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_date_time_is_its_day_in_the_spec_and_on_the_command_line(small_sample, tmp_path,
+                                                                      capsys):
+    """The command line refused 2025-10-31T00:00:00Z which the spec took: both take its day
+    now, and find the same scenes as the plain date."""
+    found = {}
+    for end in ("2025-10-31", "2025-10-31T00:00:00Z"):
+        spec = _spec(small_sample, tmp_path, kind="search", end=end)
+        found[end] = sorted(row["id"] for row in run_job(spec)["items"])
+    assert found["2025-10-31"] and found["2025-10-31"] == found["2025-10-31T00:00:00Z"]
+    code = cli.main(["--json", "search", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path),
+                     "--collections", "sentinel-2-l2a", "--start", "2025-10-01",
+                     "--end", "2025-10-31T00:00:00Z"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert sorted(row["id"] for row in json.loads(out)["items"]) == found["2025-10-31"]
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["search", "--gpkg", str(small_sample.forests_path), "--start", "2025-10-01Tx"])
+    assert caught.value.code == 2
+    assert "'2025-10-01Tx' is not a date like 2025-11-13" in capsys.readouterr().err
