@@ -4,10 +4,12 @@ or one bad-input line naming the key before any work (exit 2), never a traceback
 work, a value silently not used, or the command line and the spec disagreeing."""
 
 import json
+import socket
 
 import pytest
 
 from raster_collect_plugin import cli
+from raster_collect_plugin.core.compute.cluster import ClusterError, ComputeSettings
 from raster_collect_plugin.core.jobs import run_job
 
 
@@ -62,3 +64,29 @@ def test_a_date_time_is_its_day_in_the_spec_and_on_the_command_line(small_sample
         cli.main(["search", "--gpkg", str(small_sample.forests_path), "--start", "2025-10-01Tx"])
     assert caught.value.code == 2
     assert "'2025-10-01Tx' is not a date like 2025-11-13" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_scheduler_address_without_mode_is_that_scheduler(small_sample, tmp_path):
+    """As the command line's --scheduler: the run goes there (it silently ran on threads)."""
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    assert ComputeSettings.from_dict({"scheduler_address": address}).mode == "remote"
+    with pytest.raises(ClusterError, match="unreachable"):
+        run_job(_spec(small_sample, tmp_path, compute={"scheduler_address": address}))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode", ["local", "threads"])
+def test_a_scheduler_address_with_another_mode_is_refused(small_sample, tmp_path, capsys,
+                                                          mode):
+    spec = _spec(small_sample, tmp_path,
+                 compute={"mode": mode, "scheduler_address": "tcp://127.0.0.1:8786"})
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert f"'compute.scheduler_address' is the scheduler of mode remote, not {mode}" in line
+    assert not (tmp_path / "out").exists()
