@@ -10,7 +10,7 @@ import pytest
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.compute.cluster import ClusterError, ComputeSettings
-from raster_collect_plugin.core.jobs import run_job
+from raster_collect_plugin.core.jobs import JobError, run_job, validate_spec
 
 
 def _spec(sample, tmp_path, **changes):
@@ -90,3 +90,26 @@ def test_a_scheduler_address_with_another_mode_is_refused(small_sample, tmp_path
     assert code == 2
     assert f"'compute.scheduler_address' is the scheduler of mode remote, not {mode}" in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("formats, shown", [(["CSV"], "'CSV'"), (["csv", "xlsx"], "'xlsx'"),
+                                            ([], "none")])
+def test_table_formats_are_checked_before_the_statistics(small_sample, tmp_path, capsys,
+                                                         formats, shown):
+    """An unknown format was a ValueError traceback (exit 1) once every composite and
+    statistic was computed; [] silently wrote every format."""
+    spec = _spec(small_sample, tmp_path, kind="zonal", table_formats=formats)
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert f"'table_formats' has {shown}; choose from gpkg, csv, parquet" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("key, value", [("table_formats", ["csv"]), ("period", "year")])
+def test_storm_refuses_keys_it_would_not_use(small_sample, tmp_path, key, value):
+    """A storm writes every table format and has no periods: both were silently ignored."""
+    spec = _spec(small_sample, tmp_path, kind="storm", event_date="2025-10-15",
+                 **{key: value})
+    with pytest.raises(JobError, match=f"a storm job .*leave '{key}' out"):
+        validate_spec(spec)
+    validate_spec({k: v for k, v in spec.items() if k != key})

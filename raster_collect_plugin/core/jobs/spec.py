@@ -277,6 +277,8 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
                 raise JobError(f"job spec {error}") from None
             if not right:
                 raise JobError(f"job spec '{key}' must be {expected}, not {_show(value)}")
+    _check_unused(spec, kind)
+    check_table_formats(spec.get("table_formats"))
     for n, source in enumerate(spec.get("sources") or []):
         if not isinstance(source, dict):
             raise JobError(f"job spec sources[{n}] must be an object with 'kind'")
@@ -299,6 +301,36 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
                        "swap the dates")
     return spec
+
+
+# keys a kind would silently not use -> (the kinds that use it, why the others do not)
+USED_BY: Dict[str, Tuple[Tuple[str, ...], str]] = {
+    "table_formats": (("zonal", "monitor"), "writes its tables in its own formats"),
+    "period": (("search", "composite", "zonal", "monitor"),
+               "has no periods (a storm compares the windows 'before_days' and 'after_days' "
+               "around 'event_date')"),
+}
+
+
+def _check_unused(spec: Dict[str, Any], kind: str) -> None:
+    for key, (kinds, why) in USED_BY.items():
+        if spec.get(key) is not None and kind not in kinds:
+            raise JobError(f"a {kind} job {why}: leave '{key}' out (it is for "
+                           f"{', '.join(kinds)} jobs)")
+
+
+def check_table_formats(formats: Any) -> None:
+    """Every name known and at least one, before any work (an unknown one was a traceback
+    once the statistics were computed; [] silently wrote every format)."""
+    if formats is None:
+        return
+    from ..outputs.tables import TABLE_FORMATS
+
+    wrong = [kind for kind in formats if kind not in TABLE_FORMATS]
+    if wrong or not formats:
+        raise JobError(f"job spec 'table_formats' has {_show(wrong[0]) if wrong else 'none'}; "
+                       f"choose from {', '.join(TABLE_FORMATS)} (lower case), or leave it out "
+                       "for the default")
 
 
 # keys holding a local path (a static source's 'href' too)
