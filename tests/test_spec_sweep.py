@@ -113,3 +113,15 @@ def test_storm_refuses_keys_it_would_not_use(small_sample, tmp_path, key, value)
     with pytest.raises(JobError, match=f"a storm job .*leave '{key}' out"):
         validate_spec(spec)
     validate_spec({k: v for k, v in spec.items() if k != key})
+
+
+@pytest.mark.parametrize("kind", ["search", "composite", "zonal", "hexagons"])
+def test_empty_ids_name_the_key(small_sample, tmp_path, capsys, kind):
+    """It said "select at least one feature", which names nothing a spec has."""
+    spec = _spec(small_sample, tmp_path, kind=kind, ids=[])
+    if kind == "hexagons":
+        spec.update(output=str(tmp_path / "out" / "cells.gpkg"), h3_resolution=8)
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert "job spec 'ids' is empty" in line
+    assert not (tmp_path / "out").exists()
