@@ -125,3 +125,22 @@ def test_empty_ids_name_the_key(small_sample, tmp_path, capsys, kind):
     assert code == 2
     assert "job spec 'ids' is empty" in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("period, start, expected", [
+    ("quarter", "2025-11-15",
+     ["2025-Q4 is composited from 2025-11-15 to 2025-12-31 only (the run's start and end), "
+      "not the whole quarter"]),
+    ("year", "2025-10-01",
+     ["2025 is composited from 2025-10-01 to 2025-12-31 only (the run's start and end), "
+      "not the whole year"]),
+    ("quarter", "2025-10-01", []),
+])
+def test_a_period_the_dates_cut_is_named_in_the_notes(small_sample, tmp_path, period, start,
+                                                      expected):
+    """A quarter or year composited from part of it was labelled as the whole, silently."""
+    spec = _spec(small_sample, tmp_path, period=period, start=start, end="2025-12-31")
+    result = run_job(spec)
+    assert [note for note in result["notes"] if "composited from" in note] == expected
+    [collection] = result["collections"]
+    assert collection["periods"] == [expected[0].split()[0] if expected else "2025-Q4"]
