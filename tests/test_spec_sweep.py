@@ -144,3 +144,20 @@ def test_a_period_the_dates_cut_is_named_in_the_notes(small_sample, tmp_path, pe
     assert [note for note in result["notes"] if "composited from" in note] == expected
     [collection] = result["collections"]
     assert collection["periods"] == [expected[0].split()[0] if expected else "2025-Q4"]
+
+
+def test_a_folder_of_another_run_names_the_spec_key_and_processing_words(small_sample,
+                                                                         tmp_path, capsys):
+    """A spec user was told "use --overwrite", which a spec cannot give."""
+    from raster_collect_plugin.processing.messages import for_processing
+
+    assert _job(_spec(small_sample, tmp_path), tmp_path, capsys)[0] == 0
+    code, line, _ = _job(_spec(small_sample, tmp_path, kind="zonal"), tmp_path, capsys)
+    assert code == 2
+    assert 'holds results of another run (a composite run, not zonal): use --overwrite (job ' \
+           'spec "overwrite": true) to replace them' in line
+    assert for_processing(line).endswith("choose another output folder, or delete those "
+                                         "results and run again")
+    assert _job(_spec(small_sample, tmp_path, kind="zonal", overwrite=True), tmp_path,
+                capsys)[0] == 0
+    assert (tmp_path / "out" / "zonal_forests.csv").exists()
