@@ -161,3 +161,20 @@ def test_a_folder_of_another_run_names_the_spec_key_and_processing_words(small_s
     assert _job(_spec(small_sample, tmp_path, kind="zonal", overwrite=True), tmp_path,
                 capsys)[0] == 0
     assert (tmp_path / "out" / "zonal_forests.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["search", "hexagons"])
+def test_an_id_not_in_the_file_is_named_with_the_ids_there(small_sample, tmp_path, capsys,
+                                                           kind):
+    """It named the missing id only: a typo and a wrong id field looked the same."""
+    import geopandas as gpd
+
+    there = sorted(gpd.read_file(small_sample.forests_path)["forest_id"].astype(int))
+    spec = _spec(small_sample, tmp_path, kind=kind, ids=[there[0], "99999"])
+    if kind == "hexagons":
+        spec.update(output=str(tmp_path / "out" / "cells.gpkg"), h3_resolution=8)
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert line.endswith(f"no polygons with forest_id in ['99999']; the file's forest_id "
+                         f"values are {', '.join(map(str, there))}: choose among them")
+    assert not (tmp_path / "out").exists()
