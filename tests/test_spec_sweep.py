@@ -178,3 +178,35 @@ def test_an_id_not_in_the_file_is_named_with_the_ids_there(small_sample, tmp_pat
     assert line.endswith(f"no polygons with forest_id in ['99999']; the file's forest_id "
                          f"values are {', '.join(map(str, there))}: choose among them")
     assert not (tmp_path / "out").exists()
+
+
+def test_no_indices_but_a_custom_one_gives_the_command_lines_files_and_values(
+        small_sample, tmp_path, capsys):
+    """'"indices": []' with a custom index silently added NDVI and EVI; ``--indices ""``
+    with ``--expression`` computes the expression alone. Same request, same files, same
+    pixels (the spec's source named as the command line names a --catalog)."""
+    import numpy as np
+    import rasterio
+
+    spec = _spec(small_sample, tmp_path, indices=[],
+                 custom_indices={"GNDVI": "(nir-green)/(nir+green)"},
+                 sources=[{"kind": "static", "href": str(small_sample.catalog_path),
+                           "collections": ["sentinel-2-l2a"], "name": "catalog"}])
+    assert _job(spec, tmp_path, capsys)[0] == 0
+    assert cli.main(["composite", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
+                     "--start", "2025-10-01", "--end", "2025-10-31", "--indices", "",
+                     "--expression", "GNDVI=(nir-green)/(nir+green)",
+                     "--output", str(tmp_path / "cli"),
+                     "--quiet"]) == 0
+    rasters = sorted(p.name for p in (tmp_path / "out").glob("*.tif"))
+    assert rasters == ["catalog_sentinel-2-l2a_GNDVI_monthly_median.tif",
+                       "catalog_sentinel-2-l2a_clear_count.tif"]
+    assert sorted(p.name for p in (tmp_path / "cli").glob("*.tif")) == rasters
+    for name in rasters:
+        with rasterio.open(tmp_path / "out" / name) as a, \
+                rasterio.open(tmp_path / "cli" / name) as b:
+            assert np.array_equal(a.read(), b.read(), equal_nan=True)
+    spec = _spec(small_sample, tmp_path / "none", indices=[])
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2 and line.endswith("choose at least one index (e.g. NDVI)")

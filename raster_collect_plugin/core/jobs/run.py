@@ -144,7 +144,7 @@ def composite_request(spec: Dict[str, Any]):
         aoi=aoi, id_field=aoi.id_field, sources=build_sources(spec.get("sources")),
         start=_date(spec, "start"), end=_date(spec, "end"),
         output_dir=_required(spec, "output_dir"),
-        indices=spec.get("indices") or list(DEFAULT_INDICES),
+        indices=_indices(spec),
         custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
         mask_classes=_mask_classes(spec),
@@ -152,6 +152,13 @@ def composite_request(spec: Dict[str, Any]):
         cloud_buffer_m=float(spec.get("cloud_buffer_m") or 0.0),
         memory_budget=parse_size(spec.get("memory_budget")),
         colour_composites=tuple(spec.get("colour_composites") or ()))
+
+
+def _indices(spec: Dict[str, Any]) -> List[str]:
+    """'indices' left out: the default ones; [] (as ``--indices ""``): none but the
+    'custom_indices' (NDVI and EVI were silently added to them)."""
+    indices = spec.get("indices")
+    return list(DEFAULT_INDICES) if indices is None else list(indices)
 
 
 def _mask_classes(spec: Dict[str, Any]) -> frozenset:
