@@ -210,3 +210,26 @@ def test_no_indices_but_a_custom_one_gives_the_command_lines_files_and_values(
     spec = _spec(small_sample, tmp_path / "none", indices=[])
     code, line, _ = _job(spec, tmp_path, capsys)
     assert code == 2 and line.endswith("choose at least one index (e.g. NDVI)")
+
+
+def test_search_footprints_never_replace_the_polygon_file(small_sample, tmp_path, capsys):
+    """A search 'output' naming the 'aoi' replaced the forests with scene footprints; one
+    not ending in .gpkg was a GeoPackage under another name."""
+    import shutil
+
+    import pyogrio
+
+    forests = tmp_path / "forests.gpkg"
+    shutil.copy(small_sample.forests_path, forests)
+    before = forests.read_bytes()
+    spec = _spec(small_sample, tmp_path, kind="search", aoi=str(forests), output=str(forests))
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert line.endswith("is the polygon file ('aoi'): it would be replaced by the "
+                         "footprints; choose another file")
+    assert forests.read_bytes() == before
+    code, line, _ = _job(dict(spec, output=str(tmp_path / "fp.shp")), tmp_path, capsys)
+    assert code == 2 and "must be a GeoPackage file ending in .gpkg" in line
+    assert not (tmp_path / "fp.shp").exists()
+    assert _job(dict(spec, output=str(tmp_path / "fp.gpkg")), tmp_path, capsys)[0] == 0
+    assert pyogrio.list_layers(tmp_path / "fp.gpkg")[0][0] == "footprints"

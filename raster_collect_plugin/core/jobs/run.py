@@ -246,7 +246,7 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     request = composite_request(spec)
     if kind == "search":
         aoi = validate_request(request)
-        footprints = _output_file(spec, "footprints.gpkg") if spec.get("output") else None
+        footprints = _footprints_file(spec) if spec.get("output") else None
         report = search(request, aoi)
         if footprints:
             _write_footprints(report, footprints)
@@ -329,13 +329,15 @@ def _write_footprints(report, destination: Path) -> None:
         frame.to_file(temp, layer="footprints", driver="GPKG")
 
 
-def _output_file(spec: Dict[str, Any], example: str) -> Path:
-    """The job's 'output' file, checked before the work (not when moving it into place): not
-    a folder, not below a file."""
-    from ..runs.storage import output_file_problem
+def _footprints_file(spec: Dict[str, Any]) -> Path:
+    """A search's 'output' GeoPackage, checked before the search (not when moving it into
+    place): not a folder, not below a file, a .gpkg, and never the polygon file ('aoi'),
+    which the footprints silently replaced."""
+    from ..areas.hexagons import hexagon_file_problem
 
     output = Path(_required(spec, "output"))
-    problem = output_file_problem(output, example)
+    problem = hexagon_file_problem(output, Path(_required(spec, "aoi")), "'aoi'",
+                                   what="footprints")
     if problem:
         raise JobError(f"job spec 'output' {output} {problem}")
     return output
