@@ -24,10 +24,13 @@ class BadInput(Exception):
 
 
 def parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-11-13") from None
+    """A day as a job spec reads it (a date-time is its date): one rule for both doors."""
+    from ..core.jobs import DATE_EXPECTED, day_of
+
+    day = day_of(text)
+    if day is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {DATE_EXPECTED}")
+    return day
 
 
 def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:

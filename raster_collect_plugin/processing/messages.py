@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from ..core.runs import REPLACE_ADVICE
+
 # longest first: each phrase is replaced once, before the shorter ones it contains
 _PHRASES = (
-    ("use --overwrite to replace them, or choose another --output",
+    (REPLACE_ADVICE,
      "choose another output folder, or delete those results and run again"),
     ("the folder 'raster-collect monitor --output' wrote",
      "the monitoring folder 'Disturbance monitoring' wrote"),

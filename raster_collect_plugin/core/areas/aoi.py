@@ -126,8 +126,12 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         keys = column.map(lambda v: _id_key(v, column))
         frame = frame[keys.isin(wanted)]
         missing = wanted - set(keys[keys.isin(wanted)])
-        if missing:
-            raise AoiError(f"no polygons with {id_field} in {sorted(missing)}")
+        if missing:  # with the ids there are, so a typo or the wrong id field shows
+            there = sorted({str(v) for v in column.dropna()}, key=_natural)
+            shown = ", ".join(there[:10]) + (f" ... ({len(there)} in all)"
+                                             if len(there) > 10 else "")
+            raise AoiError(f"no polygons with {id_field} in {sorted(missing)}; the file's "
+                           f"{id_field} values are {shown}: choose among them")
     if frame.empty:
         raise AoiError("no polygons to work on: select at least one feature")
     blank = frame[id_field].isna() | (frame[id_field].astype(str).str.strip() == "")
@@ -182,3 +186,11 @@ def _utm_of(geometries: gpd.GeoSeries) -> int:
             "reproject them to a projected CRS covering the whole area (e.g. EPSG:3577 in "
             "Australia) or split them into one run per zone")
     return epsg
+
+
+def _natural(text: str):
+    """'2' before '10': numbers by value, then text."""
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)

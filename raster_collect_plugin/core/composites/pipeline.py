@@ -37,6 +37,7 @@ from .requests import (
     RequestError,
     _check_cancel,
     _report,
+    partial_period_notes,
 )
 
 
@@ -154,7 +155,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
         report = search(request, aoi)
     _check_cancel(cancel)
     errors = dict(report.errors)
-    notes = list(aoi.notes)
+    notes = list(aoi.notes) + partial_period_notes(request)
     jobs = [(key, items) for key, items in sorted(report.items.items()) if items]
     providers = {s.provider.name: s.provider for s in request.sources}
     notes += _check_size(request, report, aoi, indices, providers)  # before any pixel is read

@@ -113,6 +113,23 @@ def composite_windows(request: CompositeRequest
             for s in period_starts(request.start, request.end, request.period)]
 
 
+def partial_period_notes(request: CompositeRequest) -> List[str]:
+    """A quarter or year the run's dates cut is composited from that part only, but labelled
+    as the whole ("2025-Q4", "2025"): the notes say which days each one holds."""
+    if request.windows or request.period not in ("quarter", "year"):
+        return []
+    notes = []
+    last_day = pd.Timestamp(request.end)
+    for label, first, end in composite_windows(request):
+        held = (max(first, pd.Timestamp(request.start)), min(end - pd.Timedelta(days=1),
+                                                             last_day))
+        if held != (first, end - pd.Timedelta(days=1)):
+            notes.append(f"{label} is composited from {held[0]:%Y-%m-%d} to "
+                         f"{held[1]:%Y-%m-%d} only (the run's start and end), not the whole "
+                         f"{request.period}")
+    return notes
+
+
 def _naive_utc(moment: datetime):
     stamp = pd.Timestamp(moment)
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp

@@ -70,10 +70,18 @@ def check_compute_options(values: Any, where: str = "compute") -> Dict[str, Any]
         check, expected = COMPUTE_OPTIONS[key]
         if value is not None and not check(value):
             raise ComputeOptionsError(f"'{where}.{key}' must be {expected}, not {_show(value)}")
-    if values.get("mode") == "remote" and not values.get("scheduler_address"):
+    mode, address = values.get("mode"), values.get("scheduler_address")
+    if mode == "remote" and not address:
         raise ComputeOptionsError(f"'{where}': remote compute needs 'scheduler_address', e.g. "
                                   "tcp://10.0.0.5:8786")
-    return {key: value for key, value in values.items() if value is not None}
+    if address and mode in ("threads", "local"):  # the address was silently not used
+        raise ComputeOptionsError(f"'{where}.scheduler_address' is the scheduler of mode "
+                                  f"remote, not {mode}: give \"mode\": \"remote\" to run "
+                                  "there, or leave the address out")
+    checked = {key: value for key, value in values.items() if value is not None}
+    if address and mode is None:  # as the command line's --scheduler: that scheduler
+        checked["mode"] = "remote"
+    return checked
 
 
 def _show(value: Any) -> str:

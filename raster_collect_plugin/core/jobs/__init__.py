@@ -13,6 +13,8 @@ _FACE = {
     "run_job": "run",
     "JobError": "spec",
     "validate_spec": "spec",
+    "day_of": "spec",
+    "DATE_EXPECTED": "spec",
     "classify": "errors",
     "report_for_area": "protected",
     "run_composites_protected": "protected",

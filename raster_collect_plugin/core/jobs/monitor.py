@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from .monitor_late import keep_settled, look_back, settle_days
-from .spec import JobError
+from .spec import JobError, check_table_formats
 
 JOB_FILE = "monitoring_job.json"
 
@@ -82,12 +82,7 @@ def check_monitor_spec(spec: Dict[str, Any]):
         chosen_classes(spec.get("mask_classes"))
     except ValueError as error:
         raise JobError(f"job spec 'mask_classes': {error}") from None
-    from ..outputs.tables import TABLE_FORMATS
-
-    wrong = [kind for kind in spec.get("table_formats") or () if kind not in TABLE_FORMATS]
-    if wrong:
-        raise JobError(f"job spec 'table_formats' has {wrong[0]!r}; choose from "
-                       f"{', '.join(TABLE_FORMATS)}")
+    check_table_formats(spec.get("table_formats"))
     if spec.get("crs"):
         from pyproj import CRS
         from pyproj.exceptions import CRSError

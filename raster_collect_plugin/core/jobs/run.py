@@ -144,7 +144,7 @@ def composite_request(spec: Dict[str, Any]):
         aoi=aoi, id_field=aoi.id_field, sources=build_sources(spec.get("sources")),
         start=_date(spec, "start"), end=_date(spec, "end"),
         output_dir=_required(spec, "output_dir"),
-        indices=spec.get("indices") or list(DEFAULT_INDICES),
+        indices=_indices(spec),
         custom_indices=spec.get("custom_indices") or {}, period=spec.get("period", "month"),
         method=spec.get("method", "median"), max_cloud_cover=spec.get("max_cloud_cover", 80.0),
         mask_classes=_mask_classes(spec),
@@ -152,6 +152,13 @@ def composite_request(spec: Dict[str, Any]):
         cloud_buffer_m=float(spec.get("cloud_buffer_m") or 0.0),
         memory_budget=parse_size(spec.get("memory_budget")),
         colour_composites=tuple(spec.get("colour_composites") or ()))
+
+
+def _indices(spec: Dict[str, Any]) -> List[str]:
+    """'indices' left out: the default ones; [] (as ``--indices ""``): none but the
+    'custom_indices' (NDVI and EVI were silently added to them)."""
+    indices = spec.get("indices")
+    return list(DEFAULT_INDICES) if indices is None else list(indices)
 
 
 def _mask_classes(spec: Dict[str, Any]) -> frozenset:
@@ -239,7 +246,7 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     request = composite_request(spec)
     if kind == "search":
         aoi = validate_request(request)
-        footprints = _output_file(spec, "footprints.gpkg") if spec.get("output") else None
+        footprints = _footprints_file(spec) if spec.get("output") else None
         report = search(request, aoi)
         if footprints:
             _write_footprints(report, footprints)
@@ -322,13 +329,15 @@ def _write_footprints(report, destination: Path) -> None:
         frame.to_file(temp, layer="footprints", driver="GPKG")
 
 
-def _output_file(spec: Dict[str, Any], example: str) -> Path:
-    """The job's 'output' file, checked before the work (not when moving it into place): not
-    a folder, not below a file."""
-    from ..runs.storage import output_file_problem
+def _footprints_file(spec: Dict[str, Any]) -> Path:
+    """A search's 'output' GeoPackage, checked before the search (not when moving it into
+    place): not a folder, not below a file, a .gpkg, and never the polygon file ('aoi'),
+    which the footprints silently replaced."""
+    from ..areas.hexagons import hexagon_file_problem
 
     output = Path(_required(spec, "output"))
-    problem = output_file_problem(output, example)
+    problem = hexagon_file_problem(output, Path(_required(spec, "aoi")), "'aoi'",
+                                   what="footprints")
     if problem:
         raise JobError(f"job spec 'output' {output} {problem}")
     return output

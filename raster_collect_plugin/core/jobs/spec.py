@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import platform
 import re
-from datetime import date
+from datetime import date, datetime
 from numbers import Real
-from typing import Any, Callable, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..compute.options import ComputeOptionsError, check_compute_options
@@ -46,12 +46,26 @@ def _number(low=None, high=None, *, integer=False, low_open=False) -> Callable[[
     return check
 
 
-def _date(value) -> bool:
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].+)?")
+
+
+def day_of(value: Any) -> Optional[date]:
+    """The day a spec's date (or ``--start`` / ``--end``) names: a date (2025-10-01) or an
+    ISO 8601 date-time, whose time is dropped (2025-10-01T00:00:00Z: runs take whole days);
+    None for anything else (``2025-10-01Tjunk`` was silently the 1st of October)."""
+    if not isinstance(value, str) or not _DAY.fullmatch(value.strip()):
+        return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):  # Python < 3.11 reads no Z
+        text = text[:-1] + "+00:00"
     try:
-        date.fromisoformat(str(value)[:10])
-        return isinstance(value, str)
+        return datetime.fromisoformat(text).date()
     except ValueError:
-        return False
+        return None
+
+
+def _date(value) -> bool:
+    return day_of(value) is not None
 
 
 def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -87,6 +101,7 @@ def _plain_url(value) -> bool:
         not (parts.username or parts.password or parts.query)
 
 
+DATE_EXPECTED = "a date like 2025-11-13 (or a date-time like 2025-11-13T00:00:00Z)"
 _flag = (lambda v: isinstance(v, bool), "true or false")
 
 
@@ -97,9 +112,9 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "id_field": (_text, "a field name"),
     "ids": (_list_of(_scalar_id), "a list of ids"),
     "sources": (lambda v: isinstance(v, list), "a list of sources"),
-    "start": (_date, "a date like 2025-11-13"),
-    "end": (_date, "a date like 2025-11-13"),
-    "event_date": (_date, "a date like 2025-11-13"),
+    "start": (_date, DATE_EXPECTED),
+    "end": (_date, DATE_EXPECTED),
+    "event_date": (_date, DATE_EXPECTED),
     "indices": (_list_of(_text), "a list of index names"),
     "custom_indices": (_mapping_of_text, "an object of NAME: formula"),
     "period": (lambda v: v in ("month", "quarter", "year"), "month, quarter or year"),
@@ -272,6 +287,11 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
                 raise JobError(f"job spec {error}") from None
             if not right:
                 raise JobError(f"job spec '{key}' must be {expected}, not {_show(value)}")
+    _check_unused(spec, kind)
+    check_table_formats(spec.get("table_formats"))
+    if spec.get("ids") == [] and kind != "validate":  # was "select at least one feature"
+        raise JobError("job spec 'ids' is empty: list the polygons' ids, or leave 'ids' out "
+                       "for every polygon")
     for n, source in enumerate(spec.get("sources") or []):
         if not isinstance(source, dict):
             raise JobError(f"job spec sources[{n}] must be an object with 'kind'")
@@ -294,6 +314,36 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
                        "swap the dates")
     return spec
+
+
+# keys a kind would silently not use -> (the kinds that use it, why the others do not)
+USED_BY: Dict[str, Tuple[Tuple[str, ...], str]] = {
+    "table_formats": (("zonal", "monitor"), "writes its tables in its own formats"),
+    "period": (("search", "composite", "zonal", "monitor"),
+               "has no periods (a storm compares the windows 'before_days' and 'after_days' "
+               "around 'event_date')"),
+}
+
+
+def _check_unused(spec: Dict[str, Any], kind: str) -> None:
+    for key, (kinds, why) in USED_BY.items():
+        if spec.get(key) is not None and kind not in kinds:
+            raise JobError(f"a {kind} job {why}: leave '{key}' out (it is for "
+                           f"{', '.join(kinds)} jobs)")
+
+
+def check_table_formats(formats: Any) -> None:
+    """Every name known and at least one, before any work (an unknown one was a traceback
+    once the statistics were computed; [] silently wrote every format)."""
+    if formats is None:
+        return
+    from ..outputs.tables import TABLE_FORMATS
+
+    wrong = [kind for kind in formats if kind not in TABLE_FORMATS]
+    if wrong or not formats:
+        raise JobError(f"job spec 'table_formats' has {_show(wrong[0]) if wrong else 'none'}; "
+                       f"choose from {', '.join(TABLE_FORMATS)} (lower case), or leave it out "
+                       "for the default")
 
 
 # keys holding a local path (a static source's 'href' too)

@@ -33,6 +33,11 @@ from .file_replace import ensure_free, remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .portable import LockHeld, release_lock_file, same_file, try_lock
 
+# a run's folder holds another run's results: the way out in each door's words (the job
+# spec's key too: a spec user has no --overwrite to give)
+REPLACE_ADVICE = ('use --overwrite (job spec "overwrite": true) to replace them, or choose '
+                  "another --output")
+
 LOCK_NAME = ".raster-collect.lock"
 JOURNAL_NAME = ".raster-collect-run.json"
 PARTIAL_MARKERS = (".raster-collect-partial-", ".partial-", ".part.", ".scratch.")
@@ -309,8 +314,7 @@ class RunFolder:
             else:
                 what = "different " + (", ".join(differences(old, self.record)) or "inputs")
             raise ResultsConflict(
-                f"{self.path} holds results of another run ({what}): use "
-                "--overwrite to replace them, or choose another --output")
+                f"{self.path} holds results of another run ({what}): {REPLACE_ADVICE}")
         self._replaced = sorted(manifest.get("files", {}))
         (self.path / MANIFEST_NAME).unlink(missing_ok=True)  # nothing stale is trusted
 

@@ -1,0 +1,235 @@
+"""Job spec values a person writes (README, "How the plugin runs the work"), swept for the
+kinds search, composite, zonal, storm and hexagons: each is either honoured as README says,
+or one bad-input line naming the key before any work (exit 2), never a traceback after the
+work, a value silently not used, or the command line and the spec disagreeing."""
+
+import json
+import socket
+
+import pytest
+
+from raster_collect_plugin import cli
+from raster_collect_plugin.core.compute.cluster import ClusterError, ComputeSettings
+from raster_collect_plugin.core.jobs import JobError, run_job, validate_spec
+
+
+def _spec(sample, tmp_path, **changes):
+    spec = {"kind": "composite", "aoi": str(sample.forests_path),
+            "sources": [{"kind": "static", "href": str(sample.catalog_path),
+                         "collections": ["sentinel-2-l2a"]}],
+            "start": "2025-10-01", "end": "2025-10-31", "indices": ["NDVI"],
+            "output_dir": str(tmp_path / "out")}
+    spec.update(changes)
+    return spec
+
+
+def _job(spec, tmp_path, capsys):
+    """The job command on ``spec``: exit code and its last line on stderr."""
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    code = cli.main(["job", str(path)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, (captured.err.strip().splitlines() or [""])[-1], captured.out
+
+
+@pytest.mark.parametrize("key, value", [("start", "2025-10-01Tjunk"),
+                                        ("end", "2025-10-31 tomorrow"),
+                                        ("start", "2025-10-01xyz")])
+def test_text_after_a_date_is_refused_not_dropped(small_sample, tmp_path, capsys, key, value):
+    """'2025-10-01Tjunk' was read as 2025-10-01 (the first 10 characters)."""
+    code, line, _ = _job(_spec(small_sample, tmp_path, **{key: value}), tmp_path, capsys)
+    assert code == 2
+    assert f"'{key}' must be a date like 2025-11-13" in line and repr(value) in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_date_time_is_its_day_in_the_spec_and_on_the_command_line(small_sample, tmp_path,
+                                                                      capsys):
+    """The command line refused 2025-10-31T00:00:00Z which the spec took: both take its day
+    now, and find the same scenes as the plain date."""
+    found = {}
+    for end in ("2025-10-31", "2025-10-31T00:00:00Z"):
+        spec = _spec(small_sample, tmp_path, kind="search", end=end)
+        found[end] = sorted(row["id"] for row in run_job(spec)["items"])
+    assert found["2025-10-31"] and found["2025-10-31"] == found["2025-10-31T00:00:00Z"]
+    code = cli.main(["--json", "search", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path),
+                     "--collections", "sentinel-2-l2a", "--start", "2025-10-01",
+                     "--end", "2025-10-31T00:00:00Z"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert sorted(row["id"] for row in json.loads(out)["items"]) == found["2025-10-31"]
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["search", "--gpkg", str(small_sample.forests_path), "--start", "2025-10-01Tx"])
+    assert caught.value.code == 2
+    assert "'2025-10-01Tx' is not a date like 2025-11-13" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_scheduler_address_without_mode_is_that_scheduler(small_sample, tmp_path):
+    """As the command line's --scheduler: the run goes there (it silently ran on threads)."""
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    assert ComputeSettings.from_dict({"scheduler_address": address}).mode == "remote"
+    with pytest.raises(ClusterError, match="unreachable"):
+        run_job(_spec(small_sample, tmp_path, compute={"scheduler_address": address}))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode", ["local", "threads"])
+def test_a_scheduler_address_with_another_mode_is_refused(small_sample, tmp_path, capsys,
+                                                          mode):
+    spec = _spec(small_sample, tmp_path,
+                 compute={"mode": mode, "scheduler_address": "tcp://127.0.0.1:8786"})
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert f"'compute.scheduler_address' is the scheduler of mode remote, not {mode}" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("formats, shown", [(["CSV"], "'CSV'"), (["csv", "xlsx"], "'xlsx'"),
+                                            ([], "none")])
+def test_table_formats_are_checked_before_the_statistics(small_sample, tmp_path, capsys,
+                                                         formats, shown):
+    """An unknown format was a ValueError traceback (exit 1) once every composite and
+    statistic was computed; [] silently wrote every format."""
+    spec = _spec(small_sample, tmp_path, kind="zonal", table_formats=formats)
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert f"'table_formats' has {shown}; choose from gpkg, csv, parquet" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("key, value", [("table_formats", ["csv"]), ("period", "year")])
+def test_storm_refuses_keys_it_would_not_use(small_sample, tmp_path, key, value):
+    """A storm writes every table format and has no periods: both were silently ignored."""
+    spec = _spec(small_sample, tmp_path, kind="storm", event_date="2025-10-15",
+                 **{key: value})
+    with pytest.raises(JobError, match=f"a storm job .*leave '{key}' out"):
+        validate_spec(spec)
+    validate_spec({k: v for k, v in spec.items() if k != key})
+
+
+@pytest.mark.parametrize("kind", ["search", "composite", "zonal", "hexagons"])
+def test_empty_ids_name_the_key(small_sample, tmp_path, capsys, kind):
+    """It said "select at least one feature", which names nothing a spec has."""
+    spec = _spec(small_sample, tmp_path, kind=kind, ids=[])
+    if kind == "hexagons":
+        spec.update(output=str(tmp_path / "out" / "cells.gpkg"), h3_resolution=8)
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert "job spec 'ids' is empty" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("period, start, expected", [
+    ("quarter", "2025-11-15",
+     ["2025-Q4 is composited from 2025-11-15 to 2025-12-31 only (the run's start and end), "
+      "not the whole quarter"]),
+    ("year", "2025-10-01",
+     ["2025 is composited from 2025-10-01 to 2025-12-31 only (the run's start and end), "
+      "not the whole year"]),
+    ("quarter", "2025-10-01", []),
+])
+def test_a_period_the_dates_cut_is_named_in_the_notes(small_sample, tmp_path, period, start,
+                                                      expected):
+    """A quarter or year composited from part of it was labelled as the whole, silently."""
+    spec = _spec(small_sample, tmp_path, period=period, start=start, end="2025-12-31")
+    result = run_job(spec)
+    assert [note for note in result["notes"] if "composited from" in note] == expected
+    [collection] = result["collections"]
+    assert collection["periods"] == [expected[0].split()[0] if expected else "2025-Q4"]
+
+
+def test_a_folder_of_another_run_names_the_spec_key_and_processing_words(small_sample,
+                                                                         tmp_path, capsys):
+    """A spec user was told "use --overwrite", which a spec cannot give."""
+    from raster_collect_plugin.processing.messages import for_processing
+
+    assert _job(_spec(small_sample, tmp_path), tmp_path, capsys)[0] == 0
+    code, line, _ = _job(_spec(small_sample, tmp_path, kind="zonal"), tmp_path, capsys)
+    assert code == 2
+    assert 'holds results of another run (a composite run, not zonal): use --overwrite (job ' \
+           'spec "overwrite": true) to replace them' in line
+    assert for_processing(line).endswith("choose another output folder, or delete those "
+                                         "results and run again")
+    assert _job(_spec(small_sample, tmp_path, kind="zonal", overwrite=True), tmp_path,
+                capsys)[0] == 0
+    assert (tmp_path / "out" / "zonal_forests.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["search", "hexagons"])
+def test_an_id_not_in_the_file_is_named_with_the_ids_there(small_sample, tmp_path, capsys,
+                                                           kind):
+    """It named the missing id only: a typo and a wrong id field looked the same."""
+    import geopandas as gpd
+
+    there = sorted(gpd.read_file(small_sample.forests_path)["forest_id"].astype(int))
+    spec = _spec(small_sample, tmp_path, kind=kind, ids=[there[0], "99999"])
+    if kind == "hexagons":
+        spec.update(output=str(tmp_path / "out" / "cells.gpkg"), h3_resolution=8)
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert line.endswith(f"no polygons with forest_id in ['99999']; the file's forest_id "
+                         f"values are {', '.join(map(str, there))}: choose among them")
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_indices_but_a_custom_one_gives_the_command_lines_files_and_values(
+        small_sample, tmp_path, capsys):
+    """'"indices": []' with a custom index silently added NDVI and EVI; ``--indices ""``
+    with ``--expression`` computes the expression alone. Same request, same files, same
+    pixels (the spec's source named as the command line names a --catalog)."""
+    import numpy as np
+    import rasterio
+
+    spec = _spec(small_sample, tmp_path, indices=[],
+                 custom_indices={"GNDVI": "(nir-green)/(nir+green)"},
+                 sources=[{"kind": "static", "href": str(small_sample.catalog_path),
+                           "collections": ["sentinel-2-l2a"], "name": "catalog"}])
+    assert _job(spec, tmp_path, capsys)[0] == 0
+    assert cli.main(["composite", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
+                     "--start", "2025-10-01", "--end", "2025-10-31", "--indices", "",
+                     "--expression", "GNDVI=(nir-green)/(nir+green)",
+                     "--output", str(tmp_path / "cli"),
+                     "--quiet"]) == 0
+    rasters = sorted(p.name for p in (tmp_path / "out").glob("*.tif"))
+    assert rasters == ["catalog_sentinel-2-l2a_GNDVI_monthly_median.tif",
+                       "catalog_sentinel-2-l2a_clear_count.tif"]
+    assert sorted(p.name for p in (tmp_path / "cli").glob("*.tif")) == rasters
+    for name in rasters:
+        with rasterio.open(tmp_path / "out" / name) as a, \
+                rasterio.open(tmp_path / "cli" / name) as b:
+            assert np.array_equal(a.read(), b.read(), equal_nan=True)
+    spec = _spec(small_sample, tmp_path / "none", indices=[])
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2 and line.endswith("choose at least one index (e.g. NDVI)")
+
+
+def test_search_footprints_never_replace_the_polygon_file(small_sample, tmp_path, capsys):
+    """A search 'output' naming the 'aoi' replaced the forests with scene footprints; one
+    not ending in .gpkg was a GeoPackage under another name."""
+    import shutil
+
+    import pyogrio
+
+    forests = tmp_path / "forests.gpkg"
+    shutil.copy(small_sample.forests_path, forests)
+    before = forests.read_bytes()
+    spec = _spec(small_sample, tmp_path, kind="search", aoi=str(forests), output=str(forests))
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert line.endswith("is the polygon file ('aoi'): it would be replaced by the "
+                         "footprints; choose another file")
+    assert forests.read_bytes() == before
+    code, line, _ = _job(dict(spec, output=str(tmp_path / "fp.shp")), tmp_path, capsys)
+    assert code == 2 and "must be a GeoPackage file ending in .gpkg" in line
+    assert not (tmp_path / "fp.shp").exists()
+    assert _job(dict(spec, output=str(tmp_path / "fp.gpkg")), tmp_path, capsys)[0] == 0
+    assert pyogrio.list_layers(tmp_path / "fp.gpkg")[0][0] == "footprints"
