@@ -14,7 +14,7 @@ _FACE = {
     "remove_empty_run_folder": "defaults",
     "run_name": "defaults",
     "RunFolder": "folder",
-    "REPLACE_ADVICE": "folder",
+    "REPLACE_ADVICE": "defaults",
     "fingerprint": "folder",
     "geometry_hash": "folder",
     "normal_permissions": "folder",

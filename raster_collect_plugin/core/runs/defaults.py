@@ -13,6 +13,10 @@ DEFAULT_MAX_CLOUD_COVER = 80.0
 # the indices computed when none are asked for (dock, command line, job spec)
 DEFAULT_INDICES = ("NDVI", "EVI")
 RUN_PREFIX = "raster-collect-"
+# how a refused rerun over another run's results is told to go on (Processing rewords it);
+# here, in a module QGIS's own Python can import
+REPLACE_ADVICE = ('use --overwrite (job spec "overwrite": true) to replace them, or choose '
+                  "another --output")
 
 
 def run_name(now: Optional[datetime] = None) -> str:

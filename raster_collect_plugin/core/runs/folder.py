@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from .defaults import REPLACE_ADVICE
 from .file_replace import ensure_free, remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .portable import LockHeld, release_lock_file, same_file, try_lock
 
 # a run's folder holds another run's results: the way out in each door's words (the job
 # spec's key too: a spec user has no --overwrite to give)
-REPLACE_ADVICE = ('use --overwrite (job spec "overwrite": true) to replace them, or choose '
-                  "another --output")
 
 LOCK_NAME = ".raster-collect.lock"
 JOURNAL_NAME = ".raster-collect-run.json"
