@@ -264,3 +264,16 @@ def test_a_zonal_raster_spec_with_imagery_keys_is_refused(stack, forests, tmp_pa
         run_job({**spec, "start": "2025-01-01", "indices": ["NDVI"]})
     assert not (tmp_path / "job").exists()
     assert run_job({**spec, "max_cloud_cover": None})["rows"] == 10  # null: left out
+
+
+def test_the_same_command_after_the_raster_was_made_again_replaces_its_tables(forests, tmp_path,
+                                                                               capsys):
+    """The composites made again (another day's scenes), then the same zonal command: the same
+    request, so its tables are replaced, not refused as "another run"."""
+    heights = tmp_path / "heights.tif"
+    output = tmp_path / "out"
+    write_raster(heights, np.full((10, 10), 25, "uint8"))
+    assert zonal(capsys, "--gpkg", forests, "--raster", heights, "--output", output)[0] == 0
+    write_raster(heights, np.full((10, 10), 30, "uint8"))
+    assert zonal(capsys, "--gpkg", forests, "--raster", heights, "--output", output)[0] == 0
+    assert pd.read_csv(output / "zonal_forests.csv")["mean"].tolist() == [30, 30]

@@ -131,14 +131,13 @@ def run_zonal_raster(request: RasterZonalRequest, *,
 
 
 def raster_zonal_record(request: RasterZonalRequest, aoi: Aoi, raster: Path) -> dict:
-    """The run record of a zonal-of-a-raster run: what decides its result (the raster, as its
-    absolute path, size and modification time; the options; the polygons' geometry)."""
+    """The run record of a zonal-of-a-raster run: what the user asked (the raster's absolute
+    path, the options, the polygons' geometry). Not the raster's size or time: the same command
+    after the composites were made again is the same request, and replaces its tables."""
     from ..runs.folder import fingerprint, geometry_hash
 
-    status = raster.stat()
     return fingerprint("zonal-raster", {
-        "raster": str(raster.expanduser().absolute()), "raster_size": status.st_size,
-        "raster_modified_ns": status.st_mtime_ns,
+        "raster": str(raster.expanduser().absolute()),
         "bands": list(request.bands or []), "nodata": request.nodata,
         "ignore_nodata": request.ignore_nodata, "use_mask": request.use_mask,
         "categorical": request.categorical, "coverage": request.coverage,
