@@ -75,9 +75,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return setup_main(arguments[arguments.index("setup-engine") + 1:])
     from ..core.compute import install_handlers, interrupted, restore_handlers
 
-    # first, before the engine's imports (seconds): a signal is never lost nor a traceback
-    previous = install_handlers()
+    # first, before the engine's imports (seconds): a signal is never lost nor a traceback,
+    # also one arriving while the handlers go in (the handler raises before they are returned)
+    previous: dict = {}
+    installed = None
     try:
+        installed = install_handlers(previous)
         return _main(argv, interrupted)
     except KeyboardInterrupt:  # while importing or parsing, before _main could catch it
         return _cancelled("--events" in arguments)
@@ -88,8 +91,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # none either when Python flushes stdout at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1  # EXIT_FAILURE: the output was cut short
-    finally:
-        restore_handlers(previous)
+    finally:  # None off the main thread, where nothing was installed
+        restore_handlers(previous if installed is not None or previous else None)
 
 
 def _stdout_gone() -> bool:

@@ -29,13 +29,19 @@ def _handler(signum, frame) -> None:
         raise Interrupted(signal.Signals(signum).name)
 
 
-def install_handlers() -> Optional[dict]:
+def install_handlers(previous: Optional[dict] = None) -> Optional[dict]:
     """Route SIGTERM and SIGINT to the handler (main thread only); returns the previous
-    handlers for :func:`restore_handlers`, or None off the main thread."""
+    handlers for :func:`restore_handlers`, or None off the main thread. ``previous``: a dict
+    filled as each handler goes in, so a caller that installs them inside its ``try`` (a
+    signal can arrive, and raise, before this returns) still restores what was replaced."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    previous = {} if previous is None else previous
     _requested.clear()
-    return {signum: signal.signal(signum, _handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.getsignal(signum)  # kept before the handler can raise
+        signal.signal(signum, _handler)
+    return previous
 
 
 def restore_handlers(previous: Optional[dict]) -> None:
