@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from ..core.runs import DEFAULT_HUB_INDICES
 from .common import (
     BadInput,
     add_aoi_arguments,
@@ -97,7 +98,8 @@ def register(commands) -> None:
     hub.add_argument("--start", type=parse_date, default=first,
                      help="first day (default: the 1st, eleven months ago)")
     hub.add_argument("--end", type=parse_date, default=today)
-    hub.add_argument("--indices", default="NDVI", help="indices, comma separated")
+    hub.add_argument("--indices", default=",".join(DEFAULT_HUB_INDICES),
+                     help=f"indices, comma separated (default {','.join(DEFAULT_HUB_INDICES)})")
     hub.add_argument("--resolution", type=float, default=10.0, help="metres (default 10)")
     hub.add_argument("--max-cloud", type=float, default=100.0, help="scene cloud limit (%%)")
     hub.add_argument("--min-clear", type=float, default=0.5, help="minimum clear fraction")

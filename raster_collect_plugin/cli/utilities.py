@@ -15,13 +15,13 @@ from .common import (
 
 def _cmd_hexagons(args) -> dict:
     from ..core.areas import h3_grid, hexagon_grid
-    from ..core.areas.hexagons import hexagon_file_problem
     from ..core.outputs import atomic_path
+    from ..core.runs.storage import geopackage_output_problem
     from .cells import check_cell_options
 
     check_cell_options(sizes={"--area-ha": args.area_ha, "--edge-m": args.edge_m}, h3=args.h3)
     output = Path(args.output)
-    problem = hexagon_file_problem(output, Path(args.gpkg), "--gpkg")
+    problem = geopackage_output_problem(output, Path(args.gpkg), "--gpkg", "hexagons")
     if problem:
         raise BadInput(f"--output {output} {problem}")
     aoi = load_aoi_from_args(args)

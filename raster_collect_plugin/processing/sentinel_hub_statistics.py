@@ -16,6 +16,7 @@ from qgis.core import (
 
 from .. import settings
 from ..core.pixels import INDICES
+from ..core.runs import DEFAULT_HUB_INDICES
 from ..core.sentinel_hub import cache_folder
 from ..core.sources import CDSE_BASE_URL, CDSE_TOKEN_URL
 from ..engine import bridge
@@ -138,7 +139,7 @@ class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
         aoi, id_field = common.export_polygons(self, parameters, context, feedback, workdir)
         indices = [S2_INDICES[i] for i in self.parameterAsEnums(parameters, "INDICES", context)]
         spec = {"kind": "sentinel-hub-statistics", "aoi": aoi, "id_field": id_field,
-                "indices": indices or ["NDVI"], "output_dir": folder,
+                "indices": indices or list(DEFAULT_HUB_INDICES), "output_dir": folder,
                 "start": common.parameter_date(self, parameters, "START", context),
                 "end": common.parameter_date(self, parameters, "END", context),
                 "max_cloud_cover": self.parameterAsDouble(parameters, "MAX_CLOUD", context),

@@ -6,7 +6,6 @@ Each cell carries its parent compartment's id, so per-hexagon statistics roll up
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import List, Optional
 
 import geopandas as gpd
@@ -24,24 +23,6 @@ class TooManyCells(ValueError):
     """The cell size would make a grid too large to lay; the message names a size that fits."""
 
     exit_kind = "bad_input"  # errors.classify: one line, exit 2 (a job spec's error event too)
-
-
-def hexagon_file_problem(output: Path, polygons: Path, polygons_name: str,
-                         what: str = "hexagons") -> Optional[str]:
-    """What keeps ``output`` from being the GeoPackage of ``what`` (the hexagons, a search's
-    footprints), said after its name, or None: a folder, below a file, not .gpkg, or the
-    polygon file itself (``polygons_name``: how the door names it), which it would replace."""
-    from ..runs.storage import output_file_problem
-
-    problem = output_file_problem(output, f"{what}.gpkg")
-    if problem:
-        return problem
-    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
-        return f"must be a GeoPackage file ending in .gpkg, e.g. {output.with_suffix('.gpkg')}"
-    if output.exists() and polygons.exists() and output.samefile(polygons):
-        return (f"is the polygon file ({polygons_name}): it would be replaced by the {what}; "
-                "choose another file")
-    return None
 
 
 def edge_from_area(area_m2: float) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
+from ..runs.defaults import DEFAULT_HUB_INDICES
 from ..sentinel_hub.job_options import budget_from_spec as _budget
 from ..sentinel_hub.job_options import settings_from_spec as _settings
 from .spec import JobError
@@ -34,7 +35,7 @@ def batch_statistics_plan(spec: Dict[str, Any]) -> Dict[str, Any]:
     output = str(spec["batch_output"])
     features = spec.get("batch_features") or join(output, "forests.gpkg")
     start, end = (date.fromisoformat(str(spec[k])[:10]) for k in ("start", "end"))
-    indices = spec.get("indices") or ["NDVI"]
+    indices = spec.get("indices") or list(DEFAULT_HUB_INDICES)
     resolution = float(spec.get("resolution") or 10)
     estimate = batch_estimate(aoi.frame, indices=indices, start=start, end=end,
                               interval=spec.get("interval", "P1M"), resolution=resolution)
@@ -94,7 +95,7 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
         return result
     table, errors = batch_statistics_table(
         results_prefix(outcome.results_url), aoi.frame.to_crs(epsg), identifiers,
-        id_field=aoi.id_field, indices=spec.get("indices") or ["NDVI"],
+        id_field=aoi.id_field, indices=spec.get("indices") or list(DEFAULT_HUB_INDICES),
         resolution=float(spec.get("resolution") or 10),
         min_clear_fraction=float(spec.get("min_clear_fraction", 0.5)),
         interval=spec.get("interval", "P1M"))
@@ -121,7 +122,7 @@ def batch_processing_plan(spec: Dict[str, Any]) -> Dict[str, Any]:
 
     aoi = _aoi(spec)
     start, end = (date.fromisoformat(str(spec[k])[:10]) for k in ("start", "end"))
-    indices = spec.get("indices") or ["NDVI"]
+    indices = spec.get("indices") or list(DEFAULT_HUB_INDICES)
     resolution = float(spec.get("resolution") or 10)
     grid = int(spec.get("tiling_grid", DEFAULT_GRID))
     estimate = batch_processing_estimate(aoi.frame, indices=indices, start=start, end=end,

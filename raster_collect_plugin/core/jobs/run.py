@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..pixels import masks
-from ..runs.defaults import DEFAULT_INDICES
+from ..runs.defaults import DEFAULT_HUB_INDICES, DEFAULT_INDICES
 from .spec import JobError, local_paths, validate_spec, without_nulls
 
 JOB_KINDS = ("search", "composite", "zonal", "zonal-raster", "hexagons", "sample", "storm",
@@ -333,11 +333,11 @@ def _footprints_file(spec: Dict[str, Any]) -> Path:
     """A search's 'output' GeoPackage, checked before the search (not when moving it into
     place): not a folder, not below a file, a .gpkg, and never the polygon file ('aoi'),
     which the footprints silently replaced."""
-    from ..areas.hexagons import hexagon_file_problem
+    from ..runs.storage import geopackage_output_problem
 
     output = Path(_required(spec, "output"))
-    problem = hexagon_file_problem(output, Path(_required(spec, "aoi")), "'aoi'",
-                                   what="footprints")
+    problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'",
+                                        "footprints")
     if problem:
         raise JobError(f"job spec 'output' {output} {problem}")
     return output
@@ -345,11 +345,13 @@ def _footprints_file(spec: Dict[str, Any]) -> Path:
 
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.aoi import load_aoi
-    from ..areas.hexagons import h3_grid, hexagon_file_problem, hexagon_grid
+    from ..areas.hexagons import h3_grid, hexagon_grid
     from ..outputs.files import atomic_path
+    from ..runs.storage import geopackage_output_problem
 
     output = Path(_required(spec, "output"))
-    problem = hexagon_file_problem(output, Path(_required(spec, "aoi")), "'aoi'")
+    problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'",
+                                        "hexagons")
     if problem:
         raise JobError(f"job spec 'output' {output} {problem}")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
@@ -452,7 +454,7 @@ def _sentinel_hub_statistics(spec: Dict[str, Any], progress, cancel) -> Dict[str
 
     settings, budget = settings_from_spec(spec), budget_from_spec(spec)
     outcome = statistics_table(
-        aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or list(DEFAULT_INDICES),
+        aoi.frame, id_field=aoi.id_field, indices=spec.get("indices") or list(DEFAULT_HUB_INDICES),
         start=_date(spec, "start"), end=_date(spec, "end"), settings=settings,
         interval=spec.get("interval", "P1M"), resolution=float(spec.get("resolution") or 10),
         max_cloud_cover=spec.get("max_cloud_cover"),

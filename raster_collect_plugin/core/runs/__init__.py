@@ -9,6 +9,7 @@ modules without importing the heavy ones. Modules inside core/ import from modul
 from importlib import import_module
 
 _FACE = {
+    "DEFAULT_HUB_INDICES": "defaults",
     "DEFAULT_INDICES": "defaults",
     "DEFAULT_MAX_CLOUD_COVER": "defaults",
     "remove_empty_run_folder": "defaults",

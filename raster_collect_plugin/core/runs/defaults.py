@@ -12,6 +12,8 @@ from uuid import uuid4
 DEFAULT_MAX_CLOUD_COVER = 80.0
 # the indices computed when none are asked for (dock, command line, job spec)
 DEFAULT_INDICES = ("NDVI", "EVI")
+# the Sentinel Hub doors' default: each index costs processing units
+DEFAULT_HUB_INDICES = ("NDVI",)
 RUN_PREFIX = "raster-collect-"
 # how a refused rerun over another run's results is told to go on (Processing rewords it);
 # here, in a module QGIS's own Python can import

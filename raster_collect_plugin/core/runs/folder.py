@@ -34,9 +34,6 @@ from .file_replace import ensure_free, remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .portable import LockHeld, release_lock_file, same_file, try_lock
 
-# a run's folder holds another run's results: the way out in each door's words (the job
-# spec's key too: a spec user has no --overwrite to give)
-
 LOCK_NAME = ".raster-collect.lock"
 JOURNAL_NAME = ".raster-collect-run.json"
 PARTIAL_MARKERS = (".raster-collect-partial-", ".partial-", ".part.", ".scratch.")

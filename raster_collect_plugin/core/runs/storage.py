@@ -134,6 +134,22 @@ def split(location: Location) -> Tuple[str, str]:
         (str(Path(text).parent), Path(text).name)
 
 
+def geopackage_output_problem(output: Path, polygons: Path, polygons_name: str,
+                              what: str) -> Optional[str]:
+    """What keeps ``output`` from being the GeoPackage of ``what`` (the hexagons, a search's
+    footprints), said after its name, or None: a folder, below a file, not .gpkg, or the
+    polygon file itself (``polygons_name``: how the door names it), which it would replace."""
+    problem = output_file_problem(output, f"{what}.gpkg")
+    if problem:
+        return problem
+    if output.suffix.lower() != ".gpkg":  # a GeoPackage it is, whatever the name says
+        return f"must be a GeoPackage file ending in .gpkg, e.g. {output.with_suffix('.gpkg')}"
+    if output.exists() and polygons.exists() and output.samefile(polygons):
+        return (f"is the polygon file ({polygons_name}): it would be replaced by the {what}; "
+                "choose another file")
+    return None
+
+
 def output_file_problem(output: Path, example: str) -> Optional[str]:
     """What keeps ``output`` from being written as a file, said after its name ("is a folder:
     ..."), or None; checked before the work, not when the file is moved into place."""
