@@ -387,6 +387,30 @@ def test_zonal_says_which_polygons_it_skipped_or_repaired(small_sample, tmp_path
                                 "skipped forest_id=2: empty geometry"]
 
 
+def test_polygons_with_heights_give_the_statistics_of_their_footprints(small_sample, tmp_path,
+                                                                     capsys):
+    """Compartments surveyed with heights (Polygon Z, from a GPS or a drone) stopped zonal
+    with a traceback from the footprint's reprojection; they are their 2-D footprints."""
+    import numpy as np
+    import shapely
+
+    forests = gpd.read_file(small_sample.forests_path).head(2)
+    with_heights = forests.set_geometry(shapely.force_3d(forests.geometry.values, 41.5))
+    assert with_heights.has_z.all()
+    tables = {}
+    for name, frame in (("flat", forests), ("heights", with_heights)):
+        gpkg = tmp_path / f"{name}.gpkg"
+        frame.to_file(gpkg)
+        args = zonal_args(small_sample, tmp_path / name, end="2025-10-31")
+        args[args.index("--gpkg") + 1] = str(gpkg)
+        assert cli.main(["--quiet"] + args) == 0, capsys.readouterr().err
+        tables[name] = pd.read_csv(tmp_path / name / "zonal_forests_all.csv")
+    assert len(tables["heights"]) == len(tables["flat"]) > 0
+    np.testing.assert_array_equal(tables["heights"]["mean"], tables["flat"]["mean"])
+    latest = gpd.read_file(tmp_path / "heights" / "forests_latest.gpkg")
+    assert not latest.has_z.any()
+
+
 def test_zonal_of_a_file_that_is_not_a_raster(small_sample, tmp_path, capsys):
     """`zonal --raster` given the polygon file (or any non-raster), and a zonal-raster job
     with a missing raster: one exit-2 line each (were tracebacks, 'unexpected ZoneError')."""

@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import geopandas as gpd
 
 from .utm import area_utm
-from .zones import check_coordinates_fit_crs, repair_polygon
+from .zones import check_coordinates_fit_crs, repair_polygon, without_heights
 
 DEFAULT_ID_FIELD = "forest_id"
 
@@ -70,7 +70,7 @@ def _read_polygons(path: Path, layer: Optional[str],
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
         layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     try:
-        return gpd.read_file(path, layer=layer)
+        return without_heights(gpd.read_file(path, layer=layer))
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
                        "file or export it again") from None
@@ -109,7 +109,7 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
     area spanning more than two UTM zones must be given in a projected CRS.
     """
     if isinstance(source, gpd.GeoDataFrame):
-        frame = source.copy()
+        frame = without_heights(source.copy())
     else:
         path = Path(source)
         if not path.exists():

@@ -35,6 +35,19 @@ def repair_polygon(geometry: Optional[BaseGeometry]) -> Optional[BaseGeometry]:
     return geometry
 
 
+def without_heights(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with its geometries flattened to 2-D: the heights of a GPS or drone survey
+    (Polygon Z) say nothing about which pixels a compartment covers, and reprojecting the
+    footprint chokes on them. The frame itself when no geometry has a height."""
+    import shapely
+
+    geometries = frame.geometry
+    if frame.empty or not geometries.has_z.any():
+        return frame
+    return frame.set_geometry(gpd.GeoSeries(shapely.force_2d(geometries.values),
+                                            index=frame.index, crs=frame.crs))
+
+
 def check_coordinates_fit_crs(frame: gpd.GeoDataFrame, what: str = "the polygons") -> None:
     """Refuse coordinates that cannot be in their declared geographic CRS (e.g. metres
     labelled EPSG:4326)."""
@@ -63,6 +76,7 @@ def prepare_zones(zones: gpd.GeoDataFrame, raster_crs, *, id_fields=()
     if zones.crs is None:
         raise ZoneError("the polygons have no CRS: assign one (e.g. EPSG:28356) and try again")
     check_coordinates_fit_crs(zones)
+    zones = without_heights(zones)
     notes: List[str] = []
     kept: List[int] = []
     geometries = []
