@@ -411,6 +411,30 @@ def test_polygons_with_heights_give_the_statistics_of_their_footprints(small_sam
     assert not latest.has_z.any()
 
 
+@pytest.mark.parametrize("given", ["table.csv", "layer"])
+def test_a_table_without_geometries_is_one_bad_input_line(small_sample, tmp_path, capsys, given):
+    """A CSV of compartment ids, or a GeoPackage's attribute-only layer, stopped every command
+    with "'DataFrame' object has no attribute 'geometry'"."""
+    import pyogrio
+
+    if given == "table.csv":
+        path, extra = tmp_path / "table.csv", []
+        pd.DataFrame({"forest_id": [281, 282]}).to_csv(path, index=False)
+    else:
+        path, extra = tmp_path / "two.gpkg", ["--layer", "notes"]
+        gpd.read_file(small_sample.forests_path).to_file(path, layer="forests")
+        pyogrio.write_dataframe(pd.DataFrame({"note": ["thinned 2024"]}), path, layer="notes")
+    args = zonal_args(small_sample, tmp_path / "out", *extra)
+    args[args.index("--gpkg") + 1] = str(path)
+    assert cli.main(["--quiet"] + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "has no geometries (a table, not polygons): give the compartment polygons" in err
+    if extra:
+        assert "its layers are ['forests', 'notes']: choose the polygon layer with --layer" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_zonal_of_a_file_that_is_not_a_raster(small_sample, tmp_path, capsys):
     """`zonal --raster` given the polygon file (or any non-raster), and a zonal-raster job
     with a missing raster: one exit-2 line each (were tracebacks, 'unexpected ZoneError')."""

@@ -70,10 +70,17 @@ def _read_polygons(path: Path, layer: Optional[str],
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
         layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     try:
-        return without_heights(gpd.read_file(path, layer=layer))
+        frame = gpd.read_file(path, layer=layer)
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
                        "file or export it again") from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        which = f"layer {layer!r} of {path.name}" if layer is not None else path.name
+        raise AoiError(f"{which} has no geometries (a table, not polygons): give the "
+                       "compartment polygons (a GeoPackage, shapefile or GeoJSON)"
+                       + (f"; its layers are {layers}: choose the polygon layer with "
+                          f"{layer_option}" if len(layers) > 1 else ""))
+    return without_heights(frame)
 
 
 def _first_line(error: Exception) -> str:
