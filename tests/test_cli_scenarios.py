@@ -435,6 +435,36 @@ def test_a_table_without_geometries_is_one_bad_input_line(small_sample, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("door", ["composite", "zonal", "job", "sentinel-hub"])
+def test_an_index_given_twice_is_one_bad_input_line(small_sample, tmp_path, capsys,
+                                                   monkeypatch, door):
+    """NDVI,ndvi computed NDVI twice into one file, listed it twice in the metadata and
+    doubled its share of the memory estimate; now refused before any work, in every door."""
+    output = tmp_path / "out"
+    if door == "job":
+        spec = tmp_path / "spec.json"
+        spec.write_text(json.dumps({
+            "kind": "composite", "aoi": str(small_sample.forests_path), "start": "2025-10-01",
+            "end": "2025-10-31", "indices": ["NDVI", "EVI", "ndvi"], "output_dir": str(output),
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}]}))
+        args = ["job", str(spec)]
+    elif door == "sentinel-hub":  # refused before any request (nothing listens there)
+        monkeypatch.setenv("SH_CLIENT_ID", "id")
+        monkeypatch.setenv("SH_CLIENT_SECRET", "secret")
+        args = ["sentinel-hub", "--gpkg", str(small_sample.forests_path), "--start",
+                "2025-10-01", "--end", "2025-10-31", "--indices", "NDVI,EVI,ndvi", "--output",
+                str(output), "--base-url", "http://127.0.0.1:9", "--token-url",
+                "http://127.0.0.1:9/token"]
+    else:
+        args = zonal_args(small_sample, output)
+        args[0] = door
+        args[args.index("--indices") + 1] = "NDVI,EVI,ndvi"
+    assert cli.main(["--quiet"] + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("index NDVI is given more than once: list each index once"), err
+    assert not output.exists()
+
+
 def test_zonal_of_a_file_that_is_not_a_raster(small_sample, tmp_path, capsys):
     """`zonal --raster` given the polygon file (or any non-raster), and a zonal-raster job
     with a missing raster: one exit-2 line each (were tracebacks, 'unexpected ZoneError')."""

@@ -14,7 +14,7 @@ from ..imagery.renderings import COLOUR_COMPOSITES, colour_bands
 from ..pixels import masks
 from ..pixels.cloud_buffer import validate_buffer
 from ..pixels.errors import LoadError
-from ..pixels.indices import SpectralIndex, get_index, indices_for
+from ..pixels.indices import SpectralIndex, get_index, indices_for, listed_once
 from ..runs.storage import join as _join
 from ..runs.storage import remove_tree as _remove_tree
 from ..sources.providers.base import ProviderError, SearchQuery
@@ -52,7 +52,7 @@ def resolve_indices(request: CompositeRequest) -> List[SpectralIndex]:
                            "its own name")
     if not chosen:
         raise RequestError("choose at least one index (e.g. NDVI)")
-    return chosen
+    return listed_once(chosen)
 
 
 def validate_request(request: CompositeRequest) -> Aoi:

@@ -93,6 +93,17 @@ def get_index(name: str, custom_formula: Optional[str] = None) -> SpectralIndex:
         ) from None
 
 
+def listed_once(indices: List[SpectralIndex]) -> List[SpectralIndex]:
+    """``indices`` when no index is in it twice (NDVI and ndvi are one index: it would be
+    computed twice into one output, and counted twice in the memory estimate)."""
+    names = [index.name.upper() for index in indices]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ExpressionError(f"index {repeated[0]} is given more than once: list each index "
+                              "once")
+    return indices
+
+
 # characters a file name cannot hold (on Windows or anywhere): the name names the outputs
 NOT_IN_NAMES = '/\\:*?"<>|'
 

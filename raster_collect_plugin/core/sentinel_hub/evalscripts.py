@@ -32,7 +32,7 @@ from typing import Iterable, List, Sequence
 
 from ..pixels import masks
 from ..pixels.bands import PLANETARY_COMPUTER_S2
-from ..pixels.indices import SpectralIndex, get_index
+from ..pixels.indices import SpectralIndex, get_index, listed_once
 
 # common band name -> Sentinel-2 L2A band name (Sentinel Hub uses the ESA names, as PC does)
 S2_BANDS = {name: key for name, key in PLANETARY_COMPUTER_S2.assets.items() if name != "scl"}
@@ -50,7 +50,7 @@ CLEAR_COUNT_BAND = "clear_count"  # the Process raster's last band: clear acquis
 
 
 def _indices(names: Iterable[str]) -> List[SpectralIndex]:
-    chosen = [get_index(name) for name in names]
+    chosen = listed_once([get_index(name) for name in names])
     for index in chosen:
         missing = [b for b in index.bands if b not in S2_BANDS]
         if missing or "sentinel-2" not in index.sensors:
