@@ -255,6 +255,46 @@ def test_imagery_options_with_a_raster_are_refused_not_ignored(stack, forests, t
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("extra, named", [
+    (["--start", "2025-01-01"], "--start is for imagery runs: drop it"),
+    (["--end", "2025-12-31", "--indices", "NDVI"], "--end, --indices are for imagery runs"),
+    (["--period", "month", "--method", "median", "--max-cloud", "80"],
+     "--period, --method, --max-cloud are for imagery runs: drop them"),
+    (["--dask", "local", "--threads-per-worker", "2", "--memory-limit", "2GB"],
+     "--dask, --threads-per-worker, --memory-limit are for imagery runs: drop them"),
+])
+def test_imagery_options_with_a_default_are_refused_with_a_raster(stack, forests, tmp_path,
+                                                                  capsys, extra, named):
+    """--start, --indices, --dask... have defaults, so the check above could not see them
+    given (even at their default value): they were silently ignored."""
+    code, error = zonal(capsys, "--gpkg", forests, "--raster", stack, *extra, "--output",
+                        tmp_path / "out")
+    assert code == 2 and len(error.splitlines()) == 1 and named in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_imagery_commands_keep_their_documented_defaults():
+    """The options left out take README's defaults (NDVI,EVI; a year ago to today; month;
+    median; 80 % cloud; threads), and a given one is kept."""
+    from datetime import date, timedelta
+
+    from raster_collect_plugin.cli import build_parser
+    from raster_collect_plugin.cli.common import with_source_defaults
+
+    for command in ("search", "composite", "zonal", "storm"):
+        extra = ["--event-date", "2025-11-13"] if command == "storm" else []
+        args = with_source_defaults(build_parser(command).parse_args(
+            [command, "--gpkg", "f.gpkg", "--catalog", "c.json", *extra]))
+        today = date.today()
+        assert (args.start, args.end) == (today - timedelta(days=365), today), command
+        assert (args.indices, args.period, args.method, args.max_cloud) == (
+            "NDVI,EVI", "month", "median", 80.0), command
+        assert (args.dask, args.threads_per_worker, args.memory_limit) == ("threads", 2, "2GB")
+    args = with_source_defaults(build_parser("zonal").parse_args(
+        ["zonal", "--gpkg", "f.gpkg", "--indices", "NBR", "--start", "2025-01-01"]))
+    assert (args.indices, args.start) == ("NBR", date(2025, 1, 1))
+
+
 def test_a_zonal_raster_spec_with_imagery_keys_is_refused(stack, forests, tmp_path):
     from raster_collect_plugin.core.jobs.spec import JobError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..core.pixels import DEFAULT_MASK_CLASSES, default_mask_text, validate_classes
-from ..core.runs import DEFAULT_INDICES
+from ..core.runs import DEFAULT_INDICES, DEFAULT_MAX_CLOUD_COVER
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_COLLECTIONS = {"planetary-computer": ("sentinel-2-l2a",),
@@ -52,21 +52,23 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                          help="a built-in provider")
     sources.add_argument("--collections",
                          help="collections to use, comma separated (default: per provider)")
-    today = date.today()
-    parser.add_argument("--start", type=parse_date, default=today - timedelta(days=365),
-                        help="first day (default: a year ago)")
-    parser.add_argument("--end", type=parse_date, default=today, help="last day (default: today)")
-    parser.add_argument("--indices", default=",".join(DEFAULT_INDICES),
+    # options with a default are None when left out (source_defaults fills them): a command
+    # can tell them from given ones (zonal --raster refuses them; they were silently ignored)
+    parser.add_argument("--start", type=parse_date, help="first day (default: a year ago)")
+    parser.add_argument("--end", type=parse_date, help="last day (default: today)")
+    parser.add_argument("--indices",
                         help=f"indices, comma separated (default {','.join(DEFAULT_INDICES)})")
     parser.add_argument("--expression", action="append", default=[],
                         metavar="NAME=FORMULA", help="a custom index, e.g. GNDVI=(nir-green)/"
                                                      "(nir+green)")
-    parser.add_argument("--period", default="month", choices=["month", "quarter", "year"])
-    parser.add_argument("--method", default="median", choices=["median", "mean"])
+    parser.add_argument("--period", choices=["month", "quarter", "year"],
+                        help="composite period (default month)")
+    parser.add_argument("--method", choices=["median", "mean"],
+                        help="composite method (default median)")
     parser.add_argument("--colour", default="",
                         help="colour composites per period beside the indices, comma separated: "
                              "true-colour, false-colour, swir, radar (Sentinel-1, dB)")
-    parser.add_argument("--max-cloud", type=float, default=80.0,
+    parser.add_argument("--max-cloud", type=float,
                         help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
                                        f"{','.join(sorted(DEFAULT_MASK_CLASSES))}; 'none': "
@@ -78,12 +80,31 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=float, help="metres (default: per sensor)")
     parser.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
     compute = parser.add_argument_group("compute (dask)")
-    compute.add_argument("--dask", choices=["threads", "local"], default="threads",
+    compute.add_argument("--dask", choices=["threads", "local"],
                          help="threads in this process (default) or a local dask cluster")
     compute.add_argument("--workers", type=int, help="local cluster: worker processes")
-    compute.add_argument("--threads-per-worker", type=int, default=2)
-    compute.add_argument("--memory-limit", default="2GB", help="local cluster: per worker")
+    compute.add_argument("--threads-per-worker", type=int, help="local cluster (default 2)")
+    compute.add_argument("--memory-limit", help="local cluster: per worker (default 2GB)")
     compute.add_argument("--scheduler", help="a running dask scheduler, e.g. tcp://host:8786")
+
+
+def source_defaults() -> dict:
+    """The defaults of add_source_arguments' options that have one (dest -> value), stated
+    once: the parser leaves these options None when they are not given."""
+    today = date.today()
+    return {"start": today - timedelta(days=365), "end": today,
+            "indices": ",".join(DEFAULT_INDICES), "period": "month", "method": "median",
+            "max_cloud": DEFAULT_MAX_CLOUD_COVER, "dask": "threads", "threads_per_worker": 2,
+            "memory_limit": "2GB"}
+
+
+def with_source_defaults(args):
+    """``args`` with each option of add_source_arguments left out set to its default (in
+    place, so calling it twice changes nothing); returns ``args``."""
+    for key, value in source_defaults().items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +152,7 @@ def sources_from_args(args) -> list:
 def composite_request(args, aoi, output_dir: Path):
     from ..core.composites import CompositeRequest
 
+    with_source_defaults(args)
     custom = {}
     for text in args.expression:
         name, _, formula = text.partition("=")
@@ -178,6 +200,7 @@ def compute_client_for(args):
     from ..core.compute import ComputeSettings, compute_client, gdal_options
     from ..core.compute.options import COMPUTE_OPTIONS
 
+    with_source_defaults(args)
     for option, key in (("--workers", "workers"), ("--threads-per-worker", "threads_per_worker"),
                         ("--memory-limit", "memory_limit")):
         value = getattr(args, key)

@@ -42,6 +42,15 @@ def forest_folder_name(forest_id) -> str:
     return f"forest_{_NOT_IN_NAMES.sub('_', text).rstrip('. ')}-{digest}"
 
 
+# options of add_source_arguments with a default (None when left out) that an imagery run
+# uses and zonal --raster would silently ignore: flag -> dest
+_DEFAULTED = (("--start", "start"), ("--end", "end"), ("--indices", "indices"),
+              ("--period", "period"), ("--method", "method"), ("--max-cloud", "max_cloud"),
+              ("--dask", "dask"), ("--workers", "workers"),
+              ("--threads-per-worker", "threads_per_worker"), ("--memory-limit", "memory_limit"),
+              ("--scheduler", "scheduler"))
+
+
 def _zonal_request(args, aoi, output_dir: Path):
     from ..core.zonal import ZonalRequest
 
@@ -162,7 +171,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             ("--collections", args.collections), ("--expression", args.expression),
             ("--colour", args.colour), ("--mask", args.mask is not None),
             ("--cloud-buffer", args.cloud_buffer is not None),
-            ("--resolution", args.resolution is not None), ("--crs", args.crs)) if on]
+            ("--resolution", args.resolution is not None), ("--crs", args.crs),
+            *((flag, getattr(args, key) is not None) for flag, key in _DEFAULTED))
+            if on]
         if imagery_only:  # silently ignored before: the user would think they applied
             raise BadInput(f"zonal --raster reads the raster as it is and computes every "
                            f"forest in one run: {', '.join(imagery_only)} "
