@@ -165,6 +165,53 @@ def test_zonal_timeseries_raster_options(provider, small_sample, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_remote_dask_setting_is_not_sent_to_a_zonal_raster_job(provider, small_sample,
+                                                                tmp_path, monkeypatch):
+    """The plugin's remote scheduler setting went into every job; a zonal-raster job runs no
+    dask graph and its spec now refuses 'compute', so it is sent none (an imagery job is)."""
+    from raster_collect_plugin import settings
+    from raster_collect_plugin.processing import common
+
+    sent = []
+
+    def run_job(spec, **options):  # what the engine is sent is the subject, not the run
+        sent.append(spec)
+        raise common.bridge.JobFailed("failure", "stopped by the test")
+
+    monkeypatch.setattr(common.bridge, "run_job", run_job)
+    before = {name: settings.value(name) for name in ("dask/mode", "dask/scheduler_address")}
+    settings.set_value("dask/mode", "remote")
+    settings.set_value("dask/scheduler_address", "tcp://127.0.0.1:8786")
+    try:
+        raster = tmp_path / "raster.tif"
+        write_raster_over(small_sample, raster)
+        for parameters in ({"INPUT": str(small_sample.forests_path), "ID_FIELD": "forest_id",
+                            "RASTER": str(raster)}, source_parameters(small_sample)):
+            with pytest.raises(QgsProcessingException, match="stopped by the test"):
+                run("zonal_timeseries", {**parameters, "OUTPUT_FOLDER": str(tmp_path / "z")})
+    finally:
+        for name, value in before.items():
+            settings.set_value(name, value)
+    assert [spec["kind"] for spec in sent] == ["zonal-raster", "zonal"]
+    assert "compute" not in sent[0]
+    assert sent[1]["compute"] == {"mode": "remote", "scheduler_address": "tcp://127.0.0.1:8786"}
+
+
+def write_raster_over(sample, path):
+    """A one-band uint8 raster of 10 m cells over the sample's forests."""
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    xmin, ymin, xmax, ymax = gpd.read_file(sample.forests_path).total_bounds
+    width, height = int((xmax - xmin) // 10) + 2, int((ymax - ymin) // 10) + 2
+    with rasterio.open(path, "w", driver="GTiff", count=1, width=width, height=height,
+                       dtype="uint8", crs="EPSG:28356",
+                       transform=Affine(10, 0, xmin - 10, 0, -10, ymax + 10)) as dataset:
+        dataset.write(np.ones((1, height, width), "uint8"))
+
+
 def test_create_hexagons(provider, small_sample, tmp_path):
     result = run("create_hexagons", {"INPUT": str(small_sample.forests_path),
                                      "ID_FIELD": "forest_id", "CELL_AREA": 1.0, "CLIP": False,

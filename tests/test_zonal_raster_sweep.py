@@ -262,6 +262,7 @@ def test_imagery_options_with_a_raster_are_refused_not_ignored(stack, forests, t
      "--period, --method, --max-cloud are for imagery runs: drop them"),
     (["--dask", "local", "--threads-per-worker", "2", "--memory-limit", "2GB"],
      "--dask, --threads-per-worker, --memory-limit are for imagery runs: drop them"),
+    (["--memory-budget", "4GB"], "--memory-budget is for imagery runs: drop it"),
 ])
 def test_imagery_options_with_a_default_are_refused_with_a_raster(stack, forests, tmp_path,
                                                                   capsys, extra, named):
@@ -304,6 +305,45 @@ def test_a_zonal_raster_spec_with_imagery_keys_is_refused(stack, forests, tmp_pa
         run_job({**spec, "start": "2025-01-01", "indices": ["NDVI"]})
     assert not (tmp_path / "job").exists()
     assert run_job({**spec, "max_cloud_cover": None})["rows"] == 10  # null: left out
+
+
+def test_a_zonal_raster_spec_writes_the_table_formats_asked_for(stack, forests, tmp_path):
+    """'table_formats' (as for kind zonal): only those tables, the classes' too, and the
+    manifest lists what was written (every format was written before)."""
+    result = run_job({"kind": "zonal-raster", "aoi": str(forests), "raster": str(stack),
+                      "bands": [1], "categorical": True, "table_formats": ["csv"],
+                      "output_dir": str(tmp_path / "job")})
+    tables = sorted(p.name for p in (tmp_path / "job").glob("zonal_forests*"))
+    assert tables == ["zonal_forests.csv", "zonal_forests_classes.csv",
+                      "zonal_forests_metadata.json"]
+    assert pd.read_csv(result["files"]["forests_csv"])["mean"].tolist() == [100, 100]
+    assert "forests_gpkg" not in result["files"] and "forests_parquet" not in result["files"]
+    manifest = json.loads((tmp_path / "job" / "manifest.json").read_text())
+    assert {"zonal_forests.csv", "zonal_forests_classes.csv", "forests_latest.gpkg"} <= \
+        set(manifest["files"])
+    assert not {"zonal_forests.gpkg", "zonal_forests.parquet"} & set(manifest["files"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"table_formats": ["xls"]}, "job spec 'table_formats' has 'xls'; choose from gpkg, csv, "
+                                 "parquet"),
+    ({"table_formats": []}, "job spec 'table_formats' has none"),
+    ({"compute": {"mode": "local", "workers": 2}},
+     "no dask cluster and no memory estimate: 'compute' is for imagery jobs; drop it"),
+    ({"memory_budget": "4GB", "compute": {"mode": "threads"}},
+     "'compute', 'memory_budget' are for imagery jobs; drop them"),
+])
+def test_a_zonal_raster_spec_refuses_what_it_cannot_use(stack, forests, tmp_path, capsys, extra,
+                                                        message):
+    """Accepted and silently unused before; now one line naming the key, nothing written."""
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"kind": "zonal-raster", "aoi": str(forests),
+                                "raster": str(stack), "output_dir": str(tmp_path / "job"),
+                                **extra}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and message in error, error
+    assert not (tmp_path / "job").exists()
 
 
 def test_the_same_command_after_the_raster_was_made_again_replaces_its_tables(forests, tmp_path,

@@ -42,13 +42,13 @@ def forest_folder_name(forest_id) -> str:
     return f"forest_{_NOT_IN_NAMES.sub('_', text).rstrip('. ')}-{digest}"
 
 
-# options of add_source_arguments with a default (None when left out) that an imagery run
-# uses and zonal --raster would silently ignore: flag -> dest
+# options an imagery run uses and zonal --raster would silently ignore, None when left out
+# (those with a default get it from common.source_defaults): flag -> dest
 _DEFAULTED = (("--start", "start"), ("--end", "end"), ("--indices", "indices"),
               ("--period", "period"), ("--method", "method"), ("--max-cloud", "max_cloud"),
               ("--dask", "dask"), ("--workers", "workers"),
               ("--threads-per-worker", "threads_per_worker"), ("--memory-limit", "memory_limit"),
-              ("--scheduler", "scheduler"))
+              ("--scheduler", "scheduler"), ("--memory-budget", "memory_budget"))
 
 
 def _zonal_request(args, aoi, output_dir: Path):

@@ -23,6 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
+from ..core.compute.options import NO_DASK_KINDS
 from ..core.pixels import INDICES
 from ..core.runs import (
     DEFAULT_INDICES,
@@ -211,7 +212,8 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
             last["message"] = message
             feedback.setProgressText(message)
 
-    if settings.value("dask/mode") == "remote" and settings.value("dask/scheduler_address"):
+    if settings.value("dask/mode") == "remote" and settings.value("dask/scheduler_address") \
+            and spec.get("kind") not in NO_DASK_KINDS:  # their spec refuses 'compute'
         spec = dict(spec, compute={"mode": "remote",
                                    "scheduler_address": settings.value("dask/scheduler_address")})
     made = _missing_folders(spec.get("output_dir"))

@@ -11,6 +11,9 @@ from typing import Any, Callable, Dict, Mapping, Tuple
 DEFAULT_NO_WORKER_GRACE = 60.0  # seconds a cluster may have no workers before a run fails
 
 COMPUTE_MODES = ("threads", "local", "remote")
+# job kinds that run no dask graph (a zonal-raster job reads its raster on its own threads):
+# their spec refuses 'compute' and 'memory_budget', and the plugin sends them no 'compute'
+NO_DASK_KINDS = ("zonal-raster",)
 
 
 class ComputeOptionsError(ValueError):

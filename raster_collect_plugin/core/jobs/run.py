@@ -11,7 +11,8 @@ file), ``layer``, ``id_field``, ``ids``, ``sources`` (list of {kind, collections
 ``start``, ``end``, ``indices``, ``custom_indices``, ``period``, ``method``,
 ``max_cloud_cover``, ``mask_classes``, ``resolution``, ``crs``, ``output_dir``, ``coverage``,
 ``min_clear_fraction``, ``hexagon_area_m2``, ``hexagon_edge_m``, ``h3_resolution``, ``clip``,
-``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical`` (zonal-raster),
+``raster``, ``bands``, ``nodata``, ``ignore_nodata``, ``use_mask``, ``categorical``,
+``table_formats`` (zonal-raster),
 ``output`` (hexagons: the GeoPackage; search: optional scene footprints, and a search
 needs no ``output_dir``), ``item_ids`` (restrict a run to these scenes), ``small`` (sample),
 ``colour_composites`` (e.g. ["true-colour"]: RGB composites per period beside the indices);
@@ -383,7 +384,8 @@ def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:
         bands=parse_bands(bands) if isinstance(bands, str) else bands,
         nodata=spec.get("nodata"), ignore_nodata=bool(spec.get("ignore_nodata", False)),
         use_mask=bool(spec.get("use_mask", True)),
-        categorical=bool(spec.get("categorical", False)))
+        categorical=bool(spec.get("categorical", False)),
+        table_formats=spec.get("table_formats"))
     return run_zonal_raster(request, overwrite=bool(spec.get("overwrite")))
 
 

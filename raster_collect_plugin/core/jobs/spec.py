@@ -17,7 +17,7 @@ from numbers import Real
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ..compute.options import ComputeOptionsError, check_compute_options
+from ..compute.options import NO_DASK_KINDS, ComputeOptionsError, check_compute_options
 from ..storm.classes import MAX_WINDOW_DAYS
 
 
@@ -272,6 +272,14 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
                            f"{', '.join(repr(k) for k in imagery)} "
                            f"{'is' if len(imagery) == 1 else 'are'} for imagery jobs; drop "
                            f"{'it' if len(imagery) == 1 else 'them'}")
+    if kind in NO_DASK_KINDS:  # accepted and silently unused before
+        unused = [k for k in ("compute", "memory_budget") if spec.get(k) not in (None, "", {})]
+        if unused:
+            raise JobError(f"a {kind} job reads its raster in this process, with no dask "
+                           f"cluster and no memory estimate: "
+                           f"{', '.join(repr(k) for k in unused)} "
+                           f"{'is' if len(unused) == 1 else 'are'} for imagery jobs; drop "
+                           f"{'it' if len(unused) == 1 else 'them'}")
     hexagons = [k for k in HEXAGON_KEYS if spec.get(k) is not None]
     if kind == "storm" and set(hexagons) - {"hexagon_area_m2"}:  # silently ignored before
         raise JobError(f"a storm job makes hexagons of an area ('hexagon_area_m2'), not "
@@ -318,7 +326,8 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
 
 # keys a kind would silently not use -> (the kinds that use it, why the others do not)
 USED_BY: Dict[str, Tuple[Tuple[str, ...], str]] = {
-    "table_formats": (("zonal", "monitor"), "writes its tables in its own formats"),
+    "table_formats": (("zonal", "zonal-raster", "monitor"),
+                      "writes its tables in its own formats"),
     "period": (("search", "composite", "zonal", "monitor"),
                "has no periods (a storm compares the windows 'before_days' and 'after_days' "
                "around 'event_date')"),

@@ -37,6 +37,7 @@ class RasterZonalRequest:
     ignore_nodata: bool = False
     use_mask: bool = True
     categorical: bool = False
+    table_formats: Optional[Sequence[str]] = None  # default: every format (Parquet if large)
 
 
 def parse_bands(text: Optional[str]) -> Optional[list]:
@@ -65,7 +66,8 @@ def parse_bands(text: Optional[str]) -> Optional[list]:
 def run_zonal_raster(request: RasterZonalRequest, *,
                      cancel: Optional[Callable[[], bool]] = None,
                      overwrite: Optional[bool] = None) -> Dict[str, object]:
-    """Compute and write ``zonal_forests.{gpkg,csv,parquet}``, ``forests_latest.gpkg``, the
+    """Compute and write ``zonal_forests.{gpkg,csv,parquet}`` (or the request's
+    ``table_formats``), ``forests_latest.gpkg``, the
     per-class table in categorical mode (``zonal_forests_classes.*``) and
     ``zonal_forests_metadata.json`` (options, definitions of every statistic, notes).
     Returns the files, the number of rows and the notes.
@@ -149,7 +151,7 @@ def _write_outputs(request: RasterZonalRequest, stack: RasterStack, aoi: Aoi, ta
                    notes: list, output: Path) -> Dict[str, Path]:
     """The tables, the latest-values layer and the metadata of a zonal-of-a-raster run."""
     from ..outputs.files import write_json
-    from ..outputs.tables import write_table, write_zone_outputs
+    from ..outputs.tables import TABLE_FORMATS, write_table, write_zone_outputs
 
     raster = Path(request.raster)
     index_name = stack.tags.get("index") or raster.stem
@@ -158,12 +160,14 @@ def _write_outputs(request: RasterZonalRequest, stack: RasterStack, aoi: Aoi, ta
                                               ("index", index_name)), start=2):
         table.insert(position, name, value)
     output.mkdir(parents=True, exist_ok=True)
-    files = write_zone_outputs(table, aoi.frame, aoi.id_field, output)
+    files = write_zone_outputs(table, aoi.frame, aoi.id_field, output,
+                               formats=request.table_formats)
     if classes is not None:
         classes.insert(2, "index", index_name)
         files.update({f"forests_classes_{kind}": path for kind, path in
                       write_table(classes, output / "zonal_forests_classes",
-                                  layer="zonal_classes").items()})
+                                  layer="zonal_classes",
+                                  formats=request.table_formats or TABLE_FORMATS).items()})
     mask_band = stack.has_mask_band
     metadata = {
         "raster": str(raster), "bands": list(request.bands or []) or "all",
