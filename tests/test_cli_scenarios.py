@@ -365,6 +365,35 @@ def test_hexagons_job_whose_output_is_a_folder(small_sample, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
 
 
+@pytest.mark.parametrize("door", ["command", "job"])
+def test_hexagons_never_replace_an_existing_file_unless_asked(small_sample, tmp_path, capsys,
+                                                              door):
+    """An existing --output (job spec 'output') was replaced without being asked: now one line
+    with the advice every other output gives (exit 2, the file as it was), and replaced with
+    --overwrite (job spec "overwrite": true), as the other commands' outputs."""
+    output = tmp_path / "cells.gpkg"
+
+    def hexagons(area_ha, *overwrite):
+        if door == "command":
+            return cli.main(["--quiet", "hexagons", "--gpkg", str(small_sample.forests_path),
+                             "--area-ha", str(area_ha), "--output", str(output), *overwrite])
+        spec = tmp_path / "spec.json"
+        spec.write_text(json.dumps({"kind": "hexagons", "aoi": str(small_sample.forests_path),
+                                    "hexagon_area_m2": area_ha * 10_000,
+                                    "output": str(output), "overwrite": bool(overwrite)}))
+        return cli.main(["--quiet", "job", str(spec)])
+
+    assert hexagons(1) == 0
+    first = output.read_bytes()
+    assert hexagons(5) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{output} exists (its layers would be replaced by "\
+        'the hexagons): use --overwrite (job spec "overwrite": true) to replace them' in err, err
+    assert output.read_bytes() == first
+    assert hexagons(5, "--overwrite") == 0
+    assert gpd.read_file(output).area.max().round(-1) == 50_000  # the new 5 ha grid
+
+
 def test_zonal_says_which_polygons_it_skipped_or_repaired(small_sample, tmp_path, capsys):
     """An empty geometry is skipped and a self-intersecting one repaired: the command's
     summary says so (it said nothing before), as composite's notes do."""

@@ -247,7 +247,7 @@ def test_json_and_quiet_also_after_the_command(small_sample, tmp_path, capsys):
     """`raster-collect hexagons ... --json` was a usage error (exit 2, "unrecognized
     arguments"): the options work on either side of the command."""
     base = ["hexagons", "--gpkg", str(small_sample.forests_path), "--area-ha", "20",
-            "--output", str(tmp_path / "cells.gpkg")]
+            "--output", str(tmp_path / "cells.gpkg"), "--overwrite"]  # the same file thrice
     assert cli.main(base + ["--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cells"] > 0
     assert cli.main(base + ["--quiet"]) == 0

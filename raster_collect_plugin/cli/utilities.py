@@ -21,7 +21,8 @@ def _cmd_hexagons(args) -> dict:
 
     check_cell_options(sizes={"--area-ha": args.area_ha, "--edge-m": args.edge_m}, h3=args.h3)
     output = Path(args.output)
-    problem = geopackage_output_problem(output, Path(args.gpkg), "--gpkg", "hexagons")
+    problem = geopackage_output_problem(output, Path(args.gpkg), "--gpkg", "hexagons",
+                                        overwrite=args.overwrite)
     if problem:
         raise BadInput(f"--output {output} {problem}")
     aoi = load_aoi_from_args(args)
@@ -115,6 +116,8 @@ def register(commands) -> None:
     hexagons.add_argument("--no-clip", dest="clip", action="store_false",
                           help="keep whole cells instead of clipping to the forests")
     hexagons.add_argument("--output", required=True, help="GeoPackage to write")
+    hexagons.add_argument("--overwrite", action="store_true",
+                          help="replace an existing --output file (default: stop, exit 2)")
     hexagons.set_defaults(handler=_cmd_hexagons)
 
     sample = commands.add_parser("sample", help="generate the embedded synthetic sample")

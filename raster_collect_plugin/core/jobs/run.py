@@ -352,7 +352,7 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
 
     output = Path(_required(spec, "output"))
     problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'",
-                                        "hexagons")
+                                        "hexagons", overwrite=bool(spec.get("overwrite")))
     if problem:
         raise JobError(f"job spec 'output' {output} {problem}")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
