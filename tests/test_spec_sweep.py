@@ -127,6 +127,16 @@ def test_empty_ids_name_the_key(small_sample, tmp_path, capsys, kind):
     assert not (tmp_path / "out").exists()
 
 
+def test_empty_ids_in_a_validate_job_are_refused_too(tmp_path):
+    """README: "ids": [] is refused (leave it out for every polygon); a validate job alone took
+    it as every compartment."""
+    spec = {"kind": "validate", "monitoring_dir": str(tmp_path), "references":
+            str(tmp_path / "references.gpkg"), "aoi": str(tmp_path / "forests.gpkg"), "ids": []}
+    with pytest.raises(JobError, match="job spec 'ids' is empty: list the polygons' ids"):
+        validate_spec(spec)
+    validate_spec({k: v for k, v in spec.items() if k != "ids"})
+
+
 @pytest.mark.parametrize("period, start, expected", [
     ("quarter", "2025-11-15",
      ["2025-Q4 is composited from 2025-11-15 to 2025-12-31 only (the run's start and end), "

@@ -297,7 +297,7 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
                 raise JobError(f"job spec '{key}' must be {expected}, not {_show(value)}")
     _check_unused(spec, kind)
     check_table_formats(spec.get("table_formats"))
-    if spec.get("ids") == [] and kind != "validate":  # was "select at least one feature"
+    if spec.get("ids") == []:  # was "select at least one feature"; a validate job took it as all
         raise JobError("job spec 'ids' is empty: list the polygons' ids, or leave 'ids' out "
                        "for every polygon")
     for n, source in enumerate(spec.get("sources") or []):
