@@ -43,7 +43,11 @@ class RasterStack:
         if isinstance(source, (str, Path)):
             if self.decode_threads > 1:
                 native_memory.reuse_freed_buffers()
-            with rasterio.Env(GDAL_NUM_THREADS=self.decode_threads):  # read at opening
+            # both read at opening. GTIFF_DIRECT_IO: a GeoTIFF's tiles, decoded in parallel,
+            # go straight to the caller's buffer, not also through GDAL's block cache (each
+            # tile copied band by band into 24 cache blocks no later read uses): 15 % less CPU
+            # to read a 24-period composite, values identical (issue 31)
+            with rasterio.Env(GDAL_NUM_THREADS=self.decode_threads, GTIFF_DIRECT_IO=True):
                 self._dataset = rasterio.open(source)
             count = self._dataset.count
             self.indexes = _check_bands(bands, count)
