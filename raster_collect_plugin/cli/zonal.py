@@ -146,7 +146,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
-    from ..core.areas import Aoi
+    from ..core.areas import Aoi, refuse_too_many_cells
     from ..core.composites import RequestError, path_budget, search, validate_request
     from ..core.compute import check_interrupted
     from ..core.jobs import report_for_area, zonal_parameters
@@ -187,6 +187,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     if raster_only:
         raise BadInput(f"{', '.join(raster_only)} need(s) --raster FILE (an existing raster)")
     aoi = load_aoi_from_args(args)
+    # the run's grid, not each forest's: every forest's grid may fit while the run's does not
+    refuse_too_many_cells(aoi.frame, area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha
+                          else None, h3_resolution=args.h3)
     if is_remote(args.output):
         return _cmd_zonal_to_object_store(args, aoi)
     ids = sorted(aoi.ids, key=lambda v: (str(type(v)), v))

@@ -15,6 +15,7 @@ _FACE = {
     "HEX_ID_FIELD": "names",
     "h3_grid": "hexagons",
     "hexagon_grid": "hexagons",
+    "refuse_too_many_cells": "hexagons",
     "ZoneError": "zones",
     "prepare_zones": "zones",
 }

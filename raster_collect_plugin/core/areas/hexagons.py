@@ -77,6 +77,24 @@ def hexagon_grid(forests: gpd.GeoDataFrame, *, id_field: str = "forest_id",
     return grid if true_metres is None else grid.to_crs(forests.crs)
 
 
+def refuse_too_many_cells(forests: gpd.GeoDataFrame, *, area_m2: Optional[float] = None,
+                          edge_m: Optional[float] = None,
+                          h3_resolution: Optional[int] = None) -> None:
+    """The grid's size check alone, over all of ``forests``, without laying the grid: for a
+    door that lays it one forest at a time (``zonal``'s per-forest folders), where each
+    forest's grid fits but the run's does not. TooManyCells as ``hexagon_grid`` / ``h3_grid``
+    raise it; nothing when no grid is asked for."""
+    if forests.empty:
+        return
+    if h3_resolution is not None:
+        _refuse_too_many_h3_cells(forests, h3_resolution)
+    elif area_m2 or edge_m:
+        edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
+        true_metres = _true_metre_crs(forests)
+        work = forests if true_metres is None else forests.to_crs(true_metres)
+        _refuse_too_many_positions(work, 1.5 * edge, math.sqrt(3) * edge)
+
+
 def _refuse_too_many_positions(forests: gpd.GeoDataFrame, dx: float, dy: float) -> None:
     """The lattice positions the grid visits (each forest's bounds, one cell around) past
     ``MAX_CELLS``: TooManyCells naming the smallest cell that fits."""

@@ -83,6 +83,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     """``workflow.run_zonal`` inside a RunFolder (see :func:`run_composites_protected`)."""
     from dataclasses import replace
 
+    from ..areas.hexagons import refuse_too_many_cells
     from ..composites.pipeline import search, validate_request
     from ..zonal.pipeline import run_zonal
 
@@ -90,6 +91,9 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
+    # before the search and the folder (which --overwrite would empty): a grid too large
+    refuse_too_many_cells(aoi.frame, area_m2=zonal.hexagon_area_m2,
+                          edge_m=zonal.hexagon_edge_m, h3_resolution=zonal.h3_resolution)
     path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)

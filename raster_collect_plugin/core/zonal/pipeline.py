@@ -96,12 +96,14 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
               report: Optional[SearchReport] = None) -> ZonalResult:
     """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
     Parquet tables plus a polygon layer with the latest usable period's values."""
-    from ..areas.hexagons import HEX_ID_FIELD
+    from ..areas.hexagons import HEX_ID_FIELD, refuse_too_many_cells
 
     check_min_clear_fraction(request.min_clear_fraction)
     composite_request = request.composites
     aoi = validate_request(composite_request)
     composite_request = _with_aoi(composite_request, aoi)
+    refuse_too_many_cells(aoi.frame, area_m2=request.hexagon_area_m2,
+                          edge_m=request.hexagon_edge_m, h3_resolution=request.h3_resolution)
     _check_zonal_size(request, aoi)
 
     def composite_progress(fraction, message):

@@ -1,0 +1,59 @@
+"""README's commands and job specs as it documents them, where a sweep found them differing."""
+
+import json
+
+import pytest
+
+from raster_collect_plugin import cli
+
+
+def _no_search(*args, **kwargs):
+    raise AssertionError("searched: the size check must come before any work")
+
+
+@pytest.mark.parametrize("size, expected", [
+    (["--hex-area-ha", "0.0005"], "hexagons of 0.0005 ha (edge 1.39 m) over these forests"),
+    (["--h3", "15"], "H3 resolution 15 over these forests would be about")])
+def test_zonal_refuses_a_grid_too_large_over_the_forests(small_sample, tmp_path, capsys,
+                                                        monkeypatch, size, expected):
+    """README: a size giving more than 1,000,000 cells over the forests is refused in every
+    door. ``zonal`` lays its grid one forest at a time, and each forest's grid of these sizes
+    fits (about 170,000 cells / 900,000 H3 cells) while the run's does not: it searched and
+    computed forest after forest (minutes, gigabytes) instead of one line, exit 2."""
+    from raster_collect_plugin.core import composites
+
+    monkeypatch.setattr(composites, "search", _no_search)
+    output = tmp_path / "out"
+    code = cli.main(["--quiet", "zonal", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path), "--collections",
+                     "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-12-31",
+                     "--indices", "NDVI", "--output", str(output), *size])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and expected in err
+    assert "more than 1,000,000: choose" in err
+    assert not output.exists()
+
+
+def test_zonal_job_refuses_a_grid_too_large_before_the_search(small_sample, tmp_path, capsys,
+                                                             monkeypatch):
+    """The job spec's zonal kind laid its grid beside the composites: a grid too large was
+    refused only after the search, the folder and the composites (with "overwrite": true,
+    after the earlier run's manifest was dropped). Now before the search, naming a size."""
+    from raster_collect_plugin.core.composites import pipeline
+
+    monkeypatch.setattr(pipeline, "search", _no_search)
+    spec = tmp_path / "zonal.json"
+    output = tmp_path / "out"
+    spec.write_text(json.dumps({
+        "kind": "zonal", "aoi": str(small_sample.forests_path),
+        "sources": [{"kind": "static", "href": str(small_sample.catalog_path),
+                     "collections": ["sentinel-2-l2a"]}],
+        "start": "2025-10-01", "end": "2025-12-31", "indices": ["NDVI"],
+        "output_dir": str(output), "hexagon_area_m2": 5, "overwrite": True}))
+    code = cli.main(["--quiet", "job", str(spec)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1
+    assert "more than 1,000,000: choose cells of at least" in err
+    assert not output.exists()
