@@ -57,3 +57,30 @@ def test_zonal_job_refuses_a_grid_too_large_before_the_search(small_sample, tmp_
     assert len(err.splitlines()) == 1
     assert "more than 1,000,000: choose cells of at least" in err
     assert not output.exists()
+
+
+def test_storm_and_monitor_refuse_a_grid_too_large_before_the_search(small_sample, tmp_path,
+                                                                    capsys, monkeypatch):
+    """``storm`` laid its hexagons after the search and every window's composites, and
+    ``monitor`` after fitting and monitoring every scene: the same line came minutes late.
+    Now before the search (hexagons of 0.0004 ha: about 1.27 million over the sample)."""
+    from raster_collect_plugin.core.composites import pipeline
+    from raster_collect_plugin.core.jobs import monitor
+    from raster_collect_plugin.core.series import harmonised
+
+    monkeypatch.setattr(pipeline, "search", _no_search)
+    monkeypatch.setattr(monitor, "look_back", _no_search)
+    monkeypatch.setattr(harmonised, "search_index_series", _no_search)
+    common = ["--gpkg", str(small_sample.forests_path), "--catalog",
+              str(small_sample.catalog_path), "--hex-area-ha", "0.0004"]
+    for name, command in (
+            ("storm", ["storm", *common, "--event-date", "2025-11-13"]),
+            ("monitor", ["monitor", *common, "--history-start", "2025-10-01",
+                         "--history-end", "2025-10-31", "--end", "2025-12-31"])):
+        output = tmp_path / name
+        code = cli.main(["--quiet", *command, "--output", str(output)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, (name, err)
+        assert len(err.splitlines()) == 1
+        assert "hexagons of 0.0004 ha (edge 1.24 m) over these forests would be about" in err
+        assert not output.exists()

@@ -177,6 +177,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     """Run (or continue) the monitoring a spec describes (``sources``: its sources as
     ``run.build_sources`` makes them); returns what changed and the files."""
     from ..areas.aoi import load_aoi
+    from ..areas.hexagons import refuse_too_many_cells
     from ..composites.sizing import parse_size
     from ..compute.thread_warnings import thread_safe_warnings
     from ..monitoring.late import LATE_WINDOW_DAYS, settle_cutoff
@@ -220,6 +221,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     # how; with complete catalogs a folder ends where a run from scratch does whatever it is,
     # so it may be added to (or changed on) a running folder
     record = fingerprint("monitor", parameters)
+    # before the folder, the search and the scenes (the grid is laid once they are done)
+    refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"))
     with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
         started = time.time()

@@ -125,12 +125,15 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     from dataclasses import asdict, replace
 
     from ..areas.aoi import Aoi, load_aoi
+    from ..areas.hexagons import refuse_too_many_cells
     from ..composites.pipeline import search, validate_request
     from ..storm.assessment import check_scenes_around_event, run_storm, storm_composites
 
     base = storm.composites
     aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
         base.aoi, id_field=base.id_field, ids=base.selected_ids)
+    # before the search and the composites (the grid is laid once they are done)
+    refuse_too_many_cells(aoi.frame, area_m2=storm.hexagon_area_m2)
     # what the run composites (its windows and cloud buffer), not the base request's
     # start/end (the command line's default is a year before today) or buffer
     composites = storm_composites(storm)
