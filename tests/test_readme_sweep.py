@@ -84,3 +84,18 @@ def test_storm_and_monitor_refuse_a_grid_too_large_before_the_search(small_sampl
         assert len(err.splitlines()) == 1
         assert "hexagons of 0.0004 ha (edge 1.24 m) over these forests would be about" in err
         assert not output.exists()
+
+
+def test_storm_refuses_period_as_its_job_spec_does(small_sample, tmp_path, capsys):
+    """README: a storm job refuses 'period', which it would not use; ``storm --period
+    quarter`` ran with exit 0 and the storm's window composites, the option silently
+    dropped. Now the same refusal, before any work."""
+    output = tmp_path / "storm"
+    code = cli.main(["--quiet", "storm", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path), "--event-date", "2025-11-13",
+                     "--period", "quarter", "--output", str(output)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1
+    assert "storm has no periods" in err and "drop --period quarter" in err
+    assert not output.exists()

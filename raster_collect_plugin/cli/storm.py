@@ -37,6 +37,9 @@ def _cmd_storm(args) -> dict:
 
     check_min_clear_fraction(args.min_clear_fraction)
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
+    if args.period is not None:  # silently not used: a job spec's 'period' is refused too
+        raise BadInput(f"storm has no periods (it compares --before-days and --after-days "
+                       f"around --event-date): drop --period {args.period}")
     if args.top < 0:  # head(-1) would print all rows but the last
         raise BadInput(f"--top is the number of ranked rows to print (0 or more), not {args.top}")
     aoi = load_aoi_from_args(args)
