@@ -99,3 +99,17 @@ def test_storm_refuses_period_as_its_job_spec_does(small_sample, tmp_path, capsy
     assert len(err.splitlines()) == 1
     assert "storm has no periods" in err and "drop --period quarter" in err
     assert not output.exists()
+
+
+def test_monitor_takes_index_or_expression_not_both(small_sample, tmp_path, capsys):
+    """README: ``monitor [--index NDVI | --expression NAME=FORMULA]``, one index monitored.
+    Both given ran the expression with exit 0, --index silently dropped."""
+    output = tmp_path / "monitoring"
+    with pytest.raises(SystemExit) as stop:  # argparse's own usage error
+        cli.main(["--quiet", "monitor", "--gpkg", str(small_sample.forests_path),
+                  "--catalog", str(small_sample.catalog_path), "--history-start", "2025-10-01",
+                  "--history-end", "2025-10-31", "--index", "NDVI", "--expression",
+                  "X=nir-red", "--output", str(output)])
+    assert stop.value.code == 2
+    assert "--expression: not allowed with argument --index" in capsys.readouterr().err
+    assert not output.exists()

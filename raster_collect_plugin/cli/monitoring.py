@@ -46,7 +46,7 @@ def monitor_spec(args) -> dict:
     for name in ("direction", "method"):
         if getattr(args, name) != getattr(defaults, name):
             monitoring[name] = getattr(args, name)
-    index, custom = args.index, {}
+    index, custom = args.index or "NDVI", {}
     if args.expression:
         name, equals, formula = args.expression.partition("=")
         if not (equals and name.strip() and formula.strip()):
@@ -172,11 +172,14 @@ def register(commands) -> None:
                          help="last day of the history; later clear observations are "
                               "monitored")
     monitor.add_argument("--end", type=parse_date, help="last day to monitor (default today)")
-    monitor.add_argument("--index", default="NDVI", help="the index monitored (default NDVI)")
-    monitor.add_argument("--expression", metavar="NAME=FORMULA",
-                         help="monitor a band expression instead of --index, e.g. an index "
-                              "that rises with damage: CRSWIR=swir16/(nir+(swir22-nir)*0.5623) "
-                              "with --direction increase")
+    # one index is monitored: --index with --expression was silently --expression's (no
+    # default here: argparse takes a given value identical to the default as not given)
+    index = monitor.add_mutually_exclusive_group()
+    index.add_argument("--index", help="the index monitored (default NDVI)")
+    index.add_argument("--expression", metavar="NAME=FORMULA",
+                       help="monitor a band expression instead of --index, e.g. an index "
+                            "that rises with damage: CRSWIR=swir16/(nir+(swir22-nir)*0.5623) "
+                            "with --direction increase")
     monitor.add_argument("--resolution", type=int, choices=[10, 30], default=10,
                          help="grid in metres (default 10)")
     monitor.add_argument("--no-harmonise", action="store_true",
