@@ -341,8 +341,11 @@ def test_validate_reference_dates_as_numbers_or_day_first(monitoring, tmp_path, 
             str(references)]
     if read is None:
         assert cli.main(args) == 2
-        assert "(a date like 2025-03-14, year first) in feature(s) [1]" in \
-            one_error_line(capsys)
+        line = one_error_line(capsys)
+        assert "(a date like 2025-03-14, year first) in feature(s) [1]" in line
+        # the fix for a day-first date, not only "fill them in" (README: it reads two ways)
+        assert "fill them in, year first (day-first text such as 01/03/2025 reads two " \
+               "ways)" in line
         return
     assert cli.main(args) == 0
     events = (folder / "validation" / "validation_events.csv").read_text()

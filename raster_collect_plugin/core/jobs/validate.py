@@ -100,7 +100,7 @@ def _references(path: Path, layer, date_field: str):
         rows = [int(i) + 1 for i in frame.index[dates.isna()][:5]]
         raise JobError(f"the reference polygons {path.name} have no valid {date_field!r} "
                        f"(a date like 2025-03-14, year first) in feature(s) {rows}: fill them "
-                       "in")
+                       "in, year first (day-first text such as 01/03/2025 reads two ways)")
     return frame.assign(**{date_field: dates})
 
 
