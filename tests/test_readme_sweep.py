@@ -113,3 +113,21 @@ def test_monitor_takes_index_or_expression_not_both(small_sample, tmp_path, caps
     assert stop.value.code == 2
     assert "--expression: not allowed with argument --index" in capsys.readouterr().err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--raster"]])
+def test_sentinel_hub_without_credentials_is_bad_input(small_sample, tmp_path, capsys,
+                                                       monkeypatch, extra):
+    """README: exit 2 is bad input, one line with the fix. Missing SH_CLIENT_ID /
+    SH_CLIENT_SECRET said the fix (set them) but exited 1, as a failure of the service."""
+    monkeypatch.delenv("SH_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
+    output = tmp_path / "hub"
+    code = cli.main(["--quiet", "sentinel-hub", "--gpkg", str(small_sample.forests_path),
+                     "--start", "2025-10-01", "--end", "2025-12-31", "--output", str(output),
+                     "--dry-run", *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1
+    assert "no OAuth credentials" in err and "set SH_CLIENT_ID and SH_CLIENT_SECRET" in err
+    assert not output.exists()

@@ -14,6 +14,15 @@ from . import rules as rules
 
 PROVIDER_NAME = "Copernicus Data Space"
 COLLECTION = "sentinel-2-l2a"
+
+
+class MissingCredentials(ProviderError):
+    """No client id / secret: the user's to set (exit 2, the one line with the fix), not a
+    failure of the service."""
+
+    exit_kind = "bad_input"  # errors.classify: one line, exit 2 (a job's error event too)
+
+
 @dataclass(frozen=True)
 class CopernicusSettings:
     """Where and how to reach Sentinel Hub (CDSE by default)."""
@@ -40,7 +49,7 @@ class CopernicusSettings:
         client_id = self.client_id or os.environ.get("SH_CLIENT_ID")
         client_secret = self.client_secret or os.environ.get("SH_CLIENT_SECRET")
         if not client_id or not client_secret:
-            raise ProviderError(
+            raise MissingCredentials(
                 f"{PROVIDER_NAME}: no OAuth credentials. In QGIS store the client id and "
                 "secret in the authentication database; on the command line set SH_CLIENT_ID "
                 "and SH_CLIENT_SECRET.")
