@@ -125,9 +125,30 @@ def test_sentinel_hub_without_credentials_is_bad_input(small_sample, tmp_path, c
     output = tmp_path / "hub"
     code = cli.main(["--quiet", "sentinel-hub", "--gpkg", str(small_sample.forests_path),
                      "--start", "2025-10-01", "--end", "2025-12-31", "--output", str(output),
-                     "--dry-run", *extra])
+                     "--usage-ledger", str(tmp_path / "ledger.json"), *extra])
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1
     assert "no OAuth credentials" in err and "set SH_CLIENT_ID and SH_CLIENT_SECRET" in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("extra, planned", [([], "requests"), (["--raster"], "tiles")])
+def test_sentinel_hub_dry_run_needs_no_credentials(small_sample, tmp_path, capsys,
+                                                   monkeypatch, extra, planned):
+    """README: --dry-run (with or without --raster) sends nothing; it shows the requests and
+    the estimate. Without credentials it stopped at the missing credentials instead, while
+    the batch APIs' dry runs answered; now the estimate, and nothing written."""
+    monkeypatch.delenv("SH_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
+    output = tmp_path / "hub"
+    ledger = tmp_path / "ledger.json"
+    code = cli.main(["--json", "sentinel-hub", "--gpkg", str(small_sample.forests_path),
+                     "--start", "2025-10-01", "--end", "2025-12-31", "--output", str(output),
+                     "--usage-ledger", str(ledger), "--dry-run", *extra])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert summary["dry_run"] is True and summary[planned] >= 1
+    assert summary["estimated_processing_units"] > 0
+    assert not output.exists() and not ledger.exists()

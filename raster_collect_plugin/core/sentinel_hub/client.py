@@ -42,13 +42,15 @@ class CopernicusSettings:
         return (f"CopernicusSettings(base_url={self.base_url!r}, token_url={self.token_url!r}, "
                 f"client_id={'set' if self.client_id else None})")
 
-    def sh_config(self):
-        """A sentinelhub SHConfig; credentials from this object or the environment."""
+    def sh_config(self, *, required: bool = True):
+        """A sentinelhub SHConfig; credentials from this object or the environment. A dry
+        run, which builds its requests but sends none, passes ``required=False``: without
+        credentials it still shows its estimate."""
         from sentinelhub import SHConfig
 
         client_id = self.client_id or os.environ.get("SH_CLIENT_ID")
         client_secret = self.client_secret or os.environ.get("SH_CLIENT_SECRET")
-        if not client_id or not client_secret:
+        if required and not (client_id and client_secret):
             raise MissingCredentials(
                 f"{PROVIDER_NAME}: no OAuth credentials. In QGIS store the client id and "
                 "secret in the authentication database; on the command line set SH_CLIENT_ID "
