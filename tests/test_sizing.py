@@ -85,7 +85,7 @@ def test_hexagon_count_is_estimated_up_front(small_sample, tmp_path):
             "sources": [{"kind": "static", "href": str(small_sample.catalog_path),
                          "collections": ["sentinel-2-l2a"]}],
             "start": "2025-10-01", "end": "2025-12-31", "indices": ["NDVI"],
-            "hexagon_area_m2": 1.0, "memory_budget": "20MB",
+            "hexagon_area_m2": 10.0, "memory_budget": "20MB",
             "output_dir": str(tmp_path / "out")}
     from raster_collect_plugin.core.jobs.run import run_job
 
