@@ -243,3 +243,24 @@ def test_search_footprints_never_replace_the_polygon_file(small_sample, tmp_path
     assert not (tmp_path / "fp.shp").exists()
     assert _job(dict(spec, output=str(tmp_path / "fp.gpkg")), tmp_path, capsys)[0] == 0
     assert pyogrio.list_layers(tmp_path / "fp.gpkg")[0][0] == "footprints"
+
+
+def test_search_footprints_replace_an_existing_file_only_when_asked(small_sample, tmp_path,
+                                                                    capsys):
+    """A search job's footprints silently replaced an existing GeoPackage (a hexagons job's
+    'output' is refused the same way): refused unless "overwrite": true."""
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    existing = tmp_path / "fp.gpkg"
+    gpd.GeoDataFrame({"note": ["my layer"]}, geometry=[shapely.box(0, 0, 1, 1)],
+                     crs="EPSG:28356").to_file(existing, layer="mine")
+    before = existing.read_bytes()
+    spec = _spec(small_sample, tmp_path, kind="search", output=str(existing))
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert "exists (its layers would be replaced by the footprints)" in line
+    assert existing.read_bytes() == before
+    assert _job(dict(spec, overwrite=True), tmp_path, capsys)[0] == 0
+    assert [layer for layer, _ in pyogrio.list_layers(existing)] == ["footprints"]

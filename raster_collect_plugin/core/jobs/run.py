@@ -332,13 +332,14 @@ def _write_footprints(report, destination: Path) -> None:
 
 def _footprints_file(spec: Dict[str, Any]) -> Path:
     """A search's 'output' GeoPackage, checked before the search (not when moving it into
-    place): not a folder, not below a file, a .gpkg, and never the polygon file ('aoi'),
-    which the footprints silently replaced."""
+    place): not a folder, not below a file, a .gpkg, never the polygon file ('aoi'), which
+    the footprints silently replaced, and not an existing file unless 'overwrite' (as a
+    hexagons job's 'output')."""
     from ..runs.storage import geopackage_output_problem
 
     output = Path(_required(spec, "output"))
     problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'",
-                                        "footprints")
+                                        "footprints", overwrite=bool(spec.get("overwrite")))
     if problem:
         raise JobError(f"job spec 'output' {output} {problem}")
     return output
