@@ -90,7 +90,7 @@ def test_search_job_with_the_copernicus_source_and_no_composites_from_it(
     with pytest.raises(JobError, match="search"):
         run_job(dict(spec, kind="composite", output_dir=str(tmp_path / "c")))
     sent = len(hub.requests_to(SEARCH))  # the source's monthly budget (the options page's)
-    broke = dict(spec, sources=[dict(spec["sources"][0], pu_budget=0.01)])
+    broke = dict(spec, sources=[dict(spec["sources"][0], pu_budget=0.01)], overwrite=True)
     assert "nothing was sent" in " ".join(run_job(broke)["errors"].values())
     assert len(hub.requests_to(SEARCH)) == sent
 
