@@ -126,6 +126,11 @@ def human(size: float, *, up: bool = False) -> str:
     return f"{size:.1f} TB"
 
 
+def counted(count: int, singular: str, plural: str) -> str:
+    """``count`` with its noun in the right number: "1 period", "3 periods"."""
+    return f"{count} {singular if count == 1 else plural}"
+
+
 def default_budget() -> int:
     """Half of the machine's memory."""
     import psutil
@@ -194,10 +199,11 @@ class CompositeSize:
 
     def describe(self) -> str:
         return (f"{self.label}: {self.width} × {self.height} pixels at {self.resolution:g} m "
-                f"= {self.pixels / 1e6:.1f} Mpixels × {self.periods} periods × {self.bands} "
-                f"bands ({self.indices} indices"
+                f"= {self.pixels / 1e6:.1f} Mpixels × {counted(self.periods, 'period', 'periods')}"
+                f" × {counted(self.bands, 'band', 'bands')} "
+                f"({counted(self.indices, 'index', 'indices')}"
                 + (f", {self.colour_bands} colour composite bands" if self.colour_bands else "")
-                + f", up to {self.busiest_scenes} scenes a period): "
+                + f", up to {counted(self.busiest_scenes, 'scene', 'scenes')} a period): "
                 f"about {human(self.memory_bytes)} of memory, "
                 f"{human(self.output_bytes)} uncompressed output")
 
@@ -228,8 +234,10 @@ class ZonalSize:
         return int(self.engine + self.data_bytes)
 
     def describe(self) -> str:
-        return (f"zonal statistics: {self.zones} forests + {self.hexagons} hexagons × "
-                f"{self.periods} periods × {self.indices} indices = {self.rows:,} rows, the "
+        return (f"zonal statistics: {counted(self.zones, 'forest', 'forests')} + "
+                f"{counted(self.hexagons, 'hexagon', 'hexagons')} × "
+                f"{counted(self.periods, 'period', 'periods')} × "
+                f"{counted(self.indices, 'index', 'indices')} = {self.rows:,} rows, the "
                 f"largest forest {self.largest_zone_pixels / 1e6:.1f} Mpixels: about "
                 f"{human(self.memory_bytes)} of memory")
 
