@@ -257,3 +257,30 @@ def test_storm_scene_lists_keep_the_spaces_of_local_paths():
     assert item_list("https://x/a.json https://x/b.json\nhttps://x/c.json") == \
         ["https://x/a.json", "https://x/b.json", "https://x/c.json"]
     assert item_list("") == [] and item_list(None) == []
+
+
+def test_compartments_with_heights_give_the_composites_of_their_footprints(provider,
+                                                                          small_sample,
+                                                                          tmp_path):
+    """A PolygonZ layer (a GPS or drone survey) in the Processing door stopped the engine with
+    a traceback from the footprint's reprojection; its composites are the flat layer's."""
+    import geopandas as gpd
+    import shapely
+    from osgeo import gdal
+    from qgis.core import QgsVectorLayer, QgsWkbTypes
+
+    forests = gpd.read_file(small_sample.forests_path).head(2)
+    forests.set_geometry(shapely.force_3d(forests.geometry.values, 41.5)).to_file(
+        tmp_path / "heights.gpkg")
+    forests.to_file(tmp_path / "flat.gpkg")
+    assert QgsWkbTypes.hasZ(QgsVectorLayer(str(tmp_path / "heights.gpkg"), "z", "ogr").wkbType())
+    pixels = {}
+    for name in ("flat", "heights"):
+        result = run("compute_composites", source_parameters(
+            small_sample, INPUT=str(tmp_path / f"{name}.gpkg"), INDICES=[INDICES_NDVI_EVI[0]],
+            END="2025-10-31", OUTPUT_FOLDER=str(tmp_path / name)))
+        ndvi = [path for path in result["RASTERS"] if "NDVI" in path]
+        assert len(ndvi) == 1
+        dataset = gdal.Open(ndvi[0])
+        pixels[name] = (dataset.GetGeoTransform(), dataset.ReadAsArray().tobytes())
+    assert pixels["heights"] == pixels["flat"]
