@@ -40,3 +40,29 @@ def test_the_same_failure_with_room_left_keeps_its_own_error(tmp_path, monkeypat
     monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(1 << 40, 0, 1 << 39))
     with pytest.raises(RasterioIOError):
         write(tmp_path / "out.tif")
+
+
+@pytest.mark.parametrize("free, full", [(4096, True), (1 << 39, False)])
+def test_a_table_write_failing_on_a_full_disk_is_no_space(tmp_path, monkeypatch, free, full):
+    """GDAL's GeoPackage writer on a full disk ends with "no such table: gpkg_contents" (its
+    "database or disk is full" goes to the log only): `zonal --raster` printed that traceback.
+    Every atomic write now says a full disk is one; with room left the error is its own."""
+    import pandas as pd
+    import pyogrio
+    from pyogrio.errors import FeatureError
+
+    from raster_collect_plugin.core.outputs.tables import write_table
+
+    def failing(*args, **kwargs):
+        raise FeatureError("Could not add feature to layer at index 0: sqlite3_exec(INSERT "
+                           "INTO gpkg_contents ...) failed: no such table: gpkg_contents")
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", failing)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(1 << 40, 0, free))
+    with pytest.raises(OSError if full else FeatureError) as raised:
+        write_table(pd.DataFrame({"forest_id": [1], "mean": [0.5]}), tmp_path / "zonal_forests",
+                    formats=("gpkg",))
+    if full:
+        assert raised.value.errno == errno.ENOSPC and "zonal_forests.gpkg" in str(raised.value)
+        assert classify(raised.value)[1].startswith("no space left on device")
+    assert list(tmp_path.iterdir()) == []  # no partial file left

@@ -74,7 +74,13 @@ def atomic_path(destination: PathLike) -> Iterator[Path]:
     temp_path = Path(temp_name)
     temp_path.unlink()
     try:
-        yield temp_path
+        try:
+            yield temp_path
+        except Exception as error:  # GDAL's GeoPackage writer says "no such table", not ENOSPC
+            full = disk_full_error(error, destination)  # before the partial file is freed
+            if full is not None:
+                raise full from error
+            raise
         replace(temp_path, destination)  # retried: on Windows QGIS may hold the old one open
     finally:
         if temp_path.exists():
