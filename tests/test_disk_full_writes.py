@@ -2,6 +2,7 @@
 writing tag data" (no ENOSPC), which would otherwise read as a failure to read the scenes."""
 
 import errno
+import os
 import shutil
 from collections import namedtuple
 
@@ -66,3 +67,44 @@ def test_a_table_write_failing_on_a_full_disk_is_no_space(tmp_path, monkeypatch,
         assert raised.value.errno == errno.ENOSPC and "zonal_forests.gpkg" in str(raised.value)
         assert classify(raised.value)[1].startswith("no space left on device")
     assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
+def _lazy_series(scenes=3, rows=40, cols=50):
+    import dask.array as da
+    import xarray as xr
+
+    data = da.from_array(np.ones((scenes, rows, cols), "float32"), chunks=(1, 20, 25))
+    return xr.DataArray(data, dims=("time", "y", "x"))
+
+
+def test_the_monitoring_scratch_file_on_a_full_disk_is_no_space(tmp_path, monkeypatch):
+    """A lazy history is staged in a memory-mapped scratch file; on a full disk the first
+    write into the map killed the process (SIGBUS: `monitor` exited 135 with no message and
+    left its lock). Its space is reserved first: a full disk is an OSError, the file removed."""
+    from raster_collect_plugin.core.monitoring.detector import _history
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(1 << 20, 1 << 20, 4096))
+    with pytest.raises(OSError) as raised:
+        with _history(_lazy_series(), np.arange(3), tmp_path, None):
+            pass
+    assert raised.value.errno == errno.ENOSPC and "scratch file" in str(raised.value)
+    assert classify(raised.value)[1].startswith("no space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_monitoring_scratch_file_holds_its_space_before_it_is_mapped(tmp_path,
+                                                                      monkeypatch):
+    from raster_collect_plugin.core.monitoring import detector
+
+    reserved = []
+    original = detector._reserve
+    monkeypatch.setattr(detector, "_reserve", lambda name, size: (
+        original(name, size), reserved.append((os.stat(name).st_size, size))))
+    with detector._history(_lazy_series(), np.arange(3), tmp_path, None) as history:
+        np.testing.assert_array_equal(history(slice(0, 40)), np.ones((3, 40, 50), "float32"))
+    expected = 3 * 40 * 50 * 4
+    if hasattr(os, "posix_fallocate"):
+        assert reserved == [(expected, expected)]  # the blocks are the file's before the map
+    else:
+        assert reserved == [(0, expected)]
+    assert list(tmp_path.iterdir()) == []

@@ -92,8 +92,9 @@ def _history(series, positions: np.ndarray, scratch_dir, cancel):
     os.close(handle)
     held = []  # the map, dropped before the file is removed (Windows cannot remove it open)
     try:
-        held.append(np.memmap(name, dtype=np.float32, mode="w+",
-                              shape=(len(positions), rows, cols)))
+        shape = (len(positions), rows, cols)
+        _reserve(name, int(np.prod(shape)) * 4)
+        held.append(np.memmap(name, dtype=np.float32, mode="w+", shape=shape))
         for n, (_, values) in enumerate(scenes(series, positions, cancel=cancel)):
             held[0][n] = values
         yield lambda block: held[0][:, block, :]
@@ -101,6 +102,25 @@ def _history(series, positions: np.ndarray, scratch_dir, cancel):
         held.clear()
         with suppress(OSError):
             os.remove(name)
+
+
+def _reserve(name: str, size: int) -> None:
+    """Give the scratch file its disk space before it is mapped: on a full disk, writing into
+    a memory map kills the process (SIGBUS, no message, the folder's lock left); reserving it
+    raises ENOSPC here, which the run reports as a full disk."""
+    import errno
+    import shutil
+
+    free = shutil.disk_usage(os.path.dirname(name) or ".").free
+    if free < size:
+        raise OSError(errno.ENOSPC, f"No space left on device for the history's scratch file "
+                      f"({size / 2**20:.0f} MiB, {free / 2**20:.0f} MiB free)", name)
+    if hasattr(os, "posix_fallocate"):  # Linux: the blocks themselves (free space is racy)
+        handle = os.open(name, os.O_RDWR)
+        try:
+            os.posix_fallocate(handle, 0, size)
+        finally:
+            os.close(handle)
 
 
 def fit_state(series, params: MonitorParams, *, cancel: Optional[Callable[[], bool]] = None,
