@@ -1,6 +1,7 @@
 """README's commands and job specs as it documents them, where a sweep found them differing."""
 
 import json
+import re
 
 import pytest
 
@@ -56,6 +57,7 @@ def test_zonal_job_refuses_a_grid_too_large_before_the_search(small_sample, tmp_
     assert code == 2, err
     assert len(err.splitlines()) == 1
     assert "more than 1,000,000: choose cells of at least" in err
+    assert re.search(r"at least [0-9.]+ ha = [0-9,.]+ m² \(edge", err), err  # the spec's unit
     assert not output.exists()
 
 

@@ -108,7 +108,8 @@ def _refuse_too_many_positions(forests: gpd.GeoDataFrame, dx: float, dy: float) 
     raise TooManyCells(
         f"hexagons of {cell_ha:.3g} ha (edge {dx / 1.5:.3g} m) over these forests would be "
         f"about {positions:,} cells, more than {MAX_CELLS:,}: choose cells of at least "
-        f"{fits_ha:g} ha (edge {edge_from_area(fits_ha * 10_000):.3g} m), or fewer forests")
+        f"{fits_ha:g} ha = {fits_ha * 10_000:,.6g} m² (edge "
+        f"{edge_from_area(fits_ha * 10_000):.3g} m), or fewer forests")
 
 
 def _round_up(value: float) -> float:
