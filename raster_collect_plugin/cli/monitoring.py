@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 
+from ..core.runs import DEFAULT_MONITOR_INDEX
 from .common import BadInput, add_aoi_arguments, parse_date, progress_bar
 
 PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
@@ -46,7 +47,7 @@ def monitor_spec(args) -> dict:
     for name in ("direction", "method"):
         if getattr(args, name) != getattr(defaults, name):
             monitoring[name] = getattr(args, name)
-    index, custom = args.index or "NDVI", {}
+    index, custom = args.index or DEFAULT_MONITOR_INDEX, {}
     if args.expression:
         name, equals, formula = args.expression.partition("=")
         if not (equals and name.strip() and formula.strip()):
@@ -175,7 +176,8 @@ def register(commands) -> None:
     # one index is monitored: --index with --expression was silently --expression's (no
     # default here: argparse takes a given value identical to the default as not given)
     index = monitor.add_mutually_exclusive_group()
-    index.add_argument("--index", help="the index monitored (default NDVI)")
+    index.add_argument("--index",
+                       help=f"the index monitored (default {DEFAULT_MONITOR_INDEX})")
     index.add_argument("--expression", metavar="NAME=FORMULA",
                        help="monitor a band expression instead of --index, e.g. an index "
                             "that rises with damage: CRSWIR=swir16/(nir+(swir22-nir)*0.5623) "

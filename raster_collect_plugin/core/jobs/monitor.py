@@ -26,6 +26,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
+from ..runs.defaults import DEFAULT_MONITOR_INDEX
 from .monitor_late import keep_settled, look_back, settle_days
 from .spec import JobError, check_table_formats
 
@@ -93,7 +94,7 @@ def check_monitor_spec(spec: Dict[str, Any]):
             raise JobError(f"job spec 'crs' {spec['crs']!r} is not a CRS: give an EPSG code "
                            "such as EPSG:32632") from None
     custom = spec.get("custom_indices") or {}
-    index = spec.get("index", "NDVI")
+    index = spec.get("index", DEFAULT_MONITOR_INDEX)
     if set(custom) - {index}:
         raise JobError(f"job spec 'custom_indices' names {sorted(custom)} but 'index' is "
                        f"{index!r}: a monitoring follows one index, give its name as 'index'")
@@ -196,7 +197,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
                    ids=spec.get("ids"))
     end = date.fromisoformat(str(spec.get("end") or date.today())[:10])
-    index = spec.get("index", "NDVI")
+    index = spec.get("index", DEFAULT_MONITOR_INDEX)
     resolution = float(spec.get("resolution", 10))
     harmonise = bool(spec.get("harmonise", True))
     parameters = {"monitoring": params.to_json(), "index": index, "resolution": resolution,

@@ -247,7 +247,7 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     request = composite_request(spec)
     if kind == "search":
         aoi = validate_request(request)
-        footprints = _footprints_file(spec) if spec.get("output") else None
+        footprints = _output_geopackage(spec, "footprints") if spec.get("output") else None
         report = search(request, aoi)
         if footprints:
             _write_footprints(report, footprints)
@@ -330,16 +330,15 @@ def _write_footprints(report, destination: Path) -> None:
         frame.to_file(temp, layer="footprints", driver="GPKG")
 
 
-def _footprints_file(spec: Dict[str, Any]) -> Path:
-    """A search's 'output' GeoPackage, checked before the search (not when moving it into
-    place): not a folder, not below a file, a .gpkg, never the polygon file ('aoi'), which
-    the footprints silently replaced, and not an existing file unless 'overwrite' (as a
-    hexagons job's 'output')."""
+def _output_geopackage(spec: Dict[str, Any], what: str) -> Path:
+    """The job's 'output' GeoPackage of ``what`` (a search's footprints, the hexagons),
+    checked before the work (not when moving it into place): not a folder, not below a file,
+    a .gpkg, never the polygon file ('aoi'), and not an existing file unless 'overwrite'."""
     from ..runs.storage import geopackage_output_problem
 
     output = Path(_required(spec, "output"))
-    problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'",
-                                        "footprints", overwrite=bool(spec.get("overwrite")))
+    problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'", what,
+                                        overwrite=bool(spec.get("overwrite")))
     if problem:
         raise JobError(f"job spec 'output' {output} {problem}")
     return output
@@ -349,13 +348,8 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.aoi import load_aoi
     from ..areas.hexagons import h3_grid, hexagon_grid
     from ..outputs.files import atomic_path
-    from ..runs.storage import geopackage_output_problem
 
-    output = Path(_required(spec, "output"))
-    problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'",
-                                        "hexagons", overwrite=bool(spec.get("overwrite")))
-    if problem:
-        raise JobError(f"job spec 'output' {output} {problem}")
+    output = _output_geopackage(spec, "hexagons")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
                    layer=spec.get("layer"), ids=spec.get("ids"))
     clip = spec.get("clip", True)

@@ -266,20 +266,12 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         if hexagons:
             raise JobError(f"a zonal-raster job makes no hexagons ('{hexagons[0]}'): make them "
                            "with a hexagons job and give that file as 'aoi'")
-        imagery = [k for k in IMAGERY_KEYS if spec.get(k) not in (None, "", [], {})]
-        if imagery:  # silently ignored before: the user would think they applied
-            raise JobError(f"a zonal-raster job reads its raster as it is: "
-                           f"{', '.join(repr(k) for k in imagery)} "
-                           f"{'is' if len(imagery) == 1 else 'are'} for imagery jobs; drop "
-                           f"{'it' if len(imagery) == 1 else 'them'}")
+        # silently ignored before: the user would think they applied
+        _refuse_imagery_keys(spec, IMAGERY_KEYS, "a zonal-raster job reads its raster as it is")
     if kind in NO_DASK_KINDS:  # accepted and silently unused before
-        unused = [k for k in ("compute", "memory_budget") if spec.get(k) not in (None, "", {})]
-        if unused:
-            raise JobError(f"a {kind} job reads its raster in this process, with no dask "
-                           f"cluster and no memory estimate: "
-                           f"{', '.join(repr(k) for k in unused)} "
-                           f"{'is' if len(unused) == 1 else 'are'} for imagery jobs; drop "
-                           f"{'it' if len(unused) == 1 else 'them'}")
+        _refuse_imagery_keys(spec, ("compute", "memory_budget"),
+                             f"a {kind} job reads its raster in this process, with no dask "
+                             "cluster and no memory estimate")
     hexagons = [k for k in HEXAGON_KEYS if spec.get(k) is not None]
     if kind == "storm" and set(hexagons) - {"hexagon_area_m2"}:  # silently ignored before
         raise JobError(f"a storm job makes hexagons of an area ('hexagon_area_m2'), not "
@@ -322,6 +314,15 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
                        "swap the dates")
     return spec
+
+
+def _refuse_imagery_keys(spec: Dict[str, Any], keys, why: str) -> None:
+    """JobError naming those of ``keys`` the spec gives (empty values count as left out)."""
+    given = [k for k in keys if spec.get(k) not in (None, "", [], {})]
+    if given:
+        raise JobError(f"{why}: {', '.join(repr(k) for k in given)} "
+                       f"{'is' if len(given) == 1 else 'are'} for imagery jobs; drop "
+                       f"{'it' if len(given) == 1 else 'them'}")
 
 
 # keys a kind would silently not use -> (the kinds that use it, why the others do not)

@@ -12,6 +12,7 @@ _FACE = {
     "DEFAULT_HUB_INDICES": "defaults",
     "DEFAULT_INDICES": "defaults",
     "DEFAULT_MAX_CLOUD_COVER": "defaults",
+    "DEFAULT_MONITOR_INDEX": "defaults",
     "remove_empty_run_folder": "defaults",
     "run_name": "defaults",
     "RunFolder": "folder",

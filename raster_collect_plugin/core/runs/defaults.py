@@ -14,6 +14,8 @@ DEFAULT_MAX_CLOUD_COVER = 80.0
 DEFAULT_INDICES = ("NDVI", "EVI")
 # the Sentinel Hub doors' default: each index costs processing units
 DEFAULT_HUB_INDICES = ("NDVI",)
+# the index a disturbance monitoring follows when none is named
+DEFAULT_MONITOR_INDEX = "NDVI"
 RUN_PREFIX = "raster-collect-"
 # how a refused rerun over another run's results is told to go on (Processing rewords it);
 # here, in a module QGIS's own Python can import

@@ -137,12 +137,11 @@ def split(location: Location) -> Tuple[str, str]:
 
 
 def geopackage_output_problem(output: Path, polygons: Path, polygons_name: str,
-                              what: str, *, overwrite: Optional[bool] = None) -> Optional[str]:
+                              what: str, *, overwrite: bool) -> Optional[str]:
     """What keeps ``output`` from being the GeoPackage of ``what`` (the hexagons, a search's
-    footprints), said after its name, or None: a folder, below a file, not .gpkg, or the
-    polygon file itself (``polygons_name``: how the door names it), which it would replace.
-    ``overwrite`` False: an existing file too, with the advice of every other output
-    (``REPLACE_ADVICE``); None: not checked."""
+    footprints), said after its name, or None: a folder, below a file, not .gpkg, the
+    polygon file itself (``polygons_name``: how the door names it), which it would replace,
+    or, unless ``overwrite``, an existing file (with every other output's ``REPLACE_ADVICE``)."""
     problem = output_file_problem(output, f"{what}.gpkg")
     if problem:
         return problem
@@ -151,7 +150,7 @@ def geopackage_output_problem(output: Path, polygons: Path, polygons_name: str,
     if output.exists() and polygons.exists() and output.samefile(polygons):
         return (f"is the polygon file ({polygons_name}): it would be replaced by the {what}; "
                 "choose another file")
-    if overwrite is False and output.exists():  # it was replaced without being asked
+    if not overwrite and output.exists():  # it was replaced without being asked
         return f"exists (its layers would be replaced by the {what}): {REPLACE_ADVICE}"
     return None
 
