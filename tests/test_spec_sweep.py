@@ -264,3 +264,31 @@ def test_search_footprints_replace_an_existing_file_only_when_asked(small_sample
     assert existing.read_bytes() == before
     assert _job(dict(spec, overwrite=True), tmp_path, capsys)[0] == 0
     assert [layer for layer, _ in pyogrio.list_layers(existing)] == ["footprints"]
+
+
+@pytest.mark.parametrize("events", [False, True])
+def test_a_search_job_whose_source_fails_exits_1_as_the_command_line(small_sample, tmp_path,
+                                                                    capsys, events):
+    """A search job with a failed source exited 0 (`raster-collect search` exits 1): the list
+    is not complete. The other sources' scenes are still written; with --events the result
+    stays the last event (the plugin shows it)."""
+    down = f"http://127.0.0.1:{_closed_port()}"
+    footprints = tmp_path / "footprints.gpkg"
+    spec = _spec(small_sample, tmp_path, kind="search", output=str(footprints),
+                 sources=[*_spec(small_sample, tmp_path)["sources"],
+                          {"kind": "stac", "url": down, "name": "Down",
+                           "collections": ["sentinel-2-l2a"]}])
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    code = cli.main(["job", str(path), *(["--events"] if events else [])])
+    captured = capsys.readouterr()
+    assert code == 1
+    errors = [line for line in captured.err.splitlines() if line.startswith("raster-collect:")]
+    assert len(errors) == 1 and "Down: cannot open the STAC API" in errors[0], captured.err
+    import geopandas as gpd
+
+    found = gpd.read_file(footprints)
+    assert len(found) > 0 and set(found["provider"]) == {"Static catalog"}
+    if events:
+        last = json.loads(captured.out.strip().splitlines()[-1])
+        assert last["event"] == "result" and "Down" in last["result"]["errors"]

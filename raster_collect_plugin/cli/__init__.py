@@ -159,9 +159,12 @@ def _main(argv, interrupted) -> int:
             print(f"{key}: {value}")
     if summary.get("errors") and args.command in ("sentinel-hub", "sentinel-hub-byoc"):
         return EXIT_FAILURE
-    if summary.get("errors") and args.command == "search":  # the list is not complete
+    if summary.get("errors") and "search" in (args.command, getattr(args, "job_kind", None)):
+        # the list is not complete (what the other sources found is written): each source's
+        # error on one line; after a job's result event no error event, which would replace
+        # the result the plugin shows
         for message in summary["errors"].values():
-            fail("failure", message, EXIT_FAILURE)
+            print(f"raster-collect: error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     if summary.get("failed"):
         for key, reason in summary["failed"].items():

@@ -71,6 +71,7 @@ def _cmd_job(args) -> dict:
     from ..core.compute import interrupted
 
     result = run_job(spec, progress=progress, cancel=interrupted)
+    args.job_kind = spec.get("kind")  # a search job exits as `search` does (cli._main)
     if args.events:
         emit({"event": "result", "result": result})
         args.quiet, args.json = True, False  # the result line was the output (JSON lines)
