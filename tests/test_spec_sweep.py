@@ -292,3 +292,43 @@ def test_a_search_job_whose_source_fails_exits_1_as_the_command_line(small_sampl
     if events:
         last = json.loads(captured.out.strip().splitlines()[-1])
         assert last["event"] == "result" and "Down" in last["result"]["errors"]
+
+
+@pytest.mark.parametrize("kind, key, value", [
+    ("search", "compute", {"mode": "local", "workers": 2}),
+    ("search", "memory_budget", "4GB"),
+    ("hexagons", "compute", {"mode": "threads"}),
+    ("sample", "memory_budget", "2GB"),
+    ("validate", "compute", {"mode": "remote", "scheduler_address": "tcp://127.0.0.1:8786"}),
+    ("sentinel-hub-statistics", "memory_budget", "4GB"),
+    ("hexagons", "settle_days", 3),
+    ("search", "thresholds", {"severe": -0.2}),
+    ("composite", "min_fraction", 0.1),
+    ("zonal", "small", True),
+])
+def test_a_kind_refuses_a_key_it_would_not_use(small_sample, tmp_path, capsys, kind, key,
+                                               value):
+    """Kinds that run no dask graph took 'compute' / 'memory_budget' (and other kinds' keys)
+    and silently did not use them: one line naming the key and the kinds using it, exit 2."""
+    from raster_collect_plugin.core.jobs.spec import USED_BY
+
+    spec = _spec(small_sample, tmp_path, kind=kind, output=str(tmp_path / "out.gpkg"),
+                 monitoring_dir=str(tmp_path), references=str(small_sample.forests_path),
+                 **{key: value})
+    spec = {k: v for k, v in spec.items()
+            if k not in ("monitoring_dir", "references") or kind == "validate"}
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    kinds = ", ".join(USED_BY[key][0])
+    assert f"a {kind} job" in line and f"leave '{key}' out (it is for {kinds} jobs)" in line
+    assert kind not in USED_BY[key][0]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.gpkg").exists()
+
+
+def test_compute_and_memory_budget_are_for_the_kinds_that_run_dask():
+    """One table (spec.USED_BY) from DASK_KINDS, which Processing reads too."""
+    from raster_collect_plugin.core.compute.options import DASK_KINDS
+    from raster_collect_plugin.core.jobs.spec import USED_BY
+
+    assert DASK_KINDS == ("composite", "zonal", "storm", "monitor")
+    assert USED_BY["compute"][0] == USED_BY["memory_budget"][0] == DASK_KINDS

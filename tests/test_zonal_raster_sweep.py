@@ -329,9 +329,11 @@ def test_a_zonal_raster_spec_writes_the_table_formats_asked_for(stack, forests, 
                                  "parquet"),
     ({"table_formats": []}, "job spec 'table_formats' has none"),
     ({"compute": {"mode": "local", "workers": 2}},
-     "no dask cluster and no memory estimate: 'compute' is for imagery jobs; drop it"),
-    ({"memory_budget": "4GB", "compute": {"mode": "threads"}},
-     "'compute', 'memory_budget' are for imagery jobs; drop them"),
+     "a zonal-raster job runs no dask graph and makes no memory estimate (it works in the "
+     "job's own process): leave 'compute' out (it is for composite, zonal, storm, monitor "
+     "jobs)"),
+    ({"memory_budget": "4GB"}, "leave 'memory_budget' out (it is for composite, zonal, storm, "
+                               "monitor jobs)"),
 ])
 def test_a_zonal_raster_spec_refuses_what_it_cannot_use(stack, forests, tmp_path, capsys, extra,
                                                         message):

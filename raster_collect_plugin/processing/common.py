@@ -23,7 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
-from ..core.compute.options import NO_DASK_KINDS
+from ..core.compute.options import DASK_KINDS
 from ..core.pixels import INDICES
 from ..core.runs import (
     DEFAULT_INDICES,
@@ -213,7 +213,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
             feedback.setProgressText(message)
 
     if settings.value("dask/mode") == "remote" and settings.value("dask/scheduler_address") \
-            and spec.get("kind") not in NO_DASK_KINDS:  # their spec refuses 'compute'
+            and spec.get("kind") in DASK_KINDS:  # the others' spec refuses 'compute'
         spec = dict(spec, compute={"mode": "remote",
                                    "scheduler_address": settings.value("dask/scheduler_address")})
     made = _missing_folders(spec.get("output_dir"))

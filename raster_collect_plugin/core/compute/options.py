@@ -11,9 +11,10 @@ from typing import Any, Callable, Dict, Mapping, Tuple
 DEFAULT_NO_WORKER_GRACE = 60.0  # seconds a cluster may have no workers before a run fails
 
 COMPUTE_MODES = ("threads", "local", "remote")
-# job kinds that run no dask graph (a zonal-raster job reads its raster on its own threads):
-# their spec refuses 'compute' and 'memory_budget', and the plugin sends them no 'compute'
-NO_DASK_KINDS = ("zonal-raster",)
+# the job kinds that run a dask graph (and size it against a memory budget); every other kind
+# (search, hexagons, sample, zonal-raster, the Sentinel Hub kinds, sign, validate) refuses
+# 'compute' and 'memory_budget' (core/jobs/spec.py USED_BY), and the plugin sends it no 'compute'
+DASK_KINDS = ("composite", "zonal", "storm", "monitor")
 
 
 class ComputeOptionsError(ValueError):

@@ -17,7 +17,7 @@ from numbers import Real
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ..compute.options import NO_DASK_KINDS, ComputeOptionsError, check_compute_options
+from ..compute.options import DASK_KINDS, ComputeOptionsError, check_compute_options
 from ..storm.classes import MAX_WINDOW_DAYS
 
 
@@ -268,10 +268,6 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
                            "with a hexagons job and give that file as 'aoi'")
         # silently ignored before: the user would think they applied
         _refuse_imagery_keys(spec, IMAGERY_KEYS, "a zonal-raster job reads its raster as it is")
-    if kind in NO_DASK_KINDS:  # accepted and silently unused before
-        _refuse_imagery_keys(spec, ("compute", "memory_budget"),
-                             f"a {kind} job reads its raster in this process, with no dask "
-                             "cluster and no memory estimate")
     hexagons = [k for k in HEXAGON_KEYS if spec.get(k) is not None]
     if kind == "storm" and set(hexagons) - {"hexagon_area_m2"}:  # silently ignored before
         raise JobError(f"a storm job makes hexagons of an area ('hexagon_area_m2'), not "
@@ -325,17 +321,34 @@ def _refuse_imagery_keys(spec: Dict[str, Any], keys, why: str) -> None:
                        f"{'it' if len(given) == 1 else 'them'}")
 
 
-# keys a kind would silently not use -> (the kinds that use it, why the others do not)
+_NO_DASK = ("runs no dask graph and makes no memory estimate (it works in the job's own "
+            "process)")
+_STORM, _MONITOR, _VALIDATE = ("storm",), ("monitor",), ("validate",)
+# The one table of keys only some kinds use: key -> (the kinds that use it, why another kind
+# does not). Any other kind given the key refuses it (exit 2) instead of silently not using it.
 USED_BY: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "table_formats": (("zonal", "zonal-raster", "monitor"),
                       "writes its tables in its own formats"),
     "period": (("search", "composite", "zonal", "monitor"),
                "has no periods (a storm compares the windows 'before_days' and 'after_days' "
                "around 'event_date')"),
+    "compute": (DASK_KINDS, _NO_DASK),
+    "memory_budget": (DASK_KINDS, _NO_DASK),
+    "small": (("sample",), "makes no sample"),
+    "signing": (("sign",), "signs no hrefs"),
+    **{key: (_STORM, "assesses no storm") for key in (
+        "event_date", "before_days", "after_days", "before_items", "after_items",
+        "thresholds", "sentinel_hub_radar")},
+    **{key: (_MONITOR, "monitors no disturbance") for key in (
+        "history_start", "history_end", "alerts_since", "min_alert_ha", "settle_days",
+        "monitoring", "index", "harmonise")},
+    **{key: (_VALIDATE, "validates no monitoring folder") for key in (
+        "monitoring_dir", "references", "references_layer", "date_field", "min_fraction")},
 }
 
 
 def _check_unused(spec: Dict[str, Any], kind: str) -> None:
+    """A key the kind would silently not use (USED_BY): one line naming it and its kinds."""
     for key, (kinds, why) in USED_BY.items():
         if spec.get(key) is not None and kind not in kinds:
             raise JobError(f"a {kind} job {why}: leave '{key}' out (it is for "
