@@ -56,3 +56,30 @@ def test_a_folder_started_before_the_cloud_limit_was_recorded_continues(tmp_path
     assert again["changes"]["first_scene"] > first["changes"]["last_scene"]
     with pytest.raises(ResultsConflict, match="max_cloud_cover"):
         run_job(dict(spec, end="2025-03-31", max_cloud_cover=20))
+
+
+def test_a_continued_folder_with_fewer_table_formats_drops_the_earlier_tables(tmp_path):
+    """A monitor run continued with table_formats ["csv"] after ["csv", "parquet"] left the
+    first run's Parquet tables (its numbers, out of the manifest) beside the fresh CSVs."""
+    import json
+    import os
+
+    from raster_collect_plugin.core.jobs import run_job
+
+    scenario = write_scenario(tmp_path / "scenes", SPEC)
+    output = tmp_path / "monitoring"
+    spec = {"kind": "monitor", "aoi": str(scenario.compartments),
+            "sources": [{"kind": "static", "href": str(scenario.catalog)}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31", "end": "2025-01-31",
+            "output_dir": str(output), "table_formats": ["csv", "parquet"]}
+    run_job(dict(spec))
+    for path in output.iterdir():  # an earlier run (publish_written takes 1 s of slack)
+        os.utime(path, (path.stat().st_atime - 3600, path.stat().st_mtime - 3600))
+    parquet = sorted(p.name for p in output.glob("*.parquet"))
+    assert "monitoring_compartments_by_month.parquet" in parquet
+    result = run_job(dict(spec, end="2025-03-31", table_formats=["csv"]))
+    assert not list(output.glob("*.parquet"))
+    assert (output / "monitoring_compartments_by_month.csv").is_file()
+    assert f"removed the earlier run's {', '.join(parquet)}" in " ".join(result["notes"])
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert all((output / name).is_file() for name in manifest["files"])

@@ -332,3 +332,23 @@ def test_compute_and_memory_budget_are_for_the_kinds_that_run_dask():
 
     assert DASK_KINDS == ("composite", "zonal", "storm", "monitor")
     assert USED_BY["compute"][0] == USED_BY["memory_budget"][0] == DASK_KINDS
+
+
+def test_a_zonal_rerun_with_fewer_table_formats_removes_the_earlier_tables(small_sample,
+                                                                          tmp_path, capsys):
+    """The same zonal job rerun with table_formats ["csv"] after ["gpkg", "csv", "parquet"]
+    left zonal_forests.gpkg / .parquet (the first run's numbers, out of the manifest) beside
+    the fresh CSV; they go, and the run's notes say so."""
+    spec = _spec(small_sample, tmp_path, kind="zonal", table_formats=["gpkg", "csv", "parquet"])
+    output = tmp_path / "out"
+    run_job(spec)
+    assert (output / "zonal_forests.gpkg").is_file()
+    assert (output / "zonal_forests.parquet").is_file()
+    code, _, out = _job(dict(spec, table_formats=["csv"]), tmp_path, capsys)
+    assert code == 0
+    assert sorted(p.name for p in output.glob("zonal_forests*")) == \
+        ["zonal_forests.csv", "zonal_forests_metadata.json"]
+    assert "removed the earlier run's zonal_forests.gpkg, zonal_forests.parquet" in out
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert "zonal_forests.csv" in manifest["files"]
+    assert all((output / name).is_file() for name in manifest["files"])

@@ -359,3 +359,33 @@ def test_the_same_command_after_the_raster_was_made_again_replaces_its_tables(fo
     write_raster(heights, np.full((10, 10), 30, "uint8"))
     assert zonal(capsys, "--gpkg", forests, "--raster", heights, "--output", output)[0] == 0
     assert pd.read_csv(output / "zonal_forests.csv")["mean"].tolist() == [30, 30]
+
+
+def test_a_rerun_with_fewer_table_formats_removes_the_earlier_tables(stack, forests, tmp_path,
+                                                                     capsys):
+    """A rerun asking ["csv"] after ["csv", "parquet"] left the first run's Parquet tables
+    (stale values, out of the manifest) beside the fresh CSV. They go and the summary says so;
+    a table file no run published (the user's own GeoPackage) is never touched."""
+    output = tmp_path / "job"
+    spec = {"kind": "zonal-raster", "aoi": str(forests), "raster": str(stack), "bands": [1],
+            "categorical": True, "output_dir": str(output), "table_formats": ["csv", "parquet"]}
+    run_job(spec)
+    assert (output / "zonal_forests.parquet").is_file()
+    assert (output / "zonal_forests_classes.parquet").is_file()
+    own = output / "zonal_forests.gpkg"  # the user's: no manifest lists it
+    own.write_text("mine")
+    write_raster(stack, np.full((10, 10), 7, dtype="int16"))  # the raster made again
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(dict(spec, table_formats=["csv"])))
+    assert cli.main(["--json", "job", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    tables = sorted(p.name for p in output.glob("zonal_forests*"))
+    assert tables == ["zonal_forests.csv", "zonal_forests.gpkg", "zonal_forests_classes.csv",
+                      "zonal_forests_metadata.json"]
+    assert pd.read_csv(output / "zonal_forests.csv")["mean"].tolist() == [7, 7]
+    assert own.read_text() == "mine"
+    assert ("removed the earlier run's zonal_forests.parquet, zonal_forests_classes.parquet: "
+            "a format no longer asked for ('table_formats')") in " ".join(summary["notes"])
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert "zonal_forests.gpkg" not in manifest["files"]
+    assert all((output / name).is_file() for name in manifest["files"])

@@ -185,6 +185,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..monitoring.run import MonitorRequest, run_monitor
     from ..monitoring.state import MonitorState
     from ..outputs.files import write_json
+    from ..outputs.tables import superseded_note, superseded_tables
     from ..runs.folder import RunFolder, fingerprint, geometry_hash
     from ..series.harmonised import search_index_series
 
@@ -279,10 +280,12 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             result = run_monitor(request, series, progress=progress, cancel=cancel)
         write_json(output_dir / JOB_FILE, {k: v for k, v in spec.items()
                                            if k not in ("end", "overwrite")})
-        folder.publish_written(started, errors=json.loads(
+        folder.publish_written(started, superseded=superseded_tables, errors=json.loads(
             series.attrs.get("search_errors") or "{}"))
     summary = result.summary
+    notes = superseded_note(folder.removed, folder.held)
     return {"output_dir": str(output_dir), "changes": result.changes,
             "files": {k: str(v) for k, v in result.files.items()},
             "compartments": [] if summary is None else
-            summary.replace({float("nan"): None}).to_dict(orient="records")}
+            summary.replace({float("nan"): None}).to_dict(orient="records"),
+            **({"notes": notes} if notes else {})}

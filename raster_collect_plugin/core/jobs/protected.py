@@ -85,6 +85,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
 
     from ..areas.hexagons import refuse_too_many_cells
     from ..composites.pipeline import search, validate_request
+    from ..outputs.tables import superseded_note, superseded_tables
     from ..zonal.pipeline import run_zonal
 
     request = zonal.composites
@@ -105,7 +106,9 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
                    rewrites=True) as folder:
         result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
         files = composite_files(result.composites) + list(result.files.values())
-        folder.publish(relative_files(folder.path, files), errors=result.composites.errors)
+        folder.publish(relative_files(folder.path, files), superseded=superseded_tables,
+                       errors=result.composites.errors)
+        result.composites.notes.extend(superseded_note(folder.removed, folder.held))
     return result
 
 

@@ -3,8 +3,8 @@ layer, atomically."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import geopandas as gpd
 import pandas as pd
@@ -40,6 +40,33 @@ def write_table(table: pd.DataFrame, stem: Path, *, layer: str = "zonal_statisti
                 raise ValueError(f"unknown table format {kind!r}")
         written[kind] = destination
     return written
+
+
+def superseded_tables(previous: Sequence[str], written: Sequence[str]) -> List[str]:
+    """Of an earlier run's files (``previous``, relative paths), the tables this run
+    (``written``) wrote in other formats only: ``zonal_forests.gpkg`` when a rerun with
+    ``table_formats`` ["csv"] wrote ``zonal_forests.csv`` (an analyst opening the GeoPackage
+    saw the first run's numbers)."""
+    suffixes = {f".{kind}" for kind in TABLE_FORMATS}
+    made = {PurePosixPath(name).with_suffix("") for name in written
+            if PurePosixPath(name).suffix in suffixes}
+    done = set(written)
+    return [name for name in previous if name not in done
+            and PurePosixPath(name).suffix in suffixes
+            and PurePosixPath(name).with_suffix("") in made]
+
+
+def superseded_note(removed: Sequence[str], held: Sequence[str]) -> List[str]:
+    """The run's notes on an earlier run's tables in formats no longer asked for."""
+    notes = []
+    if removed:
+        notes.append(f"removed the earlier run's {', '.join(removed)}: a format no longer "
+                     "asked for ('table_formats'); the tables this run wrote replace them")
+    if held:
+        notes.append(f"left the earlier run's {', '.join(held)} (open in another program, "
+                     "e.g. QGIS): not this run's results, and out of the manifest; close it "
+                     "and delete it")
+    return notes
 
 
 def latest_values(table: pd.DataFrame, id_field: str,

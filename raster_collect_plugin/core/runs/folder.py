@@ -191,6 +191,8 @@ class RunFolder:
     _replaced: Sequence[str] = ()
     _previous: Sequence[str] = ()  # what the folder's manifest listed when the run began
     _created: bool = False
+    removed: List[str] = field(default_factory=list)  # an earlier run's obsolete files
+    held: List[str] = field(default_factory=list)  # ... left in place: open (Windows)
 
     def __post_init__(self):
         self.path = Path(self.path)
@@ -333,15 +335,25 @@ class RunFolder:
                  and p.name != MANIFEST_NAME and p.stat().st_mtime >= since - 1]
         return self.publish(relative_files(self.path, files), **details)
 
-    def publish(self, files: Iterable[str], **details) -> dict:
+    def publish(self, files: Iterable[str], *,
+                superseded: Optional[Callable[[Sequence[str], Sequence[str]], Iterable[str]]]
+                = None, **details) -> dict:
         """Write the manifest (last) listing ``files`` (relative paths), then remove what an
-        overwritten run left that this one did not replace. Returns the manifest."""
+        overwritten run left that this one did not replace. ``superseded(previous, files)``
+        names files of the earlier run into this folder (same inputs: a rerun) that this run
+        makes obsolete (a table in a format no longer asked for); those the earlier manifest
+        listed are removed too, never a file no run published (``self.removed``: the removed
+        ones, ``self.held``: those left because they are open). Returns the manifest."""
         files = sorted(set(files))
+        obsolete = sorted(set(superseded(self._previous, files) if superseded else ())
+                          & set(self._previous) - set(files))
         manifest = write_manifest(str(self.path), files, run={**self.record, **details})
         self.published = True
         kept = set(_top_level(files))
         for name in sorted(set(_top_level(self._replaced)) - kept):
             _remove(self.path / name)
+        for name in obsolete:  # a file held open (Windows) stays, out of the manifest
+            (self.removed if remove(self.path / name, must=False) else self.held).append(name)
         return manifest
 
 

@@ -125,9 +125,12 @@ def run_zonal_raster(request: RasterZonalRequest, *,
             _scale_notes(stack)
         files = _write_outputs(request, stack, aoi, table, classes, notes, output)
         if folder is not None:
+            from ..outputs.tables import superseded_note, superseded_tables
             from ..runs.folder import relative_files
 
-            folder.publish(relative_files(output, [Path(p) for p in files.values()]))
+            folder.publish(relative_files(output, [Path(p) for p in files.values()]),
+                           superseded=superseded_tables)
+            notes += superseded_note(folder.removed, folder.held)
     return {"output_dir": str(output), "files": {k: str(v) for k, v in files.items()},
             "rows": int(len(table)), "notes": notes}
 
