@@ -343,3 +343,31 @@ def test_a_bad_request_whose_url_holds_429_is_not_taken_for_a_rate_limit():
     assert not is_rate_limited(failure(400))
     assert is_rate_limited(failure(429))
     assert is_rate_limited(DownloadFailedException("429 Too Many Requests"))
+
+
+def test_a_statistics_job_with_failed_forests_exits_as_the_command_does(
+        hub, one_scene_sample, tmp_path, monkeypatch, capsys):
+    """Forests the service refuses (a request over its pixel limit) are named in the summary,
+    and the run exits 1, from the command line and from a job spec alike (a job exited 0)."""
+    from raster_collect_plugin import cli
+    from tests.servers import sentinel_hub as fixture
+
+    server = hub()
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
+    monkeypatch.setattr(fixture, "MAX_SIDE_PX", 4)  # every forest's request too large
+    assert cli.main(["--json", "sentinel-hub", "--gpkg", str(one_scene_sample.forests_path),
+                     "--start", "2025-10-01", "--end", "2025-10-31", "--base-url",
+                     server.base_url, "--token-url", server.token_url, "--usage-ledger",
+                     str(tmp_path / "usage.json"), "--output", str(tmp_path / "cli")]) == 1
+    from_cli = json.loads(capsys.readouterr().out)["errors"]
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({
+        "kind": "sentinel-hub-statistics", "aoi": str(one_scene_sample.forests_path),
+        "start": "2025-10-01", "end": "2025-10-31", "base_url": server.base_url,
+        "token_url": server.token_url, "usage_ledger": str(tmp_path / "usage.json"),
+        "output_dir": str(tmp_path / "job")}))
+    assert cli.main(["--json", "job", str(spec)]) == 1
+    from_job = json.loads(capsys.readouterr().out)["errors"]
+    assert from_job.keys() == from_cli.keys() and from_job
+    assert all("exceeds 4 x 4 pixels" in reason for reason in from_job.values())

@@ -31,6 +31,10 @@ _FAMILIES = {"search": "imagery", "composite": "imagery", "zonal": "zonal", "sto
              "job": "utilities", "cluster": "utilities", "demo": "utilities",
              "monitor": "monitoring", "watch": "monitoring", "validate": "validation"}
 
+# job kinds that exit 1 when some forests or tiles failed, as their commands do
+SENTINEL_HUB_JOB_KINDS = ("sentinel-hub-statistics", "sentinel-hub-batch-processing",
+                          "sentinel-hub-byoc")
+
 
 def _command_in(arguments: Sequence[str]) -> Optional[str]:
     """The subcommand named in ``arguments`` (the first word that is not an option)."""
@@ -157,8 +161,9 @@ def _main(argv, interrupted) -> int:
     elif not args.quiet and args.command not in ("search",):
         for key, value in summary.items():
             print(f"{key}: {value}")
-    if summary.get("errors") and args.command in ("sentinel-hub", "sentinel-hub-byoc"):
-        return EXIT_FAILURE
+    if summary.get("errors") and (args.command in ("sentinel-hub", "sentinel-hub-byoc") or
+                                  getattr(args, "job_kind", None) in SENTINEL_HUB_JOB_KINDS):
+        return EXIT_FAILURE  # some forests or tiles failed: the summary names them
     if summary.get("errors") and "search" in (args.command, getattr(args, "job_kind", None)):
         # the list is not complete (what the other sources found is written): each source's
         # error on one line; after a job's result event no error event, which would replace
