@@ -241,3 +241,24 @@ def test_rerun_with_the_catalog_given_relative_resumes(small_sample, tmp_path, c
     assert cli.main(["--json"] + args[1:]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["computed"] == [] and len(summary["skipped_complete"]) == 6
+
+
+def test_a_run_publishing_what_it_wrote_leaves_out_an_earlier_run_finished_just_before(
+        tmp_path):
+    """publish_written takes the files written since a second before the run began (coarse
+    file times): a file an earlier run wrote within that second, which this run did not
+    rewrite, was listed as this run's (the monitor's and storm's manifests)."""
+    record = fingerprint("monitor", {"index": "NDVI"})
+    with RunFolder(tmp_path, record, rewrites=True) as first:
+        started = time.time()
+        for name in ("compartments.csv", "compartments.parquet"):
+            (tmp_path / name).write_text("first run")
+        first.publish_written(started)
+    with RunFolder(tmp_path, record, rewrites=True) as second:
+        started = time.time()
+        (tmp_path / "compartments.csv").write_text("second run")
+        (tmp_path / "sub").mkdir()
+        (tmp_path / "sub" / "new.csv").write_text("second run")
+        manifest = second.publish_written(started)
+    assert sorted(manifest["files"]) == ["compartments.csv", "sub/new.csv"]
+    assert published_files(str(tmp_path)) == ["compartments.csv", "sub/new.csv"]

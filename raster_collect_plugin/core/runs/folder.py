@@ -24,10 +24,11 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .defaults import REPLACE_ADVICE
 from .file_replace import ensure_free, remove
@@ -191,6 +192,7 @@ class RunFolder:
     _replaced: Sequence[str] = ()
     _previous: Sequence[str] = ()  # what the folder's manifest listed when the run began
     _created: bool = False
+    _stamps: Dict[str, Tuple[int, int, int]] = field(default_factory=dict)  # files at start
     removed: List[str] = field(default_factory=list)  # an earlier run's obsolete files
     held: List[str] = field(default_factory=list)  # ... left in place: open (Windows)
 
@@ -218,6 +220,7 @@ class RunFolder:
             self._previous = sorted(listed)
             self._check_previous()
             self._before = set(os.listdir(self.path))
+            self._stamps = _file_stamps(self.path)
             self._journal({"pid": os.getpid(), "started": time.time(),
                            "before": sorted(self._before)})
         except BaseException:
@@ -329,11 +332,12 @@ class RunFolder:
         own files: a log appended meanwhile, the polygons), which an --overwrite would
         otherwise remove as this run's."""
         foreign = self._before - set(_top_level(self._previous)) if skip_foreign else set()
-        files = [p for p in self.path.rglob("*") if p.is_file()
-                 and not any(part.startswith(".") for part in p.relative_to(self.path).parts)
-                 and p.relative_to(self.path).parts[0] not in foreign
-                 and p.name != MANIFEST_NAME and p.stat().st_mtime >= since - 1]
-        return self.publish(relative_files(self.path, files), **details)
+        # a second of slack for coarse file times; a file as it was when the run began (an
+        # earlier run's, finished within that second) is not this run's
+        files = [name for name, stamp in _file_stamps(self.path).items()
+                 if name.split("/", 1)[0] not in foreign and name != MANIFEST_NAME
+                 and stamp[1] >= (since - 1) * 1e9 and self._stamps.get(name) != stamp]
+        return self.publish(files, **details)
 
     def publish(self, files: Iterable[str], *,
                 superseded: Optional[Callable[[Sequence[str], Sequence[str]], Iterable[str]]]
@@ -376,6 +380,23 @@ def _nearly_full(path: Path, margin: int = 1 << 20) -> bool:
         return shutil.disk_usage(path).free < margin
     except OSError:
         return False
+
+
+def _file_stamps(folder: Path) -> Dict[str, Tuple[int, int, int]]:
+    """Each visible file under ``folder`` (relative posix path, hidden parts skipped): its
+    (inode, modification time in ns, size); a file rewritten or replaced gets another."""
+    stamps = {}
+    for path in folder.rglob("*"):
+        name = path.relative_to(folder).as_posix()
+        if any(part.startswith(".") for part in name.split("/")):
+            continue
+        try:
+            status = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        if stat.S_ISREG(status.st_mode):
+            stamps[name] = (status.st_ino, status.st_mtime_ns, status.st_size)
+    return stamps
 
 
 def _top_level(names: Iterable[str]) -> List[str]:
