@@ -702,3 +702,22 @@ def test_pixels_larger_than_every_forest_are_refused(small_sample, tmp_path, cap
     assert not output.exists()
     args[args.index("5000")] = "500"
     assert cli.main(["--quiet"] + args) == 0, capsys.readouterr().err
+
+
+def test_zonal_names_a_collection_that_gave_nothing_as_a_job_does(small_sample, tmp_path,
+                                                                   capsys):
+    """A radar collection asked for an optical index (the catalog's default collections hold
+    Sentinel-1): the forests are computed from the others and the summary's ``errors`` say why
+    Sentinel-1 gave nothing, as a zonal job's result does (the command said nothing)."""
+    import geopandas as gpd
+
+    gpkg = tmp_path / "one.gpkg"
+    gpd.read_file(small_sample.forests_path).head(1).to_file(gpkg)
+    assert cli.main(["--json", "zonal", "--gpkg", str(gpkg), "--catalog",
+                     str(small_sample.catalog_path), "--collections",
+                     "sentinel-2-l2a,sentinel-1-rtc", "--start", "2025-10-01", "--end",
+                     "2025-10-31", "--indices", "NDVI", "--output", str(tmp_path / "out")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["computed"]) == 1 and not summary["failed"]
+    [(source, reason)] = summary["errors"].items()
+    assert "sentinel-1-rtc" in source and "sentinel-1-rtc has no nir or red band" in reason

@@ -207,6 +207,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     record = fingerprint("zonal-forests", parameters,
                          item_ids=[i.id for i in report.all_items])
     done, skipped, failed = [], [], {}
+    errors: dict = {}  # what a source or collection could not give (the same for each forest)
     todo = ids[args.start_from - 1:]
     progress = progress_bar(args, "forests")
     with contextlib.ExitStack() as cleanup:
@@ -234,8 +235,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                 skipped.append(forest_id)
                 continue
             try:
-                run_forest(args, forest_aoi, forest_id, output_root, forest_fingerprint,
-                           forest_report, run)
+                errors.update(run_forest(args, forest_aoi, forest_id, output_root,
+                                         forest_fingerprint, forest_report, run)["errors"])
                 done.append(forest_id)
             except BadInput:
                 raise
@@ -267,7 +268,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         folder.publish(relative_files(output_root, files), forests=[str(i) for i in ids],
                        failed=failed)
     return {"computed": done, "skipped_complete": skipped, "failed": failed,
-            "combined_tables": combined, "notes": aoi.notes}  # skipped or repaired polygons
+            "combined_tables": combined, "errors": errors,
+            "notes": aoi.notes}  # skipped or repaired polygons
 
 
 def _combine_latest(complete, staging: Path) -> dict:
