@@ -534,8 +534,8 @@ def test_resuming_with_start_from_keeps_the_earlier_forests(small_sample, tmp_pa
 
 
 def test_storm_windows_too_short_are_one_bad_input_line(small_sample, tmp_path, capsys):
-    """storm --before-days 0 (or a spec's before_days 1, which the schema lets through):
-    exit 2 naming the options, not a ValueError traceback."""
+    """storm --before-days 0 (or a spec's before_days 1): exit 2 naming the options, not a
+    ValueError traceback; the spec's schema states the same minimum (2 days before)."""
     base = ["--quiet", "storm", "--gpkg", str(small_sample.forests_path), "--catalog",
             str(small_sample.catalog_path), "--event-date", "2025-11-13",
             "--output", str(tmp_path / "out")]
@@ -550,7 +550,8 @@ def test_storm_windows_too_short_are_one_bad_input_line(small_sample, tmp_path, 
                                 "event_date": "2025-11-13", "before_days": 1,
                                 "output_dir": str(tmp_path / "out")}))
     assert cli.main(["--quiet", "job", str(spec)]) == 2
-    assert "not 1 / 45" in capsys.readouterr().err
+    assert "'before_days' must be a whole number of days (2-3650), not 1" in \
+        capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

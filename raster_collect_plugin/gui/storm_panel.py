@@ -24,7 +24,14 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.runs import run_name
-from ..core.storm import AFTER_DAYS, BEFORE_DAYS, THRESHOLD_TEXT, DamageThresholds
+from ..core.storm import (
+    AFTER_DAYS,
+    BEFORE_DAYS,
+    MIN_AFTER_DAYS,
+    MIN_BEFORE_DAYS,
+    THRESHOLD_TEXT,
+    DamageThresholds,
+)
 from .project_fields import register_state
 from .sections import checked_keys
 
@@ -53,13 +60,13 @@ class StormSection(QgsCollapsibleGroupBox):
         self.storm_event_date.setCalendarPopup(True)
         self.storm_event_date.setDisplayFormat(DATE)
         self.before_days_spin = QSpinBox(self)
-        self.before_days_spin.setRange(2, 730)
+        self.before_days_spin.setRange(MIN_BEFORE_DAYS, 730)
         self.before_days_spin.setValue(BEFORE_DAYS)
         self.before_days_spin.setSuffix(" days")
         self.before_days_spin.setToolTip("Composites of the days before the event (ending the "
                                          "day before); its first half shows harvesting")
         self.after_days_spin = QSpinBox(self)
-        self.after_days_spin.setRange(1, 365)
+        self.after_days_spin.setRange(MIN_AFTER_DAYS, 365)
         self.after_days_spin.setValue(AFTER_DAYS)
         self.after_days_spin.setSuffix(" days")
         self.after_days_spin.setToolTip("Composites of the days after the event")

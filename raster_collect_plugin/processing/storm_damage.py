@@ -93,12 +93,20 @@ class StormDamageAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterDateTime(
             self.EVENT_DATE, "Event date",
             type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
-        from ..core.storm import AFTER_DAYS, BEFORE_DAYS
+        from ..core.storm import (
+            AFTER_DAYS,
+            BEFORE_DAYS,
+            MAX_WINDOW_DAYS,
+            MIN_AFTER_DAYS,
+            MIN_BEFORE_DAYS,
+        )
 
         self.addParameter(QgsProcessingParameterNumber(
-            self.BEFORE_DAYS, "Days before the event", minValue=1, defaultValue=BEFORE_DAYS))
+            self.BEFORE_DAYS, "Days before the event", minValue=MIN_BEFORE_DAYS,
+            maxValue=MAX_WINDOW_DAYS, defaultValue=BEFORE_DAYS))
         self.addParameter(QgsProcessingParameterNumber(
-            self.AFTER_DAYS, "Days after the event", minValue=1, defaultValue=AFTER_DAYS))
+            self.AFTER_DAYS, "Days after the event", minValue=MIN_AFTER_DAYS,
+            maxValue=MAX_WINDOW_DAYS, defaultValue=AFTER_DAYS))
         for name, when in ((self.BEFORE_ITEMS, "Before"), (self.AFTER_ITEMS, "After")):
             label = f"{when} scenes: STAC items, one per line (optional)"
             self.addParameter(QgsProcessingParameterString(name, label, optional=True,

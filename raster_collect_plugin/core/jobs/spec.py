@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..compute.options import DASK_KINDS, ComputeOptionsError, check_compute_options
-from ..storm.classes import MAX_WINDOW_DAYS
+from ..storm.classes import MAX_WINDOW_DAYS, MIN_AFTER_DAYS, MIN_BEFORE_DAYS
 
 
 class JobError(ValueError):
@@ -139,10 +139,10 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "before_items": (_list_of(_text), "a list of item URLs"),
     "after_items": (_list_of(_text), "a list of item URLs"),
     "buffer_m": (_number(), "a number of metres"),
-    "before_days": (_number(1, MAX_WINDOW_DAYS, integer=True),
-                    f"a whole number of days (1-{MAX_WINDOW_DAYS})"),
-    "after_days": (_number(1, MAX_WINDOW_DAYS, integer=True),
-                   f"a whole number of days (1-{MAX_WINDOW_DAYS})"),
+    "before_days": (_number(MIN_BEFORE_DAYS, MAX_WINDOW_DAYS, integer=True),
+                    f"a whole number of days ({MIN_BEFORE_DAYS}-{MAX_WINDOW_DAYS})"),
+    "after_days": (_number(MIN_AFTER_DAYS, MAX_WINDOW_DAYS, integer=True),
+                   f"a whole number of days ({MIN_AFTER_DAYS}-{MAX_WINDOW_DAYS})"),
     "thresholds": (lambda v: isinstance(v, dict), "an object"),
     "compute": (_compute, "an object"),
     "memory_budget": (_budget, "a size such as 4GB"),

@@ -37,6 +37,8 @@ from .classes import (  # noqa: F401 (re-exported: one place to import storm nam
     DAMAGE_CLASSES,
     FLAGGED_CLASSES,
     MAX_WINDOW_DAYS,
+    MIN_AFTER_DAYS,
+    MIN_BEFORE_DAYS,
     NOT_STOCKED,
     UNKNOWN,
     DamageThresholds,
@@ -65,7 +67,7 @@ def event_windows(event_date: date, *, before_days: int = BEFORE_DAYS,
     """early + before = the ``before_days`` ending the day before the event (early: its first
     half, used to see harvesting within the window); after = the ``after_days`` starting the
     day after. The event day itself is in none."""
-    if before_days < 2 or after_days < 1:
+    if before_days < MIN_BEFORE_DAYS or after_days < MIN_AFTER_DAYS:
         raise WindowError("the before window needs at least two days and the after window one "
                           f"(--before-days / --after-days), not {before_days} / {after_days}")
     if max(before_days, after_days) > MAX_WINDOW_DAYS:  # also: dates beyond year 9999

@@ -26,6 +26,7 @@ CLASS_COLOURS = {"severe": "#d73027", "moderate": "#fc8d59", "light": "#fee08b",
 BEFORE_DAYS = 90
 AFTER_DAYS = 45
 MAX_WINDOW_DAYS = 3650  # ten years either side (also the job spec's range)
+MIN_BEFORE_DAYS, MIN_AFTER_DAYS = 2, 1  # the before window has an early half and a late one
 # what each threshold means, for option help, Processing labels and the dock's form
 THRESHOLD_TEXT = {
     "changed_ndvi": "NDVI loss that marks a pixel damaged",
