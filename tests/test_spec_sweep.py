@@ -4,6 +4,7 @@ or one bad-input line naming the key before any work (exit 2), never a traceback
 work, a value silently not used, or the command line and the spec disagreeing."""
 
 import json
+import re
 import socket
 
 import pytest
@@ -21,6 +22,20 @@ def _spec(sample, tmp_path, **changes):
             "output_dir": str(tmp_path / "out")}
     spec.update(changes)
     return spec
+
+
+def _minimal(sample, tmp_path, kind, **changes):
+    """A spec of ``kind`` with only the keys it needs (NEEDS), and ``changes``."""
+    from raster_collect_plugin.core.jobs.spec import NEEDS
+
+    values = {"aoi": str(sample.forests_path), "start": "2025-10-01", "end": "2025-10-31",
+              "sources": _spec(sample, tmp_path)["sources"], "output_dir": str(tmp_path / "out"),
+              "raster": str(tmp_path / "raster.tif"), "output": str(tmp_path / "out.gpkg"),
+              "event_date": "2025-10-15", "batch_output": "s3://bucket/out", "bucket": "bucket",
+              "hrefs": ["http://127.0.0.1:9/a.tif"], "history_start": "2024-01-01",
+              "history_end": "2024-12-31", "monitoring_dir": str(tmp_path),
+              "references": str(sample.forests_path)}
+    return {"kind": kind, **{key: values[key] for key in NEEDS[kind]}, **changes}
 
 
 def _job(spec, tmp_path, capsys):
@@ -50,7 +65,7 @@ def test_a_date_time_is_its_day_in_the_spec_and_on_the_command_line(small_sample
     now, and find the same scenes as the plain date."""
     found = {}
     for end in ("2025-10-31", "2025-10-31T00:00:00Z"):
-        spec = _spec(small_sample, tmp_path, kind="search", end=end)
+        spec = _minimal(small_sample, tmp_path, "search", end=end)
         found[end] = sorted(row["id"] for row in run_job(spec)["items"])
     assert found["2025-10-31"] and found["2025-10-31"] == found["2025-10-31T00:00:00Z"]
     code = cli.main(["--json", "search", "--gpkg", str(small_sample.forests_path),
@@ -105,11 +120,12 @@ def test_table_formats_are_checked_before_the_statistics(small_sample, tmp_path,
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("key, value", [("table_formats", ["csv"]), ("period", "year")])
+@pytest.mark.parametrize("key, value", [("table_formats", ["csv"]), ("period", "year"),
+                                        ("start", "2025-10-01"), ("method", "mean")])
 def test_storm_refuses_keys_it_would_not_use(small_sample, tmp_path, key, value):
-    """A storm writes every table format and has no periods: both were silently ignored."""
-    spec = _spec(small_sample, tmp_path, kind="storm", event_date="2025-10-15",
-                 **{key: value})
+    """A storm writes every table format, has no periods, and its windows around the event
+    (not 'start' / 'end') decide its medians: each was silently ignored."""
+    spec = _minimal(small_sample, tmp_path, "storm", **{key: value})
     with pytest.raises(JobError, match=f"a storm job .*leave '{key}' out"):
         validate_spec(spec)
     validate_spec({k: v for k, v in spec.items() if k != key})
@@ -118,7 +134,7 @@ def test_storm_refuses_keys_it_would_not_use(small_sample, tmp_path, key, value)
 @pytest.mark.parametrize("kind", ["search", "composite", "zonal", "hexagons"])
 def test_empty_ids_name_the_key(small_sample, tmp_path, capsys, kind):
     """It said "select at least one feature", which names nothing a spec has."""
-    spec = _spec(small_sample, tmp_path, kind=kind, ids=[])
+    spec = _minimal(small_sample, tmp_path, kind, ids=[])
     if kind == "hexagons":
         spec.update(output=str(tmp_path / "out" / "cells.gpkg"), h3_resolution=8)
     code, line, _ = _job(spec, tmp_path, capsys)
@@ -180,7 +196,7 @@ def test_an_id_not_in_the_file_is_named_with_the_ids_there(small_sample, tmp_pat
     import geopandas as gpd
 
     there = sorted(gpd.read_file(small_sample.forests_path)["forest_id"].astype(int))
-    spec = _spec(small_sample, tmp_path, kind=kind, ids=[there[0], "99999"])
+    spec = _minimal(small_sample, tmp_path, kind, ids=[there[0], "99999"])
     if kind == "hexagons":
         spec.update(output=str(tmp_path / "out" / "cells.gpkg"), h3_resolution=8)
     code, line, _ = _job(spec, tmp_path, capsys)
@@ -232,7 +248,7 @@ def test_search_footprints_never_replace_the_polygon_file(small_sample, tmp_path
     forests = tmp_path / "forests.gpkg"
     shutil.copy(small_sample.forests_path, forests)
     before = forests.read_bytes()
-    spec = _spec(small_sample, tmp_path, kind="search", aoi=str(forests), output=str(forests))
+    spec = _minimal(small_sample, tmp_path, "search", aoi=str(forests), output=str(forests))
     code, line, _ = _job(spec, tmp_path, capsys)
     assert code == 2
     assert line.endswith("is the polygon file ('aoi'): it would be replaced by the "
@@ -257,7 +273,7 @@ def test_search_footprints_replace_an_existing_file_only_when_asked(small_sample
     gpd.GeoDataFrame({"note": ["my layer"]}, geometry=[shapely.box(0, 0, 1, 1)],
                      crs="EPSG:28356").to_file(existing, layer="mine")
     before = existing.read_bytes()
-    spec = _spec(small_sample, tmp_path, kind="search", output=str(existing))
+    spec = _minimal(small_sample, tmp_path, "search", output=str(existing))
     code, line, _ = _job(spec, tmp_path, capsys)
     assert code == 2
     assert "exists (its layers would be replaced by the footprints)" in line
@@ -274,10 +290,10 @@ def test_a_search_job_whose_source_fails_exits_1_as_the_command_line(small_sampl
     stays the last event (the plugin shows it)."""
     down = f"http://127.0.0.1:{_closed_port()}"
     footprints = tmp_path / "footprints.gpkg"
-    spec = _spec(small_sample, tmp_path, kind="search", output=str(footprints),
-                 sources=[*_spec(small_sample, tmp_path)["sources"],
-                          {"kind": "stac", "url": down, "name": "Down",
-                           "collections": ["sentinel-2-l2a"]}])
+    spec = _minimal(small_sample, tmp_path, "search", output=str(footprints),
+                    sources=[*_spec(small_sample, tmp_path)["sources"],
+                             {"kind": "stac", "url": down, "name": "Down",
+                              "collections": ["sentinel-2-l2a"]}])
     path = tmp_path / "job.json"
     path.write_text(json.dumps(spec), encoding="utf-8")
     code = cli.main(["job", str(path), *(["--events"] if events else [])])
@@ -305,6 +321,30 @@ def test_a_search_job_whose_source_fails_exits_1_as_the_command_line(small_sampl
     ("search", "thresholds", {"severe": -0.2}),
     ("composite", "min_fraction", 0.1),
     ("zonal", "small", True),
+    # one of each group of USED_BY: every key a kind would silently not use
+    ("sample", "aoi", "forests.gpkg"),
+    ("hexagons", "output_dir", "out"),
+    ("storm", "end", "2025-10-31"),
+    ("monitor", "start", "2024-01-01"),
+    ("hexagons", "sources", [{"kind": "static", "href": "catalog.json"}]),
+    ("search", "mask_classes", ["cloud"]),
+    ("search", "resolution", 10),
+    ("monitor", "indices", ["NDVI"]),
+    ("search", "item_ids", ["S2A_1"]),
+    ("composite", "min_clear_fraction", 0.8),
+    ("composite", "coverage", "centre"),
+    ("storm", "clip", False),
+    ("composite", "hexagon_area_m2", 50_000),
+    ("sentinel-hub-byoc", "bands", "1"),
+    ("storm", "request_budget", 100),
+    ("zonal", "base_url", "http://127.0.0.1:9"),
+    ("sentinel-hub-batch-processing", "interval", "P1W"),
+    ("sentinel-hub-batch-processing", "cache_dir", "cache"),
+    ("sentinel-hub-byoc", "batch_output", "s3://bucket/out"),
+    ("sentinel-hub-batch-processing", "batch_features", "s3://bucket/forests.gpkg"),
+    ("sentinel-hub-statistics", "tiling_grid", 1),
+    ("sentinel-hub-statistics", "collection_id", "abc"),
+    ("sign", "raster", "raster.tif"),
 ])
 def test_a_kind_refuses_a_key_it_would_not_use(small_sample, tmp_path, capsys, kind, key,
                                                value):
@@ -312,17 +352,38 @@ def test_a_kind_refuses_a_key_it_would_not_use(small_sample, tmp_path, capsys, k
     and silently did not use them: one line naming the key and the kinds using it, exit 2."""
     from raster_collect_plugin.core.jobs.spec import USED_BY
 
-    spec = _spec(small_sample, tmp_path, kind=kind, output=str(tmp_path / "out.gpkg"),
-                 monitoring_dir=str(tmp_path), references=str(small_sample.forests_path),
-                 **{key: value})
-    spec = {k: v for k, v in spec.items()
-            if k not in ("monitoring_dir", "references") or kind == "validate"}
+    spec = _minimal(small_sample, tmp_path, kind, **{key: value})
     code, line, _ = _job(spec, tmp_path, capsys)
     assert code == 2
     kinds = ", ".join(USED_BY[key][0])
     assert f"a {kind} job" in line and f"leave '{key}' out (it is for {kinds} jobs)" in line
     assert kind not in USED_BY[key][0]
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.gpkg").exists()
+    validate_spec({k: v for k, v in spec.items() if k != key})  # the spec without it runs
+
+
+_BATCH = {"batch_output": "s3://bucket/out"}
+
+
+@pytest.mark.parametrize("kind, key, value, refused_with, used_with, expected", [
+    ("sentinel-hub-statistics", "s3_region", "waw3-1", {}, _BATCH,
+     "without 'batch_output' uses no batch API"),
+    ("sentinel-hub-statistics", "poll_seconds", 5, {}, _BATCH,
+     "without 'batch_output' uses no batch API"),
+    ("sentinel-hub-statistics", "cache_dir", "cache", _BATCH, {},
+     "with 'batch_output' (the Batch Statistical API) keeps no local cache"),
+    ("storm", "pu_budget", 500, {"sentinel_hub_radar": False}, {"sentinel_hub_radar": True},
+     "without 'sentinel_hub_radar' sends no requests to Sentinel Hub"),
+])
+def test_a_key_of_another_mode_of_the_kind_is_refused(small_sample, tmp_path, kind, key,
+                                                      value, refused_with, used_with,
+                                                      expected):
+    """A Statistical API job took the batch keys (and a batch one 'cache_dir'), a storm
+    without radar the Sentinel Hub addresses and budget, and silently did not use them."""
+    with pytest.raises(JobError, match=f"a {kind} job {re.escape(expected)}: leave '{key}' "
+                                       "out"):
+        validate_spec(_minimal(small_sample, tmp_path, kind, **refused_with, **{key: value}))
+    validate_spec(_minimal(small_sample, tmp_path, kind, **used_with, **{key: value}))
 
 
 def test_compute_and_memory_budget_are_for_the_kinds_that_run_dask():

@@ -287,6 +287,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
     def start_search(self) -> None:
         def build(workdir: Path) -> Dict:
             spec = self.base_spec(workdir)
+            del spec["mask_classes"]  # a search reads no pixels (its spec refuses them)
             spec.update(kind="search", output=str(workdir / "footprints.gpkg"),
                         output_dir=str(workdir))
             return spec

@@ -139,6 +139,9 @@ class StormDamageAlgorithm(EngineAlgorithm):
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
+        # the windows around the event decide: a storm job refuses 'start' and 'end'
+        for key in ("start", "end"):
+            del spec[key]
         urls = {name: item_list(self.parameterAsString(parameters, name, context))
                 for name in (self.BEFORE_ITEMS, self.AFTER_ITEMS)}
         spec.update(kind="storm", output_dir=folder,
