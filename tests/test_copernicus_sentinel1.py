@@ -110,7 +110,7 @@ def test_storm_command_line_takes_radar_from_sentinel_hub(hub, small_sample, tmp
     monkeypatch.setenv("RASTER_COLLECT_SH_LEDGER", str(tmp_path / "ledger.json"))
     code = cli.main(["--json", "storm", "--gpkg", str(small_sample.forests_path),
                      "--catalog", str(small_sample.catalog_path),
-                     "--collections", sd.S2_COLLECTION, "--start", "2025-01-01",
+                     "--collections", sd.S2_COLLECTION,
                      "--event-date", small_sample.spec.storm_date.isoformat(),
                      "--output", str(tmp_path / "out"), "--sentinel-hub-radar",
                      "--sentinel-hub-url", hub.base_url, "--sentinel-hub-token-url",

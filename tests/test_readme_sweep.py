@@ -154,3 +154,21 @@ def test_sentinel_hub_dry_run_needs_no_credentials(small_sample, tmp_path, capsy
     assert summary["dry_run"] is True and summary[planned] >= 1
     assert summary["estimated_processing_units"] > 0
     assert not output.exists() and not ledger.exists()
+
+
+@pytest.mark.parametrize("option", [["--start", "2025-01-01"], ["--end", "2025-12-31"],
+                                    ["--method", "mean"]])
+def test_storm_refuses_dates_and_method_as_its_job_spec_does(small_sample, tmp_path, capsys,
+                                                             option):
+    """README: a storm's windows decide what is composited, always as medians; --start, --end
+    and --method ran with exit 0, silently not used. Now refused as a spec's keys, before any
+    work."""
+    output = tmp_path / "storm"
+    code = cli.main(["--quiet", "storm", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path), "--event-date", "2025-11-13",
+                     *option, "--output", str(output)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err == ("raster-collect: error: storm composites the medians of --before-days and "
+                   f"--after-days around --event-date: drop {option[0]}")
+    assert not output.exists()

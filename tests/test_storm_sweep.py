@@ -35,13 +35,18 @@ def one_error_line(capsys) -> str:
 
 
 def test_a_storm_rerun_is_judged_by_what_it_composites(small_sample, tmp_path, capsys):
-    """storm ignores --start/--end (its windows come from the event), so their default (a year
-    before today) must not make tomorrow's identical rerun 'another run'; and the cloud buffer
-    counted is the one used: an explicit 40 m is the default, 0 m is another run."""
+    """storm has no --start/--end (its windows come from the event: given, they are refused),
+    so their default (a year before today) must not make tomorrow's identical rerun 'another
+    run'; and the cloud buffer counted is the one used: an explicit 40 m is the default, 0 m
+    is another run."""
     output = tmp_path / "storm"
     assert cli.main(["--quiet"] + storm_args(small_sample, output)) == 0
-    rerun = storm_args(small_sample, output, "--start", "2020-01-01", "--end", "2020-06-30",
-                       "--cloud-buffer", "40")
+    dated = storm_args(small_sample, output, "--start", "2020-01-01", "--end", "2020-06-30")
+    assert cli.main(["--quiet"] + dated) == 2
+    assert one_error_line(capsys) == (
+        "raster-collect: error: storm composites the medians of --before-days and --after-days "
+        "around --event-date: drop --start and --end")
+    rerun = storm_args(small_sample, output, "--cloud-buffer", "40")
     assert cli.main(["--quiet"] + rerun) == 0, capsys.readouterr().err
     capsys.readouterr()
     assert cli.main(["--quiet"] + storm_args(small_sample, output, "--cloud-buffer", "0")) == 2

@@ -40,6 +40,11 @@ def _cmd_storm(args) -> dict:
     if args.period is not None:  # silently not used: a job spec's 'period' is refused too
         raise BadInput(f"storm has no periods (it compares --before-days and --after-days "
                        f"around --event-date): drop --period {args.period}")
+    unused = [option for option, value in (("--start", args.start), ("--end", args.end),
+                                           ("--method", args.method)) if value is not None]
+    if unused:  # silently not used before, as a job spec's 'start', 'end', 'method' are refused
+        raise BadInput(f"storm composites the medians of --before-days and --after-days around "
+                       f"--event-date: drop {' and '.join(unused)}")
     if args.top < 0:  # head(-1) would print all rows but the last
         raise BadInput(f"--top is the number of ranked rows to print (0 or more), not {args.top}")
     aoi = load_aoi_from_args(args)

@@ -155,7 +155,7 @@ def storm_composites(request: StormRequest):
     """The composite request a storm run makes of ``request.composites``: its windows (the
     run's start and end), the storm indices, median, saturated pixels masked and the storm's
     cloud buffer; what decides the result, so also what a rerun's fingerprint holds (the
-    command line's unused --start/--end or --method never count)."""
+    defaults of the command line's --start/--end, which it refuses when given, never count)."""
     from ..composites.requests import RequestError
     from ..pixels.cloud_buffer import validate_buffer
 
