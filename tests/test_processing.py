@@ -50,6 +50,10 @@ def test_all_algorithms_are_registered(provider):
     groups = {a.name(): (a.group(), a.groupId()) for a in provider.algorithms()}
     assert groups["export_report_pdf"] == groups["storm_damage"] == ("Change", "change")
     assert all(group_id == group.lower() for group, group_id in groups.values())
+    # a storm's windows around the event decide: no start / end date to fill in for nothing
+    dated = {a.name() for a in provider.algorithms() if a.parameterDefinition("START")}
+    assert "storm_damage" not in dated and {"compute_composites", "zonal_timeseries",
+                                            "search_imagery", "monitor_disturbance"} <= dated
 
 
 def test_search_imagery(provider, small_sample, tmp_path):

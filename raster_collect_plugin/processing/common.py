@@ -52,10 +52,11 @@ def add_polygon_parameters(algorithm) -> None:
         "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT"))
 
 
-def add_source_parameters(algorithm, *, with_indices: bool = True,
+def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: bool = True,
                           with_copernicus: bool = False) -> None:
-    """Which archives, collections, period, cloud limit and (optionally) indices. The
-    Copernicus Catalog source (last) only where scenes are searched, not composited."""
+    """Which archives, collections, period (not for a storm: its windows around the event
+    decide), cloud limit and (optionally) indices. The Copernicus Catalog source (last) only
+    where scenes are searched, not composited."""
     algorithm.addParameter(QgsProcessingParameterEnum(
         "SOURCES", "Imagery sources",
         options=SOURCE_NAMES if with_copernicus else SOURCE_NAMES[:-1], allowMultiple=True,
@@ -68,12 +69,14 @@ def add_source_parameters(algorithm, *, with_indices: bool = True,
         "COLLECTIONS", "Collections (comma separated; empty = the source's default)",
         optional=True))
     today = QDate.currentDate()
-    algorithm.addParameter(QgsProcessingParameterDateTime(
-        "START", "Start date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
-        defaultValue=QDateTime(today.addYears(-1), QTime(0, 0))))
-    algorithm.addParameter(QgsProcessingParameterDateTime(
-        "END", "End date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
-        defaultValue=QDateTime(today, QTime(0, 0))))
+    if with_dates:
+        algorithm.addParameter(QgsProcessingParameterDateTime(
+            "START", "Start date",
+            type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
+            defaultValue=QDateTime(today.addYears(-1), QTime(0, 0))))
+        algorithm.addParameter(QgsProcessingParameterDateTime(
+            "END", "End date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
+            defaultValue=QDateTime(today, QTime(0, 0))))
     algorithm.addParameter(QgsProcessingParameterNumber(
         "MAX_CLOUD", "Maximum scene cloud cover (%)",
         type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=100,
@@ -173,13 +176,15 @@ def source_specs(algorithm, parameters, context) -> List[Dict]:
 
 def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
                  with_indices: bool = True) -> Dict:
-    """The spec keys shared by every imagery job (AOI, sources, period, indices...)."""
+    """The spec keys shared by every imagery job (AOI, sources, dates where the algorithm has
+    them, indices...)."""
     aoi, id_field = export_polygons(algorithm, parameters, context, feedback, folder)
     spec = {"aoi": aoi, "id_field": id_field,
             "sources": source_specs(algorithm, parameters, context),
-            "start": parameter_date(algorithm, parameters, "START", context),
-            "end": parameter_date(algorithm, parameters, "END", context),
             "max_cloud_cover": algorithm.parameterAsDouble(parameters, "MAX_CLOUD", context)}
+    if algorithm.parameterDefinition("START") is not None:
+        spec.update(start=parameter_date(algorithm, parameters, "START", context),
+                    end=parameter_date(algorithm, parameters, "END", context))
     if with_indices:
         indices = [INDEX_NAMES[i] for i in algorithm.parameterAsEnums(parameters, "INDICES",
                                                                          context)]

@@ -89,7 +89,8 @@ class StormDamageAlgorithm(EngineAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         common.add_polygon_parameters(self)
-        common.add_source_parameters(self, with_indices=False)
+        # no dates: the windows around the event decide (a storm job refuses 'start', 'end')
+        common.add_source_parameters(self, with_indices=False, with_dates=False)
         self.addParameter(QgsProcessingParameterDateTime(
             self.EVENT_DATE, "Event date",
             type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date")))
@@ -139,9 +140,6 @@ class StormDamageAlgorithm(EngineAlgorithm):
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
-        # the windows around the event decide: a storm job refuses 'start' and 'end'
-        for key in ("start", "end"):
-            del spec[key]
         urls = {name: item_list(self.parameterAsString(parameters, name, context))
                 for name in (self.BEFORE_ITEMS, self.AFTER_ITEMS)}
         spec.update(kind="storm", output_dir=folder,
