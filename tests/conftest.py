@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -111,3 +112,51 @@ _SHOWS_RUNS = ("tests.test_results_view", "tests.test_project_reopen")
 # worker thread's context shared with the main thread is the hypothesis, see the README);
 # the test runs first, where it always passed. (Round 13: seen once more, with xdist's order.)
 _RUN_FIRST = "tests.test_project_reopen"
+
+
+class ProjectFromTheMainThreadOnly:
+    """QgsProject as the plugin's modules see it during a test, noting each thread other than
+    the main one that asks for the project. House rule: worker threads (QgsTask.run) never
+    touch the project; QGIS 3.22 crashed, rarely, with a worker doing so (README)."""
+
+    def __init__(self, real):
+        self.real, self.workers = real, []
+
+    def instance(self):
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            import traceback
+
+            self.workers.append("".join(traceback.format_stack(limit=6)))
+        return self.real.instance()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def __call__(self, *args, **kwargs):  # a project of one's own: QgsProject()
+        return self.real(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def project_from_the_main_thread_only(request, monkeypatch):
+    """In the tests that use QGIS, every plugin module's QgsProject is watched: a worker
+    thread asking for the project fails the test, with where it asked."""
+    if "qgis" not in sys.modules:  # pytest-qgis loads it: always, in this suite
+        yield None
+        return
+    import importlib
+    import pkgutil
+
+    from raster_collect_plugin import gui
+
+    for found in pkgutil.iter_modules(gui.__path__, "raster_collect_plugin.gui."):
+        importlib.import_module(found.name)  # so that each is watched from the start
+    watched = None
+    for name, module in list(sys.modules.items()):
+        if name.startswith("raster_collect_plugin.") and hasattr(module, "QgsProject"):
+            watched = watched or ProjectFromTheMainThreadOnly(module.QgsProject)
+            monkeypatch.setattr(module, "QgsProject", watched)
+    yield watched
+    if watched is not None:
+        assert not watched.workers, "a worker thread read the project:\n" + watched.workers[0]

@@ -409,13 +409,16 @@ def test_the_same_layer_built_in_three_threads_at_once(wide_sample, file_server,
         scene, imagery.layer_spec(scene, "true-colour"))}
     failures, sources = [], set()
     start = threading.Barrier(3)
+    from qgis.core import QgsProject
+
+    context = QgsProject.instance().transformContext()  # as the tasks take it: main thread
 
     def build() -> None:
         start.wait()
         for _ in range(40):
             try:
                 layer = viewer.finish_open(scene, "true-colour", signed, None, extent, crs,
-                                           add=False)
+                                           add=False, context=context)
                 assert layer.isValid() and layer.bandCount() == 3
                 sources.add(layer.source())
                 del layer  # closed now: GDAL writes the statistics back into its VRT

@@ -49,8 +49,8 @@ def test_thumbnails_forest_cloud_sort_and_filters(dock, forests, small_sample,  
     with_preview = dock.search_rows[0]["id"]
     dock.scene_actions.scenes[with_preview]["preview"] = str(tmp_path / "preview.png")
     vrts = set(imagery.cache_dir().glob("*.vrt"))
-    task = wait_for_thumbnails(tools)
-    assert task.errors == {}
+    task = wait_for_thumbnails(tools)  # its worker read the project (bounds_in) before:
+    assert task.errors == {}  # conftest's project_from_the_main_thread_only failed the test
     assert set(imagery.cache_dir().glob("*.vrt")) == vrts  # the overviews' own VRTs removed
     assert set(task.images) == {r["id"] for r in dock.search_rows}
     assert task.images[with_preview].pixelColor(10, 5) == QColor("#ff00ff")

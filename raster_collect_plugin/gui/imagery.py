@@ -23,6 +23,7 @@ from qgis.core import (
     QgsContrastEnhancement,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsCoordinateTransformContext,
     QgsDateTimeRange,
     QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
@@ -129,9 +130,14 @@ def asset_grids(scene: Mapping, signed: Mapping[str, str], spec: core.LayerSpec
 
 
 def bounds_in(extent: QgsRectangle, source: QgsCoordinateReferenceSystem,
-              target: QgsCoordinateReferenceSystem) -> Tuple[float, float, float, float]:
-    """``extent`` (in ``source``) as bounds in ``target`` with a little context around it."""
-    transform = QgsCoordinateTransform(source, target, QgsProject.instance())
+              target: QgsCoordinateReferenceSystem,
+              context: Optional[QgsCoordinateTransformContext] = None
+              ) -> Tuple[float, float, float, float]:
+    """``extent`` (in ``source``) as bounds in ``target`` with a little context around it;
+    ``context``: the project's transform context, taken on the main thread (a worker thread
+    must not read the project), else the project's own."""
+    transform = QgsCoordinateTransform(source, target, QgsProject.instance().transformContext()
+                                       if context is None else context)
     box = transform.transformBoundingBox(extent)
     margin = max(MIN_MARGIN_M, MARGIN_FRACTION * max(box.width(), box.height()))
     return (box.xMinimum() - margin, box.yMinimum() - margin, box.xMaximum() + margin,
@@ -351,15 +357,17 @@ def check_readable(scene: Mapping) -> None:
             "AWS_REQUEST_PAYER=requester to pay for the reads")
 
 
-def finish_open(scene, rendering, signed, expires, extent, extent_crs, *, add=True
-                ) -> QgsRasterLayer:
-    """Main thread: the layer from signed hrefs, added on top of the project."""
+def finish_open(scene, rendering, signed, expires, extent, extent_crs, *, add=True,
+                context: Optional[QgsCoordinateTransformContext] = None) -> QgsRasterLayer:
+    """The layer from signed hrefs, added on top of the project (main thread). A worker
+    thread (a thumbnail's layer, never added) gives ``extent_crs`` and the transform
+    ``context`` it took on the main thread, and ``add=False``: it must not read the project."""
     check_readable(scene)
     spec = core.layer_spec(scene, rendering)
     bounds = None
     if extent is not None and not extent.isEmpty():
         _, crs = scene_crs(scene, signed, spec)
-        bounds = bounds_in(extent, extent_crs or QgsProject.instance().crs(), crs)
+        bounds = bounds_in(extent, extent_crs or QgsProject.instance().crs(), crs, context)
     layer = build_layer(scene, rendering, signed, expires, bounds)
     if add:
         add_to_imagery_group(layer)

@@ -11,6 +11,7 @@ from qgis.core import (
     QgsAction,
     QgsCoordinateReferenceSystem,
     QgsMessageLog,
+    QgsProject,
     QgsRectangle,
     QgsTask,
     QgsVectorLayer,
@@ -37,8 +38,11 @@ class OpenTask(QgsTask):
         super().__init__(f"Raster Collect: open {scene['id']}", QgsTask.Flag.CanCancel)
         self.scene, self.rendering, self.on_done = scene, rendering, on_done
         self.extent = QgsRectangle(extent) if extent is not None else None
-        self.extent_crs = (QgsCoordinateReferenceSystem(extent_crs) if extent_crs is not None
-                           else None)
+        # what the worker needs of the project, taken here on the main thread
+        project = QgsProject.instance()
+        self.extent_crs = QgsCoordinateReferenceSystem(
+            extent_crs if extent_crs is not None else project.crs())
+        self.context = project.transformContext()
         self.signer = signer
         self.layer = None
         self.error: Optional[Exception] = None
@@ -52,7 +56,8 @@ class OpenTask(QgsTask):
             if self.isCanceled():
                 return False
             layer = imagery.finish_open(self.scene, self.rendering, signed, expires,
-                                        self.extent, self.extent_crs, add=False)
+                                        self.extent, self.extent_crs, add=False,
+                                        context=self.context)
             layer.moveToThread(QCoreApplication.instance().thread())
             self.layer = layer
             return True

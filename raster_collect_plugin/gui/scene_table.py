@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 from qgis.core import (
     QgsBlockingNetworkRequest,
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransformContext,
     QgsProject,
     QgsRectangle,
     QgsTask,
@@ -60,14 +61,15 @@ def preview_image(href: str) -> Optional[QImage]:
 
 def overview_image(scene: Mapping, signed: Mapping[str, str], expires: Optional[str],
                    extent: QgsRectangle, crs: QgsCoordinateReferenceSystem,
-                   size: int = THUMB) -> QImage:
+                   context: QgsCoordinateTransformContext, size: int = THUMB) -> QImage:
     """The scene's first rendering (true colour, radar...) clipped to ``extent``, drawn small
-    (GDAL reads the COGs' overviews)."""
+    (GDAL reads the COGs' overviews); in a worker thread: ``context`` is the project's
+    transform context, taken on the main thread."""
     rendering = "true-colour" if "true-colour" in scene["renderings"] else \
         scene["renderings"][0]
     with quiet_gdal():  # statistics GDAL samples on opening: noise for constant bands
         layer = imagery.finish_open(scene, rendering, signed, expires, extent, crs,
-                                    add=False)
+                                    add=False, context=context)
         box = layer.extent()
         ratio = box.width() / box.height() if box.height() else 1.0
         width, height = ((size, max(1, round(size / ratio))) if ratio >= 1
@@ -119,7 +121,8 @@ class ThumbnailTask(QgsTask):
                 1.0 - forest_clear_fraction(scene, signed, bounds))
         image = preview_image(scene["preview"]) if scene.get("preview") else None
         if image is None and renderings:
-            image = overview_image(scene, signed, expires, self.extent, self.crs, self.size)
+            image = overview_image(scene, signed, expires, self.extent, self.crs,
+                                   self.context, self.size)
         if image is not None:
             self.images[scene["id"]] = image.scaled(
                 self.size, self.size, Qt.AspectRatioMode.KeepAspectRatio,

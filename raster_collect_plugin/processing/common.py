@@ -17,7 +17,6 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsProject,
     QgsVectorFileWriter,
     QgsWkbTypes,
 )
@@ -123,12 +122,15 @@ def export_polygons(algorithm, parameters, context, feedback, folder: Path
             f"The layer has no field '{id_field}'. Choose the id field among: {', '.join(names)}")
     if not source.sourceCrs().isValid():
         raise QgsProcessingException("The polygon layer has no CRS: set one and run again.")
-    return write_source(source, feedback, Path(folder) / "forests.gpkg", "polygon layer"), id_field
+    return (write_source(source, context, feedback, Path(folder) / "forests.gpkg",
+                         "polygon layer"), id_field)
 
 
-def write_source(source, feedback, path: Path, what: str) -> str:
+def write_source(source, context, feedback, path: Path, what: str) -> str:
     """Write ``source``'s features (the selected ones if only those are asked for) to a
-    GeoPackage at ``path`` (layer named after the file); ``what`` names it in the errors."""
+    GeoPackage at ``path`` (layer named after the file); ``what`` names it in the errors.
+    The transform context is the Processing ``context``'s: an algorithm runs in a worker
+    thread, which must not read the project."""
     layer = source.materialize(QgsFeatureRequest(), feedback)
     if layer is None or layer.featureCount() == 0:
         raise QgsProcessingException(f"The {what} has no features (or none selected).")
@@ -136,7 +138,7 @@ def write_source(source, feedback, path: Path, what: str) -> str:
     options.driverName = "GPKG"
     options.layerName = path.stem
     error = QgsVectorFileWriter.writeAsVectorFormatV3(
-        layer, str(path), QgsProject.instance().transformContext(), options)
+        layer, str(path), context.transformContext(), options)
     if error[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"Cannot write the {what} for processing: {error[1]}")
     return str(path)

@@ -111,5 +111,5 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
         if not source.sourceCrs().isValid():
             raise QgsProcessingException("The reference polygons have no CRS: set one and run "
                                          "again.")
-        return common.write_source(source, feedback, Path(workdir) / "references.gpkg",
-                                   "reference layer")
+        return common.write_source(source, context, feedback,
+                                   Path(workdir) / "references.gpkg", "reference layer")
