@@ -413,3 +413,28 @@ def test_a_zonal_rerun_with_fewer_table_formats_removes_the_earlier_tables(small
     manifest = json.loads((output / "manifest.json").read_text())
     assert "zonal_forests.csv" in manifest["files"]
     assert all((output / name).is_file() for name in manifest["files"])
+
+
+def test_a_byoc_job_reads_back_with_polygons_and_both_dates_only(small_sample, tmp_path,
+                                                                 capsys):
+    """A BYOC job reads statistics back only with 'aoi', 'start' and 'end' together: dates
+    without polygons, or polygons without both dates, were silently not used (no read-back,
+    exit 0). Refused in the spec and on the command line, before anything is sent."""
+    base = _minimal(small_sample, tmp_path, "sentinel-hub-byoc")
+    forests, october = str(small_sample.forests_path), {"start": "2025-10-01", "end": "2025-10-31"}
+    with pytest.raises(JobError, match="a sentinel-hub-byoc job without 'aoi' reads no "
+                                       "statistics back: leave 'start' out"):
+        validate_spec(dict(base, **october))
+    with pytest.raises(JobError, match="between 'start' and 'end': give both dates, or leave "
+                                       "'aoi' out"):
+        validate_spec(dict(base, aoi=forests, start="2025-10-01"))
+    validate_spec(dict(base, aoi=forests, **october))
+    validate_spec(base)  # registering only
+    command = ["sentinel-hub-byoc", base["raster"], "--bucket", "bucket", "--dry-run"]
+    assert cli.main(command + ["--start", "2025-10-01", "--forest", "281"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "raster-collect: error: --forest and --start read the collection back as statistics: "
+        "give the polygons (--gpkg) too, or drop them")
+    assert cli.main(command + ["--gpkg", forests, "--end", "2025-10-31"]) == 2
+    assert "reading the collection back (--gpkg) needs --start and --end" in \
+        capsys.readouterr().err

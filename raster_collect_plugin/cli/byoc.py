@@ -3,19 +3,29 @@ Copernicus Data Space as a BYOC collection, and optionally read back as statisti
 
 from __future__ import annotations
 
-from .common import forest_ids, parse_date, progress_bar
+from .common import BadInput, forest_ids, parse_date, progress_bar
 
 
 def _cmd_byoc(args) -> dict:
     """Upload, register, follow the ingestion; with --gpkg, statistics through Sentinel Hub."""
     from ..core.jobs import run_job
 
+    read_back = [flag for flag, given in (("--layer", args.layer), ("--forest", args.forest != "*"),
+                                          ("--start", args.start), ("--end", args.end)) if given]
+    if read_back and not args.gpkg:  # silently not used before
+        raise BadInput(f"{' and '.join(read_back)} read the collection back as statistics: "
+                       "give the polygons (--gpkg) too, or drop "
+                       f"{'it' if len(read_back) == 1 else 'them'}")
+    if args.gpkg and not (args.start and args.end):  # the read-back was silently skipped
+        raise BadInput("reading the collection back (--gpkg) needs --start and --end: give "
+                       "both dates, or drop --gpkg")
     spec = {"kind": "sentinel-hub-byoc", "raster": args.raster, "bucket": args.bucket,
             "prefix": args.prefix, "collection_name": args.name,
             "collection_id": args.collection_id, "base_url": args.base_url,
             "token_url": args.token_url, "poll_seconds": args.poll_seconds,
             "output_dir": args.output, "aoi": args.gpkg, "layer": args.layer,
-            "id_field": args.id_field, "ids": forest_ids(args) if args.gpkg else None,
+            "id_field": args.id_field if args.gpkg else None,
+            "ids": forest_ids(args) if args.gpkg else None,
             "start": args.start.isoformat() if args.start else None,
             "end": args.end.isoformat() if args.end else None,
             "pu_budget": args.pu_budget, "usage_ledger": args.usage_ledger,

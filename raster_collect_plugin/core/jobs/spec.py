@@ -268,6 +268,10 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
                            "with a hexagons job and give that file as 'aoi'")
         # silently ignored before: the user would think they applied
         _refuse_imagery_keys(spec, IMAGERY_KEYS, "a zonal-raster job reads its raster as it is")
+    if kind == "sentinel-hub-byoc" and spec.get("aoi") and not (spec.get("start") and
+                                                                 spec.get("end")):
+        raise JobError("a sentinel-hub-byoc job reads statistics back for 'aoi' between "
+                       "'start' and 'end': give both dates, or leave 'aoi' out")
     hexagons = [k for k in HEXAGON_KEYS if spec.get(k) is not None]
     if kind == "storm" and set(hexagons) - {"hexagon_area_m2"}:  # silently ignored before
         raise JobError(f"a storm job makes hexagons of an area ('hexagon_area_m2'), not "
@@ -409,6 +413,9 @@ USED_IN_MODE: Dict[Tuple[str, str, bool], Tuple[Tuple[str, ...], str]] = {
         "without 'batch_output' uses no batch API"),
     ("sentinel-hub-statistics", "batch_output", True): (
         ("cache_dir",), "with 'batch_output' (the Batch Statistical API) keeps no local cache"),
+    ("sentinel-hub-byoc", "aoi", False): (
+        ("layer", "id_field", "ids", "start", "end", "interval", "min_clear_fraction"),
+        "without 'aoi' reads no statistics back"),
     ("storm", "sentinel_hub_radar", False): (
         ("base_url", "token_url", "pu_budget", "usage_ledger"),
         "without 'sentinel_hub_radar' sends no requests to Sentinel Hub"),
