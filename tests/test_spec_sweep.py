@@ -26,7 +26,7 @@ def _spec(sample, tmp_path, **changes):
 
 def _minimal(sample, tmp_path, kind, **changes):
     """A spec of ``kind`` with only the keys it needs (NEEDS), and ``changes``."""
-    from raster_collect_plugin.core.jobs.spec import NEEDS
+    from raster_collect_plugin.core.jobs.kind_keys import NEEDS
 
     values = {"aoi": str(sample.forests_path), "start": "2025-10-01", "end": "2025-10-31",
               "sources": _spec(sample, tmp_path)["sources"], "output_dir": str(tmp_path / "out"),
@@ -350,7 +350,7 @@ def test_a_kind_refuses_a_key_it_would_not_use(small_sample, tmp_path, capsys, k
                                                value):
     """Kinds that run no dask graph took 'compute' / 'memory_budget' (and other kinds' keys)
     and silently did not use them: one line naming the key and the kinds using it, exit 2."""
-    from raster_collect_plugin.core.jobs.spec import USED_BY
+    from raster_collect_plugin.core.jobs.kind_keys import USED_BY
 
     spec = _minimal(small_sample, tmp_path, kind, **{key: value})
     code, line, _ = _job(spec, tmp_path, capsys)
@@ -387,9 +387,9 @@ def test_a_key_of_another_mode_of_the_kind_is_refused(small_sample, tmp_path, ki
 
 
 def test_compute_and_memory_budget_are_for_the_kinds_that_run_dask():
-    """One table (spec.USED_BY) from DASK_KINDS, which Processing reads too."""
+    """One table (kind_keys.USED_BY) from DASK_KINDS, which Processing reads too."""
     from raster_collect_plugin.core.compute.options import DASK_KINDS
-    from raster_collect_plugin.core.jobs.spec import USED_BY
+    from raster_collect_plugin.core.jobs.kind_keys import USED_BY
 
     assert DASK_KINDS == ("composite", "zonal", "storm", "monitor")
     assert USED_BY["compute"][0] == USED_BY["memory_budget"][0] == DASK_KINDS

@@ -13,7 +13,8 @@ DEFAULT_NO_WORKER_GRACE = 60.0  # seconds a cluster may have no workers before a
 COMPUTE_MODES = ("threads", "local", "remote")
 # the job kinds that run a dask graph (and size it against a memory budget); every other kind
 # (search, hexagons, sample, zonal-raster, the Sentinel Hub kinds, sign, validate) refuses
-# 'compute' and 'memory_budget' (core/jobs/spec.py USED_BY), and the plugin sends it no 'compute'
+# 'compute' and 'memory_budget' (core/jobs/kind_keys.py USED_BY), and the plugin sends it
+# no 'compute'
 DASK_KINDS = ("composite", "zonal", "storm", "monitor")
 
 
