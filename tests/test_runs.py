@@ -249,12 +249,12 @@ def test_a_run_publishing_what_it_wrote_leaves_out_an_earlier_run_finished_just_
     file times): a file an earlier run wrote within that second, which this run did not
     rewrite, was listed as this run's (the monitor's and storm's manifests)."""
     record = fingerprint("monitor", {"index": "NDVI"})
-    with RunFolder(tmp_path, record, rewrites=True) as first:
+    with RunFolder(tmp_path, record, rewrites=True, tracks_writes=True) as first:
         started = time.time()
         for name in ("compartments.csv", "compartments.parquet"):
             (tmp_path / name).write_text("first run")
         first.publish_written(started)
-    with RunFolder(tmp_path, record, rewrites=True) as second:
+    with RunFolder(tmp_path, record, rewrites=True, tracks_writes=True) as second:
         started = time.time()
         (tmp_path / "compartments.csv").write_text("second run")
         (tmp_path / "sub").mkdir()

@@ -53,7 +53,7 @@ def add_polygon_parameters(algorithm) -> None:
 
 def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: bool = True,
                           with_copernicus: bool = False) -> None:
-    """Which archives, collections, period (not for a storm: its windows around the event
+    """Which archives, collections, dates (not for a storm: its windows around the event
     decide), cloud limit and (optionally) indices. The Copernicus Catalog source (last) only
     where scenes are searched, not composited."""
     algorithm.addParameter(QgsProcessingParameterEnum(
@@ -67,8 +67,8 @@ def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: b
     algorithm.addParameter(QgsProcessingParameterString(
         "COLLECTIONS", "Collections (comma separated; empty = the source's default)",
         optional=True))
-    today = QDate.currentDate()
     if with_dates:
+        today = QDate.currentDate()
         algorithm.addParameter(QgsProcessingParameterDateTime(
             "START", "Start date",
             type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),

@@ -225,7 +225,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     record = fingerprint("monitor", parameters)
     # before the folder, the search and the scenes (the grid is laid once they are done)
     refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"))
-    with RunFolder(output_dir, record, rewrites=True,
+    with RunFolder(output_dir, record, rewrites=True, tracks_writes=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
         started = time.time()
         if spec.get("overwrite"):  # start again from the history: forget the kept state

@@ -165,7 +165,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     record = fingerprint("storm", parameters, item_ids=None if report is None else
                          [i.id for i in report.all_items])
     with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
-                   rewrites=True) as folder:
+                   rewrites=True, tracks_writes=True) as folder:
         started = time.time()
         result = run_storm(storm, progress=progress, cancel=cancel, report=report)
         folder.publish_written(started, skip_foreign=True, errors=result.errors)

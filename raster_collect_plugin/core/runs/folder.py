@@ -186,6 +186,8 @@ class RunFolder:
     overwrite: bool = False
     keep: Optional[Callable[[str], bool]] = None
     rewrites: bool = False  # the run rewrites every file the folder's manifest lists
+    # the run names its files with publish_written: each file's stamp is taken when it begins
+    tracks_writes: bool = False
     published: bool = False
     _lock: Optional[int] = None
     _before: set = field(default_factory=set)
@@ -220,7 +222,8 @@ class RunFolder:
             self._previous = sorted(listed)
             self._check_previous()
             self._before = set(os.listdir(self.path))
-            self._stamps = _file_stamps(self.path)
+            if self.tracks_writes:  # a walk of the whole folder: only for publish_written
+                self._stamps = _file_stamps(self.path)
             self._journal({"pid": os.getpid(), "started": time.time(),
                            "before": sorted(self._before)})
         except BaseException:
@@ -331,6 +334,8 @@ class RunFolder:
         not what was in the folder before the run and no earlier run published (the user's
         own files: a log appended meanwhile, the polygons), which an --overwrite would
         otherwise remove as this run's."""
+        if not self.tracks_writes:
+            raise RuntimeError("publish_written needs RunFolder(..., tracks_writes=True)")
         foreign = self._before - set(_top_level(self._previous)) if skip_foreign else set()
         # a second of slack for coarse file times; a file as it was when the run began (an
         # earlier run's, finished within that second) is not this run's
