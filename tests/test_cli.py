@@ -120,3 +120,27 @@ def test_python_dash_m_entry_point(small_sample, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cells"] > 100
+
+
+def test_json_stays_one_document_when_the_command_fails(small_sample, tmp_path, capsys):
+    """With ``--json`` a failed command prints a JSON error object (kind, message, exit code)
+    on stdout, beside the usual line on stderr: a script parsing stdout gets the reason
+    instead of an empty string. Also for an argparse usage error."""
+    args = ["zonal", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--forest", "999", "--output", str(tmp_path / "o")]
+    assert cli.main(["--json", *args]) == 2
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["exit_code"] == 2 and report["error"]["kind"] == "bad_input"
+    assert "999" in report["error"]["message"] and "999" in captured.err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["zonal", "--gpkg", str(small_sample.forests_path), "--no-such-option",
+                  "--json"])
+    assert usage.value.code == 2
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["error"]["kind"] == "bad_input" and report["exit_code"] == 2
+    assert "--no-such-option" in report["error"]["message"] and "usage:" in captured.err
+    assert cli.main(["zonal", *args[1:]]) == 2  # without --json, stdout stays empty
+    assert capsys.readouterr().out == ""

@@ -42,9 +42,27 @@ def _command_in(arguments: Sequence[str]) -> Optional[str]:
     return words[0] if words and words[0] in _FAMILIES else None
 
 
+class UsageError(SystemExit):
+    """A command line argparse refuses (exit 2); ``message`` is argparse's one line."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (usage and message on stderr, exit 2) raising ``UsageError``, so
+    ``--json`` and ``--events`` can report a usage error too. Subcommands inherit it."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
+
+
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The parser; with ``command``, only that command's family is imported and added."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="raster-collect",
         description="Cloud-masked satellite indices, composites and zonal statistics for forests.")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
@@ -111,6 +129,12 @@ def _stdout_gone() -> bool:
         return False
 
 
+def _json_error(kind: str, message: str, code: int) -> dict:
+    """What ``--json`` prints when a command fails: the error's kind (``bad_input``,
+    ``failure``, ``cancelled``...), its one-line message and the exit code."""
+    return {"error": {"kind": kind, "message": message}, "exit_code": code}
+
+
 def _cancelled(events: bool) -> int:
     """The one line (and event) of a cancelled run; its exit code."""
     if events:
@@ -126,16 +150,31 @@ def _main(argv, interrupted) -> int:
 
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(arguments))
-    args = parser.parse_args(arguments)
+    try:
+        args = parser.parse_args(arguments)
+    except UsageError as usage:
+        if "--events" in arguments:
+            print(json.dumps({"event": "error", "kind": "bad_input", "message": usage.message}),
+                  flush=True)
+        elif "--json" in arguments:
+            print(json.dumps(_json_error("bad_input", usage.message, 2), indent=2), flush=True)
+        raise
     events = getattr(args, "events", False)
+
+    as_json = getattr(args, "json", False) and not events
 
     def fail(kind: str, message: str, code: int) -> int:
         if events:
             print(json.dumps({"event": "error", "kind": kind, "message": message}), flush=True)
+        elif as_json:  # stdout stays one JSON document, also when the command fails
+            print(json.dumps(_json_error(kind, message, code), indent=2), flush=True)
         print(f"raster-collect: error: {message}", file=sys.stderr)
         return code
 
     def cancelled() -> int:
+        if as_json:
+            print(json.dumps(_json_error("cancelled", "interrupted; completed work is kept, "
+                                         "rerun to resume", 1), indent=2), flush=True)
         return _cancelled(events)
 
     try:
