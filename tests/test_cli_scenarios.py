@@ -216,6 +216,40 @@ def test_zonal_whose_only_source_fails_says_it_once(small_sample, tmp_path, caps
     assert not output.exists()
 
 
+@pytest.mark.parametrize("door", ["composite", "job"])
+def test_scenes_that_cannot_be_read_are_a_failure_not_bad_input(small_sample, tmp_path, capsys,
+                                                                door):
+    """Every collection found scenes but none could be read (a red band missing on the
+    server): "nothing to compute" exited 2, bad input, while an unreachable source exits 1.
+    A read failure is a failure: exit 1, the file named, no output folder."""
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(small_sample.catalog_path.parent, catalog)
+    missing = sorted((catalog / "sentinel-2-l2a").glob("*/B04.tif"))
+    assert missing
+    for band in missing:
+        band.unlink()
+    output = tmp_path / "out"
+    args = zonal_args(small_sample, output)
+    args[0] = "composite"
+    args[args.index("--catalog") + 1] = str(catalog / "catalog.json")
+    if door == "job":
+        spec = tmp_path / "spec.json"
+        spec.write_text(json.dumps({
+            "kind": "composite", "aoi": str(small_sample.forests_path),
+            "sources": [{"kind": "static", "href": str(catalog / "catalog.json"),
+                         "collections": ["sentinel-2-l2a"]}],
+            "start": "2025-10-01", "end": "2025-11-30", "indices": ["NDVI"],
+            "output_dir": str(output)}))
+        args = ["job", str(spec)]
+    code = cli.main(["--quiet"] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 1, err
+    assert len(err.splitlines()) == 1 and "reading scenes failed" in err and "B04.tif" in err
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("command", [
     ["zonal", "--start", "2025-10-01", "--end", "2025-10-31", "--indices", "NDVI"],
     ["search", "--start", "2025-10-01", "--end", "2025-10-31"],

@@ -170,6 +170,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     from .collection import _CollectionJob  # odc-stac, dask.array: after the first event
 
     results: List[CollectionResult] = []
+    failed = False  # a collection's scenes could not be read (not: cannot be read anonymously)
     try:
         for n, ((provider_name, collection), items) in enumerate(jobs):
             provider = providers[provider_name]
@@ -186,8 +187,11 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
                 results.append(job.run(staging, step))
             except (ProviderError, LoadError) as error:
                 errors[f"{provider_name} {collection}"] = str(error)
+                failed = failed or isinstance(error, LoadError)
         if not results:
             details = "; ".join(errors.values()) or "no scenes found"
+            if failed:  # a source could not be read: a failure (exit 1), as when it could
+                raise ProviderError(f"nothing to compute: {details}")  # not be searched
             raise RequestError(f"nothing to compute: {details}")
         _write_scene_table(_join(staging, "scenes.csv"), results)
         _check_cancel(cancel)
