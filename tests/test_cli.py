@@ -144,3 +144,21 @@ def test_json_stays_one_document_when_the_command_fails(small_sample, tmp_path, 
     assert "--no-such-option" in report["error"]["message"] and "usage:" in captured.err
     assert cli.main(["zonal", *args[1:]]) == 2  # without --json, stdout stays empty
     assert capsys.readouterr().out == ""
+
+
+def test_no_progress_bar_redraws_in_a_log_file(small_sample, tmp_path, capsys):
+    """stderr captured into a file or a pipe (cron's `watch >> watch.log 2>&1`, a script)
+    got the progress bar's carriage-return redraws, and a failure's line glued to them. The
+    bar is drawn on a terminal only: stderr holds the lines that matter."""
+    output = tmp_path / "out"
+    assert cli.main(["composite", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
+                     "--start", "2025-10-01", "--end", "2025-10-31", "--indices", "NDVI",
+                     "--output", str(output)]) == 0
+    captured = capsys.readouterr()
+    assert "%|" not in captured.err and "\r" not in captured.err
+    assert "outputs" in captured.out and any(output.glob("*NDVI*.tif"))
+    (tmp_path / "a-file").write_text("")
+    assert cli.main(["composite", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--output", str(tmp_path / "a-file")]) == 2
+    assert capsys.readouterr().err.startswith("raster-collect: error: the output folder")

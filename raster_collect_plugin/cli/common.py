@@ -227,7 +227,8 @@ def load_aoi_from_args(args):
 
 
 class Progress:
-    """A tqdm bar on stderr (silent with --quiet / --json)."""
+    """A tqdm bar on stderr when stderr is a terminal (silent with --quiet / --json, and in a
+    log file or a pipe, where its redraws would be noise around the lines that matter)."""
 
     def __init__(self, enabled: bool, description: str):
         self.bar = None
@@ -248,4 +249,11 @@ class Progress:
 
 
 def progress_bar(args, description: str) -> Progress:
-    return Progress(not (args.quiet or args.json), description)
+    return Progress(not (args.quiet or args.json) and _is_terminal(sys.stderr), description)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
