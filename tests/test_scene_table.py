@@ -27,6 +27,19 @@ def wait_for_thumbnails(tools, timeout_seconds=120):
     return done[0]
 
 
+def wait_for_running_thumbnails(tools, timeout_seconds=120):
+    """Wait for the thumbnails already being made (the search starts them) to end."""
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.timeout.connect(lambda: tools.task is None and loop.quit())
+    timer.start(50)
+    QTimer.singleShot(timeout_seconds * 1000, loop.quit)
+    if tools.task is not None:
+        loop.exec()
+    timer.stop()
+    assert tools.task is None, "the search's thumbnails did not end in time"
+
+
 def column(table, number, visible_only=True):
     return [table.item(r, number).text() for r in range(table.rowCount())
             if not (visible_only and table.isRowHidden(r))]
@@ -48,6 +61,8 @@ def test_thumbnails_forest_cloud_sort_and_filters(dock, forests, small_sample,  
     assert preview.save(str(tmp_path / "preview.png"))
     with_preview = dock.search_rows[0]["id"]
     dock.scene_actions.scenes[with_preview]["preview"] = str(tmp_path / "preview.png")
+    # the search started thumbnails of its own: their VRTs come and go until they end
+    wait_for_running_thumbnails(tools)
     vrts = set(imagery.cache_dir().glob("*.vrt"))
     task = wait_for_thumbnails(tools)  # its worker read the project (bounds_in) before:
     assert task.errors == {}  # conftest's project_from_the_main_thread_only failed the test
