@@ -32,3 +32,15 @@ def test_a_missing_or_wrong_date_is_still_named(tmp_path):
     path = _write(tmp_path, ["2025-03-14", "soon", None])
     with pytest.raises(JobError, match=r"feature\(s\) \[2, 3\]"):
         _references(path, None, "date")
+
+
+def test_year_first_dates_with_slashes_or_dots_are_read(tmp_path):
+    """README: "text with the year first such as 2025-03-14" is read; 2025/03/14 (year first,
+    as many spreadsheets write it) was refused with "a date like 2025-03-14, year first"."""
+    path = _write(tmp_path, ["2025/03/14", "2024.6.1", "2025/08/22 10:30"])
+    read = _references(path, None, "date")
+    assert list(read["date"].dt.normalize()) == [
+        pd.Timestamp("2025-03-14"), pd.Timestamp("2024-06-01"), pd.Timestamp("2025-08-22")]
+    with pytest.raises(JobError, match=r"feature\(s\) \[1\]: fill them in, year first"):
+        _references(_write(tmp_path, ["14/03/2025", "2025/03/14"]), None, "date")
+
