@@ -44,3 +44,10 @@ def test_year_first_dates_with_slashes_or_dots_are_read(tmp_path):
     with pytest.raises(JobError, match=r"feature\(s\) \[1\]: fill them in, year first"):
         _references(_write(tmp_path, ["14/03/2025", "2025/03/14"]), None, "date")
 
+
+def test_a_reference_file_without_features_is_refused(tmp_path):
+    """No reference polygon (an empty layer, a wrong export): every detection was scored a
+    false positive, exit 0."""
+    with pytest.raises(JobError, match="references.gpkg hold no features: give the file "
+                                       r"\(or --references-layer\)"):
+        _references(_write(tmp_path, []), None, "date")

@@ -83,6 +83,10 @@ def _references(path: Path, layer, date_field: str):
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "
                        "EPSG:32632) and save the file again")
+    if frame.empty:  # else every detection scored a false positive, exit 0
+        raise JobError(f"the reference polygons {path.name}"
+                       f"{f' (layer {layer!r})' if layer else ''} hold no features: give the "
+                       "file (or --references-layer) with your polygons of disturbance")
     if date_field not in frame.columns:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise JobError(f"the reference polygons {path.name} have no date field "
