@@ -240,13 +240,17 @@ def _reference_id(value, number: int):
     return value
 
 
+NO_EVENT_TYPE = "(no event type)"  # the event_types row of references with an empty 'event'
+
+
 def _by_kind(refs, reference_row, inside, result, delays) -> pd.DataFrame:
     """Recall and median delays per event type (a ``event`` column), e.g. dieback is slower
     to confirm than windthrow."""
     if "event" not in refs.columns or refs.empty:
         return pd.DataFrame()
-    rows = []
-    for kind, group in refs.groupby("event", sort=True):
+    rows = []  # a reference without an event type is one too (it was left out of the table)
+    kinds = refs["event"].astype(object).where(refs["event"].notna(), NO_EVENT_TYPE)
+    for kind, group in refs.groupby(kinds, sort=True):
         here = inside & np.isin(reference_row, np.asarray(group.index, "float64"))
         hit = here & result.tp
         rows.append({"event": kind, "references": len(group),
