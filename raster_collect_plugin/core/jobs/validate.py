@@ -79,6 +79,10 @@ def _affine(outputs):
 def _references(path: Path, layer, date_field: str):
     from ..areas.aoi import read_polygons
 
+    if not path.exists():  # the same line from the command line and a job spec
+        raise JobError(f"the reference polygons {path} do not exist: give your reference "
+                       "polygons (--references, a spec's 'references'): a date field + the "
+                       "disturbed extent")
     frame = read_polygons(path, layer=layer, layer_option="--references-layer")
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "
