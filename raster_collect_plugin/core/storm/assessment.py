@@ -428,9 +428,12 @@ def rank_storm_damage(frame: pd.DataFrame, keys: Sequence[str], thresholds: Dama
     """THE ranking (every door uses it): evidence, stocking and class per zone, then severe
     first, and within a class the most damaged hectares first; unknown and not-stocked last."""
     frame = frame.copy()
-    optical_ok = frame["optical_observed_fraction"].fillna(0) >= min_clear_fraction
-    radar_ok = frame["radar_observed_fraction"].fillna(0) >= min_clear_fraction
-    union_ok = frame["observed_fraction"].fillna(0) >= min_clear_fraction
+    def seen(column: str) -> pd.Series:  # on enough of the stand, and on some of it at all
+        observed = frame[column].fillna(0)  # (--min-clear-fraction 0: not every stand 'both')
+        return (observed > 0) & (observed >= min_clear_fraction)
+
+    optical_ok, radar_ok = seen("optical_observed_fraction"), seen("radar_observed_fraction")
+    union_ok = seen("observed_fraction")
     frame["evidence"] = np.select(
         [optical_ok & radar_ok, optical_ok, radar_ok, union_ok],
         ["both", "optical", "radar", "both"], default="none")
