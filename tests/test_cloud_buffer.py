@@ -33,6 +33,36 @@ def test_dilate_grows_by_the_distance_and_does_not_wrap():
     assert not grown[19, 19] and not grown[0, 19]
 
 
+def _brute_force(mask, buffer_m, resolution_m):
+    """OR of the mask shifted by every offset of the disk that lands inside the array."""
+    rows, cols = mask.shape[-2:]
+    out = mask.copy()
+    for dy, dx in disk_offsets(buffer_m, resolution_m):
+        if abs(dy) < rows and abs(dx) < cols:
+            out[..., max(-dy, 0): rows - max(dy, 0), max(-dx, 0): cols - max(dx, 0)] |= \
+                mask[..., max(dy, 0): rows + min(dy, 0), max(dx, 0): cols + min(dx, 0)]
+    return out
+
+
+def test_a_buffer_wider_than_the_grid_and_a_huge_one():
+    """A buffer reaching past the grid's width (a small forest, a 300 m buffer) crashed with
+    "operands could not be broadcast"; --cloud-buffer 1e9 (a typo) grew the mask for hours,
+    one disk offset at a time: at most 10 km is taken, and a 10 km disk is quick."""
+    rng = np.random.default_rng(3)
+    for shape in ((7, 5), (2, 23, 51), (1, 4, 3)):
+        mask = rng.random(shape) > 0.9
+        for buffer_m in (10, 15, 40, 45, 100, 300):
+            for resolution_m in (10, 30, 7.5):
+                np.testing.assert_array_equal(dilate(mask, buffer_m, resolution_m),
+                                              _brute_force(mask, buffer_m, resolution_m))
+    mask = np.zeros((2, 300, 200), bool)
+    mask[0, 5, 7] = True
+    grown = dilate(mask, 10_000, 10)  # 2 million pixels in the disk
+    assert grown[0].all() and not grown[1].any()
+    with pytest.raises(ValueError, match=r"at most 10000 m .*not 1e\+09: give a smaller --cloud"):
+        dilate(mask, 1e9, 10)
+
+
 def test_lazy_dilation_matches_across_chunks():
     rng = np.random.default_rng(1)
     stack = rng.random((3, 64, 70)) > 0.995

@@ -1,6 +1,7 @@
 """Storm damage: windows, thresholds, item-URL inputs, and finding the damaged compartments
 (optical and radar together, and radar alone when optical is clouded after the storm)."""
 
+import json
 from dataclasses import replace
 from datetime import date
 
@@ -122,6 +123,7 @@ def test_item_urls_as_before_and_after_inputs(small_sample, tmp_path, file_serve
 def test_unreadable_item_url_is_a_clear_error(small_sample, tmp_path):
     request = storm_request(small_sample, tmp_path / "out",
                             before_items=[str(tmp_path / "missing.json")])
+    request = replace(request, composites=replace(request.composites, sources=[]))
     with pytest.raises(ValueError, match="cannot read the STAC item"):
         run_storm(request)
     bad_windows = storm_request(small_sample, tmp_path / "o2",
@@ -129,6 +131,38 @@ def test_unreadable_item_url_is_a_clear_error(small_sample, tmp_path):
                                          ("before", date(2025, 10, 1), date(2025, 11, 1))])
     with pytest.raises(RequestError, match="'before' and 'after'"):
         run_storm(bad_windows)
+
+
+def test_items_with_sources_or_outside_their_window_are_refused(small_sample, tmp_path,
+                                                                capsys):
+    """--before-item/--after-item with --catalog: the catalog was silently not searched
+    (radar items only, exit 0); a before item dated after the event was silently used as an
+    after scene (and one outside both windows not at all). Refused, exit 2, in both doors."""
+    item = {day: next(f"{small_sample.root}/{sd.S1_COLLECTION}/{i['id']}/{i['id']}.json"
+                      for i in small_sample.items[sd.S1_COLLECTION]
+                      if i["properties"]["datetime"].startswith(day))
+            for day in ("2025-10-27", "2025-12-02")}
+    base = ["--quiet", "storm", "--gpkg", str(small_sample.forests_path), "--event-date",
+            "2025-11-13", "--output", str(tmp_path / "out")]
+    assert cli.main(base + ["--catalog", str(small_sample.catalog_path), "--before-item",
+                            item["2025-10-27"], "--after-item", item["2025-12-02"]]) == 2
+    assert "as sources (--catalog, --stac-url, --provider; a spec's 'sources') or as " \
+           "--before-item / --after-item URLs" in capsys.readouterr().err
+    assert cli.main(base + ["--before-item", item["2025-12-02"], "--after-item",
+                            item["2025-10-27"]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("is dated 2025-12-02, outside the before window (2025-08-15 to "
+                        "2025-11-12): give it as --after-item if it is, or check --event-date "
+                        "and --before-days"), err
+    spec = tmp_path / "storm.json"
+    spec.write_text(json.dumps({
+        "kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
+        "output_dir": str(tmp_path / "out"), "before_items": [item["2025-10-27"]],
+        "after_items": [item["2025-12-02"]],
+        "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}]}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert "not both: the sources are not searched" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_storm_command_line(small_sample, tmp_path, capsys):

@@ -168,6 +168,28 @@ def test_damage_thresholds_of_the_wrong_type_are_refused_by_name(small_sample, t
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("option, value, named", [
+    ("--changed-ndvi", "inf", "changed_ndvi must be a finite number, not inf"),
+    ("--heavy-vh-db", "nan", "heavy_vh_db must be a finite number, not nan"),
+    ("--min-stocked-ndvi", "nan", "min_stocked_ndvi must be a finite number, not nan"),
+    ("--min-stocked-ndvi", "5", "min_stocked_ndvi is an NDVI from -1 to below 1")])
+def test_damage_thresholds_that_are_no_ndvi_or_not_finite_are_refused(
+        small_sample, tmp_path, capsys, option, value, named):
+    """`--changed-ndvi inf` marked no pixel damaged (every stand 'none', exit 0), a NaN
+    `--min-stocked-ndvi` counted every pixel stocked and 5 none: all three ran to the end."""
+    output = tmp_path / "storm"
+    assert cli.main(["--quiet"] + storm_args(small_sample, output, option, value)) == 2
+    assert named in one_error_line(capsys)
+    spec = tmp_path / "storm.json"
+    spec.write_text(json.dumps({
+        "kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
+        "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+        "output_dir": str(output), "thresholds": {option[2:].replace("-", "_"): value}}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert named in one_error_line(capsys)
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("key, value", [("h3_resolution", 9), ("hexagon_edge_m", 100.0)])
 def test_a_storm_spec_with_hexagons_it_cannot_make_is_refused(key, value):
     """storm makes hexagons of an area only; h3_resolution / hexagon_edge_m were ignored and

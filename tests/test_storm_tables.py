@@ -52,3 +52,29 @@ def test_hexagon_table_has_one_row_per_hexagon_not_per_forest_and_hexagon(tmp_pa
     assert table.iloc[0]["damaged_ha"] == np.float64(12 * 0.01)
     assert "unknown" not in set(table["damage_class"])  # no fake rows on foreign forests
     assert (table["evidence"] == "both").all()
+
+
+def test_evidence_names_only_what_saw_the_stand_even_with_min_clear_fraction_zero():
+    """With --min-clear-fraction 0 every stand had evidence 'both': one no sensor saw after
+    the event, and one seen by optical sensors only in a run without radar."""
+    import pandas as pd
+
+    from raster_collect_plugin.core.storm.assessment import rank_storm_damage
+
+    nan = float("nan")
+    frame = pd.DataFrame({
+        "forest_id": ["clouded", "seen"], "damaged_fraction": [nan, 0.2],
+        "observed_fraction": [0.0, 0.06], "optical_observed_fraction": [0.0, 0.06],
+        "radar_observed_fraction": [nan, nan], "optical_damaged_fraction": [nan, 0.2],
+        "radar_damaged_fraction": [nan, nan], "loss_ndvi": [nan, 0.4],
+        "loss_vh_db": [nan, nan], "not_stocked_fraction": [0.0, 0.0],
+        "pre_event_ndvi": [0.8, 0.8], "damaged_ha": [nan, 2.0], "decided_by_radar": [0, 0]})
+    ranked = rank_storm_damage(frame, ["forest_id"], DamageThresholds(), 0.0).set_index(
+        "forest_id")
+    assert ranked.loc["clouded", "evidence"] == "none"
+    assert ranked.loc["clouded", "damage_class"] == "unknown"
+    assert ranked.loc["seen", "evidence"] == "optical"
+    assert ranked.loc["seen", "damage_class"] == "moderate"
+    default = rank_storm_damage(frame, ["forest_id"], DamageThresholds()).set_index(
+        "forest_id")  # 6 % seen is too little at the default 0.5
+    assert list(default["damage_class"]) == ["unknown", "unknown"]

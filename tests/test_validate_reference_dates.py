@@ -32,3 +32,50 @@ def test_a_missing_or_wrong_date_is_still_named(tmp_path):
     path = _write(tmp_path, ["2025-03-14", "soon", None])
     with pytest.raises(JobError, match=r"feature\(s\) \[2, 3\]"):
         _references(path, None, "date")
+
+
+def test_year_first_dates_with_slashes_or_dots_are_read(tmp_path):
+    """README: "text with the year first such as 2025-03-14" is read; 2025/03/14 (year first,
+    as many spreadsheets write it) was refused with "a date like 2025-03-14, year first"."""
+    path = _write(tmp_path, ["2025/03/14", "2024.6.1", "2025/08/22 10:30"])
+    read = _references(path, None, "date")
+    assert list(read["date"].dt.normalize()) == [
+        pd.Timestamp("2025-03-14"), pd.Timestamp("2024-06-01"), pd.Timestamp("2025-08-22")]
+    with pytest.raises(JobError, match=r"feature\(s\) \[1\]: fill them in, year first"):
+        _references(_write(tmp_path, ["14/03/2025", "2025/03/14"]), None, "date")
+
+
+def test_a_reference_file_without_features_is_refused(tmp_path):
+    """No reference polygon (an empty layer, a wrong export): every detection was scored a
+    false positive, exit 0."""
+    with pytest.raises(JobError, match="references.gpkg hold no features: give the file "
+                                       r"\(or --references-layer\)"):
+        _references(_write(tmp_path, []), None, "date")
+
+
+def test_missing_references_are_one_line_in_every_door(tmp_path, capsys):
+    """The command line said "--references ... does not exist", a job spec "cannot read the
+    polygon file ...: not a readable vector file (No such file or directory)": one check, in
+    the job, says the same line to both."""
+    import json
+
+    from raster_collect_plugin import cli
+
+    missing = tmp_path / "refs.gpkg"
+    expected = (f"raster-collect: error: the reference polygons {missing} do not exist: give "
+                "your reference polygons (--references, a spec's 'references'): a date field "
+                "+ the disturbed extent")
+    with pytest.raises(JobError, match="do not exist: give your reference polygons"):
+        _references(missing, None, "date")
+    folder = tmp_path / "monitoring"
+    folder.mkdir()
+    for name in ("status", "first_anomaly", "confirmation"):
+        (folder / f"monitoring_{name}.tif").write_bytes(b"")  # checked before being read
+    spec = tmp_path / "validate.json"
+    spec.write_text(json.dumps({"kind": "validate", "monitoring_dir": str(folder),
+                                "references": str(missing)}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert capsys.readouterr().err.strip() == expected
+    assert cli.main(["--quiet", "validate", "--monitoring", str(folder), "--references",
+                     str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == expected

@@ -294,3 +294,22 @@ def test_unusable_polygons_say_what_to_fix():
         validate(outputs(), refs, COMPARTMENTS, id_field="stand")
     with pytest.raises(ValueError, match="reference polygons have no CRS"):
         validate(outputs(), gpd.GeoDataFrame([WINDTHROW]), COMPARTMENTS)
+
+
+def test_references_with_text_ids_or_without_an_id_or_event_type():
+    """A text reference_id ('R-7') or a missing one stopped validation with "invalid literal
+    for int()" / "cannot convert float NaN to integer" (exit 2, no fix named); a reference
+    without an event type was left out of the table per event type without a word."""
+    windthrow = dict(WINDTHROW, reference_id="R-7")
+    unnamed = dict(WINDTHROW, reference_id=None, event=None, date="2025-03-10",
+                   geometry=_cells(5, 0, 8, 2))  # 6 pixels of compartment 2, none detected
+    result = validate(outputs(), gpd.GeoDataFrame([windthrow, unnamed], crs=CRS),
+                      COMPARTMENTS)
+    events = result["events"]
+    assert list(events["reference"]) == ["R-7", 2]  # its row number where it has no id
+    assert list(events["pixels"]) == [8, 6] and list(events["detected_pixels"]) == [7, 0]
+    kinds = result["event_types"].set_index("event")
+    assert list(kinds.index) == ["(no event type)", "windthrow"]
+    assert kinds.loc["(no event type)", "pixels"] == 6
+    assert kinds.loc["(no event type)", "recall"] == 0.0
+    assert kinds.loc["windthrow", "recall"] == 7 / 8

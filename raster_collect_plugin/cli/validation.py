@@ -26,9 +26,6 @@ def _cmd_validate(args) -> dict:
     if not Path(args.monitoring).is_dir():
         raise BadInput(f"--monitoring {args.monitoring} is not a folder: give the folder "
                        "'raster-collect monitor --output' wrote")
-    if not Path(args.references).exists():
-        raise BadInput(f"--references {args.references} does not exist: give your reference "
-                       "polygons (a date field + the disturbed extent)")
     if not 0 <= args.min_fraction <= 1:
         raise BadInput(f"--min-fraction must be between 0 and 1 (e.g. 0.02), not "
                        f"{args.min_fraction}")

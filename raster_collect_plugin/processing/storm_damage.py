@@ -151,6 +151,8 @@ class StormDamageAlgorithm(EngineAlgorithm):
                                                           context),
                     thresholds={threshold: self.parameterAsDouble(parameters, name, context)
                                 for name, threshold in THRESHOLD_PARAMETERS.items()})
+        if urls[self.BEFORE_ITEMS] or urls[self.AFTER_ITEMS]:  # the scenes used: no search
+            spec["sources"] = []
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)

@@ -130,7 +130,12 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     from ..areas.aoi import Aoi, load_aoi
     from ..areas.hexagons import refuse_too_many_cells
     from ..composites.pipeline import search, validate_request
-    from ..storm.assessment import check_scenes_around_event, run_storm, storm_composites
+    from ..storm.assessment import (
+        check_scenes_around_event,
+        items_report,
+        run_storm,
+        storm_composites,
+    )
 
     base = storm.composites
     aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
@@ -146,11 +151,14 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
         path_budget.check(base.output_dir, lambda: path_budget.composite_depth(
             base, indices=sorted(set(base.indices) | set(STORM_INDICES)),
             labels=("early", "before", "after"), windows=True))
-    report = None
+    report = items = None
     if not (storm.before_items or storm.after_items):
         composites = replace(composites, aoi=validate_request(replace(composites, aoi=aoi)))
         report = search(composites, composites.aoi)
         check_scenes_around_event(storm, composites, report)
+    else:  # read and checked (each in its window, both windows given) before the folder
+        items = items_report(storm, composites.windows)
+        check_scenes_around_event(storm, composites, items[0])
     parameters = request_parameters(composites, aoi)
     if not storm.windows:  # start, end and windows follow from these three: named by them
         for derived in ("start", "end", "windows"):
@@ -167,6 +175,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     with RunFolder(Path(base.output_dir), record, overwrite=overwrite,
                    rewrites=True, tracks_writes=True) as folder:
         started = time.time()
-        result = run_storm(storm, progress=progress, cancel=cancel, report=report)
+        result = run_storm(storm, progress=progress, cancel=cancel, report=report,
+                           items=items)
         folder.publish_written(started, skip_foreign=True, errors=result.errors)
     return result

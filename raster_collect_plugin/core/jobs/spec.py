@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..compute.options import ComputeOptionsError, check_compute_options
+from ..pixels.cloud_buffer import MAX_BUFFER_M
 from ..storm.classes import MAX_WINDOW_DAYS, MIN_AFTER_DAYS, MIN_BEFORE_DAYS
 from .kind_keys import NEEDS, unused_key_problem
 
@@ -147,7 +148,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "thresholds": (lambda v: isinstance(v, dict), "an object"),
     "compute": (_compute, "an object"),
     "memory_budget": (_budget, "a size such as 4GB"),
-    "cloud_buffer_m": (_number(0, 10_000), "a number of metres (0-10000)"),
+    "cloud_buffer_m": (_number(0, MAX_BUFFER_M), f"a number of metres (0-{MAX_BUFFER_M:g})"),
     "colour_composites": (_list_of(_text), "a list such as [\"true-colour\"]"),
     "run_name": (_text, "a name"),
     "hrefs": (_list_of(_text), "a list of asset URLs"),

@@ -79,10 +79,18 @@ def _affine(outputs):
 def _references(path: Path, layer, date_field: str):
     from ..areas.aoi import read_polygons
 
+    if not path.exists():  # the same line from the command line and a job spec
+        raise JobError(f"the reference polygons {path} do not exist: give your reference "
+                       "polygons (--references, a spec's 'references'): a date field + the "
+                       "disturbed extent")
     frame = read_polygons(path, layer=layer, layer_option="--references-layer")
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "
                        "EPSG:32632) and save the file again")
+    if frame.empty:  # else every detection scored a false positive, exit 0
+        raise JobError(f"the reference polygons {path.name}"
+                       f"{f' (layer {layer!r})' if layer else ''} hold no features: give the "
+                       "file (or --references-layer) with your polygons of disturbance")
     if date_field not in frame.columns:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise JobError(f"the reference polygons {path.name} have no date field "
@@ -109,16 +117,20 @@ def _dates(values):
     its format from the first value, reads nothing, the value's leading ISO date (a column
     mixing 2025-03-14 and 2025-03-14 00:00:00). Whole numbers are YYYYMMDD (as the
     monitoring rasters' dates), never nanoseconds since 1970; text must put the year first
-    (01/03/2025 is March or January): other text is no date (named by the caller)."""
+    (01/03/2025 is March or January), with '-', '/' or '.' between year, month and day:
+    other text is no date (named by the caller)."""
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         whole = values.where(values.notna() & (values % 1 == 0))
         return pd.to_datetime(whole.astype("Int64").astype("string"), format="%Y%m%d",
                               errors="coerce")
-    if values.map(lambda v: isinstance(v, str)).any():
-        year_first = values.astype("string").str.strip().str.match(r"\d{4}-\d{1,2}-\d{1,2}")
-        values = values.where(year_first.fillna(False).astype(bool))
+    text = values.map(lambda v: isinstance(v, str))
+    if text.any():  # year first, any separator (2025/03/14, 2025.3.14) as ISO 2025-03-14
+        parts = values[text].astype(str).str.strip().str.extract(
+            r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(.*)$")
+        iso = parts[0] + "-" + parts[1].str.zfill(2) + "-" + parts[2].str.zfill(2) + parts[3]
+        values = values.astype(object).where(~text, iso)  # else (day first) no date
     dates = pd.to_datetime(values, errors="coerce")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_convert(None)

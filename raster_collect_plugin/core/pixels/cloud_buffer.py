@@ -23,14 +23,20 @@ import numpy as np
 # Storm assessments default to 40 m: 2 Sentinel-2 SCL pixels (20 m) or 4 pixels at 10 m, and
 # more than one Landsat pixel; haze and shadow fringes are typically 20-60 m wide.
 DEFAULT_STORM_BUFFER_M = 40.0
+# the largest buffer any door takes (the job spec's range too): 10 km masks whole scenes
+MAX_BUFFER_M = 10_000.0
 
 
 def validate_buffer(buffer_m: float) -> float:
-    """A buffer distance in metres (0 = no buffer); negative or non-finite values raise."""
+    """A buffer distance in metres (0 = no buffer); negative, non-finite or larger than
+    ``MAX_BUFFER_M`` values raise (a typo such as 1e9 grew the mask for hours)."""
     value = float(buffer_m or 0.0)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"the cloud-mask buffer must be 0 or a positive number of metres, "
                          f"not {buffer_m!r}")
+    if value > MAX_BUFFER_M:
+        raise ValueError(f"the cloud-mask buffer is at most {MAX_BUFFER_M:g} m (cloud fringes "
+                         f"are 20-60 m wide), not {value:g}: give a smaller --cloud-buffer")
     return value
 
 
@@ -45,31 +51,55 @@ def disk_offsets(buffer_m: float, resolution_m: float) -> List[Tuple[int, int]]:
             if dy * dy + dx * dx <= limit]
 
 
+def _half_width(remaining: float) -> int:
+    """The largest whole ``dx`` with ``dx * dx <= remaining``."""
+    width = int(np.floor(np.sqrt(remaining)))
+    while (width + 1) ** 2 <= remaining:
+        width += 1
+    while width * width > remaining:
+        width -= 1
+    return width
+
+
 def dilate(mask: np.ndarray, buffer_m: float, resolution_m: float) -> np.ndarray:
     """Grow the True pixels of ``mask`` (…, rows, cols) by ``buffer_m`` metres; nothing wraps
-    around the edges."""
+    around the edges. The disk is applied a row of it at a time (a run of pixels grown along
+    the row, then shifted), so the work grows with the radius, not with its square; rows of the
+    disk beyond the array's height change nothing and are skipped."""
     mask = np.asarray(mask, dtype=bool)
-    offsets = disk_offsets(buffer_m, resolution_m)
-    if len(offsets) <= 1:
+    buffer_m = validate_buffer(buffer_m)
+    if resolution_m <= 0:
+        raise ValueError("resolution must be positive")
+    radius = int(np.floor(buffer_m / resolution_m))
+    if radius < 1:
         return mask.copy()
+    limit = (buffer_m / resolution_m) ** 2 + 1e-9
     rows, cols = mask.shape[-2:]
+    pad = min(radius, cols)
+    # counts[..., pad + x] = masked pixels left of x in the row, flat beyond both ends: a run
+    # [x - w, x + w] holds one when the counts at its two ends differ
+    counts = np.zeros(mask.shape[:-1] + (cols + 1 + 2 * pad,), dtype=np.int32)
+    np.cumsum(mask, axis=-1, dtype=np.int32, out=counts[..., pad + 1: pad + 1 + cols])
+    counts[..., pad + 1 + cols:] = counts[..., pad + cols: pad + cols + 1]
     out = mask.copy()
-    for dy, dx in offsets:
-        if dy == 0 and dx == 0:
-            continue
-        # out[y, x] |= mask[y + dy, x + dx] where both are inside
-        target = (..., slice(max(-dy, 0), rows - max(dy, 0)), slice(max(-dx, 0), cols - max(dx, 0)))
-        source = (..., slice(max(dy, 0), rows + min(dy, 0)), slice(max(dx, 0), cols + min(dx, 0)))
-        out[target] |= mask[source]
+    for dy in range(0, min(radius, rows - 1) + 1):
+        width = min(_half_width(limit - dy * dy), pad)
+        # grown along the row by ``width``
+        along = (counts[..., pad + width + 1: pad + width + 1 + cols]
+                 > counts[..., pad - width: pad - width + cols])
+        if dy == 0:
+            out |= along
+        else:  # out[y, x] |= along[y ± dy, x] where both are inside
+            out[..., : rows - dy, :] |= along[..., dy:, :]
+            out[..., dy:, :] |= along[..., : rows - dy, :]
     return out
 
 
 def dilate_lazy(mask, buffer_m: float, resolution_m: float):
     """``dilate`` for an ``xarray.DataArray`` (y, x last), lazily when it is dask-backed."""
-    offsets = disk_offsets(buffer_m, resolution_m)
-    if len(offsets) <= 1:
+    radius = int(np.floor(validate_buffer(buffer_m) / resolution_m))
+    if radius < 1:
         return mask
-    radius = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
     data = mask.data
     if hasattr(data, "dask"):
         import dask.array as da

@@ -135,13 +135,31 @@ def items_from_urls(urls: Sequence[str]):
     return items
 
 
-def _report_from_items(before: Sequence[str], after: Sequence[str]):
+def _check_item_dates(items, urls: Sequence[str], label: str, first: date, last: date) -> None:
+    """Each given before (after) item is dated inside the before (after) window: else it was
+    silently used as a scene of the other window, or of none."""
+    for item, url in zip(items, urls):
+        when = item.datetime
+        if when is not None and not first <= when.date() <= last:
+            option = "--before-days" if label == "before" else "--after-days"
+            raise ItemError(f"the {label} item {url} is dated {when.date()}, outside the "
+                            f"{label} window ({first} to {last}): give it as --"
+                            f"{'after' if label == 'before' else 'before'}-item if it is, or "
+                            f"check --event-date and {option}")
+
+
+def items_report(request: StormRequest, windows: Sequence[Tuple[str, date, date]]):
+    """The before/after item URLs read as a search report (and their providers), each checked
+    to lie in its window."""
     from ..sources.providers.planetary_computer import PlanetaryComputerProvider
     from ..sources.providers.static_catalog import StaticCatalogProvider
     from ..sources.search import SearchReport
 
     report, providers = SearchReport(), {}
-    for item in items_from_urls(list(before) + list(after)):
+    before, after = items_from_urls(request.before_items), items_from_urls(request.after_items)
+    _check_item_dates(before, request.before_items, "before", windows[0][1], windows[-2][2])
+    _check_item_dates(after, request.after_items, "after", windows[-1][1], windows[-1][2])
+    for item in before + after:
         href = item.get_self_href() or ""
         provider = (PlanetaryComputerProvider() if "planetarycomputer" in href
                     else StaticCatalogProvider("STAC items", href or "items"))
@@ -170,6 +188,11 @@ def storm_composites(request: StormRequest):
     except ValueError as error:
         raise RequestError(str(error)) from None
     base = request.composites
+    if (request.before_items or request.after_items) and base.sources:  # else not searched
+        raise ItemError("give the imagery as sources (--catalog, --stac-url, --provider; a "
+                        "spec's 'sources') or as --before-item / --after-item URLs (a spec's "
+                        "'before_items' / 'after_items'), not both: the sources are not "
+                        "searched when items are given")
     # saturated/defective pixels (SCL 1) are never evidence of change
     return replace(base, windows=windows, start=windows[0][1], end=windows[-1][2],
                    indices=sorted(set(base.indices) | set(STORM_INDICES)), method="median",
@@ -200,11 +223,12 @@ def check_scenes_around_event(request: StormRequest, composite_request, report) 
 
 
 def run_storm(request: StormRequest, *, progress=None, cancel=None,
-              report=None) -> StormResult:
+              report=None, items=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
     stocking, classes and the ranking; written as tables, a styled-ready layer and rasters.
     ``report``: the search of ``storm_composites(request)`` when already made (checked with
-    ``check_scenes_around_event``); not used with before/after item URLs."""
+    ``check_scenes_around_event``); ``items``: with before/after item URLs, ``items_report``'s
+    answer when already read (and checked)."""
     from ..composites.pipeline import run_composites, search, validate_request
     from ..composites.requests import RequestError, Source
     from ..outputs.files import write_cog, write_json
@@ -218,9 +242,9 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None,
     base = request.composites
     composite_request = storm_composites(request)
     windows, buffer_m = list(composite_request.windows), composite_request.cloud_buffer_m
-    searched = report is not None and not (request.before_items or request.after_items)
+    searched = report is not None or items is not None
     if request.before_items or request.after_items:
-        report, providers = _report_from_items(request.before_items, request.after_items)
+        report, providers = items or items_report(request, windows)
         composite_request = replace(composite_request,
                                     sources=[Source(p, ()) for p in providers.values()])
     aoi = validate_request(composite_request)
@@ -404,9 +428,12 @@ def rank_storm_damage(frame: pd.DataFrame, keys: Sequence[str], thresholds: Dama
     """THE ranking (every door uses it): evidence, stocking and class per zone, then severe
     first, and within a class the most damaged hectares first; unknown and not-stocked last."""
     frame = frame.copy()
-    optical_ok = frame["optical_observed_fraction"].fillna(0) >= min_clear_fraction
-    radar_ok = frame["radar_observed_fraction"].fillna(0) >= min_clear_fraction
-    union_ok = frame["observed_fraction"].fillna(0) >= min_clear_fraction
+    def seen(column: str) -> pd.Series:  # on enough of the stand, and on some of it at all
+        observed = frame[column].fillna(0)  # (--min-clear-fraction 0: not every stand 'both')
+        return (observed > 0) & (observed >= min_clear_fraction)
+
+    optical_ok, radar_ok = seen("optical_observed_fraction"), seen("radar_observed_fraction")
+    union_ok = seen("observed_fraction")
     frame["evidence"] = np.select(
         [optical_ok & radar_ok, optical_ok, radar_ok, union_ok],
         ["both", "optical", "radar", "both"], default="none")

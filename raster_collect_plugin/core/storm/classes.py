@@ -76,6 +76,10 @@ class DamageThresholds:
     max_not_stocked_fraction: float = 0.50
 
     def __post_init__(self):
+        for item in fields(self):  # inf / nan silently made no pixel damaged (or stocked)
+            if not np.isfinite(getattr(self, item.name)):
+                raise ValueError(f"the damage threshold {item.name} must be a finite number, "
+                                 f"not {getattr(self, item.name)}")
         if not 0 <= self.light_fraction < self.moderate_fraction < self.severe_fraction <= 1:
             raise ValueError("damage thresholds must increase within 0-1: light_fraction "
                              f"{self.light_fraction} < moderate_fraction "
@@ -84,6 +88,9 @@ class DamageThresholds:
         for name in ("changed_ndvi", "changed_vh_db", "heavy_ndvi", "heavy_vh_db"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"the damage threshold {name} must be positive")
+        if not -1 <= self.min_stocked_ndvi < 1:  # above 1 no stand was ever stocked
+            raise ValueError(f"min_stocked_ndvi is an NDVI from -1 to below 1 (default 0.5), "
+                             f"not {self.min_stocked_ndvi}")
         if not 0 < self.max_not_stocked_fraction <= 1:
             raise ValueError("max_not_stocked_fraction must be within 0-1")
 

@@ -222,10 +222,25 @@ def _event_table(refs, reference_row, inside, result, delays, id_field) -> pd.Da
     for number, ref in refs.iterrows():
         here = inside & (reference_row == number)
         hit = here & result.tp
-        rows.append({"reference": int(ref.get("reference_id", number + 1)),
+        rows.append({"reference": _reference_id(ref.get("reference_id"), number),
                      id_field: ref.get(id_field), "event": ref.get("event"),
                      "date": _as_date(ref["_days"]), **_recall_row(here, hit, delays)})
     return pd.DataFrame(rows)
+
+
+def _reference_id(value, number: int):
+    """A reference's ``reference_id`` as written (a text id such as 'R-12' too; a whole
+    decimal as an integer), its row number from 1 where it has none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return number + 1
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value
+
+
+NO_EVENT_TYPE = "(no event type)"  # the event_types row of references with an empty 'event'
 
 
 def _by_kind(refs, reference_row, inside, result, delays) -> pd.DataFrame:
@@ -233,8 +248,9 @@ def _by_kind(refs, reference_row, inside, result, delays) -> pd.DataFrame:
     to confirm than windthrow."""
     if "event" not in refs.columns or refs.empty:
         return pd.DataFrame()
-    rows = []
-    for kind, group in refs.groupby("event", sort=True):
+    rows = []  # a reference without an event type is one too (it was left out of the table)
+    kinds = refs["event"].astype(object).where(refs["event"].notna(), NO_EVENT_TYPE)
+    for kind, group in refs.groupby(kinds, sort=True):
         here = inside & np.isin(reference_row, np.asarray(group.index, "float64"))
         hit = here & result.tp
         rows.append({"event": kind, "references": len(group),
