@@ -78,3 +78,29 @@ def test_evidence_names_only_what_saw_the_stand_even_with_min_clear_fraction_zer
     default = rank_storm_damage(frame, ["forest_id"], DamageThresholds()).set_index(
         "forest_id")  # 6 % seen is too little at the default 0.5
     assert list(default["damage_class"]) == ["unknown", "unknown"]
+
+
+def test_an_unknown_stand_has_no_damaged_hectares():
+    """A stand seen on 32 % after the event is "unknown", yet showed 98 % and 75 ha damaged
+    (the seen part's share scaled to the whole stand), beside README's "of the stand". Its
+    damaged hectares and share are now empty; the sensors' own shares stay, beside the
+    observed fractions."""
+    import pandas as pd
+
+    from raster_collect_plugin.core.storm.assessment import rank_storm_damage
+
+    nan = float("nan")
+    frame = pd.DataFrame({
+        "forest_id": ["little seen", "seen"], "damaged_fraction": [0.98, 0.3],
+        "observed_fraction": [0.32, 0.9], "optical_observed_fraction": [0.32, 0.9],
+        "radar_observed_fraction": [nan, nan], "optical_damaged_fraction": [0.98, 0.3],
+        "radar_damaged_fraction": [nan, nan], "loss_ndvi": [0.5, 0.4],
+        "loss_vh_db": [nan, nan], "not_stocked_fraction": [0.0, 0.0],
+        "pre_event_ndvi": [0.8, 0.8], "damaged_ha": [75.0, 3.0], "decided_by_radar": [0, 0]})
+    ranked = rank_storm_damage(frame, ["forest_id"], DamageThresholds()).set_index("forest_id")
+    assert ranked.loc["little seen", "damage_class"] == "unknown"
+    assert pd.isna(ranked.loc["little seen", "damaged_ha"])
+    assert pd.isna(ranked.loc["little seen", "damaged_fraction"])
+    assert ranked.loc["little seen", "optical_damaged_fraction"] == 0.98
+    assert ranked.loc["seen", "damaged_ha"] == 3.0 and ranked.loc["seen", "damaged_fraction"] == 0.3
+    assert list(ranked.index) == ["seen", "little seen"]

@@ -446,7 +446,9 @@ def rank_storm_damage(frame: pd.DataFrame, keys: Sequence[str], thresholds: Dama
         severity = row.loss_vh_db if mostly_radar else row.loss_ndvi
         classes.append(thresholds.classify(row.damaged_fraction, severity, radar=mostly_radar))
     frame["damage_class"] = classes
-    frame.loc[frame["evidence"] == "none", "damage_class"] = UNKNOWN
+    unknown = frame["evidence"] == "none"  # its damage, from the little seen, is no measure
+    frame.loc[unknown, ["damage_class", "damaged_ha", "damaged_fraction"]] = [UNKNOWN, np.nan,
+                                                                              np.nan]
     frame.loc[not_stocked, "damage_class"] = NOT_STOCKED
     frame.loc[not_stocked, ["damaged_ha", "damaged_fraction"]] = 0.0
     order = frame["damage_class"].map({c: n for n, c in enumerate(CLASS_ORDER)})
