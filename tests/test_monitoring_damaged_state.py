@@ -1,6 +1,7 @@
 """A monitoring folder whose state is damaged (a truncated or missing file, or the ``.npz`` and
 ``.json`` of two different saves: a save interrupted between them) is refused in one line naming
-the fix (``--overwrite``, exit 2), never continued from mismatched arrays or silently rebuilt."""
+the fix (``--overwrite``, exit 2), never continued from mismatched arrays or silently rebuilt;
+a run from the history starts ``monitoring_series.csv`` again instead of appending to it."""
 
 import json
 import shutil
@@ -9,6 +10,7 @@ import sys
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from raster_collect_plugin.core.monitoring.state import (
@@ -17,6 +19,7 @@ from raster_collect_plugin.core.monitoring.state import (
     StateError,
     empty_arrays,
 )
+from raster_collect_plugin.core.monitoring.zone_series import SERIES_FILE, ZoneSeries
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from raster_collect_plugin.core.sample.disturbance_scenario import ScenarioSpec
 
@@ -59,6 +62,22 @@ def test_a_damaged_or_half_state_is_refused(tmp_path, damage, words):
     with pytest.raises(StateError, match=words) as caught:
         MonitorState.load(tmp_path)
     assert "\n" not in str(caught.value) and "--overwrite" in str(caught.value)
+
+
+def test_a_run_from_the_history_starts_the_series_table_again(tmp_path):
+    # before the fix: the rows of the lost run stayed and the new run's were appended after
+    # them (every scene twice)
+    pd.DataFrame({"forest_id": [1], "time": ["2025-01-05T10:30:00"], "sensor": ["landsat"],
+                  "clear_pixels": [4], "observed": [0.8], "expected": [0.8],
+                  "anomalous_fraction": [0.0]}).to_csv(tmp_path / SERIES_FILE, index=False)
+    series = ZoneSeries(np.array([0, 0]), np.array([1]), "forest_id")
+    scene = type("Scene", (), {"valid": np.array([True, True]),
+                               "expected": np.array([0.7, 0.7]),
+                               "anomaly": np.array([False, False])})()
+    series("2025-01-05T10:30:00", "landsat", np.array([0.7, 0.7]), scene)
+    table = pd.read_csv(series.append_to(tmp_path, None))
+    assert table["time"].tolist() == ["2025-01-05T10:30:00"]
+    assert table["observed"].tolist() == pytest.approx([0.7])
 
 
 @pytest.fixture(scope="module")

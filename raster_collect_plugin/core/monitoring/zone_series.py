@@ -41,12 +41,14 @@ class ZoneSeries:
 
     def append_to(self, folder: Path, previous_last) -> Path:
         """Append the collected rows to the folder's table; rows newer than the previous
-        run's last scene (left by a run that did not finish) are replaced."""
+        run's last scene (left by a run that did not finish) are replaced, and a run from
+        the history (``previous_last`` None: no state to continue) starts the table again."""
         from ..outputs.files import atomic_path
 
         destination = Path(folder) / SERIES_FILE
-        old = pd.read_csv(destination) if destination.exists() else None
-        if old is not None and previous_last is not None:
+        old = (pd.read_csv(destination) if destination.exists() and previous_last is not None
+               else None)
+        if old is not None:
             old = old[old["time"] <= str(previous_last)[:19]]
         frames = [f for f in (old, *self.rows) if f is not None and len(f)]
         table = (pd.concat(frames, ignore_index=True) if frames else
