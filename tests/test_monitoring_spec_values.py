@@ -56,6 +56,11 @@ def test_monitoring_values_out_of_range_are_refused(options, words):
     ({"table_formats": ["xlsx"]}, "'table_formats'.*gpkg, csv, parquet"),
     ({"crs": "EPSG:999999"}, "'crs'"),
     ({"end": "2024-06-01"}, "'end' \\(2024-06-01\\) is before 'history_end'"),
+    # before the fix: accepted, the alerts layer silently held every alert, or none
+    ({"alerts_since": "2022-06-01"}, "'alerts_since' \\(2022-06-01\\) is before the history"),
+    ({"alerts_since": "2025-07-01", "end": "2025-06-30"},
+     "'alerts_since' \\(2025-07-01\\) is after the end \\(2025-06-30\\)"),
+    ({"alerts_since": "2999-01-01"}, "'alerts_since' \\(2999-01-01\\) is after the end"),
 ])
 def test_other_monitor_values_are_checked_up_front(patch, words):
     with pytest.raises(JobError, match=words):
@@ -96,3 +101,16 @@ def test_watch_on_a_damaged_saved_spec_exits_2_in_one_line(tmp_path, text):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "is not a monitoring spec" in lines[0]
     assert "raster-collect monitor" in lines[0]
+
+
+def test_an_alerts_since_after_the_end_exits_2_on_the_command_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "monitor", "--gpkg",
+                           str(tmp_path / "forests.gpkg"), "--catalog",
+                           str(tmp_path / "catalog.json"), "--history-start", "2024-01-01",
+                           "--history-end", "2024-12-31", "--end", "2025-06-30",
+                           "--alerts-since", "2026-01-01", "--quiet", "--output",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'alerts_since' (2026-01-01) is after the end" in lines[0]
+    assert not (tmp_path / "out").exists()

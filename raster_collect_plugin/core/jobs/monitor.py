@@ -108,11 +108,27 @@ def check_monitor_spec(spec: Dict[str, Any]):
                        f"{', '.join(formula.sensors)}'s): monitoring follows one Landsat + "
                        "Sentinel-2 series; choose an index such as NDVI or NBR")
     settle_days(spec)
-    if spec.get("end") and date.fromisoformat(str(spec["end"])[:10]) < params.history_end:
-        raise JobError(f"'end' ({str(spec['end'])[:10]}) is before 'history_end' "
-                       f"({params.history_end}): monitoring starts after the history; give a "
-                       "later end (default: today)")
+    end = date.fromisoformat(str(spec.get("end") or date.today())[:10])
+    if spec.get("end") and end < params.history_end:
+        raise JobError(f"'end' ({end}) is before 'history_end' ({params.history_end}): "
+                       "monitoring starts after the history; give a later end (default: "
+                       "today)")
+    _check_alerts_since(spec.get("alerts_since"), params, end)
     return params
+
+
+def _check_alerts_since(value, params, end: date) -> None:
+    """The alerts layer's first day must fall between the history's start and the end (else
+    the layer silently holds every alert, or none)."""
+    if not value:
+        return
+    since = date.fromisoformat(str(value)[:10])
+    if since < params.history_start or since > end:
+        where = (f"before the history ({params.history_start} .. {params.history_end})"
+                 if since < params.history_start else f"after the end ({end})")
+        raise JobError(f"'alerts_since' ({since}) is {where}: give a day from the history's "
+                       f"end to the end, or leave it out (default: the previous run's last "
+                       "scene)")
 
 
 def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
