@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from raster_collect_plugin.core.jobs import JobError
+from raster_collect_plugin.core.jobs import JobError, validate_spec
 from raster_collect_plugin.core.jobs.monitor import check_monitor_spec
 from raster_collect_plugin.core.monitoring.state import StateError
 
@@ -114,3 +114,22 @@ def test_an_alerts_since_after_the_end_exits_2_on_the_command_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "'alerts_since' (2026-01-01) is after the end" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--hex-area-ha", "0", "--hex-area-ha must be a positive number, not 0"),
+    ("--min-alert-ha", "-1", "--min-alert-ha must be 0 or more hectares, not -1"),
+])
+def test_the_command_line_names_its_own_option(tmp_path, option, value, words):
+    # before the fix: the job spec's key ('hexagon_area_m2', in m²; 'min_alert_ha' "must be
+    # a number of hectares" for -1), which the command line has no option for
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "monitor", "--gpkg",
+                           str(tmp_path / "forests.gpkg"), "--catalog",
+                           str(tmp_path / "catalog.json"), "--history-start", "2024-01-01",
+                           "--history-end", "2024-12-31", option, value, "--quiet",
+                           "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [f"raster-collect: error: {words}"]
+    with pytest.raises(JobError, match="'min_alert_ha' must be a number of hectares, 0 or"):
+        validate_spec(dict(SPEC, min_alert_ha=-1))

@@ -132,9 +132,14 @@ def format_compartments(rows: list, id_field: str, top: int) -> str:
 
 
 def _cmd_monitor(args) -> dict:
+    from .cells import check_cell_options
+
     if args.history_end <= args.history_start:
         raise BadInput(f"--history-end ({args.history_end}) must be after --history-start "
                        f"({args.history_start})")
+    check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
+    if not args.min_alert_ha >= 0:  # NaN too
+        raise BadInput(f"--min-alert-ha must be 0 or more hectares, not {args.min_alert_ha:g}")
     return _run(monitor_spec(args), args)
 
 
