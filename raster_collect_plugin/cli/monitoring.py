@@ -151,11 +151,33 @@ def _cmd_watch(args) -> dict:
         raise BadInput(f"{args.output} holds no monitoring yet: start it with "
                        "'raster-collect monitor ... --output FOLDER'")
     spec["output_dir"] = args.output
+    _check_saved_inputs(spec, args.output)
     if args.end:
         spec["end"] = str(args.end)
     if args.settle_days is not None:
         spec["settle_days"] = args.settle_days
     return _run(spec, args)
+
+
+def _check_saved_inputs(spec: dict, folder: str) -> None:
+    """The polygons and static catalogs the folder's spec names are still there (else say
+    how to continue: the polygons may move, the sources are part of the run's fingerprint)."""
+    import os
+
+    from ..core.jobs.monitor import JOB_FILE
+
+    where = os.path.join(folder, JOB_FILE)
+    aoi = spec.get("aoi")
+    if isinstance(aoi, str) and "://" not in aoi and not os.path.exists(aoi):
+        raise BadInput(f"the polygons {aoi} named in {where} are gone: put them back, or "
+                       "continue with 'raster-collect monitor --gpkg NEW_PATH ...' and the "
+                       f"folder's other options (--output {folder})")
+    for source in spec.get("sources") or []:
+        href = source.get("href") if isinstance(source, dict) else None
+        if isinstance(href, str) and "://" not in href and not os.path.exists(href):
+            raise BadInput(f"the catalog {href} named in {where} is gone: put it back there "
+                           "(the folder continues only with the same sources), or start again "
+                           f"with 'raster-collect monitor ... --overwrite --output {folder}'")
 
 
 def register(commands) -> None:
