@@ -112,3 +112,31 @@ def test_watch_on_a_truncated_state_exits_2_and_overwrite_rebuilds(folder, tmp_p
     saved = json.loads((copy / "monitoring_state.json").read_text())
     assert saved["last_time"] == json.loads(
         (original / "monitoring_state.json").read_text())["last_time"]
+
+
+def test_a_run_failing_while_writing_leaves_the_previous_outputs(tmp_path, monkeypatch):
+    # before the fix: the rasters were rewritten in place from the new (never saved) state,
+    # so the folder showed a later status than its state and manifest described
+    from raster_collect_plugin.core.monitoring import run as monitoring
+    from tests.monitoring_helpers import HISTORY, small_series
+
+    series = small_series()
+    request = monitoring.MonitorRequest(tmp_path, MonitorParams(*HISTORY))
+    monitoring.run_monitor(request, series.sel(time=slice(None, "2025-03-01")))
+    status = (tmp_path / "monitoring_status.tif").read_bytes()
+    saved = (tmp_path / "monitoring_state.json").read_text()
+
+    def fail(*arguments):
+        raise OSError("disk error while writing")
+
+    monkeypatch.setattr(monitoring, "_changes", fail)  # after the rasters are written
+    with pytest.raises(OSError, match="disk error"):
+        monitoring.run_monitor(request, series.sel(time=slice(None, "2025-06-30")))
+    assert (tmp_path / "monitoring_status.tif").read_bytes() == status
+    assert (tmp_path / "monitoring_state.json").read_text() == saved
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+    result = monitoring.run_monitor(request, series.sel(time=slice(None, "2025-06-30")))
+    assert result.changes["entered"]["confirmed"] > 0
+    assert (tmp_path / "monitoring_status.tif").read_bytes() != status
+    assert result.files["monitoring_status"] == tmp_path / "monitoring_status.tif"
