@@ -90,7 +90,9 @@ def test_a_bad_monitoring_value_exits_2_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("text", ['{"kind": "monitor", ', "[1, 2]", "\udcff"])
+# '{"kind": "zonal"...}': before the fix watch ran that zonal job into the monitoring folder
+@pytest.mark.parametrize("text", ['{"kind": "monitor", ', "[1, 2]", "\udcff",
+                                  '{"kind": "zonal", "aoi": "forests.gpkg"}'])
 def test_watch_on_a_damaged_saved_spec_exits_2_in_one_line(tmp_path, text):
     # before the fix: a JSONDecodeError / TypeError traceback, exit 1
     (tmp_path / "monitoring_job.json").write_text(text, encoding="utf-8",

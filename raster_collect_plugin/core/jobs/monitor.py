@@ -140,6 +140,8 @@ def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:  # also UnicodeDecodeError
         spec = error
+    if isinstance(spec, dict) and spec.get("kind") != "monitor":  # watch would run it
+        spec = f"its kind is {spec.get('kind')!r}"
     if not isinstance(spec, dict):
         raise JobError(f"{path} is not a monitoring spec ({spec}): restore it, or run "
                        f"'raster-collect monitor ... --output {output_dir}' with the options "
