@@ -1,7 +1,9 @@
 """A monitoring folder whose state is damaged (a truncated or missing file, or the ``.npz`` and
 ``.json`` of two different saves: a save interrupted between them) is refused in one line naming
 the fix (``--overwrite``, exit 2), never continued from mismatched arrays or silently rebuilt;
-a run from the history starts ``monitoring_series.csv`` again instead of appending to it."""
+a run from the history starts ``monitoring_series.csv`` again instead of appending to it; a run
+that fails while writing leaves the previous outputs; ``watch --end`` before the folder's last
+scene says what to do."""
 
 import json
 import shutil
@@ -140,3 +142,14 @@ def test_a_run_failing_while_writing_leaves_the_previous_outputs(tmp_path, monke
     assert result.changes["entered"]["confirmed"] > 0
     assert (tmp_path / "monitoring_status.tif").read_bytes() != status
     assert result.files["monitoring_status"] == tmp_path / "monitoring_status.tif"
+
+
+def test_watch_ending_before_the_last_processed_scene_says_what_to_do(folder):
+    # before the fix: "'end' (...) is before the first day to monitor (...)", no way on
+    original, _ = folder
+    last = json.loads((original / "monitoring_state.json").read_text())["last_time"][:10]
+    done = _cli("watch", "--output", str(original), "--end", "2025-01-05")
+    assert done.returncode == 2, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()
+    assert f"before the first day to monitor ({last})" in line
+    assert "give a later end" in line
