@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import fields
 from datetime import date
 from numbers import Real
@@ -243,9 +242,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     record = fingerprint("monitor", parameters)
     # before the folder, the search and the scenes (the grid is laid once they are done)
     refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"))
-    with RunFolder(output_dir, record, rewrites=True, tracks_writes=True,
+    with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
-        started = time.time()
         if spec.get("overwrite"):  # start again from the history: forget the kept state
             from ..monitoring.state import STATE_FILES
             from ..monitoring.zone_series import SERIES_FILE
@@ -300,7 +298,11 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             result = run_monitor(request, series, progress=progress, cancel=cancel)
         write_json(output_dir / JOB_FILE, {k: v for k, v in spec.items()
                                            if k not in ("end", "overwrite")})
-        folder.publish_written(started, superseded=superseded_tables, errors=json.loads(
+        # what the run wrote, by name: never a file of the user's that changed meanwhile
+        # (README's cron line appends watch.log in the folder; listed, an --overwrite
+        # would remove it)
+        written = {Path(path).name for path in result.files.values()} | {JOB_FILE}
+        folder.publish(written, superseded=superseded_tables, errors=json.loads(
             series.attrs.get("search_errors") or "{}"))
     summary = result.summary
     notes = superseded_note(folder.removed, folder.held)
