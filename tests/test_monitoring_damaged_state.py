@@ -3,7 +3,7 @@
 the fix (``--overwrite``, exit 2), never continued from mismatched arrays or silently rebuilt;
 a run from the history starts ``monitoring_series.csv`` again instead of appending to it; a run
 that fails while writing leaves the previous outputs; ``watch --end`` before the folder's last
-scene says what to do."""
+scene says what to do; ``watch --overwrite`` rebuilds a folder that conflicts."""
 
 import json
 import shutil
@@ -153,3 +153,21 @@ def test_watch_ending_before_the_last_processed_scene_says_what_to_do(folder):
     [line] = done.stderr.strip().splitlines()
     assert f"before the first day to monitor ({last})" in line
     assert "give a later end" in line
+
+
+def test_watch_overwrite_rebuilds_a_folder_that_conflicts(folder, tmp_path):
+    # before the fix: the conflict said "use --overwrite", which watch did not have
+    original, _ = folder
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    saved = json.loads((copy / "monitoring_job.json").read_text())
+    saved["monitoring"] = {"threshold": 2.5}  # as forests edited since are a conflict too
+    (copy / "monitoring_job.json").write_text(json.dumps(saved))
+    done = _cli("watch", "--output", str(copy), "--end", "2025-02-28")
+    assert done.returncode == 2 and "different monitoring.threshold" in done.stderr
+    assert "--overwrite" in done.stderr
+    again = _cli("watch", "--output", str(copy), "--end", "2025-02-28", "--overwrite")
+    assert again.returncode == 0, again.stderr[-2000:]
+    state = json.loads((copy / "monitoring_state.json").read_text())
+    assert state["params"]["threshold"] == 2.5 and state["last_time"] > "2025-02"
+    assert "overwrite" not in json.loads((copy / "monitoring_job.json").read_text())

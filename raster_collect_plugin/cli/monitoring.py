@@ -156,6 +156,8 @@ def _cmd_watch(args) -> dict:
         spec["end"] = str(args.end)
     if args.settle_days is not None:
         spec["settle_days"] = args.settle_days
+    if args.overwrite:  # the advice of a conflict (e.g. the forests were edited since)
+        spec["overwrite"] = True
     return _run(spec, args)
 
 
@@ -250,6 +252,9 @@ def register(commands) -> None:
     watch.add_argument("--output", required=True, help="a folder started by 'monitor'")
     watch.add_argument("--end", type=parse_date, help="last day (default today)")
     watch.add_argument("--top", type=int, default=15, help="compartments to print")
+    watch.add_argument("--overwrite", action="store_true",
+                       help="start the folder's monitoring again from the history with its "
+                            "saved options (e.g. after its forests were edited)")
     _settle_option(watch)
     watch.set_defaults(handler=_cmd_watch)
 
