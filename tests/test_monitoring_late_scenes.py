@@ -162,6 +162,27 @@ def test_a_bad_settle_days_in_a_job_spec_is_one_line(tmp_path, value):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_huge_settle_days_is_no_crash(scenario, tmp_path):
+    # before the fix: OverflowError ("date value out of range") traceback, exit 1
+    from raster_collect_plugin.core.monitoring.late import settle_cutoff
+
+    assert settle_cutoff(date(2025, 6, 30), 10**12) == date.min
+    assert settle_cutoff(date(2025, 6, 30), 10) == date(2025, 6, 20)
+    spec = {"kind": "monitor", "aoi": str(scenario.compartments),
+            "output_dir": str(tmp_path / "out"),
+            "sources": [{"kind": "static", "href": str(scenario.catalog)}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31", "end": "2025-03-31",
+            "settle_days": 10**12}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "job", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "before the history ends" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bad_settle_days_option_is_refused(tmp_path):
     done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "watch", "--output",
                            str(tmp_path), "--settle-days", "-3"],

@@ -80,3 +80,35 @@ def test_a_continued_folder_with_fewer_table_formats_drops_the_earlier_tables(tm
     assert f"removed the earlier run's {', '.join(parquet)}" in " ".join(result["notes"])
     manifest = json.loads((output / "manifest.json").read_text())
     assert all((output / name).is_file() for name in manifest["files"])
+
+
+def test_a_log_appended_in_the_folder_is_not_the_runs_and_survives_overwrite(tmp_path):
+    """README's cron line appends ``watch.log`` in the monitoring folder while watch runs: the
+    run listed it in its manifest as its own (any file changed during the run was), so a
+    later ``monitor ... --overwrite`` removed the user's log as an old output."""
+    import json
+
+    from raster_collect_plugin.core.jobs import run_job
+
+    scenario = write_scenario(tmp_path / "scenes", SPEC)
+    output = tmp_path / "monitoring"
+    spec = {"kind": "monitor", "aoi": str(scenario.compartments),
+            "sources": [{"kind": "static", "href": str(scenario.catalog)}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31", "end": "2025-01-31",
+            "output_dir": str(output), "hexagon_area_m2": 10_000}
+    run_job(dict(spec))
+    log = output / "watch.log"
+    log.write_text("first run\n")
+
+    def appending(*_):  # what the shell's >> does while the run prints
+        with open(log, "a") as handle:
+            handle.write("progress\n")
+
+    run_job(dict(spec, end="2025-03-31"), progress=appending)
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert "watch.log" not in manifest["files"] and "monitoring_state.npz" in manifest["files"]
+    present = {p.name for p in output.iterdir() if not p.name.startswith(".")}
+    assert present - {"manifest.json", "watch.log"} == set(manifest["files"])
+    run_job({k: v for k, v in spec.items() if k != "hexagon_area_m2"} | {"overwrite": True})
+    assert log.read_text().startswith("first run\nprogress")
+    assert not list(output.glob("monitoring_hexagons*"))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from raster_collect_plugin.core.jobs import JobError
+from raster_collect_plugin.core.jobs import JobError, validate_spec
 from raster_collect_plugin.core.jobs.monitor import check_monitor_spec
 from raster_collect_plugin.core.monitoring.state import StateError
 
@@ -56,6 +56,11 @@ def test_monitoring_values_out_of_range_are_refused(options, words):
     ({"table_formats": ["xlsx"]}, "'table_formats'.*gpkg, csv, parquet"),
     ({"crs": "EPSG:999999"}, "'crs'"),
     ({"end": "2024-06-01"}, "'end' \\(2024-06-01\\) is before 'history_end'"),
+    # before the fix: accepted, the alerts layer silently held every alert, or none
+    ({"alerts_since": "2022-06-01"}, "'alerts_since' \\(2022-06-01\\) is before the history"),
+    ({"alerts_since": "2025-07-01", "end": "2025-06-30"},
+     "'alerts_since' \\(2025-07-01\\) is after the end \\(2025-06-30\\)"),
+    ({"alerts_since": "2999-01-01"}, "'alerts_since' \\(2999-01-01\\) is after the end"),
 ])
 def test_other_monitor_values_are_checked_up_front(patch, words):
     with pytest.raises(JobError, match=words):
@@ -85,7 +90,9 @@ def test_a_bad_monitoring_value_exits_2_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("text", ['{"kind": "monitor", ', "[1, 2]", "\udcff"])
+# '{"kind": "zonal"...}': before the fix watch ran that zonal job into the monitoring folder
+@pytest.mark.parametrize("text", ['{"kind": "monitor", ', "[1, 2]", "\udcff",
+                                  '{"kind": "zonal", "aoi": "forests.gpkg"}'])
 def test_watch_on_a_damaged_saved_spec_exits_2_in_one_line(tmp_path, text):
     # before the fix: a JSONDecodeError / TypeError traceback, exit 1
     (tmp_path / "monitoring_job.json").write_text(text, encoding="utf-8",
@@ -96,3 +103,35 @@ def test_watch_on_a_damaged_saved_spec_exits_2_in_one_line(tmp_path, text):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "is not a monitoring spec" in lines[0]
     assert "raster-collect monitor" in lines[0]
+
+
+def test_an_alerts_since_after_the_end_exits_2_on_the_command_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "monitor", "--gpkg",
+                           str(tmp_path / "forests.gpkg"), "--catalog",
+                           str(tmp_path / "catalog.json"), "--history-start", "2024-01-01",
+                           "--history-end", "2024-12-31", "--end", "2025-06-30",
+                           "--alerts-since", "2026-01-01", "--quiet", "--output",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'alerts_since' (2026-01-01) is after the end" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--hex-area-ha", "0", "--hex-area-ha must be a positive number, not 0"),
+    ("--min-alert-ha", "-1", "--min-alert-ha must be 0 or more hectares, not -1"),
+])
+def test_the_command_line_names_its_own_option(tmp_path, option, value, words):
+    # before the fix: the job spec's key ('hexagon_area_m2', in m²; 'min_alert_ha' "must be
+    # a number of hectares" for -1), which the command line has no option for
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "monitor", "--gpkg",
+                           str(tmp_path / "forests.gpkg"), "--catalog",
+                           str(tmp_path / "catalog.json"), "--history-start", "2024-01-01",
+                           "--history-end", "2024-12-31", option, value, "--quiet",
+                           "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [f"raster-collect: error: {words}"]
+    with pytest.raises(JobError, match="'min_alert_ha' must be a number of hectares, 0 or"):
+        validate_spec(dict(SPEC, min_alert_ha=-1))

@@ -74,3 +74,27 @@ def test_a_folder_started_with_relative_catalog_paths_before_still_continues(tmp
     assert again["changes"]["first_scene"] > first["changes"]["last_scene"]
     saved = json.loads((project / "runs" / "monitoring" / "monitoring_job.json").read_text())
     assert saved["sources"][0]["href"] == "scenes/catalog.json"
+
+
+def test_watch_whose_polygons_or_catalog_are_gone_says_how_to_continue(tmp_path):
+    # before the fix: "polygon file ... does not exist" with no way on (the path is the
+    # folder's saved spec's, not one the user typed)
+    folder = tmp_path / "monitoring"
+    folder.mkdir()
+    (tmp_path / "forests.gpkg").write_bytes(b"")
+    spec = {"kind": "monitor", "aoi": str(tmp_path / "moved.gpkg"),
+            "sources": [{"kind": "static", "href": str(tmp_path / "scenes" / "catalog.json")}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31",
+            "output_dir": str(folder)}
+    (folder / "monitoring_job.json").write_text(json.dumps(spec))
+    done = _cli(tmp_path, "watch", "--output", str(folder))
+    assert done.returncode == 2, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()
+    assert "moved.gpkg named in" in line and "monitor --gpkg NEW_PATH" in line
+    (folder / "monitoring_job.json").write_text(json.dumps(
+        dict(spec, aoi=str(tmp_path / "forests.gpkg"))))
+    done = _cli(tmp_path, "watch", "--output", str(folder))
+    assert done.returncode == 2, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()
+    assert "catalog.json named in" in line and "put it back" in line and "--overwrite" in line
+    assert sorted(p.name for p in folder.iterdir()) == ["monitoring_job.json"]

@@ -84,7 +84,7 @@ def test_monitoring_conflict_names_the_folder_not_command_line_options(
     with pytest.raises(QgsProcessingException) as raised:
         run("monitor_disturbance", other)
     message = str(raised.value)
-    assert "holds results of another run (different monitoring)" in message
+    assert "holds results of another run (different monitoring.confirm)" in message
     assert message.endswith("choose another output folder, or delete those results and "
                             "run again")
     assert "--" not in message

@@ -17,7 +17,13 @@ import pytest
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.composites.requests import Cancelled
 from raster_collect_plugin.core.jobs import run as jobs
-from raster_collect_plugin.core.runs.folder import JOURNAL_NAME, LOCK_NAME, RunFolder, fingerprint
+from raster_collect_plugin.core.runs.folder import (
+    JOURNAL_NAME,
+    LOCK_NAME,
+    ResultsConflict,
+    RunFolder,
+    fingerprint,
+)
 from raster_collect_plugin.core.runs.manifest import published_files, read_manifest
 
 
@@ -262,3 +268,16 @@ def test_a_run_publishing_what_it_wrote_leaves_out_an_earlier_run_finished_just_
         manifest = second.publish_written(started)
     assert sorted(manifest["files"]) == ["compartments.csv", "sub/new.csv"]
     assert published_files(str(tmp_path)) == ["compartments.csv", "sub/new.csv"]
+
+
+def test_a_conflict_names_what_changed_inside_a_group_of_parameters(tmp_path):
+    # before the fix: "different monitoring" for a changed --threshold (or history start)
+    monitoring = {"threshold": 3.0, "confirm": 3, "history_start": "2024-01-01"}
+    with RunFolder(tmp_path, fingerprint("monitor", {"monitoring": monitoring})) as folder:
+        (tmp_path / "a.txt").write_text("a")
+        folder.publish(["a.txt"])
+    other = fingerprint("monitor", {"monitoring": dict(monitoring, threshold=2.5)})
+    with pytest.raises(ResultsConflict, match=r"different monitoring\.threshold\)") as raised:
+        with RunFolder(tmp_path, other):
+            pass
+    assert "--overwrite" in str(raised.value) and (tmp_path / "a.txt").exists()

@@ -132,9 +132,14 @@ def format_compartments(rows: list, id_field: str, top: int) -> str:
 
 
 def _cmd_monitor(args) -> dict:
+    from .cells import check_cell_options
+
     if args.history_end <= args.history_start:
         raise BadInput(f"--history-end ({args.history_end}) must be after --history-start "
                        f"({args.history_start})")
+    check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
+    if not args.min_alert_ha >= 0:  # NaN too
+        raise BadInput(f"--min-alert-ha must be 0 or more hectares, not {args.min_alert_ha:g}")
     return _run(monitor_spec(args), args)
 
 
@@ -146,11 +151,35 @@ def _cmd_watch(args) -> dict:
         raise BadInput(f"{args.output} holds no monitoring yet: start it with "
                        "'raster-collect monitor ... --output FOLDER'")
     spec["output_dir"] = args.output
+    _check_saved_inputs(spec, args.output)
     if args.end:
         spec["end"] = str(args.end)
     if args.settle_days is not None:
         spec["settle_days"] = args.settle_days
+    if args.overwrite:  # the advice of a conflict (e.g. the forests were edited since)
+        spec["overwrite"] = True
     return _run(spec, args)
+
+
+def _check_saved_inputs(spec: dict, folder: str) -> None:
+    """The polygons and static catalogs the folder's spec names are still there (else say
+    how to continue: the polygons may move, the sources are part of the run's fingerprint)."""
+    import os
+
+    from ..core.jobs.monitor import JOB_FILE
+
+    where = os.path.join(folder, JOB_FILE)
+    aoi = spec.get("aoi")
+    if isinstance(aoi, str) and "://" not in aoi and not os.path.exists(aoi):
+        raise BadInput(f"the polygons {aoi} named in {where} are gone: put them back, or "
+                       "continue with 'raster-collect monitor --gpkg NEW_PATH ...' and the "
+                       f"folder's other options (--output {folder})")
+    for source in spec.get("sources") or []:
+        href = source.get("href") if isinstance(source, dict) else None
+        if isinstance(href, str) and "://" not in href and not os.path.exists(href):
+            raise BadInput(f"the catalog {href} named in {where} is gone: put it back there "
+                           "(the folder continues only with the same sources), or start again "
+                           f"with 'raster-collect monitor ... --overwrite --output {folder}'")
 
 
 def register(commands) -> None:
@@ -223,6 +252,9 @@ def register(commands) -> None:
     watch.add_argument("--output", required=True, help="a folder started by 'monitor'")
     watch.add_argument("--end", type=parse_date, help="last day (default today)")
     watch.add_argument("--top", type=int, default=15, help="compartments to print")
+    watch.add_argument("--overwrite", action="store_true",
+                       help="start the folder's monitoring again from the history with its "
+                            "saved options (e.g. after its forests were edited)")
     _settle_option(watch)
     watch.set_defaults(handler=_cmd_watch)
 

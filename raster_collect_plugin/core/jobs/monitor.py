@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import fields
 from datetime import date
 from numbers import Real
@@ -108,11 +107,27 @@ def check_monitor_spec(spec: Dict[str, Any]):
                        f"{', '.join(formula.sensors)}'s): monitoring follows one Landsat + "
                        "Sentinel-2 series; choose an index such as NDVI or NBR")
     settle_days(spec)
-    if spec.get("end") and date.fromisoformat(str(spec["end"])[:10]) < params.history_end:
-        raise JobError(f"'end' ({str(spec['end'])[:10]}) is before 'history_end' "
-                       f"({params.history_end}): monitoring starts after the history; give a "
-                       "later end (default: today)")
+    end = date.fromisoformat(str(spec.get("end") or date.today())[:10])
+    if spec.get("end") and end < params.history_end:
+        raise JobError(f"'end' ({end}) is before 'history_end' ({params.history_end}): "
+                       "monitoring starts after the history; give a later end (default: "
+                       "today)")
+    _check_alerts_since(spec.get("alerts_since"), params, end)
     return params
+
+
+def _check_alerts_since(value, params, end: date) -> None:
+    """The alerts layer's first day must fall between the history's start and the end (else
+    the layer silently holds every alert, or none)."""
+    if not value:
+        return
+    since = date.fromisoformat(str(value)[:10])
+    if since < params.history_start or since > end:
+        where = (f"before the history ({params.history_start} .. {params.history_end})"
+                 if since < params.history_start else f"after the end ({end})")
+        raise JobError(f"'alerts_since' ({since}) is {where}: give a day from the history's "
+                       f"end to the end, or leave it out (default: the previous run's last "
+                       "scene)")
 
 
 def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
@@ -124,6 +139,8 @@ def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:  # also UnicodeDecodeError
         spec = error
+    if isinstance(spec, dict) and spec.get("kind") != "monitor":  # watch would run it
+        spec = f"its kind is {spec.get('kind')!r}"
     if not isinstance(spec, dict):
         raise JobError(f"{path} is not a monitoring spec ({spec}): restore it, or run "
                        f"'raster-collect monitor ... --output {output_dir}' with the options "
@@ -225,9 +242,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     record = fingerprint("monitor", parameters)
     # before the folder, the search and the scenes (the grid is laid once they are done)
     refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"))
-    with RunFolder(output_dir, record, rewrites=True, tracks_writes=True,
+    with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
-        started = time.time()
         if spec.get("overwrite"):  # start again from the history: forget the kept state
             from ..monitoring.state import STATE_FILES
             from ..monitoring.zone_series import SERIES_FILE
@@ -239,7 +255,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         start = (params.history_start if state is None or state.last_time is None
                  else state.last_time.astype("datetime64[D]").astype(object))
         if end < start:
-            raise JobError(f"'end' ({end}) is before the first day to monitor ({start})")
+            raise JobError(f"'end' ({end}) is before the first day to monitor ({start}): the "
+                           "folder has processed the scenes up to that day; give a later end "
+                           "(default: today)")
         settle = settle_days(spec)
         cutoff = settle_cutoff(end, settle)
         if state is None and cutoff < params.history_end:
@@ -280,7 +298,11 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             result = run_monitor(request, series, progress=progress, cancel=cancel)
         write_json(output_dir / JOB_FILE, {k: v for k, v in spec.items()
                                            if k not in ("end", "overwrite")})
-        folder.publish_written(started, superseded=superseded_tables, errors=json.loads(
+        # what the run wrote, by name: never a file of the user's that changed meanwhile
+        # (README's cron line appends watch.log in the folder; listed, an --overwrite
+        # would remove it)
+        written = {Path(path).name for path in result.files.values()} | {JOB_FILE}
+        folder.publish(written, superseded=superseded_tables, errors=json.loads(
             series.attrs.get("search_errors") or "{}"))
     summary = result.summary
     notes = superseded_note(folder.removed, folder.held)

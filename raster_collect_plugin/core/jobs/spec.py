@@ -189,7 +189,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "alerts_since": (_date, "a date like 2025-06-01"),
     "index": (_text, "an index name such as NDVI"),
     "harmonise": _flag,
-    "min_alert_ha": (_number(0), "a number of hectares"),
+    "min_alert_ha": (_number(0), "a number of hectares, 0 or more"),
     "monitoring": (lambda v: isinstance(v, dict), "an object such as {\"confirm\": 3}"),
     "settle_days": (_number(0, integer=True), "a whole number of days, 0 or more"),
     # validate (core/jobs/validate.py)

@@ -84,5 +84,7 @@ def late_warning(late: List[Dict]) -> str:
 
 
 def settle_cutoff(end: date, settle_days: int) -> date:
-    """The last acquisition day a run with ``settle_days`` processes."""
-    return end - timedelta(days=int(settle_days))
+    """The last acquisition day a run with ``settle_days`` processes (the first day of the
+    calendar when the period reaches back beyond it: every scene waits)."""
+    days = int(settle_days)
+    return date.min if days >= (end - date.min).days else end - timedelta(days=days)

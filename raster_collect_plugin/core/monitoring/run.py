@@ -5,13 +5,15 @@ run that fails or is cancelled leaves the previous state to continue from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from ..runs.file_replace import remove, replace_all
 from .detector import confidence, fit_state, magnitude, monitor_series
 from .late import record_processed
 from .state import (
@@ -129,8 +131,32 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     since = request.alerts_since or (
         np.datetime64(previous_last, "D").astype(object) if previous_last is not None
         else request.params.history_end)
+    # the outputs are written aside and moved in all together just before the state is
+    # saved: a run that fails half-way leaves the previous run's outputs, which its state
+    # and manifest describe (not some files of a state that was never saved)
+    stage = output_dir / f".monitoring.partial-{os.getpid()}"
+    remove(stage, must=False)
+    stage.mkdir()
+    try:
+        files, summary, changes = _write_outputs(
+            replace(request, output_dir=stage), state, collector, before, before_confirmation,
+            processed, since, previous_last, transform, crs)
+        replace_all((stage / name, output_dir / name) for name in sorted(os.listdir(stage)))
+    finally:
+        remove(stage, must=False)
+    files = {key: output_dir / path.name for key, path in files.items()}
+    files["state"], files["state_metadata"] = state.save(output_dir)
+    return MonitorResult(files, summary, changes, state)
+
+
+def _write_outputs(request: MonitorRequest, state: MonitorState, collector, before,
+                   before_confirmation, processed, since, previous_last, transform, crs):
+    """(files, compartment summary, changes) written into ``request.output_dir``."""
+    from ..outputs.files import write_json
+
+    stage = Path(request.output_dir)
     pixels = _pixel_layers(state)
-    files = _write_rasters(output_dir, state, pixels, transform, crs)
+    files = _write_rasters(stage, state, pixels, transform, crs)
     summary = None
     zones_changed = []
     if request.zones is not None:
@@ -140,15 +166,12 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
             request, state, pixels, transform, crs, since, before_confirmation)
         files.update(zone_files)
     if collector is not None:
-        files["series"] = collector.append_to(output_dir, previous_last)
+        files["series"] = collector.append_to(stage.parent, previous_last, into=stage)
     changes = _changes(state, before, before_confirmation, processed, since, zones_changed,
                        request.id_field)
     changes.update(request.report, late_scenes=state.late_scenes)
-    from ..outputs.files import write_json
-
-    files["changes"] = write_json(output_dir / "monitoring_changes.json", changes)
-    files["state"], files["state_metadata"] = state.save(output_dir)
-    return MonitorResult(files, summary, changes, state)
+    files["changes"] = write_json(stage / "monitoring_changes.json", changes)
+    return {key: Path(path) for key, path in files.items()}, summary, changes
 
 
 def _zone_series(request: MonitorRequest, state: MonitorState, transform, crs: str):

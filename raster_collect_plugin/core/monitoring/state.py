@@ -7,6 +7,9 @@ Per-pixel status codes (one source: the COG, the tables and the doors read them 
 from __future__ import annotations
 
 import json
+import uuid
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
@@ -147,11 +150,13 @@ class MonitorState:
 
         folder = Path(folder)
         npz, meta = (folder / name for name in STATE_FILES)
+        pair = uuid.uuid4().hex  # in both files: a save interrupted between them is told
         with atomic_path(npz) as temp:
             with open(temp, "wb") as handle:
-                np.savez_compressed(handle, beta=self.beta, **self.arrays)
+                np.savez_compressed(handle, beta=self.beta, pair=np.array(pair),
+                                    **self.arrays)
         write_json(meta, {
-            "version": STATE_VERSION, "params": self.params.to_json(),
+            "version": STATE_VERSION, "pair": pair, "params": self.params.to_json(),
             "shape": list(self.shape), "grid": self.grid, "index": self.index,
             "last_time": None if self.last_time is None else str(self.last_time),
             "history_observations": self.history_observations, "scenes": self.scenes,
@@ -160,21 +165,45 @@ class MonitorState:
 
     @classmethod
     def load(cls, folder: Path) -> Optional[MonitorState]:
-        """The state saved in ``folder``, or None when there is none."""
+        """The state saved in ``folder``, or None when there is none; StateError when it is
+        damaged (a file missing, unreadable, or the two from different saves)."""
         npz, meta = (Path(folder) / name for name in STATE_FILES)
-        if not meta.exists() or not npz.exists():
+        if not meta.exists() and not npz.exists():
             return None
+        try:
+            return cls._read(npz, meta)
+        except (StateError, PermissionError):
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+                zipfile.BadZipFile, zlib.error) as error:
+            reason = (f"{Path(error.filename).name} is missing"
+                      if isinstance(error, FileNotFoundError)
+                      else f"{type(error).__name__}: {error}".splitlines()[0][:200])
+            raise StateError(
+                f"the monitoring state in {folder} is damaged ({reason}): rebuild it from the "
+                f"history with 'raster-collect monitor ... --overwrite --output {folder}' "
+                "(job spec \"overwrite\": true)") from None
+
+    @classmethod
+    def _read(cls, npz: Path, meta: Path) -> MonitorState:
         info = json.loads(meta.read_text(encoding="utf-8"))
         if info.get("version") != STATE_VERSION:
             raise StateError(f"{meta} was written by another version of the monitoring; "
                              "start a new run in an empty folder")
         with np.load(npz) as data:
+            pair = str(data["pair"]) if "pair" in data.files else None
+            if (pair is not None or "pair" in info) and pair != info.get("pair"):
+                raise ValueError(f"{npz.name} and {meta.name} are from different saves")
             arrays = {name: data[name] if name in data.files else
                       np.zeros(data["status"].shape, dtype=dtype)  # saved before CuSum
                       for name, dtype in PIXEL_ARRAYS.items()}
             beta = data["beta"]
+        shape = tuple(info["shape"])
+        if any(a.shape != (int(np.prod(shape)),) for a in arrays.values()) \
+                or beta.shape[-1:] != (int(np.prod(shape)),):
+            raise ValueError(f"{npz.name} does not hold {shape[0]} × {shape[1]} pixels")
         last = info.get("last_time")
-        return cls(MonitorParams.from_json(info["params"]), tuple(info["shape"]), beta, arrays,
+        return cls(MonitorParams.from_json(info["params"]), shape, beta, arrays,
                    None if last is None else np.datetime64(last, "ns"),
                    info.get("history_observations", 0), info.get("scenes", 0),
                    info.get("grid", {}), info.get("index", ""), info.get("processed_scenes"),

@@ -5,7 +5,7 @@ value, the model's expectation over the same pixels and the share of them that w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import pandas as pd
@@ -39,14 +39,18 @@ class ZoneSeries:
             "expected": expected[keep] / clear[keep],
             "anomalous_fraction": anomalous[keep] / clear[keep]}))
 
-    def append_to(self, folder: Path, previous_last) -> Path:
+    def append_to(self, folder: Path, previous_last, into: Optional[Path] = None) -> Path:
         """Append the collected rows to the folder's table; rows newer than the previous
-        run's last scene (left by a run that did not finish) are replaced."""
+        run's last scene (left by a run that did not finish) are replaced, and a run from
+        the history (``previous_last`` None: no state to continue) starts the table again.
+        ``into``: the folder to write the table to (default ``folder``)."""
         from ..outputs.files import atomic_path
 
-        destination = Path(folder) / SERIES_FILE
-        old = pd.read_csv(destination) if destination.exists() else None
-        if old is not None and previous_last is not None:
+        existing = Path(folder) / SERIES_FILE
+        destination = Path(into or folder) / SERIES_FILE
+        old = (pd.read_csv(existing) if existing.exists() and previous_last is not None
+               else None)
+        if old is not None:
             old = old[old["time"] <= str(previous_last)[:19]]
         frames = [f for f in (old, *self.rows) if f is not None and len(f)]
         table = (pd.concat(frames, ignore_index=True) if frames else

@@ -129,7 +129,13 @@ def differences(old: Mapping, new: Mapping) -> List[str]:
     if old.get("kind") != new.get("kind"):
         changed.append("kind")
     old_p, new_p = old.get("parameters") or {}, new.get("parameters") or {}
-    changed += sorted(k for k in set(old_p) | set(new_p) if old_p.get(k) != new_p.get(k))
+    for key in sorted(k for k in set(old_p) | set(new_p) if old_p.get(k) != new_p.get(k)):
+        before, after = old_p.get(key), new_p.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):  # e.g. monitoring.threshold
+            changed += [f"{key}.{name}" for name in sorted(set(before) | set(after))
+                        if before.get(name) != after.get(name)] or [key]
+        else:
+            changed.append(key)
     if old.get("item_ids") != new.get("item_ids"):
         changed.append("scenes")
     return changed
