@@ -44,6 +44,8 @@ def test_monitoring_values_of_the_wrong_type_name_the_key(options, key):
     ({"screen_sigma": 0}, "screen_sigma"),
     ({"outlier_sigma": -1}, "outlier_sigma"),
     ({"min_history_obs": 0}, "min_history_obs"),
+    ({"confirm": 40000}, "at most 1000"),  # the int16 counters never reached it: no alert ever
+    ({"recover": 1001}, "at most 1000"),
 ])
 def test_monitoring_values_out_of_range_are_refused(options, words):
     with pytest.raises(StateError, match=words):

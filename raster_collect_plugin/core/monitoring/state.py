@@ -26,6 +26,7 @@ SENSOR_BITS = {"sentinel-2": 1, "landsat": 2}
 OTHER_SENSOR_BIT = 4
 STATE_VERSION = 1
 STATE_FILES = ("monitoring_state.npz", "monitoring_state.json")
+MAX_RUN = 1000  # most observations confirm / recover may ask for (~6 years of clear scenes)
 
 
 class StateError(ValueError):
@@ -73,6 +74,10 @@ class MonitorParams:
                              "(e.g. CRSWIR)")
         if self.confirm < 1 or self.recover < 1:
             raise StateError("confirm and recover must be at least 1 observation")
+        if max(self.confirm, self.recover) > MAX_RUN:  # the per-pixel counters are int16
+            raise StateError(f"confirm and recover must be at most {MAX_RUN} observations "
+                             "(years of scenes), not "
+                             f"{max(self.confirm, self.recover)}")
         if self.method not in ("ewma", "cusum"):
             raise StateError("the monitoring method must be 'ewma' or 'cusum'")
         if not 0 < self.alpha < 1:
