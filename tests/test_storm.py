@@ -165,6 +165,30 @@ def test_items_with_sources_or_outside_their_window_are_refused(small_sample, tm
     assert not (tmp_path / "out").exists()
 
 
+def test_items_refuse_the_options_that_choose_scenes_in_a_search(small_sample, tmp_path,
+                                                                 capsys):
+    """With --before-item/--after-item nothing is searched, yet --collections and --max-cloud
+    (a spec's max_cloud_cover) were accepted and silently not used: refused, exit 2."""
+    item = {day: next(f"{small_sample.root}/{sd.S1_COLLECTION}/{i['id']}/{i['id']}.json"
+                      for i in small_sample.items[sd.S1_COLLECTION]
+                      if i["properties"]["datetime"].startswith(day))
+            for day in ("2025-10-27", "2025-12-02")}
+    base = ["--quiet", "storm", "--gpkg", str(small_sample.forests_path), "--event-date",
+            "2025-11-13", "--output", str(tmp_path / "out"), "--before-item",
+            item["2025-10-27"], "--after-item", item["2025-12-02"]]
+    assert cli.main(base + ["--collections", "sentinel-2-l2a", "--max-cloud", "20"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "nothing is searched: drop --collections and --max-cloud")
+    spec = tmp_path / "storm.json"
+    spec.write_text(json.dumps({
+        "kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
+        "output_dir": str(tmp_path / "out"), "before_items": [item["2025-10-27"]],
+        "after_items": [item["2025-12-02"]], "max_cloud_cover": 20}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert "leave 'max_cloud_cover' out" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_storm_command_line(small_sample, tmp_path, capsys):
     code = cli.main(["--json", "storm", "--moderate-fraction", "0.12",
                      "--gpkg", str(small_sample.forests_path),

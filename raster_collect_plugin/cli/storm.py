@@ -55,6 +55,12 @@ def _cmd_storm(args) -> dict:
     if args.catalog or args.stac_url or args.provider:
         request = composite_request(args, aoi, Path(args.output))
     else:
+        searching = [option for option, value in (("--collections", args.collections),
+                                                  ("--max-cloud", args.max_cloud))
+                     if value is not None]
+        if searching:  # they choose the scenes of a search, and there is none
+            raise BadInput(f"--before-item/--after-item are the scenes, nothing is searched: "
+                           f"drop {' and '.join(searching)}")
         from ..core.composites import CompositeRequest
 
         request = CompositeRequest(aoi=aoi, sources=[], start=args.event_date,

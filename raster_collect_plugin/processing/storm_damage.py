@@ -153,6 +153,7 @@ class StormDamageAlgorithm(EngineAlgorithm):
                                 for name, threshold in THRESHOLD_PARAMETERS.items()})
         if urls[self.BEFORE_ITEMS] or urls[self.AFTER_ITEMS]:  # the scenes used: no search
             spec["sources"] = []
+            spec.pop("max_cloud_cover", None)  # it chooses the scenes of a search
         steps.setCurrentStep(1)
         result = common.run_job(spec, steps, workdir)
         common.report_errors(result, feedback)

@@ -116,6 +116,9 @@ USED_IN_MODE: Dict[Tuple[str, str, bool], Tuple[Tuple[str, ...], str]] = {
     ("sentinel-hub-byoc", "aoi", False): (
         ("layer", "id_field", "ids", "start", "end", "interval", "min_clear_fraction"),
         "without 'aoi' reads no statistics back"),
+    ("storm", "sources", False): (
+        ("max_cloud_cover",),
+        "without 'sources' searches no scenes (its scenes are 'before_items' / 'after_items')"),
     ("storm", "sentinel_hub_radar", False): (
         ("base_url", "token_url", "pu_budget", "usage_ledger"),
         "without 'sentinel_hub_radar' sends no requests to Sentinel Hub"),
