@@ -57,6 +57,8 @@ def test_monitoring_values_out_of_range_are_refused(options, words):
     ({"mask_classes": ["foo"]}, "'mask_classes'.*unknown cloud-mask classes"),
     ({"table_formats": ["xlsx"]}, "'table_formats'.*gpkg, csv, parquet"),
     ({"crs": "EPSG:999999"}, "'crs'"),
+    # before the fix: accepted, then a KeyError traceback once the scenes were loaded
+    ({"crs": "EPSG:4326"}, "job spec 'crs' EPSG:4326 is geographic"),
     ({"end": "2024-06-01"}, "'end' \\(2024-06-01\\) is before 'history_end'"),
     # before the fix: accepted, the alerts layer silently held every alert, or none
     ({"alerts_since": "2022-06-01"}, "'alerts_since' \\(2022-06-01\\) is before the history"),
@@ -123,6 +125,13 @@ def test_an_alerts_since_after_the_end_exits_2_on_the_command_line(tmp_path):
 @pytest.mark.parametrize("option, value, words", [
     ("--hex-area-ha", "0", "--hex-area-ha must be a positive number, not 0"),
     ("--min-alert-ha", "-1", "--min-alert-ha must be 0 or more hectares, not -1"),
+    ("--max-cloud", "150", "the scene cloud cover limit is a percentage from 0 to 100 "
+                           "(--max-cloud), not 150"),
+    ("--cloud-buffer", "-5", "the cloud-mask buffer must be 0 or a positive number of "
+                             "metres, not -5.0 (--cloud-buffer)"),
+    ("--crs", "EPSG:4326", "--crs EPSG:4326 is geographic (degrees); the outputs need a "
+                           "projected CRS in metres such as a UTM zone (EPSG:326xx / 327xx), "
+                           "or leave --crs out for the scenes' own UTM zone"),
 ])
 def test_the_command_line_names_its_own_option(tmp_path, option, value, words):
     # before the fix: the job spec's key ('hexagon_area_m2', in m²; 'min_alert_ha' "must be

@@ -140,7 +140,25 @@ def _cmd_monitor(args) -> dict:
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
     if not args.min_alert_ha >= 0:  # NaN too
         raise BadInput(f"--min-alert-ha must be 0 or more hectares, not {args.min_alert_ha:g}")
+    _check_scene_options(args)
     return _run(monitor_spec(args), args)
+
+
+def _check_scene_options(args) -> None:
+    """--max-cloud, --cloud-buffer and --crs by the composites' rules, named as typed (the
+    job spec's check would name its keys: 'max_cloud_cover', 'cloud_buffer_m', 'crs')."""
+    from ..core.composites.pipeline import check_output_crs
+    from ..core.pixels.cloud_buffer import validate_buffer
+
+    if args.max_cloud is not None and not 0 <= args.max_cloud <= 100:
+        raise BadInput(f"the scene cloud cover limit is a percentage from 0 to 100 "
+                       f"(--max-cloud), not {args.max_cloud:g}")
+    try:
+        validate_buffer(args.cloud_buffer)
+    except ValueError as error:
+        raise BadInput(f"{error} (--cloud-buffer)") from None
+    if args.crs:
+        check_output_crs(args.crs)
 
 
 def _cmd_watch(args) -> dict:

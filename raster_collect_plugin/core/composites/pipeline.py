@@ -87,7 +87,7 @@ def validate_request(request: CompositeRequest) -> Aoi:
     if request.resolution is not None and request.resolution <= 0:
         raise RequestError("resolution must be a positive number of metres")
     if request.crs:
-        _check_crs(request.crs)
+        check_output_crs(request.crs)
     aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
         request.aoi, id_field=request.id_field, ids=request.selected_ids)
     if request.resolution is not None:
@@ -114,19 +114,21 @@ def _refuse_pixels_larger_than_every_forest(aoi: Aoi, resolution: float) -> None
         f"{fits:g} m")
 
 
-def _check_crs(crs: str) -> None:
+def check_output_crs(crs: str, option: str = "--crs") -> None:
+    """An output CRS (``option``: --crs, a spec's 'crs') must exist and be projected, in
+    metres."""
     from pyproj import CRS
     from pyproj.exceptions import CRSError
 
     try:
         parsed = CRS.from_user_input(crs)
     except CRSError:
-        raise RequestError(f"unknown CRS {crs!r} (--crs): give an EPSG code such as "
+        raise RequestError(f"unknown CRS {crs!r} ({option}): give an EPSG code such as "
                            "EPSG:28356") from None
     if parsed.is_geographic:  # the resolution is in metres: 10 would be 10-degree pixels
-        raise RequestError(f"--crs {crs} is geographic (degrees); the outputs need a projected "
-                           "CRS in metres such as a UTM zone (EPSG:326xx / 327xx), or leave "
-                           "--crs out for the scenes' own UTM zone")
+        raise RequestError(f"{option} {crs} is geographic (degrees); the outputs need a "
+                           "projected CRS in metres such as a UTM zone (EPSG:326xx / 327xx), "
+                           f"or leave {option} out for the scenes' own UTM zone")
 
 
 def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:

@@ -83,15 +83,14 @@ def check_monitor_spec(spec: Dict[str, Any]):
     except ValueError as error:
         raise JobError(f"job spec 'mask_classes': {error}") from None
     check_table_formats(spec.get("table_formats"))
-    if spec.get("crs"):
-        from pyproj import CRS
-        from pyproj.exceptions import CRSError
+    if spec.get("crs"):  # the composites' rule: a projected CRS (a geographic one crashed)
+        from ..composites.pipeline import check_output_crs
+        from ..composites.requests import RequestError
 
         try:
-            CRS.from_user_input(spec["crs"])
-        except CRSError:
-            raise JobError(f"job spec 'crs' {spec['crs']!r} is not a CRS: give an EPSG code "
-                           "such as EPSG:32632") from None
+            check_output_crs(spec["crs"], option="job spec 'crs'")
+        except RequestError as error:
+            raise JobError(str(error)) from None
     custom = spec.get("custom_indices") or {}
     index = spec.get("index", DEFAULT_MONITOR_INDEX)
     if set(custom) - {index}:
