@@ -25,6 +25,7 @@ def _cmd_sentinel_hub(args) -> dict:
         request_epsg,
     )
 
+    check_hub_options(args)
     indices = [i.strip() for i in args.indices.split(",") if i.strip()]
     settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url,
                                   max_retry_wait_seconds=args.max_retry_wait)
@@ -83,6 +84,30 @@ def _cmd_sentinel_hub(args) -> dict:
     from .sentinel_hub_batch import run_with_progress
 
     return run_with_progress(spec, args, "sentinel hub")
+
+
+# option as typed -> the job spec key whose rule it follows (core/jobs/spec.py SCHEMA)
+HUB_OPTIONS = {"--pu-budget": "pu_budget", "--request-budget": "request_budget",
+               "--resolution": "resolution", "--max-cloud": "max_cloud_cover",
+               "--min-clear": "min_clear_fraction", "--poll-seconds": "poll_seconds"}
+
+
+def check_hub_options(args, options=HUB_OPTIONS) -> None:
+    """Every door's rules for the numbers and dates, before any work and on every path (the
+    dry run, ``--raster`` and the batch dry runs skipped the job spec's check: a NaN budget let
+    everything through, ``--resolution 0`` or ``--max-cloud 150`` ended in a traceback),
+    each error naming the option as typed."""
+    from ..core.jobs.spec import SCHEMA
+
+    for option, key in options.items():
+        value = getattr(args, option[2:].replace("-", "_"), None)
+        check, expected = SCHEMA[key]
+        if value is not None and not check(value):
+            raise BadInput(f"{option} must be {expected}, not {value:g}")
+    if not args.max_retry_wait >= 0:  # NaN too
+        raise BadInput(f"--max-retry-wait must be 0 or more seconds, not {args.max_retry_wait:g}")
+    if args.start and args.end and args.end < args.start:
+        raise BadInput(f"--end ({args.end}) is before --start ({args.start}): swap the dates")
 
 
 def register(commands) -> None:

@@ -1,0 +1,69 @@
+"""The sentinel-hub doors' bad input (README: Command line, exit codes): one line naming the
+option, exit 2, before anything is estimated, written or sent, on every path (statistics,
+--raster, the batch APIs, their dry runs) and in a job spec."""
+
+import json
+
+import pytest
+
+from tests.sentinel_hub_helpers import monthly_sample
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return monthly_sample(tmp_path_factory.mktemp("hub-inputs"))
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(monkeypatch, tmp_path):
+    for name in ("SH_CLIENT_ID", "SH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RASTER_COLLECT_SH_LEDGER", str(tmp_path / "ledger.json"))
+
+
+def run_cli(argv, capsys):
+    from raster_collect_plugin import cli
+
+    code = cli.main(["--json", *argv])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.err
+
+
+def hub_args(sample, tmp_path, *extra):
+    return ["sentinel-hub", "--gpkg", str(sample.forests_path), "--start", "2025-10-01",
+            "--end", "2025-11-30", "--output", str(tmp_path / "out"), *extra]
+
+
+PATHS = {"statistics": (), "raster": ("--raster",),
+         "batch": ("--batch-output", "s3://estate/b/"),
+         "batch-processing": ("batch-processing", "--batch-output", "s3://estate/t/")}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("option, value, expected", [
+    ("--pu-budget", "-5", "--pu-budget must be a number of processing units, 0 or more"),
+    ("--pu-budget", "nan", "--pu-budget must be"),  # NaN passed every budget check
+    ("--request-budget", "-1", "--request-budget must be a whole number of requests"),
+    ("--resolution", "0", "--resolution must be a positive number of metres"),
+    ("--resolution", "1e9", "at most 10000"),
+    ("--max-cloud", "150", "--max-cloud must be a number from 0 to 100"),
+    ("--min-clear", "2", "--min-clear must be a number from 0 to 1"),
+    ("--max-retry-wait", "-1", "--max-retry-wait must be 0 or more seconds"),
+])
+def test_bad_numbers_are_refused_on_every_path_dry_run_too(sample, tmp_path, capsys, path,
+                                                           option, value, expected):
+    for dry in ((), ("--dry-run",)):
+        code, out, err = run_cli(hub_args(sample, tmp_path, *PATHS[path], option, value, *dry),
+                                 capsys)
+        assert code == 2, (dry, err)
+        assert out["error"]["kind"] == "bad_input" and expected in out["error"]["message"]
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ledger.json").exists()
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_end_before_start_is_bad_input_in_the_dry_run(sample, tmp_path, capsys, path):
+    argv = hub_args(sample, tmp_path, *PATHS[path], "--dry-run")
+    argv[argv.index("--start") + 1] = "2025-12-01"
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 2 and "swap the dates" in out["error"]["message"]  # was exit 1
