@@ -67,3 +67,27 @@ def test_end_before_start_is_bad_input_in_the_dry_run(sample, tmp_path, capsys, 
     argv[argv.index("--start") + 1] = "2025-12-01"
     code, out, _ = run_cli(argv, capsys)
     assert code == 2 and "swap the dates" in out["error"]["message"]  # was exit 1
+
+
+@pytest.mark.parametrize("grid, resolution, expected", [
+    ("2", "10", "grid 2 (UTM 100km grid) offers 30, 60, 120, 240, 360 m, not 10 m"),
+    ("3", "10", "is in degrees"), ("1", "7", "offers 10, 20 m, not 7 m")])
+def test_a_resolution_the_grid_does_not_offer_is_bad_input(sample, tmp_path, capsys, grid,
+                                                           resolution, expected):
+    argv = hub_args(sample, tmp_path, *PATHS["batch-processing"], "--tiling-grid", grid,
+                    "--resolution", resolution)
+    for dry in ((), ("--dry-run",)):  # was exit 1, "failure"
+        code, out, _ = run_cli([*argv, *dry], capsys)
+        assert code == 2 and expected in out["error"]["message"], out
+    spec = tmp_path / "bp.json"
+    spec.write_text(json.dumps({
+        "kind": "sentinel-hub-batch-processing", "aoi": str(sample.forests_path),
+        "start": "2025-10-01", "end": "2025-11-30", "output_dir": str(tmp_path / "out"),
+        "batch_output": "s3://estate/t/", "tiling_grid": int(grid),
+        "resolution": float(resolution)}))
+    from raster_collect_plugin import cli
+
+    assert cli.main(["job", str(spec), "--events"]) == 2
+    event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert event["kind"] == "bad_input" and expected in event["message"]
+    assert not (tmp_path / "out").exists()

@@ -42,21 +42,28 @@ OUTPUT_ID = "default"
 PU_MIN_BATCH = 100.0  # ProcessingUnit.qmd "BatchV2 Processing API": minimal cost of a request
 
 
+class UnsupportedGrid(ProviderError):
+    """A tiling grid or resolution the service does not offer: the user's to change (exit 2,
+    before anything is sent), not a failure of the service."""
+
+    exit_kind = "bad_input"  # errors.classify
+
+
 def check_grid(grid_id: int, resolution: float) -> Dict:
     """The grid's definition; a grid or resolution the service does not offer is refused with
     the choices."""
     grid = TILING_GRIDS.get(int(grid_id))
     if grid is None:
-        raise ProviderError(f"{PROVIDER_NAME}: tiling grid {grid_id} does not exist; choose one "
-                            f"of {sorted(TILING_GRIDS)}")
+        raise UnsupportedGrid(f"{PROVIDER_NAME}: tiling grid {grid_id} does not exist; choose "
+                              f"one of {sorted(TILING_GRIDS)}")
     if grid["unit"] != "m":
-        raise ProviderError(f"{PROVIDER_NAME}: grid {grid_id} ({grid['name']}) is in degrees; "
-                            "this tool works in metres: choose a UTM or LAEA grid")
+        raise UnsupportedGrid(f"{PROVIDER_NAME}: grid {grid_id} ({grid['name']}) is in "
+                              "degrees; this tool works in metres: choose a UTM or LAEA grid")
     if float(resolution) not in grid["resolutions"]:
         choices = ", ".join(f"{r:g}" for r in grid["resolutions"])
-        raise ProviderError(f"{PROVIDER_NAME}: grid {grid_id} ({grid['name']}) offers "
-                            f"{choices} m, not {resolution:g} m: change --resolution or "
-                            "--tiling-grid")
+        raise UnsupportedGrid(f"{PROVIDER_NAME}: grid {grid_id} ({grid['name']}) offers "
+                              f"{choices} m, not {resolution:g} m: change --resolution or "
+                              "--tiling-grid")
     return grid
 
 
