@@ -350,3 +350,21 @@ def test_cancelling_a_batch_statistical_run_stops_the_request_on_the_service(
     [month] = json.loads((tmp_path / "ledger.json").read_text()).values()
     [batch] = month["batches"].values()
     assert month["pu"] == 0 and batch["status"] == "STOPPED" and batch["counted_pu"] == 0
+
+
+def test_no_region_reaches_the_real_request_as_the_dry_run_shows(sample, bucket, service,
+                                                                    tmp_path, capsys):
+    grant_sentinel_hub(bucket)
+    args = [*common(sample, service, tmp_path), "--batch-output", "s3://estate/noregion/",
+            "--output", str(tmp_path / "out"), "--s3-region", ""]
+    code, dry, _ = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0 and "region" not in dry["request"]["output"]["s3"]
+    code, result, err = run_cli(args, capsys)
+    assert code == 0, err
+    sent = service.bodies("/api/v1/statistics/batch")[-1]  # was waw3-1: '' dropped as null
+    assert "region" not in sent["output"]["s3"] and "region" not in sent["input"]["features"]["s3"]
+    from raster_collect_plugin.core.jobs import validate_spec
+
+    validate_spec({"kind": "sentinel-hub-statistics", "aoi": "a.gpkg", "start": "2025-10-01",
+                   "end": "2025-10-31", "output_dir": "o", "batch_output": "s3://e/x/",
+                   "s3_region": ""})  # a spec says it the same way

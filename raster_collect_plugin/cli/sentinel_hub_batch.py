@@ -48,8 +48,11 @@ def _spec(args, indices, kind: str) -> dict:
             "output_dir": args.output, "base_url": args.base_url, "token_url": args.token_url,
             "pu_budget": args.pu_budget, "request_budget": args.request_budget,
             "usage_ledger": args.usage_ledger or str(default_usage_ledger()),
-            "batch_output": args.batch_output, "s3_region": args.s3_region or None,
-            "s3_send_keys": bool(args.s3_send_keys), "poll_seconds": args.poll_seconds,
+            "batch_output": args.batch_output, "s3_send_keys": bool(args.s3_send_keys),
+            "poll_seconds": args.poll_seconds,
+            # '' is kept: no region sent, the deployment's (it was dropped as null, so the
+            # run sent waw3-1 while the dry run showed none)
+            **({"s3_region": args.s3_region} if args.s3_region is not None else {}),
             **({"batch_features": args.batch_features} if args.batch_features else {})}
 
 

@@ -171,7 +171,8 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     # Sentinel Hub batch APIs (core/jobs/hub_batch.py)
     "batch_output": (lambda v: _text(v) and v.startswith("s3://"), "an s3:// folder"),
     "batch_features": (lambda v: _text(v) and v.startswith("s3://"), "an s3:// .gpkg URL"),
-    "s3_region": (_text, "an object-storage region such as waw3-1"),
+    "s3_region": (lambda v: isinstance(v, str),  # "": the deployment's region
+                  "an object-storage region such as waw3-1 (\"\": the deployment's)"),
     "s3_send_keys": _flag,
     "poll_seconds": (_number(0, low_open=True), "a positive number of seconds"),
     "tiling_grid": (_number(0, integer=True), "a tiling grid id such as 1"),
