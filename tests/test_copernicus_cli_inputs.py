@@ -91,3 +91,39 @@ def test_a_resolution_the_grid_does_not_offer_is_bad_input(sample, tmp_path, cap
     event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert event["kind"] == "bad_input" and expected in event["message"]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("path, extra, named", [
+    ("raster", ("--batch-output", "s3://estate/b/"), "--raster is not used by sentinel-hub "
+                                                      "--batch-output"),
+    ("batch-processing", ("--raster",), "--raster is not used by sentinel-hub batch-processing"),
+    ("batch-processing", ("--batch-features", "s3://estate/f.gpkg"), "--batch-features"),
+    ("statistics", ("--tiling-grid", "2"), "--tiling-grid is not used"),
+    ("batch", ("--tiling-grid", "0"), "--tiling-grid is not used"),
+    ("statistics", ("--s3-region", "x"), "--s3-region is not used"),
+    ("statistics", ("--s3-send-keys",), "--s3-send-keys is not used"),
+    ("statistics", ("--poll-seconds", "5"), "--poll-seconds is not used"),
+    ("raster", ("--max-cloud", "20", "--min-clear", "0.2"), "--max-cloud and --min-clear are "
+                                                            "not used by sentinel-hub --raster"),
+])
+def test_an_option_the_api_does_not_use_is_refused(sample, tmp_path, capsys, path, extra,
+                                                   named):
+    for dry in ((), ("--dry-run",)):  # all were silently not used
+        code, out, _ = run_cli(hub_args(sample, tmp_path, *PATHS[path], *extra, *dry), capsys)
+        assert code == 2 and named in out["error"]["message"], out
+
+
+def test_the_options_each_api_uses_are_still_taken(sample, tmp_path, capsys):
+    code, out, err = run_cli(hub_args(sample, tmp_path, "--max-cloud", "20", "--min-clear",
+                                      "0.3", "--dry-run"), capsys)
+    assert code == 0, err
+    code, out, err = run_cli(hub_args(sample, tmp_path, *PATHS["batch-processing"],
+                                      "--tiling-grid", "0", "--max-cloud", "20", "--s3-region",
+                                      "x", "--poll-seconds", "5", "--dry-run"), capsys)
+    assert code == 0, err
+    assert out["request"]["input"]["id"] == 0
+    assert out["request"]["output"]["delivery"]["s3"]["region"] == "x"
+    code, out, err = run_cli(hub_args(sample, tmp_path, *PATHS["batch-processing"],
+                                      "--dry-run"), capsys)
+    assert out["request"]["input"]["id"] == 1  # the default grid
+    assert out["request"]["output"]["delivery"]["s3"]["region"] == "waw3-1"

@@ -26,6 +26,7 @@ def _cmd_sentinel_hub(args) -> dict:
     )
 
     check_hub_options(args)
+    refuse_unused_options(args)
     indices = [i.strip() for i in args.indices.split(",") if i.strip()]
     settings = CopernicusSettings(base_url=args.base_url, token_url=args.token_url,
                                   max_retry_wait_seconds=args.max_retry_wait)
@@ -110,6 +111,46 @@ def check_hub_options(args, options=HUB_OPTIONS) -> None:
         raise BadInput(f"--end ({args.end}) is before --start ({args.start}): swap the dates")
 
 
+# options left out are None (told apart from given ones), then take these defaults
+HUB_DEFAULTS = {"max_cloud": 100.0, "min_clear": 0.5, "poll_seconds": 30.0}
+BATCH_ONLY = ("--s3-region", "--s3-send-keys", "--poll-seconds")
+
+
+def refuse_unused_options(args) -> None:
+    """An option the chosen API does not use is refused, never silently not used (README: a
+    key only other kinds use is refused): ``--raster`` with the batch APIs, ``--tiling-grid``
+    outside batch-processing, the bucket options without ``--batch-output``, and the scene
+    cloud limit and clear fraction with ``--raster`` (a mosaic, no statistics). Then the
+    options left out take their defaults."""
+    values = {option: getattr(args, option[2:].replace("-", "_"), None)
+              for option in (*BATCH_ONLY, "--tiling-grid", "--max-cloud", "--min-clear",
+                             "--batch-features", "--raster")}
+    # left out: None, or False for a flag (not 0: --tiling-grid 0 is a grid)
+    given = {option for option, value in values.items()
+             if value is not None and value is not False}
+    batch = args.api == "batch-processing" or bool(args.batch_output)
+    unused = {"--tiling-grid"} if args.api != "batch-processing" else set()
+    if args.api == "batch-processing":
+        unused |= {"--raster", "--batch-features"}
+    elif args.batch_output:
+        unused |= {"--raster"}
+    if not batch:
+        unused |= set(BATCH_ONLY)
+        if args.raster:
+            unused |= {"--max-cloud", "--min-clear"}
+    wrong = sorted(given & unused)
+    if wrong:
+        api = ("sentinel-hub batch-processing" if args.api == "batch-processing" else
+               "sentinel-hub --batch-output (Batch Statistical)" if args.batch_output else
+               "sentinel-hub --raster (one mosaic, no statistics)" if args.raster else
+               "sentinel-hub (the Statistical API)")
+        raise BadInput(f"{' and '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not used "
+                       f"by {api}: drop {'it' if len(wrong) == 1 else 'them'}")
+    for key, value in HUB_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def register(commands) -> None:
     """Add the sentinel-hub subcommand(s)."""
     from ..core.sources import CDSE_BASE_URL, CDSE_TOKEN_URL
@@ -126,8 +167,8 @@ def register(commands) -> None:
     hub.add_argument("--indices", default=",".join(DEFAULT_HUB_INDICES),
                      help=f"indices, comma separated (default {','.join(DEFAULT_HUB_INDICES)})")
     hub.add_argument("--resolution", type=float, default=10.0, help="metres (default 10)")
-    hub.add_argument("--max-cloud", type=float, default=100.0, help="scene cloud limit (%%)")
-    hub.add_argument("--min-clear", type=float, default=0.5, help="minimum clear fraction")
+    hub.add_argument("--max-cloud", type=float, help="scene cloud limit (%%, default 100)")
+    hub.add_argument("--min-clear", type=float, help="minimum clear fraction (default 0.5)")
     hub.add_argument("--base-url", default=CDSE_BASE_URL, help="Sentinel Hub deployment")
     hub.add_argument("--token-url", default=CDSE_TOKEN_URL, help="OAuth token URL")
     hub.add_argument("--output", default="outputs/sentinel-hub", help="output folder")
@@ -154,7 +195,7 @@ def register(commands) -> None:
     hub.add_argument("--max-retry-wait", type=float, default=30.0,
                      help="seconds: a quota or rate-limit answer asking to wait longer stops "
                           "at once with the reset time (default 30)")
-    hub.add_argument("--poll-seconds", type=float, default=30.0,
-                     help="batch: seconds between status checks")
+    hub.add_argument("--poll-seconds", type=float,
+                     help="batch: seconds between status checks (default 30)")
     hub.set_defaults(handler=_cmd_sentinel_hub)
     add_batch_processing(hub)

@@ -15,7 +15,7 @@ def add_bucket_arguments(hub) -> None:
     """Options the batch APIs share: the bucket's region and whether to send keys."""
     from ..core.sentinel_hub import CDSE_S3_REGION
 
-    hub.add_argument("--s3-region", default=CDSE_S3_REGION,
+    hub.add_argument("--s3-region",
                      help=f"region of the bucket (default {CDSE_S3_REGION}, CDSE object "
                           "storage; '' leaves it out: the deployment's region)")
     hub.add_argument("--s3-send-keys", action="store_true",
@@ -34,7 +34,7 @@ def add_batch_processing(hub) -> None:
                           "per forest)")
     grids = ", ".join(f"{key}: {grid['name']} ({', '.join(f'{r:g}' for r in grid['resolutions'])}"
                       f" {grid['unit']})" for key, grid in TILING_GRIDS.items())
-    hub.add_argument("--tiling-grid", type=int, default=DEFAULT_GRID, choices=list(TILING_GRIDS),
+    hub.add_argument("--tiling-grid", type=int, choices=list(TILING_GRIDS),
                      help=f"batch-processing: the tiling grid (default {DEFAULT_GRID}); {grids}")
 
 
@@ -93,8 +93,10 @@ def batch_processing(args, indices) -> dict:
     if not str(args.batch_output or "").startswith("s3://"):
         raise BadInput("batch-processing needs --batch-output, the s3:// folder the tiles are "
                        "delivered to")
+    from ..core.sentinel_hub import DEFAULT_GRID
+
     spec = dict(_spec(args, indices, "sentinel-hub-batch-processing"),
-                tiling_grid=args.tiling_grid)
+                tiling_grid=DEFAULT_GRID if args.tiling_grid is None else args.tiling_grid)
     if args.dry_run:
         from ..core.jobs import batch_processing_plan
 
