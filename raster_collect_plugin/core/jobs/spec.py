@@ -48,6 +48,8 @@ def _number(low=None, high=None, *, integer=False, low_open=False) -> Callable[[
     return check
 
 
+# S3 bucket naming rules (lower case, DNS-compatible): what Sentinel Hub can be granted
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].+)?")
 
 
@@ -177,7 +179,9 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "poll_seconds": (_number(0, low_open=True), "a positive number of seconds"),
     "tiling_grid": (_number(0, integer=True), "a tiling grid id such as 1"),
     # sentinel-hub-byoc (core/sentinel_hub/byoc_job.py)
-    "bucket": (_text, "an S3 bucket name"),
+    "bucket": (lambda v: isinstance(v, str) and bool(_BUCKET.fullmatch(v)),
+               "an S3 bucket name alone (3-63 lower-case letters, digits, '.' or '-', such as "
+               "my-bucket: no s3:// and no folder, the folder is the 'prefix' / --prefix)"),
     "prefix": (_text, "a folder (key prefix) in the bucket"),
     "collection_name": (_text, "a name"),
     "collection_id": (_text, "a BYOC collection id"),
@@ -297,8 +301,9 @@ def validate_spec(spec: Any) -> Dict[str, Any]:
         for key in ("href", "url", "name"):
             if source.get(key) is not None and not _text(source[key]):
                 raise JobError(f"job spec sources[{n}].{key} must be text")
-    if kind in ("search", "composite", "zonal", "sentinel-hub-statistics",
-                "sentinel-hub-batch-processing") and \
+    if (kind in ("search", "composite", "zonal", "sentinel-hub-statistics",
+                 "sentinel-hub-batch-processing") or spec.get("start") and spec.get("end")
+            and kind == "sentinel-hub-byoc") and \
             date.fromisoformat(spec["end"][:10]) < date.fromisoformat(spec["start"][:10]):
         raise JobError(f"job spec 'end' ({spec['end']}) is before 'start' ({spec['start']}): "
                        "swap the dates")

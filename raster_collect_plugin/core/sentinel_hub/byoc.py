@@ -102,10 +102,17 @@ def _period_start(label: str) -> Optional[datetime]:
     return None
 
 
+class ByocInputError(ProviderError):
+    """A raster BYOC cannot take (unreadable, a CRS it refuses): the user's to fix (exit 2,
+    before anything is uploaded), not a failure of the service."""
+
+    exit_kind = "bad_input"  # errors.classify
+
+
 def _check_crs(dataset, path: Path) -> int:
     epsg = dataset.crs.to_epsg() if dataset.crs else None
     if epsg not in BYOC_EPSG:
-        raise ProviderError(f"{path.name}: BYOC accepts WGS 84, Web Mercator, UTM, LAEA Europe "
+        raise ByocInputError(f"{path.name}: BYOC accepts WGS 84, Web Mercator, UTM, LAEA Europe "
                             f"(EPSG:3035) or EASE-Grid 2.0 (EPSG:6933), not {dataset.crs}; "
                             "reproject it (e.g. to its UTM zone) first")
     return int(epsg)
@@ -134,11 +141,17 @@ def plan_cog(path: Path, work_dir: Path, *, sensing_time: Optional[datetime] = N
     after the index, so a monthly Statistical request returns the composite's months. Any
     other COG becomes one tile whose bands are named after its band descriptions."""
     import rasterio
+    import rasterio.errors
 
     from ..outputs.files import write_cog
 
     path = Path(path)
-    with rasterio.open(path) as dataset:
+    try:
+        opened = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as error:  # was a traceback
+        raise ByocInputError(f"{path}: not a raster this tool can read "
+                             f"({str(error).splitlines()[0]}): give a GeoTIFF / COG") from None
+    with opened as dataset:
         epsg = _check_crs(dataset, path)
         tags = dataset.tags()
         labels = list(dataset.descriptions)

@@ -1,0 +1,71 @@
+"""sentinel-hub-byoc's bad input (README: Copernicus APIs, Command line exit codes): one line,
+exit 2, before anything is uploaded, from the command line and a job spec."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from raster_collect_plugin.core.outputs.files import write_cog
+
+BUCKET = "byoc-inputs"
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(monkeypatch, tmp_path):
+    for name in ("SH_CLIENT_ID", "SH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RASTER_COLLECT_SH_LEDGER", str(tmp_path / "ledger.json"))
+
+
+def cog(folder: Path, crs="EPSG:32756") -> Path:
+    return write_cog(folder / "cog.tif", np.ones((1, 300, 300), "float32"),
+                     transform=Affine(10, 0, 500_000, 0, -10, 7_000_000), crs=crs)
+
+
+def run(argv, capsys, events=False):
+    from raster_collect_plugin import cli
+
+    code = cli.main(argv if events else ["--json", *argv])
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(out[-1] if events else "\n".join(out))
+
+
+def byoc_spec(tmp_path, **keys):
+    spec = tmp_path / "byoc.json"
+    spec.write_text(json.dumps({"kind": "sentinel-hub-byoc", "bucket": BUCKET, **keys}))
+    return str(spec)
+
+
+@pytest.mark.parametrize("bucket", ["My_Bucket", f"s3://{BUCKET}", f"{BUCKET}/folder", "ab"])
+def test_a_bucket_that_is_not_a_bucket_name_is_refused(tmp_path, capsys, bucket):
+    raster = cog(tmp_path)
+    code, out = run(["sentinel-hub-byoc", str(raster), "--bucket", bucket, "--dry-run"], capsys)
+    assert code == 2 and "no s3:// and no folder" in out["error"]["message"]  # was accepted
+    code, event = run(["job", byoc_spec(tmp_path, raster=str(raster), bucket=bucket),
+                       "--events"], capsys, events=True)
+    assert code == 2 and event["kind"] == "bad_input"
+
+
+def test_unreadable_rasters_and_refused_crs_are_bad_input(tmp_path, capsys):
+    (tmp_path / "text.tif").write_text("not a raster")
+    cases = {str(tmp_path / "text.tif"): "not a raster this tool can read",  # a traceback
+             str(tmp_path / "missing.tif"): "not a raster this tool can read",  # a traceback
+             str(cog(tmp_path, crs="EPSG:28356")): "reproject it"}  # was exit 1
+    for raster, expected in cases.items():
+        code, out = run(["sentinel-hub-byoc", raster, "--bucket", BUCKET, "--dry-run"], capsys)
+        assert code == 2 and expected in out["error"]["message"], out
+        code, event = run(["job", byoc_spec(tmp_path, raster=raster), "--events"], capsys,
+                          events=True)
+        assert code == 2 and event["kind"] == "bad_input" and expected in event["message"]
+
+
+def test_read_back_dates_the_wrong_way_round_are_refused(tmp_path, capsys):
+    raster = cog(tmp_path)
+    (tmp_path / "forests.gpkg").write_text("")  # never read: the dates are refused first
+    code, out = run(["sentinel-hub-byoc", str(raster), "--bucket", BUCKET, "--gpkg",
+                     str(tmp_path / "forests.gpkg"), "--start", "2025-10-01", "--end",
+                     "2025-09-01", "--dry-run"], capsys)
+    assert code == 2 and "swap the dates" in out["error"]["message"]  # was accepted
