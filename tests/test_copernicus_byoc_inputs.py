@@ -1,7 +1,10 @@
 """sentinel-hub-byoc's bad input (README: Copernicus APIs, Command line exit codes): one line,
-exit 2, before anything is uploaded, from the command line and a job spec."""
+exit 2, before anything is uploaded, from the command line and a job spec; and nothing is
+uploaded (nor the bucket policy changed) when the credentials or the budget would stop the
+registration."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +12,10 @@ import pytest
 from affine import Affine
 
 from raster_collect_plugin.core.outputs.files import write_cog
+from tests.servers.scale_out import moto_s3
 
 BUCKET = "byoc-inputs"
+MOTO = Path(sys.executable).parent / "moto_server"
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +74,29 @@ def test_read_back_dates_the_wrong_way_round_are_refused(tmp_path, capsys):
                      str(tmp_path / "forests.gpkg"), "--start", "2025-10-01", "--end",
                      "2025-09-01", "--dry-run"], capsys)
     assert code == 2 and "swap the dates" in out["error"]["message"]  # was accepted
+
+
+@pytest.mark.skipif(not MOTO.exists(), reason="needs moto_server")
+def test_nothing_is_uploaded_without_credentials_or_budget(tmp_path, capsys, monkeypatch):
+    import boto3
+    import s3fs
+
+    raster = cog(tmp_path)
+    with moto_s3(BUCKET) as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        argv = ["sentinel-hub-byoc", str(raster), "--bucket", BUCKET, "--grant-read",
+                "--base-url", "http://127.0.0.1:9", "--token-url", "http://127.0.0.1:9/t"]
+        code, out = run(argv, capsys)
+        assert code == 2 and "no OAuth credentials" in out["error"]["message"]
+        monkeypatch.setenv("SH_CLIENT_ID", "id")
+        monkeypatch.setenv("SH_CLIENT_SECRET", "s3cr3t-byoc-inputs")
+        code, out = run([*argv, "--pu-budget", "1"], capsys)  # a collection + a tile: 2 PU
+        assert code == 1 and "exceeds what is left" in out["error"]["message"]
+        # the COG was uploaded and the policy changed before either was checked
+        assert client.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+        with pytest.raises(client.exceptions.ClientError):
+            client.get_bucket_policy(Bucket=BUCKET)

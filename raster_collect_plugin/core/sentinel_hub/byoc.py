@@ -246,6 +246,18 @@ def tile_payload(path: str, tile: LocalTile) -> dict:
     return body
 
 
+def check_registration(plan: ByocPlan, *, settings: CopernicusSettings,
+                       collection_id: Optional[str], budget: Optional[QuotaBudget]):
+    """Before anything is uploaded or sent: the credentials (MissingCredentials, exit 2) and
+    the budget for the collection and tiles to create (1 PU each). Returns the SHConfig."""
+    config = settings.sh_config()
+    posts = len(plan.tiles) + (collection_id is None)
+    reason = budget.check(pu=posts * PU_PER_BYOC_CHANGE, requests=posts) if budget else None
+    if reason:
+        raise ProviderError(f"{PROVIDER_NAME}: {reason}")
+    return config
+
+
 def register_collection(plan: ByocPlan, tile_paths: Dict[str, str], *, name: str, bucket: str,
                         settings: CopernicusSettings, collection_id: Optional[str] = None,
                         poll_seconds: float = 10.0, timeout_seconds: float = 3600.0,
@@ -260,11 +272,9 @@ def register_collection(plan: ByocPlan, tile_paths: Dict[str, str], *, name: str
     from sentinelhub import SentinelHubBYOC
     from sentinelhub.exceptions import DownloadFailedException
 
-    posts = len(plan.tiles) + (collection_id is None)
-    reason = budget.check(pu=posts * PU_PER_BYOC_CHANGE, requests=posts) if budget else None
-    if reason:
-        raise ProviderError(f"{PROVIDER_NAME}: {reason}")
-    client = SentinelHubBYOC(config=settings.sh_config())
+    client = SentinelHubBYOC(config=check_registration(plan, settings=settings,
+                                                       collection_id=collection_id,
+                                                       budget=budget))
 
     def spent() -> None:
         if budget is not None:

@@ -33,6 +33,9 @@ def run_byoc_job(spec: Dict[str, Any], progress: Optional[Callable[[float, str],
                     "collection": byoc.collection_payload(name, bucket, plan.bands),
                     "bucket_policy_statement": byoc.read_statement(bucket),
                     "account": byoc.ACCOUNT_NOTE, "errors": {}}
+        # no upload (nor bucket policy change) that missing credentials or budget would strand
+        byoc.check_registration(plan, settings=_settings(spec),
+                                collection_id=spec.get("collection_id"), budget=_budget(spec))
         if progress is not None:
             progress(0.0, f"uploading {len(plan.tiles)} tiles to s3://{bucket}/{prefix}")
         paths = byoc.upload_tiles(plan, bucket=bucket, prefix=prefix)
