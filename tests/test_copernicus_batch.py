@@ -368,3 +368,14 @@ def test_no_region_reaches_the_real_request_as_the_dry_run_shows(sample, bucket,
     validate_spec({"kind": "sentinel-hub-statistics", "aoi": "a.gpkg", "start": "2025-10-01",
                    "end": "2025-10-31", "output_dir": "o", "batch_output": "s3://e/x/",
                    "s3_region": ""})  # a spec says it the same way
+
+
+def test_missing_credentials_write_nothing_to_the_bucket(sample, bucket, service, tmp_path,
+                                                         capsys, monkeypatch):
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    code, out, _ = run_cli([*common(sample, service, tmp_path), "--batch-output",
+                            "s3://estate/nocreds/", "--output", str(tmp_path / "out")], capsys)
+    assert code == 2 and "no OAuth credentials" in out["error"]["message"]
+    # the forests were written to the bucket before the credentials were looked for
+    assert s3(bucket).list_objects_v2(Bucket="estate").get("KeyCount") == 0
+    assert service.bodies("/api/v1/statistics/batch") == []

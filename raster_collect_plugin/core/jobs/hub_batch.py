@@ -72,6 +72,7 @@ def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, An
     reason = budget.check(pu=estimated, requests=1)
     if reason:
         raise ProviderError(f"{PROVIDER_NAME}: {reason}")
+    _settings(spec).sh_config()  # no credentials: exit 2 before the forests are written
     epsg, identifiers = write_features(aoi.frame, aoi.id_field, plan["features_url"])
     outcome = run_batch_statistical(plan["payload"], _settings(spec),
                                     poll_seconds=float(spec.get("poll_seconds", 30.0)),
