@@ -100,3 +100,49 @@ def test_nothing_is_uploaded_without_credentials_or_budget(tmp_path, capsys, mon
         assert client.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
         with pytest.raises(client.exceptions.ClientError):
             client.get_bucket_policy(Bucket=BUCKET)
+
+
+def test_grant_read_without_the_right_to_change_the_policy(tmp_path, capsys, monkeypatch):
+    """An object store refusing this account the bucket policy (HTTP 403 AccessDenied, as S3
+    answers): one line saying so and what to do, exit 2, and no COG uploaded."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import s3fs
+
+    seen = []
+
+    class Denied(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _deny(self):
+            seen.append((self.command, self.path))
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+                    b"<Message>Access Denied</Message></Error>")
+            self.send_response(403)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _deny  # noqa: N815
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Denied)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("SH_CLIENT_ID", "id")
+        monkeypatch.setenv("SH_CLIENT_SECRET", "s3cr3t-byoc-inputs")
+        s3fs.S3FileSystem.clear_instance_cache()
+        code, out = run(["sentinel-hub-byoc", str(cog(tmp_path)), "--bucket", BUCKET,
+                         "--grant-read", "--base-url", "http://127.0.0.1:9"], capsys)
+    finally:
+        server.shutdown()
+    message = out["error"]["message"]
+    assert code == 2 and f"may not read or change the policy of bucket {BUCKET}" in message
+    assert "--output" not in message  # was "choose a folder you can write to (--output)"
+    assert not [path for method, path in seen if method == "PUT" and ".tif" in path]

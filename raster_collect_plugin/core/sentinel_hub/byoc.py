@@ -221,15 +221,22 @@ def grant_sentinel_hub_read(bucket: str) -> bool:
 
     fs, _ = s3_filesystem(f"s3://{bucket}")
     try:
-        policy = json.loads(fs.call_s3("get_bucket_policy", Bucket=bucket)["Policy"])
-    except FileNotFoundError:  # s3fs's name for NoSuchBucketPolicy: the bucket has none
-        policy = {"Version": "2012-10-17", "Statement": []}
-    statements = policy.setdefault("Statement", [])
-    if any(s.get("Sid") == POLICY_SID or SENTINEL_HUB_PRINCIPAL in json.dumps(s)
-           for s in statements):
-        return False
-    statements.append(read_statement(bucket))
-    fs.call_s3("put_bucket_policy", Bucket=bucket, Policy=json.dumps(policy))
+        try:
+            policy = json.loads(fs.call_s3("get_bucket_policy", Bucket=bucket)["Policy"])
+        except FileNotFoundError:  # s3fs's name for NoSuchBucketPolicy: the bucket has none
+            policy = {"Version": "2012-10-17", "Statement": []}
+        statements = policy.setdefault("Statement", [])
+        if any(s.get("Sid") == POLICY_SID or SENTINEL_HUB_PRINCIPAL in json.dumps(s)
+               for s in statements):
+            return False
+        statements.append(read_statement(bucket))
+        fs.call_s3("put_bucket_policy", Bucket=bucket, Policy=json.dumps(policy))
+    except PermissionError as error:  # was "choose a folder you can write to (--output)"
+        raise ByocInputError(
+            f"{PROVIDER_NAME}: these AWS credentials may not read or change the policy of "
+            f"bucket {bucket} ({str(error).splitlines()[0] if str(error) else 'AccessDenied'}):"
+            " ask its owner to add the statement --dry-run shows (bucket_policy_statement), "
+            "or drop --grant-read ('grant_read')") from None
     return True
 
 

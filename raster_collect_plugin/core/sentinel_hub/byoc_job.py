@@ -36,10 +36,11 @@ def run_byoc_job(spec: Dict[str, Any], progress: Optional[Callable[[float, str],
         # no upload (nor bucket policy change) that missing credentials or budget would strand
         byoc.check_registration(plan, settings=_settings(spec),
                                 collection_id=spec.get("collection_id"), budget=_budget(spec))
+        # first: a policy this account may not change uploads nothing
+        granted = bool(spec.get("grant_read")) and byoc.grant_sentinel_hub_read(bucket)
         if progress is not None:
             progress(0.0, f"uploading {len(plan.tiles)} tiles to s3://{bucket}/{prefix}")
         paths = byoc.upload_tiles(plan, bucket=bucket, prefix=prefix)
-        granted = bool(spec.get("grant_read")) and byoc.grant_sentinel_hub_read(bucket)
         outcome = byoc.register_collection(
             plan, paths, name=name, bucket=bucket, settings=_settings(spec),
             collection_id=spec.get("collection_id"),
