@@ -127,3 +127,25 @@ def test_the_options_each_api_uses_are_still_taken(sample, tmp_path, capsys):
                                       "--dry-run"), capsys)
     assert out["request"]["input"]["id"] == 1  # the default grid
     assert out["request"]["output"]["delivery"]["s3"]["region"] == "waw3-1"
+
+
+@pytest.mark.parametrize("interval", ["P1X", "P0D", "PT1H", "1M", "P1M2D"])
+def test_a_bad_interval_is_refused_before_any_work(sample, tmp_path, capsys, interval):
+    from raster_collect_plugin import cli
+    from raster_collect_plugin.core.jobs import JobError, validate_spec
+
+    spec = {"kind": "sentinel-hub-statistics", "aoi": str(sample.forests_path),
+            "start": "2025-10-01", "end": "2025-11-30", "output_dir": str(tmp_path / "out"),
+            "interval": interval}
+    # P1X and PT1H were a ValueError traceback once running, P0D an endless loop
+    with pytest.raises(JobError, match="'interval' must be an ISO 8601 duration"):
+        validate_spec(spec)
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec))
+    for events in (False, True):
+        assert cli.main(["job", str(path), *(["--events"] if events else [])]) == 2
+        out = capsys.readouterr().out.strip()
+        if events:
+            assert json.loads(out.splitlines()[-1])["kind"] == "bad_input"
+    for good in ("P1M", "P10D", "P2W", "P1Y"):
+        validate_spec(dict(spec, interval=good))

@@ -88,6 +88,13 @@ def _budget(value) -> bool:
     return _text(value) or _number(0, low_open=True)(value)
 
 
+def _is_interval(value) -> bool:
+    """A Sentinel Hub aggregation interval (its rule: sentinel_hub.rules.INTERVAL)."""
+    from ..sentinel_hub.rules import is_interval
+
+    return is_interval(value)
+
+
 def _compute(value) -> bool:
     check_compute_options(value)  # raises with the key and the allowed keys
     return True
@@ -169,7 +176,8 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "request_budget": (_number(0, integer=True), "a whole number of requests, 0 or more"),
     "usage_ledger": (_text, "a file path"),
     "cache_dir": (_text, "a folder"),
-    "interval": (_text, "an ISO 8601 duration such as P1M"),
+    "interval": (lambda v: _is_interval(v), "an ISO 8601 duration of whole days, weeks, "
+                 "months or years such as P1M (PnD, PnW, PnM, PnY; n from 1)"),
     # Sentinel Hub batch APIs (core/jobs/hub_batch.py)
     "batch_output": (lambda v: _text(v) and v.startswith("s3://"), "an s3:// folder"),
     "batch_features": (lambda v: _text(v) and v.startswith("s3://"), "an s3:// .gpkg URL"),

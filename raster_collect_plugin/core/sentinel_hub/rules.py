@@ -73,8 +73,18 @@ def split_bounds(bounds: Sequence[float], resolution: float,
 
 # ---------------------------------------------------------------------- intervals
 
+# an aggregation interval this tool and the service count alike: n days, weeks, months or
+# years, n >= 1 (P0D looped for ever)
+INTERVAL = re.compile(r"P([1-9]\d*)([DWMY])")
+
+
+def is_interval(value) -> bool:
+    """Whether ``value`` is an aggregation interval (``INTERVAL``)."""
+    return isinstance(value, str) and INTERVAL.fullmatch(value) is not None
+
+
 def _add(moment: datetime, duration: str) -> datetime:
-    match = re.fullmatch(r"P(\d+)([DWMY])", duration)
+    match = INTERVAL.fullmatch(duration)
     if not match:
         raise ValueError(f"aggregation interval {duration!r}: use PnD, PnW, PnM or PnY")
     count, unit = int(match.group(1)), match.group(2)
