@@ -149,3 +149,15 @@ def test_a_bad_interval_is_refused_before_any_work(sample, tmp_path, capsys, int
             assert json.loads(out.splitlines()[-1])["kind"] == "bad_input"
     for good in ("P1M", "P10D", "P2W", "P1Y"):
         validate_spec(dict(spec, interval=good))
+
+
+def test_a_plain_http_token_url_is_refused_before_the_secret_is_sent(sample, tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
+    monkeypatch.setenv("SH_CLIENT_ID", "id")
+    monkeypatch.setenv("SH_CLIENT_SECRET", "s3cr3t-inputs")
+    code, out, err = run_cli(hub_args(sample, tmp_path, "--token-url", "http://127.0.0.1:9/t",
+                                      "--base-url", "http://127.0.0.1:9"), capsys)
+    # was an InsecureTransportError traceback, exit 1
+    assert code == 2 and "is not https://" in out["error"]["message"], err
+    assert "Traceback" not in err

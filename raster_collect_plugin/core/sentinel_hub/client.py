@@ -55,6 +55,12 @@ class CopernicusSettings:
                 f"{PROVIDER_NAME}: no OAuth credentials. In QGIS store the client id and "
                 "secret in the authentication database; on the command line set SH_CLIENT_ID "
                 "and SH_CLIENT_SECRET.")
+        if required and not self.token_url.lower().startswith("https://") and \
+                not os.environ.get("OAUTHLIB_INSECURE_TRANSPORT"):  # was a traceback
+            raise MissingCredentials(
+                f"{PROVIDER_NAME}: the OAuth token URL {self.token_url} is not https://, and "
+                "the client secret is never sent in clear: give an https:// --token-url "
+                "('token_url')")
         _silence_credential_logging()
         config = SHConfig(use_defaults=True)
         config.sh_client_id, config.sh_client_secret = client_id, client_secret
