@@ -94,6 +94,7 @@ def test_nothing_is_uploaded_without_credentials_or_budget(tmp_path, capsys, mon
         assert code == 2 and "no OAuth credentials" in out["error"]["message"]
         monkeypatch.setenv("SH_CLIENT_ID", "id")
         monkeypatch.setenv("SH_CLIENT_SECRET", "s3cr3t-byoc-inputs")
+        monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback speaks http
         code, out = run([*argv, "--pu-budget", "1"], capsys)  # a collection + a tile: 2 PU
         assert code == 1 and "exceeds what is left" in out["error"]["message"]
         # the COG was uploaded and the policy changed before either was checked
@@ -146,3 +147,4 @@ def test_grant_read_without_the_right_to_change_the_policy(tmp_path, capsys, mon
     assert code == 2 and f"may not read or change the policy of bucket {BUCKET}" in message
     assert "--output" not in message  # was "choose a folder you can write to (--output)"
     assert not [path for method, path in seen if method == "PUT" and ".tif" in path]
+
