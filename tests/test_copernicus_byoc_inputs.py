@@ -148,3 +148,19 @@ def test_grant_read_without_the_right_to_change_the_policy(tmp_path, capsys, mon
     assert "--output" not in message  # was "choose a folder you can write to (--output)"
     assert not [path for method, path in seen if method == "PUT" and ".tif" in path]
 
+
+def test_every_band_is_registered_whatever_its_description(tmp_path):
+    import rasterio
+
+    from raster_collect_plugin.core.sentinel_hub import byoc
+
+    data = np.ones((4, 300, 300), "float32")
+    path = write_cog(tmp_path / "four.tif", data, crs="EPSG:32756",
+                     transform=Affine(10, 0, 500_000, 0, -10, 7_000_000),
+                     band_descriptions=["NDVI", "NDVI", "", "2x"])
+    with rasterio.open(path) as dataset:
+        assert dataset.count == 4
+    plan = byoc.plan_cog(path, tmp_path / "tiles")
+    # the second NDVI replaced the first: three bands registered of four
+    assert {name: spec["bandIndex"] for name, spec in plan.bands.items()} == {
+        "NDVI": 1, "NDVI_2": 2, "B3": 3, "b_2x": 4}

@@ -172,8 +172,12 @@ def plan_cog(path: Path, work_dir: Path, *, sensing_time: Optional[datetime] = N
             return ByocPlan({index: _band_spec(index, 1, dataset.dtypes[0])}, tiles,
                             kind="composite", **grid)
         source = band_name(path.stem, "cog")
-        bands = {band_name(label or "", f"B{n}"): _band_spec(source, n, dtype)
-                 for n, (label, dtype) in enumerate(zip(labels, dataset.dtypes), start=1)}
+        bands: Dict[str, dict] = {}
+        for n, (label, dtype) in enumerate(zip(labels, dataset.dtypes), start=1):
+            name = band_name(label or "", f"B{n}")
+            if name in bands:  # two bands described alike: the first was silently dropped
+                name = f"{name}_{n}"
+            bands[name] = _band_spec(source, n, dtype)
         local = path
         if not _tiled_for_byoc(dataset):  # re-tiled, values unchanged
             local = Path(work_dir) / (tile_name or source) / f"{source}.tif"
