@@ -85,7 +85,14 @@ def _cmd_cluster(args) -> dict:
     from distributed import Client
 
     from ..core.compute import ComputeSettings, GdalOptionsPlugin, gdal_options, start_local_cluster
+    from ..core.compute.options import COMPUTE_OPTIONS
 
+    for flag, key, value in (("--workers", "workers", args.workers),
+                             ("--threads", "threads_per_worker", args.threads),
+                             ("--memory-limit", "memory_limit", args.memory_limit)):
+        check, expected = COMPUTE_OPTIONS[key]  # as a job spec's "compute": one rule
+        if value is not None and not check(value):  # 0 workers ran a cluster without any
+            raise BadInput(f"{flag} must be {expected}, not {value}")
     settings = ComputeSettings(mode="local", workers=args.workers,
                                threads_per_worker=args.threads, memory_limit=args.memory_limit)
     cluster = start_local_cluster(settings)
