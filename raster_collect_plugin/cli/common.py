@@ -90,12 +90,12 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def source_defaults() -> dict:
     """The defaults of add_source_arguments' options that have one (dest -> value), stated
-    once: the parser leaves these options None when they are not given."""
+    once: the parser leaves these options None when they are not given. The compute options'
+    defaults (threads; 2 threads per worker, 2GB) are ComputeSettings'."""
     today = date.today()
     return {"start": today - timedelta(days=365), "end": today,
             "indices": ",".join(DEFAULT_INDICES), "period": "month", "method": "median",
-            "max_cloud": DEFAULT_MAX_CLOUD_COVER, "dask": "threads", "threads_per_worker": 2,
-            "memory_limit": "2GB"}
+            "max_cloud": DEFAULT_MAX_CLOUD_COVER}
 
 
 def with_source_defaults(args):
@@ -195,23 +195,45 @@ def mask_classes_from(text: Optional[str]) -> frozenset:
         raise BadInput(f"--mask: {error}") from None
 
 
+# the compute options that size a local cluster: flag -> ComputeSettings field
+_LOCAL_FLAGS = {"--workers": "workers", "--threads-per-worker": "threads_per_worker",
+                "--memory-limit": "memory_limit"}
+
+
+def compute_settings_for(args):
+    """The ComputeSettings the command's options ask for, checked as a job spec's
+    ``compute`` (one rule: core/compute/options.py): BadInput naming the flag, before any
+    work. ``--scheduler`` with ``--dask``, or a local cluster's size without ``--dask local``,
+    was silently not used."""
+    from ..core.compute import ComputeSettings
+    from ..core.compute.options import COMPUTE_OPTIONS, local_only_unused
+
+    given = {flag: getattr(args, key) for flag, key in _LOCAL_FLAGS.items()
+             if getattr(args, key) is not None}
+    for flag, value in given.items():
+        check, expected = COMPUTE_OPTIONS[_LOCAL_FLAGS[flag]]  # as the job spec's "compute"
+        if not check(value):  # -1 workers: "cannot write the output"
+            raise BadInput(f"{flag} must be {expected}, not {value}")
+    if args.scheduler and args.dask:
+        raise BadInput(f"--dask {args.dask} and --scheduler both say where to compute: give "
+                       "--scheduler alone to run on that cluster, or drop it")
+    mode = "remote" if args.scheduler else (args.dask or "threads")
+    unused = local_only_unused(mode, given)
+    if unused:
+        where = ("--scheduler" if args.scheduler else "--dask threads" if args.dask
+                 else "threads in this process (the default)")
+        raise BadInput(f"{unused} sizes a local cluster, which {where} does not start: add "
+                       f"--dask local, or drop {unused}")
+    return ComputeSettings(mode=mode, scheduler_address=args.scheduler,
+                           **{key: given[flag] for flag, key in _LOCAL_FLAGS.items()
+                              if flag in given})
+
+
 def compute_client_for(args):
     """The dask client the command's options ask for (a context manager)."""
-    from ..core.compute import ComputeSettings, compute_client, gdal_options
-    from ..core.compute.options import COMPUTE_OPTIONS
+    from ..core.compute import compute_client, gdal_options
 
-    with_source_defaults(args)
-    for option, key in (("--workers", "workers"), ("--threads-per-worker", "threads_per_worker"),
-                        ("--memory-limit", "memory_limit")):
-        value = getattr(args, key)
-        check, expected = COMPUTE_OPTIONS[key]  # as the job spec's "compute"
-        if value is not None and not check(value):  # -1 workers: "cannot write the output"
-            raise BadInput(f"{option} must be {expected}, not {value}")
-    settings = ComputeSettings(
-        mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,
-        workers=args.workers, threads_per_worker=args.threads_per_worker,
-        memory_limit=args.memory_limit)
-    return compute_client(settings, gdal_options=gdal_options())
+    return compute_client(compute_settings_for(args), gdal_options=gdal_options())
 
 
 def forest_ids(args) -> Optional[List[str]]:

@@ -20,6 +20,7 @@ from .common import (
     add_source_arguments,
     composite_request,
     compute_client_for,
+    compute_settings_for,
     load_aoi_from_args,
     progress_bar,
 )
@@ -186,6 +187,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                                          ("--categorical", args.categorical)) if on]
     if raster_only:
         raise BadInput(f"{', '.join(raster_only)} need(s) --raster FILE (an existing raster)")
+    compute_settings_for(args)  # a wrong compute option: before the search and the folder
     aoi = load_aoi_from_args(args)
     # the run's grid, not each forest's: every forest's grid may fit while the run's does not
     refuse_too_many_cells(aoi.frame, area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha
@@ -212,10 +214,12 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     progress = progress_bar(args, "forests")
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(progress.close)
+        # the cluster first: a scheduler that does not answer (exit 2) before --overwrite
+        # drops the folder's manifest
+        cleanup.enter_context(compute_client_for(args))
         folder = cleanup.enter_context(RunFolder(
             output_root, record, overwrite=args.overwrite,
             keep=lambda name: _is_forest_folder(output_root / name)))
-        cleanup.enter_context(compute_client_for(args))
         def forest_of(forest_id):
             forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
                              .reset_index(drop=True), aoi.id_field)

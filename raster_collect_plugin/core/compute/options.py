@@ -16,6 +16,9 @@ COMPUTE_MODES = ("threads", "local", "remote")
 # 'compute' and 'memory_budget' (core/jobs/kind_keys.py USED_BY), and the plugin sends it
 # no 'compute'
 DASK_KINDS = ("composite", "zonal", "storm", "monitor")
+# the options that size a local cluster (mode local): threads and a scheduler's cluster have
+# their own size, so given with another mode they were silently not used
+LOCAL_ONLY = ("workers", "threads_per_worker", "memory_limit")
 
 
 class ComputeOptionsError(ValueError):
@@ -83,10 +86,24 @@ def check_compute_options(values: Any, where: str = "compute") -> Dict[str, Any]
         raise ComputeOptionsError(f"'{where}.scheduler_address' is the scheduler of mode "
                                   f"remote, not {mode}: give \"mode\": \"remote\" to run "
                                   "there, or leave the address out")
+    unused = local_only_unused(mode or ("remote" if address else "threads"),
+                               [key for key in LOCAL_ONLY if values.get(key) is not None])
+    if unused:
+        raise ComputeOptionsError(f"'{where}.{unused}' sizes a local cluster, which mode "
+                                  f"{mode or ('remote' if address else 'threads')} does not "
+                                  f"start: give \"mode\": \"local\" to start one, or leave "
+                                  f"'{unused}' out")
     checked = {key: value for key, value in values.items() if value is not None}
     if address and mode is None:  # as the command line's --scheduler: that scheduler
         checked["mode"] = "remote"
     return checked
+
+
+def local_only_unused(mode: str, given: Any) -> Any:
+    """The first of ``given`` (LOCAL_ONLY options, by key or by the command line's flag) that
+    ``mode`` would not use: every one unless mode is local; None when there is none."""
+    given = list(given)
+    return given[0] if given and mode != "local" else None
 
 
 def _show(value: Any) -> str:
