@@ -155,6 +155,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.outputs import write_table
     from ..core.pixels import check_min_clear_fraction
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
+    from ..core.zonal.pipeline import check_zonal_sizes
 
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
@@ -211,6 +212,27 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     done, skipped, failed = [], [], {}
     errors: dict = {}  # what a source or collection could not give (the same for each forest)
     todo = ids[args.start_from - 1:]
+
+    def forest_of(forest_id):
+        forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
+                         .reset_index(drop=True), aoi.id_field)
+        forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
+        return forest_aoi, forest_report, _forest_record(parameters, aoi, forest_id,
+                                                         forest_report)["fingerprint"]
+
+    # resumed with --start-from: the forests before it that are complete stay in the
+    # combined tables and the manifest
+    fingerprints = {i: forest_of(i)[2] for i in ids[:args.start_from - 1]}
+    plan = []
+    for forest_id in todo:  # a forest over the memory budget (exit 2): before any forest
+        check_interrupted()  # is computed and before --overwrite drops the manifest
+        forest_aoi, forest_report, fingerprints[forest_id] = forest_of(forest_id)
+        complete = _is_complete(output_root / forest_folder_name(forest_id),
+                                fingerprints[forest_id])
+        if not complete:
+            with contextlib.suppress(RequestError):  # that forest's failure, said in its turn
+                check_zonal_sizes(_zonal_request(args, forest_aoi, output_root), forest_report)
+        plan.append((forest_id, forest_aoi, forest_report, complete))
     progress = progress_bar(args, "forests")
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(progress.close)
@@ -220,22 +242,11 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         folder = cleanup.enter_context(RunFolder(
             output_root, record, overwrite=args.overwrite,
             keep=lambda name: _is_forest_folder(output_root / name)))
-        def forest_of(forest_id):
-            forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
-                             .reset_index(drop=True), aoi.id_field)
-            forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
-            return forest_aoi, forest_report, _forest_record(parameters, aoi, forest_id,
-                                                             forest_report)["fingerprint"]
-
-        # resumed with --start-from: the forests before it that are complete stay in the
-        # combined tables and the manifest
-        fingerprints = {i: forest_of(i)[2] for i in ids[:args.start_from - 1]}
-        for n, forest_id in enumerate(todo):
+        for n, (forest_id, forest_aoi, forest_report, complete) in enumerate(plan):
             check_interrupted()
             progress(n / len(todo), f"forest {forest_id}")
-            forest_aoi, forest_report, forest_fingerprint = forest_of(forest_id)
-            fingerprints[forest_id] = forest_fingerprint
-            if _is_complete(output_root / forest_folder_name(forest_id), forest_fingerprint):
+            forest_fingerprint = fingerprints[forest_id]
+            if complete:
                 skipped.append(forest_id)
                 continue
             try:

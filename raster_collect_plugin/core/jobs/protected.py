@@ -58,7 +58,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     another run's files, published with a manifest, rolled back on error or cancel."""
     from dataclasses import replace
 
-    from ..composites.pipeline import run_composites, search, validate_request
+    from ..composites.pipeline import check_size, run_composites, search, validate_request
 
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
         return run_composites(request, progress=progress, cancel=cancel, report=report)
@@ -67,6 +67,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
     refuse_nothing_found(request, report)
+    check_size(request, report, aoi)  # over the budget (exit 2): before --overwrite drops
     record = fingerprint("composite", request_parameters(request, aoi),
                          item_ids=[i.id for i in report.all_items])
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
@@ -86,7 +87,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     from ..areas.hexagons import refuse_too_many_cells
     from ..composites.pipeline import search, validate_request
     from ..outputs.tables import superseded_note, superseded_tables
-    from ..zonal.pipeline import run_zonal
+    from ..zonal.pipeline import check_zonal_sizes, run_zonal
 
     request = zonal.composites
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
@@ -100,6 +101,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
     refuse_nothing_found(request, report)
+    check_zonal_sizes(zonal, report)  # over the budget (exit 2): before --overwrite drops
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
@@ -159,6 +161,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     else:  # read and checked (each in its window, both windows given) before the folder
         items = items_report(storm, composites.windows)
         check_scenes_around_event(storm, composites, items[0])
+    _check_storm_size(composites, aoi, report, items)  # exit 2 before --overwrite drops
     parameters = request_parameters(composites, aoi)
     if not storm.windows:  # start, end and windows follow from these three: named by them
         for derived in ("start", "end", "windows"):
@@ -179,3 +182,20 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
                            items=items)
         folder.publish_written(started, skip_foreign=True, errors=result.errors)
     return result
+
+
+def _check_storm_size(composites, aoi, report, items) -> None:
+    """SizeError (bad input) when a storm's composites are over the memory budget, as
+    run_storm would find once inside its run folder: on the searched scenes, or on the
+    given before/after items (``items``: ``items_report``'s answer)."""
+    from dataclasses import replace
+
+    from ..composites import Source
+    from ..composites.pipeline import check_size, validate_request
+
+    if items is not None:
+        report = items[0]
+        composites = replace(composites, aoi=aoi,
+                             sources=[Source(p, ()) for p in items[1].values()])
+    checked = validate_request(composites)
+    check_size(replace(composites, aoi=checked), report, checked)
