@@ -42,7 +42,17 @@ def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forest id(s), comma separated, or '*' for all (default)")
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+# what add_source_arguments(pixels=False) leaves out, as a parsed command has them when left
+# out: a search lists scenes and reads no pixels (a search job refuses these keys too)
+PIXEL_OPTION_DEFAULTS = {"indices": None, "expression": [], "period": None, "method": None,
+                         "colour": "", "mask": None, "cloud_buffer": None, "resolution": None,
+                         "crs": None}
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -> None:
+    """The imagery sources, dates and cloud limit; with ``pixels`` also what a run that reads
+    pixels takes (indices, periods, mask, grid, dask). Without, those options are not
+    accepted (a search silently ignored them) and take PIXEL_OPTION_DEFAULTS."""
     sources = parser.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
                          help="a static STAC catalog.json (path, its folder or URL)")
@@ -56,6 +66,11 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     # can tell them from given ones (zonal --raster refuses them; they were silently ignored)
     parser.add_argument("--start", type=parse_date, help="first day (default: a year ago)")
     parser.add_argument("--end", type=parse_date, help="last day (default: today)")
+    parser.add_argument("--max-cloud", type=float,
+                        help="maximum scene cloud cover in percent (default 80)")
+    if not pixels:
+        parser.set_defaults(**PIXEL_OPTION_DEFAULTS)
+        return
     parser.add_argument("--indices",
                         help=f"indices, comma separated (default {','.join(DEFAULT_INDICES)})")
     parser.add_argument("--expression", action="append", default=[],
@@ -68,8 +83,6 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--colour", default="",
                         help="colour composites per period beside the indices, comma separated: "
                              "true-colour, false-colour, swir, radar (Sentinel-1, dB)")
-    parser.add_argument("--max-cloud", type=float,
-                        help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
                                        f"{','.join(sorted(DEFAULT_MASK_CLASSES))}; 'none': "
                                        "no cloud class, only no-data pixels masked). "

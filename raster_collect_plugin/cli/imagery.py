@@ -21,7 +21,7 @@ def _cmd_search(args) -> dict:
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))
-    validate_request(request)  # dates, --max-cloud, --mask, --crs: as composite, before searching
+    validate_request(request)  # dates, --max-cloud: as composite, before searching
     report = search(request, aoi)
     rows = report.rows()
     if not (args.quiet or args.json):
@@ -69,7 +69,7 @@ def register(commands) -> None:
     """Add the search and composite subcommand(s)."""
     search = commands.add_parser("search", help="list the scenes available for the forests")
     add_aoi_arguments(search)
-    add_source_arguments(search)
+    add_source_arguments(search, pixels=False)  # it lists scenes: no indices, grid or dask
     search.set_defaults(handler=_cmd_search)
 
     composite = commands.add_parser("composite", help="cloud-masked index composites (COGs)")
