@@ -10,7 +10,7 @@ from typing import Dict, List
 from ..composites import path_budget
 from ..composites.sizing import storm_engine_job, zonal_engine_job
 from ..runs.folder import RunFolder, fingerprint, relative_files, request_parameters
-from ..runs.storage import is_remote
+from ..runs.storage import check_output_store, is_remote
 
 
 def report_for_area(report, bbox_wgs84):
@@ -61,6 +61,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     from ..composites.pipeline import check_size, run_composites, search, validate_request
 
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        check_output_store(request.output_dir)  # before any work
         return run_composites(request, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
     path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
@@ -91,6 +92,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
 
     request = zonal.composites
     if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
+        check_output_store(request.output_dir)  # before any work
         return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
     aoi = validate_request(request)
     # before the search and the folder (which --overwrite would empty): a grid too large
@@ -147,6 +149,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     # what the run composites (its windows and cloud buffer), not the base request's
     # start/end (the command line's default is a year before today) or buffer
     composites = storm_composites(storm)
+    check_output_store(base.output_dir)  # an s3:// output: bucket and credentials first
     if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
         from ..storm.assessment import STORM_INDICES
 
