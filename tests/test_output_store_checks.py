@@ -83,3 +83,43 @@ def test_no_credentials_is_bad_input_in_every_door(small_sample, store, aws, cap
     assert event["event"] == "error" and event["kind"] == "bad_input"
     assert event["message"].startswith("no AWS credentials for s3://raster-collect/run")
     assert "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE" in event["message"]
+
+
+def _objects(store, prefix) -> dict:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=store["AWS_ENDPOINT_URL"],
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          region_name="us-east-1")
+    listed = client.list_objects_v2(Bucket="raster-collect", Prefix=prefix + "/")
+    keys = sorted(o["Key"][len(prefix) + 1:] for o in listed.get("Contents", []))
+    manifest = json.loads(client.get_object(Bucket="raster-collect", Key=f"{prefix}/manifest.json")
+                          ["Body"].read()) if "manifest.json" in keys else None
+    return {"keys": keys, "manifest": manifest}
+
+
+def test_a_prefix_holding_another_run_is_not_mixed(small_sample, store, aws, capsys):
+    """As a local folder: other inputs (or another kind of run) into a prefix holding a run's
+    results stop with exit 2 unless --overwrite, which removes the old run's files the new one
+    does not make; they were silently mixed (the old EVI composites stayed beside)."""
+    output = "s3://raster-collect/mixed"
+    composite = _command(small_sample, "composite", output)
+    assert cli.main(["--quiet", *composite]) == 0
+    first = _objects(store, "mixed")
+    assert "catalog_sentinel-2-l2a_EVI_monthly_median.tif" in first["manifest"]["files"]
+    assert cli.main(["--quiet", *composite]) == 0  # the same inputs: no conflict
+    for command, what in ((composite + ["--indices", "NDVI"], "different indices"),
+                          (_command(small_sample, "zonal", output), "a composite run, not "
+                                                                    "zonal")):
+        assert cli.main(["--quiet", *command]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"raster-collect: error: {output} holds results of another run ({what}): use "
+            "--overwrite (job spec \"overwrite\": true) to replace them, or choose another "
+            "--output")
+        assert _objects(store, "mixed")["keys"] == first["keys"]
+    assert cli.main(["--quiet", *composite, "--indices", "NDVI", "--overwrite"]) == 0
+    replaced = _objects(store, "mixed")
+    assert "catalog_sentinel-2-l2a_EVI_monthly_median.tif" not in replaced["keys"]
+    assert sorted(replaced["manifest"]["files"]) == [
+        key for key in replaced["keys"] if key != "manifest.json"]
+    assert replaced["manifest"]["run"]["parameters"]["indices"] == ["NDVI"]

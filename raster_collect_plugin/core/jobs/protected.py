@@ -10,6 +10,7 @@ from typing import Dict, List
 from ..composites import path_budget
 from ..composites.sizing import storm_engine_job, zonal_engine_job
 from ..runs.folder import RunFolder, fingerprint, relative_files, request_parameters
+from ..runs.remote import RemoteRun
 from ..runs.storage import check_output_store, is_remote
 
 
@@ -60,17 +61,23 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
 
     from ..composites.pipeline import check_size, run_composites, search, validate_request
 
-    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
-        check_output_store(request.output_dir)  # before any work
-        return run_composites(request, progress=progress, cancel=cancel, report=report)
+    remote = is_remote(request.output_dir)
+    if remote:  # an object store: bucket and credentials, before any work
+        check_output_store(request.output_dir)
     aoi = validate_request(request)
-    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    if not remote:
+        path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
     refuse_nothing_found(request, report)
     check_size(request, report, aoi)  # over the budget (exit 2): before --overwrite drops
     record = fingerprint("composite", request_parameters(request, aoi),
                          item_ids=[i.id for i in report.all_items])
+    if remote:  # the workflow writes its manifest last; the run adds its record
+        with RemoteRun(request.output_dir, record, overwrite=overwrite) as run:
+            result = run_composites(request, progress=progress, cancel=cancel, report=report)
+            run.publish()
+        return result
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
                    rewrites=True) as folder:
         result = run_composites(request, progress=progress, cancel=cancel, report=report)
@@ -91,14 +98,15 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     from ..zonal.pipeline import check_zonal_sizes, run_zonal
 
     request = zonal.composites
-    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
-        check_output_store(request.output_dir)  # before any work
-        return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+    remote = is_remote(request.output_dir)
+    if remote:  # an object store: bucket and credentials, before any work
+        check_output_store(request.output_dir)
     aoi = validate_request(request)
     # before the search and the folder (which --overwrite would empty): a grid too large
     refuse_too_many_cells(aoi.frame, area_m2=zonal.hexagon_area_m2,
                           edge_m=zonal.hexagon_edge_m, h3_resolution=zonal.h3_resolution)
-    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    if not remote:
+        path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
@@ -106,6 +114,11 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     check_zonal_sizes(zonal, report)  # over the budget (exit 2): before --overwrite drops
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
+    if remote:  # the workflow writes its manifest last; the run adds its record
+        with RemoteRun(request.output_dir, record, overwrite=overwrite) as run:
+            result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+            run.publish()
+        return result
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
                    rewrites=True) as folder:
         result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
@@ -193,7 +206,7 @@ def _check_storm_size(composites, aoi, report, items) -> None:
     given before/after items (``items``: ``items_report``'s answer)."""
     from dataclasses import replace
 
-    from ..composites import Source
+    from ..composites.requests import Source
     from ..composites.pipeline import check_size, validate_request
 
     if items is not None:
