@@ -206,8 +206,8 @@ def _check_storm_size(composites, aoi, report, items) -> None:
     given before/after items (``items``: ``items_report``'s answer)."""
     from dataclasses import replace
 
-    from ..composites.requests import Source
     from ..composites.pipeline import check_size, validate_request
+    from ..composites.requests import Source
 
     if items is not None:
         report = items[0]
