@@ -24,7 +24,7 @@ def _cmd_hexagons(args) -> dict:
     problem = geopackage_output_problem(output, Path(args.gpkg), "--gpkg", "hexagons",
                                         overwrite=args.overwrite)
     if problem:
-        raise BadInput(f"--output {output} {problem}")
+        raise BadInput(f"--output {args.output} {problem}")
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)

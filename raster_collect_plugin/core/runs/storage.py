@@ -175,6 +175,9 @@ def geopackage_output_problem(output: Path, polygons: Path, polygons_name: str,
     footprints), said after its name, or None: a folder, below a file, not .gpkg, the
     polygon file itself (``polygons_name``: how the door names it), which it would replace,
     or, unless ``overwrite``, an existing file (with every other output's ``REPLACE_ADVICE``)."""
+    if is_remote(output):  # it was written into a local folder named "s3:"
+        return (f"is an object-store URL: the {what} are one local GeoPackage; give a local "
+                f"file, e.g. {what}.gpkg, and copy it to the store afterwards")
     problem = output_file_problem(output, f"{what}.gpkg")
     if problem:
         return problem
