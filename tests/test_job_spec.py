@@ -51,6 +51,11 @@ MALFORMED = [
     (lambda s: dict(s, compute={"scheduler_address": "tcp://10.0.0.5:8786",
                                 "memory_limit": "4GB"}),
      "'compute.memory_limit' sizes a local cluster, which mode remote does not start"),
+    (lambda s: dict(s, compute={"mode": "local", "connect_timeout": 5}),
+     "'compute.connect_timeout' is how long to wait for the scheduler, which mode local does "
+     "not use: leave 'connect_timeout' out (it is for mode remote)"),
+    (lambda s: dict(s, compute={"no_worker_grace": 30}),
+     "'compute.no_worker_grace' is how long a cluster may have no workers, which mode threads"),
     (lambda s: dict(s, compute={"threads_per_worker": 4}),
      "'compute.threads_per_worker' sizes a local cluster, which mode threads does not"),
     (lambda s: dict(s, foo=1), "job spec has unknown key 'foo'; allowed keys: after_days,"),

@@ -19,6 +19,10 @@ DASK_KINDS = ("composite", "zonal", "storm", "monitor")
 # the options that size a local cluster (mode local): threads and a scheduler's cluster have
 # their own size, so given with another mode they were silently not used
 LOCAL_ONLY = ("workers", "threads_per_worker", "memory_limit")
+# the other options only some modes use: key -> (those modes, what the option is)
+CLUSTER_ONLY = {"connect_timeout": (("remote",), "how long to wait for the scheduler"),
+                "no_worker_grace": (("local", "remote"),
+                                    "how long a cluster may have no workers")}
 
 
 class ComputeOptionsError(ValueError):
@@ -86,13 +90,18 @@ def check_compute_options(values: Any, where: str = "compute") -> Dict[str, Any]
         raise ComputeOptionsError(f"'{where}.scheduler_address' is the scheduler of mode "
                                   f"remote, not {mode}: give \"mode\": \"remote\" to run "
                                   "there, or leave the address out")
-    unused = local_only_unused(mode or ("remote" if address else "threads"),
+    effective = mode or ("remote" if address else "threads")
+    unused = local_only_unused(effective,
                                [key for key in LOCAL_ONLY if values.get(key) is not None])
     if unused:
         raise ComputeOptionsError(f"'{where}.{unused}' sizes a local cluster, which mode "
-                                  f"{mode or ('remote' if address else 'threads')} does not "
-                                  f"start: give \"mode\": \"local\" to start one, or leave "
-                                  f"'{unused}' out")
+                                  f"{effective} does not start: give \"mode\": \"local\" to "
+                                  f"start one, or leave '{unused}' out")
+    for key, (modes, what) in CLUSTER_ONLY.items():
+        if values.get(key) is not None and effective not in modes:
+            raise ComputeOptionsError(f"'{where}.{key}' is {what}, which mode {effective} "
+                                      f"does not use: leave '{key}' out (it is for mode "
+                                      f"{' or '.join(modes)})")
     checked = {key: value for key, value in values.items() if value is not None}
     if address and mode is None:  # as the command line's --scheduler: that scheduler
         checked["mode"] = "remote"
