@@ -282,9 +282,17 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         files += [Path(p) for p in combined.values()]
         folder.publish(relative_files(output_root, files), forests=[str(i) for i in ids],
                        failed=failed)
+    # forests before --start-from with no results of this run's inputs: silently missing
+    # from the combined tables (after an --overwrite, their old folders are gone)
+    missing = [i for i in ids[:args.start_from - 1]
+               if not _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
+    notes = list(aoi.notes) + ([
+        f"not in the combined tables: forest(s) {', '.join(map(str, missing))} before "
+        f"--start-from {args.start_from} have no results of this run's inputs; rerun without "
+        "--start-from to compute them"] if missing else [])
     return {"computed": done, "skipped_complete": skipped, "failed": failed,
             "combined_tables": combined, "errors": errors,
-            "notes": aoi.notes}  # skipped or repaired polygons
+            "notes": notes}  # skipped or repaired polygons, forests left out
 
 
 def _combine_latest(complete, staging: Path) -> dict:
