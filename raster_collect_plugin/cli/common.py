@@ -33,6 +33,15 @@ def parse_date(text: str) -> date:
     return day
 
 
+def output_location(text: str) -> str:
+    """An ``--output`` as typed; an empty one (a variable left unset in a script) was the
+    current folder, where the run wrote beside whatever was there."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a folder (or an s3://bucket/prefix "
+                                         "where the command takes one)")
+    return text
+
+
 def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpkg", "--gpkg_path", dest="gpkg", required=True,
                         help="polygons (GeoPackage or any vector file)")

@@ -12,6 +12,7 @@ from .common import (
     composite_request,
     compute_client_for,
     load_aoi_from_args,
+    output_location,
     progress_bar,
 )
 
@@ -75,7 +76,7 @@ def register(commands) -> None:
     composite = commands.add_parser("composite", help="cloud-masked index composites (COGs)")
     add_aoi_arguments(composite)
     add_source_arguments(composite)
-    composite.add_argument("--output", default="outputs",
+    composite.add_argument("--output", type=output_location, default="outputs",
                            help="output folder, or an object-store prefix such as "
                                 "s3://bucket/prefix (credentials from the AWS environment)")
     add_output_arguments(composite)

@@ -10,6 +10,7 @@ from .common import (
     BadInput,
     add_aoi_arguments,
     load_aoi_from_args,
+    output_location,
 )
 
 
@@ -123,13 +124,15 @@ def register(commands) -> None:
     hexagons.add_argument("--h3", type=int, help="H3 resolution instead of a metric grid")
     hexagons.add_argument("--no-clip", dest="clip", action="store_false",
                           help="keep whole cells instead of clipping to the forests")
-    hexagons.add_argument("--output", required=True, help="GeoPackage to write")
+    hexagons.add_argument("--output", type=output_location, required=True,
+                          help="GeoPackage to write")
     hexagons.add_argument("--overwrite", action="store_true",
                           help="replace an existing --output file (default: stop, exit 2)")
     hexagons.set_defaults(handler=_cmd_hexagons)
 
     sample = commands.add_parser("sample", help="generate the embedded synthetic sample")
-    sample.add_argument("--output", default="outputs/sample", help="folder to write it to")
+    sample.add_argument("--output", type=output_location, default="outputs/sample",
+                        help="folder to write it to")
     sample.add_argument("--small", action="store_true", help="a tiny sample (tests)")
     sample.set_defaults(handler=_cmd_sample)
 
@@ -146,5 +149,6 @@ def register(commands) -> None:
     cluster.set_defaults(handler=_cmd_cluster)
 
     demo = commands.add_parser("demo", help="the main job on the embedded sample, offline")
-    demo.add_argument("--output", default="outputs/demo", help="folder for the demo outputs")
+    demo.add_argument("--output", type=output_location, default="outputs/demo",
+                      help="folder for the demo outputs")
     demo.set_defaults(handler=_cmd_demo)

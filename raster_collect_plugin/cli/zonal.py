@@ -22,6 +22,7 @@ from .common import (
     compute_client_for,
     compute_settings_for,
     load_aoi_from_args,
+    output_location,
     progress_bar,
 )
 
@@ -323,7 +324,7 @@ def register(commands) -> None:
                                               "one forest at a time, resumable")
     add_aoi_arguments(zonal)
     add_source_arguments(zonal)
-    zonal.add_argument("--output", default="outputs",
+    zonal.add_argument("--output", type=output_location, default="outputs",
                        help="output folder (one resumable sub-folder per forest), or an "
                             "object-store prefix such as s3://bucket/prefix (one run for all "
                             "forests; credentials from the AWS environment)")
