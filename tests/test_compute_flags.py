@@ -24,6 +24,8 @@ def composite_args(small_sample, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--workers", "3"], "--workers sizes a local cluster, which threads in this process "
                          "(the default) does not start: add --dask local, or drop --workers"),
+    (["--dask", "local", "--memory-limit", "0 MB"],
+     "--memory-limit must be a size such as 2GB, not 0 MB"),
     (["--dask", "threads", "--memory-limit", "1GB"],
      "--memory-limit sizes a local cluster, which --dask threads does not start"),
     (["--scheduler", "tcp://127.0.0.1:1", "--threads-per-worker", "2"],
@@ -58,6 +60,7 @@ def test_overwrite_with_an_unreachable_scheduler_keeps_the_zonal_results(composi
     (["--workers", "0"], "--workers must be a whole number of worker processes (1 or more)"),
     (["--threads", "0"], "--threads must be a whole number of threads (1 or more), not 0"),
     (["--memory-limit", "junk"], "--memory-limit must be a size such as 2GB, not junk"),
+    (["--memory-limit", "0"], "--memory-limit must be a size such as 2GB, not 0"),
 ])
 def test_cluster_refuses_a_wrong_size(capsys, monkeypatch, extra, message):
     from raster_collect_plugin.core import compute

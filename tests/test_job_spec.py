@@ -56,6 +56,8 @@ MALFORMED = [
      "not use: leave 'connect_timeout' out (it is for mode remote)"),
     (lambda s: dict(s, compute={"no_worker_grace": 30}),
      "'compute.no_worker_grace' is how long a cluster may have no workers, which mode threads"),
+    (lambda s: dict(s, compute={"mode": "local", "memory_limit": "0GB"}),
+     "'compute.memory_limit' must be a size such as 2GB, not '0GB'"),
     (lambda s: dict(s, compute={"threads_per_worker": 4}),
      "'compute.threads_per_worker' sizes a local cluster, which mode threads does not"),
     (lambda s: dict(s, foo=1), "job spec has unknown key 'foo'; allowed keys: after_days,"),

@@ -50,7 +50,11 @@ _MEMORY = re.compile(r"\s*(auto|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*([kmgtp]i?b?|b)?
 
 
 def _memory(value: Any) -> bool:
-    return _positive(value) or (_text(value) and _MEMORY.fullmatch(value) is not None)
+    """A size above 0 (dask reads 0 as no limit at all), or "auto"."""
+    if _positive(value):
+        return True
+    match = _MEMORY.fullmatch(value) if _text(value) else None
+    return match is not None and (match.group(2) is None or float(match.group(2)) > 0)
 
 
 # key -> (check, what is expected)
