@@ -99,10 +99,38 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
                    "rows": int(len(result.forest_table)), "errors": result.composites.errors,
                    "files": sorted(p.name for p in scratch.iterdir())}
         (scratch / COMPLETE_MARKER).write_text(json.dumps(summary, indent=2))
+        _keep_own_files(target, scratch)
         replace_all([(scratch, target)])  # the old folder stays if QGIS holds a file of it
         return summary
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _forest_files(folder: Path) -> list:
+    """What a forest's run published in ``folder``: its marker lists them (a file no run
+    made, the user's own, is not one of them)."""
+    try:
+        listed = json.loads((folder / COMPLETE_MARKER).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [COMPLETE_MARKER, *(name for name in listed if isinstance(name, str))]
+
+
+def _keep_own_files(target: Path, scratch: Path) -> None:
+    """Copy into a forest's new folder what its old folder holds that no run published (the
+    user's notes): replacing the folder deleted them. Copies, so the old folder stays whole
+    if it cannot be replaced."""
+    if not target.is_dir():
+        return
+    published = set(_forest_files(target))
+    for entry in target.iterdir():
+        if entry.name in published or entry.name.startswith(".") or \
+                (scratch / entry.name).exists():
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, scratch / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, scratch / entry.name, follow_symlinks=False)
 
 
 def _cmd_zonal_raster(args) -> dict:
@@ -260,7 +288,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                 failed[str(forest_id)] = str(error)
         complete = [output_root / forest_folder_name(i) for i in ids
                     if _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
-        files = [p for forest in complete for p in sorted(forest.rglob("*")) if p.is_file()]
+        files = [forest / name for forest in complete for name in _forest_files(forest)
+                 if (forest / name).is_file()]
         combined = {}
         if complete:
             staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-",
