@@ -132,3 +132,42 @@ def test_wrong_sentinel_hub_secret_is_an_authentication_error(small_sample, tmp_
                     "(SH_CLIENT_ID / SH_CLIENT_SECRET or the QGIS authentication "
                     "configuration)")
     assert "not-the-secret" not in line
+
+
+@pytest.mark.parametrize("extra", [["--indices", "NDVI"], ["--resolution", "3"],
+                                   ["--period", "year"], ["--mask", "none"],
+                                   ["--crs", "EPSG:28356"], ["--dask", "local"],
+                                   ["--workers", "2"], ["--expression", "X=nir"]],
+                         ids=lambda extra: extra[0])
+def test_search_refuses_what_only_a_run_reading_pixels_uses(small_sample, capsys, extra):
+    """A search lists scenes: options for composites were accepted and silently not used
+    (a search job refuses its keys); now argparse's one line, exit 2, before any search."""
+    args = ["search", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--start", "2025-10-01", "--end", "2025-10-31"]
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*args, *extra])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"error: unrecognized arguments: {' '.join(extra)}")
+    assert cli.main(["--json", *args, "--max-cloud", "50"]) == 0  # what it does take
+    assert json.loads(capsys.readouterr().out)["scenes"] > 0
+
+
+@pytest.mark.parametrize("command", [
+    ["composite", "--catalog", "c.json"], ["zonal", "--catalog", "c.json"],
+    ["storm", "--catalog", "c.json", "--event-date", "2025-11-13"],
+    ["hexagons", "--area-ha", "1"], ["monitor", "--catalog", "c.json", "--history-start",
+                                     "2024-01-01", "--history-end", "2024-12-31"]],
+    ids=lambda command: command[0])
+def test_an_empty_output_is_refused(small_sample, tmp_path, monkeypatch, capsys, command):
+    """`--output ""` (a script's unset variable) was the current folder: the run wrote its
+    results beside whatever was there, exit 0."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command[0], "--gpkg", str(small_sample.forests_path), *command[1:],
+                  "--output", " "])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: argument --output: is empty: give a folder (or an s3://bucket/prefix where "
+        "the command takes one)")
+    assert list(tmp_path.iterdir()) == []

@@ -438,3 +438,26 @@ def test_a_byoc_job_reads_back_with_polygons_and_both_dates_only(small_sample, t
     assert cli.main(command + ["--gpkg", forests, "--end", "2025-10-31"]) == 2
     assert "reading the collection back (--gpkg) needs --start and --end" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["search", "hexagons"])
+def test_an_object_store_output_geopackage_is_refused(small_sample, tmp_path, capsys,
+                                                      monkeypatch, kind):
+    """A search's footprints or a hexagons job's grid 'output' of s3://bucket/x.gpkg was
+    written into a local folder literally named 's3:' (exit 0); the command line's
+    `hexagons --output s3://...` alike."""
+
+    monkeypatch.chdir(tmp_path)
+    extra = {"hexagon_area_m2": 10_000} if kind == "hexagons" else {}
+    spec = _minimal(small_sample, tmp_path, kind, output="s3://bucket/grid.gpkg", **extra)
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2
+    assert line.endswith("'output' s3://bucket/grid.gpkg is an object-store URL: the "
+                         f"{'footprints' if kind == 'search' else 'hexagons'} are one local "
+                         "GeoPackage; give a local file, e.g. "
+                         f"{'footprints' if kind == 'search' else 'hexagons'}.gpkg, and copy "
+                         "it to the store afterwards")
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(small_sample.forests_path),
+                     "--area-ha", "1", "--output", "s3://bucket/grid.gpkg"]) == 2
+    assert "--output s3://bucket/grid.gpkg is an object-store URL" in capsys.readouterr().err
+    assert not (tmp_path / "s3:").exists()

@@ -33,6 +33,15 @@ def parse_date(text: str) -> date:
     return day
 
 
+def output_location(text: str) -> str:
+    """An ``--output`` as typed; an empty one (a variable left unset in a script) was the
+    current folder, where the run wrote beside whatever was there."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a folder (or an s3://bucket/prefix "
+                                         "where the command takes one)")
+    return text
+
+
 def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpkg", "--gpkg_path", dest="gpkg", required=True,
                         help="polygons (GeoPackage or any vector file)")
@@ -42,7 +51,17 @@ def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forest id(s), comma separated, or '*' for all (default)")
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+# what add_source_arguments(pixels=False) leaves out, as a parsed command has them when left
+# out: a search lists scenes and reads no pixels (a search job refuses these keys too)
+PIXEL_OPTION_DEFAULTS = {"indices": None, "expression": [], "period": None, "method": None,
+                         "colour": "", "mask": None, "cloud_buffer": None, "resolution": None,
+                         "crs": None}
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -> None:
+    """The imagery sources, dates and cloud limit; with ``pixels`` also what a run that reads
+    pixels takes (indices, periods, mask, grid, dask). Without, those options are not
+    accepted (a search silently ignored them) and take PIXEL_OPTION_DEFAULTS."""
     sources = parser.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
                          help="a static STAC catalog.json (path, its folder or URL)")
@@ -56,6 +75,11 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     # can tell them from given ones (zonal --raster refuses them; they were silently ignored)
     parser.add_argument("--start", type=parse_date, help="first day (default: a year ago)")
     parser.add_argument("--end", type=parse_date, help="last day (default: today)")
+    parser.add_argument("--max-cloud", type=float,
+                        help="maximum scene cloud cover in percent (default 80)")
+    if not pixels:
+        parser.set_defaults(**PIXEL_OPTION_DEFAULTS)
+        return
     parser.add_argument("--indices",
                         help=f"indices, comma separated (default {','.join(DEFAULT_INDICES)})")
     parser.add_argument("--expression", action="append", default=[],
@@ -68,8 +92,6 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--colour", default="",
                         help="colour composites per period beside the indices, comma separated: "
                              "true-colour, false-colour, swir, radar (Sentinel-1, dB)")
-    parser.add_argument("--max-cloud", type=float,
-                        help="maximum scene cloud cover in percent (default 80)")
     parser.add_argument("--mask", help="cloud-mask classes, comma separated (default: "
                                        f"{','.join(sorted(DEFAULT_MASK_CLASSES))}; 'none': "
                                        "no cloud class, only no-data pixels masked). "
@@ -90,12 +112,12 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def source_defaults() -> dict:
     """The defaults of add_source_arguments' options that have one (dest -> value), stated
-    once: the parser leaves these options None when they are not given."""
+    once: the parser leaves these options None when they are not given. The compute options'
+    defaults (threads; 2 threads per worker, 2GB) are ComputeSettings'."""
     today = date.today()
     return {"start": today - timedelta(days=365), "end": today,
             "indices": ",".join(DEFAULT_INDICES), "period": "month", "method": "median",
-            "max_cloud": DEFAULT_MAX_CLOUD_COVER, "dask": "threads", "threads_per_worker": 2,
-            "memory_limit": "2GB"}
+            "max_cloud": DEFAULT_MAX_CLOUD_COVER}
 
 
 def with_source_defaults(args):
@@ -195,23 +217,45 @@ def mask_classes_from(text: Optional[str]) -> frozenset:
         raise BadInput(f"--mask: {error}") from None
 
 
+# the compute options that size a local cluster: flag -> ComputeSettings field
+_LOCAL_FLAGS = {"--workers": "workers", "--threads-per-worker": "threads_per_worker",
+                "--memory-limit": "memory_limit"}
+
+
+def compute_settings_for(args):
+    """The ComputeSettings the command's options ask for, checked as a job spec's
+    ``compute`` (one rule: core/compute/options.py): BadInput naming the flag, before any
+    work. ``--scheduler`` with ``--dask``, or a local cluster's size without ``--dask local``,
+    was silently not used."""
+    from ..core.compute import ComputeSettings
+    from ..core.compute.options import COMPUTE_OPTIONS, local_only_unused
+
+    given = {flag: getattr(args, key) for flag, key in _LOCAL_FLAGS.items()
+             if getattr(args, key) is not None}
+    for flag, value in given.items():
+        check, expected = COMPUTE_OPTIONS[_LOCAL_FLAGS[flag]]  # as the job spec's "compute"
+        if not check(value):  # -1 workers: "cannot write the output"
+            raise BadInput(f"{flag} must be {expected}, not {value}")
+    if args.scheduler and args.dask:
+        raise BadInput(f"--dask {args.dask} and --scheduler both say where to compute: give "
+                       "--scheduler alone to run on that cluster, or drop it")
+    mode = "remote" if args.scheduler else (args.dask or "threads")
+    unused = local_only_unused(mode, given)
+    if unused:
+        where = ("--scheduler" if args.scheduler else "--dask threads" if args.dask
+                 else "threads in this process (the default)")
+        raise BadInput(f"{unused} sizes a local cluster, which {where} does not start: add "
+                       f"--dask local, or drop {unused}")
+    return ComputeSettings(mode=mode, scheduler_address=args.scheduler,
+                           **{key: given[flag] for flag, key in _LOCAL_FLAGS.items()
+                              if flag in given})
+
+
 def compute_client_for(args):
     """The dask client the command's options ask for (a context manager)."""
-    from ..core.compute import ComputeSettings, compute_client, gdal_options
-    from ..core.compute.options import COMPUTE_OPTIONS
+    from ..core.compute import compute_client, gdal_options
 
-    with_source_defaults(args)
-    for option, key in (("--workers", "workers"), ("--threads-per-worker", "threads_per_worker"),
-                        ("--memory-limit", "memory_limit")):
-        value = getattr(args, key)
-        check, expected = COMPUTE_OPTIONS[key]  # as the job spec's "compute"
-        if value is not None and not check(value):  # -1 workers: "cannot write the output"
-            raise BadInput(f"{option} must be {expected}, not {value}")
-    settings = ComputeSettings(
-        mode="remote" if args.scheduler else args.dask, scheduler_address=args.scheduler,
-        workers=args.workers, threads_per_worker=args.threads_per_worker,
-        memory_limit=args.memory_limit)
-    return compute_client(settings, gdal_options=gdal_options())
+    return compute_client(compute_settings_for(args), gdal_options=gdal_options())
 
 
 def forest_ids(args) -> Optional[List[str]]:

@@ -12,6 +12,7 @@ from .common import (
     composite_request,
     compute_client_for,
     load_aoi_from_args,
+    output_location,
     progress_bar,
 )
 
@@ -21,7 +22,7 @@ def _cmd_search(args) -> dict:
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))
-    validate_request(request)  # dates, --max-cloud, --mask, --crs: as composite, before searching
+    validate_request(request)  # dates, --max-cloud: as composite, before searching
     report = search(request, aoi)
     rows = report.rows()
     if not (args.quiet or args.json):
@@ -69,13 +70,13 @@ def register(commands) -> None:
     """Add the search and composite subcommand(s)."""
     search = commands.add_parser("search", help="list the scenes available for the forests")
     add_aoi_arguments(search)
-    add_source_arguments(search)
+    add_source_arguments(search, pixels=False)  # it lists scenes: no indices, grid or dask
     search.set_defaults(handler=_cmd_search)
 
     composite = commands.add_parser("composite", help="cloud-masked index composites (COGs)")
     add_aoi_arguments(composite)
     add_source_arguments(composite)
-    composite.add_argument("--output", default="outputs",
+    composite.add_argument("--output", type=output_location, default="outputs",
                            help="output folder, or an object-store prefix such as "
                                 "s3://bucket/prefix (credentials from the AWS environment)")
     add_output_arguments(composite)

@@ -11,7 +11,13 @@ import sys
 from datetime import date
 
 from ..core.runs import DEFAULT_MONITOR_INDEX
-from .common import BadInput, add_aoi_arguments, parse_date, progress_bar
+from .common import (
+    BadInput,
+    add_aoi_arguments,
+    output_location,
+    parse_date,
+    progress_bar,
+)
 
 PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
     "confirm": (int, "consecutive anomalies that confirm a disturbance"),
@@ -256,7 +262,8 @@ def register(commands) -> None:
     monitor.add_argument("--min-alert-ha", type=float, default=0.1,
                          help="disturbed area that flags a compartment (default 0.1 ha)")
     monitor.add_argument("--top", type=int, default=15, help="compartments to print")
-    monitor.add_argument("--output", required=True, help="the monitoring folder")
+    monitor.add_argument("--output", type=output_location, required=True,
+                         help="the monitoring folder")
     monitor.add_argument("--overwrite", action="store_true",
                          help="start the folder's monitoring again from the history (e.g. "
                               "with other parameters)")
@@ -267,7 +274,8 @@ def register(commands) -> None:
     watch = commands.add_parser(
         "watch", help="continue a monitoring folder with the scenes since its last run and "
                       "report what changed (schedule it: see the README)")
-    watch.add_argument("--output", required=True, help="a folder started by 'monitor'")
+    watch.add_argument("--output", type=output_location, required=True,
+                       help="a folder started by 'monitor'")
     watch.add_argument("--end", type=parse_date, help="last day (default today)")
     watch.add_argument("--top", type=int, default=15, help="compartments to print")
     watch.add_argument("--overwrite", action="store_true",

@@ -14,6 +14,7 @@ from .common import (
     composite_request,
     compute_client_for,
     load_aoi_from_args,
+    output_location,
     parse_date,
     progress_bar,
 )
@@ -126,7 +127,8 @@ def register(commands) -> None:
                             "'unknown' (default 0.5)")
     storm.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     storm.add_argument("--top", type=int, default=15, help="rows of the ranking to print")
-    storm.add_argument("--output", default="outputs/storm", help="output folder")
+    storm.add_argument("--output", type=output_location, default="outputs/storm",
+                       help="output folder")
     storm.add_argument("--sentinel-hub-radar", action="store_true",
                        help="radar evidence from Sentinel-1 GRD on the Copernicus Data Space "
                             "(SH_CLIENT_ID/SH_CLIENT_SECRET) when no source gives Sentinel-1")

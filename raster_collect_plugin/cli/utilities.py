@@ -10,6 +10,7 @@ from .common import (
     BadInput,
     add_aoi_arguments,
     load_aoi_from_args,
+    output_location,
 )
 
 
@@ -24,7 +25,7 @@ def _cmd_hexagons(args) -> dict:
     problem = geopackage_output_problem(output, Path(args.gpkg), "--gpkg", "hexagons",
                                         overwrite=args.overwrite)
     if problem:
-        raise BadInput(f"--output {output} {problem}")
+        raise BadInput(f"--output {args.output} {problem}")
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)
@@ -85,7 +86,14 @@ def _cmd_cluster(args) -> dict:
     from distributed import Client
 
     from ..core.compute import ComputeSettings, GdalOptionsPlugin, gdal_options, start_local_cluster
+    from ..core.compute.options import COMPUTE_OPTIONS
 
+    for flag, key, value in (("--workers", "workers", args.workers),
+                             ("--threads", "threads_per_worker", args.threads),
+                             ("--memory-limit", "memory_limit", args.memory_limit)):
+        check, expected = COMPUTE_OPTIONS[key]  # as a job spec's "compute": one rule
+        if value is not None and not check(value):  # 0 workers ran a cluster without any
+            raise BadInput(f"{flag} must be {expected}, not {value}")
     settings = ComputeSettings(mode="local", workers=args.workers,
                                threads_per_worker=args.threads, memory_limit=args.memory_limit)
     cluster = start_local_cluster(settings)
@@ -116,13 +124,15 @@ def register(commands) -> None:
     hexagons.add_argument("--h3", type=int, help="H3 resolution instead of a metric grid")
     hexagons.add_argument("--no-clip", dest="clip", action="store_false",
                           help="keep whole cells instead of clipping to the forests")
-    hexagons.add_argument("--output", required=True, help="GeoPackage to write")
+    hexagons.add_argument("--output", type=output_location, required=True,
+                          help="GeoPackage to write")
     hexagons.add_argument("--overwrite", action="store_true",
                           help="replace an existing --output file (default: stop, exit 2)")
     hexagons.set_defaults(handler=_cmd_hexagons)
 
     sample = commands.add_parser("sample", help="generate the embedded synthetic sample")
-    sample.add_argument("--output", default="outputs/sample", help="folder to write it to")
+    sample.add_argument("--output", type=output_location, default="outputs/sample",
+                        help="folder to write it to")
     sample.add_argument("--small", action="store_true", help="a tiny sample (tests)")
     sample.set_defaults(handler=_cmd_sample)
 
@@ -139,5 +149,6 @@ def register(commands) -> None:
     cluster.set_defaults(handler=_cmd_cluster)
 
     demo = commands.add_parser("demo", help="the main job on the embedded sample, offline")
-    demo.add_argument("--output", default="outputs/demo", help="folder for the demo outputs")
+    demo.add_argument("--output", type=output_location, default="outputs/demo",
+                      help="folder for the demo outputs")
     demo.set_defaults(handler=_cmd_demo)

@@ -20,7 +20,9 @@ from .common import (
     add_source_arguments,
     composite_request,
     compute_client_for,
+    compute_settings_for,
     load_aoi_from_args,
+    output_location,
     progress_bar,
 )
 
@@ -97,10 +99,38 @@ def run_forest(args, forest_aoi, forest_id, output_root: Path, fingerprint: str,
                    "rows": int(len(result.forest_table)), "errors": result.composites.errors,
                    "files": sorted(p.name for p in scratch.iterdir())}
         (scratch / COMPLETE_MARKER).write_text(json.dumps(summary, indent=2))
+        _keep_own_files(target, scratch)
         replace_all([(scratch, target)])  # the old folder stays if QGIS holds a file of it
         return summary
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _forest_files(folder: Path) -> list:
+    """What a forest's run published in ``folder``: its marker lists them (a file no run
+    made, the user's own, is not one of them)."""
+    try:
+        listed = json.loads((folder / COMPLETE_MARKER).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [COMPLETE_MARKER, *(name for name in listed if isinstance(name, str))]
+
+
+def _keep_own_files(target: Path, scratch: Path) -> None:
+    """Copy into a forest's new folder what its old folder holds that no run published (the
+    user's notes): replacing the folder deleted them. Copies, so the old folder stays whole
+    if it cannot be replaced."""
+    if not target.is_dir():
+        return
+    published = set(_forest_files(target))
+    for entry in target.iterdir():
+        if entry.name in published or entry.name.startswith(".") or \
+                (scratch / entry.name).exists():
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, scratch / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, scratch / entry.name, follow_symlinks=False)
 
 
 def _cmd_zonal_raster(args) -> dict:
@@ -154,6 +184,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.outputs import write_table
     from ..core.pixels import check_min_clear_fraction
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
+    from ..core.zonal.pipeline import check_zonal_sizes
 
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
@@ -186,6 +217,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                                          ("--categorical", args.categorical)) if on]
     if raster_only:
         raise BadInput(f"{', '.join(raster_only)} need(s) --raster FILE (an existing raster)")
+    compute_settings_for(args)  # a wrong compute option: before the search and the folder
     aoi = load_aoi_from_args(args)
     # the run's grid, not each forest's: every forest's grid may fit while the run's does not
     refuse_too_many_cells(aoi.frame, area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha
@@ -209,29 +241,41 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     done, skipped, failed = [], [], {}
     errors: dict = {}  # what a source or collection could not give (the same for each forest)
     todo = ids[args.start_from - 1:]
+
+    def forest_of(forest_id):
+        forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
+                         .reset_index(drop=True), aoi.id_field)
+        forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
+        return forest_aoi, forest_report, _forest_record(parameters, aoi, forest_id,
+                                                         forest_report)["fingerprint"]
+
+    # resumed with --start-from: the forests before it that are complete stay in the
+    # combined tables and the manifest
+    fingerprints = {i: forest_of(i)[2] for i in ids[:args.start_from - 1]}
+    plan = []
+    for forest_id in todo:  # a forest over the memory budget (exit 2): before any forest
+        check_interrupted()  # is computed and before --overwrite drops the manifest
+        forest_aoi, forest_report, fingerprints[forest_id] = forest_of(forest_id)
+        complete = _is_complete(output_root / forest_folder_name(forest_id),
+                                fingerprints[forest_id])
+        if not complete:
+            with contextlib.suppress(RequestError):  # that forest's failure, said in its turn
+                check_zonal_sizes(_zonal_request(args, forest_aoi, output_root), forest_report)
+        plan.append((forest_id, forest_aoi, forest_report, complete))
     progress = progress_bar(args, "forests")
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(progress.close)
+        # the cluster first: a scheduler that does not answer (exit 2) before --overwrite
+        # drops the folder's manifest
+        cleanup.enter_context(compute_client_for(args))
         folder = cleanup.enter_context(RunFolder(
             output_root, record, overwrite=args.overwrite,
             keep=lambda name: _is_forest_folder(output_root / name)))
-        cleanup.enter_context(compute_client_for(args))
-        def forest_of(forest_id):
-            forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
-                             .reset_index(drop=True), aoi.id_field)
-            forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
-            return forest_aoi, forest_report, _forest_record(parameters, aoi, forest_id,
-                                                             forest_report)["fingerprint"]
-
-        # resumed with --start-from: the forests before it that are complete stay in the
-        # combined tables and the manifest
-        fingerprints = {i: forest_of(i)[2] for i in ids[:args.start_from - 1]}
-        for n, forest_id in enumerate(todo):
+        for n, (forest_id, forest_aoi, forest_report, complete) in enumerate(plan):
             check_interrupted()
             progress(n / len(todo), f"forest {forest_id}")
-            forest_aoi, forest_report, forest_fingerprint = forest_of(forest_id)
-            fingerprints[forest_id] = forest_fingerprint
-            if _is_complete(output_root / forest_folder_name(forest_id), forest_fingerprint):
+            forest_fingerprint = fingerprints[forest_id]
+            if complete:
                 skipped.append(forest_id)
                 continue
             try:
@@ -244,7 +288,8 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                 failed[str(forest_id)] = str(error)
         complete = [output_root / forest_folder_name(i) for i in ids
                     if _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
-        files = [p for forest in complete for p in sorted(forest.rglob("*")) if p.is_file()]
+        files = [forest / name for forest in complete for name in _forest_files(forest)
+                 if (forest / name).is_file()]
         combined = {}
         if complete:
             staging = Path(tempfile.mkdtemp(prefix=".raster-collect-partial-",
@@ -267,9 +312,17 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         files += [Path(p) for p in combined.values()]
         folder.publish(relative_files(output_root, files), forests=[str(i) for i in ids],
                        failed=failed)
+    # forests before --start-from with no results of this run's inputs: silently missing
+    # from the combined tables (after an --overwrite, their old folders are gone)
+    missing = [i for i in ids[:args.start_from - 1]
+               if not _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
+    notes = list(aoi.notes) + ([
+        f"not in the combined tables: forest(s) {', '.join(map(str, missing))} before "
+        f"--start-from {args.start_from} have no results of this run's inputs; rerun without "
+        "--start-from to compute them"] if missing else [])
     return {"computed": done, "skipped_complete": skipped, "failed": failed,
             "combined_tables": combined, "errors": errors,
-            "notes": aoi.notes}  # skipped or repaired polygons
+            "notes": notes}  # skipped or repaired polygons, forests left out
 
 
 def _combine_latest(complete, staging: Path) -> dict:
@@ -300,7 +353,7 @@ def register(commands) -> None:
                                               "one forest at a time, resumable")
     add_aoi_arguments(zonal)
     add_source_arguments(zonal)
-    zonal.add_argument("--output", default="outputs",
+    zonal.add_argument("--output", type=output_location, default="outputs",
                        help="output folder (one resumable sub-folder per forest), or an "
                             "object-store prefix such as s3://bucket/prefix (one run for all "
                             "forests; credentials from the AWS environment)")

@@ -251,6 +251,14 @@ def _cannot_compute(request: CompositeRequest, report: SearchReport
     return reasons or None
 
 
+def check_size(request: CompositeRequest, report: SearchReport, aoi: Aoi) -> List[str]:
+    """Each collection's estimated size (the run's notes); SizeError (bad input) when one is
+    over the memory budget. A run into a RunFolder checks it before the folder is touched
+    (``--overwrite`` drops the old manifest), as run_composites does before any pixel."""
+    providers = {s.provider.name: s.provider for s in request.sources}
+    return _check_size(request, report, aoi, resolve_indices(request), providers)
+
+
 def _check_size(request, report, aoi, indices, providers) -> List[str]:
     from . import sizing
 

@@ -16,6 +16,13 @@ COMPUTE_MODES = ("threads", "local", "remote")
 # 'compute' and 'memory_budget' (core/jobs/kind_keys.py USED_BY), and the plugin sends it
 # no 'compute'
 DASK_KINDS = ("composite", "zonal", "storm", "monitor")
+# the options that size a local cluster (mode local): threads and a scheduler's cluster have
+# their own size, so given with another mode they were silently not used
+LOCAL_ONLY = ("workers", "threads_per_worker", "memory_limit")
+# the other options only some modes use: key -> (those modes, what the option is)
+CLUSTER_ONLY = {"connect_timeout": (("remote",), "how long to wait for the scheduler"),
+                "no_worker_grace": (("local", "remote"),
+                                    "how long a cluster may have no workers")}
 
 
 class ComputeOptionsError(ValueError):
@@ -43,7 +50,11 @@ _MEMORY = re.compile(r"\s*(auto|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*([kmgtp]i?b?|b)?
 
 
 def _memory(value: Any) -> bool:
-    return _positive(value) or (_text(value) and _MEMORY.fullmatch(value) is not None)
+    """A size above 0 (dask reads 0 as no limit at all), or "auto"."""
+    if _positive(value):
+        return True
+    match = _MEMORY.fullmatch(value) if _text(value) else None
+    return match is not None and (match.group(2) is None or float(match.group(2)) > 0)
 
 
 # key -> (check, what is expected)
@@ -83,10 +94,29 @@ def check_compute_options(values: Any, where: str = "compute") -> Dict[str, Any]
         raise ComputeOptionsError(f"'{where}.scheduler_address' is the scheduler of mode "
                                   f"remote, not {mode}: give \"mode\": \"remote\" to run "
                                   "there, or leave the address out")
+    effective = mode or ("remote" if address else "threads")
+    unused = local_only_unused(effective,
+                               [key for key in LOCAL_ONLY if values.get(key) is not None])
+    if unused:
+        raise ComputeOptionsError(f"'{where}.{unused}' sizes a local cluster, which mode "
+                                  f"{effective} does not start: give \"mode\": \"local\" to "
+                                  f"start one, or leave '{unused}' out")
+    for key, (modes, what) in CLUSTER_ONLY.items():
+        if values.get(key) is not None and effective not in modes:
+            raise ComputeOptionsError(f"'{where}.{key}' is {what}, which mode {effective} "
+                                      f"does not use: leave '{key}' out (it is for mode "
+                                      f"{' or '.join(modes)})")
     checked = {key: value for key, value in values.items() if value is not None}
     if address and mode is None:  # as the command line's --scheduler: that scheduler
         checked["mode"] = "remote"
     return checked
+
+
+def local_only_unused(mode: str, given: Any) -> Any:
+    """The first of ``given`` (LOCAL_ONLY options, by key or by the command line's flag) that
+    ``mode`` would not use: every one unless mode is local; None when there is none."""
+    given = list(given)
+    return given[0] if given and mode != "local" else None
 
 
 def _show(value: Any) -> str:

@@ -10,7 +10,8 @@ from typing import Dict, List
 from ..composites import path_budget
 from ..composites.sizing import storm_engine_job, zonal_engine_job
 from ..runs.folder import RunFolder, fingerprint, relative_files, request_parameters
-from ..runs.storage import is_remote
+from ..runs.remote import RemoteRun
+from ..runs.storage import check_output_store, is_remote
 
 
 def report_for_area(report, bbox_wgs84):
@@ -58,17 +59,25 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     another run's files, published with a manifest, rolled back on error or cancel."""
     from dataclasses import replace
 
-    from ..composites.pipeline import run_composites, search, validate_request
+    from ..composites.pipeline import check_size, run_composites, search, validate_request
 
-    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
-        return run_composites(request, progress=progress, cancel=cancel, report=report)
+    remote = is_remote(request.output_dir)
+    if remote:  # an object store: bucket and credentials, before any work
+        check_output_store(request.output_dir)
     aoi = validate_request(request)
-    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    if not remote:
+        path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     report = report if report is not None else search(request, aoi)
     refuse_nothing_found(request, report)
+    check_size(request, report, aoi)  # over the budget (exit 2): before --overwrite drops
     record = fingerprint("composite", request_parameters(request, aoi),
                          item_ids=[i.id for i in report.all_items])
+    if remote:  # the workflow writes its manifest last; the run adds its record
+        with RemoteRun(request.output_dir, record, overwrite=overwrite) as run:
+            result = run_composites(request, progress=progress, cancel=cancel, report=report)
+            run.publish()
+        return result
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
                    rewrites=True) as folder:
         result = run_composites(request, progress=progress, cancel=cancel, report=report)
@@ -86,22 +95,30 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     from ..areas.hexagons import refuse_too_many_cells
     from ..composites.pipeline import search, validate_request
     from ..outputs.tables import superseded_note, superseded_tables
-    from ..zonal.pipeline import run_zonal
+    from ..zonal.pipeline import check_zonal_sizes, run_zonal
 
     request = zonal.composites
-    if is_remote(request.output_dir):  # an object store: the workflow publishes its manifest
-        return run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+    remote = is_remote(request.output_dir)
+    if remote:  # an object store: bucket and credentials, before any work
+        check_output_store(request.output_dir)
     aoi = validate_request(request)
     # before the search and the folder (which --overwrite would empty): a grid too large
     refuse_too_many_cells(aoi.frame, area_m2=zonal.hexagon_area_m2,
                           edge_m=zonal.hexagon_edge_m, h3_resolution=zonal.h3_resolution)
-    path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
+    if not remote:
+        path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
     report = report if report is not None else search(request, aoi)
     refuse_nothing_found(request, report)
+    check_zonal_sizes(zonal, report)  # over the budget (exit 2): before --overwrite drops
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
+    if remote:  # the workflow writes its manifest last; the run adds its record
+        with RemoteRun(request.output_dir, record, overwrite=overwrite) as run:
+            result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+            run.publish()
+        return result
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
                    rewrites=True) as folder:
         result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
@@ -145,6 +162,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     # what the run composites (its windows and cloud buffer), not the base request's
     # start/end (the command line's default is a year before today) or buffer
     composites = storm_composites(storm)
+    check_output_store(base.output_dir)  # an s3:// output: bucket and credentials first
     if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
         from ..storm.assessment import STORM_INDICES
 
@@ -159,6 +177,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     else:  # read and checked (each in its window, both windows given) before the folder
         items = items_report(storm, composites.windows)
         check_scenes_around_event(storm, composites, items[0])
+    _check_storm_size(composites, aoi, report, items)  # exit 2 before --overwrite drops
     parameters = request_parameters(composites, aoi)
     if not storm.windows:  # start, end and windows follow from these three: named by them
         for derived in ("start", "end", "windows"):
@@ -179,3 +198,20 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
                            items=items)
         folder.publish_written(started, skip_foreign=True, errors=result.errors)
     return result
+
+
+def _check_storm_size(composites, aoi, report, items) -> None:
+    """SizeError (bad input) when a storm's composites are over the memory budget, as
+    run_storm would find once inside its run folder: on the searched scenes, or on the
+    given before/after items (``items``: ``items_report``'s answer)."""
+    from dataclasses import replace
+
+    from ..composites.pipeline import check_size, validate_request
+    from ..composites.requests import Source
+
+    if items is not None:
+        report = items[0]
+        composites = replace(composites, aoi=aoi,
+                             sources=[Source(p, ()) for p in items[1].values()])
+    checked = validate_request(composites)
+    check_size(replace(composites, aoi=checked), report, checked)

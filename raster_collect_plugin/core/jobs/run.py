@@ -340,7 +340,7 @@ def _output_geopackage(spec: Dict[str, Any], what: str) -> Path:
     problem = geopackage_output_problem(output, Path(_required(spec, "aoi")), "'aoi'", what,
                                         overwrite=bool(spec.get("overwrite")))
     if problem:
-        raise JobError(f"job spec 'output' {output} {problem}")
+        raise JobError(f"job spec 'output' {_required(spec, 'output')} {problem}")
     return output
 
 

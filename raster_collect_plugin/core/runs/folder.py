@@ -141,6 +141,18 @@ def differences(old: Mapping, new: Mapping) -> List[str]:
     return changed
 
 
+def results_conflict(location, old: Mapping, record: Mapping) -> ResultsConflict:
+    """The error of a run (``record``) into ``location`` holding another run's (``old``)
+    results: what differs and the way out."""
+    kind, new_kind = old.get("kind"), record.get("kind")
+    if kind and kind != new_kind:  # another kind of run: its parameters all differ
+        what = f"a {kind} run, not {new_kind}"
+    else:
+        what = "different " + (", ".join(differences(old, record)) or "inputs")
+    return ResultsConflict(f"{location} holds results of another run ({what}): "
+                           f"{REPLACE_ADVICE}")
+
+
 def _is_partial(name: str) -> bool:
     if name.startswith(f"{MANIFEST_NAME}.partial-"):
         return True
@@ -318,13 +330,7 @@ class RunFolder:
         if old.get("fingerprint") == self.record.get("fingerprint"):
             return
         if not self.overwrite:
-            kind, new_kind = old.get("kind"), self.record.get("kind")
-            if kind and kind != new_kind:  # another kind of run: its parameters all differ
-                what = f"a {kind} run, not {new_kind}"
-            else:
-                what = "different " + (", ".join(differences(old, self.record)) or "inputs")
-            raise ResultsConflict(
-                f"{self.path} holds results of another run ({what}): {REPLACE_ADVICE}")
+            raise results_conflict(self.path, old, self.record)
         self._replaced = sorted(manifest.get("files", {}))
         (self.path / MANIFEST_NAME).unlink(missing_ok=True)  # nothing stale is trusted
 

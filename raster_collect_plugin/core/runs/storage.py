@@ -28,6 +28,39 @@ CURL_UNREACHABLE = ("Couldn't connect", "Failed to connect", "Connection refused
 log = logging.getLogger(__name__)
 
 
+class OutputStoreError(ValueError):
+    """An object-store output that cannot be written (no credentials, no such bucket): bad
+    input, said before any work; the message says what to do."""
+
+    exit_kind = "bad_input"
+
+
+def check_output_store(location: Location) -> None:
+    """Before any work: an ``s3://`` output's bucket exists and the credentials reach it. A
+    missing bucket was created on the fly (a mistyped name made a new bucket), one with an
+    invalid name or no credentials failed later as "reading scenes failed"."""
+    if urlsplit(str(location)).scheme != "s3":
+        return
+    fs, path = filesystem(location, fresh=True)
+    bucket = path.split("/", 1)[0]
+    try:
+        fs.info(bucket)
+    except FileNotFoundError:
+        raise OutputStoreError(f"the bucket {bucket!r} of {location} does not exist (or these "
+                               "credentials cannot see it): create it or check the name in "
+                               "--output") from None
+    except PermissionError as error:
+        raise OutputStoreError(f"cannot access the bucket {bucket!r} of {location} "
+                               f"({_first_line(error)}): check the AWS credentials' "
+                               "permissions") from None
+    except Exception as error:  # noqa: BLE001 - botocore's credential errors by name
+        if "Credential" not in type(error).__name__:
+            raise  # e.g. the endpoint does not answer: classified as the store's failure
+        raise OutputStoreError(f"no AWS credentials for {location} ({_first_line(error)}): "
+                               "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                               "AWS_PROFILE") from None
+
+
 def is_remote(location: Location) -> bool:
     """True for object-store or HTTP URLs, False for local paths (and ``file://``)."""
     return urlsplit(str(location)).scheme in REMOTE_SCHEMES
@@ -142,6 +175,9 @@ def geopackage_output_problem(output: Path, polygons: Path, polygons_name: str,
     footprints), said after its name, or None: a folder, below a file, not .gpkg, the
     polygon file itself (``polygons_name``: how the door names it), which it would replace,
     or, unless ``overwrite``, an existing file (with every other output's ``REPLACE_ADVICE``)."""
+    if is_remote(output):  # it was written into a local folder named "s3:"
+        return (f"is an object-store URL: the {what} are one local GeoPackage; give a local "
+                f"file, e.g. {what}.gpkg, and copy it to the store afterwards")
     problem = output_file_problem(output, f"{what}.gpkg")
     if problem:
         return problem

@@ -146,6 +146,17 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     return ZonalResult(composites, forest_table, hexagon_table, files)
 
 
+def check_zonal_sizes(request: ZonalRequest, report: SearchReport) -> None:
+    """SizeError (bad input) when the run's composites or statistics are over the memory
+    budget: what run_zonal checks, said before a RunFolder is touched (``--overwrite`` drops
+    the old manifest) and, for the per-forest command, before the first forest."""
+    from ..composites.pipeline import check_size
+
+    aoi = validate_request(request.composites)
+    _check_zonal_size(request, aoi)
+    check_size(_with_aoi(request.composites, aoi), report, aoi)
+
+
 def _check_zonal_size(request: ZonalRequest, aoi: Aoi) -> str:
     from ..composites import sizing
 

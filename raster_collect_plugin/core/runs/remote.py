@@ -1,0 +1,59 @@
+"""The object-store (``s3://bucket/prefix``) counterpart of ``RunFolder``'s "no mixing" rule:
+a run into a prefix whose manifest is another run's (other inputs, another kind) stops with
+``ResultsConflict`` unless ``overwrite``; with it the old manifest is dropped at once and the
+old run's files the new one does not replace are removed once the new manifest is written.
+The manifest records the run's fingerprint. Stores have no lock, and a rerun with the same
+inputs computes again (no per-file resume there)."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Mapping, Sequence
+
+from .folder import results_conflict
+from .manifest import MANIFEST_NAME, read_manifest, write_manifest
+from .storage import filesystem
+
+
+class RemoteRun:
+    """``with RemoteRun(prefix, record, overwrite=...) as run: ...; run.publish()``."""
+
+    def __init__(self, location: str, record: Mapping[str, object], *,
+                 overwrite: bool = False):
+        self.location, self.record, self.overwrite = str(location), record, overwrite
+        self._replaced: Sequence[str] = ()
+
+    def __enter__(self) -> RemoteRun:
+        manifest = read_manifest(self.location)
+        old = (manifest or {}).get("run") or {}
+        if manifest is None or old.get("fingerprint") == self.record.get("fingerprint"):
+            return self
+        if not self.overwrite:
+            raise results_conflict(self.location, old, self.record)
+        self._replaced = sorted(manifest.get("files", {}))
+        fs, root = filesystem(self.location)
+        fs.rm(posixpath.join(root, MANIFEST_NAME))  # nothing stale is trusted
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if error is None:
+            return
+        # a failed run: a manifest its workflow wrote part-way (a zonal run's composites),
+        # without this run's record, would make the same command a conflict; none is trusted
+        manifest = read_manifest(self.location)
+        if manifest is not None and "fingerprint" not in (manifest.get("run") or {}):
+            fs, root = filesystem(self.location)
+            fs.rm(posixpath.join(root, MANIFEST_NAME))
+
+    def publish(self) -> dict:
+        """The run's manifest (its workflow wrote it last) again with the run's record, then
+        the replaced run's files this run did not write are removed."""
+        files = sorted((read_manifest(self.location) or {}).get("files", {}))
+        manifest = write_manifest(self.location, files, run=dict(self.record),
+                                  checksums=False)
+        fs, root = filesystem(self.location)
+        for name in sorted(set(self._replaced) - set(files)):
+            path = posixpath.join(root, name)
+            if fs.exists(path):
+                fs.rm(path)
+        return manifest
