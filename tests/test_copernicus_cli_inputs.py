@@ -102,9 +102,8 @@ def test_a_resolution_the_grid_does_not_offer_is_bad_input(sample, tmp_path, cap
     ("batch", ("--tiling-grid", "0"), "--tiling-grid is not used"),
     ("statistics", ("--s3-region", "x"), "--s3-region is not used"),
     ("statistics", ("--s3-send-keys",), "--s3-send-keys is not used"),
-    ("statistics", ("--poll-seconds", "5"), "--poll-seconds is not used"),
-    ("raster", ("--max-cloud", "20", "--min-clear", "0.2"), "--max-cloud and --min-clear are "
-                                                            "not used by sentinel-hub --raster"),
+    ("raster", ("--max-cloud", "20", "--min-clear", "0.2", "--poll-seconds", "5"),
+     "--max-cloud and --min-clear are not used by sentinel-hub --raster"),
 ])
 def test_an_option_the_api_does_not_use_is_refused(sample, tmp_path, capsys, path, extra,
                                                    named):

@@ -113,7 +113,8 @@ def check_hub_options(args, options=HUB_OPTIONS) -> None:
 
 # options left out are None (told apart from given ones), then take these defaults
 HUB_DEFAULTS = {"max_cloud": 100.0, "min_clear": 0.5, "poll_seconds": 30.0}
-BATCH_ONLY = ("--s3-region", "--s3-send-keys", "--poll-seconds")
+# (--poll-seconds only paces the batch status checks: taken, unused, by every path)
+BATCH_ONLY = ("--s3-region", "--s3-send-keys")
 
 
 def refuse_unused_options(args) -> None:
