@@ -164,3 +164,11 @@ def test_every_band_is_registered_whatever_its_description(tmp_path):
     # the second NDVI replaced the first: three bands registered of four
     assert {name: spec["bandIndex"] for name, spec in plan.bands.items()} == {
         "NDVI": 1, "NDVI_2": 2, "B3": 3, "b_2x": 4}
+
+
+@pytest.mark.parametrize("option, value", [("--pu-budget", "-1"), ("--pu-budget", "nan"),
+                                           ("--poll-seconds", "0")])
+def test_byoc_numbers_are_named_as_typed(tmp_path, capsys, option, value):
+    code, out = run(["sentinel-hub-byoc", str(cog(tmp_path)), "--bucket", BUCKET, option, value,
+                     "--dry-run"], capsys)
+    assert code == 2 and out["error"]["message"].startswith(f"{option} must be")  # 'pu_budget'

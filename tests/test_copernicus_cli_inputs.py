@@ -102,9 +102,8 @@ def test_a_resolution_the_grid_does_not_offer_is_bad_input(sample, tmp_path, cap
     ("batch", ("--tiling-grid", "0"), "--tiling-grid is not used"),
     ("statistics", ("--s3-region", "x"), "--s3-region is not used"),
     ("statistics", ("--s3-send-keys",), "--s3-send-keys is not used"),
-    ("statistics", ("--poll-seconds", "5"), "--poll-seconds is not used"),
-    ("raster", ("--max-cloud", "20", "--min-clear", "0.2"), "--max-cloud and --min-clear are "
-                                                            "not used by sentinel-hub --raster"),
+    ("raster", ("--max-cloud", "20", "--min-clear", "0.2", "--poll-seconds", "5"),
+     "--max-cloud and --min-clear are not used by sentinel-hub --raster"),
 ])
 def test_an_option_the_api_does_not_use_is_refused(sample, tmp_path, capsys, path, extra,
                                                    named):
@@ -161,3 +160,19 @@ def test_a_plain_http_token_url_is_refused_before_the_secret_is_sent(sample, tmp
     # was an InsecureTransportError traceback, exit 1
     assert code == 2 and "is not https://" in out["error"]["message"], err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("path", ["batch", "batch-processing"])
+def test_batch_dry_runs_say_when_the_run_would_stop_on_the_budget(sample, tmp_path, capsys,
+                                                                  path):
+    code, out, err = run_cli(hub_args(sample, tmp_path, *PATHS[path], "--pu-budget", "99",
+                                      "--dry-run"), capsys)
+    assert code == 0, err
+    estimate = out["estimated_processing_units"]
+    assert estimate >= 100  # the batch minimum
+    # the dry run said nothing while the run stopped at once
+    assert out["notes"][0] == "left this month: 99.00 PU, 10000 requests"
+    assert out["notes"][1].startswith(f"would stop: the estimate ({estimate:.2f} PU in 1 "
+                                      "requests) exceeds")
+    code, out, _ = run_cli(hub_args(sample, tmp_path, *PATHS[path], "--dry-run"), capsys)
+    assert not any(note.startswith("would stop") for note in out["notes"])

@@ -9,7 +9,10 @@ from .common import BadInput, forest_ids, parse_date, progress_bar
 def _cmd_byoc(args) -> dict:
     """Upload, register, follow the ingestion; with --gpkg, statistics through Sentinel Hub."""
     from ..core.jobs import run_job
+    from .sentinel_hub import check_hub_options
 
+    # named as typed (the spec's check named 'pu_budget'); the read-back dates' order too
+    check_hub_options(args, {"--pu-budget": "pu_budget", "--poll-seconds": "poll_seconds"})
     read_back = [flag for flag, given in (("--layer", args.layer), ("--forest", args.forest != "*"),
                                           ("--start", args.start), ("--end", args.end)) if given]
     if read_back and not args.gpkg:  # silently not used before

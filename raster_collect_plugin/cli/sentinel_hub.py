@@ -105,7 +105,7 @@ def check_hub_options(args, options=HUB_OPTIONS) -> None:
         check, expected = SCHEMA[key]
         if value is not None and not check(value):
             raise BadInput(f"{option} must be {expected}, not {value:g}")
-    if not args.max_retry_wait >= 0:  # NaN too
+    if not getattr(args, "max_retry_wait", 0) >= 0:  # NaN too
         raise BadInput(f"--max-retry-wait must be 0 or more seconds, not {args.max_retry_wait:g}")
     if args.start and args.end and args.end < args.start:
         raise BadInput(f"--end ({args.end}) is before --start ({args.start}): swap the dates")
@@ -113,7 +113,8 @@ def check_hub_options(args, options=HUB_OPTIONS) -> None:
 
 # options left out are None (told apart from given ones), then take these defaults
 HUB_DEFAULTS = {"max_cloud": 100.0, "min_clear": 0.5, "poll_seconds": 30.0}
-BATCH_ONLY = ("--s3-region", "--s3-send-keys", "--poll-seconds")
+# (--poll-seconds only paces the batch status checks: taken, unused, by every path)
+BATCH_ONLY = ("--s3-region", "--s3-send-keys")
 
 
 def refuse_unused_options(args) -> None:

@@ -78,11 +78,13 @@ def batch_statistics(args, indices) -> dict:
     spec = _spec(args, indices, "sentinel-hub-statistics")
     if args.dry_run:
         from ..core.jobs import batch_statistics_plan
+        from ..core.jobs.hub_batch import dry_run_budget_notes
 
         plan = batch_statistics_plan(spec)
         return {"dry_run": True, **plan["estimate"], "features": plan["features_url"],
                 "request": plan["request"], "bucket_policy": plan["bucket_policy"],
-                "errors": {}}
+                "notes": dry_run_budget_notes(
+                    spec, plan["estimate"]["estimated_processing_units"]), "errors": {}}
     return run_with_progress(spec, args)
 
 
@@ -99,7 +101,10 @@ def batch_processing(args, indices) -> dict:
                 tiling_grid=DEFAULT_GRID if args.tiling_grid is None else args.tiling_grid)
     if args.dry_run:
         from ..core.jobs import batch_processing_plan
+        from ..core.jobs.hub_batch import dry_run_budget_notes
 
         plan = batch_processing_plan(spec)
-        return {"dry_run": True, **plan["estimate"], "request": plan["request"], "errors": {}}
+        return {"dry_run": True, **plan["estimate"], "request": plan["request"],
+                "notes": dry_run_budget_notes(
+                    spec, plan["estimate"]["estimated_processing_units"]), "errors": {}}
     return run_with_progress(spec, args)

@@ -50,6 +50,17 @@ def batch_statistics_plan(spec: Dict[str, Any]) -> Dict[str, Any]:
             "request": redacted(payload), "bucket_policy": bucket_policy(bucket)}
 
 
+def dry_run_budget_notes(spec: Dict[str, Any], estimated_pu: float) -> list:
+    """What a batch dry run says of the budget, as the Statistical and Process dry runs do:
+    what is left this month and, when the estimate does not fit, that the run would stop
+    (it said nothing: a run refused at once looked fine in its dry run)."""
+    budget = _budget(spec)
+    pu_left, requests_left = budget.left()
+    reason = budget.check(pu=estimated_pu, requests=1)
+    return [f"left this month: {pu_left:.2f} PU, {requests_left} requests",
+            *([f"would stop: {reason}"] if reason else [])]
+
+
 def batch_statistics_job(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
     """Write the forests to the bucket, check the estimate against the budget, create, analyse,
     start and follow the request, read the results back into ``zonal_forests.*`` and

@@ -69,8 +69,8 @@ def process_index_raster(geometry, *, crs_epsg: int, indices: Sequence[str], sta
         raise ProviderError(f"{PROVIDER_NAME}: EPSG:{crs_epsg} is not a CRS Sentinel Hub "
                             "supports; use WGS 84 or the UTM zone of the area "
                             f"(e.g. EPSG:{rules.utm_epsg(153.0, -27.0)})")
+    evalscript = process_evalscript(indices)  # the indices checked before the credentials
     config = settings.sh_config(required=not dry_run)  # a dry run sends nothing
-    evalscript = process_evalscript(indices)
     collection = settings.data_collection()
     xmin, ymin, xmax, ymax = geometry.bounds
     x0 = math.floor(xmin / resolution) * resolution

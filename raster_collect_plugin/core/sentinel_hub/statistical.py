@@ -129,8 +129,8 @@ def statistics_table(zones, *, id_field: str, indices: Sequence[str], start: dat
     from .download import QuotaExhausted
     from .evalscripts import HARMONIZE_VALUES, input_bands, statistics_evalscript
 
+    evalscript = statistics_evalscript(indices)  # the indices checked before the credentials
     config = settings.sh_config(required=not dry_run)  # a dry run sends nothing
-    evalscript = statistics_evalscript(indices)
     bands = input_bands(indices)
     collection = settings.data_collection()
     if zones.crs is None:
