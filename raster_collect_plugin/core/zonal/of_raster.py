@@ -16,6 +16,7 @@ from rasterio.errors import RasterioIOError
 from ..areas.aoi import Aoi, load_aoi
 from ..areas.zones import ZoneError
 from ..pixels.clear_fraction import check_min_clear_fraction
+from ..runs.storage import is_remote
 from .reader import RasterStack
 from .statistics import DEFAULT_MIN_CLEAR_FRACTION, zonal_statistics
 
@@ -77,6 +78,9 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     run's results unless ``overwrite``, published with ``manifest.json``, rolled back on error.
     None: files written into ``output_dir`` for a caller that owns the folder."""
     check_min_clear_fraction(request.min_clear_fraction)  # before reading anything
+    if is_remote(request.output_dir):  # a job spec's made a local folder named "s3:"
+        raise ZoneError("zonal --raster writes to a local folder: give a local --output (job "
+                        "spec 'output_dir'); s3:// outputs are for imagery runs")
     if request.nodata is not None and request.ignore_nodata:
         raise ZoneError("give either a nodata value or ignore nodata, not both")
     aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
