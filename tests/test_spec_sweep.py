@@ -477,3 +477,17 @@ def test_a_zonal_raster_job_refuses_an_object_store_folder(small_sample, tmp_pat
                      str(tmp_path / "raster.tif"), "--output", "s3://bucket/stats"]) == 2
     assert capsys.readouterr().err.strip() == f"raster-collect: error: {message}"
     assert not (tmp_path / "s3:").exists()
+
+
+def test_the_sample_refuses_an_object_store_folder(tmp_path, capsys, monkeypatch):
+    """`sample --output s3://...` (a sample job's output_dir) ended in a FileNotFoundError
+    traceback, exit 1."""
+    monkeypatch.chdir(tmp_path)
+    message = ("raster-collect: error: the sample is written to a local folder: choose a "
+               "local --output (job spec 'output_dir'), not an object-store URL")
+    code, line, _ = _job({"kind": "sample", "output_dir": "s3://bucket/sample", "small": True},
+                         tmp_path, capsys)
+    assert code == 2 and line == message
+    assert cli.main(["--quiet", "sample", "--small", "--output", "s3://bucket/sample"]) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "s3:").exists()
