@@ -19,8 +19,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def store():
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()  # a cached one knows an earlier moto's port
     with moto_s3("raster-collect") as env:
         yield env
+    s3fs.S3FileSystem.clear_instance_cache()  # ... and this one's, once it is gone
 
 
 @pytest.fixture
