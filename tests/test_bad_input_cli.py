@@ -41,6 +41,8 @@ def test_unreadable_geopackage(small_sample, tmp_path, capsys):
     (["--layer", "compartments"], "has no layer 'compartments'; its layers are"),
     (["--mask", "cloud_high,fog"], "unknown cloud-mask classes ['fog']"),
     (["--crs", "EPSG:999999"], "unknown CRS 'EPSG:999999' (--crs)"),
+    (["--resolution", "nan"], "resolution must be a positive number of metres"),
+    (["--resolution", "inf"], "resolution must be a positive number of metres"),
     (["--expression", "X=9**9**9"], "exponent '9**9' is not allowed"),
     (["--expression", "X=" + "+".join(["nir"] * 400)], "at most 500 are allowed"),
     (["--expression", "ndvi=red"], "custom index 'ndvi' has the name of a built-in index"),

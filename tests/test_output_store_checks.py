@@ -19,8 +19,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def store():
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()  # a cached one knows an earlier moto's port
     with moto_s3("raster-collect") as env:
         yield env
+    s3fs.S3FileSystem.clear_instance_cache()  # ... and this one's, once it is gone
 
 
 @pytest.fixture
@@ -123,3 +127,20 @@ def test_a_prefix_holding_another_run_is_not_mixed(small_sample, store, aws, cap
     assert sorted(replaced["manifest"]["files"]) == [
         key for key in replaced["keys"] if key != "manifest.json"]
     assert replaced["manifest"]["run"]["parameters"]["indices"] == ["NDVI"]
+
+
+def test_a_storm_refuses_an_object_store_output(small_sample, store, aws, capsys, tmp_path,
+                                                 monkeypatch):
+    """`storm --output s3://...` made a local folder named 's3:' and ended in a rasterio
+    traceback once its composites were on the store (README: s3 is for composite and zonal)."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--quiet", "storm", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
+                     "--event-date", "2025-11-13", "--output",
+                     "s3://raster-collect/storm"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "raster-collect: error: a storm assessment writes to a local folder: give a local "
+        "--output (job spec 'output_dir'), not an object-store URL; s3:// outputs are for "
+        "composite and zonal runs")
+    assert list(tmp_path.iterdir()) == []
+    assert _objects(store, "storm")["keys"] == []

@@ -461,3 +461,33 @@ def test_an_object_store_output_geopackage_is_refused(small_sample, tmp_path, ca
                      "--area-ha", "1", "--output", "s3://bucket/grid.gpkg"]) == 2
     assert "--output s3://bucket/grid.gpkg is an object-store URL" in capsys.readouterr().err
     assert not (tmp_path / "s3:").exists()
+
+
+def test_a_zonal_raster_job_refuses_an_object_store_folder(small_sample, tmp_path, capsys,
+                                                            monkeypatch):
+    """A zonal-raster job's 'output_dir' of s3://bucket/x wrote its tables into a local
+    folder literally named 's3:' (exit 0); `zonal --raster` already refused it."""
+    monkeypatch.chdir(tmp_path)
+    message = ("zonal --raster writes to a local folder: give a local --output (job spec "
+               "'output_dir'); s3:// outputs are for imagery runs")
+    spec = _minimal(small_sample, tmp_path, "zonal-raster", output_dir="s3://bucket/stats")
+    code, line, _ = _job(spec, tmp_path, capsys)
+    assert code == 2 and line == f"raster-collect: error: {message}"
+    assert cli.main(["--quiet", "zonal", "--gpkg", str(small_sample.forests_path), "--raster",
+                     str(tmp_path / "raster.tif"), "--output", "s3://bucket/stats"]) == 2
+    assert capsys.readouterr().err.strip() == f"raster-collect: error: {message}"
+    assert not (tmp_path / "s3:").exists()
+
+
+def test_the_sample_refuses_an_object_store_folder(tmp_path, capsys, monkeypatch):
+    """`sample --output s3://...` (a sample job's output_dir) ended in a FileNotFoundError
+    traceback, exit 1."""
+    monkeypatch.chdir(tmp_path)
+    message = ("raster-collect: error: the sample is written to a local folder: choose a "
+               "local --output (job spec 'output_dir'), not an object-store URL")
+    code, line, _ = _job({"kind": "sample", "output_dir": "s3://bucket/sample", "small": True},
+                         tmp_path, capsys)
+    assert code == 2 and line == message
+    assert cli.main(["--quiet", "sample", "--small", "--output", "s3://bucket/sample"]) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "s3:").exists()

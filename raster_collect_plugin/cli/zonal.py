@@ -189,9 +189,13 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
     if args.raster:
-        if is_remote(args.output):
-            raise BadInput("zonal --raster writes to a local folder: give a local --output "
-                           "(s3:// outputs are for imagery runs)")
+        from ..core.areas import ZoneError
+        from ..core.zonal.of_raster import refuse_remote_output
+
+        try:
+            refuse_remote_output(args.output)  # first, as before the other checks
+        except ZoneError as error:
+            raise BadInput(str(error)) from None
         if args.hex_area_ha or args.h3 is not None:
             raise BadInput("zonal --raster makes no hexagons: make them with `raster-collect "
                            "hexagons` and give that file as --gpkg (or drop --hex-area-ha / "

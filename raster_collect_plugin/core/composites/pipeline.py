@@ -84,7 +84,7 @@ def validate_request(request: CompositeRequest) -> Aoi:
     if request.max_cloud_cover is not None and not 0 <= request.max_cloud_cover <= 100:
         raise RequestError(f"the scene cloud cover limit is a percentage from 0 to 100 "
                            f"(--max-cloud), not {request.max_cloud_cover:g}")
-    if request.resolution is not None and request.resolution <= 0:
+    if request.resolution is not None and not 0 < request.resolution < float("inf"):  # nan
         raise RequestError("resolution must be a positive number of metres")
     if request.crs:
         check_output_crs(request.crs)

@@ -162,7 +162,12 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     # what the run composites (its windows and cloud buffer), not the base request's
     # start/end (the command line's default is a year before today) or buffer
     composites = storm_composites(storm)
-    check_output_store(base.output_dir)  # an s3:// output: bucket and credentials first
+    if is_remote(base.output_dir):  # it made a local folder named "s3:", then a traceback
+        from ..runs.folder import RunError
+
+        raise RunError("a storm assessment writes to a local folder: give a local --output "
+                       "(job spec 'output_dir'), not an object-store URL; s3:// outputs are "
+                       "for composite and zonal runs")
     if not is_remote(base.output_dir):  # Windows' path limit, before anything is read
         from ..storm.assessment import STORM_INDICES
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 import numpy as np
 from affine import Affine
 
 from ..outputs.files import write_cog, write_json
+from ..runs.storage import REMOTE_SCHEMES
 from .scenes import (
     COG_MEDIA_TYPE,
     FOREST_CRS,
@@ -302,6 +304,9 @@ class SampleFolderError(ValueError):
 def make_sample(root, spec: Optional[SampleSpec] = None,
                 scenes: Optional[Sequence[Scene]] = None) -> Sample:
     """Generate the sample under ``root`` (reused if already complete for the same spec)."""
+    if urlsplit(str(root)).scheme in REMOTE_SCHEMES:  # a FileNotFoundError traceback
+        raise SampleFolderError("the sample is written to a local folder: choose a local "
+                                "--output (job spec 'output_dir'), not an object-store URL")
     root = Path(root)
     blocking = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:  # before any scene is written, not a traceback half-way

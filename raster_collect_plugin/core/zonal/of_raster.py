@@ -16,6 +16,7 @@ from rasterio.errors import RasterioIOError
 from ..areas.aoi import Aoi, load_aoi
 from ..areas.zones import ZoneError
 from ..pixels.clear_fraction import check_min_clear_fraction
+from ..runs.storage import is_remote
 from .reader import RasterStack
 from .statistics import DEFAULT_MIN_CLEAR_FRACTION, zonal_statistics
 
@@ -63,6 +64,14 @@ def parse_bands(text: Optional[str]) -> Optional[list]:
     return bands or None
 
 
+def refuse_remote_output(location) -> None:
+    """ZoneError (bad input) for an object-store ``location``: the tables go to a local
+    folder (a job spec's s3:// made a local folder named "s3:")."""
+    if is_remote(location):
+        raise ZoneError("zonal --raster writes to a local folder: give a local --output (job "
+                        "spec 'output_dir'); s3:// outputs are for imagery runs")
+
+
 def run_zonal_raster(request: RasterZonalRequest, *,
                      cancel: Optional[Callable[[], bool]] = None,
                      overwrite: Optional[bool] = None) -> Dict[str, object]:
@@ -77,6 +86,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
     run's results unless ``overwrite``, published with ``manifest.json``, rolled back on error.
     None: files written into ``output_dir`` for a caller that owns the folder."""
     check_min_clear_fraction(request.min_clear_fraction)  # before reading anything
+    refuse_remote_output(request.output_dir)
     if request.nodata is not None and request.ignore_nodata:
         raise ZoneError("give either a nodata value or ignore nodata, not both")
     aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
