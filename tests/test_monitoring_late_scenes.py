@@ -20,6 +20,7 @@ from raster_collect_plugin.core.monitoring.state import MonitorState
 from raster_collect_plugin.core.sample.catalog import write_static_catalog
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from raster_collect_plugin.core.sample.disturbance_scenario import Event, ScenarioSpec
+from tests.test_monitoring_spec_values import bad_input_line
 
 SPEC = ScenarioSpec(start=date(2024, 1, 1), end=date(2025, 6, 30), columns=2, rows=1,
                     events=(Event(1, "windthrow", date(2025, 3, 14)),))
@@ -173,13 +174,7 @@ def test_a_huge_settle_days_is_no_crash(scenario, tmp_path):
             "sources": [{"kind": "static", "href": str(scenario.catalog)}],
             "history_start": "2024-01-01", "history_end": "2024-12-31", "end": "2025-03-31",
             "settle_days": 10**12}
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
-    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "job", str(path)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stderr[-2000:]
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "before the history ends" in lines[0]
+    assert "before the history ends" in bad_input_line(spec, tmp_path)
     assert not (tmp_path / "out").exists()
 
 

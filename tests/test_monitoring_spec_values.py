@@ -80,17 +80,24 @@ def test_good_values_pass():
     assert (params.confirm, params.threshold, params.trend) == (2, 0, True)
 
 
-def test_a_bad_monitoring_value_exits_2_in_one_line(tmp_path):
-    # before the fix: a traceback and exit 1 (numpy could not multiply the text 'x')
-    spec = dict(SPEC, aoi=str(tmp_path / "missing.gpkg"), output_dir=str(tmp_path / "out"),
-                monitoring={"threshold": "x"})
+def bad_input_line(spec: dict, tmp_path) -> str:
+    """Run ``spec`` as a job in its own process: it must exit 2 with one line on stderr,
+    which is returned."""
     path = tmp_path / "job.json"
     path.write_text(json.dumps(spec))
     done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "job", str(path)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "monitoring 'threshold' must be a number" in lines[0]
+    assert len(lines) == 1, done.stderr[-2000:]
+    return lines[0]
+
+
+def test_a_bad_monitoring_value_exits_2_in_one_line(tmp_path):
+    # before the fix: a traceback and exit 1 (numpy could not multiply the text 'x')
+    spec = dict(SPEC, aoi=str(tmp_path / "missing.gpkg"), output_dir=str(tmp_path / "out"),
+                monitoring={"threshold": "x"})
+    assert "monitoring 'threshold' must be a number" in bad_input_line(spec, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
