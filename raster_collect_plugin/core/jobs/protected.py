@@ -68,7 +68,7 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
     if not remote:
         path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
-    report = report if report is not None else search(request, aoi)
+    report = report if report is not None else _searched(request, aoi, search, progress)
     refuse_nothing_found(request, report)
     check_size(request, report, aoi)  # over the budget (exit 2): before --overwrite drops
     record = fingerprint("composite", request_parameters(request, aoi),
@@ -109,7 +109,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
         path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
     zonal = replace(zonal, composites=request)
-    report = report if report is not None else search(request, aoi)
+    report = report if report is not None else _searched(request, aoi, search, progress)
     refuse_nothing_found(request, report)
     check_zonal_sizes(zonal, report)  # over the budget (exit 2): before --overwrite drops
     parameters = {**request_parameters(request, aoi), **zonal_parameters(zonal)}
@@ -177,7 +177,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     report = items = None
     if not (storm.before_items or storm.after_items):
         composites = replace(composites, aoi=validate_request(replace(composites, aoi=aoi)))
-        report = search(composites, composites.aoi)
+        report = _searched(composites, composites.aoi, search, progress)
         check_scenes_around_event(storm, composites, report)
     else:  # read and checked (each in its window, both windows given) before the folder
         items = items_report(storm, composites.windows)
@@ -220,3 +220,13 @@ def _check_storm_size(composites, aoi, report, items) -> None:
                              sources=[Source(p, ()) for p in items[1].values()])
     checked = validate_request(composites)
     check_size(replace(composites, aoi=checked), report, checked)
+
+
+def _searched(request, aoi, search, progress):
+    """The search, said first: the run's first progress event comes before the search and the
+    size checks that follow it (which load the loader's packages: issue 31, first progress in
+    well under a second)."""
+    from ..composites.requests import _report
+
+    _report(progress, 0.0, "searching")
+    return search(request, aoi)
