@@ -153,12 +153,10 @@ def _cmd_monitor(args) -> dict:
 def _check_scene_options(args) -> None:
     """--max-cloud, --cloud-buffer and --crs by the composites' rules, named as typed (the
     job spec's check would name its keys: 'max_cloud_cover', 'cloud_buffer_m', 'crs')."""
-    from ..core.composites.pipeline import check_output_crs
+    from ..core.composites.pipeline import check_max_cloud, check_output_crs
     from ..core.pixels.cloud_buffer import validate_buffer
 
-    if args.max_cloud is not None and not 0 <= args.max_cloud <= 100:
-        raise BadInput(f"the scene cloud cover limit is a percentage from 0 to 100 "
-                       f"(--max-cloud), not {args.max_cloud:g}")
+    check_max_cloud(args.max_cloud)
     try:
         validate_buffer(args.cloud_buffer)
     except ValueError as error:

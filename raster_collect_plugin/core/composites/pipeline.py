@@ -81,9 +81,7 @@ def validate_request(request: CompositeRequest) -> Aoi:
     if unknown:
         raise RequestError(f"unknown colour composite(s) {unknown}; choose from "
                            f"{list(COLOUR_COMPOSITES)}")
-    if request.max_cloud_cover is not None and not 0 <= request.max_cloud_cover <= 100:
-        raise RequestError(f"the scene cloud cover limit is a percentage from 0 to 100 "
-                           f"(--max-cloud), not {request.max_cloud_cover:g}")
+    check_max_cloud(request.max_cloud_cover)
     if request.resolution is not None and not 0 < request.resolution < float("inf"):  # nan
         raise RequestError("resolution must be a positive number of metres")
     if request.crs:
@@ -112,6 +110,14 @@ def _refuse_pixels_larger_than_every_forest(aoi: Aoi, resolution: float) -> None
         f"with its neighbours, or none. Leave --resolution out for the sensors' own (10 m "
         f"Sentinel-2, 30 m Landsat) or give a pixel well inside the forests, such as "
         f"{fits:g} m")
+
+
+def check_max_cloud(max_cloud_cover: Optional[float]) -> None:
+    """A scene cloud limit (--max-cloud, a spec's 'max_cloud_cover') is a percentage; None
+    is no limit."""
+    if max_cloud_cover is not None and not 0 <= max_cloud_cover <= 100:
+        raise RequestError(f"the scene cloud cover limit is a percentage from 0 to 100 "
+                           f"(--max-cloud), not {max_cloud_cover:g}")
 
 
 def check_output_crs(crs: str, option: str = "--crs") -> None:

@@ -212,12 +212,10 @@ def _check_storm_size(composites, aoi, report, items) -> None:
     from dataclasses import replace
 
     from ..composites.pipeline import check_size, validate_request
-    from ..composites.requests import Source
 
     if items is not None:
-        report = items[0]
-        composites = replace(composites, aoi=aoi,
-                             sources=[Source(p, ()) for p in items[1].values()])
+        report, sources = items
+        composites = replace(composites, aoi=aoi, sources=sources)
     checked = validate_request(composites)
     check_size(replace(composites, aoi=checked), report, checked)
 

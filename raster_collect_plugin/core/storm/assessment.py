@@ -149,8 +149,9 @@ def _check_item_dates(items, urls: Sequence[str], label: str, first: date, last:
 
 
 def items_report(request: StormRequest, windows: Sequence[Tuple[str, date, date]]):
-    """The before/after item URLs read as a search report (and their providers), each checked
-    to lie in its window."""
+    """The before/after item URLs read as a search report, each checked to lie in its window,
+    and the sources that read them (a request's ``sources`` in place of a search's)."""
+    from ..composites.requests import Source
     from ..sources.providers.planetary_computer import PlanetaryComputerProvider
     from ..sources.providers.static_catalog import StaticCatalogProvider
     from ..sources.search import SearchReport
@@ -166,7 +167,7 @@ def items_report(request: StormRequest, windows: Sequence[Tuple[str, date, date]
         providers[provider.name] = provider
         item.properties["raster_collect:provider"] = provider.name
         report.items.setdefault((provider.name, item.collection_id), []).append(item)
-    return report, providers
+    return report, [Source(provider, ()) for provider in providers.values()]
 
 
 def storm_composites(request: StormRequest):
@@ -230,7 +231,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None,
     ``check_scenes_around_event``); ``items``: with before/after item URLs, ``items_report``'s
     answer when already read (and checked)."""
     from ..composites.pipeline import run_composites, search, validate_request
-    from ..composites.requests import RequestError, Source
+    from ..composites.requests import RequestError
     from ..outputs.files import write_cog, write_json
     from ..outputs.tables import write_table
     from ..pixels.cloud_buffer import describe as describe_buffer
@@ -244,9 +245,8 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None,
     windows, buffer_m = list(composite_request.windows), composite_request.cloud_buffer_m
     searched = report is not None or items is not None
     if request.before_items or request.after_items:
-        report, providers = items or items_report(request, windows)
-        composite_request = replace(composite_request,
-                                    sources=[Source(p, ()) for p in providers.values()])
+        report, sources = items or items_report(request, windows)
+        composite_request = replace(composite_request, sources=sources)
     aoi = validate_request(composite_request)
     composite_request = _with_aoi(composite_request, aoi)
     if report is None:
