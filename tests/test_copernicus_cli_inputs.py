@@ -71,7 +71,8 @@ def test_end_before_start_is_bad_input_in_the_dry_run(sample, tmp_path, capsys, 
 
 @pytest.mark.parametrize("grid, resolution, expected", [
     ("2", "10", "grid 2 (UTM 100km grid) offers 30, 60, 120, 240, 360 m, not 10 m"),
-    ("3", "10", "is in degrees"), ("1", "7", "offers 10, 20 m, not 7 m")])
+    ("3", "10", "is in degrees"), ("1", "7", "offers 10, 20 m, not 7 m"),
+    ("5", "10", "tiling grid 5 does not exist; choose one of [0, 1, 2, 6, 7]")])
 def test_a_resolution_the_grid_does_not_offer_is_bad_input(sample, tmp_path, capsys, grid,
                                                            resolution, expected):
     argv = hub_args(sample, tmp_path, *PATHS["batch-processing"], "--tiling-grid", grid,
@@ -91,6 +92,16 @@ def test_a_resolution_the_grid_does_not_offer_is_bad_input(sample, tmp_path, cap
     event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert event["kind"] == "bad_input" and expected in event["message"]
     assert not (tmp_path / "out").exists()
+
+
+def test_help_lists_only_the_grids_this_tool_can_use(capsys):
+    from raster_collect_plugin import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["sentinel-hub", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1: UTM 10km grid (10, 20 m)" in text and "7: LAEA 20km grid" in text
+    assert "degree" not in text  # grid 3 is always refused: it was listed as a choice
 
 
 @pytest.mark.parametrize("path, extra, named", [

@@ -25,7 +25,7 @@ def add_bucket_arguments(hub) -> None:
 
 def add_batch_processing(hub) -> None:
     """``sentinel-hub batch-processing``: the Batch Processing API instead of statistics."""
-    from ..core.sentinel_hub import DEFAULT_GRID, TILING_GRIDS
+    from ..core.sentinel_hub import DEFAULT_GRID, USABLE_GRIDS
 
     hub.add_argument("api", nargs="?", default="statistics", choices=API_CHOICES,
                      help="statistics (default: Statistical API, or Batch Statistical with "
@@ -33,8 +33,9 @@ def add_batch_processing(hub) -> None:
                           "COGs per grid tile delivered to --batch-output, then statistics "
                           "per forest)")
     grids = ", ".join(f"{key}: {grid['name']} ({', '.join(f'{r:g}' for r in grid['resolutions'])}"
-                      f" {grid['unit']})" for key, grid in TILING_GRIDS.items())
-    hub.add_argument("--tiling-grid", type=int, choices=list(TILING_GRIDS),
+                      f" {grid['unit']})" for key, grid in USABLE_GRIDS.items())
+    # no argparse choices: check_grid names the usable grids, and why a degree grid is not one
+    hub.add_argument("--tiling-grid", type=int,
                      help=f"batch-processing: the tiling grid (default {DEFAULT_GRID}); {grids}")
 
 

@@ -20,6 +20,7 @@ _FACE = {
     "CDSE_S3_REGION": "bucket",
     "bucket_policy": "bucket",
     "TILING_GRIDS": "batch_processing",
+    "USABLE_GRIDS": "batch_processing",
     "DEFAULT_GRID": "batch_processing",
     "QuotaBudget": "rules",
     "default_usage_ledger": "rules",

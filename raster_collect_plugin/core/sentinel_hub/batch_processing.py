@@ -35,6 +35,8 @@ TILING_GRIDS = {
         "unit": "m"},
     7: {"name": "LAEA 20km grid", "tile": 20000.0, "resolutions": (10.0, 20.0), "unit": "m"},
 }
+# the grids this tool can use: the ones in metres (its areas, resolutions and sizes are metric)
+USABLE_GRIDS = {key: grid for key, grid in TILING_GRIDS.items() if grid["unit"] == "m"}
 DEFAULT_GRID = 1
 TILE_DISCOUNT_PX = 10_000  # ProcessingUnit.qmd: x 1/3 "if processed tiles is bigger than 10.000 px"
 REVISIT_DAYS = 3  # Batch.qmd "Cost estimate": one sample every three days (ORBIT/TILE)
@@ -55,7 +57,7 @@ def check_grid(grid_id: int, resolution: float) -> Dict:
     grid = TILING_GRIDS.get(int(grid_id))
     if grid is None:
         raise UnsupportedGrid(f"{PROVIDER_NAME}: tiling grid {grid_id} does not exist; choose "
-                              f"one of {sorted(TILING_GRIDS)}")
+                              f"one of {sorted(USABLE_GRIDS)}")
     if grid["unit"] != "m":
         raise UnsupportedGrid(f"{PROVIDER_NAME}: grid {grid_id} ({grid['name']}) is in "
                               "degrees; this tool works in metres: choose a UTM or LAEA grid")
