@@ -79,3 +79,27 @@ def test_missing_references_are_one_line_in_every_door(tmp_path, capsys):
     assert cli.main(["--quiet", "validate", "--monitoring", str(folder), "--references",
                      str(missing)]) == 2
     assert capsys.readouterr().err.strip() == expected
+
+
+def test_dates_with_a_time_zone_count_on_the_day_they_were_written(tmp_path):
+    """A storm logged at 06:00 in Queensland (+10:00) happened on 20 November there; read in
+    UTC it moved to the 19th (a detection on the 19th then scored on time). Zones that differ
+    between rows were a traceback ("Mixed timezones detected")."""
+    path = _write(tmp_path, ["2025-11-20T06:00:00+10:00", "2025-11-21T23:30:00Z",
+                             "2025-11-22 05:15+1000", "2025-11-23"])
+    read = _references(path, None, "date")
+    assert list(read["date"].dt.normalize()) == [
+        pd.Timestamp("2025-11-20"), pd.Timestamp("2025-11-21"), pd.Timestamp("2025-11-22"),
+        pd.Timestamp("2025-11-23")]
+
+
+def test_a_date_time_field_with_its_zone_keeps_its_local_day(tmp_path):
+    """A GeoPackage DATETIME field written with an offset comes back zone-aware."""
+    stamps = pd.Series(pd.to_datetime(["2025-11-20T06:00:00+10:00", "2025-11-21T08:00:00+10:00"]))
+    frame = gpd.GeoDataFrame({"date": stamps},
+                             geometry=[box(0, 0, 10, 10), box(20, 0, 30, 10)], crs="EPSG:32632")
+    path = tmp_path / "stamped.gpkg"
+    frame.to_file(path, driver="GPKG")
+    read = _references(path, None, "date")
+    assert list(read["date"].dt.normalize()) == [pd.Timestamp("2025-11-20"),
+                                                 pd.Timestamp("2025-11-21")]

@@ -78,6 +78,7 @@ def _affine(outputs):
 
 def _references(path: Path, layer, date_field: str):
     from ..areas.aoi import read_polygons
+    from ..validation.dates import reference_dates
 
     if not path.exists():  # the same line from the command line and a job spec
         raise JobError(f"the reference polygons {path} do not exist: give your reference "
@@ -103,42 +104,13 @@ def _references(path: Path, layer, date_field: str):
         raise JobError(f"the reference polygons {path.name} have no polygon (an empty "
                        f"geometry, a point or a line) in feature(s) {rows}: draw the "
                        "disturbed extent or remove them")
-    dates = _dates(frame[date_field])
+    dates = reference_dates(frame[date_field])
     if dates.isna().any():
         rows = [int(i) + 1 for i in frame.index[dates.isna()][:5]]
         raise JobError(f"the reference polygons {path.name} have no valid {date_field!r} "
                        f"(a date like 2025-03-14, year first) in feature(s) {rows}: fill them "
                        "in, year first (day-first text such as 01/03/2025 reads two ways)")
     return frame.assign(**{date_field: dates})
-
-
-def _dates(values):
-    """A date column as datetimes: text as pandas reads it, and where pandas, having taken
-    its format from the first value, reads nothing, the value's leading ISO date (a column
-    mixing 2025-03-14 and 2025-03-14 00:00:00). Whole numbers are YYYYMMDD (as the
-    monitoring rasters' dates), never nanoseconds since 1970; text must put the year first
-    (01/03/2025 is March or January), with '-', '/' or '.' between year, month and day:
-    other text is no date (named by the caller)."""
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        whole = values.where(values.notna() & (values % 1 == 0))
-        return pd.to_datetime(whole.astype("Int64").astype("string"), format="%Y%m%d",
-                              errors="coerce")
-    text = values.map(lambda v: isinstance(v, str))
-    if text.any():  # year first, any separator (2025/03/14, 2025.3.14) as ISO 2025-03-14
-        parts = values[text].astype(str).str.strip().str.extract(
-            r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(.*)$")
-        iso = parts[0] + "-" + parts[1].str.zfill(2) + "-" + parts[2].str.zfill(2) + parts[3]
-        values = values.astype(object).where(~text, iso)  # else (day first) no date
-    dates = pd.to_datetime(values, errors="coerce")
-    if isinstance(dates.dtype, pd.DatetimeTZDtype):
-        dates = dates.dt.tz_convert(None)
-    retry = dates.isna() & values.notna()
-    if retry.any():
-        leading = values[retry].astype(str).str[:10]
-        dates = dates.where(~retry, pd.to_datetime(leading, errors="coerce", format="%Y-%m-%d"))
-    return dates
 
 
 def _compartments(spec, saved, folder: Path, id_field: str):

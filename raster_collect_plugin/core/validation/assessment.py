@@ -43,6 +43,7 @@ import pandas as pd
 from affine import Affine
 
 from ..outputs.files import atomic_path, write_json
+from .dates import reference_dates
 from .metrics import Outcomes, as_days, clear_observations_between, outcomes, scores, summary
 
 DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
@@ -65,7 +66,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     _check_polygons(compartments, "compartments", id_field, "an id field")
     shape = next(iter(layers.values())).shape
     refs = references.to_crs(crs).reset_index(drop=True)
-    refs["_days"] = as_days(pd.to_datetime(refs[date_field]).values.astype("datetime64[ns]"))
+    refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
     excluded = np.zeros(shape, bool)
     if monitoring_start is not None:
         start = as_days(np.array([np.datetime64(monitoring_start, "ns")]))[0]
