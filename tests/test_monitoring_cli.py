@@ -104,3 +104,19 @@ def test_monitor_job_spec_is_checked():
         validate_spec({k: v for k, v in spec.items() if k != "history_end"})
     with pytest.raises(JobError, match="'harmonise' must be true or false"):
         validate_spec(dict(spec, harmonise="yes"))
+
+
+def test_an_alerts_since_given_once_is_not_kept_for_watch(scenario, tmp_path):
+    """README: alerts since ``--alerts-since``, "default: the previous run's last scene". A day
+    given to one monitor run was saved in the folder's spec, so every later ``watch`` reported
+    the alerts since that day again, not since its previous run."""
+    folder = tmp_path / "steps"
+    first = _cli("monitor", "--gpkg", str(scenario.compartments), "--catalog",
+                 str(scenario.catalog), "--history-start", "2024-01-01", "--history-end",
+                 "2024-12-31", "--end", "2025-02-28", "--alerts-since", "2025-01-15",
+                 "--output", str(folder))
+    assert first["changes"]["alerts_since"] == "2025-01-15"
+    saved = json.loads((folder / "monitoring_job.json").read_text(encoding="utf-8"))
+    assert "alerts_since" not in saved
+    watched = _cli("watch", "--output", str(folder), "--end", "2025-06-30")
+    assert watched["changes"]["alerts_since"] == first["changes"]["last_scene"][:10]

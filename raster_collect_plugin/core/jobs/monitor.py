@@ -295,8 +295,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         # the series is read on dask's default threads: their filters are put back after
         with thread_safe_warnings():
             result = run_monitor(request, series, progress=progress, cancel=cancel)
+        # kept for watch: what every run does; not this run's own end, rebuild or alerts day
         write_json(output_dir / JOB_FILE, {k: v for k, v in spec.items()
-                                           if k not in ("end", "overwrite")})
+                                           if k not in ("end", "overwrite", "alerts_since")})
         # what the run wrote, by name: never a file of the user's that changed meanwhile
         # (README's cron line appends watch.log in the folder; listed, an --overwrite
         # would remove it)
