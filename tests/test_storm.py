@@ -152,8 +152,17 @@ def test_items_with_sources_or_outside_their_window_are_refused(small_sample, tm
                             item["2025-10-27"]]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("is dated 2025-12-02, outside the before window (2025-08-15 to "
-                        "2025-11-12): give it as --after-item if it is, or check --event-date "
-                        "and --before-days"), err
+                        "2025-11-12): give it as --after-item (a spec's 'after_items') if it "
+                        "is, or check --event-date and --before-days (a spec's 'event_date' and "
+                        "'before_days')"), err
+    spec = tmp_path / "swapped.json"  # a spec's user is told the spec's keys too
+    spec.write_text(json.dumps({
+        "kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",
+        "output_dir": str(tmp_path / "out"), "before_items": [item["2025-12-02"]],
+        "after_items": [item["2025-10-27"]]}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 2
+    assert "check --event-date and --before-days (a spec's 'event_date' and 'before_days')" \
+        in capsys.readouterr().err
     spec = tmp_path / "storm.json"
     spec.write_text(json.dumps({
         "kind": "storm", "aoi": str(small_sample.forests_path), "event_date": "2025-11-13",

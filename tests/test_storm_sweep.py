@@ -57,7 +57,9 @@ def test_a_storm_rerun_is_judged_by_what_it_composites(small_sample, tmp_path, c
     # results' manifest is dropped, so nothing is lost
     refused = storm_args(small_sample, output, "--overwrite", event="2025-12-28")
     assert cli.main(["--quiet"] + refused) == 2
-    assert "no scene after the event" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "no scene after the event" in line and "check --event-date and --after-days (a " \
+        "spec's 'event_date' and 'after_days')" in line
     manifest = json.loads((output / "manifest.json").read_text())
     assert "storm_damage_ranking.csv" in json.dumps(manifest["files"])
     assert manifest["run"]["parameters"]["event_date"] == "2025-11-13"

@@ -141,11 +141,11 @@ def _check_item_dates(items, urls: Sequence[str], label: str, first: date, last:
     for item, url in zip(items, urls):
         when = item.datetime
         if when is not None and not first <= when.date() <= last:
-            option = "--before-days" if label == "before" else "--after-days"
+            other = "after" if label == "before" else "before"
             raise ItemError(f"the {label} item {url} is dated {when.date()}, outside the "
-                            f"{label} window ({first} to {last}): give it as --"
-                            f"{'after' if label == 'before' else 'before'}-item if it is, or "
-                            f"check --event-date and {option}")
+                            f"{label} window ({first} to {last}): give it as --{other}-item "
+                            f"(a spec's '{other}_items') if it is, or check --event-date and "
+                            f"--{label}-days (a spec's 'event_date' and '{label}_days')")
 
 
 def items_report(request: StormRequest, windows: Sequence[Tuple[str, date, date]]):
@@ -215,9 +215,9 @@ def check_scenes_around_event(request: StormRequest, composite_request, report) 
     for label, begin, end in (windows[-1], ("before", windows[0][1], windows[-2][2])):
         if not any(begin <= _naive_utc(item.datetime) < end for item in found):
             last = (end - pd.Timedelta(days=1)).date()
-            hint = ("the scenes may not be published yet (rerun later), or check --event-date"
-                    " and --after-days" if label == "after" else
-                    "check --event-date and --before-days")
+            days = f"--event-date and --{label}-days (a spec's 'event_date' and '{label}_days')"
+            hint = (f"the scenes may not be published yet (rerun later), or check {days}"
+                    if label == "after" else f"check {days}")
             raise RequestError(f"no scene {label} the event ({begin.date()} to {last}) in "
                                f"any source, at most {composite_request.max_cloud_cover}% "
                                f"cloud: {hint}")
