@@ -97,6 +97,9 @@ def test_nothing_is_uploaded_without_credentials_or_budget(tmp_path, capsys, mon
         monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the loopback speaks http
         code, out = run([*argv, "--pu-budget", "1"], capsys)  # a collection + a tile: 2 PU
         assert code == 1 and "exceeds what is left" in out["error"]["message"]
+        # the job spec's request_budget had no option: the free tier's 10,000 always
+        code, out = run([*argv, "--request-budget", "1"], capsys)
+        assert code == 1 and "exceeds what is left" in out["error"]["message"]
         # the COG was uploaded and the policy changed before either was checked
         assert client.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
         with pytest.raises(client.exceptions.ClientError):
@@ -167,7 +170,7 @@ def test_every_band_is_registered_whatever_its_description(tmp_path):
 
 
 @pytest.mark.parametrize("option, value", [("--pu-budget", "-1"), ("--pu-budget", "nan"),
-                                           ("--poll-seconds", "0")])
+                                           ("--request-budget", "-1"), ("--poll-seconds", "0")])
 def test_byoc_numbers_are_named_as_typed(tmp_path, capsys, option, value):
     code, out = run(["sentinel-hub-byoc", str(cog(tmp_path)), "--bucket", BUCKET, option, value,
                      "--dry-run"], capsys)

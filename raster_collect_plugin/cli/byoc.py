@@ -12,7 +12,8 @@ def _cmd_byoc(args) -> dict:
     from .sentinel_hub import check_hub_options
 
     # named as typed (the spec's check named 'pu_budget'); the read-back dates' order too
-    check_hub_options(args, {"--pu-budget": "pu_budget", "--poll-seconds": "poll_seconds"})
+    check_hub_options(args, {"--pu-budget": "pu_budget", "--request-budget": "request_budget",
+                             "--poll-seconds": "poll_seconds"})
     read_back = [flag for flag, given in (("--layer", args.layer), ("--forest", args.forest != "*"),
                                           ("--start", args.start), ("--end", args.end)) if given]
     if read_back and not args.gpkg:  # silently not used before
@@ -31,7 +32,8 @@ def _cmd_byoc(args) -> dict:
             "ids": forest_ids(args) if args.gpkg else None,
             "start": args.start.isoformat() if args.start else None,
             "end": args.end.isoformat() if args.end else None,
-            "pu_budget": args.pu_budget, "usage_ledger": args.usage_ledger,
+            "pu_budget": args.pu_budget, "request_budget": args.request_budget,
+            "usage_ledger": args.usage_ledger,
             "grant_read": args.grant_read or None}
     spec = {k: v for k, v in spec.items() if v is not None}
     if args.dry_run:
@@ -73,7 +75,10 @@ def register(commands) -> None:
     byoc.add_argument("--token-url", default=CDSE_TOKEN_URL, help="OAuth token URL")
     byoc.add_argument("--poll-seconds", type=float, default=10.0,
                       help="seconds between ingestion status checks")
-    byoc.add_argument("--pu-budget", type=float, help="processing units a month (read-back)")
+    byoc.add_argument("--pu-budget", type=float,
+                      help="processing units this tool may spend a month (free tier 10000)")
+    byoc.add_argument("--request-budget", type=int,
+                      help="requests this tool may send a month (free tier 10000)")
     byoc.add_argument("--usage-ledger", help="JSON file counting this month's spending")
     byoc.add_argument("--grant-read", action="store_true",
                       help="add the documented statement letting Sentinel Hub read the bucket "
