@@ -229,3 +229,26 @@ def test_zonal_reductions_on_a_local_cluster_match_threads(small_sample, tmp_pat
     assert Path(cluster_run["files"]["hexagons_csv"]).read_text() == \
         Path(threads["files"]["hexagons_csv"]).read_text()
     assert not [p.name for p in (tmp_path / "cluster").iterdir() if p.name.startswith(".")]
+
+
+def test_the_cluster_command_stops_cleanly_on_sigterm(tmp_path):
+    """`raster-collect cluster` runs until it is stopped: Ctrl-C or SIGTERM is its normal end.
+    It exited 1 with "interrupted; completed work is kept, rerun to resume" (a cancelled
+    run's words), so a service manager reported every stop as a failure."""
+    import json
+    import signal
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "raster_collect_plugin", "--json", "cluster", "--workers", "1",
+         "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path)
+    try:
+        started = json.loads(process.stdout.readline())
+        assert started["event"] == "cluster" and started["scheduler"].startswith("tcp://")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err[-2000:]
+    assert json.loads(out) == {"event": "cluster stopped", "scheduler": started["scheduler"]}
+    assert "interrupted" not in err

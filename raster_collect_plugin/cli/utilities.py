@@ -99,11 +99,17 @@ def _cmd_cluster(args) -> dict:
     cluster = start_local_cluster(settings)
     client = Client(cluster)
     client.register_plugin(GdalOptionsPlugin(gdal_options()))
-    print(json.dumps({"event": "cluster", "scheduler": cluster.scheduler_address,
+    address = cluster.scheduler_address
+    print(json.dumps({"event": "cluster", "scheduler": address,
                       "dashboard": cluster.dashboard_link}), flush=True)
     try:
         while True:
             time.sleep(1)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM is how a cluster is stopped: exit 0
+        from ..core.compute.interrupts import acknowledge_interrupt
+
+        acknowledge_interrupt()
+        return {"event": "cluster stopped", "scheduler": address}
     finally:
         client.close()
         cluster.close()

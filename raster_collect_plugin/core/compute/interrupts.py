@@ -57,6 +57,12 @@ def interrupted() -> bool:
     return _requested.is_set()
 
 
+def acknowledge_interrupt() -> None:
+    """The signal was the expected end of the work (a cluster runs until it is stopped), not
+    a cancellation: clear the request."""
+    _requested.clear()
+
+
 def check_interrupted() -> None:
     """Raise Interrupted if a signal arrived (even if its exception was swallowed)."""
     if _requested.is_set():
