@@ -144,3 +144,36 @@ def test_a_storm_refuses_an_object_store_output(small_sample, store, aws, capsys
         "composite and zonal runs")
     assert list(tmp_path.iterdir()) == []
     assert _objects(store, "storm")["keys"] == []
+
+
+def _put(store, key: str, body: dict) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=store["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
+                 aws_secret_access_key="testing", region_name="us-east-1").put_object(
+        Bucket="raster-collect", Key=key, Body=json.dumps(body).encode())
+
+
+def test_a_prefix_another_run_is_writing_to_is_not_shared(small_sample, store, aws, capsys):
+    """README: a run "locks its output folder; a second run into it at the same time stops".
+    An s3:// prefix had no lock: two runs into it interleaved their files and manifests."""
+    import socket
+
+    output = "s3://raster-collect/locked"
+    composite = _command(small_sample, "composite", output)
+    _put(store, "locked/.raster-collect.lock",
+         {"host": "other-machine", "pid": 4242, "started": "2026-12-07T08:00:00+00:00"})
+    assert cli.main(["--quiet", *composite]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"raster-collect: error: another raster-collect run is writing to {output} (pid 4242 "
+        "on other-machine, started 2026-12-07T08:00:00+00:00): wait for it to finish or "
+        f"choose another --output; if that run is gone (killed), delete {output}/"
+        ".raster-collect.lock")
+    assert _objects(store, "locked")["keys"] == [".raster-collect.lock"]  # nothing written
+    # a killed run's lock on this machine (its process is gone) is taken over
+    _put(store, "locked/.raster-collect.lock",
+         {"host": socket.gethostname(), "pid": 2**22 + 17, "started": "2026-12-07T08:00:00"})
+    assert cli.main(["--quiet", *composite]) == 0
+    done = _objects(store, "locked")
+    assert ".raster-collect.lock" not in done["keys"]  # released at the end
+    assert sorted(done["manifest"]["files"]) == [k for k in done["keys"] if k != "manifest.json"]

@@ -101,7 +101,12 @@ def test_store_killed_mid_run_is_one_line_and_exit_1(small_sample, tmp_path):
     errors = [line for line in err.splitlines() if line.startswith("raster-collect: error:")]
     assert len(errors) == 1 and "object storage stopped answering" in errors[0], err
     assert "AWS_ENDPOINT_URL" in errors[0]
-    assert all(line.startswith("raster-collect: warning: could not remove the scratch prefix")
-               for line in err.splitlines() if line not in errors), err
+    warnings = [line for line in err.splitlines() if line not in errors]
+    assert all(line.startswith(("raster-collect: warning: could not remove the scratch prefix",
+                                "raster-collect: warning: could not remove the lock "
+                                "s3://raster-collect/run/.raster-collect.lock"))
+               for line in warnings), err
+    assert any("delete it once the store answers" in line and ".raster-collect.lock" in line
+               for line in warnings), err  # the prefix's lock, named for the next run
     assert events[-1]["event"] == "error" and events[-1]["kind"] == "failure"
     assert events[-1]["message"] == errors[0].removeprefix("raster-collect: error: ")

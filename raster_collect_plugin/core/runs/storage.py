@@ -51,12 +51,12 @@ def check_output_store(location: Location) -> None:
                                "--output") from None
     except PermissionError as error:
         raise OutputStoreError(f"cannot access the bucket {bucket!r} of {location} "
-                               f"({_first_line(error)}): check the AWS credentials' "
+                               f"({first_line(error)}): check the AWS credentials' "
                                "permissions") from None
     except Exception as error:  # noqa: BLE001 - botocore's credential errors by name
         if "Credential" not in type(error).__name__:
             raise  # e.g. the endpoint does not answer: classified as the store's failure
-        raise OutputStoreError(f"no AWS credentials for {location} ({_first_line(error)}): "
+        raise OutputStoreError(f"no AWS credentials for {location} ({first_line(error)}): "
                                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
                                "AWS_PROFILE") from None
 
@@ -129,7 +129,7 @@ def remove_tree(location: Location) -> None:
             pass
         except Exception as error:  # noqa: BLE001 - any store failure; the caller's error wins
             log.warning("raster-collect: warning: could not remove the scratch prefix %s (%s); "
-                        "delete it once the store answers", location, _first_line(error))
+                        "delete it once the store answers", location, first_line(error))
     else:
         shutil.rmtree(location, ignore_errors=True)
 
@@ -157,7 +157,7 @@ def store_stopped_answering(error: BaseException) -> bool:
     return False
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0][:300] if text else type(error).__name__
 
