@@ -419,8 +419,10 @@ def _compose_chunk(values: Dict[str, np.ndarray], clear: np.ndarray, *, indices,
 
 
 def _decibels(values: np.ndarray) -> np.ndarray:
+    """10·log10 of linear power; NaN where the power is 0 or negative (no -inf in a COG)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 10 * np.log10(values)
+        decibels = 10 * np.log10(values)
+    return np.where(np.isfinite(decibels), decibels, np.nan).astype("float32")
 
 
 def _blocks(array: da.Array) -> list:
