@@ -96,3 +96,100 @@ def test_sentinel1_composites_in_linear_units_and_zero_power_is_nan(tmp_path):
         np.testing.assert_allclose(vv[:, :], expected, rtol=1e-5)
         assert np.isnan(vv[1, 1]) and not np.isinf(out["VV"].values).any()
         np.testing.assert_array_equal(out["clear_count"].values[::2, ::2], [[2, 2], [1, 2]])
+
+
+# --- Planetary Computer Sentinel-2: processing baselines, SCL, one solar day -----------------
+
+def planetary_s2(folder: Path, item_id: str, when: datetime, baseline, dn: dict,
+                 scl: np.ndarray) -> pystac.Item:
+    """Planetary Computer sentinel-2-l2a: raw DNs (no raster:bands), asset keys B02/B04/B08,
+    SCL at 20 m; ``s2:processing_baseline`` left out when ``baseline`` is None."""
+    def transform(res):
+        return {"proj:transform": [res, 0, X0, 0, -res, Y0]}
+
+    assets = {key: (cog(folder, f"{item_id}_{key}", dn[key], 10, "uint16", 0), transform(10))
+              for key in ("B02", "B03", "B04", "B08")}
+    assets["SCL"] = (cog(folder, f"{item_id}_SCL", scl, 20, "uint8", 0), transform(20))
+    properties = {} if baseline is None else {"s2:processing_baseline": baseline}
+    return scene(item_id, when, properties, assets, "sentinel-2-l2a")
+
+
+def reflectance_dns(red: float, nir: float, blue: float, offset: int, shape=(4, 12)) -> dict:
+    """DNs of a flat surface, with the +1000 DN offset of baseline >= 04.00 when asked."""
+    def dn(value):
+        return np.full(shape, round(value * 10000) + offset)
+
+    return {"B02": dn(blue), "B03": dn(blue), "B04": dn(red), "B08": dn(nir)}
+
+
+# every SCL class once (20 m pixels, 2 x 2 of the 10 m grid each): 0..11
+SCL_ALL = np.array([[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+SCL_CLEAR_BY_DEFAULT = ~np.isin(SCL_ALL, [0, 1, 3, 8, 9, 10])  # README "Cloud masks"
+
+
+def test_planetary_computer_baselines_missing_baselines_and_scl_classes(tmp_path):
+    july = [datetime(2025, 7, d, tzinfo=timezone.utc) for d in (3, 10, 17, 24)]
+    items = [
+        planetary_s2(tmp_path, "new", july[0], "05.11", reflectance_dns(.04, .30, .03, 1000),
+                     SCL_ALL),
+        planetary_s2(tmp_path, "old", july[1], "03.01", reflectance_dns(.06, .34, .03, 0),
+                     SCL_ALL),
+        # no s2:processing_baseline: the pixels decide (the first still carries the offset,
+        # the second's dark blue DNs 300 say it has none)
+        planetary_s2(tmp_path, "unknown-new", july[2], None,
+                     reflectance_dns(.05, .26, .03, 1000), SCL_ALL),
+        planetary_s2(tmp_path, "unknown-old", july[3], None, reflectance_dns(.07, .38, .03, 0),
+                     SCL_ALL),
+    ]
+    profile = bands.PLANETARY_COMPUTER_S2
+    geobox = load.choose_grid(items, Geometry(box(X0, Y0 - 40, X0 + 120, Y0), crs=CRS),
+                              profile)
+    assert geobox.shape == (4, 12)
+    loaded = load.load_scenes(items, load.LoadSpec(profile, ("blue", "nir", "red"), geobox))
+    clear = np.kron(SCL_CLEAR_BY_DEFAULT, np.ones((2, 2), bool))  # SCL resampled nearest
+    np.testing.assert_array_equal(loaded.clear.values, np.stack([clear] * 4))
+    red = loaded.values["red"].values
+    for t, expected in enumerate((.04, .06, .05, .07)):  # (DN - 1000) / 10000 or DN / 10000
+        np.testing.assert_allclose(red[t][clear], expected, atol=1e-6)
+        assert np.isnan(red[t][~clear]).all()
+    np.testing.assert_allclose(loaded.offsets.values, [-0.1, 0.0, -0.1, 0.0])
+    assert loaded.rules[0] == "DN/10000 - 0.1 (baseline 05.11)"
+    assert loaded.rules[1] == "DN/10000 (baseline 03.01)"
+    assert "no processing baseline: pixel test" in loaded.rules[2]
+    out = period_composites(loaded.values, loaded.clear, indices=[INDICES["NDVI"],
+                            INDICES["EVI"]], method="median")
+    nir, red_, blue = np.array([.30, .34, .26, .38]), np.array([.04, .06, .05, .07]), .03
+    ndvi = np.median((nir - red_) / (nir + red_ + 1e-10))
+    evi = np.median(2.5 * (nir - red_) / (nir + 6 * red_ - 7.5 * blue + 1 + 1e-10))
+    np.testing.assert_allclose(out["NDVI"].values[clear], ndvi, rtol=1e-5)
+    np.testing.assert_allclose(out["EVI"].values[clear], evi, rtol=1e-5)
+    assert np.isnan(out["NDVI"].values[~clear]).all()
+    np.testing.assert_array_equal(out["clear_count"].values, np.where(clear, 4, 0))
+
+
+def test_one_solar_day_mixing_baselines_gets_each_scenes_rule(tmp_path):
+    """Two tiles of one overpass (the same solar day), one at 05.11 and one at 03.01 (or a
+    reprocessed duplicate), each covering half the area: one time step, each half with its
+    own rule (the day used to take its first scene's rule for every pixel)."""
+    morning = datetime(2025, 7, 5, 0, 0, tzinfo=timezone.utc)
+    west = reflectance_dns(.04, .30, .03, 1000)
+    east = reflectance_dns(.08, .28, .03, 0)
+    for key in west:
+        west[key][:, 6:] = 0  # nodata outside each tile
+        east[key][:, :6] = 0
+    scl = np.full((2, 6), 4)
+    items = [planetary_s2(tmp_path, "west", morning, "05.11", west, scl),
+             planetary_s2(tmp_path, "east", morning.replace(minute=1), "03.01", east, scl)]
+    profile = bands.PLANETARY_COMPUTER_S2
+    geobox = load.choose_grid(items, Geometry(box(X0, Y0 - 40, X0 + 120, Y0), crs=CRS),
+                              profile)
+    loaded = load.load_scenes(items, load.LoadSpec(profile, ("nir", "red"), geobox))
+    assert loaded.scene_ids == [["west", "east"]]
+    assert loaded.rules == ["DN/10000 - 0.1 (baseline 05.11) | DN/10000 (baseline 03.01)"]
+    expected_red = np.where(np.arange(12) < 6, .04, .08)
+    np.testing.assert_allclose(loaded.values["red"].values[0], np.tile(expected_red, (4, 1)),
+                               atol=1e-6)
+    assert loaded.clear.values.all() and loaded.valid.values.all()
+    out = period_composites(loaded.values, loaded.clear, indices=[INDICES["NDVI"]],
+                            method="median")
+    np.testing.assert_array_equal(out["clear_count"].values, np.ones((4, 12)))
