@@ -193,3 +193,62 @@ def test_one_solar_day_mixing_baselines_gets_each_scenes_rule(tmp_path):
     out = period_composites(loaded.values, loaded.clear, indices=[INDICES["NDVI"]],
                             method="median")
     np.testing.assert_array_equal(out["clear_count"].values, np.ones((4, 12)))
+
+
+# --- Earth Search v1: sentinel-2-c1-l2a and the older sentinel-2-l2a --------------------------
+
+def earth_search_s2(folder: Path, item_id: str, day: int, properties: dict, dn: dict,
+                    collection: str) -> pystac.Item:
+    """Earth Search v1 Sentinel-2: common-name asset keys, raster:bands scale 0.0001 / offset
+    -0.1 on the reflectance bands (also on sentinel-2-l2a scenes whose pixels had the offset
+    removed: earth-search issue 71), scl at 20 m, aot tagged "reflectance" too."""
+    def fields(res, **extra):
+        return dict({"proj:transform": [res, 0, X0, 0, -res, Y0]}, **extra)
+
+    scaled = {"raster:bands": [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]}
+    assets = {key: (cog(folder, f"{item_id}_{key}", dn[key], 10, "uint16", 0),
+                    fields(10, **scaled)) for key in ("blue", "green", "red", "nir")}
+    assets["scl"] = (cog(folder, f"{item_id}_scl", np.full((2, 6), 4), 20, "uint8", 0),
+                     fields(20))
+    assets["aot"] = (cog(folder, f"{item_id}_aot", np.full((2, 6), 120), 20, "uint16", 0),
+                     fields(20, roles=["data", "reflectance"]))
+    return scene(item_id, datetime(2025, 7, day, tzinfo=timezone.utc), properties, assets,
+                 collection)
+
+
+def common_name_dns(red: float, blue: float, offset: int) -> dict:
+    dns = reflectance_dns(red, .30, blue, offset)
+    return {"blue": dns["B02"], "green": dns["B03"], "red": dns["B04"], "nir": dns["B08"]}
+
+
+def test_earth_search_offsets_are_applied_once_whatever_the_flag_says(tmp_path):
+    area = Geometry(box(X0, Y0 - 40, X0 + 120, Y0), crs=CRS)
+    c1 = [earth_search_s2(tmp_path, "c1", 3, {"s2:processing_baseline": "05.11"},
+                          common_name_dns(.04, .03, 1000), "sentinel-2-c1-l2a")]
+    profile = bands.profile_for("earth-search", "sentinel-2-c1-l2a")
+    loaded = load.load_scenes(c1, load.LoadSpec(profile, ("nir", "red"),
+                                                load.choose_grid(c1, area, profile)))
+    np.testing.assert_allclose(loaded.values["red"].values, 1400 * 1e-4 - 0.1, atol=1e-6)
+
+    def l2a(item_id, day, baseline, flag, red, blue, offset):
+        properties = {"s2:processing_baseline": baseline}
+        if flag is not None:
+            properties["earthsearch:boa_offset_applied"] = flag
+        return earth_search_s2(tmp_path, item_id, day, properties,
+                               common_name_dns(red, blue, offset), "sentinel-2-l2a")
+
+    items = [l2a("flag-true-offset-still-in", 3, "05.11", True, .04, .03, 1000),  # issue 66
+             l2a("flag-false-offset-removed", 10, "05.11", False, .04, .03, 0),   # issue 33
+             l2a("no-flag-offset-in", 17, "05.11", None, .04, .03, 1000),
+             # before 04.00 no offset was ever added: bright DNs (no blue below 500) must not
+             # be taken for DNs still carrying one
+             l2a("old-and-bright", 24, "03.01", False, .08, .06, 0)]
+    profile = bands.profile_for("earth-search", "sentinel-2-l2a")
+    loaded = load.load_scenes(items, load.LoadSpec(profile, ("nir", "red"),
+                                                   load.choose_grid(items, area, profile)))
+    red = loaded.values["red"].values
+    for t, expected in enumerate((.04, .04, .04, .08)):
+        np.testing.assert_allclose(red[t], expected, atol=1e-6)
+    np.testing.assert_allclose(loaded.offsets.values, [-0.1, 0.0, -0.1, 0.0])
+    assert loaded.rules[0].startswith("pixel test: BOA offset removed when")
+    assert loaded.rules[3] == "DN/10000 (baseline 03.01, before the +1000 DN offset)"

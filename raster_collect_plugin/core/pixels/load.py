@@ -161,9 +161,8 @@ def _dn_key(item: pystac.Item, profile: CollectionProfile) -> str:
     """What, beside its collection, decides an item's digital-number rule: scenes of one solar
     day whose keys differ are loaded apart, each with its own rule, then fused
     (``time_steps.py``)."""
-    if profile.rule == "s2-baseline":
-        baseline = baseline_of(item.properties)
-        return "pixels" if baseline is None else str(baseline >= S2_OFFSET_BASELINE)
+    if profile.rule in ("s2-baseline", "s2-pixel-test"):
+        return str(_known_offset(item.properties, profile.rule))
     if profile.rule == "s2-item-properties":
         return str(_item_properties_offset(item.properties)[0])
     if profile.rule == "raster-bands":
@@ -263,8 +262,8 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     offsets = None
     if profile.rule == "s2-pixel-test" or _without_baseline(items, profile):
         offsets = pixel_test_offsets(data, profile, clear, test_bands)
-    if profile.rule == "s2-baseline" and offsets is not None:  # known baselines keep theirs
-        known = [_baseline_offset(g[0].properties) for g in groups]
+    if offsets is not None:  # scenes whose baseline says it keep their rule
+        known = [_known_offset(g[0].properties, profile.rule) for g in groups]
         offsets = xr.where(xr.DataArray(np.isnan(np.array(known, "float32")), dims="time",
                                         coords={"time": data.time}),
                            offsets, xr.DataArray(np.array(known, "float32"), dims="time",
@@ -279,12 +278,17 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
                         saturation_masked=bool(radsat))
 
 
-def _baseline_offset(properties) -> float:
-    """-0.1 for processing baseline >= 04.00, 0 before, NaN when the item has none."""
+def _known_offset(properties, rule: str) -> float:
+    """The offset a scene's processing baseline settles, NaN where its pixels decide.
+    ``s2-baseline`` (raw DNs): -0.1 for baseline >= 04.00, 0 before, NaN without one.
+    ``s2-pixel-test`` (Earth Search sentinel-2-l2a): 0 before 04.00 (no offset was ever
+    added, whatever the pixels look like), else NaN."""
     baseline = baseline_of(properties)
     if baseline is None:
         return float("nan")
-    return S2_BOA_OFFSET if baseline >= S2_OFFSET_BASELINE else 0.0
+    if baseline < S2_OFFSET_BASELINE:
+        return 0.0
+    return S2_BOA_OFFSET if rule == "s2-baseline" else float("nan")
 
 
 def _item_properties_offset(properties) -> Tuple[float, str]:
@@ -321,7 +325,7 @@ def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, Lis
         return raw.astype("float32"), [profile.rule] * len(groups)
     if profile.rule == "s2-baseline":
         baselines = [baseline_of(g[0].properties) for g in groups]
-        offset = [_baseline_offset(g[0].properties) for g in groups]
+        offset = [_known_offset(g[0].properties, profile.rule) for g in groups]
         rules = [f"DN/10000{' - 0.1' if o else ''} (baseline {b:05.2f})" if b is not None else
                  "DN/10000, minus 0.1 when the pixels still carry the offset (no processing "
                  f"baseline: pixel test, >{PIXEL_TEST_FRACTION:.0%} of clear visible DNs < "
@@ -349,7 +353,9 @@ def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, Lis
     if profile.rule == "s2-pixel-test":
         rule = (f"pixel test: BOA offset removed when >{PIXEL_TEST_FRACTION:.0%} of clear "
                 f"visible DNs < {PIXEL_TEST_LOW_DN}")
-        rules = [rule] * len(groups)
+        baselines = [baseline_of(g[0].properties) for g in groups]
+        rules = [f"DN/10000 (baseline {b:05.2f}, before the +1000 DN offset)"
+                 if b is not None and b < S2_OFFSET_BASELINE else rule for b in baselines]
         return raw.astype("float32") * np.float32(profile.scale) + offsets, rules
     raise LoadError(f"unknown reflectance rule {profile.rule!r}")
 
