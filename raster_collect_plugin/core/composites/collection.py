@@ -367,7 +367,8 @@ class _CollectionJob:
         metadata_path = write_json(_join(staging, f"{stem}_metadata.json"), metadata)
         return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
                                 index_paths, count_path, metadata_path, scenes, period_clear,
-                                self.skipped, colour_paths=self.colour_paths)
+                                self.skipped, colour_paths=self.colour_paths,
+                                licence=metadata["licence"])
 
 
 def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
