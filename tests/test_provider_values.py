@@ -252,3 +252,63 @@ def test_earth_search_offsets_are_applied_once_whatever_the_flag_says(tmp_path):
     np.testing.assert_allclose(loaded.offsets.values, [-0.1, 0.0, -0.1, 0.0])
     assert loaded.rules[0].startswith("pixel test: BOA offset removed when")
     assert loaded.rules[3] == "DN/10000 (baseline 03.01, before the +1000 DN offset)"
+
+
+# --- Landsat Collection 2 Level-2 ------------------------------------------------------------
+
+def test_landsat_scale_qa_bits_gaps_and_the_odd_15_m_grid(tmp_path):
+    """Landsat C2 L2 (Planetary Computer / Earth Search): reflectance DN * 0.0000275 - 0.2
+    from raster:bands, nodata 0; qa_pixel bits 0 fill, 1 dilated cloud, 2 cirrus, 3 cloud,
+    4 shadow, 5 snow, 6 clear (set together with cirrus or shadow in real words), nodata 1;
+    scene corners at odd multiples of 15 m. Every pixel has its own DN, so a half-pixel shift
+    or a resampling would show."""
+    corner_x, corner_y = X0 + 15, Y0 + 15  # odd multiples of 15 m
+
+    def band(name, values, dtype, nodata, extra):
+        path = tmp_path / f"{name}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=4, height=3, count=1, dtype=dtype,
+                           crs=CRS, nodata=nodata,
+                           transform=Affine(30, 0, corner_x, 0, -30, corner_y)) as out:
+            out.write(values.astype(dtype), 1)
+        return str(path), extra
+
+    red = 8000 + np.arange(12).reshape(3, 4) * 100
+    nir = 16000 + np.arange(12).reshape(3, 4) * 50
+    red[:, 2] = nir[:, 2] = 0  # a Landsat 7 scan-line gap: no data, qa fill
+    clear_bit = 1 << 6
+    qa = np.full((3, 4), clear_bit)
+    qa[:, 2] = 1
+    qa[0, 0] = clear_bit | 1 << 2   # cirrus with "clear" set
+    qa[0, 1] = clear_bit | 1 << 4   # shadow with "clear" set
+    qa[0, 3] = 1 << 1               # dilated cloud
+    qa[1, 0] = 1 << 3               # cloud
+    qa[1, 1] = 1 << 5               # snow: kept unless chosen
+    scaled = {"raster:bands": [{"scale": 2.75e-05, "offset": -0.2, "nodata": 0}]}
+    item = scene("LC09_L2SP_089079_20250703_20250705_02_T1",
+                 datetime(2025, 7, 3, tzinfo=timezone.utc),
+                 {"platform": "landsat-9",
+                  "proj:transform": [30, 0, corner_x, 0, -30, corner_y]},
+                 {"red": band("red", red, "uint16", 0, scaled),
+                  "nir08": band("nir08", nir, "uint16", 0, scaled),
+                  "qa_pixel": band("qa_pixel", qa, "uint16", 1, {})}, "landsat-c2-l2")
+    profile = bands.profile_for("planetary-computer", "landsat-c2-l2")
+    area = Geometry(box(corner_x + 5, corner_y - 85, corner_x + 115, corner_y - 5), crs=CRS)
+    geobox = load.choose_grid([item], area, profile)
+    assert (geobox.affine.c, geobox.affine.f, geobox.shape) == (corner_x, corner_y, (3, 4))
+    loaded = load.load_scenes([item], load.LoadSpec(profile, ("nir", "red"), geobox))
+    clear = np.ones((3, 4), bool)
+    clear[:, 2] = False
+    clear[0, [0, 1, 3]] = clear[1, 0] = False
+    np.testing.assert_array_equal(loaded.clear.values[0], clear)
+    np.testing.assert_array_equal(loaded.valid.values[0], red != 0)
+    np.testing.assert_allclose(loaded.values["red"].values[0][clear],
+                               (red * 0.0000275 - 0.2)[clear], rtol=1e-5)
+    out = period_composites(loaded.values, loaded.clear, indices=[INDICES["NDVI"]],
+                            method="median")
+    r, n = red * 0.0000275 - 0.2, nir * 0.0000275 - 0.2
+    np.testing.assert_allclose(out["NDVI"].values[clear], ((n - r) / (n + r))[clear],
+                               rtol=1e-5)
+    np.testing.assert_array_equal(out["clear_count"].values, clear.astype(int))
+    with_snow = load.load_scenes([item], load.LoadSpec(
+        profile, ("red",), geobox, mask_classes=load.masks.DEFAULT_MASK_CLASSES | {"snow"}))
+    assert not with_snow.clear.values[0, 1, 1] and loaded.clear.values[0, 1, 1]
