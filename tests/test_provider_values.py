@@ -19,7 +19,7 @@ from shapely.geometry import box
 
 from raster_collect_plugin.core.composites.collection import period_composites
 from raster_collect_plugin.core.pixels import bands, load
-from raster_collect_plugin.core.pixels.indices import INDICES, get_index
+from raster_collect_plugin.core.pixels.indices import INDICES, get_index, indices_for
 
 CRS = "EPSG:32756"
 X0, Y0 = 600_000.0, 7_000_000.0
@@ -78,6 +78,20 @@ def test_a_custom_ratio_dividing_by_zero_is_nan_not_inf():
     assert np.isnan(get_index("INV", "nir ** -1").compute({"nir": 0.0}))
     # the built-in formulas keep their documented constants (EPS): NDVI of 0/0 is 0
     assert INDICES["NDVI"].compute({"nir": np.float32(0), "red": np.float32(0)}) == 0
+
+
+def test_evi_and_savi_need_reflectance_not_digital_numbers():
+    """EVI's L = 1 and SAVI's L = 0.5 are reflectance units: on Maxar Open Data's 8-bit DNs
+    (rule "none") EVI of nir 200, red 100, blue 80 would be 2.5 * 100 / 201 = 1.24, a number
+    that means nothing, so they are skipped with the reason; NDVI (a ratio) is kept."""
+    wanted = [INDICES["NDVI"], INDICES["EVI"], INDICES["SAVI"]]
+    usable, skipped = indices_for(wanted, bands.MAXAR_OPEN_DATA, "queensland-storms")
+    assert [index.name for index in usable] == ["NDVI"]
+    assert skipped["EVI"] == ("EVI needs surface reflectance and queensland-storms's values "
+                              "are digital numbers: use NDVI")
+    assert set(skipped) == {"EVI", "SAVI"}
+    usable, skipped = indices_for(wanted, bands.PLANETARY_COMPUTER_S2, "sentinel-2-l2a")
+    assert len(usable) == 3 and not skipped
 
 
 def test_sentinel1_composites_in_linear_units_and_zero_power_is_nan(tmp_path):
