@@ -326,3 +326,48 @@ def test_landsat_scale_qa_bits_gaps_and_the_odd_15_m_grid(tmp_path):
     with_snow = load.load_scenes([item], load.LoadSpec(
         profile, ("red",), geobox, mask_classes=load.masks.DEFAULT_MASK_CLASSES | {"snow"}))
     assert not with_snow.clear.values[0, 1, 1] and loaded.clear.values[0, 1, 1]
+
+
+def test_earth_search_c1_run_skips_stub_items_and_records_the_rule(tmp_path, stac_api,
+                                                                   file_server):
+    """A composite run over a loopback Earth Search: a search answer holding a stub item (no
+    assets, as Earth Search returns some) beside a real sentinel-2-c1-l2a scene; NDVI from
+    the raster:bands scale/offset applied once, computed here from the DNs."""
+    import json
+
+    import geopandas as gpd
+
+    from raster_collect_plugin.core.composites.pipeline import run_composites
+    from raster_collect_plugin.core.composites.requests import CompositeRequest, Source
+    from raster_collect_plugin.core.sources.providers import EarthSearchProvider
+
+    dns = common_name_dns(.04, .03, 1000)
+    dns["nir"] = np.full((4, 12), 4000)  # reflectance 0.3
+    real = earth_search_s2(tmp_path, "S2B_T56JNS_20250703_L2A", 3,
+                           {"s2:processing_baseline": "05.11", "eo:cloud_cover": 1.0}, dns,
+                           "sentinel-2-c1-l2a").to_dict()
+    files = file_server(tmp_path)
+    for asset in real["assets"].values():  # served over loopback HTTP, as the API's are
+        asset["href"] = f"{files.url}/{Path(asset['href']).name}"
+    stub = json.loads(json.dumps(real))
+    stub["id"], stub["assets"] = "S2B_T56JNS_20250704_L2A-stub", {}
+    stub["properties"]["datetime"] = "2025-07-04T00:00:00Z"
+    api = stac_api({"c1": {"type": "FeatureCollection", "features": [real, stub]}})
+    forests = gpd.GeoDataFrame({"forest_id": [1]}, geometry=[box(X0, Y0 - 40, X0 + 120, Y0)],
+                               crs=CRS)
+    forests.to_file(tmp_path / "forests.gpkg")
+    result = run_composites(CompositeRequest(
+        aoi=tmp_path / "forests.gpkg", sources=[Source(EarthSearchProvider(url=api.url),
+                                                       ("sentinel-2-c1-l2a",))],
+        start=datetime(2025, 7, 1).date(), end=datetime(2025, 7, 31).date(),
+        output_dir=tmp_path / "out", indices=("NDVI",)))
+    assert not result.errors
+    [collection] = result.collections
+    with rasterio.open(collection.index_paths["NDVI"]) as dataset:
+        ndvi = dataset.read(1)
+    red, nir = 1400 * 1e-4 - 0.1, 4000 * 1e-4 - 0.1
+    np.testing.assert_allclose(ndvi, (nir - red) / (nir + red), rtol=1e-5)
+    metadata = json.loads(collection.metadata_path.read_text())
+    assert metadata["item_ids"] == ["S2B_T56JNS_20250703_L2A"]
+    assert [scene["reflectance_rule"] for scene in metadata["scenes"]] == [
+        "raster:bands scale 0.0001 offset -0.1"]
