@@ -215,6 +215,10 @@ def test_storm_command_line(small_sample, tmp_path, capsys):
     assert metadata["thresholds"]["moderate_fraction"] == 0.12
     assert metadata["cloud_mask"]["buffer_m"] == 40.0 and "saturated" in metadata[
         "cloud_mask"]["classes"]
+    # each collection's licence, read from its collection document (Sentinel-1 RTC has one
+    # of its own), as its composites' metadata records it
+    assert metadata["licences"] == {f"catalog {c}": "CC-BY-4.0" for c in (
+        "landsat-c2-l2", "sentinel-1-rtc", "sentinel-2-l2a")}
 
 
 def test_storm_command_line_prints_the_ranked_table(small_sample, tmp_path, capsys):

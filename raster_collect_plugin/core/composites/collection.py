@@ -367,7 +367,8 @@ class _CollectionJob:
         metadata_path = write_json(_join(staging, f"{stem}_metadata.json"), metadata)
         return CollectionResult(self.provider.name, self.collection, self.profile.sensor, labels,
                                 index_paths, count_path, metadata_path, scenes, period_clear,
-                                self.skipped, colour_paths=self.colour_paths)
+                                self.skipped, colour_paths=self.colour_paths,
+                                licence=metadata["licence"])
 
 
 def _time_slice(loaded: LoadedScenes, steps: List[int]) -> LoadedScenes:
@@ -419,8 +420,10 @@ def _compose_chunk(values: Dict[str, np.ndarray], clear: np.ndarray, *, indices,
 
 
 def _decibels(values: np.ndarray) -> np.ndarray:
+    """10·log10 of linear power; NaN where the power is 0 or negative (no -inf in a COG)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 10 * np.log10(values)
+        decibels = 10 * np.log10(values)
+    return np.where(np.isfinite(decibels), decibels, np.nan).astype("float32")
 
 
 def _blocks(array: da.Array) -> list:

@@ -80,6 +80,7 @@ class CollectionResult:
     period_clear_fraction: List[float]
     skipped_indices: Dict[str, str] = field(default_factory=dict)
     colour_paths: Dict[str, Dict[str, Path]] = field(default_factory=dict)  # key->period->COG
+    licence: Optional[str] = None  # the data's licence, as its metadata records it
 
 
 @dataclass

@@ -9,6 +9,8 @@ Expressions are bounded so that evaluating one is cheap: at most ``MAX_LENGTH`` 
 ``MAX_NODES`` parts, constants of magnitude at most ``MAX_CONSTANT``, and an exponent must be a
 plain number of magnitude at most ``MAX_EXPONENT`` (``9**9**9`` is refused, not computed).
 Numbers are evaluated as floats, so no arbitrary-precision integer arithmetic ever runs.
+A value that is not finite (a division by zero, ``0 ** -1``) is NaN, as the evalscripts treat
+it (no observation), never an infinity that a composite or a zone's mean would carry.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Mapping
 
+import numpy as np
+
 _BINARY: Dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.Pow: operator.pow,
+    ast.Div: np.true_divide, ast.Pow: np.power,  # x / 0 is inf (later NaN), never an error
 }
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 MAX_LENGTH = 500
@@ -46,11 +50,21 @@ class Expression:
         missing = sorted(self.names - set(values))
         if missing:
             raise ExpressionError(f"expression {self.text!r} needs {missing}")
-        return _evaluate(self.tree.body, values)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return finite_or_nan(_evaluate(self.tree.body, values))
 
     def to_javascript(self, rename: Mapping[str, str] = None) -> str:
         """The expression as JavaScript (``a ** b`` becomes ``Math.pow(a, b)``)."""
         return _javascript(self.tree.body, dict(rename or {}))
+
+
+def finite_or_nan(value: Any) -> Any:
+    """``value`` with every infinity made NaN (numbers, numpy, xarray and dask arrays)."""
+    if np.ndim(value) == 0 and not hasattr(value, "dims"):
+        return value if np.isfinite(value) else float("nan")
+    if hasattr(value, "dims"):  # xarray keeps its coordinates
+        return value.where(np.isfinite(value))
+    return np.where(np.isfinite(value), value, np.nan)
 
 
 def parse(text: str) -> Expression:

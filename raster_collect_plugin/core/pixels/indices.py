@@ -20,6 +20,9 @@ class SpectralIndex:
     value_range: Tuple[float, float] = (-1.0, 1.0)
     sensors: Tuple[str, ...] = ("sentinel-2", "landsat", "worldview")
     decibels: bool = False  # linear power: composite in linear units, report in dB
+    # constants in reflectance units (EVI's L = 1, SAVI's L = 0.5): meaningless on digital
+    # numbers (Maxar Open Data's rule "none"), which only ratio indices such as NDVI tolerate
+    reflectance: bool = False
 
     @property
     def expression(self) -> Expression:
@@ -52,14 +55,14 @@ INDICES: Dict[str, SpectralIndex] = {index.name: index for index in (
                   "Normalised difference vegetation index"),
     SpectralIndex("EVI", f"G * (nir - red) / (nir + C1 * red - C2 * blue + L + {EPS})",
                   "Enhanced vegetation index", {"G": 2.5, "C1": 6.0, "C2": 7.5, "L": 1.0},
-                  value_range=(-1.0, 1.0)),
+                  value_range=(-1.0, 1.0), reflectance=True),
     SpectralIndex("NDMI", f"(nir - swir16) / (nir + swir16 + {EPS})",
                   "Normalised difference moisture index", sensors=("sentinel-2", "landsat")),
     SpectralIndex("NBR", f"(nir - swir22) / (nir + swir22 + {EPS})",
                   "Normalised burn ratio (also sensitive to canopy loss)",
                   sensors=("sentinel-2", "landsat")),
     SpectralIndex("SAVI", f"(1 + L) * (nir - red) / (nir + red + L + {EPS})",
-                  "Soil-adjusted vegetation index", {"L": 0.5}),
+                  "Soil-adjusted vegetation index", {"L": 0.5}, reflectance=True),
     SpectralIndex("NDWI", f"(green - nir) / (green + nir + {EPS})",
                   "Normalised difference water index (McFeeters)"),
     SpectralIndex("NDRE", f"(nir - rededge1) / (nir + rededge1 + {EPS})",
@@ -141,7 +144,11 @@ def indices_for(indices: Sequence[SpectralIndex], profile, collection: str
     skipped: Dict[str, str] = {}
     for index in indices:
         missing = [b for b in index.bands if b not in profile.assets]
-        if profile.sensor not in index.sensors or missing:
+        if index.reflectance and getattr(profile, "rule", None) == "none" and not missing \
+                and profile.sensor in index.sensors:
+            skipped[index.name] = (f"{index.name} needs surface reflectance and {collection}'s "
+                                   "values are digital numbers: use NDVI")
+        elif profile.sensor not in index.sensors or missing:
             skipped[index.name] = (f"{collection} has no {' or '.join(missing)} band" if missing
                                    else f"{index.name} is not defined for {profile.sensor}")
         else:

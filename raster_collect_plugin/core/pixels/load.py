@@ -23,6 +23,7 @@ from . import masks
 from .bands import CollectionProfile, baseline_of, boa_offset_flag
 from .errors import LoadError
 from .tile_grid import SceneTiles, spatial_chunks
+from .time_steps import fuse_days, split_days
 
 S2_OFFSET_BASELINE = 4.0
 S2_BOA_OFFSET = -0.1  # 1000 DN at scale 1e-4
@@ -156,6 +157,27 @@ def _group_by_solar_day(items: Sequence[pystac.Item]) -> List[List[pystac.Item]]
     return [groups[key] for key in sorted(groups)]
 
 
+def _dn_key(item: pystac.Item, profile: CollectionProfile) -> str:
+    """What, beside its collection, decides an item's digital-number rule: scenes of one solar
+    day whose keys differ are loaded apart, each with its own rule, then fused
+    (``time_steps.py``)."""
+    if profile.rule in ("s2-baseline", "s2-pixel-test"):
+        return str(_known_offset(item.properties, profile.rule))
+    if profile.rule == "s2-item-properties":
+        return str(_item_properties_offset(item.properties)[0])
+    if profile.rule == "raster-bands":
+        return repr([_raster_scale_offset(item, key, profile) for key in profile.assets.values()
+                     if key in item.assets and key != profile.assets.get(profile.mask_band)])
+    return ""
+
+
+def _without_baseline(items: Sequence[pystac.Item], profile: CollectionProfile) -> bool:
+    """Planetary Computer Sentinel-2 scenes without ``s2:processing_baseline``: their pixels
+    decide whether the +1000 DN offset is in them (``pixel_test_offsets``)."""
+    return profile.rule == "s2-baseline" and any(baseline_of(i.properties) is None
+                                                 for i in items)
+
+
 def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
                 patch_url: Optional[Callable[[str], str]] = None) -> LoadedScenes:
     """Lazily load ``items`` of one collection onto ``spec.geobox`` as physical values."""
@@ -168,8 +190,11 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
         raise LoadError("no scenes to load")
     configure_gdal()
     wanted = list(spec.bands)
-    if profile.rule == "s2-pixel-test":
-        wanted += [b for b in PIXEL_TEST_BANDS if b not in wanted]
+    test_bands = ()
+    if profile.rule == "s2-pixel-test" or _without_baseline(items, profile):
+        test_bands = tuple(b for b in PIXEL_TEST_BANDS if all(
+            profile.assets[b] in item.assets for item in items)) or ("red",)
+        wanted += [b for b in test_bands if b not in wanted]
     asset_keys = [profile.assets[b] for b in wanted]
     if profile.mask_band:
         asset_keys.append(profile.assets[profile.mask_band])
@@ -178,7 +203,9 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
         asset_keys.append(radsat)
     asset_keys = list(dict.fromkeys(asset_keys))
     collection = items[0].collection_id or "*"
-    groups = _group_by_solar_day(items)
+    groups, day_of_step = split_days(_group_by_solar_day(items),
+                                     lambda item: _dn_key(item, profile))
+    step_of = {item.id: n for n, group in enumerate(groups) for item in group}
     geobox, chunks = spec.geobox, {"time": 1, "x": spec.chunk_size, "y": spec.chunk_size}
     if spec.tiles is not None:  # chunk edges on tile edges: pad, load, slice the padding off
         geobox = spec.tiles.padded(spec.geobox)
@@ -187,7 +214,8 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     from .asset_reader import NamingRioDriver
 
     try:
-        data = odc.stac.load(items, bands=asset_keys, geobox=geobox, groupby="solar_day",
+        data = odc.stac.load(items, bands=asset_keys, geobox=geobox,
+                             groupby=lambda item, _parsed, _n: step_of[item.id],
                              chunks=chunks, resampling="nearest", fail_on_error=True,
                              stac_cfg=_stac_cfg(profile, collection, asset_keys),
                              patch_url=patch_url, driver=NamingRioDriver())
@@ -198,6 +226,7 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
                          x=slice(spec.tiles.column_padding, None))
     if data.sizes["time"] != len(groups):
         groups = [[item] for item in sorted(items, key=lambda i: i.datetime)]
+        day_of_step = list(range(len(groups)))
 
     first_band = data[asset_keys[0]]
     valid = xr.ones_like(first_band, dtype=bool)
@@ -231,14 +260,47 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
     values: Dict[str, xr.DataArray] = {}
     rules: List[str] = []
     offsets = None
-    if profile.rule == "s2-pixel-test":
-        offsets = pixel_test_offsets(data, profile, clear)
+    if profile.rule == "s2-pixel-test" or _without_baseline(items, profile):
+        offsets = pixel_test_offsets(data, profile, clear, test_bands)
+    if offsets is not None:  # scenes whose baseline says it keep their rule
+        known = [_known_offset(g[0].properties, profile.rule) for g in groups]
+        offsets = xr.where(xr.DataArray(np.isnan(np.array(known, "float32")), dims="time",
+                                        coords={"time": data.time}),
+                           offsets, xr.DataArray(np.array(known, "float32"), dims="time",
+                                                 coords={"time": data.time}))
     for band in spec.bands:
         raw = data[profile.assets[band]]
         physical, rules = _to_physical(raw, band, groups, profile, offsets)
         values[band] = physical.where(clear).astype("float32")
-    return LoadedScenes(values, valid, clear, [[i.id for i in g] for g in groups], rules, offsets,
+    valid, clear, values, scene_ids, rules, offsets = fuse_days(
+        day_of_step, valid, clear, values, [[i.id for i in g] for g in groups], rules, offsets)
+    return LoadedScenes(values, valid, clear, scene_ids, rules, offsets,
                         saturation_masked=bool(radsat))
+
+
+def _known_offset(properties, rule: str) -> float:
+    """The offset a scene's processing baseline settles, NaN where its pixels decide.
+    ``s2-baseline`` (raw DNs): -0.1 for baseline >= 04.00, 0 before, NaN without one.
+    ``s2-pixel-test`` (Earth Search sentinel-2-l2a): 0 before 04.00 (no offset was ever
+    added, whatever the pixels look like), else NaN."""
+    baseline = baseline_of(properties)
+    if baseline is None:
+        return float("nan")
+    if baseline < S2_OFFSET_BASELINE:
+        return 0.0
+    return S2_BOA_OFFSET if rule == "s2-baseline" else float("nan")
+
+
+def _item_properties_offset(properties) -> Tuple[float, str]:
+    """The ``s2-item-properties`` rule: -0.1 when the baseline is >= 04.00 and the item's
+    ``*:boa_offset_applied`` flag is not true; and the rule in words."""
+    baseline = baseline_of(properties)
+    applied = boa_offset_flag(properties)
+    subtract = baseline is not None and baseline >= S2_OFFSET_BASELINE and not applied
+    return (S2_BOA_OFFSET if subtract else 0.0,
+            f"DN/10000{' - 0.1' if subtract else ''} (item properties: baseline "
+            f"{'unknown' if baseline is None else f'{baseline:05.2f}'}, "
+            f"boa_offset_applied {applied})")
 
 
 def saturation_asset(items: Sequence[pystac.Item], profile: CollectionProfile,
@@ -262,12 +324,14 @@ def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, Lis
     if profile.rule in ("linear", "none"):
         return raw.astype("float32"), [profile.rule] * len(groups)
     if profile.rule == "s2-baseline":
-        baselines = [baseline_of(g[0].properties) or 0.0 for g in groups]
-        offset = [S2_BOA_OFFSET if b >= S2_OFFSET_BASELINE else 0.0 for b in baselines]
-        rules = [f"DN/10000{' - 0.1' if o else ''} (baseline {b:05.2f})"
-                 for o, b in zip(offset, baselines)]
-        offset_da = xr.DataArray(np.array(offset, "float32"), dims="time",
-                                 coords={"time": raw.time})
+        baselines = [baseline_of(g[0].properties) for g in groups]
+        offset = [_known_offset(g[0].properties, profile.rule) for g in groups]
+        rules = [f"DN/10000{' - 0.1' if o else ''} (baseline {b:05.2f})" if b is not None else
+                 "DN/10000, minus 0.1 when the pixels still carry the offset (no processing "
+                 f"baseline: pixel test, >{PIXEL_TEST_FRACTION:.0%} of clear visible DNs < "
+                 f"{PIXEL_TEST_LOW_DN} means removed)" for o, b in zip(offset, baselines)]
+        offset_da = offsets if offsets is not None else xr.DataArray(
+            np.array(offset, "float32"), dims="time", coords={"time": raw.time})
         return raw.astype("float32") * np.float32(profile.scale) + offset_da, rules
     if profile.rule == "raster-bands":
         pairs = [_raster_scale_offset(g[0], asset_key, profile) for g in groups]
@@ -280,26 +344,24 @@ def _to_physical(raw, band, groups, profile, offsets) -> Tuple[xr.DataArray, Lis
     if profile.rule == "s2-item-properties":
         offset, rules = [], []
         for group in groups:
-            properties = group[0].properties
-            baseline = baseline_of(properties)
-            applied = boa_offset_flag(properties)
-            subtract = baseline is not None and baseline >= S2_OFFSET_BASELINE and not applied
-            offset.append(S2_BOA_OFFSET if subtract else 0.0)
-            rules.append(f"DN/10000{' - 0.1' if subtract else ''} (item properties: baseline "
-                         f"{'unknown' if baseline is None else f'{baseline:05.2f}'}, "
-                         f"boa_offset_applied {applied})")
+            value, rule = _item_properties_offset(group[0].properties)
+            offset.append(value)
+            rules.append(rule)
         offset_da = xr.DataArray(np.array(offset, "float32"), dims="time",
                                  coords={"time": raw.time})
         return raw.astype("float32") * np.float32(profile.scale) + offset_da, rules
     if profile.rule == "s2-pixel-test":
         rule = (f"pixel test: BOA offset removed when >{PIXEL_TEST_FRACTION:.0%} of clear "
                 f"visible DNs < {PIXEL_TEST_LOW_DN}")
-        rules = [rule] * len(groups)
+        baselines = [baseline_of(g[0].properties) for g in groups]
+        rules = [f"DN/10000 (baseline {b:05.2f}, before the +1000 DN offset)"
+                 if b is not None and b < S2_OFFSET_BASELINE else rule for b in baselines]
         return raw.astype("float32") * np.float32(profile.scale) + offsets, rules
     raise LoadError(f"unknown reflectance rule {profile.rule!r}")
 
 
-def pixel_test_offsets(data, profile: CollectionProfile, usable) -> xr.DataArray:
+def pixel_test_offsets(data, profile: CollectionProfile, usable,
+                       test_bands: Sequence[str] = PIXEL_TEST_BANDS) -> xr.DataArray:
     """Per scene: -0.1 if its pixels still carry the +1000 DN offset, else 0.
 
     A scene that still carries the offset has a visible-band DN below ``PIXEL_TEST_LOW_DN``
@@ -308,9 +370,10 @@ def pixel_test_offsets(data, profile: CollectionProfile, usable) -> xr.DataArray
     negative allowed), so "below 1000" is no test. A scene whose offset was removed has such
     DNs wherever anything is dark (vegetation in blue/red, water, shadow): more than
     ``PIXEL_TEST_FRACTION`` (1 %) of its usable visible DNs. Only usable (cloud-free) pixels
-    count, so bright clouds do not dilute the dark ones."""
+    count, so bright clouds do not dilute the dark ones. ``test_bands``: the visible bands
+    every scene has."""
     low = None
-    for band in PIXEL_TEST_BANDS:
+    for band in test_bands:
         raw = data[profile.assets[band]]
         band_low = (raw < PIXEL_TEST_LOW_DN) & usable
         low = band_low if low is None else (low | band_low)

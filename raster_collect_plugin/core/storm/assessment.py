@@ -332,7 +332,8 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None,
         "grid": {"crs": str(grid.crs), "resolution": grid.resolution},
         "combination": "per pixel: optical sensors weighted by min(clear before, clear after); "
                        "radar decides where no optical sensor saw the pixel after the event",
-        "sensors": contributions, "errors": composites.errors})
+        "sensors": contributions, "errors": composites.errors, "licences": {
+            f"{c.provider} {c.collection}": c.licence for c in composites.collections}})
     return StormResult(ranking, change_paths, files, composites.errors, hex_ranking,
                        notes=list(composites.notes))
 
