@@ -89,19 +89,34 @@ def _first_line(error: Exception) -> str:
 
 
 def _id_key(value, column) -> str:
-    """An id as compared with the ids asked for: in a decimal (Real) id field, 102, "102" and
-    102.0 are one forest (a spreadsheet or shapefile makes ids decimal); text ids are compared
-    as written ("007" is not "7")."""
+    """An id as compared with the ids asked for: in a numeric id field (Integer or Real), 102,
+    "102", "102.0" and 102.0 are one forest (a spreadsheet or shapefile makes ids decimal, and
+    a script may write an integer id as 102.0); text ids are compared as written ("007" is not
+    "7")."""
     import pandas as pd
 
-    if pd.api.types.is_float_dtype(column):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return str(value)
-        if number.is_integer():
-            return str(int(number))
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        number = _whole_number(value)
+        if number is not None:
+            return str(number)
     return str(value)
+
+
+def _whole_number(value) -> Optional[int]:
+    """``value`` (a number or its text) as an int when it is a whole number, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)  # exact, also past 2**53
+        except ValueError:
+            value = text
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFAULT_ID_FIELD,
