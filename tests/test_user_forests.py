@@ -38,3 +38,34 @@ def test_a_whole_number_written_as_decimal_chooses_an_integer_id(tmp_path, capsy
         capsys.readouterr().err
     for name in ("cli.gpkg", "job.gpkg"):
         assert set(gpd.read_file(tmp_path / name)["forest_id"]) == {283}
+
+
+def _california(tmp_path, crs):
+    """Two 300 m x 300 m (9 ha) compartments near San Diego, in ``crs``."""
+    frame = gpd.GeoDataFrame(
+        {"forest_id": [1, 2]},
+        geometry=[box(490000 + 500 * i, 3620000, 490300 + 500 * i, 3620300) for i in range(2)],
+        crs="EPSG:32611").to_crs(crs)
+    path = tmp_path / f"forests_{crs.replace(':', '_')}.gpkg"
+    frame.to_file(path)
+    return path
+
+
+def test_a_crs_in_feet_gets_cells_and_buffers_in_metres(tmp_path):
+    """EPSG:2230 (California zone 6, US feet) measures true lengths there, but in feet: an
+    --area-ha 1 hexagon was 1 ha of square feet (0.093 ha), a job's buffer_m grew the
+    polygons by feet, and the zonal size counted 10.8 times the pixels."""
+    from raster_collect_plugin.core.composites.sizing import zonal_size
+
+    feet, metres = _california(tmp_path, "EPSG:2230"), _california(tmp_path, "EPSG:32611")
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(feet), "--area-ha", "1", "--no-clip",
+                     "--output", str(tmp_path / "cells.gpkg")]) == 0
+    cells = gpd.read_file(tmp_path / "cells.gpkg")
+    assert cells.crs.to_epsg() == 2230  # written in the polygons' CRS
+    assert cells.to_crs("EPSG:32611").area.to_numpy() == pytest.approx(10_000, rel=1e-3)
+    grown = load_aoi(feet, buffer_m=50).frame.to_crs("EPSG:32611").area
+    assert grown.to_numpy() == pytest.approx(400 * 400 - (4 - 3.1416) * 50 ** 2, rel=1e-3)
+    sizes = [zonal_size(load_aoi(path), resolution=10, periods=3, indices=2,
+                        hexagon_area_m2=10_000) for path in (feet, metres)]
+    assert sizes[0].hexagons == sizes[1].hexagons == 22  # 18 ha x 1.2 of 1 ha cells
+    assert sizes[0].largest_zone_pixels == pytest.approx(900, abs=1)  # 9 ha of 10 m pixels

@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
 
-from .utm import area_utm
+from .utm import area_utm, true_metre_utm
 from .zones import check_coordinates_fit_crs, repair_polygon, without_heights
 
 DEFAULT_ID_FIELD = "forest_id"
@@ -194,8 +194,17 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         frame = frame.to_crs(epsg=epsg)
         notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
     if buffer_m:
-        frame = frame.set_geometry(frame.geometry.buffer(buffer_m))
+        frame = frame.set_geometry(_buffered(frame, buffer_m))
     return Aoi(frame.reset_index(drop=True), id_field, notes)
+
+
+def _buffered(frame: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoSeries:
+    """The polygons grown by ``buffer_m`` metres on the ground, also in a CRS in feet or Web
+    Mercator (whose units are not metres there)."""
+    metric = true_metre_utm(frame)
+    if metric is None:
+        return frame.geometry.buffer(buffer_m)
+    return frame.geometry.to_crs(metric).buffer(buffer_m).to_crs(frame.crs)
 
 
 def _utm_of(geometries: gpd.GeoSeries) -> int:
