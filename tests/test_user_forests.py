@@ -69,3 +69,23 @@ def test_a_crs_in_feet_gets_cells_and_buffers_in_metres(tmp_path):
                         hexagon_area_m2=10_000) for path in (feet, metres)]
     assert sizes[0].hexagons == sizes[1].hexagons == 22  # 18 ha x 1.2 of 1 ha cells
     assert sizes[0].largest_zone_pixels == pytest.approx(900, abs=1)  # 9 ha of 10 m pixels
+
+
+def test_a_long_text_id_gets_a_folder_a_file_system_holds(small_sample, tmp_path, capsys):
+    """A 300-character id (a name field chosen as the id) made forest_<id> longer than the
+    255 bytes a file name holds: a traceback (File name too long) and nothing computed. Ids
+    sharing a long beginning still get folders of their own."""
+    forests = gpd.read_file(small_sample.forests_path).iloc[:2]
+    forests["forest_id"] = ["Ä" * 150, "Ä" * 150 + "x"]  # 300 and 301 bytes in UTF-8
+    path = tmp_path / "long_ids.gpkg"
+    forests.to_file(path)
+    args = ["--json", "zonal", "--gpkg", str(path), "--catalog", str(small_sample.catalog_path),
+            "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--indices", "NDVI", "--output", str(tmp_path / "out")]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert len(json.loads(capsys.readouterr().out)["computed"]) == 2
+    folders = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("forest_")]
+    assert len(folders) == 2 and all(len(p.name.encode()) <= 200 for p in folders)
+    assert all((p / "complete.json").exists() for p in folders)
+    assert cli.main(args) == 0  # the rerun finds them complete
+    assert len(json.loads(capsys.readouterr().out)["skipped_complete"]) == 2

@@ -33,15 +33,23 @@ COMPLETE_MARKER = "complete.json"
 _NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
+# a folder name's bytes: file systems hold 255, and the forest's scratch folder beside it
+# (".<name>.partial-xxxxxxxx") adds 18
+MAX_FOLDER_NAME_BYTES = 200
+
+
 def forest_folder_name(forest_id) -> str:
-    """``forest_<id>``; an id a file name cannot hold (``12/3``, ``A:1``, a trailing dot) has
-    those characters replaced by ``_`` and a short hash of the id appended, so two such ids
-    never share a folder."""
+    """``forest_<id>``; an id a file name cannot hold (``12/3``, ``A:1``, a trailing dot, or
+    one too long: a 300-character name field) has those characters replaced by ``_`` (a long
+    one is cut) and a short hash of the id appended, so two such ids never share a folder."""
     text = str(forest_id)
-    if not _NOT_IN_NAMES.search(text) and not text.endswith((".", " ")):
-        return f"forest_{text}"
+    name = f"forest_{text}"
+    if not _NOT_IN_NAMES.search(text) and not text.endswith((".", " ")) and \
+            len(name.encode()) <= MAX_FOLDER_NAME_BYTES:
+        return name
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"forest_{_NOT_IN_NAMES.sub('_', text).rstrip('. ')}-{digest}"
+    kept = _NOT_IN_NAMES.sub("_", text).encode()[:MAX_FOLDER_NAME_BYTES - 20]
+    return f"forest_{kept.decode(errors='ignore').rstrip('. ')}-{digest}"
 
 
 # options an imagery run uses and zonal --raster would silently ignore, None when left out
