@@ -89,3 +89,37 @@ def test_a_long_text_id_gets_a_folder_a_file_system_holds(small_sample, tmp_path
     assert all((p / "complete.json").exists() for p in folders)
     assert cli.main(args) == 0  # the rerun finds them complete
     assert len(json.loads(capsys.readouterr().out)["skipped_complete"]) == 2
+
+
+def _two_band_raster(path):
+    """A 2-band raster of ones over _forests' compartments (two rows per forest)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=140, height=40, count=2,
+                       dtype="float32", crs="EPSG:28356",
+                       transform=from_origin(493900, 7019300, 10, 10)) as raster:
+        raster.write(np.ones((2, 40, 140), dtype="float32"))
+    return path
+
+
+def test_an_id_field_named_fid_is_written_as_a_column(tmp_path, capsys):
+    """A "fid" id field (QGIS exports one to GeoJSON and shapefiles): GDAL took the column
+    for the GeoPackage's feature id, which must be unique, so a forest's second hexagon or
+    period was a traceback (UNIQUE constraint failed) and the run's tables were lost."""
+    frame = gpd.read_file(_forests(tmp_path)).rename(columns={"forest_id": "fid"})
+    path = tmp_path / "forests.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(path), "--id-field", "fid",
+                     "--area-ha", "1", "--output", str(tmp_path / "cells.gpkg")]) == 0, \
+        capsys.readouterr().err
+    cells = gpd.read_file(tmp_path / "cells.gpkg")
+    assert set(cells["fid"]) == {281, 282, 283} and cells["fid"].value_counts().min() > 1
+    assert cells.area.sum() == pytest.approx(3 * 40_000)  # clipped to the forests
+    assert cli.main(["--quiet", "zonal", "--gpkg", str(path), "--id-field", "fid", "--raster",
+                     str(_two_band_raster(tmp_path / "ones.tif")),
+                     "--output", str(tmp_path / "stats")]) == 0, capsys.readouterr().err
+    table = gpd.read_file(tmp_path / "stats" / "zonal_forests.gpkg")
+    assert sorted(table["fid"]) == [281, 281, 282, 282, 283, 283]
+    assert table["sum"].to_numpy() == pytest.approx(400)  # 4 ha of 10 m pixels

@@ -343,6 +343,8 @@ def _combine_latest(complete, staging: Path) -> dict:
     import geopandas as gpd
     import pandas as pd
 
+    from ..core.outputs import write_geopackage_layer
+
     written = {}
     for name in ("forests_latest", "hexagons_latest"):
         layers = [gpd.read_file(forest / f"{name}.gpkg") for forest in complete
@@ -350,7 +352,7 @@ def _combine_latest(complete, staging: Path) -> dict:
         if layers:
             combined = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True),
                                         geometry="geometry", crs=layers[0].crs)
-            combined.to_file(staging / f"{name}.gpkg", layer="latest", driver="GPKG")
+            write_geopackage_layer(combined, staging / f"{name}.gpkg", layer="latest")
             written[name] = staging / f"{name}.gpkg"
     return written
 

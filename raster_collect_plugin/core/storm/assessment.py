@@ -491,8 +491,9 @@ def format_ranking(ranking, id_field: str, top: int) -> str:
 
 def _write_damage_layer(zones, ranking: pd.DataFrame, id_field: str, destination: Path) -> Path:
     from ..outputs.files import atomic_path
+    from ..outputs.tables import write_geopackage_layer
 
     joined = zones.merge(ranking, on=id_field, how="left")
     with atomic_path(destination) as temp:
-        joined.to_file(temp, layer="storm_damage", driver="GPKG")
+        write_geopackage_layer(joined, temp, layer="storm_damage")
     return destination
