@@ -123,3 +123,22 @@ def test_an_id_field_named_fid_is_written_as_a_column(tmp_path, capsys):
     table = gpd.read_file(tmp_path / "stats" / "zonal_forests.gpkg")
     assert sorted(table["fid"]) == [281, 281, 282, 282, 283, 283]
     assert table["sum"].to_numpy() == pytest.approx(400)  # 4 ha of 10 m pixels
+
+
+def test_a_geopackages_feature_id_can_be_the_id_field(tmp_path, capsys):
+    """QGIS lists a GeoPackage's fid among the fields (and the dock's id field box offers
+    it); --id-field fid (a spec's "id_field": "fid") was "the polygons have no field 'fid'".
+    A shapefile's row numbers are not a field: still refused there."""
+    path = _forests(tmp_path)  # fids 1, 2, 3 for forest_id 281, 282, 283
+    aoi = load_aoi(path, id_field="fid", ids=[2])
+    assert aoi.ids == [2] and list(aoi.frame["forest_id"]) == [282]
+    spec = {"kind": "hexagons", "aoi": str(path), "id_field": "fid", "ids": [2, 3],
+            "hexagon_area_m2": 10_000, "output": str(tmp_path / "job.gpkg")}
+    (tmp_path / "job.json").write_text(json.dumps(spec))
+    assert cli.main(["--quiet", "job", str(tmp_path / "job.json")]) == 0, \
+        capsys.readouterr().err
+    assert set(gpd.read_file(tmp_path / "job.gpkg")["fid"]) == {2, 3}
+    shapefile = tmp_path / "forests.shp"
+    gpd.read_file(path).to_file(shapefile)
+    with pytest.raises(AoiError, match="no field 'fid'"):
+        load_aoi(shapefile, id_field="fid")

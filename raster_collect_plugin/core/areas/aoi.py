@@ -43,18 +43,20 @@ class Aoi:
 
 
 def read_polygons(path: Path, *, layer: Optional[str] = None,
-                  layer_option: str = "--layer") -> gpd.GeoDataFrame:
+                  layer_option: str = "--layer",
+                  id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix
-    (``layer_option``: the option that chooses the layer). GDAL's reading runs in a helper
-    thread, so Ctrl-C/SIGTERM stop the wait at once."""
+    (``layer_option``: the option that chooses the layer). An ``id_field`` that is the file's
+    feature id (a GeoPackage's ``fid``, which QGIS lists among the fields) is read as a column.
+    GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
     from ..compute.interrupts import call_interruptibly
 
-    return call_interruptibly(_read_polygons, path, layer, layer_option,
+    return call_interruptibly(_read_polygons, path, layer, layer_option, id_field,
                               what=f"reading {path.name}")
 
 
-def _read_polygons(path: Path, layer: Optional[str],
-                   layer_option: str = "--layer") -> gpd.GeoDataFrame:
+def _read_polygons(path: Path, layer: Optional[str], layer_option: str = "--layer",
+                   id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -70,7 +72,7 @@ def _read_polygons(path: Path, layer: Optional[str],
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
         layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     try:
-        frame = gpd.read_file(path, layer=layer)
+        frame = gpd.read_file(path, layer=layer, fid_as_index=True)
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
                        "file or export it again") from None
@@ -80,7 +82,10 @@ def _read_polygons(path: Path, layer: Optional[str],
                        "compartment polygons (a GeoPackage, shapefile or GeoJSON)"
                        + (f"; its layers are {layers}: choose the polygon layer with "
                           f"{layer_option}" if len(layers) > 1 else ""))
-    return without_heights(frame)
+    fid_is_the_id = id_field is not None and id_field not in frame.columns and \
+        pyogrio.read_info(path, layer=layer).get("fid_column") == id_field
+    frame = frame.rename_axis(id_field if fid_is_the_id else None)
+    return without_heights(frame.reset_index(drop=not fid_is_the_id))
 
 
 def _first_line(error: Exception) -> str:
@@ -136,7 +141,7 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         path = Path(source)
         if not path.exists():
             raise AoiError(f"polygon file {path} does not exist")
-        frame = read_polygons(path, layer=layer)
+        frame = read_polygons(path, layer=layer, id_field=id_field)
     if frame.crs is None:
         raise AoiError("the polygons have no CRS: assign one (e.g. EPSG:28356) and try again")
     if id_field not in frame.columns:
