@@ -142,3 +142,20 @@ def test_a_geopackages_feature_id_can_be_the_id_field(tmp_path, capsys):
     gpd.read_file(path).to_file(shapefile)
     with pytest.raises(AoiError, match="no field 'fid'"):
         load_aoi(shapefile, id_field="fid")
+
+
+def test_a_layer_not_in_the_file_names_the_option_and_the_spec_key(tmp_path, capsys):
+    """A job spec's unknown 'layer' was told to "choose one with --layer", an option a spec
+    does not have."""
+    path = _forests(tmp_path)
+    spec = {"kind": "hexagons", "aoi": str(path), "layer": "Wälder", "hexagon_area_m2": 1e4,
+            "output": str(tmp_path / "job.gpkg")}
+    (tmp_path / "job.json").write_text(json.dumps(spec))
+    for args in (["job", str(tmp_path / "job.json")],
+                 ["hexagons", "--gpkg", str(path), "--layer", "Wälder", "--area-ha", "1",
+                  "--output", str(tmp_path / "cli.gpkg")]):
+        assert cli.main(["--quiet"] + args) == 2
+        assert capsys.readouterr().err.strip().endswith(
+            "has no layer 'Wälder'; its layers are ['forests']: choose one with --layer (a "
+            "spec's 'layer')")
+    assert not (tmp_path / "job.gpkg").exists() and not (tmp_path / "cli.gpkg").exists()

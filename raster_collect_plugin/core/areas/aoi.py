@@ -12,6 +12,7 @@ from .utm import area_utm, true_metre_utm
 from .zones import check_coordinates_fit_crs, repair_polygon, without_heights
 
 DEFAULT_ID_FIELD = "forest_id"
+LAYER_OPTION = "--layer (a spec's 'layer')"  # what chooses the layer, in every door
 
 
 class AoiError(ValueError):
@@ -43,7 +44,7 @@ class Aoi:
 
 
 def read_polygons(path: Path, *, layer: Optional[str] = None,
-                  layer_option: str = "--layer",
+                  layer_option: str = LAYER_OPTION,
                   id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix
     (``layer_option``: the option that chooses the layer). An ``id_field`` that is the file's
@@ -55,7 +56,7 @@ def read_polygons(path: Path, *, layer: Optional[str] = None,
                               what=f"reading {path.name}")
 
 
-def _read_polygons(path: Path, layer: Optional[str], layer_option: str = "--layer",
+def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_OPTION,
                    id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
