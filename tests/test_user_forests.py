@@ -159,3 +159,31 @@ def test_a_layer_not_in_the_file_names_the_option_and_the_spec_key(tmp_path, cap
             "has no layer 'Wälder'; its layers are ['forests']: choose one with --layer (a "
             "spec's 'layer')")
     assert not (tmp_path / "job.gpkg").exists() and not (tmp_path / "cli.gpkg").exists()
+
+
+def test_a_storm_over_forests_far_apart_is_told_the_resolution_that_fits():
+    """Two forests 400 km apart make a storm grid of 80 Mpixels; its per-pixel arrays were
+    counted as the engine's own memory at every resolution, so the refusal said "no
+    resolution fits: give a --memory-budget of at least 17.9 GB" where --resolution 25 fits
+    in 4 GB."""
+    import math
+    import re
+
+    from raster_collect_plugin.core.composites import sizing
+
+    def size_at(resolution):
+        width, height = (math.ceil(side * 10 / resolution) for side in (39452, 2043))
+        return sizing.CompositeSize("sentinel-2-l2a", width, height, resolution, periods=3,
+                                    bands=5, indices=2, busiest_scenes=4,
+                                    engine=sizing._composite_engine(width * height))
+
+    @sizing.storm_engine_job
+    def refusal_and_its_fix(budget):
+        with pytest.raises(sizing.SizeError) as refused:
+            sizing.check(size_at(10.0), budget)
+        fix = re.search(r"--resolution (\d+)", str(refused.value))
+        return str(refused.value), fix and sizing.check(size_at(float(fix.group(1))), budget)
+
+    message, fits = refusal_and_its_fix(4 * 10**9)
+    assert "no resolution fits" not in message and "use a coarser resolution" in message
+    assert fits.startswith("sentinel-2-l2a:")  # the resolution named fits the budget

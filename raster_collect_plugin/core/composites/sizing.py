@@ -278,11 +278,15 @@ def _coarser(size: CompositeSize, budget: int) -> CompositeSize:
     ``budget``; the coarsest tried when none does (the engine and its working set stay)."""
     from dataclasses import replace
 
+    job = _ZONAL_JOB.get()  # a storm's per-pixel arrays shrink with the grid too
+    per_pixel = job["pixel"] if job is not None else 0
     factor = 2.0
     while True:
-        candidate = replace(size, width=max(1, math.ceil(size.width / factor)),
-                            height=max(1, math.ceil(size.height / factor)),
-                            resolution=size.resolution * factor)
+        width = max(1, math.ceil(size.width / factor))
+        height = max(1, math.ceil(size.height / factor))
+        candidate = replace(size, width=width, height=height,
+                            resolution=size.resolution * factor,
+                            engine=size.engine - per_pixel * (size.pixels - width * height))
         if candidate.memory_bytes <= budget or factor >= 64:
             return candidate
         factor += 0.5
