@@ -187,3 +187,16 @@ def test_a_storm_over_forests_far_apart_is_told_the_resolution_that_fits():
     message, fits = refusal_and_its_fix(4 * 10**9)
     assert "no resolution fits" not in message and "use a coarser resolution" in message
     assert fits.startswith("sentinel-2-l2a:")  # the resolution named fits the budget
+
+
+def test_an_empty_layer_is_named_not_asked_to_select_features(tmp_path, capsys):
+    """An empty layer (or file) was "no polygons to work on: select at least one feature",
+    as if features had been selected in QGIS."""
+    path = _forests(tmp_path)
+    gpd.read_file(path).iloc[:0].to_file(path, layer="empty")
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(path), "--layer", "empty",
+                     "--area-ha", "1", "--output", str(tmp_path / "cells.gpkg")]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "layer 'empty' of forests.gpkg has no features: choose the file or layer holding the "
+        "compartment polygons (--gpkg, --layer; a spec's 'aoi', 'layer')")
+    assert not (tmp_path / "cells.gpkg").exists()

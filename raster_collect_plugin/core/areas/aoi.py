@@ -143,6 +143,10 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         if not path.exists():
             raise AoiError(f"polygon file {path} does not exist")
         frame = read_polygons(path, layer=layer, id_field=id_field)
+        if frame.empty:  # was "select at least one feature", which a file does not do
+            which = f"layer {layer!r} of {path.name}" if layer is not None else path.name
+            raise AoiError(f"{which} has no features: choose the file or layer holding the "
+                           "compartment polygons (--gpkg, --layer; a spec's 'aoi', 'layer')")
     if frame.crs is None:
         raise AoiError("the polygons have no CRS: assign one (e.g. EPSG:28356) and try again")
     if id_field not in frame.columns:
