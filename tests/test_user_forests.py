@@ -200,3 +200,26 @@ def test_an_empty_layer_is_named_not_asked_to_select_features(tmp_path, capsys):
         "layer 'empty' of forests.gpkg has no features: choose the file or layer holding the "
         "compartment polygons (--gpkg, --layer; a spec's 'aoi', 'layer')")
     assert not (tmp_path / "cells.gpkg").exists()
+
+
+def test_a_polygon_with_no_area_is_skipped_as_an_empty_one(tmp_path, capsys):
+    """A polygon collapsed to a line (its corners in a row) was refused as "feature
+    forest_id=2 is Polygon, not a polygon", stopping every door for one bad feature."""
+    from shapely.geometry import Polygon
+
+    from raster_collect_plugin.core.areas.zones import prepare_zones
+
+    flat = Polygon([(494300, 7019000), (494400, 7019000), (494500, 7019000)])
+    frame = gpd.GeoDataFrame({"forest_id": [1, 2]},
+                             geometry=[box(494000, 7019000, 494200, 7019200), flat],
+                             crs="EPSG:28356")
+    note = "skipped forest_id=2: no area (a polygon collapsed to a line or a point)"
+    aoi = load_aoi(frame)
+    assert aoi.ids == [1] and aoi.notes == [note]
+    zones, notes, kept = prepare_zones(frame, "EPSG:28356", id_fields=["forest_id"])
+    assert kept == [0] and notes == [note.replace("skipped", "skipped zone")]
+    path = tmp_path / "forests.gpkg"
+    frame.to_file(path)
+    assert cli.main(["--json", "hexagons", "--gpkg", str(path), "--area-ha", "1",
+                     "--output", str(tmp_path / "cells.gpkg")]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == [note]

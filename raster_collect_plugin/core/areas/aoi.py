@@ -9,7 +9,13 @@ from typing import List, Optional, Sequence, Tuple, Union
 import geopandas as gpd
 
 from .utm import area_utm, true_metre_utm
-from .zones import check_coordinates_fit_crs, repair_polygon, without_heights
+from .zones import (
+    NO_AREA,
+    check_coordinates_fit_crs,
+    is_polygonal,
+    repair_polygon,
+    without_heights,
+)
 
 DEFAULT_ID_FIELD = "forest_id"
 LAYER_OPTION = "--layer (a spec's 'layer')"  # what chooses the layer, in every door
@@ -187,6 +193,9 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
             notes.append(f"skipped {id_field}={feature_id}: empty geometry")
             continue
         repaired = repair_polygon(geometry)  # the same repair as the zonal engine's
+        if repaired is None and is_polygonal(geometry):
+            notes.append(f"skipped {id_field}={feature_id}: {NO_AREA}")
+            continue
         if repaired is None:
             raise AoiError(f"feature {id_field}={feature_id} is {geometry.geom_type}, not a "
                            "polygon")
@@ -195,7 +204,8 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         geometries.append(repaired)
         kept.append(position)
     if not kept:
-        raise AoiError("every selected feature has an empty geometry: fix or select others")
+        raise AoiError("every selected feature has an empty geometry (or no area): fix or "
+                       "select others")
     frame = frame.iloc[kept]
     frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
 
