@@ -223,3 +223,30 @@ def test_a_polygon_with_no_area_is_skipped_as_an_empty_one(tmp_path, capsys):
     assert cli.main(["--json", "hexagons", "--gpkg", str(path), "--area-ha", "1",
                      "--output", str(tmp_path / "cells.gpkg")]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == [note]
+
+
+def test_polygons_with_result_columns_keep_the_documented_names(tmp_path, capsys):
+    """forests_latest.gpkg given back as the polygons of the next run (or a layer with its own
+    area_ha) made the map's columns ones_mean_x (old) and ones_mean_y (new): the documented
+    ones_mean was gone. The run's columns keep their names, the polygons' are <name>_input."""
+    import pandas as pd
+
+    from raster_collect_plugin.core.outputs.tables import write_zone_layer
+
+    raster = _two_band_raster(tmp_path / "ones.tif")
+    first = ["--quiet", "zonal", "--gpkg", str(_forests(tmp_path)), "--raster", str(raster),
+             "--bands", "1", "--output", str(tmp_path / "first")]
+    assert cli.main(first) == 0, capsys.readouterr().err
+    again = first[:3] + [str(tmp_path / "first" / "forests_latest.gpkg")] + first[4:-1] + \
+        [str(tmp_path / "again")]
+    assert cli.main(again) == 0, capsys.readouterr().err
+    latest = gpd.read_file(tmp_path / "again" / "forests_latest.gpkg")
+    assert not [c for c in latest.columns if c.endswith(("_x", "_y"))], list(latest.columns)
+    assert list(latest["ones_mean"]) == [1.0, 1.0, 1.0]
+    assert "ones_mean_input" in latest.columns
+    zones = gpd.read_file(_forests(tmp_path)).assign(area_ha=[4.1, 4.2, 4.3])
+    ranking = pd.DataFrame({"forest_id": [281, 282, 283], "area_ha": [4.0, 4.0, 4.0]})
+    layer = gpd.read_file(write_zone_layer(zones, ranking, "forest_id",
+                                           tmp_path / "storm_damage.gpkg", layer="storm"))
+    assert list(layer["area_ha"]) == [4.0, 4.0, 4.0]
+    assert list(layer["area_ha_input"]) == [4.1, 4.2, 4.3]

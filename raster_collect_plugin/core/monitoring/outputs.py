@@ -14,13 +14,9 @@ from .state import CONFIRMED, RECOVERED, day_number
 
 
 def _layer(zones, table, id_field: str, destination: Path, layer: str) -> Path:
-    from ..outputs.files import atomic_path
-    from ..outputs.tables import write_geopackage_layer
+    from ..outputs.tables import write_zone_layer
 
-    joined = zones.merge(table, on=id_field, how="left")
-    with atomic_path(destination) as temp:
-        write_geopackage_layer(joined, temp, layer=layer)
-    return destination
+    return write_zone_layer(zones, table, id_field, destination, layer=layer)
 
 
 def write_zone_outputs(request, state, pixels, transform, crs, since: date,

@@ -106,7 +106,19 @@ def write_latest_layer(zones: gpd.GeoDataFrame, latest: pd.DataFrame, id_field: 
                        destination: Path, *, layer: str = "latest") -> Path:
     """The zones joined to their latest usable statistics (``latest_values``), as a
     GeoPackage layer."""
-    joined = zones.merge(latest, on=id_field, how="left")
+    return write_zone_layer(zones, latest, id_field, destination, layer=layer)
+
+
+def write_zone_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: str,
+                     destination: Path, *, layer: str) -> Path:
+    """The zones (their attributes kept) joined to ``table`` by ``id_field``, as a GeoPackage
+    layer. The table's columns keep their documented names: a polygon attribute of the same
+    name (an ``area_ha`` field, or the columns of a ``forests_latest.gpkg`` given back as the
+    polygons) is kept as ``<name>_input``; pandas named both ``<name>_x`` and ``<name>_y``."""
+    clashes = [c for c in table.columns if c != id_field and c in zones.columns
+               and c != zones.geometry.name]
+    zones = zones.rename(columns={c: f"{c}_input" for c in clashes})
+    joined = zones.merge(table, on=id_field, how="left")
     with atomic_path(destination) as temp:
         write_geopackage_layer(joined, temp, layer=layer)
     return destination

@@ -490,10 +490,6 @@ def format_ranking(ranking, id_field: str, top: int) -> str:
 
 
 def _write_damage_layer(zones, ranking: pd.DataFrame, id_field: str, destination: Path) -> Path:
-    from ..outputs.files import atomic_path
-    from ..outputs.tables import write_geopackage_layer
+    from ..outputs.tables import write_zone_layer
 
-    joined = zones.merge(ranking, on=id_field, how="left")
-    with atomic_path(destination) as temp:
-        write_geopackage_layer(joined, temp, layer="storm_damage")
-    return destination
+    return write_zone_layer(zones, ranking, id_field, destination, layer="storm_damage")
