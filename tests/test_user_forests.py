@@ -250,3 +250,26 @@ def test_polygons_with_result_columns_keep_the_documented_names(tmp_path, capsys
                                            tmp_path / "storm_damage.gpkg", layer="storm"))
     assert list(layer["area_ha"]) == [4.0, 4.0, 4.0]
     assert list(layer["area_ha_input"]) == [4.1, 4.2, 4.3]
+
+
+@pytest.mark.parametrize("door", ["storm", "composite job"])
+def test_an_output_crs_in_feet_is_refused(small_sample, tmp_path, capsys, door):
+    """--crs EPSG:2230 (a spec's "crs"), a CRS in US feet: 10 m pixels were 10 ft and a
+    storm's 77 ha stands 830 ha, with exit 0. Refused as a geographic CRS is, before any
+    work."""
+    if door == "storm":
+        args = ["storm", "--gpkg", str(small_sample.forests_path), "--catalog",
+                str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
+                "--event-date", "2025-11-13", "--crs", "EPSG:2230",
+                "--output", str(tmp_path / "out")]
+    else:
+        spec = {"kind": "composite", "aoi": str(small_sample.forests_path), "crs": "EPSG:2230",
+                "sources": [{"kind": "static", "href": str(small_sample.catalog_path),
+                             "collections": ["sentinel-2-l2a"]}],
+                "start": "2025-10-01", "end": "2025-10-31", "output_dir": str(tmp_path / "out")}
+        (tmp_path / "job.json").write_text(json.dumps(spec))
+        args = ["job", str(tmp_path / "job.json")]
+    assert cli.main(["--quiet"] + args) == 2
+    assert "EPSG:2230 measures in US survey foot; --resolution and the areas (ha) are in " \
+           "metres: give a projected CRS in metres" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
