@@ -273,3 +273,22 @@ def test_an_output_crs_in_feet_is_refused(small_sample, tmp_path, capsys, door):
     assert "EPSG:2230 measures in US survey foot; --resolution and the areas (ha) are in " \
            "metres: give a projected CRS in metres" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("problem", ["duplicated ids", "points"])
+def test_ids_given_twice_and_points_are_refused_with_the_fix(tmp_path, capsys, problem):
+    """Both were refused naming the problem only ("forest_id values are not unique:
+    ['281']"; "feature forest_id=1 is Point, not a polygon"), not what to do."""
+    frame = gpd.read_file(_forests(tmp_path))
+    if problem == "points":
+        frame["geometry"] = frame.centroid
+        expected = ("feature forest_id=281 is Point, not a polygon: give the compartment "
+                    "polygons (a point or line layer has no area to take statistics over)")
+    else:
+        frame.loc[1, "forest_id"] = 281
+        expected = ("forest_id values are not unique: ['281']: give each polygon its own id, "
+                    "or choose another id field (--id-field, a spec's 'id_field')")
+    frame.to_file(tmp_path / "odd.gpkg")
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(tmp_path / "odd.gpkg"), "--area-ha",
+                     "1", "--output", str(tmp_path / "cells.gpkg")]) == 2
+    assert capsys.readouterr().err.strip() == f"raster-collect: error: {expected}"

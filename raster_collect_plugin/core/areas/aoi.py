@@ -180,7 +180,9 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
                        f"{order}): give each an id, or choose another id field")
     if frame[id_field].duplicated().any():
         duplicated = sorted(set(frame.loc[frame[id_field].duplicated(), id_field].astype(str)))
-        raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}")
+        raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}: give each polygon "
+                       "its own id, or choose another id field (--id-field, a spec's "
+                       "'id_field')")
 
     try:
         check_coordinates_fit_crs(frame)
@@ -198,7 +200,8 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
             continue
         if repaired is None:
             raise AoiError(f"feature {id_field}={feature_id} is {geometry.geom_type}, not a "
-                           "polygon")
+                           "polygon: give the compartment polygons (a point or line layer "
+                           "has no area to take statistics over)")
         if repaired is not geometry:
             notes.append(f"repaired invalid geometry of {id_field}={feature_id}")
         geometries.append(repaired)
