@@ -193,13 +193,18 @@ def test_an_empty_layer_is_named_not_asked_to_select_features(tmp_path, capsys):
     """An empty layer (or file) was "no polygons to work on: select at least one feature",
     as if features had been selected in QGIS."""
     path = _forests(tmp_path)
-    gpd.read_file(path).iloc[:0].to_file(path, layer="empty")
+    forests = gpd.read_file(path)
+    forests.iloc[:0].to_file(path, layer="empty")
     assert cli.main(["--quiet", "hexagons", "--gpkg", str(path), "--layer", "empty",
                      "--area-ha", "1", "--output", str(tmp_path / "cells.gpkg")]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "layer 'empty' of forests.gpkg has no features: choose the file or layer holding the "
         "compartment polygons (--gpkg, --layer; a spec's 'aoi', 'layer')")
     assert not (tmp_path / "cells.gpkg").exists()
+    forests.iloc[:0].to_file(tmp_path / "two.gpkg", layer="a", geometry_type="Polygon")
+    forests.to_file(tmp_path / "two.gpkg", layer="compartments")
+    with pytest.raises(AoiError, match=r"^layer 'a' of two.gpkg has no features"):
+        load_aoi(tmp_path / "two.gpkg")  # the first polygon layer, read when none is given
 
 
 def test_a_polygon_with_no_area_is_skipped_as_an_empty_one(tmp_path, capsys):

@@ -92,7 +92,9 @@ def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_O
     fid_is_the_id = id_field is not None and id_field not in frame.columns and \
         pyogrio.read_info(path, layer=layer).get("fid_column") == id_field
     frame = frame.rename_axis(id_field if fid_is_the_id else None)
-    return without_heights(frame.reset_index(drop=not fid_is_the_id))
+    frame = without_heights(frame.reset_index(drop=not fid_is_the_id))
+    frame.attrs["layer"] = layer  # the one read (a file's first polygon layer), None if alone
+    return frame
 
 
 def _first_line(error: Exception) -> str:
@@ -150,7 +152,8 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
             raise AoiError(f"polygon file {path} does not exist")
         frame = read_polygons(path, layer=layer, id_field=id_field)
         if frame.empty:  # was "select at least one feature", which a file does not do
-            which = f"layer {layer!r} of {path.name}" if layer is not None else path.name
+            read = frame.attrs.get("layer")
+            which = f"layer {read!r} of {path.name}" if read is not None else path.name
             raise AoiError(f"{which} has no features: choose the file or layer holding the "
                            "compartment polygons (--gpkg, --layer; a spec's 'aoi', 'layer')")
     if frame.crs is None:
