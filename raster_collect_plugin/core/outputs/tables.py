@@ -31,8 +31,11 @@ def write_geopackage_layer(frame: pd.DataFrame, path: Path, *, layer: str) -> No
     names = {str(column).lower() for column in frame.columns}
     fid = next(f"fid_{n}" if n else "fid" for n in range(len(names) + 1)
                if (f"fid_{n}" if n else "fid") not in names)
-    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG",
-                            layer_options={"FID": fid})
+    if isinstance(frame, gpd.GeoDataFrame):  # geopandas' writer: its index rule too
+        frame.to_file(path, layer=layer, driver="GPKG", layer_options={"FID": fid})
+    else:
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG",
+                                layer_options={"FID": fid})
 
 
 def write_table(table: pd.DataFrame, stem: Path, *, layer: str = "zonal_statistics",
