@@ -297,3 +297,37 @@ def test_ids_given_twice_and_points_are_refused_with_the_fix(tmp_path, capsys, p
     assert cli.main(["--quiet", "hexagons", "--gpkg", str(tmp_path / "odd.gpkg"), "--area-ha",
                      "1", "--output", str(tmp_path / "cells.gpkg")]) == 2
     assert capsys.readouterr().err.strip() == f"raster-collect: error: {expected}"
+
+
+@pytest.mark.parametrize("door, name", [("zonal --raster", "period"), ("zonal", "mean"),
+                                        ("storm", "rank"), ("zonal job", "index")])
+def test_an_id_field_named_like_an_output_column_is_refused_before_the_work(
+        small_sample, tmp_path, capsys, door, name):
+    """An id field called "period" (or "mean", a storm's "rank") made two columns of that
+    name: "The column label 'period' is not unique", a traceback after the statistics."""
+    frame = gpd.read_file(small_sample.forests_path).rename(columns={"forest_id": name})
+    polygons = tmp_path / "odd.gpkg"
+    frame.to_file(polygons)
+    sources = ["--catalog", str(small_sample.catalog_path), "--collections", "sentinel-2-l2a"]
+    out = str(tmp_path / "out")
+    if door == "zonal --raster":
+        args = ["zonal", "--raster", str(_two_band_raster(tmp_path / "ones.tif"))]
+    elif door == "zonal":
+        args = ["zonal", *sources, "--start", "2025-10-01", "--end", "2025-10-31"]
+    elif door == "storm":
+        args = ["storm", *sources, "--event-date", "2025-11-13"]
+    else:
+        spec = {"kind": "zonal", "aoi": str(polygons), "id_field": name, "output_dir": out,
+                "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+                "start": "2025-10-01", "end": "2025-10-31"}
+        (tmp_path / "job.json").write_text(json.dumps(spec))
+    if door != "zonal job":
+        args += ["--gpkg", str(polygons), "--id-field", name, "--output", out]
+    else:
+        args = ["job", str(tmp_path / "job.json")]
+    assert cli.main(["--quiet"] + args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"raster-collect: error: the id field {name!r} has the name of a column the outputs "
+        "write: rename it in the polygon file, or choose another id field (--id-field, a "
+        "spec's 'id_field')")
+    assert not (tmp_path / "out").exists()

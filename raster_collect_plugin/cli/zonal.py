@@ -193,6 +193,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.pixels import check_min_clear_fraction
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
     from ..core.zonal.pipeline import check_zonal_sizes
+    from ..core.zonal.statistics import refuse_id_named_like_a_column
 
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
@@ -231,6 +232,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         raise BadInput(f"{', '.join(raster_only)} need(s) --raster FILE (an existing raster)")
     compute_settings_for(args)  # a wrong compute option: before the search and the folder
     aoi = load_aoi_from_args(args)
+    refuse_id_named_like_a_column(aoi.id_field)
     # the run's grid, not each forest's: every forest's grid may fit while the run's does not
     refuse_too_many_cells(aoi.frame, area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha
                           else None, h3_resolution=args.h3)
