@@ -16,7 +16,7 @@ from .common import (
 
 def _cmd_hexagons(args) -> dict:
     from ..core.areas import h3_grid, hexagon_grid
-    from ..core.outputs import atomic_path
+    from ..core.outputs import atomic_path, write_geopackage_layer
     from ..core.runs.storage import geopackage_output_problem
     from .cells import check_cell_options
 
@@ -36,7 +36,7 @@ def _cmd_hexagons(args) -> dict:
                             area_m2=args.area_ha * 10_000 if args.area_ha else None,
                             edge_m=args.edge_m, clip=args.clip)
     with atomic_path(Path(args.output)) as temp:
-        grid.to_file(temp, layer="hexagons", driver="GPKG")
+        write_geopackage_layer(grid, temp, layer="hexagons")
     return {"cells": len(grid), "output": args.output,
             "notes": aoi.notes}  # skipped or repaired polygons
 

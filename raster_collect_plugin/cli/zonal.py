@@ -33,15 +33,23 @@ COMPLETE_MARKER = "complete.json"
 _NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
+# a folder name's bytes: file systems hold 255, and the forest's scratch folder beside it
+# (".<name>.partial-xxxxxxxx") adds 18
+MAX_FOLDER_NAME_BYTES = 200
+
+
 def forest_folder_name(forest_id) -> str:
-    """``forest_<id>``; an id a file name cannot hold (``12/3``, ``A:1``, a trailing dot) has
-    those characters replaced by ``_`` and a short hash of the id appended, so two such ids
-    never share a folder."""
+    """``forest_<id>``; an id a file name cannot hold (``12/3``, ``A:1``, a trailing dot, or
+    one too long: a 300-character name field) has those characters replaced by ``_`` (a long
+    one is cut) and a short hash of the id appended, so two such ids never share a folder."""
     text = str(forest_id)
-    if not _NOT_IN_NAMES.search(text) and not text.endswith((".", " ")):
-        return f"forest_{text}"
+    name = f"forest_{text}"
+    if not _NOT_IN_NAMES.search(text) and not text.endswith((".", " ")) and \
+            len(name.encode()) <= MAX_FOLDER_NAME_BYTES:
+        return name
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"forest_{_NOT_IN_NAMES.sub('_', text).rstrip('. ')}-{digest}"
+    kept = _NOT_IN_NAMES.sub("_", text).encode()[:MAX_FOLDER_NAME_BYTES - 20]
+    return f"forest_{kept.decode(errors='ignore').rstrip('. ')}-{digest}"
 
 
 # options an imagery run uses and zonal --raster would silently ignore, None when left out
@@ -185,6 +193,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.pixels import check_min_clear_fraction
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters
     from ..core.zonal.pipeline import check_zonal_sizes
+    from ..core.zonal.statistics import refuse_id_named_like_a_column
 
     check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
@@ -223,6 +232,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
         raise BadInput(f"{', '.join(raster_only)} need(s) --raster FILE (an existing raster)")
     compute_settings_for(args)  # a wrong compute option: before the search and the folder
     aoi = load_aoi_from_args(args)
+    refuse_id_named_like_a_column(aoi.id_field)
     # the run's grid, not each forest's: every forest's grid may fit while the run's does not
     refuse_too_many_cells(aoi.frame, area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha
                           else None, h3_resolution=args.h3)
@@ -335,6 +345,8 @@ def _combine_latest(complete, staging: Path) -> dict:
     import geopandas as gpd
     import pandas as pd
 
+    from ..core.outputs import write_geopackage_layer
+
     written = {}
     for name in ("forests_latest", "hexagons_latest"):
         layers = [gpd.read_file(forest / f"{name}.gpkg") for forest in complete
@@ -342,7 +354,7 @@ def _combine_latest(complete, staging: Path) -> dict:
         if layers:
             combined = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True),
                                         geometry="geometry", crs=layers[0].crs)
-            combined.to_file(staging / f"{name}.gpkg", layer="latest", driver="GPKG")
+            write_geopackage_layer(combined, staging / f"{name}.gpkg", layer="latest")
             written[name] = staging / f"{name}.gpkg"
     return written
 

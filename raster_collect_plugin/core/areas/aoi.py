@@ -8,10 +8,17 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
 
-from .utm import area_utm
-from .zones import check_coordinates_fit_crs, repair_polygon, without_heights
+from .utm import area_utm, true_metre_utm
+from .zones import (
+    NO_AREA,
+    check_coordinates_fit_crs,
+    is_polygonal,
+    repair_polygon,
+    without_heights,
+)
 
 DEFAULT_ID_FIELD = "forest_id"
+LAYER_OPTION = "--layer (a spec's 'layer')"  # what chooses the layer, in every door
 
 
 class AoiError(ValueError):
@@ -43,18 +50,20 @@ class Aoi:
 
 
 def read_polygons(path: Path, *, layer: Optional[str] = None,
-                  layer_option: str = "--layer") -> gpd.GeoDataFrame:
+                  layer_option: str = LAYER_OPTION,
+                  id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix
-    (``layer_option``: the option that chooses the layer). GDAL's reading runs in a helper
-    thread, so Ctrl-C/SIGTERM stop the wait at once."""
+    (``layer_option``: the option that chooses the layer). An ``id_field`` that is the file's
+    feature id (a GeoPackage's ``fid``, which QGIS lists among the fields) is read as a column.
+    GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
     from ..compute.interrupts import call_interruptibly
 
-    return call_interruptibly(_read_polygons, path, layer, layer_option,
+    return call_interruptibly(_read_polygons, path, layer, layer_option, id_field,
                               what=f"reading {path.name}")
 
 
-def _read_polygons(path: Path, layer: Optional[str],
-                   layer_option: str = "--layer") -> gpd.GeoDataFrame:
+def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_OPTION,
+                   id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -70,7 +79,7 @@ def _read_polygons(path: Path, layer: Optional[str],
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
         layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     try:
-        frame = gpd.read_file(path, layer=layer)
+        frame = gpd.read_file(path, layer=layer, fid_as_index=True)
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
                        "file or export it again") from None
@@ -80,7 +89,12 @@ def _read_polygons(path: Path, layer: Optional[str],
                        "compartment polygons (a GeoPackage, shapefile or GeoJSON)"
                        + (f"; its layers are {layers}: choose the polygon layer with "
                           f"{layer_option}" if len(layers) > 1 else ""))
-    return without_heights(frame)
+    fid_is_the_id = id_field is not None and id_field not in frame.columns and \
+        pyogrio.read_info(path, layer=layer).get("fid_column") == id_field
+    frame = frame.rename_axis(id_field if fid_is_the_id else None)
+    frame = without_heights(frame.reset_index(drop=not fid_is_the_id))
+    frame.attrs["layer"] = layer  # the one read (a file's first polygon layer), None if alone
+    return frame
 
 
 def _first_line(error: Exception) -> str:
@@ -89,19 +103,34 @@ def _first_line(error: Exception) -> str:
 
 
 def _id_key(value, column) -> str:
-    """An id as compared with the ids asked for: in a decimal (Real) id field, 102, "102" and
-    102.0 are one forest (a spreadsheet or shapefile makes ids decimal); text ids are compared
-    as written ("007" is not "7")."""
+    """An id as compared with the ids asked for: in a numeric id field (Integer or Real), 102,
+    "102", "102.0" and 102.0 are one forest (a spreadsheet or shapefile makes ids decimal, and
+    a script may write an integer id as 102.0); text ids are compared as written ("007" is not
+    "7")."""
     import pandas as pd
 
-    if pd.api.types.is_float_dtype(column):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return str(value)
-        if number.is_integer():
-            return str(int(number))
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        number = _whole_number(value)
+        if number is not None:
+            return str(number)
     return str(value)
+
+
+def _whole_number(value) -> Optional[int]:
+    """``value`` (a number or its text) as an int when it is a whole number, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)  # exact, also past 2**53
+        except ValueError:
+            value = text
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFAULT_ID_FIELD,
@@ -121,7 +150,12 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         path = Path(source)
         if not path.exists():
             raise AoiError(f"polygon file {path} does not exist")
-        frame = read_polygons(path, layer=layer)
+        frame = read_polygons(path, layer=layer, id_field=id_field)
+        if frame.empty:  # was "select at least one feature", which a file does not do
+            read = frame.attrs.get("layer")
+            which = f"layer {read!r} of {path.name}" if read is not None else path.name
+            raise AoiError(f"{which} has no features: choose the file or layer holding the "
+                           "compartment polygons (--gpkg, --layer; a spec's 'aoi', 'layer')")
     if frame.crs is None:
         raise AoiError("the polygons have no CRS: assign one (e.g. EPSG:28356) and try again")
     if id_field not in frame.columns:
@@ -149,7 +183,9 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
                        f"{order}): give each an id, or choose another id field")
     if frame[id_field].duplicated().any():
         duplicated = sorted(set(frame.loc[frame[id_field].duplicated(), id_field].astype(str)))
-        raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}")
+        raise AoiError(f"{id_field} values are not unique: {duplicated[:10]}: give each polygon "
+                       "its own id, or choose another id field (--id-field, a spec's "
+                       "'id_field')")
 
     try:
         check_coordinates_fit_crs(frame)
@@ -162,15 +198,20 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
             notes.append(f"skipped {id_field}={feature_id}: empty geometry")
             continue
         repaired = repair_polygon(geometry)  # the same repair as the zonal engine's
+        if repaired is None and is_polygonal(geometry):
+            notes.append(f"skipped {id_field}={feature_id}: {NO_AREA}")
+            continue
         if repaired is None:
             raise AoiError(f"feature {id_field}={feature_id} is {geometry.geom_type}, not a "
-                           "polygon")
+                           "polygon: give the compartment polygons (a point or line layer "
+                           "has no area to take statistics over)")
         if repaired is not geometry:
             notes.append(f"repaired invalid geometry of {id_field}={feature_id}")
         geometries.append(repaired)
         kept.append(position)
     if not kept:
-        raise AoiError("every selected feature has an empty geometry: fix or select others")
+        raise AoiError("every selected feature has an empty geometry (or no area): fix or "
+                       "select others")
     frame = frame.iloc[kept]
     frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
 
@@ -179,8 +220,17 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         frame = frame.to_crs(epsg=epsg)
         notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
     if buffer_m:
-        frame = frame.set_geometry(frame.geometry.buffer(buffer_m))
+        frame = frame.set_geometry(_buffered(frame, buffer_m))
     return Aoi(frame.reset_index(drop=True), id_field, notes)
+
+
+def _buffered(frame: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoSeries:
+    """The polygons grown by ``buffer_m`` metres on the ground, also in a CRS in feet or Web
+    Mercator (whose units are not metres there)."""
+    metric = true_metre_utm(frame)
+    if metric is None:
+        return frame.geometry.buffer(buffer_m)
+    return frame.geometry.to_crs(metric).buffer(buffer_m).to_crs(frame.crs)
 
 
 def _utm_of(geometries: gpd.GeoSeries) -> int:

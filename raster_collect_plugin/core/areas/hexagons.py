@@ -12,8 +12,8 @@ import geopandas as gpd
 from shapely.geometry import Polygon
 
 from .names import HEX_ID_FIELD
+from .utm import true_metre_utm
 
-MAX_AREA_DISTORTION = 0.01  # a CRS whose areas near the forests are off by more than 1 %
 # a grid past this takes many minutes to lay and gigabytes to write: a cell size typed in the
 # wrong unit (0.001 ha for 10 ha) is refused before the work instead
 MAX_CELLS = 1_000_000
@@ -53,7 +53,7 @@ def hexagon_grid(forests: gpd.GeoDataFrame, *, id_field: str = "forest_id",
         raise ValueError("hexagons need polygons in a projected CRS (metres)")
     edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
     dx, dy = 1.5 * edge, math.sqrt(3) * edge
-    true_metres = _true_metre_crs(forests)
+    true_metres = true_metre_utm(forests)
     work = forests if true_metres is None else forests.to_crs(true_metres)
     _refuse_too_many_positions(work, dx, dy)
     records: List[dict] = []
@@ -90,7 +90,7 @@ def refuse_too_many_cells(forests: gpd.GeoDataFrame, *, area_m2: Optional[float]
         _refuse_too_many_h3_cells(forests, h3_resolution)
     elif area_m2 or edge_m:
         edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
-        true_metres = _true_metre_crs(forests)
+        true_metres = true_metre_utm(forests)
         work = forests if true_metres is None else forests.to_crs(true_metres)
         _refuse_too_many_positions(work, 1.5 * edge, math.sqrt(3) * edge)
 
@@ -116,23 +116,6 @@ def _round_up(value: float) -> float:
     """``value`` rounded up to two significant figures (0.01234 -> 0.013)."""
     scale = 10 ** (math.floor(math.log10(value)) - 1)
     return round(math.ceil(value / scale) * scale, 12)
-
-
-def _true_metre_crs(forests: gpd.GeoDataFrame) -> Optional[int]:
-    """The UTM zone (EPSG code) to lay the grid in when the forests' projected CRS does not
-    measure true areas near them (Web Mercator: "10 ha" cells were 7.9 ha at 27° S and 2.5 ha
-    at 60° N); None when it does (UTM, national grids: within ``MAX_AREA_DISTORTION``)."""
-    from pyproj import Proj, Transformer
-
-    from .utm import utm_epsg
-
-    xmin, ymin, xmax, ymax = forests.total_bounds
-    lon, lat = Transformer.from_crs(forests.crs, "EPSG:4326", always_xy=True).transform(
-        (xmin + xmax) / 2, (ymin + ymax) / 2)
-    scale = Proj(forests.crs).get_factors(lon, lat).areal_scale
-    if math.isfinite(scale) and abs(scale - 1) <= MAX_AREA_DISTORTION:
-        return None
-    return utm_epsg(lon, lat)
 
 
 def h3_grid(forests: gpd.GeoDataFrame, *, resolution: int, id_field: str = "forest_id",

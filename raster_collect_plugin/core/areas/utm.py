@@ -4,9 +4,10 @@ forest split at 180° is one contiguous area, not one spanning the globe)."""
 from __future__ import annotations
 
 import math
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 ZONE_WIDTH = 6.0
+MAX_AREA_DISTORTION = 0.01  # a CRS whose areas near the forests are off by more than 1 %
 
 
 def normalise_longitude(lon: float) -> float:
@@ -71,3 +72,21 @@ def area_utm(bounds: Iterable[Sequence[float]]) -> Tuple[int, List[int]]:
     centre_lat = (min(b[1] for b in parts) + max(b[3] for b in parts)) / 2
     return (utm_epsg(normalise_longitude((west + east) / 2), centre_lat),
             zones_of_span(west, east))
+
+
+def true_metre_utm(frame) -> Optional[int]:
+    """The UTM zone (EPSG code) to measure ``frame``'s (a projected GeoDataFrame's) areas and
+    distances in when its CRS does not measure true metres near it: Web Mercator ("10 ha"
+    cells were 7.9 ha at 27° S and 2.5 ha at 60° N) or a CRS in feet (a "10 ha" cell was
+    10 ha of square feet, 0.93 ha); None when it does (UTM, national grids in metres: areas
+    within ``MAX_AREA_DISTORTION``)."""
+    from pyproj import Proj, Transformer
+
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    lon, lat = Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True).transform(
+        (xmin + xmax) / 2, (ymin + ymax) / 2)
+    metres = all(axis.unit_conversion_factor == 1 for axis in frame.crs.axis_info[:2])
+    scale = Proj(frame.crs).get_factors(lon, lat).areal_scale
+    if metres and math.isfinite(scale) and abs(scale - 1) <= MAX_AREA_DISTORTION:
+        return None
+    return utm_epsg(lon, lat)

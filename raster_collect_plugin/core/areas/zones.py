@@ -35,6 +35,15 @@ def repair_polygon(geometry: Optional[BaseGeometry]) -> Optional[BaseGeometry]:
     return geometry
 
 
+NO_AREA = "no area (a polygon collapsed to a line or a point)"
+
+
+def is_polygonal(geometry: BaseGeometry) -> bool:
+    """A (Multi)Polygon, valid or not: one with ``NO_AREA`` left after its repair is skipped
+    as an empty one (it was refused as "Polygon, not a polygon")."""
+    return geometry.geom_type in ("Polygon", "MultiPolygon")
+
+
 def without_heights(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``frame`` with its geometries flattened to 2-D: the heights of a GPS or drone survey
     (Polygon Z) say nothing about which pixels a compartment covers, and reprojecting the
@@ -86,8 +95,8 @@ def prepare_zones(zones: gpd.GeoDataFrame, raster_crs, *, id_fields=()
             continue
         repaired = repair_polygon(geometry)
         if repaired is None:
-            notes.append(f"skipped {_label(zones, position, id_fields)}: "
-                         f"{geometry.geom_type} is not a polygon")
+            why = NO_AREA if is_polygonal(geometry) else f"{geometry.geom_type} is not a polygon"
+            notes.append(f"skipped {_label(zones, position, id_fields)}: {why}")
             continue
         if repaired is not geometry:
             notes.append(f"repaired invalid geometry of {_label(zones, position, id_fields)}")

@@ -135,6 +135,13 @@ def check_output_crs(crs: str, option: str = "--crs") -> None:
         raise RequestError(f"{option} {crs} is geographic (degrees); the outputs need a "
                            "projected CRS in metres such as a UTM zone (EPSG:326xx / 327xx), "
                            f"or leave {option} out for the scenes' own UTM zone")
+    units = {axis.unit_name for axis in parsed.axis_info[:2]
+             if axis.unit_conversion_factor != 1}
+    if units:  # in feet: 10 m pixels were 10 ft, a storm's 77 ha stand 830 ha
+        raise RequestError(f"{option} {crs} measures in {', '.join(sorted(units))}; "
+                           "--resolution and the areas (ha) are in metres: give a projected CRS "
+                           "in metres such as a UTM zone (EPSG:326xx / 327xx), or leave "
+                           f"{option} out for the scenes' own UTM zone")
 
 
 def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:

@@ -278,11 +278,15 @@ def _coarser(size: CompositeSize, budget: int) -> CompositeSize:
     ``budget``; the coarsest tried when none does (the engine and its working set stay)."""
     from dataclasses import replace
 
+    job = _ZONAL_JOB.get()  # a storm's per-pixel arrays shrink with the grid too
+    per_pixel = job["pixel"] if job is not None else 0
     factor = 2.0
     while True:
-        candidate = replace(size, width=max(1, math.ceil(size.width / factor)),
-                            height=max(1, math.ceil(size.height / factor)),
-                            resolution=size.resolution * factor)
+        width = max(1, math.ceil(size.width / factor))
+        height = max(1, math.ceil(size.height / factor))
+        candidate = replace(size, width=width, height=height,
+                            resolution=size.resolution * factor,
+                            engine=size.engine - per_pixel * (size.pixels - width * height))
         if candidate.memory_bytes <= budget or factor >= 64:
             return candidate
         factor += 0.5
@@ -331,15 +335,21 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
 
 def zonal_size(aoi, *, resolution: float, periods: int, indices: int, hexagon_area_m2=None,
                h3_resolution=None) -> ZonalSize:
-    """The ZonalSize of forests (and hexagons) at ``resolution`` metres."""
-    areas = aoi.frame.geometry.area
+    """The ZonalSize of forests (and hexagons) at ``resolution`` metres (measured in true
+    metres: a CRS in feet gave 10.8 times the pixels)."""
+    from ..areas.utm import true_metre_utm
+
+    frame = aoi.frame
+    metric = true_metre_utm(frame) if not frame.empty else None
+    frame = frame if metric is None else frame.to_crs(metric)
+    areas = frame.geometry.area
     hexagons = 0
     if hexagon_area_m2:
         hexagons = int(math.ceil(float(areas.sum()) / float(hexagon_area_m2) * 1.2))
     elif h3_resolution is not None:
         h3_area = 4.357e12 / (7 ** int(h3_resolution))  # mean H3 cell area (m²) at res 0 / 7^r
         hexagons = int(math.ceil(float(areas.sum()) / h3_area * 1.2))
-    bounds = aoi.frame.geometry.bounds
+    bounds = frame.geometry.bounds
     largest = int(((bounds.maxx - bounds.minx) * (bounds.maxy - bounds.miny)).max()
                   / (resolution * resolution))
     return ZonalSize(len(aoi.frame), hexagons, largest, periods, indices)

@@ -96,12 +96,14 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     from ..composites.pipeline import search, validate_request
     from ..outputs.tables import superseded_note, superseded_tables
     from ..zonal.pipeline import check_zonal_sizes, run_zonal
+    from ..zonal.statistics import refuse_id_named_like_a_column
 
     request = zonal.composites
     remote = is_remote(request.output_dir)
     if remote:  # an object store: bucket and credentials, before any work
         check_output_store(request.output_dir)
     aoi = validate_request(request)
+    refuse_id_named_like_a_column(aoi.id_field)
     # before the search and the folder (which --overwrite would empty): a grid too large
     refuse_too_many_cells(aoi.frame, area_m2=zonal.hexagon_area_m2,
                           edge_m=zonal.hexagon_edge_m, h3_resolution=zonal.h3_resolution)
@@ -148,15 +150,18 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     from ..areas.hexagons import refuse_too_many_cells
     from ..composites.pipeline import search, validate_request
     from ..storm.assessment import (
+        RANKING_COLUMNS,
         check_scenes_around_event,
         items_report,
         run_storm,
         storm_composites,
     )
+    from ..zonal.statistics import refuse_id_named_like_a_column
 
     base = storm.composites
     aoi = base.aoi if isinstance(base.aoi, Aoi) else load_aoi(
         base.aoi, id_field=base.id_field, ids=base.selected_ids)
+    refuse_id_named_like_a_column(aoi.id_field, RANKING_COLUMNS)
     # before the search and the composites (the grid is laid once they are done)
     refuse_too_many_cells(aoi.frame, area_m2=storm.hexagon_area_m2)
     # what the run composites (its windows and cloud buffer), not the base request's

@@ -320,6 +320,7 @@ def _write_footprints(report, destination: Path) -> None:
     from shapely.geometry import shape
 
     from ..outputs.files import atomic_path
+    from ..outputs.tables import write_geopackage_layer
 
     items = {item.id: item for item in report.all_items}
     rows = report.rows()
@@ -327,7 +328,7 @@ def _write_footprints(report, destination: Path) -> None:
                              crs="EPSG:4326") if rows else gpd.GeoDataFrame(
         {"id": []}, geometry=[], crs="EPSG:4326")
     with atomic_path(destination) as temp:
-        frame.to_file(temp, layer="footprints", driver="GPKG")
+        write_geopackage_layer(frame, temp, layer="footprints")
 
 
 def _output_geopackage(spec: Dict[str, Any], what: str) -> Path:
@@ -348,6 +349,7 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.aoi import load_aoi
     from ..areas.hexagons import h3_grid, hexagon_grid
     from ..outputs.files import atomic_path
+    from ..outputs.tables import write_geopackage_layer
 
     output = _output_geopackage(spec, "hexagons")
     aoi = load_aoi(_required(spec, "aoi"), id_field=spec.get("id_field") or "forest_id",
@@ -363,7 +365,7 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
                             area_m2=spec.get("hexagon_area_m2"), edge_m=spec.get("hexagon_edge_m"),
                             clip=clip)
     with atomic_path(output) as temp:
-        grid.to_file(temp, layer="hexagons", driver="GPKG")
+        write_geopackage_layer(grid, temp, layer="hexagons")
     return {"output": str(output), "cells": int(len(grid)), "notes": aoi.notes}
 
 

@@ -77,7 +77,10 @@ def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 
 def _scalar_id(value) -> bool:
-    return (isinstance(value, (str, int)) and not isinstance(value, bool))
+    """Text or a number (a Real id field's 283.0 too: compared as ``--forest 283.0``)."""
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
 def _mapping_of_text(value) -> bool:

@@ -84,7 +84,8 @@ def _references(path: Path, layer, date_field: str):
         raise JobError(f"the reference polygons {path} do not exist: give your reference "
                        "polygons (--references, a spec's 'references'): a date field + the "
                        "disturbed extent")
-    frame = read_polygons(path, layer=layer, layer_option="--references-layer")
+    frame = read_polygons(path, layer=layer,
+                          layer_option="--references-layer (a spec's 'references_layer')")
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "
                        "EPSG:32632) and save the file again")

@@ -14,12 +14,9 @@ from .state import CONFIRMED, RECOVERED, day_number
 
 
 def _layer(zones, table, id_field: str, destination: Path, layer: str) -> Path:
-    from ..outputs.files import atomic_path
+    from ..outputs.tables import write_zone_layer
 
-    joined = zones.merge(table, on=id_field, how="left")
-    with atomic_path(destination) as temp:
-        joined.to_file(temp, layer=layer, driver="GPKG")
-    return destination
+    return write_zone_layer(zones, table, id_field, destination, layer=layer)
 
 
 def write_zone_outputs(request, state, pixels, transform, crs, since: date,
@@ -76,10 +73,11 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
     patches = alert_patches(recent, position.reshape(shape), zones, id_field, pixels,
                             transform, crs, pixel_ha, since)
     from ..outputs.files import atomic_path
+    from ..outputs.tables import write_geopackage_layer
 
     destination = output_dir / "monitoring_alerts.gpkg"
     with atomic_path(destination) as temp:
-        patches.to_file(temp, layer="alerts_since", driver="GPKG")
+        write_geopackage_layer(patches, temp, layer="alerts_since")
     files["alerts_layer"] = destination
     newly = disturbed & (pixels["confirmation"] != before_confirmation)
     changed_positions = np.unique(position[newly & (position >= 0)])

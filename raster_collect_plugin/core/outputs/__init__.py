@@ -12,6 +12,7 @@ _FACE = {
     "atomic_path": "files",
     "write_cog": "files",
     "write_json": "files",
+    "write_geopackage_layer": "tables",
     "write_table": "tables",
     "write_zone_outputs": "tables",
     "DISPLAY": "display",

@@ -21,11 +21,26 @@ def default_formats(rows: int) -> Sequence[str]:
     return TABLE_FORMATS if rows <= LARGE_TABLE_ROWS else ("parquet",)
 
 
+def write_geopackage_layer(frame: pd.DataFrame, path: Path, *, layer: str) -> None:
+    """``frame`` as ``layer`` of the GeoPackage ``path`` (a table without geometry). A column
+    named ``fid`` (an id field from QGIS, where a GeoPackage's feature id is a field) stays a
+    column: GDAL took it for the feature id, which must be a unique integer, so the rows of
+    a forest's periods or hexagons were a traceback (UNIQUE constraint failed)."""
+    import pyogrio
+
+    names = {str(column).lower() for column in frame.columns}
+    fid = next(f"fid_{n}" if n else "fid" for n in range(len(names) + 1)
+               if (f"fid_{n}" if n else "fid") not in names)
+    if isinstance(frame, gpd.GeoDataFrame):  # geopandas' writer: its index rule too
+        frame.to_file(path, layer=layer, driver="GPKG", layer_options={"FID": fid})
+    else:
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG",
+                                layer_options={"FID": fid})
+
+
 def write_table(table: pd.DataFrame, stem: Path, *, layer: str = "zonal_statistics",
                 formats: Sequence[str] = TABLE_FORMATS) -> Dict[str, Path]:
     """Write ``stem``.gpkg (attribute-only table), .csv and .parquet; returns the paths."""
-    import pyogrio
-
     written = {}
     for kind in formats:
         destination = Path(f"{stem}.{kind}")
@@ -35,7 +50,7 @@ def write_table(table: pd.DataFrame, stem: Path, *, layer: str = "zonal_statisti
             elif kind == "parquet":
                 table.to_parquet(temp, index=False)
             elif kind == "gpkg":
-                pyogrio.write_dataframe(table, temp, layer=layer, driver="GPKG")
+                write_geopackage_layer(table, temp, layer=layer)
             else:
                 raise ValueError(f"unknown table format {kind!r}")
         written[kind] = destination
@@ -94,9 +109,21 @@ def write_latest_layer(zones: gpd.GeoDataFrame, latest: pd.DataFrame, id_field: 
                        destination: Path, *, layer: str = "latest") -> Path:
     """The zones joined to their latest usable statistics (``latest_values``), as a
     GeoPackage layer."""
-    joined = zones.merge(latest, on=id_field, how="left")
+    return write_zone_layer(zones, latest, id_field, destination, layer=layer)
+
+
+def write_zone_layer(zones: gpd.GeoDataFrame, table: pd.DataFrame, id_field: str,
+                     destination: Path, *, layer: str) -> Path:
+    """The zones (their attributes kept) joined to ``table`` by ``id_field``, as a GeoPackage
+    layer. The table's columns keep their documented names: a polygon attribute of the same
+    name (an ``area_ha`` field, or the columns of a ``forests_latest.gpkg`` given back as the
+    polygons) is kept as ``<name>_input``; pandas named both ``<name>_x`` and ``<name>_y``."""
+    clashes = [c for c in table.columns if c != id_field and c in zones.columns
+               and c != zones.geometry.name]
+    zones = zones.rename(columns={c: f"{c}_input" for c in clashes})
+    joined = zones.merge(table, on=id_field, how="left")
     with atomic_path(destination) as temp:
-        joined.to_file(temp, layer=layer, driver="GPKG")
+        write_geopackage_layer(joined, temp, layer=layer)
     return destination
 
 

@@ -491,9 +491,6 @@ def format_ranking(ranking, id_field: str, top: int) -> str:
 
 
 def _write_damage_layer(zones, ranking: pd.DataFrame, id_field: str, destination: Path) -> Path:
-    from ..outputs.files import atomic_path
+    from ..outputs.tables import write_zone_layer
 
-    joined = zones.merge(ranking, on=id_field, how="left")
-    with atomic_path(destination) as temp:
-        joined.to_file(temp, layer="storm_damage", driver="GPKG")
-    return destination
+    return write_zone_layer(zones, ranking, id_field, destination, layer="storm_damage")

@@ -18,7 +18,7 @@ from ..areas.zones import ZoneError
 from ..pixels.clear_fraction import check_min_clear_fraction
 from ..runs.storage import is_remote
 from .reader import RasterStack
-from .statistics import DEFAULT_MIN_CLEAR_FRACTION, zonal_statistics
+from .statistics import DEFAULT_MIN_CLEAR_FRACTION, refuse_id_named_like_a_column, zonal_statistics
 
 
 @dataclass
@@ -91,6 +91,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         raise ZoneError("give either a nodata value or ignore nodata, not both")
     aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
         request.aoi, id_field=request.id_field, layer=request.layer, ids=request.ids)
+    refuse_id_named_like_a_column(aoi.id_field)
     raster = Path(request.raster)
     if not raster.exists():
         raise ZoneError(f"the raster {raster} does not exist: check the path")

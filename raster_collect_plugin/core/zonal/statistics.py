@@ -19,12 +19,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ..areas.zones import ZoneError
 from ..pixels.clear_fraction import check_min_clear_fraction
 from .coverage import COVERAGE_MODES, _window, outside_cells, polygon_coverage
 from .reader import RasterStack, _StripReader
 from .reduce import QUANTILES, STATISTICS, _CoverageFeed, _stream_statistics, iter_zone_statistics
 
 CLASS_COLUMNS = ("value", "count", "area", "fraction")
+# the statistics tables' columns besides the zones' ids (an id field may not be one of them)
+TABLE_COLUMNS = ("period", "provider", "collection", "index", *STATISTICS, "usable",
+                 *CLASS_COLUMNS)
 DEFAULT_MIN_CLEAR_FRACTION = 0.5
 
 # What each statistic means, for the README and the outputs' metadata ("{weight}" is filled in
@@ -61,6 +65,16 @@ _CELLS = {
     "minority": "the least frequent value (ties: the smallest value, as rasterstats)",
 }
 
+
+
+def refuse_id_named_like_a_column(id_field: str, others: Sequence[str] = ()) -> None:
+    """An id field named like a column the tables write ("period", "mean"; a storm's "rank",
+    ``others``) made two columns of that name: a traceback once the statistics were made.
+    ZoneError (exit 2), for every door before any work."""
+    if id_field in {*TABLE_COLUMNS, *others, "geometry"}:
+        raise ZoneError(f"the id field {id_field!r} has the name of a column the outputs "
+                        "write: rename it in the polygon file, or choose another id field "
+                        "(--id-field, a spec's 'id_field')")
 
 def describe_statistics(mode: str = "exact") -> dict:
     """The definition of every statistic in ``mode`` (for metadata and documentation)."""
