@@ -58,6 +58,29 @@ PIXEL_OPTION_DEFAULTS = {"indices": None, "expression": [], "period": None, "met
                          "crs": None}
 
 
+# the options of the commands that read pixels, which `search` (it lists scenes) refuses by
+# name: option -> what to do instead
+_READS_PIXELS = "is for composite, zonal or storm (same sources and dates): drop it from search"
+NOT_FOR_SEARCH = {**{option: _READS_PIXELS for option in (
+    "--indices", "--expression", "--period", "--method", "--colour", "--mask",
+    "--cloud-buffer", "--resolution", "--crs", "--dask", "--workers", "--threads-per-worker",
+    "--memory-limit", "--scheduler", "--memory-budget", "--overwrite")},
+    "--min-clear": "is for zonal (same sources and dates): drop it from search",
+    "--output": "is not an option of search, which writes no file: save `raster-collect "
+                "--json search ...` instead (a search job spec's 'output' writes the "
+                "footprints)"}
+
+
+class _NotForSearch(argparse.Action):
+    """An option of a run that reads pixels given to ``search``: refused (exit 2) with one
+    line naming it and what to do instead (argparse said "unrecognized arguments")."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        option = next(o for o in self.option_strings if o.startswith(option_string))
+        parser.error(f"search lists scenes and reads no pixels: {option} "
+                     f"{NOT_FOR_SEARCH[option]}")
+
+
 def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -> None:
     """The imagery sources, dates and cloud limit; with ``pixels`` also what a run that reads
     pixels takes (indices, periods, mask, grid, dask). Without, those options are not
@@ -79,6 +102,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -
                         help="maximum scene cloud cover in percent (default 80)")
     if not pixels:
         parser.set_defaults(**PIXEL_OPTION_DEFAULTS)
+        for option in NOT_FOR_SEARCH:  # named with the fix, not "unrecognized arguments"
+            parser.add_argument(option, nargs="?", action=_NotForSearch, help=argparse.SUPPRESS)
         return
     parser.add_argument("--indices",
                         help=f"indices, comma separated (default {','.join(DEFAULT_INDICES)})")
