@@ -13,6 +13,7 @@ from typing import Callable, List, Optional
 
 import pystac
 from pystac_client import Client
+from pystac_client.errors import ClientTypeError
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
@@ -88,6 +89,14 @@ class StacApiProvider(Provider):
                 raise self._timed_out("opening") from None
             raise ProviderError(f"{self.name}: cannot open the STAC API at {self.url} "
                                 f"({_short(error)}); check the URL and your connection") from None
+        except (ValueError, ClientTypeError, pystac.STACError) as error:  # HTML, other JSON
+            raise self._not_stac("opening", error) from None
+
+    def _not_stac(self, what: str, error: Exception) -> ProviderError:
+        """A server that answers, but not as a STAC API does (a login page, other JSON)."""
+        return ProviderError(f"{self.name}: {self.url} did not answer as a STAC API while "
+                             f"{what} ({_short(error)}); check the URL (the API's root, "
+                             "whose answer lists its links)")
 
     def _timed_out(self, what: str) -> ProviderError:
         return SearchTimeout(
@@ -112,6 +121,8 @@ class StacApiProvider(Provider):
             if _is_timeout(error):
                 raise self._timed_out("listing collections") from None
             raise ProviderError(f"{self.name}: cannot list collections ({_short(error)})") from None
+        except (ValueError, ClientTypeError, pystac.STACError) as error:
+            raise self._not_stac("listing collections", error) from None
 
     def search(self, query: SearchQuery) -> List[pystac.Item]:
         # The total bound also holds against a server trickling bytes just inside the
@@ -138,6 +149,8 @@ class StacApiProvider(Provider):
             if _is_timeout(error):
                 raise self._timed_out("searching") from None
             raise ProviderError(f"{self.name}: search failed ({_short(error)})") from None
+        except (ValueError, ClientTypeError, pystac.STACError) as error:
+            raise self._not_stac("searching", error) from None
         if cap and len(items) > cap:
             raise ProviderError(too_many_items_message(self.name, query))
         items = [item for item in items if item.assets and
@@ -151,5 +164,8 @@ def _is_timeout(error: Exception) -> bool:
 
 
 def _short(error: Exception) -> str:
+    status = getattr(error, "status_code", None)
+    if isinstance(error, APIError) and status:  # its text is the answer's body (an HTML page)
+        return f"HTTP {status}"
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:200]
