@@ -72,3 +72,57 @@ def test_stac_url_that_is_not_a_stac_api(small_sample, not_stac, capsys, path, e
     summary = json.loads(capsys.readouterr().out)
     assert summary["scenes"] == 0
     assert summary["errors"]["stac"] == lines[0].removeprefix("raster-collect: error: ")
+
+
+def _nested_copy(sample, root):
+    """The sample's catalog with its collections below sub-catalogs (a region, a second one
+    linking the Sentinel-2 collection again) and an empty collection."""
+    import shutil
+
+    shutil.copytree(sample.catalog_path.parent, root)
+    collections = ("sentinel-2-l2a", "landsat-c2-l2", "sentinel-1-rtc")
+
+    def catalog(folder, children):
+        (root / folder).mkdir(exist_ok=True)
+        links = [{"rel": "root", "href": "../catalog.json" if folder != "." else "./catalog.json"}]
+        links += [{"rel": "child", "href": href} for href in children]
+        (root / folder / "catalog.json").write_text(json.dumps({
+            "type": "Catalog", "stac_version": "1.0.0", "id": folder.strip("./") or "root",
+            "description": folder, "links": links}))
+
+    (root / "empty").mkdir()
+    (root / "empty" / "collection.json").write_text(json.dumps({
+        "type": "Collection", "stac_version": "1.0.0", "id": "empty-collection",
+        "description": "no items", "license": "proprietary", "links": [],
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                   "temporal": {"interval": [[None, None]]}}}))
+    catalog("queensland", [f"../{c}/collection.json" for c in collections] +
+            ["../empty/collection.json"])
+    catalog("again", ["../sentinel-2-l2a/collection.json"])
+    catalog(".", ["./queensland/catalog.json", "./again/catalog.json"])
+    return root / "catalog.json"
+
+
+def test_collections_below_sub_catalogs_are_searched_once(small_sample, tmp_path, capsys):
+    """A catalog whose collections sit below sub-catalogs (root -> region -> collections)
+    found 0 scenes, listing the region as if it were a collection, and
+    `--collections sentinel-2-l2a` was refused as unknown; a collection linked from two
+    sub-catalogs listed each scene twice. Now its collections are found at any depth, each
+    scene once, in a stable order (day, then id)."""
+    nested = _nested_copy(small_sample, tmp_path / "nested catalog")
+    base = ["--json", "search", "--gpkg", str(small_sample.forests_path), "--start",
+            "2025-10-01", "--end", "2025-12-31"]
+    assert cli.main([*base, "--catalog", str(small_sample.catalog_path)]) == 0
+    flat = json.loads(capsys.readouterr().out)
+    assert cli.main([*base, "--catalog", str(nested)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["errors"] == {} and found["scenes"] == flat["scenes"] > 0
+    assert [(r["collection"], r["id"]) for r in found["items"]] == \
+        [(r["collection"], r["id"]) for r in flat["items"]]
+    assert cli.main([*base, "--catalog", str(nested), "--collections", "sentinel-2-l2a"]) == 0
+    only = json.loads(capsys.readouterr().out)
+    assert only["scenes"] == sum(r["collection"] == "sentinel-2-l2a" for r in flat["items"])
+    assert cli.main([*base, "--catalog", str(nested), "--collections", "queensland"]) == 2
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert "has no collection 'queensland'" in message
+    assert "empty-collection, landsat-c2-l2, sentinel-1-rtc, sentinel-2-l2a" in message

@@ -26,7 +26,7 @@ class SearchReport:
         """One row per scene: provider, collection, date, cloud cover, id."""
         rows = []
         for (provider, collection), items in sorted(self.items.items()):
-            for item in sorted(items, key=lambda i: i.datetime):
+            for item in sorted(items, key=lambda i: (i.datetime, i.id)):
                 rows.append({"provider": provider, "collection": collection,
                              "datetime": item.datetime.isoformat(),
                              "cloud_cover": item.properties.get("eo:cloud_cover"),
@@ -57,8 +57,11 @@ def search_all(providers: Sequence[Tuple[Provider, Sequence[str]]], *, query: Se
                 report.errors[provider.name] = f"{provider.name}: {type(error).__name__}: {error}"
                 continue
             for collection in collections:
-                report.items[(provider.name, collection)] = [
-                    i for i in items if i.collection_id == collection]
+                once: Dict[str, pystac.Item] = {}  # each scene once (pages, linked twice)
+                for item in items:
+                    if item.collection_id == collection:
+                        once.setdefault(item.id, item)
+                report.items[(provider.name, collection)] = list(once.values())
     return report
 
 

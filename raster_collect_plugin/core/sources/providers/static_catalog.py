@@ -50,15 +50,21 @@ class StaticCatalogProvider(Provider):
         self._io: Optional[GuardedStacIO] = None
 
     def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
+        """The catalog's collections (``wanted`` ones, or all): its children that are STAC
+        Collections or hold items, also below sub-catalogs (a region's or a year's catalog);
+        a collection's own sub-collections are part of it."""
         wanted = set(wanted)
         for child in catalog.get_children():
-            if not wanted or child.id in wanted:
-                yield child
+            if isinstance(child, pystac.Collection) or child.get_links(pystac.RelType.ITEM):
+                if not wanted or child.id in wanted:
+                    yield child
+            if not isinstance(child, pystac.Collection):
+                yield from self._collections(child, wanted)
 
     def list_collections(self) -> List[str]:
-        """Ids of the catalog's child collections."""
+        """Ids of the catalog's collections (see ``_collections``)."""
         try:
-            return sorted(child.id for child in self._open().get_children())
+            return sorted({child.id for child in self._collections(self._open(), ())})
         except Exception as error:  # pystac wraps what a link's read raised
             escape = _escape_in(error)
             if escape is None:
