@@ -4,6 +4,7 @@ source and the fix (exit 1: a source failed), the right scenes, never a tracebac
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -77,8 +78,6 @@ def test_stac_url_that_is_not_a_stac_api(small_sample, not_stac, capsys, path, e
 def _nested_copy(sample, root):
     """The sample's catalog with its collections below sub-catalogs (a region, a second one
     linking the Sentinel-2 collection again) and an empty collection."""
-    import shutil
-
     shutil.copytree(sample.catalog_path.parent, root)
     collections = ("sentinel-2-l2a", "landsat-c2-l2", "sentinel-1-rtc")
 
@@ -126,3 +125,34 @@ def test_collections_below_sub_catalogs_are_searched_once(small_sample, tmp_path
     message = json.loads(capsys.readouterr().out)["error"]["message"]
     assert "has no collection 'queensland'" in message
     assert "empty-collection, landsat-c2-l2, sentinel-1-rtc, sentinel-2-l2a" in message
+
+
+def test_scene_whose_footprint_misses_the_forests_is_not_picked(small_sample, tmp_path,
+                                                                  capsys):
+    """Searches ask for the forests' bounding box: a scene whose footprint lies in a corner
+    of that box, touching no forest, was listed (and loaded, counted in the clear fractions);
+    now only scenes whose footprint meets a forest are picked."""
+    import geopandas as gpd
+    from shapely.geometry import box, mapping
+
+    root = tmp_path / "catalog"
+    shutil.copytree(small_sample.catalog_path.parent, root)
+    forests = gpd.read_file(small_sample.forests_path).to_crs("EPSG:4326").geometry
+    union, (west, south, east, north) = forests.union_all(), forests.total_bounds
+    gaps = box(west, south, east, north).difference(union).buffer(-1e-6)  # ~10 cm clear
+    gap = max(getattr(gaps, "geoms", [gaps]), key=lambda part: part.area)
+    assert not gap.is_empty and not gap.intersects(union)
+    item_path = sorted((root / "sentinel-2-l2a").glob("*/*.json"))[0]
+    item = json.loads(item_path.read_text())
+    item["geometry"] = mapping(gap)  # its bbox still covers the forests
+    item_path.write_text(json.dumps(item))
+    args = ["--json", "search", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(root), "--collections", "sentinel-2-l2a", "--start", "2025-01-01", "--end",
+            "2026-12-31"]
+    assert cli.main(args) == 0
+    ids = [row["id"] for row in json.loads(capsys.readouterr().out)["items"]]
+    assert item["id"] not in ids and len(ids) > 0
+    item["geometry"] = mapping(box(west, south, east, north).buffer(0.01))
+    item_path.write_text(json.dumps(item))
+    assert cli.main(args) == 0
+    assert item["id"] in [row["id"] for row in json.loads(capsys.readouterr().out)["items"]]

@@ -22,6 +22,25 @@ class SearchReport:
     def all_items(self) -> List[pystac.Item]:
         return [item for items in self.items.values() for item in items]
 
+    def keep_over(self, area) -> None:
+        """Drop the scenes whose footprint misses ``area`` (a shapely geometry, WGS84):
+        searches ask for the area's bounding box, and a scene over the gap between two
+        forests, or whose footprint misses the forest its bounding box covers, shows none
+        of it. Scenes without a footprint are kept."""
+        from shapely import prepared
+        from shapely.geometry import shape
+
+        over = prepared.prep(area)
+
+        def shows_area(item: pystac.Item) -> bool:
+            try:
+                return item.geometry is None or over.intersects(shape(item.geometry))
+            except Exception:  # noqa: BLE001 - a footprint shapely cannot read: keep it
+                return True
+
+        for key, items in self.items.items():
+            self.items[key] = [item for item in items if shows_area(item)]
+
     def rows(self) -> List[dict]:
         """One row per scene: provider, collection, date, cloud cover, id."""
         rows = []
