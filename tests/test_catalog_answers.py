@@ -156,3 +156,25 @@ def test_scene_whose_footprint_misses_the_forests_is_not_picked(small_sample, tm
     item_path.write_text(json.dumps(item))
     assert cli.main(args) == 0
     assert item["id"] in [row["id"] for row in json.loads(capsys.readouterr().out)["items"]]
+
+
+def test_item_dated_by_a_time_range_is_listed_and_composited(small_sample, tmp_path, capsys):
+    """STAC lets an item give `datetime: null` with `start_datetime`/`end_datetime`: the
+    static catalog's search found it by its start, then `search` and `composite` ended in
+    a traceback (TypeError comparing None with a datetime). Now it is dated by its start."""
+    root = tmp_path / "catalog"
+    shutil.copytree(small_sample.catalog_path.parent, root)
+    path = sorted((root / "sentinel-2-l2a").glob("*/*.json"))[0]
+    item = json.loads(path.read_text())
+    when = item["properties"]["datetime"]
+    item["properties"].update(datetime=None, start_datetime=when, end_datetime=when)
+    path.write_text(json.dumps(item))
+    common = ["--gpkg", str(small_sample.forests_path), "--catalog", str(root),
+              "--collections", "sentinel-2-l2a", "--start", when[:10], "--end", when[:10]]
+    assert cli.main(["--json", "search", *common]) == 0
+    rows = json.loads(capsys.readouterr().out)["items"]
+    assert [(row["id"], row["datetime"][:19]) for row in rows] == [(item["id"], when[:19])]
+    assert cli.main(["--json", "composite", *common, "--indices", "NDVI", "--output",
+                     str(tmp_path / "out")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["errors"] == {} and summary["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]

@@ -69,8 +69,13 @@ class Provider(ABC):
         return None
 
     def tag(self, items: List[pystac.Item]) -> List[pystac.Item]:
+        """Mark the items as this provider's; an item with a time range and no ``datetime``
+        (STAC allows ``null``) is dated by its ``start_datetime``, which every step sorts and
+        counts days by."""
         for item in items:
             item.properties[PROVIDER_PROPERTY] = self.name
+            if item.datetime is None and item.common_metadata.start_datetime is not None:
+                item.datetime = item.common_metadata.start_datetime
         return items
 
 
