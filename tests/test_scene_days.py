@@ -9,6 +9,7 @@ import shutil
 import geopandas as gpd
 from odc.geo.geobox import GeoBox
 
+from raster_collect_plugin import cli
 from raster_collect_plugin.core.pixels.load import LoadSpec, load_scenes
 from raster_collect_plugin.core.sources.providers.base import SearchQuery
 from raster_collect_plugin.core.sources.providers.static_catalog import StaticCatalogProvider
@@ -58,3 +59,24 @@ def _days(*texts):
     from datetime import date
 
     return [date.fromisoformat(text) for text in texts]
+
+
+def test_one_date_given_takes_the_other_from_it(small_sample, capsys):
+    """`--end 2025-10-31` alone was refused with "the period ends (2025-10-31) before it
+    starts (a year before today): swap the dates", a date the user never gave; `--start`
+    alone after today said the same. Now `--end` alone searches the year before it, and a
+    future `--start` alone names the default --end it passed (exit 2)."""
+    from datetime import date, timedelta
+
+    base = ["--json", "search", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path)]
+    assert cli.main([*base, "--end", "2025-10-31"]) == 0
+    days = [row["datetime"][:10] for row in json.loads(capsys.readouterr().out)["items"]]
+    assert days and max(days) <= "2025-10-31"  # the sample starts on 1 October 2025
+    assert cli.main([*base, "--start", "2025-10-01", "--end", "2025-10-31"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["items"]) == len(days)
+    future = date.today() + timedelta(days=30)
+    assert cli.main([*base, "--start", future.isoformat()]) == 2
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert message == (f"--start {future} is after today ({date.today()}, the default "
+                       "--end): give an --end after it, or an earlier --start")

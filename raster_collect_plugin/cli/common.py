@@ -96,7 +96,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -
                          help="collections to use, comma separated (default: per provider)")
     # options with a default are None when left out (source_defaults fills them): a command
     # can tell them from given ones (zonal --raster refuses them; they were silently ignored)
-    parser.add_argument("--start", type=parse_date, help="first day (default: a year ago)")
+    parser.add_argument("--start", type=parse_date,
+                        help="first day (default: a year before --end)")
     parser.add_argument("--end", type=parse_date, help="last day (default: today)")
     parser.add_argument("--max-cloud", type=float,
                         help="maximum scene cloud cover in percent (default 80)")
@@ -147,8 +148,17 @@ def source_defaults() -> dict:
 
 def with_source_defaults(args):
     """``args`` with each option of add_source_arguments left out set to its default (in
-    place, so calling it twice changes nothing); returns ``args``."""
-    for key, value in source_defaults().items():
+    place, so calling it twice changes nothing); returns ``args``. ``--end`` alone: the
+    year before it (not a year before today, which came after it: "swap the dates");
+    ``--start`` alone after today (``--end``'s default): BadInput saying so."""
+    defaults = source_defaults()
+    if getattr(args, "start", None) is None and getattr(args, "end", None) is not None:
+        defaults["start"] = args.end - timedelta(days=365)
+    if getattr(args, "end", None) is None and getattr(args, "start", None) is not None \
+            and args.start > defaults["end"]:
+        raise BadInput(f"--start {args.start} is after today ({defaults['end']}, the "
+                       "default --end): give an --end after it, or an earlier --start")
+    for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     return args
