@@ -178,3 +178,27 @@ def test_item_dated_by_a_time_range_is_listed_and_composited(small_sample, tmp_p
                      str(tmp_path / "out")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["errors"] == {} and summary["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+
+
+def test_empty_search_footprints_have_the_fields_of_a_full_one(small_sample, tmp_path,
+                                                                capsys, monkeypatch):
+    """A search job's footprints GeoPackage had the fields provider, collection, datetime,
+    cloud_cover and id, but only id when nothing was found: a script or a QGIS style reading
+    the layer broke on the empty week. Now the same fields, no rows, exit 0."""
+    import geopandas as gpd
+
+    monkeypatch.chdir(tmp_path)
+    fields = {}
+    for name, start in (("full", "2025-10-01"), ("empty", "2030-10-01")):
+        spec = tmp_path / f"{name}.json"
+        spec.write_text(json.dumps({
+            "kind": "search", "aoi": str(small_sample.forests_path),
+            "sources": [{"kind": "static", "href": str(small_sample.catalog_path)}],
+            "start": start, "end": start[:8] + "31", "output": f"{name}.gpkg"}))
+        assert cli.main(["job", str(spec), "--events"]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["result"]
+        frame = gpd.read_file(tmp_path / f"{name}.gpkg", layer="footprints")
+        assert len(frame) == len(result["items"]) and (len(frame) > 0) == (name == "full")
+        fields[name] = list(frame.columns)
+    assert fields["empty"] == fields["full"] == ["provider", "collection", "datetime",
+                                                 "cloud_cover", "id", "geometry"]

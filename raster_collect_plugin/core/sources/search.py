@@ -10,6 +10,9 @@ import pystac
 
 from .providers.base import Provider, ProviderError, SearchQuery
 
+# the fields of a scene's row (search's list, --json, a search job's items and footprints)
+SCENE_FIELDS = ("provider", "collection", "datetime", "cloud_cover", "id")
+
 
 @dataclass
 class SearchReport:
