@@ -202,3 +202,87 @@ def test_empty_search_footprints_have_the_fields_of_a_full_one(small_sample, tmp
         fields[name] = list(frame.columns)
     assert fields["empty"] == fields["full"] == ["provider", "collection", "datetime",
                                                  "cloud_cover", "id", "geometry"]
+
+
+class _QueryingStacApi:
+    """A STAC API declaring the query extension, which (as pgstac and stac-server do)
+    matches no item without the property it compares: radar has no eo:cloud_cover."""
+
+    def __init__(self, items):
+        self.bodies = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, payload):
+                body = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                base = server.url
+                self._json({"type": "Catalog", "id": "q", "stac_version": "1.0.0",
+                            "description": "q", "conformsTo": [
+                                "https://api.stacspec.org/v1.0.0/core",
+                                "https://api.stacspec.org/v1.0.0/item-search",
+                                "https://api.stacspec.org/v1.0.0/item-search#query"],
+                            "links": [{"rel": "self", "href": base + "/"},
+                                      {"rel": "root", "href": base + "/"},
+                                      {"rel": "search", "href": base + "/search",
+                                       "method": "POST", "type": "application/geo+json"}]})
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.bodies.append(body)
+                limit = body.get("query", {}).get("eo:cloud_cover", {}).get("lte")
+                found = [item for item in items if item["collection"] in body["collections"]
+                         and (limit is None or item["properties"].get("eo:cloud_cover",
+                                                                      1e9) <= limit)]
+                self._json({"type": "FeatureCollection", "features": found, "links": []})
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+
+    def stop(self):
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def test_cloud_limit_on_a_querying_api_keeps_radar(small_sample):
+    """On a STAC API with the query extension (Planetary Computer) the scene cloud limit was
+    sent to the server, which drops every scene without eo:cloud_cover: `--collections
+    sentinel-2-l2a,sentinel-1-rtc` (a storm's radar) found no Sentinel-1 scene; here radar
+    always passes the limit. Now a collection the filtered search found nothing in is
+    searched again without it (the limit applied here, radar passing)."""
+    from datetime import date
+
+    from raster_collect_plugin.core.sources.providers.base import SearchQuery
+    from raster_collect_plugin.core.sources.providers.stac_api import StacApiProvider
+
+    items = []
+    for collection in ("sentinel-2-l2a", "sentinel-1-rtc"):
+        for path in sorted((small_sample.catalog_path.parent / collection).glob("*/*.json")):
+            item = json.loads(path.read_text())
+            item.update(links=[], collection=collection)
+            items.append(item)
+    cloudy = {i["id"] for i in items if i["properties"].get("eo:cloud_cover", 0) > 5}
+    assert cloudy and any("eo:cloud_cover" not in i["properties"] for i in items)
+    server = _QueryingStacApi(items)
+    try:
+        found = StacApiProvider("stac", server.url).search(SearchQuery(
+            tuple(items[0]["bbox"]), date(2025, 10, 1), date(2025, 12, 31),
+            ["sentinel-2-l2a", "sentinel-1-rtc"], max_cloud_cover=5))
+    finally:
+        server.stop()
+    expected = {i["id"] for i in items if i["id"] not in cloudy and
+                "2025-10-01" <= i["properties"]["datetime"][:10] <= "2025-12-31"}
+    assert {item.id for item in found} == expected
+    assert any(item.collection_id == "sentinel-1-rtc" for item in found)
+    assert server.bodies[0]["query"] == {"eo:cloud_cover": {"lte": 5}}  # still filtered there

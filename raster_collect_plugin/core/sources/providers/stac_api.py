@@ -57,7 +57,9 @@ class BoundedStacApiIO(StacApiIO):
 class StacApiProvider(Provider):
     """A STAC API by URL. Cloud cover is filtered on the server when it supports the ``query``
     extension and always again on the client (servers without it would ignore the filter or
-    return nothing). ``timeout`` bounds each request, ``total_timeout`` a whole search."""
+    return nothing); a collection the server's filter left empty (radar: no eo:cloud_cover)
+    is searched again without it. ``timeout`` bounds each request, ``total_timeout`` a whole
+    search."""
 
     kind = "stac"
 
@@ -136,13 +138,30 @@ class StacApiProvider(Provider):
     def _search(self, query: SearchQuery) -> List[pystac.Item]:
         client = self._client()
         cap = query.max_items
-        arguments = dict(collections=list(query.collections), bbox=list(query.bbox),
+        on_server = query.max_cloud_cover is not None and client.conforms_to("QUERY")
+        items = self._items(client, query, query.collections, on_server)
+        if on_server:  # the server's filter drops every scene without eo:cloud_cover (radar)
+            none = [c for c in query.collections if all(i.collection_id != c for i in items)]
+            if none:  # those collections again, filtered here only
+                items += self._items(client, query, none, False)
+        if cap and len(items) > cap:
+            raise ProviderError(too_many_items_message(self.name, query))
+        items = [item for item in items if item.assets and
+                 passes_cloud_filter(item, query.max_cloud_cover)]  # skip asset-less stubs
+        return self.tag([self.sign(item) for item in items])
+
+    def _items(self, client: Client, query: SearchQuery, collections, cloud_on_server: bool
+               ) -> List[pystac.Item]:
+        """Every item of ``collections`` the query matches (at most the cap and one more);
+        with ``cloud_on_server``, the cloud limit sent in the query extension."""
+        cap = query.max_items
+        arguments = dict(collections=list(collections), bbox=list(query.bbox),
                          datetime=query.datetime_range, limit=PAGE_SIZE,
                          max_items=cap + 1 if cap else None)
-        if query.max_cloud_cover is not None and client.conforms_to("QUERY"):
+        if cloud_on_server:
             arguments["query"] = {"eo:cloud_cover": {"lte": query.max_cloud_cover}}
         try:
-            items = list(client.search(**arguments).items())
+            return list(client.search(**arguments).items())
         except SearchTimeout:
             raise self._timed_out("searching") from None
         except (APIError, OSError) as error:
@@ -151,11 +170,6 @@ class StacApiProvider(Provider):
             raise ProviderError(f"{self.name}: search failed ({_short(error)})") from None
         except (ValueError, ClientTypeError, pystac.STACError) as error:
             raise self._not_stac("searching", error) from None
-        if cap and len(items) > cap:
-            raise ProviderError(too_many_items_message(self.name, query))
-        items = [item for item in items if item.assets and
-                 passes_cloud_filter(item, query.max_cloud_cover)]  # skip asset-less stubs
-        return self.tag([self.sign(item) for item in items])
 
 
 def _is_timeout(error: Exception) -> bool:
