@@ -286,3 +286,31 @@ def test_cloud_limit_on_a_querying_api_keeps_radar(small_sample):
     assert {item.id for item in found} == expected
     assert any(item.collection_id == "sentinel-1-rtc" for item in found)
     assert server.bodies[0]["query"] == {"eo:cloud_cover": {"lte": 5}}  # still filtered there
+
+
+def test_catalog_given_as_a_collection_json(small_sample, tmp_path, capsys):
+    """`--catalog .../sentinel-2-l2a/collection.json` (a static collection, as Maxar Open
+    Data publishes each event) was 'cannot read the catalog ... does not represent a Catalog
+    instance' (exit 1), its folder 'a folder without a catalog.json'. Now the collection is
+    the catalog (its file or its folder), its scenes those of the full catalog's collection;
+    an item's JSON is refused naming what to give."""
+    folder = small_sample.catalog_path.parent / "sentinel-2-l2a"
+    base = ["--json", "search", "--gpkg", str(small_sample.forests_path), "--start",
+            "2025-10-01", "--end", "2025-12-31"]
+    assert cli.main([*base, "--catalog", str(small_sample.catalog_path), "--collections",
+                     "sentinel-2-l2a"]) == 0
+    expected = [row["id"] for row in json.loads(capsys.readouterr().out)["items"]]
+    for given in (folder / "collection.json", folder):
+        assert cli.main([*base, "--catalog", str(given)]) == 0
+        found = json.loads(capsys.readouterr().out)
+        assert found["errors"] == {} and [row["id"] for row in found["items"]] == expected
+    item = next(folder.glob("*/*.json"))
+    assert cli.main([*base, "--catalog", str(item)]) == 1
+    assert json.loads(capsys.readouterr().out)["error"]["message"] == (
+        f"catalog: {item} is a STAC Item, not a catalog or collection: give the catalog.json "
+        "(or collection.json) that links to it")
+    output = tmp_path / "out"
+    assert cli.main(["--json", "composite", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(folder), "--start", "2025-10-01", "--end", "2025-10-31",
+                     "--indices", "NDVI", "--output", str(output)]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]

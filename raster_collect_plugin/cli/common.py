@@ -87,7 +87,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -
     accepted (a search silently ignored them) and take PIXEL_OPTION_DEFAULTS."""
     sources = parser.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json (path, its folder or URL)")
+                         help="a static STAC catalog.json or collection.json (path, its "
+                              "folder or URL)")
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search", "maxar"],

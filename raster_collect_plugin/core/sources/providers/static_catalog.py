@@ -18,6 +18,7 @@ from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too
 from .guarded_io import CatalogEscape, GuardedStacIO
 
 MAXAR_LICENCE = "CC-BY-NC-4.0"
+ROOT_FILES = ("catalog.json", "collection.json")  # what a folder given as --catalog holds
 
 
 class CatalogNotFound(ProviderError):
@@ -27,9 +28,10 @@ class CatalogNotFound(ProviderError):
 
 
 class StaticCatalogProvider(Provider):
-    """Crawls a static catalog; ``collections`` in a query match collection ids. A local
-    ``catalog_href`` must exist (``CatalogNotFound``; a folder holding a catalog.json is that
-    catalog); a URL's problems show when it is read."""
+    """Crawls a static catalog (or one collection's collection.json); ``collections`` in a
+    query match collection ids. A local ``catalog_href`` must exist (``CatalogNotFound``; a
+    folder holding a catalog.json or collection.json is that catalog); a URL's problems show
+    when it is read."""
 
     kind = "static"
 
@@ -38,10 +40,13 @@ class StaticCatalogProvider(Provider):
         super().__init__(name)
         self.catalog_href = str(catalog_href)
         local = Path(self.catalog_href).expanduser() if "://" not in self.catalog_href else None
-        if local is not None and local.is_dir() and (local / "catalog.json").is_file():
-            self.catalog_href = str(local / "catalog.json")  # the catalog's folder was given
+        root = None if local is None or not local.is_dir() else next(
+            (local / name for name in ROOT_FILES if (local / name).is_file()), None)
+        if root is not None:
+            self.catalog_href = str(root)  # the catalog's (or collection's) folder was given
         elif local is not None and not local.is_file():
-            what = "is a folder without a catalog.json" if local.is_dir() else "does not exist"
+            what = ("is a folder without a catalog.json or collection.json" if local.is_dir()
+                    else "does not exist")
             raise CatalogNotFound(f"{name}: the STAC catalog {self.catalog_href} {what}; "
                                   "check the path to its catalog.json")
         self.licence = licence
@@ -54,6 +59,10 @@ class StaticCatalogProvider(Provider):
         Collections or hold items, also below sub-catalogs (a region's or a year's catalog);
         a collection's own sub-collections are part of it."""
         wanted = set(wanted)
+        if isinstance(catalog, pystac.Collection):  # a collection.json was given
+            if not wanted or catalog.id in wanted:
+                yield catalog
+            return
         for child in catalog.get_children():
             if isinstance(child, pystac.Collection) or child.get_links(pystac.RelType.ITEM):
                 if not wanted or child.id in wanted:
@@ -74,12 +83,18 @@ class StaticCatalogProvider(Provider):
     def _open(self) -> pystac.Catalog:
         self._io = GuardedStacIO(self.catalog_href, timeout=self.timeout)
         try:
-            return pystac.Catalog.from_file(self.catalog_href, stac_io=self._io)
+            root = pystac.read_file(self.catalog_href, stac_io=self._io)
         except CatalogEscape as error:
             raise self._escape(error) from None
         except Exception as error:  # pystac raises many kinds for unreadable catalogs
             raise ProviderError(f"{self.name}: cannot read the catalog {self.catalog_href} "
                                 f"({error}); check the path or URL") from None
+        if not isinstance(root, pystac.Catalog):  # (a Collection is a Catalog)
+            raise ProviderError(f"{self.name}: {self.catalog_href} is a STAC "
+                                f"{type(root).__name__}, not a catalog or collection: give "
+                                "the catalog.json (or collection.json) that links to it")
+        root.set_root(root)  # crawled from here: its own "root" link may lie above its folder
+        return root
 
     def _escape(self, error: CatalogEscape) -> ProviderError:
         return ProviderError(f"{self.name}: refused: {error}; a catalog may only use files "
