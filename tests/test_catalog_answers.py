@@ -314,3 +314,24 @@ def test_catalog_given_as_a_collection_json(small_sample, tmp_path, capsys):
                      "--catalog", str(folder), "--start", "2025-10-01", "--end", "2025-10-31",
                      "--indices", "NDVI", "--output", str(output)]) == 0
     assert json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+
+
+def test_static_item_without_assets_is_skipped(small_sample, tmp_path, capsys):
+    """A static catalog's item with no assets (a stub, which the STAC API provider already
+    skipped) was listed, and as the collection's first scene made composite refuse the whole
+    collection: 'its items name no known bands' (exit 2). Now it is skipped in both."""
+    root = tmp_path / "catalog"
+    shutil.copytree(small_sample.catalog_path.parent, root)
+    path = sorted((root / "sentinel-2-l2a").glob("*/*.json"))[0]
+    stub = json.loads(path.read_text())
+    stub["assets"] = {}
+    path.write_text(json.dumps(stub))
+    common = ["--gpkg", str(small_sample.forests_path), "--catalog", str(root),
+              "--collections", "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31"]
+    assert cli.main(["--json", "search", *common]) == 0
+    ids = [row["id"] for row in json.loads(capsys.readouterr().out)["items"]]
+    assert ids and stub["id"] not in ids
+    assert cli.main(["--json", "composite", *common, "--indices", "NDVI", "--output",
+                     str(tmp_path / "out")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["errors"] == {} and summary["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]

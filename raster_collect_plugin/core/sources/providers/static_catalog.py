@@ -128,8 +128,8 @@ class StaticCatalogProvider(Provider):
                     continue
                 if item.geometry is None or not shape(item.geometry).intersects(area):
                     continue
-                if not passes_cloud_filter(item, query.max_cloud_cover):
-                    continue
+                if not item.assets or not passes_cloud_filter(item, query.max_cloud_cover):
+                    continue  # an asset-less stub (as the STAC API provider skips) or cloudy
                 item.collection_id = item.collection_id or collection.id
                 item.make_asset_hrefs_absolute()
                 for asset in item.assets.values():
