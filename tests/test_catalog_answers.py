@@ -156,6 +156,21 @@ def test_scene_whose_footprint_misses_the_forests_is_not_picked(small_sample, tm
     item_path.write_text(json.dumps(item))
     assert cli.main(args) == 0
     assert item["id"] in [row["id"] for row in json.loads(capsys.readouterr().out)["items"]]
+    # the monitoring's (and series') search too
+    item["geometry"] = mapping(gap)
+    item_path.write_text(json.dumps(item))
+    from datetime import date
+
+    from raster_collect_plugin.core.series.harmonised import search_stacks
+    from raster_collect_plugin.core.sources.providers.static_catalog import (
+        StaticCatalogProvider,
+    )
+
+    stacks, errors = search_stacks(
+        [(StaticCatalogProvider("catalog", str(root)), ["sentinel-2-l2a"])],
+        gpd.read_file(small_sample.forests_path), date(2025, 1, 1), date(2026, 12, 31))
+    found = [i.id for stack in stacks for i in stack.items]
+    assert errors == {} and found and item["id"] not in found
 
 
 def test_item_dated_by_a_time_range_is_listed_and_composited(small_sample, tmp_path, capsys):
