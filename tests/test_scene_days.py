@@ -80,3 +80,19 @@ def test_one_date_given_takes_the_other_from_it(small_sample, capsys):
     message = json.loads(capsys.readouterr().out)["error"]["message"]
     assert message == (f"--start {future} is after today ({date.today()}, the default "
                        "--end): give an --end after it, or an earlier --start")
+
+
+def test_a_time_written_with_an_offset_is_listed_on_its_utc_day(small_sample, tmp_path,
+                                                                capsys):
+    """An item dated `2025-11-01T09:30:00+10:00` (AEST, which RFC 3339 allows) is 23:30 UTC
+    on 31 October: `--start/--end 2025-10-31` found it, and listed it as 2025-11-01 with
+    its +10:00 time. Now its time is given in UTC, its day the day it was searched by."""
+    (item,) = _retimed_copy(small_sample, tmp_path / "catalog", ["2025-11-01T09:30:00+10:00"])
+    base = ["--json", "search", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(tmp_path / "catalog"), "--collections", "sentinel-2-l2a"]
+    assert cli.main([*base, "--start", "2025-10-31", "--end", "2025-10-31"]) == 0
+    rows = json.loads(capsys.readouterr().out)["items"]
+    assert [(row["id"], row["datetime"]) for row in rows] == [
+        (item, "2025-10-31T23:30:00+00:00")]
+    assert cli.main([*base, "--start", "2025-11-01", "--end", "2025-11-01"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == []
