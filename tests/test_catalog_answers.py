@@ -350,3 +350,26 @@ def test_static_item_without_assets_is_skipped(small_sample, tmp_path, capsys):
                      str(tmp_path / "out")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["errors"] == {} and summary["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+
+
+@pytest.mark.parametrize("missing", ["landsat-c2-l2/collection.json", "sentinel-2-l2a/item"])
+def test_catalog_with_a_missing_file_is_one_line(small_sample, tmp_path, capsys, missing):
+    """A catalog whose collection.json (or an item's JSON) was deleted or not copied ended in
+    a traceback ('unexpected STACError', listing its collections) or 'catalog: STACError:
+    HREF ... does not resolve' (searching); now one line naming the catalog and the file,
+    and what to check, exit 1 (a source failed)."""
+    root = tmp_path / "catalog"
+    shutil.copytree(small_sample.catalog_path.parent, root)
+    gone = root / missing if missing.endswith(".json") else \
+        sorted((root / "sentinel-2-l2a").glob("*/*.json"))[0]
+    gone.unlink()
+    args = ["search", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(root / "catalog.json"), "--start", "2025-10-01", "--end", "2025-12-31"]
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1
+    line = captured.err.strip()
+    assert line.startswith(f"raster-collect: error: catalog: a link in the catalog "
+                           f"{root / 'catalog.json'} cannot be read (")
+    assert f"'{gone}'" in line
+    assert line.endswith("check that the catalog's files are all there (or rebuild it)")

@@ -74,11 +74,23 @@ class StaticCatalogProvider(Provider):
         """Ids of the catalog's collections (see ``_collections``)."""
         try:
             return sorted({child.id for child in self._collections(self._open(), ())})
+        except ProviderError:
+            raise
         except Exception as error:  # pystac wraps what a link's read raised
-            escape = _escape_in(error)
-            if escape is None:
-                raise
-            raise self._escape(escape) from None
+            raise self._link_error(error) from None
+
+    def _link_error(self, error: Exception) -> ProviderError:
+        """The one-line error for a link of the catalog that leaves its folder, or that
+        cannot be read (a moved or missing collection or item: pystac's STACError, an HTTP
+        404...), instead of a traceback or a bare 'STACError'."""
+        escape = _escape_in(error)
+        if escape is not None:
+            return self._escape(escape)
+        text = str(error).strip().splitlines()[0] if str(error).strip() else \
+            type(error).__name__
+        return ProviderError(f"{self.name}: a link in the catalog {self.catalog_href} cannot "
+                             f"be read ({text[:500]}); check that the catalog's files are all "
+                             "there (or rebuild it)")
 
     def _open(self) -> pystac.Catalog:
         self._io = GuardedStacIO(self.catalog_href, timeout=self.timeout)
@@ -109,11 +121,10 @@ class StaticCatalogProvider(Provider):
         except TimeoutError as error:
             raise ProviderError(f"{self.name}: {error}; try again later or narrow the "
                                 "collections") from None
+        except ProviderError:
+            raise
         except Exception as error:  # pystac wraps what a link's read raised
-            escape = _escape_in(error)
-            if escape is None:
-                raise
-            raise self._escape(escape) from None
+            raise self._link_error(error) from None
 
     def _search(self, query: SearchQuery) -> List[pystac.Item]:
         catalog = self._open()
