@@ -185,3 +185,24 @@ def test_an_empty_output_is_refused(small_sample, tmp_path, monkeypatch, capsys,
         "error: argument --output: is empty: give a folder (or an s3://bucket/prefix where "
         "the command takes one)")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("extra,says", [
+    (["--start", "2025-07-01"], "monitor has no --start: it learns from --history-start to "
+                                "--history-end"),
+    (["--indices", "NDVI"], "monitor follows one index: give --index NAME"),
+    (["--period", "month"], "monitor has no periods")], ids=lambda v: str(v[0]))
+def test_monitor_names_the_composite_options_it_does_not_take(small_sample, tmp_path,
+                                                               capsys, extra, says):
+    """`monitor --start ...` or `--indices NDVI` (what composite takes) said only
+    "unrecognized arguments"; now one line saying what monitor takes instead, exit 2,
+    before any work (nothing written)."""
+    args = ["monitor", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--history-start", "2025-01-01", "--history-end",
+            "2025-06-30", "--output", str(tmp_path / "monitoring"), *extra]
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    assert exited.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"raster-collect monitor: error: {says}")
+    assert not (tmp_path / "monitoring").exists()

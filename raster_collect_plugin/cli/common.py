@@ -71,14 +71,27 @@ NOT_FOR_SEARCH = {**{option: _READS_PIXELS for option in (
                 "footprints)"}
 
 
-class _NotForSearch(argparse.Action):
-    """An option of a run that reads pixels given to ``search``: refused (exit 2) with one
-    line naming it and what to do instead (argparse said "unrecognized arguments")."""
+class _Refused(argparse.Action):
+    """An option the command does not take, typed where another command takes it: refused
+    (exit 2) with one line naming it and what to do instead (argparse said only
+    "unrecognized arguments")."""
+
+    def __init__(self, *args, why: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.why = why
 
     def __call__(self, parser, namespace, values, option_string=None):
-        option = next(o for o in self.option_strings if o.startswith(option_string))
-        parser.error(f"search lists scenes and reads no pixels: {option} "
-                     f"{NOT_FOR_SEARCH[option]}")
+        parser.error(self.why)
+
+
+def refuse_options(parser: argparse.ArgumentParser, refused: dict) -> None:
+    """Refuse each option of ``refused`` (option -> the one line saying what to do) by name;
+    hidden from --help."""
+    for option, why in refused.items():
+        parser.add_argument(option, nargs="?", action=_Refused, why=why, help=argparse.SUPPRESS)
+
+
+CATALOG_HELP = "a static STAC catalog.json or collection.json (path, its folder or URL)"
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -> None:
@@ -87,8 +100,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -
     accepted (a search silently ignored them) and take PIXEL_OPTION_DEFAULTS."""
     sources = parser.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json or collection.json (path, its "
-                              "folder or URL)")
+                         help=CATALOG_HELP)
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search", "maxar"],
@@ -104,8 +116,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -
                         help="maximum scene cloud cover in percent (default 80)")
     if not pixels:
         parser.set_defaults(**PIXEL_OPTION_DEFAULTS)
-        for option in NOT_FOR_SEARCH:  # named with the fix, not "unrecognized arguments"
-            parser.add_argument(option, nargs="?", action=_NotForSearch, help=argparse.SUPPRESS)
+        refuse_options(parser, {option: f"search lists scenes and reads no pixels: {option} "
+                                         f"{fix}" for option, fix in NOT_FOR_SEARCH.items()})
         return
     parser.add_argument("--indices",
                         help=f"indices, comma separated (default {','.join(DEFAULT_INDICES)})")

@@ -12,12 +12,23 @@ from datetime import date
 
 from ..core.runs import DEFAULT_MONITOR_INDEX
 from .common import (
+    CATALOG_HELP,
     BadInput,
     add_aoi_arguments,
     output_location,
     parse_date,
     progress_bar,
+    refuse_options,
 )
+
+# what a composite takes and monitor names otherwise (argparse said "unrecognized arguments")
+_DATES = ("learns from --history-start to --history-end and monitors the scenes after it up "
+          "to --end (default today)")
+MONITOR_REFUSED = {
+    "--start": f"monitor has no --start: it {_DATES}",
+    "--indices": "monitor follows one index: give --index NAME (or --expression NAME=FORMULA)",
+    "--period": "monitor has no periods (it follows each clear observation): drop --period",
+}
 
 PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
     "confirm": (int, "consecutive anomalies that confirm a disturbance"),
@@ -211,11 +222,11 @@ def register(commands) -> None:
                         "folder's state: only newer scenes are processed)")
     add_aoi_arguments(monitor)
     sources = monitor.add_argument_group("imagery sources (at least one)")
-    sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json (path, its folder or URL)")
+    sources.add_argument("--catalog", action="append", default=[], help=CATALOG_HELP)
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search"])
+    refuse_options(monitor, MONITOR_REFUSED)  # composite's options, named with monitor's
     sources.add_argument("--collections", help="collections, comma separated (Sentinel-2 "
                                                "L2A and Landsat C2 L2)")
     monitor.add_argument("--history-start", type=parse_date, required=True,
