@@ -206,3 +206,17 @@ def test_monitor_names_the_composite_options_it_does_not_take(small_sample, tmp_
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"raster-collect monitor: error: {says}")
     assert not (tmp_path / "monitoring").exists()
+
+
+def test_monitor_end_before_the_history_names_the_options(small_sample, tmp_path, capsys):
+    """`monitor --end` before `--history-end` was refused in the job spec's words ("'end'
+    (...) is before 'history_end'"), options the command line does not have; now named as
+    typed, exit 2, nothing written."""
+    assert cli.main(["monitor", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--history-start", "2025-01-01",
+                     "--history-end", "2025-06-30", "--end", "2025-03-01", "--output",
+                     str(tmp_path / "monitoring")]) == 2
+    assert one_line_error(capsys) == (
+        "raster-collect: error: --end (2025-03-01) is before --history-end (2025-06-30): "
+        "monitoring starts after the history; give a later --end (default: today)")
+    assert not (tmp_path / "monitoring").exists()
