@@ -373,3 +373,29 @@ def test_catalog_with_a_missing_file_is_one_line(small_sample, tmp_path, capsys,
                            f"{root / 'catalog.json'} cannot be read (")
     assert f"'{gone}'" in line
     assert line.endswith("check that the catalog's files are all there (or rebuild it)")
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8080/stac", ""])
+def test_stac_url_without_a_scheme_is_bad_input(small_sample, tmp_path, capsys,
+                                                monkeypatch, url):
+    """`--stac-url 127.0.0.1:8080/stac` (no http://) was read by pystac-client as a local
+    file: 'No such file or directory: .../127.0.0.1:8080/stac' (an empty one: 'Is a
+    directory'), exit 1 as if the server failed. Now bad input, exit 2, one line, in the
+    command line and a job spec alike (with --events too)."""
+    monkeypatch.chdir(tmp_path)
+    expected = (f"the STAC API address {url!r} is not an http(s) URL: give it like "
+                "https://host/path")
+    assert cli.main(["search", "--gpkg", str(small_sample.forests_path), "--stac-url", url,
+                     "--collections", "sentinel-2-l2a"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"raster-collect: error: stac: {expected}")
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({
+        "kind": "search", "aoi": str(small_sample.forests_path), "start": "2025-10-01",
+        "end": "2025-10-31", "sources": [{"kind": "stac", "url": url or " ",
+                                          "collections": ["sentinel-2-l2a"]}]}))
+    if url:
+        assert cli.main(["job", str(spec), "--events"]) == 2
+        event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert event["event"] == "error" and event["kind"] == "bad_input"
+        assert event["message"].startswith(f"Custom STAC: {expected}")

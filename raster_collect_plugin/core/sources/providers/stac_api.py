@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from typing import Callable, List, Optional
+from urllib.parse import urlsplit
 
 import pystac
 from pystac_client import Client
@@ -54,6 +55,12 @@ class BoundedStacApiIO(StacApiIO):
         return super().request(href, method=method, headers=headers, parameters=parameters)
 
 
+class NotAnApiUrl(ProviderError):
+    """A STAC API address that is not an http(s) URL: bad input, said before any work."""
+
+    exit_kind = "bad_input"
+
+
 class StacApiProvider(Provider):
     """A STAC API by URL. Cloud cover is filtered on the server when it supports the ``query``
     extension and always again on the client (servers without it would ignore the filter or
@@ -67,6 +74,12 @@ class StacApiProvider(Provider):
                  total_timeout: float = DEFAULT_TOTAL_TIMEOUT, max_retries: int = 3,
                  modifier: Optional[Callable] = None):
         super().__init__(name)
+        parts = urlsplit(str(url))
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            # pystac-client read such an address as a local file ('No such file or directory')
+            raise NotAnApiUrl(f"{name}: the STAC API address {url!r} is not an http(s) URL: "
+                              "give it like https://host/path (a static catalog's file or "
+                              "folder goes in --catalog, or a spec's static source)")
         self.url = url
         self.timeout = timeout
         self.total_timeout = total_timeout
