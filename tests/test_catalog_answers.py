@@ -25,6 +25,8 @@ class _NotStac:
             def do_GET(self):  # noqa: N802
                 if self.path.startswith("/404"):
                     return self.send_error(404)
+                if self.path.startswith("/500"):
+                    return self.send_error(500)
                 body, kind = ((b"<html><body>Sign in</body></html>", "text/html")
                               if self.path.startswith("/html") else
                               (b'{"hello": 1}', "application/json"))
@@ -53,12 +55,15 @@ def not_stac():
 
 @pytest.mark.parametrize("path,expected", [
     ("404", "cannot open the STAC API at {url}/404 (HTTP 404); check the URL"),
+    ("500", "cannot open the STAC API at {url}/500 (the server kept answering with an error "
+            "(HTTP 5xx)); check the URL"),
     ("html", "{url}/html did not answer as a STAC API while opening"),
     ("json", "{url}/json did not answer as a STAC API while opening")])
 def test_stac_url_that_is_not_a_stac_api(small_sample, not_stac, capsys, path, expected):
     """An HTML page (a login, a 404) or other JSON at --stac-url said
-    'stac: JSONDecodeError: Expecting value...' or quoted the page's '<!DOCTYPE HTML>'; now
-    one line naming the URL and what to check, exit 1 (a source failed), as --json too."""
+    'stac: JSONDecodeError: Expecting value...' or quoted the page's '<!DOCTYPE HTML>' (a
+    500, urllib3's retry message); now one line naming the URL and what to check, exit 1 (a
+    source failed), as --json too."""
     args = ["search", "--gpkg", str(small_sample.forests_path), "--stac-url",
             f"{not_stac.url}/{path}", "--collections", "sentinel-2-l2a",
             "--start", "2025-10-01", "--end", "2025-10-31"]
@@ -69,6 +74,7 @@ def test_stac_url_that_is_not_a_stac_api(small_sample, not_stac, capsys, path, e
     assert len(lines) == 1, captured.err
     assert lines[0].startswith(f"raster-collect: error: stac: {expected.format(url=not_stac.url)}")
     assert "JSONDecodeError" not in lines[0] and "DOCTYPE" not in lines[0]
+    assert "HTTPConnectionPool" not in lines[0]
     assert cli.main(["--json", *args]) == 1
     summary = json.loads(capsys.readouterr().out)
     assert summary["scenes"] == 0
@@ -399,3 +405,20 @@ def test_stac_url_without_a_scheme_is_bad_input(small_sample, tmp_path, capsys,
         event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert event["event"] == "error" and event["kind"] == "bad_input"
         assert event["message"].startswith(f"Custom STAC: {expected}")
+
+
+def test_stac_url_where_nothing_listens(small_sample, capsys):
+    """A --stac-url whose port has no server quoted urllib3's objects ('Max retries exceeded
+    ... <urllib3.connection.HTTPConnection object at 0x7f...>: Failed to establish a new co',
+    cut mid-word); now what happened, in one line, exit 1."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert cli.main(["search", "--gpkg", str(small_sample.forests_path), "--stac-url",
+                     f"http://127.0.0.1:{port}/", "--collections", "sentinel-2-l2a"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"raster-collect: error: stac: cannot open the STAC API at http://127.0.0.1:{port}/ "
+        "(no server answers at that address (connection refused)); check the URL and your "
+        "connection")

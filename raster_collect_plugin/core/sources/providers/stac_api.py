@@ -194,5 +194,15 @@ def _short(error: Exception) -> str:
     status = getattr(error, "status_code", None)
     if isinstance(error, APIError) and status:  # its text is the answer's body (an HTML page)
         return f"HTTP {status}"
+    text = str(error)
+    # requests' connection errors quote urllib3's objects ('<...HTTPConnection object at
+    # 0x7f...>: Failed to establish a new co'): say what happened instead
+    if "Connection refused" in text or "NewConnectionError" in text:
+        if "Name or service not known" in text or "getaddrinfo failed" in text or \
+                "nodename nor servname" in text:
+            return "unknown host name"
+        return "no server answers at that address (connection refused)"
+    if "too many 5" in text and "error responses" in text:  # retried 500s, 502s...
+        return "the server kept answering with an error (HTTP 5xx)"
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:200]
