@@ -422,3 +422,41 @@ def test_stac_url_where_nothing_listens(small_sample, capsys):
         f"raster-collect: error: stac: cannot open the STAC API at http://127.0.0.1:{port}/ "
         "(no server answers at that address (connection refused)); check the URL and your "
         "connection")
+
+
+def test_catalog_of_scenes_without_collections(small_sample, tmp_path, capsys):
+    """A static catalog whose catalog.json links its items directly (no collections, as
+    rio-stac or a hand-made catalog writes) found '0 scenes (no collection ...)', exit 0; and
+    an item whose own "collection" named one the catalog does not have was dropped. Now the
+    catalog is a collection of its scenes, by its id, each scene reported where it was
+    found."""
+    root = tmp_path / "scenes"
+    root.mkdir()
+    links = [{"rel": "root", "href": "./catalog.json"}, {"rel": "self",
+                                                         "href": str(root / "catalog.json")}]
+    sources = sorted((small_sample.catalog_path.parent / "sentinel-2-l2a").glob("*/*.json"))
+    for n, source in enumerate(sources):
+        shutil.copytree(source.parent, root / source.parent.name)
+        item = json.loads(source.read_text())
+        item["links"] = [{"rel": "root", "href": "../catalog.json"},
+                         {"rel": "parent", "href": "../catalog.json"}]
+        if n % 2:
+            del item["collection"]  # the other half keep "sentinel-2-l2a"
+        (root / source.parent.name / source.name).write_text(json.dumps(item))
+        links.append({"rel": "item", "href": f"./{source.parent.name}/{source.name}"})
+    (root / "catalog.json").write_text(json.dumps({
+        "type": "Catalog", "stac_version": "1.0.0", "id": "my-scenes",
+        "description": "scenes", "links": links}))
+    common = ["--gpkg", str(small_sample.forests_path), "--catalog", str(root), "--start",
+              "2025-10-01", "--end", "2025-12-31"]
+    assert cli.main(["--json", "search", *common]) == 0
+    rows = json.loads(capsys.readouterr().out)["items"]
+    collected = [*common]
+    collected[collected.index(str(root))] = str(small_sample.catalog_path)
+    assert cli.main(["--json", "search", *collected, "--collections", "sentinel-2-l2a"]) == 0
+    expected = json.loads(capsys.readouterr().out)["items"]  # the same scenes, as collected
+    assert {row["collection"] for row in rows} == {"my-scenes"}
+    assert [row["id"] for row in rows] == [row["id"] for row in expected] != []
+    assert cli.main(["--json", "composite", *common, "--end", "2025-10-31", "--indices",
+                     "NDVI", "--output", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"]["catalog/my-scenes"]["NDVI"]

@@ -54,21 +54,25 @@ class StaticCatalogProvider(Provider):
         self.total_timeout = total_timeout  # a whole crawl
         self._io: Optional[GuardedStacIO] = None
 
-    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
+    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str], root: bool = True):
         """The catalog's collections (``wanted`` ones, or all): its children that are STAC
         Collections or hold items, also below sub-catalogs (a region's or a year's catalog);
-        a collection's own sub-collections are part of it."""
+        a collection's own sub-collections are part of it. A root catalog holding items
+        itself (a catalog of scenes, no collections) is a collection of those, by its id."""
         wanted = set(wanted)
         if isinstance(catalog, pystac.Collection):  # a collection.json was given
             if not wanted or catalog.id in wanted:
                 yield catalog
             return
+        if root and catalog.get_links(pystac.RelType.ITEM) and \
+                (not wanted or catalog.id in wanted):
+            yield catalog  # its own items only (_search): its children are crawled below
         for child in catalog.get_children():
             if isinstance(child, pystac.Collection) or child.get_links(pystac.RelType.ITEM):
                 if not wanted or child.id in wanted:
                     yield child
             if not isinstance(child, pystac.Collection):
-                yield from self._collections(child, wanted)
+                yield from self._collections(child, wanted, root=False)
 
     def list_collections(self) -> List[str]:
         """Ids of the catalog's collections (see ``_collections``)."""
@@ -133,7 +137,8 @@ class StaticCatalogProvider(Provider):
         end = datetime.combine(query.end, datetime.max.time(), tzinfo=timezone.utc)
         found = []
         for collection in self._collections(catalog, query.collections):
-            for item in collection.get_items(recursive=True):
+            for item in collection.get_items(recursive=collection is not catalog or
+                                             isinstance(catalog, pystac.Collection)):
                 when = item.datetime or item.common_metadata.start_datetime
                 if when is None or not (start <= when <= end):
                     continue
@@ -141,7 +146,9 @@ class StaticCatalogProvider(Provider):
                     continue
                 if not item.assets or not passes_cloud_filter(item, query.max_cloud_cover):
                     continue  # an asset-less stub (as the STAC API provider skips) or cloudy
-                item.collection_id = item.collection_id or collection.id
+                # the collection it was found in (what was asked for and is reported): an
+                # item's own "collection" naming another (or none) was dropped silently
+                item.collection_id = collection.id
                 item.make_asset_hrefs_absolute()
                 for asset in item.assets.values():
                     self._io.check_asset(asset.href)
