@@ -90,6 +90,8 @@ class StaticCatalogProvider(Provider):
         escape = _escape_in(error)
         if escape is not None:
             return self._escape(escape)
+        if not isinstance(error, (pystac.STACError, OSError, ValueError)):
+            raise error  # not a link's read: a bug, with its traceback
         text = str(error).strip().splitlines()[0] if str(error).strip() else \
             type(error).__name__
         return ProviderError(f"{self.name}: a link in the catalog {self.catalog_href} cannot "
