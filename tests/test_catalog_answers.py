@@ -229,7 +229,7 @@ class _QueryingStacApi:
     """A STAC API declaring the query extension, which (as pgstac and stac-server do)
     matches no item without the property it compares: radar has no eo:cloud_cover."""
 
-    def __init__(self, items):
+    def __init__(self, items, looping: bool = False):
         self.bodies = []
         server = self
 
@@ -264,7 +264,9 @@ class _QueryingStacApi:
                 found = [item for item in items if item["collection"] in body["collections"]
                          and (limit is None or item["properties"].get("eo:cloud_cover",
                                                                       1e9) <= limit)]
-                self._json({"type": "FeatureCollection", "features": found, "links": []})
+                links = [{"rel": "next", "method": "POST", "href": f"{server.url}/search",
+                          "body": {"token": "again"}, "merge": True}] if looping else []
+                self._json({"type": "FeatureCollection", "features": found, "links": links})
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.http.daemon_threads = True
@@ -460,3 +462,34 @@ def test_catalog_of_scenes_without_collections(small_sample, tmp_path, capsys):
     assert cli.main(["--json", "composite", *common, "--end", "2025-10-31", "--indices",
                      "NDVI", "--output", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out)["outputs"]["catalog/my-scenes"]["NDVI"]
+
+
+def test_api_whose_next_link_goes_round_stops_at_once(small_sample):
+    """A STAC API whose 'next' link sent the same page again was paged until 100,000 scenes
+    ('more than 100,000 scenes match': the wrong problem) or the 10-minute bound. Now the
+    search stops at the first repeated page and says so."""
+    import time
+    from datetime import date
+
+    from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
+    from raster_collect_plugin.core.sources.providers.stac_api import StacApiProvider
+
+    items = []
+    for path in sorted((small_sample.catalog_path.parent / "sentinel-2-l2a").glob("*/*.json")):
+        item = json.loads(path.read_text())
+        item.update(links=[], collection="sentinel-2-l2a")
+        items.append(item)
+    server = _QueryingStacApi(items, looping=True)
+    began = time.monotonic()
+    try:
+        with pytest.raises(ProviderError) as failed:
+            StacApiProvider("stac", server.url).search(SearchQuery(
+                tuple(items[0]["bbox"]), date(2025, 10, 1), date(2025, 12, 31),
+                ["sentinel-2-l2a"]))
+    finally:
+        server.stop()
+    assert time.monotonic() - began < 10 and len(server.bodies) == 2
+    assert str(failed.value) == (
+        f"stac: the STAC API at {server.url} sent a page of scenes it had already sent (its "
+        f"'next' link goes round), after {len(items)} scenes; nothing was cut silently: try "
+        "again later, or tell the API's maintainers")

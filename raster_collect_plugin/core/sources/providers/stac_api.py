@@ -174,7 +174,19 @@ class StacApiProvider(Provider):
         if cloud_on_server:
             arguments["query"] = {"eo:cloud_cover": {"lte": query.max_cloud_cover}}
         try:
-            return list(client.search(**arguments).items())
+            found: List[pystac.Item] = []
+            seen = set()
+            for page in client.search(**arguments).pages():
+                ids = [item.id for item in page.items]
+                if ids and seen.issuperset(ids):  # else paged on up to the cap or the bound
+                    raise ProviderError(
+                        f"{self.name}: the STAC API at {self.url} sent a page of scenes it had "
+                        f"already sent (its 'next' link goes round), after {len(seen)} "
+                        "scenes; nothing was cut silently: try again later, or tell the "
+                        "API's maintainers")
+                seen.update(ids)
+                found.extend(page.items)
+            return found
         except SearchTimeout:
             raise self._timed_out("searching") from None
         except (APIError, OSError) as error:
