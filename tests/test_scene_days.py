@@ -7,6 +7,7 @@ import json
 import shutil
 
 import geopandas as gpd
+import pytest
 from odc.geo.geobox import GeoBox
 
 from raster_collect_plugin import cli
@@ -96,3 +97,34 @@ def test_a_time_written_with_an_offset_is_listed_on_its_utc_day(small_sample, tm
         (item, "2025-10-31T23:30:00+00:00")]
     assert cli.main([*base, "--start", "2025-11-01", "--end", "2025-11-01"]) == 0
     assert json.loads(capsys.readouterr().out)["items"] == []
+
+
+def test_dates_outside_the_archives_are_refused_in_every_door(small_sample, tmp_path,
+                                                              capsys):
+    """`--end 0001-06-01`, `storm --event-date 9999-12-30` (a typo, a script's 'all') ended
+    in a traceback ('date value out of range'), and `composite --start 1900-01-01` worked
+    through 2,400 empty months; now a date outside 1970-2100 is bad input, one line, exit 2,
+    in the command line and a job spec alike."""
+    expected = ("is not a date like 2025-11-13 (or a date-time like 2025-11-13T00:00:00Z) "
+                "from 1970 to 2100")
+    for command in (["search", "--end", "0001-06-01"],
+                    ["storm", "--event-date", "9999-12-30", "--output", str(tmp_path / "s")],
+                    ["composite", "--start", "1900-01-01", "--output", str(tmp_path / "c")]):
+        with pytest.raises(SystemExit) as exited:
+            cli.main([*command, "--gpkg", str(small_sample.forests_path), "--catalog",
+                      str(small_sample.catalog_path)])
+        assert exited.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+            f"'{command[2]}' {expected}")
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({
+        "kind": "search", "aoi": str(small_sample.forests_path), "start": "1900-01-01",
+        "end": "2025-10-31", "sources": [{"kind": "static",
+                                          "href": str(small_sample.catalog_path)}]}))
+    assert cli.main(["job", str(spec), "--events"]) == 2
+    event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert event["message"] == (f"job spec 'start' must be {expected[7:]}, not '1900-01-01'")
+    assert cli.main([ "--json", "search", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path), "--start", "1970-01-01",
+                     "--end", "2100-12-31"]) == 0  # the bounds themselves are fine
+    assert json.loads(capsys.readouterr().out)["scenes"] > 0
