@@ -139,18 +139,30 @@ def test_wrong_sentinel_hub_secret_is_an_authentication_error(small_sample, tmp_
 @pytest.mark.parametrize("extra", [["--indices", "NDVI"], ["--resolution", "3"],
                                    ["--period", "year"], ["--mask", "none"],
                                    ["--crs", "EPSG:28356"], ["--dask", "local"],
-                                   ["--workers", "2"], ["--expression", "X=nir"]],
+                                   ["--workers", "2"], ["--expression", "X=nir"],
+                                   ["--overwrite"], ["--min-clear=0.3"], ["--ind", "NDVI"],
+                                   ["--output", "scenes.gpkg"]],
                          ids=lambda extra: extra[0])
 def test_search_refuses_what_only_a_run_reading_pixels_uses(small_sample, capsys, extra):
     """A search lists scenes: options for composites were accepted and silently not used
-    (a search job refuses its keys); now argparse's one line, exit 2, before any search."""
+    (a search job refuses its keys); then argparse's "unrecognized arguments", which named
+    neither the problem nor the command that takes them. Now one line naming the option and
+    where it belongs, exit 2, before any search (also as --json's error)."""
     args = ["search", "--gpkg", str(small_sample.forests_path), "--catalog",
             str(small_sample.catalog_path), "--start", "2025-10-01", "--end", "2025-10-31"]
+    option = {"--ind": "--indices"}.get(extra[0], extra[0].split("=")[0])
     with pytest.raises(SystemExit) as exited:
         cli.main([*args, *extra])
     assert exited.value.code == 2
-    assert capsys.readouterr().err.strip().endswith(
-        f"error: unrecognized arguments: {' '.join(extra)}")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("raster-collect search: error: search lists scenes and reads no "
+                           f"pixels: {option} ")
+    assert ("is for zonal" if option == "--min-clear" else "--json search" if
+            option == "--output" else "is for composite, zonal or storm") in line
+    with pytest.raises(SystemExit):
+        cli.main(["--json", *args, *extra])
+    error = json.loads(capsys.readouterr().out)
+    assert error["exit_code"] == 2 and option in error["error"]["message"]
     assert cli.main(["--json", *args, "--max-cloud", "50"]) == 0  # what it does take
     assert json.loads(capsys.readouterr().out)["scenes"] > 0
 
@@ -173,3 +185,38 @@ def test_an_empty_output_is_refused(small_sample, tmp_path, monkeypatch, capsys,
         "error: argument --output: is empty: give a folder (or an s3://bucket/prefix where "
         "the command takes one)")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("extra,says", [
+    (["--start", "2025-07-01"], "monitor has no --start: it learns from --history-start to "
+                                "--history-end"),
+    (["--indices", "NDVI"], "monitor follows one index: give --index NAME"),
+    (["--period", "month"], "monitor has no periods")], ids=lambda v: str(v[0]))
+def test_monitor_names_the_composite_options_it_does_not_take(small_sample, tmp_path,
+                                                               capsys, extra, says):
+    """`monitor --start ...` or `--indices NDVI` (what composite takes) said only
+    "unrecognized arguments"; now one line saying what monitor takes instead, exit 2,
+    before any work (nothing written)."""
+    args = ["monitor", "--gpkg", str(small_sample.forests_path), "--catalog",
+            str(small_sample.catalog_path), "--history-start", "2025-01-01", "--history-end",
+            "2025-06-30", "--output", str(tmp_path / "monitoring"), *extra]
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    assert exited.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"raster-collect monitor: error: {says}")
+    assert not (tmp_path / "monitoring").exists()
+
+
+def test_monitor_end_before_the_history_names_the_options(small_sample, tmp_path, capsys):
+    """`monitor --end` before `--history-end` was refused in the job spec's words ("'end'
+    (...) is before 'history_end'"), options the command line does not have; now named as
+    typed, exit 2, nothing written."""
+    assert cli.main(["monitor", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--history-start", "2025-01-01",
+                     "--history-end", "2025-06-30", "--end", "2025-03-01", "--output",
+                     str(tmp_path / "monitoring")]) == 2
+    assert one_line_error(capsys) == (
+        "raster-collect: error: --end (2025-03-01) is before --history-end (2025-06-30): "
+        "monitoring starts after the history; give a later --end (default: today)")
+    assert not (tmp_path / "monitoring").exists()

@@ -64,7 +64,7 @@ def test_monitoring_values_out_of_range_are_refused(options, words):
     ({"alerts_since": "2022-06-01"}, "'alerts_since' \\(2022-06-01\\) is before the history"),
     ({"alerts_since": "2025-07-01", "end": "2025-06-30"},
      "'alerts_since' \\(2025-07-01\\) is after the end \\(2025-06-30\\)"),
-    ({"alerts_since": "2999-01-01"}, "'alerts_since' \\(2999-01-01\\) is after the end"),
+    ({"alerts_since": "2099-01-01"}, "'alerts_since' \\(2099-01-01\\) is after the end"),
 ])
 def test_other_monitor_values_are_checked_up_front(patch, words):
     with pytest.raises(JobError, match=words):

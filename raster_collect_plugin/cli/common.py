@@ -58,13 +58,49 @@ PIXEL_OPTION_DEFAULTS = {"indices": None, "expression": [], "period": None, "met
                          "crs": None}
 
 
+# the options of the commands that read pixels, which `search` (it lists scenes) refuses by
+# name: option -> what to do instead
+_READS_PIXELS = "is for composite, zonal or storm (same sources and dates): drop it from search"
+NOT_FOR_SEARCH = {**{option: _READS_PIXELS for option in (
+    "--indices", "--expression", "--period", "--method", "--colour", "--mask",
+    "--cloud-buffer", "--resolution", "--crs", "--dask", "--workers", "--threads-per-worker",
+    "--memory-limit", "--scheduler", "--memory-budget", "--overwrite")},
+    "--min-clear": "is for zonal (same sources and dates): drop it from search",
+    "--output": "is not an option of search, which writes no file: save `raster-collect "
+                "--json search ...` instead (a search job spec's 'output' writes the "
+                "footprints)"}
+
+
+class _Refused(argparse.Action):
+    """An option the command does not take, typed where another command takes it: refused
+    (exit 2) with one line naming it and what to do instead (argparse said only
+    "unrecognized arguments")."""
+
+    def __init__(self, *args, why: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.why = why
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(self.why)
+
+
+def refuse_options(parser: argparse.ArgumentParser, refused: dict) -> None:
+    """Refuse each option of ``refused`` (option -> the one line saying what to do) by name;
+    hidden from --help."""
+    for option, why in refused.items():
+        parser.add_argument(option, nargs="?", action=_Refused, why=why, help=argparse.SUPPRESS)
+
+
+CATALOG_HELP = "a static STAC catalog.json or collection.json (path, its folder or URL)"
+
+
 def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -> None:
     """The imagery sources, dates and cloud limit; with ``pixels`` also what a run that reads
     pixels takes (indices, periods, mask, grid, dask). Without, those options are not
     accepted (a search silently ignored them) and take PIXEL_OPTION_DEFAULTS."""
     sources = parser.add_argument_group("imagery sources (at least one)")
     sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json (path, its folder or URL)")
+                         help=CATALOG_HELP)
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search", "maxar"],
@@ -73,12 +109,15 @@ def add_source_arguments(parser: argparse.ArgumentParser, pixels: bool = True) -
                          help="collections to use, comma separated (default: per provider)")
     # options with a default are None when left out (source_defaults fills them): a command
     # can tell them from given ones (zonal --raster refuses them; they were silently ignored)
-    parser.add_argument("--start", type=parse_date, help="first day (default: a year ago)")
+    parser.add_argument("--start", type=parse_date,
+                        help="first day (default: a year before --end)")
     parser.add_argument("--end", type=parse_date, help="last day (default: today)")
     parser.add_argument("--max-cloud", type=float,
                         help="maximum scene cloud cover in percent (default 80)")
     if not pixels:
         parser.set_defaults(**PIXEL_OPTION_DEFAULTS)
+        refuse_options(parser, {option: f"search lists scenes and reads no pixels: {option} "
+                                         f"{fix}" for option, fix in NOT_FOR_SEARCH.items()})
         return
     parser.add_argument("--indices",
                         help=f"indices, comma separated (default {','.join(DEFAULT_INDICES)})")
@@ -122,8 +161,17 @@ def source_defaults() -> dict:
 
 def with_source_defaults(args):
     """``args`` with each option of add_source_arguments left out set to its default (in
-    place, so calling it twice changes nothing); returns ``args``."""
-    for key, value in source_defaults().items():
+    place, so calling it twice changes nothing); returns ``args``. ``--end`` alone: the
+    year before it (not a year before today, which came after it: "swap the dates");
+    ``--start`` alone after today (``--end``'s default): BadInput saying so."""
+    defaults = source_defaults()
+    if getattr(args, "start", None) is None and getattr(args, "end", None) is not None:
+        defaults["start"] = args.end - timedelta(days=365)
+    if getattr(args, "end", None) is None and getattr(args, "start", None) is not None \
+            and args.start > defaults["end"]:
+        raise BadInput(f"--start {args.start} is after today ({defaults['end']}, the "
+                       "default --end): give an --end after it, or an earlier --start")
+    for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     return args

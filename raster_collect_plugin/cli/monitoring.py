@@ -12,12 +12,23 @@ from datetime import date
 
 from ..core.runs import DEFAULT_MONITOR_INDEX
 from .common import (
+    CATALOG_HELP,
     BadInput,
     add_aoi_arguments,
     output_location,
     parse_date,
     progress_bar,
+    refuse_options,
 )
+
+# what a composite takes and monitor names otherwise (argparse said "unrecognized arguments")
+_DATES = ("learns from --history-start to --history-end and monitors the scenes after it up "
+          "to --end (default today)")
+MONITOR_REFUSED = {
+    "--start": f"monitor has no --start: it {_DATES}",
+    "--indices": "monitor follows one index: give --index NAME (or --expression NAME=FORMULA)",
+    "--period": "monitor has no periods (it follows each clear observation): drop --period",
+}
 
 PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
     "confirm": (int, "consecutive anomalies that confirm a disturbance"),
@@ -143,6 +154,10 @@ def _cmd_monitor(args) -> dict:
     if args.history_end <= args.history_start:
         raise BadInput(f"--history-end ({args.history_end}) must be after --history-start "
                        f"({args.history_start})")
+    if args.end is not None and args.end < args.history_end:  # the spec's check, as typed
+        raise BadInput(f"--end ({args.end}) is before --history-end ({args.history_end}): "
+                       "monitoring starts after the history; give a later --end (default: "
+                       "today)")
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
     if not args.min_alert_ha >= 0:  # NaN too
         raise BadInput(f"--min-alert-ha must be 0 or more hectares, not {args.min_alert_ha:g}")
@@ -211,11 +226,11 @@ def register(commands) -> None:
                         "folder's state: only newer scenes are processed)")
     add_aoi_arguments(monitor)
     sources = monitor.add_argument_group("imagery sources (at least one)")
-    sources.add_argument("--catalog", action="append", default=[],
-                         help="a static STAC catalog.json (path, its folder or URL)")
+    sources.add_argument("--catalog", action="append", default=[], help=CATALOG_HELP)
     sources.add_argument("--stac-url", action="append", default=[], help="a STAC API URL")
     sources.add_argument("--provider", action="append", default=[],
                          choices=["planetary-computer", "earth-search"])
+    refuse_options(monitor, MONITOR_REFUSED)  # composite's options, named with monitor's
     sources.add_argument("--collections", help="collections, comma separated (Sentinel-2 "
                                                "L2A and Landsat C2 L2)")
     monitor.add_argument("--history-start", type=parse_date, required=True,

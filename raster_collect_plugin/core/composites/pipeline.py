@@ -151,6 +151,7 @@ def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport
                         collections=[], max_cloud_cover=request.max_cloud_cover)
     report = search_all([(s.provider, s.collections) for s in request.sources], query=query)
     refuse_unknown_collections(report, [s.provider for s in request.sources])
+    report.keep_over(aoi.frame.to_crs("EPSG:4326").geometry.union_all())
     return report
 
 

@@ -321,12 +321,13 @@ def _write_footprints(report, destination: Path) -> None:
 
     from ..outputs.files import atomic_path
     from ..outputs.tables import write_geopackage_layer
+    from ..sources.search import SCENE_FIELDS
 
     items = {item.id: item for item in report.all_items}
     rows = report.rows()
     frame = gpd.GeoDataFrame(rows, geometry=[shape(items[r["id"]].geometry) for r in rows],
                              crs="EPSG:4326") if rows else gpd.GeoDataFrame(
-        {"id": []}, geometry=[], crs="EPSG:4326")
+        {name: [] for name in SCENE_FIELDS}, geometry=[], crs="EPSG:4326")  # same fields
     with atomic_path(destination) as temp:
         write_geopackage_layer(frame, temp, layer="footprints")
 

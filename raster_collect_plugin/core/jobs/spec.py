@@ -63,9 +63,12 @@ def day_of(value: Any) -> Optional[date]:
     if text[-1:] in ("Z", "z"):  # Python < 3.11 reads no Z
         text = text[:-1] + "+00:00"
     try:
-        return datetime.fromisoformat(text).date()
+        day = datetime.fromisoformat(text).date()
     except ValueError:
         return None
+    # satellite archives start in the 1970s: year 1 or 9999 (a typo, or a script's "all")
+    # ended in a traceback (date out of range), 1900-2100 computed 2,400 empty months
+    return day if YEARS[0] <= day.year <= YEARS[1] else None
 
 
 def _date(value) -> bool:
@@ -115,7 +118,9 @@ def _plain_url(value) -> bool:
         not (parts.username or parts.password or parts.query)
 
 
-DATE_EXPECTED = "a date like 2025-11-13 (or a date-time like 2025-11-13T00:00:00Z)"
+YEARS = (1970, 2100)  # the dates a run may name
+DATE_EXPECTED = (f"a date like 2025-11-13 (or a date-time like 2025-11-13T00:00:00Z) from "
+                 f"{YEARS[0]} to {YEARS[1]}")
 _flag = (lambda v: isinstance(v, bool), "true or false")
 
 

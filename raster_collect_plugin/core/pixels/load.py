@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -147,13 +148,17 @@ def _raster_scale_offset(item: pystac.Item, asset_key: str, profile: CollectionP
                                                                            profile.offset))
 
 
-def _group_by_solar_day(items: Sequence[pystac.Item]) -> List[List[pystac.Item]]:
-    """The items odc-stac fuses into each time step with groupby='solar_day', in time order."""
+def _group_by_solar_day(items: Sequence[pystac.Item], geobox) -> List[List[pystac.Item]]:
+    """The items odc-stac fuses into each time step with groupby='solar_day' when loading
+    onto ``geobox``, in its order. Its rule: the UTC time plus one hour per whole 15° of the
+    grid's centre longitude (not each item's own, nor minutes: a scene at 13:50 UTC over
+    Queensland is on its UTC day, one at 14:05 on the next), items by time then id."""
+    ((longitude, _),) = geobox.extent.centroid.to_crs("epsg:4326").points
+    offset = timedelta(hours=int(longitude / 15))
     groups: Dict[str, List[pystac.Item]] = {}
-    for item in items:
-        lon = item.bbox[0] / 2 + item.bbox[2] / 2 if item.bbox else 0.0
-        solar = item.datetime + np.timedelta64(int(lon * 240), "s").astype(object)
-        groups.setdefault(solar.date().isoformat(), []).append(item)
+    for item in sorted(items, key=lambda i: (i.datetime, i.id)):
+        day = (item.datetime.astimezone(timezone.utc) + offset).date()
+        groups.setdefault(day.isoformat(), []).append(item)
     return [groups[key] for key in sorted(groups)]
 
 
@@ -203,14 +208,14 @@ def load_scenes(items: Sequence[pystac.Item], spec: LoadSpec, *,
         asset_keys.append(radsat)
     asset_keys = list(dict.fromkeys(asset_keys))
     collection = items[0].collection_id or "*"
-    groups, day_of_step = split_days(_group_by_solar_day(items),
-                                     lambda item: _dn_key(item, profile))
-    step_of = {item.id: n for n, group in enumerate(groups) for item in group}
     geobox, chunks = spec.geobox, {"time": 1, "x": spec.chunk_size, "y": spec.chunk_size}
     if spec.tiles is not None:  # chunk edges on tile edges: pad, load, slice the padding off
         geobox = spec.tiles.padded(spec.geobox)
         rows, columns = spec.tiles.step(spec.chunk_size)
         chunks = {"time": 1, "x": columns, "y": rows}
+    groups, day_of_step = split_days(_group_by_solar_day(items, geobox),
+                                     lambda item: _dn_key(item, profile))
+    step_of = {item.id: n for n, group in enumerate(groups) for item in group}
     from .asset_reader import NamingRioDriver
 
     try:

@@ -84,8 +84,8 @@ def search_index_series(sources, forests, start: date, end: date, *,
 
 def search_stacks(sources, forests, start: date, end: date, *,
                   max_cloud_cover: Optional[float] = None) -> Tuple[List[Stack], Dict]:
-    """The scenes ``sources`` have over the forests' bounding box and period, one Stack per
-    collection, and the providers' errors (provider name -> message)."""
+    """The scenes ``sources`` have over the forests (their footprints meet one) in the
+    period, one Stack per collection, and the providers' errors (provider name -> message)."""
     from ..sources.providers.base import SearchQuery
     from ..sources.search import refuse_unknown_collections, search_all
 
@@ -99,6 +99,7 @@ def search_stacks(sources, forests, start: date, end: date, *,
     providers = {p.name: p for p, _ in pairs}
     # else a series silently without that sensor, and the typo kept in the fingerprint
     refuse_unknown_collections(report, list(providers.values()))
+    report.keep_over(frame.to_crs("EPSG:4326").geometry.union_all())  # as composites do
     stacks = [Stack(collection, providers[name].profile(collection, items[0]), items)
               for (name, collection), items in sorted(report.items.items()) if items]
     return stacks, report.errors

@@ -10,6 +10,9 @@ import pystac
 
 from .providers.base import Provider, ProviderError, SearchQuery
 
+# the fields of a scene's row (search's list, --json, a search job's items and footprints)
+SCENE_FIELDS = ("provider", "collection", "datetime", "cloud_cover", "id")
+
 
 @dataclass
 class SearchReport:
@@ -22,11 +25,30 @@ class SearchReport:
     def all_items(self) -> List[pystac.Item]:
         return [item for items in self.items.values() for item in items]
 
+    def keep_over(self, area) -> None:
+        """Drop the scenes whose footprint misses ``area`` (a shapely geometry, WGS84):
+        searches ask for the area's bounding box, and a scene over the gap between two
+        forests, or whose footprint misses the forest its bounding box covers, shows none
+        of it. Scenes without a footprint are kept."""
+        from shapely import prepared
+        from shapely.geometry import shape
+
+        over = prepared.prep(area)
+
+        def shows_area(item: pystac.Item) -> bool:
+            try:
+                return item.geometry is None or over.intersects(shape(item.geometry))
+            except Exception:  # noqa: BLE001 - a footprint shapely cannot read: keep it
+                return True
+
+        for key, items in self.items.items():
+            self.items[key] = [item for item in items if shows_area(item)]
+
     def rows(self) -> List[dict]:
         """One row per scene: provider, collection, date, cloud cover, id."""
         rows = []
         for (provider, collection), items in sorted(self.items.items()):
-            for item in sorted(items, key=lambda i: i.datetime):
+            for item in sorted(items, key=lambda i: (i.datetime, i.id)):
                 rows.append({"provider": provider, "collection": collection,
                              "datetime": item.datetime.isoformat(),
                              "cloud_cover": item.properties.get("eo:cloud_cover"),
@@ -57,8 +79,11 @@ def search_all(providers: Sequence[Tuple[Provider, Sequence[str]]], *, query: Se
                 report.errors[provider.name] = f"{provider.name}: {type(error).__name__}: {error}"
                 continue
             for collection in collections:
-                report.items[(provider.name, collection)] = [
-                    i for i in items if i.collection_id == collection]
+                once: Dict[str, pystac.Item] = {}  # each scene once (pages, linked twice)
+                for item in items:
+                    if item.collection_id == collection:
+                        once.setdefault(item.id, item)
+                report.items[(provider.name, collection)] = list(once.values())
     return report
 
 

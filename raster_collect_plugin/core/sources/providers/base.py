@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timezone
 from typing import List, Optional, Sequence, Tuple
 
 import pystac
@@ -69,8 +69,16 @@ class Provider(ABC):
         return None
 
     def tag(self, items: List[pystac.Item]) -> List[pystac.Item]:
+        """Mark the items as this provider's; an item with a time range and no ``datetime``
+        (STAC allows ``null``) is dated by its ``start_datetime``, which every step sorts and
+        counts days by, in UTC (a time written with another offset, ``+10:00``, was listed
+        on that zone's day while searched and composited on its UTC day)."""
         for item in items:
             item.properties[PROVIDER_PROPERTY] = self.name
+            if item.datetime is None and item.common_metadata.start_datetime is not None:
+                item.datetime = item.common_metadata.start_datetime
+            if item.datetime is not None and item.datetime.utcoffset():
+                item.datetime = item.datetime.astimezone(timezone.utc)
         return items
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from typing import Callable, List, Optional
+from urllib.parse import urlsplit
 
 import pystac
 from pystac_client import Client
+from pystac_client.errors import ClientTypeError
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
@@ -53,10 +55,18 @@ class BoundedStacApiIO(StacApiIO):
         return super().request(href, method=method, headers=headers, parameters=parameters)
 
 
+class NotAnApiUrl(ProviderError):
+    """A STAC API address that is not an http(s) URL: bad input, said before any work."""
+
+    exit_kind = "bad_input"
+
+
 class StacApiProvider(Provider):
     """A STAC API by URL. Cloud cover is filtered on the server when it supports the ``query``
     extension and always again on the client (servers without it would ignore the filter or
-    return nothing). ``timeout`` bounds each request, ``total_timeout`` a whole search."""
+    return nothing); a collection the server's filter left empty (radar: no eo:cloud_cover)
+    is searched again without it. ``timeout`` bounds each request, ``total_timeout`` a whole
+    search."""
 
     kind = "stac"
 
@@ -64,6 +74,12 @@ class StacApiProvider(Provider):
                  total_timeout: float = DEFAULT_TOTAL_TIMEOUT, max_retries: int = 3,
                  modifier: Optional[Callable] = None):
         super().__init__(name)
+        parts = urlsplit(str(url))
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            # pystac-client read such an address as a local file ('No such file or directory')
+            raise NotAnApiUrl(f"{name}: the STAC API address {url!r} is not an http(s) URL: "
+                              "give it like https://host/path (a static catalog's file or "
+                              "folder goes in --catalog, or a spec's static source)")
         self.url = url
         self.timeout = timeout
         self.total_timeout = total_timeout
@@ -88,6 +104,14 @@ class StacApiProvider(Provider):
                 raise self._timed_out("opening") from None
             raise ProviderError(f"{self.name}: cannot open the STAC API at {self.url} "
                                 f"({_short(error)}); check the URL and your connection") from None
+        except (ValueError, ClientTypeError, pystac.STACError) as error:  # HTML, other JSON
+            raise self._not_stac("opening", error) from None
+
+    def _not_stac(self, what: str, error: Exception) -> ProviderError:
+        """A server that answers, but not as a STAC API does (a login page, other JSON)."""
+        return ProviderError(f"{self.name}: {self.url} did not answer as a STAC API while "
+                             f"{what} ({_short(error)}); check the URL (the API's root, "
+                             "whose answer lists its links)")
 
     def _timed_out(self, what: str) -> ProviderError:
         return SearchTimeout(
@@ -112,6 +136,8 @@ class StacApiProvider(Provider):
             if _is_timeout(error):
                 raise self._timed_out("listing collections") from None
             raise ProviderError(f"{self.name}: cannot list collections ({_short(error)})") from None
+        except (ValueError, ClientTypeError, pystac.STACError) as error:
+            raise self._not_stac("listing collections", error) from None
 
     def search(self, query: SearchQuery) -> List[pystac.Item]:
         # The total bound also holds against a server trickling bytes just inside the
@@ -125,24 +151,50 @@ class StacApiProvider(Provider):
     def _search(self, query: SearchQuery) -> List[pystac.Item]:
         client = self._client()
         cap = query.max_items
-        arguments = dict(collections=list(query.collections), bbox=list(query.bbox),
+        on_server = query.max_cloud_cover is not None and client.conforms_to("QUERY")
+        items = self._items(client, query, query.collections, on_server)
+        if on_server:  # the server's filter drops every scene without eo:cloud_cover (radar)
+            none = [c for c in query.collections if all(i.collection_id != c for i in items)]
+            if none:  # those collections again, filtered here only
+                items += self._items(client, query, none, False)
+        if cap and len(items) > cap:
+            raise ProviderError(too_many_items_message(self.name, query))
+        items = [item for item in items if item.assets and
+                 passes_cloud_filter(item, query.max_cloud_cover)]  # skip asset-less stubs
+        return self.tag([self.sign(item) for item in items])
+
+    def _items(self, client: Client, query: SearchQuery, collections, cloud_on_server: bool
+               ) -> List[pystac.Item]:
+        """Every item of ``collections`` the query matches (at most the cap and one more);
+        with ``cloud_on_server``, the cloud limit sent in the query extension."""
+        cap = query.max_items
+        arguments = dict(collections=list(collections), bbox=list(query.bbox),
                          datetime=query.datetime_range, limit=PAGE_SIZE,
                          max_items=cap + 1 if cap else None)
-        if query.max_cloud_cover is not None and client.conforms_to("QUERY"):
+        if cloud_on_server:
             arguments["query"] = {"eo:cloud_cover": {"lte": query.max_cloud_cover}}
         try:
-            items = list(client.search(**arguments).items())
+            found: List[pystac.Item] = []
+            seen = set()
+            for page in client.search(**arguments).pages():
+                ids = [item.id for item in page.items]
+                if ids and seen.issuperset(ids):  # else paged on up to the cap or the bound
+                    raise ProviderError(
+                        f"{self.name}: the STAC API at {self.url} sent a page of scenes it had "
+                        f"already sent (its 'next' link goes round), after {len(seen)} "
+                        "scenes; nothing was cut silently: try again later, or tell the "
+                        "API's maintainers")
+                seen.update(ids)
+                found.extend(page.items)
+            return found
         except SearchTimeout:
             raise self._timed_out("searching") from None
         except (APIError, OSError) as error:
             if _is_timeout(error):
                 raise self._timed_out("searching") from None
             raise ProviderError(f"{self.name}: search failed ({_short(error)})") from None
-        if cap and len(items) > cap:
-            raise ProviderError(too_many_items_message(self.name, query))
-        items = [item for item in items if item.assets and
-                 passes_cloud_filter(item, query.max_cloud_cover)]  # skip asset-less stubs
-        return self.tag([self.sign(item) for item in items])
+        except (ValueError, ClientTypeError, pystac.STACError) as error:
+            raise self._not_stac("searching", error) from None
 
 
 def _is_timeout(error: Exception) -> bool:
@@ -151,5 +203,18 @@ def _is_timeout(error: Exception) -> bool:
 
 
 def _short(error: Exception) -> str:
+    status = getattr(error, "status_code", None)
+    if isinstance(error, APIError) and status:  # its text is the answer's body (an HTML page)
+        return f"HTTP {status}"
+    text = str(error)
+    # requests' connection errors quote urllib3's objects ('<...HTTPConnection object at
+    # 0x7f...>: Failed to establish a new co'): say what happened instead
+    if "Connection refused" in text or "NewConnectionError" in text:
+        if "Name or service not known" in text or "getaddrinfo failed" in text or \
+                "nodename nor servname" in text:
+            return "unknown host name"
+        return "no server answers at that address (connection refused)"
+    if "too many 5" in text and "error responses" in text:  # retried 500s, 502s...
+        return "the server kept answering with an error (HTTP 5xx)"
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:200]

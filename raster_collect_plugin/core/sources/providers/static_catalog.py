@@ -18,6 +18,7 @@ from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too
 from .guarded_io import CatalogEscape, GuardedStacIO
 
 MAXAR_LICENCE = "CC-BY-NC-4.0"
+ROOT_FILES = ("catalog.json", "collection.json")  # what a folder given as --catalog holds
 
 
 class CatalogNotFound(ProviderError):
@@ -27,9 +28,10 @@ class CatalogNotFound(ProviderError):
 
 
 class StaticCatalogProvider(Provider):
-    """Crawls a static catalog; ``collections`` in a query match collection ids. A local
-    ``catalog_href`` must exist (``CatalogNotFound``; a folder holding a catalog.json is that
-    catalog); a URL's problems show when it is read."""
+    """Crawls a static catalog (or one collection's collection.json); ``collections`` in a
+    query match collection ids. A local ``catalog_href`` must exist (``CatalogNotFound``; a
+    folder holding a catalog.json or collection.json is that catalog); a URL's problems show
+    when it is read."""
 
     kind = "static"
 
@@ -38,10 +40,13 @@ class StaticCatalogProvider(Provider):
         super().__init__(name)
         self.catalog_href = str(catalog_href)
         local = Path(self.catalog_href).expanduser() if "://" not in self.catalog_href else None
-        if local is not None and local.is_dir() and (local / "catalog.json").is_file():
-            self.catalog_href = str(local / "catalog.json")  # the catalog's folder was given
+        root = None if local is None or not local.is_dir() else next(
+            (local / name for name in ROOT_FILES if (local / name).is_file()), None)
+        if root is not None:
+            self.catalog_href = str(root)  # the catalog's (or collection's) folder was given
         elif local is not None and not local.is_file():
-            what = "is a folder without a catalog.json" if local.is_dir() else "does not exist"
+            what = ("is a folder without a catalog.json or collection.json" if local.is_dir()
+                    else "does not exist")
             raise CatalogNotFound(f"{name}: the STAC catalog {self.catalog_href} {what}; "
                                   "check the path to its catalog.json")
         self.licence = licence
@@ -49,31 +54,65 @@ class StaticCatalogProvider(Provider):
         self.total_timeout = total_timeout  # a whole crawl
         self._io: Optional[GuardedStacIO] = None
 
-    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
+    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str], root: bool = True):
+        """The catalog's collections (``wanted`` ones, or all): its children that are STAC
+        Collections or hold items, also below sub-catalogs (a region's or a year's catalog);
+        a collection's own sub-collections are part of it. A root catalog holding items
+        itself (a catalog of scenes, no collections) is a collection of those, by its id."""
         wanted = set(wanted)
+        if isinstance(catalog, pystac.Collection):  # a collection.json was given
+            if not wanted or catalog.id in wanted:
+                yield catalog
+            return
+        if root and catalog.get_links(pystac.RelType.ITEM) and \
+                (not wanted or catalog.id in wanted):
+            yield catalog  # its own items only (_search): its children are crawled below
         for child in catalog.get_children():
-            if not wanted or child.id in wanted:
-                yield child
+            if isinstance(child, pystac.Collection) or child.get_links(pystac.RelType.ITEM):
+                if not wanted or child.id in wanted:
+                    yield child
+            if not isinstance(child, pystac.Collection):
+                yield from self._collections(child, wanted, root=False)
 
     def list_collections(self) -> List[str]:
-        """Ids of the catalog's child collections."""
+        """Ids of the catalog's collections (see ``_collections``)."""
         try:
-            return sorted(child.id for child in self._open().get_children())
+            return sorted({child.id for child in self._collections(self._open(), ())})
+        except ProviderError:
+            raise
         except Exception as error:  # pystac wraps what a link's read raised
-            escape = _escape_in(error)
-            if escape is None:
-                raise
-            raise self._escape(escape) from None
+            raise self._link_error(error) from None
+
+    def _link_error(self, error: Exception) -> ProviderError:
+        """The one-line error for a link of the catalog that leaves its folder, or that
+        cannot be read (a moved or missing collection or item: pystac's STACError, an HTTP
+        404...), instead of a traceback or a bare 'STACError'."""
+        escape = _escape_in(error)
+        if escape is not None:
+            return self._escape(escape)
+        if not isinstance(error, (pystac.STACError, OSError, ValueError)):
+            raise error  # not a link's read: a bug, with its traceback
+        text = str(error).strip().splitlines()[0] if str(error).strip() else \
+            type(error).__name__
+        return ProviderError(f"{self.name}: a link in the catalog {self.catalog_href} cannot "
+                             f"be read ({text[:500]}); check that the catalog's files are all "
+                             "there (or rebuild it)")
 
     def _open(self) -> pystac.Catalog:
         self._io = GuardedStacIO(self.catalog_href, timeout=self.timeout)
         try:
-            return pystac.Catalog.from_file(self.catalog_href, stac_io=self._io)
+            root = pystac.read_file(self.catalog_href, stac_io=self._io)
         except CatalogEscape as error:
             raise self._escape(error) from None
         except Exception as error:  # pystac raises many kinds for unreadable catalogs
             raise ProviderError(f"{self.name}: cannot read the catalog {self.catalog_href} "
                                 f"({error}); check the path or URL") from None
+        if not isinstance(root, pystac.Catalog):  # (a Collection is a Catalog)
+            raise ProviderError(f"{self.name}: {self.catalog_href} is a STAC "
+                                f"{type(root).__name__}, not a catalog or collection: give "
+                                "the catalog.json (or collection.json) that links to it")
+        root.set_root(root)  # crawled from here: its own "root" link may lie above its folder
+        return root
 
     def _escape(self, error: CatalogEscape) -> ProviderError:
         return ProviderError(f"{self.name}: refused: {error}; a catalog may only use files "
@@ -88,11 +127,10 @@ class StaticCatalogProvider(Provider):
         except TimeoutError as error:
             raise ProviderError(f"{self.name}: {error}; try again later or narrow the "
                                 "collections") from None
+        except ProviderError:
+            raise
         except Exception as error:  # pystac wraps what a link's read raised
-            escape = _escape_in(error)
-            if escape is None:
-                raise
-            raise self._escape(escape) from None
+            raise self._link_error(error) from None
 
     def _search(self, query: SearchQuery) -> List[pystac.Item]:
         catalog = self._open()
@@ -101,15 +139,18 @@ class StaticCatalogProvider(Provider):
         end = datetime.combine(query.end, datetime.max.time(), tzinfo=timezone.utc)
         found = []
         for collection in self._collections(catalog, query.collections):
-            for item in collection.get_items(recursive=True):
+            for item in collection.get_items(recursive=collection is not catalog or
+                                             isinstance(catalog, pystac.Collection)):
                 when = item.datetime or item.common_metadata.start_datetime
                 if when is None or not (start <= when <= end):
                     continue
                 if item.geometry is None or not shape(item.geometry).intersects(area):
                     continue
-                if not passes_cloud_filter(item, query.max_cloud_cover):
-                    continue
-                item.collection_id = item.collection_id or collection.id
+                if not item.assets or not passes_cloud_filter(item, query.max_cloud_cover):
+                    continue  # an asset-less stub (as the STAC API provider skips) or cloudy
+                # the collection it was found in (what was asked for and is reported): an
+                # item's own "collection" naming another (or none) was dropped silently
+                item.collection_id = collection.id
                 item.make_asset_hrefs_absolute()
                 for asset in item.assets.values():
                     self._io.check_asset(asset.href)
