@@ -111,6 +111,23 @@ def test_hexagons_and_search_commands(small_sample, tmp_path, capsys):
     found = json.loads(capsys.readouterr().out)
     assert found["scenes"] == len([i for items in small_sample.items.values() for i in items
                                    if i["properties"]["datetime"].startswith("2025-11")])
+    # a search job spec prints the same table, not the scenes' dictionaries (45 kB of repr)
+    spec = tmp_path / "search.json"
+    spec.write_text(json.dumps({
+        "kind": "search", "aoi": str(small_sample.forests_path), "start": "2025-10-01",
+        "end": "2025-12-31", "sources": [{"kind": "static",
+                                          "href": str(small_sample.catalog_path)}]}))
+    assert cli.main(["search", "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--start", "2025-10-01", "--end",
+                     "2025-12-31"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert cli.main(["job", str(spec)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    # (the same scenes; the provider column names the source: 'catalog' / 'Static catalog')
+    assert len(table) > 10 and [line[21:] for line in printed[:len(table)]] == \
+        [line[21:] for line in table]
+    assert f"items: {len(table)} (--json lists them)" in printed
+    assert "{'" not in "\n".join(printed)
 
 
 def test_python_dash_m_entry_point(small_sample, tmp_path):

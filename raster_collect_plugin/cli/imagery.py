@@ -26,16 +26,21 @@ def _cmd_search(args) -> dict:
     report = search(request, aoi)
     rows = report.rows()
     if not (args.quiet or args.json):
-        for row in rows:
-            cover = "" if row["cloud_cover"] is None else f"{row['cloud_cover']:5.1f}%"
-            print(f"{row['provider']:<20} {row['collection']:<20} {row['datetime'][:10]} "
-                  f"{cover:>6}  {row['id']}")
+        print_scenes(rows)
         if not rows and not report.errors:  # silence would look like a hang or a crash
             searched = ", ".join(sorted({c for _, c in report.items})) or "no collection"
             print(f"0 scenes found ({searched}, {request.start} to {request.end}, at most "
                   f"{request.max_cloud_cover:g}% cloud): check the dates, the collection names "
                   "and --max-cloud")
     return {"scenes": len(rows), "errors": report.errors, "items": rows}
+
+
+def print_scenes(rows) -> None:
+    """The scenes a search found, one line each (what `search` prints)."""
+    for row in rows:
+        cover = "" if row["cloud_cover"] is None else f"{row['cloud_cover']:5.1f}%"
+        print(f"{row['provider']:<20} {row['collection']:<20} {row['datetime'][:10]} "
+              f"{cover:>6}  {row['id']}")
 
 
 def _cmd_composite(args) -> dict:

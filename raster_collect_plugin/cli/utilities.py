@@ -76,6 +76,10 @@ def _cmd_job(args) -> dict:
     if args.events:
         emit({"event": "result", "result": result})
         args.quiet, args.json = True, False  # the result line was the output (JSON lines)
+    elif args.job_kind == "search" and not (args.quiet or args.json):
+        from .imagery import print_scenes
+
+        print_scenes(result.get("items") or [])  # as `search` prints them, not a dict's repr
     return result
 
 
