@@ -326,7 +326,7 @@ class _CollectionJob:
         targets = {}
         for index in self.indices:
             tags = {"index": index.name, "formula": index.formula, "method": request.method,
-                    "units": "dB" if index.decibels else "index"}
+                    "units": index.units}
             targets[index.name] = dict(
                 destination=str(_join(staging, f"{stem}_{index.name}_{kind}_{request.method}.tif")),
                 nodata=float("nan"), fill=float("nan"), tags=tags, **common)

@@ -8,6 +8,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .expression import Expression, ExpressionError, parse
 
+# the ``units`` tag of a composite in decibels (10·log10 of linear power): zonal statistics
+# average such bands in linear power (``zonal.reader.decibel_bands``)
+DECIBELS = "dB"
+
 
 @dataclass(frozen=True)
 class SpectralIndex:
@@ -23,6 +27,11 @@ class SpectralIndex:
     # constants in reflectance units (EVI's L = 1, SAVI's L = 0.5): meaningless on digital
     # numbers (Maxar Open Data's rule "none"), which only ratio indices such as NDVI tolerate
     reflectance: bool = False
+
+    @property
+    def units(self) -> str:
+        """The composites' ``units`` tag: DECIBELS, or "index"."""
+        return DECIBELS if self.decibels else "index"
 
     @property
     def expression(self) -> Expression:

@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from ..pixels.indices import DECIBELS
 from ..sources.providers.base import ProviderError
 from . import rules as rules
 from .client import PROVIDER_NAME, CopernicusSettings, _reason
@@ -179,7 +180,7 @@ def window_composites(geometry, *, crs_epsg: int, windows: Sequence[Tuple[str, d
         stack[n] = np.moveaxis(np.asarray(array, dtype="float32"), -1, 0)
     transform = Affine(resolution, 0, x0, 0, -resolution, y1)
     labels = [w[0] for w in windows]
-    tags = {"provider": PROVIDER_NAME, "collection": "sentinel-1-grd", "units": "dB",
+    tags = {"provider": PROVIDER_NAME, "collection": "sentinel-1-grd",
             **{k: str(v) for k, v in radar.options.processing().items()}}
     paths = []
     for band, name in enumerate(OUTPUT_BANDS):
@@ -189,7 +190,9 @@ def window_composites(geometry, *, crs_epsg: int, windows: Sequence[Tuple[str, d
         paths.append(write_cog(Path(output_dir) / f"sentinel-hub_sentinel-1-grd_{name}.tif",
                                data, transform=transform, crs=f"EPSG:{crs_epsg}",
                                nodata=None if name == "count" else float("nan"),
-                               band_descriptions=labels, tags=dict(tags, index=name)))
+                               band_descriptions=labels, tags=dict(
+                                   tags, index=name, units="orbits" if name == "count"
+                                   else DECIBELS)))
     vv, vh, count = paths
     return Sentinel1Outcome(vh, vv, count, estimated, sent)
 

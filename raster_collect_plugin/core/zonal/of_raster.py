@@ -133,7 +133,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         if classes is not None:
             _check_classes(classes, raster)  # before anything is written
         notes = list(aoi.notes) + list(table.attrs.get("notes", [])) + outside + \
-            _scale_notes(stack)
+            _scale_notes(stack) + _decibel_notes(stack)
         files = _write_outputs(request, stack, aoi, table, classes, notes, output)
         if folder is not None:
             from ..outputs.tables import superseded_note, superseded_tables
@@ -259,6 +259,17 @@ def _scale_notes(stack: RasterStack) -> list:
                          "statistics are of the stored values (value x scale + offset gives "
                          "the physical value; std x scale)")
     return notes
+
+
+def _decibel_notes(stack: RasterStack) -> list:
+    """A note naming the bands read as decibels (their metadata says dB), whose mean, sum,
+    std and coefficient of variation are of linear power (the metadata's ``decibel_bands``)."""
+    bands = [str(index) for index, dB in zip(stack.indexes, stack.decibels) if dB]
+    if not bands:
+        return []
+    return [f"band(s) {', '.join(bands)} are in dB (the file's units): their mean is "
+            "10·log10 of the mean linear power, sum and std are in linear power, min, max "
+            "and the quantiles in dB (see decibel_bands)"]
 
 
 def _check_classes(classes, raster: Path) -> None:

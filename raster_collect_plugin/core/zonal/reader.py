@@ -66,6 +66,7 @@ class RasterStack:
             flags = [self._dataset.mask_flag_enums[i - 1] for i in self.indexes]
             self.has_mask_band = any(MaskFlags.per_dataset in f or MaskFlags.alpha in f
                                      for f in flags)
+            self.decibels = decibel_bands(self._dataset, self.indexes)
             self._array = None
         else:
             array = source
@@ -86,6 +87,7 @@ class RasterStack:
             self.labels = list(labels or [str(i) for i in self.indexes])
             self.nodata = [nodata] * self.shape[0]
             self.has_mask_band = False
+            self.decibels = [_is_decibels(self.tags.get("units"))] * self.shape[0]
 
     @property
     def height(self) -> int:
@@ -174,6 +176,23 @@ class RasterStack:
     def close(self) -> None:
         if self._dataset is not None:
             self._dataset.close()
+
+
+def _is_decibels(units) -> bool:
+    from ..pixels.indices import DECIBELS
+
+    return str(units or "").strip().lower() == DECIBELS.lower()
+
+
+def decibel_bands(dataset, indexes: Sequence[int]) -> List[bool]:
+    """Per chosen band, whether its values are decibels (10·log10 of linear power), so that
+    zonal statistics average them in linear power: the band's unit type (GDAL's
+    ``SetUnitType``) or ``units`` tag, else the file's ``units`` tag (the composites write
+    ``SpectralIndex.units`` there), says "dB"."""
+    file_units = dataset.tags().get("units")
+    unit_types = dataset.units or (None,) * dataset.count
+    return [_is_decibels(unit_types[i - 1] or dataset.tags(i).get("units") or file_units)
+            for i in indexes]
 
 
 def _band_labels(descriptions: Sequence[Optional[str]], indexes: Sequence[int]) -> List[str]:

@@ -78,12 +78,15 @@ def reduce_zone(values: np.ndarray, weights: np.ndarray, valid: Optional[np.ndar
 
 def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
                 weight_rows: Optional[np.ndarray] = None, mode: str = "exact",
-                classes: Optional[list] = None) -> np.ndarray:
+                classes: Optional[list] = None,
+                decibels: Optional[np.ndarray] = None) -> np.ndarray:
     """``reduce_zone`` for many (zone, band) rows at once: values and valid are (rows, cells);
     ``weights`` is (rows, cells), or one row per zone with ``weight_rows`` giving each value
     row's weights row (the bands of a zone share its coverage); cells of weight 0 are padding
     (not counted anywhere). Returns (rows, len(STATISTICS)); ``classes`` gets
-    (distinct values, summed weights) per row."""
+    (distinct values, summed weights) per row. Rows where ``decibels`` (bool per row) is True
+    hold dB values: their mean, sum, std and coefficient of variation are of linear power
+    (``_power_moments``)."""
     exact = mode == "exact"
     rows, cells = values.shape
     weights = np.ascontiguousarray(weights, dtype="float64")
@@ -117,12 +120,36 @@ def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
         result[:, column(name)] = reduced[:, kernel_column]
     for k, name in enumerate(QUANTILES):
         result[:, column(name)] = reduced[:, zonal_kernel.QUANTILES_FROM + k]
+    if decibels is not None and np.any(decibels):
+        _power_moments(values, valid, weights, weight_rows, np.flatnonzero(decibels), result)
     if classes is not None:
         varieties = result[:, column("variety")].astype(int)
         classes.extend((class_values[row, :count].copy(), class_totals[row, :count].copy())
                        if count else (np.empty(0), np.empty(0))
                        for row, count in enumerate(varieties))
     return result
+
+
+def _power_moments(values: np.ndarray, valid: np.ndarray, weights: np.ndarray,
+                   weight_rows: np.ndarray, rows: np.ndarray, result: np.ndarray) -> None:
+    """The moments of dB ``rows`` in linear power P = 10^(x/10), as the providers of
+    Sentinel-1 RTC say to average gamma0: ``mean`` = 10·log10(sum(w P) / sum(w)) in dB; ``sum``
+    = sum(w P) and ``std`` (population, weighted) in linear power; ``coefficient_of_variation``
+    = std / mean of P. The order statistics stay the kernel's, in dB (log is monotonic)."""
+    column = STATISTICS.index
+    clear = valid[rows]
+    cell_weights = np.where(clear, weights[weight_rows[rows]], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        power = np.power(10.0, np.where(clear, values[rows], -np.inf).astype("float64") / 10)
+        clear_count = result[rows, column("clear_count")]
+        total = (cell_weights * power).sum(axis=1)
+        mean = total / clear_count
+        std = np.sqrt((cell_weights * (power - mean[:, np.newaxis]) ** 2).sum(axis=1)
+                      / clear_count)
+        result[rows, column("mean")] = 10 * np.log10(mean)
+        result[rows, column("coefficient_of_variation")] = std / mean
+    result[rows, column("std")] = std
+    result[rows, column("sum")] = np.where(clear_count > 0, total, np.nan)
 
 
 def padded_length(cells: int) -> int:
@@ -144,14 +171,16 @@ class _Batch:
     valid: np.ndarray
     weights: np.ndarray  # (zones, cells)
     bands: int
+    decibels: Optional[Sequence[bool]] = None  # per band: values in dB (``reduce_rows``)
 
     def reduce(self, mode: str, categorical: bool) -> list:
         """Per member: (bands, len(STATISTICS)), or (that, [(values, weights) per band])."""
         zones = len(self.members)
         classes: Optional[list] = [] if categorical else None
+        decibels = np.repeat(self.decibels, zones) if any(self.decibels or ()) else None
         stats = reduce_rows(self.values, self.valid, self.weights,
                             weight_rows=np.tile(np.arange(zones), self.bands), mode=mode,
-                            classes=classes).reshape(self.bands, zones, -1)
+                            classes=classes, decibels=decibels).reshape(self.bands, zones, -1)
         if not categorical:
             return [stats[:, k] for k in range(zones)]
         return [(stats[:, k], [classes[band * zones + k] for band in range(self.bands)])
@@ -191,7 +220,8 @@ def _gather(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray], buffer
             valid = stack.validity(values, None if mask_buffer is None else
                                    _take_cells(mask_buffer, index, pixel_interleaved)
                                    ).reshape(shape)
-            batches.append(_Batch(batch, values.reshape(shape), valid, weights, bands))
+            batches.append(_Batch(batch, values.reshape(shape), valid, weights, bands,
+                                  getattr(stack, "decibels", None)))
     return batches
 
 

@@ -65,6 +65,23 @@ _CELLS = {
     "minority": "the least frequent value (ties: the smallest value, as rasterstats)",
 }
 
+# Bands in decibels (their file's or band's ``units`` is "dB": the VV and VH composites):
+# gamma0 is linear power, averaged in linear units and converted to dB afterwards, as the
+# providers of Sentinel-1 RTC say (``reduce._power_moments``).
+_DECIBELS = {
+    "which": "bands whose unit type or 'units' tag, or whose file's 'units' tag, is dB (the VV "
+             "and VH composites; 'decibel_bands' in the notes of a zonal --raster run)",
+    "mean": "10·log10(sum of P x {weight} / clear_count) in dB, P = 10^(value/10) the linear "
+            "power: the dB of the mean linear power, not the mean of the dB values",
+    "sum": "sum of P x {weight} over clear cells, in linear power (not dB)",
+    "std": "population standard deviation of P (linear power, not dB), each value counted "
+           "with its {weight}",
+    "coefficient_of_variation": "std / mean of P, both in linear power (unitless: the "
+                                "speckle and texture measure, 1/sqrt(ENL))",
+    "min, max, median, p10, p90, majority, minority": "in dB, of the dB values; the quantiles "
+        "interpolate linearly between dB values (the same value as in linear power wherever "
+        "no interpolation happens, log being monotonic)",
+}
 
 
 def refuse_id_named_like_a_column(id_field: str, others: Sequence[str] = ()) -> None:
@@ -92,7 +109,9 @@ def describe_statistics(mode: str = "exact") -> dict:
         f"categorical mode: per distinct value, the sum of {weight} (count), count x cell "
         "area in the raster CRS's units (area) and count / clear_count (fraction)")
     return {"coverage": mode, "statistics": {name: definitions[name] for name in
-                                             (*STATISTICS, "class count/area/fraction")}}
+                                             (*STATISTICS, "class count/area/fraction")},
+            "decibel_bands": {name: text.format(weight=weight)
+                              for name, text in _DECIBELS.items()}}
 
 
 class ZonalNotes(list):

@@ -36,6 +36,7 @@ class _StackedFiles:
         self.stacks, self.transform, self.crs = stacks, first.transform, first.crs
         self.shape = (sum(s.shape[0] for s in stacks), first.height, first.width)
         self.labels = [label for s in stacks for label in s.labels]
+        self.decibels = [d for s in stacks for d in s.decibels]
         self.tags = first.tags
         self.dtype = np.result_type(*(s.dtype for s in stacks))
         edges = np.cumsum([0] + [s.shape[0] for s in stacks])
