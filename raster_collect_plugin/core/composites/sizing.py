@@ -90,6 +90,13 @@ def _composite_engine(pixels: int = 0) -> int:
         ZONAL_ENGINE_BYTES + job["zonal"] + pixels * job["pixel"]
 
 
+# Periods one run writes: every stack has a band per period, empty periods too (NaN), and
+# turning a stack into its COG takes time that grows faster than its bands (1,056 bands of a
+# 255 x 208 px forest: 25 s a stack with GDAL's 128 MB cache; 1970-2100 by month, 1,572
+# bands, ran for many minutes). 600: fifty years of months.
+MAX_PERIODS = 600
+
+
 class SizeError(ValueError):
     """The run would not fit in the memory budget; the message has the numbers and the fix."""
 
@@ -304,6 +311,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
     from .requests import _naive_utc, composite_windows
 
     windows = composite_windows(request)
+    check_periods(len(windows), request)
     geometry = Geometry(aoi.union(), crs=str(aoi.crs))
     sizes = []
     for (provider_name, collection), items in sorted(report.items.items()):
@@ -331,6 +339,17 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
                                    engine=_composite_engine(width * height),
                                    colour_bands=sum(3 for _ in colours)))
     return sizes
+
+
+def check_periods(count: int, request) -> None:
+    """SizeError (bad input, before any work) when the dates make more than MAX_PERIODS."""
+    if count <= MAX_PERIODS:
+        return
+    raise SizeError(
+        f"--start {request.start.isoformat()} to --end {request.end.isoformat()} makes "
+        f"{count:,} {request.period}ly periods, more than the {MAX_PERIODS} one run writes "
+        "(a band each, empty ones too): choose a longer --period (quarter or year) or fewer "
+        "years between --start and --end (split the dates into runs)")
 
 
 def zonal_size(aoi, *, resolution: float, periods: int, indices: int, hexagon_area_m2=None,

@@ -216,8 +216,11 @@ class StackWriter:
         self.written.update(range(band, band + data.shape[0]))
 
     def finish(self) -> Path:
+        from ..compute.interrupts import call_interruptibly, check_interrupted
+
         blank = None
         for band in range(self.count):
+            check_interrupted()  # Ctrl-C/SIGTERM: a long stack stops here, not at its end
             if band not in self.written:
                 blank = blank if blank is not None else np.full(self.shape, self.fill,
                                                                 self.dataset.dtypes[0])
@@ -234,7 +237,11 @@ class StackWriter:
             with finished_file(self.destination) as temp:
                 from rasterio.shutil import copy as copy_dataset
 
-                copy_dataset(self.scratch, temp, **options)
+                # one GDAL call that may take minutes on a long stack: run in a helper
+                # thread so a signal ends the wait within a moment (the copy's temporary
+                # file is dropped with the staging folder)
+                call_interruptibly(copy_dataset, self.scratch, temp, what="making the COG",
+                                   **options)
         finally:
             self._drop_scratch()
         return self.destination
