@@ -44,7 +44,9 @@ def child(folder: Path, kind: str, months: int) -> dict:
     spec = job_spec(folder, folder / f"out-{kind}", months, 0, kind=kind)
     if kind == "zonal":
         spec["hexagon_area_m2"] = 10_000
-    if kind == "storm":
+    if kind == "storm":  # its windows are around the event: a storm job refuses start/end
+        spec.pop("start")
+        spec.pop("end")
         spec.update(event_date=f"2025-{months // 2 + 1:02d}-01", before_days=31 * (months // 2),
                     after_days=31 * (months - months // 2))
     run_job(dict(spec, overwrite=True))
