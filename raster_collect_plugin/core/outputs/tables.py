@@ -29,8 +29,10 @@ def write_geopackage_layer(frame: pd.DataFrame, path: Path, *, layer: str) -> No
     import pyogrio
 
     names = {str(column).lower() for column in frame.columns}
-    fid = next(f"fid_{n}" if n else "fid" for n in range(len(names) + 1)
-               if (f"fid_{n}" if n else "fid") not in names)
+    fid, n = "fid", 0
+    while fid in names:  # the feature id under a name no column has
+        n += 1
+        fid = f"fid_{n}"
     if isinstance(frame, gpd.GeoDataFrame):  # geopandas' writer: its index rule too
         frame.to_file(path, layer=layer, driver="GPKG", layer_options={"FID": fid})
     else:

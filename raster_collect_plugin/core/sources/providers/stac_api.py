@@ -216,5 +216,5 @@ def _short(error: Exception) -> str:
         return "no server answers at that address (connection refused)"
     if "too many 5" in text and "error responses" in text:  # retried 500s, 502s...
         return "the server kept answering with an error (HTTP 5xx)"
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return text[:200]
