@@ -187,7 +187,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.areas import Aoi, refuse_too_many_cells
     from ..core.composites import RequestError, path_budget, search, validate_request
     from ..core.compute import check_interrupted
-    from ..core.jobs import report_for_area, zonal_parameters
+    from ..core.jobs import no_scene_notes, report_for_area, zonal_parameters
     from ..core.jobs.protected import refuse_nothing_found
     from ..core.outputs import write_table
     from ..core.pixels import check_min_clear_fraction
@@ -330,7 +330,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     # from the combined tables (after an --overwrite, their old folders are gone)
     missing = [i for i in ids[:args.start_from - 1]
                if not _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
-    notes = list(aoi.notes) + ([
+    notes = list(aoi.notes) + no_scene_notes(request, aoi, report) + ([
         f"not in the combined tables: forest(s) {', '.join(map(str, missing))} before "
         f"--start-from {args.start_from} have no results of this run's inputs; rerun without "
         "--start-from to compute them"] if missing else [])

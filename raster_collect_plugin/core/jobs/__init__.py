@@ -17,6 +17,7 @@ _FACE = {
     "DATE_EXPECTED": "spec",
     "classify": "errors",
     "report_for_area": "protected",
+    "no_scene_notes": "protected",
     "run_composites_protected": "protected",
     "run_storm_protected": "protected",
     "run_zonal_protected": "protected",

@@ -15,16 +15,45 @@ from ..runs.storage import check_output_store, is_remote
 
 
 def report_for_area(report, bbox_wgs84):
-    """The part of a SearchReport whose scenes intersect ``bbox_wgs84`` (what a search of
-    that area alone would have found)."""
-    from shapely.geometry import box, shape
-
+    """The scenes of a SearchReport that meet ``bbox_wgs84`` (what a search of that area alone
+    would have found), by collection. A collection none of whose scenes meets the area keeps
+    the run's scenes: the area's statistics are then taken on the run's grid with no clear
+    cell (``clear_count`` 0), as a run of every forest together (a job spec) takes them, not
+    a "nothing to compute" failure of that forest (see :func:`no_scene_notes`)."""
     from ..sources.search import SearchReport
 
+    meeting = _meeting(report, bbox_wgs84)
+    return SearchReport(items={key: meeting[key] or list(found)
+                               for key, found in report.items.items()},
+                        errors=dict(report.errors))
+
+
+def _meeting(report, bbox_wgs84) -> Dict:
+    """The scenes of each collection of ``report`` whose footprint meets ``bbox_wgs84``."""
+    from shapely.geometry import box, shape
+
     area = box(*bbox_wgs84)
-    items = {key: [i for i in found if i.geometry is not None and
-                   shape(i.geometry).intersects(area)] for key, found in report.items.items()}
-    return SearchReport(items=items, errors=dict(report.errors))
+    return {key: [i for i in found if i.geometry is not None and
+                  shape(i.geometry).intersects(area)] for key, found in report.items.items()}
+
+
+def no_scene_notes(request, aoi, report) -> List[str]:
+    """One note per collection with scenes in the run naming the forests none of them meets
+    (a forest outside every scene): their rows have ``clear_count`` 0 and empty statistics,
+    and the run succeeds. The command line (one forest at a time) and a job spec (every
+    forest at once) say it alike."""
+    from ..areas.aoi import Aoi
+
+    missing: Dict = {}
+    for forest_id in aoi.ids:
+        forest = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id], aoi.id_field)
+        for key, found in _meeting(report, forest.bbox_wgs84).items():
+            if not found and report.items[key]:
+                missing.setdefault(key, []).append(forest_id)
+    return [f"no {collection} scene ({provider}) between {request.start} and {request.end} "
+            f"meets forest(s) {', '.join(map(str, ids))}: their rows have clear_count 0 "
+            "and no statistics (not a failure)"
+            for (provider, collection), ids in sorted(missing.items())]
 
 
 def composite_files(result) -> List[Path]:
@@ -120,6 +149,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
         with RemoteRun(request.output_dir, record, overwrite=overwrite) as run:
             result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
             run.publish()
+        result.composites.notes.extend(no_scene_notes(request, aoi, report))
         return result
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
                    rewrites=True) as folder:
@@ -128,6 +158,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
         folder.publish(relative_files(folder.path, files), superseded=superseded_tables,
                        errors=result.composites.errors)
         result.composites.notes.extend(superseded_note(folder.removed, folder.held))
+    result.composites.notes.extend(no_scene_notes(request, aoi, report))
     return result
 
 
