@@ -187,6 +187,11 @@ def _main(argv, interrupted) -> int:
                                          "rerun to resume", 1), indent=2), flush=True)
         return _cancelled(events)
 
+    from .common import windows_path_in
+
+    problem = windows_path_in(parser, args)  # before any work, in the job spec's words
+    if problem:
+        return fail("bad_input", problem, EXIT_BAD_INPUT)
     try:
         summary = args.handler(args)
         if interrupted():  # the signal's exception was swallowed somewhere below

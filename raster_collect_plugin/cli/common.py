@@ -42,6 +42,31 @@ def output_location(text: str) -> str:
     return text
 
 
+# the options (by dest) naming a local file or folder, as a job spec's PATH_KEYS do
+PATH_OPTIONS = ("gpkg", "catalog", "output", "raster", "usage_ledger", "monitoring",
+                "references", "compartments", "spec")
+
+
+def windows_path_in(parser: argparse.ArgumentParser, args) -> Optional[str]:
+    """The job spec's one line for the first path option of the parsed command that is a
+    Windows path on macOS or Linux (it was "does not exist", or an output folder literally
+    called ``C:\\runs``); None when there is none."""
+    from ..core.jobs.spec import windows_path_problem
+
+    command = next((action.choices[args.command] for action in parser._actions
+                    if isinstance(action, argparse._SubParsersAction)), None)
+    for action in command._actions if command is not None else ():
+        if action.dest not in PATH_OPTIONS:
+            continue
+        name = action.option_strings[0] if action.option_strings else action.dest
+        values = getattr(args, action.dest, None)
+        for value in values if isinstance(values, list) else [values]:
+            problem = windows_path_problem(name, value)
+            if problem:
+                return problem
+    return None
+
+
 def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpkg", "--gpkg_path", dest="gpkg", required=True,
                         help="polygons (GeoPackage or any vector file)")

@@ -355,6 +355,20 @@ PATH_KEYS = ("aoi", "raster", "output_dir", "output", "usage_ledger", "cache_dir
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")  # C:\..., C:/..., \\server\share
 
 
+def windows_path_problem(where: str, value: Any, *,
+                         windows: bool = os.name == "nt") -> Optional[str]:
+    """The one line refusing a Windows path (``C:\\runs``, ``\\\\server\\share``) given
+    on macOS or Linux, naming it as ``where`` (a spec's key, a command line's option); None
+    when ``value`` is not one. Said alike by a job spec and the command line (where it was
+    "does not exist", or an output folder literally called ``C:\\forest\\out``)."""
+    if windows or not isinstance(value, str) or "://" in value or \
+            not _WINDOWS_PATH.match(value):
+        return None
+    return (f"{where} is a Windows path ({value}), which this "
+            f"{platform.system() or 'POSIX'} machine cannot use: give the path this machine "
+            "knows the file or folder by (a path written on another machine needs changing)")
+
+
 def local_paths(spec: Dict[str, Any], *, windows: bool = os.name == "nt") -> Dict[str, Any]:
     """The spec with ``~`` expanded in its paths (no shell reads a JSON spec: ``~/forests.gpkg``
     was looked for in a folder named ``~``). A Windows path in a spec run on macOS or Linux
@@ -364,11 +378,9 @@ def local_paths(spec: Dict[str, Any], *, windows: bool = os.name == "nt") -> Dic
     def local(where: str, value: Any) -> Any:
         if not isinstance(value, str) or "://" in value:
             return value
-        if not windows and _WINDOWS_PATH.match(value):
-            raise JobError(f"job spec '{where}' is a Windows path ({value}), which this "
-                           f"{platform.system() or 'POSIX'} machine cannot use: give the path "
-                           "this machine knows the file or folder by (a spec written on "
-                           "another machine needs its paths changed)")
+        problem = windows_path_problem(f"job spec '{where}'", value, windows=windows)
+        if problem:
+            raise JobError(problem)
         return os.path.expanduser(value) if value.startswith("~") else value
 
     result = {key: local(key, value) if key in PATH_KEYS else value
