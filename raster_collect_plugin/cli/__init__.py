@@ -54,6 +54,45 @@ class _Parser(argparse.ArgumentParser):
     """argparse's parser (usage and message on stderr, exit 2) raising ``UsageError``, so
     ``--json`` and ``--events`` can report a usage error too. Subcommands inherit it."""
 
+    def __init__(self, *args, **kwargs):
+        # no prefixes of options: `composite --cloud 20` was taken as --cloud-buffer 20 (metres)
+        # where --max-cloud was meant; README writes every option in full
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._subcommand(getattr(namespace, "command", None))
+            (command or self).refuse_unknown(extras)
+        return namespace
+
+    def _subcommand(self, name: Optional[str]) -> Optional[_Parser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+                return action.choices[name]
+        return None
+
+    def refuse_unknown(self, extras: Sequence[str]):
+        """Words this command does not take: one line, and for a shortened option the options
+        it begins (an option this command refuses by name says why, as when written in
+        full)."""
+        for word in extras:
+            option = word.split("=", 1)[0]
+            if not option.startswith("--"):
+                continue
+            begun = sorted({name for name in self._option_string_actions
+                            if name.startswith(option) and name != option})
+            refused = [self._option_string_actions[name] for name in begun]
+            if len(begun) == 1 and hasattr(refused[0], "why"):
+                self.error(refused[0].why)
+            if begun:
+                shown = [name for name, action in zip(begun, refused)
+                         if action.help != argparse.SUPPRESS] or begun
+                self.error(f"{option} is not an option: options are written in full "
+                           f"(did you mean {' or '.join(shown)}?)")
+        self.error(f"unrecognized arguments: {' '.join(extras)}")
+
     def error(self, message: str):
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
