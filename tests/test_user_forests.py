@@ -331,3 +331,36 @@ def test_an_id_field_named_like_an_output_column_is_refused_before_the_work(
         "write: rename it in the polygon file, or choose another id field (--id-field, a "
         "spec's 'id_field')")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_web_mercator_forests_hexagons_do_not_depend_on_the_selection(tmp_path):
+    """Hexagons of Web Mercator (or feet) forests were laid in the UTM zone of the selection's
+    centre: forest A at 11.9° E (zone 32) got other cells and ids when a forest at 22.5° E
+    (zone 34) was selected with it. Each forest's cells are now laid in its own zone, and the
+    id says which."""
+    wgs84 = gpd.GeoDataFrame({"forest_id": ["A", "B"]},
+                             geometry=[box(11.9, 50.0, 11.906, 50.004),
+                                       box(22.5, 50.0, 22.506, 50.004)], crs="EPSG:4326")
+    path = tmp_path / "mercator.gpkg"
+    wgs84.to_crs("EPSG:3857").to_file(path)
+    grids = {}
+    for selection in ("A", "A,B"):
+        output = tmp_path / f"cells_{selection.replace(',', '')}.gpkg"
+        assert cli.main(["--quiet", "hexagons", "--gpkg", str(path), "--forest", selection,
+                         "--area-ha", "1", "--output", str(output)]) == 0
+        cells = gpd.read_file(output)
+        grids[selection] = cells[cells.forest_id == "A"].reset_index(drop=True)
+    alone, together = grids["A"], grids["A,B"]
+    assert len(alone) > 10 and together.hex_id.tolist() == alone.hex_id.tolist()
+    assert together.geom_equals_exact(alone.geometry, tolerance=1e-6).all()
+    assert alone.hex_id.str.startswith("A-32N-").all()
+    whole = gpd.read_file(tmp_path / "cells_AB.gpkg")
+    assert whole[whole.forest_id == "B"].hex_id.str.startswith("B-34N-").all()
+    # every unclipped cell is 1 ha on the ground, in A's zone
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(path), "--forest", "A,B", "--area-ha",
+                     "1", "--no-clip", "--output", str(tmp_path / "whole.gpkg")]) == 0
+    whole = gpd.read_file(tmp_path / "whole.gpkg")
+    for forest, zone in (("A", 32632), ("B", 32634)):
+        areas = whole[whole.forest_id == forest].to_crs(zone).area.to_numpy()
+        assert areas == pytest.approx(10_000, rel=1e-3)
+
