@@ -331,3 +331,75 @@ def test_an_id_field_named_like_an_output_column_is_refused_before_the_work(
         "write: rename it in the polygon file, or choose another id field (--id-field, a "
         "spec's 'id_field')")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_web_mercator_forests_hexagons_do_not_depend_on_the_selection(tmp_path):
+    """Hexagons of Web Mercator (or feet) forests were laid in the UTM zone of the selection's
+    centre: forest A at 11.9° E (zone 32) got other cells and ids when a forest at 22.5° E
+    (zone 34) was selected with it. Each forest's cells are now laid in its own zone, and the
+    id says which."""
+    wgs84 = gpd.GeoDataFrame({"forest_id": ["A", "B"]},
+                             geometry=[box(11.9, 50.0, 11.906, 50.004),
+                                       box(22.5, 50.0, 22.506, 50.004)], crs="EPSG:4326")
+    path = tmp_path / "mercator.gpkg"
+    wgs84.to_crs("EPSG:3857").to_file(path)
+    grids = {}
+    for selection in ("A", "A,B"):
+        output = tmp_path / f"cells_{selection.replace(',', '')}.gpkg"
+        assert cli.main(["--quiet", "hexagons", "--gpkg", str(path), "--forest", selection,
+                         "--area-ha", "1", "--output", str(output)]) == 0
+        cells = gpd.read_file(output)
+        grids[selection] = cells[cells.forest_id == "A"].reset_index(drop=True)
+    alone, together = grids["A"], grids["A,B"]
+    assert len(alone) > 10 and together.hex_id.tolist() == alone.hex_id.tolist()
+    assert together.geom_equals_exact(alone.geometry, tolerance=1e-6).all()
+    assert alone.hex_id.str.startswith("A-32N-").all()
+    whole = gpd.read_file(tmp_path / "cells_AB.gpkg")
+    assert whole[whole.forest_id == "B"].hex_id.str.startswith("B-34N-").all()
+    # every unclipped cell is 1 ha on the ground, in A's zone
+    assert cli.main(["--quiet", "hexagons", "--gpkg", str(path), "--forest", "A,B", "--area-ha",
+                     "1", "--no-clip", "--output", str(tmp_path / "whole.gpkg")]) == 0
+    whole = gpd.read_file(tmp_path / "whole.gpkg")
+    for forest, zone in (("A", 32632), ("B", 32634)):
+        areas = whole[whole.forest_id == forest].to_crs(zone).area.to_numpy()
+        assert areas == pytest.approx(10_000, rel=1e-3)
+
+
+def _shapefile(tmp_path, encoding, cpg=None):
+    """Two compartments named "Bärenwald" and "Fichtenhöhe", written in ``encoding``; the
+    .cpg GDAL writes is removed, or replaced by one declaring ``cpg``."""
+    frame = gpd.GeoDataFrame({"name": ["Bärenwald", "Fichtenhöhe"]},
+                             geometry=[box(494000, 7019000, 494200, 7019200),
+                                       box(494400, 7019000, 494600, 7019200)],
+                             crs="EPSG:28356")
+    path = tmp_path / f"forests_{encoding}.shp"
+    frame.to_file(path, encoding=encoding)
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    if cpg is not None:
+        path.with_suffix(".cpg").write_text(cpg)
+    return path
+
+
+def test_a_utf8_shapefile_without_its_cpg_keeps_its_names(tmp_path, capsys):
+    """Without a .cpg GDAL reads a shapefile as Latin-1: a UTF-8 one's "Bärenwald" was
+    "BÃ¤renwald" in every table. Valid UTF-8 text is read as UTF-8, and the notes say so."""
+    path = _shapefile(tmp_path, "utf-8")
+    assert cli.main(["--json", "hexagons", "--gpkg", str(path), "--id-field", "name",
+                     "--forest", "Bärenwald,Fichtenhöhe", "--area-ha", "1",
+                     "--output", str(tmp_path / "cells.gpkg")]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert notes == ["forests_utf-8.shp declares no encoding (no .cpg file) and its text is "
+                     "UTF-8: read as UTF-8, not as Latin-1 (GDAL's and QGIS's default); add a "
+                     ".cpg file holding UTF-8 so QGIS reads it so too"]
+    cells = gpd.read_file(tmp_path / "cells.gpkg")
+    assert sorted(set(cells.name)) == ["Bärenwald", "Fichtenhöhe"]
+    assert cells.hex_id.str.startswith(("Bärenwald-", "Fichtenhöhe-")).all()
+
+
+@pytest.mark.parametrize("encoding, cpg, names", [
+    ("ISO-8859-1", None, ["Bärenwald", "Fichtenhöhe"]),  # Latin-1 text is not valid UTF-8
+    ("utf-8", "CP1252", ["BÃ¤renwald", "FichtenhÃ¶he"]),  # a declaration is kept, even wrong
+])
+def test_a_shapefiles_declared_or_latin1_encoding_is_kept(tmp_path, encoding, cpg, names):
+    aoi = load_aoi(_shapefile(tmp_path, encoding, cpg), id_field="name")
+    assert sorted(aoi.ids) == names and aoi.notes == []

@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import geopandas as gpd
 
+from .shapefile_encoding import undeclared_utf8, utf8_note
 from .utm import area_utm, true_metre_utm
 from .zones import (
     NO_AREA,
@@ -78,8 +79,11 @@ def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_O
                        f"choose one with {layer_option}")
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
         layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
+    # a shapefile whose .cpg was lost is read as Latin-1 by GDAL; UTF-8 text is read as such
+    utf8 = undeclared_utf8(path)
     try:
-        frame = gpd.read_file(path, layer=layer, fid_as_index=True)
+        frame = gpd.read_file(path, layer=layer, fid_as_index=True,
+                              **({"encoding": "utf-8"} if utf8 else {}))
     except (DataSourceError, DataLayerError, OSError, ValueError) as error:
         raise AoiError(f"cannot read the polygon file {path}: {_first_line(error)}; check the "
                        "file or export it again") from None
@@ -94,6 +98,7 @@ def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_O
     frame = frame.rename_axis(id_field if fid_is_the_id else None)
     frame = without_heights(frame.reset_index(drop=not fid_is_the_id))
     frame.attrs["layer"] = layer  # the one read (a file's first polygon layer), None if alone
+    frame.attrs["notes"] = [utf8_note(path)] if utf8 else []
     return frame
 
 
@@ -144,6 +149,7 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
     is replaced by the UTM zone of the polygons' centre; an
     area spanning more than two UTM zones must be given in a projected CRS.
     """
+    notes: List[str] = []
     if isinstance(source, gpd.GeoDataFrame):
         frame = without_heights(source.copy())
     else:
@@ -151,6 +157,7 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         if not path.exists():
             raise AoiError(f"polygon file {path} does not exist")
         frame = read_polygons(path, layer=layer, id_field=id_field)
+        notes += frame.attrs.get("notes", [])  # how the file was read (its encoding)
         if frame.empty:  # was "select at least one feature", which a file does not do
             read = frame.attrs.get("layer")
             which = f"layer {read!r} of {path.name}" if read is not None else path.name
@@ -191,7 +198,6 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         check_coordinates_fit_crs(frame)
     except ValueError as error:
         raise AoiError(str(error)) from None
-    notes: List[str] = []
     geometries, kept = [], []
     for position, (feature_id, geometry) in enumerate(zip(frame[id_field], frame.geometry)):
         if geometry is None or geometry.is_empty:

@@ -6,13 +6,14 @@ Each cell carries its parent compartment's id, so per-hexagon statistics roll up
 from __future__ import annotations
 
 import math
-from typing import List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import geopandas as gpd
+import pandas as pd
 from shapely.geometry import Polygon
 
 from .names import HEX_ID_FIELD
-from .utm import true_metre_utm
+from .utm import true_metre_utm_each, utm_label
 
 # a grid past this takes many minutes to lay and gigabytes to write: a cell size typed in the
 # wrong unit (0.001 ha for 10 ha) is refused before the work instead
@@ -41,40 +42,70 @@ def _hexagon(cx: float, cy: float, edge: float) -> Polygon:
 def hexagon_grid(forests: gpd.GeoDataFrame, *, id_field: str = "forest_id",
                  area_m2: Optional[float] = 10_000.0, edge_m: Optional[float] = None,
                  clip: bool = True) -> gpd.GeoDataFrame:
-    """Hexagons covering each compartment, in the compartments' projected CRS.
+    """Hexagons covering each compartment, returned in the compartments' projected CRS.
 
     The lattice is global (anchored at the CRS origin) so neighbouring compartments share cell
-    positions; in a CRS whose metres are not true near the forests (Web Mercator) it is laid
-    in their UTM zone and returned in their CRS, so a cell has the area asked for. A cell
-    straddling two compartments appears once per compartment (clipped to each when ``clip``).
-    ``hex_id`` is ``<forest id>-<column>-<row>``.
+    positions; ``hex_id`` is ``<forest id>-<column>-<row>``. Where the CRS does not measure
+    true metres at a compartment (Web Mercator, feet) its cells are laid in the UTM zone of
+    that compartment's centre, so a cell has the area asked for, and ``hex_id`` carries the
+    zone: ``<forest id>-<zone>-<column>-<row>`` (``F1-33N-120-5130``). Each compartment's
+    cells are decided by it alone, never by the others selected with it. A cell straddling
+    two compartments appears once per compartment (clipped to each when ``clip``).
     """
     if forests.crs is None or forests.crs.is_geographic:
         raise ValueError("hexagons need polygons in a projected CRS (metres)")
     edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
     dx, dy = 1.5 * edge, math.sqrt(3) * edge
-    true_metres = true_metre_utm(forests)
-    work = forests if true_metres is None else forests.to_crs(true_metres)
-    _refuse_too_many_positions(work, dx, dy)
-    records: List[dict] = []
-    for forest_id, geometry in zip(work[id_field], work.geometry):
-        xmin, ymin, xmax, ymax = geometry.bounds
-        for column in range(math.floor(xmin / dx) - 1, math.ceil(xmax / dx) + 2):
-            offset = dy / 2 if column % 2 else 0.0
-            cx = column * dx
-            for row in range(math.floor((ymin - offset) / dy) - 1,
-                             math.ceil((ymax - offset) / dy) + 2):
-                cell = _hexagon(cx, row * dy + offset, edge)
-                if not cell.intersects(geometry):
-                    continue
-                shape = cell.intersection(geometry) if clip else cell
-                if shape.is_empty or shape.area < 1e-6:
-                    continue
-                records.append({HEX_ID_FIELD: f"{forest_id}-{column}-{row}", id_field: forest_id,
-                                "geometry": shape})
-    grid = gpd.GeoDataFrame(records, columns=[HEX_ID_FIELD, id_field, "geometry"],
-                            geometry="geometry", crs=work.crs)
-    return grid if true_metres is None else grid.to_crs(forests.crs)
+    lattices = _lattices(forests)
+    _refuse_too_many_positions([work for _, work in lattices], dx, dy)
+    parts = []
+    for zone, work in lattices:
+        prefix = "" if zone is None else f"{utm_label(zone)}-"
+        records: List[dict] = []
+        for order, forest_id, geometry in zip(work.index, work[id_field], work.geometry):
+            for column, row, shape in _cells(geometry, edge, dx, dy, clip):
+                records.append({HEX_ID_FIELD: f"{forest_id}-{prefix}{column}-{row}",
+                                id_field: forest_id, "_order": order, "geometry": shape})
+        grid = gpd.GeoDataFrame(records, columns=[HEX_ID_FIELD, id_field, "_order", "geometry"],
+                                geometry="geometry", crs=work.crs)
+        parts.append(grid if zone is None else grid.to_crs(forests.crs))
+    if not parts:  # no forests
+        return gpd.GeoDataFrame(columns=[HEX_ID_FIELD, id_field, "geometry"],
+                                geometry="geometry", crs=forests.crs)
+    grid = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry",
+                            crs=forests.crs)
+    grid = grid.sort_values("_order", kind="stable").drop(columns="_order")
+    return grid.reset_index(drop=True)
+
+
+def _cells(geometry, edge: float, dx: float, dy: float,
+           clip: bool) -> Iterator[Tuple[int, int, Polygon]]:
+    """(column, row, cell) of the lattice's cells over one compartment (clipped to it)."""
+    xmin, ymin, xmax, ymax = geometry.bounds
+    for column in range(math.floor(xmin / dx) - 1, math.ceil(xmax / dx) + 2):
+        offset = dy / 2 if column % 2 else 0.0
+        cx = column * dx
+        for row in range(math.floor((ymin - offset) / dy) - 1,
+                         math.ceil((ymax - offset) / dy) + 2):
+            cell = _hexagon(cx, row * dy + offset, edge)
+            if not cell.intersects(geometry):
+                continue
+            shape = cell.intersection(geometry) if clip else cell
+            if not shape.is_empty and shape.area >= 1e-6:
+                yield column, row, shape
+
+
+def _lattices(forests: gpd.GeoDataFrame) -> List[Tuple[Optional[int], gpd.GeoDataFrame]]:
+    """The forests grouped by the CRS their cells are laid in: (None, those whose CRS
+    measures true metres at them, as they are), then (UTM EPSG code, the others whose centre
+    is in that zone, in it); each keeps the forests' positions as its index."""
+    forests = forests.reset_index(drop=True)
+    zones = pd.Series(true_metre_utm_each(forests), index=forests.index, dtype=object)
+    groups = []
+    for zone in dict.fromkeys(zones):
+        members = forests[zones.map(lambda value, zone=zone: value == zone)]
+        groups.append((zone, members if zone is None else members.to_crs(zone)))
+    return groups
 
 
 def refuse_too_many_cells(forests: gpd.GeoDataFrame, *, area_m2: Optional[float] = None,
@@ -90,17 +121,18 @@ def refuse_too_many_cells(forests: gpd.GeoDataFrame, *, area_m2: Optional[float]
         _refuse_too_many_h3_cells(forests, h3_resolution)
     elif area_m2 or edge_m:
         edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
-        true_metres = true_metre_utm(forests)
-        work = forests if true_metres is None else forests.to_crs(true_metres)
-        _refuse_too_many_positions(work, 1.5 * edge, math.sqrt(3) * edge)
+        _refuse_too_many_positions([work for _, work in _lattices(forests)], 1.5 * edge,
+                                   math.sqrt(3) * edge)
 
 
-def _refuse_too_many_positions(forests: gpd.GeoDataFrame, dx: float, dy: float) -> None:
+def _refuse_too_many_positions(frames: List[gpd.GeoDataFrame], dx: float, dy: float) -> None:
     """The lattice positions the grid visits (each forest's bounds, one cell around) past
     ``MAX_CELLS``: TooManyCells naming the smallest cell that fits."""
-    bounds = forests.geometry.bounds
-    positions = int((((bounds.maxx - bounds.minx) / dx + 3) *
-                     ((bounds.maxy - bounds.miny) / dy + 3)).sum())
+    positions = 0
+    for frame in frames:
+        bounds = frame.geometry.bounds
+        positions += int((((bounds.maxx - bounds.minx) / dx + 3) *
+                          ((bounds.maxy - bounds.miny) / dy + 3)).sum())
     if positions <= MAX_CELLS:
         return
     cell_ha = dx * dy / 10_000  # a flat-topped hexagon's area is exactly dx * dy

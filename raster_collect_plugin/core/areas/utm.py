@@ -90,3 +90,30 @@ def true_metre_utm(frame) -> Optional[int]:
     if metres and math.isfinite(scale) and abs(scale - 1) <= MAX_AREA_DISTORTION:
         return None
     return utm_epsg(lon, lat)
+
+
+def true_metre_utm_each(frame) -> List[Optional[int]]:
+    """Per polygon of ``frame``, what :func:`true_metre_utm` says of it alone: the UTM zone
+    (EPSG code) of the centre of its bounds when ``frame``'s CRS does not measure true metres
+    there, else None. A polygon's answer never depends on the others in ``frame`` (a forest's
+    hexagons are the same whichever forests are selected with it)."""
+    import numpy as np
+    from pyproj import Proj, Transformer
+
+    if frame.empty:
+        return []
+    bounds = frame.geometry.bounds
+    lons, lats = Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True).transform(
+        ((bounds.minx + bounds.maxx) / 2).to_numpy(), ((bounds.miny + bounds.maxy) / 2).to_numpy())
+    lons, lats = np.atleast_1d(lons), np.atleast_1d(lats)
+    true = np.zeros(len(lons), dtype=bool)
+    if all(axis.unit_conversion_factor == 1 for axis in frame.crs.axis_info[:2]):
+        scale = np.atleast_1d(Proj(frame.crs).get_factors(lons, lats).areal_scale)
+        true = np.isfinite(scale) & (np.abs(scale - 1) <= MAX_AREA_DISTORTION)
+    return [None if metres else utm_epsg(lon, lat)
+            for metres, lon, lat in zip(true, lons, lats)]
+
+
+def utm_label(epsg: int) -> str:
+    """A WGS 84 / UTM EPSG code as its zone: 32633 -> "33N", 32755 -> "55S"."""
+    return f"{epsg % 100}{'S' if epsg // 100 == 327 else 'N'}"

@@ -10,11 +10,13 @@ main thread waits in short, interruptible steps (:func:`call_interruptibly`).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 _requested = threading.Event()
+_deferred = False  # inside deferred_signals(): the handler records, a C callback reads it
 _WAIT_STEP = 0.05
 
 
@@ -25,7 +27,7 @@ class Interrupted(KeyboardInterrupt):
 def _handler(signum, frame) -> None:
     first = not _requested.is_set()
     _requested.set()
-    if first:
+    if first and not _deferred:
         raise Interrupted(signal.Signals(signum).name)
 
 
@@ -67,6 +69,21 @@ def check_interrupted() -> None:
     """Raise Interrupted if a signal arrived (even if its exception was swallowed)."""
     if _requested.is_set():
         raise Interrupted("interrupted")
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Within: a signal only records the request (raised inside a C library's Python callback,
+    a GDAL progress function, the exception would be printed and lost), so the callback can
+    read :func:`interrupted` and ask the library to stop; on leaving, a recorded request
+    raises Interrupted (also in place of the error the stopped call raised)."""
+    global _deferred
+    outer, _deferred = _deferred, True
+    try:
+        yield
+    finally:
+        _deferred = outer
+        check_interrupted()  # replaces the stopped call's own error
 
 
 def call_interruptibly(function: Callable[..., Any], *args, timeout: Optional[float] = None,

@@ -216,7 +216,8 @@ class StackWriter:
         self.written.update(range(band, band + data.shape[0]))
 
     def finish(self) -> Path:
-        from ..compute.interrupts import check_interrupted
+        from ..compute.interrupts import check_interrupted, deferred_signals, interrupted
+        from .cog_copy import copy_raster
 
         blank = None
         for band in range(self.count):
@@ -234,15 +235,11 @@ class StackWriter:
                    "blocksize": STACK_BLOCK_SIZE,
                    "overviews": "AUTO", "resampling": "NEAREST", "BIGTIFF": "IF_SAFER"}
         try:
-            with finished_file(self.destination) as temp:
-                from rasterio.shutil import copy as copy_dataset
-
-                # one GDAL call, run where it is called: in a helper thread (to be
-                # interruptible) its allocations went to a fresh malloc arena, and a composite
-                # job's peak memory grew by a quarter (640 -> 806 MB, benchmarks/
-                # composite_vs_pangeo.py). A signal is honoured when it returns; the run's
-                # periods are bounded (sizing.check_periods), and so is its time
-                copy_dataset(self.scratch, temp, **options)
+            with finished_file(self.destination) as temp, deferred_signals():
+                # one GDAL call, run where it is called (in a helper thread a composite job's
+                # peak memory grew by a quarter, 640 -> 806 MB); its progress callback stops
+                # it once Ctrl-C/SIGTERM arrives, and the partial COG goes with `temp`
+                copy_raster(self.scratch, temp, stopped=interrupted, **options)
         finally:
             self._drop_scratch()
         return self.destination
