@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from raster_collect_plugin.core.monitoring.areas import Membership
 from raster_collect_plugin.core.monitoring.state import (
     MonitorParams,
     MonitorState,
@@ -72,7 +73,8 @@ def test_a_run_from_the_history_starts_the_series_table_again(tmp_path):
     pd.DataFrame({"forest_id": [1], "time": ["2025-01-05T10:30:00"], "sensor": ["landsat"],
                   "clear_pixels": [4], "observed": [0.8], "expected": [0.8],
                   "anomalous_fraction": [0.0]}).to_csv(tmp_path / SERIES_FILE, index=False)
-    series = ZoneSeries(np.array([0, 0]), np.array([1]), "forest_id")
+    series = ZoneSeries(Membership(np.array([0, 1]), np.array([0, 0]), 2), np.array([1]),
+                        "forest_id")
     scene = type("Scene", (), {"valid": np.array([True, True]),
                                "expected": np.array([0.7, 0.7]),
                                "anomaly": np.array([False, False])})()

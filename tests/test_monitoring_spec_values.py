@@ -65,6 +65,9 @@ def test_monitoring_values_out_of_range_are_refused(options, words):
     ({"alerts_since": "2025-07-01", "end": "2025-06-30"},
      "'alerts_since' \\(2025-07-01\\) is after the end \\(2025-06-30\\)"),
     ({"alerts_since": "2099-01-01"}, "'alerts_since' \\(2099-01-01\\) is after the end"),
+    # before the fix: "unknown index 'NDVI,EVI'; choose from [...]", as if NDVI were unknown
+    ({"index": "NDVI,EVI"}, "a monitoring follows one index, not 'NDVI,EVI': give one "
+                            "--index"),
 ])
 def test_other_monitor_values_are_checked_up_front(patch, words):
     with pytest.raises(JobError, match=words):

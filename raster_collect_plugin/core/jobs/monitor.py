@@ -96,6 +96,9 @@ def check_monitor_spec(spec: Dict[str, Any]):
     if set(custom) - {index}:
         raise JobError(f"job spec 'custom_indices' names {sorted(custom)} but 'index' is "
                        f"{index!r}: a monitoring follows one index, give its name as 'index'")
+    if isinstance(index, str) and "," in index and index not in custom:
+        raise JobError(f"a monitoring follows one index, not {index!r}: give one --index "
+                       "(job spec 'index'), e.g. NDVI, and a folder per index")
     from ..pixels.indices import get_index
 
     formula = get_index(index, custom.get(index))  # an unknown name or band: exit 2

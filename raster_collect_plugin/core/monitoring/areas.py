@@ -3,10 +3,12 @@ of first detection, a one-row-per-zone summary ranked like the storm assessment,
 "alerts since <date>" patches.
 
 Pixels belong to the zone that contains their centre (the grid is the forests' own, 10 or 30 m;
-a 10 m pixel is 0.01 ha, so the areas are exact to the pixel)."""
+a 10 m pixel is 0.01 ha, so the areas are exact to the pixel); a pixel in overlapping zones
+belongs to each of them, so a zone's numbers do not depend on its neighbours."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import List, Optional, Sequence
 
@@ -22,13 +24,74 @@ SUMMARY_COLUMNS = (
     "last_confirmation", "magnitude", "new_confirmed_ha")
 
 
-def zone_raster(zones, transform, shape) -> np.ndarray:
-    """Per pixel, the position of the zone containing its centre (-1: none)."""
+@dataclass(frozen=True)
+class Membership:
+    """Which zones each pixel belongs to: pairs of a flat pixel index and a zone position,
+    ordered by pixel (a pixel in overlapping zones appears once per zone)."""
+
+    pixel: np.ndarray
+    zone: np.ndarray
+    size: int
+
+    def outside(self) -> np.ndarray:
+        """Per pixel of the grid (flat), True where no zone contains it."""
+        outside = np.ones(self.size, dtype=bool)
+        outside[self.pixel] = False
+        return outside
+
+
+def zone_pixels(zones, transform, shape) -> Membership:
+    """The pixels whose centre lies in each zone (GDAL's rasterisation); overlapping zones
+    each keep their pixels."""
+    from rasterio.enums import MergeAlg
     from rasterio.features import rasterize
 
-    shapes = ((geometry, position) for position, geometry in enumerate(zones.geometry)
-              if geometry is not None and not geometry.is_empty)
-    return rasterize(shapes, out_shape=shape, transform=transform, fill=-1, dtype="int32")
+    shapes = [(geometry, position) for position, geometry in enumerate(zones.geometry)
+              if geometry is not None and not geometry.is_empty]
+    size = int(shape[0]) * int(shape[1])
+    if not shapes:
+        return Membership(np.zeros(0, np.int64), np.zeros(0, np.int32), size)
+    position = rasterize(shapes, out_shape=shape, transform=transform, fill=-1,
+                         dtype="int32").ravel()
+    count = rasterize(((g, 1) for g, _ in shapes), out_shape=shape, transform=transform,
+                      fill=0, dtype="int32", merge_alg=MergeAlg.add).ravel()
+    single = np.flatnonzero((count == 1) & (position >= 0))
+    pixels, owners = [single], [position[single]]
+    if (count > 1).any():
+        shared = (count > 1).reshape(shape)
+        for geometry, where in shapes:
+            rows, cols, local = _window_pixels(geometry, transform, shape)
+            if local is None:
+                continue
+            hit = local & shared[rows, cols]
+            if hit.any():
+                r, c = np.nonzero(hit)
+                flat = (r + rows.start) * shape[1] + (c + cols.start)
+                pixels.append(flat)
+                owners.append(np.full(len(flat), where, dtype=np.int32))
+    pixel = np.concatenate(pixels).astype(np.int64)
+    zone = np.concatenate(owners).astype(np.int32)
+    order = np.argsort(pixel, kind="stable")
+    return Membership(pixel[order], zone[order], size)
+
+
+def _window_pixels(geometry, transform, shape):
+    """(row slice, column slice, mask) of the pixels whose centre is in ``geometry``, in its
+    bounding window of the grid (mask None when the window is empty)."""
+    from rasterio.features import rasterize
+    from rasterio.transform import rowcol
+
+    west, south, east, north = geometry.bounds
+    corners = rowcol(transform, [west, east, west, east], [south, south, north, north])
+    rows = slice(max(0, min(corners[0]) - 1), min(shape[0], max(corners[0]) + 2))
+    cols = slice(max(0, min(corners[1]) - 1), min(shape[1], max(corners[1]) + 2))
+    if rows.stop <= rows.start or cols.stop <= cols.start:
+        return rows, cols, None
+    local = rasterize([(geometry, 1)], out_shape=(rows.stop - rows.start,
+                                                 cols.stop - cols.start),
+                      transform=transform * transform.translation(cols.start, rows.start),
+                      fill=0, dtype="uint8")
+    return rows, cols, local.astype(bool)
 
 
 def month_of(days: np.ndarray) -> np.ndarray:
@@ -42,16 +105,16 @@ def iso_day(day: int) -> Optional[str]:
     return None if not day else str(np.datetime64(int(day), "D"))
 
 
-def area_by_status(zones, keys: Sequence[str], position: np.ndarray, pixels: dict,
+def area_by_status(zones, keys: Sequence[str], members: Membership, pixels: dict,
                    pixel_ha: float) -> pd.DataFrame:
     """Long table: one row per zone, status and first-detection month with pixels, area_ha and
     the fraction of the zone's monitored area."""
-    inside = position >= 0
+    inside = members.pixel
     status = pixels["status"][inside]
     first = np.where(status == SUSPECTED, pixels["candidate_first"][inside],
                      pixels["first_anomaly"][inside])
     first = np.where(np.isin(status, (SUSPECTED, CONFIRMED, RECOVERED)), first, 0)
-    frame = pd.DataFrame({"_zone": position[inside], "status_code": status,
+    frame = pd.DataFrame({"_zone": members.zone, "status_code": status,
                           "first_detection_month": month_of(first)})
     counts = frame.groupby(["_zone", "status_code", "first_detection_month"]).size()
     counts = counts.rename("pixels").reset_index()
@@ -66,14 +129,13 @@ def area_by_status(zones, keys: Sequence[str], position: np.ndarray, pixels: dic
                                        kind="stable").reset_index(drop=True)
 
 
-def zone_summary(zones, keys: Sequence[str], position: np.ndarray, pixels: dict,
+def zone_summary(zones, keys: Sequence[str], members: Membership, pixels: dict,
                  pixel_ha: float, *, min_alert_ha: float, new_since: int = 0) -> pd.DataFrame:
     """One row per zone: areas and fractions by status, first detection, last confirmation,
     mean magnitude of the disturbed pixels, the zone's alert and its rank (most disturbed
     hectares first; zones with only suspected pixels next)."""
     count = len(zones)
-    inside = position >= 0
-    where = position[inside]
+    inside, where = members.pixel, members.zone
     status = pixels["status"][inside]
 
     def total(mask: np.ndarray) -> np.ndarray:
@@ -127,40 +189,54 @@ def _reduce(ufunc, where: np.ndarray, values: np.ndarray, mask: np.ndarray, coun
     return out
 
 
-def alert_patches(mask: np.ndarray, zone_position: np.ndarray, zones, id_field: str,
+def alert_patches(mask: np.ndarray, members: Membership, zones, id_field: str,
                   pixels: dict, transform, crs, pixel_ha: float, since: date):
     """Connected patches (8-neighbours) of ``mask`` pixels, one polygon per patch and zone,
     with its area, first anomaly, last confirmation, mean magnitude and best confidence."""
     import geopandas as gpd
-    from rasterio.features import rasterize, shapes
-    from shapely.geometry import shape
 
-    labels = np.where(mask, zone_position + 1, 0).astype("int32")
-    polygons: List = []
-    owners: List[int] = []
-    for geometry, value in shapes(labels, mask=labels > 0, transform=transform,
-                                  connectivity=8):
-        polygons.append(shape(geometry))
-        owners.append(int(value) - 1)
     columns = [id_field, "area_ha", "first_anomaly", "confirmation", "magnitude",
                "confidence", "since"]
+    hit = mask.ravel()[members.pixel]
+    rows: List[dict] = []
+    polygons: List = []
+    for where in np.unique(members.zone[hit]):
+        cells = members.pixel[hit & (members.zone == where)]
+        for polygon, chosen in _patches(cells, mask.shape, transform):
+            size = len(chosen)
+            polygons.append(polygon)
+            rows.append({
+                id_field: _plain(zones[id_field].to_numpy()[where]),
+                "area_ha": size * pixel_ha,
+                "first_anomaly": iso_day(int(pixels["first_anomaly"][chosen].min())),
+                "confirmation": iso_day(int(pixels["confirmation"][chosen].max())),
+                "magnitude": float(pixels["magnitude"][chosen].astype(float).sum() / size),
+                "confidence": int(pixels["confidence"][chosen].max()),
+                "since": since.isoformat()})
     if not polygons:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
-    patch = rasterize(((p, n) for n, p in enumerate(polygons)), out_shape=mask.shape,
-                      transform=transform, fill=-1, dtype="int32").ravel()
-    chosen = mask.ravel() & (patch >= 0)
-    count = len(polygons)
-    where = patch[chosen]
-    first = _reduce(np.minimum, patch, pixels["first_anomaly"], chosen, count)
-    last = _reduce(np.maximum, patch, pixels["confirmation"], chosen, count)
-    tier = _reduce(np.maximum, patch, pixels["confidence"], chosen, count)
-    size = np.bincount(where, minlength=count)
-    drop = np.bincount(where, weights=pixels["magnitude"][chosen].astype(float),
-                       minlength=count)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        magnitude = drop / size
-    return gpd.GeoDataFrame({
-        id_field: zones[id_field].to_numpy()[owners], "area_ha": size * pixel_ha,
-        "first_anomaly": [iso_day(d) for d in first],
-        "confirmation": [iso_day(d) for d in last], "magnitude": magnitude,
-        "confidence": tier, "since": since.isoformat()}, geometry=polygons, crs=crs)
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry=polygons, crs=crs)
+
+
+def _patches(cells: np.ndarray, shape, transform):
+    """(polygon, flat pixel indices) of each 8-connected patch of ``cells`` (flat indices)."""
+    from rasterio.features import rasterize, shapes
+    from shapely.geometry import shape as to_shape
+
+    rows, cols = np.divmod(cells, shape[1])
+    top, left = rows.min(), cols.min()
+    local = np.zeros((rows.max() - top + 1, cols.max() - left + 1), dtype="uint8")
+    local[rows - top, cols - left] = 1
+    at = transform * transform.translation(left, top)
+    polygons = [to_shape(g) for g, _ in shapes(local, mask=local > 0, transform=at,
+                                               connectivity=8)]
+    patch = rasterize(((p, n) for n, p in enumerate(polygons)), out_shape=local.shape,
+                      transform=at, fill=-1, dtype="int32")
+    for n, polygon in enumerate(polygons):
+        r, c = np.nonzero((patch == n) & (local > 0))
+        if len(r):
+            yield polygon, (r + top) * shape[1] + (c + left)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value

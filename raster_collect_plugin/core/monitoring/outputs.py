@@ -9,7 +9,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .areas import alert_patches, area_by_status, zone_raster, zone_summary
+from .areas import alert_patches, area_by_status, zone_pixels, zone_summary
 from .state import CONFIRMED, RECOVERED, day_number
 
 
@@ -35,10 +35,10 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
     pixel_ha = abs(transform.a * transform.e) / 10_000
     since_day = day_number(np.datetime64(since))
     files: Dict[str, Path] = {}
-    position = zone_raster(zones, transform, shape).ravel()
-    summary = zone_summary(zones, [id_field], position, pixels, pixel_ha,
+    members = zone_pixels(zones, transform, shape)
+    summary = zone_summary(zones, [id_field], members, pixels, pixel_ha,
                            min_alert_ha=request.min_alert_ha, new_since=since_day)
-    by_status = area_by_status(zones, [id_field], position, pixels, pixel_ha)
+    by_status = area_by_status(zones, [id_field], members, pixels, pixel_ha)
     formats = tuple(request.table_formats)
     # the summary's GeoPackage is its polygon layer (below), not an attribute-only table
     layered = tuple(kind for kind in formats if kind != "gpkg") or ("csv",)
@@ -55,11 +55,11 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
 
         hexagons = hexagon_grid(zones[[id_field, "geometry"]], id_field=id_field,
                                 area_m2=request.hexagon_area_m2)
-        hex_position = zone_raster(hexagons, transform, shape).ravel()
+        hex_members = zone_pixels(hexagons, transform, shape)
         keys = [id_field, HEX_ID_FIELD]
-        hex_summary = zone_summary(hexagons, keys, hex_position, pixels, pixel_ha,
+        hex_summary = zone_summary(hexagons, keys, hex_members, pixels, pixel_ha,
                                    min_alert_ha=0.0001, new_since=since_day)
-        hex_status = area_by_status(hexagons, keys, hex_position, pixels, pixel_ha)
+        hex_status = area_by_status(hexagons, keys, hex_members, pixels, pixel_ha)
         for stem, table, layer, kinds in (
                 ("monitoring_hexagons", hex_summary, "monitoring", layered),
                 ("monitoring_hexagons_by_month", hex_status, "monitoring_by_month", formats)):
@@ -70,7 +70,7 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
                                          output_dir / "monitoring_hexagons.gpkg", "monitoring")
     disturbed = np.isin(pixels["status"], (CONFIRMED, RECOVERED))
     recent = (disturbed & (pixels["confirmation"] > since_day)).reshape(shape)
-    patches = alert_patches(recent, position.reshape(shape), zones, id_field, pixels,
+    patches = alert_patches(recent, members, zones, id_field, pixels,
                             transform, crs, pixel_ha, since)
     from ..outputs.files import atomic_path
     from ..outputs.tables import write_geopackage_layer
@@ -80,7 +80,7 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
         write_geopackage_layer(patches, temp, layer="alerts_since")
     files["alerts_layer"] = destination
     newly = disturbed & (pixels["confirmation"] != before_confirmation)
-    changed_positions = np.unique(position[newly & (position >= 0)])
+    changed_positions = np.unique(members.zone[newly[members.pixel]])
     changed = [_plain(v) for v in zones[id_field].to_numpy()[changed_positions]]
     return files, summary, changed
 

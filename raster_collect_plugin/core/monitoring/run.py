@@ -177,23 +177,23 @@ def _write_outputs(request: MonitorRequest, state: MonitorState, collector, befo
 def _zone_series(request: MonitorRequest, state: MonitorState, transform, crs: str):
     if request.zones is None:
         return None
-    from .areas import zone_raster
+    from .areas import zone_pixels
     from .zone_series import ZoneSeries
 
     zones = request.zones
     if zones.crs is not None and str(zones.crs) != crs:
         zones = zones.to_crs(crs)
     zones = zones.reset_index(drop=True)
-    position = zone_raster(zones, transform, state.shape).ravel()
-    return ZoneSeries(position, zones[request.id_field].to_numpy(), request.id_field)
+    members = zone_pixels(zones, transform, state.shape)
+    return ZoneSeries(members, zones[request.id_field].to_numpy(), request.id_field)
 
 
 def _outside_not_monitored(state: MonitorState, zones, transform, crs: str) -> None:
-    from .areas import zone_raster
+    from .areas import zone_pixels
 
     if zones.crs is not None and str(zones.crs) != crs:
         zones = zones.to_crs(crs)
-    outside = zone_raster(zones.reset_index(drop=True), transform, state.shape).ravel() < 0
+    outside = zone_pixels(zones.reset_index(drop=True), transform, state.shape).outside()
     state.arrays["fitted"][outside] = False
     state.arrays["status"][outside] = NOT_MONITORED
 

@@ -10,6 +10,8 @@ from typing import List, Optional
 import numpy as np
 import pandas as pd
 
+from .areas import Membership
+
 SERIES_FILE = "monitoring_series.csv"
 COLUMNS = ("time", "sensor", "clear_pixels", "observed", "expected", "anomalous_fraction")
 
@@ -17,20 +19,21 @@ COLUMNS = ("time", "sensor", "clear_pixels", "observed", "expected", "anomalous_
 class ZoneSeries:
     """Collects one row per compartment and scene (``on_scene`` of ``monitor_series``)."""
 
-    def __init__(self, position: np.ndarray, ids: np.ndarray, id_field: str):
-        self.position, self.ids, self.id_field = position, ids, id_field
+    def __init__(self, members: Membership, ids: np.ndarray, id_field: str):
+        self.members, self.ids, self.id_field = members, ids, id_field
         self.rows: List[pd.DataFrame] = []
 
     def __call__(self, when, sensor: str, values: np.ndarray, scene) -> None:
-        seen = scene.valid & (self.position >= 0)
-        where = self.position[seen]
+        pixel = self.members.pixel
+        seen = scene.valid[pixel]
+        where, pixel = self.members.zone[seen], pixel[seen]
         count = len(self.ids)
         clear = np.bincount(where, minlength=count)
         if not clear.any():
             return
-        observed = np.bincount(where, weights=values[seen].astype(float), minlength=count)
-        expected = np.bincount(where, weights=scene.expected[seen], minlength=count)
-        anomalous = np.bincount(where, weights=scene.anomaly[seen].astype(float),
+        observed = np.bincount(where, weights=values[pixel].astype(float), minlength=count)
+        expected = np.bincount(where, weights=scene.expected[pixel], minlength=count)
+        anomalous = np.bincount(where, weights=scene.anomaly[pixel].astype(float),
                                 minlength=count)
         keep = clear > 0
         self.rows.append(pd.DataFrame({
