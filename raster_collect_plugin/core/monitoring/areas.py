@@ -49,27 +49,29 @@ def zone_pixels(zones, transform, shape) -> Membership:
     shapes = [(geometry, position) for position, geometry in enumerate(zones.geometry)
               if geometry is not None and not geometry.is_empty]
     size = int(shape[0]) * int(shape[1])
+    index_type = np.int32 if size < 2**31 else np.int64  # 4 bytes a pixel, not 8
     if not shapes:
-        return Membership(np.zeros(0, np.int64), np.zeros(0, np.int32), size)
+        return Membership(np.zeros(0, index_type), np.zeros(0, np.int32), size)
     position = rasterize(shapes, out_shape=shape, transform=transform, fill=-1,
                          dtype="int32").ravel()
     count = rasterize(((g, 1) for g, _ in shapes), out_shape=shape, transform=transform,
-                      fill=0, dtype="int32", merge_alg=MergeAlg.add).ravel()
-    single = np.flatnonzero((count == 1) & (position >= 0))
+                      fill=0, dtype="uint16", merge_alg=MergeAlg.add).ravel()
+    single = np.flatnonzero(count == 1).astype(index_type)
+    if not (count > 1).any():  # no overlap (the usual case): already in pixel order
+        return Membership(single, position[single], size)
     pixels, owners = [single], [position[single]]
-    if (count > 1).any():
-        shared = (count > 1).reshape(shape)
-        for geometry, where in shapes:
-            rows, cols, local = _window_pixels(geometry, transform, shape)
-            if local is None:
-                continue
-            hit = local & shared[rows, cols]
-            if hit.any():
-                r, c = np.nonzero(hit)
-                flat = (r + rows.start) * shape[1] + (c + cols.start)
-                pixels.append(flat)
-                owners.append(np.full(len(flat), where, dtype=np.int32))
-    pixel = np.concatenate(pixels).astype(np.int64)
+    shared = (count > 1).reshape(shape)
+    for geometry, where in shapes:
+        rows, cols, local = _window_pixels(geometry, transform, shape)
+        if local is None:
+            continue
+        hit = local & shared[rows, cols]
+        if hit.any():
+            r, c = np.nonzero(hit)
+            flat = (r + rows.start) * shape[1] + (c + cols.start)
+            pixels.append(flat)
+            owners.append(np.full(len(flat), where, dtype=np.int32))
+    pixel = np.concatenate(pixels).astype(index_type)
     zone = np.concatenate(owners).astype(np.int32)
     order = np.argsort(pixel, kind="stable")
     return Membership(pixel[order], zone[order], size)
@@ -198,10 +200,13 @@ def alert_patches(mask: np.ndarray, members: Membership, zones, id_field: str,
     columns = [id_field, "area_ha", "first_anomaly", "confirmation", "magnitude",
                "confidence", "since"]
     hit = mask.ravel()[members.pixel]
+    hit_pixels, hit_zones = members.pixel[hit], members.zone[hit]
+    by_zone = np.argsort(hit_zones, kind="stable")  # each zone's pixels together, in order
+    hit_pixels, hit_zones = hit_pixels[by_zone], hit_zones[by_zone]
+    zones_hit, starts = np.unique(hit_zones, return_index=True)
     rows: List[dict] = []
     polygons: List = []
-    for where in np.unique(members.zone[hit]):
-        cells = members.pixel[hit & (members.zone == where)]
+    for where, cells in zip(zones_hit, np.split(hit_pixels, starts[1:])):
         for polygon, chosen in _patches(cells, mask.shape, transform):
             size = len(chosen)
             polygons.append(polygon)

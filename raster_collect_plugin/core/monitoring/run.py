@@ -29,7 +29,7 @@ from .state import (
 )
 
 STATE_BYTES_PER_PIXEL = 132  # the per-pixel arrays of the state (state.PIXEL_ARRAYS) + beta
-OUTPUT_BYTES_PER_PIXEL = 40  # outputs, zone positions and temporaries while writing
+OUTPUT_BYTES_PER_PIXEL = 44  # outputs, zone membership (pixel, zone: 8) and temporaries
 
 
 @dataclass
