@@ -82,3 +82,24 @@ def test_the_series_of_overlapping_compartments_each_hold_their_pixels():
     assert rows["clear_pixels"].to_dict() == {1: 60, 2: 60}
     assert rows.loc[1, "observed"] == np.mean(np.arange(6))
     assert rows.loc[2, "observed"] == np.mean(np.arange(4, 10))
+
+
+def test_areas_carry_no_float_noise():
+    """714 pixels of 0.01 ha are 7.14 ha in the tables, not 7.140000000000001."""
+    from raster_collect_plugin.core.monitoring.areas import area_by_status, zone_summary
+
+    transform = from_origin(372_000, 5_352_100, 10, 10)
+    zones = gpd.GeoDataFrame({"forest_id": [1]}, geometry=[box(372_000, 5_351_820, 372_510,
+                                                               5_352_100)], crs=CRS)
+    shape = (28, 51)  # the zone: 28 x 51 = 1428 pixel centres; the top 14 rows confirmed
+    members = zone_pixels(zones, transform, shape)
+    pixels = empty_arrays(shape[0] * shape[1])
+    pixels["status"][:] = NO_ALERT
+    pixels["status"].reshape(shape)[:14] = CONFIRMED
+    pixels["confidence"] = np.where(pixels["status"] == CONFIRMED, 3, 0).astype("uint8")
+    pixels["magnitude"] = np.where(pixels["status"] == CONFIRMED, 0.4, np.nan)
+    assert 14 * 51 == 714 and 714 * 0.01 != 7.14  # the noise the tables carried
+    summary = zone_summary(zones, ["forest_id"], members, pixels, 0.01, min_alert_ha=0.5)
+    assert summary.filter(like="_ha").iloc[0].isin([7.14, 14.28]).sum() >= 2
+    by_status = area_by_status(zones, ["forest_id"], members, pixels, 0.01)
+    assert sorted(by_status["area_ha"]) == [7.14, 7.14]

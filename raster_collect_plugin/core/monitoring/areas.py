@@ -96,6 +96,12 @@ def _window_pixels(geometry, transform, shape):
     return rows, cols, local.astype(bool)
 
 
+def hectares(pixels, pixel_ha: float):
+    """Pixels as hectares, rounded to 0.01 m² (714 pixels of 0.01 ha are 7.14, not
+    7.140000000000001 in the tables)."""
+    return np.round(np.multiply(pixels, pixel_ha), 6)
+
+
 def month_of(days: np.ndarray) -> np.ndarray:
     """'YYYY-MM' of days since 1970 ('' for 0)."""
     months = np.asarray(days, dtype="int64").astype("datetime64[D]").astype("datetime64[M]")
@@ -121,7 +127,7 @@ def area_by_status(zones, keys: Sequence[str], members: Membership, pixels: dict
     counts = frame.groupby(["_zone", "status_code", "first_detection_month"]).size()
     counts = counts.rename("pixels").reset_index()
     monitored = frame[frame["status_code"] != NOT_MONITORED].groupby("_zone").size()
-    counts["area_ha"] = counts["pixels"] * pixel_ha
+    counts["area_ha"] = hectares(counts["pixels"], pixel_ha)
     counts["fraction"] = counts["pixels"] / counts["_zone"].map(monitored).astype(float)
     counts["status"] = counts["status_code"].map(STATUS_NAMES)
     for key in keys:
@@ -141,7 +147,7 @@ def zone_summary(zones, keys: Sequence[str], members: Membership, pixels: dict,
     status = pixels["status"][inside]
 
     def total(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(where[mask], minlength=count) * pixel_ha
+        return hectares(np.bincount(where[mask], minlength=count), pixel_ha)
 
     area = total(np.ones_like(status, dtype=bool))
     monitored = total(status != NOT_MONITORED)
@@ -212,7 +218,7 @@ def alert_patches(mask: np.ndarray, members: Membership, zones, id_field: str,
             polygons.append(polygon)
             rows.append({
                 id_field: _plain(zones[id_field].to_numpy()[where]),
-                "area_ha": size * pixel_ha,
+                "area_ha": float(hectares(size, pixel_ha)),
                 "first_anomaly": iso_day(int(pixels["first_anomaly"][chosen].min())),
                 "confirmation": iso_day(int(pixels["confirmation"][chosen].max())),
                 "magnitude": float(pixels["magnitude"][chosen].astype(float).sum() / size),

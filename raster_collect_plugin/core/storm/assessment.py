@@ -399,7 +399,7 @@ def storm_zone_table(evidence_path: Path, zones, keys: List[str],
         ["mean", "clear_fraction", "pixel_count"]].unstack("period", sort=False)
     frame = pd.DataFrame(index=wide.index)
     mean, seen = wide["mean"], wide["clear_fraction"]
-    frame["area_ha"] = wide["pixel_count"]["damaged"] * pixel_ha
+    frame["area_ha"] = np.round(wide["pixel_count"]["damaged"] * pixel_ha, 6)  # no float noise
     frame["observed_fraction"] = seen["damaged"]
     frame["optical_observed_fraction"] = seen["optical_damaged"]
     frame["radar_observed_fraction"] = seen["radar_damaged"]
