@@ -54,25 +54,49 @@ class StaticCatalogProvider(Provider):
         self.total_timeout = total_timeout  # a whole crawl
         self._io: Optional[GuardedStacIO] = None
 
-    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str], root: bool = True):
+    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
         """The catalog's collections (``wanted`` ones, or all): its children that are STAC
         Collections or hold items, also below sub-catalogs (a region's or a year's catalog);
         a collection's own sub-collections are part of it. A root catalog holding items
-        itself (a catalog of scenes, no collections) is a collection of those, by its id."""
+        itself (a catalog of scenes, no collections) is a collection of those, by its id.
+
+        A child link that cannot be read (a collection's file missing) fails the crawl only
+        when it may be one asked for: without ``wanted``, or when a ``wanted`` id was not
+        found (the error names the file); another collection's missing file is not read."""
         wanted = set(wanted)
         if isinstance(catalog, pystac.Collection):  # a collection.json was given
             if not wanted or catalog.id in wanted:
                 yield catalog
             return
-        if root and catalog.get_links(pystac.RelType.ITEM) and \
-                (not wanted or catalog.id in wanted):
+        if catalog.get_links(pystac.RelType.ITEM) and (not wanted or catalog.id in wanted):
             yield catalog  # its own items only (_search): its children are crawled below
-        for child in catalog.get_children():
+        unreadable: List[Exception] = []
+        found = {catalog.id} if catalog.get_links(pystac.RelType.ITEM) else set()
+        for collection in self._below(catalog, wanted, unreadable):
+            found.add(collection.id)
+            yield collection
+        if unreadable and (not wanted or not wanted <= found):
+            raise unreadable[0]
+
+    def _below(self, catalog: pystac.Catalog, wanted: set, unreadable: List[Exception]):
+        """``_collections`` below ``catalog``, each child link read on its own: one that
+        cannot be read is added to ``unreadable`` and the others are still crawled."""
+        for link in catalog.get_child_links():
+            try:
+                link.resolve_stac_object(root=catalog.get_root())
+            except Exception as error:  # noqa: BLE001 - judged by _collections
+                if _escape_in(error) is not None:
+                    raise
+                unreadable.append(error)
+                continue
+            child = link.target
+            if not isinstance(child, pystac.Catalog):
+                continue
             if isinstance(child, pystac.Collection) or child.get_links(pystac.RelType.ITEM):
                 if not wanted or child.id in wanted:
                     yield child
             if not isinstance(child, pystac.Collection):
-                yield from self._collections(child, wanted, root=False)
+                yield from self._below(child, wanted, unreadable)
 
     def list_collections(self) -> List[str]:
         """Ids of the catalog's collections (see ``_collections``)."""
