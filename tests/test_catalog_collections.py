@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pytest
+
 from raster_collect_plugin import cli
 from tests.servers.range_http import RangeFileServer
 
@@ -125,3 +128,86 @@ def test_relative_asset_hrefs_of_a_stac_api_are_read_where_they_point(small_samp
         values, reference = a.read(), b.read()
     assert values.shape == reference.shape and (values == values).any()
     assert ((values == reference) | (values != values) & (reference != reference)).all()
+
+
+@pytest.mark.parametrize("lacking", ["B08", "SCL"])
+def test_an_unknown_collections_first_scene_does_not_decide_its_bands(small_sample, tmp_path,
+                                                                      capsys, lacking):
+    """A collection the band table does not know had its bands read from its first scene: a
+    first scene without B08 gave 'nothing to compute: my-s2 has no nir band' (exit 2), one
+    without SCL 'its items name no known bands'. Now the bands are those of all its scenes
+    (and of its collection.json); the scene lacking a band the run needs is skipped, with
+    the reason in the notes and the metadata, and October is the other scene's."""
+    root = _copy(small_sample, tmp_path / "catalog")
+    document = root / "sentinel-2-l2a" / "collection.json"
+    collection = json.loads(document.read_text())
+    document.write_text(json.dumps(collection | {"id": "my-s2"}))
+    paths = sorted((root / "sentinel-2-l2a").glob("*/*.json"),
+                   key=lambda path: json.loads(path.read_text())["properties"]["datetime"])
+    first, second = (json.loads(path.read_text()) for path in paths[:2])
+    for n, path in enumerate(paths):
+        item = json.loads(path.read_text()) | {"collection": "my-s2"}
+        if n == 0:
+            del item["assets"][lacking]
+        path.write_text(json.dumps(item))
+    assert first["properties"]["datetime"] < second["properties"]["datetime"] < "2025-11"
+    assert cli.main(["--json", "composite", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(root), "--collections", "my-s2", "--start",
+                     "2025-10-01", "--end", "2025-10-31", "--indices", "NDVI", "--output",
+                     str(tmp_path / "out")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    name = "nir (B08)" if lacking == "B08" else "scl (SCL)"
+    reason = f"the scene has no {name} asset"
+    assert summary["errors"] == {}
+    assert f"catalog my-s2: 1 scene(s) skipped: {first['id']}: {reason}" in summary["notes"]
+    [metadata_path] = (tmp_path / "out").glob("*my-s2_metadata.json")
+    metadata = json.loads(metadata_path.read_text())
+    assert metadata["skipped_scenes"] == {first["id"]: reason}
+    assert [scene["items"] for scene in metadata["scenes"]] == [[second["id"]]]
+    import rasterio
+
+    with rasterio.open(summary["outputs"]["catalog/my-s2"]["NDVI"]) as stack:
+        ndvi = stack.read(1)
+    assert np.isfinite(ndvi).any() and np.nanmax(ndvi) <= 1
+
+
+def test_the_collections_item_assets_name_its_bands():
+    """Scenes that all lack the mask asset were 'no known bands' whatever the collection
+    said; its ``item_assets`` (or ``summaries`` ``eo:bands``) now name the bands too."""
+    from raster_collect_plugin.core.pixels import bands
+
+    item = {"assets": {key: {"href": f"{key}.tif"} for key in ("B02", "B03", "B04", "B08")},
+            "properties": {"s2:processing_baseline": "05.11"}}
+    with pytest.raises(bands.UnknownCollection):
+        bands.profile_for("stac", "my-s2", item)
+    for described in ({"item_assets": {"SCL": {"roles": ["data"]}}},
+                      {"summaries": {"eo:bands": [{"name": "SCL"}, {"name": "B04"}]}}):
+        profile = bands.profile_for("stac", "my-s2", item, described)
+        assert profile.mask_band == "scl" and profile.assets["scl"] == "SCL"
+        assert profile.assets["nir"] == "B08" and "rule read from its items" in profile.notes[0]
+
+
+def test_a_series_skips_the_scene_lacking_a_band_of_an_unknown_collection(small_sample):
+    """The index series (monitoring, series) read an unknown collection's bands from its
+    first scene as well; now from all of them, and a scene without the NIR band it reads is
+    left out of the series, named in its ``skipped_scenes``."""
+    import geopandas
+    import pystac
+
+    from raster_collect_plugin.core.series.harmonised import load_index_series
+
+    items = []
+    for item in sorted(small_sample.items["sentinel-2-l2a"],
+                       key=lambda item: item["properties"]["datetime"])[:3]:
+        item = json.loads(json.dumps(item)) | {"collection": "my-s2"}
+        for asset in item["assets"].values():
+            asset["href"] = str(small_sample.catalog_path.parent / asset["href"])
+        items.append(item)
+    del items[0]["assets"]["B8A"]  # read as the harmonised NIR
+    scenes = [pystac.Item.from_dict(item) for item in items]
+    series = load_index_series({"my-s2": scenes},
+                               geopandas.read_file(small_sample.forests_path))
+    assert list(series["scene_id"].values) == [items[1]["id"], items[2]["id"]]
+    assert json.loads(series.attrs["skipped_scenes"]) == {
+        items[0]["id"]: "the scene has no nir08 (B8A) asset"}
+    assert np.isfinite(series.values).any()
