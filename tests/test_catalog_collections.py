@@ -23,7 +23,8 @@ def test_collections_asked_for_are_read_without_the_others(small_sample, tmp_pat
     """A static catalog whose landsat-c2-l2/collection.json is missing made
     `--collections sentinel-2-l2a` fail ('a link in the catalog ... cannot be read'), exit 1:
     every collection was read to list them. Now the collections asked for are searched; a
-    missing file of a collection asked for is one line naming the file."""
+    missing file of a collection asked for is one line naming that file (not another
+    missing one)."""
     root = _copy(small_sample, tmp_path / "catalog")
     common = ["--gpkg", str(small_sample.forests_path), "--start", "2025-10-01", "--end",
               "2025-12-31"]
@@ -40,6 +41,7 @@ def test_collections_asked_for_are_read_without_the_others(small_sample, tmp_pat
                      str(root), "--collections", "sentinel-2-l2a", "--indices", "NDVI",
                      "--output", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+    (root / "sentinel-1-rtc" / "collection.json").unlink()  # linked before Landsat
     assert cli.main(["search", *common, "--catalog", str(root), "--collections",
                      "landsat-c2-l2"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()

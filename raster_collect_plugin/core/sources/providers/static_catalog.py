@@ -77,7 +77,10 @@ class StaticCatalogProvider(Provider):
             found.add(collection.id)
             yield collection
         if unreadable and (not wanted or not wanted <= found):
-            raise unreadable[0]
+            # the file of a collection asked for, by its path, when one names it
+            lost = wanted - found
+            raise next((error for error in unreadable
+                        if any(name in str(error) for name in lost)), unreadable[0])
 
     def _below(self, catalog: pystac.Catalog, wanted: set, unreadable: List[Exception]):
         """``_collections`` below ``catalog``, each child link read on its own: one that
