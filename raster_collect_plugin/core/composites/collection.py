@@ -21,6 +21,7 @@ from ..compute import scheduling
 from ..imagery.renderings import colour_bands
 from ..outputs.files import StackWriter, write_json, zarr_stack_to_cog
 from ..pixels import masks
+from ..pixels.bands import scenes_with_bands
 from ..pixels.cloud_buffer import describe as describe_buffer
 from ..pixels.indices import indices_for
 from ..pixels.load import (
@@ -37,6 +38,7 @@ from ..runs.storage import is_remote as _is_remote
 from ..runs.storage import join as _join
 from ..runs.storage import remove_tree as _remove_tree
 from ..runs.storage import store_stopped_answering
+from ..sources.providers.base import ProviderError
 from .periods import reduce_bands, reduce_period
 from .publish import _name
 from .requests import Cancelled, CollectionResult, _naive_utc, composite_windows
@@ -70,18 +72,25 @@ class _CollectionJob:
         self.request, self.provider, self.collection = request, provider, collection
         self.items = sorted(items, key=lambda i: i.datetime)
         self.aoi, self.cancel = aoi, cancel
-        self.profile = provider.profile(collection, self.items[0])
+        self.profile = provider.profile(collection, self.items)
         self.indices, self.skipped = indices_for(indices, self.profile, collection)
-        geometry = Geometry(aoi.union(), crs=str(aoi.crs))
-        self.geobox = choose_grid(self.items, geometry, self.profile, crs=request.crs,
-                                  resolution=request.resolution)
-        self.inside = aoi_mask(self.geobox, geometry)
-        self.inside_total = max(int(self.inside.sum()), 1)
         self.colours = colour_bands(self.profile, request.colour_composites)
         self.colour_paths: Dict[str, Dict[str, Union[Path, str]]] = {}
         self._writers: List[StackWriter] = []
         bands = sorted({b for index in self.indices for b in index.bands}
                        | {b for names in self.colours.values() for b in names})
+        # the profile has every band any scene has: a scene lacking one the run needs is
+        # skipped, with the reason (metadata "skipped_scenes", the run's notes)
+        self.items, self.skipped_scenes = scenes_with_bands(self.items, self.profile, bands)
+        if not self.items and (self.indices or self.colours):
+            raise ProviderError(f"{provider.name} {collection}: no scene has every band the "
+                                f"run needs ({next(iter(self.skipped_scenes.values()))})")
+        geometry = Geometry(aoi.union(), crs=str(aoi.crs))
+        self.geobox = choose_grid(self.items or sorted(items, key=lambda i: i.datetime),
+                                  geometry, self.profile, crs=request.crs,
+                                  resolution=request.resolution)
+        self.inside = aoi_mask(self.geobox, geometry)
+        self.inside_total = max(int(self.inside.sum()), 1)
         tiles = scene_tiles(self.items, [self.profile.assets[b] for b in bands], self.geobox)
         self.spec = LoadSpec(self.profile, tuple(bands), self.geobox, request.mask_classes,
                              cloud_buffer_m=request.cloud_buffer_m, tiles=tiles)
@@ -359,6 +368,7 @@ class _CollectionJob:
             "reflectance_rule": self.profile.rule, "profile_notes": list(self.profile.notes),
             "periods": labels, "period_clear_fraction": period_clear,
             "scenes": scenes, "item_ids": [i.id for i in self.items],
+            "skipped_scenes": self.skipped_scenes,
             "outputs": {k: _name(v) for k, v in index_paths.items()} | {
                 "clear_count": _name(count_path)},
             "colour_composites": {key: {label: _name(path) for label, path in paths.items()}

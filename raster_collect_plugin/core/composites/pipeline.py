@@ -196,6 +196,11 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
                 if not job.indices and not job.colours:  # (--colour radar with NDVI: radar)
                     errors[f"{provider_name} {collection}"] = "; ".join(job.skipped.values())
                     continue
+                if job.skipped_scenes:
+                    notes.append(f"{provider_name} {collection}: {len(job.skipped_scenes)} "
+                                 "scene(s) skipped: " + "; ".join(
+                                     f"{key}: {why}" for key, why in
+                                     sorted(job.skipped_scenes.items())))
 
                 def step(fraction, message, n=n):
                     _report(progress, 0.05 + 0.9 * (n + fraction) / len(jobs), message)
@@ -255,7 +260,7 @@ def _cannot_compute(request: CompositeRequest, report: SearchReport
         if not items or provider_name not in providers:
             continue
         try:
-            profile = providers[provider_name].profile(collection, items[0])
+            profile = providers[provider_name].profile(collection, items)
         except Exception:  # noqa: BLE001 - the run reports a collection it cannot read
             return None
         usable, skipped = indices_for(indices, profile, collection)

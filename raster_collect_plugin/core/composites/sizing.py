@@ -318,7 +318,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         if not items or provider_name not in providers:
             continue
         try:
-            profile = providers[provider_name].profile(collection, items[0])
+            profile = providers[provider_name].profile(collection, items)
         except ProviderError:  # reported for that collection by the run; the others go on
             continue
         usable = [i for i in indices if all(b in profile.assets for b in i.bands)]

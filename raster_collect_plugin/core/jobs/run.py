@@ -303,7 +303,7 @@ def _describe_scenes(report, sources) -> Dict[str, Any]:
         if provider is None or not items:
             continue
         try:
-            profile = provider.profile(collection, items[0])
+            profile = provider.profile(collection, items)
         except KeyError:
             continue
         for item in items:

@@ -19,7 +19,7 @@ Reflectance rules (see ``reflectance.py``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 S2_OPTICAL = ("coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir",
               "nir08", "swir16", "swir22")
@@ -122,22 +122,68 @@ class UnknownCollection(KeyError):
         return str(self.args[0]) if self.args else "unknown collection"
 
 
-def profile_for(provider_kind: str, collection: str, sample_item: Optional[dict] = None
-                ) -> CollectionProfile:
+def profile_for(provider_kind: str, collection: str,
+                items: Union[None, Mapping, Sequence[Mapping]] = None,
+                described: Optional[Mapping] = None) -> CollectionProfile:
     """The profile for a provider's collection. Collections not in ``PROFILES`` (legacy or
-    new ones on a known provider) get a profile built from their items (``profile_from_item``),
-    whose notes say which rule was read from where."""
+    new ones on a known provider) get a profile built from what the collection document
+    (``described``) and all its ``items`` (one item's dict, or several) say
+    (``collection_assets``, ``profile_from_item``), whose notes say which rule was read from
+    where."""
     for key in ((provider_kind, collection), ("*", collection)):
         if key in PROFILES:
             return PROFILES[key]
-    if sample_item is not None:
-        profile = profile_from_item(sample_item, collection)
+    if items is not None or described is not None:
+        profile = profile_from_item(collection_assets(
+            [items] if isinstance(items, Mapping) else list(items or ()), described),
+            collection)
         if profile is not None:
             return profile
     raise UnknownCollection(
         f"no band profile for collection {collection!r} of provider {provider_kind!r} and its "
         "items name no known bands: choose a supported collection (e.g. sentinel-2-c1-l2a, "
         "landsat-c2-l2)")
+
+
+def collection_assets(items: Sequence[Mapping], described: Optional[Mapping] = None
+                      ) -> Dict[str, Any]:
+    """One item's shape standing for a whole collection: the first item's properties and
+    every asset key the collection names (its ``item_assets``; its ``summaries`` ``eo:bands``
+    names) or any of ``items`` has (dicts, or pystac Assets), each described by the first item
+    having it (else the collection's ``item_assets``). A first scene lacking a band does not
+    decide for the others: a scene lacking a band a run needs is skipped
+    (``scenes_with_bands``)."""
+    assets: Dict[str, Any] = {}
+    for item in items:
+        for key, asset in (item.get("assets") or {}).items():
+            assets.setdefault(key, asset)
+    described = described or {}
+    for key, asset in (described.get("item_assets") or {}).items():
+        assets.setdefault(key, asset if isinstance(asset, Mapping) else {})
+    for band in (described.get("summaries") or {}).get("eo:bands") or ():
+        if isinstance(band, Mapping) and band.get("name"):
+            assets.setdefault(str(band["name"]), {})
+    properties = (items[0].get("properties") if items else None) or {}
+    return {"assets": {key: asset.to_dict() if hasattr(asset, "to_dict") else asset
+                       for key, asset in assets.items()}, "properties": properties}
+
+
+def scenes_with_bands(items: Sequence[Any], profile: CollectionProfile, bands: Sequence[str]
+                      ) -> Tuple[List[Any], Dict[str, str]]:
+    """The STAC items that have an asset for each of ``bands`` (common names) and the mask
+    band, and for each other one (item id) the reason it is skipped."""
+    needed = [*bands, *([profile.mask_band] if profile.mask_band else [])]
+    kept: List[Any] = []
+    skipped: Dict[str, str] = {}
+    for item in items:
+        missing = [f"{band} ({profile.assets[band]})" for band in dict.fromkeys(needed)
+                   if band in profile.assets
+                   and profile.assets[band].split(".")[0] not in item.assets]
+        if missing:
+            skipped[item.id] = f"the scene has no {', '.join(missing)} asset"
+        else:
+            kept.append(item)
+    return kept, skipped
 
 
 def baseline_of(properties: Mapping[str, Any]) -> Optional[float]:

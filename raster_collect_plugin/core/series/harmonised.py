@@ -45,7 +45,7 @@ from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
 
 from ..pixels import masks
-from ..pixels.bands import CollectionProfile, profile_for
+from ..pixels.bands import CollectionProfile, profile_for, scenes_with_bands
 from ..pixels.errors import LoadError
 from ..pixels.indices import SpectralIndex, get_index
 from ..pixels.load import LoadSpec, choose_grid, load_scenes
@@ -100,7 +100,7 @@ def search_stacks(sources, forests, start: date, end: date, *,
     # else a series silently without that sensor, and the typo kept in the fingerprint
     refuse_unknown_collections(report, list(providers.values()))
     report.keep_over(frame.to_crs("EPSG:4326").geometry.union_all())  # as composites do
-    stacks = [Stack(collection, providers[name].profile(collection, items[0]), items)
+    stacks = [Stack(collection, providers[name].profile(collection, items), items)
               for (name, collection), items in sorted(report.items.items()) if items]
     return stacks, report.errors
 
@@ -121,8 +121,9 @@ def load_index_series(items: Mapping[str, Sequence[pystac.Item]], forests, *,
         found = list(found)
         if not found:
             continue
-        profile = (provider.profile(collection, found[0]) if provider is not None else
-                   profile_for("*", collection, found[0].to_dict()))
+        profile = (provider.profile(collection, found) if provider is not None else
+                   profile_for("*", collection, [{"assets": i.assets, "properties":
+                                                  i.properties} for i in found]))
         stacks.append(Stack(collection, profile, found))
     return load_stacks(stacks, _frame(forests), **options)
 
@@ -145,6 +146,7 @@ def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
     frame = _frame(forests)
     geometry = Geometry(frame.geometry.union_all(), crs=str(frame.crs))
     usable, skipped = _usable(stacks, formula)
+    usable, skipped_scenes = _with_bands(usable, formula, harmonise)
     if not usable:
         raise LoadError(f"no optical scenes can give {formula.name}: "
                         + ("; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none found"))
@@ -167,7 +169,8 @@ def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
         "sentinel2_nir": "B8A" if harmonise else "B08",
         "crs": str(geobox.crs), "transform": tuple(geobox.affine)[:6],
         "resolution": float(resolution), "masks": json.dumps(described),
-        "skipped": json.dumps(skipped), "not_done": NOT_DONE}
+        "skipped": json.dumps(skipped), "skipped_scenes": json.dumps(skipped_scenes),
+        "not_done": NOT_DONE}
     return series
 
 
@@ -224,6 +227,20 @@ def _usable(stacks: Sequence[Stack], formula: SpectralIndex) -> Tuple[List[Stack
         else:
             usable.append(stack)
     return usable, skipped
+
+
+def _with_bands(stacks: Sequence[Stack], formula: SpectralIndex, harmonise: bool
+                ) -> Tuple[List[Stack], Dict[str, str]]:
+    """The stacks with only their scenes that have every band the series reads (a stack's
+    profile has the bands of all its scenes), and why each other scene (id) is skipped."""
+    kept, skipped = [], {}
+    for stack in stacks:
+        items, why = scenes_with_bands(stack.items, stack.profile,
+                                       list(_bands_to_read(stack, formula, harmonise).values()))
+        skipped.update(why)
+        if items:
+            kept.append(Stack(stack.collection, stack.profile, items))
+    return kept, skipped
 
 
 def _anchor(stacks: Sequence[Stack], resolution: float) -> Stack:

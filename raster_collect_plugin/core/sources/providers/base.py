@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, timezone
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import pystac
 
@@ -57,12 +57,24 @@ class Provider(ABC):
         """Re-sign items whose access token expired (default: nothing to do)."""
         return list(items)
 
-    def profile(self, collection: str, item: Optional[pystac.Item] = None) -> CollectionProfile:
+    def profile(self, collection: str,
+                items: Union[None, pystac.Item, Sequence[pystac.Item]] = None
+                ) -> CollectionProfile:
+        """The band profile of ``collection``: the band table's, else read from what the
+        collection says (``described``) and from all its ``items`` (``profile_for``)."""
+        if isinstance(items, pystac.Item):
+            items = [items]
         try:
             return profile_for(self.kind, collection,
-                               item.to_dict() if item is not None else None)
+                               [{"assets": item.assets, "properties": item.properties}
+                                for item in items or ()], self.described(collection))
         except UnknownCollection as error:  # reported for this collection; others go on
             raise ProviderError(f"{self.name}: {error}") from None
+
+    def described(self, collection: str) -> Optional[dict]:
+        """The collection's own document (``item_assets``, ``summaries``) when the provider
+        has read it, else None (default: not read)."""
+        return None
 
     def check_readable(self, collection: str) -> None:
         """Raise ProviderError if this collection's assets cannot be read as configured."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from typing import Callable, List, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pystac
 from pystac_client import Client
@@ -176,7 +176,10 @@ class StacApiProvider(Provider):
         try:
             found: List[pystac.Item] = []
             seen = set()
-            for page in client.search(**arguments).pages():
+            search = client.search(**arguments)
+            for page in search.pages():
+                for item in page.items:
+                    absolute_asset_hrefs(item, search.url)
                 ids = [item.id for item in page.items]
                 if ids and seen.issuperset(ids):  # else paged on up to the cap or the bound
                     raise ProviderError(
@@ -195,6 +198,19 @@ class StacApiProvider(Provider):
             raise ProviderError(f"{self.name}: search failed ({_short(error)})") from None
         except (ValueError, ClientTypeError, pystac.STACError) as error:
             raise self._not_stac("searching", error) from None
+
+
+def absolute_asset_hrefs(item: pystac.Item, answer_url: str) -> pystac.Item:
+    """Make ``item``'s relative asset hrefs absolute URLs, which GDAL would otherwise read as
+    local files. STAC allows relative asset hrefs (commons/assets.md); as for any URI
+    reference (RFC 3986 section 5.1) they are resolved against the document's own base, the
+    item's ``self`` link (commons/links.md: its absolute URL), else the URL it was answered
+    from (``answer_url``, the search endpoint)."""
+    own = item.get_self_href()
+    base = urljoin(answer_url, own) if own else answer_url
+    for asset in item.assets.values():
+        asset.href = urljoin(base, asset.href)
+    return item
 
 
 def _is_timeout(error: Exception) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import pystac
 from shapely.geometry import box, shape
@@ -53,26 +53,54 @@ class StaticCatalogProvider(Provider):
         self.timeout = timeout  # per HTTP read
         self.total_timeout = total_timeout  # a whole crawl
         self._io: Optional[GuardedStacIO] = None
+        self._described: Dict[str, dict] = {}  # collection id -> its document, as searched
 
-    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str], root: bool = True):
+    def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
         """The catalog's collections (``wanted`` ones, or all): its children that are STAC
         Collections or hold items, also below sub-catalogs (a region's or a year's catalog);
         a collection's own sub-collections are part of it. A root catalog holding items
-        itself (a catalog of scenes, no collections) is a collection of those, by its id."""
+        itself (a catalog of scenes, no collections) is a collection of those, by its id.
+
+        A child link that cannot be read (a collection's file missing) fails the crawl only
+        when it may be one asked for: without ``wanted``, or when a ``wanted`` id was not
+        found (the error names the file); another collection's missing file is not read."""
         wanted = set(wanted)
         if isinstance(catalog, pystac.Collection):  # a collection.json was given
             if not wanted or catalog.id in wanted:
                 yield catalog
             return
-        if root and catalog.get_links(pystac.RelType.ITEM) and \
-                (not wanted or catalog.id in wanted):
+        if catalog.get_links(pystac.RelType.ITEM) and (not wanted or catalog.id in wanted):
             yield catalog  # its own items only (_search): its children are crawled below
-        for child in catalog.get_children():
+        unreadable: List[Exception] = []
+        found = {catalog.id} if catalog.get_links(pystac.RelType.ITEM) else set()
+        for collection in self._below(catalog, wanted, unreadable):
+            found.add(collection.id)
+            yield collection
+        if unreadable and (not wanted or not wanted <= found):
+            # the file of a collection asked for, by its path, when one names it
+            lost = wanted - found
+            raise next((error for error in unreadable
+                        if any(name in str(error) for name in lost)), unreadable[0])
+
+    def _below(self, catalog: pystac.Catalog, wanted: set, unreadable: List[Exception]):
+        """``_collections`` below ``catalog``, each child link read on its own: one that
+        cannot be read is added to ``unreadable`` and the others are still crawled."""
+        for link in catalog.get_child_links():
+            try:
+                link.resolve_stac_object(root=catalog.get_root())
+            except Exception as error:  # noqa: BLE001 - judged by _collections
+                if _escape_in(error) is not None:
+                    raise
+                unreadable.append(error)
+                continue
+            child = link.target
+            if not isinstance(child, pystac.Catalog):
+                continue
             if isinstance(child, pystac.Collection) or child.get_links(pystac.RelType.ITEM):
                 if not wanted or child.id in wanted:
                     yield child
             if not isinstance(child, pystac.Collection):
-                yield from self._collections(child, wanted, root=False)
+                yield from self._below(child, wanted, unreadable)
 
     def list_collections(self) -> List[str]:
         """Ids of the catalog's collections (see ``_collections``)."""
@@ -114,6 +142,11 @@ class StaticCatalogProvider(Provider):
         root.set_root(root)  # crawled from here: its own "root" link may lie above its folder
         return root
 
+    def described(self, collection: str) -> Optional[dict]:
+        """The collection's document as the last search read it (its ``item_assets`` and
+        ``summaries`` say which bands its scenes have)."""
+        return self._described.get(collection)
+
     def _escape(self, error: CatalogEscape) -> ProviderError:
         return ProviderError(f"{self.name}: refused: {error}; a catalog may only use files "
                              "inside its own folder")
@@ -139,6 +172,9 @@ class StaticCatalogProvider(Provider):
         end = datetime.combine(query.end, datetime.max.time(), tzinfo=timezone.utc)
         found = []
         for collection in self._collections(catalog, query.collections):
+            if isinstance(collection, pystac.Collection):
+                self._described[collection.id] = collection.to_dict(
+                    include_self_link=False, transform_hrefs=False)
             for item in collection.get_items(recursive=collection is not catalog or
                                              isinstance(catalog, pystac.Collection)):
                 when = item.datetime or item.common_metadata.start_datetime
@@ -178,7 +214,7 @@ class MaxarOpenDataProvider(StaticCatalogProvider):
     def __init__(self, name: str = "Maxar Open Data", catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
         super().__init__(name, catalog_href, licence=MAXAR_LICENCE)
 
-    def profile(self, collection: str, item: Optional[pystac.Item] = None) -> CollectionProfile:
+    def profile(self, collection: str, items=None) -> CollectionProfile:
         """Every event collection holds WorldView acquisitions."""
         return MAXAR_OPEN_DATA
 
