@@ -213,3 +213,27 @@ def test_a_series_skips_the_scene_lacking_a_band_of_an_unknown_collection(small_
     assert json.loads(series.attrs["skipped_scenes"]) == {
         items[0]["id"]: "the scene has no nir08 (B8A) asset"}
     assert np.isfinite(series.values).any()
+
+
+def test_a_search_job_lists_the_scenes_of_a_collection_whose_bands_it_cannot_tell(
+        small_sample, tmp_path, capsys):
+    """A search job describes each scene for the viewer; a collection whose assets name no
+    band this tool knows made the whole search job fail (exit 1), though a search reads no
+    pixels. Its scenes are listed, without a viewer description."""
+    root = _copy(small_sample, tmp_path / "catalog")
+    document = root / "sentinel-2-l2a" / "collection.json"
+    document.write_text(json.dumps(json.loads(document.read_text()) | {"id": "my-x"}))
+    for path in (root / "sentinel-2-l2a").glob("*/*.json"):
+        item = json.loads(path.read_text()) | {"collection": "my-x"}
+        item["assets"] = {f"band_{key}": asset for key, asset in item["assets"].items()}
+        path.write_text(json.dumps(item))
+    spec = tmp_path / "search.json"
+    spec.write_text(json.dumps({"kind": "search", "aoi": str(small_sample.forests_path),
+                                "sources": [{"kind": "static", "href": str(root),
+                                             "collections": ["my-x"]}],
+                                "start": "2025-10-01", "end": "2025-10-31"}))
+    assert cli.main(["--json", "job", str(spec)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["errors"] == {} and result["scenes"] == {}
+    assert len(result["items"]) >= 1 and {row["collection"] for row in result["items"]} == {
+        "my-x"}

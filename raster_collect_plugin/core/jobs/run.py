@@ -295,6 +295,7 @@ def _collection(result) -> Dict[str, Any]:
 def _describe_scenes(report, sources) -> Dict[str, Any]:
     """Each scene's viewer description (unsigned hrefs, DN rules, renderings) by item id."""
     from ..imagery.renderings import ImageryError, describe_item
+    from ..sources.providers.base import ProviderError
 
     providers = {s.provider.name: s.provider for s in sources}
     scenes: Dict[str, Any] = {}
@@ -304,7 +305,7 @@ def _describe_scenes(report, sources) -> Dict[str, Any]:
             continue
         try:
             profile = provider.profile(collection, items)
-        except KeyError:
+        except (KeyError, ProviderError):  # bands it cannot tell: listed, not viewable
             continue
         for item in items:
             try:
