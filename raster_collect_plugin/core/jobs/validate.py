@@ -54,10 +54,25 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
+    _refuse_nothing_to_score(result, Path(spec["references"]).name, start)
     files = write_validation(result, output_dir)
     # as validation.json: NaN (nothing to score) is null, so --json output is valid JSON
     return {"output_dir": str(output_dir), **summary_document(result),
             "files": {key: str(path) for key, path in files.items()}}
+
+
+def _refuse_nothing_to_score(result: Dict[str, Any], name: str, start) -> None:
+    """No reference left after the history, or none on the monitored pixels: every detection
+    was scored a false positive, exit 0 (a wrong file or CRS read as a total failure)."""
+    events = result["events"]
+    if events.empty:
+        raise JobError(f"the reference polygons {name} are all dated before the end of the "
+                       f"stable history ({str(start)[:10]}), which holds their disturbances: "
+                       "give references dated after it")
+    if not (events["pixels"] > 0).any():
+        raise JobError(f"none of the {len(events)} reference polygons in {name} overlaps the "
+                       "monitored compartments: check that it is the right file and that its "
+                       "CRS is the one its coordinates were drawn in")
 
 
 def _state_history_end(folder: Path):
