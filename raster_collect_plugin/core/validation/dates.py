@@ -18,6 +18,7 @@ def reference_dates(values):
     day it was where it was written (2025-11-20T06:00+10:00 is 20 November, not the 19th in
     UTC): references are dated by the day, and zones may differ between rows."""
     import datetime
+    import warnings
 
     import pandas as pd
 
@@ -39,7 +40,9 @@ def reference_dates(values):
         timed = parts[3].fillna("").str.fullmatch(_TIME_OF_DAY)
         iso = day.where(timed, day + parts[3])  # the day as written; else pandas decides
         values = values.astype(object).where(~text, iso)  # else (day first) no date
-    dates = pd.to_datetime(values, errors="coerce")
+    with warnings.catch_warnings():  # "Could not infer format": a bad first value, named
+        warnings.simplefilter("ignore", UserWarning)  # by the caller; not a 2nd stderr line
+        dates = pd.to_datetime(values, errors="coerce")
     retry = dates.isna() & values.notna()
     if retry.any():
         leading = values[retry].astype(str).str[:10]
