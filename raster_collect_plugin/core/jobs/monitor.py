@@ -305,7 +305,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         folder.publish(written, superseded=superseded_tables, errors=json.loads(
             series.attrs.get("search_errors") or "{}"))
     summary = result.summary
-    notes = superseded_note(folder.removed, folder.held)
+    notes = superseded_note(folder.removed, folder.held) + [  # Landsat 7 when harmonised
+        f"{collection}: {why}" for collection, why in
+        json.loads(series.attrs.get("skipped") or "{}").items()]
     return {"output_dir": str(output_dir), "changes": result.changes,
             "files": {k: str(v) for k, v in result.files.items()},
             "compartments": [] if summary is None else

@@ -34,6 +34,7 @@ same weights); a 30 m pixel with any cloudy 10 m pixel is left out.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -52,6 +53,7 @@ from ..pixels.load import LoadSpec, choose_grid, load_scenes
 from . import bandpass
 
 OPTICAL = ("sentinel-2", "landsat")
+OLI_MISSIONS = (8, 9)  # Landsat 8 OLI and 9 OLI-2: the HLS v2.0 reference
 NOT_DONE = "BRDF/NBAR view-angle normalisation is not applied"
 
 
@@ -105,10 +107,11 @@ def search_stacks(sources, forests, start: date, end: date, *,
     return stacks, report.errors
 
 
-def loadable(stacks: Sequence[Stack], index: str, custom_formula: Optional[str] = None
-             ) -> List[Stack]:
-    """The stacks a series of ``index`` is made of (optical, with the index's bands)."""
-    return _usable(stacks, get_index(index, custom_formula))[0]
+def loadable(stacks: Sequence[Stack], index: str, custom_formula: Optional[str] = None,
+             harmonise: bool = True) -> List[Stack]:
+    """The stacks a series of ``index`` is made of (optical, with the index's bands; when
+    harmonised, Landsat 8/9 OLI scenes only)."""
+    return _usable(stacks, get_index(index, custom_formula), harmonise)[0]
 
 
 def load_index_series(items: Mapping[str, Sequence[pystac.Item]], forests, *,
@@ -144,7 +147,7 @@ def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
     formula = get_index(index, custom_formula)
     frame = _frame(forests)
     geometry = Geometry(frame.geometry.union_all(), crs=str(frame.crs))
-    usable, skipped = _usable(stacks, formula)
+    usable, skipped = _usable(stacks, formula, harmonise)
     if not usable:
         raise LoadError(f"no optical scenes can give {formula.name}: "
                         + ("; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none found"))
@@ -211,9 +214,41 @@ def _bands_to_read(stack: Stack, formula: SpectralIndex, harmonise: bool) -> Dic
     return {b: ("nir08" if harmonise and s2 and b == "nir" else b) for b in formula.bands}
 
 
-def _usable(stacks: Sequence[Stack], formula: SpectralIndex) -> Tuple[List[Stack], dict]:
+def landsat_number(item: pystac.Item) -> Optional[int]:
+    """A Landsat scene's mission number, from its STAC ``platform`` (``landsat-7``) or,
+    without one, its id (``LE07_L2SP_...``); None when neither tells."""
+    platform = re.search(r"landsat[-_ ]?(\d+)", str(item.properties.get("platform") or ""),
+                         re.IGNORECASE)
+    named = platform or re.match(r"L[CEOTM]0?(\d)_", item.id or "")
+    return int(named.group(1)) if named else None
+
+
+def _without_other_landsats(stack: Stack) -> Tuple[Stack, Dict[int, int]]:
+    """A Landsat stack's Landsat 8/9 (OLI) scenes, and how many of other missions (ETM+,
+    TM: the HLS v2.0 table has no row for them, they are not its reference) were left out."""
+    kept, left = [], {}
+    for item in stack.items:
+        number = landsat_number(item)
+        if number is None or number in OLI_MISSIONS:
+            kept.append(item)
+        else:
+            left[number] = left.get(number, 0) + 1
+    return Stack(stack.collection, stack.profile, kept), left
+
+
+def _usable(stacks: Sequence[Stack], formula: SpectralIndex, harmonise: bool = False
+            ) -> Tuple[List[Stack], dict]:
     usable, skipped = [], {}
     for stack in stacks:
+        if harmonise and stack.profile.sensor == "landsat":
+            stack, left = _without_other_landsats(stack)
+            if left:
+                skipped[stack.collection] = (
+                    ", ".join(f"{n} Landsat {m} scene(s)" for m, n in sorted(left.items()))
+                    + " left out: the harmonised series is Landsat 8/9 OLI (the HLS v2.0 "
+                    "reference) and Sentinel-2; without harmonisation they are kept")
+            if not stack.items:
+                continue
         sensor = stack.profile.sensor
         missing = [b for b in formula.bands if b not in stack.profile.assets]
         if sensor not in OPTICAL:
