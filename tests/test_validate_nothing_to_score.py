@@ -77,9 +77,8 @@ def test_references_off_the_compartments_are_refused(tmp_path, capsys):
     code, result = _validate(folder, far, capsys)
     assert code == 2 and result["exit_code"] == 2
     assert result["error"]["message"] == (
-        "none of the 1 reference polygons in far.gpkg overlaps the monitored compartments: "
-        "check that it is the right file and that its CRS is the one its coordinates were "
-        "drawn in")
+        "none of the 1 reference polygons in far.gpkg overlaps the monitored area: check that "
+        "it is the right file and that its CRS is the one its coordinates were drawn in")
     assert not (folder / "validation").exists()  # nothing written a rerun would trust
 
 
@@ -91,4 +90,39 @@ def test_references_all_dated_within_the_history_are_refused(tmp_path, capsys):
     assert result["error"]["message"] == (
         "the reference polygons old.gpkg are all dated before the end of the stable history "
         "(2024-12-31), which holds their disturbances: give references dated after it")
+    assert not (folder / "validation").exists()
+
+
+def _job(tmp_path, capsys, **keys):
+    spec = tmp_path / "validate.json"
+    spec.write_text(json.dumps({"kind": "validate", **keys}))
+    code = cli.main(["--json", "job", str(spec)])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_ids_choose_among_the_folders_compartments(tmp_path, capsys):
+    """A spec's 'ids' without 'aoi' were silently not used (every compartment scored), an id
+    not there was a traceback (KeyError 'pixels', exit 1), and 'layer' without 'aoi' was not
+    used either."""
+    folder = _monitoring_folder(tmp_path)
+    refs = str(_references(tmp_path, "refs.gpkg", ["2025-03-14"]))
+    keys = {"monitoring_dir": str(folder), "references": refs}
+    # the east compartment alone: the reference (west) is on the grid, off it: its false
+    # alarms (none) are a fair question, not refused
+    code, east = _job(tmp_path, capsys, **keys, ids=[2.0], output_dir=str(tmp_path / "east"))
+    assert code == 0
+    assert (east["pixel"]["tp"], east["pixel"]["fp"], east["pixel"]["evaluated"]) == (0, 0, 200)
+    assert east["compartment"]["tn"] == 1 and east["compartment"]["tp"] == 0
+    code, typo = _job(tmp_path, capsys, **keys, ids=[3])
+    assert code == 2 and typo["error"]["message"] == (
+        "the compartments: no polygons with forest_id in ['3']; the file's forest_id values "
+        "are 1, 2: choose among them (a spec's 'ids')")
+    code, layer = _job(tmp_path, capsys, **keys, layer="compartments")
+    assert code == 2 and "without 'aoi' scores the monitoring folder's own compartments: " \
+        "leave 'layer' out" in layer["error"]["message"]
+    assert cli.main(["validate", "--monitoring", str(folder), "--references", refs,
+                     "--layer", "compartments"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "raster-collect: error: --layer is the layer of --compartments: give --compartments "
+        "too, or leave --layer out (the folder's own compartments)")
     assert not (folder / "validation").exists()
