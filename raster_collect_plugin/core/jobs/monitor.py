@@ -213,6 +213,14 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     id_field = spec.get("id_field", "forest_id")
     aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
                    ids=spec.get("ids"))
+    if spec.get("crs"):  # Web Mercator: pixels and hectares not metres on the ground
+        from ..composites.pipeline import check_true_metres
+        from ..composites.requests import RequestError
+
+        try:
+            check_true_metres(spec["crs"], aoi.frame, option="'crs' (--crs)")
+        except RequestError as error:
+            raise JobError(str(error)) from None
     end = date.fromisoformat(str(spec.get("end") or date.today())[:10])
     index = spec.get("index", DEFAULT_MONITOR_INDEX)
     resolution = float(spec.get("resolution", 10))
