@@ -24,7 +24,9 @@ and index formulas (``pixels.indices``); nothing here re-implements them.
 Harmonised (``harmonise=True``): Landsat OLI is the reference (HLS v2.0); each Sentinel-2
 band of the index is adjusted with its platform's row (``slope * msi + offset``) before the
 index is computed, and Sentinel-2's NIR is B8A (the band the table was fitted for; B08 is
-broader and HLS leaves it unadjusted), so a 10 m series has a 20 m NIR. Not done: BRDF / NBAR
+broader and HLS leaves it unadjusted), so a 10 m series has a 20 m NIR; Landsat scenes of other
+missions than 8/9 (7 ETM+, 4/5 TM: not the table's reference) are left out and counted in
+``attrs["skipped"]``, kept without harmonisation. Not done: BRDF / NBAR
 normalisation (see the README: view-angle effects of a few per cent of reflectance remain).
 On the 30 m grid Sentinel-2 is read at 10 m and averaged 3 x 3 (HLS averages MSI's 10 m bands
 and area-weights its 20 m ones; here a 20 m band is first sampled at 10 m, which amounts to the
