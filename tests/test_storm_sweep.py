@@ -408,20 +408,21 @@ def test_validate_compartments_that_do_not_exist(monitoring, tmp_path, capsys):
 
 def test_validate_json_is_valid_json_when_a_score_has_nothing_to_score(monitoring, tmp_path,
                                                                        capsys):
-    """A reference outside the monitored grid leaves recall and delays without pixels: the
-    --json output printed NaN there (jq and strict parsers refuse it); validation.json
-    already said null. Both say null now."""
-    references = tmp_path / "far.gpkg"
-    gpd.GeoDataFrame({"date": ["2025-03-14"]}, geometry=[shapely.box(0, 0, 100, 100)],
-                     crs=CRS).to_file(references)
+    """A reference on the monitored grid but off the compartments scored leaves precision,
+    recall and delays without pixels: the --json output printed NaN there (jq and strict
+    parsers refuse it); validation.json already said null. Both say null now. (A reference
+    off the grid altogether is refused: tests/test_validate_nothing_to_score.py.)"""
+    east = tmp_path / "east.gpkg"
+    gpd.read_file(monitoring[0] / "monitoring_compartments.gpkg").iloc[[1]].to_file(east)
     assert cli.main(["--json", "validate", "--monitoring", str(monitoring[0]), "--references",
-                     str(references)]) == 0
+                     str(monitoring[1]), "--compartments", str(east)]) == 0
 
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")
 
     printed = json.loads(capsys.readouterr().out, parse_constant=refuse)
-    assert printed["pixel"]["recall"] is None and printed["pixel"]["fp"] > 0
+    assert printed["pixel"]["recall"] is None and printed["pixel"]["precision"] is None
+    assert printed["pixel"]["evaluated"] == 200 and printed["pixel"]["fp"] == 0
     assert printed["delay"]["confirmation"]["days"]["mean"] is None
     assert printed["pixel"] == json.loads(
         (monitoring[0] / "validation" / "validation.json").read_text())["pixel"]

@@ -2,6 +2,8 @@
 00:00:00, as a spreadsheet or an edit in QGIS leaves it) are read: pandas takes its format
 from the first value and read the others as missing, so ``validate`` refused valid dates."""
 
+import warnings
+
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -43,6 +45,20 @@ def test_year_first_dates_with_slashes_or_dots_are_read(tmp_path):
         pd.Timestamp("2025-03-14"), pd.Timestamp("2024-06-01"), pd.Timestamp("2025-08-22")]
     with pytest.raises(JobError, match=r"feature\(s\) \[1\]: fill them in, year first"):
         _references(_write(tmp_path, ["14/03/2025", "2025/03/14"]), None, "date")
+
+
+def test_yyyymmdd_as_text_is_read_as_the_number_is(tmp_path):
+    """README: the date field may be "a whole number YYYYMMDD"; the same number kept as text
+    (a CSV join, a shapefile's string field) was refused with "a date like 2025-03-14, year
+    first", although it is year first."""
+    path = _write(tmp_path, ["20250314", " 20240601", "2025-08-22"])
+    read = _references(path, None, "date")
+    assert list(read["date"].dt.normalize()) == [
+        pd.Timestamp("2025-03-14"), pd.Timestamp("2024-06-01"), pd.Timestamp("2025-08-22")]
+    with warnings.catch_warnings():  # the error is the one line: no pandas warning before it
+        warnings.simplefilter("error")
+        with pytest.raises(JobError, match=r"feature\(s\) \[1, 2\]"):  # no such day; 7 digits
+            _references(_write(tmp_path, ["20251399", "2025031", "2025-03-14"]), None, "date")
 
 
 def test_a_reference_file_without_features_is_refused(tmp_path):

@@ -115,7 +115,9 @@ def _run(spec: dict, args) -> dict:
             "last_scene": changes["last_scene"], "entered": changes["entered"],
             "late_scenes": changes.get("late_scenes", []),
             "zones_with_new_alerts": changes["zones_with_new_alerts"],
-            "files": result["files"]} if not args.json else result
+            "files": result["files"],
+            **({"notes": result["notes"]} if result.get("notes") else {})
+            } if not args.json else result
 
 
 def format_changes(changes: dict) -> str:

@@ -29,6 +29,9 @@ def _cmd_validate(args) -> dict:
     if not 0 <= args.min_fraction <= 1:
         raise BadInput(f"--min-fraction must be between 0 and 1 (e.g. 0.02), not "
                        f"{args.min_fraction}")
+    if args.layer and not args.compartments:  # else the folder's compartments, silently
+        raise BadInput("--layer is the layer of --compartments: give --compartments too, or "
+                       "leave --layer out (the folder's own compartments)")
     result = run_job(validate_spec_from(args))
     if args.json:
         return result

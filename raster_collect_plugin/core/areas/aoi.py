@@ -107,6 +107,22 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0].split("; ")[0][:200] if text else type(error).__name__
 
 
+def select_ids(frame: gpd.GeoDataFrame, id_field: str, ids: Sequence) -> gpd.GeoDataFrame:
+    """The polygons whose ``id_field`` is one of ``ids`` (compared as ``_id_key`` does); an id
+    not there raises AoiError with the ids there are, so a typo or the wrong id field shows."""
+    column = frame[id_field]
+    wanted = {_id_key(i, column) for i in ids}
+    keys = column.map(lambda v: _id_key(v, column))
+    missing = wanted - set(keys[keys.isin(wanted)])
+    if missing:
+        there = sorted({str(v) for v in column.dropna()}, key=_natural)
+        shown = ", ".join(there[:10]) + (f" ... ({len(there)} in all)"
+                                         if len(there) > 10 else "")
+        raise AoiError(f"no polygons with {id_field} in {sorted(missing)}; the file's "
+                       f"{id_field} values are {shown}: choose among them")
+    return frame[keys.isin(wanted)]
+
+
 def _id_key(value, column) -> str:
     """An id as compared with the ids asked for: in a numeric id field (Integer or Real), 102,
     "102", "102.0" and 102.0 are one forest (a spreadsheet or shapefile makes ids decimal, and
@@ -169,17 +185,7 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
         raise AoiError(f"the polygons have no field {id_field!r}; fields are "
                        f"{[c for c in frame.columns if c != 'geometry']}: choose the id field")
     if ids is not None:
-        column = frame[id_field]
-        wanted = {_id_key(i, column) for i in ids}
-        keys = column.map(lambda v: _id_key(v, column))
-        frame = frame[keys.isin(wanted)]
-        missing = wanted - set(keys[keys.isin(wanted)])
-        if missing:  # with the ids there are, so a typo or the wrong id field shows
-            there = sorted({str(v) for v in column.dropna()}, key=_natural)
-            shown = ", ".join(there[:10]) + (f" ... ({len(there)} in all)"
-                                             if len(there) > 10 else "")
-            raise AoiError(f"no polygons with {id_field} in {sorted(missing)}; the file's "
-                           f"{id_field} values are {shown}: choose among them")
+        frame = select_ids(frame, id_field, ids)
     if frame.empty:
         raise AoiError("no polygons to work on: select at least one feature")
     blank = frame[id_field].isna() | (frame[id_field].astype(str).str.strip() == "")

@@ -88,6 +88,8 @@ def validate_request(request: CompositeRequest) -> Aoi:
         check_output_crs(request.crs)
     aoi = request.aoi if isinstance(request.aoi, Aoi) else load_aoi(
         request.aoi, id_field=request.id_field, ids=request.selected_ids)
+    if request.crs:
+        check_true_metres(request.crs, aoi.frame)
     if request.resolution is not None:
         _refuse_pixels_larger_than_every_forest(aoi, request.resolution)
     return aoi
@@ -142,6 +144,23 @@ def check_output_crs(crs: str, option: str = "--crs") -> None:
                            "--resolution and the areas (ha) are in metres: give a projected CRS "
                            "in metres such as a UTM zone (EPSG:326xx / 327xx), or leave "
                            f"{option} out for the scenes' own UTM zone")
+
+
+def check_true_metres(crs: str, frame, option: str = "--crs") -> None:
+    """An output CRS in metres that are not metres on the ground over the forests (Web
+    Mercator: 10 "m" pixels were 6.7 m at 48° N and a monitor's hectares 2.26 times too many)
+    is refused with the forests' UTM zone."""
+    from ..areas.utm import true_metre_utm
+
+    if frame.empty:
+        return
+    zone = true_metre_utm(frame.to_crs(crs))
+    if zone is not None:
+        raise RequestError(f"{option} {crs} does not measure true metres over the forests "
+                           "(as Web Mercator, stretched away from the equator); --resolution "
+                           "and the areas (ha) are metres on the ground: give a CRS such as "
+                           f"their UTM zone EPSG:{zone}, or leave {option} out for the "
+                           "scenes' own UTM zone")
 
 
 def search(request: CompositeRequest, aoi: Optional[Aoi] = None) -> SearchReport:

@@ -116,6 +116,8 @@ USED_IN_MODE: Dict[Tuple[str, str, bool], Tuple[Tuple[str, ...], str]] = {
     ("sentinel-hub-byoc", "aoi", False): (
         ("layer", "id_field", "ids", "start", "end", "interval", "min_clear_fraction"),
         "without 'aoi' reads no statistics back"),
+    ("validate", "aoi", False): (
+        ("layer",), "without 'aoi' scores the monitoring folder's own compartments"),
     ("storm", "sources", False): (
         ("max_cloud_cover",),
         "without 'sources' searches no scenes (its scenes are 'before_items' / 'after_items')"),

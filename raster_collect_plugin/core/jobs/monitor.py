@@ -216,6 +216,14 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     id_field = spec.get("id_field", "forest_id")
     aoi = load_aoi(spec["aoi"], id_field=id_field, layer=spec.get("layer"),
                    ids=spec.get("ids"))
+    if spec.get("crs"):  # Web Mercator: pixels and hectares not metres on the ground
+        from ..composites.pipeline import check_true_metres
+        from ..composites.requests import RequestError
+
+        try:
+            check_true_metres(spec["crs"], aoi.frame, option="'crs' (--crs)")
+        except RequestError as error:
+            raise JobError(str(error)) from None
     end = date.fromisoformat(str(spec.get("end") or date.today())[:10])
     index = spec.get("index", DEFAULT_MONITOR_INDEX)
     resolution = float(spec.get("resolution", 10))
@@ -308,7 +316,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         folder.publish(written, superseded=superseded_tables, errors=json.loads(
             series.attrs.get("search_errors") or "{}"))
     summary = result.summary
-    notes = superseded_note(folder.removed, folder.held)
+    notes = superseded_note(folder.removed, folder.held) + [  # Landsat 7 when harmonised
+        f"{collection}: {why}" for collection, why in
+        json.loads(series.attrs.get("skipped") or "{}").items()]
     return {"output_dir": str(output_dir), "changes": result.changes,
             "files": {k: str(v) for k, v in result.files.items()},
             "compartments": [] if summary is None else

@@ -42,7 +42,8 @@ def look_back(sources, frame, state, options: Dict[str, Any],
                               max_cloud_cover=max_cloud_cover)  # errors: the main search's
     found = [{"id": item.id, "collection": stack.collection, "sensor": stack.profile.sensor,
               "time": _utc(item.datetime)}
-             for stack in loadable(stacks, options["index"], options.get("custom_formula"))
+             for stack in loadable(stacks, options["index"], options.get("custom_formula"),
+                                   options.get("harmonise", True))
              for item in stack.items if item.datetime is not None]
     if state.processed_scenes is None:
         last = str(np.datetime64(state.last_time, "s"))

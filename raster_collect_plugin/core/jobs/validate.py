@@ -5,7 +5,8 @@ and detection delays, written as JSON, CSV and Markdown (``core.validation``).
 
 Spec keys: ``monitoring_dir`` (the folder ``monitor`` wrote), ``references`` (polygon file),
 ``references_layer``, ``date_field`` (default ``date``), ``aoi`` / ``layer`` / ``id_field``
-(the compartments; default: those the folder was started with), ``min_fraction`` (default
+(the compartments; default: those the folder was started with; ``layer`` only with ``aoi``),
+``ids`` (chosen among them), ``min_fraction`` (default
 0.02), ``output_dir`` (default ``<monitoring_dir>/validation``).
 """
 
@@ -54,10 +55,35 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
+    _refuse_nothing_to_score(result, references, outputs, Path(spec["references"]).name,
+                             start)
     files = write_validation(result, output_dir)
     # as validation.json: NaN (nothing to score) is null, so --json output is valid JSON
     return {"output_dir": str(output_dir), **summary_document(result),
             "files": {key: str(path) for key, path in files.items()}}
+
+
+def _refuse_nothing_to_score(result: Dict[str, Any], references, outputs, name: str,
+                             start) -> None:
+    """No reference left after the history, or none on the monitored grid: every detection
+    was scored a false positive, exit 0 (a wrong file or CRS read as a total failure). On the
+    grid but off the compartments chosen is a question of its own (their false alarms)."""
+    from rasterio.transform import array_bounds
+    from shapely.geometry import box
+
+    events = result["events"]
+    if events.empty:
+        raise JobError(f"the reference polygons {name} are all dated before the end of the "
+                       f"stable history ({str(start)[:10]}), which holds their disturbances: "
+                       "give references dated after it")
+    if (events["pixels"] > 0).any():
+        return
+    height, width = next(iter(outputs.data_vars.values())).shape
+    grid = box(*array_bounds(height, width, _affine(outputs)))
+    if not references.to_crs(outputs.attrs["crs"]).intersects(grid).any():
+        raise JobError(f"none of the {len(references)} reference polygons in {name} overlaps "
+                       "the monitored area: check that it is the right file and that its CRS "
+                       "is the one its coordinates were drawn in")
 
 
 def _state_history_end(folder: Path):
@@ -115,7 +141,7 @@ def _references(path: Path, layer, date_field: str):
 
 
 def _compartments(spec, saved, folder: Path, id_field: str):
-    from ..areas.aoi import read_polygons
+    from ..areas.aoi import AoiError, read_polygons, select_ids
 
     aoi = spec.get("aoi") or saved.get("aoi")
     layer = spec.get("layer") if spec.get("aoi") else saved.get("layer")
@@ -133,7 +159,13 @@ def _compartments(spec, saved, folder: Path, id_field: str):
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise JobError(f"the compartments have no field {id_field!r}; their fields are "
                        f"{fields}: choose one with --id-field")
-    ids = spec.get("ids") if spec.get("aoi") else saved.get("ids")
+    # the spec's ids choose among these compartments (the folder's own too), else the
+    # folder's ids when they are its compartments
+    ids = spec.get("ids") if spec.get("ids") is not None else \
+        (None if spec.get("aoi") else saved.get("ids"))
     if ids:
-        frame = frame[frame[id_field].astype(str).isin({str(i) for i in ids})]
+        try:
+            frame = select_ids(frame, id_field, ids)
+        except AoiError as error:
+            raise JobError(f"the compartments: {error} (a spec's 'ids')") from None
     return frame

@@ -24,7 +24,9 @@ and index formulas (``pixels.indices``); nothing here re-implements them.
 Harmonised (``harmonise=True``): Landsat OLI is the reference (HLS v2.0); each Sentinel-2
 band of the index is adjusted with its platform's row (``slope * msi + offset``) before the
 index is computed, and Sentinel-2's NIR is B8A (the band the table was fitted for; B08 is
-broader and HLS leaves it unadjusted), so a 10 m series has a 20 m NIR. Not done: BRDF / NBAR
+broader and HLS leaves it unadjusted), so a 10 m series has a 20 m NIR; Landsat scenes of other
+missions than 8/9 (7 ETM+, 4/5 TM: not the table's reference) are left out and counted in
+``attrs["skipped"]``, kept without harmonisation. Not done: BRDF / NBAR
 normalisation (see the README: view-angle effects of a few per cent of reflectance remain).
 On the 30 m grid Sentinel-2 is read at 10 m and averaged 3 x 3 (HLS averages MSI's 10 m bands
 and area-weights its 20 m ones; here a 20 m band is first sampled at 10 m, which amounts to the
@@ -34,6 +36,7 @@ same weights); a 30 m pixel with any cloudy 10 m pixel is left out.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -52,6 +55,7 @@ from ..pixels.load import LoadSpec, choose_grid, load_scenes
 from . import bandpass
 
 OPTICAL = ("sentinel-2", "landsat")
+OLI_MISSIONS = (8, 9)  # Landsat 8 OLI and 9 OLI-2: the HLS v2.0 reference
 NOT_DONE = "BRDF/NBAR view-angle normalisation is not applied"
 
 
@@ -105,10 +109,11 @@ def search_stacks(sources, forests, start: date, end: date, *,
     return stacks, report.errors
 
 
-def loadable(stacks: Sequence[Stack], index: str, custom_formula: Optional[str] = None
-             ) -> List[Stack]:
-    """The stacks a series of ``index`` is made of (optical, with the index's bands)."""
-    return _usable(stacks, get_index(index, custom_formula))[0]
+def loadable(stacks: Sequence[Stack], index: str, custom_formula: Optional[str] = None,
+             harmonise: bool = True) -> List[Stack]:
+    """The stacks a series of ``index`` is made of (optical, with the index's bands; when
+    harmonised, Landsat 8/9 OLI scenes only)."""
+    return _usable(stacks, get_index(index, custom_formula), harmonise)[0]
 
 
 def load_index_series(items: Mapping[str, Sequence[pystac.Item]], forests, *,
@@ -145,7 +150,7 @@ def load_stacks(stacks: Sequence[Stack], forests, *, index: str = "NDVI",
     formula = get_index(index, custom_formula)
     frame = _frame(forests)
     geometry = Geometry(frame.geometry.union_all(), crs=str(frame.crs))
-    usable, skipped = _usable(stacks, formula)
+    usable, skipped = _usable(stacks, formula, harmonise)
     usable, skipped_scenes = _with_bands(usable, formula, harmonise)
     if not usable:
         raise LoadError(f"no optical scenes can give {formula.name}: "
@@ -214,9 +219,41 @@ def _bands_to_read(stack: Stack, formula: SpectralIndex, harmonise: bool) -> Dic
     return {b: ("nir08" if harmonise and s2 and b == "nir" else b) for b in formula.bands}
 
 
-def _usable(stacks: Sequence[Stack], formula: SpectralIndex) -> Tuple[List[Stack], dict]:
+def landsat_number(item: pystac.Item) -> Optional[int]:
+    """A Landsat scene's mission number, from its STAC ``platform`` (``landsat-7``) or,
+    without one, its id (``LE07_L2SP_...``); None when neither tells."""
+    platform = re.search(r"landsat[-_ ]?(\d+)", str(item.properties.get("platform") or ""),
+                         re.IGNORECASE)
+    named = platform or re.match(r"L[CEOTM]0?(\d)_", item.id or "")
+    return int(named.group(1)) if named else None
+
+
+def _without_other_landsats(stack: Stack) -> Tuple[Stack, Dict[int, int]]:
+    """A Landsat stack's Landsat 8/9 (OLI) scenes, and how many of other missions (ETM+,
+    TM: the HLS v2.0 table has no row for them, they are not its reference) were left out."""
+    kept, left = [], {}
+    for item in stack.items:
+        number = landsat_number(item)
+        if number is None or number in OLI_MISSIONS:
+            kept.append(item)
+        else:
+            left[number] = left.get(number, 0) + 1
+    return Stack(stack.collection, stack.profile, kept), left
+
+
+def _usable(stacks: Sequence[Stack], formula: SpectralIndex, harmonise: bool = False
+            ) -> Tuple[List[Stack], dict]:
     usable, skipped = [], {}
     for stack in stacks:
+        if harmonise and stack.profile.sensor == "landsat":
+            stack, left = _without_other_landsats(stack)
+            if left:
+                skipped[stack.collection] = (
+                    ", ".join(f"{n} Landsat {m} scene(s)" for m, n in sorted(left.items()))
+                    + " left out: the harmonised series is Landsat 8/9 OLI (the HLS v2.0 "
+                    "reference) and Sentinel-2; without harmonisation they are kept")
+            if not stack.items:
+                continue
         sensor = stack.profile.sensor
         missing = [b for b in formula.bands if b not in stack.profile.assets]
         if sensor not in OPTICAL:

@@ -11,12 +11,14 @@ def reference_dates(values):
     """A date column as datetimes: text as pandas reads it, and where pandas, having taken
     its format from the first value, reads nothing, the value's leading ISO date (a column
     mixing 2025-03-14 and 2025-03-14 00:00:00). Whole numbers are YYYYMMDD (as the
-    monitoring rasters' dates), never nanoseconds since 1970; text must put the year first
+    monitoring rasters' dates), never nanoseconds since 1970, and so is text of 8 digits
+    ('20250314', a number kept as text by a CSV or shapefile); text must put the year first
     (01/03/2025 is March or January), with '-', '/' or '.' between year, month and day:
     other text is no date (named by the caller). A date and time with a zone counts on the
     day it was where it was written (2025-11-20T06:00+10:00 is 20 November, not the 19th in
     UTC): references are dated by the day, and zones may differ between rows."""
     import datetime
+    import warnings
 
     import pandas as pd
 
@@ -30,13 +32,17 @@ def reference_dates(values):
                         if isinstance(v, datetime.datetime) and v.tzinfo is not None else v)
     text = values.map(lambda v: isinstance(v, str))
     if text.any():  # year first, any separator (2025/03/14, 2025.3.14) as ISO 2025-03-14
-        parts = values[text].astype(str).str.strip().str.extract(
-            r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(.*)$")
+        parts = values[text].astype(str).str.strip().str.extract(  # or YYYYMMDD as text
+            r"^(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|(\d{2})(\d{2}))(.*)$")
+        parts = pd.DataFrame({0: parts[0], 1: parts[1].fillna(parts[3]),
+                              2: parts[2].fillna(parts[4]), 3: parts[5]})
         day = parts[0] + "-" + parts[1].str.zfill(2) + "-" + parts[2].str.zfill(2)
         timed = parts[3].fillna("").str.fullmatch(_TIME_OF_DAY)
         iso = day.where(timed, day + parts[3])  # the day as written; else pandas decides
         values = values.astype(object).where(~text, iso)  # else (day first) no date
-    dates = pd.to_datetime(values, errors="coerce")
+    with warnings.catch_warnings():  # "Could not infer format": a bad first value, named
+        warnings.simplefilter("ignore", UserWarning)  # by the caller; not a 2nd stderr line
+        dates = pd.to_datetime(values, errors="coerce")
     retry = dates.isna() & values.notna()
     if retry.any():
         leading = values[retry].astype(str).str[:10]
