@@ -104,3 +104,23 @@ def test_bands_hold_whole_rows_of_chunks_within_the_pixel_bound():
     assert stores.bands(1) == [slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 4)]
     assert stores.bands(2 * 1024 * 4000) == [slice(0, 2), slice(2, 4)]
     assert stores.bands(3 * 1024 * 4000) == [slice(0, 3), slice(3, 4)]
+
+
+def test_a_run_with_empty_months_keeps_a_band_per_month(small_sample, tmp_path):
+    """Months without scenes (here the six before the sample's) are bands of NaN with a clear
+    count of 0, described by their month, in the stacks' order (their tiles left out of the
+    scratch file, so they cost next to nothing)."""
+    output = tmp_path / "out"
+    assert cli.main([*ARGS[:5], "2025-04-01", "--end", "2025-12-31", "--indices", "NDVI",
+                     "--gpkg", str(small_sample.forests_path), "--catalog",
+                     str(small_sample.catalog_path), "--output", str(output)]) == 0
+    [ndvi] = output.glob("*sentinel-2-l2a_NDVI_monthly_median.tif")
+    [counts] = output.glob("*sentinel-2-l2a_clear_count.tif")
+    months = tuple(f"2025-{m:02d}" for m in range(4, 13))
+    with rasterio.open(ndvi) as cog, rasterio.open(counts) as clear:
+        assert cog.descriptions == months and clear.descriptions == months
+        values, number = cog.read(), clear.read()
+    empty = [k for k in range(len(months)) if not number[k].any()]
+    assert empty and len(empty) < len(months)
+    assert np.isnan(values[empty]).all()
+    assert np.array_equal(np.isnan(values), number == 0)

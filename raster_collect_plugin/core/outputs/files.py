@@ -39,6 +39,14 @@ SCRATCH_LAYOUT = {"tiled": True, "blockxsize": 256, "blockysize": 256, "interlea
 # decoded within a core's cache before GDAL copies them out; reading a 24-period 4000 x 4000
 # stack for zonal statistics took 8 % less time than with 256 x 256 tiles.
 STACK_BLOCK_SIZE = 128
+# GDAL builds a COG's overviews a chunk of every band at a time, chunks of at most
+# GDAL_OVR_CHUNK_MAX_SIZE bytes (default 10 MB): for a stack of hundreds of periods, chunks
+# a few cells wide, each rewriting the pixel-interleaved overview tiles of every band, which
+# the run's 128 MB block cache cannot hold (a 600-period 424 x 411 float32 stack: 34 CPU-s,
+# against 0.8 for 132 periods). A chunk may hold two COG tiles square of every band: 7 CPU-s,
+# for periods x 256 KB of memory while the COG is made (157 MB at 600 float32 periods; one
+# tile square: 16 CPU-s). Below 40 periods GDAL's default is kept.
+OVERVIEW_CHUNK_MIN_BYTES = 10 * 2**20
 
 
 @contextlib.contextmanager
@@ -191,9 +199,11 @@ class StackWriter:
         folder = Path(tempfile.mkdtemp(prefix=".raster-collect-scratch-")) if self.remote \
             else self.destination.parent
         self.scratch = folder / f".{stem}.scratch.tif"
+        # sparse: a tile never written takes no space and reads as nodata (0 without one), so
+        # a band that keeps such a fill (a period without scenes) costs nothing to write
         profile = {"driver": "GTiff", "width": width, "height": height, "count": count,
                    "dtype": dtype, "crs": crs, "transform": transform, "nodata": nodata,
-                   **SCRATCH_LAYOUT}
+                   "SPARSE_OK": True, **SCRATCH_LAYOUT}
         self.dataset = rasterio.open(self.scratch, "w", **profile)
         self.fill, self.count, self.shape = fill, count, (height, width)
         self.descriptions, self.tags, self.nodata = list(band_descriptions), tags, nodata
@@ -220,9 +230,10 @@ class StackWriter:
         from .cog_copy import copy_raster
 
         blank = None
+        sparse_fill = _reads_as(self.fill, self.nodata, self.dataset.dtypes[0])
         for band in range(self.count):
             check_interrupted()  # Ctrl-C/SIGTERM: a long stack stops here, not at its end
-            if band not in self.written:
+            if band not in self.written and not sparse_fill:
                 blank = blank if blank is not None else np.full(self.shape, self.fill,
                                                                 self.dataset.dtypes[0])
                 self.dataset.write(blank, band + 1)
@@ -238,8 +249,14 @@ class StackWriter:
             with finished_file(self.destination) as temp, deferred_signals():
                 # one GDAL call, run where it is called (in a helper thread a composite job's
                 # peak memory grew by a quarter, 640 -> 806 MB); its progress callback stops
-                # it once Ctrl-C/SIGTERM arrives, and the partial COG goes with `temp`
-                copy_raster(self.scratch, temp, stopped=interrupted, **options)
+                # it once Ctrl-C/SIGTERM arrives, and the partial COG goes with `temp`.
+                # Overviews of many bands in GDAL's default 10 MB chunks thrash the block
+                # cache (600 periods: 34 CPU-s): a chunk holds 256 x 256 cells of every band
+                chunk = self.count * (2 * STACK_BLOCK_SIZE) ** 2 * \
+                    np.dtype(self.dataset.dtypes[0]).itemsize
+                with rasterio.Env(GDAL_OVR_CHUNK_MAX_SIZE=max(chunk,
+                                                              OVERVIEW_CHUNK_MIN_BYTES)):
+                    copy_raster(self.scratch, temp, stopped=interrupted, **options)
         finally:
             self._drop_scratch()
         return self.destination
@@ -255,6 +272,14 @@ class StackWriter:
         if not self.dataset.closed:
             self.dataset.close()
         self._drop_scratch()
+
+
+def _reads_as(fill: float, nodata: Optional[float], dtype: str) -> bool:
+    """Whether a sparse (never written) tile of a ``dtype`` file with this ``nodata`` reads as
+    ``fill``: GDAL gives nodata, or 0 without one."""
+    blank = np.asarray(0 if nodata is None else nodata, dtype=dtype)
+    wanted = np.asarray(fill, dtype=dtype)
+    return bool(np.array_equal(blank, wanted, equal_nan=wanted.dtype.kind == "f"))
 
 
 def zarr_stack_to_cog(store: str, component: str, destination: PathLike, *,

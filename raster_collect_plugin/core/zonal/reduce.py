@@ -38,15 +38,20 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Seque
     if values.dtype.kind == "f":
         valid &= ~np.isnan(values)
     reduced, _, _ = _kernel(values, valid, weights, np.zeros(1, np.intp), quantiles,
-                            exact=True, keep_classes=False)
+                            exact=True, keep_classes=False, decibels=None)
     return reduced[0, zonal_kernel.QUANTILES_FROM:]
+
+
+_NO_ROWS = np.zeros(0, np.bool_)  # the kernel's ``decibels`` when no row is in dB
 
 
 def _kernel(values: np.ndarray, valid: np.ndarray, weights: np.ndarray,
             weight_rows: np.ndarray, quantiles: Sequence[float], *, exact: bool,
-            keep_classes: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+            keep_classes: bool, decibels: Optional[np.ndarray]
+            ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sort each row (``zonal_order``) and reduce it (``zonal_kernel``): the kernel's columns
-    per row, and each row's distinct values and summed weights when ``keep_classes``."""
+    per row (TOTAL and SQUARES of linear power where ``decibels``, a bool per row), and each
+    row's distinct values and summed weights when ``keep_classes``."""
     rows, cells = values.shape
     levels = np.asarray(quantiles, dtype="float64")
     keep = keep_classes and cells > 0
@@ -55,7 +60,8 @@ def _kernel(values: np.ndarray, valid: np.ndarray, weights: np.ndarray,
     reduced = np.empty((rows, zonal_kernel.QUANTILES_FROM + len(levels)))
     zonal_kernel.reduce_sorted_rows(values, valid, zonal_order.sorted_cells(values, valid),
                                     weights, weight_rows, levels, exact, class_values,
-                                    class_totals, reduced)
+                                    class_totals, _NO_ROWS if decibels is None else decibels,
+                                    reduced)
     return reduced, class_values, class_totals
 
 
@@ -86,7 +92,11 @@ def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
     (not counted anywhere). Returns (rows, len(STATISTICS)); ``classes`` gets
     (distinct values, summed weights) per row. Rows where ``decibels`` (bool per row) is True
     hold dB values: their mean, sum, std and coefficient of variation are of linear power
-    (``_power_moments``)."""
+    P = 10^(x/10), as the providers of Sentinel-1 RTC say to average gamma0 (the kernel sums
+    w P in the pass that reads the cells): ``mean`` = 10·log10(sum(w P) / sum(w)) in dB;
+    ``sum`` = sum(w P) and ``std`` (population, weighted) in linear power;
+    ``coefficient_of_variation`` = std / mean of P. The order statistics stay in dB (log is
+    monotonic)."""
     exact = mode == "exact"
     rows, cells = values.shape
     weights = np.ascontiguousarray(weights, dtype="float64")
@@ -94,9 +104,10 @@ def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
         weight_rows = np.arange(rows)
     weight_rows = np.asarray(weight_rows, dtype=np.intp)
     valid = valid & (weights > 0)[weight_rows]
+    in_db = None if decibels is None or not np.any(decibels) else np.asarray(decibels, bool)
     reduced, class_values, class_totals = _kernel(
         values, valid, weights, weight_rows, list(QUANTILES.values()), exact=exact,
-        keep_classes=classes is not None)
+        keep_classes=classes is not None, decibels=in_db)
     result = np.full((rows, len(STATISTICS)), np.nan)
     column = STATISTICS.index
     pixel_count = reduced[:, zonal_kernel.PIXELS]
@@ -107,6 +118,9 @@ def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
         result[:, column("coefficient_of_variation")] = std / mean
         result[:, column("clear_fraction")] = np.where(pixel_count > 0,
                                                        clear_count / pixel_count, 0.0)
+    if in_db is not None:  # the mean of linear power, in dB
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(in_db, 10 * np.log10(mean), mean)
     result[:, column("mean")] = mean
     result[:, column("std")] = std
     result[:, column("sum")] = total  # NaN where no cell is clear
@@ -120,36 +134,12 @@ def reduce_rows(values: np.ndarray, valid: np.ndarray, weights: np.ndarray, *,
         result[:, column(name)] = reduced[:, kernel_column]
     for k, name in enumerate(QUANTILES):
         result[:, column(name)] = reduced[:, zonal_kernel.QUANTILES_FROM + k]
-    if decibels is not None and np.any(decibels):
-        _power_moments(values, valid, weights, weight_rows, np.flatnonzero(decibels), result)
     if classes is not None:
         varieties = result[:, column("variety")].astype(int)
         classes.extend((class_values[row, :count].copy(), class_totals[row, :count].copy())
                        if count else (np.empty(0), np.empty(0))
                        for row, count in enumerate(varieties))
     return result
-
-
-def _power_moments(values: np.ndarray, valid: np.ndarray, weights: np.ndarray,
-                   weight_rows: np.ndarray, rows: np.ndarray, result: np.ndarray) -> None:
-    """The moments of dB ``rows`` in linear power P = 10^(x/10), as the providers of
-    Sentinel-1 RTC say to average gamma0: ``mean`` = 10·log10(sum(w P) / sum(w)) in dB; ``sum``
-    = sum(w P) and ``std`` (population, weighted) in linear power; ``coefficient_of_variation``
-    = std / mean of P. The order statistics stay the kernel's, in dB (log is monotonic)."""
-    column = STATISTICS.index
-    clear = valid[rows]
-    cell_weights = np.where(clear, weights[weight_rows[rows]], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        power = np.power(10.0, np.where(clear, values[rows], -np.inf).astype("float64") / 10)
-        clear_count = result[rows, column("clear_count")]
-        total = (cell_weights * power).sum(axis=1)
-        mean = total / clear_count
-        std = np.sqrt((cell_weights * (power - mean[:, np.newaxis]) ** 2).sum(axis=1)
-                      / clear_count)
-        result[rows, column("mean")] = 10 * np.log10(mean)
-        result[rows, column("coefficient_of_variation")] = std / mean
-    result[rows, column("std")] = std
-    result[rows, column("sum")] = np.where(clear_count > 0, total, np.nan)
 
 
 def padded_length(cells: int) -> int:

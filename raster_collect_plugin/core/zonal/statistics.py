@@ -67,7 +67,7 @@ _CELLS = {
 
 # Bands in decibels (their file's or band's ``units`` is "dB": the VV and VH composites):
 # gamma0 is linear power, averaged in linear units and converted to dB afterwards, as the
-# providers of Sentinel-1 RTC say (``reduce._power_moments``).
+# providers of Sentinel-1 RTC say (``reduce.reduce_rows``, in the kernel's pass).
 _DECIBELS = {
     "which": "bands whose unit type or 'units' tag, or whose file's 'units' tag, is dB (the VV "
              "and VH composites; 'decibel_bands' in the notes of a zonal --raster run)",
