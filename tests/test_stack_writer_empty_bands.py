@@ -11,7 +11,7 @@ import rasterio
 import rasterio.shutil
 from affine import Affine
 
-from raster_collect_plugin.core.outputs import files
+from raster_collect_plugin.core.outputs import cog_copy, files
 from raster_collect_plugin.core.outputs.files import SCRATCH_LAYOUT, STACK_BLOCK_SIZE
 
 StackWriter = files.StackWriter
@@ -60,7 +60,7 @@ def test_empty_bands_are_sparse_in_the_scratch_and_the_cog_is_unchanged(tmp_path
     descriptions = [f"19{70 + band // 12}-{band % 12 + 1:02d}" for band in range(COUNT)]
     tags = {"index": "NDVI", "units": "index"}
     seen = {}
-    real_copy = rasterio.shutil.copy
+    real_copy = cog_copy.copy_raster
 
     def copy(source, destination, **options):  # what GDAL gets to make the COG from
         with rasterio.open(source) as scratch:
@@ -70,7 +70,7 @@ def test_empty_bands_are_sparse_in_the_scratch_and_the_cog_is_unchanged(tmp_path
         seen["chunk"] = int(rasterio.env.get_gdal_config("GDAL_OVR_CHUNK_MAX_SIZE") or 0)
         return real_copy(source, destination, **options)
 
-    monkeypatch.setattr(rasterio.shutil, "copy", copy)
+    monkeypatch.setattr(cog_copy, "copy_raster", copy)
     writer = StackWriter(tmp_path / f"after_{dtype}.tif", count=COUNT, height=HEIGHT,
                          width=WIDTH, dtype=dtype, transform=TRANSFORM, crs="EPSG:32756",
                          band_descriptions=descriptions, tags=tags, **KINDS[dtype])
@@ -79,7 +79,6 @@ def test_empty_bands_are_sparse_in_the_scratch_and_the_cog_is_unchanged(tmp_path
     after = writer.finish()
     assert not seen["blank tile"] and int(seen["written tile"]) > 0  # a period's tiles only
     assert seen["chunk"] >= COUNT * (2 * STACK_BLOCK_SIZE) ** 2 * np.dtype(dtype).itemsize
-    monkeypatch.setattr(rasterio.shutil, "copy", real_copy)
     before = _before(tmp_path, dtype, values, descriptions, tags)
     assert after.read_bytes() == before.read_bytes()
     with rasterio.open(after) as cog:
