@@ -32,10 +32,10 @@ def a_stack(folder, bands=100, size=512) -> StackWriter:
 
 
 def signal_once_copying(folder, sent: dict) -> threading.Thread:
-    """SIGTERM to this process once GDAL's COG copy has started (its overview file exists)."""
+    """SIGTERM to this process once GDAL's COG copy has started (its destination exists)."""
     def watch() -> None:
         deadline = time.monotonic() + 60
-        while not list(folder.glob("*.ovr.tmp")) and time.monotonic() < deadline:
+        while not list(folder.glob(".stack.*.part.tif")) and time.monotonic() < deadline:
             time.sleep(0.02)
         sent["at"] = time.monotonic()
         os.kill(os.getpid(), signal.SIGTERM)

@@ -58,9 +58,9 @@ def test_the_period_limit_is_inclusive():
 
 
 def test_sigterm_while_a_long_stack_becomes_its_cog(small_sample, tmp_path):
-    """A 524-band stack (1970-2100 by quarter): SIGTERM once GDAL's COG copy has started ends
-    the run at once (GDAL's progress callback stops the copy), exit 1, and its staging folder
-    goes with it (the 1,572-band run it was went on for minutes)."""
+    """A 524-band stack (1970-2100 by quarter): SIGTERM while the stack is made ends the run at
+    once (between bands, or GDAL's progress callback stops the COG copy), exit 1, and its
+    staging folder goes with it (the 1,572-band run it was went on for minutes)."""
     output = tmp_path / "out"
     child = subprocess.Popen(
         [sys.executable, "-m", "raster_collect_plugin", "composite", "--gpkg",
@@ -70,7 +70,8 @@ def test_sigterm_while_a_long_stack_becomes_its_cog(small_sample, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 120
-        while not list(output.glob(".raster-collect-partial-*/*.ovr.tmp")):  # GDAL copying
+        # the stack being made (its scratch file; the COG copy is test_cog_copy_stop's)
+        while not list(output.glob(".raster-collect-partial-*/**/*.scratch.tif")):
             assert child.poll() is None and time.monotonic() < deadline, child.communicate()
             time.sleep(0.05)
         signalled = time.monotonic()

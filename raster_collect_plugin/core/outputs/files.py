@@ -13,11 +13,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.enums import Resampling
 
 from ..runs.file_replace import replace
 from ..runs.storage import is_remote, put_file
@@ -39,14 +40,24 @@ SCRATCH_LAYOUT = {"tiled": True, "blockxsize": 256, "blockysize": 256, "interlea
 # decoded within a core's cache before GDAL copies them out; reading a 24-period 4000 x 4000
 # stack for zonal statistics took 8 % less time than with 256 x 256 tiles.
 STACK_BLOCK_SIZE = 128
-# GDAL builds a COG's overviews a chunk of every band at a time, chunks of at most
-# GDAL_OVR_CHUNK_MAX_SIZE bytes (default 10 MB): for a stack of hundreds of periods, chunks
-# a few cells wide, each rewriting the pixel-interleaved overview tiles of every band, which
-# the run's 128 MB block cache cannot hold (a 600-period 424 x 411 float32 stack: 34 CPU-s,
-# against 0.8 for 132 periods). A chunk may hold two COG tiles square of every band: 7 CPU-s,
-# for periods x 256 KB of memory while the COG is made (157 MB at 600 float32 periods; one
-# tile square: 16 CPU-s). Below 40 periods GDAL's default is kept.
-OVERVIEW_CHUNK_MIN_BYTES = 10 * 2**20
+# A COG's overviews are built on the band-interleaved scratch file, a band at a time, before the
+# COG driver copies them. Left to the driver, they were made from the pixel-interleaved copy in
+# chunks of every band that GDAL's block cache could not hold once a stack was wide or long: a
+# 120-period 2000 x 2000 stack took 280 CPU-s (7 with the overviews built here), a 600-period
+# 424 x 411 one 34 (2.7). The driver's levels are kept: halving, rounded down, until the image
+# fits one tile; each level is rounded up here (GDAL's rule for added overviews), so a side of
+# odd length has one more overview row or column than the driver made.
+
+
+def cog_overview_factors(width: int, height: int, block: int) -> List[int]:
+    """The overview factors GDAL's COG driver gives an image: halving (rounded down) until it
+    fits one ``block`` x ``block`` tile."""
+    factors: List[int] = []
+    factor = 1
+    while width // factor > block or height // factor > block:
+        factor *= 2
+        factors.append(factor)
+    return factors
 
 
 @contextlib.contextmanager
@@ -241,6 +252,12 @@ class StackWriter:
                 self.dataset.set_band_description(band + 1, self.descriptions[band])
         if self.tags:
             self.dataset.update_tags(**self.tags)
+        factors = cog_overview_factors(self.dataset.width, self.dataset.height,
+                                       STACK_BLOCK_SIZE)
+        if factors:
+            with rasterio.Env(COMPRESS_OVERVIEW=STACK_COMPRESSION["compress"],
+                              ZSTD_LEVEL_OVERVIEW=STACK_COMPRESSION["zstd_level"]):
+                self.dataset.build_overviews(factors, Resampling.nearest)
         self.dataset.close()
         options = {"driver": "COG", "compress": "ZSTD", "level": 1,
                    "blocksize": STACK_BLOCK_SIZE,
@@ -249,14 +266,8 @@ class StackWriter:
             with finished_file(self.destination) as temp, deferred_signals():
                 # one GDAL call, run where it is called (in a helper thread a composite job's
                 # peak memory grew by a quarter, 640 -> 806 MB); its progress callback stops
-                # it once Ctrl-C/SIGTERM arrives, and the partial COG goes with `temp`.
-                # Overviews of many bands in GDAL's default 10 MB chunks thrash the block
-                # cache (600 periods: 34 CPU-s): a chunk holds 256 x 256 cells of every band
-                chunk = self.count * (2 * STACK_BLOCK_SIZE) ** 2 * \
-                    np.dtype(self.dataset.dtypes[0]).itemsize
-                with rasterio.Env(GDAL_OVR_CHUNK_MAX_SIZE=max(chunk,
-                                                              OVERVIEW_CHUNK_MIN_BYTES)):
-                    copy_raster(self.scratch, temp, stopped=interrupted, **options)
+                # it once Ctrl-C/SIGTERM arrives, and the partial COG goes with `temp`
+                copy_raster(self.scratch, temp, stopped=interrupted, **options)
         finally:
             self._drop_scratch()
         return self.destination
