@@ -41,7 +41,11 @@ def child(folder: Path, kind: str, months: int) -> dict:
         return check(size, budget)
 
     sizing.check = recording
+    long_run = kind == "composite-long"  # the months' scenes, empty months back 49 years
+    kind = "composite" if long_run else kind
     spec = job_spec(folder, folder / f"out-{kind}", months, 0, kind=kind)
+    if long_run:
+        spec["start"] = f"{int(spec['end'][:4]) - 49}-01-01"
     if kind == "zonal":
         spec["hexagon_area_m2"] = 10_000
     if kind == "storm":  # its windows are around the event: a storm job refuses start/end
@@ -86,6 +90,14 @@ def _benchmark(folder: Path, args) -> None:
             ratios.append(ratio)
             print(f"{kind:>9} {f'{size} x {size}':>11} {estimate or 0:7.0f} MB {peak:6.0f} MB "
                   f"{ratio:6.2f}", flush=True)
+    size = int(args.sizes.split(",")[0])  # a long run: hundreds of periods, most empty
+    run = run_measured([python(), __file__, "--child", "composite-long", "--workdir",
+                        str(folder / f"aoi-{size}"), "--months", str(args.months)],
+                       cwd=str(Path(__file__).parent))
+    estimate, peak = run["estimate_mb"], run["process_peak_rss_mb"]
+    ratios.append(estimate / peak)
+    print(f"{'composite':>9} {f'{size} x {size}':>11} {estimate:7.0f} MB {peak:6.0f} MB "
+          f"{ratios[-1]:6.2f}  (49 years of months, {args.months} with scenes)", flush=True)
     print(f"ratio estimate / peak RSS: {min(ratios):.2f} to {max(ratios):.2f} (target within "
           f"0.70-1.30); {args.months} months; {load_line()}", flush=True)
     _composite_peak_against_area(folder, args)
