@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from raster_collect_plugin import cli
+from tests.servers.json_reply import send_json
 
 
 class _NotStac:
@@ -238,12 +239,7 @@ class _QueryingStacApi:
                 pass
 
             def _json(self, payload):
-                body = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, payload)
 
             def do_GET(self):  # noqa: N802
                 base = server.url

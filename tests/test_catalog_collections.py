@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from raster_collect_plugin import cli
+from tests.servers.json_reply import send_json
 from tests.servers.range_http import RangeFileServer
 
 
@@ -64,12 +65,7 @@ class _ApiBesideItsFiles(RangeFileServer):
 
         class Handler(files):
             def _json(self, payload):
-                body = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, payload)
 
             def do_GET(self):  # noqa: N802
                 if self.path.rstrip("/") != "":

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import List
 from urllib.parse import parse_qs, urlsplit
 
+from .json_reply import send_json
+
 
 class StallingServer:
     """Accepts connections on 127.0.0.1 and never answers."""
@@ -121,12 +123,7 @@ class SlowStacApi:
             def _json(self, payload: dict) -> None:
                 server.requests += 1
                 time.sleep(server.delay)
-                body = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, payload)
 
             def do_GET(self):  # noqa: N802
                 parts = urlsplit(self.path)
