@@ -63,11 +63,12 @@ class _Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         namespace, extras = self.parse_known_args(args, namespace)
         if extras:
-            command = self._subcommand(getattr(namespace, "command", None))
+            command = self.subcommand(getattr(namespace, "command", None))
             (command or self).refuse_unknown(extras)
         return namespace
 
-    def _subcommand(self, name: Optional[str]) -> Optional[_Parser]:
+    def subcommand(self, name: Optional[str]) -> Optional[_Parser]:
+        """The parser of the subcommand ``name`` (None if there is none of that name)."""
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction) and name in action.choices:
                 return action.choices[name]
@@ -228,7 +229,8 @@ def _main(argv, interrupted) -> int:
 
     from .common import windows_path_in
 
-    problem = windows_path_in(parser, args)  # before any work, in the job spec's words
+    # before any work, in the job spec's words
+    problem = windows_path_in(parser.subcommand(args.command), args)
     if problem:
         return fail("bad_input", problem, EXIT_BAD_INPUT)
     try:

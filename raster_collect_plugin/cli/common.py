@@ -47,14 +47,12 @@ PATH_OPTIONS = ("gpkg", "catalog", "output", "raster", "usage_ledger", "monitori
                 "references", "compartments", "spec")
 
 
-def windows_path_in(parser: argparse.ArgumentParser, args) -> Optional[str]:
-    """The job spec's one line for the first path option of the parsed command that is a
-    Windows path on macOS or Linux (it was "does not exist", or an output folder literally
-    called ``C:\\runs``); None when there is none."""
+def windows_path_in(command: Optional[argparse.ArgumentParser], args) -> Optional[str]:
+    """The job spec's one line for the first path option of the parsed ``command`` (its
+    parser) that is a Windows path on macOS or Linux (it was "does not exist", or an output
+    folder literally called ``C:\\runs``); None when there is none."""
     from ..core.jobs.spec import windows_path_problem
 
-    command = next((action.choices[args.command] for action in parser._actions
-                    if isinstance(action, argparse._SubParsersAction)), None)
     for action in command._actions if command is not None else ():
         if action.dest not in PATH_OPTIONS:
             continue
