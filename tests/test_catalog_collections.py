@@ -158,6 +158,9 @@ def test_an_unknown_collections_first_scene_does_not_decide_its_bands(small_samp
     reason = f"the scene has no {name} asset"
     assert summary["errors"] == {}
     assert f"catalog my-s2: 1 scene(s) skipped: {first['id']}: {reason}" in summary["notes"]
+    # the size estimate counts the scenes the run reads, not the one it skips
+    [size_note] = [note for note in summary["notes"] if "a period)" in note]
+    assert "up to 1 scene a period" in size_note
     [metadata_path] = (tmp_path / "out").glob("*my-s2_metadata.json")
     metadata = json.loads(metadata_path.read_text())
     assert metadata["skipped_scenes"] == {first["id"]: reason}

@@ -322,6 +322,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
 
     from ..compute.scheduling import thread_count
     from ..imagery.renderings import colour_bands
+    from ..pixels.bands import scenes_with_bands
     from ..pixels.load import choose_grid
     from ..sources.providers.base import ProviderError
     from .requests import _naive_utc, composite_windows
@@ -341,13 +342,17 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         colours = colour_bands(profile, request.colour_composites)
         if not usable and not colours:
             continue
+        read = {b for index in usable for b in index.bands} | \
+            {b for names in colours.values() for b in names}
+        # the scenes the run keeps: one lacking a band it needs is skipped there, not read
+        items = scenes_with_bands(items, profile, sorted(read))[0]
+        if not items:  # the run reports that collection; the others go on
+            continue
         geobox = choose_grid(items, geometry, profile, crs=request.crs,
                              resolution=request.resolution)
         busiest = max((sum(1 for i in items if begin <= _naive_utc(i.datetime) < end)
                        for _, begin, end in windows), default=0)
         height, width = geobox.shape
-        read = {b for index in usable for b in index.bands} | \
-            {b for names in colours.values() for b in names}
         sizes.append(CompositeSize(f"{provider_name} {collection}", width, height,
                                    abs(geobox.resolution.x), len(windows), len(read) + 1,
                                    len(usable), busiest, threads=thread_count(),
