@@ -5,6 +5,9 @@ when selected alone (its own zone), whichever forests are selected with it."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -98,3 +101,32 @@ def test_zonal_rows_of_a_forest_in_degrees_do_not_depend_on_the_selection(
     assert row["mean"] == pytest.approx(float(np.asarray(expected.iloc[0, band - 1])),
                                         rel=1e-6)
 
+
+def test_a_resumed_zonal_run_redoes_forests_finished_with_old_hexagon_ids(
+        small_sample, tmp_path, capsys, monkeypatch):
+    """A Web Mercator run finished before hex_id named the zone (cells laid in Web Mercator,
+    ids ``281-<column>-<row>``): resuming it kept those forests as they were and wrote the
+    others' ids in the new format, two formats in one table. Such a forest is now redone."""
+    from raster_collect_plugin.core.areas import hexagons
+
+    mercator = tmp_path / "mercator.gpkg"
+    gpd.read_file(small_sample.forests_wgs84_path).to_crs("EPSG:3857").to_file(mercator)
+    output = tmp_path / "zonal"
+    with monkeypatch.context() as old:  # the old format: no zone, cells in Web Mercator
+        old.setattr(hexagons, "lattice_zones", lambda forests, zones=None: [None] * len(forests))
+        assert cli.main(_zonal(small_sample, mercator, "281,282", output)) == 0
+    capsys.readouterr()
+    first = pd.read_parquet(output / "zonal_hexagons_all.parquet")
+    assert first.hex_id.str.fullmatch(r"28[12]--?\d+--?\d+").all()  # the old format
+    shutil.rmtree(output / "forest_282")  # as if stopped before forest 282
+    (output / "forest_281" / "notes.txt").write_text("mine")
+    assert cli.main(_zonal(small_sample, mercator, "281,282", output)) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["computed"], summary["skipped_complete"]) == ([281, 282], [])
+    table = pd.read_parquet(output / "zonal_hexagons_all.parquet")
+    assert set(table.forest_id) == {281, 282}
+    assert table.hex_id.str.fullmatch(r"28[12]-56S--?\d+--?\d+").all()
+    assert (output / "forest_281" / "notes.txt").read_text() == "mine"  # nothing lost
+    # a rerun finds both complete in the new format
+    assert cli.main(_zonal(small_sample, mercator, "281,282", output)) == 0
+    assert json.loads(capsys.readouterr().out)["skipped_complete"] == [281, 282]

@@ -72,11 +72,19 @@ def _zonal_request(args, aoi, output_dir: Path):
 
 def _forest_record(parameters: dict, forest_aoi, report) -> dict:
     """What determines one forest's result: the run's parameters, this forest's geometry (as
-    when it is selected alone: ``Aoi.alone``) and the scenes over it."""
+    when it is selected alone: ``Aoi.alone``), the scenes over it and, with hexagons of an
+    area, the UTM zone its lattice is laid in and its ``hex_id`` names (a forest finished
+    with ids of another format, before that zone was named, is not complete: it is redone)."""
+    from ..core.areas.hexagons import lattice_zones
+    from ..core.areas.utm import utm_label
     from ..core.runs import fingerprint, geometry_hash
 
     frame = forest_aoi.frame
     record = {**parameters, "geometry": geometry_hash(frame, forest_aoi.id_field)}
+    if parameters.get("hexagon_area_m2") or parameters.get("hexagon_edge_m"):
+        zone = lattice_zones(frame, forest_aoi.own_zones())[0]
+        if zone is not None:
+            record["hexagon_lattice"] = utm_label(zone)
     return fingerprint("zonal-forest", record, item_ids=[i.id for i in report.all_items])
 
 
