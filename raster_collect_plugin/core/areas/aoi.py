@@ -59,8 +59,9 @@ class Aoi:
         laid in it and named by it); None when they were given projected."""
         if self.degrees is None:
             return None
-        return [_utm_of(self.degrees.iloc[[row]].to_crs("EPSG:4326").geometry)
-                for row in range(len(self.degrees))]
+        bounds = self.degrees.geometry.to_crs("EPSG:4326").reset_index(drop=True).explode(
+            index_parts=False).bounds
+        return [_utm_of_bounds(part.to_numpy()) for _, part in bounds.groupby(level=0)]
 
     def alone(self, forest_id) -> Aoi:
         """This forest as ``load_aoi`` gives it when it is the only one selected: polygons
@@ -284,7 +285,12 @@ def _buffered(frame: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoSeries:
 def _utm_of(geometries: gpd.GeoSeries) -> int:
     """The UTM zone of the polygons' centre; longitudes wrap, so parts on both sides of the
     antimeridian are one area there. More than two zones: AoiError."""
-    epsg, zones = area_utm(geometries.explode(index_parts=False).bounds.to_numpy())
+    return _utm_of_bounds(geometries.explode(index_parts=False).bounds.to_numpy())
+
+
+def _utm_of_bounds(bounds) -> int:
+    """``_utm_of`` of the polygons' parts given by their bounds (minx, miny, maxx, maxy)."""
+    epsg, zones = area_utm(bounds)
     if len(zones) > 2:
         raise AoiError(
             f"the polygons span UTM zones {zones[0]}-{zones[-1]} ({len(zones)} zones): "
