@@ -34,7 +34,7 @@ def _cmd_hexagons(args) -> dict:
             raise BadInput("give the cell size: --area-ha, --edge-m or --h3 RESOLUTION")
         grid = hexagon_grid(aoi.frame, id_field=aoi.id_field,
                             area_m2=args.area_ha * 10_000 if args.area_ha else None,
-                            edge_m=args.edge_m, clip=args.clip)
+                            edge_m=args.edge_m, clip=args.clip, zones=aoi.own_zones())
     with atomic_path(Path(args.output)) as temp:
         write_geopackage_layer(grid, temp, layer="hexagons")
     return {"cells": len(grid), "output": args.output,

@@ -70,15 +70,22 @@ def _zonal_request(args, aoi, output_dir: Path):
                         h3_resolution=args.h3)
 
 
-def _forest_record(parameters: dict, aoi, forest_id, report) -> dict:
-    """What determines one forest's result: the run's parameters, this forest's geometry and
-    the scenes over it."""
+def _forest_record(parameters: dict, forest_aoi, report) -> dict:
+    """What determines one forest's result: the run's parameters, this forest's geometry (as
+    when it is selected alone: ``Aoi.alone``), the scenes over it and, with hexagons of an
+    area, the UTM zone its lattice is laid in and its ``hex_id`` names (a forest finished
+    with ids of another format, before that zone was named, is not complete: it is redone)."""
+    from ..core.areas.hexagons import lattice_zones
+    from ..core.areas.utm import utm_label
     from ..core.runs import fingerprint, geometry_hash
 
-    frame = aoi.frame[aoi.frame[aoi.id_field] == forest_id]
-    return fingerprint("zonal-forest", {**parameters, "geometry": geometry_hash(frame,
-                                                                                aoi.id_field)},
-                       item_ids=[i.id for i in report.all_items])
+    frame = forest_aoi.frame
+    record = {**parameters, "geometry": geometry_hash(frame, forest_aoi.id_field)}
+    if parameters.get("hexagon_area_m2") or parameters.get("hexagon_edge_m"):
+        zone = lattice_zones(frame, forest_aoi.own_zones())[0]
+        if zone is not None:
+            record["hexagon_lattice"] = utm_label(zone)
+    return fingerprint("zonal-forest", record, item_ids=[i.id for i in report.all_items])
 
 
 def _is_complete(folder: Path, fingerprint: str) -> bool:
@@ -184,7 +191,7 @@ def _cmd_zonal_to_object_store(args, aoi) -> dict:
 def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
-    from ..core.areas import Aoi, refuse_too_many_cells
+    from ..core.areas import refuse_too_many_cells
     from ..core.composites import RequestError, path_budget, search, validate_request
     from ..core.compute import check_interrupted
     from ..core.jobs import no_scene_notes, report_for_area, zonal_parameters
@@ -235,7 +242,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     refuse_id_named_like_a_column(aoi.id_field)
     # the run's grid, not each forest's: every forest's grid may fit while the run's does not
     refuse_too_many_cells(aoi.frame, area_m2=args.hex_area_ha * 10_000 if args.hex_area_ha
-                          else None, h3_resolution=args.h3)
+                          else None, h3_resolution=args.h3, zones=aoi.own_zones())
     if is_remote(args.output):
         return _cmd_zonal_to_object_store(args, aoi)
     ids = sorted(aoi.ids, key=lambda v: (str(type(v)), v))
@@ -257,10 +264,9 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     todo = ids[args.start_from - 1:]
 
     def forest_of(forest_id):
-        forest_aoi = Aoi(aoi.frame[aoi.frame[aoi.id_field] == forest_id]
-                         .reset_index(drop=True), aoi.id_field)
+        forest_aoi = aoi.alone(forest_id)  # in its own UTM zone when given in degrees
         forest_report = report_for_area(report, forest_aoi.bbox_wgs84)
-        return forest_aoi, forest_report, _forest_record(parameters, aoi, forest_id,
+        return forest_aoi, forest_report, _forest_record(parameters, forest_aoi,
                                                          forest_report)["fingerprint"]
 
     # resumed with --start-from: the forests before it that are complete stay in the
@@ -317,7 +323,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
                         written.update({key + kind: path for kind, path in write_table(
                             pd.concat(tables, ignore_index=True),
                             staging / f"{name}_all").items()})
-                written.update(_combine_latest(complete, staging))
+                written.update(_combine_latest(complete, staging, aoi.crs))
                 # all tables in place (or none: one QGIS holds open), then the manifest
                 replace_all((path, output_root / path.name) for path in written.values())
                 combined = {kind: str(output_root / path.name) for kind, path in written.items()}
@@ -339,9 +345,10 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
             "notes": notes}  # skipped or repaired polygons, forests left out
 
 
-def _combine_latest(complete, staging: Path) -> dict:
+def _combine_latest(complete, staging: Path, crs) -> dict:
     """The forests' (and hexagons') latest-values layers as one GeoPackage each in
-    ``staging``: the map of the whole run, as a one-folder run writes it."""
+    ``staging``, in ``crs`` (the selection's: forests given in degrees each have their own
+    UTM zone in their folders): the map of the whole run, as a one-folder run writes it."""
     import geopandas as gpd
     import pandas as pd
 
@@ -349,11 +356,11 @@ def _combine_latest(complete, staging: Path) -> dict:
 
     written = {}
     for name in ("forests_latest", "hexagons_latest"):
-        layers = [gpd.read_file(forest / f"{name}.gpkg") for forest in complete
+        layers = [gpd.read_file(forest / f"{name}.gpkg").to_crs(crs) for forest in complete
                   if (forest / f"{name}.gpkg").exists()]
         if layers:
             combined = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True),
-                                        geometry="geometry", crs=layers[0].crs)
+                                        geometry="geometry", crs=crs)
             write_geopackage_layer(combined, staging / f"{name}.gpkg", layer="latest")
             written[name] = staging / f"{name}.gpkg"
     return written

@@ -33,6 +33,10 @@ class Aoi:
     frame: gpd.GeoDataFrame
     id_field: str
     notes: List[str] = field(default_factory=list)
+    # the polygons as given in degrees (before any buffer; ``frame``'s rows in its order), None
+    # when they were given projected: each forest's own UTM zone is decided from these
+    degrees: Optional[gpd.GeoDataFrame] = None
+    buffer_m: float = 0.0
 
     @property
     def crs(self):
@@ -48,6 +52,27 @@ class Aoi:
 
     def union(self):
         return self.frame.geometry.union_all()
+
+    def own_zones(self) -> Optional[List[int]]:
+        """Per forest (``frame``'s order), the UTM zone (EPSG code) ``load_aoi`` puts it in
+        when it is selected alone, when the polygons were given in degrees (their hexagons are
+        laid in it and named by it); None when they were given projected."""
+        if self.degrees is None:
+            return None
+        bounds = self.degrees.geometry.to_crs("EPSG:4326").reset_index(drop=True).explode(
+            index_parts=False).bounds
+        return [_utm_of_bounds(part.to_numpy()) for _, part in bounds.groupby(level=0)]
+
+    def alone(self, forest_id) -> Aoi:
+        """This forest as ``load_aoi`` gives it when it is the only one selected: polygons
+        given in degrees are in the forest's own UTM zone, not the selection's, so its
+        statistics, hexagons and fingerprint do not depend on the others selected with it."""
+        rows = (self.frame[self.id_field] == forest_id).to_numpy()
+        if self.degrees is None:
+            return Aoi(self.frame[rows].reset_index(drop=True), self.id_field)
+        degrees = self.degrees[rows].reset_index(drop=True)
+        return Aoi(_projected(degrees, self.buffer_m)[0], self.id_field, degrees=degrees,
+                   buffer_m=self.buffer_m)
 
 
 def read_polygons(path: Path, *, layer: Optional[str] = None,
@@ -227,13 +252,25 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
     frame = frame.iloc[kept]
     frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
 
+    degrees = frame.reset_index(drop=True) if frame.crs.is_geographic else None
+    frame, epsg = _projected(frame, buffer_m)
+    if degrees is not None:
+        notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
+    return Aoi(frame.reset_index(drop=True), id_field, notes, degrees=degrees,
+               buffer_m=buffer_m)
+
+
+def _projected(frame: gpd.GeoDataFrame, buffer_m: float
+               ) -> Tuple[gpd.GeoDataFrame, Optional[int]]:
+    """(``frame`` in the UTM zone of its centre when it is in degrees, as it is otherwise;
+    grown by ``buffer_m``, the zone's EPSG code or None)."""
+    epsg = None
     if frame.crs.is_geographic:
         epsg = _utm_of(frame.to_crs("EPSG:4326").geometry)
         frame = frame.to_crs(epsg=epsg)
-        notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
     if buffer_m:
         frame = frame.set_geometry(_buffered(frame, buffer_m))
-    return Aoi(frame.reset_index(drop=True), id_field, notes)
+    return frame, epsg
 
 
 def _buffered(frame: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoSeries:
@@ -248,7 +285,12 @@ def _buffered(frame: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoSeries:
 def _utm_of(geometries: gpd.GeoSeries) -> int:
     """The UTM zone of the polygons' centre; longitudes wrap, so parts on both sides of the
     antimeridian are one area there. More than two zones: AoiError."""
-    epsg, zones = area_utm(geometries.explode(index_parts=False).bounds.to_numpy())
+    return _utm_of_bounds(geometries.explode(index_parts=False).bounds.to_numpy())
+
+
+def _utm_of_bounds(bounds) -> int:
+    """``_utm_of`` of the polygons' parts given by their bounds (minx, miny, maxx, maxy)."""
+    epsg, zones = area_utm(bounds)
     if len(zones) > 2:
         raise AoiError(
             f"the polygons span UTM zones {zones[0]}-{zones[-1]} ({len(zones)} zones): "

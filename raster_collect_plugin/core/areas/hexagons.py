@@ -6,7 +6,7 @@ Each cell carries its parent compartment's id, so per-hexagon statistics roll up
 from __future__ import annotations
 
 import math
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import geopandas as gpd
 import pandas as pd
@@ -41,22 +41,25 @@ def _hexagon(cx: float, cy: float, edge: float) -> Polygon:
 
 def hexagon_grid(forests: gpd.GeoDataFrame, *, id_field: str = "forest_id",
                  area_m2: Optional[float] = 10_000.0, edge_m: Optional[float] = None,
-                 clip: bool = True) -> gpd.GeoDataFrame:
+                 clip: bool = True,
+                 zones: Optional[Sequence[Optional[int]]] = None) -> gpd.GeoDataFrame:
     """Hexagons covering each compartment, returned in the compartments' projected CRS.
 
     The lattice is global (anchored at the CRS origin) so neighbouring compartments share cell
     positions; ``hex_id`` is ``<forest id>-<column>-<row>``. Where the CRS does not measure
     true metres at a compartment (Web Mercator, feet) its cells are laid in the UTM zone of
     that compartment's centre, so a cell has the area asked for, and ``hex_id`` carries the
-    zone: ``<forest id>-<zone>-<column>-<row>`` (``F1-33N-120-5130``). Each compartment's
-    cells are decided by it alone, never by the others selected with it. A cell straddling
-    two compartments appears once per compartment (clipped to each when ``clip``).
+    zone: ``<forest id>-<zone>-<column>-<row>`` (``F1-33N-120-5130``). ``zones`` (per
+    compartment, an Aoi's ``own_zones()``: polygons given in degrees) says that zone instead,
+    for every compartment. Each compartment's cells are decided by it alone, never by the
+    others selected with it. A cell straddling two compartments appears once per compartment
+    (clipped to each when ``clip``).
     """
     if forests.crs is None or forests.crs.is_geographic:
         raise ValueError("hexagons need polygons in a projected CRS (metres)")
     edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
     dx, dy = 1.5 * edge, math.sqrt(3) * edge
-    lattices = _lattices(forests)
+    lattices = _lattices(forests, zones)
     _refuse_too_many_positions([work for _, work in lattices], dx, dy)
     parts = []
     for zone, work in lattices:
@@ -95,22 +98,32 @@ def _cells(geometry, edge: float, dx: float, dy: float,
                 yield column, row, shape
 
 
-def _lattices(forests: gpd.GeoDataFrame) -> List[Tuple[Optional[int], gpd.GeoDataFrame]]:
+def lattice_zones(forests: gpd.GeoDataFrame,
+                  zones: Optional[Sequence[Optional[int]]] = None) -> List[Optional[int]]:
+    """Per forest, the UTM zone (EPSG code) its cells are laid in and its ``hex_id`` names,
+    None for a CRS that measures true metres at it (cells laid as it is): ``zones`` when
+    given, else what its own CRS says (``true_metre_utm_each``)."""
+    return list(zones) if zones is not None else true_metre_utm_each(forests)
+
+
+def _lattices(forests: gpd.GeoDataFrame, zones: Optional[Sequence[Optional[int]]] = None
+              ) -> List[Tuple[Optional[int], gpd.GeoDataFrame]]:
     """The forests grouped by the CRS their cells are laid in: (None, those whose CRS
     measures true metres at them, as they are), then (UTM EPSG code, the others whose centre
     is in that zone, in it); each keeps the forests' positions as its index."""
     forests = forests.reset_index(drop=True)
-    zones = pd.Series(true_metre_utm_each(forests), index=forests.index, dtype=object)
+    by_forest = pd.Series(lattice_zones(forests, zones), index=forests.index, dtype=object)
     groups = []
-    for zone in dict.fromkeys(zones):
-        members = forests[zones.map(lambda value, zone=zone: value == zone)]
+    for zone in dict.fromkeys(by_forest):
+        members = forests[by_forest.map(lambda value, zone=zone: value == zone)]
         groups.append((zone, members if zone is None else members.to_crs(zone)))
     return groups
 
 
 def refuse_too_many_cells(forests: gpd.GeoDataFrame, *, area_m2: Optional[float] = None,
                           edge_m: Optional[float] = None,
-                          h3_resolution: Optional[int] = None) -> None:
+                          h3_resolution: Optional[int] = None,
+                          zones: Optional[Sequence[Optional[int]]] = None) -> None:
     """The grid's size check alone, over all of ``forests``, without laying the grid: for a
     door that lays it one forest at a time (``zonal``'s per-forest folders), where each
     forest's grid fits but the run's does not. TooManyCells as ``hexagon_grid`` / ``h3_grid``
@@ -121,7 +134,7 @@ def refuse_too_many_cells(forests: gpd.GeoDataFrame, *, area_m2: Optional[float]
         _refuse_too_many_h3_cells(forests, h3_resolution)
     elif area_m2 or edge_m:
         edge = float(edge_m) if edge_m else edge_from_area(float(area_m2))
-        _refuse_too_many_positions([work for _, work in _lattices(forests)], 1.5 * edge,
+        _refuse_too_many_positions([work for _, work in _lattices(forests, zones)], 1.5 * edge,
                                    math.sqrt(3) * edge)
 
 

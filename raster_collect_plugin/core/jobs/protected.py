@@ -135,7 +135,8 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     refuse_id_named_like_a_column(aoi.id_field)
     # before the search and the folder (which --overwrite would empty): a grid too large
     refuse_too_many_cells(aoi.frame, area_m2=zonal.hexagon_area_m2,
-                          edge_m=zonal.hexagon_edge_m, h3_resolution=zonal.h3_resolution)
+                          edge_m=zonal.hexagon_edge_m, h3_resolution=zonal.h3_resolution,
+                          zones=aoi.own_zones())
     if not remote:
         path_budget.check(request.output_dir, lambda: path_budget.composite_depth(request))
     request = replace(request, aoi=aoi)
@@ -194,7 +195,7 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
         base.aoi, id_field=base.id_field, ids=base.selected_ids)
     refuse_id_named_like_a_column(aoi.id_field, RANKING_COLUMNS)
     # before the search and the composites (the grid is laid once they are done)
-    refuse_too_many_cells(aoi.frame, area_m2=storm.hexagon_area_m2)
+    refuse_too_many_cells(aoi.frame, area_m2=storm.hexagon_area_m2, zones=aoi.own_zones())
     # what the run composites (its windows and cloud buffer), not the base request's
     # start/end (the command line's default is a year before today) or buffer
     composites = storm_composites(storm)

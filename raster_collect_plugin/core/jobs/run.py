@@ -365,7 +365,7 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
             raise JobError("give 'hexagon_area_m2', 'hexagon_edge_m' or 'h3_resolution'")
         grid = hexagon_grid(aoi.frame, id_field=aoi.id_field,
                             area_m2=spec.get("hexagon_area_m2"), edge_m=spec.get("hexagon_edge_m"),
-                            clip=clip)
+                            clip=clip, zones=aoi.own_zones())
     with atomic_path(output) as temp:
         write_geopackage_layer(grid, temp, layer="hexagons")
     return {"output": str(output), "cells": int(len(grid)), "notes": aoi.notes}

@@ -87,7 +87,7 @@ def make_hexagons(aoi: Aoi, *, area_m2: Optional[float] = None,
         return h3_grid(aoi.frame, resolution=h3_resolution, id_field=aoi.id_field, clip=clip)
     if area_m2 or edge_m:
         return hexagon_grid(aoi.frame, id_field=aoi.id_field, area_m2=area_m2, edge_m=edge_m,
-                            clip=clip)
+                            clip=clip, zones=aoi.own_zones())
     return None
 
 
@@ -103,7 +103,8 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
     aoi = validate_request(composite_request)
     composite_request = _with_aoi(composite_request, aoi)
     refuse_too_many_cells(aoi.frame, area_m2=request.hexagon_area_m2,
-                          edge_m=request.hexagon_edge_m, h3_resolution=request.h3_resolution)
+                          edge_m=request.hexagon_edge_m, h3_resolution=request.h3_resolution,
+                          zones=aoi.own_zones())
     _check_zonal_size(request, aoi)
 
     def composite_progress(fraction, message):
