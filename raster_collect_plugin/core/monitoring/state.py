@@ -100,7 +100,8 @@ class MonitorParams:
             if not getattr(self, name) > 0:
                 raise StateError(f"{name} must be more than 0, not {getattr(self, name)}")
         if self.min_history_obs < 1:
-            raise StateError("min_history_obs must be at least 1 clear observation")
+            raise StateError("min_history_obs must be at least 1 clear observation, not "
+                             f"{self.min_history_obs}")
         return self
 
     def to_json(self) -> Dict:
