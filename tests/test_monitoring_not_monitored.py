@@ -2,7 +2,8 @@
 monitored: its alert said "none" with ``monitored_ha`` 0, which an analyst reads as "watched,
 nothing found", and it was missing from the by-month table. It is now "not monitored" in the
 summary (ranked last), has a "not monitored" row of 0 pixels by month, and the dock's legend
-has a colour for it (one list of alerts)."""
+has a colour for it (one list of alerts). And ``min_alert_ha`` 0 flags only compartments with
+disturbance."""
 
 import json
 import subprocess
@@ -14,8 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from rasterio.transform import from_origin
 from shapely.geometry import box
 
+from raster_collect_plugin.core.monitoring.areas import zone_pixels, zone_summary
+from raster_collect_plugin.core.monitoring.state import CONFIRMED, NO_ALERT, SUSPECTED, empty_arrays
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from raster_collect_plugin.core.sample.disturbance_scenario import Event, ScenarioSpec
 
@@ -86,3 +90,22 @@ def test_the_dock_legend_has_every_alert():
 
     values = [category.value() for category in alert_renderer().categories()]
     assert values == ["disturbed", "suspected", "none", "not monitored"]
+
+
+def test_min_alert_ha_0_flags_only_compartments_with_disturbance():
+    """`--min-alert-ha 0` (any disturbed pixel flags) made an intact compartment "disturbed":
+    0 disturbed hectares are "at least 0"."""
+    transform = from_origin(372_000, 5_352_100, 10, 10)
+    zones = gpd.GeoDataFrame({"forest_id": [1, 2, 3]}, geometry=[
+        box(372_000, 5_352_000, 372_030, 5_352_100), box(372_030, 5_352_000, 372_060,
+                                                           5_352_100),
+        box(372_060, 5_352_000, 372_100, 5_352_100)], crs="EPSG:32632")
+    pixels = empty_arrays(100)
+    pixels["status"][:] = NO_ALERT
+    pixels["status"].reshape(10, 10)[0, 0] = CONFIRMED  # one pixel of 1, one of 2 suspected
+    pixels["status"].reshape(10, 10)[0, 4] = SUSPECTED
+    pixels["confidence"] = np.zeros(100, "uint8")
+    pixels["magnitude"] = np.where(pixels["status"] == CONFIRMED, 0.4, np.nan)
+    summary = zone_summary(zones, ["forest_id"], zone_pixels(zones, transform, (10, 10)),
+                           pixels, 0.01, min_alert_ha=0).set_index("forest_id")
+    assert summary["alert"].to_dict() == {1: "disturbed", 2: "suspected", 3: "none"}

@@ -181,10 +181,12 @@ def zone_summary(zones, keys: Sequence[str], members: Membership, pixels: dict,
     magnitude = np.divide(drop_sum * pixel_ha, disturbed, out=np.full(count, np.nan),
                           where=disturbed > 0)
     frame = pd.DataFrame({key: zones[key].to_numpy() for key in keys})
+    def flags(part: np.ndarray) -> np.ndarray:  # min_alert_ha 0: any pixel, never none
+        return (part > 0) & (part >= min_alert_ha)
+
     frame["alert"] = np.where(monitored <= 0, STATUS_NAMES[NOT_MONITORED],
-                              np.where(disturbed >= min_alert_ha, "disturbed",
-                                       np.where(suspected >= min_alert_ha, "suspected",
-                                                "none")))
+                              np.where(flags(disturbed), "disturbed",
+                                       np.where(flags(suspected), "suspected", "none")))
     frame["area_ha"], frame["monitored_ha"] = area, monitored
     frame["disturbed_ha"], frame["disturbed_fraction"] = disturbed, fraction(disturbed)
     frame["confirmed_ha"], frame["confirmed_fraction"] = confirmed, fraction(confirmed)
