@@ -217,6 +217,6 @@ def test_monitor_end_before_the_history_names_the_options(small_sample, tmp_path
                      "--history-end", "2025-06-30", "--end", "2025-03-01", "--output",
                      str(tmp_path / "monitoring")]) == 2
     assert one_line_error(capsys) == (
-        "raster-collect: error: --end (2025-03-01) is before --history-end (2025-06-30): "
+        "raster-collect: error: --end (2025-03-01) must be after --history-end (2025-06-30): "
         "monitoring starts after the history; give a later --end (default: today)")
     assert not (tmp_path / "monitoring").exists()

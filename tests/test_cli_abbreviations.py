@@ -47,4 +47,5 @@ def test_an_unknown_option_is_still_named(small_sample, tmp_path, capsys):
         cli.main(composite_args(small_sample, tmp_path / "out", "--bogus", "1"))
     assert exited.value.code == 2
     assert _last_error_line(capsys) == ("raster-collect composite: error: unrecognized "
-                                        "arguments: --bogus 1")
+                                        "arguments: --bogus 1 (raster-collect composite "
+                                        "--help lists the options)")

@@ -58,7 +58,7 @@ def test_a_pixel_in_two_compartments_counts_in_both(tmp_path):
     assert table.loc[[1, 2], "area_ha"].tolist() == pytest.approx([0.6, 0.6])
     assert table.loc[[1, 2], "disturbed_ha"].tolist() == pytest.approx([0.12, 0.08])
     assert table.loc[1, "alert"] == table.loc[2, "alert"] == "disturbed"
-    assert table.loc[3, "area_ha"] == 0 and table.loc[3, "alert"] == "none"
+    assert table.loc[3, "area_ha"] == 0 and table.loc[3, "alert"] == "not monitored"
     assert sorted(changed) == [1, 2]
     patches = gpd.read_file(files["alerts_layer"], layer="alerts_since")
     assert sorted(zip(patches["forest_id"], patches["area_ha"].round(2))) == [

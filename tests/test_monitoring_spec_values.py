@@ -59,7 +59,7 @@ def test_monitoring_values_out_of_range_are_refused(options, words):
     ({"crs": "EPSG:999999"}, "'crs'"),
     # before the fix: accepted, then a KeyError traceback once the scenes were loaded
     ({"crs": "EPSG:4326"}, "job spec 'crs' EPSG:4326 is geographic"),
-    ({"end": "2024-06-01"}, "'end' \\(2024-06-01\\) is before 'history_end'"),
+    ({"end": "2024-06-01"}, "'end' \\(2024-06-01\\) must be after 'history_end'"),
     # before the fix: accepted, the alerts layer silently held every alert, or none
     ({"alerts_since": "2022-06-01"}, "'alerts_since' \\(2022-06-01\\) is before the history"),
     ({"alerts_since": "2025-07-01", "end": "2025-06-30"},

@@ -15,6 +15,8 @@ import sys
 from importlib import import_module
 from typing import Optional, Sequence
 
+from ..engine.arguments import OneLineParser
+
 # Before numpy loads: its OpenBLAS threads spin (sched_yield) after each BLAS call, 14 % of a
 # composite job's CPU on 2 cores (perf, issue 31); the engine runs its work in dask threads
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -50,9 +52,9 @@ class UsageError(SystemExit):
         self.message = message
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse's parser (usage and message on stderr, exit 2) raising ``UsageError``, so
-    ``--json`` and ``--events`` can report a usage error too. Subcommands inherit it."""
+class _Parser(OneLineParser):
+    """argparse's parser (one line on stderr, exit 2) raising ``UsageError``, so ``--json``
+    and ``--events`` can report a usage error too. Subcommands inherit it."""
 
     def __init__(self, *args, **kwargs):
         # no prefixes of options: `composite --cloud 20` was taken as --cloud-buffer 20 (metres)
@@ -95,9 +97,9 @@ class _Parser(argparse.ArgumentParser):
         self.error(f"unrecognized arguments: {' '.join(extras)}")
 
     def error(self, message: str):
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise UsageError(f"{self.prog}: {message}")
+        line = self.error_line(message)
+        print(line, file=sys.stderr)
+        raise UsageError(line.replace(": error: ", ": ", 1))
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:

@@ -156,8 +156,8 @@ def _cmd_monitor(args) -> dict:
     if args.history_end <= args.history_start:
         raise BadInput(f"--history-end ({args.history_end}) must be after --history-start "
                        f"({args.history_start})")
-    if args.end is not None and args.end < args.history_end:  # the spec's check, as typed
-        raise BadInput(f"--end ({args.end}) is before --history-end ({args.history_end}): "
+    if args.end is not None and args.end <= args.history_end:  # the spec's check, as typed
+        raise BadInput(f"--end ({args.end}) must be after --history-end ({args.history_end}): "
                        "monitoring starts after the history; give a later --end (default: "
                        "today)")
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})

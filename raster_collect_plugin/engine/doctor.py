@@ -8,7 +8,6 @@ rasterio/pyproj/shapely, and a verdict with the one fix. ``--json`` is what the 
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import json
@@ -20,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .arguments import OneLineParser
 from .processes import quote_command
 from .requirements import (
     CONSTRAINTS_FILE,
@@ -211,7 +211,7 @@ def render(report: Dict) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``doctor [--json]``: exit code 0 when ready, 1 when not."""
-    parser = argparse.ArgumentParser(prog="raster-collect doctor",
+    parser = OneLineParser(prog="raster-collect doctor",
                                      description="check that this Python can run the engine")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)

@@ -332,9 +332,9 @@ def create_engine(venv_dir: Path, base_python: str, *, log_path: Path,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``setup-engine``: the options page's "Create the engine" from a terminal."""
-    import argparse
+    from .arguments import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="raster-collect setup-engine",
         description="create or repair the processing engine (a virtual environment)")
     parser.add_argument("--target", help="folder of the engine's venv (required to create)")

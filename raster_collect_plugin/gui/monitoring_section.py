@@ -21,11 +21,9 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
 
-from ..core.monitoring import FORESTS_NAME, late_warning, placed_forests
+from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
 from ..default_outputs import default_output_root
 from .project_fields import register_state
-
-ALERT_COLOURS = {"disturbed": "#d73027", "suspected": "#fdae61", "none": "#1a9850"}
 
 
 class MonitoringSection(QgsCollapsibleGroupBox):
@@ -123,7 +121,7 @@ def forests_in_place(spec: Dict, workdir: Path) -> ContextManager[str]:
 
 
 def alert_renderer() -> QgsCategorizedSymbolRenderer:
-    """Compartments by alert: red disturbed, orange suspected, green none."""
+    """Compartments by alert: red disturbed, orange suspected, green none, grey not monitored."""
     categories = []
     for name, colour in ALERT_COLOURS.items():
         symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#333333",

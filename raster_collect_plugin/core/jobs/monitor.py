@@ -110,8 +110,8 @@ def check_monitor_spec(spec: Dict[str, Any]):
                        "Sentinel-2 series; choose an index such as NDVI or NBR")
     settle_days(spec)
     end = date.fromisoformat(str(spec.get("end") or date.today())[:10])
-    if spec.get("end") and end < params.history_end:
-        raise JobError(f"'end' ({end}) is before 'history_end' ({params.history_end}): "
+    if spec.get("end") and end <= params.history_end:  # the same day: nothing to monitor
+        raise JobError(f"'end' ({end}) must be after 'history_end' ({params.history_end}): "
                        "monitoring starts after the history; give a later end (default: "
                        "today)")
     _check_alerts_since(spec.get("alerts_since"), params, end)

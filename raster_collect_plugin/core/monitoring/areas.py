@@ -15,7 +15,14 @@ from typing import List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .state import CONFIRMED, NOT_MONITORED, RECOVERED, STATUS_NAMES, SUSPECTED
+from .state import (
+    ALERT_COLOURS,
+    CONFIRMED,
+    NOT_MONITORED,
+    RECOVERED,
+    STATUS_NAMES,
+    SUSPECTED,
+)
 
 SUMMARY_COLUMNS = (
     "rank", "alert", "area_ha", "monitored_ha", "disturbed_ha", "disturbed_fraction",
@@ -116,7 +123,8 @@ def iso_day(day: int) -> Optional[str]:
 def area_by_status(zones, keys: Sequence[str], members: Membership, pixels: dict,
                    pixel_ha: float) -> pd.DataFrame:
     """Long table: one row per zone, status and first-detection month with pixels, area_ha and
-    the fraction of the zone's monitored area."""
+    the fraction of the zone's monitored area (a zone holding no pixel centre: one "not
+    monitored" row of 0 pixels)."""
     inside = members.pixel
     status = pixels["status"][inside]
     first = np.where(status == SUSPECTED, pixels["candidate_first"][inside],
@@ -126,6 +134,11 @@ def area_by_status(zones, keys: Sequence[str], members: Membership, pixels: dict
                           "first_detection_month": month_of(first)})
     counts = frame.groupby(["_zone", "status_code", "first_detection_month"]).size()
     counts = counts.rename("pixels").reset_index()
+    empty = np.setdiff1d(np.arange(len(zones)), members.zone)  # no pixel centre inside
+    if len(empty):  # listed too, as not monitored, rather than silently missing
+        counts = pd.concat([counts, pd.DataFrame({
+            "_zone": empty, "status_code": NOT_MONITORED, "first_detection_month": "",
+            "pixels": 0})], ignore_index=True)
     monitored = frame[frame["status_code"] != NOT_MONITORED].groupby("_zone").size()
     counts["area_ha"] = hectares(counts["pixels"], pixel_ha)
     counts["fraction"] = counts["pixels"] / counts["_zone"].map(monitored).astype(float)
@@ -168,8 +181,12 @@ def zone_summary(zones, keys: Sequence[str], members: Membership, pixels: dict,
     magnitude = np.divide(drop_sum * pixel_ha, disturbed, out=np.full(count, np.nan),
                           where=disturbed > 0)
     frame = pd.DataFrame({key: zones[key].to_numpy() for key in keys})
-    frame["alert"] = np.where(disturbed >= min_alert_ha, "disturbed",
-                              np.where(suspected >= min_alert_ha, "suspected", "none"))
+    def flags(part: np.ndarray) -> np.ndarray:  # min_alert_ha 0: any pixel, never none
+        return (part > 0) & (part >= min_alert_ha)
+
+    frame["alert"] = np.where(monitored <= 0, STATUS_NAMES[NOT_MONITORED],
+                              np.where(flags(disturbed), "disturbed",
+                                       np.where(flags(suspected), "suspected", "none")))
     frame["area_ha"], frame["monitored_ha"] = area, monitored
     frame["disturbed_ha"], frame["disturbed_fraction"] = disturbed, fraction(disturbed)
     frame["confirmed_ha"], frame["confirmed_fraction"] = confirmed, fraction(confirmed)
@@ -180,7 +197,7 @@ def zone_summary(zones, keys: Sequence[str], members: Membership, pixels: dict,
     frame["last_confirmation"] = [iso_day(d) for d in last]
     frame["magnitude"] = magnitude
     frame["new_confirmed_ha"] = new
-    order = frame["alert"].map({"disturbed": 0, "suspected": 1, "none": 2})
+    order = frame["alert"].map({name: n for n, name in enumerate(ALERT_COLOURS)})
     frame = frame.assign(_o=order, _ha=-frame["disturbed_ha"], _s=-frame["suspected_ha"]) \
         .sort_values(["_o", "_ha", "_s"], kind="stable").drop(columns=["_o", "_ha", "_s"])
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))

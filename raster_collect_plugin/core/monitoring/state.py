@@ -22,6 +22,12 @@ NOT_MONITORED = 255  # outside the forests, or too few clear observations in the
 STATUS_NAMES = {NO_ALERT: "no alert", SUSPECTED: "suspected", CONFIRMED: "confirmed",
                 RECOVERED: "recovered", NOT_MONITORED: "not monitored"}
 CONFIDENCE_NAMES = {0: "none", 1: "low", 2: "medium", 3: "high"}
+# A compartment's (or hexagon's) alert, most urgent first, and its colour on the map (one source:
+# the tables' ranking, README and the dock's legend read them here). "not monitored": no
+# monitored pixel in it (no pixel centre inside, or too few clear history observations), so
+# "none" always means watched and nothing found.
+ALERT_COLOURS = {"disturbed": "#d73027", "suspected": "#fdae61", "none": "#1a9850",
+                 STATUS_NAMES[NOT_MONITORED]: "#bdbdbd"}
 SENSOR_BITS = {"sentinel-2": 1, "landsat": 2}
 OTHER_SENSOR_BIT = 4
 STATE_VERSION = 1
@@ -94,7 +100,8 @@ class MonitorParams:
             if not getattr(self, name) > 0:
                 raise StateError(f"{name} must be more than 0, not {getattr(self, name)}")
         if self.min_history_obs < 1:
-            raise StateError("min_history_obs must be at least 1 clear observation")
+            raise StateError("min_history_obs must be at least 1 clear observation, not "
+                             f"{self.min_history_obs}")
         return self
 
     def to_json(self) -> Dict:
