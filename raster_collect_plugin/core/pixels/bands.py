@@ -122,6 +122,12 @@ class UnknownCollection(KeyError):
         return str(self.args[0]) if self.args else "unknown collection"
 
 
+def in_table(provider_kind: str, collection: str) -> bool:
+    """Whether the band table knows ``collection`` for this kind of provider (else its
+    bands are read from its collection document and its scenes: ``profile_for``)."""
+    return (provider_kind, collection) in PROFILES or ("*", collection) in PROFILES
+
+
 def profile_for(provider_kind: str, collection: str,
                 items: Union[None, Mapping, Sequence[Mapping]] = None,
                 described: Optional[Mapping] = None) -> CollectionProfile:

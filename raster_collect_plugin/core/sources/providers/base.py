@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, timezone
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import pystac
 
@@ -44,6 +44,7 @@ class Provider(ABC):
 
     def __init__(self, name: str):
         self.name = name
+        self._described: Dict[str, dict] = {}  # collection id -> its document, as searched
 
     @abstractmethod
     def search(self, query: SearchQuery) -> List[pystac.Item]:
@@ -72,9 +73,15 @@ class Provider(ABC):
             raise ProviderError(f"{self.name}: {error}") from None
 
     def described(self, collection: str) -> Optional[dict]:
-        """The collection's own document (``item_assets``, ``summaries``) when the provider
-        has read it, else None (default: not read)."""
-        return None
+        """The collection's own document (``item_assets``, ``summaries``: which bands its
+        scenes have) as the last search read it (a static catalog's collection file, a STAC
+        API's ``/collections/{id}``), else None."""
+        return self._described.get(collection)
+
+    def describe(self, collection: pystac.Collection) -> None:
+        """Keep ``collection``'s document for ``described`` (every kind of catalog)."""
+        self._described[collection.id] = collection.to_dict(include_self_link=False,
+                                                            transform_hrefs=False)
 
     def check_readable(self, collection: str) -> None:
         """Raise ProviderError if this collection's assets cannot be read as configured."""

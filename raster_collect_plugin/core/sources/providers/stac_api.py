@@ -19,6 +19,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
 from ...compute.interrupts import call_interruptibly
+from ...pixels.bands import in_table
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
 
 QUERY_CONFORMANCE = "https://api.stacspec.org/v1.0.0-rc.2/item-search#query"
@@ -161,7 +162,27 @@ class StacApiProvider(Provider):
             raise ProviderError(too_many_items_message(self.name, query))
         items = [item for item in items if item.assets and
                  passes_cloud_filter(item, query.max_cloud_cover)]  # skip asset-less stubs
+        self._read_collections(client, {item.collection_id for item in items})
         return self.tag([self.sign(item) for item in items])
+
+    def _read_collections(self, client: Client, collections) -> None:
+        """Keep the document of each collection found that the band table does not know
+        (its ``item_assets`` and ``summaries`` name its bands, as a static catalog's
+        collection file does: ``Provider.described``), read from the API's Collections
+        endpoint, ``GET /collections/{collectionId}`` (STAC API - Collections; OGC API -
+        Features Part 1, section 7.14). An API without that endpoint, or whose answer is
+        not a collection, leaves the bands to the scenes."""
+        if not (client.conforms_to("COLLECTIONS") or client.conforms_to("FEATURES")):
+            return
+        for collection in sorted(c for c in collections if c and not in_table(self.kind, c)):
+            try:
+                found = client.get_collection(collection)
+            except SearchTimeout:
+                raise self._timed_out("reading the collection " + collection) from None
+            except (APIError, OSError, ValueError, ClientTypeError, pystac.STACError):
+                continue  # optional: the scenes still say which bands they have
+            if isinstance(found, pystac.Collection):
+                self.describe(found)
 
     def _items(self, client: Client, query: SearchQuery, collections, cloud_on_server: bool
                ) -> List[pystac.Item]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List, Optional
 
 import pystac
 from shapely.geometry import box, shape
@@ -53,7 +53,6 @@ class StaticCatalogProvider(Provider):
         self.timeout = timeout  # per HTTP read
         self.total_timeout = total_timeout  # a whole crawl
         self._io: Optional[GuardedStacIO] = None
-        self._described: Dict[str, dict] = {}  # collection id -> its document, as searched
 
     def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
         """The catalog's collections (``wanted`` ones, or all): its children that are STAC
@@ -142,11 +141,6 @@ class StaticCatalogProvider(Provider):
         root.set_root(root)  # crawled from here: its own "root" link may lie above its folder
         return root
 
-    def described(self, collection: str) -> Optional[dict]:
-        """The collection's document as the last search read it (its ``item_assets`` and
-        ``summaries`` say which bands its scenes have)."""
-        return self._described.get(collection)
-
     def _escape(self, error: CatalogEscape) -> ProviderError:
         return ProviderError(f"{self.name}: refused: {error}; a catalog may only use files "
                              "inside its own folder")
@@ -173,8 +167,7 @@ class StaticCatalogProvider(Provider):
         found = []
         for collection in self._collections(catalog, query.collections):
             if isinstance(collection, pystac.Collection):
-                self._described[collection.id] = collection.to_dict(
-                    include_self_link=False, transform_hrefs=False)
+                self.describe(collection)
             for item in collection.get_items(recursive=collection is not catalog or
                                              isinstance(catalog, pystac.Collection)):
                 when = item.datetime or item.common_metadata.start_datetime

@@ -1,0 +1,54 @@
+"""What a STAC API's documents say, read as a static catalog's are: a collection's own
+document names its bands, and an asset href naming a local file is refused."""
+
+from __future__ import annotations
+
+import json
+
+from raster_collect_plugin import cli
+
+
+def _my_s2(small_sample, files_url: str, lacking: str) -> tuple:
+    """The sample's Sentinel-2 scenes as collection ``my-s2`` (not in the band table), served
+    from ``files_url``, the first one without asset ``lacking``; and the collection's document
+    naming every asset its scenes have in ``item_assets``."""
+    features = small_sample.item_collection("sentinel-2-l2a", files_url)
+    for feature in features["features"]:
+        feature["collection"] = "my-s2"
+    first = min(features["features"], key=lambda item: item["properties"]["datetime"])
+    item_assets = {key: {name: value for name, value in asset.items() if name != "href"}
+                   for key, asset in first["assets"].items()}
+    del first["assets"][lacking]
+    document = json.loads((small_sample.catalog_path.parent / "sentinel-2-l2a" /
+                           "collection.json").read_text())
+    document |= {"id": "my-s2", "links": [], "item_assets": item_assets,
+                 "stac_extensions": ["https://stac-extensions.github.io/item-assets/v1.0.0/"
+                                     "schema.json"]}
+    return features, document, first
+
+
+def test_a_stac_apis_collection_document_names_its_bands(small_sample, file_server, stac_api,
+                                                         tmp_path, capsys):
+    """A collection the band table does not know had its bands read from a static catalog's
+    collection file and its scenes, but from a STAC API only from its scenes: a period whose
+    only scene lacks B08 said 'nothing to compute: my-s2 has no nir band' (exit 2, as if the
+    collection had none). The API's collection document is now read (STAC API - Collections:
+    ``GET /collections/{collectionId}``, served here by ``rustac serve``) and its
+    ``item_assets`` name the bands, as a static catalog's do: that scene is the one named,
+    skipped for lacking B08."""
+    files = file_server(small_sample.catalog_path.parent)
+    features, document, first = _my_s2(small_sample, files.url, "B08")
+    api = stac_api({"my-s2": features}, [document])
+    common = ["--gpkg", str(small_sample.forests_path), "--collections", "my-s2",
+              "--indices", "NDVI", "--start", "2025-10-01"]
+    assert cli.main(["composite", *common, "--end", "2025-10-10", "--stac-url", api.url,
+                     "--output", str(tmp_path / "one")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "raster-collect: error: nothing to compute: stac my-s2: no scene has every band the "
+        "run needs (the scene has no nir (B08) asset)")
+    assert cli.main(["--json", "composite", *common, "--end", "2025-10-31", "--stac-url",
+                     api.url, "--output", str(tmp_path / "october")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["errors"] == {} and summary["outputs"]["stac/my-s2"]["NDVI"]
+    assert (f"stac my-s2: 1 scene(s) skipped: {first['id']}: the scene has no nir (B08) asset"
+            in summary["notes"])
