@@ -52,3 +52,43 @@ def test_a_stac_apis_collection_document_names_its_bands(small_sample, file_serv
     assert summary["errors"] == {} and summary["outputs"]["stac/my-s2"]["NDVI"]
     assert (f"stac my-s2: 1 scene(s) skipped: {first['id']}: the scene has no nir (B08) asset"
             in summary["notes"])
+
+
+def test_a_remote_stac_apis_local_file_assets_are_never_read(small_sample, file_server,
+                                                             stac_api, tmp_path, capsys):
+    """A STAC API on a host (http) answering with ``file://`` asset hrefs made the tool read
+    this computer's files as if they were its scenes. Such an asset is now refused: the scene
+    needing it is skipped with the reason (notes, ``skipped_scenes``), the others are used;
+    when every scene is such, the run says so and reads nothing. A static local catalog's
+    files are still read (the other tests)."""
+    root = small_sample.catalog_path.parent
+    files = file_server(root)
+    features = small_sample.item_collection("sentinel-2-l2a", files.url)
+    october = sorted((f for f in features["features"]
+                      if f["properties"]["datetime"] < "2025-11"),
+                     key=lambda item: item["properties"]["datetime"])
+    local = october[0]
+    local["assets"]["B08"]["href"] = (root / local["assets"]["B08"]["href"].split(
+        files.url.rstrip("/") + "/", 1)[1]).as_uri()
+    assert local["assets"]["B08"]["href"].startswith("file:///")
+    api = stac_api({"s2": features})
+    common = ["--gpkg", str(small_sample.forests_path), "--collections", "sentinel-2-l2a",
+              "--indices", "NDVI", "--start", "2025-10-01", "--stac-url", api.url]
+    assert cli.main(["--json", "composite", *common, "--end", "2025-10-31", "--output",
+                     str(tmp_path / "october")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    reason = (f"refused: the STAC API at {api.url} points its B08 asset at a local file "
+              f"({local['assets']['B08']['href']}), which is never read from a remote catalog")
+    assert summary["errors"] == {}
+    assert f"stac sentinel-2-l2a: 1 scene(s) skipped: {local['id']}: {reason}" in \
+        summary["notes"]
+    [metadata] = (tmp_path / "october").glob("*sentinel-2-l2a_metadata.json")
+    metadata = json.loads(metadata.read_text())
+    assert metadata["skipped_scenes"] == {local["id"]: reason}
+    assert [scene["items"] for scene in metadata["scenes"]] == [[october[1]["id"]]]
+    assert cli.main(["composite", *common, "--end", "2025-10-10", "--output",
+                     str(tmp_path / "first")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "raster-collect: error: nothing to compute: stac sentinel-2-l2a: no scene has every "
+        f"band the run needs ({reason})")
+    assert not (tmp_path / "first").exists() or not any((tmp_path / "first").rglob("*.tif"))

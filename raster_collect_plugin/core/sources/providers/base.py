@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import pystac
 
-from ...pixels.bands import CollectionProfile, UnknownCollection, profile_for
+from ...pixels.bands import CollectionProfile, UnknownCollection, profile_for, refused_assets
 
 PROVIDER_PROPERTY = "raster_collect:provider"
 DEFAULT_MAX_ITEMS = 100_000
@@ -67,7 +67,8 @@ class Provider(ABC):
             items = [items]
         try:
             return profile_for(self.kind, collection,
-                               [{"assets": item.assets, "properties": item.properties}
+                               [{"assets": {**refused_assets(item), **item.assets},
+                                 "properties": item.properties}
                                 for item in items or ()], self.described(collection))
         except UnknownCollection as error:  # reported for this collection; others go on
             raise ProviderError(f"{self.name}: {error}") from None
