@@ -44,14 +44,14 @@ def test_a_stac_apis_collection_document_names_its_bands(small_sample, file_serv
     assert cli.main(["composite", *common, "--end", "2025-10-10", "--stac-url", api.url,
                      "--output", str(tmp_path / "one")]) == 2
     assert capsys.readouterr().err.strip() == (
-        "raster-collect: error: nothing to compute: stac my-s2: no scene has every band the "
+        "raster-collect: error: nothing to compute: Custom STAC my-s2: no scene has every band the "
         "run needs (the scene has no nir (B08) asset)")
     assert cli.main(["--json", "composite", *common, "--end", "2025-10-31", "--stac-url",
                      api.url, "--output", str(tmp_path / "october")]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["errors"] == {} and summary["outputs"]["stac/my-s2"]["NDVI"]
-    assert (f"stac my-s2: 1 scene(s) skipped: {first['id']}: the scene has no nir (B08) asset"
-            in summary["notes"])
+    assert summary["errors"] == {} and summary["outputs"]["Custom STAC/my-s2"]["NDVI"]
+    assert (f"Custom STAC my-s2: 1 scene(s) skipped: {first['id']}: the scene has no nir "
+            "(B08) asset" in summary["notes"])
 
 
 def test_a_remote_stac_apis_local_file_assets_are_never_read(small_sample, file_server,
@@ -80,7 +80,7 @@ def test_a_remote_stac_apis_local_file_assets_are_never_read(small_sample, file_
     reason = (f"refused: the STAC API at {api.url} points its B08 asset at a local file "
               f"({local['assets']['B08']['href']}), which is never read from a remote catalog")
     assert summary["errors"] == {}
-    assert f"stac sentinel-2-l2a: 1 scene(s) skipped: {local['id']}: {reason}" in \
+    assert f"Custom STAC sentinel-2-l2a: 1 scene(s) skipped: {local['id']}: {reason}" in \
         summary["notes"]
     [metadata] = (tmp_path / "october").glob("*sentinel-2-l2a_metadata.json")
     metadata = json.loads(metadata.read_text())
@@ -89,6 +89,6 @@ def test_a_remote_stac_apis_local_file_assets_are_never_read(small_sample, file_
     assert cli.main(["composite", *common, "--end", "2025-10-10", "--output",
                      str(tmp_path / "first")]) == 2
     assert capsys.readouterr().err.strip() == (
-        "raster-collect: error: nothing to compute: stac sentinel-2-l2a: no scene has every "
+        "raster-collect: error: nothing to compute: Custom STAC sentinel-2-l2a: no scene has every "
         f"band the run needs ({reason})")
     assert not (tmp_path / "first").exists() or not any((tmp_path / "first").rglob("*.tif"))

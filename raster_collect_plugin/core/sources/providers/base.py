@@ -37,9 +37,13 @@ class SearchQuery:
 
 
 class Provider(ABC):
-    """One archive. Subclasses implement ``search``; signing is optional."""
+    """One archive. Subclasses implement ``search``; signing is optional. ``default_name``
+    is what every door (command line, job spec, dock, Processing) calls a source of this kind
+    that was not given a name: it names its output files and is part of a run's fingerprint,
+    so one run through two doors writes the same files and resumes."""
 
     kind: str = "stac"
+    default_name: str = "STAC"
     licence: Optional[str] = None
 
     def __init__(self, name: str):
@@ -100,6 +104,17 @@ class Provider(ABC):
             if item.datetime is not None and item.datetime.utcoffset():
                 item.datetime = item.datetime.astimezone(timezone.utc)
         return items
+
+
+def numbered(name: str, taken: Sequence[str]) -> str:
+    """``name``, or when a source already has it, ``name 2``, ``name 3``... (sources are told
+    apart by name: the second unnamed static catalog is "Static catalog 2" in every door)."""
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name} {number}" in taken:
+        number += 1
+    return f"{name} {number}"
 
 
 def passes_cloud_filter(item: pystac.Item, max_cloud_cover: Optional[float]) -> bool:

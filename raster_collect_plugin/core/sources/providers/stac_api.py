@@ -71,6 +71,7 @@ class StacApiProvider(Provider):
     search."""
 
     kind = "stac"
+    default_name = "Custom STAC"
 
     def __init__(self, name: str, url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  total_timeout: float = DEFAULT_TOTAL_TIMEOUT, max_retries: int = 3,

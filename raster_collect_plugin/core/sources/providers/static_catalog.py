@@ -34,6 +34,7 @@ class StaticCatalogProvider(Provider):
     when it is read."""
 
     kind = "static"
+    default_name = "Static catalog"
 
     def __init__(self, name: str, catalog_href: str, *, licence: Optional[str] = None,
                  timeout: float = 30.0, total_timeout: float = 1800.0):
@@ -203,6 +204,7 @@ class MaxarOpenDataProvider(StaticCatalogProvider):
     """WorldView imagery from the Maxar Open Data program; licence CC BY-NC 4.0."""
 
     kind = "maxar"
+    default_name = "Maxar Open Data"
 
     def __init__(self, name: str = "Maxar Open Data", catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
         super().__init__(name, catalog_href, licence=MAXAR_LICENCE)
