@@ -206,8 +206,9 @@ class MaxarOpenDataProvider(StaticCatalogProvider):
     kind = "maxar"
     default_name = "Maxar Open Data"
 
-    def __init__(self, name: str = "Maxar Open Data", catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
-        super().__init__(name, catalog_href, licence=MAXAR_LICENCE)
+    def __init__(self, name: Optional[str] = None,
+                 catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
+        super().__init__(name or self.default_name, catalog_href, licence=MAXAR_LICENCE)
 
     def profile(self, collection: str, items=None) -> CollectionProfile:
         """Every event collection holds WorldView acquisitions."""
