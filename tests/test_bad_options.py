@@ -110,5 +110,5 @@ def test_search_matching_too_many_scenes_exits_1_with_the_message(small_sample, 
     code = cli.main(["search", *source_args(small_sample)])
     assert code == 1
     line = one_line_error(capsys)
-    assert line.startswith("raster-collect: error: catalog: more than 2 scenes match")
+    assert line.startswith("raster-collect: error: Static catalog: more than 2 scenes match")
     assert "split the period or the area" in line

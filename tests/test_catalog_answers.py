@@ -73,13 +73,14 @@ def test_stac_url_that_is_not_a_stac_api(small_sample, not_stac, capsys, path, e
     assert "Traceback" not in captured.err
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
-    assert lines[0].startswith(f"raster-collect: error: stac: {expected.format(url=not_stac.url)}")
+    assert lines[0].startswith(
+        f"raster-collect: error: Custom STAC: {expected.format(url=not_stac.url)}")
     assert "JSONDecodeError" not in lines[0] and "DOCTYPE" not in lines[0]
     assert "HTTPConnectionPool" not in lines[0]
     assert cli.main(["--json", *args]) == 1
     summary = json.loads(capsys.readouterr().out)
     assert summary["scenes"] == 0
-    assert summary["errors"]["stac"] == lines[0].removeprefix("raster-collect: error: ")
+    assert summary["errors"]["Custom STAC"] == lines[0].removeprefix("raster-collect: error: ")
 
 
 def _nested_copy(sample, root):
@@ -199,7 +200,7 @@ def test_item_dated_by_a_time_range_is_listed_and_composited(small_sample, tmp_p
     assert cli.main(["--json", "composite", *common, "--indices", "NDVI", "--output",
                      str(tmp_path / "out")]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["errors"] == {} and summary["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+    assert summary["errors"] == {} and summary["outputs"]["Static catalog/sentinel-2-l2a"]["NDVI"]
 
 
 def test_empty_search_footprints_have_the_fields_of_a_full_one(small_sample, tmp_path,
@@ -326,13 +327,13 @@ def test_catalog_given_as_a_collection_json(small_sample, tmp_path, capsys):
     item = next(folder.glob("*/*.json"))
     assert cli.main([*base, "--catalog", str(item)]) == 1
     assert json.loads(capsys.readouterr().out)["error"]["message"] == (
-        f"catalog: {item} is a STAC Item, not a catalog or collection: give the catalog.json "
-        "(or collection.json) that links to it")
+        f"Static catalog: {item} is a STAC Item, not a catalog or collection: give the "
+        "catalog.json (or collection.json) that links to it")
     output = tmp_path / "out"
     assert cli.main(["--json", "composite", "--gpkg", str(small_sample.forests_path),
                      "--catalog", str(folder), "--start", "2025-10-01", "--end", "2025-10-31",
                      "--indices", "NDVI", "--output", str(output)]) == 0
-    assert json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+    assert json.loads(capsys.readouterr().out)["outputs"]["Static catalog/sentinel-2-l2a"]["NDVI"]
 
 
 def test_static_item_without_assets_is_skipped(small_sample, tmp_path, capsys):
@@ -353,7 +354,7 @@ def test_static_item_without_assets_is_skipped(small_sample, tmp_path, capsys):
     assert cli.main(["--json", "composite", *common, "--indices", "NDVI", "--output",
                      str(tmp_path / "out")]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["errors"] == {} and summary["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+    assert summary["errors"] == {} and summary["outputs"]["Static catalog/sentinel-2-l2a"]["NDVI"]
 
 
 @pytest.mark.parametrize("missing", ["landsat-c2-l2/collection.json", "sentinel-2-l2a/item"])
@@ -373,7 +374,7 @@ def test_catalog_with_a_missing_file_is_one_line(small_sample, tmp_path, capsys,
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1
     line = captured.err.strip()
-    assert line.startswith(f"raster-collect: error: catalog: a link in the catalog "
+    assert line.startswith(f"raster-collect: error: Static catalog: a link in the catalog "
                            f"{root / 'catalog.json'} cannot be read (")
     assert f"'{gone}'" in line
     assert line.endswith("check that the catalog's files are all there (or rebuild it)")
@@ -392,7 +393,7 @@ def test_stac_url_without_a_scheme_is_bad_input(small_sample, tmp_path, capsys,
     assert cli.main(["search", "--gpkg", str(small_sample.forests_path), "--stac-url", url,
                      "--collections", "sentinel-2-l2a"]) == 2
     line = capsys.readouterr().err.strip()
-    assert line.startswith(f"raster-collect: error: stac: {expected}")
+    assert line.startswith(f"raster-collect: error: Custom STAC: {expected}")
     spec = tmp_path / "job.json"
     spec.write_text(json.dumps({
         "kind": "search", "aoi": str(small_sample.forests_path), "start": "2025-10-01",
@@ -417,7 +418,7 @@ def test_stac_url_where_nothing_listens(small_sample, capsys):
     assert cli.main(["search", "--gpkg", str(small_sample.forests_path), "--stac-url",
                      f"http://127.0.0.1:{port}/", "--collections", "sentinel-2-l2a"]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"raster-collect: error: stac: cannot open the STAC API at http://127.0.0.1:{port}/ "
+        f"raster-collect: error: Custom STAC: cannot open the STAC API at http://127.0.0.1:{port}/ "
         "(no server answers at that address (connection refused)); check the URL and your "
         "connection")
 
@@ -457,7 +458,7 @@ def test_catalog_of_scenes_without_collections(small_sample, tmp_path, capsys):
     assert [row["id"] for row in rows] == [row["id"] for row in expected] != []
     assert cli.main(["--json", "composite", *common, "--end", "2025-10-31", "--indices",
                      "NDVI", "--output", str(tmp_path / "out")]) == 0
-    assert json.loads(capsys.readouterr().out)["outputs"]["catalog/my-scenes"]["NDVI"]
+    assert json.loads(capsys.readouterr().out)["outputs"]["Static catalog/my-scenes"]["NDVI"]
 
 
 def test_api_whose_next_link_goes_round_stops_at_once(small_sample):

@@ -41,13 +41,13 @@ def test_collections_asked_for_are_read_without_the_others(small_sample, tmp_pat
     assert cli.main(["--json", "composite", *common, "--end", "2025-10-31", "--catalog",
                      str(root), "--collections", "sentinel-2-l2a", "--indices", "NDVI",
                      "--output", str(tmp_path / "out")]) == 0
-    assert json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]["NDVI"]
+    assert json.loads(capsys.readouterr().out)["outputs"]["Static catalog/sentinel-2-l2a"]["NDVI"]
     (root / "sentinel-1-rtc" / "collection.json").unlink()  # linked before Landsat
     assert cli.main(["search", *common, "--catalog", str(root), "--collections",
                      "landsat-c2-l2"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and f"'{gone}'" in lines[0], lines
-    assert lines[0].startswith("raster-collect: error: catalog: a link in the catalog ")
+    assert lines[0].startswith("raster-collect: error: Static catalog: a link in the catalog ")
 
 
 class _ApiBesideItsFiles(RangeFileServer):
@@ -157,7 +157,7 @@ def test_an_unknown_collections_first_scene_does_not_decide_its_bands(small_samp
     name = "nir (B08)" if lacking == "B08" else "scl (SCL)"
     reason = f"the scene has no {name} asset"
     assert summary["errors"] == {}
-    assert f"catalog my-s2: 1 scene(s) skipped: {first['id']}: {reason}" in summary["notes"]
+    assert f"Static catalog my-s2: 1 scene(s) skipped: {first['id']}: {reason}" in summary["notes"]
     # the size estimate counts the scenes the run reads, not the one it skips
     [size_note] = [note for note in summary["notes"] if "a period)" in note]
     assert "up to 1 scene a period" in size_note
@@ -167,7 +167,7 @@ def test_an_unknown_collections_first_scene_does_not_decide_its_bands(small_samp
     assert [scene["items"] for scene in metadata["scenes"]] == [[second["id"]]]
     import rasterio
 
-    with rasterio.open(summary["outputs"]["catalog/my-s2"]["NDVI"]) as stack:
+    with rasterio.open(summary["outputs"]["Static catalog/my-s2"]["NDVI"]) as stack:
         ndvi = stack.read(1)
     assert np.isfinite(ndvi).any() and np.nanmax(ndvi) <= 1
 

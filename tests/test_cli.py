@@ -123,7 +123,7 @@ def test_hexagons_and_search_commands(small_sample, tmp_path, capsys):
     table = capsys.readouterr().out.splitlines()
     assert cli.main(["job", str(spec)]) == 0
     printed = capsys.readouterr().out.splitlines()
-    # (the same scenes; the provider column names the source: 'catalog' / 'Static catalog')
+    # (the same scenes; the provider column names the source: 'Static catalog' in both)
     assert len(table) > 10 and [line[21:] for line in printed[:len(table)]] == \
         [line[21:] for line in table]
     assert f"items: {len(table)} (--json lists them)" in printed

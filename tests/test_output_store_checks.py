@@ -110,7 +110,7 @@ def test_a_prefix_holding_another_run_is_not_mixed(small_sample, store, aws, cap
     composite = _command(small_sample, "composite", output)
     assert cli.main(["--quiet", *composite]) == 0
     first = _objects(store, "mixed")
-    assert "catalog_sentinel-2-l2a_EVI_monthly_median.tif" in first["manifest"]["files"]
+    assert "static-catalog_sentinel-2-l2a_EVI_monthly_median.tif" in first["manifest"]["files"]
     assert cli.main(["--quiet", *composite]) == 0  # the same inputs: no conflict
     for command, what in ((composite + ["--indices", "NDVI"], "different indices"),
                           (_command(small_sample, "zonal", output), "a composite run, not "
@@ -123,7 +123,7 @@ def test_a_prefix_holding_another_run_is_not_mixed(small_sample, store, aws, cap
         assert _objects(store, "mixed")["keys"] == first["keys"]
     assert cli.main(["--quiet", *composite, "--indices", "NDVI", "--overwrite"]) == 0
     replaced = _objects(store, "mixed")
-    assert "catalog_sentinel-2-l2a_EVI_monthly_median.tif" not in replaced["keys"]
+    assert "static-catalog_sentinel-2-l2a_EVI_monthly_median.tif" not in replaced["keys"]
     assert sorted(replaced["manifest"]["files"]) == [
         key for key in replaced["keys"] if key != "manifest.json"]
     assert replaced["manifest"]["run"]["parameters"]["indices"] == ["NDVI"]

@@ -110,7 +110,7 @@ def test_a_custom_index_named_with_a_space_still_works(small_sample, tmp_path, c
     output = tmp_path / "out"
     assert cli.main(["--quiet", "composite", *source_args(small_sample),
                      "--expression", "green ratio=nir/green", "--output", str(output)]) == 0
-    assert (output / "catalog_sentinel-2-l2a_green ratio_monthly_median.tif").is_file()
+    assert (output / "static-catalog_sentinel-2-l2a_green ratio_monthly_median.tif").is_file()
 
 
 @pytest.mark.parametrize("budget", ["0", "0GB"])
@@ -170,13 +170,13 @@ def test_radar_composites_asked_for_beside_an_optical_index(small_sample, tmp_pa
     assert cli.main(args) == 0, capsys.readouterr().err
     summary = json.loads(capsys.readouterr().out)
     assert summary["errors"] == {}
-    radar = summary["colour_composites"]["catalog/sentinel-1-rtc"]["radar"]
+    radar = summary["colour_composites"]["Static catalog/sentinel-1-rtc"]["radar"]
     assert sorted(radar) == ["2025-10", "2025-11", "2025-12"]
     assert all(Path(path).is_file() for path in radar.values())
-    metadata = json.loads((output / "catalog_sentinel-1-rtc_metadata.json").read_text())
+    metadata = json.loads((output / "static-catalog_sentinel-1-rtc_metadata.json").read_text())
     assert metadata["skipped_indices"] == {"NDVI": "sentinel-1-rtc has no nir or red band"}
-    assert (output / "catalog_sentinel-2-l2a_NDVI_monthly_median.tif").is_file()
-    assert not list(output.glob("catalog_sentinel-1-rtc_NDVI*"))
+    assert (output / "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif").is_file()
+    assert not list(output.glob("static-catalog_sentinel-1-rtc_NDVI*"))
 
 
 def test_colour_composites_are_in_the_manifest_and_replaced_by_overwrite(small_sample,
@@ -194,7 +194,8 @@ def test_colour_composites_are_in_the_manifest_and_replaced_by_overwrite(small_s
     assert cli.main([*args, "--overwrite"]) == 0, capsys.readouterr().err
     assert not list(output.glob("*_true-colour_*.tif"))
     assert sorted(p.name for p in output.glob("*.tif")) == [
-        "catalog_sentinel-2-l2a_NBR_monthly_median.tif", "catalog_sentinel-2-l2a_clear_count.tif"]
+        "static-catalog_sentinel-2-l2a_NBR_monthly_median.tif",
+        "static-catalog_sentinel-2-l2a_clear_count.tif"]
 
 
 @pytest.mark.parametrize("command", [["demo"], ["sample", "--small"]])
@@ -231,7 +232,7 @@ def test_the_same_custom_index_given_twice_is_one_index(small_sample, tmp_path, 
     output = tmp_path / "out"
     assert cli.main(["--json", "composite", *source_args(small_sample), "--expression",
                      "X=nir/red", "--expression", "X=nir/red", "--output", str(output)]) == 0
-    outputs = json.loads(capsys.readouterr().out)["outputs"]["catalog/sentinel-2-l2a"]
+    outputs = json.loads(capsys.readouterr().out)["outputs"]["Static catalog/sentinel-2-l2a"]
     assert sorted(outputs) == ["NDVI", "X"]
 
 
@@ -417,7 +418,7 @@ def test_a_colour_composite_no_collection_can_make_is_said(small_sample, tmp_pat
                                                          "radar,true-colour"),
                      "--output", str(output)]) == 0, capsys.readouterr().err
     summary = json.loads(capsys.readouterr().out)
-    assert list(summary["colour_composites"]["catalog/sentinel-2-l2a"]) == ["true-colour"]
+    assert list(summary["colour_composites"]["Static catalog/sentinel-2-l2a"]) == ["true-colour"]
     assert "no radar composites: no collection of the run has their bands (Sentinel-1 VV " \
            "and VH)" in summary["notes"]
     assert not [note for note in summary["notes"] if note.startswith("no true-colour")]
@@ -447,15 +448,15 @@ def test_a_composite_whose_only_source_fails_is_a_failure(small_sample, tmp_path
         "--stac-url", f"http://127.0.0.1:{port}"]
     assert cli.main(["--quiet", "composite", *args]) == 1
     line = one_line_error(capsys)
-    assert line.startswith("raster-collect: error: nothing to compute: stac: cannot open the "
-                           f"STAC API at http://127.0.0.1:{port}")
+    assert line.startswith("raster-collect: error: nothing to compute: Custom STAC: cannot "
+                           f"open the STAC API at http://127.0.0.1:{port}")
     assert not output.exists()
 
 
 def test_two_unnamed_static_sources_both_count(small_sample, tmp_path, capsys):
     """Two static sources without a 'name' were both "Static catalog": the second's scenes
     replaced the first's in the search (and their composites one file). The second is now
-    "Static catalog 2", as --catalog twice gives catalog and catalog2; a name given twice is
+    "Static catalog 2", as --catalog twice does; a name given twice is
     refused."""
     import shutil
 

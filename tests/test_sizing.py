@@ -29,7 +29,7 @@ def test_estimate_matches_the_written_grid(small_sample, tmp_path, capsys):
     output = tmp_path / "out"
     assert cli.main(["--json"] + composite_args(small_sample, output)[1:]) == 0
     summary = json.loads(capsys.readouterr().out)
-    [estimate] = [n for n in summary["notes"] if n.startswith("catalog sentinel-2-l2a:")]
+    [estimate] = [n for n in summary["notes"] if n.startswith("Static catalog sentinel-2-l2a:")]
     with rasterio.open(next(output.glob("*_NDVI_monthly_median.tif"))) as cog:
         width, height, periods = cog.width, cog.height, cog.count
     assert f"{width} × {height} pixels at 10 m" in estimate
@@ -62,7 +62,7 @@ def test_colour_composites_are_counted(small_sample, tmp_path, capsys):
         output = tmp_path / name
         assert cli.main(["--json"] + composite_args(small_sample, output, *colour)[1:]) == 0
         [notes[name]] = [n for n in json.loads(capsys.readouterr().out)["notes"]
-                         if n.startswith("catalog sentinel-2-l2a:")]
+                         if n.startswith("Static catalog sentinel-2-l2a:")]
     assert "× 4 bands (2 indices, up to" in notes["plain"]
     # B02, B04, B08 + SCL for NDVI and EVI; + B03, B11, B12 for the three colour composites
     assert "× 7 bands (2 indices, 9 colour composite bands, up to" in notes["colour"]

@@ -210,14 +210,14 @@ def test_no_indices_but_a_custom_one_gives_the_command_lines_files_and_values(
         small_sample, tmp_path, capsys):
     """'"indices": []' with a custom index silently added NDVI and EVI; ``--indices ""``
     with ``--expression`` computes the expression alone. Same request, same files, same
-    pixels (the spec's source named as the command line names a --catalog)."""
+    pixels (the spec's unnamed source is named as the command line names a --catalog)."""
     import numpy as np
     import rasterio
 
     spec = _spec(small_sample, tmp_path, indices=[],
                  custom_indices={"GNDVI": "(nir-green)/(nir+green)"},
                  sources=[{"kind": "static", "href": str(small_sample.catalog_path),
-                           "collections": ["sentinel-2-l2a"], "name": "catalog"}])
+                           "collections": ["sentinel-2-l2a"]}])
     assert _job(spec, tmp_path, capsys)[0] == 0
     assert cli.main(["composite", "--gpkg", str(small_sample.forests_path), "--catalog",
                      str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
@@ -226,8 +226,8 @@ def test_no_indices_but_a_custom_one_gives_the_command_lines_files_and_values(
                      "--output", str(tmp_path / "cli"),
                      "--quiet"]) == 0
     rasters = sorted(p.name for p in (tmp_path / "out").glob("*.tif"))
-    assert rasters == ["catalog_sentinel-2-l2a_GNDVI_monthly_median.tif",
-                       "catalog_sentinel-2-l2a_clear_count.tif"]
+    assert rasters == ["static-catalog_sentinel-2-l2a_GNDVI_monthly_median.tif",
+                       "static-catalog_sentinel-2-l2a_clear_count.tif"]
     assert sorted(p.name for p in (tmp_path / "cli").glob("*.tif")) == rasters
     for name in rasters:
         with rasterio.open(tmp_path / "out" / name) as a, \

@@ -217,7 +217,7 @@ def test_storm_command_line(small_sample, tmp_path, capsys):
         "cloud_mask"]["classes"]
     # each collection's licence, read from its collection document (Sentinel-1 RTC has one
     # of its own), as its composites' metadata records it
-    assert metadata["licences"] == {f"catalog {c}": "CC-BY-4.0" for c in (
+    assert metadata["licences"] == {f"Static catalog {c}": "CC-BY-4.0" for c in (
         "landsat-c2-l2", "sentinel-1-rtc", "sentinel-2-l2a")}
 
 

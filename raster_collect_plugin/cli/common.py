@@ -219,16 +219,22 @@ def sources_from_args(args) -> list:
         StacApiProvider,
         StaticCatalogProvider,
     )
+    from ..core.sources.providers.base import numbered
 
     wanted = tuple(c.strip() for c in (args.collections or "").split(",") if c.strip())
     sources = []
-    for n, href in enumerate(args.catalog):
-        provider = StaticCatalogProvider(f"catalog{n + 1 if n else ''}", href)
+    # named as a job spec's unnamed sources are (one name in every door: output files and
+    # fingerprints agree, so a run resumes through either)
+    for href in args.catalog:
+        provider = StaticCatalogProvider(numbered(StaticCatalogProvider.default_name,
+                                                  [s.provider.name for s in sources]), href)
         sources.append(Source(provider, wanted or tuple(provider.list_collections())))
-    for n, url in enumerate(args.stac_url):
+    for url in args.stac_url:
         if not wanted:
             raise BadInput("--stac-url needs --collections (which collections to search)")
-        sources.append(Source(StacApiProvider(f"stac{n + 1 if n else ''}", url), wanted))
+        sources.append(Source(StacApiProvider(numbered(StacApiProvider.default_name,
+                                                       [s.provider.name for s in sources]),
+                                              url), wanted))
     for name in args.provider:
         if name == "maxar":
             provider = MaxarOpenDataProvider()

@@ -70,14 +70,16 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
         if kind == "static":
             from ..sources.providers.static_catalog import StaticCatalogProvider
 
-            provider = StaticCatalogProvider(name or "Static catalog", _required(entry, "href"))
+            provider = StaticCatalogProvider(name or StaticCatalogProvider.default_name,
+                                             _required(entry, "href"))
             collections = collections or tuple(provider.list_collections())
         elif kind == "stac":
             from ..sources.providers.stac_api import StacApiProvider
 
             if not collections:
                 raise JobError("a custom STAC API source needs 'collections'")
-            provider = StacApiProvider(name or "Custom STAC", _required(entry, "url"))
+            provider = StacApiProvider(name or StacApiProvider.default_name,
+                                       _required(entry, "url"))
         elif kind == "maxar":
             from ..sources.providers.static_catalog import MaxarOpenDataProvider
 
@@ -109,17 +111,15 @@ def build_sources(entries: List[Dict[str, Any]]) -> list:
 
 def _name_apart(provider, taken: List[str], *, given: Optional[str]) -> None:
     """Sources are told apart by name (search results, output files): a second unnamed
-    source of a kind is numbered as the command line's --catalog are ("Static catalog 2");
-    a name given twice is refused. (One source's scenes silently replaced the other's.)"""
-    if provider.name not in taken:
-        return
-    if given:
+    source of a kind is numbered as the command line's --catalog are ("Static catalog 2",
+    ``numbered``); a name given twice is refused. (One source's scenes silently replaced the
+    other's.)"""
+    from ..sources.providers.base import numbered
+
+    if provider.name in taken and given:
         raise JobError(f"job spec sources name {given!r} twice: give each source its own "
                        "'name'")
-    number = 2
-    while f"{provider.name} {number}" in taken:
-        number += 1
-    provider.name = f"{provider.name} {number}"
+    provider.name = numbered(provider.name, taken)
 
 
 def _search_only(spec: Dict[str, Any]) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+# item property: asset key -> why the provider removed that asset (never read)
+REFUSED_ASSETS = "raster_collect:refused_assets"
 S2_OPTICAL = ("coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir",
               "nir08", "swir16", "swir22")
 
@@ -122,6 +124,12 @@ class UnknownCollection(KeyError):
         return str(self.args[0]) if self.args else "unknown collection"
 
 
+def in_table(provider_kind: str, collection: str) -> bool:
+    """Whether the band table knows ``collection`` for this kind of provider (else its
+    bands are read from its collection document and its scenes: ``profile_for``)."""
+    return (provider_kind, collection) in PROFILES or ("*", collection) in PROFILES
+
+
 def profile_for(provider_kind: str, collection: str,
                 items: Union[None, Mapping, Sequence[Mapping]] = None,
                 described: Optional[Mapping] = None) -> CollectionProfile:
@@ -171,11 +179,19 @@ def collection_assets(items: Sequence[Mapping], described: Optional[Mapping] = N
 def scenes_with_bands(items: Sequence[Any], profile: CollectionProfile, bands: Sequence[str]
                       ) -> Tuple[List[Any], Dict[str, str]]:
     """The STAC items that have an asset for each of ``bands`` (common names) and the mask
-    band, and for each other one (item id) the reason it is skipped."""
+    band, and for each other one (item id) the reason it is skipped (an asset its provider
+    refused, ``REFUSED_ASSETS``: that reason)."""
     needed = [*bands, *([profile.mask_band] if profile.mask_band else [])]
     kept: List[Any] = []
     skipped: Dict[str, str] = {}
     for item in items:
+        refused = refused_assets(item)
+        keys = [profile.assets[band].split(".")[0] for band in dict.fromkeys(needed)
+                if band in profile.assets]
+        if any(key in refused for key in keys):
+            skipped[item.id] = "; ".join(dict.fromkeys(refused[key] for key in keys
+                                                       if key in refused))
+            continue
         missing = [f"{band} ({profile.assets[band]})" for band in dict.fromkeys(needed)
                    if band in profile.assets
                    and profile.assets[band].split(".")[0] not in item.assets]
@@ -184,6 +200,13 @@ def scenes_with_bands(items: Sequence[Any], profile: CollectionProfile, bands: S
         else:
             kept.append(item)
     return kept, skipped
+
+
+def refused_assets(item: Any) -> Dict[str, str]:
+    """Asset key -> why the provider removed it from ``item`` (a pystac Item or its dict):
+    an asset the tool must never read, such as a remote API's local file."""
+    properties = item.get("properties") if isinstance(item, Mapping) else item.properties
+    return dict((properties or {}).get(REFUSED_ASSETS) or {})
 
 
 def baseline_of(properties: Mapping[str, Any]) -> Optional[float]:

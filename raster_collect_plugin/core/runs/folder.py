@@ -134,11 +134,30 @@ def differences(old: Mapping, new: Mapping) -> List[str]:
         if isinstance(before, dict) and isinstance(after, dict):  # e.g. monitoring.threshold
             changed += [f"{key}.{name}" for name in sorted(set(before) | set(after))
                         if before.get(name) != after.get(name)] or [key]
+        elif key == "sources" and _renamed(before, after):
+            changed.append("source names (" + ", ".join(
+                f"{a!r} is now {b!r}" for a, b in _renamed(before, after)) + ")")
         else:
             changed.append(key)
     if old.get("item_ids") != new.get("item_ids"):
         changed.append("scenes")
     return changed
+
+
+def _renamed(before, after) -> List[Tuple[str, str]]:
+    """(old, new) names when two ``describe_sources`` lists differ in their names alone (a
+    folder written by an older version, which named --catalog's source 'catalog')."""
+    if not (isinstance(before, list) and isinstance(after, list)) or len(before) != len(after):
+        return []
+
+    def unnamed(sources):
+        return sorted((json.dumps({k: v for k, v in s.items() if k != "name"}, sort_keys=True),
+                       s.get("name")) for s in sources if isinstance(s, dict))
+
+    old, new = unnamed(before), unnamed(after)
+    if len(old) != len(before) or [o for o, _ in old] != [n for n, _ in new]:
+        return []
+    return [(a, b) for (_, a), (_, b) in zip(old, new) if a != b]
 
 
 def results_conflict(location, old: Mapping, record: Mapping) -> ResultsConflict:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, timezone
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import pystac
 
-from ...pixels.bands import CollectionProfile, UnknownCollection, profile_for
+from ...pixels.bands import CollectionProfile, UnknownCollection, profile_for, refused_assets
 
 PROVIDER_PROPERTY = "raster_collect:provider"
 DEFAULT_MAX_ITEMS = 100_000
@@ -37,13 +37,18 @@ class SearchQuery:
 
 
 class Provider(ABC):
-    """One archive. Subclasses implement ``search``; signing is optional."""
+    """One archive. Subclasses implement ``search``; signing is optional. ``default_name``
+    is what every door (command line, job spec, dock, Processing) calls a source of this kind
+    that was not given a name: it names its output files and is part of a run's fingerprint,
+    so one run through two doors writes the same files and resumes."""
 
     kind: str = "stac"
+    default_name: str = "STAC"
     licence: Optional[str] = None
 
     def __init__(self, name: str):
         self.name = name
+        self._described: Dict[str, dict] = {}  # collection id -> its document, as searched
 
     @abstractmethod
     def search(self, query: SearchQuery) -> List[pystac.Item]:
@@ -66,15 +71,22 @@ class Provider(ABC):
             items = [items]
         try:
             return profile_for(self.kind, collection,
-                               [{"assets": item.assets, "properties": item.properties}
+                               [{"assets": {**refused_assets(item), **item.assets},
+                                 "properties": item.properties}
                                 for item in items or ()], self.described(collection))
         except UnknownCollection as error:  # reported for this collection; others go on
             raise ProviderError(f"{self.name}: {error}") from None
 
     def described(self, collection: str) -> Optional[dict]:
-        """The collection's own document (``item_assets``, ``summaries``) when the provider
-        has read it, else None (default: not read)."""
-        return None
+        """The collection's own document (``item_assets``, ``summaries``: which bands its
+        scenes have) as the last search read it (a static catalog's collection file, a STAC
+        API's ``/collections/{id}``), else None."""
+        return self._described.get(collection)
+
+    def describe(self, collection: pystac.Collection) -> None:
+        """Keep ``collection``'s document for ``described`` (every kind of catalog)."""
+        self._described[collection.id] = collection.to_dict(include_self_link=False,
+                                                            transform_hrefs=False)
 
     def check_readable(self, collection: str) -> None:
         """Raise ProviderError if this collection's assets cannot be read as configured."""
@@ -92,6 +104,17 @@ class Provider(ABC):
             if item.datetime is not None and item.datetime.utcoffset():
                 item.datetime = item.datetime.astimezone(timezone.utc)
         return items
+
+
+def numbered(name: str, taken: Sequence[str]) -> str:
+    """``name``, or when a source already has it, ``name 2``, ``name 3``... (sources are told
+    apart by name: the second unnamed static catalog is "Static catalog 2" in every door)."""
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name} {number}" in taken:
+        number += 1
+    return f"{name} {number}"
 
 
 def passes_cloud_filter(item: pystac.Item, max_cloud_cover: Optional[float]) -> bool:

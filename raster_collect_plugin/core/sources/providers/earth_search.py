@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 from ...pixels.bands import UnknownCollection, profile_for
 from ..endpoints import EARTH_SEARCH_URL
@@ -14,9 +15,10 @@ class EarthSearchProvider(StacApiProvider):
     """Earth Search: ``sentinel-2-c1-l2a`` (preferred), ``sentinel-2-l2a``, ``landsat-c2-l2``."""
 
     kind = "earth-search"
+    default_name = "Earth Search"
 
-    def __init__(self, name: str = "Earth Search", url: str = EARTH_SEARCH_URL, **kwargs):
-        super().__init__(name, url, **kwargs)
+    def __init__(self, name: Optional[str] = None, url: str = EARTH_SEARCH_URL, **kwargs):
+        super().__init__(name or self.default_name, url, **kwargs)
 
     def check_readable(self, collection: str) -> None:
         try:

@@ -6,7 +6,7 @@ token for that storage container and signs again; the loader calls it when a rea
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 import planetary_computer
@@ -26,10 +26,11 @@ class PlanetaryComputerProvider(StacApiProvider):
     """Planetary Computer (``sentinel-2-l2a``, ``landsat-c2-l2``, ``sentinel-1-rtc``, ...)."""
 
     kind = "planetary-computer"
+    default_name = "Planetary Computer"
 
-    def __init__(self, name: str = "Planetary Computer", url: str = PLANETARY_COMPUTER_URL,
+    def __init__(self, name: Optional[str] = None, url: str = PLANETARY_COMPUTER_URL,
                  **kwargs):
-        super().__init__(name, url, **kwargs)
+        super().__init__(name or self.default_name, url, **kwargs)
 
     def sign(self, item: pystac.Item) -> pystac.Item:
         return self._bounded_sign(item)

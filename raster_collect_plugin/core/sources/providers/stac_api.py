@@ -19,7 +19,9 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
 from ...compute.interrupts import call_interruptibly
+from ...pixels.bands import REFUSED_ASSETS, in_table
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
+from .guarded_io import is_remote
 
 QUERY_CONFORMANCE = "https://api.stacspec.org/v1.0.0-rc.2/item-search#query"
 PAGE_SIZE = 250
@@ -69,6 +71,7 @@ class StacApiProvider(Provider):
     search."""
 
     kind = "stac"
+    default_name = "Custom STAC"
 
     def __init__(self, name: str, url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  total_timeout: float = DEFAULT_TOTAL_TIMEOUT, max_retries: int = 3,
@@ -159,9 +162,29 @@ class StacApiProvider(Provider):
                 items += self._items(client, query, none, False)
         if cap and len(items) > cap:
             raise ProviderError(too_many_items_message(self.name, query))
-        items = [item for item in items if item.assets and
-                 passes_cloud_filter(item, query.max_cloud_cover)]  # skip asset-less stubs
+        items = [item for item in items if (item.assets or REFUSED_ASSETS in item.properties)
+                 and passes_cloud_filter(item, query.max_cloud_cover)]  # asset-less stubs
+        self._read_collections(client, {item.collection_id for item in items})
         return self.tag([self.sign(item) for item in items])
+
+    def _read_collections(self, client: Client, collections) -> None:
+        """Keep the document of each collection found that the band table does not know
+        (its ``item_assets`` and ``summaries`` name its bands, as a static catalog's
+        collection file does: ``Provider.described``), read from the API's Collections
+        endpoint, ``GET /collections/{collectionId}`` (STAC API - Collections; OGC API -
+        Features Part 1, section 7.14). An API without that endpoint, or whose answer is
+        not a collection, leaves the bands to the scenes."""
+        if not (client.conforms_to("COLLECTIONS") or client.conforms_to("FEATURES")):
+            return
+        for collection in sorted(c for c in collections if c and not in_table(self.kind, c)):
+            try:
+                found = client.get_collection(collection)
+            except SearchTimeout:
+                raise self._timed_out("reading the collection " + collection) from None
+            except (APIError, OSError, ValueError, ClientTypeError, pystac.STACError):
+                continue  # optional: the scenes still say which bands they have
+            if isinstance(found, pystac.Collection):
+                self.describe(found)
 
     def _items(self, client: Client, query: SearchQuery, collections, cloud_on_server: bool
                ) -> List[pystac.Item]:
@@ -179,7 +202,7 @@ class StacApiProvider(Provider):
             search = client.search(**arguments)
             for page in search.pages():
                 for item in page.items:
-                    absolute_asset_hrefs(item, search.url)
+                    refuse_local_assets(absolute_asset_hrefs(item, search.url), self.url)
                 ids = [item.id for item in page.items]
                 if ids and seen.issuperset(ids):  # else paged on up to the cap or the bound
                     raise ProviderError(
@@ -210,6 +233,20 @@ def absolute_asset_hrefs(item: pystac.Item, answer_url: str) -> pystac.Item:
     base = urljoin(answer_url, own) if own else answer_url
     for asset in item.assets.values():
         asset.href = urljoin(base, asset.href)
+    return item
+
+
+def refuse_local_assets(item: pystac.Item, api_url: str) -> pystac.Item:
+    """Remove from ``item`` every asset whose (absolute) href is a local file (``file://``,
+    a drive path): an API on another host must never make the tool read this computer's
+    files. Each is named with the reason in the item's ``REFUSED_ASSETS`` property: a scene
+    needing it is skipped with that reason, the others are used."""
+    refused = {key: asset.href for key, asset in item.assets.items() if not is_remote(asset.href)}
+    for key, href in refused.items():
+        del item.assets[key]
+        item.properties.setdefault(REFUSED_ASSETS, {})[key] = (
+            f"refused: the STAC API at {api_url} points its {key} asset at a local file "
+            f"({href}), which is never read from a remote catalog")
     return item
 
 

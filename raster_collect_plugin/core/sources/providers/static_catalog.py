@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List, Optional
 
 import pystac
 from shapely.geometry import box, shape
@@ -34,6 +34,7 @@ class StaticCatalogProvider(Provider):
     when it is read."""
 
     kind = "static"
+    default_name = "Static catalog"
 
     def __init__(self, name: str, catalog_href: str, *, licence: Optional[str] = None,
                  timeout: float = 30.0, total_timeout: float = 1800.0):
@@ -53,7 +54,6 @@ class StaticCatalogProvider(Provider):
         self.timeout = timeout  # per HTTP read
         self.total_timeout = total_timeout  # a whole crawl
         self._io: Optional[GuardedStacIO] = None
-        self._described: Dict[str, dict] = {}  # collection id -> its document, as searched
 
     def _collections(self, catalog: pystac.Catalog, wanted: Iterable[str]):
         """The catalog's collections (``wanted`` ones, or all): its children that are STAC
@@ -142,11 +142,6 @@ class StaticCatalogProvider(Provider):
         root.set_root(root)  # crawled from here: its own "root" link may lie above its folder
         return root
 
-    def described(self, collection: str) -> Optional[dict]:
-        """The collection's document as the last search read it (its ``item_assets`` and
-        ``summaries`` say which bands its scenes have)."""
-        return self._described.get(collection)
-
     def _escape(self, error: CatalogEscape) -> ProviderError:
         return ProviderError(f"{self.name}: refused: {error}; a catalog may only use files "
                              "inside its own folder")
@@ -173,8 +168,7 @@ class StaticCatalogProvider(Provider):
         found = []
         for collection in self._collections(catalog, query.collections):
             if isinstance(collection, pystac.Collection):
-                self._described[collection.id] = collection.to_dict(
-                    include_self_link=False, transform_hrefs=False)
+                self.describe(collection)
             for item in collection.get_items(recursive=collection is not catalog or
                                              isinstance(catalog, pystac.Collection)):
                 when = item.datetime or item.common_metadata.start_datetime
@@ -210,9 +204,11 @@ class MaxarOpenDataProvider(StaticCatalogProvider):
     """WorldView imagery from the Maxar Open Data program; licence CC BY-NC 4.0."""
 
     kind = "maxar"
+    default_name = "Maxar Open Data"
 
-    def __init__(self, name: str = "Maxar Open Data", catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
-        super().__init__(name, catalog_href, licence=MAXAR_LICENCE)
+    def __init__(self, name: Optional[str] = None,
+                 catalog_href: str = MAXAR_OPEN_DATA_CATALOG):
+        super().__init__(name or self.default_name, catalog_href, licence=MAXAR_LICENCE)
 
     def profile(self, collection: str, items=None) -> CollectionProfile:
         """Every event collection holds WorldView acquisitions."""
