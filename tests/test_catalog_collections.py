@@ -236,3 +236,39 @@ def test_a_search_job_lists_the_scenes_of_a_collection_whose_bands_it_cannot_tel
     assert result["errors"] == {} and result["scenes"] == {}
     assert len(result["items"]) >= 1 and {row["collection"] for row in result["items"]} == {
         "my-x"}
+
+
+def test_a_band_the_collection_names_and_no_scene_has_skips_its_index_only(small_sample,
+                                                                          tmp_path, capsys):
+    """A collection document's ``item_assets`` naming B11 while none of its scenes has it made
+    NDMI (NIR, SWIR1) look computable; every scene was then skipped for lacking B11 and NDVI,
+    which they all could give, was not computed either ("no scene has every band the run
+    needs", exit 2). The band is now offered only when a scene has it: NDMI is skipped for
+    the collection with the reason, NDVI computed from every scene."""
+    root = _copy(small_sample, tmp_path / "catalog")
+    document = root / "sentinel-2-l2a" / "collection.json"
+    collection = json.loads(document.read_text())
+    keys = ("B01", "B02", "B03", "B04", "B05", "B08", "B8A", "B11", "B12", "SCL")
+    collection |= {"id": "my-s2", "item_assets": {key: {"roles": ["data"]} for key in keys}}
+    document.write_text(json.dumps(collection))
+    for path in (root / "sentinel-2-l2a").glob("*/*.json"):
+        item = json.loads(path.read_text()) | {"collection": "my-s2"}
+        del item["assets"]["B11"]
+        path.write_text(json.dumps(item))
+    assert cli.main(["--json", "composite", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(root), "--collections", "my-s2", "--start",
+                     "2025-10-01", "--end", "2025-10-31", "--indices", "NDVI,NDMI", "--output",
+                     str(tmp_path / "out")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["errors"] == {}
+    [outputs] = summary["outputs"].values()
+    assert "NDVI" in outputs and "NDMI" not in outputs
+    [metadata_path] = (tmp_path / "out").glob("*my-s2_metadata.json")
+    metadata = json.loads(metadata_path.read_text())
+    assert metadata["skipped_indices"] == {"NDMI": "my-s2 has no swir16 band"}
+    assert metadata["skipped_scenes"] == {}
+    october = sorted(json.loads(path.read_text())["id"]
+                     for path in (root / "sentinel-2-l2a").glob("*/*.json")
+                     if json.loads(path.read_text())["properties"]["datetime"] < "2025-11")
+    assert len(october) == 2
+    assert sorted(i for scene in metadata["scenes"] for i in scene["items"]) == october

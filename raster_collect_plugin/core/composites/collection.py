@@ -21,7 +21,7 @@ from ..compute import scheduling
 from ..imagery.renderings import colour_bands
 from ..outputs.files import StackWriter, write_json, zarr_stack_to_cog
 from ..pixels import masks
-from ..pixels.bands import scenes_with_bands
+from ..pixels.bands import bands_of_scenes, scenes_with_bands
 from ..pixels.cloud_buffer import describe as describe_buffer
 from ..pixels.indices import indices_for
 from ..pixels.load import (
@@ -72,7 +72,8 @@ class _CollectionJob:
         self.request, self.provider, self.collection = request, provider, collection
         self.items = sorted(items, key=lambda i: i.datetime)
         self.aoi, self.cancel = aoi, cancel
-        self.profile = provider.profile(collection, self.items)
+        # bands no scene found has are not offered: an index needing one is skipped
+        self.profile = bands_of_scenes(provider.profile(collection, self.items), self.items)
         self.indices, self.skipped = indices_for(indices, self.profile, collection)
         self.colours = colour_bands(self.profile, request.colour_composites)
         self.colour_paths: Dict[str, Dict[str, Union[Path, str]]] = {}

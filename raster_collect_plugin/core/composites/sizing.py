@@ -322,7 +322,7 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
 
     from ..compute.scheduling import thread_count
     from ..imagery.renderings import colour_bands
-    from ..pixels.bands import scenes_with_bands
+    from ..pixels.bands import bands_of_scenes, scenes_with_bands
     from ..pixels.load import choose_grid
     from ..sources.providers.base import ProviderError
     from .requests import _naive_utc, composite_windows
@@ -335,7 +335,8 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         if not items or provider_name not in providers:
             continue
         try:
-            profile = providers[provider_name].profile(collection, items)
+            profile = bands_of_scenes(providers[provider_name].profile(collection, items),
+                                      items)
         except ProviderError:  # reported for that collection by the run; the others go on
             continue
         usable = [i for i in indices if all(b in profile.assets for b in i.bands)]

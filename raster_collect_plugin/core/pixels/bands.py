@@ -176,6 +176,24 @@ def collection_assets(items: Sequence[Mapping], described: Optional[Mapping] = N
                        for key, asset in assets.items()}, "properties": properties}
 
 
+def bands_of_scenes(profile: CollectionProfile, items: Sequence[Any]) -> CollectionProfile:
+    """``profile`` without the bands (other than its mask band) whose asset none of ``items``
+    has or had refused: a collection document (``item_assets``) may name a band its scenes
+    lack, and an index needing it is then skipped for the collection, not every scene for
+    that band (``scenes_with_bands``). The profile as it is when nothing is missing."""
+    if not items:
+        return profile
+    keys = set()
+    for item in items:
+        keys.update(item.get("assets") or {} if isinstance(item, Mapping) else item.assets)
+        keys.update(refused_assets(item))
+    offered = {band: key for band, key in profile.assets.items()
+               if band == profile.mask_band or key.split(".")[0] in keys}
+    if len(offered) == len(profile.assets):
+        return profile
+    return replace(profile, assets=offered)
+
+
 def scenes_with_bands(items: Sequence[Any], profile: CollectionProfile, bands: Sequence[str]
                       ) -> Tuple[List[Any], Dict[str, str]]:
     """The STAC items that have an asset for each of ``bands`` (common names) and the mask
