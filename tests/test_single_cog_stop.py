@@ -4,7 +4,9 @@ its end before the run stopped. It now goes the stack's way (a scratch GeoTIFF, 
 copy with a callback that stops it) and leaves nothing behind."""
 
 import os
+import signal
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -14,6 +16,7 @@ from affine import Affine
 
 from raster_collect_plugin.core.compute.interrupts import (
     Interrupted,
+    deferred_signals,
     install_handlers,
     restore_handlers,
 )
@@ -60,3 +63,34 @@ def test_the_single_cog_is_as_before(tmp_path):
         assert cog.overviews(1) == [2, 4]
         assert np.array_equal(cog.read(), data)
     assert [path.name for path in tmp_path.iterdir()] == ["one.tif"]
+
+
+def test_copies_in_two_threads_ending_out_of_order_leave_signals_raising():
+    """Two COG copies side by side (dask threads): the deferral was one flag each block saved
+    and restored, so blocks that ended out of order left it set and Ctrl-C never raised."""
+    first_in, second_in, first_out = (threading.Event() for _ in range(3))
+
+    def first() -> None:
+        with deferred_signals():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with deferred_signals():
+            second_in.set()
+            first_out.wait(5)
+
+    threads = [threading.Thread(target=target) for target in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    previous = install_handlers()
+    try:
+        with pytest.raises(Interrupted):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(2)  # the handler raises here
+    finally:
+        restore_handlers(previous)
