@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -141,3 +143,33 @@ def test_the_heartbeat_is_refreshed_and_a_lock_taken_over_is_left_alone(s3, monk
     assert _lock_of(fs, prefix)["token"] == "theirs"  # not removed by this run
     assert any("is no longer this run's (now (pid 4242 on other-machine" in r.getMessage()
                for r in caplog.records), caplog.text
+
+
+CHILD = """
+import sys, time
+from raster_collect_plugin.core.runs.folder import FolderLocked
+from raster_collect_plugin.core.runs.remote import RemoteRun
+record = {"fingerprint": "f" * 32, "kind": "composite", "parameters": {}, "item_ids": []}
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # both try at the same moment
+try:
+    with RemoteRun(sys.argv[1], record):
+        print("wrote", flush=True)
+        time.sleep(2)  # hold the prefix while the other process tries
+except FolderLocked as error:
+    print(error, flush=True)
+"""
+
+
+def test_two_processes_into_one_prefix_one_writes(s3, store, tmp_path):
+    """Two runs on this machine (another pid, alive: not a killed run's lock)."""
+    kind, fs = s3
+    location = f"s3://raster-collect/processes-{kind}"
+    at = time.time() + 2  # after both have imported
+    env = dict(os.environ, **store[1], PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    children = [subprocess.Popen([sys.executable, "-c", CHILD, location, str(at)], env=env,
+                                 stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+                for _ in range(2)]
+    said = sorted(child.communicate(timeout=60)[0].strip() for child in children)
+    assert said[0].startswith(f"another raster-collect run is writing to {location} (pid "), said
+    assert said[1] == "wrote", said
+    assert _lock_of(fs, f"processes-{kind}") is None
