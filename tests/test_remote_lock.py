@@ -173,3 +173,20 @@ def test_two_processes_into_one_prefix_one_writes(s3, store, tmp_path):
     assert said[0].startswith(f"another raster-collect run is writing to {location} (pid "), said
     assert said[1] == "wrote", said
     assert _lock_of(fs, f"processes-{kind}") is None
+
+
+def test_ctrl_c_while_the_lock_settles_leaves_no_lock(s3, monkeypatch):
+    """Interrupted while its lock was being read back, a run left it for the next run to
+    wait out (another machine's: ten minutes)."""
+    kind, fs = s3
+    prefix = f"settle-{kind}"
+    if kind == "conditional":  # there only a takeover settles
+        _put_lock(fs, prefix, minutes_ago=61)
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(remote_lock.time, "sleep", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        remote_lock.RemoteLock(f"s3://raster-collect/{prefix}").acquire()
+    assert _lock_of(fs, prefix) is None

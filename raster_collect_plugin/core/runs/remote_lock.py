@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,6 +56,20 @@ class RemoteLock:
     # -- acquire ---------------------------------------------------------------------------
     def acquire(self) -> None:
         """Hold the lock, or raise FolderLocked naming the run that holds it."""
+        try:
+            self._claim()
+        except FolderLocked:
+            raise
+        except BaseException:  # Ctrl-C while the lock settles: no lock of this run is left
+            with contextlib.suppress(Exception):
+                self._remove_if_mine()
+            raise
+        self._held = True
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True,
+                                      name=f"lock heartbeat: {self.location}")
+        self._beat.start()
+
+    def _claim(self) -> None:
         for _ in range(3):
             held = self._read()
             if held is not None:
@@ -74,10 +89,6 @@ class RemoteLock:
             break
         else:
             raise FolderLocked(f"cannot lock {self.location}: try again")
-        self._held = True
-        self._beat = threading.Thread(target=self._heartbeat, daemon=True,
-                                      name=f"lock heartbeat: {self.location}")
-        self._beat.start()
 
     def _create(self) -> bool:
         """Create the lock only where none is; True when the store honours the condition
@@ -150,14 +161,17 @@ class RemoteLock:
         if self._beat is not None:
             self._beat.join(timeout=30)
         try:
-            if (self._read() or {}).get("token") == self.token:
-                self.fs.rm(self.path)
+            self._remove_if_mine()
         except FileNotFoundError:
             pass
         except Exception as error:  # noqa: BLE001 - a store gone mid-run: its error wins
             log.warning("raster-collect: warning: could not remove the lock %s/%s (%s); "
                         "delete it once the store answers", self.location, LOCK_NAME,
                         first_line(error))
+
+    def _remove_if_mine(self) -> None:
+        if (self._read() or {}).get("token") == self.token:
+            self.fs.rm(self.path)
 
     # -- the object -------------------------------------------------------------------------
     def _body(self) -> bytes:
