@@ -40,12 +40,16 @@ def _wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def moto_s3(bucket: str = "raster-collect") -> Iterator[Dict[str, str]]:
+def moto_s3(bucket: str = "raster-collect", *,
+            conditional: bool = True) -> Iterator[Dict[str, str]]:
     """``moto_server`` on 127.0.0.1 with ``bucket`` created; yields the AWS environment
-    (endpoint and dummy credentials) a client or worker needs to use it."""
+    (endpoint and dummy credentials) a client or worker needs to use it. ``conditional=False``:
+    a store that ignores ``If-None-Match`` (``tests.servers.unconditional_s3``)."""
     port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H",
-                               "127.0.0.1", "-p", str(port)],
+    command = [str(Path(sys.executable).parent / "moto_server")] if conditional else \
+        [sys.executable, "-m", "tests.servers.unconditional_s3"]
+    server = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_port("127.0.0.1", port)

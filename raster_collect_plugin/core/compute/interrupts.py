@@ -16,7 +16,10 @@ import threading
 from typing import Any, Callable, Iterator, Optional
 
 _requested = threading.Event()
-_deferred = False  # inside deferred_signals(): the handler records, a C callback reads it
+# how many deferred_signals() blocks are open, in any thread (dask's run write_cog and stack
+# copies side by side): while one is, the handler records and a C callback reads it
+_deferred = 0
+_deferred_lock = threading.Lock()
 _WAIT_STEP = 0.05
 
 
@@ -78,11 +81,13 @@ def deferred_signals() -> Iterator[None]:
     read :func:`interrupted` and ask the library to stop; on leaving, a recorded request
     raises Interrupted (also in place of the error the stopped call raised)."""
     global _deferred
-    outer, _deferred = _deferred, True
+    with _deferred_lock:
+        _deferred += 1
     try:
         yield
     finally:
-        _deferred = outer
+        with _deferred_lock:  # a saved-and-restored flag stayed set when two threads' blocks
+            _deferred -= 1  # ended out of order, and Ctrl-C then never raised again
         check_interrupted()  # replaces the stopped call's own error
 
 

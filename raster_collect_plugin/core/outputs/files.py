@@ -158,38 +158,52 @@ def write_cog(
         destination = "s3://" + str(destination)[len("/vsis3/"):]
     array = data[np.newaxis] if data.ndim == 2 else data
     count, height, width = array.shape
-    profile = {
-        "driver": "COG",
-        "width": width,
-        "height": height,
-        "count": count,
-        "dtype": array.dtype.name,
-        "crs": crs,
-        "transform": transform,
-        "nodata": nodata,
-        "compress": "DEFLATE",
-        "blocksize": blocksize,
-        "overviews": "AUTO" if overviews else "NONE",
-        "resampling": "NEAREST",
-    }
+    options: Dict[str, Any] = {"driver": "COG", "compress": "DEFLATE", "blocksize": blocksize,
+                               "overviews": "AUTO" if overviews else "NONE",
+                               "resampling": "NEAREST"}
     if array.dtype.kind == "f":
-        profile["predictor"] = 3
+        options["predictor"] = 3
     elif array.dtype.kind in "iu":
-        profile["predictor"] = 2
+        options["predictor"] = 2
+    scratch_profile = {"driver": "GTiff", "width": width, "height": height, "count": count,
+                       "dtype": array.dtype.name, "crs": crs, "transform": transform,
+                       "nodata": nodata, "tiled": True, "blockxsize": blocksize,
+                       "blockysize": blocksize,
+                       "BIGTIFF": "IF_SAFER"}
     try:
         with finished_file(destination) as temp:
-            with rasterio.open(temp, "w", **profile) as dataset:
-                dataset.write(array)
-                for index, description in enumerate(band_descriptions or [], start=1):
-                    dataset.set_band_description(index, description)
-                if tags:
-                    dataset.update_tags(**tags)
+            # uncompressed: as fast as rasterio's in-memory copy was (ZSTD: a third slower)
+            scratch = temp.with_name(f"{temp.stem}.scratch.tif")  # a partial's name
+            try:
+                with rasterio.open(scratch, "w", **scratch_profile) as dataset:
+                    dataset.write(array)
+                    for index, description in enumerate(band_descriptions or [], start=1):
+                        dataset.set_band_description(index, description)
+                    if tags:
+                        dataset.update_tags(**tags)
+                _copy_interruptibly(scratch, temp, options)
+            finally:
+                scratch.unlink(missing_ok=True)
     except Exception as error:
         full = disk_full_error(error, destination)
         if full is not None:
             raise full from error
         raise
     return destination if is_remote(destination) else Path(destination)
+
+
+def _copy_interruptibly(scratch: Path, temp: Path, options: Dict[str, Any]) -> None:
+    """Copy a finished scratch GeoTIFF into the COG ``temp`` (``finished_file``'s path): one
+    GDAL call, run where it is called (in a helper thread a composite job's peak memory grew
+    by a quarter, 640 -> 806 MB); its progress callback stops it once Ctrl-C/SIGTERM arrives
+    (rasterio's COG writer copies on close with no callback: a large single COG ran to its end),
+    and the partial COG goes with ``temp``."""
+    from ..compute.interrupts import check_interrupted, deferred_signals, interrupted
+    from .cog_copy import copy_raster
+
+    check_interrupted()
+    with deferred_signals():
+        copy_raster(scratch, temp, stopped=interrupted, **options)
 
 
 class StackWriter:
@@ -237,8 +251,7 @@ class StackWriter:
         self.written.update(range(band, band + data.shape[0]))
 
     def finish(self) -> Path:
-        from ..compute.interrupts import check_interrupted, deferred_signals, interrupted
-        from .cog_copy import copy_raster
+        from ..compute.interrupts import check_interrupted
 
         blank = None
         sparse_fill = _reads_as(self.fill, self.nodata, self.dataset.dtypes[0])
@@ -263,11 +276,8 @@ class StackWriter:
                    "blocksize": STACK_BLOCK_SIZE,
                    "overviews": "AUTO", "resampling": "NEAREST", "BIGTIFF": "IF_SAFER"}
         try:
-            with finished_file(self.destination) as temp, deferred_signals():
-                # one GDAL call, run where it is called (in a helper thread a composite job's
-                # peak memory grew by a quarter, 640 -> 806 MB); its progress callback stops
-                # it once Ctrl-C/SIGTERM arrives, and the partial COG goes with `temp`
-                copy_raster(self.scratch, temp, stopped=interrupted, **options)
+            with finished_file(self.destination) as temp:
+                _copy_interruptibly(self.scratch, temp, options)
         finally:
             self._drop_scratch()
         return self.destination

@@ -3,28 +3,19 @@ a run into a prefix whose manifest is another run's (other inputs, another kind)
 ``ResultsConflict`` unless ``overwrite``; with it the old manifest is dropped at once and the
 old run's files the new one does not replace are removed once the new manifest is written.
 The manifest records the run's fingerprint. A run holds the prefix's lock object
-(``.raster-collect.lock``, created only if absent: S3's conditional PUT) until it ends, so a second
-run into it at the same time stops; a lock left by a killed run on this machine is taken over,
-one from another machine is named with how to remove it. A rerun with the same inputs computes
-again (no per-file resume there)."""
+(``remote_lock.RemoteLock``: created only if absent, heartbeat, best effort on a store without
+conditional writes) until it ends, so a second run into it at the same time stops. A rerun with
+the same inputs computes again (no per-file resume there)."""
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import posixpath
-import socket
-from datetime import datetime, timezone
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Sequence
 
-from .folder import FolderLocked, results_conflict
+from .folder import results_conflict
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
-from .storage import filesystem, first_line
-
-log = logging.getLogger(__name__)
-
-LOCK_NAME = ".raster-collect.lock"
+from .remote_lock import RemoteLock
+from .storage import filesystem
 
 
 class RemoteRun:
@@ -85,66 +76,12 @@ class RemoteRun:
         return manifest
 
     def _lock(self) -> None:
-        """Create the prefix's lock object, or stop naming the run that holds it."""
-        fs, root = filesystem(self.location)
-        path = posixpath.join(root, LOCK_NAME)
-        owner = {"host": socket.gethostname(), "pid": os.getpid(),
-                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        body = json.dumps(owner).encode()
-        try:
-            fs.pipe_file(path, body, mode="create")
-        except FileExistsError:
-            held = _read_owner(fs, path)
-            if not _dead_here(held):
-                where = f"{self.location.rstrip('/')}/{LOCK_NAME}"
-                raise FolderLocked(
-                    f"another raster-collect run is writing to {self.location}"
-                    f"{_describe(held)}: wait for it to finish or choose another --output; "
-                    f"if that run is gone (killed), delete {where}") from None
-            fs.pipe_file(path, body)  # a killed run's lock, on this machine
-        self._lock_path = path
+        """Hold the prefix's lock, or stop naming the run that holds it."""
+        lock = RemoteLock(self.location)
+        lock.acquire()
+        self._held = lock
 
     def _unlock(self) -> None:
-        path = getattr(self, "_lock_path", None)
-        if path is None:
-            return
-        self._lock_path = None
-        try:
-            fs, _ = filesystem(self.location)
-            fs.rm(path)
-        except FileNotFoundError:
-            pass
-        except Exception as error:  # noqa: BLE001 - a store gone mid-run: its error wins
-            log.warning("raster-collect: warning: could not remove the lock %s/%s (%s); "
-                        "delete it once the store answers", self.location.rstrip("/"),
-                        LOCK_NAME, first_line(error))
-
-
-def _read_owner(fs, path: str) -> Optional[dict]:
-    try:
-        owner = json.loads(fs.cat_file(path))
-    except (OSError, ValueError):
-        return None
-    return owner if isinstance(owner, dict) else None
-
-
-def _dead_here(owner: Optional[dict]) -> bool:
-    """Whether the lock's run was on this machine and its process is gone."""
-    if not owner or owner.get("host") != socket.gethostname():
-        return False
-    try:
-        pid = int(owner.get("pid"))
-    except (TypeError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False
-    import psutil
-
-    return not psutil.pid_exists(pid)
-
-
-def _describe(owner: Optional[dict]) -> str:
-    if not owner:
-        return ""
-    return (f" (pid {owner.get('pid')} on {owner.get('host')}, started "
-            f"{owner.get('started')})")
+        lock, self._held = getattr(self, "_held", None), None
+        if lock is not None:
+            lock.release()
