@@ -159,3 +159,23 @@ def test_compartment_series_for_the_chart(tmp_path):
     before = two[two.index < "2025-05-01"]
     assert before["anomalous_fraction"].eq(0).all()
     assert (before["expected"] - before["observed"]).abs().max() < 0.03
+
+
+def test_clear_days_record_for_validate(tmp_path):
+    """monitoring_clear_days.npz: every monitored scene's clear pixels, the same from one run
+    and from increments (validate counts delays in clear observations from it)."""
+    from raster_collect_plugin.core.monitoring.clear_days import read_clear_days
+
+    series = small_series()
+    run_monitor(_request(tmp_path / "once"), series)
+    for end in INCREMENTS:
+        run_monitor(_request(tmp_path / "steps"), series.sel(time=slice(None, end)))
+    once = read_clear_days(tmp_path / "once", (2, 3))
+    steps = read_clear_days(tmp_path / "steps", (2, 3))
+    after = series.sel(time=slice("2025-01-01", None)).sortby("time")
+    days = (after["time"].values.astype("datetime64[D]").astype("int64")).astype(float)
+    np.testing.assert_array_equal(once.days, days)
+    np.testing.assert_array_equal(steps.days, days)
+    everything = np.arange(days.size)
+    np.testing.assert_array_equal(once.clear[everything], np.isfinite(after.values))
+    np.testing.assert_array_equal(steps.clear[everything], once.clear[everything])

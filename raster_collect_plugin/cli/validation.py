@@ -40,6 +40,9 @@ def _cmd_validate(args) -> dict:
     return {"output_dir": result["output_dir"]}
 
 
+UNITS = {"days": "days", "observations": "clear observations"}
+
+
 def _score(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.3f}"
 
@@ -53,9 +56,10 @@ def format_headline(result: dict) -> str:
                      f"{_score(s['recall'])}, F1 {_score(s['f1'])} (TP {s['tp']}, FP {s['fp']}, "
                      f"FN {s['fn']})")
     for name, per in result["delay"].items():
-        days = per["days"]
-        lines.append(f"delay to {name.replace('_', ' ')}: mean {_score(days['mean'])} days, "
-                     f"median {_score(days['median'])} days ({days['n']} pixels)")
+        parts = [f"mean {_score(v['mean'])} / median {_score(v['median'])} "
+                 f"{UNITS.get(unit, unit)}" for unit, v in per.items()]
+        lines.append(f"delay to {name.replace('_', ' ')}: " + "; ".join(parts)
+                     + f" ({per['days']['n']} pixels)")
     lines.append(f"report: {result['files']['report']} (tables and JSON beside it)")
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ RASTERS = {"status": "monitoring_status.tif",
 
 def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Validate the folder's outputs; returns the headline numbers and the files written."""
+    from ..monitoring.clear_days import read_clear_days
     from ..validation.assessment import summary_document, validate, write_validation
     from ..validation.files import read_layers
 
@@ -46,11 +47,13 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                              date_field)
     compartments = _compartments(spec, saved, folder, id_field)
     outputs = read_layers({name: folder / file for name, file in RASTERS.items()})
+    clear = read_clear_days(folder, next(iter(outputs.data_vars.values())).shape)
     start = saved.get("history_end") or _state_history_end(folder)
     try:
         result = validate(outputs, references, compartments, id_field=id_field,
                           date_field=date_field,
                           min_fraction=float(spec.get("min_fraction", 0.02)),
+                          observations=clear,
                           monitoring_start=date.fromisoformat(start[:10]) if start else None,
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix

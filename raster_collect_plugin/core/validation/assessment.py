@@ -22,9 +22,10 @@ monitored, or those names) and the date rasters ``first_anomaly`` and/or ``confi
 (datetime64 with NaT, or days since 1970-01-01 with 0 = none). A pixel counts as detected
 when its status is confirmed or recovered (without ``status``: when it has a ``detection``
 date). ``references``: polygons with a date column (``date_field``); ``compartments``: polygons
-with ``id_field``. ``observations``: (time, y, x) series (NaN = not clear) or clear booleans,
-for the delay in clear observations (1 = detected on the first clear observation on or after
-the event). Only pixels inside compartments are evaluated. A compartment counts as disturbed
+with ``id_field``. ``observations``: (time, y, x) series (NaN = not clear), clear booleans
+or a ``metrics.ClearRecord`` (a monitoring folder's ``monitoring_clear_days.npz``), for the
+delay in clear observations (1 = detected on the first clear observation on or after the
+event). Only pixels inside compartments are evaluated. A compartment counts as disturbed
 (reference) or flagged (detected) when at least ``min_fraction`` of its pixels are; one with no
 pixel on the outputs' grid is "not evaluated", left out of the compartment scores.
 References dated before ``monitoring_start`` are left out, and so are their pixels.
@@ -44,7 +45,15 @@ from affine import Affine
 
 from ..outputs.files import atomic_path, write_json
 from .dates import reference_dates
-from .metrics import Outcomes, as_days, clear_observations_between, outcomes, scores, summary
+from .metrics import (
+    Outcomes,
+    as_days,
+    clear_observations_between,
+    clear_record,
+    outcomes,
+    scores,
+    summary,
+)
 
 DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
 STATUS_CODES = {"no alert": 0, "suspected": 1, "confirmed": 2, "recovered": 3,
@@ -170,17 +179,14 @@ def _status_codes(status: np.ndarray) -> np.ndarray:
 
 
 def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict[str, np.ndarray]]:
-    clear = obs_days = None
-    if observations is not None:  # kept lazy (dask): read one observation day at a time
-        clear = observations if observations.dtype == bool else np.isfinite(observations)
-        obs_days = as_days(np.asarray(observations["time"].values, "datetime64[ns]"))
+    record = clear_record(observations)
     delays = {}
     for name, days in dates.items():
         found = result.tp & np.isfinite(days)
         per = {"days": np.where(found, days - truth_days, np.nan)}
-        if clear is not None:
+        if record is not None:
             per["observations"] = clear_observations_between(
-                obs_days, clear, np.where(found, truth_days, np.nan), days)
+                record.days, record.clear, np.where(found, truth_days, np.nan), days)
         delays[name] = per
     return delays
 

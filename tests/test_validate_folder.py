@@ -1,0 +1,58 @@
+"""``validate`` on a monitoring folder written by hand (tests/validate_folder.py), every
+number counted by hand: delays in days and in clear observations from the command line and
+the job spec, text ids, references off the grid, dates and files of every kind."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from raster_collect_plugin.core.jobs import run_job
+from tests.validate_folder import cells, references, write_folder
+
+
+def _run(*arguments, code=0):
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", *arguments],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == code, done.stderr[-2000:]
+    return done
+
+
+def _spec(folder, refs, **extra):
+    return {"kind": "validate", "monitoring_dir": str(folder), "references": str(refs),
+            **extra}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_folder(tmp_path / "monitoring")
+
+
+@pytest.fixture
+def one_event(tmp_path):
+    path = tmp_path / "refs.gpkg"
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10", "event": "windthrow"}]
+               ).to_file(path)
+    return path
+
+
+def test_delays_in_days_and_clear_observations_from_both_doors(folder, one_event, tmp_path):
+    # TP (0,0) (0,1) (1,0): first anomaly 03-15, confirmation 03-25, event 03-10; clear
+    # days from 03-10: 03-10, 03-15, 03-20 (not (0,0)), 03-25 (two scenes, one day)
+    result = run_job(_spec(folder, one_event))
+    assert (result["pixel"]["tp"], result["pixel"]["fp"], result["pixel"]["fn"]) == (3, 1, 1)
+    delay = result["delay"]
+    assert delay["first_anomaly"]["days"] == {"mean": 5.0, "median": 5.0, "n": 3}
+    assert delay["confirmation"]["days"] == {"mean": 15.0, "median": 15.0, "n": 3}
+    assert delay["first_anomaly"]["observations"] == {"mean": 2.0, "median": 2.0, "n": 3}
+    assert delay["confirmation"]["observations"] == pytest.approx(
+        {"mean": 11 / 3, "median": 4.0, "n": 3})
+    written = json.loads((folder / "validation" / "validation.json").read_text())
+    assert written["delay"] == result["delay"]
+    done = _run("validate", "--monitoring", str(folder), "--references", str(one_event),
+                "--output", str(tmp_path / "cli"))
+    assert ("delay to confirmation: mean 15.000 / median 15.000 days; mean 3.667 / median "
+            "4.000 clear observations (3 pixels)") in done.stdout
+    events = (tmp_path / "cli" / "validation_events.csv").read_text().splitlines()
+    assert "median_confirmation_delay_observations" in events[0]
