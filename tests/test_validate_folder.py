@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from raster_collect_plugin.core.jobs import run_job
@@ -56,3 +57,26 @@ def test_delays_in_days_and_clear_observations_from_both_doors(folder, one_event
             "4.000 clear observations (3 pixels)") in done.stdout
     events = (tmp_path / "cli" / "validation_events.csv").read_text().splitlines()
     assert "median_confirmation_delay_observations" in events[0]
+
+
+def test_events_name_their_compartment_by_a_text_id(tmp_path):
+    folder = write_folder(tmp_path / "monitoring", id_field="name", ids=("north", "south"))
+    path = tmp_path / "refs.gpkg"  # the references carry no 'name' of their own
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10"},
+                {"geometry": cells(2, 2, 4, 4), "date": "2025-03-12"},  # 2 px in each
+                {"geometry": cells(0, 4, 1, 6), "date": "2025-03-12"}]).to_file(path)
+    result = run_job(_spec(folder, path, id_field="name"))
+    events = pd.read_csv(folder / "validation" / "validation_events.csv")
+    assert events["name"].tolist() == ["north", "north; south", "south"]
+    assert events["pixels"].tolist() == [4, 4, 2]
+    compartments = pd.read_csv(folder / "validation" / "validation_compartments.csv")
+    assert compartments["name"].tolist() == ["north", "south"]
+    # both disturbed and flagged (south by its false alarm at (3,5): 1 pixel of 12 >= 2 %)
+    assert result["compartment"]["tp"] == 2 and result["pixel"]["fp"] == 1
+
+
+def test_events_name_their_compartment_by_a_number(tmp_path, one_event):
+    folder = write_folder(tmp_path / "monitoring", ids=(12, 13))
+    run_job(_spec(folder, one_event))
+    events = pd.read_csv(folder / "validation" / "validation_events.csv")
+    assert events["forest_id"].tolist() == [12]

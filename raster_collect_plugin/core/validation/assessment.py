@@ -116,7 +116,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     # outside the outputs' grid (or only under references before the monitoring): no pixel
     # says anything of them, so they are not counted (they were each a "TN")
     compartment["not_evaluated"] = int((~evaluated).sum())
-    events = _event_table(refs, reference_row, inside, result, delays, id_field)
+    events = _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
+                          id_field)
     return {"pixel": pixel, "compartment": compartment,
             "event_types": _by_kind(refs, reference_row, inside, result, delays),
             "delay": {name: {unit: summary(values[result.tp]) for unit, values in
@@ -224,15 +225,31 @@ def _compartment_table(zones, id_field, zone_index, inside, truth_days, detected
     return table
 
 
-def _event_table(refs, reference_row, inside, result, delays, id_field) -> pd.DataFrame:
+def _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
+                 id_field) -> pd.DataFrame:
     rows = []
     for number, ref in refs.iterrows():
         here = inside & (reference_row == number)
         hit = here & result.tp
         rows.append({"reference": _reference_id(ref.get("reference_id"), number),
-                     id_field: ref.get(id_field), "event": ref.get("event"),
-                     "date": _as_date(ref["_days"]), **_recall_row(here, hit, delays)})
-    return pd.DataFrame(rows)
+                     id_field: _compartments_of(zone_index[here], zones[id_field]),
+                     "event": ref.get("event"), "date": _as_date(ref["_days"]),
+                     **_recall_row(here, hit, delays)})
+    table = pd.DataFrame(rows)
+    if not table.empty:  # ids as written: 12, not 12.0 beside a reference off them
+        table[id_field] = pd.Series([row[id_field] for row in rows], dtype=object)
+    return table
+
+
+def _compartments_of(numbers: np.ndarray, ids: pd.Series):
+    """The id of the compartment holding a reference's evaluated pixels (as written: a text
+    id too), or the ids of several joined by '; ', most pixels first; None when none."""
+    found, counts = np.unique(numbers.astype("int64"), return_counts=True)
+    order = found[np.argsort(-counts, kind="stable")]
+    if order.size == 1:
+        value = ids.iloc[int(order[0])]
+        return value.item() if isinstance(value, np.generic) else value
+    return "; ".join(str(ids.iloc[int(n)]) for n in order) if order.size else None
 
 
 def _reference_id(value, number: int):
