@@ -8,6 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
+from shapely.affinity import translate
 
 from raster_collect_plugin.core.jobs import run_job
 from tests.validate_folder import cells, references, write_folder
@@ -80,3 +81,41 @@ def test_events_name_their_compartment_by_a_number(tmp_path, one_event):
     run_job(_spec(folder, one_event))
     events = pd.read_csv(folder / "validation" / "validation_events.csv")
     assert events["forest_id"].tolist() == [12]
+
+
+def test_later_references_off_the_grid_are_refused(folder, tmp_path):
+    """One reference in the history on the grid, the later ones 10 km away: nothing to
+    score (it was exit 0, every detection a false positive)."""
+    path = tmp_path / "refs.gpkg"
+    far = translate(cells(0, 0, 2, 2), xoff=10_000)  # the same square 10 km east
+    references([{"geometry": cells(2, 0, 4, 2), "date": "2024-06-01"},
+                {"geometry": far, "date": "2025-03-10"},
+                {"geometry": far, "date": "2025-03-11"}]).to_file(path)
+    done = _run("validate", "--monitoring", str(folder), "--references", str(path), code=2)
+    assert ("none of the 2 reference polygons in refs.gpkg dated after the stable history "
+            "overlaps the monitored area") in done.stderr
+    assert "(1 dated within the history are left out)" in done.stderr
+    assert not (folder / "validation").exists()
+
+
+def test_references_not_scored_are_listed_with_their_reason(folder, tmp_path):
+    path = tmp_path / "refs.gpkg"
+    far = translate(cells(0, 0, 2, 2), xoff=10_000)
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10", "reference_id": "R1"},
+                {"geometry": far, "date": "2025-03-10", "reference_id": "R2"},
+                {"geometry": cells(2, 0, 4, 2), "date": "2024-06-01", "reference_id": "R3"},
+                {"geometry": cells(0, 0, 1, 1), "date": "2025-03-12", "reference_id": "R4"}]
+               ).to_file(path)
+    result = run_job(_spec(folder, path))
+    reasons = {entry["reference"]: entry["reason"] for entry in result["not_scored"]}
+    assert list(reasons) == ["R2", "R3", "R4"]
+    assert reasons["R2"].startswith("off the monitored grid")
+    assert reasons["R3"].startswith("dated within the stable history (before 2024-12-31)")
+    assert reasons["R4"].endswith("(R1)")  # R1 (03-10) is earlier over its one pixel
+    # R1 alone is scored: 4 reference pixels, 3 found; the far one adds no miss
+    assert (result["pixel"]["tp"], result["pixel"]["fn"]) == (3, 1)
+    report = (folder / "validation" / "validation_report.md").read_text()
+    assert "## Not scored" in report and "| R2 | 2025-03-10 | off the monitored grid" in report
+    done = _run("validate", "--monitoring", str(folder), "--references", str(path),
+                "--output", str(tmp_path / "cli"))
+    assert "not scored: 3 reference polygon(s)" in done.stdout

@@ -60,6 +60,11 @@ def format_headline(result: dict) -> str:
                  f"{UNITS.get(unit, unit)}" for unit, v in per.items()]
         lines.append(f"delay to {name.replace('_', ' ')}: " + "; ".join(parts)
                      + f" ({per['days']['n']} pixels)")
+    unscored = result.get("not_scored") or []
+    if unscored:
+        reasons = sorted({entry["reason"].split(" (")[0].split(":")[0] for entry in unscored})
+        lines.append(f"not scored: {len(unscored)} reference polygon(s) ({'; '.join(reasons)})"
+                     ": listed with their reasons in validation.json and the report")
     lines.append(f"report: {result['files']['report']} (tables and JSON beside it)")
     return "\n".join(lines)
 

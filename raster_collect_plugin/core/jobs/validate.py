@@ -58,21 +58,18 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
-    _refuse_nothing_to_score(result, references, outputs, Path(spec["references"]).name,
-                             start)
+    _refuse_nothing_to_score(result, references, Path(spec["references"]).name, start)
     files = write_validation(result, output_dir)
     # as validation.json: NaN (nothing to score) is null, so --json output is valid JSON
     return {"output_dir": str(output_dir), **summary_document(result),
             "files": {key: str(path) for key, path in files.items()}}
 
 
-def _refuse_nothing_to_score(result: Dict[str, Any], references, outputs, name: str,
-                             start) -> None:
+def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, start) -> None:
     """No reference left after the history, or none on the monitored grid: every detection
     was scored a false positive, exit 0 (a wrong file or CRS read as a total failure). On the
     grid but off the compartments chosen is a question of its own (their false alarms)."""
-    from rasterio.transform import array_bounds
-    from shapely.geometry import box
+    from ..validation.unscored import OFF_GRID
 
     events = result["events"]
     if events.empty:
@@ -81,12 +78,17 @@ def _refuse_nothing_to_score(result: Dict[str, Any], references, outputs, name: 
                        "give references dated after it")
     if (events["pixels"] > 0).any():
         return
-    height, width = next(iter(outputs.data_vars.values())).shape
-    grid = box(*array_bounds(height, width, _affine(outputs)))
-    if not references.to_crs(outputs.attrs["crs"]).intersects(grid).any():
-        raise JobError(f"none of the {len(references)} reference polygons in {name} overlaps "
-                       "the monitored area: check that it is the right file and that its CRS "
-                       "is the one its coordinates were drawn in")
+    # only the references dated after the history count: those within it (on the grid or
+    # not) score nothing, so later ones all off the grid leave nothing to score
+    off = sum(entry["reason"] == OFF_GRID for entry in result["not_scored"])
+    if off == len(events):
+        within = len(references) - len(events)
+        raise JobError(f"none of the {len(events)} reference polygons in {name}"
+                       f"{' dated after the stable history' if within else ''} overlaps the "
+                       "monitored area: check that it is the right file and that its CRS is "
+                       "the one its coordinates were drawn in"
+                       + (f" ({within} dated within the history are left out)"
+                          if within else ""))
 
 
 def _state_history_end(folder: Path):

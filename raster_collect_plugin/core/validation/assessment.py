@@ -54,6 +54,7 @@ from .metrics import (
     scores,
     summary,
 )
+from .unscored import not_scored, reference_id
 
 DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
 STATUS_CODES = {"no alert": 0, "suspected": 1, "confirmed": 2, "recovered": 3,
@@ -76,11 +77,14 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     shape = next(iter(layers.values())).shape
     refs = references.to_crs(crs).reset_index(drop=True)
     refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
+    refs["_row"] = np.arange(len(refs))  # the feature's number in the file, from 0
     excluded = np.zeros(shape, bool)
+    history = refs.iloc[:0]
     if monitoring_start is not None:
         start = as_days(np.array([np.datetime64(monitoring_start, "ns")]))[0]
         before = refs["_days"] < start
         excluded = _burn(refs[before], np.ones(int(before.sum())), shape, transform, 0) > 0
+        history = refs[before]
         refs = refs[~before].reset_index(drop=True)
     order = refs.sort_values("_days", ascending=False).index  # earliest drawn last: wins
     truth_days = _burn(refs.loc[order], refs.loc[order, "_days"].values, shape, transform,
@@ -118,7 +122,9 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     compartment["not_evaluated"] = int((~evaluated).sum())
     events = _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
                           id_field)
-    return {"pixel": pixel, "compartment": compartment,
+    unscored = not_scored(history, refs, events, monitoring_start, shape, transform,
+                          np.isfinite(zone_index), excluded, reference_row)
+    return {"pixel": pixel, "compartment": compartment, "not_scored": unscored,
             "event_types": _by_kind(refs, reference_row, inside, result, delays),
             "delay": {name: {unit: summary(values[result.tp]) for unit, values in
                              per_layer.items()} for name, per_layer in delays.items()},
@@ -231,7 +237,7 @@ def _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
     for number, ref in refs.iterrows():
         here = inside & (reference_row == number)
         hit = here & result.tp
-        rows.append({"reference": _reference_id(ref.get("reference_id"), number),
+        rows.append({"reference": reference_id(ref.get("reference_id"), ref["_row"]),
                      id_field: _compartments_of(zone_index[here], zones[id_field]),
                      "event": ref.get("event"), "date": _as_date(ref["_days"]),
                      **_recall_row(here, hit, delays)})
@@ -250,18 +256,6 @@ def _compartments_of(numbers: np.ndarray, ids: pd.Series):
         value = ids.iloc[int(order[0])]
         return value.item() if isinstance(value, np.generic) else value
     return "; ".join(str(ids.iloc[int(n)]) for n in order) if order.size else None
-
-
-def _reference_id(value, number: int):
-    """A reference's ``reference_id`` as written (a text id such as 'R-12' too; a whole
-    decimal as an integer), its row number from 1 where it has none."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return number + 1
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    return value
 
 
 NO_EVENT_TYPE = "(no event type)"  # the event_types row of references with an empty 'event'
@@ -324,6 +318,7 @@ def validation_report(result: Dict[str, object]) -> str:
               f"dated by {params['detection']}; a compartment is flagged / disturbed when at "
               f"least {params['min_fraction']:.0%} of its pixels are. A detection before the "
               "reference date counts as a false positive and a miss.", "",
+              "## Not scored", "", _markdown(pd.DataFrame(result.get("not_scored", []))), "",
               "## Event types", "", _markdown(result["event_types"]), "",
               "## Compartments", "", _markdown(result["compartments"]), "",
               "## Reference polygons", "", _markdown(result["events"])]
@@ -360,7 +355,8 @@ def write_validation(result: Dict[str, object], folder, *, stem: str = "validati
 def summary_document(result: Dict[str, object]) -> Dict[str, object]:
     """The headline numbers as plain JSON (``validation.json``, the job's result): numpy
     values as numbers, NaN (a score with nothing to score) as null."""
-    summary = {key: result[key] for key in ("pixel", "compartment", "delay", "parameters")}
+    summary = {key: result[key] for key in ("pixel", "compartment", "delay", "not_scored",
+                                            "parameters")}
     return _clean(json.loads(json.dumps(summary, default=_plain)))
 
 
