@@ -119,3 +119,16 @@ def test_references_not_scored_are_listed_with_their_reason(folder, tmp_path):
     done = _run("validate", "--monitoring", str(folder), "--references", str(path),
                 "--output", str(tmp_path / "cli"))
     assert "not scored: 3 reference polygon(s)" in done.stdout
+
+
+def test_a_duplicate_reference_is_scored_once_the_first_in_the_file(folder, tmp_path):
+    path = tmp_path / "refs.gpkg"
+    rows = [{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10", "reference_id": name}
+            for name in ("first", "copy", "again")]
+    references(rows).to_file(path)
+    result = run_job(_spec(folder, path))
+    assert [(e["reference"], e["reason"].endswith("(first)"))
+            for e in result["not_scored"]] == [("copy", True), ("again", True)]
+    events = pd.read_csv(folder / "validation" / "validation_events.csv")
+    assert events["pixels"].tolist() == [4, 0, 0]
+    assert (result["pixel"]["tp"], result["pixel"]["fn"]) == (3, 1)  # counted once

@@ -86,7 +86,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
         excluded = _burn(refs[before], np.ones(int(before.sum())), shape, transform, 0) > 0
         history = refs[before]
         refs = refs[~before].reset_index(drop=True)
-    order = refs.sort_values("_days", ascending=False).index  # earliest drawn last: wins
+    # earliest drawn last: wins; of one day (a duplicate), the first in the file
+    order = refs.sort_values(["_days", "_row"], ascending=False, kind="stable").index
     truth_days = _burn(refs.loc[order], refs.loc[order, "_days"].values, shape, transform,
                        np.nan)
     reference_row = _burn(refs.loc[order], np.asarray(order, "float64"), shape, transform,
