@@ -132,3 +132,15 @@ def test_a_duplicate_reference_is_scored_once_the_first_in_the_file(folder, tmp_
     events = pd.read_csv(folder / "validation" / "validation_events.csv")
     assert events["pixels"].tolist() == [4, 0, 0]
     assert (result["pixel"]["tp"], result["pixel"]["fn"]) == (3, 1)  # counted once
+
+
+def test_a_geopackage_fid_is_an_id_field(folder, one_event, tmp_path):
+    """As for monitor (README: a GeoPackage's fid, which QGIS lists among the fields)."""
+    result = run_job(_spec(folder, one_event, id_field="fid",
+                           output_dir=str(tmp_path / "by_fid")))
+    compartments = pd.read_csv(tmp_path / "by_fid" / "validation_compartments.csv")
+    assert compartments["fid"].tolist() == [1, 2]
+    assert compartments["outcome"].tolist() == ["TP", "FP"]
+    events = pd.read_csv(tmp_path / "by_fid" / "validation_events.csv")
+    assert events["fid"].tolist() == [1]
+    assert result["compartment"]["tp"] == 1

@@ -154,9 +154,9 @@ def _compartments(spec, saved, folder: Path, id_field: str):
         raise JobError(f"the compartments {aoi} do not exist: give your compartment "
                        "polygons (--compartments), or leave them out for the folder's")
     if aoi and Path(aoi).exists():
-        frame = read_polygons(Path(aoi), layer=layer)
+        frame = read_polygons(Path(aoi), layer=layer, id_field=id_field)  # 'fid' too
     elif (folder / "monitoring_compartments.gpkg").exists():
-        frame = read_polygons(folder / "monitoring_compartments.gpkg")
+        frame = read_polygons(folder / "monitoring_compartments.gpkg", id_field=id_field)
     else:
         raise JobError(f"the compartments {aoi or '(none saved)'} are not found: give them "
                        "with --compartments")
