@@ -144,3 +144,26 @@ def test_a_geopackage_fid_is_an_id_field(folder, one_event, tmp_path):
     events = pd.read_csv(tmp_path / "by_fid" / "validation_events.csv")
     assert events["fid"].tolist() == [1]
     assert result["compartment"]["tp"] == 1
+
+
+def test_references_after_the_last_scene_are_not_scored_yet(folder, one_event, tmp_path):
+    """A disturbance dated after the last scene monitored (2025-04-01) was counted as missed
+    (recall 3 of 8), and a detection under it as a false alarm."""
+    path = tmp_path / "refs.gpkg"
+    later = references([{"geometry": cells(2, 3, 4, 6), "date": "2025-05-01",
+                         "reference_id": "May"}])
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10",
+                 "reference_id": "March"}]).to_file(path)
+    later.to_file(path, mode="a")
+    result = run_job(_spec(folder, path))
+    assert (result["pixel"]["tp"], result["pixel"]["fp"], result["pixel"]["fn"]) == (3, 0, 1)
+    assert result["not_scored"] == [{"reference": "May", "date": "2025-05-01", "reason": (
+        "dated after the last scene monitored (2025-04-01): not seen yet, left out with its "
+        "pixels")}]
+    assert result["parameters"]["monitoring_end"] == "2025-04-01"
+    only_later = tmp_path / "later.gpkg"
+    later.to_file(only_later)
+    done = _run("validate", "--monitoring", str(folder), "--references", str(only_later),
+                "--output", str(tmp_path / "none"), code=2)
+    assert "or after the last scene monitored (2025-04-01; 1 of them)" in done.stderr
+    assert not (tmp_path / "none").exists()

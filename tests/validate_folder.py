@@ -4,7 +4,7 @@ of 10 m pixels, for ``validate`` tests whose numbers are counted by hand.
 Compartments: ``A`` = columns 0-2, ``B`` = columns 3-5 (all 4 rows). Detected (confirmed):
 (0,0), (0,1), (1,0) first anomaly 2025-03-15, confirmation 2025-03-25, and (3,5) confirmation
 2025-04-01 (first anomaly 2025-03-20). Clear scenes: 2025-03-05, 03-10, 03-15, 03-20 (pixel
-(0,0) cloudy), 03-25 twice (two sensors: one day), 04-01. History end 2024-12-31.
+(0,0) cloudy), 03-25 twice (two sensors: one day), 04-01 (the last). History end 2024-12-31.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def write_folder(folder: Path, *, id_field: str = "forest_id", ids=("A", "B")) -
         "kind": "monitor", "aoi": str(forests), "id_field": id_field,
         "history_start": "2023-01-01", "history_end": "2024-12-31",
         "output_dir": str(folder)}))
+    (folder / "monitoring_state.json").write_text(json.dumps({  # what validate reads of it
+        "params": {"history_end": "2024-12-31"}, "last_time": "2025-04-01T00:00:00.000000000"}))
     return folder
 
 

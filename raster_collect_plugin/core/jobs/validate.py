@@ -48,34 +48,43 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     compartments = _compartments(spec, saved, folder, id_field)
     outputs = read_layers({name: folder / file for name, file in RASTERS.items()})
     clear = read_clear_days(folder, next(iter(outputs.data_vars.values())).shape)
-    start = saved.get("history_end") or _state_history_end(folder)
+    start = saved.get("history_end") or _state(folder).get("params", {}).get("history_end")
+    end = _state(folder).get("last_time")  # the last scene monitored
     try:
         result = validate(outputs, references, compartments, id_field=id_field,
                           date_field=date_field,
                           min_fraction=float(spec.get("min_fraction", 0.02)),
                           observations=clear,
                           monitoring_start=date.fromisoformat(start[:10]) if start else None,
+                          monitoring_end=date.fromisoformat(end[:10]) if end else None,
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
-    _refuse_nothing_to_score(result, references, Path(spec["references"]).name, start)
+    _refuse_nothing_to_score(result, references, Path(spec["references"]).name, start, end)
     files = write_validation(result, output_dir)
     # as validation.json: NaN (nothing to score) is null, so --json output is valid JSON
     return {"output_dir": str(output_dir), **summary_document(result),
             "files": {key: str(path) for key, path in files.items()}}
 
 
-def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, start) -> None:
+def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, start,
+                             end) -> None:
     """No reference left after the history, or none on the monitored grid: every detection
     was scored a false positive, exit 0 (a wrong file or CRS read as a total failure). On the
     grid but off the compartments chosen is a question of its own (their false alarms)."""
-    from ..validation.unscored import OFF_GRID
+    from ..validation.unscored import NOT_SEEN, OFF_GRID
 
     events = result["events"]
     if events.empty:
+        later = sum(entry["reason"].startswith(NOT_SEEN[:20]) for entry in result["not_scored"])
+        if not later:
+            raise JobError(f"the reference polygons {name} are all dated before the end of the "
+                           f"stable history ({str(start)[:10]}), which holds their "
+                           "disturbances: give references dated after it")
         raise JobError(f"the reference polygons {name} are all dated before the end of the "
-                       f"stable history ({str(start)[:10]}), which holds their disturbances: "
-                       "give references dated after it")
+                       f"stable history ({str(start)[:10]}) or after the last scene monitored "
+                       f"({str(end)[:10]}; {later} of them), which has not seen them yet: give "
+                       "references dated between, or run 'raster-collect watch' first")
     if (events["pixels"] > 0).any():
         return
     # only the references dated after the history count: those within it (on the grid or
@@ -91,14 +100,15 @@ def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, star
                           if within else ""))
 
 
-def _state_history_end(folder: Path):
-    """The history's end from the folder's monitoring state (when its job file is gone)."""
+def _state(folder: Path) -> Dict[str, Any]:
+    """The folder's monitoring state metadata (the history's end when its job file is gone,
+    the last scene monitored); empty when there is none."""
     import json
 
     path = folder / "monitoring_state.json"
     if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("params", {}).get("history_end")
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _affine(outputs):

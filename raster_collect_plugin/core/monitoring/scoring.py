@@ -21,12 +21,14 @@ def state_layers(state: MonitorState) -> Dict[str, np.ndarray]:
 def score_state(state: MonitorState, references, compartments, *, observations=None,
                 id_field: str = "forest_id", **options) -> Dict[str, object]:
     """``validation.assessment.validate`` of a monitoring state (its grid from the state);
-    references dated before the history's end are left out."""
+    references dated before the history's end or after its last scene are left out."""
     from affine import Affine
 
     from ..validation.assessment import validate
 
     options.setdefault("monitoring_start", state.params.history_end)
+    if state.last_time is not None:  # references after the last scene: not seen yet
+        options.setdefault("monitoring_end", np.datetime64(state.last_time, "D").astype(object))
     return validate(state_layers(state), references, compartments, id_field=id_field,
                     observations=observations, transform=Affine(*state.grid["transform"][:6]),
                     crs=state.grid["crs"], **options)

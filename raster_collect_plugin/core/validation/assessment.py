@@ -28,7 +28,9 @@ delay in clear observations (1 = detected on the first clear observation on or a
 event). Only pixels inside compartments are evaluated. A compartment counts as disturbed
 (reference) or flagged (detected) when at least ``min_fraction`` of its pixels are; one with no
 pixel on the outputs' grid is "not evaluated", left out of the compartment scores.
-References dated before ``monitoring_start`` are left out, and so are their pixels.
+References dated before ``monitoring_start`` are left out, and so are their pixels; so are
+those dated after ``monitoring_end`` (the last scene monitored: not seen yet), with their
+pixels not under another reference.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from .metrics import (
     scores,
     summary,
 )
-from .unscored import not_scored, reference_id
+from .unscored import not_scored, reference_id, split_by_date
 
 DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
 STATUS_CODES = {"no alert": 0, "suspected": 1, "confirmed": 2, "recovered": 3,
@@ -67,6 +69,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
              date_field: str = "date", detection: str = "confirmation",
              observations=None, transform: Optional[Affine] = None, crs=None,
              min_fraction: float = 0.02, monitoring_start: Optional[date] = None,
+             monitoring_end: Optional[date] = None,
              detected_status: Sequence[int] = DETECTED_STATUS) -> Dict[str, object]:
     """Per-pixel and per-compartment precision, recall, F1 and detection delays (see the
     module docstring); ``detection``: the date layer a detection is dated by."""
@@ -78,14 +81,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     refs = references.to_crs(crs).reset_index(drop=True)
     refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
     refs["_row"] = np.arange(len(refs))  # the feature's number in the file, from 0
-    excluded = np.zeros(shape, bool)
-    history = refs.iloc[:0]
-    if monitoring_start is not None:
-        start = as_days(np.array([np.datetime64(monitoring_start, "ns")]))[0]
-        before = refs["_days"] < start
-        excluded = _burn(refs[before], np.ones(int(before.sum())), shape, transform, 0) > 0
-        history = refs[before]
-        refs = refs[~before].reset_index(drop=True)
+    refs, history, future = split_by_date(refs, monitoring_start, monitoring_end)
+    excluded = _burn(history, np.ones(len(history)), shape, transform, 0) > 0
     # earliest drawn last: wins; of one day (a duplicate), the first in the file
     order = refs.sort_values(["_days", "_row"], ascending=False, kind="stable").index
     truth_days = _burn(refs.loc[order], refs.loc[order, "_days"].values, shape, transform,
@@ -97,6 +94,9 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     if len(zones) and not np.isfinite(zone_index).any():  # else every one a 0-pixel "TN"
         raise ValueError("none of the compartments overlaps the monitoring outputs' grid: "
                          "give the compartments that were monitored (--compartments)")
+    # not yet seen: left out with their pixels, but for those of an earlier reference
+    excluded |= (_burn(future, np.ones(len(future)), shape, transform, 0) > 0) & \
+        ~np.isfinite(truth_days)
     inside = np.isfinite(zone_index) & ~excluded
 
     dates = {name: as_days(layers[name]) for name in DATE_LAYERS if name in layers}
@@ -123,8 +123,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     compartment["not_evaluated"] = int((~evaluated).sum())
     events = _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
                           id_field)
-    unscored = not_scored(history, refs, events, monitoring_start, shape, transform,
-                          np.isfinite(zone_index), excluded, reference_row)
+    unscored = not_scored(refs, events, (history, future), (monitoring_start, monitoring_end),
+                          shape, transform, np.isfinite(zone_index), excluded, reference_row)
     return {"pixel": pixel, "compartment": compartment, "not_scored": unscored,
             "event_types": _by_kind(refs, reference_row, inside, result, delays),
             "delay": {name: {unit: summary(values[result.tp]) for unit, values in
@@ -132,7 +132,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
             "compartments": table, "events": events,
             "parameters": {"detection": detection, "min_fraction": min_fraction,
                            "detected_status": list(detected_status), "id_field": id_field,
-                           "monitoring_start": str(monitoring_start or "")}}
+                           "monitoring_start": str(monitoring_start or ""),
+                           "monitoring_end": str(monitoring_end or "")}}
 
 
 def _check_polygons(frame, what: str, column: str, kind: str) -> None:

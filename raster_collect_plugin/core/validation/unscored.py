@@ -4,8 +4,9 @@ never silently missing from the recall.
 
 How to call (from ``assessment.validate``)::
 
-    not_scored(history, refs, events, monitoring_start, shape, transform, compartment_pixels,
-               excluded, reference_row)
+    scored, history, future = split_by_date(refs, monitoring_start, monitoring_end)
+    not_scored(scored, events, (history, future), (monitoring_start, monitoring_end), shape,
+               transform, compartment_pixels, excluded, reference_row)
     # [{"reference": 3, "date": "2025-03-10", "reason": "off the monitored grid ..."}, ...]
 """
 
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 HISTORY = "dated within the stable history (before {start}): left out with its pixels"
+NOT_SEEN = ("dated after the last scene monitored ({end}): not seen yet, left out with its "
+            "pixels")
 OFF_GRID = ("off the monitored grid (no pixel centre of the outputs' grid inside it): check "
             "its position and its CRS")
 OFF_COMPARTMENTS = "outside the compartments validated (no pixel of theirs inside it)"
@@ -43,15 +46,29 @@ def _day(days: float):
     return str(np.datetime64("1970-01-01", "D") + np.timedelta64(int(days), "D"))
 
 
-def not_scored(history, refs, events, monitoring_start, shape, transform,
+def _day_number(when) -> float:
+    return float((np.datetime64(when, "D") - np.datetime64("1970-01-01", "D")).astype(int))
+
+
+def split_by_date(refs, start, end):
+    """(scored, within the history: before ``start``, not seen yet: after ``end``); a
+    None bound leaves nothing out on its side."""
+    before = refs["_days"] < _day_number(start) if start is not None else refs["_days"] < -1e12
+    after = refs["_days"] > _day_number(end) if end is not None else refs["_days"] > 1e12
+    return refs[~before & ~after].reset_index(drop=True), refs[before], refs[after]
+
+
+def not_scored(refs, events, left_out, bounds, shape, transform,
                compartment_pixels: np.ndarray, excluded: np.ndarray,
                reference_row: np.ndarray) -> List[Dict[str, object]]:
-    """One entry per reference without a scored pixel, in the file's order."""
+    """One entry per reference without a scored pixel, in the file's order; ``left_out``:
+    (within the history, not seen yet) of ``split_by_date`` and ``bounds`` its (start, end)."""
     from rasterio import features
 
     entries = []
-    for _, ref in history.iterrows():
-        entries.append((ref, HISTORY.format(start=str(monitoring_start)[:10])))
+    for group, reason in zip(left_out, (HISTORY.format(start=str(bounds[0])[:10]),
+                                        NOT_SEEN.format(end=str(bounds[1])[:10]))):
+        entries += [(ref, reason) for _, ref in group.iterrows()]
     for number, ref in refs.iterrows():
         if events.empty or events["pixels"].iloc[number] > 0:
             continue
