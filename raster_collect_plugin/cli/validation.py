@@ -40,33 +40,12 @@ def _cmd_validate(args) -> dict:
     return {"output_dir": result["output_dir"]}
 
 
-UNITS = {"days": "days", "observations": "clear observations"}
-
-
-def _score(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:.3f}"
-
-
 def format_headline(result: dict) -> str:
-    """The headline numbers in words."""
-    lines = []
-    for level in ("compartment", "pixel"):
-        s = result[level]
-        lines.append(f"{level}: precision {_score(s['precision'])}, recall "
-                     f"{_score(s['recall'])}, F1 {_score(s['f1'])} (TP {s['tp']}, FP {s['fp']}, "
-                     f"FN {s['fn']})")
-    for name, per in result["delay"].items():
-        parts = [f"mean {_score(v['mean'])} / median {_score(v['median'])} "
-                 f"{UNITS.get(unit, unit)}" for unit, v in per.items()]
-        lines.append(f"delay to {name.replace('_', ' ')}: " + "; ".join(parts)
-                     + f" ({per['days']['n']} pixels)")
-    unscored = result.get("not_scored") or []
-    if unscored:
-        reasons = sorted({entry["reason"].split(" (")[0].split(":")[0] for entry in unscored})
-        lines.append(f"not scored: {len(unscored)} reference polygon(s) ({'; '.join(reasons)})"
-                     ": listed with their reasons in validation.json and the report")
-    lines.append(f"report: {result['files']['report']} (tables and JSON beside it)")
-    return "\n".join(lines)
+    """The headline numbers in words (core.validation.headline's lines) and the report."""
+    from ..core.validation.headline import headline_lines
+
+    return "\n".join([*headline_lines(result), f"report: {result['files']['report']} "
+                                               "(tables and JSON beside it)"])
 
 
 def register(commands) -> None:
