@@ -167,3 +167,18 @@ def test_references_after_the_last_scene_are_not_scored_yet(folder, one_event, t
                 "--output", str(tmp_path / "none"), code=2)
     assert "or after the last scene monitored (2025-04-01; 1 of them)" in done.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_a_reference_smaller_than_a_pixel_is_named_so(folder, one_event, tmp_path):
+    """A 4 m square on the grid holds no pixel centre: not 'off the grid, check its CRS'."""
+    path = tmp_path / "refs.gpkg"
+    mark = translate(cells(0, 0, 1, 1).buffer(-3), xoff=16)  # x 500019-500023: no centre
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10"},
+                {"geometry": mark, "date": "2025-03-10"}]).to_file(path)
+    result = run_job(_spec(folder, path))
+    assert [entry["reason"][:44] for entry in result["not_scored"]] == [
+        "on the monitored grid but smaller than its p"]
+    references([{"geometry": mark, "date": "2025-03-10"}]).to_file(tmp_path / "mark.gpkg")
+    done = _run("validate", "--monitoring", str(folder), "--references",
+                str(tmp_path / "mark.gpkg"), code=2)
+    assert "(1 on it are smaller than its pixels): draw the disturbed extent" in done.stderr

@@ -72,7 +72,7 @@ def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, star
     """No reference left after the history, or none on the monitored grid: every detection
     was scored a false positive, exit 0 (a wrong file or CRS read as a total failure). On the
     grid but off the compartments chosen is a question of its own (their false alarms)."""
-    from ..validation.unscored import NOT_SEEN, OFF_GRID
+    from ..validation.unscored import NOT_SEEN, OFF_GRID, SMALL
 
     events = result["events"]
     if events.empty:
@@ -90,6 +90,12 @@ def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, star
     # only the references dated after the history count: those within it (on the grid or
     # not) score nothing, so later ones all off the grid leave nothing to score
     off = sum(entry["reason"] == OFF_GRID for entry in result["not_scored"])
+    small = sum(entry["reason"] == SMALL for entry in result["not_scored"])
+    if small and off + small == len(events):
+        raise JobError(f"none of the {len(events)} reference polygons in {name} dated after the "
+                       f"stable history holds a pixel centre of the monitored grid ({small} on "
+                       f"it are smaller than its pixels{f', {off} off it' if off else ''}): "
+                       "draw the disturbed extent, not a mark")
     if off == len(events):
         within = len(references) - len(events)
         raise JobError(f"none of the {len(events)} reference polygons in {name}"

@@ -22,6 +22,8 @@ NOT_SEEN = ("dated after the last scene monitored ({end}): not seen yet, left ou
             "pixels")
 OFF_GRID = ("off the monitored grid (no pixel centre of the outputs' grid inside it): check "
             "its position and its CRS")
+SMALL = ("on the monitored grid but smaller than its pixels (no pixel centre inside it): "
+         "scored at a finer resolution only")
 OFF_COMPARTMENTS = "outside the compartments validated (no pixel of theirs inside it)"
 UNDER_HISTORY = "its pixels lie under references dated within the stable history"
 UNDER_EARLIER = ("its pixels are scored against an earlier (or equal) reference over them "
@@ -64,7 +66,10 @@ def not_scored(refs, events, left_out, bounds, shape, transform,
     """One entry per reference without a scored pixel, in the file's order; ``left_out``:
     (within the history, not seen yet) of ``split_by_date`` and ``bounds`` its (start, end)."""
     from rasterio import features
+    from rasterio.transform import array_bounds
+    from shapely.geometry import box
 
+    grid = box(*array_bounds(shape[0], shape[1], transform))
     entries = []
     for group, reason in zip(left_out, (HISTORY.format(start=str(bounds[0])[:10]),
                                         NOT_SEEN.format(end=str(bounds[1])[:10]))):
@@ -77,7 +82,7 @@ def not_scored(refs, events, left_out, bounds, shape, transform,
                features.geometry_mask([geometry], out_shape=shape, transform=transform,
                                       invert=True))
         if not own.any():
-            reason = OFF_GRID
+            reason = SMALL if geometry is not None and geometry.intersects(grid) else OFF_GRID
         elif not (own & compartment_pixels).any():
             reason = OFF_COMPARTMENTS
         elif not (own & compartment_pixels & ~excluded).any():
