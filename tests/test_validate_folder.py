@@ -182,3 +182,26 @@ def test_a_reference_smaller_than_a_pixel_is_named_so(folder, one_event, tmp_pat
     done = _run("validate", "--monitoring", str(folder), "--references",
                 str(tmp_path / "mark.gpkg"), code=2)
     assert "(1 on it are smaller than its pixels): draw the disturbed extent" in done.stderr
+
+
+def test_overlapping_compartments_each_keep_their_pixels(folder, one_event, tmp_path):
+    """C covers A and B: each is scored on its own pixels (as the monitoring's tables count
+    them), not A and B 'not evaluated' under C."""
+    import geopandas as gpd
+
+    from tests.validate_folder import CRS
+
+    nested = tmp_path / "nested.gpkg"
+    gpd.GeoDataFrame({"forest_id": ["A", "B", "C"]},
+                     geometry=[cells(0, 0, 4, 3), cells(0, 3, 4, 6), cells(0, 0, 4, 6)],
+                     crs=CRS).to_file(nested)
+    result = run_job(_spec(folder, one_event, aoi=str(nested)))
+    table = pd.read_csv(folder / "validation" / "validation_compartments.csv")
+    assert table[["pixels", "reference_pixels", "detected_pixels"]].values.tolist() == [
+        [12, 4, 3], [12, 0, 1], [24, 4, 4]]
+    assert table["outcome"].tolist() == ["TP", "FP", "TP"]
+    assert (result["compartment"]["tp"], result["compartment"]["fp"],
+            result["compartment"]["not_evaluated"]) == (2, 1, 0)
+    assert (result["pixel"]["tp"], result["pixel"]["fp"], result["pixel"]["tn"]) == (3, 1, 19)
+    events = pd.read_csv(folder / "validation" / "validation_events.csv")
+    assert events["forest_id"].tolist() == ["A; C"]

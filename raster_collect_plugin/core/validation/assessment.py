@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
+from ..monitoring.areas import zone_pixels
 from ..outputs.files import atomic_path, write_json
 from .dates import reference_dates
 from .metrics import (
@@ -90,14 +91,16 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     reference_row = _burn(refs.loc[order], np.asarray(order, "float64"), shape, transform,
                           np.nan)
     zones = compartments.to_crs(crs).reset_index(drop=True)
-    zone_index = _burn(zones, np.arange(len(zones), dtype="float64"), shape, transform, np.nan)
-    if len(zones) and not np.isfinite(zone_index).any():  # else every one a 0-pixel "TN"
+    # a pixel in two overlapping compartments counts in each (as the monitoring's tables)
+    members = zone_pixels(zones, transform, shape)
+    in_zone = ~members.outside().reshape(shape)
+    if len(zones) and not in_zone.any():  # else every one a 0-pixel "TN"
         raise ValueError("none of the compartments overlaps the monitoring outputs' grid: "
                          "give the compartments that were monitored (--compartments)")
     # not yet seen: left out with their pixels, but for those of an earlier reference
     excluded |= (_burn(future, np.ones(len(future)), shape, transform, 0) > 0) & \
         ~np.isfinite(truth_days)
-    inside = np.isfinite(zone_index) & ~excluded
+    inside = in_zone & ~excluded
 
     dates = {name: as_days(layers[name]) for name in DATE_LAYERS if name in layers}
     if detection not in dates:
@@ -112,7 +115,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     pixel = scores(result.tp.sum(), result.fp.sum(), result.fn.sum(), result.tn.sum())
     pixel["early"] = int(result.early.sum())
     pixel["evaluated"] = int(inside.sum())
-    table = _compartment_table(zones, id_field, zone_index, inside, truth_days, detected,
+    table = _compartment_table(zones, id_field, members, inside, truth_days, detected,
                                result, dates[detection], delays, min_fraction)
     evaluated = (table["pixels"] > 0).values
     flagged, disturbed = table["flagged"].values, table["disturbed"].values
@@ -121,10 +124,10 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     # outside the outputs' grid (or only under references before the monitoring): no pixel
     # says anything of them, so they are not counted (they were each a "TN")
     compartment["not_evaluated"] = int((~evaluated).sum())
-    events = _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
+    events = _event_table(refs, reference_row, inside, result, delays, zones, members,
                           id_field)
     unscored = not_scored(refs, events, (history, future), (monitoring_start, monitoring_end),
-                          shape, transform, np.isfinite(zone_index), excluded, reference_row)
+                          shape, transform, in_zone, excluded, reference_row)
     return {"pixel": pixel, "compartment": compartment, "not_scored": unscored,
             "event_types": _by_kind(refs, reference_row, inside, result, delays),
             "delay": {name: {unit: summary(values[result.tp]) for unit, values in
@@ -200,11 +203,11 @@ def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict
     return delays
 
 
-def _compartment_table(zones, id_field, zone_index, inside, truth_days, detected, result,
+def _compartment_table(zones, id_field, members, inside, truth_days, detected, result,
                        detect_days, delays, min_fraction) -> pd.DataFrame:
     rows = []
     for number, zone_id in enumerate(zones[id_field]):
-        here = inside & (zone_index == number)
+        here = inside & _zone_mask(members, number, inside.shape)
         pixels = int(here.sum())
         reference = int((here & np.isfinite(truth_days)).sum())
         found = int((here & detected).sum())
@@ -233,14 +236,14 @@ def _compartment_table(zones, id_field, zone_index, inside, truth_days, detected
     return table
 
 
-def _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
+def _event_table(refs, reference_row, inside, result, delays, zones, members,
                  id_field) -> pd.DataFrame:
     rows = []
     for number, ref in refs.iterrows():
         here = inside & (reference_row == number)
         hit = here & result.tp
         rows.append({"reference": reference_id(ref.get("reference_id"), ref["_row"]),
-                     id_field: _compartments_of(zone_index[here], zones[id_field]),
+                     id_field: _compartments_of(here, members, zones[id_field]),
                      "event": ref.get("event"), "date": _as_date(ref["_days"]),
                      **_recall_row(here, hit, delays)})
     table = pd.DataFrame(rows)
@@ -249,11 +252,19 @@ def _event_table(refs, reference_row, inside, result, delays, zones, zone_index,
     return table
 
 
-def _compartments_of(numbers: np.ndarray, ids: pd.Series):
-    """The id of the compartment holding a reference's evaluated pixels (as written: a text
-    id too), or the ids of several joined by '; ', most pixels first; None when none."""
-    found, counts = np.unique(numbers.astype("int64"), return_counts=True)
-    order = found[np.argsort(-counts, kind="stable")]
+def _zone_mask(members, number: int, shape) -> np.ndarray:
+    """The (y, x) pixels of compartment ``number`` (its pixel centres inside it)."""
+    mask = np.zeros(members.size, bool)
+    mask[members.pixel[members.zone == number]] = True
+    return mask.reshape(shape)
+
+
+def _compartments_of(here: np.ndarray, members, ids: pd.Series):
+    """The id of the compartment holding a reference's evaluated pixels ``here`` (as written:
+    a text id too), or the ids of several joined by '; ', most pixels first; None when none."""
+    counts = np.bincount(members.zone[here.ravel()[members.pixel]], minlength=len(ids))
+    found = np.flatnonzero(counts)
+    order = found[np.argsort(-counts[found], kind="stable")]
     if order.size == 1:
         value = ids.iloc[int(order[0])]
         return value.item() if isinstance(value, np.generic) else value
