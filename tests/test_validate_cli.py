@@ -77,6 +77,8 @@ def test_validate_command_equals_core_validation(monitored):
     assert result["compartment"] == pytest.approx(state["compartment"])
     confirmation = result["delay"]["confirmation"]["days"]
     assert confirmation == pytest.approx(state["delay"]["confirmation"]["days"])
+    assert result["delay"]["confirmation"]["observations"] == pytest.approx(
+        state["delay"]["confirmation"]["observations"])
     assert 0 < confirmation["median"] < 60  # days after the event, not YYYYMMDD numbers
     observations = result["delay"]["confirmation"]["observations"]
     assert 1 <= observations["median"] <= confirmation["median"] + 1

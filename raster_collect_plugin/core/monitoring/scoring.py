@@ -35,8 +35,13 @@ def score_state(state: MonitorState, references, compartments, *, observations=N
 
 
 def score_folder(folder: Path, references, compartments, **options) -> Dict[str, object]:
-    """The same for a monitoring folder (its saved state)."""
+    """The same for a monitoring folder (its saved state; the delays in clear observations
+    from its clear-days record, as ``validate`` counts them)."""
+    from .clear_days import read_clear_days
+
     state = MonitorState.load(Path(folder))
     if state is None:
         raise FileNotFoundError(f"{folder} holds no monitoring state")
+    if options.get("observations") is None:
+        options["observations"] = read_clear_days(Path(folder), state.shape)
     return score_state(state, references, compartments, **options)
