@@ -108,7 +108,7 @@ def test_validate_job_spec_equals_the_command(monitored, tmp_path):
     result = json.loads(done.stdout)
     assert {key: result[key] for key in HEADLINE} == _core(scenario, folder)
     assert (tmp_path / "report" / "validation_report.md").exists()
-    assert result["parameters"]["monitoring_start"] == "2024-12-31"
+    assert result["parameters"]["monitoring_start"] == "2025-01-01"
 
 
 def test_a_copied_folder_with_other_compartments(monitored, tmp_path):
@@ -127,7 +127,7 @@ def test_a_copied_folder_with_other_compartments(monitored, tmp_path):
     # no clear-days record copied: the delays in days only
     assert {key: result[key] for key in HEADLINE} == _core(scenario, folder, clear=False)
     assert set(result["delay"]["confirmation"]) == {"days"}
-    assert result["parameters"]["monitoring_start"] == "2024-12-31"
+    assert result["parameters"]["monitoring_start"] == "2025-01-01"
     assert (bare / "validation" / "validation_report.md").exists()
 
 

@@ -110,7 +110,7 @@ def test_references_not_scored_are_listed_with_their_reason(folder, tmp_path):
     reasons = {entry["reference"]: entry["reason"] for entry in result["not_scored"]}
     assert list(reasons) == ["R2", "R3", "R4"]
     assert reasons["R2"].startswith("off the monitored grid")
-    assert reasons["R3"].startswith("dated within the stable history (before 2024-12-31)")
+    assert reasons["R3"].startswith("dated within the stable history (up to 2024-12-31)")
     assert reasons["R4"].endswith("(R1)")  # R1 (03-10) is earlier over its one pixel
     # R1 alone is scored: 4 reference pixels, 3 found; the far one adds no miss
     assert (result["pixel"]["tp"], result["pixel"]["fn"]) == (3, 1)
@@ -205,3 +205,17 @@ def test_overlapping_compartments_each_keep_their_pixels(folder, one_event, tmp_
     assert (result["pixel"]["tp"], result["pixel"]["fp"], result["pixel"]["tn"]) == (3, 1, 19)
     events = pd.read_csv(folder / "validation" / "validation_events.csv")
     assert events["forest_id"].tolist() == ["A; C"]
+
+
+def test_a_reference_on_the_history_s_last_day_is_within_it(folder, tmp_path):
+    """The history holds its last day (2024-12-31): a disturbance that day is in the fitted
+    model, left out with its pixels (it was scored, its 3 detections true positives)."""
+    path = tmp_path / "refs.gpkg"
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2024-12-31"},
+                {"geometry": cells(3, 5, 4, 6), "date": "2025-03-01"}]).to_file(path)
+    result = run_job(_spec(folder, path))
+    assert (result["pixel"]["tp"], result["pixel"]["fp"], result["pixel"]["fn"]) == (1, 0, 0)
+    assert [entry["reference"] for entry in result["not_scored"]] == [1]
+    assert result["not_scored"][0]["reason"].startswith(
+        "dated within the stable history (up to 2024-12-31)")
+    assert result["parameters"]["monitoring_start"] == "2025-01-01"

@@ -12,7 +12,7 @@ Spec keys: ``monitoring_dir`` (the folder ``monitor`` wrote), ``references`` (po
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Dict
 
@@ -55,7 +55,9 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                           date_field=date_field,
                           min_fraction=float(spec.get("min_fraction", 0.02)),
                           observations=clear,
-                          monitoring_start=date.fromisoformat(start[:10]) if start else None,
+                          # the monitoring starts the day after the history's last day
+                          monitoring_start=(date.fromisoformat(start[:10]) + timedelta(days=1)
+                                            if start else None),
                           monitoring_end=date.fromisoformat(end[:10]) if end else None,
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
@@ -78,11 +80,11 @@ def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, star
     if events.empty:
         later = sum(entry["reason"].startswith(NOT_SEEN[:20]) for entry in result["not_scored"])
         if not later:
-            raise JobError(f"the reference polygons {name} are all dated before the end of the "
-                           f"stable history ({str(start)[:10]}), which holds their "
+            raise JobError(f"the reference polygons {name} are all dated within the stable "
+                           f"history (up to {str(start)[:10]}), which holds their "
                            "disturbances: give references dated after it")
-        raise JobError(f"the reference polygons {name} are all dated before the end of the "
-                       f"stable history ({str(start)[:10]}) or after the last scene monitored "
+        raise JobError(f"the reference polygons {name} are all dated within the stable "
+                       f"history (up to {str(start)[:10]}) or after the last scene monitored "
                        f"({str(end)[:10]}; {later} of them), which has not seen them yet: give "
                        "references dated between, or run 'raster-collect watch' first")
     if (events["pixels"] > 0).any():

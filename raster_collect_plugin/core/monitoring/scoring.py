@@ -3,6 +3,7 @@ report a user runs on their own field data): the layers it reads, from a state o
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Dict
 
@@ -26,7 +27,8 @@ def score_state(state: MonitorState, references, compartments, *, observations=N
 
     from ..validation.assessment import validate
 
-    options.setdefault("monitoring_start", state.params.history_end)
+    # the history holds its last day: the monitoring starts the day after
+    options.setdefault("monitoring_start", state.params.history_end + timedelta(days=1))
     if state.last_time is not None:  # references after the last scene: not seen yet
         options.setdefault("monitoring_end", np.datetime64(state.last_time, "D").astype(object))
     return validate(state_layers(state), references, compartments, id_field=id_field,

@@ -17,7 +17,7 @@ from typing import Dict, List
 import numpy as np
 import pandas as pd
 
-HISTORY = "dated within the stable history (before {start}): left out with its pixels"
+HISTORY = "dated within the stable history (up to {last}): left out with its pixels"
 NOT_SEEN = ("dated after the last scene monitored ({end}): not seen yet, left out with its "
             "pixels")
 OFF_GRID = ("off the monitored grid (no pixel centre of the outputs' grid inside it): check "
@@ -71,7 +71,9 @@ def not_scored(refs, events, left_out, bounds, shape, transform,
 
     grid = box(*array_bounds(shape[0], shape[1], transform))
     entries = []
-    for group, reason in zip(left_out, (HISTORY.format(start=str(bounds[0])[:10]),
+    last = (str(np.datetime64(bounds[0], "D") - np.timedelta64(1, "D"))
+            if bounds[0] is not None else None)  # the day before the monitoring's start
+    for group, reason in zip(left_out, (HISTORY.format(last=last),
                                         NOT_SEEN.format(end=str(bounds[1])[:10]))):
         entries += [(ref, reason) for _, ref in group.iterrows()]
     for number, ref in refs.iterrows():
