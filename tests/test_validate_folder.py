@@ -219,3 +219,20 @@ def test_a_reference_on_the_history_s_last_day_is_within_it(folder, tmp_path):
     assert result["not_scored"][0]["reason"].startswith(
         "dated within the stable history (up to 2024-12-31)")
     assert result["parameters"]["monitoring_start"] == "2025-01-01"
+
+
+def test_no_clear_observation_count_before_the_record_is_complete(folder, one_event):
+    """A record begun on an older folder after 2025-03-12: the event of 03-10 has its
+    delays in days, none in clear observations (scenes missing), not a short count."""
+    import numpy as np
+
+    from raster_collect_plugin.core.monitoring.clear_days import CLEAR_FILE
+
+    with np.load(folder / CLEAR_FILE) as data:
+        saved = dict(data)
+    keep = saved["time"] > np.datetime64("2025-03-12")
+    np.savez_compressed(folder / CLEAR_FILE, time=saved["time"][keep],
+                        clear=saved["clear"][keep], pixels=saved["pixels"],
+                        complete_after=np.array(np.datetime64("2025-03-12T10:00", "ns")))
+    delay = run_job(_spec(folder, one_event))["delay"]["confirmation"]
+    assert delay["days"]["n"] == 3 and delay["observations"]["n"] == 0

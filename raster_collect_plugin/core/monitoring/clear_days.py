@@ -44,16 +44,23 @@ class ClearDays:
         times = np.array(self.times, "datetime64[ns]")
         rows = (np.stack(self.rows) if self.rows
                 else np.zeros((0, (self.pixels + 7) // 8), np.uint8))
+        # complete after: NaT from the history on; a folder made before the record was kept
+        # has it from this run on only (the scenes after the previous run's last)
+        after = np.datetime64("NaT", "ns")
+        if previous_last is not None:
+            after = np.datetime64(previous_last, "ns")
         if existing.exists() and previous_last is not None:
             with np.load(existing) as old:
                 keep = old["time"] <= np.datetime64(previous_last, "ns")
                 times = np.concatenate([old["time"][keep], times])
                 rows = np.concatenate([old["clear"][keep], rows])
+                after = old["complete_after"] if "complete_after" in old.files else after
         destination = Path(into or folder) / CLEAR_FILE
         with atomic_path(destination) as temp:
             with open(temp, "wb") as handle:
                 np.savez_compressed(handle, time=times, clear=rows,
-                                    pixels=np.array(self.pixels))
+                                    pixels=np.array(self.pixels),
+                                    complete_after=np.array(after, "datetime64[ns]"))
         return destination
 
 
@@ -72,7 +79,8 @@ class PackedClear:
 
 def read_clear_days(folder: Path, shape: Tuple[int, int]):
     """The folder's record as a ``ClearRecord`` on a (rows, cols) grid; None when the
-    folder has none (made before it was kept) or it is of another grid."""
+    folder has none (made before it was kept) or it is of another grid. A record begun on a
+    folder made before it was kept counts only events after its first scene's run."""
     from ..validation.metrics import ClearRecord
 
     path = Path(folder) / CLEAR_FILE
@@ -82,5 +90,8 @@ def read_clear_days(folder: Path, shape: Tuple[int, int]):
         if int(data["pixels"]) != shape[0] * shape[1]:
             return None
         times, packed = data["time"], data["clear"]
-    days = (times.astype("datetime64[D]") - np.datetime64("1970-01-01", "D")).astype("float64")
-    return ClearRecord(days, PackedClear(packed, shape))
+        after = np.datetime64(data["complete_after"][()], "D")
+    epoch = np.datetime64("1970-01-01", "D")
+    days = (times.astype("datetime64[D]") - epoch).astype("float64")
+    return ClearRecord(days, PackedClear(packed, shape),
+                       -np.inf if np.isnat(after) else float((after - epoch).astype(int)))

@@ -197,8 +197,9 @@ def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict
         found = result.tp & np.isfinite(days)
         per = {"days": np.where(found, days - truth_days, np.nan)}
         if record is not None:
+            counted = found & (truth_days > record.complete_after)  # else scenes missing
             per["observations"] = clear_observations_between(
-                record.days, record.clear, np.where(found, truth_days, np.nan), days)
+                record.days, record.clear, np.where(counted, truth_days, np.nan), days)
         delays[name] = per
     return delays
 

@@ -78,11 +78,11 @@ def scores(tp: int, fp: int, fn: int, tn: Optional[int] = None) -> Dict[str, flo
 class ClearRecord:
     """When each pixel was seen clear: ``days`` (scenes,) days since 1970 and ``clear``
     indexable by scene positions into (k, y, x) booleans (an array, or a monitoring folder's
-    packed record)."""
+    packed record). Events on or before ``complete_after`` (a day) have no count."""
 
     days: np.ndarray
     clear: object
-
+    complete_after: float = -np.inf  # the day after which it holds every scene
 
 def clear_record(observations) -> Optional[ClearRecord]:
     """A ClearRecord of a (time, y, x) series (NaN = not clear; or clear booleans), kept
