@@ -60,12 +60,13 @@ class MonitorResult:
 
 
 def memory_bytes(series) -> int:
-    """What a run holds: the state and outputs per pixel, one scene and a block of history."""
+    """What a run holds: the state and outputs per pixel, one scene, a block of history and
+    the clear-days record of its scenes (a bit a pixel and scene)."""
     pixels = series.sizes["y"] * series.sizes["x"]
     from .detector import ROW_BLOCK_VALUES
 
     return int(pixels * (STATE_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL + 8)
-               + ROW_BLOCK_VALUES * 8 * 4)
+               + ROW_BLOCK_VALUES * 8 * 4 + pixels * series.sizes.get("time", 0) // 8)
 
 
 def check_memory(series, budget: Optional[int]) -> str:
