@@ -219,6 +219,8 @@ def test_a_reference_on_the_history_s_last_day_is_within_it(folder, tmp_path):
     assert result["not_scored"][0]["reason"].startswith(
         "dated within the stable history (up to 2024-12-31)")
     assert result["parameters"]["monitoring_start"] == "2025-01-01"
+    events = pd.read_csv(folder / "validation" / "validation_events.csv")
+    assert events["reference"].tolist() == [2]  # its feature number, not its rank after
 
 
 def test_no_clear_observation_count_before_the_record_is_complete(folder, one_event):
