@@ -118,7 +118,8 @@ def test_references_not_scored_are_listed_with_their_reason(folder, tmp_path):
     assert "## Not scored" in report and "| R2 | 2025-03-10 | off the monitored grid" in report
     done = _run("validate", "--monitoring", str(folder), "--references", str(path),
                 "--output", str(tmp_path / "cli"))
-    assert "not scored: 3 reference polygon(s)" in done.stdout
+    assert ("not scored: 3 reference polygon(s) (dated within the stable history; off the "
+            "monitored grid; under an earlier or equal reference)") in done.stdout
 
 
 def test_a_duplicate_reference_is_scored_once_the_first_in_the_file(folder, tmp_path):

@@ -25,9 +25,9 @@ OFF_GRID = ("off the monitored grid (no pixel centre of the outputs' grid inside
 SMALL = ("on the monitored grid but smaller than its pixels (no pixel centre inside it): "
          "scored at a finer resolution only")
 OFF_COMPARTMENTS = "outside the compartments validated (no pixel of theirs inside it)"
-UNDER_HISTORY = "its pixels lie under references dated within the stable history"
-UNDER_EARLIER = ("its pixels are scored against an earlier (or equal) reference over them "
-                 "({others})")
+UNDER_HISTORY = "under references dated within the stable history, left out with their pixels"
+UNDER_EARLIER = ("under an earlier or equal reference (a duplicate), against which its pixels "
+                 "are scored ({others})")
 
 
 def reference_id(value, number: int):
