@@ -159,3 +159,42 @@ def test_compartment_series_for_the_chart(tmp_path):
     before = two[two.index < "2025-05-01"]
     assert before["anomalous_fraction"].eq(0).all()
     assert (before["expected"] - before["observed"]).abs().max() < 0.03
+
+
+def test_clear_days_record_for_validate(tmp_path):
+    """monitoring_clear_days.npz: every monitored scene's clear pixels, the same from one run
+    and from increments (validate counts delays in clear observations from it)."""
+    from raster_collect_plugin.core.monitoring.clear_days import read_clear_days
+
+    series = small_series()
+    run_monitor(_request(tmp_path / "once"), series)
+    for end in INCREMENTS:
+        run_monitor(_request(tmp_path / "steps"), series.sel(time=slice(None, end)))
+    once = read_clear_days(tmp_path / "once", (2, 3))
+    steps = read_clear_days(tmp_path / "steps", (2, 3))
+    after = series.sel(time=slice("2025-01-01", None)).sortby("time")
+    days = (after["time"].values.astype("datetime64[D]").astype("int64")).astype(float)
+    np.testing.assert_array_equal(once.days, days)
+    np.testing.assert_array_equal(steps.days, days)
+    everything = np.arange(days.size)
+    np.testing.assert_array_equal(once.clear[everything], np.isfinite(after.values))
+    np.testing.assert_array_equal(steps.clear[everything], once.clear[everything])
+
+
+def test_clear_days_record_begun_on_an_older_folder(tmp_path):
+    """A folder made before the record was kept: the record starts with the next run and
+    says from when it is complete (validate counts no clear observations before)."""
+    from raster_collect_plugin.core.monitoring.clear_days import CLEAR_FILE, read_clear_days
+
+    series = small_series()
+    run_monitor(_request(tmp_path), series.sel(time=slice(None, INCREMENTS[0])))
+    (tmp_path / CLEAR_FILE).unlink()  # as a folder of an earlier version
+    run_monitor(_request(tmp_path), series.sel(time=slice(None, INCREMENTS[1])))
+    run_monitor(_request(tmp_path), series)
+    record = read_clear_days(tmp_path, (2, 3))
+    times = series.sortby("time")["time"].values
+    first_run_last = times[times <= np.datetime64(INCREMENTS[0] + "T23:59")][-1]
+    assert record.complete_after == float(first_run_last.astype("datetime64[D]").astype(int))
+    assert record.days.min() > record.complete_after - 1
+    assert read_clear_days(tmp_path, (3, 2)) is not None  # same pixel count
+    assert read_clear_days(tmp_path, (3, 3)) is None  # another grid

@@ -47,11 +47,20 @@ def write_monitored(tmp_path_factory):
     return scenario, folder
 
 
-def _core(scenario, folder) -> dict:
+def _core(scenario, folder, clear=True) -> dict:
+    """core.validation on the folder's files; ``clear``: with its clear-days record (the
+    delays in clear observations too)."""
+    import rasterio
+
+    from raster_collect_plugin.core.monitoring.clear_days import read_clear_days
+
     layers = {name: folder / f"monitoring_{name}.tif"
               for name in ("status", "first_anomaly", "confirmation")}
+    with rasterio.open(layers["status"]) as source:
+        shape = source.shape
     result = validate_files(layers, scenario.references, scenario.compartments,
-                            monitoring_start=date(2024, 12, 31))
+                            monitoring_start=date(2024, 12, 31),
+                            observations=read_clear_days(folder, shape) if clear else None)
     return json.loads(json.dumps({key: result[key] for key in HEADLINE}, default=float))
 
 
@@ -68,7 +77,12 @@ def test_validate_command_equals_core_validation(monitored):
     assert result["compartment"] == pytest.approx(state["compartment"])
     confirmation = result["delay"]["confirmation"]["days"]
     assert confirmation == pytest.approx(state["delay"]["confirmation"]["days"])
+    assert result["delay"]["confirmation"]["observations"] == pytest.approx(
+        state["delay"]["confirmation"]["observations"])
     assert 0 < confirmation["median"] < 60  # days after the event, not YYYYMMDD numbers
+    observations = result["delay"]["confirmation"]["observations"]
+    assert 1 <= observations["median"] <= confirmation["median"] + 1
+    assert observations["n"] == confirmation["n"]
     assert result["compartment"]["precision"] >= 0.95
     assert result["compartment"]["recall"] >= 0.95
     assert result["compartment"]["tp"] == 2 and result["compartment"]["tn"] == 1
@@ -94,7 +108,7 @@ def test_validate_job_spec_equals_the_command(monitored, tmp_path):
     result = json.loads(done.stdout)
     assert {key: result[key] for key in HEADLINE} == _core(scenario, folder)
     assert (tmp_path / "report" / "validation_report.md").exists()
-    assert result["parameters"]["monitoring_start"] == "2024-12-31"
+    assert result["parameters"]["monitoring_start"] == "2025-01-01"
 
 
 def test_a_copied_folder_with_other_compartments(monitored, tmp_path):
@@ -110,8 +124,10 @@ def test_a_copied_folder_with_other_compartments(monitored, tmp_path):
                 str(scenario.references), "--compartments", str(scenario.compartments),
                 "--id-field", "forest_id")
     result = json.loads(done.stdout)
-    assert {key: result[key] for key in HEADLINE} == _core(scenario, folder)
-    assert result["parameters"]["monitoring_start"] == "2024-12-31"
+    # no clear-days record copied: the delays in days only
+    assert {key: result[key] for key in HEADLINE} == _core(scenario, folder, clear=False)
+    assert set(result["delay"]["confirmation"]) == {"days"}
+    assert result["parameters"]["monitoring_start"] == "2025-01-01"
     assert (bare / "validation" / "validation_report.md").exists()
 
 

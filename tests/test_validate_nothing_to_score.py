@@ -88,8 +88,8 @@ def test_references_all_dated_within_the_history_are_refused(tmp_path, capsys):
     code, result = _validate(folder, old, capsys)
     assert code == 2
     assert result["error"]["message"] == (
-        "the reference polygons old.gpkg are all dated before the end of the stable history "
-        "(2024-12-31), which holds their disturbances: give references dated after it")
+        "the reference polygons old.gpkg are all dated within the stable history "
+        "(up to 2024-12-31), which holds their disturbances: give references dated after it")
     assert not (folder / "validation").exists()
 
 

@@ -40,24 +40,12 @@ def _cmd_validate(args) -> dict:
     return {"output_dir": result["output_dir"]}
 
 
-def _score(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:.3f}"
-
-
 def format_headline(result: dict) -> str:
-    """The headline numbers in words."""
-    lines = []
-    for level in ("compartment", "pixel"):
-        s = result[level]
-        lines.append(f"{level}: precision {_score(s['precision'])}, recall "
-                     f"{_score(s['recall'])}, F1 {_score(s['f1'])} (TP {s['tp']}, FP {s['fp']}, "
-                     f"FN {s['fn']})")
-    for name, per in result["delay"].items():
-        days = per["days"]
-        lines.append(f"delay to {name.replace('_', ' ')}: mean {_score(days['mean'])} days, "
-                     f"median {_score(days['median'])} days ({days['n']} pixels)")
-    lines.append(f"report: {result['files']['report']} (tables and JSON beside it)")
-    return "\n".join(lines)
+    """The headline numbers in words (core.validation.headline's lines) and the report."""
+    from ..core.validation.headline import headline_lines
+
+    return "\n".join([*headline_lines(result), f"report: {result['files']['report']} "
+                                               "(tables and JSON beside it)"])
 
 
 def register(commands) -> None:

@@ -17,6 +17,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ..core.validation.headline import headline_lines
 from ..qgis_compat import qgis_enum
 from . import common
 from .engine_algorithm import EngineAlgorithm, local_path, removes_scratch
@@ -51,9 +52,11 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
         return ("Scores a monitoring folder (written by 'Disturbance monitoring') against your "
                 "reference polygons of disturbance, each with its date: per pixel and per "
                 "compartment precision, recall and F1, and the mean / median delay to the first "
-                "anomaly and to the confirmation. A compartment counts as disturbed or flagged "
-                "when at least the minimum share of its pixels is. References dated within the "
-                "stable history are left out. Writes validation.json, CSV tables and "
+                "anomaly and to the confirmation, in days and in clear observations. A "
+                "compartment counts as disturbed or flagged when at least the minimum share of "
+                "its pixels is. References dated within the stable history or after the last "
+                "scene monitored are left out, and named with the others that score nothing "
+                "(off the grid...) in the report. Writes validation.json, CSV tables and "
                 "validation_report.md (default: the monitoring folder's 'validation').")
 
     def createInstance(self):  # noqa: N802
@@ -98,10 +101,10 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
         result = common.run_job(spec, feedback, workdir)
         outputs = {self.OUTPUT_FOLDER: result["output_dir"],
                    self.REPORT: result["files"]["report"]}
-        for name, label, level, score in self.SCORES:
-            value = result[level][score]
-            outputs[name] = value
-            feedback.pushInfo(f"{label}: {'n/a' if value is None else f'{value:.3f}'}")
+        for name, _, level, score in self.SCORES:
+            outputs[name] = result[level][score]
+        for line in headline_lines(result):  # as the command line: delays in both units
+            feedback.pushInfo(line)
         return outputs
 
     def _export_references(self, parameters, context, feedback, workdir: Path) -> str:

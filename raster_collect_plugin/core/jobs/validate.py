@@ -12,7 +12,7 @@ Spec keys: ``monitoring_dir`` (the folder ``monitor`` wrote), ``references`` (po
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Dict
 
@@ -26,6 +26,7 @@ RASTERS = {"status": "monitoring_status.tif",
 
 def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Validate the folder's outputs; returns the headline numbers and the files written."""
+    from ..monitoring.clear_days import read_clear_days
     from ..validation.assessment import summary_document, validate, write_validation
     from ..validation.files import read_layers
 
@@ -46,54 +47,76 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                              date_field)
     compartments = _compartments(spec, saved, folder, id_field)
     outputs = read_layers({name: folder / file for name, file in RASTERS.items()})
-    start = saved.get("history_end") or _state_history_end(folder)
+    clear = read_clear_days(folder, next(iter(outputs.data_vars.values())).shape)
+    start = saved.get("history_end") or _state(folder).get("params", {}).get("history_end")
+    end = _state(folder).get("last_time")  # the last scene monitored
     try:
         result = validate(outputs, references, compartments, id_field=id_field,
                           date_field=date_field,
                           min_fraction=float(spec.get("min_fraction", 0.02)),
-                          monitoring_start=date.fromisoformat(start[:10]) if start else None,
+                          observations=clear,
+                          # the monitoring starts the day after the history's last day
+                          monitoring_start=(date.fromisoformat(start[:10]) + timedelta(days=1)
+                                            if start else None),
+                          monitoring_end=date.fromisoformat(end[:10]) if end else None,
                           transform=_affine(outputs), crs=outputs.attrs["crs"])
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
-    _refuse_nothing_to_score(result, references, outputs, Path(spec["references"]).name,
-                             start)
+    _refuse_nothing_to_score(result, references, Path(spec["references"]).name, start, end)
     files = write_validation(result, output_dir)
     # as validation.json: NaN (nothing to score) is null, so --json output is valid JSON
     return {"output_dir": str(output_dir), **summary_document(result),
             "files": {key: str(path) for key, path in files.items()}}
 
 
-def _refuse_nothing_to_score(result: Dict[str, Any], references, outputs, name: str,
-                             start) -> None:
+def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, start,
+                             end) -> None:
     """No reference left after the history, or none on the monitored grid: every detection
     was scored a false positive, exit 0 (a wrong file or CRS read as a total failure). On the
     grid but off the compartments chosen is a question of its own (their false alarms)."""
-    from rasterio.transform import array_bounds
-    from shapely.geometry import box
+    from ..validation.unscored import NOT_SEEN, OFF_GRID, SMALL
 
     events = result["events"]
     if events.empty:
-        raise JobError(f"the reference polygons {name} are all dated before the end of the "
-                       f"stable history ({str(start)[:10]}), which holds their disturbances: "
-                       "give references dated after it")
+        later = sum(entry["reason"].startswith(NOT_SEEN[:20]) for entry in result["not_scored"])
+        if not later:
+            raise JobError(f"the reference polygons {name} are all dated within the stable "
+                           f"history (up to {str(start)[:10]}), which holds their "
+                           "disturbances: give references dated after it")
+        raise JobError(f"the reference polygons {name} are all dated within the stable "
+                       f"history (up to {str(start)[:10]}) or after the last scene monitored "
+                       f"({str(end)[:10]}; {later} of them), which has not seen them yet: give "
+                       "references dated between, or run 'raster-collect watch' first")
     if (events["pixels"] > 0).any():
         return
-    height, width = next(iter(outputs.data_vars.values())).shape
-    grid = box(*array_bounds(height, width, _affine(outputs)))
-    if not references.to_crs(outputs.attrs["crs"]).intersects(grid).any():
-        raise JobError(f"none of the {len(references)} reference polygons in {name} overlaps "
-                       "the monitored area: check that it is the right file and that its CRS "
-                       "is the one its coordinates were drawn in")
+    # only the references dated after the history count: those within it (on the grid or
+    # not) score nothing, so later ones all off the grid leave nothing to score
+    off = sum(entry["reason"] == OFF_GRID for entry in result["not_scored"])
+    small = sum(entry["reason"] == SMALL for entry in result["not_scored"])
+    if small and off + small == len(events):
+        raise JobError(f"none of the {len(events)} reference polygons in {name} dated after the "
+                       f"stable history holds a pixel centre of the monitored grid ({small} on "
+                       f"it are smaller than its pixels{f', {off} off it' if off else ''}): "
+                       "draw the disturbed extent, not a mark")
+    if off == len(events):
+        within = len(references) - len(events)
+        raise JobError(f"none of the {len(events)} reference polygons in {name}"
+                       f"{' dated after the stable history' if within else ''} overlaps the "
+                       "monitored area: check that it is the right file and that its CRS is "
+                       "the one its coordinates were drawn in"
+                       + (f" ({within} dated within the history are left out)"
+                          if within else ""))
 
 
-def _state_history_end(folder: Path):
-    """The history's end from the folder's monitoring state (when its job file is gone)."""
+def _state(folder: Path) -> Dict[str, Any]:
+    """The folder's monitoring state metadata (the history's end when its job file is gone,
+    the last scene monitored); empty when there is none."""
     import json
 
     path = folder / "monitoring_state.json"
     if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("params", {}).get("history_end")
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _affine(outputs):
@@ -149,9 +172,9 @@ def _compartments(spec, saved, folder: Path, id_field: str):
         raise JobError(f"the compartments {aoi} do not exist: give your compartment "
                        "polygons (--compartments), or leave them out for the folder's")
     if aoi and Path(aoi).exists():
-        frame = read_polygons(Path(aoi), layer=layer)
+        frame = read_polygons(Path(aoi), layer=layer, id_field=id_field)  # 'fid' too
     elif (folder / "monitoring_compartments.gpkg").exists():
-        frame = read_polygons(folder / "monitoring_compartments.gpkg")
+        frame = read_polygons(folder / "monitoring_compartments.gpkg", id_field=id_field)
     else:
         raise JobError(f"the compartments {aoi or '(none saved)'} are not found: give them "
                        "with --compartments")

@@ -14,6 +14,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from ..runs.file_replace import remove, replace_all
+from .clear_days import ClearDays
 from .detector import confidence, fit_state, magnitude, monitor_series
 from .late import record_processed
 from .state import (
@@ -59,12 +60,13 @@ class MonitorResult:
 
 
 def memory_bytes(series) -> int:
-    """What a run holds: the state and outputs per pixel, one scene and a block of history."""
+    """What a run holds: the state and outputs per pixel, one scene, a block of history and
+    the clear-days record of its scenes (a bit a pixel and scene)."""
     pixels = series.sizes["y"] * series.sizes["x"]
     from .detector import ROW_BLOCK_VALUES
 
     return int(pixels * (STATE_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL + 8)
-               + ROW_BLOCK_VALUES * 8 * 4)
+               + ROW_BLOCK_VALUES * 8 * 4 + pixels * series.sizes.get("time", 0) // 8)
 
 
 def check_memory(series, budget: Optional[int]) -> str:
@@ -123,8 +125,9 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     before = state.status.copy()
     before_confirmation = state.confirmation.copy()
     collector = _zone_series(request, state, transform, crs)
+    clear_days = ClearDays(int(np.prod(state.shape)))
     processed = monitor_series(state, series, progress=progress, cancel=cancel,
-                               on_scene=collector)
+                               on_scene=_both(collector, clear_days))
     record_processed(state, series, previous_last, request.adopted_scenes)
     if request.late_scenes is not None:
         state.late_scenes = list(request.late_scenes)
@@ -141,6 +144,7 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
         files, summary, changes = _write_outputs(
             replace(request, output_dir=stage), state, collector, before, before_confirmation,
             processed, since, previous_last, transform, crs)
+        files["clear_days"] = clear_days.append_to(output_dir, previous_last, into=stage)
         replace_all((stage / name, output_dir / name) for name in sorted(os.listdir(stage)))
     finally:
         remove(stage, must=False)
@@ -172,6 +176,18 @@ def _write_outputs(request: MonitorRequest, state: MonitorState, collector, befo
     changes.update(request.report, late_scenes=state.late_scenes)
     files["changes"] = write_json(stage / "monitoring_changes.json", changes)
     return {key: Path(path) for key, path in files.items()}, summary, changes
+
+
+def _both(collector, clear_days: ClearDays) -> Callable:
+    """One ``on_scene`` calling the compartments' series (when there are compartments) and
+    the clear-days record."""
+    if collector is None:
+        return clear_days
+
+    def on_scene(*scene) -> None:
+        collector(*scene)
+        clear_days(*scene)
+    return on_scene
 
 
 def _zone_series(request: MonitorRequest, state: MonitorState, transform, crs: str):

@@ -22,12 +22,15 @@ monitored, or those names) and the date rasters ``first_anomaly`` and/or ``confi
 (datetime64 with NaT, or days since 1970-01-01 with 0 = none). A pixel counts as detected
 when its status is confirmed or recovered (without ``status``: when it has a ``detection``
 date). ``references``: polygons with a date column (``date_field``); ``compartments``: polygons
-with ``id_field``. ``observations``: (time, y, x) series (NaN = not clear) or clear booleans,
-for the delay in clear observations (1 = detected on the first clear observation on or after
-the event). Only pixels inside compartments are evaluated. A compartment counts as disturbed
+with ``id_field``. ``observations``: (time, y, x) series (NaN = not clear), clear booleans
+or a ``metrics.ClearRecord`` (a monitoring folder's ``monitoring_clear_days.npz``), for the
+delay in clear observations (1 = detected on the first clear observation on or after the
+event). Only pixels inside compartments are evaluated. A compartment counts as disturbed
 (reference) or flagged (detected) when at least ``min_fraction`` of its pixels are; one with no
 pixel on the outputs' grid is "not evaluated", left out of the compartment scores.
-References dated before ``monitoring_start`` are left out, and so are their pixels.
+References dated before ``monitoring_start`` are left out, and so are their pixels; so are
+those dated after ``monitoring_end`` (the last scene monitored: not seen yet), with their
+pixels not under another reference.
 """
 
 from __future__ import annotations
@@ -42,9 +45,19 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
+from ..monitoring.areas import zone_pixels
 from ..outputs.files import atomic_path, write_json
 from .dates import reference_dates
-from .metrics import Outcomes, as_days, clear_observations_between, outcomes, scores, summary
+from .metrics import (
+    Outcomes,
+    as_days,
+    clear_observations_between,
+    clear_record,
+    outcomes,
+    scores,
+    summary,
+)
+from .unscored import not_scored, reference_id, split_by_date
 
 DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
 STATUS_CODES = {"no alert": 0, "suspected": 1, "confirmed": 2, "recovered": 3,
@@ -57,6 +70,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
              date_field: str = "date", detection: str = "confirmation",
              observations=None, transform: Optional[Affine] = None, crs=None,
              min_fraction: float = 0.02, monitoring_start: Optional[date] = None,
+             monitoring_end: Optional[date] = None,
              detected_status: Sequence[int] = DETECTED_STATUS) -> Dict[str, object]:
     """Per-pixel and per-compartment precision, recall, F1 and detection delays (see the
     module docstring); ``detection``: the date layer a detection is dated by."""
@@ -67,23 +81,26 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     shape = next(iter(layers.values())).shape
     refs = references.to_crs(crs).reset_index(drop=True)
     refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
-    excluded = np.zeros(shape, bool)
-    if monitoring_start is not None:
-        start = as_days(np.array([np.datetime64(monitoring_start, "ns")]))[0]
-        before = refs["_days"] < start
-        excluded = _burn(refs[before], np.ones(int(before.sum())), shape, transform, 0) > 0
-        refs = refs[~before].reset_index(drop=True)
-    order = refs.sort_values("_days", ascending=False).index  # earliest drawn last: wins
+    refs["_row"] = np.arange(len(refs))  # the feature's number in the file, from 0
+    refs, history, future = split_by_date(refs, monitoring_start, monitoring_end)
+    excluded = _burn(history, np.ones(len(history)), shape, transform, 0) > 0
+    # earliest drawn last: wins; of one day (a duplicate), the first in the file
+    order = refs.sort_values(["_days", "_row"], ascending=False, kind="stable").index
     truth_days = _burn(refs.loc[order], refs.loc[order, "_days"].values, shape, transform,
                        np.nan)
     reference_row = _burn(refs.loc[order], np.asarray(order, "float64"), shape, transform,
                           np.nan)
     zones = compartments.to_crs(crs).reset_index(drop=True)
-    zone_index = _burn(zones, np.arange(len(zones), dtype="float64"), shape, transform, np.nan)
-    if len(zones) and not np.isfinite(zone_index).any():  # else every one a 0-pixel "TN"
+    # a pixel in two overlapping compartments counts in each (as the monitoring's tables)
+    members = zone_pixels(zones, transform, shape)
+    in_zone = ~members.outside().reshape(shape)
+    if len(zones) and not in_zone.any():  # else every one a 0-pixel "TN"
         raise ValueError("none of the compartments overlaps the monitoring outputs' grid: "
                          "give the compartments that were monitored (--compartments)")
-    inside = np.isfinite(zone_index) & ~excluded
+    # not yet seen: left out with their pixels, but for those of an earlier reference
+    excluded |= (_burn(future, np.ones(len(future)), shape, transform, 0) > 0) & \
+        ~np.isfinite(truth_days)
+    inside = in_zone & ~excluded
 
     dates = {name: as_days(layers[name]) for name in DATE_LAYERS if name in layers}
     if detection not in dates:
@@ -98,7 +115,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     pixel = scores(result.tp.sum(), result.fp.sum(), result.fn.sum(), result.tn.sum())
     pixel["early"] = int(result.early.sum())
     pixel["evaluated"] = int(inside.sum())
-    table = _compartment_table(zones, id_field, zone_index, inside, truth_days, detected,
+    table = _compartment_table(zones, id_field, members, inside, truth_days, detected,
                                result, dates[detection], delays, min_fraction)
     evaluated = (table["pixels"] > 0).values
     flagged, disturbed = table["flagged"].values, table["disturbed"].values
@@ -107,15 +124,19 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     # outside the outputs' grid (or only under references before the monitoring): no pixel
     # says anything of them, so they are not counted (they were each a "TN")
     compartment["not_evaluated"] = int((~evaluated).sum())
-    events = _event_table(refs, reference_row, inside, result, delays, id_field)
-    return {"pixel": pixel, "compartment": compartment,
+    events = _event_table(refs, reference_row, inside, result, delays, zones, members,
+                          id_field)
+    unscored = not_scored(refs, events, (history, future), (monitoring_start, monitoring_end),
+                          shape, transform, in_zone, excluded, reference_row)
+    return {"pixel": pixel, "compartment": compartment, "not_scored": unscored,
             "event_types": _by_kind(refs, reference_row, inside, result, delays),
             "delay": {name: {unit: summary(values[result.tp]) for unit, values in
                              per_layer.items()} for name, per_layer in delays.items()},
             "compartments": table, "events": events,
             "parameters": {"detection": detection, "min_fraction": min_fraction,
                            "detected_status": list(detected_status), "id_field": id_field,
-                           "monitoring_start": str(monitoring_start or "")}}
+                           "monitoring_start": str(monitoring_start or ""),
+                           "monitoring_end": str(monitoring_end or "")}}
 
 
 def _check_polygons(frame, what: str, column: str, kind: str) -> None:
@@ -170,26 +191,24 @@ def _status_codes(status: np.ndarray) -> np.ndarray:
 
 
 def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict[str, np.ndarray]]:
-    clear = obs_days = None
-    if observations is not None:  # kept lazy (dask): read one observation day at a time
-        clear = observations if observations.dtype == bool else np.isfinite(observations)
-        obs_days = as_days(np.asarray(observations["time"].values, "datetime64[ns]"))
+    record = clear_record(observations)
     delays = {}
     for name, days in dates.items():
         found = result.tp & np.isfinite(days)
         per = {"days": np.where(found, days - truth_days, np.nan)}
-        if clear is not None:
+        if record is not None:
+            counted = found & (truth_days > record.complete_after)  # else scenes missing
             per["observations"] = clear_observations_between(
-                obs_days, clear, np.where(found, truth_days, np.nan), days)
+                record.days, record.clear, np.where(counted, truth_days, np.nan), days)
         delays[name] = per
     return delays
 
 
-def _compartment_table(zones, id_field, zone_index, inside, truth_days, detected, result,
+def _compartment_table(zones, id_field, members, inside, truth_days, detected, result,
                        detect_days, delays, min_fraction) -> pd.DataFrame:
     rows = []
     for number, zone_id in enumerate(zones[id_field]):
-        here = inside & (zone_index == number)
+        here = inside & _zone_mask(members, number, inside.shape)
         pixels = int(here.sum())
         reference = int((here & np.isfinite(truth_days)).sum())
         found = int((here & detected).sum())
@@ -218,27 +237,39 @@ def _compartment_table(zones, id_field, zone_index, inside, truth_days, detected
     return table
 
 
-def _event_table(refs, reference_row, inside, result, delays, id_field) -> pd.DataFrame:
+def _event_table(refs, reference_row, inside, result, delays, zones, members,
+                 id_field) -> pd.DataFrame:
     rows = []
     for number, ref in refs.iterrows():
         here = inside & (reference_row == number)
         hit = here & result.tp
-        rows.append({"reference": _reference_id(ref.get("reference_id"), number),
-                     id_field: ref.get(id_field), "event": ref.get("event"),
-                     "date": _as_date(ref["_days"]), **_recall_row(here, hit, delays)})
-    return pd.DataFrame(rows)
+        rows.append({"reference": reference_id(ref.get("reference_id"), ref["_row"]),
+                     id_field: _compartments_of(here, members, zones[id_field]),
+                     "event": ref.get("event"), "date": _as_date(ref["_days"]),
+                     **_recall_row(here, hit, delays)})
+    table = pd.DataFrame(rows)
+    if not table.empty:  # ids as written: 12, not 12.0 beside a reference off them
+        table[id_field] = pd.Series([row[id_field] for row in rows], dtype=object)
+    return table
 
 
-def _reference_id(value, number: int):
-    """A reference's ``reference_id`` as written (a text id such as 'R-12' too; a whole
-    decimal as an integer), its row number from 1 where it has none."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return number + 1
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    return value
+def _zone_mask(members, number: int, shape) -> np.ndarray:
+    """The (y, x) pixels of compartment ``number`` (its pixel centres inside it)."""
+    mask = np.zeros(members.size, bool)
+    mask[members.pixel[members.zone == number]] = True
+    return mask.reshape(shape)
+
+
+def _compartments_of(here: np.ndarray, members, ids: pd.Series):
+    """The id of the compartment holding a reference's evaluated pixels ``here`` (as written:
+    a text id too), or the ids of several joined by '; ', most pixels first; None when none."""
+    counts = np.bincount(members.zone[here.ravel()[members.pixel]], minlength=len(ids))
+    found = np.flatnonzero(counts)
+    order = found[np.argsort(-counts[found], kind="stable")]
+    if order.size == 1:
+        value = ids.iloc[int(order[0])]
+        return value.item() if isinstance(value, np.generic) else value
+    return "; ".join(str(ids.iloc[int(n)]) for n in order) if order.size else None
 
 
 NO_EVENT_TYPE = "(no event type)"  # the event_types row of references with an empty 'event'
@@ -301,6 +332,7 @@ def validation_report(result: Dict[str, object]) -> str:
               f"dated by {params['detection']}; a compartment is flagged / disturbed when at "
               f"least {params['min_fraction']:.0%} of its pixels are. A detection before the "
               "reference date counts as a false positive and a miss.", "",
+              "## Not scored", "", _markdown(pd.DataFrame(result.get("not_scored", []))), "",
               "## Event types", "", _markdown(result["event_types"]), "",
               "## Compartments", "", _markdown(result["compartments"]), "",
               "## Reference polygons", "", _markdown(result["events"])]
@@ -337,7 +369,8 @@ def write_validation(result: Dict[str, object], folder, *, stem: str = "validati
 def summary_document(result: Dict[str, object]) -> Dict[str, object]:
     """The headline numbers as plain JSON (``validation.json``, the job's result): numpy
     values as numbers, NaN (a score with nothing to score) as null."""
-    summary = {key: result[key] for key in ("pixel", "compartment", "delay", "parameters")}
+    summary = {key: result[key] for key in ("pixel", "compartment", "delay", "not_scored",
+                                            "parameters")}
     return _clean(json.loads(json.dumps(summary, default=_plain)))
 
 

@@ -74,6 +74,26 @@ def scores(tp: int, fp: int, fn: int, tn: Optional[int] = None) -> Dict[str, flo
     return result
 
 
+@dataclass
+class ClearRecord:
+    """When each pixel was seen clear: ``days`` (scenes,) days since 1970 and ``clear``
+    indexable by scene positions into (k, y, x) booleans (an array, or a monitoring folder's
+    packed record). Events on or before ``complete_after`` (a day) have no count."""
+
+    days: np.ndarray
+    clear: object
+    complete_after: float = -np.inf  # the day after which it holds every scene
+
+def clear_record(observations) -> Optional[ClearRecord]:
+    """A ClearRecord of a (time, y, x) series (NaN = not clear; or clear booleans), kept
+    lazy (dask: read one observation day at a time); a ClearRecord as it is; None as None."""
+    if observations is None or isinstance(observations, ClearRecord):
+        return observations
+    clear = observations if observations.dtype == bool else np.isfinite(observations)
+    return ClearRecord(as_days(np.asarray(observations["time"].values, "datetime64[ns]")),
+                       clear)
+
+
 def clear_observations_between(observation_days: np.ndarray, clear: np.ndarray,
                                start_days: np.ndarray, end_days: np.ndarray) -> np.ndarray:
     """Per pixel, on how many days in [start, end] (whole days) it was observed clear: 1 =
