@@ -21,9 +21,9 @@ from ..compute import scheduling
 from ..imagery.renderings import colour_bands
 from ..outputs.files import StackWriter, write_json, zarr_stack_to_cog
 from ..pixels import masks
-from ..pixels.bands import bands_of_scenes, scenes_with_bands
+from ..pixels.bands import scenes_with_bands
 from ..pixels.cloud_buffer import describe as describe_buffer
-from ..pixels.indices import indices_for
+from ..pixels.indices import indices_for, profile_for_scenes
 from ..pixels.load import (
     LoadedScenes,
     LoadError,
@@ -72,8 +72,10 @@ class _CollectionJob:
         self.request, self.provider, self.collection = request, provider, collection
         self.items = sorted(items, key=lambda i: i.datetime)
         self.aoi, self.cancel = aoi, cancel
-        # bands no scene found has are not offered: an index needing one is skipped
-        self.profile = bands_of_scenes(provider.profile(collection, self.items), self.items)
+        # a band no scene found has is not offered when an index is computable without it
+        self.profile = profile_for_scenes(
+            provider.profile(collection, self.items), self.items, indices, collection,
+            lambda profile: colour_bands(profile, request.colour_composites))
         self.indices, self.skipped = indices_for(indices, self.profile, collection)
         self.colours = colour_bands(self.profile, request.colour_composites)
         self.colour_paths: Dict[str, Dict[str, Union[Path, str]]] = {}

@@ -322,7 +322,8 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
 
     from ..compute.scheduling import thread_count
     from ..imagery.renderings import colour_bands
-    from ..pixels.bands import bands_of_scenes, scenes_with_bands
+    from ..pixels.bands import scenes_with_bands
+    from ..pixels.indices import profile_for_scenes
     from ..pixels.load import choose_grid
     from ..sources.providers.base import ProviderError
     from .requests import _naive_utc, composite_windows
@@ -335,8 +336,9 @@ def composite_sizes(request, report, aoi, indices, providers) -> list:
         if not items or provider_name not in providers:
             continue
         try:
-            profile = bands_of_scenes(providers[provider_name].profile(collection, items),
-                                      items)
+            profile = profile_for_scenes(
+                providers[provider_name].profile(collection, items), items, indices,
+                collection, lambda profile: colour_bands(profile, request.colour_composites))
         except ProviderError:  # reported for that collection by the run; the others go on
             continue
         usable = [i for i in indices if all(b in profile.assets for b in i.bands)]

@@ -4,7 +4,7 @@ both generated from these definitions, so each formula exists once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .expression import Expression, ExpressionError, parse
 
@@ -163,3 +163,19 @@ def indices_for(indices: Sequence[SpectralIndex], profile, collection: str
         else:
             usable.append(index)
     return usable, skipped
+
+
+def profile_for_scenes(profile, items: Sequence, indices: Sequence[SpectralIndex],
+                       collection: str, colours: Callable[[object], Mapping] = lambda _: {}):
+    """The band profile a run over ``items`` uses: without the bands no scene found has
+    (``bands.bands_of_scenes``: a collection document may name a band its scenes lack) when
+    an index (or a colour composite: ``colours(profile)``) remains computable, so that only
+    the indices needing a missing band are skipped (NDMI without B11, NDVI from every scene);
+    else ``profile`` as it is, and the scenes are skipped with what each lacks."""
+    from .bands import bands_of_scenes
+
+    narrowed = bands_of_scenes(profile, items)
+    if narrowed is profile:
+        return profile
+    return narrowed if indices_for(indices, narrowed, collection)[0] or colours(narrowed) \
+        else profile
