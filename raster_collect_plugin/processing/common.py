@@ -166,7 +166,8 @@ def source_specs(algorithm, parameters, context) -> List[Dict]:
             if not catalog:
                 raise QgsProcessingException(
                     "'Static STAC catalog' is selected: give the catalog.json path or URL.")
-            entry["href"] = engine_algorithm.local_path(catalog)
+            entry["href"] = engine_algorithm.local_path(
+                catalog, algorithm.parameterDefinition("CATALOG").description())
         elif kind == "stac":
             if not stac_url or not collections:
                 raise QgsProcessingException(

@@ -82,13 +82,15 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
 
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        folder = local_path(self.parameterAsFile(parameters, self.MONITORING, context))
+        folder = local_path(self.parameterAsFile(parameters, self.MONITORING, context),
+                            self.parameterDefinition(self.MONITORING).description())
         if not folder or not Path(folder).is_dir():
             raise QgsProcessingException(
                 f"'{folder}' is not a folder: choose the folder 'Disturbance monitoring' wrote.")
         workdir = common.scratch_folder(context)
         references = self._export_references(parameters, context, feedback, workdir)
-        output = (local_path(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+        output = (local_path(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context),
+                             self.parameterDefinition(self.OUTPUT_FOLDER).description())
                   or str(Path(folder) / "validation"))
         spec = {"kind": "validate", "monitoring_dir": folder, "references": references,
                 "date_field": self.parameterAsString(parameters, self.DATE_FIELD, context)
