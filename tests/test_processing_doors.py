@@ -2,11 +2,26 @@
 outside every scene is named (not a failure), a Windows path is refused naming the
 parameter, cancelling leaves nothing a rerun would trust."""
 
+import geopandas as gpd
+import pandas as pd
 import pytest
-from qgis.core import QgsProcessingContext, QgsProcessingException
+from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback
+from shapely.affinity import translate
 
 from raster_collect_plugin.processing.provider import PROVIDER_ID
-from tests.test_processing import source_parameters
+from tests.test_processing import INDICES_NDVI_EVI, source_parameters
+
+
+class Recording(QgsProcessingFeedback):
+    """A feedback keeping the warnings it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.warnings = []
+
+    def pushWarning(self, warning):  # noqa: N802
+        self.warnings.append(warning)
+        super().pushWarning(warning)
 
 
 def run(algorithm, parameters, feedback=None):
@@ -14,6 +29,28 @@ def run(algorithm, parameters, feedback=None):
 
     return processing.run(f"{PROVIDER_ID}:{algorithm}", parameters,
                           context=QgsProcessingContext(), feedback=feedback)
+
+
+def test_a_forest_outside_every_scene_is_named_as_the_command_line_names_it(
+        raster_collect_provider, small_sample, tmp_path):
+    """Its rows (clear_count 0) were written, but only the command line's notes said why:
+    Processing printed nothing of the job's notes."""
+    forests = gpd.read_file(small_sample.forests_path)
+    far = forests.iloc[[0]].copy()
+    far["forest_id"] = 999
+    far["geometry"] = far.geometry.apply(lambda shape: translate(shape, 50_000, 0))
+    path = tmp_path / "forests.gpkg"
+    pd.concat([forests, far]).to_file(path, driver="GPKG")
+    feedback = Recording()
+    result = run("zonal_timeseries", source_parameters(
+        small_sample, INPUT=str(path), INDICES=INDICES_NDVI_EVI[:1],
+        OUTPUT_FOLDER=str(tmp_path / "out")), feedback)
+    table = pd.read_csv(result["OUTPUT_FOLDER"] + "/zonal_forests.csv")
+    outside = table[table["forest_id"] == 999]
+    assert len(outside) == 3 and (outside["clear_count"] == 0).all()
+    assert not outside["usable"].any()
+    [note] = [w for w in feedback.warnings if "999" in w]
+    assert note.startswith("no sentinel-2-l2a scene") and "not a failure" in note
 
 
 @pytest.mark.parametrize("parameter", ["CATALOG", "OUTPUT_FOLDER"])

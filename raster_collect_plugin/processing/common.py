@@ -276,6 +276,10 @@ def error_lines(result: Dict) -> List[str]:
 
 
 def report_errors(result: Dict, feedback) -> None:
+    """The job's ``notes`` as warnings (a forest outside every scene, polygons skipped or
+    repaired: what the command line prints) and its per-source errors."""
+    for note in result.get("notes") or []:
+        feedback.pushWarning(note)
     for line in error_lines(result):
         feedback.reportError(line, fatalError=False)
 

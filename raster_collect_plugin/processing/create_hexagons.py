@@ -88,6 +88,7 @@ class CreateHexagonsAlgorithm(EngineAlgorithm):
                 "hexagon_edge_m": edge if resolution < 0 and edge > 0 else None,
                 "output": str(workdir / "hexagons.gpkg")}
         result = common.run_job(spec, feedback, workdir, span=80)
+        common.report_errors(result, feedback)
         cells = QgsVectorLayer(f"{result['output']}|layername=hexagons", "hexagons", "ogr")
         source_fields = self.parameterAsSource(parameters, "INPUT", context).fields()
         fields = QgsFields()
