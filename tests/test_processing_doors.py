@@ -68,3 +68,28 @@ def test_a_windows_path_is_refused_naming_the_parameter(raster_collect_provider,
     label = "'Output folder'" if parameter == "OUTPUT_FOLDER" else "'Static STAC catalog"
     assert message.startswith(label)
     assert list(tmp_path.iterdir()) == []  # no C:\runs, no out/
+
+
+class CancelAt(QgsProcessingFeedback):
+    """Cancel once the progress reaches ``at`` per cent."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+        self.progressChanged.connect(self._check)
+
+    def _check(self, value):
+        if value >= self.at:
+            self.cancel()
+
+
+def test_cancelling_while_hexagons_are_written_leaves_no_grid(raster_collect_provider,
+                                                               small_sample, tmp_path):
+    """The loop copying the cells into the output stopped at Cancel but returned the file as
+    the result: a part of the grid, loaded and trusted as the whole."""
+    output = tmp_path / "hex.gpkg"
+    with pytest.raises(QgsProcessingException, match="^Cancelled: no outputs were written"):
+        run("create_hexagons", {"INPUT": str(small_sample.forests_path),
+                                "ID_FIELD": "forest_id", "CELL_AREA": 0.1, "CLIP": False,
+                                "OUTPUT": str(output)}, CancelAt(85))
+    assert list(tmp_path.iterdir()) == []
