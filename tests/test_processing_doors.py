@@ -93,3 +93,17 @@ def test_cancelling_while_hexagons_are_written_leaves_no_grid(raster_collect_pro
                                 "ID_FIELD": "forest_id", "CELL_AREA": 0.1, "CLIP": False,
                                 "OUTPUT": str(output)}, CancelAt(85))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_monitoring_run_leaves_no_folder_it_made(raster_collect_provider,
+                                                           small_sample, tmp_path):
+    """The monitoring folder (and its parents) is made to hold the forests before the job
+    runs; refused, only the deepest was removed: an empty 'new' stayed behind."""
+    folder = tmp_path / "new" / "monitoring"
+    with pytest.raises(QgsProcessingException) as refused:
+        run("monitor_disturbance", source_parameters(
+            small_sample, COLLECTIONS="bogus", HISTORY_END="2025-11-30",
+            OUTPUT_FOLDER=str(folder)))
+    message = str(refused.value)
+    assert "has no collection 'bogus'" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []

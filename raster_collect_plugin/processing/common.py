@@ -27,7 +27,9 @@ from ..core.pixels import INDICES
 from ..core.runs import (
     DEFAULT_INDICES,
     DEFAULT_MAX_CLOUD_COVER,
+    missing_folders,
     remove_empty_run_folder,
+    remove_made_folders,
     run_name,
 )
 from ..engine import bridge
@@ -224,7 +226,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
             and spec.get("kind") in DASK_KINDS:  # the others' spec refuses 'compute'
         spec = dict(spec, compute={"mode": "remote",
                                    "scheduler_address": settings.value("dask/scheduler_address")})
-    made = _missing_folders(spec.get("output_dir"))
+    made = missing_folders(spec.get("output_dir"))
     try:
         return bridge.run_job(spec, workdir=workdir, progress=progress,
                               cancel=feedback.isCanceled, secret_env=secret_env,
@@ -237,27 +239,11 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
         raise QgsProcessingException(for_processing(str(error))) from None
 
 
-def _missing_folders(folder: Optional[str]) -> List[Path]:
-    """``folder`` and its parents that do not exist yet, deepest first (local paths)."""
-    if not folder or "://" in str(folder):
-        return []
-    missing, path = [], Path(folder)
-    while not path.exists() and path != path.parent:
-        missing.append(path)
-        path = path.parent
-    return missing
-
-
 def _remove_empty(folder: Optional[str], made: List[Path]) -> None:
     """After a failed or cancelled job: the run folder if empty, and the folders above it
     that this run made and left empty (a failure leaves nothing in the chosen place)."""
     remove_empty_run_folder(folder)
-    for path in made:
-        try:
-            path.rmdir()
-        except OSError:  # not empty, or already gone
-            if path.exists():
-                return
+    remove_made_folders(made)
 
 
 def next_run_folder(root: str) -> str:
