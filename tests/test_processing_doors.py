@@ -107,3 +107,18 @@ def test_a_refused_monitoring_run_leaves_no_folder_it_made(raster_collect_provid
     message = str(refused.value)
     assert "has no collection 'bogus'" in message and "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_collection_is_named_in_the_parameters_words(raster_collect_provider,
+                                                                small_sample, tmp_path):
+    """The closest ids, as the command line says it, but pointing at the Collections
+    parameter (it said '--collections or the spec's sources', neither of which Processing
+    has); nothing is written."""
+    with pytest.raises(QgsProcessingException) as refused:
+        run("zonal_timeseries", source_parameters(
+            small_sample, COLLECTIONS="sentinel-2-l2x",
+            OUTPUT_FOLDER=str(tmp_path / "new" / "out")))
+    message = str(refused.value)
+    assert message == ("Static catalog has no collection 'sentinel-2-l2x': did you mean "
+                       "sentinel-2-l2a or sentinel-1-rtc? (check the Collections parameter)")
+    assert list(tmp_path.iterdir()) == []
