@@ -122,3 +122,21 @@ def test_an_unknown_collection_is_named_in_the_parameters_words(raster_collect_p
     assert message == ("Static catalog has no collection 'sentinel-2-l2x': did you mean "
                        "sentinel-2-l2a or sentinel-1-rtc? (check the Collections parameter)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_id_field_may_be_left_out_as_on_the_command_line(raster_collect_provider,
+                                                             small_sample, tmp_path):
+    """A required field parameter was refused when left out ('Incorrect parameter value for
+    ID_FIELD', in processing.run and qgis_process alike) although its default is forest_id,
+    the command line's --id-field default; validation's date field likewise."""
+    from qgis.core import QgsApplication, QgsVectorLayer
+
+    result = run("create_hexagons", {"INPUT": str(small_sample.forests_path),
+                                     "CELL_AREA": 5.0, "OUTPUT": str(tmp_path / "h.gpkg")})
+    cells = QgsVectorLayer(result["OUTPUT"], "h", "ogr")
+    ids = {cell["forest_id"] for cell in cells.getFeatures()}
+    assert ids == set(gpd.read_file(small_sample.forests_path)["forest_id"])
+    validate = QgsApplication.processingRegistry().createAlgorithmById(
+        f"{PROVIDER_ID}:validate_monitoring")
+    date_field = validate.parameterDefinition("DATE_FIELD")
+    assert date_field.checkValueIsAcceptable(None) and date_field.defaultValue() == "date"

@@ -46,11 +46,14 @@ METHODS = ["median", "mean"]
 
 
 def add_polygon_parameters(algorithm) -> None:
-    """INPUT (polygon features; batch runs can iterate per feature) and ID_FIELD."""
+    """INPUT (polygon features; batch runs can iterate per feature) and ID_FIELD (optional:
+    left out, ``forest_id``, as the command line's ``--id-field``; a required field parameter
+    refused a qgis_process or processing.run call without it, default or not)."""
     algorithm.addParameter(QgsProcessingParameterFeatureSource(
         "INPUT", "Forest polygons", [qgis_enum("Qgis.ProcessingSourceType.VectorPolygon")]))
     algorithm.addParameter(QgsProcessingParameterField(
-        "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT"))
+        "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT",
+        optional=True))
 
 
 def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: bool = True,

@@ -68,7 +68,7 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
             [qgis_enum("Qgis.ProcessingSourceType.VectorPolygon")]))
         self.addParameter(QgsProcessingParameterField(
             self.DATE_FIELD, "Date of each disturbance", defaultValue="date",
-            parentLayerParameterName=self.REFERENCES))
+            parentLayerParameterName=self.REFERENCES, optional=True))  # as --date-field
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_FRACTION, "Share of a compartment's pixels that flags it",
             type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
