@@ -274,3 +274,20 @@ def test_a_cancelled_check_kills_a_python_that_hangs_and_caches_nothing(tmp_path
     report = status.run_doctor(str(hanging), timeout=0.5)  # and a time limit still applies
     assert not report["ready"] and "did not answer the check within 0.5 s" in \
         report["problems"][0]
+
+
+def test_a_cancel_after_the_job_finished_returns_its_result(tmp_path, monkeypatch):
+    """Cancel pressed once the child had printed its result (manifest written) but before it
+    exited: 'Cancelled: no outputs were written' was said over a complete run folder."""
+    fake = tmp_path / "finished-python"
+    fake.write_text("#!/bin/sh\n"
+                    "echo '{\"event\": \"result\", \"result\": {\"files\": {\"a\": \"b\"}}}'\n"
+                    "while true; do sleep 0.1; done\n")  # a slow exit (dask, numba teardown)
+    fake.chmod(0o755)
+    monkeypatch.setattr(bridge, "require_ready", lambda python: {"ready": True})
+    started = time.monotonic()
+    result = bridge.run_job({"kind": "composite", "output_dir": str(tmp_path / "out")},
+                            workdir=tmp_path / "w", python=str(fake),
+                            cancel=lambda: time.monotonic() - started > 0.5,
+                            terminate_grace=0.5)
+    assert result == {"files": {"a": "b"}}

@@ -2,6 +2,7 @@
 other parameters or forests is refused (exit 2)"): ``--max-cloud`` decides which scenes are
 monitored, so a folder continued with another one would end where no run from scratch ends."""
 
+import json
 import subprocess
 import sys
 from datetime import date
@@ -112,3 +113,34 @@ def test_a_log_appended_in_the_folder_is_not_the_runs_and_survives_overwrite(tmp
     run_job({k: v for k, v in spec.items() if k != "hexagon_area_m2"} | {"overwrite": True})
     assert log.read_text().startswith("first run\nprogress")
     assert not list(output.glob("monitoring_hexagons*"))
+
+
+def test_one_folder_continues_from_processing_and_the_command_line(tmp_path, monkeypatch):
+    """Processing sends a catalog source with ``"collections": []`` (the default), the
+    command line leaves the key out: the same catalog was "different sources" (exit 2) to
+    the other door's rerun. A folder that recorded the empty key keeps continuing."""
+    from raster_collect_plugin import cli
+    from raster_collect_plugin.core.jobs import monitor, run_job
+
+    scenario = write_scenario(tmp_path / "scenes", SPEC)
+    folder = tmp_path / "monitoring"
+    with monkeypatch.context() as before:  # a folder Processing started before the fix
+        before.setattr(monitor, "_recorded_sources", lambda _, sources: sorted(
+            json.dumps(s, sort_keys=True) for s in sources))
+        first = run_job({"kind": "monitor", "aoi": str(scenario.compartments),
+                         "sources": [{"kind": "static", "href": str(scenario.catalog),
+                                      "collections": []}],
+                         "history_start": "2024-01-01", "history_end": "2024-12-31",
+                         "end": "2025-01-31", "max_cloud_cover": 100,
+                         "output_dir": str(folder)})
+    assert cli.main(["--quiet", "monitor", "--gpkg", str(scenario.compartments), "--catalog",
+                     str(scenario.catalog), "--history-start", "2024-01-01",
+                     "--history-end", "2024-12-31", "--end", "2025-03-31", "--max-cloud",
+                     "100", "--output", str(folder)]) == 0
+    changes = json.loads((folder / "monitoring_changes.json").read_text())
+    assert changes["first_scene"] > first["changes"]["last_scene"]  # continued, not redone
+    # a new folder records them alike, whichever door starts it
+    href = str(scenario.catalog)
+    assert monitor._recorded_sources(tmp_path / "new", [
+        {"kind": "static", "href": href, "collections": [], "name": None}]) == \
+        monitor._recorded_sources(tmp_path / "new", [{"kind": "static", "href": href}])

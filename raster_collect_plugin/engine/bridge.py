@@ -122,10 +122,10 @@ def run_job(spec: Dict, *, workdir: Path, progress: Optional[Callable[[float, st
         child.stdout.close()  # else an "unclosed file" ResourceWarning per job
     if outcome.get("event") != "result":  # a killed child cannot clean up: the parent does
         _remove(_staging_entries(_output_folders(spec)) - staging_before)
+    if outcome.get("event") == "result":  # finished (its manifest written) before a cancel
+        return outcome["result"]         # stopped it exiting: the outputs are complete
     if cancelled or outcome.get("event") == "cancelled":
         raise JobCancelled("cancelled: no outputs were written")
-    if outcome.get("event") == "result":
-        return outcome["result"]
     if outcome.get("event") == "error":
         raise JobFailed(outcome.get("kind", "failure"), outcome.get("message", "unknown error"))
     tail = (stderr_path.read_text(encoding="utf-8", errors="replace")[-1500:]

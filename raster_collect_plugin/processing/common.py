@@ -27,7 +27,9 @@ from ..core.pixels import INDICES
 from ..core.runs import (
     DEFAULT_INDICES,
     DEFAULT_MAX_CLOUD_COVER,
+    missing_folders,
     remove_empty_run_folder,
+    remove_made_folders,
     run_name,
 )
 from ..engine import bridge
@@ -44,11 +46,14 @@ METHODS = ["median", "mean"]
 
 
 def add_polygon_parameters(algorithm) -> None:
-    """INPUT (polygon features; batch runs can iterate per feature) and ID_FIELD."""
+    """INPUT (polygon features; batch runs can iterate per feature) and ID_FIELD (optional:
+    left out, ``forest_id``, as the command line's ``--id-field``; a required field parameter
+    refused a qgis_process or processing.run call without it, default or not)."""
     algorithm.addParameter(QgsProcessingParameterFeatureSource(
         "INPUT", "Forest polygons", [qgis_enum("Qgis.ProcessingSourceType.VectorPolygon")]))
     algorithm.addParameter(QgsProcessingParameterField(
-        "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT"))
+        "ID_FIELD", "Id field", defaultValue="forest_id", parentLayerParameterName="INPUT",
+        optional=True))
 
 
 def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: bool = True,
@@ -166,7 +171,8 @@ def source_specs(algorithm, parameters, context) -> List[Dict]:
             if not catalog:
                 raise QgsProcessingException(
                     "'Static STAC catalog' is selected: give the catalog.json path or URL.")
-            entry["href"] = engine_algorithm.local_path(catalog)
+            entry["href"] = engine_algorithm.local_path(
+                catalog, algorithm.parameterDefinition("CATALOG").description())
         elif kind == "stac":
             if not stac_url or not collections:
                 raise QgsProcessingException(
@@ -223,7 +229,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
             and spec.get("kind") in DASK_KINDS:  # the others' spec refuses 'compute'
         spec = dict(spec, compute={"mode": "remote",
                                    "scheduler_address": settings.value("dask/scheduler_address")})
-    made = _missing_folders(spec.get("output_dir"))
+    made = missing_folders(spec.get("output_dir"))
     try:
         return bridge.run_job(spec, workdir=workdir, progress=progress,
                               cancel=feedback.isCanceled, secret_env=secret_env,
@@ -236,27 +242,11 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
         raise QgsProcessingException(for_processing(str(error))) from None
 
 
-def _missing_folders(folder: Optional[str]) -> List[Path]:
-    """``folder`` and its parents that do not exist yet, deepest first (local paths)."""
-    if not folder or "://" in str(folder):
-        return []
-    missing, path = [], Path(folder)
-    while not path.exists() and path != path.parent:
-        missing.append(path)
-        path = path.parent
-    return missing
-
-
 def _remove_empty(folder: Optional[str], made: List[Path]) -> None:
     """After a failed or cancelled job: the run folder if empty, and the folders above it
     that this run made and left empty (a failure leaves nothing in the chosen place)."""
     remove_empty_run_folder(folder)
-    for path in made:
-        try:
-            path.rmdir()
-        except OSError:  # not empty, or already gone
-            if path.exists():
-                return
+    remove_made_folders(made)
 
 
 def next_run_folder(root: str) -> str:
@@ -275,6 +265,10 @@ def error_lines(result: Dict) -> List[str]:
 
 
 def report_errors(result: Dict, feedback) -> None:
+    """The job's ``notes`` as warnings (a forest outside every scene, polygons skipped or
+    repaired: what the command line prints) and its per-source errors."""
+    for note in result.get("notes") or []:
+        feedback.pushWarning(note)
     for line in error_lines(result):
         feedback.reportError(line, fatalError=False)
 

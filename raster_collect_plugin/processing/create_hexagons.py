@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
@@ -88,17 +90,22 @@ class CreateHexagonsAlgorithm(EngineAlgorithm):
                 "hexagon_edge_m": edge if resolution < 0 and edge > 0 else None,
                 "output": str(workdir / "hexagons.gpkg")}
         result = common.run_job(spec, feedback, workdir, span=80)
+        common.report_errors(result, feedback)
         cells = QgsVectorLayer(f"{result['output']}|layername=hexagons", "hexagons", "ogr")
         source_fields = self.parameterAsSource(parameters, "INPUT", context).fields()
         fields = QgsFields()
         fields.append(new_field(HEX_ID_FIELD, QMetaType.Type.QString))
         fields.append(source_fields.field(id_field))
+        if feedback.isCanceled():
+            raise QgsProcessingException(CANCELLED)
         sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                              qgis_enum("Qgis.WkbType.MultiPolygon"), cells.crs())
         total = max(cells.featureCount(), 1)
         for n, cell in enumerate(cells.getFeatures()):
-            if feedback.isCanceled():
-                break
+            if feedback.isCanceled():  # a part of the grid is no output: none is written
+                del sink
+                remove_output(sink_id)
+                raise QgsProcessingException(CANCELLED)
             feature = QgsFeature(fields)
             feature.setAttributes([cell[HEX_ID_FIELD], cell[id_field]])
             geometry = QgsGeometry(cell.geometry())
@@ -111,3 +118,16 @@ class CreateHexagonsAlgorithm(EngineAlgorithm):
 
 
 HEX_ID_FIELD = "hex_id"
+CANCELLED = "Cancelled: no outputs were written."
+
+
+def remove_output(destination: str) -> None:
+    """Delete the file a sink wrote (``path|layername=...``; a GeoPackage's -wal and -shm
+    too); memory layers and databases are left alone."""
+    path = Path(destination.split("|")[0])
+    if path.suffix.lower() not in (".gpkg", ".shp", ".geojson", ".fgb", ".csv", ".sqlite"):
+        return
+    for leftover in (path, *(Path(f"{path}-{end}") for end in ("wal", "shm", "journal")),
+                     *(path.with_suffix(s) for s in (".dbf", ".shx", ".prj", ".cpg"))):
+        if leftover.is_file():
+            leftover.unlink()

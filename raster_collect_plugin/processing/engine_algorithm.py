@@ -11,7 +11,11 @@ import threading
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingParameterFolderDestination
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterFolderDestination,
+)
 
 from ..default_outputs import default_output_root
 
@@ -56,16 +60,24 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def output_folder(self, parameters, name: str, context) -> str:
         """The chosen output folder; its default (beside the project) when none is given."""
+        definition = self.parameterDefinition(name)
         return local_path(self.parameterAsString(parameters, name, context)
-                          or self.parameterDefinition(name).defaultValue())
+                          or definition.defaultValue(), definition.description())
 
 
-def local_path(value: str) -> str:
+def local_path(value: str, where: str = "") -> str:
     """A relative local path made absolute against this process's working folder, where
     qgis_process and native algorithms read it (the engine runs in the job's scratch folder);
-    URLs (s3://, https://, file://) and empty values unchanged."""
+    URLs (s3://, https://, file://) and empty values unchanged. A Windows path on macOS or
+    Linux is refused with the job spec's line naming the parameter ``where`` (made absolute,
+    it was "/cwd/C:\\x does not exist", or an output folder literally called ``C:\\runs``)."""
     if not value or "://" in value:
         return value
+    from ..core.jobs.spec import windows_path_problem
+
+    problem = windows_path_problem(f"'{where}'" if where else "the path", value)
+    if problem:
+        raise QgsProcessingException(problem[0].upper() + problem[1:] + ".")
     return os.path.abspath(value)
 
 

@@ -14,6 +14,7 @@ _PHRASES = (
     ("choose a folder you can write to (--output)",
      "choose an output folder you can write to"),
     ("choose another --output", "choose another output folder"),
+    ("(check --collections or the spec's sources)", "(check the Collections parameter)"),
 )
 
 

@@ -151,6 +151,7 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         feedback.pushInfo(f"{changes['scenes']} new scenes; newly confirmed pixels "
                           f"{changes['entered']['confirmed']}; compartments with new alerts: "
                           f"{', '.join(map(str, changes['zones_with_new_alerts'])) or 'none'}")
+        common.report_errors(result, feedback)
         if changes.get("late_scenes"):
             feedback.pushWarning(late_warning(changes["late_scenes"]))
         return {self.OUTPUT_FOLDER: str(folder), self.COMPARTMENTS: compartments,

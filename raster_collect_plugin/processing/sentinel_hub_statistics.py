@@ -164,8 +164,6 @@ class SentinelHubStatisticsAlgorithm(EngineAlgorithm):
         feedback.pushInfo(f"{result['requests']} Statistical API requests, about "
                           f"{result['estimated_processing_units']:.2f} processing units; "
                           f"polygons sent in {result.get('crs')}")
-        for note in result.get("notes") or []:
-            feedback.pushWarning(note)
         common.report_errors(result, feedback)
         files = result["files"]
         if not files:

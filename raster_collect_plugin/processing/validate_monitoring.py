@@ -71,7 +71,7 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
             [qgis_enum("Qgis.ProcessingSourceType.VectorPolygon")]))
         self.addParameter(QgsProcessingParameterField(
             self.DATE_FIELD, "Date of each disturbance", defaultValue="date",
-            parentLayerParameterName=self.REFERENCES))
+            parentLayerParameterName=self.REFERENCES, optional=True))  # as --date-field
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_FRACTION, "Share of a compartment's pixels that flags it",
             type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
@@ -85,13 +85,15 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
 
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        folder = local_path(self.parameterAsFile(parameters, self.MONITORING, context))
+        folder = local_path(self.parameterAsFile(parameters, self.MONITORING, context),
+                            self.parameterDefinition(self.MONITORING).description())
         if not folder or not Path(folder).is_dir():
             raise QgsProcessingException(
                 f"'{folder}' is not a folder: choose the folder 'Disturbance monitoring' wrote.")
         workdir = common.scratch_folder(context)
         references = self._export_references(parameters, context, feedback, workdir)
-        output = (local_path(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
+        output = (local_path(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context),
+                             self.parameterDefinition(self.OUTPUT_FOLDER).description())
                   or str(Path(folder) / "validation"))
         spec = {"kind": "validate", "monitoring_dir": folder, "references": references,
                 "date_field": self.parameterAsString(parameters, self.DATE_FIELD, context)

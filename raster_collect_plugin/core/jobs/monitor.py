@@ -23,7 +23,7 @@ from dataclasses import fields
 from datetime import date
 from numbers import Real
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..runs.defaults import DEFAULT_MONITOR_INDEX
 from .monitor_late import keep_settled, look_back, settle_days
@@ -181,6 +181,29 @@ def _relative_sources_kept(output_dir: Path, given: Dict[str, Any],
             and saved.get("sources") == given.get("sources"))
 
 
+def _source_keys(sources: Optional[list]) -> List[str]:
+    """Each source as the fingerprint records it, its empty keys dropped (``collections: []``
+    is the source's default, a null ``name`` none): Processing sends them, the command line
+    leaves them out, and one folder was "different sources" to the other door."""
+    return sorted(json.dumps({k: v for k, v in s.items() if v not in (None, "", [], {})},
+                             sort_keys=True) for s in sources or [])
+
+
+def _recorded_sources(output_dir: Path, sources: Optional[list]) -> List[str]:
+    """The sources' fingerprint entries; a folder that recorded the same sources with their
+    empty keys (Processing's, before they were dropped) keeps its own form."""
+    from ..runs.folder import read_manifest
+
+    wanted = _source_keys(sources)
+    old = (((read_manifest(str(output_dir)) or {}).get("run") or {}).get("parameters")
+           or {}).get("sources")
+    try:
+        same = isinstance(old, list) and _source_keys([json.loads(e) for e in old]) == wanted
+    except (TypeError, ValueError, AttributeError):  # not this writer's record
+        same = False
+    return old if same else wanted
+
+
 def _cloud_limit_unrecorded(output_dir: Path, spec: Dict[str, Any]) -> bool:
     """A folder started before the cloud limit was part of the fingerprint, continued with
     the same limit."""
@@ -237,8 +260,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                                    else sorted(spec.get("mask_classes") or [])),
                   "cloud_buffer_m": spec.get("cloud_buffer_m", 0.0),
                   "hexagon_area_m2": spec.get("hexagon_area_m2"),
-                  "sources": sorted(json.dumps(s, sort_keys=True)
-                                    for s in spec.get("sources") or [])}
+                  "sources": _recorded_sources(output_dir, spec.get("sources"))}
     formula = (spec.get("custom_indices") or {}).get(index)
     if formula:
         parameters["formula"] = formula

@@ -19,8 +19,10 @@ FORESTS_NAME = "forests.gpkg"
 def placed_forests(exported: Path, folder: Path) -> Iterator[str]:
     """Put ``exported`` (the polygons of this run) into ``folder`` for the job; if the body
     raises, restore the folder's previous polygons (or remove the new ones, and the folder
-    when this run made it and left it empty)."""
-    made_folder = not folder.exists()
+    and its parents this run made and left empty)."""
+    from ..runs.defaults import missing_folders, remove_made_folders
+
+    made = missing_folders(str(folder))  # a failed first run leaves none of them behind
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / FORESTS_NAME
     backup = folder / f".{FORESTS_NAME}.previous"
@@ -34,8 +36,7 @@ def placed_forests(exported: Path, folder: Path) -> Iterator[str]:
         target.unlink(missing_ok=True)
         if had:
             os.replace(backup, target)
-        elif made_folder:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty
+        elif made:
+            remove_made_folders(made)  # only those left empty
         raise
     backup.unlink(missing_ok=True)

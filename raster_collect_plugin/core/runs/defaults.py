@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 from uuid import uuid4
 
 # scenes above this cloud cover are not searched; clouds in the rest are masked per pixel
@@ -40,3 +40,26 @@ def remove_empty_run_folder(folder: Optional[str]) -> None:
             path.rmdir()
     except OSError:
         pass
+
+
+def missing_folders(folder: Optional[str]) -> List[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first (local paths): what a
+    run about to make ``folder`` must remove again if it fails."""
+    if not folder or "://" in str(folder):
+        return []
+    missing, path = [], Path(folder)
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def remove_made_folders(made: List[Path]) -> None:
+    """After a failed or cancelled run: the folders of ``made`` (``missing_folders`` before
+    it) it left empty, deepest first, up to the first that holds anything."""
+    for path in made:
+        try:
+            path.rmdir()
+        except OSError:  # not empty, or already gone
+            if path.exists():
+                return
