@@ -198,3 +198,39 @@ def test_clear_days_record_begun_on_an_older_folder(tmp_path):
     assert record.days.min() > record.complete_after - 1
     assert read_clear_days(tmp_path, (3, 2)) is not None  # same pixel count
     assert read_clear_days(tmp_path, (3, 3)) is None  # another grid
+
+
+def test_an_increment_adds_its_scenes_without_rewriting_the_record(tmp_path):
+    """Each run adds its own part to the record (an increment of a long monitoring held and
+    compressed every earlier scene again: memory and time growing with the years); a part
+    holding scenes newer than the state's last (a run whose state was not kept) is trimmed."""
+    import zipfile
+
+    from raster_collect_plugin.core.monitoring.clear_days import (
+        CLEAR_FILE,
+        ClearDays,
+        read_clear_days,
+    )
+
+    series = small_series()
+    for end in INCREMENTS:
+        run_monitor(_request(tmp_path), series.sel(time=slice(None, end)))
+    with zipfile.ZipFile(tmp_path / CLEAR_FILE) as archive:
+        names = set(archive.namelist())
+        first = archive.getinfo("clear_0.npy")
+        first = (first.header_offset, first.compress_size, first.CRC)
+    assert {f"time_{k}.npy" for k in range(len(INCREMENTS))} <= names
+    run_monitor(_request(tmp_path), series)
+    with zipfile.ZipFile(tmp_path / CLEAR_FILE) as archive:
+        again = archive.getinfo("clear_0.npy")
+        assert (again.header_offset, again.compress_size, again.CRC) == first
+        assert f"time_{len(INCREMENTS)}.npy" in archive.namelist()
+    whole = read_clear_days(tmp_path, (2, 3))
+    # a record a day ahead of the state (its scenes of the last day): those go, the rest stay
+    last_day = whole.days[-1]
+    ClearDays(6).append_to(tmp_path, np.datetime64(int(last_day), "D"), into=tmp_path / "again")
+    trimmed = read_clear_days(tmp_path / "again", (2, 3))
+    kept = np.flatnonzero(whole.days < last_day)
+    assert 0 < kept.size < whole.days.size
+    np.testing.assert_array_equal(trimmed.days, whole.days[kept])
+    np.testing.assert_array_equal(trimmed.clear[np.arange(kept.size)], whole.clear[kept])

@@ -11,7 +11,8 @@ import pytest
 from shapely.affinity import translate
 
 from raster_collect_plugin.core.jobs import run_job
-from tests.validate_folder import cells, references, write_folder
+from raster_collect_plugin.core.monitoring.clear_days import ClearDays
+from tests.validate_folder import SHAPE, _Scene, cells, references, write_folder
 
 
 def _run(*arguments, code=0):
@@ -229,13 +230,15 @@ def test_no_clear_observation_count_before_the_record_is_complete(folder, one_ev
     delays in days, none in clear observations (scenes missing), not a short count."""
     import numpy as np
 
-    from raster_collect_plugin.core.monitoring.clear_days import CLEAR_FILE
+    from raster_collect_plugin.core.monitoring.clear_days import CLEAR_FILE, read_clear_days
 
-    with np.load(folder / CLEAR_FILE) as data:
-        saved = dict(data)
-    keep = saved["time"] > np.datetime64("2025-03-12")
-    np.savez_compressed(folder / CLEAR_FILE, time=saved["time"][keep],
-                        clear=saved["clear"][keep], pixels=saved["pixels"],
-                        complete_after=np.array(np.datetime64("2025-03-12T10:00", "ns")))
+    whole = read_clear_days(folder, SHAPE)
+    (folder / CLEAR_FILE).unlink()  # as a folder of an earlier version, then one increment
+    later = whole.days > (np.datetime64("2025-03-12", "D") - np.datetime64(0, "D")).astype(int)
+    record = ClearDays(SHAPE[0] * SHAPE[1])
+    for day, scene in zip(whole.days[later], np.flatnonzero(later)):
+        record(np.datetime64(int(day), "D"), "S2", None,
+               _Scene(whole.clear[[scene]][0].reshape(-1)))
+    record.append_to(folder, np.datetime64("2025-03-12T10:00", "ns"))
     delay = run_job(_spec(folder, one_event))["delay"]["confirmation"]
     assert delay["days"]["n"] == 3 and delay["observations"]["n"] == 0
