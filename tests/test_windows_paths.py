@@ -98,7 +98,7 @@ def deepest_path(output: Path, arguments) -> tuple:
 
 
 def sample_request(sample, output, **extra) -> CompositeRequest:
-    provider = StaticCatalogProvider("catalog", str(sample.catalog_path))
+    provider = StaticCatalogProvider(StaticCatalogProvider.default_name, str(sample.catalog_path))
     return CompositeRequest(aoi=sample.forests_path,
                             sources=[Source(provider, ("sentinel-2-l2a", "landsat-c2-l2"))],
                             start=date(2025, 10, 1), end=date(2025, 10, 31), output_dir=output,

@@ -14,8 +14,8 @@ import pandas as pd
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.jobs.run import run_job
 
-NOTE = ("no sentinel-2-l2a scene (catalog) between 2025-10-01 and 2025-10-31 meets forest(s) "
-        "999: their rows have clear_count 0 and no statistics (not a failure)")
+NOTE = ("no sentinel-2-l2a scene (Static catalog) between 2025-10-01 and 2025-10-31 meets "
+        "forest(s) 999: their rows have clear_count 0 and no statistics (not a failure)")
 
 
 def _forests(sample, tmp_path):
@@ -48,7 +48,7 @@ def test_a_forest_outside_every_scene_is_not_a_failure_in_either_door(small_samp
     assert (again["computed"], again["skipped_complete"]) == ([], [281, 999])
 
     result = run_job({"kind": "zonal", "aoi": str(forests), "sources": [
-        {"kind": "static", "href": str(small_sample.catalog_path), "name": "catalog",
+        {"kind": "static", "href": str(small_sample.catalog_path),
          "collections": ["sentinel-2-l2a"]}], "start": "2025-10-01", "end": "2025-10-31",
         "indices": ["NDVI"], "output_dir": str(tmp_path / "job")})
     assert NOTE in result["notes"] and result["errors"] == {}

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from ..monitoring.areas import zone_pixels
+from ..areas.pixel_members import zone_pixels
 from ..outputs.files import atomic_path, write_json
 from .dates import reference_dates
 from .metrics import (
