@@ -58,7 +58,8 @@ def register(commands) -> None:
     validate.add_argument("--references", required=True,
                           help="reference polygons of disturbance (a date field + extent)")
     validate.add_argument("--references-layer",
-                          help="their layer (default: the first polygon layer)")
+                          help="their layer (needed when the file has several polygon "
+                               "layers)")
     validate.add_argument("--date-field", default="date",
                           help="the references' date of disturbance (default date)")
     validate.add_argument("--compartments",

@@ -77,19 +77,24 @@ class Aoi:
 
 def read_polygons(path: Path, *, layer: Optional[str] = None,
                   layer_option: str = LAYER_OPTION,
-                  id_field: Optional[str] = None) -> gpd.GeoDataFrame:
+                  id_field: Optional[str] = None,
+                  first_polygon_layer: bool = True) -> gpd.GeoDataFrame:
     """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix
     (``layer_option``: the option that chooses the layer). An ``id_field`` that is the file's
     feature id (a GeoPackage's ``fid``, which QGIS lists among the fields) is read as a column.
-    GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait at once."""
+    Without ``layer``, the file's first polygon layer is read; with ``first_polygon_layer``
+    False, a file of several polygon layers is refused instead (naming them and
+    ``layer_option``). GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait
+    at once."""
     from ..compute.interrupts import call_interruptibly
 
     return call_interruptibly(_read_polygons, path, layer, layer_option, id_field,
-                              what=f"reading {path.name}")
+                              first_polygon_layer, what=f"reading {path.name}")
 
 
 def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_OPTION,
-                   id_field: Optional[str] = None) -> gpd.GeoDataFrame:
+                   id_field: Optional[str] = None,
+                   first_polygon_layer: bool = True) -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -102,6 +107,10 @@ def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_O
     if layer is not None and str(layer) not in layers:
         raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
                        f"choose one with {layer_option}")
+    polygons = [name for name, kind in listed if "polygon" in kind.lower()]
+    if layer is None and len(polygons) > 1 and not first_polygon_layer:
+        raise AoiError(f"{path.name} has {len(polygons)} polygon layers {polygons} (its layers "
+                       f"are {layers}): choose one with {layer_option}")
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
         layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
     # a shapefile whose .cpg was lost is read as Latin-1 by GDAL; UTF-8 text is read as such

@@ -133,7 +133,9 @@ def _references(path: Path, layer, date_field: str):
         raise JobError(f"the reference polygons {path} do not exist: give your reference "
                        "polygons (--references, a spec's 'references'): a date field + the "
                        "disturbed extent")
-    frame = read_polygons(path, layer=layer,
+    # several polygon layers (compartments and references in one GeoPackage) are a choice
+    # the user makes: a first layer read silently would score the wrong polygons
+    frame = read_polygons(path, layer=layer, first_polygon_layer=False,
                           layer_option="--references-layer (a spec's 'references_layer')")
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "

@@ -74,13 +74,16 @@ def read_layers(paths: Mapping[str, PathLike]) -> xr.Dataset:
 def validate_files(layers: Mapping[str, PathLike], references: PathLike,
                    compartments: PathLike, *, references_layer: Optional[str] = None,
                    compartments_layer: Optional[str] = None, **options) -> dict:
-    """``assessment.validate`` on files (``options``: its keyword arguments)."""
+    """``assessment.validate`` on files (``options``: its keyword arguments); references of
+    several polygon layers need ``references_layer``."""
     from affine import Affine
 
     from ..areas.aoi import read_polygons
 
     outputs = read_layers(layers)
-    return validate(outputs, read_polygons(Path(references), layer=references_layer),
+    return validate(outputs, read_polygons(Path(references), layer=references_layer,
+                                                 first_polygon_layer=False,
+                                                 layer_option="references_layer"),
                     read_polygons(Path(compartments), layer=compartments_layer),
                     transform=Affine(*outputs.attrs["transform"]), crs=outputs.attrs["crs"],
                     **options)

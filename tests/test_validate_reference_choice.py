@@ -1,0 +1,68 @@
+"""References a user gets wrong (task r22b), on the hand-written monitoring folder
+(tests/validate_folder.py): a GeoPackage of several polygon layers, duplicate reference ids,
+the event types' counts, and what ``raster-collect job`` prints for a validate job."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from raster_collect_plugin import cli
+from raster_collect_plugin.core.jobs import run_job
+from tests.validate_folder import cells, compartments, references, write_folder
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_folder(tmp_path / "monitoring")
+
+
+def _spec(folder, refs, **extra):
+    return {"kind": "validate", "monitoring_dir": str(folder), "references": str(refs),
+            **extra}
+
+
+def _estate(tmp_path):
+    """One GeoPackage: the compartments first (a 'date' of planting), the references after."""
+    path = tmp_path / "estate.gpkg"
+    planted = compartments()
+    planted["date"] = "2025-03-01"  # would score as two disturbances covering everything
+    planted.to_file(path, layer="compartments")
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10"}]).to_file(
+        path, layer="disturbances")
+    return path
+
+
+def test_several_polygon_layers_need_the_references_layer(folder, tmp_path, capsys):
+    """It silently read the first polygon layer (the compartments, dated by planting): TP 4,
+    recall 4/24, exit 0."""
+    estate = _estate(tmp_path)
+    args = ["--quiet", "validate", "--monitoring", str(folder), "--references", str(estate)]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert ("estate.gpkg has 2 polygon layers ['compartments', 'disturbances'] (its layers "
+            "are ['compartments', 'disturbances']): choose one with --references-layer (a "
+            "spec's 'references_layer')") in err
+    assert not (folder / "validation").exists()
+    with pytest.raises(ValueError, match=r"choose one with --references-layer"):
+        run_job(_spec(folder, estate))
+    assert not (folder / "validation").exists()
+    assert cli.main(args + ["--references-layer", "disturbances"]) == 0
+    scores = json.loads((folder / "validation" / "validation.json").read_text())
+    assert (scores["pixel"]["tp"], scores["pixel"]["fn"]) == (3, 1)
+    result = run_job(_spec(folder, estate, references_layer="disturbances",
+                           output_dir=str(tmp_path / "spec")))
+    assert (result["pixel"]["tp"], result["pixel"]["fp"], result["pixel"]["fn"]) == (3, 1, 1)
+
+
+def test_one_polygon_layer_among_others_needs_no_choice(folder, tmp_path):
+    """A table of notes beside the references: the one polygon layer is read."""
+    import pyogrio
+
+    path = tmp_path / "refs.gpkg"
+    pyogrio.write_dataframe(pd.DataFrame({"note": ["surveyed"]}), path, layer="notes")
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10"}]).to_file(
+        path, layer="disturbances")
+    result = run_job(_spec(folder, path))
+    assert (result["pixel"]["tp"], result["pixel"]["fn"]) == (3, 1)
