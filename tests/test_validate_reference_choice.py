@@ -66,3 +66,38 @@ def test_one_polygon_layer_among_others_needs_no_choice(folder, tmp_path):
         path, layer="disturbances")
     result = run_job(_spec(folder, path))
     assert (result["pixel"]["tp"], result["pixel"]["fn"]) == (3, 1)
+
+
+def test_a_shared_reference_id_is_named_with_its_feature_number(folder, tmp_path):
+    """Two references 'R1' (features 1 and 3): 'under an earlier ... reference (R1)' named
+    either; now each shared name carries its feature number, in the reasons, the not_scored
+    entries and the events table (nothing refused, nothing dropped)."""
+    path = tmp_path / "refs.gpkg"
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10", "reference_id": "R1"},
+                {"geometry": cells(0, 0, 1, 1), "date": "2025-03-12", "reference_id": "R2"},
+                {"geometry": cells(2, 4, 4, 6), "date": "2025-03-11", "reference_id": "R1"},
+                {"geometry": cells(2, 4, 3, 5), "date": "2025-03-20", "reference_id": "R4"}]
+               ).to_file(path)
+    result = run_job(_spec(folder, path))
+    assert [(entry["reference"], entry["reason"].rsplit("(", 2)[-2:])
+            for entry in result["not_scored"]] == [
+        ("R2", ["R1 ", "feature 1))"]), ("R4", ["R1 ", "feature 3))"])]
+    events = pd.read_csv(folder / "validation" / "validation_events.csv")
+    assert events["reference"].tolist() == ["R1 (feature 1)", "R2", "R1 (feature 3)", "R4"]
+    assert events["pixels"].tolist() == [4, 0, 4, 0]
+    # R1 (feature 1): 3 of 4 found; R1 (feature 3): (3,5) found of (2,4) (2,5) (3,4) (3,5)
+    assert events["detected_pixels"].tolist() == [3, 0, 1, 0]
+    report = (folder / "validation" / "validation_report.md").read_text()
+    assert "| R4 | 2025-03-20 | under an earlier or equal reference" in report
+    assert "are scored (R1 (feature 3)) |" in report
+
+
+def test_an_id_equal_to_another_feature_s_number_is_told_apart(folder, tmp_path):
+    """Feature 1 has reference_id 2, feature 2 none (named 2 by its number)."""
+    path = tmp_path / "refs.gpkg"
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10", "reference_id": 2},
+                {"geometry": cells(0, 0, 1, 1), "date": "2025-03-12", "reference_id": None}]
+               ).to_file(path)
+    result = run_job(_spec(folder, path))
+    assert [entry["reference"] for entry in result["not_scored"]] == ["2 (feature 2)"]
+    assert result["not_scored"][0]["reason"].endswith("(2 (feature 1))")

@@ -57,7 +57,7 @@ from .metrics import (
     scores,
     summary,
 )
-from .unscored import not_scored, reference_id, split_by_date
+from .unscored import not_scored, reference_names, split_by_date
 
 DETECTED_STATUS = (2, 3)  # confirmed, recovered (core.monitoring's codes)
 STATUS_CODES = {"no alert": 0, "suspected": 1, "confirmed": 2, "recovered": 3,
@@ -82,6 +82,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     refs = references.to_crs(crs).reset_index(drop=True)
     refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
     refs["_row"] = np.arange(len(refs))  # the feature's number in the file, from 0
+    refs["_name"] = reference_names(refs)  # its name in the results, one polygon each
     refs, history, future = split_by_date(refs, monitoring_start, monitoring_end)
     excluded = _burn(history, np.ones(len(history)), shape, transform, 0) > 0
     # earliest drawn last: wins; of one day (a duplicate), the first in the file
@@ -243,7 +244,7 @@ def _event_table(refs, reference_row, inside, result, delays, zones, members,
     for number, ref in refs.iterrows():
         here = inside & (reference_row == number)
         hit = here & result.tp
-        rows.append({"reference": reference_id(ref.get("reference_id"), ref["_row"]),
+        rows.append({"reference": ref["_name"],
                      id_field: _compartments_of(here, members, zones[id_field]),
                      "event": ref.get("event"), "date": _as_date(ref["_days"]),
                      **_recall_row(here, hit, delays)})

@@ -5,6 +5,7 @@ never silently missing from the recall.
 How to call (from ``assessment.validate``)::
 
     scored, history, future = split_by_date(refs, monitoring_start, monitoring_end)
+    refs["_name"] = reference_names(refs)   # before the split: names over the whole file
     not_scored(scored, events, (history, future), (monitoring_start, monitoring_end), shape,
                transform, compartment_pixels, excluded, reference_row)
     # [{"reference": 3, "date": "2025-03-10", "reason": "off the monitored grid ..."}, ...]
@@ -40,6 +41,18 @@ def reference_id(value, number: int):
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
     return value
+
+
+def reference_names(refs) -> List[object]:
+    """Each reference's name in the results (``reference_id`` as written, else its feature
+    number from 1; ``refs``: the whole file, ``_row`` its order); a name two features share
+    (a duplicate id, or an id equal to a feature number) is followed by its feature number,
+    'R1 (feature 3)', so every entry and reason names one polygon."""
+    names = [reference_id(value, row) for value, row in
+             zip(refs.get("reference_id", pd.Series([None] * len(refs))), refs["_row"])]
+    shared = pd.Series([str(name) for name in names]).duplicated(keep=False).tolist()
+    return [f"{name} (feature {row + 1})" if twice else name
+            for name, row, twice in zip(names, refs["_row"], shared)]
 
 
 def _day(days: float):
@@ -91,11 +104,10 @@ def not_scored(refs, events, left_out, bounds, shape, transform,
             reason = UNDER_HISTORY
         else:
             winners = np.unique(reference_row[own & compartment_pixels & ~excluded])
-            others = ", ".join(str(reference_id(refs.loc[int(w)].get("reference_id"),
-                                                refs.loc[int(w), "_row"]))
+            others = ", ".join(str(refs.loc[int(w), "_name"])
                                for w in winners[np.isfinite(winners)])
             reason = UNDER_EARLIER.format(others=others)
         entries.append((ref, reason))
     entries.sort(key=lambda entry: entry[0]["_row"])
-    return [{"reference": reference_id(ref.get("reference_id"), ref["_row"]),
+    return [{"reference": ref["_name"],
              "date": _day(ref["_days"]), "reason": reason} for ref, reason in entries]
