@@ -101,3 +101,29 @@ def test_an_id_equal_to_another_feature_s_number_is_told_apart(folder, tmp_path)
     result = run_job(_spec(folder, path))
     assert [entry["reference"] for entry in result["not_scored"]] == ["2 (feature 2)"]
     assert result["not_scored"][0]["reason"].endswith("(2 (feature 1))")
+
+
+def test_event_types_count_the_file_s_references_and_those_scored(folder, tmp_path):
+    """``references`` counted those dated within the monitoring, scored or not (windthrow 2:
+    one scored, one off the grid; the one in the history left out): now every reference of
+    the type in the file, and ``scored`` those that score a pixel, the rest in not_scored."""
+    from shapely.affinity import translate
+
+    path = tmp_path / "refs.gpkg"
+    far = translate(cells(0, 0, 2, 2), xoff=10_000)
+    references([
+        {"geometry": cells(0, 0, 2, 2), "date": "2025-03-10", "event": "windthrow"},  # 3 of 4
+        {"geometry": far, "date": "2025-03-10", "event": "windthrow"},  # off the grid
+        {"geometry": cells(2, 0, 4, 2), "date": "2024-06-01", "event": "windthrow"},  # history
+        {"geometry": cells(2, 4, 4, 6), "date": "2025-03-11", "event": "dieback"},  # 1 of 4
+        {"geometry": cells(0, 3, 1, 4), "date": "2025-05-01", "event": "dieback"},  # not seen
+        {"geometry": cells(0, 0, 1, 1), "date": "2025-03-12", "event": None}]  # under the 1st
+    ).to_file(path)
+    result = run_job(_spec(folder, path))
+    table = pd.read_csv(folder / "validation" / "validation_event_types.csv")
+    assert table[["event", "references", "scored", "pixels", "detected_pixels"]
+                 ].values.tolist() == [["(no event type)", 1, 0, 0, 0],
+                                       ["dieback", 2, 1, 4, 1],
+                                       ["windthrow", 3, 1, 4, 3]]
+    assert table["recall"].tolist()[1:] == [0.25, 0.75]
+    assert len(result["not_scored"]) == 4 == table["references"].sum() - table["scored"].sum()

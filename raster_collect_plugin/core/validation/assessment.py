@@ -83,6 +83,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
     refs["_row"] = np.arange(len(refs))  # the feature's number in the file, from 0
     refs["_name"] = reference_names(refs)  # its name in the results, one polygon each
+    everything = refs  # the file's references, those left out by date too
     refs, history, future = split_by_date(refs, monitoring_start, monitoring_end)
     excluded = _burn(history, np.ones(len(history)), shape, transform, 0) > 0
     # earliest drawn last: wins; of one day (a duplicate), the first in the file
@@ -130,7 +131,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     unscored = not_scored(refs, events, (history, future), (monitoring_start, monitoring_end),
                           shape, transform, in_zone, excluded, reference_row)
     return {"pixel": pixel, "compartment": compartment, "not_scored": unscored,
-            "event_types": _by_kind(refs, reference_row, inside, result, delays),
+            "event_types": _by_kind(everything, refs, events, reference_row, inside, result,
+                                    delays),
             "delay": {name: {unit: summary(values[result.tp]) for unit, values in
                              per_layer.items()} for name, per_layer in delays.items()},
             "compartments": table, "events": events,
@@ -276,17 +278,24 @@ def _compartments_of(here: np.ndarray, members, ids: pd.Series):
 NO_EVENT_TYPE = "(no event type)"  # the event_types row of references with an empty 'event'
 
 
-def _by_kind(refs, reference_row, inside, result, delays) -> pd.DataFrame:
+def _by_kind(everything, refs, events, reference_row, inside, result,
+             delays) -> pd.DataFrame:
     """Recall and median delays per event type (a ``event`` column), e.g. dieback is slower
-    to confirm than windthrow."""
-    if "event" not in refs.columns or refs.empty:
+    to confirm than windthrow: ``references`` counts the file's references of the type
+    (``everything``), ``scored`` those that score a pixel (the others are in ``not_scored``);
+    ``refs``: those dated within the monitoring (``reference_row``'s rows, ``events``')."""
+    if "event" not in everything.columns or everything.empty:
         return pd.DataFrame()
+    scored = set(refs.loc[(events["pixels"] > 0).to_numpy(), "_row"]) if len(events) else set()
     rows = []  # a reference without an event type is one too (it was left out of the table)
-    kinds = refs["event"].astype(object).where(refs["event"].notna(), NO_EVENT_TYPE)
-    for kind, group in refs.groupby(kinds, sort=True):
-        here = inside & np.isin(reference_row, np.asarray(group.index, "float64"))
+    kinds = everything["event"].astype(object).where(everything["event"].notna(),
+                                                     NO_EVENT_TYPE)
+    for kind, group in everything.groupby(kinds, sort=True):
+        mine = np.asarray(refs.index[refs["_row"].isin(group["_row"])], "float64")
+        here = inside & np.isin(reference_row, mine)
         hit = here & result.tp
         rows.append({"event": kind, "references": len(group),
+                     "scored": sum(row in scored for row in group["_row"]),
                      **_recall_row(here, hit, delays)})
     return pd.DataFrame(rows)
 
