@@ -127,3 +127,82 @@ def test_event_types_count_the_file_s_references_and_those_scored(folder, tmp_pa
                                        ["windthrow", 3, 1, 4, 3]]
     assert table["recall"].tolist()[1:] == [0.25, 0.75]
     assert len(result["not_scored"]) == 4 == table["references"].sum() - table["scored"].sum()
+
+
+def test_a_validate_job_prints_what_validate_prints(folder, tmp_path, capsys):
+    """`raster-collect job SPEC` printed the result's dictionaries ("pixel: {'precision':
+    ...}"); now the validate headline, as `raster-collect validate` prints it."""
+    path = tmp_path / "refs.gpkg"
+    references([{"geometry": cells(0, 0, 2, 2), "date": "2025-03-10"}]).to_file(path)
+    assert cli.main(["validate", "--monitoring", str(folder), "--references", str(path),
+                     "--output", str(tmp_path / "command")]) == 0
+    command = capsys.readouterr().out.replace(str(tmp_path / "command"), "OUT")
+    spec = tmp_path / "validate.json"
+    spec.write_text(json.dumps(_spec(folder, path, output_dir=str(tmp_path / "job"))))
+    assert cli.main(["job", str(spec)]) == 0
+    job = capsys.readouterr().out.replace(str(tmp_path / "job"), "OUT")
+    assert job == command
+    assert job.splitlines()[:2] == [
+        "compartment: precision 0.500, recall 1.000, F1 0.667 (TP 1, FP 1, FN 0)",
+        "pixel: precision 0.750, recall 0.750, F1 0.750 (TP 3, FP 1, FN 1)"]
+    assert "{" not in job and job.splitlines()[-1] == "output_dir: OUT"
+
+
+def test_a_composite_job_prints_readable_lines(small_sample, tmp_path, capsys):
+    """Its collections were one line of dictionaries; now indented lines."""
+    spec = tmp_path / "composite.json"
+    spec.write_text(json.dumps({
+        "kind": "composite", "aoi": str(small_sample.forests_path), "start": "2025-10-01",
+        "end": "2025-10-31", "indices": ["NDVI"], "output_dir": str(tmp_path / "out"),
+        "sources": [{"kind": "static", "href": str(small_sample.catalog_path),
+                     "collections": ["sentinel-2-l2a"]}]}))
+    assert cli.main(["job", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "{" not in out, out
+    lines = out.splitlines()
+    at = lines.index("collections:")
+    assert lines[at + 1:at + 4] == ["  [1]:", "    provider: Static catalog",
+                                    "    collection: sentinel-2-l2a"]
+    assert f"      NDVI: {tmp_path / 'out'}" in "\n".join(lines)
+
+
+def test_plain_lines_indent_mappings_and_count_long_tables():
+    from raster_collect_plugin.cli.plain import plain_lines
+
+    rows = [{"id": n} for n in range(11)]
+    assert plain_lines({"errors": {}, "notes": ["a", "b"], "rows": 3, "ranking": rows,
+                        "entered": {"suspected": 2, "confirmed": 1},
+                        "files": {"kind": {"one": "a.tif"}}}) == [
+        "errors: none", "notes: ['a', 'b']", "rows: 3", "ranking: 11 (--json lists them)",
+        "entered:", "  suspected: 2", "  confirmed: 1", "files:", "  kind:", "    one: a.tif"]
+
+
+def test_monitor_and_storm_jobs_print_their_commands_tables(capsys):
+    """A monitor job printed 'changes: {...}' and 'compartments: [{...}]', a storm job its
+    ranking's records: now the lines monitor / storm print, then the summary."""
+    from raster_collect_plugin.cli.plain import job_summary, plain_lines
+
+    changes = {"scenes": 2, "first_scene": "2025-03-05", "last_scene": "2025-03-10",
+               "entered": {"suspected": 4, "confirmed": 1, "recovered": 0},
+               "zones_with_new_alerts": ["A"], "late_scenes": []}
+    row = {"name": "A", "alert": "confirmed", "disturbed_ha": 0.04, "disturbed_fraction": 0.25,
+           "suspected_ha": 0.0, "first_detection": "2025-03-05", "last_confirmation": None}
+    summary = job_summary({"kind": "monitor", "id_field": "name"},
+                          {"output_dir": "m", "changes": changes, "compartments": [row],
+                           "files": {"status": "m/monitoring_status.tif"}})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("2 new scene(s) processed (2025-03-05 .. 2025-03-10); pixels "
+                             "newly suspected 4, confirmed 1")
+    assert out[1].split() == ["name", "alert", "disturbed", "ha", "fraction", "suspected", "ha",
+                              "first", "detection", "confirmed"]
+    assert out[2].split() == ["A", "confirmed", "0.04", "25%", "0.00", "2025-03-05", "-"]
+    assert plain_lines(summary) == [
+        "output_dir: m", "scenes: 2", "last_scene: 2025-03-10", "entered:", "  suspected: 4",
+        "  confirmed: 1", "  recovered: 0", "late_scenes: []", "zones_with_new_alerts: ['A']",
+        "files:", "  status: m/monitoring_status.tif"]
+    ranking = [{"forest_id": 7, "rank": 1, "damage_class": "severe", "damaged_ha": 2.5}]
+    summary = job_summary({"kind": "storm"}, {"output_dir": "s", "errors": {},
+                                              "ranking": ranking})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:2] == ["forest_id", "rank"] and out[1].split()[:2] == ["7", "1"]
+    assert plain_lines(summary) == ["output_dir: s", "errors: none"]

@@ -177,16 +177,6 @@ def _json_error(kind: str, message: str, code: int) -> dict:
     return {"error": {"kind": kind, "message": message}, "exit_code": code}
 
 
-def _shown(value):
-    """A summary value on one line: a long table (a list or mapping of records, such as a
-    search job's scenes) is counted, --json has it whole."""
-    records = value.values() if isinstance(value, dict) else value
-    if isinstance(value, (list, dict)) and len(value) > 10 and \
-            any(isinstance(record, dict) for record in records):
-        return f"{len(value)} (--json lists them)"
-    return value
-
-
 def _cancelled(events: bool) -> int:
     """The one line (and event) of a cancelled run; its exit code."""
     if events:
@@ -256,8 +246,10 @@ def _main(argv, interrupted) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     elif not args.quiet and args.command not in ("search",):
-        for key, value in summary.items():
-            print(f"{key}: {_shown(value)}")
+        from .plain import plain_lines
+
+        for line in plain_lines(summary):  # mappings indented, not a dictionary's repr
+            print(line)
     if summary.get("errors") and (args.command in ("sentinel-hub", "sentinel-hub-byoc") or
                                   getattr(args, "job_kind", None) in SENTINEL_HUB_JOB_KINDS):
         return EXIT_FAILURE  # some forests or tiles failed: the summary names them

@@ -111,13 +111,18 @@ def _run(spec: dict, args) -> dict:
         from ..core.monitoring import late_warning
 
         print(late_warning(changes["late_scenes"]), file=sys.stderr)
+    return plain_summary(result) if not args.json else result
+
+
+def plain_summary(result: dict) -> dict:
+    """A monitor job's result as monitor and watch show it without --json."""
+    changes = result["changes"]
     return {"output_dir": result["output_dir"], "scenes": changes["scenes"],
             "last_scene": changes["last_scene"], "entered": changes["entered"],
             "late_scenes": changes.get("late_scenes", []),
             "zones_with_new_alerts": changes["zones_with_new_alerts"],
             "files": result["files"],
-            **({"notes": result["notes"]} if result.get("notes") else {})
-            } if not args.json else result
+            **({"notes": result["notes"]} if result.get("notes") else {})}
 
 
 def format_changes(changes: dict) -> str:

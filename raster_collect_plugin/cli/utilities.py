@@ -76,10 +76,10 @@ def _cmd_job(args) -> dict:
     if args.events:
         emit({"event": "result", "result": result})
         args.quiet, args.json = True, False  # the result line was the output (JSON lines)
-    elif args.job_kind == "search" and not (args.quiet or args.json):
-        from .imagery import print_scenes
+    elif not (args.quiet or args.json):  # as the kind's command prints it, not dict reprs
+        from .plain import job_summary
 
-        print_scenes(result.get("items") or [])  # as `search` prints them, not a dict's repr
+        return job_summary(spec, result)
     return result
 
 
