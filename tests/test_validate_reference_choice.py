@@ -206,3 +206,18 @@ def test_monitor_and_storm_jobs_print_their_commands_tables(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:2] == ["forest_id", "rank"] and out[1].split()[:2] == ["7", "1"]
     assert plain_lines(summary) == ["output_dir: s", "errors: none"]
+
+
+def test_a_search_job_counts_what_its_table_shows(small_sample, tmp_path, capsys):
+    """Two scenes: each printed again as indented records, and each scene's viewer
+    description ('S2A_...: 17 (--json lists them)'); now the table and the counts."""
+    spec = tmp_path / "search.json"
+    spec.write_text(json.dumps({
+        "kind": "search", "aoi": str(small_sample.forests_path), "start": "2025-10-01",
+        "end": "2025-10-31", "sources": [{"kind": "static", "collections": ["sentinel-2-l2a"],
+                                          "href": str(small_sample.catalog_path)}]}))
+    assert cli.main(["job", str(spec)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in lines[:2]] == [
+        "S2A_MSIL2A_20251005T235000_R016_T56JNS", "S2B_MSIL2A_20251020T235000_R016_T56JNS"]
+    assert lines[2:] == ["items: 2 (--json lists them)", "errors: none"]

@@ -82,8 +82,13 @@ def _storm(result: Dict[str, Any], id_field: str) -> Dict[str, Any]:
 def _search(result: Dict[str, Any], id_field: str) -> Dict[str, Any]:
     from .imagery import print_scenes
 
-    print_scenes(result.get("items") or [])  # as `search` prints them, then the summary
-    return result
+    items = result.get("items") or []
+    print_scenes(items)  # as `search` prints them; the summary counts what --json lists
+    summary = {"items": f"{len(items)} (--json lists them)", "errors": result.get("errors")}
+    if result.get("footprints"):
+        summary["footprints"] = result["footprints"]
+    return {**summary, **{k: v for k, v in result.items()
+                          if k not in ("items", "errors", "footprints", "scenes")}}
 
 
 _SHOWN: Dict[str, Callable[[Dict[str, Any], str], Dict[str, Any]]] = {
