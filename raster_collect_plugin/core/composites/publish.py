@@ -111,7 +111,7 @@ def _publish(staging, output_dir, results: List[CollectionResult]) -> None:
     store) and repoint the results."""
     moved = {}
     if _is_remote(staging):
-        from ..runs.remote_lock import check_held
+        from ..runs.held_locks import check_held
         from ..runs.storage import filesystem
 
         fs, root = filesystem(staging)

@@ -43,7 +43,7 @@ def write_manifest(folder: str, files: Iterable[str], *, run: Mapping[str, objec
     object-store prefix whose lock this run lost: ``remote_lock.LockLost``, nothing written."""
     filesystem, root = _filesystem(folder)
     if not isinstance(filesystem, LocalFileSystem):
-        from .remote_lock import check_held
+        from .held_locks import check_held
 
         check_held(str(folder))
     entries = {}

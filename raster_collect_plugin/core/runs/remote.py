@@ -16,8 +16,9 @@ import posixpath
 from typing import Callable, Mapping, Optional, Sequence
 
 from .folder import results_conflict
+from .held_locks import LockLost
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
-from .remote_lock import LockLost, RemoteLock
+from .remote_lock import RemoteLock
 from .storage import filesystem
 
 

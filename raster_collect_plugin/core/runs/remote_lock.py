@@ -16,7 +16,7 @@
   warning naming the risk. A takeover (an overwrite by nature) is checked the same way.
 - A run whose lock was taken over (it stalled longer than that: a laptop asleep) is **lost**:
   the heartbeat finds another run's token there, or :meth:`RemoteLock.check` (each cancel
-  check, each write into the prefix: :func:`check_held`) finds the last confirmation older
+  check, each write into the prefix: ``held_locks.check_held``) finds the last confirmation older
   than two heartbeats and reads the lock. It then raises :class:`LockLost` (exit 1) before its
   next write: no manifest of it is written, and nothing in the prefix (now the other run's) is
   touched.
@@ -35,9 +35,11 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Dict, Optional
+from typing import Optional
 
 from .folder import FolderLocked
+from .held_locks import HELD as _HELD
+from .held_locks import LockLost, check_held  # noqa: F401 - this module's face for both
 from .storage import filesystem, first_line
 
 log = logging.getLogger(__name__)
@@ -46,22 +48,6 @@ LOCK_NAME = ".raster-collect.lock"
 HEARTBEAT_SECONDS = 60.0
 STALE_AFTER_SECONDS = 600.0  # ten missed heartbeats (the store's clock): the run is gone
 SETTLE_SECONDS = 2.0  # an unconditional write is read back after this
-_HELD: Dict[str, RemoteLock] = {}  # location -> the lock this process holds there
-
-
-class LockLost(RuntimeError):
-    """This run's lock was taken over by another run: it stops before its next write."""
-
-    exit_kind = "failure"  # errors.classify: one line, exit 1
-
-
-def check_held(location: str) -> None:
-    """Before a write into ``location``: raise :class:`LockLost` when it lies in a prefix
-    whose lock this process holds and has lost."""
-    text = str(location).rstrip("/")
-    for prefix, lock in list(_HELD.items()):
-        if text == prefix or text.startswith(prefix + "/"):
-            lock.check()
 
 
 class RemoteLock:
@@ -205,6 +191,9 @@ class RemoteLock:
         """Raise :class:`LockLost` (one line, exit 1) when the lock was taken over."""
         if self.lost():
             owner = self._lost or {}
+            if not owner:  # removed: `raster-collect unlock --force`, or by hand
+                raise LockLost(f"this run's lock on {self.location} was removed (unlock "
+                               "--force?): it stopped and published nothing; rerun it")
             raise LockLost(
                 f"this run's lock on {self.location} was taken over by another run (pid "
                 f"{owner.get('pid')} on {owner.get('host')}) while this one was stalled "

@@ -109,7 +109,7 @@ def put_file(local: Location, destination: Location) -> None:
     atomic there: readers see the old object or the whole new one). Not into a prefix whose
     lock this run lost (``remote_lock.LockLost``)."""
     if is_remote(destination):
-        from .remote_lock import check_held
+        from .held_locks import check_held
 
         check_held(str(destination))
         fs, path = filesystem(destination)
