@@ -286,3 +286,26 @@ def test_ctrl_c_while_the_lock_settles_leaves_no_lock(s3, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         remote_lock.RemoteLock(f"s3://raster-collect/{prefix}").acquire()
     assert _lock_of(fs, prefix) is None
+
+
+def test_a_lock_released_while_its_age_is_read_is_claimed(s3, monkeypatch):
+    """The other run ended between the lock's read and its age's: an unexpected
+    FileNotFoundError; now the lock is looked at again and claimed."""
+    kind, fs = s3
+    prefix = f"released-{kind}"
+    _put_lock(fs, prefix, minutes_ago=0)
+    modified = remote_lock.RemoteLock._modified
+
+    def released_first(lock, path):
+        if path == lock.path and _lock_of(fs, prefix)["token"] == "theirs":
+            fs.rm(path)  # the other run releases its lock now
+        return modified(lock, path)
+
+    monkeypatch.setattr(remote_lock.RemoteLock, "_modified", released_first)
+    lock = remote_lock.RemoteLock(f"s3://raster-collect/{prefix}")
+    lock.acquire()
+    try:
+        assert _lock_of(fs, prefix)["token"] == lock.token
+    finally:
+        lock.release()
+    assert _lock_of(fs, prefix) is None

@@ -88,7 +88,10 @@ class RemoteLock:
         for _ in range(3):
             held = self._read()
             if held is not None:
-                self._take_over(held)
+                try:
+                    self._take_over(held)
+                except FileNotFoundError:  # its run released it while it was timed: again
+                    continue
                 break
             try:
                 conditional = self._create()

@@ -42,7 +42,10 @@ def _unlock_remote(location: str, force: bool) -> dict:
     held = lock._read()
     if held is None:
         return {"lock": None, "held_by": None, "stale": None, "removed": False}
-    age = lock.heartbeat_age(held) if held else None
+    try:
+        age = lock.heartbeat_age(held) if held else None
+    except FileNotFoundError:  # its run ended meanwhile
+        return {"lock": None, "held_by": None, "stale": None, "removed": False}
     stale = _dead_here(held) or (age is not None and age >= STALE_AFTER_SECONDS)
     who = describe(held).strip(" ()") or "an unreadable lock"
     if age is not None:
