@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -96,7 +97,8 @@ def _put_lock(fs, prefix: str, minutes_ago: float) -> None:
          "heartbeat": beat.isoformat(timespec="seconds"), "token": "theirs"}).encode())
 
 
-def test_another_machines_lock_is_taken_over_once_its_heartbeat_is_stale(s3, caplog):
+def test_another_machines_lock_is_taken_over_once_its_heartbeat_is_stale(s3, monkeypatch,
+                                                                         caplog):
     kind, fs = s3
     prefix = f"stale-{kind}"
     location = f"s3://raster-collect/{prefix}"
@@ -110,19 +112,45 @@ def test_another_machines_lock_is_taken_over_once_its_heartbeat_is_stale(s3, cap
         "if that run is gone (killed), its lock is taken over once its heartbeat is 10 minutes "
         f"old, or delete {location}/.raster-collect.lock")
     assert _lock_of(fs, prefix)["token"] == "theirs"
-    _put_lock(fs, prefix, minutes_ago=61)  # killed an hour ago: taken over, with a warning
+    monkeypatch.setattr(remote_lock, "STALE_AFTER_SECONDS", 2.0)  # killed 2 s ago: gone
+    time.sleep(3.2)  # by the store's clock (its LastModified has whole seconds)
     with caplog.at_level(logging.WARNING):
         with RemoteRun(location, RECORD):
             held = _lock_of(fs, prefix)
             assert held["token"] not in (None, "theirs") and held["host"] != "other-machine"
     assert any(f"took over the lock of {location} held by (pid 4242 on other-machine" in m
-               and "its heartbeat stopped 61 minutes ago" in m
+               and re.search(r"its heartbeat stopped \d s ago by the store.s clock", m)
                for m in (r.getMessage() for r in caplog.records)), caplog.text
+    assert _lock_of(fs, prefix) is None
+    fs.invalidate_cache()
+    assert fs.find(f"raster-collect/{prefix}") == []  # no clock probe left
+
+
+def test_staleness_is_measured_on_the_stores_clock_not_this_machines(s3, monkeypatch):
+    """The other machine's clock an hour behind (its heartbeat field looks an hour old), and
+    then this machine's an hour ahead: a lock written just now is alive. The other machine's
+    clock an hour ahead: its lock is stale once the store has not seen it for the limit."""
+    kind, fs = s3
+    prefix = f"skew-{kind}"
+    location = f"s3://raster-collect/{prefix}"
+    _put_lock(fs, prefix, minutes_ago=61)  # written now by a machine whose clock is behind
+    with pytest.raises(FolderLocked, match="^another raster-collect run is writing"):
+        RemoteRun(location, RECORD).__enter__()
+    ahead = datetime.now(timezone.utc) + timedelta(hours=1)
+    monkeypatch.setattr(remote_lock, "_utcnow", lambda: ahead)  # this machine's clock ahead
+    with pytest.raises(FolderLocked, match="^another raster-collect run is writing"):
+        RemoteRun(location, RECORD).__enter__()
+    assert _lock_of(fs, prefix)["token"] == "theirs"
+    monkeypatch.undo()
+    monkeypatch.setattr(remote_lock, "STALE_AFTER_SECONDS", 2.0)
+    _put_lock(fs, prefix, minutes_ago=-60)  # the other machine's clock an hour ahead
+    time.sleep(3.2)
+    with RemoteRun(location, RECORD):  # taken over
+        assert _lock_of(fs, prefix)["token"] not in (None, "theirs")
     assert _lock_of(fs, prefix) is None
 
 
-def test_the_heartbeat_is_refreshed_and_a_lock_taken_over_is_left_alone(s3, monkeypatch,
-                                                                        caplog):
+def test_the_heartbeat_is_refreshed_and_a_lock_taken_over_is_left_alone(s3, monkeypatch):
     kind, fs = s3
     monkeypatch.setattr(remote_lock, "HEARTBEAT_SECONDS", 0.3)
     prefix = f"heartbeat-{kind}"
@@ -135,14 +163,81 @@ def test_the_heartbeat_is_refreshed_and_a_lock_taken_over_is_left_alone(s3, monk
             assert datetime.now(timezone.utc) < deadline, "no heartbeat"
             time.sleep(0.1)
         assert _lock_of(fs, prefix)["token"] == first["token"] == lock.token
+        assert not lock.lost()
         _put_lock(fs, prefix, minutes_ago=0)  # another run took it over (this one stalled)
-        with caplog.at_level(logging.WARNING):
-            lock._beat.join(10)
+        lock._beat.join(10)
+        assert not lock._beat.is_alive()
+        assert lock.lost()
     finally:
         lock.release()
     assert _lock_of(fs, prefix)["token"] == "theirs"  # not removed by this run
-    assert any("is no longer this run's (now (pid 4242 on other-machine" in r.getMessage()
-               for r in caplog.records), caplog.text
+
+
+def _taken_over_while_running(fs, prefix: str, manifest: bytes) -> None:
+    """Another run takes the prefix over (this one slept) and writes its manifest."""
+    _put_lock(fs, prefix, minutes_ago=0)
+    fs.pipe_file(f"raster-collect/{prefix}/manifest.json", manifest)
+
+
+def test_a_run_whose_lock_was_taken_over_stops_at_its_next_cancel_check(s3, monkeypatch):
+    """It logged a warning and went on writing: two runs wrote one prefix. Its heartbeat finds
+    the other run's lock; the run stops at its next cancel check with one line (exit 1),
+    publishing nothing and leaving the other run's objects alone."""
+    from raster_collect_plugin.core.composites.requests import Cancelled, _check_cancel
+    from raster_collect_plugin.core.jobs import classify
+
+    kind, fs = s3
+    monkeypatch.setattr(remote_lock, "HEARTBEAT_SECONDS", 0.3)
+    prefix = f"lost-{kind}"
+    location = f"s3://raster-collect/{prefix}"
+    theirs = json.dumps({"version": 1, "files": {"a.tif": {"size": 1}}, "run": {}}).encode()
+    with pytest.raises(remote_lock.LockLost) as stopped:
+        with RemoteRun(location, RECORD) as run:
+            cancel = run.cancel(lambda: False)
+            _check_cancel(cancel)  # still this run's: goes on
+            _taken_over_while_running(fs, prefix, theirs)
+            deadline = time.monotonic() + 10
+            with pytest.raises(Cancelled):  # the workflow's cancel check
+                while time.monotonic() < deadline:
+                    _check_cancel(cancel)
+                    time.sleep(0.1)
+            raise Cancelled("cancelled by the user")  # as the workflow does
+    message = str(stopped.value)
+    assert message == (
+        f"this run's lock on {location} was taken over by another run (pid 4242 on "
+        "other-machine) while this one was stalled 10+ minutes (e.g. the computer slept): it "
+        "stopped and published nothing; rerun once that run has finished")
+    assert classify(stopped.value) == ("failure", message)  # exit 1, not "cancelled"
+    assert _lock_of(fs, prefix)["token"] == "theirs"
+    assert fs.cat_file(f"raster-collect/{prefix}/manifest.json") == theirs  # untouched
+
+
+def test_a_run_that_slept_stops_before_its_next_write(s3, monkeypatch):
+    """The machine slept past the takeover: the heartbeat thread slept too. The first write
+    after waking reads the lock (its last confirmation is older than two heartbeats) and
+    stops; no manifest of this run is written."""
+    from raster_collect_plugin.core.runs.manifest import write_manifest
+
+    kind, fs = s3
+    prefix = f"slept-{kind}"
+    location = f"s3://raster-collect/{prefix}"
+    theirs = json.dumps({"version": 1, "files": {}, "run": {}}).encode()
+    run = RemoteRun(location, RECORD).__enter__()
+    try:
+        write_manifest(location, [], run={"kind": "composite"})  # before: this run's
+        _taken_over_while_running(fs, prefix, theirs)
+        woke = time.time() + 11 * 60
+        monkeypatch.setattr(remote_lock.time, "time", lambda: woke)
+        with pytest.raises(remote_lock.LockLost, match=f"^this run's lock on {location} was "):
+            write_manifest(location, [], run={"kind": "composite"})
+        with pytest.raises(remote_lock.LockLost):
+            run.publish()
+    finally:
+        with pytest.raises(remote_lock.LockLost):
+            run.__exit__(None, None, None)
+    assert fs.cat_file(f"raster-collect/{prefix}/manifest.json") == theirs
+    assert _lock_of(fs, prefix)["token"] == "theirs"
+    assert remote_lock._HELD == {}
 
 
 CHILD = """
@@ -182,6 +277,7 @@ def test_ctrl_c_while_the_lock_settles_leaves_no_lock(s3, monkeypatch):
     prefix = f"settle-{kind}"
     if kind == "conditional":  # there only a takeover settles
         _put_lock(fs, prefix, minutes_ago=61)
+        monkeypatch.setattr(remote_lock, "STALE_AFTER_SECONDS", 0.0)  # by the store's clock
 
     def interrupted(seconds: float) -> None:
         raise KeyboardInterrupt
@@ -189,4 +285,27 @@ def test_ctrl_c_while_the_lock_settles_leaves_no_lock(s3, monkeypatch):
     monkeypatch.setattr(remote_lock.time, "sleep", interrupted)
     with pytest.raises(KeyboardInterrupt):
         remote_lock.RemoteLock(f"s3://raster-collect/{prefix}").acquire()
+    assert _lock_of(fs, prefix) is None
+
+
+def test_a_lock_released_while_its_age_is_read_is_claimed(s3, monkeypatch):
+    """The other run ended between the lock's read and its age's: an unexpected
+    FileNotFoundError; now the lock is looked at again and claimed."""
+    kind, fs = s3
+    prefix = f"released-{kind}"
+    _put_lock(fs, prefix, minutes_ago=0)
+    modified = remote_lock.RemoteLock._modified
+
+    def released_first(lock, path):
+        if path == lock.path and _lock_of(fs, prefix)["token"] == "theirs":
+            fs.rm(path)  # the other run releases its lock now
+        return modified(lock, path)
+
+    monkeypatch.setattr(remote_lock.RemoteLock, "_modified", released_first)
+    lock = remote_lock.RemoteLock(f"s3://raster-collect/{prefix}")
+    lock.acquire()
+    try:
+        assert _lock_of(fs, prefix)["token"] == lock.token
+    finally:
+        lock.release()
     assert _lock_of(fs, prefix) is None

@@ -31,6 +31,7 @@ _FAMILIES = {"search": "imagery", "composite": "imagery", "zonal": "zonal", "sto
              "sentinel-hub": "sentinel_hub", "sentinel-hub-byoc": "byoc",
              "hexagons": "utilities", "sample": "utilities",
              "job": "utilities", "cluster": "utilities", "demo": "utilities",
+             "unlock": "utilities",
              "monitor": "monitoring", "watch": "monitoring", "validate": "validation"}
 
 # job kinds that exit 1 when some forests or tiles failed, as their commands do

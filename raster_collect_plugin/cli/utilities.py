@@ -1,5 +1,5 @@
-"""``hexagons``, ``sample``, ``demo``, ``job`` and ``cluster``: hexagon grids, the embedded
-sample, JSON jobs sent by QGIS and a local dask cluster."""
+"""``hexagons``, ``sample``, ``demo``, ``job``, ``cluster`` and ``unlock``: hexagon grids, the
+embedded sample, JSON jobs sent by QGIS, a local dask cluster and an output's lock."""
 
 from __future__ import annotations
 
@@ -125,6 +125,12 @@ def _cmd_demo(args) -> dict:
     return run_demo(Path(args.output), verbose=not (args.quiet or args.json))
 
 
+def _cmd_unlock(args) -> dict:
+    from ..core.runs.unlock import unlock
+
+    return {"output": args.output, **unlock(args.output, force=args.force)}
+
+
 def register(commands) -> None:
     """Add the utility subcommand(s)."""
     hexagons = commands.add_parser("hexagons", help="a hexagon grid over the forests")
@@ -162,3 +168,11 @@ def register(commands) -> None:
     demo.add_argument("--output", type=output_location, default="outputs/demo",
                       help="folder for the demo outputs")
     demo.set_defaults(handler=_cmd_demo)
+
+    unlocking = commands.add_parser(
+        "unlock", help="show who holds an output's lock; remove it when stale or --force")
+    unlocking.add_argument("output", type=output_location,
+                           help="the output folder or s3://bucket/prefix")
+    unlocking.add_argument("--force", action="store_true",
+                           help="remove the lock even though its run may still be writing")
+    unlocking.set_defaults(handler=_cmd_unlock)

@@ -111,11 +111,13 @@ def _publish(staging, output_dir, results: List[CollectionResult]) -> None:
     store) and repoint the results."""
     moved = {}
     if _is_remote(staging):
+        from ..runs.held_locks import check_held
         from ..runs.storage import filesystem
 
         fs, root = filesystem(staging)
         for path in sorted(fs.ls(root, detail=False)):
             name = path.rstrip("/").rsplit("/", 1)[-1]
+            check_held(str(output_dir))  # not over the files of a run that took the lock
             fs.copy(path, filesystem(_join(output_dir, name))[1])
             moved[str(_join(staging, name))] = str(_join(output_dir, name))
     else:  # all or none: a file QGIS holds open stops the run with the old results intact

@@ -104,7 +104,8 @@ def run_composites_protected(request, *, overwrite: bool = False, progress=None,
                          item_ids=[i.id for i in report.all_items])
     if remote:  # the workflow writes its manifest last; the run adds its record
         with RemoteRun(request.output_dir, record, overwrite=overwrite) as run:
-            result = run_composites(request, progress=progress, cancel=cancel, report=report)
+            result = run_composites(request, progress=progress, cancel=run.cancel(cancel),
+                                    report=report)
             run.publish()
         return result
     with RunFolder(Path(request.output_dir), record, overwrite=overwrite,
@@ -148,7 +149,8 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     record = fingerprint("zonal", parameters, item_ids=[i.id for i in report.all_items])
     if remote:  # the workflow writes its manifest last; the run adds its record
         with RemoteRun(request.output_dir, record, overwrite=overwrite) as run:
-            result = run_zonal(zonal, progress=progress, cancel=cancel, report=report)
+            result = run_zonal(zonal, progress=progress, cancel=run.cancel(cancel),
+                               report=report)
             run.publish()
         result.composites.notes.extend(no_scene_notes(request, aoi, report))
         return result

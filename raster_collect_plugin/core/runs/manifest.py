@@ -39,8 +39,13 @@ def write_manifest(folder: str, files: Iterable[str], *, run: Mapping[str, objec
                    checksums: bool = True) -> dict:
     """Write ``folder/manifest.json`` listing ``files`` (paths relative to ``folder``) with
     their sizes (and SHA-256 when ``checksums``) plus the ``run`` description (fingerprint,
-    parameters, ...). Call it after every listed file is in place; returns the manifest."""
+    parameters, ...). Call it after every listed file is in place; returns the manifest. In an
+    object-store prefix whose lock this run lost: ``remote_lock.LockLost``, nothing written."""
     filesystem, root = _filesystem(folder)
+    if not isinstance(filesystem, LocalFileSystem):
+        from .held_locks import check_held
+
+        check_held(str(folder))
     entries = {}
     for name in sorted(set(files)):
         path = posixpath.join(root, name)

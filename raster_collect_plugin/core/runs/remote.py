@@ -4,15 +4,19 @@ a run into a prefix whose manifest is another run's (other inputs, another kind)
 old run's files the new one does not replace are removed once the new manifest is written.
 The manifest records the run's fingerprint. A run holds the prefix's lock object
 (``remote_lock.RemoteLock``: created only if absent, heartbeat, best effort on a store without
-conditional writes) until it ends, so a second run into it at the same time stops. A rerun with
-the same inputs computes again (no per-file resume there)."""
+conditional writes) until it ends, so a second run into it at the same time stops. A run whose
+lock another run took over (this one stalled) stops at its next cancel check
+(:meth:`RemoteRun.cancel`) or write with ``LockLost`` (exit 1), leaves the prefix (now the
+other run's) alone and publishes nothing. A rerun with the same inputs computes again (no
+per-file resume there)."""
 
 from __future__ import annotations
 
 import posixpath
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from .folder import results_conflict
+from .held_locks import LockLost
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .remote_lock import RemoteLock
 from .storage import filesystem
@@ -46,11 +50,22 @@ class RemoteRun:
         fs.rm(posixpath.join(root, MANIFEST_NAME))  # nothing stale is trusted
         return self
 
+    def cancel(self, cancel: Optional[Callable[[], bool]] = None) -> Callable[[], bool]:
+        """The workflow's cancel check: ``cancel``'s answer, or True once this run's lock was
+        taken over (the run then ends with ``LockLost``, not as cancelled)."""
+        lock = getattr(self, "_held", None)
+        return lambda: (lock is not None and lock.lost()) or bool(cancel and cancel())
+
     def __exit__(self, kind, error, traceback) -> None:
+        lock = getattr(self, "_held", None)
+        lost = lock is not None and lock.lost()
         try:
-            self._clean_failed_run(error)
+            if not lost:  # a lost prefix is the other run's now: nothing there is touched
+                self._clean_failed_run(error)
         finally:
             self._unlock()
+        if lost and not isinstance(error, LockLost):  # a cancel check, or the run's end
+            lock.check()
 
     def _clean_failed_run(self, error) -> None:
         if error is None:
@@ -65,6 +80,8 @@ class RemoteRun:
     def publish(self) -> dict:
         """The run's manifest (its workflow wrote it last) again with the run's record, then
         the replaced run's files this run did not write are removed."""
+        if getattr(self, "_held", None) is not None:
+            self._held.check()
         files = sorted((read_manifest(self.location) or {}).get("files", {}))
         manifest = write_manifest(self.location, files, run=dict(self.record),
                                   checksums=False)

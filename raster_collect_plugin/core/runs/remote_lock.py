@@ -4,14 +4,22 @@
   refreshes every minute (:data:`HEARTBEAT_SECONDS`). A second run into the prefix stops with
   ``FolderLocked``, unless the lock's run is gone: a process on this machine that no longer
   exists (taken over at once, as before), or a heartbeat older than :data:`STALE_AFTER_SECONDS`
-  (another machine's run that was killed: taken over with a warning naming it). A lock written
-  before heartbeats (no ``heartbeat`` field) is never taken as stale: the message names the
-  object to delete.
+  (another machine's run that was killed: taken over with a warning naming it). The heartbeat's
+  age is measured on the **store's clock** (the lock object's ``LastModified``, which each
+  heartbeat write renews, against that of a probe object written now), so clock skew between
+  machines does not matter. A lock written before heartbeats (no ``heartbeat`` field) is never
+  taken as stale: the message names the object to delete.
 - The lock is created with S3's conditional PUT (``If-None-Match: *``): two runs cannot both
   create it. A store that ignores the condition (it overwrites) is found at once by creating
   the lock a second time; there the lock is **best effort**: written, then read back after
   :data:`SETTLE_SECONDS` (the run whose token is there holds it, the other stops), with a
   warning naming the risk. A takeover (an overwrite by nature) is checked the same way.
+- A run whose lock was taken over (it stalled longer than that: a laptop asleep) is **lost**:
+  the heartbeat finds another run's token there, or :meth:`RemoteLock.check` (each cancel
+  check, each write into the prefix: ``held_locks.check_held``) finds the last confirmation older
+  than two heartbeats and reads the lock. It then raises :class:`LockLost` (exit 1) before its
+  next write: no manifest of it is written, and nothing in the prefix (now the other run's) is
+  touched.
 - Release removes the lock only while it is still this run's.
 """
 
@@ -30,13 +38,15 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from .folder import FolderLocked
+from .held_locks import HELD as _HELD
+from .held_locks import LockLost, check_held  # noqa: F401 - this module's face for both
 from .storage import filesystem, first_line
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".raster-collect.lock"
 HEARTBEAT_SECONDS = 60.0
-STALE_AFTER_SECONDS = 600.0  # ten missed heartbeats: the run is gone (clocks within minutes)
+STALE_AFTER_SECONDS = 600.0  # ten missed heartbeats (the store's clock): the run is gone
 SETTLE_SECONDS = 2.0  # an unconditional write is read back after this
 
 
@@ -52,6 +62,9 @@ class RemoteLock:
         self._held = False
         self._stop = threading.Event()
         self._beat: Optional[threading.Thread] = None
+        self._guard = threading.Lock()  # one read-then-write of the lock at a time
+        self._lost: Optional[dict] = None  # the lock's owner once it is not this run's
+        self._confirmed = time.time()  # (wall clock: it counts a machine's sleep)
 
     # -- acquire ---------------------------------------------------------------------------
     def acquire(self) -> None:
@@ -65,6 +78,8 @@ class RemoteLock:
                 self._remove_if_mine()
             raise
         self._held = True
+        self._confirmed = time.time()
+        _HELD[self.location] = self
         self._beat = threading.Thread(target=self._heartbeat, daemon=True,
                                       name=f"lock heartbeat: {self.location}")
         self._beat.start()
@@ -73,7 +88,10 @@ class RemoteLock:
         for _ in range(3):
             held = self._read()
             if held is not None:
-                self._take_over(held)
+                try:
+                    self._take_over(held)
+                except FileNotFoundError:  # its run released it while it was timed: again
+                    continue
                 break
             try:
                 conditional = self._create()
@@ -111,13 +129,13 @@ class RemoteLock:
             self.fs.pipe_file(self.path, self._body())
             self._confirm()
             return
-        age = _heartbeat_age(held)
+        age = self.heartbeat_age(held)
         if age is None or age < STALE_AFTER_SECONDS:
             raise FolderLocked(self._locked_message(held, age))
         log.warning("raster-collect: warning: took over the lock of %s held by%s: its "
-                    "heartbeat stopped %d minutes ago (a run refreshes it every %g s), so "
-                    "that run is taken as gone", self.location, describe(held), age // 60,
-                    HEARTBEAT_SECONDS)
+                    "heartbeat stopped %s ago by the store's clock (a run refreshes it every "
+                    "%g s), so that run is taken as gone", self.location, describe(held),
+                    span(age), HEARTBEAT_SECONDS)
         self.fs.pipe_file(self.path, self._body())
         self._confirm()
 
@@ -126,7 +144,8 @@ class RemoteLock:
         time.sleep(SETTLE_SECONDS)
         held = self._read()
         if (held or {}).get("token") != self.token:
-            raise FolderLocked(self._locked_message(held or {}, _heartbeat_age(held or {})))
+            raise FolderLocked(self._locked_message(
+                held or {}, None if "heartbeat" not in (held or {}) else 0.0))
 
     def _locked_message(self, held: dict, age: Optional[float]) -> str:
         where = f"{self.location}/{LOCK_NAME}"
@@ -138,18 +157,51 @@ class RemoteLock:
 
     # -- while held -------------------------------------------------------------------------
     def _heartbeat(self) -> None:
-        """Refresh the lock's heartbeat while it is this run's; warn once if it is not."""
+        """Refresh the lock's heartbeat while it is this run's; stop once it is not."""
         while not self._stop.wait(HEARTBEAT_SECONDS):
+            if not self._refresh():
+                return
+
+    def _refresh(self) -> bool:
+        """Read the lock; this run's: write a new heartbeat (True); another's: lost (False).
+        A store that does not answer is tried again later (True)."""
+        with self._guard:
+            if self._lost is not None:
+                return False
             try:
                 held = self._read()
                 if (held or {}).get("token") != self.token:
-                    log.warning("raster-collect: warning: the lock of %s is no longer this "
-                                "run's (now%s): another run may be writing there",
-                                self.location, describe(held) or " none")
-                    return
+                    self._lost = held or {}
+                    log.debug("the lock of %s is no longer this run's (now%s)",
+                              self.location, describe(held) or " none")
+                    return False
                 self.fs.pipe_file(self.path, self._body())
+                self._confirmed = time.time()
             except Exception as error:  # noqa: BLE001 - a store that does not answer: retry
                 log.debug("lock heartbeat of %s failed: %s", self.location, first_line(error))
+                self._confirmed = time.time() - HEARTBEAT_SECONDS  # again in a minute
+        return True
+
+    def lost(self) -> bool:
+        """Whether the lock was taken over; read from the store when its last confirmation
+        is more than two heartbeats old (the run stalled: the heartbeat thread too)."""
+        if self._lost is None and self._held and \
+                time.time() - self._confirmed > 2 * HEARTBEAT_SECONDS:
+            self._refresh()
+        return self._lost is not None
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` (one line, exit 1) when the lock was taken over."""
+        if self.lost():
+            owner = self._lost or {}
+            if not owner:  # removed: `raster-collect unlock --force`, or by hand
+                raise LockLost(f"this run's lock on {self.location} was removed (unlock "
+                               "--force?): it stopped and published nothing; rerun it")
+            raise LockLost(
+                f"this run's lock on {self.location} was taken over by another run (pid "
+                f"{owner.get('pid')} on {owner.get('host')}) while this one was stalled "
+                f"{STALE_AFTER_SECONDS / 60:g}+ minutes (e.g. the computer slept): it stopped "
+                "and published nothing; rerun once that run has finished")
 
     # -- release ----------------------------------------------------------------------------
     def release(self) -> None:
@@ -157,6 +209,8 @@ class RemoteLock:
         if not self._held:
             return
         self._held = False
+        if _HELD.get(self.location) is self:
+            del _HELD[self.location]
         self._stop.set()
         if self._beat is not None:
             self._beat.join(timeout=30)
@@ -179,6 +233,34 @@ class RemoteLock:
                            "started": self.started, "heartbeat": _now(),
                            "token": self.token}).encode()
 
+    def heartbeat_age(self, held: dict) -> Optional[float]:
+        """Seconds since the lock ``held`` was last written, by the store's clock; None for a
+        lock without a heartbeat (older versions)."""
+        if "heartbeat" not in held:
+            return None
+        written = self._modified(self.path)
+        probe = f"{self.path}.clock-{self.token}"
+        try:
+            self.fs.pipe_file(probe, b"")
+            now = self._modified(probe)
+        finally:
+            with contextlib.suppress(Exception):
+                self.fs.rm(probe)
+        if written is None or now is None:  # a store without times: the lock's own word
+            return _heartbeat_age(held)
+        return max(0.0, (now - written).total_seconds())
+
+    def _modified(self, path: str) -> Optional[datetime]:
+        """When the store last wrote ``path`` (its own clock)."""
+        self.fs.invalidate_cache(path)
+        info = self.fs.info(path)
+        stamp = info.get("LastModified") or info.get("mtime")
+        if isinstance(stamp, (int, float)):
+            return datetime.fromtimestamp(stamp, timezone.utc)
+        if isinstance(stamp, datetime):
+            return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+        return None
+
     def _read(self) -> Optional[dict]:
         """The lock's owner; None when there is no lock; {} when it cannot be read (a store
         that does not answer raises)."""
@@ -191,19 +273,30 @@ class RemoteLock:
         return owner if isinstance(owner, dict) else {}
 
 
+def _utcnow() -> datetime:
+    """This machine's clock (the lock's ``heartbeat`` field: shown, not compared)."""
+    return datetime.now(timezone.utc)
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return _utcnow().isoformat(timespec="seconds")
+
+
+def span(seconds: float) -> str:
+    """``"42 s"`` or ``"61 minutes"``."""
+    return f"{int(seconds)} s" if seconds < 120 else f"{int(seconds // 60)} minutes"
 
 
 def _heartbeat_age(owner: dict) -> Optional[float]:
-    """Seconds since the lock's heartbeat; None for a lock without one (older versions)."""
+    """Seconds since the lock's heartbeat by this machine's clock (a store that keeps no
+    times); None for a lock without one (older versions)."""
     try:
         beat = datetime.fromisoformat(str(owner["heartbeat"]))
     except (KeyError, ValueError):
         return None
     if beat.tzinfo is None:
         beat = beat.replace(tzinfo=timezone.utc)
-    return max(0.0, (datetime.now(timezone.utc) - beat).total_seconds())
+    return max(0.0, (_utcnow() - beat).total_seconds())
 
 
 def _dead_here(owner: Optional[dict]) -> bool:

@@ -106,8 +106,12 @@ def gdal_s3_options() -> Dict[str, str]:
 
 def put_file(local: Location, destination: Location) -> None:
     """Copy a finished local file to ``destination`` (one PUT on object stores, which is
-    atomic there: readers see the old object or the whole new one)."""
+    atomic there: readers see the old object or the whole new one). Not into a prefix whose
+    lock this run lost (``remote_lock.LockLost``)."""
     if is_remote(destination):
+        from .held_locks import check_held
+
+        check_held(str(destination))
         fs, path = filesystem(destination)
         fs.put_file(str(local), path)
     else:

@@ -1,0 +1,141 @@
+"""``raster-collect unlock OUTPUT``: a lock left by a run on another machine (an ``s3://``
+prefix) had to be found and deleted by hand, with no way to see whose it was. The command
+names the run holding it (host, pid, started, last heartbeat) and removes it only when it is
+stale or with --force; a local folder's lock file likewise."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from raster_collect_plugin.cli import main
+from raster_collect_plugin.core.runs import remote_lock
+from raster_collect_plugin.core.runs.portable import release_lock_file, try_lock
+
+
+def _run(capsys, *arguments: str):
+    code = main(["--json", "unlock", *arguments])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_a_local_lock_file_no_run_holds_is_removed_a_held_one_only_with_force(tmp_path,
+                                                                             capsys):
+    folder = tmp_path / "out"
+    code, summary, _ = _run(capsys, str(folder))
+    assert (code, summary["lock"], summary["removed"]) == (0, None, False)
+    folder.mkdir()
+    lock = folder / ".raster-collect.lock"
+    lock.write_text("pid 999999")  # a killed run's: no process holds it
+    code, summary, _ = _run(capsys, str(folder))
+    assert (code, summary["stale"], summary["removed"]) == (0, True, True)
+    assert summary["held_by"].startswith("pid 999999 on ") and not lock.exists()
+
+    lock.write_text(f"pid {os.getpid()}")  # a live run's (this process)
+    (folder / ".raster-collect-run.json").write_text(json.dumps(
+        {"pid": os.getpid(), "started": datetime(2026, 12, 7, 8, tzinfo=timezone.utc)
+         .timestamp(), "before": []}))
+    handle = os.open(lock, os.O_RDWR)
+    try_lock(handle)
+    try:
+        code, summary, err = _run(capsys, str(folder))
+        assert code == 2 and summary is not None  # --json: the error document
+        assert err.strip() == (
+            f"raster-collect: error: {lock} is held by pid {os.getpid()} on "
+            f"{socket.gethostname()}, started 2026-12-07T08:00:00+00:00 (a live process): that "
+            "run is still writing; wait for it to finish, or if it is gone rerun with --force")
+        assert lock.exists()
+        code, summary, _ = _run(capsys, str(folder), "--force")
+        assert (code, summary["stale"], summary["removed"]) == (0, False, True)
+        assert not lock.exists()
+    finally:
+        release_lock_file(handle, None)
+
+
+@pytest.fixture(scope="module")
+def store():
+    if not (Path(sys.executable).parent / "moto_server").exists():
+        pytest.skip("needs moto_server")
+    import s3fs
+
+    from tests.servers.scale_out import moto_s3
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    with moto_s3("raster-collect") as env:
+        yield env
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_an_object_store_lock_is_shown_and_removed_when_stale_or_forced(store, monkeypatch,
+                                                                       capsys):
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    for key, value in store.items():
+        monkeypatch.setenv(key, value)
+    fs = s3fs.S3FileSystem(endpoint_url=store["AWS_ENDPOINT_URL"], key="testing",
+                           secret="testing")
+    location = "s3://raster-collect/locked"
+    path = "raster-collect/locked/.raster-collect.lock"
+    body = {"host": "other-machine", "pid": 4242, "started": "2026-12-07T08:00:00+00:00",
+            "heartbeat": "2026-12-07T09:00:00+00:00", "token": "theirs"}
+
+    def put() -> None:
+        fs.pipe_file(path, json.dumps(body).encode())
+
+    code, summary, _ = _run(capsys, location)
+    assert (code, summary["lock"], summary["removed"]) == (0, None, False)
+    put()  # alive by the store's clock, whatever its heartbeat field says
+    code, _, err = _run(capsys, location)
+    assert code == 2
+    assert err.startswith(
+        f"raster-collect: error: {location}/.raster-collect.lock is held by pid 4242 on "
+        "other-machine, started 2026-12-07T08:00:00+00:00, last heartbeat "
+        "2026-12-07T09:00:00+00:00, heartbeat ")
+    assert err.strip().endswith(
+        "s old by the store's clock: that run may still be writing; if it is gone, it is "
+        "removed once its heartbeat is 10 minutes old, or rerun with --force")
+    assert fs.exists(path)
+    code, summary, _ = _run(capsys, location, "--force")
+    assert (code, summary["stale"], summary["removed"]) == (0, False, True)
+    fs.invalidate_cache()
+    assert not fs.exists(path)
+
+    put()
+    monkeypatch.setattr(remote_lock, "STALE_AFTER_SECONDS", 2.0)
+    time.sleep(3.2)  # the store has not seen a heartbeat for longer than that: stale
+    code, summary, _ = _run(capsys, location)
+    assert (code, summary["stale"], summary["removed"]) == (0, True, True)
+    assert summary["held_by"].startswith("pid 4242 on other-machine, started ")
+    fs.invalidate_cache()
+    assert fs.find("raster-collect/locked") == []  # the lock and the clock probe are gone
+
+
+def test_a_run_whose_lock_was_forced_away_stops(store, monkeypatch, capsys):
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    for key, value in store.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(remote_lock, "HEARTBEAT_SECONDS", 0.3)
+    location = "s3://raster-collect/forced"
+    lock = remote_lock.RemoteLock(location)
+    lock.acquire()
+    try:
+        code, summary, _ = _run(capsys, location, "--force")
+        assert (code, summary["removed"]) == (0, True)
+        assert summary["held_by"].startswith(f"pid {os.getpid()} on {socket.gethostname()}")
+        lock._beat.join(10)
+        with pytest.raises(remote_lock.LockLost) as stopped:
+            lock.check()
+    finally:
+        lock.release()
+    assert str(stopped.value) == (f"this run's lock on {location} was removed (unlock "
+                                  "--force?): it stopped and published nothing; rerun it")
