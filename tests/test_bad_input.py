@@ -57,7 +57,10 @@ def test_missing_id_field_lists_the_fields(small_sample):
 def test_geographic_aoi_is_put_in_utm(small_sample):
     aoi = load_aoi(small_sample.forests_wgs84_path)
     assert aoi.crs.to_epsg() == 32756
-    assert "using UTM EPSG:32756" in aoi.notes[0]
+    assert aoi.notes == []  # each door says which zones it used (test_degrees_zones_note)
+    assert aoi.zones_note() == [f"forests in degrees: each in its own UTM zone (56S: "
+                                f"{len(aoi.ids)} forests); the combined layers in 56S "
+                                "(EPSG:32756)"]
 
 
 def test_aoi_spanning_utm_zones_is_refused():

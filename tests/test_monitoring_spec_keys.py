@@ -41,14 +41,16 @@ def test_readme_lists_every_monitoring_key_with_its_default():
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"screen_sigma": -1}, "screen_sigma must be more than 0, not -1"),
+    ({"screen_sigma": -1}, "job spec monitoring 'screen_sigma' must be more than 0, not -1"),
     ({"screen_sigma": "5"}, "job spec monitoring 'screen_sigma' must be a number, not '5'"),
-    ({"outlier_sigma": -2}, "outlier_sigma must be 0 or more, not -2"),
+    ({"outlier_sigma": -2}, "job spec monitoring 'outlier_sigma' must be 0 or more, not -2"),
     ({"outlier_sigma": float("nan")}, "job spec monitoring 'outlier_sigma' must be a number, "
                                       "not nan"),
     ({"trend": "yes"}, "job spec monitoring 'trend' must be true or false, not 'yes'"),
     ({"trend": 1}, "job spec monitoring 'trend' must be true or false, not 1"),
-    ({"min_history_obs": 0}, "min_history_obs must be at least 1 clear observation, not 0"),
+    ({"min_history_obs": 0}, "job spec monitoring 'min_history_obs' must be at least 6 clear "
+                             "observations for this model (5 coefficients: intercept, 4 "
+                             "harmonic terms; and one more to measure σ), not 0"),
     ({"min_history_obs": 2.5}, "job spec monitoring 'min_history_obs' must be a whole "
                                "number, not 2.5"),
 ], ids=lambda value: json.dumps(value) if isinstance(value, dict) else None)

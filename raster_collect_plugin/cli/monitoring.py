@@ -43,6 +43,15 @@ PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
 }
 
 
+def option(key: str) -> str:
+    """The command line's option of a MonitorParams field (``lambda_`` -> ``--lambda``); the
+    job spec's name of a key it has no option for."""
+    from ..core.monitoring.state import spec_key
+
+    return ("--" + key.rstrip("_").replace("_", "-")
+            if key in PARAMETER_OPTIONS or key in ("direction", "method") else spec_key(key))
+
+
 def _sources(args) -> list:
     wanted = [c.strip() for c in (args.collections or "").split(",") if c.strip()]
     extra = {"collections": wanted} if wanted else {}
@@ -165,6 +174,12 @@ def _cmd_monitor(args) -> dict:
         raise BadInput(f"--end ({args.end}) must be after --history-end ({args.history_end}): "
                        "monitoring starts after the history; give a later --end (default: "
                        "today)")
+    from ..core.monitoring import MonitorParams
+
+    # the monitoring parameters named by their options (the spec would name its keys)
+    MonitorParams(args.history_start, args.history_end, direction=args.direction,
+                  method=args.method, **{name: getattr(args, name)
+                                         for name in PARAMETER_OPTIONS}).check(option)
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
     if not args.min_alert_ha >= 0:  # NaN too
         raise BadInput(f"--min-alert-ha must be 0 or more hectares, not {args.min_alert_ha:g}")
@@ -268,7 +283,7 @@ def register(commands) -> None:
 
     defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
     for name, (kind, text) in PARAMETER_OPTIONS.items():
-        monitor.add_argument("--" + name.rstrip("_").replace("_", "-"), dest=name, type=kind,
+        monitor.add_argument(option(name), dest=name, type=kind,
                              default=getattr(defaults, name),
                              help=f"{text} (default {getattr(defaults, name):g})")
     monitor.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")

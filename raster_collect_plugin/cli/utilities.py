@@ -26,6 +26,8 @@ def _cmd_hexagons(args) -> dict:
                                         overwrite=args.overwrite)
     if problem:
         raise BadInput(f"--output {args.output} {problem}")
+    from ..core.areas.hexagons import hexagon_zones_note
+
     aoi = load_aoi_from_args(args)
     if args.h3 is not None:
         grid = h3_grid(aoi.frame, resolution=args.h3, id_field=aoi.id_field, clip=args.clip)
@@ -37,8 +39,8 @@ def _cmd_hexagons(args) -> dict:
                             edge_m=args.edge_m, clip=args.clip, zones=aoi.own_zones())
     with atomic_path(Path(args.output)) as temp:
         write_geopackage_layer(grid, temp, layer="hexagons")
-    return {"cells": len(grid), "output": args.output,
-            "notes": aoi.notes}  # skipped or repaired polygons
+    return {"cells": len(grid), "output": args.output,  # skipped or repaired polygons,
+            "notes": aoi.notes + hexagon_zones_note(aoi, args.h3)}  # the zones used
 
 
 def _cmd_sample(args) -> dict:

@@ -336,7 +336,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     # from the combined tables (after an --overwrite, their old folders are gone)
     missing = [i for i in ids[:args.start_from - 1]
                if not _is_complete(output_root / forest_folder_name(i), fingerprints[i])]
-    notes = list(aoi.notes) + no_scene_notes(request, aoi, report) + ([
+    notes = list(aoi.notes) + aoi.zones_note() + no_scene_notes(request, aoi, report) + ([
         f"not in the combined tables: forest(s) {', '.join(map(str, missing))} before "
         f"--start-from {args.start_from} have no results of this run's inputs; rerun without "
         "--start-from to compute them"] if missing else [])

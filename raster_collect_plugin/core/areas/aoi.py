@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -9,7 +10,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import geopandas as gpd
 
 from .shapefile_encoding import undeclared_utf8, utf8_note
-from .utm import area_utm, true_metre_utm
+from .utm import area_utm, true_metre_utm, utm_label
 from .zones import (
     NO_AREA,
     check_coordinates_fit_crs,
@@ -62,6 +63,32 @@ class Aoi:
         bounds = self.degrees.geometry.to_crs("EPSG:4326").reset_index(drop=True).explode(
             index_parts=False).bounds
         return [_utm_of_bounds(part.to_numpy()) for _, part in bounds.groupby(level=0)]
+
+    def zones_note(self, what: str = "each", layer: str = "the combined layers"
+                   ) -> List[str]:
+        """Polygons given in degrees, where each forest's outputs are in its own UTM zone
+        (``own_zones``): the note naming the zones used and how many forests each holds, and
+        the zone of ``layer`` (the selection's: one CRS for one map); [] when projected."""
+        zones = self.own_zones()
+        if zones is None:
+            return []
+        counts = Counter(utm_label(zone) for zone in zones)
+        listed = ", ".join(f"{label}: {count}" + (f" forest{'s' * (count != 1)}" if n == 0
+                                                     else "")
+                           for n, (label, count) in enumerate(
+                               sorted(counts.items(), key=lambda c: (-c[1], c[0]))))
+        return [f"forests in degrees: {what} in its own UTM zone ({listed}); {layer} in "
+                f"{_crs_name(self.crs)}"]
+
+    def grid_note(self, crs_list: Sequence) -> List[str]:
+        """Polygons given in degrees, where one grid is shared by the whole selection (a
+        composite's: the scenes' CRS, or --crs): the note naming that grid's CRS (one per
+        collection when they differ); [] when projected."""
+        if self.degrees is None or not crs_list:
+            return []
+        names = list(dict.fromkeys(_crs_name(crs) for crs in crs_list))
+        return [f"forests in degrees: one grid for the whole selection, in {', '.join(names)}"
+                + (" (one per collection)" if len(names) > 1 else "")]
 
     def alone(self, forest_id) -> Aoi:
         """This forest as ``load_aoi`` gives it when it is the only one selected: polygons
@@ -261,10 +288,10 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
     frame = frame.iloc[kept]
     frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
 
+    # in degrees: projected in the selection's UTM zone; each door notes the zones it uses
+    # (Aoi.zones_note, Aoi.grid_note)
     degrees = frame.reset_index(drop=True) if frame.crs.is_geographic else None
-    frame, epsg = _projected(frame, buffer_m)
-    if degrees is not None:
-        notes.append(f"polygons were in a geographic CRS; using UTM EPSG:{epsg}")
+    frame, _ = _projected(frame, buffer_m)
     return Aoi(frame.reset_index(drop=True), id_field, notes, degrees=degrees,
                buffer_m=buffer_m)
 
@@ -306,6 +333,18 @@ def _utm_of_bounds(bounds) -> int:
             "reproject them to a projected CRS covering the whole area (e.g. EPSG:3577 in "
             "Australia) or split them into one run per zone")
     return epsg
+
+
+def _crs_name(crs) -> str:
+    """A CRS as the notes name it: "56S (EPSG:32756)" for a WGS 84 / UTM zone, else
+    "EPSG:3577" (or its name when it has no EPSG code)."""
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(crs)
+    epsg = crs.to_epsg()
+    if epsg is None:
+        return crs.name
+    return f"{utm_label(epsg)} (EPSG:{epsg})" if epsg // 100 in (326, 327) else f"EPSG:{epsg}"
 
 
 def _natural(text: str):

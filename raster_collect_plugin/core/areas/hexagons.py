@@ -26,6 +26,15 @@ class TooManyCells(ValueError):
     exit_kind = "bad_input"  # errors.classify: one line, exit 2 (a job spec's error event too)
 
 
+def hexagon_zones_note(aoi, h3_resolution: Optional[int] = None) -> List[str]:
+    """The note of hexagons of an area or edge over an ``Aoi`` given in degrees: the UTM
+    zones each forest's lattice is laid in (``Aoi.zones_note``); [] for H3 cells (the same in
+    any CRS) and for polygons given projected."""
+    if h3_resolution is not None:
+        return []
+    return aoi.zones_note("each forest's hexagons", layer="the layer")
+
+
 def edge_from_area(area_m2: float) -> float:
     """Edge length of a regular hexagon with the given area (area = 3*sqrt(3)/2 * edge^2)."""
     if area_m2 <= 0:

@@ -206,6 +206,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
 
     results: List[CollectionResult] = []
     failed = False  # a collection's scenes could not be read (not: cannot be read anonymously)
+    grids: list = []  # each composited collection's grid CRS
     try:
         for n, ((provider_name, collection), items) in enumerate(jobs):
             provider = providers[provider_name]
@@ -225,6 +226,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
                     _report(progress, 0.05 + 0.9 * (n + fraction) / len(jobs), message)
 
                 results.append(job.run(staging, step))
+                grids.append(job.geobox.crs)
             except (ProviderError, LoadError) as error:
                 errors[f"{provider_name} {collection}"] = str(error)
                 failed = failed or isinstance(error, LoadError)
@@ -239,6 +241,7 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     finally:
         _remove_tree(staging)
     write_run_manifest(output_dir, composite_files(results), kind="composite")
+    notes += aoi.grid_note(grids)  # polygons in degrees: the grid the run used
     made = {key for result in results for key in result.colour_paths}
     notes += [f"no {key} composites: no collection of the run has their bands ("
               + ("Sentinel-1 VV and VH" if key == "radar" else "optical") + ")"

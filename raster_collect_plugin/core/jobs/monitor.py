@@ -46,7 +46,7 @@ def _kind(value, default) -> str:
 
 
 def monitor_params(spec: Dict[str, Any]):
-    from ..monitoring.state import MonitorParams
+    from ..monitoring.state import MonitorParams, spec_key
 
     def day(key: str) -> date:
         try:
@@ -65,7 +65,7 @@ def monitor_params(spec: Dict[str, Any]):
     for name, value in options.items():
         expected = _kind(value, defaults[name])
         if expected:
-            raise JobError(f"job spec monitoring {name!r} must be {expected}, not {value!r}")
+            raise JobError(f"{spec_key(name)} must be {expected}, not {value!r}")
     return MonitorParams(day("history_start"), day("history_end"), **options).check()
 
 

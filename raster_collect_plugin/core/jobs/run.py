@@ -349,7 +349,7 @@ def _output_geopackage(spec: Dict[str, Any], what: str) -> Path:
 
 def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
     from ..areas.aoi import load_aoi
-    from ..areas.hexagons import h3_grid, hexagon_grid
+    from ..areas.hexagons import h3_grid, hexagon_grid, hexagon_zones_note
     from ..outputs.files import atomic_path
     from ..outputs.tables import write_geopackage_layer
 
@@ -368,7 +368,8 @@ def _hexagons(spec: Dict[str, Any]) -> Dict[str, Any]:
                             clip=clip, zones=aoi.own_zones())
     with atomic_path(output) as temp:
         write_geopackage_layer(grid, temp, layer="hexagons")
-    return {"output": str(output), "cells": int(len(grid)), "notes": aoi.notes}
+    return {"output": str(output), "cells": int(len(grid)),
+            "notes": aoi.notes + hexagon_zones_note(aoi, spec.get("h3_resolution"))}
 
 
 def _zonal_raster(spec: Dict[str, Any]) -> Dict[str, Any]:

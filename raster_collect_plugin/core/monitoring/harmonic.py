@@ -26,6 +26,12 @@ def decimal_years(times: Sequence) -> np.ndarray:
     return years.astype(int) + 1970 + fraction.astype(float)
 
 
+def coefficients(harmonic_order: int = 2, trend: bool = False) -> int:
+    """The model's coefficients: intercept, optional trend, a cosine and a sine per
+    harmonic (``design_matrix``'s columns)."""
+    return 1 + int(bool(trend)) + 2 * harmonic_order
+
+
 def design_matrix(times: Sequence, *, harmonic_order: int = 2, trend: bool = False
                   ) -> np.ndarray:
     """Regressors (observations, 1 + trend + 2 * harmonic_order) for ``times``."""

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -33,6 +33,11 @@ OTHER_SENSOR_BIT = 4
 STATE_VERSION = 1
 STATE_FILES = ("monitoring_state.npz", "monitoring_state.json")
 MAX_RUN = 1000  # most observations confirm / recover may ask for (~6 years of clear scenes)
+
+
+def spec_key(key: str) -> str:
+    """How a job spec's ``monitoring`` key is named in its refusals (type or range)."""
+    return f"job spec monitoring {key!r}"
 
 
 class StateError(ValueError):
@@ -71,38 +76,58 @@ class MonitorParams:
     method: str = "ewma"
     alpha: float = 0.05
 
-    def check(self) -> MonitorParams:
+    def check(self, name: Callable[[str], str] = spec_key) -> MonitorParams:
+        """These parameters, or StateError naming the first wrong one as ``name(key)`` says
+        (each door's own words: the job spec's ``spec_key``, the default, or the command
+        line's option)."""
         if self.history_end <= self.history_start:
             raise StateError("the history period must end after it starts "
                              f"({self.history_start} .. {self.history_end})")
         if self.direction not in ("decrease", "increase"):
-            raise StateError("direction must be 'decrease' (NDVI, NBR...) or 'increase' "
-                             "(e.g. CRSWIR)")
-        if self.confirm < 1 or self.recover < 1:
-            raise StateError("confirm and recover must be at least 1 observation")
-        if max(self.confirm, self.recover) > MAX_RUN:  # the per-pixel counters are int16
-            raise StateError(f"confirm and recover must be at most {MAX_RUN} observations "
-                             "(years of scenes), not "
-                             f"{max(self.confirm, self.recover)}")
+            raise StateError(f"{name('direction')} must be 'decrease' (NDVI, NBR...) or "
+                             f"'increase' (e.g. CRSWIR), not {self.direction!r}")
+        for key in ("confirm", "recover"):  # the per-pixel counters are int16
+            value = getattr(self, key)
+            if value < 1:
+                raise StateError(f"{name(key)} must be at least 1 observation, not {value}")
+            if value > MAX_RUN:
+                raise StateError(f"{name(key)} must be at most {MAX_RUN} observations (years "
+                                 f"of scenes), not {value}")
         if self.method not in ("ewma", "cusum"):
-            raise StateError("the monitoring method must be 'ewma' or 'cusum'")
+            raise StateError(f"{name('method')} must be 'ewma' or 'cusum', not "
+                             f"{self.method!r}")
         if not 0 < self.alpha < 1:
-            raise StateError("the CuSum alpha must be in (0, 1)")
+            raise StateError(f"{name('alpha')} must be more than 0 and less than 1, not "
+                             f"{self.alpha:g}")
         if not 0 < self.lambda_ <= 1:
-            raise StateError("the EWMA lambda must be in (0, 1]")
+            raise StateError(f"{name('lambda_')} must be more than 0 and at most 1, not "
+                             f"{self.lambda_:g}")
         if not 0 <= self.harmonic_order <= 4:
-            raise StateError("the harmonic order must be between 0 and 4")
+            raise StateError(f"{name('harmonic_order')} must be between 0 and 4, not "
+                             f"{self.harmonic_order}")
         # written "not x >= 0" so that NaN is refused too
-        for name in ("threshold", "min_drop", "outlier_sigma"):
-            if not getattr(self, name) >= 0:
-                raise StateError(f"{name} must be 0 or more, not {getattr(self, name)}")
-        for name in ("sensitivity", "screen_sigma"):
-            if not getattr(self, name) > 0:
-                raise StateError(f"{name} must be more than 0, not {getattr(self, name)}")
-        if self.min_history_obs < 1:
-            raise StateError("min_history_obs must be at least 1 clear observation, not "
-                             f"{self.min_history_obs}")
+        for key in ("threshold", "min_drop", "outlier_sigma"):
+            if not getattr(self, key) >= 0:
+                raise StateError(f"{name(key)} must be 0 or more, not {getattr(self, key):g}")
+        for key in ("sensitivity", "screen_sigma"):
+            if not getattr(self, key) > 0:
+                raise StateError(f"{name(key)} must be more than 0, not "
+                                 f"{getattr(self, key):g}")
+        least = self.least_history_obs()
+        if self.min_history_obs < least:  # fewer: such pixels were silently never fitted
+            terms = ", ".join(["intercept"] + ["trend"] * self.trend + [
+                f"{2 * self.harmonic_order} harmonic terms"] * bool(self.harmonic_order))
+            raise StateError(f"{name('min_history_obs')} must be at least {least} clear "
+                             f"observations for this model ({least - 1} coefficients: {terms}; "
+                             f"and one more to measure σ), not {self.min_history_obs}")
         return self
+
+    def least_history_obs(self) -> int:
+        """The fewest clear history observations that fit a pixel: one more than the model's
+        coefficients (a pixel with as many is fitted exactly, σ 0)."""
+        from .harmonic import coefficients
+
+        return coefficients(self.harmonic_order, self.trend) + 1
 
     def to_json(self) -> Dict:
         values = asdict(self)

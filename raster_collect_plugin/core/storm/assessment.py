@@ -230,6 +230,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None,
     ``report``: the search of ``storm_composites(request)`` when already made (checked with
     ``check_scenes_around_event``); ``items``: with before/after item URLs, ``items_report``'s
     answer when already read (and checked)."""
+    from ..areas.hexagons import hexagon_zones_note
     from ..composites.pipeline import run_composites, search, validate_request
     from ..composites.requests import RequestError
     from ..outputs.files import write_cog, write_json
@@ -335,7 +336,8 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None,
         "sensors": contributions, "errors": composites.errors, "licences": {
             f"{c.provider} {c.collection}": c.licence for c in composites.collections}})
     return StormResult(ranking, change_paths, files, composites.errors, hex_ranking,
-                       notes=list(composites.notes))
+                       notes=list(composites.notes) + (  # degrees: the hexagons' zones
+                           [] if hexagons is None else hexagon_zones_note(aoi)))
 
 
 def _read_windows(path: Path) -> Dict[str, np.ndarray]:

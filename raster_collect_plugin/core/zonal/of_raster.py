@@ -133,6 +133,7 @@ def run_zonal_raster(request: RasterZonalRequest, *,
         if classes is not None:
             _check_classes(classes, raster)  # before anything is written
         notes = list(aoi.notes) + list(table.attrs.get("notes", [])) + outside + \
+            aoi.grid_note([stack.crs] if stack.crs is not None else []) + \
             _scale_notes(stack) + _decibel_notes(stack)
         files = _write_outputs(request, stack, aoi, table, classes, notes, output)
         if folder is not None:

@@ -96,7 +96,7 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
               report: Optional[SearchReport] = None) -> ZonalResult:
     """Composites, then statistics per forest and per hexagon, written as GeoPackage, CSV and
     Parquet tables plus a polygon layer with the latest usable period's values."""
-    from ..areas.hexagons import HEX_ID_FIELD, refuse_too_many_cells
+    from ..areas.hexagons import HEX_ID_FIELD, hexagon_zones_note, refuse_too_many_cells
 
     check_min_clear_fraction(request.min_clear_fraction)
     composite_request = request.composites
@@ -120,6 +120,8 @@ def run_zonal(request: ZonalRequest, *, progress: Optional[ProgressCallback] = N
         composites = run_composites(composite_request, progress=composite_progress,
                                     cancel=cancel, report=report)
         hexagons = hexagon_grid.result()
+    if hexagons is not None:  # polygons in degrees: the zones their lattices are laid in
+        composites.notes.extend(hexagon_zones_note(aoi, request.h3_resolution))
     _report(progress, 0.8, "zonal statistics per forest")
     output_dir = composites.output_dir
     forest_table = zonal_for_composites(composites, aoi.frame, id_fields=[aoi.id_field],
