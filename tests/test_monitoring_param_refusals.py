@@ -88,6 +88,21 @@ def test_the_minimum_is_accepted():
                          min_history_obs=2).check().min_history_obs == 2
 
 
+def test_the_default_follows_the_model():
+    """Left out, ``min_history_obs`` is 10, or the model's minimum when that is more: a spec
+    with ``harmonic_order`` 4 and ``trend`` (10 coefficients) and no ``min_history_obs`` was
+    refused for the default it did not give."""
+    from raster_collect_plugin.core.jobs.monitor import monitor_params
+
+    start, end = date(2023, 1, 1), date(2024, 12, 31)
+    assert MonitorParams(start, end).check().min_history_obs == 10
+    params = MonitorParams(start, end, harmonic_order=4, trend=True).check()
+    assert params.min_history_obs == 11
+    assert MonitorParams.from_json(params.to_json()) == params
+    spec = dict(SPEC, monitoring={"harmonic_order": 4, "trend": True})
+    assert monitor_params(spec).min_history_obs == 11
+
+
 @pytest.mark.parametrize("monitoring, words", [
     ({"sensitivity": -1}, "job spec monitoring 'sensitivity' must be more than 0, not -1"),
     ({"screen_sigma": 0}, "job spec monitoring 'screen_sigma' must be more than 0, not 0"),

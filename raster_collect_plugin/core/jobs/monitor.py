@@ -56,7 +56,8 @@ def monitor_params(spec: Dict[str, Any]):
                 from None
 
     options = dict(spec.get("monitoring") or {})
-    defaults = {f.name: f.default for f in fields(MonitorParams)
+    example = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))  # defaults resolved: types
+    defaults = {f.name: getattr(example, f.name) for f in fields(MonitorParams)
                 if f.name not in ("history_start", "history_end")}
     unknown = sorted(set(options) - set(defaults))
     if unknown:

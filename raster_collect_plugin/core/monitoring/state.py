@@ -46,6 +46,9 @@ class StateError(ValueError):
     exit_kind = "bad_input"
 
 
+DEFAULT_MIN_HISTORY_OBS = 10  # clear history observations a pixel needs (at least)
+
+
 @dataclass(frozen=True)
 class MonitorParams:
     """How pixels are monitored. ``history_start``/``history_end``: the stable period the
@@ -64,7 +67,7 @@ class MonitorParams:
     harmonic_order: int = 2
     trend: bool = False
     screen_sigma: float = 5.0
-    min_history_obs: int = 10
+    min_history_obs: Optional[int] = None  # None: 10, or the model's least when higher
     threshold: float = 3.0
     min_drop: float = 0.05
     direction: str = "decrease"
@@ -75,6 +78,14 @@ class MonitorParams:
     recover: int = 3
     method: str = "ewma"
     alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.min_history_obs is None:  # a model of 10 coefficients needs 11
+            try:
+                least = self.least_history_obs()
+            except (TypeError, ValueError):  # a wrong model: check() names it
+                least = 0
+            object.__setattr__(self, "min_history_obs", max(DEFAULT_MIN_HISTORY_OBS, least))
 
     def check(self, name: Callable[[str], str] = spec_key) -> MonitorParams:
         """These parameters, or StateError naming the first wrong one as ``name(key)`` says
