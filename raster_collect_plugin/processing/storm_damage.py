@@ -15,7 +15,12 @@ from qgis.core import (
 
 from ..qgis_compat import qgis_enum
 from . import common
-from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
+from .engine_algorithm import (
+    EngineAlgorithm,
+    local_path,
+    output_folder_parameter,
+    removes_scratch,
+)
 
 # Processing parameter -> threshold name; defaults and wording from core/storm/classes.py
 THRESHOLD_PARAMETERS = {
@@ -140,7 +145,10 @@ class StormDamageAlgorithm(EngineAlgorithm):
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
-        urls = {name: item_list(self.parameterAsString(parameters, name, context))
+        # each a URL, or a path made absolute (the job runs in its scratch folder); a Windows
+        # path on macOS or Linux is refused naming the parameter, as CATALOG is
+        urls = {name: [local_path(item, self.parameterDefinition(name).description())
+                       for item in item_list(self.parameterAsString(parameters, name, context))]
                 for name in (self.BEFORE_ITEMS, self.AFTER_ITEMS)}
         spec.update(kind="storm", output_dir=folder,
                     event_date=common.parameter_date(self, parameters, self.EVENT_DATE, context),
