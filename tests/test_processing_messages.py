@@ -24,3 +24,20 @@ def test_a_storm_scene_given_as_a_windows_path(raster_collect_provider, small_sa
                               "path (C:\\x\\a.json), which this Linux machine cannot use")
     assert "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_monitoring_end_on_the_history_end_names_the_parameters(raster_collect_provider,
+                                                                  small_sample, tmp_path):
+    """The end on the history's last day passed Processing's "end before the history" check
+    and the job refused it naming the spec's keys ('end', 'history_end')."""
+    folder = tmp_path / "monitoring"
+    with pytest.raises(QgsProcessingException) as refused:
+        run("monitor_disturbance", {
+            "INPUT": str(small_sample.forests_path), "ID_FIELD": "forest_id",
+            "SOURCES": [3], "CATALOG": str(small_sample.catalog_path), "START": "2025-01-01",
+            "END": "2025-11-30", "HISTORY_END": "2025-11-30", "OUTPUT_FOLDER": str(folder)})
+    assert str(refused.value) == (
+        "'End date' (2025-11-30) must be after 'End of the stable history (monitoring starts "
+        "the day after)' (2025-11-30): monitoring starts the day after the history; give a "
+        "later end date.")
+    assert not folder.exists()
