@@ -213,8 +213,10 @@ def scratch_folder(context) -> Path:
 
 
 def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
-            span: float = 100.0, secret_env: Optional[Dict[str, str]] = None) -> Dict:
-    """Run a job in the processing Python with progress and cancel wired to ``feedback``."""
+            span: float = 100.0, secret_env: Optional[Dict[str, str]] = None,
+            algorithm=None) -> Dict:
+    """Run a job in the processing Python with progress and cancel wired to ``feedback``; its
+    errors name ``algorithm``'s parameters where they name the command line's options."""
     from .. import settings
 
     last = {"message": ""}
@@ -239,7 +241,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
         raise QgsProcessingException("Cancelled: no outputs were written.") from None
     except bridge.JobFailed as error:
         _remove_empty(spec.get("output_dir"), made)
-        raise QgsProcessingException(for_processing(str(error))) from None
+        raise QgsProcessingException(for_processing(str(error), algorithm)) from None
 
 
 def _remove_empty(folder: Optional[str], made: List[Path]) -> None:

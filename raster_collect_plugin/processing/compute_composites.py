@@ -65,7 +65,7 @@ class ComputeCompositesAlgorithm(EngineAlgorithm):
             COLOUR_COMPOSITES[i] for i in self.parameterAsEnums(parameters, self.COLOUR,
                                                                 context)])
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        result = common.run_job(spec, steps, workdir, algorithm=self)
         common.report_errors(result, feedback)
         from ..core.runs import gdal_path
 

@@ -143,7 +143,7 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         steps.setCurrentStep(1)
         # the polygons live in the monitoring folder: a later run (or 'watch') reads them
         with placed_forests(Path(spec["aoi"]), folder) as forests:
-            result = common.run_job(dict(spec, aoi=forests), steps, workdir)
+            result = common.run_job(dict(spec, aoi=forests), steps, workdir, algorithm=self)
         files = result["files"]
         from .loading import load_on_completion  # loads like any Processing output
 

@@ -163,7 +163,7 @@ class StormDamageAlgorithm(EngineAlgorithm):
             spec["sources"] = []
             spec.pop("max_cloud_cover", None)  # it chooses the scenes of a search
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        result = common.run_job(spec, steps, workdir, algorithm=self)
         common.report_errors(result, feedback)
         layer = f"{result['files']['damage_layer']}|layername=storm_damage"
         from .loading import load_on_completion  # loads like any Processing output

@@ -145,7 +145,7 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
             spec.update(kind="zonal", hexagon_area_m2=hex_area * 10_000 if hex_area else None)
         spec.update(output_dir=folder, coverage=coverage, min_clear_fraction=min_clear)
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        result = common.run_job(spec, steps, workdir, algorithm=self)
         common.report_errors(result, feedback)
         files = result["files"]
         table = f"{files['forests_gpkg']}|layername=zonal_statistics"
