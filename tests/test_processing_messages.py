@@ -134,3 +134,44 @@ def test_too_many_periods_name_the_dates_and_the_period(raster_collect_provider,
         "period' (quarter or year) or fewer years between 'Start date' and 'End date' (split "
         "the dates into runs)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_output_crs_of_the_command_line_is_a_processing_parameter(
+        raster_collect_provider, small_sample, tmp_path):
+    """Processing had no --crs: its composites were always on the scenes' UTM zone. A CRS in
+    metres is used (Australian Albers over the sample); Web Mercator is refused as the
+    command line refuses it, naming the parameter."""
+    import rasterio
+
+    from tests.test_processing import source_parameters
+
+    result = run("compute_composites", source_parameters(
+        small_sample, INDICES=[0], CRS="EPSG:3577", OUTPUT_FOLDER=str(tmp_path / "albers")))
+    [ndvi] = [p for p in result["RASTERS"] if p.endswith("_NDVI_monthly_median.tif")]
+    with rasterio.open(ndvi) as cog:
+        assert cog.crs.to_epsg() == 3577
+    with pytest.raises(QgsProcessingException) as refused:
+        run("compute_composites", source_parameters(
+            small_sample, INDICES=[0], CRS="EPSG:3857",
+            OUTPUT_FOLDER=str(tmp_path / "mercator")))
+    message = str(refused.value)
+    label = "'Output CRS (empty = the scenes' own UTM zone)'"
+    assert message.startswith(f"{label} EPSG:3857 does not measure true metres over the "
+                              "forests"), message
+    assert message.endswith(f"or leave {label} out for the scenes' own UTM zone")
+    assert "--crs" not in message
+    assert not (tmp_path / "mercator").exists() or not any((tmp_path / "mercator").iterdir())
+
+
+def test_an_output_crs_with_an_existing_raster_is_refused(raster_collect_provider,
+                                                          small_sample, tmp_path):
+    """A zonal-raster job takes no 'crs' (its statistics are of the raster's own pixels):
+    said in the dialog's words, not as the spec's refused key."""
+    from tests.test_processing import write_raster_over
+
+    write_raster_over(small_sample, tmp_path / "r.tif")
+    with pytest.raises(QgsProcessingException, match="An output CRS is for imagery runs only"):
+        run("zonal_timeseries", {"INPUT": str(small_sample.forests_path),
+                                 "RASTER": str(tmp_path / "r.tif"), "CRS": "EPSG:3577",
+                                 "OUTPUT_FOLDER": str(tmp_path / "z")})
+    assert not (tmp_path / "z").exists()

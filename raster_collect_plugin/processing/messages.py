@@ -35,7 +35,7 @@ _BUDGET_FLOOR = re.compile(r"give a --memory-budget of at least (.+?) \(or leave
 
 # command-line option -> the Processing parameter (by name) that sets the same
 OPTION_PARAMETERS = {"--resolution": "RESOLUTION", "--hex-area-ha": "HEX_AREA",
-                     "--start": "START", "--end": "END", "--period": "PERIOD"}
+                     "--start": "START", "--end": "END", "--period": "PERIOD", "--crs": "CRS"}
 _OPTION = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, OPTION_PARAMETERS))
                      + r")(?![\w-])")
 
