@@ -37,6 +37,8 @@ RENAMED_ENUMS = {
     "Qgis.LabelPlacement.OverPoint": "QgsPalLayerSettings.Placement.OverPoint",
     "Qgis.ProcessingAlgorithmFlag.NoThreading":
         "QgsProcessingAlgorithm.Flag.FlagNoThreading",
+    "Qgis.CrsWktVariant.Wkt2_2019Simplified":
+        "QgsCoordinateReferenceSystem.WktVariant.WKT2_2019_SIMPLIFIED",
 }
 
 

@@ -181,8 +181,8 @@ def test_a_refused_monitoring_rerun_keeps_the_folders_forests(provider, scenario
 def test_a_failed_first_monitoring_run_leaves_no_folder(provider, scenario, tmp_path):
     folder = tmp_path / "monitoring"
     parameters = dict(monitoring_parameters(scenario, folder, "2024-06-30"))
-    with pytest.raises(QgsProcessingException, match="The end date .2024-06-30. is before "
-                                                     "the end of the stable history"):
+    with pytest.raises(QgsProcessingException, match="'End date' .2024-06-30. must be after "
+                                                     "'End of the stable history"):
         run("monitor_disturbance", parameters)  # refused in the parameters' words, at once
     assert not folder.exists()
     # a run that fails in the engine, after the folder was made: a history too short to fit

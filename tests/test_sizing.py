@@ -95,3 +95,17 @@ def test_hexagon_count_is_estimated_up_front(small_sample, tmp_path):
     assert "use larger hexagons" in str(refused.value)
     assert "(the engine alone takes about" in str(refused.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_way_out_is_never_cut_off(small_sample, tmp_path, capsys):
+    """The engine's error line was cut at 400 characters: a composite's refusal ended "... a
+    dask cluster (--scheduler) with the budget raised, or a larger --", its last way out lost."""
+    output = tmp_path / "out"
+    big = composite_args(small_sample, output, "--memory-budget", "1GB", "--resolution", "0.5",
+                         "--start", "1976-01-01", "--end", "2025-12-31",
+                         "--indices", "NDVI,EVI,NDMI,NBR")
+    assert cli.main(big) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error) > 400 and "use a coarser resolution (--resolution " in error
+    assert error.endswith(sizing.CLUSTER_ADVICE)
+    assert not output.exists() or not list(output.iterdir())

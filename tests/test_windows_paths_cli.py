@@ -65,3 +65,27 @@ def test_json_reports_it_as_bad_input(tmp_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert out["exit_code"] == 2 and out["error"]["kind"] == "bad_input"
     assert out["error"]["message"].startswith("--output is a Windows path (\\\\server")
+
+
+@pytest.mark.parametrize("option, key", [("--before-item", "before_items"),
+                                         ("--after-item", "after_items")])
+def test_a_storm_scene_given_as_a_windows_path(tmp_path, capsys, monkeypatch, option, key):
+    """A storm's scene paths said "cannot read the STAC item C:\\x\\a.json ... No such file"
+    after the polygons were read, where every other path option gives the Windows-path line."""
+    monkeypatch.chdir(tmp_path)
+    scene = "C:\\x\\a.json"
+    assert cli.main(["--quiet", "storm", "--gpkg", "forests.gpkg", "--event-date",
+                     "2025-10-15", option, "https://example.invalid/ok.json", option, scene,
+                     "--output", "out"]) == 2
+    by_cli = _error(capsys)
+    assert by_cli.startswith(f"raster-collect: error: {option} is a Windows path ({scene}), ")
+
+    spec = {"kind": "storm", "aoi": "forests.gpkg", "output_dir": "out",
+            "event_date": "2025-10-15", key: ["https://example.invalid/ok.json", scene]}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    assert cli.main(["--quiet", "job", "spec.json"]) == 2
+    by_spec = _error(capsys)
+    assert by_spec.startswith(f"raster-collect: error: job spec '{key}[1]' is a Windows path "
+                              f"({scene}), ")
+    assert _tail(by_cli) == _tail(by_spec)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]  # nothing made

@@ -42,9 +42,10 @@ def output_location(text: str) -> str:
     return text
 
 
-# the options (by dest) naming a local file or folder, as a job spec's PATH_KEYS do
+# the options (by dest) naming a local file or folder, as a job spec's PATH_KEYS (and
+# PATH_LIST_KEYS: storm's scenes, STAC item URLs or paths) do
 PATH_OPTIONS = ("gpkg", "catalog", "output", "raster", "usage_ledger", "monitoring",
-                "references", "compartments", "spec")
+                "references", "compartments", "spec", "before_item", "after_item")
 
 
 def windows_path_in(command: Optional[argparse.ArgumentParser], args) -> Optional[str]:

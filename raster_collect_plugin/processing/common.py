@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple
 from qgis.core import (
     QgsFeatureRequest,
     QgsProcessingException,
+    QgsProcessingParameterCrs,
     QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
@@ -103,6 +104,29 @@ def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: b
             optional=True))
 
 
+CRS_LABEL = "Output CRS (empty = the scenes' own UTM zone)"
+
+
+def add_crs_parameter(algorithm) -> None:
+    """CRS, optional (the command line's --crs, a spec's 'crs'): left empty, the outputs are
+    on the scenes' own grid, as without --crs; a CRS in degrees, feet or not true metres over
+    the forests (Web Mercator) is refused by the job, naming this parameter."""
+    parameter = QgsProcessingParameterCrs("CRS", CRS_LABEL, optional=True)
+    parameter.setFlags(parameter.flags() | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
+    algorithm.addParameter(parameter)
+
+
+def crs_text(algorithm, parameters, context) -> Optional[str]:
+    """The chosen CRS as the job spec takes it (its authority id, else its WKT); None when
+    the algorithm has no CRS parameter or it is left empty."""
+    if algorithm.parameterDefinition("CRS") is None:
+        return None
+    crs = algorithm.parameterAsCrs(parameters, "CRS", context)
+    if not crs.isValid():
+        return None
+    return crs.authid() or crs.toWkt(qgis_enum("Qgis.CrsWktVariant.Wkt2_2019Simplified"))
+
+
 def prefill_from_dock(algorithm) -> Dict[str, object]:
     """Defaults from the dock's last run in this project (forests, sources, catalog, dates,
     event): call at the end of ``initAlgorithm``."""
@@ -190,6 +214,9 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
     spec = {"aoi": aoi, "id_field": id_field,
             "sources": source_specs(algorithm, parameters, context),
             "max_cloud_cover": algorithm.parameterAsDouble(parameters, "MAX_CLOUD", context)}
+    crs = crs_text(algorithm, parameters, context)
+    if crs:
+        spec["crs"] = crs
     if algorithm.parameterDefinition("START") is not None:
         spec.update(start=parameter_date(algorithm, parameters, "START", context),
                     end=parameter_date(algorithm, parameters, "END", context))
@@ -213,8 +240,10 @@ def scratch_folder(context) -> Path:
 
 
 def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
-            span: float = 100.0, secret_env: Optional[Dict[str, str]] = None) -> Dict:
-    """Run a job in the processing Python with progress and cancel wired to ``feedback``."""
+            span: float = 100.0, secret_env: Optional[Dict[str, str]] = None,
+            algorithm=None) -> Dict:
+    """Run a job in the processing Python with progress and cancel wired to ``feedback``; its
+    errors name ``algorithm``'s parameters where they name the command line's options."""
     from .. import settings
 
     last = {"message": ""}
@@ -239,7 +268,7 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
         raise QgsProcessingException("Cancelled: no outputs were written.") from None
     except bridge.JobFailed as error:
         _remove_empty(spec.get("output_dir"), made)
-        raise QgsProcessingException(for_processing(str(error))) from None
+        raise QgsProcessingException(for_processing(str(error), algorithm)) from None
 
 
 def _remove_empty(folder: Optional[str], made: List[Path]) -> None:

@@ -50,6 +50,7 @@ class ComputeCompositesAlgorithm(EngineAlgorithm):
             self.COLOUR, "Colour composites per period too (3-band reflectance COGs)",
             options=list(COLOUR_COMPOSITES), allowMultiple=True, optional=True,
             defaultValue=[]))
+        common.add_crs_parameter(self)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.RASTERS, "Composite rasters"))
         common.prefill_from_dock(self)  # the dock's last run, when there is one
@@ -65,7 +66,7 @@ class ComputeCompositesAlgorithm(EngineAlgorithm):
             COLOUR_COMPOSITES[i] for i in self.parameterAsEnums(parameters, self.COLOUR,
                                                                 context)])
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        result = common.run_job(spec, steps, workdir, algorithm=self)
         common.report_errors(result, feedback)
         from ..core.runs import gdal_path
 

@@ -89,7 +89,7 @@ class CreateHexagonsAlgorithm(EngineAlgorithm):
                                     else None),
                 "hexagon_edge_m": edge if resolution < 0 and edge > 0 else None,
                 "output": str(workdir / "hexagons.gpkg")}
-        result = common.run_job(spec, feedback, workdir, span=80)
+        result = common.run_job(spec, feedback, workdir, span=80, algorithm=self)
         common.report_errors(result, feedback)
         cells = QgsVectorLayer(f"{result['output']}|layername=hexagons", "hexagons", "ogr")
         source_fields = self.parameterAsSource(parameters, "INPUT", context).fields()

@@ -58,7 +58,7 @@ class CreateSampleDataAlgorithm(EngineAlgorithm):
             raise QgsProcessingException("Choose an output folder for the sample data.")
         feedback.pushInfo(f"Writing the sample to {folder}")
         result = common.run_job({"kind": "sample", "output_dir": folder, "small": small},
-                                feedback, common.scratch_folder(context))
+                                feedback, common.scratch_folder(context), algorithm=self)
         feedback.setProgress(100)
         forests = result["forests"] + "|layername=forests"
         from .loading import load_on_completion

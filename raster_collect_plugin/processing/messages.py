@@ -1,9 +1,19 @@
 """The engine's one-line errors in Processing's words: core names the command line's options
-(``--output``, ``--overwrite``), which a toolbox or ``qgis_process`` user cannot pass."""
+(``--output``, ``--overwrite``, ``--resolution``), which a toolbox or ``qgis_process`` user
+cannot pass; they become the algorithm's parameters, by their labels in the dialog."""
 
 from __future__ import annotations
 
+import re
+from typing import Optional
+
+from ..core.composites.sizing import BUDGET_ADVICE, CLUSTER_ADVICE
 from ..core.runs import REPLACE_ADVICE
+
+# Processing sends no memory budget (it has no parameter or setting for one): a run is sized
+# against the default, half the machine's memory; only the command line sets another
+_BUDGET = ("the command line's --memory-budget, above Processing's (half this machine's "
+           "memory), if the machine has the memory")
 
 # longest first: each phrase is replaced once, before the shorter ones it contains
 _PHRASES = (
@@ -15,11 +25,35 @@ _PHRASES = (
      "choose an output folder you can write to"),
     ("choose another --output", "choose another output folder"),
     ("(check --collections or the spec's sources)", "(check the Collections parameter)"),
+    (CLUSTER_ADVICE, f"or {_BUDGET}"),  # a cluster is sized against the same budget
+    (BUDGET_ADVICE, _BUDGET),
 )
 
+# the engine alone over the budget (sizing.budget_floor): only the command line can raise it
+_BUDGET_FLOOR = re.compile(r"give a --memory-budget of at least (.+?) \(or leave it out: half "
+                           r"the machine's memory, ([^)]+)\)")
 
-def for_processing(message: str) -> str:
-    """``message`` with the command-line options it names put as the algorithm's parameters."""
+# command-line option -> the Processing parameter (by name) that sets the same
+OPTION_PARAMETERS = {"--resolution": "RESOLUTION", "--hex-area-ha": "HEX_AREA",
+                     "--start": "START", "--end": "END", "--period": "PERIOD", "--crs": "CRS"}
+_OPTION = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, OPTION_PARAMETERS))
+                     + r")(?![\w-])")
+
+
+def for_processing(message: str, algorithm: Optional[object] = None) -> str:
+    """``message`` with the command-line options it names put as ``algorithm``'s parameters
+    (their labels, quoted); an option it has no parameter for is "the command line's"."""
     for cli, processing in _PHRASES:
         message = message.replace(cli, processing)
-    return message
+    message = _BUDGET_FLOOR.sub(
+        r"run it from the command line with a --memory-budget of at least \1 (Processing's "
+        r"budget is half this machine's memory, \2)", message)
+    if algorithm is None:
+        return message
+
+    def label(match: re.Match) -> str:
+        definition = algorithm.parameterDefinition(OPTION_PARAMETERS[match.group(1)])
+        return (f"'{definition.description()}'" if definition is not None
+                else f"the command line's {match.group(1)}")
+
+    return _OPTION.sub(label, message)

@@ -102,6 +102,14 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer(self.STATUS, "Disturbance status"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.ALERTS, "New alerts"))
 
+    def _end_problem(self, end: str, history_end: str) -> str:
+        """An end not after the history's, in the parameters' words (the job's line names
+        the spec's keys 'end' and 'history_end', which a toolbox user never sees)."""
+        label = self.parameterDefinition("END").description()
+        history = self.parameterDefinition(self.HISTORY_END).description()
+        return (f"'{label}' ({end}) must be after '{history}' ({history_end}): monitoring "
+                "starts the day after the history; give a later end date.")
+
     @removes_scratch
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         folder = Path(self.output_folder(parameters, self.OUTPUT_FOLDER, context))
@@ -110,16 +118,14 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         if history_end <= history_start:
             raise QgsProcessingException(
                 f"The history must end ({history_end}) after the start date ({history_start}).")
+        end = common.parameter_date(self, parameters, "END", context)
+        if end <= history_end:  # ISO dates; the same day leaves nothing to monitor
+            raise QgsProcessingException(self._end_problem(end, history_end))
         workdir = common.scratch_folder(context)
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
-        end = spec.pop("end")
-        del spec["start"]
-        if end < history_end:  # ISO dates: said in the parameters' words, before the run
-            raise QgsProcessingException(
-                f"The end date ({end}) is before the end of the stable history "
-                f"({history_end}): monitoring runs after the history, give a later end date.")
+        del spec["start"], spec["end"]
         hexagon_ha = self.parameterAsDouble(parameters, self.HEX_AREA, context)
         spec.update(kind="monitor", output_dir=str(folder), history_start=history_start,
                     history_end=history_end, end=end,
@@ -137,7 +143,7 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         steps.setCurrentStep(1)
         # the polygons live in the monitoring folder: a later run (or 'watch') reads them
         with placed_forests(Path(spec["aoi"]), folder) as forests:
-            result = common.run_job(dict(spec, aoi=forests), steps, workdir)
+            result = common.run_job(dict(spec, aoi=forests), steps, workdir, algorithm=self)
         files = result["files"]
         from .loading import load_on_completion  # loads like any Processing output
 

@@ -74,7 +74,7 @@ class SearchImageryAlgorithm(EngineAlgorithm):
         secrets = copernicus_sources(self, parameters, context, spec["sources"], feedback)
         feedback.setProgressText(f"Searching {len(spec['sources'])} source(s)")
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir, secret_env=secrets)
+        result = common.run_job(spec, steps, workdir, secret_env=secrets, algorithm=self)
         if result.get("errors") and not result["items"]:
             # as the command line: an empty list from failed sources is not "no scenes"
             raise QgsProcessingException(

@@ -15,7 +15,12 @@ from qgis.core import (
 
 from ..qgis_compat import qgis_enum
 from . import common
-from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
+from .engine_algorithm import (
+    EngineAlgorithm,
+    local_path,
+    output_folder_parameter,
+    removes_scratch,
+)
 
 # Processing parameter -> threshold name; defaults and wording from core/storm/classes.py
 THRESHOLD_PARAMETERS = {
@@ -128,6 +133,7 @@ class StormDamageAlgorithm(EngineAlgorithm):
             parameter.setFlags(parameter.flags()
                                | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
             self.addParameter(parameter)
+        common.add_crs_parameter(self)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
         common.prefill_from_dock(self)  # the dock's last run, when there is one
@@ -140,7 +146,10 @@ class StormDamageAlgorithm(EngineAlgorithm):
         steps = QgsProcessingMultiStepFeedback(2, feedback)  # export, then the job
         spec = common.imagery_spec(self, parameters, context, steps, workdir,
                                    with_indices=False)
-        urls = {name: item_list(self.parameterAsString(parameters, name, context))
+        # each a URL, or a path made absolute (the job runs in its scratch folder); a Windows
+        # path on macOS or Linux is refused naming the parameter, as CATALOG is
+        urls = {name: [local_path(item, self.parameterDefinition(name).description())
+                       for item in item_list(self.parameterAsString(parameters, name, context))]
                 for name in (self.BEFORE_ITEMS, self.AFTER_ITEMS)}
         spec.update(kind="storm", output_dir=folder,
                     event_date=common.parameter_date(self, parameters, self.EVENT_DATE, context),
@@ -155,7 +164,7 @@ class StormDamageAlgorithm(EngineAlgorithm):
             spec["sources"] = []
             spec.pop("max_cloud_cover", None)  # it chooses the scenes of a search
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        result = common.run_job(spec, steps, workdir, algorithm=self)
         common.report_errors(result, feedback)
         layer = f"{result['files']['damage_layer']}|layername=storm_damage"
         from .loading import load_on_completion  # loads like any Processing output

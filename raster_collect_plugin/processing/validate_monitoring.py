@@ -100,7 +100,7 @@ class ValidateMonitoringAlgorithm(EngineAlgorithm):
                 or "date",
                 "min_fraction": self.parameterAsDouble(parameters, self.MIN_FRACTION, context),
                 "output_dir": output}
-        result = common.run_job(spec, feedback, workdir)
+        result = common.run_job(spec, feedback, workdir, algorithm=self)
         outputs = {self.OUTPUT_FOLDER: result["output_dir"],
                    self.REPORT: result["files"]["report"]}
         for name, _, level, score in self.SCORES:

@@ -101,6 +101,7 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
             self.HEX_AREA, "Also per hexagon of this area in ha (0 = no hexagons)",
             type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
             defaultValue=0))
+        common.add_crs_parameter(self)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
@@ -122,6 +123,10 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
                     "Hexagons are made for imagery runs only: with an existing raster, make "
                     "them with 'Create hexagons' and give that layer as the polygons (or set "
                     "the hexagon area to 0).")
+            if common.crs_text(self, parameters, context):
+                raise QgsProcessingException(
+                    "An output CRS is for imagery runs only: the statistics are of the "
+                    "raster's own pixels (leave the output CRS empty).")
             if not Path(raster.source()).exists():
                 raise QgsProcessingException(f"The raster {raster.source()} is not a local file.")
             aoi, id_field = common.export_polygons(self, parameters, context, steps,
@@ -145,7 +150,7 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
             spec.update(kind="zonal", hexagon_area_m2=hex_area * 10_000 if hex_area else None)
         spec.update(output_dir=folder, coverage=coverage, min_clear_fraction=min_clear)
         steps.setCurrentStep(1)
-        result = common.run_job(spec, steps, workdir)
+        result = common.run_job(spec, steps, workdir, algorithm=self)
         common.report_errors(result, feedback)
         files = result["files"]
         table = f"{files['forests_gpkg']}|layername=zonal_statistics"

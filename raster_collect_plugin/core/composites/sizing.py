@@ -100,10 +100,23 @@ def _composite_engine(pixels: int = 0) -> int:
 MAX_PERIODS = 600
 
 
+# the way out of a refusal that only the command line and a job spec (``memory_budget``)
+# have: Processing's messages put it in its own words (processing/messages.py)
+BUDGET_ADVICE = "a larger --memory-budget if the machine has the memory"
+CLUSTER_ADVICE = f"a dask cluster (--scheduler) with the budget raised, or {BUDGET_ADVICE}"
+
+
+def budget_floor(needed: str) -> str:
+    """The advice when the engine alone is over the budget: no resolution fits."""
+    return (f"give a --memory-budget of at least {needed} (or leave it out: half the "
+            f"machine's memory, {human(default_budget())})")
+
+
 class SizeError(ValueError):
     """The run would not fit in the memory budget; the message has the numbers and the fix."""
 
     exit_kind = "bad_input"
+    whole_line = True  # errors.classify: never cut, the way out comes last
 
 
 def parse_size(text: Union[str, int, float, None]) -> Optional[int]:
@@ -279,16 +292,14 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
         if coarser.memory_bytes > budget:  # the engine's own memory is above the budget
             raise SizeError(
                 f"too large for the memory budget of {human(budget)}: {size.describe()}; the "
-                f"engine alone takes about {human(size.engine)}, so no resolution fits: give "
-                f"a --memory-budget of at least {human(size.memory_bytes, up=True)} (or leave "
-                f"it out: half the machine's memory, {human(default_budget())})")
+                f"engine alone takes about {human(size.engine)}, so no resolution fits: "
+                f"{budget_floor(human(size.memory_bytes, up=True))}")
         fix = (f"use a coarser resolution (--resolution {coarser.resolution:g} needs about "
-               f"{human(coarser.memory_bytes)}), a smaller "
-               "area or fewer indices, a dask cluster (--scheduler) with the budget raised, "
-               "or a larger --memory-budget if the machine has the memory")
+               f"{human(coarser.memory_bytes)}), a smaller area or fewer indices, "
+               f"{CLUSTER_ADVICE}")
     else:
         fix = ("use larger hexagons (--hex-area-ha), fewer or smaller forests per run, a "
-               "coarser --resolution, or a larger --memory-budget")
+               f"coarser --resolution, or {BUDGET_ADVICE}")
         if size.engine > budget:
             fix += (f" (the engine alone takes about {human(size.engine)}; this run needs "
                     f"about {human(size.memory_bytes)})")

@@ -43,8 +43,14 @@ def _is_auth_failure(error: BaseException) -> bool:
 
 
 def _first_line(error: BaseException) -> str:
+    """The error's first line, cut at 400 characters (a library's text can be long) unless
+    the error is one the engine words whole (``whole_line``: a size refusal's numbers and way
+    out, cut at "or a larger --" before)."""
     text = str(error).strip()
-    return text.splitlines()[0][:400] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    line = text.splitlines()[0]
+    return line if getattr(error, "whole_line", False) else line[:400]
 
 
 def classify(error: BaseException) -> Optional[Tuple[str, str]]:

@@ -352,6 +352,7 @@ def check_table_formats(formats: Any) -> None:
 # keys holding a local path (a static source's 'href' too)
 PATH_KEYS = ("aoi", "raster", "output_dir", "output", "usage_ledger", "cache_dir",
              "monitoring_dir", "references")
+PATH_LIST_KEYS = ("before_items", "after_items")  # a storm's scenes: item URLs or paths
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")  # C:\..., C:/..., \\server\share
 
 
@@ -385,6 +386,9 @@ def local_paths(spec: Dict[str, Any], *, windows: bool = os.name == "nt") -> Dic
 
     result = {key: local(key, value) if key in PATH_KEYS else value
               for key, value in spec.items()}
+    for key in PATH_LIST_KEYS:
+        if isinstance(spec.get(key), list):
+            result[key] = [local(f"{key}[{n}]", value) for n, value in enumerate(spec[key])]
     if isinstance(spec.get("sources"), list):
         result["sources"] = [
             dict(source, href=local(f"sources[{n}].href", source["href"]))

@@ -70,7 +70,7 @@ def memory_bytes(series) -> int:
 
 
 def check_memory(series, budget: Optional[int]) -> str:
-    from ..composites.sizing import SizeError, default_budget, human
+    from ..composites.sizing import BUDGET_ADVICE, SizeError, default_budget, human
 
     needed = memory_bytes(series)
     budget = default_budget() if budget is None else budget
@@ -78,8 +78,8 @@ def check_memory(series, budget: Optional[int]) -> str:
             f"{human(needed)} of memory")
     if needed > budget:
         raise SizeError(f"too large for the memory budget of {human(budget)}: {text}; "
-                        "monitor fewer or smaller forests per run, a coarser resolution, or "
-                        "raise --memory-budget if the machine has the memory")
+                        "monitor fewer or smaller forests per run, a coarser --resolution, "
+                        f"or {BUDGET_ADVICE}")
     return text
 
 
