@@ -1,0 +1,15 @@
+"""The dock as an analyst walks through it (sample, compute, cancel, storm, monitoring): what
+the progress bar, status line and layers say at each step."""
+
+from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
+
+
+def test_a_new_job_starts_its_progress_bar_at_zero(dock):  # noqa: F811
+    dock.start_search()
+    assert wait_for_job(dock) == "search", dock.last_error
+    assert dock.progress.value() == 100  # the finished job's bar is full...
+    dock.start_search()
+    # ... and the next job's starts empty: "search: starting" beside 100 % read as done
+    assert dock.state == "running" and dock.progress.value() == 0
+    assert dock.status_text().startswith("search: starting")
+    assert wait_for_job(dock) == "search", dock.last_error
