@@ -13,3 +13,14 @@ def test_a_new_job_starts_its_progress_bar_at_zero(dock):  # noqa: F811
     assert dock.state == "running" and dock.progress.value() == 0
     assert dock.status_text().startswith("search: starting")
     assert wait_for_job(dock) == "search", dock.last_error
+
+
+def test_expanding_monitoring_shows_no_empty_chart(qgis_app):
+    from raster_collect_plugin.gui.monitoring_section import MonitoringSection
+
+    section = MonitoringSection()
+    section.show()
+    section.setCollapsed(False)  # QgsCollapsibleGroupBox shows every child on expanding
+    assert not section.chart.isVisibleTo(section)  # no empty combo and blank plot yet
+    assert section.run_button.isVisibleTo(section)
+    section.deleteLater()

@@ -58,7 +58,9 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         from .monitoring_chart import MonitoringChart
 
         self.chart = MonitoringChart(self)
+        self.chart_loaded = False  # expanding the section shows every child: keep it hidden
         self.chart.setVisible(False)
+        self.collapsedStateChanged.connect(lambda _: self.chart.setVisible(self.chart_loaded))
         form.addRow(self.chart)
         self._index = "NDVI"
 
@@ -104,7 +106,8 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         if files.get("series"):
             shown = self.chart.load(Path(files["series"]), changes.get("id_field", "forest_id"),
                                     self._index, select=str(zones[0]) if zones else None)
-            self.chart.setVisible(shown > 0)
+            self.chart_loaded = shown > 0
+            self.chart.setVisible(self.chart_loaded)
         self.summary.setText(
             f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
