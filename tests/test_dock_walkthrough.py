@@ -1,6 +1,8 @@
 """The dock as an analyst walks through it (sample, compute, cancel, storm, monitoring): what
 the progress bar, status line and layers say at each step."""
 
+from qgis.PyQt.QtCore import QDate
+
 from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
 
 
@@ -24,3 +26,15 @@ def test_expanding_monitoring_shows_no_empty_chart(qgis_app):
     assert not section.chart.isVisibleTo(section)  # no empty combo and blank plot yet
     assert section.run_button.isVisibleTo(section)
     section.deleteLater()
+
+
+def test_engine_errors_name_the_docks_fields_not_command_line_options(dock, tmp_path):  # noqa: F811
+    section = dock.monitoring_section
+    section.history_start.setDate(QDate(2025, 10, 1))
+    section.history_end.setDate(QDate(2025, 12, 31))  # the last Sentinel-2 scene: 2025-12-20
+    section.folder.setFilePath(str(tmp_path / "monitoring"))
+    section.run_button.click()
+    assert wait_for_job(dock) == "monitor"
+    assert dock.state == "failed"
+    assert "(Disturbance monitoring → to: 2025-12-20)" in dock.last_error, dock.last_error
+    assert "--" not in dock.last_error and dock.status_text() == dock.last_error

@@ -11,7 +11,7 @@ from qgis.PyQt.QtCore import QDate, Qt, QTimer
 from qgis.PyQt.QtWidgets import QTableWidgetItem, QWidget
 
 from .dock_form import DockInputError
-from .messages import for_message_bar
+from .messages import for_message_bar, in_dock_words
 from .results import local_folder
 from .sections import SOURCES
 from .tasks import LOG_TAG
@@ -65,6 +65,7 @@ class DockResults:
         self.iface.messageBar().pushWarning("Raster Collect", for_message_bar(text))
 
     def show_error(self, message: str) -> None:
+        message = in_dock_words(message)  # "--history-end" means nothing in the dock
         self.last_error = message
         self.set_status(message)
         self.iface.messageBar().pushCritical("Raster Collect", for_message_bar(message))
