@@ -1,6 +1,7 @@
 """The dock as an analyst walks through it (sample, compute, cancel, storm, monitoring): what
 the progress bar, status line and layers say at each step."""
 
+from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QDate
 
 from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
@@ -38,3 +39,21 @@ def test_engine_errors_name_the_docks_fields_not_command_line_options(dock, tmp_
     assert dock.state == "failed"
     assert "(Disturbance monitoring → to: 2025-12-20)" in dock.last_error, dock.last_error
     assert "--" not in dock.last_error and dock.status_text() == dock.last_error
+
+
+def test_the_form_fits_a_300_pixel_dock_without_sideways_scrolling(dock):  # noqa: F811
+    """The scroll area has no horizontal scroll bar: a form wider than it cut the right edge
+    of every field (file buttons, spin arrows) and focusing a field shifted it sideways."""
+    dock.setFloating(True)
+    dock.resize(300, 900)
+    dock.show()
+    for section in (dock.aoi_section, dock.period_section, dock.outputs_section,
+                    dock.storm_section, dock.monitoring_section, dock.scenes_box,
+                    dock.chart_box):
+        section.setCollapsed(False)
+    QgsApplication.processEvents()
+    wide = {section.title(): section.minimumSizeHint().width() for section in (
+        dock.aoi_section, dock.period_section, dock.outputs_section, dock.storm_section,
+        dock.monitoring_section, dock.scenes_box, dock.chart_box)}
+    assert dock.scroll.horizontalScrollBar().maximum() == 0, (dock.scroll.viewport().width(),
+                                                              wide)

@@ -21,13 +21,14 @@ from qgis.core import (
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 from qgis.PyQt.QtCore import QDate
 from qgis.PyQt.QtGui import QColor
-from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
+from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
 
 from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
 from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
 from ..default_outputs import default_output_root
 from .project_fields import register_state
 from .run_layers import mark_group_outputs, new_run_group, replace_previous_runs
+from .sections import narrow_form
 
 KIND = "monitor"
 # the status raster's pixels over the compartments: only those with something to say
@@ -43,7 +44,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.setObjectName("raster_collect_monitoring")
         self.setSaveCollapsedState(False)
         self.setCollapsed(True)
-        form = QFormLayout(self)
+        form = narrow_form(self)  # labels go above their fields when the dock is narrow
         today = QDate.currentDate()
         self.history_start = QDateEdit(QDate(today.year() - 3, 1, 1), self)
         self.history_end = QDateEdit(QDate(today.year() - 1, 12, 31), self)
