@@ -235,7 +235,10 @@ def draw_series(axes, series: Series, *, index: str, statistic: str = "median",
     axes.set_title(title or f"{index} {statistic} per forest (hollow: cloudy)", fontsize=8)
     style_time_axes(axes, index)
     if series:
-        axes.legend(fontsize=6, ncol=2 if len(series) > 4 else 1, loc="lower left")
+        # long handles: each sensor's line style shows beside the marker (a short one is
+        # covered by it, and Landsat and Sentinel-2 of one forest looked the same)
+        axes.legend(fontsize=6, ncol=2 if len(series) > 4 else 1, loc="lower left",
+                    handlelength=4)
 
 
 def _when(label: str) -> datetime:
