@@ -228,9 +228,13 @@ class DockResults:
         drawn = self._forest_dialog.show_forest(
             self.table_layer, self.id_field_combo.currentField(), forest,
             event_date=self._run_context.get("event_date"))
+        field = self.id_field_combo.currentField()
         if not drawn:
             from .forest_series import NOT_IN_RUN
 
-            self.set_status(f"{self.id_field_combo.currentField()} {forest}: {NOT_IN_RUN}")
+            self.set_status(f"{field} {forest}: {NOT_IN_RUN}")
+        else:  # never leave an earlier pick's "not part of the run" beside this one's chart
+            self.set_status(f"{field} {forest}: its time series is in the window beside the "
+                            "map")
         self._forest_dialog.show()
         self._forest_dialog.raise_()
