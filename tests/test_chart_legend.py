@@ -33,3 +33,17 @@ def test_each_sensors_line_style_shows_in_the_legend():
     # solid: one stretch through the marker; dashed: its gaps show beside the marker
     assert runs["283 (landsat-c2-l2)"] == 1, runs
     assert runs["283 (sentinel-2-l2a)"] >= 3, runs
+
+
+def test_the_legend_does_not_squeeze_the_docks_narrow_chart():
+    """Four forests and two sensors in a 270-pixel dock chart: the two-column legend fits the
+    plot; a wider one made constrained layout shrink the plot to half the chart."""
+    points = [("2025-10", 0.8, True), ("2025-11", 0.8, True), ("2025-12", 0.4, True)]
+    series = {(forest, collection): points for forest in ("281", "282", "283", "284")
+              for collection in ("landsat-c2-l2", "sentinel-2-l2a")}
+    figure = Figure(figsize=(3.0, 2.8), dpi=90, layout="constrained")  # the dock's width
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    draw_series(axes, series, index="NDVI")
+    figure.canvas.draw()
+    assert axes.get_window_extent().width >= 0.7 * 270
