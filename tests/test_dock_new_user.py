@@ -203,6 +203,8 @@ def test_pick_a_forest_outside_the_run_says_so(dock, forests):  # noqa: F811
     assert dock.status_text().startswith("forest_id 99: this forest was not part of the run")
     dock.show_forest_series(1)  # a forest of the run: its series again
     assert list(dialog.series) == ["NDVI"] and "not part" not in dialog.heading.text()
+    # ... and the status line no longer says the earlier pick was not part of the run
+    assert dock.status_text() == "forest_id 1: its time series is in the window beside the map"
     dialog.close()
 
 

@@ -13,6 +13,7 @@ from qgis.PyQt.QtCore import QDate
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from raster_collect_plugin.core.sample.disturbance_scenario import Event, ScenarioSpec
 from raster_collect_plugin.gui.dock import RasterCollectDock
+from raster_collect_plugin.gui.run_layers import run_groups
 from tests.test_dock import close_dock, tick_index, tick_source, wait_for_job
 
 SPEC = ScenarioSpec(start=date(2024, 1, 1), end=date(2025, 6, 30), columns=2, rows=1,
@@ -51,13 +52,29 @@ def test_monitoring_section_runs_and_continues(dock, tmp_path):
     assert {f["forest_id"]: f["alert"] for f in layer.getFeatures()} == {101: "none",
                                                                         102: "disturbed"}
     assert layer.renderer().classAttribute() == "alert"
-    assert QgsProject.instance().mapLayersByName("disturbance status")
+    [status] = QgsProject.instance().mapLayersByName("disturbance status")
+    # the flagged pixels in the alert colours over the compartments (no black-to-white band)
+    assert status.renderer().type() == "paletted"
+    assert {c.label: c.color.name() for c in status.renderer().classes()} == {
+        "suspected": "#fdae61", "confirmed": "#d73027", "recovered": "#4575b4"}
+    [group] = run_groups("monitor")
+    assert QgsProject.instance().layerTreeRoot().children()[0] is group
+    assert [n.layer() for n in group.findLayers()] == [status, layer]
+    assert layer in dock.layer_combo.exceptedLayerList()  # never offered as the forests
+    assert dock.status_text() == "Monitoring: 59 new scenes; compartments with new alerts: 102"
     assert "compartments with new alerts: 102" in section.summary.text()
+    section.setCollapsed(True)
+    section.setCollapsed(False)
+    assert section.chart.isVisibleTo(section)
     assert (tmp_path / "monitoring" / "forests.gpkg").exists()  # 'watch' can continue it
     _chart_shows_the_series(section.chart, tmp_path / "monitoring" / "monitoring_series.csv")
     section.run_button.click()
     assert wait_for_job(dock, 600) == "monitor", dock.last_error
     assert "compartments with new alerts: none" in section.summary.text()
+    # the second press replaced the first one's layers (one group, one of each layer)
+    assert len(run_groups("monitor")) == 1
+    assert len(QgsProject.instance().mapLayersByName("disturbance monitoring")) == 1
+    assert len(QgsProject.instance().mapLayersByName("disturbance status")) == 1
 
 
 def test_history_must_end_after_it_starts(dock):
@@ -93,6 +110,10 @@ def test_a_refused_rerun_with_other_forests_keeps_the_folders_forests(dock, tmp_
     assert wait_for_job(dock, 600) == "monitor", dock.last_error
     assert dock.state == "done"
     assert "compartments with new alerts: none" in section.summary.text()
+    # the second press replaced the first one's layers (one group, one of each layer)
+    assert len(run_groups("monitor")) == 1
+    assert len(QgsProject.instance().mapLayersByName("disturbance monitoring")) == 1
+    assert len(QgsProject.instance().mapLayersByName("disturbance status")) == 1
 
 
 def test_a_failed_first_run_leaves_no_folder(dock, tmp_path):

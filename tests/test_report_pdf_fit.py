@@ -105,3 +105,12 @@ def test_every_item_lies_inside_the_page_and_nothing_overlaps(
             rgb = np.array(QColor(colour).getRgb()[:3])
             close = np.all(np.abs(inside.astype(int) - rgb) <= 12, axis=2)
             assert close.sum() > 50, f"no {name} patch inside the legend"
+
+
+def test_the_sources_note_is_left_aligned_not_justified(qgis_new_project):
+    """Justified, its wrapped lines spread 'Outputs:' and a long path a third of the page
+    apart ('Outputs:          /root/Documents/...')."""
+    from qgis.PyQt.QtCore import Qt
+
+    layout = load_template(QgsProject.instance())
+    assert layout.itemById("sources").hAlign() == Qt.AlignmentFlag.AlignLeft

@@ -235,7 +235,11 @@ def draw_series(axes, series: Series, *, index: str, statistic: str = "median",
     axes.set_title(title or f"{index} {statistic} per forest (hollow: cloudy)", fontsize=8)
     style_time_axes(axes, index)
     if series:
-        axes.legend(fontsize=6, ncol=2 if len(series) > 4 else 1, loc="lower left")
+        # longer handles: each sensor's line style shows beside the marker (a short one is
+        # covered by it: Landsat and Sentinel-2 of one forest looked the same); tighter
+        # padding keeps the two-column legend inside a 300-pixel dock's plot
+        axes.legend(fontsize=6, ncol=2 if len(series) > 4 else 1, loc="lower left",
+                    handlelength=3, handletextpad=0.4, columnspacing=1.0)
 
 
 def _when(label: str) -> datetime:

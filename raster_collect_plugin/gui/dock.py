@@ -351,8 +351,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.cancel_button.setEnabled(running)
         if message:
             self.set_status(message)
-        if not running:
-            self.progress.setValue(0)
+        self.progress.setValue(0)  # a new job starts from 0, not the last one's 100 %
 
     def _finished(self, task: JobTask) -> None:
         self.current_task = None

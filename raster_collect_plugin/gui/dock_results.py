@@ -11,7 +11,7 @@ from qgis.PyQt.QtCore import QDate, Qt, QTimer
 from qgis.PyQt.QtWidgets import QTableWidgetItem, QWidget
 
 from .dock_form import DockInputError
-from .messages import for_message_bar
+from .messages import for_message_bar, in_dock_words
 from .results import local_folder
 from .sections import SOURCES
 from .tasks import LOG_TAG
@@ -65,6 +65,7 @@ class DockResults:
         self.iface.messageBar().pushWarning("Raster Collect", for_message_bar(text))
 
     def show_error(self, message: str) -> None:
+        message = in_dock_words(message)  # "--history-end" means nothing in the dock
         self.last_error = message
         self.set_status(message)
         self.iface.messageBar().pushCritical("Raster Collect", for_message_bar(message))
@@ -227,9 +228,13 @@ class DockResults:
         drawn = self._forest_dialog.show_forest(
             self.table_layer, self.id_field_combo.currentField(), forest,
             event_date=self._run_context.get("event_date"))
+        field = self.id_field_combo.currentField()
         if not drawn:
             from .forest_series import NOT_IN_RUN
 
-            self.set_status(f"{self.id_field_combo.currentField()} {forest}: {NOT_IN_RUN}")
+            self.set_status(f"{field} {forest}: {NOT_IN_RUN}")
+        else:  # never leave an earlier pick's "not part of the run" beside this one's chart
+            self.set_status(f"{field} {forest}: its time series is in the window beside the "
+                            "map")
         self._forest_dialog.show()
         self._forest_dialog.raise_()

@@ -4,6 +4,7 @@ message bar could read as HTML. Package-level detail goes to the log, not the ma
 from __future__ import annotations
 
 import html
+import re
 from typing import Iterable, Mapping, Sequence
 
 ENGINE_REPAIR = ("The processing engine needs to be set up or updated — Settings → Options → "
@@ -35,3 +36,29 @@ def no_scenes_message(start: str, end: str, max_cloud: float, sources: Sequence[
     if max_cloud < 100:
         reasons.append(f"the scene cloud limit ({max_cloud:.0f} %) may be too low")
     return "0 scenes found. Likely reasons: " + "; ".join(reasons) + "."
+
+
+# the engine's messages name the command line's options; the dock names its own fields
+DOCK_FIELDS = {
+    "history-start": "Disturbance monitoring → Stable history from",
+    "history-end": "Disturbance monitoring → to",
+    "start": "Period & indices → Start",
+    "end": "Period & indices → End",
+    "period": "Composite period",
+    "resolution": "Outputs & compute → Resolution",
+    "hex-area-ha": "Hexagon size",
+    "max-cloud": "Max scene cloud",
+    "mask": "Mask as cloud",
+}
+_OPTION = re.compile(r"--(" + "|".join(sorted(DOCK_FIELDS, key=len, reverse=True))
+                     + r")(?![\w-])(?: (\d[\w.:-]*))?")
+
+
+def in_dock_words(text: str) -> str:
+    """``text`` with the command line's options the dock has a field for named as that field
+    (``--history-end 2025-12-27`` -> ``Disturbance monitoring → to: 2025-12-27``)."""
+    def field(match: re.Match) -> str:
+        value = match.group(2)
+        return DOCK_FIELDS[match.group(1)] + (f": {value}" if value else "")
+
+    return _OPTION.sub(field, str(text))

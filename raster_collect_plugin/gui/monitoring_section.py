@@ -12,6 +12,7 @@ from typing import ContextManager, Dict
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsFillSymbol,
+    QgsPalettedRasterRenderer,
     QgsProject,
     QgsRasterLayer,
     QgsRendererCategory,
@@ -19,11 +20,20 @@ from qgis.core import (
 )
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 from qgis.PyQt.QtCore import QDate
-from qgis.PyQt.QtWidgets import QDateEdit, QFormLayout, QLabel, QPushButton
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
 
 from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
+from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
 from ..default_outputs import default_output_root
 from .project_fields import register_state
+from .run_layers import mark_group_outputs, new_run_group, replace_previous_runs
+from .sections import narrow_form
+
+KIND = "monitor"
+# the status raster's pixels over the compartments: only those with something to say
+STATUS_COLOURS = {SUSPECTED: ALERT_COLOURS["suspected"], CONFIRMED: ALERT_COLOURS["disturbed"],
+                  RECOVERED: "#4575b4"}
 
 
 class MonitoringSection(QgsCollapsibleGroupBox):
@@ -34,7 +44,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.setObjectName("raster_collect_monitoring")
         self.setSaveCollapsedState(False)
         self.setCollapsed(True)
-        form = QFormLayout(self)
+        form = narrow_form(self)  # labels go above their fields when the dock is narrow
         today = QDate.currentDate()
         self.history_start = QDateEdit(QDate(today.year() - 3, 1, 1), self)
         self.history_end = QDateEdit(QDate(today.year() - 1, 12, 31), self)
@@ -58,12 +68,15 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         from .monitoring_chart import MonitoringChart
 
         self.chart = MonitoringChart(self)
+        self.chart_loaded = False  # expanding the section shows every child: keep it hidden
         self.chart.setVisible(False)
+        self.collapsedStateChanged.connect(lambda _: self.chart.setVisible(self.chart_loaded))
         form.addRow(self.chart)
         self._index = "NDVI"
 
     def attach(self, dock) -> None:
         """Run with the dock's forests, sources and first ticked index."""
+        self._dock = dock
         self.run_button.clicked.connect(
             lambda: dock._start("monitor", partial(self.build_spec, dock),
                                 around=forests_in_place))
@@ -88,29 +101,52 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         return spec
 
     def show_result(self, result: Dict) -> None:
-        """Add the compartments (styled by alert) and the status raster; say what changed."""
+        """One group on top (the compartments styled by alert, the flagged pixels over them)
+        replacing the previous monitoring's unless runs are kept; say what changed."""
         files = result.get("files", {})
         changes = result.get("changes", {})
-        project = QgsProject.instance()
+        dock = getattr(self, "_dock", None)
+        folder = Path(files["monitoring_status"]).parent.name
+        group = new_run_group(KIND, f"disturbance monitoring · {folder}")
+        status = QgsRasterLayer(files["monitoring_status"], "disturbance status")
+        if status.isValid():
+            status.setRenderer(status_renderer(status))
+            QgsProject.instance().addMapLayer(status, False)
+            group.addLayer(status)
         layer = QgsVectorLayer(f"{files['compartments_layer']}|layername=monitoring",
                                "disturbance monitoring", "ogr")
         if layer.isValid():
             layer.setRenderer(alert_renderer())
-            project.addMapLayer(layer)
-        status = QgsRasterLayer(files["monitoring_status"], "disturbance status")
-        if status.isValid():
-            project.addMapLayer(status)
+            QgsProject.instance().addMapLayer(layer, False)
+            group.addLayer(layer)  # under the flagged pixels
+        mark_group_outputs(group, KIND)
+        if dock is not None:
+            dock.outputs_left_out.refresh()  # never offered as the polygon layer
+        if dock is None or not dock.keep_runs.isChecked():
+            replace_previous_runs(KIND, group)
         zones = changes.get("zones_with_new_alerts") or []
         if files.get("series"):
             shown = self.chart.load(Path(files["series"]), changes.get("id_field", "forest_id"),
                                     self._index, select=str(zones[0]) if zones else None)
-            self.chart.setVisible(shown > 0)
+            self.chart_loaded = shown > 0
+            self.chart.setVisible(self.chart_loaded)
+        new_alerts = ", ".join(map(str, zones)) or "none"
         self.summary.setText(
             f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
-            f"compartments with new alerts: {', '.join(map(str, zones)) or 'none'}"
+            f"compartments with new alerts: {new_alerts}"
             + (f"\n{late_warning(changes['late_scenes'])}" if changes.get("late_scenes")
                else ""))
+        if dock is not None:  # not the last progress line ("scene 2025-06-30")
+            dock.set_status(f"Monitoring: {changes.get('scenes', 0)} new scenes; "
+                            f"compartments with new alerts: {new_alerts}")
+
+
+def status_renderer(layer: QgsRasterLayer) -> QgsPalettedRasterRenderer:
+    """Suspected, confirmed and recovered pixels in the alert colours; the rest clear."""
+    classes = [QgsPalettedRasterRenderer.Class(code, QColor(colour), STATUS_NAMES[code])
+               for code, colour in STATUS_COLOURS.items()]
+    return QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
 
 
 def forests_in_place(spec: Dict, workdir: Path) -> ContextManager[str]:

@@ -62,7 +62,7 @@ def _section(title: str, parent: QWidget, name: str, collapsed: bool) -> QgsColl
     return box
 
 
-def _form(box: QWidget, stacked: bool = False) -> QFormLayout:
+def narrow_form(box: QWidget, stacked: bool = False) -> QFormLayout:
     """A form that fits a narrow dock (``stacked``: labels above their fields)."""
     form = QFormLayout(box)
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -99,7 +99,7 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         super().__init__("Forests && imagery sources", parent)
         self.setObjectName("raster_collect_aoi_sources")
         self.setSaveCollapsedState(False)
-        form = _form(self)
+        form = narrow_form(self)
         self.layer_combo = QgsMapLayerComboBox(self)
         self.layer_combo.setFilters(qgis_enum("Qgis.LayerFilter.PolygonLayer"))
         self.layer_combo.setAllowEmptyLayer(True)
@@ -140,7 +140,7 @@ class AoiSourcesSection(QgsCollapsibleGroupBox):
         # details most runs never touch: collapsed
         self.details = _section("Catalog, custom API, clouds", self,
                                 "raster_collect_source_details", collapsed=True)
-        details = _form(self.details, stacked=True)
+        details = narrow_form(self.details, stacked=True)
         self.catalog_edit = QgsFileWidget(self.details)
         self.catalog_edit.setFilter("STAC catalog (*.json)")
         self.maxar_event = QLineEdit(self.details)
@@ -179,7 +179,7 @@ class PeriodIndicesSection(QgsCollapsibleGroupBox):
         super().__init__("Period && indices", parent)
         self.setObjectName("raster_collect_period_indices")
         self.setSaveCollapsedState(False)
-        form = _form(self)
+        form = narrow_form(self)
         self.preset_combo = QComboBox(self)
         self.preset_combo.addItems(PRESETS)
         self.event_date = QDateEdit(QDate(2025, 11, 13), self)
@@ -200,8 +200,9 @@ class PeriodIndicesSection(QgsCollapsibleGroupBox):
         form.addRow("Start", self.start_date)
         form.addRow("End", self.end_date)
         form.addRow(self.index_list)
-        self.colour_check = QCheckBox("True-colour composite per period too", self)
-        self.colour_check.setToolTip("A 3-band reflectance COG per period (median of the "
+        # a short label: a check box never wraps, and a wider one widened the whole form
+        self.colour_check = QCheckBox("True-colour composites", self)
+        self.colour_check.setToolTip("A 3-band reflectance COG per period too (median of the "
                                      "cloud-free pixels), played by the temporal controller")
         form.addRow(self.colour_check)
         form.addRow("Composite period", self.period_combo)
@@ -221,7 +222,7 @@ class OutputsComputeSection(QgsCollapsibleGroupBox):
         super().__init__("Outputs && compute", parent)
         self.setObjectName("raster_collect_outputs_compute")
         self.setSaveCollapsedState(False)
-        form = _form(self)
+        form = narrow_form(self)
         self.output_folder = QgsFileWidget(self)
         self.output_folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output_folder.lineEdit().setPlaceholderText(
@@ -239,7 +240,7 @@ class OutputsComputeSection(QgsCollapsibleGroupBox):
         form.addRow("Hexagon size", self.hexagon_spin)
 
         self.dask = _section("Dask cluster", self, "raster_collect_dask", collapsed=True)
-        dask = _form(self.dask, stacked=True)
+        dask = narrow_form(self.dask, stacked=True)
         self.compute_mode = QComboBox(self.dask)
         self.compute_mode.addItems(COMPUTE_MODES)
         self.workers_spin = QSpinBox(self.dask)
