@@ -39,7 +39,7 @@ import json
 import math
 from datetime import date
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -210,15 +210,21 @@ def _delays(result: Outcomes, truth_days, dates, observations) -> Dict[str, Dict
 def _compartment_table(zones, id_field, members, inside, truth_days, detected, result,
                        detect_days, delays, min_fraction) -> pd.DataFrame:
     rows = []
-    for number, zone_id in enumerate(zones[id_field]):
-        here = inside & _zone_mask(members, number, inside.shape)
-        pixels = int(here.sum())
-        reference = int((here & np.isfinite(truth_days)).sum())
-        found = int((here & detected).sum())
-        counts = scores(result.tp[here].sum(), result.fp[here].sum(), result.fn[here].sum())
-        tp_here = here & result.tp
-        event = np.nanmin(truth_days[here]) if reference else np.nan
-        first = np.nanmin(np.where(tp_here, detect_days, np.nan)) if tp_here.any() else np.nan
+    flat = {name: np.ravel(values) for name, values in (
+        ("truth", truth_days), ("detected", detected), ("tp", result.tp), ("fp", result.fp),
+        ("fn", result.fn), ("detect_days", detect_days))}
+    flat_delays = {name: {unit: np.ravel(values) for unit, values in per.items()}
+                   for name, per in delays.items()}
+    for zone_id, pixels_of_zone in zip(zones[id_field], _pixels_by_zone(members, len(zones))):
+        here = pixels_of_zone[np.ravel(inside)[pixels_of_zone]]  # flat indices, raster order
+        truth = flat["truth"][here]
+        pixels = int(here.size)
+        reference = int(np.isfinite(truth).sum())
+        found = int(flat["detected"][here].sum())
+        tp_here = flat["tp"][here]
+        counts = scores(tp_here.sum(), flat["fp"][here].sum(), flat["fn"][here].sum())
+        event = np.nanmin(truth) if reference else np.nan
+        first = np.nanmin(flat["detect_days"][here][tp_here]) if tp_here.any() else np.nan
         row = {id_field: zone_id, "pixels": pixels, "reference_pixels": reference,
                "detected_pixels": found,
                "disturbed": pixels > 0 and reference > 0 and reference >= min_fraction * pixels,
@@ -227,9 +233,9 @@ def _compartment_table(zones, id_field, members, inside, truth_days, detected, r
                "delay_days": first - event if np.isfinite(first) else np.nan,
                "pixel_precision": counts["precision"], "pixel_recall": counts["recall"],
                "pixel_f1": counts["f1"]}
-        for name, per in delays.items():
+        for name, per in flat_delays.items():
             for unit, values in per.items():
-                row[f"median_{name}_delay_{unit}"] = summary(values[tp_here])["median"]
+                row[f"median_{name}_delay_{unit}"] = summary(values[here][tp_here])["median"]
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -256,11 +262,12 @@ def _event_table(refs, reference_row, inside, result, delays, zones, members,
     return table
 
 
-def _zone_mask(members, number: int, shape) -> np.ndarray:
-    """The (y, x) pixels of compartment ``number`` (its pixel centres inside it)."""
-    mask = np.zeros(members.size, bool)
-    mask[members.pixel[members.zone == number]] = True
-    return mask.reshape(shape)
+def _pixels_by_zone(members, zones: int) -> List[np.ndarray]:
+    """Per compartment, the flat indices of its pixels in raster order (one sort of the
+    pixel-compartment pairs: a full-grid mask per compartment cost zones x pixels)."""
+    order = np.argsort(members.zone, kind="stable")  # pairs come in pixel order
+    bounds = np.searchsorted(members.zone[order], np.arange(zones + 1))
+    return [members.pixel[order[bounds[n]:bounds[n + 1]]] for n in range(zones)]
 
 
 def _compartments_of(here: np.ndarray, members, ids: pd.Series):
