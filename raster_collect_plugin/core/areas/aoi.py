@@ -98,7 +98,7 @@ class Aoi:
         if self.degrees is None:
             return Aoi(self.frame[rows].reset_index(drop=True), self.id_field)
         degrees = self.degrees[rows].reset_index(drop=True)
-        return Aoi(_projected(degrees, self.buffer_m)[0], self.id_field, degrees=degrees,
+        return Aoi(_projected(degrees, self.buffer_m), self.id_field, degrees=degrees,
                    buffer_m=self.buffer_m)
 
 
@@ -139,7 +139,7 @@ def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_O
         raise AoiError(f"{path.name} has {len(polygons)} polygon layers {polygons} (its layers "
                        f"are {layers}): choose one with {layer_option}")
     if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
-        layer = next((name for name, kind in listed if "polygon" in kind.lower()), layers[0])
+        layer = polygons[0] if polygons else layers[0]
     # a shapefile whose .cpg was lost is read as Latin-1 by GDAL; UTF-8 text is read as such
     utf8 = undeclared_utf8(path)
     try:
@@ -291,22 +291,19 @@ def load_aoi(source: Union[str, Path, gpd.GeoDataFrame], *, id_field: str = DEFA
     # in degrees: projected in the selection's UTM zone; each door notes the zones it uses
     # (Aoi.zones_note, Aoi.grid_note)
     degrees = frame.reset_index(drop=True) if frame.crs.is_geographic else None
-    frame, _ = _projected(frame, buffer_m)
+    frame = _projected(frame, buffer_m)
     return Aoi(frame.reset_index(drop=True), id_field, notes, degrees=degrees,
                buffer_m=buffer_m)
 
 
-def _projected(frame: gpd.GeoDataFrame, buffer_m: float
-               ) -> Tuple[gpd.GeoDataFrame, Optional[int]]:
-    """(``frame`` in the UTM zone of its centre when it is in degrees, as it is otherwise;
-    grown by ``buffer_m``, the zone's EPSG code or None)."""
-    epsg = None
+def _projected(frame: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoDataFrame:
+    """``frame`` in the UTM zone of its centre when it is in degrees (as it is otherwise),
+    grown by ``buffer_m``."""
     if frame.crs.is_geographic:
-        epsg = _utm_of(frame.to_crs("EPSG:4326").geometry)
-        frame = frame.to_crs(epsg=epsg)
+        frame = frame.to_crs(epsg=_utm_of(frame.to_crs("EPSG:4326").geometry))
     if buffer_m:
         frame = frame.set_geometry(_buffered(frame, buffer_m))
-    return frame, epsg
+    return frame
 
 
 def _buffered(frame: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoSeries:
