@@ -63,6 +63,11 @@ def _cmd_job(args) -> dict:
         spec = json.loads(Path(args.spec).read_bytes())
     except (OSError, ValueError) as error:
         raise BadInput(f"cannot read the job spec {args.spec}: {error}") from None
+    from ..core.jobs.spec import beside_the_spec
+
+    misplaced = isinstance(spec, dict) and beside_the_spec(spec, Path(args.spec).parent)
+    if misplaced:
+        raise BadInput(misplaced)
 
     def emit(event: dict) -> None:
         print(json.dumps(event, default=str), flush=True)

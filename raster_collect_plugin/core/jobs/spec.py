@@ -14,6 +14,7 @@ import platform
 import re
 from datetime import date, datetime
 from numbers import Real
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -395,6 +396,43 @@ def local_paths(spec: Dict[str, Any], *, windows: bool = os.name == "nt") -> Dic
             if isinstance(source, dict) and "href" in source else source
             for n, source in enumerate(spec["sources"])]
     return result
+
+
+INPUT_PATH_KEYS = ("aoi", "raster", "references", "monitoring_dir")  # read, never written
+
+
+def beside_the_spec(spec: Dict[str, Any], spec_folder: Path,
+                    here: Optional[Path] = None) -> Optional[str]:
+    """The one line refusing a spec whose relative input path is missing from the folder the
+    command runs in (``here``) but present beside the spec: relative paths are taken from the
+    folder the command runs in (a spec read from elsewhere said only "does not exist")."""
+    here = Path.cwd() if here is None else here
+    if spec_folder.resolve() == here.resolve():
+        return None
+    for where, value in _input_paths(spec):
+        if not isinstance(value, str) or not value or "://" in value or \
+                value.startswith("~") or os.path.isabs(value):
+            continue
+        if not (here / value).exists() and (spec_folder / value).exists():
+            return (f"job spec '{where}' ({value}) is beside the spec, not in the folder "
+                    "the command runs in, which a spec's relative paths are taken from: run it "
+                    f"from {spec_folder} or give absolute paths")
+    return None
+
+
+def _input_paths(spec: Dict[str, Any]) -> Iterator[Tuple[str, Any]]:
+    """(key, value) of the paths a spec reads: its input keys, its static sources' hrefs, a
+    storm's scenes."""
+    for key in INPUT_PATH_KEYS:
+        yield key, spec.get(key)
+    sources = spec.get("sources")
+    for n, source in enumerate(sources if isinstance(sources, list) else []):
+        if isinstance(source, dict):
+            yield f"sources[{n}].href", source.get("href")
+    for key in PATH_LIST_KEYS:
+        values = spec.get(key)
+        for n, value in enumerate(values if isinstance(values, list) else []):
+            yield f"{key}[{n}]", value
 
 
 def _secret_keys(value: Any, where: str = "") -> Iterator[str]:
