@@ -274,7 +274,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     # so it may be added to (or changed on) a running folder
     record = fingerprint("monitor", parameters)
     # before the folder, the search and the scenes (the grid is laid once they are done)
-    refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"))
+    refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"),
+                          zones=aoi.own_zones())
     with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
         if spec.get("overwrite"):  # start again from the history: forget the kept state
@@ -316,7 +317,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(
             output_dir, params, zones=aoi.frame, id_field=id_field,
-            hexagon_area_m2=spec.get("hexagon_area_m2"),
+            hexagon_area_m2=spec.get("hexagon_area_m2"), hexagon_zones=aoi.own_zones(),
             alerts_since=date.fromisoformat(alerts_since[:10]) if alerts_since else None,
             min_alert_ha=float(spec.get("min_alert_ha", 0.1)),
             memory_budget=parse_size(spec.get("memory_budget")),
