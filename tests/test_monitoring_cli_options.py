@@ -3,11 +3,15 @@
 ``outlier_sigma`` had none, so a forester on the command line could not tune them. An option
 gives the folder the same key would (parameters recorded, state, status), a later ``watch``
 keeps it, a ``monitor`` without it is refused rather than mixed in, and a bad value is refused
-in the spec's words naming the option."""
+in the spec's words naming the option. ``--alerts-since``'s help, refusals and README say what
+the spec's ``alerts_since`` says, in the same words (its refusal named the spec's key on the
+command line, advised "a day from the history's end" where the history's start is accepted,
+and no door said the default of a first run: the history's end)."""
 
 import json
 from dataclasses import fields
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +19,7 @@ import rasterio
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.cli.monitoring import option
-from raster_collect_plugin.core.monitoring import MonitorParams
+from raster_collect_plugin.core.monitoring import ALERTS_SINCE_DEFAULT, MonitorParams
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
 from raster_collect_plugin.core.sample.disturbance_scenario import Event, ScenarioSpec
 
@@ -106,3 +110,40 @@ def test_a_bad_value_is_refused_in_the_spec_s_words(tmp_path, capsys, options, k
         f"raster-collect: error: job spec monitoring {key!r} {words}"]
     assert not (tmp_path / "out").exists()
 
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+RANGE = "a day from the history's start to the end"
+
+
+@pytest.mark.parametrize("since, end, where", [
+    ("2023-12-31", "2025-06-30", "before the history (2024-01-01 .. 2024-12-31)"),
+    ("2025-07-01", "2025-06-30", "after the end (2025-06-30)"),
+])
+def test_alerts_since_is_refused_in_the_spec_s_words(tmp_path, capsys, since, end, where):
+    common = ["--gpkg", str(tmp_path / "forests.gpkg"), "--catalog",
+              str(tmp_path / "catalog.json"), "--history-start", "2024-01-01",
+              "--history-end", "2024-12-31", "--end", end, "--alerts-since", since]
+    assert cli.main(["monitor", *common, "--output", str(tmp_path / "out")]) == 2
+    words = (f"({since}) is {where}: give {RANGE}, or leave it out (default: "
+             "the previous run's last scene; on a first run the history's end)")
+    # before the fix: 'alerts_since' named on the command line, "from the history's end"
+    assert capsys.readouterr().err.splitlines() == [
+        f"raster-collect: error: --alerts-since {words}"]
+    spec = {"kind": "monitor", "aoi": str(tmp_path / "forests.gpkg"),
+            "sources": [{"kind": "static", "href": str(tmp_path / "catalog.json")}],
+            "history_start": "2024-01-01", "history_end": "2024-12-31", "end": end,
+            "alerts_since": since, "output_dir": str(tmp_path / "out")}
+    (tmp_path / "job.json").write_text(json.dumps(spec), encoding="utf-8")
+    assert cli.main(["job", str(tmp_path / "job.json")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"raster-collect: error: 'alerts_since' {words}"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_alerts_since_help_and_readme_say_the_same():
+    parser = cli.build_parser("monitor")._subparsers._group_actions[0].choices["monitor"]
+    [action] = [a for a in parser._actions if "--alerts-since" in a.option_strings]
+    assert RANGE in action.help and f"(default: {ALERTS_SINCE_DEFAULT};" in action.help
+    [row] = [line for line in README.read_text(encoding="utf-8").splitlines()
+             if line.startswith("| `monitoring_alerts.gpkg`")]
+    assert RANGE in row and f"default: {ALERTS_SINCE_DEFAULT};" in row

@@ -190,7 +190,11 @@ def _cmd_monitor(args) -> dict:
     from ..core.monitoring import MonitorParams
 
     # the monitoring parameters named by their options (the spec would name its keys)
-    MonitorParams(args.history_start, args.history_end, **_monitoring(args)).check(option)
+    params = MonitorParams(args.history_start, args.history_end,
+                           **_monitoring(args)).check(option)
+    from ..core.jobs.monitor import check_alerts_since
+
+    check_alerts_since(args.alerts_since, params, args.end or date.today(), "--alerts-since")
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
     if not args.min_alert_ha >= 0:  # NaN too
         raise BadInput(f"--min-alert-ha must be 0 or more hectares, not {args.min_alert_ha:g}")
@@ -290,7 +294,7 @@ def register(commands) -> None:
     monitor.add_argument("--method", choices=["ewma", "cusum"], default="ewma",
                          help="the control chart that gates anomalies: nrt's EWMA (default) "
                               "or CuSum")
-    from ..core.monitoring import MonitorParams
+    from ..core.monitoring import ALERTS_SINCE_DEFAULT, MonitorParams
     from ..core.monitoring.state import DEFAULT_MIN_HISTORY_OBS
 
     defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
@@ -313,8 +317,9 @@ def register(commands) -> None:
     monitor.add_argument("--max-cloud", type=float, help="maximum scene cloud cover (%%)")
     monitor.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     monitor.add_argument("--alerts-since", type=parse_date,
-                         help="the alerts layer shows disturbances confirmed after this day "
-                              "(default: the previous run's last scene)")
+                         help="the alerts layer shows disturbances confirmed after this day, "
+                              "a day from the history's start to the end (default: "
+                              f"{ALERTS_SINCE_DEFAULT}; not kept for watch)")
     monitor.add_argument("--min-alert-ha", type=float, default=0.1,
                          help="disturbed area that flags a compartment (default 0.1 ha)")
     monitor.add_argument("--top", type=int, default=15, help="compartments to print")

@@ -44,7 +44,7 @@ class MonitorRequest:
     hexagon_area_m2: Optional[float] = None
     # per compartment, the UTM zone its hexagons are laid in (Aoi.own_zones: given in degrees)
     hexagon_zones: Optional[List[Optional[int]]] = None
-    alerts_since: Optional[date] = None  # default: the previous run's last scene
+    alerts_since: Optional[date] = None  # default: state.ALERTS_SINCE_DEFAULT
     min_alert_ha: float = 0.1
     memory_budget: Optional[int] = None
     table_formats: tuple = ("gpkg", "csv")
