@@ -128,7 +128,7 @@ def test_an_alerts_since_after_the_end_exits_2_on_the_command_line(tmp_path):
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "'alerts_since' (2026-01-01) is after the end" in lines[0]
+    assert len(lines) == 1 and "--alerts-since (2026-01-01) is after the end" in lines[0]
     assert not (tmp_path / "out").exists()
 
 

@@ -40,7 +40,16 @@ PARAMETER_OPTIONS = {  # MonitorParams field -> (type, help)
     "lambda_": (float, "EWMA weight of the newest observation"),
     "sensitivity": (float, "EWMA boundary in standard deviations of the chart"),
     "alpha": (float, "CuSum significance level of its boundary"),
+    "screen_sigma": (float, "history observations further than this many standard deviations "
+                            "from a first fit (missed clouds, shadows) are dropped and the "
+                            "model refitted"),
+    "outlier_sigma": (float, "departures are clipped at this many standard deviations before "
+                             "they enter the chart (0: not clipped)"),
+    "min_history_obs": (int, "clear history observations a pixel needs to be fitted (fewer: "
+                             "not monitored)"),
 }
+# the other MonitorParams fields, each an option of its own below (choices or a flag)
+CHOICE_OPTIONS = ("direction", "method", "trend")
 
 
 def option(key: str) -> str:
@@ -49,7 +58,12 @@ def option(key: str) -> str:
     from ..core.monitoring.state import spec_key
 
     return ("--" + key.rstrip("_").replace("_", "-")
-            if key in PARAMETER_OPTIONS or key in ("direction", "method") else spec_key(key))
+            if key in PARAMETER_OPTIONS or key in CHOICE_OPTIONS else spec_key(key))
+
+
+def _monitoring(args) -> dict:
+    """The monitoring parameters the options give (MonitorParams fields)."""
+    return {name: getattr(args, name) for name in (*PARAMETER_OPTIONS, *CHOICE_OPTIONS)}
 
 
 def _sources(args) -> list:
@@ -68,11 +82,10 @@ def monitor_spec(args) -> dict:
     from ..core.monitoring import MonitorParams
 
     defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
-    monitoring = {name: getattr(args, name) for name in PARAMETER_OPTIONS
-                  if getattr(args, name) != getattr(defaults, name)}
-    for name in ("direction", "method"):
-        if getattr(args, name) != getattr(defaults, name):
-            monitoring[name] = getattr(args, name)
+    # as a spec gives them: the keys whose value is not the default (min_history_obs left
+    # out is resolved from the model, as a spec's)
+    monitoring = {name: value for name, value in _monitoring(args).items()
+                  if value is not None and value != getattr(defaults, name)}
     index, custom = args.index or DEFAULT_MONITOR_INDEX, {}
     if args.expression:
         name, equals, formula = args.expression.partition("=")
@@ -177,9 +190,11 @@ def _cmd_monitor(args) -> dict:
     from ..core.monitoring import MonitorParams
 
     # the monitoring parameters named by their options (the spec would name its keys)
-    MonitorParams(args.history_start, args.history_end, direction=args.direction,
-                  method=args.method, **{name: getattr(args, name)
-                                         for name in PARAMETER_OPTIONS}).check(option)
+    params = MonitorParams(args.history_start, args.history_end,
+                           **_monitoring(args)).check(option)
+    from ..core.jobs.monitor import check_alerts_since
+
+    check_alerts_since(args.alerts_since, params, args.end or date.today(), "--alerts-since")
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
     if not args.min_alert_ha >= 0:  # NaN too
         raise BadInput(f"--min-alert-ha must be 0 or more hectares, not {args.min_alert_ha:g}")
@@ -279,21 +294,32 @@ def register(commands) -> None:
     monitor.add_argument("--method", choices=["ewma", "cusum"], default="ewma",
                          help="the control chart that gates anomalies: nrt's EWMA (default) "
                               "or CuSum")
-    from ..core.monitoring import MonitorParams
+    from ..core.monitoring import ALERTS_SINCE_DEFAULT, MonitorParams
+    from ..core.monitoring.state import DEFAULT_MIN_HISTORY_OBS
 
     defaults = MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
+    most = MonitorParams(date(2000, 1, 1), date(2000, 1, 2), harmonic_order=4,
+                         trend=True).min_history_obs
+    monitor.add_argument("--trend", action="store_true",
+                         help="add a linear trend to the history model (a history that "
+                              "drifts, e.g. a young stand growing)")
     for name, (kind, text) in PARAMETER_OPTIONS.items():
-        monitor.add_argument(option(name), dest=name, type=kind,
-                             default=getattr(defaults, name),
-                             help=f"{text} (default {getattr(defaults, name):g})")
+        default = None if name == "min_history_obs" else getattr(defaults, name)
+        shown = (f"{DEFAULT_MIN_HISTORY_OBS}, or one more than the model's coefficients when "
+                 f"that is more: {most} with --harmonic-order 4 --trend" if default is None
+                 else f"{default:g}")
+        monitor.add_argument(option(name), dest=name, type=kind, default=default,
+                             metavar="N" if kind is int else "X",
+                             help=f"{text} (default {shown})")
     monitor.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
     monitor.add_argument("--cloud-buffer", type=float, default=0.0, metavar="METRES",
                          help="grow the cloud/shadow mask by this distance (default 0)")
     monitor.add_argument("--max-cloud", type=float, help="maximum scene cloud cover (%%)")
     monitor.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     monitor.add_argument("--alerts-since", type=parse_date,
-                         help="the alerts layer shows disturbances confirmed after this day "
-                              "(default: the previous run's last scene)")
+                         help="the alerts layer shows disturbances confirmed after this day, "
+                              "a day from the history's start to the end (default: "
+                              f"{ALERTS_SINCE_DEFAULT}; not kept for watch)")
     monitor.add_argument("--min-alert-ha", type=float, default=0.1,
                          help="disturbed area that flags a compartment (default 0.1 ha)")
     monitor.add_argument("--top", type=int, default=15, help="compartments to print")

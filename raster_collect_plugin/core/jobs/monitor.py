@@ -115,22 +115,24 @@ def check_monitor_spec(spec: Dict[str, Any]):
         raise JobError(f"'end' ({end}) must be after 'history_end' ({params.history_end}): "
                        "monitoring starts after the history; give a later end (default: "
                        "today)")
-    _check_alerts_since(spec.get("alerts_since"), params, end)
+    check_alerts_since(spec.get("alerts_since"), params, end)
     return params
 
 
-def _check_alerts_since(value, params, end: date) -> None:
+def check_alerts_since(value, params, end: date, name: str = "'alerts_since'") -> None:
     """The alerts layer's first day must fall between the history's start and the end (else
-    the layer silently holds every alert, or none)."""
+    the layer silently holds every alert, or none); refused naming it as ``name`` (the job
+    spec's key, or the command line's option)."""
+    from ..monitoring.state import ALERTS_SINCE_DEFAULT
+
     if not value:
         return
     since = date.fromisoformat(str(value)[:10])
     if since < params.history_start or since > end:
         where = (f"before the history ({params.history_start} .. {params.history_end})"
                  if since < params.history_start else f"after the end ({end})")
-        raise JobError(f"'alerts_since' ({since}) is {where}: give a day from the history's "
-                       f"end to the end, or leave it out (default: the previous run's last "
-                       "scene)")
+        raise JobError(f"{name} ({since}) is {where}: give a day from the history's start to "
+                       f"the end, or leave it out (default: {ALERTS_SINCE_DEFAULT})")
 
 
 def saved_spec(output_dir: Path) -> Optional[Dict[str, Any]]:
@@ -274,7 +276,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     # so it may be added to (or changed on) a running folder
     record = fingerprint("monitor", parameters)
     # before the folder, the search and the scenes (the grid is laid once they are done)
-    refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"))
+    refuse_too_many_cells(aoi.frame, area_m2=spec.get("hexagon_area_m2"),
+                          zones=aoi.own_zones())
     with RunFolder(output_dir, record, rewrites=True,
                    overwrite=bool(spec.get("overwrite"))) as folder:
         if spec.get("overwrite"):  # start again from the history: forget the kept state
@@ -316,7 +319,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(
             output_dir, params, zones=aoi.frame, id_field=id_field,
-            hexagon_area_m2=spec.get("hexagon_area_m2"),
+            hexagon_area_m2=spec.get("hexagon_area_m2"), hexagon_zones=aoi.own_zones(),
             alerts_since=date.fromisoformat(alerts_since[:10]) if alerts_since else None,
             min_alert_ha=float(spec.get("min_alert_ha", 0.1)),
             memory_budget=parse_size(spec.get("memory_budget")),

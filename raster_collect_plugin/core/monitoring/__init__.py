@@ -12,6 +12,7 @@ modules without importing the heavy ones. Modules inside core/ import from modul
 from importlib import import_module
 
 _FACE = {
+    "ALERTS_SINCE_DEFAULT": "state",
     "ALERT_COLOURS": "state",
     "CONFIDENCE_NAMES": "state",
     "FORESTS_NAME": "folder_forests",

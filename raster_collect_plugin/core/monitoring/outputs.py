@@ -53,8 +53,13 @@ def write_zone_outputs(request, state, pixels, transform, crs, since: date,
     if request.hexagon_area_m2:
         from ..areas.hexagons import HEX_ID_FIELD, hexagon_grid
 
-        hexagons = hexagon_grid(zones[[id_field, "geometry"]], id_field=id_field,
-                                area_m2=request.hexagon_area_m2)
+        # laid on the forests as given, as `hexagons` and `zonal` lay them (in each one's own
+        # UTM zone when given in degrees), not in the scenes' CRS: the same cells and hex_ids
+        given = request.zones.reset_index(drop=True)
+        given = zones if given.crs is None else given
+        hexagons = hexagon_grid(given[[id_field, "geometry"]], id_field=id_field,
+                                area_m2=request.hexagon_area_m2,
+                                zones=request.hexagon_zones).to_crs(crs)
         hex_members = zone_pixels(hexagons, transform, shape)
         keys = [id_field, HEX_ID_FIELD]
         hex_summary = zone_summary(hexagons, keys, hex_members, pixels, pixel_ha,

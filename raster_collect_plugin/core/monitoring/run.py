@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -42,7 +42,9 @@ class MonitorRequest:
     zones: object = None  # GeoDataFrame of compartments (optional)
     id_field: str = "forest_id"
     hexagon_area_m2: Optional[float] = None
-    alerts_since: Optional[date] = None  # default: the previous run's last scene
+    # per compartment, the UTM zone its hexagons are laid in (Aoi.own_zones: given in degrees)
+    hexagon_zones: Optional[List[Optional[int]]] = None
+    alerts_since: Optional[date] = None  # default: state.ALERTS_SINCE_DEFAULT
     min_alert_ha: float = 0.1
     memory_budget: Optional[int] = None
     table_formats: tuple = ("gpkg", "csv")

@@ -47,6 +47,8 @@ class StateError(ValueError):
 
 
 DEFAULT_MIN_HISTORY_OBS = 10  # clear history observations a pixel needs (at least)
+# the alerts layer's first day, left out (monitoring.run), as every door's help and refusal say
+ALERTS_SINCE_DEFAULT = "the previous run's last scene; on a first run the history's end"
 
 
 @dataclass(frozen=True)
