@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from raster_collect_plugin import cli
+from raster_collect_plugin.core.pixels.bands import refused_assets
 from raster_collect_plugin.core.pixels.expression import ExpressionError, parse
 from raster_collect_plugin.core.sources.providers import StaticCatalogProvider
 from raster_collect_plugin.core.sources.providers.base import ProviderError, SearchQuery
@@ -97,13 +98,19 @@ def test_remote_catalog_cannot_open_local_files(tmp_path, file_server):
     _remote_catalog(served / "a", child_href=f"file://{secret}/evil/collection.json")
     _remote_catalog(served / "b", child_href="../../secret/evil/collection.json")
     _remote_catalog(served / "c", asset_href="file:///etc/hostname")
+    _remote_catalog(served / "d", child_href="ftp://127.0.0.1:9/evil/collection.json")
     server = file_server(served)
     for name, message in (("a", "links to a local file"), ("b", "links outside its folder"),
-                          ("c", "points an asset at a local file")):
+                          ("d", "links to the ftp:// address ftp://127.0.0.1:9/evil/")):
         provider = StaticCatalogProvider("Remote", f"{server.url}/{name}/catalog.json")
         with pytest.raises(ProviderError, match=f"refused: the remote catalog {message}"
                            if name != "b" else "refused: the catalog links outside"):
             provider.search(QUERY)
+    # a local asset skips its scene (named), not the whole crawl
+    [item] = StaticCatalogProvider("Remote", f"{server.url}/c/catalog.json").search(QUERY)
+    assert not item.assets and refused_assets(item) == {"red": (
+        f"refused: the remote catalog {server.url}/c/catalog.json points its red asset at a "
+        "local file (file:///etc/hostname), which is never read from a remote catalog")}
     fine = StaticCatalogProvider("Remote", f"{server.url}/a/../c/catalog.json")
     assert fine.list_collections() == ["evil"]
 

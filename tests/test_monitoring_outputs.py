@@ -10,6 +10,7 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
+from raster_collect_plugin.core.areas.aoi import read_polygons
 from raster_collect_plugin.core.monitoring.run import MonitorRequest, run_monitor
 from raster_collect_plugin.core.monitoring.state import MonitorParams, StateError
 from tests.monitoring_helpers import HISTORY, nth_on_or_after, small_series
@@ -62,6 +63,9 @@ def test_pixel_cogs_and_compartment_tables(tmp_path):
     assert confirmed[["first_detection_month", "pixels"]].values.tolist() == [["2025-09", 1]]
     layer = gpd.read_file(tmp_path / "monitoring_compartments.gpkg")
     assert set(layer["alert"]) == {"disturbed"} and len(layer) == 2
+    # what validate reads without a layer (several polygon layers are refused there)
+    own = read_polygons(tmp_path / "monitoring_compartments.gpkg", id_field="forest_id")
+    assert sorted(own["forest_id"]) == [1, 2]
     hexagons = gpd.read_file(tmp_path / "monitoring_hexagons.gpkg")
     assert hexagons["disturbed_ha"].sum() == pytest.approx(0.03)
     alerts = gpd.read_file(tmp_path / "monitoring_alerts.gpkg", layer="alerts_since")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -96,7 +98,8 @@ def test_folder_lock_with_msvcrt_refuses_a_second_run_and_leaves_no_lock_file(tm
                                                                              windows_lock):
     output = tmp_path / "out"
     with RunFolder(output, record()) as first:
-        with pytest.raises(FolderLocked, match=f"writing to {output} \\(pid {os.getpid()}\\)"):
+        with pytest.raises(FolderLocked, match=re.escape(
+                f"writing to {output} (pid {os.getpid()} on {socket.gethostname()})")):
             RunFolder(output, record()).__enter__()
         (output / "a.tif").write_bytes(b"x")
         first.publish(["a.tif"])

@@ -10,7 +10,6 @@ import os
 import socket
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,7 @@ def _run(capsys, *arguments: str):
     return code, (json.loads(out) if out.strip() else None), err
 
 
-def test_a_local_lock_file_no_run_holds_is_removed_a_held_one_only_with_force(tmp_path,
-                                                                             capsys):
+def test_a_local_lock_file_no_run_holds_is_removed(tmp_path, capsys):
     folder = tmp_path / "out"
     code, summary, _ = _run(capsys, str(folder))
     assert (code, summary["lock"], summary["removed"]) == (0, None, False)
@@ -38,22 +36,84 @@ def test_a_local_lock_file_no_run_holds_is_removed_a_held_one_only_with_force(tm
     assert (code, summary["stale"], summary["removed"]) == (0, True, True)
     assert summary["held_by"].startswith("pid 999999 on ") and not lock.exists()
 
-    lock.write_text(f"pid {os.getpid()}")  # a live run's (this process)
-    (folder / ".raster-collect-run.json").write_text(json.dumps(
-        {"pid": os.getpid(), "started": datetime(2026, 12, 7, 8, tzinfo=timezone.utc)
-         .timestamp(), "before": []}))
+
+# a run's process holding the folder's lock (the real RunFolder) until its stdin closes
+HOLDER = """
+import sys
+from raster_collect_plugin.core.runs.folder import RunFolder
+with RunFolder(sys.argv[1], {}):
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def holder():
+    """``holder(folder)``: a child process holding ``folder``'s lock, as a run does."""
+    import subprocess
+
+    children = []
+
+    def start(folder: Path) -> subprocess.Popen:
+        child = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        children.append(child)
+        assert child.stdout.readline().strip() == "holding"
+        return child
+
+    yield start
+    for child in children:
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+def test_a_live_run_on_this_machine_keeps_its_lock_even_with_force(tmp_path, capsys, holder):
+    """--force deleted the lock file of a run still writing here: another run could then
+    write into the folder beside it. Refused (exit 2) naming the pid and how to stop it."""
+    folder = tmp_path / "out"
+    child = holder(folder)
+    lock = folder / ".raster-collect.lock"
+    assert lock.read_text() == f"pid {child.pid} on {socket.gethostname()}"
+    for force in ([], ["--force"]):
+        code, summary, err = _run(capsys, str(folder), *force)
+        assert code == 2 and summary is not None  # --json: the error document
+        line = err.strip()
+        assert line.startswith(f"raster-collect: error: {lock} is held by pid {child.pid} on "
+                               f"{socket.gethostname()}, started 20"), line
+        assert line.endswith(
+            f"(a live process on this machine): that run is still writing; wait for it to "
+            f"finish, or stop that process (pid {child.pid}), which releases its lock"
+            + ("; --force removes only a lock held from another machine sharing the folder"
+               if force else "")), line
+        assert lock.exists()
+    child.stdin.close()  # the run ends (killed: its lock file stays, stale)
+    child.wait(timeout=30)
+    folder.mkdir(exist_ok=True)
+    lock.write_text(f"pid {child.pid} on {socket.gethostname()}")
+    code, summary, _ = _run(capsys, str(folder))
+    assert (code, summary["stale"], summary["removed"]) == (0, True, True)
+    assert not lock.exists()
+
+
+def test_a_lock_held_from_another_machine_goes_only_with_force(tmp_path, capsys):
+    """A folder shared with another machine: its run's pid means nothing here, so --force
+    (for a run you know is gone) still removes the lock."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    lock = folder / ".raster-collect.lock"
+    lock.write_text(f"pid {os.getpid()} on other-machine")  # a live pid here, by chance
     handle = os.open(lock, os.O_RDWR)
-    try_lock(handle)
+    try_lock(handle)  # the other machine's run's hold (a lock on the shared file)
     try:
         code, summary, err = _run(capsys, str(folder))
-        assert code == 2 and summary is not None  # --json: the error document
-        assert err.strip() == (
-            f"raster-collect: error: {lock} is held by pid {os.getpid()} on "
-            f"{socket.gethostname()}, started 2026-12-07T08:00:00+00:00 (a live process): that "
-            "run is still writing; wait for it to finish, or if it is gone rerun with --force")
-        assert lock.exists()
+        assert code == 2 and err.strip() == (
+            f"raster-collect: error: {lock} is held by pid {os.getpid()} on other-machine: "
+            "that run may still be writing; wait for it to finish, or if it is gone rerun "
+            "with --force")
         code, summary, _ = _run(capsys, str(folder), "--force")
-        assert (code, summary["stale"], summary["removed"]) == (0, False, True)
+        assert (code, summary["held_by"], summary["stale"], summary["removed"]) == \
+            (0, f"pid {os.getpid()} on other-machine", False, True)
         assert not lock.exists()
     finally:
         release_lock_file(handle, None)

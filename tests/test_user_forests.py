@@ -204,7 +204,7 @@ def test_an_empty_layer_is_named_not_asked_to_select_features(tmp_path, capsys):
     forests.iloc[:0].to_file(tmp_path / "two.gpkg", layer="a", geometry_type="Polygon")
     forests.to_file(tmp_path / "two.gpkg", layer="compartments")
     with pytest.raises(AoiError, match=r"^layer 'a' of two.gpkg has no features"):
-        load_aoi(tmp_path / "two.gpkg")  # the first polygon layer, read when none is given
+        load_aoi(tmp_path / "two.gpkg", layer="a")
 
 
 def test_a_polygon_with_no_area_is_skipped_as_an_empty_one(tmp_path, capsys):

@@ -69,7 +69,8 @@ def windows_path_in(command: Optional[argparse.ArgumentParser], args) -> Optiona
 def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpkg", "--gpkg_path", dest="gpkg", required=True,
                         help="polygons (GeoPackage or any vector file)")
-    parser.add_argument("--layer", help="layer in the file (default: the first polygon layer)")
+    parser.add_argument("--layer", help="layer in the file (needed when it holds several "
+                                        "polygon layers)")
     parser.add_argument("--id-field", default="forest_id", help="id field (default forest_id)")
     parser.add_argument("--forest", default="*",
                         help="forest id(s), comma separated, or '*' for all (default)")

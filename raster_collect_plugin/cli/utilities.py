@@ -181,5 +181,6 @@ def register(commands) -> None:
     unlocking.add_argument("output", type=output_location,
                            help="the output folder or s3://bucket/prefix")
     unlocking.add_argument("--force", action="store_true",
-                           help="remove the lock even though its run may still be writing")
+                           help="remove the lock even though its run may still be writing "
+                                "(not one of a live process on this machine)")
     unlocking.set_defaults(handler=_cmd_unlock)

@@ -104,24 +104,22 @@ class Aoi:
 
 def read_polygons(path: Path, *, layer: Optional[str] = None,
                   layer_option: str = LAYER_OPTION,
-                  id_field: Optional[str] = None,
-                  first_polygon_layer: bool = True) -> gpd.GeoDataFrame:
+                  id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     """Read a vector file; unreadable files and unknown layers raise AoiError naming the fix
     (``layer_option``: the option that chooses the layer). An ``id_field`` that is the file's
     feature id (a GeoPackage's ``fid``, which QGIS lists among the fields) is read as a column.
-    Without ``layer``, the file's first polygon layer is read; with ``first_polygon_layer``
-    False, a file of several polygon layers is refused instead (naming them and
-    ``layer_option``). GDAL's reading runs in a helper thread, so Ctrl-C/SIGTERM stop the wait
-    at once."""
+    Without ``layer``, the file's one polygon layer is read (beside roads or tables); a file of
+    several polygon layers is refused, naming them and ``layer_option``: reading the first
+    would take the wrong polygons silently. GDAL's reading runs in a helper thread, so
+    Ctrl-C/SIGTERM stop the wait at once."""
     from ..compute.interrupts import call_interruptibly
 
     return call_interruptibly(_read_polygons, path, layer, layer_option, id_field,
-                              first_polygon_layer, what=f"reading {path.name}")
+                              what=f"reading {path.name}")
 
 
 def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_OPTION,
-                   id_field: Optional[str] = None,
-                   first_polygon_layer: bool = True) -> gpd.GeoDataFrame:
+                   id_field: Optional[str] = None) -> gpd.GeoDataFrame:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -135,10 +133,11 @@ def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_O
         raise AoiError(f"{path.name} has no layer {layer!r}; its layers are {layers}: "
                        f"choose one with {layer_option}")
     polygons = [name for name, kind in listed if "polygon" in kind.lower()]
-    if layer is None and len(polygons) > 1 and not first_polygon_layer:
-        raise AoiError(f"{path.name} has {len(polygons)} polygon layers {polygons} (its layers "
-                       f"are {layers}): choose one with {layer_option}")
-    if layer is None and len(listed) > 1:  # the first polygon layer, not a road or a table
+    if layer is None and len(polygons) > 1:
+        others = f" (its layers are {layers})" if len(layers) > len(polygons) else ""
+        raise AoiError(f"{path.name} has {len(polygons)} polygon layers {polygons}{others}: "
+                       f"choose one with {layer_option}")
+    if layer is None and len(listed) > 1:  # the polygon layer, not a road or a table
         layer = polygons[0] if polygons else layers[0]
     # a shapefile whose .cpg was lost is read as Latin-1 by GDAL; UTF-8 text is read as such
     utf8 = undeclared_utf8(path)
@@ -158,7 +157,7 @@ def _read_polygons(path: Path, layer: Optional[str], layer_option: str = LAYER_O
         pyogrio.read_info(path, layer=layer).get("fid_column") == id_field
     frame = frame.rename_axis(id_field if fid_is_the_id else None)
     frame = without_heights(frame.reset_index(drop=not fid_is_the_id))
-    frame.attrs["layer"] = layer  # the one read (a file's first polygon layer), None if alone
+    frame.attrs["layer"] = layer  # the one read (a file's polygon layer), None if alone
     frame.attrs["notes"] = [utf8_note(path)] if utf8 else []
     return frame
 

@@ -135,7 +135,7 @@ def _references(path: Path, layer, date_field: str):
                        "disturbed extent")
     # several polygon layers (compartments and references in one GeoPackage) are a choice
     # the user makes: a first layer read silently would score the wrong polygons
-    frame = read_polygons(path, layer=layer, first_polygon_layer=False,
+    frame = read_polygons(path, layer=layer,
                           layer_option="--references-layer (a spec's 'references_layer')")
     if frame.crs is None:
         raise JobError(f"the reference polygons {path.name} have no CRS: assign one (e.g. "

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import stat
 import time
 from dataclasses import dataclass, field
@@ -302,7 +303,7 @@ class RunFolder:
                 raise
             if same_file(lock_path, handle):
                 os.ftruncate(handle, 0)
-                os.write(handle, f"pid {os.getpid()}".encode())
+                os.write(handle, lock_owner().encode())
                 self._lock = handle
                 return
             release_lock_file(handle, None)  # we locked a file another run just removed
@@ -395,6 +396,21 @@ class RunFolder:
         for name in obsolete:  # a file held open (Windows) stays, out of the manifest
             (self.removed if remove(self.path / name, must=False) else self.held).append(name)
         return manifest
+
+
+def lock_owner() -> str:
+    """What a folder's lock file says of its run: ``pid N on HOST`` (``unlock`` tells a run on
+    this machine from one on another sharing the folder by it)."""
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+def lock_pid_host(text: str) -> Tuple[Optional[int], Optional[str]]:
+    """The pid and host a lock file's ``lock_owner`` text names (host None in one written
+    before hosts were named; both None when unreadable)."""
+    words = text.split(" ", 3)
+    if len(words) < 2 or words[0] != "pid" or not words[1].isdigit():
+        return None, None
+    return int(words[1]), words[3] if len(words) == 4 and words[2] == "on" else None
 
 
 def _read_owner(handle: int) -> str:

@@ -4,9 +4,11 @@
   started, last heartbeat); its age is measured on the store's clock
   (``RemoteLock.heartbeat_age``). It is removed when it is stale (its heartbeat is
   ``STALE_AFTER_SECONDS`` old, or its run was on this machine and is gone), or with ``force``.
-- A local folder: its lock file is an OS lock held while the run's process lives. A lock file
-  no process holds is stale (removed); one held is removed only with ``force`` (the run keeps
-  writing: only for a run you know is gone, e.g. on another machine sharing the folder).
+- A local folder: its lock file is an OS lock held while the run's process lives; it names
+  the run (``pid N on HOST``). A lock file no process holds is stale (removed). One held by a
+  live process on this machine is never removed, not even with ``force`` (the run would keep
+  writing beside another): stop that process or wait. One held from another machine sharing
+  the folder is removed only with ``force`` (only for a run you know is gone).
 
 A lock still held without ``force`` is ``FolderLocked`` (exit 2) naming its run and the way out.
 """
@@ -18,9 +20,9 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
-from .folder import JOURNAL_NAME, LOCK_NAME, FolderLocked
+from .folder import JOURNAL_NAME, LOCK_NAME, FolderLocked, lock_pid_host
 from .portable import LockHeld, release_lock_file, try_lock
 from .storage import is_remote
 
@@ -67,40 +69,58 @@ def _unlock_local(folder: Path, force: bool) -> dict:
     try:
         try_lock(handle)
     except LockHeld:
-        who = _local_owner(folder, handle)
+        who, pid = _local_owner(folder, handle)
         os.close(handle)
+        if pid is not None:  # a live run here: removing its lock lets another write beside it
+            raise FolderLocked(f"{path} is held by {who} (a live process on this machine): "
+                               f"that run is still writing; wait for it to finish, or stop "
+                               f"that process (pid {pid}), which releases its lock"
+                               + ("; --force removes only a lock held from another machine "
+                                  "sharing the folder" if force else "")) from None
         if not force:
-            raise FolderLocked(f"{path} is held by {who} (a live process): that run is "
-                               "still writing; wait for it to finish, or if it is gone "
-                               "rerun with --force") from None
+            raise FolderLocked(f"{path} is held by {who}: that run may still be writing; "
+                               "wait for it to finish, or if it is gone rerun with --force"
+                               ) from None
         path.unlink(missing_ok=True)
         return {"lock": str(path), "held_by": who, "stale": False, "removed": True}
     except BaseException:
         os.close(handle)
         raise
-    who = _local_owner(folder, handle)
+    who = _local_owner(folder, handle)[0]
     release_lock_file(handle, path)  # no process holds it: a killed run's lock file
     return {"lock": str(path), "held_by": who, "stale": True, "removed": True}
 
 
-def _local_owner(folder: Path, handle: int) -> str:
-    """``pid N on HOST[, started T]`` from the lock file (and the run's journal)."""
+def _local_owner(folder: Path, handle: int) -> Tuple[str, Optional[int]]:
+    """``pid N on HOST[, started T]`` from the lock file (and the run's journal), and the pid
+    when it is a live process on this machine (a lock naming no host, written before hosts
+    were, is taken as this machine's, as a folder's lock usually is)."""
     try:
         os.lseek(handle, 0, os.SEEK_SET)
         text = os.read(handle, 200).decode(errors="replace").strip()
     except OSError:  # Windows: the file is being written
         text = ""
-    who = f"{text or 'a run'} on {socket.gethostname()}"
-    started = _journal_start(folder, text)
-    return f"{who}, started {started}" if started else who
+    pid, host = lock_pid_host(text)
+    here = host in (None, socket.gethostname())
+    who = f"pid {pid} on {host or socket.gethostname()}" if pid is not None else \
+        f"{text or 'a run'} on {socket.gethostname()}"
+    started = _journal_start(folder, pid)
+    who = f"{who}, started {started}" if started else who
+    return who, (pid if pid is not None and here and _alive(pid) else None)
 
 
-def _journal_start(folder: Path, owner: str) -> Optional[str]:
+def _alive(pid: int) -> bool:
+    import psutil
+
+    return psutil.pid_exists(pid)
+
+
+def _journal_start(folder: Path, pid: Optional[int]) -> Optional[str]:
     try:
         journal = json.loads((folder / JOURNAL_NAME).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(journal, dict) or f"pid {journal.get('pid')}" != owner:
+    if not isinstance(journal, dict) or pid is None or journal.get("pid") != pid:
         return None
     try:
         return datetime.fromtimestamp(float(journal["started"]), timezone.utc) \

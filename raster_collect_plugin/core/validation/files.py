@@ -82,8 +82,8 @@ def validate_files(layers: Mapping[str, PathLike], references: PathLike,
 
     outputs = read_layers(layers)
     return validate(outputs, read_polygons(Path(references), layer=references_layer,
-                                                 first_polygon_layer=False,
-                                                 layer_option="references_layer"),
-                    read_polygons(Path(compartments), layer=compartments_layer),
+                                           layer_option="references_layer"),
+                    read_polygons(Path(compartments), layer=compartments_layer,
+                                  layer_option="compartments_layer"),
                     transform=Affine(*outputs.attrs["transform"]), crs=outputs.attrs["crs"],
                     **options)

@@ -29,6 +29,39 @@ def is_remote(href: str) -> bool:
     return urlsplit(str(href)).scheme.lower() in REMOTE_SCHEMES
 
 
+def other_scheme(href: str) -> Optional[str]:
+    """The scheme of an address that is neither remote (``REMOTE_SCHEMES``) nor a local file
+    (a path, ``file:``, a Windows drive letter): ``ftp``, ``sftp``...; else None."""
+    scheme = urlsplit(str(href)).scheme.lower()
+    return None if scheme in (*REMOTE_SCHEMES, "", "file") or len(scheme) == 1 else scheme
+
+
+def not_read(href: str) -> str:
+    """A non-remote href as the refusals name it: a local file, or the address by its scheme
+    (an ``ftp://`` one is not a file on this computer)."""
+    scheme = other_scheme(href)
+    return (f"the {scheme}:// address {href}, which this tool cannot read (it reads http(s), "
+            "s3, gs and az)" if scheme else f"a local file ({href})")
+
+
+def refuse_unread_assets(item, where: str):
+    """Remove from ``item`` (a pystac Item from a remote catalog or API, ``where``) every
+    asset whose (absolute) href is not remote: a local file (``file://``, a drive path; a host
+    must never make the tool read this computer's files) or an address of another scheme.
+    Each is named with the reason in the item's ``REFUSED_ASSETS`` property: a scene needing
+    it is skipped with that reason, the others are used."""
+    from ...pixels.bands import REFUSED_ASSETS
+
+    refused = {key: asset.href for key, asset in item.assets.items() if not is_remote(asset.href)}
+    for key, href in refused.items():
+        del item.assets[key]
+        fix = (": ask the catalog's maintainers for an https:// href" if other_scheme(href)
+               else ", which is never read from a remote catalog")
+        item.properties.setdefault(REFUSED_ASSETS, {})[key] = (
+            f"refused: {where} points its {key} asset at {not_read(href)}{fix}")
+    return item
+
+
 def _normal(href: str, path_module: Optional[ModuleType] = None) -> str:
     """``href`` absolute and normalised, with ``/`` separators, for prefix comparisons.
 
@@ -87,14 +120,9 @@ class GuardedStacIO(TimeoutStacIO):
     def check_link(self, href: str) -> None:
         """Raise CatalogEscape when a catalog/item link leaves the root's folder."""
         if self.remote and not is_remote(href):
-            raise CatalogEscape(f"the remote catalog links to a local file ({href})")
+            raise CatalogEscape(f"the remote catalog links to {not_read(href)}")
         if not _normal(href, self.path_module).startswith(self.base):
             raise CatalogEscape(f"the catalog links outside its folder ({href})")
-
-    def check_asset(self, href: str) -> None:
-        """Raise CatalogEscape when a remote catalog's asset is a local file."""
-        if self.remote and not is_remote(href):
-            raise CatalogEscape(f"the remote catalog points an asset at a local file ({href})")
 
     def read_text_from_href(self, href: str) -> str:
         self.check_link(href)

@@ -21,7 +21,7 @@ from pystac_client.stac_api_io import StacApiIO
 from ...compute.interrupts import call_interruptibly
 from ...pixels.bands import REFUSED_ASSETS, in_table
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
-from .guarded_io import is_remote
+from .guarded_io import refuse_unread_assets
 
 QUERY_CONFORMANCE = "https://api.stacspec.org/v1.0.0-rc.2/item-search#query"
 PAGE_SIZE = 250
@@ -202,7 +202,8 @@ class StacApiProvider(Provider):
             search = client.search(**arguments)
             for page in search.pages():
                 for item in page.items:
-                    refuse_local_assets(absolute_asset_hrefs(item, search.url), self.url)
+                    refuse_unread_assets(absolute_asset_hrefs(item, search.url),
+                                         f"the STAC API at {self.url}")
                 ids = [item.id for item in page.items]
                 if ids and seen.issuperset(ids):  # else paged on up to the cap or the bound
                     raise ProviderError(
@@ -233,20 +234,6 @@ def absolute_asset_hrefs(item: pystac.Item, answer_url: str) -> pystac.Item:
     base = urljoin(answer_url, own) if own else answer_url
     for asset in item.assets.values():
         asset.href = urljoin(base, asset.href)
-    return item
-
-
-def refuse_local_assets(item: pystac.Item, api_url: str) -> pystac.Item:
-    """Remove from ``item`` every asset whose (absolute) href is a local file (``file://``,
-    a drive path): an API on another host must never make the tool read this computer's
-    files. Each is named with the reason in the item's ``REFUSED_ASSETS`` property: a scene
-    needing it is skipped with that reason, the others are used."""
-    refused = {key: asset.href for key, asset in item.assets.items() if not is_remote(asset.href)}
-    for key, href in refused.items():
-        del item.assets[key]
-        item.properties.setdefault(REFUSED_ASSETS, {})[key] = (
-            f"refused: the STAC API at {api_url} points its {key} asset at a local file "
-            f"({href}), which is never read from a remote catalog")
     return item
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, List, Optional
+from urllib.parse import urlsplit
 
 import pystac
 from shapely.geometry import box, shape
@@ -15,7 +16,7 @@ from shapely.geometry import box, shape
 from ...pixels.bands import MAXAR_OPEN_DATA, CollectionProfile
 from ..endpoints import MAXAR_OPEN_DATA_CATALOG
 from .base import Provider, ProviderError, SearchQuery, passes_cloud_filter, too_many_items_message
-from .guarded_io import CatalogEscape, GuardedStacIO
+from .guarded_io import CatalogEscape, GuardedStacIO, refuse_unread_assets
 
 MAXAR_LICENCE = "CC-BY-NC-4.0"
 ROOT_FILES = ("catalog.json", "collection.json")  # what a folder given as --catalog holds
@@ -40,6 +41,14 @@ class StaticCatalogProvider(Provider):
                  timeout: float = 30.0, total_timeout: float = 1800.0):
         super().__init__(name)
         self.catalog_href = str(catalog_href)
+        scheme = urlsplit(self.catalog_href).scheme.lower()
+        if scheme not in ("", "file", "http", "https") and len(scheme) > 1:
+            # it failed as 'Not supported URL scheme s3' after the run had started (exit 1)
+            bucket = " (a bucket's objects have one)" if scheme in ("s3", "gs", "az") else ""
+            raise CatalogNotFound(f"{name}: the STAC catalog {self.catalog_href} has the "
+                                  f"scheme {scheme}://, which a static catalog is not read "
+                                  f"from: give its https:// URL{bucket} or the path of a copy "
+                                  "on this computer")
         local = Path(self.catalog_href).expanduser() if "://" not in self.catalog_href else None
         root = None if local is None or not local.is_dir() else next(
             (local / name for name in ROOT_FILES if (local / name).is_file()), None)
@@ -182,8 +191,8 @@ class StaticCatalogProvider(Provider):
                 # item's own "collection" naming another (or none) was dropped silently
                 item.collection_id = collection.id
                 item.make_asset_hrefs_absolute()
-                for asset in item.assets.values():
-                    self._io.check_asset(asset.href)
+                if self._io.remote:  # a scene with a local asset is skipped, not the crawl
+                    refuse_unread_assets(item, f"the remote catalog {self.catalog_href}")
                 found.append(item)
                 if len(found) > query.max_items:
                     raise ProviderError(too_many_items_message(self.name, query))
