@@ -309,3 +309,35 @@ def test_a_lock_released_while_its_age_is_read_is_claimed(s3, monkeypatch):
     finally:
         lock.release()
     assert _lock_of(fs, prefix) is None
+
+
+def test_a_heartbeat_in_flight_does_not_bring_back_a_removed_lock(s3, monkeypatch):
+    """The heartbeat read the lock (this run's), then `unlock --force` removed it, then the
+    heartbeat wrote it back: the forced unlock was undone and the run kept writing. The
+    rewrite is now conditional on the version read (S3's If-Match): the run is lost."""
+    kind, fs = s3
+    if kind != "conditional":
+        pytest.skip("a store without conditional writes is best effort (module docstring)")
+    prefix = "in-flight"
+    lock = remote_lock.RemoteLock(f"s3://raster-collect/{prefix}")
+    lock.acquire()
+    lock._stop.set()  # this test drives the heartbeat itself
+    lock._beat.join(10)
+    read = lock.fs.cat_file
+
+    def read_then_removed(path, *args, **kwargs):
+        body = read(path, *args, **kwargs)
+        if path == lock.path:  # `unlock --force` between the read and the write
+            fs.rm(f"raster-collect/{prefix}/.raster-collect.lock")
+        return body
+
+    monkeypatch.setattr(lock.fs, "cat_file", read_then_removed)
+    try:
+        assert lock._refresh() is False
+        monkeypatch.setattr(lock.fs, "cat_file", read)
+        assert lock.lost()
+        assert _lock_of(fs, prefix) is None  # still removed
+        with pytest.raises(remote_lock.LockLost, match="was removed"):
+            lock.check()
+    finally:
+        lock.release()

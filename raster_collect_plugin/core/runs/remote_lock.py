@@ -14,6 +14,10 @@
   the lock a second time; there the lock is **best effort**: written, then read back after
   :data:`SETTLE_SECONDS` (the run whose token is there holds it, the other stops), with a
   warning naming the risk. A takeover (an overwrite by nature) is checked the same way.
+- A heartbeat or a takeover rewrites the lock only if it is still the version it read (S3's
+  ``If-Match`` on the ETag): a heartbeat in flight cannot bring back a lock that ``unlock
+  --force`` removed or another run took over meanwhile (a store without the condition is
+  overwritten, as before).
 - A run whose lock was taken over (it stalled longer than that: a laptop asleep) is **lost**:
   the heartbeat finds another run's token there, or :meth:`RemoteLock.check` (each cancel
   check, each write into the prefix: ``held_locks.check_held``) finds the last confirmation older
@@ -26,6 +30,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -86,11 +91,11 @@ class RemoteLock:
 
     def _claim(self) -> None:
         for _ in range(3):
-            held = self._read()
+            held, version = self._read_versioned()
             if held is not None:
                 try:
-                    self._take_over(held)
-                except FileNotFoundError:  # its run released it while it was timed: again
+                    self._take_over(held, version)
+                except FileNotFoundError:  # released, or changed, while it was timed: again
                     continue
                 break
             try:
@@ -123,10 +128,11 @@ class RemoteLock:
             return True
         return False
 
-    def _take_over(self, held: dict) -> None:
-        """Take over the lock ``held`` if its run is gone, else raise FolderLocked."""
+    def _take_over(self, held: dict, version: Optional[str] = None) -> None:
+        """Take over the lock ``held`` (its ETag ``version``) if its run is gone, else raise
+        FolderLocked; FileNotFoundError when it changed since it was read."""
         if _dead_here(held):  # a killed run's lock, on this machine
-            self.fs.pipe_file(self.path, self._body())
+            self._rewrite(version)
             self._confirm()
             return
         age = self.heartbeat_age(held)
@@ -136,7 +142,7 @@ class RemoteLock:
                     "heartbeat stopped %s ago by the store's clock (a run refreshes it every "
                     "%g s), so that run is taken as gone", self.location, describe(held),
                     span(age), HEARTBEAT_SECONDS)
-        self.fs.pipe_file(self.path, self._body())
+        self._rewrite(version)
         self._confirm()
 
     def _confirm(self) -> None:
@@ -169,14 +175,19 @@ class RemoteLock:
             if self._lost is not None:
                 return False
             try:
-                held = self._read()
+                held, version = self._read_versioned()
+                if (held or {}).get("token") == self.token:
+                    try:
+                        self._rewrite(version)
+                        self._confirmed = time.time()
+                        return True
+                    except FileNotFoundError:  # removed or taken over since it was read
+                        held = self._read()
                 if (held or {}).get("token") != self.token:
                     self._lost = held or {}
                     log.debug("the lock of %s is no longer this run's (now%s)",
                               self.location, describe(held) or " none")
                     return False
-                self.fs.pipe_file(self.path, self._body())
-                self._confirmed = time.time()
             except Exception as error:  # noqa: BLE001 - a store that does not answer: retry
                 log.debug("lock heartbeat of %s failed: %s", self.location, first_line(error))
                 self._confirmed = time.time() - HEARTBEAT_SECONDS  # again in a minute
@@ -260,6 +271,34 @@ class RemoteLock:
         if isinstance(stamp, datetime):
             return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
         return None
+
+    def _rewrite(self, version: Optional[str]) -> None:
+        """Write this run's lock over the version ``version`` (an ETag) only; raise
+        FileNotFoundError when the lock is no longer that version (removed, or rewritten by
+        another run). Without a version, or on a store that takes no condition, overwrite."""
+        body = self._body()
+        if version:
+            try:
+                self.fs.pipe_file(self.path, body, IfMatch=version)
+                return
+            except TypeError:  # a filesystem that passes no condition on
+                pass
+            except OSError as error:  # s3fs: 412 Precondition Failed is EINVAL
+                if isinstance(error, FileNotFoundError) or (
+                        error.errno == errno.EINVAL and "precondition" in str(error).lower()):
+                    raise FileNotFoundError(self.path) from None
+                raise
+        self.fs.pipe_file(self.path, body)
+
+    def _read_versioned(self) -> "tuple[Optional[dict], Optional[str]]":
+        """The lock's owner (as ``_read``) and the ETag of the version read first (None when
+        the store gives none): a version newer than the owner read only fails a rewrite."""
+        try:
+            self.fs.invalidate_cache(self.path)
+            version = self.fs.info(self.path).get("ETag")
+        except FileNotFoundError:
+            return None, None
+        return self._read(), version if isinstance(version, str) else None
 
     def _read(self) -> Optional[dict]:
         """The lock's owner; None when there is no lock; {} when it cannot be read (a store
