@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Optional, Tuple
 
 from .folder import FolderLocked
 from .held_locks import HELD as _HELD
@@ -290,7 +290,7 @@ class RemoteLock:
                 raise
         self.fs.pipe_file(self.path, body)
 
-    def _read_versioned(self) -> "tuple[Optional[dict], Optional[str]]":
+    def _read_versioned(self) -> Tuple[Optional[dict], Optional[str]]:
         """The lock's owner (as ``_read``) and the ETag of the version read first (None when
         the store gives none): a version newer than the owner read only fails a rewrite."""
         try:
