@@ -283,6 +283,25 @@ def test_a_job_spec_whose_catalog_does_not_exist_is_bad_input(small_sample, tmp_
     assert not (tmp_path / "out").exists()
 
 
+def test_a_file_url_catalog_is_checked_as_its_path(small_sample, tmp_path, capsys):
+    """``--catalog file:///missing/catalog.json`` failed after the run started (exit 1, "cannot
+    read the catalog"); a ``file://`` URL of the catalog's folder was not taken as that
+    catalog. Both are now the path's: bad input up front, and the folder's catalog.json."""
+    missing = (tmp_path / "missing" / "catalog.json").as_uri()
+    code = cli.main(["--quiet", "search", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", missing, "--start", "2025-10-01", "--end", "2025-10-31"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err == (f"raster-collect: error: Static catalog: the STAC catalog {missing} does not "
+                   "exist; check the path to its catalog.json")
+    folder = small_sample.catalog_path.parent.as_uri()
+    code = cli.main(["--json", "search", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", folder, "--collections", "sentinel-2-l2a",
+                     "--start", "2025-01-01", "--end", "2025-12-31"])
+    found = json.loads(capsys.readouterr().out)
+    assert code == 0 and found["scenes"] > 0 and found["errors"] == {}
+
+
 def test_search_that_finds_nothing_says_so(small_sample, capsys):
     """A search with no scene (dates without any) prints why, not nothing (a mistyped
     collection is refused: test_search_and_monitor_refuse_a_collection...)."""

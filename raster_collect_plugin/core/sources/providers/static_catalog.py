@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, List, Optional
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import pystac
 from shapely.geometry import box, shape
@@ -49,7 +50,8 @@ class StaticCatalogProvider(Provider):
                                   f"scheme {scheme}://, which a static catalog is not read "
                                   f"from: give its https:// URL{bucket} or the path of a copy "
                                   "on this computer")
-        local = Path(self.catalog_href).expanduser() if "://" not in self.catalog_href else None
+        local = Path(self.catalog_href).expanduser() if "://" not in self.catalog_href else \
+            Path(url2pathname(urlsplit(self.catalog_href).path)) if scheme == "file" else None
         root = None if local is None or not local.is_dir() else next(
             (local / name for name in ROOT_FILES if (local / name).is_file()), None)
         if root is not None:
