@@ -104,7 +104,9 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         spec = dock.base_spec(workdir, indices)
         if any(sample_of_catalog(source.get("href", "")) == STORM
                for source in spec["sources"]):  # it would fail after the search: say it now
-            raise DockInputError(MONITORING_ADVICE[0].upper() + MONITORING_ADVICE[1:] + ".")
+            message = MONITORING_ADVICE[0].upper() + MONITORING_ADVICE[1:] + "."
+            self.summary.setText(message)  # beside the button: the status line shows 2 lines
+            raise DockInputError(message)
         for key in ("start", "end", "buffer_m"):
             spec.pop(key, None)
         self._index = indices[0]
