@@ -259,7 +259,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
             return
         workdir = Path(tempfile.mkdtemp(prefix="raster-collect-dock-"))
         try:
-            spec = build(workdir)
+            spec = self.with_memory_budget(build(workdir))
         except (DockInputError, ValueError) as problem:
             shutil.rmtree(workdir, ignore_errors=True)
             self.show_error(str(problem))
