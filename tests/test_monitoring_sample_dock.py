@@ -35,7 +35,7 @@ def test_the_storm_sample_is_refused_before_the_run(dock, small_sample, tmp_path
     assert dock.current_task is None  # no job started
     assert dock.last_error.startswith("The storm sample's scenes cover October to December "
                                       "2025 only")
-    assert "Try it on the disturbance sample…" in dock.last_error
+    assert "(Disturbance monitoring → Try it on sample data…: 3 years" in dock.last_error
     assert dock.monitoring_section.summary.text() == dock.last_error  # beside the button
     assert not (tmp_path / "monitoring").exists()
 

@@ -60,7 +60,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.run_button.setToolTip("Fit the stable history and monitor every later clear "
                                    "scene up to today; run again later: only the new scenes "
                                    "are processed (the folder keeps the state)")
-        self.sample_button = QPushButton("Try it on the disturbance sample…", self)
+        self.sample_button = QPushButton("Try it on sample data…", self)
         self.sample_button.setToolTip(
             "Create the disturbance sample (8 compartments, Sentinel-2 and Landsat 2023-2025; "
             "windthrow, a clear-fell and a dieback in 2025) and fill the form for it: the "

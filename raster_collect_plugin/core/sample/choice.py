@@ -21,7 +21,7 @@ COMPARTMENTS_LAYER = "compartments"
 MONITORING_ADVICE = ("the storm sample's scenes cover October to December 2025 only, and "
                      "monitoring needs at least 10 clear observations per pixel in the stable "
                      "history: use the disturbance sample instead (Disturbance monitoring → "
-                     "Try it on the disturbance sample…: 3 years of Sentinel-2 and Landsat)")
+                     "Try it on sample data…: 3 years of Sentinel-2 and Landsat)")
 
 
 def sample_of_catalog(href: str) -> Optional[str]:
