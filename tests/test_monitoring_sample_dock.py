@@ -42,6 +42,8 @@ def test_the_storm_sample_is_refused_before_the_run(dock, small_sample, tmp_path
 
 def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp_path):
     section = dock.monitoring_section
+    section.setCollapsed(False)
+    section.run_button.click()  # the storm sample: refused, said in the section
     section.sample_button.click()
     assert wait_for_job(dock, 300) == "sample", dock.last_error
     root = tmp_path / "outputs" / "raster-collect-disturbance-sample"
@@ -54,7 +56,10 @@ def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp
     assert (section.history_start.date(), section.history_end.date()) == (
         QDate(2023, 1, 1), QDate(2024, 12, 31))
     assert section.folder.filePath() == str(root / "monitoring")
-    assert dock.status_text().startswith("Disturbance sample ready: 8 compartments")
+    assert dock.status_text() == "Disturbance sample ready: press Monitor / update"
+    assert section.summary.text() == ("Disturbance sample ready: 8 compartments, scenes from "
+                                      "2023-01-01 to 2025-12-31; press Monitor / update")
+    assert not section.chart.isVisibleTo(section)  # no empty chart before a run
     section.run_button.click()
     assert wait_for_job(dock, 600) == "monitor", dock.last_error
     [result] = QgsProject.instance().mapLayersByName("disturbance monitoring")

@@ -140,14 +140,18 @@ class MonitoringSection(QgsCollapsibleGroupBox):
                           (self.history_end, "history_end")):
             edit.setDate(QDate.fromString(result[key], "yyyy-MM-dd"))
         self.folder.setFilePath(str(Path(result["catalog"]).parent / "monitoring"))
-        self.setCollapsed(False)
+        if self.isCollapsed():
+            self.setCollapsed(False)
+        self.chart.setVisible(self.chart_loaded)  # expanding shows every child, even unloaded
         canvas = dock.iface.mapCanvas() if dock.iface is not None else None
         if canvas is not None:
             canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(
                 layer, layer.extent()))
             canvas.refresh()
-        dock.set_status(f"Disturbance sample ready: {layer.featureCount()} compartments, "
-                        f"scenes to {result['last_scene_day']}; press Monitor / update")
+        self.summary.setText(f"Disturbance sample ready: {layer.featureCount()} compartments, "
+                             f"scenes from {result['history_start']} to "
+                             f"{result['last_scene_day']}; press Monitor / update")
+        dock.set_status("Disturbance sample ready: press Monitor / update")
 
     def show_result(self, result: Dict) -> None:
         """One group on top (the compartments styled by alert, the flagged pixels over them)
