@@ -76,3 +76,16 @@ def test_a_disturbance_sample_job_refuses_small(tmp_path):
     with pytest.raises(JobError, match="scenario"):
         run_job({"kind": "sample", "scenario": "forest", "output_dir": str(tmp_path / "s")})
     assert not (tmp_path / "s").exists()
+
+
+def test_the_command_line_makes_it_too_and_refuses_small(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "raster_collect_plugin", "sample",
+                           "--disturbance", "--small", "--output", str(tmp_path / "s")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        "--small is for the storm sample only: leave it out with --disturbance")
+    assert not (tmp_path / "s").exists()
