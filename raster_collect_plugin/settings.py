@@ -27,6 +27,7 @@ DEFAULTS: Dict[str, Any] = {
     "dask/workers": 0,
     "dask/threads_per_worker": 2,
     "dask/memory_limit": "2GB",
+    "memory_budget": "",  # a run's budget, as --memory-budget (empty: half the machine's)
     "copernicus/auth_config_id": "",
     "copernicus/base_url": "",  # empty: CDSE (core.sources.endpoints)
     "copernicus/oauth_url": "",  # empty: CDSE's token endpoint

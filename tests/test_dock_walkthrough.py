@@ -1,6 +1,8 @@
 """The dock as an analyst walks through it (sample, compute, cancel, storm, monitoring): what
 the progress bar, status line and layers say at each step."""
 
+import shutil
+
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QDate
 
@@ -29,7 +31,12 @@ def test_expanding_monitoring_shows_no_empty_chart(qgis_app):
     section.deleteLater()
 
 
-def test_engine_errors_name_the_docks_fields_not_command_line_options(dock, tmp_path):  # noqa: F811
+def test_engine_errors_name_the_docks_fields_not_command_line_options(
+        dock, small_sample, tmp_path):  # noqa: F811
+    # the sample's scenes as a user's own catalog (the sample itself is refused before the run)
+    own = shutil.copytree(small_sample.catalog_path.parent, tmp_path / "own",
+                          ignore=shutil.ignore_patterns("sample.json"))
+    dock.catalog_edit.setFilePath(str(own / "catalog.json"))
     section = dock.monitoring_section
     section.history_start.setDate(QDate(2025, 10, 1))
     section.history_end.setDate(QDate(2025, 12, 31))  # the last Sentinel-2 scene: 2025-12-20

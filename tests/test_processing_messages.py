@@ -45,8 +45,7 @@ def test_a_monitoring_end_on_the_history_end_names_the_parameters(raster_collect
 
 
 RESOLUTION = "'Resolution in metres (0 = the sensor's own)'"
-BUDGET = ("the command line's --memory-budget, above Processing's (half this machine's "
-          "memory), if the machine has the memory")
+BUDGET = "a larger 'Memory budget' (advanced parameters) if the machine has the memory"
 # 0.25 m pixels over the sample, fifty years of months, the optical indices: 71 GB; refused
 # after the search of the sample's catalog, before any pixel is read (3 s)
 HUGE = {"START": "1976-01-01", "END": "2025-12-31", "INDICES": list(range(7))}
@@ -101,7 +100,7 @@ def test_a_storm_over_the_budget_names_the_resolution_as_the_command_lines(
         raster_collect_provider):
     """Processing's storm has no resolution parameter: the way out is the command line's,
     not a parameter the dialog does not have; and with the engine alone over the budget,
-    no resolution fits: the budget the run needs is the command line's too."""
+    no resolution fits: the budget the run needs is the algorithm's 'Memory budget'."""
     from raster_collect_plugin.processing.messages import for_processing
 
     storm = raster_collect_provider.algorithm("storm_damage")
@@ -109,13 +108,13 @@ def test_a_storm_over_the_budget_names_the_resolution_as_the_command_lines(
     assert "use a coarser resolution (the command line's --resolution " in said
     assert said.endswith(f"a smaller area or fewer indices, or {BUDGET}")
     floor = for_processing(_composite_refusal(2**20), storm)
-    assert "no resolution fits: run it from the command line with a --memory-budget of at " \
-        "least " in floor
+    assert "no resolution fits: give a 'Memory budget' (advanced parameters) of at least " \
+        in floor
     from raster_collect_plugin.core.composites.sizing import default_budget, human
 
-    assert floor.endswith("(Processing's budget is half this machine's memory, "
+    assert floor.endswith("(or leave it empty: half this machine's memory, "
                           f"{human(default_budget())})")
-    assert "leave it out" not in floor
+    assert "--memory-budget" not in floor
 
 
 def test_too_many_periods_name_the_dates_and_the_period(raster_collect_provider, small_sample,

@@ -44,8 +44,13 @@ def _cmd_hexagons(args) -> dict:
 
 
 def _cmd_sample(args) -> dict:
-    from ..core.sample import make_sample, small_spec
+    from ..core.sample import make_disturbance_sample, make_sample, small_spec
 
+    if args.disturbance:  # 3 years: what disturbance monitoring needs
+        if args.small:
+            raise BadInput("--small is for the storm sample only: leave it out with "
+                           "--disturbance")
+        return make_disturbance_sample(Path(args.output))
     sample = make_sample(Path(args.output), small_spec() if args.small else None)
     return {"root": str(sample.root), "forests": str(sample.forests_path),
             "catalog": str(sample.catalog_path),
@@ -157,6 +162,9 @@ def register(commands) -> None:
     sample.add_argument("--output", type=output_location, default="outputs/sample",
                         help="folder to write it to")
     sample.add_argument("--small", action="store_true", help="a tiny sample (tests)")
+    sample.add_argument("--disturbance", action="store_true",
+                        help="the disturbance-monitoring sample instead (8 compartments, "
+                             "Sentinel-2 and Landsat 2023-2025, events in 2025)")
     sample.set_defaults(handler=_cmd_sample)
 
     job = commands.add_parser("job", help="run a JSON job spec (what the QGIS plugin sends)")

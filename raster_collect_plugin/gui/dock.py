@@ -37,6 +37,7 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import settings
 from ..core.runs import run_name
+from ..core.sample import DISTURBANCE
 from ..engine.cluster_process import LocalClusterProcess
 from .dock_form import DockForm, DockInputError
 from .dock_memory import remember_dock_run
@@ -258,7 +259,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
             return
         workdir = Path(tempfile.mkdtemp(prefix="raster-collect-dock-"))
         try:
-            spec = build(workdir)
+            spec = self.with_memory_budget(build(workdir))
         except (DockInputError, ValueError) as problem:
             shutil.rmtree(workdir, ignore_errors=True)
             self.show_error(str(problem))
@@ -381,6 +382,8 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         remember_dock_run(self, task.spec)  # Processing's dialogs start from this run
         if kind == "search":
             self.show_search(result)
+        elif kind == "sample" and result.get("scenario") == DISTURBANCE:
+            self.monitoring_section.show_sample(self, result)
         elif kind == "sample":
             self.show_sample(result)
         elif kind == "storm":

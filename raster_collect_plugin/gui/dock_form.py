@@ -11,6 +11,8 @@ from qgis.core import QgsProject, QgsVectorFileWriter, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate, Qt
 
 from .. import settings
+from ..core.composites.sizing import SizeError, parse_size
+from ..core.compute.options import DASK_KINDS
 from ..core.pixels import INDICES
 from ..default_outputs import default_output_root
 from .sections import COMPUTE_MODES, SOURCE_SENSORS, SOURCES, checked_keys
@@ -48,6 +50,18 @@ class DockForm:
         self.cluster.memory_limit = self.memory_edit.text().strip() or "2GB"
         return {"mode": "session"}
 
+    def with_memory_budget(self, spec: Dict) -> Dict:
+        """``spec`` with the budget of *Memory budget* when its kind sizes its run (read as
+        the command line reads --memory-budget; refused here, before any work)."""
+        text = self.budget_edit.text().strip()
+        if text and spec.get("kind") in DASK_KINDS:
+            try:
+                parse_size(text)
+            except SizeError as problem:
+                raise DockInputError(str(problem)) from None  # it names the budget
+            spec["memory_budget"] = text
+        return spec
+
     def prepare_compute(self, spec: Dict) -> None:
         """Worker thread: start the session cluster if the job asks for it (no widgets)."""
         if (spec.get("compute") or {}).get("mode") == "session":
@@ -72,6 +86,7 @@ class DockForm:
         self.threads_spin.setValue(int(settings.value("dask/threads_per_worker")))
         self.memory_edit.setText(settings.value("dask/memory_limit"))
         self.scheduler_edit.setText(settings.value("dask/scheduler_address"))
+        self.budget_edit.setText(settings.value("memory_budget"))
 
     def save_settings(self) -> None:
         settings.set_value("max_cloud_cover", self.max_cloud.value())
@@ -86,6 +101,7 @@ class DockForm:
         settings.set_value("dask/threads_per_worker", self.threads_spin.value())
         settings.set_value("dask/memory_limit", self.memory_edit.text())
         settings.set_value("dask/scheduler_address", self.scheduler_edit.text())
+        settings.set_value("memory_budget", self.budget_edit.text().strip())
 
     def _on_layer_changed(self, layer) -> None:
         if self._watched_layer is not None:

@@ -47,6 +47,7 @@ DOCK_FIELDS = {
     "period": "Composite period",
     "resolution": "Outputs & compute → Resolution",
     "hex-area-ha": "Hexagon size",
+    "memory-budget": "Outputs & compute → Memory budget",
     "max-cloud": "Max scene cloud",
     "mask": "Mask as cloud",
 }

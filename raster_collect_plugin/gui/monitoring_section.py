@@ -19,13 +19,15 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
-from qgis.PyQt.QtCore import QDate
+from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
 
 from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
 from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
+from ..core.sample import DISTURBANCE, MONITORING_ADVICE, STORM, sample_of_catalog
 from ..default_outputs import default_output_root
+from .dock_form import DockInputError
 from .project_fields import register_state
 from .run_layers import mark_group_outputs, new_run_group, replace_previous_runs
 from .sections import narrow_form
@@ -58,8 +60,14 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.run_button.setToolTip("Fit the stable history and monitor every later clear "
                                    "scene up to today; run again later: only the new scenes "
                                    "are processed (the folder keeps the state)")
+        self.sample_button = QPushButton("Try it on sample data…", self)
+        self.sample_button.setToolTip(
+            "Create the disturbance sample (8 compartments, Sentinel-2 and Landsat 2023-2025; "
+            "windthrow, a clear-fell and a dieback in 2025) and fill the form for it: the "
+            "storm sample's 3 months are too few for a stable history")
         self.summary = QLabel("", self)
         self.summary.setWordWrap(True)
+        form.addRow(self.sample_button)
         form.addRow("Stable history from", self.history_start)
         form.addRow("to", self.history_end)
         form.addRow("Monitoring folder", self.folder)
@@ -80,6 +88,10 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.run_button.clicked.connect(
             lambda: dock._start("monitor", partial(self.build_spec, dock),
                                 around=forests_in_place))
+        self.sample_button.clicked.connect(
+            lambda: dock._start("sample", lambda _workdir: {
+                "kind": "sample", "scenario": DISTURBANCE,
+                "output_dir": str(dock.output_root() / "raster-collect-disturbance-sample")}))
 
     def build_spec(self, dock, workdir: Path) -> Dict:
         """The monitor job: the polygons are exported into ``workdir``; the task puts them
@@ -90,6 +102,11 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             raise ValueError("The stable history must end after it starts.")
         indices = dock.chosen_indices()[:1] or ["NDVI"]
         spec = dock.base_spec(workdir, indices)
+        if any(sample_of_catalog(source.get("href", "")) == STORM
+               for source in spec["sources"]):  # it would fail after the search: say it now
+            message = MONITORING_ADVICE[0].upper() + MONITORING_ADVICE[1:] + "."
+            self.summary.setText(message)  # beside the button: the status line shows 2 lines
+            raise DockInputError(message)
         for key in ("start", "end", "buffer_m"):
             spec.pop(key, None)
         self._index = indices[0]
@@ -99,6 +116,42 @@ class MonitoringSection(QgsCollapsibleGroupBox):
                     history_start=start.toString("yyyy-MM-dd"),
                     history_end=end.toString("yyyy-MM-dd"))
         return spec
+
+    def show_sample(self, dock, result: Dict) -> None:
+        """Put the disturbance sample's compartments on the map and fill the dock for them:
+        its catalog alone, NDVI, the stable history and a monitoring folder beside it."""
+        layer = QgsVectorLayer(f"{result['forests']}|layername={result['layer']}",
+                               "forests (disturbance sample)", "ogr")
+        if not layer.isValid():
+            dock.show_error(f"Cannot open the disturbance sample {result['forests']}")
+            return
+        QgsProject.instance().addMapLayer(layer)
+        dock.layer_combo.setLayer(layer)
+        dock.selected_only.setChecked(False)
+        for rows, wanted in ((dock.source_list, "catalog"), (dock.index_list, "NDVI")):
+            for row in range(rows.count()):
+                item = rows.item(row)
+                item.setCheckState(Qt.CheckState.Checked
+                                   if item.data(Qt.ItemDataRole.UserRole) == wanted
+                                   else Qt.CheckState.Unchecked)
+        dock.catalog_edit.setFilePath(result["catalog"])
+        dock.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
+        for edit, key in ((self.history_start, "history_start"),
+                          (self.history_end, "history_end")):
+            edit.setDate(QDate.fromString(result[key], "yyyy-MM-dd"))
+        self.folder.setFilePath(str(Path(result["catalog"]).parent / "monitoring"))
+        if self.isCollapsed():
+            self.setCollapsed(False)
+        self.chart.setVisible(self.chart_loaded)  # expanding shows every child, even unloaded
+        canvas = dock.iface.mapCanvas() if dock.iface is not None else None
+        if canvas is not None:
+            canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(
+                layer, layer.extent()))
+            canvas.refresh()
+        self.summary.setText(f"Disturbance sample ready: {layer.featureCount()} compartments, "
+                             f"scenes from {result['history_start']} to "
+                             f"{result['last_scene_day']}; press Monitor / update")
+        dock.set_status("Disturbance sample ready: press Monitor / update")
 
     def show_result(self, result: Dict) -> None:
         """One group on top (the compartments styled by alert, the flagged pixels over them)

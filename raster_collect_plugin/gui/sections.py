@@ -237,7 +237,13 @@ class OutputsComputeSection(QgsCollapsibleGroupBox):
         self.hexagon_spin.setSuffix(" ha")
         form.addRow("Output folder", self.output_folder)
         form.addRow("Resolution", self.resolution_spin)
+        self.budget_edit = QLineEdit(self)
+        self.budget_edit.setPlaceholderText("empty: half this machine's memory")
+        self.budget_edit.setToolTip("The memory a composite, statistics, storm or monitoring "
+                                    "run may use, e.g. 8GB; a larger run is refused before "
+                                    "any download, with the numbers")
         form.addRow("Hexagon size", self.hexagon_spin)
+        form.addRow("Memory budget", self.budget_edit)
 
         self.dask = _section("Dask cluster", self, "raster_collect_dask", collapsed=True)
         dask = narrow_form(self.dask, stacked=True)

@@ -23,6 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
+from ..core.composites.sizing import SizeError, parse_size
 from ..core.compute.options import DASK_KINDS
 from ..core.pixels import INDICES
 from ..core.runs import (
@@ -114,6 +115,33 @@ def add_crs_parameter(algorithm) -> None:
     parameter = QgsProcessingParameterCrs("CRS", CRS_LABEL, optional=True)
     parameter.setFlags(parameter.flags() | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
     algorithm.addParameter(parameter)
+
+
+MEMORY_BUDGET = "MEMORY_BUDGET"
+MEMORY_BUDGET_LABEL = "Memory budget (e.g. 8GB; empty = half this machine's memory)"
+
+
+def add_memory_budget_parameter(algorithm) -> None:
+    """MEMORY_BUDGET, optional and advanced (the command line's --memory-budget, a spec's
+    'memory_budget'): a run sized over it is refused before any download, with the numbers."""
+    parameter = QgsProcessingParameterString(MEMORY_BUDGET, MEMORY_BUDGET_LABEL, optional=True)
+    parameter.setFlags(parameter.flags() | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
+    algorithm.addParameter(parameter)
+
+
+def memory_budget(algorithm, parameters, context) -> Optional[str]:
+    """The budget as typed (the job reads it as the command line does), checked before any
+    work with the command line's wording; None when empty or the algorithm has none."""
+    if algorithm.parameterDefinition(MEMORY_BUDGET) is None:
+        return None
+    text = (algorithm.parameterAsString(parameters, MEMORY_BUDGET, context) or "").strip()
+    if not text:
+        return None
+    try:
+        parse_size(text)
+    except SizeError as problem:
+        raise QgsProcessingException(str(problem)) from None
+    return text
 
 
 def crs_text(algorithm, parameters, context) -> Optional[str]:
@@ -210,6 +238,7 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
                  with_indices: bool = True) -> Dict:
     """The spec keys shared by every imagery job (AOI, sources, dates where the algorithm has
     them, indices...)."""
+    budget = memory_budget(algorithm, parameters, context)  # before any work
     aoi, id_field = export_polygons(algorithm, parameters, context, feedback, folder)
     spec = {"aoi": aoi, "id_field": id_field,
             "sources": source_specs(algorithm, parameters, context),
@@ -217,6 +246,8 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
     crs = crs_text(algorithm, parameters, context)
     if crs:
         spec["crs"] = crs
+    if budget:
+        spec["memory_budget"] = budget
     if algorithm.parameterDefinition("START") is not None:
         spec.update(start=parameter_date(algorithm, parameters, "START", context),
                     end=parameter_date(algorithm, parameters, "END", context))

@@ -51,6 +51,7 @@ class ComputeCompositesAlgorithm(EngineAlgorithm):
             options=list(COLOUR_COMPOSITES), allowMultiple=True, optional=True,
             defaultValue=[]))
         common.add_crs_parameter(self)
+        common.add_memory_budget_parameter(self)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.RASTERS, "Composite rasters"))
         common.prefill_from_dock(self)  # the dock's last run, when there is one

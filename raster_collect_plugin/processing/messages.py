@@ -10,10 +10,8 @@ from typing import Optional
 from ..core.composites.sizing import BUDGET_ADVICE, CLUSTER_ADVICE
 from ..core.runs import REPLACE_ADVICE
 
-# Processing sends no memory budget (it has no parameter or setting for one): a run is sized
-# against the default, half the machine's memory; only the command line sets another
-_BUDGET = ("the command line's --memory-budget, above Processing's (half this machine's "
-           "memory), if the machine has the memory")
+# the algorithms that size a run have the advanced parameter (common.MEMORY_BUDGET_LABEL)
+_BUDGET = "a larger 'Memory budget' (advanced parameters) if the machine has the memory"
 
 # longest first: each phrase is replaced once, before the shorter ones it contains
 _PHRASES = (
@@ -46,8 +44,8 @@ def for_processing(message: str, algorithm: Optional[object] = None) -> str:
     for cli, processing in _PHRASES:
         message = message.replace(cli, processing)
     message = _BUDGET_FLOOR.sub(
-        r"run it from the command line with a --memory-budget of at least \1 (Processing's "
-        r"budget is half this machine's memory, \2)", message)
+        r"give a 'Memory budget' (advanced parameters) of at least \1 (or leave it empty: half "
+        r"this machine's memory, \2)", message)
     if algorithm is None:
         return message
 

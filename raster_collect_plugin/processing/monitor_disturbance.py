@@ -98,6 +98,7 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Monitoring folder (a rerun continues it)",
             defaultValue=str(default_output_root() / "monitoring"), optional=True))
+        common.add_memory_budget_parameter(self)
         self.addOutput(QgsProcessingOutputVectorLayer(self.COMPARTMENTS, "Monitoring"))
         self.addOutput(QgsProcessingOutputRasterLayer(self.STATUS, "Disturbance status"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.ALERTS, "New alerts"))

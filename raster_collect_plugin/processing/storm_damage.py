@@ -134,6 +134,7 @@ class StormDamageAlgorithm(EngineAlgorithm):
                                | qgis_enum("Qgis.ProcessingParameterFlag.Advanced"))
             self.addParameter(parameter)
         common.add_crs_parameter(self)
+        common.add_memory_budget_parameter(self)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.DAMAGE, "Storm damage"))
         common.prefill_from_dock(self)  # the dock's last run, when there is one

@@ -102,6 +102,7 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
             type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0,
             defaultValue=0))
         common.add_crs_parameter(self)
+        common.add_memory_budget_parameter(self)
         self.addParameter(output_folder_parameter(self.OUTPUT_FOLDER))
         self.addOutput(QgsProcessingOutputVectorLayer(self.TABLE, "Statistics table"))
         self.addOutput(QgsProcessingOutputVectorLayer(self.LATEST, "Forests with latest values"))
@@ -127,6 +128,10 @@ class ZonalTimeseriesAlgorithm(EngineAlgorithm):
                 raise QgsProcessingException(
                     "An output CRS is for imagery runs only: the statistics are of the "
                     "raster's own pixels (leave the output CRS empty).")
+            if common.memory_budget(self, parameters, context):
+                raise QgsProcessingException(
+                    "A memory budget is for imagery runs only: the statistics of an existing "
+                    "raster are read block by block (leave the memory budget empty).")
             if not Path(raster.source()).exists():
                 raise QgsProcessingException(f"The raster {raster.source()} is not a local file.")
             aoi, id_field = common.export_polygons(self, parameters, context, steps,

@@ -79,7 +79,7 @@ USED_BY: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "raster": (("zonal-raster", "sentinel-hub-byoc"), "reads no raster file"),
     **{key: (("zonal-raster",), "reads no raster's bands") for key in (
         "bands", "nodata", "ignore_nodata", "use_mask", "categorical")},
-    "small": (("sample",), "makes no sample"),
+    **{key: (("sample",), "makes no sample") for key in ("small", "scenario")},
     **{key: (("sign",), "signs no hrefs") for key in ("hrefs", "signing")},
     **{key: (("storm", *_HUB), "sends no requests to Sentinel Hub") for key in (
         "base_url", "token_url", "pu_budget", "usage_ledger")},

@@ -207,6 +207,13 @@ def _run(spec: Dict[str, Any], progress, cancel) -> Dict[str, Any]:
         from ..sources.signing import sign_hrefs
 
         return sign_hrefs(spec.get("hrefs") or [], spec.get("signing"))
+    if kind == "sample" and spec.get("scenario") == "disturbance":  # 3 years: monitoring
+        from ..sample.choice import make_disturbance_sample
+
+        if spec.get("small"):
+            raise JobError("job spec 'small' is for the storm sample only: leave it out with "
+                           "\"scenario\": \"disturbance\"")
+        return make_disturbance_sample(Path(_required(spec, "output_dir")))
     if kind == "sample":
         from ..sample.catalog import make_sample
         from ..sample.scenes import small_spec

@@ -155,6 +155,7 @@ SCHEMA: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "h3_resolution": (_number(0, 15, integer=True), "an integer from 0 to 15"),
     "clip": (lambda v: isinstance(v, bool), "true or false"),
     "small": (lambda v: isinstance(v, bool), "true or false"),
+    "scenario": (lambda v: v in ("storm", "disturbance"), '"storm" or "disturbance"'),
     "overwrite": (lambda v: isinstance(v, bool), "true or false"),
     "item_ids": (_list_of(_text), "a list of scene ids"),
     "before_items": (_list_of(_text), "a list of item URLs"),

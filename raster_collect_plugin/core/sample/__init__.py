@@ -18,6 +18,11 @@ _FACE = {
     "make_scenario": "disturbance_scenario",
     "write_scenario": "disturbance_catalog",
     "tiled_spec": "disturbance_tiles",
+    "sample_of_catalog": "choice",
+    "make_disturbance_sample": "choice",
+    "MONITORING_ADVICE": "choice",
+    "STORM": "choice",
+    "DISTURBANCE": "choice",
 }
 __all__ = sorted(_FACE)
 

@@ -143,6 +143,13 @@ def extent(spec: ScenarioSpec) -> Tuple[float, float, float, float]:
     return left, top - height, left + width, top
 
 
+def stable_history(spec: ScenarioSpec) -> Tuple[date, date]:
+    """The history a forester would choose: from the first scene to the end of the year before
+    the first event (2023-01-01 .. 2024-12-31 by default)."""
+    first_event = min((e.start for e in spec.events), default=spec.end)
+    return spec.start, date(first_event.year - 1, 12, 31)
+
+
 def grid(spec: ScenarioSpec, resolution: float) -> Tuple[Affine, int, int]:
     """Transform, width and height of the scenario's grid at ``resolution`` (10, 20, 30 m)."""
     left, bottom, right, top = extent(spec)
