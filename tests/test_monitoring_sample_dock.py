@@ -8,7 +8,7 @@ from qgis.PyQt.QtCore import QDate
 
 from raster_collect_plugin.core.jobs import run_job
 from raster_collect_plugin.core.jobs.spec import JobError
-from raster_collect_plugin.core.sample import sample_of_catalog
+from raster_collect_plugin.core.sample import sample_of_catalog, storm_sample_too_short
 from raster_collect_plugin.gui.dock import RasterCollectDock
 from tests.test_dock import close_dock, tick_index, tick_source, wait_for_job
 
@@ -31,11 +31,18 @@ def dock(qgis_iface, qgis_new_project, small_sample, tmp_path):
 
 def test_the_storm_sample_is_refused_before_the_run(dock, small_sample, tmp_path):
     assert sample_of_catalog(str(small_sample.catalog_path)) == "storm"
-    dock.monitoring_section.run_button.click()
+    section = dock.monitoring_section
+    section.history_start.setDate(QDate(2025, 10, 1))
+    section.history_end.setDate(QDate(2025, 11, 30))
+    section.run_button.click()
     assert dock.current_task is None  # no job started
-    assert dock.last_error.startswith("The storm sample's scenes cover October to December "
-                                      "2025 only")
-    assert "(Disturbance monitoring → Try it on sample data…: 3 years" in dock.last_error
+    # the small sample: two Sentinel-2 and two Landsat scenes a month
+    assert dock.last_error.startswith(
+        "The storm sample has 8 Sentinel-2 and Landsat scene(s) between 2025-10-01 and "
+        "2025-11-30 (its scenes run from 2025-10-")
+    assert "at least 10 clear observations per pixel in the stable history: choose a " \
+        "history within its scenes, or use the disturbance sample instead (Disturbance monitoring → Try it on sample data…: 3 years" \
+        in dock.last_error
     assert dock.monitoring_section.summary.text() == dock.last_error  # beside the button
     assert not (tmp_path / "monitoring").exists()
 
@@ -89,3 +96,28 @@ def test_the_command_line_makes_it_too_and_refuses_small(tmp_path):
     assert done.stderr.strip().endswith(
         "--small is for the storm sample only: leave it out with --disturbance")
     assert not (tmp_path / "s").exists()
+
+
+def test_the_full_storm_sample_with_a_long_enough_history_is_not_refused(tmp_path):
+    """The 12-month storm sample (`raster-collect sample`, `demo`) can be monitored with a
+    history of 8 months: only a history holding too few of its scenes is refused."""
+    from datetime import date
+
+    from raster_collect_plugin.core.sample import make_sample
+    from raster_collect_plugin.core.sample.choice import _item_days
+
+    sample = make_sample(tmp_path / "full")
+    catalog = str(sample.catalog_path)
+    days = _item_days(sample.catalog_path.parent)
+    assert len(days) == 48 and min(days) >= date(2025, 1, 1) and max(days) <= date(2025, 12, 31)
+    assert storm_sample_too_short(catalog, date(2025, 1, 1), date(2025, 8, 31)) is None
+    assert storm_sample_too_short(catalog, date(2025, 1, 1), date(2025, 2, 28)).startswith(
+        "the storm sample has 8 Sentinel-2 and Landsat scene(s) between 2025-01-01 and "
+        "2025-02-28 (its scenes run from 2025-01-05 to 2025-12-27)")
+    assert storm_sample_too_short(catalog, date(2025, 1, 1), date(2025, 12, 31)) == (
+        "the storm sample has no scene after the stable history (its scenes run from "
+        "2025-01-05 to 2025-12-27; the history ends 2025-12-31): end the history earlier, or "
+        "use the disturbance sample instead (Disturbance monitoring → Try it on sample data…: "
+        "3 years of Sentinel-2 and Landsat)")
+    assert storm_sample_too_short(str(tmp_path / "catalog.json"), date(2025, 1, 1),
+                                  date(2025, 3, 31)) is None  # not a sample

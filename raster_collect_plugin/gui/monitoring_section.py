@@ -5,6 +5,7 @@ chosen compartment's series is charted with the model and its anomalies."""
 
 from __future__ import annotations
 
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import ContextManager, Dict
@@ -25,7 +26,7 @@ from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
 
 from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
 from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
-from ..core.sample import DISTURBANCE, MONITORING_ADVICE, STORM, sample_of_catalog
+from ..core.sample import DISTURBANCE, storm_sample_too_short
 from ..default_outputs import default_output_root
 from .dock_form import DockInputError
 from .project_fields import register_state
@@ -102,9 +103,12 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             raise ValueError("The stable history must end after it starts.")
         indices = dock.chosen_indices()[:1] or ["NDVI"]
         spec = dock.base_spec(workdir, indices)
-        if any(sample_of_catalog(source.get("href", "")) == STORM
-               for source in spec["sources"]):  # it would fail after the search: say it now
-            message = MONITORING_ADVICE[0].upper() + MONITORING_ADVICE[1:] + "."
+        history = (date(start.year(), start.month(), start.day()),
+                   date(end.year(), end.month(), end.day()))
+        too_short = next(filter(None, (storm_sample_too_short(source.get("href", ""), *history)
+                                       for source in spec["sources"])), None)
+        if too_short:  # it would fail after the search: say it now
+            message = too_short[0].upper() + too_short[1:] + "."
             self.summary.setText(message)  # beside the button: the status line shows 2 lines
             raise DockInputError(message)
         for key in ("start", "end", "buffer_m"):

@@ -20,7 +20,7 @@ _FACE = {
     "tiled_spec": "disturbance_tiles",
     "sample_of_catalog": "choice",
     "make_disturbance_sample": "choice",
-    "MONITORING_ADVICE": "choice",
+    "storm_sample_too_short": "choice",
     "STORM": "choice",
     "DISTURBANCE": "choice",
 }

@@ -9,19 +9,20 @@ Sentinel-2 and Landsat with a stable history 2023-2024 and events in 2025. Light
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import date
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 STORM, DISTURBANCE = "storm", "disturbance"
 SCENARIOS = (STORM, DISTURBANCE)
 # the manifest each sample writes beside its catalog.json
 _MANIFESTS = {STORM: "sample.json", DISTURBANCE: "scenario.json"}
 COMPARTMENTS_LAYER = "compartments"
-MONITORING_ADVICE = ("the storm sample's scenes cover October to December 2025 only, and "
-                     "monitoring needs at least 10 clear observations per pixel in the stable "
-                     "history: use the disturbance sample instead (Disturbance monitoring → "
-                     "Try it on sample data…: 3 years of Sentinel-2 and Landsat)")
+OPTICAL = ("sentinel-2-l2a", "landsat-c2-l2")  # the collections an index is monitored from
+DISTURBANCE_ADVICE = ("use the disturbance sample instead (Disturbance monitoring → Try it on "
+                      "sample data…: 3 years of Sentinel-2 and Landsat)")
 
 
 def sample_of_catalog(href: str) -> Optional[str]:
@@ -31,6 +32,45 @@ def sample_of_catalog(href: str) -> Optional[str]:
         return None
     folder = Path(os.path.expanduser(href)).parent
     return next((kind for kind, name in _MANIFESTS.items() if (folder / name).is_file()), None)
+
+
+def storm_sample_too_short(href: str, history_start: date, history_end: date) -> Optional[str]:
+    """Why monitoring the storm sample at ``href`` with this stable history cannot succeed,
+    else None: fewer optical scenes in the history than a pixel needs clear observations, or
+    no scene after the history. Read from the items' own files, so the doors say it before a
+    run that would fail after its search. The small sample (3 months) is always too short;
+    the 12-month one can be monitored with a history of its first months."""
+    from ..monitoring.state import DEFAULT_MIN_HISTORY_OBS
+
+    if sample_of_catalog(href) != STORM:
+        return None
+    days = sorted(_item_days(Path(os.path.expanduser(href)).parent))
+    if not days:
+        return None
+    held = sum(history_start <= day <= history_end for day in days)
+    span = f"its scenes run from {days[0]} to {days[-1]}"
+    if held < DEFAULT_MIN_HISTORY_OBS:
+        return (f"the storm sample has {held} Sentinel-2 and Landsat scene(s) between "
+                f"{history_start} and {history_end} ({span}), and monitoring needs at least "
+                f"{DEFAULT_MIN_HISTORY_OBS} clear observations per pixel in the stable "
+                f"history: choose a history within its scenes, or {DISTURBANCE_ADVICE}")
+    if days[-1] <= history_end:
+        return (f"the storm sample has no scene after the stable history ({span}; the history "
+                f"ends {history_end}): end the history earlier, or {DISTURBANCE_ADVICE}")
+    return None
+
+
+def _item_days(root: Path) -> List[date]:
+    """The day of each optical item of a sample catalog (``<collection>/<id>/<id>.json``)."""
+    days = []
+    for collection in OPTICAL:
+        for item in (root / collection).glob("*/*.json"):
+            try:
+                stamp = json.loads(item.read_text())["properties"]["datetime"]
+                days.append(date.fromisoformat(str(stamp)[:10]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return days
 
 
 def make_disturbance_sample(root) -> Dict[str, str]:
