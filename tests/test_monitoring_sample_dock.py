@@ -41,8 +41,8 @@ def test_the_storm_sample_is_refused_before_the_run(dock, small_sample, tmp_path
         "The storm sample has 8 Sentinel-2 and Landsat scene(s) between 2025-10-01 and "
         "2025-11-30 (its scenes run from 2025-10-")
     assert "at least 10 clear observations per pixel in the stable history: choose a " \
-        "history within its scenes, or use the disturbance sample instead (Disturbance monitoring → Try it on sample data…: 3 years" \
-        in dock.last_error
+        "history within its scenes, or use the disturbance sample instead (Disturbance " \
+        "monitoring → Try it on sample data…: 3 years" in dock.last_error
     assert dock.monitoring_section.summary.text() == dock.last_error  # beside the button
     assert not (tmp_path / "monitoring").exists()
 
