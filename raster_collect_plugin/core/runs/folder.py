@@ -188,6 +188,22 @@ def _remove(path: Path) -> None:
             raise
 
 
+def _remove_listed(root: Path, top: str, listed: Sequence[str]) -> None:
+    """Remove the entry ``top`` of an earlier run: a file, or in a folder (a ``zonal``
+    forest's) only the files ``listed`` there and the folders that leaves empty, so your own
+    files in it stay."""
+    path = root / top
+    if not path.is_dir() or path.is_symlink():
+        _remove(path)
+        return
+    for name in listed:
+        if name.startswith(top + "/"):
+            _remove(root / name)
+    for folder in sorted((p for p in path.rglob("*") if p.is_dir()), reverse=True) + [path]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty
+
+
 def _umask() -> int:
     """The process umask, read without changing it where possible (other threads may be
     creating files at this moment)."""
@@ -392,7 +408,7 @@ class RunFolder:
         self.published = True
         kept = set(_top_level(files))
         for name in sorted(set(_top_level(self._replaced)) - kept):
-            _remove(self.path / name)
+            _remove_listed(self.path, name, self._replaced)
         for name in obsolete:  # a file held open (Windows) stays, out of the manifest
             (self.removed if remove(self.path / name, must=False) else self.held).append(name)
         return manifest
