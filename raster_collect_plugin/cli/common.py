@@ -87,9 +87,11 @@ PIXEL_OPTION_DEFAULTS = {"indices": None, "expression": [], "period": None, "met
 # name: option -> what to do instead
 _READS_PIXELS = "is for composite, zonal or storm (same sources and dates): drop it from search"
 NOT_FOR_SEARCH = {**{option: _READS_PIXELS for option in (
-    "--indices", "--expression", "--period", "--method", "--colour", "--mask",
+    "--indices", "--expression", "--colour", "--mask",
     "--cloud-buffer", "--resolution", "--crs", "--dask", "--workers", "--threads-per-worker",
     "--memory-limit", "--scheduler", "--memory-budget", "--overwrite")},
+    **{option: "is for composite or zonal (same sources and dates; a storm's windows "
+               "decide its own): drop it from search" for option in ("--period", "--method")},
     "--min-clear": "is for zonal (same sources and dates): drop it from search",
     "--output": "is not an option of search, which writes no file: save `raster-collect "
                 "--json search ...` instead (a search job spec's 'output' writes the "
