@@ -103,7 +103,8 @@ def request_parameters(request, aoi) -> Dict[str, object]:
     """The parameters of a CompositeRequest that determine its result."""
     return {
         "start": str(request.start), "end": str(request.end),
-        "indices": sorted(request.indices),
+        # the custom ones too: the command line lists them among its indices, a spec not
+        "indices": sorted(set(request.indices) | set(request.custom_indices)),
         "custom_indices": dict(sorted(dict(request.custom_indices).items())),
         "period": request.period, "method": request.method,
         "max_cloud_cover": request.max_cloud_cover,
