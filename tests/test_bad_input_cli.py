@@ -144,7 +144,8 @@ def test_wrong_sentinel_hub_secret_is_an_authentication_error(small_sample, tmp_
 
 
 @pytest.mark.parametrize("extra", [["--indices", "NDVI"], ["--resolution", "3"],
-                                   ["--period", "year"], ["--mask", "none"],
+                                   ["--period", "year"], ["--method", "median"],
+                                   ["--mask", "none"],
                                    ["--crs", "EPSG:28356"], ["--dask", "local"],
                                    ["--workers", "2"], ["--expression", "X=nir"],
                                    ["--overwrite"], ["--min-clear=0.3"], ["--ind", "NDVI"],
@@ -164,8 +165,10 @@ def test_search_refuses_what_only_a_run_reading_pixels_uses(small_sample, capsys
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("raster-collect search: error: search lists scenes and reads no "
                            f"pixels: {option} ")
+    # a storm refuses --period and --method (its windows decide): not named for them
     assert ("is for zonal" if option == "--min-clear" else "--json search" if
-            option == "--output" else "is for composite, zonal or storm") in line
+            option == "--output" else "is for composite or zonal (" if
+            option in ("--period", "--method") else "is for composite, zonal or storm") in line
     with pytest.raises(SystemExit):
         cli.main(["--json", *args, *extra])
     error = json.loads(capsys.readouterr().out)

@@ -775,3 +775,17 @@ def test_zonal_names_a_collection_that_gave_nothing_as_a_job_does(small_sample, 
     assert len(summary["computed"]) == 1 and not summary["failed"]
     [(source, reason)] = summary["errors"].items()
     assert "sentinel-1-rtc" in source and "sentinel-1-rtc has no nir or red band" in reason
+
+
+@pytest.mark.parametrize("forest", ["", " , "])
+def test_an_empty_forest_selection_is_refused(small_sample, tmp_path, capsys, forest):
+    """``--forest "$IDS"`` with the variable unset ran every forest of the estate, where a
+    job spec's ``"ids": []`` is refused; now one line, exit 2, nothing made."""
+    output = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--quiet"] + zonal_args(small_sample, output, "--forest", forest))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("raster-collect zonal: error: argument --forest: is empty: give forest ids "
+                   "(e.g. 283,284), or '*' (the default) for every forest")
+    assert not output.exists()

@@ -92,9 +92,30 @@ def test_hexagon_count_is_estimated_up_front(small_sample, tmp_path):
     with pytest.raises(sizing.SizeError, match=r"6 forests \+ \d{5,} hexagons × 3 periods") \
             as refused:
         run_job(spec)
-    assert "use larger hexagons" in str(refused.value)
-    assert "(the engine alone takes about" in str(refused.value)
+    # 20 MB is below the engine's own memory: only a larger budget helps, and it is named
+    assert "the engine alone takes about" in str(refused.value)
+    assert "give a --memory-budget of at least " in str(refused.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_zonal_budget_below_the_engine_names_the_budget_that_fits(small_sample, tmp_path,
+                                                                    capsys):
+    """``zonal --memory-budget 10MB``: the engine alone is above it, yet the line advised
+    larger hexagons, fewer forests and a coarser --resolution, none of which fits; now the
+    budget that does (README: "answered with the budget that does"), which then runs."""
+    output = tmp_path / "out"
+    args = ["zonal", "--gpkg", str(small_sample.forests_path), "--forest", "281",
+            "--catalog", str(small_sample.catalog_path), "--collections", "sentinel-2-l2a",
+            "--indices", "NDVI", "--start", "2025-10-01", "--end", "2025-10-31",
+            "--output", str(output)]
+    assert cli.main([*args, "--memory-budget", "10MB"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "use larger hexagons" not in error
+    assert "the engine alone takes about" in error and "--resolution" not in error
+    enough = error.split("give a --memory-budget of at least ")[1].split(" (")[0]
+    assert not output.exists()
+    assert cli.main([*args, "--memory-budget", enough.replace(" ", "")]) == 0, \
+        capsys.readouterr().err
 
 
 def test_the_way_out_is_never_cut_off(small_sample, tmp_path, capsys):

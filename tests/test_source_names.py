@@ -59,3 +59,28 @@ def test_a_command_line_run_resumes_through_a_job_spec(small_sample, tmp_path, c
     assert cli.main([*args, "--overwrite"]) == 0
     assert "static-catalog_sentinel-2-l2a_NDVI_monthly_median.tif" in _files(old)
     assert "catalog_sentinel-2-l2a_NDVI_monthly_median.tif" not in _files(old)
+
+
+def test_a_custom_index_run_resumes_through_a_job_spec(small_sample, tmp_path, capsys):
+    """``--expression GNDVI=...`` recorded the custom index among the run's 'indices' where
+    the job spec's 'custom_indices' did not: the same run through the spec into the command
+    line's folder was refused, 'holds results of another run (different indices)'. Now one
+    fingerprint: the spec run resumes the folder, writing the same files."""
+    out = tmp_path / "out"
+    formula = "(nir-green)/(nir+green)"
+    assert cli.main(["--quiet", "composite", "--gpkg", str(small_sample.forests_path),
+                     "--catalog", str(small_sample.catalog_path), "--collections",
+                     "sentinel-2-l2a", "--start", "2025-10-01", "--end", "2025-10-31",
+                     "--indices", "NDVI", "--expression", f"GNDVI={formula}",
+                     "--output", str(out)]) == 0
+    written = {name: (out / name).stat().st_mtime_ns for name in _files(out)}
+    assert "static-catalog_sentinel-2-l2a_GNDVI_monthly_median.tif" in written
+    spec = tmp_path / "composite.json"
+    spec.write_text(json.dumps({
+        "kind": "composite", "aoi": str(small_sample.forests_path),
+        "sources": [{"kind": "static", "href": str(small_sample.catalog_path),
+                     "collections": ["sentinel-2-l2a"]}],
+        "start": "2025-10-01", "end": "2025-10-31", "indices": ["NDVI"],
+        "custom_indices": {"GNDVI": formula}, "output_dir": str(out)}))
+    assert cli.main(["--quiet", "job", str(spec)]) == 0, capsys.readouterr().err
+    assert sorted(_files(out)) == sorted(written)

@@ -42,6 +42,15 @@ def output_location(text: str) -> str:
     return text
 
 
+def forest_selection(text: str) -> str:
+    """A ``--forest`` as typed; an empty one (a variable left unset in a script) was every
+    forest, as a job spec's ``"ids": []`` is refused."""
+    if not [i for i in text.split(",") if i.strip()]:
+        raise argparse.ArgumentTypeError("is empty: give forest ids (e.g. 283,284), or '*' "
+                                         "(the default) for every forest")
+    return text
+
+
 # the options (by dest) naming a local file or folder, as a job spec's PATH_KEYS (and
 # PATH_LIST_KEYS: storm's scenes, STAC item URLs or paths) do
 PATH_OPTIONS = ("gpkg", "catalog", "output", "raster", "usage_ledger", "monitoring",
@@ -72,7 +81,7 @@ def add_aoi_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", help="layer in the file (needed when it holds several "
                                         "polygon layers)")
     parser.add_argument("--id-field", default="forest_id", help="id field (default forest_id)")
-    parser.add_argument("--forest", default="*",
+    parser.add_argument("--forest", default="*", type=forest_selection,
                         help="forest id(s), comma separated, or '*' for all (default)")
 
 
@@ -87,9 +96,11 @@ PIXEL_OPTION_DEFAULTS = {"indices": None, "expression": [], "period": None, "met
 # name: option -> what to do instead
 _READS_PIXELS = "is for composite, zonal or storm (same sources and dates): drop it from search"
 NOT_FOR_SEARCH = {**{option: _READS_PIXELS for option in (
-    "--indices", "--expression", "--period", "--method", "--colour", "--mask",
+    "--indices", "--expression", "--colour", "--mask",
     "--cloud-buffer", "--resolution", "--crs", "--dask", "--workers", "--threads-per-worker",
     "--memory-limit", "--scheduler", "--memory-budget", "--overwrite")},
+    **{option: "is for composite or zonal (same sources and dates; a storm's windows "
+               "decide its own): drop it from search" for option in ("--period", "--method")},
     "--min-clear": "is for zonal (same sources and dates): drop it from search",
     "--output": "is not an option of search, which writes no file: save `raster-collect "
                 "--json search ...` instead (a search job spec's 'output' writes the "
@@ -338,7 +349,7 @@ def compute_client_for(args):
 
 
 def forest_ids(args) -> Optional[List[str]]:
-    if args.forest.strip() in ("*", ""):
+    if args.forest.strip() == "*":
         return None
     return [i.strip() for i in args.forest.split(",") if i.strip()]
 

@@ -250,6 +250,11 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     return CompositeResult(output_dir, results, errors, notes)
 
 
+# what to change when the dates, cloud limit and forests match no scene (search says it too)
+NO_SCENE_FIX = ("check the dates, --max-cloud (a job spec's max_cloud_cover) and that the "
+                "forests lie under the scenes: raster-collect search lists the scenes there are")
+
+
 def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str, str]:
     """The message for each searched collection that found no scene, by "provider collection"."""
     return {f"{provider_name} {collection}":
@@ -267,8 +272,10 @@ def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[s
         cannot = _cannot_compute(request, report)
         return None if cannot is None else \
             "nothing to compute: " + "; ".join({**cannot, **report.errors}.values())
-    reasons = {**missing_scenes(request, report), **report.errors}
-    return "nothing to compute: " + ("; ".join(reasons.values()) or "no scenes found")
+    missing = missing_scenes(request, report)
+    reasons = {**missing, **report.errors}
+    return "nothing to compute: " + ("; ".join(reasons.values()) or "no scenes found") + (
+        f": {NO_SCENE_FIX}" if missing or not reasons else "")
 
 
 def _cannot_compute(request: CompositeRequest, report: SearchReport

@@ -25,6 +25,13 @@ class RequestError(ValueError):
     """The request is not usable; the message names the problem and the fix."""
 
 
+class NothingToCompute(RequestError):
+    """No scene matches the dates, forests and cloud limit; the line, each collection's reason
+    and the fix last, is given whole (cut at 400 characters it lost the fix)."""
+
+    whole_line = True
+
+
 class Cancelled(RuntimeError):
     """The user cancelled; nothing was written."""
 

@@ -297,12 +297,12 @@ def check(size: Union[CompositeSize, ZonalSize], budget: Optional[int]) -> str:
         fix = (f"use a coarser resolution (--resolution {coarser.resolution:g} needs about "
                f"{human(coarser.memory_bytes)}), a smaller area or fewer indices, "
                f"{CLUSTER_ADVICE}")
+    elif size.engine > budget:  # no hexagon size, forest count or resolution fits
+        fix = (f"the engine alone takes about {human(size.engine)}, so nothing smaller fits: "
+               f"{budget_floor(human(size.memory_bytes, up=True))}")
     else:
         fix = ("use larger hexagons (--hex-area-ha), fewer or smaller forests per run, a "
                f"coarser --resolution, or {BUDGET_ADVICE}")
-        if size.engine > budget:
-            fix += (f" (the engine alone takes about {human(size.engine)}; this run needs "
-                    f"about {human(size.memory_bytes)})")
     raise SizeError(f"too large for the memory budget of {human(budget)}: {size.describe()}; "
                     f"{fix}")
 

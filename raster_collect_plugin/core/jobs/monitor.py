@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..runs.defaults import DEFAULT_MONITOR_INDEX
+from ..runs.storage import is_remote
 from .monitor_late import keep_settled, look_back, settle_days
 from .spec import JobError, check_table_formats
 
@@ -235,6 +236,10 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..series.harmonised import search_index_series
 
     params = check_monitor_spec(spec)
+    if is_remote(spec["output_dir"]):  # it wrote a local folder named "s3:" and exit 0
+        raise JobError("a monitoring folder is local: give a local --output (job spec "
+                       "'output_dir'), not an object-store URL; s3:// outputs are for "
+                       "composite and zonal runs")
     given, spec = spec, absolute_paths(spec)
     output_dir = Path(spec["output_dir"])
     if _relative_sources_kept(output_dir, given, spec):

@@ -72,14 +72,14 @@ def refuse_nothing_found(request, report) -> None:
     """No scene at all: the run's "nothing to compute", said before the output folder is
     touched (an --overwrite run dropped the manifest of the results it was to replace)."""
     from ..composites.pipeline import nothing_found
-    from ..composites.requests import RequestError
+    from ..composites.requests import NothingToCompute
     from ..sources.providers.base import ProviderError
 
     message = nothing_found(request, report)
     if message and report.errors:  # a source failed: a failure (exit 1), as search and zonal
         raise ProviderError(message)
     if message:  # the dates, the area, the cloud limit: bad input (exit 2)
-        raise RequestError(message)
+        raise NothingToCompute(message)
 
 
 def run_composites_protected(request, *, overwrite: bool = False, progress=None, cancel=None,

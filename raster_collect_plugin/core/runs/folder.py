@@ -103,7 +103,8 @@ def request_parameters(request, aoi) -> Dict[str, object]:
     """The parameters of a CompositeRequest that determine its result."""
     return {
         "start": str(request.start), "end": str(request.end),
-        "indices": sorted(request.indices),
+        # the custom ones too: the command line lists them among its indices, a spec not
+        "indices": sorted(set(request.indices) | set(request.custom_indices)),
         "custom_indices": dict(sorted(dict(request.custom_indices).items())),
         "period": request.period, "method": request.method,
         "max_cloud_cover": request.max_cloud_cover,
@@ -186,6 +187,22 @@ def _remove(path: Path) -> None:
     except OSError:
         if not path.is_dir():  # a folder is removed as far as it goes, as before
             raise
+
+
+def _remove_listed(root: Path, top: str, listed: Sequence[str]) -> None:
+    """Remove the entry ``top`` of an earlier run: a file, or in a folder (a ``zonal``
+    forest's) only the files ``listed`` there and the folders that leaves empty, so your own
+    files in it stay."""
+    path = root / top
+    if not path.is_dir() or path.is_symlink():
+        _remove(path)
+        return
+    for name in listed:
+        if name.startswith(top + "/"):
+            _remove(root / name)
+    for folder in sorted((p for p in path.rglob("*") if p.is_dir()), reverse=True) + [path]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty
 
 
 def _umask() -> int:
@@ -392,7 +409,7 @@ class RunFolder:
         self.published = True
         kept = set(_top_level(files))
         for name in sorted(set(_top_level(self._replaced)) - kept):
-            _remove(self.path / name)
+            _remove_listed(self.path, name, self._replaced)
         for name in obsolete:  # a file held open (Windows) stays, out of the manifest
             (self.removed if remove(self.path / name, must=False) else self.held).append(name)
         return manifest

@@ -39,8 +39,12 @@ def check_output_store(location: Location) -> None:
     """Before any work: an ``s3://`` output's bucket exists and the credentials reach it. A
     missing bucket was created on the fly (a mistyped name made a new bucket), one with an
     invalid name or no credentials failed later as "reading scenes failed"."""
-    if urlsplit(str(location)).scheme != "s3":
+    parts = urlsplit(str(location))
+    if parts.scheme != "s3":
         return
+    if not parts.netloc:  # s3:// or s3:///x: boto's "Unable to locate credentials" traceback
+        raise OutputStoreError(f"{location} names no bucket: give it as "
+                               "s3://bucket/prefix")
     fs, path = filesystem(location, fresh=True)
     bucket = path.split("/", 1)[0]
     try:
