@@ -211,8 +211,8 @@ def _check_scene_options(args) -> None:
     check_max_cloud(args.max_cloud)
     try:
         validate_buffer(args.cloud_buffer)
-    except ValueError as error:
-        raise BadInput(f"{error} (--cloud-buffer)") from None
+    except ValueError as error:  # it names --cloud-buffer
+        raise BadInput(str(error)) from None
     if args.crs:
         check_output_crs(args.crs)
 
