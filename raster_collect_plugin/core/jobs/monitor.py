@@ -184,12 +184,25 @@ def _relative_sources_kept(output_dir: Path, given: Dict[str, Any],
             and saved.get("sources") == given.get("sources"))
 
 
+def _catalog_file(href: Any) -> Any:
+    """A static catalog's folder as the catalog.json (or collection.json) in it, the file
+    its provider reads: the two forms are one source, as for storm and zonal."""
+    from ..sources.providers.static_catalog import ROOT_FILES
+
+    if not isinstance(href, str) or "://" in href or not os.path.isdir(href):
+        return href
+    root = next((os.path.join(href, n) for n in ROOT_FILES
+                 if os.path.isfile(os.path.join(href, n))), None)
+    return os.path.abspath(root) if root else href
+
+
 def _source_keys(sources: Optional[list]) -> List[str]:
     """Each source as the fingerprint records it, its empty keys dropped (``collections: []``
     is the source's default, a null ``name`` none): Processing sends them, the command line
     leaves them out, and one folder was "different sources" to the other door."""
-    return sorted(json.dumps({k: v for k, v in s.items() if v not in (None, "", [], {})},
-                             sort_keys=True) for s in sources or [])
+    return sorted(json.dumps({k: _catalog_file(v) if k == "href" else v for k, v in s.items()
+                              if v not in (None, "", [], {})}, sort_keys=True)
+                  for s in sources or [])
 
 
 def _recorded_sources(output_dir: Path, sources: Optional[list]) -> List[str]:
