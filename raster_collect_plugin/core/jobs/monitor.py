@@ -304,9 +304,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         start = (params.history_start if state is None or state.last_time is None
                  else state.last_time.astype("datetime64[D]").astype(object))
         if end < start:
-            raise JobError(f"'end' ({end}) is before the first day to monitor ({start}): the "
-                           "folder has processed the scenes up to that day; give a later end "
-                           "(default: today)")
+            raise JobError(f"--end ({end}) is before the first day to monitor ({start}): the "
+                           "folder has processed the scenes up to that day; give a later --end "
+                           "(a spec's 'end'; default: today)")
         settle = settle_days(spec)
         cutoff = settle_cutoff(end, settle)
         if state is None and cutoff < params.history_end:
