@@ -245,7 +245,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..outputs.files import write_json
     from ..outputs.tables import superseded_note, superseded_tables
     from ..runs.folder import RunFolder, fingerprint, geometry_hash
-    from ..series.harmonised import search_index_series
+    from ..series.harmonised import NoScenesError, search_index_series
 
     params = check_monitor_spec(spec)
     given, spec = spec, absolute_paths(spec)
@@ -326,8 +326,15 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                                   spec.get("max_cloud_cover"))
         if progress is not None:
             progress(0.0, f"searching scenes {start} .. {end}")
-        series = search_index_series(sources, aoi.frame, start, end,
-                                     max_cloud_cover=spec.get("max_cloud_cover"), **options)
+        try:
+            series = search_index_series(sources, aoi.frame, start, end,
+                                         max_cloud_cover=spec.get("max_cloud_cover"), **options)
+        except NoScenesError as error:
+            if state is not None:
+                raise
+            raise JobError(f"{error}: check --history-start and --end (a spec's "
+                           "'history_start' and 'end') against the scenes' dates, and the "
+                           "sources") from None
         series, waiting = keep_settled(series, cutoff, state)  # (lazy: the others are not read)
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(
