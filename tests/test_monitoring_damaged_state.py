@@ -154,7 +154,7 @@ def test_watch_ending_before_the_last_processed_scene_says_what_to_do(folder):
     assert done.returncode == 2, done.stderr[-2000:]
     [line] = done.stderr.strip().splitlines()
     assert f"before the first day to monitor ({last})" in line
-    assert "give a later end" in line
+    assert "give a later --end" in line
 
 
 def test_watch_overwrite_rebuilds_a_folder_that_conflicts(folder, tmp_path):

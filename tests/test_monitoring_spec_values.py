@@ -138,7 +138,8 @@ def test_an_alerts_since_after_the_end_exits_2_on_the_command_line(tmp_path):
     ("--max-cloud", "150", "the scene cloud cover limit is a percentage from 0 to 100 "
                            "(--max-cloud), not 150"),
     ("--cloud-buffer", "-5", "the cloud-mask buffer must be 0 or a positive number of "
-                             "metres, not -5.0 (--cloud-buffer)"),
+                             "metres, not -5.0: give --cloud-buffer 0 (no buffer) or more, "
+                             "up to 10000"),
     ("--crs", "EPSG:4326", "--crs EPSG:4326 is geographic (degrees); the outputs need a "
                            "projected CRS in metres such as a UTM zone (EPSG:326xx / 327xx), "
                            "or leave --crs out for the scenes' own UTM zone"),

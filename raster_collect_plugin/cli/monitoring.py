@@ -211,8 +211,8 @@ def _check_scene_options(args) -> None:
     check_max_cloud(args.max_cloud)
     try:
         validate_buffer(args.cloud_buffer)
-    except ValueError as error:
-        raise BadInput(f"{error} (--cloud-buffer)") from None
+    except ValueError as error:  # it names --cloud-buffer
+        raise BadInput(str(error)) from None
     if args.crs:
         check_output_crs(args.crs)
 
@@ -227,6 +227,11 @@ def _cmd_watch(args) -> dict:
     spec["output_dir"] = args.output
     _check_saved_inputs(spec, args.output)
     if args.end:
+        history_end = str(spec.get("history_end", ""))[:10]
+        if str(args.end) <= history_end:  # else the job names its key, 'history_end'
+            raise BadInput(f"--end ({args.end}) must be after the folder's --history-end "
+                           f"({history_end}): monitoring starts after the history; give a "
+                           "later --end (default: today)")
         spec["end"] = str(args.end)
     if args.settle_days is not None:
         spec["settle_days"] = args.settle_days

@@ -185,12 +185,25 @@ def _relative_sources_kept(output_dir: Path, given: Dict[str, Any],
             and saved.get("sources") == given.get("sources"))
 
 
+def _catalog_file(href: Any) -> Any:
+    """A static catalog's folder as the catalog.json (or collection.json) in it, the file
+    its provider reads: the two forms are one source, as for storm and zonal."""
+    from ..sources.providers.static_catalog import ROOT_FILES
+
+    if not isinstance(href, str) or "://" in href or not os.path.isdir(href):
+        return href
+    root = next((os.path.join(href, n) for n in ROOT_FILES
+                 if os.path.isfile(os.path.join(href, n))), None)
+    return os.path.abspath(root) if root else href
+
+
 def _source_keys(sources: Optional[list]) -> List[str]:
     """Each source as the fingerprint records it, its empty keys dropped (``collections: []``
     is the source's default, a null ``name`` none): Processing sends them, the command line
     leaves them out, and one folder was "different sources" to the other door."""
-    return sorted(json.dumps({k: v for k, v in s.items() if v not in (None, "", [], {})},
-                             sort_keys=True) for s in sources or [])
+    return sorted(json.dumps({k: _catalog_file(v) if k == "href" else v for k, v in s.items()
+                              if v not in (None, "", [], {})}, sort_keys=True)
+                  for s in sources or [])
 
 
 def _recorded_sources(output_dir: Path, sources: Optional[list]) -> List[str]:
@@ -233,7 +246,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..outputs.files import write_json
     from ..outputs.tables import superseded_note, superseded_tables
     from ..runs.folder import RunFolder, fingerprint, geometry_hash
-    from ..series.harmonised import search_index_series
+    from ..series.harmonised import NoScenesError, search_index_series
 
     params = check_monitor_spec(spec)
     if is_remote(spec["output_dir"]):  # it wrote a local folder named "s3:" and exit 0
@@ -296,9 +309,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         start = (params.history_start if state is None or state.last_time is None
                  else state.last_time.astype("datetime64[D]").astype(object))
         if end < start:
-            raise JobError(f"'end' ({end}) is before the first day to monitor ({start}): the "
-                           "folder has processed the scenes up to that day; give a later end "
-                           "(default: today)")
+            raise JobError(f"--end ({end}) is before the first day to monitor ({start}): the "
+                           "folder has processed the scenes up to that day; give a later --end "
+                           "(a spec's 'end'; default: today)")
         settle = settle_days(spec)
         cutoff = settle_cutoff(end, settle)
         if state is None and cutoff < params.history_end:
@@ -318,8 +331,15 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
                                   spec.get("max_cloud_cover"))
         if progress is not None:
             progress(0.0, f"searching scenes {start} .. {end}")
-        series = search_index_series(sources, aoi.frame, start, end,
-                                     max_cloud_cover=spec.get("max_cloud_cover"), **options)
+        try:
+            series = search_index_series(sources, aoi.frame, start, end,
+                                         max_cloud_cover=spec.get("max_cloud_cover"), **options)
+        except NoScenesError as error:
+            if state is not None:
+                raise
+            raise JobError(f"{error}: check --history-start and --end (a spec's "
+                           "'history_start' and 'end') against the scenes' dates, and the "
+                           "sources") from None
         series, waiting = keep_settled(series, cutoff, state)  # (lazy: the others are not read)
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(

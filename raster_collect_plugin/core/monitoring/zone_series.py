@@ -51,8 +51,12 @@ class ZoneSeries:
 
         existing = Path(folder) / SERIES_FILE
         destination = Path(into or folder) / SERIES_FILE
-        old = (pd.read_csv(existing) if existing.exists() and previous_last is not None
-               else None)
+        # read back as written: ids as the compartments' own ("0101" stays text), and floats
+        # exactly, so a run and the same period in increments give the same file
+        id_type = self.ids.dtype if self.ids.dtype.kind in "iu" else str
+        old = (pd.read_csv(existing, dtype={self.id_field: id_type, "time": str},
+                           float_precision="round_trip")
+               if existing.exists() and previous_last is not None else None)
         if old is not None:
             old = old[old["time"] <= str(previous_last)[:19]]
         frames = [f for f in (old, *self.rows) if f is not None and len(f)]

@@ -33,7 +33,8 @@ def validate_buffer(buffer_m: float) -> float:
     value = float(buffer_m or 0.0)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"the cloud-mask buffer must be 0 or a positive number of metres, "
-                         f"not {buffer_m!r}")
+                         f"not {buffer_m!r}: give --cloud-buffer 0 (no buffer) or more, up to "
+                         f"{MAX_BUFFER_M:g}")
     if value > MAX_BUFFER_M:
         raise ValueError(f"the cloud-mask buffer is at most {MAX_BUFFER_M:g} m (cloud fringes "
                          f"are 20-60 m wide), not {value:g}: give a smaller --cloud-buffer")

@@ -59,6 +59,13 @@ OLI_MISSIONS = (8, 9)  # Landsat 8 OLI and 9 OLI-2: the HLS v2.0 reference
 NOT_DONE = "BRDF/NBAR view-angle normalisation is not applied"
 
 
+class NoScenesError(LoadError):
+    """The search found no scene at all, and no source failed: the period or the sources are
+    wrong (bad input), not a source that could not be read."""
+
+    exit_kind = "bad_input"
+
+
 @dataclass
 class Stack:
     """One collection's scenes and how to read them."""
@@ -75,6 +82,9 @@ def search_index_series(sources, forests, start: date, end: date, *,
     listed in the series' ``attrs["search_errors"]``."""
     frame = _frame(forests)
     stacks, errors = search_stacks(sources, frame, start, end, max_cloud_cover=max_cloud_cover)
+    if not stacks and not errors:
+        raise NoScenesError(f"no scene over the forests from {_day(start)} to {_day(end)} in "
+                            "any source")
     try:
         series = load_stacks(stacks, frame, **options)
     except LoadError as error:  # "none found" would hide a source that failed

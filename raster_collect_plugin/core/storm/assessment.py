@@ -43,6 +43,7 @@ from .classes import (  # noqa: F401 (re-exported: one place to import storm nam
     UNKNOWN,
     DamageThresholds,
 )
+from .items import ItemError, items_from_urls, items_report  # noqa: F401 (re-exported)
 
 OPTICAL_CHANGES = {"NDVI": "dNDVI", "NBR": "dNBR", "EVI": "dEVI"}
 RADAR_CHANGES = {"VH": "dVH_dB", "VV": "dVV_dB"}
@@ -111,65 +112,6 @@ class StormResult:
     notes: List[str] = field(default_factory=list)
 
 
-class ItemError(ValueError):
-    """A given STAC item cannot be read: bad input, said in one line by every door."""
-
-    exit_kind = "bad_input"
-
-
-def items_from_urls(urls: Sequence[str]):
-    """STAC items by URL or path, signed when they live on Planetary Computer."""
-    import planetary_computer
-    import pystac
-
-    from ..sources.providers.guarded_io import TimeoutStacIO
-
-    items = []
-    for url in urls:
-        try:
-            item = pystac.Item.from_file(url, stac_io=TimeoutStacIO())  # bounded reads
-        except Exception as error:  # pystac raises many kinds for unreadable items
-            raise ItemError(f"cannot read the STAC item {url}: {error}") from None
-        item.make_asset_hrefs_absolute()
-        items.append(planetary_computer.sign(item))  # no-op for hrefs outside Azure storage
-    return items
-
-
-def _check_item_dates(items, urls: Sequence[str], label: str, first: date, last: date) -> None:
-    """Each given before (after) item is dated inside the before (after) window: else it was
-    silently used as a scene of the other window, or of none."""
-    for item, url in zip(items, urls):
-        when = item.datetime
-        if when is not None and not first <= when.date() <= last:
-            other = "after" if label == "before" else "before"
-            raise ItemError(f"the {label} item {url} is dated {when.date()}, outside the "
-                            f"{label} window ({first} to {last}): give it as --{other}-item "
-                            f"(a spec's '{other}_items') if it is, or check --event-date and "
-                            f"--{label}-days (a spec's 'event_date' and '{label}_days')")
-
-
-def items_report(request: StormRequest, windows: Sequence[Tuple[str, date, date]]):
-    """The before/after item URLs read as a search report, each checked to lie in its window,
-    and the sources that read them (a request's ``sources`` in place of a search's)."""
-    from ..composites.requests import Source
-    from ..sources.providers.planetary_computer import PlanetaryComputerProvider
-    from ..sources.providers.static_catalog import StaticCatalogProvider
-    from ..sources.search import SearchReport
-
-    report, providers = SearchReport(), {}
-    before, after = items_from_urls(request.before_items), items_from_urls(request.after_items)
-    _check_item_dates(before, request.before_items, "before", windows[0][1], windows[-2][2])
-    _check_item_dates(after, request.after_items, "after", windows[-1][1], windows[-1][2])
-    for item in before + after:
-        href = item.get_self_href() or ""
-        provider = (PlanetaryComputerProvider() if "planetarycomputer" in href
-                    else StaticCatalogProvider("STAC items", href or "items"))
-        providers[provider.name] = provider
-        item.properties["raster_collect:provider"] = provider.name
-        report.items.setdefault((provider.name, item.collection_id), []).append(item)
-    return report, [Source(provider, ()) for provider in providers.values()]
-
-
 def storm_composites(request: StormRequest):
     """The composite request a storm run makes of ``request.composites``: its windows (the
     run's start and end), the storm indices, median, saturated pixels masked and the storm's
@@ -218,9 +160,12 @@ def check_scenes_around_event(request: StormRequest, composite_request, report) 
             days = f"--event-date and --{label}-days (a spec's 'event_date' and '{label}_days')"
             hint = (f"the scenes may not be published yet (rerun later), or check {days}"
                     if label == "after" else f"check {days}")
-            raise RequestError(f"no scene {label} the event ({begin.date()} to {last}) in "
-                               f"any source, at most {composite_request.max_cloud_cover}% "
-                               f"cloud: {hint}")
+            where = f"in any source, at most {composite_request.max_cloud_cover}% cloud"
+            if request.before_items or request.after_items:  # nothing was searched
+                where, hint = "among the items given", f"give --{label}-item too (a spec's " \
+                    f"'{label}_items')"
+            raise RequestError(f"no scene {label} the event ({begin.date()} to {last}) "
+                               f"{where}: {hint}")
 
 
 def run_storm(request: StormRequest, *, progress=None, cancel=None,
