@@ -65,6 +65,21 @@ def test_a_storm_rerun_is_judged_by_what_it_composites(small_sample, tmp_path, c
     assert manifest["run"]["parameters"]["event_date"] == "2025-11-13"
 
 
+def test_storm_help_offers_no_option_it_refuses(capsys):
+    """storm --help listed --start, --end, --period and --method, which storm then refuses
+    (its windows come from --event-date): they are left out of its help and usage, and
+    still refused when typed."""
+    with pytest.raises(SystemExit):
+        cli.main(["storm", "--help"])
+    shown = capsys.readouterr().out
+    assert "--event-date" in shown and "--before-days" in shown and "--max-cloud" in shown
+    for option in ("--start", "--end", "--period", "--method"):
+        assert option not in shown.replace("--start-from", ""), option
+    assert cli.main(["storm", "--gpkg", "f.gpkg", "--catalog", "c.json", "--event-date",
+                     "2025-11-13", "--method", "mean"]) == 2
+    assert one_error_line(capsys).endswith("around --event-date: drop --method")
+
+
 def test_storm_prints_the_columns_readme_lists_once(small_sample, tmp_path, capsys):
     """README: "The command line prints these columns" (loss_vh_db, dNDVI / dVH_dB, stocking,
     pre_event_ndvi among them); the ranking was also printed again as one long line of
