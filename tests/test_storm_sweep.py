@@ -50,7 +50,8 @@ def test_a_storm_rerun_is_judged_by_what_it_composites(small_sample, tmp_path, c
     assert cli.main(["--quiet"] + rerun) == 0, capsys.readouterr().err
     capsys.readouterr()
     assert cli.main(["--quiet"] + storm_args(small_sample, output, "--cloud-buffer", "0")) == 2
-    assert "different cloud_buffer_m" in one_error_line(capsys)
+    assert "different --cloud-buffer (the folder's run: 40, this run: 0)" in \
+        one_error_line(capsys)
     metadata = json.loads((output / "storm_metadata.json").read_text())
     assert metadata["cloud_mask"]["buffer_m"] == 40.0  # the refused run changed nothing
     # a bad input (no scene after the event) with --overwrite: refused before the old
