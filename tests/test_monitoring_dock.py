@@ -102,7 +102,7 @@ def test_a_refused_rerun_with_other_forests_keeps_the_folders_forests(dock, tmp_
     dock.selected_only.setChecked(True)  # a subset of the compartments: refused
     section.run_button.click()
     assert wait_for_job(dock, 600) == "monitor"
-    assert dock.state == "failed" and "different geometry" in dock.last_error
+    assert dock.state == "failed" and "different forests" in dock.last_error
     _forests_kept(folder, kept)  # so the folder (and 'watch') can still continue
     assert QgsVectorLayer(str(folder / "forests.gpkg"), "f", "ogr").featureCount() == 2
     dock.selected_only.setChecked(False)

@@ -112,12 +112,15 @@ def test_a_prefix_holding_another_run_is_not_mixed(small_sample, store, aws, cap
     first = _objects(store, "mixed")
     assert "static-catalog_sentinel-2-l2a_EVI_monthly_median.tif" in first["manifest"]["files"]
     assert cli.main(["--quiet", *composite]) == 0  # the same inputs: no conflict
-    for command, what in ((composite + ["--indices", "NDVI"], "different indices"),
-                          (_command(small_sample, "zonal", output), "a composite run, not "
-                                                                    "zonal")):
+    for command, what in ((composite + ["--indices", "NDVI"], "another run (different "
+                           "--indices (the folder's run: EVI,NDVI, this run: NDVI)):"),
+                          (_command(small_sample, "zonal", output), "a composite run, not of a "
+                           "zonal run of every forest at once (a job spec, the dock, "
+                           "Processing, or zonal into s3://): the two keep their files "
+                           "differently;")):
         assert cli.main(["--quiet", *command]) == 2
         assert capsys.readouterr().err.strip() == (
-            f"raster-collect: error: {output} holds results of another run ({what}): use "
+            f"raster-collect: error: {output} holds results of {what} use "
             "--overwrite (job spec \"overwrite\": true) to replace them, or choose another "
             "--output")
         assert _objects(store, "mixed")["keys"] == first["keys"]

@@ -84,7 +84,8 @@ def test_monitoring_conflict_names_the_folder_not_command_line_options(
     with pytest.raises(QgsProcessingException) as raised:
         run("monitor_disturbance", other)
     message = str(raised.value)
-    assert "holds results of another run (different monitoring.confirm)" in message
+    assert "holds results of another run (different monitoring.confirm (the folder's run: 3, " \
+        "this run: 4))" in message
     assert message.endswith("choose another output folder, or delete those results and "
                             "run again")
     assert "--" not in message
@@ -168,7 +169,8 @@ def test_a_refused_monitoring_rerun_keeps_the_folders_forests(provider, scenario
     kept = (folder / "forests.gpkg").read_bytes()
     subset = f"{scenario.compartments}|layername=compartments|subset=forest_id = 101"
     other = dict(monitoring_parameters(scenario, folder, "2025-06-30"), INPUT=subset)
-    with pytest.raises(QgsProcessingException, match="different geometry"):
+    with pytest.raises(QgsProcessingException,
+                       match=r"different forests \(the selection, or their polygons\)"):
         run("monitor_disturbance", other)
     # the folder still holds its own two compartments, so it can be continued
     assert (folder / "forests.gpkg").read_bytes() == kept

@@ -62,8 +62,9 @@ def test_rerun_with_other_parameters_stops_unless_overwrite(small_sample, tmp_pa
     # another run, another month range and one forest only: refused, nothing touched
     other = zonal_args(small_sample, output, "--forest", "283", "--min-clear", "0.9")
     assert cli.main(other) == 2
-    assert "holds results of another run (different geometry, min_clear_fraction" in \
-        error_line(capsys)
+    # in the command line's words: the forest selection, the option with both values
+    assert "holds results of another run (different forests (--forest, or the polygons in " \
+        "--gpkg), --min-clear (the folder's run: 0.5, this run: 0.9)" in error_line(capsys)
     assert (output / "zonal_forests_all.csv").read_bytes() == before
     assert set(published_files(str(output))) == listed
     # --overwrite replaces them: the old run's forests go, the table is the new run's
@@ -86,7 +87,7 @@ def test_moved_forest_is_not_reused_as_complete(small_sample, tmp_path, capsys):
         forests.loc[forests["forest_id"] == 284].translate(xoff=200).geometry
     forests.to_file(moved_path)
     assert cli.main(zonal_args(small_sample, output, gpkg=moved_path)) == 2
-    assert "different geometry" in error_line(capsys)
+    assert "different forests (--forest, or the polygons in --gpkg)" in error_line(capsys)
     capsys.readouterr()
     assert cli.main(["--json"] + zonal_args(small_sample, output, "--overwrite",
                                            gpkg=moved_path)[1:]) == 0
@@ -110,7 +111,7 @@ def test_second_composite_run_does_not_mix_files(small_sample, tmp_path, capsys)
     assert any("NDVI" in name for name in first)
     capsys.readouterr()
     assert cli.main(composite_args(small_sample, output, "--indices", "EVI")) == 2
-    assert "different indices" in error_line(capsys)
+    assert "different --indices (the folder's run: NDVI, this run: EVI)" in error_line(capsys)
     assert visible(output) == first
     assert cli.main(composite_args(small_sample, output, "--indices", "EVI",
                                    "--overwrite")) == 0
@@ -129,7 +130,9 @@ def test_a_run_of_another_kind_is_named_as_such(small_sample, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(zonal_args(small_sample, output)) == 2
     line = error_line(capsys)
-    assert "holds results of another run (a composite run, not zonal-forests)" in line, line
+    assert "holds results of a composite run, not of a zonal run one forest at a time " \
+        "(raster-collect zonal into a folder): the two keep their files differently; use " \
+        "--overwrite" in line, line
 
 
 def test_cancel_after_composites_leaves_no_outputs(small_sample, tmp_path):
@@ -207,7 +210,8 @@ def test_storm_runs_are_not_mixed(small_sample, tmp_path, capsys):
     assert any(name.endswith("_change.tif") for name in listed)
     capsys.readouterr()
     assert storm("2025-11-20") == 2
-    assert "different event_date" in error_line(capsys)
+    assert "different --event-date (the folder's run: 2025-11-13, this run: 2025-11-20)" in \
+        error_line(capsys)
     assert set(published_files(str(output))) == listed
     assert storm("2025-11-20", "--overwrite") == 0
     assert read_manifest(str(output))["run"]["parameters"]["event_date"] == "2025-11-20"
@@ -277,7 +281,8 @@ def test_a_conflict_names_what_changed_inside_a_group_of_parameters(tmp_path):
         (tmp_path / "a.txt").write_text("a")
         folder.publish(["a.txt"])
     other = fingerprint("monitor", {"monitoring": dict(monitoring, threshold=2.5)})
-    with pytest.raises(ResultsConflict, match=r"different monitoring\.threshold\)") as raised:
+    changed = r"different monitoring\.threshold \(the folder's run: 3, this run: 2\.5\)\)"
+    with pytest.raises(ResultsConflict, match=changed) as raised:
         with RunFolder(tmp_path, other):
             pass
     assert "--overwrite" in str(raised.value) and (tmp_path / "a.txt").exists()

@@ -180,8 +180,9 @@ def test_a_folder_of_another_run_names_the_spec_key_and_processing_words(small_s
     assert _job(_spec(small_sample, tmp_path), tmp_path, capsys)[0] == 0
     code, line, _ = _job(_spec(small_sample, tmp_path, kind="zonal"), tmp_path, capsys)
     assert code == 2
-    assert 'holds results of another run (a composite run, not zonal): use --overwrite (job ' \
-           'spec "overwrite": true) to replace them' in line
+    assert "holds results of a composite run, not of a zonal run of every forest at once (a " \
+           "job spec, the dock, Processing, or zonal into s3://): the two keep their files " \
+           'differently; use --overwrite (job spec "overwrite": true) to replace them' in line
     assert for_processing(line).endswith("choose another output folder, or delete those "
                                          "results and run again")
     assert _job(_spec(small_sample, tmp_path, kind="zonal", overwrite=True), tmp_path,

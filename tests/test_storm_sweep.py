@@ -50,7 +50,8 @@ def test_a_storm_rerun_is_judged_by_what_it_composites(small_sample, tmp_path, c
     assert cli.main(["--quiet"] + rerun) == 0, capsys.readouterr().err
     capsys.readouterr()
     assert cli.main(["--quiet"] + storm_args(small_sample, output, "--cloud-buffer", "0")) == 2
-    assert "different cloud_buffer_m" in one_error_line(capsys)
+    assert "different --cloud-buffer (the folder's run: 40, this run: 0)" in \
+        one_error_line(capsys)
     metadata = json.loads((output / "storm_metadata.json").read_text())
     assert metadata["cloud_mask"]["buffer_m"] == 40.0  # the refused run changed nothing
     # a bad input (no scene after the event) with --overwrite: refused before the old
@@ -63,6 +64,21 @@ def test_a_storm_rerun_is_judged_by_what_it_composites(small_sample, tmp_path, c
     manifest = json.loads((output / "manifest.json").read_text())
     assert "storm_damage_ranking.csv" in json.dumps(manifest["files"])
     assert manifest["run"]["parameters"]["event_date"] == "2025-11-13"
+
+
+def test_storm_help_offers_no_option_it_refuses(capsys):
+    """storm --help listed --start, --end, --period and --method, which storm then refuses
+    (its windows come from --event-date): they are left out of its help and usage, and
+    still refused when typed."""
+    with pytest.raises(SystemExit):
+        cli.main(["storm", "--help"])
+    shown = capsys.readouterr().out
+    assert "--event-date" in shown and "--before-days" in shown and "--max-cloud" in shown
+    for option in ("--start", "--end", "--period", "--method"):
+        assert option not in shown.replace("--start-from", ""), option
+    assert cli.main(["storm", "--gpkg", "f.gpkg", "--catalog", "c.json", "--event-date",
+                     "2025-11-13", "--method", "mean"]) == 2
+    assert one_error_line(capsys).endswith("around --event-date: drop --method")
 
 
 def test_storm_prints_the_columns_readme_lists_once(small_sample, tmp_path, capsys):

@@ -27,14 +27,28 @@ def _run(capsys, *arguments: str):
 
 def test_a_local_lock_file_no_run_holds_is_removed(tmp_path, capsys):
     folder = tmp_path / "out"
+    folder.mkdir()
     code, summary, _ = _run(capsys, str(folder))
     assert (code, summary["lock"], summary["removed"]) == (0, None, False)
-    folder.mkdir()
     lock = folder / ".raster-collect.lock"
     lock.write_text("pid 999999")  # a killed run's: no process holds it
     code, summary, _ = _run(capsys, str(folder))
     assert (code, summary["stale"], summary["removed"]) == (0, True, True)
     assert summary["held_by"].startswith("pid 999999 on ") and not lock.exists()
+
+
+def test_a_folder_that_does_not_exist_is_bad_input_not_no_lock(tmp_path, capsys):
+    """A typo in the folder printed "no lock", exit 0, as an unlocked folder does: now one
+    line naming the path and the fix, exit 2; a file given for the folder likewise."""
+    typo = tmp_path / "ouptut"
+    code, summary, err = _run(capsys, str(typo))
+    assert code == 2 and summary["error"]["kind"] == "bad_input"
+    assert err.strip() == (f"raster-collect: error: unlock: {typo} does not exist: give the "
+                           "output folder the run wrote (its --output)")
+    (tmp_path / "a.txt").write_text("x")
+    code, summary, _ = _run(capsys, str(tmp_path / "a.txt"))
+    assert code == 2 and "is a file, not an output folder" in summary["error"]["message"]
+    assert not typo.exists()
 
 
 # a run's process holding the folder's lock (the real RunFolder) until its stdin closes

@@ -241,6 +241,10 @@ def _main(argv, interrupted) -> int:
                  EXIT_FAILURE)
             raise
         kind, message = known
+        if hasattr(problem, "worded") and args.command != "job":  # a refused rerun
+            from .common import option_words
+
+            message = problem.worded(option_words(parser.subcommand(args.command)))
         if kind == "cancelled":
             return cancelled()
         return fail(kind, message, EXIT_BAD_INPUT if kind == "bad_input" else EXIT_FAILURE)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from datetime import date, timedelta
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from ..core.pixels import DEFAULT_MASK_CLASSES, default_mask_text, validate_classes
 from ..core.runs import DEFAULT_INDICES, DEFAULT_MAX_CLOUD_COVER
@@ -105,6 +105,40 @@ NOT_FOR_SEARCH = {**{option: _READS_PIXELS for option in (
     "--output": "is not an option of search, which writes no file: save `raster-collect "
                 "--json search ...` instead (a search job spec's 'output' writes the "
                 "footprints)"}
+
+
+# a run record's parameter key -> the options setting it (the one a command has), where it is
+# not the key written as an option (period: --period); for what a refused rerun names
+RUN_KEY_OPTIONS = {
+    "max_cloud_cover": ("--max-cloud",), "cloud_buffer_m": ("--cloud-buffer",),
+    "mask_classes": ("--mask",), "custom_indices": ("--expression",),
+    "colour_composites": ("--colour",), "h3_resolution": ("--h3",),
+    "min_clear_fraction": ("--min-clear", "--min-clear-fraction"),
+    "hexagon_area_m2": ("--hex-area-ha",),  # in hectares: RUN_KEY_FACTORS
+    "before_items": ("--before-item",), "after_items": ("--after-item",)}
+RUN_KEY_FACTORS = {"hexagon_area_m2": 1e-4}
+
+
+def option_words(command: Optional[argparse.ArgumentParser]
+                 ) -> Callable[[str], Tuple[str, float]]:
+    """A run record's parameter key in ``command``'s words (its parser): its option and the
+    factor from the key's unit to the option's, else the job spec's words."""
+    from ..core.runs.conflict import spec_words
+
+    options = {o for action in (command._actions if command else ()) for o in
+               action.option_strings}
+
+    def name(key: str) -> Tuple[str, float]:
+        if key == "geometry":
+            return "forests (--forest, or the polygons in --gpkg)", 1.0
+        if key == "sources":
+            return "sources (--catalog, --stac-url, --provider, --collections)", 1.0
+        last = key.rpartition(".")[2]  # thresholds.changed_ndvi: --changed-ndvi
+        own = RUN_KEY_OPTIONS.get(last, ("--" + last.rstrip("_").replace("_", "-"),))
+        given = [option for option in own if option in options]
+        return (given[0], RUN_KEY_FACTORS.get(last, 1.0)) if given else spec_words(key)
+
+    return name
 
 
 class _Refused(argparse.Action):

@@ -18,7 +18,7 @@ from .common import (
 
 
 def _cmd_search(args) -> dict:
-    from ..core.composites import search, validate_request
+    from ..core.composites import is_radar, search, validate_request
 
     aoi = load_aoi_from_args(args)
     request = composite_request(args, aoi, Path(tempfile.gettempdir()))
@@ -29,9 +29,12 @@ def _cmd_search(args) -> dict:
         print_scenes(rows)
         if not rows and not report.errors:  # silence would look like a hang or a crash
             searched = ", ".join(sorted({c for _, c in report.items})) or "no collection"
-            print(f"0 scenes found ({searched}, {request.start} to {request.end}, at most "
-                  f"{request.max_cloud_cover:g}% cloud): check the dates, the collection names "
-                  "and --max-cloud")
+            radar = bool(report.items) and all(is_radar(request, *key) for key in report.items)
+            cloud = "" if radar else f", at most {request.max_cloud_cover:g}% cloud"
+            check = "the dates and the collection names" if radar else \
+                "the dates, the collection names and --max-cloud"
+            print(f"0 scenes found ({searched}, {request.start} to {request.end}{cloud}): "
+                  f"check {check}")
     return {"scenes": len(rows), "errors": report.errors, "items": rows}
 
 

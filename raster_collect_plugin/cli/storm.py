@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..core.storm import AFTER_DAYS, BEFORE_DAYS, THRESHOLD_TEXT
@@ -106,6 +107,9 @@ def register(commands) -> None:
     storm = commands.add_parser("storm", help="before/after storm damage per forest")
     add_aoi_arguments(storm)
     add_source_arguments(storm)
+    for action in storm._actions:  # parsed, to be refused in _cmd_storm, but not offered
+        if action.dest in ("start", "end", "period", "method"):
+            action.help = argparse.SUPPRESS
     storm.add_argument("--event-date", type=parse_date, required=True, help="the storm's date")
     storm.add_argument("--before-days", type=int, default=BEFORE_DAYS,
                        help=f"days before (default {BEFORE_DAYS})")

@@ -192,10 +192,15 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     import pandas as pd
 
     from ..core.areas import refuse_too_many_cells
-    from ..core.composites import RequestError, path_budget, search, validate_request
+    from ..core.composites import (
+        RequestError,
+        path_budget,
+        refuse_nothing_found,
+        search,
+        validate_request,
+    )
     from ..core.compute import check_interrupted
     from ..core.jobs import no_scene_notes, report_for_area, zonal_parameters
-    from ..core.jobs.protected import refuse_nothing_found
     from ..core.outputs import write_table
     from ..core.pixels import check_min_clear_fraction
     from ..core.runs import RunFolder, fingerprint, is_remote, relative_files, request_parameters

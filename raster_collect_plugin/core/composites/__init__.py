@@ -16,6 +16,8 @@ _FACE = {
     "RequestError": "requests",
     "Source": "requests",
     "nothing_found": "pipeline",
+    "refuse_nothing_found": "pipeline",
+    "is_radar": "pipeline",
     "run_composites": "pipeline",
     "search": "pipeline",
     "validate_request": "pipeline",

@@ -255,19 +255,33 @@ NO_SCENE_FIX = ("check the dates, --max-cloud (a job spec's max_cloud_cover) and
                 "forests lie under the scenes: raster-collect search lists the scenes there are")
 
 
+def is_radar(request: CompositeRequest, provider_name: str, collection: str) -> bool:
+    """Whether a source's collection is radar (Sentinel-1): its scenes have no cloud cover,
+    so no cloud limit applies to them."""
+    providers = {s.provider.name: s.provider for s in request.sources}
+    try:
+        return provider_name in providers and \
+            providers[provider_name].profile(collection).sensor == "sentinel-1"
+    except ProviderError:  # a collection the band table does not know: taken as optical
+        return False
+
+
 def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str, str]:
-    """The message for each searched collection that found no scene, by "provider collection"."""
+    """The message for each searched collection that found no scene, by "provider collection"
+    (the cloud limit named only for optical collections)."""
     return {f"{provider_name} {collection}":
             f"{provider_name}: no {collection} scenes for this area between {request.start} "
-            f"and {request.end} with at most {request.max_cloud_cover}% cloud"
+            f"and {request.end}" + ("" if is_radar(request, provider_name, collection) else
+                                    f" with at most {request.max_cloud_cover}% cloud")
             for (provider_name, collection), items in report.items.items() if not items}
 
 
-def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[str]:
+def nothing_found(request: CompositeRequest, report: SearchReport,
+                  fix: str = NO_SCENE_FIX) -> Optional[str]:
     """The "nothing to compute" message when a search found no scene at all (each source's
-    error, or the collections without scenes: a date range or cloud limit to change), or
-    scenes of no collection that has the bands of an asked index or colour composite (radar
-    scenes for NDVI); else None."""
+    error, or the collections without scenes and ``fix``: what to change), or scenes of no
+    collection that has the bands of an asked index or colour composite (radar scenes for
+    NDVI); else None."""
     if report.all_items:
         cannot = _cannot_compute(request, report)
         return None if cannot is None else \
@@ -275,7 +289,20 @@ def nothing_found(request: CompositeRequest, report: SearchReport) -> Optional[s
     missing = missing_scenes(request, report)
     reasons = {**missing, **report.errors}
     return "nothing to compute: " + ("; ".join(reasons.values()) or "no scenes found") + (
-        f": {NO_SCENE_FIX}" if missing or not reasons else "")
+        f": {fix}" if missing or not reasons else "")
+
+
+def refuse_nothing_found(request: CompositeRequest, report: SearchReport,
+                         fix: str = NO_SCENE_FIX) -> None:
+    """No scene at all: the run's "nothing to compute", said before the output folder is
+    touched (an --overwrite run dropped the manifest of the results it was to replace)."""
+    from .requests import NothingToCompute
+
+    message = nothing_found(request, report, fix)
+    if message and report.errors:  # a source failed: a failure (exit 1), as search and zonal
+        raise ProviderError(message)
+    if message:  # the dates, the area, the cloud limit: bad input (exit 2)
+        raise NothingToCompute(message)
 
 
 def _cannot_compute(request: CompositeRequest, report: SearchReport

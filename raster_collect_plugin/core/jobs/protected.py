@@ -68,27 +68,19 @@ def composite_files(result) -> List[Path]:
     return files + ([scenes] if scenes.exists() else [])
 
 
-def refuse_nothing_found(request, report) -> None:
-    """No scene at all: the run's "nothing to compute", said before the output folder is
-    touched (an --overwrite run dropped the manifest of the results it was to replace)."""
-    from ..composites.pipeline import nothing_found
-    from ..composites.requests import NothingToCompute
-    from ..sources.providers.base import ProviderError
-
-    message = nothing_found(request, report)
-    if message and report.errors:  # a source failed: a failure (exit 1), as search and zonal
-        raise ProviderError(message)
-    if message:  # the dates, the area, the cloud limit: bad input (exit 2)
-        raise NothingToCompute(message)
-
-
 def run_composites_protected(request, *, overwrite: bool = False, progress=None, cancel=None,
                              report=None):
     """``pipeline.run_composites`` inside a RunFolder: locked, fingerprinted, never mixed with
     another run's files, published with a manifest, rolled back on error or cancel."""
     from dataclasses import replace
 
-    from ..composites.pipeline import check_size, run_composites, search, validate_request
+    from ..composites.pipeline import (
+        check_size,
+        refuse_nothing_found,
+        run_composites,
+        search,
+        validate_request,
+    )
 
     remote = is_remote(request.output_dir)
     if remote:  # an object store: bucket and credentials, before any work
@@ -123,7 +115,7 @@ def run_zonal_protected(zonal, *, overwrite: bool = False, progress=None, cancel
     from dataclasses import replace
 
     from ..areas.hexagons import refuse_too_many_cells
-    from ..composites.pipeline import search, validate_request
+    from ..composites.pipeline import refuse_nothing_found, search, validate_request
     from ..outputs.tables import superseded_note, superseded_tables
     from ..zonal.pipeline import check_zonal_sizes, run_zonal
     from ..zonal.statistics import refuse_id_named_like_a_column
@@ -185,11 +177,11 @@ def run_storm_protected(storm, *, overwrite: bool = False, progress=None, cancel
     from ..composites.pipeline import search, validate_request
     from ..storm.assessment import (
         RANKING_COLUMNS,
-        check_scenes_around_event,
         items_report,
         run_storm,
         storm_composites,
     )
+    from ..storm.scenes import check_scenes_around_event
     from ..zonal.statistics import refuse_id_named_like_a_column
 
     base = storm.composites

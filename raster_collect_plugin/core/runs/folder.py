@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from .defaults import REPLACE_ADVICE
+from .conflict import conflict_message
 from .file_replace import ensure_free, remove
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .portable import LockHeld, release_lock_file, same_file, try_lock
@@ -52,7 +52,15 @@ class FolderLocked(RunError):
 
 
 class ResultsConflict(RunError):
-    """The folder holds results of a run with different inputs."""
+    """The folder holds results of a run with different inputs (the message in a job spec's
+    words; ``worded(name)`` in a door's: ``conflict.conflict_message``)."""
+
+    location: object = None
+    old: Mapping = {}
+    record: Mapping = {}
+
+    def worded(self, name) -> str:
+        return conflict_message(self.location, self.old, self.record, name)
 
 
 def _digest(payload) -> str:
@@ -125,53 +133,12 @@ def fingerprint(kind: str, parameters: Mapping[str, object],
     return {"fingerprint": _digest(record)[:32], **record}
 
 
-def differences(old: Mapping, new: Mapping) -> List[str]:
-    """Names of what changed between two run records (for the conflict message)."""
-    changed = []
-    if old.get("kind") != new.get("kind"):
-        changed.append("kind")
-    old_p, new_p = old.get("parameters") or {}, new.get("parameters") or {}
-    for key in sorted(k for k in set(old_p) | set(new_p) if old_p.get(k) != new_p.get(k)):
-        before, after = old_p.get(key), new_p.get(key)
-        if isinstance(before, dict) and isinstance(after, dict):  # e.g. monitoring.threshold
-            changed += [f"{key}.{name}" for name in sorted(set(before) | set(after))
-                        if before.get(name) != after.get(name)] or [key]
-        elif key == "sources" and _renamed(before, after):
-            changed.append("source names (" + ", ".join(
-                f"{a!r} is now {b!r}" for a, b in _renamed(before, after)) + ")")
-        else:
-            changed.append(key)
-    if old.get("item_ids") != new.get("item_ids"):
-        changed.append("scenes")
-    return changed
-
-
-def _renamed(before, after) -> List[Tuple[str, str]]:
-    """(old, new) names when two ``describe_sources`` lists differ in their names alone (a
-    folder written by an older version, which named --catalog's source 'catalog')."""
-    if not (isinstance(before, list) and isinstance(after, list)) or len(before) != len(after):
-        return []
-
-    def unnamed(sources):
-        return sorted((json.dumps({k: v for k, v in s.items() if k != "name"}, sort_keys=True),
-                       s.get("name")) for s in sources if isinstance(s, dict))
-
-    old, new = unnamed(before), unnamed(after)
-    if len(old) != len(before) or [o for o, _ in old] != [n for n, _ in new]:
-        return []
-    return [(a, b) for (_, a), (_, b) in zip(old, new) if a != b]
-
-
 def results_conflict(location, old: Mapping, record: Mapping) -> ResultsConflict:
     """The error of a run (``record``) into ``location`` holding another run's (``old``)
-    results: what differs and the way out."""
-    kind, new_kind = old.get("kind"), record.get("kind")
-    if kind and kind != new_kind:  # another kind of run: its parameters all differ
-        what = f"a {kind} run, not {new_kind}"
-    else:
-        what = "different " + (", ".join(differences(old, record)) or "inputs")
-    return ResultsConflict(f"{location} holds results of another run ({what}): "
-                           f"{REPLACE_ADVICE}")
+    results: what differs (in a job spec's words; ``worded`` for a door's) and the way out."""
+    error = ResultsConflict(conflict_message(location, old, record))
+    error.location, error.old, error.record = location, old, record
+    return error
 
 
 def _is_partial(name: str) -> bool:

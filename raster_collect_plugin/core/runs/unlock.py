@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Tuple
 
-from .folder import JOURNAL_NAME, LOCK_NAME, FolderLocked, lock_pid_host
+from .folder import JOURNAL_NAME, LOCK_NAME, FolderLocked, RunError, lock_pid_host
 from .portable import LockHeld, release_lock_file, try_lock
 from .storage import is_remote
 
@@ -62,6 +62,10 @@ def _unlock_remote(location: str, force: bool) -> dict:
 
 
 def _unlock_local(folder: Path, force: bool) -> dict:
+    if not folder.is_dir():  # a typo would otherwise read as "no lock"
+        what = "is a file, not an output folder" if folder.exists() else "does not exist"
+        raise RunError(f"unlock: {folder} {what}: give the output folder the run wrote "
+                       "(its --output)")
     path = folder / LOCK_NAME
     if not path.is_file():
         return {"lock": None, "held_by": None, "stale": None, "removed": False}

@@ -143,31 +143,6 @@ def storm_composites(request: StormRequest):
                    cloud_buffer_m=buffer_m)
 
 
-def check_scenes_around_event(request: StormRequest, composite_request, report) -> None:
-    """A storm is assessed from scenes before *and* after it: when the search found some but
-    none in the after (or before) window, say so before any pixel is read (bad input), not
-    after minutes of work with every stand 'unknown'. Not with radar from Sentinel Hub
-    (it may be all there is after the event)."""
-    from ..composites.requests import RequestError, _naive_utc, composite_windows
-
-    found = report.all_items
-    if not found or request.sentinel_hub_radar is not None:
-        return  # run_composites says "nothing to compute" with each source's reason
-    windows = composite_windows(composite_request)
-    for label, begin, end in (windows[-1], ("before", windows[0][1], windows[-2][2])):
-        if not any(begin <= _naive_utc(item.datetime) < end for item in found):
-            last = (end - pd.Timedelta(days=1)).date()
-            days = f"--event-date and --{label}-days (a spec's 'event_date' and '{label}_days')"
-            hint = (f"the scenes may not be published yet (rerun later), or check {days}"
-                    if label == "after" else f"check {days}")
-            where = f"in any source, at most {composite_request.max_cloud_cover}% cloud"
-            if request.before_items or request.after_items:  # nothing was searched
-                where, hint = "among the items given", f"give --{label}-item too (a spec's " \
-                    f"'{label}_items')"
-            raise RequestError(f"no scene {label} the event ({begin.date()} to {last}) "
-                               f"{where}: {hint}")
-
-
 def run_storm(request: StormRequest, *, progress=None, cancel=None,
               report=None, items=None) -> StormResult:
     """Composites before/after, per-pixel combined evidence, per-zone extent, severity,
@@ -183,6 +158,7 @@ def run_storm(request: StormRequest, *, progress=None, cancel=None,
     from ..pixels.cloud_buffer import describe as describe_buffer
     from ..zonal.pipeline import _with_aoi, make_hexagons
     from .pixels import SensorInput, combine
+    from .scenes import check_scenes_around_event
 
     thresholds = request.thresholds
     check_min_clear_fraction(request.min_clear_fraction)
