@@ -74,6 +74,8 @@ def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp
     # the scenario's events: windthrow in 102 and 103, clear-fell 105, dieback 106, windthrow 107
     assert {k for k, v in alerts.items() if v == "disturbed"} == {102, 103, 105, 106, 107}
     assert {k for k, v in alerts.items() if v == "none"} == {101, 104, 108}
+    # the last scene's UTC day, not its time (2025-12-27T10:10:00)
+    assert section.summary.text().startswith("80 new scenes up to 2025-12-27; ")
 
 
 def test_a_disturbance_sample_job_refuses_small(tmp_path):

@@ -188,8 +188,9 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             self.chart_loaded = shown > 0
             self.chart.setVisible(self.chart_loaded)
         new_alerts = ", ".join(map(str, zones)) or "none"
+        last_day = (changes.get("last_time") or "-")[:10]  # a UTC day, as every door names it
         self.summary.setText(
-            f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
+            f"{changes.get('scenes', 0)} new scenes up to {last_day}; "
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
             f"compartments with new alerts: {new_alerts}"
             + (f"\n{late_warning(changes['late_scenes'])}" if changes.get("late_scenes")
