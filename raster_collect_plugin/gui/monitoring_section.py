@@ -26,7 +26,7 @@ from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
 
 from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
 from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
-from ..core.sample import DISTURBANCE, storm_sample_too_short
+from ..core.sample import DISTURBANCE, DISTURBANCE_FOLDER, storm_sample_too_short
 from ..default_outputs import default_output_root
 from .dock_form import DockInputError
 from .project_fields import register_state
@@ -92,7 +92,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.sample_button.clicked.connect(
             lambda: dock._start("sample", lambda _workdir: {
                 "kind": "sample", "scenario": DISTURBANCE,
-                "output_dir": str(dock.output_root() / "raster-collect-disturbance-sample")}))
+                "output_dir": str(dock.output_root() / DISTURBANCE_FOLDER)}))
 
     def build_spec(self, dock, workdir: Path) -> Dict:
         """The monitor job: the polygons are exported into ``workdir``; the task puts them
