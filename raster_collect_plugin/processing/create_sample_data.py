@@ -17,8 +17,8 @@ from qgis.core import (
 from .engine_algorithm import EngineAlgorithm, output_folder_parameter, removes_scratch
 
 # the SAMPLE choices, in the order of core.sample.SCENARIOS (storm, disturbance)
-SAMPLES = ("Storm sample (forests near Beerburrum, a year with a storm)",
-           "Disturbance sample (8 compartments, 2023-2025, for disturbance monitoring)")
+SAMPLES = ("Storm sample (a year with a storm)",
+           "Disturbance sample (3 years, for monitoring)")  # short: the dialog's combo box
 
 
 class CreateSampleDataAlgorithm(EngineAlgorithm):
