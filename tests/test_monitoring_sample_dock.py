@@ -2,6 +2,8 @@
 refused before any run with what to choose, and the disturbance sample (3 years) that the
 monitoring section offers fills the form so that *Monitor / update* succeeds."""
 
+import re
+
 import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate
@@ -74,6 +76,9 @@ def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp
     # the scenario's events: windthrow in 102 and 103, clear-fell 105, dieback 106, windthrow 107
     assert {k for k, v in alerts.items() if v == "disturbed"} == {102, 103, 105, 106, 107}
     assert {k for k, v in alerts.items() if v == "none"} == {101, 104, 108}
+    # the last scene's UTC day, not its time (2025-12-27T10:10:00)
+    assert re.match(r"\d+ new scenes up to 2025-12-27; ", section.summary.text()), \
+        section.summary.text()
 
 
 def test_a_disturbance_sample_job_refuses_small(tmp_path):

@@ -5,6 +5,7 @@ where most of its clear pixels were anomalous, marked (data: ``monitoring_series
 from __future__ import annotations
 
 import csv
+import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
@@ -18,6 +19,7 @@ from .chart import _natural, chart_figure, style_time_axes
 # was anomalous (a mean over the compartment: a few anomalous pixels barely move it)
 ANOMALY_SHARE = 0.5
 SENSOR_MARKERS = {"sentinel-2": "o", "landsat": "s"}
+TITLE_CHARACTERS = 40  # a line of the 8 pt title: about 220 px
 
 
 class Point(NamedTuple):
@@ -62,7 +64,9 @@ def draw_monitoring(axes, points: List[Point], *, index: str, compartment: str) 
                   label=f"anomalous (≥ {ANOMALY_SHARE:.0%} of clear pixels)", gid="anomalies")
     low, high = index_display(index, [p.observed for p in points]).chart_range
     axes.set_ylim(low, high)
-    axes.set_title(f"{index} of compartment {compartment}: observed, model, anomalies",
+    # short (the legend names the lines) and broken into lines when an id is long: the dock's
+    # chart is about 260 px wide at its narrowest (matplotlib's wrap=True is not given room)
+    axes.set_title(textwrap.fill(f"{index}, compartment {compartment}", TITLE_CHARACTERS),
                    fontsize=8)
     style_time_axes(axes, index)
     if points:

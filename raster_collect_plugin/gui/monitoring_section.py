@@ -26,7 +26,7 @@ from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
 
 from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
 from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
-from ..core.sample import DISTURBANCE, storm_sample_too_short
+from ..core.sample import DISTURBANCE, DISTURBANCE_FOLDER, storm_sample_too_short
 from ..default_outputs import default_output_root
 from .dock_form import DockInputError
 from .project_fields import register_state
@@ -92,7 +92,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.sample_button.clicked.connect(
             lambda: dock._start("sample", lambda _workdir: {
                 "kind": "sample", "scenario": DISTURBANCE,
-                "output_dir": str(dock.output_root() / "raster-collect-disturbance-sample")}))
+                "output_dir": str(dock.output_root() / DISTURBANCE_FOLDER)}))
 
     def build_spec(self, dock, workdir: Path) -> Dict:
         """The monitor job: the polygons are exported into ``workdir``; the task puts them
@@ -188,8 +188,9 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             self.chart_loaded = shown > 0
             self.chart.setVisible(self.chart_loaded)
         new_alerts = ", ".join(map(str, zones)) or "none"
+        last_day = (changes.get("last_time") or "-")[:10]  # a UTC day, as every door names it
         self.summary.setText(
-            f"{changes.get('scenes', 0)} new scenes up to {changes.get('last_time') or '-'}; "
+            f"{changes.get('scenes', 0)} new scenes up to {last_day}; "
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
             f"compartments with new alerts: {new_alerts}"
             + (f"\n{late_warning(changes['late_scenes'])}" if changes.get("late_scenes")

@@ -23,6 +23,7 @@ _FACE = {
     "storm_sample_too_short": "choice",
     "STORM": "choice",
     "DISTURBANCE": "choice",
+    "DISTURBANCE_FOLDER": "choice",
 }
 __all__ = sorted(_FACE)
 

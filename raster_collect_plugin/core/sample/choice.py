@@ -17,6 +17,8 @@ from typing import Dict, List, Optional
 
 STORM, DISTURBANCE = "storm", "disturbance"
 SCENARIOS = (STORM, DISTURBANCE)
+# the disturbance sample's folder under the output folder, as the dock and Processing make it
+DISTURBANCE_FOLDER = "raster-collect-disturbance-sample"
 # the manifest each sample writes beside its catalog.json
 _MANIFESTS = {STORM: "sample.json", DISTURBANCE: "scenario.json"}
 COMPARTMENTS_LAYER = "compartments"
