@@ -126,3 +126,27 @@ def test_the_full_storm_sample_with_a_long_enough_history_is_not_refused(tmp_pat
         "3 years of Sentinel-2 and Landsat)")
     assert storm_sample_too_short(str(tmp_path / "catalog.json"), date(2025, 1, 1),
                                   date(2025, 3, 31)) is None  # not a sample
+
+
+def test_one_sample_is_never_written_over_the_other(tmp_path, small_sample):
+    """Both samples write catalog.json: the disturbance sample written into the storm
+    sample's folder replaced its catalog while sample.json stayed, so the doors took the
+    disturbance catalog for the storm sample. Refused both ways, nothing written."""
+    from raster_collect_plugin import cli
+    from raster_collect_plugin.core.sample import make_sample
+    from raster_collect_plugin.core.sample.catalog import SampleFolderError
+    from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
+
+    storm = small_sample.root
+    before = {p: p.stat().st_mtime_ns for p in storm.rglob("*")}
+    with pytest.raises(SampleFolderError, match="holds the storm sample: the disturbance "
+                                                "sample cannot be written over it"):
+        write_scenario(storm)
+    assert {p: p.stat().st_mtime_ns for p in storm.rglob("*")} == before
+    assert cli.main(["--quiet", "sample", "--disturbance", "--output", str(storm)]) == 2
+    scenario = tmp_path / "scenario"
+    scenario.mkdir()
+    (scenario / "scenario.json").write_text("{}")  # a disturbance sample's manifest
+    with pytest.raises(SampleFolderError, match="holds the disturbance sample"):
+        make_sample(scenario)
+    assert sorted(p.name for p in scenario.iterdir()) == ["scenario.json"]

@@ -312,6 +312,11 @@ def make_sample(root, spec: Optional[SampleSpec] = None,
     if blocking is not None:  # before any scene is written, not a traceback half-way
         raise SampleFolderError(f"the sample folder {root} cannot be made: {blocking} is a "
                                 "file; choose another --output")
+    from .choice import STORM, other_sample_in
+
+    taken = other_sample_in(root, STORM)
+    if taken:
+        raise SampleFolderError(taken)
     spec = spec or SampleSpec()
     if spec.s2_shape not in S2_SHAPES:
         raise ValueError(f"s2_shape must be one of {S2_SHAPES}, not {spec.s2_shape!r}")

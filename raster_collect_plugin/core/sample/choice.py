@@ -27,6 +27,18 @@ DISTURBANCE_ADVICE = ("use the disturbance sample instead (Disturbance monitorin
                       "sample data…: 3 years of Sentinel-2 and Landsat)")
 
 
+def other_sample_in(root: Path, kind: str) -> Optional[str]:
+    """The line refusing to write the ``kind`` sample into ``root`` when the other sample is
+    there: both write catalog.json, so the second would replace the first's catalog while its
+    manifest stayed (and the doors would take one sample for the other)."""
+    other = next((k for k, name in _MANIFESTS.items()
+                  if k != kind and (Path(root) / name).is_file()), None)
+    if other is None:
+        return None
+    return (f"{root} holds the {other} sample: the {kind} sample cannot be written over it "
+            "(both write catalog.json); choose another output folder")
+
+
 def sample_of_catalog(href: str) -> Optional[str]:
     """``"storm"`` or ``"disturbance"`` when ``href`` is a sample's local catalog.json, else
     None (a user's own catalog, or a URL)."""

@@ -181,7 +181,13 @@ class _SceneWriter:
 def write_scenario(root, spec: Optional[ScenarioSpec] = None) -> ScenarioFiles:
     """Write the scenario's scenes, catalog, compartments, references and truth under ``root``
     (reused when a complete copy of the same spec is there already)."""
+    from .catalog import SampleFolderError
+    from .choice import DISTURBANCE, other_sample_in
+
     root = Path(root)
+    taken = other_sample_in(root, DISTURBANCE)
+    if taken:
+        raise SampleFolderError(taken)
     spec = spec or ScenarioSpec()
     manifest = root / "scenario.json"
     paths = dict(catalog=root / "catalog.json", compartments=root / "compartments.gpkg",
