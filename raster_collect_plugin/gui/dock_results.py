@@ -4,7 +4,7 @@ a forest's series, source problems and errors, and the report."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from qgis.core import Qgis, QgsMessageLog, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate, Qt, QTimer
@@ -22,32 +22,41 @@ class DockResults:
 
     def show_sample(self, result: Dict) -> None:
         """Put the sample's forests on the map and fill the form for its catalog and storm."""
-        layer = QgsVectorLayer(f"{result['forests']}|layername=forests", "forests (sample)",
-                               "ogr")
-        if not layer.isValid():
-            self.show_error(f"Cannot open the sample forests {result['forests']}")
+        layer = self.add_sample_forests(result["forests"], "forests", "forests (sample)",
+                                        result["catalog"])
+        if layer is None:
             return
-        QgsProject.instance().addMapLayer(layer)
-        self.layer_combo.setLayer(layer)
-        self.selected_only.setChecked(False)
-        for row, (key, _, _) in enumerate(SOURCES):
-            self.source_list.item(row).setCheckState(
-                Qt.CheckState.Checked if key == "catalog" else Qt.CheckState.Unchecked)
-        self.catalog_edit.setFilePath(result["catalog"])
-        self.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
         self.preset_combo.setCurrentText("Before/after an event")
         self.event_date.setDate(QDate(2025, 11, 13))
         self.start_date.setDate(QDate(2025, 10, 1))
         self.end_date.setDate(QDate(2025, 12, 31))
         if not self.output_folder.filePath():
             self.output_folder.setFilePath(str(Path(result["forests"]).parent / "outputs"))
+        self.set_status(f"Sample ready: {layer.featureCount()} forests and their imagery "
+                        "catalog; press Search or Fetch & compute")
+
+    def add_sample_forests(self, path: str, layer_name: str, title: str,
+                           catalog: str) -> Optional[QgsVectorLayer]:
+        """A sample's polygons on the map (zoomed to) and chosen in the form, all of them,
+        with the sample's catalog as the only source; None (said) when they cannot be read."""
+        layer = QgsVectorLayer(f"{path}|layername={layer_name}", title, "ogr")
+        if not layer.isValid():
+            self.show_error(f"Cannot open the sample's polygons {path}")
+            return None
+        QgsProject.instance().addMapLayer(layer)
+        self.layer_combo.setLayer(layer)
+        self.selected_only.setChecked(False)
+        for row, (key, _, _) in enumerate(SOURCES):
+            self.source_list.item(row).setCheckState(
+                Qt.CheckState.Checked if key == "catalog" else Qt.CheckState.Unchecked)
+        self.catalog_edit.setFilePath(catalog)
+        self.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
         canvas = self.iface.mapCanvas() if self.iface is not None else None
         if canvas is not None:
             canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(
                 layer, layer.extent()))
             canvas.refresh()
-        self.set_status(f"Sample ready: {layer.featureCount()} forests and their imagery "
-                        "catalog; press Search or Fetch & compute")
+        return layer
 
     def _report_source_problems(self, errors: Dict[str, str]) -> None:
         """One message bar entry for all sources that could not be used (full text in the

@@ -124,22 +124,15 @@ class MonitoringSection(QgsCollapsibleGroupBox):
     def show_sample(self, dock, result: Dict) -> None:
         """Put the disturbance sample's compartments on the map and fill the dock for them:
         its catalog alone, NDVI, the stable history and a monitoring folder beside it."""
-        layer = QgsVectorLayer(f"{result['forests']}|layername={result['layer']}",
-                               "forests (disturbance sample)", "ogr")
-        if not layer.isValid():
-            dock.show_error(f"Cannot open the disturbance sample {result['forests']}")
+        layer = dock.add_sample_forests(result["forests"], result["layer"],
+                                        "forests (disturbance sample)", result["catalog"])
+        if layer is None:
             return
-        QgsProject.instance().addMapLayer(layer)
-        dock.layer_combo.setLayer(layer)
-        dock.selected_only.setChecked(False)
-        for rows, wanted in ((dock.source_list, "catalog"), (dock.index_list, "NDVI")):
-            for row in range(rows.count()):
-                item = rows.item(row)
-                item.setCheckState(Qt.CheckState.Checked
-                                   if item.data(Qt.ItemDataRole.UserRole) == wanted
-                                   else Qt.CheckState.Unchecked)
-        dock.catalog_edit.setFilePath(result["catalog"])
-        dock.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
+        for row in range(dock.index_list.count()):
+            item = dock.index_list.item(row)
+            item.setCheckState(Qt.CheckState.Checked
+                               if item.data(Qt.ItemDataRole.UserRole) == "NDVI"
+                               else Qt.CheckState.Unchecked)
         for edit, key in ((self.history_start, "history_start"),
                           (self.history_end, "history_end")):
             edit.setDate(QDate.fromString(result[key], "yyyy-MM-dd"))
@@ -147,11 +140,6 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         if self.isCollapsed():
             self.setCollapsed(False)
         self.chart.setVisible(self.chart_loaded)  # expanding shows every child, even unloaded
-        canvas = dock.iface.mapCanvas() if dock.iface is not None else None
-        if canvas is not None:
-            canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(
-                layer, layer.extent()))
-            canvas.refresh()
         self.summary.setText(f"Disturbance sample ready: {layer.featureCount()} compartments, "
                              f"scenes from {result['history_start']} to "
                              f"{result['last_scene_day']}; press Monitor / update")
