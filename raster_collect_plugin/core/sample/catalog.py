@@ -312,7 +312,7 @@ def make_sample(root, spec: Optional[SampleSpec] = None,
     if blocking is not None:  # before any scene is written, not a traceback half-way
         raise SampleFolderError(f"the sample folder {root} cannot be made: {blocking} is a "
                                 "file; choose another --output")
-    from .choice import STORM, other_sample_in
+    from .manifests import STORM, other_sample_in
 
     taken = other_sample_in(root, STORM)
     if taken:

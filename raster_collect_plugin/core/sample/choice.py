@@ -15,28 +15,15 @@ from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional
 
-STORM, DISTURBANCE = "storm", "disturbance"
+from .manifests import _MANIFESTS, DISTURBANCE, STORM
+
 SCENARIOS = (STORM, DISTURBANCE)
 # the disturbance sample's folder under the output folder, as the dock and Processing make it
 DISTURBANCE_FOLDER = "raster-collect-disturbance-sample"
-# the manifest each sample writes beside its catalog.json
-_MANIFESTS = {STORM: "sample.json", DISTURBANCE: "scenario.json"}
 COMPARTMENTS_LAYER = "compartments"
 OPTICAL = ("sentinel-2-l2a", "landsat-c2-l2")  # the collections an index is monitored from
 DISTURBANCE_ADVICE = ("use the disturbance sample instead (Disturbance monitoring → Try it on "
                       "sample data…: 3 years of Sentinel-2 and Landsat)")
-
-
-def other_sample_in(root: Path, kind: str) -> Optional[str]:
-    """The line refusing to write the ``kind`` sample into ``root`` when the other sample is
-    there: both write catalog.json, so the second would replace the first's catalog while its
-    manifest stayed (and the doors would take one sample for the other)."""
-    other = next((k for k, name in _MANIFESTS.items()
-                  if k != kind and (Path(root) / name).is_file()), None)
-    if other is None:
-        return None
-    return (f"{root} holds the {other} sample: the {kind} sample cannot be written over it "
-            "(both write catalog.json); choose another output folder")
 
 
 def sample_of_catalog(href: str) -> Optional[str]:

@@ -182,7 +182,7 @@ def write_scenario(root, spec: Optional[ScenarioSpec] = None) -> ScenarioFiles:
     """Write the scenario's scenes, catalog, compartments, references and truth under ``root``
     (reused when a complete copy of the same spec is there already)."""
     from .catalog import SampleFolderError
-    from .choice import DISTURBANCE, other_sample_in
+    from .manifests import DISTURBANCE, other_sample_in
 
     root = Path(root)
     taken = other_sample_in(root, DISTURBANCE)
