@@ -47,6 +47,12 @@ def test_a_reference_over_a_compartment_not_monitored_is_named_so(folder, tmp_pa
     assert reasons["R2"].startswith("over a compartment the folder does not monitor (C;")
     assert reasons["R3"].startswith("off the monitored grid")  # over nothing: misplaced
     assert (result["pixel"]["tp"], result["pixel"]["fn"]) == (3, 1)  # R1, as before
+    # the same compartments given (--compartments): C has no pixel on the grid
+    given = run_job(_spec(folder, path, aoi=str(folder / "forests.gpkg"),
+                          output_dir=str(tmp_path / "given")))
+    assert [e["reason"][:50] for e in given["not_scored"]] == [reasons["R2"][:50],
+                                                               reasons["R3"][:50]]
+    assert given["compartment"]["not_evaluated"] == 1
 
 
 def test_references_all_over_compartments_not_monitored_are_refused(folder, tmp_path):
