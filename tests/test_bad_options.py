@@ -49,7 +49,7 @@ def test_min_clear_out_of_range_exits_2_before_any_work(small_sample, tmp_path, 
                      "--output", str(output)])
     assert code == 2
     line = one_line_error(capsys)
-    assert "the minimum clear fraction must be a fraction from 0 to 1" in line
+    assert f"{extra[0]} must be a fraction from 0 to 1" in line  # the option as typed
     assert nothing_written(output)
     if "5" in extra:
         assert "for 5 % give 0.05" in line
@@ -64,7 +64,7 @@ def test_min_clear_out_of_range_with_an_existing_raster(small_sample, tmp_path, 
     output = tmp_path / "out"
     assert cli.main(["--quiet", "zonal", "--gpkg", str(small_sample.forests_path), "--raster",
                      str(raster), "--min-clear", "5", "--output", str(output)]) == 2
-    assert "minimum clear fraction must be a fraction from 0 to 1" in one_line_error(capsys)
+    assert "--min-clear must be a fraction from 0 to 1" in one_line_error(capsys)
     assert nothing_written(output)
 
 

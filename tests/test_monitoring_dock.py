@@ -85,6 +85,14 @@ def test_history_must_end_after_it_starts(dock):
     assert "must end after it starts" in dock.last_error
 
 
+def test_a_history_shorter_than_a_year_is_said_in_the_section(dock):
+    section = dock.monitoring_section
+    section.history_start.setDate(QDate(2024, 11, 1))
+    section.run_button.click()
+    assert wait_for_job(dock, 600) == "monitor", dock.last_error
+    assert "(2024-11-01 .. 2024-12-31) is 61 days, less than a year" in section.summary.text()
+
+
 def _forests_kept(folder, expected: bytes) -> None:
     """The folder still holds its own polygons (no backup left beside them)."""
     assert (folder / "forests.gpkg").read_bytes() == expected

@@ -42,3 +42,22 @@ def test_monitor_disturbance_algorithm(raster_collect_provider, scenario, tmp_pa
     # later, on the same folder: nothing new, nothing newly confirmed
     again = run("monitor_disturbance", _parameters(scenario, folder, "2025-06-30"))
     assert QgsVectorLayer(again["ALERTS"], "alerts", "ogr").featureCount() == 0
+
+
+def test_a_history_shorter_than_a_year_is_a_warning_in_the_log(raster_collect_provider,
+                                                              scenario, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        warnings = []
+
+        def pushWarning(self, text):
+            self.warnings.append(text)
+
+    log = Log()
+    processing.run("raster_collect:monitor_disturbance", dict(
+        _parameters(scenario, tmp_path / "monitoring", "2025-02-28"), START="2024-11-01"),
+        feedback=log)
+    assert any("(2024-11-01 .. 2024-12-31) is 61 days, less than a year" in text
+               for text in log.warnings)

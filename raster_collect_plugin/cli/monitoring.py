@@ -136,11 +136,16 @@ def _run(spec: dict, args) -> dict:
     return plain_summary(result) if not args.json else result
 
 
+def _day(time) -> str:
+    """A scene's time as its (UTC) day, the day the outputs name; '-' for none."""
+    return str(time)[:10] if time else "-"
+
+
 def plain_summary(result: dict) -> dict:
     """A monitor job's result as monitor and watch show it without --json."""
     changes = result["changes"]
     return {"output_dir": result["output_dir"], "scenes": changes["scenes"],
-            "last_scene": changes["last_scene"], "entered": changes["entered"],
+            "last_scene": _day(changes["last_scene"]), "entered": changes["entered"],
             "late_scenes": changes.get("late_scenes", []),
             "zones_with_new_alerts": changes["zones_with_new_alerts"],
             "files": result["files"],
@@ -152,7 +157,7 @@ def format_changes(changes: dict) -> str:
     entered = changes["entered"]
     zones = changes["zones_with_new_alerts"]
     return (f"{changes['scenes']} new scene(s) processed "
-            f"({changes['first_scene'] or '-'} .. {changes['last_scene'] or '-'}); pixels newly "
+            f"({_day(changes['first_scene'])} .. {_day(changes['last_scene'])}); pixels newly "
             f"suspected {entered['suspected']}, confirmed {entered['confirmed']}, recovered "
             f"{entered['recovered']}; compartments with new confirmed disturbance: "
             f"{', '.join(map(str, zones)) if zones else 'none'}"

@@ -37,7 +37,7 @@ def _cmd_storm(args) -> dict:
     from ..core.pixels import DEFAULT_STORM_BUFFER_M, check_min_clear_fraction
     from ..core.storm import NOT_STOCKED, DamageThresholds, StormRequest, flagged, format_ranking
 
-    check_min_clear_fraction(args.min_clear_fraction)
+    check_min_clear_fraction(args.min_clear_fraction, "--min-clear-fraction")
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha})
     if args.period is not None:  # silently not used: a job spec's 'period' is refused too
         raise BadInput(f"storm has no periods (it compares --before-days and --after-days "

@@ -207,7 +207,7 @@ def _cmd_zonal(args, run: Optional[Callable] = None) -> dict:
     from ..core.zonal.pipeline import check_zonal_sizes
     from ..core.zonal.statistics import refuse_id_named_like_a_column
 
-    check_min_clear_fraction(args.min_clear)  # before any work, not once per forest
+    check_min_clear_fraction(args.min_clear, "--min-clear")  # before any work
     check_cell_options(sizes={"--hex-area-ha": args.hex_area_ha}, h3=args.h3)
     if args.raster:
         from ..core.areas import ZoneError

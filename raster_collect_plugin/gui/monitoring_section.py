@@ -182,7 +182,8 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             f"{changes.get('entered', {}).get('confirmed', 0)} pixels newly confirmed; "
             f"compartments with new alerts: {new_alerts}"
             + (f"\n{late_warning(changes['late_scenes'])}" if changes.get("late_scenes")
-               else ""))
+               else "")
+            + "".join(f"\n{note}" for note in result.get("notes") or []))  # as other doors
         if dock is not None:  # not the last progress line ("scene 2025-06-30")
             dock.set_status(f"Monitoring: {changes.get('scenes', 0)} new scenes; "
                             f"compartments with new alerts: {new_alerts}")

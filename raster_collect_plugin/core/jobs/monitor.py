@@ -240,6 +240,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     from ..areas.hexagons import refuse_too_many_cells
     from ..composites.sizing import parse_size
     from ..compute.thread_warnings import thread_safe_warnings
+    from ..monitoring.harmonic import short_history_note
     from ..monitoring.late import LATE_WINDOW_DAYS, settle_cutoff
     from ..monitoring.run import MonitorRequest, run_monitor
     from ..monitoring.state import MonitorState
@@ -367,8 +368,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
         folder.publish(written, superseded=superseded_tables, errors=json.loads(
             series.attrs.get("search_errors") or "{}"))
     summary = result.summary
-    notes = superseded_note(folder.removed, folder.held) + [  # Landsat 7 when harmonised
-        f"{collection}: {why}" for collection, why in
+    short = short_history_note(params.history_start, params.history_end, params.harmonic_order)
+    notes = ([short] if short else []) + superseded_note(folder.removed, folder.held) + [
+        f"{collection}: {why}" for collection, why in  # Landsat 7 when harmonised
         json.loads(series.attrs.get("skipped") or "{}").items()]
     return {"output_dir": str(output_dir), "changes": result.changes,
             "files": {k: str(v) for k, v in result.files.items()},

@@ -40,12 +40,13 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
     if blocked is not None:  # before any work, not a traceback when writing the report
         raise JobError(f"the report folder {output_dir} cannot be made: {blocked} is a file; "
                        "choose a folder (--output)")
+    _refuse_another_run(output_dir)
     saved = saved_spec(folder) or {}
     id_field = spec.get("id_field") or saved.get("id_field") or "forest_id"
     date_field = spec.get("date_field") or "date"
     references = _references(Path(spec["references"]), spec.get("references_layer"),
                              date_field)
-    compartments = _compartments(spec, saved, folder, id_field)
+    compartments, unmonitored = _compartments(spec, saved, folder, id_field)
     outputs = read_layers({name: folder / file for name, file in RASTERS.items()})
     clear = read_clear_days(folder, next(iter(outputs.data_vars.values())).shape)
     start = saved.get("history_end") or _state(folder).get("params", {}).get("history_end")
@@ -59,7 +60,8 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
                           monitoring_start=(date.fromisoformat(start[:10]) + timedelta(days=1)
                                             if start else None),
                           monitoring_end=date.fromisoformat(end[:10]) if end else None,
-                          transform=_affine(outputs), crs=outputs.attrs["crs"])
+                          transform=_affine(outputs), crs=outputs.attrs["crs"],
+                          unmonitored=unmonitored)
     except ValueError as error:  # the polygons' fields, CRS: named with the fix
         raise JobError(str(error)) from None
     _refuse_nothing_to_score(result, references, Path(spec["references"]).name, start, end)
@@ -69,12 +71,28 @@ def run_validate_job(spec: Dict[str, Any]) -> Dict[str, Any]:
             "files": {key: str(path) for key, path in files.items()}}
 
 
+def _refuse_another_run(output_dir: Path) -> None:
+    """A report folder holding another run's results (its manifest: a storm's, the
+    monitoring folder itself) is refused before any work: the files would mix."""
+    from ..runs.conflict import KIND_WORDS
+    from ..runs.manifest import read_manifest
+
+    held = read_manifest(str(output_dir)) if output_dir.is_dir() else None
+    if held is None:
+        return
+    kind = (held.get("run") or {}).get("kind") or "another"
+    raise JobError(f"the report folder {output_dir} holds results of "
+                   f"{KIND_WORDS.get(kind, f'a {kind} run')} (its manifest.json): the "
+                   "validation's files would mix with them; choose another folder (--output, "
+                   "a spec's 'output_dir'), or leave it out for MONITORING/validation")
+
+
 def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, start,
                              end) -> None:
     """No reference left after the history, or none on the monitored grid: every detection
     was scored a false positive, exit 0 (a wrong file or CRS read as a total failure). On the
     grid but off the compartments chosen is a question of its own (their false alarms)."""
-    from ..validation.unscored import NOT_SEEN, OFF_GRID, SMALL
+    from ..validation.unscored import NOT_MONITORED, NOT_SEEN, OFF_GRID, SMALL
 
     events = result["events"]
     if events.empty:
@@ -92,6 +110,14 @@ def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, star
     # only the references dated after the history count: those within it (on the grid or
     # not) score nothing, so later ones all off the grid leave nothing to score
     off = sum(entry["reason"] == OFF_GRID for entry in result["not_scored"])
+    idle = [entry["reference"] for entry in result["not_scored"]
+            if entry["reason"].startswith(NOT_MONITORED[:20])]
+    if idle and off + len(idle) == len(events):
+        raise JobError(f"none of the {len(events)} reference polygons in {name} dated after the "
+                       "stable history lies on a compartment the folder monitors ("
+                       f"{len(idle)} over compartments it does not monitor"
+                       f"{f', {off} off its grid' if off else ''}): validate a folder that "
+                       "monitors their compartments")
     small = sum(entry["reason"] == SMALL for entry in result["not_scored"])
     if small and off + small == len(events):
         raise JobError(f"none of the {len(events)} reference polygons in {name} dated after the "
@@ -166,6 +192,8 @@ def _references(path: Path, layer, date_field: str):
 
 
 def _compartments(spec, saved, folder: Path, id_field: str):
+    """The compartments validated, and those of the folder's file it does not monitor (None
+    when it monitors them all, or others are given)."""
     from ..areas.aoi import AoiError, read_polygons, select_ids
 
     aoi = spec.get("aoi") or saved.get("aoi")
@@ -188,9 +216,13 @@ def _compartments(spec, saved, folder: Path, id_field: str):
     # folder's ids when they are its compartments
     ids = spec.get("ids") if spec.get("ids") is not None else \
         (None if spec.get("aoi") else saved.get("ids"))
+    whole = frame
     if ids:
         try:
             frame = select_ids(frame, id_field, ids)
         except AoiError as error:
             raise JobError(f"the compartments: {error} (a spec's 'ids')") from None
-    return frame
+    if spec.get("aoi") or not saved.get("ids"):
+        return frame, None
+    # the folder monitored some of its file's compartments: the others are not on its grid
+    return frame, whole.loc[~whole.index.isin(select_ids(whole, id_field, saved["ids"]).index)]

@@ -10,7 +10,8 @@ fit, then every residual beyond ``L`` standard deviations is dropped and the mod
 from __future__ import annotations
 
 import warnings
-from typing import Sequence, Tuple
+from datetime import date
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,6 +25,22 @@ def decimal_years(times: Sequence) -> np.ndarray:
     fraction = (np.asarray(times, dtype="datetime64[ns]") - first.astype("datetime64[ns]")) / \
         (last - first).astype("timedelta64[ns]")
     return years.astype(int) + 1970 + fraction.astype(float)
+
+
+YEAR_DAYS = 365  # an annual harmonic sees each season once a year
+
+
+def short_history_note(history_start: date, history_end: date,
+                       harmonic_order: int) -> Optional[str]:
+    """The warning for a model with annual harmonics fitted on less than a year (None
+    otherwise): the seasons it has not seen depart from it, in intact stands too."""
+    days = (history_end - history_start).days + 1
+    if harmonic_order < 1 or days >= YEAR_DAYS:
+        return None
+    return (f"the stable history ({history_start} .. {history_end}) is {days} days, less than "
+            "a year: the model's annual harmonics cannot learn the seasons from it, so the "
+            "seasons it has not seen are flagged as disturbance, in intact stands too; give a "
+            "stable history of a year or more (e.g. two)")
 
 
 def coefficients(harmonic_order: int = 2, trend: bool = False) -> int:

@@ -13,8 +13,9 @@ class ClearFractionError(ValueError):
     exit_kind = "bad_input"
 
 
-def check_min_clear_fraction(value) -> float:
-    """``value`` as a float from 0 to 1, or ClearFractionError saying what to give."""
+def check_min_clear_fraction(value, name: str = "the minimum clear fraction") -> float:
+    """``value`` as a float from 0 to 1, or ClearFractionError saying what to give, naming
+    it as ``name`` (the command line's option as typed)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -22,6 +23,6 @@ def check_min_clear_fraction(value) -> float:
     if not 0 <= number <= 1:
         hint = f"; for {number:g} % give {number / 100:g}" if 1 < number <= 100 else ""
         raise ClearFractionError(
-            f"the minimum clear fraction must be a fraction from 0 to 1 (0.5: at least half "
+            f"{name} must be a fraction from 0 to 1 (0.5: at least half "
             f"of a zone's pixels clear), not {value!r}{hint}")
     return number

@@ -71,9 +71,12 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
              observations=None, transform: Optional[Affine] = None, crs=None,
              min_fraction: float = 0.02, monitoring_start: Optional[date] = None,
              monitoring_end: Optional[date] = None,
-             detected_status: Sequence[int] = DETECTED_STATUS) -> Dict[str, object]:
+             detected_status: Sequence[int] = DETECTED_STATUS,
+             unmonitored=None) -> Dict[str, object]:
     """Per-pixel and per-compartment precision, recall, F1 and detection delays (see the
-    module docstring); ``detection``: the date layer a detection is dated by."""
+    module docstring); ``detection``: the date layer a detection is dated by;
+    ``unmonitored``: compartments the folder does not monitor (a reference over one is
+    named so in ``not_scored``, as over a compartment without a pixel on the grid)."""
     layers = _layers(outputs)
     transform, crs = _grid(outputs, layers, transform, crs)
     _check_polygons(references, "reference polygons", date_field, "a date column")
@@ -128,8 +131,12 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     compartment["not_evaluated"] = int((~evaluated).sum())
     events = _event_table(refs, reference_row, inside, result, delays, zones, members,
                           id_field)
+    idle = zones[~evaluated]
+    if unmonitored is not None and len(unmonitored):
+        idle = pd.concat([idle, unmonitored.to_crs(crs)])
     unscored = not_scored(refs, events, (history, future), (monitoring_start, monitoring_end),
-                          shape, transform, in_zone, excluded, reference_row)
+                          shape, transform, in_zone, excluded, reference_row,
+                          (idle[id_field].tolist(), idle.geometry.tolist()))
     return {"pixel": pixel, "compartment": compartment, "not_scored": unscored,
             "event_types": _by_kind(everything, refs, events, reference_row, inside, result,
                                     delays),

@@ -26,6 +26,8 @@ OFF_GRID = ("off the monitored grid (no pixel centre of the outputs' grid inside
 SMALL = ("on the monitored grid but smaller than its pixels (no pixel centre inside it): "
          "scored at a finer resolution only")
 OFF_COMPARTMENTS = "outside the compartments validated (no pixel of theirs inside it)"
+NOT_MONITORED = ("over a compartment the folder does not monitor ({ids}; it monitors "
+                 "others): monitor it to score this reference")
 UNDER_HISTORY = "under references dated within the stable history, left out with their pixels"
 UNDER_EARLIER = ("under an earlier or equal reference (a duplicate), against which its pixels "
                  "are scored ({others})")
@@ -75,9 +77,11 @@ def split_by_date(refs, start, end):
 
 def not_scored(refs, events, left_out, bounds, shape, transform,
                compartment_pixels: np.ndarray, excluded: np.ndarray,
-               reference_row: np.ndarray) -> List[Dict[str, object]]:
+               reference_row: np.ndarray, idle=None) -> List[Dict[str, object]]:
     """One entry per reference without a scored pixel, in the file's order; ``left_out``:
-    (within the history, not seen yet) of ``split_by_date`` and ``bounds`` its (start, end)."""
+    (within the history, not seen yet) of ``split_by_date`` and ``bounds`` its (start, end);
+    ``idle``: the compartments not monitored (their ids, the polygons on the grid's CRS), so a
+    reference over one is not taken for a misplaced one."""
     from rasterio import features
     from rasterio.transform import array_bounds
     from shapely.geometry import box
@@ -96,7 +100,11 @@ def not_scored(refs, events, left_out, bounds, shape, transform,
         own = (np.zeros(shape, bool) if geometry is None or geometry.is_empty else
                features.geometry_mask([geometry], out_shape=shape, transform=transform,
                                       invert=True))
-        if not own.any():
+        over = ([] if idle is None or own[compartment_pixels].any() or geometry is None
+                else [str(i) for i, shape_ in zip(*idle) if shape_.intersects(geometry)])
+        if over:
+            reason = NOT_MONITORED.format(ids=", ".join(over))
+        elif not own.any():
             reason = SMALL if geometry is not None and geometry.intersects(grid) else OFF_GRID
         elif not (own & compartment_pixels).any():
             reason = OFF_COMPARTMENTS
