@@ -49,6 +49,23 @@ def stac_api(tmp_path):
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def clean_plugin_settings():
+    """Each test starts from the plugin's default settings and leaves none behind: a dock
+    saves its form under /raster_collect/ and the next dock loads it, so one test's cloud
+    limit changed what another test's monitoring found (80 or 119 scenes, by test order)."""
+    if "qgis" not in sys.modules:  # pytest-qgis loads it: always, in this suite
+        yield
+        return
+    from qgis.core import QgsSettings
+
+    from raster_collect_plugin.settings import PREFIX
+
+    QgsSettings().remove(PREFIX.strip("/"))
+    yield
+    QgsSettings().remove(PREFIX.strip("/"))
+
+
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory):
     """The small synthetic sample (6 compartments, 3 months, all three sensors)."""

@@ -2,16 +2,8 @@
 the settings, read as the command line reads it, and sent with the runs that size themselves
 (composites and statistics, storm, monitoring), whose job refuses a run over it."""
 
-import pytest
-
 from raster_collect_plugin import settings
 from tests.test_dock import dock, forests, wait_for_job  # noqa: F401 (fixtures)
-
-
-@pytest.fixture(autouse=True)
-def no_budget_left_behind():
-    yield
-    settings.set_value("memory_budget", "")  # later docks start without it
 
 
 def test_a_run_over_the_budget_is_refused_by_the_job(dock, tmp_path):  # noqa: F811

@@ -2,8 +2,6 @@
 refused before any run with what to choose, and the disturbance sample (3 years) that the
 monitoring section offers fills the form so that *Monitor / update* succeeds."""
 
-import re
-
 import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate
@@ -76,8 +74,9 @@ def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp
     # the scenario's events: windthrow in 102 and 103, clear-fell 105, dieback 106, windthrow 107
     assert {k for k, v in alerts.items() if v == "disturbed"} == {102, 103, 105, 106, 107}
     assert {k for k, v in alerts.items() if v == "none"} == {101, 104, 108}
-    # the last scene's UTC day, not its time (2025-12-27T10:10:00)
-    assert re.match(r"\d+ new scenes up to 2025-12-27; ", section.summary.text()), \
+    # the last scene's UTC day, not its time (2025-12-27T10:10:00); 80 scenes within the
+    # default cloud limit (119 with none: a limit left by an earlier test or session)
+    assert section.summary.text().startswith("80 new scenes up to 2025-12-27; "), \
         section.summary.text()
 
 
@@ -150,3 +149,27 @@ def test_one_sample_is_never_written_over_the_other(tmp_path, small_sample):
     with pytest.raises(SampleFolderError, match="holds the disturbance sample"):
         make_sample(scenario)
     assert sorted(p.name for p in scenario.iterdir()) == ["scenario.json"]
+
+
+def test_a_cloud_limit_remembered_from_an_earlier_session_does_not_change_a_sample(
+        qgis_iface, qgis_new_project, small_sample):
+    """The dock brings back the last session's cloud limit; both samples' forms set it back to
+    the default, so *Try it on sample data…* finds the same scenes for every user."""
+    from raster_collect_plugin import settings
+    from raster_collect_plugin.core.runs import DEFAULT_MAX_CLOUD_COVER
+
+    settings.set_value("max_cloud_cover", 20.0)
+    widget = RasterCollectDock(qgis_iface, qgis_iface.mainWindow())
+    try:
+        assert widget.max_cloud.value() == 20.0  # restored
+        widget.monitoring_section.show_sample(widget, {
+            "forests": str(small_sample.forests_path), "layer": "forests",
+            "catalog": str(small_sample.catalog_path), "history_start": "2023-01-01",
+            "history_end": "2024-12-31", "last_scene_day": "2025-12-31"})
+        assert widget.max_cloud.value() == DEFAULT_MAX_CLOUD_COVER == 80.0
+        widget.max_cloud.setValue(20.0)
+        widget.show_sample({"forests": str(small_sample.forests_path),
+                            "catalog": str(small_sample.catalog_path)})
+        assert widget.max_cloud.value() == DEFAULT_MAX_CLOUD_COVER
+    finally:
+        close_dock(widget)

@@ -33,6 +33,8 @@ def test_no_scene_in_the_dates_says_what_to_change(small_sample, tmp_path, capsy
     assert capsys.readouterr().err.strip().endswith(f": {FIX}")
 
 
+RADAR_FIX = ("check the dates and that the forests lie under the scenes: raster-collect search "
+             "lists the scenes there are")
 STORM_FIX = ("check --event-date, --before-days and --after-days (a job spec's event_date, "
              "before_days and after_days), --max-cloud (max_cloud_cover) and that the forests "
              "lie under the scenes: raster-collect search --start 2020-03-03 --end 2020-07-16 "
@@ -72,7 +74,12 @@ def test_radar_collections_name_no_cloud_limit(small_sample, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == ("raster-collect: error: nothing to compute: Static catalog: no "
                    "sentinel-1-rtc scenes for this area between 2020-01-01 and 2020-03-01: "
-                   f"{FIX}")
+                   f"{RADAR_FIX}")  # no --max-cloud: radar scenes have no cloud limit
+    assert cli.main(["composite", *common, "--start", "2020-01-01", "--end", "2020-03-01",
+                     "--indices", "VV", "--output", str(tmp_path / "composite")]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "between 2020-01-01 and 2020-03-01: " + RADAR_FIX)
+    assert not (tmp_path / "composite").exists()
     assert cli.main(["storm", *common, "--event-date", "2020-06-01",
                      "--output", str(tmp_path / "storm")]) == 2
     err = capsys.readouterr().err.strip()

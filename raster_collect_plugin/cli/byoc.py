@@ -12,8 +12,7 @@ def _cmd_byoc(args) -> dict:
     from .sentinel_hub import check_hub_options
 
     # named as typed (the spec's check named 'pu_budget'); the read-back dates' order too
-    check_hub_options(args, {"--pu-budget": "pu_budget", "--request-budget": "request_budget",
-                             "--poll-seconds": "poll_seconds"})
+    check_hub_options(args, ("pu_budget", "request_budget", "poll_seconds"))
     read_back = [flag for flag, given in (("--layer", args.layer), ("--forest", args.forest != "*"),
                                           ("--start", args.start), ("--end", args.end)) if given]
     if read_back and not args.gpkg:  # silently not used before

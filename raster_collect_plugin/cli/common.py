@@ -119,6 +119,12 @@ RUN_KEY_OPTIONS = {
 RUN_KEY_FACTORS = {"hexagon_area_m2": 1e-4}
 
 
+def key_options(key: str) -> Tuple[str, ...]:
+    """The options setting a job spec or run record key: RUN_KEY_OPTIONS's, else the key
+    written as an option (``pu_budget``: ``--pu-budget``)."""
+    return RUN_KEY_OPTIONS.get(key, ("--" + key.rstrip("_").replace("_", "-"),))
+
+
 def option_words(command: Optional[argparse.ArgumentParser]
                  ) -> Callable[[str], Tuple[str, float]]:
     """A run record's parameter key in ``command``'s words (its parser): its option and the
@@ -134,8 +140,7 @@ def option_words(command: Optional[argparse.ArgumentParser]
         if key == "sources":
             return "sources (--catalog, --stac-url, --provider, --collections)", 1.0
         last = key.rpartition(".")[2]  # thresholds.changed_ndvi: --changed-ndvi
-        own = RUN_KEY_OPTIONS.get(last, ("--" + last.rstrip("_").replace("_", "-"),))
-        given = [option for option in own if option in options]
+        given = [option for option in key_options(last) if option in options]
         return (given[0], RUN_KEY_FACTORS.get(last, 1.0)) if given else spec_words(key)
 
     return name

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Sequence
 
 from ..core.runs import DEFAULT_HUB_INDICES
 from .common import (
     BadInput,
     add_aoi_arguments,
     forest_ids,
+    key_options,
     load_aoi_from_args,
     parse_date,
 )
@@ -87,20 +89,20 @@ def _cmd_sentinel_hub(args) -> dict:
     return run_with_progress(spec, args, "sentinel hub")
 
 
-# option as typed -> the job spec key whose rule it follows (core/jobs/spec.py SCHEMA)
-HUB_OPTIONS = {"--pu-budget": "pu_budget", "--request-budget": "request_budget",
-               "--resolution": "resolution", "--max-cloud": "max_cloud_cover",
-               "--min-clear": "min_clear_fraction", "--poll-seconds": "poll_seconds"}
+# the job spec keys whose rules (core/jobs/spec.py SCHEMA) the command's numbers follow
+HUB_KEYS = ("pu_budget", "request_budget", "resolution", "max_cloud_cover",
+            "min_clear_fraction", "poll_seconds")
 
 
-def check_hub_options(args, options=HUB_OPTIONS) -> None:
+def check_hub_options(args, keys: Sequence[str] = HUB_KEYS) -> None:
     """Every door's rules for the numbers and dates, before any work and on every path (the
     dry run, ``--raster`` and the batch dry runs skipped the job spec's check: a NaN budget let
     everything through, ``--resolution 0`` or ``--max-cloud 150`` ended in a traceback),
-    each error naming the option as typed."""
+    each error naming the option as typed (``key_options``: ``--max-cloud``, not the key)."""
     from ..core.jobs.spec import SCHEMA
 
-    for option, key in options.items():
+    for key in keys:
+        option = key_options(key)[0]
         value = getattr(args, option[2:].replace("-", "_"), None)
         check, expected = SCHEMA[key]
         if value is not None and not check(value):

@@ -10,6 +10,7 @@ from qgis.core import Qgis, QgsMessageLog, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate, Qt, QTimer
 from qgis.PyQt.QtWidgets import QTableWidgetItem, QWidget
 
+from ..core.runs import DEFAULT_MAX_CLOUD_COVER
 from .dock_form import DockInputError
 from .messages import for_message_bar, in_dock_words
 from .results import local_folder
@@ -38,7 +39,8 @@ class DockResults:
     def add_sample_forests(self, path: str, layer_name: str, title: str,
                            catalog: str) -> Optional[QgsVectorLayer]:
         """A sample's polygons on the map (zoomed to) and chosen in the form, all of them,
-        with the sample's catalog as the only source; None (said) when they cannot be read."""
+        with the sample's catalog as the only source and the default cloud limit; None (said)
+        when they cannot be read."""
         layer = QgsVectorLayer(f"{path}|layername={layer_name}", title, "ogr")
         if not layer.isValid():
             self.show_error(f"Cannot open the sample's polygons {path}")
@@ -51,6 +53,8 @@ class DockResults:
                 Qt.CheckState.Checked if key == "catalog" else Qt.CheckState.Unchecked)
         self.catalog_edit.setFilePath(catalog)
         self.custom_collections.setText("sentinel-2-l2a,landsat-c2-l2")
+        # not the limit remembered from the last session: a sample finds the same scenes for all
+        self.max_cloud.setValue(DEFAULT_MAX_CLOUD_COVER)
         canvas = self.iface.mapCanvas() if self.iface is not None else None
         if canvas is not None:
             canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(

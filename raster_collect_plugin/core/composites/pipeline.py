@@ -250,11 +250,6 @@ def run_composites(request: CompositeRequest, *, progress: Optional[ProgressCall
     return CompositeResult(output_dir, results, errors, notes)
 
 
-# what to change when the dates, cloud limit and forests match no scene (search says it too)
-NO_SCENE_FIX = ("check the dates, --max-cloud (a job spec's max_cloud_cover) and that the "
-                "forests lie under the scenes: raster-collect search lists the scenes there are")
-
-
 def is_radar(request: CompositeRequest, provider_name: str, collection: str) -> bool:
     """Whether a source's collection is radar (Sentinel-1): its scenes have no cloud cover,
     so no cloud limit applies to them."""
@@ -264,6 +259,15 @@ def is_radar(request: CompositeRequest, provider_name: str, collection: str) -> 
             providers[provider_name].profile(collection).sensor == "sentinel-1"
     except ProviderError:  # a collection the band table does not know: taken as optical
         return False
+
+
+def no_scene_fix(request: CompositeRequest, report: SearchReport) -> str:
+    """What to change when the dates, cloud limit and forests match no scene (search says it
+    too); the cloud limit only when an optical collection was searched."""
+    radar_only = all(is_radar(request, *key) for key in report.items)
+    cloud = "" if radar_only else ", --max-cloud (a job spec's max_cloud_cover)"
+    return (f"check the dates{cloud} and that the forests lie under the scenes: "
+            "raster-collect search lists the scenes there are")
 
 
 def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str, str]:
@@ -277,11 +281,11 @@ def missing_scenes(request: CompositeRequest, report: SearchReport) -> Dict[str,
 
 
 def nothing_found(request: CompositeRequest, report: SearchReport,
-                  fix: str = NO_SCENE_FIX) -> Optional[str]:
+                  fix: Optional[str] = None) -> Optional[str]:
     """The "nothing to compute" message when a search found no scene at all (each source's
-    error, or the collections without scenes and ``fix``: what to change), or scenes of no
-    collection that has the bands of an asked index or colour composite (radar scenes for
-    NDVI); else None."""
+    error, or the collections without scenes and ``fix``: what to change, by default
+    ``no_scene_fix``), or scenes of no collection that has the bands of an asked index or
+    colour composite (radar scenes for NDVI); else None."""
     if report.all_items:
         cannot = _cannot_compute(request, report)
         return None if cannot is None else \
@@ -289,11 +293,11 @@ def nothing_found(request: CompositeRequest, report: SearchReport,
     missing = missing_scenes(request, report)
     reasons = {**missing, **report.errors}
     return "nothing to compute: " + ("; ".join(reasons.values()) or "no scenes found") + (
-        f": {fix}" if missing or not reasons else "")
+        f": {fix or no_scene_fix(request, report)}" if missing or not reasons else "")
 
 
 def refuse_nothing_found(request: CompositeRequest, report: SearchReport,
-                         fix: str = NO_SCENE_FIX) -> None:
+                         fix: Optional[str] = None) -> None:
     """No scene at all: the run's "nothing to compute", said before the output folder is
     touched (an --overwrite run dropped the manifest of the results it was to replace)."""
     from .requests import NothingToCompute
