@@ -5,6 +5,7 @@ heartbeat, and one whose heartbeat stopped long ago is taken over with a warning
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -164,7 +165,8 @@ def test_the_heartbeat_is_refreshed_and_a_lock_taken_over_is_left_alone(s3, monk
             time.sleep(0.1)
         assert _lock_of(fs, prefix)["token"] == first["token"] == lock.token
         assert not lock.lost()
-        _put_lock(fs, prefix, minutes_ago=0)  # another run took it over (this one stalled)
+        with _stalled(lock):
+            _put_lock(fs, prefix, minutes_ago=0)  # another run took it over
         lock._beat.join(10)
         assert not lock._beat.is_alive()
         assert lock.lost()
@@ -173,9 +175,20 @@ def test_the_heartbeat_is_refreshed_and_a_lock_taken_over_is_left_alone(s3, monk
     assert _lock_of(fs, prefix)["token"] == "theirs"  # not removed by this run
 
 
+@contextlib.contextmanager
+def _stalled(lock: remote_lock.RemoteLock):
+    """This run is stalled (asleep): no heartbeat of it is between its read and its write.
+    A takeover happens only then (its heartbeat is 10 minutes old). Without this, a store that
+    ignores If-Match let a heartbeat in flight write over the test's takeover at random, as it
+    would a real one; a real taker's read-back then finds it and stops (``_confirm``)."""
+    with lock._guard:
+        yield
+
+
 def _taken_over_while_running(fs, prefix: str, manifest: bytes) -> None:
     """Another run takes the prefix over (this one slept) and writes its manifest."""
-    _put_lock(fs, prefix, minutes_ago=0)
+    with _stalled(remote_lock._HELD[f"s3://raster-collect/{prefix}"]):
+        _put_lock(fs, prefix, minutes_ago=0)
     fs.pipe_file(f"raster-collect/{prefix}/manifest.json", manifest)
 
 
@@ -341,3 +354,43 @@ def test_a_heartbeat_in_flight_does_not_bring_back_a_removed_lock(s3, monkeypatc
             lock.check()
     finally:
         lock.release()
+
+
+def test_a_takeover_between_a_heartbeats_read_and_write_leaves_one_run_holding(s3, monkeypatch):
+    """Another run took the lock over between this run's heartbeat read and its write. With
+    If-Match the heartbeat's write fails and this run is lost; on a store that ignores it the
+    heartbeat writes over the takeover and the taker's read-back refuses it. Either way one run
+    holds the lock, and the lock names it. (S3's 412 says "pre-conditions": it was taken as a
+    store not answering, and the run wrote on until its next heartbeat, a minute later.)"""
+    kind, fs = s3
+    monkeypatch.setattr(remote_lock, "SETTLE_SECONDS", 0.1)
+    prefix = f"one-holder-{kind}"
+    ours = remote_lock.RemoteLock(f"s3://raster-collect/{prefix}")
+    ours.acquire()
+    ours._stop.set()  # this test drives the heartbeat itself
+    ours._beat.join(10)
+    taker = remote_lock.RemoteLock(f"s3://raster-collect/{prefix}")
+    read = ours.fs.cat_file
+
+    def read_then_taken_over(path, *args, **kwargs):
+        body = read(path, *args, **kwargs)
+        if path == ours.path and taker.token.encode() not in body:
+            taker._rewrite(None)  # the taker's overwrite, before its read-back
+        return body
+
+    monkeypatch.setattr(ours.fs, "cat_file", read_then_taken_over)
+    try:
+        assert ours._refresh() == (kind != "conditional")
+        monkeypatch.setattr(ours.fs, "cat_file", read)
+        try:
+            taker._confirm()
+            taker_holds = True
+        except FolderLocked:
+            taker_holds = False
+        assert taker_holds == (kind == "conditional")
+        assert ours.lost() == taker_holds
+        holder = taker if taker_holds else ours
+        assert _lock_of(fs, prefix)["token"] == holder.token
+    finally:
+        ours.release()
+        fs.rm(f"raster-collect/{prefix}/.raster-collect.lock")

@@ -283,9 +283,8 @@ class RemoteLock:
                 return
             except TypeError:  # a filesystem that passes no condition on
                 pass
-            except OSError as error:  # s3fs: 412 Precondition Failed is EINVAL
-                if isinstance(error, FileNotFoundError) or (
-                        error.errno == errno.EINVAL and "precondition" in str(error).lower()):
+            except OSError as error:
+                if isinstance(error, FileNotFoundError) or _precondition_failed(error):
                     raise FileNotFoundError(self.path) from None
                 raise
         self.fs.pipe_file(self.path, body)
@@ -310,6 +309,19 @@ class RemoteLock:
         except (PermissionError, ValueError):
             return {}
         return owner if isinstance(owner, dict) else {}
+
+
+def _precondition_failed(error: OSError) -> bool:
+    """Whether s3fs's error is S3's 412 Precondition Failed (an EINVAL whose cause, botocore's
+    ClientError, names the code; its message, "At least one of the pre-conditions you
+    specified did not hold", has a hyphen a plain word match misses)."""
+    if error.errno != errno.EINVAL:
+        return False
+    response = getattr(error.__cause__, "response", None) or {}
+    code = str((response.get("Error") or {}).get("Code", ""))
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "412") or status == 412 or \
+        "precondition" in str(error).lower().replace("-", "")
 
 
 def _utcnow() -> datetime:
