@@ -188,12 +188,11 @@ def _relative_sources_kept(output_dir: Path, given: Dict[str, Any],
 def _catalog_file(href: Any) -> Any:
     """A static catalog's folder as the catalog.json (or collection.json) in it, the file
     its provider reads: the two forms are one source, as for storm and zonal."""
-    from ..sources.providers.static_catalog import ROOT_FILES
+    from ..sources.providers.static_catalog import catalog_in_folder
 
-    if not isinstance(href, str) or "://" in href or not os.path.isdir(href):
+    if not isinstance(href, str) or "://" in href:
         return href
-    root = next((os.path.join(href, n) for n in ROOT_FILES
-                 if os.path.isfile(os.path.join(href, n))), None)
+    root = catalog_in_folder(Path(href))
     return os.path.abspath(root) if root else href
 
 

@@ -23,6 +23,14 @@ MAXAR_LICENCE = "CC-BY-NC-4.0"
 ROOT_FILES = ("catalog.json", "collection.json")  # what a folder given as --catalog holds
 
 
+def catalog_in_folder(folder: Path) -> Optional[Path]:
+    """The catalog.json (else collection.json) in ``folder``, the file read when the folder is
+    given as a catalog; None when ``folder`` is not a folder or holds neither."""
+    if not folder.is_dir():
+        return None
+    return next((folder / name for name in ROOT_FILES if (folder / name).is_file()), None)
+
+
 class CatalogNotFound(ProviderError):
     """A catalog given as a local path that does not exist: bad input, said before any work."""
 
@@ -52,8 +60,7 @@ class StaticCatalogProvider(Provider):
                                   "on this computer")
         local = Path(self.catalog_href).expanduser() if "://" not in self.catalog_href else \
             Path(url2pathname(urlsplit(self.catalog_href).path)) if scheme == "file" else None
-        root = None if local is None or not local.is_dir() else next(
-            (local / name for name in ROOT_FILES if (local / name).is_file()), None)
+        root = None if local is None else catalog_in_folder(local)
         if root is not None:
             self.catalog_href = str(root)  # the catalog's (or collection's) folder was given
         elif local is not None and not local.is_file():
