@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .manifests import _MANIFESTS, DISTURBANCE, STORM
+from .manifests import DISTURBANCE, STORM, sample_in
 
 SCENARIOS = (STORM, DISTURBANCE)
 # the disturbance sample's folder under the output folder, as the dock and Processing make it
@@ -31,8 +31,7 @@ def sample_of_catalog(href: str) -> Optional[str]:
     None (a user's own catalog, or a URL)."""
     if not href or "://" in href:
         return None
-    folder = Path(os.path.expanduser(href)).parent
-    return next((kind for kind, name in _MANIFESTS.items() if (folder / name).is_file()), None)
+    return sample_in(Path(os.path.expanduser(href)).parent)
 
 
 def storm_sample_too_short(href: str, history_start: date, history_end: date) -> Optional[str]:

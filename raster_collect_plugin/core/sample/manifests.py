@@ -10,6 +10,11 @@ STORM, DISTURBANCE = "storm", "disturbance"
 _MANIFESTS = {STORM: "sample.json", DISTURBANCE: "scenario.json"}
 
 
+def sample_in(folder: Path) -> Optional[str]:
+    """The sample (``STORM`` or ``DISTURBANCE``) whose manifest ``folder`` holds, else None."""
+    return next((k for k, name in _MANIFESTS.items() if (Path(folder) / name).is_file()), None)
+
+
 def other_sample_in(root: Path, kind: str) -> Optional[str]:
     """The line refusing to write the ``kind`` sample into ``root`` when the other sample is
     there: both write catalog.json, so the second would replace the first's catalog while its
