@@ -20,6 +20,9 @@ from .chart import _natural, chart_figure, style_time_axes
 ANOMALY_SHARE = 0.5
 SENSOR_MARKERS = {"sentinel-2": "o", "landsat": "s"}
 TITLE_CHARACTERS = 40  # a line of the 8 pt title: about 220 px
+# the legend's top below the axes, in points: the ticks and their "2025-05" labels, 7 pt
+# rotated 45°, reach about 35 pt down (fixed sizes, so a fixed offset clears them)
+LEGEND_DROP = 40
 
 
 class Point(NamedTuple):
@@ -51,17 +54,17 @@ def draw_monitoring(axes, points: List[Point], *, index: str, compartment: str) 
 
     times = [p.when for p in points]
     axes.plot(times, [p.expected for p in points], color="#607d8b", linewidth=1.2,
-              label="model expectation", gid="expected")
+              label="model", gid="expected")
     for sensor in sorted({p.sensor for p in points}):
         mine = [p for p in points if p.sensor == sensor]
         axes.plot([p.when for p in mine], [p.observed for p in mine], linestyle="none",
                   marker=SENSOR_MARKERS.get(sensor, "^"), markersize=3, color="#1b9e77",
-                  label=f"observed ({sensor})", gid=f"observed:{sensor}")
+                  label=sensor, gid=f"observed:{sensor}")
     anomalous = [p for p in points if p.anomalous_fraction >= ANOMALY_SHARE]
     if anomalous:
         axes.plot([p.when for p in anomalous], [p.observed for p in anomalous],
                   linestyle="none", marker="x", markersize=6, color="#d73027",
-                  label=f"anomalous (≥ {ANOMALY_SHARE:.0%} of clear pixels)", gid="anomalies")
+                  label=f"anomalous (≥ {ANOMALY_SHARE:.0%})", gid="anomalies")
     low, high = index_display(index, [p.observed for p in points]).chart_range
     axes.set_ylim(low, high)
     # short (the legend names the lines) and broken into lines when an id is long: the dock's
@@ -70,7 +73,14 @@ def draw_monitoring(axes, points: List[Point], *, index: str, compartment: str) 
                    fontsize=8)
     style_time_axes(axes, index)
     if points:
-        axes.legend(fontsize=6, loc="lower left")
+        # below the plot, two short entries a line: inside, it hid a quarter of a 300 px
+        # dock's plot (constrained layout makes room for it)
+        from matplotlib.transforms import ScaledTranslation
+
+        drop = ScaledTranslation(0, -LEGEND_DROP / 72, axes.figure.dpi_scale_trans)
+        axes.legend(fontsize=6, loc="upper center", ncol=2, bbox_to_anchor=(0.5, 0),
+                    bbox_transform=axes.transAxes + drop, handletextpad=0.4,
+                    columnspacing=1.0, borderaxespad=0, frameon=False)
 
 
 class MonitoringChart(QWidget):
