@@ -62,13 +62,21 @@ class MonitorResult:
 
 
 def memory_bytes(series) -> int:
-    """What a run holds: the state and outputs per pixel, one scene, a block of history and
-    the clear-days record of its scenes (a bit a pixel and scene)."""
-    pixels = series.sizes["y"] * series.sizes["x"]
-    from .detector import ROW_BLOCK_VALUES
+    """What a run holds beyond the engine's own memory: the state and outputs per pixel, a
+    batch of scenes (and a float64 copy of one), a block of the history (four float64 copies
+    of whole rows: up to ``ROW_BLOCK_VALUES`` values, or one row, and no more than the whole
+    history) and the clear-days record of its scenes (a bit a pixel and scene)."""
+    from .detector import ROW_BLOCK_VALUES, SCENE_BATCH_BYTES
 
-    return int(pixels * (STATE_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL + 8)
-               + ROW_BLOCK_VALUES * 8 * 4 + pixels * series.sizes.get("time", 0) // 8)
+    scenes, cols = series.sizes.get("time", 0), series.sizes["x"]
+    pixels = series.sizes["y"] * cols
+    # a fixed 4e6-value block made a few pixels' estimate 128 MB
+    block = min(scenes * pixels, max(ROW_BLOCK_VALUES, scenes * cols))
+    scene = pixels * series.dtype.itemsize
+    batch = scene * min(scenes, max(1, SCENE_BATCH_BYTES // max(1, scene))) \
+        if series.chunks is not None else scene  # a lazy series is computed by batches
+    return int(pixels * (STATE_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL + 8) + batch
+               + block * 8 * 4 + pixels * scenes // 8)
 
 
 def check_memory(series, budget: Optional[int]) -> str:
@@ -77,7 +85,7 @@ def check_memory(series, budget: Optional[int]) -> str:
     needed = memory_bytes(series)
     budget = default_budget() if budget is None else budget
     text = (f"monitoring {series.sizes['y']} × {series.sizes['x']} pixels: about "
-            f"{human(needed)} of memory")
+            f"{human(needed)} of memory beyond the engine's own")
     if needed > budget:
         raise SizeError(f"too large for the memory budget of {human(budget)}: {text}; "
                         "monitor fewer or smaller forests per run, a coarser --resolution, "
