@@ -43,6 +43,7 @@ from .dock_form import DockForm, DockInputError
 from .dock_memory import remember_dock_run
 from .dock_results import DockResults
 from .engine_prompt import EnginePrompt
+from .engine_state import engine_state
 from .results import ResultsPresenter
 from .run_layers import OutputsLeftOut, keep_runs_checkbox
 from .sections import (
@@ -257,6 +258,7 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         if self.current_task is not None:
             self.show_error("A job is already running: wait for it or cancel it.")
             return
+        engine_state().follow_setting()  # the banner follows the engine the job runs in
         workdir = Path(tempfile.mkdtemp(prefix="raster-collect-dock-"))
         try:
             spec = self.with_memory_budget(build(workdir))
@@ -395,6 +397,11 @@ class RasterCollectDock(DockResults, DockForm, QgsDockWidget):
         self.job_finished.emit(kind)
 
     # ---------------------------------------------------------------- results
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """The engine setting may have changed while the dock was hidden (by a script)."""
+        engine_state().follow_setting()
+        super().showEvent(event)
 
     def shutdown(self) -> None:
         """Plugin unload: cancel work and stop listening to layers."""

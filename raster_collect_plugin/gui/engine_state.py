@@ -73,6 +73,16 @@ class EngineState(QObject):
         QgsApplication.taskManager().addTask(task)
         return task
 
+    def follow_setting(self) -> Optional[DoctorTask]:
+        """Check again when the engine setting names another Python than the last report's
+        (a script set it after QGIS started: the banner said "not ready" while jobs ran).
+        Cheap: the doctor's cached report of that Python is reused. None when nothing
+        changed or that Python's check is under way."""
+        python = settings.engine_python()
+        if python == self.python or any(task.python == python for task in self._tasks):
+            return None
+        return self.refresh()
+
     def cancel_checks(self) -> None:
         """Cancel running checks (their child processes are killed): the plugin unloads."""
         for task in list(self._tasks):
