@@ -52,4 +52,4 @@ def test_the_legend_hides_no_data_in_a_narrow_dock(width, height):
     # the plot keeps most of the height, every series named
     assert plot.height >= 0.4 * height, plot
     texts = [t.get_text() for t in axes.get_legend().get_texts()]
-    assert texts == ["model", "landsat", "sentinel-2", "anomalous (≥ 50%)"]
+    assert texts == ["model", "Landsat", "Sentinel-2", "anomalous (≥ 50%)"]

@@ -19,6 +19,7 @@ from .chart import _natural, chart_figure, style_time_axes
 # was anomalous (a mean over the compartment: a few anomalous pixels barely move it)
 ANOMALY_SHARE = 0.5
 SENSOR_MARKERS = {"sentinel-2": "o", "landsat": "s"}
+SENSOR_NAMES = {"sentinel-2": "Sentinel-2", "landsat": "Landsat"}  # the series' ids, as shown
 TITLE_CHARACTERS = 40  # a line of the 8 pt title: about 220 px
 # the legend's top below the axes, in points: the ticks and their "2025-05" labels, 7 pt
 # rotated 45°, reach about 35 pt down (fixed sizes, so a fixed offset clears them)
@@ -59,7 +60,7 @@ def draw_monitoring(axes, points: List[Point], *, index: str, compartment: str) 
         mine = [p for p in points if p.sensor == sensor]
         axes.plot([p.when for p in mine], [p.observed for p in mine], linestyle="none",
                   marker=SENSOR_MARKERS.get(sensor, "^"), markersize=3, color="#1b9e77",
-                  label=sensor, gid=f"observed:{sensor}")
+                  label=SENSOR_NAMES.get(sensor, sensor), gid=f"observed:{sensor}")
     anomalous = [p for p in points if p.anomalous_fraction >= ANOMALY_SHARE]
     if anomalous:
         axes.plot([p.when for p in anomalous], [p.observed for p in anomalous],
