@@ -279,15 +279,18 @@ def test_a_cancelled_check_kills_a_python_that_hangs_and_caches_nothing(tmp_path
 def test_a_cancel_after_the_job_finished_returns_its_result(tmp_path, monkeypatch):
     """Cancel pressed once the child had printed its result (manifest written) but before it
     exited: 'Cancelled: no outputs were written' was said over a complete run folder."""
-    fake = tmp_path / "finished-python"
+    fake, printed = tmp_path / "finished-python", tmp_path / "printed"
     fake.write_text("#!/bin/sh\n"
                     "echo '{\"event\": \"result\", \"result\": {\"files\": {\"a\": \"b\"}}}'\n"
+                    f"touch '{printed}'\n"
                     "while true; do sleep 0.1; done\n")  # a slow exit (dask, numba teardown)
     fake.chmod(0o755)
     monkeypatch.setattr(bridge, "require_ready", lambda python: {"ready": True})
-    started = time.monotonic()
+    # pressed once the result is printed (not after a fixed 0.5 s: a loaded machine started
+    # the child later, the cancel came first and the run was rightly "cancelled")
+    give_up = time.monotonic() + 60  # a child that never prints: cancelled, and this fails
     result = bridge.run_job({"kind": "composite", "output_dir": str(tmp_path / "out")},
                             workdir=tmp_path / "w", python=str(fake),
-                            cancel=lambda: time.monotonic() - started > 0.5,
+                            cancel=lambda: printed.exists() or time.monotonic() > give_up,
                             terminate_grace=0.5)
     assert result == {"files": {"a": "b"}}

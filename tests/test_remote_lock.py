@@ -254,7 +254,7 @@ def test_a_run_that_slept_stops_before_its_next_write(s3, monkeypatch):
 
 
 CHILD = """
-import sys, time
+import os, sys, time
 from raster_collect_plugin.core.runs.folder import FolderLocked
 from raster_collect_plugin.core.runs.remote import RemoteRun
 record = {"fingerprint": "f" * 32, "kind": "composite", "parameters": {}, "item_ids": []}
@@ -262,9 +262,12 @@ time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # both try at the same m
 try:
     with RemoteRun(sys.argv[1], record):
         print("wrote", flush=True)
-        time.sleep(2)  # hold the prefix while the other process tries
+        deadline = time.time() + 20  # (both wrote: the test fails, not hangs)
+        while not os.path.exists("refused") and time.time() < deadline:
+            time.sleep(0.05)  # hold the prefix until the other process has tried
 except FolderLocked as error:
     print(error, flush=True)
+    open("refused", "w").close()
 """
 
 
@@ -272,7 +275,9 @@ def test_two_processes_into_one_prefix_one_writes(s3, store, tmp_path):
     """Two runs on this machine (another pid, alive: not a killed run's lock)."""
     kind, fs = s3
     location = f"s3://raster-collect/processes-{kind}"
-    at = time.time() + 2  # after both have imported
+    at = time.time() + 2  # after both have imported (one that imports later still finds the
+    # other's lock: it is held until the refusal; a fixed 2 s hold was over before a child
+    # whose imports a loaded machine slowed by 5 s tried, and both wrote)
     env = dict(os.environ, **store[1], PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     children = [subprocess.Popen([sys.executable, "-c", CHILD, location, str(at)], env=env,
                                  stdout=subprocess.PIPE, text=True, cwd=tmp_path)

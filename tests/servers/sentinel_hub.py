@@ -77,7 +77,6 @@ class SentinelHubServer:
     def __init__(self, sample, *, client_id: str, client_secret: str,
                  token_lifetime: float = 600.0, rate_limit_after: Optional[int] = None,
                  rate_limit_times: Optional[int] = None, retry_after_ms: int = 200,
-                 revoke_tokens_after: Optional[float] = None,
                  interval_failures: Optional[Dict[str, int]] = None,
                  interval_error_as_string: bool = False, batch_allowed: bool = True,
                  report_pu: bool = False):
@@ -85,8 +84,6 @@ class SentinelHubServer:
         self.token_lifetime, self.rate_limit_after = token_lifetime, rate_limit_after
         # how many 429s to give once the limit is reached (None: every request from then on)
         self.rate_limit_times, self.retry_after_ms = rate_limit_times, retry_after_ms
-        # tokens the server stops accepting before their advertised expiry (401 Unauthorized)
-        self.revoke_tokens_after = revoke_tokens_after
         # interval start date ("2025-11-01") -> how many more times that interval fails
         self.interval_failures = dict(interval_failures or {})
         # Statistical.qmd shows ``"error": {"type": ...}``; sentinelhub-py's recorded
@@ -123,6 +120,10 @@ class SentinelHubServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def revoke_tokens(self) -> None:
+        """Stop accepting every token issued so far, before its advertised expiry (401)."""
+        self.tokens = dict.fromkeys(self.tokens, float("-inf"))
 
     def requests_to(self, path: str) -> List[dict]:
         return [entry for entry in self.log if entry["path"] == path]
@@ -248,8 +249,7 @@ class SentinelHubServer:
                         form.get("grant_type") != "client_credentials":
                     return self._reply(401, {"error": "invalid_client"})
                 token = f"token-{len(server.tokens) + 1}"
-                server.tokens[token] = time.monotonic() + (server.revoke_tokens_after or
-                                                           server.token_lifetime)
+                server.tokens[token] = time.monotonic() + server.token_lifetime
                 return self._reply(200, {"access_token": token, "token_type": "Bearer",
                                          "expires_in": server.token_lifetime})
 
