@@ -13,7 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from raster_collect_plugin.core.jobs.errors import classify
 from raster_collect_plugin.core.runs import storage
-from tests.servers.scale_out import S3_CREDENTIALS, _wait_for_port, free_port
+from tests.servers.scale_out import S3_CREDENTIALS, start_listening
 
 MOTO = Path(sys.executable).parent / "moto_server"
 
@@ -59,12 +59,10 @@ def test_a_dead_endpoint_anywhere_in_the_chain_is_one_storage_line(cause, first)
 
 @pytest.mark.skipif(not MOTO.exists(), reason="needs moto_server")
 def test_store_killed_mid_run_is_one_line_and_exit_1(small_sample, tmp_path):
-    port = free_port()
-    server = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_listening(lambda port: [str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     child = None
     try:
-        _wait_for_port("127.0.0.1", port)
         env = dict(os.environ, **S3_CREDENTIALS, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
                    AWS_MAX_ATTEMPTS="1")  # fail at once, no retries to wait for
         import boto3

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -27,16 +27,34 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def _wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+def start_listening(command: Callable[[int], List[str]], host: str = "127.0.0.1", *,
+                    tries: int = 3, timeout: float = 30.0,
+                    **popen: object) -> Tuple[subprocess.Popen, int]:
+    """Start ``command(port)`` on a free port and wait until **that process** listens there.
+    ``free_port`` closes its probe before the server binds, so another server (an xdist
+    worker's moto) can take the port in between: then a connect succeeds on the wrong server
+    while ours fails to bind and exits. Ours is checked by its own sockets; on exit, another
+    port is tried."""
+    import psutil
+
+    for _ in range(tries):
+        port = free_port(host)
+        process = subprocess.Popen(command(port), **popen)
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                sockets = psutil.Process(process.pid).net_connections(kind="tcp")
+            except psutil.Error:
+                sockets = []
+            if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+                return process, port
+            time.sleep(0.1)
+        if process.poll() is None:  # alive but never listening: not a port race
+            process.terminate()
+            process.wait(timeout=30)
+            raise RuntimeError(f"{command(port)[0]} did not listen on {host}:{port} in "
+                               f"{timeout:g} s")
+    raise RuntimeError(f"{command(0)[0]} exited {tries} times before listening (ports taken?)")
 
 
 @contextlib.contextmanager
@@ -45,14 +63,13 @@ def moto_s3(bucket: str = "raster-collect", *,
     """``moto_server`` on 127.0.0.1 with ``bucket`` created; yields the AWS environment
     (endpoint and dummy credentials) a client or worker needs to use it. ``conditional=False``:
     a store that ignores ``If-None-Match`` (``tests.servers.unconditional_s3``)."""
-    port = free_port()
     command = [str(Path(sys.executable).parent / "moto_server")] if conditional else \
         [sys.executable, "-m", "tests.servers.unconditional_s3"]
-    server = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_listening(
+        lambda port: [*command, "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port("127.0.0.1", port)
         env = dict(S3_CREDENTIALS, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
         import boto3
 
@@ -102,12 +119,13 @@ def namespaced_cluster(env: Dict[str, str], *, workers: int = 2, nthreads: int =
                        memory: str = "1GB") -> Iterator[str]:
     """A ``dask scheduler`` on 127.0.0.1 and ``workers`` namespaced workers on 127.0.0.2;
     yields the scheduler address. ``env`` is added to the workers' environment (S3)."""
-    port = free_port()
     dask = str(Path(sys.executable).parent / "dask")
     child_env = dict(os.environ, PYTHONPATH=str(ROOT), **env)
-    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                   str(port), "--dashboard-address", ":0"], env=child_env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    scheduler, port = start_listening(
+        lambda port: [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                      "--dashboard-address", ":0"], env=child_env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    processes = [scheduler]
     address = f"tcp://127.0.0.1:{port}"
     try:
         for _ in range(workers):
@@ -116,7 +134,6 @@ def namespaced_cluster(env: Dict[str, str], *, workers: int = 2, nthreads: int =
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client
 
-        _wait_for_port("127.0.0.1", port)
         with Client(address, timeout=10) as client:
             client.wait_for_workers(workers, timeout=60)
         yield address
