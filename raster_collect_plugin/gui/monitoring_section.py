@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import ContextManager, Dict
+from typing import ContextManager, Dict, Optional
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -22,10 +22,11 @@ from qgis.core import (
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtGui import QColor
-from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
+from qgis.PyQt.QtWidgets import QDateEdit, QDoubleSpinBox, QLabel, QPushButton
 
 from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
 from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
+from ..core.runs import DEFAULT_MONITOR_MAX_CLOUD_COVER
 from ..core.sample import DISTURBANCE, DISTURBANCE_FOLDER, storm_sample_too_short
 from ..default_outputs import default_output_root
 from .dock_form import DockInputError
@@ -34,6 +35,7 @@ from .run_layers import mark_group_outputs, new_run_group, replace_previous_runs
 from .sections import narrow_form
 
 KIND = "monitor"
+NO_CLOUD_LIMIT = -1.0  # the cloud limit box's lowest value, shown as "none"
 # the status raster's pixels over the compartments: only those with something to say
 STATUS_COLOURS = {SUSPECTED: ALERT_COLOURS["suspected"], CONFIRMED: ALERT_COLOURS["disturbed"],
                   RECOVERED: "#4575b4"}
@@ -57,6 +59,18 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.folder = QgsFileWidget(self)
         self.folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.folder.setFilePath(str(default_output_root() / "monitoring"))
+        # the monitoring's own (not the dock's 80 % for composites): what the command line's
+        # monitor and a job spec take when none is given, so either continues the folder
+        self.max_cloud = QDoubleSpinBox(self)
+        self.max_cloud.setRange(NO_CLOUD_LIMIT, 100)
+        self.max_cloud.setDecimals(0)
+        self.max_cloud.setSuffix(" %")
+        self.max_cloud.setSpecialValueText("none")
+        self.max_cloud.setToolTip(
+            "Scenes cloudier than this are not monitored. none (the default, as "
+            "raster-collect monitor and a job spec): every scene, its clouds masked per "
+            "pixel. A folder is continued with the limit it was started with")
+        self.set_cloud_limit(DEFAULT_MONITOR_MAX_CLOUD_COVER)
         self.run_button = QPushButton("Monitor / update", self)
         self.run_button.setToolTip("Fit the stable history and monitor every later clear "
                                    "scene up to today; run again later: only the new scenes "
@@ -72,6 +86,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         form.addRow("Stable history from", self.history_start)
         form.addRow("to", self.history_end)
         form.addRow("Monitoring folder", self.folder)
+        form.addRow("Scene cloud limit", self.max_cloud)
         form.addRow(self.run_button)
         form.addRow(self.summary)
         from .monitoring_chart import MonitoringChart
@@ -82,6 +97,14 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.collapsedStateChanged.connect(lambda _: self.chart.setVisible(self.chart_loaded))
         form.addRow(self.chart)
         self._index = "NDVI"
+
+    def cloud_limit(self) -> Optional[float]:
+        """The scene cloud limit chosen for monitoring; None: none."""
+        value = self.max_cloud.value()
+        return None if value <= NO_CLOUD_LIMIT else value
+
+    def set_cloud_limit(self, value: Optional[float]) -> None:
+        self.max_cloud.setValue(NO_CLOUD_LIMIT if value is None else value)
 
     def attach(self, dock) -> None:
         """Run with the dock's forests, sources and first ticked index."""
@@ -111,8 +134,10 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             message = too_short[0].upper() + too_short[1:] + "."
             self.summary.setText(message)  # beside the button: the status line shows 2 lines
             raise DockInputError(message)
-        for key in ("start", "end", "buffer_m"):
+        for key in ("start", "end", "buffer_m", "max_cloud_cover"):  # the dock's, not ours
             spec.pop(key, None)
+        if self.cloud_limit() is not None:  # left out: the default, as the other doors'
+            spec["max_cloud_cover"] = self.cloud_limit()
         self._index = indices[0]
         # the polygons stay beside the state: a later run (or 'watch') reads them there
         spec.update(kind="monitor", output_dir=str(folder), index=indices[0],
@@ -137,6 +162,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
                           (self.history_end, "history_end")):
             edit.setDate(QDate.fromString(result[key], "yyyy-MM-dd"))
         self.folder.setFilePath(str(Path(result["catalog"]).parent / "monitoring"))
+        self.set_cloud_limit(DEFAULT_MONITOR_MAX_CLOUD_COVER)  # not one kept from earlier
         if self.isCollapsed():
             self.setCollapsed(False)
         self.chart.setVisible(self.chart_loaded)  # expanding shows every child, even unloaded
@@ -213,10 +239,11 @@ def alert_renderer() -> QgsCategorizedSymbolRenderer:
     return QgsCategorizedSymbolRenderer("alert", categories)
 
 
-def _section_state(section: MonitoringSection) -> Dict[str, str]:
+def _section_state(section: MonitoringSection) -> Dict[str, object]:
     return {"history_start": section.history_start.date().toString("yyyy-MM-dd"),
             "history_end": section.history_end.date().toString("yyyy-MM-dd"),
-            "folder": section.folder.filePath()}
+            "folder": section.folder.filePath(),
+            "max_cloud": section.cloud_limit()}  # null: none
 
 
 def _restore_section(section: MonitoringSection, state: Dict[str, str]) -> None:
@@ -227,6 +254,9 @@ def _restore_section(section: MonitoringSection, state: Dict[str, str]) -> None:
             edit.setDate(day)
     if state.get("folder"):
         section.folder.setFilePath(str(state["folder"]))
+    limit = state.get("max_cloud")
+    if "max_cloud" in state and (limit is None or isinstance(limit, (int, float))):
+        section.set_cloud_limit(limit)
 
 
 # the monitoring fields travel with the project (gui/project_fields)
