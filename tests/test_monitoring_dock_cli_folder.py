@@ -104,3 +104,28 @@ def test_a_folder_the_dock_started_before_continues_with_its_limit(scenario, tmp
         first = run_job(dict(spec))
     again = run_job(dict(spec, end="2025-03-31"))
     assert again["changes"]["first_scene"] > first["changes"]["last_scene"]
+
+
+def test_the_advanced_keys_default_to_the_specs_and_reach_the_run(dock, scenario, tmp_path,
+                                                                  capsys):
+    """The section's collapsed *Advanced* group: left alone it sends no monitoring key (the
+    spec's defaults); set, a folder it writes is continued by monitor with the same options."""
+    section = dock.monitoring_section
+    assert section.advanced.isCollapsed()
+    assert section.monitoring_keys() == {} and section.min_history_obs.text() == "default"
+    assert (section.trend.isChecked(), section.screen_sigma.value(),
+            section.outlier_sigma.value()) == (False, 5.0, 10.0)
+    section.trend.setChecked(True)
+    section.min_history_obs.setValue(12)
+    section.screen_sigma.setValue(4)
+    section.outlier_sigma.setValue(8)
+    assert section.monitoring_keys() == {"trend": True, "min_history_obs": 12,
+                                         "screen_sigma": 4.0, "outlier_sigma": 8.0}
+    assert _dock_run(dock) > 0
+    kept = json.loads((tmp_path / "monitoring" / "manifest.json").read_text())["run"][
+        "parameters"]["monitoring"]
+    assert (kept["trend"], kept["min_history_obs"], kept["screen_sigma"],
+            kept["outlier_sigma"]) == (True, 12, 4.0, 8.0)
+    assert _command_line(scenario, tmp_path / "monitoring", capsys, "--trend",
+                         "--min-history-obs", "12", "--screen-sigma", "4",
+                         "--outlier-sigma", "8")["scenes"] == 0

@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from qgis.core import QgsProcessingException, QgsProcessingParameterDefinition
+from qgis.core import QgsProcessingException
+from qgis.core import QgsProcessingParameterDefinition as Definition
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.monitoring import MonitorParams
@@ -52,10 +53,11 @@ def test_the_advanced_parameters_have_the_specs_defaults_and_ranges(raster_colle
     assert algorithm.parameterDefinition("CONFIRM").maximum() == RANGES["confirm"].most
     assert algorithm.parameterDefinition("TREND").defaultValue() is False
     for name in ("TREND", "MIN_HISTORY_OBS", "SCREEN_SIGMA", "OUTLIER_SIGMA", "ALERTS_SINCE"):
-        assert algorithm.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.FlagAdvanced
+        assert algorithm.parameterDefinition(name).flags() & Definition.FlagAdvanced
     for name in ("MIN_HISTORY_OBS", "ALERTS_SINCE", "MAX_CLOUD"):  # empty: the default
         definition = algorithm.parameterDefinition(name)
-        assert definition.defaultValue() is None and definition.flags() & QgsProcessingParameterDefinition.FlagOptional
+        assert definition.defaultValue() is None
+        assert definition.flags() & Definition.FlagOptional
     assert "empty = none" in algorithm.parameterDefinition("MAX_CLOUD").description()
 
 
