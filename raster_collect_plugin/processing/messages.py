@@ -72,9 +72,7 @@ def parameter_words(algorithm) -> Namer:
         return f"'{definition.description()}'" if definition is not None else None
 
     def name(key: str) -> Tuple[str, float]:
-        if key == "geometry" and label("INPUT"):
-            return f"forests ({label('INPUT')}, or the features selected)", 1.0
-        if key == "sources":
+        if key == "sources":  # (geometry: the spec's words are the dock's and ours)
             given = [w for w in map(label, ("SOURCES", "CATALOG", "STAC_URL", "COLLECTIONS"))
                      if w]
             return (f"sources ({', '.join(given)})", 1.0) if given else spec_words(key)
