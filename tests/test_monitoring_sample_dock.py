@@ -2,10 +2,13 @@
 refused before any run with what to choose, and the disturbance sample (3 years) that the
 monitoring section offers fills the form so that *Monitor / update* succeeds."""
 
+import json
+
 import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDate
 
+from raster_collect_plugin import cli
 from raster_collect_plugin.core.jobs import run_job
 from raster_collect_plugin.core.jobs.spec import JobError
 from raster_collect_plugin.core.sample import sample_of_catalog, storm_sample_too_short
@@ -47,7 +50,7 @@ def test_the_storm_sample_is_refused_before_the_run(dock, small_sample, tmp_path
     assert not (tmp_path / "monitoring").exists()
 
 
-def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp_path):
+def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp_path, capsys):
     section = dock.monitoring_section
     section.setCollapsed(False)
     section.run_button.click()  # the storm sample: refused, said in the section
@@ -74,10 +77,24 @@ def test_the_disturbance_sample_fills_the_form_and_monitoring_succeeds(dock, tmp
     # the scenario's events: windthrow in 102 and 103, clear-fell 105, dieback 106, windthrow 107
     assert {k for k, v in alerts.items() if v == "disturbed"} == {102, 103, 105, 106, 107}
     assert {k for k, v in alerts.items() if v == "none"} == {101, 104, 108}
-    # the last scene's UTC day, not its time (2025-12-27T10:10:00); 80 scenes within the
-    # default cloud limit (119 with none: a limit left by an earlier test or session)
-    assert section.summary.text().startswith("80 new scenes up to 2025-12-27; "), \
+    # the last scene's UTC day, not its time (2025-12-27T10:10:00); every scene: the
+    # monitoring's default cloud limit is none, as the command line's (the dock sent its
+    # form's 80 % and found 80)
+    assert section.summary.text().startswith("119 new scenes up to 2025-12-27; "), \
         section.summary.text()
+    # the command line with the same inputs finds the same scenes and records the same run,
+    # so either door continues the other's folder (a default drifting apart fails here)
+    path, _, name = layer.source().partition("|layername=")
+    assert cli.main(["--json", "monitor", "--gpkg", path, "--layer", name, "--catalog",
+                     source["href"], "--collections", ",".join(source["collections"]),
+                     "--history-start", "2023-01-01", "--history-end", "2024-12-31",
+                     "--output", str(tmp_path / "cli")]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"]["scenes"] == 119
+
+    def run_record(folder):
+        return json.loads((folder / "manifest.json").read_text())["run"]
+
+    assert run_record(tmp_path / "cli") == run_record(root / "monitoring")
 
 
 def test_a_disturbance_sample_job_refuses_small(tmp_path):
@@ -167,6 +184,14 @@ def test_a_cloud_limit_remembered_from_an_earlier_session_does_not_change_a_samp
             "catalog": str(small_sample.catalog_path), "history_start": "2023-01-01",
             "history_end": "2024-12-31", "last_scene_day": "2025-12-31"})
         assert widget.max_cloud.value() == DEFAULT_MAX_CLOUD_COVER == 80.0
+        # the monitoring's own limit too: its default, none (as the command line's)
+        assert widget.monitoring_section.cloud_limit() is None
+        widget.monitoring_section.max_cloud.setValue(20.0)
+        widget.monitoring_section.show_sample(widget, {
+            "forests": str(small_sample.forests_path), "layer": "forests",
+            "catalog": str(small_sample.catalog_path), "history_start": "2023-01-01",
+            "history_end": "2024-12-31", "last_scene_day": "2025-12-31"})
+        assert widget.monitoring_section.max_cloud.text() == "none"
         widget.max_cloud.setValue(20.0)
         widget.show_sample({"forests": str(small_sample.forests_path),
                             "catalog": str(small_sample.catalog_path)})

@@ -84,8 +84,9 @@ def test_monitoring_conflict_names_the_folder_not_command_line_options(
     with pytest.raises(QgsProcessingException) as raised:
         run("monitor_disturbance", other)
     message = str(raised.value)
-    assert "holds results of another run (different monitoring.confirm (the folder's run: 3, " \
-        "this run: 4))" in message
+    # its parameter's label (it named the spec's key, monitoring.confirm)
+    assert "holds results of another run (different 'Anomalies that confirm' (the folder's " \
+        "run: 3, this run: 4))" in message
     assert message.endswith("choose another output folder, or delete those results and "
                             "run again")
     assert "--" not in message

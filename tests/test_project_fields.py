@@ -106,6 +106,9 @@ def test_storm_monitoring_and_keep_runs_come_back_with_the_project(dock, tmp_pat
     dock.monitoring_section.history_start.setDate(QDate(2022, 1, 1))
     dock.monitoring_section.history_end.setDate(QDate(2024, 6, 30))
     dock.monitoring_section.folder.setFilePath(str(tmp_path / "watch"))
+    dock.monitoring_section.set_cloud_limit(40.0)
+    dock.monitoring_section.trend.setChecked(True)
+    dock.monitoring_section.screen_sigma.setValue(4.0)
     dock.keep_runs.setChecked(True)
     saved = tmp_path / "sections.qgz"
     assert project.write(str(saved))
@@ -115,6 +118,9 @@ def test_storm_monitoring_and_keep_runs_come_back_with_the_project(dock, tmp_pat
     dock.storm_event_date.setDate(QDate(2020, 1, 1))
     dock.monitoring_section.history_start.setDate(QDate(2019, 1, 1))
     dock.monitoring_section.folder.setFilePath("")
+    dock.monitoring_section.set_cloud_limit(None)
+    dock.monitoring_section.trend.setChecked(False)
+    dock.monitoring_section.screen_sigma.setValue(5.0)
     dock.keep_runs.setChecked(False)
     project.clear()
     assert project.read(str(saved))
@@ -125,4 +131,6 @@ def test_storm_monitoring_and_keep_runs_come_back_with_the_project(dock, tmp_pat
     assert dock.monitoring_section.history_start.date() == QDate(2022, 1, 1)
     assert dock.monitoring_section.history_end.date() == QDate(2024, 6, 30)
     assert dock.monitoring_section.folder.filePath() == str(tmp_path / "watch")
+    assert dock.monitoring_section.cloud_limit() == 40.0
+    assert dock.monitoring_section.monitoring_keys() == {"trend": True, "screen_sigma": 4.0}
     assert dock.keep_runs.isChecked()

@@ -206,9 +206,11 @@ def _main(argv, interrupted) -> int:
 
     as_json = getattr(args, "json", False) and not events
 
-    def fail(kind: str, message: str, code: int) -> int:
-        if events:
-            print(json.dumps({"event": "error", "kind": kind, "message": message}), flush=True)
+    def fail(kind: str, message: str, code: int, conflict: Optional[dict] = None) -> int:
+        if events:  # a refused rerun's runs too: the plugin words it in its own parameters
+            print(json.dumps({"event": "error", "kind": kind, "message": message,
+                              **({"conflict": conflict} if conflict else {})}, default=str),
+                  flush=True)
         elif as_json:  # stdout stays one JSON document, also when the command fails
             print(json.dumps(_json_error(kind, message, code), indent=2), flush=True)
         print(f"raster-collect: error: {message}", file=sys.stderr)
@@ -241,13 +243,18 @@ def _main(argv, interrupted) -> int:
                  EXIT_FAILURE)
             raise
         kind, message = known
+        conflict = None
         if hasattr(problem, "worded") and args.command != "job":  # a refused rerun
             from .common import option_words
 
             message = problem.worded(option_words(parser.subcommand(args.command)))
+        elif hasattr(problem, "worded"):
+            conflict = {"location": str(problem.location), "old": problem.old,
+                        "record": problem.record}
         if kind == "cancelled":
             return cancelled()
-        return fail(kind, message, EXIT_BAD_INPUT if kind == "bad_input" else EXIT_FAILURE)
+        return fail(kind, message, EXIT_BAD_INPUT if kind == "bad_input" else EXIT_FAILURE,
+                    conflict)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     elif not args.quiet and args.command not in ("search",):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 
-from ..core.runs import DEFAULT_MONITOR_INDEX
+from ..core.runs import DEFAULT_MONITOR_INDEX, DEFAULT_MONITOR_MAX_CLOUD_COVER
 from .common import (
     CATALOG_HELP,
     BadInput,
@@ -324,7 +324,9 @@ def register(commands) -> None:
     monitor.add_argument("--crs", help="output CRS (default: the scenes' UTM zone)")
     monitor.add_argument("--cloud-buffer", type=float, default=0.0, metavar="METRES",
                          help="grow the cloud/shadow mask by this distance (default 0)")
-    monitor.add_argument("--max-cloud", type=float, help="maximum scene cloud cover (%%)")
+    monitor.add_argument("--max-cloud", type=float, default=DEFAULT_MONITOR_MAX_CLOUD_COVER,
+                         help="maximum scene cloud cover (%%; default none: clouds are "
+                              "masked per pixel)")
     monitor.add_argument("--hex-area-ha", type=float, help="also per hexagon of this area (ha)")
     monitor.add_argument("--alerts-since", type=parse_date,
                          help="the alerts layer shows disturbances confirmed after this day, "

@@ -27,11 +27,13 @@ STAGING_MARKER = "partial"  # core stages outputs in hidden folders like .raster
 
 
 class JobFailed(RuntimeError):
-    """The job ended with an error; ``kind`` is 'bad_input' or 'failure'."""
+    """The job ended with an error; ``kind`` is 'bad_input' or 'failure'; ``conflict``: a
+    refused rerun's location and runs (``core.runs.conflict.conflict_message`` words them)."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, conflict: Optional[Dict] = None):
         super().__init__(message)
         self.kind = kind
+        self.conflict = conflict
 
 
 class JobCancelled(RuntimeError):
@@ -127,7 +129,8 @@ def run_job(spec: Dict, *, workdir: Path, progress: Optional[Callable[[float, st
     if cancelled or outcome.get("event") == "cancelled":
         raise JobCancelled("cancelled: no outputs were written")
     if outcome.get("event") == "error":
-        raise JobFailed(outcome.get("kind", "failure"), outcome.get("message", "unknown error"))
+        raise JobFailed(outcome.get("kind", "failure"), outcome.get("message", "unknown error"),
+                        outcome.get("conflict"))
     tail = (stderr_path.read_text(encoding="utf-8", errors="replace")[-1500:]
             if stderr_path.exists() else "")
     raise JobFailed("failure", f"the processing Python exited with code {child.returncode}"

@@ -6,9 +6,9 @@ chosen compartment's series is charted with the model and its anomalies."""
 from __future__ import annotations
 
 from datetime import date
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import ContextManager, Dict
+from typing import ContextManager, Dict, Optional
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -22,10 +22,25 @@ from qgis.core import (
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtGui import QColor
-from qgis.PyQt.QtWidgets import QDateEdit, QLabel, QPushButton
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QDateEdit,
+    QDoubleSpinBox,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+)
 
-from ..core.monitoring import ALERT_COLOURS, FORESTS_NAME, late_warning, placed_forests
+from ..core.monitoring import (
+    ALERT_COLOURS,
+    FORESTS_NAME,
+    MonitorParams,
+    late_warning,
+    placed_forests,
+)
+from ..core.monitoring.keys import RANGES
 from ..core.monitoring.state import CONFIRMED, RECOVERED, STATUS_NAMES, SUSPECTED
+from ..core.runs import DEFAULT_MONITOR_MAX_CLOUD_COVER
 from ..core.sample import DISTURBANCE, DISTURBANCE_FOLDER, storm_sample_too_short
 from ..default_outputs import default_output_root
 from .dock_form import DockInputError
@@ -34,6 +49,7 @@ from .run_layers import mark_group_outputs, new_run_group, replace_previous_runs
 from .sections import narrow_form
 
 KIND = "monitor"
+NO_CLOUD_LIMIT = -1.0  # the cloud limit box's lowest value, shown as "none"
 # the status raster's pixels over the compartments: only those with something to say
 STATUS_COLOURS = {SUSPECTED: ALERT_COLOURS["suspected"], CONFIRMED: ALERT_COLOURS["disturbed"],
                   RECOVERED: "#4575b4"}
@@ -57,6 +73,18 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.folder = QgsFileWidget(self)
         self.folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.folder.setFilePath(str(default_output_root() / "monitoring"))
+        # the monitoring's own (not the dock's 80 % for composites): what the command line's
+        # monitor and a job spec take when none is given, so either continues the folder
+        self.max_cloud = QDoubleSpinBox(self)
+        self.max_cloud.setRange(NO_CLOUD_LIMIT, 100)
+        self.max_cloud.setDecimals(0)
+        self.max_cloud.setSuffix(" %")
+        self.max_cloud.setSpecialValueText("none")
+        self.max_cloud.setToolTip(
+            "Scenes cloudier than this are not monitored. none (the default, as "
+            "raster-collect monitor and a job spec): every scene, its clouds masked per "
+            "pixel. A folder is continued with the limit it was started with")
+        self.set_cloud_limit(DEFAULT_MONITOR_MAX_CLOUD_COVER)
         self.run_button = QPushButton("Monitor / update", self)
         self.run_button.setToolTip("Fit the stable history and monitor every later clear "
                                    "scene up to today; run again later: only the new scenes "
@@ -72,6 +100,9 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         form.addRow("Stable history from", self.history_start)
         form.addRow("to", self.history_end)
         form.addRow("Monitoring folder", self.folder)
+        form.addRow("Scene cloud limit", self.max_cloud)
+        self.advanced = self._advanced_box()
+        form.addRow(self.advanced)
         form.addRow(self.run_button)
         form.addRow(self.summary)
         from .monitoring_chart import MonitoringChart
@@ -82,6 +113,66 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         self.collapsedStateChanged.connect(lambda _: self.chart.setVisible(self.chart_loaded))
         form.addRow(self.chart)
         self._index = "NDVI"
+
+    def _advanced_box(self) -> QgsCollapsibleGroupBox:
+        """The job spec's finer monitoring keys, collapsed: their defaults (MonitorParams)
+        and ranges (core.monitoring.keys), as Processing's advanced parameters."""
+        box = QgsCollapsibleGroupBox("Advanced", self)
+        box.setObjectName("raster_collect_monitoring_advanced")
+        box.setSaveCollapsedState(False)
+        box.setCollapsed(True)
+        form = narrow_form(box)
+        defaults = _defaults()
+        self.trend = QCheckBox("Linear trend in the history model", box)
+        self.trend.setChecked(defaults.trend)
+        self.trend.setToolTip("For a history that drifts, e.g. a young stand growing")
+        # the lowest value (one under the model's least) reads "default": 10, or the least
+        self.min_history_obs = QSpinBox(box)
+        self.min_history_obs.setRange(defaults.least_history_obs() - 1, 9999)
+        self.min_history_obs.setSpecialValueText("default")
+        self.min_history_obs.setToolTip(
+            f"Clear history observations a pixel needs to be fitted (default "
+            f"{defaults.min_history_obs}, or the model's least when more); a pixel with "
+            "fewer is not monitored")
+        self.screen_sigma = self._sigma_box(
+            box, "screen_sigma", "History observations further than this many σ from a first "
+                                 "fit (missed clouds, shadows) are dropped and the model refitted")
+        self.outlier_sigma = self._sigma_box(
+            box, "outlier_sigma", "Departures are clipped at this many σ before they enter the "
+                                  "chart (0: not clipped)")
+        form.addRow(self.trend)
+        form.addRow("History observations needed", self.min_history_obs)
+        form.addRow("Screen history beyond", self.screen_sigma)
+        form.addRow("Clip departures at", self.outlier_sigma)
+        return box
+
+    @staticmethod
+    def _sigma_box(parent, key: str, tip: str) -> QDoubleSpinBox:
+        bounds, spin = RANGES[key], QDoubleSpinBox(parent)
+        spin.setDecimals(1)
+        spin.setRange(bounds.least + 0.1 * bounds.above, bounds.most or 1000)
+        spin.setSuffix(" σ")
+        spin.setValue(getattr(_defaults(), key))
+        spin.setToolTip(tip)
+        return spin
+
+    def monitoring_keys(self) -> Dict:
+        """The Advanced group's keys that are not their default (the spec's ``monitoring``,
+        as the command line gives it)."""
+        defaults = _defaults()
+        values = {"trend": self.trend.isChecked(), "screen_sigma": self.screen_sigma.value(),
+                  "outlier_sigma": self.outlier_sigma.value()}
+        if self.min_history_obs.value() > self.min_history_obs.minimum():
+            values["min_history_obs"] = self.min_history_obs.value()
+        return {k: v for k, v in values.items() if v != getattr(defaults, k)}
+
+    def cloud_limit(self) -> Optional[float]:
+        """The scene cloud limit chosen for monitoring; None: none."""
+        value = self.max_cloud.value()
+        return None if value <= NO_CLOUD_LIMIT else value
+
+    def set_cloud_limit(self, value: Optional[float]) -> None:
+        self.max_cloud.setValue(NO_CLOUD_LIMIT if value is None else value)
 
     def attach(self, dock) -> None:
         """Run with the dock's forests, sources and first ticked index."""
@@ -111,8 +202,12 @@ class MonitoringSection(QgsCollapsibleGroupBox):
             message = too_short[0].upper() + too_short[1:] + "."
             self.summary.setText(message)  # beside the button: the status line shows 2 lines
             raise DockInputError(message)
-        for key in ("start", "end", "buffer_m"):
+        for key in ("start", "end", "buffer_m", "max_cloud_cover"):  # the dock's, not ours
             spec.pop(key, None)
+        if self.cloud_limit() is not None:  # left out: the default, as the other doors'
+            spec["max_cloud_cover"] = self.cloud_limit()
+        if self.monitoring_keys():
+            spec["monitoring"] = self.monitoring_keys()
         self._index = indices[0]
         # the polygons stay beside the state: a later run (or 'watch') reads them there
         spec.update(kind="monitor", output_dir=str(folder), index=indices[0],
@@ -137,6 +232,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
                           (self.history_end, "history_end")):
             edit.setDate(QDate.fromString(result[key], "yyyy-MM-dd"))
         self.folder.setFilePath(str(Path(result["catalog"]).parent / "monitoring"))
+        self.set_cloud_limit(DEFAULT_MONITOR_MAX_CLOUD_COVER)  # not one kept from earlier
         if self.isCollapsed():
             self.setCollapsed(False)
         self.chart.setVisible(self.chart_loaded)  # expanding shows every child, even unloaded
@@ -189,6 +285,12 @@ class MonitoringSection(QgsCollapsibleGroupBox):
                             f"compartments with new alerts: {new_alerts}")
 
 
+@lru_cache(maxsize=1)
+def _defaults() -> MonitorParams:
+    """The job spec's monitoring defaults (resolved)."""
+    return MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
+
+
 def status_renderer(layer: QgsRasterLayer) -> QgsPalettedRasterRenderer:
     """Suspected, confirmed and recovered pixels in the alert colours; the rest clear."""
     classes = [QgsPalettedRasterRenderer.Class(code, QColor(colour), STATUS_NAMES[code])
@@ -213,10 +315,15 @@ def alert_renderer() -> QgsCategorizedSymbolRenderer:
     return QgsCategorizedSymbolRenderer("alert", categories)
 
 
-def _section_state(section: MonitoringSection) -> Dict[str, str]:
+def _section_state(section: MonitoringSection) -> Dict[str, object]:
     return {"history_start": section.history_start.date().toString("yyyy-MM-dd"),
             "history_end": section.history_end.date().toString("yyyy-MM-dd"),
-            "folder": section.folder.filePath()}
+            "folder": section.folder.filePath(),
+            "max_cloud": section.cloud_limit(),  # null: none
+            "advanced": {"trend": section.trend.isChecked(),
+                         "min_history_obs": section.min_history_obs.value(),
+                         "screen_sigma": section.screen_sigma.value(),
+                         "outlier_sigma": section.outlier_sigma.value()}}
 
 
 def _restore_section(section: MonitoringSection, state: Dict[str, str]) -> None:
@@ -227,6 +334,15 @@ def _restore_section(section: MonitoringSection, state: Dict[str, str]) -> None:
             edit.setDate(day)
     if state.get("folder"):
         section.folder.setFilePath(str(state["folder"]))
+    limit = state.get("max_cloud")
+    if "max_cloud" in state and (limit is None or isinstance(limit, (int, float))):
+        section.set_cloud_limit(limit)
+    advanced = state.get("advanced") if isinstance(state.get("advanced"), dict) else {}
+    if isinstance(advanced.get("trend"), bool):
+        section.trend.setChecked(advanced["trend"])
+    for key in ("min_history_obs", "screen_sigma", "outlier_sigma"):
+        if isinstance(advanced.get(key), (int, float)) and not isinstance(advanced[key], bool):
+            getattr(section, key).setValue(advanced[key])
 
 
 # the monitoring fields travel with the project (gui/project_fields)

@@ -37,7 +37,7 @@ from ..core.runs import (
 from ..engine import bridge
 from ..qgis_compat import qgis_enum
 from . import engine_algorithm
-from .messages import for_processing
+from .messages import conflict_for_processing, for_processing
 
 SOURCE_NAMES = ["Planetary Computer", "Earth Search", "Maxar Open Data", "Static STAC catalog",
                 "Custom STAC API", "Copernicus Data Space (Catalog API, search only)"]
@@ -59,10 +59,12 @@ def add_polygon_parameters(algorithm) -> None:
 
 
 def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: bool = True,
-                          with_copernicus: bool = False) -> None:
+                          with_copernicus: bool = False,
+                          max_cloud: Optional[float] = DEFAULT_MAX_CLOUD_COVER) -> None:
     """Which archives, collections, dates (not for a storm: its windows around the event
-    decide), cloud limit and (optionally) indices. The Copernicus Catalog source (last) only
-    where scenes are searched, not composited."""
+    decide), cloud limit (``max_cloud`` None: optional, empty = none) and (optionally)
+    indices. The Copernicus Catalog source (last) only where scenes are searched, not
+    composited."""
     algorithm.addParameter(QgsProcessingParameterEnum(
         "SOURCES", "Imagery sources",
         options=SOURCE_NAMES if with_copernicus else SOURCE_NAMES[:-1], allowMultiple=True,
@@ -84,9 +86,10 @@ def add_source_parameters(algorithm, *, with_indices: bool = True, with_dates: b
             "END", "End date", type=qgis_enum("Qgis.ProcessingDateTimeParameterDataType.Date"),
             defaultValue=QDateTime(today, QTime(0, 0))))
     algorithm.addParameter(QgsProcessingParameterNumber(
-        "MAX_CLOUD", "Maximum scene cloud cover (%)",
+        "MAX_CLOUD", "Maximum scene cloud cover (%)" if max_cloud is not None else
+        "Maximum scene cloud cover (%; empty = none)",
         type=qgis_enum("Qgis.ProcessingNumberParameterType.Double"), minValue=0, maxValue=100,
-        defaultValue=DEFAULT_MAX_CLOUD_COVER))
+        defaultValue=max_cloud, optional=max_cloud is None))
     if with_indices:
         algorithm.addParameter(QgsProcessingParameterEnum(
             "INDICES", "Indices", options=INDEX_NAMES, allowMultiple=True,
@@ -241,8 +244,9 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
     budget = memory_budget(algorithm, parameters, context)  # before any work
     aoi, id_field = export_polygons(algorithm, parameters, context, feedback, folder)
     spec = {"aoi": aoi, "id_field": id_field,
-            "sources": source_specs(algorithm, parameters, context),
-            "max_cloud_cover": algorithm.parameterAsDouble(parameters, "MAX_CLOUD", context)}
+            "sources": source_specs(algorithm, parameters, context)}
+    if given(algorithm, parameters, "MAX_CLOUD"):  # empty (where optional): the default
+        spec["max_cloud_cover"] = algorithm.parameterAsDouble(parameters, "MAX_CLOUD", context)
     crs = crs_text(algorithm, parameters, context)
     if crs:
         spec["crs"] = crs
@@ -262,6 +266,12 @@ def imagery_spec(algorithm, parameters, context, feedback, folder: Path, *,
             "cloud_buffer_m": algorithm.parameterAsDouble(parameters, "CLOUD_BUFFER", context)
             or 0.0})
     return spec
+
+
+def given(algorithm, parameters, name: str) -> bool:
+    """An optional parameter has a value (given, or its default): not left empty."""
+    value = parameters.get(name, algorithm.parameterDefinition(name).defaultValue())
+    return value is not None and value != ""
 
 
 def scratch_folder(context) -> Path:
@@ -299,6 +309,9 @@ def run_job(spec: Dict, feedback, workdir: Path, *, start: float = 0.0,
         raise QgsProcessingException("Cancelled: no outputs were written.") from None
     except bridge.JobFailed as error:
         _remove_empty(spec.get("output_dir"), made)
+        if error.conflict and algorithm is not None:  # a refused rerun: name our parameters
+            raise QgsProcessingException(conflict_for_processing(error.conflict, algorithm)) \
+                from None
         raise QgsProcessingException(for_processing(str(error), algorithm)) from None
 
 

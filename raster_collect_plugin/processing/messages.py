@@ -5,10 +5,11 @@ cannot pass; they become the algorithm's parameters, by their labels in the dial
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Mapping, Optional, Tuple
 
 from ..core.composites.sizing import BUDGET_ADVICE, CLUSTER_ADVICE
 from ..core.runs import REPLACE_ADVICE
+from ..core.runs.conflict import Namer, conflict_message, spec_words
 
 # the algorithms that size a run have the advanced parameter (common.MEMORY_BUDGET_LABEL)
 _BUDGET = "a larger 'Memory budget' (advanced parameters) if the machine has the memory"
@@ -55,3 +56,36 @@ def for_processing(message: str, algorithm: Optional[object] = None) -> str:
                 else f"the command line's {match.group(1)}")
 
     return _OPTION.sub(label, message)
+
+
+# a run record's parameter key -> the Processing parameter (by name) setting it, and the factor
+# from the key's unit to the parameter's; a ``monitoring`` key is its own name in capitals
+RUN_KEY_PARAMETERS = {"max_cloud_cover": ("MAX_CLOUD", 1.0), "hexagon_area_m2": ("HEX_AREA", 1e-4),
+                      "cloud_buffer_m": ("CLOUD_BUFFER", 1.0)}
+
+
+def parameter_words(algorithm) -> Namer:
+    """A run record's key in ``algorithm``'s words (the label of the parameter setting it,
+    quoted), as the command line names its options; else the job spec's."""
+    def label(name: str) -> Optional[str]:
+        definition = algorithm.parameterDefinition(name)
+        return f"'{definition.description()}'" if definition is not None else None
+
+    def name(key: str) -> Tuple[str, float]:
+        if key == "sources":  # (geometry: the spec's words are the dock's and ours)
+            given = [w for w in map(label, ("SOURCES", "CATALOG", "STAC_URL", "COLLECTIONS"))
+                     if w]
+            return (f"sources ({', '.join(given)})", 1.0) if given else spec_words(key)
+        parameter, factor = RUN_KEY_PARAMETERS.get(
+            key, (key.rpartition(".")[2].rstrip("_").upper(), 1.0))
+        word = label(parameter)
+        return (word, factor) if word else spec_words(key)
+
+    return name
+
+
+def conflict_for_processing(conflict: Mapping, algorithm) -> str:
+    """A refused rerun (the job's ``conflict``: location and both runs) in ``algorithm``'s
+    words: "different 'Maximum scene cloud cover (%)' (the folder's run: 80, this run: none)"."""
+    return for_processing(conflict_message(conflict["location"], conflict["old"],
+                                           conflict["record"], parameter_words(algorithm)))

@@ -25,7 +25,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from ..runs.defaults import DEFAULT_MONITOR_INDEX
+from ..runs.defaults import DEFAULT_MONITOR_INDEX, DEFAULT_MONITOR_MAX_CLOUD_COVER
 from ..runs.storage import is_remote
 from .monitor_late import keep_settled, look_back, settle_days
 from .spec import JobError, check_table_formats
@@ -220,6 +220,23 @@ def _recorded_sources(output_dir: Path, sources: Optional[list]) -> List[str]:
     return old if same else wanted
 
 
+def _recorded_mask(output_dir: Path, given: Optional[list]) -> List[str]:
+    """The mask classes as the fingerprint records them: the default ones, left out (the
+    command line) or ticked (the dock), as [] (folders made before: left out); an explicit []
+    (no cloud class) must differ from it, or a rerun would mix the two masks. A folder that
+    recorded the default ones by name (the dock's, before) keeps its form."""
+    from ..pixels.masks import DEFAULT_MASK_CLASSES
+    from ..runs.folder import read_manifest
+
+    if given == []:
+        return ["(none)"]
+    if given is None or set(given) != DEFAULT_MASK_CLASSES:
+        return sorted(given or [])
+    old = (((read_manifest(str(output_dir)) or {}).get("run") or {}).get("parameters")
+           or {}).get("mask_classes")
+    return sorted(given) if old == sorted(given) else []
+
+
 def _cloud_limit_unrecorded(output_dir: Path, spec: Dict[str, Any]) -> bool:
     """A folder started before the cloud limit was part of the fingerprint, continued with
     the same limit."""
@@ -275,10 +292,7 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     parameters = {"monitoring": params.to_json(), "index": index, "resolution": resolution,
                   "harmonise": harmonise, "crs": spec.get("crs"), "id_field": id_field,
                   "geometry": geometry_hash(aoi.frame, id_field),
-                  # left out records [] (as in folders made before); an explicit [] (no
-                  # cloud class) must differ from it, or a rerun would mix the two masks
-                  "mask_classes": (["(none)"] if spec.get("mask_classes") == []
-                                   else sorted(spec.get("mask_classes") or [])),
+                  "mask_classes": _recorded_mask(output_dir, spec.get("mask_classes")),
                   "cloud_buffer_m": spec.get("cloud_buffer_m", 0.0),
                   "hexagon_area_m2": spec.get("hexagon_area_m2"),
                   "sources": _recorded_sources(output_dir, spec.get("sources"))}
@@ -286,9 +300,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     if formula:
         parameters["formula"] = formula
     # the cloud limit decides which scenes are monitored
-    if spec.get("max_cloud_cover") is not None and not _cloud_limit_unrecorded(output_dir,
-                                                                                 spec):
-        parameters["max_cloud_cover"] = float(spec["max_cloud_cover"])
+    max_cloud = spec.get("max_cloud_cover", DEFAULT_MONITOR_MAX_CLOUD_COVER)
+    if max_cloud is not None and not _cloud_limit_unrecorded(output_dir, spec):
+        parameters["max_cloud_cover"] = float(max_cloud)
     # settle_days is not in the fingerprint: it only decides when a scene is processed, not
     # how; with complete catalogs a folder ends where a run from scratch does whatever it is,
     # so it may be added to (or changed on) a running folder
@@ -327,13 +341,12 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             options["custom_formula"] = formula
         if spec.get("mask_classes") is not None:  # [] = no cloud class, as in every door
             options["mask_classes"] = frozenset(spec["mask_classes"])
-        late, adopted = look_back(sources, aoi.frame, state, options,
-                                  spec.get("max_cloud_cover"))
+        late, adopted = look_back(sources, aoi.frame, state, options, max_cloud)
         if progress is not None:
             progress(0.0, f"searching scenes {start} .. {end}")
         try:
             series = search_index_series(sources, aoi.frame, start, end,
-                                         max_cloud_cover=spec.get("max_cloud_cover"), **options)
+                                         max_cloud_cover=max_cloud, **options)
         except NoScenesError as error:
             if state is not None:
                 raise

@@ -17,6 +17,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .keys import RANGES
+
 NO_ALERT, SUSPECTED, CONFIRMED, RECOVERED = 0, 1, 2, 3
 NOT_MONITORED = 255  # outside the forests, or too few clear observations in the history
 STATUS_NAMES = {NO_ALERT: "no alert", SUSPECTED: "suspected", CONFIRMED: "confirmed",
@@ -32,7 +34,6 @@ SENSOR_BITS = {"sentinel-2": 1, "landsat": 2}
 OTHER_SENSOR_BIT = 4
 STATE_VERSION = 1
 STATE_FILES = ("monitoring_state.npz", "monitoring_state.json")
-MAX_RUN = 1000  # most observations confirm / recover may ask for (~6 years of clear scenes)
 
 
 def spec_key(key: str) -> str:
@@ -100,31 +101,19 @@ class MonitorParams:
             raise StateError(f"{name('direction')} must be 'decrease' (NDVI, NBR...) or "
                              f"'increase' (e.g. CRSWIR), not {self.direction!r}")
         for key in ("confirm", "recover"):  # the per-pixel counters are int16
-            value = getattr(self, key)
-            if value < 1:
-                raise StateError(f"{name(key)} must be at least 1 observation, not {value}")
-            if value > MAX_RUN:
-                raise StateError(f"{name(key)} must be at most {MAX_RUN} observations (years "
-                                 f"of scenes), not {value}")
+            value, bounds = getattr(self, key), RANGES[key]
+            if value < bounds.least:
+                raise StateError(f"{name(key)} must be at least {bounds.least} observation, "
+                                 f"not {value}")
+            if value > bounds.most:
+                raise StateError(f"{name(key)} must be at most {bounds.most} observations "
+                                 f"(years of scenes), not {value}")
         if self.method not in ("ewma", "cusum"):
             raise StateError(f"{name('method')} must be 'ewma' or 'cusum', not "
                              f"{self.method!r}")
-        if not 0 < self.alpha < 1:
-            raise StateError(f"{name('alpha')} must be more than 0 and less than 1, not "
-                             f"{self.alpha:g}")
-        if not 0 < self.lambda_ <= 1:
-            raise StateError(f"{name('lambda_')} must be more than 0 and at most 1, not "
-                             f"{self.lambda_:g}")
-        if not 0 <= self.harmonic_order <= 4:
-            raise StateError(f"{name('harmonic_order')} must be between 0 and 4, not "
-                             f"{self.harmonic_order}")
-        # written "not x >= 0" so that NaN is refused too
-        for key in ("threshold", "min_drop", "outlier_sigma"):
-            if not getattr(self, key) >= 0:
-                raise StateError(f"{name(key)} must be 0 or more, not {getattr(self, key):g}")
-        for key in ("sensitivity", "screen_sigma"):
-            if not getattr(self, key) > 0:
-                raise StateError(f"{name(key)} must be more than 0, not "
+        for key, bounds in RANGES.items():
+            if key not in ("confirm", "recover") and not bounds.holds(getattr(self, key)):
+                raise StateError(f"{name(key)} must be {bounds.words()}, not "
                                  f"{getattr(self, key):g}")
         least = self.least_history_obs()
         if self.min_history_obs < least:  # fewer: such pixels were silently never fitted

@@ -13,6 +13,7 @@ _FACE = {
     "DEFAULT_INDICES": "defaults",
     "DEFAULT_MAX_CLOUD_COVER": "defaults",
     "DEFAULT_MONITOR_INDEX": "defaults",
+    "DEFAULT_MONITOR_MAX_CLOUD_COVER": "defaults",
     "missing_folders": "defaults",
     "remove_empty_run_folder": "defaults",
     "remove_made_folders": "defaults",

@@ -16,6 +16,10 @@ DEFAULT_INDICES = ("NDVI", "EVI")
 DEFAULT_HUB_INDICES = ("NDVI",)
 # the index a disturbance monitoring follows when none is named
 DEFAULT_MONITOR_INDEX = "NDVI"
+# a monitoring's scene cloud limit when none is given (every door: job spec, command line,
+# Processing, the dock): none, since its clouds are masked per pixel and a cloudy scene's
+# clear pixels are observations the chart needs
+DEFAULT_MONITOR_MAX_CLOUD_COVER: Optional[float] = None
 RUN_PREFIX = "raster-collect-"
 # how a refused rerun over another run's results is told to go on (Processing rewords it);
 # here, in a module QGIS's own Python can import
