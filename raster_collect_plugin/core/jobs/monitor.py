@@ -370,7 +370,8 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
     summary = result.summary
     short = short_history_note(params.history_start, params.history_end, params.harmonic_order)
     # the polygons skipped or repaired, as zonal's and storm's notes name them
-    notes = aoi.notes + ([short] if short else []) + superseded_note(folder.removed, folder.held) + [
+    notes = aoi.notes + ([short] if short else []) + superseded_note(folder.removed,
+                                                                     folder.held) + [
         f"{collection}: {why}" for collection, why in  # Landsat 7 when harmonised
         json.loads(series.attrs.get("skipped") or "{}").items()]
     return {"output_dir": str(output_dir), "changes": result.changes,
