@@ -100,8 +100,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     members = zone_pixels(zones, transform, shape)
     in_zone = ~members.outside().reshape(shape)
     if len(zones) and not in_zone.any():  # else every one a 0-pixel "TN"
-        raise ValueError("none of the compartments overlaps the monitoring outputs' grid: "
-                         "give the compartments that were monitored (--compartments)")
+        raise ValueError(_no_pixel_message(zones, transform, shape))
     # not yet seen: left out with their pixels, but for those of an earlier reference
     excluded |= (_burn(future, np.ones(len(future)), shape, transform, 0) > 0) & \
         ~np.isfinite(truth_days)
@@ -156,6 +155,22 @@ def _check_polygons(frame, what: str, column: str, kind: str) -> None:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise ValueError(f"the {what} have no field {column!r} ({kind}); their fields are "
                          f"{fields}: choose one")
+
+
+def _no_pixel_message(zones, transform: Affine, shape) -> str:
+    """Why compartments hold no pixel of the grid: off it, or on it but each smaller than a
+    pixel (a sliver along an edge of pixels is not "off the grid")."""
+    from shapely.geometry import box
+
+    west, north = transform * (0, 0)
+    east, south = transform * (shape[1], shape[0])
+    extent = box(min(west, east), min(south, north), max(west, east), max(south, north))
+    if zones.geometry.intersects(extent).any():
+        return ("none of the compartments holds a pixel centre of the monitoring outputs' "
+                f"{abs(transform.a):g} m grid (each smaller than a pixel, or a sliver): give "
+                "compartments at least a pixel wide (--compartments)")
+    return ("none of the compartments overlaps the monitoring outputs' grid: give the "
+            "compartments that were monitored (--compartments)")
 
 
 def _layers(outputs) -> Dict[str, np.ndarray]:
