@@ -339,8 +339,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             if state is not None:
                 raise
             raise JobError(f"{error}: check --history-start and --end (a spec's "
-                           "'history_start' and 'end') against the scenes' dates, and the "
-                           "sources") from None
+                           "'history_start' and 'end') against the scenes' dates, the "
+                           "sources, and that the forests lie under the scenes (their "
+                           "CRS)") from None
         series, waiting = keep_settled(series, cutoff, state)  # (lazy: the others are not read)
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(
