@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from ..areas.pixel_members import zone_pixels
+from ..areas.pixel_members import snapped, zone_pixels
 from ..outputs.files import atomic_path, write_json
 from .dates import reference_dates
 from .metrics import (
@@ -83,6 +83,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     _check_polygons(compartments, "compartments", id_field, "an id field")
     shape = next(iter(layers.values())).shape
     refs = references.to_crs(crs).reset_index(drop=True)
+    # edges through pixel centres keep their pixels whatever CRS the references came from
+    refs.geometry = [None if g is None else snapped(g, transform) for g in refs.geometry]
     refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
     refs["_row"] = np.arange(len(refs))  # the feature's number in the file, from 0
     refs["_name"] = reference_names(refs)  # its name in the results, one polygon each
