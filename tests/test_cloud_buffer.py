@@ -73,6 +73,21 @@ def test_lazy_dilation_matches_across_chunks():
     assert describe(40)["buffer_m"] == 40.0 and describe(0)["buffer_rule"] == "no buffer"
 
 
+def test_lazy_dilation_of_a_grid_narrower_than_the_buffer():
+    """A storm over one compartment smaller than a pixel (a 1 x 1 grid) or a 1 m strip (1 x
+    30): its 40 m buffer made dask refuse ("The overlapping depth 4 is larger than your array
+    1"), and the storm lost Sentinel-2, read from Landsat alone with that error."""
+    rng = np.random.default_rng(2)
+    for shape in ((2, 1, 1), (2, 1, 30), (2, 3, 2), (1, 40, 3)):
+        stack = rng.random(shape) > 0.7
+        array = xr.DataArray(stack, dims=("time", "y", "x")).chunk({"time": 1})
+        lazy = dilate_lazy(array, 40, 10)
+        np.testing.assert_array_equal(lazy.values, dilate(stack, 40, 10))
+    chunked = xr.DataArray(rng.random((1, 3, 9)) > 0.8, dims=("time", "y", "x"))
+    lazy = dilate_lazy(chunked.chunk({"y": 1, "x": 2}), 40, 10)  # chunks narrower still
+    np.testing.assert_array_equal(lazy.values, dilate(chunked.values, 40, 10))
+
+
 def test_composites_with_a_buffer_lose_clear_pixels_next_to_clouds_only(small_sample,
                                                                          tmp_path):
     """The buffer in a real composite run: fewer clear observations (never more), most of

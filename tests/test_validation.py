@@ -313,3 +313,33 @@ def test_references_with_text_ids_or_without_an_id_or_event_type():
     assert kinds.loc["(no event type)", "pixels"] == 6
     assert kinds.loc["(no event type)", "recall"] == 0.0
     assert kinds.loc["windthrow", "recall"] == 7 / 8
+
+
+def test_compartments_on_the_grid_without_a_pixel_centre_say_so():
+    """A 1 m strip along an edge of pixels and a 3 m square inside one lie on the grid: they
+    were refused as "none of the compartments overlaps the monitoring outputs' grid", which
+    sends the analyst to check the CRS or the file; they are too small for its pixels."""
+    refs = gpd.GeoDataFrame([WINDTHROW], crs=CRS)
+    small = gpd.GeoDataFrame({"forest_id": [5, 6]},
+                             geometry=[box(X0 + 20, Y0 - 50, X0 + 21, Y0 - 10),
+                                       box(X0 + 31, Y0 - 19, X0 + 34, Y0 - 16)], crs=CRS)
+    with pytest.raises(ValueError, match="none of the compartments holds a pixel centre of "
+                       r"the monitoring outputs' 10 m grid \(each smaller than a pixel"):
+        validate(outputs(), refs, small)
+    elsewhere = gpd.GeoDataFrame({"forest_id": [7]}, geometry=[_cells(20, 0, 24, 6)], crs=CRS)
+    with pytest.raises(ValueError, match="none of the compartments overlaps the monitoring"):
+        validate(outputs(), refs, elsewhere)
+
+
+def test_references_through_pixel_centres_score_the_same_from_another_crs():
+    """A reference whose edges run through pixel centres (drawn on a 5 m grid) scored other
+    pixels once it had passed through EPSG:4326 (nanometres off): 1543 true positives from
+    the file, 1553 from its GeoJSON, 1564 from its Shapefile in EPSG:25832."""
+    on_centres = dict(WINDTHROW, geometry=box(X0 + 5, Y0 - 25, X0 + 35, Y0 - 5))
+    refs = gpd.GeoDataFrame([on_centres], crs=CRS)
+    travelled = refs.to_crs("EPSG:4326").to_crs(CRS)
+    assert not travelled.geometry.iloc[0].equals_exact(refs.geometry.iloc[0], 0)
+    here, there = validate(outputs(), refs, COMPARTMENTS), validate(outputs(), travelled,
+                                                                     COMPARTMENTS)
+    assert here["pixel"] == there["pixel"]
+    assert here["pixel"]["tp"] == 5  # the detections of rows 0-1 under it, on time

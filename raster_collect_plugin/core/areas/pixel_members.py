@@ -32,7 +32,8 @@ def zone_pixels(zones, transform, shape) -> Membership:
     from rasterio.enums import MergeAlg
     from rasterio.features import rasterize
 
-    shapes = [(geometry, position) for position, geometry in enumerate(zones.geometry)
+    shapes = [(snapped(geometry, transform), position)
+              for position, geometry in enumerate(zones.geometry)
               if geometry is not None and not geometry.is_empty]
     size = int(shape[0]) * int(shape[1])
     index_type = np.int32 if size < 2**31 else np.int64  # 4 bytes a pixel, not 8
@@ -61,6 +62,16 @@ def zone_pixels(zones, transform, shape) -> Membership:
     zone = np.concatenate(owners).astype(np.int32)
     order = np.argsort(pixel, kind="stable")
     return Membership(pixel[order], zone[order], size)
+
+
+def snapped(geometry, transform):
+    """``geometry`` with its coordinates rounded to a ten-millionth of a pixel: an edge through
+    pixel centres (a boundary digitised on a 5 m grid, a diagonal through corners) keeps the
+    same pixels when the polygons were reprojected on the way (nanometres off, which took or
+    left a whole row of centres: 0.06 ha of 7 ha between EPSG:25832 and 32632)."""
+    import shapely
+
+    return shapely.set_precision(geometry, abs(transform.a) * 1e-7, mode="pointwise")
 
 
 def _window_pixels(geometry, transform, shape):

@@ -351,8 +351,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             if state is not None:
                 raise
             raise JobError(f"{error}: check --history-start and --end (a spec's "
-                           "'history_start' and 'end') against the scenes' dates, and the "
-                           "sources") from None
+                           "'history_start' and 'end') against the scenes' dates, the "
+                           "sources, and that the forests lie under the scenes (their "
+                           "CRS)") from None
         series, waiting = keep_settled(series, cutoff, state)  # (lazy: the others are not read)
         alerts_since = spec.get("alerts_since")
         request = MonitorRequest(
@@ -381,7 +382,9 @@ def run_monitor_job(spec: Dict[str, Any], sources: list, progress: Optional[Call
             series.attrs.get("search_errors") or "{}"))
     summary = result.summary
     short = short_history_note(params.history_start, params.history_end, params.harmonic_order)
-    notes = ([short] if short else []) + superseded_note(folder.removed, folder.held) + [
+    # the polygons skipped or repaired, as zonal's and storm's notes name them
+    notes = aoi.notes + ([short] if short else []) + superseded_note(folder.removed,
+                                                                     folder.held) + [
         f"{collection}: {why}" for collection, why in  # Landsat 7 when harmonised
         json.loads(series.attrs.get("skipped") or "{}").items()]
     return {"output_dir": str(output_dir), "changes": result.changes,

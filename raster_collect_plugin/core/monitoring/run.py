@@ -117,6 +117,8 @@ def run_monitor(request: MonitorRequest, series, *, progress: Optional[Callable]
     grid = {"crs": crs, "transform": list(transform)[:6]}
     state = MonitorState.load(output_dir)
     if state is None:
+        if request.zones is not None:  # before the fit: it would end "no pixel has 10 ..."
+            _refuse_without_pixels(request, transform, crs, series.shape[-2:])
         state = fit_state(series, request.params.check(), cancel=cancel,
                           scratch_dir=output_dir)
         state.grid, state.index = grid, str(series.attrs.get("index", ""))
@@ -212,6 +214,24 @@ def _zone_series(request: MonitorRequest, state: MonitorState, transform, crs: s
     zones = zones.reset_index(drop=True)
     members = zone_pixels(zones, transform, state.shape)
     return ZoneSeries(members, zones[request.id_field].to_numpy(), request.id_field)
+
+
+def _refuse_without_pixels(request: MonitorRequest, transform, crs: str, shape) -> None:
+    """Refuse compartments none of which holds a pixel centre of the grid: nothing would be
+    monitored, and the fit's refusal would blame the history."""
+    from .areas import zone_pixels
+
+    zones = request.zones
+    if zones.crs is not None and str(zones.crs) != crs:
+        zones = zones.to_crs(crs)
+    if len(zone_pixels(zones.reset_index(drop=True), transform, shape).pixel):
+        return
+    ids = [str(value) for value in zones[request.id_field]]
+    named = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    raise StateError(f"no compartment holds a pixel centre of the {abs(transform.a):g} m grid "
+                     f"({request.id_field} {named}: each smaller than a pixel, or a sliver): "
+                     "nothing to monitor; choose compartments at least a pixel wide "
+                     "(--forest, a spec's 'ids')")
 
 
 def _outside_not_monitored(state: MonitorState, zones, transform, crs: str) -> None:

@@ -106,7 +106,10 @@ def dilate_lazy(mask, buffer_m: float, resolution_m: float):
         import dask.array as da
 
         depth = {axis: 0 for axis in range(data.ndim)}
-        depth[data.ndim - 2] = depth[data.ndim - 1] = radius
+        # dask refuses a depth past the array (a grid narrower than the buffer: a compartment
+        # smaller than a pixel); the whole axis is all a chunk can see anyway
+        for axis in (data.ndim - 2, data.ndim - 1):
+            depth[axis] = min(radius, data.shape[axis])
         grown = da.map_overlap(dilate, data.astype(bool), depth=depth, boundary="none",
                                dtype=bool, buffer_m=buffer_m, resolution_m=resolution_m)
     else:

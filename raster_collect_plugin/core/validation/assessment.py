@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from ..areas.pixel_members import zone_pixels
+from ..areas.pixel_members import snapped, zone_pixels
 from ..outputs.files import atomic_path, write_json
 from .dates import reference_dates
 from .metrics import (
@@ -83,6 +83,8 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     _check_polygons(compartments, "compartments", id_field, "an id field")
     shape = next(iter(layers.values())).shape
     refs = references.to_crs(crs).reset_index(drop=True)
+    # edges through pixel centres keep their pixels whatever CRS the references came from
+    refs.geometry = [None if g is None else snapped(g, transform) for g in refs.geometry]
     refs["_days"] = as_days(reference_dates(refs[date_field]).values.astype("datetime64[ns]"))
     refs["_row"] = np.arange(len(refs))  # the feature's number in the file, from 0
     refs["_name"] = reference_names(refs)  # its name in the results, one polygon each
@@ -100,8 +102,7 @@ def validate(outputs, references, compartments, *, id_field: str = "forest_id",
     members = zone_pixels(zones, transform, shape)
     in_zone = ~members.outside().reshape(shape)
     if len(zones) and not in_zone.any():  # else every one a 0-pixel "TN"
-        raise ValueError("none of the compartments overlaps the monitoring outputs' grid: "
-                         "give the compartments that were monitored (--compartments)")
+        raise ValueError(_no_pixel_message(zones, transform, shape))
     # not yet seen: left out with their pixels, but for those of an earlier reference
     excluded |= (_burn(future, np.ones(len(future)), shape, transform, 0) > 0) & \
         ~np.isfinite(truth_days)
@@ -156,6 +157,22 @@ def _check_polygons(frame, what: str, column: str, kind: str) -> None:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise ValueError(f"the {what} have no field {column!r} ({kind}); their fields are "
                          f"{fields}: choose one")
+
+
+def _no_pixel_message(zones, transform: Affine, shape) -> str:
+    """Why compartments hold no pixel of the grid: off it, or on it but each smaller than a
+    pixel (a sliver along an edge of pixels is not "off the grid")."""
+    from shapely.geometry import box
+
+    west, north = transform * (0, 0)
+    east, south = transform * (shape[1], shape[0])
+    extent = box(min(west, east), min(south, north), max(west, east), max(south, north))
+    if zones.geometry.intersects(extent).any():
+        return ("none of the compartments holds a pixel centre of the monitoring outputs' "
+                f"{abs(transform.a):g} m grid (each smaller than a pixel, or a sliver): give "
+                "compartments at least a pixel wide (--compartments)")
+    return ("none of the compartments overlaps the monitoring outputs' grid: give the "
+            "compartments that were monitored (--compartments)")
 
 
 def _layers(outputs) -> Dict[str, np.ndarray]:

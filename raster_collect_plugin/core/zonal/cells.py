@@ -12,6 +12,8 @@ import numpy as np
 from affine import Affine
 from rasterio import features
 
+from ..areas.pixel_members import snapped
+
 Window = Tuple[int, int, int, int]  # row0, col0, height, width
 
 
@@ -40,7 +42,10 @@ def burned_cells(geometry, transform: Affine, all_touched: bool
                  ) -> Tuple[np.ndarray, np.ndarray]:
     """Rows and columns (of the raster; they may lie beyond its edge) of the cells
     ``geometry`` takes, rasterised in its whole bounding window, never one clipped to the
-    raster (GDAL's all-touched would burn a cell more at a clipped edge)."""
+    raster (GDAL's all-touched would burn a cell more at a clipped edge). Its coordinates are
+    rounded to a ten-millionth of a cell first, so an edge through cell centres (or on a grid
+    line) takes the same cells after a reprojection's nanometres."""
+    geometry = snapped(geometry, transform)
     window = cell_window(geometry.bounds, transform, 0, 0, clip=False)
     if window is None:
         return np.empty(0, np.intp), np.empty(0, np.intp)
