@@ -25,21 +25,28 @@ def scenario(tmp_path_factory):
     return write_scenario(tmp_path_factory.mktemp("scenario"), SPEC)
 
 
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project, scenario, tmp_path):
+def scenario_dock(iface, scenario, folder, max_cloud: float) -> RasterCollectDock:
+    """A dock set to monitor the scenario (NDVI, its catalog, a 2024 history) into
+    ``folder``; ``max_cloud``: the composites' cloud limit on the form."""
     layer = QgsVectorLayer(f"{scenario.compartments}|layername=compartments", "forests", "ogr")
     assert layer.isValid()
     QgsProject.instance().addMapLayer(layer)
-    widget = RasterCollectDock(qgis_iface, qgis_iface.mainWindow())
+    widget = RasterCollectDock(iface, iface.mainWindow())
     widget.layer_combo.setLayer(layer)
     tick_source(widget, "catalog")
     widget.catalog_edit.setFilePath(str(scenario.catalog))
-    widget.max_cloud.setValue(100)
+    widget.max_cloud.setValue(max_cloud)
     tick_index(widget, "NDVI")
     section = widget.monitoring_section
     section.history_start.setDate(QDate(2024, 1, 1))
     section.history_end.setDate(QDate(2024, 12, 31))
-    section.folder.setFilePath(str(tmp_path / "monitoring"))
+    section.folder.setFilePath(str(folder))
+    return widget
+
+
+@pytest.fixture
+def dock(qgis_iface, qgis_new_project, scenario, tmp_path):
+    widget = scenario_dock(qgis_iface, scenario, tmp_path / "monitoring", 100)
     yield widget
     close_dock(widget)
 

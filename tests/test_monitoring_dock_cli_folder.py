@@ -6,15 +6,12 @@ was refused ("different --max-cloud") and the two found different scenes."""
 import json
 
 import pytest
-from qgis.core import QgsProject, QgsVectorLayer
-from qgis.PyQt.QtCore import QDate
 
 from raster_collect_plugin import cli
 from raster_collect_plugin.core.runs import DEFAULT_MONITOR_MAX_CLOUD_COVER
 from raster_collect_plugin.core.sample.disturbance_catalog import write_scenario
-from raster_collect_plugin.gui.dock import RasterCollectDock
-from tests.test_dock import close_dock, tick_index, tick_source, wait_for_job
-from tests.test_monitoring_dock import SPEC
+from tests.test_dock import close_dock, wait_for_job
+from tests.test_monitoring_dock import SPEC, scenario_dock
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +22,7 @@ def scenario(tmp_path_factory):
 @pytest.fixture
 def dock(qgis_iface, qgis_new_project, scenario, tmp_path):
     """The dock as a user leaves it: its own cloud limit at the composites' default (80 %)."""
-    layer = QgsVectorLayer(f"{scenario.compartments}|layername=compartments", "forests", "ogr")
-    QgsProject.instance().addMapLayer(layer)
-    widget = RasterCollectDock(qgis_iface, qgis_iface.mainWindow())
-    widget.layer_combo.setLayer(layer)
-    tick_source(widget, "catalog")
-    widget.catalog_edit.setFilePath(str(scenario.catalog))
-    widget.max_cloud.setValue(80)
-    tick_index(widget, "NDVI")
-    section = widget.monitoring_section
-    section.history_start.setDate(QDate(2024, 1, 1))
-    section.history_end.setDate(QDate(2024, 12, 31))
-    section.folder.setFilePath(str(tmp_path / "monitoring"))
+    widget = scenario_dock(qgis_iface, scenario, tmp_path / "monitoring", 80)
     yield widget
     close_dock(widget)
 
