@@ -72,7 +72,7 @@ def test_monitoring_over_the_budget_given_is_refused(raster_collect_provider, sc
         run("monitor_disturbance", dict(parameters, MEMORY_BUDGET="100KB"))
     message = str(refused.value)
     assert message.startswith("too large for the memory budget of 100.0 KB: monitoring 27 × 57 "
-                              "pixels: about 128.3 MB of memory")
+                              "pixels: about 10.2 MB of memory beyond the engine's own")
     assert message.endswith("a coarser 'Grid (m)', or a larger 'Memory budget' (advanced "
                             "parameters) if the machine has the memory")
     assert not folder.exists()
