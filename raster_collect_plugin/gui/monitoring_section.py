@@ -6,7 +6,7 @@ chosen compartment's series is charted with the model and its anomalies."""
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import ContextManager, Dict, Optional
 
@@ -34,7 +34,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.monitoring import (
     ALERT_COLOURS,
     FORESTS_NAME,
-    MonitorParams,
+    default_params,
     late_warning,
     placed_forests,
 )
@@ -122,7 +122,7 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         box.setSaveCollapsedState(False)
         box.setCollapsed(True)
         form = narrow_form(box)
-        defaults = _defaults()
+        defaults = default_params()
         self.trend = QCheckBox("Linear trend in the history model", box)
         self.trend.setChecked(defaults.trend)
         self.trend.setToolTip("For a history that drifts, e.g. a young stand growing")
@@ -152,14 +152,14 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         spin.setDecimals(1)
         spin.setRange(bounds.least + 0.1 * bounds.above, bounds.most or 1000)
         spin.setSuffix(" σ")
-        spin.setValue(getattr(_defaults(), key))
+        spin.setValue(getattr(default_params(), key))
         spin.setToolTip(tip)
         return spin
 
     def monitoring_keys(self) -> Dict:
         """The Advanced group's keys that are not their default (the spec's ``monitoring``,
         as the command line gives it)."""
-        defaults = _defaults()
+        defaults = default_params()
         values = {"trend": self.trend.isChecked(), "screen_sigma": self.screen_sigma.value(),
                   "outlier_sigma": self.outlier_sigma.value()}
         if self.min_history_obs.value() > self.min_history_obs.minimum():
@@ -283,12 +283,6 @@ class MonitoringSection(QgsCollapsibleGroupBox):
         if dock is not None:  # not the last progress line ("scene 2025-06-30")
             dock.set_status(f"Monitoring: {changes.get('scenes', 0)} new scenes; "
                             f"compartments with new alerts: {new_alerts}")
-
-
-@lru_cache(maxsize=1)
-def _defaults() -> MonitorParams:
-    """The job spec's monitoring defaults (resolved)."""
-    return MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
 
 
 def status_renderer(layer: QgsRasterLayer) -> QgsPalettedRasterRenderer:

@@ -4,7 +4,6 @@ output folder's state (a rerun processes only the scenes newer than its last one
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict
 
@@ -20,7 +19,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ..core.monitoring import late_warning, placed_forests
+from ..core.monitoring import default_params, late_warning, placed_forests
 from ..core.runs import DEFAULT_MONITOR_MAX_CLOUD_COVER
 from ..qgis_compat import qgis_enum
 from . import common
@@ -28,14 +27,6 @@ from .engine_algorithm import EngineAlgorithm, removes_scratch
 from .messages import parameter_words
 
 RESOLUTIONS = (10, 30)
-
-
-@lru_cache(maxsize=1)
-def _defaults():
-    """The job spec's monitoring defaults (MonitorParams's, resolved)."""
-    from ..core.monitoring import MonitorParams
-
-    return MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
 
 
 class MonitorDisturbanceAlgorithm(EngineAlgorithm):
@@ -124,7 +115,7 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
         from ..core.monitoring.keys import RANGES
 
         key = name.lower()
-        default, bounds = getattr(_defaults(), key), RANGES[key]
+        default, bounds = getattr(default_params(), key), RANGES[key]
         whole = isinstance(default, int)
         parameter = QgsProcessingParameterNumber(
             name, label, type=qgis_enum("Qgis.ProcessingNumberParameterType." +
@@ -148,11 +139,11 @@ class MonitorDisturbanceAlgorithm(EngineAlgorithm):
 
         self._add(QgsProcessingParameterBoolean(
             self.TREND, "Add a linear trend to the history model (a drifting history, e.g. a "
-            "young stand growing)", defaultValue=_defaults().trend), True)
+            "young stand growing)", defaultValue=default_params().trend), True)
         self._add(QgsProcessingParameterNumber(
             self.MIN_HISTORY_OBS, "Clear history observations a pixel needs (empty = "
             f"{DEFAULT_MIN_HISTORY_OBS}, or the model's least when more)",
-            minValue=_defaults().least_history_obs(), optional=True), True)
+            minValue=default_params().least_history_obs(), optional=True), True)
         self._add_key(self.SCREEN_SIGMA, "Screen history observations beyond (σ of a first "
                       "fit; missed clouds, shadows)", advanced=True)
         self._add_key(self.OUTLIER_SIGMA, "Clip departures entering the chart at (σ; 0 = not "

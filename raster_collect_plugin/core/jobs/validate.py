@@ -111,7 +111,7 @@ def _refuse_nothing_to_score(result: Dict[str, Any], references, name: str, star
     # not) score nothing, so later ones all off the grid leave nothing to score
     off = sum(entry["reason"] == OFF_GRID for entry in result["not_scored"])
     idle = [entry["reference"] for entry in result["not_scored"]
-            if entry["reason"].startswith(NOT_MONITORED[:20])]
+            if entry["reason"].startswith(NOT_MONITORED.partition("{")[0])]
     if idle and off + len(idle) == len(events):
         raise JobError(f"none of the {len(events)} reference polygons in {name} dated after the "
                        "stable history lies on a compartment the folder monitors ("

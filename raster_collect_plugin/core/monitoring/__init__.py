@@ -20,6 +20,7 @@ _FACE = {
     "MonitorState": "state",
     "STATUS_NAMES": "state",
     "StateError": "state",
+    "default_params": "state",
     "fit_state": "detector",
     "late_warning": "late",
     "monitor_series": "detector",

@@ -12,6 +12,7 @@ import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -144,6 +145,13 @@ class MonitorParams:
         values["history_start"] = date.fromisoformat(values["history_start"])
         values["history_end"] = date.fromisoformat(values["history_end"])
         return cls(**values)
+
+
+@lru_cache(maxsize=1)
+def default_params() -> MonitorParams:
+    """The job spec's monitoring defaults, resolved (its dates are placeholders): what the
+    doors' controls start from."""
+    return MonitorParams(date(2000, 1, 1), date(2000, 1, 2))
 
 
 # per-pixel arrays and their dtypes; dates are days since 1970-01-01 (0: none)

@@ -19,9 +19,8 @@ def other_sample_in(root: Path, kind: str) -> Optional[str]:
     """The line refusing to write the ``kind`` sample into ``root`` when the other sample is
     there: both write catalog.json, so the second would replace the first's catalog while its
     manifest stayed (and the doors would take one sample for the other)."""
-    other = next((k for k, name in _MANIFESTS.items()
-                  if k != kind and (Path(root) / name).is_file()), None)
-    if other is None:
+    other = sample_in(root)
+    if other in (None, kind):
         return None
     return (f"{root} holds the {other} sample: the {kind} sample cannot be written over it "
             "(both write catalog.json); choose another output folder")
