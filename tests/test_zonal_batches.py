@@ -65,20 +65,27 @@ def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:
 
 
 @pytest.mark.parametrize("source", ["memory", "lazy", "file", "file-threads",
-                                    "file-small-ring", "file-decode-threads"])
+                                    "file-small-ring", "file-gdal", "file-gdal-small-ring",
+                                    "file-gdal-decode-threads"])
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch):
-    if source == "file-small-ring":  # one reader, no read-ahead: the ring holds one zone span
+    if source.endswith("small-ring"):  # one reader, no read-ahead: the ring holds one zone span
         from raster_collect_plugin.core.zonal import reader
 
         monkeypatch.setattr(reader, "RING_BYTES", 1)
+    if source.startswith("file-gdal"):  # GDAL decodes the tiles, not libzstd
+        from raster_collect_plugin.core.zonal import zstd_tiles
+
+        monkeypatch.setattr(zstd_tiles, "_library", None)
     # a file of several 256-row blocks, more than the reader's ring holds (it wraps around),
     # with zones taller than a block
     size = 1100 if source.startswith("file") else 120
     values = rounded_stack(size, 5)
     if source.startswith("file"):  # GDAL decodes tiles in parallel for one reading thread
         stack = RasterStack(write_stack(tmp_path / "stack.tif", values),
-                            decode_threads=2 if source == "file-decode-threads" else 1)
+                            decode_threads=2 if source == "file-gdal-decode-threads" else 1)
+        # the bottom strip is shorter than a tile (1100 rows): libzstd decodes it whole
+        assert (stack.zstd_tiles() is None) == source.startswith("file-gdal")
     elif source == "lazy":  # a dask-backed array is read strip by strip, never whole
         lazy = xr.DataArray(dask.array.from_array(values, chunks=(1, 32, 32)),
                             dims=("band", "y", "x"))
@@ -149,6 +156,9 @@ class FailingStack:
     def __getattr__(self, name):
         return getattr(self.stack, name)
 
+    def zstd_tiles(self):
+        return None  # read through GDAL (read_values)
+
     def read_values(self, *args, **kwargs):
         self.reads += 1
         if self.reads == 3:
@@ -162,12 +172,21 @@ def started_since(before: set) -> list:
     return [thread.name for thread in threading.enumerate() if thread not in before]
 
 
-def test_a_read_error_reaches_the_caller_and_stops_the_reader(tmp_path):
-    stack = RasterStack(write_stack(tmp_path / "stack.tif", rounded_stack(1100, 2)))
+@pytest.mark.parametrize("decoder", ["gdal", "libzstd"])
+def test_a_read_error_reaches_the_caller_and_stops_the_reader(decoder, tmp_path):
+    path = write_stack(tmp_path / "stack.tif", rounded_stack(1100, 2))
+    stack = RasterStack(path)
     coverages = polygon_coverage(scattered_zones(100, 1100).geometry, stack, "exact")
+    if decoder == "libzstd":  # the file is cut after its tiles were listed
+        assert stack.zstd_tiles() is not None
+        last = stack.zstd_tiles()[0]
+        with open(path, "r+b") as file:
+            file.truncate(int(last.offsets[3, 0]) + 10)
+    else:
+        stack = FailingStack(stack)
     before = set(threading.enumerate())
     with pytest.raises(OSError, match="truncated"):
-        iter_zone_statistics(FailingStack(stack), coverages, workers=2)
+        iter_zone_statistics(stack, coverages, workers=2)
     assert started_since(before) == []
 
 

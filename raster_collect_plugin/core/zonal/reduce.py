@@ -177,18 +177,28 @@ class _Batch:
                 for k in range(zones)]
 
 
-def _gather(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray], buffer_row0: int,
-            col0: int, coverages: Sequence[Coverage], *,
-            pixel_interleaved: bool = False) -> List[_Batch]:
-    """The cells of zones that lie inside the buffer, copied out of it into one (bands x
-    zones, cells) array per padded length and batch (so the buffer may move on). The buffer
-    is (bands, rows, cols), or (rows, cols, bands) when ``pixel_interleaved`` (a strip
-    reader's ring); raster row r is at buffer row (r - buffer_row0) modulo the buffer's
-    height (a ring)."""
-    if pixel_interleaved:
-        ring, width, bands = buffer.shape
-    else:
-        bands, ring, width = buffer.shape
+class _ArrayCells:
+    """Cells of a stack already in memory, (bands, rows, cols), found and copied out as a strip
+    reader's are (``positions``, ``take``)."""
+
+    def __init__(self, values: np.ndarray, mask: Optional[np.ndarray]):
+        self.values, self.mask = values, mask
+
+    def positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return rows * self.values.shape[2] + cols
+
+    def take(self, index: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        def cells(array):
+            return np.take(array.reshape(array.shape[0], -1), index, axis=1)
+
+        return cells(self.values), None if self.mask is None else cells(self.mask)
+
+
+def _gather(stack, cells, coverages: Sequence[Coverage]) -> List[_Batch]:
+    """The cells of zones, copied out of ``cells`` (a strip reader, or ``_ArrayCells``) into
+    one (bands x zones, cells) array per padded length and batch (so a reader's ring may
+    move on)."""
+    bands = stack.shape[0]
     by_length: dict = {}
     for n, coverage in enumerate(coverages):
         by_length.setdefault(padded_length(coverage.weights.size), []).append(n)
@@ -197,42 +207,28 @@ def _gather(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray], buffer
         per_batch = max(1, BATCH_VALUES // max(bands * length, 1))
         for start in range(0, len(members), per_batch):
             batch = members[start:start + per_batch]
-            index = np.zeros((len(batch), length), np.intp)
+            index = np.zeros((len(batch), length), np.intp)  # padding: the first position
             weights = np.zeros((len(batch), length))
             for k, n in enumerate(batch):
                 coverage = coverages[n]
                 size = coverage.weights.size
-                index[k, :size] = ((coverage.rows + (coverage.row0 - buffer_row0)) % ring
-                                   * width + coverage.cols + (coverage.col0 - col0))
+                index[k, :size] = cells.positions(coverage.rows + coverage.row0,
+                                                  coverage.cols + coverage.col0)
                 weights[k, :size] = coverage.weights
             shape = (bands * len(batch), length)
-            values = _take_cells(buffer, index, pixel_interleaved)
-            valid = stack.validity(values, None if mask_buffer is None else
-                                   _take_cells(mask_buffer, index, pixel_interleaved)
-                                   ).reshape(shape)
+            values, mask = cells.take(index)
+            valid = stack.validity(values, mask).reshape(shape)
             batches.append(_Batch(batch, values.reshape(shape), valid, weights, bands,
                                   getattr(stack, "decibels", None)))
     return batches
 
 
-def _take_cells(buffer: np.ndarray, index: np.ndarray, pixel_interleaved: bool) -> np.ndarray:
-    """(bands, zones, cells): the buffer's values at the (zones, cells) flat cell positions
-    ``index``."""
-    if not pixel_interleaved:
-        return np.take(buffer.reshape(buffer.shape[0], -1), index, axis=1)
-    # a cell's bands are adjacent: one stretch of memory per zone row, whatever the number of
-    # bands (7x faster than the band-sequential take, which misses the cache once per band)
-    cells = np.take(buffer.reshape(-1, buffer.shape[2]), index, axis=0)  # (zones, cells, bands)
-    return np.ascontiguousarray(np.moveaxis(cells, 2, 0))
-
-
-def _reduce_batch(stack, buffer: np.ndarray, mask_buffer: Optional[np.ndarray],
-                  buffer_row0: int, col0: int, coverages: Sequence[Coverage], mode: str,
+def _reduce_batch(stack, cells: _ArrayCells, coverages: Sequence[Coverage], mode: str,
                   categorical: bool) -> list:
-    """Statistics of zones that lie inside the buffer, gathered into one (bands x zones, cells)
+    """Statistics of zones in an in-memory stack, gathered into one (bands x zones, cells)
     array per padded length and reduced together."""
     results: list = [None] * len(coverages)
-    for batch in _gather(stack, buffer, mask_buffer, buffer_row0, col0, coverages):
+    for batch in _gather(stack, cells, coverages):
         for n, result in zip(batch.members, batch.reduce(mode, categorical)):
             results[n] = result
     return results
@@ -248,15 +244,14 @@ def _in_memory_statistics(stack: RasterStack, coverages: Sequence[Optional[Cover
     in threads (numpy releases the GIL in the large operations)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    values, mask = stack.read_values(0, 0, stack.height, stack.width)
+    cells = _ArrayCells(*stack.read_values(0, 0, stack.height, stack.width))
     ordered = sorted(present, key=lambda i: coverages[i].row0)
     groups = [ordered[k:k + ZONES_PER_TASK] for k in range(0, len(ordered), ZONES_PER_TASK)]
 
     def reduce_group(group: List[int]) -> list:
         if cancel is not None and cancel():
             raise InterruptedError("cancelled")
-        return _reduce_batch(stack, values, mask, 0, 0, [coverages[i] for i in group], mode,
-                             categorical)
+        return _reduce_batch(stack, cells, [coverages[i] for i in group], mode, categorical)
 
     results: list = [None] * len(coverages)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -318,8 +313,7 @@ def _stream_statistics(stack, reader: _StripReader, zones_in_order: Sequence[Tup
     def flush() -> None:
         if cancel is not None and cancel():
             raise InterruptedError("cancelled")
-        batches = _gather(stack, reader.values, reader.mask, 0, reader.col0,
-                          [coverage for _, coverage in waiting], pixel_interleaved=True)
+        batches = _gather(stack, reader, [coverage for _, coverage in waiting])
         for batch in batches:
             polygons = [waiting[n][0] for n in batch.members]
             if pool is None:

@@ -74,6 +74,15 @@ class _StackedFiles:
         """The threads each file's tiles are decoded in."""
         return min(stack.decode_threads for stack in self.stacks)
 
+    def zstd_tiles(self):
+        """Every file's tiles for libzstd to decompress into a strip reader's rings, when each
+        file's can be and they share a tile size (``RasterStack.zstd_tiles``); else None."""
+        tiles = [stack.zstd_tiles() for stack in self.stacks]
+        if any(t is None for t in tiles):
+            return None
+        tiles = [t for each in tiles for t in each]
+        return tiles if len({(t.tile_height, t.tile_width) for t in tiles}) == 1 else None
+
     def clone(self) -> _StackedFiles:
         """The same files, with file handles of their own (for another reading thread)."""
         return _StackedFiles([stack.clone() for stack in self.stacks])

@@ -1,0 +1,159 @@
+"""The composites' tiles decompressed by libzstd itself (``core/zonal/zstd_tiles.py``) give
+the values GDAL gives, bit for bit; files it cannot read that way are read through GDAL; a
+damaged or truncated tile is an error naming the file."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from shapely.geometry import Point
+
+from raster_collect_plugin.core.outputs.files import StackWriter
+from raster_collect_plugin.core.zonal import zstd_tiles
+from raster_collect_plugin.core.zonal.reader import RasterStack, _StripReader
+from raster_collect_plugin.core.zonal.tasks import _StackedFiles, zonal_tables
+
+CRS = "EPSG:32756"
+TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_000)
+HEIGHT, WIDTH = 300, 270  # not a multiple of the 128-cell tiles: edge tiles are padded
+
+
+def composite(path, bands: int, seed: int):
+    """A composite stack as the project writes it (ZSTD, pixel-interleaved, 128-cell tiles)."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0.5, 0.2, (bands, HEIGHT, WIDTH)).astype("float32")
+    values[rng.random(values.shape) < 0.1] = np.nan
+    writer = StackWriter(path, count=bands, height=HEIGHT, width=WIDTH, dtype="float32",
+                         transform=TRANSFORM, crs=CRS, nodata=float("nan"), fill=float("nan"),
+                         band_descriptions=[f"2025-{b + 1:02d}" for b in range(bands)])
+    for band in range(bands):
+        writer.write(band, values[band])
+    writer.finish()
+    return path, values
+
+
+def zones(count: int = 40) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(7)
+    centres = rng.uniform(100, WIDTH * 10 - 100, (count, 2))
+    return gpd.GeoDataFrame(
+        {"forest_id": np.arange(count)},
+        geometry=[Point(500_000 + x, 7_000_000 - y * HEIGHT / WIDTH).buffer(r)
+                  for (x, y), r in zip(centres, rng.uniform(20, 400, count))], crs=CRS)
+
+
+def test_libzstd_is_found_beside_gdal():
+    assert zstd_tiles.libzstd() is not None
+    assert any("rasterio" in path for path in zstd_tiles._candidates())
+
+
+def test_the_ring_holds_the_values_gdal_reads(tmp_path):
+    path, values = composite(tmp_path / "ndvi.tif", 5, seed=1)
+    stack = RasterStack(path)
+    tiles = stack.zstd_tiles()
+    assert tiles is not None and (tiles[0].tile_height, tiles[0].tile_width) == (128, 128)
+    # every cell of the raster, through the libzstd ring, against the values written
+    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
+    try:
+        reader.wait_for(HEIGHT)
+        rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+        read, mask = reader.take(reader.positions(rows, cols))
+    finally:
+        reader.stop()
+        stack.close()
+    assert mask is None
+    np.testing.assert_array_equal(read, values)  # NaN where NaN, every other bit equal
+
+
+def test_tables_equal_gdals_bit_for_bit(tmp_path, monkeypatch):
+    files = [("c", "sentinel-2", index, str(composite(tmp_path / f"{index}.tif", bands,
+                                                      seed)[0]))
+             for index, bands, seed in (("NDVI", 4, 2), ("EVI", 3, 3))]
+    stacked = _StackedFiles([RasterStack(f[3]) for f in files])
+    assert len(stacked.zstd_tiles()) == 2  # one ring per file
+    stacked.close()
+    frame = zones()
+    with_libzstd = zonal_tables(files, frame, id_fields=["forest_id"])
+    monkeypatch.setattr(zstd_tiles, "_library", None)
+    assert RasterStack(files[0][3]).zstd_tiles() is None
+    with_gdal = zonal_tables(files, frame, id_fields=["forest_id"])
+    assert with_libzstd["mean"].notna().sum() > 200
+    pd.testing.assert_frame_equal(with_libzstd, with_gdal, check_exact=True)
+
+
+def _written(path, **options):
+    profile = dict(driver="GTiff", width=WIDTH, height=HEIGHT, count=3, dtype="float32",
+                   crs=CRS, transform=TRANSFORM, tiled=True, blockxsize=128, blockysize=128)
+    profile.update(options)
+    values = np.random.default_rng(0).random((3, HEIGHT, WIDTH)).astype("float32")
+    with rasterio.open(path, "w", **profile) as dataset:
+        dataset.write(values.astype(profile["dtype"]))
+        if options.pop("mask", False):
+            dataset.write_mask(np.full((HEIGHT, WIDTH), 255, np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("options, bands", [
+    (dict(compress="deflate"), None),
+    (dict(compress="zstd", predictor=3), None),
+    (dict(compress="zstd", interleave="band"), None),
+    (dict(compress="zstd", tiled=False), None),
+    (dict(compress="zstd", interleave="pixel"), [1, 3]),  # a subset of the bands
+    (dict(compress="zstd", interleave="pixel", mask=True), None),
+], ids=["deflate", "predictor", "band-interleaved", "strips", "band-subset", "mask-band"])
+def test_other_files_are_read_through_gdal_with_the_same_values(options, bands, tmp_path):
+    path = _written(tmp_path / "other.tif", **options)
+    stack = RasterStack(path, bands=bands)
+    assert stack.zstd_tiles() is None
+    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
+    try:
+        reader.wait_for(HEIGHT)
+        rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+        read, _ = reader.take(reader.positions(rows, cols))
+    finally:
+        reader.stop()
+    with rasterio.open(path) as dataset:
+        np.testing.assert_array_equal(read, dataset.read(bands))
+
+
+def test_the_same_file_without_a_predictor_is_read_by_libzstd(tmp_path):
+    # the control for the parametrised refusals above: what they change is what refuses
+    assert RasterStack(_written(tmp_path / "plain.tif", compress="zstd",
+                                interleave="pixel")).zstd_tiles() is not None
+
+
+def test_a_damaged_tile_names_the_file(tmp_path):
+    path, _ = composite(tmp_path / "ndvi.tif", 3, seed=4)
+    stack = RasterStack(path)
+    tiles = stack.zstd_tiles()[0]
+    with open(path, "r+b") as file:  # tile (1, 1) no longer starts as a ZSTD frame
+        file.seek(int(tiles.offsets[1, 1]))
+        file.write(b"\xff" * 8)
+    decoder = tiles.decoder()
+    out = np.empty((128, 128, 3), np.float32)
+    try:
+        decoder.decode_into(0, 0, out)  # an intact tile still reads
+        with pytest.raises(OSError, match="ndvi.tif: tile 1,1 does not decompress"):
+            decoder.decode_into(1, 1, out)
+    finally:
+        decoder.close()
+        stack.close()
+
+
+def test_libzstd_is_looked_for_where_each_platforms_wheel_puts_it(tmp_path, monkeypatch):
+    """rasterio's wheels bundle GDAL's libraries beside the package: ``rasterio.libs`` on
+    Linux (auditwheel) and Windows (delvewheel), ``rasterio/.dylibs`` on macOS (delocate)."""
+    package = tmp_path / "rasterio"
+    (package / ".dylibs").mkdir(parents=True)
+    (tmp_path / "rasterio.libs").mkdir()
+    for name in ("rasterio.libs/zstd-8a1b2c3d.dll", "rasterio/.dylibs/libzstd.1.5.6.dylib",
+                 "rasterio.libs/libgdal-123.so.36"):
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setattr(rasterio, "__file__", str(package / "__init__.py"))
+    monkeypatch.setattr(zstd_tiles.ctypes.util, "find_library", lambda name: None)
+    found = [path.replace("\\", "/") for path in zstd_tiles._candidates()]
+    assert found == [str(tmp_path / "rasterio.libs/zstd-8a1b2c3d.dll").replace("\\", "/"),
+                     str(package / ".dylibs/libzstd.1.5.6.dylib").replace("\\", "/")]
+    monkeypatch.setattr(zstd_tiles, "_library", zstd_tiles._UNSET)
+    assert zstd_tiles.libzstd() is None  # empty files: nothing loads, GDAL reads
