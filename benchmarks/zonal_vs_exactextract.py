@@ -9,8 +9,10 @@ largest relative difference of the coverage-weighted means.
 From the file, raster-collect runs what a zonal run runs on its composites
 (``zonal_tasks.zonal_tables``: blocks of zones in dask threads) and computes all its 16
 statistics; ``raster-collect-read`` decodes the same tiles with the same reader and computes
-nothing (the floor of a zonal run's CPU on that file); ``libzstd-alone`` decompresses the
-file's tiles with libzstd itself, without GDAL (the floor of any reader of a ZSTD file).
+nothing (the floor of a zonal run's CPU on that file: the reader has libzstd decompress each
+tile into its ring, ``core/zonal/zstd_tiles.py``); ``libzstd-alone`` decompresses every tile of
+the file in one thread with the same libzstd into one reused buffer, nothing else (the floor
+of any reader of a ZSTD file).
 exactextract gets its best options:
 ``GDAL_CACHEMAX`` of 1 GB and either the features sorted north to south (each row of tiles
 decoded once) or ``strategy="raster-sequential"``; it is asked for the same statistics (the
@@ -180,14 +182,17 @@ def _libzstd_alone(source: str, polygons: int) -> np.ndarray:
     """Decompress every full-resolution tile of the stack with libzstd itself, one thread,
     no GDAL: the bytes read with ``os.pread`` at the offsets the TIFF lists, each tile
     decompressed into one reused buffer. What decoding this file costs whatever the reader
-    (the ZSTD composite's floor)."""
+    (the ZSTD composite's floor), with the libzstd the zonal reader uses (rasterio's)."""
     import ctypes
-    import ctypes.util
     import os
 
     from osgeo import gdal
 
-    library = ctypes.CDLL(ctypes.util.find_library("zstd") or "libzstd.so.1")
+    from raster_collect_plugin.core.zonal.zstd_tiles import libzstd
+
+    library = libzstd()
+    if library is None:
+        raise SystemExit("libzstd-alone needs a libzstd: none found")
     library.ZSTD_decompress.restype = ctypes.c_size_t
     library.ZSTD_decompress.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
                                         ctypes.c_size_t]
@@ -321,7 +326,7 @@ def _ratios(folder: Path, kind: str, runs: dict) -> None:
     if "libzstd-alone" in runs:
         codec = min(r["cpu"] for r in runs["libzstd-alone"])
         budget = _best(runs, "exactextract-all", "cpu") / 10
-        print(f"libzstd alone, every tile decompressed in one thread without GDAL: best "
+        print(f"libzstd alone, every tile decompressed in one thread, nothing else: best "
               f"{codec:.2f} CPU-s, {codec / budget:.0%} of the 10x target's {budget:.2f} CPU-s "
               f"(what is left for reading, coverage and statistics: {budget - codec:.2f})")
     mine = np.load(folder / f"raster-collect-{kind}.npy")

@@ -133,17 +133,20 @@ def test_a_damaged_tile_names_the_file(tmp_path):
     decoder = tiles.decoder()
     out = np.empty((128, 128, 3), np.float32)
     try:
-        decoder.decode_into(0, 0, out)  # an intact tile still reads
+        decoder.decode_row(0, [0, 1], [out, out.copy()])  # intact tiles still read
         with pytest.raises(OSError, match="ndvi.tif: tile 1,1 does not decompress"):
-            decoder.decode_into(1, 1, out)
+            decoder.decode_row(1, [0, 1], [out, out.copy()])
     finally:
         decoder.close()
         stack.close()
 
 
 def test_libzstd_is_looked_for_where_each_platforms_wheel_puts_it(tmp_path, monkeypatch):
-    """rasterio's wheels bundle GDAL's libraries beside the package: ``rasterio.libs`` on
-    Linux (auditwheel) and Windows (delvewheel), ``rasterio/.dylibs`` on macOS (delocate)."""
+    """rasterio's wheels bundle GDAL's libraries beside the package, libzstd among them
+    (listed from the wheels the engine locks pin, 2026-12-07): ``rasterio.libs/libzstd-
+    00c5c26d.so.1.5.7`` on Linux (1.4.4, auditwheel), ``rasterio.libs/zstd-f1824be4....dll`` on
+    Windows (1.4.4, delvewheel), ``rasterio/.dylibs/libzstd.1.5.0.dylib`` on macOS x86_64
+    (1.4.3, delocate) and ``libzstd.1.5.7.dylib`` on arm64 (1.5.1)."""
     package = tmp_path / "rasterio"
     (package / ".dylibs").mkdir(parents=True)
     (tmp_path / "rasterio.libs").mkdir()
@@ -157,3 +160,25 @@ def test_libzstd_is_looked_for_where_each_platforms_wheel_puts_it(tmp_path, monk
                      str(package / ".dylibs/libzstd.1.5.6.dylib").replace("\\", "/")]
     monkeypatch.setattr(zstd_tiles, "_library", zstd_tiles._UNSET)
     assert zstd_tiles.libzstd() is None  # empty files: nothing loads, GDAL reads
+
+
+@pytest.mark.parametrize("columns", [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [0, 9]],
+                         ids=["a-row-mapped", "scattered-tiles-read-one-by-one"])
+def test_a_row_of_tiles_decodes_to_gdals_values(columns, tmp_path):
+    values = np.random.default_rng(5).random((4, 128, 1280)).astype("float32")
+    writer = StackWriter(tmp_path / "wide.tif", count=4, height=128, width=1280,
+                         dtype="float32", transform=TRANSFORM, crs=CRS, nodata=float("nan"),
+                         fill=float("nan"), band_descriptions=["1", "2", "3", "4"])
+    for band in range(4):
+        writer.write(band, values[band])
+    writer.finish()
+    tiles = RasterStack(tmp_path / "wide.tif").zstd_tiles()[0]
+    decoder = tiles.decoder()
+    outs = [np.empty((128, 128, 4), np.float32) for _ in columns]
+    try:
+        decoder.decode_row(0, columns, outs)
+    finally:
+        decoder.close()
+    for column, out in zip(columns, outs):
+        np.testing.assert_array_equal(np.moveaxis(out, 2, 0),
+                                      values[:, :, column * 128:(column + 1) * 128])

@@ -413,10 +413,10 @@ class _StripReader:
         """libzstd decompresses the tiles of ring columns first_col..last_col of tile row
         ``tile_row``, each file's into its own ring, at ring row ``at``."""
         tile, first_tile = self.tile_width, self.col0 // self.tile_width
-        for column in range(first_col // tile, -(-last_col // tile)):
-            for decoder, (layer, _) in zip(decoders, self.layers):
-                decoder.decode_into(tile_row, first_tile + column,
-                                    layer[column, at:at + self.block])
+        columns = range(first_col // tile, -(-last_col // tile))
+        for decoder, (layer, _) in zip(decoders, self.layers):
+            decoder.decode_row(tile_row, [first_tile + column for column in columns],
+                               [layer[column, at:at + self.block] for column in columns])
 
     def positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Where raster cells (rows, cols) are in the ring: the index ``take`` uses."""
