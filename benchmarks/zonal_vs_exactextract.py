@@ -10,9 +10,10 @@ From the file, raster-collect runs what a zonal run runs on its composites
 (``zonal_tasks.zonal_tables``: blocks of zones in dask threads) and computes all its 16
 statistics; ``raster-collect-read`` decodes the same tiles with the same reader and computes
 nothing (the floor of a zonal run's CPU on that file: the reader has libzstd decompress each
-tile into its ring, ``core/zonal/zstd_tiles.py``); ``libzstd-alone`` decompresses every tile of
-the file in one thread with the same libzstd into one reused buffer, nothing else (the floor
-of any reader of a ZSTD file).
+tile into its ring, ``core/zonal/zstd_tiles.py``); ``libzstd-alone`` reads every tile of the
+file into one reused buffer and decompresses it in one thread with the same libzstd, nothing
+else (what the codec costs; the reader maps the file instead of reading it, and skips the
+tiles no polygon touches, so it may take less).
 exactextract gets its best options:
 ``GDAL_CACHEMAX`` of 1 GB and either the features sorted north to south (each row of tiles
 decoded once) or ``strategy="raster-sequential"``; it is asked for the same statistics (the
@@ -181,8 +182,8 @@ def _read_only(source: str, frame) -> np.ndarray:
 def _libzstd_alone(source: str, polygons: int) -> np.ndarray:
     """Decompress every full-resolution tile of the stack with libzstd itself, one thread,
     no GDAL: the bytes read with ``os.pread`` at the offsets the TIFF lists, each tile
-    decompressed into one reused buffer. What decoding this file costs whatever the reader
-    (the ZSTD composite's floor), with the libzstd the zonal reader uses (rasterio's)."""
+    decompressed into one reused buffer: what decoding this file costs, with the libzstd the
+    zonal reader uses (rasterio's)."""
     import ctypes
     import os
 

@@ -1,5 +1,6 @@
 """Reading a composite for zonal statistics: the raster stack (its grid, bands and nodata) and
-the strip reader that decodes each file block once, in row order, with a bounded read-ahead."""
+the strip reader that decodes each file block once, in row order, with a bounded read-ahead
+(the composites' tiles by libzstd itself, ``zstd_tiles``; other files by GDAL)."""
 
 from __future__ import annotations
 
