@@ -127,10 +127,10 @@ def test_a_damaged_tile_names_the_file(tmp_path):
     path, _ = composite(tmp_path / "ndvi.tif", 3, seed=4)
     stack = RasterStack(path)
     tiles = stack.zstd_tiles()[0]
-    with open(path, "r+b") as file:  # tile (1, 1) no longer starts as a ZSTD frame
-        file.seek(int(tiles.offsets[1, 1]))
-        file.write(b"\xff" * 8)
     decoder = tiles.decoder()
+    with open(path, "r+b") as file:  # tile (1, 1) no longer starts as a ZSTD frame
+        file.seek(int(decoder.locate(1, [1])[0][0]))
+        file.write(b"\xff" * 8)
     out = np.empty((128, 128, 3), np.float32)
     try:
         decoder.decode_row(0, [0, 1], [out, out.copy()])  # intact tiles still read
@@ -182,3 +182,34 @@ def test_a_row_of_tiles_decodes_to_gdals_values(columns, tmp_path):
     for column, out in zip(columns, outs):
         np.testing.assert_array_equal(np.moveaxis(out, 2, 0),
                                       values[:, :, column * 128:(column + 1) * 128])
+
+
+@pytest.mark.parametrize("nodata", [-9999.0, None])
+def test_tiles_a_sparse_file_lacks_read_as_gdal_reads_them(nodata, tmp_path):
+    """GDAL's SPARSE_OK files leave out tiles never written; GDAL reads them as the nodata
+    value, or 0 without one."""
+    path = tmp_path / "sparse.tif"
+    values = np.random.default_rng(2).random((3, 128, 256)).astype("float32")
+    with rasterio.open(path, "w", driver="GTiff", width=WIDTH, height=HEIGHT, count=3,
+                       dtype="float32", crs=CRS, transform=TRANSFORM, tiled=True,
+                       blockxsize=128, blockysize=128, compress="zstd", interleave="pixel",
+                       sparse_ok=True, nodata=nodata) as dataset:
+        dataset.write(values, window=rasterio.windows.Window(0, 0, 256, 128))
+    stack = RasterStack(path)
+    decoder = stack.zstd_tiles()[0].decoder()
+    try:
+        assert decoder.locate(1, [0])[1][0] == 0  # the file has no tile there
+    finally:
+        decoder.close()
+    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
+    try:
+        reader.wait_for(HEIGHT)
+        rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+        read, _ = reader.take(reader.positions(rows, cols))
+    finally:
+        reader.stop()
+    with rasterio.open(path) as dataset:
+        expected = dataset.read()
+    np.testing.assert_array_equal(read, expected)
+    np.testing.assert_array_equal(read[:, :128, :256], values)
+    assert (read[:, 200, 200] == (0 if nodata is None else nodata)).all()

@@ -4,9 +4,10 @@ fractional coverage of the polygon (or centre-in / all-touched).
 Coverage is computed once per polygon (exactextract's ``cell_id`` and ``coverage``) and reused
 for every band. A file is decoded once, top to bottom, into a pixel-interleaved ring of rows
 (``_StripReader``: reader threads take strips in turn; libzstd decompresses the composites'
-tiles straight into the ring, ``zstd_tiles``, GDAL any other file's); the polygons whose rows are in are gathered into batches of (polygon, band) rows
-and reduced together by the compiled kernel (``zonal_kernel``) in a thread pool. Overlapping
-polygons are independent: no "last one wins".
+tiles straight into the ring, ``zstd_tiles``, GDAL any other file's); the polygons whose
+rows are in are gathered into batches of (polygon, band) rows and reduced together by the
+compiled kernel (``zonal_kernel``) in a thread pool. Overlapping polygons are independent: no
+"last one wins".
 """
 
 from __future__ import annotations

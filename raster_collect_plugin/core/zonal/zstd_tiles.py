@@ -22,7 +22,7 @@ import mmap
 import os
 import sys
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -79,17 +79,16 @@ def _load_libzstd() -> Optional[ctypes.CDLL]:
 
 @dataclass(frozen=True)
 class ZstdTiles:
-    """Where each tile of a pixel-interleaved ZSTD GeoTIFF lies in the file: ``offsets``
-    and ``sizes`` are (tile rows, tile columns) arrays of bytes; a tile decompresses to
-    (tile_height, tile_width, bands) values of ``dtype``."""
+    """A pixel-interleaved ZSTD GeoTIFF whose tiles libzstd can decompress: each into
+    (tile_height, tile_width, bands) values of ``dtype``; a tile the file lacks (a sparse
+    file) is ``nodata``, or 0, as GDAL reads it."""
 
     path: str
     tile_height: int
     tile_width: int
     bands: int
     dtype: np.dtype
-    offsets: np.ndarray
-    sizes: np.ndarray
+    nodata: Optional[float]
 
     @classmethod
     def of(cls, dataset, indexes: Sequence[int]) -> Optional[ZstdTiles]:
@@ -107,21 +106,11 @@ class ZstdTiles:
                 or sys.byteorder != "little" or not _little_endian_tiff(path)):
             return None
         tile_height, tile_width = dataset.block_shapes[0]
-        rows, cols = -(-dataset.height // tile_height), -(-dataset.width // tile_width)
-        offsets = np.zeros((rows, cols), np.int64)
-        sizes = np.zeros((rows, cols), np.int64)
-        for row in range(rows):
-            for col in range(cols):
-                offset = dataset.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1)
-                size = dataset.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1)
-                if not offset or not size or int(size) <= 0:  # a sparse file's missing tile
-                    return None
-                offsets[row, col], sizes[row, col] = int(offset), int(size)
         return cls(path, int(tile_height), int(tile_width), dataset.count,
-                   np.dtype(types.pop()), offsets, sizes)
+                   np.dtype(types.pop()), dataset.nodata)
 
     def decoder(self) -> TileDecoder:
-        """A decoder of these tiles with its own file handle (one per reading thread)."""
+        """A decoder of these tiles with its own file handles (one per reading thread)."""
         return TileDecoder(self)
 
 
@@ -145,15 +134,33 @@ class TileDecoder:
     project's writers replace files, they never truncate one being read.)"""
 
     def __init__(self, tiles: ZstdTiles):
+        import rasterio
+
         self.tiles = tiles
         self._library = libzstd()
+        # GDAL lists where the tiles are (only those asked for are looked up: a large raster's
+        # tile index is read lazily)
+        self._dataset = rasterio.open(tiles.path)
         self._file = open(tiles.path, "rb", buffering=0)
         self._size = os.fstat(self._file.fileno()).st_size
-        self._compressed = np.empty(int(tiles.sizes.max()), np.uint8)  # reused for each tile
+        self._compressed = np.empty(0, np.uint8)  # a scattered tile's bytes (reused)
         self._context = self._library.ZSTD_createDCtx()
         if not self._context:
-            self._file.close()
+            self.close()
             raise MemoryError("libzstd could not make a decompression context")
+
+    def locate(self, tile_row: int, columns: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+        """(offsets, sizes) in bytes of tiles (tile_row, each of ``columns``); 0 for a tile
+        the file lacks."""
+        offsets = np.zeros(len(columns), np.int64)
+        sizes = np.zeros(len(columns), np.int64)
+        for k, column in enumerate(columns):
+            offset = self._dataset.get_tag_item(f"BLOCK_OFFSET_{column}_{tile_row}", "TIFF",
+                                                bidx=1)
+            size = self._dataset.get_tag_item(f"BLOCK_SIZE_{column}_{tile_row}", "TIFF",
+                                              bidx=1)
+            offsets[k], sizes[k] = int(offset or 0), int(size or 0)
+        return offsets, sizes
 
     def decode_row(self, tile_row: int, columns: Sequence[int],
                    outs: Sequence[np.ndarray]) -> None:
@@ -165,16 +172,23 @@ class TileDecoder:
             if not out.flags.c_contiguous or out.dtype != tiles.dtype or \
                     out.shape != (tiles.tile_height, tiles.tile_width, tiles.bands):
                 raise ValueError("a tile is decompressed into a contiguous array of its shape")
-        offsets = tiles.offsets[tile_row, list(columns)]
-        sizes = tiles.sizes[tile_row, list(columns)]
+        offsets, sizes = self.locate(tile_row, columns)
+        present = (offsets > 0) & (sizes > 0)
+        for out in (out for out, there in zip(outs, present) if not there):
+            out[...] = 0 if tiles.nodata is None else tiles.nodata  # as GDAL reads it
+        if not present.any():
+            return
+        columns = [column for column, there in zip(columns, present) if there]
+        outs = [out for out, there in zip(outs, present) if there]
+        offsets, sizes = offsets[present], sizes[present]
         first, end = int(offsets.min()), int((offsets + sizes).max())
         if end > self._size:
             raise OSError(f"{tiles.path}: tile row {tile_row} is cut short: the file is "
                           "truncated or being written; write it again")
         if end - first > 2 * int(sizes.sum()) + mmap.ALLOCATIONGRANULARITY:
-            for column, out in zip(columns, outs):  # scattered: each tile read on its own
-                self._read_tile(tile_row, column, out)
-            return
+            for column, offset, size, out in zip(columns, offsets, sizes, outs):
+                self._read_tile(tile_row, column, int(offset), int(size), out)
+            return  # scattered: each tile read on its own
         start = first // mmap.ALLOCATIONGRANULARITY * mmap.ALLOCATIONGRANULARITY
         with mmap.mmap(self._file.fileno(), end - start, access=mmap.ACCESS_READ,
                        offset=start) as mapped:
@@ -191,9 +205,11 @@ class TileDecoder:
             finally:
                 del view  # the map closes only once no array uses it
 
-    def _read_tile(self, tile_row: int, tile_col: int, out: np.ndarray) -> None:
-        size = int(self.tiles.sizes[tile_row, tile_col])
-        self._file.seek(int(self.tiles.offsets[tile_row, tile_col]))
+    def _read_tile(self, tile_row: int, tile_col: int, offset: int, size: int,
+                   out: np.ndarray) -> None:
+        if self._compressed.size < size:
+            self._compressed = np.empty(size, np.uint8)
+        self._file.seek(offset)
         if self._file.readinto(memoryview(self._compressed)[:size]) != size:
             raise OSError(f"{self.tiles.path}: tile {tile_row},{tile_col} is cut short: the "
                           "file is truncated or being written; write it again")
@@ -211,7 +227,8 @@ class TileDecoder:
                           f"({reason}): the file is damaged; write it again")
 
     def close(self) -> None:
-        if self._context:
+        if getattr(self, "_context", None):
             self._library.ZSTD_freeDCtx(self._context)
             self._context = None
+        self._dataset.close()
         self._file.close()
