@@ -11,6 +11,7 @@ from affine import Affine
 from shapely.geometry import Point
 
 from raster_collect_plugin.core.outputs.files import StackWriter
+from raster_collect_plugin.core.pixels.asset_reader import corrupt_asset_error
 from raster_collect_plugin.core.zonal import zstd_tiles
 from raster_collect_plugin.core.zonal.reader import RasterStack, _StripReader
 from raster_collect_plugin.core.zonal.tasks import _StackedFiles, zonal_tables
@@ -134,11 +135,14 @@ def test_a_damaged_tile_names_the_file(tmp_path):
     out = np.empty((128, 128, 3), np.float32)
     try:
         decoder.decode_row(0, [0, 1], [out, out.copy()])  # intact tiles still read
-        with pytest.raises(OSError, match="ndvi.tif: tile 1,1 does not decompress"):
+        with pytest.raises(OSError, match="ndvi.tif: tile 1,1 does not decompress") as raised:
             decoder.decode_row(1, [0, 1], [out, out.copy()])
     finally:
         decoder.close()
         stack.close()
+    # the doors' corrupt-file message (as for a tile GDAL cannot decode): names the file
+    corrupt = corrupt_asset_error(str(path), raised.value)
+    assert corrupt is not None and f"{path} is corrupt or unreadable" in str(corrupt)
 
 
 def test_libzstd_is_looked_for_where_each_platforms_wheel_puts_it(tmp_path, monkeypatch):

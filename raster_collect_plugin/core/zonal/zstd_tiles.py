@@ -224,7 +224,7 @@ class TileDecoder:
             reason = library.ZSTD_getErrorName(written).decode() \
                 if library.ZSTD_isError(written) else f"{written} bytes, not {out.nbytes}"
             raise OSError(f"{self.tiles.path}: tile {tile_row},{tile_col} does not decompress "
-                          f"({reason}): the file is damaged; write it again")
+                          f"({reason}): the file is corrupt; write it again")
 
     def close(self) -> None:
         if getattr(self, "_context", None):
