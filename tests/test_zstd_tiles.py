@@ -44,6 +44,18 @@ def zones(count: int = 40) -> gpd.GeoDataFrame:
                   for (x, y), r in zip(centres, rng.uniform(20, 400, count))], crs=CRS)
 
 
+def through_the_ring(stack):
+    """Every cell of the raster read by a strip reader and taken out of its ring:
+    (values (bands, rows, cols), mask or None)."""
+    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
+    try:
+        reader.wait_for(HEIGHT)
+        rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+        return reader.take(reader.positions(rows, cols))
+    finally:
+        reader.stop()
+
+
 def test_libzstd_is_found_beside_gdal():
     assert zstd_tiles.libzstd() is not None
     assert any("rasterio" in path for path in zstd_tiles._candidates())
@@ -55,14 +67,8 @@ def test_the_ring_holds_the_values_gdal_reads(tmp_path):
     tiles = stack.zstd_tiles()
     assert tiles is not None and (tiles[0].tile_height, tiles[0].tile_width) == (128, 128)
     # every cell of the raster, through the libzstd ring, against the values written
-    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
-    try:
-        reader.wait_for(HEIGHT)
-        rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
-        read, mask = reader.take(reader.positions(rows, cols))
-    finally:
-        reader.stop()
-        stack.close()
+    read, mask = through_the_ring(stack)
+    stack.close()
     assert mask is None
     np.testing.assert_array_equal(read, values)  # NaN where NaN, every other bit equal
 
@@ -107,13 +113,7 @@ def test_other_files_are_read_through_gdal_with_the_same_values(options, bands, 
     path = _written(tmp_path / "other.tif", **options)
     stack = RasterStack(path, bands=bands)
     assert stack.zstd_tiles() is None
-    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
-    try:
-        reader.wait_for(HEIGHT)
-        rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
-        read, _ = reader.take(reader.positions(rows, cols))
-    finally:
-        reader.stop()
+    read, _ = through_the_ring(stack)
     with rasterio.open(path) as dataset:
         np.testing.assert_array_equal(read, dataset.read(bands))
 
@@ -205,13 +205,7 @@ def test_tiles_a_sparse_file_lacks_read_as_gdal_reads_them(nodata, tmp_path):
         assert decoder.locate(1, [0])[1][0] == 0  # the file has no tile there
     finally:
         decoder.close()
-    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
-    try:
-        reader.wait_for(HEIGHT)
-        rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
-        read, _ = reader.take(reader.positions(rows, cols))
-    finally:
-        reader.stop()
+    read, _ = through_the_ring(stack)
     with rasterio.open(path) as dataset:
         expected = dataset.read()
     np.testing.assert_array_equal(read, expected)
