@@ -2,12 +2,12 @@
 
 A composite stack is a local GeoTIFF in 128 x 128 tiles, ZSTD without a predictor, every
 period of a cell together (``outputs.files``). Read through GDAL, each tile is decompressed
-into a buffer of GDAL's, which is cleared and then copied into the reader's ring. Here a tile
-is read from the file with one read and libzstd writes it where the ring wants it: 30 % less
-CPU to read a 24-period 4000 x 4000 stack on 2 cores (issue 31), the same values bit for bit
-(``tests/test_zstd_tiles.py`` compares them with GDAL's). Any other file (another codec, a
-predictor, band-interleaved, a mask band, a missing tile, a remote file), or a Python where no
-libzstd can be found, is read through GDAL as before.
+into a buffer of GDAL's, which is cleared and then copied into the reader's ring. Here each
+row of tiles is mapped from the file and libzstd writes each tile where the ring wants it:
+28 % less CPU to read a 24-period 4000 x 4000 stack on 2 cores (issue 31), the same values
+bit for bit (``tests/test_zstd_tiles.py`` compares them with GDAL's). Any other file (another
+codec, a predictor, band-interleaved, strips, a mask band, a subset of its bands, a remote
+file), or a Python where no libzstd can be found, is read through GDAL as before.
 
 libzstd comes from where GDAL's own comes from: the library rasterio's wheel bundles (Linux,
 macOS, Windows), else the system's.
