@@ -10,17 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from affine import Affine
 from shapely.geometry import Point, box
 
-from raster_collect_plugin.core.outputs.files import StackWriter
 from raster_collect_plugin.core.zonal.coverage import polygon_coverage
 from raster_collect_plugin.core.zonal.reader import RasterStack
 from raster_collect_plugin.core.zonal.reduce import STATISTICS, iter_zone_statistics, reduce_zone
 from raster_collect_plugin.core.zonal.tasks import zonal_tables
+from tests.composite_stacks import CRS, TRANSFORM, write_stack
 
-CRS = "EPSG:32756"
-TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_000)
 ORDER_STATISTICS = ("min", "max", "median", "p10", "p90", "majority", "minority", "variety")
 
 
@@ -40,18 +37,6 @@ def rounded_stack(size: int, bands: int, seed: int = 4) -> np.ndarray:
     values = np.round(rng.normal(0.5, 0.2, (bands, size, size)), 1).astype("float32")
     values[rng.random(values.shape) < 0.15] = np.nan
     return values
-
-
-def write_stack(path, values: np.ndarray):
-    """``values`` as the project's composite file."""
-    bands, height, width = values.shape
-    writer = StackWriter(path, count=bands, height=height, width=width, dtype="float32",
-                         transform=TRANSFORM, crs=CRS, nodata=float("nan"), fill=float("nan"),
-                         band_descriptions=[f"period {b + 1}" for b in range(bands)])
-    for band in range(bands):
-        writer.write(band, values[band])
-    writer.finish()
-    return path
 
 
 def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:

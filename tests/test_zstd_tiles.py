@@ -7,17 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from affine import Affine
 from shapely.geometry import Point
 
-from raster_collect_plugin.core.outputs.files import StackWriter
 from raster_collect_plugin.core.pixels.asset_reader import corrupt_asset_error
 from raster_collect_plugin.core.zonal import zstd_tiles
 from raster_collect_plugin.core.zonal.reader import RasterStack, _StripReader
 from raster_collect_plugin.core.zonal.tasks import _StackedFiles, zonal_tables
+from tests.composite_stacks import CRS, TRANSFORM, write_stack
 
-CRS = "EPSG:32756"
-TRANSFORM = Affine(10, 0, 500_000, 0, -10, 7_000_000)
 HEIGHT, WIDTH = 300, 270  # not a multiple of the 128-cell tiles: edge tiles are padded
 
 
@@ -26,13 +23,7 @@ def composite(path, bands: int, seed: int):
     rng = np.random.default_rng(seed)
     values = rng.normal(0.5, 0.2, (bands, HEIGHT, WIDTH)).astype("float32")
     values[rng.random(values.shape) < 0.1] = np.nan
-    writer = StackWriter(path, count=bands, height=HEIGHT, width=WIDTH, dtype="float32",
-                         transform=TRANSFORM, crs=CRS, nodata=float("nan"), fill=float("nan"),
-                         band_descriptions=[f"2025-{b + 1:02d}" for b in range(bands)])
-    for band in range(bands):
-        writer.write(band, values[band])
-    writer.finish()
-    return path, values
+    return write_stack(path, values), values
 
 
 def zones(count: int = 40) -> gpd.GeoDataFrame:
@@ -170,12 +161,7 @@ def test_libzstd_is_looked_for_where_each_platforms_wheel_puts_it(tmp_path, monk
                          ids=["a-row-mapped", "scattered-tiles-read-one-by-one"])
 def test_a_row_of_tiles_decodes_to_gdals_values(columns, tmp_path):
     values = np.random.default_rng(5).random((4, 128, 1280)).astype("float32")
-    writer = StackWriter(tmp_path / "wide.tif", count=4, height=128, width=1280,
-                         dtype="float32", transform=TRANSFORM, crs=CRS, nodata=float("nan"),
-                         fill=float("nan"), band_descriptions=["1", "2", "3", "4"])
-    for band in range(4):
-        writer.write(band, values[band])
-    writer.finish()
+    write_stack(tmp_path / "wide.tif", values)
     tiles = RasterStack(tmp_path / "wide.tif").zstd_tiles()[0]
     decoder = tiles.decoder()
     outs = [np.empty((128, 128, 4), np.float32) for _ in columns]

@@ -305,10 +305,11 @@ class _StripReader:
             block, tile = self.tiles[0].tile_height, self.tiles[0].tile_width
         # (a file in strips has blocks as wide as itself: its rows are read whole, once)
         self.col0 = min(w[1] for w in windows)
-        width = max(w[1] + w[3] for w in windows) - self.col0
+        end_col = max(w[1] + w[3] for w in windows)
         if self.tiles:  # whole tiles: the ring starts and ends on tile edges
             self.col0 = self.col0 // tile * tile
-            width = -(-(max(w[1] + w[3] for w in windows) - self.col0) // tile) * tile
+            end_col = -(-end_col // tile) * tile
+        width = end_col - self.col0
         self.tile_width = tile
         touched: dict = {}  # strip -> the tile columns windows cover in it
         for row0, col0, height, cols in windows:
@@ -437,8 +438,7 @@ class _StripReader:
             return _take_pixels(self.layers[0][0], index), None
         values = np.empty((self.stack.shape[0], *index.shape), self.stack.dtype)
         for layer, first in self.layers:
-            values[first:first + layer.shape[-1]] = np.moveaxis(
-                np.take(layer.reshape(-1, layer.shape[-1]), index, axis=0), -1, 0)
+            values[first:first + layer.shape[-1]] = _pixels_at(layer, index)
         return values, None
 
     def _column_runs(self, tiles: set, tile: int, width: int) -> List[Tuple[int, int]]:
@@ -490,10 +490,15 @@ class _StripReader:
         self._handles = self._handles[:1]
 
 
-def _take_pixels(ring: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """(bands, *index.shape): the cells of a pixel-interleaved ring (bands last) at flat cell
-    positions ``index``. A cell's bands are adjacent: one stretch of memory per zone row,
-    whatever the number of bands (7x faster than a band-sequential take, which misses the
-    cache once per band)."""
+def _pixels_at(ring: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """(bands, *index.shape), a view: the cells of a pixel-interleaved ring (bands last) at
+    flat cell positions ``index``. A cell's bands are adjacent: one stretch of memory per zone
+    row, whatever the number of bands (7x faster than a band-sequential take, which misses
+    the cache once per band)."""
     cells = np.take(ring.reshape(-1, ring.shape[-1]), index, axis=0)  # (*index, bands)
-    return np.ascontiguousarray(np.moveaxis(cells, -1, 0))
+    return np.moveaxis(cells, -1, 0)
+
+
+def _take_pixels(ring: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``_pixels_at`` as a contiguous array."""
+    return np.ascontiguousarray(_pixels_at(ring, index))

@@ -46,7 +46,7 @@ def _candidates() -> List[str]:
 
     package = os.path.dirname(rasterio.__file__)
     found = []
-    for folder in (package + ".libs", os.path.join(package, ".dylibs"), package):
+    for folder in (package + ".libs", os.path.join(package, ".dylibs")):
         for pattern in ("libzstd*.so*", "libzstd*.dylib", "zstd*.dll", "libzstd*.dll"):
             found.extend(sorted(glob.glob(os.path.join(folder, pattern))))
     system = ctypes.util.find_library("zstd")
