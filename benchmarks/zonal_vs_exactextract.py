@@ -164,11 +164,12 @@ def _read_only(source: str, frame) -> np.ndarray:
     import os
 
     from raster_collect_plugin.core.zonal.coverage import _window
-    from raster_collect_plugin.core.zonal.reader import RasterStack, _StripReader
+    from raster_collect_plugin.core.zonal.reader import RasterStack
+    from raster_collect_plugin.core.zonal.strips import StripReader
 
     stack = RasterStack(source, decode_threads=os.cpu_count() or 1)
     windows = [w for w in (_window(g.bounds, stack) for g in frame.geometry) if w]
-    reader = _StripReader(stack, sorted(windows))
+    reader = StripReader(stack, sorted(windows))
     try:
         for _, end in reader.strips:
             reader.wait_for(end)

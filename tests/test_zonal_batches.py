@@ -55,9 +55,9 @@ def tall_zones(count: int, size: int) -> gpd.GeoDataFrame:
 @pytest.mark.parametrize("mode", ["exact", "centre", "all_touched"])
 def test_batched_zones_equal_each_zone_alone(mode, source, tmp_path, monkeypatch):
     if source.endswith("small-ring"):  # one reader, no read-ahead: the ring holds one zone span
-        from raster_collect_plugin.core.zonal import reader
+        from raster_collect_plugin.core.zonal import strips
 
-        monkeypatch.setattr(reader, "RING_BYTES", 1)
+        monkeypatch.setattr(strips, "RING_BYTES", 1)
     if source.startswith("file-gdal"):  # GDAL decodes the tiles, not libzstd
         from raster_collect_plugin.core.zonal import zstd_tiles
 

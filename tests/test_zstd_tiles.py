@@ -11,7 +11,8 @@ from shapely.geometry import Point
 
 from raster_collect_plugin.core.pixels.asset_reader import corrupt_asset_error
 from raster_collect_plugin.core.zonal import zstd_tiles
-from raster_collect_plugin.core.zonal.reader import RasterStack, _StripReader
+from raster_collect_plugin.core.zonal.reader import RasterStack
+from raster_collect_plugin.core.zonal.strips import StripReader
 from raster_collect_plugin.core.zonal.tasks import _StackedFiles, zonal_tables
 from tests.composite_stacks import CRS, TRANSFORM, write_stack
 
@@ -38,7 +39,7 @@ def zones(count: int = 40) -> gpd.GeoDataFrame:
 def through_the_ring(stack):
     """Every cell of the raster read by a strip reader and taken out of its ring:
     (values (bands, rows, cols), mask or None)."""
-    reader = _StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
+    reader = StripReader(stack, [(0, 0, HEIGHT, WIDTH)])
     try:
         reader.wait_for(HEIGHT)
         rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]

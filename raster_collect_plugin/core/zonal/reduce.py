@@ -13,7 +13,8 @@ import numpy as np
 from . import kernel as zonal_kernel
 from . import order as zonal_order
 from .coverage import Coverage, polygon_coverage
-from .reader import RasterStack, _StripReader
+from .reader import RasterStack
+from .strips import StripReader
 
 STATISTICS = ("mean", "median", "std", "min", "max", "p10", "p90", "sum", "pixel_count",
               "clear_count", "clear_fraction", "nodata_count", "coefficient_of_variation",
@@ -269,7 +270,7 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
     ``categorical`` each entry is (statistics, [(values, counts) per band]).
 
     The raster is read top to bottom, one strip of file blocks at a time, by a reader thread
-    (``_StripReader``), so every block is decoded once, with all its bands, whatever the
+    (``StripReader``), so every block is decoded once, with all its bands, whatever the
     number of polygons, and memory holds a few strips plus the tallest polygon's rows.
     Polygons are reduced together (``reduce_rows``) as soon as their rows are in; with
     ``workers`` > 1 in that many threads while the next rows are read.
@@ -280,7 +281,7 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
         return results
     if getattr(stack, "in_memory", False):
         return _in_memory_statistics(stack, coverages, present, mode, categorical, cancel)
-    reader = _StripReader(stack, [(c.row0, c.col0, c.height, c.width)
+    reader = StripReader(stack, [(c.row0, c.col0, c.height, c.width)
                                   for c in coverages if c is not None])
     order = sorted(present, key=lambda i: coverages[i].row0)
     return _stream_statistics(stack, reader, [(i, coverages[i].row0) for i in order],
@@ -288,7 +289,7 @@ def iter_zone_statistics(stack: RasterStack, coverages: Sequence[Optional[Covera
                               categorical=categorical, cancel=cancel, workers=workers)
 
 
-def _stream_statistics(stack, reader: _StripReader, zones_in_order: Sequence[Tuple[int, int]],
+def _stream_statistics(stack, reader: StripReader, zones_in_order: Sequence[Tuple[int, int]],
                        coverage_of: Callable[[int], Optional[Coverage]], count: int, *,
                        mode: str, categorical: bool, cancel: Optional[Callable[[], bool]],
                        workers: int) -> list:

@@ -3,7 +3,7 @@ fractional coverage of the polygon (or centre-in / all-touched).
 
 Coverage is computed once per polygon (exactextract's ``cell_id`` and ``coverage``) and reused
 for every band. A file is decoded once, top to bottom, into a pixel-interleaved ring of rows
-(``_StripReader``: reader threads take strips in turn; libzstd decompresses the composites'
+(``StripReader``: reader threads take strips in turn; libzstd decompresses the composites'
 tiles straight into the ring, ``zstd_tiles``, GDAL any other file's); the polygons whose
 rows are in are gathered into batches of (polygon, band) rows and reduced together by the
 compiled kernel (``zonal_kernel``) in a thread pool. Overlapping polygons are independent: no
@@ -23,8 +23,9 @@ import pandas as pd
 from ..areas.zones import ZoneError
 from ..pixels.clear_fraction import check_min_clear_fraction
 from .coverage import COVERAGE_MODES, _window, outside_cells, polygon_coverage
-from .reader import RasterStack, _StripReader
+from .reader import RasterStack
 from .reduce import QUANTILES, STATISTICS, _CoverageFeed, _stream_statistics, iter_zone_statistics
+from .strips import StripReader
 
 CLASS_COLUMNS = ("value", "count", "area", "fraction")
 # the statistics tables' columns besides the zones' ids (an id field may not be one of them)
@@ -151,7 +152,7 @@ def zonal_statistics(stack: RasterStack, zones: gpd.GeoDataFrame, *, id_fields: 
         results = iter_zone_statistics(stack, coverages, mode=mode, categorical=categorical,
                                        cancel=cancel, workers=workers)
     else:  # read, compute coverage and reduce at once, top to bottom
-        reader = _StripReader(stack, [windows[i] for i in order])
+        reader = StripReader(stack, [windows[i] for i in order])
         feed = _CoverageFeed(zones.geometry, stack, mode, order)
         try:
             results = _stream_statistics(stack, reader, [(i, windows[i][0]) for i in order],
